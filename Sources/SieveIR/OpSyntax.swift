@@ -1,0 +1,390 @@
+// How each op is spelled in the text format: its mnemonic and its attributes as a dictionary.
+// The printer and parser share these two functions, so the spelling is written once per op.
+
+/// An attribute value as the text format spells it inside `{...}`.
+public indirect enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
+    case int(Int)
+    case float(Float)
+    case bool(Bool)
+    case string(String)
+    case list([AttributeValue])
+    /// A bare word with optional numeric arguments: `relu`, `leaky_relu(0.01)`.
+    case symbol(String, arguments: [Float])
+
+    public var description: String {
+        switch self {
+        case let .int(value): return String(value)
+        case let .float(value): return formatFloat(value)
+        case let .bool(value): return value ? "true" : "false"
+        case let .string(value): return quoteString(value)
+        case let .list(items): return "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case let .symbol(name, arguments):
+            return arguments.isEmpty ? name : name + "(" + arguments.map(formatFloat).joined(separator: ", ") + ")"
+        }
+    }
+}
+
+/// Prints a float so that parsing it gives back the same bits (NaN payloads aside): `1.0`, `1e-05`, `inf`.
+public func formatFloat(_ value: Float) -> String {
+    if value.isNaN { return "nan" }
+    if value.isInfinite { return value < 0 ? "-inf" : "inf" }
+    return value.description
+}
+
+/// Quotes a string with the escapes the lexer understands.
+public func quoteString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+/// Reads attributes by name, remembering which were used so that unknown ones are reported.
+struct AttributeReader {
+    var attributes: [String: AttributeValue]
+    var used: Set<String> = []
+
+    mutating func int(_ name: String, default value: Int? = nil) throws(TypeRuleError) -> Int {
+        used.insert(name)
+        switch attributes[name] {
+        case let .int(number)?: return number
+        case nil: if let value { return value }; throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be an integer, found \(other)")
+        }
+    }
+
+    mutating func float(_ name: String, default value: Float? = nil) throws(TypeRuleError) -> Float {
+        used.insert(name)
+        switch attributes[name] {
+        case let .float(number)?: return number
+        case let .int(number)?: return Float(number)
+        case let .symbol(word, arguments)? where arguments.isEmpty && (word == "inf" || word == "nan"):
+            return word == "inf" ? .infinity : .nan
+        case nil: if let value { return value }; throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a number, found \(other)")
+        }
+    }
+
+    mutating func bool(_ name: String, default value: Bool) throws(TypeRuleError) -> Bool {
+        used.insert(name)
+        switch attributes[name] {
+        case let .bool(flag)?: return flag
+        case nil: return value
+        case let other?: throw TypeRuleError("attribute '\(name)' must be true or false, found \(other)")
+        }
+    }
+
+    mutating func string(_ name: String, default value: String) throws(TypeRuleError) -> String {
+        used.insert(name)
+        switch attributes[name] {
+        case let .string(text)?: return text
+        case nil: return value
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a string, found \(other)")
+        }
+    }
+
+    mutating func ints(_ name: String, default value: [Int]? = nil) throws(TypeRuleError) -> [Int] {
+        used.insert(name)
+        switch attributes[name] {
+        case let .list(items)?:
+            var numbers: [Int] = []
+            for item in items {
+                guard case let .int(number) = item else {
+                    throw TypeRuleError("attribute '\(name)' must be a list of integers, found \(item)")
+                }
+                numbers.append(number)
+            }
+            return numbers
+        case nil: if let value { return value }; throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a list of integers, found \(other)")
+        }
+    }
+
+    mutating func list(_ name: String) throws(TypeRuleError) -> [AttributeValue] {
+        used.insert(name)
+        switch attributes[name] {
+        case let .list(items)?: return items
+        case nil: throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a list, found \(other)")
+        }
+    }
+
+    func finish(_ mnemonic: String) throws(TypeRuleError) {
+        if let unknown = attributes.keys.sorted().first(where: { !used.contains($0) }) {
+            throw TypeRuleError("'\(mnemonic)' has no attribute '\(unknown)'")
+        }
+    }
+}
+
+extension Activation {
+    /// The activation as an epilogue symbol: `relu`, `leaky_relu(0.1)`, `clip(0.0, 6.0)`.
+    var symbol: AttributeValue {
+        switch self {
+        case .relu: return .symbol("relu", arguments: [])
+        case let .leakyRelu(alpha): return .symbol("leaky_relu", arguments: [alpha])
+        case .gelu: return .symbol("gelu", arguments: [])
+        case .geluTanh: return .symbol("gelu_tanh", arguments: [])
+        case .sigmoid: return .symbol("sigmoid", arguments: [])
+        case .tanh: return .symbol("tanh", arguments: [])
+        case let .clip(low, high): return .symbol("clip", arguments: [low, high])
+        }
+    }
+}
+
+extension EpilogueStep {
+    var symbol: AttributeValue {
+        switch self {
+        case .bias: return .symbol("bias", arguments: [])
+        case .residualAdd: return .symbol("residual_add", arguments: [])
+        case let .activation(activation): return activation.symbol
+        }
+    }
+
+    static func parse(_ value: AttributeValue) throws(TypeRuleError) -> EpilogueStep {
+        guard case let .symbol(name, arguments) = value else {
+            throw TypeRuleError("epilogue steps are words such as bias, relu or residual_add, found \(value)")
+        }
+        let arity: Int
+        let step: EpilogueStep
+        switch name {
+        case "bias": (arity, step) = (0, .bias)
+        case "residual_add": (arity, step) = (0, .residualAdd)
+        case "relu": (arity, step) = (0, .activation(.relu))
+        case "gelu": (arity, step) = (0, .activation(.gelu))
+        case "gelu_tanh": (arity, step) = (0, .activation(.geluTanh))
+        case "sigmoid": (arity, step) = (0, .activation(.sigmoid))
+        case "tanh": (arity, step) = (0, .activation(.tanh))
+        case "leaky_relu": (arity, step) = (1, .activation(.leakyRelu(alpha: arguments.first ?? 0)))
+        case "clip":
+            (arity, step) = (2, .activation(.clip(min: arguments.first ?? 0, max: arguments.count > 1 ? arguments[1] : 0)))
+        default:
+            throw TypeRuleError("unknown epilogue step '\(name)'; expected bias, residual_add, relu, gelu, gelu_tanh, sigmoid, tanh, leaky_relu(alpha) or clip(min, max)")
+        }
+        guard arguments.count == arity else {
+            throw TypeRuleError("epilogue step '\(name)' takes \(arity) arguments, found \(arguments.count)")
+        }
+        return step
+    }
+}
+
+extension OpKind {
+    /// Every mnemonic the text format knows, for the parser's "expected" messages.
+    public static let mnemonics: [String] = [
+        "const", "matmul", "gemm", "fused_matmul", "conv2d", "add", "sub", "mul", "div", "pow", "equal",
+        "relu", "sigmoid", "tanh", "erf", "sqrt", "exp", "neg", "leaky_relu", "gelu", "clip", "softmax",
+        "layer_norm", "batch_norm", "reduce_mean", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
+        "expand", "concat", "gather", "slice", "cast", "where", "max_pool", "average_pool",
+        "global_average_pool", "global_max_pool", "quantize", "dequantize",
+    ]
+
+    /// The op's name in the text format.
+    public var mnemonic: String {
+        switch self {
+        case .constant: return "const"
+        case .matmul: return "matmul"
+        case .gemm: return "gemm"
+        case .fusedMatmul: return "fused_matmul"
+        case .conv2d: return "conv2d"
+        case .add: return "add"
+        case .sub: return "sub"
+        case .mul: return "mul"
+        case .div: return "div"
+        case .pow: return "pow"
+        case .equal: return "equal"
+        case .relu: return "relu"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        case .erf: return "erf"
+        case .sqrt: return "sqrt"
+        case .exp: return "exp"
+        case .neg: return "neg"
+        case .leakyRelu: return "leaky_relu"
+        case .gelu: return "gelu"
+        case .clip: return "clip"
+        case .softmax: return "softmax"
+        case .layerNorm: return "layer_norm"
+        case .batchNorm: return "batch_norm"
+        case .reduceMean: return "reduce_mean"
+        case .reshape: return "reshape"
+        case .transpose: return "transpose"
+        case .flatten: return "flatten"
+        case .squeeze: return "squeeze"
+        case .unsqueeze: return "unsqueeze"
+        case .expand: return "expand"
+        case .concat: return "concat"
+        case .gather: return "gather"
+        case .slice: return "slice"
+        case .cast: return "cast"
+        case .where: return "where"
+        case .maxPool: return "max_pool"
+        case .averagePool: return "average_pool"
+        case .globalAveragePool: return "global_average_pool"
+        case .globalMaxPool: return "global_max_pool"
+        case .quantize: return "quantize"
+        case .dequantize: return "dequantize"
+        }
+    }
+
+    /// The attributes the printer writes, in canonical order; attributes at their default are left out.
+    public var attributes: [(String, AttributeValue)] {
+        func ints(_ values: [Int]) -> AttributeValue { .list(values.map(AttributeValue.int)) }
+        func pool(_ a: Pool2DAttributes, average: Bool) -> [(String, AttributeValue)] {
+            var result: [(String, AttributeValue)] = [("kernel", ints(a.kernel))]
+            if a.strides != [1, 1] { result.append(("strides", ints(a.strides))) }
+            if a.pads != [0, 0, 0, 0] { result.append(("pads", ints(a.pads))) }
+            if !average && a.dilations != [1, 1] { result.append(("dilations", ints(a.dilations))) }
+            if a.ceilMode { result.append(("ceil_mode", .bool(true))) }
+            if average && a.countIncludePad { result.append(("count_include_pad", .bool(true))) }
+            return result
+        }
+        switch self {
+        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
+             .reshape, .expand, .cast, .where, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            return []
+        case let .matmul(transposeB):
+            return transposeB ? [("transpose_b", .bool(true))] : []
+        case let .gemm(alpha, beta, transposeA, transposeB):
+            var result: [(String, AttributeValue)] = []
+            if alpha != 1 { result.append(("alpha", .float(alpha))) }
+            if beta != 1 { result.append(("beta", .float(beta))) }
+            if transposeA { result.append(("transpose_a", .bool(true))) }
+            if transposeB { result.append(("transpose_b", .bool(true))) }
+            return result
+        case let .fusedMatmul(transposeB, epilogue):
+            var result: [(String, AttributeValue)] = []
+            if transposeB { result.append(("transpose_b", .bool(true))) }
+            result.append(("epilogue", .list(epilogue.map(\.symbol))))
+            return result
+        case let .conv2d(a):
+            var result: [(String, AttributeValue)] = []
+            if a.strides != [1, 1] { result.append(("strides", ints(a.strides))) }
+            if a.pads != [0, 0, 0, 0] { result.append(("pads", ints(a.pads))) }
+            if a.dilations != [1, 1] { result.append(("dilations", ints(a.dilations))) }
+            if a.groups != 1 { result.append(("groups", .int(a.groups))) }
+            return result
+        case let .leakyRelu(alpha):
+            return [("alpha", .float(alpha))]
+        case let .gelu(approximateTanh):
+            return approximateTanh ? [("approximate", .string("tanh"))] : []
+        case let .clip(low, high):
+            return [("min", .float(low)), ("max", .float(high))]
+        case let .softmax(axis):
+            return [("axis", .int(axis))]
+        case let .layerNorm(axis, epsilon):
+            return [("axis", .int(axis)), ("epsilon", .float(epsilon))]
+        case let .batchNorm(epsilon):
+            return [("epsilon", .float(epsilon))]
+        case let .reduceMean(axes, keepDims):
+            return keepDims ? [("axes", ints(axes))] : [("axes", ints(axes)), ("keep_dims", .bool(false))]
+        case let .transpose(permutation):
+            return [("permutation", ints(permutation))]
+        case let .flatten(axis):
+            return [("axis", .int(axis))]
+        case let .squeeze(axes), let .unsqueeze(axes):
+            return [("axes", ints(axes))]
+        case let .concat(axis), let .gather(axis):
+            return [("axis", .int(axis))]
+        case let .slice(starts, ends, axes, steps):
+            return [("starts", ints(starts)), ("ends", ints(ends)), ("axes", ints(axes)), ("steps", ints(steps))]
+        case let .maxPool(a):
+            return pool(a, average: false)
+        case let .averagePool(a):
+            return pool(a, average: true)
+        }
+    }
+
+    /// Builds an op kind from its mnemonic and attributes, the inverse of `mnemonic` and `attributes`.
+    /// `const` is spelled differently and is not built here.
+    public static func make(mnemonic: String, attributes: [String: AttributeValue]) throws(TypeRuleError) -> OpKind {
+        var reader = AttributeReader(attributes: attributes)
+        func pool(average: Bool) throws(TypeRuleError) -> Pool2DAttributes {
+            Pool2DAttributes(
+                kernel: try reader.ints("kernel"),
+                strides: try reader.ints("strides", default: [1, 1]),
+                pads: try reader.ints("pads", default: [0, 0, 0, 0]),
+                dilations: average ? [1, 1] : try reader.ints("dilations", default: [1, 1]),
+                ceilMode: try reader.bool("ceil_mode", default: false),
+                countIncludePad: average ? try reader.bool("count_include_pad", default: false) : false)
+        }
+        let kind: OpKind
+        switch mnemonic {
+        case "matmul": kind = .matmul(transposeB: try reader.bool("transpose_b", default: false))
+        case "gemm":
+            kind = .gemm(alpha: try reader.float("alpha", default: 1), beta: try reader.float("beta", default: 1),
+                         transposeA: try reader.bool("transpose_a", default: false),
+                         transposeB: try reader.bool("transpose_b", default: false))
+        case "fused_matmul":
+            let transposeB = try reader.bool("transpose_b", default: false)
+            var steps: [EpilogueStep] = []
+            for item in try reader.list("epilogue") { steps.append(try EpilogueStep.parse(item)) }
+            kind = .fusedMatmul(transposeB: transposeB, epilogue: steps)
+        case "conv2d":
+            kind = .conv2d(Conv2DAttributes(
+                strides: try reader.ints("strides", default: [1, 1]),
+                pads: try reader.ints("pads", default: [0, 0, 0, 0]),
+                dilations: try reader.ints("dilations", default: [1, 1]),
+                groups: try reader.int("groups", default: 1)))
+        case "add": kind = .add
+        case "sub": kind = .sub
+        case "mul": kind = .mul
+        case "div": kind = .div
+        case "pow": kind = .pow
+        case "equal": kind = .equal
+        case "relu": kind = .relu
+        case "sigmoid": kind = .sigmoid
+        case "tanh": kind = .tanh
+        case "erf": kind = .erf
+        case "sqrt": kind = .sqrt
+        case "exp": kind = .exp
+        case "neg": kind = .neg
+        case "leaky_relu": kind = .leakyRelu(alpha: try reader.float("alpha"))
+        case "gelu":
+            let approximate = try reader.string("approximate", default: "none")
+            guard approximate == "none" || approximate == "tanh" else {
+                throw TypeRuleError("gelu approximate must be \"none\" or \"tanh\", found \(quoteString(approximate))")
+            }
+            kind = .gelu(approximateTanh: approximate == "tanh")
+        case "clip": kind = .clip(min: try reader.float("min"), max: try reader.float("max"))
+        case "softmax": kind = .softmax(axis: try reader.int("axis"))
+        case "layer_norm": kind = .layerNorm(axis: try reader.int("axis"), epsilon: try reader.float("epsilon"))
+        case "batch_norm": kind = .batchNorm(epsilon: try reader.float("epsilon"))
+        case "reduce_mean":
+            kind = .reduceMean(axes: try reader.ints("axes"), keepDims: try reader.bool("keep_dims", default: true))
+        case "reshape": kind = .reshape
+        case "transpose": kind = .transpose(permutation: try reader.ints("permutation"))
+        case "flatten": kind = .flatten(axis: try reader.int("axis"))
+        case "squeeze": kind = .squeeze(axes: try reader.ints("axes"))
+        case "unsqueeze": kind = .unsqueeze(axes: try reader.ints("axes"))
+        case "expand": kind = .expand
+        case "concat": kind = .concat(axis: try reader.int("axis"))
+        case "gather": kind = .gather(axis: try reader.int("axis"))
+        case "slice":
+            kind = .slice(starts: try reader.ints("starts"), ends: try reader.ints("ends"),
+                          axes: try reader.ints("axes"), steps: try reader.ints("steps"))
+        case "cast": kind = .cast
+        case "where": kind = .where
+        case "max_pool": kind = .maxPool(try pool(average: false))
+        case "average_pool": kind = .averagePool(try pool(average: true))
+        case "global_average_pool": kind = .globalAveragePool
+        case "global_max_pool": kind = .globalMaxPool
+        case "quantize": kind = .quantize
+        case "dequantize": kind = .dequantize
+        default:
+            throw TypeRuleError("unknown op '\(mnemonic)'")
+        }
+        try reader.finish(mnemonic)
+        return kind
+    }
+}

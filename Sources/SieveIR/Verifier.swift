@@ -1,0 +1,123 @@
+// The verifier: checks every invariant of a graph and reports all violations at once.
+// Passes may assume these hold on their input; the pass manager re-checks after every pass.
+//
+// Invariants checked:
+//  1. defined-values: every operand and returned value is a value of the graph that an input or op defines
+//  2. single-definition: every value is defined exactly once (as an input or by one op)
+//  3. dominance: every operand is defined before the op that reads it
+//  4. one-result: every op defines exactly one value
+//  5. type-rule: every op's operands satisfy its type rule and its result has the type the rule gives
+//  6. well-formed-types: every value type has non-negative dims, a bounded element count, a valid
+//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, last axis a multiple of M) and valid quantization
+//  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
+//     dense data has exactly the type's byte size, and the const result type is the entry's type
+//  8. unique-names: value names are unique within the graph
+//  9. has-result: a graph returns at least one value
+//
+// Not yet checked: the packed index data of nm constants (checked by the sparsity passes that write it).
+
+/// Checks graph invariants.
+public enum Verifier {
+    /// Every violation in the graph, in op order; empty when the graph is valid.
+    public static func diagnostics(for graph: Graph) -> [Diagnostic] {
+        var problems: [Diagnostic] = []
+        func report(_ op: Operation?, _ message: String) {
+            let location = op?.location ?? graph.location
+            problems.append(.error(location, message, context: op.map { graph.print($0) }))
+        }
+        let valueCount = graph.values.count
+        func isValue(_ id: ValueID) -> Bool { id.index >= 0 && id.index < valueCount }
+
+        for (index, info) in graph.values.enumerated() {
+            if let problem = validate(info.type) {
+                report(nil, "value \(graph.valueName(ValueID(index))) has an invalid type \(info.type): \(problem)")
+            }
+        }
+
+        var seenNames: Set<String> = []
+        for info in graph.values {
+            guard let name = info.name else { continue }
+            if name.isEmpty { report(nil, "a value has an empty name") }
+            if !seenNames.insert(name).inserted { report(nil, "value name \(sigil("%", name)) is used twice") }
+        }
+
+        var definedBy = [Int](repeating: -2, count: valueCount)  // -2: undefined, -1: input, k: op k
+        for input in graph.inputs {
+            guard isValue(input) else { report(nil, "graph input \(input) is not a value of the graph"); continue }
+            if definedBy[input.index] != -2 { report(nil, "input \(graph.valueName(input)) is listed twice") }
+            definedBy[input.index] = -1
+        }
+        for (index, op) in graph.operations.enumerated() {
+            if op.results.count != 1 { report(op, "op defines \(op.results.count) values, expected exactly 1") }
+            for result in op.results {
+                guard isValue(result) else { report(op, "result \(result) is not a value of the graph"); continue }
+                if definedBy[result.index] != -2 {
+                    report(op, "value \(graph.valueName(result)) is defined twice; every value is defined once")
+                }
+                definedBy[result.index] = index
+            }
+        }
+
+        var constantNames: Set<String> = []
+        for constant in graph.constants.entries {
+            if constant.name.isEmpty { report(nil, "a constant has an empty name") }
+            if !constantNames.insert(constant.name).inserted {
+                report(nil, "constant handle \(sigil("@", constant.name)) is used twice")
+            }
+            if let problem = validate(constant.type) {
+                report(nil, "constant \(sigil("@", constant.name)) has an invalid type \(constant.type): \(problem)")
+            } else if !constant.hasConsistentSize {
+                let expected = (constant.type.elementCount ?? 0) * constant.type.elementType.byteSize
+                report(nil, "constant \(sigil("@", constant.name)) holds \(constant.bytes.count) bytes, its type \(constant.type) needs \(expected)")
+            }
+        }
+
+        for (index, op) in graph.operations.enumerated() {
+            var operandTypes: [TensorType] = []
+            var operandsValid = true
+            for operand in op.operands {
+                guard isValue(operand), definedBy[operand.index] != -2 else {
+                    report(op, "operand \(isValue(operand) ? graph.valueName(operand) : operand.description) is not defined in the graph")
+                    operandsValid = false
+                    continue
+                }
+                if definedBy[operand.index] >= index {
+                    report(op, "operand \(graph.valueName(operand)) is used before it is defined (by op #\(definedBy[operand.index]))")
+                }
+                operandTypes.append(graph.values[operand.index].type)
+            }
+            guard operandsValid, let result = op.results.first, isValue(result) else { continue }
+            if case let .constant(id) = op.kind, graph.constants[id] == nil {
+                report(op, "const refers to constant #\(id.index), but the table has \(graph.constants.entries.count) entries")
+                continue
+            }
+            let declared = graph.values[result.index].type
+            do {
+                let expected = try op.kind.resultType(operands: operandTypes, declared: declared, constants: graph.constants)
+                if expected != declared {
+                    report(op, "result type is \(declared), but \(op.kind.mnemonic) of these operands gives \(expected)")
+                }
+            } catch {
+                report(op, error.message)
+            }
+        }
+
+        if graph.outputs.isEmpty { report(nil, "graph \(sigil("@", graph.name)) returns no value") }
+        for output in graph.outputs where !isValue(output) || definedBy[output.index] == -2 {
+            report(nil, "returned value \(isValue(output) ? graph.valueName(output) : output.description) is not defined in the graph")
+        }
+        return problems
+    }
+
+    /// Throws every violation at once, or returns when the graph is valid.
+    public static func verify(_ graph: Graph) throws(DiagnosticError) {
+        let problems = diagnostics(for: graph)
+        if !problems.isEmpty { throw DiagnosticError(problems) }
+    }
+
+    /// Verifies every graph of a module.
+    public static func verify(_ module: Module) throws(DiagnosticError) {
+        let problems = module.graphs.flatMap(diagnostics(for:))
+        if !problems.isEmpty { throw DiagnosticError(problems) }
+    }
+}
