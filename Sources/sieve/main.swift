@@ -1,1 +1,65 @@
-print("sieve")
+// The `sieve` command-line tool: parses arguments and hands off to SieveDriver.
+// Every failure ends in diagnostics on stderr and exit status 1; help and version exit 0.
+
+import ArgumentParser
+import Foundation
+import SieveDriver
+import SieveIR
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The tool's version, printed by `sieve --version`.
+let sieveVersion = "0.1.0"
+
+struct Sieve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sieve",
+        abstract: "An ahead-of-time compiler that turns N:M weight sparsity into CPU speed.",
+        discussion: """
+            Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
+            and writes native code. Start with `sieve opt --help` to run passes on textual IR.
+            """,
+        version: sieveVersion,
+        subcommands: [Opt.self])
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    var line = text
+    if !line.hasSuffix("\n") { line += "\n" }
+    FileHandle.standardError.write(Data(line.utf8))
+}
+
+/// Runs a command body, turning Sieve diagnostics into stderr lines and exit status 1.
+func runReportingDiagnostics(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as DiagnosticError {
+        for diagnostic in error.diagnostics { printError(diagnostic.description) }
+        throw ExitCode(1)
+    }
+}
+
+do {
+    var command = try Sieve.parseAsRoot()
+    try command.run()
+} catch let exit as ExitCode {
+    Glibc.exit(exit.rawValue == 0 ? 0 : 1)
+} catch {
+    let code = Sieve.exitCode(for: error)
+    if code == .success {
+        print(Sieve.fullMessage(for: error))
+        Glibc.exit(0)
+    }
+    printError("error: " + Sieve.message(for: error).replacingPrefix("Error: ", with: ""))
+    printError("run 'sieve --help' or 'sieve <subcommand> --help' for usage")
+    Glibc.exit(1)
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}

@@ -1,0 +1,96 @@
+// `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes.
+
+import ArgumentParser
+import SieveDriver
+import SieveIR
+import SievePasses
+
+struct Opt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run passes on textual IR (.sir) and print the result.",
+        discussion: """
+            Reads a .sir file (or '-' for standard input), checks it with the verifier, runs the passes \
+            given with -p in order, verifying after each one, and prints the resulting IR.
+
+            Passes: \(PassRegistry.names.joined(separator: ", ")).
+
+            Examples:
+              sieve opt model.sir -p canonicalize,cse,dce -o clean.sir
+              sieve opt model.sir -p canonicalize,dce --print-ir-after-all
+              cat model.sir | sieve opt - -p cse --print-ir-after=cse --time-passes
+
+            IR dumps and timing reports go to standard error, each dump under a header such as
+            '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
+            """)
+
+    @Argument(help: ArgumentHelp("The .sir file to read, or '-' for standard input.", valueName: "file"))
+    var input: String
+
+    @Option(name: [.customShort("p"), .customLong("passes")],
+            help: ArgumentHelp("Comma-separated passes to run in order, e.g. canonicalize,dce.", valueName: "passes"))
+    var passes: String = ""
+
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: ArgumentHelp("Where to write the resulting IR ('-' for standard output). Written atomically.", valueName: "path"))
+    var output: String = "-"
+
+    @Flag(inversion: .prefixedNo, help: "Run the verifier before the first pass and after every pass.")
+    var verifyEach = true
+
+    @Option(name: .customLong("print-ir-before"),
+            help: ArgumentHelp("Print the IR before these passes (comma-separated names, or 'all').", valueName: "names|all"))
+    var printIRBefore: String?
+
+    @Option(name: .customLong("print-ir-after"),
+            help: ArgumentHelp("Print the IR after these passes (comma-separated names, or 'all').", valueName: "names|all"))
+    var printIRAfter: String?
+
+    @Flag(name: .customLong("print-ir-before-all"), help: "Print the IR before every pass.")
+    var printIRBeforeAll = false
+
+    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
+    var printIRAfterAll = false
+
+    @Flag(name: .customLong("print-ir-after-change"),
+          help: "Print the IR after a pass only when it changed the IR; otherwise print 'unchanged'.")
+    var printIRAfterChange = false
+
+    @Option(name: .customLong("stop-after"), help: ArgumentHelp("Stop after this pass.", valueName: "pass"))
+    var stopAfter: String?
+
+    @Flag(name: .customLong("time-passes"), help: "Print the wall time of each pass to standard error.")
+    var timePasses = false
+
+    @Flag(name: .customLong("print-locations"), help: "Print each op's source location as loc(\"...\").")
+    var printLocations = false
+
+    func run() throws {
+        try runReportingDiagnostics {
+            var options = PassManagerOptions()
+            options.verifyEach = verifyEach
+            options.printBefore = printIRBeforeAll ? .all : try selection(printIRBefore, flag: "--print-ir-before")
+            options.printAfter = printIRAfterAll ? .all : try selection(printIRAfter, flag: "--print-ir-after")
+            options.printAfterChange = printIRAfterChange
+            options.stopAfter = stopAfter
+            options.timePasses = timePasses
+            options.dumpOptions.locations = printLocations
+            let text = try Files.readText(input)
+            let result = try runOpt(OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
+                                               pipeline: passes, options: options, printLocations: printLocations))
+            for dump in result.dumps { printError(dump) }
+            for diagnostic in result.diagnostics { printError(diagnostic.description) }
+            try Files.writeText(result.output, to: output)
+        }
+    }
+}
+
+/// Parses a dump selection: `all` or comma-separated pass names.
+func selection(_ text: String?, flag: String) throws(DiagnosticError) -> PassSelection {
+    guard let text else { return .none }
+    if text == "all" { return .all }
+    let names = text.split(separator: ",").map(String.init)
+    guard !names.isEmpty else {
+        throw DiagnosticError(.error(.unknown, "\(flag) needs pass names or 'all'"))
+    }
+    return .names(Set(names))
+}
