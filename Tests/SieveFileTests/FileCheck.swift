@@ -1,0 +1,125 @@
+// A small FileCheck: CHECK, CHECK-NEXT, CHECK-LABEL and CHECK-NOT over text, plus a unified diff
+// for precise-output tests. Patterns are literal substrings; runs of spaces compare as one space.
+
+/// One directive read from a test file.
+struct CheckDirective: Equatable {
+    enum Kind: String { case check = "CHECK", next = "CHECK-NEXT", label = "CHECK-LABEL", not = "CHECK-NOT" }
+    var kind: Kind
+    var pattern: String
+    var line: Int
+}
+
+/// Reads `// CHECK...: pattern` directives.
+func checkDirectives(in text: String) -> [CheckDirective] {
+    var directives: [CheckDirective] = []
+    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        guard let range = line.range(of: "// CHECK") else { continue }
+        let rest = line[range.upperBound...]
+        let kinds: [(String, CheckDirective.Kind)] = [("-NEXT:", .next), ("-LABEL:", .label), ("-NOT:", .not), (":", .check)]
+        for (suffix, kind) in kinds where rest.hasPrefix(suffix) {
+            let pattern = rest.dropFirst(suffix.count).trimmingCharacters(in: " ")
+            directives.append(CheckDirective(kind: kind, pattern: pattern, line: index + 1))
+            break
+        }
+    }
+    return directives
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    }
+}
+
+/// Collapses runs of spaces so that alignment does not matter.
+func normalizeSpaces(_ text: String) -> String {
+    var result = ""
+    var lastWasSpace = false
+    for character in text {
+        if character == " " || character == "\t" {
+            if !lastWasSpace { result.append(" ") }
+            lastWasSpace = true
+        } else {
+            result.append(character)
+            lastWasSpace = false
+        }
+    }
+    return result.trimmingCharacters(in: " ")
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String { Substring(self).trimmingCharacters(in: set) }
+}
+
+/// Applies directives to output lines; returns the failures as messages (empty when all hold).
+func fileCheck(_ directives: [CheckDirective], output: String, file: String) -> [String] {
+    let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { normalizeSpaces(String($0)) }
+    var failures: [String] = []
+    var cursor = 0           // first line a CHECK may match
+    var lastMatch = -1       // line of the previous positive match
+    var pendingNot: [CheckDirective] = []
+    func settleNot(until end: Int) {
+        for directive in pendingNot {
+            let pattern = normalizeSpaces(directive.pattern)
+            let start = max(lastMatch + 1, 0)
+            if start < end, let hit = (start..<end).first(where: { lines[$0].contains(pattern) }) {
+                failures.append("\(file):\(directive.line): CHECK-NOT: '\(directive.pattern)' found on output line \(hit + 1): \(lines[hit])")
+            }
+        }
+        pendingNot = []
+    }
+    for directive in directives {
+        let pattern = normalizeSpaces(directive.pattern)
+        switch directive.kind {
+        case .not:
+            pendingNot.append(directive)
+        case .next:
+            let target = lastMatch + 1
+            if lastMatch >= 0, target < lines.count, lines[target].contains(pattern) {
+                settleNot(until: target)
+                lastMatch = target
+                cursor = target + 1
+            } else {
+                let actual = lastMatch >= 0 && target < lines.count ? lines[target] : "<none>"
+                failures.append("\(file):\(directive.line): CHECK-NEXT: expected '\(directive.pattern)' on the line after the previous match, found: \(actual)")
+                return failures
+            }
+        case .check, .label:
+            guard let hit = (cursor..<max(cursor, lines.count)).first(where: { lines[$0].contains(pattern) }) else {
+                failures.append("\(file):\(directive.line): \(directive.kind.rawValue): '\(directive.pattern)' not found after output line \(cursor)")
+                return failures
+            }
+            settleNot(until: hit)
+            lastMatch = hit
+            cursor = hit + 1
+        }
+    }
+    settleNot(until: lines.count)
+    return failures
+}
+
+/// A unified diff of two texts (whole file as one hunk with 3 lines of context), or "" when equal.
+func unifiedDiff(expected: String, actual: String) -> String {
+    let a = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let b = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if a == b { return "" }
+    // Longest common subsequence table; test outputs are small.
+    var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+    for i in stride(from: a.count - 1, through: 0, by: -1) {
+        for j in stride(from: b.count - 1, through: 0, by: -1) {
+            table[i][j] = a[i] == b[j] ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+        }
+    }
+    var lines: [String] = ["--- expected", "+++ actual"]
+    var i = 0, j = 0
+    while i < a.count || j < b.count {
+        if i < a.count, j < b.count, a[i] == b[j] {
+            lines.append(" " + a[i]); i += 1; j += 1
+        } else if j < b.count, i == a.count || table[i][j + 1] >= table[i + 1][j] {
+            lines.append("+" + b[j]); j += 1
+        } else {
+            lines.append("-" + a[i]); i += 1
+        }
+    }
+    return lines.joined(separator: "\n")
+}

@@ -1,0 +1,159 @@
+// Runs every .sir file under IR/ in process: the RUN line names the passes, CHECK lines say what
+// must come out, `// error:` comments mark the lines where diagnostics must point.
+
+import Foundation
+import SieveDriver
+import SieveIR
+import SievePasses
+import Testing
+
+/// The repository root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// Every .sir file under IR/, relative to the repository root, sorted.
+func allIRFiles() -> [String] {
+    let root = repositoryRoot.appendingPathComponent("IR")
+    guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
+    var files: [String] = []
+    while let path = walker.nextObject() as? String {
+        if path.hasSuffix(".sir") { files.append("IR/" + path) }
+    }
+    return files.sorted()
+}
+
+/// A file test as its comments describe it.
+struct FileTestSpec {
+    var pipeline = ""
+    var options = PassManagerOptions()
+    var expectedErrors: [(line: Int, text: String)] = []
+    var directives: [CheckDirective] = []
+    var preciseOutput = false
+}
+
+func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
+    var spec = FileTestSpec()
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    guard let runLine = lines.first(where: { $0.contains("// RUN:") }) else {
+        throw FileTestFailure("\(file): missing '// RUN: opt ...' line")
+    }
+    var words = runLine.split(separator: "// RUN:", maxSplits: 1).last.map { $0.split(separator: " ").map(String.init) } ?? []
+    guard words.first == "opt" else { throw FileTestFailure("\(file): RUN line must start with 'opt'") }
+    words.removeFirst()
+    var index = 0
+    func value(_ word: String) throws -> String {
+        if let equals = word.firstIndex(of: "=") { return String(word[word.index(after: equals)...]) }
+        index += 1
+        guard index < words.count else { throw FileTestFailure("\(file): RUN flag \(word) needs a value") }
+        return words[index]
+    }
+    func selection(_ text: String) -> PassSelection {
+        text == "all" ? .all : .names(Set(text.split(separator: ",").map(String.init)))
+    }
+    while index < words.count {
+        let word = words[index]
+        switch word.split(separator: "=").first.map(String.init) ?? word {
+        case "-p", "--passes": spec.pipeline = try value(word)
+        case "--no-verify-each": spec.options.verifyEach = false
+        case "--print-ir-after-all": spec.options.printAfter = .all
+        case "--print-ir-before-all": spec.options.printBefore = .all
+        case "--print-ir-after": spec.options.printAfter = selection(try value(word))
+        case "--print-ir-before": spec.options.printBefore = selection(try value(word))
+        case "--print-ir-after-change": spec.options.printAfterChange = true
+        case "--stop-after": spec.options.stopAfter = try value(word)
+        case "precise-output": spec.preciseOutput = true
+        default: throw FileTestFailure("\(file): unknown RUN flag '\(word)'")
+        }
+        index += 1
+    }
+    for (number, line) in lines.enumerated() {
+        if let range = line.range(of: "// error: ") {
+            spec.expectedErrors.append((number + 1, String(line[range.upperBound...])))
+        }
+    }
+    spec.directives = checkDirectives(in: text)
+    return spec
+}
+
+struct FileTestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The IR lines of a file: comments and blank lines removed, which is what the printer produces.
+func irLines(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false)
+        .filter { !$0.hasPrefix("//") && !$0.allSatisfy { $0 == " " } }
+        .joined(separator: "\n")
+}
+
+/// The expected output of a precise-output test: the comment block after `// OUTPUT:`.
+func recordedOutput(_ text: String) -> String? {
+    guard let marker = text.range(of: "// OUTPUT:\n") else { return nil }
+    return text[marker.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)
+        .filter { $0.hasPrefix("//") }
+        .map { $0.hasPrefix("// ") ? String($0.dropFirst(3)) : String($0.dropFirst(2)) }
+        .joined(separator: "\n")
+}
+
+@Test(arguments: allIRFiles())
+func fileTest(_ file: String) throws {
+    let url = repositoryRoot.appendingPathComponent(file)
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let spec = try parseSpec(text, file: file)
+    let request = OptRequest(text: text, path: file, pipeline: spec.pipeline, options: spec.options)
+
+    if !spec.expectedErrors.isEmpty {
+        do {
+            let result = try runOpt(request)
+            Issue.record("\(file): expected errors, but opt succeeded:\n\(result.output)")
+        } catch {
+            var unmatched = spec.expectedErrors
+            for diagnostic in error.diagnostics where diagnostic.severity == .error {
+                guard case let .file(_, line, _) = diagnostic.location else {
+                    // Lead lines such as "the input IR is invalid" carry the graph's location or none.
+                    continue
+                }
+                if let hit = unmatched.firstIndex(where: { $0.line == line && diagnostic.message.contains($0.text) }) {
+                    unmatched.remove(at: hit)
+                } else if !spec.expectedErrors.contains(where: { $0.line == line && diagnostic.message.contains($0.text) }) {
+                    Issue.record("\(file):\(line): unexpected diagnostic: \(diagnostic.message)")
+                }
+            }
+            for missing in unmatched {
+                Issue.record("\(file):\(missing.line): expected an error containing '\(missing.text)'; got:\n\(error)")
+            }
+        }
+        return
+    }
+
+    // Every positive file is in canonical form: printing what was parsed gives the file back.
+    let module = try Parser.parse(text, path: file)
+    let reprinted = module.print()
+    let canonical = irLines(text)
+    let diff = unifiedDiff(expected: canonical, actual: irLines(reprinted))
+    #expect(diff.isEmpty, "\(file) is not in canonical form:\n\(diff)")
+    #expect(try Parser.parse(reprinted, path: file) == module, "\(file): parse(print(g)) != g")
+
+    let result = try runOpt(request)
+    let observed = (result.dumps + [result.output]).joined(separator: "\n")
+    if spec.preciseOutput {
+        let bless = ProcessInfo.processInfo.environment["SIEVE_BLESS"] == "1"
+        let recorded = recordedOutput(text)
+        if bless {
+            let head = text.range(of: "// OUTPUT:\n").map { String(text[..<$0.lowerBound]) } ?? text + "\n"
+            let block = observed.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.isEmpty ? "//" : "// " + $0 }.joined(separator: "\n")
+            try (head + "// OUTPUT:\n" + block + "\n").write(to: url, atomically: true, encoding: .utf8)
+        } else {
+            let diff = unifiedDiff(expected: recorded ?? "", actual: observed)
+            #expect(diff.isEmpty, "\(file): output differs from the recorded output; run `SIEVE_BLESS=1 swift test --filter fileTest` to re-record it after checking the diff:\n\(diff)")
+        }
+    }
+    if !spec.preciseOutput {
+        #expect(!spec.directives.isEmpty, "\(file): a test needs CHECK lines or precise-output")
+    }
+    for failure in fileCheck(spec.directives, output: observed, file: file) {
+        Issue.record(Comment(rawValue: failure + "\n--- output ---\n" + observed))
+    }
+}
