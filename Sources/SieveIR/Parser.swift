@@ -261,6 +261,7 @@ public struct Parser {
             }
         }
         try expect(">", "'>' to close the tensor type")
+        if let problem = validate(type) { throw fail("invalid type \(type): \(problem)", at: start) }
         return type
     }
 
@@ -467,7 +468,6 @@ public struct Parser {
                 let (name, _) = try sigilName("@", "a constant handle such as @w0")
                 try expect(":", "':' and the constant's type")
                 let type = try tensorType()
-                if let problem = validate(type) { throw fail(problem, at: start) }
                 try expect("=", "'=' and the constant's data")
                 let data = try constantData(for: type, at: start)
                 guard let id = pendingConstants[name] else {

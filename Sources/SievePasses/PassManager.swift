@@ -95,11 +95,7 @@ public struct PassManager: Sendable {
                     dump: (String) -> Void) throws(DiagnosticError) -> [PassTiming] {
         var timings: [PassTiming] = []
         if options.verifyEach {
-            do {
-                try Verifier.verify(graph)
-            } catch {
-                throw DiagnosticError([.error(graph.location, "the input IR is invalid")] + error.diagnostics)
-            }
+            try Verifier.verify(graph)
         }
         for pass in passes {
             if options.printBefore.contains(pass.name) {

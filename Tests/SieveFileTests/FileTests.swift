@@ -67,8 +67,9 @@ func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
         index += 1
     }
     for (number, line) in lines.enumerated() {
-        if let range = line.range(of: "// error: ") {
-            spec.expectedErrors.append((number + 1, String(line[range.upperBound...])))
+        // Several expected errors may share a line: `op  // error: first // error: second`.
+        for part in line.components(separatedBy: "// error: ").dropFirst() {
+            spec.expectedErrors.append((number + 1, part.trimmingCharacters(in: " ")))
         }
     }
     spec.directives = checkDirectives(in: text)
