@@ -25,6 +25,12 @@ public struct Parser {
 
     private var location: Location { .file(path: path, line: line, column: position - lineStart + 1) }
 
+    /// The location of the next token (after spaces and comments).
+    private mutating func here() -> Location {
+        skipTrivia()
+        return location
+    }
+
     private func fail(_ message: String, at where: Location? = nil) -> DiagnosticError {
         DiagnosticError(.error(`where` ?? location, message))
     }
@@ -217,7 +223,7 @@ public struct Parser {
     // MARK: Types
 
     private mutating func tensorType() throws(DiagnosticError) -> TensorType {
-        let start = location
+        let start = here()
         guard keyword("tensor") else { throw fail("expected a type such as tensor<1x8xf32>, found \(found)") }
         guard consumeRaw(0x3C) else { throw fail("expected '<' after 'tensor', found \(found)") }
         var shape: [Int] = []
@@ -316,7 +322,7 @@ public struct Parser {
         }
         if byte == 0x22 { return .string(try quotedString()) }
         if (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x2B {
-            let start = location
+            let start = here()
             guard let text = numberText() else { throw fail("expected a number, found \(found)") }
             if let value = Int(text) { return .int(value) }
             if let value = Float(text) { return .float(value) }
@@ -338,7 +344,7 @@ public struct Parser {
         guard consume("{") else { return attributes }
         if consume("}") { return attributes }
         repeat {
-            let start = location
+            let start = here()
             guard let name = word() else { throw fail("expected an attribute name, found \(found)") }
             try expect("=", "'=' after attribute '\(name)'")
             guard attributes[name] == nil else { throw fail("attribute '\(name)' is given twice", at: start) }
@@ -453,7 +459,7 @@ public struct Parser {
         while true {
             skipTrivia()
             guard position < bytes.count else { break }
-            let start = location
+            let start = here()
             if keyword("graph") {
                 if graphIndex >= 0 { try checkConstantsDefined(graphs[graphIndex], pendingConstants) }
                 let (graph, constants) = try parseGraph(at: start)
@@ -508,7 +514,7 @@ public struct Parser {
         try expect("(", "'(' and the graph inputs")
         if !consume(")") {
             repeat {
-                let valueStart = location
+                let valueStart = here()
                 let (name, numbered) = try sigilName("%", "an input such as %x")
                 try expect(":", "':' and the input's type")
                 let type = try tensorType()
@@ -531,10 +537,10 @@ public struct Parser {
         var returned: [(name: String, location: Location)] = []
         while true {
             skipTrivia()
-            let opStart = location
+            let opStart = here()
             if keyword("return") {
                 repeat {
-                    let useStart = location
+                    let useStart = here()
                     let (name, _) = try sigilName("%", "a value to return")
                     returned.append((name, useStart))
                 } while consume(",")
@@ -545,7 +551,7 @@ public struct Parser {
             let (resultName, numbered) = try sigilName("%", "a result name")
             try expect("=")
             skipTrivia()
-            let mnemonicStart = location
+            let mnemonicStart = here()
             guard let mnemonic = word() else { throw fail("expected an op name, found \(found)") }
             var constantName: String?
             var operands: [(name: String, location: Location)] = []
@@ -558,7 +564,7 @@ public struct Parser {
                 }
                 if peek("%") {
                     repeat {
-                        let useStart = location
+                        let useStart = here()
                         operands.append((try sigilName("%", "an operand").name, useStart))
                     } while consume(",")
                 }

@@ -1,0 +1,234 @@
+// A generator of random well-typed graphs, seeded so that every failure reproduces.
+// Used by the property tests: round trip through text, and passes that keep the verifier happy.
+
+import SieveIR
+
+/// SplitMix64: small, fast and good enough to drive a generator.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Builds random graphs op by op, asking each op's type rule what it produces.
+struct GraphGenerator {
+    var random: SeededRandom
+    var graph: Graph
+    var nameCounter = 0
+
+    init(seed: UInt64) {
+        random = SeededRandom(seed: seed)
+        graph = Graph(name: "g\(seed)")
+    }
+
+    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
+    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &random) < probability }
+    mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
+
+    mutating func maybeName() -> String? {
+        guard chance(0.3) else { return nil }
+        nameCounter += 1
+        return pick(["v\(nameCounter)", "onnx::Add_\(nameCounter)", "layer.\(nameCounter).out", "\(nameCounter)x"])
+    }
+
+    mutating func randomShape() -> [Int] {
+        (0..<int(0...3)).map { _ in int(1...4) }
+    }
+
+    mutating func constant(_ type: TensorType) -> ValueID {
+        let count = type.elementCount ?? 0
+        let values: [Double] = (0..<count).map { _ in
+            switch type.elementType {
+            case .f32, .f16, .bf16: return chance(0.2) ? 1 : Double(int(-8...8)) / 4
+            case .bool: return Double(int(0...1))
+            case .u8: return Double(int(0...255))
+            case .i8, .i32, .i64: return Double(int(-5...5))
+            }
+        }
+        var constant = Constant.from(name: graph.constants.freshName("w"), type: type, values: values)
+        if chance(0.1), count > 1 {
+            // Splat constants exercise the splat<...> form.
+            constant.bytes = Array([[UInt8]](repeating: Array(constant.bytes.prefix(type.elementType.byteSize)), count: count).joined())
+        }
+        return graph.appendConstant(constant)
+    }
+
+    /// Values of a given element type, by their IDs.
+    func values(of elementType: ElementType) -> [ValueID] {
+        graph.values.indices.map(ValueID.init).filter {
+            graph.values[$0.index].type.elementType == elementType && graph.values[$0.index].type.layout == .dense
+                && graph.values[$0.index].type.quant == nil
+        }
+    }
+
+    /// Tries one random op; returns false when the chosen operands do not fit (nothing is added).
+    mutating func addRandomOp() -> Bool {
+        let floats = values(of: .f32)
+        guard !floats.isEmpty else { return false }
+        let x = pick(floats)
+        guard let xType = graph.type(of: x) else { return false }
+        let rank = xType.rank
+        var operands = [x]
+        var declared: TensorType?
+        let kind: OpKind
+        switch int(0...33) {
+        case 0: kind = .add; operands.append(partner(for: xType))
+        case 1: kind = .sub; operands.append(partner(for: xType))
+        case 2: kind = .mul; operands.append(partner(for: xType))
+        case 3: kind = .div; operands.append(partner(for: xType))
+        case 4: kind = .pow; operands.append(partner(for: xType))
+        case 5: kind = .relu
+        case 6: kind = .sigmoid
+        case 7: kind = .tanh
+        case 8: kind = .erf
+        case 9: kind = .neg
+        case 10: kind = .leakyRelu(alpha: 0.125)
+        case 11: kind = .gelu(approximateTanh: chance(0.5))
+        case 12: kind = .clip(min: -1, max: 2)
+        case 13:
+            guard rank >= 1 else { return false }
+            kind = .softmax(axis: int(0...(rank - 1)))
+        case 14:
+            guard rank >= 1 else { return false }
+            let axis = int(0...(rank - 1))
+            kind = .layerNorm(axis: axis, epsilon: 1e-5)
+            operands.append(constant(TensorType(Array(xType.shape[axis...]), .f32)))
+        case 15:
+            guard rank >= 1 else { return false }
+            kind = .reduceMean(axes: [int(0...(rank - 1))], keepDims: chance(0.5))
+        case 16:
+            kind = .reshape
+            declared = TensorType(xType.shape.isEmpty ? [1] : [xType.elementCount ?? 1], .f32)
+        case 17:
+            kind = .transpose(permutation: Array(0..<rank).shuffled(using: &random))
+        case 18:
+            kind = .flatten(axis: int(0...rank))
+        case 19:
+            kind = .unsqueeze(axes: [int(0...rank)])
+        case 20:
+            let ones = xType.shape.indices.filter { xType.shape[$0] == 1 }
+            guard let axis = ones.first else { return false }
+            kind = .squeeze(axes: [axis])
+        case 21:
+            kind = .expand
+            declared = TensorType([2] + xType.shape, .f32)
+        case 22:
+            guard rank >= 1 else { return false }
+            kind = .concat(axis: int(0...(rank - 1)))
+            operands.append(x)
+        case 23:
+            guard rank >= 1 else { return false }
+            let axis = int(0...(rank - 1))
+            guard xType.shape[axis] > 0 else { return false }
+            kind = .gather(axis: axis)
+            let indices = (0..<int(1...3)).map { _ in Double(int(0...(xType.shape[axis] - 1))) }
+            operands.append(graph.appendConstant(Constant.from(name: graph.constants.freshName("idx"),
+                                                               type: TensorType([indices.count], .i64), values: indices)))
+        case 24:
+            guard rank >= 1 else { return false }
+            let axis = int(0...(rank - 1))
+            let dim = xType.shape[axis]
+            if chance(0.5) {
+                let start = int(0...dim)
+                kind = .slice(starts: [start], ends: [int(start...dim)], axes: [axis], steps: [int(1...2)])
+            } else {
+                guard dim > 0 else { return false }
+                let start = int(0...(dim - 1))
+                kind = .slice(starts: [start], ends: [int(-1...start)], axes: [axis], steps: [-int(1...2)])
+            }
+        case 25:
+            kind = .cast
+            declared = TensorType(xType.shape, pick([.f32, .i32, .f16]))
+        case 26:
+            kind = .where
+            let condition = graph.append(.equal, [x, partner(for: xType)], TensorType(xType.shape, .bool))
+            operands = [condition, x, partner(for: xType)]
+        case 27:
+            guard rank >= 1, let k = xType.shape.last else { return false }
+            let n = int(1...4)
+            kind = .matmul(transposeB: chance(0.5))
+            if case .matmul(true) = kind {
+                operands.append(constant(TensorType([n, k], .f32)))
+            } else {
+                operands.append(constant(TensorType([k, n], .f32)))
+            }
+        case 28:
+            guard rank == 2 else { return false }
+            let n = int(1...4)
+            kind = .gemm(alpha: 0.5, beta: 1, transposeA: false, transposeB: true)
+            operands += [constant(TensorType([n, xType.shape[1]], .f32)), constant(TensorType([n], .f32))]
+        case 29:
+            guard rank == 2 else { return false }
+            let n = int(1...4)
+            kind = .fusedMatmul(transposeB: true, epilogue: [.bias, .activation(pick([.relu, .gelu, .clip(min: 0, max: 6)])), .residualAdd])
+            let residual = constant(TensorType([xType.shape[0], n], .f32))
+            operands += [constant(TensorType([n, xType.shape[1]], .f32)), constant(TensorType([n], .f32)), residual]
+        case 30:
+            guard rank == 4 else { return false }
+            let out = int(1...3)
+            kind = .conv2d(Conv2DAttributes(strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], groups: 1))
+            operands.append(constant(TensorType([out, xType.shape[1], 3, 3], .f32)))
+        case 31:
+            guard rank == 4 else { return false }
+            kind = pick([.maxPool(Pool2DAttributes(kernel: [2, 2], strides: [1, 1], pads: [1, 1, 1, 1])),
+                         .averagePool(Pool2DAttributes(kernel: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1], ceilMode: true)),
+                         .globalAveragePool, .globalMaxPool])
+        case 32:
+            guard rank >= 2 else { return false }
+            kind = .batchNorm(epsilon: 1e-3)
+            let channels = TensorType([xType.shape[1]], .f32)
+            operands += [constant(channels), constant(channels), constant(channels), constant(channels)]
+        default:
+            kind = .quantize
+            declared = TensorType(xType.shape, .i8, quant: QuantParams(scales: [0.25], zeroPoints: [Int64(int(-3...3))]))
+            guard let quantized = try? kind.resultType(operands: [xType], declared: declared, constants: graph.constants) else { return false }
+            let q = graph.append(kind, operands, quantized, name: maybeName())
+            graph.append(.dequantize, [q], TensorType(xType.shape, .f32), name: maybeName())
+            return true
+        }
+        let operandTypes = operands.compactMap { graph.type(of: $0) }
+        guard let result = try? kind.resultType(operands: operandTypes, declared: declared, constants: graph.constants) else {
+            return false
+        }
+        let value = graph.append(kind, operands, result, name: maybeName())
+        if result.elementType != .f32 {
+            // Bring other element types back to f32 so later ops can use them.
+            graph.append(.cast, [value], TensorType(result.shape, .f32))
+        }
+        return true
+    }
+
+    /// A second operand for a binary op: the same value, a broadcastable constant, or another input.
+    mutating func partner(for type: TensorType) -> ValueID {
+        if chance(0.5), let last = type.shape.last {
+            return constant(TensorType(chance(0.5) ? [last] : [], .f32))
+        }
+        return constant(TensorType(type.shape, .f32))
+    }
+
+    /// A whole graph: one to three inputs, then up to `ops` ops, returning a few values.
+    mutating func generate(ops: Int) -> Graph {
+        for index in 0..<int(1...3) {
+            var shape = randomShape()
+            if index == 0 && chance(0.3) { shape = [1, int(1...3), int(3...5), int(3...5)] }
+            _ = graph.addInput(TensorType(shape, .f32), name: chance(0.5) ? "in\(index)" : nil)
+        }
+        var attempts = 0
+        var added = 0
+        while added < ops && attempts < ops * 8 {
+            attempts += 1
+            if addRandomOp() { added += 1 }
+        }
+        let candidates = graph.values.indices.map(ValueID.init).filter { !graph.inputs.contains($0) }
+        var outputs: [ValueID] = []
+        for _ in 0..<int(1...3) where !candidates.isEmpty { outputs.append(pick(candidates)) }
+        graph.outputs = outputs.isEmpty ? [graph.inputs[0]] : outputs
+        return graph
+    }
+}
