@@ -1,0 +1,186 @@
+// Runs the built `sieve` executable as a user would: exit codes, messages, stdin, atomic output,
+// and mutated inputs that must end in a diagnostic and exit status 1, never a crash or a hang.
+
+import Foundation
+import Testing
+
+/// The repository root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// The `sieve` binary SwiftPM built beside this test bundle.
+func sieveBinary() -> URL {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = bundle.deletingLastPathComponent()
+    while folder.path != "/" {
+        let candidate = folder.appendingPathComponent("sieve")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    return repositoryRoot.appendingPathComponent(".build/debug/sieve")
+}
+
+/// What a finished process left behind.
+struct ProcessOutcome {
+    var status: Int32
+    var crashed: Bool
+    var timedOut: Bool
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `sieve` with arguments and optional stdin, killing it after `timeout` seconds.
+func runSieve(_ arguments: [String], stdin: Data? = nil, timeout: Double = 20) throws -> ProcessOutcome {
+    let process = Process()
+    process.executableURL = sieveBinary()
+    process.arguments = arguments
+    let output = Pipe(), errors = Pipe(), input = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try input.fileHandleForWriting.close()
+    // Read both pipes on other threads so a chatty process cannot block on a full pipe.
+    let collected = OutputCollector()
+    let group = DispatchGroup()
+    for (pipe, isError) in [(output, false), (errors, true)] {
+        group.enter()
+        DispatchQueue.global().async {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            collected.store(data, isError: isError)
+            group.leave()
+        }
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    var timedOut = false
+    while process.isRunning {
+        if Date() > deadline {
+            timedOut = true
+            process.terminate()
+            break
+        }
+        usleep(2000)
+    }
+    process.waitUntilExit()
+    group.wait()
+    return ProcessOutcome(status: process.terminationStatus,
+                          crashed: process.terminationReason == .uncaughtSignal && !timedOut,
+                          timedOut: timedOut, stdout: collected.text(isError: false), stderr: collected.text(isError: true))
+}
+
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var out = Data(), err = Data()
+    func store(_ data: Data, isError: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if isError { err = data } else { out = data }
+    }
+    func text(isError: Bool) -> String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: isError ? err : out, as: UTF8.self)
+    }
+}
+
+func temporaryFolder() throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+}
+
+let sampleIR = """
+    graph @g(%x: tensor<2x3xf32>) -> tensor<6xf32> {
+      %a = reshape %x : tensor<3x2xf32>
+      %b = reshape %a : tensor<6xf32>
+      %dead = relu %x : tensor<2x3xf32>
+      return %b
+    }
+
+    """
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func versionAndHelpExitZero() throws {
+        let version = try runSieve(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.contains("0.1.0"))
+        let help = try runSieve(["opt", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--print-ir-after-all"))
+        #expect(help.stdout.contains("canonicalize"))
+    }
+
+    @Test func optReadsStdinAndRunsPasses() throws {
+        let outcome = try runSieve(["opt", "-", "-p", "canonicalize,dce"], stdin: Data(sampleIR.utf8))
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("%b = reshape %x : tensor<6xf32>"))
+        #expect(!outcome.stdout.contains("%dead"))
+    }
+
+    @Test func printIRAfterAllPrintsOneDumpPerPass() throws {
+        let outcome = try runSieve(["opt", "-", "-p", "canonicalize,dce", "--print-ir-after-all"], stdin: Data(sampleIR.utf8))
+        #expect(outcome.status == 0)
+        let headers = outcome.stderr.components(separatedBy: "\n").filter { $0.hasPrefix("// -----// IR Dump After") }
+        #expect(headers == ["// -----// IR Dump After canonicalize //----- //", "// -----// IR Dump After dce //----- //"])
+    }
+
+    @Test func timePassesReportsEveryPass() throws {
+        let outcome = try runSieve(["opt", "-", "-p", "cse,dce", "--time-passes"], stdin: Data(sampleIR.utf8))
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.contains("Pass execution timing report"))
+        #expect(outcome.stderr.contains("cse"))
+    }
+
+    @Test func errorsExitOneWithOneDiagnosticEach() throws {
+        let folder = try temporaryFolder()
+        let file = folder.appendingPathComponent("in.sir")
+        try sampleIR.write(to: file, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["opt", folder.appendingPathComponent("missing.sir").path], "no such file"),
+            (["opt", file.path, "-p", "canonicalize,bogus"], "unknown pass 'bogus'"),
+            (["opt", file.path, "--no-such-flag"], "no-such-flag"),
+            (["opt", file.path, "-p", "dce", "--stop-after=cse"], "pass 'cse' is not in this pipeline"),
+            (["opt", file.path, "-o", folder.appendingPathComponent("no/such/dir/out.sir").path], "does not exist"),
+            (["opt", folder.path], "is a directory"),
+            (["frobnicate"], "frobnicate"),
+        ]
+        for (arguments, message) in cases {
+            let outcome = try runSieve(arguments)
+            #expect(outcome.status == 1, "\(arguments): status \(outcome.status)")
+            #expect(outcome.stderr.contains(message), "\(arguments): \(outcome.stderr)")
+            #expect(outcome.stdout.isEmpty, "\(arguments): printed to stdout: \(outcome.stdout)")
+        }
+    }
+
+    @Test func failedRunLeavesTheOutputUntouched() throws {
+        let folder = try temporaryFolder()
+        let output = folder.appendingPathComponent("out.sir")
+        try "previous contents\n".write(to: output, atomically: true, encoding: .utf8)
+        let outcome = try runSieve(["opt", "-", "-o", output.path], stdin: Data("graph @g( broken".utf8))
+        #expect(outcome.status == 1)
+        #expect(try String(contentsOf: output, encoding: .utf8) == "previous contents\n")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(leftovers == ["out.sir"], "temporary files left behind: \(leftovers)")
+        let success = try runSieve(["opt", "-", "-o", output.path], stdin: Data(sampleIR.utf8))
+        #expect(success.status == 0)
+        #expect(try String(contentsOf: output, encoding: .utf8).hasPrefix("graph @g"))
+    }
+
+    @Test func everyIRFileRoundTripsByteForByteThroughTheTool() throws {
+        let root = repositoryRoot.appendingPathComponent("IR")
+        let walker = FileManager.default.enumerator(atPath: root.path)
+        var checked = 0
+        while let path = walker?.nextObject() as? String {
+            guard path.hasSuffix(".sir") else { continue }
+            let text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+            guard !text.contains("// error: ") else { continue }
+            let outcome = try runSieve(["opt", root.appendingPathComponent(path).path])
+            #expect(outcome.status == 0, "\(path): \(outcome.stderr)")
+            let ir = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("//") && !$0.isEmpty }.joined(separator: "\n")
+            let printed = outcome.stdout.split(separator: "\n").joined(separator: "\n")
+            #expect(printed == ir, "\(path) does not round-trip byte for byte")
+            checked += 1
+        }
+        #expect(checked >= 10)
+    }
+}
