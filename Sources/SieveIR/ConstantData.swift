@@ -25,11 +25,24 @@ public func floatFromFloat16(_ bits: UInt16) -> Float {
 }
 
 extension Constant {
-    /// Whether the byte count matches the type (dense layouts only; packed layouts are checked by their pass).
+    /// Whether the byte count matches the type and layout.
     public var hasConsistentSize: Bool {
-        guard type.layout == .dense else { return true }
-        guard let count = type.elementCount else { return false }
-        return bytes.count == count * type.elementType.byteSize
+        expectedByteCount == bytes.count
+    }
+
+    /// The bytes the type needs: dense elements, or for `nm<N:M>` the kept values followed by their
+    /// packed in-group indices (log2(M) bits each), as IR/README.md describes; nil for an invalid type.
+    public var expectedByteCount: Int? {
+        guard let count = type.elementCount else { return nil }
+        switch type.layout {
+        case .dense:
+            return count * type.elementType.byteSize
+        case let .nm(n, m):
+            guard let last = type.shape.last, m > 0, last % m == 0 else { return nil }
+            let kept = count / m * n
+            let indexBits = m.trailingZeroBitCount
+            return kept * type.elementType.byteSize + (kept * indexBits + 7) / 8
+        }
     }
 
     /// The elements converted to Double, for dense constants; nil if the bytes do not match the type.

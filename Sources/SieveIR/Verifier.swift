@@ -10,11 +10,12 @@
 //  6. well-formed-types: every value type has non-negative dims, a bounded element count, a valid
 //     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, last axis a multiple of M) and valid quantization
 //  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
-//     dense data has exactly the type's byte size, and the const result type is the entry's type
+//     data has exactly the byte size the type and layout need (nm: kept values plus packed indices),
+//     and the const result type is the entry's type
 //  8. unique-names: value names are unique within the graph
 //  9. has-result: a graph returns at least one value
 //
-// Not yet checked: the packed index data of nm constants (checked by the sparsity passes that write it).
+// Not yet checked: that the packed indices of nm constants are in range and increase within each group.
 
 /// Checks graph invariants.
 public enum Verifier {
@@ -67,7 +68,7 @@ public enum Verifier {
             if let problem = validate(constant.type) {
                 report(nil, "constant \(sigil("@", constant.name)) has an invalid type \(constant.type): \(problem)")
             } else if !constant.hasConsistentSize {
-                let expected = (constant.type.elementCount ?? 0) * constant.type.elementType.byteSize
+                let expected = constant.expectedByteCount ?? 0
                 report(nil, "constant \(sigil("@", constant.name)) holds \(constant.bytes.count) bytes, its type \(constant.type) needs \(expected)")
             }
         }
