@@ -16,7 +16,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "SieveIR"),
-        .target(name: "SieveInterpreter", dependencies: ["SieveIR"]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
         .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
         .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter"]),
         .executableTarget(
@@ -26,6 +28,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
+        .testTarget(
+            name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
     ],

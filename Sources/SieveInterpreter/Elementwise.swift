@@ -1,0 +1,170 @@
+// Elementwise kernels: broadcast binary arithmetic and comparison, activations, unary math, cast and where.
+// Float math is done in Double and rounded once; integer arithmetic is exact in Int64 and then wraps like ONNX (C).
+
+import Foundation
+import SieveIR
+
+/// The binary elementwise ops.
+enum BinaryOperator {
+    case add, sub, mul, div, pow, equal
+}
+
+/// Broadcast binary op with NumPy rules; integer division truncates toward zero and refuses a zero divisor.
+func binary(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor, resultType: TensorType) throws -> Tensor {
+    let shape = resultType.shape
+    switch (a.storage(broadcastTo: shape), b.storage(broadcastTo: shape)) {
+    case let (.floats(x), .floats(y)):
+        switch op {
+        case .add: return floatResult(resultType, zip(x, y).map { $0 + $1 })
+        case .sub: return floatResult(resultType, zip(x, y).map { $0 - $1 })
+        case .mul: return floatResult(resultType, zip(x, y).map { $0 * $1 })
+        case .div: return floatResult(resultType, zip(x, y).map { $0 / $1 })
+        case .pow: return floatResult(resultType, zip(x, y).map { Float(Foundation.pow(Double($0), Double($1))) })
+        case .equal: return integerResult(resultType, zip(x, y).map { $0 == $1 ? 1 : 0 })
+        }
+    case let (.integers(x), .integers(y)):
+        switch op {
+        case .add: return integerResult(resultType, zip(x, y).map { $0 &+ $1 })
+        case .sub: return integerResult(resultType, zip(x, y).map { $0 &- $1 })
+        case .mul: return integerResult(resultType, zip(x, y).map { $0 &* $1 })
+        case .div:
+            var quotients = [Int64](repeating: 0, count: x.count)
+            for index in x.indices {
+                guard y[index] != 0 else {
+                    throw EvaluationError("integer division by zero at element \(index) of the result (dividend \(x[index]))")
+                }
+                // Swift's `/` truncates toward zero like C; only Int64.min / -1 overflows, and it wraps.
+                quotients[index] = x[index].dividedReportingOverflow(by: y[index]).partialValue
+            }
+            return integerResult(resultType, quotients)
+        case .pow: return integerResult(resultType, zip(x, y).map { integerPower($0, $1) })
+        case .equal: return integerResult(resultType, zip(x, y).map { $0 == $1 ? 1 : 0 })
+        }
+    case (.floats, .integers), (.integers, .floats):
+        throw EvaluationError("operands must have one element type, found \(a.elementType) and \(b.elementType)")
+    }
+}
+
+/// `base ** exponent` in wrapping Int64 arithmetic; a negative exponent gives the truncated
+/// reciprocal (0 unless the base is 1 or -1), as converting the real power to an integer does.
+func integerPower(_ base: Int64, _ exponent: Int64) -> Int64 {
+    if exponent < 0 {
+        switch base {
+        case 1: return 1
+        case -1: return exponent % 2 == 0 ? 1 : -1
+        default: return 0  // base 0 has no finite reciprocal; 0 keeps the op total
+        }
+    }
+    var result: Int64 = 1, factor = base, remaining = exponent
+    while remaining > 0 {
+        if remaining & 1 == 1 { result = result &* factor }
+        factor = factor &* factor
+        remaining >>= 1
+    }
+    return result
+}
+
+/// One activation on one value, computed in Double where rounding matters.
+func activate(_ activation: Activation, _ x: Float) -> Float {
+    switch activation {
+    case .relu:
+        return x < 0 ? 0 : x  // NaN passes through, as max(x, 0) in ONNX's reference does
+    case let .leakyRelu(alpha):
+        return x < 0 ? alpha * x : x
+    case .gelu:
+        let value = Double(x)
+        return Float(0.5 * value * (1 + erf(value / 2.0.squareRoot())))
+    case .geluTanh:
+        let value = Double(x)
+        let inner = (2 / Double.pi).squareRoot() * (value + 0.044715 * value * value * value)
+        return Float(0.5 * value * (1 + tanh(inner)))
+    case .sigmoid:
+        // Split by sign so exp never overflows.
+        let value = Double(x)
+        if value >= 0 { return Float(1 / (1 + exp(-value))) }
+        let e = exp(value)
+        return Float(e / (1 + e))
+    case .tanh:
+        return Float(tanh(Double(x)))
+    case let .clip(low, high):
+        return x < low ? low : (x > high ? high : x)
+    }
+}
+
+/// Applies an activation elementwise; relu and clip also accept integer tensors.
+func activation(_ activation: Activation, _ x: Tensor, resultType: TensorType) -> Tensor {
+    switch x.storage {
+    case let .floats(values):
+        return floatResult(resultType, values.map { activate(activation, $0) })
+    case let .integers(values):
+        switch activation {
+        case .relu:
+            return integerResult(resultType, values.map { max($0, 0) })
+        case let .clip(low, high):
+            // Clamp to the integers inside [low, high].
+            let lowest = toInt64(Double(low).rounded(.up)), highest = toInt64(Double(high).rounded(.down))
+            return integerResult(resultType, values.map { min(max($0, lowest), highest) })
+        case .leakyRelu, .gelu, .geluTanh, .sigmoid, .tanh:
+            // The type rule admits only float operands for these; compute in Float to stay total.
+            return integerResult(resultType, values.map { toInt64(Double(activate(activation, Float($0))).rounded(.towardZero)) })
+        }
+    }
+}
+
+/// The float unary functions that are not activations.
+enum UnaryFunction {
+    case erf, sqrt, exp
+}
+
+/// A float unary function computed in Double and rounded to the result type.
+func unaryFloat(_ function: UnaryFunction, _ x: Tensor, resultType: TensorType) -> Tensor {
+    let apply: (Double) -> Double
+    switch function {
+    case .erf: apply = { Foundation.erf($0) }
+    case .sqrt: apply = { $0.squareRoot() }
+    case .exp: apply = { Foundation.exp($0) }
+    }
+    return floatResult(resultType, x.floatValues.map { Float(apply(Double($0))) })
+}
+
+/// Negation; integers wrap (the minimum of a signed type stays itself, as in C).
+func negate(_ x: Tensor, resultType: TensorType) -> Tensor {
+    switch x.storage {
+    case let .floats(values): return floatResult(resultType, values.map { -$0 })
+    case let .integers(values): return integerResult(resultType, values.map { 0 &- $0 })
+    }
+}
+
+/// ONNX Cast.
+///
+/// Float to integer truncates toward zero. ONNX leaves out-of-range values undefined; this
+/// converts through Int64 (saturating there, NaN giving 0) and then wraps to the target width,
+/// as NumPy's `astype` does on x86. To bool, any non-zero value (NaN included) is true.
+func cast(_ x: Tensor, to resultType: TensorType) -> Tensor {
+    let target = resultType.elementType
+    switch x.storage {
+    case let .floats(values):
+        if target.isFloat { return floatResult(resultType, values) }
+        if target == .bool { return integerResult(resultType, values.map { $0 != 0 ? 1 : 0 }) }
+        return integerResult(resultType, values.map { toInt64(Double($0).rounded(.towardZero)) })
+    case let .integers(values):
+        if target.isFloat { return floatResult(resultType, values.map { Float($0) }) }
+        return integerResult(resultType, values)
+    }
+}
+
+/// ONNX Where: `condition ? x : y` with all three broadcast.
+func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor, resultType: TensorType) throws -> Tensor {
+    let shape = resultType.shape
+    guard case let .integers(flags) = condition.storage(broadcastTo: shape) else {
+        throw EvaluationError("condition must be bool, found \(condition.elementType)")
+    }
+    switch (x.storage(broadcastTo: shape), y.storage(broadcastTo: shape)) {
+    case let (.floats(a), .floats(b)):
+        return floatResult(resultType, flags.indices.map { flags[$0] != 0 ? a[$0] : b[$0] })
+    case let (.integers(a), .integers(b)):
+        return integerResult(resultType, flags.indices.map { flags[$0] != 0 ? a[$0] : b[$0] })
+    case (.floats, .integers), (.integers, .floats):
+        throw EvaluationError("x and y must have one element type, found \(x.elementType) and \(y.elementType)")
+    }
+}

@@ -1,0 +1,101 @@
+// Reductions and normalizations: softmax, layer_norm, batch_norm and reduce_mean.
+// Sums, means and variances accumulate in Double so the oracle is more precise than any backend it checks.
+
+import Foundation
+import SieveIR
+
+/// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating.
+func softmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
+    let values = x.floatValues
+    let shape = x.shape
+    let length = shape[axis], inner = product(shape[(axis + 1)...]), outer = product(shape[..<axis])
+    var result = [Float](repeating: 0, count: values.count)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * length * inner + i
+            var largest = -Double.infinity
+            for k in 0..<length { largest = max(largest, Double(values[base + k * inner])) }
+            var sum = 0.0
+            var exponentials = [Double](repeating: 0, count: length)
+            for k in 0..<length {
+                exponentials[k] = exp(Double(values[base + k * inner]) - largest)
+                sum += exponentials[k]
+            }
+            for k in 0..<length { result[base + k * inner] = Float(exponentials[k] / sum) }
+        }
+    }
+    return floatResult(resultType, result)
+}
+
+/// ONNX LayerNormalization over the axes `axis..<rank`: population mean and variance in Double,
+/// epsilon added to the variance inside the square root, then scale and optional bias broadcast
+/// to the normalized shape.
+func layerNormalization(_ operands: [Tensor], axis: Int, epsilon: Float, resultType: TensorType) -> Tensor {
+    let x = operands[0].floatValues
+    let normalizedShape = Array(operands[0].shape[axis...])
+    let count = product(normalizedShape)
+    let groups = count == 0 ? 0 : x.count / count
+    let scale = Tensor(unchecked: operands[1].type, storage: operands[1].storage(broadcastTo: normalizedShape)).floatValues
+    let bias = operands.count == 3
+        ? Tensor(unchecked: operands[2].type, storage: operands[2].storage(broadcastTo: normalizedShape)).floatValues
+        : nil
+    var result = [Float](repeating: 0, count: x.count)
+    for group in 0..<groups {
+        let base = group * count
+        var sum = 0.0
+        for index in 0..<count { sum += Double(x[base + index]) }
+        let mean = sum / Double(count)
+        var squares = 0.0
+        for index in 0..<count {
+            let deviation = Double(x[base + index]) - mean
+            squares += deviation * deviation
+        }
+        let inverseDeviation = 1 / (squares / Double(count) + Double(epsilon)).squareRoot()
+        for index in 0..<count {
+            var y = (Double(x[base + index]) - mean) * inverseDeviation * Double(scale[index])
+            if let bias { y += Double(bias[index]) }
+            result[base + index] = Float(y)
+        }
+    }
+    return floatResult(resultType, result)
+}
+
+/// Inference BatchNormalization over axis 1: `(x - mean) / sqrt(variance + epsilon) * scale + bias`.
+func batchNormalization(_ operands: [Tensor], epsilon: Float, resultType: TensorType) -> Tensor {
+    let x = operands[0].floatValues
+    let scale = operands[1].floatValues, bias = operands[2].floatValues
+    let mean = operands[3].floatValues, variance = operands[4].floatValues
+    let shape = operands[0].shape
+    let channels = shape[1], inner = product(shape[2...]), outer = shape[0]
+    var result = [Float](repeating: 0, count: x.count)
+    for o in 0..<outer {
+        for channel in 0..<channels {
+            let factor = Double(scale[channel]) / (Double(variance[channel]) + Double(epsilon)).squareRoot()
+            let base = (o * channels + channel) * inner
+            for index in 0..<inner {
+                let centred = Double(x[base + index]) - Double(mean[channel])
+                result[base + index] = Float(centred * factor + Double(bias[channel]))
+            }
+        }
+    }
+    return floatResult(resultType, result)
+}
+
+/// Mean over the given (sorted, unique) axes; the result type already says whether they are kept.
+/// An empty reduction gives NaN (0 / 0), as NumPy does.
+func reduceMean(_ x: Tensor, axes: [Int], resultType: TensorType) -> Tensor {
+    let values = x.floatValues
+    let shape = x.shape
+    // Each input element adds into the output element found by dropping the reduced axes,
+    // which is what strides of 0 on those axes compute.
+    let keptShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+    let keptStrides = strides(of: keptShape)
+    let offsets = shape.indices.map { axis -> [Int] in
+        axes.contains(axis) ? [Int](repeating: 0, count: shape[axis]) : (0..<shape[axis]).map { $0 * keptStrides[axis] }
+    }
+    let destination = offsetMap(shape: shape, offsets: offsets)
+    var sums = [Double](repeating: 0, count: product(keptShape))
+    for (index, value) in values.enumerated() { sums[destination[index]] += Double(value) }
+    let count = Double(product(axes.map { shape[$0] }))
+    return floatResult(resultType, sums.map { Float($0 / count) })
+}
