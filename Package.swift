@@ -27,7 +27,7 @@ let package = Package(
                 "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),

@@ -247,8 +247,9 @@ public struct Graph: Hashable, Sendable {
     }
 
     /// Renumbers values in definition order (inputs first, then op results) and drops values
-    /// nothing defines, and drops constants no op references. This is the canonical form the
-    /// printer's `%N` numbering assumes; the pass manager applies it after every pass.
+    /// nothing defines; keeps only constants some op references, numbered in order of first use.
+    /// This is the canonical form the printer's `%N` numbering and the parser's constant order
+    /// assume; the pass manager applies it after every pass.
     public mutating func compact() {
         var newIndex = [Int?](repeating: nil, count: values.count)
         var newValues: [ValueInfo] = []
@@ -283,21 +284,23 @@ public struct Graph: Hashable, Sendable {
         compactConstants()
     }
 
+    /// Drops constants no op refers to and numbers the rest in order of first use, the order the
+    /// parser assigns, so that a compacted graph round-trips through text unchanged.
     private mutating func compactConstants() {
-        var used = [Bool](repeating: false, count: constants.entries.count)
-        for op in operations {
-            if case let .constant(id) = op.kind, used.indices.contains(id.index) { used[id.index] = true }
-        }
-        guard used.contains(false) else { return }
-        var newIndex = [Int](repeating: -1, count: used.count)
+        var newIndex = [Int](repeating: -1, count: constants.entries.count)
         var kept: [Constant] = []
-        for (index, isUsed) in used.enumerated() where isUsed {
-            newIndex[index] = kept.count
-            kept.append(constants.entries[index])
+        for op in operations {
+            if case let .constant(id) = op.kind, newIndex.indices.contains(id.index), newIndex[id.index] < 0 {
+                newIndex[id.index] = kept.count
+                kept.append(constants.entries[id.index])
+            }
+        }
+        if kept.count == constants.entries.count && newIndex.enumerated().allSatisfy({ $0.element == $0.offset }) {
+            return
         }
         constants.entries = kept
         for index in operations.indices {
-            if case let .constant(id) = operations[index].kind, used.indices.contains(id.index) {
+            if case let .constant(id) = operations[index].kind, newIndex.indices.contains(id.index) {
                 operations[index].kind = .constant(ConstantID(newIndex[id.index]))
             }
         }
