@@ -62,6 +62,38 @@ import Testing
         #expect(compared >= PropertyTests.graphCount * 8 / 10, "only \(compared) graphs ran in the interpreter")
     }
 
+    /// transpose-weights and fuse only reorder storage and merge ops, but a transposed weight may be
+    /// summed in another order by BLAS, so outputs must agree to f32 rounding (rtol 1e-5, atol 1e-6).
+    @Test func weightTransposeAndFusionKeepResults() throws {
+        var failures: [String] = []
+        var fused = 0
+        for seed in 0..<UInt64(PropertyTests.graphCount / 2) {
+            var generator = GraphGenerator(seed: seed)
+            let original = generator.generate(ops: Int(seed % 24) + 1)
+            let inputs = randomInputs(for: original, seed: seed)
+            guard let before = try? Interpreter(graph: original).run(inputs) else { continue }
+            var graph = original
+            var context = PassContext()
+            do {
+                try PassManager(passes: [TransposeWeights(), Fuse()]).run(on: &graph, context: &context) { _ in }
+                if graph.operations.contains(where: { if case .fusedMatmul = $0.kind { return true } else { return false } })
+                    && !original.operations.contains(where: { if case .fusedMatmul = $0.kind { return true } else { return false } }) {
+                    fused += 1
+                }
+                let after = try Interpreter(graph: graph).run(inputs)
+                for (index, (expected, actual)) in zip(before, after).enumerated()
+                where expected.type != actual.type || !actual.allClose(expected, rtol: 1e-5, atol: 1e-6) {
+                    failures.append("seed \(seed): output \(index) changed: \(expected) became \(actual)\n\(original.print())")
+                }
+            } catch {
+                failures.append("seed \(seed): \(error)\n\(original.print())")
+            }
+            if failures.count >= 5 { break }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
+        #expect(fused >= 10, "only \(fused) random graphs had a chain to fuse; the test proves little")
+    }
+
     /// Inputs of the graph's input types with small values drawn from the seed (0/1 for bool).
     func randomInputs(for graph: Graph, seed: UInt64) -> [Tensor] {
         var random = SeededRandom(seed: seed &+ 0x5eed)
