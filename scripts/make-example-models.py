@@ -272,7 +272,8 @@ def main():
         model, inputs = make()
         write(args.out, name, model, inputs)
     np.save(os.path.join(args.out, "mlp.calibration.npy"), MLP_SPLITS["calibration"])
-    np.savez(os.path.join(args.out, "mlp.eval.npz"), **MLP_SPLITS["eval"])
+    np.save(os.path.join(args.out, "mlp.eval.input.npy"), MLP_SPLITS["eval"]["input"])
+    np.save(os.path.join(args.out, "mlp.eval.labels.npy"), MLP_SPLITS["eval"]["labels"])
     print(f"mlp: calibration {list(MLP_SPLITS['calibration'].shape)}, eval {list(MLP_SPLITS['eval']['input'].shape)}")
 
 
