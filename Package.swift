@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(name: "SieveIR"),
@@ -20,7 +21,13 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
         .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
-        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter"]),
+        .target(
+            name: "SieveONNX",
+            dependencies: [
+                "SieveIR", "SieveInterpreter",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
@@ -33,6 +40,9 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
+        .testTarget(
+            name: "SieveONNXTests", dependencies: ["SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver"],
+            exclude: ["conformance-expected-failures.txt"]),
     ],
     swiftLanguageModes: [.v6]
 )
