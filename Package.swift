@@ -41,7 +41,11 @@ let package = Package(
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
         .testTarget(
-            name: "SieveONNXTests", dependencies: ["SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver"],
+            name: "SieveONNXTests",
+            dependencies: [
+                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             exclude: ["conformance-expected-failures.txt"]),
     ],
     swiftLanguageModes: [.v6]
