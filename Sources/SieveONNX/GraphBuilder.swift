@@ -156,9 +156,15 @@ struct GraphBuilder {
         // nil marks a symbolic or missing dimension; the String is its name for messages.
         var declared: [(Int?, String)] = []
         if tensorType.hasShape {
+            guard tensorType.shape.dim.count <= TensorLimits.maxRank else {
+                return .failure(NodeError("input '\(name)' has rank \(tensorType.shape.dim.count), more than the limit of \(TensorLimits.maxRank)"))
+            }
             for dim in tensorType.shape.dim {
                 switch dim.value {
-                case let .dimValue(value)? where value >= 0:
+                case let .dimValue(value)?:
+                    guard value >= 0, value <= Int64(TensorType.maxElementCount) else {
+                        return .failure(NodeError("input '\(name)' declares dimension \(value), which is negative or absurd"))
+                    }
                     declared.append((Int(value), String(value)))
                 case let .dimParam(param)?:
                     declared.append((nil, param.isEmpty ? "?" : param))
