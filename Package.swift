@@ -39,7 +39,12 @@ let package = Package(
             name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
-        .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
+        .testTarget(
+            name: "SieveDriverTests",
+            dependencies: [
+                "SieveDriver", "sieve", "SieveInterpreter", "SieveONNX",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [

@@ -61,6 +61,9 @@ public struct RunResult: Sendable {
     public var diagnostics: [Diagnostic]
 }
 
+/// The largest value `sieve run` interprets, counting 8 bytes per element as the interpreter may (4 GiB).
+public let maxInterpretedValueBytes = 4 << 30
+
 /// Reads one tensor file: `.pb` as an ONNX TensorProto, anything else as NumPy `.npy`.
 func readTensorFile(_ path: String) throws(DiagnosticError) -> Tensor {
     if path.lowercased().hasSuffix(".pb") { return try ONNXTensorFile.read(path: path).tensor }
@@ -121,6 +124,16 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
     }
     if !problems.isEmpty { throw DiagnosticError(problems) }
+
+    // The interpreter holds each value as a whole array: refuse absurd sizes before allocating any.
+    let definingOps = graph.definingOps()
+    for (index, info) in graph.values.enumerated() {
+        let bytes = (info.type.elementCount ?? Int.max / 8).multipliedReportingOverflow(by: 8)
+        if bytes.overflow || bytes.partialValue > maxInterpretedValueBytes {
+            let location = definingOps[index].map { graph.operations[$0].location } ?? graph.location
+            throw DiagnosticError(.error(location, "value \(graph.valueName(ValueID(index))) of type \(info.type.plain) is too large for the interpreter (limit \(maxInterpretedValueBytes) bytes per value)"))
+        }
+    }
 
     let outputs: [Tensor]
     do {

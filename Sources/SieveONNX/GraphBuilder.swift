@@ -178,11 +178,11 @@ struct GraphBuilder {
         if let given {
             if tensorType.hasShape {
                 guard given.count == declared.count else {
-                    return .failure(NodeError("--input-shape \(name)=\(shapeString(given)) has rank \(given.count), but the model declares input '\(name)' with rank \(declared.count) \(declaredText)"))
+                    return .failure(NodeError("the shape \(shapeString(given)) given for input '\(name)' (by --input-shape or an input file) has rank \(given.count), but the model declares input '\(name)' with rank \(declared.count) \(declaredText)"))
                 }
                 for (axis, (dim, _)) in declared.enumerated() {
                     if let dim, dim != given[axis] {
-                        return .failure(NodeError("--input-shape \(name)=\(shapeString(given)) contradicts the model: dimension \(axis) of input '\(name)' is \(dim) \(declaredText), not \(given[axis])"))
+                        return .failure(NodeError("the shape \(shapeString(given)) given for input '\(name)' (by --input-shape or an input file) contradicts the model: dimension \(axis) of input '\(name)' is \(dim) \(declaredText), not \(given[axis])"))
                     }
                 }
             }
