@@ -495,26 +495,32 @@ extension GraphBuilder {
         }
     }
 
-    /// Strides, dilations and pads of a 2-D window op, with auto_pad applied.
-    private func windowAttributes(_ n: inout NodeContext, input: [Int], kernel: [Int]) throws(NodeError) -> (strides: [Int], dilations: [Int], pads: [Int]) {
-        func pair(_ name: String) throws(NodeError) -> [Int] {
+    /// Strides, dilations and pads of a window op over `spatial` (1 or 2) axes, with auto_pad applied,
+    /// lifted to two spatial axes: a 1-D op runs as a 2-D one over a height of 1.
+    ///
+    /// - Parameters:
+    ///   - input: the lifted NCHW input shape.
+    ///   - kernel: the lifted kernel height and width.
+    private func windowAttributes(_ n: inout NodeContext, input: [Int], kernel: [Int],
+                                  spatial: Int) throws(NodeError) -> (strides: [Int], dilations: [Int], pads: [Int]) {
+        func list(_ name: String) throws(NodeError) -> [Int] {
             guard let values = try n.attributes.ints(name) else { return [1, 1] }
-            guard values.count == 2, values.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
-                throw NodeError("attribute '\(name)' must hold 2 positive values for a 2-D \(n.node.opType), found \(values)")
+            guard values.count == spatial, values.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
+                throw NodeError("attribute '\(name)' must hold \(spatial) positive values for a \(spatial)-D \(n.node.opType), found \(values)")
             }
-            return values.map { Int($0) }
+            return spatial == 1 ? [1, Int(values[0])] : values.map { Int($0) }
         }
-        let strides = try pair("strides")
-        let dilations = try pair("dilations")
+        let strides = try list("strides")
+        let dilations = try list("dilations")
         let autoPad = try n.attributes.string("auto_pad", default: "NOTSET")
         var pads = [0, 0, 0, 0]
         switch autoPad {
         case "NOTSET":
             if let given = try n.attributes.ints("pads") {
-                guard given.count == 4, given.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
-                    throw NodeError("attribute 'pads' must hold 4 non-negative values for a 2-D \(n.node.opType), found \(given)")
+                guard given.count == 2 * spatial, given.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
+                    throw NodeError("attribute 'pads' must hold \(2 * spatial) non-negative values for a \(spatial)-D \(n.node.opType), found \(given)")
                 }
-                pads = given.map { Int($0) }
+                pads = spatial == 1 ? [0, Int(given[0]), 0, Int(given[1])] : given.map { Int($0) }
             }
         case "VALID":
             _ = try n.attributes.ints("pads")
@@ -532,34 +538,51 @@ extension GraphBuilder {
         return (strides, dilations, pads)
     }
 
+    /// A rank-3 (1-D spatial) operand as rank 4 with a height of 1.
+    private mutating func liftToTwoDimensions(_ slot: Slot, _ n: NodeContext) throws(NodeError) -> Slot {
+        try emit(.unsqueeze(axes: [2]), [slot], name: nil, n)
+    }
+
     private mutating func conv(_ n: inout NodeContext) throws(NodeError) -> Slot {
-        let x = try n.input(0), w = try n.input(1)
-        let xShape = type(of: x).shape, wShape = type(of: w).shape
-        guard xShape.count == 4, wShape.count == 4 else {
-            throw NodeError("Conv with \(max(xShape.count, wShape.count) - 2) spatial dimensions is not supported (only 2-D convolutions over NCHW input)")
+        var x = try n.input(0), w = try n.input(1)
+        let rank = type(of: x).rank
+        guard (rank == 3 || rank == 4), type(of: w).rank == rank else {
+            throw NodeError("Conv with \(max(rank, type(of: w).rank) - 2) spatial dimensions is not supported (only 1-D and 2-D convolutions over NCL or NCHW input)")
         }
-        let kernel = Array(wShape[2...])
-        if let given = try n.attributes.ints("kernel_shape"), given.map({ Int($0) }) != kernel {
-            throw NodeError("kernel_shape \(given) does not match the weight's spatial shape \(kernel)")
+        let spatial = rank - 2
+        let givenKernel = try n.attributes.ints("kernel_shape")
+        if let givenKernel, givenKernel.map({ Int($0) }) != Array(type(of: w).shape[2...]) {
+            throw NodeError("kernel_shape \(givenKernel) does not match the weight's spatial shape \(Array(type(of: w).shape[2...]))")
         }
+        if spatial == 1 {
+            x = try liftToTwoDimensions(x, n)
+            w = try liftToTwoDimensions(w, n)
+        }
+        let xShape = type(of: x).shape
+        let kernel = Array(type(of: w).shape[2...])
         let group = try n.attributes.int("group", default: 1)
         guard group >= 1, group <= Int64(Int32.max) else { throw NodeError("group \(group) must be positive") }
-        let window = try windowAttributes(&n, input: xShape, kernel: kernel)
+        let window = try windowAttributes(&n, input: xShape, kernel: kernel, spatial: spatial)
         var operands = [x, w]
         if let bias = n.optionalInput(2) { operands.append(bias) }
         let attributes = Conv2DAttributes(strides: window.strides, pads: window.pads, dilations: window.dilations, groups: Int(group))
-        return try emit(.conv2d(attributes), operands, name: n.outputName(0), n)
+        if spatial == 2 {
+            return try emit(.conv2d(attributes), operands, name: n.outputName(0), n)
+        }
+        let result = try emit(.conv2d(attributes), operands, name: nil, n)
+        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
     }
 
     private mutating func pool(_ n: inout NodeContext) throws(NodeError) -> Slot {
         let isMax = n.node.opType == "MaxPool"
-        let x = try n.input(0)
+        var x = try n.input(0)
         let xType = type(of: x)
         guard let kernelValues = try n.attributes.ints("kernel_shape") else {
             throw NodeError("\(n.node.opType) needs the attribute 'kernel_shape'")
         }
-        guard xType.rank == 4, kernelValues.count == 2 else {
-            throw NodeError("\(n.node.opType) with \(max(xType.rank - 2, kernelValues.count)) spatial dimensions is not supported (only 2-D pooling over NCHW input)")
+        let spatial = xType.rank - 2
+        guard spatial == 1 || spatial == 2, kernelValues.count == spatial else {
+            throw NodeError("\(n.node.opType) with \(max(xType.rank - 2, kernelValues.count)) spatial dimensions is not supported (only 1-D and 2-D pooling over NCL or NCHW input)")
         }
         guard xType.elementType.isFloat else {
             throw NodeError("\(n.node.opType) on \(xType.elementType) tensors is not supported (only float types)")
@@ -567,7 +590,7 @@ extension GraphBuilder {
         guard kernelValues.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
             throw NodeError("kernel_shape \(kernelValues) must be positive")
         }
-        let kernel = kernelValues.map { Int($0) }
+        let kernel = spatial == 1 ? [1, Int(kernelValues[0])] : kernelValues.map { Int($0) }
         let ceilMode = try n.attributes.int("ceil_mode", default: 0) != 0
         var countIncludePad = false
         if isMax {
@@ -578,11 +601,15 @@ extension GraphBuilder {
         } else {
             countIncludePad = try n.attributes.int("count_include_pad", default: 0) != 0
         }
-        let window = try windowAttributes(&n, input: xType.shape, kernel: kernel)
+        if spatial == 1 { x = try liftToTwoDimensions(x, n) }
+        let window = try windowAttributes(&n, input: type(of: x).shape, kernel: kernel, spatial: spatial)
         let attributes = Pool2DAttributes(kernel: kernel, strides: window.strides, pads: window.pads,
                                           dilations: window.dilations, ceilMode: ceilMode,
                                           countIncludePad: countIncludePad)
-        return try emit(isMax ? .maxPool(attributes) : .averagePool(attributes), [x], name: n.outputName(0), n)
+        let kind: OpKind = isMax ? .maxPool(attributes) : .averagePool(attributes)
+        if spatial == 2 { return try emit(kind, [x], name: n.outputName(0), n) }
+        let result = try emit(kind, [x], name: nil, n)
+        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
     }
 
     /// Scales and zero points of QuantizeLinear / DequantizeLinear, per tensor or along `axis`.

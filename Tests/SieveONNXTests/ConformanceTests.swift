@@ -159,6 +159,7 @@ func onnxNodeConformance() throws {
     let cases = try FileManager.default.contentsOfDirectory(atPath: nodeTestFolder.path).filter { $0.hasPrefix("test_") }.sorted()
     let expectedFailures = readExpectedFailures()
     var passed = 0, failed = 0, skippedOp = 0, skippedOpset = 0
+    var passedPerOp: [String: Int] = [:]
     var skippedOther: [(String, String)] = []
     var unexpected: [(String, String)] = []
     var unexpectedPasses: [String] = []
@@ -166,6 +167,9 @@ func onnxNodeConformance() throws {
         switch runConformanceCase(nodeTestFolder.appendingPathComponent(name)) {
         case .passed:
             passed += 1
+            if let model = try? ONNXModel.load(path: nodeTestFolder.appendingPathComponent(name).appendingPathComponent("model.onnx").path) {
+                for op in model.opTypes { passedPerOp[op, default: 0] += 1 }
+            }
             if expectedFailures[name] != nil { unexpectedPasses.append(name) }
         case let .failed(reason):
             failed += 1
@@ -184,6 +188,8 @@ func onnxNodeConformance() throws {
     print("conformance: \(passed) passed, \(failed) failed, \(skipped) skipped (unsupported op/type) of \(cases.count) cases; tolerance rtol \(conformanceRelativeTolerance), atol \(conformanceAbsoluteTolerance) for floats, exact for integers")
     print("conformance: skipped \(skippedOp) cases for an op Sieve does not claim, \(skippedOpset) for an opset older than \(ONNXImporter.minimumOpset), \(skippedOther.count) for a type or attribute of a claimed op:")
     for (name, reason) in skippedOther { print("  skip \(name): \(reason)") }
+    let perOp = ONNXImporter.supportedOps.sorted().map { "\($0) \(passedPerOp[$0] ?? 0)" }
+    print("conformance: passed cases using each claimed op: " + perOp.joined(separator: ", "))
     for (name, reason) in expectedFailures.sorted(by: { $0.key < $1.key }) { print("  expected failure \(name): \(reason)") }
     for (name, reason) in unexpected {
         Issue.record("conformance case \(name) failed: \(reason)")
