@@ -231,7 +231,7 @@ let fuzzInterpretLimit = 1 << 24
     let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".onnx") }.sorted()
     #expect(files.count >= 3)
     var random = SplitMix64(state: 20_261_124)
-    let mutantsPerFile = 1200
+    let mutantsPerFile = 1000
     var imported = 0, refused = 0, interpreted = 0
     let start = Date()
     for file in files {
@@ -264,4 +264,101 @@ let fuzzInterpretLimit = 1 << 24
     let seconds = Date().timeIntervalSince(start)
     print("fuzz: \(files.count * mutantsPerFile) mutants of \(files.joined(separator: ", ")): \(refused) refused with diagnostics, \(imported) still valid (\(interpreted) interpreted), \(String(format: "%.1f", seconds)) s")
     #expect(refused > 0)
+}
+
+/// One structural edit of a decoded model: the kinds of damage byte flips rarely produce intact.
+func mutateStructure(_ model: inout Onnx_ModelProto, _ random: inout SplitMix64) {
+    var graph = model.graph
+    func pick(_ count: Int) -> Int? { count == 0 ? nil : Int(random.next() % UInt64(count)) }
+    let interesting: [Int64] = [-1, -2, 0, 1, 2, 3, 7, 1 << 20, 1 << 31, 1 << 40, Int64.max, Int64.min]
+    func someInteger() -> Int64 { interesting[Int(random.next() % UInt64(interesting.count))] }
+    switch random.next() % 10 {
+    case 0:  // reorder nodes (often a use before its definition)
+        if let a = pick(graph.node.count), let b = pick(graph.node.count) { graph.node.swapAt(a, b) }
+    case 1:  // make a node define a name that already exists
+        if let a = pick(graph.node.count), let b = pick(graph.node.count), !graph.node[b].output.isEmpty {
+            graph.node[a].output = [graph.node[b].output[0]]
+        }
+    case 2:  // drop an initializer
+        if let index = pick(graph.initializer.count) { graph.initializer.remove(at: index) }
+    case 3:  // change a declared input dimension
+        if let index = pick(graph.input.count), !graph.input[index].type.tensorType.shape.dim.isEmpty {
+            let dims = graph.input[index].type.tensorType.shape.dim.count
+            graph.input[index].type.tensorType.shape.dim[Int(random.next() % UInt64(dims))].dimValue = someInteger()
+        }
+    case 4:  // change an initializer's dimensions
+        if let index = pick(graph.initializer.count) {
+            if let dim = pick(graph.initializer[index].dims.count) {
+                graph.initializer[index].dims[dim] = someInteger()
+            } else {
+                graph.initializer[index].dims = [someInteger()]
+            }
+        }
+    case 5:  // change an integer attribute or an element of an integer-list attribute
+        if let index = pick(graph.node.count), let attribute = pick(graph.node[index].attribute.count) {
+            graph.node[index].attribute[attribute].i = someInteger()
+            if let element = pick(graph.node[index].attribute[attribute].ints.count) {
+                graph.node[index].attribute[attribute].ints[element] = someInteger()
+            }
+        }
+    case 6:  // give a node another claimed op type (wrong arity and attributes)
+        let ops = ONNXImporter.supportedOps.sorted()
+        if let index = pick(graph.node.count) { graph.node[index].opType = ops[Int(random.next() % UInt64(ops.count))] }
+    case 7:  // drop or duplicate a node input
+        if let index = pick(graph.node.count), let input = pick(graph.node[index].input.count) {
+            if random.next() % 2 == 0 {
+                graph.node[index].input.remove(at: input)
+            } else {
+                graph.node[index].input.append(graph.node[index].input[input])
+            }
+        }
+    case 8:  // change an element type
+        let codes: [Int32] = [0, 1, 2, 3, 6, 7, 9, 10, 11, 16, 99]
+        if let index = pick(graph.initializer.count) {
+            graph.initializer[index].dataType = codes[Int(random.next() % UInt64(codes.count))]
+        } else if let index = pick(graph.input.count) {
+            graph.input[index].type.tensorType.elemType = codes[Int(random.next() % UInt64(codes.count))]
+        }
+    default:  // point an output or a node input at a name nothing defines
+        if let index = pick(graph.output.count) { graph.output[index].name = "nowhere" }
+    }
+    model.graph = graph
+}
+
+@Test func structurallyDamagedModelsEndInDiagnostics() throws {
+    let folder = repositoryRoot.appendingPathComponent("Examples/models")
+    let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".onnx") }.sorted()
+    var random = SplitMix64(state: 424_242)
+    var refused = 0, imported = 0
+    for file in files {
+        let original = try Onnx_ModelProto(serializedBytes: Data(contentsOf: folder.appendingPathComponent(file)))
+        for _ in 0..<400 {
+            var damaged = original
+            for _ in 0..<(1 + Int(random.next() % 3)) { mutateStructure(&damaged, &random) }
+            do {
+                let result = try ONNXImporter.importModel(data: damaged.serializedData(), modelName: file, baseDirectory: nil)
+                #expect(Verifier.diagnostics(for: result.graph).isEmpty)
+                imported += 1
+            } catch let error as DiagnosticError {
+                #expect(!error.diagnostics.isEmpty)
+                refused += 1
+            }
+        }
+    }
+    print("structural fuzz: \(files.count * 400) damaged models: \(refused) refused with diagnostics, \(imported) imported as valid graphs")
+    #expect(refused > files.count * 100)
+}
+
+@Test func tinyFileClaimingGigabytesIsRefusedQuickly() {
+    // Field 7 (graph), length-delimited, claiming 4 GiB, in a 10-byte file.
+    let bytes: [UInt8] = [0x3A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x0A, 0x01, 0x41, 0x00]
+    let start = Date()
+    do {
+        _ = try ONNXImporter.importModel(data: Data(bytes), modelName: "tiny.onnx", baseDirectory: nil)
+        Issue.record("a 10-byte model was accepted")
+    } catch {
+        #expect(error.diagnostics.count == 1)
+        #expect(error.description.contains("tiny.onnx: error: not a valid ONNX model"))
+    }
+    #expect(Date().timeIntervalSince(start) < 1)
 }
