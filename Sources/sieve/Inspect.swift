@@ -1,4 +1,5 @@
 // `sieve inspect`: prints a model's inputs and outputs, op histogram, parameters and FLOPs per layer.
+// The work happens in SieveDriver.runInspect, which the tests call in process.
 
 import ArgumentParser
 import SieveDriver

@@ -1,4 +1,5 @@
 // `sieve run`: runs a model on .npy inputs and writes one .npy file per model output.
+// The work happens in SieveDriver.runModel; until a backend exists every run is interpreted.
 
 import ArgumentParser
 import SieveDriver
