@@ -42,7 +42,7 @@ public enum ONNXImporter {
         "Softmax", "LayerNormalization", "ReduceMean", "Sqrt", "Pow", "Reshape", "Transpose", "Flatten",
         "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Constant",
         "Identity", "Cast", "Where", "Equal", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
-        "BatchNormalization", "Clip", "Dropout", "QuantizeLinear", "DequantizeLinear",
+        "BatchNormalization", "Clip", "Dropout", "QuantizeLinear", "DequantizeLinear", "Exp", "Neg", "GlobalMaxPool",
     ]
 
     /// Imports the model at `path`.

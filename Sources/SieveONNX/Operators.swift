@@ -35,8 +35,9 @@ extension GraphBuilder {
             }
             return [try emit(.pow, [base, exponent], name: n.outputName(0), n)]
 
-        case "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt":
-            let kinds: [String: OpKind] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Erf": .erf, "Sqrt": .sqrt]
+        case "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Neg":
+            let kinds: [String: OpKind] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Erf": .erf, "Sqrt": .sqrt,
+                                           "Exp": .exp, "Neg": .neg]
             guard let kind = kinds[op] else { throw NodeError("internal: no mapping for \(op)") }
             return [try emit(kind, [n.input(0)], name: n.outputName(0), n)]
 
@@ -206,6 +207,9 @@ extension GraphBuilder {
 
         case "GlobalAveragePool":
             return [try emit(.globalAveragePool, [n.input(0)], name: n.outputName(0), n)]
+
+        case "GlobalMaxPool":
+            return [try emit(.globalMaxPool, [n.input(0)], name: n.outputName(0), n)]
 
         case "Clip":
             let x = try n.input(0)
