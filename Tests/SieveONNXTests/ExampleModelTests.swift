@@ -58,3 +58,47 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
     #expect(report.contains("gemm (node #8 'fc'): \(fc)"))
     #expect(report.contains("graph @cnn(%input: tensor<1x1x28x28xf32>)"))
 }
+
+@Test func runReadsTensorProtoInputs() throws {
+    let folder = try temporaryFolder("pb-input")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let models = repositoryRoot.appendingPathComponent("Examples/models")
+    let input = try NumPyFile.read(path: models.appendingPathComponent("mlp.input.npy").path)
+    let pb = folder.appendingPathComponent("input_0.pb")
+    try floatTensor("input", input.shape.map(Int64.init), try #require(input.floats)).serializedData().write(to: pb)
+    let result = try runModel(RunRequest(modelPath: models.appendingPathComponent("mlp.onnx").path,
+                                         inputs: [RunInput(parsing: "input=" + pb.path)],
+                                         outputDirectory: folder.appendingPathComponent("out").path))
+    let expected = try NumPyFile.read(path: models.appendingPathComponent("mlp.probabilities.npy").path)
+    #expect(try #require(result.outputs.first?.tensor.maxAbsDifference(expected)) <= 1e-4)
+}
+
+@Test func modelsWithSeveralInputsNeedNamedInputs() throws {
+    let folder = try temporaryFolder("two-inputs")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let ir = folder.appendingPathComponent("add.sir")
+    try """
+        graph @add(%a: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<2xf32> {
+          %sum = add %a, %b : tensor<2xf32>
+          return %sum
+        }
+
+        """.write(to: ir, atomically: true, encoding: .utf8)
+    let a = folder.appendingPathComponent("a.npy").path, b = folder.appendingPathComponent("b.npy").path
+    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [1, 2]), path: a)
+    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [10, 20]), path: b)
+    let out = folder.appendingPathComponent("out").path
+    #expect(throws: DiagnosticError.self) {
+        try runModel(RunRequest(modelPath: ir.path, inputs: [RunInput(parsing: a)], outputDirectory: out))
+    }
+    do {
+        _ = try runModel(RunRequest(modelPath: ir.path, inputs: [RunInput(parsing: "a=" + a)], outputDirectory: out))
+        Issue.record("a missing input was accepted")
+    } catch {
+        #expect(error.description.contains("model input 'b' (input 1, tensor<2xf32>) has no --input"))
+    }
+    let result = try runModel(RunRequest(modelPath: ir.path, inputs: [RunInput(parsing: "b=" + b), RunInput(parsing: "a=" + a)],
+                                         outputDirectory: out))
+    #expect(result.outputs.map(\.name) == ["sum"])
+    #expect(try NumPyFile.read(path: out + "/sum.npy").floats == [11, 22])
+}
