@@ -23,7 +23,7 @@ public struct ConstantID: Hashable, Comparable, Sendable {
 /// Where an operation came from, for diagnostics.
 public enum Location: Hashable, Sendable, CustomStringConvertible {
     case unknown
-    /// A position in a textual IR file (1-based line and column).
+    /// A position in a textual IR file (1-based line and column); line 0 means the file as a whole.
     case file(path: String, line: Int, column: Int)
     /// A node of an ONNX model.
     case onnxNode(model: String, index: Int, name: String)
@@ -31,7 +31,7 @@ public enum Location: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknown: return "<unknown>"
-        case let .file(path, line, column): return "\(path):\(line):\(column)"
+        case let .file(path, line, column): return line > 0 ? "\(path):\(line):\(column)" : path
         case let .onnxNode(model, index, name):
             return name.isEmpty ? "\(model): node #\(index)" : "\(model): node #\(index) '\(name)'"
         }
