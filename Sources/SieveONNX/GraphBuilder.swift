@@ -27,6 +27,8 @@ struct GraphBuilder {
 
     /// What each defined ONNX name stands for.
     private var env: [String: Slot] = [:]
+    /// The node that defined each name, so a constant placed later (a folded graph output) keeps its location.
+    private var definedBy: [String: Location] = [:]
     /// Names whose producer failed; their consumers are skipped without another message.
     private var poisoned: Set<String> = []
     /// Constants already placed as `const` ops, by constant name, with their type.
@@ -288,6 +290,7 @@ struct GraphBuilder {
             for (slot, name) in zip(outputs, node.output) where !name.isEmpty {
                 if let slot {
                     env[name] = slot
+                    definedBy[name] = location
                 } else if consumed.contains(name) {
                     throw NodeError("output '\(name)' of \(node.opType) is used, but Sieve computes only the first output")
                 } else {
@@ -320,7 +323,7 @@ struct GraphBuilder {
                 }
                 continue
             }
-            let id = place(slot, location: modelLocation)
+            let id = place(slot, location: definedBy[name] ?? modelLocation)
             graph.outputs.append(id)
             outputNames.append(name)
         }

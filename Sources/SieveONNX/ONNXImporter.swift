@@ -119,7 +119,10 @@ public struct ONNXModel: Sendable {
         guard let opset else {
             throw DiagnosticError(.error(whole, "the model imports no default-domain (ai.onnx) opset"))
         }
-        guard opset >= Int64(ONNXImporter.minimumOpset), opset <= Int64(Int32.max) else {
+        guard opset <= Int64(Int32.max) else {
+            throw DiagnosticError(.error(whole, "not a valid ONNX model: the default-domain opset version \(opset) is absurd"))
+        }
+        guard opset >= Int64(ONNXImporter.minimumOpset) else {
             throw DiagnosticError(.error(whole,
                 "the model uses opset \(opset); Sieve reads opset \(ONNXImporter.minimumOpset) and newer; convert it with onnx.version_converter.convert_version(model, \(ONNXImporter.minimumOpset))"))
         }

@@ -249,7 +249,9 @@ let fuzzInterpretLimit = 1 << 24
                 continue
             }
             imported += 1
-            // A mutant that still imports is a valid graph: interpreting it must not crash either.
+            // A mutant that still imports is a valid graph: interpreting it must not crash either. Most such
+            // mutants differ only in weight bytes, so every eighth is enough to keep the test fast.
+            guard imported % 8 == 0 else { continue }
             let size = result.graph.values.reduce(0) { $0 + ($1.type.elementCount ?? .max / 2) }
             guard size <= fuzzInterpretLimit else { continue }
             let inputs = try result.graph.inputs.map { id in

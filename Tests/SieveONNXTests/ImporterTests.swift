@@ -218,3 +218,14 @@ func flattenByShapeModel() -> Onnx_ModelProto {
     try doubles.serializedData().write(to: URL(fileURLWithPath: doublePath))
     #expect(throws: DiagnosticError.self) { try ONNXTensorFile.read(path: doublePath) }
 }
+
+@Test func foldedGraphOutputKeepsItsNodeLocation() throws {
+    // The output is computed from constants only, so it folds to a constant placed for the output.
+    let folded = model(nodes: [node("Shape", ["x"], ["s"], name: "shape_of_x"), node("Relu", ["x"], ["y"], name: "r")],
+                       inputs: [valueInfo("x", ONNXType.float, [2, 3])], outputs: ["s", "y"])
+    let graph = try importBytes(folded).graph
+    let constant = try #require(graph.operations.first { $0.kind.mnemonic == "const" })
+    #expect(constant.location == .onnxNode(model: "test.onnx", index: 0, name: "shape_of_x"))
+    let shape = try Interpreter(graph: graph).run([try Tensor(TensorType([2, 3], .f32), floats: [Float](repeating: 1, count: 6))])[0]
+    #expect(shape.integers == [2, 3])
+}
