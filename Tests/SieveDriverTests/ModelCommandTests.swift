@@ -71,7 +71,7 @@ func errorLines(_ text: String) -> [String] {
         #expect(outcome.stdout.contains("  input: tensor<8x64xf32>"))
         #expect(outcome.stdout.contains("  probabilities: tensor<8x10xf32>"))
         #expect(outcome.stdout.contains("  matmul   3"))
-        #expect(outcome.stdout.contains("op #2 matmul (node #1 'MatMul'): \(2 * 8 * 64 * 64)"))
+        #expect(outcome.stdout.contains("op #2 matmul (node #1 'MatMul'): \(2 * 8 * 64 * 128)"))
         #expect(outcome.stderr.isEmpty)
         let batch = try runSieve(["inspect", exampleFolder.appendingPathComponent("mlp.onnx").path, "--print-ir"])
         #expect(batch.status == 0)
