@@ -8,14 +8,21 @@
 //  4. one-result: every op defines exactly one value
 //  5. type-rule: every op's operands satisfy its type rule and its result has the type the rule gives
 //  6. well-formed-types: every value type has non-negative dims, a bounded element count, a valid
-//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, last axis a multiple of M) and valid quantization
+//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, rank 2 [O, I] or rank 4 [O, C, kH, kW], the
+//     reduction I or C*kH*kW padded to a multiple of M, zero points 0 if quantized) and valid quantization
 //  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
 //     data has exactly the byte size the type and layout need (nm: kept values plus packed indices),
 //     and the const result type is the entry's type
 //  8. unique-names: value names are unique within the graph
 //  9. has-result: a graph returns at least one value
+// 10. nm-storage: the packed indices of an nm constant strictly increase within each group and the
+//     padding bits after the last index are zero (indices are in range by construction: log2(M) bits
+//     cannot spell M or more); NMPacking.swift defines the storage
+// 11. sparsity-request: a `{sparsity = "N:M"}` request names a valid pattern and sits on a dense
+//     float constant whose shape can carry that layout
 //
-// Not yet checked: that the packed indices of nm constants are in range and increase within each group.
+// Not yet checked: that an nm weight feeds only matmul/gemm/fused_matmul with transpose_b or conv2d
+// (the type rule of each consumer checks it, rule 5).
 
 /// Checks graph invariants.
 public enum Verifier {
@@ -70,6 +77,22 @@ public enum Verifier {
             } else if !constant.hasConsistentSize {
                 let expected = constant.expectedByteCount ?? 0
                 report(nil, "constant \(sigil("@", constant.name)) holds \(constant.bytes.count) bytes, its type \(constant.type) needs \(expected)")
+            } else if let pattern = NMPattern(constant.type.layout) {
+                let type = constant.type
+                for problem in NMPacking.storageProblems(packedBytes: constant.bytes, shape: type.shape,
+                                                         elementType: type.elementType, pattern: pattern) {
+                    report(nil, "constant \(sigil("@", constant.name)) has invalid nm<\(pattern)> storage: \(problem)")
+                }
+            }
+            if let request = constant.sparsityRequest {
+                let type = constant.type
+                if type.layout != .dense {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but is already \(type.layout); drop the request")
+                } else if !type.elementType.isFloat {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but has element type \(type.elementType); prune float weights before quantizing")
+                } else if let problem = NMPacking.layoutProblem(shape: type.shape, elementType: type.elementType, pattern: request) {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request): \(problem)")
+                }
             }
         }
 
