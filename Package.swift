@@ -19,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "COpenBLAS"]),
         .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter"]),
         .executableTarget(
             name: "sieve",
@@ -31,7 +31,7 @@ let package = Package(
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
     ],
     swiftLanguageModes: [.v6]

@@ -62,6 +62,12 @@ public struct NMMatrixShape: Hashable, Sendable {
     /// Elements reduced per output channel: the product of the other axes.
     public var reduction: Int
 
+    /// Makes a matrix shape from its two sizes.
+    public init(rows: Int, reduction: Int) {
+        self.rows = rows
+        self.reduction = reduction
+    }
+
     /// The matrix view of a weight shape; nil unless the rank is 2 (`[O, I]`) or 4 (`[O, C, kH, kW]`).
     public init?(_ shape: [Int]) {
         guard shape.count == 2 || shape.count == 4, shape.allSatisfy({ $0 >= 0 }) else { return nil }

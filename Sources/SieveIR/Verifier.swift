@@ -90,7 +90,7 @@ public enum Verifier {
                     report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but is already \(type.layout); drop the request")
                 } else if !type.elementType.isFloat {
                     report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but has element type \(type.elementType); prune float weights before quantizing")
-                } else if let problem = NMPacking.layoutProblem(shape: type.shape, elementType: type.elementType, pattern: request) {
+                } else if let problem = NMPacking.layoutProblem(shape: requestShape(constant, in: graph), elementType: type.elementType, pattern: request) {
                     report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request): \(problem)")
                 }
             }
@@ -131,6 +131,23 @@ public enum Verifier {
             report(nil, "returned value \(isValue(output) ? graph.valueName(output) : output.description) is not defined in the graph")
         }
         return problems
+    }
+
+    /// The shape a requested weight will have once legalised: [O, I]. A rank-2 weight read by a
+    /// matrix product without transpose_b is stored [I, O] now and gets transposed.
+    static func requestShape(_ constant: Constant, in graph: Graph) -> [Int] {
+        let shape = constant.type.shape
+        guard shape.count == 2, let id = graph.constants.entries.firstIndex(where: { $0.name == constant.name }) else { return shape }
+        let results = Set(graph.operations.filter { $0.kind == .constant(ConstantID(id)) }.flatMap(\.results))
+        for op in graph.operations where op.operands.count >= 2 && results.contains(op.operands[1]) {
+            switch op.kind {
+            case .matmul(transposeB: false), .fusedMatmul(transposeB: false, _), .gemm(_, _, _, transposeB: false):
+                return [shape[1], shape[0]]
+            default:
+                continue
+            }
+        }
+        return shape
     }
 
     /// Throws every violation at once, or returns when the graph is valid.
