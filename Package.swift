@@ -33,6 +33,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
+        .testTarget(name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

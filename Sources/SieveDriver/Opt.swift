@@ -43,11 +43,16 @@ public struct OptResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// What the sparsity passes decided and did.
     public var sparsity: SparsityLog
+    /// The graphs as parsed, before the passes.
+    public var input: Module
+    /// The graphs after the passes.
+    public var module: Module
 }
 
 /// Runs `sieve opt` in process.
 public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     var module = try Parser.parse(request.text, path: request.path)
+    let input = module
     let passes = request.pipeline.isEmpty ? [] : try PassRegistry.parsePipeline(request.pipeline)
     let manager = try PassManager(passes: passes, options: request.options)
     var dumps: [String] = []
@@ -58,5 +63,6 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
         try manager.run(on: &module.graphs[index], context: &context) { dumps.append($0) }
     }
     let output = module.print(options: PrintOptions(locations: request.printLocations))
-    return OptResult(output: output, dumps: dumps, diagnostics: context.diagnostics, sparsity: context.sparsity)
+    return OptResult(output: output, dumps: dumps, diagnostics: context.diagnostics, sparsity: context.sparsity,
+                     input: input, module: module)
 }

@@ -128,7 +128,7 @@ public struct NMLegalize: ConfigurablePass {
     }
 
     /// The first (row, group) with more than N non-zeros, or nil.
-    static func firstViolation(_ weights: [Double], _ matrix: NMMatrixShape, _ pattern: NMPattern) -> (row: Int, group: Int)? {
+    public static func firstViolation(_ weights: [Double], _ matrix: NMMatrixShape, _ pattern: NMPattern) -> (row: Int, group: Int)? {
         let groups = matrix.reduction / pattern.m
         for row in 0..<matrix.rows {
             for group in 0..<groups {

@@ -75,6 +75,10 @@ struct Opt: ParsableCommand {
             help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for sparsity-allocation and nm-legalize.", valueName: "path"))
     var calibration: String?
 
+    @Option(name: .customLong("sparsity-report"),
+            help: ArgumentHelp("Write report.md and report.json about the sparsity passes into this folder.", valueName: "folder"))
+    var sparsityReport: String?
+
     @Option(name: .customLong("calibration-samples"),
             help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
     var calibrationSamples: Int?
@@ -98,6 +102,15 @@ struct Opt: ParsableCommand {
             for dump in result.dumps { printError(dump) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.output, to: output)
+            if let folder = sparsityReport {
+                guard result.input.graphs.count == 1, let original = result.input.graphs.first, let sparse = result.module.graphs.first else {
+                    throw DiagnosticError(.error(.unknown, "--sparsity-report needs a file with one graph, found \(result.input.graphs.count)"))
+                }
+                let report = try SparsityReport.build(original: original, sparse: sparse, log: result.sparsity,
+                                                      sparsity: "as the passes were given (\(passes))", prune: "as given",
+                                                      calibration: request.calibration, maxSamples: calibrationSamples)
+                try report.write(toFolder: folder)
+            }
         }
     }
 }
