@@ -88,8 +88,8 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
     let allocation = SparsityAllocation(mode: options.sparsity, keepDense: options.keepDense, minWeights: options.minWeights,
                                         method: options.prune, samples: options.sensitivitySamples)
     let legalize = NMLegalize(method: options.prune)
-    // Allocation first: nm-legalize carries out the requests it writes.
-    let manager = try PassManager(passes: [allocation, legalize], options: options.passManager)
+    let manager = try PassManager(passes: Pipelines.sparsity(allocation: allocation, legalize: legalize),
+                                  options: options.passManager)
     var context = PassContext()
     context.calibration = calibration
     context.calibrationSamples = options.calibrationSamples

@@ -20,6 +20,9 @@ public struct NMLegalize: ConfigurablePass {
     /// Use at most this many calibration samples for statistics (nil: the context's limit, or all).
     public var samples: Int?
 
+    /// At most this many bytes of Gram matrices are gathered in one calibration pass (1 GiB).
+    public static let gramBudgetBytes = 1 << 30
+
     /// Makes the pass; by default it prunes by magnitude and only legalises requested weights.
     public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil) {
         self.method = method
@@ -77,9 +80,30 @@ public struct NMLegalize: ConfigurablePass {
             guard let calibration = context.calibration else {
                 throw DiagnosticError(.error(graph.location, "nm-legalize: --prune \(method.rawValue) needs calibration data (activation statistics); give --calibration PATH or use --prune magnitude"))
             }
-            statistics = try CalibrationStatistics.collect(graph: graph, layers: needStatistics, calibration: calibration,
-                                                           gram: method == .sparsegpt,
-                                                           maxSamples: samples ?? context.calibrationSamples)
+            // Gram matrices take I*I Doubles per layer: gather them a group of layers at a time, one
+            // calibration pass per group, so that at most about `gramBudgetBytes` are held at once.
+            var batches: [[PrunableLayer]] = [[]]
+            var held = 0
+            for layer in needStatistics {
+                let bytes = method == .sparsegpt ? layer.matrix.reduction * layer.matrix.reduction * 8 * layer.groups : 0
+                if held + bytes > NMLegalize.gramBudgetBytes, !(batches.last?.isEmpty ?? true) {
+                    batches.append([])
+                    held = 0
+                }
+                batches[batches.count - 1].append(layer)
+                held += bytes
+            }
+            for group in batches {
+                let part = try CalibrationStatistics.collect(graph: graph, layers: group, calibration: calibration,
+                                                             gram: method == .sparsegpt,
+                                                             maxSamples: samples ?? context.calibrationSamples)
+                if var merged = statistics {
+                    merged.layers.merge(part.layers) { first, _ in first }
+                    statistics = merged
+                } else {
+                    statistics = part
+                }
+            }
             if let summary = statistics?.summary {
                 context.sparsity.note("nm-legalize: \(method.rawValue) statistics from \(summary.samples) calibration samples (\(calibration.origin))")
                 guard summary.samples > 0 else {

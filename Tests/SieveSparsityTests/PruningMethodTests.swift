@@ -78,7 +78,8 @@ func correlatedSamples(samples: Int, features: Int, rank: Int, scales: [Double],
         for method in PruneMethod.allCases {
             let result = try sparsify(graph, options: SparsifyOptions(prune: method, minWeights: 0), calibration: calibration)
             #expect(result.graph.constants.entries[0].type.layout == NMPattern(n: 2, m: 4).layout)
-            errors[method] = try #require(result.report.modelRelativeOutputError)
+            let error: Double = try #require(result.report.modelRelativeOutputError)
+            errors[method] = error
             #expect(result.report.layers.first?.relativeOutputError == result.report.modelRelativeOutputError)
         }
         let magnitude = try #require(errors[.magnitude]), wanda = try #require(errors[.wanda])
