@@ -33,7 +33,9 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
-        .testTarget(name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
+        .testTarget(
+            name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

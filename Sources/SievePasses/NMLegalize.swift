@@ -4,8 +4,10 @@
 // Which weights: those whose const op carries `{sparsity = "N:M"}` (written by sparsity-allocation
 // or by hand), and, with the option `pattern=N:M`, every other dense float weight of a prunable layer
 // (matmul/fused_matmul/gemm with a rank-2 constant B, conv2d) whose shape can carry the pattern.
-// Options: `nm-legalize{prune=magnitude|wanda|sparsegpt,pattern=2:4,samples=N}`. Wanda and SparseGPT
-// read activation statistics of the dense model from the pass context's calibration set.
+// Options: `nm-legalize{prune=magnitude|wanda|sparsegpt,pattern=2:4,samples=N,statistics=sequential|dense}`.
+// Wanda and SparseGPT read activation statistics from the pass context's calibration set; by default
+// layers are pruned in graph order, each measured on the model with the layers before it already
+// pruned (one calibration pass per layer), as the SparseGPT and Wanda papers do.
 
 import SieveIR
 import SieveInterpreter
@@ -19,20 +21,25 @@ public struct NMLegalize: ConfigurablePass {
     public var pattern: NMPattern?
     /// Use at most this many calibration samples for statistics (nil: the context's limit, or all).
     public var samples: Int?
+    /// Gather each layer's statistics on the model with the layers before it already pruned (one
+    /// calibration pass per layer), rather than all on the dense model in one pass.
+    public var sequential: Bool
 
     /// At most this many bytes of Gram matrices are gathered in one calibration pass (1 GiB).
     public static let gramBudgetBytes = 1 << 30
 
     /// Makes the pass; by default it prunes by magnitude and only legalises requested weights.
-    public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil) {
+    public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil, sequential: Bool = true) {
         self.method = method
         self.pattern = pattern
         self.samples = samples
+        self.sequential = sequential
     }
 
     public var optionHelp: [(key: String, meaning: String)] {
         [("prune", "magnitude, wanda or sparsegpt"), ("pattern", "N:M for every prunable weight without a request"),
-         ("samples", "calibration samples to use at most")]
+         ("samples", "calibration samples to use at most"),
+         ("statistics", "sequential (each layer on the model pruned so far, default) or dense")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -44,6 +51,9 @@ public struct NMLegalize: ConfigurablePass {
             case "prune": pass.method = try reader.method(value)
             case "pattern": pass.pattern = try reader.pattern(value)
             case "samples": pass.samples = try reader.count(key, value)
+            case "statistics":
+                guard value == "sequential" || value == "dense" else { throw reader.error("statistics must be sequential or dense, found '\(value)'") }
+                pass.sequential = value == "sequential"
             default: break
             }
         }
@@ -75,51 +85,31 @@ public struct NMLegalize: ConfigurablePass {
             if !isNM(matrix, target.layer.matrix, target.pattern) { needStatistics.append(target.layer) }
         }
 
-        var statistics: CalibrationStatistics?
+        var statistics: [String: LayerActivationStatistics] = [:]
+        var calibration: CalibrationSet?
         if method.needsCalibration && !needStatistics.isEmpty {
-            guard let calibration = context.calibration else {
+            guard let given = context.calibration else {
                 throw DiagnosticError(.error(graph.location, "nm-legalize: --prune \(method.rawValue) needs calibration data (activation statistics); give --calibration PATH or use --prune magnitude"))
             }
-            // Gram matrices take I*I Doubles per layer: gather them a group of layers at a time, one
-            // calibration pass per group, so that at most about `gramBudgetBytes` are held at once.
-            var batches: [[PrunableLayer]] = [[]]
-            var held = 0
-            for layer in needStatistics {
-                let bytes = method == .sparsegpt ? layer.matrix.reduction * layer.matrix.reduction * 8 * layer.groups : 0
-                if held + bytes > NMLegalize.gramBudgetBytes, !(batches.last?.isEmpty ?? true) {
-                    batches.append([])
-                    held = 0
-                }
-                batches[batches.count - 1].append(layer)
-                held += bytes
-            }
-            for group in batches {
-                let part = try CalibrationStatistics.collect(graph: graph, layers: group, calibration: calibration,
-                                                             gram: method == .sparsegpt,
-                                                             maxSamples: samples ?? context.calibrationSamples)
-                if var merged = statistics {
-                    merged.layers.merge(part.layers) { first, _ in first }
-                    statistics = merged
-                } else {
-                    statistics = part
-                }
-            }
-            if let summary = statistics?.summary {
-                context.sparsity.note("nm-legalize: \(method.rawValue) statistics from \(summary.samples) calibration samples (\(calibration.origin))")
-                guard summary.samples > 0 else {
-                    throw DiagnosticError(.error(graph.location, "nm-legalize: the calibration data held no whole batch for graph @\(graph.name); give at least \(graph.inputs.first.flatMap { graph.type(of: $0)?.shape.first } ?? 1) samples"))
-                }
+            calibration = given
+            if !sequential {
+                statistics = try gather(needStatistics, on: graph, calibration: given, context: &context)
             }
         }
 
-        for target in targets {
+        for target in targets.sorted(by: { $0.layer.opIndex < $1.layer.opIndex }) {
             let layer = target.layer
             guard let original = weights[layer.name] else { continue }
             let already = isNM(original, layer.matrix, target.pattern)
             var pruned = original
             if !already {
+                if sequential, let calibration {
+                    // The layer sees the activations of the model as pruned so far, as SparseGPT and
+                    // Wanda do, so that it compensates for the earlier layers' errors.
+                    statistics[layer.name] = try gather([layer], on: graph, calibration: calibration, context: &context)[layer.name]
+                }
                 pruned = try NMLegalize.prune(original, layer: layer, pattern: target.pattern, method: method,
-                                              statistics: statistics?.layers[layer.name])
+                                              statistics: statistics[layer.name])
             }
             let location = graph.operations[layer.opIndex].location
             do {
@@ -139,6 +129,36 @@ public struct NMLegalize: ConfigurablePass {
                 record.legalized = true
             }
         }
+    }
+
+    /// Activation statistics of `layers` on `graph`. Gram matrices take I*I Doubles per layer, so
+    /// they are gathered a group of layers at a time, one calibration pass per group, holding at
+    /// most about `gramBudgetBytes` at once.
+    func gather(_ layers: [PrunableLayer], on graph: Graph, calibration: CalibrationSet,
+                context: inout PassContext) throws -> [String: LayerActivationStatistics] {
+        var groups: [[PrunableLayer]] = [[]]
+        var held = 0
+        for layer in layers {
+            let bytes = method == .sparsegpt ? layer.matrix.reduction * layer.matrix.reduction * 8 * layer.groups : 0
+            if held + bytes > NMLegalize.gramBudgetBytes, !(groups.last?.isEmpty ?? true) {
+                groups.append([])
+                held = 0
+            }
+            groups[groups.count - 1].append(layer)
+            held += bytes
+        }
+        var result: [String: LayerActivationStatistics] = [:]
+        for group in groups where !group.isEmpty {
+            let part = try CalibrationStatistics.collect(graph: graph, layers: group, calibration: calibration,
+                                                         gram: method == .sparsegpt,
+                                                         maxSamples: samples ?? context.calibrationSamples)
+            guard part.summary.samples > 0 else {
+                throw DiagnosticError(.error(graph.location, "nm-legalize: the calibration data held no whole batch for graph @\(graph.name); give at least \(graph.inputs.first.flatMap { graph.type(of: $0)?.shape.first } ?? 1) samples"))
+            }
+            context.sparsity.note("nm-legalize: \(method.rawValue) statistics from \(part.summary.samples) calibration samples (\(calibration.origin))\(sequential ? ", each layer on the model pruned up to it" : ", all on the dense model")")
+            result.merge(part.layers) { first, _ in first }
+        }
+        return result
     }
 
     /// Whether the layer's weight shape can carry the pattern.
