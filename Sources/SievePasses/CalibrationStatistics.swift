@@ -40,6 +40,7 @@ public struct CalibrationStatistics: Sendable {
     ///   - maxSamples: use at most this many samples; nil for all.
     public static func collect(graph: Graph, layers: [PrunableLayer], calibration: CalibrationSet,
                                gram: Bool, maxSamples: Int? = nil) throws -> CalibrationStatistics {
+        try Verifier.verify(graph)
         var accumulators: [String: LayerActivationStatistics] = [:]
         var readers: [ValueID: [PrunableLayer]] = [:]
         for layer in layers {
@@ -87,6 +88,14 @@ public struct CalibrationStatistics: Sendable {
             throw DiagnosticError(.error(.unknown, "layer \(layer.name): calibration statistics need a float input, found \(tensor.elementType)"))
         }
         let n = layer.matrix.reduction
+        let fits: Bool
+        switch layer.access {
+        case let .matrix(_, transposeA): fits = transposeA ? tensor.shape.first == n && tensor.shape.count == 2 : tensor.shape.last == n
+        case .convolution: fits = tensor.shape.count == 4 && tensor.shape[1] == layer.weightType.shape[1] * layer.groups
+        }
+        guard fits else {
+            throw DiagnosticError(.error(.unknown, "layer \(layer.name): input of shape \(tensor.shape) does not match its weight \(layer.weightType.shape)"))
+        }
         for group in 0..<layer.groups {
             try forEachRowChunk(values, shape: tensor.shape, layer: layer, group: group) { chunk, rows in
                 for row in 0..<rows {

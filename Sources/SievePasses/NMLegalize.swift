@@ -61,6 +61,8 @@ public struct NMLegalize: ConfigurablePass {
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
+        // Weights are read and activations measured assuming the invariants hold, even under --no-verify-each.
+        try Verifier.verify(graph)
         var targets: [(layer: PrunableLayer, pattern: NMPattern, requested: Bool)] = []
         for layer in PrunableLayers.find(in: graph) {
             guard let constant = graph.constants[layer.constant], constant.type.layout == .dense else { continue }

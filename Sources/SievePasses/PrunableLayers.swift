@@ -47,7 +47,7 @@ public enum PrunableLayers {
         let uses = graph.useCounts()
         var layers: [PrunableLayer] = []
         for (index, op) in graph.operations.enumerated() {
-            guard op.operands.count >= 2, let result = op.results.first else { continue }
+            guard op.operands.count >= 2, let result = op.results.first, graph.values.indices.contains(result.index) else { continue }
             let weight = op.operands[1]
             guard graph.values.indices.contains(weight.index), uses[weight.index] == 1,
                   let definer = defining[weight.index], case let .constant(id) = graph.operations[definer].kind,
@@ -93,6 +93,9 @@ public enum PrunableLayers {
     public static func weightMatrix(_ graph: Graph, _ layer: PrunableLayer) throws(DiagnosticError) -> [Double] {
         guard let constant = graph.constants[layer.constant] else {
             throw DiagnosticError(.error(graph.location, "layer \(layer.name) refers to a missing constant"))
+        }
+        guard constant.hasConsistentSize, constant.type.elementCount == layer.weightCount else {
+            throw DiagnosticError(.error(graph.location, "constant @\(constant.name) holds \(constant.bytes.count) bytes, its type \(constant.type) needs \(constant.expectedByteCount ?? 0); run the verifier"))
         }
         let dense = try NMPacking.unpack(constant)
         let count = layer.weightCount

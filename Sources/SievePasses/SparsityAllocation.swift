@@ -110,6 +110,8 @@ public struct SparsityAllocation: ConfigurablePass {
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
+        // Sensitivity runs the interpreter and reads weights assuming the invariants hold, even under --no-verify-each.
+        try Verifier.verify(graph)
         var open: [PrunableLayer] = []
         for layer in PrunableLayers.find(in: graph) {
             guard let constant = graph.constants[layer.constant] else { continue }

@@ -15,6 +15,7 @@ public struct ReferenceRun: Sendable {
 
     /// Runs the graph over at most `maxSamples` calibration samples and keeps inputs and outputs.
     public static func record(graph: Graph, calibration: CalibrationSet, maxSamples: Int?) throws -> ReferenceRun {
+        try Verifier.verify(graph)
         let interpreter = Interpreter(graph: graph)
         var batches: [[Tensor]] = []
         var outputs: [[Tensor]] = []
