@@ -24,22 +24,28 @@ public struct NMLegalize: ConfigurablePass {
     /// Gather each layer's statistics on the model with the layers before it already pruned (one
     /// calibration pass per layer), rather than all on the dense model in one pass.
     public var sequential: Bool
+    /// Search an input-channel permutation that keeps more magnitude and fold it into the producer
+    /// of the layer's input where that is legal (matrix products only).
+    public var permute: Bool
 
     /// At most this many bytes of Gram matrices are gathered in one calibration pass (1 GiB).
     public static let gramBudgetBytes = 1 << 30
 
     /// Makes the pass; by default it prunes by magnitude and only legalises requested weights.
-    public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil, sequential: Bool = true) {
+    public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil, sequential: Bool = true,
+                permute: Bool = false) {
         self.method = method
         self.pattern = pattern
         self.samples = samples
         self.sequential = sequential
+        self.permute = permute
     }
 
     public var optionHelp: [(key: String, meaning: String)] {
         [("prune", "magnitude, wanda or sparsegpt"), ("pattern", "N:M for every prunable weight without a request"),
          ("samples", "calibration samples to use at most"),
-         ("statistics", "sequential (each layer on the model pruned so far, default) or dense")]
+         ("statistics", "sequential (each layer on the model pruned so far, default) or dense"),
+         ("permute", "true to permute input channels where legal")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -51,6 +57,9 @@ public struct NMLegalize: ConfigurablePass {
             case "prune": pass.method = try reader.method(value)
             case "pattern": pass.pattern = try reader.pattern(value)
             case "samples": pass.samples = try reader.count(key, value)
+            case "permute":
+                guard value == "true" || value == "false" else { throw reader.error("permute must be true or false, found '\(value)'") }
+                pass.permute = value == "true"
             case "statistics":
                 guard value == "sequential" || value == "dense" else { throw reader.error("statistics must be sequential or dense, found '\(value)'") }
                 pass.sequential = value == "sequential"
@@ -99,10 +108,34 @@ public struct NMLegalize: ConfigurablePass {
             }
         }
 
+        if permute && !sequential && method.needsCalibration {
+            throw DiagnosticError(.error(graph.location, "nm-legalize: permute needs statistics=sequential, since a permutation changes the columns statistics are gathered for"))
+        }
         for target in targets.sorted(by: { $0.layer.opIndex < $1.layer.opIndex }) {
-            let layer = target.layer
-            guard let original = weights[layer.name] else { continue }
+            var layer = target.layer
+            guard var original = weights[layer.name] else { continue }
             let already = isNM(original, layer.matrix, target.pattern)
+            var permutationNote: String?
+            if permute && !already {
+                if let fold = ChannelPermutation.fold(for: layer, in: graph) {
+                    let permutation = ChannelPermutation.search(original, matrix: layer.matrix, pattern: target.pattern)
+                    let magnitudes = original.map(abs)
+                    let before = ChannelPermutation.keptMagnitude(magnitudes, matrix: layer.matrix, pattern: target.pattern, permutation: Array(0..<layer.matrix.reduction))
+                    let after = ChannelPermutation.keptMagnitude(magnitudes, matrix: layer.matrix, pattern: target.pattern, permutation: permutation)
+                    if after > before {
+                        try ChannelPermutation.apply(permutation, to: layer, fold: fold, graph: &graph)
+                        guard let refreshed = PrunableLayers.find(in: graph).first(where: { $0.name == layer.name }) else { continue }
+                        layer = refreshed
+                        original = try PrunableLayers.weightMatrix(graph, layer)
+                        let total = magnitudes.reduce(0, +)
+                        permutationNote = "input channels permuted (folded into \(fold.producer.name)): magnitude kept by \(target.pattern) \(formatShare(before / max(total, .leastNonzeroMagnitude))) -> \(formatShare(after / max(total, .leastNonzeroMagnitude)))"
+                    } else {
+                        permutationNote = "no input-channel permutation keeps more magnitude"
+                    }
+                } else {
+                    permutationNote = "input channels not permuted: the input does not come from a matrix product through per-channel ops only"
+                }
+            }
             var pruned = original
             if !already {
                 if sequential, let calibration {
@@ -129,6 +162,7 @@ public struct NMLegalize: ConfigurablePass {
                 record.method = already ? nil : method
                 record.keptMagnitudeShare = already ? 1 : share
                 record.legalized = true
+                if let permutationNote { record.reason += "; " + permutationNote }
             }
         }
     }

@@ -134,6 +134,8 @@ public enum PrunableLayers {
         var constant = Constant.from(name: old.name, type: denseType, values: matrix)
         if let pattern {
             constant = try NMPacking.pack(constant, pattern: pattern)
+        } else {
+            constant.sparsityRequest = old.sparsityRequest
         }
         graph.constants.entries[layer.constant.index] = constant
         // Every const op of this constant now yields the new type.
