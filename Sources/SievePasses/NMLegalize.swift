@@ -108,41 +108,22 @@ public struct NMLegalize: ConfigurablePass {
             }
         }
 
-        if permute && !sequential && method.needsCalibration {
-            throw DiagnosticError(.error(graph.location, "nm-legalize: permute needs statistics=sequential, since a permutation changes the columns statistics are gathered for"))
-        }
         for target in targets.sorted(by: { $0.layer.opIndex < $1.layer.opIndex }) {
             var layer = target.layer
             guard var original = weights[layer.name] else { continue }
             let already = isNM(original, layer.matrix, target.pattern)
+            if !already, sequential, let calibration {
+                // The layer sees the activations of the model as pruned so far, as SparseGPT and
+                // Wanda do, so that it compensates for the earlier layers' errors.
+                statistics[layer.name] = try gather([layer], on: graph, calibration: calibration, context: &context)[layer.name]
+            }
             var permutationNote: String?
             if permute && !already {
-                if let fold = ChannelPermutation.fold(for: layer, in: graph) {
-                    let permutation = ChannelPermutation.search(original, matrix: layer.matrix, pattern: target.pattern)
-                    let magnitudes = original.map(abs)
-                    let before = ChannelPermutation.keptMagnitude(magnitudes, matrix: layer.matrix, pattern: target.pattern, permutation: Array(0..<layer.matrix.reduction))
-                    let after = ChannelPermutation.keptMagnitude(magnitudes, matrix: layer.matrix, pattern: target.pattern, permutation: permutation)
-                    if after > before {
-                        try ChannelPermutation.apply(permutation, to: layer, fold: fold, graph: &graph)
-                        guard let refreshed = PrunableLayers.find(in: graph).first(where: { $0.name == layer.name }) else { continue }
-                        layer = refreshed
-                        original = try PrunableLayers.weightMatrix(graph, layer)
-                        let total = magnitudes.reduce(0, +)
-                        permutationNote = "input channels permuted (folded into \(fold.producer.name)): magnitude kept by \(target.pattern) \(formatShare(before / max(total, .leastNonzeroMagnitude))) -> \(formatShare(after / max(total, .leastNonzeroMagnitude)))"
-                    } else {
-                        permutationNote = "no input-channel permutation keeps more magnitude"
-                    }
-                } else {
-                    permutationNote = "input channels not permuted: the input does not come from a matrix product through per-channel ops only"
-                }
+                permutationNote = try permuteInputChannels(of: &layer, weights: &original, pattern: target.pattern,
+                                                           statistics: &statistics, graph: &graph)
             }
             var pruned = original
             if !already {
-                if sequential, let calibration {
-                    // The layer sees the activations of the model as pruned so far, as SparseGPT and
-                    // Wanda do, so that it compensates for the earlier layers' errors.
-                    statistics[layer.name] = try gather([layer], on: graph, calibration: calibration, context: &context)[layer.name]
-                }
                 pruned = try NMLegalize.prune(original, layer: layer, pattern: target.pattern, method: method,
                                               statistics: statistics[layer.name])
             }
@@ -165,6 +146,46 @@ public struct NMLegalize: ConfigurablePass {
                 if let permutationNote { record.reason += "; " + permutationNote }
             }
         }
+    }
+
+    /// Searches a permutation of the layer's input channels that keeps more of the method's score
+    /// (|w| for magnitude; |w_ij|·||x_j|| for wanda and sparsegpt, whose saliency w_ij²·H_jj it is),
+    /// and applies it where it helps and folding is legal: to the weight, the producer, and the
+    /// layer's statistics (whose columns it permutes, which is what gathering them again would give).
+    /// Returns the note for the report.
+    func permuteInputChannels(of layer: inout PrunableLayer, weights: inout [Double], pattern: NMPattern,
+                              statistics: inout [String: LayerActivationStatistics], graph: inout Graph) throws -> String {
+        guard let fold = ChannelPermutation.fold(for: layer, in: graph) else {
+            return "input channels not permuted: the input does not come from a matrix product through per-channel ops only"
+        }
+        let columns = layer.matrix.reduction
+        var scores = weights.map(abs)
+        var what = "magnitude"
+        if method.needsCalibration, let norms = statistics[layer.name]?.columnNorms.first {
+            for row in 0..<layer.matrix.rows { for j in 0..<columns { scores[row * columns + j] *= norms[j] } }
+            what = "|w|*||x|| score"
+        }
+        let permutation = ChannelPermutation.search(scores, matrix: layer.matrix, pattern: pattern)
+        let before = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: Array(0..<columns))
+        let after = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: permutation)
+        guard after > before else { return "no input-channel permutation keeps more \(what)" }
+        try ChannelPermutation.apply(permutation, to: layer, fold: fold, graph: &graph)
+        guard let refreshed = PrunableLayers.find(in: graph).first(where: { $0.name == layer.name }) else {
+            throw DiagnosticError(.error(graph.location, "nm-legalize: layer \(layer.name) disappeared while permuting its input channels"))
+        }
+        layer = refreshed
+        weights = try PrunableLayers.weightMatrix(graph, layer)
+        if var permuted = statistics[layer.name] {
+            permuted.sumSquares = permuted.sumSquares.map { sums in permutation.map { sums[$0] } }
+            permuted.gram = permuted.gram?.map { gram in
+                var result = gram
+                for k in 0..<columns { for l in 0..<columns { result[k * columns + l] = gram[permutation[k] * columns + permutation[l]] } }
+                return result
+            }
+            statistics[layer.name] = permuted
+        }
+        let total = max(scores.reduce(0, +), .leastNonzeroMagnitude)
+        return "input channels permuted (folded into \(fold.producer.name)): \(what) kept by \(pattern) \(formatShare(before / total)) -> \(formatShare(after / total))"
     }
 
     /// Activation statistics of `layers` on `graph`. Gram matrices take I*I Doubles per layer, so

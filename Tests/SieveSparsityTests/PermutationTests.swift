@@ -84,3 +84,25 @@ func permutableModel(seed: UInt64) -> Graph {
         #expect(ChannelPermutation.fold(for: layer, in: graph) == nil)
     }
 }
+
+@Suite struct PermutedStatisticsTests {
+    @Test func permutingStatisticsEqualsGatheringThemAgain() throws {
+        var graph = permutableModel(seed: 6)
+        var random = Random(7)
+        let calibration = CalibrationSet(samples: ["x": try tensor([8, 32], random.gaussians(256))])
+        let layer = try #require(PrunableLayers.find(in: graph).first { $0.name == "fc2" })
+        let before = try #require(try CalibrationStatistics.collect(graph: graph, layers: [layer], calibration: calibration, gram: true).layers["fc2"])
+        var permutation = Array(0..<64)
+        for index in stride(from: 63, to: 0, by: -1) { permutation.swapAt(index, Int(random.next() % UInt64(index + 1))) }
+        try ChannelPermutation.apply(permutation, to: layer, fold: try #require(ChannelPermutation.fold(for: layer, in: graph)), graph: &graph)
+        let moved = try #require(PrunableLayers.find(in: graph).first { $0.name == "fc2" })
+        let after = try #require(try CalibrationStatistics.collect(graph: graph, layers: [moved], calibration: calibration, gram: true).layers["fc2"])
+        for k in 0..<64 {
+            #expect(abs(after.sumSquares[0][k] - before.sumSquares[0][permutation[k]]) <= 1e-6 * max(1, before.sumSquares[0][permutation[k]]))
+            for l in 0..<64 {
+                let expected = before.gram?[0][permutation[k] * 64 + permutation[l]] ?? .nan
+                #expect(abs((after.gram?[0][k * 64 + l] ?? .nan) - expected) <= 1e-6 * max(1, abs(expected)))
+            }
+        }
+    }
+}
