@@ -24,6 +24,8 @@ public struct CalibrationSet: Sendable {
     let source: Source
     /// Where the samples came from, for reports: a path or "in-memory tensors".
     public let origin: String
+    /// Called after every batch with what has been run so far, for a progress display.
+    public var progress: (@Sendable (CalibrationProgress) -> Void)?
 
     /// Calibration from a `.npy`/`.npz` file or a folder of them.
     public static func load(path: String) throws(DiagnosticError) -> CalibrationSet {
@@ -67,7 +69,7 @@ public struct CalibrationSet: Sendable {
     ///   - maxSamples: stop after this many samples (whole batches only); nil for all.
     /// - Returns: how many samples were run and how many were left over.
     @discardableResult
-    public func forEachBatch(for graph: Graph, maxSamples: Int? = nil,
+    public func forEachBatch(for graph: Graph, maxSamples: Int? = nil, stage: String = "calibration",
                              _ body: ([Tensor]) throws -> Void) throws -> CalibrationSummary {
         let types = graph.inputs.map { graph.type(of: $0) ?? TensorType([], .f32) }
         guard !types.isEmpty else { throw calibrationError("graph @\(graph.name) has no inputs to calibrate") }
@@ -98,6 +100,7 @@ public struct CalibrationSet: Sendable {
                 try body(inputs)
                 summary.samples += batch
                 summary.batches += 1
+                progress?(CalibrationProgress(stage: stage, samples: summary.samples, limit: limit))
             }
         }
         func add(_ tensors: [Tensor], from where: String) throws {
@@ -149,6 +152,16 @@ public struct CalibrationSet: Sendable {
             throw calibrationError("\(path): no member '\(name)' for graph input '\(name)'; members: \(members.map(\.name).joined(separator: ", "))")
         }
     }
+}
+
+/// Where a pass over calibration data stands, for progress displays.
+public struct CalibrationProgress: Hashable, Sendable {
+    /// What the samples are being run for ("statistics for fc1", "sensitivity", ...).
+    public var stage: String
+    /// Samples run so far.
+    public var samples: Int
+    /// The sample limit of this pass, when there is one.
+    public var limit: Int?
 }
 
 /// How much calibration data a pass over a `CalibrationSet` used.

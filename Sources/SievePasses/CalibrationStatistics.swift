@@ -54,7 +54,8 @@ public struct CalibrationStatistics: Sendable {
         }
         let interpreter = Interpreter(graph: graph)
         var failure: (any Error)?
-        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples) { inputs in
+        let stage = "statistics for " + layers.map(\.name).joined(separator: ", ")
+        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples, stage: stage) { inputs in
             _ = try interpreter.run(inputs) { id, _, tensor in
                 guard failure == nil, let waiting = readers[id] else { return }
                 for layer in waiting {

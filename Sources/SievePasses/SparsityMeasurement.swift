@@ -19,7 +19,7 @@ public struct ReferenceRun: Sendable {
         let interpreter = Interpreter(graph: graph)
         var batches: [[Tensor]] = []
         var outputs: [[Tensor]] = []
-        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples) { inputs in
+        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples, stage: "dense reference outputs") { inputs in
             batches.append(inputs)
             outputs.append(try interpreter.run(inputs))
         }

@@ -1,6 +1,7 @@
 // `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes.
 
 import ArgumentParser
+import Foundation
 import SieveDriver
 import SieveIR
 import SieveInterpreter
@@ -97,8 +98,16 @@ struct Opt: ParsableCommand {
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
                                      pipeline: passes, options: options, printLocations: printLocations)
             request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            if isatty(2) != 0 {
+                // One status line on a terminal, rewritten after every batch.
+                request.calibration?.progress = { step in
+                    let total = step.limit.map { " of \($0)" } ?? ""
+                    FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
+                }
+            }
             request.calibrationSamples = calibrationSamples
             let result = try runOpt(request)
+            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for dump in result.dumps { printError(dump) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.output, to: output)

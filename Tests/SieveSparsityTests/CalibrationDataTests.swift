@@ -55,6 +55,21 @@ func twoInputGraph() -> Graph {
         #expect(all.samples == 4)
     }
 
+    @Test func progressIsReportedAfterEveryBatch() throws {
+        final class Steps: @unchecked Sendable {
+            let lock = NSLock()
+            var seen: [CalibrationProgress] = []
+            func add(_ step: CalibrationProgress) { lock.lock(); seen.append(step); lock.unlock() }
+        }
+        let steps = Steps()
+        var calibration = CalibrationSet(samples: ["a": try tensor([6, 3], Array(repeating: 1, count: 18)),
+                                                   "b": try tensor([6, 1], Array(repeating: 2, count: 6))])
+        calibration.progress = { steps.add($0) }
+        try calibration.forEachBatch(for: twoInputGraph(), maxSamples: 5, stage: "test") { _ in }
+        #expect(steps.seen.map(\.samples) == [2, 4])
+        #expect(steps.seen.allSatisfy { $0.stage == "test" && $0.limit == 4 })
+    }
+
     @Test func refusalsNameTheProblem() throws {
         let folder = try temporaryFolder()
         try NumPyFile.write(try tensor([2, 3], Array(repeating: 0, count: 6)), path: folder + "/x.npy")
