@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "COpenBLAS"]),
         .target(
             name: "SieveONNX",
             dependencies: [
@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),
+        .testTarget(
+            name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

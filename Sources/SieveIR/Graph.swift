@@ -92,12 +92,16 @@ public struct Constant: Hashable, Sendable {
     public var type: TensorType
     /// Raw storage, little-endian, `type.elementCount * elementType.byteSize` bytes for dense layouts.
     public var bytes: [UInt8]
+    /// The N:M pattern this dense weight is to be legalised into, as `sparsity-allocation` decided
+    /// (printed on the const op as `{sparsity = "2:4"}`); `nm-legalize` consumes it. Nil: leave as is.
+    public var sparsityRequest: NMPattern?
 
     /// Makes a constant.
-    public init(name: String, type: TensorType, bytes: [UInt8]) {
+    public init(name: String, type: TensorType, bytes: [UInt8], sparsityRequest: NMPattern? = nil) {
         self.name = name
         self.type = type
         self.bytes = bytes
+        self.sparsityRequest = sparsityRequest
     }
 }
 
