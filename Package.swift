@@ -20,7 +20,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
         .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
-        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter"]),
+        .target(name: "SieveKernel", dependencies: ["SieveIR"]),
+        .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
@@ -33,6 +36,9 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
         .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
+        .testTarget(
+            name: "SieveNativeTests",
+            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )
