@@ -62,6 +62,9 @@ public struct ArtifactRequest: Sendable {
     public var extraFlags: [String]
     /// Element count from which loops are split across threads (tests lower it to exercise the pool).
     public var parallelThreshold: Int
+    /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
+    /// made from the artifact's summary once the graph is lowered.
+    public var additionalFiles: @Sendable (_ summary: String) throws -> [(name: String, contents: [UInt8])] = { _ in [] }
 
     /// Makes a request.
     public init(graph: Graph, name: String, outputDirectory: String, target: CompileTarget = .native,
@@ -141,6 +144,10 @@ public enum ArtifactWriter {
             if let weights = sources.weightsFile {
                 try Data(weights).write(to: temporary.appendingPathComponent("\(name).weights"))
                 files.append("\(name).weights")
+            }
+            for file in try request.additionalFiles(report(program, request: request)) where !files.contains(file.name) {
+                try Data(file.contents).write(to: temporary.appendingPathComponent(file.name))
+                files.append(file.name)
             }
         } catch {
             throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))

@@ -2,8 +2,11 @@
 // The work happens in SieveDriver.runModel; until a backend exists every run is interpreted.
 
 import ArgumentParser
+import Foundation
+import SieveCodegenC
 import SieveDriver
 import SieveIR
+import SievePasses
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,13 +18,17 @@ struct Run: ParsableCommand {
             become '_'). Dynamic dimensions are taken from the input files. Output files are written \
             atomically, and only after the whole run succeeded.
 
-            No compiled backend exists yet, so every run goes through the reference interpreter, with or \
-            without --interpret; later versions run compiled code through this same command unless \
-            --interpret is given.
+            By default the model is compiled (the passes of `sieve compile`, then C built with $CC) and the \
+            artifact runs in this process; artifacts are cached by content in $XDG_CACHE_HOME/sieve (or \
+            ~/.cache/sieve), so repeated runs do not recompile. --interpret runs the reference interpreter \
+            instead: on the graph as imported, or with --sparsity on the sparsified graph, so the accuracy \
+            of a sparsity setting can be measured before compiling.
 
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
-              sieve run model.onnx --input x.npy --output-dir out/      (a model with one input)
+              sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
+              sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
+                  --calibration calib.npy --interpret
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
@@ -40,14 +47,32 @@ struct Run: ParsableCommand {
                                valueName: "name=shape"))
     var inputShapes: [String] = []
 
-    @Flag(name: .customLong("interpret"), help: "Run with the reference interpreter (currently the only way to run).")
+    @Flag(name: .customLong("interpret"), help: "Run the reference interpreter instead of compiled code.")
     var interpret = false
+
+    @Option(help: ArgumentHelp("For compiled runs: native, x86-64, x86-64-v3 or x86-64-v4.", valueName: "target"))
+    var target: CompileTarget = .native
+
+    @Option(help: ArgumentHelp("For compiled runs: the number of threads.", valueName: "count"))
+    var threads: Int = 1
+
+    @OptionGroup(title: "Sparsity")
+    var sparsity: SparsityFlags
 
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
-            let request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
+            var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
+            guard (1...256).contains(threads) else {
+                throw DiagnosticError(.error(.unknown, "--threads must be between 1 and 256, found \(threads)"))
+            }
+            request.interpret = interpret
+            request.target = target
+            request.threads = threads
+            request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
+            request.sparsity = try sparsity.options(passManager: PassManagerOptions())
+            request.calibration = try sparsity.loadCalibration()
             let result = try runModel(request)
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             for file in result.writtenFiles { print("wrote \(file)") }

@@ -10,9 +10,6 @@ import SieveIR
 import Glibc
 #endif
 
-/// The tool's version, printed by `sieve --version`.
-let sieveVersion = "0.1.0"
-
 struct Sieve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sieve",
