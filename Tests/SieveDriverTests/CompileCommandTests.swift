@@ -123,3 +123,29 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
         #expect(unwritable.status == 1 && errorLines(unwritable.stderr).count == 1, "\(unwritable.stderr)")
     }
 }
+
+/// The three example programs (C, CMake, Swift) build against a compiled model and run.
+@Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/cmake"),
+               "cmake is not installed; scripts/setup.sh installs it"))
+func examplesBuildAndRunAgainstACompiledModel() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let artifact = folder.appendingPathComponent("mlp")
+    let compiled = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=1x64", "--name", "mlp",
+                                 "-o", artifact.path], timeout: 180)
+    #expect(compiled.status == 0, "\(compiled.stderr)")
+    let script = Process()
+    script.executableURL = repositoryRoot.appendingPathComponent("scripts/build-examples.sh")
+    script.arguments = [artifact.path]
+    script.currentDirectoryURL = repositoryRoot
+    let output = Pipe()
+    script.standardOutput = output
+    script.standardError = output
+    try script.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    script.waitUntilExit()
+    #expect(script.terminationStatus == 0, "\(text)")
+    // C and CMake classify the held-out digits; the Swift program prints one class.
+    #expect(text.components(separatedBy: "accuracy: ").count == 3, "\(text)")
+    #expect(text.contains("class "), "\(text)")
+}
