@@ -98,6 +98,28 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
         }
     }
 
+    /// `sieve run --interpret --sparsity` measures a setting's accuracy before compiling, on a batch of
+    /// 500 digits although calibration runs at batch 1; it must agree with the compiled library.
+    @Test func interpretedSparseRunMeasuresAccuracy() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outcome = try runSieve(["run", CompileCommandTests.mlp, "--input", exampleFolder.appendingPathComponent("mlp.eval.input.npy").path,
+                                    "--output-dir", folder.path, "--interpret", "--sparsity", "2:4", "--prune", "sparsegpt",
+                                    "--calibration", exampleFolder.appendingPathComponent("mlp.calibration.npy").path], timeout: 300)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let probabilities = try NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path)
+        let labels = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.eval.labels.npy").path)
+        let scores = try #require(probabilities.floats), truth = try #require(labels.integers)
+        #expect(probabilities.shape == [500, 10])
+        var correct = 0
+        for row in 0..<500 {
+            let best = (0..<10).max { scores[row * 10 + $0] < scores[row * 10 + $1] } ?? 0
+            if Int64(best) == truth[row] { correct += 1 }
+        }
+        // The dense model gets 488 of 500; 2:4 sparsegpt may lose at most 1.5 points (7 digits).
+        #expect(correct >= 488 - 7, "2:4 sparsegpt classified \(correct) of 500 held-out digits")
+    }
+
     @Test func badRequestsLeaveNoArtifact() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
