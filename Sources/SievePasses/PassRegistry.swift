@@ -10,6 +10,8 @@ public enum PassRegistry {
         Canonicalize(),
         DeadCodeElimination(),
         CommonSubexpressionElimination(),
+        TransposeWeights(),
+        Fuse(),
         SparsityAllocation(),
         NMLegalize(),
     ]

@@ -19,10 +19,11 @@ struct Sieve: ParsableCommand {
         abstract: "An ahead-of-time compiler that turns N:M weight sparsity into CPU speed.",
         discussion: """
             Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
-            and writes native code. Start with `sieve opt --help` to run passes on textual IR.
+            and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, \
+            and `sieve opt` runs passes on textual IR.
             """,
         version: sieveVersion,
-        subcommands: [Opt.self])
+        subcommands: [Inspect.self, Run.self, Opt.self])
 }
 
 /// Writes a line to standard error.
