@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SievePasses
 
 /// One `--input` option: an optional input name and a tensor file.
 public struct RunInput: Sendable, Equatable {
@@ -41,6 +42,12 @@ public struct RunRequest: Sendable {
     public var outputDirectory: String
     /// Extra shapes for inputs with dynamic dimensions (normally taken from the input files).
     public var inputShapes: [String: [Int]]
+    /// Sparsify the model before running it (`--sparsity`), or nil to run it as it is.
+    public var sparsity: SparsifyOptions?
+    /// Calibration inputs for sparsification (`--calibration`).
+    public var calibration: CalibrationSet?
+    /// Where to write the sparsity report (report.md, report.json); nil for none.
+    public var sparsityReportFolder: String?
 
     /// Makes a request.
     public init(modelPath: String, inputs: [RunInput], outputDirectory: String, inputShapes: [String: [Int]] = [:]) {
@@ -59,6 +66,8 @@ public struct RunResult: Sendable {
     public var outputs: [(name: String, tensor: Tensor)]
     /// Notes and warnings from loading the model.
     public var diagnostics: [Diagnostic]
+    /// What sparsification did, when it was asked for.
+    public var sparsityReport: SparsityReport?
 }
 
 /// The largest value `sieve run` interprets, counting 8 bytes per element as the interpreter may (4 GiB).
@@ -102,7 +111,12 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         shapes[name] = tensor.shape
     }
     let model = try loadModel(path: request.modelPath, inputShapes: shapes, unnamedInputShape: unnamedShape)
-    let graph = model.graph
+    var graph = model.graph
+    var sparsityReport: SparsityReport?
+    if let options = request.sparsity {
+        (graph, sparsityReport) = try sparsifyForRun(model, request: request, options: options, shapes: shapes,
+                                                     unnamedShape: unnamedShape)
+    }
 
     var ordered: [Tensor] = []
     var problems: [Diagnostic] = []
@@ -166,9 +180,59 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
     } else if !isDirectory.boolValue {
         throw DiagnosticError(.error(.unknown, "--output-dir '\(request.outputDirectory)' is a file, not a folder"))
     }
+    if sparsityReport != nil, let folder = request.sparsityReportFolder, !FileManager.default.fileExists(atPath: folder) {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot create the sparsity report folder '\(folder)': \(error.localizedDescription)"))
+        }
+    }
     for file in files { try Files.writeAtomically(file.bytes, to: file.path) }
+    if let report = sparsityReport, let folder = request.sparsityReportFolder {
+        do {
+            try report.write(toFolder: folder)
+        } catch let error as DiagnosticError {
+            throw error
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot write the sparsity report into '\(folder)': \(error)"))
+        }
+    }
     return RunResult(writtenFiles: files.map(\.path), outputs: Array(zip(model.outputNames, outputs)),
-                     diagnostics: model.diagnostics)
+                     diagnostics: model.diagnostics, sparsityReport: sparsityReport)
+}
+
+/// Sparsifies a loaded model for `sieve run --sparsity`.
+///
+/// Calibration batches must match the graph's static input shapes, so with calibration data the
+/// model is loaded once more with a batch of 1 on every input (when its batch dimension is dynamic;
+/// otherwise the run's shapes are used), sparsified there, and the weights are carried over to the
+/// graph shaped for the run (`transferSparsity`).
+func sparsifyForRun(_ model: LoadedModel, request: RunRequest, options: SparsifyOptions, shapes: [String: [Int]],
+                    unnamedShape: [Int]?) throws(DiagnosticError) -> (Graph, SparsityReport) {
+    do {
+        var context = PassContext()
+        var graph = model.graph
+        try PassManager(passes: Pipelines.cleanup).run(on: &graph, context: &context) { _ in }
+        var calibrationGraph = graph
+        if request.calibration != nil {
+            var single: [String: [Int]] = [:]
+            for (name, id) in zip(model.inputNames, model.graph.inputs) {
+                let shape = model.graph.values[id.index].type.shape
+                single[name] = shape.isEmpty ? shape : [1] + shape.dropFirst()
+            }
+            if let loaded = try? loadModel(path: request.modelPath, inputShapes: single) {
+                calibrationGraph = loaded.graph
+                try PassManager(passes: Pipelines.cleanup).run(on: &calibrationGraph, context: &context) { _ in }
+            }
+        }
+        let result = try sparsify(calibrationGraph, options: options, calibration: request.calibration)
+        let sparse = calibrationGraph == graph ? result.graph : try transferSparsity(from: result.graph, to: graph)
+        return (sparse, result.report)
+    } catch let error as DiagnosticError {
+        throw error
+    } catch {
+        throw DiagnosticError(.error(model.graph.location, "sparsification failed: \(error)"))
+    }
 }
 
 /// The file an output is written to: its name with every character outside `A-Z a-z 0-9 . _ -`

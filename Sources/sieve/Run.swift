@@ -4,6 +4,8 @@
 import ArgumentParser
 import SieveDriver
 import SieveIR
+import SieveInterpreter
+import SievePasses
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +24,11 @@ struct Run: ParsableCommand {
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
               sieve run model.onnx --input x.npy --output-dir out/      (a model with one input)
+              sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
+                --calibration mlp.calibration.npy --sparsity-report out/
+
+            With --sparsity the model is cleaned up and its weights made N:M (docs/sparsity.md) before \
+            the run, so the outputs show what sparsification costs.
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
@@ -43,12 +50,54 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("interpret"), help: "Run with the reference interpreter (currently the only way to run).")
     var interpret = false
 
+    @Option(name: .customLong("sparsity"),
+            help: ArgumentHelp("Make weights N:M before running: a pattern such as 2:4, or auto (with --max-error or --target-density).", valueName: "N:M|auto"))
+    var sparsity: String?
+
+    @Option(name: .customLong("prune"), help: ArgumentHelp("How to prune weights that are not already N:M: magnitude, wanda or sparsegpt.", valueName: "method"))
+    var prune: String = "magnitude"
+
+    @Option(name: .customLong("calibration"),
+            help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for wanda, sparsegpt and auto.", valueName: "path"))
+    var calibration: String?
+
+    @Option(name: .customLong("max-error"), help: ArgumentHelp("With --sparsity auto: the largest relative output error on calibration.", valueName: "E"))
+    var maxError: Double?
+
+    @Option(name: .customLong("target-density"), help: ArgumentHelp("With --sparsity auto: the fraction of prunable weights to keep.", valueName: "D"))
+    var targetDensity: Double?
+
+    @Option(name: .customLong("keep-dense"), help: ArgumentHelp("Leave matching layers dense (a glob over weight, result or node names; repeatable).", valueName: "glob"))
+    var keepDense: [String] = []
+
+    @Option(name: .customLong("min-weights"), help: ArgumentHelp("Leave layers with fewer weights dense.", valueName: "count"))
+    var minWeights: Int = 4096
+
+    @Option(name: .customLong("sparsity-report"), help: ArgumentHelp("Write report.md and report.json about sparsification into this folder (created if missing).", valueName: "folder"))
+    var sparsityReport: String?
+
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
-            let request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
+            var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
+            if let sparsity {
+                guard let method = PruneMethod(rawValue: prune) else {
+                    throw DiagnosticError(.error(.unknown, "--prune must be magnitude, wanda or sparsegpt, found '\(prune)'"))
+                }
+                let mode = try SparsifyOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity)
+                request.sparsity = SparsifyOptions(sparsity: mode, prune: method, keepDense: keepDense, minWeights: max(0, minWeights))
+                request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+                request.sparsityReportFolder = sparsityReport
+            } else if calibration != nil || sparsityReport != nil || maxError != nil || targetDensity != nil || !keepDense.isEmpty {
+                throw DiagnosticError(.error(.unknown, "--calibration, --max-error, --target-density, --keep-dense and --sparsity-report go with --sparsity"))
+            }
             let result = try runModel(request)
+            if let report = result.sparsityReport {
+                let sparse = report.layers.filter { $0.pattern != "dense" }.count
+                let error = report.modelRelativeOutputError.map { ", relative output error on calibration \($0)" } ?? ""
+                printError("sparsity: \(sparse) of \(report.layers.count) prunable layers N:M, \(report.parametersAfter) of \(report.parametersBefore) weights kept\(error)")
+            }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             for file in result.writtenFiles { print("wrote \(file)") }
         }
