@@ -27,7 +27,12 @@ let package = Package(
                 "SieveIR", "SieveInterpreter",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX"]),
+        .target(name: "SieveKernel", dependencies: ["SieveIR"]),
+        .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(
+            name: "SieveDriver",
+            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
@@ -55,6 +60,9 @@ let package = Package(
         .testTarget(
             name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
             exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SieveNativeTests",
+            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,8 +18,8 @@ mkdir -p "$out"
 echo "example: the model"
 "$sieve" inspect "$models/mlp.onnx" --input-shape input=1x64
 
-echo "example: compiling with 2:4 sparsity (wanda, calibrated on $models/mlp.calibration.npy)"
-"$sieve" compile "$models/mlp.onnx" --input-shape input=1x64 --sparsity 2:4 --prune wanda \
+echo "example: compiling with 2:4 sparsity (sparsegpt, calibrated on $models/mlp.calibration.npy)"
+"$sieve" compile "$models/mlp.onnx" --input-shape input=1x64 --sparsity 2:4 --prune sparsegpt \
     --calibration "$models/mlp.calibration.npy" --eval "$models/mlp.eval.input.npy" \
     --name mlp -o "$out/mlp"
 sed -n '1,40p' "$out/mlp/report.md"

@@ -1,11 +1,12 @@
 // `sieve run`: runs a model on input files and writes one `.npy` file per model output.
-// Until a backend exists every run goes through the reference interpreter; the interface stays the same.
+// Compiled code by default (artifacts cached by content hash), or the reference interpreter.
 
 import Foundation
 import SieveIR
 import SieveInterpreter
-import SieveONNX
 import SievePasses
+import SieveCodegenC
+import SieveONNX
 
 /// One `--input` option: an optional input name and a tensor file.
 public struct RunInput: Sendable, Equatable {
@@ -42,12 +43,17 @@ public struct RunRequest: Sendable {
     public var outputDirectory: String
     /// Extra shapes for inputs with dynamic dimensions (normally taken from the input files).
     public var inputShapes: [String: [Int]]
-    /// Sparsify the model before running it (`--sparsity`), or nil to run it as it is.
+    /// Run the reference interpreter instead of compiled code.
+    public var interpret = true
+    /// Make weights N:M sparse first (the same passes as `sieve compile`), or nil to run as imported.
     public var sparsity: SparsifyOptions?
-    /// Calibration inputs for sparsification (`--calibration`).
+    /// Calibration data for the sparsity passes.
     public var calibration: CalibrationSet?
-    /// Where to write the sparsity report (report.md, report.json); nil for none.
-    public var sparsityReportFolder: String?
+    /// For compiled runs: the CPU, the C compiler, the thread count and the artifact cache folder.
+    public var target: CompileTarget = .native
+    public var compiler = "cc"
+    public var threads = 1
+    public var cacheDirectory: String = defaultCacheDirectory()
 
     /// Makes a request.
     public init(modelPath: String, inputs: [RunInput], outputDirectory: String, inputShapes: [String: [Int]] = [:]) {
@@ -66,8 +72,6 @@ public struct RunResult: Sendable {
     public var outputs: [(name: String, tensor: Tensor)]
     /// Notes and warnings from loading the model.
     public var diagnostics: [Diagnostic]
-    /// What sparsification did, when it was asked for.
-    public var sparsityReport: SparsityReport?
 }
 
 /// The largest value `sieve run` interprets, counting 8 bytes per element as the interpreter may (4 GiB).
@@ -111,12 +115,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         shapes[name] = tensor.shape
     }
     let model = try loadModel(path: request.modelPath, inputShapes: shapes, unnamedInputShape: unnamedShape)
-    var graph = model.graph
-    var sparsityReport: SparsityReport?
-    if let options = request.sparsity {
-        (graph, sparsityReport) = try sparsifyForRun(model, request: request, options: options, shapes: shapes,
-                                                     unnamedShape: unnamedShape)
-    }
+    let graph = model.graph
 
     var ordered: [Tensor] = []
     var problems: [Diagnostic] = []
@@ -149,13 +148,33 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
     }
 
+    var diagnostics = model.diagnostics
     let outputs: [Tensor]
-    do {
-        outputs = try Interpreter(graph: graph).run(ordered)
-    } catch let error as DiagnosticError {
-        throw error
-    } catch {
-        throw DiagnosticError(.error(graph.location, "the interpreter failed: \(error)"))
+    if request.interpret && request.sparsity == nil {
+        // The reference path: the graph exactly as imported.
+        do {
+            outputs = try Interpreter(graph: graph).run(ordered)
+        } catch let error as DiagnosticError {
+            throw error
+        } catch {
+            throw DiagnosticError(.error(graph.location, "the interpreter failed: \(error)"))
+        }
+    } else {
+        do {
+            let prepared = try prepareGraph(graph, sparsity: request.sparsity, calibration: request.calibration,
+                                            passManager: PassManagerOptions())
+            diagnostics += prepared.diagnostics
+            if request.interpret {
+                outputs = try Interpreter(graph: prepared.graph).run(ordered)
+            } else {
+                let artifact = try cachedArtifact(for: prepared.graph, request: request)
+                outputs = try artifact.run(ordered, threads: request.threads)
+            }
+        } catch let error as DiagnosticError {
+            throw error
+        } catch {
+            throw DiagnosticError(.error(graph.location, "\(error)"))
+        }
     }
 
     // Encode everything and choose every file name before writing anything.
@@ -180,59 +199,9 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
     } else if !isDirectory.boolValue {
         throw DiagnosticError(.error(.unknown, "--output-dir '\(request.outputDirectory)' is a file, not a folder"))
     }
-    if sparsityReport != nil, let folder = request.sparsityReportFolder, !FileManager.default.fileExists(atPath: folder) {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot create the sparsity report folder '\(folder)': \(error.localizedDescription)"))
-        }
-    }
     for file in files { try Files.writeAtomically(file.bytes, to: file.path) }
-    if let report = sparsityReport, let folder = request.sparsityReportFolder {
-        do {
-            try report.write(toFolder: folder)
-        } catch let error as DiagnosticError {
-            throw error
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot write the sparsity report into '\(folder)': \(error)"))
-        }
-    }
     return RunResult(writtenFiles: files.map(\.path), outputs: Array(zip(model.outputNames, outputs)),
-                     diagnostics: model.diagnostics, sparsityReport: sparsityReport)
-}
-
-/// Sparsifies a loaded model for `sieve run --sparsity`.
-///
-/// Calibration batches must match the graph's static input shapes, so with calibration data the
-/// model is loaded once more with a batch of 1 on every input (when its batch dimension is dynamic;
-/// otherwise the run's shapes are used), sparsified there, and the weights are carried over to the
-/// graph shaped for the run (`transferSparsity`).
-func sparsifyForRun(_ model: LoadedModel, request: RunRequest, options: SparsifyOptions, shapes: [String: [Int]],
-                    unnamedShape: [Int]?) throws(DiagnosticError) -> (Graph, SparsityReport) {
-    do {
-        var context = PassContext()
-        var graph = model.graph
-        try PassManager(passes: Pipelines.cleanup).run(on: &graph, context: &context) { _ in }
-        var calibrationGraph = graph
-        if request.calibration != nil {
-            var single: [String: [Int]] = [:]
-            for (name, id) in zip(model.inputNames, model.graph.inputs) {
-                let shape = model.graph.values[id.index].type.shape
-                single[name] = shape.isEmpty ? shape : [1] + shape.dropFirst()
-            }
-            if let loaded = try? loadModel(path: request.modelPath, inputShapes: single) {
-                calibrationGraph = loaded.graph
-                try PassManager(passes: Pipelines.cleanup).run(on: &calibrationGraph, context: &context) { _ in }
-            }
-        }
-        let result = try sparsify(calibrationGraph, options: options, calibration: request.calibration)
-        let sparse = calibrationGraph == graph ? result.graph : try transferSparsity(from: result.graph, to: graph)
-        return (sparse, result.report)
-    } catch let error as DiagnosticError {
-        throw error
-    } catch {
-        throw DiagnosticError(.error(model.graph.location, "sparsification failed: \(error)"))
-    }
+                     diagnostics: diagnostics)
 }
 
 /// The file an output is written to: its name with every character outside `A-Z a-z 0-9 . _ -`
@@ -245,4 +214,44 @@ public func outputFileName(_ outputName: String) -> String {
     })
     if name.isEmpty || name.hasPrefix(".") { name = "_" + name }
     return name + ".npy"
+}
+
+/// Where compiled artifacts are cached: `$XDG_CACHE_HOME/sieve/artifacts`, else `~/.cache/sieve/artifacts`.
+public func defaultCacheDirectory() -> String {
+    let environment = ProcessInfo.processInfo.environment
+    let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache")
+    return base + "/sieve/artifacts"
+}
+
+/// The compiled artifact of a graph, from the cache when the same graph was compiled before for the
+/// same target and compiler; otherwise compiled into the cache first.
+///
+/// The key hashes the graph's full canonical text (weights included), the target, the compiler and
+/// Sieve's version with two independent 64-bit FNV-1a hashes: a cache key, not a security boundary.
+func cachedArtifact(for graph: Graph, request: RunRequest) throws -> NativeArtifact {
+    let key = [graph.print(), request.target.rawValue, request.compiler, sieveVersion].joined(separator: "\u{0}")
+    let folder = URL(fileURLWithPath: request.cacheDirectory).appendingPathComponent(contentHash(key)).path
+    let library = folder + "/libmodel.so"
+    if !FileManager.default.fileExists(atPath: library) {
+        do {
+            try FileManager.default.createDirectory(atPath: request.cacheDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot create the artifact cache '\(request.cacheDirectory)': \(error.localizedDescription)"))
+        }
+        _ = try ArtifactWriter.write(ArtifactRequest(graph: graph, name: "model", outputDirectory: folder, target: request.target,
+                                                     sourceDescription: URL(fileURLWithPath: request.modelPath).lastPathComponent,
+                                                     compiler: request.compiler))
+    }
+    return try NativeArtifact(library: library, name: "model")
+}
+
+/// 128 bits of two FNV-1a hashes with different offsets, as 32 hex digits.
+func contentHash(_ text: String) -> String {
+    var first: UInt64 = 0xcbf2_9ce4_8422_2325, second: UInt64 = 0x6c62_272e_07bb_0142
+    for byte in text.utf8 {
+        first = (first ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        second = (second ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+    }
+    return String(format: "%016llx%016llx", first, second)
 }

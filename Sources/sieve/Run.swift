@@ -2,9 +2,10 @@
 // The work happens in SieveDriver.runModel; until a backend exists every run is interpreted.
 
 import ArgumentParser
+import Foundation
+import SieveCodegenC
 import SieveDriver
 import SieveIR
-import SieveInterpreter
 import SievePasses
 
 struct Run: ParsableCommand {
@@ -17,18 +18,17 @@ struct Run: ParsableCommand {
             become '_'). Dynamic dimensions are taken from the input files. Output files are written \
             atomically, and only after the whole run succeeded.
 
-            No compiled backend exists yet, so every run goes through the reference interpreter, with or \
-            without --interpret; later versions run compiled code through this same command unless \
-            --interpret is given.
+            By default the model is compiled (the passes of `sieve compile`, then C built with $CC) and the \
+            artifact runs in this process; artifacts are cached by content in $XDG_CACHE_HOME/sieve (or \
+            ~/.cache/sieve), so repeated runs do not recompile. --interpret runs the reference interpreter \
+            instead: on the graph as imported, or with --sparsity on the sparsified graph, so the accuracy \
+            of a sparsity setting can be measured before compiling.
 
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
-              sieve run model.onnx --input x.npy --output-dir out/      (a model with one input)
+              sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
               sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
-                --calibration mlp.calibration.npy --sparsity-report out/
-
-            With --sparsity the model is cleaned up and its weights made N:M (docs/sparsity.md) before \
-            the run, so the outputs show what sparsification costs.
+                  --calibration calib.npy --interpret
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
@@ -47,57 +47,33 @@ struct Run: ParsableCommand {
                                valueName: "name=shape"))
     var inputShapes: [String] = []
 
-    @Flag(name: .customLong("interpret"), help: "Run with the reference interpreter (currently the only way to run).")
+    @Flag(name: .customLong("interpret"), help: "Run the reference interpreter instead of compiled code.")
     var interpret = false
 
-    @Option(name: .customLong("sparsity"),
-            help: ArgumentHelp("Make weights N:M before running: a pattern such as 2:4, or auto (with --max-error or --target-density).", valueName: "N:M|auto"))
-    var sparsity: String?
+    @Option(help: ArgumentHelp("For compiled runs: native, x86-64, x86-64-v3 or x86-64-v4.", valueName: "target"))
+    var target: CompileTarget = .native
 
-    @Option(name: .customLong("prune"), help: ArgumentHelp("How to prune weights that are not already N:M: magnitude, wanda or sparsegpt.", valueName: "method"))
-    var prune: String = "magnitude"
+    @Option(help: ArgumentHelp("For compiled runs: the number of threads.", valueName: "count"))
+    var threads: Int = 1
 
-    @Option(name: .customLong("calibration"),
-            help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for wanda, sparsegpt and auto.", valueName: "path"))
-    var calibration: String?
-
-    @Option(name: .customLong("max-error"), help: ArgumentHelp("With --sparsity auto: the largest relative output error on calibration.", valueName: "E"))
-    var maxError: Double?
-
-    @Option(name: .customLong("target-density"), help: ArgumentHelp("With --sparsity auto: the fraction of prunable weights to keep.", valueName: "D"))
-    var targetDensity: Double?
-
-    @Option(name: .customLong("keep-dense"), help: ArgumentHelp("Leave matching layers dense (a glob over weight, result or node names; repeatable).", valueName: "glob"))
-    var keepDense: [String] = []
-
-    @Option(name: .customLong("min-weights"), help: ArgumentHelp("Leave layers with fewer weights dense.", valueName: "count"))
-    var minWeights: Int = 4096
-
-    @Option(name: .customLong("sparsity-report"), help: ArgumentHelp("Write report.md and report.json about sparsification into this folder (created if missing).", valueName: "folder"))
-    var sparsityReport: String?
+    @OptionGroup(title: "Sparsity")
+    var sparsity: SparsityFlags
 
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
             var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
-            if let sparsity {
-                guard let method = PruneMethod(rawValue: prune) else {
-                    throw DiagnosticError(.error(.unknown, "--prune must be magnitude, wanda or sparsegpt, found '\(prune)'"))
-                }
-                let mode = try SparsifyOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity)
-                request.sparsity = SparsifyOptions(sparsity: mode, prune: method, keepDense: keepDense, minWeights: max(0, minWeights))
-                request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
-                request.sparsityReportFolder = sparsityReport
-            } else if calibration != nil || sparsityReport != nil || maxError != nil || targetDensity != nil || !keepDense.isEmpty {
-                throw DiagnosticError(.error(.unknown, "--calibration, --max-error, --target-density, --keep-dense and --sparsity-report go with --sparsity"))
+            guard (1...256).contains(threads) else {
+                throw DiagnosticError(.error(.unknown, "--threads must be between 1 and 256, found \(threads)"))
             }
+            request.interpret = interpret
+            request.target = target
+            request.threads = threads
+            request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
+            request.sparsity = try sparsity.options(passManager: PassManagerOptions())
+            request.calibration = try sparsity.loadCalibration()
             let result = try runModel(request)
-            if let report = result.sparsityReport {
-                let sparse = report.layers.filter { $0.pattern != "dense" }.count
-                let error = report.modelRelativeOutputError.map { ", relative output error on calibration \($0)" } ?? ""
-                printError("sparsity: \(sparse) of \(report.layers.count) prunable layers N:M, \(report.parametersAfter) of \(report.parametersBefore) weights kept\(error)")
-            }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             for file in result.writtenFiles { print("wrote \(file)") }
         }

@@ -10,9 +10,6 @@ import SieveIR
 import Glibc
 #endif
 
-/// The tool's version, printed by `sieve --version`.
-let sieveVersion = "0.1.0"
-
 struct Sieve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sieve",
@@ -20,10 +17,10 @@ struct Sieve: ParsableCommand {
         discussion: """
             Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
             and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, \
-            and `sieve opt` runs passes on textual IR.
+            `sieve compile` writes it as a C library, and `sieve opt` runs passes on textual IR.
             """,
         version: sieveVersion,
-        subcommands: [Inspect.self, Run.self, Opt.self])
+        subcommands: [Inspect.self, Run.self, Compile.self, Opt.self])
 }
 
 /// Writes a line to standard error.

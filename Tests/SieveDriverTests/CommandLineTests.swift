@@ -30,10 +30,14 @@ struct ProcessOutcome {
 }
 
 /// Runs `sieve` with arguments and optional stdin, killing it after `timeout` seconds.
-func runSieve(_ arguments: [String], stdin: Data? = nil, timeout: Double = 20) throws -> ProcessOutcome {
+func runSieve(_ arguments: [String], stdin: Data? = nil, timeout: Double = 20,
+              environment: [String: String] = [:]) throws -> ProcessOutcome {
     let process = Process()
     process.executableURL = sieveBinary()
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let output = Pipe(), errors = Pipe(), input = Pipe()
     process.standardOutput = output
     process.standardError = errors

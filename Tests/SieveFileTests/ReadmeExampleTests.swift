@@ -1,8 +1,9 @@
 // Keeps IR/README.md true: every ```sir block in it must parse, verify, print back to exactly
-// its own text.
+// its own text, and run in the reference interpreter.
 
 import Foundation
 import SieveIR
+import SieveInterpreter
 import Testing
 
 /// The ```sir blocks of a Markdown file, with the line each starts on.
@@ -40,4 +41,28 @@ func sirBlocks(in markdown: String) -> [(line: Int, text: String)] {
             #expect(module.print() == block.text, "\(where_): the example is not in canonical form")
         }
     }
+
+    @Test func examplesRunInTheInterpreter() throws {
+        for block in sirBlocks(in: try String(contentsOf: ReadmeExampleTests.readme, encoding: .utf8)) {
+            for graph in try Parser.parse(block.text).graphs {
+                let inputs = try graph.inputs.map { id in
+                    let type = try #require(graph.type(of: id))
+                    let count = try #require(type.elementCount)
+                    return try Tensor(shape: type.shape, elementType: type.elementType,
+                                      values: (0..<count).map { Double($0 % 5) - 2 })
+                }
+                let outputs = try Interpreter(graph: graph).run(inputs)
+                #expect(outputs.count == graph.outputs.count)
+            }
+        }
+    }
+}
+
+/// The worked nm example of IR/README.md decodes to the dense rows the page shows.
+@Test func workedNMExampleMatchesItsDenseRows() throws {
+    let blocks = sirBlocks(in: try String(contentsOf: ReadmeExampleTests.readme, encoding: .utf8))
+    let sparse = try #require(try blocks.flatMap { try Parser.parse($0.text).graphs }.first { $0.name == "sparse" })
+    let weight = try #require(sparse.constants.entries.first)
+    let dense = try Tensor(weight)
+    #expect(dense.floats == [0, 1.5, 0, 2, 3, 0, 0, -1, 4, 0, 5, 0, 0, 0, 6, 7])
 }

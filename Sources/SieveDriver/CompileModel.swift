@@ -1,0 +1,181 @@
+// The compile pipeline for a model file: import, clean up, sparsify, fuse, then lower and build the
+// artifact, with the report (report.md, report.json) written beside it in the same atomic step.
+
+import Foundation
+import SieveCodegenC
+import SieveIR
+import SieveInterpreter
+import SievePasses
+
+/// Everything `sieve compile MODEL` needs.
+public struct ModelCompileRequest: Sendable {
+    /// The model: `.onnx` or `.sir`.
+    public var modelPath: String
+    /// Shapes for symbolic input dimensions, by input name.
+    public var inputShapes: [String: [Int]] = [:]
+    /// The output folder; nil with `reportOnly`.
+    public var outputDirectory: String?
+    /// The artifact name; default: the model file's base name.
+    public var name: String?
+    /// The CPU to generate code for.
+    public var target: CompileTarget = .native
+    /// Where the weights go.
+    public var weights: WeightsPlacement = .embedded
+    /// The C compiler.
+    public var compiler = "cc"
+    /// Sparsification, or nil to keep every weight dense.
+    public var sparsity: SparsifyOptions?
+    /// Calibration data for activation-aware pruning, sensitivity and the report's errors.
+    public var calibration: CalibrationSet?
+    /// Held-out data on which the report measures the model's output error against the dense model.
+    public var evaluation: CalibrationSet?
+    /// Verification and IR dumps for every pass of the pipeline.
+    public var passManager = PassManagerOptions()
+    /// Print the kernel IR.
+    public var printKernelIR = false
+    /// Stop after the graph passes and return the report without building anything.
+    public var reportOnly = false
+
+    /// Makes a request for a model file.
+    public init(modelPath: String) { self.modelPath = modelPath }
+}
+
+/// What `compileModel` produced.
+public struct ModelCompileResult: Sendable {
+    /// The report as Markdown (also written as report.md).
+    public var report: String
+    /// The files written into the output folder (empty with `reportOnly`).
+    public var files: [String]
+    /// IR dumps, in pipeline order.
+    public var dumps: [String]
+    /// Notes and warnings from import and the passes.
+    public var diagnostics: [Diagnostic]
+    /// The graph as it was lowered.
+    public var graph: Graph
+}
+
+/// A model's graph after the graph passes of the compile pipeline.
+public struct PreparedGraph: Sendable {
+    /// The graph, ready to lower (or to interpret).
+    public var graph: Graph
+    /// The graph before sparsification (cleaned up, weights transposed): the dense reference.
+    public var dense: Graph
+    /// What sparsification did, when it ran.
+    public var sparsity: SparsityReport?
+    /// IR dumps, in pipeline order.
+    public var dumps: [String] = []
+    /// Notes and warnings from the passes.
+    public var diagnostics: [Diagnostic] = []
+}
+
+/// The graph passes of `sieve compile` (and of `sieve run`), in order, with the reason for each position.
+///
+/// - cleanup first: import leaves foldable shape arithmetic, identities and duplicates;
+/// - transpose-weights before sparsity: N:M groups run along the last axis of a `[N, K]` weight;
+/// - sparsity-allocation and nm-legalize (optional) on the cleaned float weights;
+/// - fuse after sparsity: the legaliser finds layers as plain matmul/gemm/conv ops;
+/// - cleanup last: fusion leaves dead ops, and folding may merge duplicated constants.
+public func prepareGraph(_ imported: Graph, sparsity: SparsifyOptions?, calibration: CalibrationSet?,
+                         passManager: PassManagerOptions) throws -> PreparedGraph {
+    var graph = imported
+    var dumps: [String] = []
+    var diagnostics: [Diagnostic] = []
+    func runPasses(_ passes: [any GraphPass]) throws {
+        var context = PassContext()
+        try PassManager(passes: passes, options: passManager).run(on: &graph, context: &context) { dumps.append($0) }
+        diagnostics += context.diagnostics
+    }
+    try runPasses(Pipelines.cleanup + [TransposeWeights()])
+    let dense = graph
+    var report: SparsityReport?
+    if var options = sparsity {
+        options.passManager = passManager
+        let result = try sparsify(graph, options: options, calibration: calibration)
+        graph = result.graph
+        dumps += result.dumps
+        diagnostics += result.diagnostics
+        report = result.report
+    }
+    try runPasses([Fuse()] + Pipelines.cleanup)
+    return PreparedGraph(graph: graph, dense: dense, sparsity: report, dumps: dumps, diagnostics: diagnostics)
+}
+
+/// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
+public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileResult {
+    let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
+    let prepared = try prepareGraph(loaded.graph, sparsity: request.sparsity, calibration: request.calibration,
+                                    passManager: request.passManager)
+    let graph = prepared.graph, dense = prepared.dense, sparsityReport = prepared.sparsity
+    var dumps = prepared.dumps
+    let diagnostics = loaded.diagnostics + prepared.diagnostics
+
+    let evaluationError = try request.evaluation.map { evaluation in
+        try relativeOutputError(of: graph, against: dense, on: evaluation)
+    }
+    let source = URL(fileURLWithPath: request.modelPath).lastPathComponent
+    var report = CompileReport(model: source, format: loaded.format, sparsity: sparsityReport,
+                               evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) })
+    if request.reportOnly {
+        return ModelCompileResult(report: report.markdown(), files: [], dumps: dumps, diagnostics: diagnostics, graph: graph)
+    }
+    guard let outputDirectory = request.outputDirectory else {
+        throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
+    }
+
+    let name = request.name ?? defaultArtifactName(for: request.modelPath)
+    var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
+                                          weights: request.weights, sourceDescription: source, compiler: request.compiler)
+    let reportJSON = try sparsityReport.map { Array(try $0.json().utf8) }
+    let partialReport = report
+    artifactRequest.additionalFiles = { summary in
+        var complete = partialReport
+        complete.artifact = summary
+        return [("report.md", Array(complete.markdown().utf8))] + (reportJSON.map { [("report.json", $0)] } ?? [])
+    }
+    let artifact = try ArtifactWriter.write(artifactRequest)
+    report.artifact = artifact.summary
+    if request.printKernelIR { dumps.append("// -----// Kernel IR //----- //\n" + artifact.program.print()) }
+    return ModelCompileResult(report: report.markdown(), files: artifact.files, dumps: dumps, diagnostics: diagnostics, graph: graph)
+}
+
+/// ‖y − y_dense‖ / ‖y_dense‖ over every output and sample of a data set (Frobenius norms).
+func relativeOutputError(of graph: Graph, against reference: Graph, on data: CalibrationSet) throws -> Double {
+    let sparse = Interpreter(graph: graph), dense = Interpreter(graph: reference)
+    var difference = 0.0, norm = 0.0
+    try data.forEachBatch(for: reference, stage: "evaluation") { inputs in
+        for (actual, expected) in zip(try sparse.run(inputs), try dense.run(inputs)) {
+            for (a, e) in zip(actual.doubles, expected.doubles) {
+                difference += (a - e) * (a - e)
+                norm += e * e
+            }
+        }
+    }
+    return norm > 0 ? (difference / norm).squareRoot() : (difference > 0 ? .infinity : 0)
+}
+
+/// The human report of one compilation: the model, the sparsity decisions and the artifact.
+struct CompileReport: Sendable {
+    var model: String
+    var format: String
+    var sparsity: SparsityReport?
+    /// The evaluation data's origin and the model's relative output error on it.
+    var evaluation: (origin: String, error: Double)?
+    var artifact: String?
+
+    func markdown() -> String {
+        var lines = ["# Sieve compile report: \(model)", "", "- model: \(format)"]
+        if let evaluation {
+            lines.append("- relative output error vs dense on \(evaluation.origin): \(String(format: "%.4g", evaluation.error))")
+        }
+        if sparsity == nil { lines.append("- sparsity: none (every weight dense; pass --sparsity 2:4 or auto)") }
+        if let artifact {
+            lines += ["", "## Artifact", "", "```", artifact.trimmingCharacters(in: .newlines), "```"]
+        }
+        var text = lines.joined(separator: "\n") + "\n"
+        if let sparsity {
+            // The sparsity report's own heading becomes a section of this one.
+            text += "\n" + sparsity.markdown().replacingOccurrences(of: "# Sparsity report", with: "## Sparsity")
+        }
+        return text
+    }
+}

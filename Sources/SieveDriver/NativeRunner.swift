@@ -1,0 +1,174 @@
+// Runs a compiled artifact in this process: loads libNAME.so with dlopen, checks its tensor table
+// against what the caller expects, and calls NAME_create / NAME_run / NAME_destroy through the C API.
+
+import Foundation
+import SieveIR
+import SieveInterpreter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The element type an artifact's `dtype` code (ONNX TensorProto numbering) stands for.
+func elementType(dtype: Int32) -> ElementType? {
+    switch dtype {
+    case 1: return .f32
+    case 10: return .f16
+    case 16: return .bf16
+    case 3: return .i8
+    case 2: return .u8
+    case 6: return .i32
+    case 7: return .i64
+    case 9: return .bool
+    default: return nil
+    }
+}
+
+/// One entry of NAME_inputs / NAME_outputs, as laid out by the generated header.
+private struct CTensorInfo {
+    var name: UnsafePointer<CChar>?
+    var dtype: Int32
+    var rank: Int32
+    var shape: UnsafePointer<Int64>?
+    var bytes: Int
+}
+
+/// A tensor an artifact takes or returns.
+public struct ArtifactTensor: Sendable, Equatable {
+    /// The name in the tensor table.
+    public var name: String
+    /// Element type and shape.
+    public var type: TensorType
+}
+
+/// A compiled model loaded into this process.
+public final class NativeArtifact {
+    private typealias CreateFunction = @convention(c) (Int32) -> OpaquePointer?
+    private typealias RunFunction = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?,
+                                                    UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
+    private typealias DestroyFunction = @convention(c) (OpaquePointer?) -> Void
+    private typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
+
+    private let handle: UnsafeMutableRawPointer
+    private let create: CreateFunction
+    private let runFunction: RunFunction
+    private let destroy: DestroyFunction
+    private let errorString: ErrorStringFunction
+    /// The inputs, in the order NAME_run takes them.
+    public let inputs: [ArtifactTensor]
+    /// The outputs, in the order NAME_run writes them.
+    public let outputs: [ArtifactTensor]
+
+    /// Loads `libNAME.so`; the input and output counts come from the artifact's `NAME.h` beside it.
+    public init(library: String, name: String) throws(DiagnosticError) {
+        let header = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("\(name).h").path
+        let headerText = try Files.readText(header)
+        func count(_ macro: String) throws(DiagnosticError) -> Int {
+            for line in headerText.split(separator: "\n") where line.hasPrefix("#define \(name)_\(macro) ") {
+                if let value = Int(line.split(separator: " ").last ?? ""), (0...4096).contains(value) { return value }
+            }
+            throw DiagnosticError(.error(.file(path: header, line: 0, column: 0), "no '#define \(name)_\(macro)' in the artifact's header; recompile it with sieve compile"))
+        }
+        let inputCount = try count("NUM_INPUTS"), outputCount = try count("NUM_OUTPUTS")
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
+            throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "cannot load the artifact: \(reason)"))
+        }
+        func symbol(_ suffix: String) throws(DiagnosticError) -> UnsafeMutableRawPointer {
+            guard let address = dlsym(handle, "\(name)_\(suffix)") else {
+                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact has no symbol \(name)_\(suffix); is --name right?"))
+            }
+            return address
+        }
+        do {
+            create = unsafeBitCast(try symbol("create"), to: CreateFunction.self)
+            runFunction = unsafeBitCast(try symbol("run"), to: RunFunction.self)
+            destroy = unsafeBitCast(try symbol("destroy"), to: DestroyFunction.self)
+            errorString = unsafeBitCast(try symbol("error_string"), to: ErrorStringFunction.self)
+            inputs = try NativeArtifact.table(try symbol("inputs"), count: inputCount, library: library)
+            outputs = try NativeArtifact.table(try symbol("outputs"), count: outputCount, library: library)
+        } catch {
+            dlclose(handle)
+            throw error
+        }
+        self.handle = handle
+    }
+
+    deinit { dlclose(handle) }
+
+    /// Reads a tensor table, refusing entries whose dtype, rank or byte size make no sense.
+    private static func table(_ address: UnsafeMutableRawPointer, count: Int, library: String) throws(DiagnosticError) -> [ArtifactTensor] {
+        let entries = address.assumingMemoryBound(to: CTensorInfo.self)
+        var tensors: [ArtifactTensor] = []
+        for index in 0..<count {
+            let entry = entries[index]
+            guard let type = elementType(dtype: entry.dtype), (0...32).contains(entry.rank),
+                  entry.rank == 0 || entry.shape != nil else {
+                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "tensor table entry \(index) is malformed"))
+            }
+            let shape = (0..<Int(entry.rank)).map { Int(entry.shape?[$0] ?? 0) }
+            let tensorType = TensorType(shape, type)
+            guard let elements = tensorType.elementCount, elements * type.byteSize == entry.bytes else {
+                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "tensor table entry \(index) has an inconsistent size"))
+            }
+            tensors.append(ArtifactTensor(name: entry.name.map { String(cString: $0) } ?? "t\(index)", type: tensorType))
+        }
+        return tensors
+    }
+
+    /// Runs the model once on a fresh context with `threads` threads.
+    public func run(_ values: [Tensor], threads: Int = 1) throws(DiagnosticError) -> [Tensor] {
+        guard values.count == inputs.count else {
+            throw DiagnosticError(.error(.unknown, "the artifact takes \(inputs.count) inputs, \(values.count) were given"))
+        }
+        for (value, input) in zip(values, inputs) where value.type.plain != input.type {
+            throw DiagnosticError(.error(.unknown, "input '\(input.name)' must be \(input.type), found \(value.type.plain)"))
+        }
+        guard let context = create(Int32(max(1, threads))) else {
+            throw DiagnosticError(.error(.unknown, "the artifact could not create a context (out of memory, or threads could not start)"))
+        }
+        defer { destroy(context) }
+        let inputBytes = values.map { $0.constant(name: "input").bytes }
+        var outputBytes = outputs.map { [UInt8](repeating: 0, count: ($0.type.elementCount ?? 0) * $0.type.elementType.byteSize) }
+        let status = withPointers(inputBytes, &outputBytes) { inputPointers, outputPointers in
+            runFunction(context, inputPointers, outputPointers)
+        }
+        guard status == 0 else {
+            let message = errorString(status).map { String(cString: $0) } ?? "error \(status)"
+            throw DiagnosticError(.error(.unknown, "the compiled model failed: \(message)"))
+        }
+        var results: [Tensor] = []
+        for (bytes, output) in zip(outputBytes, outputs) {
+            results.append(try Tensor(Constant(name: output.name, type: output.type, bytes: bytes)))
+        }
+        return results
+    }
+}
+
+/// Calls `body` with arrays of pointers to each input's and each output's bytes.
+private func withPointers(_ inputs: [[UInt8]], _ outputs: inout [[UInt8]],
+                          _ body: (UnsafePointer<UnsafeRawPointer?>, UnsafePointer<UnsafeMutableRawPointer?>) -> Int32) -> Int32 {
+    // Copy into stable heap buffers so the pointers stay valid for the whole call.
+    let inputBuffers = inputs.map { bytes -> UnsafeMutableRawBufferPointer in
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
+        buffer.copyBytes(from: bytes)
+        return buffer
+    }
+    let outputBuffers = outputs.map { UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, $0.count), alignment: 64) }
+    defer {
+        inputBuffers.forEach { $0.deallocate() }
+        outputBuffers.forEach { $0.deallocate() }
+    }
+    // A trailing nil keeps both lists non-empty, so their base addresses exist even for no inputs.
+    let inputPointers: [UnsafeRawPointer?] = inputBuffers.map { UnsafeRawPointer($0.baseAddress) } + [nil]
+    let outputPointers: [UnsafeMutableRawPointer?] = outputBuffers.map { $0.baseAddress } + [nil]
+    let result = inputPointers.withUnsafeBufferPointer { inputList in
+        outputPointers.withUnsafeBufferPointer { outputList -> Int32 in
+            guard let inputBase = inputList.baseAddress, let outputBase = outputList.baseAddress else { return -1 }
+            return body(inputBase, outputBase)
+        }
+    }
+    for index in outputs.indices {
+        outputs[index] = Array(UnsafeRawBufferPointer(rebasing: outputBuffers[index][0..<outputs[index].count]))
+    }
+    return result
+}

@@ -1,0 +1,95 @@
+// `sieve compile`: compiles a model (ONNX or textual IR) to a native library with a plain C API,
+// optionally making its weights N:M sparse, and writes the report beside it.
+
+import ArgumentParser
+import Foundation
+import SieveCodegenC
+import SieveDriver
+import SieveIR
+import SieveInterpreter
+
+extension CompileTarget: ExpressibleByArgument {}
+extension WeightsPlacement: ExpressibleByArgument {}
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a model (.onnx or .sir) to NAME.h, NAME.c, libNAME.a, libNAME.so and a report.",
+        discussion: """
+            Imports the model, cleans it up, optionally makes weights N:M sparse (--sparsity), fuses \
+            epilogues, lowers to kernel IR with a static arena, emits C and builds it with $CC (default cc). \
+            report.md (and report.json with --sparsity) describe every layer. Every file appears in the \
+            output folder at once or not at all.
+
+            Examples:
+              sieve compile model.onnx -o out/
+              sieve compile mlp.onnx --input-shape input=1x64 --sparsity 2:4 --prune wanda \\
+                  --calibration calib.npy -o out/ --name mlp
+              sieve compile model.onnx --sparsity auto --max-error 0.02 --calibration calib/ --report-only
+              sieve compile mlp.sir -o out/ --target x86-64-v3 --weights external --print-kernel-ir
+              sieve compile model.onnx -o out/ --print-ir-after=nm-legalize
+
+            Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
+            fuse, canonicalize, cse, dce. docs/sparsity.md explains the sparsity options.
+            """)
+
+    @Argument(help: ArgumentHelp("The model: an .onnx file or a .sir file.", valueName: "model"))
+    var model: String
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("The output folder.", valueName: "folder"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("The artifact name (a C identifier); default: the model file's base name.", valueName: "name"))
+    var name: String?
+
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Fix an input's dynamic dimensions, e.g. input=1x64; repeatable.", valueName: "name=shape"))
+    var inputShapes: [String] = []
+
+    @Option(help: ArgumentHelp("The CPU: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).", valueName: "target"))
+    var target: CompileTarget = .native
+
+    @Option(help: ArgumentHelp("Weights 'embedded' in the library or in an 'external' NAME.weights file.", valueName: "placement"))
+    var weights: WeightsPlacement = .embedded
+
+    @OptionGroup(title: "Sparsity")
+    var sparsity: SparsityFlags
+
+    @Option(help: ArgumentHelp("Held-out data (.npy/.npz/folder) on which the report measures the output error against the dense model.",
+                               valueName: "path"))
+    var eval: String?
+
+    @Flag(name: .customLong("report-only"), help: "Run the graph passes and print the report; build nothing.")
+    var reportOnly = false
+
+    @OptionGroup(title: "IR dumps")
+    var dumps: DumpFlags
+
+    @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
+    var printKernelIR = false
+
+    func run() throws {
+        try runReportingDiagnostics {
+            guard reportOnly || output != nil else {
+                throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
+            }
+            var request = ModelCompileRequest(modelPath: model)
+            request.inputShapes = try parseInputShapes(inputShapes)
+            request.outputDirectory = output
+            request.name = name
+            request.target = target
+            request.weights = weights
+            request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
+            request.passManager = try dumps.options()
+            request.sparsity = try sparsity.options(passManager: request.passManager)
+            request.calibration = try sparsity.loadCalibration()
+            request.evaluation = try eval.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            request.printKernelIR = printKernelIR
+            request.reportOnly = reportOnly
+            let result = try compileModel(request)
+            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            for diagnostic in result.diagnostics { printError(diagnostic.description) }
+            for dump in result.dumps { printError(dump) }
+            print(result.report, terminator: "")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+// Flags shared by the commands that run the pass pipeline: IR dumps, verification and timing,
+// and the sparsity options of `sieve compile` and `sieve run`.
+
+import ArgumentParser
+import Foundation
+import SieveDriver
+import SieveIR
+import SieveInterpreter
+import SievePasses
+
+/// `--print-ir-*`, `--verify-each`, `--time-passes` and `--print-locations`.
+struct DumpFlags: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Run the verifier before the first pass and after every pass.")
+    var verifyEach = true
+
+    @Option(name: .customLong("print-ir-before"),
+            help: ArgumentHelp("Print the IR before these passes (comma-separated names, or 'all').", valueName: "names|all"))
+    var printIRBefore: String?
+
+    @Option(name: .customLong("print-ir-after"),
+            help: ArgumentHelp("Print the IR after these passes (comma-separated names, or 'all').", valueName: "names|all"))
+    var printIRAfter: String?
+
+    @Flag(name: .customLong("print-ir-before-all"), help: "Print the IR before every pass.")
+    var printIRBeforeAll = false
+
+    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
+    var printIRAfterAll = false
+
+    @Flag(name: .customLong("print-ir-after-change"),
+          help: "Print the IR after a pass only when it changed the IR; otherwise print 'unchanged'.")
+    var printIRAfterChange = false
+
+    @Flag(name: .customLong("time-passes"), help: "Print the wall time of each pass to standard error.")
+    var timePasses = false
+
+    @Flag(name: .customLong("print-locations"), help: "Print each op's source location as loc(\"...\").")
+    var printLocations = false
+
+    /// The pass-manager options these flags ask for.
+    func options() throws(DiagnosticError) -> PassManagerOptions {
+        var options = PassManagerOptions()
+        options.verifyEach = verifyEach
+        options.printBefore = printIRBeforeAll ? .all : try selection(printIRBefore, flag: "--print-ir-before")
+        options.printAfter = printIRAfterAll ? .all : try selection(printIRAfter, flag: "--print-ir-after")
+        options.printAfterChange = printIRAfterChange
+        options.timePasses = timePasses
+        options.dumpOptions.locations = printLocations
+        return options
+    }
+}
+
+/// `--sparsity`, `--prune` and the options that go with them.
+struct SparsityFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("N:M pattern for every eligible layer (2:4, 1:4, 4:8, 2:8, …), or 'auto' with --max-error or --target-density; default: keep weights dense.",
+                               valueName: "N:M|auto"))
+    var sparsity: String?
+
+    @Option(help: ArgumentHelp("How weights that are not already N:M are pruned: magnitude, wanda or sparsegpt (the last two need --calibration).",
+                               valueName: "method"))
+    var prune: String = "magnitude"
+
+    @Option(help: ArgumentHelp("Calibration data: a .npy (single-input model), a .npz keyed by input name, or a folder of them.",
+                               valueName: "path"))
+    var calibration: String?
+
+    @Option(name: .customLong("calibration-samples"), help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
+    var calibrationSamples: Int?
+
+    @Option(name: .customLong("max-error"), help: ArgumentHelp("With --sparsity auto: the largest relative model output error allowed.", valueName: "E"))
+    var maxError: Double?
+
+    @Option(name: .customLong("target-density"), help: ArgumentHelp("With --sparsity auto: the share of prunable weights to keep, 0…1.", valueName: "D"))
+    var targetDensity: Double?
+
+    @Option(name: .customLong("keep-dense"), help: ArgumentHelp("Keep layers matching this glob dense (weight, result or ONNX node name); repeatable.", valueName: "glob"))
+    var keepDense: [String] = []
+
+    @Option(name: .customLong("min-weights"), help: ArgumentHelp("Layers with fewer weights stay dense.", valueName: "count"))
+    var minWeights: Int = 1024
+
+    /// The sparsification asked for, or nil when `--sparsity` is absent.
+    func options(passManager: PassManagerOptions) throws(DiagnosticError) -> SparsifyOptions? {
+        guard let sparsity else {
+            if maxError != nil || targetDensity != nil || calibration != nil && prune != "magnitude" {
+                throw DiagnosticError(.error(.unknown, "--prune, --max-error and --target-density need --sparsity N:M or --sparsity auto"))
+            }
+            return nil
+        }
+        guard let method = PruneMethod(rawValue: prune) else {
+            throw DiagnosticError(.error(.unknown, "--prune must be magnitude, wanda or sparsegpt, found '\(prune)'"))
+        }
+        guard minWeights >= 0 else { throw DiagnosticError(.error(.unknown, "--min-weights must not be negative")) }
+        return SparsifyOptions(sparsity: try SparsifyOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity),
+                               prune: method, keepDense: keepDense, minWeights: minWeights,
+                               calibrationSamples: calibrationSamples, passManager: passManager)
+    }
+
+    /// The calibration set, with a status line on a terminal while it streams.
+    func loadCalibration() throws(DiagnosticError) -> CalibrationSet? {
+        guard let calibration else { return nil }
+        var set = try CalibrationSet.load(path: calibration)
+        if isatty(2) != 0 {
+            set.progress = { step in
+                let total = step.limit.map { " of \($0)" } ?? ""
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
+            }
+        }
+        return set
+    }
+}
