@@ -107,3 +107,24 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
                                           maxSamples: options.calibrationSamples)
     return SparsifyResult(graph: result, report: report, dumps: dumps, diagnostics: context.diagnostics)
 }
+
+/// Copies the sparsity of `sparsified` into `target`: every layer whose weight is nm in `sparsified`
+/// gets that weight, exactly, in `target` (matched by weight name, stored [O, I] with transpose_b as
+/// nm-legalize stores it). Use it to carry weights sparsified on a graph shaped for calibration
+/// batches over to the same model imported with other input shapes; weights do not depend on them.
+///
+/// Throws when a sparsified layer has no counterpart of the same weight shape in `target`.
+public func transferSparsity(from sparsified: Graph, to target: Graph) throws -> Graph {
+    var result = target
+    let targets = Dictionary(PrunableLayers.find(in: target).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    for layer in PrunableLayers.find(in: sparsified) {
+        guard let constant = sparsified.constants[layer.constant], let pattern = NMPattern(constant.type.layout) else { continue }
+        guard let counterpart = targets[layer.name], counterpart.matrix == layer.matrix else {
+            throw DiagnosticError(.error(target.location, "cannot carry the sparsity of weight @\(layer.name) over: the target graph has no layer with that weight and shape"))
+        }
+        let weights = try PrunableLayers.weightMatrix(sparsified, layer)
+        try PrunableLayers.replaceWeight(&result, counterpart, matrix: weights, pattern: pattern)
+    }
+    try Verifier.verify(result)
+    return result
+}

@@ -21,8 +21,10 @@
 // 11. sparsity-request: a `{sparsity = "N:M"}` request names a valid pattern and sits on a dense
 //     float constant whose shape can carry that layout
 //
-// Not yet checked: that an nm weight feeds only matmul/gemm/fused_matmul with transpose_b or conv2d
-// (the type rule of each consumer checks it, rule 5).
+// (An nm weight may feed only matmul/gemm/fused_matmul with transpose_b, or conv2d: rule 5 checks it.)
+//
+// Not yet checked: that a sparsity request sits on the weight of exactly one matrix product or
+// convolution (nm-legalize warns and leaves such a weight dense).
 
 /// Checks graph invariants.
 public enum Verifier {

@@ -46,7 +46,9 @@ public struct TransposeWeights: GraphPass {
                     .transpose(permutation: [1, 0]), operands: [try Tensor(constant)],
                     resultType: TensorType([constant.type.shape[1], constant.type.shape[0]], constant.type.elementType),
                     constants: graph.constants, location: op.location)
-                let newID = graph.constants.add(tensor.constant(name: constant.name + ".t"))
+                var copy = tensor.constant(name: constant.name + ".t")
+                copy.sparsityRequest = constant.sparsityRequest  // a sparsity decision follows the weight
+                let newID = graph.constants.add(copy)
                 // The new const op goes right before its first reader, keeping definition order.
                 let name = graph.values[op.operands[1].index].name.map { $0 + ".t" }.flatMap { names.insert($0).inserted ? $0 : nil }
                 weight = graph.addValue(tensor.type, name: name)

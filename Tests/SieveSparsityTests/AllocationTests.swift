@@ -1,6 +1,7 @@
 // Tests of sparsity-allocation: auto mode meets its error or density budget on calibration data,
 // keep-dense and the small-layer rules leave layers dense with a reason, and pass options parse.
 
+import Foundation
 import SieveDriver
 import SieveIR
 import SieveInterpreter
@@ -109,5 +110,27 @@ func calibrationFor(features: Int, samples: Int, seed: UInt64) throws -> Calibra
         #expect(globMatches("l?yer", "layer"))
         #expect(!globMatches("fc*", "head"))
         #expect(!globMatches("fc", "fc1"))
+    }
+}
+
+@Suite struct SparsityReportTests {
+    @Test func reportFilesHoldTheFiguresAndJSONReadsBack() throws {
+        let graph = threeLayerModel(seed: 1)
+        let calibration = try calibrationFor(features: 32, samples: 16, seed: 3)
+        let result = try sparsify(graph, options: SparsifyOptions(prune: .wanda, keepDense: ["head"], minWeights: 0), calibration: calibration)
+        let folder = try temporaryFolder()
+        try result.report.write(toFolder: folder)
+        let json = try Data(contentsOf: URL(fileURLWithPath: folder + "/report.json"))
+        let decoded = try JSONDecoder().decode(SparsityReport.self, from: json)
+        #expect(decoded == result.report)
+        #expect(decoded.calibrationSamples == 16)
+        let fc1 = try #require(decoded.layers.first { $0.name == "fc1" })
+        #expect(fc1.pattern == "2:4" && fc1.method == "wanda" && fc1.parametersAfter == 1024 && fc1.bytesAfter == 1024 * 4 + 256)
+        #expect((fc1.keptMagnitudeShare ?? 0) > 0.5 && (fc1.keptMagnitudeShare ?? 1) < 1)
+        #expect((fc1.relativeOutputError ?? 0) > 0)
+        #expect(decoded.layers.first { $0.name == "head" }?.reason == "kept dense by keep-dense head")
+        let markdown = try String(contentsOfFile: folder + "/report.md", encoding: .utf8)
+        #expect(markdown.contains("| fc1 | matmul | 64x32 | 2:4 | 0.5 | no | wanda |"))
+        #expect(markdown.contains("model relative output error vs dense"))
     }
 }

@@ -199,3 +199,37 @@ func correlatedSamples(samples: Int, features: Int, rank: Int, scales: [Double],
         #expect(result.report.modelRelativeOutputError == nil)
     }
 }
+
+@Suite struct ConvolutionPruningTests {
+    @Test func groupedConvolutionsPruneWithEveryMethod() throws {
+        // conv2d with 2 groups: weight [8, 4, 3, 3], reduction 4*3*3 = 36 per output channel; each half of
+        // the output channels reads its own 4 input channels, so statistics are kept per group.
+        var random = Random(10)
+        var graph = Graph(name: "conv")
+        let x = graph.addInput(TensorType([2, 8, 6, 6], .f32), name: "x")
+        let w = graph.appendConstant(weight("w", [8, 4, 3, 3], random.gaussians(8 * 36)))
+        graph.outputs = [graph.append(.conv2d(Conv2DAttributes(pads: [1, 1, 1, 1], groups: 2)), [x, w],
+                                      TensorType([2, 8, 6, 6], .f32), name: "y")]
+        // Inputs: correlated pixels; one channel per group is 25x louder than the others, a different one
+        // in each group (1 and 2), so statistics mixed up between groups would mislead wanda.
+        var values: [Float] = []
+        for _ in 0..<8 {
+            let base = random.gaussians(36)
+            for channel in 0..<8 {
+                let scale: Float = channel % 4 == (channel < 4 ? 1 : 2) ? 5 : 0.2
+                values += base.map { $0 * scale + Float(random.gaussian() * 0.05) }
+            }
+        }
+        let calibration = CalibrationSet(samples: ["x": try tensor([8, 8, 6, 6], values)])
+        var errors: [PruneMethod: Double] = [:]
+        for method in PruneMethod.allCases {
+            let result = try sparsify(graph, options: SparsifyOptions(prune: method, minWeights: 0), calibration: calibration)
+            #expect(result.graph.constants.entries[0].type.layout == NMPattern(n: 2, m: 4).layout)
+            let error: Double = try #require(result.report.modelRelativeOutputError)
+            errors[method] = error
+        }
+        let magnitude = try #require(errors[.magnitude]), sparsegpt = try #require(errors[.sparsegpt])
+        #expect(sparsegpt < magnitude, "\(errors)")
+        #expect(try #require(errors[.wanda]) < magnitude, "\(errors)")
+    }
+}
