@@ -170,7 +170,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 let sparse = try prepareGraph(base.graph, sparsity: request.sparsity, calibration: request.calibration,
                                               passManager: PassManagerOptions())
                 diagnostics += sparse.diagnostics
-                prepared.graph = try transplantWeights(from: sparse.graph, into: prepared.graph)
+                prepared.graph = try transferSparsity(from: sparse.graph, to: prepared.graph)
             }
             diagnostics += prepared.diagnostics
             if request.interpret {
@@ -263,28 +263,4 @@ func contentHash(_ text: String) -> String {
         second = (second ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
     }
     return String(format: "%016llx%016llx", first, second)
-}
-
-/// `target` with every constant replaced by the constant of the same name in `source` where their
-/// shapes agree, taking over its layout (an nm weight) and contents; the result is verified.
-func transplantWeights(from source: Graph, into target: Graph) throws(DiagnosticError) -> Graph {
-    var graph = target
-    let replacements = Dictionary(source.constants.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-    var replaced: [ConstantID: TensorType] = [:]
-    for index in graph.constants.entries.indices {
-        let constant = graph.constants.entries[index]
-        guard let replacement = replacements[constant.name], replacement.type.shape == constant.type.shape,
-              replacement.type.elementType == constant.type.elementType, replacement != constant else { continue }
-        graph.constants.entries[index] = replacement
-        replaced[ConstantID(index)] = replacement.type
-    }
-    for op in graph.operations {
-        guard case let .constant(id) = op.kind, let type = replaced[id], let result = op.results.first else { continue }
-        graph.values[result.index].type = type
-    }
-    let problems = Verifier.diagnostics(for: graph)
-    guard problems.isEmpty else {
-        throw DiagnosticError(.error(graph.location, "the sparsified weights do not fit the model at the input files' shapes (\(problems[0].message)); run with inputs of the batch size given by --input-shape"))
-    }
-    return graph
 }
