@@ -21,6 +21,8 @@ public struct SparsifyOptions: Sendable {
     public var sensitivitySamples: Int
     /// Verification and IR dumps around the two passes.
     public var passManager: PassManagerOptions
+    /// Search an input-channel permutation per layer and fold it into the layer's producer where legal.
+    public var permute = false
 
     /// Makes options; the default is uniform 2:4 by magnitude on layers of at least 4096 weights.
     public init(sparsity: SparsityAllocation.Mode = .uniform(NMPattern(n: 2, m: 4)), prune: PruneMethod = .magnitude,
@@ -87,7 +89,7 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
     }
     let allocation = SparsityAllocation(mode: options.sparsity, keepDense: options.keepDense, minWeights: options.minWeights,
                                         method: options.prune, samples: options.sensitivitySamples)
-    let legalize = NMLegalize(method: options.prune)
+    let legalize = NMLegalize(method: options.prune, permute: options.permute)
     let manager = try PassManager(passes: Pipelines.sparsity(allocation: allocation, legalize: legalize),
                                   options: options.passManager)
     var context = PassContext()
