@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
-                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver",
+                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),

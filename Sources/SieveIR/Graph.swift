@@ -318,3 +318,34 @@ public struct Module: Hashable, Sendable {
     /// Makes a module.
     public init(graphs: [Graph]) { self.graphs = graphs }
 }
+
+extension Graph {
+    /// Joins independent graphs into one: their inputs, outputs, ops and constants side by side, in
+    /// order, with value and constant names prefixed `g<index>_`. Tests use it to compile and run many
+    /// small graphs as one artifact.
+    public static func sideBySide(_ graphs: [Graph], name: String) -> Graph {
+        var result = Graph(name: name)
+        for (graphIndex, graph) in graphs.enumerated() {
+            let valueOffset = result.values.count
+            let constantOffset = result.constants.entries.count
+            for info in graph.values {
+                result.values.append(ValueInfo(type: info.type, name: info.name.map { "g\(graphIndex)_\($0)" }))
+            }
+            for constant in graph.constants.entries {
+                var renamed = constant
+                renamed.name = "g\(graphIndex)_\(constant.name)"
+                result.constants.entries.append(renamed)
+            }
+            func shift(_ id: ValueID) -> ValueID { ValueID(id.index + valueOffset) }
+            result.inputs += graph.inputs.map(shift)
+            result.outputs += graph.outputs.map(shift)
+            for op in graph.operations {
+                var moved = Operation(op.kind, operands: op.operands.map(shift), results: op.results.map(shift), location: op.location)
+                if case let .constant(id) = op.kind { moved.kind = .constant(ConstantID(id.index + constantOffset)) }
+                result.operations.append(moved)
+            }
+        }
+        result.compact()
+        return result
+    }
+}

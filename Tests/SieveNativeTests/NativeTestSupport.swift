@@ -118,32 +118,8 @@ func compileAndLoad(_ graph: Graph, name: String = "model", target: CompileTarge
     return try LoadedArtifact(folder: output, name: name, graph: graph)
 }
 
-/// Joins independent graphs into one: inputs, outputs and constants side by side, names prefixed.
-func merge(_ graphs: [Graph], name: String) -> Graph {
-    var result = Graph(name: name)
-    for (graphIndex, graph) in graphs.enumerated() {
-        let valueOffset = result.values.count
-        let constantOffset = result.constants.entries.count
-        for info in graph.values {
-            result.values.append(ValueInfo(type: info.type, name: info.name.map { "g\(graphIndex)_\($0)" }))
-        }
-        for constant in graph.constants.entries {
-            var renamed = constant
-            renamed.name = "g\(graphIndex)_\(constant.name)"
-            result.constants.entries.append(renamed)
-        }
-        func shift(_ id: ValueID) -> ValueID { ValueID(id.index + valueOffset) }
-        result.inputs += graph.inputs.map(shift)
-        result.outputs += graph.outputs.map(shift)
-        for op in graph.operations {
-            var moved = Operation(op.kind, operands: op.operands.map(shift), results: op.results.map(shift), location: op.location)
-            if case let .constant(id) = op.kind { moved.kind = .constant(ConstantID(id.index + constantOffset)) }
-            result.operations.append(moved)
-        }
-    }
-    result.compact()
-    return result
-}
+/// Joins independent graphs into one, so many small cases compile into one artifact.
+func merge(_ graphs: [Graph], name: String) -> Graph { Graph.sideBySide(graphs, name: name) }
 
 /// A random tensor of a type: floats in [-2, 2], integers in a small range, bools 0 or 1.
 func randomTensor(_ type: TensorType, using random: inout SplitMix) -> Tensor {

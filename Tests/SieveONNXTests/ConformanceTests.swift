@@ -29,24 +29,36 @@ enum CaseOutcome {
     case skipped(String)
 }
 
-/// Runs one case folder: `model.onnx` plus `test_data_set_*/{input,output}_N.pb`.
-func runConformanceCase(_ folder: URL) -> CaseOutcome {
+/// One data set of a case, imported: the graph, its inputs (those not bound as constants) and the
+/// expected outputs.
+struct ConformanceDataSet {
+    var name: String
+    var graph: Graph
+    var inputs: [Tensor]
+    var expected: [Tensor]
+}
+
+/// Imports one case folder (`model.onnx` plus `test_data_set_*/{input,output}_N.pb`), one graph per
+/// data set, or says why the case is skipped or failed.
+func importConformanceCase(_ folder: URL) -> Result<[ConformanceDataSet], ConformanceCaseError> {
+    func outcome(_ value: CaseOutcome) -> Result<[ConformanceDataSet], ConformanceCaseError> { .failure(ConformanceCaseError(outcome: value)) }
+    var importedSets: [ConformanceDataSet] = []
     let model: ONNXModel
     do {
         model = try ONNXModel.load(path: folder.appendingPathComponent("model.onnx").path)
     } catch {
         let message = error.diagnostics.first?.message ?? ""
-        if message.contains("Sieve reads opset") { return .skipped("opset older than \(ONNXImporter.minimumOpset)") }
-        if message.contains("imports no default-domain") { return .skipped("unsupported op (not in the default domain)") }
-        return .failed("cannot load the model: \(error)")
+        if message.contains("Sieve reads opset") { return outcome(.skipped("opset older than \(ONNXImporter.minimumOpset)")) }
+        if message.contains("imports no default-domain") { return outcome(.skipped("unsupported op (not in the default domain)")) }
+        return outcome(.failed("cannot load the model: \(error)"))
     }
     let unclaimed = model.opTypes.subtracting(ONNXImporter.supportedOps).sorted()
-    if !unclaimed.isEmpty { return .skipped("unsupported op " + unclaimed.joined(separator: ", ")) }
+    if !unclaimed.isEmpty { return outcome(.skipped("unsupported op " + unclaimed.joined(separator: ", "))) }
 
     let fileManager = FileManager.default
     let dataSets = ((try? fileManager.contentsOfDirectory(atPath: folder.path)) ?? [])
         .filter { $0.hasPrefix("test_data_set_") }.sorted()
-    guard !dataSets.isEmpty else { return .failed("the case has no test_data_set_* folder") }
+    guard !dataSets.isEmpty else { return outcome(.failed("the case has no test_data_set_* folder")) }
     for dataSet in dataSets {
         let dataFolder = folder.appendingPathComponent(dataSet)
         func readAll(_ prefix: String) throws(DiagnosticError) -> [Tensor] {
@@ -63,17 +75,17 @@ func runConformanceCase(_ folder: URL) -> CaseOutcome {
             inputs = try readAll("input")
             expected = try readAll("output")
         } catch {
-            if error.description.contains("does not support") { return .skipped(error.diagnostics.first?.message ?? "") }
+            if error.description.contains("does not support") { return outcome(.skipped(error.diagnostics.first?.message ?? "")) }
             // Sequence and optional inputs are not TensorProto files; the importer refuses such inputs.
             do {
                 _ = try model.importGraph()
             } catch let refusal where refusal.description.contains("is not a tensor") {
-                return .skipped(refusal.diagnostics.first { $0.message.contains("is not a tensor") }?.message ?? "")
+                return outcome(.skipped(refusal.diagnostics.first { $0.message.contains("is not a tensor") }?.message ?? ""))
             } catch {}
-            return .failed("cannot read test data: \(error)")
+            return outcome(.failed("cannot read test data: \(error)"))
         }
         guard inputs.count <= model.inputNames.count else {
-            return .failed("\(inputs.count) input files for \(model.inputNames.count) model inputs")
+            return outcome(.failed("\(inputs.count) input files for \(model.inputNames.count) model inputs"))
         }
         let names = Array(model.inputNames.prefix(inputs.count))
         var shapes: [String: [Int]] = [:]
@@ -108,35 +120,57 @@ func runConformanceCase(_ folder: URL) -> CaseOutcome {
             if imported == nil {
                 let error = lastError
                 if error.diagnostics.allSatisfy({ $0.message.contains("not supported") || $0.message.contains("does not support") }) {
-                    return .skipped(error.diagnostics.first?.message ?? "")
+                    return outcome(.skipped(error.diagnostics.first?.message ?? ""))
                 }
-                return .failed("import: \(error)")
+                return outcome(.failed("import: \(error)"))
             }
         }
-        guard let imported else { return .failed("import produced no graph") }
+        guard let imported else { return outcome(.failed("import produced no graph")) }
         let graphInputs = zip(names, inputs).filter { !bound.contains($0.0) }.map(\.1)
+        importedSets.append(ConformanceDataSet(name: dataSet, graph: imported.graph, inputs: graphInputs, expected: expected))
+    }
+    return .success(importedSets)
+}
+
+/// Why a case did not import: its outcome (skipped or failed).
+struct ConformanceCaseError: Error {
+    var outcome: CaseOutcome
+}
+
+/// Compares a data set's outputs with the expected ones at the suite's tolerances; nil when they agree.
+func conformanceMismatch(_ actual: [Tensor], _ expected: [Tensor], dataSet: String) -> String? {
+    guard actual.count == expected.count else { return "\(dataSet): \(actual.count) outputs, expected \(expected.count)" }
+    for (index, (got, want)) in zip(actual, expected).enumerated() {
+        guard got.shape == want.shape, got.elementType == want.elementType else {
+            return "\(dataSet) output \(index): got \(got.type), expected \(want.type)"
+        }
+        if want.elementType.isFloat {
+            if !got.allClose(want, rtol: conformanceRelativeTolerance, atol: conformanceAbsoluteTolerance) {
+                let difference = got.maxAbsDifference(want) ?? .infinity
+                return "\(dataSet) output \(index): max abs difference \(difference) exceeds the tolerance"
+            }
+        } else if got.integers != want.integers {
+            return "\(dataSet) output \(index): integers differ"
+        }
+    }
+    return nil
+}
+
+/// Runs one case in the interpreter.
+func runConformanceCase(_ folder: URL) -> CaseOutcome {
+    let dataSets: [ConformanceDataSet]
+    switch importConformanceCase(folder) {
+    case let .success(imported): dataSets = imported
+    case let .failure(error): return error.outcome
+    }
+    for dataSet in dataSets {
         let actual: [Tensor]
         do {
-            actual = try Interpreter(graph: imported.graph).run(graphInputs)
+            actual = try Interpreter(graph: dataSet.graph).run(dataSet.inputs)
         } catch {
             return .failed("interpreter: \(error)")
         }
-        guard actual.count == expected.count else {
-            return .failed("\(dataSet): \(actual.count) outputs, expected \(expected.count)")
-        }
-        for (index, (got, want)) in zip(actual, expected).enumerated() {
-            guard got.shape == want.shape, got.elementType == want.elementType else {
-                return .failed("\(dataSet) output \(index): got \(got.type), expected \(want.type)")
-            }
-            if want.elementType.isFloat {
-                if !got.allClose(want, rtol: conformanceRelativeTolerance, atol: conformanceAbsoluteTolerance) {
-                    let difference = got.maxAbsDifference(want) ?? .infinity
-                    return .failed("\(dataSet) output \(index): max abs difference \(difference) exceeds the tolerance")
-                }
-            } else if got.integers != want.integers {
-                return .failed("\(dataSet) output \(index): integers differ")
-            }
-        }
+        if let mismatch = conformanceMismatch(actual, dataSet.expected, dataSet: dataSet.name) { return .failed(mismatch) }
     }
     return .passed
 }
