@@ -62,7 +62,8 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"]),
+            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]
 )
