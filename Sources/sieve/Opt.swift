@@ -42,35 +42,11 @@ struct Opt: ParsableCommand {
             help: ArgumentHelp("Where to write the resulting IR ('-' for standard output). Written atomically.", valueName: "path"))
     var output: String = "-"
 
-    @Flag(inversion: .prefixedNo, help: "Run the verifier before the first pass and after every pass.")
-    var verifyEach = true
-
-    @Option(name: .customLong("print-ir-before"),
-            help: ArgumentHelp("Print the IR before these passes (comma-separated names, or 'all').", valueName: "names|all"))
-    var printIRBefore: String?
-
-    @Option(name: .customLong("print-ir-after"),
-            help: ArgumentHelp("Print the IR after these passes (comma-separated names, or 'all').", valueName: "names|all"))
-    var printIRAfter: String?
-
-    @Flag(name: .customLong("print-ir-before-all"), help: "Print the IR before every pass.")
-    var printIRBeforeAll = false
-
-    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
-    var printIRAfterAll = false
-
-    @Flag(name: .customLong("print-ir-after-change"),
-          help: "Print the IR after a pass only when it changed the IR; otherwise print 'unchanged'.")
-    var printIRAfterChange = false
+    @OptionGroup(title: "IR dumps")
+    var dumps: DumpFlags
 
     @Option(name: .customLong("stop-after"), help: ArgumentHelp("Stop after this pass.", valueName: "pass"))
     var stopAfter: String?
-
-    @Flag(name: .customLong("time-passes"), help: "Print the wall time of each pass to standard error.")
-    var timePasses = false
-
-    @Flag(name: .customLong("print-locations"), help: "Print each op's source location as loc(\"...\").")
-    var printLocations = false
 
     @Option(name: .customLong("calibration"),
             help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for sparsity-allocation and nm-legalize.", valueName: "path"))
@@ -86,17 +62,11 @@ struct Opt: ParsableCommand {
 
     func run() throws {
         try runReportingDiagnostics {
-            var options = PassManagerOptions()
-            options.verifyEach = verifyEach
-            options.printBefore = printIRBeforeAll ? .all : try selection(printIRBefore, flag: "--print-ir-before")
-            options.printAfter = printIRAfterAll ? .all : try selection(printIRAfter, flag: "--print-ir-after")
-            options.printAfterChange = printIRAfterChange
+            var options = try dumps.options()
             options.stopAfter = stopAfter
-            options.timePasses = timePasses
-            options.dumpOptions.locations = printLocations
             let text = try Files.readText(input)
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
-                                     pipeline: passes, options: options, printLocations: printLocations)
+                                     pipeline: passes, options: options, printLocations: dumps.printLocations)
             request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
             if isatty(2) != 0 {
                 // One status line on a terminal, rewritten after every batch.
