@@ -17,6 +17,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "SieveIR"),
+        .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
@@ -39,30 +40,32 @@ let package = Package(
                 "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(
-            name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
+            name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
         .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
+                "SieveTestSupport",
                 "SieveDriver", "sieve", "SieveInterpreter", "SieveONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
+                "SieveTestSupport",
                 "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),
         .testTarget(
-            name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

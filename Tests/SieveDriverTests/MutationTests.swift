@@ -6,20 +6,15 @@ import Foundation
 import SieveDriver
 import SieveIR
 import SievePasses
+import SieveTestSupport
 import Testing
 
 struct Mutator {
-    var state: UInt64
+    var generator: SplitMix64
+    init(state: UInt64) { generator = SplitMix64(seed: state) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
+    mutating func next() -> UInt64 { generator.next() }
+    mutating func below(_ bound: Int) -> Int { generator.below(bound) }
 
     /// Interesting bytes: syntax characters, digits, and bytes that are not valid UTF-8.
     static let bytes: [UInt8] = Array("{}()<>[],:=%@\"x0123456789-.e \n/".utf8) + [0x00, 0xFF, 0xC3, 0x80]

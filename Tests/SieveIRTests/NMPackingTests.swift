@@ -3,21 +3,9 @@
 
 import Foundation
 import SieveIR
+import SieveTestSupport
 import Testing
 
-/// A small deterministic generator, so that failures reproduce.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    mutating func unit() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-}
 
 /// Every pattern the layout admits.
 let allPatterns: [NMPattern] = [4, 8, 16].flatMap { m in (1..<m).map { NMPattern(n: $0, m: m) } }
@@ -25,7 +13,7 @@ let allPatterns: [NMPattern] = [4, 8, 16].flatMap { m in (1..<m).map { NMPattern
 /// Dense f32 values of `rows x reduction` with at most N non-zeros per group at random positions
 /// (sometimes fewer, to exercise the zero fill).
 func randomNMValues(rows: Int, reduction: Int, pattern: NMPattern, seed: UInt64) -> [Float] {
-    var random = SplitMix64(state: seed)
+    var random = SplitMix64(seed: seed)
     var values = [Float](repeating: 0, count: rows * reduction)
     for group in 0..<(rows * reduction / pattern.m) {
         let keep = random.below(pattern.n + 1)
@@ -33,7 +21,7 @@ func randomNMValues(rows: Int, reduction: Int, pattern: NMPattern, seed: UInt64)
         for index in 0..<keep {
             let pick = index + random.below(pattern.m - index)
             slots.swapAt(index, pick)
-            values[group * pattern.m + slots[index]] = random.unit() + (random.unit() > 0 ? 2 : -2)
+            values[group * pattern.m + slots[index]] = random.signedUnitFloat() + (random.signedUnitFloat() > 0 ? 2 : -2)
         }
     }
     return values

@@ -2,19 +2,10 @@
 // Used by the property tests: round trip through text, and passes that keep the verifier happy.
 
 import SieveIR
+import SieveTestSupport
 
-/// SplitMix64: small, fast and good enough to drive a generator.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The suite's seeded generator, under the name these tests use.
+typealias SeededRandom = SplitMix64
 
 /// Builds random graphs op by op, asking each op's type rule what it produces.
 struct GraphGenerator {

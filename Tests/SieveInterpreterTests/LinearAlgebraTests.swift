@@ -2,20 +2,16 @@
 // convolutions checked against a direct seven-loop implementation written here.
 
 import SieveIR
+import SieveTestSupport
 import Testing
 @testable import SieveInterpreter
 
 /// A small deterministic generator so random cases are the same on every run.
 struct SplitMix {
-    var state: UInt64
-    mutating func next() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 24) * 2 - 1
-    }
+    var generator: SplitMix64
+    init(state: UInt64) { generator = SplitMix64(seed: state) }
+    /// A Float in [-1, 1).
+    mutating func next() -> Float { generator.signedUnitFloat() }
     mutating func tensor(_ shape: [Int]) throws -> Tensor {
         try floats(shape, (0..<shape.reduce(1, *)).map { _ in next() })
     }

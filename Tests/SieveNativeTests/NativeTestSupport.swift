@@ -6,6 +6,7 @@ import SieveCodegenC
 import SieveIR
 import SieveInterpreter
 import SieveKernel
+import SieveTestSupport
 
 /// A failure inside test support, with a message.
 struct NativeTestError: Error, CustomStringConvertible {
@@ -150,20 +151,8 @@ extension Tensor {
     }
 }
 
-/// SplitMix64, seeded, for reproducible test data.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A Double in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
+/// The suite's seeded generator, under the name these tests use.
+typealias SplitMix = SplitMix64
 
 /// Replaces the bytes of every dense constant with random values of its type (deterministic per seed).
 func randomizeConstants(_ graph: inout Graph, seed: UInt64) {

@@ -7,6 +7,7 @@ import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveTestSupport
 import Testing
 
 // MARK: External data
@@ -176,17 +177,6 @@ func externalFailure(_ tensor: Onnx_TensorProto, folder: URL) -> String {
 
 // MARK: Mutation fuzz
 
-/// SplitMix64: a small, fixed-seed generator so every run tries the same mutants.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// One mutant of `bytes`: flipped bits, overwritten bytes, a truncation, an inserted or deleted run,
 /// a varint made huge, or random bytes.
@@ -230,7 +220,7 @@ let fuzzInterpretLimit = 1 << 24
     let folder = repositoryRoot.appendingPathComponent("Examples/models")
     let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".onnx") }.sorted()
     #expect(files.count >= 3)
-    var random = SplitMix64(state: 20_261_124)
+    var random = SplitMix64(seed: 20_261_124)
     let mutantsPerFile = 1000
     var imported = 0, refused = 0, interpreted = 0
     let start = Date()
@@ -330,7 +320,7 @@ func mutateStructure(_ model: inout Onnx_ModelProto, _ random: inout SplitMix64)
 @Test func structurallyDamagedModelsEndInDiagnostics() throws {
     let folder = repositoryRoot.appendingPathComponent("Examples/models")
     let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".onnx") }.sorted()
-    var random = SplitMix64(state: 424_242)
+    var random = SplitMix64(seed: 424_242)
     var refused = 0, imported = 0
     for file in files {
         let original = try Onnx_ModelProto(serializedBytes: Data(contentsOf: folder.appendingPathComponent(file)))

@@ -5,19 +5,14 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTestSupport
 
 /// A seeded generator (SplitMix64) with a Gaussian helper, so that every test run sees the same data.
 struct Random {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    var generator: SplitMix64
+    init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { generator.next() }
+    mutating func uniform() -> Double { generator.unit() }
     mutating func gaussian() -> Double {
         let u = max(uniform(), 1e-300), v = uniform()
         return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
