@@ -22,7 +22,7 @@ struct Sieve: ParsableCommand {
             and writes native code. Start with `sieve opt --help` to run passes on textual IR.
             """,
         version: sieveVersion,
-        subcommands: [Opt.self])
+        subcommands: [Opt.self, Targets.self])
 }
 
 /// Writes a line to standard error.
