@@ -50,9 +50,7 @@ common=(--threads "$threads" --batch "$batch" --mode "$mode" --reps "$reps" --ca
 } > "$log"
 for round in $(seq 1 "$rounds"); do
     echo "run.sh: round $round of $rounds" >&2
-    stream=()
-    [ "$round" = 1 ] || stream=(--no-stream)
-    ./build/harness "${common[@]}" "${stream[@]}" ${sieve[@]+"${sieve[@]}"} >> "$log" || status=$?
+    ./build/harness "${common[@]}" ${sieve[@]+"${sieve[@]}"} >> "$log" || status=$?
     if [ "${status:-0}" != 0 ] && [ "${status:-0}" != 2 ]; then
         echo "run.sh: error: the harness failed (status $status); see $log" >&2; exit 1
     fi
