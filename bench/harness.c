@@ -50,8 +50,11 @@ typedef struct {
     error_string_fn error_string;
     const sieve_tensor_info *inputs, *outputs;
     int batch, k, n;          /* from the input [batch, k] and output [batch, n] shapes */
+    int whole_model;          /* not a single f32 [B, K] x [K, N] layer: timed as a whole model, unchecked */
+    size_t input_count, output_count;
+    void **input_buffers, **output_buffers;
     void *ctx;                /* created per thread count */
-    int checked;              /* output matched OpenBLAS on the artifact's weights */
+    int checked;              /* output matched OpenBLAS on the artifact's weights, or a whole model */
     double library_bytes;     /* size of the library file: its embedded weights plus a little code */
 } artifact;
 
@@ -60,7 +63,7 @@ typedef struct {
     int batches[MAX_LIST], batch_count;
     int cold[2], mode_count;  /* 1 = cold, 0 = hot, in the order given */
     int reps, calls, pause_ms, size;
-    int stream;
+    int stream, blas;
     size_t stream_bytes, evict_bytes;
     artifact artifacts[MAX_ARTIFACTS];
     int artifact_count;
@@ -211,8 +214,12 @@ static void *symbol(artifact *a, const char *suffix) {
     return address;
 }
 
-/* Opens an artifact and checks that it is one f32 [batch, k] -> [batch, n] layer; 0 on success. */
-static int open_artifact(artifact *a) {
+/* ONNX TensorProto's element-type code for f32, which the C backend's NAME_DTYPE_F32 also uses. */
+enum { DTYPE_F32 = 1 };
+
+/* Opens an artifact, allocates its inputs (f32 ones random, others zero, so that integer indices stay
+ * in range) and outputs, and decides whether it is a single layer of size x size; 0 on success. */
+static int open_artifact(artifact *a, int size) {
     a->library = dlopen(a->path, RTLD_NOW | RTLD_LOCAL);
     if (!a->library) {
         fprintf(stderr, "harness: cannot load %s: %s\n", a->path, dlerror());
@@ -225,16 +232,34 @@ static int open_artifact(artifact *a) {
     a->inputs = symbol(a, "inputs");
     a->outputs = symbol(a, "outputs");
     if (!a->create || !a->run || !a->destroy || !a->error_string || !a->inputs || !a->outputs) return 1;
-    size_t input_count = symbol_elements(a->inputs, sizeof(sieve_tensor_info));
-    size_t output_count = symbol_elements(a->outputs, sizeof(sieve_tensor_info));
+    /* The counts are macros in NAME.h; the exported arrays' ELF sizes give them here. */
+    a->input_count = symbol_elements(a->inputs, sizeof(sieve_tensor_info));
+    a->output_count = symbol_elements(a->outputs, sizeof(sieve_tensor_info));
+    if (a->input_count == 0) a->input_count = 1;
+    if (a->output_count == 0) a->output_count = 1;
+    a->input_buffers = calloc(a->input_count, sizeof(void *));
+    a->output_buffers = calloc(a->output_count, sizeof(void *));
+    if (!a->input_buffers || !a->output_buffers) return 1;
+    for (size_t i = 0; i < a->input_count; i++) {
+        const sieve_tensor_info *info = &a->inputs[i];
+        a->input_buffers[i] = allocate(info->bytes ? info->bytes : 1);
+        if (info->dtype == DTYPE_F32)
+            for (size_t j = 0; j < info->bytes / sizeof(float); j++) ((float *)a->input_buffers[i])[j] = random_float();
+    }
+    for (size_t i = 0; i < a->output_count; i++)
+        a->output_buffers[i] = allocate(a->outputs[i].bytes ? a->outputs[i].bytes : 1);
     const sieve_tensor_info *in = a->inputs, *out = a->outputs;
-    if ((input_count != 0 && input_count != 1) || (output_count != 0 && output_count != 1) ||
-        in->rank != 2 || out->rank != 2 || in->shape[0] != out->shape[0] ||
-        in->bytes != (size_t)(in->shape[0] * in->shape[1]) * sizeof(float) ||
-        out->bytes != (size_t)(out->shape[0] * out->shape[1]) * sizeof(float)) {
-        fprintf(stderr, "harness: %s: expected one f32 input [B, K] and one f32 output [B, N] "
-                        "(a single MatMul layer); skipping it\n", a->path);
-        return 1;
+    a->whole_model = !(a->input_count == 1 && a->output_count == 1 && in->rank == 2 && out->rank == 2 &&
+                       in->dtype == DTYPE_F32 && out->dtype == DTYPE_F32 && in->shape[0] == out->shape[0] &&
+                       in->shape[1] == size && out->shape[1] == size &&
+                       in->bytes == (size_t)(in->shape[0] * in->shape[1]) * sizeof(float) &&
+                       out->bytes == (size_t)(out->shape[0] * out->shape[1]) * sizeof(float));
+    if (a->whole_model) {
+        printf("# %s: not a single f32 [B, %d] x [%d, %d] layer; timed as a whole model (row 'model'), "
+               "output unchecked\n", a->label, size, size, size);
+        a->checked = 1;
+        a->batch = 0;
+        return 0;
     }
     struct stat status;
     a->library_bytes = stat(a->path, &status) == 0 ? (double)status.st_size : 0;
@@ -264,10 +289,8 @@ static void openblas_call(const layer *l) {
                     l->weights, l->n, 0.0f, l->output, l->n);
 }
 
-static int artifact_call(artifact *a, const float *input, float *output) {
-    const void *inputs[1] = {input};
-    void *outputs[1] = {output};
-    return a->run(a->ctx, inputs, outputs);
+static int artifact_call(artifact *a) {
+    return a->run(a->ctx, (const void *const *)a->input_buffers, a->output_buffers);
 }
 
 /* Reads an f32 weights file of k*n values; NULL with a message if it does not fit. */
@@ -299,14 +322,13 @@ static void check_artifact(artifact *a) {
     }
     float *weights = read_weights(a->weights_path, a->k, a->n);
     if (!weights) return;
-    float *input = allocate((size_t)a->batch * (size_t)a->k * sizeof(float));
+    const float *input = a->input_buffers[0];
+    const float *got = a->output_buffers[0];
     float *expected = allocate((size_t)a->batch * (size_t)a->n * sizeof(float));
-    float *got = allocate((size_t)a->batch * (size_t)a->n * sizeof(float));
-    for (size_t i = 0; i < (size_t)a->batch * (size_t)a->k; i++) input[i] = random_float();
     layer l = {weights, input, expected, a->batch, a->k, a->n};
     openblas_call(&l);
     a->ctx = a->create(1);
-    int code = a->ctx ? artifact_call(a, input, got) : -1;
+    int code = a->ctx ? artifact_call(a) : -1;
     if (!a->ctx) {
         fprintf(stderr, "harness: %s: %s_create(1) returned NULL\n", a->label, a->name);
     } else if (code != 0) {
@@ -328,9 +350,7 @@ static void check_artifact(artifact *a) {
     if (a->ctx) a->destroy(a->ctx);
     a->ctx = NULL;
     free(weights);
-    free(input);
     free(expected);
-    free(got);
 }
 
 /* ---- Command line ---- */
@@ -351,6 +371,9 @@ static void usage(FILE *to) {
         "                      time a compiled Sieve artifact (repeatable): LIB is libNAME.so, LABEL names\n"
         "                      it in the table, WEIGHTS is the f32 [K][N] file the model's weights came from\n"
         "                      (its output is checked against OpenBLAS before timing)\n"
+        "                      An artifact that is not one f32 [B, K] x [K, N] layer of --size is timed as a\n"
+        "                      whole model (row batch 'model'): f32 inputs random, others zero, unchecked\n"
+        "  --no-blas           do not time OpenBLAS\n"
         "  --raw               also print every sample as 'SAMPLE contender batch threads mode seconds'\n");
 }
 
@@ -390,7 +413,7 @@ static int copy_text(char *destination, size_t capacity, const char *prefix, con
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.threads = {1, 2}, .thread_count = 2, .batches = {1, 32}, .batch_count = 2,
                    .cold = {1, 0}, .mode_count = 2, .reps = 5, .calls = 10, .pause_ms = 200, .size = 4096,
-                   .stream = 1, .stream_bytes = (size_t)512 << 20, .evict_bytes = (size_t)64 << 20};
+                   .stream = 1, .blas = 1, .stream_bytes = (size_t)512 << 20, .evict_bytes = (size_t)64 << 20};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -400,6 +423,9 @@ static int parse_options(int argc, char **argv, options *o) {
             exit(0);
         } else if (!strcmp(flag, "--no-stream")) {
             o->stream = 0;
+            continue;
+        } else if (!strcmp(flag, "--no-blas")) {
+            o->blas = 0;
             continue;
         } else if (!strcmp(flag, "--raw")) {
             raw_samples = 1;
@@ -496,8 +522,8 @@ int main(int argc, char **argv) {
     int open_artifacts = 0;
     for (int i = 0; i < o.artifact_count; i++) {
         artifact *a = &o.artifacts[i];
-        if (open_artifact(a) == 0) {
-            check_artifact(a);
+        if (open_artifact(a, o.size) == 0) {
+            if (!a->whole_model) check_artifact(a);
             if (a->checked) open_artifacts++;
         }
     }
@@ -535,7 +561,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < o.batch_count; b++) batches[batch_total++] = o.batches[b];
     for (int i = 0; i < o.artifact_count; i++) {
         if (!o.artifacts[i].checked) continue;
-        int seen = 0;
+        int seen = 0; /* batch 0 is the row group of whole models */
         for (int b = 0; b < batch_total; b++) seen |= batches[b] == o.artifacts[i].batch;
         if (!seen) batches[batch_total++] = o.artifacts[i].batch;
     }
@@ -562,7 +588,9 @@ int main(int argc, char **argv) {
                 for (int c = 0; c < 1 + o.artifact_count; c++) {
                     if (c > 0) {
                         artifact *a = &o.artifacts[c - 1];
-                        if (!a->ctx || a->batch != batch || a->k != size || a->n != size) continue;
+                        if (!a->ctx || a->batch != batch) continue;
+                    } else if (batch == 0 || !o.blas) {
+                        continue;
                     }
                     result *r = &results[result_count++];
                     snprintf(r->label, sizeof r->label, "%s",
@@ -585,12 +613,12 @@ int main(int argc, char **argv) {
                         layer l = {weights, input, output, batch, size, size};
                         pause_ms(o.pause_ms);
                         if (!cold) { /* warm up: weights into the caches, thread pools awake */
-                            if (a) artifact_call(a, input, output); else openblas_call(&l);
+                            if (a) artifact_call(a); else openblas_call(&l);
                         }
                         for (int call = 0; call < o.calls; call++) {
                             if (cold) evict_caches();
                             double start = now_seconds();
-                            int code = a ? artifact_call(a, input, output) : (openblas_call(&l), 0);
+                            int code = a ? artifact_call(a) : (openblas_call(&l), 0);
                             double elapsed = now_seconds() - start;
                             if (code != 0) {
                                 fprintf(stderr, "harness: %s: %s_run failed: %s\n", a->label, a->name, a->error_string(code));
@@ -633,9 +661,12 @@ int main(int argc, char **argv) {
                 baseline = medians[j];
         char rate[32] = "-";
         if (r->bytes > 0) snprintf(rate, sizeof rate, "%.1f", r->bytes / medians[i] / 1e9);
-        printf("%-24s %5d %7d %4s %10.3f %10.3f %10.3f %8s %8.2fx\n", r->label, r->batch, r->threads,
+        char batch[16] = "model", ratio[32] = "-";
+        if (r->batch > 0) snprintf(batch, sizeof batch, "%d", r->batch);
+        if (baseline > 0) snprintf(ratio, sizeof ratio, "%.2fx", baseline / medians[i]);
+        printf("%-24s %5s %7d %4s %10.3f %10.3f %10.3f %8s %9s\n", r->label, batch, r->threads,
                r->cold ? "cold" : "hot", medians[i] * 1e3, percentile(r->samples, r->count, 0.1) * 1e3,
-               percentile(r->samples, r->count, 0.9) * 1e3, rate, baseline / medians[i]);
+               percentile(r->samples, r->count, 0.9) * 1e3, rate, ratio);
     }
     for (int t = 0; t < o.thread_count && o.stream; t++)
         printf("%-24s %5s %7d %4s %10.3f %10s %10s %8.1f %9s\n", "stream-read", "-", o.threads[t], "cold",
@@ -646,7 +677,13 @@ int main(int argc, char **argv) {
     free(input);
     free(output);
     free(evict_buffer);
-    for (int i = 0; i < o.artifact_count; i++)
-        if (o.artifacts[i].library) dlclose(o.artifacts[i].library);
+    for (int i = 0; i < o.artifact_count; i++) {
+        artifact *a = &o.artifacts[i];
+        for (size_t j = 0; a->input_buffers && j < a->input_count; j++) free(a->input_buffers[j]);
+        for (size_t j = 0; a->output_buffers && j < a->output_count; j++) free(a->output_buffers[j]);
+        free(a->input_buffers);
+        free(a->output_buffers);
+        if (a->library) dlclose(a->library);
+    }
     return open_artifacts == o.artifact_count ? 0 : 2;
 }

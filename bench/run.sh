@@ -3,8 +3,10 @@
 # harness (read probe, OpenBLAS, Sieve artifacts) and the ONNX Runtime peer for a few rounds, prints one table.
 #
 # Usage: bench/run.sh [--rounds N] [--reps N] [--calls N] [--threads LIST] [--batch LIST] [--mode LIST]
-#                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--markdown]
+#                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--model MODEL.onnx] [--markdown]
 #   --sieve     adds a compiled Sieve artifact (repeatable; see bench/README.md)
+#   --model     end to end instead of the single layer: ONNX Runtime on MODEL.onnx against the --sieve
+#               artifacts compiled from it (no OpenBLAS rows)
 #   --stand-in  adds bench/stand-in-artifact.c (a plain dense loop behind the artifact API) to check the
 #               --sieve path end to end; it is not Sieve and its figures mean nothing
 # Every process's output goes to bench/build/last-run.txt; the table is computed from all rounds.
@@ -14,7 +16,7 @@ PYTHON=${PYTHON:-/work/main/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=../.venv/bin/python
 command="bench/run.sh $*"
 rounds=3 reps=3 calls=10 threads=1,2 batch=1,32 mode=cold,hot markdown=""
-sieve=() stand_in=0
+sieve=() stand_in=0 model=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
@@ -25,14 +27,17 @@ while [ $# -gt 0 ]; do
         --mode) mode=$2; shift 2 ;;
         --sieve) sieve+=(--sieve "$2"); shift 2 ;;
         --stand-in) stand_in=1; shift ;;
+        --model) model=$2; shift 2 ;;
         --markdown) markdown=--markdown; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "run.sh: error: unknown option '$1' (see --help)" >&2; exit 1 ;;
     esac
 done
 
+case "$model" in ""|/*) ;; *) model="$OLDPWD/$model" ;; esac  # relative to where run.sh was started
+[ -z "$model" ] || [ -f "$model" ] || { echo "run.sh: error: no model at $model" >&2; exit 1; }
 bash build.sh
-if [ ! -f models/matmul_4096_2of4.weights.f32 ] || [ ! -f models/matmul_4096_b32_2of4.onnx ]; then
+if [ -z "$model" ] && { [ ! -f models/matmul_4096_2of4.weights.f32 ] || [ ! -f models/matmul_4096_b32_2of4.onnx ]; }; then
     "$PYTHON" make_models.py
 fi
 if [ "$stand_in" = 1 ]; then
@@ -50,11 +55,20 @@ common=(--threads "$threads" --batch "$batch" --mode "$mode" --reps "$reps" --ca
 } > "$log"
 for round in $(seq 1 "$rounds"); do
     echo "run.sh: round $round of $rounds" >&2
-    ./build/harness "${common[@]}" ${sieve[@]+"${sieve[@]}"} >> "$log" || status=$?
-    if [ "${status:-0}" != 0 ] && [ "${status:-0}" != 2 ]; then
+    status=0
+    if [ -z "$model" ]; then
+        ./build/harness "${common[@]}" ${sieve[@]+"${sieve[@]}"} >> "$log" || status=$?
+    else
+        ./build/harness "${common[@]}" --no-blas ${sieve[@]+"${sieve[@]}"} >> "$log" || status=$?
+    fi
+    if [ "$status" != 0 ] && [ "$status" != 2 ]; then
         echo "run.sh: error: the harness failed (status $status); see $log" >&2; exit 1
     fi
-    "$PYTHON" ort_bench.py "${common[@]}" >> "$log"
+    if [ -z "$model" ]; then
+        "$PYTHON" ort_bench.py "${common[@]}" >> "$log"
+    else
+        "$PYTHON" ort_model.py "$model" "${common[@]}" >> "$log"
+    fi
 done
 grep '^#' "$log" | awk '!seen[$0]++' 
 "$PYTHON" summarize.py "$log" $markdown

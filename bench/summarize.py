@@ -56,7 +56,7 @@ def main() -> int:
         blas = baseline("openblas", batch, threads, mode)
         ort = baseline("ort-", batch, threads, mode)
         rows.append([
-            label, str(batch), str(threads), mode, f"{middle * 1e3:.3f}",
+            label, str(batch) if batch > 0 else "model", str(threads), mode, f"{middle * 1e3:.3f}",
             f"{values[round(0.1 * (len(values) - 1))] * 1e3:.3f}", f"{values[round(0.9 * (len(values) - 1))] * 1e3:.3f}",
             str(len(values)), f"{rate:.1f}" if rate else "-",
             f"{100 * rate / read_rate[threads]:.0f}%" if rate and batch == 1 and mode == "cold" and threads in read_rate else "-",
