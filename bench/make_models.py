@@ -6,6 +6,8 @@ For each weight kind (dense, 2of4) it writes
   matmul_SIZE_KIND.weights.f32   the weights W[K][N] as raw little-endian f32 (ONNX MatMul's B layout),
                                  read by the C harness to check a Sieve artifact's output
   matmul_SIZE_bBATCH_KIND.onnx   y[B][N] = x[B][K] @ W, opset 17, W as an initializer
+  matmul_SIZE_bBATCH_KIND-int8.onnx  the same quantized by onnxruntime's quantize_dynamic (int8 weights,
+                                 activations quantized at run time; ORT fuses it into DynamicQuantizeMatMul)
 The 2:4 weights keep, in every group of 4 consecutive k (the reduction axis) of each column n, the two
 entries of largest magnitude of the dense weights and zero the other two. Deterministic (seed 2026).
 """
@@ -17,6 +19,7 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
 
 def two_of_four(weights: np.ndarray) -> np.ndarray:
@@ -77,6 +80,9 @@ def main() -> int:
             path = os.path.join(args.out, name + ".onnx")
             onnx.save(matmul_model(weights, batch, name), path)
             print(f"wrote {path}")
+            quantized = os.path.join(args.out, name + "-int8.onnx")
+            quantize_dynamic(path, quantized, weight_type=QuantType.QInt8)
+            print(f"wrote {quantized}")
     return 0
 
 

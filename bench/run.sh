@@ -3,7 +3,8 @@
 # harness (read probe, OpenBLAS, Sieve artifacts) and the ONNX Runtime peer for a few rounds, prints one table.
 #
 # Usage: bench/run.sh [--rounds N] [--reps N] [--calls N] [--threads LIST] [--batch LIST] [--mode LIST]
-#                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--model MODEL.onnx] [--markdown]
+#                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--model MODEL.onnx]
+#                     [--ort-kinds dense,2of4[,dense-int8,2of4-int8]] [--markdown]
 #   --sieve     adds a compiled Sieve artifact (repeatable; see bench/README.md)
 #   --model     end to end instead of the single layer: ONNX Runtime on MODEL.onnx against the --sieve
 #               artifacts compiled from it (no OpenBLAS rows)
@@ -16,7 +17,7 @@ PYTHON=${PYTHON:-/work/main/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=../.venv/bin/python
 command="bench/run.sh $*"
 rounds=3 reps=3 calls=10 threads=1,2 batch=1,32 mode=cold,hot markdown=""
-sieve=() stand_in=0 model=""
+sieve=() stand_in=0 model="" ort_kinds=dense,2of4
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
@@ -28,8 +29,9 @@ while [ $# -gt 0 ]; do
         --sieve) sieve+=(--sieve "$2"); shift 2 ;;
         --stand-in) stand_in=1; shift ;;
         --model) model=$2; shift 2 ;;
+        --ort-kinds) ort_kinds=$2; shift 2 ;;
         --markdown) markdown=--markdown; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run.sh: error: unknown option '$1' (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -37,7 +39,7 @@ done
 case "$model" in ""|/*) ;; *) model="$OLDPWD/$model" ;; esac  # relative to where run.sh was started
 [ -z "$model" ] || [ -f "$model" ] || { echo "run.sh: error: no model at $model" >&2; exit 1; }
 bash build.sh
-if [ -z "$model" ] && { [ ! -f models/matmul_4096_2of4.weights.f32 ] || [ ! -f models/matmul_4096_b32_2of4.onnx ]; }; then
+if [ -z "$model" ] && { [ ! -f models/matmul_4096_2of4.weights.f32 ] || [ ! -f models/matmul_4096_b32_2of4-int8.onnx ]; }; then
     "$PYTHON" make_models.py
 fi
 if [ "$stand_in" = 1 ]; then
@@ -65,7 +67,7 @@ for round in $(seq 1 "$rounds"); do
         echo "run.sh: error: the harness failed (status $status); see $log" >&2; exit 1
     fi
     if [ -z "$model" ]; then
-        "$PYTHON" ort_bench.py "${common[@]}" >> "$log"
+        "$PYTHON" ort_bench.py "${common[@]}" --kinds "$ort_kinds" >> "$log"
     else
         "$PYTHON" ort_model.py "$model" "${common[@]}" >> "$log"
     fi
