@@ -38,6 +38,10 @@ done
 
 case "$model" in ""|/*) ;; *) model="$OLDPWD/$model" ;; esac  # relative to where run.sh was started
 [ -z "$model" ] || [ -f "$model" ] || { echo "run.sh: error: no model at $model" >&2; exit 1; }
+load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
+if awk "BEGIN { exit !($load > 1.0) }"; then
+    echo "run.sh: warning: load average $load before starting: other processes share the cores and will skew the figures" >&2
+fi
 bash build.sh
 if [ -z "$model" ] && { [ ! -f models/matmul_4096_2of4.weights.f32 ] || [ ! -f models/matmul_4096_b32_2of4-int8.onnx ]; }; then
     "$PYTHON" make_models.py
