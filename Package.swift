@@ -13,26 +13,56 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(name: "SieveIR"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter"]),
-        .target(name: "SieveDriver", dependencies: ["SieveIR", "SievePasses", "SieveInterpreter"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "COpenBLAS"]),
+        .target(
+            name: "SieveONNX",
+            dependencies: [
+                "SieveIR", "SieveInterpreter",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .target(name: "SieveKernel", dependencies: ["SieveIR"]),
+        .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(
+            name: "SieveDriver",
+            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
                 "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SievePasses", "SieveDriver"]),
-        .testTarget(name: "SieveDriverTests", dependencies: ["SieveDriver", "sieve"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
+        .testTarget(
+            name: "SieveDriverTests",
+            dependencies: [
+                "SieveDriver", "sieve", "SieveInterpreter", "SieveONNX",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .testTarget(
+            name: "SieveONNXTests",
+            dependencies: [
+                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["conformance-expected-failures.txt"]),
+        .testTarget(
+            name: "SieveSparsityTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SieveNativeTests",
+            dependencies: ["SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

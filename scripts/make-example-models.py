@@ -70,6 +70,10 @@ def prune_to_outputs(model, keep_outputs):
     model.opset_import.extend(opsets)
 
 
+# The digits splits that make_mlp fills in and main writes beside the model.
+MLP_SPLITS = {}
+
+
 def make_mlp():
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -78,9 +82,16 @@ def make_mlp():
 
     features, labels = load_digits(return_X_y=True)
     features = features.astype(np.float32)  # raw pixel intensities 0..16
-    clf = MLPClassifier(hidden_layer_sizes=(64, 32), activation="relu", max_iter=500, random_state=0)
-    clf.fit(features, labels)
-    print(f"mlp: trained {clf.n_iter_} epochs, training accuracy {clf.score(features, labels):.4f}")
+    # A fixed split: 1297 digits to train on (the first 256 of them are also the calibration set
+    # for pruning), 500 held out to measure accuracy after sparsification.
+    order = np.random.default_rng(0).permutation(len(features))
+    train, held_out = order[:-500], order[-500:]
+    clf = MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", max_iter=500, random_state=0)
+    clf.fit(features[train], labels[train])
+    print(f"mlp: trained {clf.n_iter_} epochs, training accuracy {clf.score(features[train], labels[train]):.4f}, "
+          f"held-out accuracy {clf.score(features[held_out], labels[held_out]):.4f}")
+    MLP_SPLITS["calibration"] = features[train[:256]]
+    MLP_SPLITS["eval"] = {"input": features[held_out], "labels": labels[held_out].astype(np.int64)}
 
     model = convert_sklearn(
         clf,
@@ -260,6 +271,10 @@ def main():
     for name, make in (("mlp", make_mlp), ("encoder", make_encoder), ("cnn", make_cnn)):
         model, inputs = make()
         write(args.out, name, model, inputs)
+    np.save(os.path.join(args.out, "mlp.calibration.npy"), MLP_SPLITS["calibration"])
+    np.save(os.path.join(args.out, "mlp.eval.input.npy"), MLP_SPLITS["eval"]["input"])
+    np.save(os.path.join(args.out, "mlp.eval.labels.npy"), MLP_SPLITS["eval"]["labels"])
+    print(f"mlp: calibration {list(MLP_SPLITS['calibration'].shape)}, eval {list(MLP_SPLITS['eval']['input'].shape)}")
 
 
 if __name__ == "__main__":

@@ -16,4 +16,6 @@ set +e
 swift test --skip-build 2>&1 | tee .build/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
+# The runner's summary line, last, so CI logs end with the verdict.
+grep -E "Test run with [0-9]+ tests" .build/test-output.txt | tail -n 1 || echo "test: no summary line found"
 exit "$status"

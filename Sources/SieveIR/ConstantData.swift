@@ -31,17 +31,14 @@ extension Constant {
     }
 
     /// The bytes the type needs: dense elements, or for `nm<N:M>` the kept values followed by their
-    /// packed in-group indices (log2(M) bits each), as IR/README.md describes; nil for an invalid type.
+    /// packed in-group indices (log2(M) bits each), as NMPacking.swift defines; nil for an invalid type.
     public var expectedByteCount: Int? {
         guard let count = type.elementCount else { return nil }
         switch type.layout {
         case .dense:
             return count * type.elementType.byteSize
         case let .nm(n, m):
-            guard let last = type.shape.last, m > 0, last % m == 0 else { return nil }
-            let kept = count / m * n
-            let indexBits = m.trailingZeroBitCount
-            return kept * type.elementType.byteSize + (kept * indexBits + 7) / 8
+            return NMPacking.packedByteCount(shape: type.shape, elementType: type.elementType, pattern: NMPattern(n: n, m: m))
         }
     }
 

@@ -23,7 +23,7 @@ public struct ConstantID: Hashable, Comparable, Sendable {
 /// Where an operation came from, for diagnostics.
 public enum Location: Hashable, Sendable, CustomStringConvertible {
     case unknown
-    /// A position in a textual IR file (1-based line and column).
+    /// A position in a textual IR file (1-based line and column); line 0 means the file as a whole.
     case file(path: String, line: Int, column: Int)
     /// A node of an ONNX model.
     case onnxNode(model: String, index: Int, name: String)
@@ -31,7 +31,7 @@ public enum Location: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknown: return "<unknown>"
-        case let .file(path, line, column): return "\(path):\(line):\(column)"
+        case let .file(path, line, column): return line > 0 ? "\(path):\(line):\(column)" : path
         case let .onnxNode(model, index, name):
             return name.isEmpty ? "\(model): node #\(index)" : "\(model): node #\(index) '\(name)'"
         }
@@ -92,12 +92,16 @@ public struct Constant: Hashable, Sendable {
     public var type: TensorType
     /// Raw storage, little-endian, `type.elementCount * elementType.byteSize` bytes for dense layouts.
     public var bytes: [UInt8]
+    /// The N:M pattern this dense weight is to be legalised into, as `sparsity-allocation` decided
+    /// (printed on the const op as `{sparsity = "2:4"}`); `nm-legalize` consumes it. Nil: leave as is.
+    public var sparsityRequest: NMPattern?
 
     /// Makes a constant.
-    public init(name: String, type: TensorType, bytes: [UInt8]) {
+    public init(name: String, type: TensorType, bytes: [UInt8], sparsityRequest: NMPattern? = nil) {
         self.name = name
         self.type = type
         self.bytes = bytes
+        self.sparsityRequest = sparsityRequest
     }
 }
 
@@ -247,8 +251,9 @@ public struct Graph: Hashable, Sendable {
     }
 
     /// Renumbers values in definition order (inputs first, then op results) and drops values
-    /// nothing defines, and drops constants no op references. This is the canonical form the
-    /// printer's `%N` numbering assumes; the pass manager applies it after every pass.
+    /// nothing defines; keeps only constants some op references, numbered in order of first use.
+    /// This is the canonical form the printer's `%N` numbering and the parser's constant order
+    /// assume; the pass manager applies it after every pass.
     public mutating func compact() {
         var newIndex = [Int?](repeating: nil, count: values.count)
         var newValues: [ValueInfo] = []
@@ -283,21 +288,23 @@ public struct Graph: Hashable, Sendable {
         compactConstants()
     }
 
+    /// Drops constants no op refers to and numbers the rest in order of first use, the order the
+    /// parser assigns, so that a compacted graph round-trips through text unchanged.
     private mutating func compactConstants() {
-        var used = [Bool](repeating: false, count: constants.entries.count)
-        for op in operations {
-            if case let .constant(id) = op.kind, used.indices.contains(id.index) { used[id.index] = true }
-        }
-        guard used.contains(false) else { return }
-        var newIndex = [Int](repeating: -1, count: used.count)
+        var newIndex = [Int](repeating: -1, count: constants.entries.count)
         var kept: [Constant] = []
-        for (index, isUsed) in used.enumerated() where isUsed {
-            newIndex[index] = kept.count
-            kept.append(constants.entries[index])
+        for op in operations {
+            if case let .constant(id) = op.kind, newIndex.indices.contains(id.index), newIndex[id.index] < 0 {
+                newIndex[id.index] = kept.count
+                kept.append(constants.entries[id.index])
+            }
+        }
+        if kept.count == constants.entries.count && newIndex.enumerated().allSatisfy({ $0.element == $0.offset }) {
+            return
         }
         constants.entries = kept
         for index in operations.indices {
-            if case let .constant(id) = operations[index].kind, used.indices.contains(id.index) {
+            if case let .constant(id) = operations[index].kind, newIndex.indices.contains(id.index) {
                 operations[index].kind = .constant(ConstantID(newIndex[id.index]))
             }
         }

@@ -483,7 +483,8 @@ public struct Parser {
                       graphs[graphIndex].constants.entries[id.index].name.isEmpty else {
                     throw fail("constant \(sigil("@", name)) is defined twice", at: start)
                 }
-                graphs[graphIndex].constants.entries[id.index] = Constant(name: name, type: type, bytes: data)
+                let request = graphs[graphIndex].constants.entries[id.index].sparsityRequest
+                graphs[graphIndex].constants.entries[id.index] = Constant(name: name, type: type, bytes: data, sparsityRequest: request)
             } else {
                 throw fail("expected 'graph' or 'const', found \(found)")
             }
@@ -558,6 +559,16 @@ public struct Parser {
             var attributes: [String: AttributeValue] = [:]
             if mnemonic == "const" {
                 constantName = try sigilName("@", "a constant handle such as @w0").name
+                let attributeStart = here()
+                attributes = try attributeDictionary()
+                for (name, value) in attributes {
+                    guard name == "sparsity" else {
+                        throw fail("unknown attribute '\(name)' on const; the only one is sparsity = \"N:M\"", at: attributeStart)
+                    }
+                    guard case let .string(text) = value, NMPattern(text) != nil else {
+                        throw fail("attribute 'sparsity' must be a string \"N:M\" such as \"2:4\", found \(value)", at: attributeStart)
+                    }
+                }
             } else {
                 guard OpKind.mnemonics.contains(mnemonic) else {
                     throw fail("unknown op '\(mnemonic)'; see IR/README.md for the list of ops", at: mnemonicStart)
@@ -592,12 +603,17 @@ public struct Parser {
             }
             let kind: OpKind
             if let constantName = op.constantName {
+                var request: NMPattern?
+                if case let .string(text)? = op.attributes["sparsity"] { request = NMPattern(text) }
                 if let id = constantHandles[constantName] {
+                    guard graph.constants.entries[id.index].sparsityRequest == request else {
+                        throw fail("const ops of \(sigil("@", constantName)) disagree about its sparsity attribute", at: op.location)
+                    }
                     kind = .constant(id)
                 } else {
                     // Filled in when the `const @name : type = data` line after the graph is read.
                     let id = ConstantID(graph.constants.entries.count)
-                    graph.constants.entries.append(Constant(name: "", type: TensorType([], .f32), bytes: []))
+                    graph.constants.entries.append(Constant(name: "", type: TensorType([], .f32), bytes: [], sparsityRequest: request))
                     constantHandles[constantName] = id
                     kind = .constant(id)
                 }

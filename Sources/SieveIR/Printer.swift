@@ -7,11 +7,14 @@ public struct PrintOptions: Hashable, Sendable {
     public var locations: Bool
     /// Replace constant data of more than this many bytes by `elided<N bytes>` (for dumps).
     public var elideConstantsLargerThan: Int?
+    /// Follow each `nm` constant with a comment giving its pattern, density and kept count (for dumps).
+    public var sparsityNotes: Bool
 
     /// Makes print options; the defaults print the canonical, parseable form.
-    public init(locations: Bool = false, elideConstantsLargerThan: Int? = nil) {
+    public init(locations: Bool = false, elideConstantsLargerThan: Int? = nil, sparsityNotes: Bool = false) {
         self.locations = locations
         self.elideConstantsLargerThan = elideConstantsLargerThan
+        self.sparsityNotes = sparsityNotes
     }
 
     /// Canonical, complete text.
@@ -64,6 +67,9 @@ extension Graph {
         if !op.results.isEmpty { text += " = " }
         if case let .constant(id) = op.kind {
             text += "const " + sigil("@", constants[id]?.name ?? "#\(id.index)")
+            if let request = constants[id]?.sparsityRequest {
+                text += " {sparsity = " + quoteString(request.description) + "}"
+            }
         } else {
             text += op.kind.mnemonic
             if !op.operands.isEmpty { text += " " + op.operands.map(valueName).joined(separator: ", ") }
@@ -90,7 +96,9 @@ extension Graph {
         text += "  return " + outputs.map(valueName).joined(separator: ", ") + "\n}\n"
         for constant in constants.entries {
             text += "const " + sigil("@", constant.name) + " : \(constant.type) = "
-            text += printData(of: constant, options: options) + "\n"
+            text += printData(of: constant, options: options)
+            if options.sparsityNotes, let note = sparsityNote(constant) { text += "  // " + note }
+            text += "\n"
         }
         return text
     }
@@ -144,4 +152,13 @@ func hexData(_ bytes: [UInt8]) -> String {
         text.append(digits[Int(byte & 15)])
     }
     return text + "\">"
+}
+
+/// `2:4, density 0.5: 16 of 32 weights kept, 2-bit indices` for an nm constant with valid storage.
+func sparsityNote(_ constant: Constant) -> String? {
+    guard let pattern = NMPattern(constant.type.layout), let matrix = NMMatrixShape(constant.type.shape),
+          constant.hasConsistentSize else { return nil }
+    let kept = NMPacking.keptCount(matrix, pattern)
+    let total = matrix.rows * matrix.reduction
+    return "\(pattern), density \(pattern.density): \(kept) of \(total) weights kept, \(pattern.indexBits)-bit indices"
 }

@@ -17,18 +17,14 @@ public func validate(_ type: TensorType) -> String? {
     guard type.elementCount != nil else {
         return "shape \(shapeText(type.shape)) has more than 2^40 elements"
     }
-    if case let .nm(n, m) = type.layout {
-        guard Layout.supportedGroupSizes.contains(m) else {
-            return "nm<\(n):\(m)> needs M in {4, 8, 16}, found \(m)"
+    if let pattern = NMPattern(type.layout) {
+        if let problem = NMPacking.layoutProblem(shape: type.shape, elementType: type.elementType, pattern: pattern) {
+            return problem
         }
-        guard n >= 1, n < m else { return "nm<\(n):\(m)> needs 1 <= N < M" }
-        guard let last = type.shape.last, type.rank >= 2 else {
-            return "nm layout needs a tensor of rank 2 or more, found rank \(type.rank)"
+        // A dropped weight reads back as stored zero, which only means 0 when the zero point is 0.
+        if let quant = type.quant, quant.zeroPoints.contains(where: { $0 != 0 }) {
+            return "nm layout with quantization needs zero points of 0, since dropped weights are stored zeros"
         }
-        guard last % m == 0 else {
-            return "nm<\(n):\(m)> needs the reduction (last) axis padded to a multiple of \(m), found \(last)"
-        }
-        guard type.elementType != .bool else { return "nm layout needs a numeric element type, found bool" }
     }
     if let quant = type.quant {
         guard [.i8, .u8, .i32].contains(type.elementType) else {
@@ -88,6 +84,25 @@ public func acceptsNMLayout(_ kind: OpKind, operand index: Int) -> Bool {
 }
 
 extension OpKind {
+    /// Why an `nm` weight cannot feed this op, or nil. The layout groups along the weight's
+    /// reduction (the axes after the first), so a matrix product must read B as `[N, K]`
+    /// (`transpose_b = true`) and a batched (rank > 2) B is refused; conv2d weights always fit.
+    func nmWeightProblem(_ weight: TensorType) -> String? {
+        switch self {
+        case let .matmul(transposeB), let .gemm(_, _, _, transposeB), let .fusedMatmul(transposeB, _):
+            guard transposeB else { return "an nm weight must be read as [N, K] with transpose_b = true (its groups run along K)" }
+            guard weight.rank == 2 else { return "an nm matrix weight must have rank 2, found rank \(weight.rank)" }
+            return nil
+        case .conv2d:
+            return nil
+        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
+             .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
+             .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
+             .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            return "\(mnemonic) does not read nm weights"
+        }
+    }
+
     /// How many operands the op takes: a closed range, since some operands are optional.
     public var operandCountRange: ClosedRange<Int> {
         switch self {
@@ -141,6 +156,9 @@ extension OpKind {
             if let problem = validate(operand) { throw TypeRuleError("operand \(index): \(problem)") }
             if case .nm = operand.layout, !acceptsNMLayout(self, operand: index) {
                 throw TypeRuleError("operand \(index) has an nm layout, which only the weight operand of matmul, gemm, fused_matmul and conv2d accepts")
+            }
+            if case .nm = operand.layout, let problem = nmWeightProblem(operand) {
+                throw TypeRuleError("operand \(index) has an nm layout, but \(problem)")
             }
         }
         func declaredType() throws(TypeRuleError) -> TensorType {

@@ -47,8 +47,9 @@ public enum ElementType: String, CaseIterable, Hashable, Sendable {
 /// How a tensor's elements are arranged in storage.
 ///
 /// `nm` marks a weight in which every group of `m` consecutive elements along the
-/// reduction (last) axis has at most `n` non-zeros; its packed storage is described
-/// in IR/README.md.
+/// reduction has at most `n` non-zeros. The reduction is everything after the first axis:
+/// `I` of a matrix weight `[O, I]`, `C*kH*kW` of a convolution weight `[O, C, kH, kW]`.
+/// NMPacking.swift defines the packed storage; docs/nm-layout.md has a worked example.
 public enum Layout: Hashable, Sendable {
     case dense
     case nm(n: Int, m: Int)

@@ -8,14 +8,21 @@
 //  4. one-result: every op defines exactly one value
 //  5. type-rule: every op's operands satisfy its type rule and its result has the type the rule gives
 //  6. well-formed-types: every value type has non-negative dims, a bounded element count, a valid
-//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, last axis a multiple of M) and valid quantization
+//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, rank 2 [O, I] or rank 4 [O, C, kH, kW], the
+//     reduction I or C*kH*kW padded to a multiple of M, zero points 0 if quantized) and valid quantization
 //  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
 //     data has exactly the byte size the type and layout need (nm: kept values plus packed indices),
 //     and the const result type is the entry's type
 //  8. unique-names: value names are unique within the graph
 //  9. has-result: a graph returns at least one value
+// 10. nm-storage: the packed indices of an nm constant strictly increase within each group and the
+//     padding bits after the last index are zero (indices are in range by construction: log2(M) bits
+//     cannot spell M or more); NMPacking.swift defines the storage
+// 11. sparsity-request: a `{sparsity = "N:M"}` request names a valid pattern and sits on a dense
+//     float constant whose shape can carry that layout
 //
-// Not yet checked: that the packed indices of nm constants are in range and increase within each group.
+// Not yet checked: that an nm weight feeds only matmul/gemm/fused_matmul with transpose_b or conv2d
+// (the type rule of each consumer checks it, rule 5).
 
 /// Checks graph invariants.
 public enum Verifier {
@@ -70,6 +77,22 @@ public enum Verifier {
             } else if !constant.hasConsistentSize {
                 let expected = constant.expectedByteCount ?? 0
                 report(nil, "constant \(sigil("@", constant.name)) holds \(constant.bytes.count) bytes, its type \(constant.type) needs \(expected)")
+            } else if let pattern = NMPattern(constant.type.layout) {
+                let type = constant.type
+                for problem in NMPacking.storageProblems(packedBytes: constant.bytes, shape: type.shape,
+                                                         elementType: type.elementType, pattern: pattern) {
+                    report(nil, "constant \(sigil("@", constant.name)) has invalid nm<\(pattern)> storage: \(problem)")
+                }
+            }
+            if let request = constant.sparsityRequest {
+                let type = constant.type
+                if type.layout != .dense {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but is already \(type.layout); drop the request")
+                } else if !type.elementType.isFloat {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request) but has element type \(type.elementType); prune float weights before quantizing")
+                } else if let problem = NMPacking.layoutProblem(shape: requestShape(constant, in: graph), elementType: type.elementType, pattern: request) {
+                    report(nil, "constant \(sigil("@", constant.name)) asks for sparsity \(request): \(problem)")
+                }
             }
         }
 
@@ -108,6 +131,23 @@ public enum Verifier {
             report(nil, "returned value \(isValue(output) ? graph.valueName(output) : output.description) is not defined in the graph")
         }
         return problems
+    }
+
+    /// The shape a requested weight will have once legalised: [O, I]. A rank-2 weight read by a
+    /// matrix product without transpose_b is stored [I, O] now and gets transposed.
+    static func requestShape(_ constant: Constant, in graph: Graph) -> [Int] {
+        let shape = constant.type.shape
+        guard shape.count == 2, let id = graph.constants.entries.firstIndex(where: { $0.name == constant.name }) else { return shape }
+        let results = Set(graph.operations.filter { $0.kind == .constant(ConstantID(id)) }.flatMap(\.results))
+        for op in graph.operations where op.operands.count >= 2 && results.contains(op.operands[1]) {
+            switch op.kind {
+            case .matmul(transposeB: false), .fusedMatmul(transposeB: false, _), .gemm(_, _, _, transposeB: false):
+                return [shape[1], shape[0]]
+            default:
+                continue
+            }
+        }
+        return shape
     }
 
     /// Throws every violation at once, or returns when the graph is valid.

@@ -16,7 +16,21 @@ private func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a
         for row in 0..<m { for column in 0..<n { c[row * ldc + column] = beta == 0 ? 0 : beta * c[row * ldc + column] } }
         return
     }
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+    if transposeB {
+        // B is copied untransposed so that a product gives the same bits whichever way its weight is
+        // stored: BLAS sums in a different order for a transposed B, and nm-legalize stores [N, K].
+        var untransposed = [Float](repeating: 0, count: k * n)
+        for column in 0..<n {
+            for inner in 0..<k { untransposed[inner * n + column] = b[column * ldb + inner] }
+        }
+        untransposed.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), base, Int32(n), beta, c, Int32(ldc))
+        }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 

@@ -66,22 +66,24 @@ public struct Tensor: Sendable, Equatable {
 
     /// Reads a constant's little-endian bytes.
     ///
-    /// An `nm` constant is accepted when it still holds dense bytes; packed storage is refused,
-    /// since its physical format is chosen later by the schedule pass.
+    /// An `nm` constant is unpacked (dropped weights read as zero); the tensor keeps the `nm` type,
+    /// so a matrix product or convolution over it computes exactly what it computes over the same
+    /// weights stored dense.
     public init(_ constant: Constant) throws(DiagnosticError) {
         let type = constant.type
         guard let count = type.elementCount else {
             throw tensorError("constant @\(constant.name) has an absurd shape \(type.shape)")
         }
         let size = type.elementType.byteSize
-        guard constant.bytes.count == count * size else {
-            if type.layout != .dense {
-                throw tensorError("constant @\(constant.name) holds packed \(type.layout) data, which the interpreter does not read; interpret the graph before packing")
-            }
+        var bytes = constant.bytes
+        if type.layout != .dense {
+            bytes = try NMPacking.unpack(constant).bytes
+        }
+        guard bytes.count == count * size else {
             throw tensorError("constant @\(constant.name) holds \(constant.bytes.count) bytes, its type needs \(count * size)")
         }
         self.type = type
-        self.storage = decodeElements(constant.bytes, count: count, elementType: type.elementType)
+        self.storage = decodeElements(bytes, count: count, elementType: type.elementType)
     }
 
     private static func checkCount(_ type: TensorType, _ count: Int) throws(DiagnosticError) {
@@ -131,7 +133,18 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The tensor as a constant with little-endian bytes, under the tensor's own type.
+    ///
+    /// A tensor of an `nm` type is packed; if its elements break the pattern it comes back dense.
     public func constant(name: String) -> Constant {
+        let dense = denseConstant(name: name)
+        guard let pattern = NMPattern(type.layout) else { return dense }
+        var plainType = type
+        plainType.layout = .dense
+        let plain = Constant(name: name, type: plainType, bytes: dense.bytes)
+        return (try? NMPacking.pack(plain, pattern: pattern)) ?? plain
+    }
+
+    private func denseConstant(name: String) -> Constant {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(elementCount * elementType.byteSize)
         switch storage {

@@ -31,6 +31,8 @@ public struct Canonicalize: GraphPass {
         RewritePattern(name: "transpose-chain", apply: collapseTransposeChain),
         RewritePattern(name: "identity-op", apply: removeIdentity),
         RewritePattern(name: "neutral-element", apply: removeNeutralElement),
+        RewritePattern(name: "gelu-from-erf", apply: recognizeGelu),
+        RewritePattern(name: "batch-norm-into-conv", apply: foldBatchNormIntoConvolution),
     ]
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
@@ -141,14 +143,7 @@ private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
 @Sendable func removeNeutralElement(_ graph: inout Graph, _ index: Int, _ producers: [Int?]) -> Bool {
     let op = graph.operations[index]
     guard op.operands.count == 2, let result = op.results.first, let resultType = graph.type(of: result) else { return false }
-    func splatValue(_ value: ValueID) -> Double? {
-        guard let producer = producers[value.index], case let .constant(id) = graph.operations[producer].kind,
-              let constant = graph.constants[id], constant.type.layout == .dense, constant.hasConsistentSize,
-              let count = constant.type.elementCount, count > 0 else { return nil }
-        let first = constant.element(at: 0)
-        for element in 1..<count where constant.element(at: element) != first { return nil }
-        return first
-    }
+    func splatValue(_ value: ValueID) -> Double? { splatConstant(value, in: graph, producers: producers) }
     let a = op.operands[0], b = op.operands[1]
     var keep: ValueID?
     // x + 0.0 is not x when x is -0.0; only -0.0 is neutral for float addition.
@@ -171,4 +166,15 @@ private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
     guard let kept = keep, graph.type(of: kept) == resultType else { return false }
     forward(&graph, index, to: kept)
     return true
+}
+
+/// The value every element of a constant has, or nil when `value` is not a constant splat.
+func splatConstant(_ value: ValueID, in graph: Graph, producers: [Int?]) -> Double? {
+    guard producers.indices.contains(value.index), let producer = producers[value.index],
+          case let .constant(id) = graph.operations[producer].kind,
+          let constant = graph.constants[id], constant.type.layout == .dense, constant.hasConsistentSize,
+          let count = constant.type.elementCount, count > 0 else { return nil }
+    let first = constant.element(at: 0)
+    for element in 1..<count where constant.element(at: element) != first { return nil }
+    return first
 }

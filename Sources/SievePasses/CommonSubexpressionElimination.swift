@@ -19,6 +19,8 @@ public struct CommonSubexpressionElimination: GraphPass {
     private struct ConstantKey: Hashable {
         var type: TensorType
         var bytes: [UInt8]
+        /// Weights asked to become different patterns stay apart.
+        var sparsityRequest: NMPattern?
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
@@ -26,7 +28,7 @@ public struct CommonSubexpressionElimination: GraphPass {
         var canonicalConstant: [ConstantKey: ConstantID] = [:]
         var constantRemap: [ConstantID: ConstantID] = [:]
         for (index, constant) in graph.constants.entries.enumerated() {
-            let key = ConstantKey(type: constant.type, bytes: constant.bytes)
+            let key = ConstantKey(type: constant.type, bytes: constant.bytes, sparsityRequest: constant.sparsityRequest)
             if let first = canonicalConstant[key] {
                 constantRemap[ConstantID(index)] = first
             } else {

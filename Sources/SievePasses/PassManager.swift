@@ -46,7 +46,7 @@ public struct PassManagerOptions: Hashable, Sendable {
     /// Report each pass's wall time.
     public var timePasses = false
     /// How dumps print the IR.
-    public var dumpOptions = PrintOptions(elideConstantsLargerThan: 1024)
+    public var dumpOptions = PrintOptions(elideConstantsLargerThan: 1024, sparsityNotes: true)
 
     /// Makes the default options: verify after each pass, print nothing.
     public init() {}

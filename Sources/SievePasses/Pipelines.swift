@@ -15,4 +15,14 @@ public enum Pipelines {
         CommonSubexpressionElimination(),
         DeadCodeElimination(),
     ]
+
+    /// N:M sparsity, after cleanup (so that folded weights are final and MatMul+Add is Gemm) and
+    /// before quantization (pruning works on float weights).
+    ///
+    /// - sparsity-allocation first: it writes the `{sparsity}` requests nm-legalize carries out;
+    /// - nm-legalize second: it consumes the requests and leaves exact nm weights.
+    public static func sparsity(allocation: SparsityAllocation = SparsityAllocation(),
+                                legalize: NMLegalize = NMLegalize()) -> [any GraphPass] {
+        [allocation, legalize]
+    }
 }

@@ -1,8 +1,10 @@
 // `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes.
 
 import ArgumentParser
+import Foundation
 import SieveDriver
 import SieveIR
+import SieveInterpreter
 import SievePasses
 
 struct Opt: ParsableCommand {
@@ -18,6 +20,12 @@ struct Opt: ParsableCommand {
               sieve opt model.sir -p canonicalize,cse,dce -o clean.sir
               sieve opt model.sir -p canonicalize,dce --print-ir-after-all
               cat model.sir | sieve opt - -p cse --print-ir-after=cse --time-passes
+              sieve opt mlp.sir --calibration calib.npz \\
+                -p 'sparsity-allocation{sparsity=2:4,min-weights=0},nm-legalize{prune=sparsegpt}'
+
+            Passes with options take them in braces: name{key=value,...}. sparsity-allocation: \
+            sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), min-weights=N, \
+            prune=METHOD, samples=N. nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
@@ -64,6 +72,18 @@ struct Opt: ParsableCommand {
     @Flag(name: .customLong("print-locations"), help: "Print each op's source location as loc(\"...\").")
     var printLocations = false
 
+    @Option(name: .customLong("calibration"),
+            help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for sparsity-allocation and nm-legalize.", valueName: "path"))
+    var calibration: String?
+
+    @Option(name: .customLong("sparsity-report"),
+            help: ArgumentHelp("Write report.md and report.json about the sparsity passes into this folder.", valueName: "folder"))
+    var sparsityReport: String?
+
+    @Option(name: .customLong("calibration-samples"),
+            help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
+    var calibrationSamples: Int?
+
     func run() throws {
         try runReportingDiagnostics {
             var options = PassManagerOptions()
@@ -75,11 +95,31 @@ struct Opt: ParsableCommand {
             options.timePasses = timePasses
             options.dumpOptions.locations = printLocations
             let text = try Files.readText(input)
-            let result = try runOpt(OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
-                                               pipeline: passes, options: options, printLocations: printLocations))
+            var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
+                                     pipeline: passes, options: options, printLocations: printLocations)
+            request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            if isatty(2) != 0 {
+                // One status line on a terminal, rewritten after every batch.
+                request.calibration?.progress = { step in
+                    let total = step.limit.map { " of \($0)" } ?? ""
+                    FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
+                }
+            }
+            request.calibrationSamples = calibrationSamples
+            let result = try runOpt(request)
+            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for dump in result.dumps { printError(dump) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.output, to: output)
+            if let folder = sparsityReport {
+                guard result.input.graphs.count == 1, let original = result.input.graphs.first, let sparse = result.module.graphs.first else {
+                    throw DiagnosticError(.error(.unknown, "--sparsity-report needs a file with one graph, found \(result.input.graphs.count)"))
+                }
+                let report = try SparsityReport.build(original: original, sparse: sparse, log: result.sparsity,
+                                                      sparsity: "as the passes were given (\(passes))", prune: "as given",
+                                                      calibration: request.calibration, maxSamples: calibrationSamples)
+                try report.write(toFolder: folder)
+            }
         }
     }
 }

@@ -19,10 +19,12 @@ struct Sieve: ParsableCommand {
         abstract: "An ahead-of-time compiler that turns N:M weight sparsity into CPU speed.",
         discussion: """
             Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
-            and writes native code. Start with `sieve opt --help` to run passes on textual IR.
+            and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, \
+            `sieve compile` writes it as a C library, `sieve opt` runs passes on textual IR, and `sieve targets` \
+            lists the CPUs that --target accepts.
             """,
         version: sieveVersion,
-        subcommands: [Opt.self, Targets.self])
+        subcommands: [Inspect.self, Run.self, Compile.self, Opt.self, Targets.self])
 }
 
 /// Writes a line to standard error.

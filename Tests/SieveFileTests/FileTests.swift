@@ -4,6 +4,7 @@
 import Foundation
 import SieveDriver
 import SieveIR
+import SieveInterpreter
 import SievePasses
 import Testing
 
@@ -29,6 +30,8 @@ struct FileTestSpec {
     var expectedErrors: [(line: Int, text: String)] = []
     var directives: [CheckDirective] = []
     var preciseOutput = false
+    /// A calibration file or folder, relative to the test file's folder.
+    var calibration: String?
 }
 
 func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
@@ -62,6 +65,7 @@ func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
         case "--print-ir-after-change": spec.options.printAfterChange = true
         case "--stop-after": spec.options.stopAfter = try value(word)
         case "precise-output": spec.preciseOutput = true
+        case "--calibration": spec.calibration = try value(word)
         default: throw FileTestFailure("\(file): unknown RUN flag '\(word)'")
         }
         index += 1
@@ -102,7 +106,10 @@ func fileTest(_ file: String) throws {
     let url = repositoryRoot.appendingPathComponent(file)
     let text = try String(contentsOf: url, encoding: .utf8)
     let spec = try parseSpec(text, file: file)
-    let request = OptRequest(text: text, path: file, pipeline: spec.pipeline, options: spec.options)
+    var request = OptRequest(text: text, path: file, pipeline: spec.pipeline, options: spec.options)
+    if let calibration = spec.calibration {
+        request.calibration = try CalibrationSet.load(path: url.deletingLastPathComponent().appendingPathComponent(calibration).path)
+    }
 
     if !spec.expectedErrors.isEmpty {
         do {

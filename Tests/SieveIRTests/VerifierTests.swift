@@ -122,7 +122,7 @@ import Testing
     }
 
     @Test func floatsRoundTripBitExactly() throws {
-        let values: [Float] = [0, -0.0, 1e-45, .leastNormalMagnitude, .greatestFiniteMagnitude, -.infinity, 0.1, 1.0 / 3]
+        let values: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, -.infinity, 0.1, 1.0 / 3]
         var graph = Graph(name: "g")
         var bytes: [UInt8] = []
         for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }

@@ -1,0 +1,167 @@
+/* sieve_runtime.h: the thin runtime compiled into every Sieve artifact (thread pool, weights check, helpers).
+ * Generated model code includes this header; applications include only the model's own NAME.h. */
+#ifndef SIEVE_RUNTIME_H
+#define SIEVE_RUNTIME_H
+
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Artifacts define SIEVE_RUNTIME_API as `static` so two models linked into one program do not clash. */
+#ifndef SIEVE_RUNTIME_API
+#define SIEVE_RUNTIME_API
+#endif
+
+/* Error codes shared by every artifact (NAME_run and NAME_create* return or report them). */
+enum {
+    SIEVE_OK = 0,
+    SIEVE_ERROR_NULL_ARGUMENT = 1,
+    SIEVE_ERROR_OUT_OF_MEMORY = 2,
+    SIEVE_ERROR_THREADS = 3,
+    SIEVE_ERROR_WEIGHTS_MISSING = 4,
+    SIEVE_ERROR_WEIGHTS_CORRUPT = 5,
+    SIEVE_ERROR_INDEX_OUT_OF_RANGE = 6,
+    SIEVE_ERROR_DIVISION_BY_ZERO = 7,
+    SIEVE_ERROR_BUFFER_TOO_SMALL = 8,
+    SIEVE_ERROR_BAD_ARGUMENT = 9
+};
+
+/* The most threads a pool runs (the calling thread included). */
+#define SIEVE_MAX_THREADS 64
+
+/* A parallel task: runs iterations [begin, end) of a loop over a state the caller owns. */
+typedef void (*sieve_task)(const void *state, int64_t begin, int64_t end);
+
+/* A persistent pool: worker threads wait on a condition variable between parallel loops.
+ * Lives inside a model context; running a loop allocates nothing and starts no thread. */
+typedef struct sieve_pool {
+    int threads;            /* workers + the calling thread */
+    int started;            /* worker threads actually created */
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    pthread_cond_t done;
+    uint64_t generation;    /* bumped for every parallel loop */
+    int pending;            /* workers still running the current loop */
+    int stopping;
+    sieve_task task;
+    const void *state;
+    int64_t count;
+    pthread_t workers[SIEVE_MAX_THREADS];
+    struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
+} sieve_pool;
+
+/* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
+SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
+/* Runs task over [0, count), split into one contiguous chunk per thread; returns when all are done. */
+SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);
+/* Stops and joins every worker. */
+SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool);
+
+/* External weights files: a 32-byte header then the payload.
+ * magic "SIEVEWTS", u32 format version, u32 reserved (0), u64 payload bytes, u64 FNV-1a 64 checksum of the payload. */
+#define SIEVE_WEIGHTS_MAGIC "SIEVEWTS"
+#define SIEVE_WEIGHTS_VERSION 1u
+#define SIEVE_WEIGHTS_HEADER_BYTES 32u
+
+/* FNV-1a 64 of a byte range. */
+SIEVE_RUNTIME_API uint64_t sieve_checksum(const uint8_t *data, size_t bytes);
+/* Checks a whole weights file image against the sizes and checksum a model expects. */
+SIEVE_RUNTIME_API int sieve_weights_check(const uint8_t *file, size_t file_bytes, uint64_t payload_bytes, uint64_t checksum);
+/* Reads and checks a weights file into freshly allocated 64-byte aligned memory (freed with free()). */
+SIEVE_RUNTIME_API int sieve_weights_load(const char *path, uint64_t payload_bytes, uint64_t checksum, uint8_t **payload, void **allocation);
+
+/* Scalar helpers with the reference interpreter's semantics. */
+static inline float sieve_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu, bits;
+    if (exponent == 0) {
+        if (mantissa == 0) { bits = sign; }
+        else {
+            exponent = 127 - 15 + 1;
+            while ((mantissa & 0x400u) == 0) { mantissa <<= 1; exponent--; }
+            bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+        }
+    } else if (exponent == 31) { bits = sign | 0x7f800000u | (mantissa << 13); }
+    else { bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13); }
+    float value; memcpy(&value, &bits, 4); return value;
+}
+static inline uint16_t sieve_f32_to_f16(float value) {
+    uint32_t bits; memcpy(&bits, &value, 4);
+    uint32_t sign = (bits >> 16) & 0x8000u, exponent = (bits >> 23) & 0xffu, mantissa = bits & 0x7fffffu;
+    if (exponent == 0xff) return (uint16_t)(sign | 0x7c00u | (mantissa ? 0x200u : 0));
+    int32_t e = (int32_t)exponent - 127 + 15;
+    if (e >= 31) return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (e < -10) return (uint16_t)sign;
+        mantissa |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - e), half = 1u << (shift - 1), rest = mantissa & ((1u << shift) - 1);
+        uint32_t result = mantissa >> shift;
+        if (rest > half || (rest == half && (result & 1u))) result++;
+        return (uint16_t)(sign | result);
+    }
+    uint32_t result = ((uint32_t)e << 10) | (mantissa >> 13), rest = mantissa & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (result & 1u))) result++;
+    return (uint16_t)(sign | result);
+}
+static inline float sieve_bf16_to_f32(uint16_t h) { uint32_t bits = (uint32_t)h << 16; float v; memcpy(&v, &bits, 4); return v; }
+static inline uint16_t sieve_f32_to_bf16(float value) {
+    uint32_t bits; memcpy(&bits, &value, 4);
+    if (value != value) return (uint16_t)((bits >> 16) | 0x40u);
+    return (uint16_t)((bits + (((bits >> 16) & 1u) + 0x7fffu)) >> 16);
+}
+/* Truncation toward zero, saturating to int64, NaN giving 0. */
+static inline int64_t sieve_truncate_to_i64(double x) {
+    if (x != x) return 0;
+    if (x <= -9223372036854775808.0) return INT64_MIN;
+    if (x >= 9223372036854775808.0) return INT64_MAX;
+    return (int64_t)x;
+}
+static inline int64_t sieve_wrapping_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t sieve_wrapping_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t sieve_wrapping_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int64_t sieve_wrapping_div(int64_t a, int64_t b) { return b == -1 ? sieve_wrapping_sub(0, a) : a / b; }
+static inline int64_t sieve_pow_i64(int64_t base, int64_t exponent) {
+    if (exponent < 0) return base == 1 ? 1 : (base == -1 ? ((exponent % 2 == 0) ? 1 : -1) : 0);
+    int64_t result = 1;
+    while (exponent > 0) {
+        if (exponent & 1) result = sieve_wrapping_mul(result, base);
+        base = sieve_wrapping_mul(base, base);
+        exponent >>= 1;
+    }
+    return result;
+}
+static inline double sieve_sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline double sieve_gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static inline double sieve_gelu_tanh(double x) {
+    double inner = sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x);
+    return 0.5 * x * (1.0 + tanh(inner));
+}
+/* saturate(round-half-even(x / scale) + zero_point); NaN maps to the zero point clamped to the range. */
+static inline int64_t sieve_quantize(float x, float scale, int64_t zero_point, int64_t low, int64_t high) {
+    float scaled = nearbyintf(x / scale);
+    if (scaled != scaled) return zero_point < low ? low : (zero_point > high ? high : zero_point);
+    double value = (double)scaled + (double)zero_point;
+    if (value <= (double)low) return low;
+    if (value >= (double)high) return high;
+    return (int64_t)value;
+}
+/* The element-th packed N:M index of `bits` bits, little-endian bit order (the buffer has 2 bytes of padding). */
+static inline int64_t sieve_nm_index(const uint8_t *packed, int64_t element, int bits) {
+    uint64_t bit = (uint64_t)element * (uint64_t)bits;
+    uint32_t pair = (uint32_t)packed[bit >> 3] | ((uint32_t)packed[(bit >> 3) + 1] << 8);
+    return (int64_t)((pair >> (bit & 7u)) & ((1u << bits) - 1u));
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

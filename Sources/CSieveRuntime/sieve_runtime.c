@@ -1,0 +1,145 @@
+/* sieve_runtime.c: the thread pool and weights-file checks of the Sieve runtime.
+ * Artifacts include this file with SIEVE_RUNTIME_API defined as static; the package builds it as a library for tests. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "sieve_runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void sieve_run_chunk(sieve_pool *pool, int index) {
+    int64_t count = pool->count, threads = pool->threads;
+    int64_t begin = count * index / threads, end = count * (index + 1) / threads;
+    if (begin < end) pool->task(pool->state, begin, end);
+}
+
+static void *sieve_worker_main(void *argument) {
+    struct sieve_worker_slot *slot = (struct sieve_worker_slot *)argument;
+    sieve_pool *pool = slot->pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool->mutex);
+    for (;;) {
+        while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
+        if (pool->stopping) break;
+        seen = pool->generation;
+        pthread_mutex_unlock(&pool->mutex);
+        sieve_run_chunk(pool, slot->index);
+        pthread_mutex_lock(&pool->mutex);
+        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    return NULL;
+}
+
+SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads) {
+    memset(pool, 0, sizeof *pool);
+    if (threads <= 0) threads = 1;
+    if (threads > SIEVE_MAX_THREADS) threads = SIEVE_MAX_THREADS;
+    pool->threads = threads;
+    if (pthread_mutex_init(&pool->mutex, NULL) != 0) return SIEVE_ERROR_THREADS;
+    if (pthread_cond_init(&pool->wake, NULL) != 0 || pthread_cond_init(&pool->done, NULL) != 0) return SIEVE_ERROR_THREADS;
+    for (int index = 1; index < threads; index++) {
+        pool->slots[index].pool = pool;
+        pool->slots[index].index = index;
+        if (pthread_create(&pool->workers[index], NULL, sieve_worker_main, &pool->slots[index]) != 0) {
+            sieve_pool_destroy(pool);
+            return SIEVE_ERROR_THREADS;
+        }
+        pool->started = index;
+    }
+    return SIEVE_OK;
+}
+
+SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count) {
+    if (count <= 0) return;
+    if (pool->threads <= 1 || count == 1) {
+        task(state, 0, count);
+        return;
+    }
+    pthread_mutex_lock(&pool->mutex);
+    pool->task = task;
+    pool->state = state;
+    pool->count = count;
+    pool->pending = pool->threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    sieve_run_chunk(pool, 0);
+    pthread_mutex_lock(&pool->mutex);
+    while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool) {
+    if (pool->threads == 0) return;
+    pthread_mutex_lock(&pool->mutex);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int index = 1; index <= pool->started; index++) pthread_join(pool->workers[index], NULL);
+    pthread_cond_destroy(&pool->wake);
+    pthread_cond_destroy(&pool->done);
+    pthread_mutex_destroy(&pool->mutex);
+    pool->threads = 0;
+    pool->started = 0;
+}
+
+SIEVE_RUNTIME_API uint64_t sieve_checksum(const uint8_t *data, size_t bytes) {
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (size_t index = 0; index < bytes; index++) {
+        hash ^= data[index];
+        hash *= 0x100000001b3ull;
+    }
+    return hash;
+}
+
+static uint64_t sieve_read_u64(const uint8_t *bytes) {
+    uint64_t value = 0;
+    for (int index = 7; index >= 0; index--) value = (value << 8) | bytes[index];
+    return value;
+}
+
+SIEVE_RUNTIME_API int sieve_weights_check(const uint8_t *file, size_t file_bytes, uint64_t payload_bytes, uint64_t checksum) {
+    if (file == NULL) return SIEVE_ERROR_NULL_ARGUMENT;
+    if (file_bytes < SIEVE_WEIGHTS_HEADER_BYTES) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    if (memcmp(file, SIEVE_WEIGHTS_MAGIC, 8) != 0) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    uint32_t version = (uint32_t)file[8] | ((uint32_t)file[9] << 8) | ((uint32_t)file[10] << 16) | ((uint32_t)file[11] << 24);
+    if (version != SIEVE_WEIGHTS_VERSION) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    if (sieve_read_u64(file + 16) != payload_bytes) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    if ((uint64_t)(file_bytes - SIEVE_WEIGHTS_HEADER_BYTES) != payload_bytes) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    if (sieve_read_u64(file + 24) != checksum) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    if (sieve_checksum(file + SIEVE_WEIGHTS_HEADER_BYTES, (size_t)payload_bytes) != checksum) return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    return SIEVE_OK;
+}
+
+SIEVE_RUNTIME_API int sieve_weights_load(const char *path, uint64_t payload_bytes, uint64_t checksum, uint8_t **payload, void **allocation) {
+    *payload = NULL;
+    *allocation = NULL;
+    if (path == NULL) return SIEVE_ERROR_NULL_ARGUMENT;
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) return SIEVE_ERROR_WEIGHTS_MISSING;
+    size_t expected = (size_t)payload_bytes + SIEVE_WEIGHTS_HEADER_BYTES;
+    /* One byte more than expected, so a longer file is caught without reading it all. */
+    uint8_t *memory = NULL;
+    if (posix_memalign((void **)&memory, 64, expected + 64) != 0 || memory == NULL) {
+        fclose(file);
+        return SIEVE_ERROR_OUT_OF_MEMORY;
+    }
+    size_t read = fread(memory, 1, expected + 1, file);
+    fclose(file);
+    if (read != expected) {
+        free(memory);
+        return SIEVE_ERROR_WEIGHTS_CORRUPT;
+    }
+    int status = sieve_weights_check(memory, read, payload_bytes, checksum);
+    if (status != SIEVE_OK) {
+        free(memory);
+        return status;
+    }
+    /* Move the payload to the 64-byte aligned start so constant offsets keep their alignment. */
+    memmove(memory, memory + SIEVE_WEIGHTS_HEADER_BYTES, (size_t)payload_bytes);
+    *payload = memory;
+    *allocation = memory;
+    return SIEVE_OK;
+}

@@ -1,0 +1,217 @@
+// The artifact writer: emits C, compiles it with the system C compiler into libNAME.a and libNAME.so,
+// and moves everything into the output folder atomically (a failed compile leaves nothing behind).
+
+import Foundation
+import SieveIR
+import SieveKernel
+
+/// The CPU a compiled artifact targets.
+public enum CompileTarget: String, Sendable, CaseIterable {
+    /// The machine running the compiler (`-march=native`); vector width from its CPU flags.
+    case native
+    /// Baseline x86-64 (SSE2): generic C with 4-lane vectors.
+    case x86_64 = "x86-64"
+    /// x86-64-v3 (AVX2, FMA): 8-lane vectors.
+    case x86_64_v3 = "x86-64-v3"
+    /// x86-64-v4 (AVX-512): 16-lane vectors.
+    case x86_64_v4 = "x86-64-v4"
+
+    /// The compiler flag selecting the instruction set.
+    public var marchFlag: String {
+        switch self {
+        case .native: return "-march=native"
+        case .x86_64: return "-march=x86-64"
+        case .x86_64_v3: return "-march=x86-64-v3"
+        case .x86_64_v4: return "-march=x86-64-v4"
+        }
+    }
+
+    /// f32 lanes per vector for this target.
+    public var vectorWidth: Int {
+        switch self {
+        case .x86_64: return 4
+        case .x86_64_v3: return 8
+        case .x86_64_v4: return 16
+        case .native:
+            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+            if flags.contains("avx512f") { return 16 }
+            if flags.contains("avx2") && flags.contains("fma") { return 8 }
+            return 4
+        }
+    }
+}
+
+/// Everything `sieve compile` needs to write an artifact.
+public struct ArtifactRequest: Sendable {
+    /// The graph to compile (verified by lowering).
+    public var graph: Graph
+    /// The artifact name: a C identifier used as file name and symbol prefix.
+    public var name: String
+    /// The output folder.
+    public var outputDirectory: String
+    /// The target CPU.
+    public var target: CompileTarget
+    /// Embedded or external weights.
+    public var weights: WeightsPlacement
+    /// What was compiled, for comments and diagnostics.
+    public var sourceDescription: String
+    /// The C compiler (`$CC`, default `cc`).
+    public var compiler: String
+    /// Extra compiler flags (tests add `-Werror`).
+    public var extraFlags: [String]
+    /// Element count from which loops are split across threads (tests lower it to exercise the pool).
+    public var parallelThreshold: Int
+
+    /// Makes a request.
+    public init(graph: Graph, name: String, outputDirectory: String, target: CompileTarget = .native,
+                weights: WeightsPlacement = .embedded, sourceDescription: String, compiler: String = "cc", extraFlags: [String] = [],
+                parallelThreshold: Int = 1 << 14) {
+        self.graph = graph
+        self.name = name
+        self.outputDirectory = outputDirectory
+        self.target = target
+        self.weights = weights
+        self.sourceDescription = sourceDescription
+        self.compiler = compiler
+        self.extraFlags = extraFlags
+        self.parallelThreshold = parallelThreshold
+    }
+}
+
+/// What was written.
+public struct ArtifactReport: Sendable {
+    /// The files in the output folder, by name.
+    public var files: [String]
+    /// The kernel program that was compiled.
+    public var program: KernelProgram
+    /// A short human report: arena size, weights, kernels and their patterns.
+    public var summary: String
+}
+
+/// Whether a name can be a C identifier prefix.
+public func isValidArtifactName(_ name: String) -> Bool {
+    guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)) else { return false }
+    return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
+}
+
+/// Writes artifacts.
+public enum ArtifactWriter {
+    /// The compiler flags every artifact is built with.
+    public static func compileFlags(target: CompileTarget) -> [String] {
+        ["-std=c11", "-O3", "-fPIC", "-fvisibility=hidden", "-fno-math-errno", "-pthread", "-Wall", "-Wextra", target.marchFlag]
+    }
+
+    /// Lowers, emits, compiles and writes the artifact; on any failure nothing is left in the output folder.
+    public static func write(_ request: ArtifactRequest) throws(DiagnosticError) -> ArtifactReport {
+        let name = request.name
+        guard isValidArtifactName(name) else {
+            throw DiagnosticError(.error(.unknown, "artifact name '\(name)' is not a C identifier; pass --name with letters, digits and underscores, not starting with a digit"))
+        }
+        let program = try lowerToKernels(request.graph, options: LoweringOptions(name: name, vectorWidth: request.target.vectorWidth,
+                                                                               parallelThreshold: request.parallelThreshold))
+        let output = URL(fileURLWithPath: request.outputDirectory).standardizedFileURL
+        let parent = output.deletingLastPathComponent()
+        let fileManager = FileManager.default
+        let weightsPath = output.appendingPathComponent("\(name).weights").path
+        let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.rawValue,
+                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath).emit()
+
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw DiagnosticError(.error(.unknown, "output '\(request.outputDirectory)' exists and is not a folder; pass a folder with -o"))
+        }
+        if !fileManager.fileExists(atPath: parent.path) {
+            throw DiagnosticError(.error(.unknown, "the folder holding '\(request.outputDirectory)' does not exist; create \(parent.path) first"))
+        }
+        let temporary = parent.appendingPathComponent(".\(output.lastPathComponent).sieve-\(UUID().uuidString)")
+        do {
+            try fileManager.createDirectory(at: temporary, withIntermediateDirectories: false)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot create a temporary folder in \(parent.path): \(error.localizedDescription)"))
+        }
+        defer { try? fileManager.removeItem(at: temporary) }
+
+        var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so"]
+        do {
+            try Data(sources.header.utf8).write(to: temporary.appendingPathComponent("\(name).h"))
+            try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
+            try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
+            try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+            if let weights = sources.weightsFile {
+                try Data(weights).write(to: temporary.appendingPathComponent("\(name).weights"))
+                files.append("\(name).weights")
+            }
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))
+        }
+        let flags = compileFlags(target: request.target) + request.extraFlags
+        try run(request.compiler, flags + ["-c", "\(name).c", "-o", "\(name).o"], in: temporary, what: "compiling \(name).c")
+        try run("ar", ["rcs", "lib\(name).a", "\(name).o"], in: temporary, what: "archiving lib\(name).a")
+        try run(request.compiler, ["-shared", "-pthread", "-o", "lib\(name).so", "\(name).o", "-lm"], in: temporary, what: "linking lib\(name).so")
+        try? fileManager.removeItem(at: temporary.appendingPathComponent("\(name).o"))
+        let summary = report(program, request: request)
+        files.append("\(name).report.txt")
+        do {
+            try Data(summary.utf8).write(to: temporary.appendingPathComponent("\(name).report.txt"))
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot write the report: \(error.localizedDescription)"))
+        }
+
+        // Move into place: a fresh folder in one rename, otherwise file by file (each rename atomic).
+        do {
+            if !fileManager.fileExists(atPath: output.path) {
+                try fileManager.moveItem(at: temporary, to: output)
+            } else {
+                for file in files {
+                    let source = temporary.appendingPathComponent(file).path
+                    let destination = output.appendingPathComponent(file).path
+                    guard rename(source, destination) == 0 else {
+                        throw DiagnosticError(.error(.unknown, "cannot move \(file) into \(output.path): \(String(cString: strerror(errno)))"))
+                    }
+                }
+            }
+        } catch let error as DiagnosticError {
+            throw error
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot move the artifact into \(output.path): \(error.localizedDescription)"))
+        }
+        return ArtifactReport(files: files, program: program, summary: summary)
+    }
+
+    /// The human report written next to the artifact.
+    static func report(_ program: KernelProgram, request: ArtifactRequest) -> String {
+        var lines = ["Sieve artifact \(program.name) from \(request.sourceDescription)",
+                     "target: \(request.target.rawValue) (f32x\(program.vectorWidth))",
+                     "arena: \(program.arenaBytes) bytes",
+                     "weights: \(program.weights.count) bytes (\(request.weights.rawValue))",
+                     "kernels: \(program.kernels.count)"]
+        for kernel in program.kernels {
+            lines.append("  \(kernel.name): \(kernel.op) at \(kernel.location): \(kernel.pattern)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Runs a tool in a folder; a non-zero exit becomes a diagnostic with the tool's output.
+    static func run(_ tool: String, _ arguments: [String], in folder: URL, what: String) throws(DiagnosticError) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        process.currentDirectoryURL = folder
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do {
+            try process.run()
+        } catch {
+            throw DiagnosticError(.error(.unknown, "\(what): cannot run '\(tool)': \(error.localizedDescription); set CC to a working C compiler"))
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: data, as: UTF8.self)
+            let shown = text.count > 4000 ? String(text.prefix(4000)) + "\n..." : text
+            throw DiagnosticError(.error(.unknown, "\(what) failed (\(tool) exited with \(process.terminationStatus)):\n\(shown)"))
+        }
+    }
+}

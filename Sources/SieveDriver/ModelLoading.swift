@@ -1,0 +1,129 @@
+// Loading a model for the driver: an ONNX file through the frontend, or a textual IR (.sir) file,
+// with input shapes fixed from the command line or from the input files a run is given.
+
+import Foundation
+import SieveIR
+import SieveONNX
+
+/// A model ready for the pipeline: the graph plus the names of its interface.
+public struct LoadedModel: Sendable {
+    /// The graph, verified, with every shape static.
+    public var graph: Graph
+    /// The model's name for each graph input, in order.
+    public var inputNames: [String]
+    /// The model's name for each graph output, in order.
+    public var outputNames: [String]
+    /// Notes and warnings from loading (for example a batch dimension fixed to 1).
+    public var diagnostics: [Diagnostic]
+    /// What the file was, for reports: "ONNX IR 8, opset 17" or "textual IR".
+    public var format: String
+}
+
+/// Which kind of file a model path names, by its extension.
+enum ModelFormat {
+    case onnx, textualIR
+
+    init(path: String) throws(DiagnosticError) {
+        switch URL(fileURLWithPath: path).pathExtension.lowercased() {
+        case "onnx": self = .onnx
+        case "sir": self = .textualIR
+        default:
+            throw DiagnosticError(.error(.file(path: path, line: 0, column: 0),
+                                         "unknown model format: expected a .onnx or .sir file"))
+        }
+    }
+}
+
+/// Parses `NAME=1x128` (dimensions separated by `x`; `NAME=scalar` for rank 0) into a name and a shape.
+public func parseInputShape(_ text: String) throws(DiagnosticError) -> (name: String, shape: [Int]) {
+    guard let equals = text.lastIndex(of: "="), equals != text.startIndex else {
+        throw DiagnosticError(.error(.unknown, "--input-shape '\(text)' must look like NAME=1x128"))
+    }
+    let name = String(text[..<equals])
+    let dims = String(text[text.index(after: equals)...])
+    if dims == "scalar" { return (name, []) }
+    var shape: [Int] = []
+    for part in dims.split(separator: "x", omittingEmptySubsequences: false) {
+        guard let value = Int(part), value >= 0, value <= TensorType.maxElementCount else {
+            throw DiagnosticError(.error(.unknown, "--input-shape '\(text)': '\(part)' is not a dimension; write sizes separated by 'x', e.g. \(name)=1x128"))
+        }
+        shape.append(value)
+    }
+    return (name, shape)
+}
+
+/// Turns repeated `--input-shape` options into a map, refusing a name given twice.
+public func parseInputShapes(_ options: [String]) throws(DiagnosticError) -> [String: [Int]] {
+    var shapes: [String: [Int]] = [:]
+    for option in options {
+        let (name, shape) = try parseInputShape(option)
+        guard shapes[name] == nil else {
+            throw DiagnosticError(.error(.unknown, "--input-shape gives input '\(name)' twice"))
+        }
+        shapes[name] = shape
+    }
+    return shapes
+}
+
+/// Loads a model file (`.onnx` or `.sir`) with the given input shapes.
+///
+/// For ONNX, `inputShapes` fixes symbolic dimensions; for textual IR every shape is already static
+/// and a given shape must agree with it.
+/// - Parameter unnamedInputShape: the shape of the model's only input when the caller did not name
+///   it (one input file given without `NAME=`); an error if the model has more than one input.
+public func loadModel(path: String, inputShapes: [String: [Int]] = [:],
+                      unnamedInputShape: [Int]? = nil) throws(DiagnosticError) -> LoadedModel {
+    switch try ModelFormat(path: path) {
+    case .onnx:
+        let model = try ONNXModel.load(path: path)
+        var shapes = inputShapes
+        if let unnamedInputShape {
+            let name = try onlyInput(model.inputNames, path: path)
+            shapes[name] = unnamedInputShape
+        }
+        let result = try model.importGraph(inputShapes: shapes)
+        return LoadedModel(graph: result.graph, inputNames: result.inputNames, outputNames: result.outputNames,
+                           diagnostics: result.diagnostics,
+                           format: "ONNX IR version \(result.irVersion), opset \(result.opsetVersion)")
+    case .textualIR:
+        let text = try Files.readText(path)
+        let module = try Parser.parse(text, path: path)
+        guard module.graphs.count == 1, let graph = module.graphs.first else {
+            throw DiagnosticError(.error(.file(path: path, line: 0, column: 0),
+                                         "the file holds \(module.graphs.count) graphs; a model file must hold exactly one"))
+        }
+        try Verifier.verify(graph)
+        let inputNames = graph.inputs.enumerated().map { graph.values[$0.element.index].name ?? "input\($0.offset)" }
+        let outputNames = graph.outputs.enumerated().map { graph.values[$0.element.index].name ?? "output\($0.offset)" }
+        var shapes = inputShapes
+        if let unnamedInputShape { shapes[try onlyInput(inputNames, path: path)] = unnamedInputShape }
+        var errors: [Diagnostic] = []
+        for (name, shape) in shapes.sorted(by: { $0.key < $1.key }) {
+            guard let position = inputNames.firstIndex(of: name) else {
+                errors.append(.error(graph.location, "'\(name)' is not an input of the model (inputs: \(inputNames.joined(separator: ", ")))"))
+                continue
+            }
+            let declared = graph.values[graph.inputs[position].index].type.shape
+            if declared != shape {
+                errors.append(.error(graph.location, "input '\(name)' has the static shape \(shapeText(declared)) in textual IR, but \(shapeText(shape)) was given"))
+            }
+        }
+        if !errors.isEmpty { throw DiagnosticError(errors) }
+        return LoadedModel(graph: graph, inputNames: inputNames, outputNames: outputNames, diagnostics: [],
+                           format: "textual IR")
+    }
+}
+
+/// The name of a model's only input, or an error saying to name the input.
+private func onlyInput(_ names: [String], path: String) throws(DiagnosticError) -> String {
+    guard names.count == 1, let name = names.first else {
+        throw DiagnosticError(.error(.file(path: path, line: 0, column: 0),
+            "the model has \(names.count) inputs (\(names.joined(separator: ", "))); name each one: --input NAME=FILE.npy"))
+    }
+    return name
+}
+
+/// Spells a shape as on the command line: `1x128`, or `scalar`.
+func shapeText(_ shape: [Int]) -> String {
+    shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x")
+}

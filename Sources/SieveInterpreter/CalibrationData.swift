@@ -1,0 +1,218 @@
+// Calibration inputs: .npy/.npz files, a folder of them, or tensors in memory, streamed as batches
+// shaped like the graph's inputs so that thousands of samples never sit in memory at once.
+
+import Foundation
+import SieveIR
+
+/// Samples to run a graph on for calibration, read lazily and cut into batches.
+///
+/// Samples are stacked along each input's first (batch) axis. A `.npz` file holds one member per
+/// graph input, named like the input; a graph with one input also accepts a bare `.npy` (or a
+/// `.npz` with a single member of any name). A folder contributes its `.npy`/`.npz` files in name
+/// order. A file tensor may hold several samples (`[S, ...]`, where `...` is the input's shape
+/// after the batch axis) or one sample without the batch axis.
+///
+/// The graph's inputs have static shapes, so a batch holds exactly as many samples as the first
+/// axis of the inputs; samples left over at the end (fewer than one batch) are not run, and
+/// `CalibrationSummary.droppedSamples` says how many.
+public struct CalibrationSet: Sendable {
+    enum Source: Sendable {
+        case files([String])
+        case tensors([String: Tensor])
+    }
+
+    let source: Source
+    /// Where the samples came from, for reports: a path or "in-memory tensors".
+    public let origin: String
+    /// Called after every batch with what has been run so far, for a progress display.
+    public var progress: (@Sendable (CalibrationProgress) -> Void)?
+
+    /// Calibration from a `.npy`/`.npz` file or a folder of them.
+    public static func load(path: String) throws(DiagnosticError) -> CalibrationSet {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw calibrationError("calibration path '\(path)' does not exist")
+        }
+        if !isDirectory.boolValue {
+            guard path.hasSuffix(".npy") || path.hasSuffix(".npz") else {
+                throw calibrationError("calibration file '\(path)' must be a .npy or .npz file")
+            }
+            return CalibrationSet(source: .files([path]), origin: path)
+        }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+            .filter { $0.hasSuffix(".npy") || $0.hasSuffix(".npz") }.sorted()
+        guard !names.isEmpty else {
+            throw calibrationError("calibration folder '\(path)' holds no .npy or .npz files")
+        }
+        return CalibrationSet(source: .files(names.map { path + "/" + $0 }), origin: path)
+    }
+
+    /// Calibration from tensors in memory, keyed by graph input name, samples along the first axis.
+    public init(samples: [String: Tensor]) {
+        self.init(source: .tensors(samples), origin: "in-memory tensors")
+    }
+
+    init(source: Source, origin: String) {
+        self.source = source
+        self.origin = origin
+    }
+
+    /// The name a graph input is matched by: its value name, or `%N`.
+    public static func inputName(_ graph: Graph, _ input: ValueID) -> String {
+        graph.values.indices.contains(input.index) ? graph.values[input.index].name ?? "%\(input.index)" : "%\(input.index)"
+    }
+
+    /// Calls `body` with one batch at a time, one tensor per graph input in signature order.
+    ///
+    /// - Parameters:
+    ///   - graph: the graph whose input types shape the batches.
+    ///   - maxSamples: stop after this many samples (whole batches only); nil for all.
+    /// - Returns: how many samples were run and how many were left over.
+    @discardableResult
+    public func forEachBatch(for graph: Graph, maxSamples: Int? = nil, stage: String = "calibration",
+                             _ body: ([Tensor]) throws -> Void) throws -> CalibrationSummary {
+        let types = graph.inputs.map { graph.type(of: $0) ?? TensorType([], .f32) }
+        guard !types.isEmpty else { throw calibrationError("graph @\(graph.name) has no inputs to calibrate") }
+        guard let batch = types.first?.shape.first, batch > 0,
+              types.allSatisfy({ $0.rank >= 1 && $0.shape[0] == batch }) else {
+            let shapes = types.map { "\($0.plain)" }.joined(separator: ", ")
+            throw calibrationError("calibration needs every graph input to have the same leading batch axis, found \(shapes)")
+        }
+        let names = graph.inputs.map { CalibrationSet.inputName(graph, $0) }
+        var pending: [[Tensor]] = Array(repeating: [], count: types.count)
+        var pendingCount = 0
+        var summary = CalibrationSummary()
+        let limit = maxSamples.map { max(0, $0) / batch * batch }
+
+        func drain() throws {
+            while pendingCount >= batch {
+                if let limit, summary.samples >= limit { return }
+                var inputs: [Tensor] = []
+                var rest: [[Tensor]] = []
+                for index in types.indices {
+                    let joined = try stackSamples(pending[index], type: types[index])
+                    inputs.append(try sampleRows(joined, start: 0, count: batch, type: types[index]))
+                    let remaining = joined.shape[0] - batch
+                    rest.append(remaining > 0 ? [try sampleRows(joined, start: batch, count: remaining, type: types[index])] : [])
+                }
+                pending = rest
+                pendingCount -= batch
+                try body(inputs)
+                summary.samples += batch
+                summary.batches += 1
+                progress?(CalibrationProgress(stage: stage, samples: summary.samples, limit: limit))
+            }
+        }
+        func add(_ tensors: [Tensor], from where: String) throws {
+            var count: Int?
+            for (index, tensor) in tensors.enumerated() {
+                let samples = try sampleCount(tensor, type: types[index], name: names[index], source: `where`)
+                if let count, count != samples {
+                    throw calibrationError("\(`where`): input '\(names[index])' holds \(samples) samples but '\(names[0])' holds \(count); every input needs the same number")
+                }
+                count = samples
+                let shaped = tensor.shape.count == types[index].rank ? tensor
+                    : tensor.retyped(TensorType([1] + tensor.shape, tensor.elementType))
+                pending[index].append(shaped)
+            }
+            pendingCount += count ?? 0
+            try drain()
+        }
+
+        switch source {
+        case let .tensors(samples):
+            try add(try names.map { name throws(DiagnosticError) -> Tensor in
+                if let tensor = samples[name] { return tensor }
+                if names.count == 1, samples.count == 1, let only = samples.values.first { return only }
+                throw calibrationError("calibration tensors have no entry for input '\(name)'; given: \(samples.keys.sorted().joined(separator: ", "))")
+            }, from: origin)
+        case let .files(paths):
+            for path in paths {
+                if let limit, summary.samples >= limit { break }
+                try add(try readFile(path, names: names), from: path)
+            }
+        }
+        summary.droppedSamples = pendingCount
+        return summary
+    }
+
+    /// The tensors of one file, in graph input order.
+    private func readFile(_ path: String, names: [String]) throws -> [Tensor] {
+        if path.hasSuffix(".npy") {
+            guard names.count == 1 else {
+                throw calibrationError("\(path): a bare .npy file can only feed a graph with one input; this graph has \(names.count) (\(names.joined(separator: ", "))), use a .npz with one member per input")
+            }
+            return [try NumPyFile.read(path: path)]
+        }
+        let members = try NumPyFile.readArchive(path: path)
+        let byName = Dictionary(members.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+        return try names.map { name throws(DiagnosticError) -> Tensor in
+            if let tensor = byName[name] { return tensor }
+            if names.count == 1, members.count == 1 { return members[0].tensor }
+            throw calibrationError("\(path): no member '\(name)' for graph input '\(name)'; members: \(members.map(\.name).joined(separator: ", "))")
+        }
+    }
+}
+
+/// Where a pass over calibration data stands, for progress displays.
+public struct CalibrationProgress: Hashable, Sendable {
+    /// What the samples are being run for ("statistics for fc1", "sensitivity", ...).
+    public var stage: String
+    /// Samples run so far.
+    public var samples: Int
+    /// The sample limit of this pass, when there is one.
+    public var limit: Int?
+}
+
+/// How much calibration data a pass over a `CalibrationSet` used.
+public struct CalibrationSummary: Hashable, Sendable {
+    /// Samples run through the graph.
+    public var samples = 0
+    /// Batches run.
+    public var batches = 0
+    /// Samples left over after the last whole batch, not run.
+    public var droppedSamples = 0
+
+    /// Makes an empty summary.
+    public init() {}
+}
+
+/// How many samples a file tensor holds for an input of `type`, or an error saying what shape was expected.
+private func sampleCount(_ tensor: Tensor, type: TensorType, name: String, source: String) throws(DiagnosticError) -> Int {
+    let sampleShape = Array(type.shape.dropFirst())
+    guard tensor.elementType == type.elementType else {
+        throw calibrationError("\(source): input '\(name)' must hold \(type.elementType) samples, found \(tensor.elementType)")
+    }
+    if tensor.shape.count == type.rank, Array(tensor.shape.dropFirst()) == sampleShape { return tensor.shape[0] }
+    if tensor.shape == sampleShape { return 1 }
+    throw calibrationError("\(source): input '\(name)' needs samples of shape [S, \(sampleShape.map(String.init).joined(separator: ", "))] (graph input \(type.plain)), found \(tensor.shape)")
+}
+
+/// Joins tensors along the first axis.
+private func stackSamples(_ tensors: [Tensor], type: TensorType) throws(DiagnosticError) -> Tensor {
+    if tensors.count == 1 { return tensors[0] }
+    let count = tensors.reduce(0) { $0 + $1.shape[0] }
+    let shape = [count] + Array(type.shape.dropFirst())
+    if type.elementType.isFloat {
+        return Tensor(unchecked: TensorType(shape, type.elementType), storage: .floats(tensors.flatMap { $0.floats ?? [] }))
+    }
+    return Tensor(unchecked: TensorType(shape, type.elementType), storage: .integers(tensors.flatMap { $0.integers ?? [] }))
+}
+
+/// Samples `start ..< start + count` of a tensor stacked along its first axis, under the input type
+/// when `count` is the batch size.
+private func sampleRows(_ tensor: Tensor, start: Int, count: Int, type: TensorType) throws(DiagnosticError) -> Tensor {
+    let rowSize = type.shape.dropFirst().reduce(1, *)
+    let range = (start * rowSize)..<((start + count) * rowSize)
+    let shape = [count] + Array(type.shape.dropFirst())
+    let resultType = count == type.shape[0] ? type : TensorType(shape, type.elementType)
+    switch tensor.storage {
+    case let .floats(values): return Tensor(unchecked: resultType, storage: .floats(Array(values[range])))
+    case let .integers(values): return Tensor(unchecked: resultType, storage: .integers(Array(values[range])))
+    }
+}
+
+/// A calibration diagnostic without a location.
+func calibrationError(_ message: String) -> DiagnosticError {
+    DiagnosticError(.error(.unknown, message))
+}

@@ -1,0 +1,351 @@
+// The kernel IR: loops, scalar and vector expressions, loads and stores over typed buffers.
+// Lowering builds it from graph IR; the C backend (and later an LLVM backend) emit code from it.
+
+import SieveIR
+
+/// Identifies a buffer of a kernel program; prints as `%bN`.
+public struct BufferID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Index into `KernelProgram.buffers`.
+    public var index: Int
+    /// Makes an ID from an index.
+    public init(_ index: Int) { self.index = index }
+    public static func < (lhs: BufferID, rhs: BufferID) -> Bool { lhs.index < rhs.index }
+    public var description: String { "%b\(index)" }
+}
+
+/// Identifies a local variable (loop index or scalar/vector temporary) of one kernel; prints as `%vN`.
+public struct VariableID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Index into `Kernel.variables`.
+    public var index: Int
+    /// Makes an ID from an index.
+    public init(_ index: Int) { self.index = index }
+    public static func < (lhs: VariableID, rhs: VariableID) -> Bool { lhs.index < rhs.index }
+    public var description: String { "%v\(index)" }
+}
+
+/// Where a buffer's memory comes from.
+public enum BufferStorage: Hashable, Sendable {
+    /// The caller's input tensor number `k` (read only).
+    case input(Int)
+    /// The caller's output tensor number `k`.
+    case output(Int)
+    /// A slice of the arena starting at a byte offset (a multiple of 64).
+    case arena(offset: Int)
+    /// A slice of the weights blob starting at a byte offset (a multiple of 64), read only.
+    case constant(offset: Int)
+}
+
+/// A typed, statically sized region of memory that kernels read and write.
+///
+/// Elements are stored with the width of `elementType`; `packed` buffers hold raw bytes of
+/// packed N:M indices (element type u8) that only `nmIndex` reads.
+public struct Buffer: Hashable, Sendable {
+    /// A readable name (the graph value or constant it holds).
+    public var name: String
+    /// Where its memory lives.
+    public var storage: BufferStorage
+    /// The element type in memory.
+    public var elementType: ElementType
+    /// The number of elements.
+    public var count: Int
+
+    /// Makes a buffer.
+    public init(name: String, storage: BufferStorage, elementType: ElementType, count: Int) {
+        self.name = name
+        self.storage = storage
+        self.elementType = elementType
+        self.count = count
+    }
+
+    /// Bytes the buffer occupies.
+    public var byteCount: Int { count * elementType.byteSize }
+
+    /// Whether kernels may store into it.
+    public var isWritable: Bool {
+        switch storage {
+        case .output, .arena: return true
+        case .input, .constant: return false
+        }
+    }
+
+    /// The type a scalar load produces and a scalar store takes: f32 for float elements, i64 otherwise.
+    public var computeType: ValueType { elementType.isFloat ? .f32 : .i64 }
+}
+
+/// The type of an expression or variable.
+public enum ValueType: Hashable, Sendable, CustomStringConvertible {
+    /// A 64-bit signed integer: indices, and integer and bool tensor elements.
+    case i64
+    /// A 32-bit float.
+    case f32
+    /// A 64-bit float, for accumulations the reference computes in double precision.
+    case f64
+    /// A vector of `width` f32 lanes.
+    case f32x(Int)
+
+    public var description: String {
+        switch self {
+        case .i64: return "i64"
+        case .f32: return "f32"
+        case .f64: return "f64"
+        case let .f32x(width): return "f32x\(width)"
+        }
+    }
+
+    /// Whether it is a scalar float type.
+    public var isScalarFloat: Bool { self == .f32 || self == .f64 }
+}
+
+/// Unary operations on scalars (and, where noted, f32 vectors).
+public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
+    /// Negation (wrapping for i64); also on vectors.
+    case neg
+    /// Square root (f32 computed in double, as the reference does; f64).
+    case sqrt
+    /// e^x, computed in double.
+    case exp
+    /// The error function, computed in double.
+    case erf
+    /// Hyperbolic tangent, computed in double.
+    case tanh
+    /// 1 / (1 + e^-x), computed in double without overflow.
+    case sigmoid
+    /// Exact GELU, computed in double.
+    case gelu
+    /// GELU with the tanh approximation, computed in double.
+    case geluTanh = "gelu_tanh"
+    /// 1 when the float is NaN, else 0 (gives i64).
+    case isNaN = "is_nan"
+    /// Logical not of an i64 (gives 0 or 1).
+    case not
+}
+
+/// Binary operations; both operands have one type unless noted.
+public enum BinaryOperator: String, Hashable, Sendable, CaseIterable {
+    /// Arithmetic for index math and floats (f32 vectors too); i64 index math must not overflow.
+    case add, sub, mul
+    /// Division: floats, or i64 index math on non-negative operands.
+    case div
+    /// Remainder of i64 index math on non-negative operands.
+    case rem
+    /// Wrapping two's-complement i64 arithmetic, for integer tensor elements.
+    case wrappingAdd = "wrapping_add", wrappingSub = "wrapping_sub", wrappingMul = "wrapping_mul"
+    /// Truncating i64 division of tensor elements; a zero divisor must be checked before, and
+    /// the one overflowing case (minimum / -1) wraps.
+    case wrappingDiv = "wrapping_div"
+    /// Power: floats computed in double; i64 by repeated wrapping multiplication.
+    case pow
+    /// Minimum and maximum (ordered compare, the first operand wins ties and NaN).
+    case min, max
+    /// Comparisons giving i64 0 or 1.
+    case lt, le, gt, ge, eq, ne
+    /// Logical and / or of i64 truth values giving 0 or 1.
+    case and, or
+}
+
+/// Operations with their own fixed signatures, kept few and named.
+public enum Intrinsic: String, Hashable, Sendable, CaseIterable {
+    /// (x: f32, scale: f32, zeroPoint: i64, low: i64, high: i64) -> i64:
+    /// saturate(round-half-even(x / scale) + zeroPoint), NaN giving the zero point clamped.
+    case quantize
+    /// (x: f32 or f64) -> i64: truncation toward zero, saturating, NaN giving 0.
+    case truncateToI64 = "truncate_to_i64"
+}
+
+/// An expression; every expression has one `ValueType` that the verifier computes.
+public indirect enum KernelExpression: Hashable, Sendable {
+    /// An i64 literal.
+    case int(Int64)
+    /// An f32 literal.
+    case float(Float)
+    /// An f64 literal.
+    case double(Double)
+    /// The current value of a variable.
+    case variable(VariableID)
+    /// A scalar load of element `index` (converted to the buffer's compute type).
+    case load(BufferID, index: KernelExpression)
+    /// `width` consecutive f32 elements starting at element `index` (no alignment needed).
+    case vectorLoad(BufferID, index: KernelExpression, width: Int)
+    /// An f32 scalar in every lane of a `width`-lane vector.
+    case broadcast(KernelExpression, width: Int)
+    /// The sum of a vector's lanes, in lane order.
+    case reduceAdd(KernelExpression)
+    /// A unary operation.
+    case unary(UnaryOperator, KernelExpression)
+    /// A binary operation.
+    case binary(BinaryOperator, KernelExpression, KernelExpression)
+    /// `a * b + c` for f32 scalars or vectors (the C compiler may contract or not).
+    case fma(KernelExpression, KernelExpression, KernelExpression)
+    /// `condition != 0 ? a : b`; condition is i64, a and b have one type.
+    case select(KernelExpression, KernelExpression, KernelExpression)
+    /// Converts between i64, f32 and f64 (f -> i64 goes through `truncateToI64`).
+    case convert(KernelExpression, to: ValueType)
+    /// Decodes the `element`-th packed N:M index (`bits` wide, little-endian bit order) of a packed buffer.
+    case nmIndex(BufferID, element: KernelExpression, bits: Int)
+    /// A named intrinsic.
+    case intrinsic(Intrinsic, [KernelExpression])
+}
+
+/// A counted loop `for variable in lower..<upper step step`.
+public struct Loop: Hashable, Sendable {
+    /// The induction variable (i64).
+    public var variable: VariableID
+    /// The first value.
+    public var lower: KernelExpression
+    /// One past the last value (exclusive bound).
+    public var upper: KernelExpression
+    /// The increment, positive.
+    public var step: Int
+    /// Whether iterations are independent and may run on different threads.
+    public var parallel: Bool
+    /// The loop body.
+    public var body: [Statement]
+
+    /// Makes a loop.
+    public init(variable: VariableID, lower: KernelExpression, upper: KernelExpression, step: Int = 1, parallel: Bool = false,
+                body: [Statement]) {
+        self.variable = variable
+        self.lower = lower
+        self.upper = upper
+        self.step = step
+        self.parallel = parallel
+        self.body = body
+    }
+}
+
+/// Why a kernel stops the run with an error.
+public enum TrapReason: String, Hashable, Sendable {
+    /// A gather index outside the axis.
+    case indexOutOfRange = "index_out_of_range"
+    /// An integer division by zero.
+    case divisionByZero = "division_by_zero"
+}
+
+/// A statement of a kernel body.
+public indirect enum Statement: Hashable, Sendable {
+    /// A counted loop.
+    case loop(Loop)
+    /// Declares a variable with an initial value (visible to the following statements of its block).
+    case declare(VariableID, KernelExpression)
+    /// Assigns a new value to a declared variable.
+    case assign(VariableID, KernelExpression)
+    /// Stores a scalar (converted to the element type: floats rounded, integers wrapped, bool as 0/1).
+    case store(BufferID, index: KernelExpression, value: KernelExpression)
+    /// Stores an f32 vector to consecutive f32 elements.
+    case vectorStore(BufferID, index: KernelExpression, value: KernelExpression)
+    /// Runs one block or the other.
+    case branch(KernelExpression, then: [Statement], else: [Statement])
+    /// Stops the run with an error code.
+    case trap(TrapReason)
+}
+
+/// A local variable's facts.
+public struct Variable: Hashable, Sendable {
+    /// A readable hint used in the emitted code.
+    public var name: String
+    /// Its type.
+    public var type: ValueType
+    /// Makes a variable.
+    public init(name: String, type: ValueType) {
+        self.name = name
+        self.type = type
+    }
+}
+
+/// One kernel: the code for one graph op (or a copy), a straight sequence of statements.
+///
+/// Top-level loops marked parallel are split across the thread pool; everything else runs on
+/// the calling thread in order.
+public struct Kernel: Hashable, Sendable {
+    /// A symbol-friendly name, unique in the program.
+    public var name: String
+    /// The graph op it computes (its mnemonic), or "copy".
+    public var op: String
+    /// Where the op came from.
+    public var location: String
+    /// The lowering pattern used, e.g. "dense matmul, 4x2 register tile of f32x16".
+    public var pattern: String
+    /// Local variables, indexed by `VariableID.index`.
+    public var variables: [Variable]
+    /// The body.
+    public var body: [Statement]
+
+    /// Makes a kernel.
+    public init(name: String, op: String, location: String, pattern: String, variables: [Variable], body: [Statement]) {
+        self.name = name
+        self.op = op
+        self.location = location
+        self.pattern = pattern
+        self.variables = variables
+        self.body = body
+    }
+}
+
+/// A graph lowered to kernels over buffers, with its static memory layout.
+public struct KernelProgram: Hashable, Sendable {
+    /// The program (and artifact) name.
+    public var name: String
+    /// Every buffer, indexed by `BufferID.index`.
+    public var buffers: [Buffer]
+    /// The input buffers, in signature order.
+    public var inputs: [BufferID]
+    /// The output buffers, in signature order.
+    public var outputs: [BufferID]
+    /// Shapes of the inputs and outputs, for the artifact's tensor tables.
+    public var inputShapes: [[Int]], outputShapes: [[Int]]
+    /// Names of the inputs and outputs.
+    public var inputNames: [String], outputNames: [String]
+    /// Kernels in execution order.
+    public var kernels: [Kernel]
+    /// The arena size in bytes (a multiple of 64).
+    public var arenaBytes: Int
+    /// The weights blob that `constant` buffers point into.
+    public var weights: [UInt8]
+    /// The vector width (f32 lanes) the kernels were built for.
+    public var vectorWidth: Int
+
+    /// Makes an empty program.
+    public init(name: String, vectorWidth: Int) {
+        self.name = name
+        self.buffers = []
+        self.inputs = []
+        self.outputs = []
+        self.inputShapes = []
+        self.outputShapes = []
+        self.inputNames = []
+        self.outputNames = []
+        self.kernels = []
+        self.arenaBytes = 0
+        self.weights = []
+        self.vectorWidth = vectorWidth
+    }
+}
+
+extension Kernel {
+    /// The type of an expression in this kernel, for backends; assumes a verified program.
+    public func type(of expression: KernelExpression, buffers: [Buffer]) -> ValueType {
+        switch expression {
+        case .int, .nmIndex, .intrinsic: return .i64
+        case .float, .reduceAdd: return .f32
+        case .double: return .f64
+        case let .variable(id): return variables.indices.contains(id.index) ? variables[id.index].type : .i64
+        case let .load(id, _): return buffers.indices.contains(id.index) ? buffers[id.index].computeType : .f32
+        case let .vectorLoad(_, _, width), let .broadcast(_, width): return .f32x(width)
+        case let .unary(op, value):
+            switch op {
+            case .isNaN, .not: return .i64
+            case .neg, .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh: return type(of: value, buffers: buffers)
+            }
+        case let .binary(op, lhs, _):
+            switch op {
+            case .lt, .le, .gt, .ge, .eq, .ne, .and, .or, .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv:
+                return .i64
+            case .add, .sub, .mul, .div, .pow, .min, .max:
+                return type(of: lhs, buffers: buffers)
+            }
+        case let .fma(a, _, _): return type(of: a, buffers: buffers)
+        case let .select(_, a, _): return type(of: a, buffers: buffers)
+        case let .convert(_, type): return type
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// The textual form of kernel IR, printed by `sieve compile --print-kernel-ir` and used in tests.
+// One buffer per line, then each kernel with its source op, location and pattern, statements indented.
+
+import SieveIR
+
+extension KernelProgram {
+    /// The program as text.
+    public func print() -> String {
+        var lines: [String] = []
+        lines.append("program @\(name) {vector_width = \(vectorWidth), arena = \(arenaBytes), weights = \(weights.count)}")
+        for (index, buffer) in buffers.enumerated() {
+            lines.append("  \(BufferID(index)) = \(buffer.storage.text) : \(buffer.elementType)[\(buffer.count)]  // \(buffer.name)")
+        }
+        for kernel in kernels {
+            lines.append("")
+            lines.append(kernel.print())
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension BufferStorage {
+    /// How the storage prints: `input 0`, `output 1`, `arena +128`, `constant +64`.
+    public var text: String {
+        switch self {
+        case let .input(index): return "input \(index)"
+        case let .output(index): return "output \(index)"
+        case let .arena(offset): return "arena +\(offset)"
+        case let .constant(offset): return "constant +\(offset)"
+        }
+    }
+}
+
+extension Kernel {
+    /// The kernel as text.
+    public func print() -> String {
+        var lines = ["kernel @\(name) {op = \"\(op)\", loc = \"\(location)\", pattern = \"\(pattern)\"} {"]
+        for statement in body { appendStatement(statement, indent: "  ", to: &lines) }
+        lines.append("}")
+        return lines.joined(separator: "\n")
+    }
+
+    private func variableText(_ id: VariableID) -> String {
+        guard variables.indices.contains(id.index) else { return "\(id)" }
+        return "\(id)"
+    }
+
+    private func appendStatement(_ statement: Statement, indent: String, to lines: inout [String]) {
+        switch statement {
+        case let .loop(loop):
+            let stepText = loop.step == 1 ? "" : " step \(loop.step)"
+            lines.append("\(indent)\(loop.parallel ? "parallel " : "")for \(variableText(loop.variable)) = \(text(loop.lower)) to \(text(loop.upper))\(stepText) {")
+            for inner in loop.body { appendStatement(inner, indent: indent + "  ", to: &lines) }
+            lines.append("\(indent)}")
+        case let .declare(id, value):
+            let type = variables.indices.contains(id.index) ? "\(variables[id.index].type)" : "?"
+            lines.append("\(indent)var \(variableText(id)) : \(type) = \(text(value))")
+        case let .assign(id, value):
+            lines.append("\(indent)\(variableText(id)) = \(text(value))")
+        case let .store(buffer, index, value):
+            lines.append("\(indent)store \(buffer)[\(text(index))], \(text(value))")
+        case let .vectorStore(buffer, index, value):
+            lines.append("\(indent)vstore \(buffer)[\(text(index))], \(text(value))")
+        case let .branch(condition, thenBody, elseBody):
+            lines.append("\(indent)if \(text(condition)) {")
+            for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }
+            if !elseBody.isEmpty {
+                lines.append("\(indent)} else {")
+                for inner in elseBody { appendStatement(inner, indent: indent + "  ", to: &lines) }
+            }
+            lines.append("\(indent)}")
+        case let .trap(reason):
+            lines.append("\(indent)trap \(reason.rawValue)")
+        }
+    }
+
+    /// An expression as text: calls in prefix form, index arithmetic infix.
+    public func text(_ expression: KernelExpression) -> String {
+        switch expression {
+        case let .int(value): return "\(value)"
+        case let .float(value): return "\(value)f"
+        case let .double(value): return "\(value)d"
+        case let .variable(id): return variableText(id)
+        case let .load(buffer, index): return "load \(buffer)[\(text(index))]"
+        case let .vectorLoad(buffer, index, width): return "vload.\(width) \(buffer)[\(text(index))]"
+        case let .broadcast(value, width): return "broadcast.\(width)(\(text(value)))"
+        case let .reduceAdd(value): return "reduce_add(\(text(value)))"
+        case let .unary(op, value): return "\(op.rawValue)(\(text(value)))"
+        case let .binary(op, lhs, rhs):
+            switch op {
+            case .add: return "(\(text(lhs)) + \(text(rhs)))"
+            case .sub: return "(\(text(lhs)) - \(text(rhs)))"
+            case .mul: return "\(text(lhs)) * \(text(rhs))"
+            case .div: return "\(text(lhs)) / \(text(rhs))"
+            case .rem: return "\(text(lhs)) % \(text(rhs))"
+            case .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .pow, .min, .max, .lt, .le, .gt, .ge,
+                 .eq, .ne, .and, .or:
+                return "\(op.rawValue)(\(text(lhs)), \(text(rhs)))"
+            }
+        case let .fma(a, b, c): return "fma(\(text(a)), \(text(b)), \(text(c)))"
+        case let .select(condition, a, b): return "select(\(text(condition)), \(text(a)), \(text(b)))"
+        case let .convert(value, type): return "convert.\(type)(\(text(value)))"
+        case let .nmIndex(buffer, element, bits): return "nm_index.\(bits) \(buffer)[\(text(element))]"
+        case let .intrinsic(intrinsic, arguments):
+            return "\(intrinsic.rawValue)(\(arguments.map { text($0) }.joined(separator: ", ")))"
+        }
+    }
+}

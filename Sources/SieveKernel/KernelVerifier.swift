@@ -1,0 +1,304 @@
+// The kernel IR verifier: checks every invariant of a kernel program and reports all violations.
+// Lowering output is verified before any backend sees it; backends may assume these hold.
+//
+// Invariants checked:
+//  1. buffers: every buffer has a positive element count; arena buffers start at a multiple of 64 and
+//     end inside `arenaBytes`; constant buffers start at a multiple of 64 and end inside the weights;
+//     `inputs`/`outputs` list buffers whose storage is `input k`/`output k` at position k, and the
+//     shapes and names tables have one entry per input and output
+//  2. references: every BufferID and VariableID names an entry of its table
+//  3. scoping: a variable is declared (or bound by a loop) exactly once per kernel, and used or
+//     assigned only inside the block that declares it, after the declaration
+//  4. types: every expression has a type by the rules below; loop bounds, indices and conditions are
+//     i64; a declaration or assignment has the variable's type; a scalar store's value has the buffer's
+//     compute type (f32 for float elements, i64 otherwise); vector loads, stores and broadcasts are
+//     on f32 buffers and values; nm_index reads a u8 buffer with 2, 3 or 4 bits
+//  5. writes: stores only target input-free, constant-free (writable) buffers
+//  6. parallel loops: appear only at the top level of a kernel, start at 0 with step 1, and their
+//     bodies use no variable declared outside them (so they can be split across threads)
+//  7. steps: every loop step is positive; vector widths are 4, 8 or 16
+//
+// Not yet checked: that indices stay inside their buffers (needs range analysis), and that
+// parallel iterations write disjoint elements (lowering guarantees it by construction).
+
+import SieveIR
+
+/// Checks kernel programs.
+public enum KernelVerifier {
+    /// Every violation, in program order; empty when the program is valid.
+    public static func problems(in program: KernelProgram) -> [String] {
+        var problems: [String] = []
+        for (index, buffer) in program.buffers.enumerated() {
+            let id = BufferID(index)
+            if buffer.count <= 0 { problems.append("\(id) has \(buffer.count) elements; a buffer needs at least one") }
+            switch buffer.storage {
+            case let .arena(offset):
+                if offset % 64 != 0 { problems.append("\(id) starts at arena offset \(offset), not a multiple of 64") }
+                if offset < 0 || offset + buffer.byteCount > program.arenaBytes {
+                    problems.append("\(id) spans arena bytes \(offset)..<\(offset + buffer.byteCount), outside the arena of \(program.arenaBytes) bytes")
+                }
+            case let .constant(offset):
+                if offset % 64 != 0 { problems.append("\(id) starts at weights offset \(offset), not a multiple of 64") }
+                if offset < 0 || offset + buffer.byteCount > program.weights.count {
+                    problems.append("\(id) spans weights bytes \(offset)..<\(offset + buffer.byteCount), outside the \(program.weights.count) weight bytes")
+                }
+            case .input, .output:
+                break
+            }
+        }
+        for (position, id) in program.inputs.enumerated() {
+            guard program.buffers.indices.contains(id.index), program.buffers[id.index].storage == .input(position) else {
+                problems.append("input \(position) is \(id), which is not a buffer with storage 'input \(position)'")
+                continue
+            }
+        }
+        for (position, id) in program.outputs.enumerated() {
+            guard program.buffers.indices.contains(id.index), program.buffers[id.index].storage == .output(position) else {
+                problems.append("output \(position) is \(id), which is not a buffer with storage 'output \(position)'")
+                continue
+            }
+        }
+        if program.inputShapes.count != program.inputs.count || program.inputNames.count != program.inputs.count
+            || program.outputShapes.count != program.outputs.count || program.outputNames.count != program.outputs.count {
+            problems.append("the shape and name tables need one entry per input and output")
+        }
+        if ![4, 8, 16].contains(program.vectorWidth) {
+            problems.append("vector width \(program.vectorWidth) is not 4, 8 or 16")
+        }
+        for kernel in program.kernels {
+            var checker = KernelChecker(program: program, kernel: kernel)
+            checker.checkBlock(kernel.body, topLevel: true)
+            problems += checker.problems.map { "kernel @\(kernel.name): \($0)" }
+        }
+        return problems
+    }
+
+    /// Throws every violation at once, or returns when the program is valid.
+    public static func verify(_ program: KernelProgram) throws(DiagnosticError) {
+        let found = problems(in: program)
+        if !found.isEmpty {
+            throw DiagnosticError(found.map { .error(.unknown, "kernel IR verifier: \($0)") })
+        }
+    }
+}
+
+/// Walks one kernel with a scope stack.
+private struct KernelChecker {
+    let program: KernelProgram
+    let kernel: Kernel
+    var problems: [String] = []
+    /// Variables visible now, innermost block last.
+    var scopes: [Set<VariableID>] = [[]]
+    var declared: Set<VariableID> = []
+    /// Variables visible at the start of the parallel loop being checked (which it must not use).
+    var outsideParallel: Set<VariableID>? = nil
+
+    init(program: KernelProgram, kernel: Kernel) {
+        self.program = program
+        self.kernel = kernel
+    }
+
+    mutating func report(_ message: String) { problems.append(message) }
+
+    func isVisible(_ id: VariableID) -> Bool { scopes.contains { $0.contains(id) } }
+
+    mutating func bind(_ id: VariableID) {
+        guard kernel.variables.indices.contains(id.index) else {
+            report("\(id) is not in the variable table")
+            return
+        }
+        if !declared.insert(id).inserted { report("\(id) is declared twice") }
+        scopes[scopes.count - 1].insert(id)
+    }
+
+    func variableType(_ id: VariableID) -> ValueType? {
+        kernel.variables.indices.contains(id.index) ? kernel.variables[id.index].type : nil
+    }
+
+    func buffer(_ id: BufferID) -> Buffer? {
+        program.buffers.indices.contains(id.index) ? program.buffers[id.index] : nil
+    }
+
+    mutating func checkBlock(_ statements: [Statement], topLevel: Bool = false) {
+        for statement in statements { check(statement, topLevel: topLevel) }
+    }
+
+    mutating func checkIndex(_ expression: KernelExpression, _ what: String) {
+        if let type = typeOf(expression), type != .i64 { report("\(what) must be i64, found \(type)") }
+    }
+
+    mutating func check(_ statement: Statement, topLevel: Bool) {
+        switch statement {
+        case let .loop(loop):
+            checkIndex(loop.lower, "loop lower bound")
+            checkIndex(loop.upper, "loop upper bound")
+            if loop.step <= 0 { report("loop step \(loop.step) must be positive") }
+            var saved: Set<VariableID>?? = nil
+            if loop.parallel {
+                if !topLevel || outsideParallel != nil { report("parallel loop \(loop.variable) is not at the top level of the kernel") }
+                if loop.lower != .int(0) || loop.step != 1 { report("parallel loop \(loop.variable) must start at 0 with step 1") }
+                saved = .some(outsideParallel)
+                outsideParallel = scopes.reduce(into: Set<VariableID>()) { $0.formUnion($1) }
+            }
+            scopes.append([])
+            bind(loop.variable)
+            if variableType(loop.variable) != .i64 { report("loop variable \(loop.variable) must be i64") }
+            checkBlock(loop.body)
+            scopes.removeLast()
+            if let saved { outsideParallel = saved }
+        case let .declare(id, value):
+            let type = typeOf(value)
+            bind(id)
+            if let type, let declaredType = variableType(id), type != declaredType {
+                report("\(id) is \(declaredType) but is initialised with \(type)")
+            }
+        case let .assign(id, value):
+            use(id)
+            if let type = typeOf(value), let declaredType = variableType(id), type != declaredType {
+                report("\(id) is \(declaredType) but is assigned \(type)")
+            }
+        case let .store(id, index, value):
+            checkIndex(index, "store index")
+            let type = typeOf(value)
+            guard let target = buffer(id) else { report("store to \(id), which is not a buffer"); return }
+            if !target.isWritable { report("store to \(id), which is read only (\(target.storage.text))") }
+            if let type, type != target.computeType {
+                report("store of \(type) to \(id), whose elements take \(target.computeType)")
+            }
+        case let .vectorStore(id, index, value):
+            checkIndex(index, "vector store index")
+            let type = typeOf(value)
+            guard let target = buffer(id) else { report("vector store to \(id), which is not a buffer"); return }
+            if !target.isWritable { report("vector store to \(id), which is read only (\(target.storage.text))") }
+            if target.elementType != .f32 { report("vector store to \(id) of \(target.elementType), expected f32") }
+            if let type {
+                if case let .f32x(width) = type { checkWidth(width) } else { report("vector store of \(type), expected a vector") }
+            }
+        case let .branch(condition, thenBody, elseBody):
+            checkIndex(condition, "branch condition")
+            scopes.append([])
+            checkBlock(thenBody)
+            scopes.removeLast()
+            scopes.append([])
+            checkBlock(elseBody)
+            scopes.removeLast()
+        case .trap:
+            break
+        }
+    }
+
+    mutating func use(_ id: VariableID) {
+        if !isVisible(id) { report("\(id) is used outside the block that declares it or before its declaration") }
+        if let outside = outsideParallel, outside.contains(id) {
+            report("\(id) is declared outside a parallel loop that uses it")
+        }
+    }
+
+    mutating func checkWidth(_ width: Int) {
+        if ![4, 8, 16].contains(width) { report("vector width \(width) is not 4, 8 or 16") }
+    }
+
+    /// The expression's type, reporting problems; nil when it has none.
+    mutating func typeOf(_ expression: KernelExpression) -> ValueType? {
+        switch expression {
+        case .int: return .i64
+        case .float: return .f32
+        case .double: return .f64
+        case let .variable(id):
+            use(id)
+            guard let type = variableType(id) else { report("\(id) is not in the variable table"); return nil }
+            return type
+        case let .load(id, index):
+            checkIndex(index, "load index")
+            guard let source = buffer(id) else { report("load from \(id), which is not a buffer"); return nil }
+            return source.computeType
+        case let .vectorLoad(id, index, width):
+            checkIndex(index, "vector load index")
+            checkWidth(width)
+            guard let source = buffer(id) else { report("vector load from \(id), which is not a buffer"); return nil }
+            if source.elementType != .f32 { report("vector load from \(id) of \(source.elementType), expected f32") }
+            return .f32x(width)
+        case let .broadcast(value, width):
+            checkWidth(width)
+            if let type = typeOf(value), type != .f32 { report("broadcast of \(type), expected f32") }
+            return .f32x(width)
+        case let .reduceAdd(value):
+            guard let type = typeOf(value) else { return nil }
+            guard case .f32x = type else { report("reduce_add of \(type), expected a vector"); return nil }
+            return .f32
+        case let .unary(op, value):
+            guard let type = typeOf(value) else { return nil }
+            switch op {
+            case .neg:
+                return type
+            case .not:
+                if type != .i64 { report("not of \(type), expected i64") }
+                return .i64
+            case .isNaN:
+                if !type.isScalarFloat { report("is_nan of \(type), expected a scalar float") }
+                return .i64
+            case .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh:
+                if !type.isScalarFloat { report("\(op.rawValue) of \(type), expected a scalar float") }
+                return type
+            }
+        case let .binary(op, lhs, rhs):
+            let left = typeOf(lhs), right = typeOf(rhs)
+            guard let left, let right else { return nil }
+            if left != right { report("\(op.rawValue) of \(left) and \(right); operands need one type") }
+            switch op {
+            case .add, .sub, .mul, .min, .max:
+                return left
+            case .div:
+                if case .f32x = left { report("div of vectors is not supported") }
+                return left
+            case .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .and, .or:
+                if left != .i64 { report("\(op.rawValue) of \(left), expected i64") }
+                return .i64
+            case .pow:
+                if case .f32x = left { report("pow of vectors is not supported") }
+                return left
+            case .lt, .le, .gt, .ge, .eq, .ne:
+                if case .f32x = left { report("\(op.rawValue) of vectors is not supported") }
+                return .i64
+            }
+        case let .fma(a, b, c):
+            let types = [typeOf(a), typeOf(b), typeOf(c)]
+            guard let first = types[0], types.allSatisfy({ $0 == first }) else {
+                report("fma operands need one type, found \(types.map { $0.map { "\($0)" } ?? "?" })")
+                return nil
+            }
+            if first == .i64 { report("fma of i64, expected f32, f64 or a vector") }
+            return first
+        case let .select(condition, a, b):
+            checkIndex(condition, "select condition")
+            let left = typeOf(a), right = typeOf(b)
+            if let left, let right, left != right { report("select of \(left) and \(right); operands need one type") }
+            return left
+        case let .convert(value, type):
+            guard let from = typeOf(value) else { return nil }
+            if case .f32x = from { report("convert of a vector is not supported") }
+            if case .f32x = type { report("convert to a vector is not supported") }
+            if from.isScalarFloat && type == .i64 { report("convert from \(from) to i64 must use truncate_to_i64") }
+            return type
+        case let .nmIndex(id, element, bits):
+            checkIndex(element, "nm_index element")
+            if ![2, 3, 4].contains(bits) { report("nm_index of \(bits) bits, expected 2, 3 or 4") }
+            guard let source = buffer(id) else { report("nm_index from \(id), which is not a buffer"); return nil }
+            if source.elementType != .u8 { report("nm_index from \(id) of \(source.elementType), expected packed u8") }
+            return .i64
+        case let .intrinsic(intrinsic, arguments):
+            let types = arguments.map { typeOf($0) }
+            switch intrinsic {
+            case .quantize:
+                if types != [.f32, .f32, .i64, .i64, .i64] { report("quantize takes (f32, f32, i64, i64, i64)") }
+                return .i64
+            case .truncateToI64:
+                guard types.count == 1, let type = types[0], type.isScalarFloat else {
+                    report("truncate_to_i64 takes one scalar float")
+                    return .i64
+                }
+                return .i64
+            }
+        }
+    }
+}

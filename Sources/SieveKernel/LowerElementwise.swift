@@ -1,0 +1,158 @@
+// Lowering of elementwise ops: arithmetic, comparisons, activations, cast, where, quantize and dequantize.
+// One loop over the result (flat when no operand broadcasts), each element computed as the interpreter does.
+
+import SieveIR
+
+extension Lowerer {
+    /// Appends a small table (quantization scales, zero points) to the weights and returns its buffer.
+    mutating func addTable(_ name: String, elementType: ElementType, values: [Double]) -> BufferID {
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        let offset = program.weights.count
+        for value in values { appendElement(value, of: elementType, to: &program.weights) }
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        return addBuffer(Buffer(name: name, storage: .constant(offset: offset), elementType: elementType, count: max(1, values.count)))
+    }
+
+    /// Appends an exact i64 table.
+    mutating func addIntegerTable(_ name: String, values: [Int64]) -> BufferID {
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        let offset = program.weights.count
+        for value in values { appendInteger(value, of: .i64, to: &program.weights) }
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        return addBuffer(Buffer(name: name, storage: .constant(offset: offset), elementType: .i64, count: max(1, values.count)))
+    }
+
+    mutating func lowerElementwise(_ op: Operation, result: ValueID) throws {
+        let resultType = type(result)
+        let shape = resultType.shape
+        let count = resultType.elementCount ?? 0
+        let target = try buffer(result)
+        let sources = try op.operands.map { try buffer($0) }
+        let operandTypes = op.operands.map { type($0) }
+        let isFloat = operandTypes.first.map { $0.elementType.isFloat } ?? true
+
+        // Quantization parameters become tables; per-axis ones are indexed by the element's axis coordinate.
+        var quantTables: (scales: BufferID, zeroPoints: BufferID, axis: Int?)? = nil
+        var quantRange: ClosedRange<Int64> = 0...0
+        switch op.kind {
+        case .quantize:
+            guard let params = resultType.quant, let range = resultType.elementType.integerRange else {
+                throw LoweringError("quantize needs an integer result type with quantization parameters")
+            }
+            quantRange = range
+            quantTables = (addTable("\(name(result)).scales", elementType: .f32, values: params.scales.map(Double.init)),
+                           addIntegerTable("\(name(result)).zero_points", values: params.zeroPoints), params.axis)
+        case .dequantize:
+            guard let params = operandTypes[0].quant else {
+                throw LoweringError("dequantize needs an operand type with quantization parameters")
+            }
+            quantTables = (addTable("\(name(op.operands[0])).scales", elementType: .f32, values: params.scales.map(Double.init)),
+                           addIntegerTable("\(name(op.operands[0])).zero_points", values: params.zeroPoints), params.axis)
+        default:
+            break
+        }
+        let kind = op.kind
+        let resultElement = resultType.elementType
+        let strides = rowMajorStrides(shape)
+        let operandStrides = operandTypes.map { broadcastStrides(from: $0.shape, to: shape) }
+        let flat = operandTypes.allSatisfy { $0.shape == shape }
+
+        var builder = KernelBuilder()
+        let body: (inout KernelBuilder, KernelExpression, [KernelExpression]?) -> Void = { body, flatIndex, indices in
+            let loads: [KernelExpression] = sources.indices.map { slot in
+                if let indices { return .load(sources[slot], index: SieveKernel.flatIndex(indices, strides: operandStrides[slot])) }
+                return .load(sources[slot], index: flatIndex)
+            }
+            var parameter: KernelExpression = 0
+            if let tables = quantTables, let axis = tables.axis {
+                if let indices { parameter = indices[axis] } else { parameter = (flatIndex / .index(strides[axis])) % .index(shape[axis]) }
+            }
+            var operands = loads
+            if case .div = kind, !isFloat {
+                // Integer division by zero stops the run, as the interpreter refuses it.
+                let divisor = body.declare("divisor", .i64, loads[1])
+                body.branch(.binary(.eq, divisor, 0)) { $0.emit(.trap(.divisionByZero)) }
+                operands[1] = divisor
+            }
+            let value = elementValue(kind, operands, isFloat: isFloat, resultElement: resultElement, quant: quantTables.map {
+                (KernelExpression.load($0.scales, index: parameter), KernelExpression.load($0.zeroPoints, index: parameter))
+            }, quantRange: quantRange)
+            body.store(target, flatIndex, value)
+        }
+        if flat {
+            builder.loop("i", to: .index(count), parallel: isParallel(count)) { inner, i in body(&inner, i, nil) }
+        } else {
+            builder.loopNest(shape, parallel: isParallel(count)) { inner, indices in
+                body(&inner, SieveKernel.flatIndex(indices, strides: strides), indices)
+            }
+        }
+        addKernel(builder, pattern: flat ? "elementwise, flat loop" : "elementwise with broadcast, loop nest")
+    }
+}
+
+/// The value of one result element of an elementwise op from its operand values (f32 or i64).
+func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, resultElement: ElementType,
+                  quant: (scale: KernelExpression, zeroPoint: KernelExpression)?, quantRange: ClosedRange<Int64>) -> KernelExpression {
+    let zero: KernelExpression = isFloat ? .float(0) : .int(0)
+    switch kind {
+    case .add: return .binary(isFloat ? .add : .wrappingAdd, x[0], x[1])
+    case .sub: return .binary(isFloat ? .sub : .wrappingSub, x[0], x[1])
+    case .mul: return .binary(isFloat ? .mul : .wrappingMul, x[0], x[1])
+    case .div: return .binary(isFloat ? .div : .wrappingDiv, x[0], x[1])
+    case .pow: return .binary(.pow, x[0], x[1])
+    case .equal: return .binary(.eq, x[0], x[1])
+    case .relu: return .select(.binary(.lt, x[0], zero), zero, x[0])
+    case .neg: return isFloat ? .unary(.neg, x[0]) : .binary(.wrappingSub, 0, x[0])
+    case .sigmoid: return .unary(.sigmoid, x[0])
+    case .tanh: return .unary(.tanh, x[0])
+    case .erf: return .unary(.erf, x[0])
+    case .sqrt: return .unary(.sqrt, x[0])
+    case .exp: return .unary(.exp, x[0])
+    case let .leakyRelu(alpha): return activationValue(.leakyRelu(alpha: alpha), x[0])
+    case let .gelu(approximateTanh): return .unary(approximateTanh ? .geluTanh : .gelu, x[0])
+    case let .clip(low, high):
+        if isFloat { return activationValue(.clip(min: low, max: high), x[0]) }
+        let lowest = integerBound(Double(low).rounded(.up)), highest = integerBound(Double(high).rounded(.down))
+        return .binary(.min, .binary(.max, x[0], .int(lowest)), .int(highest))
+    case .cast:
+        if isFloat {
+            if resultElement.isFloat { return x[0] }
+            if resultElement == .bool { return .binary(.ne, x[0], .float(0)) }
+            return .intrinsic(.truncateToI64, [x[0]])
+        }
+        return resultElement.isFloat ? .convert(x[0], to: .f32) : x[0]
+    case .where:
+        return .select(.binary(.ne, x[0], 0), x[1], x[2])
+    case .quantize:
+        guard let quant else { return 0 }
+        return .intrinsic(.quantize, [x[0], quant.scale, quant.zeroPoint, .int(quantRange.lowerBound), .int(quantRange.upperBound)])
+    case .dequantize:
+        guard let quant else { return .float(0) }
+        return .binary(.mul, .convert(.binary(.wrappingSub, x[0], quant.zeroPoint), to: .f32), quant.scale)
+    case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape,
+         .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .maxPool, .averagePool,
+         .globalAveragePool, .globalMaxPool:
+        preconditionFailure("\(kind.mnemonic) is not elementwise")
+    }
+}
+
+/// One activation applied to an f32 value, as the interpreter's `activate` does.
+func activationValue(_ activation: Activation, _ x: KernelExpression) -> KernelExpression {
+    switch activation {
+    case .relu: return .select(.binary(.lt, x, .float(0)), .float(0), x)
+    case let .leakyRelu(alpha): return .select(.binary(.lt, x, .float(0)), .binary(.mul, .float(alpha), x), x)
+    case .gelu: return .unary(.gelu, x)
+    case .geluTanh: return .unary(.geluTanh, x)
+    case .sigmoid: return .unary(.sigmoid, x)
+    case .tanh: return .unary(.tanh, x)
+    case let .clip(low, high): return .binary(.min, .binary(.max, x, .float(low)), .float(high))
+    }
+}
+
+/// An integral Double as an i64, saturating (NaN gives 0), as the interpreter's `toInt64`.
+func integerBound(_ value: Double) -> Int64 {
+    if value.isNaN { return 0 }
+    if value <= Double(Int64.min) { return Int64.min }
+    if value >= Double(Int64.max) { return Int64.max }
+    return Int64(value)
+}

@@ -1,0 +1,515 @@
+// Lowering of matrix products and convolution: matmul, gemm, fused_matmul (with epilogues) and conv2d.
+// Dense f32 products use a register tile of MR x NR vectors; N:M weights are read compressed, never expanded.
+
+import SieveIR
+
+/// A strided matrix: element (row, column) of batch b is at `offset(b) + row * rowStride + column * columnStride`.
+struct MatrixView {
+    var buffer: BufferID
+    var offset: (KernelExpression) -> KernelExpression
+    var rowStride: Int
+    var columnStride: Int
+
+    func index(_ batch: KernelExpression, _ row: KernelExpression, _ column: KernelExpression) -> KernelExpression {
+        offset(batch) + row * .index(rowStride) + column * .index(columnStride)
+    }
+}
+
+/// Applied to each finished product element: (batch, row, column, value) -> stored value.
+typealias ProductEpilogue = (KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression
+
+/// `c[b] = epilogue(a[b] * b[b])` for `batches` independent products of m x k by k x n.
+struct DenseProduct {
+    var batches: Int, m: Int, n: Int, k: Int
+    var a: MatrixView, b: MatrixView, c: MatrixView
+    var integer: Bool
+    var vectorizable: Bool
+    var epilogue: ProductEpilogue?
+}
+
+/// Rows of an N:M weight (kept values and packed indices, `rowKept` per row) times a dense operand:
+/// `out(r, b, c) = sum over kept p of row r: value[p] * dense(r, b, k(p), c)`.
+struct SparseRowsProduct {
+    var rows: Int, reduction: Int, columns: Int, batches: Int
+    var n: Int, m: Int
+    var values: BufferID, indices: BufferID
+    var dense: BufferID
+    var denseIndex: (_ row: KernelExpression, _ batch: KernelExpression, _ k: KernelExpression, _ column: KernelExpression) -> KernelExpression
+    var out: BufferID
+    var outIndex: (_ row: KernelExpression, _ batch: KernelExpression, _ column: KernelExpression) -> KernelExpression
+    /// Whether dense and out are contiguous f32 along columns, so columns can be vectorised.
+    var vectorizable: Bool
+    var integer: Bool
+    var epilogue: ProductEpilogue?
+}
+
+/// A dense operand times an N:M weight whose groups run along the output columns:
+/// `out(i, col) += a(i, k) * value` for each kept (k, col) of the weight, k x n with groups along n.
+struct SparseColumnsProduct {
+    var rows: Int, k: Int, n: Int
+    var nKept: Int, m: Int
+    var values: BufferID, indices: BufferID
+    var a: MatrixView
+    var out: BufferID
+    var integer: Bool
+    var epilogue: ProductEpilogue?
+}
+
+private let rowTile = 4
+private let vectorTile = 2
+
+extension Lowerer {
+    // MARK: matmul and fused_matmul
+
+    mutating func lowerMatmul(_ op: Operation, result: ValueID, transposeB: Bool, epilogue steps: [EpilogueStep]) throws {
+        let aType = type(op.operands[0]), bType = type(op.operands[1])
+        let a2 = aType.rank == 1 ? [1] + aType.shape : aType.shape
+        let b2 = bType.rank == 1 ? bType.shape + [1] : bType.shape
+        let m = a2[a2.count - 2], k = a2[a2.count - 1]
+        let n = transposeB ? b2[b2.count - 2] : b2[b2.count - 1]
+        let batchA = Array(a2.dropLast(2)), batchB = Array(b2.dropLast(2))
+        guard let batchShape = broadcastShapes(batchA, batchB) else { throw LoweringError("batch dimensions do not broadcast") }
+        let batches = batchShape.reduce(1, *)
+        let integer = !type(result).elementType.isFloat
+        let target = try buffer(result)
+        let epilogue = try matmulEpilogue(op, steps: steps, m: m, n: n)
+        let aStrides = broadcastStrides(from: batchA, to: batchShape).map { $0 * m * k }
+        let bStrides = broadcastStrides(from: batchB, to: batchShape).map { $0 * k * n }
+        let aBuffer = try buffer(op.operands[0])
+        let aView = MatrixView(buffer: aBuffer, offset: { batchOffset($0, shape: batchShape, strides: aStrides) }, rowStride: k, columnStride: 1)
+        let cView = MatrixView(buffer: target, offset: { $0 * .index(m * n) }, rowStride: n, columnStride: 1)
+
+        if let weight = nmWeight(op.operands[1]) {
+            guard batchB.reduce(1, *) == 1 else {
+                throw LoweringError("an N:M weight with batch dimensions \(batchB) is not supported by the native backend; use a 2-D weight")
+            }
+            // With a 2-D weight the batch is A's own, so A and the result are [batches * m] contiguous rows.
+            let rows = batches * m
+            if transposeB {
+                try emitSparseRows(SparseRowsProduct(
+                    rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
+                    values: weight.values, indices: weight.indices, dense: aBuffer,
+                    denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
+                    outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
+                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    pattern: "N:M matmul (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
+            } else {
+                try emitSparseColumns(SparseColumnsProduct(
+                    rows: rows, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
+                    a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1), out: target,
+                    integer: integer, epilogue: epilogue),
+                    pattern: "N:M matmul (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
+            }
+            return
+        }
+
+        var bView: MatrixView
+        let bBuffer = try buffer(op.operands[1])
+        if transposeB {
+            if let transposed = transposedConstant(op.operands[1]) {
+                bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
+            } else {
+                bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
+            }
+        } else {
+            bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: n, columnStride: 1)
+        }
+        let product = DenseProduct(batches: batches, m: m, n: n, k: k, a: aView, b: bView, c: cView, integer: integer,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   epilogue: epilogue)
+        emitDenseProduct(product, pattern: "dense matmul")
+    }
+
+    /// For a dense 2-D f32 constant, a transposed copy in the weights (so B can be read along rows); nil otherwise.
+    mutating func transposedConstant(_ value: ValueID) -> BufferID? {
+        let info = type(value)
+        guard info.rank == 2, info.elementType == .f32, info.layout == .dense,
+              let opIndex = graph.definingOps()[value.index], case let .constant(id) = graph.operations[opIndex].kind,
+              let constant = graph.constants[id], constant.hasConsistentSize else { return nil }
+        if let existing = transposedConstants[id.index] { return existing }
+        let rows = info.shape[0], columns = info.shape[1]
+        var values = [Double](repeating: 0, count: rows * columns)
+        for row in 0..<rows {
+            for column in 0..<columns { values[column * rows + row] = constant.element(at: row * columns + column) }
+        }
+        let buffer = addTable("@\(constant.name).transposed", elementType: .f32, values: values)
+        transposedConstants[id.index] = buffer
+        return buffer
+    }
+
+    func isVectorizable(_ values: [ValueID]) -> Bool {
+        values.allSatisfy { type($0).elementType == .f32 }
+    }
+
+    /// The fused epilogue as a function of (batch, row, column, product).
+    func matmulEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int) throws -> ProductEpilogue? {
+        guard !steps.isEmpty else { return nil }
+        var operandIndex = 2
+        var actions: [(KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression] = []
+        for step in steps {
+            switch step {
+            case .bias:
+                let bias = try buffer(op.operands[operandIndex])
+                actions.append { _, _, column, value in .binary(.add, value, .load(bias, index: column)) }
+                operandIndex += 1
+            case .residualAdd:
+                let residual = try buffer(op.operands[operandIndex])
+                actions.append { batch, row, column, value in
+                    .binary(.add, value, .load(residual, index: batch * .index(m * n) + row * .index(n) + column))
+                }
+                operandIndex += 1
+            case let .activation(activation):
+                actions.append { _, _, _, value in activationValue(activation, value) }
+            }
+        }
+        return { batch, row, column, value in actions.reduce(value) { $1(batch, row, column, $0) } }
+    }
+
+    // MARK: gemm
+
+    mutating func lowerGemm(_ op: Operation, result: ValueID, alpha: Float, beta: Float, transposeA: Bool, transposeB: Bool) throws {
+        let aType = type(op.operands[0])
+        let m = type(result).shape[0], n = type(result).shape[1]
+        let k = transposeA ? aType.shape[0] : aType.shape[1]
+        let integer = !type(result).elementType.isFloat
+        let target = try buffer(result)
+        let aBuffer = try buffer(op.operands[0])
+        let aView = transposeA
+            ? MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: m)
+            : MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1)
+        var epilogue: ProductEpilogue?
+        let addend: (BufferID, [Int])? = op.operands.count == 3 && beta != 0
+            ? (try buffer(op.operands[2]), broadcastStrides(from: type(op.operands[2]).shape, to: [m, n])) : nil
+        if integer {
+            let hasAddend = op.operands.count == 3
+            let addendBuffer = hasAddend ? try buffer(op.operands[2]) : nil
+            let addendStrides = hasAddend ? broadcastStrides(from: type(op.operands[2]).shape, to: [m, n]) : []
+            if alpha == 1 && (beta == 1 || !hasAddend) {
+                if let addendBuffer {
+                    epilogue = { _, row, column, value in
+                        .binary(.wrappingAdd, value, .load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)))
+                    }
+                }
+            } else {
+                epilogue = { _, row, column, value in
+                    var exact = KernelExpression.binary(.mul, .double(Double(alpha)), .convert(value, to: .f64))
+                    if let addendBuffer {
+                        let c = KernelExpression.convert(.load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)), to: .f64)
+                        exact = .binary(.add, exact, .binary(.mul, .double(Double(beta)), c))
+                    }
+                    return .intrinsic(.truncateToI64, [exact])
+                }
+            }
+        } else if alpha != 1 || addend != nil {
+            epilogue = { _, row, column, value in
+                var scaled = alpha == 1 ? value : .binary(.mul, .float(alpha), value)
+                if let (buffer, strides) = addend {
+                    scaled = .binary(.add, scaled, .binary(.mul, .float(beta), .load(buffer, index: flatIndex([row, column], strides: strides))))
+                }
+                return scaled
+            }
+        }
+        if let weight = nmWeight(op.operands[1]) {
+            if transposeB {
+                try emitSparseRows(SparseRowsProduct(
+                    rows: n, reduction: k, columns: m, batches: 1, n: weight.n, m: weight.m,
+                    values: weight.values, indices: weight.indices, dense: aBuffer,
+                    denseIndex: { _, _, kk, c in aView.index(0, c, kk) }, out: target,
+                    outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
+                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    pattern: "N:M gemm (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
+            } else {
+                if integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)) {
+                    throw LoweringError("integer gemm with alpha or beta other than 1 and an N:M weight along the output columns is not supported by the native backend")
+                }
+                try emitSparseColumns(SparseColumnsProduct(
+                    rows: m, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
+                    a: aView, out: target, integer: integer, epilogue: epilogue),
+                    pattern: "N:M gemm (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
+            }
+            return
+        }
+        let bBuffer = try buffer(op.operands[1])
+        var bView = transposeB
+            ? MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: k)
+            : MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: n, columnStride: 1)
+        if transposeB, let transposed = transposedConstant(op.operands[1]) {
+            bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
+        }
+        let product = DenseProduct(batches: 1, m: m, n: n, k: k, a: aView,
+                                   b: bView, c: MatrixView(buffer: target, offset: { _ in 0 }, rowStride: n, columnStride: 1),
+                                   integer: integer,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   epilogue: epilogue)
+        emitDenseProduct(product, pattern: "dense gemm")
+    }
+
+    // MARK: conv2d
+
+    mutating func lowerConvolution(_ op: Operation, result: ValueID, attributes: Conv2DAttributes) throws {
+        let x = type(op.operands[0]).shape, w = type(op.operands[1]).shape, y = type(result).shape
+        let (batch, channels, height, width) = (x[0], x[1], x[2], x[3])
+        let (outChannels, groupChannels, kernelH, kernelW) = (w[0], w[1], w[2], w[3])
+        let (outH, outW) = (y[2], y[3])
+        let groups = attributes.groups
+        let groupOut = outChannels / groups
+        let patch = groupChannels * kernelH * kernelW
+        let pixels = outH * outW
+        let input = try buffer(op.operands[0]), target = try buffer(result)
+        guard let scratchOffset = plan.scratch[currentOpIndex] else {
+            // An empty convolution has nothing to compute.
+            return
+        }
+        let columns = addBuffer(Buffer(name: "\(name(result)).im2col", storage: .arena(offset: scratchOffset), elementType: .f32,
+                                       count: max(1, channels * kernelH * kernelW * batch * pixels)))
+
+        // im2col: row (group, channel, ky, kx), then [image][pixel]; padding reads as 0.
+        var builder = KernelBuilder()
+        builder.loop("row", to: .index(groups * patch), parallel: isParallel(groups * patch * batch * pixels)) { body, row in
+            let group = body.declare("group", .i64, row / .index(patch))
+            let within = body.declare("within", .i64, row % .index(patch))
+            let channel = body.declare("channel", .i64, group * .index(groupChannels) + within / .index(kernelH * kernelW))
+            let ky = body.declare("ky", .i64, (within / .index(kernelW)) % .index(kernelH))
+            let kx = body.declare("kx", .i64, within % .index(kernelW))
+            body.loop("image", to: .index(batch)) { body, image in
+                body.loop("oy", to: .index(outH)) { body, oy in
+                    let iy = body.declare("iy", .i64, oy * .index(attributes.strides[0]) - .index(attributes.pads[0]) + ky * .index(attributes.dilations[0]))
+                    body.loop("ox", to: .index(outW)) { body, ox in
+                        let ix = body.declare("ix", .i64, ox * .index(attributes.strides[1]) - .index(attributes.pads[1]) + kx * .index(attributes.dilations[1]))
+                        let destination = ((row * .index(batch) + image) * .index(outH) + oy) * .index(outW) + ox
+                        let inside = KernelExpression.binary(.and, .binary(.and, .binary(.ge, iy, 0), .binary(.lt, iy, .index(height))),
+                                                       .binary(.and, .binary(.ge, ix, 0), .binary(.lt, ix, .index(width))))
+                        body.branch(inside, then: { body in
+                            body.store(columns, destination, .load(input, index: ((image * .index(channels) + channel) * .index(height) + iy) * .index(width) + ix))
+                        }, else: { body in
+                            body.store(columns, destination, .float(0))
+                        })
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: "conv2d im2col: [group][channel*ky*kx][image][pixel]")
+
+        let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
+        let integer = false
+        if let weight = nmWeight(op.operands[1]) {
+            // Weight row r = output channel; its reduction is the flattened (channel, ky, kx) patch,
+            // whose last axis kx holds whole N:M groups.
+            try emitSparseRows(SparseRowsProduct(
+                rows: outChannels, reduction: patch, columns: pixels, batches: batch, n: weight.n, m: weight.m,
+                values: weight.values, indices: weight.indices, dense: columns,
+                denseIndex: { r, image, kk, c in
+                    (((r / .index(groupOut)) * .index(patch) + kk) * .index(batch) + image) * .index(pixels) + c
+                },
+                out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
+                vectorizable: isVectorizable([op.operands[0], result]), integer: integer,
+                epilogue: bias.map { bias in { _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
+                pattern: "N:M conv2d (\(weight.n):\(weight.m)) over im2col, compressed weights broadcast against pixel vectors")
+            return
+        }
+        let weights = try buffer(op.operands[1])
+        // Product number b = group * batch + image: weight rows of the group times that image's columns.
+        let product = DenseProduct(
+            batches: groups * batch, m: groupOut, n: pixels, k: patch,
+            a: MatrixView(buffer: weights, offset: { b in (b / .index(batch)) * .index(groupOut * patch) }, rowStride: patch, columnStride: 1),
+            b: MatrixView(buffer: columns, offset: { b in (b / .index(batch)) * .index(patch * batch * pixels) + (b % .index(batch)) * .index(pixels) },
+                          rowStride: batch * pixels, columnStride: 1),
+            c: MatrixView(buffer: target, offset: { b in (b % .index(batch)) * .index(outChannels * pixels) + (b / .index(batch)) * .index(groupOut * pixels) },
+                          rowStride: pixels, columnStride: 1),
+            integer: integer, vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
+            epilogue: bias.map { bias in { b, row, _, value in
+                .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
+            } })
+        emitDenseProduct(product, pattern: "dense conv2d over im2col")
+    }
+
+    // MARK: kernels
+
+    /// Emits a dense product: a vectorised register tile for f32 with unit column stride, scalar loops otherwise.
+    mutating func emitDenseProduct(_ product: DenseProduct, pattern: String) {
+        let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
+        let parallel = isParallel(batches * m * n * max(k, 1) / 8)
+        var builder = KernelBuilder()
+        let accumulatorType: ValueType = product.integer ? .i64 : .f32
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+
+        func scalarElement(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row: KernelExpression, _ column: KernelExpression) {
+            let accumulator = body.declare("acc", accumulatorType, zero)
+            body.loop("k", to: .index(k)) { body, kk in
+                let a = KernelExpression.load(product.a.buffer, index: product.a.index(batch, row, kk))
+                let b = KernelExpression.load(product.b.buffer, index: product.b.index(batch, kk, column))
+                body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, a, b)) : .fma(a, b, accumulator))
+            }
+            let value = product.epilogue?(batch, row, column, accumulator) ?? accumulator
+            body.store(product.c.buffer, product.c.index(batch, row, column), value)
+        }
+
+        guard product.vectorizable, !product.integer, n >= width else {
+            builder.loop("t", to: .index(batches * n), parallel: parallel) { body, t in
+                let batch = body.declare("batch", .i64, t / .index(n))
+                let column = body.declare("j", .i64, t % .index(n))
+                body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
+            }
+            addKernel(builder, pattern: "\(pattern), scalar loops")
+            return
+        }
+
+        let w = width
+        // One register tile: `rows` rows by `vectors` vectors of w columns, accumulated over k.
+        func tile(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row0: KernelExpression, rows: Int, _ column0: KernelExpression, vectors: Int) {
+            var accumulators: [[KernelExpression]] = []
+            for r in 0..<rows {
+                accumulators.append((0..<vectors).map { v in body.declare("acc\(r)_\(v)", .f32x(w), .broadcast(.float(0), width: w)) })
+            }
+            body.loop("k", to: .index(k)) { body, kk in
+                let bVectors = (0..<vectors).map { v in
+                    body.declare("b\(v)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(v * w)), width: w))
+                }
+                for r in 0..<rows {
+                    let a = body.declare("a\(r)", .f32x(w), .broadcast(.load(product.a.buffer, index: product.a.index(batch, row0 + .index(r), kk)), width: w))
+                    for v in 0..<vectors { body.assign(accumulators[r][v], .fma(a, bVectors[v], accumulators[r][v])) }
+                }
+            }
+            for r in 0..<rows {
+                for v in 0..<vectors {
+                    body.emit(.vectorStore(product.c.buffer, index: product.c.index(batch, row0 + .index(r), column0 + .index(v * w)),
+                                           value: accumulators[r][v]))
+                }
+            }
+            if let epilogue = product.epilogue {
+                // The epilogue runs on the tile while it is still in L1.
+                for r in 0..<rows {
+                    body.loop("e", to: .index(vectors * w)) { body, e in
+                        let row = row0 + .index(r), column = column0 + e
+                        let index = product.c.index(batch, row, column)
+                        body.store(product.c.buffer, index, epilogue(batch, row, column, .load(product.c.buffer, index: index)))
+                    }
+                }
+            }
+        }
+        func rowTiles(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, vectors: Int) {
+            body.loop("ib", to: .index(m / rowTile)) { body, ib in
+                tile(&body, batch, ib * .index(rowTile), rows: rowTile, column0, vectors: vectors)
+            }
+            body.loop("i", from: .index(m - m % rowTile), to: .index(m)) { body, row in
+                tile(&body, batch, row, rows: 1, column0, vectors: vectors)
+            }
+        }
+
+        let block = vectorTile * w
+        let fullBlocks = n / block
+        builder.loop("t", to: .index(batches * fullBlocks), parallel: parallel) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(fullBlocks))
+            let column0 = body.declare("j0", .i64, (t % .index(fullBlocks)) * .index(block))
+            rowTiles(&body, batch, column0, vectors: vectorTile)
+        }
+        let remainderStart = fullBlocks * block
+        let singleVectors = (n - remainderStart) / w
+        let scalarStart = remainderStart + singleVectors * w
+        if singleVectors > 0 || scalarStart < n {
+            builder.loop("batch", to: .index(batches)) { body, batch in
+                body.loop("jv", to: .index(singleVectors)) { body, jv in
+                    rowTiles(&body, batch, .index(remainderStart) + jv * .index(w), vectors: 1)
+                }
+                body.loop("j", from: .index(scalarStart), to: .index(n)) { body, column in
+                    body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
+                }
+            }
+        }
+        addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars")
+    }
+
+    /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.
+    mutating func emitSparseRows(_ product: SparseRowsProduct, pattern: String) throws {
+        let groupsPerRow = product.reduction / product.m
+        let rowKept = groupsPerRow * product.n
+        let bits = product.m.trailingZeroBitCount
+        let parallel = isParallel(product.rows * rowKept * product.columns * product.batches / 4)
+        let accumulatorType: ValueType = product.integer ? .i64 : .f32
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+        let w = width
+        var builder = KernelBuilder()
+        builder.loop("r", to: .index(product.rows), parallel: parallel) { body, r in
+            let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
+            func kept(_ body: inout KernelBuilder, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression) -> Void) {
+                body.loop("g", to: .index(groupsPerRow)) { body, g in
+                    body.loop("j", to: .index(product.n)) { body, j in
+                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + j)
+                        let kk = body.declare("k", .i64, g * .index(product.m) + .nmIndex(product.indices, element: p, bits: bits))
+                        visit(&body, p, kk)
+                    }
+                }
+            }
+            body.loop("b", to: .index(product.batches)) { body, batch in
+                var scalarStart = 0
+                if product.vectorizable && !product.integer && product.columns >= w {
+                    let vectors = product.columns / w
+                    scalarStart = vectors * w
+                    body.loop("cv", to: .index(vectors)) { body, cv in
+                        let column0 = body.declare("c0", .i64, cv * .index(w))
+                        let accumulator = body.declare("acc", .f32x(w), .broadcast(.float(0), width: w))
+                        kept(&body) { body, p, kk in
+                            let value = KernelExpression.broadcast(.load(product.values, index: p), width: w)
+                            body.assign(accumulator, .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), accumulator))
+                        }
+                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: accumulator))
+                        if let epilogue = product.epilogue {
+                            body.loop("e", to: .index(w)) { body, e in
+                                let index = product.outIndex(r, batch, column0 + e)
+                                body.store(product.out, index, epilogue(batch, r, column0 + e, .load(product.out, index: index)))
+                            }
+                        }
+                    }
+                }
+                body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
+                    let accumulator = body.declare("acc", accumulatorType, zero)
+                    kept(&body) { body, p, kk in
+                        let value = KernelExpression.load(product.values, index: p)
+                        let dense = KernelExpression.load(product.dense, index: product.denseIndex(r, batch, kk, column))
+                        body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, value, dense))
+                                                                  : .fma(value, dense, accumulator))
+                    }
+                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(batch, r, column, accumulator) ?? accumulator)
+                }
+            }
+        }
+        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : ", scalar over columns"))
+    }
+
+    /// Emits a dense-times-N:M product whose groups run along output columns (a compressed scatter).
+    mutating func emitSparseColumns(_ product: SparseColumnsProduct, pattern: String) throws {
+        let groupsPerRow = product.n / product.m
+        let rowKept = groupsPerRow * product.nKept
+        let bits = product.m.trailingZeroBitCount
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+        guard program.buffers[product.out.index].elementType == .f32 || product.integer else {
+            throw LoweringError("an N:M weight with groups along the output columns needs f32 or integer elements in the native backend, found \(program.buffers[product.out.index].elementType)")
+        }
+        var builder = KernelBuilder()
+        let parallel = isParallel(product.rows * product.k * rowKept / 4)
+        builder.loop("grp", to: .index(groupsPerRow), parallel: parallel) { body, group in
+            body.loop("i", to: .index(product.rows)) { body, row in
+                let outRow = body.declare("out_row", .i64, row * .index(product.n) + group * .index(product.m))
+                body.loop("t", to: .index(product.m)) { body, t in body.store(product.out, outRow + t, zero) }
+                body.loop("k", to: .index(product.k)) { body, kk in
+                    let a = body.declare("a", product.integer ? .i64 : .f32, .load(product.a.buffer, index: product.a.index(0, row, kk)))
+                    body.loop("j", to: .index(product.nKept)) { body, j in
+                        let p = body.declare("p", .i64, kk * .index(rowKept) + group * .index(product.nKept) + j)
+                        let column = body.declare("col", .i64, outRow + .nmIndex(product.indices, element: p, bits: bits))
+                        let value = KernelExpression.load(product.values, index: p)
+                        let old = KernelExpression.load(product.out, index: column)
+                        body.store(product.out, column, product.integer ? .binary(.wrappingAdd, old, .binary(.wrappingMul, a, value))
+                                                                        : .fma(a, value, old))
+                    }
+                }
+                if let epilogue = product.epilogue {
+                    body.loop("t", to: .index(product.m)) { body, t in
+                        let column = group * .index(product.m) + t
+                        body.store(product.out, outRow + t, epilogue(0, row, column, .load(product.out, index: outRow + t)))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: pattern)
+    }
+}

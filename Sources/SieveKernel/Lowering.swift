@@ -1,0 +1,321 @@
+// Lowering from graph IR to kernel IR: plans memory, lays out weights, then builds one kernel per op.
+// The per-op builders live in the Lower*.swift files; this file holds the driver and shared helpers.
+
+import SieveIR
+
+/// What lowering needs to know about the target.
+public struct LoweringOptions: Hashable, Sendable {
+    /// The program name (the artifact's symbol prefix).
+    public var name: String
+    /// f32 lanes per vector: 4 (SSE2), 8 (AVX2) or 16 (AVX-512).
+    public var vectorWidth: Int
+    /// Element count from which an elementwise or data-movement loop is split across threads.
+    public var parallelThreshold: Int
+
+    /// Makes options.
+    public init(name: String, vectorWidth: Int, parallelThreshold: Int = 1 << 14) {
+        self.name = name
+        self.vectorWidth = vectorWidth
+        self.parallelThreshold = parallelThreshold
+    }
+}
+
+/// Why lowering refused a graph; becomes a located diagnostic.
+struct LoweringError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// The buffers holding one constant: dense elements, or N:M kept values plus packed indices.
+struct ConstantBuffers {
+    var values: BufferID
+    var indices: BufferID?
+}
+
+/// Lowers a graph to a verified kernel program.
+public func lowerToKernels(_ graph: Graph, options: LoweringOptions) throws(DiagnosticError) -> KernelProgram {
+    try Verifier.verify(graph)
+    var lowerer = Lowerer(graph: graph, options: options)
+    do {
+        try lowerer.run()
+    } catch let error as LoweringError {
+        throw DiagnosticError(.error(lowerer.currentLocation, error.message,
+                                     context: lowerer.currentOp.map { graph.print($0) }))
+    } catch {
+        throw DiagnosticError(.error(graph.location, "lowering failed: \(error)"))
+    }
+    try KernelVerifier.verify(lowerer.program)
+    return lowerer.program
+}
+
+/// The lowering state of one graph.
+struct Lowerer {
+    let graph: Graph
+    let options: LoweringOptions
+    var program: KernelProgram
+    /// The buffer of each value, once known.
+    var valueBuffers: [BufferID?]
+    var constantBuffers: [Int: ConstantBuffers] = [:]
+    /// Transposed copies of constants made for matrix products, by constant index.
+    var transposedConstants: [Int: BufferID] = [:]
+    var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
+    var currentOp: Operation?
+    var currentOpIndex = 0
+    var currentLocation: Location
+
+    init(graph: Graph, options: LoweringOptions) {
+        self.graph = graph
+        self.options = options
+        self.program = KernelProgram(name: options.name, vectorWidth: options.vectorWidth)
+        self.valueBuffers = [BufferID?](repeating: nil, count: graph.values.count)
+        self.currentLocation = graph.location
+    }
+
+    var width: Int { options.vectorWidth }
+
+    func type(_ value: ValueID) -> TensorType { graph.values[value.index].type }
+
+    func name(_ value: ValueID) -> String { graph.valueName(value) }
+
+    mutating func addBuffer(_ buffer: Buffer) -> BufferID {
+        program.buffers.append(buffer)
+        return BufferID(program.buffers.count - 1)
+    }
+
+    /// The buffer holding a value's (dense) elements.
+    func buffer(_ value: ValueID) throws -> BufferID {
+        guard let id = valueBuffers[value.index] else {
+            throw LoweringError("\(name(value)) has no buffer; it is an N:M weight read only by matrix products")
+        }
+        return id
+    }
+
+    mutating func run() throws {
+        for op in graph.operations {
+            for (index, operand) in op.operands.enumerated() where type(operand).layout != .dense {
+                currentOp = op
+                currentLocation = op.location
+                guard case .constant? = graph.definingOps()[operand.index].map({ graph.operations[$0].kind }) else {
+                    throw LoweringError("operand \(index) (\(name(operand))) has an \(type(operand).layout) layout but is not a constant; the native backend reads N:M data only from weights")
+                }
+            }
+        }
+        currentOp = nil
+        let scratch = graph.operations.map(scratchBytes)
+        plan = PlanMemory().plan(graph, scratchBytes: scratch)
+        program.arenaBytes = plan.arenaBytes
+
+        for (position, input) in graph.inputs.enumerated() {
+            let info = type(input)
+            let id = addBuffer(Buffer(name: name(input), storage: .input(position), elementType: info.elementType,
+                                      count: max(1, info.elementCount ?? 1)))
+            program.inputs.append(id)
+            program.inputShapes.append(info.shape)
+            program.inputNames.append(graph.values[input.index].name ?? "input\(position)")
+            if valueBuffers[input.index] == nil { valueBuffers[input.index] = id }
+        }
+        for (position, output) in graph.outputs.enumerated() {
+            let info = type(output)
+            let id = addBuffer(Buffer(name: name(output), storage: .output(position), elementType: info.elementType,
+                                      count: max(1, info.elementCount ?? 1)))
+            program.outputs.append(id)
+            program.outputShapes.append(info.shape)
+            program.outputNames.append(graph.values[output.index].name ?? "output\(position)")
+        }
+        try layOutConstants()
+        for (index, info) in graph.values.enumerated() {
+            guard let home = plan.homes[index] else { continue }
+            switch home {
+            case let .output(position):
+                valueBuffers[index] = program.outputs[position]
+            case let .arena(offset):
+                valueBuffers[index] = addBuffer(Buffer(name: graph.valueName(ValueID(index)), storage: .arena(offset: offset),
+                                                       elementType: info.type.elementType, count: max(1, info.type.elementCount ?? 1)))
+            case .input, .constant, .view:
+                break
+            }
+        }
+
+        for (index, op) in graph.operations.enumerated() {
+            currentOp = op
+            currentOpIndex = index
+            currentLocation = op.location
+            guard let result = op.results.first else { continue }
+            if case let .view(of: source) = plan.homes[result.index] {
+                valueBuffers[result.index] = valueBuffers[source.index]
+                continue
+            }
+            try lower(op, result: result)
+        }
+        currentOp = nil
+        for (position, value) in plan.copiedOutputs {
+            let source = try buffer(value)
+            let target = program.outputs[position]
+            let count = program.buffers[target.index].count
+            var builder = KernelBuilder()
+            builder.loop("i", to: .index(count), parallel: count >= options.parallelThreshold) { body, i in
+                body.store(target, i, .load(source, index: i))
+            }
+            addKernel(builder, op: "copy", location: graph.location.description, pattern: "copy to output \(position)")
+        }
+    }
+
+    /// Puts every constant into the weights blob, each at a 64-byte boundary, followed by padding
+    /// so that packed-index reads of two bytes never leave the blob.
+    mutating func layOutConstants() throws {
+        var weights: [UInt8] = []
+        func align() { while weights.count % PlanMemory.alignment != 0 { weights.append(0) } }
+        for op in graph.operations {
+            guard case let .constant(id) = op.kind, let result = op.results.first,
+                  let constant = graph.constants[id] else { continue }
+            if let existing = constantBuffers[id.index] {
+                if constant.type.layout == .dense { valueBuffers[result.index] = existing.values }
+                continue
+            }
+            currentOp = op
+            currentLocation = op.location
+            guard constant.hasConsistentSize, let count = constant.type.elementCount else {
+                throw LoweringError("constant @\(constant.name) does not hold the bytes its type needs")
+            }
+            align()
+            switch constant.type.layout {
+            case .dense:
+                let offset = weights.count
+                weights += constant.bytes
+                let buffer = addBuffer(Buffer(name: "@\(constant.name)", storage: .constant(offset: offset),
+                                              elementType: constant.type.elementType, count: max(1, count)))
+                if count == 0 { weights.append(0) }
+                constantBuffers[id.index] = ConstantBuffers(values: buffer, indices: nil)
+                valueBuffers[result.index] = buffer
+            case let .nm(n, m):
+                let kept = count / m * n
+                let valueBytes = kept * constant.type.elementType.byteSize
+                let offset = weights.count
+                weights += constant.bytes[0..<valueBytes]
+                let values = addBuffer(Buffer(name: "@\(constant.name).values", storage: .constant(offset: offset),
+                                              elementType: constant.type.elementType, count: max(1, kept)))
+                align()
+                let indexOffset = weights.count
+                let indexBytes = constant.bytes.count - valueBytes
+                weights += constant.bytes[valueBytes...]
+                weights += [0, 0]
+                let indices = addBuffer(Buffer(name: "@\(constant.name).indices", storage: .constant(offset: indexOffset),
+                                               elementType: .u8, count: indexBytes + 2))
+                constantBuffers[id.index] = ConstantBuffers(values: values, indices: indices)
+            }
+        }
+        align()
+        program.weights = weights
+    }
+
+    /// The N:M buffers of a weight operand, or nil for a dense one.
+    func nmWeight(_ value: ValueID) -> (values: BufferID, indices: BufferID, n: Int, m: Int)? {
+        guard case let .nm(n, m) = type(value).layout,
+              let opIndex = graph.definingOps()[value.index],
+              case let .constant(id) = graph.operations[opIndex].kind,
+              let buffers = constantBuffers[id.index], let indices = buffers.indices else { return nil }
+        return (buffers.values, indices, n, m)
+    }
+
+    /// The scratch bytes an op's kernel needs in the arena.
+    func scratchBytes(_ op: Operation) -> Int {
+        switch op.kind {
+        case .conv2d:
+            guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
+                  let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
+            // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
+            return x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * y.shape[2] * y.shape[3] * 4
+        default:
+            return 0
+        }
+    }
+
+    /// Appends a finished kernel named after the current op.
+    mutating func addKernel(_ builder: KernelBuilder, op: String, location: String, pattern: String) {
+        let index = program.kernels.count
+        let safe = String(op.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        program.kernels.append(builder.kernel(name: "k\(index)_\(safe)", op: op, location: location, pattern: pattern))
+    }
+
+    /// Appends a kernel for the current op.
+    mutating func addKernel(_ builder: KernelBuilder, pattern: String) {
+        let op = currentOp.map { $0.kind.mnemonic } ?? "op"
+        let result = currentOp?.results.first.map { " -> \(name($0))" } ?? ""
+        addKernel(builder, op: op, location: "\(currentLocation)\(result)", pattern: pattern)
+    }
+
+    /// Whether a loop over `count` elements should be split across threads.
+    func isParallel(_ count: Int) -> Bool { count >= options.parallelThreshold }
+
+    /// Dispatches one op to its lowering.
+    mutating func lower(_ op: Operation, result: ValueID) throws {
+        switch op.kind {
+        case .constant, .reshape, .flatten, .squeeze, .unsqueeze:
+            break
+        case let .matmul(transposeB):
+            try lowerMatmul(op, result: result, transposeB: transposeB, epilogue: [])
+        case let .fusedMatmul(transposeB, epilogue):
+            try lowerMatmul(op, result: result, transposeB: transposeB, epilogue: epilogue)
+        case let .gemm(alpha, beta, transposeA, transposeB):
+            try lowerGemm(op, result: result, alpha: alpha, beta: beta, transposeA: transposeA, transposeB: transposeB)
+        case let .conv2d(attributes):
+            try lowerConvolution(op, result: result, attributes: attributes)
+        case .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
+             .gelu, .clip, .cast, .where, .quantize, .dequantize:
+            try lowerElementwise(op, result: result)
+        case let .softmax(axis):
+            try lowerSoftmax(op, result: result, axis: axis)
+        case let .layerNorm(axis, epsilon):
+            try lowerLayerNorm(op, result: result, axis: axis, epsilon: epsilon)
+        case let .batchNorm(epsilon):
+            try lowerBatchNorm(op, result: result, epsilon: epsilon)
+        case let .reduceMean(axes, _):
+            try lowerReduceMean(op, result: result, axes: axes)
+        case let .transpose(permutation):
+            let input = type(op.operands[0])
+            let strides = rowMajorStrides(input.shape)
+            try lowerStridedCopy(from: op.operands[0], offset: 0, strides: permutation.map { strides[$0] }, result: result,
+                                 pattern: "transpose copy")
+        case .expand:
+            try lowerStridedCopy(from: op.operands[0], offset: 0,
+                                 strides: broadcastStrides(from: type(op.operands[0]).shape, to: type(result).shape),
+                                 result: result, pattern: "broadcast copy")
+        case let .slice(starts, _, axes, steps):
+            let input = type(op.operands[0])
+            var strides = rowMajorStrides(input.shape)
+            var offset = 0
+            for (slot, axis) in axes.enumerated() {
+                offset += starts[slot] * strides[axis]
+                strides[axis] *= steps[slot]
+            }
+            try lowerStridedCopy(from: op.operands[0], offset: offset, strides: strides, result: result, pattern: "strided slice copy")
+        case let .concat(axis):
+            try lowerConcat(op, result: result, axis: axis)
+        case let .gather(axis):
+            try lowerGather(op, result: result, axis: axis)
+        case let .maxPool(attributes):
+            try lowerPool(op, result: result, attributes: attributes, maximum: true)
+        case let .averagePool(attributes):
+            try lowerPool(op, result: result, attributes: attributes, maximum: false)
+        case .globalAveragePool:
+            try lowerGlobalPool(op, result: result, maximum: false)
+        case .globalMaxPool:
+            try lowerGlobalPool(op, result: result, maximum: true)
+        }
+    }
+}
+
+/// The flat offset of batch number `batch` in a tensor whose batch axes have `strides` (0 where it
+/// broadcasts), for a broadcast batch shape `shape`.
+func batchOffset(_ batch: KernelExpression, shape: [Int], strides: [Int]) -> KernelExpression {
+    var result: KernelExpression = 0
+    var inner = 1
+    for axis in shape.indices.reversed() {
+        if strides[axis] != 0 && shape[axis] != 1 {
+            let digit = axis == 0 ? batch / .index(inner) : (batch / .index(inner)) % .index(shape[axis])
+            result = result + digit * .index(strides[axis])
+        }
+        inner *= shape[axis]
+    }
+    return result
+}

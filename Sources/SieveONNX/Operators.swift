@@ -1,0 +1,723 @@
+// The mapping of each supported ONNX op (opset 13 and newer semantics) to graph-IR ops.
+// Axes are normalized here, shape-like inputs must be constants, and deliberate limitations say "is not supported".
+
+import SieveIR
+
+extension GraphBuilder {
+    /// Converts one node; returns one slot per output (nil where Sieve does not compute that output).
+    mutating func convert(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let op = n.node.opType
+        switch op {
+        case "MatMul":
+            return [try emit(.matmul(transposeB: false), [n.input(0), n.input(1)], name: n.outputName(0), n)]
+
+        case "Gemm":
+            let alpha = try n.attributes.float("alpha", default: 1)
+            let beta = try n.attributes.float("beta", default: 1)
+            let transA = try n.attributes.int("transA", default: 0) != 0
+            let transB = try n.attributes.int("transB", default: 0) != 0
+            var operands = [try n.input(0), try n.input(1)]
+            if let c = n.optionalInput(2) { operands.append(c) }
+            return [try emit(.gemm(alpha: alpha, beta: beta, transposeA: transA, transposeB: transB), operands,
+                             name: n.outputName(0), n)]
+
+        case "Add", "Sub", "Mul", "Div":
+            let kind: OpKind = op == "Add" ? .add : op == "Sub" ? .sub : op == "Mul" ? .mul : .div
+            return [try emit(kind, [n.input(0), n.input(1)], name: n.outputName(0), n)]
+
+        case "Pow":
+            let base = try n.input(0)
+            var exponent = try n.input(1)
+            let baseType = type(of: base).elementType
+            // ONNX lets the exponent have its own type; the IR op wants one, and the result has the base's.
+            if type(of: exponent).elementType != baseType {
+                exponent = try emit(.cast, [exponent], declared: type(of: exponent).with(elementType: baseType), name: nil, n)
+            }
+            return [try emit(.pow, [base, exponent], name: n.outputName(0), n)]
+
+        case "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Neg":
+            let kinds: [String: OpKind] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Erf": .erf, "Sqrt": .sqrt,
+                                           "Exp": .exp, "Neg": .neg]
+            guard let kind = kinds[op] else { throw NodeError("internal: no mapping for \(op)") }
+            return [try emit(kind, [n.input(0)], name: n.outputName(0), n)]
+
+        case "LeakyRelu":
+            let alpha = try n.attributes.float("alpha", default: 0.01)
+            return [try emit(.leakyRelu(alpha: alpha), [n.input(0)], name: n.outputName(0), n)]
+
+        case "Gelu":
+            let approximate = try n.attributes.string("approximate", default: "none")
+            guard approximate == "none" || approximate == "tanh" else {
+                throw NodeError("Gelu approximate='\(approximate)' is not supported (only 'none' and 'tanh' exist)")
+            }
+            return [try emit(.gelu(approximateTanh: approximate == "tanh"), [n.input(0)], name: n.outputName(0), n)]
+
+        case "Softmax":
+            let x = try n.input(0)
+            let axis = try normalizeAxis(n.attributes.int("axis", default: -1), rank: type(of: x).rank, "axis")
+            return [try emit(.softmax(axis: axis), [x], name: n.outputName(0), n)]
+
+        case "LayerNormalization":
+            return try layerNormalization(&n)
+
+        case "BatchNormalization":
+            if try n.attributes.int("training_mode", default: 0) != 0 {
+                throw NodeError("BatchNormalization with training_mode=1 is not supported (Sieve compiles inference graphs)")
+            }
+            let epsilon = try n.attributes.float("epsilon", default: 1e-5)
+            n.attributes.ignore("momentum")
+            let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
+            return [try emit(.batchNorm(epsilon: epsilon), operands, name: n.outputName(0), n)]
+
+        case "ReduceMean":
+            return [try reduceMean(&n)]
+
+        case "Reshape":
+            let x = try n.input(0)
+            let shape = try constantIntegers(n.input(1), "shape", n)
+            let allowZero = try n.attributes.int("allowzero", default: 0) != 0
+            let target = try reshapeTarget(type(of: x), shape, allowZero: allowZero)
+            return [try emit(.reshape, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
+
+        case "Transpose":
+            let x = try n.input(0)
+            let rank = type(of: x).rank
+            let permutation: [Int]
+            if let perm = try n.attributes.ints("perm") {
+                permutation = try perm.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "perm entry") }
+            } else {
+                permutation = Array((0..<rank).reversed())
+            }
+            return [try emit(.transpose(permutation: permutation), [x], name: n.outputName(0), n)]
+
+        case "Flatten":
+            let x = try n.input(0)
+            let axis = try normalizeAxis(n.attributes.int("axis", default: 1), rank: type(of: x).rank, "axis", inclusive: true)
+            return [try emit(.flatten(axis: axis), [x], name: n.outputName(0), n)]
+
+        case "Concat":
+            guard let rawAxis = try n.attributes.int("axis") else { throw NodeError("Concat needs the attribute 'axis'") }
+            let operands = n.inputs.compactMap { $0 }
+            guard let first = operands.first else { throw NodeError("Concat needs at least one input") }
+            let axis = try normalizeAxis(rawAxis, rank: type(of: first).rank, "axis")
+            return [try emit(.concat(axis: axis), operands, name: n.outputName(0), n)]
+
+        case "Gather":
+            return [try gather(&n)]
+
+        case "Slice":
+            return [try slice(&n)]
+
+        case "Squeeze":
+            let x = try n.input(0)
+            let shape = type(of: x).shape
+            var axes: [Int]
+            if let given = n.optionalInput(1) {
+                axes = try constantIntegers(given, "axes", n).map { value throws(NodeError) in
+                    try normalizeAxis(value, rank: shape.count, "axis")
+                }
+            } else {
+                axes = shape.indices.filter { shape[$0] == 1 }
+            }
+            axes = try sortedUnique(axes)
+            if axes.isEmpty { return [x] }
+            return [try emit(.squeeze(axes: axes), [x], name: n.outputName(0), n)]
+
+        case "Unsqueeze":
+            let x = try n.input(0)
+            let values = try constantIntegers(n.input(1), "axes", n)
+            let rank = type(of: x).rank + values.count
+            let axes = try sortedUnique(values.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
+            return [try emit(.unsqueeze(axes: axes), [x], name: n.outputName(0), n)]
+
+        case "Shape":
+            let shape = type(of: try n.input(0)).shape
+            let rank = Int64(shape.count)
+            func clamp(_ value: Int64) -> Int { Int(min(max(value < 0 ? value + rank : value, 0), rank)) }
+            let start = clamp(try n.attributes.int("start", default: 0))
+            let end = clamp(try n.attributes.int("end", default: rank))
+            let dims = start < end ? Array(shape[start..<end]) : []
+            let values = dims.map { Double($0) }
+            return [.constant(Constant.from(name: n.outputName(0) ?? "shape", type: TensorType([dims.count], .i64), values: values))]
+
+        case "ConstantOfShape":
+            return [try constantOfShape(&n)]
+
+        case "Expand":
+            let x = try n.input(0)
+            let shape = try constantIntegers(n.input(1), "shape", n)
+            guard shape.allSatisfy({ $0 >= 0 && $0 <= Int64(TensorType.maxElementCount) }) else {
+                throw NodeError("Expand shape \(shape) has a negative or absurd dimension")
+            }
+            let xShape = type(of: x).shape
+            guard let target = broadcastShapes(xShape, shape.map { Int($0) }) else {
+                throw NodeError("Expand cannot broadcast \(shapeString(xShape)) with the shape \(shape)")
+            }
+            return [try emit(.expand, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
+
+        case "Constant":
+            return [.constant(try constantNode(&n))]
+
+        case "Identity":
+            return [try n.input(0)]
+
+        case "Dropout":
+            n.attributes.ignore("seed")
+            if let training = n.optionalInput(2) {
+                guard case let .constant(constant) = training, constant.type.elementCount == 1 else {
+                    throw NodeError("Dropout's training_mode input must be a constant; only inference (training_mode=false) is supported")
+                }
+                if constant.element(at: 0) != 0 {
+                    throw NodeError("Dropout with training_mode=true is not supported (Sieve compiles inference graphs)")
+                }
+            }
+            let x = try n.input(0)
+            guard let maskName = n.outputName(1), consumed.contains(maskName) else { return [x] }
+            // In inference the mask keeps every element: a constant of trues with the input's shape.
+            let maskType = TensorType(type(of: x).shape, .bool)
+            guard let count = maskType.elementCount, count <= ONNXImporter.maxFoldedElements else {
+                throw NodeError("Dropout's mask output of shape \(shapeString(maskType.shape)) is larger than \(ONNXImporter.maxFoldedElements) elements, which is not supported")
+            }
+            let mask = Constant(name: maskName, type: maskType, bytes: [UInt8](repeating: 1, count: count))
+            return [x, .constant(mask)]
+
+        case "Cast":
+            let x = try n.input(0)
+            guard let to = try n.attributes.int("to") else { throw NodeError("Cast needs the attribute 'to'") }
+            n.attributes.ignore("saturate", "round_mode")
+            let target: ElementType
+            do {
+                target = try requireElementType(onnxCode: Int32(truncatingIfNeeded: to), "the target of Cast")
+            } catch {
+                throw NodeError(error.message)
+            }
+            return [try emit(.cast, [x], declared: type(of: x).with(elementType: target), name: n.outputName(0), n)]
+
+        case "Where":
+            return [try emit(.where, [n.input(0), n.input(1), n.input(2)], name: n.outputName(0), n)]
+
+        case "Equal":
+            return [try emit(.equal, [n.input(0), n.input(1)], name: n.outputName(0), n)]
+
+        case "Conv":
+            return [try conv(&n)]
+
+        case "MaxPool", "AveragePool":
+            return [try pool(&n)]
+
+        case "GlobalAveragePool":
+            return [try emit(.globalAveragePool, [n.input(0)], name: n.outputName(0), n)]
+
+        case "GlobalMaxPool":
+            return [try emit(.globalMaxPool, [n.input(0)], name: n.outputName(0), n)]
+
+        case "Clip":
+            let x = try n.input(0)
+            var low = -Float.infinity, high = Float.infinity
+            if let slot = n.optionalInput(1) { low = try constantScalar(slot, "min", n) }
+            if let slot = n.optionalInput(2) { high = try constantScalar(slot, "max", n) }
+            // ONNX leaves min > max to the runtime (all outputs become max); keep that meaning.
+            if low > high { low = high }
+            return [try emit(.clip(min: low, max: high), [x], name: n.outputName(0), n)]
+
+        case "QuantizeLinear":
+            return [try quantizeLinear(&n)]
+
+        case "DequantizeLinear":
+            return [try dequantizeLinear(&n)]
+
+        default:
+            throw NodeError("op '\(op)' is not supported")
+        }
+    }
+
+    // MARK: Helpers for shape-like inputs
+
+    /// An input that must be a constant (after folding), as integers.
+    func constantIntegers(_ slot: Slot, _ what: String, _ n: NodeContext) throws(NodeError) -> [Int64] {
+        guard case let .constant(constant) = slot else {
+            throw NodeError("input '\(what)' of \(n.node.opType) must be a constant once input shapes are fixed, but it is computed at run time; dynamic \(what) is not supported")
+        }
+        guard constant.type.elementType == .i64 || constant.type.elementType == .i32 else {
+            throw NodeError("input '\(what)' of \(n.node.opType) must be int64 or int32, found \(constant.type.elementType)")
+        }
+        guard constant.type.rank <= 1, let count = constant.type.elementCount, constant.hasConsistentSize else {
+            throw NodeError("input '\(what)' of \(n.node.opType) must be a 1-D tensor, found \(constant.type)")
+        }
+        return (0..<count).map { constant.integer(at: $0) }
+    }
+
+    /// A one-element constant input as a Float.
+    func constantScalar(_ slot: Slot, _ what: String, _ n: NodeContext) throws(NodeError) -> Float {
+        guard case let .constant(constant) = slot else {
+            throw NodeError("input '\(what)' of \(n.node.opType) must be a constant; a value computed at run time is not supported")
+        }
+        guard constant.type.elementCount == 1, constant.hasConsistentSize else {
+            throw NodeError("input '\(what)' of \(n.node.opType) must hold one element, found \(constant.type)")
+        }
+        return Float(constant.element(at: 0))
+    }
+
+    /// An axis in [-rank, rank) (or [-rank, rank] when `inclusive`, as Flatten allows) made non-negative.
+    func normalizeAxis(_ value: Int64, rank: Int, _ what: String, inclusive: Bool = false) throws(NodeError) -> Int {
+        let upper = Int64(inclusive ? rank : rank - 1)
+        guard value >= -Int64(rank), value <= upper else {
+            throw NodeError("\(what) \(value) is out of range for rank \(rank)")
+        }
+        return Int(value < 0 ? value + Int64(rank) : value)
+    }
+
+    func sortedUnique(_ axes: [Int]) throws(NodeError) -> [Int] {
+        let sorted = axes.sorted()
+        guard Set(sorted).count == sorted.count else { throw NodeError("axes \(axes) repeat an axis") }
+        return sorted
+    }
+
+    /// The Reshape result shape: 0 copies the input dimension (unless allowzero), -1 is inferred.
+    func reshapeTarget(_ input: TensorType, _ shape: [Int64], allowZero: Bool) throws(NodeError) -> [Int] {
+        var target: [Int] = []
+        var inferred: Int?
+        for (index, dim) in shape.enumerated() {
+            if dim == -1 {
+                guard inferred == nil else { throw NodeError("Reshape shape \(shape) has more than one -1") }
+                inferred = index
+                target.append(1)
+            } else if dim == 0 && !allowZero {
+                guard index < input.rank else {
+                    throw NodeError("Reshape shape \(shape) copies dimension \(index) with 0, but the input has rank \(input.rank)")
+                }
+                target.append(input.shape[index])
+            } else {
+                guard dim >= 0, dim <= Int64(TensorType.maxElementCount) else {
+                    throw NodeError("Reshape shape \(shape) has an invalid dimension \(dim)")
+                }
+                target.append(Int(dim))
+            }
+        }
+        if let inferred {
+            guard let total = input.elementCount, let known = TensorType(target, .f32).elementCount, known > 0 else {
+                throw NodeError("Reshape shape \(shape) cannot infer its -1 dimension from input \(input)")
+            }
+            guard total % known == 0 else {
+                throw NodeError("Reshape cannot infer -1: \(total) elements of \(input) do not divide by \(known)")
+            }
+            target[inferred] = total / known
+        }
+        return target
+    }
+
+    // MARK: Ops with more involved mappings
+
+    private mutating func layerNormalization(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let rank = type(of: x).rank
+        let axis = try normalizeAxis(n.attributes.int("axis", default: -1), rank: rank, "axis")
+        let epsilon = try n.attributes.float("epsilon", default: 1e-5)
+        let stash = try n.attributes.int("stash_type", default: 1)
+        guard stash == 1 else {
+            throw NodeError("LayerNormalization stash_type=\(stash) is not supported (only 1, computing in float32)")
+        }
+        var operands = [x, try n.input(1)]
+        if let bias = n.optionalInput(2) { operands.append(bias) }
+        let y = try emit(.layerNorm(axis: axis, epsilon: epsilon), operands, name: n.outputName(0), n)
+        guard n.outputName(1).map(consumed.contains) == true || n.outputName(2).map(consumed.contains) == true else {
+            return [y]
+        }
+        // Mean and InvStdDev (training-time outputs) are built from IR ops when something reads them.
+        guard type(of: x).elementType == .f32 else {
+            throw NodeError("LayerNormalization's Mean and InvStdDev outputs are supported for float32 inputs only")
+        }
+        let axes = Array(axis..<rank)
+        let mean = try emit(.reduceMean(axes: axes, keepDims: true), [x], name: n.outputName(1), n)
+        let centered = try emit(.sub, [x, mean], name: nil, n)
+        let squared = try emit(.mul, [centered, centered], name: nil, n)
+        let variance = try emit(.reduceMean(axes: axes, keepDims: true), [squared], name: nil, n)
+        let epsilonSlot = Slot.constant(Constant.from(name: graph.constants.freshName("epsilon"), type: TensorType([], .f32),
+                                                      values: [Double(epsilon)]))
+        let one = Slot.constant(Constant.from(name: graph.constants.freshName("one"), type: TensorType([], .f32), values: [1]))
+        let shifted = try emit(.add, [variance, epsilonSlot], name: nil, n)
+        let deviation = try emit(.sqrt, [shifted], name: nil, n)
+        let inverse = try emit(.div, [one, deviation], name: n.outputName(2), n)
+        return [y, mean, inverse]
+    }
+
+    private mutating func reduceMean(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let x = try n.input(0)
+        let rank = type(of: x).rank
+        let keepDims = try n.attributes.int("keepdims", default: 1) != 0
+        let noopWithEmptyAxes = try n.attributes.int("noop_with_empty_axes", default: 0) != 0
+        var raw: [Int64] = []
+        if opset < 18 {
+            raw = try n.attributes.ints("axes") ?? []
+        } else if let slot = n.optionalInput(1) {
+            raw = try constantIntegers(slot, "axes", n)
+        }
+        var axes = try sortedUnique(raw.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
+        if axes.isEmpty {
+            if noopWithEmptyAxes || rank == 0 { return x }
+            axes = Array(0..<rank)
+        }
+        return try emit(.reduceMean(axes: axes, keepDims: keepDims), [x], name: n.outputName(0), n)
+    }
+
+    private mutating func gather(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let data = try n.input(0)
+        var indices = try n.input(1)
+        let dataType = type(of: data)
+        let axis = try normalizeAxis(n.attributes.int("axis", default: 0), rank: dataType.rank, "axis")
+        // Negative indices count from the end; constant ones are made non-negative here.
+        if case let .constant(constant) = indices, constant.type.elementType == .i64 || constant.type.elementType == .i32,
+           let count = constant.type.elementCount, constant.hasConsistentSize {
+            let dim = Int64(dataType.shape[axis])
+            var values: [Int64] = []
+            values.reserveCapacity(count)
+            for index in 0..<count {
+                var value = constant.integer(at: index)
+                guard value >= -dim, value < dim else {
+                    throw NodeError("Gather index \(value) is out of range for axis \(axis) of size \(dim)")
+                }
+                if value < 0 { value += dim }
+                values.append(value)
+            }
+            var bytes: [UInt8] = []
+            for value in values { appendInteger(value, of: constant.type.elementType, to: &bytes) }
+            indices = .constant(Constant(name: constant.name, type: constant.type, bytes: bytes))
+        }
+        return try emit(.gather(axis: axis), [data, indices], name: n.outputName(0), n)
+    }
+
+    private mutating func slice(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let x = try n.input(0)
+        let shape = type(of: x).shape
+        let starts = try constantIntegers(n.input(1), "starts", n)
+        let ends = try constantIntegers(n.input(2), "ends", n)
+        let rawAxes = try n.optionalInput(3).map { slot throws(NodeError) in try constantIntegers(slot, "axes", n) }
+            ?? (0..<Int64(starts.count)).map { $0 }
+        let steps = try n.optionalInput(4).map { slot throws(NodeError) in try constantIntegers(slot, "steps", n) }
+            ?? Array(repeating: 1, count: starts.count)
+        guard ends.count == starts.count, rawAxes.count == starts.count, steps.count == starts.count else {
+            throw NodeError("Slice needs as many ends, axes and steps as starts, found \(starts.count) starts, \(ends.count) ends, \(rawAxes.count) axes and \(steps.count) steps")
+        }
+        var outStarts: [Int] = [], outEnds: [Int] = [], axes: [Int] = [], outSteps: [Int] = []
+        for index in starts.indices {
+            let axis = try normalizeAxis(rawAxes[index], rank: shape.count, "axis")
+            guard !axes.contains(axis) else { throw NodeError("Slice axes \(rawAxes) repeat axis \(axis)") }
+            let dim = Int64(shape[axis])
+            let step = steps[index]
+            guard step != 0 else { throw NodeError("Slice step must not be 0") }
+            guard step != Int64.min else { throw NodeError("Slice step \(step) is out of range") }
+            var start = starts[index], end = ends[index]
+            if start < 0 { start += dim }
+            if end < 0 { end += dim }
+            // Clamp as ONNX does: [0, dim] for positive steps, [0, dim-1] and [-1, dim-1] for negative ones.
+            if step > 0 {
+                start = min(max(start, 0), dim)
+                end = min(max(end, 0), dim)
+                if end < start { end = start }
+            } else if dim == 0 {
+                start = -1
+                end = -1
+            } else {
+                start = min(max(start, 0), dim - 1)
+                end = min(max(end, -1), dim - 1)
+                if end > start { end = start }
+            }
+            axes.append(axis)
+            outStarts.append(Int(start))
+            outEnds.append(Int(end))
+            outSteps.append(Int(max(min(step, Int64(Int32.max)), Int64(Int32.min))))
+        }
+        return try emit(.slice(starts: outStarts, ends: outEnds, axes: axes, steps: outSteps), [x], name: n.outputName(0), n)
+    }
+
+    private mutating func constantOfShape(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let dims = try constantIntegers(n.input(0), "shape", n)
+        var value = Constant.from(name: "value", type: TensorType([1], .f32), values: [0])
+        if let proto = try n.attributes.tensor("value") {
+            do {
+                value = try decodeTensor(proto, name: "value", baseDirectory: baseDirectory)
+            } catch {
+                throw NodeError("attribute 'value': \(error.message)")
+            }
+            guard value.type.elementCount == 1 else {
+                throw NodeError("ConstantOfShape's value must hold one element, found \(value.type)")
+            }
+        }
+        guard dims.allSatisfy({ $0 >= 0 && $0 <= Int64(TensorType.maxElementCount) }) else {
+            throw NodeError("ConstantOfShape shape \(dims) has a negative or absurd dimension")
+        }
+        let type = TensorType(dims.map { Int($0) }, value.type.elementType)
+        guard let count = type.elementCount, count <= ONNXImporter.maxFoldedElements else {
+            throw NodeError("ConstantOfShape of shape \(dims) is larger than \(ONNXImporter.maxFoldedElements) elements, which is not supported")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count * value.bytes.count)
+        for _ in 0..<count { bytes.append(contentsOf: value.bytes) }
+        return .constant(Constant(name: n.outputName(0) ?? "constant", type: type, bytes: bytes))
+    }
+
+    private mutating func constantNode(_ n: inout NodeContext) throws(NodeError) -> Constant {
+        let name = n.outputName(0) ?? "constant"
+        for unsupported in ["sparse_value", "value_string", "value_strings"] where n.attributes.has(unsupported) {
+            throw NodeError("Constant with '\(unsupported)' is not supported")
+        }
+        if let proto = try n.attributes.tensor("value") {
+            do {
+                return try decodeTensor(proto, name: name, baseDirectory: baseDirectory)
+            } catch {
+                throw NodeError("attribute 'value': \(error.message)")
+            }
+        }
+        if let value = try n.attributes.float("value_float") {
+            return Constant.from(name: name, type: TensorType([], .f32), values: [Double(value)])
+        }
+        if let values = try n.attributes.floats("value_floats") {
+            return Constant.from(name: name, type: TensorType([values.count], .f32), values: values.map(Double.init))
+        }
+        if let value = try n.attributes.int("value_int") {
+            var bytes: [UInt8] = []
+            appendInteger(value, of: .i64, to: &bytes)
+            return Constant(name: name, type: TensorType([], .i64), bytes: bytes)
+        }
+        if let values = try n.attributes.ints("value_ints") {
+            var bytes: [UInt8] = []
+            for value in values { appendInteger(value, of: .i64, to: &bytes) }
+            return Constant(name: name, type: TensorType([values.count], .i64), bytes: bytes)
+        }
+        throw NodeError("Constant has no value attribute")
+    }
+
+    /// Pads for one spatial axis under `auto_pad`, as (begin, end).
+    private func autoPads(_ mode: String, size: Int, kernel: Int, stride: Int, dilation: Int) -> (Int, Int) {
+        switch mode {
+        case "SAME_UPPER", "SAME_LOWER":
+            let output = (size + stride - 1) / stride
+            let total = max(0, (output - 1) * stride + (kernel - 1) * dilation + 1 - size)
+            return mode == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+        default:
+            return (0, 0)
+        }
+    }
+
+    /// Strides, dilations and pads of a window op over `spatial` (1 or 2) axes, with auto_pad applied,
+    /// lifted to two spatial axes: a 1-D op runs as a 2-D one over a height of 1.
+    ///
+    /// - Parameters:
+    ///   - input: the lifted NCHW input shape.
+    ///   - kernel: the lifted kernel height and width.
+    private func windowAttributes(_ n: inout NodeContext, input: [Int], kernel: [Int],
+                                  spatial: Int) throws(NodeError) -> (strides: [Int], dilations: [Int], pads: [Int]) {
+        func list(_ name: String) throws(NodeError) -> [Int] {
+            guard let values = try n.attributes.ints(name) else { return [1, 1] }
+            guard values.count == spatial, values.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
+                throw NodeError("attribute '\(name)' must hold \(spatial) positive values for a \(spatial)-D \(n.node.opType), found \(values)")
+            }
+            return spatial == 1 ? [1, Int(values[0])] : values.map { Int($0) }
+        }
+        let strides = try list("strides")
+        let dilations = try list("dilations")
+        let autoPad = try n.attributes.string("auto_pad", default: "NOTSET")
+        var pads = [0, 0, 0, 0]
+        switch autoPad {
+        case "NOTSET":
+            if let given = try n.attributes.ints("pads") {
+                guard given.count == 2 * spatial, given.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
+                    throw NodeError("attribute 'pads' must hold \(2 * spatial) non-negative values for a \(spatial)-D \(n.node.opType), found \(given)")
+                }
+                pads = spatial == 1 ? [0, Int(given[0]), 0, Int(given[1])] : given.map { Int($0) }
+            }
+        case "VALID":
+            _ = try n.attributes.ints("pads")
+        case "SAME_UPPER", "SAME_LOWER":
+            _ = try n.attributes.ints("pads")
+            for axis in 0..<2 {
+                let (begin, end) = autoPads(autoPad, size: input[2 + axis], kernel: kernel[axis],
+                                            stride: strides[axis], dilation: dilations[axis])
+                pads[axis] = begin
+                pads[axis + 2] = end
+            }
+        default:
+            throw NodeError("auto_pad '\(autoPad)' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+        }
+        return (strides, dilations, pads)
+    }
+
+    /// A rank-3 (1-D spatial) operand as rank 4 with a height of 1.
+    private mutating func liftToTwoDimensions(_ slot: Slot, _ n: NodeContext) throws(NodeError) -> Slot {
+        try emit(.unsqueeze(axes: [2]), [slot], name: nil, n)
+    }
+
+    private mutating func conv(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        var x = try n.input(0), w = try n.input(1)
+        let rank = type(of: x).rank
+        guard (rank == 3 || rank == 4), type(of: w).rank == rank else {
+            throw NodeError("Conv with \(max(rank, type(of: w).rank) - 2) spatial dimensions is not supported (only 1-D and 2-D convolutions over NCL or NCHW input)")
+        }
+        let spatial = rank - 2
+        let givenKernel = try n.attributes.ints("kernel_shape")
+        if let givenKernel, givenKernel.map({ Int($0) }) != Array(type(of: w).shape[2...]) {
+            throw NodeError("kernel_shape \(givenKernel) does not match the weight's spatial shape \(Array(type(of: w).shape[2...]))")
+        }
+        if spatial == 1 {
+            x = try liftToTwoDimensions(x, n)
+            w = try liftToTwoDimensions(w, n)
+        }
+        let xShape = type(of: x).shape
+        let kernel = Array(type(of: w).shape[2...])
+        let group = try n.attributes.int("group", default: 1)
+        guard group >= 1, group <= Int64(Int32.max) else { throw NodeError("group \(group) must be positive") }
+        let window = try windowAttributes(&n, input: xShape, kernel: kernel, spatial: spatial)
+        var operands = [x, w]
+        if let bias = n.optionalInput(2) { operands.append(bias) }
+        let attributes = Conv2DAttributes(strides: window.strides, pads: window.pads, dilations: window.dilations, groups: Int(group))
+        if spatial == 2 {
+            return try emit(.conv2d(attributes), operands, name: n.outputName(0), n)
+        }
+        let result = try emit(.conv2d(attributes), operands, name: nil, n)
+        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
+    }
+
+    private mutating func pool(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let isMax = n.node.opType == "MaxPool"
+        var x = try n.input(0)
+        let xType = type(of: x)
+        guard let kernelValues = try n.attributes.ints("kernel_shape") else {
+            throw NodeError("\(n.node.opType) needs the attribute 'kernel_shape'")
+        }
+        let spatial = xType.rank - 2
+        guard spatial == 1 || spatial == 2, kernelValues.count == spatial else {
+            throw NodeError("\(n.node.opType) with \(max(xType.rank - 2, kernelValues.count)) spatial dimensions is not supported (only 1-D and 2-D pooling over NCL or NCHW input)")
+        }
+        guard xType.elementType.isFloat else {
+            throw NodeError("\(n.node.opType) on \(xType.elementType) tensors is not supported (only float types)")
+        }
+        guard kernelValues.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
+            throw NodeError("kernel_shape \(kernelValues) must be positive")
+        }
+        let kernel = spatial == 1 ? [1, Int(kernelValues[0])] : kernelValues.map { Int($0) }
+        let ceilMode = try n.attributes.int("ceil_mode", default: 0) != 0
+        var countIncludePad = false
+        if isMax {
+            n.attributes.ignore("storage_order")  // only changes the Indices output, which is refused below
+            if let indices = n.outputName(1), consumed.contains(indices) {
+                throw NodeError("MaxPool's Indices output is not supported")
+            }
+        } else {
+            countIncludePad = try n.attributes.int("count_include_pad", default: 0) != 0
+        }
+        if spatial == 1 { x = try liftToTwoDimensions(x, n) }
+        let window = try windowAttributes(&n, input: type(of: x).shape, kernel: kernel, spatial: spatial)
+        let attributes = Pool2DAttributes(kernel: kernel, strides: window.strides, pads: window.pads,
+                                          dilations: window.dilations, ceilMode: ceilMode,
+                                          countIncludePad: countIncludePad)
+        let kind: OpKind = isMax ? .maxPool(attributes) : .averagePool(attributes)
+        if spatial == 2 { return try emit(kind, [x], name: n.outputName(0), n) }
+        let result = try emit(kind, [x], name: nil, n)
+        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
+    }
+
+    /// Scales and zero points of QuantizeLinear / DequantizeLinear, per tensor or along `axis`.
+    private func quantParams(_ n: inout NodeContext, scale: Slot, zeroPoint: Slot?, dataRank: Int,
+                             dataShape: [Int]) throws(NodeError) -> QuantParams {
+        guard case let .constant(scales) = scale else {
+            throw NodeError("the scale of \(n.node.opType) must be a constant; scales computed at run time are not supported")
+        }
+        guard scales.type.elementType.isFloat, scales.hasConsistentSize, let count = scales.type.elementCount else {
+            throw NodeError("the scale of \(n.node.opType) must be a float tensor, found \(scales.type)")
+        }
+        let blockSize = try n.attributes.int("block_size", default: 0)
+        guard blockSize == 0, scales.type.rank <= 1 else {
+            throw NodeError("blocked quantization (block_size \(blockSize), scale \(scales.type)) is not supported")
+        }
+        let rawAxis = try n.attributes.int("axis", default: 1)
+        var zeroPoints = [Int64](repeating: 0, count: count)
+        if let zeroPoint {
+            guard case let .constant(points) = zeroPoint else {
+                throw NodeError("the zero point of \(n.node.opType) must be a constant; zero points computed at run time are not supported")
+            }
+            guard points.type.shape == scales.type.shape, points.hasConsistentSize else {
+                throw NodeError("the zero point \(points.type) must have the scale's shape \(shapeString(scales.type.shape))")
+            }
+            zeroPoints = (0..<count).map { points.integer(at: $0) }
+        }
+        let values = (0..<count).map { Float(scales.element(at: $0)) }
+        // A scalar (or one-element) scale is per tensor; a longer 1-D scale runs along `axis`.
+        if scales.type.rank == 1 && count != 1 {
+            let axis = try normalizeAxis(rawAxis, rank: dataRank, "axis")
+            guard dataShape[axis] == count else {
+                throw NodeError("per-axis quantization along axis \(axis) needs \(dataShape[axis]) scales, found \(count)")
+            }
+            return QuantParams(axis: axis, scales: values, zeroPoints: zeroPoints)
+        }
+        return QuantParams(axis: nil, scales: values, zeroPoints: zeroPoints)
+    }
+
+    private mutating func quantizeLinear(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let x = try n.input(0)
+        let xType = type(of: x)
+        let zeroPoint = n.optionalInput(2)
+        n.attributes.ignore("saturate")  // only affects float8 outputs, which are refused
+        var stored = ElementType.u8
+        if let zeroPoint {
+            stored = type(of: zeroPoint).elementType
+        } else if let dtype = try n.attributes.int("output_dtype"), dtype != 0 {
+            do {
+                stored = try requireElementType(onnxCode: Int32(truncatingIfNeeded: dtype), "the output of QuantizeLinear")
+            } catch {
+                throw NodeError(error.message)
+            }
+        }
+        _ = try n.attributes.int("output_dtype")
+        _ = try n.attributes.int("precision")
+        guard stored == .i8 || stored == .u8 else {
+            throw NodeError("QuantizeLinear to \(stored) is not supported (only int8 and uint8)")
+        }
+        let params = try quantParams(&n, scale: n.input(1), zeroPoint: zeroPoint, dataRank: xType.rank,
+                                     dataShape: xType.shape)
+        let result = TensorType(xType.shape, stored, quant: params)
+        return try emit(.quantize, [x], declared: result, name: n.outputName(0), n)
+    }
+
+    private mutating func dequantizeLinear(_ n: inout NodeContext) throws(NodeError) -> Slot {
+        let x = try n.input(0)
+        let xType = type(of: x)
+        guard [.i8, .u8, .i32].contains(xType.elementType) else {
+            throw NodeError("DequantizeLinear of \(xType.elementType) is not supported (only int8, uint8 and int32)")
+        }
+        let zeroPoint = n.optionalInput(2)
+        if let zeroPoint, type(of: zeroPoint).elementType != xType.elementType {
+            throw NodeError("the zero point of DequantizeLinear has type \(type(of: zeroPoint).elementType), but x has \(xType.elementType)")
+        }
+        let scale = try n.input(1)
+        let params = try quantParams(&n, scale: scale, zeroPoint: zeroPoint, dataRank: xType.rank,
+                                     dataShape: xType.shape)
+        let outputDType = try n.attributes.int("output_dtype", default: 0)
+        let quantized = TensorType(xType.shape, xType.elementType, quant: params)
+        if let problem = validate(quantized) { throw NodeError("DequantizeLinear parameters: \(problem)") }
+
+        // The IR carries quantization parameters on the operand's type; attach them where they are missing.
+        var operand = x
+        switch x {
+        case let .constant(constant):
+            operand = .constant(Constant(name: constant.name, type: quantized, bytes: constant.bytes))
+        case let .value(id):
+            if xType.quant == params {
+                break
+            } else if xType.quant == nil, graph.inputs.contains(id) {
+                graph.values[id.index].type = quantized
+            } else {
+                throw NodeError("DequantizeLinear of a value quantized with other parameters (\(xType)) is not supported; only Q/DQ pairs with the same scale and zero point, quantized inputs and constant weights are")
+            }
+        }
+        let scaleType = type(of: scale).elementType
+        let target = outputDType != 0 ? irElementType(onnxCode: Int32(truncatingIfNeeded: outputDType)) : scaleType
+        guard let target, target.isFloat else {
+            throw NodeError("DequantizeLinear output_dtype \(outputDType) is not supported")
+        }
+        if target == .f32 {
+            return try emit(.dequantize, [operand], name: n.outputName(0), n)
+        }
+        let floats = try emit(.dequantize, [operand], name: nil, n)
+        return try emit(.cast, [floats], declared: TensorType(xType.shape, target), name: n.outputName(0), n)
+    }
+}

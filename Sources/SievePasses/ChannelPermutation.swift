@@ -1,0 +1,198 @@
+// Input-channel permutations for N:M pruning (nm-legalize's `permute` option): a search that raises
+// the magnitude N:M keeps, and folding it into the layer that produces the input so the function is unchanged.
+//
+// Permuting a layer's input channels by π (new channel k is old channel π[k]) and its weight's
+// columns by the same π leaves x·Wᵀ unchanged. The input is permuted for free when it comes from a
+// matrix product with a constant weight through channel-wise ops: that producer's weight rows and
+// every per-channel constant on the way (biases, scales) are permuted instead. Anything else (a
+// graph input, a value read twice, a reshape, a residual) makes the permutation illegal, and the
+// layer is pruned without one.
+
+import SieveIR
+
+/// A legal way to permute one layer's input channels: what has to be permuted along with it.
+struct PermutationFold {
+    /// The matrix product producing the channels, whose weight rows are permuted.
+    var producer: PrunableLayer
+    /// Constants whose last axis runs over the channels and is permuted too (biases, scales).
+    var channelConstants: [ConstantID]
+}
+
+enum ChannelPermutation {
+    /// How to fold a permutation of `layer`'s input channels into its producer, or nil when it is not legal.
+    static func fold(for layer: PrunableLayer, in graph: Graph) -> PermutationFold? {
+        guard case .matrix(_, transposeA: false) = layer.access else { return nil }
+        let defining = graph.definingOps()
+        let uses = graph.useCounts()
+        let outputs = Set(graph.outputs)
+        let layers = PrunableLayers.find(in: graph)
+        let channels = layer.matrix.reduction
+        var value = layer.input
+        var constants: [ConstantID] = []
+
+        func constantOf(_ id: ValueID) -> ConstantID? {
+            guard let op = defining[id.index], case let .constant(constant) = graph.operations[op].kind, uses[id.index] == 1 else { return nil }
+            return constant
+        }
+        /// A constant operand that broadcasts along the channel axis: its last axis is the channels
+        /// (permuted) or 1 (left alone), and it adds no axes beyond the value's.
+        func channelConstant(_ id: ValueID, valueRank: Int) -> (ok: Bool, permute: ConstantID?) {
+            guard let constant = constantOf(id), let type = graph.constants[constant]?.type, type.rank <= valueRank,
+                  type.layout == .dense else { return (false, nil) }
+            if type.rank == 0 || type.shape.last == 1 { return (true, nil) }
+            guard type.shape.last == channels, type.shape.dropLast().allSatisfy({ $0 == 1 }) else { return (false, nil) }
+            return (true, constant)
+        }
+
+        for _ in 0..<64 {
+            guard graph.values.indices.contains(value.index), uses[value.index] == 1, !outputs.contains(value),
+                  let opIndex = defining[value.index], graph.type(of: value)?.shape.last == channels else { return nil }
+            let op = graph.operations[opIndex]
+            let rank = graph.type(of: value)?.rank ?? 0
+            switch op.kind {
+            case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip:
+                value = op.operands[0]
+            case .add, .sub, .mul, .div, .pow:
+                // One side continues the chain, the other is a per-channel constant.
+                let sides = op.operands
+                let first = channelConstant(sides[1], valueRank: rank)
+                if first.ok, graph.type(of: sides[0]) == graph.type(of: value).map({ TensorType($0.shape, $0.elementType) }) {
+                    if let permute = first.permute { constants.append(permute) }
+                    value = sides[0]
+                } else if op.kind == .add || op.kind == .mul, case let second = channelConstant(sides[0], valueRank: rank), second.ok,
+                          graph.type(of: sides[1]) == graph.type(of: value).map({ TensorType($0.shape, $0.elementType) }) {
+                    if let permute = second.permute { constants.append(permute) }
+                    value = sides[1]
+                } else {
+                    return nil
+                }
+            case let .fusedMatmul(_, epilogue):
+                guard !epilogue.contains(.residualAdd),
+                      let producer = layers.first(where: { $0.opIndex == opIndex }), producer.matrix.rows == channels else { return nil }
+                for extra in op.operands.dropFirst(2) {
+                    let bias = channelConstant(extra, valueRank: rank)
+                    guard bias.ok else { return nil }
+                    if let permute = bias.permute { constants.append(permute) }
+                }
+                return PermutationFold(producer: producer, channelConstants: constants)
+            case .matmul, .gemm:
+                guard let producer = layers.first(where: { $0.opIndex == opIndex }), producer.matrix.rows == channels else { return nil }
+                if case let .gemm(_, beta, _, _) = op.kind, op.operands.count == 3, beta != 0 {
+                    let bias = channelConstant(op.operands[2], valueRank: 2)
+                    guard bias.ok else { return nil }
+                    if let permute = bias.permute { constants.append(permute) }
+                }
+                return PermutationFold(producer: producer, channelConstants: constants)
+            case .constant, .equal, .conv2d, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
+                 .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
+                 .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Permutes the layer's weight columns, the producer's weight rows and the channel constants by π.
+    static func apply(_ permutation: [Int], to layer: PrunableLayer, fold: PermutationFold, graph: inout Graph) throws {
+        let columns = layer.matrix.reduction
+        let weights = try PrunableLayers.weightMatrix(graph, layer)
+        var permuted = weights
+        for row in 0..<layer.matrix.rows {
+            for k in 0..<columns { permuted[row * columns + k] = weights[row * columns + permutation[k]] }
+        }
+        let pattern = graph.constants[layer.constant].flatMap { NMPattern($0.type.layout) }
+        try PrunableLayers.replaceWeight(&graph, layer, matrix: permuted, pattern: pattern)
+
+        // The producer may have been transposed to [O, I] storage above only if it was the layer itself; find it again.
+        guard let producer = PrunableLayers.find(in: graph).first(where: { $0.name == fold.producer.name }) else { return }
+        let rowsWeights = try PrunableLayers.weightMatrix(graph, producer)
+        let width = producer.matrix.reduction
+        var rows = rowsWeights
+        for k in 0..<columns {
+            for i in 0..<width { rows[k * width + i] = rowsWeights[permutation[k] * width + i] }
+        }
+        try PrunableLayers.replaceWeight(&graph, producer, matrix: rows,
+                                         pattern: graph.constants[producer.constant].flatMap { NMPattern($0.type.layout) })
+
+        for id in fold.channelConstants {
+            guard let constant = graph.constants[id], let count = constant.type.elementCount, constant.hasConsistentSize else { continue }
+            var bytes = constant.bytes
+            let size = constant.type.elementType.byteSize
+            for block in 0..<(count / columns) {
+                for k in 0..<columns {
+                    let target = (block * columns + k) * size, source = (block * columns + permutation[k]) * size
+                    for byte in 0..<size { bytes[target + byte] = constant.bytes[source + byte] }
+                }
+            }
+            graph.constants.entries[id.index].bytes = bytes
+        }
+    }
+
+    /// Sum over rows and groups of the N largest |w| of the group.
+    static func keptMagnitude(_ magnitudes: [Double], matrix: NMMatrixShape, pattern: NMPattern, permutation: [Int]) -> Double {
+        var total = 0.0
+        var group = [Double](repeating: 0, count: pattern.m)
+        for row in 0..<matrix.rows {
+            for start in stride(from: 0, to: matrix.reduction, by: pattern.m) {
+                for slot in 0..<pattern.m { group[slot] = magnitudes[row * matrix.reduction + permutation[start + slot]] }
+                group.sort(by: >)
+                for slot in 0..<pattern.n { total += group[slot] }
+            }
+        }
+        return total
+    }
+
+    /// A permutation of the I columns that raises the kept magnitude under the pattern, by greedy
+    /// swaps of columns between groups (each pass tries, for every column, a set of partners and takes
+    /// the best improving swap), within a fixed amount of work. Identity when nothing improves.
+    static func search(_ weights: [Double], matrix: NMMatrixShape, pattern: NMPattern, passes: Int = 4) -> [Int] {
+        let n = matrix.reduction, rows = matrix.rows, m = pattern.m
+        var permutation = Array(0..<n)
+        guard n > m, rows > 0 else { return permutation }
+        let magnitudes = weights.map(abs)
+        // Kept sum of one group of one row under the current permutation, with one column swapped in.
+        func groupSum(_ row: Int, _ start: Int, replacing position: Int, with column: Int, _ buffer: inout [Double]) -> Double {
+            for slot in 0..<m {
+                let index = start + slot
+                buffer[slot] = magnitudes[row * n + (index == position ? column : permutation[index])]
+            }
+            buffer.sort(by: >)
+            var sum = 0.0
+            for slot in 0..<pattern.n { sum += buffer[slot] }
+            return sum
+        }
+        // Bound the work: passes * n * partners * rows * 2 groups * m <= about 2e8.
+        let partnersLimit = max(4, min(n, 200_000_000 / max(1, passes * n * rows * 2 * m)))
+        var buffer = [Double](repeating: 0, count: m)
+        for _ in 0..<passes {
+            var improved = false
+            for a in 0..<n {
+                let groupA = a / m * m
+                var best: (b: Int, gain: Double)?
+                var partners: [Int] = []
+                var b = (groupA + m) % n
+                while partners.count < min(partnersLimit, n - m) {
+                    if b / m * m != groupA { partners.append(b) }
+                    b = (b + 1) % n
+                }
+                for b in partners {
+                    let groupB = b / m * m
+                    var gain = 0.0
+                    for row in 0..<rows {
+                        let before = groupSum(row, groupA, replacing: -1, with: 0, &buffer) + groupSum(row, groupB, replacing: -1, with: 0, &buffer)
+                        let after = groupSum(row, groupA, replacing: a, with: permutation[b], &buffer)
+                            + groupSum(row, groupB, replacing: b, with: permutation[a], &buffer)
+                        gain += after - before
+                    }
+                    if gain > 1e-12 * (1 + abs(gain)), best.map({ gain > $0.gain }) ?? true { best = (b, gain) }
+                }
+                if let best {
+                    permutation.swapAt(a, best.b)
+                    improved = true
+                }
+            }
+            if !improved { break }
+        }
+        return permutation
+    }
+}

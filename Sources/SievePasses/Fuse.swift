@@ -1,0 +1,110 @@
+// fuse: folds the bias add, activation and residual add that follow a matrix product into one
+// fused_matmul with an epilogue, so that backends apply them while the product is still in registers.
+
+import SieveIR
+
+/// Rewrites `matmul`/`gemm` followed by single-use bias adds, activations and residual adds into
+/// `fused_matmul`. Exact: the epilogue computes the same operations in the same order.
+///
+/// A chain grows while the current value has exactly one reader and is not a graph output:
+/// - `add` with a row vector (`[N]` or `[1, N]` for a result whose last dimension is `N`) → `bias`;
+/// - `add` with a value of the result's own shape → `residual_add`;
+/// - `relu`, `gelu`, `sigmoid`, `tanh`, `leaky_relu`, `clip` → that activation.
+/// A `gemm` joins when it is a plain product (alpha 1, beta 1, A not transposed); its `c` becomes
+/// the first bias or residual step. The fused op takes the place of the chain's last op, where
+/// every operand it reads is already defined.
+public struct Fuse: GraphPass {
+    public let name = "fuse"
+
+    /// Makes the pass.
+    public init() {}
+
+    public func run(on graph: inout Graph, context: inout PassContext) throws {
+        var index = 0
+        while index < graph.operations.count {
+            fuseChain(startingAt: index, in: &graph)
+            index += 1
+        }
+        DeadCodeElimination.removeDeadOps(&graph)
+    }
+
+    /// Fuses the chain that starts at the product at `start`, if there is one.
+    private func fuseChain(startingAt start: Int, in graph: inout Graph) {
+        let product = graph.operations[start]
+        guard let productResult = product.results.first, let resultType = graph.type(of: productResult),
+              resultType.elementType.isFloat else { return }
+        var steps: [EpilogueStep] = []
+        var extras: [ValueID] = []
+        let transposeB: Bool
+        switch product.kind {
+        case let .matmul(transpose):
+            transposeB = transpose
+        case let .gemm(alpha, beta, transposeA, transpose) where alpha == 1 && beta == 1 && !transposeA:
+            transposeB = transpose
+            if product.operands.count == 3 {
+                guard let step = addStep(for: product.operands[2], resultType: resultType, in: graph) else { return }
+                steps.append(step)
+                extras.append(product.operands[2])
+            }
+        default:
+            return
+        }
+
+        let uses = graph.useCounts()
+        let isOutput = Set(graph.outputs)
+        var readers: [ValueID: Int] = [:]
+        for (index, op) in graph.operations.enumerated() where index > start {
+            for operand in op.operands where readers[operand] == nil { readers[operand] = index }
+        }
+
+        var current = productResult
+        var last = start
+        while uses[current.index] == 1, !isOutput.contains(current), let next = readers[current] {
+            let op = graph.operations[next]
+            guard let result = op.results.first, graph.type(of: result) == resultType else { break }
+            if case .add = op.kind, op.operands.count == 2 {
+                let other = op.operands[0] == current ? op.operands[1] : op.operands[0]
+                guard other != current, let step = addStep(for: other, resultType: resultType, in: graph) else { break }
+                steps.append(step)
+                extras.append(other)
+            } else if let activation = activation(of: op.kind) {
+                steps.append(.activation(activation))
+            } else {
+                break
+            }
+            current = result
+            last = next
+        }
+        guard !steps.isEmpty else { return }
+
+        let kind = OpKind.fusedMatmul(transposeB: transposeB, epilogue: steps)
+        let operands = Array(product.operands.prefix(2)) + extras
+        let operandTypes = operands.compactMap { graph.type(of: $0) }
+        guard operandTypes.count == operands.count,
+              (try? kind.resultType(operands: operandTypes, declared: resultType, constants: graph.constants)) == resultType
+        else { return }
+        graph.operations[last] = Operation(kind, operands: operands, results: [current], location: graph.operations[last].location)
+    }
+
+    /// The epilogue step that adds `value` to a product of type `resultType`, or nil if neither fits.
+    private func addStep(for value: ValueID, resultType: TensorType, in graph: Graph) -> EpilogueStep? {
+        guard let type = graph.type(of: value), type.elementType == resultType.elementType, type.layout == .dense,
+              let columns = resultType.shape.last else { return nil }
+        if type.shape == resultType.shape { return .residualAdd }
+        if type.shape == [columns] || type.shape == [1, columns] { return .bias }
+        return nil
+    }
+
+    /// The activation an elementwise op computes, if it is one an epilogue can apply.
+    private func activation(of kind: OpKind) -> Activation? {
+        switch kind {
+        case .relu: return .relu
+        case .sigmoid: return .sigmoid
+        case .tanh: return .tanh
+        case let .gelu(approximateTanh): return approximateTanh ? .geluTanh : .gelu
+        case let .leakyRelu(alpha): return .leakyRelu(alpha: alpha)
+        case let .clip(low, high): return .clip(min: low, max: high)
+        default: return nil
+        }
+    }
+}

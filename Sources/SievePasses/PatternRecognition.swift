@@ -1,0 +1,109 @@
+// Canonicalize patterns that recognise what exporters spell out op by op: GELU in its Erf form,
+// and inference batch normalization after a convolution, folded into the convolution's weights.
+
+import SieveIR
+import SieveInterpreter
+
+/// `0.5 · x · (1 + erf(x / √2))`, in the orders exporters write it, is `gelu x`.
+///
+/// Matches `mul(mul(x, add(erf(div(x, √2)), 1)), 0.5)` and `mul(mul(x, 0.5), add(erf(…), 1))`, any
+/// operand order of the commutative ops, and `mul(x, 1/√2)` for the division. Mathematically exact;
+/// the result may differ from the spelled-out form by float rounding (a few ulps).
+@Sendable func recognizeGelu(_ graph: inout Graph, _ index: Int, _ producers: [Int?]) -> Bool {
+    let op = graph.operations[index]
+    guard case .mul = op.kind, op.operands.count == 2, let result = op.results.first,
+          let resultType = graph.type(of: result), resultType.elementType.isFloat else { return false }
+    func producer(_ value: ValueID) -> Operation? {
+        guard producers.indices.contains(value.index), let index = producers[value.index] else { return nil }
+        return graph.operations[index]
+    }
+    func splat(_ value: ValueID) -> Double? { splatConstant(value, in: graph, producers: producers) }
+    func close(_ value: Double?, _ expected: Double) -> Bool {
+        guard let value else { return false }
+        return abs(value - expected) <= 1e-6 * expected
+    }
+    /// The other operand of a binary op whose one operand satisfies `matches`.
+    func other(of op: Operation, where matches: (ValueID) -> Bool) -> ValueID? {
+        guard op.operands.count == 2 else { return nil }
+        if matches(op.operands[1]) { return op.operands[0] }
+        if matches(op.operands[0]) { return op.operands[1] }
+        return nil
+    }
+    /// Whether `value` is `1 + erf(x/√2)` for this `x`.
+    func isOnePlusErf(_ value: ValueID, of x: ValueID) -> Bool {
+        guard let add = producer(value), case .add = add.kind,
+              let erfValue = other(of: add, where: { splat($0) == 1 }),
+              let erf = producer(erfValue), case .erf = erf.kind, let scaled = erf.operands.first,
+              let scaling = producer(scaled) else { return false }
+        switch scaling.kind {
+        case .div: return scaling.operands.count == 2 && scaling.operands[0] == x && close(splat(scaling.operands[1]), 2.0.squareRoot())
+        case .mul: return other(of: scaling, where: { close(splat($0), 0.5.squareRoot()) }) == x
+        default: return false
+        }
+    }
+
+    var input: ValueID?
+    if let product = other(of: op, where: { splat($0) == 0.5 }).flatMap(producer), case .mul = product.kind {
+        // 0.5 · (x · (1 + erf))
+        for (x, rest) in [(product.operands[0], product.operands[1]), (product.operands[1], product.operands[0])]
+        where isOnePlusErf(rest, of: x) { input = x }
+    }
+    if input == nil {
+        // (0.5 · x) · (1 + erf)
+        for (half, rest) in [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])] {
+            guard let halved = producer(half), case .mul = halved.kind,
+                  let x = other(of: halved, where: { splat($0) == 0.5 }), isOnePlusErf(rest, of: x) else { continue }
+            input = x
+        }
+    }
+    guard let x = input, graph.type(of: x) == resultType else { return false }
+    graph.operations[index] = Operation(.gelu(approximateTanh: false), operands: [x], results: [result], location: op.location)
+    return true
+}
+
+/// `batch_norm(conv2d(x, w, b), scale, bias, mean, var)` with constant parameters is one
+/// `conv2d(x, w', b')`: per output channel `s = scale / √(var + ε)`, `w' = w · s`,
+/// `b' = (b − mean) · s + bias`. Computed in Double and rounded once; the result differs from the
+/// two-op form by float rounding only.
+@Sendable func foldBatchNormIntoConvolution(_ graph: inout Graph, _ index: Int, _ producers: [Int?]) -> Bool {
+    let op = graph.operations[index]
+    guard case let .batchNorm(epsilon) = op.kind, op.operands.count == 5, let result = op.results.first,
+          producers.indices.contains(op.operands[0].index), let convIndex = producers[op.operands[0].index],
+          case let .conv2d(attributes) = graph.operations[convIndex].kind,
+          graph.useCounts()[op.operands[0].index] == 1, !graph.outputs.contains(op.operands[0]) else { return false }
+    let conv = graph.operations[convIndex]
+    func constant(_ value: ValueID) -> Constant? {
+        guard producers.indices.contains(value.index), let producer = producers[value.index],
+              case let .constant(id) = graph.operations[producer].kind, let constant = graph.constants[id],
+              constant.type.layout == .dense, constant.type.quant == nil, constant.type.elementType == .f32 else { return nil }
+        return constant
+    }
+    guard let weight = constant(conv.operands[1]), let channels = weight.type.shape.first, weight.type.rank == 4,
+          let weights = weight.doubles() else { return false }
+    let parameters = op.operands[1...4].compactMap { constant($0)?.doubles() }
+    guard parameters.count == 4, parameters.allSatisfy({ $0.count == channels }) else { return false }
+    let oldBias: [Double]
+    if conv.operands.count == 3 {
+        guard let bias = constant(conv.operands[2])?.doubles(), bias.count == channels else { return false }
+        oldBias = bias
+    } else {
+        oldBias = [Double](repeating: 0, count: channels)
+    }
+    let (scale, shift, mean, variance) = (parameters[0], parameters[1], parameters[2], parameters[3])
+    let factor = (0..<channels).map { scale[$0] / (variance[$0] + Double(epsilon)).squareRoot() }
+    let perChannel = weights.count / max(channels, 1)
+    let newWeights = weights.indices.map { weights[$0] * factor[$0 / perChannel] }
+    let newBias = (0..<channels).map { (oldBias[$0] - mean[$0]) * factor[$0] + shift[$0] }
+    guard newWeights.allSatisfy(\.isFinite), newBias.allSatisfy(\.isFinite) else { return false }
+
+    let weightID = graph.constants.add(Constant.from(name: weight.name + ".bn", type: weight.type, values: newWeights))
+    let biasType = TensorType([channels], .f32)
+    let biasID = graph.constants.add(Constant.from(name: weight.name + ".bn_bias", type: biasType, values: newBias))
+    let weightValue = graph.addValue(weight.type)
+    let biasValue = graph.addValue(biasType)
+    graph.operations[index] = Operation(.conv2d(attributes), operands: [conv.operands[0], weightValue, biasValue],
+                                        results: [result], location: op.location)
+    graph.operations.insert(Operation(.constant(biasID), operands: [], results: [biasValue], location: op.location), at: index)
+    graph.operations.insert(Operation(.constant(weightID), operands: [], results: [weightValue], location: op.location), at: index)
+    return true
+}

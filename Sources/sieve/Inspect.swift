@@ -1,0 +1,42 @@
+// `sieve inspect`: prints a model's inputs and outputs, op histogram, parameters and FLOPs per layer.
+// The work happens in SieveDriver.runInspect, which the tests call in process.
+
+import ArgumentParser
+import SieveDriver
+import SieveIR
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model: interface, ops, parameters and FLOPs per layer.",
+        discussion: """
+            Reads an ONNX model (.onnx) or a textual IR file (.sir), imports it into the graph IR and prints \
+            its inputs and outputs with their shapes, how many ops of each kind it has, how many parameters \
+            (constant elements and bytes) it holds, and the floating-point operations of each layer.
+
+            Dynamic dimensions are fixed with --input-shape; a symbolic batch dimension otherwise becomes 1 \
+            (with a note on standard error).
+
+            Examples:
+              sieve inspect model.onnx
+              sieve inspect model.onnx --input-shape input_ids=1x128 --print-ir
+            """)
+
+    @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
+    var model: String
+
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Fix an input's shape, e.g. input=1x128 (repeatable).", valueName: "name=shape"))
+    var inputShapes: [String] = []
+
+    @Flag(name: .customLong("print-ir"), help: "Print the imported graph IR after the report.")
+    var printIR = false
+
+    func run() throws {
+        try runReportingDiagnostics {
+            let shapes = try parseInputShapes(inputShapes)
+            let result = try runInspect(InspectRequest(path: model, inputShapes: shapes, printIR: printIR))
+            for diagnostic in result.diagnostics { printError(diagnostic.description) }
+            try Files.writeText(result.report, to: "-")
+        }
+    }
+}

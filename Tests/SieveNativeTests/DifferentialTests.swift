@@ -1,0 +1,351 @@
+// Differential tests: every graph op, dense and N:M, compiled with cc and run, against the interpreter.
+// Cases are merged into one artifact per target so the C compiler runs only a few times.
+//
+// Tolerances: integer and bool results exactly; f32 elementwise and f64-accumulated reductions within
+// rtol 1e-5 / atol 1e-6 of the interpreter (which works in double); f32 products with up to 128 terms
+// within rtol 1e-5 / atol 1e-4 (accumulation order differs from OpenBLAS); f16/bf16 within one unit
+// in the last place of the type (rtol 1e-2).
+
+import Foundation
+import SieveCodegenC
+import SieveIR
+import SieveInterpreter
+import Testing
+
+/// One small graph and the tolerance its outputs are compared with.
+struct DifferentialCase {
+    var name: String
+    var text: String
+    var rtol: Double = 1e-5
+    var atol: Double = 1e-6
+    /// Constants to turn into N:M weights.
+    var nm: [String: (n: Int, m: Int)] = [:]
+}
+
+let productTolerance = (rtol: 1e-5, atol: 1e-4)
+
+/// A case per op (and per lowering path of the products).
+let differentialCases: [DifferentialCase] = [
+    DifferentialCase(name: "matmul vector tile with row and column tails", text: """
+        graph @g(%x: tensor<3x64xf32>) -> tensor<3x40xf32> {
+          %w = const @w : tensor<64x40xf32>
+          %y = matmul %x, %w : tensor<3x40xf32>
+          return %y
+        }
+        const @w : tensor<64x40xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "matmul transposed constant", text: """
+        graph @g(%x: tensor<5x48xf32>) -> tensor<5x36xf32> {
+          %w = const @w : tensor<36x48xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<5x36xf32>
+          return %y
+        }
+        const @w : tensor<36x48xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "batched broadcast matmul of inputs", text: """
+        graph @g(%a: tensor<2x3x7x16xf32>, %b: tensor<3x16x20xf32>) -> tensor<2x3x7x20xf32> {
+          %y = matmul %a, %b : tensor<2x3x7x20xf32>
+          return %y
+        }
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "matmul transposed input, strided scalar path", text: """
+        graph @g(%a: tensor<4x8xf32>, %b: tensor<6x8xf32>) -> tensor<4x6xf32> {
+          %y = matmul %a, %b {transpose_b = true} : tensor<4x6xf32>
+          return %y
+        }
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "rank-1 matmul operands", text: """
+        graph @g(%a: tensor<16xf32>, %b: tensor<2x16xf32>, %v: tensor<16xf32>) -> (tensor<33xf32>, tensor<2xf32>) {
+          %w = const @w : tensor<16x33xf32>
+          %y = matmul %a, %w : tensor<33xf32>
+          %z = matmul %b, %v : tensor<2xf32>
+          return %y, %z
+        }
+        const @w : tensor<16x33xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "gemm with alpha, beta, transposes and broadcast C", text: """
+        graph @g(%a: tensor<24x5xf32>, %b: tensor<40x24xf32>, %c: tensor<5x1xf32>) -> (tensor<5x40xf32>, tensor<5x40xf32>) {
+          %bias = const @bias : tensor<40xf32>
+          %y = gemm %a, %b, %bias {alpha = 0.5, beta = 2.0, transpose_a = true, transpose_b = true} : tensor<5x40xf32>
+          %z = gemm %a, %b, %c {transpose_a = true, transpose_b = true} : tensor<5x40xf32>
+          return %y, %z
+        }
+        const @bias : tensor<40xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "fused matmul epilogues", text: """
+        graph @g(%x: tensor<6x32xf32>, %r: tensor<6x48xf32>) -> (tensor<6x48xf32>, tensor<6x48xf32>) {
+          %w = const @w : tensor<32x48xf32>
+          %bias = const @bias : tensor<1x48xf32>
+          %y = fused_matmul %x, %w, %bias, %r {epilogue = [bias, leaky_relu(0.01), clip(-1.0, 6.0), residual_add]} : tensor<6x48xf32>
+          %z = fused_matmul %x, %w, %bias {epilogue = [bias, gelu_tanh, relu]} : tensor<6x48xf32>
+          return %y, %z
+        }
+        const @w : tensor<32x48xf32> = splat<0.0>
+        const @bias : tensor<1x48xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "integer matmul and gemm wrap like the interpreter", text: """
+        graph @g(%a: tensor<3x8xi32>, %b: tensor<8x5xi32>, %c: tensor<5xi32>, %p: tensor<3x4xi8>, %q: tensor<4x2xi8>) -> (tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x2xi8>) {
+          %y = matmul %a, %b : tensor<3x5xi32>
+          %z = gemm %a, %b, %c : tensor<3x5xi32>
+          %s = gemm %a, %b, %c {alpha = 1.5, beta = -0.5} : tensor<3x5xi32>
+          %t = matmul %p, %q : tensor<3x2xi8>
+          return %y, %z, %s, %t
+        }
+        """),
+    DifferentialCase(name: "conv2d grouped, strided, padded, dilated, with bias", text: """
+        graph @g(%x: tensor<2x4x9x9xf32>) -> (tensor<2x8x5x5xf32>, tensor<2x6x7x3xf32>, tensor<2x4x9x9xf32>) {
+          %w = const @w : tensor<8x2x3x3xf32>
+          %b = const @b : tensor<8xf32>
+          %w2 = const @w2 : tensor<6x4x2x3xf32>
+          %w3 = const @w3 : tensor<4x1x3x3xf32>
+          %conv = conv2d %x, %w, %b {strides = [2, 2], pads = [1, 1, 1, 1], groups = 2} : tensor<2x8x5x5xf32>
+          %conv2 = conv2d %x, %w2 {strides = [1, 3], pads = [0, 1, 0, 0], dilations = [2, 1]} : tensor<2x6x7x3xf32>
+          %depthwise = conv2d %x, %w3 {pads = [1, 1, 1, 1], groups = 4} : tensor<2x4x9x9xf32>
+          return %conv, %conv2, %depthwise
+        }
+        const @w : tensor<8x2x3x3xf32> = splat<0.0>
+        const @b : tensor<8xf32> = splat<0.0>
+        const @w2 : tensor<6x4x2x3xf32> = splat<0.0>
+        const @w3 : tensor<4x1x3x3xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "float elementwise with broadcasting", text: """
+        graph @g(%a: tensor<2x3x20xf32>, %b: tensor<20xf32>, %c: tensor<2x1x20xbool>) -> (tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xbool>, tensor<2x3x20xf32>, tensor<2x3x20xf32>) {
+          %add = add %a, %b : tensor<2x3x20xf32>
+          %sub = sub %add, %b : tensor<2x3x20xf32>
+          %mul = mul %sub, %a : tensor<2x3x20xf32>
+          %div = div %mul, %b : tensor<2x3x20xf32>
+          %abs = mul %a, %a : tensor<2x3x20xf32>
+          %pow = pow %abs, %b : tensor<2x3x20xf32>
+          %eq = equal %a, %sub : tensor<2x3x20xbool>
+          %where = where %c, %a, %div : tensor<2x3x20xf32>
+          %neg = neg %a : tensor<2x3x20xf32>
+          return %div, %pow, %where, %neg, %eq, %add, %mul
+        }
+        """),
+    DifferentialCase(name: "float unary ops and activations", text: """
+        graph @g(%a: tensor<4x33xf32>) -> (tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>) {
+          %relu = relu %a : tensor<4x33xf32>
+          %sigmoid = sigmoid %a : tensor<4x33xf32>
+          %tanh = tanh %a : tensor<4x33xf32>
+          %erf = erf %a : tensor<4x33xf32>
+          %square = mul %a, %a : tensor<4x33xf32>
+          %sqrt = sqrt %square : tensor<4x33xf32>
+          %exp = exp %a : tensor<4x33xf32>
+          %leaky = leaky_relu %a {alpha = 0.1} : tensor<4x33xf32>
+          %gelu = gelu %a : tensor<4x33xf32>
+          %gelu_tanh = gelu %a {approximate = "tanh"} : tensor<4x33xf32>
+          %clip = clip %a {min = -0.5, max = 1.25} : tensor<4x33xf32>
+          return %relu, %sigmoid, %tanh, %erf, %sqrt, %exp, %leaky, %gelu, %gelu_tanh, %clip, %square
+        }
+        """),
+    DifferentialCase(name: "integer elementwise, exact and wrapping", text: """
+        graph @g(%a: tensor<3x7xi32>, %b: tensor<7xi32>, %i: tensor<3x7xi8>, %u: tensor<3x7xu8>) -> (tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xbool>, tensor<3x7xi8>, tensor<3x7xu8>, tensor<3x7xi8>) {
+          %divisor = const @keep_divisor : tensor<7xi32>
+          %add = add %a, %b : tensor<3x7xi32>
+          %sub = sub %a, %b : tensor<3x7xi32>
+          %mul = mul %a, %b : tensor<3x7xi32>
+          %div = div %a, %divisor : tensor<3x7xi32>
+          %pow = pow %a, %b : tensor<3x7xi32>
+          %neg = neg %a : tensor<3x7xi32>
+          %relu = relu %a : tensor<3x7xi32>
+          %eq = equal %a, %b : tensor<3x7xbool>
+          %clip = clip %i {min = -2.5, max = 3.5} : tensor<3x7xi8>
+          %wrap = mul %u, %u : tensor<3x7xu8>
+          %wrap8 = mul %i, %i : tensor<3x7xi8>
+          return %add, %sub, %mul, %div, %pow, %neg, %relu, %eq, %clip, %wrap, %wrap8
+        }
+        const @keep_divisor : tensor<7xi32> = dense<[1, -2, 3, -4, 5, 7, -1]>
+        """),
+    DifferentialCase(name: "casts between floats, integers and bool", text: """
+        graph @g(%f: tensor<2x9xf32>, %i: tensor<2x9xi64>, %h: tensor<2x9xf16>) -> (tensor<2x9xi32>, tensor<2x9xbool>, tensor<2x9xf32>, tensor<2x9xi8>, tensor<2x9xf16>, tensor<2x9xbf16>, tensor<2x9xf32>, tensor<2x9xu8>) {
+          %scaled = mul %f, %f : tensor<2x9xf32>
+          %toInt = cast %scaled : tensor<2x9xi32>
+          %toBool = cast %f : tensor<2x9xbool>
+          %toFloat = cast %i : tensor<2x9xf32>
+          %narrow = cast %i : tensor<2x9xi8>
+          %half = cast %f : tensor<2x9xf16>
+          %brain = cast %f : tensor<2x9xbf16>
+          %widen = cast %h : tensor<2x9xf32>
+          %unsigned = cast %i : tensor<2x9xu8>
+          return %toInt, %toBool, %toFloat, %narrow, %half, %brain, %widen, %unsigned
+        }
+        """),
+    DifferentialCase(name: "half-precision arithmetic and products", text: """
+        graph @g(%a: tensor<3x8xf16>, %b: tensor<8x5xf16>, %c: tensor<3x8xbf16>) -> (tensor<3x8xf16>, tensor<3x5xf16>, tensor<3x8xbf16>) {
+          %add = add %a, %a : tensor<3x8xf16>
+          %y = matmul %a, %b : tensor<3x5xf16>
+          %m = mul %c, %c : tensor<3x8xbf16>
+          return %add, %y, %m
+        }
+        """, rtol: 1e-2, atol: 1e-2),
+    DifferentialCase(name: "softmax, layer norm, batch norm, reduce mean", text: """
+        graph @g(%x: tensor<2x5x12xf32>, %image: tensor<2x3x4x4xf32>) -> (tensor<2x5x12xf32>, tensor<2x5x12xf32>, tensor<2x5x12xf32>, tensor<2x3x4x4xf32>, tensor<1x5x1xf32>, tensor<5xf32>, tensor<2x5x12xf32>) {
+          %scale = const @scale : tensor<12xf32>
+          %bias = const @bias : tensor<5x12xf32>
+          %gamma = const @gamma : tensor<3xf32>
+          %beta = const @beta : tensor<3xf32>
+          %mean = const @mean : tensor<3xf32>
+          %square = mul %gamma, %gamma : tensor<3xf32>
+          %softmax = softmax %x {axis = 1} : tensor<2x5x12xf32>
+          %softmax_last = softmax %x {axis = 2} : tensor<2x5x12xf32>
+          %ln = layer_norm %x, %scale {axis = 2, epsilon = 1e-05} : tensor<2x5x12xf32>
+          %ln2 = layer_norm %x, %scale, %bias {axis = 1, epsilon = 0.001} : tensor<2x5x12xf32>
+          %bn = batch_norm %image, %gamma, %beta, %mean, %square {epsilon = 0.001} : tensor<2x3x4x4xf32>
+          %rm = reduce_mean %x {axes = [0, 2]} : tensor<1x5x1xf32>
+          %rm2 = reduce_mean %x {axes = [0, 2], keep_dims = false} : tensor<5xf32>
+          return %softmax, %softmax_last, %ln, %bn, %rm, %rm2, %ln2
+        }
+        const @scale : tensor<12xf32> = splat<0.0>
+        const @bias : tensor<5x12xf32> = splat<0.0>
+        const @gamma : tensor<3xf32> = splat<0.0>
+        const @beta : tensor<3xf32> = splat<0.0>
+        const @mean : tensor<3xf32> = splat<0.0>
+        """),
+    DifferentialCase(name: "pooling", text: """
+        graph @g(%x: tensor<2x3x9x9xf32>) -> (tensor<2x3x5x5xf32>, tensor<2x3x4x4xf32>, tensor<2x3x5x5xf32>, tensor<2x3x1x1xf32>, tensor<2x3x1x1xf32>, tensor<2x3x3x3xf32>) {
+          %max = max_pool %x {kernel = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = true} : tensor<2x3x5x5xf32>
+          %avg = average_pool %x {kernel = [2, 2], strides = [2, 2], count_include_pad = true} : tensor<2x3x4x4xf32>
+          %avg2 = average_pool %x {kernel = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]} : tensor<2x3x5x5xf32>
+          %gap = global_average_pool %x : tensor<2x3x1x1xf32>
+          %gmp = global_max_pool %x : tensor<2x3x1x1xf32>
+          %dilated = max_pool %x {kernel = [2, 2], strides = [3, 3], dilations = [2, 2]} : tensor<2x3x3x3xf32>
+          return %max, %avg, %avg2, %gap, %gmp, %dilated
+        }
+        """),
+    DifferentialCase(name: "data movement and views", text: """
+        graph @g(%x: tensor<2x3x4xf32>, %y: tensor<2x1x4xf32>) -> (tensor<6x4xf32>, tensor<4x3x2xf32>, tensor<2x12xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x7x4xf32>, tensor<2x3x4xf32>, tensor<2x2x2xf32>, tensor<2x3x4xf32>) {
+          %idx = const @keep_index : tensor<3xi64>
+          %reshape = reshape %x : tensor<6x4xf32>
+          %transpose = transpose %x {permutation = [2, 1, 0]} : tensor<4x3x2xf32>
+          %flatten = flatten %x {axis = 1} : tensor<2x12xf32>
+          %unsqueeze = unsqueeze %x {axes = [0, 4]} : tensor<1x2x3x4x1xf32>
+          %squeeze = squeeze %unsqueeze {axes = [0, 4]} : tensor<2x3x4xf32>
+          %expand = expand %y : tensor<2x3x4xf32>
+          %concat = concat %x, %expand, %y {axis = 1} : tensor<2x7x4xf32>
+          %gather = gather %x, %idx {axis = 1} : tensor<2x3x4xf32>
+          %slice = slice %x {starts = [2, 0], ends = [0, 4], axes = [1, 2], steps = [-1, 2]} : tensor<2x2x2xf32>
+          return %reshape, %transpose, %flatten, %squeeze, %expand, %concat, %gather, %slice, %x
+        }
+        const @keep_index : tensor<3xi64> = dense<[2, -3, 1]>
+        """),
+    DifferentialCase(name: "quantize and dequantize, per tensor and per axis", text: """
+        graph @g(%x: tensor<2x3x4xf32>, %q: tensor<2x3x4xi8, quant<axis = 1, scale = [0.5, 0.25, 0.125], zero_point = [0, 1, -1]>>) -> (tensor<2x3x4xf32>, tensor<2x3x4xu8, quant<scale = 0.0625, zero_point = 128>>, tensor<2x3x4xi8, quant<axis = 2, scale = [0.5, 0.25, 0.125, 1.0], zero_point = [0, 1, -1, 3]>>, tensor<2x3x4xf32>) {
+          %dq = dequantize %q : tensor<2x3x4xf32>
+          %quantized = quantize %x : tensor<2x3x4xu8, quant<scale = 0.0625, zero_point = 128>>
+          %axis = quantize %x : tensor<2x3x4xi8, quant<axis = 2, scale = [0.5, 0.25, 0.125, 1.0], zero_point = [0, 1, -1, 3]>>
+          %back = dequantize %quantized : tensor<2x3x4xf32>
+          return %dq, %quantized, %axis, %back
+        }
+        """),
+    DifferentialCase(name: "outputs that are inputs, constants and views", text: """
+        graph @g(%x: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<3xf32>, tensor<6xf32>, tensor<2x3xf32>) {
+          %c = const @c : tensor<3xf32>
+          %r = reshape %x : tensor<6xf32>
+          %s = add %x, %c : tensor<2x3xf32>
+          return %x, %c, %r, %s
+        }
+        const @c : tensor<3xf32> = splat<0.0>
+        """),
+    DifferentialCase(name: "N:M matmul, weight rows along the reduction (2:4, 2:8, 4:16)", text: """
+        graph @g(%x: tensor<3x64xf32>) -> (tensor<3x40xf32>, tensor<3x24xf32>, tensor<3x8xf32>) {
+          %w = const @w : tensor<40x64xf32>
+          %w8 = const @w8 : tensor<24x64xf32>
+          %w16 = const @w16 : tensor<8x64xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<3x40xf32>
+          %y8 = matmul %x, %w8 {transpose_b = true} : tensor<3x24xf32>
+          %y16 = matmul %x, %w16 {transpose_b = true} : tensor<3x8xf32>
+          return %y, %y8, %y16
+        }
+        const @w : tensor<40x64xf32> = splat<0.0>
+        const @w8 : tensor<24x64xf32> = splat<0.0>
+        const @w16 : tensor<8x64xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w8": (2, 8), "w16": (4, 16)]),
+    DifferentialCase(name: "N:M matmul with groups along output columns, gemm and fused epilogue", text: """
+        graph @g(%x: tensor<2x3x32xf32>, %a: tensor<4x32xf32>, %r: tensor<4x16xf32>) -> (tensor<2x3x48xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x24xf32>) {
+          %w = const @w : tensor<48x32xf32>
+          %g = const @g : tensor<16x32xf32>
+          %bias = const @bias : tensor<16xf32>
+          %v = const @v : tensor<24x32xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<2x3x48xf32>
+          %z = gemm %a, %g, %bias {alpha = 0.5, beta = 1.5, transpose_b = true} : tensor<4x16xf32>
+          %f = fused_matmul %a, %g, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<4x16xf32>
+          %u = fused_matmul %a, %v {transpose_b = true, epilogue = [gelu]} : tensor<4x24xf32>
+          return %y, %z, %f, %u
+        }
+        const @w : tensor<48x32xf32> = splat<0.0>
+        const @g : tensor<16x32xf32> = splat<0.0>
+        const @bias : tensor<16xf32> = splat<0.0>
+        const @v : tensor<24x32xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "g": (1, 4), "v": (3, 8)]),
+    DifferentialCase(name: "N:M conv2d over im2col", text: """
+        graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x6x7x7xf32>) {
+          %w = const @w : tensor<8x4x3x4xf32>
+          %b = const @b : tensor<8xf32>
+          %w2 = const @w2 : tensor<6x2x1x8xf32>
+          %y = conv2d %x, %w, %b {pads = [1, 1, 0, 1]} : tensor<2x8x6x6xf32>
+          %z = conv2d %x, %w2 {pads = [0, 4, 0, 3], groups = 2} : tensor<2x6x7x7xf32>
+          return %y, %z
+        }
+        const @w : tensor<8x4x3x4xf32> = splat<0.0>
+        const @b : tensor<8xf32> = splat<0.0>
+        const @w2 : tensor<6x2x1x8xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w2": (2, 8)]),
+]
+
+/// Builds the reference and compiled graphs of every case and merges them.
+func mergedCases(_ cases: [DifferentialCase], seed: UInt64) throws -> (reference: Graph, compiled: Graph, outputRanges: [(DifferentialCase, Range<Int>)]) {
+    var references: [Graph] = [], compiled: [Graph] = []
+    var ranges: [(DifferentialCase, Range<Int>)] = []
+    var outputCount = 0
+    for (index, testCase) in cases.enumerated() {
+        var graph = try parseGraph(testCase.text)
+        randomizeConstants(&graph, seed: seed &+ UInt64(index))
+        let (reference, toCompile) = try makeNMPair(graph, nm: testCase.nm)
+        references.append(reference)
+        compiled.append(toCompile)
+        ranges.append((testCase, outputCount..<(outputCount + graph.outputs.count)))
+        outputCount += graph.outputs.count
+    }
+    return (merge(references, name: "reference"), merge(compiled, name: "compiled"), ranges)
+}
+
+/// Compiles the merged cases for a target and compares every output with the interpreter.
+func checkAgainstInterpreter(_ cases: [DifferentialCase], target: CompileTarget, seed: UInt64, threads: [Int32]) throws -> [String] {
+    let folder = try TemporaryFolder()
+    defer { folder.remove() }
+    let (reference, compiled, ranges) = try mergedCases(cases, seed: seed)
+    var random = SplitMix(seed: seed)
+    let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
+    let expected = try Interpreter(graph: reference).run(inputs)
+    let artifact = try compileAndLoad(compiled, name: "cases", target: target, folder: folder)
+    var problems: [String] = []
+    for threadCount in threads {
+        let actual = try artifact.runOnce(inputs, threads: threadCount)
+        for (testCase, range) in ranges {
+            problems += compareOutputs(Array(actual[range]), Array(expected[range]), rtol: testCase.rtol, atol: testCase.atol,
+                                       label: "\(target.rawValue), \(threadCount) threads, \(testCase.name)")
+        }
+    }
+    return problems
+}
+
+@Suite("Compiled code matches the interpreter")
+struct DifferentialTests {
+    @Test("every op, native target, 1 to 4 threads")
+    func everyOpNative() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .native, seed: 11, threads: [1, 2, 3, 4])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op, generic x86-64 target")
+    func everyOpGeneric() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64, seed: 12, threads: [1, 3])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op, AVX2 target")
+    func everyOpAVX2() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v3, seed: 13, threads: [2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+}

@@ -1,0 +1,240 @@
+// Kernel IR tests: the printed form of a small program, one negative test per verifier invariant,
+// plan-memory (liveness sharing, in-place reuse, views), and the runtime copy embedded in the compiler.
+
+import Foundation
+import SieveCodegenC
+import SieveDriver
+import SieveIR
+import SieveKernel
+import Testing
+
+/// A valid program: y[i] = relu(x[i] * w[i]) over 8 elements in a parallel loop, plus a vector copy.
+func sampleProgram() -> KernelProgram {
+    var program = KernelProgram(name: "sample", vectorWidth: 4)
+    program.buffers = [
+        Buffer(name: "%x", storage: .input(0), elementType: .f32, count: 8),
+        Buffer(name: "@w", storage: .constant(offset: 0), elementType: .f32, count: 8),
+        Buffer(name: "%t", storage: .arena(offset: 0), elementType: .f32, count: 8),
+        Buffer(name: "%y", storage: .output(0), elementType: .f32, count: 8),
+        Buffer(name: "@w.indices", storage: .constant(offset: 64), elementType: .u8, count: 4),
+    ]
+    program.inputs = [BufferID(0)]
+    program.outputs = [BufferID(3)]
+    program.inputShapes = [[8]]
+    program.outputShapes = [[8]]
+    program.inputNames = ["x"]
+    program.outputNames = ["y"]
+    program.arenaBytes = 64
+    program.weights = [UInt8](repeating: 0, count: 128)
+    var builder = KernelBuilder()
+    builder.loop("i", to: 8, parallel: true) { body, i in
+        let product = body.declare("product", .f32, .binary(.mul, .load(BufferID(0), index: i), .load(BufferID(1), index: i)))
+        body.store(BufferID(2), i, .select(.binary(.lt, product, .float(0)), .float(0), product))
+    }
+    builder.loop("v", to: 8, step: 4) { body, v in
+        body.emit(.vectorStore(BufferID(3), index: v, value: .vectorLoad(BufferID(2), index: v, width: 4)))
+    }
+    program.kernels = [builder.kernel(name: "k0_mul", op: "mul", location: "test.sir:3:3", pattern: "test pattern")]
+    return program
+}
+
+@Suite("Kernel IR")
+struct KernelIRTests {
+    @Test("the printer's canonical form")
+    func printer() {
+        let expected = """
+            program @sample {vector_width = 4, arena = 64, weights = 128}
+              %b0 = input 0 : f32[8]  // %x
+              %b1 = constant +0 : f32[8]  // @w
+              %b2 = arena +0 : f32[8]  // %t
+              %b3 = output 0 : f32[8]  // %y
+              %b4 = constant +64 : u8[4]  // @w.indices
+
+            kernel @k0_mul {op = "mul", loc = "test.sir:3:3", pattern = "test pattern"} {
+              parallel for %v0 = 0 to 8 {
+                var %v1 : f32 = load %b0[%v0] * load %b1[%v0]
+                store %b2[%v0], select(lt(%v1, 0.0f), 0.0f, %v1)
+              }
+              for %v2 = 0 to 8 step 4 {
+                vstore %b3[%v2], vload.4 %b2[%v2]
+              }
+            }
+
+            """
+        #expect(sampleProgram().print() == expected)
+        #expect(KernelVerifier.problems(in: sampleProgram()).isEmpty)
+    }
+
+    /// Applies a change to the sample program's kernel body or tables and returns the verifier's problems.
+    func problems(_ change: (inout KernelProgram) -> Void) -> [String] {
+        var program = sampleProgram()
+        change(&program)
+        return KernelVerifier.problems(in: program)
+    }
+
+    func mutateBody(_ program: inout KernelProgram, _ change: (inout [Statement]) -> Void) {
+        change(&program.kernels[0].body)
+    }
+
+    @Test("invariant 1: buffers lie inside the arena and weights, tables match")
+    func buffers() {
+        #expect(problems { $0.arenaBytes = 16 }.contains { $0.contains("outside the arena") })
+        #expect(problems { $0.buffers[2].storage = .arena(offset: 8) }.contains { $0.contains("not a multiple of 64") })
+        #expect(problems { $0.buffers[1].storage = .constant(offset: 64 * 3) }.contains { $0.contains("outside the 128 weight bytes") })
+        #expect(problems { $0.outputs = [BufferID(2)] }.contains { $0.contains("storage 'output 0'") })
+        #expect(problems { $0.inputNames = [] }.contains { $0.contains("one entry per input") })
+        #expect(problems { $0.buffers[0].count = 0 }.contains { $0.contains("at least one") })
+    }
+
+    @Test("invariant 2 and 3: references and scoping")
+    func scoping() {
+        // Using the parallel loop's product variable in the second loop, outside its block.
+        let outside = problems { program in
+            mutateBody(&program) { body in
+                guard case var .loop(loop) = body[1] else { return }
+                loop.body = [.store(BufferID(3), index: .variable(VariableID(2)), value: .variable(VariableID(1)))]
+                body[1] = .loop(loop)
+            }
+        }
+        #expect(outside.contains { $0.contains("%v1 is used outside the block") })
+        let missingBuffer = problems { program in
+            mutateBody(&program) { $0.append(.store(BufferID(9), index: 0, value: .float(1))) }
+        }
+        #expect(missingBuffer.contains { $0.contains("%b9, which is not a buffer") })
+        let twice = problems { program in
+            mutateBody(&program) { $0.append(.declare(VariableID(1), .float(0))) }
+        }
+        #expect(twice.contains { $0.contains("declared twice") })
+    }
+
+    @Test("invariant 4: types")
+    func types() {
+        let storeType = problems { program in mutateBody(&program) { $0.append(.store(BufferID(3), index: 0, value: .int(1))) } }
+        #expect(storeType.contains { $0.contains("store of i64 to %b3, whose elements take f32") })
+        let indexType = problems { program in mutateBody(&program) { $0.append(.store(BufferID(3), index: .float(0), value: .float(1))) } }
+        #expect(indexType.contains { $0.contains("store index must be i64") })
+        let mixed = problems { program in
+            mutateBody(&program) { $0.append(.store(BufferID(3), index: 0, value: .binary(.add, .float(1), .int(1)))) }
+        }
+        #expect(mixed.contains { $0.contains("operands need one type") })
+        let nmBits = problems { program in
+            mutateBody(&program) { $0.append(.store(BufferID(2), index: .nmIndex(BufferID(4), element: 0, bits: 5), value: .float(1))) }
+        }
+        #expect(nmBits.contains { $0.contains("nm_index of 5 bits") })
+        let nmBuffer = problems { program in
+            mutateBody(&program) { $0.append(.store(BufferID(2), index: .nmIndex(BufferID(1), element: 0, bits: 2), value: .float(1))) }
+        }
+        #expect(nmBuffer.contains { $0.contains("expected packed u8") })
+        let truncate = problems { program in
+            mutateBody(&program) { $0.append(.store(BufferID(2), index: .convert(.float(1), to: .i64), value: .float(1))) }
+        }
+        #expect(truncate.contains { $0.contains("must use truncate_to_i64") })
+    }
+
+    @Test("invariant 5: stores only to writable buffers")
+    func writes() {
+        let toInput = problems { program in mutateBody(&program) { $0.append(.store(BufferID(0), index: 0, value: .float(1))) } }
+        #expect(toInput.contains { $0.contains("read only (input 0)") })
+        let toConstant = problems { program in mutateBody(&program) { $0.append(.store(BufferID(1), index: 0, value: .float(1))) } }
+        #expect(toConstant.contains { $0.contains("read only (constant +0)") })
+    }
+
+    @Test("invariant 6: parallel loops are top level, start at 0 with step 1, and capture nothing")
+    func parallelLoops() {
+        let nested = problems { program in
+            mutateBody(&program) { body in
+                guard case let .loop(inner) = body[0] else { return }
+                body = [.loop(Loop(variable: VariableID(2), lower: 0, upper: 1, body: [.loop(inner)]))]
+            }
+        }
+        #expect(nested.contains { $0.contains("not at the top level") })
+        let shifted = problems { program in
+            mutateBody(&program) { body in
+                guard case var .loop(loop) = body[0] else { return }
+                loop.lower = 1
+                body[0] = .loop(loop)
+            }
+        }
+        #expect(shifted.contains { $0.contains("must start at 0 with step 1") })
+        let captured = problems { program in
+            program.kernels[0].variables.append(Variable(name: "outside", type: .f32))
+            mutateBody(&program) { body in
+                guard case var .loop(loop) = body[0] else { return }
+                loop.body.append(.store(BufferID(2), index: 0, value: .variable(VariableID(3))))
+                body[0] = .loop(loop)
+                body.insert(.declare(VariableID(3), .float(1)), at: 0)
+            }
+        }
+        #expect(captured.contains { $0.contains("declared outside a parallel loop") })
+    }
+
+    @Test("invariant 7: positive steps and supported vector widths")
+    func stepsAndWidths() {
+        let step = problems { program in
+            mutateBody(&program) { body in
+                guard case var .loop(loop) = body[1] else { return }
+                loop.step = 0
+                body[1] = .loop(loop)
+            }
+        }
+        #expect(step.contains { $0.contains("step 0 must be positive") })
+        let width = problems { program in
+            mutateBody(&program) { $0.append(.vectorStore(BufferID(3), index: 0, value: .broadcast(.float(0), width: 3))) }
+        }
+        #expect(width.contains { $0.contains("vector width 3") })
+    }
+
+    @Test("plan-memory shares bytes between values whose lifetimes do not overlap and works in place")
+    func planMemory() throws {
+        let graph = try parseGraph("""
+            graph @g(%x: tensor<256xf32>) -> tensor<256xf32> {
+              %a = exp %x : tensor<256xf32>
+              %b = neg %a : tensor<256xf32>
+              %c = tanh %b : tensor<256xf32>
+              %r = reshape %c : tensor<16x16xf32>
+              %t = transpose %r {permutation = [1, 0]} : tensor<16x16xf32>
+              %f = reshape %t : tensor<256xf32>
+              %y = add %f, %x : tensor<256xf32>
+              return %y
+            }
+            """)
+        let plan = PlanMemory().plan(graph, scratchBytes: Array(repeating: 0, count: graph.operations.count))
+        // %a, %b and %c share one block in place; %t needs a second one while %c is read; %y goes to the output.
+        #expect(plan.arenaBytes == 2048, "arena \(plan.arenaBytes)")
+        #expect(plan.inPlaceCount == 2)
+        #expect(plan.homes[1] == .arena(offset: plan.homes[3].flatMap { if case let .arena(offset) = $0 { return offset } else { return nil } } ?? -1))
+        #expect(plan.homes[4] == .view(of: ValueID(3)))
+        #expect(plan.homes[7] == .output(0))
+        if case let .arena(first) = plan.homes[3], case let .arena(second) = plan.homes[5] {
+            #expect(first != second)
+        } else {
+            Issue.record("expected arena homes, found \(String(describing: plan.homes[3])) and \(String(describing: plan.homes[5]))")
+        }
+    }
+
+    @Test("the runtime embedded in the compiler is the one under Sources/CSieveRuntime")
+    func runtimeCopyIsCurrent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let header = try String(contentsOf: root.appendingPathComponent("Sources/CSieveRuntime/include/sieve_runtime.h"), encoding: .utf8)
+        let source = try String(contentsOf: root.appendingPathComponent("Sources/CSieveRuntime/sieve_runtime.c"), encoding: .utf8)
+        #expect(runtimeHeaderSource + "\n" == header, "run scripts/generate-runtime-source.sh")
+        #expect(runtimeSource + "\n" == source, "run scripts/generate-runtime-source.sh")
+    }
+
+    @Test("sieve compile --print-kernel-ir dumps the program; lowering output passes the verifier")
+    func printKernelIR() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (_, compiled) = try contractGraphs()
+        let result = try runCompile(CompileRequest(text: compiled.print(), path: "mlp.sir",
+                                                   outputDirectory: folder.url.appendingPathComponent("out").path,
+                                                   extraFlags: ["-Werror"], printKernelIR: true))
+        #expect(result.dumps.count == 1)
+        let dump = result.dumps.first ?? ""
+        #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
+        #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
+        #expect(dump.contains("nm_index.2"), "the 2:4 layer decodes packed indices")
+        #expect(dump.contains("kernel @k2_softmax"))
+        #expect(result.report.contains("arena: "))
+    }
+}

@@ -1,0 +1,276 @@
+// Test support for the native backend: compile graphs to artifacts, load them with dlopen, run them,
+// merge many small graphs into one artifact (so the C compiler runs once per test), and make N:M weights.
+
+import Foundation
+import SieveCodegenC
+import SieveIR
+import SieveInterpreter
+import SieveKernel
+
+/// A failure inside test support, with a message.
+struct NativeTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary folder, removed by `remove()`.
+struct TemporaryFolder {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-native-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// A compiled artifact loaded with dlopen; the library stays loaded while this object lives.
+final class LoadedArtifact {
+    typealias Create = @convention(c) (Int32) -> OpaquePointer?
+    typealias Run = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
+    typealias Destroy = @convention(c) (OpaquePointer?) -> Void
+    typealias CreateWithWeights = @convention(c) (UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<Int32>?) -> OpaquePointer?
+
+    let handle: UnsafeMutableRawPointer
+    let name: String
+    let folder: URL
+    let graph: Graph
+    let create: Create
+    let run: Run
+    let destroy: Destroy
+
+    init(folder: URL, name: String, graph: Graph) throws {
+        let path = folder.appendingPathComponent("lib\(name).so").path
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            throw NativeTestError("dlopen \(path): \(String(cString: dlerror()))")
+        }
+        self.handle = handle
+        self.name = name
+        self.folder = folder
+        self.graph = graph
+        func symbol<T>(_ suffix: String, _: T.Type) throws -> T {
+            guard let pointer = dlsym(handle, "\(name)_\(suffix)") else { throw NativeTestError("missing symbol \(name)_\(suffix)") }
+            return unsafeBitCast(pointer, to: T.self)
+        }
+        create = try symbol("create", Create.self)
+        run = try symbol("run", Run.self)
+        destroy = try symbol("destroy", Destroy.self)
+    }
+
+    deinit { dlclose(handle) }
+
+    /// A symbol of the artifact cast to a function type.
+    func function<T>(_ suffix: String, _ type: T.Type) -> T? {
+        dlsym(handle, "\(name)_\(suffix)").map { unsafeBitCast($0, to: T.self) }
+    }
+
+    /// Runs on a context and decodes the outputs; returns the status code and outputs.
+    func execute(_ context: OpaquePointer?, _ inputs: [Tensor]) -> (Int32, [Tensor]) {
+        let inputBytes = inputs.map { $0.constant(name: "in").bytes }
+        let outputTypes = graph.outputs.map { graph.values[$0.index].type.plain }
+        var outputBytes = outputTypes.map { [UInt8](repeating: 0, count: max(1, ($0.elementCount ?? 0) * $0.elementType.byteSize)) }
+        let inputPointers = inputBytes.map { bytes -> UnsafeMutableRawPointer in
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
+            bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
+            return memory
+        }
+        let outputPointers = outputBytes.map { UnsafeMutableRawPointer.allocate(byteCount: $0.count, alignment: 64) }
+        defer {
+            inputPointers.forEach { $0.deallocate() }
+            outputPointers.forEach { $0.deallocate() }
+        }
+        let constInputs: [UnsafeRawPointer?] = inputPointers.map { UnsafeRawPointer($0) }
+        let mutableOutputs: [UnsafeMutableRawPointer?] = outputPointers
+        let status = constInputs.withUnsafeBufferPointer { inputBuffer in
+            mutableOutputs.withUnsafeBufferPointer { outputBuffer in
+                run(context, inputBuffer.baseAddress, outputBuffer.baseAddress)
+            }
+        }
+        for index in outputBytes.indices {
+            let count = outputBytes[index].count
+            outputBytes[index] = Array(UnsafeRawBufferPointer(start: outputPointers[index], count: count))
+        }
+        let tensors = zip(outputTypes, outputBytes).map { type, bytes -> Tensor in
+            let needed = (type.elementCount ?? 0) * type.elementType.byteSize
+            return (try? Tensor(Constant(name: "out", type: type, bytes: Array(bytes.prefix(needed)))))
+                ?? Tensor.placeholder
+        }
+        return (status, tensors)
+    }
+
+    /// Creates a context with `threads` threads, runs once and destroys it.
+    func runOnce(_ inputs: [Tensor], threads: Int32 = 1) throws -> [Tensor] {
+        guard let context = create(threads) else { throw NativeTestError("\(name)_create(\(threads)) returned NULL") }
+        defer { destroy(context) }
+        let (status, outputs) = execute(context, inputs)
+        guard status == 0 else { throw NativeTestError("\(name)_run returned \(status)") }
+        return outputs
+    }
+}
+
+/// Compiles a graph into a fresh folder with -Werror and loads it.
+func compileAndLoad(_ graph: Graph, name: String = "model", target: CompileTarget = .native,
+                    weights: WeightsPlacement = .embedded, parallelThreshold: Int = 1, folder: TemporaryFolder) throws -> LoadedArtifact {
+    let output = folder.url.appendingPathComponent("\(name)-\(target.rawValue)-\(weights.rawValue)")
+    _ = try ArtifactWriter.write(ArtifactRequest(
+        graph: graph, name: name, outputDirectory: output.path, target: target, weights: weights,
+        sourceDescription: "test graph @\(graph.name)", compiler: "cc", extraFlags: ["-Werror"],
+        parallelThreshold: parallelThreshold))
+    return try LoadedArtifact(folder: output, name: name, graph: graph)
+}
+
+/// Joins independent graphs into one: inputs, outputs and constants side by side, names prefixed.
+func merge(_ graphs: [Graph], name: String) -> Graph {
+    var result = Graph(name: name)
+    for (graphIndex, graph) in graphs.enumerated() {
+        let valueOffset = result.values.count
+        let constantOffset = result.constants.entries.count
+        for info in graph.values {
+            result.values.append(ValueInfo(type: info.type, name: info.name.map { "g\(graphIndex)_\($0)" }))
+        }
+        for constant in graph.constants.entries {
+            var renamed = constant
+            renamed.name = "g\(graphIndex)_\(constant.name)"
+            result.constants.entries.append(renamed)
+        }
+        func shift(_ id: ValueID) -> ValueID { ValueID(id.index + valueOffset) }
+        result.inputs += graph.inputs.map(shift)
+        result.outputs += graph.outputs.map(shift)
+        for op in graph.operations {
+            var moved = Operation(op.kind, operands: op.operands.map(shift), results: op.results.map(shift), location: op.location)
+            if case let .constant(id) = op.kind { moved.kind = .constant(ConstantID(id.index + constantOffset)) }
+            result.operations.append(moved)
+        }
+    }
+    result.compact()
+    return result
+}
+
+/// A random tensor of a type: floats in [-2, 2], integers in a small range, bools 0 or 1.
+func randomTensor(_ type: TensorType, using random: inout SplitMix) -> Tensor {
+    let count = type.elementCount ?? 0
+    let plain = type.plain
+    if type.elementType.isFloat {
+        return (try? Tensor(plain, floats: (0..<count).map { _ in Float(random.unit() * 4 - 2) })) ?? emptyTensor()
+    }
+    let range: ClosedRange<Int64>
+    switch type.elementType {
+    case .bool: range = 0...1
+    case .u8: range = 0...12
+    default: range = -6...6
+    }
+    return (try? Tensor(plain, integers: (0..<count).map { _ in Int64(random.next() % UInt64(range.count)) + range.lowerBound })) ?? emptyTensor()
+}
+
+func emptyTensor() -> Tensor {
+    (try? Tensor(TensorType([0], .f32), floats: [])) ?? Tensor.placeholder
+}
+
+extension Tensor {
+    /// A zero-element f32 tensor.
+    static var placeholder: Tensor {
+        // Building a zero-element tensor cannot fail; this path exists only to avoid force unwraps.
+        guard let tensor = try? Tensor(TensorType([0], .f32), floats: []) else { preconditionFailure("empty tensor") }
+        return tensor
+    }
+}
+
+/// SplitMix64, seeded, for reproducible test data.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// A Double in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// Replaces the bytes of every dense constant with random values of its type (deterministic per seed).
+func randomizeConstants(_ graph: inout Graph, seed: UInt64) {
+    var random = SplitMix(seed: seed)
+    for index in graph.constants.entries.indices where graph.constants.entries[index].type.layout == .dense {
+        let type = graph.constants.entries[index].type
+        if type.elementType == .i32 || type.elementType == .i64, graph.constants.entries[index].name.hasPrefix("keep") { continue }
+        graph.constants.entries[index].bytes = randomTensor(type, using: &random).constant(name: "c").bytes
+    }
+}
+
+/// Prunes a dense [rows, L] float weight to N:M along its last axis (keeping the N largest magnitudes of each
+/// group of M) and returns the pruned dense values and the packed nm bytes (kept values, then indices).
+func pruneAndPack(_ values: [Float], lastAxis: Int, n: Int, m: Int, elementType: ElementType) -> (dense: [Float], packed: [UInt8]) {
+    var dense = [Float](repeating: 0, count: values.count)
+    var kept: [Float] = []
+    var indices: [Int] = []
+    for group in 0..<(values.count / m) {
+        let base = group * m
+        let order = (0..<m).sorted { abs(values[base + $0]) > abs(values[base + $1]) || (abs(values[base + $0]) == abs(values[base + $1]) && $0 < $1) }
+        for slot in order.prefix(n).sorted() {
+            dense[base + slot] = values[base + slot]
+            kept.append(values[base + slot])
+            indices.append(slot)
+        }
+    }
+    var bytes: [UInt8] = []
+    for value in kept { appendElement(Double(value), of: elementType, to: &bytes) }
+    let bits = m.trailingZeroBitCount
+    var packed = [UInt8](repeating: 0, count: (indices.count * bits + 7) / 8)
+    for (element, index) in indices.enumerated() {
+        for bit in 0..<bits where (index >> bit) & 1 == 1 {
+            let position = element * bits + bit
+            packed[position / 8] |= UInt8(1 << (position % 8))
+        }
+    }
+    return (dense, bytes + packed)
+}
+
+/// Turns the constants named in `nm` into N:M weights: returns the graph for the interpreter (pruned, dense)
+/// and the graph to compile (nm layout, packed bytes).
+func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (reference: Graph, compiled: Graph) {
+    var reference = graph, compiled = graph
+    for index in graph.constants.entries.indices {
+        let constant = graph.constants.entries[index]
+        guard let (n, m) = nm[constant.name] else { continue }
+        let original = try Tensor(constant)
+        guard let floats = original.floats, let last = constant.type.shape.last else { throw NativeTestError("nm weight must be float") }
+        let (dense, packed) = pruneAndPack(floats, lastAxis: last, n: n, m: m, elementType: constant.type.elementType)
+        reference.constants.entries[index].bytes = try Tensor(constant.type.plain, floats: dense).constant(name: "c").bytes
+        var nmType = constant.type
+        nmType.layout = .nm(n: n, m: m)
+        compiled.constants.entries[index] = Constant(name: constant.name, type: nmType, bytes: packed)
+        for valueIndex in compiled.values.indices {
+            if case let .constant(id) = compiled.operations.first(where: { $0.results.first?.index == valueIndex })?.kind, id.index == index {
+                compiled.values[valueIndex].type = nmType
+            }
+        }
+    }
+    try Verifier.verify(reference)
+    try Verifier.verify(compiled)
+    return (reference, compiled)
+}
+
+/// Parses a one-graph text.
+func parseGraph(_ text: String) throws -> Graph {
+    let module = try Parser.parse(text, path: "test.sir")
+    guard let graph = module.graphs.first else { throw NativeTestError("no graph in text") }
+    return graph
+}
+
+/// Compares compiled outputs with the interpreter's: integers and bools exactly, floats within tolerances.
+func compareOutputs(_ actual: [Tensor], _ expected: [Tensor], rtol: Double, atol: Double, label: String) -> [String] {
+    var problems: [String] = []
+    for (index, (a, e)) in zip(actual, expected).enumerated() {
+        if e.elementType.isFloat {
+            if !a.allClose(e, rtol: rtol, atol: atol) {
+                problems.append("\(label) output \(index): max difference \(a.maxAbsDifference(e) ?? .infinity)\n  got      \(a)\n  expected \(e)")
+            }
+        } else if a.integers != e.integers {
+            problems.append("\(label) output \(index) differs\n  got      \(a)\n  expected \(e)")
+        }
+    }
+    if actual.count != expected.count { problems.append("\(label): \(actual.count) outputs, expected \(expected.count)") }
+    return problems
+}

@@ -1,0 +1,204 @@
+// The ONNX backend node test suite: every case whose ops the frontend claims is imported, interpreted and
+// compared with the expected outputs; a failing case fails the test unless the expected-failures file lists it.
+
+import Foundation
+import SieveIR
+import SieveInterpreter
+import SieveONNX
+import Testing
+
+/// The repository root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// Where scripts/setup-python.sh puts the node test cases (one folder per case).
+let nodeTestFolder = repositoryRoot.appendingPathComponent(".cache/onnx-node-tests")
+
+/// Cases allowed to fail, with a reason each: `case_name: reason` per line, `#` for comments.
+let expectedFailuresFile = repositoryRoot.appendingPathComponent("Tests/SieveONNXTests/conformance-expected-failures.txt")
+
+/// Float outputs must satisfy |actual - expected| <= atol + rtol * |expected|; integer and bool outputs match exactly.
+let conformanceRelativeTolerance = 1e-4
+let conformanceAbsoluteTolerance = 1e-4
+
+/// How one case ended.
+enum CaseOutcome {
+    case passed
+    case failed(String)
+    /// Deliberately unsupported: an op Sieve does not claim, or a type or attribute of a claimed op.
+    case skipped(String)
+}
+
+/// Runs one case folder: `model.onnx` plus `test_data_set_*/{input,output}_N.pb`.
+func runConformanceCase(_ folder: URL) -> CaseOutcome {
+    let model: ONNXModel
+    do {
+        model = try ONNXModel.load(path: folder.appendingPathComponent("model.onnx").path)
+    } catch {
+        let message = error.diagnostics.first?.message ?? ""
+        if message.contains("Sieve reads opset") { return .skipped("opset older than \(ONNXImporter.minimumOpset)") }
+        if message.contains("imports no default-domain") { return .skipped("unsupported op (not in the default domain)") }
+        return .failed("cannot load the model: \(error)")
+    }
+    let unclaimed = model.opTypes.subtracting(ONNXImporter.supportedOps).sorted()
+    if !unclaimed.isEmpty { return .skipped("unsupported op " + unclaimed.joined(separator: ", ")) }
+
+    let fileManager = FileManager.default
+    let dataSets = ((try? fileManager.contentsOfDirectory(atPath: folder.path)) ?? [])
+        .filter { $0.hasPrefix("test_data_set_") }.sorted()
+    guard !dataSets.isEmpty else { return .failed("the case has no test_data_set_* folder") }
+    for dataSet in dataSets {
+        let dataFolder = folder.appendingPathComponent(dataSet)
+        func readAll(_ prefix: String) throws(DiagnosticError) -> [Tensor] {
+            var tensors: [Tensor] = []
+            var index = 0
+            while fileManager.fileExists(atPath: dataFolder.appendingPathComponent("\(prefix)_\(index).pb").path) {
+                tensors.append(try ONNXTensorFile.read(path: dataFolder.appendingPathComponent("\(prefix)_\(index).pb").path).tensor)
+                index += 1
+            }
+            return tensors
+        }
+        let inputs: [Tensor], expected: [Tensor]
+        do {
+            inputs = try readAll("input")
+            expected = try readAll("output")
+        } catch {
+            if error.description.contains("does not support") { return .skipped(error.diagnostics.first?.message ?? "") }
+            // Sequence and optional inputs are not TensorProto files; the importer refuses such inputs.
+            do {
+                _ = try model.importGraph()
+            } catch let refusal where refusal.description.contains("is not a tensor") {
+                return .skipped(refusal.diagnostics.first { $0.message.contains("is not a tensor") }?.message ?? "")
+            } catch {}
+            return .failed("cannot read test data: \(error)")
+        }
+        guard inputs.count <= model.inputNames.count else {
+            return .failed("\(inputs.count) input files for \(model.inputNames.count) model inputs")
+        }
+        let names = Array(model.inputNames.prefix(inputs.count))
+        var shapes: [String: [Int]] = [:]
+        for (name, tensor) in zip(names, inputs) { shapes[name] = tensor.shape }
+
+        // Import with every input as a graph input; when an op needs one of them as a constant (a shape,
+        // axes, pads), bind the integer inputs at import instead, as a compiler specializing the model would.
+        var imported: ONNXImportResult?
+        var bound: Set<String> = []
+        do {
+            imported = try model.importGraph(inputShapes: shapes)
+        } catch let first {
+            // First bind the integer and bool inputs (shapes, axes, indices, flags), then, if an op still
+            // needs a constant (Clip's bounds, quantization scales), every input but the first.
+            var lastError = first
+            for bindFloats in [false, true] where imported == nil {
+                guard lastError.description.contains("must be a constant") else { break }
+                var constants: [String: Constant] = [:]
+                var remaining = shapes
+                for (position, (name, tensor)) in zip(names, inputs).enumerated()
+                    where !tensor.elementType.isFloat || (bindFloats && position > 0) {
+                    constants[name] = tensor.constant(name: name)
+                    remaining[name] = nil
+                }
+                do {
+                    imported = try model.importGraph(inputShapes: remaining, constantInputs: constants)
+                    bound = Set(constants.keys)
+                } catch {
+                    lastError = error
+                }
+            }
+            if imported == nil {
+                let error = lastError
+                if error.diagnostics.allSatisfy({ $0.message.contains("not supported") || $0.message.contains("does not support") }) {
+                    return .skipped(error.diagnostics.first?.message ?? "")
+                }
+                return .failed("import: \(error)")
+            }
+        }
+        guard let imported else { return .failed("import produced no graph") }
+        let graphInputs = zip(names, inputs).filter { !bound.contains($0.0) }.map(\.1)
+        let actual: [Tensor]
+        do {
+            actual = try Interpreter(graph: imported.graph).run(graphInputs)
+        } catch {
+            return .failed("interpreter: \(error)")
+        }
+        guard actual.count == expected.count else {
+            return .failed("\(dataSet): \(actual.count) outputs, expected \(expected.count)")
+        }
+        for (index, (got, want)) in zip(actual, expected).enumerated() {
+            guard got.shape == want.shape, got.elementType == want.elementType else {
+                return .failed("\(dataSet) output \(index): got \(got.type), expected \(want.type)")
+            }
+            if want.elementType.isFloat {
+                if !got.allClose(want, rtol: conformanceRelativeTolerance, atol: conformanceAbsoluteTolerance) {
+                    let difference = got.maxAbsDifference(want) ?? .infinity
+                    return .failed("\(dataSet) output \(index): max abs difference \(difference) exceeds the tolerance")
+                }
+            } else if got.integers != want.integers {
+                return .failed("\(dataSet) output \(index): integers differ")
+            }
+        }
+    }
+    return .passed
+}
+
+/// Reads the expected-failures file: case name to reason.
+func readExpectedFailures() -> [String: String] {
+    guard let text = try? String(contentsOf: expectedFailuresFile, encoding: .utf8) else { return [:] }
+    var result: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let colon = trimmed.firstIndex(of: ":") else { continue }
+        result[String(trimmed[..<colon])] = String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+    }
+    return result
+}
+
+@Test(.enabled(if: FileManager.default.fileExists(atPath: nodeTestFolder.path),
+               "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"))
+func onnxNodeConformance() throws {
+    let cases = try FileManager.default.contentsOfDirectory(atPath: nodeTestFolder.path).filter { $0.hasPrefix("test_") }.sorted()
+    let expectedFailures = readExpectedFailures()
+    var passed = 0, failed = 0, skippedOp = 0, skippedOpset = 0
+    var passedPerOp: [String: Int] = [:]
+    var skippedOther: [(String, String)] = []
+    var unexpected: [(String, String)] = []
+    var unexpectedPasses: [String] = []
+    for name in cases {
+        switch runConformanceCase(nodeTestFolder.appendingPathComponent(name)) {
+        case .passed:
+            passed += 1
+            if let model = try? ONNXModel.load(path: nodeTestFolder.appendingPathComponent(name).appendingPathComponent("model.onnx").path) {
+                for op in model.opTypes { passedPerOp[op, default: 0] += 1 }
+            }
+            if expectedFailures[name] != nil { unexpectedPasses.append(name) }
+        case let .failed(reason):
+            failed += 1
+            if expectedFailures[name] == nil { unexpected.append((name, reason)) }
+        case let .skipped(reason):
+            if reason.hasPrefix("unsupported op") {
+                skippedOp += 1
+            } else if reason.hasPrefix("opset older") {
+                skippedOpset += 1
+            } else {
+                skippedOther.append((name, reason))
+            }
+        }
+    }
+    let skipped = skippedOp + skippedOpset + skippedOther.count
+    print("conformance: \(passed) passed, \(failed) failed, \(skipped) skipped (unsupported op/type) of \(cases.count) cases; tolerance rtol \(conformanceRelativeTolerance), atol \(conformanceAbsoluteTolerance) for floats, exact for integers")
+    print("conformance: skipped \(skippedOp) cases for an op Sieve does not claim, \(skippedOpset) for an opset older than \(ONNXImporter.minimumOpset), \(skippedOther.count) for a type or attribute of a claimed op:")
+    for (name, reason) in skippedOther { print("  skip \(name): \(reason)") }
+    let perOp = ONNXImporter.supportedOps.sorted().map { "\($0) \(passedPerOp[$0] ?? 0)" }
+    print("conformance: passed cases using each claimed op: " + perOp.joined(separator: ", "))
+    // A claim without a single passing case would be a claim the suite does not back.
+    for op in ONNXImporter.supportedOps.sorted() where passedPerOp[op] == nil {
+        Issue.record("no conformance case using \(op) passes; every claimed op needs one")
+    }
+    for (name, reason) in expectedFailures.sorted(by: { $0.key < $1.key }) { print("  expected failure \(name): \(reason)") }
+    for (name, reason) in unexpected {
+        Issue.record("conformance case \(name) failed: \(reason)")
+    }
+    for name in unexpectedPasses {
+        Issue.record("conformance case \(name) passes but is listed in conformance-expected-failures.txt; remove it from the list")
+    }
+}

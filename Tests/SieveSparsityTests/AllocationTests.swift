@@ -1,0 +1,113 @@
+// Tests of sparsity-allocation: auto mode meets its error or density budget on calibration data,
+// keep-dense and the small-layer rules leave layers dense with a reason, and pass options parse.
+
+import SieveDriver
+import SieveIR
+import SieveInterpreter
+import SievePasses
+import Testing
+
+/// A three-layer MLP on [4, 32] inputs: 32 -> 64 -> 64 -> 8, ReLU between, with Gaussian weights.
+func threeLayerModel(seed: UInt64) -> Graph {
+    var random = Random(seed)
+    var graph = Graph(name: "mlp")
+    let x = graph.addInput(TensorType([4, 32], .f32), name: "x")
+    let w1 = graph.appendConstant(weight("fc1", [64, 32], random.gaussians(64 * 32, scale: 0.25)))
+    let h1 = graph.append(.relu, [graph.append(.matmul(transposeB: true), [x, w1], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
+    let w2 = graph.appendConstant(weight("fc2", [64, 64], random.gaussians(64 * 64, scale: 0.18)))
+    let h2 = graph.append(.relu, [graph.append(.matmul(transposeB: true), [h1, w2], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
+    let w3 = graph.appendConstant(weight("head", [8, 64], random.gaussians(8 * 64, scale: 0.18)))
+    graph.outputs = [graph.append(.matmul(transposeB: true), [h2, w3], TensorType([4, 8], .f32), name: "y")]
+    return graph
+}
+
+func calibrationFor(features: Int, samples: Int, seed: UInt64) throws -> CalibrationSet {
+    let scales = (0..<features).map { 0.5 + Double($0 % 5) / 2 }
+    return CalibrationSet(samples: ["x": try correlatedSamples(samples: samples, features: features, rank: 5, scales: scales, seed: seed)])
+}
+
+@Suite struct AllocationTests {
+    @Test(arguments: [0.05, 0.15, 0.4])
+    func autoWithAnErrorBoundMeetsIt(_ bound: Double) throws {
+        let graph = threeLayerModel(seed: 1)
+        let calibration = try calibrationFor(features: 32, samples: 64, seed: 3)
+        let result = try sparsify(graph, options: SparsifyOptions(sparsity: .maxError(bound), prune: .wanda, minWeights: 256),
+                                  calibration: calibration)
+        let error = try #require(result.report.modelRelativeOutputError)
+        #expect(error <= bound, "measured \(error) > bound \(bound)")
+        #expect(result.report.layers.allSatisfy { !$0.sensitivity.isEmpty })
+        if bound >= 0.15 {
+            // Not vacuous: a loose bound lets some layer go sparse.
+            #expect(result.report.parametersAfter < result.report.parametersBefore, "\(result.report.markdown())")
+        }
+        // The sparser the bound allows, the fewer weights: a looser bound never keeps more.
+        let tighter = try sparsify(graph, options: SparsifyOptions(sparsity: .maxError(bound / 4), prune: .wanda, minWeights: 256),
+                                   calibration: calibration)
+        #expect(tighter.report.parametersAfter >= result.report.parametersAfter)
+    }
+
+    @Test(arguments: [0.3, 0.5, 0.7])
+    func autoWithADensityTargetMeetsIt(_ target: Double) throws {
+        let graph = threeLayerModel(seed: 2)
+        let calibration = try calibrationFor(features: 32, samples: 32, seed: 4)
+        let result = try sparsify(graph, options: SparsifyOptions(sparsity: .targetDensity(target), prune: .magnitude, minWeights: 256),
+                                  calibration: calibration)
+        let density = Double(result.report.parametersAfter) / Double(result.report.parametersBefore)
+        #expect(density <= target, "density \(density) > target \(target)\n\(result.report.markdown())")
+        for layer in result.report.layers where layer.pattern != "dense" {
+            let constant = try #require(result.graph.constants.entries.first { $0.name == layer.name })
+            #expect(NMPattern(constant.type.layout)?.description == layer.pattern)
+        }
+    }
+
+    @Test func unreachableDensityTargetWarns() throws {
+        let graph = threeLayerModel(seed: 2)
+        let calibration = try calibrationFor(features: 32, samples: 8, seed: 4)
+        let result = try sparsify(graph, options: SparsifyOptions(sparsity: .targetDensity(0.1), keepDense: ["fc2"], minWeights: 256),
+                                  calibration: calibration)
+        #expect(result.diagnostics.contains { $0.message.contains("out of reach") })
+        #expect(result.report.layers.first { $0.name == "fc2" }?.pattern == "dense")
+    }
+
+    @Test func keepDenseAndSmallLayersStayDenseWithAReason() throws {
+        let graph = threeLayerModel(seed: 1)
+        let result = try sparsify(graph, options: SparsifyOptions(keepDense: ["fc*"], minWeights: 1024), calibration: nil)
+        let reasons = Dictionary(uniqueKeysWithValues: result.report.layers.map { ($0.name, ($0.pattern, $0.reason)) })
+        #expect(reasons["fc1"]?.0 == "dense" && reasons["fc1"]?.1 == "kept dense by keep-dense fc*")
+        #expect(reasons["fc2"]?.0 == "dense")
+        #expect(reasons["head"]?.0 == "dense" && reasons["head"]?.1.contains("too small: 512 weights < 1024") == true)
+        let uniform = try sparsify(graph, options: SparsifyOptions(keepDense: ["head"], minWeights: 0), calibration: nil)
+        #expect(uniform.report.layers.map(\.pattern) == ["2:4", "2:4", "dense"])
+        #expect(uniform.report.parametersAfter == 1024 + 2048 + 512)
+        #expect(uniform.report.bytesAfter == (1024 * 4 + 1024 * 2 / 8) + (2048 * 4 + 2048 * 2 / 8) + 512 * 4)
+    }
+
+    @Test func autoNeedsCalibration() {
+        #expect(throws: DiagnosticError.self) {
+            try sparsify(threeLayerModel(seed: 1), options: SparsifyOptions(sparsity: .maxError(0.1)), calibration: nil)
+        }
+    }
+
+    @Test func passOptionsParseAndComplain() throws {
+        let passes = try PassRegistry.parsePipeline("sparsity-allocation{sparsity=auto,max-error=0.05,keep-dense=a*,keep-dense=b},nm-legalize{prune=wanda},dce")
+        #expect(passes.map(\.name) == ["sparsity-allocation", "nm-legalize", "dce"])
+        let allocation = try #require(passes[0] as? SparsityAllocation)
+        #expect(allocation.mode == .maxError(0.05) && allocation.keepDense == ["a*", "b"])
+        #expect((passes[1] as? NMLegalize)?.method == .wanda)
+        for bad in ["nm-legalize{prune=best}", "nm-legalize{colour=red}", "dce{x=1}", "nm-legalize{prune=wanda",
+                    "sparsity-allocation{sparsity=auto}", "sparsity-allocation{sparsity=3:3}",
+                    "sparsity-allocation{max-error=0.1,target-density=0.5}"] {
+            #expect(throws: DiagnosticError.self, "\(bad)") { try PassRegistry.parsePipeline(bad) }
+        }
+        #expect(try SparsifyOptions.mode("auto", maxError: nil, targetDensity: 0.5) == .targetDensity(0.5))
+        #expect(throws: DiagnosticError.self) { try SparsifyOptions.mode("2:4", maxError: 0.1, targetDensity: nil) }
+    }
+
+    @Test func globsMatchLikeAShell() {
+        #expect(globMatches("fc*", "fc1"))
+        #expect(globMatches("*.weight", "layer.3.weight"))
+        #expect(globMatches("l?yer", "layer"))
+        #expect(!globMatches("fc*", "head"))
+        #expect(!globMatches("fc", "fc1"))
+    }
+}
