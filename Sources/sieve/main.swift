@@ -17,10 +17,11 @@ struct Sieve: ParsableCommand {
         discussion: """
             Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
             and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, \
-            `sieve compile` writes it as a C library, and `sieve opt` runs passes on textual IR.
+            `sieve compile` writes it as a C library, `sieve opt` runs passes on textual IR, and `sieve targets` \
+            lists the CPUs that --target accepts.
             """,
         version: sieveVersion,
-        subcommands: [Inspect.self, Run.self, Compile.self, Opt.self])
+        subcommands: [Inspect.self, Run.self, Compile.self, Opt.self, Targets.self])
 }
 
 /// Writes a line to standard error.
