@@ -42,17 +42,17 @@ public struct ArtifactTensor: Sendable, Equatable {
 
 /// A compiled model loaded into this process.
 public final class NativeArtifact {
-    private typealias CreateFunction = @convention(c) (Int32) -> OpaquePointer?
-    private typealias RunFunction = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?,
+    fileprivate typealias CreateFunction = @convention(c) (Int32) -> OpaquePointer?
+    fileprivate typealias RunFunction = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?,
                                                     UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
-    private typealias DestroyFunction = @convention(c) (OpaquePointer?) -> Void
-    private typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
+    fileprivate typealias DestroyFunction = @convention(c) (OpaquePointer?) -> Void
+    fileprivate typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
 
     private let handle: UnsafeMutableRawPointer
-    private let create: CreateFunction
-    private let runFunction: RunFunction
-    private let destroy: DestroyFunction
-    private let errorString: ErrorStringFunction
+    fileprivate let create: CreateFunction
+    fileprivate let runFunction: RunFunction
+    fileprivate let destroy: DestroyFunction
+    fileprivate let errorString: ErrorStringFunction
     /// The inputs, in the order NAME_run takes them.
     public let inputs: [ArtifactTensor]
     /// The outputs, in the order NAME_run writes them.
@@ -141,6 +141,36 @@ public final class NativeArtifact {
             results.append(try Tensor(Constant(name: output.name, type: output.type, bytes: bytes)))
         }
         return results
+    }
+}
+
+extension NativeArtifact {
+    /// Times `calls` runs on one context with `threads` threads, calling `beforeEach` (untimed) before
+    /// each run; returns each run's wall time in seconds.
+    public func time(_ values: [Tensor], threads: Int, calls: Int, beforeEach: () -> Void) throws(DiagnosticError) -> [Double] {
+        guard values.count == inputs.count else {
+            throw DiagnosticError(.error(.unknown, "the artifact takes \(inputs.count) inputs, \(values.count) were given"))
+        }
+        guard let context = create(Int32(max(1, threads))) else {
+            throw DiagnosticError(.error(.unknown, "the artifact could not create a context with \(threads) threads"))
+        }
+        defer { destroy(context) }
+        var outputBytes = outputs.map { [UInt8](repeating: 0, count: ($0.type.elementCount ?? 0) * $0.type.elementType.byteSize) }
+        var samples: [Double] = []
+        var failure: Int32 = 0
+        _ = withPointers(values.map { $0.constant(name: "input").bytes }, &outputBytes) { inputPointers, outputPointers in
+            for _ in 0..<calls where failure == 0 {
+                beforeEach()
+                let start = DispatchTime.now().uptimeNanoseconds
+                failure = runFunction(context, inputPointers, outputPointers)
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return failure
+        }
+        guard failure == 0 else {
+            throw DiagnosticError(.error(.unknown, "the compiled model failed: \(errorString(failure).map { String(cString: $0) } ?? "error \(failure)")"))
+        }
+        return samples
     }
 }
 

@@ -239,18 +239,25 @@ public func defaultCacheDirectory() -> String {
 /// The key hashes the graph's full canonical text (weights included), the target, the compiler and
 /// Sieve's version with two independent 64-bit FNV-1a hashes: a cache key, not a security boundary.
 func cachedArtifact(for graph: Graph, request: RunRequest) throws -> NativeArtifact {
-    let key = [graph.print(), request.target.rawValue, request.compiler, sieveVersion].joined(separator: "\u{0}")
-    let folder = URL(fileURLWithPath: request.cacheDirectory).appendingPathComponent(contentHash(key)).path
+    try cachedArtifact(for: graph, source: request.modelPath, target: request.target, compiler: request.compiler,
+                       cacheDirectory: request.cacheDirectory)
+}
+
+/// The compiled artifact of a graph from the cache, compiled into it first when missing.
+func cachedArtifact(for graph: Graph, source: String, target: CompileTarget, compiler: String,
+                    cacheDirectory: String) throws -> NativeArtifact {
+    let key = [graph.print(), target.rawValue, compiler, sieveVersion].joined(separator: "\u{0}")
+    let folder = URL(fileURLWithPath: cacheDirectory).appendingPathComponent(contentHash(key)).path
     let library = folder + "/libmodel.so"
     if !FileManager.default.fileExists(atPath: library) {
         do {
-            try FileManager.default.createDirectory(atPath: request.cacheDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
         } catch {
-            throw DiagnosticError(.error(.unknown, "cannot create the artifact cache '\(request.cacheDirectory)': \(error.localizedDescription)"))
+            throw DiagnosticError(.error(.unknown, "cannot create the artifact cache '\(cacheDirectory)': \(error.localizedDescription)"))
         }
-        _ = try ArtifactWriter.write(ArtifactRequest(graph: graph, name: "model", outputDirectory: folder, target: request.target,
-                                                     sourceDescription: URL(fileURLWithPath: request.modelPath).lastPathComponent,
-                                                     compiler: request.compiler))
+        _ = try ArtifactWriter.write(ArtifactRequest(graph: graph, name: "model", outputDirectory: folder, target: target,
+                                                     sourceDescription: URL(fileURLWithPath: source).lastPathComponent,
+                                                     compiler: compiler))
     }
     return try NativeArtifact(library: library, name: "model")
 }

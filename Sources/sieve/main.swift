@@ -21,7 +21,7 @@ struct Sieve: ParsableCommand {
             lists the CPUs that --target accepts.
             """,
         version: sieveVersion,
-        subcommands: [Inspect.self, Run.self, Compile.self, Opt.self, Targets.self])
+        subcommands: [Inspect.self, Run.self, Compile.self, Bench.self, Opt.self, Targets.self])
 }
 
 /// Writes a line to standard error.

@@ -171,3 +171,18 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
     #expect(text.components(separatedBy: "accuracy: ").count == 3, "\(text)")
     #expect(text.contains("class "), "\(text)")
 }
+
+/// `sieve bench` compiles both contenders and prints one row per contender, thread count and mode.
+@Test func benchPrintsDenseAndSparseRows() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let outcome = try runSieve(["bench", CompileCommandTests.mlp, "--input-shape", "input=1x64", "--sparsity", "2:4",
+                                "--threads", "1", "--repetitions", "1", "--calls", "3"],
+                               timeout: 180, environment: ["XDG_CACHE_HOME": folder.path])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let rows = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("| sieve-") }
+    #expect(rows.count == 4, "\(outcome.stdout)")
+    #expect(rows.contains { $0.hasPrefix("| sieve-2:4 | 1 | cold |") && $0.hasSuffix("x |") })
+    let bad = try runSieve(["bench", CompileCommandTests.mlp, "--threads", "0"], timeout: 60)
+    #expect(bad.status == 1 && errorLines(bad.stderr).count == 1, "\(bad.stderr)")
+}

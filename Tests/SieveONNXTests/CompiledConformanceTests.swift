@@ -1,0 +1,46 @@
+// The ONNX node conformance cases compiled: every case the interpreter passes must also pass as
+// native code, for the host's vector width and for generic x86-64. All cases of a run go into one
+// artifact (graphs side by side) so the C compiler runs once per target.
+
+import Foundation
+import SieveCodegenC
+import SieveDriver
+import SieveIR
+import SieveInterpreter
+import Testing
+
+@Test(.enabled(if: FileManager.default.fileExists(atPath: nodeTestFolder.path),
+               "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"),
+      arguments: [CompileTarget.native, .x86_64])
+func compiledConformance(target: CompileTarget) throws {
+    let cases = try FileManager.default.contentsOfDirectory(atPath: nodeTestFolder.path).filter { $0.hasPrefix("test_") }.sorted()
+    // The data sets of every case the interpreter passes (the interpreter test reports the others).
+    var dataSets: [(caseName: String, dataSet: ConformanceDataSet)] = []
+    for name in cases {
+        let folder = nodeTestFolder.appendingPathComponent(name)
+        guard case let .success(imported) = importConformanceCase(folder), case .passed = runConformanceCase(folder) else { continue }
+        dataSets += imported.map { (name, $0) }
+    }
+    #expect(dataSets.count >= 250, "only \(dataSets.count) conformance data sets pass in the interpreter")
+
+    let graphs = dataSets.map(\.dataSet.graph)
+    let merged = Graph.sideBySide(graphs, name: "conformance")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-conformance-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    _ = try ArtifactWriter.write(ArtifactRequest(graph: merged, name: "conformance", outputDirectory: folder.path, target: target,
+                                                 sourceDescription: "ONNX node tests", compiler: "cc", extraFlags: ["-Werror"]))
+    let artifact = try NativeArtifact(library: folder.appendingPathComponent("libconformance.so").path, name: "conformance")
+    let outputs = try artifact.run(dataSets.flatMap(\.dataSet.inputs), threads: 2)
+
+    var offset = 0, failures: [String] = []
+    for (caseName, dataSet) in dataSets {
+        let count = dataSet.graph.outputs.count
+        let actual = Array(outputs[offset..<(offset + count)])
+        offset += count
+        if let mismatch = conformanceMismatch(actual, dataSet.expected, dataSet: dataSet.name) {
+            failures.append("\(caseName) (\(target.rawValue)): \(mismatch)")
+        }
+    }
+    print("compiled conformance (\(target.rawValue)): \(dataSets.count - failures.count) of \(dataSets.count) data sets pass")
+    #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+}
