@@ -114,6 +114,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
         shapes[name] = tensor.shape
     }
+    if request.modelPath.hasSuffix(".so") { return try runArtifact(request, tensors) }
     let model = try loadModel(path: request.modelPath, inputShapes: shapes, unnamedInputShape: unnamedShape)
     let graph = model.graph
 
@@ -186,31 +187,8 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
     }
 
-    // Encode everything and choose every file name before writing anything.
-    var files: [(path: String, bytes: [UInt8])] = []
-    var fileNames: [String: String] = [:]
-    for (name, tensor) in zip(model.outputNames, outputs) {
-        let fileName = outputFileName(name)
-        if let other = fileNames[fileName] {
-            throw DiagnosticError(.error(.unknown, "outputs '\(other)' and '\(name)' would both be written to \(fileName)"))
-        }
-        fileNames[fileName] = name
-        let path = URL(fileURLWithPath: request.outputDirectory).appendingPathComponent(fileName).path
-        files.append((path, try NumPyFile.encode(tensor, source: path)))
-    }
-    var isDirectory: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: request.outputDirectory, isDirectory: &isDirectory) {
-        do {
-            try FileManager.default.createDirectory(atPath: request.outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot create the output folder '\(request.outputDirectory)': \(error.localizedDescription)"))
-        }
-    } else if !isDirectory.boolValue {
-        throw DiagnosticError(.error(.unknown, "--output-dir '\(request.outputDirectory)' is a file, not a folder"))
-    }
-    for file in files { try Files.writeAtomically(file.bytes, to: file.path) }
-    return RunResult(writtenFiles: files.map(\.path), outputs: Array(zip(model.outputNames, outputs)),
-                     diagnostics: diagnostics)
+    let written = try writeOutputs(zip(model.outputNames, outputs).map { ($0, $1) }, to: request.outputDirectory)
+    return RunResult(writtenFiles: written, outputs: Array(zip(model.outputNames, outputs)), diagnostics: diagnostics)
 }
 
 /// The file an output is written to: its name with every character outside `A-Z a-z 0-9 . _ -`
@@ -223,6 +201,35 @@ public func outputFileName(_ outputName: String) -> String {
     })
     if name.isEmpty || name.hasPrefix(".") { name = "_" + name }
     return name + ".npy"
+}
+
+/// Writes one `.npy` per output into the folder (created if missing); every file name is chosen and
+/// every tensor encoded before the first write. Returns the paths written.
+func writeOutputs(_ outputs: [(name: String, tensor: Tensor)], to folder: String) throws(DiagnosticError) -> [String] {
+    // Encode everything and choose every file name before writing anything.
+    var files: [(path: String, bytes: [UInt8])] = []
+    var fileNames: [String: String] = [:]
+    for (name, tensor) in outputs {
+        let fileName = outputFileName(name)
+        if let other = fileNames[fileName] {
+            throw DiagnosticError(.error(.unknown, "outputs '\(other)' and '\(name)' would both be written to \(fileName)"))
+        }
+        fileNames[fileName] = name
+        let path = URL(fileURLWithPath: folder).appendingPathComponent(fileName).path
+        files.append((path, try NumPyFile.encode(tensor, source: path)))
+    }
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot create the output folder '\(folder)': \(error.localizedDescription)"))
+        }
+    } else if !isDirectory.boolValue {
+        throw DiagnosticError(.error(.unknown, "--output-dir '\(folder)' is a file, not a folder"))
+    }
+    for file in files { try Files.writeAtomically(file.bytes, to: file.path) }
+    return files.map(\.path)
 }
 
 /// Where compiled artifacts are cached: `$XDG_CACHE_HOME/sieve/artifacts`, else `~/.cache/sieve/artifacts`.
@@ -270,4 +277,34 @@ func contentHash(_ text: String) -> String {
         second = (second ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
     }
     return String(format: "%016llx%016llx", first, second)
+}
+
+/// `sieve run OUT/libNAME.so`: runs an artifact `sieve compile` wrote, its tensor table naming the
+/// inputs to match and the outputs to write.
+func runArtifact(_ request: RunRequest, _ tensors: [(name: String?, tensor: Tensor)]) throws(DiagnosticError) -> RunResult {
+    let file = URL(fileURLWithPath: request.modelPath).lastPathComponent
+    guard file.hasPrefix("lib"), file.count > 6 else {
+        throw DiagnosticError(.error(.file(path: request.modelPath, line: 0, column: 0), "an artifact library is named libNAME.so, as sieve compile writes it"))
+    }
+    let artifact = try NativeArtifact(library: request.modelPath, name: String(file.dropFirst(3).dropLast(3)))
+    var ordered: [Tensor] = []
+    var problems: [Diagnostic] = []
+    for input in artifact.inputs {
+        let match = tensors.first { $0.name == input.name } ?? (artifact.inputs.count == 1 ? tensors.first { $0.name == nil } : nil)
+        guard let tensor = match?.tensor else {
+            problems.append(.error(.unknown, "artifact input '\(input.name)' (\(input.type)) has no --input; pass --input \(input.name)=FILE.npy"))
+            continue
+        }
+        if tensor.type.plain != input.type {
+            problems.append(.error(.unknown, "input '\(input.name)' must be \(input.type), but the file holds \(tensor.type.plain)"))
+        }
+        ordered.append(tensor)
+    }
+    for case let (name?, _) in tensors where !artifact.inputs.contains(where: { $0.name == name }) {
+        problems.append(.error(.unknown, "--input names '\(name)', which is not an input of the artifact (inputs: \(artifact.inputs.map(\.name).joined(separator: ", ")))"))
+    }
+    if !problems.isEmpty { throw DiagnosticError(problems) }
+    let outputs = try artifact.run(ordered, threads: request.threads)
+    let named = zip(artifact.outputs, outputs).map { (name: $0.name, tensor: $1) }
+    return RunResult(writtenFiles: try writeOutputs(named, to: request.outputDirectory), outputs: named, diagnostics: [])
 }

@@ -31,7 +31,8 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "\(location): \(severity.rawValue): \(message)"
+        // A diagnostic about the command line rather than a place in a file has no location to show.
+        var text = location == .unknown ? "\(severity.rawValue): \(message)" : "\(location): \(severity.rawValue): \(message)"
         if let context { text += "\n    \(context)" }
         return text
     }
