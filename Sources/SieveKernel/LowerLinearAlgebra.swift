@@ -57,6 +57,9 @@ struct SparseColumnsProduct {
 
 private let rowTile = 4
 private let vectorTile = 2
+/// Up to this many rows of A, a product whose B is stored with k contiguous runs as dot products along k
+/// (streaming the weight once, as batch-1 layers need) instead of the register tile.
+private let smallRows = 4
 
 extension Lowerer {
     // MARK: matmul and fused_matmul
@@ -106,7 +109,7 @@ extension Lowerer {
         var bView: MatrixView
         let bBuffer = try buffer(op.operands[1])
         if transposeB {
-            if let transposed = transposedConstant(op.operands[1]) {
+            if m * batches > smallRows, let transposed = transposedConstant(op.operands[1]) {
                 bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
             } else {
                 bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
@@ -115,7 +118,7 @@ extension Lowerer {
             bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: n, columnStride: 1)
         }
         let product = DenseProduct(batches: batches, m: m, n: n, k: k, a: aView, b: bView, c: cView, integer: integer,
-                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense matmul")
     }
@@ -233,13 +236,13 @@ extension Lowerer {
         var bView = transposeB
             ? MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: k)
             : MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-        if transposeB, let transposed = transposedConstant(op.operands[1]) {
+        if transposeB, m > smallRows, let transposed = transposedConstant(op.operands[1]) {
             bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
         }
         let product = DenseProduct(batches: 1, m: m, n: n, k: k, a: aView,
                                    b: bView, c: MatrixView(buffer: target, offset: { _ in 0 }, rowStride: n, columnStride: 1),
                                    integer: integer,
-                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense gemm")
     }
@@ -344,7 +347,12 @@ extension Lowerer {
             body.store(product.c.buffer, product.c.index(batch, row, column), value)
         }
 
-        guard product.vectorizable, !product.integer, n >= width else {
+        if product.vectorizable && !product.integer && product.b.rowStride == 1 && product.a.columnStride == 1
+            && k >= width && m <= smallRows {
+            emitDotProducts(product, pattern: pattern)
+            return
+        }
+        guard product.vectorizable, !product.integer, product.b.columnStride == 1, n >= width else {
             builder.loop("t", to: .index(batches * n), parallel: parallel) { body, t in
                 let batch = body.declare("batch", .i64, t / .index(n))
                 let column = body.declare("j", .i64, t % .index(n))
@@ -417,6 +425,57 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars")
+    }
+
+    /// Emits a product with few rows of A and B stored with k contiguous (a weight [n, k]): each output is a
+    /// dot product along k in f32 vectors, `columnTile` weight rows at a time so each A vector is loaded once.
+    mutating func emitDotProducts(_ product: DenseProduct, pattern: String) {
+        let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
+        let w = width
+        let columnTile = m <= 2 ? 4 : 2
+        let vectorK = k / w * w
+        var builder = KernelBuilder()
+        func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
+            var accumulators: [[KernelExpression]] = []
+            for r in 0..<m {
+                accumulators.append((0..<columns).map { c in body.declare("acc\(r)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) })
+            }
+            body.loop("k", to: .index(vectorK), step: w) { body, kk in
+                let weights = (0..<columns).map { c in
+                    body.declare("w\(c)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(c)), width: w))
+                }
+                for r in 0..<m {
+                    let a = body.declare("a\(r)", .f32x(w), .vectorLoad(product.a.buffer, index: product.a.index(batch, .index(r), kk), width: w))
+                    for c in 0..<columns { body.assign(accumulators[r][c], .fma(a, weights[c], accumulators[r][c])) }
+                }
+            }
+            for r in 0..<m {
+                for c in 0..<columns {
+                    let column = column0 + .index(c)
+                    let sum = body.declare("sum\(r)_\(c)", .f32, .reduceAdd(accumulators[r][c]))
+                    body.loop("k", from: .index(vectorK), to: .index(k)) { body, kk in
+                        body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, .index(r), kk)),
+                                              .load(product.b.buffer, index: product.b.index(batch, kk, column)), sum))
+                    }
+                    let value = product.epilogue?(batch, .index(r), column, sum) ?? sum
+                    body.store(product.c.buffer, product.c.index(batch, .index(r), column), value)
+                }
+            }
+        }
+        let blocks = n / columnTile
+        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(batches * m * n * k / 8)) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(blocks))
+            let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
+            block(&body, batch, column0, columns: columnTile)
+        }
+        if n % columnTile != 0 {
+            builder.loop("batch", to: .index(batches)) { body, batch in
+                body.loop("j", from: .index(blocks * columnTile), to: .index(n)) { body, column in
+                    block(&body, batch, column, columns: 1)
+                }
+            }
+        }
+        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step")
     }
 
     /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.
