@@ -88,6 +88,9 @@ extension Lowerer {
             }
             // With a 2-D weight the batch is A's own, so A and the result are [batches * m] contiguous rows.
             let rows = batches * m
+            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
+                return
+            }
             if transposeB {
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
@@ -213,6 +216,9 @@ extension Lowerer {
             }
         }
         if let weight = nmWeight(op.operands[1]) {
+            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
+                return
+            }
             if transposeB {
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: m, batches: 1, n: weight.n, m: weight.m,
@@ -476,6 +482,44 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step")
+    }
+
+    /// Runs an N:M product with weight rows along the reduction over f32 vectors of activation rows: transposes
+    /// the activations into scratch, multiplies into a transposed result, then transposes back through the
+    /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
+    mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
+                                           a: BufferID, result: BufferID, epilogue: ProductEpilogue?) throws -> Bool {
+        guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
+        let (rows, k, n) = (plan.rows, plan.k, plan.n)
+        var activations = a
+        if !plan.transposeA {
+            activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
+                                           elementType: .f32, count: k * rows))
+            var builder = KernelBuilder()
+            builder.loop("kk", to: .index(k), parallel: isParallel(k * rows)) { body, kk in
+                body.loop("c", to: .index(rows)) { body, c in
+                    body.store(activations, kk * .index(rows) + c, .load(a, index: c * .index(k) + kk))
+                }
+            }
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product")
+        }
+        let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
+                                                elementType: .f32, count: n * rows))
+        try emitSparseRows(SparseRowsProduct(
+            rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
+            values: weight.values, indices: weight.indices, dense: activations,
+            denseIndex: { _, _, kk, c in kk * .index(rows) + c }, out: transposedResult,
+            outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil),
+            pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
+        var builder = KernelBuilder()
+        builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
+            body.loop("r", to: .index(n)) { body, r in
+                let value = KernelExpression.load(transposedResult, index: r * .index(rows) + c)
+                body.store(result, c * .index(n) + r, epilogue?(0, c, r, value) ?? value)
+            }
+        }
+        addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
+        return true
     }
 
     /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.

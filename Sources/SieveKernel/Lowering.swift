@@ -225,9 +225,32 @@ struct Lowerer {
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
             return x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * y.shape[2] * y.shape[3] * 4
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, _, transposeB: true):
+            guard let layout = graph.type(of: op.operands[1])?.layout, layout != .dense,
+                  let plan = transposedSparsePlan(op) else { return 0 }
+            return plan.scratchBytes
         default:
             return 0
         }
+    }
+
+    /// For an N:M product with weight rows along the reduction and at least one vector of activation rows:
+    /// the sizes of the transposed activations (skipped when gemm already reads A transposed) and the
+    /// transposed result kept in scratch so that the product can run over f32 vectors of activation rows.
+    func transposedSparsePlan(_ op: Operation) -> (rows: Int, k: Int, n: Int, transposeA: Bool, scratchBytes: Int, outputOffset: Int)? {
+        guard let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
+              a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, let k = a.shape.last else { return nil }
+        var transposeA = false
+        var rows = (result.elementCount ?? 0) / max(n, 1)
+        var reduction = k
+        if case let .gemm(_, _, isTransposed, _) = op.kind, isTransposed {
+            transposeA = true
+            rows = a.shape[1]
+            reduction = a.shape[0]
+        }
+        guard rows >= options.vectorWidth, n > 0 else { return nil }
+        let activationBytes = transposeA ? 0 : (reduction * rows * 4 + 63) / 64 * 64
+        return (rows, reduction, n, transposeA, activationBytes + n * rows * 4, activationBytes)
     }
 
     /// Appends a finished kernel named after the current op.

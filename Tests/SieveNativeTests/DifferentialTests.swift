@@ -277,6 +277,17 @@ let differentialCases: [DifferentialCase] = [
         const @bias : tensor<16xf32> = splat<0.0>
         const @v : tensor<32x24xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "g": (1, 4), "v": (3, 8)]),
+    DifferentialCase(name: "N:M products over vectors of activation rows (transposed in scratch)", text: """
+        graph @g(%x: tensor<2x10x32xf32>, %a: tensor<32x17xf32>, %r: tensor<2x10x24xf32>) -> (tensor<2x10x24xf32>, tensor<17x24xf32>) {
+          %w = const @w : tensor<24x32xf32>
+          %bias = const @bias : tensor<24xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu_tanh, residual_add]} : tensor<2x10x24xf32>
+          %z = gemm %a, %w, %bias {alpha = 2.0, beta = 0.5, transpose_a = true, transpose_b = true} : tensor<17x24xf32>
+          return %y, %z
+        }
+        const @w : tensor<24x32xf32> = splat<0.0>
+        const @bias : tensor<24xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4)]),
     DifferentialCase(name: "N:M conv2d over im2col", text: """
         graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x6x7x7xf32>) {
           %w = const @w : tensor<8x4x3x4xf32>
