@@ -534,28 +534,41 @@ extension Lowerer {
         var builder = KernelBuilder()
         builder.loop("r", to: .index(product.rows), parallel: parallel) { body, r in
             let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
-            func kept(_ body: inout KernelBuilder, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression) -> Void) {
-                body.loop("g", to: .index(groupsPerRow)) { body, g in
-                    body.loop("j", to: .index(product.n)) { body, j in
-                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + j)
+            // Walks the kept entries of row r, `unroll` groups per step so that `unroll * n` independent
+            // accumulator chains hide the FMA latency; `visit` gets (p, k, chain).
+            func kept(_ body: inout KernelBuilder, unroll: Int, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression, Int) -> Void) {
+                let mainGroups = groupsPerRow / unroll * unroll
+                func group(_ body: inout KernelBuilder, _ g: KernelExpression, _ u: Int) {
+                    for j in 0..<product.n {
+                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + .index(j))
                         let kk = body.declare("k", .i64, g * .index(product.m) + .nmIndex(product.indices, element: p, bits: bits))
-                        visit(&body, p, kk)
+                        visit(&body, p, kk, u * product.n + j)
                     }
                 }
+                body.loop("g", to: .index(mainGroups), step: unroll) { body, g0 in
+                    for u in 0..<unroll { group(&body, g0 + .index(u), u) }
+                }
+                body.loop("g", from: .index(mainGroups), to: .index(groupsPerRow)) { body, g in group(&body, g, 0) }
+            }
+            func sum(_ body: inout KernelBuilder, _ chains: [KernelExpression], _ type: ValueType) -> KernelExpression {
+                var total = chains[0]
+                for chain in chains.dropFirst() { total = .binary(product.integer ? .wrappingAdd : .add, total, chain) }
+                return body.declare("total", type, total)
             }
             body.loop("b", to: .index(product.batches)) { body, batch in
                 var scalarStart = 0
                 if product.vectorizable && !product.integer && product.columns >= w {
                     let vectors = product.columns / w
                     scalarStart = vectors * w
+                    let unroll = max(1, 4 / product.n)
                     body.loop("cv", to: .index(vectors)) { body, cv in
                         let column0 = body.declare("c0", .i64, cv * .index(w))
-                        let accumulator = body.declare("acc", .f32x(w), .broadcast(.float(0), width: w))
-                        kept(&body) { body, p, kk in
+                        let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", .f32x(w), .broadcast(.float(0), width: w)) }
+                        kept(&body, unroll: unroll) { body, p, kk, chain in
                             let value = KernelExpression.broadcast(.load(product.values, index: p), width: w)
-                            body.assign(accumulator, .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), accumulator))
+                            body.assign(chains[chain], .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), chains[chain]))
                         }
-                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: accumulator))
+                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: sum(&body, chains, .f32x(w))))
                         if let epilogue = product.epilogue {
                             body.loop("e", to: .index(w)) { body, e in
                                 let index = product.outIndex(r, batch, column0 + e)
@@ -564,15 +577,17 @@ extension Lowerer {
                         }
                     }
                 }
+                let unroll = max(1, 8 / product.n)
                 body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
-                    let accumulator = body.declare("acc", accumulatorType, zero)
-                    kept(&body) { body, p, kk in
+                    let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", accumulatorType, zero) }
+                    kept(&body, unroll: unroll) { body, p, kk, chain in
                         let value = KernelExpression.load(product.values, index: p)
                         let dense = KernelExpression.load(product.dense, index: product.denseIndex(r, batch, kk, column))
-                        body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, value, dense))
-                                                                  : .fma(value, dense, accumulator))
+                        body.assign(chains[chain], product.integer ? .binary(.wrappingAdd, chains[chain], .binary(.wrappingMul, value, dense))
+                                                                   : .fma(value, dense, chains[chain]))
                     }
-                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(batch, r, column, accumulator) ?? accumulator)
+                    let total = sum(&body, chains, accumulatorType)
+                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(batch, r, column, total) ?? total)
                 }
             }
         }
