@@ -56,6 +56,8 @@ struct Lowerer {
     /// The buffer of each value, once known.
     var valueBuffers: [BufferID?]
     var constantBuffers: [Int: ConstantBuffers] = [:]
+    /// Elementwise results computed inside their single elementwise consumer's loop instead of stored.
+    var fused: Set<ValueID> = []
     /// Transposed copies of constants made for matrix products, by constant index.
     var transposedConstants: [Int: BufferID] = [:]
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
@@ -102,7 +104,8 @@ struct Lowerer {
         }
         currentOp = nil
         let scratch = graph.operations.map(scratchBytes)
-        plan = PlanMemory().plan(graph, scratchBytes: scratch)
+        fused = fusableValues()
+        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused)
         program.arenaBytes = plan.arenaBytes
 
         for (position, input) in graph.inputs.enumerated() {
@@ -140,7 +143,7 @@ struct Lowerer {
             currentOp = op
             currentOpIndex = index
             currentLocation = op.location
-            guard let result = op.results.first else { continue }
+            guard let result = op.results.first, !fused.contains(result) else { continue }
             if case let .view(of: source) = plan.homes[result.index] {
                 valueBuffers[result.index] = valueBuffers[source.index]
                 continue
@@ -206,6 +209,43 @@ struct Lowerer {
         }
         align()
         program.weights = weights
+    }
+
+    /// Elementwise chains: a value is fused into its consumer when both ops are elementwise, the value has
+    /// exactly one use and the consumer's shape, is not a graph output, and its type stores exactly what
+    /// the register holds (f32, i64 or bool), so skipping the store changes no rounding.
+    func fusableValues() -> Set<ValueID> {
+        let uses = graph.useCounts()
+        let outputs = Set(graph.outputs)
+        let defining = graph.definingOps()
+        var result: Set<ValueID> = []
+        for op in graph.operations where isFusableConsumer(op.kind) {
+            guard let consumerResult = op.results.first else { continue }
+            for operand in op.operands {
+                guard uses[operand.index] == 1, !outputs.contains(operand), let producerIndex = defining[operand.index] else { continue }
+                let producer = graph.operations[producerIndex]
+                let valueType = type(operand)
+                guard isFusableProducer(producer), valueType.shape == type(consumerResult).shape,
+                      [.f32, .i64, .bool].contains(valueType.elementType), valueType.layout == .dense else { continue }
+                result.insert(operand)
+            }
+        }
+        return result
+    }
+
+    /// Every elementwise op is lowered by `lowerElementwise`, which can evaluate fused operands.
+    func isFusableConsumer(_ kind: OpKind) -> Bool {
+        kind.traits.contains(.elementwise)
+    }
+
+    /// Elementwise ops whose value is one expression of their operands: not quantize and dequantize
+    /// (they read parameter tables) and not integer division (it checks its divisor with a statement).
+    func isFusableProducer(_ op: Operation) -> Bool {
+        guard op.kind.traits.contains(.elementwise) else { return false }
+        if case .quantize = op.kind { return false }
+        if case .dequantize = op.kind { return false }
+        if case .div = op.kind { return op.operands.first.map { type($0).elementType.isFloat } ?? false }
+        return true
     }
 
     /// The N:M buffers of a weight operand, or nil for a dense one.

@@ -156,6 +156,23 @@ let differentialCases: [DifferentialCase] = [
         }
         const @keep_divisor : tensor<7xi32> = dense<[1, -2, 3, -4, 5, 7, -1]>
         """),
+    DifferentialCase(name: "elementwise chains fused into one loop, with broadcast leaves and a half-precision link", text: """
+        graph @g(%a: tensor<3x40xf32>, %b: tensor<40xf32>, %h: tensor<3x40xf16>, %i: tensor<3x40xi64>) -> (tensor<3x40xf32>, tensor<3x40xf16>, tensor<3x40xi64>, tensor<3x40xf32>) {
+          %e = exp %a : tensor<3x40xf32>
+          %s = add %e, %b : tensor<3x40xf32>
+          %t = tanh %s : tensor<3x40xf32>
+          %c = clip %t {min = -0.5, max = 0.5} : tensor<3x40xf32>
+          %m = mul %c, %a : tensor<3x40xf32>
+          %hh = mul %h, %h : tensor<3x40xf16>
+          %hs = add %hh, %h : tensor<3x40xf16>
+          %ii = mul %i, %i : tensor<3x40xi64>
+          %is = sub %ii, %i : tensor<3x40xi64>
+          %gt = equal %is, %ii : tensor<3x40xbool>
+          %fi = cast %is : tensor<3x40xf32>
+          %w = where %gt, %fi, %m : tensor<3x40xf32>
+          return %m, %hs, %is, %w
+        }
+        """),
     DifferentialCase(name: "casts between floats, integers and bool", text: """
         graph @g(%f: tensor<2x9xf32>, %i: tensor<2x9xi64>, %h: tensor<2x9xf16>) -> (tensor<2x9xi32>, tensor<2x9xbool>, tensor<2x9xf32>, tensor<2x9xi8>, tensor<2x9xf16>, tensor<2x9xbf16>, tensor<2x9xf32>, tensor<2x9xu8>) {
           %scaled = mul %f, %f : tensor<2x9xf32>
