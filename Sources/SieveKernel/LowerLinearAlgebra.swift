@@ -274,7 +274,7 @@ extension Lowerer {
 
         // im2col: row (group, channel, ky, kx), then [image][pixel]; padding reads as 0.
         var builder = KernelBuilder()
-        builder.loop("row", to: .index(groups * patch), parallel: isParallel(groups * patch * batch * pixels)) { body, row in
+        builder.loop("row", to: .index(groups * patch), parallel: isParallel(saturatingProduct([groups, patch, batch, pixels]))) { body, row in
             let group = body.declare("group", .i64, row / .index(patch))
             let within = body.declare("within", .i64, row % .index(patch))
             let channel = body.declare("channel", .i64, group * .index(groupChannels) + within / .index(kernelH * kernelW))
@@ -337,7 +337,7 @@ extension Lowerer {
     /// Emits a dense product: a vectorised register tile for f32 with unit column stride, scalar loops otherwise.
     mutating func emitDenseProduct(_ product: DenseProduct, pattern: String) {
         let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
-        let parallel = isParallel(batches * m * n * max(k, 1) / 8)
+        let parallel = isParallel(saturatingProduct([batches, m, n, max(k, 1)]) / 8)
         var builder = KernelBuilder()
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
@@ -469,7 +469,7 @@ extension Lowerer {
             }
         }
         let blocks = n / columnTile
-        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(batches * m * n * k / 8)) { body, t in
+        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(saturatingProduct([batches, m, n, k]) / 8)) { body, t in
             let batch = body.declare("batch", .i64, t / .index(blocks))
             let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
             block(&body, batch, column0, columns: columnTile)
@@ -527,7 +527,7 @@ extension Lowerer {
         let groupsPerRow = product.reduction / product.m
         let rowKept = groupsPerRow * product.n
         let bits = product.m.trailingZeroBitCount
-        let parallel = isParallel(product.rows * rowKept * product.columns * product.batches / 4)
+        let parallel = isParallel(saturatingProduct([product.rows, rowKept, product.columns, product.batches]) / 4)
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
         let w = width
@@ -604,7 +604,7 @@ extension Lowerer {
             throw LoweringError("an N:M weight with groups along the output columns needs f32 or integer elements in the native backend, found \(program.buffers[product.out.index].elementType)")
         }
         var builder = KernelBuilder()
-        let parallel = isParallel(product.rows * product.k * rowKept / 4)
+        let parallel = isParallel(saturatingProduct([product.rows, product.k, rowKept]) / 4)
         builder.loop("grp", to: .index(groupsPerRow), parallel: parallel) { body, group in
             body.loop("i", to: .index(product.rows)) { body, row in
                 let outRow = body.declare("out_row", .i64, row * .index(product.n) + group * .index(product.m))

@@ -105,7 +105,15 @@ struct Lowerer {
         currentOp = nil
         let scratch = graph.operations.map(scratchBytes)
         fused = fusableValues()
+        if let index = scratch.firstIndex(where: { $0 > Lowerer.maxArenaBytes }) {
+            currentOp = graph.operations[index]
+            currentLocation = graph.operations[index].location
+            throw LoweringError("the op needs \(scratch[index] == Int.max ? "more than 2^63" : String(scratch[index])) bytes of scratch memory, more than the 1 TiB limit; reduce the tensor sizes")
+        }
         plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused)
+        if plan.arenaBytes > Lowerer.maxArenaBytes {
+            throw LoweringError("the graph needs an arena of \(plan.arenaBytes) bytes, more than the 1 TiB limit; reduce the tensor sizes")
+        }
         program.arenaBytes = plan.arenaBytes
 
         for (position, input) in graph.inputs.enumerated() {
@@ -258,21 +266,38 @@ struct Lowerer {
     }
 
     /// The scratch bytes an op's kernel needs in the arena.
+    /// Saturates at `Int.max` instead of trapping, so absurd shapes become a diagnostic.
+    func saturatingProduct(_ factors: [Int]) -> Int {
+        factors.reduce(1) { partial, factor in
+            let (result, overflow) = partial.multipliedReportingOverflow(by: factor)
+            return overflow ? Int.max : result
+        }
+    }
+
     func scratchBytes(_ op: Operation) -> Int {
-        switch op.kind {
-        case .conv2d:
+        if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
-            return x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * y.shape[2] * y.shape[3] * 4
-        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, _, transposeB: true):
-            guard let layout = graph.type(of: op.operands[1])?.layout, layout != .dense,
-                  let plan = transposedSparsePlan(op) else { return 0 }
-            return plan.scratchBytes
-        default:
-            return 0
+            return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
         }
+        guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
+        let weightRowsAlongReduction: Bool
+        switch op.kind {
+        case let .matmul(transposeB), let .fusedMatmul(transposeB, _), let .gemm(_, _, _, transposeB):
+            weightRowsAlongReduction = transposeB
+        case .constant, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
+             .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten,
+             .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool,
+             .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            weightRowsAlongReduction = false
+        }
+        guard weightRowsAlongReduction, let plan = transposedSparsePlan(op) else { return 0 }
+        return plan.scratchBytes
     }
+
+    /// The largest arena an artifact may plan (1 TiB); anything larger is refused as absurd.
+    static let maxArenaBytes = 1 << 40
 
     /// For an N:M product with weight rows along the reduction and at least one vector of activation rows:
     /// the sizes of the transposed activations (skipped when gemm already reads A transposed) and the
@@ -289,8 +314,13 @@ struct Lowerer {
             reduction = a.shape[0]
         }
         guard rows >= options.vectorWidth, n > 0 else { return nil }
-        let activationBytes = transposeA ? 0 : (reduction * rows * 4 + 63) / 64 * 64
-        return (rows, reduction, n, transposeA, activationBytes + n * rows * 4, activationBytes)
+        let activationBytes = transposeA ? 0 : saturatingProduct([reduction, rows, 4])
+        let resultBytes = saturatingProduct([n, rows, 4])
+        guard activationBytes <= Lowerer.maxArenaBytes, resultBytes <= Lowerer.maxArenaBytes else {
+            return (rows, reduction, n, transposeA, Int.max, 0)
+        }
+        let aligned = (activationBytes + 63) / 64 * 64
+        return (rows, reduction, n, transposeA, aligned + resultBytes, aligned)
     }
 
     /// Appends a finished kernel named after the current op.
