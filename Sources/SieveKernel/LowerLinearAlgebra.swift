@@ -16,7 +16,8 @@ struct MatrixView {
 }
 
 /// Applied to each finished product element: (batch, row, column, value) -> stored value.
-typealias ProductEpilogue = (KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression
+/// It may declare variables in the builder so that intermediate values are named once, not repeated.
+typealias ProductEpilogue = (inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression
 
 /// `c[b] = epilogue(a[b] * b[b])` for `batches` independent products of m x k by k x n.
 struct DenseProduct {
@@ -97,7 +98,7 @@ extension Lowerer {
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 try emitSparseColumns(SparseColumnsProduct(
@@ -168,7 +169,15 @@ extension Lowerer {
                 actions.append { _, _, _, value in activationValue(activation, value) }
             }
         }
-        return { batch, row, column, value in actions.reduce(value) { $1(batch, row, column, $0) } }
+        return { builder, batch, row, column, value in
+            var current = value
+            for (index, action) in actions.enumerated() {
+                current = action(batch, row, column, current)
+                // Each step's result gets a name, so the next step (an activation reads it twice) stays short.
+                if index < actions.count - 1 { current = builder.declare("step\(index)", .f32, current) }
+            }
+            return current
+        }
     }
 
     // MARK: gemm
@@ -192,12 +201,12 @@ extension Lowerer {
             let addendStrides = hasAddend ? broadcastStrides(from: type(op.operands[2]).shape, to: [m, n]) : []
             if alpha == 1 && (beta == 1 || !hasAddend) {
                 if let addendBuffer {
-                    epilogue = { _, row, column, value in
+                    epilogue = { _, _, row, column, value in
                         .binary(.wrappingAdd, value, .load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)))
                     }
                 }
             } else {
-                epilogue = { _, row, column, value in
+                epilogue = { _, _, row, column, value in
                     var exact = KernelExpression.binary(.mul, .double(Double(alpha)), .convert(value, to: .f64))
                     if let addendBuffer {
                         let c = KernelExpression.convert(.load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)), to: .f64)
@@ -207,7 +216,7 @@ extension Lowerer {
                 }
             }
         } else if alpha != 1 || addend != nil {
-            epilogue = { _, row, column, value in
+            epilogue = { _, _, row, column, value in
                 var scaled = alpha == 1 ? value : .binary(.mul, .float(alpha), value)
                 if let (buffer, strides) = addend {
                     scaled = .binary(.add, scaled, .binary(.mul, .float(beta), .load(buffer, index: flatIndex([row, column], strides: strides))))
@@ -225,7 +234,7 @@ extension Lowerer {
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in aView.index(0, c, kk) }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 if integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)) {
@@ -312,7 +321,7 @@ extension Lowerer {
                 },
                 out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
                 vectorizable: isVectorizable([op.operands[0], result]), integer: integer,
-                epilogue: bias.map { bias in { _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
+                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
                 pattern: "N:M conv2d (\(weight.n):\(weight.m)) over im2col, compressed weights broadcast against pixel vectors")
             return
         }
@@ -326,7 +335,7 @@ extension Lowerer {
             c: MatrixView(buffer: target, offset: { b in (b % .index(batch)) * .index(outChannels * pixels) + (b / .index(batch)) * .index(groupOut * pixels) },
                           rowStride: pixels, columnStride: 1),
             integer: integer, vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
-            epilogue: bias.map { bias in { b, row, _, value in
+            epilogue: bias.map { bias in { _, b, row, _, value in
                 .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
             } })
         emitDenseProduct(product, pattern: "dense conv2d over im2col")
@@ -349,7 +358,7 @@ extension Lowerer {
                 let b = KernelExpression.load(product.b.buffer, index: product.b.index(batch, kk, column))
                 body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, a, b)) : .fma(a, b, accumulator))
             }
-            let value = product.epilogue?(batch, row, column, accumulator) ?? accumulator
+            let value = product.epilogue?(&body, batch, row, column, accumulator) ?? accumulator
             body.store(product.c.buffer, product.c.index(batch, row, column), value)
         }
 
@@ -396,7 +405,8 @@ extension Lowerer {
                     body.loop("e", to: .index(vectors * w)) { body, e in
                         let row = row0 + .index(r), column = column0 + e
                         let index = product.c.index(batch, row, column)
-                        body.store(product.c.buffer, index, epilogue(batch, row, column, .load(product.c.buffer, index: index)))
+                        let value = body.declare("value", .f32, .load(product.c.buffer, index: index))
+                        body.store(product.c.buffer, index, epilogue(&body, batch, row, column, value))
                     }
                 }
             }
@@ -463,7 +473,7 @@ extension Lowerer {
                         body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, .index(r), kk)),
                                               .load(product.b.buffer, index: product.b.index(batch, kk, column)), sum))
                     }
-                    let value = product.epilogue?(batch, .index(r), column, sum) ?? sum
+                    let value = product.epilogue?(&body, batch, .index(r), column, sum) ?? sum
                     body.store(product.c.buffer, product.c.index(batch, .index(r), column), value)
                 }
             }
@@ -514,8 +524,8 @@ extension Lowerer {
         var builder = KernelBuilder()
         builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
             body.loop("r", to: .index(n)) { body, r in
-                let value = KernelExpression.load(transposedResult, index: r * .index(rows) + c)
-                body.store(result, c * .index(n) + r, epilogue?(0, c, r, value) ?? value)
+                let value = body.declare("value", .f32, .load(transposedResult, index: r * .index(rows) + c))
+                body.store(result, c * .index(n) + r, epilogue?(&body, 0, c, r, value) ?? value)
             }
         }
         addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
@@ -572,7 +582,8 @@ extension Lowerer {
                         if let epilogue = product.epilogue {
                             body.loop("e", to: .index(w)) { body, e in
                                 let index = product.outIndex(r, batch, column0 + e)
-                                body.store(product.out, index, epilogue(batch, r, column0 + e, .load(product.out, index: index)))
+                                let value = body.declare("value", .f32, .load(product.out, index: index))
+                                body.store(product.out, index, epilogue(&body, batch, r, column0 + e, value))
                             }
                         }
                     }
@@ -587,7 +598,7 @@ extension Lowerer {
                                                                    : .fma(value, dense, chains[chain]))
                     }
                     let total = sum(&body, chains, accumulatorType)
-                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(batch, r, column, total) ?? total)
+                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
                 }
             }
         }
@@ -623,7 +634,8 @@ extension Lowerer {
                 if let epilogue = product.epilogue {
                     body.loop("t", to: .index(product.m)) { body, t in
                         let column = group * .index(product.m) + t
-                        body.store(product.out, outRow + t, epilogue(0, row, column, .load(product.out, index: outRow + t)))
+                        let value = body.declare("value", product.integer ? .i64 : .f32, .load(product.out, index: outRow + t))
+                        body.store(product.out, outRow + t, epilogue(&body, 0, row, column, value))
                     }
                 }
             }
