@@ -254,17 +254,11 @@ public struct CEmitter {
         out.append("")
         out.append(contentsOf: tables())
         if placement == .embedded {
-            out.append("static const uint8_t \(name)_weight_data[\(payload.count)] __attribute__((aligned(64))) = {")
-            var row: [String] = []
-            for byte in payload {
-                row.append("\(byte)")
-                if row.count == 24 {
-                    out.append("    " + row.joined(separator: ",") + ",")
-                    row = []
-                }
-            }
-            if !row.isEmpty { out.append("    " + row.joined(separator: ",") + ",") }
-            out.append("};")
+            // A string literal of exactly the array's length (C stores no terminator then): compilers
+            // read it far faster than a list of numbers, which matters for weights of many megabytes.
+            out.append("static const uint8_t \(name)_weight_data[\(payload.count)] __attribute__((aligned(64))) =")
+            out.append(contentsOf: hexStringLines(payload))
+            out.append("    ;")
         } else {
             out.append("static const char \(name)_default_weights_path[] = \(cString(defaultWeightsPath));")
             out.append("static const uint64_t \(name)_weights_checksum = UINT64_C(\(weightsChecksum(payload)));")
@@ -276,6 +270,26 @@ public struct CEmitter {
         }
         out.append(contentsOf: apiFunctions())
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The bytes as C string literal lines of 32 `\\xHH` escapes each (every byte escaped, so no escape
+    /// can swallow the next character).
+    func hexStringLines(_ bytes: [UInt8]) -> [String] {
+        let digits = Array("0123456789abcdef".utf8)
+        var lines: [String] = []
+        lines.reserveCapacity(bytes.count / 32 + 1)
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + 32, bytes.count)
+            var line: [UInt8] = Array("    \"".utf8)
+            for byte in bytes[start..<end] {
+                line += [UInt8(ascii: "\\"), UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 15)]]
+            }
+            line.append(UInt8(ascii: "\""))
+            lines.append(String(decoding: line, as: UTF8.self))
+            start = end
+        }
+        return lines
     }
 
     func cString(_ text: String) -> String {
