@@ -371,6 +371,12 @@ struct DifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    @Test("every op, AVX-512 target (needs a CPU with AVX-512)", .enabled(if: CompileTarget.native.vectorWidth == 16))
+    func everyOpAVX512() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v4, seed: 14, threads: [1, 2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     @Test("every op, AVX2 target")
     func everyOpAVX2() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v3, seed: 13, threads: [2])
