@@ -377,7 +377,7 @@ struct DifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    @Test("every op, AVX2 target")
+    @Test("every op, AVX2 target (needs a CPU with AVX2)", .enabled(if: CompileTarget.native.vectorWidth >= 8))
     func everyOpAVX2() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v3, seed: 13, threads: [2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
