@@ -101,7 +101,14 @@ public struct KernelBuilder {
     /// Emits a counted loop whose body `body` builds, given the induction variable.
     public mutating func loop(_ name: String, from lower: KernelExpression = 0, to upper: KernelExpression, step: Int = 1,
                               parallel: Bool = false, _ body: (inout KernelBuilder, KernelExpression) -> Void) {
-        if case let .int(bound) = upper, case let .int(start) = lower, bound <= start { return }
+        if case let .int(bound) = upper, case let .int(start) = lower {
+            if bound <= start { return }
+            // A single iteration needs no loop: the body sees the constant index.
+            if bound - start <= Int64(step) {
+                body(&self, lower)
+                return
+            }
+        }
         let variable = newVariable(name, .i64)
         blocks.append([])
         body(&self, .variable(variable))

@@ -27,7 +27,6 @@ extension Lowerer {
         let shape = resultType.shape
         let count = resultType.elementCount ?? 0
         let target = try buffer(result)
-        let sources = try op.operands.map { try buffer($0) }
         let operandTypes = op.operands.map { type($0) }
         let isFloat = operandTypes.first.map { $0.elementType.isFloat } ?? true
 
@@ -54,15 +53,42 @@ extension Lowerer {
         let kind = op.kind
         let resultElement = resultType.elementType
         let strides = rowMajorStrides(shape)
-        let operandStrides = operandTypes.map { broadcastStrides(from: $0.shape, to: shape) }
-        let flat = operandTypes.allSatisfy { $0.shape == shape }
+        // Fused producers are evaluated in this loop at the same index; their leaves are read from memory.
+        let graph = self.graph
+        let defining = graph.definingOps()
+        var leaves: [ValueID] = []
+        var fusedCount = 0
+        func collectLeaves(_ value: ValueID) {
+            if fused.contains(value), let producer = defining[value.index] {
+                fusedCount += 1
+                graph.operations[producer].operands.forEach(collectLeaves)
+            } else {
+                leaves.append(value)
+            }
+        }
+        op.operands.forEach(collectLeaves)
+        var leafBuffers: [ValueID: BufferID] = [:]
+        for leaf in leaves { leafBuffers[leaf] = try buffer(leaf) }
+        let flat = leaves.allSatisfy { type($0).shape == shape }
+        let fusedValues = fused
+        func operandValue(_ value: ValueID, _ flatIndex: KernelExpression, _ indices: [KernelExpression]?) -> KernelExpression {
+            if fusedValues.contains(value), let producerIndex = defining[value.index] {
+                let producer = graph.operations[producerIndex]
+                let inner = producer.operands.map { operandValue($0, flatIndex, indices) }
+                let isFloatProducer = producer.operands.first.map { graph.values[$0.index].type.elementType.isFloat } ?? true
+                return elementValue(producer.kind, inner, isFloat: isFloatProducer,
+                                    resultElement: graph.values[value.index].type.elementType, quant: nil, quantRange: 0...0)
+            }
+            let source = leafBuffers[value] ?? BufferID(0)
+            if let indices {
+                return .load(source, index: SieveKernel.flatIndex(indices, strides: broadcastStrides(from: graph.values[value.index].type.shape, to: shape)))
+            }
+            return .load(source, index: flatIndex)
+        }
 
         var builder = KernelBuilder()
         let body: (inout KernelBuilder, KernelExpression, [KernelExpression]?) -> Void = { body, flatIndex, indices in
-            let loads: [KernelExpression] = sources.indices.map { slot in
-                if let indices { return .load(sources[slot], index: SieveKernel.flatIndex(indices, strides: operandStrides[slot])) }
-                return .load(sources[slot], index: flatIndex)
-            }
+            let loads: [KernelExpression] = op.operands.map { operandValue($0, flatIndex, indices) }
             var parameter: KernelExpression = 0
             if let tables = quantTables, let axis = tables.axis {
                 if let indices { parameter = indices[axis] } else { parameter = (flatIndex / .index(strides[axis])) % .index(shape[axis]) }
@@ -86,7 +112,8 @@ extension Lowerer {
                 body(&inner, SieveKernel.flatIndex(indices, strides: strides), indices)
             }
         }
-        addKernel(builder, pattern: flat ? "elementwise, flat loop" : "elementwise with broadcast, loop nest")
+        let fusion = fusedCount > 0 ? ", \(fusedCount + 1) ops fused" : ""
+        addKernel(builder, pattern: (flat ? "elementwise, flat loop" : "elementwise with broadcast, loop nest") + fusion)
     }
 }
 

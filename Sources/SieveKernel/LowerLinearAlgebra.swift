@@ -16,7 +16,8 @@ struct MatrixView {
 }
 
 /// Applied to each finished product element: (batch, row, column, value) -> stored value.
-typealias ProductEpilogue = (KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression
+/// It may declare variables in the builder so that intermediate values are named once, not repeated.
+typealias ProductEpilogue = (inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression
 
 /// `c[b] = epilogue(a[b] * b[b])` for `batches` independent products of m x k by k x n.
 struct DenseProduct {
@@ -57,6 +58,9 @@ struct SparseColumnsProduct {
 
 private let rowTile = 4
 private let vectorTile = 2
+/// Up to this many rows of A, a product whose B is stored with k contiguous runs as dot products along k
+/// (streaming the weight once, as batch-1 layers need) instead of the register tile.
+private let smallRows = 4
 
 extension Lowerer {
     // MARK: matmul and fused_matmul
@@ -85,13 +89,16 @@ extension Lowerer {
             }
             // With a 2-D weight the batch is A's own, so A and the result are [batches * m] contiguous rows.
             let rows = batches * m
+            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
+                return
+            }
             if transposeB {
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 try emitSparseColumns(SparseColumnsProduct(
@@ -106,7 +113,7 @@ extension Lowerer {
         var bView: MatrixView
         let bBuffer = try buffer(op.operands[1])
         if transposeB {
-            if let transposed = transposedConstant(op.operands[1]) {
+            if m * batches > smallRows, let transposed = transposedConstant(op.operands[1]) {
                 bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
             } else {
                 bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
@@ -115,7 +122,7 @@ extension Lowerer {
             bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: n, columnStride: 1)
         }
         let product = DenseProduct(batches: batches, m: m, n: n, k: k, a: aView, b: bView, c: cView, integer: integer,
-                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense matmul")
     }
@@ -162,7 +169,15 @@ extension Lowerer {
                 actions.append { _, _, _, value in activationValue(activation, value) }
             }
         }
-        return { batch, row, column, value in actions.reduce(value) { $1(batch, row, column, $0) } }
+        return { builder, batch, row, column, value in
+            var current = value
+            for (index, action) in actions.enumerated() {
+                current = action(batch, row, column, current)
+                // Each step's result gets a name, so the next step (an activation reads it twice) stays short.
+                if index < actions.count - 1 { current = builder.declare("step\(index)", .f32, current) }
+            }
+            return current
+        }
     }
 
     // MARK: gemm
@@ -186,12 +201,12 @@ extension Lowerer {
             let addendStrides = hasAddend ? broadcastStrides(from: type(op.operands[2]).shape, to: [m, n]) : []
             if alpha == 1 && (beta == 1 || !hasAddend) {
                 if let addendBuffer {
-                    epilogue = { _, row, column, value in
+                    epilogue = { _, _, row, column, value in
                         .binary(.wrappingAdd, value, .load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)))
                     }
                 }
             } else {
-                epilogue = { _, row, column, value in
+                epilogue = { _, _, row, column, value in
                     var exact = KernelExpression.binary(.mul, .double(Double(alpha)), .convert(value, to: .f64))
                     if let addendBuffer {
                         let c = KernelExpression.convert(.load(addendBuffer, index: flatIndex([row, column], strides: addendStrides)), to: .f64)
@@ -201,7 +216,7 @@ extension Lowerer {
                 }
             }
         } else if alpha != 1 || addend != nil {
-            epilogue = { _, row, column, value in
+            epilogue = { _, _, row, column, value in
                 var scaled = alpha == 1 ? value : .binary(.mul, .float(alpha), value)
                 if let (buffer, strides) = addend {
                     scaled = .binary(.add, scaled, .binary(.mul, .float(beta), .load(buffer, index: flatIndex([row, column], strides: strides))))
@@ -210,13 +225,16 @@ extension Lowerer {
             }
         }
         if let weight = nmWeight(op.operands[1]) {
+            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
+                return
+            }
             if transposeB {
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: m, batches: 1, n: weight.n, m: weight.m,
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in aView.index(0, c, kk) }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { _, r, c, v in e(0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 if integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)) {
@@ -233,13 +251,13 @@ extension Lowerer {
         var bView = transposeB
             ? MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: k)
             : MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-        if transposeB, let transposed = transposedConstant(op.operands[1]) {
+        if transposeB, m > smallRows, let transposed = transposedConstant(op.operands[1]) {
             bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
         }
         let product = DenseProduct(batches: 1, m: m, n: n, k: k, a: aView,
                                    b: bView, c: MatrixView(buffer: target, offset: { _ in 0 }, rowStride: n, columnStride: 1),
                                    integer: integer,
-                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]) && bView.columnStride == 1,
+                                   vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense gemm")
     }
@@ -265,7 +283,7 @@ extension Lowerer {
 
         // im2col: row (group, channel, ky, kx), then [image][pixel]; padding reads as 0.
         var builder = KernelBuilder()
-        builder.loop("row", to: .index(groups * patch), parallel: isParallel(groups * patch * batch * pixels)) { body, row in
+        builder.loop("row", to: .index(groups * patch), parallel: isParallel(saturatingProduct([groups, patch, batch, pixels]))) { body, row in
             let group = body.declare("group", .i64, row / .index(patch))
             let within = body.declare("within", .i64, row % .index(patch))
             let channel = body.declare("channel", .i64, group * .index(groupChannels) + within / .index(kernelH * kernelW))
@@ -303,7 +321,7 @@ extension Lowerer {
                 },
                 out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
                 vectorizable: isVectorizable([op.operands[0], result]), integer: integer,
-                epilogue: bias.map { bias in { _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
+                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
                 pattern: "N:M conv2d (\(weight.n):\(weight.m)) over im2col, compressed weights broadcast against pixel vectors")
             return
         }
@@ -317,7 +335,7 @@ extension Lowerer {
             c: MatrixView(buffer: target, offset: { b in (b % .index(batch)) * .index(outChannels * pixels) + (b / .index(batch)) * .index(groupOut * pixels) },
                           rowStride: pixels, columnStride: 1),
             integer: integer, vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
-            epilogue: bias.map { bias in { b, row, _, value in
+            epilogue: bias.map { bias in { _, b, row, _, value in
                 .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
             } })
         emitDenseProduct(product, pattern: "dense conv2d over im2col")
@@ -328,7 +346,7 @@ extension Lowerer {
     /// Emits a dense product: a vectorised register tile for f32 with unit column stride, scalar loops otherwise.
     mutating func emitDenseProduct(_ product: DenseProduct, pattern: String) {
         let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
-        let parallel = isParallel(batches * m * n * max(k, 1) / 8)
+        let parallel = isParallel(saturatingProduct([batches, m, n, max(k, 1)]) / 8)
         var builder = KernelBuilder()
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
@@ -340,11 +358,16 @@ extension Lowerer {
                 let b = KernelExpression.load(product.b.buffer, index: product.b.index(batch, kk, column))
                 body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, a, b)) : .fma(a, b, accumulator))
             }
-            let value = product.epilogue?(batch, row, column, accumulator) ?? accumulator
+            let value = product.epilogue?(&body, batch, row, column, accumulator) ?? accumulator
             body.store(product.c.buffer, product.c.index(batch, row, column), value)
         }
 
-        guard product.vectorizable, !product.integer, n >= width else {
+        if product.vectorizable && !product.integer && product.b.rowStride == 1 && product.a.columnStride == 1
+            && k >= width && m <= smallRows {
+            emitDotProducts(product, pattern: pattern)
+            return
+        }
+        guard product.vectorizable, !product.integer, product.b.columnStride == 1, n >= width else {
             builder.loop("t", to: .index(batches * n), parallel: parallel) { body, t in
                 let batch = body.declare("batch", .i64, t / .index(n))
                 let column = body.declare("j", .i64, t % .index(n))
@@ -382,7 +405,8 @@ extension Lowerer {
                     body.loop("e", to: .index(vectors * w)) { body, e in
                         let row = row0 + .index(r), column = column0 + e
                         let index = product.c.index(batch, row, column)
-                        body.store(product.c.buffer, index, epilogue(batch, row, column, .load(product.c.buffer, index: index)))
+                        let value = body.declare("value", .f32, .load(product.c.buffer, index: index))
+                        body.store(product.c.buffer, index, epilogue(&body, batch, row, column, value))
                     }
                 }
             }
@@ -419,57 +443,162 @@ extension Lowerer {
         addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars")
     }
 
+    /// Emits a product with few rows of A and B stored with k contiguous (a weight [n, k]): each output is a
+    /// dot product along k in f32 vectors, `columnTile` weight rows at a time so each A vector is loaded once.
+    mutating func emitDotProducts(_ product: DenseProduct, pattern: String) {
+        let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
+        let w = width
+        let columnTile = m <= 2 ? 4 : 2
+        let vectorK = k / w * w
+        var builder = KernelBuilder()
+        func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
+            var accumulators: [[KernelExpression]] = []
+            for r in 0..<m {
+                accumulators.append((0..<columns).map { c in body.declare("acc\(r)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) })
+            }
+            body.loop("k", to: .index(vectorK), step: w) { body, kk in
+                let weights = (0..<columns).map { c in
+                    body.declare("w\(c)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(c)), width: w))
+                }
+                for r in 0..<m {
+                    let a = body.declare("a\(r)", .f32x(w), .vectorLoad(product.a.buffer, index: product.a.index(batch, .index(r), kk), width: w))
+                    for c in 0..<columns { body.assign(accumulators[r][c], .fma(a, weights[c], accumulators[r][c])) }
+                }
+            }
+            for r in 0..<m {
+                for c in 0..<columns {
+                    let column = column0 + .index(c)
+                    let sum = body.declare("sum\(r)_\(c)", .f32, .reduceAdd(accumulators[r][c]))
+                    body.loop("k", from: .index(vectorK), to: .index(k)) { body, kk in
+                        body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, .index(r), kk)),
+                                              .load(product.b.buffer, index: product.b.index(batch, kk, column)), sum))
+                    }
+                    let value = product.epilogue?(&body, batch, .index(r), column, sum) ?? sum
+                    body.store(product.c.buffer, product.c.index(batch, .index(r), column), value)
+                }
+            }
+        }
+        let blocks = n / columnTile
+        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(saturatingProduct([batches, m, n, k]) / 8)) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(blocks))
+            let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
+            block(&body, batch, column0, columns: columnTile)
+        }
+        if n % columnTile != 0 {
+            builder.loop("batch", to: .index(batches)) { body, batch in
+                body.loop("j", from: .index(blocks * columnTile), to: .index(n)) { body, column in
+                    block(&body, batch, column, columns: 1)
+                }
+            }
+        }
+        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step")
+    }
+
+    /// Runs an N:M product with weight rows along the reduction over f32 vectors of activation rows: transposes
+    /// the activations into scratch, multiplies into a transposed result, then transposes back through the
+    /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
+    mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
+                                           a: BufferID, result: BufferID, epilogue: ProductEpilogue?) throws -> Bool {
+        guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
+        let (rows, k, n) = (plan.rows, plan.k, plan.n)
+        var activations = a
+        if !plan.transposeA {
+            activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
+                                           elementType: .f32, count: k * rows))
+            var builder = KernelBuilder()
+            builder.loop("kk", to: .index(k), parallel: isParallel(k * rows)) { body, kk in
+                body.loop("c", to: .index(rows)) { body, c in
+                    body.store(activations, kk * .index(rows) + c, .load(a, index: c * .index(k) + kk))
+                }
+            }
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product")
+        }
+        let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
+                                                elementType: .f32, count: n * rows))
+        try emitSparseRows(SparseRowsProduct(
+            rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
+            values: weight.values, indices: weight.indices, dense: activations,
+            denseIndex: { _, _, kk, c in kk * .index(rows) + c }, out: transposedResult,
+            outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil),
+            pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
+        var builder = KernelBuilder()
+        builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
+            body.loop("r", to: .index(n)) { body, r in
+                let value = body.declare("value", .f32, .load(transposedResult, index: r * .index(rows) + c))
+                body.store(result, c * .index(n) + r, epilogue?(&body, 0, c, r, value) ?? value)
+            }
+        }
+        addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
+        return true
+    }
+
     /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.
     mutating func emitSparseRows(_ product: SparseRowsProduct, pattern: String) throws {
         let groupsPerRow = product.reduction / product.m
         let rowKept = groupsPerRow * product.n
         let bits = product.m.trailingZeroBitCount
-        let parallel = isParallel(product.rows * rowKept * product.columns * product.batches / 4)
+        let parallel = isParallel(saturatingProduct([product.rows, rowKept, product.columns, product.batches]) / 4)
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
         let w = width
         var builder = KernelBuilder()
         builder.loop("r", to: .index(product.rows), parallel: parallel) { body, r in
             let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
-            func kept(_ body: inout KernelBuilder, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression) -> Void) {
-                body.loop("g", to: .index(groupsPerRow)) { body, g in
-                    body.loop("j", to: .index(product.n)) { body, j in
-                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + j)
+            // Walks the kept entries of row r, `unroll` groups per step so that `unroll * n` independent
+            // accumulator chains hide the FMA latency; `visit` gets (p, k, chain).
+            func kept(_ body: inout KernelBuilder, unroll: Int, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression, Int) -> Void) {
+                let mainGroups = groupsPerRow / unroll * unroll
+                func group(_ body: inout KernelBuilder, _ g: KernelExpression, _ u: Int) {
+                    for j in 0..<product.n {
+                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + .index(j))
                         let kk = body.declare("k", .i64, g * .index(product.m) + .nmIndex(product.indices, element: p, bits: bits))
-                        visit(&body, p, kk)
+                        visit(&body, p, kk, u * product.n + j)
                     }
                 }
+                body.loop("g", to: .index(mainGroups), step: unroll) { body, g0 in
+                    for u in 0..<unroll { group(&body, g0 + .index(u), u) }
+                }
+                body.loop("g", from: .index(mainGroups), to: .index(groupsPerRow)) { body, g in group(&body, g, 0) }
+            }
+            func sum(_ body: inout KernelBuilder, _ chains: [KernelExpression], _ type: ValueType) -> KernelExpression {
+                var total = chains[0]
+                for chain in chains.dropFirst() { total = .binary(product.integer ? .wrappingAdd : .add, total, chain) }
+                return body.declare("total", type, total)
             }
             body.loop("b", to: .index(product.batches)) { body, batch in
                 var scalarStart = 0
                 if product.vectorizable && !product.integer && product.columns >= w {
                     let vectors = product.columns / w
                     scalarStart = vectors * w
+                    let unroll = max(1, 4 / product.n)
                     body.loop("cv", to: .index(vectors)) { body, cv in
                         let column0 = body.declare("c0", .i64, cv * .index(w))
-                        let accumulator = body.declare("acc", .f32x(w), .broadcast(.float(0), width: w))
-                        kept(&body) { body, p, kk in
+                        let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", .f32x(w), .broadcast(.float(0), width: w)) }
+                        kept(&body, unroll: unroll) { body, p, kk, chain in
                             let value = KernelExpression.broadcast(.load(product.values, index: p), width: w)
-                            body.assign(accumulator, .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), accumulator))
+                            body.assign(chains[chain], .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), chains[chain]))
                         }
-                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: accumulator))
+                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: sum(&body, chains, .f32x(w))))
                         if let epilogue = product.epilogue {
                             body.loop("e", to: .index(w)) { body, e in
                                 let index = product.outIndex(r, batch, column0 + e)
-                                body.store(product.out, index, epilogue(batch, r, column0 + e, .load(product.out, index: index)))
+                                let value = body.declare("value", .f32, .load(product.out, index: index))
+                                body.store(product.out, index, epilogue(&body, batch, r, column0 + e, value))
                             }
                         }
                     }
                 }
+                let unroll = max(1, 8 / product.n)
                 body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
-                    let accumulator = body.declare("acc", accumulatorType, zero)
-                    kept(&body) { body, p, kk in
+                    let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", accumulatorType, zero) }
+                    kept(&body, unroll: unroll) { body, p, kk, chain in
                         let value = KernelExpression.load(product.values, index: p)
                         let dense = KernelExpression.load(product.dense, index: product.denseIndex(r, batch, kk, column))
-                        body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, value, dense))
-                                                                  : .fma(value, dense, accumulator))
+                        body.assign(chains[chain], product.integer ? .binary(.wrappingAdd, chains[chain], .binary(.wrappingMul, value, dense))
+                                                                   : .fma(value, dense, chains[chain]))
                     }
-                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(batch, r, column, accumulator) ?? accumulator)
+                    let total = sum(&body, chains, accumulatorType)
+                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
                 }
             }
         }
@@ -486,7 +615,7 @@ extension Lowerer {
             throw LoweringError("an N:M weight with groups along the output columns needs f32 or integer elements in the native backend, found \(program.buffers[product.out.index].elementType)")
         }
         var builder = KernelBuilder()
-        let parallel = isParallel(product.rows * product.k * rowKept / 4)
+        let parallel = isParallel(saturatingProduct([product.rows, product.k, rowKept]) / 4)
         builder.loop("grp", to: .index(groupsPerRow), parallel: parallel) { body, group in
             body.loop("i", to: .index(product.rows)) { body, row in
                 let outRow = body.declare("out_row", .i64, row * .index(product.n) + group * .index(product.m))
@@ -505,7 +634,8 @@ extension Lowerer {
                 if let epilogue = product.epilogue {
                     body.loop("t", to: .index(product.m)) { body, t in
                         let column = group * .index(product.m) + t
-                        body.store(product.out, outRow + t, epilogue(0, row, column, .load(product.out, index: outRow + t)))
+                        let value = body.declare("value", product.integer ? .i64 : .f32, .load(product.out, index: outRow + t))
+                        body.store(product.out, outRow + t, epilogue(&body, 0, row, column, value))
                     }
                 }
             }

@@ -56,6 +56,8 @@ struct Lowerer {
     /// The buffer of each value, once known.
     var valueBuffers: [BufferID?]
     var constantBuffers: [Int: ConstantBuffers] = [:]
+    /// Elementwise results computed inside their single elementwise consumer's loop instead of stored.
+    var fused: Set<ValueID> = []
     /// Transposed copies of constants made for matrix products, by constant index.
     var transposedConstants: [Int: BufferID] = [:]
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
@@ -102,7 +104,16 @@ struct Lowerer {
         }
         currentOp = nil
         let scratch = graph.operations.map(scratchBytes)
-        plan = PlanMemory().plan(graph, scratchBytes: scratch)
+        fused = fusableValues()
+        if let index = scratch.firstIndex(where: { $0 > Lowerer.maxArenaBytes }) {
+            currentOp = graph.operations[index]
+            currentLocation = graph.operations[index].location
+            throw LoweringError("the op needs \(scratch[index] == Int.max ? "more than 2^63" : String(scratch[index])) bytes of scratch memory, more than the 1 TiB limit; reduce the tensor sizes")
+        }
+        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused)
+        if plan.arenaBytes > Lowerer.maxArenaBytes {
+            throw LoweringError("the graph needs an arena of \(plan.arenaBytes) bytes, more than the 1 TiB limit; reduce the tensor sizes")
+        }
         program.arenaBytes = plan.arenaBytes
 
         for (position, input) in graph.inputs.enumerated() {
@@ -140,7 +151,7 @@ struct Lowerer {
             currentOp = op
             currentOpIndex = index
             currentLocation = op.location
-            guard let result = op.results.first else { continue }
+            guard let result = op.results.first, !fused.contains(result) else { continue }
             if case let .view(of: source) = plan.homes[result.index] {
                 valueBuffers[result.index] = valueBuffers[source.index]
                 continue
@@ -208,6 +219,43 @@ struct Lowerer {
         program.weights = weights
     }
 
+    /// Elementwise chains: a value is fused into its consumer when both ops are elementwise, the value has
+    /// exactly one use and the consumer's shape, is not a graph output, and its type stores exactly what
+    /// the register holds (f32, i64 or bool), so skipping the store changes no rounding.
+    func fusableValues() -> Set<ValueID> {
+        let uses = graph.useCounts()
+        let outputs = Set(graph.outputs)
+        let defining = graph.definingOps()
+        var result: Set<ValueID> = []
+        for op in graph.operations where isFusableConsumer(op.kind) {
+            guard let consumerResult = op.results.first else { continue }
+            for operand in op.operands {
+                guard uses[operand.index] == 1, !outputs.contains(operand), let producerIndex = defining[operand.index] else { continue }
+                let producer = graph.operations[producerIndex]
+                let valueType = type(operand)
+                guard isFusableProducer(producer), valueType.shape == type(consumerResult).shape,
+                      [.f32, .i64, .bool].contains(valueType.elementType), valueType.layout == .dense else { continue }
+                result.insert(operand)
+            }
+        }
+        return result
+    }
+
+    /// Every elementwise op is lowered by `lowerElementwise`, which can evaluate fused operands.
+    func isFusableConsumer(_ kind: OpKind) -> Bool {
+        kind.traits.contains(.elementwise)
+    }
+
+    /// Elementwise ops whose value is one expression of their operands: not quantize and dequantize
+    /// (they read parameter tables) and not integer division (it checks its divisor with a statement).
+    func isFusableProducer(_ op: Operation) -> Bool {
+        guard op.kind.traits.contains(.elementwise) else { return false }
+        if case .quantize = op.kind { return false }
+        if case .dequantize = op.kind { return false }
+        if case .div = op.kind { return op.operands.first.map { type($0).elementType.isFloat } ?? false }
+        return true
+    }
+
     /// The N:M buffers of a weight operand, or nil for a dense one.
     func nmWeight(_ value: ValueID) -> (values: BufferID, indices: BufferID, n: Int, m: Int)? {
         guard case let .nm(n, m) = type(value).layout,
@@ -218,16 +266,61 @@ struct Lowerer {
     }
 
     /// The scratch bytes an op's kernel needs in the arena.
+    /// Saturates at `Int.max` instead of trapping, so absurd shapes become a diagnostic.
+    func saturatingProduct(_ factors: [Int]) -> Int {
+        factors.reduce(1) { partial, factor in
+            let (result, overflow) = partial.multipliedReportingOverflow(by: factor)
+            return overflow ? Int.max : result
+        }
+    }
+
     func scratchBytes(_ op: Operation) -> Int {
-        switch op.kind {
-        case .conv2d:
+        if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
-            return x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * y.shape[2] * y.shape[3] * 4
-        default:
-            return 0
+            return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
         }
+        guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
+        let weightRowsAlongReduction: Bool
+        switch op.kind {
+        case let .matmul(transposeB), let .fusedMatmul(transposeB, _), let .gemm(_, _, _, transposeB):
+            weightRowsAlongReduction = transposeB
+        case .constant, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
+             .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten,
+             .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool,
+             .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            weightRowsAlongReduction = false
+        }
+        guard weightRowsAlongReduction, let plan = transposedSparsePlan(op) else { return 0 }
+        return plan.scratchBytes
+    }
+
+    /// The largest arena an artifact may plan (1 TiB); anything larger is refused as absurd.
+    static let maxArenaBytes = 1 << 40
+
+    /// For an N:M product with weight rows along the reduction and at least one vector of activation rows:
+    /// the sizes of the transposed activations (skipped when gemm already reads A transposed) and the
+    /// transposed result kept in scratch so that the product can run over f32 vectors of activation rows.
+    func transposedSparsePlan(_ op: Operation) -> (rows: Int, k: Int, n: Int, transposeA: Bool, scratchBytes: Int, outputOffset: Int)? {
+        guard let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
+              a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, let k = a.shape.last else { return nil }
+        var transposeA = false
+        var rows = (result.elementCount ?? 0) / max(n, 1)
+        var reduction = k
+        if case let .gemm(_, _, isTransposed, _) = op.kind, isTransposed {
+            transposeA = true
+            rows = a.shape[1]
+            reduction = a.shape[0]
+        }
+        guard rows >= options.vectorWidth, n > 0 else { return nil }
+        let activationBytes = transposeA ? 0 : saturatingProduct([reduction, rows, 4])
+        let resultBytes = saturatingProduct([n, rows, 4])
+        guard activationBytes <= Lowerer.maxArenaBytes, resultBytes <= Lowerer.maxArenaBytes else {
+            return (rows, reduction, n, transposeA, Int.max, 0)
+        }
+        let aligned = (activationBytes + 63) / 64 * 64
+        return (rows, reduction, n, transposeA, aligned + resultBytes, aligned)
     }
 
     /// Appends a finished kernel named after the current op.

@@ -69,8 +69,26 @@ public struct PlanMemory: Sendable {
     /// - Parameters:
     ///   - graph: the graph, verified.
     ///   - scratchBytes: for each op index, the scratch bytes its kernel needs (0 for none).
-    public func plan(_ graph: Graph, scratchBytes: [Int]) -> MemoryPlan {
+    ///   - fused: values computed inside their single consumer's loop (elementwise fusion): they get no
+    ///     home, and their producer's operands stay alive until the consumer runs.
+    public func plan(_ graph: Graph, scratchBytes: [Int], fused: Set<ValueID> = []) -> MemoryPlan {
         let count = graph.values.count
+        let definingOp = graph.definingOps()
+        var effectiveMemo: [Int: [ValueID]] = [:]
+        /// The values an op really reads: fused operands are replaced by what their producer reads.
+        func effectiveOperands(_ index: Int) -> [ValueID] {
+            if let known = effectiveMemo[index] { return known }
+            var result: [ValueID] = []
+            for operand in graph.operations[index].operands {
+                if fused.contains(operand), let producer = definingOp[operand.index] {
+                    result += effectiveOperands(producer)
+                } else {
+                    result.append(operand)
+                }
+            }
+            effectiveMemo[index] = result
+            return result
+        }
         var homes = [ValueHome?](repeating: nil, count: count)
         for (position, input) in graph.inputs.enumerated() where homes[input.index] == nil {
             homes[input.index] = .input(position)
@@ -110,7 +128,7 @@ public struct PlanMemory: Sendable {
         // Live intervals [definition, last use] of arena values, through views; copied outputs live to the end.
         var lastUse = [Int](repeating: -1, count: count)
         for (index, op) in graph.operations.enumerated() {
-            for operand in op.operands { lastUse[root[operand.index].index] = max(lastUse[root[operand.index].index], index) }
+            for operand in effectiveOperands(index) { lastUse[root[operand.index].index] = max(lastUse[root[operand.index].index], index) }
             if let result = op.results.first { lastUse[root[result.index].index] = max(lastUse[root[result.index].index], index) }
         }
         for (_, value) in copied { lastUse[root[value.index].index] = graph.operations.count }
@@ -121,11 +139,11 @@ public struct PlanMemory: Sendable {
         var blockOf = [Int?](repeating: nil, count: count)
         var inPlace = 0
         for (index, op) in graph.operations.enumerated() {
-            guard let result = op.results.first, homes[result.index] == nil else { continue }
+            guard let result = op.results.first, homes[result.index] == nil, !fused.contains(result) else { continue }
             let type = graph.values[result.index].type
             let bytes = max(1, (type.elementCount ?? 0) * type.elementType.byteSize)
             if op.kind.traits.contains(.elementwise),
-               let reuse = op.operands.first(where: { operand in
+               let reuse = effectiveOperands(index).first(where: { operand in
                    guard let block = blockOf[operand.index], root[operand.index] == operand,
                          lastUse[operand.index] == index else { return false }
                    let operandType = graph.values[operand.index].type

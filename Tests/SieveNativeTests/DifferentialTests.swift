@@ -156,6 +156,23 @@ let differentialCases: [DifferentialCase] = [
         }
         const @keep_divisor : tensor<7xi32> = dense<[1, -2, 3, -4, 5, 7, -1]>
         """),
+    DifferentialCase(name: "elementwise chains fused into one loop, with broadcast leaves and a half-precision link", text: """
+        graph @g(%a: tensor<3x40xf32>, %b: tensor<40xf32>, %h: tensor<3x40xf16>, %i: tensor<3x40xi64>) -> (tensor<3x40xf32>, tensor<3x40xf16>, tensor<3x40xi64>, tensor<3x40xf32>) {
+          %e = exp %a : tensor<3x40xf32>
+          %s = add %e, %b : tensor<3x40xf32>
+          %t = tanh %s : tensor<3x40xf32>
+          %c = clip %t {min = -0.5, max = 0.5} : tensor<3x40xf32>
+          %m = mul %c, %a : tensor<3x40xf32>
+          %hh = mul %h, %h : tensor<3x40xf16>
+          %hs = add %hh, %h : tensor<3x40xf16>
+          %ii = mul %i, %i : tensor<3x40xi64>
+          %is = sub %ii, %i : tensor<3x40xi64>
+          %gt = equal %is, %ii : tensor<3x40xbool>
+          %fi = cast %is : tensor<3x40xf32>
+          %w = where %gt, %fi, %m : tensor<3x40xf32>
+          return %m, %hs, %is, %w
+        }
+        """),
     DifferentialCase(name: "casts between floats, integers and bool", text: """
         graph @g(%f: tensor<2x9xf32>, %i: tensor<2x9xi64>, %h: tensor<2x9xf16>) -> (tensor<2x9xi32>, tensor<2x9xbool>, tensor<2x9xf32>, tensor<2x9xi8>, tensor<2x9xf16>, tensor<2x9xbf16>, tensor<2x9xf32>, tensor<2x9xu8>) {
           %scaled = mul %f, %f : tensor<2x9xf32>
@@ -277,6 +294,17 @@ let differentialCases: [DifferentialCase] = [
         const @bias : tensor<16xf32> = splat<0.0>
         const @v : tensor<24x32xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "g": (1, 4), "v": (3, 8)]),
+    DifferentialCase(name: "N:M products over vectors of activation rows (transposed in scratch)", text: """
+        graph @g(%x: tensor<2x10x32xf32>, %a: tensor<32x17xf32>, %r: tensor<2x10x24xf32>) -> (tensor<2x10x24xf32>, tensor<17x24xf32>) {
+          %w = const @w : tensor<24x32xf32>
+          %bias = const @bias : tensor<24xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu_tanh, residual_add]} : tensor<2x10x24xf32>
+          %z = gemm %a, %w, %bias {alpha = 2.0, beta = 0.5, transpose_a = true, transpose_b = true} : tensor<17x24xf32>
+          return %y, %z
+        }
+        const @w : tensor<24x32xf32> = splat<0.0>
+        const @bias : tensor<24xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4)]),
     DifferentialCase(name: "N:M conv2d over im2col", text: """
         graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x6x7x7xf32>) {
           %w = const @w : tensor<8x4x3x4xf32>
@@ -343,7 +371,13 @@ struct DifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    @Test("every op, AVX2 target")
+    @Test("every op, AVX-512 target (needs a CPU with AVX-512)", .enabled(if: CompileTarget.native.vectorWidth == 16))
+    func everyOpAVX512() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v4, seed: 14, threads: [1, 2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op, AVX2 target (needs a CPU with AVX2)", .enabled(if: CompileTarget.native.vectorWidth >= 8))
     func everyOpAVX2() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v3, seed: 13, threads: [2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")

@@ -134,8 +134,57 @@ let contractDriver = #"""
     }
     """#
 
+/// A generic driver for any artifact named `cases`: fills inputs with a pattern, runs with 1 to 3 threads.
+let sanitizerDriver = #"""
+    #include "cases.h"
+    #include <stdio.h>
+    #include <stdlib.h>
+    int main(void) {
+        void *inputs[cases_NUM_INPUTS];
+        void *outputs[cases_NUM_OUTPUTS];
+        for (int i = 0; i < cases_NUM_INPUTS; i++) {
+            size_t bytes = cases_inputs[i].bytes ? cases_inputs[i].bytes : 1;
+            unsigned char *p = malloc(bytes);
+            for (size_t b = 0; b < bytes; b++) p[b] = (unsigned char)(b % 2);
+            if (cases_inputs[i].dtype == cases_DTYPE_F32)
+                for (size_t e = 0; e < bytes / 4; e++) ((float *)p)[e] = (float)((int)(e % 13) - 6) / 4.0f;
+            inputs[i] = p;
+        }
+        for (int i = 0; i < cases_NUM_OUTPUTS; i++) outputs[i] = calloc(1, cases_outputs[i].bytes ? cases_outputs[i].bytes : 1);
+        int failures = 0;
+        for (int threads = 1; threads <= 3; threads++) {
+            cases_ctx *ctx = cases_create(threads);
+            int status = ctx == NULL ? -1 : cases_run(ctx, (const void *const *)inputs, outputs);
+            if (status != 0) { printf("threads %d: %s\n", threads, cases_error_string(status)); failures++; }
+            cases_destroy(ctx);
+        }
+        for (int i = 0; i < cases_NUM_INPUTS; i++) free(inputs[i]);
+        for (int i = 0; i < cases_NUM_OUTPUTS; i++) free(outputs[i]);
+        printf("runs failed: %d\n", failures);
+        return 0;
+    }
+    """#
+
 @Suite("Artifact contract")
 struct RuntimeTests {
+    @Test("generated code for every op runs clean under AddressSanitizer and UndefinedBehaviorSanitizer")
+    func sanitizers() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (_, compiled, _) = try mergedCases(differentialCases, seed: 21)
+        let output = folder.url.appendingPathComponent("out")
+        _ = try ArtifactWriter.write(ArtifactRequest(graph: compiled, name: "cases", outputDirectory: output.path,
+                                                     sourceDescription: "every op", extraFlags: ["-Werror"], parallelThreshold: 1))
+        try Data(sanitizerDriver.utf8).write(to: output.appendingPathComponent("driver.c"))
+        let flags = "-std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread -Wall -Wextra -Werror -march=native"
+        let (status, log) = try shell("cc \(flags) cases.c driver.c -lm -o driver", in: output)
+        #expect(status == 0, "\(log)")
+        guard status == 0 else { return }
+        let (runStatus, text) = try shell("./driver", in: output)
+        #expect(runStatus == 0, "\(text)")
+        #expect(text == "runs failed: 0\n", "\(text)")
+    }
+
     @Test("a C program links libmlp.a with only mlp.h: no allocation in run, no thread left, concurrent contexts agree")
     func linkedProgram() throws {
         let folder = try TemporaryFolder()
