@@ -525,7 +525,8 @@ struct KernelCWriter {
         }
         out.append("static void \(prefix)_\(kernel.name)(const \(prefix)_state *s) {")
         out.append(contentsOf: bufferDeclarations(serialBuffers))
-        if serial.isEmpty { out.append("    (void)s;") }
+        // A kernel whose loops are all empty (a zero-sized result) reads nothing from the state.
+        if serialBuffers.isEmpty { out.append("    (void)s;") }
         out.append(contentsOf: serial)
         out.append("}")
         return out

@@ -140,7 +140,13 @@ func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, result
     case let .clip(low, high):
         if isFloat { return activationValue(.clip(min: low, max: high), x[0]) }
         let lowest = integerBound(Double(low).rounded(.up)), highest = integerBound(Double(high).rounded(.down))
-        return .binary(.min, .binary(.max, x[0], .int(lowest)), .int(highest))
+        // A bound at or beyond the element type's range cannot bite; leaving it out keeps the C free of
+        // comparisons that are always false (and of -Wtype-limits warnings).
+        let range = resultElement.integerRange ?? Int64.min...Int64.max
+        var value = x[0]
+        if lowest > range.lowerBound { value = .binary(.max, value, .int(lowest)) }
+        if highest < range.upperBound { value = .binary(.min, value, .int(highest)) }
+        return value
     case .cast:
         if isFloat {
             if resultElement.isFloat { return x[0] }
