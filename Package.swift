@@ -49,7 +49,7 @@ let package = Package(
             name: "SieveDriverTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveDriver", "sieve", "SieveInterpreter", "SieveONNX",
+                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(

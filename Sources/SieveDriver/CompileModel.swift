@@ -105,7 +105,9 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
     let prepared = try prepareGraph(loaded.graph, sparsity: request.sparsity, calibration: request.calibration,
                                     passManager: request.passManager)
-    let graph = prepared.graph, dense = prepared.dense, sparsityReport = prepared.sparsity
+    var graph = prepared.graph
+    nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
+    let dense = prepared.dense, sparsityReport = prepared.sparsity
     var dumps = prepared.dumps
     let diagnostics = loaded.diagnostics + prepared.diagnostics
 

@@ -127,3 +127,22 @@ private func onlyInput(_ names: [String], path: String) throws(DiagnosticError) 
 func shapeText(_ shape: [Int]) -> String {
     shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x")
 }
+
+/// Gives the graph's inputs and outputs the model's interface names, so that an artifact's tensor
+/// table and `sieve run`'s output files carry the names the model declares (passes may have made an
+/// output another value, named after an inner ONNX tensor). A value already holding a wanted name
+/// elsewhere is renamed out of the way; a value that is returned under two names keeps the first.
+public func nameInterface(_ graph: inout Graph, inputNames: [String], outputNames: [String]) {
+    var claimed: Set<ValueID> = []
+    for (id, name) in Array(zip(graph.inputs, inputNames)) + Array(zip(graph.outputs, outputNames)) {
+        guard graph.values.indices.contains(id.index), claimed.insert(id).inserted,
+              graph.values[id.index].name != name else { continue }
+        if let holder = graph.values.indices.first(where: { graph.values[$0].name == name }) {
+            var suffix = 1
+            let taken = Set(graph.values.compactMap(\.name))
+            while taken.contains("\(name)_\(suffix)") { suffix += 1 }
+            graph.values[holder].name = "\(name)_\(suffix)"
+        }
+        graph.values[id.index].name = name
+    }
+}

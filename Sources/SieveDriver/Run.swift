@@ -177,6 +177,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
             if request.interpret {
                 outputs = try Interpreter(graph: prepared.graph).run(ordered)
             } else {
+                nameInterface(&prepared.graph, inputNames: model.inputNames, outputNames: model.outputNames)
                 let artifact = try cachedArtifact(for: prepared.graph, request: request)
                 outputs = try artifact.run(ordered, threads: request.threads)
             }

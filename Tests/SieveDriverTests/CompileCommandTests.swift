@@ -3,6 +3,7 @@
 // the cache; bad requests end in one diagnostic and leave no artifact.
 
 import Foundation
+import SieveIR
 import SieveInterpreter
 import Testing
 
@@ -185,4 +186,29 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
     #expect(rows.contains { $0.hasPrefix("| sieve-2:4 | 1 | cold |") && $0.hasSuffix("x |") })
     let bad = try runSieve(["bench", CompileCommandTests.mlp, "--threads", "0"], timeout: 60)
     #expect(bad.status == 1 && errorLines(bad.stderr).count == 1, "\(bad.stderr)")
+}
+
+/// `sieve run OUT/libNAME.so` runs an existing artifact: inputs and output files named as the model names them.
+@Test func runExecutesAnExistingArtifactByItsTensorTable() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let artifact = folder.appendingPathComponent("mlp")
+    let compiled = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "-o", artifact.path],
+                                timeout: 180)
+    #expect(compiled.status == 0, "\(compiled.stderr)")
+    let sample = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.input.npy").path)
+    let firstRow = try Tensor(TensorType([1, 64], .f32), floats: Array(try #require(sample.floats).prefix(64)))
+    let input = folder.appendingPathComponent("one.npy").path
+    try NumPyFile.write(firstRow, path: input)
+    let library = artifact.appendingPathComponent("libmlp.so").path
+    let outcome = try runSieve(["run", library, "--input", "input=\(input)", "--output-dir", folder.appendingPathComponent("out").path])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let output = try NumPyFile.read(path: folder.appendingPathComponent("out/probabilities.npy").path)
+    let expected = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path)
+    #expect(output.shape == [1, 10])
+    #expect(zip(try #require(output.floats), try #require(expected.floats).prefix(10)).allSatisfy { abs($0 - $1) <= 1e-5 })
+    let wrongShape = try runSieve(["run", library, "--input", exampleFolder.appendingPathComponent("mlp.input.npy").path,
+                                   "--output-dir", folder.appendingPathComponent("bad").path])
+    #expect(wrongShape.status == 1 && errorLines(wrongShape.stderr).count == 1, "\(wrongShape.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad").path))
 }
