@@ -16,30 +16,18 @@ public enum CompileTarget: String, Sendable, CaseIterable {
     /// x86-64-v4 (AVX-512): 16-lane vectors.
     case x86_64_v4 = "x86-64-v4"
 
-    /// The compiler flag selecting the instruction set.
-    public var marchFlag: String {
-        switch self {
-        case .native: return "-march=native"
-        case .x86_64: return "-march=x86-64"
-        case .x86_64_v3: return "-march=x86-64-v3"
-        case .x86_64_v4: return "-march=x86-64-v4"
-        }
+    /// The target's description (features, vector width, caches): the host's for `native`, read
+    /// from /proc/cpuinfo, falling back to baseline x86-64 when the host cannot be described.
+    public var description: TargetDescription {
+        if let target = try? TargetDescription.named(rawValue) { return target }
+        return TargetDescription.x86_64
     }
 
+    /// The compiler flag selecting the instruction set.
+    public var marchFlag: String { description.compilerFlags.first ?? "-march=x86-64" }
+
     /// f32 lanes per vector for this target.
-    public var vectorWidth: Int {
-        switch self {
-        case .x86_64: return 4
-        case .x86_64_v3: return 8
-        case .x86_64_v4: return 16
-        case .native:
-            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-                .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
-            if flags.contains("avx512f") { return 16 }
-            if flags.contains("avx2") && flags.contains("fma") { return 8 }
-            return 4
-        }
-    }
+    public var vectorWidth: Int { description.f32Lanes }
 }
 
 /// Everything `sieve compile` needs to write an artifact.
