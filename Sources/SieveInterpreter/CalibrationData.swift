@@ -47,9 +47,10 @@ public struct CalibrationSet: Sendable {
         return CalibrationSet(source: .files(names.map { path + "/" + $0 }), origin: path)
     }
 
-    /// Calibration from tensors in memory, keyed by graph input name, samples along the first axis.
-    public init(samples: [String: Tensor]) {
-        self.init(source: .tensors(samples), origin: "in-memory tensors")
+    /// Calibration from tensors in memory, keyed by graph input name, samples along the first axis;
+    /// `origin` says where they came from in reports.
+    public init(samples: [String: Tensor], origin: String = "in-memory tensors") {
+        self.init(source: .tensors(samples), origin: origin)
     }
 
     init(source: Source, origin: String) {

@@ -82,7 +82,7 @@ struct Compile: ParsableCommand {
             request.passManager = try dumps.options()
             request.sparsity = try sparsity.options(passManager: request.passManager)
             request.calibration = try sparsity.loadCalibration()
-            request.evaluation = try eval.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             request.printKernelIR = printKernelIR
             request.reportOnly = reportOnly
             let result = try compileModel(request)

@@ -60,7 +60,7 @@ struct SparsityFlags: ParsableArguments {
                                valueName: "method"))
     var prune: String = "magnitude"
 
-    @Option(help: ArgumentHelp("Calibration data: a .npy (single-input model), a .npz keyed by input name, or a folder of them.",
+    @Option(help: ArgumentHelp("Calibration data: a .npy (single-input model), a .npz keyed by input name, a folder of them, or ONNX test_data_set_* folders.",
                                valueName: "path"))
     var calibration: String?
 
@@ -104,7 +104,7 @@ struct SparsityFlags: ParsableArguments {
     /// The calibration set, with a status line on a terminal while it streams.
     func loadCalibration() throws(DiagnosticError) -> CalibrationSet? {
         guard let calibration else { return nil }
-        var set = try CalibrationSet.load(path: calibration)
+        var set = try loadCalibrationData(path: calibration)
         if isatty(2) != 0 {
             set.progress = { step in
                 let total = step.limit.map { " of \($0)" } ?? ""

@@ -5,6 +5,7 @@
 import Foundation
 import SieveIR
 import SieveInterpreter
+import SieveONNX
 import Testing
 
 /// Builds Examples/c/digits.c against an artifact folder and returns its accuracy on the held-out digits.
@@ -211,4 +212,33 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
                                    "--output-dir", folder.appendingPathComponent("bad").path])
     #expect(wrongShape.status == 1 && errorLines(wrongShape.stderr).count == 1, "\(wrongShape.stderr)")
     #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad").path))
+}
+
+/// ONNX test-data folders (`test_data_set_*/input_0.pb`) calibrate exactly as the same samples in a `.npy` do.
+@Test func onnxTestDataFoldersCalibrateLikeNumPyFiles() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let calibration = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.calibration.npy").path)
+    let rows = try #require(calibration.floats)
+    for (index, range) in [0..<128, 128..<256].enumerated() {
+        var proto = Onnx_TensorProto()
+        proto.name = "input"
+        proto.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        proto.dims = [Int64(range.count), 64]
+        let values = Array(rows[(range.lowerBound * 64)..<(range.upperBound * 64)])
+        proto.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        let dataSet = folder.appendingPathComponent("data/test_data_set_\(index)")
+        try FileManager.default.createDirectory(at: dataSet, withIntermediateDirectories: true)
+        try proto.serializedData().write(to: dataSet.appendingPathComponent("input_0.pb"))
+    }
+    func report(_ calibrationPath: String) throws -> [String] {
+        let outcome = try runSieve(["compile", CompileCommandTests.mlp, "--sparsity", "2:4", "--prune", "wanda",
+                                    "--calibration", calibrationPath, "--report-only"], timeout: 180)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        return outcome.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("| coefficient") }
+    }
+    let fromFolders = try report(folder.appendingPathComponent("data").path)
+    let fromNumPy = try report(exampleFolder.appendingPathComponent("mlp.calibration.npy").path)
+    #expect(fromFolders.count == 3)
+    #expect(fromFolders == fromNumPy)
 }
