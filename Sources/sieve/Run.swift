@@ -12,7 +12,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on input files and write its outputs as .npy files.",
         discussion: """
-            Reads an ONNX model (.onnx) or a textual IR file (.sir) and one tensor file per model input \
+            Reads an ONNX model (.onnx), a textual IR file (.sir) or an artifact library written by \
+            `sieve compile` (OUT/libNAME.so, whose header NAME.h must sit beside it), and one tensor file per model input \
             (NumPy .npy, or an ONNX TensorProto .pb), runs the model and writes DIR/<output name>.npy for \
             every model output (characters other than letters, digits, '.', '_' and '-' in an output name \
             become '_'). Dynamic dimensions are taken from the input files. Output files are written \
@@ -27,11 +28,12 @@ struct Run: ParsableCommand {
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
               sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
+              sieve run out/libmlp.so --input input=x.npy --output-dir out/run
               sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
                   --calibration calib.npy --interpret
             """)
 
-    @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
+    @Argument(help: ArgumentHelp("The model: an .onnx or .sir file, or an artifact's libNAME.so.", valueName: "model"))
     var model: String
 
     @Option(name: .customLong("input"),

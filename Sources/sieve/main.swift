@@ -16,7 +16,7 @@ struct Sieve: ParsableCommand {
         abstract: "An ahead-of-time compiler that turns N:M weight sparsity into CPU speed.",
         discussion: """
             Sieve reads a model into a typed graph IR (textual form: .sir files), runs passes over it \
-            and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, \
+            and writes native code. `sieve inspect` describes a model, `sieve run` runs it on .npy inputs, `sieve bench` times it dense against N:M, \
             `sieve compile` writes it as a C library, `sieve opt` runs passes on textual IR, and `sieve targets` \
             lists the CPUs that --target accepts.
             """,
