@@ -474,6 +474,7 @@ struct KernelCWriter {
             case let .binary(_, a, b): visit(a); visit(b)
             case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
             case let .intrinsic(_, arguments): arguments.forEach(visit)
+            case let .nmDot(dot): visit(dot.first); visit(dot.denseStart)
             }
         }
         func walk(_ statements: [Statement]) {
@@ -484,6 +485,7 @@ struct KernelCWriter {
                 case let .store(_, index, value), let .vectorStore(_, index, value): visit(index); visit(value)
                 case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
                 case .trap: break
+                case let .prefetch(_, index): visit(index)
                 }
             }
         }
@@ -588,6 +590,9 @@ struct KernelCWriter {
             case .bool: converted = "(uint8_t)((\(valueText)) != 0)"
             }
             lines.append("\(indent)b\(buffer.index)[\(expressionText(index, used: &used))] = \(converted);")
+        case let .prefetch(buffer, index):
+            used.insert(buffer)
+            lines.append("\(indent)__builtin_prefetch(&b\(buffer.index)[\(expressionText(index, used: &used))]);")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)
             let width: Int
@@ -716,6 +721,10 @@ struct KernelCWriter {
         case let .nmIndex(buffer, element, bits):
             used.insert(buffer)
             return "sieve_nm_index(b\(buffer.index), \(text(element)), \(bits))"
+        case let .nmDot(dot):
+            used.formUnion([dot.values, dot.indices, dot.dense])
+            return "sieve_nm_dot_f32(b\(dot.values.index), b\(dot.indices.index), \(text(dot.first)), \(dot.groups), \(dot.n), \(dot.m), "
+                + "\(dot.m.trailingZeroBitCount), &b\(dot.dense.index)[\(text(dot.denseStart))])"
         case let .intrinsic(intrinsic, arguments):
             let texts = arguments.map { text($0) }
             switch intrinsic {
