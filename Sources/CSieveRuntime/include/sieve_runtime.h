@@ -55,13 +55,17 @@ typedef struct sieve_pool {
     sieve_task task;
     const void *state;
     int64_t count;
+    int64_t chunks;         /* the loop is cut into this many contiguous chunks */
+    int64_t next_chunk;     /* the next chunk to claim (atomic) */
     pthread_t workers[SIEVE_MAX_THREADS];
     struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
 } sieve_pool;
 
 /* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
 SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
-/* Runs task over [0, count), split into one contiguous chunk per thread; returns when all are done. */
+/* Chunks per thread of a parallel loop, claimed dynamically. */
+#define SIEVE_CHUNKS_PER_THREAD 8
+/* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
 SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);
 /* Stops and joins every worker. */
 SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool);

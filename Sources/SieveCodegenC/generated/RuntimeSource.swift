@@ -60,13 +60,17 @@ typedef struct sieve_pool {
     sieve_task task;
     const void *state;
     int64_t count;
+    int64_t chunks;         /* the loop is cut into this many contiguous chunks */
+    int64_t next_chunk;     /* the next chunk to claim (atomic) */
     pthread_t workers[SIEVE_MAX_THREADS];
     struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
 } sieve_pool;
 
 /* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
 SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
-/* Runs task over [0, count), split into one contiguous chunk per thread; returns when all are done. */
+/* Chunks per thread of a parallel loop, claimed dynamically. */
+#define SIEVE_CHUNKS_PER_THREAD 8
+/* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
 SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);
 /* Stops and joins every worker. */
 SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool);
@@ -259,10 +263,17 @@ public let runtimeSource = ##"""
 #include <stdio.h>
 #include <stdlib.h>
 
-static void sieve_run_chunk(sieve_pool *pool, int index) {
-    int64_t count = pool->count, threads = pool->threads;
-    int64_t begin = count * index / threads, end = count * (index + 1) / threads;
-    if (begin < end) pool->task(pool->state, begin, end);
+/* Runs chunks of the current loop until none is left. The loop is cut into SIEVE_CHUNKS_PER_THREAD contiguous
+ * chunks per thread, claimed in order with an atomic counter, so a thread that starts late (woken late, or sharing
+ * its core on a busy machine) takes fewer chunks instead of holding everyone up. */
+static void sieve_run_chunks(sieve_pool *pool) {
+    int64_t count = pool->count, chunks = pool->chunks;
+    for (;;) {
+        int64_t chunk = __atomic_fetch_add(&pool->next_chunk, 1, __ATOMIC_RELAXED);
+        if (chunk >= chunks) return;
+        int64_t begin = count * chunk / chunks, end = count * (chunk + 1) / chunks;
+        if (begin < end) pool->task(pool->state, begin, end);
+    }
 }
 
 static void *sieve_worker_main(void *argument) {
@@ -275,7 +286,7 @@ static void *sieve_worker_main(void *argument) {
         if (pool->stopping) break;
         seen = pool->generation;
         pthread_mutex_unlock(&pool->mutex);
-        sieve_run_chunk(pool, slot->index);
+        sieve_run_chunks(pool);
         pthread_mutex_lock(&pool->mutex);
         if (--pool->pending == 0) pthread_cond_signal(&pool->done);
     }
@@ -312,11 +323,13 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
     pool->task = task;
     pool->state = state;
     pool->count = count;
+    pool->chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
+    pool->next_chunk = 0;
     pool->pending = pool->threads - 1;
     pool->generation++;
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
-    sieve_run_chunk(pool, 0);
+    sieve_run_chunks(pool);
     pthread_mutex_lock(&pool->mutex);
     while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
