@@ -231,6 +231,24 @@ public struct CEmitter {
             let lanes = (0..<width).map { _ in "x" }.joined(separator: ", ")
             out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_broadcast_f32x\(width)(float x) { return (sieve_f32x\(width)){\(lanes)}; }")
             out.append("static inline __attribute__((unused)) float sieve_reduce_add_f32x\(width)(sieve_f32x\(width) v) { float s = 0; for (int i = 0; i < \(width); i++) s += v[i]; return s; }")
+            // ISO C (-std=c11) does not contract a * b + c into one instruction, so vector FMAs are spelled out.
+            let fused: (guard: String, call: String)? = switch width {
+            case 16: ("defined(__AVX512F__)", "_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c)")
+            case 8: ("defined(__AVX2__) && defined(__FMA__)", "_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c)")
+            case 4: ("defined(__AVX2__) && defined(__FMA__)", "_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c)")
+            default: nil
+            }
+            out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_fma_f32x\(width)(sieve_f32x\(width) a, sieve_f32x\(width) b, sieve_f32x\(width) c) {")
+            if let fused {
+                out.append("#if \(fused.guard)")
+                out.append("    return (sieve_f32x\(width))\(fused.call);")
+                out.append("#else")
+                out.append("    return a * b + c;")
+                out.append("#endif")
+            } else {
+                out.append("    return a * b + c;")
+            }
+            out.append("}")
         }
         out.append("")
         out.append("struct \(name)_ctx {")
@@ -711,6 +729,7 @@ struct KernelCWriter {
             case .or: return "(int64_t)((\(a)) || (\(b)))"
             }
         case let .fma(a, b, c):
+            if case let .f32x(width) = type(a) { return "sieve_fma_f32x\(width)(\(text(a)), \(text(b)), \(text(c)))" }
             return "(\(text(a)) * \(text(b)) + \(text(c)))"
         case let .select(condition, a, b):
             return "((\(text(condition))) ? (\(text(a))) : (\(text(b))))"

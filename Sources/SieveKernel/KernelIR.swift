@@ -38,7 +38,7 @@ public enum BufferStorage: Hashable, Sendable {
 /// A typed, statically sized region of memory that kernels read and write.
 ///
 /// Elements are stored with the width of `elementType`; `packed` buffers hold raw bytes of
-/// packed N:M indices (element type u8) that only `nmIndex` reads.
+/// packed N:M indices (element type u8) that `nmIndex` and `nmDot` read (and byte loads where fields do not straddle bytes).
 public struct Buffer: Hashable, Sendable {
     /// A readable name (the graph value or constant it holds).
     public var name: String

@@ -564,6 +564,9 @@ extension Lowerer {
         let prefetchRows = 8
         let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
         let bits = m.trailingZeroBitCount
+        // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
+        let perByte = 8 / bits
+        let byteDecode = 8 % bits == 0 && (rowKept * bits) % 8 == 0 && (unroll * n) % perByte == 0
         let valueCount = program.buffers[values.index].count
         let indexCount = program.buffers[indices.index].count
         var builder = KernelBuilder()
@@ -588,11 +591,24 @@ extension Lowerer {
                                                                            .index(valueCount - 1)))
                         body.emit(.prefetch(values, index: ahead))
                         body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
+                        // Whole index bytes per step: load each once and take its fields apart (divisions and
+                        // remainders by powers of two of a byte, which become shifts and masks).
+                        var bytes: [KernelExpression] = []
+                        if byteDecode {
+                            let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
+                            bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                        }
                         for u in 0..<unroll {
                             for j in 0..<n {
                                 let kept = u * n + j
                                 let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
-                                let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + .nmIndex(indices, element: p, bits: bits))
+                                var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
+                                if byteDecode {
+                                    let shift = kept % perByte * bits
+                                    let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
+                                    field = .binary(.rem, shifted, .index(m))
+                                }
+                                let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
                                 let value = body.declare("w", .f32x(w), .broadcast(.load(values, index: p), width: w))
                                 for v in 0..<vectors {
                                     let chain = chains[v][kept % chainsPerVector]
@@ -612,7 +628,8 @@ extension Lowerer {
         }
         addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
-                  + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead")
+                  + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
+                  + (byteDecode ? ", indices decoded from whole bytes" : ""))
         return true
     }
 

@@ -186,7 +186,7 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
         const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
         const __m512i three = _mm512_set1_epi32(3);
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (; p + 64 <= kept; p += 64) {
+        for (int64_t end = kept / 64 * 64; p < end; p += 64) {
             for (int u = 0; u < 4; u++) {
                 int64_t q = p + 16 * u;
                 uint32_t word;
@@ -196,7 +196,7 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
                 acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(v + q), window, acc[u]);
             }
         }
-        for (; p + 16 <= kept; p += 16) {
+        for (int64_t end = kept / 16 * 16; p < end; p += 16) {
             uint32_t word;
             memcpy(&word, ix + (p >> 2), sizeof word);
             __m512i lane = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), shifts), three), base);
@@ -213,7 +213,7 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
         const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
         const __m256i three = _mm256_set1_epi32(3);
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (; p + 32 <= kept; p += 32) {
+        for (int64_t end = kept / 32 * 32; p < end; p += 32) {
             for (int u = 0; u < 4; u++) {
                 int64_t q = p + 8 * u;
                 uint16_t word;
