@@ -8,10 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void sieve_run_chunk(sieve_pool *pool, int index) {
-    int64_t count = pool->count, threads = pool->threads;
-    int64_t begin = count * index / threads, end = count * (index + 1) / threads;
-    if (begin < end) pool->task(pool->state, begin, end);
+/* Runs chunks of the current loop until none is left. The loop is cut into SIEVE_CHUNKS_PER_THREAD contiguous
+ * chunks per thread, claimed in order with an atomic counter, so a thread that starts late (woken late, or sharing
+ * its core on a busy machine) takes fewer chunks instead of holding everyone up. */
+static void sieve_run_chunks(sieve_pool *pool) {
+    int64_t count = pool->count, chunks = pool->chunks;
+    for (;;) {
+        int64_t chunk = __atomic_fetch_add(&pool->next_chunk, 1, __ATOMIC_RELAXED);
+        if (chunk >= chunks) return;
+        int64_t begin = count * chunk / chunks, end = count * (chunk + 1) / chunks;
+        if (begin < end) pool->task(pool->state, begin, end);
+    }
 }
 
 static void *sieve_worker_main(void *argument) {
@@ -24,7 +31,7 @@ static void *sieve_worker_main(void *argument) {
         if (pool->stopping) break;
         seen = pool->generation;
         pthread_mutex_unlock(&pool->mutex);
-        sieve_run_chunk(pool, slot->index);
+        sieve_run_chunks(pool);
         pthread_mutex_lock(&pool->mutex);
         if (--pool->pending == 0) pthread_cond_signal(&pool->done);
     }
@@ -61,11 +68,13 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
     pool->task = task;
     pool->state = state;
     pool->count = count;
+    pool->chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
+    pool->next_chunk = 0;
     pool->pending = pool->threads - 1;
     pool->generation++;
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
-    sieve_run_chunk(pool, 0);
+    sieve_run_chunks(pool);
     pthread_mutex_lock(&pool->mutex);
     while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);

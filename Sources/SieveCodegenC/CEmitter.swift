@@ -231,6 +231,24 @@ public struct CEmitter {
             let lanes = (0..<width).map { _ in "x" }.joined(separator: ", ")
             out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_broadcast_f32x\(width)(float x) { return (sieve_f32x\(width)){\(lanes)}; }")
             out.append("static inline __attribute__((unused)) float sieve_reduce_add_f32x\(width)(sieve_f32x\(width) v) { float s = 0; for (int i = 0; i < \(width); i++) s += v[i]; return s; }")
+            // ISO C (-std=c11) does not contract a * b + c into one instruction, so vector FMAs are spelled out.
+            let fused: (guard: String, call: String)? = switch width {
+            case 16: ("defined(__AVX512F__)", "_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c)")
+            case 8: ("defined(__AVX2__) && defined(__FMA__)", "_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c)")
+            case 4: ("defined(__AVX2__) && defined(__FMA__)", "_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c)")
+            default: nil
+            }
+            out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_fma_f32x\(width)(sieve_f32x\(width) a, sieve_f32x\(width) b, sieve_f32x\(width) c) {")
+            if let fused {
+                out.append("#if \(fused.guard)")
+                out.append("    return (sieve_f32x\(width))\(fused.call);")
+                out.append("#else")
+                out.append("    return a * b + c;")
+                out.append("#endif")
+            } else {
+                out.append("    return a * b + c;")
+            }
+            out.append("}")
         }
         out.append("")
         out.append("struct \(name)_ctx {")
@@ -474,6 +492,7 @@ struct KernelCWriter {
             case let .binary(_, a, b): visit(a); visit(b)
             case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
             case let .intrinsic(_, arguments): arguments.forEach(visit)
+            case let .nmDot(dot): visit(dot.first); visit(dot.denseStart)
             }
         }
         func walk(_ statements: [Statement]) {
@@ -484,6 +503,7 @@ struct KernelCWriter {
                 case let .store(_, index, value), let .vectorStore(_, index, value): visit(index); visit(value)
                 case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
                 case .trap: break
+                case let .prefetch(_, index): visit(index)
                 }
             }
         }
@@ -588,6 +608,9 @@ struct KernelCWriter {
             case .bool: converted = "(uint8_t)((\(valueText)) != 0)"
             }
             lines.append("\(indent)b\(buffer.index)[\(expressionText(index, used: &used))] = \(converted);")
+        case let .prefetch(buffer, index):
+            used.insert(buffer)
+            lines.append("\(indent)__builtin_prefetch(&b\(buffer.index)[\(expressionText(index, used: &used))]);")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)
             let width: Int
@@ -706,6 +729,7 @@ struct KernelCWriter {
             case .or: return "(int64_t)((\(a)) || (\(b)))"
             }
         case let .fma(a, b, c):
+            if case let .f32x(width) = type(a) { return "sieve_fma_f32x\(width)(\(text(a)), \(text(b)), \(text(c)))" }
             return "(\(text(a)) * \(text(b)) + \(text(c)))"
         case let .select(condition, a, b):
             return "((\(text(condition))) ? (\(text(a))) : (\(text(b))))"
@@ -716,6 +740,10 @@ struct KernelCWriter {
         case let .nmIndex(buffer, element, bits):
             used.insert(buffer)
             return "sieve_nm_index(b\(buffer.index), \(text(element)), \(bits))"
+        case let .nmDot(dot):
+            used.formUnion([dot.values, dot.indices, dot.dense])
+            return "sieve_nm_dot_f32(b\(dot.values.index), b\(dot.indices.index), \(text(dot.first)), \(dot.groups), \(dot.n), \(dot.m), "
+                + "\(dot.m.trailingZeroBitCount), &b\(dot.dense.index)[\(text(dot.denseStart))])"
         case let .intrinsic(intrinsic, arguments):
             let texts = arguments.map { text($0) }
             switch intrinsic {

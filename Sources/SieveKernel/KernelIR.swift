@@ -38,7 +38,7 @@ public enum BufferStorage: Hashable, Sendable {
 /// A typed, statically sized region of memory that kernels read and write.
 ///
 /// Elements are stored with the width of `elementType`; `packed` buffers hold raw bytes of
-/// packed N:M indices (element type u8) that only `nmIndex` reads.
+/// packed N:M indices (element type u8) that `nmIndex` and `nmDot` read (and byte loads where fields do not straddle bytes).
 public struct Buffer: Hashable, Sendable {
     /// A readable name (the graph value or constant it holds).
     public var name: String
@@ -182,11 +182,36 @@ public indirect enum KernelExpression: Hashable, Sendable {
     case convert(KernelExpression, to: ValueType)
     /// Decodes the `element`-th packed N:M index (`bits` wide, little-endian bit order) of a packed buffer.
     case nmIndex(BufferID, element: KernelExpression, bits: Int)
+    /// One compressed N:M row times a contiguous f32 vector (an f32): see `NMDot`.
+    case nmDot(NMDot)
     /// A named intrinsic.
     case intrinsic(Intrinsic, [KernelExpression])
 }
 
 /// A counted loop `for variable in lower..<upper step step`.
+/// The dot product of one compressed N:M row with a contiguous f32 vector:
+/// the sum over kept entries p in `first ..< first + groups * n` of
+/// `values[p] * dense[denseStart + ((p - first) / n) * m + index(p)]`, index(p) read like `nmIndex`.
+/// The C backend emits it as `sieve_nm_dot_f32`, whose 2:4 path decodes indices in registers and gathers
+/// activations with a two-source permute on AVX-512 (a scalar loop elsewhere); the summation order is unspecified.
+public struct NMDot: Hashable, Sendable {
+    public var values: BufferID, indices: BufferID, dense: BufferID
+    public var first: KernelExpression, denseStart: KernelExpression
+    public var groups: Int, n: Int, m: Int
+
+    public init(values: BufferID, indices: BufferID, dense: BufferID, first: KernelExpression, denseStart: KernelExpression,
+                groups: Int, n: Int, m: Int) {
+        self.values = values
+        self.indices = indices
+        self.dense = dense
+        self.first = first
+        self.denseStart = denseStart
+        self.groups = groups
+        self.n = n
+        self.m = m
+    }
+}
+
 public struct Loop: Hashable, Sendable {
     /// The induction variable (i64).
     public var variable: VariableID
@@ -237,6 +262,8 @@ public indirect enum Statement: Hashable, Sendable {
     case branch(KernelExpression, then: [Statement], else: [Statement])
     /// Stops the run with an error code.
     case trap(TrapReason)
+    /// A hint that element `index` of the buffer will be read soon (no effect on results; C: `__builtin_prefetch`).
+    case prefetch(BufferID, index: KernelExpression)
 }
 
 /// A local variable's facts.
@@ -326,7 +353,7 @@ extension Kernel {
     public func type(of expression: KernelExpression, buffers: [Buffer]) -> ValueType {
         switch expression {
         case .int, .nmIndex, .intrinsic: return .i64
-        case .float, .reduceAdd: return .f32
+        case .float, .reduceAdd, .nmDot: return .f32
         case .double: return .f64
         case let .variable(id): return variables.indices.contains(id.index) ? variables[id.index].type : .i64
         case let .load(id, _): return buffers.indices.contains(id.index) ? buffers[id.index].computeType : .f32

@@ -61,6 +61,8 @@ extension Kernel {
             lines.append("\(indent)store \(buffer)[\(text(index))], \(text(value))")
         case let .vectorStore(buffer, index, value):
             lines.append("\(indent)vstore \(buffer)[\(text(index))], \(text(value))")
+        case let .prefetch(buffer, index):
+            lines.append("\(indent)prefetch \(buffer)[\(text(index))]")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }
@@ -101,6 +103,9 @@ extension Kernel {
         case let .select(condition, a, b): return "select(\(text(condition)), \(text(a)), \(text(b)))"
         case let .convert(value, type): return "convert.\(type)(\(text(value)))"
         case let .nmIndex(buffer, element, bits): return "nm_index.\(bits) \(buffer)[\(text(element))]"
+        case let .nmDot(dot):
+            return "nm_dot.\(dot.n):\(dot.m)(values \(dot.values), indices \(dot.indices), first \(text(dot.first)), kept \(dot.groups * dot.n), "
+                + "dense \(dot.dense)[\(text(dot.denseStart))])"
         case let .intrinsic(intrinsic, arguments):
             return "\(intrinsic.rawValue)(\(arguments.map { text($0) }.joined(separator: ", ")))"
         }

@@ -184,6 +184,9 @@ private struct KernelChecker {
             scopes.removeLast()
         case .trap:
             break
+        case let .prefetch(id, index):
+            checkIndex(index, "prefetch index")
+            if buffer(id) == nil { report("prefetch of \(id), which is not a buffer") }
         }
     }
 
@@ -286,6 +289,17 @@ private struct KernelChecker {
             guard let source = buffer(id) else { report("nm_index from \(id), which is not a buffer"); return nil }
             if source.elementType != .u8 { report("nm_index from \(id) of \(source.elementType), expected packed u8") }
             return .i64
+        case let .nmDot(dot):
+            checkIndex(dot.first, "nm_dot first element")
+            checkIndex(dot.denseStart, "nm_dot dense start")
+            let bits = dot.m.trailingZeroBitCount
+            if ![2, 3, 4].contains(bits) || dot.m != 1 << bits { report("nm_dot with m = \(dot.m), expected 4, 8 or 16") }
+            if dot.n < 1 || dot.n > dot.m || dot.groups < 0 { report("nm_dot of \(dot.n):\(dot.m) over \(dot.groups) groups") }
+            for (id, expected, role) in [(dot.values, ElementType.f32, "values"), (dot.indices, .u8, "indices"), (dot.dense, .f32, "dense")] {
+                guard let source = buffer(id) else { report("nm_dot \(role) \(id) is not a buffer"); continue }
+                if source.elementType != expected { report("nm_dot \(role) \(id) of \(source.elementType), expected \(expected)") }
+            }
+            return .f32
         case let .intrinsic(intrinsic, arguments):
             let types = arguments.map { typeOf($0) }
             switch intrinsic {

@@ -42,6 +42,9 @@ struct SparseRowsProduct {
     var vectorizable: Bool
     var integer: Bool
     var epilogue: ProductEpilogue?
+    /// Whether `denseIndex(r, b, k, c)` is `denseIndex(r, b, 0, c) + k` (the dense operand contiguous along the
+    /// reduction), so a scalar column can be one `nmDot` (in-register index decode) instead of a gather loop.
+    var denseAlongReduction = false
 }
 
 /// A dense operand times an N:M weight whose groups run along the output columns:
@@ -98,7 +101,7 @@ extension Lowerer {
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }, denseAlongReduction: true),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 try emitSparseColumns(SparseColumnsProduct(
@@ -234,7 +237,8 @@ extension Lowerer {
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in aView.index(0, c, kk) }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } },
+                    denseAlongReduction: aView.columnStride == 1),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
             } else {
                 if integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)) {
@@ -515,12 +519,15 @@ extension Lowerer {
         }
         let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
                                                 elementType: .f32, count: n * rows))
-        try emitSparseRows(SparseRowsProduct(
+        if !emitBlockedSparseRows(rows: n, k: k, columns: rows, n: weight.n, m: weight.m, values: weight.values,
+                                  indices: weight.indices, activations: activations, out: transposedResult) {
+            try emitSparseRows(SparseRowsProduct(
             rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
             values: weight.values, indices: weight.indices, dense: activations,
             denseIndex: { _, _, kk, c in kk * .index(rows) + c }, out: transposedResult,
             outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil),
             pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
+        }
         var builder = KernelBuilder()
         builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
             body.loop("r", to: .index(n)) { body, r in
@@ -529,6 +536,100 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
+        return true
+    }
+
+    /// Emits `out[r][c] = sum over kept p of row r: values[p] * activations[k(p)][c]` (activations transposed to
+    /// [k][columns], columns a multiple of the vector width) blocked for the caches: k is cut into blocks whose
+    /// activation panel fits L1, weight rows into tiles (the parallel axis); for each block every row of the
+    /// tile broadcasts its kept values against all column vectors of the panel at once, accumulating into out,
+    /// and prefetches the same block of a row `prefetchRows` ahead (the weight stream is strided by blocks).
+    /// Returns false when the shape does not suit it.
+    mutating func emitBlockedSparseRows(rows: Int, k: Int, columns: Int, n: Int, m: Int, values: BufferID, indices: BufferID,
+                                        activations: BufferID, out: BufferID) -> Bool {
+        let w = width
+        let vectors = columns / w
+        let groupsPerRow = k / m
+        let rowKept = groupsPerRow * n
+        // One step of the kept loop covers 16 kept values (a 64-byte line of them) when n divides 16.
+        let unroll = max(1, 16 / n)
+        guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
+              program.buffers[values.index].elementType == .f32 else { return false }
+        let stepGroups = unroll * m
+        // About 24 KiB of activations per block, a whole number of steps.
+        let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
+        let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
+        let tileRows = 64
+        let tiles = (rows + tileRows - 1) / tileRows
+        let prefetchRows = 8
+        let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
+        let bits = m.trailingZeroBitCount
+        // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
+        let perByte = 8 / bits
+        let byteDecode = 8 % bits == 0 && (rowKept * bits) % 8 == 0 && (unroll * n) % perByte == 0
+        let valueCount = program.buffers[values.index].count
+        let indexCount = program.buffers[indices.index].count
+        var builder = KernelBuilder()
+        builder.loop("t", to: .index(tiles), parallel: isParallel(saturatingProduct([rows, rowKept, columns]) / 4)) { body, t in
+            let rowBegin = body.declare("row_begin", .i64, t * .index(tileRows))
+            let rowEnd = body.declare("row_end", .i64, .binary(.min, rowBegin + .index(tileRows), .index(rows)))
+            body.loop("r", from: rowBegin, to: rowEnd) { body, r in
+                for v in 0..<vectors {
+                    body.emit(.vectorStore(out, index: r * .index(columns) + .index(v * w), value: .broadcast(.float(0), width: w)))
+                }
+            }
+            body.loop("kb", to: .index(blocks)) { body, kb in
+                let groupBegin = body.declare("g_begin", .i64, kb * .index(blockGroups))
+                let groupEnd = body.declare("g_end", .i64, .binary(.min, groupBegin + .index(blockGroups), .index(groupsPerRow)))
+                body.loop("r", from: rowBegin, to: rowEnd) { body, r in
+                    let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
+                    let chains = (0..<vectors).map { v in
+                        (0..<chainsPerVector).map { c in body.declare("acc\(v)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) }
+                    }
+                    body.loop("g", from: groupBegin, to: groupEnd, step: unroll) { body, g0 in
+                        let ahead = body.declare("ahead", .i64, .binary(.min, rowStart + g0 * .index(n) + .index(prefetchRows * rowKept),
+                                                                           .index(valueCount - 1)))
+                        body.emit(.prefetch(values, index: ahead))
+                        body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
+                        // Whole index bytes per step: load each once and take its fields apart (divisions and
+                        // remainders by powers of two of a byte, which become shifts and masks).
+                        var bytes: [KernelExpression] = []
+                        if byteDecode {
+                            let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
+                            bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                        }
+                        for u in 0..<unroll {
+                            for j in 0..<n {
+                                let kept = u * n + j
+                                let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
+                                var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
+                                if byteDecode {
+                                    let shift = kept % perByte * bits
+                                    let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
+                                    field = .binary(.rem, shifted, .index(m))
+                                }
+                                let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
+                                let value = body.declare("w", .f32x(w), .broadcast(.load(values, index: p), width: w))
+                                for v in 0..<vectors {
+                                    let chain = chains[v][kept % chainsPerVector]
+                                    body.assign(chain, .fma(value, .vectorLoad(activations, index: kk * .index(columns) + .index(v * w), width: w), chain))
+                                }
+                            }
+                        }
+                    }
+                    for v in 0..<vectors {
+                        var total = chains[v][0]
+                        for chain in chains[v].dropFirst() { total = .binary(.add, total, chain) }
+                        let index = body.declare("o", .i64, r * .index(columns) + .index(v * w))
+                        body.emit(.vectorStore(out, index: index, value: .binary(.add, .vectorLoad(out, index: index, width: w), total)))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
+                  + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
+                  + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
+                  + (byteDecode ? ", indices decoded from whole bytes" : ""))
         return true
     }
 
@@ -541,6 +642,8 @@ extension Lowerer {
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
         let w = width
+        let useDot = product.denseAlongReduction && !product.integer
+            && [product.values, product.dense].allSatisfy { program.buffers[$0.index].elementType == .f32 }
         var builder = KernelBuilder()
         builder.loop("r", to: .index(product.rows), parallel: parallel) { body, r in
             let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
@@ -590,6 +693,13 @@ extension Lowerer {
                 }
                 let unroll = max(1, 8 / product.n)
                 body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
+                    if useDot {
+                        let total = body.declare("total", .f32, .nmDot(NMDot(
+                            values: product.values, indices: product.indices, dense: product.dense, first: rowStart,
+                            denseStart: product.denseIndex(r, batch, 0, column), groups: groupsPerRow, n: product.n, m: product.m)))
+                        body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
+                        return
+                    }
                     let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", accumulatorType, zero) }
                     kept(&body, unroll: unroll) { body, p, kk, chain in
                         let value = KernelExpression.load(product.values, index: p)
@@ -602,7 +712,9 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : ", scalar over columns"))
+        let columnsText = useDot ? ", one nm_dot per row and column (2:4: in-register index decode and two-source permute on AVX-512/AVX2)"
+            : ", scalar over columns"
+        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : columnsText))
     }
 
     /// Emits a dense-times-N:M product whose groups run along output columns (a compressed scatter).

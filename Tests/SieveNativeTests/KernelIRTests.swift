@@ -125,6 +125,12 @@ struct KernelIRTests {
             mutateBody(&program) { $0.append(.store(BufferID(2), index: .nmIndex(BufferID(1), element: 0, bits: 2), value: .float(1))) }
         }
         #expect(nmBuffer.contains { $0.contains("expected packed u8") })
+        let nmDot = problems { program in
+            let dot = NMDot(values: BufferID(4), indices: BufferID(4), dense: BufferID(1), first: 0, denseStart: 0, groups: 1, n: 2, m: 3)
+            mutateBody(&program) { $0.append(.store(BufferID(2), index: 0, value: .nmDot(dot))) }
+        }
+        #expect(nmDot.contains { $0.contains("nm_dot with m = 3") })
+        #expect(nmDot.contains { $0.contains("nm_dot values %b4 of u8, expected f32") })
         let truncate = problems { program in
             mutateBody(&program) { $0.append(.store(BufferID(2), index: .convert(.float(1), to: .i64), value: .float(1))) }
         }
@@ -233,7 +239,7 @@ struct KernelIRTests {
         let dump = result.dumps.first ?? ""
         #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
         #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
-        #expect(dump.contains("nm_index.2"), "the 2:4 layer decodes packed indices")
+        #expect(dump.contains("nm_dot.2:4(values %b2, indices %b3, first "), "the 2:4 batch-1 layer is one compressed dot product per row")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))
     }
