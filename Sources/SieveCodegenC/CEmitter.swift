@@ -1,6 +1,7 @@
-import Foundation
 // The C backend: turns a kernel program into NAME.h (the public API) and NAME.c (kernels, tables, runtime glue).
 // Vectors use GCC/Clang vector extensions; the target's -march flags decide which instructions they become.
+
+import Foundation
 
 import SieveIR
 import SieveKernel

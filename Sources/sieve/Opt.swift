@@ -1,4 +1,5 @@
 // `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes.
+// Pass options go in braces after a pass name; calibration data feeds the sparsity passes.
 
 import ArgumentParser
 import Foundation

@@ -1,4 +1,5 @@
 // Tests of reshape, transpose, flatten, squeeze, unsqueeze, expand, concat, gather and slice.
+// Each checks element order against hand-written expectations, including negative axes and steps.
 
 import SieveIR
 import Testing

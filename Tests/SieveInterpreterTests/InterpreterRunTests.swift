@@ -1,4 +1,5 @@
 // Tests of whole-graph runs: input checking, constants, the observe hook, freeing, located errors.
+// A run must free dead values yet keep outputs, and every error must name the op that failed.
 
 import SieveIR
 import Testing

@@ -1,4 +1,5 @@
 // Tests of softmax, layer_norm, batch_norm and reduce_mean against hand-computed values and NumPy fixtures.
+// Reductions sum in double where the interpreter promises it, so tolerances stay tight.
 
 import SieveIR
 import Testing

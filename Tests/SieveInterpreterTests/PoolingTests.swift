@@ -1,4 +1,5 @@
 // Tests of max_pool, average_pool (pads, strides, dilations, ceil mode, count_include_pad) and the global pools.
+// Padding never wins a max and counts in an average only with count_include_pad.
 
 import SieveIR
 import Testing

@@ -1,4 +1,5 @@
 // Tests of quantize (round half to even, saturation, per-axis parameters) and dequantize.
+// Quantized types carry their parameters; these tests read them from the types, never from attributes.
 
 import SieveIR
 import Testing
