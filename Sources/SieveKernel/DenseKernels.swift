@@ -1,0 +1,163 @@
+// Dense product kernels: a vectorised register tile for general shapes and dot products along k for
+// the few-row products (batch 1) whose weight is stored with k contiguous.
+
+import SieveIR
+
+private let rowTile = 4
+private let vectorTile = 2
+/// Up to this many rows of A, a product whose B is stored with k contiguous runs as dot products along k
+/// (streaming the weight once, as batch-1 layers need) instead of the register tile.
+let smallRows = 4
+
+extension Lowerer {
+    /// Emits a dense product: a vectorised register tile for f32 with unit column stride, scalar loops otherwise.
+    mutating func emitDenseProduct(_ product: DenseProduct, pattern: String) {
+        let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
+        let parallel = isParallel(saturatingProduct([batches, m, n, max(k, 1)]) / 8)
+        var builder = KernelBuilder()
+        let accumulatorType: ValueType = product.integer ? .i64 : .f32
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+
+        func scalarElement(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row: KernelExpression, _ column: KernelExpression) {
+            let accumulator = body.declare("acc", accumulatorType, zero)
+            body.loop("k", to: .index(k)) { body, kk in
+                let a = KernelExpression.load(product.a.buffer, index: product.a.index(batch, row, kk))
+                let b = KernelExpression.load(product.b.buffer, index: product.b.index(batch, kk, column))
+                body.assign(accumulator, product.integer ? .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, a, b)) : .fma(a, b, accumulator))
+            }
+            let value = product.epilogue?(&body, batch, row, column, accumulator) ?? accumulator
+            body.store(product.c.buffer, product.c.index(batch, row, column), value)
+        }
+
+        if product.vectorizable && !product.integer && product.b.rowStride == 1 && product.a.columnStride == 1
+            && k >= width && m <= smallRows {
+            emitDotProducts(product, pattern: pattern)
+            return
+        }
+        guard product.vectorizable, !product.integer, product.b.columnStride == 1, n >= width else {
+            builder.loop("t", to: .index(batches * n), parallel: parallel) { body, t in
+                let batch = body.declare("batch", .i64, t / .index(n))
+                let column = body.declare("j", .i64, t % .index(n))
+                body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
+            }
+            addKernel(builder, pattern: "\(pattern), scalar loops")
+            return
+        }
+
+        let w = width
+        // One register tile: `rows` rows by `vectors` vectors of w columns, accumulated over k.
+        func tile(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row0: KernelExpression, rows: Int, _ column0: KernelExpression, vectors: Int) {
+            var accumulators: [[KernelExpression]] = []
+            for r in 0..<rows {
+                accumulators.append((0..<vectors).map { v in body.declare("acc\(r)_\(v)", .f32x(w), .broadcast(.float(0), width: w)) })
+            }
+            body.loop("k", to: .index(k)) { body, kk in
+                let bVectors = (0..<vectors).map { v in
+                    body.declare("b\(v)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(v * w)), width: w))
+                }
+                for r in 0..<rows {
+                    let a = body.declare("a\(r)", .f32x(w), .broadcast(.load(product.a.buffer, index: product.a.index(batch, row0 + .index(r), kk)), width: w))
+                    for v in 0..<vectors { body.assign(accumulators[r][v], .fma(a, bVectors[v], accumulators[r][v])) }
+                }
+            }
+            for r in 0..<rows {
+                for v in 0..<vectors {
+                    body.emit(.vectorStore(product.c.buffer, index: product.c.index(batch, row0 + .index(r), column0 + .index(v * w)),
+                                           value: accumulators[r][v]))
+                }
+            }
+            if let epilogue = product.epilogue {
+                // The epilogue runs on the tile while it is still in L1.
+                for r in 0..<rows {
+                    body.loop("e", to: .index(vectors * w)) { body, e in
+                        let row = row0 + .index(r), column = column0 + e
+                        let index = product.c.index(batch, row, column)
+                        let value = body.declare("value", .f32, .load(product.c.buffer, index: index))
+                        body.store(product.c.buffer, index, epilogue(&body, batch, row, column, value))
+                    }
+                }
+            }
+        }
+        func rowTiles(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, vectors: Int) {
+            body.loop("ib", to: .index(m / rowTile)) { body, ib in
+                tile(&body, batch, ib * .index(rowTile), rows: rowTile, column0, vectors: vectors)
+            }
+            body.loop("i", from: .index(m - m % rowTile), to: .index(m)) { body, row in
+                tile(&body, batch, row, rows: 1, column0, vectors: vectors)
+            }
+        }
+
+        let block = vectorTile * w
+        let fullBlocks = n / block
+        builder.loop("t", to: .index(batches * fullBlocks), parallel: parallel) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(fullBlocks))
+            let column0 = body.declare("j0", .i64, (t % .index(fullBlocks)) * .index(block))
+            rowTiles(&body, batch, column0, vectors: vectorTile)
+        }
+        let remainderStart = fullBlocks * block
+        let singleVectors = (n - remainderStart) / w
+        let scalarStart = remainderStart + singleVectors * w
+        if singleVectors > 0 || scalarStart < n {
+            builder.loop("batch", to: .index(batches)) { body, batch in
+                body.loop("jv", to: .index(singleVectors)) { body, jv in
+                    rowTiles(&body, batch, .index(remainderStart) + jv * .index(w), vectors: 1)
+                }
+                body.loop("j", from: .index(scalarStart), to: .index(n)) { body, column in
+                    body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
+                }
+            }
+        }
+        addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars")
+    }
+
+    /// Emits a product with few rows of A and B stored with k contiguous (a weight [n, k]): each output is a
+    /// dot product along k in f32 vectors, `columnTile` weight rows at a time so each A vector is loaded once.
+    mutating func emitDotProducts(_ product: DenseProduct, pattern: String) {
+        let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
+        let w = width
+        let columnTile = m <= 2 ? 4 : 2
+        let vectorK = k / w * w
+        var builder = KernelBuilder()
+        func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
+            var accumulators: [[KernelExpression]] = []
+            for r in 0..<m {
+                accumulators.append((0..<columns).map { c in body.declare("acc\(r)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) })
+            }
+            body.loop("k", to: .index(vectorK), step: w) { body, kk in
+                let weights = (0..<columns).map { c in
+                    body.declare("w\(c)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(c)), width: w))
+                }
+                for r in 0..<m {
+                    let a = body.declare("a\(r)", .f32x(w), .vectorLoad(product.a.buffer, index: product.a.index(batch, .index(r), kk), width: w))
+                    for c in 0..<columns { body.assign(accumulators[r][c], .fma(a, weights[c], accumulators[r][c])) }
+                }
+            }
+            for r in 0..<m {
+                for c in 0..<columns {
+                    let column = column0 + .index(c)
+                    let sum = body.declare("sum\(r)_\(c)", .f32, .reduceAdd(accumulators[r][c]))
+                    body.loop("k", from: .index(vectorK), to: .index(k)) { body, kk in
+                        body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, .index(r), kk)),
+                                              .load(product.b.buffer, index: product.b.index(batch, kk, column)), sum))
+                    }
+                    let value = product.epilogue?(&body, batch, .index(r), column, sum) ?? sum
+                    body.store(product.c.buffer, product.c.index(batch, .index(r), column), value)
+                }
+            }
+        }
+        let blocks = n / columnTile
+        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(saturatingProduct([batches, m, n, k]) / 8)) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(blocks))
+            let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
+            block(&body, batch, column0, columns: columnTile)
+        }
+        if n % columnTile != 0 {
+            builder.loop("batch", to: .index(batches)) { body, batch in
+                body.loop("j", from: .index(blocks * columnTile), to: .index(n)) { body, column in
+                    block(&body, batch, column, columns: 1)
+                }
+            }
+        }
+        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step")
+    }
+}

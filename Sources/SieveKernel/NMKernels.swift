@@ -1,0 +1,263 @@
+// N:M product kernels: weights stay compressed (kept values plus packed indices) and are decoded in the
+// kernel: per-row nm_dot at batch 1, a cache-blocked broadcast kernel at batch N, a scatter for column groups.
+
+import SieveIR
+
+extension Lowerer {
+    /// Runs an N:M product with weight rows along the reduction over f32 vectors of activation rows: transposes
+    /// the activations into scratch, multiplies into a transposed result, then transposes back through the
+    /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
+    mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
+                                           a: BufferID, result: BufferID, epilogue: ProductEpilogue?) throws -> Bool {
+        guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
+        let (rows, k, n) = (plan.rows, plan.k, plan.n)
+        var activations = a
+        if !plan.transposeA {
+            activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
+                                           elementType: .f32, count: k * rows))
+            var builder = KernelBuilder()
+            builder.loop("kk", to: .index(k), parallel: isParallel(k * rows)) { body, kk in
+                body.loop("c", to: .index(rows)) { body, c in
+                    body.store(activations, kk * .index(rows) + c, .load(a, index: c * .index(k) + kk))
+                }
+            }
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product")
+        }
+        let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
+                                                elementType: .f32, count: n * rows))
+        if !emitBlockedSparseRows(rows: n, k: k, columns: rows, n: weight.n, m: weight.m, values: weight.values,
+                                  indices: weight.indices, activations: activations, out: transposedResult) {
+            try emitSparseRows(SparseRowsProduct(
+            rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
+            values: weight.values, indices: weight.indices, dense: activations,
+            denseIndex: { _, _, kk, c in kk * .index(rows) + c }, out: transposedResult,
+            outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil),
+            pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
+        }
+        var builder = KernelBuilder()
+        builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
+            body.loop("r", to: .index(n)) { body, r in
+                let value = body.declare("value", .f32, .load(transposedResult, index: r * .index(rows) + c))
+                body.store(result, c * .index(n) + r, epilogue?(&body, 0, c, r, value) ?? value)
+            }
+        }
+        addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
+        return true
+    }
+
+    /// Emits `out[r][c] = sum over kept p of row r: values[p] * activations[k(p)][c]` (activations transposed to
+    /// [k][columns], columns a multiple of the vector width) blocked for the caches: k is cut into blocks whose
+    /// activation panel fits L1, weight rows into tiles (the parallel axis); for each block every row of the
+    /// tile broadcasts its kept values against all column vectors of the panel at once, accumulating into out,
+    /// and prefetches the same block of a row `prefetchRows` ahead (the weight stream is strided by blocks).
+    /// Returns false when the shape does not suit it.
+    mutating func emitBlockedSparseRows(rows: Int, k: Int, columns: Int, n: Int, m: Int, values: BufferID, indices: BufferID,
+                                        activations: BufferID, out: BufferID) -> Bool {
+        let w = width
+        let vectors = columns / w
+        let groupsPerRow = k / m
+        let rowKept = groupsPerRow * n
+        // One step of the kept loop covers 16 kept values (a 64-byte line of them) when n divides 16.
+        let unroll = max(1, 16 / n)
+        guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
+              program.buffers[values.index].elementType == .f32 else { return false }
+        let stepGroups = unroll * m
+        // About 24 KiB of activations per block, a whole number of steps.
+        let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
+        let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
+        let tileRows = 64
+        let tiles = (rows + tileRows - 1) / tileRows
+        let prefetchRows = 8
+        let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
+        let bits = m.trailingZeroBitCount
+        // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
+        let perByte = 8 / bits
+        let byteDecode = 8 % bits == 0 && (rowKept * bits) % 8 == 0 && (unroll * n) % perByte == 0
+        let valueCount = program.buffers[values.index].count
+        let indexCount = program.buffers[indices.index].count
+        var builder = KernelBuilder()
+        builder.loop("t", to: .index(tiles), parallel: isParallel(saturatingProduct([rows, rowKept, columns]) / 4)) { body, t in
+            let rowBegin = body.declare("row_begin", .i64, t * .index(tileRows))
+            let rowEnd = body.declare("row_end", .i64, .binary(.min, rowBegin + .index(tileRows), .index(rows)))
+            body.loop("r", from: rowBegin, to: rowEnd) { body, r in
+                for v in 0..<vectors {
+                    body.emit(.vectorStore(out, index: r * .index(columns) + .index(v * w), value: .broadcast(.float(0), width: w)))
+                }
+            }
+            body.loop("kb", to: .index(blocks)) { body, kb in
+                let groupBegin = body.declare("g_begin", .i64, kb * .index(blockGroups))
+                let groupEnd = body.declare("g_end", .i64, .binary(.min, groupBegin + .index(blockGroups), .index(groupsPerRow)))
+                body.loop("r", from: rowBegin, to: rowEnd) { body, r in
+                    let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
+                    let chains = (0..<vectors).map { v in
+                        (0..<chainsPerVector).map { c in body.declare("acc\(v)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) }
+                    }
+                    body.loop("g", from: groupBegin, to: groupEnd, step: unroll) { body, g0 in
+                        let ahead = body.declare("ahead", .i64, .binary(.min, rowStart + g0 * .index(n) + .index(prefetchRows * rowKept),
+                                                                           .index(valueCount - 1)))
+                        body.emit(.prefetch(values, index: ahead))
+                        body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
+                        // Whole index bytes per step: load each once and take its fields apart (divisions and
+                        // remainders by powers of two of a byte, which become shifts and masks).
+                        var bytes: [KernelExpression] = []
+                        if byteDecode {
+                            let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
+                            bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                        }
+                        for u in 0..<unroll {
+                            for j in 0..<n {
+                                let kept = u * n + j
+                                let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
+                                var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
+                                if byteDecode {
+                                    let shift = kept % perByte * bits
+                                    let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
+                                    field = .binary(.rem, shifted, .index(m))
+                                }
+                                let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
+                                let value = body.declare("w", .f32x(w), .broadcast(.load(values, index: p), width: w))
+                                for v in 0..<vectors {
+                                    let chain = chains[v][kept % chainsPerVector]
+                                    body.assign(chain, .fma(value, .vectorLoad(activations, index: kk * .index(columns) + .index(v * w), width: w), chain))
+                                }
+                            }
+                        }
+                    }
+                    for v in 0..<vectors {
+                        var total = chains[v][0]
+                        for chain in chains[v].dropFirst() { total = .binary(.add, total, chain) }
+                        let index = body.declare("o", .i64, r * .index(columns) + .index(v * w))
+                        body.emit(.vectorStore(out, index: index, value: .binary(.add, .vectorLoad(out, index: index, width: w), total)))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
+                  + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
+                  + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
+                  + (byteDecode ? ", indices decoded from whole bytes" : ""))
+        return true
+    }
+
+    /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.
+    mutating func emitSparseRows(_ product: SparseRowsProduct, pattern: String) throws {
+        let groupsPerRow = product.reduction / product.m
+        let rowKept = groupsPerRow * product.n
+        let bits = product.m.trailingZeroBitCount
+        let parallel = isParallel(saturatingProduct([product.rows, rowKept, product.columns, product.batches]) / 4)
+        let accumulatorType: ValueType = product.integer ? .i64 : .f32
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+        let w = width
+        let useDot = product.denseAlongReduction && !product.integer
+            && [product.values, product.dense].allSatisfy { program.buffers[$0.index].elementType == .f32 }
+        var builder = KernelBuilder()
+        builder.loop("r", to: .index(product.rows), parallel: parallel) { body, r in
+            let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
+            // Walks the kept entries of row r, `unroll` groups per step so that `unroll * n` independent
+            // accumulator chains hide the FMA latency; `visit` gets (p, k, chain).
+            func kept(_ body: inout KernelBuilder, unroll: Int, _ visit: (inout KernelBuilder, KernelExpression, KernelExpression, Int) -> Void) {
+                let mainGroups = groupsPerRow / unroll * unroll
+                func group(_ body: inout KernelBuilder, _ g: KernelExpression, _ u: Int) {
+                    for j in 0..<product.n {
+                        let p = body.declare("p", .i64, rowStart + g * .index(product.n) + .index(j))
+                        let kk = body.declare("k", .i64, g * .index(product.m) + .nmIndex(product.indices, element: p, bits: bits))
+                        visit(&body, p, kk, u * product.n + j)
+                    }
+                }
+                body.loop("g", to: .index(mainGroups), step: unroll) { body, g0 in
+                    for u in 0..<unroll { group(&body, g0 + .index(u), u) }
+                }
+                body.loop("g", from: .index(mainGroups), to: .index(groupsPerRow)) { body, g in group(&body, g, 0) }
+            }
+            func sum(_ body: inout KernelBuilder, _ chains: [KernelExpression], _ type: ValueType) -> KernelExpression {
+                var total = chains[0]
+                for chain in chains.dropFirst() { total = .binary(product.integer ? .wrappingAdd : .add, total, chain) }
+                return body.declare("total", type, total)
+            }
+            body.loop("b", to: .index(product.batches)) { body, batch in
+                var scalarStart = 0
+                if product.vectorizable && !product.integer && product.columns >= w {
+                    let vectors = product.columns / w
+                    scalarStart = vectors * w
+                    let unroll = max(1, 4 / product.n)
+                    body.loop("cv", to: .index(vectors)) { body, cv in
+                        let column0 = body.declare("c0", .i64, cv * .index(w))
+                        let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", .f32x(w), .broadcast(.float(0), width: w)) }
+                        kept(&body, unroll: unroll) { body, p, kk, chain in
+                            let value = KernelExpression.broadcast(.load(product.values, index: p), width: w)
+                            body.assign(chains[chain], .fma(value, .vectorLoad(product.dense, index: product.denseIndex(r, batch, kk, column0), width: w), chains[chain]))
+                        }
+                        body.emit(.vectorStore(product.out, index: product.outIndex(r, batch, column0), value: sum(&body, chains, .f32x(w))))
+                        if let epilogue = product.epilogue {
+                            body.loop("e", to: .index(w)) { body, e in
+                                let index = product.outIndex(r, batch, column0 + e)
+                                let value = body.declare("value", .f32, .load(product.out, index: index))
+                                body.store(product.out, index, epilogue(&body, batch, r, column0 + e, value))
+                            }
+                        }
+                    }
+                }
+                let unroll = max(1, 8 / product.n)
+                body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
+                    if useDot {
+                        let total = body.declare("total", .f32, .nmDot(NMDot(
+                            values: product.values, indices: product.indices, dense: product.dense, first: rowStart,
+                            denseStart: product.denseIndex(r, batch, 0, column), groups: groupsPerRow, n: product.n, m: product.m)))
+                        body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
+                        return
+                    }
+                    let chains = (0..<(unroll * product.n)).map { body.declare("acc\($0)", accumulatorType, zero) }
+                    kept(&body, unroll: unroll) { body, p, kk, chain in
+                        let value = KernelExpression.load(product.values, index: p)
+                        let dense = KernelExpression.load(product.dense, index: product.denseIndex(r, batch, kk, column))
+                        body.assign(chains[chain], product.integer ? .binary(.wrappingAdd, chains[chain], .binary(.wrappingMul, value, dense))
+                                                                   : .fma(value, dense, chains[chain]))
+                    }
+                    let total = sum(&body, chains, accumulatorType)
+                    body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
+                }
+            }
+        }
+        let columnsText = useDot ? ", one nm_dot per row and column (2:4: in-register index decode and two-source permute on AVX-512/AVX2)"
+            : ", scalar over columns"
+        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : columnsText))
+    }
+
+    /// Emits a dense-times-N:M product whose groups run along output columns (a compressed scatter).
+    mutating func emitSparseColumns(_ product: SparseColumnsProduct, pattern: String) throws {
+        let groupsPerRow = product.n / product.m
+        let rowKept = groupsPerRow * product.nKept
+        let bits = product.m.trailingZeroBitCount
+        let zero: KernelExpression = product.integer ? 0 : .float(0)
+        guard program.buffers[product.out.index].elementType == .f32 || product.integer else {
+            throw LoweringError("an N:M weight with groups along the output columns needs f32 or integer elements in the native backend, found \(program.buffers[product.out.index].elementType)")
+        }
+        var builder = KernelBuilder()
+        let parallel = isParallel(saturatingProduct([product.rows, product.k, rowKept]) / 4)
+        builder.loop("grp", to: .index(groupsPerRow), parallel: parallel) { body, group in
+            body.loop("i", to: .index(product.rows)) { body, row in
+                let outRow = body.declare("out_row", .i64, row * .index(product.n) + group * .index(product.m))
+                body.loop("t", to: .index(product.m)) { body, t in body.store(product.out, outRow + t, zero) }
+                body.loop("k", to: .index(product.k)) { body, kk in
+                    let a = body.declare("a", product.integer ? .i64 : .f32, .load(product.a.buffer, index: product.a.index(0, row, kk)))
+                    body.loop("j", to: .index(product.nKept)) { body, j in
+                        let p = body.declare("p", .i64, kk * .index(rowKept) + group * .index(product.nKept) + j)
+                        let column = body.declare("col", .i64, outRow + .nmIndex(product.indices, element: p, bits: bits))
+                        let value = KernelExpression.load(product.values, index: p)
+                        let old = KernelExpression.load(product.out, index: column)
+                        body.store(product.out, column, product.integer ? .binary(.wrappingAdd, old, .binary(.wrappingMul, a, value))
+                                                                        : .fma(a, value, old))
+                    }
+                }
+                if let epilogue = product.epilogue {
+                    body.loop("t", to: .index(product.m)) { body, t in
+                        let column = group * .index(product.m) + t
+                        let value = body.declare("value", product.integer ? .i64 : .f32, .load(product.out, index: outRow + t))
+                        body.store(product.out, outRow + t, epilogue(&body, 0, row, column, value))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: pattern)
+    }
+}
