@@ -64,23 +64,28 @@ public struct Operation: Hashable, Sendable {
     public var results: [ValueID]
     /// Where the op came from.
     public var location: Location
+    /// How a kernel-bearing op is computed, as the `schedule` pass decided; nil leaves it to lowering's defaults.
+    public var schedule: KernelSchedule?
 
     /// Makes an operation.
-    public init(_ kind: OpKind, operands: [ValueID], results: [ValueID], location: Location = .unknown) {
+    public init(_ kind: OpKind, operands: [ValueID], results: [ValueID], location: Location = .unknown,
+                schedule: KernelSchedule? = nil) {
         self.kind = kind
         self.operands = operands
         self.results = results
         self.location = location
+        self.schedule = schedule
     }
 
     public static func == (lhs: Operation, rhs: Operation) -> Bool {
-        lhs.kind == rhs.kind && lhs.operands == rhs.operands && lhs.results == rhs.results
+        lhs.kind == rhs.kind && lhs.operands == rhs.operands && lhs.results == rhs.results && lhs.schedule == rhs.schedule
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(kind)
         hasher.combine(operands)
         hasher.combine(results)
+        hasher.combine(schedule)
     }
 }
 

@@ -10,6 +10,8 @@ public indirect enum AttributeValue: Hashable, Sendable, CustomStringConvertible
     case list([AttributeValue])
     /// A bare word with optional numeric arguments: `relu`, `leaky_relu(0.01)`.
     case symbol(String, arguments: [Float])
+    /// A word with named fields: `nm_blocked<k_block = 192, parallel = row_tiles>` (the `schedule` attribute).
+    case record(String, [AttributeField])
 
     public var description: String {
         switch self {
@@ -20,7 +22,23 @@ public indirect enum AttributeValue: Hashable, Sendable, CustomStringConvertible
         case let .list(items): return "[" + items.map(\.description).joined(separator: ", ") + "]"
         case let .symbol(name, arguments):
             return arguments.isEmpty ? name : name + "(" + arguments.map(formatFloat).joined(separator: ", ") + ")"
+        case let .record(name, fields):
+            return name + "<" + fields.map { "\($0.name) = \($0.value)" }.joined(separator: ", ") + ">"
         }
+    }
+}
+
+/// One named field of a record attribute value.
+public struct AttributeField: Hashable, Sendable {
+    /// The field name.
+    public var name: String
+    /// The field value.
+    public var value: AttributeValue
+
+    /// Makes a field.
+    public init(_ name: String, _ value: AttributeValue) {
+        self.name = name
+        self.value = value
     }
 }
 
@@ -92,6 +110,16 @@ struct AttributeReader {
         case let .string(text)?: return text
         case nil: return value
         case let other?: throw TypeRuleError("attribute '\(name)' must be a string, found \(other)")
+        }
+    }
+
+    /// A bare word such as `rows` or `memory`.
+    mutating func word(_ name: String, default value: String? = nil) throws(TypeRuleError) -> String {
+        used.insert(name)
+        switch attributes[name] {
+        case let .symbol(word, arguments)? where arguments.isEmpty: return word
+        case nil: if let value { return value }; throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a word, found \(other)")
         }
     }
 

@@ -331,6 +331,19 @@ public struct Parser {
         guard let name = word() else { throw fail("expected an attribute value, found \(found)") }
         if name == "true" { return .bool(true) }
         if name == "false" { return .bool(false) }
+        if consumeRaw(0x3C) {
+            // A record: name<field = value, ...>.
+            var fields: [AttributeField] = []
+            if !consume(">") {
+                repeat {
+                    guard let field = word() else { throw fail("expected a field name in \(name)<...>, found \(found)") }
+                    try expect("=", "'=' after field '\(field)'")
+                    fields.append(AttributeField(field, try attributeValue(depth: depth + 1)))
+                } while consume(",")
+                try expect(">", "',' or '>' in \(name)<...>")
+            }
+            return .record(name, fields)
+        }
         var arguments: [Float] = []
         if consume("(") {
             repeat { arguments.append(try float()) } while consume(",")
@@ -602,6 +615,15 @@ public struct Parser {
                 operands.append(id)
             }
             let kind: OpKind
+            var schedule: KernelSchedule?
+            var attributes = op.attributes
+            if op.constantName == nil, let value = attributes.removeValue(forKey: "schedule") {
+                do {
+                    schedule = try KernelSchedule.parse(value)
+                } catch {
+                    throw fail(error.message, at: op.location)
+                }
+            }
             if let constantName = op.constantName {
                 var request: NMPattern?
                 if case let .string(text)? = op.attributes["sparsity"] { request = NMPattern(text) }
@@ -619,12 +641,12 @@ public struct Parser {
                 }
             } else {
                 do {
-                    kind = try OpKind.make(mnemonic: op.mnemonic, attributes: op.attributes)
+                    kind = try OpKind.make(mnemonic: op.mnemonic, attributes: attributes)
                 } catch {
                     throw fail(error.message, at: op.location)
                 }
             }
-            graph.operations.append(Operation(kind, operands: operands, results: [op.result], location: op.location))
+            graph.operations.append(Operation(kind, operands: operands, results: [op.result], location: op.location, schedule: schedule))
         }
         for use in returned {
             guard let id = names[use.name] else { throw fail("return of undefined value \(sigil("%", use.name))", at: use.location) }

@@ -73,7 +73,8 @@ extension Graph {
         } else {
             text += op.kind.mnemonic
             if !op.operands.isEmpty { text += " " + op.operands.map(valueName).joined(separator: ", ") }
-            let attributes = op.kind.attributes
+            var attributes = op.kind.attributes
+            if let schedule = op.schedule { attributes.append(("schedule", schedule.attributeValue)) }
             if !attributes.isEmpty {
                 text += " {" + attributes.map { "\($0.0) = \($0.1)" }.joined(separator: ", ") + "}"
             }

@@ -20,6 +20,9 @@
 //     cannot spell M or more); NMPacking.swift defines the storage
 // 11. sparsity-request: a `{sparsity = "N:M"}` request names a valid pattern and sits on a dense
 //     float constant whose shape can carry that layout
+// 12. schedule: a `schedule` attribute sits only on matmul, gemm, fused_matmul or conv2d; its parameters are in
+//     range, its parallel axis is the variant's own or none, and the variant suits the op (nm_ variants on an nm
+//     weight, dense_ ones on a dense weight, orientation and element types as KernelProblem.problem(with:) says)
 //
 // (An nm weight may feed only matmul/gemm/fused_matmul with transpose_b, or conv2d: rule 5 checks it.)
 //
@@ -125,6 +128,15 @@ public enum Verifier {
                 }
             } catch {
                 report(op, error.message)
+            }
+            if let schedule = op.schedule {
+                if !op.kind.isKernelBearing {
+                    report(op, "\(op.kind.mnemonic) runs no matrix-product kernel and takes no schedule; remove the attribute")
+                } else if let problem = schedule.problem {
+                    report(op, "invalid schedule: \(problem)")
+                } else if let kernel = KernelProblem.make(op, in: graph), let problem = kernel.problem(with: schedule) {
+                    report(op, "schedule does not suit this \(op.kind.mnemonic): \(problem)")
+                }
             }
         }
 

@@ -1,0 +1,222 @@
+// What a kernel-bearing op asks of its kernel (sizes, weight layout and orientation, element types) and
+// which kernel variants can compute it: shared by the verifier, the schedule pass and lowering's defaults.
+
+/// The product a matmul, gemm, fused_matmul or conv2d computes, in the terms kernel variants are chosen by.
+///
+/// Every product is `rows` activation rows times a weight of `outputs` x `reduction`:
+/// `result[row][output] = sum_k a[row][k] * w[output][k]` (conv2d: per group, over im2col columns).
+public struct KernelProblem: Hashable, Sendable {
+    /// Which op family (conv2d runs over im2col columns).
+    public enum Family: Hashable, Sendable { case matrixProduct, gemm, convolution }
+
+    /// The op family.
+    public var family: Family
+    /// Activation rows in all (batch x rows for matrix products, images x pixels for conv2d).
+    public var rows: Int
+    /// Rows of one product (`m` of a batched matmul, the pixels of one image for conv2d).
+    public var rowsPerProduct: Int
+    /// Output features: weight rows (columns of the result; output channels of conv2d).
+    public var outputs: Int
+    /// The reduction length (conv2d: one group's channels x kernel height x kernel width).
+    public var reduction: Int
+    /// Copies of the weight (batched weights of a batched matmul; 1 otherwise).
+    public var weightCopies: Int
+    /// The N:M pattern of the weight, nil when dense.
+    public var pattern: NMPattern?
+    /// Whether the weight is stored [outputs, reduction] (transpose_b, or any conv2d weight).
+    public var weightRowsAlongReduction: Bool
+    /// Whether A is read with the reduction contiguous (not gemm's transpose_a).
+    public var activationsAlongReduction: Bool
+    /// Whether activations, weight and result are all f32 (vector kernels need it).
+    public var allF32: Bool
+    /// Whether the weight is a 2-D dense f32 constant, so a transposed copy can be packed.
+    public var weightIsTransposableConstant: Bool
+    /// Bytes per stored weight element.
+    public var weightElementBytes: Int
+    /// Whether a gemm's alpha/beta need a scaling epilogue on integers (not supported by the N:M scatter).
+    public var integerScaling: Bool
+
+    /// Activation rows up to which a dense product whose weight keeps k contiguous runs as dot products.
+    public static let smallRows = 4
+
+    /// The problem of a kernel-bearing op, or nil for other ops and for operands whose types are not ranked as
+    /// the op's type rule demands (the verifier reports those).
+    public static func make(_ op: Operation, in graph: Graph) -> KernelProblem? {
+        guard op.operands.count >= 2, let a = graph.type(of: op.operands[0]), let b = graph.type(of: op.operands[1]),
+              let result = op.results.first.flatMap({ graph.type(of: $0) }) else { return nil }
+        let pattern = NMPattern(b.layout)
+        let allF32 = a.elementType == .f32 && b.elementType == .f32 && result.elementType == .f32
+        var transposable = false
+        let definingOps = graph.definingOps()
+        if b.rank == 2, b.elementType == .f32, b.layout == .dense, let index = definingOps[op.operands[1].index],
+           case .constant = graph.operations[index].kind {
+            transposable = true
+        }
+        switch op.kind {
+        case let .matmul(transposeB), let .fusedMatmul(transposeB, _):
+            guard a.rank >= 1, b.rank >= 1 else { return nil }
+            let a2 = a.rank == 1 ? [1] + a.shape : a.shape
+            let b2 = b.rank == 1 ? b.shape + [1] : b.shape
+            let m = a2[a2.count - 2], k = a2[a2.count - 1]
+            let n = transposeB ? b2[b2.count - 2] : b2[b2.count - 1]
+            let batches = max(1, (result.elementCount ?? 0) / max(1, m * n))
+            let weightCopies = max(1, b2.dropLast(2).reduce(1, *))
+            return KernelProblem(family: .matrixProduct, rows: batches * m, rowsPerProduct: m, outputs: n, reduction: k,
+                                 weightCopies: weightCopies, pattern: pattern, weightRowsAlongReduction: transposeB,
+                                 activationsAlongReduction: true, allF32: allF32,
+                                 weightIsTransposableConstant: transposable, weightElementBytes: b.elementType.byteSize,
+                                 integerScaling: false)
+        case let .gemm(alpha, beta, transposeA, transposeB):
+            guard a.rank == 2, b.rank == 2, result.rank == 2 else { return nil }
+            let m = result.shape[0], n = result.shape[1]
+            let k = transposeA ? a.shape[0] : a.shape[1]
+            let integer = !result.elementType.isFloat
+            return KernelProblem(family: .gemm, rows: m, rowsPerProduct: m, outputs: n, reduction: k, weightCopies: 1, pattern: pattern,
+                                 weightRowsAlongReduction: transposeB, activationsAlongReduction: !transposeA, allF32: allF32,
+                                 weightIsTransposableConstant: transposable, weightElementBytes: b.elementType.byteSize,
+                                 integerScaling: integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)))
+        case .conv2d:
+            guard a.rank == 4, b.rank == 4, result.rank == 4 else { return nil }
+            let pixels = result.shape[2] * result.shape[3]
+            let patch = b.shape[1] * b.shape[2] * b.shape[3]
+            return KernelProblem(family: .convolution, rows: a.shape[0] * pixels, rowsPerProduct: pixels,
+                                 outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
+                                 weightRowsAlongReduction: true, activationsAlongReduction: false,
+                                 allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
+                                 weightIsTransposableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false)
+        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
+             .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten, .squeeze,
+             .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool, .globalAveragePool,
+             .globalMaxPool, .quantize, .dequantize:
+            return nil
+        }
+    }
+
+    /// Why `schedule` cannot compute this problem on any target, or nil. Rules that depend on the vector width
+    /// are `admits`'s; lowering falls back to `defaultSchedule` where those fail.
+    public func problem(with schedule: KernelSchedule) -> String? {
+        let variant = schedule.variant
+        if variant.isNM && pattern == nil {
+            return "\(variant.name) needs an N:M weight, but operand 1 is dense"
+        }
+        if !variant.isNM, let pattern {
+            return "\(variant.name) needs a dense weight, but operand 1 is nm<\(pattern)>; use an nm_ variant"
+        }
+        switch variant {
+        case .nmScatter:
+            if family == .convolution || weightRowsAlongReduction {
+                return "nm_scatter needs a weight whose groups run along the output columns (matmul or gemm without transpose_b)"
+            }
+            if integerScaling { return "nm_scatter does not apply integer alpha or beta other than 1" }
+        case .nmDot, .nmBlocked:
+            if family == .convolution || !weightRowsAlongReduction {
+                return "\(variant.name) needs a weight stored [N, K] read by matmul, gemm or fused_matmul with transpose_b"
+            }
+            if !allF32 { return "\(variant.name) needs f32 activations, weight and result" }
+            if variant == .nmDot && !activationsAlongReduction { return "nm_dot needs activations contiguous along k (no transpose_a)" }
+        case .nmBroadcast:
+            if !weightRowsAlongReduction { return "nm_broadcast needs a weight stored [N, K] (transpose_b) or a conv2d weight" }
+            if !allF32 { return "nm_broadcast needs f32 activations, weight and result" }
+        case .nmGather:
+            if !weightRowsAlongReduction { return "nm_gather needs a weight stored [N, K] (transpose_b) or a conv2d weight" }
+        case .denseDot:
+            if !allF32 { return "dense_dot needs f32 activations, weight and result" }
+            if family == .convolution || !weightRowsAlongReduction || !activationsAlongReduction {
+                return "dense_dot needs a weight stored [N, K] (transpose_b) and activations contiguous along k"
+            }
+            if schedule.packing != .stored { return "dense_dot reads the weight as stored" }
+        case .denseTile:
+            if !allF32 { return "dense_tile needs f32 activations, weight and result" }
+            if weightRowsAlongReduction && family != .convolution && schedule.packing != .transposed {
+                return "dense_tile reads the weight along output columns: a weight stored [N, K] (transpose_b) needs packing = transposed"
+            }
+        case .denseScalar:
+            break
+        }
+        if schedule.packing == .transposed && !(weightIsTransposableConstant && weightRowsAlongReduction && family != .convolution) {
+            return "packing = transposed needs a 2-D dense f32 constant weight read with transpose_b"
+        }
+        return nil
+    }
+
+    /// The vector-width-dependent conditions of a schedule's kernel: whether lowering for `vectorWidth` f32
+    /// lanes can emit it as written.
+    public func admits(_ schedule: KernelSchedule, vectorWidth: Int) -> Bool {
+        guard problem(with: schedule) == nil else { return false }
+        switch schedule.variant {
+        case .nmBlocked(let kBlock, _, _):
+            guard let pattern, rows >= vectorWidth else { return false }
+            let unroll = max(1, 16 / pattern.n)
+            let vectors = rows / vectorWidth
+            return rows % vectorWidth == 0 && vectors <= 4 && reduction % pattern.m == 0
+                && (reduction / pattern.m) % unroll == 0 && kBlock % (unroll * pattern.m) == 0
+        case .nmBroadcast:
+            return family == .convolution || rows >= vectorWidth
+        case .denseDot(let weightRows):
+            return reduction >= vectorWidth && rowsPerProduct * weightRows <= 16
+        case .denseTile:
+            return family == .convolution ? rowsPerProduct >= vectorWidth : outputs >= vectorWidth
+        case .denseScalar, .nmDot, .nmGather, .nmScatter:
+            return true
+        }
+    }
+
+    /// The k block of the blocked N:M kernel that keeps about 24 KiB of activations ([k][rows] f32) in L1.
+    public func defaultKBlock(vectorWidth: Int, panelBytes: Int = 24 * 1024) -> Int {
+        guard let pattern else { return 0 }
+        let unroll = max(1, 16 / pattern.n)
+        let stepGroups = unroll * pattern.m
+        let blockGroups = max(unroll, (panelBytes / (4 * max(1, rows))) / stepGroups * unroll)
+        return blockGroups * pattern.m
+    }
+
+    /// The multiply-adds of the product (N:M: kept weights only).
+    public var multiplyAdds: Int {
+        let dense = [rows, outputs, reduction].reduce(1) { partial, factor in
+            let (product, overflow) = partial.multipliedReportingOverflow(by: factor)
+            return overflow ? Int.max : product
+        }
+        guard let pattern else { return dense }
+        return dense / pattern.m * pattern.n
+    }
+
+    /// Lowering's choice when an op carries no schedule: the rules the native backend used before the
+    /// schedule pass existed, from the vector width alone.
+    ///
+    /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations when there are at
+    ///   least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
+    ///   row (f32) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
+    /// - Dense: dot products along k for at most 4 rows with the weight stored [N, K]; otherwise a 4 x 2 register
+    ///   tile (reading a transposed copy of an [N, K] constant weight); scalar loops for non-f32.
+    /// - Parallel when the work exceeds `parallelThreshold` (multiply-adds / 8 for dense, / 4 for N:M).
+    public func defaultSchedule(vectorWidth: Int, parallelThreshold: Int) -> KernelSchedule {
+        let work = multiplyAdds
+        if pattern != nil {
+            let parallel = work / 4 >= parallelThreshold
+            if family == .convolution {
+                let variant: KernelVariant = allF32 ? .nmBroadcast : .nmGather
+                return KernelSchedule(variant: variant, parallel: parallel ? .rows : .none)
+            }
+            if !weightRowsAlongReduction { return KernelSchedule(variant: .nmScatter, parallel: parallel ? .groups : .none) }
+            if allF32 && rows >= vectorWidth {
+                let blocked = KernelSchedule(variant: .nmBlocked(kBlock: defaultKBlock(vectorWidth: vectorWidth), tileRows: 64, prefetchRows: 8),
+                                             parallel: parallel ? .rowTiles : .none)
+                if admits(blocked, vectorWidth: vectorWidth) { return blocked }
+                return KernelSchedule(variant: .nmBroadcast, parallel: parallel ? .rows : .none)
+            }
+            let dot = KernelSchedule(variant: .nmDot, parallel: parallel ? .rows : .none)
+            return admits(dot, vectorWidth: vectorWidth) ? dot : KernelSchedule(variant: .nmGather, parallel: parallel ? .rows : .none)
+        }
+        let parallel: ParallelAxis = work / 8 >= parallelThreshold ? .columns : .none
+        let dot = KernelSchedule(variant: .denseDot(weightRows: rowsPerProduct <= 2 ? 4 : 2), parallel: parallel)
+        if rowsPerProduct <= KernelProblem.smallRows, admits(dot, vectorWidth: vectorWidth),
+           !(weightIsTransposableConstant && weightRowsAlongReduction && rows > KernelProblem.smallRows) {
+            return dot
+        }
+        let packing: WeightPacking = weightIsTransposableConstant && weightRowsAlongReduction && family != .convolution
+            && rows > KernelProblem.smallRows ? .transposed : .stored
+        let tile = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), packing: packing, parallel: parallel)
+        if admits(tile, vectorWidth: vectorWidth) { return tile }
+        return KernelSchedule(variant: .denseScalar, packing: packing, parallel: parallel)
+    }
+}
