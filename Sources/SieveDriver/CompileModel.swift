@@ -35,6 +35,11 @@ public struct ModelCompileRequest: Sendable {
     public var printKernelIR = false
     /// Stop after the graph passes and return the report without building anything.
     public var reportOnly = false
+    /// Time a few candidate schedules per distinct kernel shape on this machine and keep the fastest
+    /// (cached in `autotuneCacheDirectory`); without it compilation is deterministic.
+    public var autotune = false
+    /// Where autotune choices are cached: `$XDG_CACHE_HOME/sieve/autotune` by default.
+    public var autotuneCacheDirectory: String = defaultAutotuneCacheDirectory()
 
     /// Makes a request for a model file.
     public init(modelPath: String) { self.modelPath = modelPath }
@@ -100,6 +105,15 @@ public func prepareGraph(_ imported: Graph, sparsity: SparsifyOptions?, calibrat
     return PreparedGraph(graph: graph, dense: dense, sparsity: report, dumps: dumps, diagnostics: diagnostics)
 }
 
+/// Runs the code-generation passes (`schedule`) for a target on a prepared graph; returns their IR dumps.
+public func scheduleGraph(_ graph: inout Graph, target: TargetDescription,
+                          passManager: PassManagerOptions = PassManagerOptions()) throws -> [String] {
+    var dumps: [String] = []
+    var context = PassContext()
+    try PassManager(passes: Pipelines.codegen(target: target), options: passManager).run(on: &graph, context: &context) { dumps.append($0) }
+    return dumps
+}
+
 /// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
 public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileResult {
     let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
@@ -110,13 +124,22 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let dense = prepared.dense, sparsityReport = prepared.sparsity
     var dumps = prepared.dumps
     let diagnostics = loaded.diagnostics + prepared.diagnostics
+    let targetDescription = request.target.description
+    dumps += try scheduleGraph(&graph, target: targetDescription, passManager: request.passManager)
+    var timings: [Int: [ScheduleCandidateTime]] = [:]
+    if request.autotune && !request.reportOnly {
+        timings = try autotune(&graph, target: request.target, compiler: request.compiler,
+                               cacheDirectory: request.autotuneCacheDirectory)
+    }
+    let scheduleReport = ScheduleReport(graph: graph, target: targetDescription.name, timings: timings)
 
     let evaluationError = try request.evaluation.map { evaluation in
         try relativeOutputError(of: graph, against: dense, on: evaluation)
     }
     let source = URL(fileURLWithPath: request.modelPath).lastPathComponent
     var report = CompileReport(model: source, format: loaded.format, sparsity: sparsityReport,
-                               evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) })
+                               evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) },
+                               schedule: scheduleReport)
     if request.reportOnly {
         return ModelCompileResult(report: report.markdown(), files: [], dumps: dumps, diagnostics: diagnostics, graph: graph)
     }
@@ -127,12 +150,12 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let name = request.name ?? defaultArtifactName(for: request.modelPath)
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
                                           weights: request.weights, sourceDescription: source, compiler: request.compiler)
-    let reportJSON = try sparsityReport.map { Array(try $0.json().utf8) }
+    let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
     artifactRequest.additionalFiles = { summary in
         var complete = partialReport
         complete.artifact = summary
-        return [("report.md", Array(complete.markdown().utf8))] + (reportJSON.map { [("report.json", $0)] } ?? [])
+        return [("report.md", Array(complete.markdown().utf8)), ("report.json", reportJSON)]
     }
     let artifact = try ArtifactWriter.write(artifactRequest)
     report.artifact = artifact.summary
@@ -162,6 +185,8 @@ struct CompileReport: Sendable {
     var sparsity: SparsityReport?
     /// The evaluation data's origin and the model's relative output error on it.
     var evaluation: (origin: String, error: Double)?
+    /// What the schedule pass (and autotune) chose per layer.
+    var schedule: ScheduleReport?
     var artifact: String?
 
     func markdown() -> String {
@@ -178,6 +203,18 @@ struct CompileReport: Sendable {
             // The sparsity report's own heading becomes a section of this one.
             text += "\n" + sparsity.markdown().replacingOccurrences(of: "# Sparsity report", with: "## Sparsity")
         }
+        if let schedule, !schedule.layers.isEmpty { text += "\n" + schedule.markdown() }
         return text
     }
+}
+
+/// report.json: the sparsity report's fields (when sparsification ran) plus `schedule`, the per-layer schedule.
+func compileReportJSON(sparsity: SparsityReport?, schedule: ScheduleReport) throws -> [UInt8] {
+    var object: [String: Any] = [:]
+    if let sparsity, let decoded = try JSONSerialization.jsonObject(with: Data(try sparsity.json().utf8)) as? [String: Any] {
+        object = decoded
+    }
+    let encoder = JSONEncoder()
+    object["schedule"] = try JSONSerialization.jsonObject(with: try encoder.encode(schedule))
+    return Array(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) + [10]
 }

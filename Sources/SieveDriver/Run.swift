@@ -178,6 +178,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 outputs = try Interpreter(graph: prepared.graph).run(ordered)
             } else {
                 nameInterface(&prepared.graph, inputNames: model.inputNames, outputNames: model.outputNames)
+                _ = try scheduleGraph(&prepared.graph, target: request.target.description)
                 let artifact = try cachedArtifact(for: prepared.graph, request: request)
                 outputs = try artifact.run(ordered, threads: request.threads)
             }

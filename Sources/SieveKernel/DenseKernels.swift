@@ -3,17 +3,13 @@
 
 import SieveIR
 
-private let rowTile = 4
-private let vectorTile = 2
-/// Up to this many rows of A, a product whose B is stored with k contiguous runs as dot products along k
-/// (streaming the weight once, as batch-1 layers need) instead of the register tile.
-let smallRows = 4
-
 extension Lowerer {
-    /// Emits a dense product: a vectorised register tile for f32 with unit column stride, scalar loops otherwise.
-    mutating func emitDenseProduct(_ product: DenseProduct, pattern: String) {
+    /// Emits a dense product as the schedule chose: dot products along k, a vectorised register tile of
+    /// `rows` x `vectors` for f32 with unit column stride, or scalar loops (also where the operands do not allow
+    /// the chosen vector kernel).
+    mutating func emitDenseProduct(_ product: DenseProduct, pattern: String, choice: DenseKernelChoice) {
         let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
-        let parallel = isParallel(saturatingProduct([batches, m, n, max(k, 1)]) / 8)
+        let parallel = choice.parallel
         var builder = KernelBuilder()
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
@@ -29,18 +25,19 @@ extension Lowerer {
             body.store(product.c.buffer, product.c.index(batch, row, column), value)
         }
 
-        if product.vectorizable && !product.integer && product.b.rowStride == 1 && product.a.columnStride == 1
-            && k >= width && m <= smallRows {
-            emitDotProducts(product, pattern: pattern)
+        if case let .denseDot(weightRows) = choice.variant, product.vectorizable && !product.integer && product.b.rowStride == 1
+            && product.a.columnStride == 1 && k >= width {
+            emitDotProducts(product, pattern: pattern, columnTile: weightRows, parallel: parallel)
             return
         }
-        guard product.vectorizable, !product.integer, product.b.columnStride == 1, n >= width else {
+        guard case let .denseTile(rowTile, vectorTile) = choice.variant, product.vectorizable, !product.integer,
+              product.b.columnStride == 1, n >= width else {
             builder.loop("t", to: .index(batches * n), parallel: parallel) { body, t in
                 let batch = body.declare("batch", .i64, t / .index(n))
                 let column = body.declare("j", .i64, t % .index(n))
                 body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
             }
-            addKernel(builder, pattern: "\(pattern), scalar loops")
+            addKernel(builder, pattern: "\(pattern), scalar loops\(scheduleText())")
             return
         }
 
@@ -107,15 +104,14 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars")
+        addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars\(scheduleText())")
     }
 
     /// Emits a product with few rows of A and B stored with k contiguous (a weight [n, k]): each output is a
     /// dot product along k in f32 vectors, `columnTile` weight rows at a time so each A vector is loaded once.
-    mutating func emitDotProducts(_ product: DenseProduct, pattern: String) {
+    mutating func emitDotProducts(_ product: DenseProduct, pattern: String, columnTile: Int, parallel: Bool) {
         let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
         let w = width
-        let columnTile = m <= 2 ? 4 : 2
         let vectorK = k / w * w
         var builder = KernelBuilder()
         func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
@@ -146,7 +142,7 @@ extension Lowerer {
             }
         }
         let blocks = n / columnTile
-        builder.loop("t", to: .index(batches * blocks), parallel: isParallel(saturatingProduct([batches, m, n, k]) / 8)) { body, t in
+        builder.loop("t", to: .index(batches * blocks), parallel: parallel) { body, t in
             let batch = body.declare("batch", .i64, t / .index(blocks))
             let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
             block(&body, batch, column0, columns: columnTile)
@@ -158,6 +154,6 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step")
+        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step\(scheduleText())")
     }
 }

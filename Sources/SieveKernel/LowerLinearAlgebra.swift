@@ -28,6 +28,14 @@ struct DenseProduct {
     var epilogue: ProductEpilogue?
 }
 
+/// The choices a dense product kernel reads from the op's schedule.
+struct DenseKernelChoice {
+    /// dense_dot, dense_tile or dense_scalar with its parameters.
+    var variant: KernelVariant
+    /// Whether the outer loop is split across threads.
+    var parallel: Bool
+}
+
 /// Rows of an N:M weight (kept values and packed indices, `rowKept` per row) times a dense operand:
 /// `out(r, b, c) = sum over kept p of row r: value[p] * dense(r, b, k(p), c)`.
 struct SparseRowsProduct {
@@ -45,6 +53,8 @@ struct SparseRowsProduct {
     /// Whether `denseIndex(r, b, k, c)` is `denseIndex(r, b, 0, c) + k` (the dense operand contiguous along the
     /// reduction), so a scalar column can be one `nmDot` (in-register index decode) instead of a gather loop.
     var denseAlongReduction = false
+    /// Whether the row loop is split across threads (the schedule's parallel axis).
+    var parallel = false
 }
 
 /// A dense operand times an N:M weight whose groups run along the output columns:
@@ -57,6 +67,8 @@ struct SparseColumnsProduct {
     var out: BufferID
     var integer: Bool
     var epilogue: ProductEpilogue?
+    /// Whether the group loop is split across threads (the schedule's parallel axis).
+    var parallel = false
 }
 
 
@@ -87,31 +99,39 @@ extension Lowerer {
             }
             // With a 2-D weight the batch is A's own, so A and the result are [batches * m] contiguous rows.
             let rows = batches * m
-            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
-                return
-            }
-            if transposeB {
+            let schedule = try currentSchedule()
+            let parallel = schedule.parallel != .none
+            switch schedule.variant {
+            case .nmBlocked, .nmBroadcast:
+                guard try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue, schedule: schedule) else {
+                    throw LoweringError("the schedule \(schedule.summary) does not fit this matmul")
+                }
+            case .nmDot, .nmGather:
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
-                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } }, denseAlongReduction: true),
+                    epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } },
+                    denseAlongReduction: schedule.variant == .nmDot, parallel: parallel),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
-            } else {
+            case .nmScatter:
                 try emitSparseColumns(SparseColumnsProduct(
                     rows: rows, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
                     a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1), out: target,
-                    integer: integer, epilogue: epilogue),
+                    integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
+            case .denseScalar, .denseDot, .denseTile:
+                throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this matmul's weight is N:M")
             }
             return
         }
 
         var bView: MatrixView
         let bBuffer = try buffer(op.operands[1])
+        let schedule = try currentSchedule()
         if transposeB {
-            if m * batches > smallRows, let transposed = transposedConstant(op.operands[1]) {
+            if schedule.packing == .transposed, let transposed = transposedConstant(op.operands[1]) {
                 bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
             } else {
                 bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
@@ -122,7 +142,7 @@ extension Lowerer {
         let product = DenseProduct(batches: batches, m: m, n: n, k: k, a: aView, b: bView, c: cView, integer: integer,
                                    vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
-        emitDenseProduct(product, pattern: "dense matmul")
+        emitDenseProduct(product, pattern: "dense matmul", choice: DenseKernelChoice(variant: schedule.variant, parallel: schedule.parallel != .none))
     }
 
     /// For a dense 2-D f32 constant, a transposed copy in the weights (so B can be read along rows); nil otherwise.
@@ -222,27 +242,33 @@ extension Lowerer {
                 return scaled
             }
         }
+        let schedule = try currentSchedule()
+        let parallel = schedule.parallel != .none
         if let weight = nmWeight(op.operands[1]) {
-            if transposeB, try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue) {
-                return
-            }
-            if transposeB {
+            switch schedule.variant {
+            case .nmBlocked, .nmBroadcast:
+                guard try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue, schedule: schedule) else {
+                    throw LoweringError("the schedule \(schedule.summary) does not fit this gemm")
+                }
+            case .nmDot, .nmGather:
                 try emitSparseRows(SparseRowsProduct(
                     rows: n, reduction: k, columns: m, batches: 1, n: weight.n, m: weight.m,
                     values: weight.values, indices: weight.indices, dense: aBuffer,
                     denseIndex: { _, _, kk, c in aView.index(0, c, kk) }, out: target,
                     outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: integer,
                     epilogue: epilogue.map { e in { builder, _, r, c, v in e(&builder, 0, c, r, v) } },
-                    denseAlongReduction: aView.columnStride == 1),
+                    denseAlongReduction: schedule.variant == .nmDot && aView.columnStride == 1, parallel: parallel),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), weight rows along the reduction, compressed values and in-register index decode")
-            } else {
+            case .nmScatter:
                 if integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)) {
                     throw LoweringError("integer gemm with alpha or beta other than 1 and an N:M weight along the output columns is not supported by the native backend")
                 }
                 try emitSparseColumns(SparseColumnsProduct(
                     rows: m, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
-                    a: aView, out: target, integer: integer, epilogue: epilogue),
+                    a: aView, out: target, integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
+            case .denseScalar, .denseDot, .denseTile:
+                throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this gemm's weight is N:M")
             }
             return
         }
@@ -250,7 +276,7 @@ extension Lowerer {
         var bView = transposeB
             ? MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: k)
             : MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-        if transposeB, m > smallRows, let transposed = transposedConstant(op.operands[1]) {
+        if transposeB, schedule.packing == .transposed, let transposed = transposedConstant(op.operands[1]) {
             bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
         }
         let product = DenseProduct(batches: 1, m: m, n: n, k: k, a: aView,
@@ -258,7 +284,7 @@ extension Lowerer {
                                    integer: integer,
                                    vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
-        emitDenseProduct(product, pattern: "dense gemm")
+        emitDenseProduct(product, pattern: "dense gemm", choice: DenseKernelChoice(variant: schedule.variant, parallel: parallel))
     }
 
     // MARK: conv2d
@@ -309,6 +335,7 @@ extension Lowerer {
 
         let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
         let integer = false
+        let schedule = try currentSchedule()
         if let weight = nmWeight(op.operands[1]) {
             // Weight row r = output channel; its reduction is the flattened (channel, ky, kx) patch,
             // whose last axis kx holds whole N:M groups.
@@ -319,8 +346,9 @@ extension Lowerer {
                     (((r / .index(groupOut)) * .index(patch) + kk) * .index(batch) + image) * .index(pixels) + c
                 },
                 out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
-                vectorizable: isVectorizable([op.operands[0], result]), integer: integer,
-                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } }),
+                vectorizable: schedule.variant == .nmBroadcast && isVectorizable([op.operands[0], result]), integer: integer,
+                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } },
+                parallel: schedule.parallel != .none),
                 pattern: "N:M conv2d (\(weight.n):\(weight.m)) over im2col, compressed weights broadcast against pixel vectors")
             return
         }
@@ -337,6 +365,7 @@ extension Lowerer {
             epilogue: bias.map { bias in { _, b, row, _, value in
                 .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
             } })
-        emitDenseProduct(product, pattern: "dense conv2d over im2col")
+        emitDenseProduct(product, pattern: "dense conv2d over im2col",
+                         choice: DenseKernelChoice(variant: schedule.variant, parallel: schedule.parallel != .none))
     }
 }

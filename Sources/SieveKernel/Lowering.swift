@@ -63,6 +63,10 @@ struct Lowerer {
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
     var currentOp: Operation?
     var currentOpIndex = 0
+    /// The kernel schedule of each kernel-bearing op, by op index: its own attribute when it fits this vector
+    /// width, otherwise `KernelProblem.defaultSchedule` (with a note for the kernel's pattern saying why).
+    var schedules: [Int: KernelSchedule] = [:]
+    var scheduleNotes: [Int: String] = [:]
     var currentLocation: Location
 
     init(graph: Graph, options: LoweringOptions) {
@@ -103,7 +107,8 @@ struct Lowerer {
             }
         }
         currentOp = nil
-        let scratch = graph.operations.map(scratchBytes)
+        resolveSchedules()
+        let scratch = graph.operations.indices.map(scratchBytes)
         fused = fusableValues()
         if let index = scratch.firstIndex(where: { $0 > Lowerer.maxArenaBytes }) {
             currentOp = graph.operations[index]
@@ -274,7 +279,8 @@ struct Lowerer {
         }
     }
 
-    func scratchBytes(_ op: Operation) -> Int {
+    func scratchBytes(_ index: Int) -> Int {
+        let op = graph.operations[index]
         if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
@@ -292,7 +298,11 @@ struct Lowerer {
              .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
             weightRowsAlongReduction = false
         }
-        guard weightRowsAlongReduction, let plan = transposedSparsePlan(op) else { return 0 }
+        guard weightRowsAlongReduction, let plan = transposedSparsePlan(op), let schedule = schedules[index] else { return 0 }
+        switch schedule.variant {
+        case .nmBlocked, .nmBroadcast: break
+        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile: return 0
+        }
         return plan.scratchBytes
     }
 
@@ -335,6 +345,35 @@ struct Lowerer {
         let op = currentOp.map { $0.kind.mnemonic } ?? "op"
         let result = currentOp?.results.first.map { " -> \(name($0))" } ?? ""
         addKernel(builder, op: op, location: "\(currentLocation)\(result)", pattern: pattern)
+    }
+
+    /// Resolves every kernel-bearing op's schedule (see `schedules`).
+    mutating func resolveSchedules() {
+        for (index, op) in graph.operations.enumerated() where op.kind.isKernelBearing {
+            guard let problem = KernelProblem.make(op, in: graph) else { continue }
+            let fallback = problem.defaultSchedule(vectorWidth: width, parallelThreshold: options.parallelThreshold)
+            if let schedule = op.schedule {
+                if problem.admits(schedule, vectorWidth: width) {
+                    schedules[index] = schedule
+                    continue
+                }
+                scheduleNotes[index] = "the op's schedule \(schedule.summary) does not fit f32x\(width) vectors; lowered with the default"
+            }
+            schedules[index] = fallback
+        }
+    }
+
+    /// The current op's resolved schedule.
+    func currentSchedule() throws -> KernelSchedule {
+        guard let schedule = schedules[currentOpIndex] else { throw LoweringError("the op's operands do not form a matrix product") }
+        return schedule
+    }
+
+    /// How the current op's schedule reads in a kernel's pattern.
+    func scheduleText() -> String {
+        guard let schedule = schedules[currentOpIndex] else { return "" }
+        let origin = scheduleNotes[currentOpIndex].map { " (\($0))" } ?? (currentOp?.schedule == nil ? " (default)" : "")
+        return "; schedule \(schedule.summary)\(origin)"
     }
 
     /// Whether a loop over `count` elements should be split across threads.

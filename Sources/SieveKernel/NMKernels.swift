@@ -8,7 +8,8 @@ extension Lowerer {
     /// the activations into scratch, multiplies into a transposed result, then transposes back through the
     /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
     mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
-                                           a: BufferID, result: BufferID, epilogue: ProductEpilogue?) throws -> Bool {
+                                           a: BufferID, result: BufferID, epilogue: ProductEpilogue?,
+                                           schedule: KernelSchedule) throws -> Bool {
         guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
         let (rows, k, n) = (plan.rows, plan.k, plan.n)
         var activations = a
@@ -25,13 +26,20 @@ extension Lowerer {
         }
         let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
                                                 elementType: .f32, count: n * rows))
-        if !emitBlockedSparseRows(rows: n, k: k, columns: rows, n: weight.n, m: weight.m, values: weight.values,
-                                  indices: weight.indices, activations: activations, out: transposedResult) {
+        var blocked = false
+        if case let .nmBlocked(kBlock, tileRows, prefetchRows) = schedule.variant {
+            blocked = emitBlockedSparseRows(rows: n, k: k, columns: rows, n: weight.n, m: weight.m, values: weight.values,
+                                            indices: weight.indices, activations: activations, out: transposedResult,
+                                            kBlock: kBlock, tileRows: tileRows, prefetchRows: prefetchRows,
+                                            parallel: schedule.parallel != .none)
+        }
+        if !blocked {
             try emitSparseRows(SparseRowsProduct(
             rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
             values: weight.values, indices: weight.indices, dense: activations,
             denseIndex: { _, _, kk, c in kk * .index(rows) + c }, out: transposedResult,
-            outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil),
+            outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil,
+            parallel: schedule.parallel != .none),
             pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
         }
         var builder = KernelBuilder()
@@ -52,7 +60,8 @@ extension Lowerer {
     /// and prefetches the same block of a row `prefetchRows` ahead (the weight stream is strided by blocks).
     /// Returns false when the shape does not suit it.
     mutating func emitBlockedSparseRows(rows: Int, k: Int, columns: Int, n: Int, m: Int, values: BufferID, indices: BufferID,
-                                        activations: BufferID, out: BufferID) -> Bool {
+                                        activations: BufferID, out: BufferID, kBlock: Int, tileRows: Int, prefetchRows: Int,
+                                        parallel: Bool) -> Bool {
         let w = width
         let vectors = columns / w
         let groupsPerRow = k / m
@@ -60,14 +69,11 @@ extension Lowerer {
         // One step of the kept loop covers 16 kept values (a 64-byte line of them) when n divides 16.
         let unroll = max(1, 16 / n)
         guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
-              program.buffers[values.index].elementType == .f32 else { return false }
-        let stepGroups = unroll * m
-        // About 24 KiB of activations per block, a whole number of steps.
-        let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
+              program.buffers[values.index].elementType == .f32, kBlock % (unroll * m) == 0, tileRows > 0 else { return false }
+        // The schedule's k block, a whole number of steps (the default keeps about 24 KiB of activations in L1).
+        let blockGroups = kBlock / m
         let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
-        let tileRows = 64
         let tiles = (rows + tileRows - 1) / tileRows
-        let prefetchRows = 8
         let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
         let bits = m.trailingZeroBitCount
         // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
@@ -76,7 +82,7 @@ extension Lowerer {
         let valueCount = program.buffers[values.index].count
         let indexCount = program.buffers[indices.index].count
         var builder = KernelBuilder()
-        builder.loop("t", to: .index(tiles), parallel: isParallel(saturatingProduct([rows, rowKept, columns]) / 4)) { body, t in
+        builder.loop("t", to: .index(tiles), parallel: parallel) { body, t in
             let rowBegin = body.declare("row_begin", .i64, t * .index(tileRows))
             let rowEnd = body.declare("row_end", .i64, .binary(.min, rowBegin + .index(tileRows), .index(rows)))
             body.loop("r", from: rowBegin, to: rowEnd) { body, r in
@@ -135,7 +141,7 @@ extension Lowerer {
         addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
                   + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
-                  + (byteDecode ? ", indices decoded from whole bytes" : ""))
+                  + (byteDecode ? ", indices decoded from whole bytes" : "") + scheduleText())
         return true
     }
 
@@ -144,7 +150,7 @@ extension Lowerer {
         let groupsPerRow = product.reduction / product.m
         let rowKept = groupsPerRow * product.n
         let bits = product.m.trailingZeroBitCount
-        let parallel = isParallel(saturatingProduct([product.rows, rowKept, product.columns, product.batches]) / 4)
+        let parallel = product.parallel
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
         let zero: KernelExpression = product.integer ? 0 : .float(0)
         let w = width
@@ -220,7 +226,7 @@ extension Lowerer {
         }
         let columnsText = useDot ? ", one nm_dot per row and column (2:4: in-register index decode and two-source permute on AVX-512/AVX2)"
             : ", scalar over columns"
-        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : columnsText))
+        addKernel(builder, pattern: pattern + (product.vectorizable ? ", f32x\(w) over columns" : columnsText) + scheduleText())
     }
 
     /// Emits a dense-times-N:M product whose groups run along output columns (a compressed scatter).
@@ -233,7 +239,7 @@ extension Lowerer {
             throw LoweringError("an N:M weight with groups along the output columns needs f32 or integer elements in the native backend, found \(program.buffers[product.out.index].elementType)")
         }
         var builder = KernelBuilder()
-        let parallel = isParallel(saturatingProduct([product.rows, product.k, rowKept]) / 4)
+        let parallel = product.parallel
         builder.loop("grp", to: .index(groupsPerRow), parallel: parallel) { body, group in
             body.loop("i", to: .index(product.rows)) { body, row in
                 let outRow = body.declare("out_row", .i64, row * .index(product.n) + group * .index(product.m))
@@ -258,6 +264,6 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: pattern)
+        addKernel(builder, pattern: pattern + scheduleText())
     }
 }

@@ -25,4 +25,15 @@ public enum Pipelines {
                                 legalize: NMLegalize = NMLegalize()) -> [any GraphPass] {
         [allocation, legalize]
     }
+
+    /// Code-generation preparation: the last graph passes, after fuse and the final cleanup, right before
+    /// plan-memory and lowering (which read what they decide).
+    ///
+    /// - schedule after fuse: the fused op is the one whose kernel runs, and its epilogue is part of that kernel;
+    /// - schedule after cleanup and after sparsity: it reads final shapes and weight layouts (an nm weight needs an
+    ///   nm_ variant), and the verifier rejects a schedule that no longer suits its op;
+    /// - nothing after schedule rewrites matrix products: passes that rebuild an op drop its schedule.
+    public static func codegen(target: TargetDescription) -> [any GraphPass] {
+        [Schedule(target: target)]
+    }
 }

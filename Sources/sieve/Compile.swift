@@ -16,9 +16,12 @@ struct Compile: ParsableCommand {
         abstract: "Compile a model (.onnx or .sir) to NAME.h, NAME.c, libNAME.a, libNAME.so and a report.",
         discussion: """
             Imports the model, cleans it up, optionally makes weights N:M sparse (--sparsity), fuses \
-            epilogues, lowers to kernel IR with a static arena, emits C and builds it with $CC (default cc). \
-            report.md (and report.json with --sparsity) describe every layer. Every file appears in the \
-            output folder at once or not at all.
+            epilogues, schedules every matrix-product kernel for the target (variant, packing, tiles, \
+            parallel split, chosen by a cost model), lowers to kernel IR with a static arena, emits C and \
+            builds it with $CC (default cc). report.md and report.json describe every layer: its sparsity \
+            and its schedule with the estimated time, bytes moved and whether memory or compute bounds it. \
+            Every file appears in the output folder at once or not at all. Without --autotune the output \
+            depends only on the inputs and the target.
 
             Examples:
               sieve compile model.onnx -o out/
@@ -27,9 +30,11 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx --sparsity auto --max-error 0.02 --calibration calib/ --report-only
               sieve compile mlp.sir -o out/ --target x86-64-v3 --weights external --print-kernel-ir
               sieve compile model.onnx -o out/ --print-ir-after=nm-legalize
+              sieve compile model.onnx -o out/ --print-ir-after=schedule
+              sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
-            fuse, canonicalize, cse, dce. docs/sparsity.md explains the sparsity options.
+            fuse, canonicalize, cse, dce, schedule. docs/sparsity.md explains the sparsity options.
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx file or a .sir file.", valueName: "model"))
@@ -67,6 +72,11 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
 
+    @Flag(help: ArgumentHelp(
+        "Time the few schedules the cost model ranks closest for each distinct kernel shape on this machine and keep the fastest.",
+        discussion: "Choices are cached in $XDG_CACHE_HOME/sieve/autotune (else ~/.cache/sieve/autotune) by target, shape, pattern and candidates; the report lists the measured times."))
+    var autotune = false
+
     func run() throws {
         try runReportingDiagnostics {
             guard reportOnly || output != nil else {
@@ -85,6 +95,7 @@ struct Compile: ParsableCommand {
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             request.printKernelIR = printKernelIR
             request.reportOnly = reportOnly
+            request.autotune = autotune
             let result = try compileModel(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
