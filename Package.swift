@@ -65,7 +65,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

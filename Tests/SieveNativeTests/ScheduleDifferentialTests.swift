@@ -1,0 +1,138 @@
+// Differential tests of the schedule attribute: every kernel variant, forced by the schedule pass or written
+// with extreme parameters, compiled and run against the interpreter (the schedule changes how, never what).
+
+import Foundation
+import SieveCodegenC
+import SieveIR
+import SieveInterpreter
+import SievePasses
+import Testing
+
+/// Products on which every variant applies somewhere: dense and N:M, batch 1 to 32, epilogues, conv2d.
+let scheduleCases: [DifferentialCase] = [
+    DifferentialCase(name: "dense products, weight [N, K] and [K, N], batch 1 and 32, epilogue", text: """
+        graph @g(%x: tensor<1x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x40xf32>) -> (tensor<1x40xf32>, tensor<32x40xf32>, tensor<32x24xf32>, tensor<32x40xf32>) {
+          %w = const @w : tensor<40x64xf32>
+          %k = const @k : tensor<64x24xf32>
+          %bias = const @bias : tensor<40xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<1x40xf32>
+          %z = matmul %b, %w {transpose_b = true} : tensor<32x40xf32>
+          %u = matmul %b, %k : tensor<32x24xf32>
+          %f = fused_matmul %b, %w, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<32x40xf32>
+          return %y, %z, %u, %f
+        }
+        const @w : tensor<40x64xf32> = splat<0.0>
+        const @k : tensor<64x24xf32> = splat<0.0>
+        const @bias : tensor<40xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "N:M products, batch 1, 3 and 32, gemm and fused epilogue", text: """
+        graph @g(%x: tensor<1x64xf32>, %t: tensor<3x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x24xf32>) -> (tensor<1x24xf32>, tensor<3x24xf32>, tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x16xf32>) {
+          %w = const @w : tensor<24x64xf32>
+          %v = const @v : tensor<16x64xf32>
+          %bias = const @bias : tensor<24xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<1x24xf32>
+          %z = matmul %t, %w {transpose_b = true} : tensor<3x24xf32>
+          %u = gemm %b, %w, %bias {alpha = 0.5, transpose_b = true} : tensor<32x24xf32>
+          %f = fused_matmul %b, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu, residual_add]} : tensor<32x24xf32>
+          %e = matmul %b, %v {transpose_b = true} : tensor<32x16xf32>
+          return %y, %z, %u, %f, %e
+        }
+        const @w : tensor<24x64xf32> = splat<0.0>
+        const @v : tensor<16x64xf32> = splat<0.0>
+        const @bias : tensor<24xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "v": (2, 8)]),
+    DifferentialCase(name: "conv2d dense and N:M", text: """
+        graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x8x5x5xf32>) {
+          %w = const @w : tensor<8x4x3x4xf32>
+          %d = const @d : tensor<8x4x3x3xf32>
+          %b = const @b : tensor<8xf32>
+          %y = conv2d %x, %w, %b {pads = [1, 1, 0, 1]} : tensor<2x8x6x6xf32>
+          %z = conv2d %x, %d, %b : tensor<2x8x5x5xf32>
+          return %y, %z
+        }
+        const @w : tensor<8x4x3x4xf32> = splat<0.0>
+        const @d : tensor<8x4x3x3xf32> = splat<0.0>
+        const @b : tensor<8xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4)]),
+]
+
+/// Compiles `compiled` (already scheduled) and compares with the interpreter on `reference`, 1 and 2 threads.
+func runScheduled(_ reference: Graph, _ compiled: Graph, ranges: [(DifferentialCase, Range<Int>)], label: String,
+                  folder: TemporaryFolder) throws -> [String] {
+    var random = SplitMix(seed: 77)
+    let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
+    let expected = try Interpreter(graph: reference).run(inputs)
+    let artifact = try compileAndLoad(compiled, name: "scheduled", parallelThreshold: 1 << 14, folder: folder)
+    var problems: [String] = []
+    for threads: Int32 in [1, 2] {
+        let actual = try artifact.runOnce(inputs, threads: threads)
+        for (testCase, range) in ranges {
+            problems += compareOutputs(Array(actual[range]), Array(expected[range]), rtol: testCase.rtol, atol: testCase.atol,
+                                       label: "\(label), \(threads) threads, \(testCase.name)")
+        }
+    }
+    return problems
+}
+
+@Suite("Every kernel schedule matches the interpreter")
+struct ScheduleDifferentialTests {
+    /// The schedule pass forced to each variant in turn: every variant must be chosen for at least one op (so the
+    /// test covers it), the chosen schedules must fit the native vector width (so lowering emits them as written),
+    /// and the results must match the interpreter.
+    @Test("each variant forced by schedule{variant=...}", arguments: KernelVariant.names.filter { $0 != "nm_scatter" })
+    func forcedVariant(_ variant: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (reference, unscheduled, ranges) = try mergedCases(scheduleCases, seed: 5)
+        var compiled = unscheduled
+        let target = CompileTarget.native.description
+        var context = PassContext()
+        try Schedule(target: target, forcedVariant: variant).run(on: &compiled, context: &context)
+        try Verifier.verify(compiled)
+        var forced = 0
+        for op in compiled.operations {
+            guard let schedule = op.schedule, schedule.variant.name == variant else { continue }
+            forced += 1
+            let problem = try #require(KernelProblem.make(op, in: compiled))
+            #expect(problem.admits(schedule, vectorWidth: target.f32Lanes), "\(schedule.summary) does not fit the target")
+        }
+        #expect(forced > 0, "no op took \(variant)")
+        let problems = try runScheduled(reference, compiled, ranges: ranges, label: variant, folder: folder)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// Schedules written with extreme parameters (1-row tiles, 32 accumulators, k blocks of one step, tiles of 5
+    /// rows, parallel or serial): each op takes the first one that fits it.
+    @Test("extreme parameters")
+    func extremeParameters() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (reference, unscheduled, ranges) = try mergedCases(scheduleCases, seed: 6)
+        let width = CompileTarget.native.vectorWidth
+        let sets: [[KernelSchedule]] = [
+            [KernelSchedule(variant: .nmBlocked(kBlock: 32, tileRows: 5, prefetchRows: 1), parallel: .rowTiles),
+             KernelSchedule(variant: .nmBroadcast, parallel: .none),
+             KernelSchedule(variant: .denseTile(rows: 1, vectors: 1), packing: .transposed, parallel: .columns),
+             KernelSchedule(variant: .denseTile(rows: 1, vectors: 1), parallel: .none),
+             KernelSchedule(variant: .denseDot(weightRows: 1), parallel: .columns)],
+            [KernelSchedule(variant: .nmBlocked(kBlock: 256, tileRows: 1, prefetchRows: 64), parallel: .none),
+             KernelSchedule(variant: .nmDot, parallel: .rows),
+             KernelSchedule(variant: .nmGather, parallel: .rows),
+             KernelSchedule(variant: .denseTile(rows: 8, vectors: 4), packing: .transposed, parallel: .none),
+             KernelSchedule(variant: .denseTile(rows: 8, vectors: 4), parallel: .columns),
+             KernelSchedule(variant: .denseDot(weightRows: 16), parallel: .none),
+             KernelSchedule(variant: .denseScalar, parallel: .columns)],
+        ]
+        var problems: [String] = []
+        for (number, schedules) in sets.enumerated() {
+            var compiled = unscheduled
+            for index in compiled.operations.indices where compiled.operations[index].kind.isKernelBearing {
+                let problem = try #require(KernelProblem.make(compiled.operations[index], in: compiled))
+                compiled.operations[index].schedule = schedules.first { problem.admits($0, vectorWidth: width) }
+            }
+            try Verifier.verify(compiled)
+            problems += try runScheduled(reference, compiled, ranges: ranges, label: "parameter set \(number)", folder: folder)
+        }
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+}
