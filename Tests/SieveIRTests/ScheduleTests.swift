@@ -1,0 +1,132 @@
+// The schedule attribute's text form and the cost model's sanity: estimates that follow bytes at batch 1 and
+// arithmetic at batch 32, and choices that follow from them.
+
+import SieveIR
+import SievePasses
+import Testing
+
+/// A graph with one matmul `x[rows, k] * w[n, k]^T`; the weight's bytes are left empty (only types are read).
+func productGraph(rows: Int, n: Int, k: Int, pattern: NMPattern?) -> (Graph, Int) {
+    var graph = Graph(name: "g")
+    let x = graph.addInput(TensorType([rows, k], .f32), name: "x")
+    var weightType = TensorType([n, k], .f32)
+    if let pattern { weightType.layout = .nm(n: pattern.n, m: pattern.m) }
+    let w = graph.appendConstant(Constant(name: "w", type: weightType, bytes: []))
+    let y = graph.append(.matmul(transposeB: true), [x, w], TensorType([rows, n], .f32), name: "y")
+    graph.outputs = [y]
+    return (graph, graph.operations.count - 1)
+}
+
+/// The problem and the cost model's ranking of one product on x86-64-v4 with 2 cores.
+func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelProblem, [KernelSchedule]) {
+    let (graph, index) = productGraph(rows: rows, n: n, k: k, pattern: pattern)
+    let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+    return (problem, Schedule(target: .x86_64_v4, threads: 2).model.ranked(problem, vectorWidth: 16))
+}
+
+@Suite struct CostModelTests {
+    @Test func batchOneIsMemoryBoundAndTwoFourGainsTheBytesRatio() throws {
+        let (denseProblem, dense) = try ranked(rows: 1, n: 4096, k: 4096, pattern: nil)
+        let (sparseProblem, sparse) = try ranked(rows: 1, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
+        let denseBest = try #require(dense.first?.estimate), sparseBest = try #require(sparse.first?.estimate)
+        #expect(denseBest.bound == .memory && sparseBest.bound == .memory)
+        // 64 MiB of f32 against 32 MiB of kept values and 2 MiB of 2-bit indices.
+        let bytesRatio = Double(CostModel.weightBytes(denseProblem)) / Double(CostModel.weightBytes(sparseProblem))
+        #expect(abs(bytesRatio - 64.0 / 34.0) < 0.01)
+        let timeRatio = Double(denseBest.nanoseconds) / Double(sparseBest.nanoseconds)
+        #expect(timeRatio > bytesRatio * 0.9 && timeRatio < bytesRatio * 1.1, "dense/2:4 time \(timeRatio), bytes \(bytesRatio)")
+        // About 64 MiB at ≈ 33 GB/s: between 1.5 and 2.5 ms.
+        #expect(denseBest.nanoseconds > 1_500_000 && denseBest.nanoseconds < 2_500_000, "\(denseBest.nanoseconds) ns")
+        if case .denseDot = try #require(dense.first).variant {} else { Issue.record("batch-1 dense should stream dot products, chose \(dense[0].summary)") }
+        #expect(sparse.first?.variant == .nmDot, "batch-1 2:4 should run nm_dot, chose \(sparse.first?.summary ?? "nothing")")
+    }
+
+    @Test func batchThirtyTwoIsComputeBoundAndBlocksTheNMKernel() throws {
+        let (_, dense) = try ranked(rows: 32, n: 4096, k: 4096, pattern: nil)
+        let (_, sparse) = try ranked(rows: 32, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
+        let denseBest = try #require(dense.first), sparseBest = try #require(sparse.first)
+        #expect(denseBest.estimate?.bound == .compute && sparseBest.estimate?.bound == .compute)
+        if case .denseTile = denseBest.variant {} else { Issue.record("batch-32 dense should use a register tile, chose \(denseBest.summary)") }
+        #expect(denseBest.packing == .transposed && denseBest.parallel == .columns)
+        if case .nmBlocked = sparseBest.variant {} else { Issue.record("batch-32 2:4 should be blocked, chose \(sparseBest.summary)") }
+        #expect(sparseBest.parallel == .rowTiles)
+        // Half the multiply-adds: 2:4 estimated faster than dense.
+        #expect((sparseBest.estimate?.nanoseconds ?? .max) < (denseBest.estimate?.nanoseconds ?? 0))
+    }
+
+    @Test func smallProductsStaySerial() throws {
+        let (_, small) = try ranked(rows: 2, n: 8, k: 16, pattern: nil)
+        #expect(small.first?.parallel == ParallelAxis.none, "a 2x8x16 product should not wake the pool: \(small.first?.summary ?? "")")
+        let (_, large) = try ranked(rows: 1, n: 4096, k: 4096, pattern: nil)
+        #expect(large.first?.parallel == .columns)
+    }
+
+    @Test func widerVectorsEstimateFasterCompute() throws {
+        let (graph, index) = productGraph(rows: 64, n: 1024, k: 1024, pattern: nil)
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let schedule = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), packing: .transposed, parallel: .none)
+        let sse = CostModel(target: .x86_64).estimate(schedule, for: problem)
+        let avx512 = CostModel(target: .x86_64_v4).estimate(schedule, for: problem)
+        #expect(sse.nanoseconds > 4 * avx512.nanoseconds)
+    }
+
+    @Test func candidatesAllFitAndStartWithTheDefault() throws {
+        for pattern in [nil, NMPattern(n: 2, m: 4), NMPattern(n: 1, m: 8)] {
+            for rows in [1, 3, 16, 32, 48] {
+                let (graph, index) = productGraph(rows: rows, n: 64, k: 256, pattern: pattern)
+                let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+                let candidates = CostModel(target: .x86_64_v4).candidates(for: problem, vectorWidth: 16)
+                #expect(candidates.first == problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14))
+                for candidate in candidates {
+                    #expect(problem.admits(candidate, vectorWidth: 16), "\(candidate.summary) for \(rows) rows")
+                    #expect(candidate.problem == nil)
+                }
+            }
+        }
+    }
+}
+
+@Suite struct ScheduleAttributeTests {
+    @Test func everyVariantRoundTripsThroughText() throws {
+        let schedules: [(Int, NMPattern?, KernelSchedule)] = [
+            (1, nil, KernelSchedule(variant: .denseDot(weightRows: 4), parallel: .columns)),
+            (32, nil, KernelSchedule(variant: .denseTile(rows: 6, vectors: 2), packing: .transposed, parallel: .none,
+                                     estimate: ScheduleEstimate(nanoseconds: 12, bytes: 34, flops: 56, bound: .compute, threads: 1))),
+            (32, nil, KernelSchedule(variant: .denseScalar, packing: .transposed, parallel: .columns)),
+            (1, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmDot, parallel: .rows)),
+            (1, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmGather, parallel: .none)),
+            (16, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmBroadcast, parallel: .rows)),
+            (16, NMPattern(n: 2, m: 4), KernelSchedule(
+                variant: .nmBlocked(kBlock: 64, tileRows: 7, prefetchRows: 3), parallel: .rowTiles,
+                estimate: ScheduleEstimate(nanoseconds: 1, bytes: 2, flops: 3, bound: .memory, threads: 2, measuredNanoseconds: 4))),
+        ]
+        for (rows, pattern, schedule) in schedules {
+            var (graph, index) = productGraph(rows: rows, n: 8, k: 64, pattern: pattern)
+            graph.operations[index].schedule = schedule
+            let text = graph.print()
+            let parsed = try #require(try Parser.parse(text).graphs.first)
+            #expect(parsed.operations[index].schedule == schedule, "\(text)")
+            #expect(parsed.print() == text)
+        }
+    }
+
+    @Test func malformedSchedulesAreParseErrors() throws {
+        let base = "graph @g(%x: tensor<1x8xf32>) -> tensor<1x4xf32> {\n  %d = const @d : tensor<4x8xf32>\n  %y = matmul %x, %d {transpose_b = true, schedule = SCHEDULE} : tensor<1x4xf32>\n  return %y\n}\nconst @d : tensor<4x8xf32> = splat<0.5>\n"
+        let cases: [(String, String)] = [
+            ("dense_dot<parallel = none>", "missing attribute 'weight_rows'"),
+            ("dense_dot<weight_rows = 2, parallel = sideways>", "unknown parallel axis 'sideways'"),
+            ("dense_dot<weight_rows = 2, packing = zigzag, parallel = none>", "unknown packing 'zigzag'"),
+            ("dense_dot<weight_rows = 2, parallel = none, colour = 3>", "has no attribute 'colour'"),
+            ("dense_dot<weight_rows = 2, parallel = none, estimate = cost<time_ns = 1>>", "missing attribute 'bound'"),
+            ("relu", "must be a variant such as"),
+        ]
+        for (schedule, message) in cases {
+            do {
+                _ = try Parser.parse(base.replacingOccurrences(of: "SCHEDULE", with: schedule))
+                Issue.record("\(schedule) parsed")
+            } catch {
+                #expect(error.description.contains(message), "\(schedule): \(error.description)")
+            }
+        }
+    }
+}
