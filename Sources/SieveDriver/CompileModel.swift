@@ -85,9 +85,17 @@ public func prepareGraph(_ imported: Graph, sparsity: SparsifyOptions?, calibrat
     var graph = imported
     var dumps: [String] = []
     var diagnostics: [Diagnostic] = []
+    // Every name a dump flag lists must belong to some stage of the compile pipeline.
+    let pipelineNames = Set((Pipelines.cleanup + [TransposeWeights()] + Pipelines.sparsity() + [Fuse()]
+                             + Pipelines.codegen(target: .x86_64)).map(\.name))
+    let flagged = passManager.printBefore.listedNames.union(passManager.printAfter.listedNames)
+        .union(passManager.stopAfter.map { [$0] } ?? [])
+    if let unknown = flagged.subtracting(pipelineNames).sorted().first {
+        throw DiagnosticError(.error(.unknown, "pass '\(unknown)' is not in the compile pipeline (\(pipelineNames.sorted().joined(separator: ", ")))"))
+    }
     func runPasses(_ passes: [any GraphPass]) throws {
         var context = PassContext()
-        try PassManager(passes: passes, options: passManager).run(on: &graph, context: &context) { dumps.append($0) }
+        try PassManager(passes: passes, options: passManager.restricted(to: passes)).run(on: &graph, context: &context) { dumps.append($0) }
         diagnostics += context.diagnostics
     }
     try runPasses(Pipelines.cleanup + [TransposeWeights()])
@@ -110,7 +118,8 @@ public func scheduleGraph(_ graph: inout Graph, target: TargetDescription,
                           passManager: PassManagerOptions = PassManagerOptions()) throws -> [String] {
     var dumps: [String] = []
     var context = PassContext()
-    try PassManager(passes: Pipelines.codegen(target: target), options: passManager).run(on: &graph, context: &context) { dumps.append($0) }
+    let passes = Pipelines.codegen(target: target)
+    try PassManager(passes: passes, options: passManager.restricted(to: passes)).run(on: &graph, context: &context) { dumps.append($0) }
     return dumps
 }
 

@@ -90,8 +90,8 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
     let allocation = SparsityAllocation(mode: options.sparsity, keepDense: options.keepDense, minWeights: options.minWeights,
                                         method: options.prune, samples: options.sensitivitySamples)
     let legalize = NMLegalize(method: options.prune, permute: options.permute)
-    let manager = try PassManager(passes: Pipelines.sparsity(allocation: allocation, legalize: legalize),
-                                  options: options.passManager)
+    let passes = Pipelines.sparsity(allocation: allocation, legalize: legalize)
+    let manager = try PassManager(passes: passes, options: options.passManager.restricted(to: passes))
     var context = PassContext()
     context.calibration = calibration
     context.calibrationSamples = options.calibrationSamples

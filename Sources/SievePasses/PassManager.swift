@@ -52,6 +52,24 @@ public struct PassManagerOptions: Hashable, Sendable {
     public init() {}
 }
 
+extension PassManagerOptions {
+    /// These options for one stage of a longer pipeline: dump and stop flags keep only the names of `passes`,
+    /// so that `--print-ir-after=fuse` applies to the stage that runs fuse and the other stages accept it.
+    public func restricted(to passes: [any GraphPass]) -> PassManagerOptions {
+        let names = Set(passes.map(\.name))
+        func restrict(_ selection: PassSelection) -> PassSelection {
+            guard case let .names(listed) = selection else { return selection }
+            let kept = listed.intersection(names)
+            return kept.isEmpty ? .none : .names(kept)
+        }
+        var options = self
+        options.printBefore = restrict(printBefore)
+        options.printAfter = restrict(printAfter)
+        if let stop = stopAfter, !names.contains(stop) { options.stopAfter = nil }
+        return options
+    }
+}
+
 /// Wall time spent in each pass.
 public struct PassTiming: Hashable, Sendable {
     /// The pass name.

@@ -33,7 +33,8 @@ public enum Pipelines {
     /// - schedule after cleanup and after sparsity: it reads final shapes and weight layouts (an nm weight needs an
     ///   nm_ variant), and the verifier rejects a schedule that no longer suits its op;
     /// - nothing after schedule rewrites matrix products: passes that rebuild an op drop its schedule.
+    /// Schedules an op carries already (written into a `.sir` model) are kept where they fit the target.
     public static func codegen(target: TargetDescription) -> [any GraphPass] {
-        [Schedule(target: target)]
+        [Schedule(target: target, keepExisting: true)]
     }
 }

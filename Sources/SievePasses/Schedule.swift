@@ -10,7 +10,7 @@ import SieveIR
 /// Ops whose operand types do not form a product the kernels know are left without a schedule, and lowering
 /// then uses its defaults. Options: `target=NAME` (default: the host, as `--target native`), `variant=NAME`
 /// (take the best candidate of that variant wherever it can compute the op: for tests and experiments),
-/// `threads=N` (the cores a parallel kernel may use in the estimate).
+/// `threads=N` (the cores a parallel kernel may use in the estimate), `keep=true` (keep schedules that fit).
 public struct Schedule: ConfigurablePass {
     public let name = "schedule"
     /// The CPU the schedule is for.
@@ -19,18 +19,23 @@ public struct Schedule: ConfigurablePass {
     public var forcedVariant: String?
     /// Cores assumed for parallel kernels, or nil for the target's.
     public var threads: Int?
+    /// Keep a schedule an op already carries when it fits the target (filling in its estimate), instead of
+    /// deciding again: `sieve compile` honours schedules written into a `.sir` model this way.
+    public var keepExisting = false
 
     /// Makes the pass for a target (by default the host, falling back to x86-64-v4 where it cannot be read).
-    public init(target: TargetDescription? = nil, forcedVariant: String? = nil, threads: Int? = nil) {
+    public init(target: TargetDescription? = nil, forcedVariant: String? = nil, threads: Int? = nil, keepExisting: Bool = false) {
         self.target = target ?? ((try? TargetDescription.host()) ?? .x86_64_v4)
         self.forcedVariant = forcedVariant
         self.threads = threads
+        self.keepExisting = keepExisting
     }
 
     public var optionHelp: [(key: String, meaning: String)] {
         [("target", "the CPU: " + TargetDescription.targetNames.joined(separator: ", ")),
          ("variant", "prefer this kernel variant where it applies: " + KernelVariant.names.joined(separator: ", ")),
-         ("threads", "cores a parallel kernel may use in the estimate")]
+         ("threads", "cores a parallel kernel may use in the estimate"),
+         ("keep", "true to keep schedules ops already carry where they fit the target")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -45,6 +50,9 @@ public struct Schedule: ConfigurablePass {
                     throw reader.error("unknown variant '\(value)', expected one of \(KernelVariant.names.joined(separator: ", "))")
                 }
                 pass.forcedVariant = value
+            case "keep":
+                guard value == "true" || value == "false" else { throw reader.error("keep must be true or false, found '\(value)'") }
+                pass.keepExisting = value == "true"
             case "threads":
                 let count = try reader.count(key, value)
                 guard count >= 1 else { throw reader.error("threads must be at least 1, found \(value)") }
@@ -66,6 +74,11 @@ public struct Schedule: ConfigurablePass {
         let model = self.model
         for index in graph.operations.indices where graph.operations[index].kind.isKernelBearing {
             guard let problem = KernelProblem.make(graph.operations[index], in: graph) else { continue }
+            if keepExisting, var existing = graph.operations[index].schedule, problem.admits(existing, vectorWidth: target.f32Lanes) {
+                if existing.estimate == nil { existing.estimate = model.estimate(existing, for: problem) }
+                graph.operations[index].schedule = existing
+                continue
+            }
             graph.operations[index].schedule = choose(problem, model: model)
         }
     }
