@@ -36,6 +36,11 @@ struct AutotuneEntry: Codable, Equatable {
 public func autotune(_ graph: inout Graph, target: CompileTarget, compiler: String,
                      cacheDirectory: String) throws -> [Int: [ScheduleCandidateTime]] {
     let description = target.description
+    if let host = try? TargetDescription.host(), !description.features.isSubset(of: host.features) {
+        throw DiagnosticError(.error(.unknown, "--autotune times candidates on this machine, which cannot run \(description.name) code "
+            + "(it lacks \(description.features.subtracting(host.features).sorted().map(\.rawValue).joined(separator: ", "))); "
+            + "compile for --target native or drop --autotune"))
+    }
     let model = Schedule(target: description).model
     var timings: [Int: [ScheduleCandidateTime]] = [:]
     var decided: [KernelProblem: (KernelSchedule, [ScheduleCandidateTime])] = [:]

@@ -79,7 +79,7 @@ public struct ScheduleReport: Codable, Hashable, Sendable {
         }
         let timed = layers.filter { !$0.candidates.isEmpty }
         if !timed.isEmpty {
-            lines += ["", "Autotune candidates (median µs of one call):", ""]
+            lines += ["", "Autotune candidates (median µs of one call of a standalone artifact holding only that layer, weights hot):", ""]
             for row in timed {
                 lines.append("- \(row.layer): " + row.candidates.map { "\($0.schedule): \(number($0.microseconds))" }.joined(separator: "; "))
             }

@@ -5,6 +5,7 @@ import Foundation
 import SieveCodegenC
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 import SievePasses
 import Testing
 
@@ -134,5 +135,27 @@ struct ScheduleDifferentialTests {
             problems += try runScheduled(reference, compiled, ranges: ranges, label: "parameter set \(number)", folder: folder)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// A schedule that does not fit the vector width it is compiled for (the blocked kernel takes at most 4
+    /// vectors of activation rows: 32 rows are 8 vectors of 4 lanes) is lowered with the default and says so;
+    /// one that fits is lowered as written.
+    @Test("a schedule that does not fit the vector width falls back to the default")
+    func scheduleThatDoesNotFit() throws {
+        let graph = try parseGraph("""
+            graph @g(%x: tensor<32x64xf32>) -> tensor<32x8xf32> {
+              %w = const @w : tensor<8x64xf32, nm<1:4>>
+              %y = matmul %x, %w {transpose_b = true, schedule = nm_blocked<k_block = 64, tile_rows = 4, prefetch_rows = 2, packing = stored, parallel = none>} : tensor<32x8xf32>
+              return %y
+            }
+            const @w : tensor<8x64xf32, nm<1:4>> = hex<"\(String(repeating: "0000803f", count: 128))\(String(repeating: "00", count: 32))">
+            """)
+        let narrow = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 4))
+        #expect(narrow.kernels.contains { $0.pattern.contains("does not fit f32x4 vectors; lowered with the default") },
+                "\(narrow.kernels.map(\.pattern))")
+        let wide = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 16))
+        #expect(wide.kernels.contains { $0.pattern.contains("k blocks of 64") && $0.pattern.contains("tiles of 4 weight rows")
+            && $0.pattern.contains("; schedule nm_blocked(k_block 64, tile_rows 4, prefetch_rows 2), serial") },
+                "\(wide.kernels.map(\.pattern))")
     }
 }
