@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveKernel
@@ -24,87 +25,37 @@ struct TemporaryFolder {
     func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
-/// A compiled artifact loaded with dlopen; the library stays loaded while this object lives.
+/// A compiled artifact loaded through the driver's `NativeArtifact`, with the graph it came from.
 final class LoadedArtifact {
-    typealias Create = @convention(c) (Int32) -> OpaquePointer?
-    typealias Run = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
-    typealias Destroy = @convention(c) (OpaquePointer?) -> Void
-    typealias CreateWithWeights = @convention(c) (UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<Int32>?) -> OpaquePointer?
-
-    let handle: UnsafeMutableRawPointer
+    let native: NativeArtifact
     let name: String
     let folder: URL
     let graph: Graph
-    let create: Create
-    let run: Run
-    let destroy: Destroy
 
     init(folder: URL, name: String, graph: Graph) throws {
-        let path = folder.appendingPathComponent("lib\(name).so").path
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            throw NativeTestError("dlopen \(path): \(String(cString: dlerror()))")
-        }
-        self.handle = handle
+        native = try NativeArtifact(library: folder.appendingPathComponent("lib\(name).so").path, name: name)
         self.name = name
         self.folder = folder
         self.graph = graph
-        func symbol<T>(_ suffix: String, _: T.Type) throws -> T {
-            guard let pointer = dlsym(handle, "\(name)_\(suffix)") else { throw NativeTestError("missing symbol \(name)_\(suffix)") }
-            return unsafeBitCast(pointer, to: T.self)
-        }
-        create = try symbol("create", Create.self)
-        run = try symbol("run", Run.self)
-        destroy = try symbol("destroy", Destroy.self)
     }
-
-    deinit { dlclose(handle) }
 
     /// A symbol of the artifact cast to a function type.
-    func function<T>(_ suffix: String, _ type: T.Type) -> T? {
-        dlsym(handle, "\(name)_\(suffix)").map { unsafeBitCast($0, to: T.self) }
-    }
+    func function<T>(_ suffix: String, _ type: T.Type) -> T? { native.symbol(suffix, as: type) }
+
+    /// `NAME_create(threads)`, nil where it returns NULL.
+    func create(_ threads: Int32) -> OpaquePointer? { try? native.createContext(threads: Int(threads)) }
+
+    /// `NAME_destroy(context)`.
+    func destroy(_ context: OpaquePointer) { native.destroyContext(context) }
 
     /// Runs on a context and decodes the outputs; returns the status code and outputs.
-    func execute(_ context: OpaquePointer?, _ inputs: [Tensor]) -> (Int32, [Tensor]) {
-        let inputBytes = inputs.map { $0.constant(name: "in").bytes }
-        let outputTypes = graph.outputs.map { graph.values[$0.index].type.plain }
-        var outputBytes = outputTypes.map { [UInt8](repeating: 0, count: max(1, ($0.elementCount ?? 0) * $0.elementType.byteSize)) }
-        let inputPointers = inputBytes.map { bytes -> UnsafeMutableRawPointer in
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
-            bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
-            return memory
-        }
-        let outputPointers = outputBytes.map { UnsafeMutableRawPointer.allocate(byteCount: $0.count, alignment: 64) }
-        defer {
-            inputPointers.forEach { $0.deallocate() }
-            outputPointers.forEach { $0.deallocate() }
-        }
-        let constInputs: [UnsafeRawPointer?] = inputPointers.map { UnsafeRawPointer($0) }
-        let mutableOutputs: [UnsafeMutableRawPointer?] = outputPointers
-        let status = constInputs.withUnsafeBufferPointer { inputBuffer in
-            mutableOutputs.withUnsafeBufferPointer { outputBuffer in
-                run(context, inputBuffer.baseAddress, outputBuffer.baseAddress)
-            }
-        }
-        for index in outputBytes.indices {
-            let count = outputBytes[index].count
-            outputBytes[index] = Array(UnsafeRawBufferPointer(start: outputPointers[index], count: count))
-        }
-        let tensors = zip(outputTypes, outputBytes).map { type, bytes -> Tensor in
-            let needed = (type.elementCount ?? 0) * type.elementType.byteSize
-            return (try? Tensor(Constant(name: "out", type: type, bytes: Array(bytes.prefix(needed)))))
-                ?? Tensor.placeholder
-        }
-        return (status, tensors)
+    func execute(_ context: OpaquePointer, _ inputs: [Tensor]) throws -> (Int32, [Tensor]) {
+        try native.execute(on: context, inputs)
     }
 
     /// Creates a context with `threads` threads, runs once and destroys it.
     func runOnce(_ inputs: [Tensor], threads: Int32 = 1) throws -> [Tensor] {
-        guard let context = create(threads) else { throw NativeTestError("\(name)_create(\(threads)) returned NULL") }
-        defer { destroy(context) }
-        let (status, outputs) = execute(context, inputs)
-        guard status == 0 else { throw NativeTestError("\(name)_run returned \(status)") }
-        return outputs
+        try native.run(inputs, threads: Int(threads))
     }
 }
 
