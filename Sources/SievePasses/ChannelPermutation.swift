@@ -134,7 +134,9 @@ enum ChannelPermutation {
         var group = [Double](repeating: 0, count: pattern.m)
         for row in 0..<matrix.rows {
             for start in stride(from: 0, to: matrix.reduction, by: pattern.m) {
-                for slot in 0..<pattern.m { group[slot] = magnitudes[row * matrix.reduction + permutation[start + slot]] }
+                // A padded last group has fewer real positions; its padding reads as zero.
+                let width = min(pattern.m, matrix.reduction - start)
+                for slot in 0..<pattern.m { group[slot] = slot < width ? magnitudes[row * matrix.reduction + permutation[start + slot]] : 0 }
                 group.sort(by: >)
                 for slot in 0..<pattern.n { total += group[slot] }
             }
@@ -154,7 +156,8 @@ enum ChannelPermutation {
         func groupSum(_ row: Int, _ start: Int, replacing position: Int, with column: Int, _ buffer: inout [Double]) -> Double {
             for slot in 0..<m {
                 let index = start + slot
-                buffer[slot] = magnitudes[row * n + (index == position ? column : permutation[index])]
+                // Positions past the end (the padding of a last group) read as zero.
+                buffer[slot] = index >= n ? 0 : magnitudes[row * n + (index == position ? column : permutation[index])]
             }
             buffer.sort(by: >)
             var sum = 0.0

@@ -218,9 +218,10 @@ public struct NMLegalize: ConfigurablePass {
         return result
     }
 
-    /// Whether the layer's weight shape can carry the pattern.
+    /// Whether the layer's weight shape can carry the pattern (any non-empty reduction: the layout pads
+    /// it to a multiple of M).
     func canCarry(_ layer: PrunableLayer, _ pattern: NMPattern) -> Bool {
-        pattern.problem == nil && layer.matrix.reduction % pattern.m == 0 && layer.matrix.reduction > 0
+        pattern.problem == nil && layer.matrix.reduction > 0
     }
 
     /// Whether an [O, I] matrix already has at most N non-zeros in every group of M.
@@ -228,14 +229,14 @@ public struct NMLegalize: ConfigurablePass {
         NMLegalize.firstViolation(weights, matrix, pattern) == nil
     }
 
-    /// The first (row, group) with more than N non-zeros, or nil.
+    /// The first (row, group) with more than N non-zeros, or nil (a padded last group counts its real positions).
     public static func firstViolation(_ weights: [Double], _ matrix: NMMatrixShape, _ pattern: NMPattern) -> (row: Int, group: Int)? {
-        let groups = matrix.reduction / pattern.m
+        let groups = NMPacking.groupsPerRow(matrix, pattern)
         for row in 0..<matrix.rows {
             for group in 0..<groups {
                 let start = row * matrix.reduction + group * pattern.m
                 var count = 0
-                for slot in 0..<pattern.m where weights[start + slot] != 0 { count += 1 }
+                for slot in 0..<NMPacking.groupWidth(matrix, pattern, group: group) where weights[start + slot] != 0 { count += 1 }
                 if count > pattern.n { return (row, group) }
             }
         }

@@ -26,14 +26,15 @@ public enum NMPruning {
     public static let sparseGPTDampening = 0.01
 
     /// For every row and group of M, marks the N highest scores as kept (ties go to the lower index).
+    /// A padded last group of w < M real positions keeps its min(N, w) highest.
     public static func keepMask(scores: [Double], matrix: NMMatrixShape, pattern: NMPattern) -> [Bool] {
         var mask = [Bool](repeating: false, count: scores.count)
-        let groups = matrix.reduction / pattern.m
-        var order = [Int](repeating: 0, count: pattern.m)
+        let groups = NMPacking.groupsPerRow(matrix, pattern)
+        var order: [Int] = []
         for row in 0..<matrix.rows {
             for group in 0..<groups {
                 let start = row * matrix.reduction + group * pattern.m
-                for slot in 0..<pattern.m { order[slot] = slot }
+                order = Array(0..<NMPacking.groupWidth(matrix, pattern, group: group))
                 order.sort { a, b in
                     let sa = scores[start + a], sb = scores[start + b]
                     return sa != sb ? sa > sb : a < b
