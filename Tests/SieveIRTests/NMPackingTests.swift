@@ -106,6 +106,14 @@ func f32Bytes(_ values: [Float]) -> [UInt8] {
         #expect(throws: DiagnosticError.self) {
             try NMPacking.unpack(packedBytes: broken, shape: shape, elementType: .f32, pattern: pattern)
         }
+        // Dumps say that the reduction is padded.
+        var graph = Graph(name: "g")
+        let x = graph.addInput(TensorType([1, 5], .f32), name: "x")
+        let w = graph.appendConstant(Constant(name: "w", type: TensorType(shape, .f32, layout: pattern.layout), bytes: packed))
+        graph.outputs = [graph.append(.matmul(transposeB: true), [x, w], TensorType([1, 2], .f32))]
+        #expect(Verifier.diagnostics(for: graph).isEmpty)
+        #expect(graph.print(options: PrintOptions(sparsityNotes: true))
+                .contains("// 2:4, density 0.5: 8 of 10 weights kept, 2-bit indices, reduction 5 padded to 8"))
         // More than N non-zeros among a padded group's real positions is refused.
         #expect(throws: DiagnosticError.self) {
             try NMPacking.pack(denseBytes: f32Bytes([1, 2, 3]), shape: [1, 3], elementType: .f32, pattern: pattern)
