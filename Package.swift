@@ -61,7 +61,7 @@ let package = Package(
             ],
             exclude: ["conformance-expected-failures.txt"]),
         .testTarget(
-            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver", "COpenBLAS"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",

@@ -66,3 +66,11 @@ func sirBlocks(in markdown: String) -> [(line: Int, text: String)] {
     let dense = try Tensor(weight)
     #expect(dense.floats == [0, 1.5, 0, 2, 3, 0, 0, -1, 4, 0, 5, 0, 0, 0, 6, 7])
 }
+
+/// The padded nm example of IR/README.md decodes to the dense rows the page shows (5 per row, no padding).
+@Test func paddedNMExampleMatchesItsDenseRows() throws {
+    let blocks = sirBlocks(in: try String(contentsOf: ReadmeExampleTests.readme, encoding: .utf8))
+    let padded = try #require(try blocks.flatMap { try Parser.parse($0.text).graphs }.first { $0.name == "padded" })
+    let weight = try #require(padded.constants.entries.first)
+    #expect(try Tensor(weight).floats == [1, 0, -2, 0, 3, 0, 4, 0, 0, 0])
+}

@@ -143,6 +143,21 @@ func pruneAndPack(_ values: [Float], lastAxis: Int, n: Int, m: Int, elementType:
     return (dense, bytes + packed)
 }
 
+/// Keeps the N largest magnitudes of every group of M along each row of an [O, I] matrix; a last group
+/// of w < M real positions keeps min(N, w).
+func prunePaddedRows(_ values: [Float], matrix: NMMatrixShape, n: Int, m: Int) -> [Float] {
+    var dense = [Float](repeating: 0, count: values.count)
+    for row in 0..<matrix.rows {
+        for start in stride(from: 0, to: matrix.reduction, by: m) {
+            let base = row * matrix.reduction + start
+            let width = min(m, matrix.reduction - start)
+            let order = (0..<width).sorted { abs(values[base + $0]) > abs(values[base + $1]) || (abs(values[base + $0]) == abs(values[base + $1]) && $0 < $1) }
+            for slot in order.prefix(n) { dense[base + slot] = values[base + slot] }
+        }
+    }
+    return dense
+}
+
 /// Turns the constants named in `nm` into N:M weights: returns the graph for the interpreter (pruned, dense)
 /// and the graph to compile (nm layout, packed bytes).
 func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (reference: Graph, compiled: Graph) {
@@ -151,12 +166,21 @@ func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (refer
         let constant = graph.constants.entries[index]
         guard let (n, m) = nm[constant.name] else { continue }
         let original = try Tensor(constant)
-        guard let floats = original.floats, let last = constant.type.shape.last else { throw NativeTestError("nm weight must be float") }
-        let (dense, packed) = pruneAndPack(floats, lastAxis: last, n: n, m: m, elementType: constant.type.elementType)
-        reference.constants.entries[index].bytes = try Tensor(constant.type.plain, floats: dense).constant(name: "c").bytes
+        guard let floats = original.floats, let last = constant.type.shape.last,
+              let matrix = NMMatrixShape(constant.type.shape) else { throw NativeTestError("nm weight must be float of rank 2 or 4") }
         var nmType = constant.type
         nmType.layout = .nm(n: n, m: m)
-        compiled.constants.entries[index] = Constant(name: constant.name, type: nmType, bytes: packed)
+        if matrix.reduction % m == 0 {
+            let (dense, packed) = pruneAndPack(floats, lastAxis: last, n: n, m: m, elementType: constant.type.elementType)
+            reference.constants.entries[index].bytes = try Tensor(constant.type.plain, floats: dense).constant(name: "c").bytes
+            compiled.constants.entries[index] = Constant(name: constant.name, type: nmType, bytes: packed)
+        } else {
+            // A padded reduction: prune each row's groups (the last one short), then pack with NMPacking.
+            let dense = prunePaddedRows(floats, matrix: matrix, n: n, m: m)
+            let denseConstant = try Tensor(constant.type.plain, floats: dense).constant(name: constant.name)
+            reference.constants.entries[index].bytes = denseConstant.bytes
+            compiled.constants.entries[index] = try NMPacking.pack(denseConstant, pattern: NMPattern(n: n, m: m))
+        }
         for valueIndex in compiled.values.indices {
             if case let .constant(id) = compiled.operations.first(where: { $0.results.first?.index == valueIndex })?.kind, id.index == index {
                 compiled.values[valueIndex].type = nmType
