@@ -20,6 +20,11 @@
 //
 // Not yet checked: that indices stay inside their buffers (needs range analysis), and that
 // parallel iterations write disjoint elements (lowering guarantees it by construction).
+//
+// Each problem carries its site (a buffer, or a statement by its pre-order number), which the kernel
+// IR parser's source map turns into a file line. IR/kernel/verifier/ has a negative file per invariant;
+// two parts cannot be written as text, because the parser builds them: the shape and name tables of
+// invariant 1, and variable-table entries of invariant 2 (both are tested in KernelIRTests).
 
 import SieveIR
 
