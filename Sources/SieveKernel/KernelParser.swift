@@ -394,13 +394,15 @@ public struct KernelParser {
                 }
                 return .trap(value)
             default:
-                throw fail("expected a statement (for, parallel for, var, an assignment, store, vstore, prefetch, if or trap), found '\(keyword)'",
-                           at: token)
+                throw fail("expected a statement, found '\(keyword)'; \(KernelParser.statementKinds)", at: token)
             }
         default:
-            throw fail("expected a statement (for, parallel for, var, an assignment, store, vstore, prefetch, if or trap), found \(found)")
+            throw fail("expected a statement, found \(found); \(KernelParser.statementKinds)")
         }
     }
+
+    /// The statements there are, for "expected a statement" messages.
+    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, if and trap"
 
     private mutating func parseLoop(parallel: Bool) throws(DiagnosticError) -> Loop {
         let variable = try variableReference()

@@ -70,9 +70,9 @@ struct KernelParserTests {
         for width in [4, 8, 16] {
             let program = try lowerToKernels(graph, options: LoweringOptions(name: model, vectorWidth: width))
             problems += kernelRoundTripProblems(program, label: "\(model)\(sparse ? "-2:4" : "")-f32x\(width)")
-            // A kernel reads packed N:M indices (through nm_dot, nm_index or byte loads).
+            // A kernel reads packed N:M indices (through nm_dot, nm_index, byte loads or a row-block product).
             let kernelText = program.kernels.map { $0.print() }.joined(separator: "\n")
-            readsPackedIndices = readsPackedIndices || program.buffers.indices.contains { index in
+            readsPackedIndices = readsPackedIndices || kernelText.contains("nm_rows4.") || program.buffers.indices.contains { index in
                 program.buffers[index].name.hasSuffix(".indices")
                     && (kernelText.contains("\(BufferID(index))[") || kernelText.contains("indices \(BufferID(index)),"))
             }
