@@ -55,9 +55,9 @@ import Testing
     @Test func aCheckLineThatMatchesTooEarlyOrOnTheWrongLineFails() throws {
         let file = "IR/kernel/lower/in-place.sir"
         let text = try String(contentsOf: repositoryRoot.appendingPathComponent(file), encoding: .utf8)
-        // %h and %r share bytes; claiming %r sits at another offset, or right after the output, must fail.
-        for (old, new) in [("// CHECK-NEXT: %b4 = arena +0 : f32[128]  // %r", "// CHECK-NEXT: %b4 = arena +512 : f32[128]  // %r"),
-                           ("// CHECK: %b3 = arena +0 : f32[128]  // %h", "// CHECK-NEXT: %b3 = arena +0 : f32[128]  // %h")] {
+        // @chain reuses %h's bytes for %r and @kept must not; claiming the opposite of either must fail.
+        for (old, new) in [("// CHECK-NEXT: %b3 = arena +0 : f32[128]  // %r", "// CHECK-NEXT: %b3 = arena +512 : f32[128]  // %r"),
+                           ("// CHECK-NEXT: %b3 = arena +512 : f32[128]  // %r", "// CHECK-NEXT: %b3 = arena +0 : f32[128]  // %r")] {
             #expect(text.contains(old))
             let failures = FileRunnerTests.failures(text.replacingOccurrences(of: old, with: new), file)
             #expect(!failures.isEmpty, "'\(new)' passes")
