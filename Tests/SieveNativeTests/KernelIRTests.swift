@@ -105,6 +105,11 @@ struct KernelIRTests {
             mutateBody(&program) { $0.append(.declare(VariableID(1), .float(0))) }
         }
         #expect(twice.contains { $0.contains("declared twice") })
+        // Text cannot express this one: the parser makes a table entry for every variable it reads.
+        let unknownVariable = problems { program in
+            mutateBody(&program) { $0.append(.declare(VariableID(99), .int(0))) }
+        }
+        #expect(unknownVariable.contains { $0.contains("%v99 is not in the variable table") })
     }
 
     @Test("invariant 4: types")
