@@ -58,8 +58,8 @@ struct Lowerer {
     var constantBuffers: [Int: ConstantBuffers] = [:]
     /// Elementwise results computed inside their single elementwise consumer's loop instead of stored.
     var fused: Set<ValueID> = []
-    /// Transposed copies of constants made for matrix products, by constant index.
-    var transposedConstants: [Int: BufferID] = [:]
+    /// Dense weights stored packed for their one product (and not also in their plain order), by constant index.
+    var packedWeights: [Int: PackedWeight] = [:]
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
     var currentOp: Operation?
     var currentOpIndex = 0
@@ -176,6 +176,7 @@ struct Lowerer {
     mutating func layOutConstants() throws {
         var weights: [UInt8] = []
         func align() { while weights.count % PlanMemory.alignment != 0 { weights.append(0) } }
+        let packingPlans = packedWeightPlans()
         for op in graph.operations {
             guard case let .constant(id) = op.kind, let result = op.results.first,
                   let constant = graph.constants[id] else { continue }
@@ -192,6 +193,17 @@ struct Lowerer {
             switch constant.type.layout {
             case .dense:
                 let offset = weights.count
+                if let plan = packingPlans[id.index] {
+                    // Stored once, in the panel order its product's kernel reads.
+                    weights += packDenseWeight(constant.bytes, n: plan.n, k: plan.k, transposed: plan.transposed,
+                                               panelWidth: plan.schedule.panelWidth)
+                    let buffer = addBuffer(Buffer(name: "@\(constant.name).packed", storage: .constant(offset: offset),
+                                                  elementType: .f32, count: max(1, count)))
+                    packedWeights[id.index] = PackedWeight(buffer: buffer, schedule: plan.schedule, n: plan.n, k: plan.k)
+                    constantBuffers[id.index] = ConstantBuffers(values: buffer, indices: nil)
+                    valueBuffers[result.index] = buffer
+                    continue
+                }
                 weights += constant.bytes
                 let buffer = addBuffer(Buffer(name: "@\(constant.name)", storage: .constant(offset: offset),
                                               elementType: constant.type.elementType, count: max(1, count)))
