@@ -60,6 +60,8 @@ struct Lowerer {
     var fused: Set<ValueID> = []
     /// Dense weights stored packed for their one product (and not also in their plain order), by constant index.
     var packedWeights: [Int: PackedWeight] = [:]
+    /// The packing plan of each dense weight that will be packed, by constant index (see `packedWeightPlans`).
+    var packingPlans: [Int: PackingPlan] = [:]
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
     var currentOp: Operation?
     var currentOpIndex = 0
@@ -103,6 +105,7 @@ struct Lowerer {
             }
         }
         currentOp = nil
+        packingPlans = packedWeightPlans()
         let scratch = graph.operations.map(scratchBytes)
         fused = fusableValues()
         if let index = scratch.firstIndex(where: { $0 > Lowerer.maxArenaBytes }) {
@@ -176,7 +179,6 @@ struct Lowerer {
     mutating func layOutConstants() throws {
         var weights: [UInt8] = []
         func align() { while weights.count % PlanMemory.alignment != 0 { weights.append(0) } }
-        let packingPlans = packedWeightPlans()
         for op in graph.operations {
             guard case let .constant(id) = op.kind, let result = op.results.first,
                   let constant = graph.constants[id] else { continue }
@@ -293,6 +295,7 @@ struct Lowerer {
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
             return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
         }
+        if let bytes = packedActivationBytes(op) { return bytes }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
         let weightRowsAlongReduction: Bool
         switch op.kind {

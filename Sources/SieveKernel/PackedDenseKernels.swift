@@ -82,6 +82,13 @@ public func denseProductSchedule(rows: Int, n: Int, k: Int, vectorWidth: Int, th
 /// so the schedule only makes sure this many work items exist where the shape allows.
 let plannedThreads = 4
 
+/// How one constant weight is packed: its product's schedule, its shape and whether it is stored `[n][k]`.
+struct PackingPlan {
+    var schedule: DenseProductSchedule
+    var n: Int, k: Int
+    var transposed: Bool
+}
+
 /// A constant weight stored packed for one product.
 struct PackedWeight {
     var buffer: BufferID
@@ -115,7 +122,7 @@ func packDenseWeight(_ bytes: [UInt8], n: Int, k: Int, transposed: Bool, panelWi
 extension Lowerer {
     /// For each constant (by index) that is a dense f32 2-D weight read by exactly one f32 matmul, fused_matmul or
     /// gemm (and nothing else, not an output): the schedule of that product and how the constant is stored.
-    func packedWeightPlans() -> [Int: (schedule: DenseProductSchedule, n: Int, k: Int, transposed: Bool)] {
+    func packedWeightPlans() -> [Int: PackingPlan] {
         var uses: [Int: Int] = [:]
         var constantOf: [ValueID: ConstantID] = [:]
         for op in graph.operations {
@@ -125,7 +132,7 @@ extension Lowerer {
             for operand in op.operands { if let id = constantOf[operand] { uses[id.index, default: 0] += 1 } }
         }
         for output in graph.outputs { if let id = constantOf[output] { uses[id.index, default: 0] += 1 } }
-        var plans: [Int: (schedule: DenseProductSchedule, n: Int, k: Int, transposed: Bool)] = [:]
+        var plans: [Int: PackingPlan] = [:]
         for op in graph.operations {
             let transposed: Bool
             switch op.kind {
@@ -144,9 +151,26 @@ extension Lowerer {
             guard n > 0, let count = resultType.elementCount else { continue }
             if case .gemm = op.kind, resultType.rank != 2 { continue }
             guard let schedule = denseProductSchedule(rows: count / n, n: n, k: k, vectorWidth: width, threads: plannedThreads) else { continue }
-            plans[id.index] = (schedule, n, k, transposed)
+            plans[id.index] = PackingPlan(schedule: schedule, n: n, k: k, transposed: transposed)
         }
         return plans
+    }
+
+    /// The arena bytes a product over a packed weight needs for its packed activations: with the register tile,
+    /// A is copied once per call into row tiles `[rows / rowTile][k][rowTile]` (the last tile zero-padded), so
+    /// the tile's broadcasts read one contiguous stream instead of `rowTile` rows 4·k bytes apart (which share
+    /// L1 sets when k is a multiple of 1024). Nil for other ops.
+    func packedActivationBytes(_ op: Operation) -> Int? {
+        switch op.kind {
+        case .matmul, .fusedMatmul, .gemm: break
+        default: return nil
+        }
+        guard op.operands.count >= 2, let opIndex = graph.definingOps()[op.operands[1].index],
+              case let .constant(id) = graph.operations[opIndex].kind, let plan = packingPlans[id.index],
+              plan.schedule.variant == .registerTile, let result = op.results.first,
+              let count = graph.type(of: result)?.elementCount, plan.n > 0 else { return nil }
+        let rows = count / plan.n, rowTile = plan.schedule.rowTile
+        return saturatingProduct([(rows + rowTile - 1) / rowTile * rowTile, plan.k, 4])
     }
 
     /// The packed weight a product's B operand is stored as, if any.
@@ -169,6 +193,36 @@ extension Lowerer {
         let rowBlocks = (rows + rowBlock - 1) / rowBlock
         let fullRows = rows - rows % rowTile
         let packed = weight.buffer
+
+        // With the register tile, A is first copied into row tiles [rows / rowTile][k][rowTile] in scratch.
+        var activation: (KernelExpression, Int, KernelExpression) -> (BufferID, KernelExpression) = { row0, r, kk in
+            (a.buffer, a.index(0, row0 + .index(r), kk))
+        }
+        if panels > 0, schedule.variant == .registerTile, let offset = plan.scratch[currentOpIndex] {
+            let tiles = (rows + rowTile - 1) / rowTile
+            let packedA = addBuffer(Buffer(name: "\(pattern) packed activations", storage: .arena(offset: offset), elementType: .f32,
+                                           count: tiles * rowTile * k))
+            var builder = KernelBuilder()
+            builder.loop("tile", to: .index(tiles), parallel: isParallel(saturatingProduct([rows, k]))) { body, tileIndex in
+                for r in 0..<rowTile {
+                    let row = body.declare("row", .i64, tileIndex * .index(rowTile) + .index(r))
+                    body.loop("k", to: .index(k)) { body, kk in
+                        let target = (tileIndex * .index(k) + kk) * .index(rowTile) + .index(r)
+                        if rows % rowTile == 0 {
+                            body.store(packedA, target, .load(a.buffer, index: a.index(0, row, kk)))
+                        } else {
+                            body.branch(.binary(.lt, row, .index(rows)), then: { body in
+                                body.store(packedA, target, .load(a.buffer, index: a.index(0, row, kk)))
+                            }, else: { body in
+                                body.store(packedA, target, .float(0))
+                            })
+                        }
+                    }
+                }
+            }
+            addKernel(builder, pattern: "\(pattern), activations packed into tiles of \(rowTile) rows x k for the register tile")
+            activation = { row0, r, kk in (packedA, row0 * .index(k) + kk * .index(rowTile) + .index(r)) }
+        }
 
         if panels > 0 {
             var builder = KernelBuilder()
@@ -199,7 +253,8 @@ extension Lowerer {
                             body.declare("w\(v)", .f32x(w), .vectorLoad(packed, index: rowOfPanel + .index(v * w), width: w))
                         }
                         for r in 0..<tileRows {
-                            let x = body.declare("a\(r)", .f32x(w), .broadcast(.load(a.buffer, index: a.index(0, row0 + .index(r), kk)), width: w))
+                            let (source, index) = activation(row0, r, kk)
+                            let x = body.declare("a\(r)", .f32x(w), .broadcast(.load(source, index: index), width: w))
                             for v in 0..<vectors { body.assign(accumulators[r][v], .fma(x, weights[v], accumulators[r][v])) }
                         }
                     }
