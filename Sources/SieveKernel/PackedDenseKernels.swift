@@ -31,18 +31,23 @@ public struct DenseProductSchedule: Hashable, Sendable, CustomStringConvertible 
     public var depthBlock: Int
     /// MC: rows per work item, a multiple of `rowTile` (the last item takes the remainder).
     public var rowBlock: Int
+    /// How far ahead (in packed weight elements) each k step prefetches the weight; 0 for none. With the
+    /// register tile, one depth block: the next block arrives from DRAM while every row tile reuses this one.
+    public var prefetchDistance: Int
 
     /// Makes a schedule.
-    public init(variant: Variant, panelWidth: Int, rowTile: Int, depthBlock: Int, rowBlock: Int) {
+    public init(variant: Variant, panelWidth: Int, rowTile: Int, depthBlock: Int, rowBlock: Int, prefetchDistance: Int = 0) {
         self.variant = variant
         self.panelWidth = panelWidth
         self.rowTile = rowTile
         self.depthBlock = depthBlock
         self.rowBlock = rowBlock
+        self.prefetchDistance = prefetchDistance
     }
 
     public var description: String {
         "\(variant.rawValue), panels of \(panelWidth) columns, \(rowTile)x\(panelWidth) tile, depth blocks of \(depthBlock), \(rowBlock) rows per work item"
+            + (prefetchDistance > 0 ? ", weight prefetched \(prefetchDistance) elements ahead" : "")
     }
 }
 
@@ -75,7 +80,8 @@ public func denseProductSchedule(rows: Int, n: Int, k: Int, vectorWidth: Int, th
     while rowBlock > rowTile && panels * ((rows + rowBlock - 1) / rowBlock) < threads {
         rowBlock -= rowTile
     }
-    return DenseProductSchedule(variant: .registerTile, panelWidth: panelWidth, rowTile: rowTile, depthBlock: depthBlock, rowBlock: rowBlock)
+    return DenseProductSchedule(variant: .registerTile, panelWidth: panelWidth, rowTile: rowTile, depthBlock: depthBlock, rowBlock: rowBlock,
+                                prefetchDistance: k > depthBlock ? depthBlock * panelWidth : 0)
 }
 
 /// The threads a packed product's work split is planned for: artifacts choose their thread count when created,
@@ -249,6 +255,12 @@ extension Lowerer {
                     }
                     body.loop("k", from: kStart, to: kStart + .index(depth)) { body, kk in
                         let rowOfPanel = body.declare("wk", .i64, panelBase + kk * .index(panelWidth))
+                        if schedule.prefetchDistance > 0 {
+                            // Every 64-byte line of this k row, `prefetchDistance` ahead (kept inside the weight).
+                            for line in stride(from: 0, to: panelWidth, by: 16) {
+                                body.emit(.prefetch(packed, index: .binary(.min, rowOfPanel + .index(schedule.prefetchDistance + line), .index(n * k - 1))))
+                            }
+                        }
                         let weights = (0..<vectors).map { v in
                             body.declare("w\(v)", .f32x(w), .vectorLoad(packed, index: rowOfPanel + .index(v * w), width: w))
                         }
