@@ -32,7 +32,8 @@ public struct DenseProductSchedule: Hashable, Sendable, CustomStringConvertible 
     /// MC: rows per work item, a multiple of `rowTile` (the last item takes the remainder).
     public var rowBlock: Int
     /// How far ahead (in packed weight elements) each k step prefetches the weight; 0 for none. With the
-    /// register tile, one depth block: the next block arrives from DRAM while every row tile reuses this one.
+    /// register tile, one depth block: the next block arrives from DRAM while every row tile reuses this one;
+    /// when streaming, 4 KiB.
     public var prefetchDistance: Int
 
     /// Makes a schedule.
@@ -65,7 +66,10 @@ public func denseProductSchedule(rows: Int, n: Int, k: Int, vectorWidth: Int, th
     if rows <= smallRows {
         // Streaming: up to four weight vectors per k step, so each FMA chain has time to finish (latency 4).
         let vectors = max(1, min(4, accumulators / rows))
-        return DenseProductSchedule(variant: .streaming, panelWidth: vectors * vectorWidth, rowTile: rows, depthBlock: k, rowBlock: rows)
+        // Software prefetch 4 KiB ahead of the stream: the hardware prefetchers restart at every 4 KiB page
+        // (the embedded weights sit in 4 KiB pages); measured 1.2-1.35x at batch 1 against none.
+        return DenseProductSchedule(variant: .streaming, panelWidth: vectors * vectorWidth, rowTile: rows, depthBlock: k, rowBlock: rows,
+                                    prefetchDistance: 1024)
     }
     // 8 x 2 vectors (16 accumulators) with 32 registers, 6 x 2 (12) with 16: two weight vectors per k step
     // against a broadcast of each row; a depth block of 256 keeps the panel block (256 x 32 f32 = 32 KiB) in L1

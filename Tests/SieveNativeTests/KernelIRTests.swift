@@ -305,7 +305,8 @@ struct KernelIRTests {
         #expect(avx512 == DenseProductSchedule(variant: .registerTile, panelWidth: 32, rowTile: 8, depthBlock: 256, rowBlock: 32, prefetchDistance: 256 * 32))
         let avx2 = denseProductSchedule(rows: 32, n: 4096, k: 4096, vectorWidth: 8, threads: 2)
         #expect(avx2 == DenseProductSchedule(variant: .registerTile, panelWidth: 16, rowTile: 6, depthBlock: 256, rowBlock: 36, prefetchDistance: 256 * 16))
-        #expect(denseProductSchedule(rows: 1, n: 4096, k: 4096, vectorWidth: 16, threads: 2)?.variant == .streaming)
+        #expect(denseProductSchedule(rows: 1, n: 4096, k: 4096, vectorWidth: 16, threads: 2)
+                == DenseProductSchedule(variant: .streaming, panelWidth: 64, rowTile: 1, depthBlock: 4096, rowBlock: 1, prefetchDistance: 1024))
         // One panel and many rows: the rows are split so that every thread has a work item.
         #expect(denseProductSchedule(rows: 64, n: 32, k: 16, vectorWidth: 16, threads: 4)?.rowBlock == 16)
         #expect(denseProductSchedule(rows: 64, n: 8, k: 16, vectorWidth: 16, threads: 4) == nil, "fewer columns than a vector")
