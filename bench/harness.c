@@ -556,6 +556,15 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)max_batch * (size_t)size; i++) input[i] = random_float();
     float *output = allocate((size_t)max_batch * (size_t)size * sizeof(float));
 
+    /* Artifacts of one batch must have distinct labels, or their samples (and sizes) would merge into one row. */
+    for (int i = 0; i < o.artifact_count; i++)
+        for (int j = 0; j < i; j++)
+            if (o.artifacts[i].batch == o.artifacts[j].batch && !strcmp(o.artifacts[i].label, o.artifacts[j].label) &&
+                o.artifacts[i].checked && o.artifacts[j].checked) {
+                fprintf(stderr, "harness: error: %s and %s are both labelled '%s' at batch %d; give them distinct labels "
+                        "(--sieve LIB:NAME:LABEL)\n", o.artifacts[j].path, o.artifacts[i].path, o.artifacts[i].label, o.artifacts[i].batch);
+                return 1;
+            }
     /* The batches to run: those asked for plus every artifact's own batch. */
     int batches[MAX_LIST + MAX_ARTIFACTS], batch_total = 0;
     for (int b = 0; b < o.batch_count; b++) batches[batch_total++] = o.batches[b];
@@ -648,7 +657,8 @@ int main(int argc, char **argv) {
         if (r->bytes > 0) snprintf(rate, sizeof rate, "%.3f", r->bytes / medians[i] / 1e9);
         printf("RESULT\t%s\t%d\t%d\t%s\t%.6f\t%s\n", r->label, r->batch, r->threads, r->cold ? "cold" : "hot",
                medians[i], rate);
-        if (r->bytes > 0) printf("BYTES\t%s\t%.0f\n", r->label, r->bytes);
+        /* Per label and batch: one label may name artifacts of different batches (and library sizes). */
+        if (r->bytes > 0) printf("BYTES\t%s\t%d\t%.0f\n", r->label, r->batch, r->bytes);
     }
     printf("\n%-24s %5s %7s %4s %10s %10s %10s %8s %9s\n", "contender", "batch", "threads", "mode", "median ms",
            "p10 ms", "p90 ms", "GB/s", "vs BLAS");

@@ -4,7 +4,7 @@
 
 Per (contender, batch, threads, mode) the median is taken over every sample of every round. Columns:
 GB/s = weight bytes per call / median (the bytes a batch-1 layer must stream; for an artifact its library
-size, which bounds its compressed weights from above); '% read' = that rate against the STREAM-like read
+size at that batch (BYTES lines per label and batch), which bounds its weights from above); '% read' = that rate against the STREAM-like read
 probe at the same thread count (batch 1, cold only); 'vs BLAS' = OpenBLAS median / median (above 1 = faster than OpenBLAS);
 'vs ORT' = the faster ORT fp32 model's median / median (ORT int8 rows are listed, not used as the baseline).
 """
@@ -30,8 +30,10 @@ def main() -> int:
                 samples[(fields[1], int(fields[2]), int(fields[3]), fields[4])].append(float(fields[5]))
             elif fields[0] == "RESULT" and len(fields) == 7 and fields[1] == "stream-read":
                 stream[int(fields[3])].append(float(fields[6]))
-            elif fields[0] == "BYTES" and len(fields) == 3:
-                weight_bytes[fields[1]] = float(fields[2])
+            elif fields[0] == "BYTES" and len(fields) == 3:  # one size for the label at every batch (ORT, BLAS)
+                weight_bytes[(fields[1], None)] = float(fields[2])
+            elif fields[0] == "BYTES" and len(fields) == 4:  # per label and batch (artifacts of different batches)
+                weight_bytes[(fields[1], int(fields[2]) if fields[2].lstrip("-").isdigit() else 0)] = float(fields[3])
     if not samples:
         print("summarize: error: no SAMPLE lines in " + arguments[0], file=sys.stderr)
         return 1
@@ -52,7 +54,8 @@ def main() -> int:
         label, batch, threads, mode = key
         values = sorted(samples[key])
         middle = medians[key]
-        rate = weight_bytes.get(label, 0) / middle / 1e9 if weight_bytes.get(label) else None
+        size = weight_bytes.get((label, batch), weight_bytes.get((label, None)))
+        rate = size / middle / 1e9 if size else None
         blas = baseline("openblas", batch, threads, mode)
         ort = baseline("ort-fp32", batch, threads, mode)
         rows.append([

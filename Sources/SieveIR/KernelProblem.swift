@@ -29,8 +29,9 @@ public struct KernelProblem: Hashable, Sendable {
     public var activationsAlongReduction: Bool
     /// Whether activations, weight and result are all f32 (vector kernels need it).
     public var allF32: Bool
-    /// Whether the weight is a 2-D dense f32 constant, so a transposed copy can be packed.
-    public var weightIsTransposableConstant: Bool
+    /// Whether the weight is a 2-D dense f32 constant (unquantized) read by this op alone and not
+    /// a graph output, in a product of f32 activations and result: lowering may store it packed in panels.
+    public var weightIsPackableConstant: Bool
     /// Bytes per stored weight element.
     public var weightElementBytes: Int
     /// Whether a gemm's alpha/beta need a scaling epilogue on integers (not supported by the N:M scatter).
@@ -46,11 +47,13 @@ public struct KernelProblem: Hashable, Sendable {
               let result = op.results.first.flatMap({ graph.type(of: $0) }) else { return nil }
         let pattern = NMPattern(b.layout)
         let allF32 = a.elementType == .f32 && b.elementType == .f32 && result.elementType == .f32
-        var transposable = false
+        var packable = false
         let definingOps = graph.definingOps()
-        if b.rank == 2, b.elementType == .f32, b.layout == .dense, let index = definingOps[op.operands[1].index],
-           case .constant = graph.operations[index].kind {
-            transposable = true
+        if allF32, b.rank == 2, b.layout == .dense, b.quant == nil, let index = definingOps[op.operands[1].index],
+           case .constant = graph.operations[index].kind, !graph.outputs.contains(op.operands[1]) {
+            let weight = op.operands[1]
+            let uses = graph.operations.reduce(0) { count, other in count + other.operands.filter { $0 == weight }.count }
+            packable = uses == 1
         }
         switch op.kind {
         case let .matmul(transposeB), let .fusedMatmul(transposeB, _):
@@ -64,7 +67,7 @@ public struct KernelProblem: Hashable, Sendable {
             return KernelProblem(family: .matrixProduct, rows: batches * m, rowsPerProduct: m, outputs: n, reduction: k,
                                  weightCopies: weightCopies, pattern: pattern, weightRowsAlongReduction: transposeB,
                                  activationsAlongReduction: true, allF32: allF32,
-                                 weightIsTransposableConstant: transposable, weightElementBytes: b.elementType.byteSize,
+                                 weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
                                  integerScaling: false)
         case let .gemm(alpha, beta, transposeA, transposeB):
             guard a.rank == 2, b.rank == 2, result.rank == 2 else { return nil }
@@ -73,7 +76,7 @@ public struct KernelProblem: Hashable, Sendable {
             let integer = !result.elementType.isFloat
             return KernelProblem(family: .gemm, rows: m, rowsPerProduct: m, outputs: n, reduction: k, weightCopies: 1, pattern: pattern,
                                  weightRowsAlongReduction: transposeB, activationsAlongReduction: !transposeA, allF32: allF32,
-                                 weightIsTransposableConstant: transposable, weightElementBytes: b.elementType.byteSize,
+                                 weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
                                  integerScaling: integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)))
         case .conv2d:
             guard a.rank == 4, b.rank == 4, result.rank == 4 else { return nil }
@@ -83,7 +86,7 @@ public struct KernelProblem: Hashable, Sendable {
                                  outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
                                  weightRowsAlongReduction: true, activationsAlongReduction: false,
                                  allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
-                                 weightIsTransposableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false)
+                                 weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false)
         case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
              .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten, .squeeze,
              .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool, .globalAveragePool,
@@ -127,14 +130,15 @@ public struct KernelProblem: Hashable, Sendable {
             if schedule.packing != .stored { return "dense_dot reads the weight as stored" }
         case .denseTile:
             if !allF32 { return "dense_tile needs f32 activations, weight and result" }
-            if weightRowsAlongReduction && family != .convolution && schedule.packing != .transposed {
-                return "dense_tile reads the weight along output columns: a weight stored [N, K] (transpose_b) needs packing = transposed"
+            if weightRowsAlongReduction && family != .convolution {
+                return "dense_tile reads the weight along output columns, but this weight is stored [N, K] (transpose_b); use dense_dot, or dense_panel_stream/dense_panel_tile for a constant weight"
+            }
+        case .densePanels:
+            if family == .convolution || !weightIsPackableConstant {
+                return "\(variant.name) needs a 2-D dense f32 constant weight read by this matmul, gemm or fused_matmul alone (not an output) with f32 activations and result"
             }
         case .denseScalar:
             break
-        }
-        if schedule.packing == .transposed && !(weightIsTransposableConstant && weightRowsAlongReduction && family != .convolution) {
-            return "packing = transposed needs a 2-D dense f32 constant weight read with transpose_b"
         }
         return nil
     }
@@ -153,7 +157,11 @@ public struct KernelProblem: Hashable, Sendable {
         case .nmBroadcast:
             return family == .convolution || rows >= vectorWidth
         case .denseDot(let weightRows):
-            return reduction >= vectorWidth && rowsPerProduct * weightRows <= 16
+            return reduction >= vectorWidth && min(rowsPerProduct, KernelProblem.smallRows) * weightRows <= 16
+        case .densePanels(let panels):
+            // Whole vectors per panel and at most 32 accumulators (columns past the last full panel run as a tail).
+            let vectors = panels.panelWidth / max(1, vectorWidth)
+            return panels.panelWidth % vectorWidth == 0 && panels.rowTile * vectors <= 32
         case .denseTile:
             return family == .convolution ? rowsPerProduct >= vectorWidth : outputs >= vectorWidth
         case .denseScalar, .nmDot, .nmGather, .nmScatter:
@@ -186,8 +194,11 @@ public struct KernelProblem: Hashable, Sendable {
     /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations when there are at
     ///   least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
     ///   row (f32) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
-    /// - Dense: dot products along k for at most 4 rows with the weight stored [N, K]; otherwise a 4 x 2 register
-    ///   tile (reading a transposed copy of an [N, K] constant weight); scalar loops for non-f32.
+    /// - Dense over a packable constant weight (`weightIsPackableConstant`) of at least a vector of columns: the weight
+    ///   packed in panels with `denseProductSchedule`'s choice (streaming for up to 4 rows, a register tile beyond).
+    /// - Other dense f32 products with the weight stored [N, K] and A contiguous along k: dot products along k, 4 weight
+    ///   rows per step for up to 2 rows of A at a time, 2 beyond; otherwise a 4 x 2 register tile; scalar loops
+    ///   for non-f32 or where the vector kernels do not fit.
     /// - Parallel when the work exceeds `parallelThreshold` (multiply-adds / 8 for dense, / 4 for N:M).
     public func defaultSchedule(vectorWidth: Int, parallelThreshold: Int) -> KernelSchedule {
         let work = multiplyAdds
@@ -208,15 +219,16 @@ public struct KernelProblem: Hashable, Sendable {
             return admits(dot, vectorWidth: vectorWidth) ? dot : KernelSchedule(variant: .nmGather, parallel: parallel ? .rows : .none)
         }
         let parallel: ParallelAxis = work / 8 >= parallelThreshold ? .columns : .none
-        let dot = KernelSchedule(variant: .denseDot(weightRows: rowsPerProduct <= 2 ? 4 : 2), parallel: parallel)
-        if rowsPerProduct <= KernelProblem.smallRows, admits(dot, vectorWidth: vectorWidth),
-           !(weightIsTransposableConstant && weightRowsAlongReduction && rows > KernelProblem.smallRows) {
-            return dot
+        if weightIsPackableConstant, family != .convolution,
+           let panels = denseProductSchedule(rows: rows, n: outputs, k: reduction, vectorWidth: vectorWidth,
+                                             threads: DenseProductSchedule.plannedThreads) {
+            let packed = KernelSchedule(variant: .densePanels(panels), packing: .panels, parallel: parallel)
+            if admits(packed, vectorWidth: vectorWidth) { return packed }
         }
-        let packing: WeightPacking = weightIsTransposableConstant && weightRowsAlongReduction && family != .convolution
-            && rows > KernelProblem.smallRows ? .transposed : .stored
-        let tile = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), packing: packing, parallel: parallel)
+        let dot = KernelSchedule(variant: .denseDot(weightRows: min(rowsPerProduct, KernelProblem.smallRows) <= 2 ? 4 : 2), parallel: parallel)
+        if admits(dot, vectorWidth: vectorWidth) { return dot }
+        let tile = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), parallel: parallel)
         if admits(tile, vectorWidth: vectorWidth) { return tile }
-        return KernelSchedule(variant: .denseScalar, packing: packing, parallel: parallel)
+        return KernelSchedule(variant: .denseScalar, parallel: parallel)
     }
 }

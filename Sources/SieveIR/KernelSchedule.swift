@@ -35,6 +35,11 @@ public enum KernelVariant: Hashable, Sendable {
     case denseDot(weightRows: Int)
     /// Dense register tile: `rows` activation rows by `vectors` vectors of output columns, accumulated over k.
     case denseTile(rows: Int, vectors: Int)
+    /// Dense over a constant f32 weight packed at compile time into column panels (packing `panels`): the
+    /// streaming kernel (`dense_panel_stream`, few rows, activations read in place) or the register tile over
+    /// row tiles with activations packed into scratch (`dense_panel_tile`), with the panel width, register
+    /// tile rows, depth block, rows per work item and weight prefetch distance of `DenseProductSchedule`.
+    case densePanels(DenseProductSchedule)
     /// N:M, weight rows along the reduction, scalar columns: one `nm_dot` per output (in-register index decode).
     case nmDot
     /// N:M, scalar gather of the dense operand per kept value (any element type).
@@ -55,6 +60,7 @@ public enum KernelVariant: Hashable, Sendable {
         case .denseScalar: return "dense_scalar"
         case .denseDot: return "dense_dot"
         case .denseTile: return "dense_tile"
+        case let .densePanels(schedule): return schedule.variant == .streaming ? "dense_panel_stream" : "dense_panel_tile"
         case .nmDot: return "nm_dot"
         case .nmGather: return "nm_gather"
         case .nmBroadcast: return "nm_broadcast"
@@ -64,12 +70,12 @@ public enum KernelVariant: Hashable, Sendable {
     }
 
     /// Every variant name, for messages.
-    public static let names = ["dense_scalar", "dense_dot", "dense_tile", "nm_dot", "nm_gather", "nm_broadcast", "nm_blocked", "nm_scatter"]
+    public static let names = ["dense_scalar", "dense_dot", "dense_tile", "dense_panel_stream", "dense_panel_tile", "nm_dot", "nm_gather", "nm_broadcast", "nm_blocked", "nm_scatter"]
 
     /// Whether the variant reads an N:M weight (otherwise a dense one).
     public var isNM: Bool {
         switch self {
-        case .denseScalar, .denseDot, .denseTile: return false
+        case .denseScalar, .denseDot, .denseTile, .densePanels: return false
         case .nmDot, .nmGather, .nmBroadcast, .nmBlocked, .nmScatter: return true
         }
     }
@@ -77,7 +83,7 @@ public enum KernelVariant: Hashable, Sendable {
     /// The loop the variant splits across threads when it runs in parallel.
     public var parallelAxis: ParallelAxis {
         switch self {
-        case .denseScalar, .denseDot, .denseTile: return .columns
+        case .denseScalar, .denseDot, .denseTile, .densePanels: return .columns
         case .nmDot, .nmGather, .nmBroadcast: return .rows
         case .nmBlocked: return .rowTiles
         case .nmScatter: return .groups
@@ -90,22 +96,30 @@ public enum KernelVariant: Hashable, Sendable {
         case .denseScalar, .nmDot, .nmGather, .nmBroadcast, .nmScatter: return []
         case let .denseDot(weightRows): return [("weight_rows", weightRows)]
         case let .denseTile(rows, vectors): return [("rows", rows), ("vectors", vectors)]
+        case let .densePanels(schedule):
+            return [("panel_width", schedule.panelWidth), ("row_tile", schedule.rowTile), ("depth_block", schedule.depthBlock),
+                    ("row_block", schedule.rowBlock), ("prefetch", schedule.prefetchDistance)]
         case let .nmBlocked(kBlock, tileRows, prefetchRows):
             return [("k_block", kBlock), ("tile_rows", tileRows), ("prefetch_rows", prefetchRows)]
         }
     }
 
     /// Why the parameters are out of range, or nil. Limits: register tiles of at most 32 accumulators,
-    /// blocks and tiles positive and at most 1 << 20.
+    /// blocks and tiles positive (a prefetch distance may be 0: none) and at most 1 << 20.
     public var parameterProblem: String? {
-        for (name, value) in fields where value < 1 || value > 1 << 20 {
-            return "\(self.name) parameter \(name) must be between 1 and \(1 << 20), found \(value)"
+        for (name, value) in fields {
+            let least = name == "prefetch" ? 0 : 1
+            if value < least || value > 1 << 20 {
+                return "\(self.name) parameter \(name) must be between \(least) and \(1 << 20), found \(value)"
+            }
         }
         switch self {
         case let .denseTile(rows, vectors) where rows * vectors > 32:
             return "dense_tile needs rows * vectors <= 32 accumulators, found \(rows) * \(vectors)"
         case let .denseDot(weightRows) where weightRows > 16:
             return "dense_dot needs weight_rows <= 16, found \(weightRows)"
+        case let .densePanels(schedule) where schedule.rowBlock % schedule.rowTile != 0:
+            return "\(name) needs row_block to be a multiple of row_tile, found \(schedule.rowBlock) and \(schedule.rowTile)"
         case let .nmBlocked(_, _, prefetchRows) where prefetchRows > 64:
             return "nm_blocked needs prefetch_rows <= 64, found \(prefetchRows)"
         default:
@@ -114,13 +128,13 @@ public enum KernelVariant: Hashable, Sendable {
     }
 }
 
-/// How the weight operand is laid out in the artifact. New packings (row panels interleaved for the vector
-/// width, 4-row blocks of kept values and indices) become cases here.
+/// How the weight operand is laid out in the artifact; every weight is stored once, in one of these orders.
 public enum WeightPacking: String, Hashable, Sendable, CaseIterable {
     /// As the IR type stores it: dense row-major; N:M kept values then packed indices, row by row.
     case stored
-    /// Dense [N, K] weight with a transposed [K, N] copy in the weights, so a register tile reads it along rows.
-    case transposed
+    /// A dense f32 constant in column panels of `panel_width` columns (`[k][panel_width]` each, then the tail
+    /// columns as a `[k][tail]` block), whichever way the IR stores it; only the dense_panel_ variants read it.
+    case panels
 }
 
 /// The loop of a kernel split across the thread pool.
@@ -202,6 +216,11 @@ extension KernelSchedule {
         case "dense_scalar": variant = .denseScalar
         case "dense_dot": variant = .denseDot(weightRows: try reader.int("weight_rows"))
         case "dense_tile": variant = .denseTile(rows: try reader.int("rows"), vectors: try reader.int("vectors"))
+        case "dense_panel_stream", "dense_panel_tile":
+            variant = .densePanels(DenseProductSchedule(
+                variant: name == "dense_panel_stream" ? .streaming : .registerTile, panelWidth: try reader.int("panel_width"),
+                rowTile: try reader.int("row_tile"), depthBlock: try reader.int("depth_block"), rowBlock: try reader.int("row_block"),
+                prefetchDistance: try reader.int("prefetch")))
         case "nm_dot": variant = .nmDot
         case "nm_gather": variant = .nmGather
         case "nm_broadcast": variant = .nmBroadcast
@@ -247,12 +266,10 @@ extension KernelSchedule {
         if parallel != .none && parallel != variant.parallelAxis {
             return "\(variant.name) splits \(variant.parallelAxis.rawValue) across threads, not \(parallel.rawValue); use parallel = \(variant.parallelAxis.rawValue) or none"
         }
-        if packing == .transposed {
-            switch variant {
-            case .denseTile, .denseScalar: break
-            case .denseDot, .nmDot, .nmGather, .nmBroadcast, .nmBlocked, .nmScatter:
-                return "packing = transposed serves only dense_tile and dense_scalar, not \(variant.name)"
-            }
+        if case .densePanels = variant {
+            if packing != .panels { return "\(variant.name) reads a weight packed in panels; use packing = panels" }
+        } else if packing == .panels {
+            return "packing = panels serves only dense_panel_stream and dense_panel_tile, not \(variant.name)"
         }
         if let estimate {
             if estimate.nanoseconds < 0 || estimate.bytes < 0 || estimate.flops < 0 {

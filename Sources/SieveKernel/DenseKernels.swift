@@ -1,7 +1,10 @@
-// Dense product kernels: a vectorised register tile for general shapes and dot products along k for
-// the few-row products (batch 1) whose weight is stored with k contiguous.
+// Dense product kernels for operands that are not packed constants: a vectorised register tile when B is
+// contiguous along columns, dot products along k when B is contiguous along k, scalar loops otherwise.
 
 import SieveIR
+
+/// Up to this many rows of A, a dot-product kernel takes all of them per step (`KernelProblem.smallRows`).
+let smallRows = SieveIR.KernelProblem.smallRows
 
 extension Lowerer {
     /// Emits a dense product as the schedule chose: dot products along k, a vectorised register tile of
@@ -107,53 +110,64 @@ extension Lowerer {
         addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars\(scheduleText())")
     }
 
-    /// Emits a product with few rows of A and B stored with k contiguous (a weight [n, k]): each output is a
-    /// dot product along k in f32 vectors, `columnTile` weight rows at a time so each A vector is loaded once.
+    /// Emits a product whose B is stored with k contiguous (a weight [n, k]): each output is a dot product along k
+    /// in f32 vectors, up to `smallRows` rows of A by `columnTile` weight rows at a time so each vector is loaded once.
     mutating func emitDotProducts(_ product: DenseProduct, pattern: String, columnTile: Int, parallel: Bool) {
         let (m, n, k, batches) = (product.m, product.n, product.k, product.batches)
         let w = width
+        let rowStep = min(m, smallRows)
         let vectorK = k / w * w
         var builder = KernelBuilder()
-        func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
+        func block(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row0: KernelExpression, rows: Int, _ column0: KernelExpression, columns: Int) {
             var accumulators: [[KernelExpression]] = []
-            for r in 0..<m {
+            for r in 0..<rows {
                 accumulators.append((0..<columns).map { c in body.declare("acc\(r)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) })
             }
             body.loop("k", to: .index(vectorK), step: w) { body, kk in
                 let weights = (0..<columns).map { c in
                     body.declare("w\(c)", .f32x(w), .vectorLoad(product.b.buffer, index: product.b.index(batch, kk, column0 + .index(c)), width: w))
                 }
-                for r in 0..<m {
-                    let a = body.declare("a\(r)", .f32x(w), .vectorLoad(product.a.buffer, index: product.a.index(batch, .index(r), kk), width: w))
+                for r in 0..<rows {
+                    let a = body.declare("a\(r)", .f32x(w), .vectorLoad(product.a.buffer, index: product.a.index(batch, row0 + .index(r), kk), width: w))
                     for c in 0..<columns { body.assign(accumulators[r][c], .fma(a, weights[c], accumulators[r][c])) }
                 }
             }
-            for r in 0..<m {
+            for r in 0..<rows {
+                let row = row0 + .index(r)
                 for c in 0..<columns {
                     let column = column0 + .index(c)
                     let sum = body.declare("sum\(r)_\(c)", .f32, .reduceAdd(accumulators[r][c]))
                     body.loop("k", from: .index(vectorK), to: .index(k)) { body, kk in
-                        body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, .index(r), kk)),
+                        body.assign(sum, .fma(.load(product.a.buffer, index: product.a.index(batch, row, kk)),
                                               .load(product.b.buffer, index: product.b.index(batch, kk, column)), sum))
                     }
-                    let value = product.epilogue?(&body, batch, .index(r), column, sum) ?? sum
-                    body.store(product.c.buffer, product.c.index(batch, .index(r), column), value)
+                    let value = product.epilogue?(&body, batch, row, column, sum) ?? sum
+                    body.store(product.c.buffer, product.c.index(batch, row, column), value)
                 }
+            }
+        }
+        // All rows of A against `columns` weight rows: full row steps, then the row tail.
+        func rowSteps(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, columns: Int) {
+            body.loop("ib", to: .index(m / rowStep)) { body, ib in
+                block(&body, batch, ib * .index(rowStep), rows: rowStep, column0, columns: columns)
+            }
+            if m % rowStep != 0 {
+                block(&body, batch, .index(m - m % rowStep), rows: m % rowStep, column0, columns: columns)
             }
         }
         let blocks = n / columnTile
         builder.loop("t", to: .index(batches * blocks), parallel: parallel) { body, t in
             let batch = body.declare("batch", .i64, t / .index(blocks))
             let column0 = body.declare("j0", .i64, (t % .index(blocks)) * .index(columnTile))
-            block(&body, batch, column0, columns: columnTile)
+            rowSteps(&body, batch, column0, columns: columnTile)
         }
         if n % columnTile != 0 {
             builder.loop("batch", to: .index(batches)) { body, batch in
                 body.loop("j", from: .index(blocks * columnTile), to: .index(n)) { body, column in
-                    block(&body, batch, column, columns: 1)
+                    rowSteps(&body, batch, column, columns: 1)
                 }
             }
         }
-        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(m) rows x \(columnTile) weight rows per step\(scheduleText())")
+        addKernel(builder, pattern: "\(pattern), dot products along k in f32x\(w), \(rowStep) rows x \(columnTile) weight rows per step\(scheduleText())")
     }
 }

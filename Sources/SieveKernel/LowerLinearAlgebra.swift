@@ -121,45 +121,32 @@ extension Lowerer {
                     a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1), out: target,
                     integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
-            case .denseScalar, .denseDot, .denseTile:
+            case .denseScalar, .denseDot, .denseTile, .densePanels:
                 throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this matmul's weight is N:M")
             }
             return
         }
 
-        var bView: MatrixView
-        let bBuffer = try buffer(op.operands[1])
         let schedule = try currentSchedule()
-        if transposeB {
-            if schedule.packing == .transposed, let transposed = transposedConstant(op.operands[1]) {
-                bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-            } else {
-                bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
+        if let packed = packedWeight(op.operands[1]) {
+            // A 2-D weight: A and the result are [batches * m] contiguous rows.
+            let flatEpilogue = epilogue.map { epilogue in
+                { (builder: inout KernelBuilder, row: KernelExpression, column: KernelExpression, value: KernelExpression) -> KernelExpression in
+                    epilogue(&builder, row / .index(m), row % .index(m), column, value)
+                }
             }
-        } else {
-            bView = MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: n, columnStride: 1)
+            emitPackedProduct(rows: batches * m, a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1),
+                              weight: packed, c: target, epilogue: flatEpilogue, pattern: "dense matmul")
+            return
         }
+        let bBuffer = try buffer(op.operands[1])
+        let bView = transposeB
+            ? MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: 1, columnStride: k)
+            : MatrixView(buffer: bBuffer, offset: { batchOffset($0, shape: batchShape, strides: bStrides) }, rowStride: n, columnStride: 1)
         let product = DenseProduct(batches: batches, m: m, n: n, k: k, a: aView, b: bView, c: cView, integer: integer,
                                    vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense matmul", choice: DenseKernelChoice(variant: schedule.variant, parallel: schedule.parallel != .none))
-    }
-
-    /// For a dense 2-D f32 constant, a transposed copy in the weights (so B can be read along rows); nil otherwise.
-    mutating func transposedConstant(_ value: ValueID) -> BufferID? {
-        let info = type(value)
-        guard info.rank == 2, info.elementType == .f32, info.layout == .dense,
-              let opIndex = graph.definingOps()[value.index], case let .constant(id) = graph.operations[opIndex].kind,
-              let constant = graph.constants[id], constant.hasConsistentSize else { return nil }
-        if let existing = transposedConstants[id.index] { return existing }
-        let rows = info.shape[0], columns = info.shape[1]
-        var values = [Double](repeating: 0, count: rows * columns)
-        for row in 0..<rows {
-            for column in 0..<columns { values[column * rows + row] = constant.element(at: row * columns + column) }
-        }
-        let buffer = addTable("@\(constant.name).transposed", elementType: .f32, values: values)
-        transposedConstants[id.index] = buffer
-        return buffer
     }
 
     func isVectorizable(_ values: [ValueID]) -> Bool {
@@ -267,18 +254,21 @@ extension Lowerer {
                     rows: m, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
                     a: aView, out: target, integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
-            case .denseScalar, .denseDot, .denseTile:
+            case .denseScalar, .denseDot, .denseTile, .densePanels:
                 throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this gemm's weight is N:M")
             }
             return
         }
+        if let packed = packedWeight(op.operands[1]) {
+            emitPackedProduct(rows: m, a: aView, weight: packed, c: target,
+                              epilogue: epilogue.map { epilogue in { builder, row, column, value in epilogue(&builder, 0, row, column, value) } },
+                              pattern: "dense gemm")
+            return
+        }
         let bBuffer = try buffer(op.operands[1])
-        var bView = transposeB
+        let bView = transposeB
             ? MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: 1, columnStride: k)
             : MatrixView(buffer: bBuffer, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-        if transposeB, schedule.packing == .transposed, let transposed = transposedConstant(op.operands[1]) {
-            bView = MatrixView(buffer: transposed, offset: { _ in 0 }, rowStride: n, columnStride: 1)
-        }
         let product = DenseProduct(batches: 1, m: m, n: n, k: k, a: aView,
                                    b: bView, c: MatrixView(buffer: target, offset: { _ in 0 }, rowStride: n, columnStride: 1),
                                    integer: integer,

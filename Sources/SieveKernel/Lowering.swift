@@ -58,8 +58,10 @@ struct Lowerer {
     var constantBuffers: [Int: ConstantBuffers] = [:]
     /// Elementwise results computed inside their single elementwise consumer's loop instead of stored.
     var fused: Set<ValueID> = []
-    /// Transposed copies of constants made for matrix products, by constant index.
-    var transposedConstants: [Int: BufferID] = [:]
+    /// Dense weights stored packed for their one product (and not also in their plain order), by constant index.
+    var packedWeights: [Int: PackedWeight] = [:]
+    /// The packing plan of each dense weight that will be packed, by constant index (see `packedWeightPlans`).
+    var packingPlans: [Int: PackingPlan] = [:]
     var plan = MemoryPlan(homes: [], scratch: [:], arenaBytes: 0, copiedOutputs: [], inPlaceCount: 0)
     var currentOp: Operation?
     var currentOpIndex = 0
@@ -108,6 +110,7 @@ struct Lowerer {
         }
         currentOp = nil
         resolveSchedules()
+        packingPlans = packedWeightPlans()
         let scratch = graph.operations.indices.map(scratchBytes)
         fused = fusableValues()
         if let index = scratch.firstIndex(where: { $0 > Lowerer.maxArenaBytes }) {
@@ -197,6 +200,17 @@ struct Lowerer {
             switch constant.type.layout {
             case .dense:
                 let offset = weights.count
+                if let plan = packingPlans[id.index] {
+                    // Stored once, in the panel order its product's kernel reads.
+                    weights += packDenseWeight(constant.bytes, n: plan.n, k: plan.k, transposed: plan.transposed,
+                                               panelWidth: plan.schedule.panelWidth)
+                    let buffer = addBuffer(Buffer(name: "@\(constant.name).packed", storage: .constant(offset: offset),
+                                                  elementType: .f32, count: max(1, count)))
+                    packedWeights[id.index] = PackedWeight(buffer: buffer, schedule: plan.schedule, n: plan.n, k: plan.k, parallel: plan.parallel)
+                    constantBuffers[id.index] = ConstantBuffers(values: buffer, indices: nil)
+                    valueBuffers[result.index] = buffer
+                    continue
+                }
                 weights += constant.bytes
                 let buffer = addBuffer(Buffer(name: "@\(constant.name)", storage: .constant(offset: offset),
                                               elementType: constant.type.elementType, count: max(1, count)))
@@ -204,7 +218,8 @@ struct Lowerer {
                 constantBuffers[id.index] = ConstantBuffers(values: buffer, indices: nil)
                 valueBuffers[result.index] = buffer
             case let .nm(n, m):
-                let kept = count / m * n
+                // ceil(reduction / M) groups per row: a padded last group stores N entries too.
+                let kept = NMMatrixShape(constant.type.shape).map { NMPacking.keptCount($0, NMPattern(n: n, m: m)) } ?? count / m * n
                 let valueBytes = kept * constant.type.elementType.byteSize
                 let offset = weights.count
                 weights += constant.bytes[0..<valueBytes]
@@ -287,6 +302,7 @@ struct Lowerer {
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
             return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
         }
+        if let bytes = packedActivationBytes(op) { return bytes }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
         let weightRowsAlongReduction: Bool
         switch op.kind {
@@ -301,7 +317,7 @@ struct Lowerer {
         guard weightRowsAlongReduction, let plan = transposedSparsePlan(op), let schedule = schedules[index] else { return 0 }
         switch schedule.variant {
         case .nmBlocked, .nmBroadcast: break
-        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile: return 0
+        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile, .densePanels: return 0
         }
         return plan.scratchBytes
     }
@@ -350,7 +366,7 @@ struct Lowerer {
     /// Resolves every kernel-bearing op's schedule (see `schedules`).
     mutating func resolveSchedules() {
         for (index, op) in graph.operations.enumerated() where op.kind.isKernelBearing {
-            guard let problem = KernelProblem.make(op, in: graph) else { continue }
+            guard let problem = SieveIR.KernelProblem.make(op, in: graph) else { continue }
             let fallback = problem.defaultSchedule(vectorWidth: width, parallelThreshold: options.parallelThreshold)
             if let schedule = op.schedule {
                 if problem.admits(schedule, vectorWidth: width) {

@@ -102,15 +102,26 @@ public struct CostModel: Sendable {
             // One scalar FMA per cycle against lanes * fmaUnits * 2 flops.
             return 1 / (lanes * Double(rates.fmaUnits))
         case let .denseDot(weightRows):
-            let rows = Double(max(1, problem.rowsPerProduct)), columns = Double(weightRows)
+            // Up to `KernelProblem.smallRows` rows of A per step against `weightRows` weight rows.
+            let rows = Double(max(1, min(problem.rowsPerProduct, KernelProblem.smallRows))), columns = Double(weightRows)
             let fmas = rows * columns
             let cycles = max(fmas / 2, (rows + columns) / 2, 4 * (fmas >= 8 ? 1 : 8 / fmas) / 2)
-            return (fmas / 2) / cycles * 0.8
+            // More rows than one step takes: the compute-bound regime, rated like the packed register tile.
+            return (fmas / 2) / cycles * (problem.rowsPerProduct <= KernelProblem.smallRows ? 0.8 : 0.45)
         case let .denseTile(rows, vectors):
             let fmas = Double(rows * vectors)
             // Each accumulator is updated once per k step: fewer than 8 chains leave the 2 x 4-cycle pipeline idle.
             let cycles = max(fmas / 2, Double(rows + vectors) / 2, 4)
             return (fmas / 2) / cycles * 0.1
+        case let .densePanels(panels):
+            // The packed kernels: `rowTile x vectors` accumulators, one weight vector load per vector and one
+            // broadcast per row each k step, all loads sequential; fewer than 8 chains leave the pipeline idle.
+            let vectors = Double(max(1, panels.panelWidth / max(1, rates.lanes)))
+            let fmas = Double(min(panels.rowTile, max(1, problem.rows))) * vectors
+            let cycles = max(fmas / 2, (Double(panels.rowTile) + vectors) / 2, 4)
+            // bench/RESULTS.md: the 8 x 32 tile at batch 32 (1.07 GFLOP) ran at 38% of peak with one thread (a
+            // loaded machine); the stream at batch 1 is bound by the weight bytes, rated like dense_dot there.
+            return (fmas / 2) / cycles * (panels.variant == .streaming && problem.rows <= KernelProblem.smallRows ? 0.8 : 0.45)
         case .nmDot:
             // ≈ 13 instructions (decode, permute, FMA, loop and the final horizontal sum) per vector of kept values at 4 per cycle.
             return 0.5 / 3.3
@@ -138,8 +149,11 @@ public struct CostModel: Sendable {
             // The weight is streamed once per activation row.
             coldBytes += Double(weight) * Double(max(0, problem.rows - 1))
         case .denseDot(let weightRows):
-            _ = weightRows
-            coldBytes += Double(weight) * Double(max(0, problem.rows / max(1, problem.rowsPerProduct) - 1))
+            // The weight is streamed once per step of up to 4 rows of each product; the activations are re-read
+            // (from the caches) for every block of `weightRows` weight rows.
+            let rowSteps = (max(1, problem.rowsPerProduct) + KernelProblem.smallRows - 1) / KernelProblem.smallRows
+            coldBytes += Double(weight) * Double(max(0, problem.rows / max(1, problem.rowsPerProduct) * rowSteps - 1))
+            warmBytes += Double(activations) * Double(max(0, problem.outputs / max(1, weightRows) - 1))
         case .nmBroadcast:
             // Every weight row re-reads the transposed activations; transposes in and out.
             warmBytes += Double(activations) * Double(max(1, problem.outputs)) + 2 * Double(activations + results)
@@ -156,6 +170,15 @@ public struct CostModel: Sendable {
             let rowTiles = max(1, (problem.rows + rows - 1) / rows)
             let columnBlocks = max(1, problem.outputs / max(1, vectors * rates.lanes))
             warmBytes += Double(weight) * Double(rowTiles - 1) + Double(activations) * Double(columnBlocks - 1)
+        case let .densePanels(panels):
+            // The weight is read once per work item's rows (again from the caches for every further row block);
+            // the activations once per panel; the register tile also copies them into row tiles first.
+            let rowBlocks = max(1, (problem.rows + panels.rowBlock - 1) / max(1, panels.rowBlock))
+            let panelCount = max(1, problem.outputs / max(1, panels.panelWidth))
+            warmBytes += Double(weight) * Double(rowBlocks - 1) + Double(activations) * Double(panelCount - 1)
+            if panels.variant == .registerTile { warmBytes += 2 * Double(activations) }
+            // Without prefetch, the stream stalls at each 4 KiB page (measured 1.2-1.35x at batch 1).
+            if panels.prefetchDistance == 0 && panels.variant == .streaming { coldBytes *= 1.25 }
         case .denseScalar:
             warmBytes += Double(weight) * Double(max(0, problem.rows - 1))
         case .nmScatter:
@@ -192,12 +215,12 @@ public struct CostModel: Sendable {
                 for tile in [32, 64, 128] { variants.append((.nmBlocked(kBlock: block, tileRows: tile, prefetchRows: 8), .stored)) }
             }
         } else {
-            let packing: WeightPacking = problem.weightRowsAlongReduction && problem.family != .convolution ? .transposed : .stored
             variants = [(.denseDot(weightRows: 2), .stored), (.denseDot(weightRows: 4), .stored), (.denseDot(weightRows: 8), .stored)]
             for (rows, vectors) in [(4, 2), (6, 2), (8, 2), (4, 4), (2, 4)] {
-                variants.append((.denseTile(rows: rows, vectors: vectors), packing))
+                variants.append((.denseTile(rows: rows, vectors: vectors), .stored))
             }
             variants.append((.denseScalar, .stored))
+            for panels in Self.panelCandidates(for: problem, vectorWidth: vectorWidth) { variants.append((.densePanels(panels), .panels)) }
         }
         var result = [fallback]
         for (variant, packing) in variants {
@@ -210,6 +233,31 @@ public struct CostModel: Sendable {
     }
 
     /// Every candidate with its estimate, fastest first (stable: ties keep candidate order, the default first).
+    /// Packed-panel schedules around `denseProductSchedule`'s choice: the stream with 1, 2 or 4 vectors per panel
+    /// and without prefetch; the register tile with 4, 6 or 8 rows by 2 vectors (or 4 rows by 4) and depth
+    /// blocks of 128, 256 and 512. Rows per work item follow the default's rule (up to 8 tiles).
+    static func panelCandidates(for problem: KernelProblem, vectorWidth: Int) -> [DenseProductSchedule] {
+        guard problem.weightIsPackableConstant, problem.family != .convolution, problem.rows > 0, problem.reduction > 0 else { return [] }
+        let rows = problem.rows, k = problem.reduction
+        var result: [DenseProductSchedule] = []
+        for vectors in [1, 2, 4] {
+            let rowTile = min(rows, KernelProblem.smallRows)
+            for prefetch in [1024, 0] {
+                result.append(DenseProductSchedule(variant: .streaming, panelWidth: vectors * vectorWidth, rowTile: rowTile, depthBlock: k,
+                                                   rowBlock: (rows + rowTile - 1) / rowTile * rowTile, prefetchDistance: prefetch))
+            }
+        }
+        for (rowTile, vectors) in [(4, 2), (6, 2), (8, 2), (4, 4)] {
+            for depth in [128, 256, 512] {
+                let depthBlock = min(k, depth), panelWidth = vectors * vectorWidth
+                let rowBlock = min(8 * rowTile, (rows + rowTile - 1) / rowTile * rowTile)
+                result.append(DenseProductSchedule(variant: .registerTile, panelWidth: panelWidth, rowTile: rowTile, depthBlock: depthBlock,
+                                                   rowBlock: rowBlock, prefetchDistance: k > depthBlock ? depthBlock * panelWidth : 0))
+            }
+        }
+        return result
+    }
+
     public func ranked(_ problem: KernelProblem, vectorWidth: Int) -> [KernelSchedule] {
         let scored = candidates(for: problem, vectorWidth: vectorWidth).enumerated().map { index, schedule -> (Int, KernelSchedule) in
             var schedule = schedule

@@ -147,4 +147,24 @@ func findPython() -> String? {
         #expect(blas[8] == "21.3")
         #expect(blas[9] == "67%")
     }
+
+    /// One label over artifacts of two batches: each row's GB/s uses the library size of its own batch.
+    @Test(.enabled(if: findPython() != nil, "needs python3"))
+    func summaryTakesTheLibrarySizeOfEachBatch() throws {
+        let python = try #require(findPython())
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("run.txt")
+        let lines = [
+            "SAMPLE\tsieve-dense\t1\t1\tcold\t0.002", "SAMPLE\tsieve-dense\t32\t1\tcold\t0.010",
+            "BYTES\tsieve-dense\t1\t64000000", "BYTES\tsieve-dense\t32\t128000000",
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(to: log, atomically: true, encoding: .utf8)
+        let result = try runProgram(python, [repositoryRoot.appendingPathComponent("bench/summarize.py").path, log.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let table = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        // 64 MB in 2 ms = 32.0 GB/s at batch 1; 128 MB in 10 ms = 12.8 GB/s at batch 32.
+        #expect(table.first { $0.first == "sieve-dense" && $0[1] == "1" }?[8] == "32.0")
+        #expect(table.first { $0.first == "sieve-dense" && $0[1] == "32" }?[8] == "12.8")
+    }
 }

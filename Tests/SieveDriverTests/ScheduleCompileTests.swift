@@ -67,13 +67,14 @@ struct ScheduleCompileTests {
         let pinned = """
             graph @tiny(%x: tensor<16x64xf32>) -> tensor<16x32xf32> {
               %w = const @w : tensor<32x64xf32>
-              %y = matmul %x, %w {transpose_b = true, schedule = dense_tile<rows = 1, vectors = 1, packing = transposed, parallel = none>} : tensor<16x32xf32>
+              %y = matmul %x, %w {transpose_b = true, schedule = dense_panel_tile<panel_width = 16, row_tile = 2, depth_block = 32, row_block = 4, prefetch = 0, packing = panels, parallel = none>} : tensor<16x32xf32>
               return %y
             }
             const @w : tensor<32x64xf32> = splat<0.25>
             """
         let result = try compileModel(try request(folder, text: pinned))
-        #expect(result.report.contains("dense_tile(rows 1, vectors 1), packing transposed, serial"), "\(result.report)")
+        #expect(result.report.contains("dense_panel_tile(panel_width 16, row_tile 2, depth_block 32, row_block 4, prefetch 0), packing panels, serial"),
+                "\(result.report)")
         let op = try #require(result.graph.operations.first { $0.schedule != nil })
         #expect(op.schedule?.estimate != nil, "the kept schedule gets the cost model's estimate")
     }

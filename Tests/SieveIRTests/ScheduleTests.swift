@@ -37,7 +37,9 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
         #expect(timeRatio > bytesRatio * 0.9 && timeRatio < bytesRatio * 1.1, "dense/2:4 time \(timeRatio), bytes \(bytesRatio)")
         // About 64 MiB at ≈ 33 GB/s: between 1.5 and 2.5 ms.
         #expect(denseBest.nanoseconds > 1_500_000 && denseBest.nanoseconds < 2_500_000, "\(denseBest.nanoseconds) ns")
-        if case .denseDot = try #require(dense.first).variant {} else { Issue.record("batch-1 dense should stream dot products, chose \(dense[0].summary)") }
+        if case let .densePanels(panels) = try #require(dense.first).variant, panels.variant == .streaming {} else {
+            Issue.record("batch-1 dense should stream its packed panels, chose \(dense[0].summary)")
+        }
         #expect(sparse.first?.variant == .nmDot, "batch-1 2:4 should run nm_dot, chose \(sparse.first?.summary ?? "nothing")")
     }
 
@@ -46,12 +48,40 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
         let (_, sparse) = try ranked(rows: 32, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
         let denseBest = try #require(dense.first), sparseBest = try #require(sparse.first)
         #expect(denseBest.estimate?.bound == .compute && sparseBest.estimate?.bound == .compute)
-        if case .denseTile = denseBest.variant {} else { Issue.record("batch-32 dense should use a register tile, chose \(denseBest.summary)") }
-        #expect(denseBest.packing == .transposed && denseBest.parallel == .columns)
+        if case let .densePanels(panels) = denseBest.variant, panels.variant == .registerTile {} else {
+            Issue.record("batch-32 dense should use the register tile over packed panels, chose \(denseBest.summary)")
+        }
+        #expect(denseBest.packing == .panels && denseBest.parallel == .columns)
         if case .nmBlocked = sparseBest.variant {} else { Issue.record("batch-32 2:4 should be blocked, chose \(sparseBest.summary)") }
         #expect(sparseBest.parallel == .rowTiles)
         // Half the multiply-adds: 2:4 estimated faster than dense.
         #expect((sparseBest.estimate?.nanoseconds ?? .max) < (denseBest.estimate?.nanoseconds ?? 0))
+    }
+
+    /// The packed dense kernels' parameters come from `denseProductSchedule` (the dense branch's measured choice),
+    /// and the cost model keeps that choice for the benchmark shapes (batch 1 and 32 of 4096 x 4096).
+    @Test func packedDefaultsAreDenseProductScheduleAndWinTheBenchmarkShapes() throws {
+        for (rows, n, k) in [(1, 4096, 4096), (3, 100, 70), (32, 4096, 4096), (48, 40, 300), (5, 16, 8)] {
+            let (graph, index) = productGraph(rows: rows, n: n, k: k, pattern: nil)
+            let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+            let expected = try #require(denseProductSchedule(rows: rows, n: n, k: k, vectorWidth: 16, threads: DenseProductSchedule.plannedThreads))
+            let chosen = problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14)
+            #expect(chosen.variant == .densePanels(expected) && chosen.packing == .panels, "\(rows)x\(n)x\(k): \(chosen.summary)")
+        }
+        for rows in [1, 32] {
+            let (problem, ranking) = try ranked(rows: rows, n: 4096, k: 4096, pattern: nil)
+            var best = try #require(ranking.first)
+            best.estimate = nil
+            #expect(best == problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14), "batch \(rows): \(best.summary)")
+        }
+        // A weight read twice is not packed (it is stored once, as is): dot products along k.
+        var (graph, index) = productGraph(rows: 1, n: 64, k: 64, pattern: nil)
+        let weight = graph.operations[index].operands[1]
+        let second = graph.append(.matmul(transposeB: true), [graph.operations[index].operands[0], weight], TensorType([1, 64], .f32), name: "z")
+        graph.outputs.append(second)
+        let shared = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        #expect(!shared.weightIsPackableConstant)
+        #expect(shared.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14).variant == .denseDot(weightRows: 4))
     }
 
     @Test func smallProductsStaySerial() throws {
@@ -64,7 +94,7 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
     @Test func widerVectorsEstimateFasterCompute() throws {
         let (graph, index) = productGraph(rows: 64, n: 1024, k: 1024, pattern: nil)
         let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
-        let schedule = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), packing: .transposed, parallel: .none)
+        let schedule = KernelSchedule(variant: .denseTile(rows: 4, vectors: 2), parallel: .none)
         let sse = CostModel(target: .x86_64).estimate(schedule, for: problem)
         let avx512 = CostModel(target: .x86_64_v4).estimate(schedule, for: problem)
         #expect(sse.nanoseconds > 4 * avx512.nanoseconds)
@@ -90,9 +120,14 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
     @Test func everyVariantRoundTripsThroughText() throws {
         let schedules: [(Int, NMPattern?, KernelSchedule)] = [
             (1, nil, KernelSchedule(variant: .denseDot(weightRows: 4), parallel: .columns)),
-            (32, nil, KernelSchedule(variant: .denseTile(rows: 6, vectors: 2), packing: .transposed, parallel: .none,
+            (32, nil, KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .registerTile, panelWidth: 32, rowTile: 6, depthBlock: 64,
+                                                                                rowBlock: 12, prefetchDistance: 0)),
+                                     packing: .panels, parallel: .none,
                                      estimate: ScheduleEstimate(nanoseconds: 12, bytes: 34, flops: 56, bound: .compute, threads: 1))),
-            (32, nil, KernelSchedule(variant: .denseScalar, packing: .transposed, parallel: .columns)),
+            (2, nil, KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .streaming, panelWidth: 16, rowTile: 2, depthBlock: 64,
+                                                                               rowBlock: 2, prefetchDistance: 1024)),
+                                    packing: .panels, parallel: .columns)),
+            (32, nil, KernelSchedule(variant: .denseScalar, parallel: .columns)),
             (1, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmDot, parallel: .rows)),
             (1, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmGather, parallel: .none)),
             (16, NMPattern(n: 2, m: 4), KernelSchedule(variant: .nmBroadcast, parallel: .rows)),

@@ -2,7 +2,7 @@
 // Cases are merged into one artifact per target so the C compiler runs only a few times.
 //
 // Tolerances: integer and bool results exactly; f32 elementwise and f64-accumulated reductions within
-// rtol 1e-5 / atol 1e-6 of the interpreter (which works in double); f32 products with up to 128 terms
+// rtol 1e-5 / atol 1e-6 of the interpreter (which works in double); f32 products with up to 600 terms
 // within rtol 1e-5 / atol 1e-4 (accumulation order differs from OpenBLAS); f16/bf16 within one unit
 // in the last place of the type (rtol 1e-2).
 
@@ -82,6 +82,62 @@ let differentialCases: [DifferentialCase] = [
         }
         const @w : tensor<32x48xf32> = splat<0.0>
         const @bias : tensor<1x48xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    // Packed constant weights (DenseProductSchedule). With vectors of 16 / 8 / 4 lanes the register tile is
+    // 8x32 / 6x16 / 6x8 with depth blocks of 256: 19 rows leave a row tail (and two work items of rows), 77
+    // columns a tail of 13 / 13 / 5 after the panels, k = 600 two full depth blocks and one of 88.
+    DifferentialCase(name: "packed weight register tile: row, column and depth tails", text: """
+        graph @g(%x: tensor<19x600xf32>) -> (tensor<19x77xf32>, tensor<19x77xf32>) {
+          %w = const @w : tensor<600x77xf32>
+          %y = matmul %x, %w : tensor<19x77xf32>
+          %v = const @v : tensor<77x600xf32>
+          %z = matmul %x, %v {transpose_b = true} : tensor<19x77xf32>
+          return %y, %z
+        }
+        const @w : tensor<600x77xf32> = splat<0.0>
+        const @v : tensor<77x600xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "packed weight register tile: batched A, fused epilogues, gemm with transposed A", text: """
+        graph @g(%x: tensor<2x5x40xf32>, %r: tensor<2x5x70xf32>, %a: tensor<40x9xf32>, %c: tensor<9x1xf32>) -> (tensor<2x5x70xf32>, tensor<9x48xf32>) {
+          %w = const @w : tensor<70x40xf32>
+          %bias = const @bias : tensor<70xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu_tanh, residual_add]} : tensor<2x5x70xf32>
+          %g = const @g : tensor<40x48xf32>
+          %z = gemm %a, %g, %c {alpha = 0.5, beta = 2.0, transpose_a = true} : tensor<9x48xf32>
+          return %y, %z
+        }
+        const @w : tensor<70x40xf32> = splat<0.0>
+        const @bias : tensor<70xf32> = splat<0.0>
+        const @g : tensor<40x48xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    // Streaming (1 to 4 rows): panels of up to 4 vectors, the tail columns after them, epilogues on both.
+    DifferentialCase(name: "packed weight stream: batch 1 to 4, column tails, epilogues", text: """
+        graph @g(%x: tensor<50xf32>, %x3: tensor<3x50xf32>, %x2: tensor<2x50xf32>, %r: tensor<3x150xf32>) -> (tensor<150xf32>, tensor<3x150xf32>, tensor<2x33xf32>) {
+          %w = const @w : tensor<50x150xf32>
+          %y = matmul %x, %w : tensor<150xf32>
+          %v = const @v : tensor<150x50xf32>
+          %bias = const @bias : tensor<150xf32>
+          %z = fused_matmul %x3, %v, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<3x150xf32>
+          %u = const @u : tensor<50x33xf32>
+          %t = gemm %x2, %u {alpha = 2.0} : tensor<2x33xf32>
+          return %y, %z, %t
+        }
+        const @w : tensor<50x150xf32> = splat<0.0>
+        const @v : tensor<150x50xf32> = splat<0.0>
+        const @bias : tensor<150xf32> = splat<0.0>
+        const @u : tensor<50x33xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    // A weight read twice is not packed (it would need two copies): with transpose_b it runs as dot products
+    // along k for any number of rows, as does a transposed input.
+    DifferentialCase(name: "shared transposed weight and transposed input: dot products for many rows", text: """
+        graph @g(%x: tensor<7x40xf32>, %x2: tensor<2x40xf32>, %b: tensor<9x40xf32>) -> (tensor<7x24xf32>, tensor<2x24xf32>, tensor<7x9xf32>) {
+          %w = const @w : tensor<24x40xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<7x24xf32>
+          %z = matmul %x2, %w {transpose_b = true} : tensor<2x24xf32>
+          %t = matmul %x, %b {transpose_b = true} : tensor<7x9xf32>
+          return %y, %z, %t
+        }
+        const @w : tensor<24x40xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
     DifferentialCase(name: "integer matmul and gemm wrap like the interpreter", text: """
         graph @g(%a: tensor<3x8xi32>, %b: tensor<8x5xi32>, %c: tensor<5xi32>, %p: tensor<3x4xi8>, %q: tensor<4x2xi8>) -> (tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x2xi8>) {
@@ -320,6 +376,48 @@ let differentialCases: [DifferentialCase] = [
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w2": (2, 8)]),
 ]
 
+/// N:M weights whose reduction is not a multiple of M (K = 6, 10, 37 in 2:4, 1:4, 2:8 and 4:8, and a conv2d
+/// with C*kH*kW = 27), at batch 1 (nm_dot and its guarded tail) and batch 32 (vectors over activation rows),
+/// and a transposed-A gemm (the gather loop): the padded last group must add nothing and read nothing past K.
+let paddedNMCases: [DifferentialCase] = {
+    let patterns = [(2, 4), (1, 4), (2, 8), (4, 8)]
+    var cases: [DifferentialCase] = []
+    for batch in [1, 32] {
+        var inputs: [String] = [], lines: [String] = [], outputs: [String] = [], results: [String] = [], constants: [String] = []
+        var nm: [String: (n: Int, m: Int)] = [:]
+        for k in [6, 10, 37] {
+            inputs.append("%x\(k): tensor<\(batch)x\(k)xf32>")
+            for (n, m) in patterns {
+                let name = "w\(k)_\(n)_\(m)", outChannels = 3 + k % 5
+                lines.append("  %\(name) = const @\(name) : tensor<\(outChannels)x\(k)xf32>")
+                lines.append("  %y\(name) = matmul %x\(k), %\(name) {transpose_b = true} : tensor<\(batch)x\(outChannels)xf32>")
+                constants.append("const @\(name) : tensor<\(outChannels)x\(k)xf32> = splat<0.0>")
+                outputs.append("%y\(name)")
+                results.append("tensor<\(batch)x\(outChannels)xf32>")
+                nm[name] = (n, m)
+            }
+        }
+        let text = "graph @g(\(inputs.joined(separator: ", "))) -> (\(results.joined(separator: ", "))) {\n"
+            + lines.joined(separator: "\n") + "\n  return \(outputs.joined(separator: ", "))\n}\n" + constants.joined(separator: "\n")
+        cases.append(DifferentialCase(name: "padded N:M matmuls, batch \(batch)", text: text,
+                                      rtol: productTolerance.rtol, atol: productTolerance.atol, nm: nm))
+    }
+    cases.append(DifferentialCase(name: "padded N:M conv2d (3*3*3 = 27) and gemm with transposed A", text: """
+        graph @g(%x: tensor<2x3x6x6xf32>, %a: tensor<10x5xf32>) -> (tensor<2x5x4x4xf32>, tensor<5x7xf32>) {
+          %w = const @w : tensor<5x3x3x3xf32>
+          %b = const @b : tensor<5xf32>
+          %g = const @g : tensor<7x10xf32>
+          %y = conv2d %x, %w, %b : tensor<2x5x4x4xf32>
+          %z = gemm %a, %g {alpha = 1.5, transpose_a = true, transpose_b = true} : tensor<5x7xf32>
+          return %y, %z
+        }
+        const @w : tensor<5x3x3x3xf32> = splat<0.0>
+        const @b : tensor<5xf32> = splat<0.0>
+        const @g : tensor<7x10xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "g": (4, 8)]))
+    return cases
+}()
+
 /// Builds the reference and compiled graphs of every case and merges them.
 func mergedCases(_ cases: [DifferentialCase], seed: UInt64) throws -> (reference: Graph, compiled: Graph, outputRanges: [(DifferentialCase, Range<Int>)]) {
     var references: [Graph] = [], compiled: [Graph] = []
@@ -362,6 +460,12 @@ struct DifferentialTests {
     @Test("every op, native target, 1 to 4 threads")
     func everyOpNative() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .native, seed: 11, threads: [1, 2, 3, 4])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("N:M weights with a padded reduction, native target, 1 and 2 threads")
+    func paddedNMNative() throws {
+        let problems = try checkAgainstInterpreter(paddedNMCases, target: .native, seed: 21, threads: [1, 2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

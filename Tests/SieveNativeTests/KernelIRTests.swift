@@ -105,6 +105,11 @@ struct KernelIRTests {
             mutateBody(&program) { $0.append(.declare(VariableID(1), .float(0))) }
         }
         #expect(twice.contains { $0.contains("declared twice") })
+        // Text cannot express this one: the parser makes a table entry for every variable it reads.
+        let unknownVariable = problems { program in
+            mutateBody(&program) { $0.append(.declare(VariableID(99), .int(0))) }
+        }
+        #expect(unknownVariable.contains { $0.contains("%v99 is not in the variable table") })
     }
 
     @Test("invariant 4: types")
@@ -242,5 +247,73 @@ struct KernelIRTests {
         #expect(dump.contains("nm_dot.2:4(values %b2, indices %b3, first "), "the 2:4 batch-1 layer is one compressed dot product per row")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))
+    }
+
+    @Test("a dense constant weight is stored once, packed in the panel order its kernel reads")
+    func packedWeightsAreStoredOnce() throws {
+        var graph = try parseGraph("""
+            graph @g(%x: tensor<32x300xf32>, %x1: tensor<64xf32>) -> (tensor<32x96xf32>, tensor<80xf32>) {
+              %w = const @w : tensor<300x96xf32>
+              %y = matmul %x, %w : tensor<32x96xf32>
+              %v = const @v : tensor<80x64xf32>
+              %z = matmul %x1, %v {transpose_b = true} : tensor<80xf32>
+              return %y, %z
+            }
+            const @w : tensor<300x96xf32> = splat<0.0>
+            const @v : tensor<80x64xf32> = splat<0.0>
+            """)
+        randomizeConstants(&graph, seed: 5)
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 16))
+        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+        #expect(program.weights.count == aligned(300 * 96 * 4) + aligned(80 * 64 * 4), "each weight once, no transposed copy")
+        let patterns = program.kernels.map(\.pattern)
+        #expect(patterns.contains { $0.contains("packed-panel register tile, panels of 32 columns, 8x32 tile, depth blocks of 256") })
+        #expect(patterns.contains { $0.contains("activations packed into tiles of 8 rows") })
+        #expect(patterns.contains { $0.contains("packed-panel stream, panels of 64 columns") })
+        #expect(patterns.contains { $0.contains("the 16 tail columns of the packed weight") }, "80 = one panel of 64 + 16")
+
+        // Element (k, j) of @w in panel p = j / 32 sits at p * 300 * 32 + k * 32 + j % 32; @v's (its [n][k] storage
+        // read transposed) after it, with its 16 tail columns as a [k][16] block after the panel.
+        func blobFloat(_ element: Int, base: Int = 0) -> Float {
+            let at = base + element * 4
+            return Float(bitPattern: UInt32(program.weights[at]) | UInt32(program.weights[at + 1]) << 8
+                         | UInt32(program.weights[at + 2]) << 16 | UInt32(program.weights[at + 3]) << 24)
+        }
+        let w = try #require(graph.constants.entries.first { $0.name == "w" })
+        let v = try #require(graph.constants.entries.first { $0.name == "v" })
+        for (k, j) in [(0, 0), (1, 0), (0, 31), (0, 32), (299, 95), (17, 50)] {
+            #expect(blobFloat((j / 32) * 300 * 32 + k * 32 + j % 32) == Float(w.element(at: k * 96 + j)), "@w[\(k)][\(j)]")
+        }
+        let vBase = aligned(300 * 96 * 4)
+        for (k, j) in [(0, 0), (5, 63), (63, 10), (0, 64), (7, 79), (63, 70)] {
+            let packedIndex = j < 64 ? k * 64 + j : 64 * 64 + k * 16 + (j - 64)
+            #expect(blobFloat(packedIndex, base: vBase) == Float(v.element(at: j * 64 + k)), "@v[\(j)][\(k)]")
+        }
+    }
+
+    @Test("a weight read by two products keeps one plain copy; the packing schedule per target")
+    func sharedWeightIsNotPacked() throws {
+        let graph = try parseGraph("""
+            graph @g(%x: tensor<7x40xf32>, %x2: tensor<2x40xf32>) -> (tensor<7x24xf32>, tensor<2x24xf32>) {
+              %w = const @w : tensor<24x40xf32>
+              %y = matmul %x, %w {transpose_b = true} : tensor<7x24xf32>
+              %z = matmul %x2, %w {transpose_b = true} : tensor<2x24xf32>
+              return %y, %z
+            }
+            const @w : tensor<24x40xf32> = splat<1.0>
+            """)
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 16))
+        #expect(program.weights.count == 24 * 40 * 4)
+        #expect(program.kernels.allSatisfy { $0.pattern.contains("dot products along k") })
+
+        let avx512 = denseProductSchedule(rows: 32, n: 4096, k: 4096, vectorWidth: 16, threads: 2)
+        #expect(avx512 == DenseProductSchedule(variant: .registerTile, panelWidth: 32, rowTile: 8, depthBlock: 256, rowBlock: 32, prefetchDistance: 256 * 32))
+        let avx2 = denseProductSchedule(rows: 32, n: 4096, k: 4096, vectorWidth: 8, threads: 2)
+        #expect(avx2 == DenseProductSchedule(variant: .registerTile, panelWidth: 16, rowTile: 6, depthBlock: 256, rowBlock: 36, prefetchDistance: 256 * 16))
+        #expect(denseProductSchedule(rows: 1, n: 4096, k: 4096, vectorWidth: 16, threads: 2)
+                == DenseProductSchedule(variant: .streaming, panelWidth: 64, rowTile: 1, depthBlock: 4096, rowBlock: 1, prefetchDistance: 1024))
+        // One panel and many rows: the rows are split so that every thread has a work item.
+        #expect(denseProductSchedule(rows: 64, n: 32, k: 16, vectorWidth: 16, threads: 4)?.rowBlock == 16)
+        #expect(denseProductSchedule(rows: 64, n: 8, k: 16, vectorWidth: 16, threads: 4) == nil, "fewer columns than a vector")
     }
 }

@@ -11,18 +11,23 @@ import Testing
 
 /// Products on which every variant applies somewhere: dense and N:M, batch 1 to 32, epilogues, conv2d.
 let scheduleCases: [DifferentialCase] = [
+    // @w is read three times (stored as is); @k and @p once each, so they may be packed in panels ([K, N] and
+    // [N, K], with tail columns past the last panel).
     DifferentialCase(name: "dense products, weight [N, K] and [K, N], batch 1 and 32, epilogue", text: """
-        graph @g(%x: tensor<1x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x40xf32>) -> (tensor<1x40xf32>, tensor<32x40xf32>, tensor<32x24xf32>, tensor<32x40xf32>) {
+        graph @g(%x: tensor<1x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x40xf32>) -> (tensor<1x40xf32>, tensor<32x40xf32>, tensor<32x24xf32>, tensor<32x40xf32>, tensor<1x40xf32>) {
           %w = const @w : tensor<40x64xf32>
           %k = const @k : tensor<64x24xf32>
+          %p = const @p : tensor<40x64xf32>
           %bias = const @bias : tensor<40xf32>
           %y = matmul %x, %w {transpose_b = true} : tensor<1x40xf32>
           %z = matmul %b, %w {transpose_b = true} : tensor<32x40xf32>
           %u = matmul %b, %k : tensor<32x24xf32>
           %f = fused_matmul %b, %w, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<32x40xf32>
-          return %y, %z, %u, %f
+          %q = fused_matmul %x, %p, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<1x40xf32>
+          return %y, %z, %u, %f, %q
         }
         const @w : tensor<40x64xf32> = splat<0.0>
+        const @p : tensor<40x64xf32> = splat<0.0>
         const @k : tensor<64x24xf32> = splat<0.0>
         const @bias : tensor<40xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
@@ -103,7 +108,8 @@ struct ScheduleDifferentialTests {
     }
 
     /// Schedules written with extreme parameters (1-row tiles, 32 accumulators, k blocks of one step, tiles of 5
-    /// rows, parallel or serial): each op takes the first one that fits it.
+    /// rows, depth blocks of 1 and 5, a prefetch distance of 7, parallel or serial): each op takes the first one
+    /// that fits it.
     @Test("extreme parameters")
     func extremeParameters() throws {
         let folder = try TemporaryFolder()
@@ -113,13 +119,15 @@ struct ScheduleDifferentialTests {
         let sets: [[KernelSchedule]] = [
             [KernelSchedule(variant: .nmBlocked(kBlock: 32, tileRows: 5, prefetchRows: 1), parallel: .rowTiles),
              KernelSchedule(variant: .nmBroadcast, parallel: .none),
-             KernelSchedule(variant: .denseTile(rows: 1, vectors: 1), packing: .transposed, parallel: .columns),
+             KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .streaming, panelWidth: width, rowTile: 1, depthBlock: 1,
+                                                                       rowBlock: 1, prefetchDistance: 0)), packing: .panels, parallel: .columns),
              KernelSchedule(variant: .denseTile(rows: 1, vectors: 1), parallel: .none),
              KernelSchedule(variant: .denseDot(weightRows: 1), parallel: .columns)],
             [KernelSchedule(variant: .nmBlocked(kBlock: 256, tileRows: 1, prefetchRows: 64), parallel: .none),
              KernelSchedule(variant: .nmDot, parallel: .rows),
              KernelSchedule(variant: .nmGather, parallel: .rows),
-             KernelSchedule(variant: .denseTile(rows: 8, vectors: 4), packing: .transposed, parallel: .none),
+             KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .registerTile, panelWidth: 4 * width, rowTile: 8, depthBlock: 5,
+                                                                       rowBlock: 16, prefetchDistance: 7)), packing: .panels, parallel: .none),
              KernelSchedule(variant: .denseTile(rows: 8, vectors: 4), parallel: .columns),
              KernelSchedule(variant: .denseDot(weightRows: 16), parallel: .none),
              KernelSchedule(variant: .denseScalar, parallel: .columns)],
