@@ -505,6 +505,8 @@ struct KernelCWriter {
                 case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
                 case .trap: break
                 case let .prefetch(_, index): visit(index)
+                case let .nmRowBlock(product):
+                    [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
                 }
             }
         }
@@ -612,6 +614,12 @@ struct KernelCWriter {
         case let .prefetch(buffer, index):
             used.insert(buffer)
             lines.append("\(indent)__builtin_prefetch(&b\(buffer.index)[\(expressionText(index, used: &used))]);")
+        case let .nmRowBlock(product):
+            used.formUnion([product.weights, product.dense, product.out])
+            let layout = product.layout
+            lines.append("\(indent)sieve_nm_rows4_f32(&b\(product.weights.index)[(\(expressionText(product.block, used: &used))) * \(layout.blockBytes)], "
+                         + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
+                         + "&b\(product.out.index)[\(expressionText(product.outStart, used: &used))], \(expressionText(product.validRows, used: &used)));")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)
             let width: Int

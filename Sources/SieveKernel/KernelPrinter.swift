@@ -63,6 +63,11 @@ extension Kernel {
             lines.append("\(indent)vstore \(buffer)[\(text(index))], \(text(value))")
         case let .prefetch(buffer, index):
             lines.append("\(indent)prefetch \(buffer)[\(text(index))]")
+        case let .nmRowBlock(product):
+            let layout = product.layout
+            lines.append("\(indent)\(product.out)[\(text(product.outStart)) + 0 ..< \(text(product.validRows))] = nm_rows4.\(layout.n):\(layout.m)("
+                         + "\(product.weights) block \(text(product.block)) of \(layout.blockBytes) bytes, k \(layout.k), "
+                         + "dense \(product.dense)[\(text(product.denseStart))...])")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }

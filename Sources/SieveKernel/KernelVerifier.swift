@@ -187,6 +187,19 @@ private struct KernelChecker {
         case let .prefetch(id, index):
             checkIndex(index, "prefetch index")
             if buffer(id) == nil { report("prefetch of \(id), which is not a buffer") }
+        case let .nmRowBlock(product):
+            checkIndex(product.block, "nm_rows4 block")
+            checkIndex(product.denseStart, "nm_rows4 dense start")
+            checkIndex(product.outStart, "nm_rows4 output start")
+            checkIndex(product.validRows, "nm_rows4 valid rows")
+            for (id, expected, role) in [(product.weights, ElementType.u8, "weights"), (product.dense, .f32, "dense"), (product.out, .f32, "output")] {
+                guard let source = buffer(id) else { report("nm_rows4 \(role) \(id) is not a buffer"); continue }
+                if source.elementType != expected { report("nm_rows4 \(role) \(id) of \(source.elementType), expected \(expected)") }
+            }
+            if let target = buffer(product.out), !target.isWritable { report("nm_rows4 output \(product.out) is read only (\(target.storage.text))") }
+            if let weights = buffer(product.weights), weights.count < product.layout.totalBytes {
+                report("nm_rows4 weights \(product.weights) hold \(weights.count) bytes, the layout needs \(product.layout.totalBytes)")
+            }
         }
     }
 

@@ -4,6 +4,71 @@
 import SieveIR
 
 extension Lowerer {
+    /// The physical packing of N:M constant `id`: row blocks when every product reading it takes the batch-1
+    /// path (see `chooseNMPacking`) and agrees on the shape, else the logical layout.
+    func physicalPacking(ofConstant id: ConstantID, n: Int, m: Int) -> NMPhysicalPacking {
+        var choice: NMPhysicalPacking?
+        let definingOps = graph.definingOps()
+        for op in graph.operations {
+            for (position, operand) in op.operands.enumerated() {
+                guard let defining = definingOps[operand.index], case .constant(id) = graph.operations[defining].kind else { continue }
+                let weight = type(operand)
+                guard position == 1, weight.rank == 2, weight.elementType == .f32, let activationRows = rowBlockActivationRows(op) else {
+                    return .logical
+                }
+                let packing = chooseNMPacking(rows: weight.shape[0], k: weight.shape[1], n: n, m: m, activationRows: activationRows,
+                                              rowBlockKernel: true, vectorWidth: width, threads: nil)
+                if choice != nil && choice != packing { return .logical }
+                choice = packing
+            }
+        }
+        return choice ?? .logical
+    }
+
+    /// The number of activation rows when `op` multiplies f32 activations contiguous along the reduction by an
+    /// N:M weight `[n][k]` (operand 1, read with transpose_b) one activation row at a time (too few rows for
+    /// the vector kernel); nil for every other product or op.
+    func rowBlockActivationRows(_ op: Operation) -> Int? {
+        switch op.kind {
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, false, true): break
+        default: return nil
+        }
+        guard op.operands.count >= 2, let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
+              a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, n > 0,
+              let count = result.elementCount, transposedSparsePlan(op) == nil else { return nil }
+        return count / n
+    }
+
+    /// Emits `out[c][r] = epilogue(sum over kept p of weight row r: value(p) * dense[c][k(p)])` for a weight in the row-block
+    /// packing: a parallel loop over blocks of four weight rows, each block read once per activation row by
+    /// `nm_rows4` (one stream of values and indices per thread), the epilogue applied to the stored results.
+    mutating func emitRowBlockSparseRows(weight: (buffer: BufferID, layout: NMRowBlockLayout), columns: Int, dense: BufferID,
+                                         denseStart: @escaping (KernelExpression) -> KernelExpression, out: BufferID,
+                                         epilogue: ProductEpilogue?, pattern: String) {
+        let layout = weight.layout
+        let rows = layout.rows
+        var builder = KernelBuilder()
+        let parallel = isParallel(saturatingProduct([rows, layout.keptPerRow, columns]) / 4)
+        builder.loop("blk", to: .index(layout.blocks), parallel: parallel) { body, block in
+            let first = body.declare("r0", .i64, block * .index(NMRowBlockLayout.blockRows))
+            let valid = body.declare("valid", .i64, .binary(.min, .index(NMRowBlockLayout.blockRows), .index(rows) - first))
+            body.loop("c", to: .index(columns)) { body, column in
+                let outStart = body.declare("o", .i64, column * .index(rows) + first)
+                body.emit(.nmRowBlock(NMRowBlock(weights: weight.buffer, layout: layout, block: block, dense: dense,
+                                                 denseStart: denseStart(column), out: out, outStart: outStart, validRows: valid)))
+                if let epilogue {
+                    body.loop("j", to: valid) { body, j in
+                        let value = body.declare("value", .f32, .load(out, index: outStart + j))
+                        body.store(out, outStart + j, epilogue(&body, 0, column, first + j, value))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: pattern + ", weight packed in row blocks of \(NMRowBlockLayout.blockRows) (\(layout.chunks) chunks of "
+                  + "\(NMRowBlockLayout.chunkKept) kept per row\(layout.tailKept > 0 ? " and a tail of \(layout.tailKept)" : "")), "
+                  + "one nm_rows4 per block and activation row")
+    }
+
     /// Runs an N:M product with weight rows along the reduction over f32 vectors of activation rows: transposes
     /// the activations into scratch, multiplies into a transposed result, then transposes back through the
     /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).

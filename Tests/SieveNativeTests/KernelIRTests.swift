@@ -239,7 +239,8 @@ struct KernelIRTests {
         let dump = result.dumps.first ?? ""
         #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
         #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
-        #expect(dump.contains("nm_dot.2:4(values %b2, indices %b3, first "), "the 2:4 batch-1 layer is one compressed dot product per row")
+        #expect(dump.contains("= nm_rows4.2:4(%b2 block %v0 of 576 bytes, k 64, dense %b0["),
+                "the 2:4 batch-1 layer reads its weight packed in blocks of four rows, one nm_rows4 per block")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))
     }
