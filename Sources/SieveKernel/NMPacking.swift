@@ -9,9 +9,11 @@ import SieveIR
 /// block is one contiguous run of bytes, so a thread working through consecutive blocks streams a
 /// single sequence:
 ///
-/// - `chunks` full chunks of `chunkKept` kept values per row, each `chunkBytes` long: the four rows'
-///   values (`4 × chunkKept` f32, row after row), then the four rows' indices (`chunkKept × bits` bits
-///   per row, row after row, little-endian bit order as in the logical layout), padded to 64 bytes;
+/// - `chunks` full chunks of `chunkKept` kept values per row, each `chunkBytes` long and cut into four slices
+///   of `sliceKept` kept values per row: the values of slice 0 of rows 0, 1, 2, 3 (16 f32 each, one 64-byte line
+///   per row), then slice 1 of the four rows, and so on; then the indices in the same order (`sliceKept × bits`
+///   bits per slice and row, little-endian bit order as in the logical layout), padded to 64 bytes — so the
+///   kernel reads every chunk front to back;
 /// - then, when the row's kept count is not a multiple of `chunkKept`, a tail of `tailKept` values per
 ///   row: the four rows' values, then each row's indices starting on a byte (`tailIndexBytes` each),
 ///   padded to 64 bytes with at least 2 bytes of slack for two-byte index reads.
@@ -27,6 +29,8 @@ public struct NMRowBlockLayout: Hashable, Sendable {
     public static let blockRows = 4
     /// Kept values per row in one chunk.
     public static let chunkKept = 64
+    /// Kept values per row in one slice of a chunk (a 64-byte line of f32).
+    public static let sliceKept = 16
 
     /// Makes a layout; nil when the pattern does not suit it (m not 4, 8 or 16; n not dividing 64; k not whole groups).
     public init?(rows: Int, k: Int, n: Int, m: Int) {
@@ -49,6 +53,8 @@ public struct NMRowBlockLayout: Hashable, Sendable {
     public var chunkK: Int { NMRowBlockLayout.chunkKept / n * m }
     /// Bytes of one row's indices in a chunk.
     public var chunkIndexBytesPerRow: Int { NMRowBlockLayout.chunkKept * bits / 8 }
+    /// Bytes of one row's indices in a slice.
+    public var sliceIndexBytes: Int { NMRowBlockLayout.sliceKept * bits / 8 }
     /// Bytes of the four rows' values in a chunk.
     public var chunkValueBytes: Int { NMRowBlockLayout.blockRows * NMRowBlockLayout.chunkKept * 4 }
     /// Bytes of one chunk.
@@ -94,10 +100,12 @@ public struct NMRowBlockLayout: Hashable, Sendable {
                 let source = element * 4
                 let destination: Int, indexBase: Int, field: Int
                 if p < chunks * chunkKept {
+                    // Slices of 16 kept values, the four rows' slices adjacent, in the order the kernel reads them.
                     let chunkStart = blockStart + (p / chunkKept) * chunkBytes
-                    destination = chunkStart + (j * chunkKept + p % chunkKept) * 4
-                    indexBase = chunkStart + chunkValueBytes + j * chunkIndexBytesPerRow
-                    field = p % chunkKept
+                    let slice = p % chunkKept / NMRowBlockLayout.sliceKept
+                    destination = chunkStart + ((slice * NMRowBlockLayout.blockRows + j) * NMRowBlockLayout.sliceKept + p % NMRowBlockLayout.sliceKept) * 4
+                    indexBase = chunkStart + chunkValueBytes + (slice * NMRowBlockLayout.blockRows + j) * sliceIndexBytes
+                    field = p % NMRowBlockLayout.sliceKept
                 } else {
                     let tailStart = blockStart + chunks * chunkBytes
                     let q = p - chunks * chunkKept

@@ -63,6 +63,11 @@ typedef struct sieve_pool {
 
 /* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
 SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
+/* How long (ns) a worker spins for the next parallel loop, and the caller for the workers to finish, before
+ * sleeping on a condition variable (0: never spin). 5 ms covers the gap between layers and between calls. */
+#ifndef SIEVE_POOL_SPIN_NS
+#define SIEVE_POOL_SPIN_NS 5000000
+#endif
 /* Chunks per thread of a parallel loop, claimed dynamically. */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
@@ -241,8 +246,9 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
 }
 
 /* The row-block packing of N:M weights (docs/nm-layout.md, "Physical packings"): blocks of four output rows, each
- * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (the four rows' f32 values, then their indices,
- * padded to 64 bytes), then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
+ * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (four slices of 16 kept values per row: the f32
+ * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),
+ * then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
 #define SIEVE_NM_CHUNK_KEPT 64
 /* How far ahead of the chunk being read the batch-1 kernel prefetches (0: no software prefetch). */
 #ifndef SIEVE_NM_PREFETCH_BYTES
@@ -286,10 +292,10 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
                 __m512 low = _mm512_loadu_ps(xc + 32 * u), high = _mm512_loadu_ps(xc + 32 * u + 16);
                 for (int j = 0; j < 4; j++) {
                     uint32_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * j + 4 * u, sizeof word);
+                    memcpy(&word, chunk + value_bytes + 16 * u + 4 * j, sizeof word);
                     __m512i lane = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), shifts), three), base);
                     __m512 window = _mm512_permutex2var_ps(low, lane, high);
-                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * j + 64 * u), window, acc[2 * j + (u & 1)]);
+                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * u + 64 * j), window, acc[2 * j + (u & 1)]);
                 }
             }
         }
@@ -312,12 +318,12 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
                 __m256 low = _mm256_loadu_ps(xc + 16 * u), high = _mm256_loadu_ps(xc + 16 * u + 8);
                 for (int j = 0; j < 4; j++) {
                     uint16_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * j + 2 * u, sizeof word);
+                    memcpy(&word, chunk + value_bytes + 16 * (u >> 1) + 4 * j + 2 * (u & 1), sizeof word);
                     __m256i lane = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts), three), base);
                     /* lane numbers 8..15 have bit 3 set: shifted to the sign bit, it picks the high window. */
                     __m256 window = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, lane), _mm256_permutevar8x32_ps(high, lane),
                                                      _mm256_castsi256_ps(_mm256_slli_epi32(lane, 28)));
-                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(chunk + 256 * j + 32 * u)), window,
+                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(chunk + 256 * (u >> 1) + 64 * j + 32 * (u & 1))), window,
                                                            acc[2 * j + (u & 1)]);
                 }
             }
@@ -335,9 +341,10 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         for (int j = 0; j < 4; j++) {
             float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int64_t p = 0; p < SIEVE_NM_CHUNK_KEPT; p++) {
+                int64_t slice = (p / 16) * 4 + j;
                 float value;
-                memcpy(&value, chunk + (j * SIEVE_NM_CHUNK_KEPT + p) * 4, sizeof value);
-                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + j * index_bytes, p, bits)];
+                memcpy(&value, chunk + (slice * 16 + p % 16) * 4, sizeof value);
+                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + slice * 2 * bits, p % 16, bits)];
             }
             total[j] += (part[0] + part[1]) + (part[2] + part[3]);
         }

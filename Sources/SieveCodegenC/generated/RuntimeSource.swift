@@ -68,6 +68,11 @@ typedef struct sieve_pool {
 
 /* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
 SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
+/* How long (ns) a worker spins for the next parallel loop, and the caller for the workers to finish, before
+ * sleeping on a condition variable (0: never spin). 5 ms covers the gap between layers and between calls. */
+#ifndef SIEVE_POOL_SPIN_NS
+#define SIEVE_POOL_SPIN_NS 5000000
+#endif
 /* Chunks per thread of a parallel loop, claimed dynamically. */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
@@ -246,8 +251,9 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
 }
 
 /* The row-block packing of N:M weights (docs/nm-layout.md, "Physical packings"): blocks of four output rows, each
- * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (the four rows' f32 values, then their indices,
- * padded to 64 bytes), then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
+ * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (four slices of 16 kept values per row: the f32
+ * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),
+ * then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
 #define SIEVE_NM_CHUNK_KEPT 64
 /* How far ahead of the chunk being read the batch-1 kernel prefetches (0: no software prefetch). */
 #ifndef SIEVE_NM_PREFETCH_BYTES
@@ -291,10 +297,10 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
                 __m512 low = _mm512_loadu_ps(xc + 32 * u), high = _mm512_loadu_ps(xc + 32 * u + 16);
                 for (int j = 0; j < 4; j++) {
                     uint32_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * j + 4 * u, sizeof word);
+                    memcpy(&word, chunk + value_bytes + 16 * u + 4 * j, sizeof word);
                     __m512i lane = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), shifts), three), base);
                     __m512 window = _mm512_permutex2var_ps(low, lane, high);
-                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * j + 64 * u), window, acc[2 * j + (u & 1)]);
+                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * u + 64 * j), window, acc[2 * j + (u & 1)]);
                 }
             }
         }
@@ -317,12 +323,12 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
                 __m256 low = _mm256_loadu_ps(xc + 16 * u), high = _mm256_loadu_ps(xc + 16 * u + 8);
                 for (int j = 0; j < 4; j++) {
                     uint16_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * j + 2 * u, sizeof word);
+                    memcpy(&word, chunk + value_bytes + 16 * (u >> 1) + 4 * j + 2 * (u & 1), sizeof word);
                     __m256i lane = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts), three), base);
                     /* lane numbers 8..15 have bit 3 set: shifted to the sign bit, it picks the high window. */
                     __m256 window = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, lane), _mm256_permutevar8x32_ps(high, lane),
                                                      _mm256_castsi256_ps(_mm256_slli_epi32(lane, 28)));
-                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(chunk + 256 * j + 32 * u)), window,
+                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(chunk + 256 * (u >> 1) + 64 * j + 32 * (u & 1))), window,
                                                            acc[2 * j + (u & 1)]);
                 }
             }
@@ -340,9 +346,10 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         for (int j = 0; j < 4; j++) {
             float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int64_t p = 0; p < SIEVE_NM_CHUNK_KEPT; p++) {
+                int64_t slice = (p / 16) * 4 + j;
                 float value;
-                memcpy(&value, chunk + (j * SIEVE_NM_CHUNK_KEPT + p) * 4, sizeof value);
-                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + j * index_bytes, p, bits)];
+                memcpy(&value, chunk + (slice * 16 + p % 16) * 4, sizeof value);
+                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + slice * 2 * bits, p % 16, bits)];
             }
             total[j] += (part[0] + part[1]) + (part[2] + part[3]);
         }
@@ -379,8 +386,10 @@ public let runtimeSource = ##"""
 #endif
 #include "sieve_runtime.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* Runs chunks of the current loop until none is left. The loop is cut into SIEVE_CHUNKS_PER_THREAD contiguous
  * chunks per thread, claimed in order with an atomic counter, so a thread that starts late (woken late, or sharing
@@ -395,19 +404,49 @@ static void sieve_run_chunks(sieve_pool *pool) {
     }
 }
 
+/* One step of a bounded spin that started at `start`: pauses, and every 256 steps yields to any other runnable
+ * thread and checks the clock. Returns 0 once SIEVE_POOL_SPIN_NS have passed (always 0 when spinning is off). */
+static int sieve_spin_step(const struct timespec *start, unsigned step) {
+#if SIEVE_POOL_SPIN_NS > 0
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (step % 256 != 0) return 1;
+    sched_yield();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000000000LL + (now.tv_nsec - start->tv_nsec) <= SIEVE_POOL_SPIN_NS;
+#else
+    (void)start; (void)step;
+    return 0;
+#endif
+}
+
+/* Spins (bounded) while the pool's generation is `seen` and it is not stopping. A worker that has just finished a
+ * loop stays awake this long, so the next parallel loop (the next layer, or the next call) starts on every thread
+ * at once instead of after a futex wake-up, which on a virtual machine can take longer than a memory-bound layer. */
+static void sieve_spin_for_work(sieve_pool *pool, uint64_t seen) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned step = 1; __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen
+                            && !__atomic_load_n(&pool->stopping, __ATOMIC_ACQUIRE) && sieve_spin_step(&start, step); step++) {}
+}
+
 static void *sieve_worker_main(void *argument) {
     struct sieve_worker_slot *slot = (struct sieve_worker_slot *)argument;
     sieve_pool *pool = slot->pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->mutex);
     for (;;) {
+        sieve_spin_for_work(pool, seen);
+        pthread_mutex_lock(&pool->mutex);
         while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
         if (pool->stopping) break;
         seen = pool->generation;
         pthread_mutex_unlock(&pool->mutex);
         sieve_run_chunks(pool);
         pthread_mutex_lock(&pool->mutex);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+        if (__atomic_sub_fetch(&pool->pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->mutex);
     }
     pthread_mutex_unlock(&pool->mutex);
     return NULL;
@@ -444,11 +483,14 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
     pool->count = count;
     pool->chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
     pool->next_chunk = 0;
-    pool->pending = pool->threads - 1;
-    pool->generation++;
+    __atomic_store_n(&pool->pending, pool->threads - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->generation, pool->generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     sieve_run_chunks(pool);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned step = 1; __atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) > 0 && sieve_spin_step(&start, step); step++) {}
     pthread_mutex_lock(&pool->mutex);
     while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
@@ -457,7 +499,7 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
 SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool) {
     if (pool->threads == 0) return;
     pthread_mutex_lock(&pool->mutex);
-    pool->stopping = 1;
+    __atomic_store_n(&pool->stopping, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     for (int index = 1; index <= pool->started; index++) pthread_join(pool->workers[index], NULL);
