@@ -170,6 +170,8 @@ public indirect enum KernelExpression: Hashable, Sendable {
     case broadcast(KernelExpression, width: Int)
     /// The sum of a vector's lanes, in lane order.
     case reduceAdd(KernelExpression)
+    /// Lane `lane` of an f32 vector in every lane of a vector of the same width (a register splat, no memory access).
+    case broadcastLane(KernelExpression, lane: Int)
     /// A unary operation.
     case unary(UnaryOperator, KernelExpression)
     /// A binary operation.
@@ -390,6 +392,7 @@ extension Kernel {
         case let .variable(id): return variables.indices.contains(id.index) ? variables[id.index].type : .i64
         case let .load(id, _): return buffers.indices.contains(id.index) ? buffers[id.index].computeType : .f32
         case let .vectorLoad(_, _, width), let .broadcast(_, width): return .f32x(width)
+        case let .broadcastLane(value, _): return type(of: value, buffers: buffers)
         case let .unary(op, value):
             switch op {
             case .isNaN, .not: return .i64

@@ -92,6 +92,7 @@ extension Kernel {
         case let .vectorLoad(buffer, index, width): return "vload.\(width) \(buffer)[\(text(index))]"
         case let .broadcast(value, width): return "broadcast.\(width)(\(text(value)))"
         case let .reduceAdd(value): return "reduce_add(\(text(value)))"
+        case let .broadcastLane(value, lane): return "broadcast_lane(\(text(value)), \(lane))"
         case let .unary(op, value): return "\(op.rawValue)(\(text(value)))"
         case let .binary(op, lhs, rhs):
             switch op {

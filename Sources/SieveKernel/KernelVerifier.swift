@@ -238,6 +238,11 @@ private struct KernelChecker {
             checkWidth(width)
             if let type = typeOf(value), type != .f32 { report("broadcast of \(type), expected f32") }
             return .f32x(width)
+        case let .broadcastLane(value, lane):
+            guard let type = typeOf(value) else { return nil }
+            guard case let .f32x(width) = type else { report("broadcast_lane of \(type), expected a vector"); return nil }
+            if lane < 0 || lane >= width { report("broadcast_lane of lane \(lane) of a vector of \(width)") }
+            return type
         case let .reduceAdd(value):
             guard let type = typeOf(value) else { return nil }
             guard case .f32x = type else { report("reduce_add of \(type), expected a vector"); return nil }

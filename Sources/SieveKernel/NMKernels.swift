@@ -126,13 +126,14 @@ extension Lowerer {
         let unroll = max(1, 16 / n)
         guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
               program.buffers[values.index].elementType == .f32 else { return false }
-        let stepGroups = unroll * m
-        // About 24 KiB of activations per block, a whole number of steps.
-        let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
+        let schedule = chooseNMBlockedSchedule(rows: rows, k: k, n: n, m: m, columns: columns, vectorWidth: w, threads: nil)
+        let blockGroups = schedule.blockGroups
         let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
-        let tileRows = 64
+        let tileRows = schedule.tileRows
         let tiles = (rows + tileRows - 1) / tileRows
-        let prefetchRows = 8
+        let prefetchRows = schedule.prefetchRows
+        // The kept values of a step loaded as whole vectors and splatted lane by lane in registers (fewer loads).
+        let splat = schedule.splatKeptValues && (unroll * n) % w == 0
         let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
         let bits = m.trailingZeroBitCount
         // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
@@ -169,6 +170,9 @@ extension Lowerer {
                             let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
                             bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
                         }
+                        let keptVectors: [KernelExpression] = splat ? (0..<(unroll * n / w)).map { v in
+                            body.declare("wv\(v)", .f32x(w), .vectorLoad(values, index: rowStart + g0 * .index(n) + .index(v * w), width: w))
+                        } : []
                         for u in 0..<unroll {
                             for j in 0..<n {
                                 let kept = u * n + j
@@ -180,7 +184,8 @@ extension Lowerer {
                                     field = .binary(.rem, shifted, .index(m))
                                 }
                                 let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
-                                let value = body.declare("w", .f32x(w), .broadcast(.load(values, index: p), width: w))
+                                let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
+                                                                              : .broadcast(.load(values, index: p), width: w))
                                 for v in 0..<vectors {
                                     let chain = chains[v][kept % chainsPerVector]
                                     body.assign(chain, .fma(value, .vectorLoad(activations, index: kk * .index(columns) + .index(v * w), width: w), chain))
@@ -200,7 +205,7 @@ extension Lowerer {
         addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
                   + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
-                  + (byteDecode ? ", indices decoded from whole bytes" : ""))
+                  + (byteDecode ? ", indices decoded from whole bytes" : "") + (splat ? ", kept values splatted from vector loads" : ""))
         return true
     }
 

@@ -137,6 +137,9 @@ public struct NMBlockedSchedule: Hashable, Sendable {
     public var tileRows: Int
     /// How many weight rows ahead the strided weight stream is prefetched.
     public var prefetchRows: Int
+    /// Whether a step's kept values are loaded as vectors and splatted lane by lane in registers instead of
+    /// one broadcast load each.
+    public var splatKeptValues: Bool
 }
 
 /// Chooses the physical packing of an N:M weight `[rows][k]` read by a product over `activationRows` rows of
@@ -162,7 +165,8 @@ public func chooseNMBlockedSchedule(rows: Int, k: Int, n: Int, m: Int, columns: 
     let stepGroups = unroll * m
     // About 24 KiB of activations per block, a whole number of steps.
     let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
-    return NMBlockedSchedule(blockGroups: blockGroups, tileRows: 64, prefetchRows: 8)
+    return NMBlockedSchedule(blockGroups: blockGroups, tileRows: 64, prefetchRows: 8,
+                             splatKeptValues: true)
 }
 
 func roundUpToMultiple(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
