@@ -40,11 +40,11 @@ let package = Package(
                 "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
@@ -61,11 +61,11 @@ let package = Package(
             ],
             exclude: ["conformance-expected-failures.txt"]),
         .testTarget(
-            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver"],
+            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver", "COpenBLAS"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

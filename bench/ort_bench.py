@@ -14,10 +14,11 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import onnxruntime as ort
+
+import ort_common
 
 
 def parse_list(text: str) -> list[int]:
@@ -52,7 +53,7 @@ def main() -> int:
     print(f"# layer {args.size}x{args.size} f32, {args.reps} repetitions x {args.calls} calls, "
           f"cold = {args.evict_mib} MiB read between calls, pause {args.pause_ms} ms")
     sys.stdout.flush()
-    evict = np.ones(args.evict_mib << 18, dtype=np.float32)
+    evict = ort_common.eviction_buffer(args.evict_mib)
     rng = np.random.default_rng(7)
     results = []
     for threads in args.threads:
@@ -64,12 +65,7 @@ def main() -> int:
                 if not os.path.exists(path):
                     print(f"ort_bench: error: {path} is missing; run bench/make_models.py first", file=sys.stderr)
                     return 1
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+                session = ort_common.session(path, threads)
                 x = rng.uniform(-1, 1, size=(batch, args.size)).astype(np.float32)
                 y = np.empty((batch, args.size), dtype=np.float32)
                 # Inputs and outputs bound once to numpy memory, so a call times ORT and not allocation.
@@ -97,17 +93,10 @@ def main() -> int:
                 samples = {label: [] for label, _, _ in contenders}
                 for _ in range(args.reps):
                     for label, session, binding in contenders:
-                        time.sleep(args.pause_ms / 1000)
-                        if mode == "hot":
-                            session.run_with_iobinding(binding)
-                        for _ in range(args.calls):
-                            if mode == "cold":
-                                evict.sum()
-                            start = time.perf_counter()
-                            session.run_with_iobinding(binding)
-                            elapsed = time.perf_counter() - start
-                            samples[label].append(elapsed)
-                            if args.raw:
+                        timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                        samples[label] += timed
+                        if args.raw:
+                            for elapsed in timed:
                                 print(f"SAMPLE\t{label}\t{batch}\t{threads}\t{mode}\t{elapsed:.9f}")
                 for label, values in samples.items():
                     results.append((label, batch, threads, mode, values))

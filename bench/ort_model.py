@@ -12,10 +12,11 @@ batch 0, which bench/summarize.py shows as 'model', then a table.
 import argparse
 import statistics
 import sys
-import time
 
 import numpy as np
 import onnxruntime as ort
+
+import ort_common
 
 ELEMENT_TYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -48,16 +49,12 @@ def main() -> int:
         dims[name] = int(value)
 
     print(f"# onnxruntime {ort.__version__}: {args.model}")
-    evict = np.ones(args.evict_mib << 18, dtype=np.float32)
+    evict = ort_common.eviction_buffer(args.evict_mib)
     rng = np.random.default_rng(11)
     results = []
     for threads in threads_list:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
+            session = ort_common.session(args.model, threads)
         except Exception as error:  # ORT raises its own exception types for unreadable models
             print(f"ort_model: error: {args.model}: {error}", file=sys.stderr)
             return 1
@@ -83,17 +80,10 @@ def main() -> int:
         for mode in modes:
             samples = []
             for _ in range(args.reps):
-                time.sleep(args.pause_ms / 1000)
-                if mode == "hot":
-                    session.run_with_iobinding(binding)
-                for _ in range(args.calls):
-                    if mode == "cold":
-                        evict.sum()
-                    start = time.perf_counter()
-                    session.run_with_iobinding(binding)
-                    elapsed = time.perf_counter() - start
-                    samples.append(elapsed)
-                    if args.raw:
+                timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                samples += timed
+                if args.raw:
+                    for elapsed in timed:
                         print(f"SAMPLE\t{args.label}\t0\t{threads}\t{mode}\t{elapsed:.9f}")
             results.append((threads, mode, samples))
         del session, binding, keep_alive

@@ -159,6 +159,8 @@ public struct CEmitter {
         lines.append("typedef struct { const char *name; int dtype; int rank; const int64_t *shape; size_t bytes; } \(name)_tensor_info;")
         lines.append("")
         lines.append("extern const \(name)_tensor_info \(name)_inputs[\(name)_NUM_INPUTS], \(name)_outputs[\(name)_NUM_OUTPUTS];")
+        lines.append("/* The counts again as symbols, for loaders that use the library without this header. */")
+        lines.append("extern const int \(name)_num_inputs, \(name)_num_outputs;")
         lines.append("")
         lines.append("/* Allocates a context and starts num_threads - 1 worker threads (the only allocation and thread start);")
         lines.append(" * NULL on failure. */")
@@ -365,6 +367,7 @@ public struct CEmitter {
         }
         table("inputs", shapes: program.inputShapes, names: program.inputNames, buffers: program.inputs)
         table("outputs", shapes: program.outputShapes, names: program.outputNames, buffers: program.outputs)
+        lines.append("\(name)_API const int \(name)_num_inputs = \(name)_NUM_INPUTS, \(name)_num_outputs = \(name)_NUM_OUTPUTS;")
         lines.append("")
         return lines
     }

@@ -49,6 +49,8 @@ public final class NativeArtifact {
     fileprivate typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
 
     private let handle: UnsafeMutableRawPointer
+    /// The artifact's name, the prefix of its symbols.
+    public let name: String
     fileprivate let create: CreateFunction
     fileprivate let runFunction: RunFunction
     fileprivate let destroy: DestroyFunction
@@ -58,39 +60,47 @@ public final class NativeArtifact {
     /// The outputs, in the order NAME_run writes them.
     public let outputs: [ArtifactTensor]
 
-    /// Loads `libNAME.so`; the input and output counts come from the artifact's `NAME.h` beside it.
+    /// Loads `libNAME.so`. The input and output counts come from the library's `NAME_num_inputs` and
+    /// `NAME_num_outputs`; when `NAME.h` lies beside it, its counts must agree (a header from another build is refused).
     public init(library: String, name: String) throws(DiagnosticError) {
-        let header = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("\(name).h").path
-        let headerText = try Files.readText(header)
-        func count(_ macro: String) throws(DiagnosticError) -> Int {
-            for line in headerText.split(separator: "\n") where line.hasPrefix("#define \(name)_\(macro) ") {
-                if let value = Int(line.split(separator: " ").last ?? ""), (0...4096).contains(value) { return value }
-            }
-            throw DiagnosticError(.error(.file(path: header, line: 0, column: 0), "no '#define \(name)_\(macro)' in the artifact's header; recompile it with sieve compile"))
-        }
-        let inputCount = try count("NUM_INPUTS"), outputCount = try count("NUM_OUTPUTS")
         guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
             throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "cannot load the artifact: \(reason)"))
         }
         func symbol(_ suffix: String) throws(DiagnosticError) -> UnsafeMutableRawPointer {
             guard let address = dlsym(handle, "\(name)_\(suffix)") else {
-                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact has no symbol \(name)_\(suffix); is --name right?"))
+                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact has no symbol \(name)_\(suffix); is --name right, and was it compiled by this version of sieve?"))
             }
             return address
+        }
+        func count(_ suffix: String, macro: String) throws(DiagnosticError) -> Int {
+            let value = Int(try symbol(suffix).assumingMemoryBound(to: Int32.self).pointee)
+            guard (0...4096).contains(value) else {
+                throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact claims \(value) tensors in \(name)_\(suffix); it is damaged"))
+            }
+            let header = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("\(name).h").path
+            if let headerText = try? Files.readText(header) {
+                let stated = headerText.split(separator: "\n").first { $0.hasPrefix("#define \(name)_\(macro) ") }
+                    .flatMap { Int($0.split(separator: " ").last ?? "") }
+                guard stated == value else {
+                    throw DiagnosticError(.error(.file(path: header, line: 0, column: 0), "\(name)_\(macro) in the header does not match the library's \(value); the header belongs to another build, recompile with sieve compile"))
+                }
+            }
+            return value
         }
         do {
             create = unsafeBitCast(try symbol("create"), to: CreateFunction.self)
             runFunction = unsafeBitCast(try symbol("run"), to: RunFunction.self)
             destroy = unsafeBitCast(try symbol("destroy"), to: DestroyFunction.self)
             errorString = unsafeBitCast(try symbol("error_string"), to: ErrorStringFunction.self)
-            inputs = try NativeArtifact.table(try symbol("inputs"), count: inputCount, library: library)
-            outputs = try NativeArtifact.table(try symbol("outputs"), count: outputCount, library: library)
+            inputs = try NativeArtifact.table(try symbol("inputs"), count: try count("num_inputs", macro: "NUM_INPUTS"), library: library)
+            outputs = try NativeArtifact.table(try symbol("outputs"), count: try count("num_outputs", macro: "NUM_OUTPUTS"), library: library)
         } catch {
             dlclose(handle)
             throw error
         }
         self.handle = handle
+        self.name = name
     }
 
     deinit { dlclose(handle) }
@@ -115,32 +125,62 @@ public final class NativeArtifact {
         return tensors
     }
 
+    /// Starts a context with `threads` threads (`NAME_create`); release it with `destroyContext`.
+    public func createContext(threads: Int) throws(DiagnosticError) -> OpaquePointer {
+        guard let context = create(Int32(clamping: max(1, threads))) else {
+            throw DiagnosticError(.error(.unknown, "the artifact could not create a context with \(threads) threads (out of memory, or threads could not start)"))
+        }
+        return context
+    }
+
+    /// Stops a context's threads and frees it (`NAME_destroy`).
+    public func destroyContext(_ context: OpaquePointer) { destroy(context) }
+
+    /// A function or table the library exports as `NAME_suffix`, cast to `type`; nil when it has none.
+    public func symbol<T>(_ suffix: String, as type: T.Type) -> T? {
+        dlsym(handle, "\(name)_\(suffix)").map { unsafeBitCast($0, to: T.self) }
+    }
+
+    /// Runs once on `context`; returns `NAME_run`'s status and the outputs (meaningful when the status is 0).
+    public func execute(on context: OpaquePointer, _ values: [Tensor]) throws(DiagnosticError) -> (status: Int32, outputs: [Tensor]) {
+        try checkInputs(values)
+        var outputBytes = outputs.map { [UInt8](repeating: 0, count: ($0.type.elementCount ?? 0) * $0.type.elementType.byteSize) }
+        let status = withPointers(values.map { $0.constant(name: "input").bytes }, &outputBytes) { inputPointers, outputPointers in
+            runFunction(context, inputPointers, outputPointers)
+        }
+        var results: [Tensor] = []
+        for (bytes, output) in zip(outputBytes, outputs) {
+            results.append(try Tensor(Constant(name: output.name, type: output.type, bytes: bytes)))
+        }
+        return (status, results)
+    }
+
     /// Runs the model once on a fresh context with `threads` threads.
     public func run(_ values: [Tensor], threads: Int = 1) throws(DiagnosticError) -> [Tensor] {
+        try checkInputs(values)
+        let context = try createContext(threads: threads)
+        defer { destroy(context) }
+        let (status, results) = try execute(on: context, values)
+        guard status == 0 else { throw failure(status) }
+        return results
+    }
+
+    /// The message `NAME_error_string` gives for a status code.
+    public func message(_ status: Int32) -> String {
+        errorString(status).map { String(cString: $0) } ?? "error \(status)"
+    }
+
+    fileprivate func failure(_ status: Int32) -> DiagnosticError {
+        DiagnosticError(.error(.unknown, "the compiled model failed: \(message(status))"))
+    }
+
+    private func checkInputs(_ values: [Tensor]) throws(DiagnosticError) {
         guard values.count == inputs.count else {
             throw DiagnosticError(.error(.unknown, "the artifact takes \(inputs.count) inputs, \(values.count) were given"))
         }
         for (value, input) in zip(values, inputs) where value.type.plain != input.type {
             throw DiagnosticError(.error(.unknown, "input '\(input.name)' must be \(input.type), found \(value.type.plain)"))
         }
-        guard let context = create(Int32(max(1, threads))) else {
-            throw DiagnosticError(.error(.unknown, "the artifact could not create a context (out of memory, or threads could not start)"))
-        }
-        defer { destroy(context) }
-        let inputBytes = values.map { $0.constant(name: "input").bytes }
-        var outputBytes = outputs.map { [UInt8](repeating: 0, count: ($0.type.elementCount ?? 0) * $0.type.elementType.byteSize) }
-        let status = withPointers(inputBytes, &outputBytes) { inputPointers, outputPointers in
-            runFunction(context, inputPointers, outputPointers)
-        }
-        guard status == 0 else {
-            let message = errorString(status).map { String(cString: $0) } ?? "error \(status)"
-            throw DiagnosticError(.error(.unknown, "the compiled model failed: \(message)"))
-        }
-        var results: [Tensor] = []
-        for (bytes, output) in zip(outputBytes, outputs) {
-            results.append(try Tensor(Constant(name: output.name, type: output.type, bytes: bytes)))
-        }
-        return results
     }
 }
 
@@ -148,12 +188,8 @@ extension NativeArtifact {
     /// Times `calls` runs on one context with `threads` threads, calling `beforeEach` (untimed) before
     /// each run; returns each run's wall time in seconds.
     public func time(_ values: [Tensor], threads: Int, calls: Int, beforeEach: () -> Void) throws(DiagnosticError) -> [Double] {
-        guard values.count == inputs.count else {
-            throw DiagnosticError(.error(.unknown, "the artifact takes \(inputs.count) inputs, \(values.count) were given"))
-        }
-        guard let context = create(Int32(max(1, threads))) else {
-            throw DiagnosticError(.error(.unknown, "the artifact could not create a context with \(threads) threads"))
-        }
+        try checkInputs(values)
+        let context = try createContext(threads: threads)
         defer { destroy(context) }
         var outputBytes = outputs.map { [UInt8](repeating: 0, count: ($0.type.elementCount ?? 0) * $0.type.elementType.byteSize) }
         var samples: [Double] = []
@@ -168,7 +204,7 @@ extension NativeArtifact {
             return failure
         }
         guard failure == 0 else {
-            throw DiagnosticError(.error(.unknown, "the compiled model failed: \(errorString(failure).map { String(cString: $0) } ?? "error \(failure)")"))
+            throw self.failure(failure)
         }
         return samples
     }

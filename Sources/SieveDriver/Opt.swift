@@ -1,7 +1,9 @@
-// `sieve opt`: parse textual IR, run a pass list with the dump flags, print the result.
-// The same function serves the CLI and the in-process file tests.
+// `sieve opt`: parse textual IR, run a pass list with the dump flags, print the result; kernel IR
+// (.kir) is parsed, verified and printed back. The same function serves the CLI and the in-process file tests.
 
+import SieveCodegenC
 import SieveIR
+import SieveKernel
 import SieveInterpreter
 import SievePasses
 
@@ -21,6 +23,8 @@ public struct OptRequest: Sendable {
     public var calibration: CalibrationSet?
     /// Use at most this many calibration samples; nil for all.
     public var calibrationSamples: Int?
+    /// When set, lower each graph after the passes for this target and add its kernel IR to the dumps.
+    public var kernelTarget: CompileTarget?
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -49,8 +53,10 @@ public struct OptResult: Sendable {
     public var module: Module
 }
 
-/// Runs `sieve opt` in process.
+/// Runs `sieve opt` in process. Kernel IR text (its first word is `program`) is parsed, verified and
+/// printed back; graph IR goes through the passes.
 public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
+    if KernelParser.looksLikeKernelIR(request.text) { return try runKernelOpt(request) }
     var module = try Parser.parse(request.text, path: request.path)
     let input = module
     let passes = request.pipeline.isEmpty ? [] : try PassRegistry.parsePipeline(request.pipeline)
@@ -62,7 +68,31 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     for index in module.graphs.indices {
         try manager.run(on: &module.graphs[index], context: &context) { dumps.append($0) }
     }
+    if let target = request.kernelTarget {
+        let name = defaultArtifactName(for: request.path)
+        for graph in module.graphs {
+            let program = try lowerToKernels(graph, options: LoweringOptions(name: name, vectorWidth: target.vectorWidth))
+            dumps.append("// -----// Kernel IR //----- //\n" + program.print())
+        }
+    }
     let output = module.print(options: PrintOptions(locations: request.printLocations))
     return OptResult(output: output, dumps: dumps, diagnostics: context.diagnostics, sparsity: context.sparsity,
                      input: input, module: module)
+}
+
+/// `sieve opt FILE.kir`: parses kernel IR, runs the kernel verifier (diagnostics point at the offending
+/// lines) and prints the program back in canonical form. Kernel IR has no passes yet.
+func runKernelOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
+    let location = Location.file(path: request.path, line: 1, column: 1)
+    if !request.pipeline.isEmpty {
+        throw DiagnosticError(.error(location, "-p runs graph passes, and \(request.path) is kernel IR; drop -p to verify and print it"))
+    }
+    if request.kernelTarget != nil {
+        throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir"))
+    }
+    let parsed = try KernelParser.parse(request.text, path: request.path)
+    try KernelVerifier.verify(parsed.program, sourceMap: parsed.sourceMap)
+    let empty = Module(graphs: [])
+    return OptResult(output: parsed.program.print(), dumps: [], diagnostics: [], sparsity: SparsityLog(),
+                     input: empty, module: empty)
 }

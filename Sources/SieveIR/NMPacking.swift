@@ -4,10 +4,12 @@
 // A weight is read as a matrix [rows, reduction]: rows = shape[0] (output channels), reduction =
 // the product of the remaining axes in row-major order. For a rank-2 weight [O, I] that is the last
 // axis; for a rank-4 convolution weight [O, C/groups, kH, kW] it is C/groups*kH*kW flattened per
-// output channel. Storage is the kept values, values[rows][reduction/M*N] in the tensor's element
-// type, little-endian, rows in order; followed by one log2(M)-bit in-group index per kept value in
-// the same order, packed least-significant bit first into bytes (the last byte zero-padded).
-// docs/nm-layout.md has a worked example.
+// output channel. Each row is cut into ceil(reduction/M) groups; when the reduction is not a multiple
+// of M the last group is padded with M - reduction%M positions past the end that read as zero, and a
+// kept entry may sit on such a position only with the value zero. Storage is the kept values,
+// values[rows][ceil(reduction/M)*N] in the tensor's element type, little-endian, rows in order;
+// followed by one log2(M)-bit in-group index per kept value in the same order, packed
+// least-significant bit first into bytes (the last byte zero-padded). docs/nm-layout.md has worked examples.
 
 /// An N:M pattern: at most `n` non-zeros in every group of `m` consecutive reduction elements.
 public struct NMPattern: Hashable, Sendable, CustomStringConvertible {
@@ -84,23 +86,30 @@ public struct NMMatrixShape: Hashable, Sendable {
 
 /// Packs dense weights into `nm<N:M>` storage, unpacks it, and checks packed storage.
 public enum NMPacking {
-    /// Why a type cannot carry this pattern's layout (rank, reduction length, element type), or nil.
+    /// Why a type cannot carry this pattern's layout (rank, element type), or nil. Any reduction length
+    /// fits: one that is not a multiple of M is padded in storage.
     public static func layoutProblem(shape: [Int], elementType: ElementType, pattern: NMPattern) -> String? {
         if let problem = pattern.problem { return problem }
-        guard let matrix = NMMatrixShape(shape) else {
+        guard NMMatrixShape(shape) != nil else {
             return "nm layout needs a matrix weight [O, I] (rank 2) or a convolution weight [O, C, kH, kW] (rank 4), found rank \(shape.count)"
-        }
-        guard matrix.reduction % pattern.m == 0 else {
-            return "nm<\(pattern)> needs the reduction axis padded to a multiple of \(pattern.m), found \(matrix.reduction)"
-                + (shape.count == 4 ? " (C*kH*kW)" : "")
         }
         guard elementType != .bool else { return "nm layout needs a numeric element type, found bool" }
         return nil
     }
 
-    /// How many values the storage keeps: rows * reduction / M * N.
+    /// Groups of M per row: ceil(reduction / M), the last one padded when M does not divide the reduction.
+    public static func groupsPerRow(_ matrix: NMMatrixShape, _ pattern: NMPattern) -> Int {
+        (matrix.reduction + pattern.m - 1) / pattern.m
+    }
+
+    /// Real (unpadded) positions of group `group` of a row: M, or reduction % M for a padded last group.
+    public static func groupWidth(_ matrix: NMMatrixShape, _ pattern: NMPattern, group: Int) -> Int {
+        min(pattern.m, matrix.reduction - group * pattern.m)
+    }
+
+    /// How many values the storage keeps: rows * ceil(reduction / M) * N.
     public static func keptCount(_ matrix: NMMatrixShape, _ pattern: NMPattern) -> Int {
-        matrix.rows * (matrix.reduction / pattern.m) * pattern.n
+        matrix.rows * groupsPerRow(matrix, pattern) * pattern.n
     }
 
     /// Bytes of packed storage: kept values, then ceil(kept * log2(M) / 8) index bytes; nil for an invalid type.
@@ -129,12 +138,12 @@ public enum NMPacking {
     public static func firstViolation(denseBytes: [UInt8], shape: [Int], elementType: ElementType,
                                       pattern: NMPattern) -> (row: Int, group: Int, nonZeros: Int)? {
         guard let matrix = NMMatrixShape(shape), pattern.m > 0 else { return nil }
-        let groups = matrix.reduction / pattern.m
+        let groups = groupsPerRow(matrix, pattern)
         for row in 0..<matrix.rows {
             for group in 0..<groups {
                 let start = row * matrix.reduction + group * pattern.m
                 var count = 0
-                for slot in 0..<pattern.m where !isZero(denseBytes, element: start + slot, elementType: elementType) {
+                for slot in 0..<groupWidth(matrix, pattern, group: group) where !isZero(denseBytes, element: start + slot, elementType: elementType) {
                     count += 1
                 }
                 if count > pattern.n { return (row, group, count) }
@@ -146,7 +155,8 @@ public enum NMPacking {
     /// Packs dense little-endian storage of `shape` into `nm<N:M>` storage.
     ///
     /// Every non-zero is kept. A group with fewer than N non-zeros is filled up with zeros at its
-    /// lowest free positions (a negative zero is preferred, so that it survives bit for bit).
+    /// lowest free positions (a negative zero is preferred, so that it survives bit for bit); in a
+    /// padded last group the positions past the end count as free, and are stored as zero bytes.
     /// Throws when the shape cannot carry the pattern or a group holds more than N non-zeros.
     public static func pack(denseBytes: [UInt8], shape: [Int], elementType: ElementType,
                             pattern: NMPattern) throws(DiagnosticError) -> [UInt8] {
@@ -164,20 +174,22 @@ public enum NMPacking {
         values.reserveCapacity(kept * size)
         var indices = [UInt8](repeating: 0, count: (kept * bits + 7) / 8)
         var bitPosition = 0
-        let groups = matrix.reduction / pattern.m
+        let groups = groupsPerRow(matrix, pattern)
+        let zeroValue = [UInt8](repeating: 0, count: size)
         var chosen: [Int] = []
         for row in 0..<matrix.rows {
             for group in 0..<groups {
                 let start = row * matrix.reduction + group * pattern.m
+                let width = groupWidth(matrix, pattern, group: group)
                 chosen.removeAll(keepingCapacity: true)
-                for slot in 0..<pattern.m where !isZero(denseBytes, element: start + slot, elementType: elementType) {
+                for slot in 0..<width where !isZero(denseBytes, element: start + slot, elementType: elementType) {
                     chosen.append(slot)
                 }
                 guard chosen.count <= pattern.n else {
                     throw DiagnosticError(.error(.unknown, "weight is not \(pattern): expected at most \(pattern.n) non-zeros in every group of \(pattern.m), found \(chosen.count) in group \(group) of row \(row); prune it first (nm-legalize)"))
                 }
                 // Fill with negative zeros first, then plain zeros, lowest positions first.
-                for slot in 0..<pattern.m where chosen.count < pattern.n && !chosen.contains(slot) {
+                for slot in 0..<width where chosen.count < pattern.n && !chosen.contains(slot) {
                     let base = (start + slot) * size
                     if denseBytes[base..<(base + size)].contains(where: { $0 != 0 }) { chosen.append(slot) }
                 }
@@ -187,7 +199,11 @@ public enum NMPacking {
                 chosen.sort()
                 for slot in chosen {
                     let base = (start + slot) * size
-                    values.append(contentsOf: denseBytes[base..<(base + size)])
+                    if slot < width {
+                        values.append(contentsOf: denseBytes[base..<(base + size)])
+                    } else {
+                        values.append(contentsOf: zeroValue)
+                    }
                     writeBits(UInt32(slot), count: bits, at: bitPosition, into: &indices)
                     bitPosition += bits
                 }
@@ -197,8 +213,10 @@ public enum NMPacking {
     }
 
     /// Unpacks `nm<N:M>` storage into dense little-endian storage of `shape`; dropped elements are zero.
+    /// Kept entries on the padding of a last group (zeros, by the storage rules) are left out.
     ///
-    /// Throws when the byte count is wrong or an index does not increase within its group.
+    /// Throws when the byte count is wrong, an index does not increase within its group, or a padding
+    /// position holds a non-zero value.
     public static func unpack(packedBytes: [UInt8], shape: [Int], elementType: ElementType,
                               pattern: NMPattern) throws(DiagnosticError) -> [UInt8] {
         if let problem = storageProblems(packedBytes: packedBytes, shape: shape, elementType: elementType,
@@ -210,10 +228,13 @@ public enum NMPacking {
         let kept = keptCount(matrix, pattern)
         var dense = [UInt8](repeating: 0, count: count * size)
         let indexStart = kept * size
+        let groups = groupsPerRow(matrix, pattern)
         for position in 0..<kept {
             let slot = Int(readBits(packedBytes, offset: indexStart, at: position * pattern.indexBits, count: pattern.indexBits))
             let groupIndex = position / pattern.n  // groups in row-major order over all rows
-            let element = groupIndex * pattern.m + slot
+            let (row, group) = groupIndex.quotientAndRemainder(dividingBy: groups)
+            guard slot < groupWidth(matrix, pattern, group: group) else { continue }
+            let element = row * matrix.reduction + group * pattern.m + slot
             let source = position * size
             for byte in 0..<size { dense[element * size + byte] = packedBytes[source + byte] }
         }
@@ -249,7 +270,8 @@ public enum NMPacking {
     }
 
     /// What is wrong with packed storage, at most `limit` messages: the byte count, indices that
-    /// do not strictly increase within a group, and non-zero padding bits after the last index.
+    /// do not strictly increase within a group, kept entries on the padding of a last group whose
+    /// value is not all zero bytes, and non-zero padding bits after the last index.
     ///
     /// Indices are always in range: log2(M) bits cannot spell a value of M or more.
     public static func storageProblems(packedBytes: [UInt8], shape: [Int], elementType: ElementType,
@@ -265,14 +287,22 @@ public enum NMPacking {
         let kept = keptCount(matrix, pattern)
         let indexStart = kept * elementType.byteSize
         let bits = pattern.indexBits
-        let groupsPerRow = max(1, matrix.reduction / pattern.m)
+        let size = elementType.byteSize
+        let groupsPerRow = max(1, groupsPerRow(matrix, pattern))
         var groupIndex = 0
         while groupIndex * pattern.n < kept, problems.count < limit {
             var previous = -1
+            let (row, group) = groupIndex.quotientAndRemainder(dividingBy: groupsPerRow)
+            let width = groupWidth(matrix, pattern, group: group)
             for slot in 0..<pattern.n {
-                let index = Int(readBits(packedBytes, offset: indexStart, at: (groupIndex * pattern.n + slot) * bits, count: bits))
+                let position = groupIndex * pattern.n + slot
+                let index = Int(readBits(packedBytes, offset: indexStart, at: position * bits, count: bits))
                 if index <= previous {
-                    problems.append("indices of group \(groupIndex % groupsPerRow) of row \(groupIndex / groupsPerRow) are not strictly increasing: \(index) follows \(previous)")
+                    problems.append("indices of group \(group) of row \(row) are not strictly increasing: \(index) follows \(previous)")
+                    break
+                }
+                if index >= width, packedBytes[(position * size)..<((position + 1) * size)].contains(where: { $0 != 0 }) {
+                    problems.append("group \(group) of row \(row) keeps a non-zero value at padding position \(index) (the reduction \(matrix.reduction) ends at position \(width) of that group); padding must hold zero")
                     break
                 }
                 previous = index

@@ -160,5 +160,7 @@ func sparsityNote(_ constant: Constant) -> String? {
           constant.hasConsistentSize else { return nil }
     let kept = NMPacking.keptCount(matrix, pattern)
     let total = matrix.rows * matrix.reduction
-    return "\(pattern), density \(pattern.density): \(kept) of \(total) weights kept, \(pattern.indexBits)-bit indices"
+    let padded = matrix.reduction % pattern.m == 0 ? ""
+        : ", reduction \(matrix.reduction) padded to \(NMPacking.groupsPerRow(matrix, pattern) * pattern.m)"
+    return "\(pattern), density \(pattern.density): \(kept) of \(total) weights kept, \(pattern.indexBits)-bit indices" + padded
 }

@@ -8,16 +8,19 @@
 //  4. one-result: every op defines exactly one value
 //  5. type-rule: every op's operands satisfy its type rule and its result has the type the rule gives
 //  6. well-formed-types: every value type has non-negative dims, a bounded element count, a valid
-//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, rank 2 [O, I] or rank 4 [O, C, kH, kW], the
-//     reduction I or C*kH*kW padded to a multiple of M, zero points 0 if quantized) and valid quantization
+//     layout (nm<N:M>: 1 <= N < M, M in {4, 8, 16}, rank 2 [O, I] or rank 4 [O, C, kH, kW], a numeric
+//     element type, zero points 0 if quantized) and valid quantization; any reduction I or C*kH*kW
+//     fits, storage pads it to a multiple of M (rule 10)
 //  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
 //     data has exactly the byte size the type and layout need (nm: kept values plus packed indices),
 //     and the const result type is the entry's type
 //  8. unique-names: value names are unique within the graph
 //  9. has-result: a graph returns at least one value
-// 10. nm-storage: the packed indices of an nm constant strictly increase within each group and the
-//     padding bits after the last index are zero (indices are in range by construction: log2(M) bits
-//     cannot spell M or more); NMPacking.swift defines the storage
+// 10. nm-storage: storage holds ceil(I/M) groups per row (the reduction padded to a multiple of M),
+//     the packed indices of an nm constant strictly increase within each group, a kept entry on the
+//     padding of a last group holds zero, and the padding bits after the last index are zero
+//     (indices are in range by construction: log2(M) bits cannot spell M or more); NMPacking.swift
+//     defines the storage
 // 11. sparsity-request: a `{sparsity = "N:M"}` request names a valid pattern and sits on a dense
 //     float constant whose shape can carry that layout
 //

@@ -1,4 +1,4 @@
-// The textual form of kernel IR, printed by `sieve compile --print-kernel-ir` and used in tests.
+// The textual form of kernel IR, printed by `sieve compile --print-kernel-ir` and read back by KernelParser.
 // One buffer per line, then each kernel with its source op, location and pattern, statements indented.
 
 import SieveIR
@@ -7,9 +7,9 @@ extension KernelProgram {
     /// The program as text.
     public func print() -> String {
         var lines: [String] = []
-        lines.append("program @\(name) {vector_width = \(vectorWidth), arena = \(arenaBytes), weights = \(weights.count)}")
+        lines.append("program @\(kernelNameText(name)) {vector_width = \(vectorWidth), arena = \(arenaBytes), weights = \(weights.count)}")
         for (index, buffer) in buffers.enumerated() {
-            lines.append("  \(BufferID(index)) = \(buffer.storage.text) : \(buffer.elementType)[\(buffer.count)]  // \(buffer.name)")
+            lines.append("  \(BufferID(index)) = \(buffer.storage.text) : \(buffer.elementType)[\(buffer.count)]  // \(bufferNameText(buffer.name))")
         }
         for kernel in kernels {
             lines.append("")
@@ -34,7 +34,7 @@ extension BufferStorage {
 extension Kernel {
     /// The kernel as text.
     public func print() -> String {
-        var lines = ["kernel @\(name) {op = \"\(op)\", loc = \"\(location)\", pattern = \"\(pattern)\"} {"]
+        var lines = ["kernel @\(kernelNameText(name)) {op = \(quoteString(op)), loc = \(quoteString(location)), pattern = \(quoteString(pattern))} {"]
         for statement in body { appendStatement(statement, indent: "  ", to: &lines) }
         lines.append("}")
         return lines.joined(separator: "\n")
@@ -65,9 +65,9 @@ extension Kernel {
             lines.append("\(indent)prefetch \(buffer)[\(text(index))]")
         case let .nmRowBlock(product):
             let layout = product.layout
-            lines.append("\(indent)\(product.out)[\(text(product.outStart)) + 0 ..< \(text(product.validRows))] = nm_rows4.\(layout.n):\(layout.m)("
-                         + "\(product.weights) block \(text(product.block)) of \(layout.blockBytes) bytes, k \(layout.k), "
-                         + "dense \(product.dense)[\(text(product.denseStart))...])")
+            lines.append("\(indent)nm_rows4.\(layout.n):\(layout.m) \(product.out)[\(text(product.outStart))], valid \(text(product.validRows)), "
+                         + "weights \(product.weights), block \(text(product.block)), rows \(layout.rows), k \(layout.k), "
+                         + "dense \(product.dense)[\(text(product.denseStart))]")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }
@@ -79,6 +79,13 @@ extension Kernel {
         case let .trap(reason):
             lines.append("\(indent)trap \(reason.rawValue)")
         }
+    }
+
+    /// The right operand of `*`, `/` or `%`: parenthesised when it is itself one of those, because
+    /// they print without parentheses and read left to right (`a / (b * c)` is not `a / b * c`).
+    private func rightOperandText(_ expression: KernelExpression) -> String {
+        if case let .binary(op, _, _) = expression, op == .mul || op == .div || op == .rem { return "(\(text(expression)))" }
+        return text(expression)
     }
 
     /// An expression as text: calls in prefix form, index arithmetic infix.
@@ -98,9 +105,9 @@ extension Kernel {
             switch op {
             case .add: return "(\(text(lhs)) + \(text(rhs)))"
             case .sub: return "(\(text(lhs)) - \(text(rhs)))"
-            case .mul: return "\(text(lhs)) * \(text(rhs))"
-            case .div: return "\(text(lhs)) / \(text(rhs))"
-            case .rem: return "\(text(lhs)) % \(text(rhs))"
+            case .mul: return "\(text(lhs)) * \(rightOperandText(rhs))"
+            case .div: return "\(text(lhs)) / \(rightOperandText(rhs))"
+            case .rem: return "\(text(lhs)) % \(rightOperandText(rhs))"
             case .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .pow, .min, .max, .lt, .le, .gt, .ge,
                  .eq, .ne, .and, .or:
                 return "\(op.rawValue)(\(text(lhs)), \(text(rhs)))"
@@ -116,4 +123,26 @@ extension Kernel {
             return "\(intrinsic.rawValue)(\(arguments.map { text($0) }.joined(separator: ", ")))"
         }
     }
+}
+
+/// A program or kernel name after `@`: bare when it is letters, digits, `_` and `.`, quoted otherwise.
+func kernelNameText(_ name: String) -> String {
+    isBareKernelName(name) ? name : quoteString(name)
+}
+
+/// Whether a name prints without quotes.
+func isBareKernelName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.allSatisfy { isKernelWordByte($0) }
+}
+
+/// Letters, digits, `_` and `.`: the bytes of a bare name.
+func isKernelWordByte(_ byte: UInt8) -> Bool {
+    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E
+}
+
+/// A buffer's name in its line's trailing comment: as is, or quoted when it holds a control character
+/// (a line break would end the comment) or starts with a quote, so that the parser reads it back exactly.
+func bufferNameText(_ name: String) -> String {
+    let needsQuotes = name.hasPrefix("\"") || name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    return needsQuotes ? quoteString(name) : name
 }

@@ -20,27 +20,60 @@
 //
 // Not yet checked: that indices stay inside their buffers (needs range analysis), and that
 // parallel iterations write disjoint elements (lowering guarantees it by construction).
+//
+// Each problem carries its site (a buffer, or a statement by its pre-order number), which the kernel
+// IR parser's source map turns into a file line. IR/kernel/verifier/ has a negative file per invariant;
+// two parts cannot be written as text, because the parser builds them: the shape and name tables of
+// invariant 1, and variable-table entries of invariant 2 (both are tested in KernelIRTests).
 
 import SieveIR
+
+/// Where in a program a verifier problem lies.
+public enum KernelSite: Hashable, Sendable {
+    /// The program header (its sizes and tables).
+    case program
+    /// A buffer, by index.
+    case buffer(Int)
+    /// A kernel's header, by index.
+    case kernel(Int)
+    /// A statement of a kernel: its number in a pre-order walk of the body (a loop or branch
+    /// before the statements it holds), which is the order `KernelSourceMap.statements` lists.
+    case statement(kernel: Int, ordinal: Int)
+}
+
+/// One violation and where it lies.
+public struct KernelProblem: Hashable, Sendable {
+    /// Where.
+    public var site: KernelSite
+    /// What is wrong, starting lowercase.
+    public var message: String
+}
 
 /// Checks kernel programs.
 public enum KernelVerifier {
     /// Every violation, in program order; empty when the program is valid.
     public static func problems(in program: KernelProgram) -> [String] {
-        var problems: [String] = []
+        locatedProblems(in: program).map(\.message)
+    }
+
+    /// Every violation with where it lies, in program order.
+    public static func locatedProblems(in program: KernelProgram) -> [KernelProblem] {
+        var problems: [KernelProblem] = []
+        func report(_ site: KernelSite, _ message: String) { problems.append(KernelProblem(site: site, message: message)) }
         for (index, buffer) in program.buffers.enumerated() {
             let id = BufferID(index)
-            if buffer.count <= 0 { problems.append("\(id) has \(buffer.count) elements; a buffer needs at least one") }
+            let site = KernelSite.buffer(index)
+            if buffer.count <= 0 { report(site, "\(id) has \(buffer.count) elements; a buffer needs at least one") }
             switch buffer.storage {
             case let .arena(offset):
-                if offset % 64 != 0 { problems.append("\(id) starts at arena offset \(offset), not a multiple of 64") }
+                if offset % 64 != 0 { report(site, "\(id) starts at arena offset \(offset), not a multiple of 64") }
                 if offset < 0 || offset + buffer.byteCount > program.arenaBytes {
-                    problems.append("\(id) spans arena bytes \(offset)..<\(offset + buffer.byteCount), outside the arena of \(program.arenaBytes) bytes")
+                    report(site, "\(id) spans arena bytes \(offset)..<\(offset + buffer.byteCount), outside the arena of \(program.arenaBytes) bytes")
                 }
             case let .constant(offset):
-                if offset % 64 != 0 { problems.append("\(id) starts at weights offset \(offset), not a multiple of 64") }
+                if offset % 64 != 0 { report(site, "\(id) starts at weights offset \(offset), not a multiple of 64") }
                 if offset < 0 || offset + buffer.byteCount > program.weights.count {
-                    problems.append("\(id) spans weights bytes \(offset)..<\(offset + buffer.byteCount), outside the \(program.weights.count) weight bytes")
+                    report(site, "\(id) spans weights bytes \(offset)..<\(offset + buffer.byteCount), outside the \(program.weights.count) weight bytes")
                 }
             case .input, .output:
                 break
@@ -48,27 +81,29 @@ public enum KernelVerifier {
         }
         for (position, id) in program.inputs.enumerated() {
             guard program.buffers.indices.contains(id.index), program.buffers[id.index].storage == .input(position) else {
-                problems.append("input \(position) is \(id), which is not a buffer with storage 'input \(position)'")
+                report(program.buffers.indices.contains(id.index) ? .buffer(id.index) : .program,
+                       "input \(position) is \(id), which is not a buffer with storage 'input \(position)'")
                 continue
             }
         }
         for (position, id) in program.outputs.enumerated() {
             guard program.buffers.indices.contains(id.index), program.buffers[id.index].storage == .output(position) else {
-                problems.append("output \(position) is \(id), which is not a buffer with storage 'output \(position)'")
+                report(program.buffers.indices.contains(id.index) ? .buffer(id.index) : .program,
+                       "output \(position) is \(id), which is not a buffer with storage 'output \(position)'")
                 continue
             }
         }
         if program.inputShapes.count != program.inputs.count || program.inputNames.count != program.inputs.count
             || program.outputShapes.count != program.outputs.count || program.outputNames.count != program.outputs.count {
-            problems.append("the shape and name tables need one entry per input and output")
+            report(.program, "the shape and name tables need one entry per input and output")
         }
         if ![4, 8, 16].contains(program.vectorWidth) {
-            problems.append("vector width \(program.vectorWidth) is not 4, 8 or 16")
+            report(.program, "vector width \(program.vectorWidth) is not 4, 8 or 16")
         }
-        for kernel in program.kernels {
-            var checker = KernelChecker(program: program, kernel: kernel)
+        for (index, kernel) in program.kernels.enumerated() {
+            var checker = KernelChecker(program: program, kernel: kernel, kernelIndex: index)
             checker.checkBlock(kernel.body, topLevel: true)
-            problems += checker.problems.map { "kernel @\(kernel.name): \($0)" }
+            problems += checker.problems.map { KernelProblem(site: $0.site, message: "kernel @\(kernel.name): \($0.message)") }
         }
         return problems
     }
@@ -80,25 +115,53 @@ public enum KernelVerifier {
             throw DiagnosticError(found.map { .error(.unknown, "kernel IR verifier: \($0)") })
         }
     }
+
+    /// Throws every violation at once, each at its place in the text the program was parsed from.
+    public static func verify(_ program: KernelProgram, sourceMap: KernelSourceMap) throws(DiagnosticError) {
+        let found = locatedProblems(in: program)
+        if found.isEmpty { return }
+        throw DiagnosticError(found.map { problem in
+            let location: Location
+            switch problem.site {
+            case .program: location = sourceMap.program
+            case let .buffer(index): location = sourceMap.buffers.indices.contains(index) ? sourceMap.buffers[index] : sourceMap.program
+            case let .kernel(index): location = sourceMap.kernels.indices.contains(index) ? sourceMap.kernels[index] : sourceMap.program
+            case let .statement(kernel, ordinal):
+                if sourceMap.statements.indices.contains(kernel), sourceMap.statements[kernel].indices.contains(ordinal) {
+                    location = sourceMap.statements[kernel][ordinal]
+                } else {
+                    location = sourceMap.kernels.indices.contains(kernel) ? sourceMap.kernels[kernel] : sourceMap.program
+                }
+            }
+            return .error(location, "kernel IR verifier: \(problem.message)")
+        })
+    }
 }
 
 /// Walks one kernel with a scope stack.
 private struct KernelChecker {
     let program: KernelProgram
     let kernel: Kernel
-    var problems: [String] = []
+    let kernelIndex: Int
+    var problems: [KernelProblem] = []
+    /// The pre-order number of the statement being checked, or -1 before the first.
+    var ordinal = -1
     /// Variables visible now, innermost block last.
     var scopes: [Set<VariableID>] = [[]]
     var declared: Set<VariableID> = []
     /// Variables visible at the start of the parallel loop being checked (which it must not use).
     var outsideParallel: Set<VariableID>? = nil
 
-    init(program: KernelProgram, kernel: Kernel) {
+    init(program: KernelProgram, kernel: Kernel, kernelIndex: Int) {
         self.program = program
         self.kernel = kernel
+        self.kernelIndex = kernelIndex
     }
 
-    mutating func report(_ message: String) { problems.append(message) }
+    mutating func report(_ message: String) {
+        let site: KernelSite = ordinal < 0 ? .kernel(kernelIndex) : .statement(kernel: kernelIndex, ordinal: ordinal)
+        problems.append(KernelProblem(site: site, message: message))
+    }
 
     func isVisible(_ id: VariableID) -> Bool { scopes.contains { $0.contains(id) } }
 
@@ -128,6 +191,8 @@ private struct KernelChecker {
     }
 
     mutating func check(_ statement: Statement, topLevel: Bool) {
+        // Problems found before a loop's or branch's body is entered belong to that statement.
+        ordinal += 1
         switch statement {
         case let .loop(loop):
             checkIndex(loop.lower, "loop lower bound")

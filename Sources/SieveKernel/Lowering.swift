@@ -210,7 +210,8 @@ struct Lowerer {
                     constantBuffers[id.index] = ConstantBuffers(values: packed, indices: nil, rowBlocks: layout)
                     continue
                 }
-                let kept = count / m * n
+                // ceil(reduction / M) groups per row: a padded last group stores N entries too.
+                let kept = NMMatrixShape(constant.type.shape).map { NMPacking.keptCount($0, NMPattern(n: n, m: m)) } ?? count / m * n
                 let valueBytes = kept * constant.type.elementType.byteSize
                 let offset = weights.count
                 weights += constant.bytes[0..<valueBytes]

@@ -211,8 +211,10 @@ extension Lowerer {
 
     /// Emits an N:M rows-times-dense product reading kept values and decoding packed indices.
     mutating func emitSparseRows(_ product: SparseRowsProduct, pattern: String) throws {
+        // Whole groups; a reduction that is not a multiple of M adds one padded group per row.
         let groupsPerRow = product.reduction / product.m
-        let rowKept = groupsPerRow * product.n
+        let padded = product.reduction % product.m != 0
+        let rowKept = (groupsPerRow + (padded ? 1 : 0)) * product.n
         let bits = product.m.trailingZeroBitCount
         let parallel = isParallel(saturatingProduct([product.rows, rowKept, product.columns, product.batches]) / 4)
         let accumulatorType: ValueType = product.integer ? .i64 : .f32
@@ -238,6 +240,15 @@ extension Lowerer {
                     for u in 0..<unroll { group(&body, g0 + .index(u), u) }
                 }
                 body.loop("g", from: .index(mainGroups), to: .index(groupsPerRow)) { body, g in group(&body, g, 0) }
+                if padded {
+                    // The padded last group: an entry on a position past the reduction holds zero and is
+                    // skipped, so the dense operand is never read beyond its end.
+                    for j in 0..<product.n {
+                        let p = body.declare("p", .i64, rowStart + .index(groupsPerRow * product.n + j))
+                        let kk = body.declare("k", .i64, .index(groupsPerRow * product.m) + .nmIndex(product.indices, element: p, bits: bits))
+                        body.branch(.binary(.lt, kk, .index(product.reduction))) { body in visit(&body, p, kk, j) }
+                    }
+                }
             }
             func sum(_ body: inout KernelBuilder, _ chains: [KernelExpression], _ type: ValueType) -> KernelExpression {
                 var total = chains[0]
@@ -270,9 +281,23 @@ extension Lowerer {
                 let unroll = max(1, 8 / product.n)
                 body.loop("c", from: .index(scalarStart), to: .index(product.columns)) { body, column in
                     if useDot {
-                        let total = body.declare("total", .f32, .nmDot(NMDot(
+                        // nm_dot covers the whole groups only; a padded last group is added by the guarded scalar tail.
+                        let dot = body.declare("total", .f32, .nmDot(NMDot(
                             values: product.values, indices: product.indices, dense: product.dense, first: rowStart,
                             denseStart: product.denseIndex(r, batch, 0, column), groups: groupsPerRow, n: product.n, m: product.m)))
+                        var total = dot
+                        if padded {
+                            let tail = body.declare("tail", .f32, .float(0))
+                            let base = body.declare("tail_base", .i64, product.denseIndex(r, batch, .index(groupsPerRow * product.m), column))
+                            for j in 0..<product.n {
+                                let p = body.declare("p", .i64, rowStart + .index(groupsPerRow * product.n + j))
+                                let slot = body.declare("slot", .i64, .nmIndex(product.indices, element: p, bits: bits))
+                                body.branch(.binary(.lt, slot, .index(product.reduction - groupsPerRow * product.m))) { body in
+                                    body.assign(tail, .fma(.load(product.values, index: p), .load(product.dense, index: base + slot), tail))
+                                }
+                            }
+                            total = body.declare("sum", .f32, .binary(.add, dot, tail))
+                        }
                         body.store(product.out, product.outIndex(r, batch, column), product.epilogue?(&body, batch, r, column, total) ?? total)
                         return
                     }

@@ -7,6 +7,13 @@
 // every per-channel constant on the way (biases, scales) are permuted instead. Anything else (a
 // graph input, a value read twice, a reshape, a residual) makes the permutation illegal, and the
 // layer is pruned without one.
+//
+// A convolution [O, C, kH, kW] reduces over C·kH·kW columns, channel c owning the block of kH·kW
+// columns c·kH·kW …; permuting its input channels moves whole blocks. Its input [N, C, H, W] is
+// permuted for free when it comes from an ungrouped conv2d with a constant weight through ops that
+// act on every channel alike (unary elementwise, max/average pooling, per-channel constants): that
+// conv's weight rows (output channels) and bias are permuted instead. A grouped convolution is never
+// permuted: its groups fix which channels meet which weights.
 
 import SieveIR
 
@@ -19,9 +26,33 @@ struct PermutationFold {
 }
 
 enum ChannelPermutation {
+    /// Input channels of the layer and the weight columns each owns: (I, 1) for a matrix product,
+    /// (C, kH·kW) for a convolution.
+    static func channels(of layer: PrunableLayer) -> (count: Int, block: Int) {
+        guard case .convolution = layer.access, layer.weightType.rank == 4 else { return (layer.matrix.reduction, 1) }
+        let block = layer.weightType.shape[2] * layer.weightType.shape[3]
+        return (block > 0 ? layer.matrix.reduction / block : 0, max(1, block))
+    }
+
+    /// The column permutation of a channel permutation whose channels own `block` columns each.
+    static func columns(_ channelPermutation: [Int], block: Int) -> [Int] {
+        channelPermutation.flatMap { channel in (0..<block).map { channel * block + $0 } }
+    }
+
+    /// Why `layer`'s input channels cannot be permuted, or nil when `fold(for:in:)` may find a fold.
+    static func refusal(for layer: PrunableLayer) -> String? {
+        switch layer.access {
+        case .matrix(_, transposeA: true): return "gemm reads its input transposed"
+        case .matrix: return nil
+        case let .convolution(attributes):
+            return attributes.groups != 1 ? "grouped convolution (groups = \(attributes.groups)) fixes which channels meet which weights" : nil
+        }
+    }
+
     /// How to fold a permutation of `layer`'s input channels into its producer, or nil when it is not legal.
     static func fold(for layer: PrunableLayer, in graph: Graph) -> PermutationFold? {
-        guard case .matrix(_, transposeA: false) = layer.access else { return nil }
+        guard refusal(for: layer) == nil else { return nil }
+        if case .convolution = layer.access { return convolutionFold(for: layer, in: graph) }
         let defining = graph.definingOps()
         let uses = graph.useCounts()
         let outputs = Set(graph.outputs)
@@ -92,13 +123,83 @@ enum ChannelPermutation {
         return nil
     }
 
-    /// Permutes the layer's weight columns, the producer's weight rows and the channel constants by π.
+    /// The fold of a convolution's input channels: through ops that treat every channel alike, up to an
+    /// ungrouped conv2d whose output channels they are.
+    static func convolutionFold(for layer: PrunableLayer, in graph: Graph) -> PermutationFold? {
+        let defining = graph.definingOps()
+        let uses = graph.useCounts()
+        let outputs = Set(graph.outputs)
+        let channels = channels(of: layer).count
+        var value = layer.input
+        var constants: [ConstantID] = []
+
+        /// A constant operand of a per-channel op on an [N, C, H, W] value: fine when it does not vary
+        /// along the channel axis (left alone), or holds exactly one value per channel (permuted).
+        func channelConstant(_ id: ValueID) -> (ok: Bool, permute: ConstantID?) {
+            guard let op = defining[id.index], case let .constant(constant) = graph.operations[op].kind, uses[id.index] == 1,
+                  let type = graph.constants[constant]?.type, type.rank <= 4, type.layout == .dense else { return (false, nil) }
+            // Aligned to the right, the channel axis (1 of 4) is the constant's axis rank - 3.
+            guard type.rank >= 3, type.shape[type.rank - 3] != 1 else { return (true, nil) }
+            guard type.shape[type.rank - 3] == channels, type.elementCount == channels else { return (false, nil) }
+            return (true, constant)
+        }
+
+        for _ in 0..<64 {
+            guard graph.values.indices.contains(value.index), uses[value.index] == 1, !outputs.contains(value),
+                  let opIndex = defining[value.index], let type = graph.type(of: value), type.rank == 4,
+                  type.shape[1] == channels else { return nil }
+            let op = graph.operations[opIndex]
+            switch op.kind {
+            case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .maxPool, .averagePool:
+                value = op.operands[0]
+            case .add, .sub, .mul, .div, .pow:
+                let sides = op.operands
+                let plain = TensorType(type.shape, type.elementType)
+                let second = channelConstant(sides[1])
+                if second.ok, graph.type(of: sides[0]) == plain {
+                    if let permute = second.permute { constants.append(permute) }
+                    value = sides[0]
+                } else if op.kind == .add || op.kind == .mul, case let first = channelConstant(sides[0]), first.ok,
+                          graph.type(of: sides[1]) == plain {
+                    if let permute = first.permute { constants.append(permute) }
+                    value = sides[1]
+                } else {
+                    return nil
+                }
+            case let .conv2d(attributes):
+                guard attributes.groups == 1,
+                      let producer = PrunableLayers.find(in: graph).first(where: { $0.opIndex == opIndex }),
+                      producer.matrix.rows == channels else { return nil }
+                if op.operands.count == 3 {
+                    let bias = op.operands[2]
+                    guard let definer = defining[bias.index], case let .constant(constant) = graph.operations[definer].kind,
+                          uses[bias.index] == 1, graph.constants[constant]?.type.elementCount == channels,
+                          graph.constants[constant]?.type.layout == .dense else { return nil }
+                    constants.append(constant)
+                }
+                return PermutationFold(producer: producer, channelConstants: constants)
+            case .constant, .equal, .matmul, .gemm, .fusedMatmul, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape,
+                 .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where,
+                 .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Permutes the layer's input channels by π: its weight columns (blocks of kH·kW for a convolution),
+    /// the producer's weight rows and the channel constants.
     static func apply(_ permutation: [Int], to layer: PrunableLayer, fold: PermutationFold, graph: inout Graph) throws {
+        let (channelCount, block) = channels(of: layer)
+        guard permutation.count == channelCount, permutation.sorted() == Array(0..<channelCount) else {
+            throw DiagnosticError(.error(graph.location, "layer \(layer.name): a permutation of its \(channelCount) input channels has \(permutation.count) entries or repeats one"))
+        }
+        let columnPermutation = columns(permutation, block: block)
         let columns = layer.matrix.reduction
         let weights = try PrunableLayers.weightMatrix(graph, layer)
         var permuted = weights
         for row in 0..<layer.matrix.rows {
-            for k in 0..<columns { permuted[row * columns + k] = weights[row * columns + permutation[k]] }
+            for k in 0..<columns { permuted[row * columns + k] = weights[row * columns + columnPermutation[k]] }
         }
         let pattern = graph.constants[layer.constant].flatMap { NMPattern($0.type.layout) }
         try PrunableLayers.replaceWeight(&graph, layer, matrix: permuted, pattern: pattern)
@@ -108,7 +209,7 @@ enum ChannelPermutation {
         let rowsWeights = try PrunableLayers.weightMatrix(graph, producer)
         let width = producer.matrix.reduction
         var rows = rowsWeights
-        for k in 0..<columns {
+        for k in 0..<channelCount {
             for i in 0..<width { rows[k * width + i] = rowsWeights[permutation[k] * width + i] }
         }
         try PrunableLayers.replaceWeight(&graph, producer, matrix: rows,
@@ -118,9 +219,9 @@ enum ChannelPermutation {
             guard let constant = graph.constants[id], let count = constant.type.elementCount, constant.hasConsistentSize else { continue }
             var bytes = constant.bytes
             let size = constant.type.elementType.byteSize
-            for block in 0..<(count / columns) {
-                for k in 0..<columns {
-                    let target = (block * columns + k) * size, source = (block * columns + permutation[k]) * size
+            for part in 0..<(count / channelCount) {
+                for k in 0..<channelCount {
+                    let target = (part * channelCount + k) * size, source = (part * channelCount + permutation[k]) * size
                     for byte in 0..<size { bytes[target + byte] = constant.bytes[source + byte] }
                 }
             }
@@ -134,12 +235,67 @@ enum ChannelPermutation {
         var group = [Double](repeating: 0, count: pattern.m)
         for row in 0..<matrix.rows {
             for start in stride(from: 0, to: matrix.reduction, by: pattern.m) {
-                for slot in 0..<pattern.m { group[slot] = magnitudes[row * matrix.reduction + permutation[start + slot]] }
+                // A padded last group has fewer real positions; its padding reads as zero.
+                let width = min(pattern.m, matrix.reduction - start)
+                for slot in 0..<pattern.m { group[slot] = slot < width ? magnitudes[row * matrix.reduction + permutation[start + slot]] : 0 }
                 group.sort(by: >)
                 for slot in 0..<pattern.n { total += group[slot] }
             }
         }
         return total
+    }
+
+    /// A permutation of the channels, each owning `block` consecutive columns, that raises the kept
+    /// magnitude under the pattern: greedy swaps of two channels, each pass taking for every channel
+    /// the best improving partner, within a fixed amount of work. Only the groups a swap touches are
+    /// scored again. Identity when nothing improves; `search` is the one-column-per-channel case.
+    static func searchChannels(_ weights: [Double], matrix: NMMatrixShape, pattern: NMPattern, block: Int, passes: Int = 4) -> [Int] {
+        let n = matrix.reduction, rows = matrix.rows, m = pattern.m
+        let channelCount = block > 0 ? n / block : 0
+        var permutation = Array(0..<channelCount)
+        guard channelCount > 1, rows > 0, channelCount * block == n else { return permutation }
+        let magnitudes = weights.map(abs)
+        var buffer = [Double](repeating: 0, count: m)
+        // The source column of column `column` when channels a and b trade places.
+        func source(_ column: Int, _ a: Int, _ b: Int) -> Int {
+            var channel = column / block
+            if channel == a { channel = b } else if channel == b { channel = a }
+            return permutation[channel] * block + column % block
+        }
+        // Kept sum over all rows of group `group`, with channels a and b swapped (a == b: no swap).
+        func groupKept(_ group: Int, _ a: Int, _ b: Int) -> Double {
+            let start = group * m, width = min(m, n - start)
+            var total = 0.0
+            for row in 0..<rows {
+                for slot in 0..<m { buffer[slot] = slot < width ? magnitudes[row * n + source(start + slot, a, b)] : 0 }
+                buffer.sort(by: >)
+                for slot in 0..<pattern.n { total += buffer[slot] }
+            }
+            return total
+        }
+        func groups(of channel: Int) -> ClosedRange<Int> { (channel * block / m)...((channel * block + block - 1) / m) }
+        let groupsPerChannel = block / m + 2
+        // Bound the work: passes * channels * partners * 2 touched group ranges * rows * m <= about 2e8.
+        let partnersLimit = min(channelCount - 1, max(4, 200_000_000 / max(1, passes * channelCount * 4 * groupsPerChannel * rows * m)))
+        for _ in 0..<passes {
+            var improved = false
+            for a in 0..<channelCount {
+                var best: (b: Int, gain: Double)?
+                for offset in 1...partnersLimit {
+                    let b = (a + offset) % channelCount
+                    let touched = Set(groups(of: a)).union(groups(of: b))
+                    var gain = 0.0
+                    for group in touched { gain += groupKept(group, a, b) - groupKept(group, a, a) }
+                    if gain > 1e-12 * (1 + abs(gain)), best.map({ gain > $0.gain }) ?? true { best = (b, gain) }
+                }
+                if let best {
+                    permutation.swapAt(a, best.b)
+                    improved = true
+                }
+            }
+            if !improved { break }
+        }
+        return permutation
     }
 
     /// A permutation of the I columns that raises the kept magnitude under the pattern, by greedy
@@ -154,7 +310,8 @@ enum ChannelPermutation {
         func groupSum(_ row: Int, _ start: Int, replacing position: Int, with column: Int, _ buffer: inout [Double]) -> Double {
             for slot in 0..<m {
                 let index = start + slot
-                buffer[slot] = magnitudes[row * n + (index == position ? column : permutation[index])]
+                // Positions past the end (the padding of a last group) read as zero.
+                buffer[slot] = index >= n ? 0 : magnitudes[row * n + (index == position ? column : permutation[index])]
             }
             buffer.sort(by: >)
             var sum = 0.0

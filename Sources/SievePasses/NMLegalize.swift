@@ -25,7 +25,7 @@ public struct NMLegalize: ConfigurablePass {
     /// calibration pass per layer), rather than all on the dense model in one pass.
     public var sequential: Bool
     /// Search an input-channel permutation that keeps more magnitude and fold it into the producer
-    /// of the layer's input where that is legal (matrix products only).
+    /// of the layer's input where that is legal (matrix products, and ungrouped convolutions fed by one).
     public var permute: Bool
 
     /// At most this many bytes of Gram matrices are gathered in one calibration pass (1 GiB).
@@ -155,7 +155,13 @@ public struct NMLegalize: ConfigurablePass {
     /// Returns the note for the report.
     func permuteInputChannels(of layer: inout PrunableLayer, weights: inout [Double], pattern: NMPattern,
                               statistics: inout [String: LayerActivationStatistics], graph: inout Graph) throws -> String {
+        if let refusal = ChannelPermutation.refusal(for: layer) {
+            return "input channels not permuted: " + refusal
+        }
         guard let fold = ChannelPermutation.fold(for: layer, in: graph) else {
+            if case .convolution = layer.access {
+                return "input channels not permuted: the input does not come from an ungrouped conv2d through per-channel ops only"
+            }
             return "input channels not permuted: the input does not come from a matrix product through per-channel ops only"
         }
         let columns = layer.matrix.reduction
@@ -165,11 +171,15 @@ public struct NMLegalize: ConfigurablePass {
             for row in 0..<layer.matrix.rows { for j in 0..<columns { scores[row * columns + j] *= norms[j] } }
             what = "|w|*||x|| score"
         }
-        let permutation = ChannelPermutation.search(scores, matrix: layer.matrix, pattern: pattern)
+        let block = ChannelPermutation.channels(of: layer).block
+        let channelPermutation = block == 1
+            ? ChannelPermutation.search(scores, matrix: layer.matrix, pattern: pattern)
+            : ChannelPermutation.searchChannels(scores, matrix: layer.matrix, pattern: pattern, block: block)
+        let permutation = ChannelPermutation.columns(channelPermutation, block: block)
         let before = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: Array(0..<columns))
         let after = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: permutation)
         guard after > before else { return "no input-channel permutation keeps more \(what)" }
-        try ChannelPermutation.apply(permutation, to: layer, fold: fold, graph: &graph)
+        try ChannelPermutation.apply(channelPermutation, to: layer, fold: fold, graph: &graph)
         guard let refreshed = PrunableLayers.find(in: graph).first(where: { $0.name == layer.name }) else {
             throw DiagnosticError(.error(graph.location, "nm-legalize: layer \(layer.name) disappeared while permuting its input channels"))
         }
@@ -218,9 +228,10 @@ public struct NMLegalize: ConfigurablePass {
         return result
     }
 
-    /// Whether the layer's weight shape can carry the pattern.
+    /// Whether the layer's weight shape can carry the pattern (any non-empty reduction: the layout pads
+    /// it to a multiple of M).
     func canCarry(_ layer: PrunableLayer, _ pattern: NMPattern) -> Bool {
-        pattern.problem == nil && layer.matrix.reduction % pattern.m == 0 && layer.matrix.reduction > 0
+        pattern.problem == nil && layer.matrix.reduction > 0
     }
 
     /// Whether an [O, I] matrix already has at most N non-zeros in every group of M.
@@ -228,14 +239,14 @@ public struct NMLegalize: ConfigurablePass {
         NMLegalize.firstViolation(weights, matrix, pattern) == nil
     }
 
-    /// The first (row, group) with more than N non-zeros, or nil.
+    /// The first (row, group) with more than N non-zeros, or nil (a padded last group counts its real positions).
     public static func firstViolation(_ weights: [Double], _ matrix: NMMatrixShape, _ pattern: NMPattern) -> (row: Int, group: Int)? {
-        let groups = matrix.reduction / pattern.m
+        let groups = NMPacking.groupsPerRow(matrix, pattern)
         for row in 0..<matrix.rows {
             for group in 0..<groups {
                 let start = row * matrix.reduction + group * pattern.m
                 var count = 0
-                for slot in 0..<pattern.m where weights[start + slot] != 0 { count += 1 }
+                for slot in 0..<NMPacking.groupWidth(matrix, pattern, group: group) where weights[start + slot] != 0 { count += 1 }
                 if count > pattern.n { return (row, group) }
             }
         }

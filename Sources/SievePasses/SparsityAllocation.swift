@@ -6,8 +6,8 @@
 // all prunable weights); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
 // or ONNX node name), `min-weights=N` (default 4096), `prune=METHOD` (how sensitivity is measured,
 // default magnitude), `samples=N` (calibration samples for sensitivity, default 128).
-// Layers stay dense when protected, smaller than min-weights, or with a reduction under 2*M or not a
-// multiple of M; the log says which rule applied.
+// Layers stay dense when protected, smaller than min-weights, or with a reduction under 2*M (a reduction
+// that is not a multiple of M is padded by the nm layout); the log says which rule applied.
 
 import SieveIR
 import SieveInterpreter
@@ -102,9 +102,6 @@ public struct SparsityAllocation: ConfigurablePass {
         }
         if layer.matrix.reduction < 2 * pattern.m {
             return "reduction \(layer.matrix.reduction) < 2*M = \(2 * pattern.m)"
-        }
-        if layer.matrix.reduction % pattern.m != 0 {
-            return "reduction \(layer.matrix.reduction) is not a multiple of \(pattern.m) (padding is not implemented)"
         }
         return nil
     }

@@ -1,8 +1,9 @@
-// `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes.
-// Pass options go in braces after a pass name; calibration data feeds the sparsity passes.
+// `sieve opt`: runs graph passes on textual IR, like mlir-opt, with IR dumps between passes; verifies
+// and re-prints kernel IR (.kir). Pass options go in braces after a pass name; calibration data feeds the sparsity passes.
 
 import ArgumentParser
 import Foundation
+import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SieveInterpreter
@@ -10,7 +11,7 @@ import SievePasses
 
 struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run passes on textual IR (.sir) and print the result.",
+        abstract: "Run passes on textual IR (.sir) and print the result, or verify and print kernel IR (.kir).",
         discussion: """
             Reads a .sir file (or '-' for standard input), checks it with the verifier, runs the passes \
             given with -p in order, verifying after each one, and prints the resulting IR.
@@ -30,9 +31,18 @@ struct Opt: ParsableCommand {
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
+
+            --print-kernel-ir lowers each graph after the passes (for --target) and prints its kernel IR \
+            to standard error, as 'sieve compile --print-kernel-ir' does, without building anything.
+
+            A kernel IR file (its first word is 'program', as --print-kernel-ir prints it) is parsed, \
+            checked by the kernel verifier (errors point at the offending line) and printed back in \
+            canonical form; -p does not apply to it. The kernel IR reference is IR/kernel/README.md.
+              sieve opt model.sir -p fuse --print-kernel-ir --target x86-64-v4
+              sieve opt model.kir
             """)
 
-    @Argument(help: ArgumentHelp("The .sir file to read, or '-' for standard input.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The .sir or .kir file to read, or '-' for standard input.", valueName: "file"))
     var input: String
 
     @Option(name: [.customShort("p"), .customLong("passes")],
@@ -57,6 +67,14 @@ struct Opt: ParsableCommand {
             help: ArgumentHelp("Write report.md and report.json about the sparsity passes into this folder.", valueName: "folder"))
     var sparsityReport: String?
 
+    @Flag(name: .customLong("print-kernel-ir"),
+          help: "Lower each graph after the passes and print its kernel IR to standard error.")
+    var printKernelIR = false
+
+    @Option(help: ArgumentHelp("The CPU --print-kernel-ir lowers for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
+                               valueName: "target"))
+    var target: CompileTarget = .native
+
     @Option(name: .customLong("calibration-samples"),
             help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
     var calibrationSamples: Int?
@@ -77,6 +95,7 @@ struct Opt: ParsableCommand {
                 }
             }
             request.calibrationSamples = calibrationSamples
+            if printKernelIR { request.kernelTarget = target }
             let result = try runOpt(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for dump in result.dumps { printError(dump) }

@@ -174,7 +174,7 @@ let sampleIR = """
         let walker = FileManager.default.enumerator(atPath: root.path)
         var checked = 0
         while let path = walker?.nextObject() as? String {
-            guard path.hasSuffix(".sir") else { continue }
+            guard path.hasSuffix(".sir") || path.hasSuffix(".kir") else { continue }
             let text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
             guard !text.contains("// error: ") else { continue }
             let outcome = try runSieve(["opt", root.appendingPathComponent(path).path])
@@ -186,5 +186,45 @@ let sampleIR = """
             checked += 1
         }
         #expect(checked >= 10)
+    }
+
+    @Test func optVerifiesKernelIRAndPrintsLoweredKernelIR() throws {
+        let folder = try temporaryFolder()
+        let good = repositoryRoot.appendingPathComponent("IR/kernel/roundtrip/statements.kir").path
+        let printed = try runSieve(["opt", good])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(printed.stdout.hasPrefix("program @all {vector_width = 8"))
+
+        let bad = folder.appendingPathComponent("bad.kir")
+        try """
+            program @p {vector_width = 16, arena = 64, weights = 0}
+              %b0 = input 0 : f32[4]  // %x
+
+            kernel @k {op = "copy", loc = "", pattern = ""} {
+              store %b0[0], 1.0f
+            }
+
+            """.write(to: bad, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["opt", bad.path], "bad.kir:5:3: error: kernel IR verifier: kernel @k: store to %b0, which is read only (input 0)"),
+            (["opt", good, "-p", "dce"], "-p runs graph passes"),
+            (["opt", good, "--print-kernel-ir"], "already kernel IR"),
+        ]
+        for (arguments, message) in cases {
+            let outcome = try runSieve(arguments)
+            #expect(outcome.status == 1, "\(arguments): status \(outcome.status)")
+            #expect(outcome.stderr.contains(message), "\(arguments): \(outcome.stderr)")
+            #expect(outcome.stdout.isEmpty)
+        }
+
+        let lowered = try runSieve(["opt", "-", "-p", "canonicalize,dce", "--print-kernel-ir", "--target", "x86-64-v3"],
+                                   stdin: Data(sampleIR.utf8))
+        #expect(lowered.status == 0, "\(lowered.stderr)")
+        #expect(lowered.stderr.contains("// -----// Kernel IR //----- //\nprogram @"))
+        #expect(lowered.stderr.contains("{vector_width = 8,"))
+        #expect(lowered.stdout.hasPrefix("graph @g"))
+        let help = try runSieve(["opt", "--help"])
+        #expect(help.stdout.contains("--print-kernel-ir"))
+        #expect(help.stdout.contains(".kir"))
     }
 }

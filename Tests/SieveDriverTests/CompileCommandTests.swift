@@ -212,6 +212,18 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
                                    "--output-dir", folder.appendingPathComponent("bad").path])
     #expect(wrongShape.status == 1 && errorLines(wrongShape.stderr).count == 1, "\(wrongShape.stderr)")
     #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad").path))
+
+    // The library carries its own tensor counts: it runs without NAME.h, and a header from another build is refused.
+    let header = artifact.appendingPathComponent("mlp.h")
+    let headerText = try String(contentsOf: header, encoding: .utf8)
+    try FileManager.default.removeItem(at: header)
+    let headerless = try runSieve(["run", library, "--input", "input=\(input)", "--output-dir", folder.appendingPathComponent("headerless").path])
+    #expect(headerless.status == 0, "\(headerless.stderr)")
+    try headerText.replacingOccurrences(of: "#define mlp_NUM_OUTPUTS 1", with: "#define mlp_NUM_OUTPUTS 2")
+        .write(to: header, atomically: true, encoding: .utf8)
+    let mismatched = try runSieve(["run", library, "--input", "input=\(input)", "--output-dir", folder.appendingPathComponent("mismatch").path])
+    #expect(mismatched.status == 1 && errorLines(mismatched.stderr).count == 1, "\(mismatched.stderr)")
+    #expect(mismatched.stderr.contains("another build"), "\(mismatched.stderr)")
 }
 
 /// ONNX test-data folders (`test_data_set_*/input_0.pb`) calibrate exactly as the same samples in a `.npy` do.

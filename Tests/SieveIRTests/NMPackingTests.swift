@@ -27,6 +27,26 @@ func randomNMValues(rows: Int, reduction: Int, pattern: NMPattern, seed: UInt64)
     return values
 }
 
+/// Like `randomNMValues`, group by group within each row, so that a reduction that is not a multiple
+/// of M ends in a short group (at most min(N, width) non-zeros among its real positions).
+func randomPaddedNMValues(rows: Int, reduction: Int, pattern: NMPattern, seed: UInt64) -> [Float] {
+    var random = SplitMix64(seed: seed)
+    var values = [Float](repeating: 0, count: rows * reduction)
+    for row in 0..<rows {
+        for start in stride(from: 0, to: reduction, by: pattern.m) {
+            let width = min(pattern.m, reduction - start)
+            let keep = random.below(min(pattern.n, width) + 1)
+            var slots = Array(0..<width)
+            for index in 0..<keep {
+                let pick = index + random.below(width - index)
+                slots.swapAt(index, pick)
+                values[row * reduction + start + slots[index]] = random.signedUnitFloat() + (random.signedUnitFloat() > 0 ? 2 : -2)
+            }
+        }
+    }
+    return values
+}
+
 func f32Bytes(_ values: [Float]) -> [UInt8] {
     var bytes: [UInt8] = []
     for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -46,6 +66,57 @@ func f32Bytes(_ values: [Float]) -> [UInt8] {
             #expect(unpacked == dense, "\(pattern) \(shape)")
             // Canonical storage packs to itself.
             #expect(try NMPacking.pack(denseBytes: unpacked, shape: shape, elementType: .f32, pattern: pattern) == packed)
+        }
+    }
+
+    @Test(arguments: allPatterns)
+    func paddedReductionsRoundTrip(_ pattern: NMPattern) throws {
+        let m = pattern.m
+        for (shape, seed) in [([3, m + 1], UInt64(4)), ([2, 2 * m + m - 1], 5), ([4, 3, 3, 3], 6), ([2, 3], 7), ([1, 1], 8)] {
+            let matrix = try #require(NMMatrixShape(shape))
+            guard matrix.reduction % m != 0 else { continue }
+            let dense = f32Bytes(randomPaddedNMValues(rows: matrix.rows, reduction: matrix.reduction, pattern: pattern, seed: seed))
+            let packed = try NMPacking.pack(denseBytes: dense, shape: shape, elementType: .f32, pattern: pattern)
+            #expect(packed.count == NMPacking.packedByteCount(shape: shape, elementType: .f32, pattern: pattern))
+            #expect(packed.count == matrix.rows * ((matrix.reduction + m - 1) / m) * pattern.n * 4
+                    + (matrix.rows * ((matrix.reduction + m - 1) / m) * pattern.n * pattern.indexBits + 7) / 8)
+            #expect(NMPacking.storageProblems(packedBytes: packed, shape: shape, elementType: .f32, pattern: pattern).isEmpty)
+            let unpacked = try NMPacking.unpack(packedBytes: packed, shape: shape, elementType: .f32, pattern: pattern)
+            #expect(unpacked == dense, "\(pattern) \(shape)")
+            #expect(try NMPacking.pack(denseBytes: unpacked, shape: shape, elementType: .f32, pattern: pattern) == packed)
+        }
+    }
+
+    @Test func paddedExampleOfDocsNMLayout() throws {
+        // The padded example of docs/nm-layout.md: a 2x5 f32 weight in 2:4, stored as 2 groups per row.
+        let dense: [Float] = [1, 0, -2, 0, 3,
+                              0, 4, 0, 0, 0]
+        let shape = [2, 5], pattern = NMPattern(n: 2, m: 4)
+        let packed = try NMPacking.pack(denseBytes: f32Bytes(dense), shape: shape, elementType: .f32, pattern: pattern)
+        // Row 0: 1, -2 (0, 2) | 3 and padding position 1 (0, 1); row 1: a filler zero and 4 (0, 1) | filler
+        // zero at 0 and padding at 1 (0, 1).
+        #expect(Array(packed.prefix(32)) == f32Bytes([1, -2, 3, 0, 0, 4, 0, 0]))
+        #expect(Array(packed.dropFirst(32)) == [0x48, 0x44])
+        #expect(try NMPacking.unpack(packedBytes: packed, shape: shape, elementType: .f32, pattern: pattern) == f32Bytes(dense))
+        // A non-zero on the padding (position 1 of row 0's last group) breaks the storage rules.
+        var broken = packed
+        broken.replaceSubrange(12..<16, with: f32Bytes([7]))
+        let problems = NMPacking.storageProblems(packedBytes: broken, shape: shape, elementType: .f32, pattern: pattern)
+        #expect(problems == ["group 1 of row 0 keeps a non-zero value at padding position 1 (the reduction 5 ends at position 1 of that group); padding must hold zero"])
+        #expect(throws: DiagnosticError.self) {
+            try NMPacking.unpack(packedBytes: broken, shape: shape, elementType: .f32, pattern: pattern)
+        }
+        // Dumps say that the reduction is padded.
+        var graph = Graph(name: "g")
+        let x = graph.addInput(TensorType([1, 5], .f32), name: "x")
+        let w = graph.appendConstant(Constant(name: "w", type: TensorType(shape, .f32, layout: pattern.layout), bytes: packed))
+        graph.outputs = [graph.append(.matmul(transposeB: true), [x, w], TensorType([1, 2], .f32))]
+        #expect(Verifier.diagnostics(for: graph).isEmpty)
+        #expect(graph.print(options: PrintOptions(sparsityNotes: true))
+                .contains("// 2:4, density 0.5: 8 of 10 weights kept, 2-bit indices, reduction 5 padded to 8"))
+        // More than N non-zeros among a padded group's real positions is refused.
+        #expect(throws: DiagnosticError.self) {
+            try NMPacking.pack(denseBytes: f32Bytes([1, 2, 3]), shape: [1, 3], elementType: .f32, pattern: pattern)
         }
     }
 
@@ -107,11 +178,15 @@ func f32Bytes(_ values: [Float]) -> [UInt8] {
         }
     }
 
-    @Test func layoutNeedsRankTwoOrFourAndAPaddedReduction() {
+    @Test func layoutNeedsRankTwoOrFourAndPadsTheReduction() {
         let pattern = NMPattern(n: 2, m: 4)
         #expect(NMPacking.layoutProblem(shape: [4, 8], elementType: .f32, pattern: pattern) == nil)
         #expect(NMPacking.layoutProblem(shape: [4, 4, 3, 3], elementType: .f32, pattern: pattern) == nil)
-        #expect(NMPacking.layoutProblem(shape: [4, 3, 3, 3], elementType: .f32, pattern: pattern) != nil)
+        // 3*3*3 = 27 is padded to 28: 7 groups, 14 kept values per row.
+        #expect(NMPacking.layoutProblem(shape: [4, 3, 3, 3], elementType: .f32, pattern: pattern) == nil)
+        #expect(NMPacking.keptCount(NMMatrixShape(rows: 4, reduction: 27), pattern) == 4 * 7 * 2)
+        #expect(NMPacking.packedByteCount(shape: [4, 3, 3, 3], elementType: .f32, pattern: pattern) == 56 * 4 + 14)
+        #expect(NMPacking.layoutProblem(shape: [2, 4], elementType: .bool, pattern: pattern) != nil)
         #expect(NMPacking.layoutProblem(shape: [2, 4, 8], elementType: .f32, pattern: pattern) != nil)
         #expect(NMPacking.layoutProblem(shape: [4, 8], elementType: .f32, pattern: NMPattern(n: 2, m: 6)) != nil)
         #expect(NMPattern("2:4") == pattern)

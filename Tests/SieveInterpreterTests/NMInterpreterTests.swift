@@ -1,5 +1,6 @@
 // The interpreter runs nm<N:M> weights bit for bit like the same weights stored dense:
-// matmul, gemm and fused_matmul with transpose_b, and conv2d (reduction over C*kH*kW).
+// matmul, gemm and fused_matmul with transpose_b, and conv2d (reduction over C*kH*kW), also when the
+// reduction is not a multiple of M and the layout pads it.
 
 import SieveIR
 import Testing
@@ -18,6 +19,26 @@ private func nmWeights(count: Int, pattern: NMPattern, seed: UInt64) -> [Float] 
             // Spread the kept slots over the group, shifted per group.
             let position = (slot * (pattern.m / pattern.n) + group) % pattern.m
             values[group * pattern.m + position] = next()
+        }
+    }
+    return values
+}
+
+/// Weights of `rows` x `reduction` with at most N non-zeros per group of M along each row, the last group of
+/// a row short when M does not divide the reduction (at most min(N, width) non-zeros there).
+private func paddedNMWeights(rows: Int, reduction: Int, pattern: NMPattern, seed: UInt64) -> [Float] {
+    var state = seed
+    func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23) + 0.25
+    }
+    var values = [Float](repeating: 0, count: rows * reduction)
+    for row in 0..<rows {
+        for (group, start) in stride(from: 0, to: reduction, by: pattern.m).enumerated() {
+            let width = min(pattern.m, reduction - start)
+            for slot in 0..<min(pattern.n, width) {
+                values[row * reduction + start + (slot + group + row) % width] = next()
+            }
         }
     }
     return values
@@ -55,6 +76,38 @@ private func runBoth(_ build: (inout Graph, Constant) -> Void, weight: Constant,
         #expect(dense.count == 3)
         #expect(dense == sparse.map { Tensor(unchecked: $0.type.plain, storage: $0.storage) })
         // Not vacuous: the product is not all zeros.
+        #expect(dense[0].doubles.contains { $0 != 0 })
+    }
+
+    @Test(arguments: [NMPattern(n: 2, m: 4), NMPattern(n: 1, m: 4), NMPattern(n: 2, m: 8), NMPattern(n: 4, m: 8), NMPattern(n: 5, m: 16)])
+    func paddedReductionsAreBitExact(_ pattern: NMPattern) throws {
+        for k in [6, 10, 37] {
+            let n = 5
+            let weight = try Tensor(TensorType([n, k], .f32), floats: paddedNMWeights(rows: n, reduction: k, pattern: pattern, seed: UInt64(k)))
+                .constant(name: "w")
+            let x = try floats([3, k], (0..<(3 * k)).map { Float(($0 * 37) % 23) / 7 - 1.5 })
+            let bias = try Tensor(TensorType([n], .f32), floats: (0..<n).map { Float($0) / 4 })
+            let (dense, sparse) = try runBoth({ graph, constant in
+                let input = graph.addInput(TensorType([3, k], .f32), name: "x")
+                let b = graph.addInput(TensorType([n], .f32), name: "b")
+                let w = graph.appendConstant(constant)
+                let y1 = graph.append(.matmul(transposeB: true), [input, w], TensorType([3, n], .f32))
+                let y2 = graph.append(.fusedMatmul(transposeB: true, epilogue: [.bias, .activation(.relu)]), [input, w, b], TensorType([3, n], .f32))
+                graph.outputs = [y1, y2]
+            }, weight: weight, pattern: pattern, inputs: [x, bias])
+            #expect(dense == sparse.map { Tensor(unchecked: $0.type.plain, storage: $0.storage) }, "\(pattern), K = \(k)")
+            #expect(dense[0].doubles.contains { $0 != 0 })
+        }
+        // A convolution whose C*kH*kW = 3*3*3 = 27 is padded to a multiple of M.
+        let weight = try Tensor(TensorType([4, 3, 3, 3], .f32), floats: paddedNMWeights(rows: 4, reduction: 27, pattern: pattern, seed: 9))
+            .constant(name: "w")
+        let x = try floats([1, 3, 5, 5], (0..<75).map { Float(($0 * 13) % 17) / 5 - 1 })
+        let (dense, sparse) = try runBoth({ graph, constant in
+            let input = graph.addInput(TensorType([1, 3, 5, 5], .f32), name: "x")
+            let w = graph.appendConstant(constant)
+            graph.outputs = [graph.append(.conv2d(Conv2DAttributes(pads: [1, 1, 1, 1])), [input, w], TensorType([1, 4, 5, 5], .f32))]
+        }, weight: weight, pattern: pattern, inputs: [x])
+        #expect(dense[0].floats == sparse[0].floats)
         #expect(dense[0].doubles.contains { $0 != 0 })
     }
 

@@ -347,6 +347,48 @@ let differentialCases: [DifferentialCase] = [
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w2": (2, 8)]),
 ]
 
+/// N:M weights whose reduction is not a multiple of M (K = 6, 10, 37 in 2:4, 1:4, 2:8 and 4:8, and a conv2d
+/// with C*kH*kW = 27), at batch 1 (nm_dot and its guarded tail) and batch 32 (vectors over activation rows),
+/// and a transposed-A gemm (the gather loop): the padded last group must add nothing and read nothing past K.
+let paddedNMCases: [DifferentialCase] = {
+    let patterns = [(2, 4), (1, 4), (2, 8), (4, 8)]
+    var cases: [DifferentialCase] = []
+    for batch in [1, 32] {
+        var inputs: [String] = [], lines: [String] = [], outputs: [String] = [], results: [String] = [], constants: [String] = []
+        var nm: [String: (n: Int, m: Int)] = [:]
+        for k in [6, 10, 37] {
+            inputs.append("%x\(k): tensor<\(batch)x\(k)xf32>")
+            for (n, m) in patterns {
+                let name = "w\(k)_\(n)_\(m)", outChannels = 3 + k % 5
+                lines.append("  %\(name) = const @\(name) : tensor<\(outChannels)x\(k)xf32>")
+                lines.append("  %y\(name) = matmul %x\(k), %\(name) {transpose_b = true} : tensor<\(batch)x\(outChannels)xf32>")
+                constants.append("const @\(name) : tensor<\(outChannels)x\(k)xf32> = splat<0.0>")
+                outputs.append("%y\(name)")
+                results.append("tensor<\(batch)x\(outChannels)xf32>")
+                nm[name] = (n, m)
+            }
+        }
+        let text = "graph @g(\(inputs.joined(separator: ", "))) -> (\(results.joined(separator: ", "))) {\n"
+            + lines.joined(separator: "\n") + "\n  return \(outputs.joined(separator: ", "))\n}\n" + constants.joined(separator: "\n")
+        cases.append(DifferentialCase(name: "padded N:M matmuls, batch \(batch)", text: text,
+                                      rtol: productTolerance.rtol, atol: productTolerance.atol, nm: nm))
+    }
+    cases.append(DifferentialCase(name: "padded N:M conv2d (3*3*3 = 27) and gemm with transposed A", text: """
+        graph @g(%x: tensor<2x3x6x6xf32>, %a: tensor<10x5xf32>) -> (tensor<2x5x4x4xf32>, tensor<5x7xf32>) {
+          %w = const @w : tensor<5x3x3x3xf32>
+          %b = const @b : tensor<5xf32>
+          %g = const @g : tensor<7x10xf32>
+          %y = conv2d %x, %w, %b : tensor<2x5x4x4xf32>
+          %z = gemm %a, %g {alpha = 1.5, transpose_a = true, transpose_b = true} : tensor<5x7xf32>
+          return %y, %z
+        }
+        const @w : tensor<5x3x3x3xf32> = splat<0.0>
+        const @b : tensor<5xf32> = splat<0.0>
+        const @g : tensor<7x10xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "g": (4, 8)]))
+    return cases
+}()
+
 /// Builds the reference and compiled graphs of every case and merges them.
 func mergedCases(_ cases: [DifferentialCase], seed: UInt64) throws -> (reference: Graph, compiled: Graph, outputRanges: [(DifferentialCase, Range<Int>)]) {
     var references: [Graph] = [], compiled: [Graph] = []
@@ -389,6 +431,12 @@ struct DifferentialTests {
     @Test("every op, native target, 1 to 4 threads")
     func everyOpNative() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .native, seed: 11, threads: [1, 2, 3, 4])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("N:M weights with a padded reduction, native target, 1 and 2 threads")
+    func paddedNMNative() throws {
+        let problems = try checkAgainstInterpreter(paddedNMCases, target: .native, seed: 21, threads: [1, 2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

@@ -105,6 +105,11 @@ struct KernelIRTests {
             mutateBody(&program) { $0.append(.declare(VariableID(1), .float(0))) }
         }
         #expect(twice.contains { $0.contains("declared twice") })
+        // Text cannot express this one: the parser makes a table entry for every variable it reads.
+        let unknownVariable = problems { program in
+            mutateBody(&program) { $0.append(.declare(VariableID(99), .int(0))) }
+        }
+        #expect(unknownVariable.contains { $0.contains("%v99 is not in the variable table") })
     }
 
     @Test("invariant 4: types")
@@ -279,7 +284,7 @@ struct KernelIRTests {
         let dump = result.dumps.first ?? ""
         #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
         #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
-        #expect(dump.contains("= nm_rows4.2:4(%b2 block %v0 of 576 bytes, k 64, dense %b0["),
+        #expect(dump.contains("nm_rows4.2:4 %b5[%v4], valid %v2, weights %b2, block %v0, rows 48, k 64, dense %b0["),
                 "the 2:4 batch-1 layer reads its weight packed in blocks of four rows, one nm_rows4 per block")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))

@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveKernel
@@ -24,87 +25,37 @@ struct TemporaryFolder {
     func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
-/// A compiled artifact loaded with dlopen; the library stays loaded while this object lives.
+/// A compiled artifact loaded through the driver's `NativeArtifact`, with the graph it came from.
 final class LoadedArtifact {
-    typealias Create = @convention(c) (Int32) -> OpaquePointer?
-    typealias Run = @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
-    typealias Destroy = @convention(c) (OpaquePointer?) -> Void
-    typealias CreateWithWeights = @convention(c) (UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<Int32>?) -> OpaquePointer?
-
-    let handle: UnsafeMutableRawPointer
+    let native: NativeArtifact
     let name: String
     let folder: URL
     let graph: Graph
-    let create: Create
-    let run: Run
-    let destroy: Destroy
 
     init(folder: URL, name: String, graph: Graph) throws {
-        let path = folder.appendingPathComponent("lib\(name).so").path
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            throw NativeTestError("dlopen \(path): \(String(cString: dlerror()))")
-        }
-        self.handle = handle
+        native = try NativeArtifact(library: folder.appendingPathComponent("lib\(name).so").path, name: name)
         self.name = name
         self.folder = folder
         self.graph = graph
-        func symbol<T>(_ suffix: String, _: T.Type) throws -> T {
-            guard let pointer = dlsym(handle, "\(name)_\(suffix)") else { throw NativeTestError("missing symbol \(name)_\(suffix)") }
-            return unsafeBitCast(pointer, to: T.self)
-        }
-        create = try symbol("create", Create.self)
-        run = try symbol("run", Run.self)
-        destroy = try symbol("destroy", Destroy.self)
     }
-
-    deinit { dlclose(handle) }
 
     /// A symbol of the artifact cast to a function type.
-    func function<T>(_ suffix: String, _ type: T.Type) -> T? {
-        dlsym(handle, "\(name)_\(suffix)").map { unsafeBitCast($0, to: T.self) }
-    }
+    func function<T>(_ suffix: String, _ type: T.Type) -> T? { native.symbol(suffix, as: type) }
+
+    /// `NAME_create(threads)`, nil where it returns NULL.
+    func create(_ threads: Int32) -> OpaquePointer? { try? native.createContext(threads: Int(threads)) }
+
+    /// `NAME_destroy(context)`.
+    func destroy(_ context: OpaquePointer) { native.destroyContext(context) }
 
     /// Runs on a context and decodes the outputs; returns the status code and outputs.
-    func execute(_ context: OpaquePointer?, _ inputs: [Tensor]) -> (Int32, [Tensor]) {
-        let inputBytes = inputs.map { $0.constant(name: "in").bytes }
-        let outputTypes = graph.outputs.map { graph.values[$0.index].type.plain }
-        var outputBytes = outputTypes.map { [UInt8](repeating: 0, count: max(1, ($0.elementCount ?? 0) * $0.elementType.byteSize)) }
-        let inputPointers = inputBytes.map { bytes -> UnsafeMutableRawPointer in
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
-            bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
-            return memory
-        }
-        let outputPointers = outputBytes.map { UnsafeMutableRawPointer.allocate(byteCount: $0.count, alignment: 64) }
-        defer {
-            inputPointers.forEach { $0.deallocate() }
-            outputPointers.forEach { $0.deallocate() }
-        }
-        let constInputs: [UnsafeRawPointer?] = inputPointers.map { UnsafeRawPointer($0) }
-        let mutableOutputs: [UnsafeMutableRawPointer?] = outputPointers
-        let status = constInputs.withUnsafeBufferPointer { inputBuffer in
-            mutableOutputs.withUnsafeBufferPointer { outputBuffer in
-                run(context, inputBuffer.baseAddress, outputBuffer.baseAddress)
-            }
-        }
-        for index in outputBytes.indices {
-            let count = outputBytes[index].count
-            outputBytes[index] = Array(UnsafeRawBufferPointer(start: outputPointers[index], count: count))
-        }
-        let tensors = zip(outputTypes, outputBytes).map { type, bytes -> Tensor in
-            let needed = (type.elementCount ?? 0) * type.elementType.byteSize
-            return (try? Tensor(Constant(name: "out", type: type, bytes: Array(bytes.prefix(needed)))))
-                ?? Tensor.placeholder
-        }
-        return (status, tensors)
+    func execute(_ context: OpaquePointer, _ inputs: [Tensor]) throws -> (Int32, [Tensor]) {
+        try native.execute(on: context, inputs)
     }
 
     /// Creates a context with `threads` threads, runs once and destroys it.
     func runOnce(_ inputs: [Tensor], threads: Int32 = 1) throws -> [Tensor] {
-        guard let context = create(threads) else { throw NativeTestError("\(name)_create(\(threads)) returned NULL") }
-        defer { destroy(context) }
-        let (status, outputs) = execute(context, inputs)
-        guard status == 0 else { throw NativeTestError("\(name)_run returned \(status)") }
-        return outputs
+        try native.run(inputs, threads: Int(threads))
     }
 }
 
@@ -192,6 +143,21 @@ func pruneAndPack(_ values: [Float], lastAxis: Int, n: Int, m: Int, elementType:
     return (dense, bytes + packed)
 }
 
+/// Keeps the N largest magnitudes of every group of M along each row of an [O, I] matrix; a last group
+/// of w < M real positions keeps min(N, w).
+func prunePaddedRows(_ values: [Float], matrix: NMMatrixShape, n: Int, m: Int) -> [Float] {
+    var dense = [Float](repeating: 0, count: values.count)
+    for row in 0..<matrix.rows {
+        for start in stride(from: 0, to: matrix.reduction, by: m) {
+            let base = row * matrix.reduction + start
+            let width = min(m, matrix.reduction - start)
+            let order = (0..<width).sorted { abs(values[base + $0]) > abs(values[base + $1]) || (abs(values[base + $0]) == abs(values[base + $1]) && $0 < $1) }
+            for slot in order.prefix(n) { dense[base + slot] = values[base + slot] }
+        }
+    }
+    return dense
+}
+
 /// Turns the constants named in `nm` into N:M weights: returns the graph for the interpreter (pruned, dense)
 /// and the graph to compile (nm layout, packed bytes).
 func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (reference: Graph, compiled: Graph) {
@@ -200,12 +166,21 @@ func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (refer
         let constant = graph.constants.entries[index]
         guard let (n, m) = nm[constant.name] else { continue }
         let original = try Tensor(constant)
-        guard let floats = original.floats, let last = constant.type.shape.last else { throw NativeTestError("nm weight must be float") }
-        let (dense, packed) = pruneAndPack(floats, lastAxis: last, n: n, m: m, elementType: constant.type.elementType)
-        reference.constants.entries[index].bytes = try Tensor(constant.type.plain, floats: dense).constant(name: "c").bytes
+        guard let floats = original.floats, let last = constant.type.shape.last,
+              let matrix = NMMatrixShape(constant.type.shape) else { throw NativeTestError("nm weight must be float of rank 2 or 4") }
         var nmType = constant.type
         nmType.layout = .nm(n: n, m: m)
-        compiled.constants.entries[index] = Constant(name: constant.name, type: nmType, bytes: packed)
+        if matrix.reduction % m == 0 {
+            let (dense, packed) = pruneAndPack(floats, lastAxis: last, n: n, m: m, elementType: constant.type.elementType)
+            reference.constants.entries[index].bytes = try Tensor(constant.type.plain, floats: dense).constant(name: "c").bytes
+            compiled.constants.entries[index] = Constant(name: constant.name, type: nmType, bytes: packed)
+        } else {
+            // A padded reduction: prune each row's groups (the last one short), then pack with NMPacking.
+            let dense = prunePaddedRows(floats, matrix: matrix, n: n, m: m)
+            let denseConstant = try Tensor(constant.type.plain, floats: dense).constant(name: constant.name)
+            reference.constants.entries[index].bytes = denseConstant.bytes
+            compiled.constants.entries[index] = try NMPacking.pack(denseConstant, pattern: NMPattern(n: n, m: m))
+        }
         for valueIndex in compiled.values.indices {
             if case let .constant(id) = compiled.operations.first(where: { $0.results.first?.index == valueIndex })?.kind, id.index == index {
                 compiled.values[valueIndex].type = nmType

@@ -1,5 +1,5 @@
-// Random differential tests: seeded random product graphs (shapes, batch dims, N:M patterns, transposes,
-// epilogues, gemm factors, elementwise tails) compiled once and run with 1 to 4 threads against the interpreter.
+// Random differential tests: seeded random product graphs (shapes, batch dims, N:M patterns with padded and
+// unpadded reductions, transposes, epilogues, gemm factors, elementwise tails) compiled once and run with 1 to 4 threads against the interpreter.
 
 import Foundation
 import SieveCodegenC
@@ -17,7 +17,8 @@ func randomProductGraph(seed: UInt64) throws -> (Graph, [String: (n: Int, m: Int
     let pattern = pick(patterns)
     let useNM = chance(0.6)
     let m = pick([1, 2, 3, 5, 8, 13])
-    let k = pick([16, 32, 48, 64])
+    // Reductions that are not a multiple of M exercise the padded last group of nm weights.
+    let k = pick([16, 32, 48, 64, 6, 10, 21, 37])
     // An nm weight is always stored [N, K] and read with transpose_b (its groups run along K).
     let transposeB = useNM || chance(0.5)
     let n = Int(random.next() % 70) + 1
@@ -71,12 +72,17 @@ struct RandomGraphTests {
     @Test("40 random graphs, native target, 1 to 4 threads")
     func randomGraphs() throws {
         var references: [Graph] = [], compiled: [Graph] = []
+        var padded = 0
         for seed in UInt64(0)..<40 {
             let (graph, nm) = try randomProductGraph(seed: seed)
+            if let (_, m) = nm["w"], let k = graph.constants.entries.first(where: { $0.name == "w" })?.type.shape.last, k % m != 0 {
+                padded += 1
+            }
             let (reference, toCompile) = try makeNMPair(graph, nm: nm)
             references.append(reference)
             compiled.append(toCompile)
         }
+        #expect(padded >= 3, "only \(padded) of the random graphs have an nm weight with a padded reduction")
         let reference = merge(references, name: "reference")
         let merged = merge(compiled, name: "compiled")
         let folder = try TemporaryFolder()

@@ -341,13 +341,13 @@ struct RuntimeTests {
         defer { artifact.destroy(context) }
         let x = try Tensor(TensorType([3, 4], .f32), floats: (0..<12).map(Float.init))
         let ints = { (values: [Int64]) in try Tensor(TensorType([2], .i32), integers: values) }
-        let ok = artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [-1, 2]), try ints([7, -9]), try ints([2, 4])])
+        let ok = try artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [-1, 2]), try ints([7, -9]), try ints([2, 4])])
         #expect(ok.0 == 0)
         #expect(ok.1[0].floats == [8, 9, 10, 11, 8, 9, 10, 11])
         #expect(ok.1[1].integers == [3, -2])
-        let bad = artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [0, 3]), try ints([1, 1]), try ints([1, 1])])
+        let bad = try artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [0, 3]), try ints([1, 1]), try ints([1, 1])])
         #expect(bad.0 == 6)
-        let zero = artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [0, 1]), try ints([1, 1]), try ints([1, 0])])
+        let zero = try artifact.execute(context, [x, try Tensor(TensorType([2], .i64), integers: [0, 1]), try ints([1, 1]), try ints([1, 0])])
         #expect(zero.0 == 7)
     }
 }
