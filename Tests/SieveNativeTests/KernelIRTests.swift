@@ -172,8 +172,17 @@ struct KernelIRTests {
         #expect(NMRowBlockLayout(rows: 4, k: 64, n: 3, m: 8) == nil, "n must divide the 64 kept values of a chunk")
         #expect(NMRowBlockLayout(rows: 4, k: 66, n: 2, m: 4) == nil, "k must be whole groups")
         #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 32, rowBlockKernel: false, vectorWidth: 16, threads: 2) == .logical)
-        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
-                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 64, n: 2, m: 4))))
+        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4))))
+        // Every weight of the differential case "N:M batch-1 products over row-block packed weights" takes row blocks.
+        for (rows, k, n, m) in [(10, 1088, 2, 4), (7, 512, 1, 4), (5, 768, 2, 8), (6, 768, 4, 8), (9, 256, 2, 4)] {
+            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+            #expect(choice == .rowBlocks(try #require(NMRowBlockLayout(rows: rows, k: k, n: n, m: m))), "\(rows)x\(k) \(n):\(m)")
+        }
+        // Rows that are mostly scalar tail (k = 64: 32 kept, no full chunk) stay one nm_dot per row.
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 1088, n: 2, m: 4))))
         // Slice order: row 1's first kept value lands right after row 0's first 16, in the first chunk.
         var logical = [UInt8](repeating: 0, count: 4 * 128 * 4 + 4 * 128 / 4)
         for row in 0..<4 { for p in 0..<128 { withUnsafeBytes(of: Float(row * 1000 + p).bitPattern.littleEndian) { logical.replaceSubrange((row * 128 + p) * 4 ..< (row * 128 + p) * 4 + 4, with: $0) } } }
@@ -284,8 +293,8 @@ struct KernelIRTests {
         let dump = result.dumps.first ?? ""
         #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
         #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
-        #expect(dump.contains("nm_rows4.2:4 %b5[%v4], valid %v2, weights %b2, block %v0, rows 48, k 64, dense %b0["),
-                "the 2:4 batch-1 layer reads its weight packed in blocks of four rows, one nm_rows4 per block")
+        #expect(dump.contains("nm_dot.2:4(values %b2"),
+                "the 2:4 batch-1 layer (k = 64, shorter than a row-block chunk) runs one nm_dot per row")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))
     }
