@@ -5,8 +5,10 @@
 #endif
 #include "sieve_runtime.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* Runs chunks of the current loop until none is left. The loop is cut into SIEVE_CHUNKS_PER_THREAD contiguous
  * chunks per thread, claimed in order with an atomic counter, so a thread that starts late (woken late, or sharing
@@ -21,19 +23,49 @@ static void sieve_run_chunks(sieve_pool *pool) {
     }
 }
 
+/* One step of a bounded spin that started at `start`: pauses, and every 256 steps yields to any other runnable
+ * thread and checks the clock. Returns 0 once SIEVE_POOL_SPIN_NS have passed (always 0 when spinning is off). */
+static int sieve_spin_step(const struct timespec *start, unsigned step) {
+#if SIEVE_POOL_SPIN_NS > 0
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (step % 256 != 0) return 1;
+    sched_yield();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000000000LL + (now.tv_nsec - start->tv_nsec) <= SIEVE_POOL_SPIN_NS;
+#else
+    (void)start; (void)step;
+    return 0;
+#endif
+}
+
+/* Spins (bounded) while the pool's generation is `seen` and it is not stopping. A worker that has just finished a
+ * loop stays awake this long, so the next parallel loop (the next layer, or the next call) starts on every thread
+ * at once instead of after a futex wake-up, which on a virtual machine can take longer than a memory-bound layer. */
+static void sieve_spin_for_work(sieve_pool *pool, uint64_t seen) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned step = 1; __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen
+                            && !__atomic_load_n(&pool->stopping, __ATOMIC_ACQUIRE) && sieve_spin_step(&start, step); step++) {}
+}
+
 static void *sieve_worker_main(void *argument) {
     struct sieve_worker_slot *slot = (struct sieve_worker_slot *)argument;
     sieve_pool *pool = slot->pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->mutex);
     for (;;) {
+        sieve_spin_for_work(pool, seen);
+        pthread_mutex_lock(&pool->mutex);
         while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
         if (pool->stopping) break;
         seen = pool->generation;
         pthread_mutex_unlock(&pool->mutex);
         sieve_run_chunks(pool);
         pthread_mutex_lock(&pool->mutex);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+        if (__atomic_sub_fetch(&pool->pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->mutex);
     }
     pthread_mutex_unlock(&pool->mutex);
     return NULL;
@@ -70,11 +102,14 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
     pool->count = count;
     pool->chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
     pool->next_chunk = 0;
-    pool->pending = pool->threads - 1;
-    pool->generation++;
+    __atomic_store_n(&pool->pending, pool->threads - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->generation, pool->generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     sieve_run_chunks(pool);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned step = 1; __atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) > 0 && sieve_spin_step(&start, step); step++) {}
     pthread_mutex_lock(&pool->mutex);
     while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
@@ -83,7 +118,7 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
 SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool) {
     if (pool->threads == 0) return;
     pthread_mutex_lock(&pool->mutex);
-    pool->stopping = 1;
+    __atomic_store_n(&pool->stopping, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     for (int index = 1; index <= pool->started; index++) pthread_join(pool->workers[index], NULL);

@@ -234,6 +234,23 @@ public struct CEmitter {
             let lanes = (0..<width).map { _ in "x" }.joined(separator: ", ")
             out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_broadcast_f32x\(width)(float x) { return (sieve_f32x\(width)){\(lanes)}; }")
             out.append("static inline __attribute__((unused)) float sieve_reduce_add_f32x\(width)(sieve_f32x\(width) v) { float s = 0; for (int i = 0; i < \(width); i++) s += v[i]; return s; }")
+            // Lane splats from a register: one permute (AVX-512, AVX2) instead of a broadcast load.
+            let permute: (guard: String, call: String)? = switch width {
+            case 16: ("defined(__AVX512F__)", "_mm512_permutexvar_ps(_mm512_set1_epi32(lane), (__m512)v)")
+            case 8: ("defined(__AVX2__)", "_mm256_permutevar8x32_ps((__m256)v, _mm256_set1_epi32(lane))")
+            default: nil
+            }
+            out.append("static inline __attribute__((unused)) sieve_f32x\(width) sieve_broadcast_lane_f32x\(width)(sieve_f32x\(width) v, int lane) {")
+            if let permute {
+                out.append("#if \(permute.guard)")
+                out.append("    return (sieve_f32x\(width))\(permute.call);")
+                out.append("#else")
+                out.append("    return sieve_broadcast_f32x\(width)(v[lane]);")
+                out.append("#endif")
+            } else {
+                out.append("    return sieve_broadcast_f32x\(width)(v[lane]);")
+            }
+            out.append("}")
             // ISO C (-std=c11) does not contract a * b + c into one instruction, so vector FMAs are spelled out.
             let fused: (guard: String, call: String)? = switch width {
             case 16: ("defined(__AVX512F__)", "_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c)")
@@ -492,7 +509,7 @@ struct KernelCWriter {
             case .int, .float, .double: break
             case let .variable(id): if counts.indices.contains(id.index) { counts[id.index] += 1 }
             case let .load(_, index), let .vectorLoad(_, index, _), let .nmIndex(_, index, _): visit(index)
-            case let .broadcast(value, _), let .reduceAdd(value), let .unary(_, value), let .convert(value, _): visit(value)
+            case let .broadcast(value, _), let .reduceAdd(value), let .unary(_, value), let .convert(value, _), let .broadcastLane(value, _): visit(value)
             case let .binary(_, a, b): visit(a); visit(b)
             case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
             case let .intrinsic(_, arguments): arguments.forEach(visit)
@@ -508,6 +525,8 @@ struct KernelCWriter {
                 case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
                 case .trap: break
                 case let .prefetch(_, index): visit(index)
+                case let .nmRowBlock(product):
+                    [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
                 }
             }
         }
@@ -615,6 +634,12 @@ struct KernelCWriter {
         case let .prefetch(buffer, index):
             used.insert(buffer)
             lines.append("\(indent)__builtin_prefetch(&b\(buffer.index)[\(expressionText(index, used: &used))]);")
+        case let .nmRowBlock(product):
+            used.formUnion([product.weights, product.dense, product.out])
+            let layout = product.layout
+            lines.append("\(indent)sieve_nm_rows4_f32(&b\(product.weights.index)[(\(expressionText(product.block, used: &used))) * \(layout.blockBytes)], "
+                         + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
+                         + "&b\(product.out.index)[\(expressionText(product.outStart, used: &used))], \(expressionText(product.validRows, used: &used)));")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)
             let width: Int
@@ -680,6 +705,9 @@ struct KernelCWriter {
             return "sieve_load_f32x\(width)(&b\(buffer.index)[\(text(index))])"
         case let .broadcast(value, width):
             return "sieve_broadcast_f32x\(width)(\(text(value)))"
+        case let .broadcastLane(value, lane):
+            if case let .f32x(width) = type(value) { return "sieve_broadcast_lane_f32x\(width)(\(text(value)), \(lane))" }
+            return text(value)
         case let .reduceAdd(value):
             if case let .f32x(width) = type(value) { return "sieve_reduce_add_f32x\(width)(\(text(value)))" }
             return text(value)

@@ -140,6 +140,12 @@ public struct KernelProblem: Hashable, Sendable {
         case .denseScalar:
             break
         }
+        if schedule.packing == .rows4, let pattern {
+            if !KernelProblem.rowBlocksFit(reduction: reduction, n: pattern.n, m: pattern.m) {
+                return "packing = rows4 needs m of 4, 8 or 16, n dividing 64 and whole groups along k, found \(pattern.n):\(pattern.m) over \(reduction)"
+            }
+            if weightCopies != 1 || !activationsAlongReduction { return "packing = rows4 needs a 2-D weight and activations contiguous along k" }
+        }
         return nil
     }
 
@@ -169,6 +175,21 @@ public struct KernelProblem: Hashable, Sendable {
         }
     }
 
+    /// Whether an N:M weight with `reduction` elements per row can be stored in blocks of 4 rows (`rows4`): m of
+    /// 4, 8 or 16, n below m and dividing 64 (a chunk of kept values per row), whole groups along k.
+    public static func rowBlocksFit(reduction: Int, n: Int, m: Int) -> Bool {
+        reduction > 0 && [4, 8, 16].contains(m) && n >= 1 && n < m && 64 % n == 0 && reduction % m == 0
+    }
+
+    /// Whether the batch-1 row-block kernel is the default: it fits and its scalar tail (kept values past the
+    /// last 64-value chunk) is at most an eighth of a row; below that one vectorised nm_dot per row is faster
+    /// (the example MLP's 64-wide 2:4 layers ran ≈ 4 µs slower as all-tail row blocks).
+    public static func rowBlocksPay(reduction: Int, n: Int, m: Int) -> Bool {
+        guard rowBlocksFit(reduction: reduction, n: n, m: m) else { return false }
+        let kept = reduction / m * n
+        return kept % 64 * 8 <= kept
+    }
+
     /// The k block of the blocked N:M kernel that keeps about 24 KiB of activations ([k][rows] f32) in L1.
     public func defaultKBlock(vectorWidth: Int, panelBytes: Int = 24 * 1024) -> Int {
         guard let pattern else { return 0 }
@@ -193,7 +214,7 @@ public struct KernelProblem: Hashable, Sendable {
     ///
     /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations when there are at
     ///   least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
-    ///   row (f32) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
+    ///   row (f32; over 4-row blocks, `rows4`, where `rowBlocksPay`) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
     /// - Dense over a packable constant weight (`weightIsPackableConstant`) of at least a vector of columns: the weight
     ///   packed in panels with `denseProductSchedule`'s choice (streaming for up to 4 rows, a register tile beyond).
     /// - Other dense f32 products with the weight stored [N, K] and A contiguous along k: dot products along k, 4 weight
@@ -215,7 +236,12 @@ public struct KernelProblem: Hashable, Sendable {
                 if admits(blocked, vectorWidth: vectorWidth) { return blocked }
                 return KernelSchedule(variant: .nmBroadcast, parallel: parallel ? .rows : .none)
             }
-            let dot = KernelSchedule(variant: .nmDot, parallel: parallel ? .rows : .none)
+            var dot = KernelSchedule(variant: .nmDot, parallel: parallel ? .rows : .none)
+            if let pattern, KernelProblem.rowBlocksPay(reduction: reduction, n: pattern.n, m: pattern.m) {
+                var blocks = dot
+                blocks.packing = .rows4
+                if admits(blocks, vectorWidth: vectorWidth) { dot = blocks }
+            }
             return admits(dot, vectorWidth: vectorWidth) ? dot : KernelSchedule(variant: .nmGather, parallel: parallel ? .rows : .none)
         }
         let parallel: ParallelAxis = work / 8 >= parallelThreshold ? .columns : .none

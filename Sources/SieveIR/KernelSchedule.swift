@@ -135,6 +135,10 @@ public enum WeightPacking: String, Hashable, Sendable, CaseIterable {
     /// A dense f32 constant in column panels of `panel_width` columns (`[k][panel_width]` each, then the tail
     /// columns as a `[k][tail]` block), whichever way the IR stores it; only the dense_panel_ variants read it.
     case panels
+    /// An N:M weight `[N, K]` in blocks of 4 weight rows, each block's kept values and indices adjacent and read
+    /// front to back by the batch-1 `nm_rows4` kernel (docs/nm-layout.md, "Physical packings"); only `nm_dot`
+    /// reads it (the per-row kernel over the logical layout is `nm_dot` with `packing = stored`).
+    case rows4
 }
 
 /// The loop of a kernel split across the thread pool.
@@ -270,6 +274,9 @@ extension KernelSchedule {
             if packing != .panels { return "\(variant.name) reads a weight packed in panels; use packing = panels" }
         } else if packing == .panels {
             return "packing = panels serves only dense_panel_stream and dense_panel_tile, not \(variant.name)"
+        }
+        if packing == .rows4 && variant != .nmDot {
+            return "packing = rows4 serves only nm_dot, not \(variant.name)"
         }
         if let estimate {
             if estimate.nanoseconds < 0 || estimate.bytes < 0 || estimate.flops < 0 {

@@ -170,6 +170,8 @@ public indirect enum KernelExpression: Hashable, Sendable {
     case broadcast(KernelExpression, width: Int)
     /// The sum of a vector's lanes, in lane order.
     case reduceAdd(KernelExpression)
+    /// Lane `lane` of an f32 vector in every lane of a vector of the same width (a register splat, no memory access).
+    case broadcastLane(KernelExpression, lane: Int)
     /// A unary operation.
     case unary(UnaryOperator, KernelExpression)
     /// A binary operation.
@@ -264,6 +266,38 @@ public indirect enum Statement: Hashable, Sendable {
     case trap(TrapReason)
     /// A hint that element `index` of the buffer will be read soon (no effect on results; C: `__builtin_prefetch`).
     case prefetch(BufferID, index: KernelExpression)
+    /// Four rows of a row-block packed N:M weight times a contiguous f32 vector, stored to `out`: see `NMRowBlock`.
+    case nmRowBlock(NMRowBlock)
+}
+
+/// One block of a weight in the row-block packing (`NMRowBlockLayout`) times a contiguous f32 vector:
+/// for j in 0 ..< `validRows` (1 to 4), `out[outStart + j] = sum over kept p of row 4 * block + j of
+/// value(p) * dense[denseStart + k(p)]`. The C backend emits `sieve_nm_rows4_f32`, which on AVX-512 and
+/// AVX2 decodes 2:4 indices in registers and gathers activations with permutes (a scalar loop elsewhere);
+/// the summation order is unspecified.
+public struct NMRowBlock: Hashable, Sendable {
+    /// The packed weight (u8) and its layout.
+    public var weights: BufferID, layout: NMRowBlockLayout
+    /// The block number (i64).
+    public var block: KernelExpression
+    /// The f32 activations, contiguous along the reduction from `denseStart`.
+    public var dense: BufferID, denseStart: KernelExpression
+    /// The f32 output: the block's rows go to consecutive elements from `outStart`.
+    public var out: BufferID, outStart: KernelExpression
+    /// How many of the block's four rows exist (i64, 1 to 4).
+    public var validRows: KernelExpression
+
+    public init(weights: BufferID, layout: NMRowBlockLayout, block: KernelExpression, dense: BufferID, denseStart: KernelExpression,
+                out: BufferID, outStart: KernelExpression, validRows: KernelExpression) {
+        self.weights = weights
+        self.layout = layout
+        self.block = block
+        self.dense = dense
+        self.denseStart = denseStart
+        self.out = out
+        self.outStart = outStart
+        self.validRows = validRows
+    }
 }
 
 /// A local variable's facts.
@@ -358,6 +392,7 @@ extension Kernel {
         case let .variable(id): return variables.indices.contains(id.index) ? variables[id.index].type : .i64
         case let .load(id, _): return buffers.indices.contains(id.index) ? buffers[id.index].computeType : .f32
         case let .vectorLoad(_, _, width), let .broadcast(_, width): return .f32x(width)
+        case let .broadcastLane(value, _): return type(of: value, buffers: buffers)
         case let .unary(op, value):
             switch op {
             case .isNaN, .not: return .i64

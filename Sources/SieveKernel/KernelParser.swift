@@ -381,6 +381,8 @@ public struct KernelParser {
             case "prefetch":
                 let buffer = try bufferReference()
                 return .prefetch(buffer, index: try parseIndex())
+            case "nm_rows4":
+                return try parseNMRowBlock()
             case "if":
                 let condition = try parseExpression()
                 let thenBody = try parseBlock()
@@ -402,7 +404,42 @@ public struct KernelParser {
     }
 
     /// The statements there are, for "expected a statement" messages.
-    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, if and trap"
+    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, if and trap"
+
+    /// `nm_rows4.N:M %bOUT[E], valid E, weights %bW, block E, rows R, k K, dense %bD[E]`.
+    private mutating func parseNMRowBlock() throws(DiagnosticError) -> Statement {
+        let patternToken = current
+        let n = try suffixNumber("the pattern N:M")
+        try expectPunct(":", "':' and M of the pattern")
+        let m = try quantity("M of the pattern", limit: 1 << 16)
+        let out = try bufferReference()
+        let outStart = try parseIndex()
+        try expectPunct(",")
+        try expectWord("valid")
+        let valid = try parseExpression()
+        try expectPunct(",")
+        try expectWord("weights")
+        let weights = try bufferReference()
+        try expectPunct(",")
+        try expectWord("block")
+        let block = try parseExpression()
+        try expectPunct(",")
+        try expectWord("rows")
+        let rows = try quantity("the weight rows")
+        try expectPunct(",")
+        try expectWord("k")
+        let k = try quantity("the reduction length")
+        try expectPunct(",")
+        try expectWord("dense")
+        let dense = try bufferReference()
+        let denseStart = try parseIndex()
+        guard let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
+            throw fail("nm_rows4.\(n):\(m) over \(rows) rows of \(k) has no row-block layout; M must be 4, 8 or 16, N divide 64 and k be whole groups",
+                       at: patternToken)
+        }
+        return .nmRowBlock(NMRowBlock(weights: weights, layout: layout, block: block, dense: dense, denseStart: denseStart,
+                                      out: out, outStart: outStart, validRows: valid))
+    }
 
     private mutating func parseLoop(parallel: Bool) throws(DiagnosticError) -> Loop {
         let variable = try variableReference()
@@ -557,6 +594,13 @@ public struct KernelParser {
             return .broadcast(try parseArguments(1, "broadcast")[0], width: width)
         case "reduce_add":
             return .reduceAdd(try parseArguments(1, name)[0])
+        case "broadcast_lane":
+            try expectPunct("(", "'(' after broadcast_lane")
+            let vector = try parseExpression()
+            try expectPunct(",", "',' and the lane number")
+            let lane = try quantity("the lane number")
+            try expectPunct(")", "')' after the lane number")
+            return .broadcastLane(vector, lane: lane)
         case "fma":
             let arguments = try parseArguments(3, name)
             return .fma(arguments[0], arguments[1], arguments[2])

@@ -63,6 +63,11 @@ extension Kernel {
             lines.append("\(indent)vstore \(buffer)[\(text(index))], \(text(value))")
         case let .prefetch(buffer, index):
             lines.append("\(indent)prefetch \(buffer)[\(text(index))]")
+        case let .nmRowBlock(product):
+            let layout = product.layout
+            lines.append("\(indent)nm_rows4.\(layout.n):\(layout.m) \(product.out)[\(text(product.outStart))], valid \(text(product.validRows)), "
+                         + "weights \(product.weights), block \(text(product.block)), rows \(layout.rows), k \(layout.k), "
+                         + "dense \(product.dense)[\(text(product.denseStart))]")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }
@@ -94,6 +99,7 @@ extension Kernel {
         case let .vectorLoad(buffer, index, width): return "vload.\(width) \(buffer)[\(text(index))]"
         case let .broadcast(value, width): return "broadcast.\(width)(\(text(value)))"
         case let .reduceAdd(value): return "reduce_add(\(text(value)))"
+        case let .broadcastLane(value, lane): return "broadcast_lane(\(text(value)), \(lane))"
         case let .unary(op, value): return "\(op.rawValue)(\(text(value)))"
         case let .binary(op, lhs, rhs):
             switch op {

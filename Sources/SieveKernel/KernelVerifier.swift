@@ -252,6 +252,19 @@ private struct KernelChecker {
         case let .prefetch(id, index):
             checkIndex(index, "prefetch index")
             if buffer(id) == nil { report("prefetch of \(id), which is not a buffer") }
+        case let .nmRowBlock(product):
+            checkIndex(product.block, "nm_rows4 block")
+            checkIndex(product.denseStart, "nm_rows4 dense start")
+            checkIndex(product.outStart, "nm_rows4 output start")
+            checkIndex(product.validRows, "nm_rows4 valid rows")
+            for (id, expected, role) in [(product.weights, ElementType.u8, "weights"), (product.dense, .f32, "dense"), (product.out, .f32, "output")] {
+                guard let source = buffer(id) else { report("nm_rows4 \(role) \(id) is not a buffer"); continue }
+                if source.elementType != expected { report("nm_rows4 \(role) \(id) of \(source.elementType), expected \(expected)") }
+            }
+            if let target = buffer(product.out), !target.isWritable { report("nm_rows4 output \(product.out) is read only (\(target.storage.text))") }
+            if let weights = buffer(product.weights), weights.count < product.layout.totalBytes {
+                report("nm_rows4 weights \(product.weights) hold \(weights.count) bytes, the layout needs \(product.layout.totalBytes)")
+            }
         }
     }
 
@@ -290,6 +303,11 @@ private struct KernelChecker {
             checkWidth(width)
             if let type = typeOf(value), type != .f32 { report("broadcast of \(type), expected f32") }
             return .f32x(width)
+        case let .broadcastLane(value, lane):
+            guard let type = typeOf(value) else { return nil }
+            guard case let .f32x(width) = type else { report("broadcast_lane of \(type), expected a vector"); return nil }
+            if lane < 0 || lane >= width { report("broadcast_lane of lane \(lane) of a vector of \(width)") }
+            return type
         case let .reduceAdd(value):
             guard let type = typeOf(value) else { return nil }
             guard case .f32x = type else { report("reduce_add of \(type), expected a vector"); return nil }

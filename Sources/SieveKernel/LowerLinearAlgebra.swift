@@ -93,6 +93,11 @@ extension Lowerer {
         let aView = MatrixView(buffer: aBuffer, offset: { batchOffset($0, shape: batchShape, strides: aStrides) }, rowStride: k, columnStride: 1)
         let cView = MatrixView(buffer: target, offset: { $0 * .index(m * n) }, rowStride: n, columnStride: 1)
 
+        if let packed = nmRowBlockWeight(op.operands[1]) {
+            emitRowBlockSparseRows(weight: packed, columns: batches * m, dense: aBuffer, denseStart: { c in c * .index(k) }, out: target,
+                                   epilogue: epilogue, pattern: "N:M matmul (\(packed.layout.n):\(packed.layout.m)), weight rows along the reduction")
+            return
+        }
         if let weight = nmWeight(op.operands[1]) {
             guard batchB.reduce(1, *) == 1 else {
                 throw LoweringError("an N:M weight with batch dimensions \(batchB) is not supported by the native backend; use a 2-D weight")
@@ -231,6 +236,11 @@ extension Lowerer {
         }
         let schedule = try currentSchedule()
         let parallel = schedule.parallel != .none
+        if let packed = nmRowBlockWeight(op.operands[1]) {
+            emitRowBlockSparseRows(weight: packed, columns: m, dense: aBuffer, denseStart: { c in aView.index(0, c, 0) }, out: target,
+                                   epilogue: epilogue, pattern: "N:M gemm (\(packed.layout.n):\(packed.layout.m)), weight rows along the reduction")
+            return
+        }
         if let weight = nmWeight(op.operands[1]) {
             switch schedule.variant {
             case .nmBlocked, .nmBroadcast:

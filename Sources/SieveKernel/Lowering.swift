@@ -26,10 +26,12 @@ struct LoweringError: Error {
     init(_ message: String) { self.message = message }
 }
 
-/// The buffers holding one constant: dense elements, or N:M kept values plus packed indices.
+/// The buffers holding one constant: dense elements, N:M kept values plus packed indices, or an N:M weight
+/// in the row-block packing (then `values` is the packed buffer and `indices` nil).
 struct ConstantBuffers {
     var values: BufferID
     var indices: BufferID?
+    var rowBlocks: NMRowBlockLayout? = nil
 }
 
 /// Lowers a graph to a verified kernel program.
@@ -218,6 +220,15 @@ struct Lowerer {
                 constantBuffers[id.index] = ConstantBuffers(values: buffer, indices: nil)
                 valueBuffers[result.index] = buffer
             case let .nm(n, m):
+                if case let .rowBlocks(layout) = physicalPacking(ofConstant: id, n: n, m: m) {
+                    let offset = weights.count
+                    weights += layout.pack(constant.bytes)
+                    weights += [0, 0]
+                    let packed = addBuffer(Buffer(name: "@\(constant.name).row_blocks", storage: .constant(offset: offset),
+                                                  elementType: .u8, count: layout.totalBytes + 2))
+                    constantBuffers[id.index] = ConstantBuffers(values: packed, indices: nil, rowBlocks: layout)
+                    continue
+                }
                 // ceil(reduction / M) groups per row: a padded last group stores N entries too.
                 let kept = NMMatrixShape(constant.type.shape).map { NMPacking.keptCount($0, NMPattern(n: n, m: m)) } ?? count / m * n
                 let valueBytes = kept * constant.type.elementType.byteSize
@@ -283,6 +294,14 @@ struct Lowerer {
               case let .constant(id) = graph.operations[opIndex].kind,
               let buffers = constantBuffers[id.index], let indices = buffers.indices else { return nil }
         return (buffers.values, indices, n, m)
+    }
+
+    /// The packed buffer and layout of an N:M weight operand stored in row blocks, or nil.
+    func nmRowBlockWeight(_ value: ValueID) -> (buffer: BufferID, layout: NMRowBlockLayout)? {
+        guard case .nm = type(value).layout, let opIndex = graph.definingOps()[value.index],
+              case let .constant(id) = graph.operations[opIndex].kind,
+              let buffers = constantBuffers[id.index], let layout = buffers.rowBlocks else { return nil }
+        return (buffers.values, layout)
     }
 
     /// The scratch bytes an op's kernel needs in the arena.

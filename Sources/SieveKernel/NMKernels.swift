@@ -4,6 +4,72 @@
 import SieveIR
 
 extension Lowerer {
+    /// The physical packing of N:M constant `id`: row blocks when the resolved schedule of every product reading
+    /// it says `packing = rows4` (the default where `chooseNMPacking` would choose them) and they agree on the
+    /// shape, else the logical layout.
+    func physicalPacking(ofConstant id: ConstantID, n: Int, m: Int) -> NMPhysicalPacking {
+        var choice: NMPhysicalPacking?
+        let definingOps = graph.definingOps()
+        for (index, op) in graph.operations.enumerated() {
+            for (position, operand) in op.operands.enumerated() {
+                guard let defining = definingOps[operand.index], case .constant(id) = graph.operations[defining].kind else { continue }
+                let weight = type(operand)
+                guard position == 1, weight.rank == 2, weight.elementType == .f32, rowBlockActivationRows(op) != nil,
+                      schedules[index]?.packing == .rows4, let layout = NMRowBlockLayout(rows: weight.shape[0], k: weight.shape[1], n: n, m: m) else {
+                    return .logical
+                }
+                let packing = NMPhysicalPacking.rowBlocks(layout)
+                if choice != nil && choice != packing { return .logical }
+                choice = packing
+            }
+        }
+        return choice ?? .logical
+    }
+
+    /// The number of activation rows when `op` multiplies f32 activations contiguous along the reduction by an
+    /// N:M weight `[n][k]` (operand 1, read with transpose_b) one activation row at a time (too few rows for
+    /// the vector kernel); nil for every other product or op.
+    func rowBlockActivationRows(_ op: Operation) -> Int? {
+        switch op.kind {
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, false, true): break
+        default: return nil
+        }
+        guard op.operands.count >= 2, let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
+              a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, n > 0,
+              let count = result.elementCount, transposedSparsePlan(op) == nil else { return nil }
+        return count / n
+    }
+
+    /// Emits `out[c][r] = epilogue(sum over kept p of weight row r: value(p) * dense[c][k(p)])` for a weight in the row-block
+    /// packing: a parallel loop over blocks of four weight rows, each block read once per activation row by
+    /// `nm_rows4` (one stream of values and indices per thread), the epilogue applied to the stored results.
+    mutating func emitRowBlockSparseRows(weight: (buffer: BufferID, layout: NMRowBlockLayout), columns: Int, dense: BufferID,
+                                         denseStart: @escaping (KernelExpression) -> KernelExpression, out: BufferID,
+                                         epilogue: ProductEpilogue?, pattern: String) {
+        let layout = weight.layout
+        let rows = layout.rows
+        var builder = KernelBuilder()
+        let parallel = (schedules[currentOpIndex]?.parallel ?? .none) != .none
+        builder.loop("blk", to: .index(layout.blocks), parallel: parallel) { body, block in
+            let first = body.declare("r0", .i64, block * .index(NMRowBlockLayout.blockRows))
+            let valid = body.declare("valid", .i64, .binary(.min, .index(NMRowBlockLayout.blockRows), .index(rows) - first))
+            body.loop("c", to: .index(columns)) { body, column in
+                let outStart = body.declare("o", .i64, column * .index(rows) + first)
+                body.emit(.nmRowBlock(NMRowBlock(weights: weight.buffer, layout: layout, block: block, dense: dense,
+                                                 denseStart: denseStart(column), out: out, outStart: outStart, validRows: valid)))
+                if let epilogue {
+                    body.loop("j", to: valid) { body, j in
+                        let value = body.declare("value", .f32, .load(out, index: outStart + j))
+                        body.store(out, outStart + j, epilogue(&body, 0, column, first + j, value))
+                    }
+                }
+            }
+        }
+        addKernel(builder, pattern: pattern + ", weight packed in row blocks of \(NMRowBlockLayout.blockRows) (\(layout.chunks) chunks of "
+                  + "\(NMRowBlockLayout.chunkKept) kept per row\(layout.tailKept > 0 ? " and a tail of \(layout.tailKept)" : "")), "
+                  + "one nm_rows4 per block and activation row" + scheduleText())
+    }
+
     /// Runs an N:M product with weight rows along the reduction over f32 vectors of activation rows: transposes
     /// the activations into scratch, multiplies into a transposed result, then transposes back through the
     /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
@@ -70,10 +136,13 @@ extension Lowerer {
         let unroll = max(1, 16 / n)
         guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
               program.buffers[values.index].elementType == .f32, kBlock % (unroll * m) == 0, tileRows > 0 else { return false }
-        // The schedule's k block, a whole number of steps (the default keeps about 24 KiB of activations in L1).
+        // The schedule's k block, a whole number of steps (the default keeps about 24 KiB of activations in L1), its
+        // tile and prefetch distance (the defaults are chooseNMBlockedSchedule's).
         let blockGroups = kBlock / m
         let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
         let tiles = (rows + tileRows - 1) / tileRows
+        // The kept values of a step loaded as whole vectors and splatted lane by lane in registers (fewer loads).
+        let splat = (unroll * n) % w == 0
         let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
         let bits = m.trailingZeroBitCount
         // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
@@ -110,6 +179,9 @@ extension Lowerer {
                             let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
                             bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
                         }
+                        let keptVectors: [KernelExpression] = splat ? (0..<(unroll * n / w)).map { v in
+                            body.declare("wv\(v)", .f32x(w), .vectorLoad(values, index: rowStart + g0 * .index(n) + .index(v * w), width: w))
+                        } : []
                         for u in 0..<unroll {
                             for j in 0..<n {
                                 let kept = u * n + j
@@ -121,7 +193,8 @@ extension Lowerer {
                                     field = .binary(.rem, shifted, .index(m))
                                 }
                                 let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
-                                let value = body.declare("w", .f32x(w), .broadcast(.load(values, index: p), width: w))
+                                let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
+                                                                              : .broadcast(.load(values, index: p), width: w))
                                 for v in 0..<vectors {
                                     let chain = chains[v][kept % chainsPerVector]
                                     body.assign(chain, .fma(value, .vectorLoad(activations, index: kk * .index(columns) + .index(v * w), width: w), chain))
@@ -141,7 +214,8 @@ extension Lowerer {
         addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
                   + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
-                  + (byteDecode ? ", indices decoded from whole bytes" : "") + scheduleText())
+                  + (byteDecode ? ", indices decoded from whole bytes" : "") + (splat ? ", kept values splatted from vector loads" : "")
+                  + scheduleText())
         return true
     }
 

@@ -333,6 +333,33 @@ let differentialCases: [DifferentialCase] = [
         const @w8 : tensor<24x64xf32> = splat<0.0>
         const @w16 : tensor<8x64xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w8": (2, 8), "w16": (4, 16)]),
+    // Batch-1 products read weights packed in blocks of four rows (NMRowBlockLayout): full chunks of 64 kept values
+    // per row, tails (at most an eighth of a row, so k = 1088 for 8 chunks and a tail), rows not a multiple of four, 2:4 (the vector path), 1:4, 2:8 (3-bit fields), 4:8, activation
+    // rows 1 to 3, an epilogue and gemm with alpha and beta.
+    DifferentialCase(name: "N:M batch-1 products over row-block packed weights", text: """
+        graph @g(%x: tensor<1x1088xf32>, %r: tensor<1x10xf32>, %x1: tensor<1x512xf32>, %x3: tensor<3x768xf32>, %a: tensor<2x256xf32>) -> (tensor<1x10xf32>, tensor<1x7xf32>, tensor<3x5xf32>, tensor<3x6xf32>, tensor<2x9xf32>) {
+          %w = const @w : tensor<10x1088xf32>
+          %bias = const @bias : tensor<10xf32>
+          %w1 = const @w1 : tensor<7x512xf32>
+          %w28 = const @w28 : tensor<5x768xf32>
+          %w48 = const @w48 : tensor<6x768xf32>
+          %w4 = const @w4 : tensor<9x256xf32>
+          %c = const @c : tensor<9xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<1x10xf32>
+          %y1 = matmul %x1, %w1 {transpose_b = true} : tensor<1x7xf32>
+          %y28 = matmul %x3, %w28 {transpose_b = true} : tensor<3x5xf32>
+          %y48 = matmul %x3, %w48 {transpose_b = true} : tensor<3x6xf32>
+          %z = gemm %a, %w4, %c {alpha = 0.5, beta = 2.0, transpose_b = true} : tensor<2x9xf32>
+          return %y, %y1, %y28, %y48, %z
+        }
+        const @w : tensor<10x1088xf32> = splat<0.0>
+        const @bias : tensor<10xf32> = splat<0.0>
+        const @w1 : tensor<7x512xf32> = splat<0.0>
+        const @w28 : tensor<5x768xf32> = splat<0.0>
+        const @w48 : tensor<6x768xf32> = splat<0.0>
+        const @w4 : tensor<9x256xf32> = splat<0.0>
+        const @c : tensor<9xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w1": (1, 4), "w28": (2, 8), "w48": (4, 8), "w4": (2, 4)]),
     DifferentialCase(name: "N:M matmul with groups along output columns, gemm and fused epilogue", text: """
         graph @g(%x: tensor<2x3x32xf32>, %a: tensor<4x32xf32>, %r: tensor<4x16xf32>) -> (tensor<2x3x48xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x24xf32>) {
           %w = const @w : tensor<48x32xf32>

@@ -136,10 +136,59 @@ struct KernelIRTests {
         }
         #expect(nmDot.contains { $0.contains("nm_dot with m = 3") })
         #expect(nmDot.contains { $0.contains("nm_dot values %b4 of u8, expected f32") })
+        let lane = problems { program in
+            mutateBody(&program) { $0.append(.vectorStore(BufferID(2), index: 0, value: .broadcastLane(.vectorLoad(BufferID(0), index: 0, width: 4), lane: 4))) }
+        }
+        #expect(lane.contains { $0.contains("broadcast_lane of lane 4 of a vector of 4") })
+        let scalarLane = problems { program in
+            mutateBody(&program) { $0.append(.vectorStore(BufferID(2), index: 0, value: .broadcastLane(.float(1), lane: 0))) }
+        }
+        #expect(scalarLane.contains { $0.contains("broadcast_lane of f32, expected a vector") })
+        let rowBlock = problems { program in
+            guard let layout = NMRowBlockLayout(rows: 4, k: 8, n: 2, m: 4) else { return }
+            mutateBody(&program) {
+                $0.append(.nmRowBlock(NMRowBlock(weights: BufferID(1), layout: layout, block: 0, dense: BufferID(4), denseStart: 0,
+                                                 out: BufferID(1), outStart: .float(0), validRows: 4)))
+            }
+        }
+        #expect(rowBlock.contains { $0.contains("nm_rows4 weights %b1 of f32, expected u8") })
+        #expect(rowBlock.contains { $0.contains("nm_rows4 dense %b4 of u8, expected f32") })
+        #expect(rowBlock.contains { $0.contains("nm_rows4 output %b1 is read only") })
+        #expect(rowBlock.contains { $0.contains("nm_rows4 output start must be i64") })
         let truncate = problems { program in
             mutateBody(&program) { $0.append(.store(BufferID(2), index: .convert(.float(1), to: .i64), value: .float(1))) }
         }
         #expect(truncate.contains { $0.contains("must use truncate_to_i64") })
+    }
+
+    @Test("row-block packing: sizes of docs/nm-layout.md, patterns it refuses, and the packing choice")
+    func rowBlockPacking() throws {
+        let layer = try #require(NMRowBlockLayout(rows: 4096, k: 4096, n: 2, m: 4))
+        #expect(layer.chunkBytes == 1088 && layer.blockBytes == 34_816 && layer.totalBytes == 35_651_584 && layer.tailKept == 0)
+        let odd = try #require(NMRowBlockLayout(rows: 10, k: 320, n: 2, m: 4))
+        #expect(odd.blocks == 3 && odd.chunks == 2 && odd.tailKept == 32 && odd.tailBytes == 576 && odd.blockBytes == 2752)
+        let threeBit = try #require(NMRowBlockLayout(rows: 5, k: 384, n: 2, m: 8))
+        #expect(threeBit.chunkBytes == 1024 + 128 && threeBit.sliceIndexBytes == 6)
+        #expect(NMRowBlockLayout(rows: 4, k: 64, n: 3, m: 8) == nil, "n must divide the 64 kept values of a chunk")
+        #expect(NMRowBlockLayout(rows: 4, k: 66, n: 2, m: 4) == nil, "k must be whole groups")
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 32, rowBlockKernel: false, vectorWidth: 16, threads: 2) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4))))
+        // Every weight of the differential case "N:M batch-1 products over row-block packed weights" takes row blocks.
+        for (rows, k, n, m) in [(10, 1088, 2, 4), (7, 512, 1, 4), (5, 768, 2, 8), (6, 768, 4, 8), (9, 256, 2, 4)] {
+            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+            #expect(choice == .rowBlocks(try #require(NMRowBlockLayout(rows: rows, k: k, n: n, m: m))), "\(rows)x\(k) \(n):\(m)")
+        }
+        // Rows that are mostly scalar tail (k = 64: 32 kept, no full chunk) stay one nm_dot per row.
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 1088, n: 2, m: 4))))
+        // Slice order: row 1's first kept value lands right after row 0's first 16, in the first chunk.
+        var logical = [UInt8](repeating: 0, count: 4 * 128 * 4 + 4 * 128 / 4)
+        for row in 0..<4 { for p in 0..<128 { withUnsafeBytes(of: Float(row * 1000 + p).bitPattern.littleEndian) { logical.replaceSubrange((row * 128 + p) * 4 ..< (row * 128 + p) * 4 + 4, with: $0) } } }
+        let packed = try #require(NMRowBlockLayout(rows: 4, k: 256, n: 2, m: 4)).pack(logical)
+        func float(at offset: Int) -> Float { Float(bitPattern: UInt32(packed[offset]) | UInt32(packed[offset + 1]) << 8 | UInt32(packed[offset + 2]) << 16 | UInt32(packed[offset + 3]) << 24) }
+        #expect(float(at: 0) == 0 && float(at: 60) == 15 && float(at: 64) == 1000 && float(at: 256) == 16 && float(at: 1088) == 64)
     }
 
     @Test("invariant 5: stores only to writable buffers")
@@ -244,7 +293,8 @@ struct KernelIRTests {
         let dump = result.dumps.first ?? ""
         #expect(dump.hasPrefix("// -----// Kernel IR //----- //\nprogram @mlp {"))
         #expect(dump.contains("kernel @k0_fused_matmul {op = \"fused_matmul\""))
-        #expect(dump.contains("nm_dot.2:4(values %b2, indices %b3, first "), "the 2:4 batch-1 layer is one compressed dot product per row")
+        #expect(dump.contains("nm_dot.2:4(values %b2"),
+                "the 2:4 batch-1 layer (k = 64, shorter than a row-block chunk) runs one nm_dot per row")
         #expect(dump.contains("kernel @k2_softmax"))
         #expect(result.report.contains("arena: "))
     }

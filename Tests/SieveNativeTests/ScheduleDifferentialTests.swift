@@ -32,21 +32,27 @@ let scheduleCases: [DifferentialCase] = [
         const @bias : tensor<40xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
     DifferentialCase(name: "N:M products, batch 1, 3 and 32, gemm and fused epilogue", text: """
-        graph @g(%x: tensor<1x64xf32>, %t: tensor<3x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x24xf32>) -> (tensor<1x24xf32>, tensor<3x24xf32>, tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x16xf32>) {
+        graph @g(%x: tensor<1x64xf32>, %t: tensor<3x64xf32>, %b: tensor<32x64xf32>, %r: tensor<32x24xf32>, %s: tensor<2x160xf32>, %h: tensor<1x256xf32>) -> (tensor<1x24xf32>, tensor<3x24xf32>, tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x16xf32>, tensor<2x10xf32>, tensor<1x12xf32>) {
           %w = const @w : tensor<24x64xf32>
           %v = const @v : tensor<16x64xf32>
+          %o = const @o : tensor<10x160xf32>
+          %p = const @p : tensor<12x256xf32>
           %bias = const @bias : tensor<24xf32>
           %y = matmul %x, %w {transpose_b = true} : tensor<1x24xf32>
           %z = matmul %t, %w {transpose_b = true} : tensor<3x24xf32>
           %u = gemm %b, %w, %bias {alpha = 0.5, transpose_b = true} : tensor<32x24xf32>
           %f = fused_matmul %b, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu, residual_add]} : tensor<32x24xf32>
           %e = matmul %b, %v {transpose_b = true} : tensor<32x16xf32>
-          return %y, %z, %u, %f, %e
+          %q = matmul %s, %o {transpose_b = true} : tensor<2x10xf32>
+          %i = matmul %h, %p {transpose_b = true} : tensor<1x12xf32>
+          return %y, %z, %u, %f, %e, %q, %i
         }
         const @w : tensor<24x64xf32> = splat<0.0>
         const @v : tensor<16x64xf32> = splat<0.0>
+        const @o : tensor<10x160xf32> = splat<0.0>
+        const @p : tensor<12x256xf32> = splat<0.0>
         const @bias : tensor<24xf32> = splat<0.0>
-        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "v": (2, 8)]),
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "v": (2, 8), "o": (2, 4), "p": (1, 4)]),
     DifferentialCase(name: "conv2d dense and N:M", text: """
         graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x8x5x5xf32>) {
           %w = const @w : tensor<8x4x3x4xf32>
@@ -118,12 +124,14 @@ struct ScheduleDifferentialTests {
         let width = CompileTarget.native.vectorWidth
         let sets: [[KernelSchedule]] = [
             [KernelSchedule(variant: .nmBlocked(kBlock: 32, tileRows: 5, prefetchRows: 1), parallel: .rowTiles),
+             KernelSchedule(variant: .nmDot, packing: .rows4, parallel: .rows),
              KernelSchedule(variant: .nmBroadcast, parallel: .none),
              KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .streaming, panelWidth: width, rowTile: 1, depthBlock: 1,
                                                                        rowBlock: 1, prefetchDistance: 0)), packing: .panels, parallel: .columns),
              KernelSchedule(variant: .denseTile(rows: 1, vectors: 1), parallel: .none),
              KernelSchedule(variant: .denseDot(weightRows: 1), parallel: .columns)],
             [KernelSchedule(variant: .nmBlocked(kBlock: 256, tileRows: 1, prefetchRows: 64), parallel: .none),
+             KernelSchedule(variant: .nmDot, packing: .rows4, parallel: .none),
              KernelSchedule(variant: .nmDot, parallel: .rows),
              KernelSchedule(variant: .nmGather, parallel: .rows),
              KernelSchedule(variant: .densePanels(DenseProductSchedule(variant: .registerTile, panelWidth: 4 * width, rowTile: 8, depthBlock: 5,

@@ -63,6 +63,11 @@ typedef struct sieve_pool {
 
 /* Starts `threads - 1` workers (threads <= 0 means 1). Returns SIEVE_OK or SIEVE_ERROR_THREADS. */
 SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
+/* How long (ns) a worker spins for the next parallel loop, and the caller for the workers to finish, before
+ * sleeping on a condition variable (0: never spin). 5 ms covers the gap between layers and between calls. */
+#ifndef SIEVE_POOL_SPIN_NS
+#define SIEVE_POOL_SPIN_NS 5000000
+#endif
 /* Chunks per thread of a parallel loop, claimed dynamically. */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
@@ -238,6 +243,127 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
         tail[p & 3] += values[element] * x[(p / n) * m + sieve_nm_index(indices, element, bits)];
     }
     return total + ((tail[0] + tail[1]) + (tail[2] + tail[3]));
+}
+
+/* The row-block packing of N:M weights (docs/nm-layout.md, "Physical packings"): blocks of four output rows, each
+ * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (four slices of 16 kept values per row: the f32
+ * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),
+ * then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
+#define SIEVE_NM_CHUNK_KEPT 64
+/* How far ahead of the chunk being read the batch-1 kernel prefetches (0: no software prefetch). */
+#ifndef SIEVE_NM_PREFETCH_BYTES
+#define SIEVE_NM_PREFETCH_BYTES 0
+#endif
+
+/* Field `element` of packed indices; reads only the field's own byte when fields never straddle bytes (2 and 4 bits). */
+static inline int64_t sieve_nm_field(const uint8_t *packed, int64_t element, int bits) {
+    if (bits != 3) return (packed[(element * bits) >> 3] >> ((element * bits) & 7)) & ((1 << bits) - 1);
+    return sieve_nm_index(packed, element, bits);
+}
+
+/* Four rows of a row-block packed N:M weight times a contiguous f32 vector x; stores the first `valid` (1 to 4)
+ * results to out[0 .. valid - 1]. 2:4 chunks take a vector path: with AVX-512, per 16 kept values of a row, the
+ * 32 index bits broadcast, shifted and masked into lane numbers and one two-source permute of a 32-float window
+ * of x shared by the four rows; with AVX2 the same in 8 lanes with two permutes and a blend. Other patterns and
+ * the tail take a scalar loop. The summation order differs from a plain loop. */
+static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m,
+                                      const float *x, float *out, int64_t valid) {
+    const int bits = m == 4 ? 2 : (m == 8 ? 3 : 4);
+    const int64_t index_bytes = (int64_t)SIEVE_NM_CHUNK_KEPT * bits / 8;
+    const int64_t value_bytes = 4 * SIEVE_NM_CHUNK_KEPT * 4;
+    const int64_t chunk_bytes = value_bytes + (4 * index_bytes + 63) / 64 * 64;
+    const int64_t chunk_k = SIEVE_NM_CHUNK_KEPT / n * m;
+    float total[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t c = 0;
+#if defined(__AVX512F__)
+    if (n == 2 && m == 4) {
+        const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+        const __m512i three = _mm512_set1_epi32(3);
+        __m512 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            for (int u = 0; u < 4; u++) {
+                __m512 low = _mm512_loadu_ps(xc + 32 * u), high = _mm512_loadu_ps(xc + 32 * u + 16);
+                for (int j = 0; j < 4; j++) {
+                    uint32_t word;
+                    memcpy(&word, chunk + value_bytes + 16 * u + 4 * j, sizeof word);
+                    __m512i lane = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), shifts), three), base);
+                    __m512 window = _mm512_permutex2var_ps(low, lane, high);
+                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * u + 64 * j), window, acc[2 * j + (u & 1)]);
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) total[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[2 * j], acc[2 * j + 1]));
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    if (n == 2 && m == 4) {
+        const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
+        const __m256i three = _mm256_set1_epi32(3);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            for (int u = 0; u < 8; u++) {
+                __m256 low = _mm256_loadu_ps(xc + 16 * u), high = _mm256_loadu_ps(xc + 16 * u + 8);
+                for (int j = 0; j < 4; j++) {
+                    uint16_t word;
+                    memcpy(&word, chunk + value_bytes + 16 * (u >> 1) + 4 * j + 2 * (u & 1), sizeof word);
+                    __m256i lane = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts), three), base);
+                    /* lane numbers 8..15 have bit 3 set: shifted to the sign bit, it picks the high window. */
+                    __m256 window = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, lane), _mm256_permutevar8x32_ps(high, lane),
+                                                     _mm256_castsi256_ps(_mm256_slli_epi32(lane, 28)));
+                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(chunk + 256 * (u >> 1) + 64 * j + 32 * (u & 1))), window,
+                                                           acc[2 * j + (u & 1)]);
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            total[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    }
+#endif
+    for (; c < chunks; c++) {
+        const uint8_t *chunk = block + c * chunk_bytes;
+        const float *xc = x + c * chunk_k;
+        for (int j = 0; j < 4; j++) {
+            float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int64_t p = 0; p < SIEVE_NM_CHUNK_KEPT; p++) {
+                int64_t slice = (p / 16) * 4 + j;
+                float value;
+                memcpy(&value, chunk + (slice * 16 + p % 16) * 4, sizeof value);
+                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + slice * 2 * bits, p % 16, bits)];
+            }
+            total[j] += (part[0] + part[1]) + (part[2] + part[3]);
+        }
+    }
+    if (tail_kept > 0) {
+        const uint8_t *tail = block + chunks * chunk_bytes;
+        const float *xt = x + chunks * chunk_k;
+        const int64_t tail_index_bytes = (tail_kept * bits + 7) / 8;
+        for (int j = 0; j < 4; j++) {
+            float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int64_t p = 0; p < tail_kept; p++) {
+                float value;
+                memcpy(&value, tail + (j * tail_kept + p) * 4, sizeof value);
+                part[p & 3] += value * xt[(p / n) * m + sieve_nm_field(tail + 16 * tail_kept + j * tail_index_bytes, p, bits)];
+            }
+            total[j] += (part[0] + part[1]) + (part[2] + part[3]);
+        }
+    }
+    for (int64_t j = 0; j < valid; j++) out[j] = total[j];
 }
 
 #ifdef __cplusplus

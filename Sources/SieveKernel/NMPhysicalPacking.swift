@@ -1,0 +1,175 @@
+// Physical packings of N:M weights: how the kept values and indices of a constant are laid out in the
+// artifact for the kernel that reads them, and the one function that chooses a packing and kernel variant.
+
+import SieveIR
+
+/// The row-block packing of an N:M weight `[rows][k]` (groups along k), read by the batch-1 kernel.
+///
+/// Output rows are taken four at a time (a block; the last block is padded with zero rows). Each
+/// block is one contiguous run of bytes, so a thread working through consecutive blocks streams a
+/// single sequence:
+///
+/// - `chunks` full chunks of `chunkKept` kept values per row, each `chunkBytes` long and cut into four slices
+///   of `sliceKept` kept values per row: the values of slice 0 of rows 0, 1, 2, 3 (16 f32 each, one 64-byte line
+///   per row), then slice 1 of the four rows, and so on; then the indices in the same order (`sliceKept × bits`
+///   bits per slice and row, little-endian bit order as in the logical layout), padded to 64 bytes — so the
+///   kernel reads every chunk front to back;
+/// - then, when the row's kept count is not a multiple of `chunkKept`, a tail of `tailKept` values per
+///   row: the four rows' values, then each row's indices starting on a byte (`tailIndexBytes` each),
+///   padded to 64 bytes with at least 2 bytes of slack for two-byte index reads.
+///
+/// Every block, chunk and tail starts on 64 bytes. The logical `nm<N:M>` layout of the IR is unchanged;
+/// this is only how lowering stores the constant (see docs/nm-layout.md, "Physical packings").
+public struct NMRowBlockLayout: Hashable, Sendable {
+    /// Weight rows (outputs) and the reduction length.
+    public var rows: Int, k: Int
+    /// The pattern: n kept in every group of m.
+    public var n: Int, m: Int
+    /// Output rows per block.
+    public static let blockRows = 4
+    /// Kept values per row in one chunk.
+    public static let chunkKept = 64
+    /// Kept values per row in one slice of a chunk (a 64-byte line of f32).
+    public static let sliceKept = 16
+
+    /// Makes a layout; nil when the pattern does not suit it (m not 4, 8 or 16; n not dividing 64; k not whole groups).
+    public init?(rows: Int, k: Int, n: Int, m: Int) {
+        guard rows > 0, k > 0, [4, 8, 16].contains(m), n >= 1, n < m, NMRowBlockLayout.chunkKept % n == 0, k % m == 0 else { return nil }
+        self.rows = rows
+        self.k = k
+        self.n = n
+        self.m = m
+    }
+
+    /// Bits per index.
+    public var bits: Int { m.trailingZeroBitCount }
+    /// Kept values of one row.
+    public var keptPerRow: Int { k / m * n }
+    /// Full chunks per row.
+    public var chunks: Int { keptPerRow / NMRowBlockLayout.chunkKept }
+    /// Kept values per row after the full chunks.
+    public var tailKept: Int { keptPerRow % NMRowBlockLayout.chunkKept }
+    /// Reduction elements one chunk covers.
+    public var chunkK: Int { NMRowBlockLayout.chunkKept / n * m }
+    /// Bytes of one row's indices in a chunk.
+    public var chunkIndexBytesPerRow: Int { NMRowBlockLayout.chunkKept * bits / 8 }
+    /// Bytes of one row's indices in a slice.
+    public var sliceIndexBytes: Int { NMRowBlockLayout.sliceKept * bits / 8 }
+    /// Bytes of the four rows' values in a chunk.
+    public var chunkValueBytes: Int { NMRowBlockLayout.blockRows * NMRowBlockLayout.chunkKept * 4 }
+    /// Bytes of one chunk.
+    public var chunkBytes: Int { chunkValueBytes + roundUpToMultiple(NMRowBlockLayout.blockRows * chunkIndexBytesPerRow, 64) }
+    /// Bytes of one row's tail indices.
+    public var tailIndexBytes: Int { (tailKept * bits + 7) / 8 }
+    /// Bytes of a block's tail.
+    public var tailBytes: Int {
+        tailKept == 0 ? 0 : roundUpToMultiple(NMRowBlockLayout.blockRows * (tailKept * 4 + tailIndexBytes) + 2, 64)
+    }
+    /// Bytes of one block.
+    public var blockBytes: Int { chunks * chunkBytes + tailBytes }
+    /// Blocks (the last may hold padding rows).
+    public var blocks: Int { (rows + NMRowBlockLayout.blockRows - 1) / NMRowBlockLayout.blockRows }
+    /// Bytes of the whole packed weight.
+    public var totalBytes: Int { blocks * blockBytes }
+
+    /// Repacks a constant stored in the logical nm layout (kept f32 values row after row, then the packed
+    /// indices) into this layout.
+    public func pack(_ logical: [UInt8]) -> [UInt8] {
+        let kept = rows * keptPerRow
+        let valueBytes = kept * 4
+        var out = [UInt8](repeating: 0, count: totalBytes)
+        let bits = self.bits, mask = (1 << bits) - 1
+        func index(_ element: Int) -> Int {
+            let bit = element * bits, byte = valueBytes + bit >> 3
+            let low = Int(logical[byte])
+            let high = byte + 1 < logical.count ? Int(logical[byte + 1]) : 0
+            return ((low | high << 8) >> (bit & 7)) & mask
+        }
+        func setIndex(_ value: Int, at byteOffset: Int, field: Int) {
+            let bit = field * bits
+            let word = value << (bit & 7)
+            out[byteOffset + bit >> 3] |= UInt8(word & 0xff)
+            if word > 0xff { out[byteOffset + bit >> 3 + 1] |= UInt8(word >> 8) }
+        }
+        let chunkKept = NMRowBlockLayout.chunkKept
+        for row in 0..<rows {
+            let block = row / NMRowBlockLayout.blockRows, j = row % NMRowBlockLayout.blockRows
+            let blockStart = block * blockBytes
+            for p in 0..<keptPerRow {
+                let element = row * keptPerRow + p
+                let source = element * 4
+                let destination: Int, indexBase: Int, field: Int
+                if p < chunks * chunkKept {
+                    // Slices of 16 kept values, the four rows' slices adjacent, in the order the kernel reads them.
+                    let chunkStart = blockStart + (p / chunkKept) * chunkBytes
+                    let slice = p % chunkKept / NMRowBlockLayout.sliceKept
+                    destination = chunkStart + ((slice * NMRowBlockLayout.blockRows + j) * NMRowBlockLayout.sliceKept + p % NMRowBlockLayout.sliceKept) * 4
+                    indexBase = chunkStart + chunkValueBytes + (slice * NMRowBlockLayout.blockRows + j) * sliceIndexBytes
+                    field = p % NMRowBlockLayout.sliceKept
+                } else {
+                    let tailStart = blockStart + chunks * chunkBytes
+                    let q = p - chunks * chunkKept
+                    destination = tailStart + (j * tailKept + q) * 4
+                    indexBase = tailStart + NMRowBlockLayout.blockRows * tailKept * 4 + j * tailIndexBytes
+                    field = q
+                }
+                for byte in 0..<4 { out[destination + byte] = logical[source + byte] }
+                setIndex(index(element), at: indexBase, field: field)
+            }
+        }
+        return out
+    }
+}
+
+/// How an N:M weight is stored in the artifact.
+public enum NMPhysicalPacking: Hashable, Sendable {
+    /// The logical layout as the IR holds it: all kept values row after row, then all indices.
+    case logical
+    /// Blocks of four output rows, values and indices of a block adjacent (the batch-1 kernel).
+    case rowBlocks(NMRowBlockLayout)
+}
+
+/// The parameters of the k-blocked batch-N kernel (`emitBlockedSparseRows`).
+public struct NMBlockedSchedule: Hashable, Sendable {
+    /// Reduction groups per k block (the activation panel of one block stays in L1).
+    public var blockGroups: Int
+    /// Weight rows per parallel tile.
+    public var tileRows: Int
+    /// How many weight rows ahead the strided weight stream is prefetched.
+    public var prefetchRows: Int
+    /// Whether a step's kept values are loaded as vectors and splatted lane by lane in registers instead of
+    /// one broadcast load each.
+    public var splatKeptValues: Bool
+}
+
+/// Chooses the physical packing of an N:M weight `[rows][k]` read by a product over `activationRows` rows of
+/// activations, for a target with `vectorWidth` f32 lanes and `threads` threads (nil when not known at
+/// compile time). `rowBlockKernel` says whether the product takes the per-row batch-1 path (activations
+/// contiguous along the reduction, fewer rows than a vector); only that path reads row blocks.
+///
+/// Today: row blocks whenever the batch-1 kernel reads the weight and the pattern fits (m of 4, 8 or 16, n
+/// dividing 64); the logical layout otherwise (the batch-N kernel reads it). This is the single place a
+/// `schedule` pass replaces with a cost model.
+public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, activationRows: Int, rowBlockKernel: Bool,
+                            vectorWidth: Int, threads: Int?) -> NMPhysicalPacking {
+    // The row-block kernel takes its tail in a scalar loop: where the tail is more than an eighth of a row (k
+    // below a few chunks, as in small models) one vectorised nm_dot per row is faster (the example MLP's
+    // 64-wide layer took ≈ 4 µs more as a tail).
+    guard rowBlockKernel, SieveIR.KernelProblem.rowBlocksPay(reduction: k, n: n, m: m), let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
+        return .logical
+    }
+    return .rowBlocks(layout)
+}
+
+/// Chooses the k block, tile and prefetch distance of the batch-N kernel for `columns` activation rows
+/// (the vector axis) of a `[rows][k]` N:M weight.
+public func chooseNMBlockedSchedule(rows: Int, k: Int, n: Int, m: Int, columns: Int, vectorWidth: Int, threads: Int?) -> NMBlockedSchedule {
+    let unroll = max(1, 16 / n)
+    let stepGroups = unroll * m
+    // About 24 KiB of activations per block, a whole number of steps.
+    let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
+    return NMBlockedSchedule(blockGroups: blockGroups, tileRows: 64, prefetchRows: 8,
+                             splatKeptValues: true)
+}
+
+func roundUpToMultiple(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
