@@ -153,6 +153,38 @@ struct ScheduleDifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// The default schedule carries exactly the N:M choices lowering made before the schedule decided them:
+    /// `chooseNMPacking`'s row blocks for batch-1 products and `chooseNMBlockedSchedule`'s k block, tile and
+    /// prefetch for the blocked kernel.
+    @Test("N:M defaults equal chooseNMPacking and chooseNMBlockedSchedule")
+    func nmDefaultsMatchTheKernelChoices() throws {
+        for (rows, outputs, k, n, m) in [(1, 4096, 4096, 2, 4), (1, 64, 64, 2, 4), (2, 10, 160, 2, 4), (1, 12, 256, 1, 4),
+                                         (1, 32, 512, 4, 16), (3, 24, 96, 3, 8), (16, 128, 256, 2, 4), (32, 4096, 4096, 2, 4),
+                                         (64, 256, 1024, 1, 8)] {
+            // Only types are read: the weight's bytes stay empty.
+            var graph = Graph(name: "g")
+            let x = graph.addInput(TensorType([rows, k], .f32), name: "x")
+            var weightType = TensorType([outputs, k], .f32)
+            weightType.layout = .nm(n: n, m: m)
+            let w = graph.appendConstant(Constant(name: "w", type: weightType, bytes: []))
+            graph.outputs = [graph.append(.matmul(transposeB: true), [x, w], TensorType([rows, outputs], .f32), name: "y")]
+            let op = try #require(graph.operations.first { $0.kind.isKernelBearing })
+            let problem = try #require(SieveIR.KernelProblem.make(op, in: graph))
+            let chosen = problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14)
+            let label = "\(rows) x [\(outputs), \(k)] \(n):\(m): \(chosen.summary)"
+            if rows < 16 {
+                let packing = chooseNMPacking(rows: outputs, k: k, n: n, m: m, activationRows: rows, rowBlockKernel: true, vectorWidth: 16, threads: nil)
+                let rowBlocks: Bool
+                if case .rowBlocks = packing { rowBlocks = true } else { rowBlocks = false }
+                #expect(chosen.variant == .nmDot && (chosen.packing == .rows4) == rowBlocks, "\(label)")
+            } else {
+                let blocked = chooseNMBlockedSchedule(rows: outputs, k: k, n: n, m: m, columns: rows, vectorWidth: 16, threads: nil)
+                #expect(chosen.variant == .nmBlocked(kBlock: blocked.blockGroups * m, tileRows: blocked.tileRows, prefetchRows: blocked.prefetchRows),
+                        "\(label)")
+            }
+        }
+    }
+
     /// A schedule that does not fit the vector width it is compiled for (the blocked kernel takes at most 4
     /// vectors of activation rows: 32 rows are 8 vectors of 4 lanes) is lowered with the default and says so;
     /// one that fits is lowered as written.
