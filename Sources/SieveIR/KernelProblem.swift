@@ -62,9 +62,11 @@ public struct KernelProblem: Hashable, Sendable {
             let b2 = b.rank == 1 ? b.shape + [1] : b.shape
             let m = a2[a2.count - 2], k = a2[a2.count - 1]
             let n = transposeB ? b2[b2.count - 2] : b2[b2.count - 1]
-            let batches = max(1, (result.elementCount ?? 0) / max(1, m * n))
-            let weightCopies = max(1, b2.dropLast(2).reduce(1, *))
-            return KernelProblem(family: .matrixProduct, rows: batches * m, rowsPerProduct: m, outputs: n, reduction: k,
+            guard let outputsPerProduct = checkedProduct([m, n]), let copies = checkedProduct(Array(b2.dropLast(2))) else { return nil }
+            let batches = max(1, (result.elementCount ?? 0) / max(1, outputsPerProduct))
+            let weightCopies = max(1, copies)
+            guard let rows = checkedProduct([batches, m]) else { return nil }
+            return KernelProblem(family: .matrixProduct, rows: rows, rowsPerProduct: m, outputs: n, reduction: k,
                                  weightCopies: weightCopies, pattern: pattern, weightRowsAlongReduction: transposeB,
                                  activationsAlongReduction: true, allF32: allF32,
                                  weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
@@ -80,9 +82,10 @@ public struct KernelProblem: Hashable, Sendable {
                                  integerScaling: integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)))
         case .conv2d:
             guard a.rank == 4, b.rank == 4, result.rank == 4 else { return nil }
-            let pixels = result.shape[2] * result.shape[3]
-            let patch = b.shape[1] * b.shape[2] * b.shape[3]
-            return KernelProblem(family: .convolution, rows: a.shape[0] * pixels, rowsPerProduct: pixels,
+            guard let pixels = checkedProduct([result.shape[2], result.shape[3]]),
+                  let patch = checkedProduct([b.shape[1], b.shape[2], b.shape[3]]),
+                  let rows = checkedProduct([a.shape[0], pixels]) else { return nil }
+            return KernelProblem(family: .convolution, rows: rows, rowsPerProduct: pixels,
                                  outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
                                  weightRowsAlongReduction: true, activationsAlongReduction: false,
                                  allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
@@ -257,4 +260,15 @@ public struct KernelProblem: Hashable, Sendable {
         if admits(tile, vectorWidth: vectorWidth) { return tile }
         return KernelSchedule(variant: .denseScalar, parallel: parallel)
     }
+}
+
+/// The product of `factors`, or nil when it overflows (shapes of ill-typed or absurd ops reach `make`).
+private func checkedProduct(_ factors: [Int]) -> Int? {
+    var total = 1
+    for factor in factors {
+        let (result, overflow) = total.multipliedReportingOverflow(by: factor)
+        if overflow { return nil }
+        total = result
+    }
+    return total
 }

@@ -434,7 +434,7 @@ public struct KernelParser {
         let dense = try bufferReference()
         let denseStart = try parseIndex()
         guard let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
-            throw fail("nm_rows4.\(n):\(m) over \(rows) rows of \(k) has no row-block layout; M must be 4, 8 or 16, N divide 64 and k be whole groups",
+            throw fail("nm_rows4.\(n):\(m) over \(rows) rows of \(k) has no row-block layout; M must be 4, 8 or 16, N divide 64, k be whole groups, and rows and k at most 2^40",
                        at: patternToken)
         }
         return .nmRowBlock(NMRowBlock(weights: weights, layout: layout, block: block, dense: dense, denseStart: denseStart,

@@ -34,11 +34,16 @@ public struct NMRowBlockLayout: Hashable, Sendable {
 
     /// Makes a layout; nil when the pattern does not suit it (m not 4, 8 or 16; n not dividing 64; k not whole groups).
     public init?(rows: Int, k: Int, n: Int, m: Int) {
-        guard rows > 0, k > 0, [4, 8, 16].contains(m), n >= 1, n < m, NMRowBlockLayout.chunkKept % n == 0, k % m == 0 else { return nil }
+        guard rows > 0, k > 0, rows <= 1 << 40, k <= 1 << 40, [4, 8, 16].contains(m), n >= 1, n < m,
+              NMRowBlockLayout.chunkKept % n == 0, k % m == 0 else { return nil }
         self.rows = rows
         self.k = k
         self.n = n
         self.m = m
+        // Every size below is then at most blocks x blockBytes: refuse layouts whose total does not fit (absurd
+        // shapes written in .kir text), so no size computation can overflow.
+        let (total, overflow) = blocks.multipliedReportingOverflow(by: blockBytes)
+        guard !overflow, total <= 1 << 50 else { return nil }
     }
 
     /// Bits per index.

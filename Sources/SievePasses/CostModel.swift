@@ -186,7 +186,8 @@ public struct CostModel: Sendable {
         }
         let warmRate = rates.bandwidth(forWarmBytes: max(weight, activations), threads: threads)
         let memoryTime = coldBytes / coldRate + warmBytes / warmRate
-        let flops = 2 * problem.multiplyAdds
+        let (doubled, overflow) = problem.multiplyAdds.multipliedReportingOverflow(by: 2)
+        let flops = overflow ? Int.max : doubled
         let computeTime = Double(flops) / (rates.peakFlops(threads: threads) * computeEfficiency(schedule.variant, problem))
         var time = max(memoryTime, computeTime)
         if threads > 1 { time += rates.forkJoinNanoseconds }

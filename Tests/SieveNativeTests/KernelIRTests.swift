@@ -171,6 +171,8 @@ struct KernelIRTests {
         #expect(threeBit.chunkBytes == 1024 + 128 && threeBit.sliceIndexBytes == 6)
         #expect(NMRowBlockLayout(rows: 4, k: 64, n: 3, m: 8) == nil, "n must divide the 64 kept values of a chunk")
         #expect(NMRowBlockLayout(rows: 4, k: 66, n: 2, m: 4) == nil, "k must be whole groups")
+        #expect(NMRowBlockLayout(rows: 1 << 40, k: 1 << 40, n: 2, m: 4) == nil, "sizes that overflow are refused, not trapped on")
+        #expect(NMRowBlockLayout(rows: 1 << 50, k: 1 << 50, n: 2, m: 4) == nil)
         #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 32, rowBlockKernel: false, vectorWidth: 16, threads: 2) == .logical)
         #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
                 == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4))))
