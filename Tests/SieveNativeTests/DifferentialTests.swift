@@ -467,16 +467,25 @@ func checkAgainstInterpreter(_ cases: [DifferentialCase], target: CompileTarget,
     let folder = try TemporaryFolder()
     defer { folder.remove() }
     let (reference, compiled, ranges) = try mergedCases(cases, seed: seed)
+    return try compareCompiled(reference, compiled, ranges: ranges, seed: seed, target: target, threads: threads,
+                               name: "cases", label: target.rawValue, folder: folder)
+}
+
+/// Compiles `compiled` for `target`, runs it on random inputs with each thread count and compares every case's
+/// outputs (`ranges`) with the interpreter on `reference`; returns the mismatches, labelled.
+func compareCompiled(_ reference: Graph, _ compiled: Graph, ranges: [(DifferentialCase, Range<Int>)], seed: UInt64,
+                     target: CompileTarget = .native, threads: [Int32], parallelThreshold: Int = 1, name: String,
+                     label: String, folder: TemporaryFolder) throws -> [String] {
     var random = SplitMix(seed: seed)
     let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
     let expected = try Interpreter(graph: reference).run(inputs)
-    let artifact = try compileAndLoad(compiled, name: "cases", target: target, folder: folder)
+    let artifact = try compileAndLoad(compiled, name: name, target: target, parallelThreshold: parallelThreshold, folder: folder)
     var problems: [String] = []
     for threadCount in threads {
         let actual = try artifact.runOnce(inputs, threads: threadCount)
         for (testCase, range) in ranges {
             problems += compareOutputs(Array(actual[range]), Array(expected[range]), rtol: testCase.rtol, atol: testCase.atol,
-                                       label: "\(target.rawValue), \(threadCount) threads, \(testCase.name)")
+                                       label: "\(label), \(threadCount) threads, \(testCase.name)")
         }
     }
     return problems

@@ -71,19 +71,8 @@ let scheduleCases: [DifferentialCase] = [
 /// Compiles `compiled` (already scheduled) and compares with the interpreter on `reference`, 1 and 2 threads.
 func runScheduled(_ reference: Graph, _ compiled: Graph, ranges: [(DifferentialCase, Range<Int>)], label: String,
                   folder: TemporaryFolder) throws -> [String] {
-    var random = SplitMix(seed: 77)
-    let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
-    let expected = try Interpreter(graph: reference).run(inputs)
-    let artifact = try compileAndLoad(compiled, name: "scheduled", parallelThreshold: 1 << 14, folder: folder)
-    var problems: [String] = []
-    for threads: Int32 in [1, 2] {
-        let actual = try artifact.runOnce(inputs, threads: threads)
-        for (testCase, range) in ranges {
-            problems += compareOutputs(Array(actual[range]), Array(expected[range]), rtol: testCase.rtol, atol: testCase.atol,
-                                       label: "\(label), \(threads) threads, \(testCase.name)")
-        }
-    }
-    return problems
+    try compareCompiled(reference, compiled, ranges: ranges, seed: 77, threads: [1, 2], parallelThreshold: 1 << 14,
+                        name: "scheduled", label: label, folder: folder)
 }
 
 @Suite("Every kernel schedule matches the interpreter")
