@@ -115,8 +115,7 @@ func flops(of op: Operation, in graph: Graph) -> Int {
     case .conv2d:
         guard let w = type(1), w.rank == 4 else { return 0 }
         return 2 * outputs * w.shape[1] * w.shape[2] * w.shape[3] + (op.operands.count > 2 ? outputs : 0)
-    case .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu,
-         .clip, .where, .quantize, .dequantize:
+    case .binary, .unary, .where, .quantize, .dequantize:
         return outputs
     case .softmax, .layerNorm, .batchNorm:
         return 5 * outputs

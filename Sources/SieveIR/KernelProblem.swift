@@ -90,11 +90,8 @@ public struct KernelProblem: Hashable, Sendable {
                                  weightRowsAlongReduction: true, activationsAlongReduction: false,
                                  allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
                                  weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false)
-        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
-             .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten, .squeeze,
-             .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool, .globalAveragePool,
-             .globalMaxPool, .quantize, .dequantize:
-            return nil
+        default:
+            return nil  // not a product (the `product` trait): no kernel problem
         }
     }
 

@@ -297,17 +297,3 @@ extension KernelSchedule {
         return text
     }
 }
-
-extension OpKind {
-    /// Whether the op runs a matrix-product kernel that a `schedule` attribute may describe.
-    public var isKernelBearing: Bool {
-        switch self {
-        case .matmul, .gemm, .fusedMatmul, .conv2d: return true
-        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
-             .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten, .squeeze,
-             .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool, .globalAveragePool,
-             .globalMaxPool, .quantize, .dequantize:
-            return false
-        }
-    }
-}

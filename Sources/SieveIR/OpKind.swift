@@ -1,23 +1,12 @@
 // The operations of the graph IR and their typed attributes.
 // Adding a case must fail to compile in the printer, parser, verifier, type rules and interpreter.
 
-/// An activation applied elementwise, alone or as a step of a fused epilogue.
-public enum Activation: Hashable, Sendable {
-    case relu
-    case leakyRelu(alpha: Float)
-    case gelu
-    case geluTanh
-    case sigmoid
-    case tanh
-    case clip(min: Float, max: Float)
-}
-
 /// One step of a fused matmul/gemm epilogue, applied in order to the product.
 public enum EpilogueStep: Hashable, Sendable {
     /// Adds the next extra operand, broadcast along rows (a bias of shape `[N]` or `[1, N]`).
     case bias
-    /// Applies an activation.
-    case activation(Activation)
+    /// Applies a unary function that has the `activation` trait.
+    case activation(UnaryFunction)
     /// Adds the next extra operand, which has the result's full shape (a residual).
     case residualAdd
 }
@@ -83,18 +72,10 @@ public enum OpKind: Hashable, Sendable {
     case fusedMatmul(transposeB: Bool, epilogue: [EpilogueStep])
     /// 2-D convolution, NCHW input, OIHW weight. Operands: x, w, optional bias.
     case conv2d(Conv2DAttributes)
-    /// Elementwise binary ops with NumPy broadcasting. Operands: a, b.
-    case add, sub, mul, div, pow
-    /// Elementwise comparison giving bool. Operands: a, b.
-    case equal
-    /// Elementwise unary ops. Operand: x.
-    case relu, sigmoid, tanh, erf, sqrt, exp, neg
-    /// Leaky ReLU: `x < 0 ? alpha * x : x`. Operand: x.
-    case leakyRelu(alpha: Float)
-    /// GELU, exact (Erf form) or with the tanh approximation. Operand: x.
-    case gelu(approximateTanh: Bool)
-    /// Clamp to [min, max]. Operand: x.
-    case clip(min: Float, max: Float)
+    /// An elementwise function of two operands with NumPy broadcasting (arithmetic, comparison, logic). Operands: a, b.
+    case binary(BinaryFunction)
+    /// An elementwise function of one operand (activations, math functions). Operand: x.
+    case unary(UnaryFunction)
     /// Softmax along one axis. Operand: x.
     case softmax(axis: Int)
     /// Layer normalization over the axes from `axis` to the last. Operands: x, scale, optional bias.
@@ -139,10 +120,13 @@ public enum OpKind: Hashable, Sendable {
     case dequantize
 }
 
-/// Facts about an op kind that passes consult instead of switching on kinds.
+/// Facts about an op kind that passes consult instead of switching on kinds: named groups of ops.
+///
+/// `OpKind.traits` is the one table that assigns them; a new op states its groups there and every pass,
+/// plan-memory, the schedule and the importer treat it accordingly.
 public struct OpTraits: OptionSet, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// No side effects: the op may be removed when unused, and deduplicated.
     public static let pure = OpTraits(rawValue: 1 << 0)
@@ -152,4 +136,46 @@ public struct OpTraits: OptionSet, Hashable, Sendable {
     public static let commutative = OpTraits(rawValue: 1 << 2)
     /// Moves or reinterprets elements without arithmetic.
     public static let dataMovement = OpTraits(rawValue: 1 << 3)
+    /// The result is the operand's elements in the same row-major order under another shape (a view).
+    public static let view = OpTraits(rawValue: 1 << 4)
+    /// A matrix product or convolution: reads a weight at operand 1 (which may be `nm`), runs a kernel
+    /// that a `schedule` attribute describes, and is what sparsity prunes.
+    public static let product = OpTraits(rawValue: 1 << 5)
+    /// A unary function that a product's epilogue can apply in registers (`fused_matmul`'s activation step).
+    public static let activation = OpTraits(rawValue: 1 << 6)
+    /// The text must state the result type: operands alone do not determine it.
+    public static let declaredResult = OpTraits(rawValue: 1 << 7)
+    /// Evaluated once at import when every operand is constant (the value replaces the op).
+    public static let foldsAtImport = OpTraits(rawValue: 1 << 8)
+    /// Combines elements along axes into fewer elements.
+    public static let reduction = OpTraits(rawValue: 1 << 9)
+}
+
+extension OpKind {
+    /// The op's traits: the one table of op facts.
+    public var traits: OpTraits {
+        switch self {
+        case .constant: return [.pure]
+        case .matmul, .gemm, .fusedMatmul, .conv2d: return [.pure, .product, .foldsAtImport]
+        case let .binary(function):
+            return function.isCommutative ? [.pure, .elementwise, .commutative, .foldsAtImport] : [.pure, .elementwise, .foldsAtImport]
+        case let .unary(function):
+            return function.isActivation ? [.pure, .elementwise, .activation, .foldsAtImport] : [.pure, .elementwise, .foldsAtImport]
+        case .where: return [.pure, .elementwise, .foldsAtImport]
+        case .cast: return [.pure, .elementwise, .declaredResult, .foldsAtImport]
+        case .quantize: return [.pure, .elementwise, .declaredResult, .foldsAtImport]
+        // Kept at import: the quantize pass ingests QDQ weights as they are, and folding would turn
+        // int8 weights back into floats.
+        case .dequantize: return [.pure, .elementwise]
+        case .reshape: return [.pure, .dataMovement, .view, .declaredResult, .foldsAtImport]
+        case .flatten, .squeeze, .unsqueeze: return [.pure, .dataMovement, .view, .foldsAtImport]
+        case .expand: return [.pure, .dataMovement, .declaredResult, .foldsAtImport]
+        case .transpose, .concat, .gather, .slice: return [.pure, .dataMovement, .foldsAtImport]
+        case .reduceMean, .globalAveragePool, .globalMaxPool: return [.pure, .reduction, .foldsAtImport]
+        case .softmax, .layerNorm, .batchNorm, .maxPool, .averagePool: return [.pure, .foldsAtImport]
+        }
+    }
+
+    /// Whether the op runs a matrix-product kernel that a `schedule` attribute may describe.
+    public var isKernelBearing: Bool { traits.contains(.product) }
 }

@@ -156,18 +156,11 @@ struct AttributeReader {
     }
 }
 
-extension Activation {
-    /// The activation as an epilogue symbol: `relu`, `leaky_relu(0.1)`, `clip(0.0, 6.0)`.
-    var symbol: AttributeValue {
-        switch self {
-        case .relu: return .symbol("relu", arguments: [])
-        case let .leakyRelu(alpha): return .symbol("leaky_relu", arguments: [alpha])
-        case .gelu: return .symbol("gelu", arguments: [])
-        case .geluTanh: return .symbol("gelu_tanh", arguments: [])
-        case .sigmoid: return .symbol("sigmoid", arguments: [])
-        case .tanh: return .symbol("tanh", arguments: [])
-        case let .clip(low, high): return .symbol("clip", arguments: [low, high])
-        }
+extension UnaryFunction {
+    /// The function as an epilogue symbol: `relu`, `gelu_tanh`, `leaky_relu(0.1)`, `clip(0.0, 6.0)`.
+    var epilogueSymbol: AttributeValue {
+        if case .gelu(approximateTanh: true) = self { return .symbol("gelu_tanh", arguments: []) }
+        return .symbol(mnemonic, arguments: parameters.map(\.value))
     }
 }
 
@@ -176,7 +169,7 @@ extension EpilogueStep {
         switch self {
         case .bias: return .symbol("bias", arguments: [])
         case .residualAdd: return .symbol("residual_add", arguments: [])
-        case let .activation(activation): return activation.symbol
+        case let .activation(function): return function.epilogueSymbol
         }
     }
 
@@ -184,35 +177,37 @@ extension EpilogueStep {
         guard case let .symbol(name, arguments) = value else {
             throw TypeRuleError("epilogue steps are words such as bias, relu or residual_add, found \(value)")
         }
-        let arity: Int
-        let step: EpilogueStep
         switch name {
-        case "bias": (arity, step) = (0, .bias)
-        case "residual_add": (arity, step) = (0, .residualAdd)
-        case "relu": (arity, step) = (0, .activation(.relu))
-        case "gelu": (arity, step) = (0, .activation(.gelu))
-        case "gelu_tanh": (arity, step) = (0, .activation(.geluTanh))
-        case "sigmoid": (arity, step) = (0, .activation(.sigmoid))
-        case "tanh": (arity, step) = (0, .activation(.tanh))
-        case "leaky_relu": (arity, step) = (1, .activation(.leakyRelu(alpha: arguments.first ?? 0)))
-        case "clip":
-            (arity, step) = (2, .activation(.clip(min: arguments.first ?? 0, max: arguments.count > 1 ? arguments[1] : 0)))
+        case "bias", "residual_add":
+            guard arguments.isEmpty else {
+                throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")
+            }
+            return name == "bias" ? .bias : .residualAdd
+        case "gelu", "gelu_tanh":
+            guard arguments.isEmpty else {
+                throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")
+            }
+            return .activation(.gelu(approximateTanh: name == "gelu_tanh"))
         default:
-            throw TypeRuleError("unknown epilogue step '\(name)'; expected bias, residual_add, relu, gelu, gelu_tanh, sigmoid, tanh, leaky_relu(alpha) or clip(min, max)")
+            guard let entry = UnaryFunction.declarations[name], entry.make(Array(repeating: 0, count: entry.parameters.count)).isActivation else {
+                let activations = (UnaryFunction.declarations.filter { $0.value.make(Array(repeating: 0, count: $0.value.parameters.count)).isActivation }
+                    .map { $0.value.parameters.isEmpty ? $0.key : "\($0.key)(\($0.value.parameters.joined(separator: ", ")))" } + ["gelu", "gelu_tanh"]).sorted()
+                throw TypeRuleError("unknown epilogue step '\(name)'; expected bias, residual_add or an activation: \(activations.joined(separator: ", "))")
+            }
+            guard arguments.count == entry.parameters.count else {
+                throw TypeRuleError("epilogue step '\(name)' takes \(entry.parameters.count) arguments, found \(arguments.count)")
+            }
+            return .activation(entry.make(arguments))
         }
-        guard arguments.count == arity else {
-            throw TypeRuleError("epilogue step '\(name)' takes \(arity) arguments, found \(arguments.count)")
-        }
-        return step
     }
 }
 
 extension OpKind {
     /// Every mnemonic the text format knows, for the parser's "expected" messages.
     public static let mnemonics: [String] = [
-        "const", "matmul", "gemm", "fused_matmul", "conv2d", "add", "sub", "mul", "div", "pow", "equal",
-        "relu", "sigmoid", "tanh", "erf", "sqrt", "exp", "neg", "leaky_relu", "gelu", "clip", "softmax",
-        "layer_norm", "batch_norm", "reduce_mean", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
+        "const", "matmul", "gemm", "fused_matmul", "conv2d",
+    ] + BinaryFunction.allCases.map(\.mnemonic) + (UnaryFunction.declarations.keys.sorted() + ["gelu"]).sorted() + [
+        "softmax", "layer_norm", "batch_norm", "reduce_mean", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
         "expand", "concat", "gather", "slice", "cast", "where", "max_pool", "average_pool",
         "global_average_pool", "global_max_pool", "quantize", "dequantize",
     ]
@@ -225,22 +220,8 @@ extension OpKind {
         case .gemm: return "gemm"
         case .fusedMatmul: return "fused_matmul"
         case .conv2d: return "conv2d"
-        case .add: return "add"
-        case .sub: return "sub"
-        case .mul: return "mul"
-        case .div: return "div"
-        case .pow: return "pow"
-        case .equal: return "equal"
-        case .relu: return "relu"
-        case .sigmoid: return "sigmoid"
-        case .tanh: return "tanh"
-        case .erf: return "erf"
-        case .sqrt: return "sqrt"
-        case .exp: return "exp"
-        case .neg: return "neg"
-        case .leakyRelu: return "leaky_relu"
-        case .gelu: return "gelu"
-        case .clip: return "clip"
+        case let .binary(function): return function.mnemonic
+        case let .unary(function): return function.mnemonic
         case .softmax: return "softmax"
         case .layerNorm: return "layer_norm"
         case .batchNorm: return "batch_norm"
@@ -278,9 +259,12 @@ extension OpKind {
             return result
         }
         switch self {
-        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
-             .reshape, .expand, .cast, .where, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+        case .constant, .binary, .reshape, .expand, .cast, .where, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
             return []
+        case .unary(.gelu(approximateTanh: true)):
+            return [("approximate", .string("tanh"))]
+        case let .unary(function):
+            return function.parameters.map { ($0.name, .float($0.value)) }
         case let .matmul(transposeB):
             return transposeB ? [("transpose_b", .bool(true))] : []
         case let .gemm(alpha, beta, transposeA, transposeB):
@@ -302,12 +286,6 @@ extension OpKind {
             if a.dilations != [1, 1] { result.append(("dilations", ints(a.dilations))) }
             if a.groups != 1 { result.append(("groups", .int(a.groups))) }
             return result
-        case let .leakyRelu(alpha):
-            return [("alpha", .float(alpha))]
-        case let .gelu(approximateTanh):
-            return approximateTanh ? [("approximate", .string("tanh"))] : []
-        case let .clip(low, high):
-            return [("min", .float(low)), ("max", .float(high))]
         case let .softmax(axis):
             return [("axis", .int(axis))]
         case let .layerNorm(axis, epsilon):
@@ -364,27 +342,12 @@ extension OpKind {
                 pads: try reader.ints("pads", default: [0, 0, 0, 0]),
                 dilations: try reader.ints("dilations", default: [1, 1]),
                 groups: try reader.int("groups", default: 1)))
-        case "add": kind = .add
-        case "sub": kind = .sub
-        case "mul": kind = .mul
-        case "div": kind = .div
-        case "pow": kind = .pow
-        case "equal": kind = .equal
-        case "relu": kind = .relu
-        case "sigmoid": kind = .sigmoid
-        case "tanh": kind = .tanh
-        case "erf": kind = .erf
-        case "sqrt": kind = .sqrt
-        case "exp": kind = .exp
-        case "neg": kind = .neg
-        case "leaky_relu": kind = .leakyRelu(alpha: try reader.float("alpha"))
         case "gelu":
             let approximate = try reader.string("approximate", default: "none")
             guard approximate == "none" || approximate == "tanh" else {
                 throw TypeRuleError("gelu approximate must be \"none\" or \"tanh\", found \(quoteString(approximate))")
             }
-            kind = .gelu(approximateTanh: approximate == "tanh")
-        case "clip": kind = .clip(min: try reader.float("min"), max: try reader.float("max"))
+            kind = .unary(.gelu(approximateTanh: approximate == "tanh"))
         case "softmax": kind = .softmax(axis: try reader.int("axis"))
         case "layer_norm": kind = .layerNorm(axis: try reader.int("axis"), epsilon: try reader.float("epsilon"))
         case "batch_norm": kind = .batchNorm(epsilon: try reader.float("epsilon"))
@@ -410,7 +373,15 @@ extension OpKind {
         case "quantize": kind = .quantize
         case "dequantize": kind = .dequantize
         default:
-            throw TypeRuleError("unknown op '\(mnemonic)'")
+            if let function = BinaryFunction(rawValue: mnemonic) {
+                kind = .binary(function)
+            } else if let entry = UnaryFunction.declarations[mnemonic] {
+                var values: [Float] = []
+                for name in entry.parameters { values.append(try reader.float(name)) }
+                kind = .unary(entry.make(values))
+            } else {
+                throw TypeRuleError("unknown op '\(mnemonic)'")
+            }
         }
         try reader.finish(mnemonic)
         return kind

@@ -72,15 +72,7 @@ public func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
 
 /// Where an operand may carry an `nm` layout: the weight operand of matrix products and convolutions.
 public func acceptsNMLayout(_ kind: OpKind, operand index: Int) -> Bool {
-    switch kind {
-    case .matmul, .gemm, .fusedMatmul, .conv2d:
-        return index == 1
-    case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
-         .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
-         .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
-         .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-        return false
-    }
+    kind.traits.contains(.product) && index == 1
 }
 
 extension OpKind {
@@ -88,19 +80,15 @@ extension OpKind {
     /// reduction (the axes after the first), so a matrix product must read B as `[N, K]`
     /// (`transpose_b = true`) and a batched (rank > 2) B is refused; conv2d weights always fit.
     func nmWeightProblem(_ weight: TensorType) -> String? {
+        let transposeB: Bool
         switch self {
-        case let .matmul(transposeB), let .gemm(_, _, _, transposeB), let .fusedMatmul(transposeB, _):
-            guard transposeB else { return "an nm weight must be read as [N, K] with transpose_b = true (its groups run along K)" }
-            guard weight.rank == 2 else { return "an nm matrix weight must have rank 2, found rank \(weight.rank)" }
-            return nil
-        case .conv2d:
-            return nil
-        case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
-             .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
-             .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
-             .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-            return "\(mnemonic) does not read nm weights"
+        case .conv2d: return nil
+        case let .matmul(transpose), let .gemm(_, _, _, transpose), let .fusedMatmul(transpose, _): transposeB = transpose
+        default: return "\(mnemonic) does not read nm weights"  // only products (operand 1) accept nm layouts
         }
+        guard transposeB else { return "an nm weight must be read as [N, K] with transpose_b = true (its groups run along K)" }
+        guard weight.rank == 2 else { return "an nm matrix weight must have rank 2, found rank \(weight.rank)" }
+        return nil
     }
 
     /// How many operands the op takes: a closed range, since some operands are optional.
@@ -113,8 +101,8 @@ extension OpKind {
             let extra = epilogue.filter { if case .activation = $0 { return false } else { return true } }.count
             return (2 + extra)...(2 + extra)
         case .conv2d: return 2...3
-        case .add, .sub, .mul, .div, .pow, .equal: return 2...2
-        case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .softmax: return 1...1
+        case .binary: return 2...2
+        case .unary, .softmax: return 1...1
         case .layerNorm: return 2...3
         case .batchNorm: return 5...5
         case .reduceMean, .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .slice, .cast: return 1...1
@@ -126,17 +114,7 @@ extension OpKind {
     }
 
     /// Whether the op's result type cannot be computed from operands alone and the text must state it.
-    public var needsDeclaredResult: Bool {
-        switch self {
-        case .reshape, .expand, .cast, .quantize: return true
-        case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .add, .sub, .mul, .div, .pow, .equal,
-             .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .softmax,
-             .layerNorm, .batchNorm, .reduceMean, .transpose, .flatten, .squeeze, .unsqueeze,
-             .concat, .gather, .slice, .where, .maxPool, .averagePool, .globalAveragePool,
-             .globalMaxPool, .dequantize:
-            return false
-        }
-    }
+    public var needsDeclaredResult: Bool { traits.contains(.declaredResult) }
 
     /// The one type rule of this op.
     ///
@@ -293,10 +271,11 @@ extension OpKind {
                         throw TypeRuleError("residual operand \(next) must have the result shape \(shapeText(shape)), found \(shapeText(operands[next].shape))")
                     }
                     next += 1
-                case let .activation(activation):
-                    if case let .clip(low, high) = activation, !(low <= high) {
-                        throw TypeRuleError("clip needs min <= max, found \(low) and \(high)")
+                case let .activation(function):
+                    guard function.isActivation else {
+                        throw TypeRuleError("\(function.mnemonic) is not an activation an epilogue can apply")
                     }
+                    if let problem = function.parameterProblem { throw TypeRuleError(problem) }
                 }
             }
             return TensorType(shape, element)
@@ -329,26 +308,18 @@ extension OpKind {
                                    padEnd: attributes.pads[3], dilation: attributes.dilations[1], ceil: false)
             return TensorType([x[0], w[0], height, width], element)
 
-        case .add, .sub, .mul, .div, .pow:
+        case let .binary(function):
             let element = try sameElementType(operands)
+            if function.isComparison { return TensorType(try broadcastAll(operands.map(\.shape)), .bool) }
             try requireNumeric(operands[0])
             return TensorType(try broadcastAll(operands.map(\.shape)), element)
 
-        case .equal:
-            _ = try sameElementType(operands)
-            return TensorType(try broadcastAll(operands.map(\.shape)), .bool)
-
-        case .relu, .neg:
-            try requireNumeric(operands[0])
-            return operands[0].plain
-
-        case .sigmoid, .tanh, .erf, .sqrt, .exp, .leakyRelu, .gelu:
-            try requireFloat(operands[0])
-            return operands[0].plain
-
-        case let .clip(low, high):
-            try requireNumeric(operands[0])
-            guard low <= high else { throw TypeRuleError("clip needs min <= max, found \(low) and \(high)") }
+        case let .unary(function):
+            switch function.domain {
+            case .numeric: try requireNumeric(operands[0])
+            case .float: try requireFloat(operands[0])
+            }
+            if let problem = function.parameterProblem { throw TypeRuleError(problem) }
             return operands[0].plain
 
         case let .softmax(axis):
@@ -535,21 +506,6 @@ extension OpKind {
                 throw TypeRuleError("dequantize needs an operand with quantization parameters, found \(operands[0].elementType) without")
             }
             return TensorType(operands[0].shape, .f32)
-        }
-    }
-
-    /// The op's traits from the one table of op facts.
-    public var traits: OpTraits {
-        switch self {
-        case .add, .mul, .equal: return [.pure, .elementwise, .commutative]
-        case .sub, .div, .pow, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip,
-             .where, .cast, .quantize, .dequantize:
-            return [.pure, .elementwise]
-        case .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice:
-            return [.pure, .dataMovement]
-        case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .softmax, .layerNorm, .batchNorm, .reduceMean,
-             .maxPool, .averagePool, .globalAveragePool, .globalMaxPool:
-            return [.pure]
         }
     }
 }

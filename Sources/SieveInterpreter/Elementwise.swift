@@ -4,13 +4,8 @@
 import Foundation
 import SieveIR
 
-/// The binary elementwise ops.
-enum BinaryOperator {
-    case add, sub, mul, div, pow, equal
-}
-
 /// Broadcast binary op with NumPy rules; integer division truncates toward zero and refuses a zero divisor.
-func binary(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor, resultType: TensorType) throws -> Tensor {
+func binary(_ op: BinaryFunction, _ a: Tensor, _ b: Tensor, resultType: TensorType) throws -> Tensor {
     let shape = resultType.shape
     switch (a.storage(broadcastTo: shape), b.storage(broadcastTo: shape)) {
     case let (.floats(x), .floats(y)):
@@ -64,17 +59,17 @@ func integerPower(_ base: Int64, _ exponent: Int64) -> Int64 {
     return result
 }
 
-/// One activation on one value, computed in Double where rounding matters.
-func activate(_ activation: Activation, _ x: Float) -> Float {
-    switch activation {
+/// A unary function on one float value, computed in Double where rounding matters and rounded once.
+func apply(_ function: UnaryFunction, _ x: Float) -> Float {
+    switch function {
     case .relu:
         return x < 0 ? 0 : x  // NaN passes through, as max(x, 0) in ONNX's reference does
     case let .leakyRelu(alpha):
         return x < 0 ? alpha * x : x
-    case .gelu:
+    case .gelu(approximateTanh: false):
         let value = Double(x)
         return Float(0.5 * value * (1 + erf(value / 2.0.squareRoot())))
-    case .geluTanh:
+    case .gelu(approximateTanh: true):
         let value = Double(x)
         let inner = (2 / Double.pi).squareRoot() * (value + 0.044715 * value * value * value)
         return Float(0.5 * value * (1 + tanh(inner)))
@@ -88,50 +83,41 @@ func activate(_ activation: Activation, _ x: Float) -> Float {
         return Float(tanh(Double(x)))
     case let .clip(low, high):
         return x < low ? low : (x > high ? high : x)
+    case .erf:
+        return Float(Foundation.erf(Double(x)))
+    case .sqrt:
+        return Float(Double(x).squareRoot())
+    case .exp:
+        return Float(Foundation.exp(Double(x)))
+    case .neg:
+        return -x
+    case let .hardSigmoid(alpha, beta):
+        // Rounded to f32 after the multiply and after the add, as the C kernel computes it.
+        let value = alpha * x + beta
+        return value < 0 ? 0 : (value > 1 ? 1 : value)
     }
 }
 
-/// Applies an activation elementwise; relu and clip also accept integer tensors.
-func activation(_ activation: Activation, _ x: Tensor, resultType: TensorType) -> Tensor {
+/// A unary function elementwise; the `numeric` ones (relu, clip, neg) also take integer tensors.
+func unary(_ function: UnaryFunction, _ x: Tensor, resultType: TensorType) -> Tensor {
     switch x.storage {
     case let .floats(values):
-        return floatResult(resultType, values.map { activate(activation, $0) })
+        return floatResult(resultType, values.map { apply(function, $0) })
     case let .integers(values):
-        switch activation {
+        switch function {
         case .relu:
             return integerResult(resultType, values.map { max($0, 0) })
         case let .clip(low, high):
             // Clamp to the integers inside [low, high].
             let lowest = toInt64(Double(low).rounded(.up)), highest = toInt64(Double(high).rounded(.down))
             return integerResult(resultType, values.map { min(max($0, lowest), highest) })
-        case .leakyRelu, .gelu, .geluTanh, .sigmoid, .tanh:
+        case .neg:
+            // Integers wrap: the minimum of a signed type stays itself, as in C.
+            return integerResult(resultType, values.map { 0 &- $0 })
+        case .leakyRelu, .gelu, .sigmoid, .tanh, .erf, .sqrt, .exp, .hardSigmoid:
             // The type rule admits only float operands for these; compute in Float to stay total.
-            return integerResult(resultType, values.map { toInt64(Double(activate(activation, Float($0))).rounded(.towardZero)) })
+            return integerResult(resultType, values.map { toInt64(Double(apply(function, Float($0))).rounded(.towardZero)) })
         }
-    }
-}
-
-/// The float unary functions that are not activations.
-enum UnaryFunction {
-    case erf, sqrt, exp
-}
-
-/// A float unary function computed in Double and rounded to the result type.
-func unaryFloat(_ function: UnaryFunction, _ x: Tensor, resultType: TensorType) -> Tensor {
-    let apply: (Double) -> Double
-    switch function {
-    case .erf: apply = { Foundation.erf($0) }
-    case .sqrt: apply = { $0.squareRoot() }
-    case .exp: apply = { Foundation.exp($0) }
-    }
-    return floatResult(resultType, x.floatValues.map { Float(apply(Double($0))) })
-}
-
-/// Negation; integers wrap (the minimum of a signed type stays itself, as in C).
-func negate(_ x: Tensor, resultType: TensorType) -> Tensor {
-    switch x.storage {
-    case let .floats(values): return floatResult(resultType, values.map { -$0 })
-    case let .integers(values): return integerResult(resultType, values.map { 0 &- $0 })
     }
 }
 

@@ -188,8 +188,8 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
             let addendValues = Tensor(unchecked: addend.type, storage: addend.storage(broadcastTo: resultType.shape)).floatValues
             for index in values.indices { values[index] += addendValues[index] }
             next += 1
-        case let .activation(activation):
-            values = values.map { activate(activation, $0) }
+        case let .activation(function):
+            values = values.map { apply(function, $0) }
         }
     }
     return floatResult(resultType, values)

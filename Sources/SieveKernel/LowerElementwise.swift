@@ -94,7 +94,7 @@ extension Lowerer {
                 if let indices { parameter = indices[axis] } else { parameter = (flatIndex / .index(strides[axis])) % .index(shape[axis]) }
             }
             var operands = loads
-            if case .div = kind, !isFloat {
+            if case .binary(.div) = kind, !isFloat {
                 // Integer division by zero stops the run, as the interpreter refuses it.
                 let divisor = body.declare("divisor", .i64, loads[1])
                 body.branch(.binary(.eq, divisor, 0)) { $0.emit(.trap(.divisionByZero)) }
@@ -120,33 +120,9 @@ extension Lowerer {
 /// The value of one result element of an elementwise op from its operand values (f32 or i64).
 func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, resultElement: ElementType,
                   quant: (scale: KernelExpression, zeroPoint: KernelExpression)?, quantRange: ClosedRange<Int64>) -> KernelExpression {
-    let zero: KernelExpression = isFloat ? .float(0) : .int(0)
     switch kind {
-    case .add: return .binary(isFloat ? .add : .wrappingAdd, x[0], x[1])
-    case .sub: return .binary(isFloat ? .sub : .wrappingSub, x[0], x[1])
-    case .mul: return .binary(isFloat ? .mul : .wrappingMul, x[0], x[1])
-    case .div: return .binary(isFloat ? .div : .wrappingDiv, x[0], x[1])
-    case .pow: return .binary(.pow, x[0], x[1])
-    case .equal: return .binary(.eq, x[0], x[1])
-    case .relu: return .select(.binary(.lt, x[0], zero), zero, x[0])
-    case .neg: return isFloat ? .unary(.neg, x[0]) : .binary(.wrappingSub, 0, x[0])
-    case .sigmoid: return .unary(.sigmoid, x[0])
-    case .tanh: return .unary(.tanh, x[0])
-    case .erf: return .unary(.erf, x[0])
-    case .sqrt: return .unary(.sqrt, x[0])
-    case .exp: return .unary(.exp, x[0])
-    case let .leakyRelu(alpha): return activationValue(.leakyRelu(alpha: alpha), x[0])
-    case let .gelu(approximateTanh): return .unary(approximateTanh ? .geluTanh : .gelu, x[0])
-    case let .clip(low, high):
-        if isFloat { return activationValue(.clip(min: low, max: high), x[0]) }
-        let lowest = integerBound(Double(low).rounded(.up)), highest = integerBound(Double(high).rounded(.down))
-        // A bound at or beyond the element type's range cannot bite; leaving it out keeps the C free of
-        // comparisons that are always false (and of -Wtype-limits warnings).
-        let range = resultElement.integerRange ?? Int64.min...Int64.max
-        var value = x[0]
-        if lowest > range.lowerBound { value = .binary(.max, value, .int(lowest)) }
-        if highest < range.upperBound { value = .binary(.min, value, .int(highest)) }
-        return value
+    case let .binary(function): return binaryValue(function, x[0], x[1], isFloat: isFloat)
+    case let .unary(function): return unaryValue(function, x[0], isFloat: isFloat, resultElement: resultElement)
     case .cast:
         if isFloat {
             if resultElement.isFloat { return x[0] }
@@ -169,17 +145,49 @@ func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, result
     }
 }
 
-/// One activation applied to an f32 value, as the interpreter's `activate` does.
-func activationValue(_ activation: Activation, _ x: KernelExpression) -> KernelExpression {
-    switch activation {
-    case .relu: return .select(.binary(.lt, x, .float(0)), .float(0), x)
-    case let .leakyRelu(alpha): return .select(.binary(.lt, x, .float(0)), .binary(.mul, .float(alpha), x), x)
-    case .gelu: return .unary(.gelu, x)
-    case .geluTanh: return .unary(.geluTanh, x)
+/// A binary function of two element values (f32 or i64), as the interpreter's `binary` computes it.
+func binaryValue(_ function: BinaryFunction, _ a: KernelExpression, _ b: KernelExpression, isFloat: Bool) -> KernelExpression {
+    switch function {
+    case .add: return .binary(isFloat ? .add : .wrappingAdd, a, b)
+    case .sub: return .binary(isFloat ? .sub : .wrappingSub, a, b)
+    case .mul: return .binary(isFloat ? .mul : .wrappingMul, a, b)
+    case .div: return .binary(isFloat ? .div : .wrappingDiv, a, b)
+    case .pow: return .binary(.pow, a, b)
+    case .equal: return .binary(.eq, a, b)
+    }
+}
+
+/// A unary function of one element value (f32, or i64 for the `numeric` ones), as the interpreter's `unary` does.
+func unaryValue(_ function: UnaryFunction, _ x: KernelExpression, isFloat: Bool, resultElement: ElementType) -> KernelExpression {
+    let zero: KernelExpression = isFloat ? .float(0) : .int(0)
+    switch function {
+    case .relu: return .select(.binary(.lt, x, zero), zero, x)
+    case .neg: return isFloat ? .unary(.neg, x) : .binary(.wrappingSub, 0, x)
     case .sigmoid: return .unary(.sigmoid, x)
     case .tanh: return .unary(.tanh, x)
-    case let .clip(low, high): return .binary(.min, .binary(.max, x, .float(low)), .float(high))
+    case .erf: return .unary(.erf, x)
+    case .sqrt: return .unary(.sqrt, x)
+    case .exp: return .unary(.exp, x)
+    case let .leakyRelu(alpha): return .select(.binary(.lt, x, .float(0)), .binary(.mul, .float(alpha), x), x)
+    case let .gelu(approximateTanh): return .unary(approximateTanh ? .geluTanh : .gelu, x)
+    case let .hardSigmoid(alpha, beta):
+        return .binary(.min, .binary(.max, .binary(.add, .binary(.mul, .float(alpha), x), .float(beta)), .float(0)), .float(1))
+    case let .clip(low, high):
+        if isFloat { return .binary(.min, .binary(.max, x, .float(low)), .float(high)) }
+        let lowest = integerBound(Double(low).rounded(.up)), highest = integerBound(Double(high).rounded(.down))
+        // A bound at or beyond the element type's range cannot bite; leaving it out keeps the C free of
+        // comparisons that are always false (and of -Wtype-limits warnings).
+        let range = resultElement.integerRange ?? Int64.min...Int64.max
+        var value = x
+        if lowest > range.lowerBound { value = .binary(.max, value, .int(lowest)) }
+        if highest < range.upperBound { value = .binary(.min, value, .int(highest)) }
+        return value
     }
+}
+
+/// An epilogue activation applied to an f32 value.
+func activationValue(_ function: UnaryFunction, _ x: KernelExpression) -> KernelExpression {
+    unaryValue(function, x, isFloat: true, resultElement: .f32)
 }
 
 /// An integral Double as an i64, saturating (NaN gives 0), as the interpreter's `toInt64`.

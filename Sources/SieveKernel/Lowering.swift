@@ -283,7 +283,7 @@ struct Lowerer {
         guard op.kind.traits.contains(.elementwise) else { return false }
         if case .quantize = op.kind { return false }
         if case .dequantize = op.kind { return false }
-        if case .div = op.kind { return op.operands.first.map { type($0).elementType.isFloat } ?? false }
+        if case .binary(.div) = op.kind { return op.operands.first.map { type($0).elementType.isFloat } ?? false }
         return true
     }
 
@@ -327,11 +327,8 @@ struct Lowerer {
         switch op.kind {
         case let .matmul(transposeB), let .fusedMatmul(transposeB, _), let .gemm(_, _, _, transposeB):
             weightRowsAlongReduction = transposeB
-        case .constant, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
-             .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose, .flatten,
-             .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool,
-             .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-            weightRowsAlongReduction = false
+        default:
+            weightRowsAlongReduction = false  // conv2d, and ops that are not matrix products
         }
         guard weightRowsAlongReduction, let plan = transposedSparsePlan(op), let schedule = schedules[index] else { return 0 }
         switch schedule.variant {
@@ -427,8 +424,7 @@ struct Lowerer {
             try lowerGemm(op, result: result, alpha: alpha, beta: beta, transposeA: transposeA, transposeB: transposeB)
         case let .conv2d(attributes):
             try lowerConvolution(op, result: result, attributes: attributes)
-        case .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu,
-             .gelu, .clip, .cast, .where, .quantize, .dequantize:
+        case .binary, .unary, .cast, .where, .quantize, .dequantize:
             try lowerElementwise(op, result: result)
         case let .softmax(axis):
             try lowerSoftmax(op, result: result, axis: axis)

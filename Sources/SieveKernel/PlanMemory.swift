@@ -54,16 +54,7 @@ public struct PlanMemory: Sendable {
     public init() {}
 
     /// Whether an op's result is the same elements as its operand, with another shape.
-    public static func isView(_ kind: OpKind) -> Bool {
-        switch kind {
-        case .reshape, .flatten, .squeeze, .unsqueeze: return true
-        case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu,
-             .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm,
-             .reduceMean, .transpose, .expand, .concat, .gather, .slice, .cast, .where, .maxPool, .averagePool,
-             .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-            return false
-        }
-    }
+    public static func isView(_ kind: OpKind) -> Bool { kind.traits.contains(.view) }
 
     /// Plans a verified graph.
     /// - Parameters:

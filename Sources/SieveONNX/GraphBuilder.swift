@@ -389,20 +389,8 @@ struct GraphBuilder {
     }
 }
 
-/// Whether an op with all-constant operands is replaced by its value during import.
-///
-/// Dequantize is kept: the quantize pass ingests QDQ weights as they are, and folding would
-/// turn int8 weights back into floats.
-func foldsAtImport(_ kind: OpKind) -> Bool {
-    switch kind {
-    case .dequantize, .constant: return false
-    case .matmul, .gemm, .fusedMatmul, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh,
-         .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean,
-         .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where,
-         .maxPool, .averagePool, .globalAveragePool, .globalMaxPool, .quantize:
-        return true
-    }
-}
+/// Whether an op with all-constant operands is replaced by its value during import (the `foldsAtImport` trait).
+func foldsAtImport(_ kind: OpKind) -> Bool { kind.traits.contains(.foldsAtImport) }
 
 /// Spells a shape as on the command line: `1x128`.
 func shapeString(_ shape: [Int]) -> String {

@@ -36,14 +36,8 @@ public enum ONNXImporter {
     /// Folding at import stops at constants of this many elements; larger results stay ops.
     public static let maxFoldedElements = 1 << 24
 
-    /// The ONNX op types (default domain) the frontend maps to graph IR.
-    public static let supportedOps: Set<String> = [
-        "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu",
-        "Softmax", "LayerNormalization", "ReduceMean", "Sqrt", "Pow", "Reshape", "Transpose", "Flatten",
-        "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Constant",
-        "Identity", "Cast", "Where", "Equal", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
-        "BatchNormalization", "Clip", "Dropout", "QuantizeLinear", "DequantizeLinear", "Exp", "Neg", "GlobalMaxPool",
-    ]
+    /// The ONNX op types (default domain) the frontend maps to graph IR: those its converters handle.
+    public static var supportedOps: Set<String> { Set(GraphBuilder.converters.keys) }
 
     /// Imports the model at `path`.
     ///

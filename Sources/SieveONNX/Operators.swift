@@ -4,231 +4,370 @@
 import SieveIR
 
 extension GraphBuilder {
-    /// Converts one node; returns one slot per output (nil where Sieve does not compute that output).
+    /// Converts one node with its op's converter; returns one slot per output (nil where Sieve does not
+    /// compute that output).
     mutating func convert(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let op = n.node.opType
-        switch op {
-        case "MatMul":
-            return [try emit(.matmul(transposeB: false), [n.input(0), n.input(1)], name: n.outputName(0), n)]
-
-        case "Gemm":
-            let alpha = try n.attributes.float("alpha", default: 1)
-            let beta = try n.attributes.float("beta", default: 1)
-            let transA = try n.attributes.int("transA", default: 0) != 0
-            let transB = try n.attributes.int("transB", default: 0) != 0
-            var operands = [try n.input(0), try n.input(1)]
-            if let c = n.optionalInput(2) { operands.append(c) }
-            return [try emit(.gemm(alpha: alpha, beta: beta, transposeA: transA, transposeB: transB), operands,
-                             name: n.outputName(0), n)]
-
-        case "Add", "Sub", "Mul", "Div":
-            let kind: OpKind = op == "Add" ? .add : op == "Sub" ? .sub : op == "Mul" ? .mul : .div
-            return [try emit(kind, [n.input(0), n.input(1)], name: n.outputName(0), n)]
-
-        case "Pow":
-            let base = try n.input(0)
-            var exponent = try n.input(1)
-            let baseType = type(of: base).elementType
-            // ONNX lets the exponent have its own type; the IR op wants one, and the result has the base's.
-            if type(of: exponent).elementType != baseType {
-                exponent = try emit(.cast, [exponent], declared: type(of: exponent).with(elementType: baseType), name: nil, n)
-            }
-            return [try emit(.pow, [base, exponent], name: n.outputName(0), n)]
-
-        case "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Neg":
-            let kinds: [String: OpKind] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Erf": .erf, "Sqrt": .sqrt,
-                                           "Exp": .exp, "Neg": .neg]
-            guard let kind = kinds[op] else { throw NodeError("internal: no mapping for \(op)") }
-            return [try emit(kind, [n.input(0)], name: n.outputName(0), n)]
-
-        case "LeakyRelu":
-            let alpha = try n.attributes.float("alpha", default: 0.01)
-            return [try emit(.leakyRelu(alpha: alpha), [n.input(0)], name: n.outputName(0), n)]
-
-        case "Gelu":
-            let approximate = try n.attributes.string("approximate", default: "none")
-            guard approximate == "none" || approximate == "tanh" else {
-                throw NodeError("Gelu approximate='\(approximate)' is not supported (only 'none' and 'tanh' exist)")
-            }
-            return [try emit(.gelu(approximateTanh: approximate == "tanh"), [n.input(0)], name: n.outputName(0), n)]
-
-        case "Softmax":
-            let x = try n.input(0)
-            let axis = try normalizeAxis(n.attributes.int("axis", default: -1), rank: type(of: x).rank, "axis")
-            return [try emit(.softmax(axis: axis), [x], name: n.outputName(0), n)]
-
-        case "LayerNormalization":
-            return try layerNormalization(&n)
-
-        case "BatchNormalization":
-            if try n.attributes.int("training_mode", default: 0) != 0 {
-                throw NodeError("BatchNormalization with training_mode=1 is not supported (Sieve compiles inference graphs)")
-            }
-            let epsilon = try n.attributes.float("epsilon", default: 1e-5)
-            n.attributes.ignore("momentum")
-            let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
-            return [try emit(.batchNorm(epsilon: epsilon), operands, name: n.outputName(0), n)]
-
-        case "ReduceMean":
-            return [try reduceMean(&n)]
-
-        case "Reshape":
-            let x = try n.input(0)
-            let shape = try constantIntegers(n.input(1), "shape", n)
-            let allowZero = try n.attributes.int("allowzero", default: 0) != 0
-            let target = try reshapeTarget(type(of: x), shape, allowZero: allowZero)
-            return [try emit(.reshape, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
-
-        case "Transpose":
-            let x = try n.input(0)
-            let rank = type(of: x).rank
-            let permutation: [Int]
-            if let perm = try n.attributes.ints("perm") {
-                permutation = try perm.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "perm entry") }
-            } else {
-                permutation = Array((0..<rank).reversed())
-            }
-            return [try emit(.transpose(permutation: permutation), [x], name: n.outputName(0), n)]
-
-        case "Flatten":
-            let x = try n.input(0)
-            let axis = try normalizeAxis(n.attributes.int("axis", default: 1), rank: type(of: x).rank, "axis", inclusive: true)
-            return [try emit(.flatten(axis: axis), [x], name: n.outputName(0), n)]
-
-        case "Concat":
-            guard let rawAxis = try n.attributes.int("axis") else { throw NodeError("Concat needs the attribute 'axis'") }
-            let operands = n.inputs.compactMap { $0 }
-            guard let first = operands.first else { throw NodeError("Concat needs at least one input") }
-            let axis = try normalizeAxis(rawAxis, rank: type(of: first).rank, "axis")
-            return [try emit(.concat(axis: axis), operands, name: n.outputName(0), n)]
-
-        case "Gather":
-            return [try gather(&n)]
-
-        case "Slice":
-            return [try slice(&n)]
-
-        case "Squeeze":
-            let x = try n.input(0)
-            let shape = type(of: x).shape
-            var axes: [Int]
-            if let given = n.optionalInput(1) {
-                axes = try constantIntegers(given, "axes", n).map { value throws(NodeError) in
-                    try normalizeAxis(value, rank: shape.count, "axis")
-                }
-            } else {
-                axes = shape.indices.filter { shape[$0] == 1 }
-            }
-            axes = try sortedUnique(axes)
-            if axes.isEmpty { return [x] }
-            return [try emit(.squeeze(axes: axes), [x], name: n.outputName(0), n)]
-
-        case "Unsqueeze":
-            let x = try n.input(0)
-            let values = try constantIntegers(n.input(1), "axes", n)
-            let rank = type(of: x).rank + values.count
-            let axes = try sortedUnique(values.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
-            return [try emit(.unsqueeze(axes: axes), [x], name: n.outputName(0), n)]
-
-        case "Shape":
-            let shape = type(of: try n.input(0)).shape
-            let rank = Int64(shape.count)
-            func clamp(_ value: Int64) -> Int { Int(min(max(value < 0 ? value + rank : value, 0), rank)) }
-            let start = clamp(try n.attributes.int("start", default: 0))
-            let end = clamp(try n.attributes.int("end", default: rank))
-            let dims = start < end ? Array(shape[start..<end]) : []
-            let values = dims.map { Double($0) }
-            return [.constant(Constant.from(name: n.outputName(0) ?? "shape", type: TensorType([dims.count], .i64), values: values))]
-
-        case "ConstantOfShape":
-            return [try constantOfShape(&n)]
-
-        case "Expand":
-            let x = try n.input(0)
-            let shape = try constantIntegers(n.input(1), "shape", n)
-            guard shape.allSatisfy({ $0 >= 0 && $0 <= Int64(TensorType.maxElementCount) }) else {
-                throw NodeError("Expand shape \(shape) has a negative or absurd dimension")
-            }
-            let xShape = type(of: x).shape
-            guard let target = broadcastShapes(xShape, shape.map { Int($0) }) else {
-                throw NodeError("Expand cannot broadcast \(shapeString(xShape)) with the shape \(shape)")
-            }
-            return [try emit(.expand, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
-
-        case "Constant":
-            return [.constant(try constantNode(&n))]
-
-        case "Identity":
-            return [try n.input(0)]
-
-        case "Dropout":
-            n.attributes.ignore("seed")
-            if let training = n.optionalInput(2) {
-                guard case let .constant(constant) = training, constant.type.elementCount == 1 else {
-                    throw NodeError("Dropout's training_mode input must be a constant; only inference (training_mode=false) is supported")
-                }
-                if constant.element(at: 0) != 0 {
-                    throw NodeError("Dropout with training_mode=true is not supported (Sieve compiles inference graphs)")
-                }
-            }
-            let x = try n.input(0)
-            guard let maskName = n.outputName(1), consumed.contains(maskName) else { return [x] }
-            // In inference the mask keeps every element: a constant of trues with the input's shape.
-            let maskType = TensorType(type(of: x).shape, .bool)
-            guard let count = maskType.elementCount, count <= ONNXImporter.maxFoldedElements else {
-                throw NodeError("Dropout's mask output of shape \(shapeString(maskType.shape)) is larger than \(ONNXImporter.maxFoldedElements) elements, which is not supported")
-            }
-            let mask = Constant(name: maskName, type: maskType, bytes: [UInt8](repeating: 1, count: count))
-            return [x, .constant(mask)]
-
-        case "Cast":
-            let x = try n.input(0)
-            guard let to = try n.attributes.int("to") else { throw NodeError("Cast needs the attribute 'to'") }
-            n.attributes.ignore("saturate", "round_mode")
-            let target: ElementType
-            do {
-                target = try requireElementType(onnxCode: Int32(truncatingIfNeeded: to), "the target of Cast")
-            } catch {
-                throw NodeError(error.message)
-            }
-            return [try emit(.cast, [x], declared: type(of: x).with(elementType: target), name: n.outputName(0), n)]
-
-        case "Where":
-            return [try emit(.where, [n.input(0), n.input(1), n.input(2)], name: n.outputName(0), n)]
-
-        case "Equal":
-            return [try emit(.equal, [n.input(0), n.input(1)], name: n.outputName(0), n)]
-
-        case "Conv":
-            return [try conv(&n)]
-
-        case "MaxPool", "AveragePool":
-            return [try pool(&n)]
-
-        case "GlobalAveragePool":
-            return [try emit(.globalAveragePool, [n.input(0)], name: n.outputName(0), n)]
-
-        case "GlobalMaxPool":
-            return [try emit(.globalMaxPool, [n.input(0)], name: n.outputName(0), n)]
-
-        case "Clip":
-            let x = try n.input(0)
-            var low = -Float.infinity, high = Float.infinity
-            if let slot = n.optionalInput(1) { low = try constantScalar(slot, "min", n) }
-            if let slot = n.optionalInput(2) { high = try constantScalar(slot, "max", n) }
-            // ONNX leaves min > max to the runtime (all outputs become max); keep that meaning.
-            if low > high { low = high }
-            return [try emit(.clip(min: low, max: high), [x], name: n.outputName(0), n)]
-
-        case "QuantizeLinear":
-            return [try quantizeLinear(&n)]
-
-        case "DequantizeLinear":
-            return [try dequantizeLinear(&n)]
-
-        default:
-            throw NodeError("op '\(op)' is not supported")
+        guard let converter = GraphBuilder.converters[n.node.opType] else {
+            throw NodeError("op '\(n.node.opType)' is not supported")
         }
+        do {
+            return try converter(&self, &n)
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError("\(error)")  // converters throw only NodeError; the table's type cannot say so
+        }
+    }
+
+    /// Converts one node of one ONNX op type.
+    typealias Converter = @Sendable (inout GraphBuilder, inout NodeContext) throws -> [Slot?]
+
+    /// Every ONNX op type (default domain) the frontend reads, with its converter. The importer's supported
+    /// set is this table's keys; adding an op is one line here and its converter below.
+    static let converters: [String: Converter] = [
+        "Add": { try $0.convertArithmetic(&$1) },
+        "AveragePool": { try $0.convertPool(&$1) },
+        "BatchNormalization": { try $0.convertBatchNormalization(&$1) },
+        "Cast": { try $0.convertCast(&$1) },
+        "Clip": { try $0.convertClip(&$1) },
+        "Concat": { try $0.convertConcat(&$1) },
+        "Constant": { try $0.convertConstant(&$1) },
+        "ConstantOfShape": { try $0.convertConstantOfShape(&$1) },
+        "Conv": { try $0.convertConv(&$1) },
+        "DequantizeLinear": { try $0.convertDequantizeLinear(&$1) },
+        "Div": { try $0.convertArithmetic(&$1) },
+        "Dropout": { try $0.convertDropout(&$1) },
+        "Equal": { try $0.convertEqual(&$1) },
+        "Erf": { try $0.convertUnary(&$1) },
+        "Exp": { try $0.convertUnary(&$1) },
+        "Expand": { try $0.convertExpand(&$1) },
+        "Flatten": { try $0.convertFlatten(&$1) },
+        "Gather": { try $0.convertGather(&$1) },
+        "Gelu": { try $0.convertGelu(&$1) },
+        "Gemm": { try $0.convertGemm(&$1) },
+        "GlobalAveragePool": { try $0.convertGlobalAveragePool(&$1) },
+        "GlobalMaxPool": { try $0.convertGlobalMaxPool(&$1) },
+        "HardSigmoid": { try $0.convertHardSigmoid(&$1) },
+        "Identity": { try $0.convertIdentity(&$1) },
+        "LayerNormalization": { try $0.convertLayerNormalization(&$1) },
+        "LeakyRelu": { try $0.convertLeakyRelu(&$1) },
+        "MatMul": { try $0.convertMatMul(&$1) },
+        "MaxPool": { try $0.convertPool(&$1) },
+        "Mul": { try $0.convertArithmetic(&$1) },
+        "Neg": { try $0.convertUnary(&$1) },
+        "Pow": { try $0.convertPow(&$1) },
+        "QuantizeLinear": { try $0.convertQuantizeLinear(&$1) },
+        "ReduceMean": { try $0.convertReduceMean(&$1) },
+        "Relu": { try $0.convertUnary(&$1) },
+        "Reshape": { try $0.convertReshape(&$1) },
+        "Shape": { try $0.convertShape(&$1) },
+        "Sigmoid": { try $0.convertUnary(&$1) },
+        "Slice": { try $0.convertSlice(&$1) },
+        "Softmax": { try $0.convertSoftmax(&$1) },
+        "Sqrt": { try $0.convertUnary(&$1) },
+        "Squeeze": { try $0.convertSqueeze(&$1) },
+        "Sub": { try $0.convertArithmetic(&$1) },
+        "Tanh": { try $0.convertUnary(&$1) },
+        "Transpose": { try $0.convertTranspose(&$1) },
+        "Unsqueeze": { try $0.convertUnsqueeze(&$1) },
+        "Where": { try $0.convertWhere(&$1) },
+    ]
+
+    /// ONNX MatMul.
+    mutating func convertMatMul(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try emit(.matmul(transposeB: false), [n.input(0), n.input(1)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Gemm.
+    mutating func convertGemm(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let alpha = try n.attributes.float("alpha", default: 1)
+        let beta = try n.attributes.float("beta", default: 1)
+        let transA = try n.attributes.int("transA", default: 0) != 0
+        let transB = try n.attributes.int("transB", default: 0) != 0
+        var operands = [try n.input(0), try n.input(1)]
+        if let c = n.optionalInput(2) { operands.append(c) }
+        return [try emit(.gemm(alpha: alpha, beta: beta, transposeA: transA, transposeB: transB), operands,
+                         name: n.outputName(0), n)]
+    }
+
+    /// ONNX Add, Sub, Mul, Div.
+    mutating func convertArithmetic(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let op = n.node.opType
+        let kind: OpKind = op == "Add" ? .binary(.add) : op == "Sub" ? .binary(.sub) : op == "Mul" ? .binary(.mul) : .binary(.div)
+        return [try emit(kind, [n.input(0), n.input(1)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Pow.
+    mutating func convertPow(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let base = try n.input(0)
+        var exponent = try n.input(1)
+        let baseType = type(of: base).elementType
+        // ONNX lets the exponent have its own type; the IR op wants one, and the result has the base's.
+        if type(of: exponent).elementType != baseType {
+            exponent = try emit(.cast, [exponent], declared: type(of: exponent).with(elementType: baseType), name: nil, n)
+        }
+        return [try emit(.binary(.pow), [base, exponent], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Relu, Sigmoid, Tanh, Erf, Sqrt, Exp, Neg.
+    mutating func convertUnary(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let op = n.node.opType
+        let kinds: [String: OpKind] = ["Relu": .unary(.relu), "Sigmoid": .unary(.sigmoid), "Tanh": .unary(.tanh), "Erf": .unary(.erf), "Sqrt": .unary(.sqrt),
+                                       "Exp": .unary(.exp), "Neg": .unary(.neg)]
+        guard let kind = kinds[op] else { throw NodeError("internal: no mapping for \(op)") }
+        return [try emit(kind, [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX LeakyRelu.
+    mutating func convertLeakyRelu(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let alpha = try n.attributes.float("alpha", default: 0.01)
+        return [try emit(.unary(.leakyRelu(alpha: alpha)), [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Gelu.
+    mutating func convertGelu(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let approximate = try n.attributes.string("approximate", default: "none")
+        guard approximate == "none" || approximate == "tanh" else {
+            throw NodeError("Gelu approximate='\(approximate)' is not supported (only 'none' and 'tanh' exist)")
+        }
+        return [try emit(.unary(.gelu(approximateTanh: approximate == "tanh")), [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX HardSigmoid.
+    mutating func convertHardSigmoid(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let alpha = try n.attributes.float("alpha", default: 0.2)
+        let beta = try n.attributes.float("beta", default: 0.5)
+        return [try emit(.unary(.hardSigmoid(alpha: alpha, beta: beta)), [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Softmax.
+    mutating func convertSoftmax(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let axis = try normalizeAxis(n.attributes.int("axis", default: -1), rank: type(of: x).rank, "axis")
+        return [try emit(.softmax(axis: axis), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX LayerNormalization.
+    mutating func convertLayerNormalization(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return try layerNormalization(&n)
+    }
+
+    /// ONNX BatchNormalization.
+    mutating func convertBatchNormalization(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        if try n.attributes.int("training_mode", default: 0) != 0 {
+            throw NodeError("BatchNormalization with training_mode=1 is not supported (Sieve compiles inference graphs)")
+        }
+        let epsilon = try n.attributes.float("epsilon", default: 1e-5)
+        n.attributes.ignore("momentum")
+        let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
+        return [try emit(.batchNorm(epsilon: epsilon), operands, name: n.outputName(0), n)]
+    }
+
+    /// ONNX ReduceMean.
+    mutating func convertReduceMean(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try reduceMean(&n)]
+    }
+
+    /// ONNX Reshape.
+    mutating func convertReshape(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let shape = try constantIntegers(n.input(1), "shape", n)
+        let allowZero = try n.attributes.int("allowzero", default: 0) != 0
+        let target = try reshapeTarget(type(of: x), shape, allowZero: allowZero)
+        return [try emit(.reshape, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
+    }
+
+    /// ONNX Transpose.
+    mutating func convertTranspose(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let rank = type(of: x).rank
+        let permutation: [Int]
+        if let perm = try n.attributes.ints("perm") {
+            permutation = try perm.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "perm entry") }
+        } else {
+            permutation = Array((0..<rank).reversed())
+        }
+        return [try emit(.transpose(permutation: permutation), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Flatten.
+    mutating func convertFlatten(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let axis = try normalizeAxis(n.attributes.int("axis", default: 1), rank: type(of: x).rank, "axis", inclusive: true)
+        return [try emit(.flatten(axis: axis), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Concat.
+    mutating func convertConcat(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        guard let rawAxis = try n.attributes.int("axis") else { throw NodeError("Concat needs the attribute 'axis'") }
+        let operands = n.inputs.compactMap { $0 }
+        guard let first = operands.first else { throw NodeError("Concat needs at least one input") }
+        let axis = try normalizeAxis(rawAxis, rank: type(of: first).rank, "axis")
+        return [try emit(.concat(axis: axis), operands, name: n.outputName(0), n)]
+    }
+
+    /// ONNX Gather.
+    mutating func convertGather(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try gather(&n)]
+    }
+
+    /// ONNX Slice.
+    mutating func convertSlice(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try slice(&n)]
+    }
+
+    /// ONNX Squeeze.
+    mutating func convertSqueeze(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let shape = type(of: x).shape
+        var axes: [Int]
+        if let given = n.optionalInput(1) {
+            axes = try constantIntegers(given, "axes", n).map { value throws(NodeError) in
+                try normalizeAxis(value, rank: shape.count, "axis")
+            }
+        } else {
+            axes = shape.indices.filter { shape[$0] == 1 }
+        }
+        axes = try sortedUnique(axes)
+        if axes.isEmpty { return [x] }
+        return [try emit(.squeeze(axes: axes), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Unsqueeze.
+    mutating func convertUnsqueeze(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let values = try constantIntegers(n.input(1), "axes", n)
+        let rank = type(of: x).rank + values.count
+        let axes = try sortedUnique(values.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
+        return [try emit(.unsqueeze(axes: axes), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Shape.
+    mutating func convertShape(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let shape = type(of: try n.input(0)).shape
+        let rank = Int64(shape.count)
+        func clamp(_ value: Int64) -> Int { Int(min(max(value < 0 ? value + rank : value, 0), rank)) }
+        let start = clamp(try n.attributes.int("start", default: 0))
+        let end = clamp(try n.attributes.int("end", default: rank))
+        let dims = start < end ? Array(shape[start..<end]) : []
+        let values = dims.map { Double($0) }
+        return [.constant(Constant.from(name: n.outputName(0) ?? "shape", type: TensorType([dims.count], .i64), values: values))]
+    }
+
+    /// ONNX ConstantOfShape.
+    mutating func convertConstantOfShape(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try constantOfShape(&n)]
+    }
+
+    /// ONNX Expand.
+    mutating func convertExpand(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let shape = try constantIntegers(n.input(1), "shape", n)
+        guard shape.allSatisfy({ $0 >= 0 && $0 <= Int64(TensorType.maxElementCount) }) else {
+            throw NodeError("Expand shape \(shape) has a negative or absurd dimension")
+        }
+        let xShape = type(of: x).shape
+        guard let target = broadcastShapes(xShape, shape.map { Int($0) }) else {
+            throw NodeError("Expand cannot broadcast \(shapeString(xShape)) with the shape \(shape)")
+        }
+        return [try emit(.expand, [x], declared: TensorType(target, type(of: x).elementType), name: n.outputName(0), n)]
+    }
+
+    /// ONNX Constant.
+    mutating func convertConstant(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [.constant(try constantNode(&n))]
+    }
+
+    /// ONNX Identity.
+    mutating func convertIdentity(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try n.input(0)]
+    }
+
+    /// ONNX Dropout.
+    mutating func convertDropout(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        n.attributes.ignore("seed")
+        if let training = n.optionalInput(2) {
+            guard case let .constant(constant) = training, constant.type.elementCount == 1 else {
+                throw NodeError("Dropout's training_mode input must be a constant; only inference (training_mode=false) is supported")
+            }
+            if constant.element(at: 0) != 0 {
+                throw NodeError("Dropout with training_mode=true is not supported (Sieve compiles inference graphs)")
+            }
+        }
+        let x = try n.input(0)
+        guard let maskName = n.outputName(1), consumed.contains(maskName) else { return [x] }
+        // In inference the mask keeps every element: a constant of trues with the input's shape.
+        let maskType = TensorType(type(of: x).shape, .bool)
+        guard let count = maskType.elementCount, count <= ONNXImporter.maxFoldedElements else {
+            throw NodeError("Dropout's mask output of shape \(shapeString(maskType.shape)) is larger than \(ONNXImporter.maxFoldedElements) elements, which is not supported")
+        }
+        let mask = Constant(name: maskName, type: maskType, bytes: [UInt8](repeating: 1, count: count))
+        return [x, .constant(mask)]
+    }
+
+    /// ONNX Cast.
+    mutating func convertCast(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        guard let to = try n.attributes.int("to") else { throw NodeError("Cast needs the attribute 'to'") }
+        n.attributes.ignore("saturate", "round_mode")
+        let target: ElementType
+        do {
+            target = try requireElementType(onnxCode: Int32(truncatingIfNeeded: to), "the target of Cast")
+        } catch {
+            throw NodeError(error.message)
+        }
+        return [try emit(.cast, [x], declared: type(of: x).with(elementType: target), name: n.outputName(0), n)]
+    }
+
+    /// ONNX Where.
+    mutating func convertWhere(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try emit(.where, [n.input(0), n.input(1), n.input(2)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Equal.
+    mutating func convertEqual(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try emit(.binary(.equal), [n.input(0), n.input(1)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Conv.
+    mutating func convertConv(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try conv(&n)]
+    }
+
+    /// ONNX MaxPool, AveragePool.
+    mutating func convertPool(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try pool(&n)]
+    }
+
+    /// ONNX GlobalAveragePool.
+    mutating func convertGlobalAveragePool(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try emit(.globalAveragePool, [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX GlobalMaxPool.
+    mutating func convertGlobalMaxPool(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try emit(.globalMaxPool, [n.input(0)], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Clip.
+    mutating func convertClip(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        var low = -Float.infinity, high = Float.infinity
+        if let slot = n.optionalInput(1) { low = try constantScalar(slot, "min", n) }
+        if let slot = n.optionalInput(2) { high = try constantScalar(slot, "max", n) }
+        // ONNX leaves min > max to the runtime (all outputs become max); keep that meaning.
+        if low > high { low = high }
+        return [try emit(.unary(.clip(min: low, max: high)), [x], name: n.outputName(0), n)]
+    }
+
+    /// ONNX QuantizeLinear.
+    mutating func convertQuantizeLinear(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try quantizeLinear(&n)]
+    }
+
+    /// ONNX DequantizeLinear.
+    mutating func convertDequantizeLinear(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        return [try dequantizeLinear(&n)]
     }
 
     // MARK: Helpers for shape-like inputs
@@ -329,15 +468,15 @@ extension GraphBuilder {
         }
         let axes = Array(axis..<rank)
         let mean = try emit(.reduceMean(axes: axes, keepDims: true), [x], name: n.outputName(1), n)
-        let centered = try emit(.sub, [x, mean], name: nil, n)
-        let squared = try emit(.mul, [centered, centered], name: nil, n)
+        let centered = try emit(.binary(.sub), [x, mean], name: nil, n)
+        let squared = try emit(.binary(.mul), [centered, centered], name: nil, n)
         let variance = try emit(.reduceMean(axes: axes, keepDims: true), [squared], name: nil, n)
         let epsilonSlot = Slot.constant(Constant.from(name: graph.constants.freshName("epsilon"), type: TensorType([], .f32),
                                                       values: [Double(epsilon)]))
         let one = Slot.constant(Constant.from(name: graph.constants.freshName("one"), type: TensorType([], .f32), values: [1]))
-        let shifted = try emit(.add, [variance, epsilonSlot], name: nil, n)
-        let deviation = try emit(.sqrt, [shifted], name: nil, n)
-        let inverse = try emit(.div, [one, deviation], name: n.outputName(2), n)
+        let shifted = try emit(.binary(.add), [variance, epsilonSlot], name: nil, n)
+        let deviation = try emit(.unary(.sqrt), [shifted], name: nil, n)
+        let inverse = try emit(.binary(.div), [one, deviation], name: n.outputName(2), n)
         return [y, mean, inverse]
     }
 

@@ -62,16 +62,7 @@ public struct Canonicalize: GraphPass {
 }
 
 /// Whether an op only renames its operand's elements into a new shape (row-major order kept).
-func isReshapeLike(_ kind: OpKind) -> Bool {
-    switch kind {
-    case .reshape, .flatten, .squeeze, .unsqueeze: return true
-    case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .add, .sub, .mul, .div, .pow, .equal, .relu,
-         .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .softmax, .layerNorm,
-         .batchNorm, .reduceMean, .transpose, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
-         .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-        return false
-    }
-}
+func isReshapeLike(_ kind: OpKind) -> Bool { kind.traits.contains(.view) }
 
 /// Replaces the op's result by `value` everywhere; the op becomes dead.
 private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
@@ -152,13 +143,13 @@ private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
         return !resultType.elementType.isFloat || splat.sign == .minus
     }
     switch op.kind {
-    case .add:
+    case .binary(.add):
         if isAdditiveIdentity(b) { keep = a } else if isAdditiveIdentity(a) { keep = b }
-    case .sub:
+    case .binary(.sub):
         if splatValue(b) == 0 { keep = a }
-    case .mul:
+    case .binary(.mul):
         if splatValue(b) == 1 { keep = a } else if splatValue(a) == 1 { keep = b }
-    case .div:
+    case .binary(.div):
         if splatValue(b) == 1 { keep = a }
     default:
         break

@@ -81,16 +81,16 @@ enum ChannelPermutation {
             let op = graph.operations[opIndex]
             let rank = graph.type(of: value)?.rank ?? 0
             switch op.kind {
-            case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip:
+            case .unary:
                 value = op.operands[0]
-            case .add, .sub, .mul, .div, .pow:
+            case .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .binary(.pow):
                 // One side continues the chain, the other is a per-channel constant.
                 let sides = op.operands
                 let first = channelConstant(sides[1], valueRank: rank)
                 if first.ok, graph.type(of: sides[0]) == graph.type(of: value).map({ TensorType($0.shape, $0.elementType) }) {
                     if let permute = first.permute { constants.append(permute) }
                     value = sides[0]
-                } else if op.kind == .add || op.kind == .mul, case let second = channelConstant(sides[0], valueRank: rank), second.ok,
+                } else if op.kind == .binary(.add) || op.kind == .binary(.mul), case let second = channelConstant(sides[0], valueRank: rank), second.ok,
                           graph.type(of: sides[1]) == graph.type(of: value).map({ TensorType($0.shape, $0.elementType) }) {
                     if let permute = second.permute { constants.append(permute) }
                     value = sides[1]
@@ -114,9 +114,7 @@ enum ChannelPermutation {
                     if let permute = bias.permute { constants.append(permute) }
                 }
                 return PermutationFold(producer: producer, channelConstants: constants)
-            case .constant, .equal, .conv2d, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
-                 .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
-                 .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            default:
                 return nil
             }
         }
@@ -150,16 +148,16 @@ enum ChannelPermutation {
                   type.shape[1] == channels else { return nil }
             let op = graph.operations[opIndex]
             switch op.kind {
-            case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .maxPool, .averagePool:
+            case .unary, .maxPool, .averagePool:
                 value = op.operands[0]
-            case .add, .sub, .mul, .div, .pow:
+            case .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .binary(.pow):
                 let sides = op.operands
                 let plain = TensorType(type.shape, type.elementType)
                 let second = channelConstant(sides[1])
                 if second.ok, graph.type(of: sides[0]) == plain {
                     if let permute = second.permute { constants.append(permute) }
                     value = sides[0]
-                } else if op.kind == .add || op.kind == .mul, case let first = channelConstant(sides[0]), first.ok,
+                } else if op.kind == .binary(.add) || op.kind == .binary(.mul), case let first = channelConstant(sides[0]), first.ok,
                           graph.type(of: sides[1]) == plain {
                     if let permute = first.permute { constants.append(permute) }
                     value = sides[1]
@@ -178,9 +176,7 @@ enum ChannelPermutation {
                     constants.append(constant)
                 }
                 return PermutationFold(producer: producer, channelConstants: constants)
-            case .constant, .equal, .matmul, .gemm, .fusedMatmul, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape,
-                 .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where,
-                 .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
+            default:
                 return nil
             }
         }

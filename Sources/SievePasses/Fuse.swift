@@ -62,7 +62,7 @@ public struct Fuse: GraphPass {
         while uses[current.index] == 1, !isOutput.contains(current), let next = readers[current] {
             let op = graph.operations[next]
             guard let result = op.results.first, graph.type(of: result) == resultType else { break }
-            if case .add = op.kind, op.operands.count == 2 {
+            if case .binary(.add) = op.kind, op.operands.count == 2 {
                 let other = op.operands[0] == current ? op.operands[1] : op.operands[0]
                 guard other != current, let step = addStep(for: other, resultType: resultType, in: graph) else { break }
                 steps.append(step)
@@ -95,16 +95,9 @@ public struct Fuse: GraphPass {
         return nil
     }
 
-    /// The activation an elementwise op computes, if it is one an epilogue can apply.
-    private func activation(of kind: OpKind) -> Activation? {
-        switch kind {
-        case .relu: return .relu
-        case .sigmoid: return .sigmoid
-        case .tanh: return .tanh
-        case let .gelu(approximateTanh): return approximateTanh ? .geluTanh : .gelu
-        case let .leakyRelu(alpha): return .leakyRelu(alpha: alpha)
-        case let .clip(low, high): return .clip(min: low, max: high)
-        default: return nil
-        }
+    /// The activation an elementwise op computes, if it is one an epilogue can apply (the `activation` trait).
+    private func activation(of kind: OpKind) -> UnaryFunction? {
+        guard case let .unary(function) = kind, kind.traits.contains(.activation) else { return nil }
+        return function
     }
 }

@@ -11,7 +11,7 @@ import SieveInterpreter
 /// the result may differ from the spelled-out form by float rounding (a few ulps).
 @Sendable func recognizeGelu(_ graph: inout Graph, _ index: Int, _ producers: [Int?]) -> Bool {
     let op = graph.operations[index]
-    guard case .mul = op.kind, op.operands.count == 2, let result = op.results.first,
+    guard case .binary(.mul) = op.kind, op.operands.count == 2, let result = op.results.first,
           let resultType = graph.type(of: result), resultType.elementType.isFloat else { return false }
     func producer(_ value: ValueID) -> Operation? {
         guard producers.indices.contains(value.index), let index = producers[value.index] else { return nil }
@@ -31,19 +31,19 @@ import SieveInterpreter
     }
     /// Whether `value` is `1 + erf(x/√2)` for this `x`.
     func isOnePlusErf(_ value: ValueID, of x: ValueID) -> Bool {
-        guard let add = producer(value), case .add = add.kind,
+        guard let add = producer(value), case .binary(.add) = add.kind,
               let erfValue = other(of: add, where: { splat($0) == 1 }),
-              let erf = producer(erfValue), case .erf = erf.kind, let scaled = erf.operands.first,
+              let erf = producer(erfValue), case .unary(.erf) = erf.kind, let scaled = erf.operands.first,
               let scaling = producer(scaled) else { return false }
         switch scaling.kind {
-        case .div: return scaling.operands.count == 2 && scaling.operands[0] == x && close(splat(scaling.operands[1]), 2.0.squareRoot())
-        case .mul: return other(of: scaling, where: { close(splat($0), 0.5.squareRoot()) }) == x
+        case .binary(.div): return scaling.operands.count == 2 && scaling.operands[0] == x && close(splat(scaling.operands[1]), 2.0.squareRoot())
+        case .binary(.mul): return other(of: scaling, where: { close(splat($0), 0.5.squareRoot()) }) == x
         default: return false
         }
     }
 
     var input: ValueID?
-    if let product = other(of: op, where: { splat($0) == 0.5 }).flatMap(producer), case .mul = product.kind {
+    if let product = other(of: op, where: { splat($0) == 0.5 }).flatMap(producer), case .binary(.mul) = product.kind {
         // 0.5 · (x · (1 + erf))
         for (x, rest) in [(product.operands[0], product.operands[1]), (product.operands[1], product.operands[0])]
         where isOnePlusErf(rest, of: x) { input = x }
@@ -51,13 +51,13 @@ import SieveInterpreter
     if input == nil {
         // (0.5 · x) · (1 + erf)
         for (half, rest) in [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])] {
-            guard let halved = producer(half), case .mul = halved.kind,
+            guard let halved = producer(half), case .binary(.mul) = halved.kind,
                   let x = other(of: halved, where: { splat($0) == 0.5 }), isOnePlusErf(rest, of: x) else { continue }
             input = x
         }
     }
     guard let x = input, graph.type(of: x) == resultType else { return false }
-    graph.operations[index] = Operation(.gelu(approximateTanh: false), operands: [x], results: [result], location: op.location)
+    graph.operations[index] = Operation(.unary(.gelu(approximateTanh: false)), operands: [x], results: [result], location: op.location)
     return true
 }
 

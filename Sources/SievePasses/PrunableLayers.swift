@@ -66,11 +66,8 @@ public enum PrunableLayers {
                 guard type.rank == 4 else { continue }
                 access = .convolution(attributes)
                 groups = attributes.groups
-            case .constant, .add, .sub, .mul, .div, .pow, .equal, .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg,
-                 .leakyRelu, .gelu, .clip, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape, .transpose,
-                 .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast, .where, .maxPool,
-                 .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize:
-                continue
+            default:
+                continue  // only products (the `product` trait) have prunable weights
             }
             let matrix: NMMatrixShape
             if case .matrix(transposed: false, _) = access {

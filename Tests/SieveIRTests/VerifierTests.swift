@@ -9,8 +9,8 @@ import Testing
     func validGraph() -> (Graph, ValueID, ValueID, ValueID) {
         var graph = Graph(name: "g")
         let x = graph.addInput(TensorType([4], .f32), name: "x")
-        let a = graph.append(.neg, [x], TensorType([4], .f32), name: "a")
-        let b = graph.append(.relu, [a], TensorType([4], .f32), name: "b")
+        let a = graph.append(.unary(.neg), [x], TensorType([4], .f32), name: "a")
+        let b = graph.append(.unary(.relu), [a], TensorType([4], .f32), name: "b")
         graph.outputs = [b]
         return (graph, x, a, b)
     }
@@ -115,7 +115,7 @@ import Testing
     @Test func quotedNamesAndEscapesRoundTrip() throws {
         var graph = Graph(name: "weird \"name\"\n\\")
         let x = graph.addInput(TensorType([2], .f32), name: "x:0/with spaces")
-        let y = graph.append(.neg, [x], TensorType([2], .f32), name: "12")
+        let y = graph.append(.unary(.neg), [x], TensorType([2], .f32), name: "12")
         graph.outputs = [y]
         let text = graph.print()
         #expect(try Parser.parse(text).graphs == [graph])

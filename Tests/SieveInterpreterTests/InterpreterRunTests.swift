@@ -13,10 +13,10 @@ import Testing
         let w = graph.appendConstant(try floats([2, 2], [1, -1, 2, 1]).constant(name: "w"))
         let b = graph.appendConstant(try floats([2], [0.5, -10]).constant(name: "b"))
         let product = graph.append(.matmul(transposeB: false), [x, w], TensorType([1, 2], .f32))
-        let sum = graph.append(.add, [product, b], TensorType([1, 2], .f32))
-        let y = graph.append(.relu, [sum], TensorType([1, 2], .f32), name: "y")
+        let sum = graph.append(.binary(.add), [product, b], TensorType([1, 2], .f32))
+        let y = graph.append(.unary(.relu), [sum], TensorType([1, 2], .f32), name: "y")
         let two = graph.appendConstant(try floats([], [2]).constant(name: "two"))
-        let doubled = graph.append(.mul, [x, two], TensorType([1, 2], .f32))
+        let doubled = graph.append(.binary(.mul), [x, two], TensorType([1, 2], .f32))
         graph.outputs = [y, doubled]
         try Verifier.verify(graph)
         return graph
@@ -77,13 +77,13 @@ import Testing
         var graph = Graph(name: "broken")
         let x = graph.addInput(TensorType([1], .f32))
         let later = ValueID(5)
-        graph.outputs = [graph.append(.add, [x, later], TensorType([1], .f32))]
+        graph.outputs = [graph.append(.binary(.add), [x, later], TensorType([1], .f32))]
         #expect(throws: DiagnosticError.self) { try Interpreter(graph: graph).run([floats([1], [1])]) }
     }
 
     @Test func wrongDeclaredResultTypeIsAnError() throws {
         let error = #expect(throws: DiagnosticError.self) {
-            try Interpreter.evaluate(.add, operands: [floats([2], [1, 2]), floats([2], [1, 2])],
+            try Interpreter.evaluate(.binary(.add), operands: [floats([2], [1, 2]), floats([2], [1, 2])],
                                      resultType: TensorType([3], .f32), constants: ConstantTable())
         }
         #expect(message(of: error).contains("result type"))
@@ -95,7 +95,7 @@ import Testing
         // and a graph whose intermediates exceed memory would still run. Here we check the result.
         var graph = Graph(name: "chain")
         var value = graph.addInput(TensorType([4], .f32))
-        for _ in 0..<50 { value = graph.append(.add, [value, value], TensorType([4], .f32)) }
+        for _ in 0..<50 { value = graph.append(.binary(.add), [value, value], TensorType([4], .f32)) }
         graph.outputs = [value]
         let result = try Interpreter(graph: graph).run([floats([4], [1, 0, -1, 0.5])])
         expectFloats(result[0], [1, 0, -1, 0.5].map { $0 * Float(1 << 50) })

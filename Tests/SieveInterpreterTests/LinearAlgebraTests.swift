@@ -133,12 +133,12 @@ struct SplitMix {
     @Test func matchesUnfusedOps() throws {
         var random = SplitMix(state: 7)
         let a = try random.tensor([2, 3, 8]), b = try random.tensor([5, 8]), bias = try random.tensor([5])
-        let kind = OpKind.fusedMatmul(transposeB: true, epilogue: [.bias, .activation(.geluTanh), .activation(.clip(min: -0.1, max: 0.4))])
+        let kind = OpKind.fusedMatmul(transposeB: true, epilogue: [.bias, .activation(.gelu(approximateTanh: true)), .activation(.clip(min: -0.1, max: 0.4))])
         let fused = try evaluate(kind, [a, b, bias])
         var unfused = try evaluate(.matmul(transposeB: true), [a, b])
-        unfused = try evaluate(.add, [unfused, bias])
-        unfused = try evaluate(.gelu(approximateTanh: true), [unfused])
-        unfused = try evaluate(.clip(min: -0.1, max: 0.4), [unfused])
+        unfused = try evaluate(.binary(.add), [unfused, bias])
+        unfused = try evaluate(.unary(.gelu(approximateTanh: true)), [unfused])
+        unfused = try evaluate(.unary(.clip(min: -0.1, max: 0.4)), [unfused])
         expectClose(fused, unfused)
     }
 }

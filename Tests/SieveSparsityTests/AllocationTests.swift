@@ -14,9 +14,9 @@ func threeLayerModel(seed: UInt64) -> Graph {
     var graph = Graph(name: "mlp")
     let x = graph.addInput(TensorType([4, 32], .f32), name: "x")
     let w1 = graph.appendConstant(weight("fc1", [64, 32], random.gaussians(64 * 32, scale: 0.25)))
-    let h1 = graph.append(.relu, [graph.append(.matmul(transposeB: true), [x, w1], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
+    let h1 = graph.append(.unary(.relu), [graph.append(.matmul(transposeB: true), [x, w1], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
     let w2 = graph.appendConstant(weight("fc2", [64, 64], random.gaussians(64 * 64, scale: 0.18)))
-    let h2 = graph.append(.relu, [graph.append(.matmul(transposeB: true), [h1, w2], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
+    let h2 = graph.append(.unary(.relu), [graph.append(.matmul(transposeB: true), [h1, w2], TensorType([4, 64], .f32))], TensorType([4, 64], .f32))
     let w3 = graph.appendConstant(weight("head", [8, 64], random.gaussians(8 * 64, scale: 0.18)))
     graph.outputs = [graph.append(.matmul(transposeB: true), [h2, w3], TensorType([4, 8], .f32), name: "y")]
     return graph

@@ -17,7 +17,7 @@ func twoInputGraph() -> Graph {
     var graph = Graph(name: "two")
     let a = graph.addInput(TensorType([2, 3], .f32), name: "a")
     _ = graph.addInput(TensorType([2, 1], .f32), name: "b")
-    graph.outputs = [graph.append(.relu, [a], TensorType([2, 3], .f32))]
+    graph.outputs = [graph.append(.unary(.relu), [a], TensorType([2, 3], .f32))]
     return graph
 }
 
@@ -41,7 +41,7 @@ func twoInputGraph() -> Graph {
     @Test func bareNpyFeedsASingleInputAndSingleSamplesMayOmitTheBatchAxis() throws {
         var graph = Graph(name: "one")
         let x = graph.addInput(TensorType([1, 4], .f32), name: "x")
-        graph.outputs = [graph.append(.relu, [x], TensorType([1, 4], .f32))]
+        graph.outputs = [graph.append(.unary(.relu), [x], TensorType([1, 4], .f32))]
         let folder = try temporaryFolder()
         try NumPyFile.write(try tensor([3, 4], (0..<12).map(Float.init)), path: folder + "/a.npy")
         try NumPyFile.write(try tensor([4], [20, 21, 22, 23]), path: folder + "/b.npy")

@@ -15,10 +15,10 @@ func permutableModel(seed: UInt64) -> Graph {
     let w1 = graph.appendConstant(weight("fc1", [64, 32], random.gaussians(64 * 32, scale: 0.3)))
     let h = graph.append(.matmul(transposeB: true), [x, w1], TensorType([4, 64], .f32), name: "h")
     let b = graph.appendConstant(weight("bias", [64], random.gaussians(64, scale: 0.1)))
-    let a = graph.append(.add, [h, b], TensorType([4, 64], .f32), name: "a")
-    let r = graph.append(.relu, [a], TensorType([4, 64], .f32), name: "r")
+    let a = graph.append(.binary(.add), [h, b], TensorType([4, 64], .f32), name: "a")
+    let r = graph.append(.unary(.relu), [a], TensorType([4, 64], .f32), name: "r")
     let s = graph.appendConstant(weight("scale", [1, 64], random.gaussians(64, scale: 1)))
-    let m = graph.append(.mul, [s, r], TensorType([4, 64], .f32), name: "m")
+    let m = graph.append(.binary(.mul), [s, r], TensorType([4, 64], .f32), name: "m")
     let w2 = graph.appendConstant(weight("fc2", [64, 16], random.gaussians(64 * 16, scale: 0.3)))
     graph.outputs = [graph.append(.matmul(transposeB: false), [m, w2], TensorType([4, 16], .f32), name: "y")]
     return graph
@@ -34,8 +34,8 @@ func permutableConvolutionModel(seed: UInt64, groups: Int = 1) -> Graph {
     let b1 = graph.appendConstant(weight("bias1", [16], random.gaussians(16, scale: 0.1)))
     let h = graph.append(.conv2d(Conv2DAttributes(pads: [1, 1, 1, 1])), [x, w1, b1], TensorType([2, 16, 10, 10], .f32), name: "h")
     let shift = graph.appendConstant(weight("shift", [16, 1, 1], random.gaussians(16, scale: 0.2)))
-    let a = graph.append(.add, [h, shift], TensorType([2, 16, 10, 10], .f32), name: "a")
-    let r = graph.append(.relu, [a], TensorType([2, 16, 10, 10], .f32), name: "r")
+    let a = graph.append(.binary(.add), [h, shift], TensorType([2, 16, 10, 10], .f32), name: "a")
+    let r = graph.append(.unary(.relu), [a], TensorType([2, 16, 10, 10], .f32), name: "r")
     let p = graph.append(.maxPool(Pool2DAttributes(kernel: [2, 2], strides: [2, 2])), [r], TensorType([2, 16, 5, 5], .f32), name: "p")
     // Rows of very different scale per input channel, so that where channels meet in a group matters.
     let scales = (0..<16).map { Float(1 + ($0 * 7) % 5) }
@@ -215,7 +215,7 @@ func permutableConvolutionModel(seed: UInt64, groups: Int = 1) -> Graph {
     @Test func aValueReadTwiceCannotBePermuted() throws {
         var graph = permutableModel(seed: 5)
         // Return the relu output as well: its channel order is visible, so no fold.
-        let relu = try #require(graph.operations.first { $0.kind == .relu }?.results.first)
+        let relu = try #require(graph.operations.first { $0.kind == .unary(.relu) }?.results.first)
         graph.outputs.append(relu)
         let layer = try #require(PrunableLayers.find(in: graph).first { $0.name == "fc2" })
         #expect(ChannelPermutation.fold(for: layer, in: graph) == nil)

@@ -13,7 +13,7 @@ func twoLayerModel(w1: [Float], w2: [Float]) -> Graph {
     let x = graph.addInput(TensorType([8, 32], .f32), name: "x")
     let a = graph.appendConstant(weight("w1", [32, 16], w1))
     let h = graph.append(.matmul(transposeB: false), [x, a], TensorType([8, 16], .f32), name: "h")
-    let r = graph.append(.relu, [h], TensorType([8, 16], .f32), name: "r")
+    let r = graph.append(.unary(.relu), [h], TensorType([8, 16], .f32), name: "r")
     let b = graph.appendConstant(weight("w2", [8, 16], w2))
     graph.outputs = [graph.append(.matmul(transposeB: true), [r, b], TensorType([8, 8], .f32), name: "y")]
     return graph
