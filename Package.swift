@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [

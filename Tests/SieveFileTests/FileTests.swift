@@ -8,6 +8,7 @@ import SieveIR
 import SieveInterpreter
 import SieveKernel
 import SievePasses
+import SieveTestSupport
 import Testing
 
 /// The repository root, found from this file's path.

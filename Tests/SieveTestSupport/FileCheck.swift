@@ -1,19 +1,25 @@
 // A small FileCheck: CHECK, CHECK-NEXT, CHECK-LABEL and CHECK-NOT over text, plus a unified diff
 // for precise-output tests. Patterns are literal substrings; runs of spaces compare as one space.
 
+import Foundation
+
 /// One directive read from a test file.
-struct CheckDirective: Equatable {
-    enum Kind: String { case check = "CHECK", next = "CHECK-NEXT", label = "CHECK-LABEL", not = "CHECK-NOT" }
-    var kind: Kind
-    var pattern: String
-    var line: Int
+public struct CheckDirective: Equatable, Sendable {
+    /// Which directive.
+    public enum Kind: String, Sendable { case check = "CHECK", next = "CHECK-NEXT", label = "CHECK-LABEL", not = "CHECK-NOT" }
+    /// Which directive.
+    public var kind: Kind
+    /// The literal text to find.
+    public var pattern: String
+    /// The test file line it was read from.
+    public var line: Int
 }
 
-/// Reads `// CHECK...: pattern` directives.
-func checkDirectives(in text: String) -> [CheckDirective] {
+/// Reads `// CHECK...: pattern` directives (or `# CHECK...:` in files whose comments start with `#`).
+public func checkDirectives(in text: String, commentPrefix: String = "//") -> [CheckDirective] {
     var directives: [CheckDirective] = []
     for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        guard let range = line.range(of: "// CHECK") else { continue }
+        guard let range = line.range(of: commentPrefix + " CHECK") else { continue }
         let rest = line[range.upperBound...]
         let kinds: [(String, CheckDirective.Kind)] = [("-NEXT:", .next), ("-LABEL:", .label), ("-NOT:", .not), (":", .check)]
         for (suffix, kind) in kinds where rest.hasPrefix(suffix) {
@@ -26,13 +32,14 @@ func checkDirectives(in text: String) -> [CheckDirective] {
 }
 
 extension Substring {
-    func trimmingCharacters(in set: Character) -> String {
+    /// Drops the character from both ends.
+    public func trimmingCharacters(in set: Character) -> String {
         String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }
 
 /// Collapses runs of spaces so that alignment does not matter.
-func normalizeSpaces(_ text: String) -> String {
+public func normalizeSpaces(_ text: String) -> String {
     var result = ""
     var lastWasSpace = false
     for character in text {
@@ -48,11 +55,12 @@ func normalizeSpaces(_ text: String) -> String {
 }
 
 extension String {
-    func trimmingCharacters(in set: Character) -> String { Substring(self).trimmingCharacters(in: set) }
+    /// Drops the character from both ends.
+    public func trimmingCharacters(in set: Character) -> String { Substring(self).trimmingCharacters(in: set) }
 }
 
 /// Applies directives to output lines; returns the failures as messages (empty when all hold).
-func fileCheck(_ directives: [CheckDirective], output: String, file: String) -> [String] {
+public func fileCheck(_ directives: [CheckDirective], output: String, file: String) -> [String] {
     let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { normalizeSpaces(String($0)) }
     var failures: [String] = []
     var cursor = 0           // first line a CHECK may match
@@ -99,7 +107,7 @@ func fileCheck(_ directives: [CheckDirective], output: String, file: String) -> 
 }
 
 /// A unified diff of two texts (whole file as one hunk with 3 lines of context), or "" when equal.
-func unifiedDiff(expected: String, actual: String) -> String {
+public func unifiedDiff(expected: String, actual: String) -> String {
     let a = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     let b = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     if a == b { return "" }
