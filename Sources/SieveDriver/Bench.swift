@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses

@@ -1,6 +1,7 @@
 // The sparsification entry point: a graph, sparsity options and calibration data in; the graph with
 // N:M weights and the sparsity report out. `sieve compile` calls this between import and lowering.
 
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import SieveCodegenC
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses

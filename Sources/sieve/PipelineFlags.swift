@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses

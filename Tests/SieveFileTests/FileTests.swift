@@ -4,6 +4,7 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveKernel
