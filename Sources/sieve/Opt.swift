@@ -61,7 +61,7 @@ struct Opt: ParsableCommand {
     var stopAfter: String?
 
     @Option(name: .customLong("calibration"),
-            help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for sparsity-allocation and nm-legalize.", valueName: "path"))
+            help: ArgumentHelp("Calibration inputs for sparsity-allocation and nm-legalize: a .npy (single-input graph), a .npz keyed by input name, a folder of them, or ONNX test_data_set_* folders.", valueName: "path"))
     var calibration: String?
 
     @Option(name: .customLong("sparsity-report"),
@@ -87,7 +87,7 @@ struct Opt: ParsableCommand {
             let text = try Files.readText(input)
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
                                      pipeline: passes, options: options, printLocations: dumps.printLocations)
-            request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            request.calibration = try calibration.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             if isatty(2) != 0 {
                 // One status line on a terminal, rewritten after every batch.
                 request.calibration?.progress = { step in

@@ -132,7 +132,7 @@ func runFileTest(text: String, file: String, url: URL? = nil) throws -> [String]
     request.kernelTarget = spec.kernelTarget
     if let calibration = spec.calibration {
         let folder = (url ?? repositoryRoot.appendingPathComponent(file)).deletingLastPathComponent()
-        request.calibration = try CalibrationSet.load(path: folder.appendingPathComponent(calibration).path)
+        request.calibration = try loadCalibrationData(path: folder.appendingPathComponent(calibration).path)
     }
 
     if !spec.expectedErrors.isEmpty {
