@@ -27,8 +27,9 @@ struct Opt: ParsableCommand {
                 -p 'sparsity-allocation{sparsity=2:4,min-weights=0},nm-legalize{prune=sparsegpt}'
 
             Passes with options take them in braces: name{key=value,...}. sparsity-allocation: \
-            sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), min-weights=N, \
-            prune=METHOD, samples=N. nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
+            sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), \
+            min-weights=N (default \(SparsityOptions.defaultMinWeights)), prune=METHOD (default magnitude), \
+            samples=N (default \(SparsityOptions.defaultSensitivitySamples)). nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
