@@ -20,8 +20,9 @@ let package = Package(
         .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "COpenBLAS"]),
+        .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS"]),
+        .target(name: "SieveFormats", dependencies: ["SieveIR", "CZlib"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "SieveFormats", "COpenBLAS"]),
         .target(
             name: "SieveONNX",
             dependencies: [
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
         .target(
             name: "SieveDriver",
-            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
+            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
@@ -42,26 +43,29 @@ let package = Package(
             ]),
         .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(
-            name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter"],
+            name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(
+            name: "SieveFormatsTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveFormats"],
+            exclude: ["Fixtures"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveONNX",
+                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
+                "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),
         .testTarget(
-            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveDriver", "COpenBLAS"],
+            name: "SieveSparsityTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveDriver", "COpenBLAS"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",

@@ -16,4 +16,7 @@ mkdir -p "$(dirname "$out")"
     printf '%s\n' 'public let runtimeSource = ##"""'
     cat Sources/CSieveRuntime/sieve_runtime.c
     printf '%s\n' '"""##'
+    printf '\n%s\n' "/// SIEVE_MAX_THREADS of sieve_runtime.h: the most threads a compiled model's context runs."
+    printf 'public let runtimeMaxThreads = %s\n' \
+        "$(sed -n 's/^#define SIEVE_MAX_THREADS \([0-9][0-9]*\)$/\1/p' Sources/CSieveRuntime/include/sieve_runtime.h)"
 } > "$out"

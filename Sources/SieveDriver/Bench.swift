@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -86,8 +87,15 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
             }
         }
     }
+    // Rows carry the threads the runtime really runs, not the count asked for.
+    var threadCounts: [Int] = []
+    for requested in request.threads {
+        let used = runtimeThreadCount(requested)
+        if used != requested { log("bench: \(requested) thread(s) asked for, the runtime runs \(used) (its limit is \(maxRuntimeThreads))") }
+        if !threadCounts.contains(used) { threadCounts.append(used) }
+    }
     var samples: [String: [Double]] = [:]
-    for threads in request.threads {
+    for threads in threadCounts {
         for mode in ["cold", "hot"] {
             for round in 0..<request.repetitions {
                 for contender in contenders {
@@ -104,7 +112,7 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
     }
     if sink == 42 { log("") }  // keeps the flush reads from being optimised away
     var rows: [BenchRow] = []
-    for threads in request.threads {
+    for threads in threadCounts {
         for mode in ["cold", "hot"] {
             for contender in contenders {
                 let sorted = (samples["\(contender.name)|\(threads)|\(mode)"] ?? []).sorted()

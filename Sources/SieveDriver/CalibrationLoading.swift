@@ -2,6 +2,7 @@
 // ONNX test-data layout, `test_data_set_*/input_N.pb`, in which each TensorProto names its input.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveONNX
@@ -59,5 +60,5 @@ public func loadCalibrationData(path: String) throws(DiagnosticError) -> Calibra
             throw DiagnosticError(.error(.file(path: path, line: 0, column: 0), "cannot stack the samples of input '\(name)': \(error)"))
         }
     }
-    return CalibrationSet(samples: stacked, origin: path)
+    return CalibrationSet(samples: stacked.mapValues { $0.constant(name: "sample") }, origin: path)
 }

@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -176,7 +177,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
 func relativeOutputError(of graph: Graph, against reference: Graph, on data: CalibrationSet) throws -> Double {
     let sparse = Interpreter(graph: graph), dense = Interpreter(graph: reference)
     var difference = 0.0, norm = 0.0
-    try data.forEachBatch(for: reference, stage: "evaluation") { inputs in
+    try data.forEachTensorBatch(for: reference, stage: "evaluation") { inputs in
         for (actual, expected) in zip(try sparse.run(inputs), try dense.run(inputs)) {
             for (a, e) in zip(actual.doubles, expected.doubles) {
                 difference += (a - e) * (a - e)

@@ -127,7 +127,7 @@ public final class NativeArtifact {
 
     /// Starts a context with `threads` threads (`NAME_create`); release it with `destroyContext`.
     public func createContext(threads: Int) throws(DiagnosticError) -> OpaquePointer {
-        guard let context = create(Int32(clamping: max(1, threads))) else {
+        guard let context = create(Int32(runtimeThreadCount(threads))) else {
             throw DiagnosticError(.error(.unknown, "the artifact could not create a context with \(threads) threads (out of memory, or threads could not start)"))
         }
         return context

@@ -2,6 +2,7 @@
 // (.kir) is parsed, verified and printed back. The same function serves the CLI and the in-process file tests.
 
 import SieveCodegenC
+import SieveFormats
 import SieveIR
 import SieveKernel
 import SieveInterpreter

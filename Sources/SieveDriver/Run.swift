@@ -2,6 +2,7 @@
 // Compiled code by default (artifacts cached by content hash), or the reference interpreter.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -80,7 +81,7 @@ public let maxInterpretedValueBytes = 4 << 30
 /// Reads one tensor file: `.pb` as an ONNX TensorProto, anything else as NumPy `.npy`.
 func readTensorFile(_ path: String) throws(DiagnosticError) -> Tensor {
     if path.lowercased().hasSuffix(".pb") { return try ONNXTensorFile.read(path: path).tensor }
-    return try NumPyFile.read(path: path)
+    return try Tensor(NumPyFile.read(path: path))
 }
 
 /// Runs `sieve run` in process: every check happens before the first output file is written.
@@ -218,7 +219,7 @@ func writeOutputs(_ outputs: [(name: String, tensor: Tensor)], to folder: String
         }
         fileNames[fileName] = name
         let path = URL(fileURLWithPath: folder).appendingPathComponent(fileName).path
-        files.append((path, try NumPyFile.encode(tensor, source: path)))
+        files.append((path, try NumPyFile.encode(tensor.constant(name: name), source: path)))
     }
     var isDirectory: ObjCBool = false
     if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {

@@ -1,66 +1,13 @@
 // The sparsification entry point: a graph, sparsity options and calibration data in; the graph with
 // N:M weights and the sparsity report out. `sieve compile` calls this between import and lowering.
 
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
 
-/// What to sparsify and how.
-public struct SparsifyOptions: Sendable {
-    /// How patterns are chosen: `2:4` (uniform) or auto with an error or density budget.
-    public var sparsity: SparsityAllocation.Mode
-    /// How weights that are not already N:M are pruned.
-    public var prune: PruneMethod
-    /// Globs of layers (weight, result or ONNX node names) to keep dense.
-    public var keepDense: [String]
-    /// Layers with fewer weights stay dense.
-    public var minWeights: Int
-    /// Calibration samples used for activation statistics and the report's error figures (nil: all).
-    public var calibrationSamples: Int?
-    /// Calibration samples used to measure each layer's sensitivity in auto mode.
-    public var sensitivitySamples: Int
-    /// Verification and IR dumps around the two passes.
-    public var passManager: PassManagerOptions
-    /// Search an input-channel permutation per layer and fold it into the layer's producer where legal.
-    public var permute = false
-
-    /// Makes options; the default is uniform 2:4 by magnitude on layers of at least 4096 weights.
-    public init(sparsity: SparsityAllocation.Mode = .uniform(NMPattern(n: 2, m: 4)), prune: PruneMethod = .magnitude,
-                keepDense: [String] = [], minWeights: Int = 4096, calibrationSamples: Int? = nil,
-                sensitivitySamples: Int = 128, passManager: PassManagerOptions = PassManagerOptions()) {
-        self.sparsity = sparsity
-        self.prune = prune
-        self.keepDense = keepDense
-        self.minWeights = minWeights
-        self.calibrationSamples = calibrationSamples
-        self.sensitivitySamples = sensitivitySamples
-        self.passManager = passManager
-    }
-
-    /// Parses the `--sparsity` spelling: `N:M`, or `auto` with exactly one of `maxError` and `targetDensity`.
-    public static func mode(_ text: String, maxError: Double?, targetDensity: Double?) throws(DiagnosticError) -> SparsityAllocation.Mode {
-        if text == "auto" {
-            switch (maxError, targetDensity) {
-            case let (error?, nil): return .maxError(error)
-            case let (nil, density?):
-                guard (0...1).contains(density) else {
-                    throw DiagnosticError(.error(.unknown, "--target-density must lie in 0...1, found \(density)"))
-                }
-                return .targetDensity(density)
-            case (nil, nil): throw DiagnosticError(.error(.unknown, "--sparsity auto needs --max-error E or --target-density D"))
-            case (_?, _?): throw DiagnosticError(.error(.unknown, "give --max-error or --target-density, not both"))
-            }
-        }
-        guard let pattern = NMPattern(text) else {
-            throw DiagnosticError(.error(.unknown, "--sparsity must be N:M (such as 2:4) or auto, found '\(text)'"))
-        }
-        if let problem = pattern.problem { throw DiagnosticError(.error(.unknown, "--sparsity \(text): \(problem)")) }
-        guard maxError == nil, targetDensity == nil else {
-            throw DiagnosticError(.error(.unknown, "--max-error and --target-density go with --sparsity auto"))
-        }
-        return .uniform(pattern)
-    }
-}
+/// What to sparsify and how: the passes' `SparsityOptions`, under the name the driver's requests use.
+public typealias SparsifyOptions = SparsityOptions
 
 /// The sparsified graph and what was done.
 public struct SparsifyResult: Sendable {
@@ -87,8 +34,7 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
             throw DiagnosticError(.error(graph.location, "--sparsity auto measures per-layer sensitivity on calibration data; give --calibration PATH or a fixed pattern such as 2:4"))
         }
     }
-    let allocation = SparsityAllocation(mode: options.sparsity, keepDense: options.keepDense, minWeights: options.minWeights,
-                                        method: options.prune, samples: options.sensitivitySamples)
+    let allocation = options.allocation
     let legalize = NMLegalize(method: options.prune, permute: options.permute)
     let passes = Pipelines.sparsity(allocation: allocation, legalize: legalize)
     let manager = try PassManager(passes: passes, options: options.passManager.restricted(to: passes))

@@ -2,6 +2,7 @@
 // against the dense model on calibration data; written as report.md for people and report.json for tools.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -130,7 +131,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
         var modelDifference = 0.0, modelReference = 0.0
         var kept: [ValueID: Tensor] = [:]
         var failure: (any Error)?
-        let summary = try calibration.forEachBatch(for: original, maxSamples: maxSamples, stage: "report: output errors") { inputs in
+        let summary = try calibration.forEachTensorBatch(for: original, maxSamples: maxSamples, stage: "report: output errors") { inputs in
             kept.removeAll()
             let expected = try dense.run(inputs) { id, _, tensor in
                 if wanted.contains(id) { kept[id] = tensor }

@@ -3,27 +3,29 @@
 
 /// Parses `.sir` text into graphs.
 public struct Parser {
-    private let bytes: [UInt8]
-    private let path: String
-    private var position = 0
-    private var line = 1
-    private var lineStart = 0
+    /// The cursor; the kernel IR lexer reads its text with the same scanner.
+    private var scanner: TextScanner
+    private var bytes: [UInt8] { scanner.bytes }
+    private var path: String { scanner.path }
+    private var position: Int {
+        get { scanner.position }
+        set { scanner.position = newValue }
+    }
     private static let maxNesting = 32
 
     /// Parses a whole file.
     public static func parse(_ text: String, path: String = "<input>") throws(DiagnosticError) -> Module {
-        var parser = Parser(bytes: Array(text.utf8), path: path)
+        var parser = Parser(scanner: TextScanner(text, path: path))
         return try parser.parseModule()
     }
 
-    private init(bytes: [UInt8], path: String) {
-        self.bytes = bytes
-        self.path = path
+    private init(scanner: TextScanner) {
+        self.scanner = scanner
     }
 
     // MARK: Errors and positions
 
-    private var location: Location { .file(path: path, line: line, column: position - lineStart + 1) }
+    private var location: Location { scanner.location }
 
     /// The location of the next token (after spaces and comments).
     private mutating func here() -> Location {
@@ -49,29 +51,11 @@ public struct Parser {
         return "'\(text)'"
     }
 
-    private func isWordByte(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            || byte == 0x5F || byte == 0x2E
-    }
+    private func isWordByte(_ byte: UInt8) -> Bool { TextScanner.isWordByte(byte) }
 
     // MARK: Lexing helpers
 
-    private mutating func skipTrivia() {
-        while position < bytes.count {
-            let byte = bytes[position]
-            if byte == 0x0A {
-                position += 1
-                line += 1
-                lineStart = position
-            } else if byte == 0x20 || byte == 0x09 || byte == 0x0D {
-                position += 1
-            } else if byte == 0x2F, position + 1 < bytes.count, bytes[position + 1] == 0x2F {
-                while position < bytes.count, bytes[position] != 0x0A { position += 1 }
-            } else {
-                return
-            }
-        }
-    }
+    private mutating func skipTrivia() { scanner.skipSpaces(comments: true) }
 
     private mutating func peek(_ text: String) -> Bool {
         skipTrivia()
@@ -100,74 +84,35 @@ public struct Parser {
 
     private mutating func keyword(_ text: String) -> Bool {
         skipTrivia()
-        let saved = (position, line, lineStart)
+        let saved = scanner
         if word() == text { return true }
-        (position, line, lineStart) = saved
+        scanner = saved
         return false
     }
 
     private mutating func quotedString() throws(DiagnosticError) -> String {
         try expect("\"", "a string")
-        var scalars = String.UnicodeScalarView()
-        var raw: [UInt8] = []
-        func flush() { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw.removeAll() }
-        while position < bytes.count {
-            let byte = bytes[position]
-            position += 1
-            switch byte {
-            case 0x22:
-                flush()
-                return String(scalars)
-            case 0x0A:
-                throw fail("expected '\"' to close the string before the end of the line")
-            case 0x5C:
-                guard position < bytes.count else { break }
-                let escape = bytes[position]
-                position += 1
-                flush()
-                switch escape {
-                case 0x6E: scalars.append("\n")
-                case 0x74: scalars.append("\t")
-                case 0x22: scalars.append("\"")
-                case 0x5C: scalars.append("\\")
-                case 0x75:
-                    guard consumeRaw(0x7B) else { throw fail("expected '{' after \\u") }
-                    var value: UInt32 = 0
-                    var digits = 0
-                    while position < bytes.count, bytes[position] != 0x7D, digits < 8 {
-                        guard let digit = hexValue(bytes[position]) else { throw fail("expected a hex digit in \\u{...}") }
-                        value = value * 16 + UInt32(digit)
-                        digits += 1
-                        position += 1
-                    }
-                    guard digits > 0, consumeRaw(0x7D), let scalar = Unicode.Scalar(value) else {
-                        throw fail("expected a valid \\u{...} escape")
-                    }
-                    scalars.append(scalar)
-                default:
-                    throw fail("unknown escape '\\\(String(decoding: [escape], as: UTF8.self))' in string; expected \\n, \\t, \\\", \\\\ or \\u{...}")
-                }
-            default:
-                raw.append(byte)
+        switch scanner.quotedStringBody() {
+        case let .success(text):
+            return text
+        case let .failure(problem):
+            // Reported where this parser stood when it found the problem: after a byte it had read.
+            position = problem.offset + (problem.consumed ? 1 : 0)
+            switch problem.kind {
+            case .lineBreak: throw fail("expected '\"' to close the string before the end of the line")
+            case .endOfText: throw fail("expected '\"' to close the string, found end of file")
+            case .missingBrace: throw fail("expected '{' after \\u")
+            case .notHexDigit: throw fail("expected a hex digit in \\u{...}")
+            case .invalidUnicodeEscape: throw fail("expected a valid \\u{...} escape")
+            case let .unknownEscape(escape):
+                throw fail("unknown escape '\\\(String(decoding: [escape], as: UTF8.self))' in string; expected \\n, \\t, \\\", \\\\ or \\u{...}")
             }
         }
-        throw fail("expected '\"' to close the string, found end of file")
     }
 
-    private mutating func consumeRaw(_ byte: UInt8) -> Bool {
-        guard position < bytes.count, bytes[position] == byte else { return false }
-        position += 1
-        return true
-    }
+    private mutating func consumeRaw(_ byte: UInt8) -> Bool { scanner.consume(byte) }
 
-    private func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: return byte - 0x30
-        case 0x61...0x66: return byte - 0x61 + 10
-        case 0x41...0x46: return byte - 0x41 + 10
-        default: return nil
-        }
-    }
+    private func hexValue(_ byte: UInt8) -> UInt8? { TextScanner.hexValue(byte) }
 
     /// `%name`, `%"name"` or `%N`: returns the text name and whether it was a number.
     private mutating func sigilName(_ sigil: String, _ what: String) throws(DiagnosticError) -> (name: String, numbered: Bool) {

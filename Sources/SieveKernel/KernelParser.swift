@@ -65,7 +65,7 @@ public struct KernelParser {
 
     /// Parses a whole program.
     public static func parse(_ text: String, path: String = "<input>") throws(DiagnosticError) -> ParsedKernelProgram {
-        var lexer = KernelLexer(bytes: Array(text.utf8), path: path)
+        var lexer = KernelLexer(scanner: TextScanner(text, path: path))
         var parser = KernelParser(path: path)
         parser.tokens = try lexer.tokens()
         return try parser.parseProgram()
@@ -293,7 +293,7 @@ public struct KernelParser {
         var name = ""
         if case let .comment(text) = tokens[position].kind, tokens[position].line == close.line {
             name = text
-            if text.hasPrefix("\""), let unquoted = KernelLexer.unquote(text) { name = unquoted }
+            if text.hasPrefix("\""), let unquoted = TextScanner.unquote(text) { name = unquoted }
             _ = advance()
         }
         return Buffer(name: name, storage: storage, elementType: elementType, count: count)
@@ -712,44 +712,35 @@ struct Token: CustomStringConvertible {
     }
 }
 
-/// Splits kernel IR text into tokens.
+/// Splits kernel IR text into tokens, reading it with the scanner the graph IR parser uses.
 struct KernelLexer {
-    let bytes: [UInt8]
-    let path: String
-    var position = 0
-    var line = 1
-    var lineStart = 0
+    var scanner: TextScanner
+    var bytes: [UInt8] { scanner.bytes }
+    var position: Int {
+        get { scanner.position }
+        set { scanner.position = newValue }
+    }
+    var line: Int { scanner.line }
+    var lineStart: Int { scanner.lineStart }
 
-    init(bytes: [UInt8], path: String) {
-        self.bytes = bytes
-        self.path = path
+    init(scanner: TextScanner) {
+        self.scanner = scanner
     }
 
     func fail(_ message: String) -> DiagnosticError {
-        DiagnosticError(.error(.file(path: path, line: line, column: position - lineStart + 1), message))
+        DiagnosticError(.error(scanner.location, message))
     }
 
-    static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
-    static func isLetter(_ byte: UInt8) -> Bool { (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F }
+    static func isDigit(_ byte: UInt8) -> Bool { TextScanner.isDigit(byte) }
+    static func isLetter(_ byte: UInt8) -> Bool { TextScanner.isLetter(byte) }
 
-    func byte(at offset: Int) -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
+    func byte(at offset: Int) -> UInt8? { scanner.byte(at: offset) }
 
     mutating func tokens() throws(DiagnosticError) -> [Token] {
         var tokens: [Token] = []
         while true {
-            // Spaces and line breaks.
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte == 0x0A {
-                    position += 1
-                    line += 1
-                    lineStart = position
-                } else if byte == 0x20 || byte == 0x09 || byte == 0x0D {
-                    position += 1
-                } else {
-                    break
-                }
-            }
+            // Spaces and line breaks; comments are tokens here (a buffer's name is its line's comment).
+            scanner.skipSpaces(comments: false)
             let column = position - lineStart + 1
             guard position < bytes.count else {
                 tokens.append(Token(kind: .end, line: line, column: column))
@@ -835,90 +826,18 @@ struct KernelLexer {
 
     /// A string in double quotes with the escapes `quoteString` writes.
     mutating func lexString() throws(DiagnosticError) -> String {
-        var end = position
-        let (text, length) = KernelLexer.unquotePrefix(bytes, from: position, endOfLine: &end)
-        guard let text else {
-            position = end
-            throw fail(length == 0 ? "expected '\"' to close the string before the end of the line"
-                       : "bad escape in string; expected \\n, \\t, \\\", \\\\ or \\u{...}")
-        }
-        position += length
-        return text
-    }
-
-    /// Reads a quoted string that is the whole of `text`, or nil.
-    static func unquote(_ text: String) -> String? {
-        let bytes = Array(text.utf8)
-        var end = 0
-        let (value, length) = unquotePrefix(bytes, from: 0, endOfLine: &end)
-        return length == bytes.count ? value : nil
-    }
-
-    /// Reads a quoted string starting at `from`; returns it and its length in bytes, or nil (and a
-    /// length of 0 for an unclosed string, else 1) with `endOfLine` at the problem.
-    static func unquotePrefix(_ bytes: [UInt8], from start: Int, endOfLine: inout Int) -> (String?, Int) {
-        var position = start + 1
-        var scalars = String.UnicodeScalarView()
-        var raw: [UInt8] = []
-        func flush() {
-            scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
-            raw.removeAll()
-        }
-        while position < bytes.count {
-            let byte = bytes[position]
-            position += 1
-            switch byte {
-            case 0x22:
-                flush()
-                return (String(scalars), position - start)
-            case 0x0A:
-                endOfLine = position - 1
-                return (nil, 0)
-            case 0x5C:
-                flush()
-                guard position < bytes.count else { endOfLine = position; return (nil, 0) }
-                let escape = bytes[position]
-                position += 1
-                switch escape {
-                case 0x6E: scalars.append("\n")
-                case 0x74: scalars.append("\t")
-                case 0x22: scalars.append("\"")
-                case 0x5C: scalars.append("\\")
-                case 0x75:
-                    guard position < bytes.count, bytes[position] == 0x7B else { endOfLine = position; return (nil, 1) }
-                    position += 1
-                    var value: UInt32 = 0
-                    var digits = 0
-                    while position < bytes.count, bytes[position] != 0x7D, digits < 8 {
-                        guard let digit = hexValue(bytes[position]) else { endOfLine = position; return (nil, 1) }
-                        value = value * 16 + UInt32(digit)
-                        digits += 1
-                        position += 1
-                    }
-                    guard position < bytes.count, bytes[position] == 0x7D, digits > 0, let scalar = Unicode.Scalar(value) else {
-                        endOfLine = position
-                        return (nil, 1)
-                    }
-                    position += 1
-                    scalars.append(scalar)
-                default:
-                    endOfLine = position - 1
-                    return (nil, 1)
-                }
-            default:
-                raw.append(byte)
+        position += 1
+        switch scanner.quotedStringBody() {
+        case let .success(text):
+            return text
+        case let .failure(problem):
+            position = problem.offset
+            switch problem.kind {
+            case .lineBreak, .endOfText:
+                throw fail("expected '\"' to close the string before the end of the line")
+            case .missingBrace, .notHexDigit, .invalidUnicodeEscape, .unknownEscape:
+                throw fail("bad escape in string; expected \\n, \\t, \\\", \\\\ or \\u{...}")
             }
-        }
-        endOfLine = position
-        return (nil, 0)
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: return byte - 0x30
-        case 0x41...0x46: return byte - 0x41 + 10
-        case 0x61...0x66: return byte - 0x61 + 10
-        default: return nil
         }
     }
 }

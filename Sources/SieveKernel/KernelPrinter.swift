@@ -137,7 +137,7 @@ func isBareKernelName(_ name: String) -> Bool {
 
 /// Letters, digits, `_` and `.`: the bytes of a bare name.
 func isKernelWordByte(_ byte: UInt8) -> Bool {
-    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E
+    TextScanner.isWordByte(byte)
 }
 
 /// A buffer's name in its line's trailing comment: as is, or quoted when it holds a control character

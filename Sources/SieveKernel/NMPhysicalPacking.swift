@@ -147,16 +147,14 @@ public struct NMBlockedSchedule: Hashable, Sendable {
     public var splatKeptValues: Bool
 }
 
-/// Chooses the physical packing of an N:M weight `[rows][k]` read by a product over `activationRows` rows of
-/// activations, for a target with `vectorWidth` f32 lanes and `threads` threads (nil when not known at
-/// compile time). `rowBlockKernel` says whether the product takes the per-row batch-1 path (activations
-/// contiguous along the reduction, fewer rows than a vector); only that path reads row blocks.
+/// Chooses the physical packing of an N:M weight `[rows][k]`. `rowBlockKernel` says whether the product
+/// takes the per-row batch-1 path (activations contiguous along the reduction, fewer rows than a vector);
+/// only that path reads row blocks.
 ///
-/// Today: row blocks whenever the batch-1 kernel reads the weight and the pattern fits (m of 4, 8 or 16, n
-/// dividing 64); the logical layout otherwise (the batch-N kernel reads it). This is the single place a
-/// `schedule` pass replaces with a cost model.
-public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, activationRows: Int, rowBlockKernel: Bool,
-                            vectorWidth: Int, threads: Int?) -> NMPhysicalPacking {
+/// Row blocks whenever the batch-1 kernel reads the weight, the row's scalar tail is small and the pattern
+/// fits (m of 4, 8 or 16, n dividing 64); the logical layout otherwise (the batch-N kernel reads it).
+/// `KernelProblem.defaultSchedule` makes the same choice; tests hold the two to it.
+public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, rowBlockKernel: Bool) -> NMPhysicalPacking {
     // The row-block kernel takes its tail in a scalar loop: where the tail is more than an eighth of a row (k
     // below a few chunks, as in small models) one vectorised nm_dot per row is faster (the example MLP's
     // 64-wide layer took ≈ 4 µs more as a tail).
@@ -167,8 +165,8 @@ public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, activationRows: I
 }
 
 /// Chooses the k block, tile and prefetch distance of the batch-N kernel for `columns` activation rows
-/// (the vector axis) of a `[rows][k]` N:M weight.
-public func chooseNMBlockedSchedule(rows: Int, k: Int, n: Int, m: Int, columns: Int, vectorWidth: Int, threads: Int?) -> NMBlockedSchedule {
+/// (the vector axis) of an N:M weight; only the pattern and the activation rows matter.
+public func chooseNMBlockedSchedule(n: Int, m: Int, columns: Int) -> NMBlockedSchedule {
     let unroll = max(1, 16 / n)
     let stepGroups = unroll * m
     // About 24 KiB of activations per block, a whole number of steps.

@@ -2,6 +2,7 @@
 // observe hook: per-input-channel sums of squares (Wanda's norms) and optionally the Gram matrix X^T X.
 
 import COpenBLAS
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 
@@ -55,7 +56,7 @@ public struct CalibrationStatistics: Sendable {
         let interpreter = Interpreter(graph: graph)
         var failure: (any Error)?
         let stage = "statistics for " + layers.map(\.name).joined(separator: ", ")
-        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples, stage: stage) { inputs in
+        let summary = try calibration.forEachTensorBatch(for: graph, maxSamples: maxSamples, stage: stage) { inputs in
             _ = try interpreter.run(inputs) { id, _, tensor in
                 guard failure == nil, let waiting = readers[id] else { return }
                 for layer in waiting {

@@ -9,6 +9,7 @@
 // layers are pruned in graph order, each measured on the model with the layers before it already
 // pruned (one calibration pass per layer), as the SparseGPT and Wanda papers do.
 
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 

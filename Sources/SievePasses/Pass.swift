@@ -1,6 +1,7 @@
 // The pass protocol and the context a pass runs in.
 // A pass is a value with a stable kebab-case name; it rewrites a graph in place or throws.
 
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 

@@ -4,8 +4,8 @@
 // Options: `sparsity-allocation{sparsity=2:4}` (uniform, the default), or `sparsity=auto` with
 // `max-error=E` (relative model output error on calibration) or `target-density=D` (kept weights over
 // all prunable weights); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
-// or ONNX node name), `min-weights=N` (default 4096), `prune=METHOD` (how sensitivity is measured,
-// default magnitude), `samples=N` (calibration samples for sensitivity, default 128).
+// or ONNX node name), `min-weights=N`, `prune=METHOD` (how sensitivity is measured), `samples=N`
+// (calibration samples for sensitivity); the defaults are SparsityOptions' (docs/sparsity.md).
 // Layers stay dense when protected, smaller than min-weights, or with a reduction under 2*M (a reduction
 // that is not a multiple of M is padded by the nm layout); the log says which rule applied.
 
@@ -39,11 +39,12 @@ public struct SparsityAllocation: ConfigurablePass {
     /// Calibration samples used to measure sensitivity.
     public var samples: Int
 
-    /// Makes the pass; the default is uniform 2:4 on layers of at least 4096 weights.
-    public init(mode: Mode = .uniform(NMPattern(n: 2, m: 4)), keepDense: [String] = [], minWeights: Int = 4096,
-                method: PruneMethod = .magnitude,
-                candidates: [NMPattern] = [NMPattern(n: 4, m: 8), NMPattern(n: 2, m: 4), NMPattern(n: 1, m: 4)],
-                samples: Int = 128) {
+    /// Makes the pass; the defaults are `SparsityOptions`' (uniform 2:4 on layers of at least
+    /// `SparsityOptions.defaultMinWeights` weights).
+    public init(mode: Mode = .uniform(SparsityOptions.defaultPattern), keepDense: [String] = [],
+                minWeights: Int = SparsityOptions.defaultMinWeights, method: PruneMethod = .magnitude,
+                candidates: [NMPattern] = SparsityOptions.defaultCandidates,
+                samples: Int = SparsityOptions.defaultSensitivitySamples) {
         self.mode = mode
         self.keepDense = keepDense
         self.minWeights = minWeights
@@ -63,12 +64,11 @@ public struct SparsityAllocation: ConfigurablePass {
         let reader = PassOptionReader(pass: name, known: optionHelp)
         try reader.check(options)
         var pass = self
-        var auto = false
+        var sparsity: String?
         var maxError: Double?, density: Double?
         for (key, value) in options {
             switch key {
-            case "sparsity":
-                if value == "auto" { auto = true } else { pass.mode = .uniform(try reader.pattern(value)) }
+            case "sparsity": sparsity = value
             case "max-error": maxError = try reader.number(key, value, in: 0...Double.greatestFiniteMagnitude)
             case "target-density": density = try reader.number(key, value, in: 0...1)
             case "keep-dense": pass.keepDense.append(value)
@@ -78,15 +78,12 @@ public struct SparsityAllocation: ConfigurablePass {
             default: break
             }
         }
-        if auto || maxError != nil || density != nil {
-            switch (maxError, density) {
-            case let (error?, nil): pass.mode = .maxError(error)
-            case let (nil, target?): pass.mode = .targetDensity(target)
-            case (nil, nil): throw reader.error("sparsity=auto needs max-error=E or target-density=D")
-            case (_?, _?): throw reader.error("give max-error or target-density, not both")
-            }
-            if options.contains(where: { $0.key == "sparsity" && $0.value != "auto" }) {
-                throw reader.error("max-error and target-density go with sparsity=auto, not a fixed pattern")
+        // A budget alone means auto, as `sparsity=auto` with it would.
+        if let text = sparsity ?? (maxError != nil || density != nil ? "auto" : nil) {
+            do {
+                pass.mode = try SparsityOptions.mode(text, maxError: maxError, targetDensity: density, spelling: .passOption)
+            } catch {
+                throw reader.error(error.diagnostics.first?.message ?? "\(error)")
             }
         }
         return pass

@@ -1,6 +1,7 @@
 // Measuring what sparsity costs: a dense reference run over a slice of the calibration set, kept in
 // memory, against which the relative output error of any variant of the graph is computed.
 
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 
@@ -19,7 +20,7 @@ public struct ReferenceRun: Sendable {
         let interpreter = Interpreter(graph: graph)
         var batches: [[Tensor]] = []
         var outputs: [[Tensor]] = []
-        let summary = try calibration.forEachBatch(for: graph, maxSamples: maxSamples, stage: "dense reference outputs") { inputs in
+        let summary = try calibration.forEachTensorBatch(for: graph, maxSamples: maxSamples, stage: "dense reference outputs") { inputs in
             batches.append(inputs)
             outputs.append(try interpreter.run(inputs))
         }

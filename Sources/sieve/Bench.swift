@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("The CPU: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).", valueName: "target"))
     var target: CompileTarget = .native
 
-    @Option(help: ArgumentHelp("Thread counts to time, comma-separated.", valueName: "list"))
+    @Option(help: ArgumentHelp("Thread counts to time, comma-separated, each 1 to \(maxRuntimeThreads) (the runtime's limit).", valueName: "list"))
     var threads: String = "1,2"
 
     @Option(help: ArgumentHelp("Rounds of alternating contenders.", valueName: "count"))
@@ -51,10 +51,10 @@ struct Bench: ParsableCommand {
     func run() throws {
         try runReportingDiagnostics {
             let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
-            guard !threadCounts.isEmpty, threadCounts.allSatisfy({ (1...256).contains($0) }),
-                  threadCounts.count == threads.split(separator: ",").count else {
-                throw DiagnosticError(.error(.unknown, "--threads must be a comma-separated list of counts from 1 to 256, found '\(threads)'"))
+            guard !threadCounts.isEmpty, threadCounts.count == threads.split(separator: ",").count else {
+                throw DiagnosticError(.error(.unknown, "--threads must be a comma-separated list of counts from 1 to \(maxRuntimeThreads), found '\(threads)'"))
             }
+            for count in threadCounts { _ = try checkThreadCount(count) }
             guard (1...1000).contains(repetitions), (1...10000).contains(calls) else {
                 throw DiagnosticError(.error(.unknown, "--repetitions must be 1...1000 and --calls 1...10000"))
             }

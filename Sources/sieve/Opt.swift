@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import SieveCodegenC
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -26,8 +27,9 @@ struct Opt: ParsableCommand {
                 -p 'sparsity-allocation{sparsity=2:4,min-weights=0},nm-legalize{prune=sparsegpt}'
 
             Passes with options take them in braces: name{key=value,...}. sparsity-allocation: \
-            sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), min-weights=N, \
-            prune=METHOD, samples=N. nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
+            sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), \
+            min-weights=N (default \(SparsityOptions.defaultMinWeights)), prune=METHOD (default magnitude), \
+            samples=N (default \(SparsityOptions.defaultSensitivitySamples)). nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
@@ -60,7 +62,7 @@ struct Opt: ParsableCommand {
     var stopAfter: String?
 
     @Option(name: .customLong("calibration"),
-            help: ArgumentHelp("Calibration inputs (.npy, .npz or a folder of them) for sparsity-allocation and nm-legalize.", valueName: "path"))
+            help: ArgumentHelp("Calibration inputs for sparsity-allocation and nm-legalize: a .npy (single-input graph), a .npz keyed by input name, a folder of them, or ONNX test_data_set_* folders.", valueName: "path"))
     var calibration: String?
 
     @Option(name: .customLong("sparsity-report"),
@@ -86,7 +88,7 @@ struct Opt: ParsableCommand {
             let text = try Files.readText(input)
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
                                      pipeline: passes, options: options, printLocations: dumps.printLocations)
-            request.calibration = try calibration.map { path throws(DiagnosticError) in try CalibrationSet.load(path: path) }
+            request.calibration = try calibration.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             if isatty(2) != 0 {
                 // One status line on a terminal, rewritten after every batch.
                 request.calibration?.progress = { step in

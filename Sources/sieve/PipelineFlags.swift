@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -77,13 +78,13 @@ struct SparsityFlags: ParsableArguments {
     var keepDense: [String] = []
 
     @Option(name: .customLong("min-weights"), help: ArgumentHelp("Layers with fewer weights stay dense.", valueName: "count"))
-    var minWeights: Int = 1024
+    var minWeights: Int = SparsityOptions.defaultMinWeights
 
     @Flag(help: "Search an input-channel permutation per layer that keeps more weight, folded into the layer's producer where that is legal.")
     var permute = false
 
     /// The sparsification asked for, or nil when `--sparsity` is absent.
-    func options(passManager: PassManagerOptions) throws(DiagnosticError) -> SparsifyOptions? {
+    func options(passManager: PassManagerOptions) throws(DiagnosticError) -> SparsityOptions? {
         guard let sparsity else {
             if maxError != nil || targetDensity != nil || permute || calibration != nil && prune != "magnitude" {
                 throw DiagnosticError(.error(.unknown, "--prune, --permute, --max-error and --target-density need --sparsity N:M or --sparsity auto"))
@@ -94,7 +95,7 @@ struct SparsityFlags: ParsableArguments {
             throw DiagnosticError(.error(.unknown, "--prune must be magnitude, wanda or sparsegpt, found '\(prune)'"))
         }
         guard minWeights >= 0 else { throw DiagnosticError(.error(.unknown, "--min-weights must not be negative")) }
-        var options = SparsifyOptions(sparsity: try SparsifyOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity),
+        var options = SparsityOptions(sparsity: try SparsityOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity),
                                       prune: method, keepDense: keepDense, minWeights: minWeights,
                                       calibrationSamples: calibrationSamples, passManager: passManager)
         options.permute = permute

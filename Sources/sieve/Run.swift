@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("For compiled runs: native, x86-64, x86-64-v3 or x86-64-v4.", valueName: "target"))
     var target: CompileTarget = .native
 
-    @Option(help: ArgumentHelp("For compiled runs: the number of threads.", valueName: "count"))
+    @Option(help: ArgumentHelp("For compiled runs: the number of threads, 1 to \(maxRuntimeThreads) (the runtime's limit).", valueName: "count"))
     var threads: Int = 1
 
     @OptionGroup(title: "Sparsity")
@@ -66,12 +66,9 @@ struct Run: ParsableCommand {
             let shapes = try parseInputShapes(inputShapes)
             var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
-            guard (1...256).contains(threads) else {
-                throw DiagnosticError(.error(.unknown, "--threads must be between 1 and 256, found \(threads)"))
-            }
             request.interpret = interpret
             request.target = target
-            request.threads = threads
+            request.threads = try checkThreadCount(threads)
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.sparsity = try sparsity.options(passManager: PassManagerOptions())
             request.calibration = try sparsity.loadCalibration()

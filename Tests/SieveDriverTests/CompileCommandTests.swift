@@ -3,6 +3,7 @@
 // the cache; bad requests end in one diagnostic and leave no artifact.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveONNX
@@ -93,8 +94,8 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
             let reference = try runSieve(["run", modelPath, "--input", input, "--output-dir", interpreted.path, "--interpret"], timeout: 120)
             #expect(reference.status == 0, "\(reference.stderr)")
             for file in try FileManager.default.contentsOfDirectory(atPath: interpreted.path) {
-                let expected = try NumPyFile.read(path: interpreted.appendingPathComponent(file).path)
-                let actual = try NumPyFile.read(path: compiled.appendingPathComponent(file).path)
+                let expected = try Tensor(NumPyFile.read(path: interpreted.appendingPathComponent(file).path))
+                let actual = try Tensor(NumPyFile.read(path: compiled.appendingPathComponent(file).path))
                 #expect(actual.allClose(expected, rtol: 1e-4, atol: 1e-6), "\(model) \(file): \(actual) vs \(expected)")
             }
         }
@@ -109,8 +110,8 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
                                     "--output-dir", folder.path, "--interpret", "--sparsity", "2:4", "--prune", "sparsegpt",
                                     "--calibration", exampleFolder.appendingPathComponent("mlp.calibration.npy").path], timeout: 300)
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        let probabilities = try NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path)
-        let labels = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.eval.labels.npy").path)
+        let probabilities = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path))
+        let labels = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.eval.labels.npy").path))
         let scores = try #require(probabilities.floats), truth = try #require(labels.integers)
         #expect(probabilities.shape == [500, 10])
         var correct = 0
@@ -197,15 +198,15 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
     let compiled = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "-o", artifact.path],
                                 timeout: 180)
     #expect(compiled.status == 0, "\(compiled.stderr)")
-    let sample = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.input.npy").path)
+    let sample = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.input.npy").path))
     let firstRow = try Tensor(TensorType([1, 64], .f32), floats: Array(try #require(sample.floats).prefix(64)))
     let input = folder.appendingPathComponent("one.npy").path
-    try NumPyFile.write(firstRow, path: input)
+    try NumPyFile.write(firstRow.constant(name: "tensor"), path: input)
     let library = artifact.appendingPathComponent("libmlp.so").path
     let outcome = try runSieve(["run", library, "--input", "input=\(input)", "--output-dir", folder.appendingPathComponent("out").path])
     #expect(outcome.status == 0, "\(outcome.stderr)")
-    let output = try NumPyFile.read(path: folder.appendingPathComponent("out/probabilities.npy").path)
-    let expected = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path)
+    let output = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("out/probabilities.npy").path))
+    let expected = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path))
     #expect(output.shape == [1, 10])
     #expect(zip(try #require(output.floats), try #require(expected.floats).prefix(10)).allSatisfy { abs($0 - $1) <= 1e-5 })
     let wrongShape = try runSieve(["run", library, "--input", exampleFolder.appendingPathComponent("mlp.input.npy").path,
@@ -230,7 +231,7 @@ func examplesBuildAndRunAgainstACompiledModel() throws {
 @Test func onnxTestDataFoldersCalibrateLikeNumPyFiles() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let calibration = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.calibration.npy").path)
+    let calibration = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.calibration.npy").path))
     let rows = try #require(calibration.floats)
     for (index, range) in [0..<128, 128..<256].enumerated() {
         var proto = Onnx_TensorProto()

@@ -2,6 +2,7 @@
 // that must end in exit status 1 with one diagnostic and no output file written.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveONNX
@@ -88,10 +89,10 @@ func errorLines(_ text: String) -> [String] {
         #expect(inspect.status == 0, "\(inspect.stderr)")
         #expect(inspect.stdout.contains("  x: tensor<2x3xf32>"))
         let input = folder.appendingPathComponent("x.npy")
-        try NumPyFile.write(try Tensor(TensorType([2, 3], .f32), floats: [1, 2, 3, 4, 5, 6]), path: input.path)
+        try NumPyFile.write(try Tensor(TensorType([2, 3], .f32), floats: [1, 2, 3, 4, 5, 6]).constant(name: "tensor"), path: input.path)
         let run = try runSieve(["run", ir.path, "--input", input.path, "--output-dir", folder.appendingPathComponent("out").path])
         #expect(run.status == 0, "\(run.stderr)")
-        let output = try NumPyFile.read(path: folder.appendingPathComponent("out/b.npy").path)
+        let output = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("out/b.npy").path))
         #expect(output.type == TensorType([6], .f32))
         #expect(output.floats == [1, 2, 3, 4, 5, 6])
     }
@@ -104,8 +105,8 @@ func errorLines(_ text: String) -> [String] {
                                     "--output-dir", folder.path, "--interpret"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["probabilities.npy"])
-        let actual = try NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path)
-        let expected = try NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path)
+        let actual = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path))
+        let expected = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path))
         #expect(actual.shape == [4, 10])
         #expect(try #require(actual.maxAbsDifference(expected)) <= 1e-4)
         let help = try runSieve(["run", "--help"])
@@ -124,7 +125,7 @@ func errorLines(_ text: String) -> [String] {
         try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("link.bin").path,
                                                    withDestinationPath: secret.path)
         let input = folder.appendingPathComponent("x.npy")
-        try NumPyFile.write(try Tensor(TensorType([1, 4], .f32), floats: [1, 2, 3, 4]), path: input.path)
+        try NumPyFile.write(try Tensor(TensorType([1, 4], .f32), floats: [1, 2, 3, 4]).constant(name: "tensor"), path: input.path)
         let original = try Data(contentsOf: exampleFolder.appendingPathComponent("cnn.onnx"))
 
         let cases: [(String, Data, String)] = [

@@ -4,6 +4,7 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveKernel
@@ -132,7 +133,7 @@ func runFileTest(text: String, file: String, url: URL? = nil) throws -> [String]
     request.kernelTarget = spec.kernelTarget
     if let calibration = spec.calibration {
         let folder = (url ?? repositoryRoot.appendingPathComponent(file)).deletingLastPathComponent()
-        request.calibration = try CalibrationSet.load(path: folder.appendingPathComponent(calibration).path)
+        request.calibration = try loadCalibrationData(path: folder.appendingPathComponent(calibration).path)
     }
 
     if !spec.expectedErrors.isEmpty {

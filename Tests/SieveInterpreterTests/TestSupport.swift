@@ -2,6 +2,7 @@
 // Result types are computed with the op's own type rule, so each test states only operands and attributes.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import Testing
 @testable import SieveInterpreter
@@ -30,7 +31,7 @@ func fixturePath(_ name: String) -> String {
 
 /// The tensors of a fixture archive by name.
 func fixture(_ name: String) throws -> [String: Tensor] {
-    Dictionary(uniqueKeysWithValues: try NumPyFile.readArchive(path: fixturePath(name)).map { ($0.name, $0.tensor) })
+    Dictionary(uniqueKeysWithValues: try NumPyFile.readArchive(path: fixturePath(name)).map { ($0.name, try Tensor($0)) })
 }
 
 /// A fresh temporary folder for files a test writes.

@@ -173,17 +173,17 @@ struct KernelIRTests {
         #expect(NMRowBlockLayout(rows: 4, k: 66, n: 2, m: 4) == nil, "k must be whole groups")
         #expect(NMRowBlockLayout(rows: 1 << 40, k: 1 << 40, n: 2, m: 4) == nil, "sizes that overflow are refused, not trapped on")
         #expect(NMRowBlockLayout(rows: 1 << 50, k: 1 << 50, n: 2, m: 4) == nil)
-        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 32, rowBlockKernel: false, vectorWidth: 16, threads: 2) == .logical)
-        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: false) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, rowBlockKernel: true)
                 == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4))))
         // Every weight of the differential case "N:M batch-1 products over row-block packed weights" takes row blocks.
         for (rows, k, n, m) in [(10, 1088, 2, 4), (7, 512, 1, 4), (5, 768, 2, 8), (6, 768, 4, 8), (9, 256, 2, 4)] {
-            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, rowBlockKernel: true)
             #expect(choice == .rowBlocks(try #require(NMRowBlockLayout(rows: rows, k: k, n: n, m: m))), "\(rows)x\(k) \(n):\(m)")
         }
         // Rows that are mostly scalar tail (k = 64: 32 kept, no full chunk) stay one nm_dot per row.
-        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2) == .logical)
-        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, activationRows: 1, rowBlockKernel: true, vectorWidth: 16, threads: 2)
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: true) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, rowBlockKernel: true)
                 == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 1088, n: 2, m: 4))))
         // Slice order: row 1's first kept value lands right after row 0's first 16, in the first chunk.
         var logical = [UInt8](repeating: 0, count: 4 * 128 * 4 + 4 * 128 / 4)

@@ -162,12 +162,12 @@ struct ScheduleDifferentialTests {
             let chosen = problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14)
             let label = "\(rows) x [\(outputs), \(k)] \(n):\(m): \(chosen.summary)"
             if rows < 16 {
-                let packing = chooseNMPacking(rows: outputs, k: k, n: n, m: m, activationRows: rows, rowBlockKernel: true, vectorWidth: 16, threads: nil)
+                let packing = chooseNMPacking(rows: outputs, k: k, n: n, m: m, rowBlockKernel: true)
                 let rowBlocks: Bool
                 if case .rowBlocks = packing { rowBlocks = true } else { rowBlocks = false }
                 #expect(chosen.variant == .nmDot && (chosen.packing == .rows4) == rowBlocks, "\(label)")
             } else {
-                let blocked = chooseNMBlockedSchedule(rows: outputs, k: k, n: n, m: m, columns: rows, vectorWidth: 16, threads: nil)
+                let blocked = chooseNMBlockedSchedule(n: n, m: m, columns: rows)
                 #expect(chosen.variant == .nmBlocked(kBlock: blocked.blockGroups * m, tileRows: blocked.tileRows, prefetchRows: blocked.prefetchRows),
                         "\(label)")
             }

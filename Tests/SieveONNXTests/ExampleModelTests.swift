@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import Testing
@@ -24,8 +25,8 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
         inputs: [RunInput(name: nil, path: folder.appendingPathComponent("\(name).input.npy").path)],
         outputDirectory: outputFolder.path))
     #expect(result.writtenFiles == [outputFolder.appendingPathComponent("\(output).npy").path])
-    let actual = try NumPyFile.read(path: outputFolder.appendingPathComponent("\(output).npy").path)
-    let expected = try NumPyFile.read(path: folder.appendingPathComponent("\(name).\(output).npy").path)
+    let actual = try Tensor(NumPyFile.read(path: outputFolder.appendingPathComponent("\(output).npy").path))
+    let expected = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("\(name).\(output).npy").path))
     #expect(actual.type == expected.type)
     let worst = zip(actual.doubles, expected.doubles).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
     print("example \(name): max difference from onnxruntime \(worst) (tolerance \(exampleTolerance))")
@@ -35,7 +36,7 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
 @Test func mlpBatchComesFromTheInputFile() throws {
     // mlp.onnx has a dynamic batch; the sample input has 4 rows, so the graph is imported with batch 4.
     let folder = repositoryRoot.appendingPathComponent("Examples/models")
-    let input = try NumPyFile.read(path: folder.appendingPathComponent("mlp.input.npy").path)
+    let input = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("mlp.input.npy").path))
     #expect(input.shape == [4, 64])
     let model = try loadModel(path: folder.appendingPathComponent("mlp.onnx").path, inputShapes: ["input": [4, 64]])
     #expect(model.graph.type(of: model.graph.outputs[0])?.shape == [4, 10])
@@ -63,13 +64,13 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
     let folder = try temporaryFolder("pb-input")
     defer { try? FileManager.default.removeItem(at: folder) }
     let models = repositoryRoot.appendingPathComponent("Examples/models")
-    let input = try NumPyFile.read(path: models.appendingPathComponent("mlp.input.npy").path)
+    let input = try Tensor(NumPyFile.read(path: models.appendingPathComponent("mlp.input.npy").path))
     let pb = folder.appendingPathComponent("input_0.pb")
     try floatTensor("input", input.shape.map(Int64.init), try #require(input.floats)).serializedData().write(to: pb)
     let result = try runModel(RunRequest(modelPath: models.appendingPathComponent("mlp.onnx").path,
                                          inputs: [RunInput(parsing: "input=" + pb.path)],
                                          outputDirectory: folder.appendingPathComponent("out").path))
-    let expected = try NumPyFile.read(path: models.appendingPathComponent("mlp.probabilities.npy").path)
+    let expected = try Tensor(NumPyFile.read(path: models.appendingPathComponent("mlp.probabilities.npy").path))
     #expect(try #require(result.outputs.first?.tensor.maxAbsDifference(expected)) <= 1e-4)
 }
 
@@ -85,8 +86,8 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
 
         """.write(to: ir, atomically: true, encoding: .utf8)
     let a = folder.appendingPathComponent("a.npy").path, b = folder.appendingPathComponent("b.npy").path
-    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [1, 2]), path: a)
-    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [10, 20]), path: b)
+    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [1, 2]).constant(name: "tensor"), path: a)
+    try NumPyFile.write(try Tensor(TensorType([2], .f32), floats: [10, 20]).constant(name: "tensor"), path: b)
     let out = folder.appendingPathComponent("out").path
     #expect(throws: DiagnosticError.self) {
         try runModel(RunRequest(modelPath: ir.path, inputs: [RunInput(parsing: a)], outputDirectory: out))
@@ -100,5 +101,5 @@ func exampleModelMatchesOnnxRuntime(_ name: String) throws {
     let result = try runModel(RunRequest(modelPath: ir.path, inputs: [RunInput(parsing: "b=" + b), RunInput(parsing: "a=" + a)],
                                          outputDirectory: out))
     #expect(result.outputs.map(\.name) == ["sum"])
-    #expect(try NumPyFile.read(path: out + "/sum.npy").floats == [11, 22])
+    #expect(try Tensor(NumPyFile.read(path: out + "/sum.npy")).floats == [11, 22])
 }

@@ -4,6 +4,7 @@
 
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveONNX
@@ -147,7 +148,7 @@ func externalFailure(_ tensor: Onnx_TensorProto, folder: URL) -> String {
     defer { try? FileManager.default.removeItem(at: folder) }
     let cnn = repositoryRoot.appendingPathComponent("Examples/models/cnn.onnx").path
     let badInput = folder.appendingPathComponent("bad.npy").path
-    try NumPyFile.write(try Tensor(TensorType([1, 1, 28, 27], .f32), floats: [Float](repeating: 0, count: 756)), path: badInput)
+    try NumPyFile.write(try Tensor(TensorType([1, 1, 28, 27], .f32), floats: [Float](repeating: 0, count: 756)).constant(name: "tensor"), path: badInput)
     let outputs = folder.appendingPathComponent("out")
     do {
         _ = try runModel(RunRequest(modelPath: cnn, inputs: [RunInput(name: nil, path: badInput)], outputDirectory: outputs.path))

@@ -5,6 +5,7 @@
 
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -36,7 +37,7 @@ func accuracy(_ graph: Graph, inputs: Tensor, labels: [Int64]) throws -> Double 
 @Suite struct DigitsAccuracyTests {
     @Test func twoFourOnTheHiddenLayersWithSparseGPTCostsAtMostOneAndAHalfPoints() throws {
         let graph = try Parser.parse(try String(contentsOfFile: fixture("digits.sir"), encoding: .utf8)).graphs[0]
-        let heldOut = Dictionary(uniqueKeysWithValues: try NumPyFile.readArchive(path: fixture("digits-heldout.npz")).map { ($0.name, $0.tensor) })
+        let heldOut = Dictionary(uniqueKeysWithValues: try NumPyFile.readArchive(path: fixture("digits-heldout.npz")).map { ($0.name, try Tensor($0)) })
         let inputs = try #require(heldOut["input"]), labels = try #require(heldOut["label"]?.integers)
         let calibration = try CalibrationSet.load(path: fixture("digits-calibration.npz"))
         let dense = try accuracy(graph, inputs: inputs, labels: labels)

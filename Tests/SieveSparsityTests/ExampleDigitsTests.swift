@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
@@ -33,8 +34,8 @@ func exampleAccuracy(_ graph: Graph, inputs: Tensor, labels: [Int64]) throws -> 
         var graph = try loadModel(path: exampleModel("mlp.onnx"), inputShapes: ["input": [20, 64]]).graph
         var context = PassContext()
         try PassManager(passes: Pipelines.cleanup).run(on: &graph, context: &context) { _ in }
-        let inputs = try NumPyFile.read(path: exampleModel("mlp.eval.input.npy"))
-        let labels = try #require(try NumPyFile.read(path: exampleModel("mlp.eval.labels.npy")).integers)
+        let inputs = try Tensor(NumPyFile.read(path: exampleModel("mlp.eval.input.npy")))
+        let labels = try #require(try Tensor(NumPyFile.read(path: exampleModel("mlp.eval.labels.npy"))).integers)
         let calibration = try CalibrationSet.load(path: exampleModel("mlp.calibration.npy"))
         let dense = try exampleAccuracy(graph, inputs: inputs, labels: labels)
         // Batches of 20 samples: 240 of the 256 calibration digits are used, all 500 held-out ones.
@@ -75,7 +76,7 @@ func exampleAccuracy(_ graph: Graph, inputs: Tensor, labels: [Int64]) throws -> 
             #expect(try PrunableLayers.weightMatrix(moved, layer) == PrunableLayers.weightMatrix(sparse.graph, original))
         }
         // The first 16 of 40 rows give what the small sparsified graph gives.
-        let input = try NumPyFile.read(path: exampleModel("mlp.eval.input.npy")).floats ?? []
+        let input = try Tensor(NumPyFile.read(path: exampleModel("mlp.eval.input.npy"))).floats ?? []
         let big = try run(moved, [try tensor([40, 64], Array(input[0..<(40 * 64)]))])[0].floats ?? []
         let little = try run(sparse.graph, [try tensor([16, 64], Array(input[0..<(16 * 64)]))])[0].floats ?? []
         #expect(zip(big.prefix(160), little).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })

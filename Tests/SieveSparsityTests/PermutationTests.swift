@@ -2,6 +2,7 @@
 // the search raises the magnitude N:M keeps, and illegal cases are left alone.
 
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import Testing

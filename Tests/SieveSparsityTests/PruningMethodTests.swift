@@ -2,6 +2,7 @@
 // reconstruction error order sparsegpt < wanda < magnitude on correlated inputs, and the statistics they use.
 
 import SieveDriver
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses

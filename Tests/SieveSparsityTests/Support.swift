@@ -49,3 +49,10 @@ func tensor(_ shape: [Int], _ values: [Float]) throws -> Tensor {
 func run(_ graph: Graph, _ inputs: [Tensor]) throws -> [Tensor] {
     try Interpreter(graph: graph).run(inputs)
 }
+
+/// A fresh temporary folder for files a test writes.
+func temporaryFolder() throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-sparsity-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url.path
+}

@@ -569,3 +569,6 @@ SIEVE_RUNTIME_API int sieve_weights_load(const char *path, uint64_t payload_byte
     return SIEVE_OK;
 }
 """##
+
+/// SIEVE_MAX_THREADS of sieve_runtime.h: the most threads a compiled model's context runs.
+public let runtimeMaxThreads = 64

@@ -11,6 +11,9 @@ def f32(*shape):
 
 
 # --- dtype files: one .npy per supported dtype, written by NumPy itself -------------------------
+# These and the two archives are SieveFormatsTests' fixtures: they are written into its folder.
+import os
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../SieveFormatsTests/Fixtures"))
 np.save("dtype_f4.npy", np.array([[1.5, -2.25, 3.0], [0.0, -0.0, 1e-8]], dtype="<f4"))
 np.save("dtype_f2.npy", np.array([1.0, -0.5, 65504.0, 6.1035e-05], dtype="<f2"))
 np.save("dtype_i1.npy", np.array([-128, -1, 0, 127], dtype="i1"))
@@ -29,6 +32,7 @@ np.save("bigendian.npy", np.arange(3, dtype=">f4"))
 np.savez("archive_stored.npz", a=np.arange(5, dtype="<i8"), b=np.eye(2, dtype="<f4"))
 np.savez_compressed("archive_deflate.npz", weights=np.linspace(-1, 1, 1000, dtype="<f4").reshape(10, 100),
                     mask=np.arange(12).reshape(3, 4) % 3 == 0)
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
 
 # --- matmul with batch broadcasting ---------------------------------------------------------------
 a, b = f32(2, 1, 3, 4), f32(3, 4, 5)

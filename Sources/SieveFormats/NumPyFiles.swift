@@ -4,7 +4,8 @@
 import Foundation
 import SieveIR
 
-/// NumPy `.npy` and `.npz` files as tensors.
+/// NumPy `.npy` and `.npz` files as constants: a tensor type and its little-endian bytes, the
+/// representation an `.npy` file's data already has (the interpreter's `Tensor(constant)` decodes them).
 ///
 /// Supported dtypes: `<f4`, `<f2`, `|i1`, `|u1`, `<i4`, `<i8`, `|b1` (bf16 has no NumPy dtype).
 /// Only C-order (row-major) little-endian data is read. Every failure is a `DiagnosticError`
@@ -15,35 +16,36 @@ public enum NumPyFile {
     /// The largest rank accepted (NumPy's limit).
     public static let maxRank = 64
 
-    /// Reads one tensor from a `.npy` file.
-    public static func read(path: String) throws(DiagnosticError) -> Tensor {
-        try decode(readFile(path), source: path)
+    /// Reads one tensor from a `.npy` file, named after the file (without folder and `.npy`).
+    public static func read(path: String) throws(DiagnosticError) -> Constant {
+        try decode(readFile(path), source: path, name: memberName(lastPathComponent(path)))
     }
 
     /// Writes one tensor to a `.npy` file atomically (a temporary file in the same folder, then a rename).
-    public static func write(_ tensor: Tensor, path: String) throws(DiagnosticError) {
+    public static func write(_ tensor: Constant, path: String) throws(DiagnosticError) {
         try writeFileAtomically(encode(tensor, source: path), path: path)
     }
 
     /// Reads every `.npy` member of a `.npz` archive, in archive order, named without the `.npy` suffix
     /// as `numpy.load` names them. Stored and deflate-compressed members are supported.
-    public static func readArchive(path: String) throws(DiagnosticError) -> [(name: String, tensor: Tensor)] {
+    public static func readArchive(path: String) throws(DiagnosticError) -> [Constant] {
         let bytes = try readFile(path)
         let archive = try ZipReader(bytes: bytes, source: path)
-        var result: [(name: String, tensor: Tensor)] = []
+        var result: [Constant] = []
         for entry in archive.entries where !entry.name.hasSuffix("/") {
             let member = try archive.contents(of: entry)
-            let name = entry.name.hasSuffix(".npy") ? String(entry.name.dropLast(4)) : entry.name
-            result.append((name, try decode(member, source: "\(path)[\(entry.name)]")))
+            result.append(try decode(member, source: "\(path)[\(entry.name)]", name: memberName(entry.name)))
         }
         return result
     }
 
-    /// Writes tensors to an uncompressed `.npz` archive atomically, each as member `name.npy`.
-    public static func writeArchive(_ tensors: [(name: String, tensor: Tensor)], path: String) throws(DiagnosticError) {
+    /// Writes tensors to an uncompressed `.npz` archive atomically, each as member `name.npy` after
+    /// the constant's name.
+    public static func writeArchive(_ tensors: [Constant], path: String) throws(DiagnosticError) {
         var seen: Set<String> = []
         var members: [(name: String, bytes: [UInt8])] = []
-        for (name, tensor) in tensors {
+        for tensor in tensors {
+            let name = tensor.name
             guard !name.isEmpty else { throw npyError(path, "archive member names must not be empty") }
             guard seen.insert(name).inserted else { throw npyError(path, "archive member '\(name)' is given twice") }
             members.append(("\(name).npy", try encode(tensor, source: "\(path)[\(name).npy]")))
@@ -51,8 +53,9 @@ public enum NumPyFile {
         try writeFileAtomically(try storedZip(members, source: path), path: path)
     }
 
-    /// Decodes the bytes of one `.npy` file; `source` names it in diagnostics.
-    public static func decode(_ bytes: [UInt8], source: String) throws(DiagnosticError) -> Tensor {
+    /// Decodes the bytes of one `.npy` file into a dense constant called `name`; `source` names the
+    /// file in diagnostics.
+    public static func decode(_ bytes: [UInt8], source: String, name: String = "npy") throws(DiagnosticError) -> Constant {
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
             throw npyError(source, "not a NumPy .npy file: it does not start with the magic string \\x93NUMPY")
@@ -98,19 +101,28 @@ public enum NumPyFile {
         guard available == needed else {
             throw npyError(source, "file has \(available - needed) bytes after the data of shape \(header.shape) of \(header.descr)")
         }
-        return Tensor(unchecked: type, storage: decodeElements(bytes[dataStart...], count: count, elementType: header.elementType))
+        // Bool data is read as 0 or 1, as NumPy reads any non-zero byte as True.
+        var data = Array(bytes[dataStart...])
+        if header.elementType == .bool { data = data.map { $0 != 0 ? 1 : 0 } }
+        return Constant(name: name, type: type, bytes: data)
     }
 
-    /// Encodes a tensor as the bytes of a `.npy` file (format 1.0, or 2.0 for very long headers).
-    public static func encode(_ tensor: Tensor, source: String = "<memory>") throws(DiagnosticError) -> [UInt8] {
-        guard let descr = descriptor(for: tensor.elementType) else {
-            throw npyError(source, "\(tensor.elementType) has no NumPy dtype; cast the tensor to f32 before writing it")
+    /// Encodes a constant as the bytes of a `.npy` file (format 1.0, or 2.0 for very long headers);
+    /// an `nm` constant is written unpacked, under its plain type.
+    public static func encode(_ tensor: Constant, source: String = "<memory>") throws(DiagnosticError) -> [UInt8] {
+        guard let descr = descriptor(for: tensor.type.elementType) else {
+            throw npyError(source, "\(tensor.type.elementType) has no NumPy dtype; cast the tensor to f32 before writing it")
         }
+        let data = tensor.type.layout == .dense ? tensor.bytes : try NMPacking.unpack(tensor).bytes
+        guard let count = tensor.type.elementCount, data.count == count * tensor.type.elementType.byteSize else {
+            throw npyError(source, "tensor @\(tensor.name) holds \(data.count) bytes, which does not fit its shape \(tensor.type.shape) of \(tensor.type.elementType)")
+        }
+        let dimensions = tensor.type.shape
         let shape: String
-        switch tensor.shape.count {
+        switch dimensions.count {
         case 0: shape = "()"
-        case 1: shape = "(\(tensor.shape[0]),)"
-        default: shape = "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        case 1: shape = "(\(dimensions[0]),)"
+        default: shape = "(" + dimensions.map(String.init).joined(separator: ", ") + ")"
         }
         var header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }".utf8)
         let major: UInt8 = header.count + 11 <= 65535 ? 1 : 2
@@ -124,8 +136,18 @@ public enum NumPyFile {
             ? [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF)]
             : [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24 & 0xFF)]
         bytes += header
-        bytes += tensor.constant(name: "npy").bytes
+        bytes += data
         return bytes
+    }
+
+    /// The name `numpy.load` gives a file or archive member: without a trailing `.npy`.
+    static func memberName(_ fileName: String) -> String {
+        fileName.hasSuffix(".npy") ? String(fileName.dropLast(4)) : fileName
+    }
+
+    /// The last component of a slash-separated path.
+    static func lastPathComponent(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
     }
 
     /// The NumPy dtype string of an element type, or nil when NumPy has none.

@@ -4,7 +4,8 @@
 import Foundation
 import SieveIR
 
-/// Samples to run a graph on for calibration, read lazily and cut into batches.
+/// Samples to run a graph on for calibration, read lazily and cut into batches of constants (a
+/// tensor type and its little-endian bytes; the interpreter's `Tensor(constant)` decodes them).
 ///
 /// Samples are stacked along each input's first (batch) axis. A `.npz` file holds one member per
 /// graph input, named like the input; a graph with one input also accepts a bare `.npy` (or a
@@ -18,7 +19,7 @@ import SieveIR
 public struct CalibrationSet: Sendable {
     enum Source: Sendable {
         case files([String])
-        case tensors([String: Tensor])
+        case tensors([String: Constant])
     }
 
     let source: Source
@@ -49,7 +50,7 @@ public struct CalibrationSet: Sendable {
 
     /// Calibration from tensors in memory, keyed by graph input name, samples along the first axis;
     /// `origin` says where they came from in reports.
-    public init(samples: [String: Tensor], origin: String = "in-memory tensors") {
+    public init(samples: [String: Constant], origin: String = "in-memory tensors") {
         self.init(source: .tensors(samples), origin: origin)
     }
 
@@ -71,7 +72,7 @@ public struct CalibrationSet: Sendable {
     /// - Returns: how many samples were run and how many were left over.
     @discardableResult
     public func forEachBatch(for graph: Graph, maxSamples: Int? = nil, stage: String = "calibration",
-                             _ body: ([Tensor]) throws -> Void) throws -> CalibrationSummary {
+                             _ body: ([Constant]) throws -> Void) throws -> CalibrationSummary {
         let types = graph.inputs.map { graph.type(of: $0) ?? TensorType([], .f32) }
         guard !types.isEmpty else { throw calibrationError("graph @\(graph.name) has no inputs to calibrate") }
         guard let batch = types.first?.shape.first, batch > 0,
@@ -80,7 +81,7 @@ public struct CalibrationSet: Sendable {
             throw calibrationError("calibration needs every graph input to have the same leading batch axis, found \(shapes)")
         }
         let names = graph.inputs.map { CalibrationSet.inputName(graph, $0) }
-        var pending: [[Tensor]] = Array(repeating: [], count: types.count)
+        var pending: [[Constant]] = Array(repeating: [], count: types.count)
         var pendingCount = 0
         var summary = CalibrationSummary()
         let limit = maxSamples.map { max(0, $0) / batch * batch }
@@ -88,12 +89,12 @@ public struct CalibrationSet: Sendable {
         func drain() throws {
             while pendingCount >= batch {
                 if let limit, summary.samples >= limit { return }
-                var inputs: [Tensor] = []
-                var rest: [[Tensor]] = []
+                var inputs: [Constant] = []
+                var rest: [[Constant]] = []
                 for index in types.indices {
                     let joined = try stackSamples(pending[index], type: types[index])
                     inputs.append(try sampleRows(joined, start: 0, count: batch, type: types[index]))
-                    let remaining = joined.shape[0] - batch
+                    let remaining = joined.type.shape[0] - batch
                     rest.append(remaining > 0 ? [try sampleRows(joined, start: batch, count: remaining, type: types[index])] : [])
                 }
                 pending = rest
@@ -104,7 +105,7 @@ public struct CalibrationSet: Sendable {
                 progress?(CalibrationProgress(stage: stage, samples: summary.samples, limit: limit))
             }
         }
-        func add(_ tensors: [Tensor], from where: String) throws {
+        func add(_ tensors: [Constant], from where: String) throws {
             var count: Int?
             for (index, tensor) in tensors.enumerated() {
                 let samples = try sampleCount(tensor, type: types[index], name: names[index], source: `where`)
@@ -112,8 +113,9 @@ public struct CalibrationSet: Sendable {
                     throw calibrationError("\(`where`): input '\(names[index])' holds \(samples) samples but '\(names[0])' holds \(count); every input needs the same number")
                 }
                 count = samples
-                let shaped = tensor.shape.count == types[index].rank ? tensor
-                    : tensor.retyped(TensorType([1] + tensor.shape, tensor.elementType))
+                let dense = try denseSamples(tensor, source: `where`)
+                let shaped = dense.type.rank == types[index].rank ? dense
+                    : Constant(name: dense.name, type: TensorType([1] + dense.type.shape, dense.type.elementType), bytes: dense.bytes)
                 pending[index].append(shaped)
             }
             pendingCount += count ?? 0
@@ -122,7 +124,7 @@ public struct CalibrationSet: Sendable {
 
         switch source {
         case let .tensors(samples):
-            try add(try names.map { name throws(DiagnosticError) -> Tensor in
+            try add(try names.map { name throws(DiagnosticError) -> Constant in
                 if let tensor = samples[name] { return tensor }
                 if names.count == 1, samples.count == 1, let only = samples.values.first { return only }
                 throw calibrationError("calibration tensors have no entry for input '\(name)'; given: \(samples.keys.sorted().joined(separator: ", "))")
@@ -138,7 +140,7 @@ public struct CalibrationSet: Sendable {
     }
 
     /// The tensors of one file, in graph input order.
-    private func readFile(_ path: String, names: [String]) throws -> [Tensor] {
+    private func readFile(_ path: String, names: [String]) throws -> [Constant] {
         if path.hasSuffix(".npy") {
             guard names.count == 1 else {
                 throw calibrationError("\(path): a bare .npy file can only feed a graph with one input; this graph has \(names.count) (\(names.joined(separator: ", "))), use a .npz with one member per input")
@@ -146,10 +148,10 @@ public struct CalibrationSet: Sendable {
             return [try NumPyFile.read(path: path)]
         }
         let members = try NumPyFile.readArchive(path: path)
-        let byName = Dictionary(members.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
-        return try names.map { name throws(DiagnosticError) -> Tensor in
+        let byName = Dictionary(members.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        return try names.map { name throws(DiagnosticError) -> Constant in
             if let tensor = byName[name] { return tensor }
-            if names.count == 1, members.count == 1 { return members[0].tensor }
+            if names.count == 1, members.count == 1 { return members[0] }
             throw calibrationError("\(path): no member '\(name)' for graph input '\(name)'; members: \(members.map(\.name).joined(separator: ", "))")
         }
     }
@@ -179,38 +181,44 @@ public struct CalibrationSummary: Hashable, Sendable {
 }
 
 /// How many samples a file tensor holds for an input of `type`, or an error saying what shape was expected.
-private func sampleCount(_ tensor: Tensor, type: TensorType, name: String, source: String) throws(DiagnosticError) -> Int {
+private func sampleCount(_ tensor: Constant, type: TensorType, name: String, source: String) throws(DiagnosticError) -> Int {
     let sampleShape = Array(type.shape.dropFirst())
-    guard tensor.elementType == type.elementType else {
-        throw calibrationError("\(source): input '\(name)' must hold \(type.elementType) samples, found \(tensor.elementType)")
+    let shape = tensor.type.shape
+    guard tensor.type.elementType == type.elementType else {
+        throw calibrationError("\(source): input '\(name)' must hold \(type.elementType) samples, found \(tensor.type.elementType)")
     }
-    if tensor.shape.count == type.rank, Array(tensor.shape.dropFirst()) == sampleShape { return tensor.shape[0] }
-    if tensor.shape == sampleShape { return 1 }
-    throw calibrationError("\(source): input '\(name)' needs samples of shape [S, \(sampleShape.map(String.init).joined(separator: ", "))] (graph input \(type.plain)), found \(tensor.shape)")
+    if shape.count == type.rank, Array(shape.dropFirst()) == sampleShape { return shape[0] }
+    if shape == sampleShape { return 1 }
+    throw calibrationError("\(source): input '\(name)' needs samples of shape [S, \(sampleShape.map(String.init).joined(separator: ", "))] (graph input \(type.plain)), found \(shape)")
+}
+
+/// A sample tensor with dense row-major bytes under a plain type (an `nm` one is unpacked), checked
+/// to hold as many bytes as its shape needs.
+private func denseSamples(_ tensor: Constant, source: String) throws(DiagnosticError) -> Constant {
+    let dense = tensor.type.layout == .dense ? tensor : try NMPacking.unpack(tensor)
+    let type = TensorType(dense.type.shape, dense.type.elementType)
+    guard let count = type.elementCount, dense.bytes.count == count * type.elementType.byteSize else {
+        throw calibrationError("\(source): tensor '\(tensor.name)' holds \(dense.bytes.count) bytes, which does not fit its shape \(type.shape)")
+    }
+    return Constant(name: dense.name, type: type, bytes: dense.bytes)
 }
 
 /// Joins tensors along the first axis.
-private func stackSamples(_ tensors: [Tensor], type: TensorType) throws(DiagnosticError) -> Tensor {
+private func stackSamples(_ tensors: [Constant], type: TensorType) throws(DiagnosticError) -> Constant {
     if tensors.count == 1 { return tensors[0] }
-    let count = tensors.reduce(0) { $0 + $1.shape[0] }
+    let count = tensors.reduce(0) { $0 + $1.type.shape[0] }
     let shape = [count] + Array(type.shape.dropFirst())
-    if type.elementType.isFloat {
-        return Tensor(unchecked: TensorType(shape, type.elementType), storage: .floats(tensors.flatMap { $0.floats ?? [] }))
-    }
-    return Tensor(unchecked: TensorType(shape, type.elementType), storage: .integers(tensors.flatMap { $0.integers ?? [] }))
+    return Constant(name: tensors.first?.name ?? "", type: TensorType(shape, type.elementType), bytes: tensors.flatMap(\.bytes))
 }
 
 /// Samples `start ..< start + count` of a tensor stacked along its first axis, under the input type
 /// when `count` is the batch size.
-private func sampleRows(_ tensor: Tensor, start: Int, count: Int, type: TensorType) throws(DiagnosticError) -> Tensor {
-    let rowSize = type.shape.dropFirst().reduce(1, *)
-    let range = (start * rowSize)..<((start + count) * rowSize)
+private func sampleRows(_ tensor: Constant, start: Int, count: Int, type: TensorType) throws(DiagnosticError) -> Constant {
+    let rowBytes = type.shape.dropFirst().reduce(1, *) * type.elementType.byteSize
+    let range = (start * rowBytes)..<((start + count) * rowBytes)
     let shape = [count] + Array(type.shape.dropFirst())
     let resultType = count == type.shape[0] ? type : TensorType(shape, type.elementType)
-    switch tensor.storage {
-    case let .floats(values): return Tensor(unchecked: resultType, storage: .floats(Array(values[range])))
-    case let .integers(values): return Tensor(unchecked: resultType, storage: .integers(Array(values[range])))
-    }
+    return Constant(name: tensor.name, type: resultType, bytes: Array(tensor.bytes[range]))
 }
 
 /// A calibration diagnostic without a location.

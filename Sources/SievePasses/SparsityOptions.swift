@@ -1,0 +1,103 @@
+// The sparsity options shared by `sieve compile`, `run`, `bench`, `opt -p 'sparsity-allocation{...}'`
+// and the driver: one value type, one set of defaults (docs/sparsity.md) and one parser of `N:M|auto`.
+
+import SieveIR
+
+/// What to sparsify and how, with the defaults every entry point uses.
+public struct SparsityOptions: Sendable {
+    /// The pattern of uniform sparsity when none is named: 2:4.
+    public static let defaultPattern = NMPattern(n: 2, m: 4)
+    /// Layers with fewer weights than this stay dense unless told otherwise. 4096 keeps both 64×64
+    /// hidden layers of the example MLP prunable and leaves its 64×10 output layer dense.
+    public static let defaultMinWeights = 4096
+    /// Calibration samples used to measure each layer's sensitivity in auto mode.
+    public static let defaultSensitivitySamples = 128
+    /// The patterns auto mode chooses among, besides dense.
+    public static let defaultCandidates = [NMPattern(n: 4, m: 8), NMPattern(n: 2, m: 4), NMPattern(n: 1, m: 4)]
+
+    /// How patterns are chosen: `2:4` (uniform) or auto with an error or density budget.
+    public var sparsity: SparsityAllocation.Mode
+    /// How weights that are not already N:M are pruned.
+    public var prune: PruneMethod
+    /// Globs of layers (weight, result or ONNX node names) to keep dense.
+    public var keepDense: [String]
+    /// Layers with fewer weights stay dense.
+    public var minWeights: Int
+    /// Calibration samples used for activation statistics and the report's error figures (nil: all).
+    public var calibrationSamples: Int?
+    /// Calibration samples used to measure each layer's sensitivity in auto mode.
+    public var sensitivitySamples: Int
+    /// Verification and IR dumps around the two passes.
+    public var passManager: PassManagerOptions
+    /// Search an input-channel permutation per layer and fold it into the layer's producer where legal.
+    public var permute = false
+
+    /// Makes options; the defaults are uniform 2:4 by magnitude on layers of at least
+    /// `defaultMinWeights` weights.
+    public init(sparsity: SparsityAllocation.Mode = .uniform(SparsityOptions.defaultPattern), prune: PruneMethod = .magnitude,
+                keepDense: [String] = [], minWeights: Int = SparsityOptions.defaultMinWeights, calibrationSamples: Int? = nil,
+                sensitivitySamples: Int = SparsityOptions.defaultSensitivitySamples,
+                passManager: PassManagerOptions = PassManagerOptions()) {
+        self.sparsity = sparsity
+        self.prune = prune
+        self.keepDense = keepDense
+        self.minWeights = minWeights
+        self.calibrationSamples = calibrationSamples
+        self.sensitivitySamples = sensitivitySamples
+        self.passManager = passManager
+    }
+
+    /// The sparsity-allocation pass these options ask for.
+    public var allocation: SparsityAllocation {
+        SparsityAllocation(mode: sparsity, keepDense: keepDense, minWeights: minWeights, method: prune,
+                           samples: sensitivitySamples)
+    }
+
+    /// How the options are spelled where they were given, so that diagnostics quote them as the user wrote them.
+    public struct Spelling: Sendable {
+        /// The option naming the pattern: `--sparsity` or `sparsity`.
+        public var sparsity: String
+        /// The error budget option: `--max-error` or `max-error`.
+        public var maxError: String
+        /// The density budget option: `--target-density` or `target-density`.
+        public var targetDensity: String
+        /// What stands between an option and its value: a space or `=`.
+        public var separator: String
+
+        /// The command line: `--sparsity auto --max-error E`.
+        public static let commandLine = Spelling(sparsity: "--sparsity", maxError: "--max-error",
+                                                 targetDensity: "--target-density", separator: " ")
+        /// Pass options: `sparsity-allocation{sparsity=auto,max-error=E}`.
+        public static let passOption = Spelling(sparsity: "sparsity", maxError: "max-error",
+                                                targetDensity: "target-density", separator: "=")
+    }
+
+    /// Parses `N:M` or `auto`; `auto` takes exactly one of `maxError` and `targetDensity`, a pattern
+    /// neither. Errors carry no location and quote the options as `spelling` writes them.
+    public static func mode(_ text: String, maxError: Double?, targetDensity: Double?,
+                            spelling: Spelling = .commandLine) throws(DiagnosticError) -> SparsityAllocation.Mode {
+        func fail(_ message: String) -> DiagnosticError { DiagnosticError(.error(.unknown, message)) }
+        let s = spelling
+        if text == "auto" {
+            switch (maxError, targetDensity) {
+            case let (error?, nil):
+                return .maxError(error)
+            case let (nil, density?):
+                guard (0...1).contains(density) else { throw fail("\(s.targetDensity) must lie in 0...1, found \(density)") }
+                return .targetDensity(density)
+            case (nil, nil):
+                throw fail("\(s.sparsity)\(s.separator)auto needs \(s.maxError)\(s.separator)E or \(s.targetDensity)\(s.separator)D")
+            case (_?, _?):
+                throw fail("give \(s.maxError) or \(s.targetDensity), not both")
+            }
+        }
+        guard let pattern = NMPattern(text) else {
+            throw fail("\(s.sparsity) must be N:M (such as 2:4) or auto, found '\(text)'")
+        }
+        if let problem = pattern.problem { throw fail("\(s.sparsity) \(text): \(problem)") }
+        guard maxError == nil, targetDensity == nil else {
+            throw fail("\(s.maxError) and \(s.targetDensity) go with \(s.sparsity)\(s.separator)auto, not a fixed pattern")
+        }
+        return .uniform(pattern)
+    }
+}
