@@ -17,46 +17,49 @@ let package = Package(
     ],
     targets: [
         .target(name: "SieveIR"),
+        .target(name: "SieveTarget", dependencies: ["SieveIR"]),
         .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "COpenBLAS"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveTarget", "SieveInterpreter", "COpenBLAS"]),
         .target(
             name: "SieveONNX",
             dependencies: [
                 "SieveIR", "SieveInterpreter",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .target(name: "SieveKernel", dependencies: ["SieveIR"]),
+        .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
-        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveTarget", "SieveKernel"]),
         .target(
             name: "SieveDriver",
-            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
+            dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "SieveDriver",
+                // The CLI should talk to SieveDriver only (issue #13 item 3); until it does, what it imports is declared.
+                "SieveDriver", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveCodegenC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveTargetTests", dependencies: ["SieveIR", "SieveTarget"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveONNX",
+                "SieveDriver", "sieve", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
+                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),
@@ -65,7 +68,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,7 @@
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// What to sparsify and how.
 public struct SparsifyOptions: Sendable {
@@ -127,6 +128,6 @@ public func transferSparsity(from sparsified: Graph, to target: Graph) throws ->
         let weights = try PrunableLayers.weightMatrix(sparsified, layer)
         try PrunableLayers.replaceWeight(&result, counterpart, matrix: weights, pattern: pattern)
     }
-    try Verifier.verify(result)
+    try Verifier.verify(result, checks: Verifier.targetChecks)
     return result
 }
