@@ -17,50 +17,53 @@ let package = Package(
     ],
     targets: [
         .target(name: "SieveIR"),
+        .target(name: "SieveTarget", dependencies: ["SieveIR"]),
         .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS"]),
         .target(name: "SieveFormats", dependencies: ["SieveIR", "CZlib"]),
-        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveInterpreter", "SieveFormats", "COpenBLAS"]),
+        .target(name: "SievePasses", dependencies: ["SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "COpenBLAS"]),
         .target(
             name: "SieveONNX",
             dependencies: [
                 "SieveIR", "SieveInterpreter",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .target(name: "SieveKernel", dependencies: ["SieveIR"]),
+        .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
-        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveTarget", "SieveKernel"]),
         .target(
             name: "SieveDriver",
-            dependencies: ["SieveIR", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
+            dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "SieveDriver",
+                // The CLI should talk to SieveDriver only (issue #13 item 3); until it does, what it imports is declared.
+                "SieveDriver", "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveCodegenC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveTargetTests", dependencies: ["SieveIR", "SieveTarget"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveFormatsTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveFormats"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "SieveFileTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveKernel", "SieveDriver"]),
+        .testTarget(name: "SieveFileTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveKernel", "SieveDriver", "SieveTarget", "SieveCodegenC"]),
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX",
+                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC",
+                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),
@@ -69,7 +72,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

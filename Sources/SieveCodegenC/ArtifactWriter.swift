@@ -4,31 +4,7 @@
 import Foundation
 import SieveIR
 import SieveKernel
-
-/// The CPU a compiled artifact targets.
-public enum CompileTarget: String, Sendable, CaseIterable {
-    /// The machine running the compiler (`-march=native`); vector width from its CPU flags.
-    case native
-    /// Baseline x86-64 (SSE2): generic C with 4-lane vectors.
-    case x86_64 = "x86-64"
-    /// x86-64-v3 (AVX2, FMA): 8-lane vectors.
-    case x86_64_v3 = "x86-64-v3"
-    /// x86-64-v4 (AVX-512): 16-lane vectors.
-    case x86_64_v4 = "x86-64-v4"
-
-    /// The target's description (features, vector width, caches): the host's for `native`, read
-    /// from /proc/cpuinfo, falling back to baseline x86-64 when the host cannot be described.
-    public var description: TargetDescription {
-        if let target = try? TargetDescription.named(rawValue) { return target }
-        return TargetDescription.x86_64
-    }
-
-    /// The compiler flag selecting the instruction set.
-    public var marchFlag: String { description.compilerFlags.first ?? "-march=x86-64" }
-
-    /// f32 lanes per vector for this target.
-    public var vectorWidth: Int { description.f32Lanes }
-}
+import SieveTarget
 
 /// Everything `sieve compile` needs to write an artifact.
 public struct ArtifactRequest: Sendable {
@@ -39,7 +15,7 @@ public struct ArtifactRequest: Sendable {
     /// The output folder.
     public var outputDirectory: String
     /// The target CPU.
-    public var target: CompileTarget
+    public var target: TargetDescription
     /// Embedded or external weights.
     public var weights: WeightsPlacement
     /// What was compiled, for comments and diagnostics.
@@ -55,7 +31,7 @@ public struct ArtifactRequest: Sendable {
     public var additionalFiles: @Sendable (_ summary: String) throws -> [(name: String, contents: [UInt8])] = { _ in [] }
 
     /// Makes a request.
-    public init(graph: Graph, name: String, outputDirectory: String, target: CompileTarget = .native,
+    public init(graph: Graph, name: String, outputDirectory: String, target: TargetDescription = .native,
                 weights: WeightsPlacement = .embedded, sourceDescription: String, compiler: String = "cc", extraFlags: [String] = [],
                 parallelThreshold: Int = 1 << 14) {
         self.graph = graph
@@ -89,8 +65,8 @@ public func isValidArtifactName(_ name: String) -> Bool {
 /// Writes artifacts.
 public enum ArtifactWriter {
     /// The compiler flags every artifact is built with.
-    public static func compileFlags(target: CompileTarget) -> [String] {
-        ["-std=c11", "-O3", "-fPIC", "-fvisibility=hidden", "-fno-math-errno", "-pthread", "-Wall", "-Wextra", target.marchFlag]
+    public static func compileFlags(target: TargetDescription) -> [String] {
+        ["-std=c11", "-O3", "-fPIC", "-fvisibility=hidden", "-fno-math-errno", "-pthread", "-Wall", "-Wextra"] + target.compilerFlags
     }
 
     /// Lowers, emits, compiles and writes the artifact; on any failure nothing is left in the output folder.
@@ -99,13 +75,13 @@ public enum ArtifactWriter {
         guard isValidArtifactName(name) else {
             throw DiagnosticError(.error(.unknown, "artifact name '\(name)' is not a C identifier; pass --name with letters, digits and underscores, not starting with a digit"))
         }
-        let program = try lowerToKernels(request.graph, options: LoweringOptions(name: name, vectorWidth: request.target.vectorWidth,
+        let program = try lowerToKernels(request.graph, options: LoweringOptions(name: name, vectorWidth: request.target.f32Lanes,
                                                                                parallelThreshold: request.parallelThreshold))
         let output = URL(fileURLWithPath: request.outputDirectory).standardizedFileURL
         let parent = output.deletingLastPathComponent()
         let fileManager = FileManager.default
         let weightsPath = output.appendingPathComponent("\(name).weights").path
-        let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.rawValue,
+        let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
                                sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath).emit()
 
         var isDirectory: ObjCBool = false
@@ -177,7 +153,7 @@ public enum ArtifactWriter {
     /// The human report written next to the artifact.
     static func report(_ program: KernelProgram, request: ArtifactRequest) -> String {
         var lines = ["Sieve artifact \(program.name) from \(request.sourceDescription)",
-                     "target: \(request.target.rawValue) (f32x\(program.vectorWidth))",
+                     "target: \(request.target.name) (f32x\(program.vectorWidth))",
                      "arena: \(program.arenaBytes) bytes",
                      "weights: \(program.weights.count) bytes (\(request.weights.rawValue))",
                      "kernels: \(program.kernels.count)"]

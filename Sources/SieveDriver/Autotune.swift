@@ -6,6 +6,7 @@ import SieveCodegenC
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// Where autotune choices are cached: `$XDG_CACHE_HOME/sieve/autotune`, else `~/.cache/sieve/autotune`.
 public func defaultAutotuneCacheDirectory() -> String {
@@ -33,9 +34,9 @@ struct AutotuneEntry: Codable, Equatable {
 /// Times candidate schedules for every kernel-bearing op of a scheduled graph and replaces each op's schedule
 /// by the fastest, with its measured time recorded in the estimate. Ops with the same problem share one timing.
 /// Returns the timed candidates per op index, for the report.
-public func autotune(_ graph: inout Graph, target: CompileTarget, compiler: String,
+public func autotune(_ graph: inout Graph, target: TargetDescription, compiler: String,
                      cacheDirectory: String) throws -> [Int: [ScheduleCandidateTime]] {
-    let description = target.description
+    let description = target
     if let host = try? TargetDescription.host(), !description.features.isSubset(of: host.features) {
         throw DiagnosticError(.error(.unknown, "--autotune times candidates on this machine, which cannot run \(description.name) code "
             + "(it lacks \(description.features.subtracting(host.features).sorted().map(\.rawValue).joined(separator: ", "))); "
@@ -84,9 +85,9 @@ func autotuneKey(problem: KernelProblem, candidates: [KernelSchedule], target: T
 }
 
 /// The cached decision for one op's problem, or a fresh timing of every candidate written to the cache.
-func autotuneEntry(graph: Graph, opIndex: Int, problem: KernelProblem, candidates: [KernelSchedule], target: CompileTarget,
+func autotuneEntry(graph: Graph, opIndex: Int, problem: KernelProblem, candidates: [KernelSchedule], target: TargetDescription,
                    threads: Int, compiler: String, cacheDirectory: String) throws -> AutotuneEntry {
-    let key = autotuneKey(problem: problem, candidates: candidates, target: target.description, compiler: compiler)
+    let key = autotuneKey(problem: problem, candidates: candidates, target: target, compiler: compiler)
     let path = URL(fileURLWithPath: cacheDirectory).appendingPathComponent("\(key).json").path
     let summaries = candidates.map(\.summary)
     if let data = FileManager.default.contents(atPath: path),

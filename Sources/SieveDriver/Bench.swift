@@ -7,6 +7,7 @@ import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// What `sieve bench` measures.
 public struct BenchRequest: Sendable {
@@ -19,7 +20,7 @@ public struct BenchRequest: Sendable {
     /// Calibration data for the sparsity passes.
     public var calibration: CalibrationSet?
     /// The CPU, the C compiler and the artifact cache.
-    public var target: CompileTarget = .native
+    public var target: TargetDescription = .native
     public var compiler = "cc"
     public var cacheDirectory = defaultCacheDirectory()
     /// Thread counts to time.
@@ -49,14 +50,14 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
     let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
     var contenders: [(name: String, artifact: NativeArtifact)] = []
     var dense = try prepareGraph(loaded.graph, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
-    _ = try scheduleGraph(&dense.graph, target: request.target.description)
+    _ = try scheduleGraph(&dense.graph, target: request.target)
     log("bench: compiling the dense contender")
     contenders.append(("sieve-dense", try cachedArtifact(for: dense.graph, source: request.modelPath, target: request.target,
                                                          compiler: request.compiler, cacheDirectory: request.cacheDirectory)))
     if let sparsity = request.sparsity {
         log("bench: sparsifying and compiling the sparse contender")
         var sparse = try prepareGraph(loaded.graph, sparsity: sparsity, calibration: request.calibration, passManager: PassManagerOptions())
-        _ = try scheduleGraph(&sparse.graph, target: request.target.description)
+        _ = try scheduleGraph(&sparse.graph, target: request.target)
         let pattern = sparse.sparsity?.sparsity ?? "sparse"
         contenders.append(("sieve-\(pattern)", try cachedArtifact(for: sparse.graph, source: request.modelPath, target: request.target,
                                                                   compiler: request.compiler, cacheDirectory: request.cacheDirectory)))

@@ -5,6 +5,7 @@ import Foundation
 import SieveCodegenC
 import SieveIR
 import SieveKernel
+import SieveTarget
 
 /// What `sieve compile` was asked to do.
 public struct CompileRequest: Sendable {
@@ -17,7 +18,7 @@ public struct CompileRequest: Sendable {
     /// The artifact name, or nil to derive it from the file name.
     public var name: String?
     /// The target CPU.
-    public var target: CompileTarget
+    public var target: TargetDescription
     /// Embedded or external weights.
     public var weights: WeightsPlacement
     /// The C compiler.
@@ -28,7 +29,7 @@ public struct CompileRequest: Sendable {
     public var printKernelIR: Bool
 
     /// Makes a request.
-    public init(text: String, path: String, outputDirectory: String, name: String? = nil, target: CompileTarget = .native,
+    public init(text: String, path: String, outputDirectory: String, name: String? = nil, target: TargetDescription = .native,
                 weights: WeightsPlacement = .embedded, compiler: String = "cc", extraFlags: [String] = [], printKernelIR: Bool = false) {
         self.text = text
         self.path = path
@@ -65,7 +66,7 @@ public func defaultArtifactName(for path: String) -> String {
 /// Runs `sieve compile` in process.
 public func runCompile(_ request: CompileRequest) throws(DiagnosticError) -> CompileResult {
     let module = try Parser.parse(request.text, path: request.path)
-    try Verifier.verify(module)
+    try Verifier.verify(module, checks: Verifier.targetChecks)
     guard module.graphs.count == 1, let graph = module.graphs.first else {
         throw DiagnosticError(.error(.file(path: request.path, line: 1, column: 1),
                                      "sieve compile needs exactly one graph, found \(module.graphs.count); split the file"))

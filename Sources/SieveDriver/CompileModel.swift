@@ -7,6 +7,7 @@ import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// Everything `sieve compile MODEL` needs.
 public struct ModelCompileRequest: Sendable {
@@ -19,7 +20,7 @@ public struct ModelCompileRequest: Sendable {
     /// The artifact name; default: the model file's base name.
     public var name: String?
     /// The CPU to generate code for.
-    public var target: CompileTarget = .native
+    public var target: TargetDescription = .native
     /// Where the weights go.
     public var weights: WeightsPlacement = .embedded
     /// The C compiler.
@@ -134,7 +135,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let dense = prepared.dense, sparsityReport = prepared.sparsity
     var dumps = prepared.dumps
     let diagnostics = loaded.diagnostics + prepared.diagnostics
-    let targetDescription = request.target.description
+    let targetDescription = request.target
     dumps += try scheduleGraph(&graph, target: targetDescription, passManager: request.passManager)
     var timings: [Int: [ScheduleCandidateTime]] = [:]
     if request.autotune && !request.reportOnly {

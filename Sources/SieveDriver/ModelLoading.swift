@@ -4,6 +4,7 @@
 import Foundation
 import SieveIR
 import SieveONNX
+import SieveTarget
 
 /// A model ready for the pipeline: the graph plus the names of its interface.
 public struct LoadedModel: Sendable {
@@ -92,7 +93,7 @@ public func loadModel(path: String, inputShapes: [String: [Int]] = [:],
             throw DiagnosticError(.error(.file(path: path, line: 0, column: 0),
                                          "the file holds \(module.graphs.count) graphs; a model file must hold exactly one"))
         }
-        try Verifier.verify(graph)
+        try Verifier.verify(graph, checks: Verifier.targetChecks)
         let inputNames = graph.inputs.enumerated().map { graph.values[$0.element.index].name ?? "input\($0.offset)" }
         let outputNames = graph.outputs.enumerated().map { graph.values[$0.element.index].name ?? "output\($0.offset)" }
         var shapes = inputShapes

@@ -7,6 +7,7 @@ import SieveIR
 import SieveKernel
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// What `sieve opt` was asked to do.
 public struct OptRequest: Sendable {
@@ -25,7 +26,7 @@ public struct OptRequest: Sendable {
     /// Use at most this many calibration samples; nil for all.
     public var calibrationSamples: Int?
     /// When set, lower each graph after the passes for this target and add its kernel IR to the dumps.
-    public var kernelTarget: CompileTarget?
+    public var kernelTarget: TargetDescription?
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -72,7 +73,7 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     if let target = request.kernelTarget {
         let name = defaultArtifactName(for: request.path)
         for graph in module.graphs {
-            let program = try lowerToKernels(graph, options: LoweringOptions(name: name, vectorWidth: target.vectorWidth))
+            let program = try lowerToKernels(graph, options: LoweringOptions(name: name, vectorWidth: target.f32Lanes))
             dumps.append("// -----// Kernel IR //----- //\n" + program.print())
         }
     }

@@ -8,6 +8,7 @@ import SieveInterpreter
 import SievePasses
 import SieveCodegenC
 import SieveONNX
+import SieveTarget
 
 /// One `--input` option: an optional input name and a tensor file.
 public struct RunInput: Sendable, Equatable {
@@ -51,7 +52,7 @@ public struct RunRequest: Sendable {
     /// Calibration data for the sparsity passes.
     public var calibration: CalibrationSet?
     /// For compiled runs: the CPU, the C compiler, the thread count and the artifact cache folder.
-    public var target: CompileTarget = .native
+    public var target: TargetDescription = .native
     public var compiler = "cc"
     public var threads = 1
     public var cacheDirectory: String = defaultCacheDirectory()
@@ -179,7 +180,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 outputs = try Interpreter(graph: prepared.graph).run(ordered)
             } else {
                 nameInterface(&prepared.graph, inputNames: model.inputNames, outputNames: model.outputNames)
-                _ = try scheduleGraph(&prepared.graph, target: request.target.description)
+                _ = try scheduleGraph(&prepared.graph, target: request.target)
                 let artifact = try cachedArtifact(for: prepared.graph, request: request)
                 outputs = try artifact.run(ordered, threads: request.threads)
             }
@@ -256,9 +257,9 @@ func cachedArtifact(for graph: Graph, request: RunRequest) throws -> NativeArtif
 }
 
 /// The compiled artifact of a graph from the cache, compiled into it first when missing.
-func cachedArtifact(for graph: Graph, source: String, target: CompileTarget, compiler: String,
+func cachedArtifact(for graph: Graph, source: String, target: TargetDescription, compiler: String,
                     cacheDirectory: String) throws -> NativeArtifact {
-    let key = [graph.print(), target.rawValue, compiler, sieveVersion, executableFingerprint].joined(separator: "\u{0}")
+    let key = [graph.print(), target.name, compiler, sieveVersion, executableFingerprint].joined(separator: "\u{0}")
     let folder = URL(fileURLWithPath: cacheDirectory).appendingPathComponent(contentHash(key)).path
     let library = folder + "/libmodel.so"
     if !FileManager.default.fileExists(atPath: library) {

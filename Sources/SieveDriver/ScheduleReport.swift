@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveIR
+import SieveTarget
 
 /// One scheduled layer of the report.
 public struct ScheduleReportRow: Codable, Hashable, Sendable {

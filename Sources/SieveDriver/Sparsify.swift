@@ -5,6 +5,7 @@ import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 /// What to sparsify and how: the passes' `SparsityOptions`, under the name the driver's requests use.
 public typealias SparsifyOptions = SparsityOptions
@@ -73,6 +74,6 @@ public func transferSparsity(from sparsified: Graph, to target: Graph) throws ->
         let weights = try PrunableLayers.weightMatrix(sparsified, layer)
         try PrunableLayers.replaceWeight(&result, counterpart, matrix: weights, pattern: pattern)
     }
-    try Verifier.verify(result)
+    try Verifier.verify(result, checks: Verifier.targetChecks)
     return result
 }

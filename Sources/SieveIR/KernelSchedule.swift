@@ -26,7 +26,8 @@ public struct KernelSchedule: Hashable, Sendable {
 }
 
 /// A kernel variant with its parameters. Adding a variant: a case here, its spelling in `name`/`fields`/`parse`,
-/// its rules in `KernelProblem.admits`, its cost in the cost model and its emitter in SieveKernel.
+/// its parameter limits and rules in SieveTarget (`parameterProblem`, `KernelProblem.problem(with:)` and `admits`),
+/// its cost in SieveTarget's cost model and its emitter in SieveKernel.
 public enum KernelVariant: Hashable, Sendable {
     /// Dense: scalar loops (integer elements, strided operands, tiny shapes).
     case denseScalar
@@ -90,8 +91,8 @@ public enum KernelVariant: Hashable, Sendable {
         }
     }
 
-    /// The integer parameters in text order.
-    var fields: [(String, Int)] {
+    /// The integer parameters in text order, as (name, value).
+    public var fields: [(String, Int)] {
         switch self {
         case .denseScalar, .nmDot, .nmGather, .nmBroadcast, .nmScatter: return []
         case let .denseDot(weightRows): return [("weight_rows", weightRows)]
@@ -101,29 +102,6 @@ public enum KernelVariant: Hashable, Sendable {
                     ("row_block", schedule.rowBlock), ("prefetch", schedule.prefetchDistance)]
         case let .nmBlocked(kBlock, tileRows, prefetchRows):
             return [("k_block", kBlock), ("tile_rows", tileRows), ("prefetch_rows", prefetchRows)]
-        }
-    }
-
-    /// Why the parameters are out of range, or nil. Limits: register tiles of at most 32 accumulators,
-    /// blocks and tiles positive (a prefetch distance may be 0: none) and at most 1 << 20.
-    public var parameterProblem: String? {
-        for (name, value) in fields {
-            let least = name == "prefetch" ? 0 : 1
-            if value < least || value > 1 << 20 {
-                return "\(self.name) parameter \(name) must be between \(least) and \(1 << 20), found \(value)"
-            }
-        }
-        switch self {
-        case let .denseTile(rows, vectors) where rows * vectors > 32:
-            return "dense_tile needs rows * vectors <= 32 accumulators, found \(rows) * \(vectors)"
-        case let .denseDot(weightRows) where weightRows > 16:
-            return "dense_dot needs weight_rows <= 16, found \(weightRows)"
-        case let .densePanels(schedule) where schedule.rowBlock % schedule.rowTile != 0:
-            return "\(name) needs row_block to be a multiple of row_tile, found \(schedule.rowBlock) and \(schedule.rowTile)"
-        case let .nmBlocked(_, _, prefetchRows) where prefetchRows > 64:
-            return "nm_blocked needs prefetch_rows <= 64, found \(prefetchRows)"
-        default:
-            return nil
         }
     }
 }
@@ -262,30 +240,6 @@ extension KernelSchedule {
         }
         try reader.finish("schedule \(name)")
         return KernelSchedule(variant: variant, packing: packing, parallel: parallel, estimate: estimate)
-    }
-
-    /// Why the schedule is malformed on its own (independent of the op), or nil.
-    public var problem: String? {
-        if let problem = variant.parameterProblem { return problem }
-        if parallel != .none && parallel != variant.parallelAxis {
-            return "\(variant.name) splits \(variant.parallelAxis.rawValue) across threads, not \(parallel.rawValue); use parallel = \(variant.parallelAxis.rawValue) or none"
-        }
-        if case .densePanels = variant {
-            if packing != .panels { return "\(variant.name) reads a weight packed in panels; use packing = panels" }
-        } else if packing == .panels {
-            return "packing = panels serves only dense_panel_stream and dense_panel_tile, not \(variant.name)"
-        }
-        if packing == .rows4 && variant != .nmDot {
-            return "packing = rows4 serves only nm_dot, not \(variant.name)"
-        }
-        if let estimate {
-            if estimate.nanoseconds < 0 || estimate.bytes < 0 || estimate.flops < 0 {
-                return "schedule estimate fields must not be negative"
-            }
-            if estimate.threads < 1 { return "schedule estimate threads must be at least 1, found \(estimate.threads)" }
-            if let measured = estimate.measuredNanoseconds, measured < 0 { return "schedule estimate measured_ns must not be negative" }
-        }
-        return nil
     }
 
     /// A one-line human summary: `nm_blocked(k_block 192, tile_rows 64, prefetch_rows 8), parallel row_tiles`.

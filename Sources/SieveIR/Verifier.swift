@@ -25,17 +25,37 @@
 //     float constant whose shape can carry that layout
 // 12. schedule: a `schedule` attribute sits only on matmul, gemm, fused_matmul or conv2d; its parameters are in
 //     range, its parallel axis is the variant's own or none, and the variant suits the op (nm_ variants on an nm
-//     weight, dense_ ones on a dense weight, orientation and element types as KernelProblem.problem(with:) says)
+//     weight, dense_ ones on a dense weight, orientation and element types as KernelProblem.problem(with:) says).
+//     SieveIR checks the first part; the rest is target knowledge, checked by SieveTarget's `Verifier.scheduleCheck`
+//     through the hook below (`checks:`), which the pass manager, lowering, the driver and the tests install.
 //
 // (An nm weight may feed only matmul/gemm/fused_matmul with transpose_b, or conv2d: rule 5 checks it.)
 //
 // Not yet checked: that a sparsity request sits on the weight of exactly one matrix product or
 // convolution (nm-legalize warns and leaves such a weight dense).
 
+/// A rule a later layer adds to the verifier (the hook by which SieveIR checks what it cannot know itself,
+/// such as whether a schedule suits its op on a target): run once per op, after the IR's own rules for that op,
+/// so that its diagnostics appear in op order with the rest.
+public struct VerifierCheck: Sendable {
+    /// A short name for the rule, such as `schedule`.
+    public var name: String
+    /// The messages to report on `op` of `graph` (lowercase, saying what to do); empty when the op satisfies the rule.
+    /// Called only for ops whose operands are defined and whose result is a value of the graph.
+    public var check: @Sendable (_ op: Operation, _ graph: Graph) -> [String]
+
+    /// Makes a check.
+    public init(name: String, check: @escaping @Sendable (_ op: Operation, _ graph: Graph) -> [String]) {
+        self.name = name
+        self.check = check
+    }
+}
+
 /// Checks graph invariants.
 public enum Verifier {
-    /// Every violation in the graph, in op order; empty when the graph is valid.
-    public static func diagnostics(for graph: Graph) -> [Diagnostic] {
+    /// Every violation in the graph, in op order; empty when the graph is valid. `checks` are extra per-op rules
+    /// of later layers (SieveTarget's `Verifier.targetChecks`), run after the IR's own rules for each op.
+    public static func diagnostics(for graph: Graph, checks: [VerifierCheck] = []) -> [Diagnostic] {
         var problems: [Diagnostic] = []
         func report(_ op: Operation?, _ message: String) {
             let location = op?.location ?? graph.location
@@ -132,14 +152,11 @@ public enum Verifier {
             } catch {
                 report(op, error.message)
             }
-            if let schedule = op.schedule {
-                if !op.kind.isKernelBearing {
-                    report(op, "\(op.kind.mnemonic) runs no matrix-product kernel and takes no schedule; remove the attribute")
-                } else if let problem = schedule.problem {
-                    report(op, "invalid schedule: \(problem)")
-                } else if let kernel = KernelProblem.make(op, in: graph), let problem = kernel.problem(with: schedule) {
-                    report(op, "schedule does not suit this \(op.kind.mnemonic): \(problem)")
-                }
+            if op.schedule != nil, !op.kind.isKernelBearing {
+                report(op, "\(op.kind.mnemonic) runs no matrix-product kernel and takes no schedule; remove the attribute")
+            }
+            for check in checks {
+                for message in check.check(op, graph) { report(op, message) }
             }
         }
 
@@ -167,15 +184,15 @@ public enum Verifier {
         return shape
     }
 
-    /// Throws every violation at once, or returns when the graph is valid.
-    public static func verify(_ graph: Graph) throws(DiagnosticError) {
-        let problems = diagnostics(for: graph)
+    /// Throws every violation at once, or returns when the graph is valid; `checks` as for `diagnostics(for:checks:)`.
+    public static func verify(_ graph: Graph, checks: [VerifierCheck] = []) throws(DiagnosticError) {
+        let problems = diagnostics(for: graph, checks: checks)
         if !problems.isEmpty { throw DiagnosticError(problems) }
     }
 
-    /// Verifies every graph of a module.
-    public static func verify(_ module: Module) throws(DiagnosticError) {
-        let problems = module.graphs.flatMap(diagnostics(for:))
+    /// Verifies every graph of a module; `checks` as for `diagnostics(for:checks:)`.
+    public static func verify(_ module: Module, checks: [VerifierCheck] = []) throws(DiagnosticError) {
+        let problems = module.graphs.flatMap { diagnostics(for: $0, checks: checks) }
         if !problems.isEmpty { throw DiagnosticError(problems) }
     }
 }

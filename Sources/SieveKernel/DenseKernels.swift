@@ -2,9 +2,10 @@
 // contiguous along columns, dot products along k when B is contiguous along k, scalar loops otherwise.
 
 import SieveIR
+import SieveTarget
 
 /// Up to this many rows of A, a dot-product kernel takes all of them per step (`KernelProblem.smallRows`).
-let smallRows = SieveIR.KernelProblem.smallRows
+let smallRows = SieveTarget.KernelProblem.smallRows
 
 extension Lowerer {
     /// Emits a dense product as the schedule chose: dot products along k, a vectorised register tile of

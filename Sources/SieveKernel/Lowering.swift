@@ -2,6 +2,7 @@
 // The per-op builders live in the Lower*.swift files; this file holds the driver and shared helpers.
 
 import SieveIR
+import SieveTarget
 
 /// What lowering needs to know about the target.
 public struct LoweringOptions: Hashable, Sendable {
@@ -36,7 +37,7 @@ struct ConstantBuffers {
 
 /// Lowers a graph to a verified kernel program.
 public func lowerToKernels(_ graph: Graph, options: LoweringOptions) throws(DiagnosticError) -> KernelProgram {
-    try Verifier.verify(graph)
+    try Verifier.verify(graph, checks: Verifier.targetChecks)
     var lowerer = Lowerer(graph: graph, options: options)
     do {
         try lowerer.run()
@@ -382,7 +383,7 @@ struct Lowerer {
     /// Resolves every kernel-bearing op's schedule (see `schedules`).
     mutating func resolveSchedules() {
         for (index, op) in graph.operations.enumerated() where op.kind.isKernelBearing {
-            guard let problem = SieveIR.KernelProblem.make(op, in: graph) else { continue }
+            guard let problem = SieveTarget.KernelProblem.make(op, in: graph) else { continue }
             let fallback = problem.defaultSchedule(vectorWidth: width, parallelThreshold: options.parallelThreshold)
             if let schedule = op.schedule {
                 if problem.admits(schedule, vectorWidth: width) {

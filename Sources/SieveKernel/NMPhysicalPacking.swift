@@ -2,6 +2,7 @@
 // artifact for the kernel that reads them, and the one function that chooses a packing and kernel variant.
 
 import SieveIR
+import SieveTarget
 
 /// The row-block packing of an N:M weight `[rows][k]` (groups along k), read by the batch-1 kernel.
 ///
@@ -158,7 +159,7 @@ public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, rowBlockKernel: B
     // The row-block kernel takes its tail in a scalar loop: where the tail is more than an eighth of a row (k
     // below a few chunks, as in small models) one vectorised nm_dot per row is faster (the example MLP's
     // 64-wide layer took ≈ 4 µs more as a tail).
-    guard rowBlockKernel, SieveIR.KernelProblem.rowBlocksPay(reduction: k, n: n, m: m), let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
+    guard rowBlockKernel, SieveTarget.KernelProblem.rowBlocksPay(reduction: k, n: n, m: m), let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
         return .logical
     }
     return .rowBlocks(layout)

@@ -5,6 +5,7 @@ import COpenBLAS
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 
 /// What one layer's input looked like over the calibration set, in Double.
 ///
@@ -41,7 +42,7 @@ public struct CalibrationStatistics: Sendable {
     ///   - maxSamples: use at most this many samples; nil for all.
     public static func collect(graph: Graph, layers: [PrunableLayer], calibration: CalibrationSet,
                                gram: Bool, maxSamples: Int? = nil) throws -> CalibrationStatistics {
-        try Verifier.verify(graph)
+        try Verifier.verify(graph, checks: Verifier.targetChecks)
         var accumulators: [String: LayerActivationStatistics] = [:]
         var readers: [ValueID: [PrunableLayer]] = [:]
         for layer in layers {

@@ -12,6 +12,7 @@
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 
 /// Legalises requested weights into nm layouts.
 public struct NMLegalize: ConfigurablePass {
@@ -72,7 +73,7 @@ public struct NMLegalize: ConfigurablePass {
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
         // Weights are read and activations measured assuming the invariants hold, even under --no-verify-each.
-        try Verifier.verify(graph)
+        try Verifier.verify(graph, checks: Verifier.targetChecks)
         var targets: [(layer: PrunableLayer, pattern: NMPattern, requested: Bool)] = []
         for layer in PrunableLayers.find(in: graph) {
             guard let constant = graph.constants[layer.constant], constant.type.layout == .dense else { continue }

@@ -2,6 +2,7 @@
 // as the dump flags ask. Every flag is an explicit option; nothing is read from the environment.
 
 import SieveIR
+import SieveTarget
 
 #if canImport(Glibc)
 import Glibc
@@ -113,7 +114,7 @@ public struct PassManager: Sendable {
                     dump: (String) -> Void) throws(DiagnosticError) -> [PassTiming] {
         var timings: [PassTiming] = []
         if options.verifyEach {
-            try Verifier.verify(graph)
+            try Verifier.verify(graph, checks: Verifier.targetChecks)
         }
         for pass in passes {
             if options.printBefore.contains(pass.name) {
@@ -133,7 +134,7 @@ public struct PassManager: Sendable {
             let changed = graph != before
             timings.append(PassTiming(pass: pass.name, seconds: seconds, changed: changed))
             if options.verifyEach {
-                let problems = Verifier.diagnostics(for: graph)
+                let problems = Verifier.diagnostics(for: graph, checks: Verifier.targetChecks)
                 if !problems.isEmpty {
                     let lead = Diagnostic.error(graph.location, "pass '\(pass.name)' produced invalid IR; this is a bug in Sieve, please report it with the input")
                     throw DiagnosticError([lead] + problems)

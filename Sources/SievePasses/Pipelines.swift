@@ -2,6 +2,7 @@
 // Passes needed for correctness stay apart from optional optimisations.
 
 import SieveIR
+import SieveTarget
 
 /// Named pass lists used by the driver.
 public enum Pipelines {

@@ -2,6 +2,7 @@
 // (packing, register tile, k block, tile rows, parallel axis) by the cost model, and records it as the op's attribute.
 
 import SieveIR
+import SieveTarget
 
 /// Annotates every kernel-bearing op with the `schedule` the cost model ranks fastest for the target among the
 /// candidates lowering can emit there (see `CostModel.candidates`), with the estimate it was chosen by.

@@ -11,6 +11,7 @@
 
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 
 /// Chooses per-layer N:M patterns.
 public struct SparsityAllocation: ConfigurablePass {
@@ -105,7 +106,7 @@ public struct SparsityAllocation: ConfigurablePass {
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
         // Sensitivity runs the interpreter and reads weights assuming the invariants hold, even under --no-verify-each.
-        try Verifier.verify(graph)
+        try Verifier.verify(graph, checks: Verifier.targetChecks)
         var open: [PrunableLayer] = []
         for layer in PrunableLayers.find(in: graph) {
             guard let constant = graph.constants[layer.constant] else { continue }

@@ -4,6 +4,7 @@
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 
 /// The dense model's outputs on some calibration batches, to compare pruned variants with.
 public struct ReferenceRun: Sendable {
@@ -16,7 +17,7 @@ public struct ReferenceRun: Sendable {
 
     /// Runs the graph over at most `maxSamples` calibration samples and keeps inputs and outputs.
     public static func record(graph: Graph, calibration: CalibrationSet, maxSamples: Int?) throws -> ReferenceRun {
-        try Verifier.verify(graph)
+        try Verifier.verify(graph, checks: Verifier.targetChecks)
         let interpreter = Interpreter(graph: graph)
         var batches: [[Tensor]] = []
         var outputs: [[Tensor]] = []

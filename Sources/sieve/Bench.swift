@@ -7,6 +7,7 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SievePasses
+import SieveTarget
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +35,7 @@ struct Bench: ParsableCommand {
     var inputShapes: [String] = []
 
     @Option(help: ArgumentHelp("The CPU: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).", valueName: "target"))
-    var target: CompileTarget = .native
+    var target: TargetDescription = .native
 
     @Option(help: ArgumentHelp("Thread counts to time, comma-separated, each 1 to \(maxRuntimeThreads) (the runtime's limit).", valueName: "list"))
     var threads: String = "1,2"

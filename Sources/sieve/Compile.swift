@@ -7,9 +7,28 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 
-extension CompileTarget: ExpressibleByArgument {}
 extension WeightsPlacement: ExpressibleByArgument {}
+
+extension TargetDescription: ExpressibleByArgument {
+    /// Resolves a `--target` value; `native` is the host's description (baseline x86-64 where it cannot be read).
+    public init?(argument: String) {
+        if argument == "native" {
+            self = .native
+        } else if let target = try? TargetDescription.named(argument) {
+            self = target
+        } else {
+            return nil
+        }
+    }
+
+    /// The name, for the help's `default:` (not the multi-line description).
+    public var defaultValueDescription: String { name }
+
+    /// Every name `--target` accepts, for the help and the error on an unknown name.
+    public static var allValueStrings: [String] { targetNames }
+}
 
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +70,7 @@ struct Compile: ParsableCommand {
     var inputShapes: [String] = []
 
     @Option(help: ArgumentHelp("The CPU: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).", valueName: "target"))
-    var target: CompileTarget = .native
+    var target: TargetDescription = .native
 
     @Option(help: ArgumentHelp("Weights 'embedded' in the library or in an 'external' NAME.weights file.", valueName: "placement"))
     var weights: WeightsPlacement = .embedded

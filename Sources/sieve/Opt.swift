@@ -9,6 +9,7 @@ import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SievePasses
+import SieveTarget
 
 struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,7 +76,7 @@ struct Opt: ParsableCommand {
 
     @Option(help: ArgumentHelp("The CPU --print-kernel-ir lowers for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
                                valueName: "target"))
-    var target: CompileTarget = .native
+    var target: TargetDescription = .native
 
     @Option(name: .customLong("calibration-samples"),
             help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))

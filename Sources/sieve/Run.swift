@@ -7,6 +7,7 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SievePasses
+import SieveTarget
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +54,7 @@ struct Run: ParsableCommand {
     var interpret = false
 
     @Option(help: ArgumentHelp("For compiled runs: native, x86-64, x86-64-v3 or x86-64-v4.", valueName: "target"))
-    var target: CompileTarget = .native
+    var target: TargetDescription = .native
 
     @Option(help: ArgumentHelp("For compiled runs: the number of threads, 1 to \(maxRuntimeThreads) (the runtime's limit).", valueName: "count"))
     var threads: Int = 1

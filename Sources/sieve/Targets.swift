@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import SieveIR
+import SieveTarget
 
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -9,6 +9,7 @@ import SieveIR
 import SieveInterpreter
 import SieveKernel
 import SievePasses
+import SieveTarget
 import SieveTestSupport
 import Testing
 
@@ -37,8 +38,8 @@ struct FileTestSpec {
     /// A calibration file or folder, relative to the test file's folder.
     var calibration: String?
     /// Lower the result and add its kernel IR to the output (`--print-kernel-ir`), for this target.
-    var kernelTarget: CompileTarget?
-    var target: CompileTarget = .native
+    var kernelTarget: TargetDescription?
+    var target: TargetDescription = .native
 }
 
 func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
@@ -76,7 +77,7 @@ func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
         case "--print-kernel-ir": spec.kernelTarget = .native
         case "--target":
             let name = try value(word)
-            guard let target = CompileTarget(rawValue: name) else { throw FileTestFailure("\(file): unknown --target '\(name)'") }
+            guard let target = name == "native" ? TargetDescription.native : try? TargetDescription.named(name) else { throw FileTestFailure("\(file): unknown --target '\(name)'") }
             spec.target = target
         default: throw FileTestFailure("\(file): unknown RUN flag '\(word)'")
         }

@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveKernel
+import SieveTarget
 import Testing
 
 /// The ```sir (or other `language`) blocks of a Markdown file, with the line each starts on.
@@ -36,7 +37,7 @@ func sirBlocks(in markdown: String, language: String = "sir") -> [(line: Int, te
             let where_ = "IR/README.md:\(block.line)"
             let module = try Parser.parse(block.text, path: where_)
             for graph in module.graphs {
-                let problems = Verifier.diagnostics(for: graph)
+                let problems = Verifier.diagnostics(for: graph, checks: Verifier.targetChecks)
                 #expect(problems.isEmpty, "\(where_): \(problems.map(\.description))")
             }
             #expect(module.print() == block.text, "\(where_): the example is not in canonical form")

@@ -3,6 +3,7 @@
 
 import SieveIR
 import SieveKernel
+import SieveTarget
 import Testing
 
 @Suite struct KernelTextRoundTripTests {
@@ -14,7 +15,7 @@ import Testing
         for seed in 0..<UInt64(KernelTextRoundTripTests.graphCount) {
             var generator = GraphGenerator(seed: seed)
             let graph = generator.generate(ops: Int(seed % 16) + 1)
-            guard Verifier.diagnostics(for: graph).isEmpty else { continue }
+            guard Verifier.diagnostics(for: graph, checks: Verifier.targetChecks).isEmpty else { continue }
             // Graphs with ops lowering does not handle (or shapes it refuses) are not this test's subject.
             guard let program = try? lowerToKernels(graph, options: LoweringOptions(name: "g\(seed)", vectorWidth: [4, 8, 16][Int(seed % 3)],
                                                                                    parallelThreshold: 64)) else { continue }

@@ -10,6 +10,7 @@ import Foundation
 import SieveCodegenC
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 import Testing
 
 /// One small graph and the tolerance its outputs are compared with.
@@ -463,18 +464,18 @@ func mergedCases(_ cases: [DifferentialCase], seed: UInt64) throws -> (reference
 }
 
 /// Compiles the merged cases for a target and compares every output with the interpreter.
-func checkAgainstInterpreter(_ cases: [DifferentialCase], target: CompileTarget, seed: UInt64, threads: [Int32]) throws -> [String] {
+func checkAgainstInterpreter(_ cases: [DifferentialCase], target: TargetDescription, seed: UInt64, threads: [Int32]) throws -> [String] {
     let folder = try TemporaryFolder()
     defer { folder.remove() }
     let (reference, compiled, ranges) = try mergedCases(cases, seed: seed)
     return try compareCompiled(reference, compiled, ranges: ranges, seed: seed, target: target, threads: threads,
-                               name: "cases", label: target.rawValue, folder: folder)
+                               name: "cases", label: target.name, folder: folder)
 }
 
 /// Compiles `compiled` for `target`, runs it on random inputs with each thread count and compares every case's
 /// outputs (`ranges`) with the interpreter on `reference`; returns the mismatches, labelled.
 func compareCompiled(_ reference: Graph, _ compiled: Graph, ranges: [(DifferentialCase, Range<Int>)], seed: UInt64,
-                     target: CompileTarget = .native, threads: [Int32], parallelThreshold: Int = 1, name: String,
+                     target: TargetDescription = .native, threads: [Int32], parallelThreshold: Int = 1, name: String,
                      label: String, folder: TemporaryFolder) throws -> [String] {
     var random = SplitMix(seed: seed)
     let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
@@ -511,13 +512,13 @@ struct DifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    @Test("every op, AVX-512 target (needs a CPU with AVX-512)", .enabled(if: CompileTarget.native.vectorWidth == 16))
+    @Test("every op, AVX-512 target (needs a CPU with AVX-512)", .enabled(if: TargetDescription.native.f32Lanes == 16))
     func everyOpAVX512() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v4, seed: 14, threads: [1, 2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    @Test("every op, AVX2 target (needs a CPU with AVX2)", .enabled(if: CompileTarget.native.vectorWidth >= 8))
+    @Test("every op, AVX2 target (needs a CPU with AVX2)", .enabled(if: TargetDescription.native.f32Lanes >= 8))
     func everyOpAVX2() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v3, seed: 13, threads: [2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")

@@ -6,6 +6,7 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SieveKernel
+import SieveTarget
 import Testing
 
 /// A valid program: y[i] = relu(x[i] * w[i]) over 8 elements in a parallel loop, plus a vector copy.

@@ -7,6 +7,7 @@ import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveKernel
+import SieveTarget
 import SieveTestSupport
 
 /// A failure inside test support, with a message.
@@ -60,9 +61,9 @@ final class LoadedArtifact {
 }
 
 /// Compiles a graph into a fresh folder with -Werror and loads it.
-func compileAndLoad(_ graph: Graph, name: String = "model", target: CompileTarget = .native,
+func compileAndLoad(_ graph: Graph, name: String = "model", target: TargetDescription = .native,
                     weights: WeightsPlacement = .embedded, parallelThreshold: Int = 1, folder: TemporaryFolder) throws -> LoadedArtifact {
-    let output = folder.url.appendingPathComponent("\(name)-\(target.rawValue)-\(weights.rawValue)")
+    let output = folder.url.appendingPathComponent("\(name)-\(target.name)-\(weights.rawValue)")
     _ = try ArtifactWriter.write(ArtifactRequest(
         graph: graph, name: name, outputDirectory: output.path, target: target, weights: weights,
         sourceDescription: "test graph @\(graph.name)", compiler: "cc", extraFlags: ["-Werror"],
@@ -187,8 +188,8 @@ func makeNMPair(_ graph: Graph, nm: [String: (n: Int, m: Int)]) throws -> (refer
             }
         }
     }
-    try Verifier.verify(reference)
-    try Verifier.verify(compiled)
+    try Verifier.verify(reference, checks: Verifier.targetChecks)
+    try Verifier.verify(compiled, checks: Verifier.targetChecks)
     return (reference, compiled)
 }
 

@@ -7,6 +7,7 @@ import SieveIR
 import SieveInterpreter
 import SieveKernel
 import SievePasses
+import SieveTarget
 import Testing
 
 /// Products on which every variant applies somewhere: dense and N:M, batch 1 to 32, epilogues, conv2d.
@@ -86,10 +87,10 @@ struct ScheduleDifferentialTests {
         defer { folder.remove() }
         let (reference, unscheduled, ranges) = try mergedCases(scheduleCases, seed: 5)
         var compiled = unscheduled
-        let target = CompileTarget.native.description
+        let target = TargetDescription.native
         var context = PassContext()
         try Schedule(target: target, forcedVariant: variant).run(on: &compiled, context: &context)
-        try Verifier.verify(compiled)
+        try Verifier.verify(compiled, checks: Verifier.targetChecks)
         var forced = 0
         for op in compiled.operations {
             guard let schedule = op.schedule, schedule.variant.name == variant else { continue }
@@ -110,7 +111,7 @@ struct ScheduleDifferentialTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let (reference, unscheduled, ranges) = try mergedCases(scheduleCases, seed: 6)
-        let width = CompileTarget.native.vectorWidth
+        let width = TargetDescription.native.f32Lanes
         let sets: [[KernelSchedule]] = [
             [KernelSchedule(variant: .nmBlocked(kBlock: 32, tileRows: 5, prefetchRows: 1), parallel: .rowTiles),
              KernelSchedule(variant: .nmDot, packing: .rows4, parallel: .rows),
@@ -136,7 +137,7 @@ struct ScheduleDifferentialTests {
                 let problem = try #require(KernelProblem.make(compiled.operations[index], in: compiled))
                 compiled.operations[index].schedule = schedules.first { problem.admits($0, vectorWidth: width) }
             }
-            try Verifier.verify(compiled)
+            try Verifier.verify(compiled, checks: Verifier.targetChecks)
             problems += try runScheduled(reference, compiled, ranges: ranges, label: "parameter set \(number)", folder: folder)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
@@ -158,7 +159,7 @@ struct ScheduleDifferentialTests {
             let w = graph.appendConstant(Constant(name: "w", type: weightType, bytes: []))
             graph.outputs = [graph.append(.matmul(transposeB: true), [x, w], TensorType([rows, outputs], .f32), name: "y")]
             let op = try #require(graph.operations.first { $0.kind.isKernelBearing })
-            let problem = try #require(SieveIR.KernelProblem.make(op, in: graph))
+            let problem = try #require(SieveTarget.KernelProblem.make(op, in: graph))
             let chosen = problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14)
             let label = "\(rows) x [\(outputs), \(k)] \(n):\(m): \(chosen.summary)"
             if rows < 16 {

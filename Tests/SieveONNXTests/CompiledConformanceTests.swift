@@ -7,12 +7,13 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SieveInterpreter
+import SieveTarget
 import Testing
 
 @Test(.enabled(if: FileManager.default.fileExists(atPath: nodeTestFolder.path),
                "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"),
-      arguments: [CompileTarget.native, .x86_64])
-func compiledConformance(target: CompileTarget) throws {
+      arguments: [TargetDescription.native, .x86_64])
+func compiledConformance(target: TargetDescription) throws {
     let cases = try FileManager.default.contentsOfDirectory(atPath: nodeTestFolder.path).filter { $0.hasPrefix("test_") }.sorted()
     // The data sets of every case the interpreter passes (the interpreter test reports the others).
     var dataSets: [(caseName: String, dataSet: ConformanceDataSet)] = []
@@ -38,9 +39,9 @@ func compiledConformance(target: CompileTarget) throws {
         let actual = Array(outputs[offset..<(offset + count)])
         offset += count
         if let mismatch = conformanceMismatch(actual, dataSet.expected, dataSet: dataSet.name) {
-            failures.append("\(caseName) (\(target.rawValue)): \(mismatch)")
+            failures.append("\(caseName) (\(target.name)): \(mismatch)")
         }
     }
-    print("compiled conformance (\(target.rawValue)): \(dataSets.count - failures.count) of \(dataSets.count) data sets pass")
+    print("compiled conformance (\(target.name)): \(dataSets.count - failures.count) of \(dataSets.count) data sets pass")
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
 }

@@ -1,6 +1,8 @@
 // Reads the `native` target from the machine Sieve runs on: features from /proc/cpuinfo, caches from
 // /sys/devices/system/cpu/cpu0/cache, cores and clock from the same places (Linux only).
 
+import SieveIR
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,8 @@
 // What a kernel-bearing op asks of its kernel (sizes, weight layout and orientation, element types) and
 // which kernel variants can compute it: shared by the verifier, the schedule pass and lowering's defaults.
 
+import SieveIR
+
 /// The product a matmul, gemm, fused_matmul or conv2d computes, in the terms kernel variants are chosen by.
 ///
 /// Every product is `rows` activation rows times a weight of `outputs` x `reduction`:

@@ -1,6 +1,8 @@
 // The target model: what a CPU offers the scheduler and the backends (vector width, ISA features,
 // caches, cores), for the host (`native`) and for the named x86-64 levels, selected with `--target NAME`.
 
+import SieveIR
+
 /// An instruction-set feature that kernels or the scheduler can rely on.
 ///
 /// Each case names the flag Linux prints for it in `/proc/cpuinfo` (`cpuInfoFlag`) so that the host
@@ -188,6 +190,10 @@ public struct TargetDescription: Hashable, Sendable, CustomStringConvertible {
     public static let x86_64_v3 = TargetDescription(name: "x86-64-v3", features: level3Features, caches: assumedCaches)
     /// x86-64-v4: AVX-512 F/BW/VL/DQ/CD, 512-bit vectors.
     public static let x86_64_v4 = TargetDescription(name: "x86-64-v4", features: level4Features, caches: assumedLevel4Caches)
+
+    /// The host's description (`--target native`, every command's default), read once; baseline x86-64 when
+    /// the host cannot be read (not Linux), so that a default never fails.
+    public static let native: TargetDescription = (try? host()) ?? x86_64
 
     /// The targets that need no host probing, in the order `sieve targets` prints them.
     public static let namedTargets: [TargetDescription] = [x86_64, x86_64_v3, x86_64_v4]

@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveIR
+import SieveTarget
 import Testing
 
 @Suite struct TargetTests {
