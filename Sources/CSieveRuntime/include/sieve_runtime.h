@@ -275,8 +275,9 @@ static inline int64_t sieve_nm_in_lane_kept(int64_t position, int n) {
  * shared by the four rows. With AVX2, the in-lane order: per 8 kept values one variable shift of the broadcast
  * index bits gives every lane its position in its 128-bit half (vpermilps reads only the low two bits), and
  * in-lane permutes of 8-float windows [group 2w | group 2w + 1] (two for 2:4, four for 1:4) blended by constant
- * masks give the activations; 2:4 in group order emulates the two-source permute (two lane-crossing permutes and a
- * blend). Other patterns and the tail take a scalar loop. The summation order differs from a plain loop. */
+ * masks give the activations; 2:8 and 4:8 (group order) do the same with the lane-crossing permute over windows
+ * of one group; 2:4 in group order emulates the two-source permute (two lane-crossing permutes and a blend).
+ * Other patterns and the tail take a scalar loop. The summation order differs from a plain loop. */
 static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m, int in_lane,
                                       const float *x, float *out, int64_t valid) {
     const int bits = m == 4 ? 2 : (m == 8 ? 3 : 4);
@@ -360,19 +361,69 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
 #if SIEVE_NM_PREFETCH_BYTES > 0
             for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
 #endif
-            for (int u = 0; u < 8; u++) {
-                const float *xs = xc + 32 * u;
-                const __m256 w0 = _mm256_loadu_ps(xs), w1 = _mm256_loadu_ps(xs + 8);
-                const __m256 w2 = _mm256_loadu_ps(xs + 16), w3 = _mm256_loadu_ps(xs + 24);
-                for (int j = 0; j < 4; j++) {
-                    uint16_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * (u >> 1) + 4 * j + 2 * (u & 1), sizeof word);
-                    const __m256i lane = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
-                    __m256 gathered = _mm256_blend_ps(_mm256_permutevar_ps(w0, lane), _mm256_permutevar_ps(w1, lane), 0x22);
-                    gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w2, lane), 0x44);
-                    gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w3, lane), 0x88);
-                    const float *values = (const float *)(const void *)(chunk + 256 * (u >> 1) + 64 * j + 32 * (u & 1));
-                    acc[2 * j + (u & 1)] = _mm256_fmadd_ps(_mm256_loadu_ps(values), gathered, acc[2 * j + (u & 1)]);
+            /* Slice u, half h: the accumulator indices depend only on the inner, fully unrolled loops, so they
+             * stay in registers whether or not the compiler unrolls u. */
+            for (int u = 0; u < 4; u++) {
+                for (int h = 0; h < 2; h++) {
+                    const float *xs = xc + 64 * u + 32 * h;
+                    const __m256 w0 = _mm256_loadu_ps(xs), w1 = _mm256_loadu_ps(xs + 8);
+                    const __m256 w2 = _mm256_loadu_ps(xs + 16), w3 = _mm256_loadu_ps(xs + 24);
+                    for (int j = 0; j < 4; j++) {
+                        /* The set's 16 bits and the 16 after them (lanes shift by at most 14 and the permute reads two
+                         * bits, so they do not matter): one 32-bit broadcast from memory. Past a chunk's indices come
+                         * the next chunk, the tail, the next block or the constant's 2 bytes of padding. */
+                        uint32_t word;
+                        memcpy(&word, chunk + value_bytes + 16 * u + 4 * j + 2 * h, sizeof word);
+                        const __m256i lane = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+                        __m256 gathered = _mm256_blend_ps(_mm256_permutevar_ps(w0, lane), _mm256_permutevar_ps(w1, lane), 0x22);
+                        gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w2, lane), 0x44);
+                        gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w3, lane), 0x88);
+                        const float *values = (const float *)(const void *)(chunk + 256 * u + 64 * j + 32 * h);
+                        acc[2 * j + h] = _mm256_fmadd_ps(_mm256_loadu_ps(values), gathered, acc[2 * j + h]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            total[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    } else if (!in_lane && m == 8 && (n == 2 || n == 4)) {
+        /* Group order, m = 8: a window of 8 activations is one group, and the lane-crossing permute (vpermps) reads
+         * only the low three bits of each lane, so lane i of 8 kept values takes its field straight from the
+         * broadcast 24 index bits shifted by 3i and comes from window i / n; the windows' permutes are blended. */
+        const __m256i shifts = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            for (int u = 0; u < 4; u++) {
+                for (int h = 0; h < 2; h++) {
+                    /* Half h of slice u: 8 kept values per row over 8 / n groups. */
+                    const float *xs = xc + (2 * u + h) * 64 / n;
+                    const __m256 w0 = _mm256_loadu_ps(xs), w1 = _mm256_loadu_ps(xs + 8);
+                    const __m256 w2 = n == 2 ? _mm256_loadu_ps(xs + 16) : w0, w3 = n == 2 ? _mm256_loadu_ps(xs + 24) : w0;
+                    for (int j = 0; j < 4; j++) {
+                        uint32_t word;
+                        /* 6 index bytes per slice and row; the second half's 24 bits start on byte 3. */
+                        memcpy(&word, chunk + value_bytes + 24 * u + 6 * j + 3 * h, sizeof word);
+                        const __m256i lane = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+                        __m256 gathered;
+                        if (n == 4) {
+                            gathered = _mm256_blend_ps(_mm256_permutevar8x32_ps(w0, lane), _mm256_permutevar8x32_ps(w1, lane), 0xF0);
+                        } else {
+                            gathered = _mm256_blend_ps(_mm256_permutevar8x32_ps(w0, lane), _mm256_permutevar8x32_ps(w1, lane), 0x0C);
+                            gathered = _mm256_blend_ps(gathered, _mm256_permutevar8x32_ps(w2, lane), 0x30);
+                            gathered = _mm256_blend_ps(gathered, _mm256_permutevar8x32_ps(w3, lane), 0xC0);
+                        }
+                        const float *values = (const float *)(const void *)(chunk + 256 * u + 64 * j + 32 * h);
+                        acc[2 * j + h] = _mm256_fmadd_ps(_mm256_loadu_ps(values), gathered, acc[2 * j + h]);
+                    }
                 }
             }
         }
