@@ -638,7 +638,7 @@ struct KernelCWriter {
             used.formUnion([product.weights, product.dense, product.out])
             let layout = product.layout
             lines.append("\(indent)sieve_nm_rows4_f32(&b\(product.weights.index)[(\(expressionText(product.block, used: &used))) * \(layout.blockBytes)], "
-                         + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
+                         + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), \(layout.order == .inLane ? 1 : 0), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
                          + "&b\(product.out.index)[\(expressionText(product.outStart, used: &used))], \(expressionText(product.validRows, used: &used)));")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)

@@ -272,9 +272,11 @@ public indirect enum Statement: Hashable, Sendable {
 
 /// One block of a weight in the row-block packing (`NMRowBlockLayout`) times a contiguous f32 vector:
 /// for j in 0 ..< `validRows` (1 to 4), `out[outStart + j] = sum over kept p of row 4 * block + j of
-/// value(p) * dense[denseStart + k(p)]`. The C backend emits `sieve_nm_rows4_f32`, which on AVX-512 and
-/// AVX2 decodes 2:4 indices in registers and gathers activations with permutes (a scalar loop elsewhere);
-/// the summation order is unspecified.
+/// value(p) * dense[denseStart + k(p)]`. The layout's value order (`NMValueOrder`, printed `order in_lane`)
+/// says where each kept value sits; the result does not depend on it. The C backend emits `sieve_nm_rows4_f32`,
+/// which decodes indices in registers and gathers activations with permutes on AVX-512 (2:4 in group order) and
+/// AVX2 (1:4 and 2:4 in-lane order with in-lane permutes; 2:4 in group order), a scalar loop elsewhere; the
+/// summation order is unspecified.
 public struct NMRowBlock: Hashable, Sendable {
     /// The packed weight (u8) and its layout.
     public var weights: BufferID, layout: NMRowBlockLayout

@@ -406,7 +406,8 @@ public struct KernelParser {
     /// The statements there are, for "expected a statement" messages.
     static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, if and trap"
 
-    /// `nm_rows4.N:M %bOUT[E], valid E, weights %bW, block E, rows R, k K, dense %bD[E]`.
+    /// `nm_rows4.N:M %bOUT[E], valid E, weights %bW, block E, rows R, k K, dense %bD[E]`, then `, order in_lane`
+    /// for the in-lane value order (group order when absent).
     private mutating func parseNMRowBlock() throws(DiagnosticError) -> Statement {
         let patternToken = current
         let n = try suffixNumber("the pattern N:M")
@@ -433,7 +434,22 @@ public struct KernelParser {
         try expectWord("dense")
         let dense = try bufferReference()
         let denseStart = try parseIndex()
-        guard let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
+        var order = NMValueOrder.sequential
+        if consumePunct(",") {
+            try expectWord("order")
+            skipComments()
+            let orderToken = current
+            let name = try word("the value order")
+            // Group order is the default and prints as nothing, so only the other orders are spelled.
+            guard let named = NMValueOrder(rawValue: name), named != .sequential else {
+                throw fail("unknown value order '\(name)'; the only order written out is in_lane (group order is the default)", at: orderToken)
+            }
+            order = named
+        }
+        guard let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m, order: order) else {
+            if NMRowBlockLayout(rows: rows, k: k, n: n, m: m) != nil {
+                throw fail("nm_rows4.\(n):\(m) cannot take order \(order.rawValue); the in-lane order needs 1:4 or 2:4", at: patternToken)
+            }
             throw fail("nm_rows4.\(n):\(m) over \(rows) rows of \(k) has no row-block layout; M must be 4, 8 or 16, N divide 64, k be whole groups, and rows and k at most 2^40",
                        at: patternToken)
         }

@@ -67,7 +67,8 @@ extension Kernel {
             let layout = product.layout
             lines.append("\(indent)nm_rows4.\(layout.n):\(layout.m) \(product.out)[\(text(product.outStart))], valid \(text(product.validRows)), "
                          + "weights \(product.weights), block \(text(product.block)), rows \(layout.rows), k \(layout.k), "
-                         + "dense \(product.dense)[\(text(product.denseStart))]")
+                         + "dense \(product.dense)[\(text(product.denseStart))]"
+                         + (layout.order == .sequential ? "" : ", order \(layout.order.rawValue)"))
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }

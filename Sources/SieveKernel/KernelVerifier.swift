@@ -12,7 +12,9 @@
 //  4. types: every expression has a type by the rules below; loop bounds, indices and conditions are
 //     i64; a declaration or assignment has the variable's type; a scalar store's value has the buffer's
 //     compute type (f32 for float elements, i64 otherwise); vector loads, stores and broadcasts are
-//     on f32 buffers and values; nm_index reads a u8 buffer with 2, 3 or 4 bits
+//     on f32 buffers and values; nm_index reads a u8 buffer with 2, 3 or 4 bits; nm_rows4 reads a u8
+//     weight large enough for its layout, whose value order the pattern admits (in_lane: 1:4 and 2:4 only),
+//     and f32 activations into a writable f32 output
 //  5. writes: stores only target input-free, constant-free (writable) buffers
 //  6. parallel loops: appear only at the top level of a kernel, start at 0 with step 1, and their
 //     bodies use no variable declared outside them (so they can be split across threads)
@@ -262,6 +264,9 @@ private struct KernelChecker {
                 if source.elementType != expected { report("nm_rows4 \(role) \(id) of \(source.elementType), expected \(expected)") }
             }
             if let target = buffer(product.out), !target.isWritable { report("nm_rows4 output \(product.out) is read only (\(target.storage.text))") }
+            if !product.layout.order.admits(n: product.layout.n, m: product.layout.m) {
+                report("nm_rows4.\(product.layout.n):\(product.layout.m) cannot be stored in \(product.layout.order.rawValue) order; the in-lane order needs 1:4 or 2:4")
+            }
             if let weights = buffer(product.weights), weights.count < product.layout.totalBytes {
                 report("nm_rows4 weights \(product.weights) hold \(weights.count) bytes, the layout needs \(product.layout.totalBytes)")
             }

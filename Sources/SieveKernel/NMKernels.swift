@@ -5,8 +5,8 @@ import SieveIR
 
 extension Lowerer {
     /// The physical packing of N:M constant `id`: row blocks when the resolved schedule of every product reading
-    /// it says `packing = rows4` (the default where `chooseNMPacking` would choose them) and they agree on the
-    /// shape, else the logical layout.
+    /// it says `packing = rows4` or `rows4_in_lane` (the default where `chooseNMPacking` would choose them, with
+    /// its value order) and they agree on the shape and order, else the logical layout.
     func physicalPacking(ofConstant id: ConstantID, n: Int, m: Int) -> NMPhysicalPacking {
         var choice: NMPhysicalPacking?
         let definingOps = graph.definingOps()
@@ -15,7 +15,9 @@ extension Lowerer {
                 guard let defining = definingOps[operand.index], case .constant(id) = graph.operations[defining].kind else { continue }
                 let weight = type(operand)
                 guard position == 1, weight.rank == 2, weight.elementType == .f32, rowBlockActivationRows(op) != nil,
-                      schedules[index]?.packing == .rows4, let layout = NMRowBlockLayout(rows: weight.shape[0], k: weight.shape[1], n: n, m: m) else {
+                      let scheduled = schedules[index]?.packing, scheduled.isRowBlocks,
+                      let layout = NMRowBlockLayout(rows: weight.shape[0], k: weight.shape[1], n: n, m: m,
+                                                    order: scheduled == .rows4InLane ? .inLane : .sequential) else {
                     return .logical
                 }
                 let packing = NMPhysicalPacking.rowBlocks(layout)
@@ -66,7 +68,8 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: pattern + ", weight packed in row blocks of \(NMRowBlockLayout.blockRows) (\(layout.chunks) chunks of "
-                  + "\(NMRowBlockLayout.chunkKept) kept per row\(layout.tailKept > 0 ? " and a tail of \(layout.tailKept)" : "")), "
+                  + "\(NMRowBlockLayout.chunkKept) kept per row\(layout.order == .inLane ? " in in-lane permute order" : "")"
+                  + "\(layout.tailKept > 0 ? " and a tail of \(layout.tailKept)" : "")), "
                   + "one nm_rows4 per block and activation row" + scheduleText())
     }
 

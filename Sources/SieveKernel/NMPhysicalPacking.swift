@@ -19,6 +19,10 @@ import SieveTarget
 ///   row: the four rows' values, then each row's indices starting on a byte (`tailIndexBytes` each),
 ///   padded to 64 bytes with at least 2 bytes of slack for two-byte index reads.
 ///
+/// Within the chunks, `order` says how a row's kept values (and, field for field, their indices) follow one
+/// another: in group order, or in the lane order of the AVX2 in-lane permute (`NMValueOrder.inLane`); the
+/// tail is always in group order.
+///
 /// Every block, chunk and tail starts on 64 bytes. The logical `nm<N:M>` layout of the IR is unchanged;
 /// this is only how lowering stores the constant (see docs/nm-layout.md, "Physical packings").
 public struct NMRowBlockLayout: Hashable, Sendable {
@@ -26,6 +30,8 @@ public struct NMRowBlockLayout: Hashable, Sendable {
     public var rows: Int, k: Int
     /// The pattern: n kept in every group of m.
     public var n: Int, m: Int
+    /// The order of the kept values (and index fields) inside every 8 kept values of a chunk.
+    public var order: NMValueOrder
     /// Output rows per block.
     public static let blockRows = 4
     /// Kept values per row in one chunk.
@@ -33,14 +39,16 @@ public struct NMRowBlockLayout: Hashable, Sendable {
     /// Kept values per row in one slice of a chunk (a 64-byte line of f32).
     public static let sliceKept = 16
 
-    /// Makes a layout; nil when the pattern does not suit it (m not 4, 8 or 16; n not dividing 64; k not whole groups).
-    public init?(rows: Int, k: Int, n: Int, m: Int) {
+    /// Makes a layout; nil when the pattern does not suit it (m not 4, 8 or 16; n not dividing 64; k not whole
+    /// groups; an order the pattern does not admit).
+    public init?(rows: Int, k: Int, n: Int, m: Int, order: NMValueOrder = .sequential) {
         guard rows > 0, k > 0, rows <= 1 << 40, k <= 1 << 40, [4, 8, 16].contains(m), n >= 1, n < m,
-              NMRowBlockLayout.chunkKept % n == 0, k % m == 0 else { return nil }
+              NMRowBlockLayout.chunkKept % n == 0, k % m == 0, order.admits(n: n, m: m) else { return nil }
         self.rows = rows
         self.k = k
         self.n = n
         self.m = m
+        self.order = order
         // Every size below is then at most blocks x blockBytes: refuse layouts whose total does not fit (absurd
         // shapes written in .kir text), so no size computation can overflow.
         let (total, overflow) = blocks.multipliedReportingOverflow(by: blockBytes)
@@ -109,9 +117,11 @@ public struct NMRowBlockLayout: Hashable, Sendable {
                     // Slices of 16 kept values, the four rows' slices adjacent, in the order the kernel reads them.
                     let chunkStart = blockStart + (p / chunkKept) * chunkBytes
                     let slice = p % chunkKept / NMRowBlockLayout.sliceKept
-                    destination = chunkStart + ((slice * NMRowBlockLayout.blockRows + j) * NMRowBlockLayout.sliceKept + p % NMRowBlockLayout.sliceKept) * 4
+                    // Within the slice, the position the value order gives kept value p.
+                    let position = order.position(ofKept: p % NMRowBlockLayout.sliceKept, n: n)
+                    destination = chunkStart + ((slice * NMRowBlockLayout.blockRows + j) * NMRowBlockLayout.sliceKept + position) * 4
                     indexBase = chunkStart + chunkValueBytes + (slice * NMRowBlockLayout.blockRows + j) * sliceIndexBytes
-                    field = p % NMRowBlockLayout.sliceKept
+                    field = position
                 } else {
                     let tailStart = blockStart + chunks * chunkBytes
                     let q = p - chunks * chunkKept
@@ -124,6 +134,43 @@ public struct NMRowBlockLayout: Hashable, Sendable {
             }
         }
         return out
+    }
+}
+
+/// The order of a row's kept values inside the chunks of the row-block packing, chosen per target at compile
+/// time for the kernel that reads them; each value's index field sits at the same position as the value.
+public enum NMValueOrder: String, Hashable, Sendable, CaseIterable {
+    /// Group order: kept value p of a row is at position p (the AVX-512 two-source permute and the AVX2
+    /// whole-register permute of m = 8 read it; any pattern).
+    case sequential
+    /// For m = 4 and n of 1 or 2, every 8 kept values (8 / n groups, 4 / n windows of 8 activations) stored in
+    /// the lanes an AVX2 in-lane permute (`vpermilps`, which reads the low two bits of each lane) fills from
+    /// window w = [group 2w | group 2w + 1]: lane i, with h = i / 4 and q = i % 4, holds kept value q % n of
+    /// group 2 * (q / n) + h, so one broadcast and one shift of the index bits give every lane its position in
+    /// its own half, with no mask and no add, and a blend of the windows' permutes gives the 8 activations.
+    /// 2:4: groups `0 0 2 2 | 1 1 3 3`; 1:4: groups `0 2 4 6 | 1 3 5 7`.
+    case inLane = "in_lane"
+
+    /// Whether a pattern can be stored in this order.
+    public func admits(n: Int, m: Int) -> Bool {
+        switch self {
+        case .sequential: return true
+        case .inLane: return m == 4 && (n == 1 || n == 2)
+        }
+    }
+
+    /// The position, within its slice of 16, of a row's kept value `kept` (0 ..< 16, group order) of an n:m
+    /// pattern this order admits.
+    public func position(ofKept kept: Int, n: Int) -> Int {
+        switch self {
+        case .sequential:
+            return kept
+        case .inLane:
+            // Kept value s of group g (g < 8 / n inside its set of 8) goes to half g % 2, quarter-lane (g / 2) * n + s.
+            let set = kept / 8, inSet = kept % 8
+            let group = inSet / n, slot = inSet % n
+            return set * 8 + (group % 2) * 4 + (group / 2) * n + slot
+        }
     }
 }
 
@@ -155,14 +202,23 @@ public struct NMBlockedSchedule: Hashable, Sendable {
 /// Row blocks whenever the batch-1 kernel reads the weight, the row's scalar tail is small and the pattern
 /// fits (m of 4, 8 or 16, n dividing 64); the logical layout otherwise (the batch-N kernel reads it).
 /// `KernelProblem.defaultSchedule` makes the same choice; tests hold the two to it.
-public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, rowBlockKernel: Bool) -> NMPhysicalPacking {
+public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, rowBlockKernel: Bool, vectorWidth: Int) -> NMPhysicalPacking {
     // The row-block kernel takes its tail in a scalar loop: where the tail is more than an eighth of a row (k
     // below a few chunks, as in small models) one vectorised nm_dot per row is faster (the example MLP's
     // 64-wide layer took ≈ 4 µs more as a tail).
-    guard rowBlockKernel, SieveTarget.KernelProblem.rowBlocksPay(reduction: k, n: n, m: m), let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m) else {
+    let order = chooseNMValueOrder(n: n, m: m, vectorWidth: vectorWidth)
+    guard rowBlockKernel, SieveTarget.KernelProblem.rowBlocksPay(reduction: k, n: n, m: m),
+          let layout = NMRowBlockLayout(rows: rows, k: k, n: n, m: m, order: order) else {
         return .logical
     }
     return .rowBlocks(layout)
+}
+
+/// The value order of row blocks for `vectorWidth` f32 lanes: the AVX2 in-lane order on 8-lane targets where
+/// the pattern admits it (m = 4, n of 1 or 2), group order otherwise (AVX-512 gathers with a two-source permute,
+/// which reads group order; 4-lane targets take the scalar loop).
+public func chooseNMValueOrder(n: Int, m: Int, vectorWidth: Int) -> NMValueOrder {
+    vectorWidth == 8 && NMValueOrder.inLane.admits(n: n, m: m) ? .inLane : .sequential
 }
 
 /// Chooses the k block, tile and prefetch distance of the batch-N kernel for `columns` activation rows

@@ -203,7 +203,7 @@ public struct CostModel: Sendable {
         let fallback = problem.defaultSchedule(vectorWidth: vectorWidth, parallelThreshold: parallelThreshold)
         var variants: [(KernelVariant, WeightPacking)] = []
         if let pattern = problem.pattern {
-            variants = [(.nmDot, .stored), (.nmDot, .rows4), (.nmGather, .stored), (.nmBroadcast, .stored), (.nmScatter, .stored)]
+            variants = [(.nmDot, .stored), (.nmDot, .rows4), (.nmDot, .rows4InLane), (.nmGather, .stored), (.nmBroadcast, .stored), (.nmScatter, .stored)]
             let unroll = max(1, 16 / pattern.n)
             let step = unroll * pattern.m
             let base = problem.defaultKBlock(vectorWidth: vectorWidth)

@@ -142,11 +142,15 @@ public struct KernelProblem: Hashable, Sendable {
         case .denseScalar:
             break
         }
-        if schedule.packing == .rows4, let pattern {
+        if schedule.packing.isRowBlocks, let pattern {
+            let name = schedule.packing.rawValue
             if !KernelProblem.rowBlocksFit(reduction: reduction, n: pattern.n, m: pattern.m) {
-                return "packing = rows4 needs m of 4, 8 or 16, n dividing 64 and whole groups along k, found \(pattern.n):\(pattern.m) over \(reduction)"
+                return "packing = \(name) needs m of 4, 8 or 16, n dividing 64 and whole groups along k, found \(pattern.n):\(pattern.m) over \(reduction)"
             }
-            if weightCopies != 1 || !activationsAlongReduction { return "packing = rows4 needs a 2-D weight and activations contiguous along k" }
+            if schedule.packing == .rows4InLane && !(pattern.m == 4 && (pattern.n == 1 || pattern.n == 2)) {
+                return "packing = rows4_in_lane needs 1:4 or 2:4, found \(pattern.n):\(pattern.m); use rows4"
+            }
+            if weightCopies != 1 || !activationsAlongReduction { return "packing = \(name) needs a 2-D weight and activations contiguous along k" }
         }
         return nil
     }
@@ -216,7 +220,7 @@ public struct KernelProblem: Hashable, Sendable {
     ///
     /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations when there are at
     ///   least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
-    ///   row (f32; over 4-row blocks, `rows4`, where `rowBlocksPay`) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
+    ///   row (f32; over 4-row blocks, `rows4`, where `rowBlocksPay`, `rows4_in_lane` for 1:4 and 2:4 on 8 lanes) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
     /// - Dense over a packable constant weight (`weightIsPackableConstant`) of at least a vector of columns: the weight
     ///   packed in panels with `denseProductSchedule`'s choice (streaming for up to 4 rows, a register tile beyond).
     /// - Other dense f32 products with the weight stored [N, K] and A contiguous along k: dot products along k, 4 weight
@@ -241,7 +245,9 @@ public struct KernelProblem: Hashable, Sendable {
             var dot = KernelSchedule(variant: .nmDot, parallel: parallel ? .rows : .none)
             if let pattern, KernelProblem.rowBlocksPay(reduction: reduction, n: pattern.n, m: pattern.m) {
                 var blocks = dot
-                blocks.packing = .rows4
+                // 8 lanes (AVX2): the values in the order the in-lane permute fills, where the pattern has one.
+                let inLane = vectorWidth == 8 && pattern.m == 4 && (pattern.n == 1 || pattern.n == 2)
+                blocks.packing = inLane ? .rows4InLane : .rows4
                 if admits(blocks, vectorWidth: vectorWidth) { dot = blocks }
             }
             return admits(dot, vectorWidth: vectorWidth) ? dot : KernelSchedule(variant: .nmGather, parallel: parallel ? .rows : .none)

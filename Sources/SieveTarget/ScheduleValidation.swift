@@ -40,8 +40,8 @@ extension KernelSchedule {
         } else if packing == .panels {
             return "packing = panels serves only dense_panel_stream and dense_panel_tile, not \(variant.name)"
         }
-        if packing == .rows4 && variant != .nmDot {
-            return "packing = rows4 serves only nm_dot, not \(variant.name)"
+        if packing.isRowBlocks && variant != .nmDot {
+            return "packing = \(packing.rawValue) serves only nm_dot, not \(variant.name)"
         }
         if let estimate {
             if estimate.nanoseconds < 0 || estimate.bytes < 0 || estimate.flops < 0 {

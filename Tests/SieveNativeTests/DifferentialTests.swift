@@ -404,6 +404,38 @@ let differentialCases: [DifferentialCase] = [
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "w2": (2, 8)]),
 ]
 
+/// Batch-1 N:M products over row blocks large enough to split across threads: 2:4 and 1:4 (the AVX2 in-lane
+/// kernel), 2:8 and 4:8, with full chunks and a tail, rows not a multiple of four, 1 and 2 activation rows, a bias
+/// epilogue; the batch-1 case of `differentialCases` covers the other shapes.
+let rowBlockNMCases: [DifferentialCase] = [
+    DifferentialCase(name: "N:M batch-1 row blocks over many blocks, 2:4, 1:4, 2:8, 4:8", text: """
+        graph @g(%x: tensor<1x2048xf32>, %t: tensor<1x1088xf32>, %u: tensor<2x1024xf32>) -> (tensor<1x37xf32>, tensor<1x13xf32>, tensor<1x22xf32>, tensor<2x21xf32>, tensor<1x19xf32>, tensor<1x11xf32>) {
+          %a = const @a : tensor<37x2048xf32>
+          %b = const @b : tensor<13x1088xf32>
+          %c = const @c : tensor<22x1088xf32>
+          %d = const @d : tensor<21x1024xf32>
+          %e = const @e : tensor<19x2048xf32>
+          %f = const @f : tensor<11x2048xf32>
+          %bias = const @bias : tensor<13xf32>
+          %ya = matmul %x, %a {transpose_b = true} : tensor<1x37xf32>
+          %yb = fused_matmul %t, %b, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<1x13xf32>
+          %yc = matmul %t, %c {transpose_b = true} : tensor<1x22xf32>
+          %yd = matmul %u, %d {transpose_b = true} : tensor<2x21xf32>
+          %ye = matmul %x, %e {transpose_b = true} : tensor<1x19xf32>
+          %yf = matmul %x, %f {transpose_b = true} : tensor<1x11xf32>
+          return %ya, %yb, %yc, %yd, %ye, %yf
+        }
+        const @a : tensor<37x2048xf32> = splat<0.0>
+        const @b : tensor<13x1088xf32> = splat<0.0>
+        const @c : tensor<22x1088xf32> = splat<0.0>
+        const @d : tensor<21x1024xf32> = splat<0.0>
+        const @e : tensor<19x2048xf32> = splat<0.0>
+        const @f : tensor<11x2048xf32> = splat<0.0>
+        const @bias : tensor<13xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol,
+        nm: ["a": (2, 4), "b": (1, 4), "c": (2, 4), "d": (1, 4), "e": (2, 8), "f": (4, 8)]),
+]
+
 /// N:M weights whose reduction is not a multiple of M (K = 6, 10, 37 in 2:4, 1:4, 2:8 and 4:8, and a conv2d
 /// with C*kH*kW = 27), at batch 1 (nm_dot and its guarded tail) and batch 32 (vectors over activation rows),
 /// and a transposed-A gemm (the gather loop): the padded last group must add nothing and read nothing past K.
@@ -515,6 +547,16 @@ struct DifferentialTests {
     @Test("every op, AVX-512 target (needs a CPU with AVX-512)", .enabled(if: TargetDescription.native.f32Lanes == 16))
     func everyOpAVX512() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64_v4, seed: 14, threads: [1, 2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// The AVX2 batch-1 kernels (row blocks in the in-lane order for 1:4 and 2:4, group order for the others) and
+    /// the padded reductions (nm_dot and its tail), with one and two threads.
+    @Test("batch-1 N:M and padded reductions, AVX2 target, 1 and 2 threads", .enabled(if: TargetDescription.native.f32Lanes >= 8))
+    func batchOneNMAVX2() throws {
+        let batchOne = differentialCases.filter { $0.name.hasPrefix("N:M batch-1") }
+        #expect(batchOne.count == 1)
+        let problems = try checkAgainstInterpreter(batchOne + rowBlockNMCases + paddedNMCases, target: .x86_64_v3, seed: 23, threads: [1, 2])
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

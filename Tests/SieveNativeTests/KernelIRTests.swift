@@ -156,6 +156,16 @@ struct KernelIRTests {
         #expect(rowBlock.contains { $0.contains("nm_rows4 dense %b4 of u8, expected f32") })
         #expect(rowBlock.contains { $0.contains("nm_rows4 output %b1 is read only") })
         #expect(rowBlock.contains { $0.contains("nm_rows4 output start must be i64") })
+        // The parser refuses an order the pattern does not admit, so only a program built in Swift can hold one.
+        let wrongOrder = problems { program in
+            guard var layout = NMRowBlockLayout(rows: 4, k: 64, n: 2, m: 8) else { return }
+            layout.order = .inLane
+            mutateBody(&program) {
+                $0.append(.nmRowBlock(NMRowBlock(weights: BufferID(1), layout: layout, block: 0, dense: BufferID(0), denseStart: 0,
+                                                 out: BufferID(2), outStart: 0, validRows: 4)))
+            }
+        }
+        #expect(wrongOrder.contains { $0.contains("nm_rows4.2:8 cannot be stored in in_lane order") })
         let truncate = problems { program in
             mutateBody(&program) { $0.append(.store(BufferID(2), index: .convert(.float(1), to: .i64), value: .float(1))) }
         }
@@ -174,17 +184,17 @@ struct KernelIRTests {
         #expect(NMRowBlockLayout(rows: 4, k: 66, n: 2, m: 4) == nil, "k must be whole groups")
         #expect(NMRowBlockLayout(rows: 1 << 40, k: 1 << 40, n: 2, m: 4) == nil, "sizes that overflow are refused, not trapped on")
         #expect(NMRowBlockLayout(rows: 1 << 50, k: 1 << 50, n: 2, m: 4) == nil)
-        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: false) == .logical)
-        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, rowBlockKernel: true)
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: false, vectorWidth: 16) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, rowBlockKernel: true, vectorWidth: 16)
                 == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4))))
         // Every weight of the differential case "N:M batch-1 products over row-block packed weights" takes row blocks.
         for (rows, k, n, m) in [(10, 1088, 2, 4), (7, 512, 1, 4), (5, 768, 2, 8), (6, 768, 4, 8), (9, 256, 2, 4)] {
-            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, rowBlockKernel: true)
+            let choice = chooseNMPacking(rows: rows, k: k, n: n, m: m, rowBlockKernel: true, vectorWidth: 16)
             #expect(choice == .rowBlocks(try #require(NMRowBlockLayout(rows: rows, k: k, n: n, m: m))), "\(rows)x\(k) \(n):\(m)")
         }
         // Rows that are mostly scalar tail (k = 64: 32 kept, no full chunk) stay one nm_dot per row.
-        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: true) == .logical)
-        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, rowBlockKernel: true)
+        #expect(chooseNMPacking(rows: 64, k: 64, n: 2, m: 4, rowBlockKernel: true, vectorWidth: 16) == .logical)
+        #expect(chooseNMPacking(rows: 64, k: 1088, n: 2, m: 4, rowBlockKernel: true, vectorWidth: 16)
                 == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 1088, n: 2, m: 4))))
         // Slice order: row 1's first kept value lands right after row 0's first 16, in the first chunk.
         var logical = [UInt8](repeating: 0, count: 4 * 128 * 4 + 4 * 128 / 4)
@@ -192,6 +202,34 @@ struct KernelIRTests {
         let packed = try #require(NMRowBlockLayout(rows: 4, k: 256, n: 2, m: 4)).pack(logical)
         func float(at offset: Int) -> Float { Float(bitPattern: UInt32(packed[offset]) | UInt32(packed[offset + 1]) << 8 | UInt32(packed[offset + 2]) << 16 | UInt32(packed[offset + 3]) << 24) }
         #expect(float(at: 0) == 0 && float(at: 60) == 15 && float(at: 64) == 1000 && float(at: 256) == 16 && float(at: 1088) == 64)
+    }
+
+    @Test("in-lane value order: the lanes of docs/nm-layout.md, the patterns it takes, and the choice per vector width")
+    func inLaneValueOrder() throws {
+        // 2:4: every 8 kept values as groups 0 0 2 2 | 1 1 3 3; 1:4: groups 0 2 4 6 | 1 3 5 7.
+        #expect((0..<16).map { NMValueOrder.inLane.position(ofKept: $0, n: 2) } == [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15])
+        #expect((0..<8).map { NMValueOrder.inLane.position(ofKept: $0, n: 1) } == [0, 4, 1, 5, 2, 6, 3, 7])
+        #expect((0..<16).map { NMValueOrder.sequential.position(ofKept: $0, n: 2) } == Array(0..<16))
+        #expect(NMRowBlockLayout(rows: 4, k: 64, n: 2, m: 8, order: .inLane) == nil, "the in-lane order is for m = 4")
+        #expect(NMRowBlockLayout(rows: 4, k: 64, n: 3, m: 4, order: .inLane) == nil)
+        #expect(NMRowBlockLayout(rows: 4, k: 256, n: 1, m: 4, order: .inLane) != nil)
+        // Row 0 of a 2:4 weight, kept values 0 ..< 128 (group g holds kept 2g and 2g + 1) with indices 0 1 2 3 1 2 ...
+        var logical = [UInt8](repeating: 0, count: 4 * 128 * 4 + 4 * 128 / 4)
+        for row in 0..<4 { for p in 0..<128 { withUnsafeBytes(of: Float(row * 1000 + p).bitPattern.littleEndian) { logical.replaceSubrange((row * 128 + p) * 4 ..< (row * 128 + p) * 4 + 4, with: $0) } } }
+        for p in 0..<128 { logical[4 * 128 * 4 + p / 4] |= UInt8((p % 4) << (2 * (p % 4))) }
+        let layout = try #require(NMRowBlockLayout(rows: 4, k: 256, n: 2, m: 4, order: .inLane))
+        let packed = layout.pack(logical)
+        func float(at offset: Int) -> Float { Float(bitPattern: UInt32(packed[offset]) | UInt32(packed[offset + 1]) << 8 | UInt32(packed[offset + 2]) << 16 | UInt32(packed[offset + 3]) << 24) }
+        #expect((0..<16).map { float(at: 4 * $0) } == [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15], "row 0's first slice")
+        #expect(float(at: 64) == 1000 && float(at: 64 + 8) == 1004, "row 1's slice follows, in the same order")
+        // Index fields follow their values: kept value p has index p % 4, so the first byte (lanes 0-3: kept 0 1 4 5)
+        // holds 0 1 0 1 and the second (lanes 4-7: kept 2 3 6 7) 2 3 2 3.
+        #expect(packed[layout.chunkValueBytes] == 0b01_00_01_00 && packed[layout.chunkValueBytes + 1] == 0b11_10_11_10)
+        #expect(chooseNMValueOrder(n: 2, m: 4, vectorWidth: 8) == .inLane && chooseNMValueOrder(n: 1, m: 4, vectorWidth: 8) == .inLane)
+        #expect(chooseNMValueOrder(n: 2, m: 4, vectorWidth: 16) == .sequential && chooseNMValueOrder(n: 2, m: 4, vectorWidth: 4) == .sequential)
+        #expect(chooseNMValueOrder(n: 4, m: 8, vectorWidth: 8) == .sequential)
+        #expect(chooseNMPacking(rows: 64, k: 256, n: 2, m: 4, rowBlockKernel: true, vectorWidth: 8)
+                == .rowBlocks(try #require(NMRowBlockLayout(rows: 64, k: 256, n: 2, m: 4, order: .inLane))))
     }
 
     @Test("invariant 5: stores only to writable buffers")

@@ -143,6 +143,40 @@ struct ScheduleDifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// Row blocks in the in-lane value order forced on every 1:4 and 2:4 batch-1 product, compiled for each target:
+    /// the AVX2 kernel on x86-64-v3, the scalar loop on x86-64 and on x86-64-v4 (whose vector path reads group
+    /// order), 1 and 2 threads; and a 2:4 weight forced to group order on x86-64-v3 (the emulated two-source permute).
+    @Test("row blocks in either value order on every target", arguments: [TargetDescription.x86_64, .x86_64_v3, .x86_64_v4])
+    func rowBlockOrders(_ target: TargetDescription) throws {
+        // A target this CPU cannot run is left out, as the differential tests do.
+        guard target.f32Lanes <= TargetDescription.native.f32Lanes else { return }
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (reference, unscheduled, ranges) = try mergedCases(rowBlockNMCases, seed: 8)
+        var compiled = unscheduled
+        var inLane = 0, sequential = 0
+        for index in compiled.operations.indices where compiled.operations[index].kind.isKernelBearing {
+            let problem = try #require(KernelProblem.make(compiled.operations[index], in: compiled))
+            for packing in [WeightPacking.rows4InLane, .rows4] {
+                let schedule = KernelSchedule(variant: .nmDot, packing: packing, parallel: .rows)
+                guard problem.admits(schedule, vectorWidth: target.f32Lanes) else { continue }
+                compiled.operations[index].schedule = schedule
+                if packing == .rows4InLane { inLane += 1 } else { sequential += 1 }
+                break
+            }
+        }
+        #expect(inLane == 4 && sequential == 2, "1:4 and 2:4 products take rows4_in_lane, 2:8 and 4:8 rows4")
+        // One 2:4 product in group order, to keep the AVX2 emulation of the two-source permute covered.
+        let first = try #require(compiled.operations.firstIndex { op in
+            op.schedule?.packing == .rows4InLane && op.operands.count > 1 && compiled.type(of: op.operands[1])?.shape == [37, 2048]
+        })
+        compiled.operations[first].schedule?.packing = .rows4
+        try Verifier.verify(compiled, checks: Verifier.targetChecks)
+        let problems = try compareCompiled(reference, compiled, ranges: ranges, seed: 9, target: target, threads: [1, 2],
+                                           parallelThreshold: 1 << 14, name: "orders", label: target.name, folder: folder)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     /// The default schedule carries exactly the N:M choices lowering made before the schedule decided them:
     /// `chooseNMPacking`'s row blocks for batch-1 products and `chooseNMBlockedSchedule`'s k block, tile and
     /// prefetch for the blocked kernel.
@@ -163,10 +197,20 @@ struct ScheduleDifferentialTests {
             let chosen = problem.defaultSchedule(vectorWidth: 16, parallelThreshold: 1 << 14)
             let label = "\(rows) x [\(outputs), \(k)] \(n):\(m): \(chosen.summary)"
             if rows < 16 {
-                let packing = chooseNMPacking(rows: outputs, k: k, n: n, m: m, rowBlockKernel: true)
+                let packing = chooseNMPacking(rows: outputs, k: k, n: n, m: m, rowBlockKernel: true, vectorWidth: 16)
                 let rowBlocks: Bool
                 if case .rowBlocks = packing { rowBlocks = true } else { rowBlocks = false }
                 #expect(chosen.variant == .nmDot && (chosen.packing == .rows4) == rowBlocks, "\(label)")
+                // On 8 lanes, the same choice with the value order of chooseNMValueOrder.
+                if rows < 8 {
+                    let narrow = problem.defaultSchedule(vectorWidth: 8, parallelThreshold: 1 << 14)
+                    let expected: WeightPacking
+                    switch chooseNMPacking(rows: outputs, k: k, n: n, m: m, rowBlockKernel: true, vectorWidth: 8) {
+                    case .logical: expected = .stored
+                    case let .rowBlocks(layout): expected = layout.order == .inLane ? .rows4InLane : .rows4
+                    }
+                    #expect(narrow.variant == .nmDot && narrow.packing == expected, "\(label), 8 lanes: \(narrow.summary)")
+                }
             } else {
                 let blocked = chooseNMBlockedSchedule(n: n, m: m, columns: rows)
                 #expect(chosen.variant == .nmBlocked(kBlock: blocked.blockGroups * m, tileRows: blocked.tileRows, prefetchRows: blocked.prefetchRows),

@@ -266,12 +266,24 @@ static inline int64_t sieve_nm_field(const uint8_t *packed, int64_t element, int
     return sieve_nm_index(packed, element, bits);
 }
 
+/* The row's kept value (group order, 0 .. 15) at `position` of a slice of 16 in the in-lane order (1:4 and 2:4;
+ * docs/nm-layout.md): in each set of 8, lane h * 4 + q holds kept value q % n of group 2 * (q / n) + h. */
+static inline int64_t sieve_nm_in_lane_kept(int64_t position, int n) {
+    int64_t set = position / 8, lane = position % 8, half = lane / 4, quarter = lane % 4;
+    return set * 8 + (2 * (quarter / n) + half) * n + quarter % n;
+}
+
 /* Four rows of a row-block packed N:M weight times a contiguous f32 vector x; stores the first `valid` (1 to 4)
- * results to out[0 .. valid - 1]. 2:4 chunks take a vector path: with AVX-512, per 16 kept values of a row, the
- * 32 index bits broadcast, shifted and masked into lane numbers and one two-source permute of a 32-float window
- * of x shared by the four rows; with AVX2 the same in 8 lanes with two permutes and a blend. Other patterns and
- * the tail take a scalar loop. The summation order differs from a plain loop. */
-static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m,
+ * results to out[0 .. valid - 1]. `in_lane` says the chunks hold each 8 kept values in the in-lane order (1:4 and
+ * 2:4), else group order. Vector paths: with AVX-512, 2:4 in group order, per 16 kept values of a row, the 32
+ * index bits broadcast, shifted and masked into lane numbers and one two-source permute of a 32-float window of x
+ * shared by the four rows. With AVX2, the in-lane order: per 8 kept values one variable shift of the broadcast
+ * index bits gives every lane its position in its 128-bit half (vpermilps reads only the low two bits), and
+ * in-lane permutes of 8-float windows [group 2w | group 2w + 1] (two for 2:4, four for 1:4) blended by constant
+ * masks give the activations; 2:8 and 4:8 (group order) do the same with the lane-crossing permute over windows
+ * of one group; 2:4 in group order emulates the two-source permute (two lane-crossing permutes and a blend).
+ * Other patterns and the tail take a scalar loop. The summation order differs from a plain loop. */
+static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m, int in_lane,
                                       const float *x, float *out, int64_t valid) {
     const int bits = m == 4 ? 2 : (m == 8 ? 3 : 4);
     const int64_t index_bytes = (int64_t)SIEVE_NM_CHUNK_KEPT * bits / 8;
@@ -281,7 +293,7 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
     float total[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     int64_t c = 0;
 #if defined(__AVX512F__)
-    if (n == 2 && m == 4) {
+    if (n == 2 && m == 4 && !in_lane) {
         const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
         const __m512i three = _mm512_set1_epi32(3);
@@ -307,7 +319,125 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         for (int j = 0; j < 4; j++) total[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[2 * j], acc[2 * j + 1]));
     }
 #elif defined(__AVX2__) && defined(__FMA__)
-    if (n == 2 && m == 4) {
+    if (in_lane && n == 2 && m == 4) {
+        /* Per slice (16 kept values of each row over 32 activations): four windows of 8, shared by the four rows.
+         * Per row, one broadcast of the slice's 32 index bits; shifted by 2i, lane i holds its field in bits 0-1
+         * (the first 8 kept values), shifted 16 further the second 8's. */
+        const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            for (int u = 0; u < 4; u++) {
+                const __m256 w0 = _mm256_loadu_ps(xc + 32 * u), w1 = _mm256_loadu_ps(xc + 32 * u + 8);
+                const __m256 w2 = _mm256_loadu_ps(xc + 32 * u + 16), w3 = _mm256_loadu_ps(xc + 32 * u + 24);
+                for (int j = 0; j < 4; j++) {
+                    uint32_t word;
+                    memcpy(&word, chunk + value_bytes + 16 * u + 4 * j, sizeof word);
+                    const __m256i first = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+                    const __m256i second = _mm256_srli_epi32(first, 16);
+                    /* Lanes 0, 1, 4, 5 come from window [group 0 | group 1], lanes 2, 3, 6, 7 from [group 2 | group 3]. */
+                    const __m256 a = _mm256_blend_ps(_mm256_permutevar_ps(w0, first), _mm256_permutevar_ps(w1, first), 0xCC);
+                    const __m256 b = _mm256_blend_ps(_mm256_permutevar_ps(w2, second), _mm256_permutevar_ps(w3, second), 0xCC);
+                    const float *values = (const float *)(const void *)(chunk + 256 * u + 64 * j);
+                    acc[2 * j] = _mm256_fmadd_ps(_mm256_loadu_ps(values), a, acc[2 * j]);
+                    acc[2 * j + 1] = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), b, acc[2 * j + 1]);
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            total[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    } else if (in_lane && n == 1 && m == 4) {
+        /* Per set of 8 kept values (8 groups, four windows of 8 activations shared by the four rows): lane h * 4 + q
+         * comes from window q; the set's 16 index bits of a row broadcast and shifted by 2i. */
+        const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            /* Slice u, half h: the accumulator indices depend only on the inner, fully unrolled loops, so they
+             * stay in registers whether or not the compiler unrolls u. */
+            for (int u = 0; u < 4; u++) {
+                for (int h = 0; h < 2; h++) {
+                    const float *xs = xc + 64 * u + 32 * h;
+                    const __m256 w0 = _mm256_loadu_ps(xs), w1 = _mm256_loadu_ps(xs + 8);
+                    const __m256 w2 = _mm256_loadu_ps(xs + 16), w3 = _mm256_loadu_ps(xs + 24);
+                    for (int j = 0; j < 4; j++) {
+                        /* The set's 16 bits and the 16 after them (lanes shift by at most 14 and the permute reads two
+                         * bits, so they do not matter): one 32-bit broadcast from memory. Past a chunk's indices come
+                         * the next chunk, the tail, the next block or the constant's 2 bytes of padding. */
+                        uint32_t word;
+                        memcpy(&word, chunk + value_bytes + 16 * u + 4 * j + 2 * h, sizeof word);
+                        const __m256i lane = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+                        __m256 gathered = _mm256_blend_ps(_mm256_permutevar_ps(w0, lane), _mm256_permutevar_ps(w1, lane), 0x22);
+                        gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w2, lane), 0x44);
+                        gathered = _mm256_blend_ps(gathered, _mm256_permutevar_ps(w3, lane), 0x88);
+                        const float *values = (const float *)(const void *)(chunk + 256 * u + 64 * j + 32 * h);
+                        acc[2 * j + h] = _mm256_fmadd_ps(_mm256_loadu_ps(values), gathered, acc[2 * j + h]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            total[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    } else if (!in_lane && m == 8 && (n == 2 || n == 4)) {
+        /* Group order, m = 8: a window of 8 activations is one group, and the lane-crossing permute (vpermps) reads
+         * only the low three bits of each lane, so lane i of 8 kept values takes its field straight from the
+         * broadcast 24 index bits shifted by 3i and comes from window i / n; the windows' permutes are blended. */
+        const __m256i shifts = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (; c < chunks; c++) {
+            const uint8_t *chunk = block + c * chunk_bytes;
+            const float *xc = x + c * chunk_k;
+#if SIEVE_NM_PREFETCH_BYTES > 0
+            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
+#endif
+            for (int u = 0; u < 4; u++) {
+                for (int h = 0; h < 2; h++) {
+                    /* Half h of slice u: 8 kept values per row over 8 / n groups. */
+                    const float *xs = xc + (2 * u + h) * 64 / n;
+                    const __m256 w0 = _mm256_loadu_ps(xs), w1 = _mm256_loadu_ps(xs + 8);
+                    const __m256 w2 = n == 2 ? _mm256_loadu_ps(xs + 16) : w0, w3 = n == 2 ? _mm256_loadu_ps(xs + 24) : w0;
+                    for (int j = 0; j < 4; j++) {
+                        uint32_t word;
+                        /* 6 index bytes per slice and row; the second half's 24 bits start on byte 3. */
+                        memcpy(&word, chunk + value_bytes + 24 * u + 6 * j + 3 * h, sizeof word);
+                        const __m256i lane = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+                        __m256 gathered;
+                        if (n == 4) {
+                            gathered = _mm256_blend_ps(_mm256_permutevar8x32_ps(w0, lane), _mm256_permutevar8x32_ps(w1, lane), 0xF0);
+                        } else {
+                            gathered = _mm256_blend_ps(_mm256_permutevar8x32_ps(w0, lane), _mm256_permutevar8x32_ps(w1, lane), 0x0C);
+                            gathered = _mm256_blend_ps(gathered, _mm256_permutevar8x32_ps(w2, lane), 0x30);
+                            gathered = _mm256_blend_ps(gathered, _mm256_permutevar8x32_ps(w3, lane), 0xC0);
+                        }
+                        const float *values = (const float *)(const void *)(chunk + 256 * u + 64 * j + 32 * h);
+                        acc[2 * j + h] = _mm256_fmadd_ps(_mm256_loadu_ps(values), gathered, acc[2 * j + h]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            total[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    } else if (n == 2 && m == 4 && !in_lane) {
         const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
         const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
         const __m256i three = _mm256_set1_epi32(3);
@@ -346,10 +476,12 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         for (int j = 0; j < 4; j++) {
             float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int64_t p = 0; p < SIEVE_NM_CHUNK_KEPT; p++) {
+                /* p is the physical position; the kept value it holds (group order) sets the group. */
                 int64_t slice = (p / 16) * 4 + j;
+                int64_t kept = in_lane ? (p / 16) * 16 + sieve_nm_in_lane_kept(p % 16, n) : p;
                 float value;
                 memcpy(&value, chunk + (slice * 16 + p % 16) * 4, sizeof value);
-                part[p & 3] += value * xc[(p / n) * m + sieve_nm_field(chunk + value_bytes + slice * 2 * bits, p % 16, bits)];
+                part[p & 3] += value * xc[(kept / n) * m + sieve_nm_field(chunk + value_bytes + slice * 2 * bits, p % 16, bits)];
             }
             total[j] += (part[0] + part[1]) + (part[2] + part[3]);
         }
