@@ -3,10 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import SieveCodegenC
 import SieveDriver
-import SieveIR
-import SievePasses
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

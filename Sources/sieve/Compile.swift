@@ -3,10 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import SieveCodegenC
 import SieveDriver
-import SieveIR
-import SieveInterpreter
 
 extension CompileTarget: ExpressibleByArgument {}
 extension WeightsPlacement: ExpressibleByArgument {}

@@ -1,7 +1,9 @@
-// The artifact writer: emits C and the weights blob, builds them with the system C compiler into libNAME.a
-// and libNAME.so, and moves everything into the output folder atomically (a failed compile leaves nothing behind).
+// The driver's artifact step: lowers a scheduled graph, has the C backend emit sources and the weights blob,
+// builds them with the system C compiler into libNAME.a and libNAME.so, and moves everything into the
+// output folder atomically (a failed compile leaves nothing behind).
 
 import Foundation
+import SieveCodegenC
 import SieveIR
 import SieveKernel
 
