@@ -32,15 +32,15 @@ let package = Package(
             ]),
         .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
-        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveTarget", "SieveKernel"]),
+        .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
         .target(
             name: "SieveDriver",
             dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
         .executableTarget(
             name: "sieve",
             dependencies: [
-                // The CLI should talk to SieveDriver only (issue #13 item 3); until it does, what it imports is declared.
-                "SieveDriver", "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SievePasses", "SieveCodegenC",
+                // The CLI talks to the driver only (DriverInterface.swift re-exports the few types it carries).
+                "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),

@@ -82,9 +82,9 @@ public struct PreparedGraph: Sendable {
 /// - sparsity-allocation and nm-legalize (optional) on the cleaned float weights;
 /// - fuse after sparsity: the legaliser finds layers as plain matmul/gemm/conv ops;
 /// - cleanup last: fusion leaves dead ops, and folding may merge duplicated constants.
-public func prepareGraph(_ imported: Graph, sparsity: SparsifyOptions?, calibration: CalibrationSet?,
+public func prepareGraph(_ imported: consuming Graph, sparsity: SparsifyOptions?, calibration: CalibrationSet?,
                          passManager: PassManagerOptions) throws -> PreparedGraph {
-    var graph = imported
+    var graph = consume imported
     var dumps: [String] = []
     var diagnostics: [Diagnostic] = []
     // Every name a dump flag lists must belong to some stage of the compile pipeline.
@@ -127,8 +127,12 @@ public func scheduleGraph(_ graph: inout Graph, target: TargetDescription,
 
 /// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
 public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileResult {
-    let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
-    let prepared = try prepareGraph(loaded.graph, sparsity: request.sparsity, calibration: request.calibration,
+    var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
+    let imported = loaded.graph
+    // The imported weights are not needed once the passes have run: the graph hands them on instead of
+    // keeping a copy alive beside the transposed ones (gigabytes for a large model).
+    loaded.graph = Graph(name: imported.name)
+    let prepared = try prepareGraph(consume imported, sparsity: request.sparsity, calibration: request.calibration,
                                     passManager: request.passManager)
     var graph = prepared.graph
     nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)

@@ -117,7 +117,7 @@ public enum WeightPacking: String, Hashable, Sendable, CaseIterable {
     /// front to back by the batch-1 `nm_rows4` kernel (docs/nm-layout.md, "Physical packings"); only `nm_dot`
     /// reads it (the per-row kernel over the logical layout is `nm_dot` with `packing = stored`).
     case rows4
-    /// As `rows4`, with every 8 kept values of a row in the lane order of the AVX2 in-lane permute (m = 4, n of 1
+    /// As `rows4`, with every 8 kept values of a row in the lane order of an 8-lane in-lane permute (m = 4, n of 1
     /// or 2; docs/nm-layout.md, "Physical packings"): the default on 8-lane targets; only `nm_dot` reads it.
     case rows4InLane = "rows4_in_lane"
 

@@ -186,6 +186,11 @@ struct Lowerer {
     /// so that packed-index reads of two bytes never leave the blob.
     mutating func layOutConstants() throws {
         var weights: [UInt8] = []
+        // Room for every constant and its alignment up front: growing by doubling would hold the old and the
+        // new storage at once, gigabytes for a large model. A hint only; packings that need more still fit.
+        weights.reserveCapacity(graph.constants.entries.reduce(PlanMemory.alignment) { total, constant in
+            total + constant.bytes.count + 2 * PlanMemory.alignment + 2
+        })
         func align() { while weights.count % PlanMemory.alignment != 0 { weights.append(0) } }
         for op in graph.operations {
             guard case let .constant(id) = op.kind, let result = op.results.first,

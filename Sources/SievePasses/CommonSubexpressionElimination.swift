@@ -21,6 +21,14 @@ public struct CommonSubexpressionElimination: GraphPass {
         var bytes: [UInt8]
         /// Weights asked to become different patterns stay apart.
         var sparsityRequest: NMPattern?
+
+        /// Hashes the bytes as one block: element by element, hashing tens of megabytes of weights
+        /// took seconds of every compile.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(type)
+            hasher.combine(sparsityRequest)
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {

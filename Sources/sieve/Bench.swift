@@ -3,11 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import SieveCodegenC
 import SieveDriver
-import SieveIR
-import SievePasses
-import SieveTarget
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,11 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import SieveCodegenC
 import SieveDriver
-import SieveIR
-import SieveInterpreter
-import SieveTarget
 
 extension WeightsPlacement: ExpressibleByArgument {}
 

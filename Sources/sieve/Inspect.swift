@@ -3,7 +3,6 @@
 
 import ArgumentParser
 import SieveDriver
-import SieveIR
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

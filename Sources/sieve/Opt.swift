@@ -3,13 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import SieveCodegenC
 import SieveDriver
-import SieveFormats
-import SieveIR
-import SieveInterpreter
-import SievePasses
-import SieveTarget
 
 struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +12,7 @@ struct Opt: ParsableCommand {
             Reads a .sir file (or '-' for standard input), checks it with the verifier, runs the passes \
             given with -p in order, verifying after each one, and prints the resulting IR.
 
-            Passes: \(PassRegistry.names.joined(separator: ", ")).
+            Passes: \(graphPassNames.joined(separator: ", ")).
 
             Examples:
               sieve opt model.sir -p canonicalize,cse,dce -o clean.sir

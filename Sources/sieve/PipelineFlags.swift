@@ -4,10 +4,6 @@
 import ArgumentParser
 import Foundation
 import SieveDriver
-import SieveFormats
-import SieveIR
-import SieveInterpreter
-import SievePasses
 
 /// `--print-ir-*`, `--verify-each`, `--time-passes` and `--print-locations`.
 struct DumpFlags: ParsableArguments {

@@ -2,8 +2,7 @@
 // so that a user can see what a compile for each of them may use.
 
 import ArgumentParser
-import SieveIR
-import SieveTarget
+import SieveDriver
 
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,12 +22,7 @@ struct Targets: ParsableCommand {
 
     func run() throws {
         try runReportingDiagnostics {
-            let selected = names.isEmpty ? TargetDescription.targetNames : names
-            var blocks: [String] = []
-            for name in selected {
-                blocks.append(try TargetDescription.named(name).description)
-            }
-            print(blocks.joined(separator: "\n\n"))
+            print(try targetDescriptions(named: names).joined(separator: "\n\n"))
         }
     }
 }

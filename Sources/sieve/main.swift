@@ -4,7 +4,6 @@
 import ArgumentParser
 import Foundation
 import SieveDriver
-import SieveIR
 
 #if canImport(Glibc)
 import Glibc

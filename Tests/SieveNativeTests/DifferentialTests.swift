@@ -8,6 +8,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveTarget

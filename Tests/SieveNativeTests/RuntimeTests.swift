@@ -177,7 +177,8 @@ struct RuntimeTests {
                                                      sourceDescription: "every op", extraFlags: ["-Werror"], parallelThreshold: 1))
         try Data(sanitizerDriver.utf8).write(to: output.appendingPathComponent("driver.c"))
         let flags = "-std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread -Wall -Wextra -Werror -march=native"
-        let (status, log) = try shell("cc \(flags) cases.c driver.c -lm -o driver", in: output)
+        // Built from the folder's sources as a user would: the code, the weights' assembler file, the driver.
+        let (status, log) = try shell("cc \(flags) cases.c cases.weights.S driver.c -lm -o driver", in: output)
         #expect(status == 0, "\(log)")
         guard status == 0 else { return }
         let (runStatus, text) = try shell("./driver", in: output)

@@ -45,7 +45,7 @@ import Testing
         #expect(status, "padded nm weights:\n\(report)")
     }
 
-    /// Builds the generic driver against `artifact/model.c` under the sanitizers and runs it; returns
+    /// Builds the generic driver against `artifact/model.c` (and its weights) under the sanitizers and runs it; returns
     /// whether it printed "ok" and exited 0, and its error output.
     static func runDriver(artifact: URL, model: String, folder: TemporaryFolder) throws -> (Bool, String) {
         let program = folder.url.appendingPathComponent("driver").path
@@ -55,7 +55,9 @@ import Testing
                            "-fno-omit-frame-pointer", "-march=native", "-pthread", "-DMODEL=\(model)", "-DMODEL_HEADER=\"\(model).h\"",
                            "-I", artifact.path,
                            SanitizerTests.root.appendingPathComponent("Tests/SieveNativeTests/Drivers/sanitize_driver.c").path,
-                           artifact.appendingPathComponent("\(model).c").path, "-lm", "-o", program]
+                           artifact.appendingPathComponent("\(model).c").path,
+                           // The weights: -I lets the assembler find the blob from this other folder.
+                           artifact.appendingPathComponent("\(model).weights.S").path, "-lm", "-o", program]
         let buildErrors = Pipe()
         build.standardError = buildErrors
         try build.run()

@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveKernel

@@ -1,7 +1,9 @@
-// The artifact writer: emits C, compiles it with the system C compiler into libNAME.a and libNAME.so,
-// and moves everything into the output folder atomically (a failed compile leaves nothing behind).
+// The driver's artifact step: lowers a scheduled graph, has the C backend emit sources and the weights blob,
+// builds them with the system C compiler into libNAME.a and libNAME.so, and moves everything into the
+// output folder atomically (a failed compile leaves nothing behind).
 
 import Foundation
+import SieveCodegenC
 import SieveIR
 import SieveKernel
 import SieveTarget
@@ -100,14 +102,17 @@ public enum ArtifactWriter {
         defer { try? fileManager.removeItem(at: temporary) }
 
         var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so"]
+        let assemblyFile = "\(name).weights.S"
         do {
             try Data(sources.header.utf8).write(to: temporary.appendingPathComponent("\(name).h"))
             try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
             try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
             try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
-            if let weights = sources.weightsFile {
-                try Data(weights).write(to: temporary.appendingPathComponent("\(name).weights"))
-                files.append("\(name).weights")
+            try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
+            files.append(sources.weights.fileName)
+            if let assembly = sources.assembly {
+                try Data(assembly.utf8).write(to: temporary.appendingPathComponent(assemblyFile))
+                files.append(assemblyFile)
             }
             for file in try request.additionalFiles(report(program, request: request)) where !files.contains(file.name) {
                 try Data(file.contents).write(to: temporary.appendingPathComponent(file.name))
@@ -117,10 +122,17 @@ public enum ArtifactWriter {
             throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))
         }
         let flags = compileFlags(target: request.target) + request.extraFlags
-        try run(request.compiler, flags + ["-c", "\(name).c", "-o", "\(name).o"], in: temporary, what: "compiling \(name).c")
-        try run("ar", ["rcs", "lib\(name).a", "\(name).o"], in: temporary, what: "archiving lib\(name).a")
-        try run(request.compiler, ["-shared", "-pthread", "-o", "lib\(name).so", "\(name).o", "-lm"], in: temporary, what: "linking lib\(name).so")
-        try? fileManager.removeItem(at: temporary.appendingPathComponent("\(name).o"))
+        var objects = ["\(name).o"]
+        var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
+        if sources.assembly != nil {
+            // The weights assemble beside the code, on another core: the assembler only copies bytes.
+            objects.append("\(name).weights.o")
+            jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
+        }
+        try runConcurrently(jobs, in: temporary)
+        try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
+        try run(request.compiler, ["-shared", "-pthread", "-o", "lib\(name).so"] + objects + ["-lm"], in: temporary, what: "linking lib\(name).so")
+        for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
         do {
@@ -163,26 +175,68 @@ public enum ArtifactWriter {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Writes byte arrays one after the other into a new file, straight from their storage: weights of
+    /// gigabytes are neither copied nor turned into text on the way.
+    static func writeBytes(_ parts: [[UInt8]], to url: URL) throws(DiagnosticError) {
+        guard let file = fopen(url.path, "wb") else {
+            throw DiagnosticError(.error(.unknown, "cannot write \(url.lastPathComponent): \(String(cString: strerror(errno)))"))
+        }
+        var complete = true
+        for part in parts where complete {
+            complete = part.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return true }
+                return fwrite(base, 1, buffer.count, file) == buffer.count
+            }
+        }
+        let closed = fclose(file) == 0
+        guard complete, closed else {
+            throw DiagnosticError(.error(.unknown, "cannot write \(url.lastPathComponent): \(String(cString: strerror(errno)))"))
+        }
+    }
+
+    /// One tool invocation: the tool, its arguments and what it does, for diagnostics.
+    struct ToolRun {
+        var tool: String
+        var arguments: [String]
+        var what: String
+    }
+
     /// Runs a tool in a folder; a non-zero exit becomes a diagnostic with the tool's output.
     static func run(_ tool: String, _ arguments: [String], in folder: URL, what: String) throws(DiagnosticError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        process.currentDirectoryURL = folder
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do {
-            try process.run()
-        } catch {
-            throw DiagnosticError(.error(.unknown, "\(what): cannot run '\(tool)': \(error.localizedDescription); set CC to a working C compiler"))
+        try runConcurrently([ToolRun(tool: tool, arguments: arguments, what: what)], in: folder)
+    }
+
+    /// Starts every tool at once in a folder, then waits for all of them; the first failure (in the
+    /// order given) becomes a diagnostic with that tool's output.
+    static func runConcurrently(_ runs: [ToolRun], in folder: URL) throws(DiagnosticError) {
+        var started: [(run: ToolRun, process: Process, pipe: Pipe)] = []
+        var failure: DiagnosticError?
+        for run in runs {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [run.tool] + run.arguments
+            process.currentDirectoryURL = folder
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            do {
+                try process.run()
+                started.append((run, process, pipe))
+            } catch {
+                failure = DiagnosticError(.error(.unknown, "\(run.what): cannot run '\(run.tool)': \(error.localizedDescription); set CC to a working C compiler"))
+                break
+            }
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: data, as: UTF8.self)
-            let shown = text.count > 4000 ? String(text.prefix(4000)) + "\n..." : text
-            throw DiagnosticError(.error(.unknown, "\(what) failed (\(tool) exited with \(process.terminationStatus)):\n\(shown)"))
+        // Every started tool is waited for, even after a failure, so none outlives the temporary folder.
+        for (run, process, pipe) in started {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            if failure == nil, process.terminationStatus != 0 {
+                let text = String(decoding: data, as: UTF8.self)
+                let shown = text.count > 4000 ? String(text.prefix(4000)) + "\n..." : text
+                failure = DiagnosticError(.error(.unknown, "\(run.what) failed (\(run.tool) exited with \(process.terminationStatus)):\n\(shown)"))
+            }
         }
+        if let failure { throw failure }
     }
 }
