@@ -27,6 +27,9 @@ public struct OptRequest: Sendable {
     public var calibrationSamples: Int?
     /// When set, lower each graph after the passes for this target and add its kernel IR to the dumps.
     public var kernelTarget: TargetDescription?
+    /// With `kernelTarget`: also emit the C backend's header and source for the lowered program and add
+    /// them to the dumps (after the kernel IR).
+    public var emitC = false
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -75,6 +78,12 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
         for graph in module.graphs {
             let program = try lowerToKernels(graph, options: LoweringOptions(name: name, vectorWidth: target.f32Lanes))
             dumps.append("// -----// Kernel IR //----- //\n" + program.print())
+            if request.emitC {
+                let sources = CEmitter(program: program, placement: .embedded, targetDescription: target.name,
+                                       sourceDescription: request.path, defaultWeightsPath: "\(name).weights").emit()
+                dumps.append("// -----// C header //----- //\n" + sources.header)
+                dumps.append("// -----// C source //----- //\n" + sources.source)
+            }
         }
     }
     let output = module.print(options: PrintOptions(locations: request.printLocations))
@@ -90,7 +99,7 @@ func runKernelOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
         throw DiagnosticError(.error(location, "-p runs graph passes, and \(request.path) is kernel IR; drop -p to verify and print it"))
     }
     if request.kernelTarget != nil {
-        throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir"))
+        throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir and --print-c"))
     }
     let parsed = try KernelParser.parse(request.text, path: request.path)
     try KernelVerifier.verify(parsed.program, sourceMap: parsed.sourceMap)

@@ -68,7 +68,11 @@ struct Opt: ParsableCommand {
           help: "Lower each graph after the passes and print its kernel IR to standard error.")
     var printKernelIR = false
 
-    @Option(help: ArgumentHelp("The CPU --print-kernel-ir lowers for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
+    @Flag(name: .customLong("print-c"),
+          help: "Lower each graph after the passes and print the C backend's header and source to standard error (after the kernel IR).")
+    var printC = false
+
+    @Option(help: ArgumentHelp("The CPU --print-kernel-ir and --print-c lower for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
                                valueName: "target"))
     var target: TargetDescription = .native
 
@@ -92,7 +96,8 @@ struct Opt: ParsableCommand {
                 }
             }
             request.calibrationSamples = calibrationSamples
-            if printKernelIR { request.kernelTarget = target }
+            if printKernelIR || printC { request.kernelTarget = target }
+            request.emitC = printC
             let result = try runOpt(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for dump in result.dumps { printError(dump) }

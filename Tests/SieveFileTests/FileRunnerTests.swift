@@ -5,9 +5,9 @@ import Foundation
 import Testing
 
 @Suite struct FileRunnerTests {
-    /// The kernel IR files of one folder under IR/kernel, with their text.
-    static func files(in folder: String) throws -> [(file: String, text: String)] {
-        try allIRFiles().filter { $0.hasPrefix("IR/kernel/\(folder)/") }.map { file in
+    /// The files of one folder under IR/kernel (or, with `root`, under IR), with their text.
+    static func files(in folder: String, root: String = "IR/kernel") throws -> [(file: String, text: String)] {
+        try allIRFiles().filter { $0.hasPrefix("\(root)/\(folder)/") }.map { file in
             (file, try String(contentsOf: repositoryRoot.appendingPathComponent(file), encoding: .utf8))
         }
     }
@@ -28,9 +28,9 @@ import Testing
         return lines.joined(separator: "\n")
     }
 
-    @Test func everyCheckLineOfTheLoweringTestsCanFail() throws {
-        let files = try FileRunnerTests.files(in: "lower")
-        #expect(files.count >= 5)
+    @Test func everyCheckLineOfTheLoweringAndCBackendTestsCanFail() throws {
+        let files = try FileRunnerTests.files(in: "lower") + FileRunnerTests.files(in: "codegen", root: "IR")
+        #expect(files.count >= 11)
         var mutants = 0
         for (file, text) in files {
             #expect(FileRunnerTests.failures(text, file).isEmpty, "\(file) fails as committed")

@@ -39,6 +39,8 @@ struct FileTestSpec {
     var calibration: String?
     /// Lower the result and add its kernel IR to the output (`--print-kernel-ir`), for this target.
     var kernelTarget: TargetDescription?
+    /// Also emit the C backend's sources for the lowered program (`--print-c`).
+    var emitC = false
     var target: TargetDescription = .native
 }
 
@@ -75,6 +77,7 @@ func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
         case "precise-output": spec.preciseOutput = true
         case "--calibration": spec.calibration = try value(word)
         case "--print-kernel-ir": spec.kernelTarget = .native
+        case "--print-c": spec.kernelTarget = .native; spec.emitC = true
         case "--target":
             let name = try value(word)
             guard let target = name == "native" ? TargetDescription.native : try? TargetDescription.named(name) else { throw FileTestFailure("\(file): unknown --target '\(name)'") }
@@ -132,6 +135,7 @@ func runFileTest(text: String, file: String, url: URL? = nil) throws -> [String]
     let isKernelIR = file.hasSuffix(".kir")
     var request = OptRequest(text: text, path: file, pipeline: spec.pipeline, options: spec.options)
     request.kernelTarget = spec.kernelTarget
+    request.emitC = spec.emitC
     if let calibration = spec.calibration {
         let folder = (url ?? repositoryRoot.appendingPathComponent(file)).deletingLastPathComponent()
         request.calibration = try loadCalibrationData(path: folder.appendingPathComponent(calibration).path)
