@@ -231,7 +231,9 @@ extension GraphBuilder {
         }
         try requirePlausibleResult(shape, n)
         let result = TensorType(shape, xType.elementType)
-        if scales.allSatisfy({ $0 == 1 }) && shape == xType.shape && coordinates != .tfCropAndResize { return x }
+        // Scale 1 maps every position to itself, except under the two TensorFlow rules (half-pixel offset, crop box).
+        if scales.allSatisfy({ $0 == 1 }) && shape == xType.shape && coordinates != .tfCropAndResize
+            && coordinates != .tfHalfPixelForNN { return x }
         let attributes = ResizeAttributes(mode: mode, coordinateTransformation: coordinates, nearestMode: nearestMode,
                                           scales: scales, roi: roi, extrapolationValue: extrapolation)
         return try emit(.resize(attributes), [x], declared: result, name: n.outputName(0), n)
