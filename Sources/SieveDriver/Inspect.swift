@@ -125,5 +125,10 @@ func flops(of op: Operation, in graph: Graph) -> Int {
         return outputs * attributes.kernel.reduce(1, *)
     case .constant, .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast:
         return 0
+    case .pad, .gatherElements, .gatherND, .scatterElements, .scatterND:
+        return 0
+    case let .resize(attributes):
+        // Linear: one multiply-add per corner of each interpolated axis, about 3 per result element in 1-D and 2-D.
+        return attributes.mode == .linear ? 3 * outputs : 0
     }
 }

@@ -118,6 +118,20 @@ public enum OpKind: Hashable, Sendable {
     case quantize
     /// Quantized integer to f32, with the operand type's quantization parameters. Operand: x.
     case dequantize
+
+    // Data movement of #12.
+    /// Pads each axis by `pads` (begins of every axis, then ends; a negative width crops). Operand: x.
+    case pad(pads: [Int], mode: PadMode, value: Float)
+    /// Nearest or linear resize to the declared result shape. Operand: x.
+    case resize(ResizeAttributes)
+    /// ONNX GatherElements: result[i] = data[i with i[axis] replaced by indices[i]]. Operands: data, indices.
+    case gatherElements(axis: Int)
+    /// ONNX GatherND over the leading `batchDims` axes. Operands: data, indices (last axis indexes data).
+    case gatherND(batchDims: Int)
+    /// ONNX ScatterElements: data with updates written at indices along `axis`. Operands: data, indices, updates.
+    case scatterElements(axis: Int, reduction: ScatterReduction)
+    /// ONNX ScatterND: data with slices replaced (or combined) at index tuples. Operands: data, indices, updates.
+    case scatterND(reduction: ScatterReduction)
 }
 
 /// Facts about an op kind that passes consult instead of switching on kinds: named groups of ops.
@@ -173,6 +187,9 @@ extension OpKind {
         case .transpose, .concat, .gather, .slice: return [.pure, .dataMovement, .foldsAtImport]
         case .reduceMean, .globalAveragePool, .globalMaxPool: return [.pure, .reduction, .foldsAtImport]
         case .softmax, .layerNorm, .batchNorm, .maxPool, .averagePool: return [.pure, .foldsAtImport]
+        case .pad, .gatherElements, .gatherND, .scatterElements, .scatterND: return [.pure, .dataMovement, .foldsAtImport]
+        // Interpolation is arithmetic, but nearest resizing only copies; the result shape is stated.
+        case .resize: return [.pure, .declaredResult, .foldsAtImport]
         }
     }
 

@@ -140,6 +140,24 @@ struct AttributeReader {
         }
     }
 
+    mutating func floats(_ name: String, default value: [Float]? = nil) throws(TypeRuleError) -> [Float] {
+        used.insert(name)
+        switch attributes[name] {
+        case let .list(items)?:
+            var numbers: [Float] = []
+            for item in items {
+                switch item {
+                case let .float(number): numbers.append(number)
+                case let .int(number): numbers.append(Float(number))
+                default: throw TypeRuleError("attribute '\(name)' must be a list of numbers, found \(item)")
+                }
+            }
+            return numbers
+        case nil: if let value { return value }; throw TypeRuleError("missing attribute '\(name)'")
+        case let other?: throw TypeRuleError("attribute '\(name)' must be a list of numbers, found \(other)")
+        }
+    }
+
     mutating func list(_ name: String) throws(TypeRuleError) -> [AttributeValue] {
         used.insert(name)
         switch attributes[name] {
@@ -210,6 +228,7 @@ extension OpKind {
         "softmax", "layer_norm", "batch_norm", "reduce_mean", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
         "expand", "concat", "gather", "slice", "cast", "where", "max_pool", "average_pool",
         "global_average_pool", "global_max_pool", "quantize", "dequantize",
+        "pad", "resize", "gather_elements", "gather_nd", "scatter_elements", "scatter_nd",
     ]
 
     /// The op's name in the text format.
@@ -243,6 +262,12 @@ extension OpKind {
         case .globalMaxPool: return "global_max_pool"
         case .quantize: return "quantize"
         case .dequantize: return "dequantize"
+        case .pad: return "pad"
+        case .resize: return "resize"
+        case .gatherElements: return "gather_elements"
+        case .gatherND: return "gather_nd"
+        case .scatterElements: return "scatter_elements"
+        case .scatterND: return "scatter_nd"
         }
     }
 
@@ -308,6 +333,30 @@ extension OpKind {
             return pool(a, average: false)
         case let .averagePool(a):
             return pool(a, average: true)
+        case let .pad(pads, mode, value):
+            var result: [(String, AttributeValue)] = [("pads", ints(pads))]
+            if mode != .constant { result.append(("mode", .symbol(mode.rawValue, arguments: []))) }
+            if value != 0 { result.append(("value", .float(value))) }
+            return result
+        case let .resize(a):
+            var result: [(String, AttributeValue)] = [("mode", .symbol(a.mode.rawValue, arguments: [])),
+                                                      ("coordinates", .symbol(a.coordinateTransformation.rawValue, arguments: []))]
+            // Linear ignores the nearest mode; it is printed there only when not the default, so parsing gives it back.
+            if a.mode == .nearest || a.nearestMode != .roundPreferFloor {
+                result.append(("nearest_mode", .symbol(a.nearestMode.rawValue, arguments: [])))
+            }
+            result.append(("scales", .list(a.scales.map(AttributeValue.float))))
+            if !a.roi.isEmpty { result.append(("roi", .list(a.roi.map(AttributeValue.float)))) }
+            if a.extrapolationValue != 0 { result.append(("extrapolation_value", .float(a.extrapolationValue))) }
+            return result
+        case let .gatherElements(axis):
+            return [("axis", .int(axis))]
+        case let .gatherND(batchDims):
+            return batchDims == 0 ? [] : [("batch_dims", .int(batchDims))]
+        case let .scatterElements(axis, reduction):
+            return reduction == .none ? [("axis", .int(axis))] : [("axis", .int(axis)), ("reduction", .symbol(reduction.rawValue, arguments: []))]
+        case let .scatterND(reduction):
+            return reduction == .none ? [] : [("reduction", .symbol(reduction.rawValue, arguments: []))]
         }
     }
 
@@ -372,6 +421,35 @@ extension OpKind {
         case "global_max_pool": kind = .globalMaxPool
         case "quantize": kind = .quantize
         case "dequantize": kind = .dequantize
+        case "pad":
+            let mode = try reader.word("mode", default: PadMode.constant.rawValue)
+            guard let padMode = PadMode(rawValue: mode) else {
+                throw TypeRuleError("pad mode must be one of \(PadMode.allCases.map(\.rawValue).joined(separator: ", ")), found \(mode)")
+            }
+            kind = .pad(pads: try reader.ints("pads"), mode: padMode, value: try reader.float("value", default: 0))
+        case "resize":
+            func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ fallback: String?) throws(TypeRuleError) -> T where T.RawValue == String {
+                let word = try reader.word(name, default: fallback)
+                guard let value = T(rawValue: word) else {
+                    throw TypeRuleError("resize \(name) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), found \(word)")
+                }
+                return value
+            }
+            let mode: ResizeMode = try choice("mode", nil)
+            let coordinates: CoordinateTransformation = try choice("coordinates", nil)
+            let nearest: NearestMode = try choice("nearest_mode", mode == .nearest ? nil : NearestMode.roundPreferFloor.rawValue)
+            kind = .resize(ResizeAttributes(mode: mode, coordinateTransformation: coordinates, nearestMode: nearest,
+                                            scales: try reader.floats("scales"), roi: try reader.floats("roi", default: []),
+                                            extrapolationValue: try reader.float("extrapolation_value", default: 0)))
+        case "gather_elements": kind = .gatherElements(axis: try reader.int("axis"))
+        case "gather_nd": kind = .gatherND(batchDims: try reader.int("batch_dims", default: 0))
+        case "scatter_elements", "scatter_nd":
+            let word = try reader.word("reduction", default: ScatterReduction.none.rawValue)
+            guard let reduction = ScatterReduction(rawValue: word) else {
+                throw TypeRuleError("\(mnemonic) reduction must be one of none, add, mul, found \(word)")
+            }
+            kind = mnemonic == "scatter_nd" ? .scatterND(reduction: reduction)
+                : .scatterElements(axis: try reader.int("axis"), reduction: reduction)
         default:
             if let function = BinaryFunction(rawValue: mnemonic) {
                 kind = .binary(function)

@@ -110,6 +110,9 @@ extension OpKind {
         case .gather: return 2...2
         case .where: return 3...3
         case .maxPool, .averagePool, .globalAveragePool, .globalMaxPool, .quantize, .dequantize: return 1...1
+        case .pad, .resize: return 1...1
+        case .gatherElements, .gatherND: return 2...2
+        case .scatterElements, .scatterND: return 3...3
         }
     }
 
@@ -506,6 +509,9 @@ extension OpKind {
                 throw TypeRuleError("dequantize needs an operand with quantization parameters, found \(operands[0].elementType) without")
             }
             return TensorType(operands[0].shape, .f32)
+
+        case .pad, .resize, .gatherElements, .gatherND, .scatterElements, .scatterND:
+            return try movementResultType(operands, declared: declared)
         }
     }
 }

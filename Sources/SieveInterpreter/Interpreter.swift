@@ -161,6 +161,18 @@ public struct Interpreter: Sendable {
         case .globalMaxPool: return globalPool(operands[0], maximum: true, resultType: resultType)
         case .quantize: return try quantize(operands[0], resultType: resultType)
         case .dequantize: return try dequantize(operands[0], resultType: resultType)
+        case let .pad(pads, mode, value): return pad(operands[0], pads: pads, mode: mode, value: value, resultType: resultType)
+        case let .resize(attributes): return resize(operands[0], attributes: attributes, resultType: resultType)
+        case let .gatherElements(axis):
+            return try gatherElements(operands[0], indices: operands[1], axis: axis, resultType: resultType)
+        case let .gatherND(batchDims):
+            return try gatherND(operands[0], indices: operands[1], batchDims: batchDims, resultType: resultType)
+        case let .scatterElements(axis, reduction):
+            return try scatterElements(operands[0], indices: operands[1], updates: operands[2], axis: axis,
+                                       reduction: reduction, resultType: resultType)
+        case let .scatterND(reduction):
+            return try scatterND(operands[0], indices: operands[1], updates: operands[2], reduction: reduction,
+                                 resultType: resultType)
         }
     }
 }

@@ -142,6 +142,8 @@ func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, result
          .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .maxPool, .averagePool,
          .globalAveragePool, .globalMaxPool:
         preconditionFailure("\(kind.mnemonic) is not elementwise")
+    case .pad, .resize, .gatherElements, .gatherND, .scatterElements, .scatterND:
+        preconditionFailure("\(kind.mnemonic) is not elementwise")
     }
 }
 

@@ -470,6 +470,18 @@ struct Lowerer {
             try lowerGlobalPool(op, result: result, maximum: false)
         case .globalMaxPool:
             try lowerGlobalPool(op, result: result, maximum: true)
+        case let .pad(pads, mode, value):
+            try lowerPad(op, result: result, pads: pads, mode: mode, value: value)
+        case let .resize(attributes):
+            try lowerResize(op, result: result, attributes: attributes)
+        case let .gatherElements(axis):
+            try lowerGatherElements(op, result: result, axis: axis)
+        case let .gatherND(batchDims):
+            try lowerGatherND(op, result: result, batchDims: batchDims)
+        case let .scatterElements(axis, reduction):
+            try lowerScatterElements(op, result: result, axis: axis, reduction: reduction)
+        case let .scatterND(reduction):
+            try lowerScatterND(op, result: result, reduction: reduction)
         }
     }
 }

@@ -32,7 +32,7 @@ struct GraphBuilder {
     /// Names whose producer failed; their consumers are skipped without another message.
     private var poisoned: Set<String> = []
     /// Constants already placed as `const` ops, by constant name, with their type.
-    private var placed: [String: (type: TensorType, value: ValueID)] = [:]
+    private var placed: [String: (type: TensorType, value: ValueID, bytes: [UInt8])] = [:]
     /// Value names in use, so that every printed `%name` stays unique.
     private var valueNames: Set<String> = []
     /// Names read by some node or graph output.
@@ -354,11 +354,14 @@ struct GraphBuilder {
         case let .value(id):
             return id
         case let .constant(constant):
-            if let existing = placed[constant.name], existing.type == constant.type { return existing.value }
+            // Two folded constants may share a generated name; only the same contents share a `const` op.
+            if let existing = placed[constant.name], existing.type == constant.type, existing.bytes == constant.bytes {
+                return existing.value
+            }
             let constantID = graph.constants.add(constant)
             let id = graph.append(.constant(constantID), [], constant.type, name: uniqueValueName(constant.name),
                                   location: location)
-            placed[constant.name] = (constant.type, id)
+            placed[constant.name] = (constant.type, id, constant.bytes)
             return id
         }
     }

@@ -78,7 +78,7 @@ struct GraphGenerator {
         var operands = [x]
         var declared: TensorType?
         let kind: OpKind
-        switch int(0...33) {
+        switch int(0...34) {
         case 0: kind = .binary(.add); operands.append(partner(for: xType))
         case 1: kind = .binary(.sub); operands.append(partner(for: xType))
         case 2: kind = .binary(.mul); operands.append(partner(for: xType))
@@ -178,6 +178,56 @@ struct GraphGenerator {
             kind = .batchNorm(epsilon: 1e-3)
             let channels = TensorType([xType.shape[1]], .f32)
             operands += [constant(channels), constant(channels), constant(channels), constant(channels)]
+        case 33:
+            // The data-movement ops of #12 share one slot, taken half the time, so the other ops keep
+            // their frequencies (the fusion property test needs matmul chains).
+            guard chance(0.5) else { return false }
+            switch int(0...5) {
+            case 0:
+                guard rank >= 1 else { return false }
+                let mode = pick(PadMode.allCases)
+                var pads = (0..<(2 * rank)).map { _ in int(0...2) }
+                if mode == .constant, xType.shape[0] > 1 { pads[rank] = -1 }  // a crop
+                if mode != .constant, xType.shape.contains(0) { return false }
+                kind = .pad(pads: pads, mode: mode, value: mode == .constant ? 0.5 : 0)
+            case 1:
+                guard rank >= 1, !xType.shape.contains(0) else { return false }
+                let linear = chance(0.5)
+                let factors = xType.shape.indices.map { $0 + 2 < rank ? 1 : int(1...3) }
+                let attributes = ResizeAttributes(mode: linear ? .linear : .nearest,
+                                                  coordinateTransformation: pick([.halfPixel, .asymmetric, .alignCorners, .pytorchHalfPixel]),
+                                                  nearestMode: pick(NearestMode.allCases), scales: factors.map { Float($0) * 0.75 })
+                kind = .resize(attributes)
+                declared = TensorType(zip(xType.shape, factors).map { Int((Double($0) * Double(Float($1) * 0.75)).rounded(.down)) }, .f32)
+            case 2, 3:
+                guard rank >= 1, !xType.shape.contains(0) else { return false }
+                let axis = int(0...(rank - 1))
+                var indexShape = xType.shape
+                indexShape[axis] = int(1...3)
+                let count = indexShape.reduce(1, *)
+                let indices = graph.appendConstant(Constant.from(name: graph.constants.freshName("idx"), type: TensorType(indexShape, .i64),
+                                                                 values: (0..<count).map { _ in Double(int(-xType.shape[axis]...(xType.shape[axis] - 1))) }))
+                operands.append(indices)
+                if chance(0.5) {
+                    kind = .gatherElements(axis: axis)
+                } else {
+                    kind = .scatterElements(axis: axis, reduction: pick(ScatterReduction.allCases))
+                    operands.append(constant(TensorType(indexShape, .f32)))
+                }
+            default:
+                guard rank >= 1, !xType.shape.contains(0) else { return false }
+                let depth = int(1...rank)
+                let rows = int(1...3)
+                let values = (0..<(rows * depth)).map { slot in Double(int(0...(xType.shape[slot % depth] - 1))) }
+                operands.append(graph.appendConstant(Constant.from(name: graph.constants.freshName("idx"), type: TensorType([rows, depth], .i64),
+                                                                   values: values)))
+                if chance(0.5) {
+                    kind = .gatherND(batchDims: 0)
+                } else {
+                    kind = .scatterND(reduction: pick(ScatterReduction.allCases))
+                    operands.append(constant(TensorType([rows] + Array(xType.shape[depth...]), .f32)))
+                }
+            }
         default:
             kind = .quantize
             declared = TensorType(xType.shape, .i8, quant: QuantParams(scales: [0.25], zeroPoints: [Int64(int(-3...3))]))

@@ -355,3 +355,56 @@ func mutateStructure(_ model: inout Onnx_ModelProto, _ random: inout SplitMix64)
     }
     #expect(Date().timeIntervalSince(start) < 1)
 }
+
+// MARK: Absurd sizes in data-movement ops
+
+/// Absurd Pad widths, Range lengths, Resize scales and Tile repeats: one diagnostic naming the node,
+/// refused from the attributes and constant inputs before any tensor of that size exists.
+@Test func absurdMovementSizesAreRefusedBeforeAllocating() throws {
+    let x = valueInfo("x", ONNXType.float, [1, 3, 8, 8])
+    func refusal(_ nodes: [Onnx_NodeProto], _ initializers: [Onnx_TensorProto], inputs: [Onnx_ValueInfoProto]? = nil) -> [Diagnostic] {
+        importErrors(model(nodes: nodes, inputs: inputs ?? [x], outputs: ["y"], initializers: initializers))
+    }
+    let start = Date()
+    let cases: [(String, [Diagnostic])] = [
+        ("Pad width", refusal([node("Pad", ["x", "pads"], ["y"], name: "pad_wide")],
+                              [int64Tensor("pads", [8], [0, 0, 0, 1 << 40, 0, 0, 0, 0])])),
+        ("Pad result", refusal([node("Pad", ["x", "pads"], ["y"], name: "pad_huge")],
+                               [int64Tensor("pads", [8], [0, 0, 1 << 30, 1 << 30, 0, 0, 0, 0])])),
+        ("Range", refusal([node("Range", ["start", "limit", "delta"], ["r"], name: "range_long"), node("Add", ["x", "r"], ["y"])],
+                          [int64Tensor("start", [], [0]), int64Tensor("limit", [], [1 << 50]), int64Tensor("delta", [], [1])])),
+        ("Resize scale", refusal([node("Resize", ["x", "", "scales"], ["y"], name: "resize_big")],
+                                 [floatTensor("scales", [4], [1, 1, 1e6, 1e6])])),
+        ("Resize infinite scale", refusal([node("Resize", ["x", "", "scales"], ["y"], name: "resize_inf")],
+                                          [floatTensor("scales", [4], [1, 1, .infinity, 1])])),
+        ("Resize sizes", refusal([node("Resize", ["x", "", "", "sizes"], ["y"], name: "resize_sizes")],
+                                 [int64Tensor("sizes", [4], [1, 3, 1 << 40, 8])])),
+        ("Tile", refusal([node("Tile", ["x", "repeats"], ["y"], name: "tile_many")],
+                         [int64Tensor("repeats", [4], [1, 1, 1 << 20, 1 << 20])])),
+        ("Tile negative", refusal([node("Tile", ["x", "repeats"], ["y"], name: "tile_negative")],
+                                  [int64Tensor("repeats", [4], [1, -1, 1, 1])])),
+    ]
+    #expect(Date().timeIntervalSince(start) < 2)
+    for (what, diagnostics) in cases {
+        #expect(diagnostics.count == 1, "\(what): \(diagnostics.map(\.description))")
+        let text = diagnostics.first?.description ?? ""
+        #expect(text.contains("node #0 '"), "\(what): the diagnostic names no node: \(text)")
+        #expect(text.contains("absurd") || text.contains("positive finite"), "\(what): \(text)")
+    }
+}
+
+/// The command-line path: the same refusal reaches `sieve inspect` as one diagnostic (the CLI exits 1 on it).
+@Test func absurdPadEndsInspectWithOneDiagnostic() throws {
+    let folder = try temporaryFolder("absurd-pad")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("pad.onnx")
+    try model(nodes: [node("Pad", ["x", "pads"], ["y"], name: "pad_wide")], inputs: [valueInfo("x", ONNXType.float, [1, 4])],
+              outputs: ["y"], initializers: [int64Tensor("pads", [4], [0, 1 << 40, 0, 0])]).serializedData().write(to: path)
+    do {
+        _ = try runInspect(InspectRequest(path: path.path))
+        Issue.record("an absurd Pad was accepted")
+    } catch {
+        #expect(error.diagnostics.count == 1)
+        #expect(error.description.contains("pad_wide") && error.description.contains("absurd"))
+    }
+}
