@@ -789,6 +789,18 @@ struct KernelCWriter {
             case .geluTanh: return viaDouble("sieve_gelu_tanh")
             case .isNaN: return "((\(inner)) != (\(inner)))"
             case .not: return "(!(\(inner)))"
+            case .abs: return operandType == .f64 ? "fabs(\(inner))" : "fabsf(\(inner))"
+            case .log: return viaDouble("log")
+            case .floor: return operandType == .f64 ? "floor(\(inner))" : "floorf(\(inner))"
+            case .ceil: return operandType == .f64 ? "ceil(\(inner))" : "ceilf(\(inner))"
+            // In the default rounding mode, which generated code never changes: halves to even.
+            case .roundEven: return operandType == .f64 ? "nearbyint(\(inner))" : "nearbyintf(\(inner))"
+            case .sin: return viaDouble("sin")
+            case .cos: return viaDouble("cos")
+            case .softplus:
+                let x = operandType == .f64 ? "(\(inner))" : "(double)(\(inner))"
+                let value = "(fmax(\(x), 0.0) + log1p(exp(-fabs(\(x)))))"
+                return operandType == .f64 ? value : "(float)\(value)"
             }
         case let .binary(op, lhs, rhs):
             let a = text(lhs), b = text(rhs)
@@ -803,6 +815,8 @@ struct KernelCWriter {
             case .wrappingSub: return "sieve_wrapping_sub(\(a), \(b))"
             case .wrappingMul: return "sieve_wrapping_mul(\(a), \(b))"
             case .wrappingDiv: return "sieve_wrapping_div(\(a), \(b))"
+            case .wrappingRem: return "((\(b)) == -1 ? 0 : (\(a)) % (\(b)))"
+            case .fmod: return operandType == .f64 ? "fmod(\(a), \(b))" : "fmodf(\(a), \(b))"
             case .pow:
                 switch operandType {
                 case .i64: return "sieve_pow_i64(\(a), \(b))"

@@ -159,6 +159,11 @@ extension OpKind {
                 throw TypeRuleError("\(what) must have a float element type, found \(type.elementType)")
             }
         }
+        func requireDomain(_ domain: ElementDomain, _ type: TensorType, _ mnemonic: String) throws(TypeRuleError) {
+            guard domain.contains(type.elementType) else {
+                throw TypeRuleError("\(mnemonic) needs \(domain.article) element type, found \(type.elementType)")
+            }
+        }
         func requireNumeric(_ type: TensorType) throws(TypeRuleError) {
             guard type.elementType != .bool else { throw TypeRuleError("operand must be numeric, found bool") }
         }
@@ -313,17 +318,13 @@ extension OpKind {
 
         case let .binary(function):
             let element = try sameElementType(operands)
-            if function.isComparison { return TensorType(try broadcastAll(operands.map(\.shape)), .bool) }
-            try requireNumeric(operands[0])
-            return TensorType(try broadcastAll(operands.map(\.shape)), element)
+            try requireDomain(function.domain, operands[0], function.mnemonic)
+            return TensorType(try broadcastAll(operands.map(\.shape)), function.isComparison ? .bool : element)
 
         case let .unary(function):
-            switch function.domain {
-            case .numeric: try requireNumeric(operands[0])
-            case .float: try requireFloat(operands[0])
-            }
+            try requireDomain(function.domain, operands[0], function.mnemonic)
             if let problem = function.parameterProblem { throw TypeRuleError(problem) }
-            return operands[0].plain
+            return function.isPredicate ? TensorType(operands[0].shape, .bool) : operands[0].plain
 
         case let .softmax(axis):
             try requireFloat(operands[0])

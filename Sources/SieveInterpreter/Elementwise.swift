@@ -16,6 +16,8 @@ func binary(_ op: BinaryFunction, _ a: Tensor, _ b: Tensor, resultType: TensorTy
         case .div: return floatResult(resultType, zip(x, y).map { $0 / $1 })
         case .pow: return floatResult(resultType, zip(x, y).map { Float(Foundation.pow(Double($0), Double($1))) })
         case .equal: return integerResult(resultType, zip(x, y).map { $0 == $1 ? 1 : 0 })
+        case .max, .min, .prelu, .mod, .fmod, .greater, .less, .greaterOrEqual, .lessOrEqual, .and, .or, .xor:
+            return floatBinary(op, x, y, resultType: resultType)
         }
     case let (.integers(x), .integers(y)):
         switch op {
@@ -34,6 +36,8 @@ func binary(_ op: BinaryFunction, _ a: Tensor, _ b: Tensor, resultType: TensorTy
             return integerResult(resultType, quotients)
         case .pow: return integerResult(resultType, zip(x, y).map { integerPower($0, $1) })
         case .equal: return integerResult(resultType, zip(x, y).map { $0 == $1 ? 1 : 0 })
+        case .max, .min, .prelu, .mod, .fmod, .greater, .less, .greaterOrEqual, .lessOrEqual, .and, .or, .xor:
+            return try integerBinary(op, x, y, resultType: resultType)
         }
     case (.floats, .integers), (.integers, .floats):
         throw EvaluationError("operands must have one element type, found \(a.elementType) and \(b.elementType)")
@@ -95,6 +99,9 @@ func apply(_ function: UnaryFunction, _ x: Float) -> Float {
         // Rounded to f32 after the multiply and after the add, as the C kernel computes it.
         let value = alpha * x + beta
         return value < 0 ? 0 : (value > 1 ? 1 : value)
+    case .absolute, .reciprocal, .logarithm, .floor, .ceiling, .roundEven, .sign, .sin, .cos, .hardSwish, .elu, .selu,
+         .softplus, .softsign, .mish, .celu, .thresholdedRelu, .isNan, .logicalNot:
+        return applyElementwiseGroup(function, x)
     }
 }
 
@@ -102,6 +109,7 @@ func apply(_ function: UnaryFunction, _ x: Float) -> Float {
 func unary(_ function: UnaryFunction, _ x: Tensor, resultType: TensorType) -> Tensor {
     switch x.storage {
     case let .floats(values):
+        if function.isPredicate { return integerResult(resultType, values.map { apply(function, $0) != 0 ? 1 : 0 }) }
         return floatResult(resultType, values.map { apply(function, $0) })
     case let .integers(values):
         switch function {
@@ -117,6 +125,9 @@ func unary(_ function: UnaryFunction, _ x: Tensor, resultType: TensorType) -> Te
         case .leakyRelu, .gelu, .sigmoid, .tanh, .erf, .sqrt, .exp, .hardSigmoid:
             // The type rule admits only float operands for these; compute in Float to stay total.
             return integerResult(resultType, values.map { toInt64(Double(apply(function, Float($0))).rounded(.towardZero)) })
+        case .absolute, .reciprocal, .logarithm, .floor, .ceiling, .roundEven, .sign, .sin, .cos, .hardSwish, .elu, .selu,
+             .softplus, .softsign, .mish, .celu, .thresholdedRelu, .isNan, .logicalNot:
+            return integerResult(resultType, values.map { applyElementwiseGroup(function, integer: $0) })
         }
     }
 }
@@ -152,5 +163,114 @@ func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor, resultType: TensorTyp
         return integerResult(resultType, flags.indices.map { flags[$0] != 0 ? a[$0] : b[$0] })
     case (.floats, .integers), (.integers, .floats):
         throw EvaluationError("x and y must have one element type, found \(x.elementType) and \(y.elementType)")
+    }
+}
+
+// MARK: The elementwise group of #12 (math functions, activations, comparisons and logic)
+
+/// e^x of a float, computed in Double and rounded once, as the kernel IR's `exp` is.
+private func exponential(_ x: Float) -> Float { Float(Foundation.exp(Double(x))) }
+
+/// ln(1 + e^x) in Double without overflow, rounded once: the kernel IR's `softplus`.
+private func softplusValue(_ x: Float) -> Float {
+    let value = Double(x)
+    return Float(Swift.max(value, 0) + log1p(Foundation.exp(-value.magnitude)))
+}
+
+/// The unary functions of the elementwise group on one float value. Each is the composition of f32 steps
+/// (or one Double computation rounded once) that the lowering emits, so compiled code matches exactly.
+/// Predicates give 1 or 0.
+func applyElementwiseGroup(_ function: UnaryFunction, _ x: Float) -> Float {
+    switch function {
+    case .absolute: return x.magnitude
+    case .reciprocal: return 1 / x
+    case .logarithm: return Float(Foundation.log(Double(x)))
+    case .floor: return x.rounded(.down)
+    case .ceiling: return x.rounded(.up)
+    case .roundEven: return x.rounded(.toNearestOrEven)
+    case .sign: return x > 0 ? 1 : (x < 0 ? -1 : x)
+    case .sin: return Float(Foundation.sin(Double(x)))
+    case .cos: return Float(Foundation.cos(Double(x)))
+    case .hardSwish: return x * apply(.hardSigmoid(alpha: 1 / 6, beta: 0.5), x)
+    case let .elu(alpha): return x < 0 ? alpha * (exponential(x) - 1) : x
+    case let .selu(alpha, gamma): return x < 0 ? gamma * (alpha * (exponential(x) - 1)) : gamma * x
+    case .softplus: return softplusValue(x)
+    case .softsign: return x / (1 + x.magnitude)
+    case .mish: return x * Float(Foundation.tanh(Double(softplusValue(x))))
+    case let .celu(alpha): return x < 0 ? alpha * (exponential(x / alpha) - 1) : x
+    case let .thresholdedRelu(alpha): return x > alpha ? x : 0
+    case .isNan: return x.isNaN ? 1 : 0
+    case .logicalNot: return x == 0 ? 1 : 0
+    case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .hardSigmoid:
+        return apply(function, x)
+    }
+}
+
+/// The unary functions of the elementwise group on one integer or bool value (before wrapping to the type).
+func applyElementwiseGroup(_ function: UnaryFunction, integer x: Int64) -> Int64 {
+    switch function {
+    case .absolute: return x < 0 ? 0 &- x : x
+    case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
+    case .logicalNot: return x == 0 ? 1 : 0
+    case .isNan: return 0
+    default:
+        // The type rule admits only float operands for the others; compute in Float to stay total.
+        return toInt64(Double(applyElementwiseGroup(function, Float(x))).rounded(.towardZero))
+    }
+}
+
+/// The binary functions of the elementwise group on floats (comparisons and logic give 1 or 0).
+func floatBinary(_ op: BinaryFunction, _ x: [Float], _ y: [Float], resultType: TensorType) -> Tensor {
+    func truth(_ condition: (Float, Float) -> Bool) -> Tensor { integerResult(resultType, zip(x, y).map { condition($0, $1) ? 1 : 0 }) }
+    switch op {
+    case .max: return floatResult(resultType, zip(x, y).map { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) })
+    case .min: return floatResult(resultType, zip(x, y).map { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) })
+    case .prelu: return floatResult(resultType, zip(x, y).map { $0 < 0 ? $1 * $0 : $0 })
+    case .fmod: return floatResult(resultType, zip(x, y).map { $0.truncatingRemainder(dividingBy: $1) })
+    case .mod:
+        // The type rule admits integers only; the floored remainder keeps the op total.
+        return floatResult(resultType, zip(x, y).map { a, b in
+            let r = a.truncatingRemainder(dividingBy: b)
+            return r != 0 && (r < 0) != (b < 0) ? r + b : r
+        })
+    case .greater: return truth { $0 > $1 }
+    case .less: return truth { $0 < $1 }
+    case .greaterOrEqual: return truth { $0 >= $1 }
+    case .lessOrEqual: return truth { $0 <= $1 }
+    case .and: return truth { $0 != 0 && $1 != 0 }
+    case .or: return truth { $0 != 0 || $1 != 0 }
+    case .xor: return truth { ($0 != 0) != ($1 != 0) }
+    case .add, .sub, .mul, .div, .pow, .equal:
+        preconditionFailure("\(op.mnemonic) is computed by binary(_:_:_:resultType:)")
+    }
+}
+
+/// The binary functions of the elementwise group on integers and bools; remainders refuse a zero divisor.
+func integerBinary(_ op: BinaryFunction, _ x: [Int64], _ y: [Int64], resultType: TensorType) throws -> Tensor {
+    func truth(_ condition: (Int64, Int64) -> Bool) -> Tensor { integerResult(resultType, zip(x, y).map { condition($0, $1) ? 1 : 0 }) }
+    switch op {
+    case .max: return integerResult(resultType, zip(x, y).map { Swift.max($0, $1) })
+    case .min: return integerResult(resultType, zip(x, y).map { Swift.min($0, $1) })
+    case .prelu: return integerResult(resultType, zip(x, y).map { $0 < 0 ? $1 &* $0 : $0 })
+    case .mod, .fmod:
+        var remainders = [Int64](repeating: 0, count: x.count)
+        for index in x.indices {
+            guard y[index] != 0 else {
+                throw EvaluationError("integer \(op.mnemonic) by zero at element \(index) of the result (dividend \(x[index]))")
+            }
+            // Truncated like C's `%`; only Int64.min % -1 overflows, and its remainder is 0.
+            let r = x[index].remainderReportingOverflow(dividingBy: y[index]).partialValue
+            remainders[index] = op == .mod && r != 0 && (r < 0) != (y[index] < 0) ? r &+ y[index] : r
+        }
+        return integerResult(resultType, remainders)
+    case .greater: return truth { $0 > $1 }
+    case .less: return truth { $0 < $1 }
+    case .greaterOrEqual: return truth { $0 >= $1 }
+    case .lessOrEqual: return truth { $0 <= $1 }
+    case .and: return truth { $0 != 0 && $1 != 0 }
+    case .or: return truth { $0 != 0 || $1 != 0 }
+    case .xor: return truth { ($0 != 0) != ($1 != 0) }
+    case .add, .sub, .mul, .div, .pow, .equal:
+        preconditionFailure("\(op.mnemonic) is computed by binary(_:_:_:resultType:)")
     }
 }

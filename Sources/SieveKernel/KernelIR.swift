@@ -118,6 +118,23 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     case isNaN = "is_nan"
     /// Logical not of an i64 (gives 0 or 1).
     case not
+    // Math functions of the elementwise group (#12); scalar floats.
+    /// Absolute value (clears the sign bit).
+    case abs
+    /// Natural logarithm, computed in double.
+    case log
+    /// Round toward negative infinity.
+    case floor
+    /// Round toward positive infinity.
+    case ceil
+    /// Round to nearest, halves to even.
+    case roundEven = "round_even"
+    /// Sine, computed in double.
+    case sin
+    /// Cosine, computed in double.
+    case cos
+    /// ln(1 + e^x), computed in double as max(x, 0) + log1p(e^-|x|) (no overflow).
+    case softplus
 }
 
 /// Binary operations; both operands have one type unless noted.
@@ -141,6 +158,11 @@ public enum BinaryOperator: String, Hashable, Sendable, CaseIterable {
     case lt, le, gt, ge, eq, ne
     /// Logical and / or of i64 truth values giving 0 or 1.
     case and, or
+    /// Truncated remainder of i64 tensor elements (sign of the dividend); a zero divisor must be
+    /// checked before, and minimum % -1 gives 0.
+    case wrappingRem = "wrapping_rem"
+    /// Truncated remainder of floats, exact (C's fmod).
+    case fmod
 }
 
 /// Operations with their own fixed signatures, kept few and named.
@@ -398,13 +420,15 @@ extension Kernel {
         case let .unary(op, value):
             switch op {
             case .isNaN, .not: return .i64
-            case .neg, .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh: return type(of: value, buffers: buffers)
+            case .neg, .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos,
+                 .softplus:
+                return type(of: value, buffers: buffers)
             }
         case let .binary(op, lhs, _):
             switch op {
-            case .lt, .le, .gt, .ge, .eq, .ne, .and, .or, .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv:
+            case .lt, .le, .gt, .ge, .eq, .ne, .and, .or, .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .wrappingRem:
                 return .i64
-            case .add, .sub, .mul, .div, .pow, .min, .max:
+            case .add, .sub, .mul, .div, .pow, .min, .max, .fmod:
                 return type(of: lhs, buffers: buffers)
             }
         case let .fma(a, _, _): return type(of: a, buffers: buffers)

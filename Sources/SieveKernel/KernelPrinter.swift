@@ -110,7 +110,7 @@ extension Kernel {
             case .div: return "\(text(lhs)) / \(rightOperandText(rhs))"
             case .rem: return "\(text(lhs)) % \(rightOperandText(rhs))"
             case .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .pow, .min, .max, .lt, .le, .gt, .ge,
-                 .eq, .ne, .and, .or:
+                 .eq, .ne, .and, .or, .wrappingRem, .fmod:
                 return "\(op.rawValue)(\(text(lhs)), \(text(rhs)))"
             }
         case let .fma(a, b, c): return "fma(\(text(a)), \(text(b)), \(text(c)))"

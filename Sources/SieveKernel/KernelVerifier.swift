@@ -328,7 +328,7 @@ private struct KernelChecker {
             case .isNaN:
                 if !type.isScalarFloat { report("is_nan of \(type), expected a scalar float") }
                 return .i64
-            case .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh:
+            case .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos, .softplus:
                 if !type.isScalarFloat { report("\(op.rawValue) of \(type), expected a scalar float") }
                 return type
             }
@@ -342,11 +342,12 @@ private struct KernelChecker {
             case .div:
                 if case .f32x = left { report("div of vectors is not supported") }
                 return left
-            case .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .and, .or:
+            case .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .wrappingRem, .and, .or:
                 if left != .i64 { report("\(op.rawValue) of \(left), expected i64") }
                 return .i64
-            case .pow:
-                if case .f32x = left { report("pow of vectors is not supported") }
+            case .pow, .fmod:
+                if case .f32x = left { report("\(op.rawValue) of vectors is not supported") }
+                if op == .fmod && !left.isScalarFloat { report("fmod of \(left), expected a scalar float") }
                 return left
             case .lt, .le, .gt, .ge, .eq, .ne:
                 if case .f32x = left { report("\(op.rawValue) of vectors is not supported") }

@@ -94,7 +94,7 @@ extension Lowerer {
                 if let indices { parameter = indices[axis] } else { parameter = (flatIndex / .index(strides[axis])) % .index(shape[axis]) }
             }
             var operands = loads
-            if case .binary(.div) = kind, !isFloat {
+            if case let .binary(function) = kind, [.div, .mod, .fmod].contains(function), !isFloat {
                 // Integer division by zero stops the run, as the interpreter refuses it.
                 let divisor = body.declare("divisor", .i64, loads[1])
                 body.branch(.binary(.eq, divisor, 0)) { $0.emit(.trap(.divisionByZero)) }
@@ -156,6 +156,8 @@ func binaryValue(_ function: BinaryFunction, _ a: KernelExpression, _ b: KernelE
     case .div: return .binary(isFloat ? .div : .wrappingDiv, a, b)
     case .pow: return .binary(.pow, a, b)
     case .equal: return .binary(.eq, a, b)
+    case .max, .min, .prelu, .mod, .fmod, .greater, .less, .greaterOrEqual, .lessOrEqual, .and, .or, .xor:
+        return elementwiseGroupValue(function, a, b, isFloat: isFloat)
     }
 }
 
@@ -184,6 +186,75 @@ func unaryValue(_ function: UnaryFunction, _ x: KernelExpression, isFloat: Bool,
         if lowest > range.lowerBound { value = .binary(.max, value, .int(lowest)) }
         if highest < range.upperBound { value = .binary(.min, value, .int(highest)) }
         return value
+    case .absolute, .reciprocal, .logarithm, .floor, .ceiling, .roundEven, .sign, .sin, .cos, .hardSwish, .elu, .selu,
+         .softplus, .softsign, .mish, .celu, .thresholdedRelu, .isNan, .logicalNot:
+        return elementwiseGroupValue(function, x, isFloat: isFloat)
+    }
+}
+
+// MARK: The elementwise group of #12, step for step as the interpreter's `applyElementwiseGroup`
+
+/// A unary function of the elementwise group of one element value (f32, or i64 for numeric and bool ones).
+func elementwiseGroupValue(_ function: UnaryFunction, _ x: KernelExpression, isFloat: Bool) -> KernelExpression {
+    let zero: KernelExpression = isFloat ? .float(0) : .int(0), one: KernelExpression = isFloat ? .float(1) : .int(1)
+    switch function {
+    case .absolute: return isFloat ? .unary(.abs, x) : .select(.binary(.lt, x, 0), .binary(.wrappingSub, 0, x), x)
+    case .reciprocal: return .binary(.div, .float(1), x)
+    case .logarithm: return .unary(.log, x)
+    case .floor: return .unary(.floor, x)
+    case .ceiling: return .unary(.ceil, x)
+    case .roundEven: return .unary(.roundEven, x)
+    case .sign:
+        let negativeOne: KernelExpression = isFloat ? .float(-1) : .int(-1)
+        return .select(.binary(.gt, x, zero), one, .select(.binary(.lt, x, zero), negativeOne, isFloat ? x : zero))
+    case .sin: return .unary(.sin, x)
+    case .cos: return .unary(.cos, x)
+    case .hardSwish: return .binary(.mul, x, unaryValue(.hardSigmoid(alpha: 1 / 6, beta: 0.5), x, isFloat: true, resultElement: .f32))
+    case let .elu(alpha):
+        return .select(.binary(.lt, x, .float(0)), .binary(.mul, .float(alpha), .binary(.sub, .unary(.exp, x), .float(1))), x)
+    case let .selu(alpha, gamma):
+        return .select(.binary(.lt, x, .float(0)),
+                       .binary(.mul, .float(gamma), .binary(.mul, .float(alpha), .binary(.sub, .unary(.exp, x), .float(1)))),
+                       .binary(.mul, .float(gamma), x))
+    case .softplus: return .unary(.softplus, x)
+    case .softsign: return .binary(.div, x, .binary(.add, .float(1), .unary(.abs, x)))
+    case .mish: return .binary(.mul, x, .unary(.tanh, .unary(.softplus, x)))
+    case let .celu(alpha):
+        return .select(.binary(.lt, x, .float(0)),
+                       .binary(.mul, .float(alpha), .binary(.sub, .unary(.exp, .binary(.div, x, .float(alpha))), .float(1))), x)
+    case let .thresholdedRelu(alpha): return .select(.binary(.gt, x, .float(alpha)), x, .float(0))
+    case .isNan: return isFloat ? .unary(.isNaN, x) : 0
+    case .logicalNot: return .unary(.not, x)
+    case .relu, .sigmoid, .tanh, .erf, .sqrt, .exp, .neg, .leakyRelu, .gelu, .clip, .hardSigmoid:
+        return unaryValue(function, x, isFloat: isFloat, resultElement: isFloat ? .f32 : .i64)
+    }
+}
+
+/// A binary function of the elementwise group of two element values (f32 or i64; comparisons and logic give i64 0 or 1).
+/// Integer remainders read a divisor that the caller has checked for zero.
+func elementwiseGroupValue(_ function: BinaryFunction, _ a: KernelExpression, _ b: KernelExpression, isFloat: Bool) -> KernelExpression {
+    switch function {
+    // The kernel's max/min let their first operand win NaN; testing a first makes NaN in either operand win.
+    case .max: return isFloat ? .select(.unary(.isNaN, a), a, .binary(.max, b, a)) : .binary(.max, a, b)
+    case .min: return isFloat ? .select(.unary(.isNaN, a), a, .binary(.min, b, a)) : .binary(.min, a, b)
+    case .prelu:
+        let zero: KernelExpression = isFloat ? .float(0) : .int(0)
+        return .select(.binary(.lt, a, zero), .binary(isFloat ? .mul : .wrappingMul, b, a), a)
+    case .fmod: return isFloat ? .binary(.fmod, a, b) : .binary(.wrappingRem, a, b)
+    case .mod:
+        guard !isFloat else { return .binary(.fmod, a, b) }  // the type rule admits integers only
+        // Floored: a non-zero remainder whose sign differs from the divisor's moves by one divisor.
+        let remainder = KernelExpression.binary(.wrappingRem, a, b)
+        let adjust = KernelExpression.binary(.and, .binary(.ne, remainder, 0), .binary(.ne, .binary(.lt, remainder, 0), .binary(.lt, b, 0)))
+        return .select(adjust, .binary(.wrappingAdd, remainder, b), remainder)
+    case .greater: return .binary(.gt, a, b)
+    case .less: return .binary(.lt, a, b)
+    case .greaterOrEqual: return .binary(.ge, a, b)
+    case .lessOrEqual: return .binary(.le, a, b)
+    case .and: return .binary(.and, a, b)
+    case .or: return .binary(.or, a, b)
+    case .xor: return .binary(.ne, .binary(.ne, a, 0), .binary(.ne, b, 0))
+    case .add, .sub, .mul, .div, .pow, .equal: return binaryValue(function, a, b, isFloat: isFloat)
     }
 }
 

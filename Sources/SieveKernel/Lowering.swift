@@ -284,12 +284,14 @@ struct Lowerer {
     }
 
     /// Elementwise ops whose value is one expression of their operands: not quantize and dequantize
-    /// (they read parameter tables) and not integer division (it checks its divisor with a statement).
+    /// (they read parameter tables) and not integer division or remainder (they check the divisor with a statement).
     func isFusableProducer(_ op: Operation) -> Bool {
         guard op.kind.traits.contains(.elementwise) else { return false }
         if case .quantize = op.kind { return false }
         if case .dequantize = op.kind { return false }
-        if case .binary(.div) = op.kind { return op.operands.first.map { type($0).elementType.isFloat } ?? false }
+        if case let .binary(function) = op.kind, [.div, .mod, .fmod].contains(function) {
+            return op.operands.first.map { type($0).elementType.isFloat } ?? false
+        }
         return true
     }
 

@@ -32,6 +32,9 @@ import Testing
 
     /// Attributes that satisfy `OpKind.make` for a mnemonic whose attributes are all numbers.
     static func zeroAttributes(_ mnemonic: String) -> [String: AttributeValue] {
+        if let declaration = UnaryFunction.declarations[mnemonic] {
+            return Dictionary(uniqueKeysWithValues: declaration.parameters.map { ($0, AttributeValue.float(0)) })
+        }
         for names in [[], ["alpha"], ["min", "max"], ["alpha", "beta"]] {
             let attributes = Dictionary(uniqueKeysWithValues: names.map { ($0, AttributeValue.float(0)) })
             if (try? OpKind.make(mnemonic: mnemonic, attributes: attributes)) != nil { return attributes }
@@ -61,6 +64,23 @@ import Testing
         #expect(functions.count >= 11)
         #expect(functions.contains(.hardSigmoid(alpha: 0, beta: 0)))
         #expect(functions.contains(.leakyRelu(alpha: 0)))
+        // The elementwise group of #12, parameters of every arity included.
+        #expect(functions.count >= 30)
+        #expect(functions.contains(.selu(alpha: 0, gamma: 0)))
+        #expect(functions.contains(.logicalNot))
+    }
+
+    /// The activations of the elementwise group (#12) are fusable into product epilogues; math functions and
+    /// predicates are not.
+    @Test func elementwiseGroupActivations() {
+        for function in [UnaryFunction.hardSwish, .elu(alpha: 1), .selu(alpha: 1, gamma: 1), .softplus, .mish, .softsign,
+                         .celu(alpha: 1), .thresholdedRelu(alpha: 1)] {
+            #expect(OpKind.unary(function).traits.contains(.activation), "\(function.mnemonic)")
+        }
+        for function in [UnaryFunction.absolute, .logarithm, .roundEven, .isNan, .logicalNot] {
+            #expect(!OpKind.unary(function).traits.contains(.activation), "\(function.mnemonic)")
+        }
+        #expect(OpKind.binary(.max).traits.contains(.commutative) && !OpKind.binary(.prelu).traits.contains(.commutative))
     }
 
     /// Adding an activation touches its declaration, the interpreter, the lowering and the ONNX converter

@@ -22,13 +22,17 @@ struct GraphGenerator {
     mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &random) < probability }
     mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
 
-    /// A unary function from the op table with small parameters. sqrt and exp are left out: on the generator's
-    /// values they give NaN and overflow, which the exact property checks cannot compare.
+    /// Unary functions the generator leaves out: on its values they give NaN, infinities or overflow (sqrt, log,
+    /// reciprocal of zero, exp of long chains), which the exact property checks cannot compare; and functions of
+    /// bools (not), which the comparison case builds instead.
+    static let excludedUnaryFunctions: Set<String> = ["sqrt", "exp", "log", "reciprocal", "not"]
+
+    /// A unary function from the op table with small parameters (see `excludedUnaryFunctions`).
     mutating func randomUnaryFunction() -> UnaryFunction {
-        let mnemonics = UnaryFunction.declarations.keys.filter { !["sqrt", "exp"].contains($0) }.sorted() + ["gelu"]
+        let mnemonics = UnaryFunction.declarations.keys.filter { !GraphGenerator.excludedUnaryFunctions.contains($0) }.sorted() + ["gelu"]
         let mnemonic = pick(mnemonics)
         guard let declaration = UnaryFunction.declarations[mnemonic] else { return .gelu(approximateTanh: chance(0.5)) }
-        let values: [String: Float] = ["alpha": 0.125, "beta": 0.5, "min": -1, "max": 2]
+        let values: [String: Float] = ["alpha": 0.125, "beta": 0.5, "min": -1, "max": 2, "gamma": 1.5]
         return declaration.make(declaration.parameters.map { values[$0] ?? 0.5 })
     }
 
@@ -78,7 +82,7 @@ struct GraphGenerator {
         var operands = [x]
         var declared: TensorType?
         let kind: OpKind
-        switch int(0...34) {
+        switch int(0...38) {
         case 0: kind = .binary(.add); operands.append(partner(for: xType))
         case 1: kind = .binary(.sub); operands.append(partner(for: xType))
         case 2: kind = .binary(.mul); operands.append(partner(for: xType))
@@ -228,6 +232,36 @@ struct GraphGenerator {
                     operands.append(constant(TensorType([rows] + Array(xType.shape[depth...]), .f32)))
                 }
             }
+        case 35:
+            // Binary functions of the elementwise group (#12) on floats; fmod divides by a non-zero constant.
+            let function = pick([BinaryFunction.max, .min, .prelu, .fmod])
+            kind = .binary(function)
+            operands.append(function == .fmod ? nonZeroConstant(TensorType(chance(0.5) ? xType.shape : [], .f32)) : partner(for: xType))
+        case 36:
+            // A comparison, then logic on it: and/or/xor with an equality, or not.
+            let comparison = graph.append(.binary(pick([.greater, .less, .greaterOrEqual, .lessOrEqual])), [x, partner(for: xType)],
+                                          TensorType(xType.shape, .bool), name: maybeName())
+            if chance(0.25) {
+                kind = .unary(.logicalNot)
+                operands = [comparison]
+            } else {
+                kind = .binary(pick([.and, .or, .xor]))
+                operands = [comparison, graph.append(.binary(.equal), [x, partner(for: xType)], TensorType(xType.shape, .bool))]
+            }
+        case 37:
+            // Integer functions: remainders by a non-zero constant, max/min, abs and sign.
+            let integers = graph.append(.cast, [x], TensorType(xType.shape, .i32))
+            operands = [integers]
+            switch int(0...3) {
+            case 0:
+                kind = .binary(pick([.mod, .fmod]))
+                operands.append(nonZeroConstant(TensorType(chance(0.5) ? xType.shape : [], .i32)))
+            case 1:
+                kind = .binary(pick([.max, .min]))
+                operands.append(constant(TensorType(xType.shape.last.map { [$0] } ?? [], .i32)))
+            default:
+                kind = .unary(pick([.absolute, .sign]))
+            }
         default:
             kind = .quantize
             declared = TensorType(xType.shape, .i8, quant: QuantParams(scales: [0.25], zeroPoints: [Int64(int(-3...3))]))
@@ -241,11 +275,26 @@ struct GraphGenerator {
             return false
         }
         let value = graph.append(kind, operands, result, name: maybeName())
+        if case .matmul = kind, chance(0.5) {
+            // An activation on the product, which fuse folds into an epilogue (old and new activations alike).
+            var function = randomUnaryFunction()
+            for _ in 0..<8 where !function.isActivation { function = randomUnaryFunction() }
+            if function.isActivation { graph.append(.unary(function), [value], result.plain, name: maybeName()) }
+        }
         if result.elementType != .f32 {
             // Bring other element types back to f32 so later ops can use them.
             graph.append(.cast, [value], TensorType(result.shape, .f32))
         }
         return true
+    }
+
+    /// A constant with no zero element (a divisor): ±1/4 to ±2 for floats, ±1 to ±5 for integers.
+    mutating func nonZeroConstant(_ type: TensorType) -> ValueID {
+        let values: [Double] = (0..<(type.elementCount ?? 0)).map { _ in
+            let magnitude = type.elementType.isFloat ? Double(int(1...8)) / 4 : Double(int(1...5))
+            return chance(0.5) ? magnitude : -magnitude
+        }
+        return graph.appendConstant(Constant.from(name: graph.constants.freshName("d"), type: type, values: values))
     }
 
     /// A second operand for a binary op: the same value, a broadcastable constant, or another input.

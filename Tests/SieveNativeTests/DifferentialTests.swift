@@ -214,6 +214,71 @@ let differentialCases: [DifferentialCase] = [
         }
         const @keep_divisor : tensor<7xi32> = dense<[1, -2, 3, -4, 5, 7, -1]>
         """),
+    // The elementwise group of #12: float math, activations (alone and as product epilogues), predicates,
+    // comparisons and logic, integer variants and remainders.
+    DifferentialCase(name: "elementwise group: float math and activations", text: """
+        graph @g(%a: tensor<4x33xf32>, %b: tensor<33xf32>) -> (tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xf32>, tensor<4x33xbool>) {
+          %scaled = mul %a, %b : tensor<4x33xf32>
+          %abs = abs %a : tensor<4x33xf32>
+          %reciprocal = reciprocal %a : tensor<4x33xf32>
+          %log = log %abs : tensor<4x33xf32>
+          %floor = floor %scaled : tensor<4x33xf32>
+          %ceil = ceil %scaled : tensor<4x33xf32>
+          %round = round %scaled : tensor<4x33xf32>
+          %sign = sign %a : tensor<4x33xf32>
+          %sin = sin %scaled : tensor<4x33xf32>
+          %cos = cos %scaled : tensor<4x33xf32>
+          %hard_swish = hard_swish %scaled : tensor<4x33xf32>
+          %elu = elu %a {alpha = 0.5} : tensor<4x33xf32>
+          %selu = selu %a {alpha = 1.6732632, gamma = 1.050701} : tensor<4x33xf32>
+          %softplus = softplus %scaled : tensor<4x33xf32>
+          %softsign = softsign %a : tensor<4x33xf32>
+          %mish = mish %scaled : tensor<4x33xf32>
+          %celu = celu %a {alpha = 2.0} : tensor<4x33xf32>
+          %thresholded = thresholded_relu %a {alpha = 0.5} : tensor<4x33xf32>
+          %max = max %a, %b : tensor<4x33xf32>
+          %min = min %a, %b : tensor<4x33xf32>
+          %prelu = prelu %a, %b : tensor<4x33xf32>
+          %fmod = fmod %scaled, %b : tensor<4x33xf32>
+          %nan = is_nan %log : tensor<4x33xbool>
+          return %abs, %reciprocal, %log, %floor, %ceil, %round, %sign, %sin, %cos, %hard_swish, %elu, %selu, %softplus, %softsign, %mish, %celu, %thresholded, %max, %min, %prelu, %fmod, %scaled, %nan
+        }
+        """),
+    DifferentialCase(name: "elementwise group: activations in product epilogues", text: """
+        graph @g(%x: tensor<3x40xf32>) -> (tensor<3x24xf32>, tensor<3x24xf32>, tensor<3x24xf32>) {
+          %w = const @w : tensor<24x40xf32>
+          %bias = const @bias : tensor<24xf32>
+          %y = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, hard_swish, softplus]} : tensor<3x24xf32>
+          %z = fused_matmul %x, %w {transpose_b = true, epilogue = [elu(0.5), mish]} : tensor<3x24xf32>
+          %u = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, selu(1.6732632, 1.050701), softsign, celu(2.0)]} : tensor<3x24xf32>
+          return %y, %z, %u
+        }
+        const @w : tensor<24x40xf32> = splat<0.0>
+        const @bias : tensor<24xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "elementwise group: integers, comparisons and logic", text: """
+        graph @g(%a: tensor<3x7xi32>, %b: tensor<7xi32>, %i: tensor<3x7xi8>, %f: tensor<3x7xf32>, %g: tensor<7xf32>) -> (tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi32>, tensor<3x7xi8>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xbool>, tensor<3x7xi32>) {
+          %divisor = const @keep_divisor : tensor<7xi32>
+          %abs = abs %a : tensor<3x7xi32>
+          %sign = sign %a : tensor<3x7xi32>
+          %max = max %a, %b : tensor<3x7xi32>
+          %min = min %a, %b : tensor<3x7xi32>
+          %mod = mod %a, %divisor : tensor<3x7xi32>
+          %fmod = fmod %a, %divisor : tensor<3x7xi32>
+          %abs8 = abs %i : tensor<3x7xi8>
+          %greater = greater %a, %b : tensor<3x7xbool>
+          %less = less %f, %g : tensor<3x7xbool>
+          %ge = greater_or_equal %a, %b : tensor<3x7xbool>
+          %le = less_or_equal %f, %g : tensor<3x7xbool>
+          %and = and %greater, %less : tensor<3x7xbool>
+          %or = or %ge, %le : tensor<3x7xbool>
+          %xor = xor %and, %or : tensor<3x7xbool>
+          %not = not %xor : tensor<3x7xbool>
+          %prelu = prelu %a, %b : tensor<3x7xi32>
+          return %abs, %sign, %max, %min, %mod, %fmod, %abs8, %greater, %less, %ge, %le, %and, %or, %xor, %not, %prelu
+        }
+        const @keep_divisor : tensor<7xi32> = dense<[1, -2, 3, -4, 5, 7, -1]>
+        """),
     DifferentialCase(name: "elementwise chains fused into one loop, with broadcast leaves and a half-precision link", text: """
         graph @g(%a: tensor<3x40xf32>, %b: tensor<40xf32>, %h: tensor<3x40xf16>, %i: tensor<3x40xi64>) -> (tensor<3x40xf32>, tensor<3x40xf16>, tensor<3x40xi64>, tensor<3x40xf32>) {
           %e = exp %a : tensor<3x40xf32>

@@ -45,7 +45,13 @@ func randomProductGraph(seed: UInt64) throws -> (Graph, [String: (n: Int, m: Int
             steps.append(.bias)
             operands.append(graph.appendConstant(Constant.from(name: "bias", type: TensorType([n], .f32), values: Array(repeating: 0, count: n))))
         }
-        if chance(0.7) { steps.append(.activation(pick([.relu, .gelu(approximateTanh: false), .gelu(approximateTanh: true), .sigmoid, .tanh, .leakyRelu(alpha: 0.2), .clip(min: -1, max: 1)]))) }
+        // The activations of the elementwise group (#12) join the original ones (continuous ones only: a product
+        // summed in another order must not jump across a threshold).
+        if chance(0.7) {
+            steps.append(.activation(pick([.relu, .gelu(approximateTanh: false), .gelu(approximateTanh: true), .sigmoid, .tanh,
+                                           .leakyRelu(alpha: 0.2), .clip(min: -1, max: 1), .hardSwish, .elu(alpha: 0.5),
+                                           .selu(alpha: 1.6732632, gamma: 1.050701), .softplus, .mish, .softsign, .celu(alpha: 2)])))
+        }
         if chance(0.4) {
             steps.append(.residualAdd)
             operands.append(graph.addInput(TensorType(batch + [m, n], .f32), name: "residual"))
@@ -59,7 +65,8 @@ func randomProductGraph(seed: UInt64) throws -> (Graph, [String: (n: Int, m: Int
     let resultType = try kind.resultType(operands: operandTypes, declared: nil, constants: graph.constants)
     var result = graph.append(kind, operands, resultType, name: "y")
     if chance(0.5) {
-        let tail = pick([OpKind.unary(.relu), .unary(.tanh), .unary(.exp), .unary(.neg), .unary(.sigmoid)])
+        let tail = pick([OpKind.unary(.relu), .unary(.tanh), .unary(.exp), .unary(.neg), .unary(.sigmoid), .unary(.absolute),
+                         .unary(.sin), .unary(.cos), .unary(.softplus), .unary(.hardSwish)])
         result = graph.append(tail, [result], resultType.plain, name: "tail")
     }
     graph.outputs = [result]

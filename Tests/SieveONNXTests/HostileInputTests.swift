@@ -141,6 +141,15 @@ func externalFailure(_ tensor: Onnx_TensorProto, folder: URL) -> String {
     // An unsupported element type.
     #expect(errors([node("Relu", ["x"], ["y"])], inputs: [valueInfo("x", ONNXType.double, [2])])
         .contains("element type double"))
+    // Elementwise group (#12): a broadcast of two modest inputs to an absurd result, variadic ops without inputs,
+    // and logic on numbers end in one diagnostic each.
+    let wide = [valueInfo("a", ONNXType.float, [.size(1 << 21), 1]), valueInfo("b", ONNXType.float, [1, .size(1 << 20)])]
+    for op in ["Max", "Min", "Sum", "Mean", "Greater"] {
+        let diagnostics = importErrors(model(nodes: [node(op, ["a", "b"], ["y"])], inputs: wide, outputs: ["y"]))
+        #expect(diagnostics.count == 1 && diagnostics[0].message.contains("2^40"), "\(op): \(diagnostics)")
+    }
+    #expect(errors([node("Max", [], ["y"])]).contains("Max needs at least one input"))
+    #expect(errors([node("And", ["x", "x"], ["y"])]).contains("and needs a bool element type, found f32"))
 }
 
 @Test func wrongInputFilesAreRefusedBeforeWriting() throws {
