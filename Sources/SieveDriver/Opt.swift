@@ -25,6 +25,8 @@ public struct OptRequest: Sendable {
     public var calibrationSamples: Int?
     /// When set, lower each graph after the passes for this target and add its kernel IR to the dumps.
     public var kernelTarget: CompileTarget?
+    /// Inputs turned into constants before the passes (`--bind`), by input name; needs a file of one graph.
+    public var bindings: [String: InputBinding] = [:]
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -58,6 +60,24 @@ public struct OptResult: Sendable {
 public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     if KernelParser.looksLikeKernelIR(request.text) { return try runKernelOpt(request) }
     var module = try Parser.parse(request.text, path: request.path)
+    if !request.bindings.isEmpty {
+        guard module.graphs.count == 1 else {
+            throw DiagnosticError(.error(.file(path: request.path, line: 0, column: 0),
+                                         "--bind needs a file with one graph, found \(module.graphs.count)"))
+        }
+        var graph = module.graphs[0]
+        var names = graph.inputs.enumerated().map { graph.values[$0.element.index].name ?? "input\($0.offset)" }
+        let known = names
+        let constants = try boundConstants(request.bindings) { name, value throws(DiagnosticError) in
+            guard let position = known.firstIndex(of: name) else {
+                throw DiagnosticError(.error(graph.location, "--bind names '\(name)', which is not an input of the graph (inputs: \(known.joined(separator: ", ")))"))
+            }
+            let type = graph.values[graph.inputs[position].index].type
+            return Constant.from(name: name, type: TensorType(type.shape.isEmpty ? [] : [1], type.elementType), values: [value])
+        }
+        try bindInputs(&graph, inputNames: &names, constants: constants)
+        module.graphs[0] = graph
+    }
     let input = module
     let passes = request.pipeline.isEmpty ? [] : try PassRegistry.parsePipeline(request.pipeline)
     let manager = try PassManager(passes: passes, options: request.options)

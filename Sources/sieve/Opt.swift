@@ -79,6 +79,9 @@ struct Opt: ParsableCommand {
             help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
     var calibrationSamples: Int?
 
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
+
     func run() throws {
         try runReportingDiagnostics {
             var options = try dumps.options()
@@ -95,6 +98,7 @@ struct Opt: ParsableCommand {
                 }
             }
             request.calibrationSamples = calibrationSamples
+            request.bindings = try bind.parsed()
             if printKernelIR { request.kernelTarget = target }
             let result = try runOpt(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -27,6 +27,7 @@ struct Run: ParsableCommand {
 
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
+              sieve run silero_vad.onnx --bind sr=16000 --input input=x.npy --input state=s.npy --output-dir out/
               sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
               sieve run out/libmlp.so --input input=x.npy --output-dir out/run
               sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
@@ -49,6 +50,9 @@ struct Run: ParsableCommand {
                                valueName: "name=shape"))
     var inputShapes: [String] = []
 
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
+
     @Flag(name: .customLong("interpret"), help: "Run the reference interpreter instead of compiled code.")
     var interpret = false
 
@@ -69,6 +73,7 @@ struct Run: ParsableCommand {
             guard (1...256).contains(threads) else {
                 throw DiagnosticError(.error(.unknown, "--threads must be between 1 and 256, found \(threads)"))
             }
+            request.bindings = try bind.parsed()
             request.interpret = interpret
             request.target = target
             request.threads = threads
