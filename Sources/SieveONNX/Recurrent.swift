@@ -102,12 +102,12 @@ extension GraphBuilder {
         for index in directions.indices {
             let names = given.map { Array($0[(index * perDirection)..<((index + 1) * perDirection)]) } ?? cell.defaultActivations
             activations.append(try names.map { name throws(NodeError) in
-                switch name.lowercased() {
-                case "sigmoid": return .unary(.sigmoid)
-                case "tanh": return .unary(.tanh)
-                case "relu": return .unary(.relu)
-                default: throw NodeError("\(op) activation '\(name)' is not supported (only Sigmoid, Tanh and Relu)")
+                // The parameterless activations of ONNX's list map to the unary function of the same name.
+                guard ["Relu", "Tanh", "Sigmoid"].contains(where: { $0.lowercased() == name.lowercased() }),
+                      let declaration = UnaryFunction.declarations[name.lowercased()], declaration.parameters.isEmpty else {
+                    throw NodeError("\(op) activation '\(name)' is not supported (only Sigmoid, Tanh and Relu)")
                 }
+                return .unary(declaration.make([]))
             })
         }
         let clip = try n.attributes.float("clip")
@@ -146,8 +146,10 @@ extension GraphBuilder {
         var ys: [Slot] = [], finalH: [Slot] = [], finalC: [Slot] = []
         for (d, reverse) in directions.enumerated() {
             let cellOps = activations[d]
-            let wd = try rows(of: .constant(w), direction: d, n)
-            let rd = try rows(of: .constant(r), direction: d, n)
+            // Named after the ONNX weights, so reports and --keep-dense globs find them (`R_forward`).
+            let suffix = reverse ? "reverse" : "forward"
+            let wd = try rows(of: .constant(w), direction: d, name: "\(w.name)_\(suffix)", n)
+            let rd = try rows(of: .constant(r), direction: d, name: "\(r.name)_\(suffix)", n)
             // Input side for every timestep at once: X·Wᵀ plus the biases that do not depend on the state.
             var xw = try emit(.matmul(transposeB: true), [flatX, wd], name: nil, n)
             var recurrentHBias: Slot?
@@ -276,9 +278,9 @@ extension GraphBuilder {
     }
 
     /// Direction `d` of a per-direction tensor (W, R, B, P, a state): its first axis dropped.
-    private mutating func rows(of slot: Slot, direction d: Int, _ n: NodeContext) throws(NodeError) -> Slot {
+    private mutating func rows(of slot: Slot, direction d: Int, name: String? = nil, _ n: NodeContext) throws(NodeError) -> Slot {
         let sliced = try emit(.slice(starts: [d], ends: [d + 1], axes: [0], steps: [1]), [slot], name: nil, n)
-        return try emit(.squeeze(axes: [0]), [sliced], name: nil, n)
+        return try emit(.squeeze(axes: [0]), [sliced], name: name, n)
     }
 
     /// Elements `start..<end` of `slot` along `axis`.

@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveIR
+import SieveDriver
 import SieveInterpreter
 import SieveONNX
 import Testing
@@ -151,4 +152,33 @@ func lstmModel(hiddenSize: Int64, hidden: Int64 = 2, steps: Int64 = 3) -> Onnx_M
         }
         #expect(graph.operations[producer].kind.mnemonic == "const")
     }
+}
+
+@Test func recurrentWeightsArePrunedOnceThoughEveryStepReadsThem() throws {
+    // Hidden size 8, input size 8: W and R are [32, 8] (a reduction of at least 2·M for 2:4).
+    let hidden: Int64 = 8, steps: Int64 = 5
+    let w = (0..<256).map { Float(($0 * 7) % 11) * 0.05 - 0.25 }, r = (0..<256).map { Float(($0 * 5) % 13) * 0.04 - 0.24 }
+    let onnx = model(nodes: [node("LSTM", ["x", "W", "R"], ["y"], name: "lstm", [intAttribute("hidden_size", hidden)])],
+                     inputs: [valueInfo("x", ONNXType.float, [.size(steps), 2, 8])], outputs: ["y"],
+                     initializers: [floatTensor("W", [1, 32, 8], w), floatTensor("R", [1, 32, 8], r)], opset: 14)
+    let imported = try importBytes(onnx).graph
+    let folder = try temporaryFolder("lstm-sparsity")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("lstm.onnx").path
+    try onnx.serializedData().write(to: URL(fileURLWithPath: path))
+    var request = ModelCompileRequest(modelPath: path)
+    request.sparsity = SparsifyOptions(minWeights: 0)
+    request.reportOnly = true
+    let graph = try compileModel(request).graph
+    // Both weights end 2:4; R stays one constant read by every step's product.
+    let nm = graph.constants.entries.filter { NMPattern($0.type.layout) != nil }
+    #expect(nm.count == 2, "\(graph.constants.entries.map { "\($0.name): \($0.type)" })")
+    let products = graph.operations.filter { $0.kind.traits.contains(.product) }
+    let weights = Set(products.map { $0.operands[1] })
+    #expect(products.count == Int(steps) && weights.count == 2)
+    // The sparse graph still computes an LSTM: its output stays close to the dense one on a sample.
+    let x = try Tensor(TensorType([Int(steps), 2, 8], .f32), floats: (0..<80).map { Float($0 % 9) * 0.1 - 0.4 })
+    let dense = try Interpreter(graph: imported).run([x])[0], sparse = try Interpreter(graph: graph).run([x])[0]
+    #expect(dense.shape == sparse.shape)
+    #expect(try #require(dense.maxAbsDifference(sparse)) < 0.5)
 }
