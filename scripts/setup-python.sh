@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the project-local Python environment .venv/ from scripts/requirements.txt
 # and puts the ONNX backend node conformance data in .cache/onnx-node-tests/
+# (and the frontend's extra cases in .cache/onnx-frontend-node-tests/)
 # (one folder per test case: <case>/model.onnx, <case>/test_data_set_N/*.pb).
 # Idempotent: each step leaves a stamp and does nothing on the next run.
 # Needs no standard input (works under CI=true). Set PYTHON to choose the
@@ -88,3 +89,7 @@ PY
     touch "$node_stamp"
     echo "setup-python: $node_tests has $(find "$node_tests" -mindepth 1 -maxdepth 1 -type d | wc -l) test cases"
 fi
+
+# Step 4: the frontend's own node cases (opsets 7-12, recurrent variants, If), made with ONNX Runtime;
+# the script keeps a stamp of its own hash and does nothing when they are current.
+"$venv/bin/python" scripts/make-frontend-node-tests.py

@@ -15,6 +15,8 @@ public struct ModelCompileRequest: Sendable {
     public var modelPath: String
     /// Shapes for symbolic input dimensions, by input name.
     public var inputShapes: [String: [Int]] = [:]
+    /// Inputs turned into constants at import (`--bind`), by input name; the artifact has no such inputs.
+    public var bindings: [String: InputBinding] = [:]
     /// The output folder; nil with `reportOnly`.
     public var outputDirectory: String?
     /// The artifact name; default: the model file's base name.
@@ -127,7 +129,7 @@ public func scheduleGraph(_ graph: inout Graph, target: TargetDescription,
 
 /// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
 public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileResult {
-    var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
+    var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
     let imported = loaded.graph
     // The imported weights are not needed once the passes have run: the graph hands them on instead of
     // keeping a copy alive beside the transposed ones (gigabytes for a large model).
@@ -152,7 +154,9 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
         try relativeOutputError(of: graph, against: dense, on: evaluation)
     }
     let source = URL(fileURLWithPath: request.modelPath).lastPathComponent
-    var report = CompileReport(model: source, format: loaded.format, sparsity: sparsityReport,
+    let format = loaded.boundInputs.isEmpty ? loaded.format
+        : loaded.format + "; bound at import (no longer inputs): " + loaded.boundInputs.joined(separator: ", ")
+    var report = CompileReport(model: source, format: format, sparsity: sparsityReport,
                                evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) },
                                schedule: scheduleReport)
     if request.reportOnly {
@@ -163,8 +167,11 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     }
 
     let name = request.name ?? defaultArtifactName(for: request.modelPath)
+    // The header's first comment names the source; bound inputs are said there, as they left the interface.
+    let described = loaded.boundInputs.isEmpty ? source
+        : "\(source), with inputs bound at compile time and no longer inputs: \(loaded.boundInputs.joined(separator: ", "))"
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
-                                          weights: request.weights, sourceDescription: source, compiler: request.compiler)
+                                          weights: request.weights, sourceDescription: described, compiler: request.compiler)
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
     artifactRequest.additionalFiles = { summary in

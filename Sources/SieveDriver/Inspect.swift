@@ -11,6 +11,8 @@ public struct InspectRequest: Sendable {
     public var inputShapes: [String: [Int]]
     /// Append the imported graph IR to the report.
     public var printIR: Bool
+    /// Inputs turned into constants at import (`--bind`), by input name.
+    public var bindings: [String: InputBinding] = [:]
 
     /// Makes a request.
     public init(path: String, inputShapes: [String: [Int]] = [:], printIR: Bool = false) {
@@ -30,13 +32,16 @@ public struct InspectResult: Sendable {
 
 /// Runs `sieve inspect` in process.
 public func runInspect(_ request: InspectRequest) throws(DiagnosticError) -> InspectResult {
-    let model = try loadModel(path: request.path, inputShapes: request.inputShapes)
+    let model = try loadModel(path: request.path, inputShapes: request.inputShapes, bindings: request.bindings)
     let graph = model.graph
     var lines: [String] = []
     lines.append("model: \(request.path) (\(model.format)), graph @\(graph.name)")
     lines.append("inputs:")
     for (name, id) in zip(model.inputNames, graph.inputs) {
         lines.append("  \(name): \(graph.values[id.index].type)")
+    }
+    if !model.boundInputs.isEmpty {
+        lines.append("bound at import (no longer inputs): " + model.boundInputs.joined(separator: ", "))
     }
     lines.append("outputs:")
     for (name, id) in zip(model.outputNames, graph.outputs) {

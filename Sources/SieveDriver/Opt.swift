@@ -30,6 +30,8 @@ public struct OptRequest: Sendable {
     /// With `kernelTarget`: also emit the C backend's header and source for the lowered program and add
     /// them to the dumps (after the kernel IR).
     public var emitC = false
+    /// Inputs turned into constants before the passes (`--bind`), by input name; needs a file of one graph.
+    public var bindings: [String: InputBinding] = [:]
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -63,6 +65,24 @@ public struct OptResult: Sendable {
 public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     if KernelParser.looksLikeKernelIR(request.text) { return try runKernelOpt(request) }
     var module = try Parser.parse(request.text, path: request.path)
+    if !request.bindings.isEmpty {
+        guard module.graphs.count == 1 else {
+            throw DiagnosticError(.error(.file(path: request.path, line: 0, column: 0),
+                                         "--bind needs a file with one graph, found \(module.graphs.count)"))
+        }
+        var graph = module.graphs[0]
+        var names = graph.inputs.enumerated().map { graph.values[$0.element.index].name ?? "input\($0.offset)" }
+        let known = names
+        let constants = try boundConstants(request.bindings) { name, value throws(DiagnosticError) in
+            guard let position = known.firstIndex(of: name) else {
+                throw DiagnosticError(.error(graph.location, "--bind names '\(name)', which is not an input of the graph (inputs: \(known.joined(separator: ", ")))"))
+            }
+            let type = graph.values[graph.inputs[position].index].type
+            return Constant.from(name: name, type: TensorType(type.shape.isEmpty ? [] : [1], type.elementType), values: [value])
+        }
+        try bindInputs(&graph, inputNames: &names, constants: constants)
+        module.graphs[0] = graph
+    }
     let input = module
     let passes = request.pipeline.isEmpty ? [] : try PassRegistry.parsePipeline(request.pipeline)
     let manager = try PassManager(passes: passes, options: request.options)

@@ -45,6 +45,8 @@ public struct RunRequest: Sendable {
     public var outputDirectory: String
     /// Extra shapes for inputs with dynamic dimensions (normally taken from the input files).
     public var inputShapes: [String: [Int]]
+    /// Inputs turned into constants at import (`--bind`), by input name; they take no `--input`.
+    public var bindings: [String: InputBinding] = [:]
     /// Run the reference interpreter instead of compiled code.
     public var interpret = true
     /// Make weights N:M sparse first (the same passes as `sieve compile`), or nil to run as imported.
@@ -116,8 +118,17 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
         shapes[name] = tensor.shape
     }
-    if request.modelPath.hasSuffix(".so") { return try runArtifact(request, tensors) }
-    let model = try loadModel(path: request.modelPath, inputShapes: shapes, unnamedInputShape: unnamedShape)
+    if request.modelPath.hasSuffix(".so") {
+        guard request.bindings.isEmpty else {
+            throw DiagnosticError(.error(.unknown, "--bind applies to .onnx and .sir models; an artifact's bound inputs were fixed when it was compiled"))
+        }
+        return try runArtifact(request, tensors)
+    }
+    if let name = request.bindings.keys.sorted().first(where: { name in tensors.contains { $0.name == name } }) {
+        throw DiagnosticError(.error(.unknown, "input '\(name)' is given both --bind and --input; a bound input is a constant, not an input"))
+    }
+    let model = try loadModel(path: request.modelPath, inputShapes: shapes, unnamedInputShape: unnamedShape,
+                              bindings: request.bindings)
     let graph = model.graph
 
     var ordered: [Tensor] = []
@@ -169,7 +180,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 // Calibration runs whole batches of the graph's own batch size, which for this run is the
                 // input files' batch; sparsify the model at the shapes the user fixed (symbolic batch 1)
                 // and carry its weights over to the graph at the input files' shapes.
-                let base = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
+                let base = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
                 let sparse = try prepareGraph(base.graph, sparsity: request.sparsity, calibration: request.calibration,
                                               passManager: PassManagerOptions())
                 diagnostics += sparse.diagnostics

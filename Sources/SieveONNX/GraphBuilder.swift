@@ -26,13 +26,13 @@ struct GraphBuilder {
     var outputNames: [String] = []
 
     /// What each defined ONNX name stands for.
-    private var env: [String: Slot] = [:]
+    var env: [String: Slot] = [:]
     /// The node that defined each name, so a constant placed later (a folded graph output) keeps its location.
     private var definedBy: [String: Location] = [:]
     /// Names whose producer failed; their consumers are skipped without another message.
-    private var poisoned: Set<String> = []
+    var poisoned: Set<String> = []
     /// Constants already placed as `const` ops, by constant name, with their type.
-    private var placed: [String: (type: TensorType, value: ValueID, bytes: [UInt8])] = [:]
+    var placed: [String: (type: TensorType, value: ValueID, constant: ConstantID)] = [:]
     /// Value names in use, so that every printed `%name` stays unique.
     private var valueNames: Set<String> = []
     /// Names read by some node or graph output.
@@ -51,16 +51,14 @@ struct GraphBuilder {
 
     private var modelLocation: Location { ModelLocation.whole(modelName) }
 
-    private mutating func error(_ location: Location, _ message: String) {
+    mutating func error(_ location: Location, _ message: String) {
         diagnostics.append(.error(location, message))
     }
 
     /// Builds the whole graph; errors land in `diagnostics`.
     mutating func build(inputShapes: [String: [Int]], constantInputs: [String: Constant] = [:]) {
-        for node in graphProto.node {
-            for name in node.input where !name.isEmpty { consumed.insert(name) }
-        }
-        for output in graphProto.output { consumed.insert(output.name) }
+        // Names read inside subgraphs (If branches) count too: a branch may read an outer value.
+        consumed = namesRead(by: graphProto)
 
         addInitializers()
         addInputs(inputShapes: inputShapes, constantInputs: constantInputs)
@@ -139,7 +137,8 @@ struct GraphBuilder {
         }
         for name in Set(inputShapes.keys).union(constantInputs.keys).sorted() where !seen.contains(name) {
             let known = graphProto.input.map(\.name).filter { env[$0].map { if case .value = $0 { true } else { false } } ?? false }
-            error(modelLocation, "--input-shape names '\(name)', which is not an input of the model (inputs: \(known.joined(separator: ", ")))")
+            let flag = inputShapes[name] != nil ? "--input-shape" : "--bind"
+            error(modelLocation, "\(flag) names '\(name)', which is not an input of the model (inputs: \(known.joined(separator: ", ")))")
         }
     }
 
@@ -163,6 +162,9 @@ struct GraphBuilder {
             }
             for dim in tensorType.shape.dim {
                 switch dim.value {
+                case let .dimValue(value)? where value == -1:
+                    // PaddlePaddle's exporter declares dynamic dimensions as -1: read it as a symbolic one.
+                    declared.append((nil, "-1"))
                 case let .dimValue(value)?:
                     guard value >= 0, value <= Int64(TensorType.maxElementCount) else {
                         return .failure(NodeError("input '\(name)' declares dimension \(value), which is negative or absurd"))
@@ -222,8 +224,12 @@ struct GraphBuilder {
 
     // MARK: Nodes
 
-    private mutating func addNode(_ node: Onnx_NodeProto, index: Int, producers: [String: Int]) {
-        let location = Location.onnxNode(model: modelName, index: index, name: node.name)
+    /// Converts one node into ops, or records why it cannot be.
+    ///
+    /// - Parameter scope: how locations name the graph the node is in: the model name for the main
+    ///   graph, the enclosing node and branch for a subgraph (`model.onnx: node #3 'If_0' then_branch`).
+    mutating func addNode(_ node: Onnx_NodeProto, index: Int, producers: [String: Int], scope: String? = nil) {
+        let location = Location.onnxNode(model: scope ?? modelName, index: index, name: node.name)
         func poisonOutputs() {
             for name in node.output where !name.isEmpty { poisoned.insert(name) }
         }
@@ -239,7 +245,12 @@ struct GraphBuilder {
             return
         }
         guard ONNXImporter.supportedOps.contains(node.opType) else {
-            error(location, "op '\(node.opType)' (domain '\(domainText)', opset \(opset)) is not supported; docs/onnx-support.md lists the ops Sieve reads")
+            if node.opType == "Loop" || node.opType == "Scan" {
+                error(location, "op '\(node.opType)' (opset \(opset)) is not supported: Sieve compiles graphs without run-time loops; only If whose condition folds at import is read")
+            } else {
+                error(location, "op '\(node.opType)' (domain '\(domainText)', opset \(opset)) is not supported; docs/onnx-support.md lists the ops Sieve reads")
+            }
+            reportUnsupportedNodes(inSubgraphsOf: node, location: location)
             poisonOutputs()
             return
         }
@@ -304,7 +315,7 @@ struct GraphBuilder {
                 poisoned.insert(name)
             }
         } catch {
-            self.error(location, error.message)
+            if !error.alreadyReported { self.error(location, error.message) }
             for name in node.output where !name.isEmpty {
                 env[name] = nil
                 poisoned.insert(name)
@@ -317,6 +328,10 @@ struct GraphBuilder {
     private mutating func addOutputs() {
         for output in graphProto.output {
             let name = output.name
+            if let value = output.type.value, case .tensorType = value {} else if output.hasType {
+                error(modelLocation, "graph output '\(name)' is not a tensor; sequence, map, optional and sparse outputs are not supported")
+                continue
+            }
             guard let slot = env[name] else {
                 if !poisoned.contains(name) {
                     error(modelLocation, "graph output '\(name)' is not produced by any node, input or initializer")
@@ -354,14 +369,15 @@ struct GraphBuilder {
         case let .value(id):
             return id
         case let .constant(constant):
-            // Two folded constants may share a generated name; only the same contents share a `const` op.
-            if let existing = placed[constant.name], existing.type == constant.type, existing.bytes == constant.bytes {
+            // Folded constants not yet placed can share a generated name: reuse only the same contents.
+            if let existing = placed[constant.name], existing.type == constant.type,
+               graph.constants[existing.constant]?.bytes == constant.bytes {
                 return existing.value
             }
             let constantID = graph.constants.add(constant)
             let id = graph.append(.constant(constantID), [], constant.type, name: uniqueValueName(constant.name),
                                   location: location)
-            placed[constant.name] = (constant.type, id, constant.bytes)
+            placed[constant.name] = (constant.type, id, constantID)
             return id
         }
     }

@@ -6,6 +6,8 @@ import SieveIR
 /// Why one node could not be converted; the importer attaches the node's location.
 struct NodeError: Error {
     var message: String
+    /// Set when the failure was already reported (by the nodes of an inlined subgraph): the node only fails.
+    var alreadyReported = false
     init(_ message: String) { self.message = message }
 }
 
@@ -84,5 +86,15 @@ struct NodeAttributes {
 
     mutating func tensor(_ name: String) throws(NodeError) -> Onnx_TensorProto? {
         try get(name, .tensor, "a tensor")?.t
+    }
+
+    mutating func strings(_ name: String) throws(NodeError) -> [String]? {
+        try get(name, .strings, "a list of strings")?.strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    mutating func graph(_ name: String) throws(NodeError) -> Onnx_GraphProto? {
+        guard let attribute = try get(name, .graph, "a graph") else { return nil }
+        guard attribute.hasG else { throw NodeError("attribute '\(name)' holds no graph") }
+        return attribute.g
     }
 }

@@ -30,7 +30,7 @@ public enum ONNXImporter {
     /// The most initializers, inputs or outputs a graph may have.
     public static let maxTensors = 1 << 20
     /// The oldest default-domain opset accepted.
-    public static let minimumOpset = 13
+    public static let minimumOpset = 7
     /// The newest ONNX IR version accepted.
     public static let maximumIRVersion = 13
     /// Folding at import stops at constants of this many elements; larger results stay ops.
@@ -76,6 +76,8 @@ public struct ONNXModel: Sendable {
     public let inputNames: [String]
     /// The op types the graph's nodes use: the bare name for the default domain, `domain:Op` otherwise.
     public let opTypes: Set<String>
+    /// The op types of the graph's nodes and of every node inside their subgraphs (If branches, Loop bodies).
+    public var opTypesWithSubgraphs: Set<String> { SieveONNX.opTypes(in: model.graph) }
     private let model: Onnx_ModelProto
     private let domains: [String: Int64]
 
@@ -141,6 +143,29 @@ public struct ONNXModel: Sendable {
         })
         self.model = model
         self.domains = domains
+    }
+
+    /// A constant for input `name` holding one value (`--bind NAME=VALUE`), with the input's declared element
+    /// type and shape (every dimension 1: a scalar, or a one-element tensor; symbolic dimensions become 1).
+    public func scalarBinding(input name: String, value: Double) throws(DiagnosticError) -> Constant {
+        let whole = ModelLocation.whole(modelName)
+        guard let input = model.graph.input.first(where: { $0.name == name }), inputNames.contains(name) else {
+            throw DiagnosticError(.error(whole, "--bind names '\(name)', which is not an input of the model (inputs: \(inputNames.joined(separator: ", ")))"))
+        }
+        guard case let .tensorType(tensorType)? = input.type.value, let elementType = irElementType(onnxCode: tensorType.elemType) else {
+            throw DiagnosticError(.error(whole, "input '\(name)' is not a tensor of a type Sieve reads, so --bind cannot give it a value"))
+        }
+        var shape: [Int] = []
+        for dim in tensorType.shape.dim {
+            if case let .dimValue(size)? = dim.value, size != 1, size != -1 {
+                throw DiagnosticError(.error(whole, "--bind \(name)=VALUE gives one value, but input '\(name)' declares dimension \(size); bind a file instead: --bind \(name)=FILE.npy"))
+            }
+            shape.append(1)
+        }
+        if !elementType.isFloat && value != value.rounded() {
+            throw DiagnosticError(.error(whole, "--bind \(name)=\(value): input '\(name)' is \(elementType), which holds whole numbers"))
+        }
+        return Constant.from(name: name, type: TensorType(shape, elementType), values: [value])
     }
 
     /// Builds the IR graph with every dimension fixed.

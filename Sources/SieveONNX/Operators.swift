@@ -1,4 +1,4 @@
-// The mapping of each supported ONNX op (opset 13 and newer semantics) to graph-IR ops.
+// The mapping of each supported ONNX op to graph-IR ops, with each op's semantics at the model's opset (7 and newer).
 // Axes are normalized here, shape-like inputs must be constants, and deliberate limitations say "is not supported".
 
 import SieveIR
@@ -45,12 +45,15 @@ extension GraphBuilder {
         "Gather": { try $0.convertGather(&$1) },
         "Gelu": { try $0.convertGelu(&$1) },
         "Gemm": { try $0.convertGemm(&$1) },
+        "GRU": { try $0.convertRecurrent(&$1) },
         "GlobalAveragePool": { try $0.convertGlobalAveragePool(&$1) },
         "GlobalMaxPool": { try $0.convertGlobalMaxPool(&$1) },
         "HardSigmoid": { try $0.convertHardSigmoid(&$1) },
         "Identity": { try $0.convertIdentity(&$1) },
+        "If": { try $0.convertIf(&$1) },
         "LayerNormalization": { try $0.convertLayerNormalization(&$1) },
         "LeakyRelu": { try $0.convertLeakyRelu(&$1) },
+        "LSTM": { try $0.convertRecurrent(&$1) },
         "MatMul": { try $0.convertMatMul(&$1) },
         "MaxPool": { try $0.convertPool(&$1) },
         "Mul": { try $0.convertArithmetic(&$1) },
@@ -59,6 +62,7 @@ extension GraphBuilder {
         "QuantizeLinear": { try $0.convertQuantizeLinear(&$1) },
         "ReduceMean": { try $0.convertReduceMean(&$1) },
         "Relu": { try $0.convertUnary(&$1) },
+        "RNN": { try $0.convertRecurrent(&$1) },
         "Reshape": { try $0.convertReshape(&$1) },
         "Shape": { try $0.convertShape(&$1) },
         "Sigmoid": { try $0.convertUnary(&$1) },
@@ -191,9 +195,9 @@ extension GraphBuilder {
 
     /// ONNX Softmax.
     mutating func convertSoftmax(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let x = try n.input(0)
-        let axis = try normalizeAxis(n.attributes.int("axis", default: -1), rank: type(of: x).rank, "axis")
-        return [try emit(.softmax(axis: axis), [x], name: n.outputName(0), n)]
+        let (operand, axis, restore) = try softmaxFamilyOperand(n.input(0), &n)
+        let y = try emit(.softmax(axis: axis), [operand], name: restore == nil ? n.outputName(0) : nil, n)
+        return [try restoreCoercedShape(y, restore, n)]
     }
 
     /// ONNX LayerNormalization.
@@ -206,6 +210,15 @@ extension GraphBuilder {
         if try n.attributes.int("training_mode", default: 0) != 0 {
             throw NodeError("BatchNormalization with training_mode=1 is not supported (Sieve compiles inference graphs)")
         }
+        // Before opset 9 `spatial` (default 1) could ask for per-element statistics; before 7, `is_test`
+        // chose inference and `consumed_inputs` was bookkeeping for in-place updates.
+        if opset < 9, try n.attributes.int("spatial", default: 1) != 1 {
+            throw NodeError("BatchNormalization with spatial=0 is not supported (only per-channel statistics)")
+        }
+        if opset < 7, try n.attributes.int("is_test", default: 0) == 0 {
+            throw NodeError("BatchNormalization with is_test=0 is not supported (Sieve compiles inference graphs)")
+        }
+        if opset < 7 { n.attributes.ignore("consumed_inputs") }
         let epsilon = try n.attributes.float("epsilon", default: 1e-5)
         n.attributes.ignore("momentum")
         let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
@@ -270,10 +283,8 @@ extension GraphBuilder {
         let x = try n.input(0)
         let shape = type(of: x).shape
         var axes: [Int]
-        if let given = n.optionalInput(1) {
-            axes = try constantIntegers(given, "axes", n).map { value throws(NodeError) in
-                try normalizeAxis(value, rank: shape.count, "axis")
-            }
+        if let given = try axesOperand(&n, inputSince: 13) {
+            axes = try given.map { value throws(NodeError) in try normalizeAxis(value, rank: shape.count, "axis") }
         } else {
             axes = shape.indices.filter { shape[$0] == 1 }
         }
@@ -285,7 +296,9 @@ extension GraphBuilder {
     /// ONNX Unsqueeze.
     mutating func convertUnsqueeze(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
-        let values = try constantIntegers(n.input(1), "axes", n)
+        guard let values = try axesOperand(&n, inputSince: 13) else {
+            throw NodeError(opset < 13 ? "Unsqueeze needs the attribute 'axes' (before opset 13)" : "Unsqueeze needs input 1, axes")
+        }
         let rank = type(of: x).rank + values.count
         let axes = try sortedUnique(values.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
         return [try emit(.unsqueeze(axes: axes), [x], name: n.outputName(0), n)]
@@ -335,6 +348,11 @@ extension GraphBuilder {
     /// ONNX Dropout.
     mutating func convertDropout(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         n.attributes.ignore("seed")
+        // Before opset 12 the ratio is an attribute (before 7 with `is_test`): neither matters in inference.
+        if opset < 12 { n.attributes.ignore("ratio") }
+        if opset < 7, try n.attributes.int("is_test", default: 0) == 0 {
+            throw NodeError("Dropout with is_test=0 is not supported (Sieve compiles inference graphs)")
+        }
         if let training = n.optionalInput(2) {
             guard case let .constant(constant) = training, constant.type.elementCount == 1 else {
                 throw NodeError("Dropout's training_mode input must be a constant; only inference (training_mode=false) is supported")
@@ -402,6 +420,11 @@ extension GraphBuilder {
     mutating func convertClip(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
         var low = -Float.infinity, high = Float.infinity
+        // Before opset 11 the bounds are attributes (defaults: the float range).
+        if opset < 11 {
+            low = try n.attributes.float("min", default: -Float.greatestFiniteMagnitude)
+            high = try n.attributes.float("max", default: Float.greatestFiniteMagnitude)
+        }
         if let slot = n.optionalInput(1) { low = try constantScalar(slot, "min", n) }
         if let slot = n.optionalInput(2) { high = try constantScalar(slot, "max", n) }
         // ONNX leaves min > max to the runtime (all outputs become max); keep that meaning.
@@ -534,12 +557,7 @@ extension GraphBuilder {
         let rank = type(of: x).rank
         let keepDims = try n.attributes.int("keepdims", default: 1) != 0
         let noopWithEmptyAxes = try n.attributes.int("noop_with_empty_axes", default: 0) != 0
-        var raw: [Int64] = []
-        if opset < 18 {
-            raw = try n.attributes.ints("axes") ?? []
-        } else if let slot = n.optionalInput(1) {
-            raw = try constantIntegers(slot, "axes", n)
-        }
+        let raw = try axesOperand(&n, inputSince: 18) ?? []
         var axes = try sortedUnique(raw.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
         if axes.isEmpty {
             if noopWithEmptyAxes || rank == 0 { return x }
@@ -577,12 +595,21 @@ extension GraphBuilder {
     private mutating func slice(_ n: inout NodeContext) throws(NodeError) -> Slot {
         let x = try n.input(0)
         let shape = type(of: x).shape
-        let starts = try constantIntegers(n.input(1), "starts", n)
-        let ends = try constantIntegers(n.input(2), "ends", n)
-        let rawAxes = try n.optionalInput(3).map { slot throws(NodeError) in try constantIntegers(slot, "axes", n) }
-            ?? (0..<Int64(starts.count)).map { $0 }
-        let steps = try n.optionalInput(4).map { slot throws(NodeError) in try constantIntegers(slot, "steps", n) }
-            ?? Array(repeating: 1, count: starts.count)
+        let starts: [Int64], ends: [Int64], givenAxes: [Int64]?, givenSteps: [Int64]?
+        if opset < 10 {
+            // Before opset 10 starts, ends and axes are attributes, and there are no steps.
+            guard let s = try n.attributes.ints("starts"), let e = try n.attributes.ints("ends") else {
+                throw NodeError("Slice needs the attributes 'starts' and 'ends' (before opset 10)")
+            }
+            (starts, ends, givenAxes, givenSteps) = (s, e, try n.attributes.ints("axes"), nil)
+        } else {
+            starts = try constantIntegers(n.input(1), "starts", n)
+            ends = try constantIntegers(n.input(2), "ends", n)
+            givenAxes = try n.optionalInput(3).map { slot throws(NodeError) in try constantIntegers(slot, "axes", n) }
+            givenSteps = try n.optionalInput(4).map { slot throws(NodeError) in try constantIntegers(slot, "steps", n) }
+        }
+        let rawAxes = givenAxes ?? (0..<Int64(starts.count)).map { $0 }
+        let steps = givenSteps ?? Array(repeating: 1, count: starts.count)
         guard ends.count == starts.count, rawAxes.count == starts.count, steps.count == starts.count else {
             throw NodeError("Slice needs as many ends, axes and steps as starts, found \(starts.count) starts, \(ends.count) ends, \(rawAxes.count) axes and \(steps.count) steps")
         }

@@ -41,6 +41,7 @@ enum ChannelPermutation {
 
     /// Why `layer`'s input channels cannot be permuted, or nil when `fold(for:in:)` may find a fold.
     static func refusal(for layer: PrunableLayer) -> String? {
+        if layer.readers > 1 { return "the weight is shared by \(layer.readers) products, each with its own input" }
         switch layer.access {
         case .matrix(_, transposeA: true): return "gemm reads its input transposed"
         case .matrix: return nil

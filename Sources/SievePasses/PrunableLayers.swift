@@ -33,6 +33,10 @@ public struct PrunableLayer: Hashable, Sendable {
     public var weightType: TensorType
     /// Other names the layer answers to in `--keep-dense`: the result value's name and the ONNX node name.
     public var aliases: [String]
+    /// The products that read this weight: 1, or more for a weight shared by several products of one
+    /// kind (an unrolled recurrent layer's R, read once per timestep). The layer is the first of them;
+    /// its `input` is that first product's activation.
+    public var readers: Int = 1
 
     /// Weights in the layer: O * I.
     public var weightCount: Int { matrix.rows * matrix.reduction }
@@ -41,15 +45,36 @@ public struct PrunableLayer: Hashable, Sendable {
 /// Finds prunable layers and moves weights between their storage and the [O, I] matrix view.
 public enum PrunableLayers {
     /// Every op that reads a constant float weight of rank 2 (matrix products, B not batched) or 4
-    /// (conv2d) as operand 1, where the constant feeds only that op. Dense and nm weights both count.
+    /// (conv2d) as operand 1, where the constant feeds only that op, or only products that read it as a
+    /// transposed ([O, I]) matrix weight (then one layer for all of them: see `readers`). Dense and nm
+    /// weights both count.
     public static func find(in graph: Graph) -> [PrunableLayer] {
         let defining = graph.definingOps()
         let uses = graph.useCounts()
+        // Readers of a weight value shared by several ops: each must read it as operand 1 of a product
+        // with transpose_b (so replacing the weight never has to change an op), and only there.
+        var sharedReaders: [ValueID: [Int]] = [:]
+        for (index, op) in graph.operations.enumerated() where op.operands.count >= 2 && uses[op.operands[1].index] > 1 {
+            sharedReaders[op.operands[1], default: []].append(index)
+        }
+        func sharedAsTransposedWeight(_ weight: ValueID) -> Bool {
+            guard let readers = sharedReaders[weight], readers.count == uses[weight.index] else { return false }
+            return readers.allSatisfy { index in
+                let op = graph.operations[index]
+                guard !op.operands.dropFirst(2).contains(weight), op.operands[0] != weight else { return false }
+                switch op.kind {
+                case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _): return true
+                default: return false
+                }
+            }
+        }
         var layers: [PrunableLayer] = []
+        var seenShared: Set<ValueID> = []
         for (index, op) in graph.operations.enumerated() {
             guard op.operands.count >= 2, let result = op.results.first, graph.values.indices.contains(result.index) else { continue }
             let weight = op.operands[1]
-            guard graph.values.indices.contains(weight.index), uses[weight.index] == 1,
+            guard graph.values.indices.contains(weight.index),
+                  uses[weight.index] == 1 || (sharedAsTransposedWeight(weight) && seenShared.insert(weight).inserted),
                   let definer = defining[weight.index], case let .constant(id) = graph.operations[definer].kind,
                   let constant = graph.constants[id], constant.type.elementType.isFloat else { continue }
             let type = constant.type
@@ -79,9 +104,11 @@ public enum PrunableLayers {
             var aliases: [String] = []
             if let name = graph.values[result.index].name { aliases.append(name) }
             if case let .onnxNode(_, _, node) = op.location, !node.isEmpty { aliases.append(node) }
-            layers.append(PrunableLayer(opIndex: index, constant: id, name: constant.name, input: op.operands[0],
-                                        access: access, matrix: matrix, groups: max(1, groups), weightType: type,
-                                        aliases: aliases))
+            var layer = PrunableLayer(opIndex: index, constant: id, name: constant.name, input: op.operands[0],
+                                      access: access, matrix: matrix, groups: max(1, groups), weightType: type,
+                                      aliases: aliases)
+            layer.readers = uses[weight.index]
+            layers.append(layer)
         }
         return layers
     }

@@ -40,6 +40,7 @@ struct Compile: ParsableCommand {
 
             Examples:
               sieve compile model.onnx -o out/
+              sieve compile silero_vad.onnx --bind sr=16000 --input-shape input=1x576 -o out/
               sieve compile mlp.onnx --input-shape input=1x64 --sparsity 2:4 --prune wanda \\
                   --calibration calib.npy -o out/ --name mlp
               sieve compile model.onnx --sparsity auto --max-error 0.02 --calibration calib/ --report-only
@@ -64,6 +65,9 @@ struct Compile: ParsableCommand {
     @Option(name: .customLong("input-shape"),
             help: ArgumentHelp("Fix an input's dynamic dimensions, e.g. input=1x64; repeatable.", valueName: "name=shape"))
     var inputShapes: [String] = []
+
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
 
     @Option(help: ArgumentHelp("The CPU: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).", valueName: "target"))
     var target: TargetDescription = .native
@@ -99,6 +103,7 @@ struct Compile: ParsableCommand {
             }
             var request = ModelCompileRequest(modelPath: model)
             request.inputShapes = try parseInputShapes(inputShapes)
+            request.bindings = try bind.parsed()
             request.outputDirectory = output
             request.name = name
             request.target = target

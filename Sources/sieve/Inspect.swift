@@ -18,6 +18,7 @@ struct Inspect: ParsableCommand {
             Examples:
               sieve inspect model.onnx
               sieve inspect model.onnx --input-shape input_ids=1x128 --print-ir
+              sieve inspect silero_vad.onnx --bind sr=16000 --input-shape input=1x576   (sr folds away)
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
@@ -27,13 +28,18 @@ struct Inspect: ParsableCommand {
             help: ArgumentHelp("Fix an input's shape, e.g. input=1x128 (repeatable).", valueName: "name=shape"))
     var inputShapes: [String] = []
 
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
+
     @Flag(name: .customLong("print-ir"), help: "Print the imported graph IR after the report.")
     var printIR = false
 
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
-            let result = try runInspect(InspectRequest(path: model, inputShapes: shapes, printIR: printIR))
+            var request = InspectRequest(path: model, inputShapes: shapes, printIR: printIR)
+            request.bindings = try bind.parsed()
+            let result = try runInspect(request)
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.report, to: "-")
         }

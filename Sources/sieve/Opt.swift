@@ -80,6 +80,9 @@ struct Opt: ParsableCommand {
             help: ArgumentHelp("Use at most this many calibration samples.", valueName: "count"))
     var calibrationSamples: Int?
 
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
+
     func run() throws {
         try runReportingDiagnostics {
             var options = try dumps.options()
@@ -96,6 +99,7 @@ struct Opt: ParsableCommand {
                 }
             }
             request.calibrationSamples = calibrationSamples
+            request.bindings = try bind.parsed()
             if printKernelIR || printC { request.kernelTarget = target }
             request.emitC = printC
             let result = try runOpt(request)

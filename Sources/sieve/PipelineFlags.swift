@@ -47,6 +47,17 @@ struct DumpFlags: ParsableArguments {
     }
 }
 
+/// `--bind`: graph inputs made constants at import, shared by `inspect`, `run`, `compile` and `opt`.
+struct BindFlags: ParsableArguments {
+    @Option(name: .customLong("bind"),
+            help: ArgumentHelp("Make an input a constant at import: NAME=FILE.npy, or NAME=VALUE for one number (repeatable); it folds away and is no longer an input.",
+                               valueName: "name=file|value"))
+    var bindings: [String] = []
+
+    /// The bindings, by input name.
+    func parsed() throws(DiagnosticError) -> [String: InputBinding] { try parseBindings(bindings) }
+}
+
 /// `--sparsity`, `--prune` and the options that go with them.
 struct SparsityFlags: ParsableArguments {
     @Option(help: ArgumentHelp("N:M pattern for every eligible layer (2:4, 1:4, 4:8, 2:8, …), or 'auto' with --max-error or --target-density; default: keep weights dense.",

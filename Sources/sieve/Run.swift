@@ -24,6 +24,7 @@ struct Run: ParsableCommand {
 
             Examples:
               sieve run model.onnx --input input=x.npy --output-dir out/
+              sieve run silero_vad.onnx --bind sr=16000 --input input=x.npy --input state=s.npy --output-dir out/
               sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
               sieve run out/libmlp.so --input input=x.npy --output-dir out/run
               sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
@@ -46,6 +47,9 @@ struct Run: ParsableCommand {
                                valueName: "name=shape"))
     var inputShapes: [String] = []
 
+    @OptionGroup(title: "Input binding")
+    var bind: BindFlags
+
     @Flag(name: .customLong("interpret"), help: "Run the reference interpreter instead of compiled code.")
     var interpret = false
 
@@ -63,6 +67,7 @@ struct Run: ParsableCommand {
             let shapes = try parseInputShapes(inputShapes)
             var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
+            request.bindings = try bind.parsed()
             request.interpret = interpret
             request.target = target
             request.threads = try checkThreadCount(threads)

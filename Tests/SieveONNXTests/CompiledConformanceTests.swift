@@ -14,11 +14,10 @@ import Testing
                "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"),
       arguments: [TargetDescription.native, .x86_64])
 func compiledConformance(target: TargetDescription) throws {
-    let cases = try FileManager.default.contentsOfDirectory(atPath: nodeTestFolder.path).filter { $0.hasPrefix("test_") }.sorted()
+    let cases = try conformanceCaseFolders()
     // The data sets of every case the interpreter passes (the interpreter test reports the others).
     var dataSets: [(caseName: String, dataSet: ConformanceDataSet)] = []
-    for name in cases {
-        let folder = nodeTestFolder.appendingPathComponent(name)
+    for (name, folder) in cases {
         guard case let .success(imported) = importConformanceCase(folder), case .passed = runConformanceCase(folder) else { continue }
         dataSets += imported.map { (name, $0) }
     }

@@ -1,0 +1,297 @@
+// ONNX LSTM, GRU and RNN, unrolled at import over their static sequence length into existing IR ops:
+// one matmul of the whole input sequence with W, then per step a matmul with R and the gates' elementwise ops.
+
+import SieveIR
+
+/// The three recurrent cells of ONNX, with what differs between them.
+enum RecurrentCell: String {
+    case rnn = "RNN", gru = "GRU", lstm = "LSTM"
+
+    /// Gates stacked in W and R: RNN 1 (i), GRU 3 (z, r, h), LSTM 4 (i, o, f, c).
+    var gates: Int {
+        switch self {
+        case .rnn: return 1
+        case .gru: return 3
+        case .lstm: return 4
+        }
+    }
+
+    /// The activation functions of one direction, by default: f for RNN; f, g for GRU; f, g, h for LSTM.
+    var defaultActivations: [String] {
+        switch self {
+        case .rnn: return ["Tanh"]
+        case .gru: return ["Sigmoid", "Tanh"]
+        case .lstm: return ["Sigmoid", "Tanh", "Tanh"]
+        }
+    }
+}
+
+extension GraphBuilder {
+    /// The largest hidden size read; larger is refused before anything is allocated.
+    static let maxRecurrentHiddenSize = 1 << 16
+    /// The most timesteps times directions unrolled; a longer static sequence is refused.
+    static let maxRecurrentSteps = 4096
+
+    /// ONNX LSTM, GRU and RNN.
+    mutating func convertRecurrent(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        guard let cell = RecurrentCell(rawValue: n.node.opType) else { throw NodeError("internal: no recurrent cell \(n.node.opType)") }
+        let op = cell.rawValue
+        var x = try n.input(0)
+        guard type(of: x).elementType == .f32, type(of: x).rank == 3 else {
+            throw NodeError("\(op) input X must be a 3-D float32 tensor, found \(type(of: x))")
+        }
+        let layout = try n.attributes.int("layout", default: 0)
+        guard layout == 0 || layout == 1 else { throw NodeError("\(op) layout \(layout) must be 0 or 1") }
+        if layout == 1 { x = try emit(.transpose(permutation: [1, 0, 2]), [x], name: nil, n) }
+        let xShape = type(of: x).shape
+        let (steps, batch, inputSize) = (xShape[0], xShape[1], xShape[2])
+
+        let direction = try n.attributes.string("direction", default: "forward")
+        let directions: [Bool]  // true: reverse
+        switch direction {
+        case "forward": directions = [false]
+        case "reverse": directions = [true]
+        case "bidirectional": directions = [false, true]
+        default: throw NodeError("\(op) direction '\(direction)' must be forward, reverse or bidirectional")
+        }
+        let gates = cell.gates
+
+        // Sizes first, before anything is allocated: the weights fix them, the attribute must agree.
+        guard case let .constant(w) = try n.input(1), case let .constant(r) = try n.input(2) else {
+            throw NodeError("\(op) weights W and R must be a constant (initializers) at import; weights computed at run time are not supported")
+        }
+        let rShape = r.type.shape, wShape = w.type.shape
+        guard rShape.count == 3, wShape.count == 3, r.type.elementType == .f32, w.type.elementType == .f32 else {
+            throw NodeError("\(op) weights must be 3-D float32 tensors, found W \(w.type) and R \(r.type)")
+        }
+        let hidden = rShape[2]
+        if let given = try n.attributes.int("hidden_size") {
+            guard given >= 1, given <= Int64(GraphBuilder.maxRecurrentHiddenSize) else {
+                throw NodeError("\(op) hidden_size \(given) is absurd (Sieve reads at most \(GraphBuilder.maxRecurrentHiddenSize))")
+            }
+            guard Int(given) == hidden else {
+                throw NodeError("\(op) hidden_size \(given) does not match R of shape \(shapeString(rShape)) (its last dimension is the hidden size)")
+            }
+        }
+        guard hidden >= 1, hidden <= GraphBuilder.maxRecurrentHiddenSize else {
+            throw NodeError("\(op) hidden size \(hidden) (from R) is absurd (Sieve reads at most \(GraphBuilder.maxRecurrentHiddenSize))")
+        }
+        guard rShape == [directions.count, gates * hidden, hidden], wShape == [directions.count, gates * hidden, inputSize] else {
+            throw NodeError("\(op) with \(directions.count) direction(s), hidden size \(hidden) and input size \(inputSize) needs W \(shapeString([directions.count, gates * hidden, inputSize])) and R \(shapeString([directions.count, gates * hidden, hidden])), found W \(shapeString(wShape)) and R \(shapeString(rShape))")
+        }
+        guard steps * directions.count <= GraphBuilder.maxRecurrentSteps else {
+            throw NodeError("\(op) over \(steps) timesteps and \(directions.count) direction(s) would unroll into \(steps * directions.count) steps, more than the limit of \(GraphBuilder.maxRecurrentSteps)")
+        }
+        guard let stateCount = TensorType([batch, hidden], .f32).elementCount, stateCount <= ONNXImporter.maxFoldedElements else {
+            throw NodeError("\(op) state of \(batch) x \(hidden) elements is larger than \(ONNXImporter.maxFoldedElements)")
+        }
+
+        // Activations: the defaults, or explicit ones from those the IR has (without alpha/beta).
+        var activations: [[OpKind]] = []
+        let given = try n.attributes.strings("activations")
+        let perDirection = cell.defaultActivations.count
+        if let given {
+            guard given.count == perDirection * directions.count else {
+                throw NodeError("\(op) needs \(perDirection * directions.count) activations for \(direction), found \(given.count)")
+            }
+        }
+        let alphas = try n.attributes.floats("activation_alpha"), betas = try n.attributes.floats("activation_beta")
+        if alphas != nil || betas != nil {
+            throw NodeError("\(op) activation_alpha and activation_beta are not supported (only Sigmoid, Tanh and Relu activations)")
+        }
+        for index in directions.indices {
+            let names = given.map { Array($0[(index * perDirection)..<((index + 1) * perDirection)]) } ?? cell.defaultActivations
+            activations.append(try names.map { name throws(NodeError) in
+                // The parameterless activations of ONNX's list map to the unary function of the same name.
+                guard ["Relu", "Tanh", "Sigmoid"].contains(where: { $0.lowercased() == name.lowercased() }),
+                      let declaration = UnaryFunction.declarations[name.lowercased()], declaration.parameters.isEmpty else {
+                    throw NodeError("\(op) activation '\(name)' is not supported (only Sigmoid, Tanh and Relu)")
+                }
+                return .unary(declaration.make([]))
+            })
+        }
+        let clip = try n.attributes.float("clip")
+        if let clip, !(clip > 0) { throw NodeError("\(op) clip \(clip) must be positive") }
+        if cell == .lstm, try n.attributes.int("input_forget", default: 0) != 0 {
+            throw NodeError("LSTM input_forget=1 (coupled input and forget gates) is not supported")
+        }
+        let linearBeforeReset = cell == .gru ? try n.attributes.int("linear_before_reset", default: 0) != 0 : false
+
+        // Optional inputs: B, sequence_lens, initial_h, initial_c, P.
+        let bias = n.optionalInput(3)
+        if let bias, type(of: bias).shape != [directions.count, 2 * gates * hidden] {
+            throw NodeError("\(op) B must have shape \(shapeString([directions.count, 2 * gates * hidden])), found \(shapeString(type(of: bias).shape))")
+        }
+        var lengths: [Int]?
+        if let slot = n.optionalInput(4) {
+            let values = try constantIntegers(slot, "sequence_lens", n)
+            guard values.count == batch, values.allSatisfy({ $0 >= 0 && $0 <= Int64(steps) }) else {
+                throw NodeError("\(op) sequence_lens \(values) must hold \(batch) lengths between 0 and \(steps)")
+            }
+            if values.contains(where: { $0 != Int64(steps) }) { lengths = values.map { Int($0) } }
+        }
+        let stateShape = [directions.count, batch, hidden]
+        for (index, what) in [(5, "initial_h"), (6, "initial_c")] {
+            if let slot = n.optionalInput(index), type(of: slot).shape != stateShape || type(of: slot).elementType != .f32 {
+                throw NodeError("\(op) \(what) must be float32 of shape \(shapeString(stateShape)), found \(type(of: slot))")
+            }
+        }
+        let peepholes = cell == .lstm ? n.optionalInput(7) : nil
+        if let peepholes, type(of: peepholes).shape != [directions.count, 3 * hidden] {
+            throw NodeError("LSTM P must have shape \(shapeString([directions.count, 3 * hidden])), found \(shapeString(type(of: peepholes).shape))")
+        }
+
+        let wantY = n.outputName(0).map(consumed.contains) ?? false
+        let flatX = try emit(.reshape, [x], declared: TensorType([steps * batch, inputSize], .f32), name: nil, n)
+        var ys: [Slot] = [], finalH: [Slot] = [], finalC: [Slot] = []
+        for (d, reverse) in directions.enumerated() {
+            let cellOps = activations[d]
+            // Named after the ONNX weights, so reports and --keep-dense globs find them (`R_forward`).
+            let suffix = reverse ? "reverse" : "forward"
+            let wd = try rows(of: .constant(w), direction: d, name: "\(w.name)_\(suffix)", n)
+            let rd = try rows(of: .constant(r), direction: d, name: "\(r.name)_\(suffix)", n)
+            // Input side for every timestep at once: X·Wᵀ plus the biases that do not depend on the state.
+            var xw = try emit(.matmul(transposeB: true), [flatX, wd], name: nil, n)
+            var recurrentHBias: Slot?
+            if let bias {
+                let bd = try rows(of: bias, direction: d, n)
+                let wb = try part(bd, 0, gates * hidden, axis: 0, n)
+                var rb = try part(bd, gates * hidden, 2 * gates * hidden, axis: 0, n)
+                if cell == .gru && linearBeforeReset {
+                    // Rb_h sits inside r ⊙ (H·Rhᵀ + Rb_h): only Rb_z and Rb_r join the input side.
+                    recurrentHBias = try part(rb, 2 * hidden, 3 * hidden, axis: 0, n)
+                    let zero = Slot.constant(Constant.from(name: graph.constants.freshName("zeros"), type: TensorType([hidden], .f32),
+                                                           values: Array(repeating: 0, count: hidden)))
+                    rb = try emit(.concat(axis: 0), [part(rb, 0, 2 * hidden, axis: 0, n), zero], name: nil, n)
+                }
+                xw = try emit(.binary(.add), [xw, emit(.binary(.add), [wb, rb], name: nil, n)], name: nil, n)
+            }
+            var h = try initialState(n.optionalInput(5), direction: d, batch: batch, hidden: hidden, n)
+            var c = cell == .lstm ? try initialState(n.optionalInput(6), direction: d, batch: batch, hidden: hidden, n) : h
+            var peephole: (i: Slot, o: Slot, f: Slot)?
+            if let peepholes {
+                let pd = try rows(of: peepholes, direction: d, n)
+                peephole = (try part(pd, 0, hidden, axis: 0, n), try part(pd, hidden, 2 * hidden, axis: 0, n),
+                            try part(pd, 2 * hidden, 3 * hidden, axis: 0, n))
+            }
+            // GRU without linear_before_reset multiplies r ⊙ H by R_h: R splits into the z/r rows and the h rows.
+            let rzr = cell == .gru && !linearBeforeReset ? try part(rd, 0, 2 * hidden, axis: 0, n) : rd
+            let rh = cell == .gru && !linearBeforeReset ? try part(rd, 2 * hidden, 3 * hidden, axis: 0, n) : rd
+
+            var outputs = [Slot?](repeating: nil, count: steps)
+            for t in (reverse ? Array((0..<steps).reversed()) : Array(0..<steps)) {
+                let xt = try part(xw, t * batch, (t + 1) * batch, axis: 0, n)
+                func clipped(_ slot: Slot, _ builder: inout GraphBuilder) throws(NodeError) -> Slot {
+                    guard let clip else { return slot }
+                    return try builder.emit(.unary(.clip(min: -clip, max: clip)), [slot], name: nil, n)
+                }
+                var newH: Slot, newC: Slot = c
+                switch cell {
+                case .rnn:
+                    let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
+                    newH = try emit(cellOps[0], [clipped(pre, &self)], name: nil, n)
+                case .lstm:
+                    let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
+                    var i = try part(pre, 0, hidden, axis: 1, n), o = try part(pre, hidden, 2 * hidden, axis: 1, n)
+                    var f = try part(pre, 2 * hidden, 3 * hidden, axis: 1, n)
+                    let g = try part(pre, 3 * hidden, 4 * hidden, axis: 1, n)
+                    if let peephole {
+                        i = try emit(.binary(.add), [i, emit(.binary(.mul), [peephole.i, c], name: nil, n)], name: nil, n)
+                        f = try emit(.binary(.add), [f, emit(.binary(.mul), [peephole.f, c], name: nil, n)], name: nil, n)
+                    }
+                    let gi = try emit(cellOps[0], [clipped(i, &self)], name: nil, n)
+                    let gf = try emit(cellOps[0], [clipped(f, &self)], name: nil, n)
+                    let gc = try emit(cellOps[1], [clipped(g, &self)], name: nil, n)
+                    newC = try emit(.binary(.add), [emit(.binary(.mul), [gf, c], name: nil, n),
+                                                    emit(.binary(.mul), [gi, gc], name: nil, n)], name: nil, n)
+                    if let peephole {
+                        o = try emit(.binary(.add), [o, emit(.binary(.mul), [peephole.o, newC], name: nil, n)], name: nil, n)
+                    }
+                    let go = try emit(cellOps[0], [clipped(o, &self)], name: nil, n)
+                    newH = try emit(.binary(.mul), [go, emit(cellOps[2], [newC], name: nil, n)], name: nil, n)
+                case .gru:
+                    let xz = try part(xt, 0, hidden, axis: 1, n), xr = try part(xt, hidden, 2 * hidden, axis: 1, n)
+                    let xh = try part(xt, 2 * hidden, 3 * hidden, axis: 1, n)
+                    let recurrent = try emit(.matmul(transposeB: true), [h, rzr], name: nil, n)
+                    let z = try emit(cellOps[0], [clipped(emit(.binary(.add), [xz, part(recurrent, 0, hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
+                    let rGate = try emit(cellOps[0], [clipped(emit(.binary(.add), [xr, part(recurrent, hidden, 2 * hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
+                    let hiddenPart: Slot
+                    if linearBeforeReset {
+                        var linear = try part(recurrent, 2 * hidden, 3 * hidden, axis: 1, n)
+                        if let recurrentHBias { linear = try emit(.binary(.add), [linear, recurrentHBias], name: nil, n) }
+                        hiddenPart = try emit(.binary(.mul), [rGate, linear], name: nil, n)
+                    } else {
+                        hiddenPart = try emit(.matmul(transposeB: true), [emit(.binary(.mul), [rGate, h], name: nil, n), rh], name: nil, n)
+                    }
+                    let candidate = try emit(cellOps[1], [clipped(emit(.binary(.add), [xh, hiddenPart], name: nil, n), &self)], name: nil, n)
+                    // H' = (1 - z) ⊙ ĥ + z ⊙ H = ĥ + z ⊙ (H - ĥ)
+                    newH = try emit(.binary(.add), [candidate, emit(.binary(.mul), [z, emit(.binary(.sub), [h, candidate], name: nil, n)], name: nil, n)], name: nil, n)
+                }
+                var output = newH
+                if let lengths {
+                    // Steps past a batch entry's length keep its state and output zeros: a constant 0/1 mask per step.
+                    let mask = Slot.constant(Constant.from(name: graph.constants.freshName("sequence_mask"), type: TensorType([batch, 1], .f32),
+                                                           values: lengths.map { t < $0 ? 1 : 0 }))
+                    newH = try emit(.binary(.add), [h, emit(.binary(.mul), [mask, emit(.binary(.sub), [newH, h], name: nil, n)], name: nil, n)], name: nil, n)
+                    if cell == .lstm {
+                        newC = try emit(.binary(.add), [c, emit(.binary(.mul), [mask, emit(.binary(.sub), [newC, c], name: nil, n)], name: nil, n)], name: nil, n)
+                    }
+                    if wantY { output = try emit(.binary(.mul), [mask, output], name: nil, n) }
+                }
+                h = newH
+                c = newC
+                if wantY { outputs[t] = try emit(.unsqueeze(axes: [0]), [output], name: nil, n) }
+            }
+            if wantY {
+                let sequence = outputs.compactMap { $0 }
+                let joined = sequence.count == 1 ? sequence[0] : try emit(.concat(axis: 0), sequence, name: nil, n)
+                ys.append(try emit(.unsqueeze(axes: [1]), [joined], name: nil, n))
+            }
+            finalH.append(h)
+            finalC.append(c)
+        }
+
+        // Y [T, D, B, H], Y_h and Y_c [D, B, H] (layout 1: [B, T, D, H] and [B, D, H]).
+        func stack(_ parts: [Slot], axis: Int, name: String?, _ builder: inout GraphBuilder, transpose: [Int]?) throws(NodeError) -> Slot {
+            let joined = parts.count == 1 ? parts[0] : try builder.emit(.concat(axis: axis), parts, name: transpose == nil ? name : nil, n)
+            guard let transpose else { return joined }
+            return try builder.emit(.transpose(permutation: transpose), [joined], name: name, n)
+        }
+        let y = wantY ? try stack(ys, axis: 1, name: n.outputName(0), &self, transpose: layout == 1 ? [2, 0, 1, 3] : nil) : nil
+        let statePermutation: [Int]? = layout == 1 ? [1, 0, 2] : nil
+        var results: [Slot?] = [y]
+        if n.outputName(1).map(consumed.contains) ?? false {
+            let lifted = try finalH.map { slot throws(NodeError) in try emit(.unsqueeze(axes: [0]), [slot], name: nil, n) }
+            results.append(try stack(lifted, axis: 0, name: n.outputName(1), &self, transpose: statePermutation))
+        } else {
+            results.append(nil)
+        }
+        if cell == .lstm {
+            if n.outputName(2).map(consumed.contains) ?? false {
+                let lifted = try finalC.map { slot throws(NodeError) in try emit(.unsqueeze(axes: [0]), [slot], name: nil, n) }
+                results.append(try stack(lifted, axis: 0, name: n.outputName(2), &self, transpose: statePermutation))
+            } else {
+                results.append(nil)
+            }
+        }
+        return results
+    }
+
+    /// Direction `d` of a per-direction tensor (W, R, B, P, a state): its first axis dropped.
+    private mutating func rows(of slot: Slot, direction d: Int, name: String? = nil, _ n: NodeContext) throws(NodeError) -> Slot {
+        let sliced = try emit(.slice(starts: [d], ends: [d + 1], axes: [0], steps: [1]), [slot], name: nil, n)
+        return try emit(.squeeze(axes: [0]), [sliced], name: name, n)
+    }
+
+    /// Elements `start..<end` of `slot` along `axis`.
+    private mutating func part(_ slot: Slot, _ start: Int, _ end: Int, axis: Int, _ n: NodeContext) throws(NodeError) -> Slot {
+        try emit(.slice(starts: [start], ends: [end], axes: [axis], steps: [1]), [slot], name: nil, n)
+    }
+
+    /// A direction's initial state [B, H]: the given one, or zeros.
+    private mutating func initialState(_ given: Slot?, direction d: Int, batch: Int, hidden: Int, _ n: NodeContext) throws(NodeError) -> Slot {
+        if let given { return try rows(of: given, direction: d, n) }
+        return .constant(Constant.from(name: graph.constants.freshName("zero_state"), type: TensorType([batch, hidden], .f32),
+                                       values: Array(repeating: 0, count: batch * hidden)))
+    }
+}
