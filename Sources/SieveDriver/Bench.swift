@@ -49,15 +49,15 @@ public struct BenchRow: Sendable {
 public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) throws -> [BenchRow] {
     let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
     var contenders: [(name: String, artifact: NativeArtifact)] = []
-    var dense = try prepareGraph(loaded.graph, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
-    _ = try scheduleGraph(&dense.graph, target: request.target)
+    let dense = try prepareGraph(loaded.graph, target: request.target, sparsity: nil, calibration: nil,
+                                 passManager: PassManagerOptions())
     log("bench: compiling the dense contender")
     contenders.append(("sieve-dense", try cachedArtifact(for: dense.graph, source: request.modelPath, target: request.target,
                                                          compiler: request.compiler, cacheDirectory: request.cacheDirectory)))
     if let sparsity = request.sparsity {
         log("bench: sparsifying and compiling the sparse contender")
-        var sparse = try prepareGraph(loaded.graph, sparsity: sparsity, calibration: request.calibration, passManager: PassManagerOptions())
-        _ = try scheduleGraph(&sparse.graph, target: request.target)
+        let sparse = try prepareGraph(loaded.graph, target: request.target, sparsity: sparsity,
+                                      calibration: request.calibration, passManager: PassManagerOptions())
         let pattern = sparse.sparsity?.sparsity ?? "sparse"
         contenders.append(("sieve-\(pattern)", try cachedArtifact(for: sparse.graph, source: request.modelPath, target: request.target,
                                                                   compiler: request.compiler, cacheDirectory: request.cacheDirectory)))

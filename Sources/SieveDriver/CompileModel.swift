@@ -65,9 +65,9 @@ public struct ModelCompileResult: Sendable {
 
 /// A model's graph after the graph passes of the compile pipeline.
 public struct PreparedGraph: Sendable {
-    /// The graph, ready to lower (or to interpret).
+    /// The graph, scheduled and ready to lower (or to interpret).
     public var graph: Graph
-    /// The graph before sparsification (cleaned up, weights transposed): the dense reference.
+    /// The graph just before sparsity-allocation (cleaned up, weights transposed): the dense reference.
     public var dense: Graph
     /// What sparsification did, when it ran.
     public var sparsity: SparsityReport?
@@ -75,56 +75,67 @@ public struct PreparedGraph: Sendable {
     public var dumps: [String] = []
     /// Notes and warnings from the passes.
     public var diagnostics: [Diagnostic] = []
+    /// Whether the pipeline ended before its last pass (`--stop-after`, or an observer that stopped it).
+    public var stopped = false
+    /// The last pass that ran, or nil when none did.
+    public var lastPass: String?
 }
 
-/// The graph passes of `sieve compile` (and of `sieve run`), in order, with the reason for each position.
+/// Runs the compile pipeline (`Pipelines.compile`, ending with schedule) on an imported graph with one pass manager.
 ///
-/// - cleanup first: import leaves foldable shape arithmetic, identities and duplicates;
-/// - transpose-weights before sparsity: N:M groups run along the last axis of a `[N, K]` weight;
-/// - sparsity-allocation and nm-legalize (optional) on the cleaned float weights;
-/// - fuse after sparsity: the legaliser finds layers as plain matmul/gemm/conv ops;
-/// - cleanup last: fusion leaves dead ops, and folding may merge duplicated constants.
-public func prepareGraph(_ imported: consuming Graph, sparsity: SparsifyOptions?, calibration: CalibrationSet?,
-                         passManager: PassManagerOptions) throws -> PreparedGraph {
+/// Sparsity options nil leave weights dense. Along the way it keeps the graph just before sparsity-allocation as the
+/// dense reference and builds the sparsity report once nm-legalize has run. `observer`, when given, is called too,
+/// after the driver's own bookkeeping for the same event: `sieve run` uses it to carry sparse weights over before
+/// schedule, and to end a pipeline before schedule.
+public func prepareGraph(_ imported: consuming Graph, target: TargetDescription, sparsity: SparsifyOptions?,
+                         calibration: CalibrationSet?, passManager: PassManagerOptions,
+                         observer: PassObserver? = nil) throws -> PreparedGraph {
     var graph = consume imported
     var dumps: [String] = []
-    var diagnostics: [Diagnostic] = []
-    // Every name a dump flag lists must belong to some stage of the compile pipeline.
-    let pipelineNames = Set((Pipelines.cleanup + [TransposeWeights()] + Pipelines.sparsity() + [Fuse()]
-                             + Pipelines.codegen(target: .x86_64)).map(\.name))
+    // Every name a dump flag lists must belong to the compile pipeline with sparsity; those that are not in this
+    // run's list (nm-legalize without --sparsity) are accepted and print nothing.
+    let pipelineNames = Set(Pipelines.compile(target: target, sparsity: Pipelines.SparsityPasses()).map(\.name))
     let flagged = passManager.printBefore.listedNames.union(passManager.printAfter.listedNames)
         .union(passManager.stopAfter.map { [$0] } ?? [])
     if let unknown = flagged.subtracting(pipelineNames).sorted().first {
         throw DiagnosticError(.error(.unknown, "pass '\(unknown)' is not in the compile pipeline (\(pipelineNames.sorted().joined(separator: ", ")))"))
     }
-    func runPasses(_ passes: [any GraphPass]) throws {
-        var context = PassContext()
-        try PassManager(passes: passes, options: passManager.restricted(to: passes)).run(on: &graph, context: &context) { dumps.append($0) }
-        diagnostics += context.diagnostics
-    }
-    try runPasses(Pipelines.cleanup + [TransposeWeights()])
-    let dense = graph
-    var report: SparsityReport?
-    if var options = sparsity {
-        options.passManager = passManager
-        let result = try sparsify(graph, options: options, calibration: calibration)
-        graph = result.graph
-        dumps += result.dumps
-        diagnostics += result.diagnostics
-        report = result.report
-    }
-    try runPasses([Fuse()] + Pipelines.cleanup)
-    return PreparedGraph(graph: graph, dense: dense, sparsity: report, dumps: dumps, diagnostics: diagnostics)
-}
-
-/// Runs the code-generation passes (`schedule`) for a target on a prepared graph; returns their IR dumps.
-public func scheduleGraph(_ graph: inout Graph, target: TargetDescription,
-                          passManager: PassManagerOptions = PassManagerOptions()) throws -> [String] {
-    var dumps: [String] = []
     var context = PassContext()
-    let passes = Pipelines.codegen(target: target)
-    try PassManager(passes: passes, options: passManager.restricted(to: passes)).run(on: &graph, context: &context) { dumps.append($0) }
-    return dumps
+    var sparsityPasses: Pipelines.SparsityPasses?
+    if let sparsity {
+        try checkSparsityOptions(sparsity, calibration: calibration, location: graph.location)
+        sparsityPasses = Pipelines.SparsityPasses(allocation: sparsity.allocation,
+                                                  legalize: NMLegalize(method: sparsity.prune, permute: sparsity.permute))
+        context.calibration = calibration
+        context.calibrationSamples = sparsity.calibrationSamples
+    }
+    let passes = Pipelines.compile(target: target, sparsity: sparsityPasses)
+    var dense: Graph?
+    var report: SparsityReport?
+    var lastRun: String?
+    var stoppedByObserver = false
+    try PassManager(passes: passes, options: passManager.restricted(to: passes)).run(
+        on: &graph, context: &context, dump: { dumps.append($0) },
+        observer: { event, graph, context in
+            switch event {
+            case .after("transpose-weights"), .before("sparsity-allocation"):
+                // Both name the same point today; the second wins should a pass ever come between them.
+                dense = graph
+            case .after("nm-legalize"):
+                if let sparsity, let reference = dense {
+                    report = try buildSparsityReport(original: reference, sparse: graph, log: context.sparsity,
+                                                     options: sparsity, calibration: calibration)
+                }
+            default: break
+            }
+            if case let .after(name) = event { lastRun = name }
+            let action = try observer?(event, &graph, context) ?? .proceed
+            if action == .stop { stoppedByObserver = true }
+            return action
+        })
+    let finished = lastRun == passes.last?.name && !stoppedByObserver
+    return PreparedGraph(graph: graph, dense: dense ?? graph, sparsity: report, dumps: dumps,
+                         diagnostics: context.diagnostics, stopped: !finished, lastPass: lastRun)
 }
 
 /// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
@@ -134,15 +145,24 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     // The imported weights are not needed once the passes have run: the graph hands them on instead of
     // keeping a copy alive beside the transposed ones (gigabytes for a large model).
     loaded.graph = Graph(name: imported.name)
-    let prepared = try prepareGraph(consume imported, sparsity: request.sparsity, calibration: request.calibration,
-                                    passManager: request.passManager)
+    // The model's own input and output names go on just before schedule, so that its dumps show them.
+    let prepared = try prepareGraph(consume imported, target: request.target, sparsity: request.sparsity,
+                                    calibration: request.calibration, passManager: request.passManager) { event, graph, _ in
+        if event == .before("schedule") {
+            nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
+        }
+        return .proceed
+    }
     var graph = prepared.graph
-    nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
     let dense = prepared.dense, sparsityReport = prepared.sparsity
     var dumps = prepared.dumps
-    let diagnostics = loaded.diagnostics + prepared.diagnostics
+    var diagnostics = loaded.diagnostics + prepared.diagnostics
+    if prepared.stopped {
+        // --stop-after: the pipeline ended early, so there is nothing to lower, build or report on.
+        diagnostics.append(Diagnostic(.note, .unknown, "stopped after pass '\(prepared.lastPass ?? "none")' (--stop-after); nothing was built"))
+        return ModelCompileResult(report: "", files: [], dumps: dumps, diagnostics: diagnostics, graph: graph)
+    }
     let targetDescription = request.target
-    dumps += try scheduleGraph(&graph, target: targetDescription, passManager: request.passManager)
     var timings: [Int: [ScheduleCandidateTime]] = [:]
     if request.autotune && !request.reportOnly {
         timings = try autotune(&graph, target: request.target, compiler: request.compiler,

@@ -175,23 +175,30 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
     } else {
         do {
-            var prepared = try prepareGraph(graph, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+            var sparse: Graph?
             if request.sparsity != nil {
                 // Calibration runs whole batches of the graph's own batch size, which for this run is the
                 // input files' batch; sparsify the model at the shapes the user fixed (symbolic batch 1)
-                // and carry its weights over to the graph at the input files' shapes.
+                // and carry its weights over to the graph at the input files' shapes, just before schedule.
                 let base = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
-                let sparse = try prepareGraph(base.graph, sparsity: request.sparsity, calibration: request.calibration,
-                                              passManager: PassManagerOptions())
-                diagnostics += sparse.diagnostics
-                prepared.graph = try transferSparsity(from: sparse.graph, to: prepared.graph)
+                let prepared = try prepareGraph(base.graph, target: request.target, sparsity: request.sparsity,
+                                                calibration: request.calibration, passManager: PassManagerOptions(),
+                                                observer: PassManager.stopBefore("schedule"))
+                diagnostics += prepared.diagnostics
+                sparse = prepared.graph
+            }
+            // The interpreter needs no schedule: it runs the graph as it stands before that pass.
+            var prepared = try prepareGraph(graph, target: request.target, sparsity: nil, calibration: nil,
+                                            passManager: PassManagerOptions()) { event, graph, _ in
+                guard event == .before("schedule") else { return .proceed }
+                if let sparse { graph = try transferSparsity(from: sparse, to: graph) }
+                return request.interpret ? .stop : .proceed
             }
             diagnostics += prepared.diagnostics
             if request.interpret {
                 outputs = try Interpreter(graph: prepared.graph).run(ordered)
             } else {
                 nameInterface(&prepared.graph, inputNames: model.inputNames, outputNames: model.outputNames)
-                _ = try scheduleGraph(&prepared.graph, target: request.target)
                 let artifact = try cachedArtifact(for: prepared.graph, request: request)
                 outputs = try artifact.run(ordered, threads: request.threads)
             }

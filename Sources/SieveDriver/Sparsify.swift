@@ -27,14 +27,7 @@ public struct SparsifyResult: Sendable {
 /// Without calibration data only uniform patterns with magnitude pruning are possible; asking for
 /// anything else is an error that says so.
 public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: CalibrationSet?) throws -> SparsifyResult {
-    if calibration == nil {
-        if options.prune.needsCalibration {
-            throw DiagnosticError(.error(graph.location, "--prune \(options.prune.rawValue) needs calibration data; give --calibration PATH or use --prune magnitude"))
-        }
-        if case .uniform = options.sparsity {} else {
-            throw DiagnosticError(.error(graph.location, "--sparsity auto measures per-layer sensitivity on calibration data; give --calibration PATH or a fixed pattern such as 2:4"))
-        }
-    }
+    try checkSparsityOptions(options, calibration: calibration, location: graph.location)
     let allocation = options.allocation
     let legalize = NMLegalize(method: options.prune, permute: options.permute)
     let passes = Pipelines.sparsity(allocation: allocation, legalize: legalize)
@@ -45,16 +38,36 @@ public func sparsify(_ graph: Graph, options: SparsifyOptions, calibration: Cali
     var result = graph
     var dumps: [String] = []
     try manager.run(on: &result, context: &context) { dumps.append($0) }
+    let report = try buildSparsityReport(original: graph, sparse: result, log: context.sparsity, options: options,
+                                         calibration: calibration)
+    return SparsifyResult(graph: result, report: report, dumps: dumps, diagnostics: context.diagnostics)
+}
+
+/// Refuses sparsity options that need calibration data when there is none: only uniform patterns with magnitude
+/// pruning work without it.
+func checkSparsityOptions(_ options: SparsifyOptions, calibration: CalibrationSet?, location: Location) throws(DiagnosticError) {
+    guard calibration == nil else { return }
+    if options.prune.needsCalibration {
+        throw DiagnosticError(.error(location, "--prune \(options.prune.rawValue) needs calibration data; give --calibration PATH or use --prune magnitude"))
+    }
+    if case .uniform = options.sparsity {} else {
+        throw DiagnosticError(.error(location, "--sparsity auto measures per-layer sensitivity on calibration data; give --calibration PATH or a fixed pattern such as 2:4"))
+    }
+}
+
+/// The sparsity report of one run of sparsity-allocation and nm-legalize: `original` is the graph before them,
+/// `sparse` the graph after, `log` what they recorded in the pass context.
+func buildSparsityReport(original: Graph, sparse: Graph, log: SparsityLog, options: SparsifyOptions,
+                         calibration: CalibrationSet?) throws -> SparsityReport {
     let sparsity: String
     switch options.sparsity {
     case let .uniform(pattern): sparsity = pattern.description
     case let .maxError(bound): sparsity = "auto, max-error \(bound)"
     case let .targetDensity(density): sparsity = "auto, target-density \(density)"
     }
-    let report = try SparsityReport.build(original: graph, sparse: result, log: context.sparsity, sparsity: sparsity,
-                                          prune: options.prune.rawValue, calibration: calibration,
-                                          maxSamples: options.calibrationSamples)
-    return SparsifyResult(graph: result, report: report, dumps: dumps, diagnostics: context.diagnostics)
+    return try SparsityReport.build(original: original, sparse: sparse, log: log, sparsity: sparsity,
+                                    prune: options.prune.rawValue, calibration: calibration,
+                                    maxSamples: options.calibrationSamples)
 }
 
 /// Copies the sparsity of `sparsified` into `target`: every layer whose weight is nm in `sparsified`

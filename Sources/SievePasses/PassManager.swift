@@ -81,6 +81,29 @@ public struct PassTiming: Hashable, Sendable {
     public var changed: Bool
 }
 
+/// A point in a pipeline at which the pass manager calls its observer.
+public enum PassEvent: Hashable, Sendable {
+    /// Just before the named pass runs (before its `--print-ir-before` dump).
+    case before(String)
+    /// Just after the named pass ran and was verified (after its `--print-ir-after` dump).
+    case after(String)
+}
+
+/// What the pass manager does once an observer returns.
+public enum PassObserverAction: Hashable, Sendable {
+    /// Go on with the pipeline.
+    case proceed
+    /// End the pipeline here: no further pass runs (the timing report still prints).
+    case stop
+}
+
+/// Called by `PassManager.run` before and after every pass, in pipeline order, with the graph at that point
+/// and the passes' context so far. The driver uses it to keep a copy of the graph (the dense reference before
+/// sparsity-allocation), to read what a pass logged, to replace the graph (weights carried over from another
+/// graph) or to end the pipeline early. A graph it replaces must be valid: the verifier next runs after the
+/// following pass.
+public typealias PassObserver = (_ event: PassEvent, _ graph: inout Graph, _ context: PassContext) throws -> PassObserverAction
+
 /// Runs passes in order over a graph.
 public struct PassManager: Sendable {
     /// The passes, in order.
@@ -103,20 +126,37 @@ public struct PassManager: Sendable {
         }
     }
 
+    /// An observer that ends a pipeline just before the first pass of this name runs.
+    public static func stopBefore(_ pass: String) -> PassObserver {
+        { event, _, _ in event == .before(pass) ? .stop : .proceed }
+    }
+
     /// The dump header in the MLIR style.
     public static func header(_ when: String, _ pass: String, note: String? = nil) -> String {
         "// -----// IR Dump \(when) \(pass)\(note.map { " (\($0))" } ?? "") //----- //"
     }
 
-    /// Runs the pipeline. Dumps and timing go to `dump`; warnings come back in the context.
+    /// Runs the pipeline. Dumps and timing go to `dump`; warnings come back in the context. `observer`, when
+    /// given, is called before and after every pass and may end the pipeline early.
     @discardableResult
-    public func run(on graph: inout Graph, context: inout PassContext,
-                    dump: (String) -> Void) throws(DiagnosticError) -> [PassTiming] {
+    public func run(on graph: inout Graph, context: inout PassContext, dump: (String) -> Void,
+                    observer: PassObserver? = nil) throws(DiagnosticError) -> [PassTiming] {
         var timings: [PassTiming] = []
         if options.verifyEach {
             try Verifier.verify(graph, checks: Verifier.targetChecks)
         }
+        func observe(_ event: PassEvent) throws(DiagnosticError) -> PassObserverAction {
+            guard let observer else { return .proceed }
+            do {
+                return try observer(event, &graph, context)
+            } catch let error as DiagnosticError {
+                throw error
+            } catch {
+                throw DiagnosticError(.error(graph.location, "\(error)"))
+            }
+        }
         for pass in passes {
+            if try observe(.before(pass.name)) == .stop { break }
             if options.printBefore.contains(pass.name) {
                 dump(PassManager.header("Before", pass.name) + "\n" + graph.print(options: options.dumpOptions))
             }
@@ -149,6 +189,7 @@ public struct PassManager: Sendable {
                     dump(PassManager.header("After", pass.name) + "\n" + graph.print(options: options.dumpOptions))
                 }
             }
+            if try observe(.after(pass.name)) == .stop { break }
             if pass.name == options.stopAfter { break }
         }
         if options.timePasses { dump(PassManager.timingReport(timings)) }

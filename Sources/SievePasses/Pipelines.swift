@@ -6,7 +6,7 @@ import SieveTarget
 
 /// Named pass lists used by the driver.
 public enum Pipelines {
-    /// Clean-up run after import and between stages.
+    /// Clean-up on its own (the compile pipeline spells the same three passes out twice).
     ///
     /// - canonicalize first: folding and identity removal create duplicates and dead ops;
     /// - cse before dce: merging duplicates leaves the losers dead;
@@ -17,25 +17,94 @@ public enum Pipelines {
         DeadCodeElimination(),
     ]
 
-    /// N:M sparsity, after cleanup (so that folded weights are final and MatMul+Add is Gemm) and
-    /// before quantization (pruning works on float weights).
-    ///
-    /// - sparsity-allocation first: it writes the `{sparsity}` requests nm-legalize carries out;
-    /// - nm-legalize second: it consumes the requests and leaves exact nm weights.
+    /// The sparsity passes on their own (`sparsify`): the same two, in the same order, as in the compile pipeline.
     public static func sparsity(allocation: SparsityAllocation = SparsityAllocation(),
                                 legalize: NMLegalize = NMLegalize()) -> [any GraphPass] {
         [allocation, legalize]
     }
 
-    /// Code-generation preparation: the last graph passes, after fuse and the final cleanup, right before
-    /// plan-memory and lowering (which read what they decide).
+    /// Whether a step of a pipeline is needed for the compiled model to be what was asked for, or is an optional
+    /// optimisation: leaving out every `.optimisation` step still yields correct code, never a missing required pass.
+    public enum Role: Hashable, Sendable {
+        /// Needed: without it the artifact is not what the command line asked for.
+        case required
+        /// An exact rewrite that makes the code faster or smaller and may be left out.
+        case optimisation
+    }
+
+    /// One entry of a pipeline: a pass and its role.
+    public struct Step: Sendable {
+        /// Needed or optional.
+        public var role: Role
+        /// The pass.
+        public var pass: any GraphPass
+
+        /// A pass the pipeline needs.
+        public static func required(_ pass: any GraphPass) -> Step { Step(role: .required, pass: pass) }
+        /// A pass the pipeline may leave out.
+        public static func optimisation(_ pass: any GraphPass) -> Step { Step(role: .optimisation, pass: pass) }
+    }
+
+    /// The sparsity passes of a compile, as the sparsity options configure them.
+    public struct SparsityPasses: Sendable {
+        /// Writes the per-layer `{sparsity}` requests.
+        public var allocation: SparsityAllocation
+        /// Carries them out.
+        public var legalize: NMLegalize
+
+        /// Makes the pair.
+        public init(allocation: SparsityAllocation = SparsityAllocation(), legalize: NMLegalize = NMLegalize()) {
+            self.allocation = allocation
+            self.legalize = legalize
+        }
+    }
+
+    /// The graph passes of `sieve compile` (and of `sieve run` and `sieve bench`), in order, run by one pass manager;
+    /// `sparsity` nil leaves its two passes out. Lowering and the backend follow.
     ///
-    /// - schedule after fuse: the fused op is the one whose kernel runs, and its epilogue is part of that kernel;
-    /// - schedule after cleanup and after sparsity: it reads final shapes and weight layouts (an nm weight needs an
-    ///   nm_ variant), and the verifier rejects a schedule that no longer suits its op;
-    /// - nothing after schedule rewrites matrix products: passes that rebuild an op drop its schedule.
-    /// Schedules an op carries already (written into a `.sir` model) are kept where they fit the target.
-    public static func codegen(target: TargetDescription) -> [any GraphPass] {
-        [Schedule(target: target, keepExisting: true)]
+    /// - canonicalize, cse, dce first: import leaves foldable shape arithmetic, identities and duplicated constants;
+    ///   canonicalize creates duplicates and dead ops, cse leaves the losers dead, dce removes them.
+    /// - transpose-weights before the sparsity passes: N:M groups run along the last axis of a `[N, K]` weight
+    ///   (nm-legalize prunes weights stored that way); after the cleanup, so that folded weights are final.
+    /// - sparsity-allocation after cleanup (MatMul+Add is already Gemm, folded weights final) and before
+    ///   quantization (pruning works on float weights); it writes the `{sparsity}` requests nm-legalize carries out.
+    /// - nm-legalize right after it: it consumes the requests and leaves exact nm weights.
+    /// - fuse after the sparsity passes: they find layers as plain matmul/gemm/conv ops.
+    /// - canonicalize, cse, dce again after fuse: fusion leaves dead ops, and folding may merge duplicated constants.
+    /// - schedule last, right before plan-memory and lowering (which read what it decides): after fuse, since the
+    ///   fused op is the one whose kernel runs and its epilogue is part of that kernel; after the cleanup and the
+    ///   sparsity passes, since it reads final shapes and weight layouts (an nm weight needs an nm_ variant) and the
+    ///   verifier rejects a schedule that no longer suits its op; nothing after it may rebuild a matrix product,
+    ///   because passes that rebuild an op drop its schedule. Schedules an op carries already (written into a
+    ///   `.sir` model) are kept where they fit the target.
+    ///
+    /// Required: transpose-weights (the sparsity passes need `[N, K]` weights), the sparsity passes when asked for,
+    /// and schedule (the kernel choice lowering follows and the report lists). The rest are exact optimisations.
+    public static func compileSteps(target: TargetDescription, sparsity: SparsityPasses?) -> [Step] {
+        var steps: [Step] = [
+            .optimisation(Canonicalize()),
+            .optimisation(CommonSubexpressionElimination()),
+            .optimisation(DeadCodeElimination()),
+            .required(TransposeWeights()),
+        ]
+        if let sparsity {
+            steps += [
+                .required(sparsity.allocation),
+                .required(sparsity.legalize),
+            ]
+        }
+        steps += [
+            .optimisation(Fuse()),
+            .optimisation(Canonicalize()),
+            .optimisation(CommonSubexpressionElimination()),
+            .optimisation(DeadCodeElimination()),
+            .required(Schedule(target: target, keepExisting: true)),
+        ]
+        return steps
+    }
+
+    /// The passes of `compileSteps`, in order.
+    public static func compile(target: TargetDescription, sparsity: SparsityPasses?) -> [any GraphPass] {
+        compileSteps(target: target, sparsity: sparsity).map(\.pass)
     }
 }

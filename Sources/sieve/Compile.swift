@@ -50,7 +50,8 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
-            fuse, canonicalize, cse, dce, schedule. docs/sparsity.md explains the sparsity options.
+            fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
+            prints one report for the whole pipeline. docs/sparsity.md explains the sparsity options.
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx file or a .sir file.", valueName: "model"))
@@ -88,6 +89,10 @@ struct Compile: ParsableCommand {
     @OptionGroup(title: "IR dumps")
     var dumps: DumpFlags
 
+    @Option(name: .customLong("stop-after"),
+            help: ArgumentHelp("Stop the pass pipeline after this pass (its first occurrence); build nothing.", valueName: "pass"))
+    var stopAfter: String?
+
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
 
@@ -98,7 +103,7 @@ struct Compile: ParsableCommand {
 
     func run() throws {
         try runReportingDiagnostics {
-            guard reportOnly || output != nil else {
+            guard reportOnly || stopAfter != nil || output != nil else {
                 throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
             }
             var request = ModelCompileRequest(modelPath: model)
@@ -110,6 +115,7 @@ struct Compile: ParsableCommand {
             request.weights = weights
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.passManager = try dumps.options()
+            request.passManager.stopAfter = stopAfter
             request.sparsity = try sparsity.options(passManager: request.passManager)
             request.calibration = try sparsity.loadCalibration()
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }

@@ -28,7 +28,7 @@ struct DumpFlags: ParsableArguments {
           help: "Print the IR after a pass only when it changed the IR; otherwise print 'unchanged'.")
     var printIRAfterChange = false
 
-    @Flag(name: .customLong("time-passes"), help: "Print the wall time of each pass to standard error.")
+    @Flag(name: .customLong("time-passes"), help: "Print the wall time of each pass to standard error, one report for the whole pipeline.")
     var timePasses = false
 
     @Flag(name: .customLong("print-locations"), help: "Print each op's source location as loc(\"...\").")

@@ -24,7 +24,8 @@ struct KernelParserMutationTests {
             }
         }
         let loaded = try loadModel(path: KernelParserTests.root.appendingPathComponent("Examples/models/mlp.onnx").path)
-        let prepared = try prepareGraph(loaded.graph, sparsity: SparsifyOptions(minWeights: 0), calibration: nil, passManager: PassManagerOptions())
+        let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: SparsifyOptions(minWeights: 0), calibration: nil, passManager: PassManagerOptions(),
+                                        observer: PassManager.stopBefore("schedule"))
         seeds.append(("mlp 2:4", try lowerToKernels(prepared.graph, options: LoweringOptions(name: "mlp", vectorWidth: 8)).print()))
         let statements = KernelParserTests.root.appendingPathComponent("IR/kernel/roundtrip/statements.kir")
         seeds.append(("statements.kir", try String(contentsOf: statements, encoding: .utf8)))

@@ -61,8 +61,9 @@ struct KernelParserTests {
           arguments: ["mlp", "encoder", "cnn"], [false, true])
     func exampleModels(model: String, sparse: Bool) throws {
         let loaded = try loadModel(path: KernelParserTests.root.appendingPathComponent("Examples/models/\(model).onnx").path)
-        let prepared = try prepareGraph(loaded.graph, sparsity: sparse ? SparsifyOptions(minWeights: 0) : nil, calibration: nil,
-                                        passManager: PassManagerOptions())
+        let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: sparse ? SparsifyOptions(minWeights: 0) : nil, calibration: nil,
+                                        passManager: PassManagerOptions(),
+                                        observer: PassManager.stopBefore("schedule"))
         var graph = prepared.graph
         nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
         var problems: [String] = []
