@@ -56,7 +56,7 @@ let package = Package(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC",
+                "SieveIR", "SieveInterpreter", "SieveONNX", "SieveDriver", "SieveCodegenC", "SieveKernel",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),

@@ -721,6 +721,7 @@ struct KernelCWriter {
             case .neg: return operandType == .i64 ? "sieve_wrapping_sub(0, \(inner))" : "(-(\(inner)))"
             case .sqrt: return viaDouble("sqrt")
             case .exp: return viaDouble("exp")
+            case .log: return viaDouble("log")
             case .erf: return viaDouble("erf")
             case .tanh: return viaDouble("tanh")
             case .sigmoid: return viaDouble("sieve_sigmoid")

@@ -104,6 +104,8 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     case sqrt
     /// e^x, computed in double.
     case exp
+    /// The natural logarithm, computed in double (log_softmax, reduce_log_sum, reduce_log_sum_exp).
+    case log
     /// The error function, computed in double.
     case erf
     /// Hyperbolic tangent, computed in double.
@@ -396,7 +398,7 @@ extension Kernel {
         case let .unary(op, value):
             switch op {
             case .isNaN, .not: return .i64
-            case .neg, .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh: return type(of: value, buffers: buffers)
+            case .neg, .sqrt, .exp, .log, .erf, .tanh, .sigmoid, .gelu, .geluTanh: return type(of: value, buffers: buffers)
             }
         case let .binary(op, lhs, _):
             switch op {

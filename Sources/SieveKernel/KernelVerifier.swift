@@ -323,7 +323,7 @@ private struct KernelChecker {
             case .isNaN:
                 if !type.isScalarFloat { report("is_nan of \(type), expected a scalar float") }
                 return .i64
-            case .sqrt, .exp, .erf, .tanh, .sigmoid, .gelu, .geluTanh:
+            case .sqrt, .exp, .log, .erf, .tanh, .sigmoid, .gelu, .geluTanh:
                 if !type.isScalarFloat { report("\(op.rawValue) of \(type), expected a scalar float") }
                 return type
             }
