@@ -1,5 +1,5 @@
 // The ONNX converters of the elementwise group (#12): unary math and activations, the variadic Max/Min/Sum/Mean,
-// PRelu, comparisons and logic. Every op here reads the same from opset 7 on (older forms are noted where they differ).
+// PRelu, Mod, comparisons and logic. Every op here reads the same from opset 7 on (older forms are noted where they differ).
 
 import SieveIR
 
@@ -94,6 +94,18 @@ extension GraphBuilder {
             throw NodeError("PRelu's slope of shape \(shapeString(slopeShape)) does not broadcast to the input's shape \(shapeString(shape))")
         }
         return [try emit(.binary(.prelu), [x, slope], name: n.outputName(0), n)]
+    }
+
+    /// ONNX Mod: `fmod = 0` (the default) is the floored remainder of integers, `fmod = 1` the truncated one
+    /// (C's fmod) of integers or floats. An integer zero divisor stops the run, as integer Div does.
+    mutating func convertMod(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(1)
+        let fmod = try n.attributes.int("fmod", default: 0)
+        guard fmod == 0 || fmod == 1 else { throw NodeError("Mod's fmod must be 0 or 1, found \(fmod)") }
+        if fmod == 0 && type(of: a).elementType.isFloat {
+            throw NodeError("Mod with fmod=0 on \(type(of: a).elementType) is not supported: ONNX requires fmod=1 for float inputs")
+        }
+        return [try emit(.binary(fmod == 1 ? .fmod : .mod), [a, b], name: n.outputName(0), n)]
     }
 
     /// The binary ONNX ops of the group that map to one binary function, by op type.

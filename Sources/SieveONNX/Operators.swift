@@ -91,6 +91,7 @@ extension GraphBuilder {
         "Mean": { try $0.convertVariadic(&$1) },
         "Min": { try $0.convertVariadic(&$1) },
         "Mish": { try $0.convertPlainUnary(&$1) },
+        "Mod": { try $0.convertMod(&$1) },
         "Not": { try $0.convertPlainUnary(&$1) },
         "Or": { try $0.convertPlainBinary(&$1) },
         "PRelu": { try $0.convertPRelu(&$1) },

@@ -1,5 +1,5 @@
 // Importer tests of the elementwise group of #12 where the ONNX node tests cannot speak yet (their models are
-// opset 1 to 12) or a decomposition or refusal needs checking: logic, variadic ops, IsInf, PRelu, Celu.
+// opset 1 to 12) or a decomposition or refusal needs checking: logic, variadic ops, IsInf, PRelu, Mod, Celu.
 
 import Foundation
 import SieveIR
@@ -78,6 +78,18 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> (graph:
                           initializers: [floatTensor("s", [2, 1, 3], [1, 2, 3, 4, 5, 6])], opset: 13)
         let errors = importErrors(wrong)
         #expect(errors.count == 1 && errors[0].message.contains("does not broadcast to the input's shape 2x3"), "\(errors)")
+    }
+
+    @Test func modReadsFmodAndRefusesTheFloatFlooredForm() throws {
+        let ints = model(nodes: [node("Mod", ["a", "b"], ["y"]), node("Mod", ["a", "b"], ["z"], [intAttribute("fmod", 1)])],
+                         inputs: [valueInfo("a", ONNXType.int32, [4]), valueInfo("b", ONNXType.int32, [4])], outputs: ["y", "z"], opset: 13)
+        let a = try Tensor(TensorType([4], .i32), integers: [7, -7, 7, -7]), b = try Tensor(TensorType([4], .i32), integers: [3, 3, -3, -3])
+        let outputs = try run(ints, [a, b]).outputs
+        #expect(outputs[0].integers == [1, 2, -2, -1] && outputs[1].integers == [1, -1, 1, -1])
+        let floats = model(nodes: [node("Mod", ["a", "b"], ["y"])],
+                           inputs: [valueInfo("a", ONNXType.float, [4]), valueInfo("b", ONNXType.float, [4])], outputs: ["y"], opset: 13)
+        let errors = importErrors(floats)
+        #expect(errors.count == 1 && errors[0].message.contains("fmod=0") && errors[0].message.contains("not supported"), "\(errors)")
     }
 
     @Test func parameterizedActivationsReadTheirAttributes() throws {
