@@ -89,8 +89,8 @@ extension GraphBuilder {
         "Split": { try $0.convertSplit(&$1) },
         "Tile": { try $0.convertTile(&$1) },
         "Trilu": { try $0.convertTrilu(&$1) },
-        // convertOneHot and convertUpsample are written but wait for opsets 7-12: every node test of
-        // OneHot is opset 11 and of Upsample opset 9, and a claimed op needs a passing conformance case.
+        "OneHot": { try $0.convertOneHot(&$1) },
+        "Upsample": { try $0.convertUpsample(&$1) },
         // The elementwise group of #12 (ElementwiseOperators.swift).
         "Abs": { try $0.convertPlainUnary(&$1) },
         "And": { try $0.convertPlainBinary(&$1) },
