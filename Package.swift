@@ -18,7 +18,7 @@ let package = Package(
     targets: [
         .target(name: "SieveIR"),
         .target(name: "SieveTarget", dependencies: ["SieveIR"]),
-        .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
+        .target(name: "SieveTestSupport", dependencies: ["SieveIR"], path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS"]),
@@ -44,7 +44,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
-        .testTarget(name: "SieveTargetTests", dependencies: ["SieveIR", "SieveTarget"]),
+        .testTarget(name: "SieveTargetTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget"]),
         .testTarget(
             name: "SieveInterpreterTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveInterpreter", "SieveFormats"],
             exclude: ["Fixtures"]),

@@ -3,19 +3,8 @@
 
 import SieveIR
 import SieveTarget
+import SieveTestSupport
 import Testing
-
-/// A graph with one matmul `x[rows, k] * w[n, k]^T`; the weight's bytes are left empty (only types are read).
-func productGraph(rows: Int, n: Int, k: Int, pattern: NMPattern?) -> (Graph, Int) {
-    var graph = Graph(name: "g")
-    let x = graph.addInput(TensorType([rows, k], .f32), name: "x")
-    var weightType = TensorType([n, k], .f32)
-    if let pattern { weightType.layout = .nm(n: pattern.n, m: pattern.m) }
-    let w = graph.appendConstant(Constant(name: "w", type: weightType, bytes: []))
-    let y = graph.append(.matmul(transposeB: true), [x, w], TensorType([rows, n], .f32), name: "y")
-    graph.outputs = [y]
-    return (graph, graph.operations.count - 1)
-}
 
 /// The problem and the cost model's ranking of one product on x86-64-v4 with 2 cores.
 func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelProblem, [KernelSchedule]) {
