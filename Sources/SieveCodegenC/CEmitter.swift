@@ -113,6 +113,8 @@ public struct CEmitter {
     let targetDescription: String
     let sourceDescription: String
     let defaultWeightsPath: String
+    /// Whether NAME_run times each kernel (see ProfileEmission.swift); off, the artifact holds no profiling code.
+    let profile: Bool
 
     /// Makes an emitter.
     /// - Parameters:
@@ -121,14 +123,16 @@ public struct CEmitter {
     ///   - targetDescription: the target, for the file comment.
     ///   - sourceDescription: what was compiled, for the file comment.
     ///   - defaultWeightsPath: where NAME_create looks for external weights.
+    ///   - profile: whether NAME_run times each kernel and the artifact exports the profile API.
     public init(program: KernelProgram, placement: WeightsPlacement, targetDescription: String, sourceDescription: String,
-                defaultWeightsPath: String) {
+                defaultWeightsPath: String, profile: Bool = false) {
         self.program = program
         self.name = program.name
         self.placement = placement
         self.targetDescription = targetDescription
         self.sourceDescription = sourceDescription
         self.defaultWeightsPath = defaultWeightsPath
+        self.profile = profile
     }
 
     /// The header, the C source, and the weights as a blob (with the assembler file that embeds it).
@@ -221,6 +225,7 @@ public struct CEmitter {
             lines.append("/* Like \(name)_init, with the weights file's bytes already in memory (checked, then used in place). */")
             lines.append("int \(name)_init_with_weights(void *memory, size_t bytes, int num_threads, const void *weights_file, size_t weights_file_bytes);")
         }
+        if profile { lines.append(contentsOf: profileHeaderLines()) }
         lines.append("")
         lines.append("#ifdef __cplusplus")
         lines.append("}")
@@ -238,8 +243,8 @@ public struct CEmitter {
         }
     }
 
-    /// Room reserved for the context structure ahead of the arena.
-    var contextHeaderBytes: Int { 8192 }
+    /// Room reserved for the context structure ahead of the arena (and, when profiling, its counters).
+    var contextHeaderBytes: Int { 8192 + (profile ? profileCounterBytes : 0) }
 
     var errorCodes: [(Int, String)] {
         [(0, "OK"), (1, "NULL_ARGUMENT"), (2, "OUT_OF_MEMORY"), (3, "THREADS"), (4, "WEIGHTS_MISSING"), (5, "WEIGHTS_CORRUPT"),
@@ -319,6 +324,7 @@ public struct CEmitter {
         out.append("    const uint8_t *weights;")
         out.append("    void *weights_allocation; /* external weights read by create_with_weights */")
         out.append("    void *allocation;         /* the block \(name)_create allocated, NULL after \(name)_init */")
+        if profile { out.append(contentsOf: profileContextFields()) }
         out.append("};")
         out.append("_Static_assert(sizeof(struct \(name)_ctx) + 64 <= \(contextHeaderBytes), \"context header too small\");")
         out.append("")
@@ -347,6 +353,7 @@ public struct CEmitter {
             out.append(contentsOf: KernelCWriter(program: program, kernel: kernel, prefix: name).lines())
             out.append("")
         }
+        if profile { out.append(contentsOf: profileFunctions()) }
         out.append(contentsOf: apiFunctions())
         return out.joined(separator: "\n") + "\n"
     }
@@ -549,10 +556,13 @@ public struct CEmitter {
         lines.append("    for (int i = 0; i < \(n)_NUM_OUTPUTS; i++) if (outputs[i] == NULL) return SIEVE_ERROR_NULL_ARGUMENT;")
         lines.append("    int error = SIEVE_OK;")
         lines.append("    \(n)_state state = {&ctx->pool, ctx->arena, ctx->weights, inputs, outputs, &error};")
-        for kernel in program.kernels {
+        if profile { lines.append("    uint64_t profile_start = \(n)_profile_now();") }
+        for (index, kernel) in program.kernels.enumerated() {
             lines.append("    \(n)_\(kernel.name)(&state);")
+            if profile { lines.append(profileCountLine(kernel: index)) }
             lines.append("    if (__atomic_load_n(&error, __ATOMIC_RELAXED) != SIEVE_OK) return error;")
         }
+        if profile { lines.append("    ctx->profile_runs++;") }
         if program.kernels.isEmpty { lines.append("    (void)state;") }
         lines.append("    return SIEVE_OK;")
         lines.append("}")
@@ -569,33 +579,9 @@ struct KernelCWriter {
     /// How many times each variable is read, to mark never-read ones unused.
     var readCounts: [Int] {
         var counts = [Int](repeating: 0, count: kernel.variables.count)
-        func visit(_ expression: KernelExpression) {
-            switch expression {
-            case .int, .float, .double: break
-            case let .variable(id): if counts.indices.contains(id.index) { counts[id.index] += 1 }
-            case let .load(_, index), let .vectorLoad(_, index, _), let .nmIndex(_, index, _): visit(index)
-            case let .broadcast(value, _), let .reduceAdd(value), let .unary(_, value), let .convert(value, _), let .broadcastLane(value, _): visit(value)
-            case let .binary(_, a, b): visit(a); visit(b)
-            case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
-            case let .intrinsic(_, arguments): arguments.forEach(visit)
-            case let .nmDot(dot): visit(dot.first); visit(dot.denseStart)
-            }
-        }
-        func walk(_ statements: [Statement]) {
-            for statement in statements {
-                switch statement {
-                case let .loop(loop): visit(loop.lower); visit(loop.upper); walk(loop.body)
-                case let .declare(_, value), let .assign(_, value): visit(value)
-                case let .store(_, index, value), let .vectorStore(_, index, value): visit(index); visit(value)
-                case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
-                case .trap: break
-                case let .prefetch(_, index): visit(index)
-                case let .nmRowBlock(product):
-                    [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
-                }
-            }
-        }
-        walk(kernel.body)
+        kernel.forEachNode(expression: { node in
+            if case let .variable(id) = node, counts.indices.contains(id.index) { counts[id.index] += 1 }
+        })
         return counts
     }
 

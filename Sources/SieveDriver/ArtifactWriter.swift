@@ -28,6 +28,8 @@ public struct ArtifactRequest: Sendable {
     public var extraFlags: [String]
     /// Element count from which loops are split across threads (tests lower it to exercise the pool).
     public var parallelThreshold: Int
+    /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
+    public var profile = false
     /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
     /// made from the artifact's summary once the graph is lowered.
     public var additionalFiles: @Sendable (_ summary: String) throws -> [(name: String, contents: [UInt8])] = { _ in [] }
@@ -84,7 +86,8 @@ public enum ArtifactWriter {
         let fileManager = FileManager.default
         let weightsPath = output.appendingPathComponent("\(name).weights").path
         let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
-                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath).emit()
+                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath,
+                               profile: request.profile).emit()
 
         var isDirectory: ObjCBool = false
         if fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {

@@ -30,6 +30,8 @@ public struct BenchRequest: Sendable {
     public var calls = 10
     /// Bytes read between calls in cold mode (64 MiB: twice this machine's L3).
     public var flushBytes = 64 << 20
+    /// Whether to time each kernel inside profiling builds of the contenders (`--profile`).
+    public var profile = false
 
     /// Makes a request for a model file.
     public init(modelPath: String) { self.modelPath = modelPath }
@@ -45,22 +47,40 @@ public struct BenchRow: Sendable {
     public var samples: Int
 }
 
-/// Compiles the contenders, times them alternately and returns one row per contender, thread count and mode.
-public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) throws -> [BenchRow] {
+/// What `sieve bench` measured.
+public struct BenchResult: Sendable {
+    /// One row per contender, thread count and mode.
+    public var rows: [BenchRow]
+    /// Per kernel, with `--profile`.
+    public var profile: ProfileReport?
+}
+
+/// Compiles the contenders, times them alternately and returns one row per contender, thread count and mode
+/// (and, with `profile`, the time of every kernel).
+public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) throws -> BenchResult {
     let loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes)
-    var contenders: [(name: String, artifact: NativeArtifact)] = []
+    var contenders: [(name: String, artifact: NativeArtifact, facts: [KernelFacts])] = []
+    func addContender(_ name: String, _ graph: Graph) throws {
+        let artifact = try cachedArtifact(for: graph, source: request.modelPath, target: request.target, compiler: request.compiler,
+                                          cacheDirectory: request.cacheDirectory, profile: request.profile)
+        var facts: [KernelFacts] = []
+        if request.profile {
+            facts = try KernelFacts.of(graph, target: request.target)
+            guard artifact.profiledKernels?.map(\.name) == facts.map(\.kernel.name) else {
+                throw DiagnosticError(.error(.unknown, "the profiling build of \(name) does not list the kernels this compiler lowers; clear the artifact cache (\(request.cacheDirectory)) and retry"))
+            }
+        }
+        contenders.append((name, artifact, facts))
+    }
     let dense = try prepareGraph(loaded.graph, target: request.target, sparsity: nil, calibration: nil,
                                  passManager: PassManagerOptions())
     log("bench: compiling the dense contender")
-    contenders.append(("sieve-dense", try cachedArtifact(for: dense.graph, source: request.modelPath, target: request.target,
-                                                         compiler: request.compiler, cacheDirectory: request.cacheDirectory)))
+    try addContender("sieve-dense", dense.graph)
     if let sparsity = request.sparsity {
         log("bench: sparsifying and compiling the sparse contender")
         let sparse = try prepareGraph(loaded.graph, target: request.target, sparsity: sparsity,
                                       calibration: request.calibration, passManager: PassManagerOptions())
-        let pattern = sparse.sparsity?.sparsity ?? "sparse"
-        contenders.append(("sieve-\(pattern)", try cachedArtifact(for: sparse.graph, source: request.modelPath, target: request.target,
-                                                                  compiler: request.compiler, cacheDirectory: request.cacheDirectory)))
+        try addContender("sieve-\(sparse.sparsity?.sparsity ?? "sparse")", sparse.graph)
     }
 
     // Inputs: floats uniform in [-1, 1) from a fixed seed; integers and bools zero (valid indices).
@@ -95,17 +115,19 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
         if used != requested { log("bench: \(requested) thread(s) asked for, the runtime runs \(used) (its limit is \(maxRuntimeThreads))") }
         if !threadCounts.contains(used) { threadCounts.append(used) }
     }
-    var samples: [String: [Double]] = [:]
+    var samples: [String: [ProfiledRun]] = [:]
     for threads in threadCounts {
         for mode in ["cold", "hot"] {
             for round in 0..<request.repetitions {
                 for contender in contenders {
                     usleep(100_000)  // let other pools' spinning threads settle
                     if mode == "hot" { _ = try contender.artifact.time(inputs, threads: threads, calls: 1) {} }
-                    let times = try contender.artifact.time(inputs, threads: threads, calls: request.calls) {
-                        if mode == "cold" { readFlushBuffer() }
-                    }
-                    samples["\(contender.name)|\(threads)|\(mode)", default: []] += times
+                    let flush = { if mode == "cold" { readFlushBuffer() } }
+                    let runs = request.profile
+                        ? try contender.artifact.profile(inputs, threads: threads, calls: request.calls, beforeEach: flush)
+                        : try contender.artifact.time(inputs, threads: threads, calls: request.calls, beforeEach: flush)
+                            .map { ProfiledRun(total: $0, kernels: []) }
+                    samples["\(contender.name)|\(threads)|\(mode)", default: []] += runs
                     if round == 0 { log("bench: \(contender.name), \(threads) thread(s), \(mode): first round done") }
                 }
             }
@@ -113,18 +135,33 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
     }
     if sink == 42 { log("") }  // keeps the flush reads from being optimised away
     var rows: [BenchRow] = []
+    var profile = ProfileReport(target: request.target.name, cpu: hostCPUDescription(), runs: [], rows: [])
     for threads in threadCounts {
         for mode in ["cold", "hot"] {
             for contender in contenders {
-                let sorted = (samples["\(contender.name)|\(threads)|\(mode)"] ?? []).sorted()
+                let runs = samples["\(contender.name)|\(threads)|\(mode)"] ?? []
+                let sorted = runs.map(\.total).sorted()
                 guard !sorted.isEmpty else { continue }
                 func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))] }
                 rows.append(BenchRow(contender: contender.name, threads: threads, mode: mode, median: quantile(0.5),
                                      p10: quantile(0.1), p90: quantile(0.9), samples: sorted.count))
+                if request.profile {
+                    let joined = profileRows(contender: contender.name, threads: threads, mode: mode, runs: runs,
+                                             facts: contender.facts, target: request.target)
+                    profile.runs.append(joined.summary)
+                    profile.rows += joined.rows
+                }
             }
         }
     }
-    return rows
+    return BenchResult(rows: rows, profile: request.profile ? profile : nil)
+}
+
+/// The CPU the figures are measured on, as the host describes itself: model, widest vector ISA and cores.
+func hostCPUDescription() -> String {
+    guard let host = try? TargetDescription.host() else { return "unknown (not Linux)" }
+    let isa = host.has(.avx512f) ? "AVX-512" : host.has(.avx2) ? "AVX2" : "SSE2"
+    return "\(host.cpuModel ?? "unknown model"), \(isa), \(host.coreCount.map { "\($0) cores" } ?? "cores unknown")"
 }
 
 /// The rows as a Markdown table with each row's speed relative to the dense contender at the same
@@ -139,4 +176,22 @@ public func benchTable(_ rows: [BenchRow]) -> String {
                             row.median * 1e3, row.p10 * 1e3, row.p90 * 1e3, row.samples, ratio))
     }
     return lines.joined(separator: "\n") + "\n"
+}
+
+/// The result as JSON: the rows (times in milliseconds) and, with --profile, the profile.
+public func benchJSON(_ result: BenchResult) throws(DiagnosticError) -> String {
+    struct Row: Encodable {
+        var contender: String, threads: Int, mode: String
+        var medianMilliseconds: Double, p10Milliseconds: Double, p90Milliseconds: Double, samples: Int
+    }
+    struct Document: Encodable { var rows: [Row]; var profile: ProfileReport? }
+    let rows = result.rows.map { Row(contender: $0.contender, threads: $0.threads, mode: $0.mode, medianMilliseconds: $0.median * 1e3,
+                                     p10Milliseconds: $0.p10 * 1e3, p90Milliseconds: $0.p90 * 1e3, samples: $0.samples) }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do {
+        return String(decoding: try encoder.encode(Document(rows: rows, profile: result.profile)), as: UTF8.self)
+    } catch {
+        throw DiagnosticError(.error(.unknown, "cannot encode the bench result as JSON: \(error)"))
+    }
 }

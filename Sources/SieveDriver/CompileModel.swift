@@ -42,6 +42,8 @@ public struct ModelCompileRequest: Sendable {
     /// Time a few candidate schedules per distinct kernel shape on this machine and keep the fastest
     /// (cached in `autotuneCacheDirectory`); without it compilation is deterministic.
     public var autotune = false
+    /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
+    public var profile = false
     /// Where autotune choices are cached: `$XDG_CACHE_HOME/sieve/autotune` by default.
     public var autotuneCacheDirectory: String = defaultAutotuneCacheDirectory()
 
@@ -192,6 +194,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
         : "\(source), with inputs bound at compile time and no longer inputs: \(loaded.boundInputs.joined(separator: ", "))"
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
                                           weights: request.weights, sourceDescription: described, compiler: request.compiler)
+    artifactRequest.profile = request.profile
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
     artifactRequest.additionalFiles = { summary in

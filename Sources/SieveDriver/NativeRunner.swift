@@ -188,6 +188,12 @@ extension NativeArtifact {
     /// Times `calls` runs on one context with `threads` threads, calling `beforeEach` (untimed) before
     /// each run; returns each run's wall time in seconds.
     public func time(_ values: [Tensor], threads: Int, calls: Int, beforeEach: () -> Void) throws(DiagnosticError) -> [Double] {
+        try timedRuns(values, threads: threads, calls: calls, beforeEach: { _ in beforeEach() }, afterEach: { _ in })
+    }
+
+    /// The runs behind `time` and `profile`: both hooks get the context and are not timed.
+    private func timedRuns(_ values: [Tensor], threads: Int, calls: Int, beforeEach: (OpaquePointer) -> Void,
+                           afterEach: (OpaquePointer) -> Void) throws(DiagnosticError) -> [Double] {
         try checkInputs(values)
         let context = try createContext(threads: threads)
         defer { destroy(context) }
@@ -196,10 +202,11 @@ extension NativeArtifact {
         var failure: Int32 = 0
         _ = withPointers(values.map { $0.constant(name: "input").bytes }, &outputBytes) { inputPointers, outputPointers in
             for _ in 0..<calls where failure == 0 {
-                beforeEach()
+                beforeEach(context)
                 let start = DispatchTime.now().uptimeNanoseconds
                 failure = runFunction(context, inputPointers, outputPointers)
                 samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                if failure == 0 { afterEach(context) }
             }
             return failure
         }
@@ -207,6 +214,52 @@ extension NativeArtifact {
             throw self.failure(failure)
         }
         return samples
+    }
+}
+
+/// One kernel of a profiling build, as the artifact's `NAME_kernels` table names it.
+public struct ArtifactKernel: Sendable, Equatable {
+    /// The kernel's name (`k3_matmul`), the graph op it computes and where that op came from.
+    public var name: String, op: String, location: String
+}
+
+/// One timed run of a profiling build.
+public struct ProfiledRun: Sendable {
+    /// The run's wall time, and each kernel's share of it, in seconds.
+    public var total: Double
+    public var kernels: [Double]
+}
+
+extension NativeArtifact {
+    private typealias ProfileFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>?) -> UInt64
+    private typealias ProfileResetFunction = @convention(c) (OpaquePointer?) -> Void
+
+    /// The kernels of a profiling build (`sieve compile --profile`), in the order NAME_run calls them; nil when the
+    /// library was built without profiling.
+    public var profiledKernels: [ArtifactKernel]? {
+        guard let count = symbol("num_kernels", as: UnsafePointer<Int32>.self)?.pointee, (0...1_000_000).contains(count),
+              let table = symbol("kernels", as: UnsafePointer<(UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?)>.self)
+        else { return nil }
+        func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
+        return (0..<Int(count)).map { ArtifactKernel(name: text(table[$0].0), op: text(table[$0].1), location: text(table[$0].2)) }
+    }
+
+    /// Runs a profiling build `calls` times like `time`, reading the per-kernel counters after each run.
+    public func profile(_ values: [Tensor], threads: Int, calls: Int, beforeEach: () -> Void) throws(DiagnosticError) -> [ProfiledRun] {
+        guard let kernels = profiledKernels, let read = symbol("profile", as: ProfileFunction.self),
+              let reset = symbol("profile_reset", as: ProfileResetFunction.self) else {
+            throw DiagnosticError(.error(.unknown, "the artifact \(name) was built without --profile, so it has no per-kernel counters"))
+        }
+        var counters = [UInt64](repeating: 0, count: max(1, kernels.count))
+        var perKernel: [[Double]] = []
+        let totals = try timedRuns(values, threads: threads, calls: calls, beforeEach: { context in
+            beforeEach()
+            reset(context)
+        }, afterEach: { context in
+            _ = counters.withUnsafeMutableBufferPointer { read(context, $0.baseAddress) }
+            perKernel.append(counters.prefix(kernels.count).map { Double($0) / 1e9 })
+        })
+        return zip(totals, perKernel).map { ProfiledRun(total: $0, kernels: $1) }
     }
 }
 

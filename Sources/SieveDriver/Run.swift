@@ -275,9 +275,11 @@ func cachedArtifact(for graph: Graph, request: RunRequest) throws -> NativeArtif
 }
 
 /// The compiled artifact of a graph from the cache, compiled into it first when missing.
+/// A profiling build (`profile`) is cached apart from the normal one.
 func cachedArtifact(for graph: Graph, source: String, target: TargetDescription, compiler: String,
-                    cacheDirectory: String) throws -> NativeArtifact {
-    let key = [graph.print(), target.name, compiler, sieveVersion, executableFingerprint].joined(separator: "\u{0}")
+                    cacheDirectory: String, profile: Bool = false) throws -> NativeArtifact {
+    let key = ([graph.print(), target.name, compiler, sieveVersion, executableFingerprint] + (profile ? ["profile"] : []))
+        .joined(separator: "\u{0}")
     let folder = URL(fileURLWithPath: cacheDirectory).appendingPathComponent(contentHash(key)).path
     let library = folder + "/libmodel.so"
     if !FileManager.default.fileExists(atPath: library) {
@@ -286,9 +288,10 @@ func cachedArtifact(for graph: Graph, source: String, target: TargetDescription,
         } catch {
             throw DiagnosticError(.error(.unknown, "cannot create the artifact cache '\(cacheDirectory)': \(error.localizedDescription)"))
         }
-        _ = try ArtifactWriter.write(ArtifactRequest(graph: graph, name: "model", outputDirectory: folder, target: target,
-                                                     sourceDescription: URL(fileURLWithPath: source).lastPathComponent,
-                                                     compiler: compiler))
+        var artifact = ArtifactRequest(graph: graph, name: "model", outputDirectory: folder, target: target,
+                                       sourceDescription: URL(fileURLWithPath: source).lastPathComponent, compiler: compiler)
+        artifact.profile = profile
+        _ = try ArtifactWriter.write(artifact)
     }
     return try NativeArtifact(library: library, name: "model")
 }

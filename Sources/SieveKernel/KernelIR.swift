@@ -354,6 +354,9 @@ public struct Kernel: Hashable, Sendable {
     public var variables: [Variable]
     /// The body.
     public var body: [Statement]
+    /// The index of the graph op it computes in the lowered graph, so that profiles and reports can join a
+    /// kernel to its op's schedule; nil for copies and for kernels parsed from text (the text form omits it).
+    public var sourceOp: Int?
 
     /// Makes a kernel.
     public init(name: String, op: String, location: String, pattern: String, variables: [Variable], body: [Statement]) {
@@ -403,6 +406,59 @@ public struct KernelProgram: Hashable, Sendable {
         self.arenaBytes = 0
         self.weights = []
         self.vectorWidth = vectorWidth
+    }
+}
+
+extension Kernel {
+    /// Calls `expression` on every expression node of the body (outer before inner) and `statement` on every
+    /// statement (outer before the ones it holds): the one walk analyses and backends share.
+    public func forEachNode(expression: (KernelExpression) -> Void, statement: (Statement) -> Void = { _ in }) {
+        func visit(_ node: KernelExpression) {
+            expression(node)
+            switch node {
+            case .int, .float, .double, .variable: break
+            case let .load(_, index), let .vectorLoad(_, index, _), let .nmIndex(_, index, _): visit(index)
+            case let .broadcast(value, _), let .reduceAdd(value), let .unary(_, value), let .convert(value, _), let .broadcastLane(value, _): visit(value)
+            case let .binary(_, a, b): visit(a); visit(b)
+            case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
+            case let .intrinsic(_, arguments): arguments.forEach(visit)
+            case let .nmDot(dot): visit(dot.first); visit(dot.denseStart)
+            }
+        }
+        func walk(_ statements: [Statement]) {
+            for node in statements {
+                statement(node)
+                switch node {
+                case let .loop(loop): visit(loop.lower); visit(loop.upper); walk(loop.body)
+                case let .declare(_, value), let .assign(_, value): visit(value)
+                case let .store(_, index, value), let .vectorStore(_, index, value): visit(index); visit(value)
+                case let .branch(condition, thenBody, elseBody): visit(condition); walk(thenBody); walk(elseBody)
+                case .trap: break
+                case let .prefetch(_, index): visit(index)
+                case let .nmRowBlock(product): [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
+                }
+            }
+        }
+        walk(body)
+    }
+
+    /// Every buffer the kernel loads from, stores to or prefetches.
+    public var touchedBuffers: Set<BufferID> {
+        var buffers: Set<BufferID> = []
+        forEachNode(expression: { node in
+            switch node {
+            case let .load(id, _), let .vectorLoad(id, _, _), let .nmIndex(id, _, _): buffers.insert(id)
+            case let .nmDot(dot): buffers.formUnion([dot.values, dot.indices, dot.dense])
+            default: break
+            }
+        }, statement: { node in
+            switch node {
+            case let .store(id, _, _), let .vectorStore(id, _, _), let .prefetch(id, _): buffers.insert(id)
+            case let .nmRowBlock(product): buffers.formUnion([product.weights, product.dense, product.out])
+            default: break
+            }
+        })
+        return buffers
     }
 }
 

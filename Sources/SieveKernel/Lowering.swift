@@ -385,6 +385,7 @@ struct Lowerer {
         let op = currentOp.map { $0.kind.mnemonic } ?? "op"
         let result = currentOp?.results.first.map { " -> \(name($0))" } ?? ""
         addKernel(builder, op: op, location: "\(currentLocation)\(result)", pattern: pattern)
+        if currentOp != nil { program.kernels[program.kernels.count - 1].sourceOp = currentOpIndex }
     }
 
     /// Resolves every kernel-bearing op's schedule (see `schedules`).

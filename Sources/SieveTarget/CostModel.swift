@@ -197,6 +197,16 @@ public struct CostModel: Sendable {
                                 bound: bound, threads: threads)
     }
 
+    /// The estimate of a kernel without a schedule (elementwise, data movement, normalisation, softmax): it reads and
+    /// writes its `bytes` once, at the rate of the cache level they fit in; its arithmetic is not counted.
+    public func streamingEstimate(bytes: Int, threads: Int) -> ScheduleEstimate {
+        let rate = rates.bandwidth(forWarmBytes: bytes, threads: threads)
+        var time = Double(bytes) / rate
+        if threads > 1 { time += rates.forkJoinNanoseconds }
+        return ScheduleEstimate(nanoseconds: time < 9e18 ? Int(time.rounded()) : Int.max, bytes: bytes, flops: 0,
+                                bound: .memory, threads: threads)
+    }
+
     /// The candidate schedules of a problem that lowering can emit for `vectorWidth` lanes, each serial and
     /// parallel, `default` first so that ties keep lowering's long-standing choice.
     public func candidates(for problem: KernelProblem, vectorWidth: Int, parallelThreshold: Int = 1 << 14) -> [KernelSchedule] {

@@ -15,11 +15,17 @@ struct Bench: ParsableCommand {
             weights come from DRAM, as inside a real model; hot mode reuses warm caches. Prints medians, \
             10th/90th percentiles and the speed relative to dense.
 
+            With --profile the contenders are profiling builds (`sieve compile --profile`): NAME_run reads the \
+            clock after every kernel. Then, per contender, thread count and mode, it prints the time per op kind \
+            and the --top slowest kernels: median time, share, the cost model's estimate, bytes, FLOPs, achieved \
+            GB/s and GFLOP/s and their share of the machine's limits; --json prints all of it, every kernel, as JSON.
+
             For OpenBLAS and ONNX Runtime on the same layer or model, in the same run, use bench/run.sh \
             (bench/README.md), which also times an artifact from `sieve compile`.
 
             Examples:
               sieve bench model.onnx --sparsity 2:4
+              sieve bench encoder.onnx --sparsity 2:4 --profile --threads 1 --top 15
               sieve bench mlp.onnx --input-shape input=1x64 --sparsity 2:4 --threads 1 --repetitions 9
             """)
 
@@ -42,6 +48,15 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Timed calls per contender per round.", valueName: "count"))
     var calls: Int = 10
 
+    @Flag(help: "Time every kernel inside profiling builds and print where the time goes.")
+    var profile = false
+
+    @Option(help: ArgumentHelp("With --profile: the slowest kernels to list per table (1 to 10000).", valueName: "count"))
+    var top: Int = 20
+
+    @Flag(help: "Print the result as JSON (with --profile: every kernel) instead of Markdown tables.")
+    var json = false
+
     @OptionGroup(title: "Sparsity")
     var sparsity: SparsityFlags
 
@@ -55,6 +70,9 @@ struct Bench: ParsableCommand {
             guard (1...1000).contains(repetitions), (1...10000).contains(calls) else {
                 throw DiagnosticError(.error(.unknown, "--repetitions must be 1...1000 and --calls 1...10000"))
             }
+            guard (1...10000).contains(top) else {
+                throw DiagnosticError(.error(.unknown, "--top must be 1...10000, found \(top)"))
+            }
             var request = BenchRequest(modelPath: model)
             request.inputShapes = try parseInputShapes(inputShapes)
             request.target = target
@@ -64,8 +82,14 @@ struct Bench: ParsableCommand {
             request.threads = threadCounts
             request.repetitions = repetitions
             request.calls = calls
-            let rows = try runBench(request) { printError($0) }
-            print(benchTable(rows), terminator: "")
+            request.profile = profile
+            let result = try runBench(request) { printError($0) }
+            if json {
+                print(try benchJSON(result))
+            } else {
+                print(benchTable(result.rows), terminator: "")
+                if let report = result.profile { print("\n" + report.markdown(top: top)) }
+            }
         }
     }
 }

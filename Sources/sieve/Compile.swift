@@ -101,6 +101,11 @@ struct Compile: ParsableCommand {
         discussion: "Choices are cached in $XDG_CACHE_HOME/sieve/autotune (else ~/.cache/sieve/autotune) by target, shape, pattern and candidates; the report lists the measured times."))
     var autotune = false
 
+    @Flag(help: ArgumentHelp(
+        "Build a profiling artifact: NAME_run times each kernel, and NAME.h declares NAME_kernels, NAME_profile and NAME_profile_reset.",
+        discussion: "Without it the artifact holds no profiling code. `sieve bench --profile` builds and reads such artifacts itself."))
+    var profile = false
+
     func run() throws {
         try runReportingDiagnostics {
             guard reportOnly || stopAfter != nil || output != nil else {
@@ -122,6 +127,7 @@ struct Compile: ParsableCommand {
             request.printKernelIR = printKernelIR
             request.reportOnly = reportOnly
             request.autotune = autotune
+            request.profile = profile
             let result = try compileModel(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }

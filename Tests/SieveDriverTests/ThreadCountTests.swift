@@ -47,7 +47,7 @@ import Testing
         request.calls = 1
         request.flushBytes = 1 << 16
         var notes: [String] = []
-        let rows = try runBench(request) { notes.append($0) }
+        let rows = try runBench(request) { notes.append($0) }.rows
         #expect(!rows.isEmpty)
         #expect(rows.allSatisfy { $0.threads == maxRuntimeThreads })
         #expect(notes.contains { $0.contains("\(maxRuntimeThreads + 36) thread(s) asked for, the runtime runs \(maxRuntimeThreads)") })
