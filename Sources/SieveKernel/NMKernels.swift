@@ -2,6 +2,7 @@
 // kernel: per-row nm_dot at batch 1, a cache-blocked broadcast kernel at batch N, a scatter for column groups.
 
 import SieveIR
+import SieveTarget
 
 extension Lowerer {
     /// The physical packing of N:M constant `id`: row blocks when the resolved schedule of every product reading
@@ -137,16 +138,20 @@ extension Lowerer {
         let rowKept = groupsPerRow * n
         // One step of the kept loop covers 16 kept values (a 64-byte line of them) when n divides 16.
         let unroll = max(1, 16 / n)
-        guard columns % w == 0, vectors >= 1, vectors <= 4, k % m == 0, groupsPerRow % unroll == 0,
+        // Columns run in panels of up to 4 vectors (the accumulators that stay in registers); a wider batch takes
+        // several panels per k block, re-reading the block's kept values (from L1) and decoding them again.
+        let panelVectors = SieveTarget.KernelProblem.blockedPanelVectors(columns / max(1, w))
+        let panels = vectors / max(1, panelVectors)
+        guard columns % w == 0, vectors >= 1, k % m == 0, groupsPerRow % unroll == 0,
               program.buffers[values.index].elementType == .f32, kBlock % (unroll * m) == 0, tileRows > 0 else { return false }
         // The schedule's k block, a whole number of steps (the default keeps about 24 KiB of activations in L1), its
-        // tile and prefetch distance (the defaults are chooseNMBlockedSchedule's).
+        // tile and prefetch distance (the defaults are KernelProblem.defaultSchedule's).
         let blockGroups = kBlock / m
         let blocks = (groupsPerRow + blockGroups - 1) / blockGroups
         let tiles = (rows + tileRows - 1) / tileRows
         // The kept values of a step loaded as whole vectors and splatted lane by lane in registers (fewer loads).
         let splat = (unroll * n) % w == 0
-        let chainsPerVector = max(1, min(unroll * n, 8 / vectors))
+        let chainsPerVector = max(1, min(unroll * n, 8 / panelVectors))
         let bits = m.trailingZeroBitCount
         // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
         let perByte = 8 / bits
@@ -165,9 +170,11 @@ extension Lowerer {
             body.loop("kb", to: .index(blocks)) { body, kb in
                 let groupBegin = body.declare("g_begin", .i64, kb * .index(blockGroups))
                 let groupEnd = body.declare("g_end", .i64, .binary(.min, groupBegin + .index(blockGroups), .index(groupsPerRow)))
+                body.loop("cp", to: .index(panels)) { body, cp in
+                let panelStart = body.declare("panel", .i64, cp * .index(panelVectors * w))
                 body.loop("r", from: rowBegin, to: rowEnd) { body, r in
                     let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
-                    let chains = (0..<vectors).map { v in
+                    let chains = (0..<panelVectors).map { v in
                         (0..<chainsPerVector).map { c in body.declare("acc\(v)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) }
                     }
                     body.loop("g", from: groupBegin, to: groupEnd, step: unroll) { body, g0 in
@@ -198,25 +205,28 @@ extension Lowerer {
                                 let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
                                 let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
                                                                               : .broadcast(.load(values, index: p), width: w))
-                                for v in 0..<vectors {
+                                for v in 0..<panelVectors {
                                     let chain = chains[v][kept % chainsPerVector]
-                                    body.assign(chain, .fma(value, .vectorLoad(activations, index: kk * .index(columns) + .index(v * w), width: w), chain))
+                                    let column = kk * .index(columns) + panelStart + .index(v * w)
+                                    body.assign(chain, .fma(value, .vectorLoad(activations, index: column, width: w), chain))
                                 }
                             }
                         }
                     }
-                    for v in 0..<vectors {
+                    for v in 0..<panelVectors {
                         var total = chains[v][0]
                         for chain in chains[v].dropFirst() { total = .binary(.add, total, chain) }
-                        let index = body.declare("o", .i64, r * .index(columns) + .index(v * w))
+                        let index = body.declare("o", .i64, r * .index(columns) + panelStart + .index(v * w))
                         body.emit(.vectorStore(out, index: index, value: .binary(.add, .vectorLoad(out, index: index, width: w), total)))
                     }
+                }
                 }
             }
         }
         addKernel(builder, pattern: "N:M product (\(n):\(m)) blocked for the caches: tiles of \(tileRows) weight rows (parallel), "
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
-                  + "\(vectors) f32x\(w) column vectors, \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
+                  + "\(panelVectors) f32x\(w) column vectors" + (panels > 1 ? " (\(panels) panels of them per k block)" : "")
+                  + ", \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
                   + (byteDecode ? ", indices decoded from whole bytes" : "") + (splat ? ", kept values splatted from vector loads" : "")
                   + scheduleText())
         return true

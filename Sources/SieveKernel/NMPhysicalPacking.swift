@@ -182,19 +182,6 @@ public enum NMPhysicalPacking: Hashable, Sendable {
     case rowBlocks(NMRowBlockLayout)
 }
 
-/// The parameters of the k-blocked batch-N kernel (`emitBlockedSparseRows`).
-public struct NMBlockedSchedule: Hashable, Sendable {
-    /// Reduction groups per k block (the activation panel of one block stays in L1).
-    public var blockGroups: Int
-    /// Weight rows per parallel tile.
-    public var tileRows: Int
-    /// How many weight rows ahead the strided weight stream is prefetched.
-    public var prefetchRows: Int
-    /// Whether a step's kept values are loaded as vectors and splatted lane by lane in registers instead of
-    /// one broadcast load each.
-    public var splatKeptValues: Bool
-}
-
 /// Chooses the physical packing of an N:M weight `[rows][k]`. `rowBlockKernel` says whether the product
 /// takes the per-row batch-1 path (activations contiguous along the reduction, fewer rows than a vector);
 /// only that path reads row blocks.
@@ -219,17 +206,6 @@ public func chooseNMPacking(rows: Int, k: Int, n: Int, m: Int, rowBlockKernel: B
 /// which reads group order; 4-lane targets take the scalar loop).
 public func chooseNMValueOrder(n: Int, m: Int, vectorWidth: Int) -> NMValueOrder {
     vectorWidth == 8 && NMValueOrder.inLane.admits(n: n, m: m) ? .inLane : .sequential
-}
-
-/// Chooses the k block, tile and prefetch distance of the batch-N kernel for `columns` activation rows
-/// (the vector axis) of an N:M weight; only the pattern and the activation rows matter.
-public func chooseNMBlockedSchedule(n: Int, m: Int, columns: Int) -> NMBlockedSchedule {
-    let unroll = max(1, 16 / n)
-    let stepGroups = unroll * m
-    // About 24 KiB of activations per block, a whole number of steps.
-    let blockGroups = max(unroll, (24 * 1024 / (4 * columns)) / stepGroups * unroll)
-    return NMBlockedSchedule(blockGroups: blockGroups, tileRows: 64, prefetchRows: 8,
-                             splatKeptValues: true)
 }
 
 func roundUpToMultiple(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }

@@ -130,7 +130,7 @@ public struct CostModel: Sendable {
             return 1 / (2 * lanes * Double(rates.fmaUnits))
         case .nmBroadcast, .nmBlocked:
             // Per kept value: a scalar decode and broadcast (≈ 2 cycles) plus one FMA per activation vector.
-            let vectors = Double(max(1, min(4, problem.rows / max(1, rates.lanes))))
+            let vectors = Double(KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))))
             return vectors / (2 * (2 + vectors)) * (variant == .nmBroadcast ? 0.8 : 1)
         }
     }
@@ -161,8 +161,9 @@ public struct CostModel: Sendable {
             let blocks = max(1, (problem.reduction + kBlock - 1) / max(1, kBlock))
             // Partial results read and written once per k block; transposes in and out.
             warmBytes += 2 * Double(results) * Double(blocks) + 2 * Double(activations + results)
-            // A panel larger than L1 is re-read from L2 for every row of the tile.
-            let panel = kBlock * problem.rows * 4
+            // A panel larger than L1 is re-read from L2 for every row of the tile (a wide batch runs as several
+            // panels of up to 4 vectors per k block, each re-reading the block's kept values from L1).
+            let panel = kBlock * KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))) * rates.lanes * 4
             if panel > rates.l1Bytes {
                 warmBytes += Double(activations) * Double(max(1, min(tileRows, problem.outputs)))
             }

@@ -163,8 +163,7 @@ public struct KernelProblem: Hashable, Sendable {
         case .nmBlocked(let kBlock, _, _):
             guard let pattern, rows >= vectorWidth else { return false }
             let unroll = max(1, 16 / pattern.n)
-            let vectors = rows / vectorWidth
-            return rows % vectorWidth == 0 && vectors <= 4 && reduction % pattern.m == 0
+            return rows % vectorWidth == 0 && reduction % pattern.m == 0
                 && (reduction / pattern.m) % unroll == 0 && kBlock % (unroll * pattern.m) == 0
         case .nmBroadcast:
             return family == .convolution || rows >= vectorWidth
@@ -179,6 +178,12 @@ public struct KernelProblem: Hashable, Sendable {
         case .denseScalar, .nmDot, .nmGather, .nmScatter:
             return true
         }
+    }
+
+    /// The column vectors the blocked N:M kernel keeps in registers at once: the largest divisor of `vectors` up
+    /// to 4 (more spill on AVX2's 16 registers); a wider batch runs as several panels of them.
+    public static func blockedPanelVectors(_ vectors: Int) -> Int {
+        (1...4).last { vectors % $0 == 0 } ?? 1
     }
 
     /// Whether an N:M weight with `reduction` elements per row can be stored in blocks of 4 rows (`rows4`): m of
@@ -201,7 +206,10 @@ public struct KernelProblem: Hashable, Sendable {
         guard let pattern else { return 0 }
         let unroll = max(1, 16 / pattern.n)
         let stepGroups = unroll * pattern.m
-        let blockGroups = max(unroll, (panelBytes / (4 * max(1, rows))) / stepGroups * unroll)
+        // The panel in L1 is one k block of the columns the kernel accumulates at once (a wide batch runs in panels).
+        let panelColumns = rows >= vectorWidth && rows % vectorWidth == 0
+            ? Self.blockedPanelVectors(rows / vectorWidth) * vectorWidth : rows
+        let blockGroups = max(unroll, (panelBytes / (4 * max(1, panelColumns))) / stepGroups * unroll)
         return blockGroups * pattern.m
     }
 

@@ -178,14 +178,13 @@ struct ScheduleDifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    /// The default schedule carries exactly the N:M choices lowering made before the schedule decided them:
-    /// `chooseNMPacking`'s row blocks for batch-1 products and `chooseNMBlockedSchedule`'s k block, tile and
-    /// prefetch for the blocked kernel.
-    @Test("N:M defaults equal chooseNMPacking and chooseNMBlockedSchedule")
+    /// The default schedule carries `chooseNMPacking`'s row blocks for batch-1 products, and for batch N the blocked
+    /// kernel with its L1-sized k block, tile and prefetch distance (also at 128 rows, as two panels of 64).
+    @Test("N:M defaults: chooseNMPacking at batch 1, the blocked kernel at batch N")
     func nmDefaultsMatchTheKernelChoices() throws {
         for (rows, outputs, k, n, m) in [(1, 4096, 4096, 2, 4), (1, 64, 64, 2, 4), (2, 10, 160, 2, 4), (1, 12, 256, 1, 4),
                                          (1, 32, 512, 4, 16), (3, 24, 96, 3, 8), (16, 128, 256, 2, 4), (32, 4096, 4096, 2, 4),
-                                         (64, 256, 1024, 1, 8)] {
+                                         (64, 256, 1024, 1, 8), (128, 384, 384, 2, 4)] {
             // Only types are read: the weight's bytes stay empty.
             var graph = Graph(name: "g")
             let x = graph.addInput(TensorType([rows, k], .f32), name: "x")
@@ -213,32 +212,65 @@ struct ScheduleDifferentialTests {
                     #expect(narrow.variant == .nmDot && narrow.packing == expected, "\(label), 8 lanes: \(narrow.summary)")
                 }
             } else {
-                let blocked = chooseNMBlockedSchedule(n: n, m: m, columns: rows)
-                #expect(chosen.variant == .nmBlocked(kBlock: blocked.blockGroups * m, tileRows: blocked.tileRows, prefetchRows: blocked.prefetchRows),
-                        "\(label)")
+                // Tiles of 64 weight rows, prefetch 8 rows ahead, and a k block whose panel of activations (up to 4
+                // vectors of them: 128 rows run as two panels of 64) is about 24 KiB, in whole steps of 16 kept values.
+                let kBlocks = [16: 384, 32: 192, 64: 128, 128: 96]
+                #expect(chosen.variant == .nmBlocked(kBlock: kBlocks[rows] ?? 0, tileRows: 64, prefetchRows: 8), "\(label)")
             }
         }
     }
 
-    /// A schedule that does not fit the vector width it is compiled for (the blocked kernel takes at most 4
-    /// vectors of activation rows: 32 rows are 8 vectors of 4 lanes) is lowered with the default and says so;
-    /// one that fits is lowered as written.
+    /// A schedule that does not fit the vector width it is compiled for (the blocked kernel takes whole vectors of
+    /// activation rows: 20 rows are 5 vectors of 4 lanes but not whole vectors of 16) is lowered with the default
+    /// and says so; one that fits is lowered as written.
     @Test("a schedule that does not fit the vector width falls back to the default")
     func scheduleThatDoesNotFit() throws {
         let graph = try parseGraph("""
-            graph @g(%x: tensor<32x64xf32>) -> tensor<32x8xf32> {
+            graph @g(%x: tensor<20x64xf32>) -> tensor<20x8xf32> {
               %w = const @w : tensor<8x64xf32, nm<1:4>>
-              %y = matmul %x, %w {transpose_b = true, schedule = nm_blocked<k_block = 64, tile_rows = 4, prefetch_rows = 2, packing = stored, parallel = none>} : tensor<32x8xf32>
+              %y = matmul %x, %w {transpose_b = true, schedule = nm_blocked<k_block = 64, tile_rows = 4, prefetch_rows = 2, packing = stored, parallel = none>} : tensor<20x8xf32>
               return %y
             }
             const @w : tensor<8x64xf32, nm<1:4>> = hex<"\(String(repeating: "0000803f", count: 128))\(String(repeating: "00", count: 32))">
             """)
-        let narrow = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 4))
-        #expect(narrow.kernels.contains { $0.pattern.contains("does not fit f32x4 vectors; lowered with the default") },
-                "\(narrow.kernels.map(\.pattern))")
         let wide = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 16))
-        #expect(wide.kernels.contains { $0.pattern.contains("k blocks of 64") && $0.pattern.contains("tiles of 4 weight rows")
-            && $0.pattern.contains("; schedule nm_blocked(k_block 64, tile_rows 4, prefetch_rows 2), serial") },
+        #expect(wide.kernels.contains { $0.pattern.contains("does not fit f32x16 vectors; lowered with the default") },
                 "\(wide.kernels.map(\.pattern))")
+        let narrow = try lowerToKernels(graph, options: LoweringOptions(name: "g", vectorWidth: 4))
+        #expect(narrow.kernels.contains { $0.pattern.contains("k blocks of 64") && $0.pattern.contains("tiles of 4 weight rows")
+            && $0.pattern.contains("; schedule nm_blocked(k_block 64, tile_rows 4, prefetch_rows 2), serial") },
+                "\(narrow.kernels.map(\.pattern))")
+    }
+
+    /// Batches wider than 4 vectors run the blocked kernel in several panels per k block (128 rows: 2 panels of 4
+    /// vectors of 16 lanes, 4 of 8 lanes, 8 of 4 lanes; 96 rows: panels of 3 or 4 vectors): on every target the
+    /// default schedule takes them, and the results match the interpreter with one and two threads.
+    @Test("the blocked N:M kernel in several panels, every target")
+    func blockedPanels() throws {
+        let wide = DifferentialCase(name: "N:M products at 96 and 128 rows", text: """
+            graph @g(%x: tensor<128x128xf32>, %t: tensor<96x64xf32>) -> (tensor<128x24xf32>, tensor<96x16xf32>) {
+              %w = const @w : tensor<24x128xf32>
+              %v = const @v : tensor<16x64xf32>
+              %bias = const @bias : tensor<24xf32>
+              %y = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<128x24xf32>
+              %z = matmul %t, %v {transpose_b = true} : tensor<96x16xf32>
+              return %y, %z
+            }
+            const @w : tensor<24x128xf32> = splat<0.0>
+            const @v : tensor<16x64xf32> = splat<0.0>
+            const @bias : tensor<24xf32> = splat<0.0>
+            """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4), "v": (4, 8)])
+        var targets: [TargetDescription] = [.x86_64]
+        if TargetDescription.native.f32Lanes >= 8 { targets.append(.x86_64_v3) }
+        if TargetDescription.native.f32Lanes >= 16 { targets.append(.x86_64_v4) }
+        for target in targets {
+            let (_, compiled, _) = try mergedCases([wide], seed: 41)
+            let program = try lowerToKernels(compiled, options: LoweringOptions(name: "g", vectorWidth: target.f32Lanes))
+            let blocked = program.kernels.filter { $0.pattern.contains("blocked for the caches") }
+            #expect(blocked.count == 2 && blocked.allSatisfy { $0.pattern.contains("panels of them per k block") },
+                    "\(target.name): \(program.kernels.map(\.pattern))")
+            let problems = try checkAgainstInterpreter([wide], target: target, seed: 41, threads: [1, 2])
+            #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        }
     }
 }
