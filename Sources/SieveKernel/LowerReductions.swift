@@ -8,6 +8,10 @@ extension Lowerer {
         let shape = type(result).shape
         let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         let x = try buffer(op.operands[0]), target = try buffer(result)
+        if inner == 1 && length >= width && program.buffers[x.index].elementType == .f32 {
+            lowerContiguousSoftmax(x: x, target: target, rows: outer, length: length)
+            return
+        }
         var builder = KernelBuilder()
         builder.loop("row", to: .index(outer * inner), parallel: isParallel(outer * inner * length)) { body, row in
             let base = body.declare("base", .i64, (row / .index(inner)) * .index(length * inner) + row % .index(inner))
@@ -28,6 +32,46 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: "softmax: max, sum of exponentials in f64, normalise")
+    }
+
+    /// Softmax along a contiguous last axis of at least one vector, in f32 vectors: the row's maximum, then
+    /// e^(x - max) by the vector exp (within 2 ulp), stored and summed in vector lanes, then one multiply by
+    /// 1 / sum. The scalar path computes in double; this one differs from it by a few f32 ulps (the attention
+    /// softmax of a BERT encoder took 8 ns per element that way, 30% of the encoder's time).
+    mutating func lowerContiguousSoftmax(x: BufferID, target: BufferID, rows: Int, length: Int) {
+        let w = width, vectors = length / w, tail = vectors * w
+        var builder = KernelBuilder()
+        builder.loop("row", to: .index(rows), parallel: isParallel(rows * length)) { body, row in
+            let base = body.declare("base", .i64, row * .index(length))
+            let largest = body.declare("largest", .f32, .float(-.infinity))
+            body.loop("k", to: .index(length)) { body, k in
+                body.assign(largest, .binary(.max, largest, .load(x, index: base + k)))
+            }
+            let shift = body.declare("shift", .f32x(w), .broadcast(largest, width: w))
+            let lanes = body.declare("lanes", .f32x(w), .broadcast(.float(0), width: w))
+            body.loop("v", to: .index(vectors)) { body, v in
+                let index = body.declare("i", .i64, base + v * .index(w))
+                let e = body.declare("e", .f32x(w), .unary(.exp, .binary(.sub, .vectorLoad(x, index: index, width: w), shift)))
+                body.emit(.vectorStore(target, index: index, value: e))
+                body.assign(lanes, .binary(.add, lanes, e))
+            }
+            let sum = body.declare("sum", .f32, .reduceAdd(lanes))
+            body.loop("k", from: .index(tail), to: .index(length)) { body, k in
+                let e = body.declare("e", .f32, .unary(.exp, .binary(.sub, .load(x, index: base + k), largest)))
+                body.store(target, base + k, e)
+                body.assign(sum, .binary(.add, sum, e))
+            }
+            let inverse = body.declare("inverse", .f32, .binary(.div, .float(1), sum))
+            let scale = body.declare("scale", .f32x(w), .broadcast(inverse, width: w))
+            body.loop("v", to: .index(vectors)) { body, v in
+                let index = body.declare("i", .i64, base + v * .index(w))
+                body.emit(.vectorStore(target, index: index, value: .binary(.mul, .vectorLoad(target, index: index, width: w), scale)))
+            }
+            body.loop("k", from: .index(tail), to: .index(length)) { body, k in
+                body.store(target, base + k, .binary(.mul, .load(target, index: base + k), inverse))
+            }
+        }
+        addKernel(builder, pattern: "softmax along a contiguous axis in f32x\(w): max, vector exp stored and summed, scale by 1/sum")
     }
 
     mutating func lowerLayerNorm(_ op: Operation, result: ValueID, axis: Int, epsilon: Float) throws {
