@@ -328,12 +328,12 @@ private struct KernelChecker {
             case .isNaN:
                 if !type.isScalarFloat { report("is_nan of \(type), expected a scalar float") }
                 return .i64
-            case .exp:
+            case .exp, .gelu:
                 var isVector = false
                 if case .f32x = type { isVector = true }
-                if !type.isScalarFloat && !isVector { report("exp of \(type), expected a float or an f32 vector") }
+                if !type.isScalarFloat && !isVector { report("\(op.rawValue) of \(type), expected a float or an f32 vector") }
                 return type
-            case .sqrt, .erf, .tanh, .sigmoid, .gelu, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos, .softplus:
+            case .sqrt, .erf, .tanh, .sigmoid, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos, .softplus:
                 if !type.isScalarFloat { report("\(op.rawValue) of \(type), expected a scalar float") }
                 return type
             }

@@ -87,6 +87,7 @@ extension Lowerer {
         let integer = !type(result).elementType.isFloat
         let target = try buffer(result)
         let epilogue = try matmulEpilogue(op, steps: steps, m: m, n: n)
+        let vectorEpilogue = try matmulVectorEpilogue(op, steps: steps, m: m, n: n)
         let aStrides = broadcastStrides(from: batchA, to: batchShape).map { $0 * m * k }
         let bStrides = broadcastStrides(from: batchB, to: batchShape).map { $0 * k * n }
         let aBuffer = try buffer(op.operands[0])
@@ -108,7 +109,8 @@ extension Lowerer {
             let parallel = schedule.parallel != .none
             switch schedule.variant {
             case .nmBlocked, .nmBroadcast:
-                guard try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue, schedule: schedule) else {
+                guard try emitTransposedSparseRows(op, weight: weight, a: aBuffer, result: target, epilogue: epilogue,
+                                                   vectorEpilogue: vectorEpilogue, schedule: schedule) else {
                     throw LoweringError("the schedule \(schedule.summary) does not fit this matmul")
                 }
             case .nmDot, .nmGather:
@@ -135,13 +137,13 @@ extension Lowerer {
         let schedule = try currentSchedule()
         if let packed = packedWeight(op.operands[1]) {
             // A 2-D weight: A and the result are [batches * m] contiguous rows.
-            let flatEpilogue = epilogue.map { epilogue in
-                { (builder: inout KernelBuilder, row: KernelExpression, column: KernelExpression, value: KernelExpression) -> KernelExpression in
-                    epilogue(&builder, row / .index(m), row % .index(m), column, value)
+            func flat(_ epilogue: ProductEpilogue?) -> ((inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression)? {
+                epilogue.map { epilogue in
+                    { builder, row, column, value in epilogue(&builder, row / .index(m), row % .index(m), column, value) }
                 }
             }
             emitPackedProduct(rows: batches * m, a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1),
-                              weight: packed, c: target, epilogue: flatEpilogue, pattern: "dense matmul")
+                              weight: packed, c: target, epilogue: flat(epilogue), vectorEpilogue: flat(vectorEpilogue), pattern: "dense matmul")
             return
         }
         let bBuffer = try buffer(op.operands[1])
@@ -159,32 +161,76 @@ extension Lowerer {
     }
 
     /// The fused epilogue as a function of (batch, row, column, product).
+    /// Each epilogue step with the buffer it reads (bias and residual operands follow A and B in order).
+    func epilogueOperands(_ op: Operation, steps: [EpilogueStep]) throws -> [(step: EpilogueStep, operand: BufferID?)] {
+        var operandIndex = 2
+        return try steps.map { step in
+            switch step {
+            case .bias, .residualAdd:
+                defer { operandIndex += 1 }
+                return (step, try buffer(op.operands[operandIndex]))
+            case .activation:
+                return (step, nil)
+            }
+        }
+    }
+
     func matmulEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int) throws -> ProductEpilogue? {
         guard !steps.isEmpty else { return nil }
-        var operandIndex = 2
         var actions: [(KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression] = []
-        for step in steps {
+        for (step, operand) in try epilogueOperands(op, steps: steps) {
             switch step {
             case .bias:
-                let bias = try buffer(op.operands[operandIndex])
+                guard let bias = operand else { continue }
                 actions.append { _, _, column, value in .binary(.add, value, .load(bias, index: column)) }
-                operandIndex += 1
             case .residualAdd:
-                let residual = try buffer(op.operands[operandIndex])
+                guard let residual = operand else { continue }
                 actions.append { batch, row, column, value in
                     .binary(.add, value, .load(residual, index: batch * .index(m * n) + row * .index(n) + column))
                 }
-                operandIndex += 1
             case let .activation(activation):
                 actions.append { _, _, _, value in activationValue(activation, value) }
             }
         }
-        return { builder, batch, row, column, value in
+        return chainedEpilogue(actions, type: .f32)
+    }
+
+    /// The epilogue on `width` consecutive columns at once (`column` the first), as f32 vectors; nil when a step has
+    /// no vector form (only relu and exact GELU among activations do) or the epilogue is empty.
+    func matmulVectorEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int) throws -> ProductEpilogue? {
+        guard !steps.isEmpty, isVectorizable([op.operands[0], op.results[0]]) else { return nil }
+        let w = width
+        var actions: [(KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression] = []
+        for (step, operand) in try epilogueOperands(op, steps: steps) {
+            switch step {
+            case .bias:
+                guard let bias = operand, program.buffers[bias.index].elementType == .f32 else { return nil }
+                actions.append { _, _, column, value in .binary(.add, value, .vectorLoad(bias, index: column, width: w)) }
+            case .residualAdd:
+                guard let residual = operand, program.buffers[residual.index].elementType == .f32 else { return nil }
+                actions.append { batch, row, column, value in
+                    .binary(.add, value, .vectorLoad(residual, index: batch * .index(m * n) + row * .index(n) + column, width: w))
+                }
+            case let .activation(activation):
+                switch activation {
+                case .relu: actions.append { _, _, _, value in .binary(.max, value, .broadcast(.float(0), width: w)) }
+                case .gelu(approximateTanh: false): actions.append { _, _, _, value in .unary(.gelu, value) }
+                default: return nil
+                }
+            }
+        }
+        return chainedEpilogue(actions, type: .f32x(w))
+    }
+
+    /// Runs `actions` in order on a product's value, naming each intermediate result.
+    func chainedEpilogue(_ actions: [(KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression],
+                         type: ValueType) -> ProductEpilogue {
+        { builder, batch, row, column, value in
             var current = value
             for (index, action) in actions.enumerated() {
                 current = action(batch, row, column, current)
                 // Each step's result gets a name, so the next step (an activation reads it twice) stays short.
-                if index < actions.count - 1 { current = builder.declare("step\(index)", .f32, current) }
+                if index < actions.count - 1 { current = builder.declare("step\(index)", type, current) }
             }
             return current
         }

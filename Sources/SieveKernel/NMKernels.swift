@@ -79,7 +79,7 @@ extension Lowerer {
     /// epilogue. Returns false when the shape does not suit it (too few rows, not f32).
     mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
                                            a: BufferID, result: BufferID, epilogue: ProductEpilogue?,
-                                           schedule: KernelSchedule) throws -> Bool {
+                                           vectorEpilogue: ProductEpilogue? = nil, schedule: KernelSchedule) throws -> Bool {
         guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
         let (rows, k, n) = (plan.rows, plan.k, plan.n)
         var activations = a
@@ -113,13 +113,28 @@ extension Lowerer {
             pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
         }
         var builder = KernelBuilder()
+        // With a vector form of the epilogue, the transpose only copies and the epilogue then runs along each result
+        // row a vector at a time (its scalar form on the row's tail).
+        let vectorColumns = vectorEpilogue == nil ? 0 : n / width * width
         builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
             body.loop("r", to: .index(n)) { body, r in
                 let value = body.declare("value", .f32, .load(transposedResult, index: r * .index(rows) + c))
-                body.store(result, c * .index(n) + r, epilogue?(&body, 0, c, r, value) ?? value)
+                body.store(result, c * .index(n) + r, vectorColumns > 0 ? value : epilogue?(&body, 0, c, r, value) ?? value)
+            }
+            if let vectorEpilogue, vectorColumns > 0 {
+                body.loop("r", to: .index(vectorColumns), step: width) { body, r in
+                    let index = body.declare("o", .i64, c * .index(n) + r)
+                    let value = body.declare("value", .f32x(width), .vectorLoad(result, index: index, width: width))
+                    body.emit(.vectorStore(result, index: index, value: vectorEpilogue(&body, 0, c, r, value)))
+                }
+                body.loop("r", from: .index(vectorColumns), to: .index(n)) { body, r in
+                    let value = body.declare("value", .f32, .load(result, index: c * .index(n) + r))
+                    body.store(result, c * .index(n) + r, epilogue?(&body, 0, c, r, value) ?? value)
+                }
             }
         }
-        addKernel(builder, pattern: "transpose the N:M product back, applying the epilogue")
+        addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back, then the epilogue in f32x\(width) along each row"
+                                                      : "transpose the N:M product back, applying the epilogue")
         return true
     }
 

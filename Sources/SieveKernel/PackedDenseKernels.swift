@@ -112,6 +112,7 @@ extension Lowerer {
     /// `c` is contiguous `[rows][n]`; the epilogue gets the flattened row.
     mutating func emitPackedProduct(rows: Int, a: MatrixView, weight: PackedWeight, c: BufferID,
                                     epilogue: ((inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression)?,
+                                    vectorEpilogue: ((inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression)? = nil,
                                     pattern: String) {
         let (n, k, schedule) = (weight.n, weight.k, weight.schedule)
         let w = width
@@ -196,7 +197,17 @@ extension Lowerer {
                             body.emit(.vectorStore(c, index: (row0 + .index(r)) * .index(n) + column0 + .index(v * w), value: accumulators[r][v]))
                         }
                     }
-                    if last, let epilogue {
+                    if last, let vectorEpilogue {
+                        // The epilogue runs on the finished tile while it is in L1, a vector of columns at a time.
+                        for r in 0..<tileRows {
+                            for v in 0..<vectors {
+                                let row = row0 + .index(r), column = column0 + .index(v * w)
+                                let index = body.declare("e", .i64, row * .index(n) + column)
+                                let value = body.declare("value", .f32x(w), .vectorLoad(c, index: index, width: w))
+                                body.emit(.vectorStore(c, index: index, value: vectorEpilogue(&body, row, column, value)))
+                            }
+                        }
+                    } else if last, let epilogue {
                         // The epilogue runs on the finished tile while it is in L1.
                         for r in 0..<tileRows {
                             body.loop("e", to: .index(panelWidth)) { body, e in
