@@ -167,7 +167,7 @@ extension Lowerer {
         let rowKept = groupsPerRow * n
         // One step of the kept loop covers 16 kept values (a 64-byte line of them) when n divides 16.
         let unroll = max(1, 16 / n)
-        // Columns run in panels of up to 4 vectors (the accumulators that stay in registers); a wider batch takes
+        // Columns run in panels of up to 8 vectors (the accumulators that stay in registers); a wider batch takes
         // several panels per k block, re-reading the block's kept values (from L1) and decoding them again.
         let panelVectors = SieveTarget.KernelProblem.blockedPanelVectors(columns / max(1, w))
         let panels = vectors / max(1, panelVectors)

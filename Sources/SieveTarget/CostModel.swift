@@ -162,7 +162,7 @@ public struct CostModel: Sendable {
             // Partial results read and written once per k block; transposes in and out.
             warmBytes += 2 * Double(results) * Double(blocks) + 2 * Double(activations + results)
             // A panel larger than L1 is re-read from L2 for every row of the tile (a wide batch runs as several
-            // panels of up to 4 vectors per k block, each re-reading the block's kept values from L1).
+            // panels of up to 8 vectors per k block, each re-reading the block's kept values from L1).
             let panel = kBlock * KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))) * rates.lanes * 4
             if panel > rates.l1Bytes {
                 warmBytes += Double(activations) * Double(max(1, min(tileRows, problem.outputs)))

@@ -179,7 +179,7 @@ struct ScheduleDifferentialTests {
     }
 
     /// The default schedule carries `chooseNMPacking`'s row blocks for batch-1 products, and for batch N the blocked
-    /// kernel with its L1-sized k block, tile and prefetch distance (also at 128 rows, as two panels of 64).
+    /// kernel with its L1-sized k block, tile and prefetch distance (also at 128 rows, 8 vectors of 16 lanes).
     @Test("N:M defaults: chooseNMPacking at batch 1, the blocked kernel at batch N")
     func nmDefaultsMatchTheKernelChoices() throws {
         for (rows, outputs, k, n, m) in [(1, 4096, 4096, 2, 4), (1, 64, 64, 2, 4), (2, 10, 160, 2, 4), (1, 12, 256, 1, 4),
@@ -212,9 +212,9 @@ struct ScheduleDifferentialTests {
                     #expect(narrow.variant == .nmDot && narrow.packing == expected, "\(label), 8 lanes: \(narrow.summary)")
                 }
             } else {
-                // Tiles of 64 weight rows, prefetch 8 rows ahead, and a k block whose panel of activations (up to 4
-                // vectors of them: 128 rows run as two panels of 64) is about 24 KiB, in whole steps of 16 kept values.
-                let kBlocks = [16: 384, 32: 192, 64: 128, 128: 96]
+                // Tiles of 64 weight rows, prefetch 8 rows ahead, and a k block whose panel of activations (up to 8
+                // vectors of them) is about 24 KiB, in whole steps of 16 kept values.
+                let kBlocks = [16: 384, 32: 192, 64: 128, 128: 32]
                 #expect(chosen.variant == .nmBlocked(kBlock: kBlocks[rows] ?? 0, tileRows: 64, prefetchRows: 8), "\(label)")
             }
         }
@@ -242,18 +242,18 @@ struct ScheduleDifferentialTests {
                 "\(narrow.kernels.map(\.pattern))")
     }
 
-    /// Batches wider than 4 vectors run the blocked kernel in several panels per k block (128 rows: 2 panels of 4
-    /// vectors of 16 lanes, 4 of 8 lanes, 8 of 4 lanes; 96 rows: panels of 3 or 4 vectors): on every target the
+    /// Batches wider than 8 vectors run the blocked kernel in several panels per k block (256 rows: 2 panels of 8
+    /// vectors of 16 lanes, 4 of 8 lanes, 8 of 4 lanes; 192 rows: panels of 6 or 8 vectors): on every target the
     /// default schedule takes them, and the results match the interpreter with one and two threads.
     @Test("the blocked N:M kernel in several panels, every target")
     func blockedPanels() throws {
-        let wide = DifferentialCase(name: "N:M products at 96 and 128 rows", text: """
-            graph @g(%x: tensor<128x128xf32>, %t: tensor<96x64xf32>) -> (tensor<128x24xf32>, tensor<96x16xf32>) {
+        let wide = DifferentialCase(name: "N:M products at 192 and 256 rows", text: """
+            graph @g(%x: tensor<256x128xf32>, %t: tensor<192x64xf32>) -> (tensor<256x24xf32>, tensor<192x16xf32>) {
               %w = const @w : tensor<24x128xf32>
               %v = const @v : tensor<16x64xf32>
               %bias = const @bias : tensor<24xf32>
-              %y = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<128x24xf32>
-              %z = matmul %t, %v {transpose_b = true} : tensor<96x16xf32>
+              %y = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<256x24xf32>
+              %z = matmul %t, %v {transpose_b = true} : tensor<192x16xf32>
               return %y, %z
             }
             const @w : tensor<24x128xf32> = splat<0.0>
