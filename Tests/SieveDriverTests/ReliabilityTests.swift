@@ -6,6 +6,7 @@ import Foundation
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveONNX
 import Testing
 
 @Suite(.serialized) struct ReliabilityTests {
@@ -32,5 +33,40 @@ import Testing
             let result = try NumPyFile.read(path: output.appendingPathComponent("probabilities.npy").path)
             #expect(result.type.shape == [0, 10], "\(mode)")
         }
+    }
+
+    /// A FIFO named as external data, as the model or as an `.npy` input is refused at once with one diagnostic
+    /// saying what it is (the open used to block forever waiting for a writer, and the `.npy` refusal spoke of
+    /// permission). Nothing ever writes to the FIFO, so a blocking open would hit the timeout.
+    @Test func namedPipesAreRefusedWithoutBlocking() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pipe = folder.appendingPathComponent("weights.bin").path
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let model = folder.appendingPathComponent("model.onnx")
+        try matmulModel(weight: externalWeight(location: "weights.bin")).write(to: model)
+        let input = folder.appendingPathComponent("x.npy").path
+        try NumPyFile.write(Tensor(TensorType([1, 4], .f32), floats: [1, 2, 3, 4]).constant(name: "x"), path: input)
+        let pipeModel = folder.appendingPathComponent("pipe.onnx").path
+        #expect(mkfifo(pipeModel, 0o600) == 0)
+        let pipeInput = folder.appendingPathComponent("pipe.npy").path
+        #expect(mkfifo(pipeInput, 0o600) == 0)
+        let output = folder.appendingPathComponent("out").path
+        let cases: [(arguments: [String], expected: String)] = [
+            (["inspect", model.path], "cannot read external data 'weights.bin' of tensor 'W': it is a named pipe (FIFO), not a regular file"),
+            (["compile", model.path, "-o", output], "it is a named pipe (FIFO), not a regular file"),
+            (["run", model.path, "--input", "x=\(input)", "--output-dir", output, "--interpret"], "it is a named pipe (FIFO)"),
+            (["inspect", pipeModel], "cannot read model '\(pipeModel)': it is a named pipe (FIFO), not a regular file"),
+            (["run", exampleFolder.appendingPathComponent("mlp.onnx").path, "--input", "input=\(pipeInput)", "--output-dir", output,
+              "--interpret"], "\(pipeInput):1:1: error: it is a named pipe (FIFO), not a regular file; give the path of a file"),
+        ]
+        for (arguments, expected) in cases {
+            let outcome = try runSieve(arguments, timeout: 30)
+            #expect(!outcome.timedOut, "\(arguments) blocked")
+            #expect(outcome.status == 1 && !outcome.crashed, "\(arguments): \(outcome.stderr)")
+            #expect(errorLines(outcome.stderr).count == 1 && outcome.stderr.contains(expected), "\(arguments): \(outcome.stderr)")
+            #expect(!outcome.stderr.contains("permission"), "\(arguments): \(outcome.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: output))
     }
 }
