@@ -69,4 +69,51 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: output))
     }
+
+    /// `sieve` under a 4 GiB address-space limit (`ulimit -v`), as the report's acceptance asks.
+    func runSieveLimited(_ arguments: [String], timeout: Double = 60) throws -> ProcessOutcome {
+        let script = "ulimit -v 4194304 && exec \"$0\" \"$@\""
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, sieveBinary().path] + arguments
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var timedOut = false
+        while process.isRunning {
+            if Date() > deadline {
+                timedOut = true
+                process.terminate()
+                break
+            }
+            usleep(2000)
+        }
+        process.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return ProcessOutcome(status: process.terminationStatus, crashed: process.terminationReason == .uncaughtSignal && !timedOut,
+                              timedOut: timedOut, stdout: "", stderr: stderr)
+    }
+
+    /// A splat constant's size comes from its type alone, so it is checked before anything is allocated: 2^40
+    /// elements used to abort allocating 4 TiB, and 2^32 allocated 16 GiB before the 2^28 check ran.
+    @Test(arguments: ["4294967296x256", "65536x65536", "16385x16384"])
+    func hugeSplatConstantsAreRefusedBeforeAllocating(shape: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("huge.sir")
+        try """
+            graph @g(%x: tensor<2xf32>) -> tensor<2xf32> {
+              %w = const @w : tensor<\(shape)xf32>
+              return %x
+            }
+            const @w : tensor<\(shape)xf32> = splat<0.5>
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let outcome = try runSieveLimited(["opt", file.path])
+        #expect(outcome.status == 1 && !outcome.crashed && !outcome.timedOut, "\(outcome.stderr)")
+        #expect(errorLines(outcome.stderr) == ["\(file.path):5:1: error: splat constant of type tensor<\(shape)xf32> has \(shape.split(separator: "x").compactMap { Int($0) }.reduce(1, *)) elements, more than the limit of 2^28; give the data as hex<\"...\"> or make the tensor smaller"],
+                "\(outcome.stderr)")
+    }
 }
