@@ -60,7 +60,7 @@ struct Compile: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("The output folder.", valueName: "folder"))
     var output: String?
 
-    @Option(help: ArgumentHelp("The artifact name (a C identifier); default: the model file's base name.", valueName: "name"))
+    @Option(help: ArgumentHelp("The artifact name (a C identifier, not beginning with 'sieve' or '_'); default: the model file's base name.", valueName: "name"))
     var name: String?
 
     @Option(name: .customLong("input-shape"),

@@ -4,6 +4,7 @@
 
 import Foundation
 import SieveFormats
+import SieveDriver
 import SieveIR
 import SieveInterpreter
 import SieveONNX
@@ -115,5 +116,35 @@ import Testing
         #expect(outcome.status == 1 && !outcome.crashed && !outcome.timedOut, "\(outcome.stderr)")
         #expect(errorLines(outcome.stderr) == ["\(file.path):5:1: error: splat constant of type tensor<\(shape)xf32> has \(shape.split(separator: "x").compactMap { Int($0) }.reduce(1, *)) elements, more than the limit of 2^28; give the data as hex<\"...\"> or make the tensor smaller"],
                 "\(outcome.stderr)")
+    }
+
+    /// `--name` must not collide with the runtime's symbols (`--name sieve_pool` passed and left the C compiler's
+    /// error to the user), with names C reserves, or with the C library's families: one diagnostic, before the
+    /// model is read, and no output folder.
+    @Test(arguments: [("sieve_pool", "it begins with 'sieve'"), ("SIEVE", "it begins with 'sieve'"),
+                      ("sieve_runtime", "it begins with 'sieve'"), ("_model", "begin with an underscore"),
+                      ("thrd", "'thrd_create'"), ("pthread", "'pthread_create'"), ("sem", "'sem_create'"),
+                      ("1bad", "is not a C identifier")])
+    func reservedArtifactNamesAreRefused(name: String, reason: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("out")
+        let outcome = try runSieve(["compile", exampleFolder.appendingPathComponent("mlp.onnx").path, "-o", output.path, "--name", name],
+                                   timeout: 120)
+        #expect(outcome.status == 1 && !outcome.crashed, "\(outcome.stderr)")
+        let errors = errorLines(outcome.stderr)
+        #expect(errors.count == 1 && errors[0].contains("artifact name '\(name)'") && errors[0].contains(reason), "\(outcome.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+    }
+
+    /// Names that only resemble a reserved one are accepted, and a default name taken from a file called like the
+    /// runtime steps aside instead of failing.
+    @Test func artifactNamesNearTheReservedOnesAreAccepted() {
+        for name in ["sievenet", "my_sieve", "model_sieve_pool", "tokenizer", "semantic", "pthreadpool_model", "mlp"] {
+            #expect(artifactNameProblem(name) == nil, "\(name)")
+        }
+        #expect(defaultArtifactName(for: "models/sieve.onnx") == "model_sieve")
+        #expect(defaultArtifactName(for: "pthread.onnx") == "model_pthread")
+        #expect(defaultArtifactName(for: "mlp.onnx") == "mlp")
     }
 }
