@@ -126,13 +126,9 @@ public enum ArtifactWriter {
         if !fileManager.fileExists(atPath: parent.path) {
             throw DiagnosticError(.error(.unknown, "the folder holding '\(request.outputDirectory)' does not exist; create \(parent.path) first"))
         }
-        let temporary = parent.appendingPathComponent(".\(output.lastPathComponent).sieve-\(UUID().uuidString)")
-        do {
-            try fileManager.createDirectory(at: temporary, withIntermediateDirectories: false)
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot create a temporary folder in \(parent.path): \(error.localizedDescription)"))
-        }
-        defer { try? fileManager.removeItem(at: temporary) }
+        // Built beside the output and swapped in at once (see ArtifactFolder); removed on any failure.
+        let folder = try ArtifactFolder(output: output)
+        let temporary = folder.temporary
 
         var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so"]
         let assemblyFile = "\(name).weights.S"
@@ -174,24 +170,8 @@ public enum ArtifactWriter {
             throw DiagnosticError(.error(.unknown, "cannot write the report: \(error.localizedDescription)"))
         }
 
-        // Move into place: a fresh folder in one rename, otherwise file by file (each rename atomic).
-        do {
-            if !fileManager.fileExists(atPath: output.path) {
-                try fileManager.moveItem(at: temporary, to: output)
-            } else {
-                for file in files {
-                    let source = temporary.appendingPathComponent(file).path
-                    let destination = output.appendingPathComponent(file).path
-                    guard rename(source, destination) == 0 else {
-                        throw DiagnosticError(.error(.unknown, "cannot move \(file) into \(output.path): \(String(cString: strerror(errno)))"))
-                    }
-                }
-            }
-        } catch let error as DiagnosticError {
-            throw error
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot move the artifact into \(output.path): \(error.localizedDescription)"))
-        }
+        // The whole folder appears at once: after a kill the output is the complete old or the complete new artifact.
+        try folder.place()
         return ArtifactReport(files: files, program: program, summary: summary)
     }
 

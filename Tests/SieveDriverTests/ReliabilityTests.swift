@@ -147,4 +147,78 @@ import Testing
         #expect(defaultArtifactName(for: "pthread.onnx") == "model_pthread")
         #expect(defaultArtifactName(for: "mlp.onnx") == "mlp")
     }
+
+    /// Every file of a folder, by name, with its bytes.
+    func snapshot(_ folder: URL) -> [String: Data] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        var result: [String: Data] = [:]
+        for name in names { result[name] = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) }
+        return result
+    }
+
+    /// The entries beside the output other than the output itself: temporary folders of killed runs.
+    func leftovers(beside output: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.deletingLastPathComponent().path)) ?? []
+        return names.filter { $0 != output.lastPathComponent }.sorted()
+    }
+
+    /// `sieve compile` killed (by strace's fault injection, SIGKILL on entering the system call) at each step that
+    /// puts the artifact in place: the `rename` of a fresh folder, the `renameat2(RENAME_EXCHANGE)` that swaps it
+    /// with the old one, and the `rmdir` that starts removing the old one after the swap. The output folder is
+    /// always the complete old or the complete new artifact (it used to be replaced file by file, so a kill could
+    /// leave new sources beside an old library), and the next compile removes the killed run's temporary folder.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")))
+    func killedCompilesLeaveTheOldOrTheNewArtifact() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let parent = folder.appendingPathComponent("parent")
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: false)
+        let output = parent.appendingPathComponent("out")
+        let mlp = exampleFolder.appendingPathComponent("mlp.onnx").path, cnn = exampleFolder.appendingPathComponent("cnn.onnx").path
+        func compile(_ model: String, killedAt call: String? = nil) throws -> ProcessOutcome {
+            let arguments = ["compile", model, "-o", output.path, "--name", "m"]
+            guard let call else { return try runSieve(arguments, timeout: 180) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+            process.arguments = ["-o", "/dev/null", "-e", "inject=\(call):signal=KILL", sieveBinary().path] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return ProcessOutcome(status: process.terminationStatus, crashed: false, timedOut: false, stdout: "", stderr: "")
+        }
+
+        // A fresh output killed at its rename: no output folder at all, and one temporary folder.
+        var killed = try compile(mlp, killedAt: "rename")
+        #expect(killed.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+        #expect(leftovers(beside: output).count == 1)
+        var outcome = try compile(mlp)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(leftovers(beside: output).isEmpty)
+        let old = snapshot(output)
+        #expect(old.count >= 9 && old["libm.so"] != nil && old["m.h"] != nil)
+
+        // Killed at the swap: the old artifact, whole.
+        killed = try compile(cnn, killedAt: "renameat2")
+        #expect(killed.status != 0)
+        #expect(snapshot(output) == old)
+        #expect(leftovers(beside: output).count == 1)
+        outcome = try compile(mlp)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(leftovers(beside: output).isEmpty)
+        #expect(snapshot(output) == old)
+
+        // Killed just after the swap, removing the old artifact: the new one, whole.
+        killed = try compile(cnn, killedAt: "rmdir")
+        #expect(killed.status != 0)
+        let afterKill = snapshot(output)
+        #expect(leftovers(beside: output).count == 1)
+        outcome = try compile(cnn)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(leftovers(beside: output).isEmpty)
+        let new = snapshot(output)
+        #expect(new != old && new.keys.sorted() == old.keys.sorted())
+        #expect(afterKill == new, "the folder after the kill is not the complete new artifact")
+    }
 }
