@@ -27,7 +27,7 @@ let package = Package(
         .target(
             name: "SieveONNX",
             dependencies: [
-                "SieveIR", "SieveInterpreter",
+                "SieveIR", "SieveInterpreter", "SieveFormats",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),

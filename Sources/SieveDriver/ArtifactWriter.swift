@@ -60,10 +60,43 @@ public struct ArtifactReport: Sendable {
     public var summary: String
 }
 
-/// Whether a name can be a C identifier prefix.
-public func isValidArtifactName(_ name: String) -> Bool {
-    guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)) else { return false }
-    return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
+/// Whether a name can be an artifact name (see `artifactNameProblem`).
+public func isValidArtifactName(_ name: String) -> Bool { artifactNameProblem(name) == nil }
+
+/// Why `name` cannot name an artifact, as the rest of "artifact name 'NAME' ...", or nil when it can.
+///
+/// The name prefixes every symbol and macro the artifact defines (`NAME_create`, `NAME_run`, `NAME_NUM_INPUTS`)
+/// and names its files beside `sieve_runtime.c`, so it must be a C identifier whose symbols cannot collide with
+/// the runtime's (`sieve_*`, `SIEVE_*`, `sieve_runtime.c`), with identifiers C reserves for the implementation
+/// (a leading underscore), or with the C library's and POSIX's families of functions (`--name thrd` would define
+/// C11's `thrd_create`, `--name pthread` POSIX's `pthread_create`).
+public func artifactNameProblem(_ name: String) -> String? {
+    guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)),
+          name.unicodeScalars.allSatisfy({ $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }) else {
+        return "is not a C identifier; pass --name with letters, digits and underscores, not starting with a digit"
+    }
+    let suggestion = "pass --name with another C identifier, such as 'model_\(name)'"
+    let lower = name.lowercased()
+    if lower == "sieve" || lower.hasPrefix("sieve_") {
+        return "is reserved: it begins with 'sieve', the prefix of the C runtime's own symbols and files (sieve_pool_run, SIEVE_ERROR_THREADS, sieve_runtime.c); \(suggestion)"
+    }
+    if name.hasPrefix("_") {
+        return "is reserved: C reserves identifiers that begin with an underscore for the compiler and the C library; \(suggestion)"
+    }
+    // Every symbol the artifact defines is the name, '_' and a suffix; `NAME_create` stands for all of them.
+    if let prefix = reservedCPrefix(of: "\(name)_create") {
+        return "is reserved: the artifact would define '\(name)_create', and identifiers beginning with '\(prefix)' belong to the C library or POSIX; \(suggestion)"
+    }
+    return nil
+}
+
+/// The C library or POSIX family an identifier belongs to, if any: families that define `_create`, `_init` or
+/// `_destroy` functions (`pthread_create`, `sem_init`, `timer_create`, C11's `thrd_create`, `mtx_destroy`), so an
+/// artifact name that completes one would define the library's own symbol.
+func reservedCPrefix(of identifier: String) -> String? {
+    let families = ["pthread_", "sem_", "timer_", "posix_", "sched_", "aio_", "mq_", "shm_", "clock_",
+                    "thrd_", "mtx_", "cnd_", "tss_", "atomic_", "memory_order_"]
+    return families.first { identifier.hasPrefix($0) }
 }
 
 /// Writes artifacts.
@@ -76,8 +109,8 @@ public enum ArtifactWriter {
     /// Lowers, emits, compiles and writes the artifact; on any failure nothing is left in the output folder.
     public static func write(_ request: ArtifactRequest) throws(DiagnosticError) -> ArtifactReport {
         let name = request.name
-        guard isValidArtifactName(name) else {
-            throw DiagnosticError(.error(.unknown, "artifact name '\(name)' is not a C identifier; pass --name with letters, digits and underscores, not starting with a digit"))
+        if let problem = artifactNameProblem(name) {
+            throw DiagnosticError(.error(.unknown, "artifact name '\(name)' \(problem)"))
         }
         let program = try lowerToKernels(request.graph, options: LoweringOptions(name: name, vectorWidth: request.target.f32Lanes,
                                                                                parallelThreshold: request.parallelThreshold))
@@ -96,13 +129,9 @@ public enum ArtifactWriter {
         if !fileManager.fileExists(atPath: parent.path) {
             throw DiagnosticError(.error(.unknown, "the folder holding '\(request.outputDirectory)' does not exist; create \(parent.path) first"))
         }
-        let temporary = parent.appendingPathComponent(".\(output.lastPathComponent).sieve-\(UUID().uuidString)")
-        do {
-            try fileManager.createDirectory(at: temporary, withIntermediateDirectories: false)
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot create a temporary folder in \(parent.path): \(error.localizedDescription)"))
-        }
-        defer { try? fileManager.removeItem(at: temporary) }
+        // Built beside the output and swapped in at once (see ArtifactFolder); removed on any failure.
+        let folder = try ArtifactFolder(output: output)
+        let temporary = folder.temporary
 
         var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so"]
         let assemblyFile = "\(name).weights.S"
@@ -144,24 +173,8 @@ public enum ArtifactWriter {
             throw DiagnosticError(.error(.unknown, "cannot write the report: \(error.localizedDescription)"))
         }
 
-        // Move into place: a fresh folder in one rename, otherwise file by file (each rename atomic).
-        do {
-            if !fileManager.fileExists(atPath: output.path) {
-                try fileManager.moveItem(at: temporary, to: output)
-            } else {
-                for file in files {
-                    let source = temporary.appendingPathComponent(file).path
-                    let destination = output.appendingPathComponent(file).path
-                    guard rename(source, destination) == 0 else {
-                        throw DiagnosticError(.error(.unknown, "cannot move \(file) into \(output.path): \(String(cString: strerror(errno)))"))
-                    }
-                }
-            }
-        } catch let error as DiagnosticError {
-            throw error
-        } catch {
-            throw DiagnosticError(.error(.unknown, "cannot move the artifact into \(output.path): \(error.localizedDescription)"))
-        }
+        // The whole folder appears at once: after a kill the output is the complete old or the complete new artifact.
+        try folder.place()
         return ArtifactReport(files: files, program: program, summary: summary)
     }
 

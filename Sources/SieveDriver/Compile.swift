@@ -60,6 +60,8 @@ public func defaultArtifactName(for path: String) -> String {
     var name = String(base.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     if name.isEmpty { name = "model" }
     if let first = name.first, first.isNumber { name = "m_" + name }
+    // A file called sieve.onnx or pthread.onnx still compiles: its default name steps out of the reserved prefixes.
+    if artifactNameProblem(name) != nil { name = "model_" + name }
     return name
 }
 

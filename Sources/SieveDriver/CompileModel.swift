@@ -142,6 +142,10 @@ public func prepareGraph(_ imported: consuming Graph, target: TargetDescription,
 
 /// Compiles a model file into an artifact folder (or only reports, with `reportOnly`).
 public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileResult {
+    // A name that cannot be used is said before the model is read and its passes run.
+    if request.outputDirectory != nil, let name = request.name, let problem = artifactNameProblem(name) {
+        throw DiagnosticError(.error(.unknown, "artifact name '\(name)' \(problem)"))
+    }
     var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
     let imported = loaded.graph
     // The imported weights are not needed once the passes have run: the graph hands them on instead of

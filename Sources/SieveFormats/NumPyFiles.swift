@@ -347,17 +347,12 @@ func npyError(_ source: String, _ message: String) -> DiagnosticError {
     DiagnosticError(.error(.file(path: source, line: 1, column: 1), message))
 }
 
-/// Reads a whole regular file.
+/// Reads a whole regular file; a FIFO, device or folder is refused without blocking (see `RegularFile`).
 func readFile(_ path: String) throws(DiagnosticError) -> [UInt8] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw npyError(path, "no such file")
-    }
-    guard !isDirectory.boolValue else { throw npyError(path, "is a folder, not a file") }
     do {
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        return try RegularFile.readAll(path: path)
     } catch {
-        throw npyError(path, "cannot read the file: \(error.localizedDescription)")
+        throw npyError(path, error.reason)
     }
 }
 

@@ -12,6 +12,9 @@ public struct Parser {
         set { scanner.position = newValue }
     }
     private static let maxNesting = 32
+    /// The most elements a `splat<...>` constant may have (1 GiB of f32): its size comes from the type alone,
+    /// so it is checked before anything is allocated.
+    public static let maxSplatElements = 1 << 28
 
     /// Parses a whole file.
     public static func parse(_ text: String, path: String = "<input>") throws(DiagnosticError) -> Module {
@@ -337,6 +340,12 @@ public struct Parser {
                 throw fail("a constant with an nm layout must be given as hex<\"...\"> bytes", at: start)
             }
             guard let count = type.elementCount else { throw fail("constant type has too many elements", at: start) }
+            // Checked before anything is allocated: a splat's size comes from its type alone, not from the text.
+            if form == "splat" {
+                guard count <= Parser.maxSplatElements else {
+                    throw fail("splat constant of type \(type) has \(count) elements, more than the limit of 2^28; give the data as hex<\"...\"> or make the tensor smaller", at: start)
+                }
+            }
             try expect("<")
             var values: [String] = []
             if form == "dense" {
@@ -361,6 +370,8 @@ public struct Parser {
             try expect(">")
             var element: [UInt8] = []
             var data: [UInt8] = []
+            // Dense data has as many values as the text holds (checked above), so this is bounded by the text;
+            // a splat's count was checked against `maxSplatElements`.
             data.reserveCapacity(count * type.elementType.byteSize)
             for text in values {
                 element.removeAll(keepingCapacity: true)
@@ -368,8 +379,10 @@ public struct Parser {
                 data.append(contentsOf: element)
             }
             if form == "splat" {
-                guard count <= 1 << 28 else { throw fail("splat constant is larger than 2^28 elements", at: start) }
-                return Array([[UInt8]](repeating: data, count: count).joined())
+                // Doubling copies: no intermediate array of `count` arrays.
+                let total = count * data.count
+                guard total > 0 else { return [] }
+                while data.count < total { data.append(contentsOf: data.prefix(total - data.count)) }
             }
             return data
         case "elided":

@@ -345,8 +345,17 @@ extension Lowerer {
         let patch = groupChannels * kernelH * kernelW
         let pixels = outH * outW
         let input = try buffer(op.operands[0]), target = try buffer(result)
+        let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
         guard let scratchOffset = plan.scratch[currentOpIndex] else {
-            // An empty convolution has nothing to compute.
+            // No im2col scratch: the patch is empty (no input channels or a zero kernel extent), so every
+            // output is a sum of nothing: the bias, or 0. (An empty result never reaches here.)
+            var builder = KernelBuilder()
+            let count = batch * outChannels * pixels
+            builder.loop("i", to: .index(count), parallel: isParallel(count)) { body, i in
+                let value: KernelExpression = bias.map { .load($0, index: (i / .index(pixels)) % .index(outChannels)) } ?? .float(0)
+                body.store(target, i, value)
+            }
+            addKernel(builder, pattern: "conv2d over an empty patch: the bias or 0")
             return
         }
         let columns = addBuffer(Buffer(name: "\(name(result)).im2col", storage: .arena(offset: scratchOffset), elementType: .f32,
@@ -379,7 +388,6 @@ extension Lowerer {
         }
         addKernel(builder, pattern: "conv2d im2col: [group][channel*ky*kx][image][pixel]")
 
-        let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
         let integer = false
         let schedule = try currentSchedule()
         if let weight = nmWeight(op.operands[1]) {

@@ -167,10 +167,14 @@ struct Lowerer {
                 valueBuffers[result.index] = valueBuffers[source.index]
                 continue
             }
+            // An empty result (a zero dimension) needs no work: no kernel, so no loop bound or tile size
+            // is ever derived from a zero extent. Its buffer still exists (one element) for its readers,
+            // which are empty as well or read none of it.
+            if type(result).elementCount == 0 { continue }
             try lower(op, result: result)
         }
         currentOp = nil
-        for (position, value) in plan.copiedOutputs {
+        for (position, value) in plan.copiedOutputs where type(value).elementCount != 0 {
             let source = try buffer(value)
             let target = program.outputs[position]
             let count = program.buffers[target.index].count

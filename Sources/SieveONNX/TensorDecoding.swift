@@ -2,6 +2,7 @@
 // Every size is checked against the declared type before anything is allocated, so a hostile file cannot exhaust memory.
 
 import Foundation
+import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SwiftProtobuf
@@ -205,22 +206,18 @@ func readExternalData(_ proto: Onnx_TensorProto, byteCount: Int, baseDirectory: 
         throw TensorDecodingError("\(what) has external data location '\(location)', which resolves through a symbolic link to '\(resolved)', outside the model's folder '\(base)'")
     }
 
-    let descriptor = open(resolved, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-    guard descriptor >= 0 else {
-        throw TensorDecodingError("cannot open external data '\(location)' of \(what): \(String(cString: strerror(errno)))")
+    // Opened without blocking and checked on the descriptor: a FIFO would otherwise hang the open, and a
+    // check of the name before opening could be raced by a swap.
+    let file: RegularFile
+    do {
+        file = try RegularFile(path: resolved, noFollow: true)
+    } catch {
+        throw TensorDecodingError("cannot read external data '\(location)' of \(what): \(error.reason)")
     }
-    defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-        throw TensorDecodingError("cannot inspect external data '\(location)' of \(what): \(String(cString: strerror(errno)))")
+    guard file.linkCount <= 1 else {
+        throw TensorDecodingError("external data '\(location)' of \(what) has \(file.linkCount) hard links; it is refused because another name for it may lie outside the model's folder")
     }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-        throw TensorDecodingError("external data '\(location)' of \(what) is not a regular file")
-    }
-    guard status.st_nlink <= 1 else {
-        throw TensorDecodingError("external data '\(location)' of \(what) has \(status.st_nlink) hard links; it is refused because another name for it may lie outside the model's folder")
-    }
-    let fileSize = Int(status.st_size)
+    let fileSize = file.size
     guard offset <= fileSize else {
         throw TensorDecodingError("external data of \(what) starts at offset \(offset), beyond the end of '\(location)' (\(fileSize) bytes)")
     }
@@ -237,28 +234,14 @@ func readExternalData(_ proto: Onnx_TensorProto, byteCount: Int, baseDirectory: 
             throw TensorDecodingError("external data of \(what) has \(available) bytes from offset \(offset) to the end of '\(location)', but the tensor type needs \(byteCount)")
         }
     }
-
-    var bytes = [UInt8](repeating: 0, count: byteCount)
-    var done = 0
-    var failure: Int32 = 0
-    bytes.withUnsafeMutableBytes { buffer in
-        guard let base = buffer.baseAddress else { return }
-        while done < byteCount {
-            let got = pread(descriptor, base.advanced(by: done), byteCount - done, off_t(offset + done))
-            if got < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                return
-            }
-            if got == 0 { return }
-            done += got
-        }
+    let bytes: [UInt8]
+    do {
+        bytes = try file.read(offset: offset, count: byteCount)
+    } catch {
+        throw TensorDecodingError("cannot read external data '\(location)' of \(what): \(error.reason)")
     }
-    if failure != 0 {
-        throw TensorDecodingError("cannot read external data '\(location)' of \(what): \(String(cString: strerror(failure)))")
-    }
-    guard done == byteCount else {
-        throw TensorDecodingError("external data '\(location)' of \(what) ended after \(done) of \(byteCount) bytes")
+    guard bytes.count == byteCount else {
+        throw TensorDecodingError("external data '\(location)' of \(what) ended after \(bytes.count) of \(byteCount) bytes")
     }
     return bytes
 }
@@ -270,26 +253,13 @@ func realPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
-/// Reads a whole file after checking its size against a limit, with messages instead of crashes.
+/// Reads a whole regular file after checking its size against a limit, with messages instead of crashes;
+/// a FIFO, device or folder is refused without blocking (see `RegularFile`).
 func readFileChecked(_ path: String, limit: Int, what: String) throws(DiagnosticError) -> Data {
-    var status = stat()
-    guard stat(path, &status) == 0 else {
-        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': \(String(cString: strerror(errno)))"))
-    }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': not a regular file"))
-    }
-    guard Int(status.st_size) <= limit else {
-        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': \(status.st_size) bytes is more than the limit of \(limit)"))
-    }
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': permission denied"))
-    }
-    defer { try? handle.close() }
     do {
-        return try handle.readToEnd() ?? Data()
+        return Data(try RegularFile.readAll(path: path, limit: limit))
     } catch {
-        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': \(error.localizedDescription)"))
+        throw DiagnosticError(.error(ModelLocation.whole(path), "cannot read \(what) '\(path)': \(error.reason)"))
     }
 }
 

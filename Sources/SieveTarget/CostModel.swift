@@ -137,6 +137,10 @@ public struct CostModel: Sendable {
 
     /// The estimate of one schedule.
     public func estimate(_ schedule: KernelSchedule, for problem: KernelProblem) -> ScheduleEstimate {
+        // An empty result launches no kernel (lowering skips it): nothing is read, computed or forked.
+        if problem.rows == 0 || problem.outputs == 0 {
+            return ScheduleEstimate(nanoseconds: 0, bytes: 0, flops: 0, bound: .memory, threads: 1)
+        }
         let threads = schedule.parallel == .none ? 1 : rates.cores
         let weight = Self.weightBytes(problem)
         let activations = saturating([problem.rows, problem.reduction, 4])

@@ -35,8 +35,10 @@ struct Compile: ParsableCommand {
             parallel split, chosen by a cost model), lowers to kernel IR with a static arena, emits C and \
             builds it with $CC (default cc). report.md and report.json describe every layer: its sparsity \
             and its schedule with the estimated time, bytes moved and whether memory or compute bounds it. \
-            Every file appears in the output folder at once or not at all. Without --autotune the output \
-            depends only on the inputs and the target.
+            The output folder appears at once: it is built beside it and swapped in by one rename \
+            (renameat2 RENAME_EXCHANGE over an existing folder), so a killed compile leaves the complete old \
+            or the complete new artifact, and the next compile removes what killed runs left beside it. \
+            Without --autotune the output depends only on the inputs and the target.
 
             Examples:
               sieve compile model.onnx -o out/
@@ -60,7 +62,7 @@ struct Compile: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("The output folder.", valueName: "folder"))
     var output: String?
 
-    @Option(help: ArgumentHelp("The artifact name (a C identifier); default: the model file's base name.", valueName: "name"))
+    @Option(help: ArgumentHelp("The artifact name (a C identifier, not beginning with 'sieve' or '_'); default: the model file's base name.", valueName: "name"))
     var name: String?
 
     @Option(name: .customLong("input-shape"),

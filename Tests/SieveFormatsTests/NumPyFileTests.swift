@@ -63,7 +63,7 @@ func refusal(_ body: () throws -> Void) -> String? {
         #expect(refusal { _ = try NumPyFile.read(path: fixturePath("fortran.npy")) }?.contains("numpy.ascontiguousarray") == true)
         #expect(refusal { _ = try NumPyFile.read(path: fixturePath("bigendian.npy")) }?.contains("big-endian dtype '>f4'") == true)
         #expect(refusal { _ = try NumPyFile.read(path: fixturePath("absent.npy")) } == "no such file")
-        #expect(refusal { _ = try NumPyFile.read(path: fixturePath("")) } == "is a folder, not a file")
+        #expect(refusal { _ = try NumPyFile.read(path: fixturePath("")) } == "it is a folder, not a regular file; give the path of a file")
     }
 
     @Test func damagedFilesAreRefusedBeforeAnythingIsAllocated() throws {
