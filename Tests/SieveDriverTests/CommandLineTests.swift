@@ -29,12 +29,18 @@ struct ProcessOutcome {
     var stderr: String
 }
 
-/// Runs `sieve` with arguments and optional stdin, killing it after `timeout` seconds.
+/// Runs `sieve` with arguments and optional stdin, killing it after `timeout` seconds; with `addressSpaceKiB`,
+/// under that address-space limit (`ulimit -v`, through /bin/sh).
 func runSieve(_ arguments: [String], stdin: Data? = nil, timeout: Double = 20,
-              environment: [String: String] = [:]) throws -> ProcessOutcome {
+              environment: [String: String] = [:], addressSpaceKiB: Int? = nil) throws -> ProcessOutcome {
     let process = Process()
-    process.executableURL = sieveBinary()
-    process.arguments = arguments
+    if let addressSpaceKiB {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v \(addressSpaceKiB) && exec \"$0\" \"$@\"", sieveBinary().path] + arguments
+    } else {
+        process.executableURL = sieveBinary()
+        process.arguments = arguments
+    }
     if !environment.isEmpty {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }

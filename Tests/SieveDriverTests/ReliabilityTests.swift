@@ -73,28 +73,7 @@ import Testing
 
     /// `sieve` under a 4 GiB address-space limit (`ulimit -v`), as the report's acceptance asks.
     func runSieveLimited(_ arguments: [String], timeout: Double = 60) throws -> ProcessOutcome {
-        let script = "ulimit -v 4194304 && exec \"$0\" \"$@\""
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, sieveBinary().path] + arguments
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                process.terminate()
-                break
-            }
-            usleep(2000)
-        }
-        process.waitUntilExit()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return ProcessOutcome(status: process.terminationStatus, crashed: process.terminationReason == .uncaughtSignal && !timedOut,
-                              timedOut: timedOut, stdout: "", stderr: stderr)
+        try runSieve(arguments, timeout: timeout, addressSpaceKiB: 4_194_304)
     }
 
     /// A splat constant's size comes from its type alone, so it is checked before anything is allocated: 2^40

@@ -11,14 +11,19 @@ import Testing
 
 @Suite("Vector math of the C backend")
 struct VectorMathTests {
+    /// The named target when this CPU runs its instructions, else nil.
+    func runnableTarget(_ name: String) throws -> TargetDescription? {
+        let target = try TargetDescription.named(name)
+        return target.f32Lanes <= TargetDescription.native.f32Lanes ? target : nil
+    }
+
     /// Rows of 16 whose first value and maximum is exactly 0, so that x - max is exact and softmax returns
     /// e^x * (1 / sum) for every x and exactly 1 / sum for the first: the ratio of the two is e^x up to the
     /// exp's error and the two products' roundings, whatever the sum's. The rows sweep x over [-90, 0] in steps
     /// of 1/64; the ratio is checked down to -80 (below, x's products with 1 / sum leave the normal range).
     @Test("softmax's vector exp is within 2 ulp of exp in double", arguments: ["x86-64", "x86-64-v3", "x86-64-v4"])
     func vectorExp(_ targetName: String) throws {
-        let target = try TargetDescription.named(targetName)
-        guard target.f32Lanes <= TargetDescription.native.f32Lanes else { return }  // this CPU cannot run that target
+        guard let target = try runnableTarget(targetName) else { return }  // this CPU cannot run that target
         let rows = 400, length = 16
         var values: [Double] = []
         var step = 0
@@ -66,8 +71,7 @@ extension VectorMathTests {
     /// (AVX2, AVX-512); on the generic target, which has no FMA, the tail's error grows as x^2 ulp (bound 2e-5).
     @Test("vector GELU epilogues are within 16 ulp of GELU in double", arguments: ["x86-64", "x86-64-v3", "x86-64-v4"])
     func vectorGELU(_ targetName: String) throws {
-        let target = try TargetDescription.named(targetName)
-        guard target.f32Lanes <= TargetDescription.native.f32Lanes else { return }  // this CPU cannot run that target
+        guard let target = try runnableTarget(targetName) else { return }  // this CPU cannot run that target
         let rows = 64, columns = 32
         let identity = (0..<columns).flatMap { r in (0..<columns).map { c in r == c ? "0000803f" : "00000000" } }.joined()
         let graph = try parseGraph("""
