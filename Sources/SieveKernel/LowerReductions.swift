@@ -276,9 +276,11 @@ private struct Accumulator {
     func combine(_ a: KernelExpression, _ b: KernelExpression) -> KernelExpression {
         switch accumulation {
         case .largest, .smallest:
-            let better = KernelExpression.binary(accumulation == .largest ? .gt : .lt, b, a)
-            // NaN wins, so a NaN input is not silently dropped.
-            return .select(isFloat ? .binary(.or, better, .unary(.isNaN, b)) : better, b, a)
+            guard isFloat else { return .select(.binary(accumulation == .largest ? .gt : .lt, b, a), b, a) }
+            // NaN wins, so a NaN input is not silently dropped: a NaN accumulator stays, and b replaces a unless
+            // it is no better (which is false for a NaN b). Two selects without `||` compile to blends, not branches.
+            let notBetter = KernelExpression.binary(accumulation == .largest ? .le : .ge, b, a)
+            return .select(.binary(.ne, a, a), a, .select(.unary(.not, notBetter), b, a))
         case .sum, .absoluteSum, .squareSum, .exponentialSum:
             return .binary(isFloat ? .add : .wrappingAdd, a, b)
         case .product:
