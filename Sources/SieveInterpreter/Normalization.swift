@@ -1,11 +1,12 @@
-// Normalizations: softmax, layer_norm and batch_norm (the reduce_* group is in Reductions.swift).
+// Normalizations: softmax and log_softmax, layer_norm and batch_norm (the reduce_* group is in Reductions.swift).
 // Sums, means and variances accumulate in Double so the oracle is more precise than any backend it checks.
 
 import Foundation
 import SieveIR
 
-/// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating.
-func softmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
+/// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating. With
+/// `logarithm`, log-softmax: `x - (max + log(sum(exp(x - max))))`, all in Double.
+func softmax(_ x: Tensor, axis: Int, logarithm: Bool = false, resultType: TensorType) -> Tensor {
     let values = x.floatValues
     let shape = x.shape
     let length = shape[axis], inner = product(shape[(axis + 1)...]), outer = product(shape[..<axis])
@@ -21,7 +22,12 @@ func softmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
                 exponentials[k] = exp(Double(values[base + k * inner]) - largest)
                 sum += exponentials[k]
             }
-            for k in 0..<length { result[base + k * inner] = Float(exponentials[k] / sum) }
+            if logarithm {
+                let shift = largest + log(sum)
+                for k in 0..<length { result[base + k * inner] = Float(Double(values[base + k * inner]) - shift) }
+            } else {
+                for k in 0..<length { result[base + k * inner] = Float(exponentials[k] / sum) }
+            }
         }
     }
     return floatResult(resultType, result)

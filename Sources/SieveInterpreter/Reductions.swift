@@ -1,5 +1,5 @@
-// Reference semantics of the reductions group: reduce_* functions, arg_max/arg_min, cum_sum, top_k, log_softmax
-// and conv_transpose2d. Float sums accumulate in Double, integer sums and products wrap as the element type does.
+// Reference semantics of the reductions group: reduce_* functions, arg_max/arg_min, cum_sum, top_k, conv_transpose2d
+// (log_softmax is softmax's, in Normalization.swift). Float sums accumulate in Double; integer sums and products wrap.
 
 import Foundation
 import SieveIR
@@ -193,26 +193,6 @@ func topK(_ x: Tensor, k: Int, axis: Int, largest: Bool, output: TopKOutput, res
         case let .integers(elements): return integerResult(resultType, sources.map { elements[$0] })
         }
     }
-}
-
-/// Numerically stable log-softmax along one axis, in Double: `x - max - log(sum(exp(x - max)))`.
-func logSoftmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
-    let values = x.floatValues
-    let shape = x.shape
-    let length = shape[axis], inner = product(shape[(axis + 1)...]), outer = product(shape[..<axis])
-    var result = [Float](repeating: 0, count: values.count)
-    for o in 0..<outer {
-        for i in 0..<inner {
-            let base = o * length * inner + i
-            var largest = -Double.infinity
-            for k in 0..<length { largest = max(largest, Double(values[base + k * inner])) }
-            var sum = 0.0
-            for k in 0..<length { sum += exp(Double(values[base + k * inner]) - largest) }
-            let shift = largest + log(sum)
-            for k in 0..<length { result[base + k * inner] = Float(Double(values[base + k * inner]) - shift) }
-        }
-    }
-    return floatResult(resultType, result)
 }
 
 /// 2-D transposed convolution: every input pixel scatters its value times the kernel into the output,

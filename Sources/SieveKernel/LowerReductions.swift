@@ -4,7 +4,9 @@
 import SieveIR
 
 extension Lowerer {
-    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int) throws {
+    /// softmax, or log_softmax when `logarithm`: one pass for the maximum, one for the sum of exponentials
+    /// (both in f64), one that writes `exp(x - max) / sum` or `x - (max + log sum)`.
+    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int, logarithm: Bool) throws {
         let shape = type(result).shape
         let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         let x = try buffer(op.operands[0]), target = try buffer(result)
@@ -21,13 +23,22 @@ extension Lowerer {
                 let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
                 body.assign(sum, .binary(.add, sum, .unary(.exp, .binary(.sub, value, largest))))
             }
-            body.loop("k", to: .index(length)) { body, k in
-                let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
-                body.store(target, base + k * .index(inner),
-                           .convert(.binary(.div, .unary(.exp, .binary(.sub, value, largest)), sum), to: .f32))
+            if logarithm {
+                let shift = body.declare("shift", .f64, .binary(.add, largest, .unary(.log, sum)))
+                body.loop("k", to: .index(length)) { body, k in
+                    let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
+                    body.store(target, base + k * .index(inner), .convert(.binary(.sub, value, shift), to: .f32))
+                }
+            } else {
+                body.loop("k", to: .index(length)) { body, k in
+                    let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
+                    body.store(target, base + k * .index(inner),
+                               .convert(.binary(.div, .unary(.exp, .binary(.sub, value, largest)), sum), to: .f32))
+                }
             }
         }
-        addKernel(builder, pattern: "softmax: max, sum of exponentials in f64, normalise")
+        addKernel(builder, pattern: logarithm ? "log_softmax: max, log of the sum of exponentials in f64, subtract"
+                                              : "softmax: max, sum of exponentials in f64, normalise")
     }
 
     mutating func lowerLayerNorm(_ op: Operation, result: ValueID, axis: Int, epsilon: Float) throws {
@@ -535,31 +546,5 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: "top_k \(output.rawValue): \(k) selection passes per line, ties to the lower position")
-    }
-
-    mutating func lowerLogSoftmax(_ op: Operation, result: ValueID, axis: Int) throws {
-        let shape = type(result).shape
-        let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
-        let x = try buffer(op.operands[0]), target = try buffer(result)
-        var builder = KernelBuilder()
-        builder.loop("row", to: .index(outer * inner), parallel: isParallel(outer * inner * length)) { body, row in
-            let base = body.declare("base", .i64, (row / .index(inner)) * .index(length * inner) + row % .index(inner))
-            let largest = body.declare("largest", .f64, .double(-.infinity))
-            body.loop("k", to: .index(length)) { body, k in
-                let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
-                body.assign(largest, .binary(.max, largest, value))
-            }
-            let sum = body.declare("sum", .f64, .double(0))
-            body.loop("k", to: .index(length)) { body, k in
-                let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
-                body.assign(sum, .binary(.add, sum, .unary(.exp, .binary(.sub, value, largest))))
-            }
-            let shift = body.declare("shift", .f64, .binary(.add, largest, .unary(.log, sum)))
-            body.loop("k", to: .index(length)) { body, k in
-                let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
-                body.store(target, base + k * .index(inner), .convert(.binary(.sub, value, shift), to: .f32))
-            }
-        }
-        addKernel(builder, pattern: "log_softmax: max, log of the sum of exponentials in f64, subtract")
     }
 }
