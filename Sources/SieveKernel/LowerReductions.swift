@@ -343,7 +343,7 @@ extension Lowerer {
             builder.loopNest(outer.map(\.extent), prefix: "o", parallel: parallel) { body, indices in
                 let baseX = flatIndex(indices, strides: outer.map(\.stride))
                 let baseY = flatIndex(indices, strides: Array(keptOutputStrides.dropLast()))
-                func block(_ body: inout KernelBuilder, start: KernelExpression, count: Int) {
+                func emitBlock(_ body: inout KernelBuilder, start: KernelExpression, count: Int) {
                     var shifts: [KernelExpression?] = Array(repeating: nil, count: count)
                     if let prepass {
                         shifts = accumulate(&body, Array(repeating: prepass, count: count)) { lane in baseX + start + .index(lane) }
@@ -354,11 +354,14 @@ extension Lowerer {
                     for lane in 0..<count { finish(&body, results[lane], shifts[lane], baseY + start + .index(lane)) }
                 }
                 if whole > 0 {
-                    body.loop("j", to: .index(whole), step: lanes, parallel: parallel && outer.isEmpty) { body, j in
-                        block(&body, start: j, count: lanes)
+                    // The loop counts blocks, not elements: a parallel loop must start at 0 with step 1
+                    // (the runtime splits its range into chunks), and this one is parallel when no kept
+                    // axis lies outside it.
+                    body.loop("block", to: .index(whole / lanes), parallel: parallel && outer.isEmpty) { body, block in
+                        emitBlock(&body, start: block * .index(lanes), count: lanes)
                     }
                 }
-                if inner.extent % lanes > 0 { block(&body, start: .index(whole), count: inner.extent % lanes) }
+                if inner.extent % lanes > 0 { emitBlock(&body, start: .index(whole), count: inner.extent % lanes) }
             }
         } else {
             // The reduction is innermost: each output walks its contiguous run with partial accumulators.
