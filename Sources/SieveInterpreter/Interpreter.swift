@@ -150,7 +150,7 @@ public struct Interpreter: Sendable {
             return cumulativeSum(operands[0], axis: axis, exclusive: exclusive, reverse: reverse, resultType: resultType)
         case let .topK(k, axis, largest, output):
             return topK(operands[0], k: k, axis: axis, largest: largest, output: output, resultType: resultType)
-        case let .logSoftmax(axis): return softmax(operands[0], axis: axis, logarithm: true, resultType: resultType)
+        case let .logSoftmax(axis): return softmax(operands[0], axis: axis, logarithmic: true, resultType: resultType)
         case let .convTranspose2d(attributes):
             return convolutionTranspose(operands, attributes: attributes, resultType: resultType)
         case .reshape, .flatten, .squeeze, .unsqueeze:

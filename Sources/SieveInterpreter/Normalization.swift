@@ -5,8 +5,8 @@ import Foundation
 import SieveIR
 
 /// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating. With
-/// `logarithm`, log-softmax: `x - (max + log(sum(exp(x - max))))`, all in Double.
-func softmax(_ x: Tensor, axis: Int, logarithm: Bool = false, resultType: TensorType) -> Tensor {
+/// `logarithmic`, log-softmax: `x - (max + log(sum(exp(x - max))))`, all in Double.
+func softmax(_ x: Tensor, axis: Int, logarithmic: Bool = false, resultType: TensorType) -> Tensor {
     let values = x.floatValues
     let shape = x.shape
     let length = shape[axis], inner = product(shape[(axis + 1)...]), outer = product(shape[..<axis])
@@ -22,7 +22,7 @@ func softmax(_ x: Tensor, axis: Int, logarithm: Bool = false, resultType: Tensor
                 exponentials[k] = exp(Double(values[base + k * inner]) - largest)
                 sum += exponentials[k]
             }
-            if logarithm {
+            if logarithmic {
                 let shift = largest + log(sum)
                 for k in 0..<length { result[base + k * inner] = Float(Double(values[base + k * inner]) - shift) }
             } else {

@@ -4,9 +4,9 @@
 import SieveIR
 
 extension Lowerer {
-    /// softmax, or log_softmax when `logarithm`: one pass for the maximum, one for the sum of exponentials
+    /// softmax, or log_softmax when `logarithmic`: one pass for the maximum, one for the sum of exponentials
     /// (both in f64), one that writes `exp(x - max) / sum` or `x - (max + log sum)`.
-    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int, logarithm: Bool) throws {
+    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int, logarithmic: Bool) throws {
         let shape = type(result).shape
         let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         let x = try buffer(op.operands[0]), target = try buffer(result)
@@ -23,7 +23,7 @@ extension Lowerer {
                 let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
                 body.assign(sum, .binary(.add, sum, .unary(.exp, .binary(.sub, value, largest))))
             }
-            if logarithm {
+            if logarithmic {
                 let shift = body.declare("shift", .f64, .binary(.add, largest, .unary(.log, sum)))
                 body.loop("k", to: .index(length)) { body, k in
                     let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
@@ -37,7 +37,7 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: logarithm ? "log_softmax: max, log of the sum of exponentials in f64, subtract"
+        addKernel(builder, pattern: logarithmic ? "log_softmax: max, log of the sum of exponentials in f64, subtract"
                                               : "softmax: max, sum of exponentials in f64, normalise")
     }
 

@@ -435,7 +435,7 @@ struct Lowerer {
         case .binary, .unary, .cast, .where, .quantize, .dequantize:
             try lowerElementwise(op, result: result)
         case let .softmax(axis):
-            try lowerSoftmax(op, result: result, axis: axis, logarithm: false)
+            try lowerSoftmax(op, result: result, axis: axis, logarithmic: false)
         case let .layerNorm(axis, epsilon):
             try lowerLayerNorm(op, result: result, axis: axis, epsilon: epsilon)
         case let .batchNorm(epsilon):
@@ -451,7 +451,7 @@ struct Lowerer {
         case let .topK(k, axis, largest, output):
             try lowerTopK(op, result: result, k: k, axis: axis, largest: largest, output: output)
         case let .logSoftmax(axis):
-            try lowerSoftmax(op, result: result, axis: axis, logarithm: true)
+            try lowerSoftmax(op, result: result, axis: axis, logarithmic: true)
         case let .convTranspose2d(attributes):
             try lowerConvTranspose(op, result: result, attributes: attributes)
         case let .transpose(permutation):
