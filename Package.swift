@@ -63,7 +63,7 @@ let package = Package(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC",
+                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC", "SieveKernel",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),

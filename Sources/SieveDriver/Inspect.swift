@@ -122,10 +122,15 @@ func flops(of op: Operation, in graph: Graph) -> Int {
         return 2 * outputs * w.shape[1] * w.shape[2] * w.shape[3] + (op.operands.count > 2 ? outputs : 0)
     case .binary, .unary, .where, .quantize, .dequantize:
         return outputs
-    case .softmax, .layerNorm, .batchNorm:
+    case .softmax, .layerNorm, .batchNorm, .logSoftmax:
         return 5 * outputs
-    case .reduceMean, .globalAveragePool, .globalMaxPool:
+    case .reduce, .globalAveragePool, .globalMaxPool, .argExtreme, .cumSum:
         return inputs
+    case let .topK(k, _, _, _):
+        return inputs * max(k, 1)  // selection: one pass over the line per kept element
+    case .convTranspose2d:
+        guard let w = type(1), w.rank == 4 else { return 0 }
+        return 2 * inputs * w.shape[1] * w.shape[2] * w.shape[3] + (op.operands.count > 2 ? outputs : 0)
     case let .maxPool(attributes), let .averagePool(attributes):
         return outputs * attributes.kernel.reduce(1, *)
     case .constant, .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .cast:

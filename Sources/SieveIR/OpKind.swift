@@ -82,8 +82,23 @@ public enum OpKind: Hashable, Sendable {
     case layerNorm(axis: Int, epsilon: Float)
     /// Inference batch normalization over axis 1. Operands: x, scale, bias, mean, variance.
     case batchNorm(epsilon: Float)
-    /// Mean over the given axes. Operand: x.
-    case reduceMean(axes: [Int], keepDims: Bool)
+    /// A reduction function over the given (non-empty, sorted) axes, keeping them as size 1 or dropping them. Operand: x.
+    case reduce(ReduceFunction, axes: [Int], keepDims: Bool)
+    /// The i64 position of the largest (or smallest) element along one axis; ties go to the first position
+    /// (the last with `selectLastIndex`). Operand: x.
+    case argExtreme(largest: Bool, axis: Int, keepDims: Bool, selectLastIndex: Bool)
+    /// Running sum along one axis, optionally exclusive (the element itself left out) and from the end. Operand: x.
+    case cumSum(axis: Int, exclusive: Bool, reverse: Bool)
+    /// One result of ONNX TopK: the `k` largest (or smallest) elements along an axis, best first, ties going
+    /// to the lower position (also the order ONNX's `sorted = 0` allows). Operand: x.
+    case topK(k: Int, axis: Int, largest: Bool, output: TopKOutput)
+    /// `x - max - log(sum(exp(x - max)))` along one axis. Operand: x.
+    case logSoftmax(axis: Int)
+    /// 2-D transposed convolution, NCHW input, [C, M / groups, KH, KW] weight. Operands: x, w, optional bias.
+    ///
+    /// Not a `product`: the weight's reduction (input channels) is its first axis, while the N:M layout,
+    /// the kernel problems and pruning group weights along the trailing axes.
+    case convTranspose2d(ConvTranspose2DAttributes)
     /// Same elements, new shape (the result type's). Operand: x.
     case reshape
     /// Dimension permutation: result dim i is input dim `permutation[i]`. Operand: x.
@@ -185,7 +200,8 @@ extension OpKind {
         case .flatten, .squeeze, .unsqueeze: return [.pure, .dataMovement, .view, .foldsAtImport]
         case .expand: return [.pure, .dataMovement, .declaredResult, .foldsAtImport]
         case .transpose, .concat, .gather, .slice: return [.pure, .dataMovement, .foldsAtImport]
-        case .reduceMean, .globalAveragePool, .globalMaxPool: return [.pure, .reduction, .foldsAtImport]
+        case .reduce, .argExtreme, .globalAveragePool, .globalMaxPool: return [.pure, .reduction, .foldsAtImport]
+        case .cumSum, .topK, .logSoftmax, .convTranspose2d: return [.pure, .foldsAtImport]
         case .softmax, .layerNorm, .batchNorm, .maxPool, .averagePool: return [.pure, .foldsAtImport]
         case .pad, .gatherElements, .gatherND, .scatterElements, .scatterND: return [.pure, .dataMovement, .foldsAtImport]
         // Interpolation is arithmetic, but nearest resizing only copies; the result shape is stated.

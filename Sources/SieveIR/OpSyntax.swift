@@ -225,10 +225,12 @@ extension OpKind {
     public static let mnemonics: [String] = [
         "const", "matmul", "gemm", "fused_matmul", "conv2d",
     ] + BinaryFunction.allCases.map(\.mnemonic) + (UnaryFunction.declarations.keys.sorted() + ["gelu"]).sorted() + [
-        "softmax", "layer_norm", "batch_norm", "reduce_mean", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
+        "softmax", "layer_norm", "batch_norm", "reshape", "transpose", "flatten", "squeeze", "unsqueeze",
         "expand", "concat", "gather", "slice", "cast", "where", "max_pool", "average_pool",
         "global_average_pool", "global_max_pool", "quantize", "dequantize",
         "pad", "resize", "gather_elements", "gather_nd", "scatter_elements", "scatter_nd",
+    ] + ReduceFunction.allCases.map(\.mnemonic) + [
+        "arg_max", "arg_min", "cum_sum", "top_k_values", "top_k_indices", "log_softmax", "conv_transpose2d",
     ]
 
     /// The op's name in the text format.
@@ -244,7 +246,12 @@ extension OpKind {
         case .softmax: return "softmax"
         case .layerNorm: return "layer_norm"
         case .batchNorm: return "batch_norm"
-        case .reduceMean: return "reduce_mean"
+        case let .reduce(function, _, _): return function.mnemonic
+        case let .argExtreme(largest, _, _, _): return largest ? "arg_max" : "arg_min"
+        case .cumSum: return "cum_sum"
+        case let .topK(_, _, _, output): return "top_k_" + output.rawValue
+        case .logSoftmax: return "log_softmax"
+        case .convTranspose2d: return "conv_transpose2d"
         case .reshape: return "reshape"
         case .transpose: return "transpose"
         case .flatten: return "flatten"
@@ -317,8 +324,30 @@ extension OpKind {
             return [("axis", .int(axis)), ("epsilon", .float(epsilon))]
         case let .batchNorm(epsilon):
             return [("epsilon", .float(epsilon))]
-        case let .reduceMean(axes, keepDims):
+        case let .reduce(_, axes, keepDims):
             return keepDims ? [("axes", ints(axes))] : [("axes", ints(axes)), ("keep_dims", .bool(false))]
+        case let .argExtreme(_, axis, keepDims, selectLastIndex):
+            var result: [(String, AttributeValue)] = [("axis", .int(axis))]
+            if !keepDims { result.append(("keep_dims", .bool(false))) }
+            if selectLastIndex { result.append(("select_last_index", .bool(true))) }
+            return result
+        case let .cumSum(axis, exclusive, reverse):
+            var result: [(String, AttributeValue)] = [("axis", .int(axis))]
+            if exclusive { result.append(("exclusive", .bool(true))) }
+            if reverse { result.append(("reverse", .bool(true))) }
+            return result
+        case let .topK(k, axis, largest, _):
+            return largest ? [("k", .int(k)), ("axis", .int(axis))] : [("k", .int(k)), ("axis", .int(axis)), ("largest", .bool(false))]
+        case let .logSoftmax(axis):
+            return [("axis", .int(axis))]
+        case let .convTranspose2d(a):
+            var result: [(String, AttributeValue)] = []
+            if a.strides != [1, 1] { result.append(("strides", ints(a.strides))) }
+            if a.pads != [0, 0, 0, 0] { result.append(("pads", ints(a.pads))) }
+            if a.dilations != [1, 1] { result.append(("dilations", ints(a.dilations))) }
+            if a.outputPadding != [0, 0] { result.append(("output_padding", ints(a.outputPadding))) }
+            if a.groups != 1 { result.append(("groups", .int(a.groups))) }
+            return result
         case let .transpose(permutation):
             return [("permutation", ints(permutation))]
         case let .flatten(axis):
@@ -400,8 +429,24 @@ extension OpKind {
         case "softmax": kind = .softmax(axis: try reader.int("axis"))
         case "layer_norm": kind = .layerNorm(axis: try reader.int("axis"), epsilon: try reader.float("epsilon"))
         case "batch_norm": kind = .batchNorm(epsilon: try reader.float("epsilon"))
-        case "reduce_mean":
-            kind = .reduceMean(axes: try reader.ints("axes"), keepDims: try reader.bool("keep_dims", default: true))
+        case "arg_max", "arg_min":
+            kind = .argExtreme(largest: mnemonic == "arg_max", axis: try reader.int("axis"),
+                               keepDims: try reader.bool("keep_dims", default: true),
+                               selectLastIndex: try reader.bool("select_last_index", default: false))
+        case "cum_sum":
+            kind = .cumSum(axis: try reader.int("axis"), exclusive: try reader.bool("exclusive", default: false),
+                           reverse: try reader.bool("reverse", default: false))
+        case "top_k_values", "top_k_indices":
+            kind = .topK(k: try reader.int("k"), axis: try reader.int("axis"), largest: try reader.bool("largest", default: true),
+                         output: mnemonic == "top_k_values" ? .values : .indices)
+        case "log_softmax": kind = .logSoftmax(axis: try reader.int("axis"))
+        case "conv_transpose2d":
+            kind = .convTranspose2d(ConvTranspose2DAttributes(
+                strides: try reader.ints("strides", default: [1, 1]),
+                pads: try reader.ints("pads", default: [0, 0, 0, 0]),
+                dilations: try reader.ints("dilations", default: [1, 1]),
+                outputPadding: try reader.ints("output_padding", default: [0, 0]),
+                groups: try reader.int("groups", default: 1)))
         case "reshape": kind = .reshape
         case "transpose": kind = .transpose(permutation: try reader.ints("permutation"))
         case "flatten": kind = .flatten(axis: try reader.int("axis"))
@@ -453,6 +498,8 @@ extension OpKind {
         default:
             if let function = BinaryFunction(rawValue: mnemonic) {
                 kind = .binary(function)
+            } else if let function = ReduceFunction.declarations[mnemonic] {
+                kind = .reduce(function, axes: try reader.ints("axes"), keepDims: try reader.bool("keep_dims", default: true))
             } else if let entry = UnaryFunction.declarations[mnemonic] {
                 var values: [Float] = []
                 for name in entry.parameters { values.append(try reader.float(name)) }

@@ -105,7 +105,9 @@ extension OpKind {
         case .unary, .softmax: return 1...1
         case .layerNorm: return 2...3
         case .batchNorm: return 5...5
-        case .reduceMean, .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .slice, .cast: return 1...1
+        case .reduce, .argExtreme, .cumSum, .topK, .logSoftmax: return 1...1
+        case .convTranspose2d: return 2...3
+        case .reshape, .transpose, .flatten, .squeeze, .unsqueeze, .expand, .slice, .cast: return 1...1
         case .concat: return 1...Int.max
         case .gather: return 2...2
         case .where: return 3...3
@@ -352,15 +354,104 @@ extension OpKind {
             }
             return operands[0].plain
 
-        case let .reduceMean(axes, keepDims):
-            try requireFloat(operands[0])
-            guard !axes.isEmpty else { throw TypeRuleError("reduce_mean needs at least one axis") }
+        case let .reduce(function, axes, keepDims):
+            switch function.domain {
+            case .ordered: break
+            case .numeric: try requireNumeric(operands[0])
+            case .float: try requireFloat(operands[0])
+            }
+            // An empty axis list reduces each element alone (ONNX's noop_with_empty_axes for l1, l2, ...).
             try requireSortedUniqueAxes(axes, rank: operands[0].rank)
             var shape: [Int] = []
             for (axis, dim) in operands[0].shape.enumerated() {
                 if axes.contains(axis) { if keepDims { shape.append(1) } } else { shape.append(dim) }
             }
             return TensorType(shape, operands[0].elementType)
+
+        case let .argExtreme(_, axis, keepDims, _):
+            try requireAxis(axis, rank: operands[0].rank)
+            guard operands[0].shape[axis] > 0 else {
+                throw TypeRuleError("axis \(axis) has size 0, so there is no position to return")
+            }
+            var shape = operands[0].shape
+            if keepDims { shape[axis] = 1 } else { shape.remove(at: axis) }
+            return TensorType(shape, .i64)
+
+        case let .cumSum(axis, _, _):
+            try requireNumeric(operands[0])
+            try requireAxis(axis, rank: operands[0].rank)
+            return operands[0].plain
+
+        case let .topK(k, axis, _, output):
+            try requireNumeric(operands[0])
+            try requireAxis(axis, rank: operands[0].rank)
+            guard k >= 0, k <= operands[0].shape[axis] else {
+                throw TypeRuleError("k \(k) must be between 0 and the size \(operands[0].shape[axis]) of axis \(axis)")
+            }
+            var shape = operands[0].shape
+            shape[axis] = k
+            return TensorType(shape, output == .values ? operands[0].elementType : .i64)
+
+        case let .logSoftmax(axis):
+            try requireFloat(operands[0])
+            try requireAxis(axis, rank: operands[0].rank)
+            return operands[0].plain
+
+        case let .convTranspose2d(attributes):
+            let element = try sameElementType(operands)
+            try requireFloat(operands[0])
+            let x = operands[0].shape, w = operands[1].shape
+            guard x.count == 4, w.count == 4 else {
+                throw TypeRuleError("conv_transpose2d needs 4-D input and weight, found ranks \(x.count) and \(w.count)")
+            }
+            guard attributes.strides.count == 2, attributes.dilations.count == 2, attributes.pads.count == 4,
+                  attributes.outputPadding.count == 2 else {
+                throw TypeRuleError("conv_transpose2d needs 2 strides, 2 dilations, 4 pads and 2 output paddings")
+            }
+            let groups = attributes.groups
+            guard groups >= 1, x[1] % groups == 0 else {
+                throw TypeRuleError("groups \(groups) must divide the \(x[1]) input channels")
+            }
+            guard w[0] == x[1] else {
+                throw TypeRuleError("weight has \(w[0]) input channels (its first axis), input has \(x[1])")
+            }
+            guard attributes.strides.allSatisfy({ $0 > 0 }), attributes.dilations.allSatisfy({ $0 > 0 }),
+                  attributes.outputPadding.allSatisfy({ $0 >= 0 }) else {
+                throw TypeRuleError("strides and dilations must be positive and output paddings non-negative")
+            }
+            let channels = w[1].multipliedReportingOverflow(by: groups)
+            guard !channels.overflow else { throw TypeRuleError("\(w[1]) output channels per group times \(groups) groups overflows") }
+            if operands.count == 3 {
+                guard operands[2].shape == [channels.partialValue] else {
+                    throw TypeRuleError("bias must have shape [\(channels.partialValue)], found \(shapeText(operands[2].shape))")
+                }
+            }
+            var spatial: [Int] = []
+            for axis in 0..<2 {
+                // (in - 1) * stride + (kernel - 1) * dilation + 1 + output padding - pads, refusing absurd sizes
+                // (each factor at most 2^40 and each product checked, so nothing overflows).
+                let limit = TensorType.maxElementCount
+                guard w[2 + axis] >= 1 else { throw TypeRuleError("the weight's spatial axis \(axis) has size 0") }
+                // Pads may be negative: a negative pad adds output rows that no input reaches.
+                let factors = [x[2 + axis], w[2 + axis], attributes.strides[axis], attributes.dilations[axis],
+                               attributes.outputPadding[axis], attributes.pads[axis].magnitude > UInt(limit) ? limit + 1 : 0,
+                               attributes.pads[axis + 2].magnitude > UInt(limit) ? limit + 1 : 0]
+                let stretched = (x[2 + axis] - 1).multipliedReportingOverflow(by: attributes.strides[axis])
+                let spread = (w[2 + axis] - 1).multipliedReportingOverflow(by: attributes.dilations[axis])
+                guard factors.allSatisfy({ $0 <= limit }), !stretched.overflow, !spread.overflow,
+                      stretched.partialValue <= limit, spread.partialValue <= limit else {
+                    throw TypeRuleError("conv_transpose2d sizes along spatial axis \(axis) are absurd: input \(x[2 + axis]), kernel \(w[2 + axis]), stride \(attributes.strides[axis]), dilation \(attributes.dilations[axis])")
+                }
+                let full = max(stretched.partialValue, 0) + spread.partialValue + 1 + attributes.outputPadding[axis]
+                let size = x[2 + axis] == 0 ? 0 : full - attributes.pads[axis] - attributes.pads[axis + 2]
+                guard size >= 0 else {
+                    throw TypeRuleError("pads \(attributes.pads[axis]) and \(attributes.pads[axis + 2]) remove more than the \(full) outputs along spatial axis \(axis)")
+                }
+                spatial.append(size)
+            }
+            let result = TensorType([x[0], channels.partialValue] + spatial, element)
+            if let problem = validate(result) { throw TypeRuleError("result: \(problem)") }
+            return result
 
         case .reshape:
             let result = try declaredType()

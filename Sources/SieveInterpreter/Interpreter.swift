@@ -143,7 +143,16 @@ public struct Interpreter: Sendable {
         case let .layerNorm(axis, epsilon):
             return layerNormalization(operands, axis: axis, epsilon: epsilon, resultType: resultType)
         case let .batchNorm(epsilon): return batchNormalization(operands, epsilon: epsilon, resultType: resultType)
-        case let .reduceMean(axes, _): return reduceMean(operands[0], axes: axes, resultType: resultType)
+        case let .reduce(function, axes, _): return reduce(function, operands[0], axes: axes, resultType: resultType)
+        case let .argExtreme(largest, axis, _, selectLastIndex):
+            return argExtreme(operands[0], largest: largest, axis: axis, selectLastIndex: selectLastIndex, resultType: resultType)
+        case let .cumSum(axis, exclusive, reverse):
+            return cumulativeSum(operands[0], axis: axis, exclusive: exclusive, reverse: reverse, resultType: resultType)
+        case let .topK(k, axis, largest, output):
+            return topK(operands[0], k: k, axis: axis, largest: largest, output: output, resultType: resultType)
+        case let .logSoftmax(axis): return softmax(operands[0], axis: axis, logarithmic: true, resultType: resultType)
+        case let .convTranspose2d(attributes):
+            return convolutionTranspose(operands, attributes: attributes, resultType: resultType)
         case .reshape, .flatten, .squeeze, .unsqueeze:
             // Row-major order is unchanged; only the type differs.
             return operands[0].retyped(resultType)

@@ -1,11 +1,12 @@
-// Reductions and normalizations: softmax, layer_norm, batch_norm and reduce_mean.
+// Normalizations: softmax and log_softmax, layer_norm and batch_norm (the reduce_* group is in Reductions.swift).
 // Sums, means and variances accumulate in Double so the oracle is more precise than any backend it checks.
 
 import Foundation
 import SieveIR
 
-/// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating.
-func softmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
+/// Numerically stable softmax along one axis: the maximum is subtracted before exponentiating. With
+/// `logarithmic`, log-softmax: `x - (max + log(sum(exp(x - max))))`, all in Double.
+func softmax(_ x: Tensor, axis: Int, logarithmic: Bool = false, resultType: TensorType) -> Tensor {
     let values = x.floatValues
     let shape = x.shape
     let length = shape[axis], inner = product(shape[(axis + 1)...]), outer = product(shape[..<axis])
@@ -21,7 +22,12 @@ func softmax(_ x: Tensor, axis: Int, resultType: TensorType) -> Tensor {
                 exponentials[k] = exp(Double(values[base + k * inner]) - largest)
                 sum += exponentials[k]
             }
-            for k in 0..<length { result[base + k * inner] = Float(exponentials[k] / sum) }
+            if logarithmic {
+                let shift = largest + log(sum)
+                for k in 0..<length { result[base + k * inner] = Float(Double(values[base + k * inner]) - shift) }
+            } else {
+                for k in 0..<length { result[base + k * inner] = Float(exponentials[k] / sum) }
+            }
         }
     }
     return floatResult(resultType, result)
@@ -79,23 +85,4 @@ func batchNormalization(_ operands: [Tensor], epsilon: Float, resultType: Tensor
         }
     }
     return floatResult(resultType, result)
-}
-
-/// Mean over the given (sorted, unique) axes; the result type already says whether they are kept.
-/// An empty reduction gives NaN (0 / 0), as NumPy does.
-func reduceMean(_ x: Tensor, axes: [Int], resultType: TensorType) -> Tensor {
-    let values = x.floatValues
-    let shape = x.shape
-    // Each input element adds into the output element found by dropping the reduced axes,
-    // which is what strides of 0 on those axes compute.
-    let keptShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-    let keptStrides = strides(of: keptShape)
-    let offsets = shape.indices.map { axis -> [Int] in
-        axes.contains(axis) ? [Int](repeating: 0, count: shape[axis]) : (0..<shape[axis]).map { $0 * keptStrides[axis] }
-    }
-    let destination = offsetMap(shape: shape, offsets: offsets)
-    var sums = [Double](repeating: 0, count: product(keptShape))
-    for (index, value) in values.enumerated() { sums[destination[index]] += Double(value) }
-    let count = Double(product(axes.map { shape[$0] }))
-    return floatResult(resultType, sums.map { Float($0 / count) })
 }

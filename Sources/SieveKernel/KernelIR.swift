@@ -123,7 +123,7 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     // Math functions of the elementwise group (#12); scalar floats.
     /// Absolute value (clears the sign bit).
     case abs
-    /// Natural logarithm, computed in double.
+    /// Natural logarithm, computed in double (also log_softmax, reduce_log_sum, reduce_log_sum_exp).
     case log
     /// Round toward negative infinity.
     case floor

@@ -138,9 +138,9 @@ func elementValue(_ kind: OpKind, _ x: [KernelExpression], isFloat: Bool, result
     case .dequantize:
         guard let quant else { return .float(0) }
         return .binary(.mul, .convert(.binary(.wrappingSub, x[0], quant.zeroPoint), to: .f32), quant.scale)
-    case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .softmax, .layerNorm, .batchNorm, .reduceMean, .reshape,
+    case .constant, .matmul, .gemm, .fusedMatmul, .conv2d, .softmax, .layerNorm, .batchNorm, .reduce, .reshape,
          .transpose, .flatten, .squeeze, .unsqueeze, .expand, .concat, .gather, .slice, .maxPool, .averagePool,
-         .globalAveragePool, .globalMaxPool:
+         .globalAveragePool, .globalMaxPool, .argExtreme, .cumSum, .topK, .logSoftmax, .convTranspose2d:
         preconditionFailure("\(kind.mnemonic) is not elementwise")
     case .pad, .resize, .gatherElements, .gatherND, .scatterElements, .scatterND:
         preconditionFailure("\(kind.mnemonic) is not elementwise")

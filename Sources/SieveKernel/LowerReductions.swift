@@ -1,10 +1,12 @@
-// Lowering of reductions and normalizations: softmax, layer_norm, batch_norm, reduce_mean and pooling.
-// Sums accumulate in f64 where the interpreter does, so results match it to f32 rounding.
+// Lowering of reductions and normalizations: softmax, log_softmax, layer_norm, batch_norm, the reduce_* group,
+// arg_max/arg_min, cum_sum, top_k and pooling. Sums accumulate in f64 where the interpreter does, so results match it to f32 rounding.
 
 import SieveIR
 
 extension Lowerer {
-    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int) throws {
+    /// softmax, or log_softmax when `logarithmic`: one pass for the maximum, one for the sum of exponentials
+    /// (both in f64), one that writes `exp(x - max) / sum` or `x - (max + log sum)`.
+    mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int, logarithmic: Bool) throws {
         let shape = type(result).shape
         let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         let x = try buffer(op.operands[0]), target = try buffer(result)
@@ -25,13 +27,22 @@ extension Lowerer {
                 let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
                 body.assign(sum, .binary(.add, sum, .unary(.exp, .binary(.sub, value, largest))))
             }
-            body.loop("k", to: .index(length)) { body, k in
-                let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
-                body.store(target, base + k * .index(inner),
-                           .convert(.binary(.div, .unary(.exp, .binary(.sub, value, largest)), sum), to: .f32))
+            if logarithmic {
+                let shift = body.declare("shift", .f64, .binary(.add, largest, .unary(.log, sum)))
+                body.loop("k", to: .index(length)) { body, k in
+                    let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
+                    body.store(target, base + k * .index(inner), .convert(.binary(.sub, value, shift), to: .f32))
+                }
+            } else {
+                body.loop("k", to: .index(length)) { body, k in
+                    let value = KernelExpression.convert(.load(x, index: base + k * .index(inner)), to: .f64)
+                    body.store(target, base + k * .index(inner),
+                               .convert(.binary(.div, .unary(.exp, .binary(.sub, value, largest)), sum), to: .f32))
+                }
             }
         }
-        addKernel(builder, pattern: "softmax: max, sum of exponentials in f64, normalise")
+        addKernel(builder, pattern: logarithmic ? "log_softmax: max, log of the sum of exponentials in f64, subtract"
+                                              : "softmax: max, sum of exponentials in f64, normalise")
     }
 
     /// Softmax along a contiguous last axis of at least one vector, in f32 vectors: the row's maximum, then
@@ -251,5 +262,355 @@ extension Lowerer {
             }
         }
         addKernel(builder, pattern: maximum ? "global max pool" : "global average pool in f64")
+    }
+}
+
+// MARK: The reduce_* group (but reduce_mean, above), arg_max/arg_min, cum_sum, top_k, log_softmax
+// Loops run along contiguous memory with several independent accumulators.
+
+/// One axis of a reduction's input after dropping size-1 axes and merging neighbours of the same kind
+/// that are adjacent in memory.
+struct ReductionAxis: Hashable {
+    var extent: Int
+    var stride: Int
+    var reduced: Bool
+}
+
+/// The input's axes merged for a reduction over `axes` (see `ReductionAxis`).
+func mergedReductionAxes(shape: [Int], axes: [Int]) -> [ReductionAxis] {
+    let strides = rowMajorStrides(shape)
+    var result: [ReductionAxis] = []
+    for axis in shape.indices where shape[axis] != 1 {
+        let reduced = axes.contains(axis)
+        if let last = result.last, last.reduced == reduced, last.stride == shape[axis] * strides[axis] {
+            result[result.count - 1] = ReductionAxis(extent: last.extent * shape[axis], stride: strides[axis], reduced: reduced)
+        } else {
+            result.append(ReductionAxis(extent: shape[axis], stride: strides[axis], reduced: reduced))
+        }
+    }
+    return result
+}
+
+/// How one accumulator of a reduction takes in an element.
+private enum Accumulation {
+    case largest, smallest, sum, product, absoluteSum, squareSum
+    /// Sum of `exp(x - shift)`.
+    case exponentialSum(shift: KernelExpression)
+}
+
+/// The accumulators of one reduction: their type, start value, update and combination.
+private struct Accumulator {
+    var accumulation: Accumulation
+    /// Whether the elements are floats (accumulated in f64, or f32 for max and min) or integers (i64, wrapping).
+    var isFloat: Bool
+    /// The element type, for the integer bounds that start max and min.
+    var elementType: ElementType
+
+    var type: ValueType {
+        guard isFloat else { return .i64 }
+        switch accumulation {
+        case .largest, .smallest: return .f32
+        case .sum, .product, .absoluteSum, .squareSum, .exponentialSum: return .f64
+        }
+    }
+
+    var identity: KernelExpression {
+        let range = elementType.integerRange ?? Int64.min...Int64.max
+        switch accumulation {
+        case .largest: return isFloat ? .float(-.infinity) : .int(range.lowerBound)
+        case .smallest: return isFloat ? .float(.infinity) : .int(range.upperBound)
+        case .product: return isFloat ? .double(1) : 1
+        case .sum, .absoluteSum, .squareSum, .exponentialSum: return isFloat ? .double(0) : 0
+        }
+    }
+
+    /// The accumulator after taking in element `value` (f32 or i64, as loaded).
+    func update(_ accumulator: KernelExpression, _ value: KernelExpression) -> KernelExpression {
+        let wide = isFloat ? KernelExpression.convert(value, to: .f64) : value
+        switch accumulation {
+        case .largest, .smallest:
+            return combine(accumulator, value)
+        case .sum:
+            return .binary(isFloat ? .add : .wrappingAdd, accumulator, wide)
+        case .product:
+            return .binary(isFloat ? .mul : .wrappingMul, accumulator, wide)
+        case .absoluteSum:
+            let negated: KernelExpression = isFloat ? .unary(.neg, wide) : .binary(.wrappingSub, 0, wide)
+            let zero: KernelExpression = isFloat ? .double(0) : 0
+            return .binary(isFloat ? .add : .wrappingAdd, accumulator, .select(.binary(.lt, wide, zero), negated, wide))
+        case .squareSum:
+            return isFloat ? .binary(.add, accumulator, .binary(.mul, wide, wide))
+                : .binary(.wrappingAdd, accumulator, .binary(.wrappingMul, wide, wide))
+        case let .exponentialSum(shift):
+            return .binary(.add, accumulator, .unary(.exp, .binary(.sub, wide, shift)))
+        }
+    }
+
+    /// Two partial accumulators combined into one (the first keeps ties).
+    func combine(_ a: KernelExpression, _ b: KernelExpression) -> KernelExpression {
+        switch accumulation {
+        case .largest, .smallest:
+            guard isFloat else { return .select(.binary(accumulation == .largest ? .gt : .lt, b, a), b, a) }
+            // NaN wins, so a NaN input is not silently dropped: a NaN accumulator stays, and b replaces a unless
+            // it is no better (which is false for a NaN b). Two selects without `||` compile to blends, not branches.
+            let notBetter = KernelExpression.binary(accumulation == .largest ? .le : .ge, b, a)
+            return .select(.binary(.ne, a, a), a, .select(.unary(.not, notBetter), b, a))
+        case .sum, .absoluteSum, .squareSum, .exponentialSum:
+            return .binary(isFloat ? .add : .wrappingAdd, a, b)
+        case .product:
+            return .binary(isFloat ? .mul : .wrappingMul, a, b)
+        }
+    }
+}
+
+extension Accumulation: Equatable {}
+
+extension Lowerer {
+    /// Independent accumulators per contiguous run: enough for the C compiler to use vector lanes
+    /// without reassociating one sum (f64 lanes are half as many as f32 lanes).
+    var reductionLanes: Int { max(2, width / 2) }
+
+    /// Reduces the input over `axes` with `accumulator`, storing `finish(accumulator value, output index)` per output.
+    ///
+    /// When kept axes follow the reduced ones, each output block of `lanes` contiguous elements keeps one
+    /// accumulator per element and walks the reduced axes; otherwise each output walks its contiguous
+    /// innermost run with `lanes` partial accumulators combined at the end. Either way loads are contiguous.
+    private mutating func emitReduction(_ builder: inout KernelBuilder, x: BufferID, shape: [Int], axes: [Int],
+                                        accumulator: (KernelExpression) -> Accumulator,
+                                        prepass: Accumulator?,
+                                        finish: @escaping (inout KernelBuilder, KernelExpression, KernelExpression?, KernelExpression) -> Void) {
+        let merged = mergedReductionAxes(shape: shape, axes: axes)
+        let kept = merged.filter { !$0.reduced }, reduced = merged.filter(\.reduced)
+        let keptOutputStrides = rowMajorStrides(kept.map(\.extent))
+        let parallel = isParallel(shape.reduce(1, *))
+        let lanes = reductionLanes
+
+        /// Declares one accumulator per lane, folds the element at `base + offset(lane)` into each over the
+        /// reduced loops (one loop nest for all lanes), and returns them.
+        func accumulate(_ body: inout KernelBuilder, _ accumulators: [Accumulator],
+                        offset: @escaping (Int) -> KernelExpression) -> [KernelExpression] {
+            let variables = accumulators.enumerated().map { body.declare("acc\($0.offset)", $0.element.type, $0.element.identity) }
+            body.loopNest(reduced.map(\.extent), prefix: "r") { body, indices in
+                let base = flatIndex(indices, strides: reduced.map(\.stride))
+                for (lane, variable) in variables.enumerated() {
+                    body.assign(variable, accumulators[lane].update(variable, .load(x, index: base + offset(lane))))
+                }
+            }
+            return variables
+        }
+
+        if let inner = merged.last, !inner.reduced, !reduced.isEmpty {
+            // Kept axes innermost: blocks of `lanes` neighbouring outputs, each with its own accumulator.
+            let outer = Array(kept.dropLast())
+            let whole = inner.extent - inner.extent % lanes
+            builder.loopNest(outer.map(\.extent), prefix: "o", parallel: parallel) { body, indices in
+                let baseX = flatIndex(indices, strides: outer.map(\.stride))
+                let baseY = flatIndex(indices, strides: Array(keptOutputStrides.dropLast()))
+                func emitBlock(_ body: inout KernelBuilder, start: KernelExpression, count: Int) {
+                    var shifts: [KernelExpression?] = Array(repeating: nil, count: count)
+                    if let prepass {
+                        shifts = accumulate(&body, Array(repeating: prepass, count: count)) { lane in baseX + start + .index(lane) }
+                            .map { Optional($0) }
+                    }
+                    let accumulators = shifts.map { shift in accumulator(shift.map { .convert($0, to: .f64) } ?? .double(0)) }
+                    let results = accumulate(&body, accumulators) { lane in baseX + start + .index(lane) }
+                    for lane in 0..<count { finish(&body, results[lane], shifts[lane], baseY + start + .index(lane)) }
+                }
+                if whole > 0 {
+                    // The loop counts blocks, not elements: a parallel loop must start at 0 with step 1
+                    // (the runtime splits its range into chunks), and this one is parallel when no kept
+                    // axis lies outside it.
+                    body.loop("block", to: .index(whole / lanes), parallel: parallel && outer.isEmpty) { body, block in
+                        emitBlock(&body, start: block * .index(lanes), count: lanes)
+                    }
+                }
+                if inner.extent % lanes > 0 { emitBlock(&body, start: .index(whole), count: inner.extent % lanes) }
+            }
+        } else {
+            // The reduction is innermost: each output walks its contiguous run with partial accumulators.
+            let run = reduced.last.map(\.extent) ?? 1
+            let count = run >= 2 * lanes ? lanes : 1
+            let whole = run - run % count
+            let outerReduced = Array(reduced.dropLast())
+            builder.loopNest(kept.map(\.extent), prefix: "o", parallel: parallel) { body, indices in
+                let baseX = flatIndex(indices, strides: kept.map(\.stride))
+                let baseY = flatIndex(indices, strides: keptOutputStrides)
+                func pass(_ body: inout KernelBuilder, _ acc: Accumulator) -> KernelExpression {
+                    let variables = (0..<count).map { body.declare("acc\($0)", acc.type, acc.identity) }
+                    body.loopNest(outerReduced.map(\.extent), prefix: "r") { body, outerIndices in
+                        let base = baseX + flatIndex(outerIndices, strides: outerReduced.map(\.stride))
+                        if whole > 0 {
+                            body.loop("i", to: .index(whole), step: count) { body, i in
+                                for (lane, variable) in variables.enumerated() {
+                                    body.assign(variable, acc.update(variable, .load(x, index: base + i + .index(lane))))
+                                }
+                            }
+                        }
+                        for lane in 0..<(run - whole) {
+                            body.assign(variables[lane], acc.update(variables[lane], .load(x, index: base + .index(whole + lane))))
+                        }
+                    }
+                    var total = variables[0]
+                    for variable in variables.dropFirst() { total = acc.combine(total, variable) }
+                    return count == 1 ? total : body.declare("total", acc.type, total)
+                }
+                let shift = prepass.map { pass(&body, $0) }
+                let value = pass(&body, accumulator(shift.map { .convert($0, to: .f64) } ?? .double(0)))
+                finish(&body, value, shift, baseY)
+            }
+        }
+    }
+
+    mutating func lowerReduce(_ op: Operation, result: ValueID, function: ReduceFunction, axes: [Int]) throws {
+        let input = type(op.operands[0])
+        let x = try buffer(op.operands[0]), target = try buffer(result)
+        let isFloat = input.elementType.isFloat
+        let count = axes.map { input.shape[$0] }.reduce(1, *)
+        func make(_ accumulation: Accumulation) -> Accumulator {
+            Accumulator(accumulation: accumulation, isFloat: isFloat, elementType: input.elementType)
+        }
+        var prepass: Accumulator?
+        let accumulator: (KernelExpression) -> Accumulator
+        switch function {
+        case .mean, .sum, .logSum: accumulator = { _ in make(.sum) }
+        case .max: accumulator = { _ in make(.largest) }
+        case .min: accumulator = { _ in make(.smallest) }
+        case .prod: accumulator = { _ in make(.product) }
+        case .l1: accumulator = { _ in make(.absoluteSum) }
+        case .l2, .sumSquare: accumulator = { _ in make(.squareSum) }
+        case .logSumExp:
+            prepass = make(.largest)
+            accumulator = { shift in make(.exponentialSum(shift: shift)) }
+        }
+        var builder = KernelBuilder()
+        emitReduction(&builder, x: x, shape: input.shape, axes: axes, accumulator: accumulator, prepass: prepass) { body, value, shift, index in
+            guard isFloat else {
+                body.store(target, index, value)
+                return
+            }
+            switch function {
+            case .max, .min: body.store(target, index, value)  // accumulated in f32 already
+            case .sum, .prod, .l1, .sumSquare: body.store(target, index, .convert(value, to: .f32))
+            case .mean: body.store(target, index, .convert(.binary(.div, value, .double(Double(count))), to: .f32))
+            case .l2: body.store(target, index, .convert(.unary(.sqrt, value), to: .f32))
+            case .logSum: body.store(target, index, .convert(.unary(.log, value), to: .f32))
+            case .logSumExp:
+                // An infinite or NaN maximum is the result itself (exp(inf - inf) would be NaN).
+                let largest = KernelExpression.convert(shift ?? .float(0), to: .f64)
+                let finite = KernelExpression.binary(.eq, .binary(.sub, largest, largest), .double(0))
+                body.store(target, index, .convert(.select(finite, .binary(.add, largest, .unary(.log, value)), largest), to: .f32))
+            }
+        }
+        addKernel(builder, pattern: "\(function.mnemonic): contiguous loads, \(reductionLanes) independent \(accumulator(.double(0)).type) accumulators per run")
+    }
+
+    mutating func lowerArgExtreme(_ op: Operation, result: ValueID, largest: Bool, axis: Int, selectLastIndex: Bool) throws {
+        let shape = type(op.operands[0]).shape
+        let isFloat = type(op.operands[0]).elementType.isFloat
+        let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+        let x = try buffer(op.operands[0]), target = try buffer(result)
+        var builder = KernelBuilder()
+        builder.loop("o", to: .index(outer), parallel: isParallel(outer * inner * length)) { body, o in
+            body.loop("j", to: .index(inner)) { body, j in
+                let base = body.declare("base", .i64, o * .index(length * inner) + j)
+                let best = body.declare("best", isFloat ? .f32 : .i64, .load(x, index: base))
+                let position = body.declare("position", .i64, 0)
+                body.loop("k", from: 1, to: .index(length)) { body, k in
+                    let value = body.declare("value", isFloat ? .f32 : .i64, .load(x, index: base + k * .index(inner)))
+                    var better = KernelExpression.binary(largest ? .gt : .lt, value, best)
+                    var tie = KernelExpression.binary(.eq, value, best)
+                    if isFloat {
+                        // NaN counts as the extreme: the first NaN wins (the last with select_last_index).
+                        let valueNaN = KernelExpression.unary(.isNaN, value), bestNaN = KernelExpression.unary(.isNaN, best)
+                        better = .binary(.or, .binary(.and, valueNaN, .unary(.not, bestNaN)), .binary(.and, better, .unary(.not, bestNaN)))
+                        tie = .binary(.or, tie, .binary(.and, valueNaN, bestNaN))
+                    }
+                    let take = selectLastIndex ? KernelExpression.binary(.or, better, tie) : better
+                    body.branch(take) { body in
+                        body.assign(best, value)
+                        body.assign(position, k)
+                    }
+                }
+                body.store(target, o * .index(inner) + j, position)
+            }
+        }
+        addKernel(builder, pattern: "\(largest ? "arg_max" : "arg_min"): one scan along the axis per output")
+    }
+
+    mutating func lowerCumSum(_ op: Operation, result: ValueID, axis: Int, exclusive: Bool, reverse: Bool) throws {
+        let shape = type(op.operands[0]).shape
+        let isFloat = type(op.operands[0]).elementType.isFloat
+        let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+        let x = try buffer(op.operands[0]), target = try buffer(result)
+        let lanes = min(reductionLanes, max(inner, 1))
+        let whole = inner - inner % lanes
+        var builder = KernelBuilder()
+        builder.loop("o", to: .index(outer), parallel: isParallel(outer * inner * length)) { body, o in
+            // Blocks of neighbouring lines walk the axis together, so each step loads contiguous elements.
+            func block(_ body: inout KernelBuilder, start: KernelExpression, count: Int) {
+                let sums = (0..<count).map { body.declare("sum\($0)", isFloat ? .f64 : .i64, isFloat ? .double(0) : 0) }
+                body.loop("k", to: .index(length)) { body, k in
+                    let step = reverse ? .index(length - 1) - k : k
+                    for (lane, sum) in sums.enumerated() {
+                        let index = (o * .index(length) + step) * .index(inner) + start + .index(lane)
+                        let value: KernelExpression = isFloat ? .convert(.load(x, index: index), to: .f64) : .load(x, index: index)
+                        let stored = isFloat ? KernelExpression.convert(sum, to: .f32) : sum
+                        if exclusive { body.store(target, index, stored) }
+                        body.assign(sum, .binary(isFloat ? .add : .wrappingAdd, sum, value))
+                        if !exclusive { body.store(target, index, stored) }
+                    }
+                }
+            }
+            if whole > 0 {
+                body.loop("j", to: .index(whole), step: lanes) { body, j in block(&body, start: j, count: lanes) }
+            }
+            if inner % lanes > 0 { block(&body, start: .index(whole), count: inner % lanes) }
+        }
+        addKernel(builder, pattern: "cum_sum: running \(isFloat ? "f64" : "i64") sums, \(lanes) neighbouring lines per pass")
+    }
+
+    mutating func lowerTopK(_ op: Operation, result: ValueID, k: Int, axis: Int, largest: Bool, output: TopKOutput) throws {
+        let shape = type(op.operands[0]).shape
+        let isFloat = type(op.operands[0]).elementType.isFloat
+        let valueType: ValueType = isFloat ? .f32 : .i64
+        let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+        let x = try buffer(op.operands[0]), target = try buffer(result)
+        /// Whether `a` ranks before `b` by value alone (largest first, or smallest first); NaN counts as largest.
+        func ranksBefore(_ a: KernelExpression, _ b: KernelExpression) -> KernelExpression {
+            let (high, low) = largest ? (a, b) : (b, a)
+            guard isFloat else { return .binary(.gt, high, low) }
+            return .binary(.or, .binary(.and, .unary(.isNaN, high), .unary(.not, .unary(.isNaN, low))), .binary(.gt, high, low))
+        }
+        func same(_ a: KernelExpression, _ b: KernelExpression) -> KernelExpression {
+            guard isFloat else { return .binary(.eq, a, b) }
+            return .binary(.or, .binary(.eq, a, b), .binary(.and, .unary(.isNaN, a), .unary(.isNaN, b)))
+        }
+        var builder = KernelBuilder()
+        builder.loop("line", to: .index(outer * inner), parallel: isParallel(saturatingProduct([outer, inner, length, k]))) { body, line in
+            let base = body.declare("base", .i64, (line / .index(inner)) * .index(length * inner) + line % .index(inner))
+            let outBase = body.declare("out_base", .i64, (line / .index(inner)) * .index(k * inner) + line % .index(inner))
+            // Selection without scratch: pick j is the best element ranked after pick j - 1 in the total order
+            // (value, then position), so ties go to the lower position.
+            let previous = body.declare("previous", valueType, isFloat ? .float(0) : 0)
+            let previousPosition = body.declare("previous_position", .i64, -1)
+            body.loop("pick", to: .index(k)) { body, pick in
+                let best = body.declare("best", valueType, isFloat ? .float(0) : 0)
+                let position = body.declare("position", .i64, -1)
+                body.loop("m", to: .index(length)) { body, m in
+                    let value = body.declare("value", valueType, .load(x, index: base + m * .index(inner)))
+                    let after = KernelExpression.binary(.or, .binary(.lt, previousPosition, 0),
+                        .binary(.or, ranksBefore(previous, value), .binary(.and, same(previous, value), .binary(.gt, m, previousPosition))))
+                    let better = KernelExpression.binary(.or, .binary(.lt, position, 0), ranksBefore(value, best))
+                    body.branch(.binary(.and, after, better)) { body in
+                        body.assign(best, value)
+                        body.assign(position, m)
+                    }
+                }
+                body.store(target, outBase + pick * .index(inner), output == .values ? best : position)
+                body.assign(previous, best)
+                body.assign(previousPosition, position)
+            }
+        }
+        addKernel(builder, pattern: "top_k \(output.rawValue): \(k) selection passes per line, ties to the lower position")
     }
 }

@@ -440,13 +440,25 @@ struct Lowerer {
         case .binary, .unary, .cast, .where, .quantize, .dequantize:
             try lowerElementwise(op, result: result)
         case let .softmax(axis):
-            try lowerSoftmax(op, result: result, axis: axis)
+            try lowerSoftmax(op, result: result, axis: axis, logarithmic: false)
         case let .layerNorm(axis, epsilon):
             try lowerLayerNorm(op, result: result, axis: axis, epsilon: epsilon)
         case let .batchNorm(epsilon):
             try lowerBatchNorm(op, result: result, epsilon: epsilon)
-        case let .reduceMean(axes, _):
+        case let .reduce(.mean, axes, _):
             try lowerReduceMean(op, result: result, axes: axes)
+        case let .reduce(function, axes, _):
+            try lowerReduce(op, result: result, function: function, axes: axes)
+        case let .argExtreme(largest, axis, _, selectLastIndex):
+            try lowerArgExtreme(op, result: result, largest: largest, axis: axis, selectLastIndex: selectLastIndex)
+        case let .cumSum(axis, exclusive, reverse):
+            try lowerCumSum(op, result: result, axis: axis, exclusive: exclusive, reverse: reverse)
+        case let .topK(k, axis, largest, output):
+            try lowerTopK(op, result: result, k: k, axis: axis, largest: largest, output: output)
+        case let .logSoftmax(axis):
+            try lowerSoftmax(op, result: result, axis: axis, logarithmic: true)
+        case let .convTranspose2d(attributes):
+            try lowerConvTranspose(op, result: result, attributes: attributes)
         case let .transpose(permutation):
             let input = type(op.operands[0])
             let strides = rowMajorStrides(input.shape)

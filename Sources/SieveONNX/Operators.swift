@@ -60,7 +60,6 @@ extension GraphBuilder {
         "Neg": { try $0.convertUnary(&$1) },
         "Pow": { try $0.convertPow(&$1) },
         "QuantizeLinear": { try $0.convertQuantizeLinear(&$1) },
-        "ReduceMean": { try $0.convertReduceMean(&$1) },
         "Relu": { try $0.convertUnary(&$1) },
         "RNN": { try $0.convertRecurrent(&$1) },
         "Reshape": { try $0.convertReshape(&$1) },
@@ -124,6 +123,25 @@ extension GraphBuilder {
         "Sum": { try $0.convertVariadic(&$1) },
         "ThresholdedRelu": { try $0.convertParameterizedActivation(&$1) },
         "Xor": { try $0.convertPlainBinary(&$1) },
+        // Reductions and neural-network ops of #12 (ReductionOperators.swift).
+        "ArgMax": { try $0.convertArgExtreme(&$1) },
+        "ArgMin": { try $0.convertArgExtreme(&$1) },
+        "ConvTranspose": { try $0.convertConvTranspose(&$1) },
+        "CumSum": { try $0.convertCumSum(&$1) },
+        "GroupNormalization": { try $0.convertGroupNormalization(&$1) },
+        "InstanceNormalization": { try $0.convertInstanceNormalization(&$1) },
+        "LogSoftmax": { try $0.convertLogSoftmax(&$1) },
+        "ReduceL1": { try $0.convertReduce(&$1) },
+        "ReduceL2": { try $0.convertReduce(&$1) },
+        "ReduceLogSum": { try $0.convertReduce(&$1) },
+        "ReduceLogSumExp": { try $0.convertReduce(&$1) },
+        "ReduceMax": { try $0.convertReduce(&$1) },
+        "ReduceMean": { try $0.convertReduce(&$1) },
+        "ReduceMin": { try $0.convertReduce(&$1) },
+        "ReduceProd": { try $0.convertReduce(&$1) },
+        "ReduceSum": { try $0.convertReduce(&$1) },
+        "ReduceSumSquare": { try $0.convertReduce(&$1) },
+        "TopK": { try $0.convertTopK(&$1) },
     ]
 
     /// ONNX MatMul.
@@ -223,11 +241,6 @@ extension GraphBuilder {
         n.attributes.ignore("momentum")
         let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
         return [try emit(.batchNorm(epsilon: epsilon), operands, name: n.outputName(0), n)]
-    }
-
-    /// ONNX ReduceMean.
-    mutating func convertReduceMean(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        return [try reduceMean(&n)]
     }
 
     /// ONNX Reshape.
@@ -539,10 +552,10 @@ extension GraphBuilder {
             throw NodeError("LayerNormalization's Mean and InvStdDev outputs are supported for float32 inputs only")
         }
         let axes = Array(axis..<rank)
-        let mean = try emit(.reduceMean(axes: axes, keepDims: true), [x], name: n.outputName(1), n)
+        let mean = try emit(.reduce(.mean, axes: axes, keepDims: true), [x], name: n.outputName(1), n)
         let centered = try emit(.binary(.sub), [x, mean], name: nil, n)
         let squared = try emit(.binary(.mul), [centered, centered], name: nil, n)
-        let variance = try emit(.reduceMean(axes: axes, keepDims: true), [squared], name: nil, n)
+        let variance = try emit(.reduce(.mean, axes: axes, keepDims: true), [squared], name: nil, n)
         let epsilonSlot = Slot.constant(Constant.from(name: graph.constants.freshName("epsilon"), type: TensorType([], .f32),
                                                       values: [Double(epsilon)]))
         let one = Slot.constant(Constant.from(name: graph.constants.freshName("one"), type: TensorType([], .f32), values: [1]))
@@ -550,20 +563,6 @@ extension GraphBuilder {
         let deviation = try emit(.unary(.sqrt), [shifted], name: nil, n)
         let inverse = try emit(.binary(.div), [one, deviation], name: n.outputName(2), n)
         return [y, mean, inverse]
-    }
-
-    private mutating func reduceMean(_ n: inout NodeContext) throws(NodeError) -> Slot {
-        let x = try n.input(0)
-        let rank = type(of: x).rank
-        let keepDims = try n.attributes.int("keepdims", default: 1) != 0
-        let noopWithEmptyAxes = try n.attributes.int("noop_with_empty_axes", default: 0) != 0
-        let raw = try axesOperand(&n, inputSince: 18) ?? []
-        var axes = try sortedUnique(raw.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") })
-        if axes.isEmpty {
-            if noopWithEmptyAxes || rank == 0 { return x }
-            axes = Array(0..<rank)
-        }
-        return try emit(.reduceMean(axes: axes, keepDims: keepDims), [x], name: n.outputName(0), n)
     }
 
     private mutating func gather(_ n: inout NodeContext) throws(NodeError) -> Slot {

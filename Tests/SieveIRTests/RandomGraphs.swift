@@ -99,7 +99,7 @@ struct GraphGenerator {
             operands.append(constant(TensorType(Array(xType.shape[axis...]), .f32)))
         case 15:
             guard rank >= 1 else { return false }
-            kind = .reduceMean(axes: [int(0...(rank - 1))], keepDims: chance(0.5))
+            kind = .reduce(.mean, axes: [int(0...(rank - 1))], keepDims: chance(0.5))
         case 16:
             kind = .reshape
             declared = TensorType(xType.shape.isEmpty ? [1] : [xType.elementCount ?? 1], .f32)
@@ -230,6 +230,45 @@ struct GraphGenerator {
                 } else {
                     kind = .scatterND(reduction: pick(ScatterReduction.allCases))
                     operands.append(constant(TensorType([rows] + Array(xType.shape[depth...]), .f32)))
+                }
+            }
+        case 34:
+            // The reductions group, one draw for the six kinds so that the older ops keep their share.
+            guard rank >= 1 else { return false }
+            switch int(0...5) {
+            case 0:
+                // Every reduce function; log_sum reads a positive operand so that it stays finite.
+                let function = pick(ReduceFunction.allCases)
+                let axes = (0..<rank).filter { _ in chance(0.5) }
+                kind = .reduce(function, axes: axes.isEmpty ? [int(0...(rank - 1))] : axes, keepDims: chance(0.5))
+                if function == .logSum {
+                    operands = [graph.append(.unary(.sigmoid), [x], xType.plain)]
+                }
+            case 1:
+                let axis = int(0...(rank - 1))
+                guard xType.shape[axis] > 0 else { return false }
+                kind = .argExtreme(largest: chance(0.5), axis: axis, keepDims: chance(0.5), selectLastIndex: chance(0.5))
+            case 2:
+                kind = .cumSum(axis: int(0...(rank - 1)), exclusive: chance(0.5), reverse: chance(0.5))
+            case 3:
+                let axis = int(0...(rank - 1))
+                kind = .topK(k: int(0...xType.shape[axis]), axis: axis, largest: chance(0.5), output: chance(0.5) ? .values : .indices)
+            case 4:
+                kind = .logSoftmax(axis: int(0...(rank - 1)))
+            default:
+                // Rank-4 values are rare in these graphs, so a rank-3 one is given a batch axis first.
+                guard rank >= 3 else { return false }
+                var image = xType
+                if rank == 3 {
+                    image = xType.with(shape: [1] + xType.shape)
+                    operands = [graph.append(.unsqueeze(axes: [0]), [x], image)]
+                }
+                let stride = int(1...2), groups = image.shape[1] % 2 == 0 ? int(1...2) : 1
+                kind = .convTranspose2d(ConvTranspose2DAttributes(strides: [stride, stride], pads: [int(0...1), 0, 0, int(0...1)],
+                                                                  dilations: [1, int(1...2)], outputPadding: [stride - 1, 0], groups: groups))
+                operands.append(constant(TensorType([image.shape[1], int(1...2), int(1...3), int(1...3)], .f32)))
+                if chance(0.5), case let .convTranspose2d(attributes) = kind, let w = graph.type(of: operands[1]) {
+                    operands.append(constant(TensorType([w.shape[1] * attributes.groups], .f32)))
                 }
             }
         case 35:

@@ -56,18 +56,18 @@ import Testing
 
     @Test func reduceMeanKeepingAndDroppingAxes() throws {
         let x = try floats([2, 3], [1, 2, 3, 4, 5, 6])
-        expectFloats(try evaluate(.reduceMean(axes: [1], keepDims: true), [x]), [2, 5], shape: [2, 1])
-        expectFloats(try evaluate(.reduceMean(axes: [0], keepDims: false), [x]), [2.5, 3.5, 4.5], shape: [3])
-        expectFloats(try evaluate(.reduceMean(axes: [0, 1], keepDims: false), [x]), [3.5], shape: [])
+        expectFloats(try evaluate(.reduce(.mean, axes: [1], keepDims: true), [x]), [2, 5], shape: [2, 1])
+        expectFloats(try evaluate(.reduce(.mean, axes: [0], keepDims: false), [x]), [2.5, 3.5, 4.5], shape: [3])
+        expectFloats(try evaluate(.reduce(.mean, axes: [0, 1], keepDims: false), [x]), [3.5], shape: [])
         let cube = try floats([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8])
-        expectFloats(try evaluate(.reduceMean(axes: [0, 2], keepDims: true), [cube]), [3.5, 5.5], shape: [1, 2, 1])
+        expectFloats(try evaluate(.reduce(.mean, axes: [0, 2], keepDims: true), [cube]), [3.5, 5.5], shape: [1, 2, 1])
     }
 
     @Test func reduceMeanAccumulatesInDouble() throws {
         // In f32, 2^24 + 1 + 1 + ... loses every 1; in Double the mean is exact.
         var values: [Float] = [16_777_216]
         values += [Float](repeating: 1, count: 15)
-        let result = try evaluate(.reduceMean(axes: [0], keepDims: false), [floats([16], values)])
+        let result = try evaluate(.reduce(.mean, axes: [0], keepDims: false), [floats([16], values)])
         expectFloats(result, [Float((16_777_216.0 + 15) / 16)])
     }
 }

@@ -341,6 +341,54 @@ let differentialCases: [DifferentialCase] = [
         const @beta : tensor<3xf32> = splat<0.0>
         const @mean : tensor<3xf32> = splat<0.0>
         """),
+    DifferentialCase(name: "reductions: every reduce function, arg_max/arg_min, cum_sum, top_k, log_softmax", text: """
+        graph @g(%x: tensor<3x37x19xf32>, %big: tensor<8x64x40xf32>, %i: tensor<3x37x19xi32>, %b: tensor<5x18xbool>) -> (tensor<3x37xf32>, tensor<3x1x19xf32>, tensor<37xf32>, tensor<3x37x1xf32>, tensor<3x19xf32>, tensor<3x37xf32>, tensor<1x37x1xf32>, tensor<3x19xf32>, tensor<3x37xf32>, tensor<8x40xf32>, tensor<8x64xf32>, tensor<3x37xi32>, tensor<3x19xi32>, tensor<5xbool>, tensor<3x37xi64>, tensor<3x1x19xi64>, tensor<3x37x19xf32>, tensor<3x37x19xi32>, tensor<3x37x5xf32>, tensor<3x5x19xi64>, tensor<3x37x19xf32>, tensor<8x64x40xf32>, tensor<3x37x19xf32>, tensor<40xf32>, tensor<40xf32>) {
+          %sum = reduce_sum %x {axes = [2], keep_dims = false} : tensor<3x37xf32>
+          %sum_mid = reduce_sum %x {axes = [1]} : tensor<3x1x19xf32>
+          %max_outer = reduce_max %x {axes = [0, 2], keep_dims = false} : tensor<37xf32>
+          %min = reduce_min %x {axes = [2]} : tensor<3x37x1xf32>
+          %prod = reduce_prod %x {axes = [1], keep_dims = false} : tensor<3x19xf32>
+          %l1 = reduce_l1 %x {axes = [2], keep_dims = false} : tensor<3x37xf32>
+          %l2 = reduce_l2 %x {axes = [0, 2]} : tensor<1x37x1xf32>
+          %square = reduce_sum_square %x {axes = [1], keep_dims = false} : tensor<3x19xf32>
+          %lse = reduce_log_sum_exp %x {axes = [2], keep_dims = false} : tensor<3x37xf32>
+          %lse_mid = reduce_log_sum_exp %big {axes = [1], keep_dims = false} : tensor<8x40xf32>
+          %square2 = mul %big, %big : tensor<8x64x40xf32>
+          %ls = reduce_log_sum %square2 {axes = [2], keep_dims = false} : tensor<8x64xf32>
+          %isum = reduce_sum %i {axes = [2], keep_dims = false} : tensor<3x37xi32>
+          %iprod = reduce_max %i {axes = [1], keep_dims = false} : tensor<3x19xi32>
+          %any = reduce_max %b {axes = [1], keep_dims = false} : tensor<5xbool>
+          %argmax = arg_max %x {axis = 2, keep_dims = false} : tensor<3x37xi64>
+          %argmin = arg_min %x {axis = 1, select_last_index = true} : tensor<3x1x19xi64>
+          %cs = cum_sum %x {axis = 1, reverse = true} : tensor<3x37x19xf32>
+          %ics = cum_sum %i {axis = 2, exclusive = true} : tensor<3x37x19xi32>
+          %top = top_k_values %x {k = 5, axis = 2} : tensor<3x37x5xf32>
+          %bottom = top_k_indices %x {k = 5, axis = 1, largest = false} : tensor<3x5x19xi64>
+          %lsm = log_softmax %x {axis = 1} : tensor<3x37x19xf32>
+          %lsm_last = log_softmax %big {axis = 2} : tensor<8x64x40xf32>
+          %abs = reduce_l1 %x {axes = []} : tensor<3x37x19xf32>
+          // Only the innermost axis kept, over enough elements to be parallel: the block loop is the parallel one.
+          %columns = reduce_sum %big {axes = [0, 1], keep_dims = false} : tensor<40xf32>
+          %columns_lse = reduce_log_sum_exp %big {axes = [0, 1], keep_dims = false} : tensor<40xf32>
+          return %sum, %sum_mid, %max_outer, %min, %prod, %l1, %l2, %square, %lse, %lse_mid, %ls, %isum, %iprod, %any, %argmax, %argmin, %cs, %ics, %top, %bottom, %lsm, %lsm_last, %abs, %columns, %columns_lse
+        }
+        """),
+    DifferentialCase(name: "conv_transpose2d: stride 2 kernel 2, groups, pads (also negative), dilations, output padding", text: """
+        graph @g(%x: tensor<2x4x7x9xf32>) -> (tensor<2x6x14x18xf32>, tensor<2x4x24x8xf32>, tensor<2x3x7x9xf32>) {
+          %w = const @w : tensor<4x6x2x2xf32>
+          %bias = const @bias : tensor<6xf32>
+          %wg = const @wg : tensor<4x2x3x3xf32>
+          %w1 = const @w1 : tensor<4x3x3x1xf32>
+          %up = conv_transpose2d %x, %w, %bias {strides = [2, 2]} : tensor<2x6x14x18xf32>
+          %full = conv_transpose2d %x, %wg {strides = [3, 1], pads = [1, 2, -1, 1], dilations = [2, 1], output_padding = [1, 0], groups = 2} : tensor<2x4x24x8xf32>
+          %same = conv_transpose2d %x, %w1 {pads = [1, 0, 1, 0]} : tensor<2x3x7x9xf32>
+          return %up, %full, %same
+        }
+        const @w : tensor<4x6x2x2xf32> = splat<0.0>
+        const @bias : tensor<6xf32> = splat<0.0>
+        const @wg : tensor<4x2x3x3xf32> = splat<0.0>
+        const @w1 : tensor<4x3x3x1xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
     DifferentialCase(name: "pooling", text: """
         graph @g(%x: tensor<2x3x9x9xf32>) -> (tensor<2x3x5x5xf32>, tensor<2x3x4x4xf32>, tensor<2x3x5x5xf32>, tensor<2x3x1x1xf32>, tensor<2x3x1x1xf32>, tensor<2x3x3x3xf32>) {
           %max = max_pool %x {kernel = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = true} : tensor<2x3x5x5xf32>
