@@ -5,12 +5,15 @@ import SieveIR
 
 extension Lowerer {
     /// softmax, or log_softmax when `logarithmic`: one pass for the maximum, one for the sum of exponentials
-    /// (both in f64), one that writes `exp(x - max) / sum` or `x - (max + log sum)`.
+    /// (both in f64), one that writes `exp(x - max) / sum` or `x - (max + log sum)`; softmax along a contiguous f32
+    /// axis of at least one vector takes `lowerContiguousSoftmax` instead.
     mutating func lowerSoftmax(_ op: Operation, result: ValueID, axis: Int, logarithmic: Bool) throws {
         let shape = type(result).shape
         let length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         let x = try buffer(op.operands[0]), target = try buffer(result)
-        if inner == 1 && length >= width && program.buffers[x.index].elementType == .f32 {
+        // Softmax (not log_softmax, whose double path keeps x - (max + log sum) exact) of a contiguous f32 axis
+        // takes the vector path.
+        if !logarithmic && inner == 1 && length >= width && program.buffers[x.index].elementType == .f32 {
             lowerContiguousSoftmax(x: x, target: target, rows: outer, length: length)
             return
         }
