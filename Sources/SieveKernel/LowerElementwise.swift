@@ -71,13 +71,22 @@ extension Lowerer {
         for leaf in leaves { leafBuffers[leaf] = try buffer(leaf) }
         let flat = leaves.allSatisfy { type($0).shape == shape }
         let fusedValues = fused
-        func operandValue(_ value: ValueID, _ flatIndex: KernelExpression, _ indices: [KernelExpression]?) -> KernelExpression {
+        // Each fused value is computed once per element into a variable (`computed`): inlined, an op that reads its
+        // operand twice (min, max, relu's select) doubled the text at every level of a chain, and a 60-deep max
+        // chain in a published model became 1.2 GB of C.
+        func operandValue(_ value: ValueID, _ flatIndex: KernelExpression, _ indices: [KernelExpression]?,
+                          _ body: inout KernelBuilder, _ computed: inout [ValueID: KernelExpression]) -> KernelExpression {
+            if let known = computed[value] { return known }
             if fusedValues.contains(value), let producerIndex = defining[value.index] {
                 let producer = graph.operations[producerIndex]
-                let inner = producer.operands.map { operandValue($0, flatIndex, indices) }
+                let inner = producer.operands.map { operandValue($0, flatIndex, indices, &body, &computed) }
                 let isFloatProducer = producer.operands.first.map { graph.values[$0.index].type.elementType.isFloat } ?? true
-                return elementValue(producer.kind, inner, isFloat: isFloatProducer,
-                                    resultElement: graph.values[value.index].type.elementType, quant: nil, quantRange: 0...0)
+                let element = graph.values[value.index].type.elementType
+                let result = body.declare("fused", element.isFloat ? .f32 : .i64,
+                                          elementValue(producer.kind, inner, isFloat: isFloatProducer, resultElement: element,
+                                                       quant: nil, quantRange: 0...0))
+                computed[value] = result
+                return result
             }
             let source = leafBuffers[value] ?? BufferID(0)
             if let indices {
@@ -88,7 +97,8 @@ extension Lowerer {
 
         var builder = KernelBuilder()
         let body: (inout KernelBuilder, KernelExpression, [KernelExpression]?) -> Void = { body, flatIndex, indices in
-            let loads: [KernelExpression] = op.operands.map { operandValue($0, flatIndex, indices) }
+            var computed: [ValueID: KernelExpression] = [:]
+            let loads: [KernelExpression] = op.operands.map { operandValue($0, flatIndex, indices, &body, &computed) }
             var parameter: KernelExpression = 0
             if let tables = quantTables, let axis = tables.axis {
                 if let indices { parameter = indices[axis] } else { parameter = (flatIndex / .index(strides[axis])) % .index(shape[axis]) }
