@@ -273,6 +273,16 @@ func activationValue(_ function: UnaryFunction, _ x: KernelExpression) -> Kernel
     unaryValue(function, x, isFloat: true, resultElement: .f32)
 }
 
+/// An activation on an f32 vector of `width` lanes, where kernel IR has a vector form (relu as a lane max, exact
+/// GELU); nil for the others, which product epilogues then apply a value at a time.
+func vectorActivationValue(_ function: UnaryFunction, _ x: KernelExpression, width: Int) -> KernelExpression? {
+    switch function {
+    case .relu: return .binary(.max, x, .broadcast(.float(0), width: width))
+    case .gelu(approximateTanh: false): return .unary(.gelu, x)
+    default: return nil
+    }
+}
+
 /// An integral Double as an i64, saturating (NaN gives 0), as the interpreter's `toInt64`.
 func integerBound(_ value: Double) -> Int64 {
     if value.isNaN { return 0 }
