@@ -621,7 +621,7 @@ public struct CEmitter {
         lines.append("    for (int i = 0; i < \(n)_NUM_OUTPUTS; i++) if (outputs[i] == NULL) return SIEVE_ERROR_NULL_ARGUMENT;")
         lines.append("    int error = SIEVE_OK;")
         lines.append("    \(n)_state state = {&ctx->pool, ctx->arena, ctx->weights, inputs, outputs, &error};")
-        if profile { lines.append("    uint64_t profile_start = \(n)_profile_now();") }
+        if profile && !program.kernels.isEmpty { lines.append("    uint64_t profile_start = \(n)_profile_now();") }
         for (index, kernel) in program.kernels.enumerated() {
             lines.append("    \(n)_\(kernel.name)(&state);")
             if profile { lines.append(profileCountLine(kernel: index)) }

@@ -19,8 +19,8 @@ extension CEmitter {
             "#define \(n)_NUM_KERNELS \(program.kernels.count)",
             "/* One kernel: its symbol-friendly name, the graph op it computes and where that op came from. */",
             "typedef struct { const char *name; const char *op; const char *location; } \(n)_kernel_info;",
-            "/* The kernels in the order \(n)_run calls them; the count again as a symbol. */",
-            "extern const \(n)_kernel_info \(n)_kernels[\(n)_NUM_KERNELS];",
+            "/* The kernels in the order \(n)_run calls them (\(n)_NUM_KERNELS of them); the count again as a symbol. */",
+            "extern const \(n)_kernel_info \(n)_kernels[];",
             "extern const int \(n)_num_kernels;",
             "/* Copies each kernel's nanoseconds, summed over the runs since \(n)_create, \(n)_init or the last",
             " * \(n)_profile_reset, into nanoseconds[0 .. \(n)_NUM_KERNELS) and returns how many runs completed. */",
@@ -46,11 +46,13 @@ extension CEmitter {
             "    return (uint64_t)t.tv_sec * UINT64_C(1000000000) + (uint64_t)t.tv_nsec;",
             "}",
             "",
-            "\(n)_API const \(n)_kernel_info \(n)_kernels[\(n)_NUM_KERNELS] = {",
+            "\(n)_API const \(n)_kernel_info \(n)_kernels[] = {",
         ]
         for kernel in program.kernels {
             lines.append("    {\(cString(kernel.name)), \(cString(kernel.op)), \(cString(kernel.location))},")
         }
+        // C has no empty arrays: a model without kernels (every result empty) gets one entry past the count.
+        if program.kernels.isEmpty { lines.append("    {\"\", \"\", \"\"},") }
         lines += [
             "};",
             "\(n)_API const int \(n)_num_kernels = \(n)_NUM_KERNELS;",

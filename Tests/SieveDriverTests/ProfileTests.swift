@@ -128,4 +128,24 @@ import Testing
         let refused = try runSieve(["bench", ProfileTests.mlp, "--profile", "--top", "0"])
         #expect(refused.status == 1 && !refused.crashed && refused.stderr.contains("--top must be 1...10000"))
     }
+
+    /// A model whose every result is empty lowers to no kernel; its profiling build still compiles cleanly
+    /// (no empty C array, no unused clock variable) and lists no kernel.
+    @Test func profilingBuildOfAModelWithoutKernels() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let artifact = folder.appendingPathComponent("empty")
+        let compiled = try runSieve(["compile", ProfileTests.mlp, "--input-shape", "input=0x64", "--profile", "-o", artifact.path,
+                                     "--name", "m"], timeout: 180)
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = [ProcessInfo.processInfo.environment["CC"] ?? "cc", "-std=c11", "-march=native", "-Wall", "-Wextra", "-Wpedantic",
+                           "-Werror", "-fsyntax-only", "-I", artifact.path, artifact.appendingPathComponent("m.c").path]
+        try check.run()
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "m.c does not compile with -Wpedantic -Werror")
+        let native = try NativeArtifact(library: artifact.appendingPathComponent("libm.so").path, name: "m")
+        #expect(native.profiledKernels == [])
+    }
 }
