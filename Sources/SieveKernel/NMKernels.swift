@@ -200,55 +200,55 @@ extension Lowerer {
                 let groupBegin = body.declare("g_begin", .i64, kb * .index(blockGroups))
                 let groupEnd = body.declare("g_end", .i64, .binary(.min, groupBegin + .index(blockGroups), .index(groupsPerRow)))
                 body.loop("cp", to: .index(panels)) { body, cp in
-                let panelStart = body.declare("panel", .i64, cp * .index(panelVectors * w))
-                body.loop("r", from: rowBegin, to: rowEnd) { body, r in
-                    let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
-                    let chains = (0..<panelVectors).map { v in
-                        (0..<chainsPerVector).map { c in body.declare("acc\(v)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) }
-                    }
-                    body.loop("g", from: groupBegin, to: groupEnd, step: unroll) { body, g0 in
-                        let ahead = body.declare("ahead", .i64, .binary(.min, rowStart + g0 * .index(n) + .index(prefetchRows * rowKept),
-                                                                           .index(valueCount - 1)))
-                        body.emit(.prefetch(values, index: ahead))
-                        body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
-                        // Whole index bytes per step: load each once and take its fields apart (divisions and
-                        // remainders by powers of two of a byte, which become shifts and masks).
-                        var bytes: [KernelExpression] = []
-                        if byteDecode {
-                            let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
-                            bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                    let panelStart = body.declare("panel", .i64, cp * .index(panelVectors * w))
+                    body.loop("r", from: rowBegin, to: rowEnd) { body, r in
+                        let rowStart = body.declare("row_start", .i64, r * .index(rowKept))
+                        let chains = (0..<panelVectors).map { v in
+                            (0..<chainsPerVector).map { c in body.declare("acc\(v)_\(c)", .f32x(w), .broadcast(.float(0), width: w)) }
                         }
-                        let keptVectors: [KernelExpression] = splat ? (0..<(unroll * n / w)).map { v in
-                            body.declare("wv\(v)", .f32x(w), .vectorLoad(values, index: rowStart + g0 * .index(n) + .index(v * w), width: w))
-                        } : []
-                        for u in 0..<unroll {
-                            for j in 0..<n {
-                                let kept = u * n + j
-                                let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
-                                var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
-                                if byteDecode {
-                                    let shift = kept % perByte * bits
-                                    let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
-                                    field = .binary(.rem, shifted, .index(m))
-                                }
-                                let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
-                                let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
-                                                                              : .broadcast(.load(values, index: p), width: w))
-                                for v in 0..<panelVectors {
-                                    let chain = chains[v][kept % chainsPerVector]
-                                    let column = kk * .index(columns) + panelStart + .index(v * w)
-                                    body.assign(chain, .fma(value, .vectorLoad(activations, index: column, width: w), chain))
+                        body.loop("g", from: groupBegin, to: groupEnd, step: unroll) { body, g0 in
+                            let ahead = body.declare("ahead", .i64, .binary(.min, rowStart + g0 * .index(n) + .index(prefetchRows * rowKept),
+                                                                               .index(valueCount - 1)))
+                            body.emit(.prefetch(values, index: ahead))
+                            body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
+                            // Whole index bytes per step: load each once and take its fields apart (divisions and
+                            // remainders by powers of two of a byte, which become shifts and masks).
+                            var bytes: [KernelExpression] = []
+                            if byteDecode {
+                                let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
+                                bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                            }
+                            let keptVectors: [KernelExpression] = splat ? (0..<(unroll * n / w)).map { v in
+                                body.declare("wv\(v)", .f32x(w), .vectorLoad(values, index: rowStart + g0 * .index(n) + .index(v * w), width: w))
+                            } : []
+                            for u in 0..<unroll {
+                                for j in 0..<n {
+                                    let kept = u * n + j
+                                    let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
+                                    var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
+                                    if byteDecode {
+                                        let shift = kept % perByte * bits
+                                        let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
+                                        field = .binary(.rem, shifted, .index(m))
+                                    }
+                                    let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
+                                    let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
+                                                                                  : .broadcast(.load(values, index: p), width: w))
+                                    for v in 0..<panelVectors {
+                                        let chain = chains[v][kept % chainsPerVector]
+                                        let column = kk * .index(columns) + panelStart + .index(v * w)
+                                        body.assign(chain, .fma(value, .vectorLoad(activations, index: column, width: w), chain))
+                                    }
                                 }
                             }
                         }
+                        for v in 0..<panelVectors {
+                            var total = chains[v][0]
+                            for chain in chains[v].dropFirst() { total = .binary(.add, total, chain) }
+                            let index = body.declare("o", .i64, r * .index(columns) + panelStart + .index(v * w))
+                            body.emit(.vectorStore(out, index: index, value: .binary(.add, .vectorLoad(out, index: index, width: w), total)))
+                        }
                     }
-                    for v in 0..<panelVectors {
-                        var total = chains[v][0]
-                        for chain in chains[v].dropFirst() { total = .binary(.add, total, chain) }
-                        let index = body.declare("o", .i64, r * .index(columns) + panelStart + .index(v * w))
-                        body.emit(.vectorStore(out, index: index, value: .binary(.add, .vectorLoad(out, index: index, width: w), total)))
-                    }
-                }
                 }
             }
         }
