@@ -219,9 +219,25 @@ func applyElementwiseGroup(_ function: UnaryFunction, integer x: Int64) -> Int64
     }
 }
 
+/// The comparisons and logic of the elementwise group, on floats or integers alike: 1 or 0 per element (logic reads
+/// any nonzero as true).
+func truthTable<T: Comparable & Numeric>(_ op: BinaryFunction, _ x: [T], _ y: [T], resultType: TensorType) -> Tensor {
+    let condition: (T, T) -> Bool
+    switch op {
+    case .greater: condition = { $0 > $1 }
+    case .less: condition = { $0 < $1 }
+    case .greaterOrEqual: condition = { $0 >= $1 }
+    case .lessOrEqual: condition = { $0 <= $1 }
+    case .and: condition = { $0 != 0 && $1 != 0 }
+    case .or: condition = { $0 != 0 || $1 != 0 }
+    case .xor: condition = { ($0 != 0) != ($1 != 0) }
+    default: preconditionFailure("\(op.mnemonic) is not a comparison or logic function")
+    }
+    return integerResult(resultType, zip(x, y).map { condition($0, $1) ? 1 : 0 })
+}
+
 /// The binary functions of the elementwise group on floats (comparisons and logic give 1 or 0).
 func floatBinary(_ op: BinaryFunction, _ x: [Float], _ y: [Float], resultType: TensorType) -> Tensor {
-    func truth(_ condition: (Float, Float) -> Bool) -> Tensor { integerResult(resultType, zip(x, y).map { condition($0, $1) ? 1 : 0 }) }
     switch op {
     case .max: return floatResult(resultType, zip(x, y).map { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) })
     case .min: return floatResult(resultType, zip(x, y).map { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) })
@@ -233,13 +249,8 @@ func floatBinary(_ op: BinaryFunction, _ x: [Float], _ y: [Float], resultType: T
             let r = a.truncatingRemainder(dividingBy: b)
             return r != 0 && (r < 0) != (b < 0) ? r + b : r
         })
-    case .greater: return truth { $0 > $1 }
-    case .less: return truth { $0 < $1 }
-    case .greaterOrEqual: return truth { $0 >= $1 }
-    case .lessOrEqual: return truth { $0 <= $1 }
-    case .and: return truth { $0 != 0 && $1 != 0 }
-    case .or: return truth { $0 != 0 || $1 != 0 }
-    case .xor: return truth { ($0 != 0) != ($1 != 0) }
+    case .greater, .less, .greaterOrEqual, .lessOrEqual, .and, .or, .xor:
+        return truthTable(op, x, y, resultType: resultType)
     case .add, .sub, .mul, .div, .pow, .equal:
         preconditionFailure("\(op.mnemonic) is computed by binary(_:_:_:resultType:)")
     }
@@ -247,7 +258,6 @@ func floatBinary(_ op: BinaryFunction, _ x: [Float], _ y: [Float], resultType: T
 
 /// The binary functions of the elementwise group on integers and bools; remainders refuse a zero divisor.
 func integerBinary(_ op: BinaryFunction, _ x: [Int64], _ y: [Int64], resultType: TensorType) throws -> Tensor {
-    func truth(_ condition: (Int64, Int64) -> Bool) -> Tensor { integerResult(resultType, zip(x, y).map { condition($0, $1) ? 1 : 0 }) }
     switch op {
     case .max: return integerResult(resultType, zip(x, y).map { Swift.max($0, $1) })
     case .min: return integerResult(resultType, zip(x, y).map { Swift.min($0, $1) })
@@ -263,13 +273,8 @@ func integerBinary(_ op: BinaryFunction, _ x: [Int64], _ y: [Int64], resultType:
             remainders[index] = op == .mod && r != 0 && (r < 0) != (y[index] < 0) ? r &+ y[index] : r
         }
         return integerResult(resultType, remainders)
-    case .greater: return truth { $0 > $1 }
-    case .less: return truth { $0 < $1 }
-    case .greaterOrEqual: return truth { $0 >= $1 }
-    case .lessOrEqual: return truth { $0 <= $1 }
-    case .and: return truth { $0 != 0 && $1 != 0 }
-    case .or: return truth { $0 != 0 || $1 != 0 }
-    case .xor: return truth { ($0 != 0) != ($1 != 0) }
+    case .greater, .less, .greaterOrEqual, .lessOrEqual, .and, .or, .xor:
+        return truthTable(op, x, y, resultType: resultType)
     case .add, .sub, .mul, .div, .pow, .equal:
         preconditionFailure("\(op.mnemonic) is computed by binary(_:_:_:resultType:)")
     }

@@ -273,12 +273,12 @@ func activationValue(_ function: UnaryFunction, _ x: KernelExpression) -> Kernel
     unaryValue(function, x, isFloat: true, resultElement: .f32)
 }
 
-/// An activation on an f32 vector of `width` lanes, where kernel IR has a vector form (relu as a lane max, exact
+/// An activation on f32 vectors of `width` lanes, where kernel IR has a vector form (relu as a lane max, exact
 /// GELU); nil for the others, which product epilogues then apply a value at a time.
-func vectorActivationValue(_ function: UnaryFunction, _ x: KernelExpression, width: Int) -> KernelExpression? {
+func vectorActivation(_ function: UnaryFunction, width: Int) -> ((KernelExpression) -> KernelExpression)? {
     switch function {
-    case .relu: return .binary(.max, x, .broadcast(.float(0), width: width))
-    case .gelu(approximateTanh: false): return .unary(.gelu, x)
+    case .relu: return { x in .binary(.max, x, .broadcast(.float(0), width: width)) }
+    case .gelu(approximateTanh: false): return { x in .unary(.gelu, x) }
     default: return nil
     }
 }

@@ -196,7 +196,7 @@ extension Lowerer {
     }
 
     /// The epilogue on `width` consecutive columns at once (`column` the first), as f32 vectors; nil when a step has
-    /// no vector form (`vectorActivationValue`) or the epilogue is empty.
+    /// no vector form (`vectorActivation`) or the epilogue is empty.
     func matmulVectorEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int) throws -> ProductEpilogue? {
         guard !steps.isEmpty, isVectorizable([op.operands[0], op.results[0]]) else { return nil }
         let w = width
@@ -212,8 +212,8 @@ extension Lowerer {
                     .binary(.add, value, .vectorLoad(residual, index: batch * .index(m * n) + row * .index(n) + column, width: w))
                 }
             case let .activation(activation):
-                guard vectorActivationValue(activation, .broadcast(.float(0), width: w), width: w) != nil else { return nil }
-                actions.append { _, _, _, value in vectorActivationValue(activation, value, width: w) ?? value }
+                guard let apply = vectorActivation(activation, width: w) else { return nil }
+                actions.append { _, _, _, value in apply(value) }
             }
         }
         return chainedEpilogue(actions, type: .f32x(w))

@@ -58,7 +58,7 @@ extension Lowerer {
         builder.loop("row", to: .index(rows), parallel: isParallel(rows * length)) { body, row in
             let base = body.declare("base", .i64, row * .index(length))
             let shift: KernelExpression
-            var largest: KernelExpression = .float(0)
+            var largest: KernelExpression?  // the scalar maximum, which only a row with a tail needs
             if tail == length {
                 // Whole vectors: the maximum lane-wise over the row's vectors, then across the lanes as a tree of
                 // splats, leaving it in every lane (a scalar chain of `length` dependent maxima took 3.5 cycles an
@@ -75,11 +75,12 @@ extension Lowerer {
                 }
                 shift = splats[0]
             } else {
-                largest = body.declare("largest", .f32, .float(-.infinity))
+                let scalar = body.declare("largest", .f32, .float(-.infinity))
                 body.loop("k", to: .index(length)) { body, k in
-                    body.assign(largest, .binary(.max, largest, .load(x, index: base + k)))
+                    body.assign(scalar, .binary(.max, scalar, .load(x, index: base + k)))
                 }
-                shift = body.declare("shift", .f32x(w), .broadcast(largest, width: w))
+                shift = body.declare("shift", .f32x(w), .broadcast(scalar, width: w))
+                largest = scalar
             }
             let lanes = body.declare("lanes", .f32x(w), .broadcast(.float(0), width: w))
             body.loop("v", to: .index(vectors)) { body, v in
@@ -89,10 +90,12 @@ extension Lowerer {
                 body.assign(lanes, .binary(.add, lanes, e))
             }
             let sum = body.declare("sum", .f32, .reduceAdd(lanes))
-            body.loop("k", from: .index(tail), to: .index(length)) { body, k in
-                let e = body.declare("e", .f32, .unary(.exp, .binary(.sub, .load(x, index: base + k), largest)))
-                body.store(target, base + k, e)
-                body.assign(sum, .binary(.add, sum, e))
+            if let largest {
+                body.loop("k", from: .index(tail), to: .index(length)) { body, k in
+                    let e = body.declare("e", .f32, .unary(.exp, .binary(.sub, .load(x, index: base + k), largest)))
+                    body.store(target, base + k, e)
+                    body.assign(sum, .binary(.add, sum, e))
+                }
             }
             let inverse = body.declare("inverse", .f32, .binary(.div, .float(1), sum))
             let scale = body.declare("scale", .f32x(w), .broadcast(inverse, width: w))
