@@ -3,7 +3,8 @@
 """Usage: /work/main/.venv/bin/python bench/ort_model.py MODEL.onnx [options]
 
 Inputs: float tensors uniform in [-1, 1), integer and boolean tensors zero (indices stay in range);
-a symbolic dimension takes --dim NAME=VALUE, or 1. One session per thread count (intra-op threads =
+a symbolic dimension takes --dim NAME=VALUE, or 1; --input-shape NAME=AxBxC fixes a whole input's shape (as
+`sieve compile --input-shape` does, so both sides run the same shapes). One session per thread count (intra-op threads =
 the count, sequential execution), inputs and outputs bound once. Cold calls read a 64 MiB buffer
 first. Prints 'SAMPLE' lines (--raw) and 'RESULT label model threads mode median_seconds -' lines with
 batch 0, which bench/summarize.py shows as 'model', then a table.
@@ -36,6 +37,7 @@ def main() -> int:
     parser.add_argument("--pause-ms", type=int, default=200)
     parser.add_argument("--evict-mib", type=int, default=64)
     parser.add_argument("--dim", action="append", default=[], help="NAME=VALUE for a symbolic dimension")
+    parser.add_argument("--input-shape", action="append", default=[], help="NAME=AxBxC: the whole shape of an input")
     parser.add_argument("--batch", help="ignored (accepted so run.sh can pass its common options)")
     parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
@@ -47,6 +49,12 @@ def main() -> int:
         if not value.isdigit():
             parser.error(f"--dim takes NAME=VALUE, got '{item}'")
         dims[name] = int(value)
+    input_shapes = {}
+    for item in args.input_shape:
+        name, _, value = item.partition("=")
+        if not all(part.isdigit() for part in value.split("x")):
+            parser.error(f"--input-shape takes NAME=AxBxC, got '{item}'")
+        input_shapes[name] = [int(part) for part in value.split("x")]
 
     print(f"# onnxruntime {ort.__version__}: {args.model}")
     evict = ort_common.eviction_buffer(args.evict_mib)
@@ -66,7 +74,7 @@ def main() -> int:
                 print(f"ort_model: error: input '{spec.name}' has type {spec.type}, which this script does not fill",
                       file=sys.stderr)
                 return 1
-            shape = [d if isinstance(d, int) else dims.get(str(d), 1) for d in spec.shape]
+            shape = input_shapes.get(spec.name) or [d if isinstance(d, int) else dims.get(str(d), 1) for d in spec.shape]
             if np.issubdtype(element, np.floating):
                 value = rng.uniform(-1, 1, size=shape).astype(element)
             else:

@@ -4,12 +4,13 @@
 #
 # Usage: bench/run.sh [--rounds N] [--reps N] [--calls N] [--threads LIST] [--batch LIST] [--mode LIST]
 #                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--model MODEL.onnx]
-#                     [--ort-kinds dense,2of4[,dense-int8,2of4-int8]] [--markdown]
+#                     [--ort-kinds dense,2of4[,dense-int8,2of4-int8]] [--input-shape NAME=AxB]... [--markdown]
 #   --sieve     adds a compiled Sieve artifact (repeatable; see bench/README.md)
 #   --model     end to end instead of the single layer: ONNX Runtime on MODEL.onnx against the --sieve
 #               artifacts compiled from it (no OpenBLAS rows)
 #   --stand-in  adds bench/stand-in-artifact.c (a plain dense loop behind the artifact API) to check the
 #               --sieve path end to end; it is not Sieve and its figures mean nothing
+#   --input-shape  with --model: an input's whole shape for ONNX Runtime (give the artifacts the same one)
 # Every process's output goes to bench/build/last-run.txt; the table is computed from all rounds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +18,7 @@ PYTHON=${PYTHON:-/work/main/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=../.venv/bin/python
 command="bench/run.sh $*"
 rounds=3 reps=3 calls=10 threads=1,2 batch=1,32 mode=cold,hot markdown=""
-sieve=() stand_in=0 model="" ort_kinds=dense,2of4
+sieve=() stand_in=0 model="" ort_kinds=dense,2of4 input_shapes=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
@@ -30,8 +31,9 @@ while [ $# -gt 0 ]; do
         --stand-in) stand_in=1; shift ;;
         --model) model=$2; shift 2 ;;
         --ort-kinds) ort_kinds=$2; shift 2 ;;
+        --input-shape) input_shapes+=(--input-shape "$2"); shift 2 ;;
         --markdown) markdown=--markdown; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "run.sh: error: unknown option '$1' (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -73,7 +75,7 @@ for round in $(seq 1 "$rounds"); do
     if [ -z "$model" ]; then
         "$PYTHON" ort_bench.py "${common[@]}" --kinds "$ort_kinds" >> "$log"
     else
-        "$PYTHON" ort_model.py "$model" "${common[@]}" >> "$log"
+        "$PYTHON" ort_model.py "$model" "${common[@]}" ${input_shapes[@]+"${input_shapes[@]}"} >> "$log"
     fi
 done
 grep '^#' "$log" | awk '!seen[$0]++' 

@@ -196,8 +196,10 @@ extension Lowerer {
     }
 
     /// The epilogue on `width` consecutive columns at once (`column` the first), as f32 vectors; nil when a step has
-    /// no vector form (`vectorActivation`) or the epilogue is empty.
-    func matmulVectorEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int) throws -> ProductEpilogue? {
+    /// no vector form (`vectorActivation`) or the epilogue is empty. With `lanesAlongRows` the vector holds `width`
+    /// consecutive rows (`row` the first) of one column instead, as in a transposed product; a residual then has
+    /// no vector form.
+    func matmulVectorEpilogue(_ op: Operation, steps: [EpilogueStep], m: Int, n: Int, lanesAlongRows: Bool = false) throws -> ProductEpilogue? {
         guard !steps.isEmpty, isVectorizable([op.operands[0], op.results[0]]) else { return nil }
         let w = width
         var actions: [(KernelExpression, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression] = []
@@ -205,9 +207,11 @@ extension Lowerer {
             switch step {
             case .bias:
                 guard let bias = operand, program.buffers[bias.index].elementType == .f32 else { return nil }
-                actions.append { _, _, column, value in .binary(.add, value, .vectorLoad(bias, index: column, width: w)) }
+                actions.append { _, _, column, value in
+                    .binary(.add, value, lanesAlongRows ? .broadcast(.load(bias, index: column), width: w) : .vectorLoad(bias, index: column, width: w))
+                }
             case .residualAdd:
-                guard let residual = operand, program.buffers[residual.index].elementType == .f32 else { return nil }
+                guard !lanesAlongRows, let residual = operand, program.buffers[residual.index].elementType == .f32 else { return nil }
                 actions.append { batch, row, column, value in
                     .binary(.add, value, .vectorLoad(residual, index: batch * .index(m * n) + row * .index(n) + column, width: w))
                 }
@@ -328,95 +332,5 @@ extension Lowerer {
                                    vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
                                    epilogue: epilogue)
         emitDenseProduct(product, pattern: "dense gemm", choice: DenseKernelChoice(variant: schedule.variant, parallel: parallel))
-    }
-
-    // MARK: conv2d
-
-    mutating func lowerConvolution(_ op: Operation, result: ValueID, attributes: Conv2DAttributes) throws {
-        let x = type(op.operands[0]).shape, w = type(op.operands[1]).shape, y = type(result).shape
-        let (batch, channels, height, width) = (x[0], x[1], x[2], x[3])
-        let (outChannels, groupChannels, kernelH, kernelW) = (w[0], w[1], w[2], w[3])
-        let (outH, outW) = (y[2], y[3])
-        let groups = attributes.groups
-        let groupOut = outChannels / groups
-        let patch = groupChannels * kernelH * kernelW
-        let pixels = outH * outW
-        let input = try buffer(op.operands[0]), target = try buffer(result)
-        let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
-        guard let scratchOffset = plan.scratch[currentOpIndex] else {
-            // No im2col scratch: the patch is empty (no input channels or a zero kernel extent), so every
-            // output is a sum of nothing: the bias, or 0. (An empty result never reaches here.)
-            var builder = KernelBuilder()
-            let count = batch * outChannels * pixels
-            builder.loop("i", to: .index(count), parallel: isParallel(count)) { body, i in
-                let value: KernelExpression = bias.map { .load($0, index: (i / .index(pixels)) % .index(outChannels)) } ?? .float(0)
-                body.store(target, i, value)
-            }
-            addKernel(builder, pattern: "conv2d over an empty patch: the bias or 0")
-            return
-        }
-        let columns = addBuffer(Buffer(name: "\(name(result)).im2col", storage: .arena(offset: scratchOffset), elementType: .f32,
-                                       count: max(1, channels * kernelH * kernelW * batch * pixels)))
-
-        // im2col: row (group, channel, ky, kx), then [image][pixel]; padding reads as 0.
-        var builder = KernelBuilder()
-        builder.loop("row", to: .index(groups * patch), parallel: isParallel(saturatingProduct([groups, patch, batch, pixels]))) { body, row in
-            let group = body.declare("group", .i64, row / .index(patch))
-            let within = body.declare("within", .i64, row % .index(patch))
-            let channel = body.declare("channel", .i64, group * .index(groupChannels) + within / .index(kernelH * kernelW))
-            let ky = body.declare("ky", .i64, (within / .index(kernelW)) % .index(kernelH))
-            let kx = body.declare("kx", .i64, within % .index(kernelW))
-            body.loop("image", to: .index(batch)) { body, image in
-                body.loop("oy", to: .index(outH)) { body, oy in
-                    let iy = body.declare("iy", .i64, oy * .index(attributes.strides[0]) - .index(attributes.pads[0]) + ky * .index(attributes.dilations[0]))
-                    body.loop("ox", to: .index(outW)) { body, ox in
-                        let ix = body.declare("ix", .i64, ox * .index(attributes.strides[1]) - .index(attributes.pads[1]) + kx * .index(attributes.dilations[1]))
-                        let destination = ((row * .index(batch) + image) * .index(outH) + oy) * .index(outW) + ox
-                        let inside = KernelExpression.binary(.and, .binary(.and, .binary(.ge, iy, 0), .binary(.lt, iy, .index(height))),
-                                                       .binary(.and, .binary(.ge, ix, 0), .binary(.lt, ix, .index(width))))
-                        body.branch(inside, then: { body in
-                            body.store(columns, destination, .load(input, index: ((image * .index(channels) + channel) * .index(height) + iy) * .index(width) + ix))
-                        }, else: { body in
-                            body.store(columns, destination, .float(0))
-                        })
-                    }
-                }
-            }
-        }
-        addKernel(builder, pattern: "conv2d im2col: [group][channel*ky*kx][image][pixel]")
-
-        let integer = false
-        let schedule = try currentSchedule()
-        if let weight = nmWeight(op.operands[1]) {
-            // Weight row r = output channel; its reduction is the flattened (channel, ky, kx) patch,
-            // whose last axis kx holds whole N:M groups.
-            try emitSparseRows(SparseRowsProduct(
-                rows: outChannels, reduction: patch, columns: pixels, batches: batch, n: weight.n, m: weight.m,
-                values: weight.values, indices: weight.indices, dense: columns,
-                denseIndex: { r, image, kk, c in
-                    (((r / .index(groupOut)) * .index(patch) + kk) * .index(batch) + image) * .index(pixels) + c
-                },
-                out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
-                vectorizable: schedule.variant == .nmBroadcast && isVectorizable([op.operands[0], result]), integer: integer,
-                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } },
-                parallel: schedule.parallel != .none),
-                pattern: "N:M conv2d (\(weight.n):\(weight.m)) over im2col, compressed weights broadcast against pixel vectors")
-            return
-        }
-        let weights = try buffer(op.operands[1])
-        // Product number b = group * batch + image: weight rows of the group times that image's columns.
-        let product = DenseProduct(
-            batches: groups * batch, m: groupOut, n: pixels, k: patch,
-            a: MatrixView(buffer: weights, offset: { b in (b / .index(batch)) * .index(groupOut * patch) }, rowStride: patch, columnStride: 1),
-            b: MatrixView(buffer: columns, offset: { b in (b / .index(batch)) * .index(patch * batch * pixels) + (b % .index(batch)) * .index(pixels) },
-                          rowStride: batch * pixels, columnStride: 1),
-            c: MatrixView(buffer: target, offset: { b in (b % .index(batch)) * .index(outChannels * pixels) + (b / .index(batch)) * .index(groupOut * pixels) },
-                          rowStride: pixels, columnStride: 1),
-            integer: integer, vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
-            epilogue: bias.map { bias in { _, b, row, _, value in
-                .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
-            } })
-        emitDenseProduct(product, pattern: "dense conv2d over im2col",
-                         choice: DenseKernelChoice(variant: schedule.variant, parallel: schedule.parallel != .none))
     }
 }

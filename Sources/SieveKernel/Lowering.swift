@@ -72,6 +72,8 @@ struct Lowerer {
     /// width, otherwise `KernelProblem.defaultSchedule` (with a note for the kernel's pattern saying why).
     var schedules: [Int: KernelSchedule] = [:]
     var scheduleNotes: [Int: String] = [:]
+    /// Values stored transposed, [n][rows], between N:M products (see `keptTransposedValues`).
+    var transposedValues: Set<ValueID> = []
     var currentLocation: Location
 
     init(graph: Graph, options: LoweringOptions) {
@@ -113,6 +115,7 @@ struct Lowerer {
         }
         currentOp = nil
         resolveSchedules()
+        transposedValues = keptTransposedValues()
         packingPlans = packedWeightPlans()
         let scratch = graph.operations.indices.map(scratchBytes)
         fused = fusableValues()
@@ -329,7 +332,7 @@ struct Lowerer {
         let op = graph.operations[index]
         if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
-                  let y = op.results.first.flatMap({ graph.type(of: $0) }), x.rank == 4, w.rank == 4, y.rank == 4 else { return 0 }
+                  let y = op.results.first.flatMap({ graph.type(of: $0) }), y.rank == 4, convolutionForm(op) == .im2col else { return 0 }
             // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
             return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
         }
@@ -342,20 +345,70 @@ struct Lowerer {
         default:
             weightRowsAlongReduction = false  // conv2d, and ops that are not matrix products
         }
-        guard weightRowsAlongReduction, let plan = transposedSparsePlan(op), let schedule = schedules[index] else { return 0 }
-        switch schedule.variant {
-        case .nmBlocked, .nmBroadcast: break
-        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile, .densePanels: return 0
-        }
+        guard weightRowsAlongReduction, runsTransposedSparse(index), let plan = transposedSparsePlan(op) else { return 0 }
         return plan.scratchBytes
+    }
+
+    /// Whether op `index` is an N:M product with weight rows along the reduction that runs over vectors of
+    /// activation rows (`emitTransposedSparseRows`: schedule nm_blocked or nm_broadcast, enough rows).
+    func runsTransposedSparse(_ index: Int) -> Bool {
+        let op = graph.operations[index]
+        switch op.kind {
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, _, true): break
+        default: return false
+        }
+        guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense,
+              transposedSparsePlan(op) != nil, let schedule = schedules[index] else { return false }
+        switch schedule.variant {
+        case .nmBlocked, .nmBroadcast: return true
+        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile, .densePanels: return false
+        }
+    }
+
+    /// The results of transposed N:M matmuls (`runsTransposedSparse`) that stay in memory as their transposed
+    /// product, [n][rows], so that neither side transposes: every reader is a transposed N:M matmul reading
+    /// the value as its activations (which it wants as [k][rows] anyway), the value is no graph output, and
+    /// the epilogue runs in vectors along rows (bias and activations; a residual would be read across rows).
+    /// In the encoder, the first FFN product (bias, GELU) feeds the second this way.
+    func keptTransposedValues() -> Set<ValueID> {
+        var readers: [Int: [(op: Int, position: Int)]] = [:]
+        for (index, op) in graph.operations.enumerated() {
+            for (position, operand) in op.operands.enumerated() { readers[operand.index, default: []].append((index, position)) }
+        }
+        func isMatmul(_ op: Operation) -> Bool {
+            switch op.kind {
+            case .matmul, .fusedMatmul: return true
+            default: return false
+            }
+        }
+        let outputs = Set(graph.outputs)
+        var kept: Set<ValueID> = []
+        for (index, op) in graph.operations.enumerated() where isMatmul(op) && runsTransposedSparse(index) {
+            guard let result = op.results.first, !outputs.contains(result), let uses = readers[result.index], !uses.isEmpty,
+                  uses.allSatisfy({ $0.position == 0 && isMatmul(graph.operations[$0.op]) && runsTransposedSparse($0.op) }) else { continue }
+            if case let .fusedMatmul(_, steps) = op.kind {
+                // The steps `matmulVectorEpilogue(lanesAlongRows: true)` has a form for (buffers do not exist yet).
+                let alongRows = steps.allSatisfy { step in
+                    switch step {
+                    case .bias: return true
+                    case .residualAdd: return false
+                    case let .activation(activation): return vectorActivation(activation, width: width) != nil
+                    }
+                }
+                guard steps.isEmpty || (alongRows && op.operands.allSatisfy({ type($0).elementType == .f32 })) else { continue }
+            }
+            kept.insert(result)
+        }
+        return kept
     }
 
     /// The largest arena an artifact may plan (1 TiB); anything larger is refused as absurd.
     static let maxArenaBytes = 1 << 40
 
     /// For an N:M product with weight rows along the reduction and at least one vector of activation rows:
-    /// the sizes of the transposed activations (skipped when gemm already reads A transposed) and the
-    /// transposed result kept in scratch so that the product can run over f32 vectors of activation rows.
+    /// the sizes of the transposed activations (skipped when gemm already reads A transposed, or A is a value
+    /// kept transposed) and the transposed result kept in scratch (skipped when the result itself stays
+    /// transposed) so that the product can run over f32 vectors of activation rows.
     func transposedSparsePlan(_ op: Operation) -> (rows: Int, k: Int, n: Int, transposeA: Bool, scratchBytes: Int, outputOffset: Int)? {
         guard let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
               a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, let k = a.shape.last else { return nil }
@@ -368,8 +421,8 @@ struct Lowerer {
             reduction = a.shape[0]
         }
         guard rows >= options.vectorWidth, n > 0 else { return nil }
-        let activationBytes = transposeA ? 0 : saturatingProduct([reduction, rows, 4])
-        let resultBytes = saturatingProduct([n, rows, 4])
+        let activationBytes = transposeA || transposedValues.contains(op.operands[0]) ? 0 : saturatingProduct([reduction, rows, 4])
+        let resultBytes = op.results.first.map(transposedValues.contains) == true ? 0 : saturatingProduct([n, rows, 4])
         guard activationBytes <= Lowerer.maxArenaBytes, resultBytes <= Lowerer.maxArenaBytes else {
             return (rows, reduction, n, transposeA, Int.max, 0)
         }

@@ -80,18 +80,23 @@ extension Lowerer {
     mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
                                            a: BufferID, result: BufferID, epilogue: ProductEpilogue?,
                                            vectorEpilogue: ProductEpilogue? = nil, schedule: KernelSchedule) throws -> Bool {
-        guard let plan = transposedSparsePlan(op), let scratch = self.plan.scratch[currentOpIndex] else { return false }
+        guard let plan = transposedSparsePlan(op) else { return false }
+        let scratch = self.plan.scratch[currentOpIndex] ?? 0
+        guard plan.scratchBytes == 0 || self.plan.scratch[currentOpIndex] != nil else { return false }
         let (rows, k, n) = (plan.rows, plan.k, plan.n)
         var activations = a
-        if !plan.transposeA {
+        if !plan.transposeA && !transposedValues.contains(op.operands[0]) {
             activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
                                            elementType: .f32, count: k * rows))
             var builder = KernelBuilder()
             emitBlockedTranspose(&builder, from: a, rows: rows, columns: k, to: activations) { _, _, _, value in value }
             addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, in blocks of 16 along k")
         }
-        let transposedResult = addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
-                                                elementType: .f32, count: n * rows))
+        // A result kept transposed for its N:M readers is the product's own output; any other goes through scratch.
+        let keepsTransposed = transposedValues.contains(op.results[0])
+        let transposedResult = keepsTransposed ? result
+            : addBuffer(Buffer(name: "\(name(op.results[0])).transposed", storage: .arena(offset: scratch + plan.outputOffset),
+                               elementType: .f32, count: n * rows))
         var blocked = false
         if case let .nmBlocked(kBlock, tileRows, prefetchRows) = schedule.variant {
             blocked = emitBlockedSparseRows(rows: n, k: k, columns: rows, n: weight.n, m: weight.m, values: weight.values,
@@ -107,6 +112,12 @@ extension Lowerer {
             outIndex: { r, _, c in r * .index(rows) + c }, vectorizable: true, integer: false, epilogue: nil,
             parallel: schedule.parallel != .none),
             pattern: "N:M product (\(weight.n):\(weight.m)), compressed weight values broadcast against activation-row vectors")
+        }
+        if keepsTransposed {
+            if let epilogue {
+                try emitTransposedEpilogue(op, result: result, rows: rows, n: n, epilogue: epilogue)
+            }
+            return true
         }
         var builder = KernelBuilder()
         // With a vector form of the epilogue, the transpose only copies and the epilogue then runs along each result
@@ -131,6 +142,32 @@ extension Lowerer {
         addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back, then the epilogue in f32x\(width) along each row"
                                                       : "transpose the N:M product back, applying the epilogue")
         return true
+    }
+
+    /// Applies a product's epilogue in place to a result kept transposed, [n][rows]: per output feature r, f32
+    /// vectors along the rows (its vector form with lanes along rows: the bias broadcast, the activation), the
+    /// scalar form on the rows' tail.
+    mutating func emitTransposedEpilogue(_ op: Operation, result: BufferID, rows: Int, n: Int, epilogue: ProductEpilogue) throws {
+        guard case let .fusedMatmul(_, steps) = op.kind,
+              let vectorEpilogue = try matmulVectorEpilogue(op, steps: steps, m: rows, n: n, lanesAlongRows: true) else {
+            throw LoweringError("the epilogue of a product kept transposed has no vector form along rows")
+        }
+        let w = width
+        let vectorRows = rows / w * w
+        var builder = KernelBuilder()
+        builder.loop("r", to: .index(n), parallel: isParallel(n * rows)) { body, r in
+            let base = body.declare("base", .i64, r * .index(rows))
+            body.loop("c", to: .index(vectorRows), step: w) { body, c in
+                let value = body.declare("value", .f32x(w), .vectorLoad(result, index: base + c, width: w))
+                body.emit(.vectorStore(result, index: base + c, value: vectorEpilogue(&body, 0, c, r, value)))
+            }
+            body.loop("c", from: .index(vectorRows), to: .index(rows)) { body, c in
+                let value = body.declare("value", .f32, .load(result, index: base + c))
+                body.store(result, base + c, epilogue(&body, 0, c, r, value))
+            }
+        }
+        addKernel(builder, pattern: "the N:M product's epilogue in f32x\(w) along each row of its transposed result, which stays "
+                  + "[\(n)][\(rows)] for the N:M products reading it")
     }
 
     /// `to[j][i] = transform(i, j, from[i][j])` for `from` of `rows` x `columns`, in blocks of 16 columns (the parallel

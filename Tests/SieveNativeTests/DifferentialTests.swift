@@ -166,6 +166,30 @@ let differentialCases: [DifferentialCase] = [
         const @w2 : tensor<6x4x2x3xf32> = splat<0.0>
         const @w3 : tensor<4x1x3x3xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "conv2d depthwise (vector interior columns, borders, strides, dilations) and pointwise (no im2col)", text: """
+        graph @g(%x: tensor<2x3x6x100xf32>) -> (tensor<2x3x6x100xf32>, tensor<2x3x4x98xf32>, tensor<2x3x3x50xf32>, tensor<2x5x6x100xf32>, tensor<2x6x6x100xf32>, tensor<2x3x4x35xf32>) {
+          %w3 = const @w3 : tensor<3x1x3x3xf32>
+          %b3 = const @b3 : tensor<3xf32>
+          %w5 = const @w5 : tensor<3x1x5x5xf32>
+          %p = const @p : tensor<5x3x1x1xf32>
+          %pb = const @pb : tensor<5xf32>
+          %pg = const @pg : tensor<6x1x1x1xf32>
+          %same = conv2d %x, %w3, %b3 {pads = [1, 1, 1, 1], groups = 3} : tensor<2x3x6x100xf32>
+          %dilated = conv2d %x, %w5 {pads = [3, 1, 3, 5], dilations = [2, 2], groups = 3} : tensor<2x3x4x98xf32>
+          %strided = conv2d %x, %w3, %b3 {strides = [2, 2], pads = [1, 1, 1, 1], groups = 3} : tensor<2x3x3x50xf32>
+          %pointwise = conv2d %x, %p, %pb : tensor<2x5x6x100xf32>
+          %grouped = conv2d %x, %pg {groups = 3} : tensor<2x6x6x100xf32>
+          %slice = slice %same {starts = [0, 0, 0, 0], ends = [2, 3, 6, 37], axes = [0, 1, 2, 3], steps = [1, 1, 1, 1]} : tensor<2x3x6x37xf32>
+          %narrow = conv2d %slice, %w3 {pads = [0, 0, 0, 0], groups = 3} : tensor<2x3x4x35xf32>
+          return %same, %dilated, %strided, %pointwise, %grouped, %narrow
+        }
+        const @w3 : tensor<3x1x3x3xf32> = splat<0.0>
+        const @b3 : tensor<3xf32> = splat<0.0>
+        const @w5 : tensor<3x1x5x5xf32> = splat<0.0>
+        const @p : tensor<5x3x1x1xf32> = splat<0.0>
+        const @pb : tensor<5xf32> = splat<0.0>
+        const @pg : tensor<6x1x1x1xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
     DifferentialCase(name: "float elementwise with broadcasting", text: """
         graph @g(%a: tensor<2x3x20xf32>, %b: tensor<20xf32>, %c: tensor<2x1x20xbool>) -> (tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xf32>, tensor<2x3x20xbool>, tensor<2x3x20xf32>, tensor<2x3x20xf32>) {
           %add = add %a, %b : tensor<2x3x20xf32>
@@ -503,6 +527,31 @@ let differentialCases: [DifferentialCase] = [
         const @w : tensor<24x32xf32> = splat<0.0>
         const @bias : tensor<24xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w": (2, 4)]),
+    // %h stays transposed between the two products (bias and GELU applied along its rows, 40 rows: a vector tail on
+    // every target); %g does not (a residual in its epilogue), nor %u (also a graph output), nor %v (read by an add).
+    DifferentialCase(name: "N:M products chained through a result kept transposed", text: """
+        graph @g(%x: tensor<40x32xf32>, %r: tensor<40x64xf32>) -> (tensor<40x32xf32>, tensor<40x32xf32>, tensor<40x64xf32>, tensor<40x64xf32>) {
+          %w1 = const @w1 : tensor<64x32xf32>
+          %b1 = const @b1 : tensor<64xf32>
+          %w2 = const @w2 : tensor<32x64xf32>
+          %b2 = const @b2 : tensor<32xf32>
+          %h = fused_matmul %x, %w1, %b1 {transpose_b = true, epilogue = [bias, gelu]} : tensor<40x64xf32>
+          %y = fused_matmul %h, %w2, %b2 {transpose_b = true, epilogue = [bias, relu]} : tensor<40x32xf32>
+          %g = fused_matmul %x, %w1, %b1, %r {transpose_b = true, epilogue = [bias, residual_add]} : tensor<40x64xf32>
+          %z = matmul %g, %w2 {transpose_b = true} : tensor<40x32xf32>
+          %u = matmul %x, %w1 {transpose_b = true} : tensor<40x64xf32>
+          %uz = matmul %u, %w2 {transpose_b = true} : tensor<40x32xf32>
+          %v = matmul %x, %w1 {transpose_b = true} : tensor<40x64xf32>
+          %vz = matmul %v, %w2 {transpose_b = true} : tensor<40x32xf32>
+          %vs = add %v, %r : tensor<40x64xf32>
+          %sum = add %uz, %vz : tensor<40x32xf32>
+          return %y, %sum, %u, %vs
+        }
+        const @w1 : tensor<64x32xf32> = splat<0.0>
+        const @b1 : tensor<64xf32> = splat<0.0>
+        const @w2 : tensor<32x64xf32> = splat<0.0>
+        const @b2 : tensor<32xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["w1": (2, 4), "w2": (2, 4)]),
     DifferentialCase(name: "N:M conv2d over im2col", text: """
         graph @g(%x: tensor<2x4x7x7xf32>) -> (tensor<2x8x6x6xf32>, tensor<2x6x7x7xf32>) {
           %w = const @w : tensor<8x4x3x4xf32>
