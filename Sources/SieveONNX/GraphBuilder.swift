@@ -17,6 +17,9 @@ struct GraphBuilder {
     let modelName: String
     let baseDirectory: String?
     let opset: Int
+    /// The model's IR version: before 2 attributes may leave `type` unset, up to 3 initializers must be inputs.
+    let irVersion: Int
+    /// The model's opset imports, by domain as the model spells it.
     let domains: [String: Int64]
     let graphProto: Onnx_GraphProto
 
@@ -28,20 +31,29 @@ struct GraphBuilder {
     /// What each defined ONNX name stands for.
     var env: [String: Slot] = [:]
     /// The node that defined each name, so a constant placed later (a folded graph output) keeps its location.
-    private var definedBy: [String: Location] = [:]
+    var definedBy: [String: Location] = [:]
     /// Names whose producer failed; their consumers are skipped without another message.
     var poisoned: Set<String> = []
     /// Constants already placed as `const` ops, by constant name, with their type.
     var placed: [String: (type: TensorType, value: ValueID, constant: ConstantID)] = [:]
     /// Value names in use, so that every printed `%name` stays unique.
     private var valueNames: Set<String> = []
+    /// Sizes the importer chose for symbolic input dimensions (1 for a batch dimension): a dimension computed
+    /// from one cannot be compared with a fixed declaration.
+    var substitutedSizes: Set<Int> = []
+    /// Names whose shape follows from values computed at import (constants folded from other ops, shapes
+    /// read with Shape, the branch an If takes), and everything computed from them: onnx's shape inference,
+    /// which does not propagate values, cannot know these shapes, so declarations are not compared with them.
+    var shapeFromValues: Set<String> = []
     /// Names read by some node or graph output.
     private(set) var consumed: Set<String> = []
 
-    init(modelName: String, baseDirectory: String?, opset: Int, domains: [String: Int64], graphProto: Onnx_GraphProto) {
+    init(modelName: String, baseDirectory: String?, opset: Int, irVersion: Int, domains: [String: Int64],
+         graphProto: Onnx_GraphProto) {
         self.modelName = modelName
         self.baseDirectory = baseDirectory
         self.opset = opset
+        self.irVersion = irVersion
         self.domains = domains
         self.graphProto = graphProto
         let stem = (modelName as NSString).deletingPathExtension
@@ -49,7 +61,7 @@ struct GraphBuilder {
                            location: ModelLocation.whole(modelName))
     }
 
-    private var modelLocation: Location { ModelLocation.whole(modelName) }
+    var modelLocation: Location { ModelLocation.whole(modelName) }
 
     mutating func error(_ location: Location, _ message: String) {
         diagnostics.append(.error(location, message))
@@ -71,6 +83,7 @@ struct GraphBuilder {
             addNode(node, index: index, producers: producers)
         }
         addOutputs()
+        checkDeclaredTypes(shapesChosen: !inputShapes.isEmpty || !constantInputs.isEmpty)
     }
 
     // MARK: Initializers and inputs
@@ -92,25 +105,40 @@ struct GraphBuilder {
                 poisoned.insert(tensor.name)
             }
         }
+        if irVersion <= 3 {
+            let inputs = Set(graphProto.input.map(\.name))
+            for tensor in graphProto.initializer where !tensor.name.isEmpty && !inputs.contains(tensor.name) {
+                error(modelLocation, "initializer '\(tensor.name)' is not listed as a graph input, which ONNX IR version \(irVersion) requires (from version 4 on it need not be); list it, or set the model's IR version to 4 or newer")
+            }
+        }
         if !graphProto.sparseInitializer.isEmpty {
             error(modelLocation, "sparse initializers are not supported; store the weights densely (Sieve finds N:M sparsity in dense weights)")
         }
     }
 
     private mutating func addInputs(inputShapes: [String: [Int]], constantInputs: [String: Constant]) {
-        var seen: Set<String> = []
+        // `listed` finds names listed twice; `seen` holds the inputs that are not initializers.
+        var listed: Set<String> = [], seen: Set<String> = []
+        let initializers = Set(graphProto.initializer.map(\.name))
         for input in graphProto.input {
             let name = input.name
-            // Before IR version 4 initializers were also listed as inputs; the initializer wins.
-            if env[name] != nil || poisoned.contains(name) { continue }
             guard !name.isEmpty else {
                 error(modelLocation, "a graph input has no name")
                 continue
             }
-            guard seen.insert(name).inserted else {
-                error(modelLocation, "graph input '\(name)' is listed twice")
+            guard listed.insert(name).inserted else {
+                error(modelLocation, "graph input '\(name)' is listed twice; input names must be unique")
                 continue
             }
+            // An initializer of the same name is the input's default value (before IR version 4 every
+            // initializer was also listed as an input): the initializer is read, and must fit the declaration.
+            if initializers.contains(name) {
+                if case let .constant(constant)? = env[name], let problem = declarationProblem(input, constant.type) {
+                    error(modelLocation, "graph input '\(name)' \(problem)")
+                }
+                continue
+            }
+            seen.insert(name)
             if let constant = constantInputs[name] {
                 // The value is bound at import: check it against the declaration, then treat it as an initializer.
                 switch inputType(input, given: constant.type.shape) {
@@ -202,6 +230,7 @@ struct GraphBuilder {
                     shape.append(dim)
                 } else if axis == 0 {
                     shape.append(1)
+                    substitutedSizes.insert(1)
                     diagnostics.append(Diagnostic(.note, modelLocation,
                         "input '\(name)' has a symbolic batch dimension '\(declared[0].1)'; using 1 (pass --input-shape \(name)=... to choose another)"))
                 } else {
@@ -235,6 +264,12 @@ struct GraphBuilder {
         }
         let domain = node.domain == "ai.onnx" ? "" : node.domain
         let domainText = domain.isEmpty ? "ai.onnx" : domain
+        if domain.isEmpty, domains[node.domain] == nil {
+            let imported = domains[""] != nil ? "''" : "'ai.onnx'"
+            error(location, "op '\(node.opType)' names the default domain as '\(node.domain)', but the model imports it as \(imported); spell the node's domain as the opset import does")
+            poisonOutputs()
+            return
+        }
         if !domain.isEmpty {
             if let version = domains[domain] {
                 error(location, "op '\(node.opType)' of domain '\(domain)' (opset \(version)) is not supported; Sieve reads the default ONNX domain only")
@@ -251,6 +286,16 @@ struct GraphBuilder {
                 error(location, "op '\(node.opType)' (domain '\(domainText)', opset \(opset)) is not supported; docs/onnx-support.md lists the ops Sieve reads")
             }
             reportUnsupportedNodes(inSubgraphsOf: node, location: location)
+            poisonOutputs()
+            return
+        }
+        // The node's shape against its op's schema (onnx's checker makes the same checks), before any converter
+        // reads it: a converter may ignore an input, an output or an attribute that is not there to be read.
+        let irVersion = self.irVersion
+        if let entry = GraphBuilder.operators[node.opType],
+           let problem = node.attribute.lazy.compactMap({ attributeFieldProblem($0, of: node.opType, irVersion: irVersion) }).first
+            ?? signatureProblem(node, entry) {
+            error(location, problem)
             poisonOutputs()
             return
         }
@@ -298,10 +343,16 @@ struct GraphBuilder {
             if !unread.isEmpty {
                 throw NodeError("attribute\(unread.count > 1 ? "s" : "") \(unread.map { "'\($0)'" }.joined(separator: ", ")) of \(node.opType) \(unread.count > 1 ? "are" : "is") not supported")
             }
+            let readsComputedShape = node.opType == "If" || node.input.contains { shapeFromValues.contains($0) }
             for (slot, name) in zip(outputs, node.output) where !name.isEmpty {
                 if let slot {
                     env[name] = slot
                     definedBy[name] = location
+                    if case .constant = slot, node.opType != "Constant" {
+                        shapeFromValues.insert(name)
+                    } else if readsComputedShape {
+                        shapeFromValues.insert(name)
+                    }
                 } else if consumed.contains(name) {
                     throw NodeError("output '\(name)' of \(node.opType) is used, but Sieve computes only the first output")
                 } else {

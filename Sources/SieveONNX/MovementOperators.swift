@@ -120,7 +120,9 @@ extension GraphBuilder {
         guard let nearestMode = NearestMode(rawValue: nearestName) else {
             throw NodeError("Resize nearest_mode '\(nearestName)' is not supported")
         }
-        n.attributes.ignore("cubic_coeff_a", "exclude_outside")  // cubic only: excluded taps fall outside only for cubic
+        // Cubic only: excluded taps fall outside only for cubic.
+        try n.attributes.ignore("cubic_coeff_a", .float)
+        try n.attributes.ignore("exclude_outside", .int)
         if try n.attributes.int("antialias", default: 0) != 0 && mode == .linear {
             throw NodeError("Resize with antialias=1 is not supported")
         }

@@ -35,24 +35,27 @@ struct NodeAttributes {
         return byName[name] != nil
     }
 
-    /// Marks attributes as read that do not change inference results (for example Dropout's seed).
-    mutating func ignore(_ names: String...) {
-        for name in names { read.insert(name) }
+    /// Marks an attribute as read that does not change inference results (for example Dropout's seed), after
+    /// checking it has the schema's type.
+    mutating func ignore(_ name: String, _ type: Onnx_AttributeProto.AttributeType) throws(NodeError) {
+        _ = try get(name, type)
     }
 
-    private mutating func get(_ name: String, _ type: Onnx_AttributeProto.AttributeType,
-                              _ typeName: String) throws(NodeError) -> Onnx_AttributeProto? {
+    /// The attribute when present, after checking it has the type the op's schema gives it. The importer has
+    /// already checked that `type` and the value field agree (``attributeFieldProblem(_:of:irVersion:)``); before IR
+    /// version 2 `type` may be unset, and the value field set stands for it.
+    private mutating func get(_ name: String, _ type: Onnx_AttributeProto.AttributeType) throws(NodeError) -> Onnx_AttributeProto? {
         read.insert(name)
         guard let attribute = byName[name] else { return nil }
-        // Old exporters leave `type` unset; accept the attribute when the matching field is filled.
-        if attribute.hasType, attribute.type != type {
-            throw NodeError("attribute '\(name)' must be \(typeName), found \(attribute.type)")
+        let given = attribute.hasType ? attribute.type : valueFields(of: attribute).first?.type ?? type
+        if given != type {
+            throw NodeError("attribute '\(name)' must be of type \(onnxAttributeTypeName(type)), found \(onnxAttributeTypeName(given))")
         }
         return attribute
     }
 
     mutating func int(_ name: String) throws(NodeError) -> Int64? {
-        try get(name, .int, "an int")?.i
+        try get(name, .int)?.i
     }
 
     mutating func int(_ name: String, default value: Int64) throws(NodeError) -> Int64 {
@@ -60,7 +63,7 @@ struct NodeAttributes {
     }
 
     mutating func float(_ name: String) throws(NodeError) -> Float? {
-        try get(name, .float, "a float")?.f
+        try get(name, .float)?.f
     }
 
     mutating func float(_ name: String, default value: Float) throws(NodeError) -> Float {
@@ -68,15 +71,15 @@ struct NodeAttributes {
     }
 
     mutating func ints(_ name: String) throws(NodeError) -> [Int64]? {
-        try get(name, .ints, "a list of ints")?.ints
+        try get(name, .ints)?.ints
     }
 
     mutating func floats(_ name: String) throws(NodeError) -> [Float]? {
-        try get(name, .floats, "a list of floats")?.floats
+        try get(name, .floats)?.floats
     }
 
     mutating func string(_ name: String) throws(NodeError) -> String? {
-        guard let attribute = try get(name, .string, "a string") else { return nil }
+        guard let attribute = try get(name, .string) else { return nil }
         return String(decoding: attribute.s, as: UTF8.self)
     }
 
@@ -85,15 +88,15 @@ struct NodeAttributes {
     }
 
     mutating func tensor(_ name: String) throws(NodeError) -> Onnx_TensorProto? {
-        try get(name, .tensor, "a tensor")?.t
+        try get(name, .tensor)?.t
     }
 
     mutating func strings(_ name: String) throws(NodeError) -> [String]? {
-        try get(name, .strings, "a list of strings")?.strings.map { String(decoding: $0, as: UTF8.self) }
+        try get(name, .strings)?.strings.map { String(decoding: $0, as: UTF8.self) }
     }
 
     mutating func graph(_ name: String) throws(NodeError) -> Onnx_GraphProto? {
-        guard let attribute = try get(name, .graph, "a graph") else { return nil }
+        guard let attribute = try get(name, .graph) else { return nil }
         guard attribute.hasG else { throw NodeError("attribute '\(name)' holds no graph") }
         return attribute.g
     }

@@ -36,8 +36,8 @@ public enum ONNXImporter {
     /// Folding at import stops at constants of this many elements; larger results stay ops.
     public static let maxFoldedElements = 1 << 24
 
-    /// The ONNX op types (default domain) the frontend maps to graph IR: those its converters handle.
-    public static var supportedOps: Set<String> { Set(GraphBuilder.converters.keys) }
+    /// The ONNX op types (default domain) the frontend maps to graph IR: the keys of its operator table.
+    public static var supportedOps: Set<String> { Set(GraphBuilder.operators.keys) }
 
     /// Imports the model at `path`.
     ///
@@ -131,7 +131,8 @@ public struct ONNXModel: Sendable {
             throw DiagnosticError(.error(whole, "the graph has more than \(ONNXImporter.maxTensors) initializers, inputs or outputs"))
         }
         var domains: [String: Int64] = [:]
-        for entry in model.opsetImport { domains[entry.domain == "ai.onnx" ? "" : entry.domain] = entry.version }
+        // Keyed as spelled: a node must name its domain as the model imports it ('' and 'ai.onnx' both mean the default).
+        for entry in model.opsetImport { domains[entry.domain] = entry.version }
         let initializers = Set(graphProto.initializer.map(\.name))
         self.modelName = modelName
         self.baseDirectory = baseDirectory
@@ -179,7 +180,7 @@ public struct ONNXModel: Sendable {
     public func importGraph(inputShapes: [String: [Int]] = [:],
                             constantInputs: [String: Constant] = [:]) throws(DiagnosticError) -> ONNXImportResult {
         var builder = GraphBuilder(modelName: modelName, baseDirectory: baseDirectory, opset: opsetVersion,
-                                   domains: domains, graphProto: model.graph)
+                                   irVersion: irVersion, domains: domains, graphProto: model.graph)
         builder.build(inputShapes: inputShapes, constantInputs: constantInputs)
         if builder.diagnostics.contains(where: { $0.severity == .error }) {
             throw DiagnosticError(builder.diagnostics.filter { $0.severity != .note })

@@ -7,11 +7,11 @@ extension GraphBuilder {
     /// Converts one node with its op's converter; returns one slot per output (nil where Sieve does not
     /// compute that output).
     mutating func convert(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        guard let converter = GraphBuilder.converters[n.node.opType] else {
+        guard let entry = GraphBuilder.operators[n.node.opType] else {
             throw NodeError("op '\(n.node.opType)' is not supported")
         }
         do {
-            return try converter(&self, &n)
+            return try entry.convert(&self, &n)
         } catch let error as NodeError {
             throw error
         } catch {
@@ -22,126 +22,132 @@ extension GraphBuilder {
     /// Converts one node of one ONNX op type.
     typealias Converter = @Sendable (inout GraphBuilder, inout NodeContext) throws -> [Slot?]
 
-    /// Every ONNX op type (default domain) the frontend reads, with its converter. The importer's supported
-    /// set is this table's keys; adding an op is one line here and its converter below.
-    static let converters: [String: Converter] = [
-        "Add": { try $0.convertArithmetic(&$1) },
-        "AveragePool": { try $0.convertPool(&$1) },
-        "BatchNormalization": { try $0.convertBatchNormalization(&$1) },
-        "Cast": { try $0.convertCast(&$1) },
-        "Clip": { try $0.convertClip(&$1) },
-        "Concat": { try $0.convertConcat(&$1) },
-        "Constant": { try $0.convertConstant(&$1) },
-        "ConstantOfShape": { try $0.convertConstantOfShape(&$1) },
-        "Conv": { try $0.convertConv(&$1) },
-        "DequantizeLinear": { try $0.convertDequantizeLinear(&$1) },
-        "Div": { try $0.convertArithmetic(&$1) },
-        "Dropout": { try $0.convertDropout(&$1) },
-        "Equal": { try $0.convertEqual(&$1) },
-        "Erf": { try $0.convertUnary(&$1) },
-        "Exp": { try $0.convertUnary(&$1) },
-        "Expand": { try $0.convertExpand(&$1) },
-        "Flatten": { try $0.convertFlatten(&$1) },
-        "Gather": { try $0.convertGather(&$1) },
-        "Gelu": { try $0.convertGelu(&$1) },
-        "Gemm": { try $0.convertGemm(&$1) },
-        "GRU": { try $0.convertRecurrent(&$1) },
-        "GlobalAveragePool": { try $0.convertGlobalAveragePool(&$1) },
-        "GlobalMaxPool": { try $0.convertGlobalMaxPool(&$1) },
-        "HardSigmoid": { try $0.convertHardSigmoid(&$1) },
-        "Identity": { try $0.convertIdentity(&$1) },
-        "If": { try $0.convertIf(&$1) },
-        "LayerNormalization": { try $0.convertLayerNormalization(&$1) },
-        "LeakyRelu": { try $0.convertLeakyRelu(&$1) },
-        "LSTM": { try $0.convertRecurrent(&$1) },
-        "MatMul": { try $0.convertMatMul(&$1) },
-        "MaxPool": { try $0.convertPool(&$1) },
-        "Mul": { try $0.convertArithmetic(&$1) },
-        "Neg": { try $0.convertUnary(&$1) },
-        "Pow": { try $0.convertPow(&$1) },
-        "QuantizeLinear": { try $0.convertQuantizeLinear(&$1) },
-        "Relu": { try $0.convertUnary(&$1) },
-        "RNN": { try $0.convertRecurrent(&$1) },
-        "Reshape": { try $0.convertReshape(&$1) },
-        "Shape": { try $0.convertShape(&$1) },
-        "Sigmoid": { try $0.convertUnary(&$1) },
-        "Slice": { try $0.convertSlice(&$1) },
-        "Softmax": { try $0.convertSoftmax(&$1) },
-        "Sqrt": { try $0.convertUnary(&$1) },
-        "Squeeze": { try $0.convertSqueeze(&$1) },
-        "Sub": { try $0.convertArithmetic(&$1) },
-        "Tanh": { try $0.convertUnary(&$1) },
-        "Transpose": { try $0.convertTranspose(&$1) },
-        "Unsqueeze": { try $0.convertUnsqueeze(&$1) },
-        "Where": { try $0.convertWhere(&$1) },
+    /// Every ONNX op type (default domain) the frontend reads, with its schema's arity and required attributes
+    /// by opset and its converter. The importer's supported set is this table's keys; adding an op is one entry
+    /// here (its signatures as onnx.defs.get_schema gives them, which OperatorTableTests compares) and its
+    /// converter below.
+    ///
+    /// GroupNormalization at opsets 18 to 20 is read although onnx 1.16 deprecated that schema (its scale and
+    /// bias hold one value per group): models exported then are valid for the onnx they were made with, and
+    /// ONNX Runtime runs them. Upsample from opset 10 on is refused, as by onnx's checker: Resize replaced it.
+    static let operators: [String: ONNXOperator] = [
+        "Add": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
+        "AveragePool": ONNXOperator(since(7, inputs: 1...1, required: ["kernel_shape"])) { try $0.convertPool(&$1) },
+        "BatchNormalization": ONNXOperator(since(7, inputs: 5...5, outputs: 1...5), since(14, inputs: 5...5, outputs: 1...3)) { try $0.convertBatchNormalization(&$1) },
+        "Cast": ONNXOperator(since(7, inputs: 1...1, required: ["to"])) { try $0.convertCast(&$1) },
+        "Clip": ONNXOperator(since(7, inputs: 1...1), since(11, inputs: 1...3)) { try $0.convertClip(&$1) },
+        "Concat": ONNXOperator(since(7, inputs: 1...variadic, required: ["axis"])) { try $0.convertConcat(&$1) },
+        "Constant": ONNXOperator(since(7, inputs: 0...0, required: ["value"]), since(11, inputs: 0...0)) { try $0.convertConstant(&$1) },
+        "ConstantOfShape": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertConstantOfShape(&$1) },
+        "Conv": ONNXOperator(since(7, inputs: 2...3)) { try $0.convertConv(&$1) },
+        "DequantizeLinear": ONNXOperator(since(10, inputs: 2...3)) { try $0.convertDequantizeLinear(&$1) },
+        "Div": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
+        "Dropout": ONNXOperator(since(7, inputs: 1...1, outputs: 1...2), since(12, inputs: 1...3, outputs: 1...2)) { try $0.convertDropout(&$1) },
+        "Equal": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertEqual(&$1) },
+        "Erf": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Exp": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Expand": ONNXOperator(since(8, inputs: 2...2)) { try $0.convertExpand(&$1) },
+        "Flatten": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertFlatten(&$1) },
+        "Gather": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertGather(&$1) },
+        "Gelu": ONNXOperator(since(20, inputs: 1...1)) { try $0.convertGelu(&$1) },
+        "Gemm": ONNXOperator(since(7, inputs: 3...3), since(11, inputs: 2...3)) { try $0.convertGemm(&$1) },
+        "GRU": ONNXOperator(since(7, inputs: 3...6, outputs: 0...2)) { try $0.convertRecurrent(&$1) },
+        "GlobalAveragePool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalAveragePool(&$1) },
+        "GlobalMaxPool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalMaxPool(&$1) },
+        "HardSigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertHardSigmoid(&$1) },
+        "Identity": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertIdentity(&$1) },
+        "If": ONNXOperator(since(7, inputs: 1...1, outputs: 1...variadic, required: ["else_branch", "then_branch"])) { try $0.convertIf(&$1) },
+        "LayerNormalization": ONNXOperator(since(17, inputs: 2...3, outputs: 1...3)) { try $0.convertLayerNormalization(&$1) },
+        "LeakyRelu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertLeakyRelu(&$1) },
+        "LSTM": ONNXOperator(since(7, inputs: 3...8, outputs: 0...3)) { try $0.convertRecurrent(&$1) },
+        "MatMul": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertMatMul(&$1) },
+        "MaxPool": ONNXOperator(since(7, inputs: 1...1, required: ["kernel_shape"]), since(8, inputs: 1...1, outputs: 1...2, required: ["kernel_shape"])) { try $0.convertPool(&$1) },
+        "Mul": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
+        "Neg": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Pow": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPow(&$1) },
+        "QuantizeLinear": ONNXOperator(since(10, inputs: 2...3)) { try $0.convertQuantizeLinear(&$1) },
+        "Relu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "RNN": ONNXOperator(since(7, inputs: 3...6, outputs: 0...2)) { try $0.convertRecurrent(&$1) },
+        "Reshape": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertReshape(&$1) },
+        "Shape": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertShape(&$1) },
+        "Sigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Slice": ONNXOperator(since(7, inputs: 1...1, required: ["ends", "starts"]), since(10, inputs: 3...5)) { try $0.convertSlice(&$1) },
+        "Softmax": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertSoftmax(&$1) },
+        "Sqrt": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Squeeze": ONNXOperator(since(7, inputs: 1...1), since(13, inputs: 1...2)) { try $0.convertSqueeze(&$1) },
+        "Sub": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
+        "Tanh": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
+        "Transpose": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertTranspose(&$1) },
+        "Unsqueeze": ONNXOperator(since(7, inputs: 1...1, required: ["axes"]), since(13, inputs: 2...2)) { try $0.convertUnsqueeze(&$1) },
+        "Where": ONNXOperator(since(9, inputs: 3...3)) { try $0.convertWhere(&$1) },
         // Data movement of #12 (MovementOperators.swift).
-        "DepthToSpace": { try $0.convertDepthToSpace(&$1) },
-        "GatherElements": { try $0.convertGatherElements(&$1) },
-        "GatherND": { try $0.convertGatherND(&$1) },
-        "Pad": { try $0.convertPad(&$1) },
-        "Range": { try $0.convertRange(&$1) },
-        "Resize": { try $0.convertResize(&$1) },
-        "ScatterElements": { try $0.convertScatterElements(&$1) },
-        "ScatterND": { try $0.convertScatterND(&$1) },
-        "Size": { try $0.convertSize(&$1) },
-        "SpaceToDepth": { try $0.convertSpaceToDepth(&$1) },
-        "Split": { try $0.convertSplit(&$1) },
-        "Tile": { try $0.convertTile(&$1) },
-        "Trilu": { try $0.convertTrilu(&$1) },
-        "OneHot": { try $0.convertOneHot(&$1) },
-        "Upsample": { try $0.convertUpsample(&$1) },
+        "DepthToSpace": ONNXOperator(since(7, inputs: 1...1, required: ["blocksize"])) { try $0.convertDepthToSpace(&$1) },
+        "GatherElements": ONNXOperator(since(11, inputs: 2...2)) { try $0.convertGatherElements(&$1) },
+        "GatherND": ONNXOperator(since(11, inputs: 2...2)) { try $0.convertGatherND(&$1) },
+        "Pad": ONNXOperator(since(7, inputs: 1...1, required: ["pads"]), since(11, inputs: 2...3), since(18, inputs: 2...4)) { try $0.convertPad(&$1) },
+        "Range": ONNXOperator(since(11, inputs: 3...3)) { try $0.convertRange(&$1) },
+        "Resize": ONNXOperator(since(10, inputs: 2...2), since(11, inputs: 3...4), since(13, inputs: 1...4)) { try $0.convertResize(&$1) },
+        "ScatterElements": ONNXOperator(since(11, inputs: 3...3)) { try $0.convertScatterElements(&$1) },
+        "ScatterND": ONNXOperator(since(11, inputs: 3...3)) { try $0.convertScatterND(&$1) },
+        "Size": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertSize(&$1) },
+        "SpaceToDepth": ONNXOperator(since(7, inputs: 1...1, required: ["blocksize"])) { try $0.convertSpaceToDepth(&$1) },
+        "Split": ONNXOperator(since(7, inputs: 1...1, outputs: 1...variadic), since(13, inputs: 1...2, outputs: 1...variadic)) { try $0.convertSplit(&$1) },
+        "Tile": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertTile(&$1) },
+        "Trilu": ONNXOperator(since(14, inputs: 1...2)) { try $0.convertTrilu(&$1) },
+        "OneHot": ONNXOperator(since(9, inputs: 3...3)) { try $0.convertOneHot(&$1) },
+        "Upsample": ONNXOperator(since(7, inputs: 1...1, required: ["scales"]), since(9, inputs: 2...2), deprecated(10, use: "Resize")) { try $0.convertUpsample(&$1) },
         // The elementwise group of #12 (ElementwiseOperators.swift).
-        "Abs": { try $0.convertPlainUnary(&$1) },
-        "And": { try $0.convertPlainBinary(&$1) },
-        "Ceil": { try $0.convertPlainUnary(&$1) },
-        "Celu": { try $0.convertParameterizedActivation(&$1) },
-        "Cos": { try $0.convertPlainUnary(&$1) },
-        "Elu": { try $0.convertParameterizedActivation(&$1) },
-        "Floor": { try $0.convertPlainUnary(&$1) },
-        "Greater": { try $0.convertPlainBinary(&$1) },
-        "GreaterOrEqual": { try $0.convertPlainBinary(&$1) },
-        "HardSwish": { try $0.convertPlainUnary(&$1) },
-        "IsInf": { try $0.convertIsInf(&$1) },
-        "IsNaN": { try $0.convertPlainUnary(&$1) },
-        "Less": { try $0.convertPlainBinary(&$1) },
-        "LessOrEqual": { try $0.convertPlainBinary(&$1) },
-        "Log": { try $0.convertPlainUnary(&$1) },
-        "Max": { try $0.convertVariadic(&$1) },
-        "Mean": { try $0.convertVariadic(&$1) },
-        "Min": { try $0.convertVariadic(&$1) },
-        "Mish": { try $0.convertPlainUnary(&$1) },
-        "Not": { try $0.convertPlainUnary(&$1) },
-        "Or": { try $0.convertPlainBinary(&$1) },
-        "PRelu": { try $0.convertPRelu(&$1) },
-        "Reciprocal": { try $0.convertPlainUnary(&$1) },
-        "Round": { try $0.convertPlainUnary(&$1) },
-        "Selu": { try $0.convertParameterizedActivation(&$1) },
-        "Sign": { try $0.convertPlainUnary(&$1) },
-        "Sin": { try $0.convertPlainUnary(&$1) },
-        "Softplus": { try $0.convertPlainUnary(&$1) },
-        "Softsign": { try $0.convertPlainUnary(&$1) },
-        "Sum": { try $0.convertVariadic(&$1) },
-        "ThresholdedRelu": { try $0.convertParameterizedActivation(&$1) },
-        "Xor": { try $0.convertPlainBinary(&$1) },
+        "Abs": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "And": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "Ceil": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Celu": ONNXOperator(since(12, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
+        "Cos": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Elu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
+        "Floor": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Greater": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "GreaterOrEqual": ONNXOperator(since(12, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "HardSwish": ONNXOperator(since(14, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "IsInf": ONNXOperator(since(10, inputs: 1...1)) { try $0.convertIsInf(&$1) },
+        "IsNaN": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Less": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "LessOrEqual": ONNXOperator(since(12, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "Log": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Max": ONNXOperator(since(7, inputs: 1...variadic)) { try $0.convertVariadic(&$1) },
+        "Mean": ONNXOperator(since(7, inputs: 1...variadic)) { try $0.convertVariadic(&$1) },
+        "Min": ONNXOperator(since(7, inputs: 1...variadic)) { try $0.convertVariadic(&$1) },
+        "Mish": ONNXOperator(since(18, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Not": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Or": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
+        "PRelu": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPRelu(&$1) },
+        "Reciprocal": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Round": ONNXOperator(since(11, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Selu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
+        "Sign": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Sin": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Softplus": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Softsign": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertPlainUnary(&$1) },
+        "Sum": ONNXOperator(since(7, inputs: 1...variadic)) { try $0.convertVariadic(&$1) },
+        "ThresholdedRelu": ONNXOperator(since(10, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
+        "Xor": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPlainBinary(&$1) },
         // Reductions and neural-network ops of #12 (ReductionOperators.swift).
-        "ArgMax": { try $0.convertArgExtreme(&$1) },
-        "ArgMin": { try $0.convertArgExtreme(&$1) },
-        "ConvTranspose": { try $0.convertConvTranspose(&$1) },
-        "CumSum": { try $0.convertCumSum(&$1) },
-        "GroupNormalization": { try $0.convertGroupNormalization(&$1) },
-        "InstanceNormalization": { try $0.convertInstanceNormalization(&$1) },
-        "LogSoftmax": { try $0.convertLogSoftmax(&$1) },
-        "ReduceL1": { try $0.convertReduce(&$1) },
-        "ReduceL2": { try $0.convertReduce(&$1) },
-        "ReduceLogSum": { try $0.convertReduce(&$1) },
-        "ReduceLogSumExp": { try $0.convertReduce(&$1) },
-        "ReduceMax": { try $0.convertReduce(&$1) },
-        "ReduceMean": { try $0.convertReduce(&$1) },
-        "ReduceMin": { try $0.convertReduce(&$1) },
-        "ReduceProd": { try $0.convertReduce(&$1) },
-        "ReduceSum": { try $0.convertReduce(&$1) },
-        "ReduceSumSquare": { try $0.convertReduce(&$1) },
-        "TopK": { try $0.convertTopK(&$1) },
+        "ArgMax": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertArgExtreme(&$1) },
+        "ArgMin": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertArgExtreme(&$1) },
+        "ConvTranspose": ONNXOperator(since(7, inputs: 2...3)) { try $0.convertConvTranspose(&$1) },
+        "CumSum": ONNXOperator(since(11, inputs: 2...2)) { try $0.convertCumSum(&$1) },
+        "GroupNormalization": ONNXOperator(since(18, inputs: 3...3, required: ["num_groups"])) { try $0.convertGroupNormalization(&$1) },
+        "InstanceNormalization": ONNXOperator(since(7, inputs: 3...3)) { try $0.convertInstanceNormalization(&$1) },
+        "LogSoftmax": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertLogSoftmax(&$1) },
+        "ReduceL1": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceL2": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceLogSum": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceLogSumExp": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceMax": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceMean": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceMin": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceProd": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceSum": ONNXOperator(since(7, inputs: 1...1), since(13, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "ReduceSumSquare": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
+        "TopK": ONNXOperator(since(7, inputs: 1...1, outputs: 2...2, required: ["k"]), since(10, inputs: 2...2, outputs: 2...2)) { try $0.convertTopK(&$1) },
     ]
 
     /// ONNX MatMul.
@@ -236,9 +242,9 @@ extension GraphBuilder {
         if opset < 7, try n.attributes.int("is_test", default: 0) == 0 {
             throw NodeError("BatchNormalization with is_test=0 is not supported (Sieve compiles inference graphs)")
         }
-        if opset < 7 { n.attributes.ignore("consumed_inputs") }
+        if opset < 7 { try n.attributes.ignore("consumed_inputs", .ints) }
         let epsilon = try n.attributes.float("epsilon", default: 1e-5)
-        n.attributes.ignore("momentum")
+        try n.attributes.ignore("momentum", .float)
         let operands = try (0..<5).map { index throws(NodeError) in try n.input(index) }
         return [try emit(.batchNorm(epsilon: epsilon), operands, name: n.outputName(0), n)]
     }
@@ -360,9 +366,9 @@ extension GraphBuilder {
 
     /// ONNX Dropout.
     mutating func convertDropout(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        n.attributes.ignore("seed")
+        try n.attributes.ignore("seed", .int)
         // Before opset 12 the ratio is an attribute (before 7 with `is_test`): neither matters in inference.
-        if opset < 12 { n.attributes.ignore("ratio") }
+        if opset < 12 { try n.attributes.ignore("ratio", .float) }
         if opset < 7, try n.attributes.int("is_test", default: 0) == 0 {
             throw NodeError("Dropout with is_test=0 is not supported (Sieve compiles inference graphs)")
         }
@@ -389,7 +395,8 @@ extension GraphBuilder {
     mutating func convertCast(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
         guard let to = try n.attributes.int("to") else { throw NodeError("Cast needs the attribute 'to'") }
-        n.attributes.ignore("saturate", "round_mode")
+        try n.attributes.ignore("saturate", .int)
+        try n.attributes.ignore("round_mode", .string)
         let target: ElementType
         do {
             target = try requireElementType(onnxCode: Int32(truncatingIfNeeded: to), "the target of Cast")
@@ -812,7 +819,7 @@ extension GraphBuilder {
         let ceilMode = try n.attributes.int("ceil_mode", default: 0) != 0
         var countIncludePad = false
         if isMax {
-            n.attributes.ignore("storage_order")  // only changes the Indices output, which is refused below
+            try n.attributes.ignore("storage_order", .int)  // only changes the Indices output, which is refused below
             if let indices = n.outputName(1), consumed.contains(indices) {
                 throw NodeError("MaxPool's Indices output is not supported")
             }
@@ -870,7 +877,7 @@ extension GraphBuilder {
         let x = try n.input(0)
         let xType = type(of: x)
         let zeroPoint = n.optionalInput(2)
-        n.attributes.ignore("saturate")  // only affects float8 outputs, which are refused
+        try n.attributes.ignore("saturate", .int)  // only affects float8 outputs, which are refused
         var stored = ElementType.u8
         if let zeroPoint {
             stored = type(of: zeroPoint).elementType

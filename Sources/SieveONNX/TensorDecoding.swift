@@ -109,6 +109,9 @@ func decodeTensor(_ proto: Onnx_TensorProto, name: String, baseDirectory: String
     if proto.hasSegment {
         throw TensorDecodingError("\(what) is a segment of a larger tensor, which Sieve does not support")
     }
+    if let problem = tensorFieldProblem(proto, elementType: elementType, what) {
+        throw TensorDecodingError(problem)
+    }
 
     if proto.dataLocation == .external {
         guard let baseDirectory else {

@@ -7,14 +7,6 @@ import SieveInterpreter
 import SieveONNX
 import Testing
 
-private func floatAttribute(_ name: String, _ value: Float) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .float
-    attribute.f = value
-    return attribute
-}
-
 /// Imports a model and runs it in the interpreter.
 private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> (graph: Graph, outputs: [Tensor]) {
     let graph = try importBytes(model).graph

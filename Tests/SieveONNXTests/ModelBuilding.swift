@@ -66,6 +66,14 @@ func intAttribute(_ name: String, _ value: Int64) -> Onnx_AttributeProto {
     return attribute
 }
 
+func floatAttribute(_ name: String, _ value: Float) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .float
+    attribute.f = value
+    return attribute
+}
+
 func intsAttribute(_ name: String, _ values: [Int64]) -> Onnx_AttributeProto {
     var attribute = Onnx_AttributeProto()
     attribute.name = name
@@ -133,7 +141,12 @@ func model(nodes: [Onnx_NodeProto], inputs: [Onnx_ValueInfoProto], outputs: [Str
     graph.name = "test"
     graph.node = nodes
     graph.input = inputs
-    graph.output = outputs.map { valueInfo($0, ONNXType.float, nil) }
+    // Outputs declare no type: the importer infers it, and a declaration would be checked against the inferred one.
+    graph.output = outputs.map { name in
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        return info
+    }
     graph.initializer = initializers
     var model = Onnx_ModelProto()
     model.irVersion = irVersion

@@ -1,0 +1,234 @@
+// The structural rules of onnx's checker that the frontend enforces: each node against its op's signature at the
+// model's opset, attribute and tensor value fields, and declared types against the types the IR rules infer.
+
+import SieveIR
+
+/// No upper bound: the count of a variadic input or output list.
+let variadic = Int(Int32.max)
+
+/// What an op's schema says about a node at one opset, as `onnx.defs.get_schema` gives it: how many inputs and
+/// outputs the node lists and which attributes it must carry.
+///
+/// The first `inputs.lowerBound` inputs must be named; later ones are optional and may be given as empty names.
+/// A variadic list (upper bound `variadic`) may hold empty names anywhere, as onnx's checker allows. The same
+/// holds for outputs.
+struct NodeSignature: Sendable {
+    /// The opset this signature holds from, until the next signature's.
+    var since: Int
+    var inputs: ClosedRange<Int>
+    var outputs: ClosedRange<Int>
+    /// Attributes every node must give.
+    var required: [String]
+    /// Set when ONNX deprecated the op at `since`: its nodes are refused from then on.
+    var deprecated: Bool
+    /// The op that replaces a deprecated one, for the message.
+    var replacement: String?
+}
+
+/// A signature that holds from opset `version`.
+func since(_ version: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
+           required: [String] = []) -> NodeSignature {
+    NodeSignature(since: version, inputs: inputs, outputs: outputs, required: required, deprecated: false, replacement: nil)
+}
+
+/// The signature of an op that ONNX deprecated at opset `version` in favour of `replacement`.
+func deprecated(_ version: Int, use replacement: String) -> NodeSignature {
+    NodeSignature(since: version, inputs: 0...variadic, outputs: 0...variadic, required: [], deprecated: true,
+                  replacement: replacement)
+}
+
+/// One ONNX op as the frontend reads it: its signatures, oldest first, and its converter.
+struct ONNXOperator: Sendable {
+    let signatures: [NodeSignature]
+    let convert: GraphBuilder.Converter
+
+    init(_ signatures: NodeSignature..., convert: @escaping GraphBuilder.Converter) {
+        self.signatures = signatures
+        self.convert = convert
+    }
+
+    /// The signature in force at `opset`, or nil when the op does not exist yet.
+    func signature(at opset: Int) -> NodeSignature? { signatures.last { $0.since <= opset } }
+}
+
+/// "2", "2 to 3" or "at least 1": a count range for messages.
+private func countText(_ range: ClosedRange<Int>) -> String {
+    if range.upperBound == variadic { return "at least \(range.lowerBound)" }
+    return range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
+}
+
+extension GraphBuilder {
+    /// The first rule of its op's signature at the model's opset that `node` breaks, or nil.
+    func signatureProblem(_ node: Onnx_NodeProto, _ entry: ONNXOperator) -> String? {
+        let op = node.opType
+        guard let signature = entry.signature(at: opset) else {
+            let first = entry.signatures.first?.since ?? opset
+            return "op '\(op)' does not exist at opset \(opset): ONNX added it at opset \(first); export the model with opset \(first) or newer"
+        }
+        if signature.deprecated {
+            let replacement = signature.replacement.map { "; use \($0) instead" } ?? ""
+            return "op '\(op)' is deprecated from opset \(signature.since) on, and the model uses opset \(opset)\(replacement)"
+        }
+        let lists: [(what: String, names: [String], range: ClosedRange<Int>)] = [
+            ("input", node.input, signature.inputs), ("output", node.output, signature.outputs),
+        ]
+        for (what, names, range) in lists {
+            guard range.contains(names.count) else {
+                let listed = names.map { "'\($0)'" }.joined(separator: ", ")
+                let plural = range.lowerBound == 1 && (range.upperBound == 1 || range.upperBound == variadic) ? "" : "s"
+                let advice = names.count > range.upperBound ? "remove the extra ones" : "add the missing ones"
+                return "\(op) at opset \(opset) takes \(countText(range)) \(what)\(plural), but the node lists \(names.count)\(names.isEmpty ? "" : " (\(listed))"); \(advice)"
+            }
+            if range.upperBound != variadic, let empty = names.prefix(range.lowerBound).firstIndex(of: "") {
+                return "\(what) \(empty) of \(op) is required, but the node gives it an empty name"
+            }
+        }
+        let given = Set(node.attribute.map(\.name))
+        if let missing = signature.required.first(where: { !given.contains($0) }) {
+            return "\(op) needs the attribute '\(missing)'"
+        }
+        return nil
+    }
+
+    /// Declared types that contradict the inferred ones: graph outputs and `value_info` entries whose element
+    /// type, rank or a fixed dimension differs from what the IR type rules computed. Onnx's checker refuses the
+    /// same contradictions. Ranks and dimensions are not compared for values whose shape onnx cannot infer
+    /// (``shapeFromValues``). Dimensions are compared only when no input shape was given at import (an input
+    /// shape given for a symbolic dimension may legitimately change a dimension the model fixed), and not where
+    /// the inferred size is one the importer chose for a symbolic dimension (where onnx infers a symbol).
+    mutating func checkDeclaredTypes(shapesChosen: Bool) {
+        let declarations = graphProto.output.map { ("graph output", $0) } + graphProto.valueInfo.map { ("value_info", $0) }
+        for (what, info) in declarations {
+            guard let slot = env[info.name],
+                  let problem = declarationProblem(info, type(of: slot), compareShape: !shapeFromValues.contains(info.name),
+                                                   compareDimensions: !shapesChosen, ignoring: substitutedSizes) else { continue }
+            error(definedBy[info.name] ?? modelLocation, "\(what) '\(info.name)' \(problem); correct the declaration in the model")
+        }
+    }
+}
+
+/// How a declared tensor type contradicts `type`, phrased to follow the value's name, or nil. Element type 0
+/// (UNDEFINED), a missing shape and symbolic dimensions declare nothing, as in onnx's shape inference.
+///
+/// - Parameters:
+///   - compareShape: whether the rank and dimensions are compared, not only the element type.
+///   - ignoring: inferred sizes not compared with a fixed declared dimension.
+func declarationProblem(_ info: Onnx_ValueInfoProto, _ type: TensorType, compareShape: Bool = true,
+                        compareDimensions: Bool = true, ignoring: Set<Int> = []) -> String? {
+    guard case let .tensorType(declared)? = info.type.value else { return nil }
+    if declared.elemType != 0, irElementType(onnxCode: declared.elemType) != type.elementType {
+        return "is declared \(onnxTypeName(declared.elemType)), but its value is \(type.elementType)"
+    }
+    guard compareShape, declared.hasShape else { return nil }
+    let dims = declared.shape.dim
+    guard dims.count == type.rank else {
+        return "is declared with rank \(dims.count), but its value has shape \(shapeString(type.shape)) (rank \(type.rank))"
+    }
+    guard compareDimensions else { return nil }
+    for (axis, dim) in dims.enumerated() {
+        if case let .dimValue(size)? = dim.value, size >= 0, size != Int64(type.shape[axis]),
+           !ignoring.contains(type.shape[axis]) {
+            return "is declared with dimension \(axis) of \(size), but its value has shape \(shapeString(type.shape))"
+        }
+    }
+    return nil
+}
+
+/// The ONNX spelling of an attribute type, as onnx.proto writes it.
+func onnxAttributeTypeName(_ type: Onnx_AttributeProto.AttributeType) -> String {
+    switch type {
+    case .undefined: return "UNDEFINED"
+    case .float: return "FLOAT"
+    case .int: return "INT"
+    case .string: return "STRING"
+    case .tensor: return "TENSOR"
+    case .graph: return "GRAPH"
+    case .sparseTensor: return "SPARSE_TENSOR"
+    case .typeProto: return "TYPE_PROTO"
+    case .floats: return "FLOATS"
+    case .ints: return "INTS"
+    case .strings: return "STRINGS"
+    case .tensors: return "TENSORS"
+    case .graphs: return "GRAPHS"
+    case .sparseTensors: return "SPARSE_TENSORS"
+    case .typeProtos: return "TYPE_PROTOS"
+    }
+}
+
+/// The value fields an attribute has set, with the type each belongs to.
+func valueFields(of attribute: Onnx_AttributeProto) -> [(field: String, type: Onnx_AttributeProto.AttributeType)] {
+    var fields: [(String, Onnx_AttributeProto.AttributeType)] = []
+    if attribute.hasF { fields.append(("f", .float)) }
+    if attribute.hasI { fields.append(("i", .int)) }
+    if attribute.hasS { fields.append(("s", .string)) }
+    if attribute.hasT { fields.append(("t", .tensor)) }
+    if attribute.hasG { fields.append(("g", .graph)) }
+    if attribute.hasSparseTensor { fields.append(("sparse_tensor", .sparseTensor)) }
+    if attribute.hasTp { fields.append(("tp", .typeProto)) }
+    if !attribute.floats.isEmpty { fields.append(("floats", .floats)) }
+    if !attribute.ints.isEmpty { fields.append(("ints", .ints)) }
+    if !attribute.strings.isEmpty { fields.append(("strings", .strings)) }
+    if !attribute.tensors.isEmpty { fields.append(("tensors", .tensors)) }
+    if !attribute.graphs.isEmpty { fields.append(("graphs", .graphs)) }
+    if !attribute.sparseTensors.isEmpty { fields.append(("sparse_tensors", .sparseTensors)) }
+    if !attribute.typeProtos.isEmpty { fields.append(("type_protos", .typeProtos)) }
+    return fields
+}
+
+/// Why an attribute's `type` and value fields do not agree, or nil: a named attribute has a type (from IR
+/// version 2 on) that is not UNDEFINED, and at most one value field, the one its type names.
+func attributeFieldProblem(_ attribute: Onnx_AttributeProto, of op: String, irVersion: Int) -> String? {
+    let name = "'\(attribute.name)' of \(op)"
+    guard !attribute.name.isEmpty else { return "an attribute of \(op) has an empty name" }
+    let fields = valueFields(of: attribute)
+    if fields.count > 1 {
+        return "attribute \(name) holds more than one value (fields \(fields.map(\.field).joined(separator: " and "))); an attribute holds one"
+    }
+    guard attribute.hasType else {
+        if irVersion >= 2 {
+            return "attribute \(name) has no type, or a type code ONNX does not define; ONNX IR version \(irVersion) requires one"
+        }
+        return nil
+    }
+    if attribute.type == .undefined {
+        return "attribute \(name) has type UNDEFINED"
+    }
+    if let field = fields.first, field.type != attribute.type {
+        return "attribute \(name) is declared \(onnxAttributeTypeName(attribute.type)) but holds a value of type \(onnxAttributeTypeName(field.type)) (field '\(field.field)'); the type and the field set must agree"
+    }
+    return nil
+}
+
+/// Why a tensor's value fields are ambiguous or misplaced, or nil. ONNX keeps a tensor's values in exactly one
+/// field: `raw_data`, the typed field for its element type, or external data. A tensor with two (for example
+/// `raw_data` and `float_data`) is refused rather than read one way: ONNX Runtime reads `raw_data` and ignores
+/// the other, onnx's checker refuses some of these combinations, and which one the exporter meant is unknown.
+func tensorFieldProblem(_ proto: Onnx_TensorProto, elementType: ElementType, _ what: String) -> String? {
+    var fields: [String] = []
+    if proto.hasRawData { fields.append("raw_data") }
+    if !proto.floatData.isEmpty { fields.append("float_data") }
+    if !proto.int32Data.isEmpty { fields.append("int32_data") }
+    if !proto.int64Data.isEmpty { fields.append("int64_data") }
+    if !proto.doubleData.isEmpty { fields.append("double_data") }
+    if !proto.uint64Data.isEmpty { fields.append("uint64_data") }
+    if !proto.stringData.isEmpty { fields.append("string_data") }
+    if proto.dataLocation == .external {
+        if let field = fields.first {
+            return "\(what) refers to external data and also holds values in \(field); keep one (onnx.external_data_helper writes external data only)"
+        }
+        return nil
+    }
+    if fields.count > 1 {
+        return "\(what) holds its values twice, in \(fields.joined(separator: " and ")); ONNX allows one value field (ONNX Runtime would read raw_data and ignore the rest): keep one, as onnx.numpy_helper.from_array does"
+    }
+    let typed: String
+    switch elementType {
+    case .f32: typed = "float_data"
+    case .i64: typed = "int64_data"
+    case .f16, .bf16, .i8, .u8, .bool, .i32: typed = "int32_data"
+    }
+    if let field = fields.first, field != "raw_data", field != typed {
+        return "\(what) is \(elementType) but holds its values in \(field); they belong in \(typed) or raw_data"
+    }
+    return nil
+}
