@@ -175,24 +175,28 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
         }
     } else {
         do {
-            var sparse: Graph?
+            var sparse: (dense: Graph, sparsified: Graph)?
             if request.sparsity != nil {
                 // Calibration runs whole batches of the graph's own batch size, which for this run is the
                 // input files' batch; sparsify the model at the shapes the user fixed (symbolic batch 1)
-                // and carry its weights over to the graph at the input files' shapes, just before schedule.
+                // and carry what the sparsity passes changed over to the graph at the input files' shapes,
+                // at the same point of the pipeline (after transpose-weights, where they would have run),
+                // so that fuse and the rest see what `sieve compile` would give them.
                 let base = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
                 let prepared = try prepareGraph(base.graph, target: request.target, sparsity: request.sparsity,
-                                                calibration: request.calibration, passManager: PassManagerOptions(),
-                                                observer: PassManager.stopBefore("schedule"))
+                                                calibration: request.calibration, passManager: PassManagerOptions()) { event, _, _ in
+                    event == .after("nm-legalize") ? .stop : .proceed
+                }
                 diagnostics += prepared.diagnostics
-                sparse = prepared.graph
+                sparse = (prepared.dense, prepared.graph)
             }
             // The interpreter needs no schedule: it runs the graph as it stands before that pass.
             var prepared = try prepareGraph(graph, target: request.target, sparsity: nil, calibration: nil,
                                             passManager: PassManagerOptions()) { event, graph, _ in
-                guard event == .before("schedule") else { return .proceed }
-                if let sparse { graph = try transferSparsity(from: sparse, to: graph) }
-                return request.interpret ? .stop : .proceed
+                if event == .after("transpose-weights"), let sparse {
+                    graph = try transferSparsity(from: sparse.sparsified, dense: sparse.dense, to: graph)
+                }
+                return event == .before("schedule") && request.interpret ? .stop : .proceed
             }
             diagnostics += prepared.diagnostics
             if request.interpret {

@@ -70,22 +70,47 @@ func buildSparsityReport(original: Graph, sparse: Graph, log: SparsityLog, optio
                                     maxSamples: options.calibrationSamples)
 }
 
-/// Copies the sparsity of `sparsified` into `target`: every layer whose weight is nm in `sparsified`
-/// gets that weight, exactly, in `target` (matched by weight name, stored [O, I] with transpose_b as
-/// nm-legalize stores it). Use it to carry weights sparsified on a graph shaped for calibration
-/// batches over to the same model imported with other input shapes; weights do not depend on them.
+/// Carries what the sparsity passes did to a graph over to `target`, the same model imported with other
+/// input shapes: `dense` is the graph just before the passes, `sparsified` just after. Every layer
+/// whose weight is nm in `sparsified`, or whose dense weight the passes changed (the producer a channel
+/// permutation was folded into), gets that weight, exactly, in `target` (matched by weight name, stored
+/// [O, I] with transpose_b as nm-legalize stores it); every other constant the passes changed (the
+/// biases and scales a permutation moved) is copied by name. Use it to carry weights sparsified on a
+/// graph shaped for calibration batches over to the model at the shapes it runs at; weights do not
+/// depend on them. Carrying the nm weights alone is not enough: with `permute` they read their input
+/// channels in an order that only the permuted producers and constants give.
 ///
-/// Throws when a sparsified layer has no counterpart of the same weight shape in `target`.
-public func transferSparsity(from sparsified: Graph, to target: Graph) throws -> Graph {
+/// Throws when something changed has no counterpart of the same shape in `target`.
+public func transferSparsity(from sparsified: Graph, dense: Graph, to target: Graph) throws -> Graph {
     var result = target
-    let targets = Dictionary(PrunableLayers.find(in: target).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    func byName(_ layers: [PrunableLayer]) -> [String: PrunableLayer] {
+        Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+    let targets = byName(PrunableLayers.find(in: target)), before = byName(PrunableLayers.find(in: dense))
+    var carried: Set<String> = []
     for layer in PrunableLayers.find(in: sparsified) {
-        guard let constant = sparsified.constants[layer.constant], let pattern = NMPattern(constant.type.layout) else { continue }
+        guard let constant = sparsified.constants[layer.constant] else { continue }
+        let pattern = NMPattern(constant.type.layout)
+        let weights = try PrunableLayers.weightMatrix(sparsified, layer)
+        if pattern == nil, let old = before[layer.name], old.matrix == layer.matrix,
+           try PrunableLayers.weightMatrix(dense, old) == weights {
+            continue
+        }
         guard let counterpart = targets[layer.name], counterpart.matrix == layer.matrix else {
             throw DiagnosticError(.error(target.location, "cannot carry the sparsity of weight @\(layer.name) over: the target graph has no layer with that weight and shape"))
         }
-        let weights = try PrunableLayers.weightMatrix(sparsified, layer)
         try PrunableLayers.replaceWeight(&result, counterpart, matrix: weights, pattern: pattern)
+        carried.insert(layer.name)
+    }
+    let denseConstants = Dictionary(dense.constants.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    let targetConstants = Dictionary(target.constants.entries.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    for constant in sparsified.constants.entries where !carried.contains(constant.name) {
+        guard let old = denseConstants[constant.name], old.bytes != constant.bytes || old.type != constant.type else { continue }
+        guard let index = targetConstants[constant.name], result.constants.entries[index].type == old.type,
+              result.constants.entries[index].bytes.count == constant.bytes.count else {
+            throw DiagnosticError(.error(target.location, "cannot carry constant @\(constant.name), which the sparsity passes changed, over: the target graph has no constant of that name and type"))
+        }
+        result.constants.entries[index].bytes = constant.bytes
     }
     try Verifier.verify(result, checks: Verifier.targetChecks)
     return result

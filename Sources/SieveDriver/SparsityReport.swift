@@ -95,15 +95,20 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             bytesBefore: layers.reduce(0) { $0 + $1.bytesBefore }, bytesAfter: layers.reduce(0) { $0 + $1.bytesAfter },
             notes: log.notes)
         if let calibration {
-            try report.measure(original: original, sparse: sparse, calibration: calibration, maxSamples: maxSamples)
+            try report.measure(original: original, sparse: sparse, channelOrders: log.channelOrders, calibration: calibration,
+                               maxSamples: maxSamples)
         } else {
             report.notes.append("no calibration data: only magnitude pruning is available, and no output errors were measured")
         }
         return report
     }
 
-    /// Measures per-layer and whole-model relative output errors on calibration data.
-    mutating func measure(original: Graph, sparse: Graph, calibration: CalibrationSet, maxSamples: Int?) throws {
+    /// Measures per-layer and whole-model relative output errors on calibration data: the model's on
+    /// `sparse` itself, the graph that goes on to be emitted; a layer's with its sparse weight put
+    /// back into the dense model's channel order (`channelOrders`), since it is fed the dense model's
+    /// operands and compared with its output there.
+    mutating func measure(original: Graph, sparse: Graph, channelOrders: [String: ChannelOrder], calibration: CalibrationSet,
+                          maxSamples: Int?) throws {
         // Per layer: the op as it reads its weight in the sparse graph, fed the dense model's operands.
         struct Probe {
             var kind: OpKind
@@ -117,11 +122,16 @@ public struct SparsityReport: Codable, Hashable, Sendable {
         var names: [ValueID: String] = [:]
         var wanted: Set<ValueID> = []
         for layer in PrunableLayers.find(in: original) {
+            // Only layers made N:M: a dense weight that a permutation merely reordered lost nothing.
             guard let target = sparseLayers[layer.name], let constant = sparse.constants[target.constant],
-                  constant != original.constants[layer.constant],
+                  NMPattern(constant.type.layout) != nil, constant != original.constants[layer.constant],
                   let result = original.operations[layer.opIndex].results.first else { continue }
             let op = original.operations[layer.opIndex]
-            probes[result] = Probe(kind: sparse.operations[target.opIndex].kind, weight: try Tensor(constant),
+            var weight = try Tensor(constant)
+            if let order = channelOrders[layer.name] {
+                weight = try Tensor(SparsityReport.originalOrder(of: sparse, target, order))
+            }
+            probes[result] = Probe(kind: sparse.operations[target.opIndex].kind, weight: weight,
                                    resultType: original.values[result.index].type, operands: op.operands)
             names[result] = layer.name
             for (slot, operand) in op.operands.enumerated() where slot != 1 { wanted.insert(operand) }
@@ -164,6 +174,20 @@ public struct SparsityReport: Codable, Hashable, Sendable {
         if summary.droppedSamples > 0 {
             notes.append("\(summary.droppedSamples) calibration samples after the last whole batch were not used")
         }
+    }
+
+    /// The layer's weight in `sparse` with its rows and columns put back in the original channel order,
+    /// as a dense constant stored as the sparse op reads it.
+    static func originalOrder(of sparse: Graph, _ layer: PrunableLayer, _ order: ChannelOrder) throws -> Constant {
+        var values = try order.restoring(PrunableLayers.weightMatrix(sparse, layer), of: layer)
+        var shape = layer.weightType.shape
+        if case .matrix(transposed: false, _) = layer.access {
+            // Stored [I, O].
+            let (rows, columns) = (layer.matrix.rows, layer.matrix.reduction)
+            values = (0..<(rows * columns)).map { index in values[(index % rows) * columns + index / rows] }
+            shape = [columns, rows]
+        }
+        return Constant.from(name: layer.name, type: TensorType(shape, layer.weightType.elementType), values: values)
     }
 
     /// The report as pretty-printed JSON with sorted keys.

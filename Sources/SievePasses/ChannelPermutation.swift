@@ -3,10 +3,12 @@
 //
 // Permuting a layer's input channels by π (new channel k is old channel π[k]) and its weight's
 // columns by the same π leaves x·Wᵀ unchanged. The input is permuted for free when it comes from a
-// matrix product with a constant weight through channel-wise ops: that producer's weight rows and
-// every per-channel constant on the way (biases, scales) are permuted instead. Anything else (a
-// graph input, a value read twice, a reshape, a residual) makes the permutation illegal, and the
-// layer is pruned without one.
+// matrix product with a constant weight through channel-wise ops (elementwise, casts): that
+// producer's weight rows and every per-channel constant on the way (biases, scales) are permuted
+// instead. Every constant so permuted must be read by that one op only: a weight shared by several
+// products, or a constant some other op reads too, would change their results as well. Anything
+// else (a graph input, a value read twice, a reshape, a residual) makes the permutation illegal,
+// and the layer is pruned without one.
 //
 // A convolution [O, C, kH, kW] reduces over C·kH·kW columns, channel c owning the block of kH·kW
 // columns c·kH·kW …; permuting its input channels moves whole blocks. Its input [N, C, H, W] is
@@ -50,6 +52,25 @@ enum ChannelPermutation {
         }
     }
 
+    /// How many const ops read each constant. Permuting a constant's bytes changes what every one of
+    /// them yields, so a fold permutes only constants that one const op reads, that op read once.
+    static func constantReaders(in graph: Graph) -> [ConstantID: Int] {
+        var readers: [ConstantID: Int] = [:]
+        for op in graph.operations {
+            if case let .constant(id) = op.kind { readers[id, default: 0] += 1 }
+        }
+        return readers
+    }
+
+    /// The producer of a fold, when its weight rows may be permuted: a layer of one product only (a
+    /// weight shared by several products would reorder the channels of them all), whose weight no
+    /// other const op reads, with one row per channel.
+    static func producer(at opIndex: Int, channels: Int, in graph: Graph, readers: [ConstantID: Int]) -> PrunableLayer? {
+        guard let producer = PrunableLayers.find(in: graph).first(where: { $0.opIndex == opIndex }),
+              producer.readers == 1, readers[producer.constant] == 1, producer.matrix.rows == channels else { return nil }
+        return producer
+    }
+
     /// How to fold a permutation of `layer`'s input channels into its producer, or nil when it is not legal.
     static func fold(for layer: PrunableLayer, in graph: Graph) -> PermutationFold? {
         guard refusal(for: layer) == nil else { return nil }
@@ -57,13 +78,14 @@ enum ChannelPermutation {
         let defining = graph.definingOps()
         let uses = graph.useCounts()
         let outputs = Set(graph.outputs)
-        let layers = PrunableLayers.find(in: graph)
+        let readers = constantReaders(in: graph)
         let channels = layer.matrix.reduction
         var value = layer.input
         var constants: [ConstantID] = []
 
         func constantOf(_ id: ValueID) -> ConstantID? {
-            guard let op = defining[id.index], case let .constant(constant) = graph.operations[op].kind, uses[id.index] == 1 else { return nil }
+            guard let op = defining[id.index], case let .constant(constant) = graph.operations[op].kind, uses[id.index] == 1,
+                  readers[constant] == 1 else { return nil }
             return constant
         }
         /// A constant operand that broadcasts along the channel axis: its last axis is the channels
@@ -82,7 +104,7 @@ enum ChannelPermutation {
             let op = graph.operations[opIndex]
             let rank = graph.type(of: value)?.rank ?? 0
             switch op.kind {
-            case .unary:
+            case .unary, .cast:
                 value = op.operands[0]
             case .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .binary(.pow):
                 // One side continues the chain, the other is a per-channel constant.
@@ -100,7 +122,7 @@ enum ChannelPermutation {
                 }
             case let .fusedMatmul(_, epilogue):
                 guard !epilogue.contains(.residualAdd),
-                      let producer = layers.first(where: { $0.opIndex == opIndex }), producer.matrix.rows == channels else { return nil }
+                      let producer = producer(at: opIndex, channels: channels, in: graph, readers: readers) else { return nil }
                 for extra in op.operands.dropFirst(2) {
                     let bias = channelConstant(extra, valueRank: rank)
                     guard bias.ok else { return nil }
@@ -108,7 +130,7 @@ enum ChannelPermutation {
                 }
                 return PermutationFold(producer: producer, channelConstants: constants)
             case .matmul, .gemm:
-                guard let producer = layers.first(where: { $0.opIndex == opIndex }), producer.matrix.rows == channels else { return nil }
+                guard let producer = producer(at: opIndex, channels: channels, in: graph, readers: readers) else { return nil }
                 if case let .gemm(_, beta, _, _) = op.kind, op.operands.count == 3, beta != 0 {
                     let bias = channelConstant(op.operands[2], valueRank: 2)
                     guard bias.ok else { return nil }
@@ -128,6 +150,7 @@ enum ChannelPermutation {
         let defining = graph.definingOps()
         let uses = graph.useCounts()
         let outputs = Set(graph.outputs)
+        let readers = constantReaders(in: graph)
         let channels = channels(of: layer).count
         var value = layer.input
         var constants: [ConstantID] = []
@@ -136,6 +159,7 @@ enum ChannelPermutation {
         /// along the channel axis (left alone), or holds exactly one value per channel (permuted).
         func channelConstant(_ id: ValueID) -> (ok: Bool, permute: ConstantID?) {
             guard let op = defining[id.index], case let .constant(constant) = graph.operations[op].kind, uses[id.index] == 1,
+                  readers[constant] == 1,
                   let type = graph.constants[constant]?.type, type.rank <= 4, type.layout == .dense else { return (false, nil) }
             // Aligned to the right, the channel axis (1 of 4) is the constant's axis rank - 3.
             guard type.rank >= 3, type.shape[type.rank - 3] != 1 else { return (true, nil) }
@@ -149,7 +173,7 @@ enum ChannelPermutation {
                   type.shape[1] == channels else { return nil }
             let op = graph.operations[opIndex]
             switch op.kind {
-            case .unary, .maxPool, .averagePool:
+            case .unary, .cast, .maxPool, .averagePool:
                 value = op.operands[0]
             case .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .binary(.pow):
                 let sides = op.operands
@@ -167,12 +191,11 @@ enum ChannelPermutation {
                 }
             case let .conv2d(attributes):
                 guard attributes.groups == 1,
-                      let producer = PrunableLayers.find(in: graph).first(where: { $0.opIndex == opIndex }),
-                      producer.matrix.rows == channels else { return nil }
+                      let producer = producer(at: opIndex, channels: channels, in: graph, readers: readers) else { return nil }
                 if op.operands.count == 3 {
                     let bias = op.operands[2]
                     guard let definer = defining[bias.index], case let .constant(constant) = graph.operations[definer].kind,
-                          uses[bias.index] == 1, graph.constants[constant]?.type.elementCount == channels,
+                          uses[bias.index] == 1, readers[constant] == 1, graph.constants[constant]?.type.elementCount == channels,
                           graph.constants[constant]?.type.layout == .dense else { return nil }
                     constants.append(constant)
                 }
@@ -201,8 +224,10 @@ enum ChannelPermutation {
         let pattern = graph.constants[layer.constant].flatMap { NMPattern($0.type.layout) }
         try PrunableLayers.replaceWeight(&graph, layer, matrix: permuted, pattern: pattern)
 
-        // The producer may have been transposed to [O, I] storage above only if it was the layer itself; find it again.
-        guard let producer = PrunableLayers.find(in: graph).first(where: { $0.name == fold.producer.name }) else { return }
+        // Found again: replacing the layer's weight may have changed the op that reads it (transpose_b).
+        guard let producer = PrunableLayers.find(in: graph).first(where: { $0.name == fold.producer.name }) else {
+            throw DiagnosticError(.error(graph.location, "layer \(layer.name): the producer \(fold.producer.name) its input-channel permutation folds into is gone"))
+        }
         let rowsWeights = try PrunableLayers.weightMatrix(graph, producer)
         let width = producer.matrix.reduction
         var rows = rowsWeights
@@ -348,5 +373,24 @@ enum ChannelPermutation {
             if !improved { break }
         }
         return permutation
+    }
+}
+
+extension ChannelOrder {
+    /// `layer`'s weight as an [O, I] matrix stored in this order, put back into the original order.
+    public func restoring(_ stored: [Double], of layer: PrunableLayer) throws(DiagnosticError) -> [Double] {
+        let (rows, columns) = (layer.matrix.rows, layer.matrix.reduction)
+        let (channelCount, block) = ChannelPermutation.channels(of: layer)
+        let rowOrder = output ?? Array(0..<rows)
+        let columnOrder = input.map { ChannelPermutation.columns($0, block: block) } ?? Array(0..<columns)
+        guard stored.count == rows * columns, rowOrder.count == rows, columnOrder.count == columns,
+              input.map({ $0.count == channelCount }) ?? true else {
+            throw DiagnosticError(.error(.unknown, "layer \(layer.name): its recorded channel permutation does not fit its \(rows)x\(columns) weight"))
+        }
+        var values = [Double](repeating: 0, count: stored.count)
+        for row in 0..<rows {
+            for column in 0..<columns { values[rowOrder[row] * columns + columnOrder[column]] = stored[row * columns + column] }
+        }
+        return values
     }
 }

@@ -121,8 +121,12 @@ public struct NMLegalize: ConfigurablePass {
             }
             var permutationNote: String?
             if permute && !already {
-                permutationNote = try permuteInputChannels(of: &layer, weights: &original, pattern: target.pattern,
-                                                           statistics: &statistics, graph: &graph)
+                let outcome = try permuteInputChannels(of: &layer, weights: &original, pattern: target.pattern,
+                                                       statistics: &statistics, graph: &graph)
+                permutationNote = outcome.note
+                if let channels = outcome.channels, let producer = outcome.producer {
+                    context.sparsity.permuted(layer.name, by: channels, foldedInto: producer)
+                }
             }
             var pruned = original
             if !already {
@@ -150,21 +154,30 @@ public struct NMLegalize: ConfigurablePass {
         }
     }
 
+    /// What `permuteInputChannels` did.
+    struct InputPermutation {
+        /// The note for the report.
+        var note: String
+        /// The channel permutation applied (new channel k is old channel `channels[k]`), nil when none was.
+        var channels: [Int]?
+        /// The layer whose output channels it was folded into, nil when none was applied.
+        var producer: String?
+    }
+
     /// Searches a permutation of the layer's input channels that keeps more of the method's score
     /// (|w| for magnitude; |w_ij|·||x_j|| for wanda and sparsegpt, whose saliency w_ij²·H_jj it is),
     /// and applies it where it helps and folding is legal: to the weight, the producer, and the
     /// layer's statistics (whose columns it permutes, which is what gathering them again would give).
-    /// Returns the note for the report.
     func permuteInputChannels(of layer: inout PrunableLayer, weights: inout [Double], pattern: NMPattern,
-                              statistics: inout [String: LayerActivationStatistics], graph: inout Graph) throws -> String {
+                              statistics: inout [String: LayerActivationStatistics], graph: inout Graph) throws -> InputPermutation {
         if let refusal = ChannelPermutation.refusal(for: layer) {
-            return "input channels not permuted: " + refusal
+            return InputPermutation(note: "input channels not permuted: " + refusal)
         }
         guard let fold = ChannelPermutation.fold(for: layer, in: graph) else {
             if case .convolution = layer.access {
-                return "input channels not permuted: the input does not come from an ungrouped conv2d through per-channel ops only"
+                return InputPermutation(note: "input channels not permuted: the input does not come from an ungrouped conv2d through per-channel ops only")
             }
-            return "input channels not permuted: the input does not come from a matrix product through per-channel ops only"
+            return InputPermutation(note: "input channels not permuted: the input does not come from a matrix product through per-channel ops only")
         }
         let columns = layer.matrix.reduction
         var scores = weights.map(abs)
@@ -180,7 +193,7 @@ public struct NMLegalize: ConfigurablePass {
         let permutation = ChannelPermutation.columns(channelPermutation, block: block)
         let before = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: Array(0..<columns))
         let after = ChannelPermutation.keptMagnitude(scores, matrix: layer.matrix, pattern: pattern, permutation: permutation)
-        guard after > before else { return "no input-channel permutation keeps more \(what)" }
+        guard after > before else { return InputPermutation(note: "no input-channel permutation keeps more \(what)") }
         try ChannelPermutation.apply(channelPermutation, to: layer, fold: fold, graph: &graph)
         guard let refreshed = PrunableLayers.find(in: graph).first(where: { $0.name == layer.name }) else {
             throw DiagnosticError(.error(graph.location, "nm-legalize: layer \(layer.name) disappeared while permuting its input channels"))
@@ -197,7 +210,9 @@ public struct NMLegalize: ConfigurablePass {
             statistics[layer.name] = permuted
         }
         let total = max(scores.reduce(0, +), .leastNonzeroMagnitude)
-        return "input channels permuted (folded into \(fold.producer.name)): \(what) kept by \(pattern) \(formatShare(before / total)) -> \(formatShare(after / total))"
+        return InputPermutation(
+            note: "input channels permuted (folded into \(fold.producer.name)): \(what) kept by \(pattern) \(formatShare(before / total)) -> \(formatShare(after / total))",
+            channels: channelPermutation, producer: fold.producer.name)
     }
 
     /// Activation statistics of `layers` on `graph`. Gram matrices take I*I Doubles per layer, so

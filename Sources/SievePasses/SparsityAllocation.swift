@@ -250,7 +250,7 @@ public struct SparsityAllocation: ConfigurablePass {
             }
         case let .uniform(pattern): budget = "uniform \(pattern)"
         }
-        context.sparsity.note("sparsity-allocation: auto (\(budget)), sensitivity measured with \(method.rawValue) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density())) of prunable weights, measured relative output error \(formatShare(measured))")
+        context.sparsity.note("sparsity-allocation: auto (\(budget)), sensitivity measured with \(method.rawValue) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density())) of prunable weights, relative output error \(formatShare(measured)) as sensitivity pruned it (an estimate: nm-legalize prunes again and may permute channels; the model relative output error is measured on the graph it emits)")
         for (index, (layer, _)) in eligible.enumerated() {
             let pattern = options[index][choice[index]].pattern
             if let pattern { graph.constants.entries[layer.constant.index].sparsityRequest = pattern }

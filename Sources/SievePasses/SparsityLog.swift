@@ -40,15 +40,45 @@ public struct LayerSparsityRecord: Hashable, Sendable {
     }
 }
 
+/// How nm-legalize's channel permutations reordered one layer's weight, so that it can be compared
+/// with the original weight: stored entry (k, j) is original entry (output[k], input[j]).
+public struct ChannelOrder: Hashable, Sendable {
+    /// Input channels: stored channel k is original channel `input[k]` (for a convolution a channel
+    /// owns kH·kW columns); nil when unchanged.
+    public var input: [Int]?
+    /// Output channels (weight rows), moved by the fold of a consumer's permutation; nil when unchanged.
+    public var output: [Int]?
+
+    /// Makes an order; nil means unchanged.
+    public init(input: [Int]? = nil, output: [Int]? = nil) {
+        self.input = input
+        self.output = output
+    }
+
+    /// `first` followed by `then`: channel k after both is channel `first[then[k]]` before them.
+    static func compose(_ first: [Int]?, _ then: [Int]) -> [Int] {
+        guard let first else { return then }
+        return then.map { first[$0] }
+    }
+}
+
 /// The sparsity passes' record of every layer they looked at, in the order they first saw them.
 public struct SparsityLog: Hashable, Sendable {
     /// Records in first-seen order.
     public var records: [LayerSparsityRecord] = []
     /// Remarks that apply to the whole model (calibration used, budgets not met, ...).
     public var notes: [String] = []
+    /// Layers whose weight channels nm-legalize permuted, by weight name (with `permute=true`).
+    public var channelOrders: [String: ChannelOrder] = [:]
 
     /// Makes an empty log.
     public init() {}
+
+    /// Notes that `layer`'s input channels were permuted by `permutation`, folded into `producer`'s output channels.
+    public mutating func permuted(_ layer: String, by permutation: [Int], foldedInto producer: String) {
+        channelOrders[layer, default: ChannelOrder()].input = ChannelOrder.compose(channelOrders[layer]?.input, permutation)
+        channelOrders[producer, default: ChannelOrder()].output = ChannelOrder.compose(channelOrders[producer]?.output, permutation)
+    }
 
     /// The record of a layer, created from `make` the first time.
     public mutating func update(_ name: String, make: () -> LayerSparsityRecord, _ change: (inout LayerSparsityRecord) -> Void) {

@@ -68,7 +68,7 @@ func exampleAccuracy(_ graph: Graph, inputs: Tensor, labels: [Int64]) throws -> 
         let large = try loadModel(path: exampleModel("mlp.onnx"), inputShapes: ["input": [40, 64]]).graph
         let calibration = try CalibrationSet.load(path: exampleModel("mlp.calibration.npy"))
         let sparse = try sparsify(small, options: SparsifyOptions(prune: .wanda, calibrationSamples: 64), calibration: calibration)
-        let moved = try transferSparsity(from: sparse.graph, to: large)
+        let moved = try transferSparsity(from: sparse.graph, dense: small, to: large)
         let layers = PrunableLayers.find(in: moved).filter { moved.constants[$0.constant]?.type.layout != .dense }
         #expect(layers.count == 2)
         for layer in layers {
@@ -80,6 +80,6 @@ func exampleAccuracy(_ graph: Graph, inputs: Tensor, labels: [Int64]) throws -> 
         let big = try run(moved, [try tensor([40, 64], Array(input[0..<(40 * 64)]))])[0].floats ?? []
         let little = try run(sparse.graph, [try tensor([16, 64], Array(input[0..<(16 * 64)]))])[0].floats ?? []
         #expect(zip(big.prefix(160), little).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
-        #expect(throws: DiagnosticError.self) { try transferSparsity(from: sparse.graph, to: twoLayerModel(w1: Array(repeating: 0, count: 512), w2: Array(repeating: 0, count: 128))) }
+        #expect(throws: DiagnosticError.self) { try transferSparsity(from: sparse.graph, dense: small, to: twoLayerModel(w1: Array(repeating: 0, count: 512), w2: Array(repeating: 0, count: 128))) }
     }
 }

@@ -108,7 +108,7 @@ func permutableConvolutionModel(seed: UInt64, groups: Int = 1) -> Graph {
         var weights = try PrunableLayers.weightMatrix(permutedOnly, layer)
         var statistics: [String: LayerActivationStatistics] = [:]
         let note = try NMLegalize(permute: true).permuteInputChannels(of: &layer, weights: &weights, pattern: NMPattern(n: 2, m: 4),
-                                                                      statistics: &statistics, graph: &permutedOnly)
+                                                                      statistics: &statistics, graph: &permutedOnly).note
         #expect(note.contains("folded into conv1"), "\(note)")
         try Verifier.verify(permutedOnly)
         #expect(permutedOnly != graph)
