@@ -216,6 +216,13 @@ public struct KernelProblem: Hashable, Sendable {
         return blockGroups * pattern.m
     }
 
+    /// The blocked N:M kernel's default tile of weight rows: it accumulates into `tileRows` result rows of all the
+    /// activation rows once per k block, so those should stay in L1 beside the activation panel (16 KiB of them:
+    /// on Zen 5 the encoder's 2:4 products over 128 rows ran 1.5x faster in tiles of 32 rows than of 64).
+    public var defaultTileRows: Int {
+        [64, 32, 16].first { $0 * rows * 4 <= 16 * 1024 } ?? 8
+    }
+
     /// The multiply-adds of the product (N:M: kept weights only).
     public var multiplyAdds: Int {
         let dense = [rows, outputs, reduction].reduce(1) { partial, factor in
@@ -229,14 +236,14 @@ public struct KernelProblem: Hashable, Sendable {
     /// Lowering's choice when an op carries no schedule: the rules the native backend used before the
     /// schedule pass existed, from the vector width alone.
     ///
-    /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations when there are at
-    ///   least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
+    /// - N:M with weight rows along the reduction: the blocked kernel over transposed activations (`defaultKBlock`,
+    ///   `defaultTileRows`) when there are at least a vector of activation rows (broadcast when the blocked kernel does not fit), otherwise nm_dot per
     ///   row (f32; over 4-row blocks, `rows4`, where `rowBlocksPay`, `rows4_in_lane` for 1:4 and 2:4 on 8 lanes) or the scalar gather; conv2d broadcasts over pixel vectors; groups along columns scatter.
     /// - Dense over a packable constant weight (`weightIsPackableConstant`) of at least a vector of columns: the weight
     ///   packed in panels with `denseProductSchedule`'s choice (streaming for up to 4 rows, a register tile beyond).
     /// - Other dense f32 products with the weight stored [N, K] and A contiguous along k: dot products along k, 4 weight
-    ///   rows per step for up to 2 rows of A at a time, 2 beyond; otherwise a 4 x 2 register tile (a convolution's:
-    ///   8 x 2 output channels by pixel vectors on 16 lanes, 6 x 2 on 8); scalar loops
+    ///   rows per step for up to 2 rows of A at a time, 2 beyond; otherwise a register tile of 8 x 2 vectors on 16
+    ///   lanes, 6 x 2 on 8, 4 x 2 on 4 (rows: of A, a convolution's output channels); scalar loops
     ///   for non-f32 or where the vector kernels do not fit.
     /// - Parallel when the work exceeds `parallelThreshold` (multiply-adds / 8 for dense, / 4 for N:M).
     public func defaultSchedule(vectorWidth: Int, parallelThreshold: Int) -> KernelSchedule {
@@ -249,7 +256,8 @@ public struct KernelProblem: Hashable, Sendable {
             }
             if !weightRowsAlongReduction { return KernelSchedule(variant: .nmScatter, parallel: parallel ? .groups : .none) }
             if allF32 && rows >= vectorWidth {
-                let blocked = KernelSchedule(variant: .nmBlocked(kBlock: defaultKBlock(vectorWidth: vectorWidth), tileRows: 64, prefetchRows: 8),
+                let blocked = KernelSchedule(variant: .nmBlocked(kBlock: defaultKBlock(vectorWidth: vectorWidth), tileRows: defaultTileRows,
+                                                                 prefetchRows: 8),
                                              parallel: parallel ? .rowTiles : .none)
                 if admits(blocked, vectorWidth: vectorWidth) { return blocked }
                 return KernelSchedule(variant: .nmBroadcast, parallel: parallel ? .rows : .none)
@@ -273,11 +281,11 @@ public struct KernelProblem: Hashable, Sendable {
         }
         let dot = KernelSchedule(variant: .denseDot(weightRows: min(rowsPerProduct, KernelProblem.smallRows) <= 2 ? 4 : 2), parallel: parallel)
         if admits(dot, vectorWidth: vectorWidth) { return dot }
-        // A convolution's tile rows are output channels: 8 x 2 accumulators on 32 vector registers (AVX-512), 6 x 2 on
-        // 16 (AVX2, leaving room for the loads and the broadcast), enough independent FMA chains to cover their latency;
-        // measured on PP-OCRv4's 1x1 convolutions (Zen 5), 8 x 2 ran up to 1.5x the 4 x 2 tile.
-        let convolutionRows = vectorWidth >= 16 ? 8 : vectorWidth == 8 ? 6 : 4
-        let tileRows = family == .convolution && outputs >= convolutionRows ? convolutionRows : 4
+        // 8 x 2 accumulators on 32 vector registers (AVX-512), 6 x 2 on 16 (AVX2, leaving room for the loads and the
+        // broadcast): enough independent FMA chains to cover their latency. Measured on Zen 5 with autotune, 8 x 2 ran
+        // up to 1.5x the 4 x 2 tile on PP-OCRv4's 1x1 convolutions and 1.8x on the encoder's attention scores.
+        let wideRows = vectorWidth >= 16 ? 8 : vectorWidth == 8 ? 6 : 4
+        let tileRows = (family == .convolution ? outputs : rowsPerProduct) >= wideRows ? wideRows : 4
         let tile = KernelSchedule(variant: .denseTile(rows: tileRows, vectors: 2), parallel: parallel)
         if admits(tile, vectorWidth: vectorWidth) { return tile }
         return KernelSchedule(variant: .denseScalar, parallel: parallel)

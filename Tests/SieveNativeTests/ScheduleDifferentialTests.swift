@@ -212,10 +212,12 @@ struct ScheduleDifferentialTests {
                     #expect(narrow.variant == .nmDot && narrow.packing == expected, "\(label), 8 lanes: \(narrow.summary)")
                 }
             } else {
-                // Tiles of 64 weight rows, prefetch 8 rows ahead, and a k block whose panel of activations (up to 8
+                // Tiles of weight rows whose results over all activation rows take at most 16 KiB (64 rows up to 64
+                // activation rows, 32 at 128), prefetch 8 rows ahead, and a k block whose panel of activations (up to 8
                 // vectors of them) is about 24 KiB, in whole steps of 16 kept values.
                 let kBlocks = [16: 384, 32: 192, 64: 128, 128: 32]
-                #expect(chosen.variant == .nmBlocked(kBlock: kBlocks[rows] ?? 0, tileRows: 64, prefetchRows: 8), "\(label)")
+                let tiles = [16: 64, 32: 64, 64: 64, 128: 32]
+                #expect(chosen.variant == .nmBlocked(kBlock: kBlocks[rows] ?? 0, tileRows: tiles[rows] ?? 0, prefetchRows: 8), "\(label)")
             }
         }
     }
