@@ -2,8 +2,9 @@
 # Builds the three example programs of Examples/ against a compiled digits MLP (an artifact folder
 # written by `sieve compile … --name mlp -o DIR`) and runs each once:
 #   scripts/build-examples.sh DIR
-# C: cc against libmlp.a; CMake: an imported target; Swift: a package whose system-library module
-# wraps mlp.h. Builds go to DIR/examples/. Needs cc, cmake and swift.
+# C: cc against libmlp.a with the flags of the artifact's mlp-static.pc; CMake: find_package(mlp) through the
+# artifact's mlpConfig.cmake; Swift: a package whose system-library module wraps mlp.h. Builds go to
+# DIR/examples/. Needs cc, pkg-config, cmake and swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 artifact=$(cd "${1:?usage: scripts/build-examples.sh ARTIFACT_DIR}" && pwd)
@@ -13,11 +14,12 @@ digits=Examples/models/mlp.eval.input.npy
 labels=Examples/models/mlp.eval.labels.npy
 
 echo "examples: C"
-"${CC:-cc}" -O2 -Wall -Wextra -Werror -I "$artifact" Examples/c/digits.c "$artifact/libmlp.a" -lpthread -lm -o "$build/digits"
+"${CC:-cc}" -O2 -Wall -Wextra -Werror $(PKG_CONFIG_PATH="$artifact" pkg-config --cflags mlp-static) Examples/c/digits.c \
+    $(PKG_CONFIG_PATH="$artifact" pkg-config --static --libs mlp-static) -o "$build/digits"
 "$build/digits" "$digits" "$labels" | tail -n 1
 
 echo "examples: CMake"
-cmake -S Examples/cmake -B "$build/cmake" -DSIEVE_MODEL_DIR="$artifact" > "$build/cmake.log"
+cmake -S Examples/cmake -B "$build/cmake" -DCMAKE_PREFIX_PATH="$artifact" > "$build/cmake.log"
 cmake --build "$build/cmake" >> "$build/cmake.log"
 "$build/cmake/digits" "$digits" "$labels" | tail -n 1
 

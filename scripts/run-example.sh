@@ -24,8 +24,9 @@ echo "example: compiling with 2:4 sparsity (sparsegpt, calibrated on $models/mlp
     --name mlp -o "$out/mlp"
 sed -n '1,40p' "$out/mlp/report.md"
 
-echo "example: linking Examples/c/digits.c against $out/mlp/libmlp.a"
-"${CC:-cc}" -O2 -Wall -Wextra -I "$out/mlp" Examples/c/digits.c "$out/mlp/libmlp.a" -lpthread -lm -o "$out/digits"
+echo "example: linking Examples/c/digits.c against $out/mlp/libmlp.a (flags from $out/mlp/mlp-static.pc)"
+"${CC:-cc}" -O2 -Wall -Wextra $(PKG_CONFIG_PATH="$out/mlp" pkg-config --cflags mlp-static) Examples/c/digits.c \
+    $(PKG_CONFIG_PATH="$out/mlp" pkg-config --static --libs mlp-static) -o "$out/digits"
 
 echo "example: classifying the held-out digits"
 "$out/digits" "$models/mlp.eval.input.npy" "$models/mlp.eval.labels.npy"

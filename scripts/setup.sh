@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake strace)
+# pkg-config and cmake: the tests build programs against artifacts with their .pc and CMake files;
+# graphviz: `--format svg` runs its dot, and the tests check that the DOT views parse.
+debian_packages=(libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake pkg-config graphviz strace)
 missing=()
 for package in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

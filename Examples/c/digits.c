@@ -3,7 +3,9 @@
 
 /* Build (see scripts/run-example.sh, which does all of this):
  *   sieve compile Examples/models/mlp.onnx --sparsity 2:4 --input-shape input=1x64 -o out/ --name mlp
- *   cc -O2 -I out Examples/c/digits.c out/libmlp.a -lpthread -lm -o digits
+ *   cc -O2 $(PKG_CONFIG_PATH=out pkg-config --cflags mlp-static) Examples/c/digits.c \
+ *       $(PKG_CONFIG_PATH=out pkg-config --static --libs mlp-static) -o digits
+ *   (or by hand: cc -O2 -I out Examples/c/digits.c out/libmlp.a -lpthread -lm -o digits)
  * Run:
  *   ./digits Examples/models/mlp.eval.input.npy [Examples/models/mlp.eval.labels.npy]
  */

@@ -1,6 +1,6 @@
 // The driver's artifact step: lowers a scheduled graph, has the C backend emit sources and the weights blob,
-// builds them with the system C compiler into libNAME.a and libNAME.so, and moves everything into the
-// output folder atomically (a failed compile leaves nothing behind).
+// builds them with the system C compiler into libNAME.a and libNAME.so, writes the pkg-config, CMake and Python
+// files that use them, and moves everything into the output folder atomically (a failed compile leaves nothing behind).
 
 import Foundation
 import SieveCodegenC
@@ -30,6 +30,8 @@ public struct ArtifactRequest: Sendable {
     public var parallelThreshold: Int
     /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
     public var profile = false
+    /// Also install the artifact under this prefix (include/, lib/, lib/pkgconfig/, lib/cmake/NAME/), or nil.
+    public var installPrefix: String?
     /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
     /// made from the artifact's summary once the graph is lowered.
     public var additionalFiles: @Sendable (_ summary: String) throws -> [(name: String, contents: [UInt8])] = { _ in [] }
@@ -76,6 +78,9 @@ public func artifactNameProblem(_ name: String) -> String? {
         return "is not a C identifier; pass --name with letters, digits and underscores, not starting with a digit"
     }
     let suggestion = "pass --name with another C identifier, such as 'model_\(name)'"
+    if pythonLoaderImports.contains(name) {
+        return "is reserved: the artifact's \(name).py would hide Python's '\(name)' module, which that loader imports; \(suggestion)"
+    }
     let lower = name.lowercased()
     if lower == "sieve" || lower.hasPrefix("sieve_") {
         return "is reserved: it begins with 'sieve', the prefix of the C runtime's own symbols and files (sieve_pool_run, SIEVE_ERROR_THREADS, sieve_runtime.c); \(suggestion)"
@@ -89,6 +94,9 @@ public func artifactNameProblem(_ name: String) -> String? {
     }
     return nil
 }
+
+/// The modules NAME.py (python/sieve_artifact.py) imports: an artifact of one of these names would import itself.
+let pythonLoaderImports: Set<String> = ["ctypes", "os", "collections", "numpy"]
 
 /// The C library or POSIX family an identifier belongs to, if any: families that define `_create`, `_init` or
 /// `_destroy` functions (`pthread_create`, `sem_init`, `timer_create`, C11's `thrd_create`, `mtx_destroy`), so an
@@ -133,13 +141,18 @@ public enum ArtifactWriter {
         let folder = try ArtifactFolder(output: output)
         let temporary = folder.temporary
 
-        var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so"]
+        var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so", "\(name).py"]
         let assemblyFile = "\(name).weights.S"
         do {
             try Data(sources.header.utf8).write(to: temporary.appendingPathComponent("\(name).h"))
             try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
             try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
             try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+            try Data((pythonLoaderSource + "\n").utf8).write(to: temporary.appendingPathComponent("\(name).py"))
+            for file in PackageFiles(name: name, layout: .folder).files {
+                try Data(file.text.utf8).write(to: temporary.appendingPathComponent(file.name))
+                files.append(file.name)
+            }
             try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
             files.append(sources.weights.fileName)
             if let assembly = sources.assembly {
@@ -163,7 +176,9 @@ public enum ArtifactWriter {
         }
         try runConcurrently(jobs, in: temporary)
         try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
-        try run(request.compiler, ["-shared", "-pthread", "-o", "lib\(name).so"] + objects + ["-lm"], in: temporary, what: "linking lib\(name).so")
+        // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
+        try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
+                in: temporary, what: "linking lib\(name).so")
         for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
@@ -173,8 +188,20 @@ public enum ArtifactWriter {
             throw DiagnosticError(.error(.unknown, "cannot write the report: \(error.localizedDescription)"))
         }
 
+        // Installed files are staged before the folder is placed, so that a prefix that cannot take them fails the
+        // compile with the old artifact still in place; once the folder is placed only renames remain.
+        let weightsFile = request.weights == .external ? sources.weights.fileName : nil
+        let staged = try request.installPrefix.map { prefix throws(DiagnosticError) in
+            try InstallPrefix.stage(prefix, name: name, artifact: temporary, weightsFile: weightsFile)
+        }
         // The whole folder appears at once: after a kill the output is the complete old or the complete new artifact.
-        try folder.place()
+        do {
+            try folder.place()
+        } catch {
+            staged?.discard()
+            throw error
+        }
+        try staged?.commit()
         return ArtifactReport(files: files, program: program, summary: summary)
     }
 

@@ -44,6 +44,8 @@ public struct ModelCompileRequest: Sendable {
     public var autotune = false
     /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
     public var profile = false
+    /// Also install the artifact under this prefix (`--install-prefix`), or nil.
+    public var installPrefix: String?
     /// Where autotune choices are cached: `$XDG_CACHE_HOME/sieve/autotune` by default.
     public var autotuneCacheDirectory: String = defaultAutotuneCacheDirectory()
 
@@ -146,6 +148,16 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     if request.outputDirectory != nil, let name = request.name, let problem = artifactNameProblem(name) {
         throw DiagnosticError(.error(.unknown, "artifact name '\(name)' \(problem)"))
     }
+    // So is a prefix that cannot take the installed files.
+    if let prefix = request.installPrefix {
+        guard !request.reportOnly, request.passManager.stopAfter == nil else {
+            throw DiagnosticError(.error(.unknown, "--install-prefix installs the library compile builds; drop it with --report-only or --stop-after"))
+        }
+        let name = request.name ?? defaultArtifactName(for: request.modelPath)
+        if artifactNameProblem(name) == nil {
+            try InstallPrefix.check(prefix, name: name, outputDirectory: request.outputDirectory)
+        }
+    }
     var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
     let imported = loaded.graph
     // The imported weights are not needed once the passes have run: the graph hands them on instead of
@@ -199,6 +211,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
                                           weights: request.weights, sourceDescription: described, compiler: request.compiler)
     artifactRequest.profile = request.profile
+    artifactRequest.installPrefix = request.installPrefix
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
     artifactRequest.additionalFiles = { summary in

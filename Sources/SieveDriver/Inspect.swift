@@ -13,6 +13,8 @@ public struct InspectRequest: Sendable {
     public var printIR: Bool
     /// Inputs turned into constants at import (`--bind`), by input name.
     public var bindings: [String: InputBinding] = [:]
+    /// The report (`text`), or the imported graph as Graphviz DOT or SVG instead of it.
+    public var format: GraphViewFormat = .text
 
     /// Makes a request.
     public init(path: String, inputShapes: [String: [Int]] = [:], printIR: Bool = false) {
@@ -24,7 +26,7 @@ public struct InspectRequest: Sendable {
 
 /// What `sieve inspect` produced.
 public struct InspectResult: Sendable {
-    /// The report text.
+    /// The report text, or the graph view that `format` asked for.
     public var report: String
     /// Notes and warnings from loading the model.
     public var diagnostics: [Diagnostic]
@@ -32,8 +34,15 @@ public struct InspectResult: Sendable {
 
 /// Runs `sieve inspect` in process.
 public func runInspect(_ request: InspectRequest) throws(DiagnosticError) -> InspectResult {
+    // A missing Graphviz is said before the model is read.
+    if request.format == .svg { try GraphView.requireDot() }
     let model = try loadModel(path: request.path, inputShapes: request.inputShapes, bindings: request.bindings)
     let graph = model.graph
+    switch request.format {
+    case .text: break
+    case .dot: return InspectResult(report: graph.dot(), diagnostics: model.diagnostics)
+    case .svg: return InspectResult(report: try GraphView.svg(fromDOT: graph.dot()), diagnostics: model.diagnostics)
+    }
     var lines: [String] = []
     lines.append("model: \(request.path) (\(model.format)), graph @\(graph.name)")
     lines.append("inputs:")

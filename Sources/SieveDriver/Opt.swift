@@ -32,6 +32,9 @@ public struct OptRequest: Sendable {
     public var emitC = false
     /// Inputs turned into constants before the passes (`--bind`), by input name; needs a file of one graph.
     public var bindings: [String: InputBinding] = [:]
+    /// How the result and the IR dumps show graphs: textual IR, Graphviz DOT or SVG drawn by `dot`.
+    /// `options.dumpFormat` follows it.
+    public var format: GraphViewFormat = .text
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -46,7 +49,7 @@ public struct OptRequest: Sendable {
 
 /// What `sieve opt` produced.
 public struct OptResult: Sendable {
-    /// The printed IR after the passes.
+    /// The printed IR after the passes (DOT or SVG with `format`).
     public var output: String
     /// Dumps and timing reports, in order (the CLI writes them to stderr).
     public var dumps: [String]
@@ -64,6 +67,7 @@ public struct OptResult: Sendable {
 /// printed back; graph IR goes through the passes.
 public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     if KernelParser.looksLikeKernelIR(request.text) { return try runKernelOpt(request) }
+    if request.format == .svg { try GraphView.requireDot() }
     var module = try Parser.parse(request.text, path: request.path)
     if !request.bindings.isEmpty {
         guard module.graphs.count == 1 else {
@@ -85,7 +89,9 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     }
     let input = module
     let passes = request.pipeline.isEmpty ? [] : try PassRegistry.parsePipeline(request.pipeline)
-    let manager = try PassManager(passes: passes, options: request.options)
+    var options = request.options
+    options.dumpFormat = request.format.dumpFormat
+    let manager = try PassManager(passes: passes, options: options)
     var dumps: [String] = []
     var context = PassContext()
     context.calibration = request.calibration
@@ -106,7 +112,14 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
             }
         }
     }
-    let output = module.print(options: PrintOptions(locations: request.printLocations))
+    let output: String
+    switch request.format {
+    case .text: output = module.print(options: PrintOptions(locations: request.printLocations))
+    case .dot: output = module.dot()
+    case .svg:
+        output = try GraphView.svg(fromDOT: module.dot())
+        dumps = try dumps.map { dump throws(DiagnosticError) in try GraphView.svgDump(dump) }
+    }
     return OptResult(output: output, dumps: dumps, diagnostics: context.diagnostics, sparsity: context.sparsity,
                      input: input, module: module)
 }
@@ -120,6 +133,9 @@ func runKernelOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     }
     if request.kernelTarget != nil {
         throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir and --print-c"))
+    }
+    if request.format != .text {
+        throw DiagnosticError(.error(location, "--format \(request.format.rawValue) draws graph IR, and \(request.path) is kernel IR; drop --format"))
     }
     let parsed = try KernelParser.parse(request.text, path: request.path)
     try KernelVerifier.verify(parsed.program, sourceMap: parsed.sourceMap)

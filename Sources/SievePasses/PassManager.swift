@@ -32,6 +32,15 @@ public enum PassSelection: Hashable, Sendable {
     }
 }
 
+/// How an IR dump shows a graph.
+public enum DumpFormat: String, Hashable, Sendable, CaseIterable {
+    /// The textual IR (IR/README.md).
+    case text
+    /// A Graphviz `digraph` (`Graph.dot()`); the dump header before it is a DOT comment, so a file of dumps
+    /// is a sequence of graphs that `dot` reads as it is.
+    case dot
+}
+
 /// How the pass manager runs a pipeline.
 public struct PassManagerOptions: Hashable, Sendable {
     /// Run the verifier before the first pass and after every pass.
@@ -48,6 +57,8 @@ public struct PassManagerOptions: Hashable, Sendable {
     public var timePasses = false
     /// How dumps print the IR.
     public var dumpOptions = PrintOptions(elideConstantsLargerThan: 1024, sparsityNotes: true)
+    /// Whether dumps are textual IR or Graphviz DOT (`--format dot`).
+    public var dumpFormat: DumpFormat = .text
 
     /// Makes the default options: verify after each pass, print nothing.
     public init() {}
@@ -131,6 +142,14 @@ public struct PassManager: Sendable {
         { event, _, _ in event == .before(pass) ? .stop : .proceed }
     }
 
+    /// A graph as the dumps show it.
+    private func render(_ graph: Graph) -> String {
+        switch options.dumpFormat {
+        case .text: return graph.print(options: options.dumpOptions)
+        case .dot: return graph.dot()
+        }
+    }
+
     /// The dump header in the MLIR style.
     public static func header(_ when: String, _ pass: String, note: String? = nil) -> String {
         "// -----// IR Dump \(when) \(pass)\(note.map { " (\($0))" } ?? "") //----- //"
@@ -158,7 +177,7 @@ public struct PassManager: Sendable {
         for pass in passes {
             if try observe(.before(pass.name)) == .stop { break }
             if options.printBefore.contains(pass.name) {
-                dump(PassManager.header("Before", pass.name) + "\n" + graph.print(options: options.dumpOptions))
+                dump(PassManager.header("Before", pass.name) + "\n" + render(graph))
             }
             let before = graph
             let start = monotonicSeconds()
@@ -186,7 +205,7 @@ public struct PassManager: Sendable {
                 if options.printAfterChange && !changed {
                     dump(PassManager.header("After", pass.name, note: "unchanged"))
                 } else {
-                    dump(PassManager.header("After", pass.name) + "\n" + graph.print(options: options.dumpOptions))
+                    dump(PassManager.header("After", pass.name) + "\n" + render(graph))
                 }
             }
             if try observe(.after(pass.name)) == .stop { break }

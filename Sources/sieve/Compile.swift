@@ -28,7 +28,7 @@ extension TargetDescription: ExpressibleByArgument {
 
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compile a model (.onnx or .sir) to NAME.h, NAME.c, libNAME.a, libNAME.so and a report.",
+        abstract: "Compile a model (.onnx or .sir) to NAME.h, NAME.c, libNAME.a, libNAME.so, build files and a report.",
         discussion: """
             Imports the model, cleans it up, optionally makes weights N:M sparse (--sparsity), fuses \
             epilogues, schedules every matrix-product kernel for the target (variant, packing, tiles, \
@@ -40,6 +40,16 @@ struct Compile: ParsableCommand {
             or the complete new artifact, and the next compile removes what killed runs left beside it. \
             Without --autotune the output depends only on the inputs and the target.
 
+            Beside the libraries: NAME.pc (the shared library) and NAME-static.pc (the archive; use \
+            pkg-config --static) for pkg-config, NAMEConfig.cmake and NAMEConfigVersion.cmake for CMake's \
+            find_package(NAME) (imported targets NAME::NAME, static, and NAME::NAME_shared), and NAME.py, \
+            a ctypes + NumPy loader (import NAME; NAME.load().run(x)). Their paths are relative to their own \
+            folder, so the folder may be moved. --install-prefix DIR also installs them the usual way: \
+            DIR/include/NAME.h, DIR/lib/libNAME.{a,so}, DIR/lib/pkgconfig/NAME.pc, \
+            DIR/lib/cmake/NAME/NAMEConfig.cmake; every file is staged beside its destination first, so a \
+            failure leaves no half-written file, and a file of the same name that sieve did not write is \
+            never replaced.
+
             Examples:
               sieve compile model.onnx -o out/
               sieve compile silero_vad.onnx --bind sr=16000 --input-shape input=1x576 -o out/
@@ -50,6 +60,7 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx -o out/ --print-ir-after=nm-legalize
               sieve compile model.onnx -o out/ --print-ir-after=schedule
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
+              sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
             fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
@@ -103,6 +114,11 @@ struct Compile: ParsableCommand {
         discussion: "Choices are cached in $XDG_CACHE_HOME/sieve/autotune (else ~/.cache/sieve/autotune) by target, shape, pattern and candidates; the report lists the measured times."))
     var autotune = false
 
+    @Option(name: .customLong("install-prefix"),
+            help: ArgumentHelp("Also install the artifact under this folder: include/NAME.h, lib/libNAME.{a,so}, lib/pkgconfig/NAME.pc and lib/cmake/NAME/NAMEConfig.cmake.",
+                               valueName: "folder"))
+    var installPrefix: String?
+
     @Flag(help: ArgumentHelp(
         "Build a profiling artifact: NAME_run times each kernel, and NAME.h declares NAME_kernels, NAME_profile and NAME_profile_reset.",
         discussion: "Without it the artifact holds no profiling code. `sieve bench --profile` builds and reads such artifacts itself."))
@@ -130,6 +146,7 @@ struct Compile: ParsableCommand {
             request.reportOnly = reportOnly
             request.autotune = autotune
             request.profile = profile
+            request.installPrefix = installPrefix
             let result = try compileModel(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }

@@ -4,6 +4,8 @@
 import ArgumentParser
 import SieveDriver
 
+extension GraphViewFormat: ExpressibleByArgument {}
+
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a model: interface, ops, parameters and FLOPs per layer.",
@@ -15,10 +17,17 @@ struct Inspect: ParsableCommand {
             Dynamic dimensions are fixed with --input-shape; a symbolic batch dimension otherwise becomes 1 \
             (with a note on standard error).
 
+            --format dot prints the imported graph as Graphviz DOT instead of the report: one box per op with \
+            its kind, attributes, result shape, element type and layout (dense or nm N:M), weights as grey \
+            'const' boxes, inputs and outputs as house shapes, an edge per use of a value. --format svg draws \
+            it with Graphviz's dot (exit 1 with a diagnostic when dot is not installed).
+
             Examples:
               sieve inspect model.onnx
               sieve inspect model.onnx --input-shape input_ids=1x128 --print-ir
               sieve inspect silero_vad.onnx --bind sr=16000 --input-shape input=1x576   (sr folds away)
+              sieve inspect model.onnx --format dot > model.dot
+              sieve inspect model.onnx --format svg > model.svg
             """)
 
     @Argument(help: ArgumentHelp("The model: an .onnx or .sir file.", valueName: "model"))
@@ -34,11 +43,19 @@ struct Inspect: ParsableCommand {
     @Flag(name: .customLong("print-ir"), help: "Print the imported graph IR after the report.")
     var printIR = false
 
+    @Option(help: ArgumentHelp("What to print: the 'text' report, or the imported graph as Graphviz 'dot' or as 'svg' (drawn by dot).",
+                               valueName: "text|dot|svg"))
+    var format: GraphViewFormat = .text
+
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
             var request = InspectRequest(path: model, inputShapes: shapes, printIR: printIR)
             request.bindings = try bind.parsed()
+            request.format = format
+            if format != .text && printIR {
+                throw DiagnosticError(.error(.unknown, "--print-ir prints textual IR after the report; drop it with --format \(format.rawValue)"))
+            }
             let result = try runInspect(request)
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.report, to: "-")

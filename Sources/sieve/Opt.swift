@@ -37,6 +37,15 @@ struct Opt: ParsableCommand {
             canonical form; -p does not apply to it. The kernel IR reference is IR/kernel/README.md.
               sieve opt model.sir -p fuse --print-kernel-ir --target x86-64-v4
               sieve opt model.kir
+
+            --format dot writes graphs as Graphviz DOT instead of textual IR: the result (-o) and every IR \
+            dump, each dump still under its '// -----// IR Dump ...' header, which DOT reads as a comment. \
+            One box per op with its kind, attributes, result shape, element type, layout (dense or nm N:M) and \
+            schedule when the schedule pass chose one (yellow); weights are grey 'const' boxes, inputs and \
+            outputs house shapes. --format svg draws each graph with Graphviz's dot (exit 1 with a diagnostic \
+            when dot is not installed).
+              sieve opt model.sir -p nm-legalize,schedule --print-ir-after=schedule --format dot -o after.dot
+              sieve opt model.sir -p canonicalize --format svg -o model.svg
             """)
 
     @Argument(help: ArgumentHelp("The .sir or .kir file to read, or '-' for standard input.", valueName: "file"))
@@ -83,6 +92,10 @@ struct Opt: ParsableCommand {
     @OptionGroup(title: "Input binding")
     var bind: BindFlags
 
+    @Option(help: ArgumentHelp("How graphs are written, the result and the IR dumps alike: 'text' (textual IR), Graphviz 'dot', or 'svg' (drawn by dot).",
+                               valueName: "text|dot|svg"))
+    var format: GraphViewFormat = .text
+
     func run() throws {
         try runReportingDiagnostics {
             var options = try dumps.options()
@@ -102,6 +115,7 @@ struct Opt: ParsableCommand {
             request.bindings = try bind.parsed()
             if printKernelIR || printC { request.kernelTarget = target }
             request.emitC = printC
+            request.format = format
             let result = try runOpt(request)
             if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             for dump in result.dumps { printError(dump) }

@@ -79,6 +79,29 @@ func runSieve(_ arguments: [String], stdin: Data? = nil, timeout: Double = 20,
                           timedOut: timedOut, stdout: collected.text(isError: false), stderr: collected.text(isError: true))
 }
 
+/// Whether an executable is on PATH.
+func toolExists(_ tool: String) -> Bool {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        .contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
+}
+
+/// Runs a tool to completion; its standard output and error together.
+func runTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    // Through bash: the test runner's threads block SIGCHLD and Process passes that mask on, so cmake would wait
+    // forever for its compiler checks to end; bash unblocks SIGCHLD when it starts.
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", "exec \"$0\" \"$@\"", tool] + arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 final class OutputCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var out = Data(), err = Data()
