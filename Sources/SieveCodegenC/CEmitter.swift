@@ -752,6 +752,10 @@ struct KernelCWriter {
             lines.append("\(indent)sieve_nm_rows4_f32(&b\(product.weights.index)[(\(expressionText(product.block, used: &used))) * \(layout.blockBytes)], "
                          + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), \(layout.order == .inLane ? 1 : 0), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
                          + "&b\(product.out.index)[\(expressionText(product.outStart, used: &used))], \(expressionText(product.validRows, used: &used)));")
+        case let .transposeTile(tile):
+            used.formUnion([tile.source, tile.out])
+            lines.append("\(indent)sieve_transpose_tile\(tile.size)_f32(&b\(tile.source.index)[\(expressionText(tile.sourceStart, used: &used))], \(tile.sourceStride), "
+                         + "&b\(tile.out.index)[\(expressionText(tile.outStart, used: &used))], \(tile.outStride));")
         case let .vectorStore(buffer, index, value):
             used.insert(buffer)
             let width: Int

@@ -292,6 +292,32 @@ public indirect enum Statement: Hashable, Sendable {
     case prefetch(BufferID, index: KernelExpression)
     /// Four rows of a row-block packed N:M weight times a contiguous f32 vector, stored to `out`: see `NMRowBlock`.
     case nmRowBlock(NMRowBlock)
+    /// A square block of f32 elements copied transposed: see `TransposeTile`.
+    case transposeTile(TransposeTile)
+}
+
+/// `out[outStart + j * outStride + i] = source[sourceStart + i * sourceStride + j]` for i, j in 0 ..< `size` (4, 8 or
+/// 16 f32 elements, the rows of the tile being strided, its columns contiguous). The C backend transposes in
+/// registers where the target has the shuffles (SSE for 4, AVX for 8, AVX-512 for 16), element by element elsewhere.
+public struct TransposeTile: Hashable, Sendable {
+    /// The f32 buffers, and where the tile starts in each.
+    public var source: BufferID, sourceStart: KernelExpression
+    public var out: BufferID, outStart: KernelExpression
+    /// Elements between the starts of consecutive tile rows in each buffer.
+    public var sourceStride: Int, outStride: Int
+    /// Rows and columns of the tile.
+    public var size: Int
+
+    public init(source: BufferID, sourceStart: KernelExpression, sourceStride: Int, out: BufferID, outStart: KernelExpression,
+                outStride: Int, size: Int) {
+        self.source = source
+        self.sourceStart = sourceStart
+        self.sourceStride = sourceStride
+        self.out = out
+        self.outStart = outStart
+        self.outStride = outStride
+        self.size = size
+    }
 }
 
 /// One block of a weight in the row-block packing (`NMRowBlockLayout`) times a contiguous f32 vector:
@@ -438,6 +464,7 @@ extension Kernel {
                 case .trap: break
                 case let .prefetch(_, index): visit(index)
                 case let .nmRowBlock(product): [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
+                case let .transposeTile(tile): visit(tile.sourceStart); visit(tile.outStart)
                 }
             }
         }
@@ -457,6 +484,7 @@ extension Kernel {
             switch node {
             case let .store(id, _, _), let .vectorStore(id, _, _), let .prefetch(id, _): buffers.insert(id)
             case let .nmRowBlock(product): buffers.formUnion([product.weights, product.dense, product.out])
+            case let .transposeTile(tile): buffers.formUnion([tile.source, tile.out])
             default: break
             }
         })

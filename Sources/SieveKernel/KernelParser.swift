@@ -383,6 +383,8 @@ public struct KernelParser {
                 return .prefetch(buffer, index: try parseIndex())
             case "nm_rows4":
                 return try parseNMRowBlock()
+            case "transpose_tile":
+                return try parseTransposeTile()
             case "if":
                 let condition = try parseExpression()
                 let thenBody = try parseBlock()
@@ -404,7 +406,28 @@ public struct KernelParser {
     }
 
     /// The statements there are, for "expected a statement" messages.
-    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, if and trap"
+    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, transpose_tile, if and trap"
+
+    /// `transpose_tile.S %bOUT[E], stride S, from %bIN[E], stride S`.
+    private mutating func parseTransposeTile() throws(DiagnosticError) -> Statement {
+        let sizeToken = current
+        let size = try suffixNumber("the tile size")
+        guard [4, 8, 16].contains(size) else { throw fail("transpose_tile.\(size): the tile size must be 4, 8 or 16", at: sizeToken) }
+        let out = try bufferReference()
+        let outStart = try parseIndex()
+        try expectPunct(",")
+        try expectWord("stride")
+        let outStride = try quantity("the output stride")
+        try expectPunct(",")
+        try expectWord("from")
+        let source = try bufferReference()
+        let sourceStart = try parseIndex()
+        try expectPunct(",")
+        try expectWord("stride")
+        let sourceStride = try quantity("the source stride")
+        return .transposeTile(TransposeTile(source: source, sourceStart: sourceStart, sourceStride: sourceStride, out: out,
+                                            outStart: outStart, outStride: outStride, size: size))
+    }
 
     /// `nm_rows4.N:M %bOUT[E], valid E, weights %bW, block E, rows R, k K, dense %bD[E]`, then `, order in_lane`
     /// for the in-lane value order (group order when absent).

@@ -69,6 +69,9 @@ extension Kernel {
                          + "weights \(product.weights), block \(text(product.block)), rows \(layout.rows), k \(layout.k), "
                          + "dense \(product.dense)[\(text(product.denseStart))]"
                          + (layout.order == .sequential ? "" : ", order \(layout.order.rawValue)"))
+        case let .transposeTile(tile):
+            lines.append("\(indent)transpose_tile.\(tile.size) \(tile.out)[\(text(tile.outStart))], stride \(tile.outStride), "
+                         + "from \(tile.source)[\(text(tile.sourceStart))], stride \(tile.sourceStride)")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }

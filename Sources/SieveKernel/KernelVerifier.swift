@@ -254,6 +254,18 @@ private struct KernelChecker {
         case let .prefetch(id, index):
             checkIndex(index, "prefetch index")
             if buffer(id) == nil { report("prefetch of \(id), which is not a buffer") }
+        case let .transposeTile(tile):
+            checkIndex(tile.sourceStart, "transpose_tile source start")
+            checkIndex(tile.outStart, "transpose_tile output start")
+            if ![4, 8, 16].contains(tile.size) { report("transpose_tile.\(tile.size): the tile size must be 4, 8 or 16") }
+            if tile.sourceStride < tile.size || tile.outStride < tile.size {
+                report("transpose_tile strides \(tile.outStride) and \(tile.sourceStride) must be at least the tile size \(tile.size), so that rows do not overlap")
+            }
+            for (id, role) in [(tile.source, "source"), (tile.out, "output")] {
+                guard let buffer = buffer(id) else { report("transpose_tile \(role) \(id) is not a buffer"); continue }
+                if buffer.elementType != .f32 { report("transpose_tile \(role) \(id) of \(buffer.elementType), expected f32") }
+            }
+            if let target = buffer(tile.out), !target.isWritable { report("transpose_tile output \(tile.out) is read only (\(target.storage.text))") }
         case let .nmRowBlock(product):
             checkIndex(product.block, "nm_rows4 block")
             checkIndex(product.denseStart, "nm_rows4 dense start")

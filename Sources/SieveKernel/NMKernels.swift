@@ -89,8 +89,8 @@ extension Lowerer {
             activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
                                            elementType: .f32, count: k * rows))
             var builder = KernelBuilder()
-            emitBlockedTranspose(&builder, from: a, rows: rows, columns: k, to: activations) { _, _, _, value in value }
-            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, in blocks of 16 along k")
+            emitBlockedTranspose(&builder, from: a, rows: rows, columns: k, to: activations, transform: nil)
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, \(transposeText)")
         }
         // A result kept transposed for its N:M readers is the product's own output; any other goes through scratch.
         let keepsTransposed = transposedValues.contains(op.results[0])
@@ -123,9 +123,10 @@ extension Lowerer {
         // With a vector form of the epilogue, the transpose only copies and the epilogue then runs along each result
         // row a vector at a time (its scalar form on the row's tail).
         let vectorColumns = vectorEpilogue == nil ? 0 : n / width * width
-        emitBlockedTranspose(&builder, from: transposedResult, rows: n, columns: rows, to: result) { body, r, c, value in
-            vectorColumns > 0 ? value : epilogue?(&body, 0, c, r, value) ?? value
-        }
+        let copyOnly = vectorColumns > 0 || epilogue == nil
+        emitBlockedTranspose(&builder, from: transposedResult, rows: n, columns: rows, to: result, transform: copyOnly ? nil : { body, r, c, value in
+            epilogue?(&body, 0, c, r, value) ?? value
+        })
         if let vectorEpilogue, vectorColumns > 0 {
             builder.loop("c", to: .index(rows), parallel: isParallel(n * rows)) { body, c in
                 body.loop("r", to: .index(vectorColumns), step: width) { body, r in
@@ -139,8 +140,9 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back, then the epilogue in f32x\(width) along each row"
-                                                      : "transpose the N:M product back, applying the epilogue")
+        addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back (\(transposeText)), then the epilogue in f32x\(width) along each row"
+                                                      : copyOnly ? "transpose the N:M product back, \(transposeText)"
+                                                                 : "transpose the N:M product back in blocks of 16 along its rows, applying the epilogue")
         return true
     }
 
@@ -170,22 +172,49 @@ extension Lowerer {
                   + "[\(n)][\(rows)] for the N:M products reading it")
     }
 
-    /// `to[j][i] = transform(i, j, from[i][j])` for `from` of `rows` x `columns`, in blocks of 16 columns (the parallel
-    /// axis): each source line is read whole once, and the block's 16 destination rows are written a value at a time
-    /// as `i` advances. Row by row, a source stride that is a multiple of 2 KiB put every row of a column on the same
-    /// few L1 sets (the encoder's 1536-wide FFN activations took 1 ns per element).
+    /// How `emitBlockedTranspose` without a transform copies, for kernel patterns.
+    var transposeText: String {
+        [4, 8, 16].contains(width) ? "in \(width)x\(width) tiles transposed in registers" : "in blocks of 16 along the rows"
+    }
+
+    /// `to[j][i] = transform(i, j, from[i][j])` for `from` of `rows` x `columns`. Without a transform, in tiles of the
+    /// vector width squared (`transpose_tile`, transposed in registers), the parallel axis being the tiles' columns,
+    /// and element by element for the rows and columns past the last whole tile. With one, in blocks of 16 columns:
+    /// each source line is read whole once, and the block's 16 destination rows are written a value at a time as `i`
+    /// advances. (Row by row, a source stride that is a multiple of 2 KiB put every row of a column on the same few L1
+    /// sets: the encoder's 1536-wide FFN activations took 1 ns per element.)
     func emitBlockedTranspose(_ builder: inout KernelBuilder, from source: BufferID, rows: Int, columns: Int, to target: BufferID,
-                              transform: (inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression) {
-        let block = 16
-        builder.loop("jb", to: .index((columns + block - 1) / block), parallel: isParallel(rows * columns)) { body, jb in
-            let begin = body.declare("j_begin", .i64, jb * .index(block))
-            let end = body.declare("j_end", .i64, .binary(.min, begin + .index(block), .index(columns)))
-            body.loop("i", to: .index(rows)) { body, i in
-                body.loop("j", from: begin, to: end) { body, j in
+                              transform: ((inout KernelBuilder, KernelExpression, KernelExpression, KernelExpression) -> KernelExpression)?) {
+        let parallel = isParallel(rows * columns)
+        func copy(_ body: inout KernelBuilder, rows rowRange: (KernelExpression, KernelExpression), columns columnRange: (KernelExpression, KernelExpression)) {
+            body.loop("i", from: rowRange.0, to: rowRange.1) { body, i in
+                body.loop("j", from: columnRange.0, to: columnRange.1) { body, j in
                     let value = body.declare("value", .f32, .load(source, index: i * .index(columns) + j))
-                    body.store(target, j * .index(rows) + i, transform(&body, i, j, value))
+                    body.store(target, j * .index(rows) + i, transform?(&body, i, j, value) ?? value)
                 }
             }
+        }
+        let tile = width
+        if transform == nil && [4, 8, 16].contains(tile) && rows >= tile && columns >= tile {
+            let wholeRows = rows / tile * tile, wholeColumns = columns / tile * tile
+            builder.loop("jb", to: .index(wholeColumns / tile), parallel: parallel) { body, jb in
+                let begin = body.declare("j_begin", .i64, jb * .index(tile))
+                body.loop("ib", to: .index(wholeRows), step: tile) { body, ib in
+                    body.emit(.transposeTile(TransposeTile(source: source, sourceStart: ib * .index(columns) + begin, sourceStride: columns,
+                                                           out: target, outStart: begin * .index(rows) + ib, outStride: rows, size: tile)))
+                }
+                copy(&body, rows: (.index(wholeRows), .index(rows)), columns: (begin, begin + .index(tile)))
+            }
+            builder.loop("c", to: 1) { body, _ in
+                copy(&body, rows: (0, .index(rows)), columns: (.index(wholeColumns), .index(columns)))
+            }
+            return
+        }
+        let block = 16
+        builder.loop("jb", to: .index((columns + block - 1) / block), parallel: parallel) { body, jb in
+            let begin = body.declare("j_begin", .i64, jb * .index(block))
+            let end = body.declare("j_end", .i64, .binary(.min, begin + .index(block), .index(columns)))
+            copy(&body, rows: (0, .index(rows)), columns: (begin, end))
         }
     }
 

@@ -240,6 +240,22 @@ struct KernelIRTests {
         #expect(toConstant.contains { $0.contains("read only (constant +0)") })
     }
 
+    @Test("transpose_tile: round-trips through text, and the verifier checks its size, strides, element types and target")
+    func transposeTile() {
+        func tile(source: Int = 0, out: Int = 2, size: Int = 4, sourceStride: Int = 4, outStride: Int = 4) -> Statement {
+            .transposeTile(TransposeTile(source: BufferID(source), sourceStart: 0, sourceStride: sourceStride, out: BufferID(out),
+                                         outStart: 0, outStride: outStride, size: size))
+        }
+        var program = sampleProgram()
+        mutateBody(&program) { $0.append(tile()) }
+        #expect(program.kernels[0].print().contains("transpose_tile.4 %b2[0], stride 4, from %b0[0], stride 4"))
+        #expect(kernelRoundTripProblems(program, label: "transpose_tile").isEmpty)
+        #expect(problems { mutateBody(&$0) { $0.append(tile(size: 5)) } }.contains { $0.contains("tile size must be 4, 8 or 16") })
+        #expect(problems { mutateBody(&$0) { $0.append(tile(sourceStride: 3)) } }.contains { $0.contains("at least the tile size 4") })
+        #expect(problems { mutateBody(&$0) { $0.append(tile(source: 4)) } }.contains { $0.contains("transpose_tile source %b4 of u8, expected f32") })
+        #expect(problems { mutateBody(&$0) { $0.append(tile(out: 1)) } }.contains { $0.contains("read only (constant +0)") })
+    }
+
     @Test("invariant 6: parallel loops are top level, start at 0 with step 1, and capture nothing")
     func parallelLoops() {
         let nested = problems { program in

@@ -15,6 +15,8 @@ public let runtimeHeaderSource = ##"""
 #include <string.h>
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #ifdef __cplusplus
@@ -501,6 +503,81 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         }
     }
     for (int64_t j = 0; j < valid; j++) out[j] = total[j];
+}
+
+/* out[j * out_stride + i] = src[i * src_stride + j] for i, j < 16: sixteen rows loaded, transposed in registers by
+ * unpacks within 128-bit lanes, shuffles of 4-row groups and 128-bit lane shuffles across them, stored as rows. */
+static inline void sieve_transpose_tile16_f32(const float *src, int64_t src_stride, float *out, int64_t out_stride) {
+#if defined(__AVX512F__)
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * src_stride);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per 128-bit lane: a0 b0 a1 b1 */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
+    }
+    for (int g = 0; g < 16; g += 4) {
+        /* r[g + j] holds column 4L + j of rows g .. g + 3 in its 128-bit lane L. */
+        r[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+        r[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
+        r[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        r[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 ab_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44), ab_high = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE);
+        __m512 cd_low = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44), cd_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
+        _mm512_storeu_ps(out + j * out_stride, _mm512_shuffle_f32x4(ab_low, cd_low, 0x88));
+        _mm512_storeu_ps(out + (4 + j) * out_stride, _mm512_shuffle_f32x4(ab_low, cd_low, 0xDD));
+        _mm512_storeu_ps(out + (8 + j) * out_stride, _mm512_shuffle_f32x4(ab_high, cd_high, 0x88));
+        _mm512_storeu_ps(out + (12 + j) * out_stride, _mm512_shuffle_f32x4(ab_high, cd_high, 0xDD));
+    }
+#else
+    for (int i = 0; i < 16; i++) {
+        for (int j = 0; j < 16; j++) out[j * out_stride + i] = src[i * src_stride + j];
+    }
+#endif
+}
+
+/* The same for 8 x 8: unpacks and shuffles within 128-bit lanes, then 128-bit lane swaps. */
+static inline void sieve_transpose_tile8_f32(const float *src, int64_t src_stride, float *out, int64_t out_stride) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * src_stride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 8; g += 4) {
+        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        _mm256_storeu_ps(out + j * out_stride, _mm256_permute2f128_ps(r[j], r[4 + j], 0x20));
+        _mm256_storeu_ps(out + (4 + j) * out_stride, _mm256_permute2f128_ps(r[j], r[4 + j], 0x31));
+    }
+#else
+    for (int i = 0; i < 8; i++) {
+        for (int j = 0; j < 8; j++) out[j * out_stride + i] = src[i * src_stride + j];
+    }
+#endif
+}
+
+/* The same for 4 x 4 (SSE2 shuffles where there are any). */
+static inline void sieve_transpose_tile4_f32(const float *src, int64_t src_stride, float *out, int64_t out_stride) {
+#if defined(__SSE2__)
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + src_stride);
+    __m128 r2 = _mm_loadu_ps(src + 2 * src_stride), r3 = _mm_loadu_ps(src + 3 * src_stride);
+    __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1), t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+    _mm_storeu_ps(out, _mm_movelh_ps(t0, t2));
+    _mm_storeu_ps(out + out_stride, _mm_movehl_ps(t2, t0));
+    _mm_storeu_ps(out + 2 * out_stride, _mm_movelh_ps(t1, t3));
+    _mm_storeu_ps(out + 3 * out_stride, _mm_movehl_ps(t3, t1));
+#else
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) out[j * out_stride + i] = src[i * src_stride + j];
+    }
+#endif
 }
 
 #ifdef __cplusplus
