@@ -3,13 +3,13 @@
 
 import SieveIR
 
-/// The rates a target sustains, in bytes and floating-point operations per nanosecond (GB/s and GFLOP/s).
+/// The rates a target sustains: its core's issue facts and clock, and read bandwidths in GB/s.
 public struct MachineRates: Hashable, Sendable {
     /// f32 lanes per vector.
     public var lanes: Int
-    /// Fused multiply-add vector units per core (2 on Zen 4/5 and Skylake-SP and later; SSE2 has none: 1 mul + 1 add).
-    public var fmaUnits: Int
-    /// Clock in GHz.
+    /// What one core issues per cycle (the target's `core`).
+    public var core: CoreFacts
+    /// Clock in GHz: the host's when it reports one, else the core facts'.
     public var clockGHz: Double
     /// Cores the estimate may use for a parallel kernel.
     public var cores: Int
@@ -25,30 +25,31 @@ public struct MachineRates: Hashable, Sendable {
     /// Nanoseconds to wake the pool and join it for one parallel loop.
     public var forkJoinNanoseconds: Double
 
-    /// The rates of a target: compute from its vector width and clock; bandwidths as measured on the project's
-    /// machine (2-core Zen 5, PERF-NOTES.md), scaled by nothing else because the named targets do not say more.
-    /// The clock is the host's when it reports one, else PERF-NOTES's estimated 3.9 GHz; a target that leaves
-    /// the core count open is assumed to run on 2 cores (the thread count is chosen at run time).
+    /// The rates of a target: issue rates, clock and bandwidths from its core facts (a host clock wins); a target
+    /// that leaves the core count open is assumed to run on 2 cores (the thread count is chosen at run time).
     public init(target: TargetDescription) {
         lanes = target.f32Lanes
-        fmaUnits = target.has(.fma) || target.has(.avx512f) ? 2 : 1
-        clockGHz = target.clockGHz ?? 3.9
+        core = target.core
+        clockGHz = target.clockGHz ?? target.core.clockGHz
         cores = max(1, target.coreCount ?? 2)
         l1Bytes = max(4096, target.caches.l1Data)
         l2Bytes = max(l1Bytes, target.caches.l2)
         l3Bytes = max(l2Bytes, target.caches.l3)
-        dramOne = 36; dramAll = cores > 1 ? 38 : 36
-        l3One = 105; l3All = cores > 1 ? 220 : 105
-        l2One = 228; l2All = cores > 1 ? 300 : 228
+        let measured = target.core.bandwidth
+        dramOne = measured.dramOne; dramAll = cores > 1 ? measured.dramAll : measured.dramOne
+        l3One = measured.l3One; l3All = cores > 1 ? measured.l3All : measured.l3One
+        l2One = measured.l2One; l2All = cores > 1 ? measured.l2All : measured.l2One
         streamEfficiency = 0.88
         forkJoinNanoseconds = 5_000
     }
 
+    /// How much faster `threads` cores run compute-bound work than one: a second core adds 90% (PERF-NOTES.md
+    /// measured 447 against 2 x 249 GFLOP/s).
+    public func threadSpeedup(_ threads: Int) -> Double { 1 + 0.9 * Double(max(1, threads) - 1) }
+
     /// Peak f32 floating-point operations per nanosecond on `threads` cores (a fused multiply-add counts two).
-    /// A second core adds 90%: PERF-NOTES.md measured 447 against 2 x 249 GFLOP/s.
     public func peakFlops(threads: Int) -> Double {
-        let perCore = Double(lanes * fmaUnits * 2) * clockGHz
-        return perCore * (1 + 0.9 * Double(threads - 1))
+        Double(lanes * 2) * core.fmaPerCycle * clockGHz * threadSpeedup(threads)
     }
 
     /// Read bandwidth (GB/s) from the level where `bytes` of data that were touched before the call reside,
@@ -68,6 +69,18 @@ public struct MachineRates: Hashable, Sendable {
         if bytes > l2Bytes { return parallel ? l3All : l3One }
         // Data in L1/L2: about two 64-byte loads per cycle from L1; L2's figure is the conservative one.
         return parallel ? l2All : l2One
+    }
+
+    /// Cycles one core takes for `loop`: its iterations times the tightest of the bounds one iteration meets
+    /// (FMA issue, vector loads, all loads, shuffles, instructions, and the FMA latency of each accumulator chain).
+    public func cycles(_ loop: LoopWork) -> Double {
+        guard loop.iterations > 0 else { return 0 }
+        var bound = max(loop.fmas / core.fmaPerCycle, loop.vectorLoads / core.vectorLoadsPerCycle,
+                        (loop.vectorLoads + loop.otherLoads) / core.loadsPerCycle, loop.shuffles / core.shufflesPerCycle,
+                        loop.instructions / core.instructionsPerCycle)
+        if loop.chains > 0 { bound = max(bound, core.fmaLatency * loop.fmas / loop.chains) }
+        if loop.latencyCycles > 0 { bound = max(bound, loop.latencyCycles) }
+        return loop.iterations * bound
     }
 }
 
@@ -90,49 +103,13 @@ public struct CostModel: Sendable {
         return saturating([kept, problem.weightElementBytes]) + (kept * pattern.indexBits + 7) / 8
     }
 
-    /// The fraction of the FMA peak a variant reaches on its useful multiply-adds, from an issue model of its
-    /// inner loop (FMAs against loads and the FMA latency of 4 cycles, 2 FMA units) and factors fitted to the
-    /// kernels' measured speed (bench/RESULTS.md, 2026-11-24 10:17: the 4 x 2 dense tile reached ≈ 10% of peak at
-    /// batch 32, the blocked 2:4 kernel ≈ 4 cycles per kept weight for 2 FMAs, nm_dot ≈ 10 instructions per 16
-    /// kept values).
-    func computeEfficiency(_ variant: KernelVariant, _ problem: KernelProblem) -> Double {
-        let lanes = Double(rates.lanes)
-        switch variant {
-        case .denseScalar:
-            // One scalar FMA per cycle against lanes * fmaUnits * 2 flops.
-            return 1 / (lanes * Double(rates.fmaUnits))
-        case let .denseDot(weightRows):
-            // Up to `KernelProblem.smallRows` rows of A per step against `weightRows` weight rows.
-            let rows = Double(max(1, min(problem.rowsPerProduct, KernelProblem.smallRows))), columns = Double(weightRows)
-            let fmas = rows * columns
-            let cycles = max(fmas / 2, (rows + columns) / 2, 4 * (fmas >= 8 ? 1 : 8 / fmas) / 2)
-            // More rows than one step takes: the compute-bound regime, rated like the packed register tile.
-            return (fmas / 2) / cycles * (problem.rowsPerProduct <= KernelProblem.smallRows ? 0.8 : 0.45)
-        case let .denseTile(rows, vectors):
-            let fmas = Double(rows * vectors)
-            // Each accumulator is updated once per k step: fewer than 8 chains leave the 2 x 4-cycle pipeline idle.
-            let cycles = max(fmas / 2, Double(rows + vectors) / 2, 4)
-            return (fmas / 2) / cycles * 0.1
-        case let .densePanels(panels):
-            // The packed kernels: `rowTile x vectors` accumulators, one weight vector load per vector and one
-            // broadcast per row each k step, all loads sequential; fewer than 8 chains leave the pipeline idle.
-            let vectors = Double(max(1, panels.panelWidth / max(1, rates.lanes)))
-            let fmas = Double(min(panels.rowTile, max(1, problem.rows))) * vectors
-            let cycles = max(fmas / 2, (Double(panels.rowTile) + vectors) / 2, 4)
-            // bench/RESULTS.md: the 8 x 32 tile at batch 32 (1.07 GFLOP) ran at 38% of peak with one thread (a
-            // loaded machine); the stream at batch 1 is bound by the weight bytes, rated like dense_dot there.
-            return (fmas / 2) / cycles * (panels.variant == .streaming && problem.rows <= KernelProblem.smallRows ? 0.8 : 0.45)
-        case .nmDot:
-            // ≈ 13 instructions (decode, permute, FMA, loop and the final horizontal sum) per vector of kept values at 4 per cycle.
-            return 0.5 / 3.3
-        case .nmGather, .nmScatter:
-            // Scalar: index decode, load, FMA per kept value, about one per cycle.
-            return 1 / (2 * lanes * Double(rates.fmaUnits))
-        case .nmBroadcast, .nmBlocked:
-            // Per kept value: a scalar decode and broadcast (≈ 2 cycles) plus one FMA per activation vector.
-            let vectors = Double(KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))))
-            return vectors / (2 * (2 + vectors)) * (variant == .nmBroadcast ? 0.8 : 1)
-        }
+    /// Whether a working set stays in L1 while a kernel re-reads it.
+    func fitsL1(_ bytes: Int) -> Bool { bytes <= rates.l1Bytes }
+
+    /// Nanoseconds of issue one core needs for a variant's loops (`LoopWork.loops`), spread over `threads`.
+    public func computeNanoseconds(_ variant: KernelVariant, _ problem: KernelProblem, threads: Int) -> Double {
+        let cycles = LoopWork.loops(variant, problem, lanes: rates.lanes).reduce(0) { $0 + rates.cycles($1) }
+        return cycles / rates.clockGHz / rates.threadSpeedup(threads)
     }
 
     /// The estimate of one schedule.
@@ -157,7 +134,11 @@ public struct CostModel: Sendable {
             // (from the caches) for every block of `weightRows` weight rows.
             let rowSteps = (max(1, problem.rowsPerProduct) + KernelProblem.smallRows - 1) / KernelProblem.smallRows
             coldBytes += Double(weight) * Double(max(0, problem.rows / max(1, problem.rowsPerProduct) * rowSteps - 1))
-            warmBytes += Double(activations) * Double(max(0, problem.outputs / max(1, weightRows) - 1))
+            if !fitsL1(saturating([min(problem.rowsPerProduct, KernelProblem.smallRows), problem.reduction, 4])) {
+                warmBytes += Double(activations) * Double(max(0, problem.outputs / max(1, weightRows) - 1))
+            }
+            // Like the panel stream without prefetch, the weight rows stall at each 4 KiB page when they come from DRAM.
+            if weight > rates.l3Bytes / 2 { coldBytes *= 1.25 }
         case .nmBroadcast:
             // Every weight row re-reads the transposed activations; transposes in and out.
             warmBytes += Double(activations) * Double(max(1, problem.outputs)) + 2 * Double(activations + results)
@@ -172,15 +153,33 @@ public struct CostModel: Sendable {
                 warmBytes += Double(activations) * Double(max(1, min(tileRows, problem.outputs)))
             }
         case let .denseTile(rows, vectors):
-            let rowTiles = max(1, (problem.rows + rows - 1) / rows)
-            let columnBlocks = max(1, problem.outputs / max(1, vectors * rates.lanes))
-            warmBytes += Double(weight) * Double(rowTiles - 1) + Double(activations) * Double(columnBlocks - 1)
+            // Per product, each row tile re-reads the B block of its columns, each column block the A rows: from L1
+            // (no cost beyond the loads counted) while they fit it.
+            let convolution = problem.family == .convolution
+            let m = convolution ? max(1, problem.outputs / max(1, problem.groups)) : max(1, problem.rowsPerProduct)
+            let n = convolution ? problem.rowsPerProduct : problem.outputs
+            let rowTiles = max(1, (m + rows - 1) / rows)
+            let columnBlocks = max(1, n / max(1, vectors * rates.lanes))
+            let bBlock = saturating([problem.reduction, vectors * rates.lanes, 4])
+            let aRows = saturating([m, problem.reduction, 4])
+            let (bBytes, aBytes) = convolution ? (activations, weight) : (weight, activations)
+            if !fitsL1(bBlock) { warmBytes += Double(bBytes) * Double(rowTiles - 1) }
+            if !fitsL1(aRows) { warmBytes += Double(aBytes) * Double(columnBlocks - 1) }
         case let .densePanels(panels):
             // The weight is read once per work item's rows (again from the caches for every further row block);
             // the activations once per panel; the register tile also copies them into row tiles first.
             let rowBlocks = max(1, (problem.rows + panels.rowBlock - 1) / max(1, panels.rowBlock))
             let panelCount = max(1, problem.outputs / max(1, panels.panelWidth))
-            warmBytes += Double(weight) * Double(rowBlocks - 1) + Double(activations) * Double(panelCount - 1)
+            warmBytes += Double(weight) * Double(rowBlocks - 1)
+            // The register tile re-reads its packed A tiles per panel as one sequential stream of 4 bytes per
+            // `panelWidth / lanes` FMAs, which the prefetchers hide; the stream reads A's rows in place.
+            if panels.variant == .streaming && !fitsL1(saturating([min(problem.rows, panels.rowBlock), problem.reduction, 4])) {
+                warmBytes += Double(activations) * Double(panelCount - 1)
+            }
+            // A panel block larger than L1 is re-read from L2 by every further row tile of the work item (the
+            // stream keeps all of k in one block: at 128 rows it ran 1.3x slower than the register tile).
+            let tilesPerBlock = max(1, (min(problem.rows, panels.rowBlock) + panels.rowTile - 1) / max(1, panels.rowTile))
+            if !fitsL1(saturating([panels.depthBlock, panels.panelWidth, 4])) { warmBytes += Double(weight) * Double(tilesPerBlock - 1) }
             if panels.variant == .registerTile { warmBytes += 2 * Double(activations) }
             // Without prefetch, the stream stalls at each 4 KiB page (measured 1.2-1.35x at batch 1).
             if panels.prefetchDistance == 0 && panels.variant == .streaming { coldBytes *= 1.25 }
@@ -190,26 +189,31 @@ public struct CostModel: Sendable {
             warmBytes += Double(results) * Double(max(1, problem.reduction / max(1, problem.pattern?.m ?? 1)))
         }
         let warmRate = rates.bandwidth(forWarmBytes: max(weight, activations), threads: threads)
-        let memoryTime = coldBytes / coldRate + warmBytes / warmRate
+        let coldTime = coldBytes / coldRate, warmTime = warmBytes / warmRate
         let (doubled, overflow) = problem.multiplyAdds.multipliedReportingOverflow(by: 2)
         let flops = overflow ? Int.max : doubled
-        let computeTime = Double(flops) / (rates.peakFlops(threads: threads) * computeEfficiency(schedule.variant, problem))
-        var time = max(memoryTime, computeTime)
+        let computeTime = computeNanoseconds(schedule.variant, problem, threads: threads)
+        // The issue model counts every load as an L1 hit: data re-read from L2 or beyond stalls on top of it, while
+        // the cold stream overlaps with the arithmetic.
+        var time = max(coldTime, computeTime) + warmTime
         if threads > 1 { time += rates.forkJoinNanoseconds }
-        let bound: ScheduleBound = memoryTime >= computeTime ? .memory : .compute
+        let bound: ScheduleBound = coldTime >= computeTime ? .memory : .compute
         let nanoseconds = time.isFinite && time < 9e18 ? Int(time.rounded()) : Int.max
         return ScheduleEstimate(nanoseconds: nanoseconds, bytes: Int(min(9e18, coldBytes + warmBytes)), flops: flops,
                                 bound: bound, threads: threads)
     }
 
-    /// The estimate of a kernel without a schedule (elementwise, data movement, normalisation, softmax): it reads and
-    /// writes its `bytes` once, at the rate of the cache level they fit in; its arithmetic is not counted.
-    public func streamingEstimate(bytes: Int, threads: Int) -> ScheduleEstimate {
+    /// The estimate of a kernel without a schedule (elementwise, data movement, normalisation, softmax): the slower
+    /// of reading and writing its `bytes` once at the rate of the cache level they fit in and issuing `work`
+    /// (`LoopWork.streaming`).
+    public func streamingEstimate(bytes: Int, threads: Int, work: [LoopWork] = []) -> ScheduleEstimate {
         let rate = rates.bandwidth(forWarmBytes: bytes, threads: threads)
-        var time = Double(bytes) / rate
+        let memoryTime = Double(bytes) / rate
+        let computeTime = work.reduce(0) { $0 + rates.cycles($1) } / rates.clockGHz / rates.threadSpeedup(threads)
+        var time = max(memoryTime, computeTime)
         if threads > 1 { time += rates.forkJoinNanoseconds }
         return ScheduleEstimate(nanoseconds: time < 9e18 ? Int(time.rounded()) : Int.max, bytes: bytes, flops: 0,
-                                bound: .memory, threads: threads)
+                                bound: memoryTime >= computeTime ? .memory : .compute, threads: threads)
     }
 
     /// The candidate schedules of a problem that lowering can emit for `vectorWidth` lanes, each serial and

@@ -59,7 +59,9 @@ extension TargetDescription {
     ///
     /// Features are those of the first processor's `flags` line. Caches missing from `caches` keep
     /// the assumed sizes of a named target (and `measured` is then false). Cores are the distinct
-    /// (`physical id`, `core id`) pairs, or the processor count when those lines are missing.
+    /// (`physical id`, `core id`) pairs, or the processor count when those lines are missing. The core facts are
+    /// those of the microarchitecture that `vendor_id`, `cpu family` and `model` name when `CoreFacts.known` has
+    /// it, else those assumed for the vector width.
     public static func describeHost(cpuInfo: String, caches: [HostCacheEntry], onlineThreads: Int?,
                                     maxFrequencyKHz: Int?) -> TargetDescription {
         var flags: Set<String> = []
@@ -67,6 +69,7 @@ extension TargetDescription {
         var processors = 0
         var cores: Set<String> = []
         var physicalID = "", sawFlags = false
+        var vendor = "", family = -1, modelNumber = -1
         for line in cpuInfo.split(separator: "\n", omittingEmptySubsequences: false) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = trimmed(String(line[..<colon]))
@@ -74,6 +77,9 @@ extension TargetDescription {
             switch key {
             case "processor": processors += 1
             case "model name": if model == nil { model = value }
+            case "vendor_id": if vendor.isEmpty { vendor = value }
+            case "cpu family": if family < 0 { family = Int(value) ?? -1 }
+            case "model": if modelNumber < 0 { modelNumber = Int(value) ?? -1 }
             case "physical id": physicalID = value
             case "core id": cores.insert(physicalID + "/" + value)
             case "flags":
@@ -93,10 +99,12 @@ extension TargetDescription {
                                     l3: l3?.bytes ?? (l2 != nil ? 0 : fallback.l3),
                                     measured: l1 != nil && l2 != nil)
         let coreCount = cores.isEmpty ? max(processors, onlineThreads ?? 1) : cores.count
+        let bits = features.contains(.avx512f) ? 512 : features.contains(.avx) ? 256 : 128
+        let core = CoreFacts.known(vendor: vendor, family: family, model: modelNumber, vectorBits: bits)
         return TargetDescription(
             name: "native", cpuModel: model, features: features, caches: cacheSizes, coreCount: coreCount,
             hardwareThreadCount: onlineThreads ?? (processors > 0 ? processors : nil),
-            clockGHz: maxFrequencyKHz.map { Double($0) / 1_000_000 })
+            clockGHz: maxFrequencyKHz.map { Double($0) / 1_000_000 }, core: core)
     }
 
     /// Parses sysfs cache sizes such as `32K`, `1024K`, `32M`; nil for anything else.

@@ -38,6 +38,8 @@ public struct KernelProblem: Hashable, Sendable {
     public var weightElementBytes: Int
     /// Whether a gemm's alpha/beta need a scaling epilogue on integers (not supported by the N:M scatter).
     public var integerScaling: Bool
+    /// Groups of a grouped conv2d (each computes `outputs / groups` channels over its own `reduction`); 1 otherwise.
+    public var groups: Int = 1
 
     /// Activation rows up to which a dense product whose weight keeps k contiguous runs as dot products.
     public static let smallRows = 4
@@ -91,7 +93,8 @@ public struct KernelProblem: Hashable, Sendable {
                                  outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
                                  weightRowsAlongReduction: true, activationsAlongReduction: false,
                                  allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
-                                 weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false)
+                                 weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false,
+                                 groups: max(1, a.shape[1] / max(1, b.shape[1])))
         default:
             return nil  // not a product (the `product` trait): no kernel problem
         }

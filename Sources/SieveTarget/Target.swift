@@ -93,10 +93,13 @@ public struct TargetDescription: Hashable, Sendable, CustomStringConvertible {
     public var hardwareThreadCount: Int?
     /// Maximum clock in GHz when the host reports one (most VMs do not); used only for estimates.
     public var clockGHz: Double?
+    /// What one core issues per cycle and the measured bandwidths: the cost model's facts (the host's
+    /// microarchitecture when it is known, else the figures of the project's machine of the same ISA level).
+    public var core: CoreFacts
 
     /// Makes a description.
     public init(name: String, cpuModel: String? = nil, features: Set<TargetFeature>, caches: CacheSizes,
-                coreCount: Int? = nil, hardwareThreadCount: Int? = nil, clockGHz: Double? = nil) {
+                coreCount: Int? = nil, hardwareThreadCount: Int? = nil, clockGHz: Double? = nil, core: CoreFacts? = nil) {
         self.name = name
         self.cpuModel = cpuModel
         self.features = features
@@ -104,6 +107,8 @@ public struct TargetDescription: Hashable, Sendable, CustomStringConvertible {
         self.coreCount = coreCount
         self.hardwareThreadCount = hardwareThreadCount
         self.clockGHz = clockGHz
+        let bits = features.contains(.avx512f) ? 512 : features.contains(.avx) ? 256 : 128
+        self.core = core ?? CoreFacts.assumed(vectorBits: bits, hasFMA: features.contains(.fma) || features.contains(.avx512f))
     }
 
     /// Whether the target has a feature.
@@ -157,8 +162,11 @@ public struct TargetDescription: Hashable, Sendable, CustomStringConvertible {
             lines.append("  cores:    chosen at run time (NAME_create's num_threads)")
         }
         if let clockGHz {
-            lines.append("  clock:    \(Double(Int(clockGHz * 100)) / 100) GHz")
+            lines.append("  clock:    \(Double(Int(clockGHz * 100)) / 100) GHz (host)")
+        } else {
+            lines.append("  clock:    \(core.clockGHz) GHz (from the core facts; no host clock reported)")
         }
+        lines += core.descriptionLines
         lines.append("  cc flags: " + compilerFlags.joined(separator: " "))
         return lines.joined(separator: "\n")
     }

@@ -1,0 +1,92 @@
+// The issue model's arithmetic (cycles from the counts of a variant's inner loop and the core facts) and the
+// schedule choices it makes for the encoder's products, which are the ones measured fastest on Zen 5.
+
+import SieveIR
+import SieveTarget
+import SieveTestSupport
+import Testing
+
+/// Rates of a target whose core facts are `core`, on one core.
+func singleCoreRates(_ target: TargetDescription, core: CoreFacts) -> MachineRates {
+    var target = target
+    target.core = core
+    target.clockGHz = nil
+    var rates = MachineRates(target: target)
+    rates.cores = 1
+    return rates
+}
+
+@Suite struct IssueModelTests {
+    /// The 8 x 2 register tile's k step: 16 FMAs on 16 chains, 2 vector loads of B and 8 broadcasts of A.
+    @Test func registerTileStepIsFMABoundOnBothCores() {
+        let step = LoopWork(iterations: 100, fmas: 16, vectorLoads: 2, otherLoads: 8, otherInstructions: 2, chains: 16)
+        // Zen 5: 16 FMAs at 2 a cycle (loads 10 / 4, instructions 28 / 6, latency 4 x 16 / 16 = 4).
+        #expect(singleCoreRates(.x86_64_v4, core: .zen5).cycles(step) == 800)
+        // Zen 2: 16 FMAs at 1 a cycle; 10 loads at 2 a cycle and 28 instructions at 4 stay below.
+        #expect(singleCoreRates(.x86_64_v3, core: .zen2).cycles(step) == 1600)
+        // Four chains for 16 FMAs: the latency bound (5 cycles x 4 FMAs per chain) wins on Zen 2.
+        var chained = step
+        chained.chains = 4
+        #expect(singleCoreRates(.x86_64_v3, core: .zen2).cycles(chained) == 2000)
+    }
+
+    /// The counts of the blocked 2:4 kernel over 128 activation rows (8 vectors of 16): per kept value 8 FMAs with
+    /// their activation loads folded in, a 16th of a vector load of kept values, a splat, the index byte, decode.
+    @Test func blockedTwoFourCountsPerKeptValue() throws {
+        let (graph, index) = productGraph(rows: 128, n: 384, k: 384, pattern: NMPattern(n: 2, m: 4))
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let loops = LoopWork.loops(.nmBlocked(kBlock: 48, tileRows: 32, prefetchRows: 8), problem, lanes: 16)
+        let perKept = try #require(loops.first)
+        #expect(perKept.iterations == 384 * 192)
+        #expect(perKept.fmas == 8 && perKept.foldedLoads == 8 && perKept.shuffles == 1 && perKept.chains == 8)
+        #expect(perKept.vectorLoads == 8 + 1.0 / 16)
+        // Zen 5: the vector loads bound it, 8 and a 16th at 2 a cycle.
+        let rates = singleCoreRates(.x86_64_v4, core: .zen5)
+        #expect(abs(rates.cycles(perKept) / perKept.iterations - (8 + 1.0 / 16) / 2) < 1e-9)
+    }
+
+    /// Batch-1 2:4 with the in-register decode: per vector of 16 kept values one FMA, two shuffles (the index word
+    /// broadcast and the two-source permute): shuffle-bound at 2 cycles on Zen 5.
+    @Test func nmDotIsShuffleBoundOnZenFive() throws {
+        let (graph, index) = productGraph(rows: 1, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let loops = LoopWork.loops(.nmDot, problem, lanes: 16)
+        let main = try #require(loops.first)
+        #expect(main.iterations == 4096 * 2048 / 16)
+        #expect(singleCoreRates(.x86_64_v4, core: .zen5).cycles(main) == main.iterations * 2)
+    }
+
+    /// The target carries its facts and `sieve targets` prints them.
+    @Test func targetsCarryTheirCoreFacts() {
+        #expect(TargetDescription.x86_64_v4.core.fmaPerCycle == 2)
+        #expect(TargetDescription.x86_64_v3.core.fmaPerCycle == 1)
+        #expect(TargetDescription.x86_64_v4.description.contains("vector FMA/cycle"))
+        let zen5 = TargetDescription.describeHost(cpuInfo: "vendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nflags\t: sse2 avx avx2 fma avx512f\n",
+                                                  caches: [], onlineThreads: 2, maxFrequencyKHz: nil)
+        #expect(zen5.core == .zen5)
+        let zen2 = TargetDescription.describeHost(cpuInfo: "vendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 49\nflags\t: sse2 avx avx2 fma\n",
+                                                  caches: [], onlineThreads: 2, maxFrequencyKHz: nil)
+        #expect(zen2.core == .zen2)
+        #expect(MachineRates(target: zen2).peakFlops(threads: 1) == 8 * 2 * 2.1)
+    }
+
+    /// The encoder's products (hidden 384, FFN 1536, 128 tokens) on Zen 5 with one thread: the choices autotune
+    /// measured fastest (bench/RESULTS.md, 2026-12-05): the packed 8 x 2 register tile dense, the blocked kernel 2:4.
+    @Test(arguments: [(384, 384), (1536, 384), (384, 1536)])
+    func encoderChoicesAreTheMeasuredBest(n: Int, k: Int) throws {
+        let rates = singleCoreRates(.x86_64_v4, core: .zen5)
+        let model = CostModel(rates: rates)
+        let (graph, index) = productGraph(rows: 128, n: n, k: k, pattern: nil)
+        let dense = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let best = try #require(model.ranked(dense, vectorWidth: 16).first)
+        if case let .densePanels(panels) = best.variant {
+            #expect(panels.variant == .registerTile && panels.rowTile == 8 && panels.panelWidth == 32, "\(best.summary)")
+        } else {
+            Issue.record("dense \(n)x\(k) at 128 rows should use the packed register tile, chose \(best.summary)")
+        }
+        let (sparseGraph, sparseIndex) = productGraph(rows: 128, n: n, k: k, pattern: NMPattern(n: 2, m: 4))
+        let sparse = try #require(KernelProblem.make(sparseGraph.operations[sparseIndex], in: sparseGraph))
+        let sparseBest = try #require(model.ranked(sparse, vectorWidth: 16).first)
+        if case .nmBlocked = sparseBest.variant {} else { Issue.record("2:4 \(n)x\(k) should be blocked, chose \(sparseBest.summary)") }
+    }
+}
