@@ -84,8 +84,12 @@ public struct KernelProblem: Hashable, Sendable {
                                  weightRowsAlongReduction: transposeB, activationsAlongReduction: !transposeA, allF32: allF32,
                                  weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
                                  integerScaling: integer && !(alpha == 1 && (beta == 1 || op.operands.count < 3)))
-        case .conv2d:
+        case let .conv2d(attributes):
             guard a.rank == 4, b.rank == 4, result.rank == 4 else { return nil }
+            // A depthwise convolution runs as its own loop nest, not as a product: no kernel variants to choose.
+            if ConvolutionForm(input: a.shape, weight: b.shape, attributes: attributes, denseWeight: b.layout == .dense) == .depthwise {
+                return nil
+            }
             guard let pixels = checkedProduct([result.shape[2], result.shape[3]]),
                   let patch = checkedProduct([b.shape[1], b.shape[2], b.shape[3]]),
                   let rows = checkedProduct([a.shape[0], pixels]) else { return nil }
