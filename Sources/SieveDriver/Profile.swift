@@ -97,6 +97,8 @@ struct KernelFacts {
     var parallel: Bool
     /// Elements of the source op's first result (what a kernel without a schedule produces), 0 when unknown.
     var resultElements: Int
+    /// What a kernel without a schedule does per element, for the cost model's streaming estimate.
+    var streamingWork: StreamingWork
 
     /// The facts of every kernel of `graph` lowered for `target`, as `ArtifactWriter` lowers it.
     static func of(_ graph: Graph, target: TargetDescription) throws(DiagnosticError) -> [KernelFacts] {
@@ -125,8 +127,10 @@ struct KernelFacts {
             let result = kernel.sourceOp.flatMap { graph.operations[$0].results.first }.flatMap { graph.type(of: $0) }
             let elements = result?.elementCount ?? 0
             // A gather reads the rows it picks, not its whole table: count its result twice (read and written).
-            if kernel.op == "gather", let result { bytes = min(bytes, 2 * elements * result.elementType.byteSize) }
-            return KernelFacts(kernel: kernel, product: product, touchedBytes: bytes, parallel: parallel, resultElements: elements)
+            let kind = kernel.sourceOp.map { graph.operations[$0].kind }
+            if case .gather = kind, let result { bytes = min(bytes, 2 * elements * result.elementType.byteSize) }
+            return KernelFacts(kernel: kernel, product: product, touchedBytes: bytes, parallel: parallel, resultElements: elements,
+                               streamingWork: streamingWork(kind))
         }
     }
 
@@ -143,22 +147,22 @@ struct KernelFacts {
             return (estimate, "schedule", bandwidth, model.rates.peakFlops(threads: estimate.threads))
         }
         let used = parallel ? threads : 1
-        let work = Self.streamingWork(op: kernel.op).loops(elements: resultElements, lanes: target.f32Lanes)
+        let work = streamingWork.loops(elements: resultElements, lanes: target.f32Lanes)
         let estimate = model.streamingEstimate(bytes: touchedBytes, threads: used, work: work)
         return (estimate, "stream", model.rates.bandwidth(forWarmBytes: touchedBytes, threads: used), model.rates.peakFlops(threads: used))
     }
 
-    /// The issue model's class of a kernel without a schedule, by its op's name (a product's other kernels, which
-    /// pack or transpose its operands, copy).
-    static func streamingWork(op: String) -> StreamingWork {
-        switch op {
-        case "softmax", "log_softmax": return .softmax
-        case "layer_norm", "group_norm", "instance_norm", "lp_normalization": return .normalization
-        case "exp", "log", "pow", "erf", "tanh", "sigmoid", "gelu", "softplus", "sin", "cos", "swish", "mish": return .transcendental
-        case "global_average_pool", "average_pool", "max_pool", "global_max_pool": return .reduction
-        case "transpose", "gather", "concat", "slice", "pad", "matmul", "fused_matmul", "gemm", "conv2d", "depth_to_space",
-             "space_to_depth", "resize", "expand", "tile", "split": return .copy
-        default: return op.hasPrefix("reduce_") ? .reduction : .elementwise
+    /// The issue model's class of a kernel without a schedule, from the graph op it computes (a product's other
+    /// kernels, which pack or transpose its operands, copy).
+    static func streamingWork(_ kind: OpKind?) -> StreamingWork {
+        switch kind {
+        case .softmax, .logSoftmax: return .softmax
+        case .layerNorm: return .normalization
+        case let .unary(function): return function.isTranscendental ? .transcendental : .elementwise
+        case .binary(.pow): return .transcendental
+        case .reduce, .argExtreme, .cumSum, .topK, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool: return .reduction
+        case .binary, .cast, .where, .quantize, .dequantize, .batchNorm, .constant, nil: return .elementwise
+        default: return .copy
         }
     }
 }

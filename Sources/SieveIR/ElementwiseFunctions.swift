@@ -184,6 +184,17 @@ public enum UnaryFunction: Hashable, Sendable {
         }
     }
 
+    /// Whether computing it takes an exponential, logarithm or trigonometric polynomial (about 20 vector
+    /// instructions per vector) rather than a few arithmetic instructions: the cost model's streaming estimate.
+    public var isTranscendental: Bool {
+        switch self {
+        case .sigmoid, .tanh, .erf, .exp, .gelu, .logarithm, .sin, .cos, .elu, .selu, .softplus, .mish, .celu: return true
+        case .relu, .sqrt, .neg, .leakyRelu, .clip, .hardSigmoid, .absolute, .reciprocal, .floor, .ceiling, .roundEven, .sign,
+             .hardSwish, .softsign, .thresholdedRelu, .isNan, .logicalNot:
+            return false
+        }
+    }
+
     /// Whether the result is bool (a test of each element) rather than the operand's element type.
     public var isPredicate: Bool {
         if case .isNan = self { return true }
