@@ -227,7 +227,8 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
 
 /// ‖y − y_dense‖ / ‖y_dense‖ over every output and sample of a data set (Frobenius norms).
 func relativeOutputError(of graph: Graph, against reference: Graph, on data: CalibrationSet) throws -> Double {
-    let sparse = Interpreter(graph: graph), dense = Interpreter(graph: reference)
+    let sparse = try Interpreter(graph: graph, holdingConstants: true)
+    let dense = try Interpreter(graph: reference, holdingConstants: true)
     var difference = 0.0, norm = 0.0
     try data.forEachTensorBatch(for: reference, stage: "evaluation") { inputs in
         for (actual, expected) in zip(try sparse.run(inputs), try dense.run(inputs)) {

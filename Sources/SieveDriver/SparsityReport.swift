@@ -136,8 +136,8 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             names[result] = layer.name
             for (slot, operand) in op.operands.enumerated() where slot != 1 { wanted.insert(operand) }
         }
-        let dense = Interpreter(graph: original)
-        let pruned = Interpreter(graph: sparse)
+        let dense = try Interpreter(graph: original, holdingConstants: true)
+        let pruned = try Interpreter(graph: sparse, holdingConstants: true)
         var modelDifference = 0.0, modelReference = 0.0
         var kept: [ValueID: Tensor] = [:]
         var failure: (any Error)?

@@ -11,7 +11,11 @@ import SieveIR
 /// graph input, named like the input; a graph with one input also accepts a bare `.npy` (or a
 /// `.npz` with a single member of any name). A folder contributes its `.npy`/`.npz` files in name
 /// order. A file tensor may hold several samples (`[S, ...]`, where `...` is the input's shape
-/// after the batch axis) or one sample without the batch axis.
+/// after the batch axis) or one sample without the batch axis. Integer samples are converted to the
+/// input's integer type when they fit (int32 token ids for an int64 input). When the graph has an
+/// input whose name contains "mask", samples shorter than an input along the axis after the batch
+/// axis (sequences) are padded at the end with zeros, in every input, so the mask (0 there) marks the
+/// padding; files may then hold sequences of different lengths.
 ///
 /// The graph's inputs have static shapes, so a batch holds exactly as many samples as the first
 /// axis of the inputs; samples left over at the end (fewer than one batch) are not run, and
@@ -27,6 +31,9 @@ public struct CalibrationSet: Sendable {
     public let origin: String
     /// Called after every batch with what has been run so far, for a progress display.
     public var progress: (@Sendable (CalibrationProgress) -> Void)?
+    /// Called with one line for people when a step of a long pass over the data ends (nm-legalize:
+    /// once per layer pruned), for a progress display; nil prints nothing.
+    public var stepFinished: (@Sendable (String) -> Void)?
 
     /// Calibration from a `.npy`/`.npz` file or a folder of them.
     public static func load(path: String) throws(DiagnosticError) -> CalibrationSet {
@@ -81,6 +88,8 @@ public struct CalibrationSet: Sendable {
             throw calibrationError("calibration needs every graph input to have the same leading batch axis, found \(shapes)")
         }
         let names = graph.inputs.map { CalibrationSet.inputName(graph, $0) }
+        // Shorter sequences are padded only when a mask input can say which positions are padding.
+        let masked = names.contains { $0.lowercased().contains("mask") }
         var pending: [[Constant]] = Array(repeating: [], count: types.count)
         var pendingCount = 0
         var summary = CalibrationSummary()
@@ -107,7 +116,9 @@ public struct CalibrationSet: Sendable {
         }
         func add(_ tensors: [Constant], from where: String) throws {
             var count: Int?
-            for (index, tensor) in tensors.enumerated() {
+            for (index, given) in tensors.enumerated() {
+                let converted = try convertedIntegers(given, to: types[index].elementType, name: names[index], source: `where`)
+                let tensor = try paddedSequences(converted, type: types[index], name: names[index], masked: masked, source: `where`)
                 let samples = try sampleCount(tensor, type: types[index], name: names[index], source: `where`)
                 if let count, count != samples {
                     throw calibrationError("\(`where`): input '\(names[index])' holds \(samples) samples but '\(names[0])' holds \(count); every input needs the same number")
@@ -190,6 +201,63 @@ private func sampleCount(_ tensor: Constant, type: TensorType, name: String, sou
     if shape.count == type.rank, Array(shape.dropFirst()) == sampleShape { return shape[0] }
     if shape == sampleShape { return 1 }
     throw calibrationError("\(source): input '\(name)' needs samples of shape [S, \(sampleShape.map(String.init).joined(separator: ", "))] (graph input \(type.plain)), found \(shape)")
+}
+
+/// An integer tensor in the input's integer type (token ids saved as int32 for an int64 input, say),
+/// checked to fit; any other tensor as it is.
+private func convertedIntegers(_ tensor: Constant, to elementType: ElementType, name: String,
+                               source: String) throws(DiagnosticError) -> Constant {
+    let from = tensor.type.elementType
+    guard from != elementType, from.isInteger, elementType.isInteger, tensor.type.layout == .dense,
+          let range = elementType.integerRange else { return tensor }
+    let width = from.byteSize
+    guard tensor.bytes.count % width == 0 else { return tensor }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(tensor.bytes.count / width * elementType.byteSize)
+    for start in stride(from: 0, to: tensor.bytes.count, by: width) {
+        var raw: UInt64 = 0
+        for byte in 0..<width { raw |= UInt64(tensor.bytes[start + byte]) << (8 * UInt64(byte)) }
+        let value: Int64
+        switch from {
+        case .i8: value = Int64(Int8(truncatingIfNeeded: raw))
+        case .u8: value = Int64(raw)
+        case .i32: value = Int64(Int32(truncatingIfNeeded: raw))
+        default: value = Int64(bitPattern: raw)
+        }
+        guard range.contains(value) else {
+            throw calibrationError("\(source): input '\(name)' is \(elementType), and the \(from) value \(value) does not fit it")
+        }
+        let stored = UInt64(bitPattern: value)
+        for byte in 0..<elementType.byteSize { bytes.append(UInt8(truncatingIfNeeded: stored >> (8 * UInt64(byte)))) }
+    }
+    return Constant(name: tensor.name, type: TensorType(tensor.type.shape, elementType), bytes: bytes)
+}
+
+/// Samples shorter than the input along its sequence axis (the one after the batch axis), padded at
+/// the end with zeros, when the graph has a mask input that marks the padding (`masked`); every other
+/// tensor as it is (a graph without a mask input takes samples of its own shape only). A longer
+/// sequence is an error, as cutting it would change what the model sees.
+private func paddedSequences(_ tensor: Constant, type: TensorType, name: String, masked: Bool,
+                             source: String) throws(DiagnosticError) -> Constant {
+    guard masked, type.rank >= 2, tensor.type.layout == .dense, tensor.type.elementType == type.elementType else { return tensor }
+    // With or without the batch axis.
+    let batched = tensor.type.rank == type.rank
+    guard batched || tensor.type.rank == type.rank - 1 else { return tensor }
+    let shape = batched ? tensor.type.shape : [1] + tensor.type.shape
+    let length = shape[1], wanted = type.shape[1]
+    guard length != wanted, Array(shape.dropFirst(2)) == Array(type.shape.dropFirst(2)) else { return tensor }
+    guard length < wanted else {
+        throw calibrationError("\(source): input '\(name)' holds sequences of \(length), longer than the graph's \(wanted); shorten them or import the model with a longer sequence axis")
+    }
+    let inner = shape.dropFirst(2).reduce(1, *) * type.elementType.byteSize
+    let given = length * inner, padded = wanted * inner
+    guard tensor.bytes.count == shape[0] * given else { return tensor }
+    var bytes = [UInt8](repeating: 0, count: shape[0] * padded)
+    for sample in 0..<shape[0] {
+        bytes.replaceSubrange((sample * padded)..<(sample * padded + given), with: tensor.bytes[(sample * given)..<((sample + 1) * given)])
+    }
+    let paddedShape = [shape[0], wanted] + Array(shape.dropFirst(2))
+    return Constant(name: tensor.name, type: TensorType(batched ? paddedShape : Array(paddedShape.dropFirst()), type.elementType), bytes: bytes)
 }
 
 /// A sample tensor with dense row-major bytes under a plain type (an `nm` one is unpacked), checked

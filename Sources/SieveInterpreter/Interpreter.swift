@@ -14,10 +14,29 @@ struct EvaluationError: Error {
 public struct Interpreter: Sendable {
     /// The graph this interpreter runs.
     public let graph: Graph
+    /// Decoded results of the graph's const ops by op index, when made with `holdingConstants`.
+    private let constantResults: [Int: Tensor]
 
     /// Makes an interpreter for a graph; the graph is checked as it runs, not here.
     public init(graph: Graph) {
         self.graph = graph
+        constantResults = [:]
+    }
+
+    /// Makes an interpreter that decodes every constant once, here, and reuses the tensors in every
+    /// `run`, instead of decoding (and unpacking nm weights) on each run: for running a graph over
+    /// many batches, at the cost of holding the weights as decoded tensors.
+    public init(graph: Graph, holdingConstants: Bool) throws {
+        self.graph = graph
+        guard holdingConstants else { constantResults = [:]; return }
+        var results: [Int: Tensor] = [:]
+        for (index, op) in graph.operations.enumerated() {
+            guard case .constant = op.kind, op.results.count == 1, let result = op.results.first,
+                  graph.values.indices.contains(result.index) else { continue }
+            results[index] = try Interpreter.evaluate(op.kind, operands: [], resultType: graph.values[result.index].type,
+                                                      constants: graph.constants, location: op.location)
+        }
+        constantResults = results
     }
 
     /// Runs the graph on inputs given in signature order and returns its outputs in order.
@@ -58,8 +77,8 @@ public struct Interpreter: Sendable {
                 }
                 operands.append(tensor)
             }
-            let value = try Interpreter.evaluate(op.kind, operands: operands, resultType: graph.values[result.index].type,
-                                                 constants: graph.constants, location: op.location)
+            let value = try constantResults[index] ?? Interpreter.evaluate(op.kind, operands: operands, resultType: graph.values[result.index].type,
+                                                                           constants: graph.constants, location: op.location)
             observe?(result, op, value)
             live[result.index] = value
             // Free operands (and an unused result) whose last reader this op was, so peak memory

@@ -20,8 +20,17 @@ private func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a
         // B is copied untransposed so that a product gives the same bits whichever way its weight is
         // stored: BLAS sums in a different order for a transposed B, and nm-legalize stores [N, K].
         var untransposed = [Float](repeating: 0, count: k * n)
-        for column in 0..<n {
-            for inner in 0..<k { untransposed[inner * n + column] = b[column * ldb + inner] }
+        untransposed.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            // In tiles of 32x32, so that neither side is walked with a stride of a whole row per element.
+            let tile = 32
+            for columnStart in stride(from: 0, to: n, by: tile) {
+                for innerStart in stride(from: 0, to: k, by: tile) {
+                    for column in columnStart..<min(columnStart + tile, n) {
+                        for inner in innerStart..<min(innerStart + tile, k) { base[inner * n + column] = b[column * ldb + inner] }
+                    }
+                }
+            }
         }
         untransposed.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }

@@ -128,7 +128,7 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The same elements under another type with the same element type and count (reshape and friends).
-    func retyped(_ newType: TensorType) -> Tensor {
+    public func retyped(_ newType: TensorType) -> Tensor {
         Tensor(unchecked: newType, storage: storage)
     }
 

@@ -54,7 +54,7 @@ public struct CalibrationStatistics: Sendable {
                 rows: 0)
             readers[layer.input, default: []].append(layer)
         }
-        let interpreter = Interpreter(graph: graph)
+        let interpreter = try Interpreter(graph: graph, holdingConstants: true)
         var failure: (any Error)?
         let stage = "statistics for " + layers.map(\.name).joined(separator: ", ")
         let summary = try calibration.forEachTensorBatch(for: graph, maxSamples: maxSamples, stage: stage) { inputs in
@@ -83,6 +83,28 @@ public struct CalibrationStatistics: Sendable {
             accumulators[name] = statistics
         }
         return CalibrationStatistics(layers: accumulators, summary: summary)
+    }
+
+    /// Statistics of one layer's input as a calibration walk holds it, batch by batch in the order
+    /// `collect` sees them (so the sums are the same).
+    static func collect(from stream: CalibrationStream, layer: PrunableLayer, graph: Graph,
+                        gram: Bool) throws -> LayerActivationStatistics {
+        let i = layer.matrix.reduction
+        var statistics = LayerActivationStatistics(
+            reduction: i, groups: layer.groups,
+            sumSquares: Array(repeating: [Double](repeating: 0, count: i), count: layer.groups),
+            gram: gram ? Array(repeating: [Double](repeating: 0, count: i * i), count: layer.groups) : nil,
+            rows: 0)
+        try stream.forEachTensor(of: layer.input, in: graph) { tensor in
+            try accumulate(tensor, layer: layer, into: &statistics)
+        }
+        if var grams = statistics.gram {
+            for group in grams.indices {
+                for row in 0..<i { for column in 0..<row { grams[group][row * i + column] = grams[group][column * i + row] } }
+            }
+            statistics.gram = grams
+        }
+        return statistics
     }
 
     /// Adds one observed input tensor's rows to a layer's statistics.

@@ -7,7 +7,7 @@
 // Options: `nm-legalize{prune=magnitude|wanda|sparsegpt,pattern=2:4,samples=N,statistics=sequential|dense}`.
 // Wanda and SparseGPT read activation statistics from the pass context's calibration set; by default
 // layers are pruned in graph order, each measured on the model with the layers before it already
-// pruned (one calibration pass per layer), as the SparseGPT and Wanda papers do.
+// pruned (one walk of the calibration data through the graph, CalibrationStream), as the SparseGPT and Wanda papers do.
 
 import SieveFormats
 import SieveIR
@@ -23,8 +23,8 @@ public struct NMLegalize: ConfigurablePass {
     public var pattern: NMPattern?
     /// Use at most this many calibration samples for statistics (nil: the context's limit, or all).
     public var samples: Int?
-    /// Gather each layer's statistics on the model with the layers before it already pruned (one
-    /// calibration pass per layer), rather than all on the dense model in one pass.
+    /// Gather each layer's statistics on the model with the layers before it already pruned (one walk
+    /// of the calibration data through the graph), rather than all on the dense model in one pass.
     public var sequential: Bool
     /// Search an input-channel permutation that keeps more magnitude and fold it into the producer
     /// of the layer's input where that is legal (matrix products, and ungrouped convolutions fed by one).
@@ -32,6 +32,9 @@ public struct NMLegalize: ConfigurablePass {
 
     /// At most this many bytes of Gram matrices are gathered in one calibration pass (1 GiB).
     public static let gramBudgetBytes = 1 << 30
+    /// Sequential statistics walk every calibration batch through the graph at once when their live
+    /// values take at most this many bytes (1 GiB); otherwise the model runs again for every layer.
+    var walkBudgetBytes = 1 << 30
 
     /// Makes the pass; by default it prunes by magnitude and only legalises requested weights.
     public init(method: PruneMethod = .magnitude, pattern: NMPattern? = nil, samples: Int? = nil, sequential: Bool = true,
@@ -110,15 +113,38 @@ public struct NMLegalize: ConfigurablePass {
             }
         }
 
-        for target in targets.sorted(by: { $0.layer.opIndex < $1.layer.opIndex }) {
+        // Sequential statistics walk the calibration data through the graph once, pruning each layer
+        // when the walk reaches it; only when every batch's live values would not fit is the model
+        // run again from its inputs for every layer.
+        var stream: CalibrationStream?
+        if sequential, let calibration {
+            stream = try makeStream(graph, calibration: calibration, context: &context)
+        }
+        let ordered = targets.sorted(by: { $0.layer.opIndex < $1.layer.opIndex })
+        let toPrune = ordered.filter { target in weights[target.layer.name].map { !isNM($0, target.layer.matrix, target.pattern) } ?? false }
+        let started = ContinuousClock.now
+        var done = 0
+        for target in ordered {
             var layer = target.layer
             guard var original = weights[layer.name] else { continue }
             let already = isNM(original, layer.matrix, target.pattern)
-            if !already, sequential, let calibration {
+            let layerStarted = ContinuousClock.now
+            if !already, sequential, let calibration, statistics[layer.name] == nil {
                 // The layer sees the activations of the model as pruned so far, as SparseGPT and
                 // Wanda do, so that it compensates for the earlier layers' errors.
-                statistics[layer.name] = try gather([layer], on: graph, calibration: calibration, context: &context)[layer.name]
+                if var walk = stream {
+                    stream = nil
+                    // Layers that read the same input the same way (a block's Q, K and V) share one measurement.
+                    let sharing = toPrune.map(\.layer).filter { $0.opIndex >= layer.opIndex && $0.readsInputLike(layer) }
+                    try walk.advance(to: layer.opIndex, in: graph)
+                    let measured = try CalibrationStatistics.collect(from: walk, layer: layer, graph: graph, gram: method == .sparsegpt)
+                    for other in sharing { statistics[other.name] = measured }
+                    stream = walk
+                } else {
+                    statistics[layer.name] = try gather([layer], on: graph, calibration: calibration, context: &context)[layer.name]
+                }
             }
+            let measuredAt = ContinuousClock.now
             var permutationNote: String?
             if permute && !already {
                 let outcome = try permuteInputChannels(of: &layer, weights: &original, pattern: target.pattern,
@@ -126,6 +152,10 @@ public struct NMLegalize: ConfigurablePass {
                 permutationNote = outcome.note
                 if let channels = outcome.channels, let producer = outcome.producer {
                     context.sparsity.permuted(layer.name, by: channels, foldedInto: producer)
+                    // The walk holds values computed with the producer's old channel order.
+                    if stream != nil, let calibration {
+                        stream = try makeStream(graph, calibration: calibration, context: &context)
+                    }
                 }
             }
             var pruned = original
@@ -151,7 +181,36 @@ public struct NMLegalize: ConfigurablePass {
                 record.legalized = true
                 if let permutationNote { record.reason += "; " + permutationNote }
             }
+            if !already, let line = context.calibration?.stepFinished {
+                done += 1
+                let now = ContinuousClock.now
+                line("nm-legalize: \(done)/\(toPrune.count) \(layer.name) [\(layer.matrix.rows)x\(layer.matrix.reduction)] \(target.pattern) \(method.rawValue): statistics \(seconds(measuredAt - layerStarted)), pruning \(seconds(now - measuredAt)), \(seconds(now - started)) in all")
+            }
         }
+    }
+
+    /// A duration as seconds with one decimal, "1.5 s".
+    private func seconds(_ duration: Duration) -> String {
+        let (whole, fraction) = duration.components
+        let tenths = Int((Double(whole) + Double(fraction) * 1e-18) * 10 + 0.5)
+        return "\(tenths / 10).\(tenths % 10) s"
+    }
+
+    /// The calibration walk for sequential statistics, or nil when every batch's live values would take
+    /// more than `walkBudgetBytes` (then each layer's statistics come from a run of the whole model).
+    func makeStream(_ graph: Graph, calibration: CalibrationSet, context: inout PassContext) throws -> CalibrationStream? {
+        let stream: CalibrationStream
+        do {
+            stream = try CalibrationStream(graph: graph, calibration: calibration, maxSamples: samples ?? context.calibrationSamples,
+                                           budgetBytes: walkBudgetBytes)
+        } catch is CalibrationStream.TooLarge {
+            return nil
+        }
+        guard stream.summary.samples > 0 else {
+            throw DiagnosticError(.error(graph.location, "nm-legalize: the calibration data held no whole batch for graph @\(graph.name); give at least \(graph.inputs.first.flatMap { graph.type(of: $0)?.shape.first } ?? 1) samples"))
+        }
+        context.sparsity.note("nm-legalize: \(method.rawValue) statistics from \(stream.summary.samples) calibration samples (\(calibration.origin)), each layer on the model pruned up to it")
+        return stream
     }
 
     /// What `permuteInputChannels` did.

@@ -40,6 +40,13 @@ public struct PrunableLayer: Hashable, Sendable {
 
     /// Weights in the layer: O * I.
     public var weightCount: Int { matrix.rows * matrix.reduction }
+
+    /// Whether this layer sees the same activation rows as `other`: the same input read the same way
+    /// (a block's Q, K and V projections), so that their input statistics are equal.
+    func readsInputLike(_ other: PrunableLayer) -> Bool {
+        input == other.input && access == other.access && matrix.reduction == other.matrix.reduction
+            && groups == other.groups && Array(weightType.shape.dropFirst()) == Array(other.weightType.shape.dropFirst())
+    }
 }
 
 /// Finds prunable layers and moves weights between their storage and the [O, I] matrix view.

@@ -18,7 +18,7 @@ public struct ReferenceRun: Sendable {
     /// Runs the graph over at most `maxSamples` calibration samples and keeps inputs and outputs.
     public static func record(graph: Graph, calibration: CalibrationSet, maxSamples: Int?) throws -> ReferenceRun {
         try Verifier.verify(graph, checks: Verifier.targetChecks)
-        let interpreter = Interpreter(graph: graph)
+        let interpreter = try Interpreter(graph: graph, holdingConstants: true)
         var batches: [[Tensor]] = []
         var outputs: [[Tensor]] = []
         let summary = try calibration.forEachTensorBatch(for: graph, maxSamples: maxSamples, stage: "dense reference outputs") { inputs in
@@ -33,7 +33,7 @@ public struct ReferenceRun: Sendable {
 
     /// ||y - y_dense|| / ||y_dense|| over every float output element of every batch (Frobenius norms).
     public func relativeError(of graph: Graph) throws -> Double {
-        let interpreter = Interpreter(graph: graph)
+        let interpreter = try Interpreter(graph: graph, holdingConstants: true)
         var difference = 0.0, reference = 0.0
         for (inputs, expected) in zip(batches, outputs) {
             let actual = try interpreter.run(inputs)

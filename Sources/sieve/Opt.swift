@@ -103,14 +103,7 @@ struct Opt: ParsableCommand {
             let text = try Files.readText(input)
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
                                      pipeline: passes, options: options, printLocations: dumps.printLocations)
-            request.calibration = try calibration.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
-            if isatty(2) != 0 {
-                // One status line on a terminal, rewritten after every batch.
-                request.calibration?.progress = { step in
-                    let total = step.limit.map { " of \($0)" } ?? ""
-                    FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
-                }
-            }
+            request.calibration = try calibration.map { path throws(DiagnosticError) in showingProgress(try loadCalibrationData(path: path)) }
             request.calibrationSamples = calibrationSamples
             request.bindings = try bind.parsed()
             if printKernelIR || printC { request.kernelTarget = target }

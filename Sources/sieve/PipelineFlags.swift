@@ -112,13 +112,22 @@ struct SparsityFlags: ParsableArguments {
     /// The calibration set, with a status line on a terminal while it streams.
     func loadCalibration() throws(DiagnosticError) -> CalibrationSet? {
         guard let calibration else { return nil }
-        var set = try loadCalibrationData(path: calibration)
-        if isatty(2) != 0 {
-            set.progress = { step in
-                let total = step.limit.map { " of \($0)" } ?? ""
-                FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
-            }
-        }
-        return set
+        return showingProgress(try loadCalibrationData(path: calibration))
     }
+}
+
+/// The calibration set with progress shown on standard error when it is a terminal (nothing otherwise):
+/// a status line rewritten after every batch, and a line kept for every finished step (each layer
+/// nm-legalize prunes).
+func showingProgress(_ calibration: CalibrationSet) -> CalibrationSet {
+    guard isatty(2) != 0 else { return calibration }
+    var set = calibration
+    set.progress = { step in
+        let total = step.limit.map { " of \($0)" } ?? ""
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
+    }
+    set.stepFinished = { line in
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)\n".utf8))
+    }
+    return set
 }
