@@ -1,13 +1,12 @@
 // The ONNX converters of the integer and quantized ops (#14): DynamicQuantizeLinear, MatMulInteger, ConvInteger,
 // QLinearMatMul, QLinearConv, and QuantizeLinear/DequantizeLinear whose parameters are only known at run time.
-//
-// Each is decomposed into existing IR ops, with ONNX's integer arithmetic: 8-bit operands are widened to i32 and
-// shifted by their zero points, multiplied by an i32 `matmul` or `conv2d` (exact, wrapping as int32 accumulation
-// may), and requantized in f32 as `saturate(round_half_even(acc · scale) + zero_point)` with `round` and `clip`
-// before a `cast`. IR/README.md ("Integer and quantized ONNX ops") says why there is no dedicated op yet.
 
 import SieveIR
 
+// Each op is decomposed into existing IR ops with ONNX's integer arithmetic: 8-bit operands are widened to i32 and
+// shifted by their zero points, multiplied by an i32 `matmul` or `conv2d` (exact, wrapping as int32 accumulation
+// may), and requantized in f32 as `saturate(round_half_even(acc · scale) + zero_point)` with `round` and `clip`
+// before a `cast`. IR/README.md ("Integer and quantized ONNX ops") says why there is no dedicated op yet.
 extension GraphBuilder {
     /// ONNX DynamicQuantizeLinear: uint8 quantization of a float tensor with a scale and zero point computed from
     /// its range (extended to include 0), as ONNX's reference: `scale = (max − min) / 255` (1/255 when the range is
