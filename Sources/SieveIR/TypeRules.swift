@@ -292,7 +292,10 @@ extension OpKind {
 
         case let .conv2d(attributes):
             let element = try sameElementType(operands)
-            try requireFloat(operands[0])
+            // i32 is the zero-point-shifted convolution that ONNX ConvInteger and QLinearConv import to.
+            guard element.isFloat || element == .i32 else {
+                throw TypeRuleError("conv2d needs float or i32 operands, found \(element)")
+            }
             let x = operands[0].shape, w = operands[1].shape
             guard x.count == 4, w.count == 4 else {
                 throw TypeRuleError("conv2d needs 4-D input and weight, found ranks \(x.count) and \(w.count)")

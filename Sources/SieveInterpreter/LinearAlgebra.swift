@@ -207,6 +207,7 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
 /// ONNX Conv for 2-D NCHW input and OIHW weights, by lowering each (image, group) to one GEMM
 /// over an im2col matrix of shape `[C/groups * KH * KW, OH * OW]`.
 func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType: TensorType) throws -> Tensor {
+    if !operands[0].elementType.isFloat { return integerConvolution(operands, attributes: attributes, resultType: resultType) }
     let x = operands[0].floatValues, w = operands[1].floatValues
     let (batch, channels, height, width) = (operands[0].shape[0], operands[0].shape[1], operands[0].shape[2], operands[0].shape[3])
     let (outChannels, groupChannels, kernelH, kernelW) = (operands[1].shape[0], operands[1].shape[1], operands[1].shape[2], operands[1].shape[3])
@@ -263,4 +264,40 @@ func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType:
         }
     }
     return floatResult(resultType, output)
+}
+
+/// Integer conv2d (the zero-point-shifted i32 form of ONNX ConvInteger and QLinearConv): a direct loop nest, exact
+/// in Int64 and wrapped to the result type; padding reads as 0.
+private func integerConvolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType: TensorType) -> Tensor {
+    let x = operands[0].integerValues, w = operands[1].integerValues
+    let bias = operands.count == 3 ? operands[2].integerValues : nil
+    let (batch, channels, height, width) = (operands[0].shape[0], operands[0].shape[1], operands[0].shape[2], operands[0].shape[3])
+    let (outChannels, groupChannels, kernelH, kernelW) = (operands[1].shape[0], operands[1].shape[1], operands[1].shape[2], operands[1].shape[3])
+    let (outH, outW) = (resultType.shape[2], resultType.shape[3])
+    let groupOutChannels = outChannels / attributes.groups
+    var output = [Int64](repeating: 0, count: batch * outChannels * outH * outW)
+    for image in 0..<batch {
+        for channel in 0..<outChannels {
+            let firstInput = (channel / groupOutChannels) * groupChannels
+            for oy in 0..<outH {
+                for ox in 0..<outW {
+                    var sum = bias?[channel] ?? 0
+                    for inner in 0..<groupChannels {
+                        for ky in 0..<kernelH {
+                            let iy = oy * attributes.strides[0] - attributes.pads[0] + ky * attributes.dilations[0]
+                            guard iy >= 0 && iy < height else { continue }
+                            for kx in 0..<kernelW {
+                                let ix = ox * attributes.strides[1] - attributes.pads[1] + kx * attributes.dilations[1]
+                                guard ix >= 0 && ix < width else { continue }
+                                let input = x[((image * channels + firstInput + inner) * height + iy) * width + ix]
+                                sum = sum &+ input &* w[((channel * groupChannels + inner) * kernelH + ky) * kernelW + kx]
+                            }
+                        }
+                    }
+                    output[((image * outChannels + channel) * outH + oy) * outW + ox] = sum
+                }
+            }
+        }
+    }
+    return integerResult(resultType, output)
 }

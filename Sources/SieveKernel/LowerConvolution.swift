@@ -9,7 +9,8 @@ extension Lowerer {
     func convolutionForm(_ op: Operation) -> ConvolutionForm? {
         guard case let .conv2d(attributes) = op.kind, let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
               x.rank == 4, w.rank == 4 else { return nil }
-        return ConvolutionForm(input: x.shape, weight: w.shape, attributes: attributes, denseWeight: w.layout == .dense)
+        return ConvolutionForm(input: x.shape, weight: w.shape, attributes: attributes,
+                               directWeight: w.layout == .dense && w.elementType.isFloat)
     }
 
     mutating func lowerConvolution(_ op: Operation, result: ValueID, attributes: Conv2DAttributes) throws {
@@ -23,13 +24,15 @@ extension Lowerer {
         let pixels = outH * outW
         let input = try buffer(op.operands[0]), target = try buffer(result)
         let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
+        // An i32 convolution (ConvInteger, QLinearConv) accumulates exactly in i64 and wraps when stored.
+        let integer = !type(result).elementType.isFloat
         if patch == 0 {
             // The patch is empty (no input channels or a zero kernel extent), so every output is a sum of nothing:
             // the bias, or 0. (An empty result never reaches here.)
             var builder = KernelBuilder()
             let count = batch * outChannels * pixels
             builder.loop("i", to: .index(count), parallel: isParallel(count)) { body, i in
-                let value: KernelExpression = bias.map { .load($0, index: (i / .index(pixels)) % .index(outChannels)) } ?? .float(0)
+                let value: KernelExpression = bias.map { .load($0, index: (i / .index(pixels)) % .index(outChannels)) } ?? (integer ? 0 : .float(0))
                 body.store(target, i, value)
             }
             addKernel(builder, pattern: "conv2d over an empty patch: the bias or 0")
@@ -55,17 +58,18 @@ extension Lowerer {
             guard let scratchOffset = plan.scratch[currentOpIndex] else {
                 throw LoweringError("conv2d has no im2col scratch planned")
             }
-            columns = addBuffer(Buffer(name: "\(name(result)).im2col", storage: .arena(offset: scratchOffset), elementType: .f32,
+            columns = addBuffer(Buffer(name: "\(name(result)).im2col", storage: .arena(offset: scratchOffset),
+                                       elementType: integer ? type(op.operands[0]).elementType : .f32,
                                        count: max(1, channels * kernelH * kernelW * batch * pixels)))
             columnIndex = { group, image, row in ((group * .index(patch) + row) * .index(batch) + image) * .index(pixels) }
             columnRowStride = batch * pixels
             emitIm2col(input: input, columns: columns, inputShape: x, groupChannels: groupChannels, kernel: (kernelH, kernelW),
-                       output: (outH, outW), attributes: attributes)
+                       output: (outH, outW), attributes: attributes, padding: integer ? 0 : .float(0))
         }
         let formText = form == .pointwise ? "pointwise conv2d straight over the input planes" : "conv2d over im2col"
 
-        let integer = false
         let schedule = try currentSchedule()
+        let addBias: BinaryOperator = integer ? .wrappingAdd : .add
         if let weight = nmWeight(op.operands[1]) {
             // Weight row r = output channel; its reduction is the flattened (channel, ky, kx) patch,
             // whose last axis kx holds whole N:M groups.
@@ -75,7 +79,7 @@ extension Lowerer {
                 denseIndex: { r, image, kk, c in columnIndex(r / .index(groupOut), image, kk) + c },
                 out: target, outIndex: { r, image, c in (image * .index(outChannels) + r) * .index(pixels) + c },
                 vectorizable: schedule.variant == .nmBroadcast && isVectorizable([op.operands[0], result]), integer: integer,
-                epilogue: bias.map { bias in { _, _, r, _, value in .binary(.add, value, .load(bias, index: r)) } },
+                epilogue: bias.map { bias in { _, _, r, _, value in .binary(addBias, value, .load(bias, index: r)) } },
                 parallel: schedule.parallel != .none),
                 pattern: "N:M \(formText) (\(weight.n):\(weight.m)), compressed weights broadcast against pixel vectors")
             return
@@ -91,15 +95,16 @@ extension Lowerer {
                           rowStride: pixels, columnStride: 1),
             integer: integer, vectorizable: isVectorizable([op.operands[0], op.operands[1], result]),
             epilogue: bias.map { bias in { _, b, row, _, value in
-                .binary(.add, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
+                .binary(addBias, value, .load(bias, index: (b / .index(batch)) * .index(groupOut) + row))
             } })
         emitDenseProduct(product, pattern: "dense \(formText)",
                          choice: DenseKernelChoice(variant: schedule.variant, parallel: schedule.parallel != .none))
     }
 
-    /// Copies every patch into `columns`: row (group, channel, ky, kx), then [image][pixel]; padding reads as 0.
+    /// Copies every patch into `columns`: row (group, channel, ky, kx), then [image][pixel]; padding reads as
+    /// `padding` (a zero of the columns' element type).
     mutating func emitIm2col(input: BufferID, columns: BufferID, inputShape x: [Int], groupChannels: Int, kernel: (h: Int, w: Int),
-                             output: (h: Int, w: Int), attributes: Conv2DAttributes) {
+                             output: (h: Int, w: Int), attributes: Conv2DAttributes, padding: KernelExpression) {
         let (batch, channels, height, width) = (x[0], x[1], x[2], x[3])
         let groups = attributes.groups
         let patch = groupChannels * kernel.h * kernel.w
@@ -121,7 +126,7 @@ extension Lowerer {
                         body.branch(inside, then: { body in
                             body.store(columns, destination, .load(input, index: ((image * .index(channels) + channel) * .index(height) + iy) * .index(width) + ix))
                         }, else: { body in
-                            body.store(columns, destination, .float(0))
+                            body.store(columns, destination, padding)
                         })
                     }
                 }

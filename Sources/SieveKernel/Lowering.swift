@@ -333,8 +333,10 @@ struct Lowerer {
         if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), y.rank == 4, convolutionForm(op) == .im2col else { return 0 }
-            // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32.
-            return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], 4])
+            // im2col for every image and group: [C * KH * KW] rows of [N * OH * OW] f32 (of the input's type for an
+            // integer convolution).
+            let elementBytes = x.elementType.isFloat ? 4 : x.elementType.byteSize
+            return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], elementBytes])
         }
         if let bytes = packedActivationBytes(op) { return bytes }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }

@@ -148,6 +148,12 @@ extension GraphBuilder {
         "ReduceSum": ONNXOperator(since(7, inputs: 1...1), since(13, inputs: 1...2)) { try $0.convertReduce(&$1) },
         "ReduceSumSquare": ONNXOperator(since(7, inputs: 1...1), since(18, inputs: 1...2)) { try $0.convertReduce(&$1) },
         "TopK": ONNXOperator(since(7, inputs: 1...1, outputs: 2...2, required: ["k"]), since(10, inputs: 2...2, outputs: 2...2)) { try $0.convertTopK(&$1) },
+        // Integer and quantized ops of #14, decomposed into i32 products and elementwise ops (QuantizationOperators.swift).
+        "ConvInteger": ONNXOperator(since(10, inputs: 2...4)) { try $0.convertConvInteger(&$1) },
+        "DynamicQuantizeLinear": ONNXOperator(since(11, inputs: 1...1, outputs: 3...3)) { try $0.convertDynamicQuantizeLinear(&$1) },
+        "MatMulInteger": ONNXOperator(since(10, inputs: 2...4)) { try $0.convertMatMulInteger(&$1) },
+        "QLinearConv": ONNXOperator(since(10, inputs: 8...9)) { try $0.convertQLinearConv(&$1) },
+        "QLinearMatMul": ONNXOperator(since(10, inputs: 8...8)) { try $0.convertQLinearMatMul(&$1) },
     ]
 
     /// ONNX MatMul.
@@ -418,7 +424,7 @@ extension GraphBuilder {
 
     /// ONNX Conv.
     mutating func convertConv(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        return [try conv(&n)]
+        return [try conv(&n, x: n.input(0), w: n.input(1), bias: n.optionalInput(2), name: n.outputName(0))]
     }
 
     /// ONNX MaxPool, AveragePool.
@@ -768,11 +774,13 @@ extension GraphBuilder {
         try emit(.unsqueeze(axes: [2]), [slot], name: nil, n)
     }
 
-    private mutating func conv(_ n: inout NodeContext) throws(NodeError) -> Slot {
-        var x = try n.input(0), w = try n.input(1)
+    /// ONNX Conv's attributes applied to the given operands: Conv's own, or the zero-point-shifted i32 ones of
+    /// ConvInteger and QLinearConv (QuantizationOperators.swift).
+    mutating func conv(_ n: inout NodeContext, x input: Slot, w weight: Slot, bias: Slot?, name: String?) throws(NodeError) -> Slot {
+        var x = input, w = weight
         let rank = type(of: x).rank
         guard (rank == 3 || rank == 4), type(of: w).rank == rank else {
-            throw NodeError("Conv with \(max(rank, type(of: w).rank) - 2) spatial dimensions is not supported (only 1-D and 2-D convolutions over NCL or NCHW input)")
+            throw NodeError("\(n.node.opType) with \(max(rank, type(of: w).rank) - 2) spatial dimensions is not supported (only 1-D and 2-D convolutions over NCL or NCHW input)")
         }
         let spatial = rank - 2
         let givenKernel = try n.attributes.ints("kernel_shape")
@@ -789,13 +797,13 @@ extension GraphBuilder {
         guard group >= 1, group <= Int64(Int32.max) else { throw NodeError("group \(group) must be positive") }
         let window = try windowAttributes(&n, input: xShape, kernel: kernel, spatial: spatial)
         var operands = [x, w]
-        if let bias = n.optionalInput(2) { operands.append(bias) }
+        if let bias { operands.append(bias) }
         let attributes = Conv2DAttributes(strides: window.strides, pads: window.pads, dilations: window.dilations, groups: Int(group))
         if spatial == 2 {
-            return try emit(.conv2d(attributes), operands, name: n.outputName(0), n)
+            return try emit(.conv2d(attributes), operands, name: name, n)
         }
         let result = try emit(.conv2d(attributes), operands, name: nil, n)
-        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
+        return try emit(.squeeze(axes: [2]), [result], name: name, n)
     }
 
     private mutating func pool(_ n: inout NodeContext) throws(NodeError) -> Slot {
@@ -893,6 +901,9 @@ extension GraphBuilder {
         guard stored == .i8 || stored == .u8 else {
             throw NodeError("QuantizeLinear to \(stored) is not supported (only int8 and uint8)")
         }
+        if !isConstant(try n.input(1)) || !(zeroPoint.map(isConstant) ?? true) {
+            return try quantizeAtRunTime(&n, x: x, scale: n.input(1), zeroPoint: zeroPoint, stored: stored)
+        }
         let params = try quantParams(&n, scale: n.input(1), zeroPoint: zeroPoint, dataRank: xType.rank,
                                      dataShape: xType.shape)
         let result = TensorType(xType.shape, stored, quant: params)
@@ -910,9 +921,21 @@ extension GraphBuilder {
             throw NodeError("the zero point of DequantizeLinear has type \(type(of: zeroPoint).elementType), but x has \(xType.elementType)")
         }
         let scale = try n.input(1)
+        let outputDType = try n.attributes.int("output_dtype", default: 0)
+        let scaleType = type(of: scale).elementType
+        let target = outputDType != 0 ? irElementType(onnxCode: Int32(truncatingIfNeeded: outputDType)) : scaleType
+        guard let target, target.isFloat else {
+            throw NodeError("DequantizeLinear output_dtype \(outputDType) is not supported")
+        }
+        // A value with no quantization parameters in its type (the output of an integer op) or with run-time
+        // parameters is dequantized by elementwise ops instead.
+        var typedOperand = true
+        if case let .value(id) = x, xType.quant == nil, !graph.inputs.contains(id) { typedOperand = false }
+        if !isConstant(scale) || !(zeroPoint.map(isConstant) ?? true) || !typedOperand {
+            return try dequantizeAtRunTime(&n, x: x, scale: scale, zeroPoint: zeroPoint, target: target)
+        }
         let params = try quantParams(&n, scale: scale, zeroPoint: zeroPoint, dataRank: xType.rank,
                                      dataShape: xType.shape)
-        let outputDType = try n.attributes.int("output_dtype", default: 0)
         let quantized = TensorType(xType.shape, xType.elementType, quant: params)
         if let problem = validate(quantized) { throw NodeError("DequantizeLinear parameters: \(problem)") }
 
@@ -929,11 +952,6 @@ extension GraphBuilder {
             } else {
                 throw NodeError("DequantizeLinear of a value quantized with other parameters (\(xType)) is not supported; only Q/DQ pairs with the same scale and zero point, quantized inputs and constant weights are")
             }
-        }
-        let scaleType = type(of: scale).elementType
-        let target = outputDType != 0 ? irElementType(onnxCode: Int32(truncatingIfNeeded: outputDType)) : scaleType
-        guard let target, target.isFloat else {
-            throw NodeError("DequantizeLinear output_dtype \(outputDType) is not supported")
         }
         if target == .f32 {
             return try emit(.dequantize, [operand], name: n.outputName(0), n)

@@ -87,7 +87,8 @@ public struct KernelProblem: Hashable, Sendable {
         case let .conv2d(attributes):
             guard a.rank == 4, b.rank == 4, result.rank == 4 else { return nil }
             // A depthwise convolution runs as its own loop nest, not as a product: no kernel variants to choose.
-            if ConvolutionForm(input: a.shape, weight: b.shape, attributes: attributes, denseWeight: b.layout == .dense) == .depthwise {
+            if ConvolutionForm(input: a.shape, weight: b.shape, attributes: attributes,
+                               directWeight: b.layout == .dense && b.elementType.isFloat) == .depthwise {
                 return nil
             }
             guard let pixels = checkedProduct([result.shape[2], result.shape[3]]),

@@ -166,6 +166,22 @@ let differentialCases: [DifferentialCase] = [
         const @w2 : tensor<6x4x2x3xf32> = splat<0.0>
         const @w3 : tensor<4x1x3x3xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    DifferentialCase(name: "conv2d on i32 (ConvInteger's form): grouped, strided, padded with bias; depthwise-shaped and pointwise", text: """
+        graph @g(%x: tensor<2x4x7x7xi32>) -> (tensor<2x6x4x4xi32>, tensor<2x4x7x7xi32>, tensor<2x3x7x7xi32>) {
+          %w = const @w : tensor<6x2x3x3xi32>
+          %b = const @b : tensor<6xi32>
+          %w2 = const @w2 : tensor<4x1x3x3xi32>
+          %w3 = const @w3 : tensor<3x4x1x1xi32>
+          %conv = conv2d %x, %w, %b {strides = [2, 2], pads = [1, 1, 1, 1], groups = 2} : tensor<2x6x4x4xi32>
+          %depthwise = conv2d %x, %w2 {pads = [1, 1, 1, 1], groups = 4} : tensor<2x4x7x7xi32>
+          %pointwise = conv2d %x, %w3 : tensor<2x3x7x7xi32>
+          return %conv, %depthwise, %pointwise
+        }
+        const @w : tensor<6x2x3x3xi32> = splat<0>
+        const @b : tensor<6xi32> = splat<0>
+        const @w2 : tensor<4x1x3x3xi32> = splat<0>
+        const @w3 : tensor<3x4x1x1xi32> = splat<0>
+        """),
     DifferentialCase(name: "conv2d depthwise (vector interior columns, borders, strides, dilations) and pointwise (no im2col)", text: """
         graph @g(%x: tensor<2x3x6x100xf32>) -> (tensor<2x3x6x100xf32>, tensor<2x3x4x98xf32>, tensor<2x3x3x50xf32>, tensor<2x5x6x100xf32>, tensor<2x6x6x100xf32>, tensor<2x3x4x35xf32>) {
           %w3 = const @w3 : tensor<3x1x3x3xf32>

@@ -14,14 +14,39 @@ import Testing
                "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"),
       arguments: [TargetDescription.native, .x86_64])
 func compiledConformance(target: TargetDescription) throws {
-    let cases = try conformanceCaseFolders()
-    // The data sets of every case the interpreter passes (the interpreter test reports the others).
+    let dataSets = try interpretedPassingDataSets { _ in true }
+    #expect(dataSets.count >= 250, "only \(dataSets.count) conformance data sets pass in the interpreter")
+    try compileAndCompare(dataSets, target: target)
+}
+
+/// The case-name prefixes of the quantization ops' node cases (QuantizeLinear, DequantizeLinear,
+/// DynamicQuantizeLinear and its expanded form, the integer and QLinear products).
+let quantizationCasePrefixes = ["test_quantizelinear", "test_dequantizelinear", "test_dynamicquantizelinear",
+                                "test_matmulinteger", "test_convinteger", "test_qlinearmatmul", "test_qlinearconv"]
+
+/// The quantization ops' cases alone, compiled: a focused run of `compiledConformance` for work on those ops.
+@Test(.enabled(if: FileManager.default.fileExists(atPath: nodeTestFolder.path),
+               "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"),
+      arguments: [TargetDescription.native, .x86_64])
+func compiledQuantizationConformance(target: TargetDescription) throws {
+    let dataSets = try interpretedPassingDataSets { name in quantizationCasePrefixes.contains { name.hasPrefix($0) } }
+    // 22 cases pass interpreted with onnx 1.22.0; the others use int4, int16, float8 or blocked quantization.
+    #expect(Set(dataSets.map(\.caseName)).count >= 22, "only \(dataSets.count) quantization data sets pass in the interpreter")
+    try compileAndCompare(dataSets, target: target)
+}
+
+/// The data sets of every selected case the interpreter passes (the interpreter test reports the others).
+func interpretedPassingDataSets(_ selected: (String) -> Bool) throws -> [(caseName: String, dataSet: ConformanceDataSet)] {
     var dataSets: [(caseName: String, dataSet: ConformanceDataSet)] = []
-    for (name, folder) in cases {
+    for (name, folder) in try conformanceCaseFolders() where selected(name) {
         guard case let .success(imported) = importConformanceCase(folder), case .passed = runConformanceCase(folder) else { continue }
         dataSets += imported.map { (name, $0) }
     }
-    #expect(dataSets.count >= 250, "only \(dataSets.count) conformance data sets pass in the interpreter")
+    return dataSets
+}
+
+/// Compiles the data sets' graphs side by side into one artifact for `target`, runs it and compares every output.
+func compileAndCompare(_ dataSets: [(caseName: String, dataSet: ConformanceDataSet)], target: TargetDescription) throws {
 
     let graphs = dataSets.map(\.dataSet.graph)
     let merged = Graph.sideBySide(graphs, name: "conformance")

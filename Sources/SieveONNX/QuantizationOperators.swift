@@ -1,0 +1,276 @@
+// The ONNX converters of the integer and quantized ops (#14): DynamicQuantizeLinear, MatMulInteger, ConvInteger,
+// QLinearMatMul, QLinearConv, and QuantizeLinear/DequantizeLinear whose parameters are only known at run time.
+
+import SieveIR
+
+// Each op is decomposed into existing IR ops with ONNX's integer arithmetic: 8-bit operands are widened to i32 and
+// shifted by their zero points, multiplied by an i32 `matmul` or `conv2d` (exact, wrapping as int32 accumulation
+// may), and requantized in f32 as `saturate(round_half_even(acc · scale) + zero_point)` with `round` and `clip`
+// before a `cast`. IR/README.md ("Integer and quantized ONNX ops") says why there is no dedicated op yet.
+extension GraphBuilder {
+    /// ONNX DynamicQuantizeLinear: uint8 quantization of a float tensor with a scale and zero point computed from
+    /// its range (extended to include 0), as ONNX's reference: `scale = (max − min) / 255` (1/255 when the range is
+    /// empty), `zero_point = round(clamp(−min / scale, 0, 255))`, `y = saturate(round(x / scale) + zero_point)`.
+    mutating func convertDynamicQuantizeLinear(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0)
+        let xType = type(of: x)
+        guard xType.elementType == .f32 else {
+            throw NodeError("DynamicQuantizeLinear of \(xType.elementType) is not supported (only float32)")
+        }
+        let prefix = n.outputName(0) ?? "dynamic_quantize"
+        let zero = elementwiseScalarConstant(0, .f32, "\(prefix).zero")
+        let one = elementwiseScalarConstant(1, .f32, "\(prefix).one")
+        let levels = elementwiseScalarConstant(255, .f32, "\(prefix).levels")
+        let axes = Array(0..<xType.rank)
+        let largest = try emit(.reduce(.max, axes: axes, keepDims: false), [x], name: nil, n)
+        let high = try emit(.binary(.max), [largest, zero], name: nil, n)
+        let smallest = try emit(.reduce(.min, axes: axes, keepDims: false), [x], name: nil, n)
+        let low = try emit(.binary(.min), [smallest, zero], name: nil, n)
+        let span = try emit(.binary(.sub), [high, low], name: nil, n)
+        let empty = try emit(.binary(.equal), [high, low], name: nil, n)
+        let nonEmptySpan = try emit(.where, [empty, one, span], name: nil, n)
+        let scale = try emit(.binary(.div), [nonEmptySpan, levels], name: n.outputName(1), n)
+        let lowInSteps = try emit(.binary(.div), [low, scale], name: nil, n)
+        let initial = try emit(.binary(.sub), [zero, lowInSteps], name: nil, n)
+        let clamped = try emit(.unary(.clip(min: 0, max: 255)), [initial], name: nil, n)
+        let zeroPoint = try emit(.unary(.roundEven), [clamped], name: nil, n)
+        let y = try saturatingQuantize(x, scale: scale, zeroPoint: zeroPoint, stored: .u8, name: n.outputName(0), n)
+        let storedZeroPoint = try emit(.cast, [zeroPoint], declared: TensorType([], .u8), name: n.outputName(2), n)
+        return [y, scale, storedZeroPoint]
+    }
+
+    /// ONNX MatMulInteger: `(A − a_zero_point) · (B − b_zero_point)` in int32, as an i32 `matmul` of the shifted
+    /// operands. A's zero point may be per row (`[M]` for a 2-D A), B's per column.
+    mutating func convertMatMulInteger(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(1)
+        let aShifted = try shiftedByZeroPoint(a, try alongRows(n.optionalInput(2), of: a, n), "A", n)
+        let bShifted = try shiftedByZeroPoint(b, n.optionalInput(3), "B", n)
+        return [try emit(.matmul(transposeB: false), [aShifted, bShifted], name: n.outputName(0), n)]
+    }
+
+    /// ONNX ConvInteger: Conv of `x − x_zero_point` and `w − w_zero_point` in int32 (padding reads as the input's
+    /// zero point, which the shift makes 0), as an i32 `conv2d`. The weight's zero point may be per output channel.
+    mutating func convertConvInteger(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0), w = try n.input(1)
+        let xShifted = try shiftedByZeroPoint(x, try perTensor(n.optionalInput(2), "x_zero_point", n), "x", n)
+        let wShifted = try shiftedByZeroPoint(w, try perOutputChannel(n.optionalInput(3), of: w, n), "w", n)
+        return [try conv(&n, x: xShifted, w: wShifted, bias: nil, name: n.outputName(0))]
+    }
+
+    /// ONNX QLinearMatMul: the MatMulInteger of a and b, requantized with the multiplier
+    /// `a_scale · b_scale / y_scale` (computed in the scales' type) into y_zero_point's type.
+    mutating func convertQLinearMatMul(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(3)
+        let aShifted = try shiftedByZeroPoint(a, try alongRows(n.input(2), of: a, n), "a", n)
+        let bShifted = try shiftedByZeroPoint(b, try n.input(5), "b", n)
+        let product = try emit(.matmul(transposeB: false), [aShifted, bShifted], name: nil, n)
+        let multiplier = try requantizationMultiplier(try alongRows(n.input(1), of: a, n), try n.input(4), try n.input(6), n)
+        return [try requantize(product, multiplier: multiplier, zeroPoint: n.input(7), name: n.outputName(0), n)]
+    }
+
+    /// ONNX QLinearConv: the ConvInteger of x and w plus the int32 bias B, requantized with the multiplier
+    /// `x_scale · w_scale / y_scale` (w_scale per tensor or per output channel) into y_zero_point's type.
+    mutating func convertQLinearConv(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let x = try n.input(0), w = try n.input(3)
+        let xShifted = try shiftedByZeroPoint(x, try perTensor(n.input(2), "x_zero_point", n), "x", n)
+        let wShifted = try shiftedByZeroPoint(w, try perOutputChannel(n.input(5), of: w, n), "w", n)
+        let bias = n.optionalInput(8)
+        if let bias, type(of: bias).elementType != .i32 {
+            throw NodeError("the bias B of QLinearConv must be int32, found \(type(of: bias).elementType)")
+        }
+        let accumulator = try conv(&n, x: xShifted, w: wShifted, bias: bias, name: nil)
+        // Per output channel, the multiplier broadcasts along axis 1 of the [N, O, spatial…] result.
+        var weightScale = try n.input(4)
+        let channels = type(of: w).shape.first ?? 0
+        if type(of: weightScale).rank == 1, type(of: weightScale).shape[0] > 1 {
+            guard type(of: weightScale).shape[0] == channels else {
+                throw NodeError("w_scale has \(type(of: weightScale).shape[0]) values for \(channels) output channels")
+            }
+            let shape = [channels] + [Int](repeating: 1, count: type(of: accumulator).rank - 2)
+            weightScale = try emit(.reshape, [weightScale], declared: TensorType(shape, type(of: weightScale).elementType), name: nil, n)
+        }
+        let multiplier = try requantizationMultiplier(try perTensor(n.input(1), "x_scale", n), weightScale, try n.input(6), n)
+        return [try requantize(accumulator, multiplier: multiplier, zeroPoint: n.input(7), name: n.outputName(0), n)]
+    }
+
+    /// QuantizeLinear whose scale or zero point is computed at run time (DynamicQuantizeLinear's expanded form):
+    /// `saturate(round(x / scale) + zero_point)` in f32, as elementwise ops; a 1-D scale runs along `axis`.
+    mutating func quantizeAtRunTime(_ n: inout NodeContext, x: Slot, scale: Slot, zeroPoint: Slot?,
+                                    stored: ElementType) throws(NodeError) -> Slot {
+        let rank = type(of: x).rank
+        let axis = try runTimeQuantizationAxis(&n)
+        let floats = try asF32(x, n)
+        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, rank: rank, n), n)
+        var point: Slot = elementwiseScalarConstant(0, .f32, "\(n.outputName(0) ?? "quantize").zero_point")
+        if let zeroPoint {
+            guard type(of: zeroPoint).elementType == stored else {
+                throw NodeError("the zero point of QuantizeLinear has type \(type(of: zeroPoint).elementType), but the output has \(stored)")
+            }
+            point = try asF32(try alongAxis(zeroPoint, axis: axis, rank: rank, n), n)
+        }
+        return try saturatingQuantize(floats, scale: perAxisScale, zeroPoint: point, stored: stored, name: n.outputName(0), n)
+    }
+
+    /// DequantizeLinear of a value without quantization parameters in its type, or with parameters computed at run
+    /// time: `(x − zero_point) · scale` in f32, as elementwise ops; a 1-D scale runs along `axis`.
+    mutating func dequantizeAtRunTime(_ n: inout NodeContext, x: Slot, scale: Slot, zeroPoint: Slot?,
+                                      target: ElementType) throws(NodeError) -> Slot {
+        let rank = type(of: x).rank
+        let axis = try runTimeQuantizationAxis(&n)
+        var centred = try asF32(x, n)
+        if let zeroPoint, !isConstantZero(zeroPoint) {
+            let point = try asF32(try alongAxis(zeroPoint, axis: axis, rank: rank, n), n)
+            centred = try emit(.binary(.sub), [centred, point], name: nil, n)
+        }
+        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, rank: rank, n), n)
+        let name = n.outputName(0)
+        let result = try emit(.binary(.mul), [centred, perAxisScale], name: target == .f32 ? name : nil, n)
+        if target == .f32 { return result }
+        return try emit(.cast, [result], declared: TensorType(type(of: result).shape, target), name: name, n)
+    }
+
+    // MARK: Pieces of the decompositions
+
+    /// Whether a slot is a constant (known at import).
+    func isConstant(_ slot: Slot) -> Bool {
+        if case .constant = slot { return true }
+        return false
+    }
+
+    /// Whether a slot is a constant whose elements are all zero (a symmetric zero point).
+    func isConstantZero(_ slot: Slot) -> Bool {
+        guard case let .constant(constant) = slot, constant.hasConsistentSize, let count = constant.type.elementCount else { return false }
+        return (0..<count).allSatisfy { constant.element(at: $0) == 0 }
+    }
+
+    /// An 8-bit operand widened to i32 and shifted by its zero point (left out when it is a constant zero).
+    private mutating func shiftedByZeroPoint(_ x: Slot, _ zeroPoint: Slot?, _ what: String,
+                                             _ n: NodeContext) throws(NodeError) -> Slot {
+        let xType = type(of: x)
+        guard xType.elementType == .i8 || xType.elementType == .u8 else {
+            throw NodeError("\(n.node.opType) of \(what) with element type \(xType.elementType) is not supported (only int8 and uint8)")
+        }
+        let wide = try emit(.cast, [x], declared: TensorType(xType.shape, .i32), name: nil, n)
+        guard let zeroPoint, !isConstantZero(zeroPoint) else { return wide }
+        let pointType = type(of: zeroPoint)
+        guard pointType.elementType == xType.elementType else {
+            throw NodeError("the zero point of \(what) has element type \(pointType.elementType), but \(what) has \(xType.elementType)")
+        }
+        guard broadcastShapes(xType.shape, pointType.shape) == xType.shape else {
+            throw NodeError("the zero point of \(what), of shape \(shapeString(pointType.shape)), does not broadcast to \(what)'s shape \(shapeString(xType.shape))")
+        }
+        let point = try emit(.cast, [zeroPoint], declared: TensorType(pointType.shape, .i32), name: nil, n)
+        return try emit(.binary(.sub), [wide, point], name: nil, n)
+    }
+
+    /// A per-row scale or zero point of a matrix operand (`[M]` for `[…, M, K]`) as `[M, 1]`, which broadcasts along
+    /// its rows; a scalar or one-element parameter, or an N-D one already shaped `[…, M, 1]`, as it is.
+    private mutating func alongRows(_ slot: Slot?, of matrix: Slot, _ n: NodeContext) throws(NodeError) -> Slot? {
+        guard let slot else { return nil }
+        let shape = type(of: slot).shape, matrixShape = type(of: matrix).shape
+        guard shape.count == 1, shape[0] > 1, matrixShape.count >= 2 else { return slot }
+        guard shape[0] == matrixShape[matrixShape.count - 2] else {
+            throw NodeError("a per-row parameter of \(shape[0]) values does not match the \(matrixShape[matrixShape.count - 2]) rows of \(shapeString(matrixShape))")
+        }
+        return try emit(.reshape, [slot], declared: TensorType([shape[0], 1], type(of: slot).elementType), name: nil, n)
+    }
+
+    /// A per-output-channel zero point of a convolution weight (`[O]`) as `[O, 1, …]`; a scalar as it is.
+    private mutating func perOutputChannel(_ slot: Slot?, of weight: Slot, _ n: NodeContext) throws(NodeError) -> Slot? {
+        guard let slot else { return nil }
+        let shape = type(of: slot).shape, weightShape = type(of: weight).shape
+        guard shape.count == 1, shape[0] > 1, let channels = weightShape.first else { return slot }
+        guard shape[0] == channels else {
+            throw NodeError("w_zero_point has \(shape[0]) values for \(channels) output channels")
+        }
+        let target = [channels] + [Int](repeating: 1, count: weightShape.count - 1)
+        return try emit(.reshape, [slot], declared: TensorType(target, type(of: slot).elementType), name: nil, n)
+    }
+
+    /// A parameter that ONNX defines per tensor only: a scalar or a one-element tensor.
+    private func perTensor(_ slot: Slot?, _ what: String, _ n: NodeContext) throws(NodeError) -> Slot? {
+        guard let slot else { return nil }
+        guard type(of: slot).elementCount == 1, type(of: slot).rank <= 1 else {
+            throw NodeError("\(what) of \(n.node.opType) must be a scalar (per tensor), found \(type(of: slot))")
+        }
+        return slot
+    }
+
+    /// A 1-D parameter with more than one element reshaped to run along `axis` of a rank-`rank` tensor.
+    private mutating func alongAxis(_ slot: Slot, axis rawAxis: Int64, rank: Int, _ n: NodeContext) throws(NodeError) -> Slot {
+        let shape = type(of: slot).shape
+        if type(of: slot).rank > 1 {
+            throw NodeError("blocked quantization (parameter \(type(of: slot))) is not supported")
+        }
+        guard shape.count == 1, shape[0] > 1 else { return slot }
+        let axis = try normalizeAxis(rawAxis, rank: rank, "axis")
+        let target = [shape[0]] + [Int](repeating: 1, count: rank - 1 - axis)
+        return try emit(.reshape, [slot], declared: TensorType(target, type(of: slot).elementType), name: nil, n)
+    }
+
+    /// The `axis` of a QuantizeLinear/DequantizeLinear read by elementwise ops (normalized only where a per-axis
+    /// parameter uses it, as per-tensor parameters ignore it); blocked quantization is refused.
+    private func runTimeQuantizationAxis(_ n: inout NodeContext) throws(NodeError) -> Int64 {
+        let blockSize = try n.attributes.int("block_size", default: 0)
+        guard blockSize == 0 else { throw NodeError("blocked quantization (block_size \(blockSize)) is not supported") }
+        return try n.attributes.int("axis", default: 1)
+    }
+
+    /// The slot as f32 (a cast unless it already is).
+    private mutating func asF32(_ slot: Slot, _ n: NodeContext) throws(NodeError) -> Slot {
+        let slotType = type(of: slot)
+        if slotType.elementType == .f32 && slotType.quant == nil { return slot }
+        return try emit(.cast, [slot], declared: TensorType(slotType.shape, .f32), name: nil, n)
+    }
+
+    /// `input_scale · weight_scale / output_scale` in the scales' float type, then as f32.
+    private mutating func requantizationMultiplier(_ inputScale: Slot?, _ weightScale: Slot, _ outputScale: Slot,
+                                                   _ n: NodeContext) throws(NodeError) -> Slot {
+        guard let inputScale else { throw NodeError("\(n.node.opType) needs its input's scale") }
+        let scaleType = type(of: inputScale).elementType
+        guard scaleType.isFloat, type(of: weightScale).elementType == scaleType, type(of: outputScale).elementType == scaleType else {
+            throw NodeError("the scales of \(n.node.opType) must share one float type, found \(type(of: inputScale).elementType), \(type(of: weightScale).elementType) and \(type(of: outputScale).elementType)")
+        }
+        guard type(of: outputScale).elementCount == 1 else {
+            throw NodeError("y_scale of \(n.node.opType) must be a scalar (per tensor), found \(type(of: outputScale))")
+        }
+        let product = try emit(.binary(.mul), [inputScale, weightScale], name: nil, n)
+        let multiplier = try emit(.binary(.div), [product, outputScale], name: nil, n)
+        return try asF32(multiplier, n)
+    }
+
+    /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier + zero_point))` into the zero point's
+    /// 8-bit type (the zero point is an integer, so adding it before or after rounding is the same).
+    private mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?,
+                                     _ n: NodeContext) throws(NodeError) -> Slot {
+        let stored = type(of: zeroPoint).elementType
+        guard stored == .i8 || stored == .u8 else {
+            throw NodeError("\(n.node.opType) to \(stored) is not supported (only int8 and uint8)")
+        }
+        guard type(of: zeroPoint).elementCount == 1 else {
+            throw NodeError("y_zero_point of \(n.node.opType) must be a scalar (per tensor), found \(type(of: zeroPoint))")
+        }
+        let floats = try asF32(accumulator, n)
+        let scaled = try emit(.binary(.mul), [floats, multiplier], name: nil, n)
+        let point = try asF32(zeroPoint, n)
+        let shifted = try emit(.binary(.add), [scaled, point], name: nil, n)
+        let rounded = try emit(.unary(.roundEven), [shifted], name: nil, n)
+        return try saturatingCast(rounded, to: stored, name: name, n)
+    }
+
+    /// `saturate(round(x / scale) + zero_point)` of f32 operands (the zero point already an integral f32).
+    private mutating func saturatingQuantize(_ x: Slot, scale: Slot, zeroPoint: Slot, stored: ElementType, name: String?,
+                                             _ n: NodeContext) throws(NodeError) -> Slot {
+        let steps = try emit(.binary(.div), [x, scale], name: nil, n)
+        let rounded = try emit(.unary(.roundEven), [steps], name: nil, n)
+        let shifted = try emit(.binary(.add), [rounded, zeroPoint], name: nil, n)
+        return try saturatingCast(shifted, to: stored, name: name, n)
+    }
+
+    /// An integral f32 clamped to an 8-bit type's range, then cast to it (exact: the value is integral and in range).
+    private mutating func saturatingCast(_ x: Slot, to stored: ElementType, name: String?, _ n: NodeContext) throws(NodeError) -> Slot {
+        guard let range = stored.integerRange else { throw NodeError("internal: \(stored) has no integer range") }
+        let clamped = try emit(.unary(.clip(min: Float(range.lowerBound), max: Float(range.upperBound))), [x], name: nil, n)
+        return try emit(.cast, [clamped], declared: TensorType(type(of: x).shape, stored), name: name, n)
+    }
+}

@@ -1,0 +1,127 @@
+// Importer tests of the integer and quantized ops of #14 where the node tests do not reach: per-row and
+// per-column zero points and scales, per-channel convolution zero points, run-time parameters, refusals.
+
+import Foundation
+import SieveIR
+import SieveInterpreter
+import SieveONNX
+import Testing
+
+/// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).
+private func integerTensor(_ name: String, _ dataType: Int32, _ dims: [Int64], _ values: [Int32]) -> Onnx_TensorProto {
+    var tensor = Onnx_TensorProto()
+    tensor.name = name
+    tensor.dataType = dataType
+    tensor.dims = dims
+    tensor.int32Data = values
+    return tensor
+}
+
+/// Imports a model and runs it in the interpreter.
+private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor] {
+    try Interpreter(graph: importBytes(model).graph).run(inputs)
+}
+
+@Suite struct QuantizationImportTests {
+    /// A = [[1, 2, 3], [4, 5, 6]] (u8) with zero points per row, B (u8) with zero points per column.
+    static let a: [Int64] = [1, 2, 3, 4, 5, 6], b: [Int64] = [7, 8, 9, 10, 11, 12]
+    static let aZero: [Int64] = [1, 2], bZero: [Int64] = [3, 4]
+
+    /// `(A - aZero[row]) · (B - bZero[column])` for the 2x3 A and 3x2 B above, computed here.
+    static func shiftedProduct(aZero: [Int64] = aZero, bZero: [Int64] = bZero) -> [Int64] {
+        var result: [Int64] = []
+        for row in 0..<2 {
+            for column in 0..<2 {
+                var sum: Int64 = 0
+                for k in 0..<3 { sum += (a[row * 3 + k] - aZero[row]) * (b[k * 2 + column] - bZero[column]) }
+                result.append(sum)
+            }
+        }
+        return result
+    }
+
+    @Test func matMulIntegerShiftsRowsOfAAndColumnsOfB() throws {
+        let m = model(nodes: [node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.uint8, [3, 2], QuantizationImportTests.b.map { Int32($0) }),
+                                     integerTensor("az", ONNXType.uint8, [2], [1, 2]),
+                                     integerTensor("bz", ONNXType.uint8, [2], [3, 4])])
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let output = try #require(try run(m, [input]).first)
+        #expect(output.type == TensorType([2, 2], .i32))
+        #expect(output.integers == QuantizationImportTests.shiftedProduct())
+    }
+
+    @Test func qLinearMatMulRequantizesPerColumn() throws {
+        // b's scale and zero point per column: the multiplier is a_scale · b_scale[j] / y_scale.
+        let m = model(nodes: [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.uint8, [3, 2], QuantizationImportTests.b.map { Int32($0) }),
+                                     floatTensor("as", [], [0.5]), integerTensor("az", ONNXType.uint8, [], [2]),
+                                     floatTensor("bs", [2], [0.25, 8]), integerTensor("bz", ONNXType.uint8, [2], [3, 4]),
+                                     floatTensor("ys", [], [1]), integerTensor("yz", ONNXType.uint8, [], [100])])
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let output = try #require(try run(m, [input]).first)
+        #expect(output.type == TensorType([2, 2], .u8))
+        let scales: [Float] = [0.5 * 0.25 / 1, 0.5 * 8 / 1]
+        let products = QuantizationImportTests.shiftedProduct(aZero: [2, 2])
+        let expected: [Int64] = products.indices.map { index in
+            let value = (Float(products[index]) * scales[index % 2] + 100).rounded(.toNearestOrEven)
+            return Int64(min(max(value, 0), 255))
+        }
+        #expect(output.integers == expected)
+        // Row 0, column 0 is 4 · 0.125 = 0.5, which rounds to 0 (half to even, not away from zero); row 1, column 1 saturates.
+        #expect(expected[0] == 100 && expected[3] == 255)
+    }
+
+    @Test func convIntegerMatchesConvOfTheShiftedFloats() throws {
+        // Per-output-channel weight zero points and padding: the padding reads as x's zero point, so ConvInteger
+        // equals a float Conv of x - x_zero_point (padded with 0) and w - w_zero_point[channel].
+        let x: [Int64] = (0..<18).map { Int64(($0 * 37) % 256) }, w: [Int64] = (0..<16).map { Int64(($0 * 53) % 256) - 128 }
+        let xZero: Int64 = 5, wZero: [Int64] = [-3, 7]
+        let attributes = [intsAttribute("pads", [1, 1, 1, 1]), intsAttribute("strides", [1, 2])]
+        var integerNode = node("ConvInteger", ["x", "w", "xz", "wz"], ["y"])
+        integerNode.attribute = attributes
+        let integerModel = model(nodes: [integerNode], inputs: [valueInfo("x", ONNXType.uint8, [1, 2, 3, 3])], outputs: ["y"],
+                                 initializers: [integerTensor("w", ONNXType.int8, [2, 2, 2, 2], w.map { Int32($0) }),
+                                                integerTensor("xz", ONNXType.uint8, [], [Int32(xZero)]),
+                                                integerTensor("wz", ONNXType.int8, [2], wZero.map { Int32($0) })])
+        var floatNode = node("Conv", ["x", "w"], ["y"])
+        floatNode.attribute = attributes
+        let shiftedWeights = w.indices.map { Float(w[$0] - wZero[$0 / 8]) }
+        let floatModel = model(nodes: [floatNode], inputs: [valueInfo("x", ONNXType.float, [1, 2, 3, 3])], outputs: ["y"],
+                               initializers: [floatTensor("w", [2, 2, 2, 2], shiftedWeights)])
+        let integerOutput = try #require(try run(integerModel, [try Tensor(TensorType([1, 2, 3, 3], .u8), integers: x)]).first)
+        let floatOutput = try #require(try run(floatModel, [try Tensor(TensorType([1, 2, 3, 3], .f32), floats: x.map { Float($0 - xZero) })]).first)
+        #expect(integerOutput.type == TensorType([1, 2, 4, 2], .i32))
+        #expect(integerOutput.integers == floatOutput.floats?.map { Int64($0) })
+    }
+
+    @Test func dequantizeLinearOfAnIntegerResultIsElementwise() throws {
+        // quantize_dynamic's pattern with the int32 product dequantized by DequantizeLinear instead of Cast and Mul.
+        let m = model(nodes: [node("MatMulInteger", ["a", "b"], ["acc"]), node("DequantizeLinear", ["acc", "s"], ["y"])],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.uint8, [3, 2], QuantizationImportTests.b.map { Int32($0) }),
+                                     floatTensor("s", [], [0.25])])
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let output = try #require(try run(m, [input]).first)
+        let product = QuantizationImportTests.shiftedProduct(aZero: [0, 0], bZero: [0, 0])
+        #expect(output.floats == product.map { Float($0) * 0.25 })
+    }
+
+    @Test func integerProductsOfWideTypesAreRefusedByName() {
+        let m = model(nodes: [node("MatMulInteger", ["a", "b"], ["y"], name: "wide")],
+                      inputs: [valueInfo("a", ONNXType.int32, [2, 3]), valueInfo("b", ONNXType.int32, [3, 2])], outputs: ["y"])
+        let errors = importErrors(m)
+        #expect(errors.count == 1)
+        #expect(errors.first?.message.contains("MatMulInteger of A with element type i32 is not supported (only int8 and uint8)") == true)
+    }
+
+    @Test func perRowZeroPointMustMatchTheRows() {
+        let m = model(nodes: [node("MatMulInteger", ["a", "b", "az"], ["y"], name: "rows")],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 3]), valueInfo("b", ONNXType.uint8, [3, 2])], outputs: ["y"],
+                      initializers: [integerTensor("az", ONNXType.uint8, [3], [1, 2, 3])])
+        let errors = importErrors(m)
+        #expect(errors.first?.message.contains("a per-row parameter of 3 values does not match the 2 rows") == true)
+    }
+}
