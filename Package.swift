@@ -58,7 +58,8 @@ let package = Package(
                 "SieveTestSupport",
                 "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]),
+            ],
+            exclude: ["Drivers"]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [

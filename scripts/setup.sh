@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake strace)
+# gcc brings libtsan, for the ThreadSanitizer run of two artifacts linked into one program.
+debian_packages=(gcc libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake strace)
 missing=()
 for package in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
