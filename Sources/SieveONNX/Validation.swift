@@ -104,7 +104,28 @@ extension GraphBuilder {
                                                    compareDimensions: !shapesChosen, ignoring: substitutedSizes) else { continue }
             error(definedBy[info.name] ?? modelLocation, "\(what) '\(info.name)' \(problem); correct the declaration in the model")
         }
+        for output in graphProto.output {
+            guard let problem = outputDeclarationProblem(output) else { continue }
+            error(definedBy[output.name] ?? modelLocation, "graph output '\(output.name)' \(problem)")
+        }
     }
+}
+
+/// What a main-graph output's declared tensor type lacks that onnx's checker requires, or nil: the element type
+/// field and the shape field (found by the fuzzing campaign: an output whose type had no shape was accepted). An
+/// element type of 0 (UNDEFINED), an empty shape (a scalar) and dimensions without a value are all allowed.
+///
+/// An output with no type at all is accepted, although onnx's checker refuses it: it asks the importer to infer
+/// the type, which is unambiguous, and the frontend's tests build their models so (docs/reliability.md).
+func outputDeclarationProblem(_ info: Onnx_ValueInfoProto) -> String? {
+    guard case let .tensorType(tensor)? = info.type.value else { return nil }
+    if !tensor.hasElemType {
+        return "declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it"
+    }
+    if !tensor.hasShape {
+        return "declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)"
+    }
+    return nil
 }
 
 /// How a declared tensor type contradicts `type`, phrased to follow the value's name, or nil. Element type 0

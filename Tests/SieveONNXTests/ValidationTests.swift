@@ -197,6 +197,23 @@ func declaredOutput(_ model: Onnx_ModelProto, _ info: Onnx_ValueInfoProto) -> On
     #expect(refusal(declaredOutput(reshaped, valueInfo("y", ONNXType.int64, ["n"]))).contains("is declared int64"))
 }
 
+/// Found by the fuzzing campaign (#18): a graph output whose tensor type had no shape field, or no element type
+/// field, was accepted, though onnx's checker refuses both. An output with no type at all still asks the importer
+/// to infer it, and an empty shape is a scalar's.
+@Test func graphOutputTensorTypesNeedAnElementTypeAndAShape() throws {
+    let relu = model(nodes: [node("Relu", ["x"], ["y"], name: "relu")], inputs: [x2x3], outputs: ["y"])
+    #expect(refusal(declaredOutput(relu, valueInfo("y", ONNXType.float, nil)))
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)")
+    var noElementType = valueInfo("y", ONNXType.float, [2, 3])
+    noElementType.type.tensorType.clearElemType()
+    #expect(refusal(declaredOutput(relu, noElementType))
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it")
+    _ = try importBytes(relu)
+    let sum = model(nodes: [node("ReduceSum", ["x"], ["y"], name: "sum", [intAttribute("keepdims", 0)])], inputs: [x2x3], outputs: ["y"],
+                    opset: 13)
+    _ = try importBytes(declaredOutput(sum, valueInfo("y", ONNXType.float, [])))
+}
+
 // MARK: Tensors
 
 @Test func aTensorWithTwoValueFieldsIsRefused() {
