@@ -97,6 +97,7 @@ extension GraphBuilder {
     /// shape given for a symbolic dimension may legitimately change a dimension the model fixed), and not where
     /// the inferred size is one the importer chose for a symbolic dimension (where onnx infers a symbol).
     mutating func checkDeclaredTypes(shapesChosen: Bool) {
+        guard checksDeclarations else { return }
         let declarations = graphProto.output.map { ("graph output", $0) } + graphProto.valueInfo.map { ("value_info", $0) }
         for (what, info) in declarations {
             guard let slot = env[info.name],
@@ -104,10 +105,53 @@ extension GraphBuilder {
                                                    compareDimensions: !shapesChosen, ignoring: substitutedSizes) else { continue }
             error(definedBy[info.name] ?? modelLocation, "\(what) '\(info.name)' \(problem); correct the declaration in the model")
         }
+        if !shapesChosen {
+            for (what, info) in declarations {
+                guard let slot = env[info.name], !shapeFromValues.contains(info.name),
+                      case let .tensorType(declared)? = info.type.value, declared.shape.dim.count == type(of: slot).rank else { continue }
+                let inferred = type(of: slot).shape
+                for (axis, dim) in declared.shape.dim.enumerated() {
+                    guard case let .dimValue(size)? = dim.value, size >= 0, size != Int64(inferred[axis]),
+                          substitutedSizes.contains(inferred[axis]) else { continue }
+                    ambiguousDeclarations.append(AmbiguousDeclaration(
+                        what: what, name: info.name, axis: axis, declared: size, inferred: inferred,
+                        location: definedBy[info.name] ?? modelLocation))
+                }
+            }
+        }
         for output in graphProto.output {
             guard let problem = outputDeclarationProblem(output) else { continue }
             error(definedBy[output.name] ?? modelLocation, "graph output '\(output.name)' \(problem)")
         }
+    }
+}
+
+/// A declared dimension that differs from the inferred one where the inferred size is the one the importer chose
+/// for a symbolic batch: it may follow the batch (onnx infers a symbol there, and accepts any declaration) or be
+/// fixed (onnx infers the size, and refuses the declaration). ``settleAmbiguousDeclarations`` tells which.
+struct AmbiguousDeclaration: Sendable {
+    var what: String
+    var name: String
+    var axis: Int
+    var declared: Int64
+    var inferred: [Int]
+    var location: Location
+
+    /// The diagnostic when the dimension turns out fixed.
+    var diagnostic: Diagnostic {
+        Diagnostic(.error, location, "\(what) '\(name)' is declared with dimension \(axis) of \(declared), but its value has shape \(shapeString(inferred)); correct the declaration in the model")
+    }
+}
+
+/// The ambiguous declarations that are wrong: those whose dimension, inferred again with the symbolic batch at
+/// `other`'s size, keeps the size it had (so it does not follow the batch). Found by the fuzzing campaign: a
+/// ReduceProd over every axis gave [1, 1] where [N, 10] was declared, and the 1 was taken for the batch's.
+func settleAmbiguousDeclarations(_ ambiguous: [AmbiguousDeclaration], other: GraphBuilder) -> [Diagnostic] {
+    ambiguous.compactMap { entry in
+        guard let slot = other.env[entry.name] else { return nil }
+        let again = other.type(of: slot).shape
+        guard again.count == entry.inferred.count, again[entry.axis] == entry.inferred[entry.axis] else { return nil }
+        return entry.diagnostic
     }
 }
 

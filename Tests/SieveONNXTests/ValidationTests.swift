@@ -214,6 +214,20 @@ func declaredOutput(_ model: Onnx_ModelProto, _ info: Onnx_ValueInfoProto) -> On
     _ = try importBytes(declaredOutput(sum, valueInfo("y", ONNXType.float, [])))
 }
 
+/// Found by the fuzzing campaign (#18): a size equal to the one chosen for a symbolic batch was never compared with
+/// a fixed declaration, so a ReduceProd over every axis ([1, 1], whatever the batch) passed as [N, 4]. The importer
+/// now infers again at batch 2 and refuses a dimension that stays put; one that follows the batch is still
+/// accepted against any declaration, as onnx accepts it.
+@Test func aFixedDimensionEqualToTheBatchSubstituteIsCompared() throws {
+    let batched = valueInfo("x", ONNXType.float, ["n", 4])
+    let product = model(nodes: [node("ReduceProd", ["x"], ["y"], name: "prod")], inputs: [batched], outputs: ["y"], opset: 13)
+    #expect(refusal(declaredOutput(product, valueInfo("y", ONNXType.float, ["n", 4])))
+        == "test.onnx: node #0 'prod': error: graph output 'y' is declared with dimension 1 of 4, but its value has shape 1x1; correct the declaration in the model")
+    _ = try importBytes(declaredOutput(product, valueInfo("y", ONNXType.float, [1, 1])))
+    let transposed = model(nodes: [node("Transpose", ["x"], ["y"])], inputs: [batched], outputs: ["y"])
+    _ = try importBytes(declaredOutput(transposed, valueInfo("y", ONNXType.float, [4, 9])))
+}
+
 // MARK: Tensors
 
 @Test func aTensorWithTwoValueFieldsIsRefused() {
