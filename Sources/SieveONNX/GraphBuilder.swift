@@ -80,6 +80,10 @@ struct GraphBuilder {
     mutating func build(inputShapes: [String: [Int]], constantInputs: [String: Constant] = [:]) {
         // Names read inside subgraphs (If branches) count too: a branch may read an outer value.
         consumed = namesRead(by: graphProto)
+        if graphProto.name.isEmpty && checksDeclarations {
+            // Found by the fuzzing campaign: onnx's checker requires every graph to have a name.
+            error(modelLocation, "the model's graph has no name; onnx's checker requires every graph to be named: give it one")
+        }
 
         addInitializers()
         addInputs(inputShapes: inputShapes, constantInputs: constantInputs)

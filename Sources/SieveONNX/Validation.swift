@@ -17,6 +17,9 @@ struct NodeSignature: Sendable {
     var since: Int
     var inputs: ClosedRange<Int>
     var outputs: ClosedRange<Int>
+    /// The output counts the schema allows within `outputs`, when it allows only some (BatchNormalization: the
+    /// inference form or the whole training form, nothing between); nil for all of them.
+    var outputCounts: Set<Int>? = nil
     /// Attributes every node must give.
     var required: [String]
     /// Set when ONNX deprecated the op at `since`: its nodes are refused from then on.
@@ -26,14 +29,15 @@ struct NodeSignature: Sendable {
 }
 
 /// A signature that holds from opset `version`.
-func since(_ version: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
+func since(_ version: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1, outputCounts: Set<Int>? = nil,
            required: [String] = []) -> NodeSignature {
-    NodeSignature(since: version, inputs: inputs, outputs: outputs, required: required, deprecated: false, replacement: nil)
+    NodeSignature(since: version, inputs: inputs, outputs: outputs, outputCounts: outputCounts, required: required,
+                  deprecated: false, replacement: nil)
 }
 
 /// The signature of an op that ONNX deprecated at opset `version` in favour of `replacement`.
 func deprecated(_ version: Int, use replacement: String) -> NodeSignature {
-    NodeSignature(since: version, inputs: 0...variadic, outputs: 0...variadic, required: [], deprecated: true,
+    NodeSignature(since: version, inputs: 0...variadic, outputs: 0...variadic, outputCounts: nil, required: [], deprecated: true,
                   replacement: replacement)
 }
 
@@ -83,6 +87,15 @@ extension GraphBuilder {
                 return "\(what) \(empty) of \(op) is required, but the node gives it an empty name"
             }
         }
+        if let unnamed = subgraphs(of: node).first(where: { $0.graph.name.isEmpty }) {
+            // Found by the fuzzing campaign: onnx's checker requires every graph, branches included, to be named.
+            return "the subgraph '\(unnamed.name)' has no name; onnx's checker requires every graph to be named: give it one"
+        }
+        if let allowed = signature.outputCounts, !allowed.contains(node.output.count) {
+            // Found by the fuzzing campaign: BatchNormalization with 2 outputs passed the range check.
+            let counts = allowed.sorted().map(String.init).joined(separator: " or ")
+            return "\(op) at opset \(opset) takes \(counts) outputs, but the node lists \(node.output.count); list \(counts) outputs"
+        }
         let given = Set(node.attribute.map(\.name))
         if let missing = signature.required.first(where: { !given.contains($0) }) {
             return "\(op) needs the attribute '\(missing)'"
@@ -111,7 +124,7 @@ extension GraphBuilder {
                       case let .tensorType(declared)? = info.type.value, declared.shape.dim.count == type(of: slot).rank else { continue }
                 let inferred = type(of: slot).shape
                 for (axis, dim) in declared.shape.dim.enumerated() {
-                    guard case let .dimValue(size)? = dim.value, size >= 0, size != Int64(inferred[axis]),
+                    guard case let .dimValue(size)? = dim.value, size != Int64(inferred[axis]),
                           substitutedSizes.contains(inferred[axis]) else { continue }
                     ambiguousDeclarations.append(AmbiguousDeclaration(
                         what: what, name: info.name, axis: axis, declared: size, inferred: inferred,
@@ -191,7 +204,7 @@ func declarationProblem(_ info: Onnx_ValueInfoProto, _ type: TensorType, compare
     }
     guard compareDimensions else { return nil }
     for (axis, dim) in dims.enumerated() {
-        if case let .dimValue(size)? = dim.value, size >= 0, size != Int64(type.shape[axis]),
+        if case let .dimValue(size)? = dim.value, size != Int64(type.shape[axis]),
            !ignoring.contains(type.shape[axis]) {
             return "is declared with dimension \(axis) of \(size), but its value has shape \(shapeString(type.shape))"
         }
