@@ -122,7 +122,7 @@ public func runGraphCampaign(_ options: GraphCampaignOptions, progress: (String)
             }
             try? FileManager.default.removeItem(at: output)
         }
-        progress("graphs: \(first) of \(options.count)")
+        progress("graphs: \(first) of \(options.count), \(summary.comparisons) runs compared, \(summary.mismatches.count) mismatches, \(summary.errors.count) errors, \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
     }
     summary.seconds = Date().timeIntervalSince(start)
     return summary
