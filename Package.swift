@@ -36,6 +36,19 @@ let package = Package(
         .target(
             name: "SieveDriver",
             dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
+        // Fuzzing tools (mutators, the campaign harness, random graphs), shared by the tests and `sieve-fuzz`.
+        .target(
+            name: "SieveFuzz",
+            dependencies: [
+                "SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel",
+                "SieveCodegenC", "SieveDriver",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Tests/SieveFuzz"),
+        .executableTarget(
+            name: "sieve-fuzz",
+            dependencies: ["SieveFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tests/SieveFuzzTool"),
         .executableTarget(
             name: "sieve",
             dependencies: [
@@ -55,10 +68,11 @@ let package = Package(
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
-                "SieveTestSupport",
-                "SieveDriver", "sieve", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
+                "SieveTestSupport", "SieveFuzz",
+                "SieveDriver", "sieve", "sieve-fuzz", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]),
+            ],
+            exclude: ["Drivers"]),
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
@@ -72,7 +86,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveNativeTests",
-            dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
+            dependencies: ["SieveTestSupport", "SieveFuzz", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveCodegenC", "SieveDriver", "CSieveRuntime"],
             exclude: ["Drivers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -48,6 +48,11 @@ def make(name, opset, nodes, inputs, outputs, initializers=(), ir_version=None, 
         results = session.run(outputs, {n: a for n, a in inputs})
     except Exception:  # a form ONNX Runtime refuses: the onnx reference evaluator
         results = ReferenceEvaluator(model).run(outputs, {n: a for n, a in inputs})
+    # onnx's checker requires a shape on every graph output (Sieve's importer too): declare what was computed.
+    for index, (n, a) in enumerate(zip(outputs, results)):
+        a = np.asarray(a)
+        graph.output[index].CopyFrom(helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape))
+    model.graph.CopyFrom(graph)
     folder = os.path.join(OUT, f"test_{name}")
     data = os.path.join(folder, "test_data_set_0")
     os.makedirs(data)

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # pkg-config and cmake: the tests build programs against artifacts with their .pc and CMake files;
-# graphviz: `--format svg` runs its dot, and the tests check that the DOT views parse.
-debian_packages=(libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake pkg-config graphviz strace)
+# graphviz: `--format svg` runs its dot, and the tests check that the DOT views parse;
+# gcc brings libtsan, for the ThreadSanitizer run of two artifacts linked into one program.
+debian_packages=(gcc libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake pkg-config graphviz strace)
 missing=()
 for package in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -41,6 +41,15 @@ struct GraphBuilder {
     /// Sizes the importer chose for symbolic input dimensions (1 for a batch dimension): a dimension computed
     /// from one cannot be compared with a fixed declaration.
     var substitutedSizes: Set<Int> = []
+    /// The size given to a symbolic batch dimension: 1, or another size when the importer infers again to tell a
+    /// dimension that follows the batch from one that is fixed (see ``ambiguousDeclarations``).
+    var symbolicBatchSize = 1
+    /// Declared dimensions that differ from the inferred ones only where the inferred size is a substituted one, so
+    /// the comparison was left open: a second inference with another batch size settles them.
+    var ambiguousDeclarations: [AmbiguousDeclaration] = []
+    /// Whether declared types are checked; off for that second inference, whose sizes differ from the declared ones
+    /// wherever the batch flows, and whose only use is to settle the first one's open comparisons.
+    var checksDeclarations = true
     /// Names whose shape follows from values computed at import (constants folded from other ops, shapes
     /// read with Shape, the branch an If takes), and everything computed from them: onnx's shape inference,
     /// which does not propagate values, cannot know these shapes, so declarations are not compared with them.
@@ -71,6 +80,10 @@ struct GraphBuilder {
     mutating func build(inputShapes: [String: [Int]], constantInputs: [String: Constant] = [:]) {
         // Names read inside subgraphs (If branches) count too: a branch may read an outer value.
         consumed = namesRead(by: graphProto)
+        if graphProto.name.isEmpty && checksDeclarations {
+            // Found by the fuzzing campaign: onnx's checker requires every graph to have a name.
+            error(modelLocation, "the model's graph has no name; onnx's checker requires every graph to be named: give it one")
+        }
 
         addInitializers()
         addInputs(inputShapes: inputShapes, constantInputs: constantInputs)
@@ -229,10 +242,10 @@ struct GraphBuilder {
                 if let dim {
                     shape.append(dim)
                 } else if axis == 0 {
-                    shape.append(1)
-                    substitutedSizes.insert(1)
+                    shape.append(symbolicBatchSize)
+                    substitutedSizes.insert(symbolicBatchSize)
                     diagnostics.append(Diagnostic(.note, modelLocation,
-                        "input '\(name)' has a symbolic batch dimension '\(declared[0].1)'; using 1 (pass --input-shape \(name)=... to choose another)"))
+                        "input '\(name)' has a symbolic batch dimension '\(declared[0].1)'; using \(symbolicBatchSize) (pass --input-shape \(name)=... to choose another)"))
                 } else {
                     shape.append(-1)
                     unknown.append(axis)

@@ -182,6 +182,18 @@ public struct ONNXModel: Sendable {
         var builder = GraphBuilder(modelName: modelName, baseDirectory: baseDirectory, opset: opsetVersion,
                                    irVersion: irVersion, domains: domains, graphProto: model.graph)
         builder.build(inputShapes: inputShapes, constantInputs: constantInputs)
+        if !builder.ambiguousDeclarations.isEmpty, !builder.diagnostics.contains(where: { $0.severity == .error }) {
+            // Infer once more with the symbolic batch at 2: a dimension that stays put is fixed and must match its
+            // declaration. A model that does not import at batch 2 leaves the declarations open, as before.
+            var other = GraphBuilder(modelName: modelName, baseDirectory: baseDirectory, opset: opsetVersion,
+                                     irVersion: irVersion, domains: domains, graphProto: model.graph)
+            other.symbolicBatchSize = 2
+            other.checksDeclarations = false
+            other.build(inputShapes: inputShapes, constantInputs: constantInputs)
+            if !other.diagnostics.contains(where: { $0.severity == .error }) {
+                builder.diagnostics += settleAmbiguousDeclarations(builder.ambiguousDeclarations, other: other)
+            }
+        }
         if builder.diagnostics.contains(where: { $0.severity == .error }) {
             throw DiagnosticError(builder.diagnostics.filter { $0.severity != .note })
         }

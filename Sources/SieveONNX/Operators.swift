@@ -33,7 +33,7 @@ extension GraphBuilder {
     static let operators: [String: ONNXOperator] = [
         "Add": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
         "AveragePool": ONNXOperator(since(7, inputs: 1...1, required: ["kernel_shape"])) { try $0.convertPool(&$1) },
-        "BatchNormalization": ONNXOperator(since(7, inputs: 5...5, outputs: 1...5), since(14, inputs: 5...5, outputs: 1...3)) { try $0.convertBatchNormalization(&$1) },
+        "BatchNormalization": ONNXOperator(since(7, inputs: 5...5, outputs: 1...5, outputCounts: [1, 5]), since(14, inputs: 5...5, outputs: 1...3, outputCounts: [1, 3])) { try $0.convertBatchNormalization(&$1) },
         "Cast": ONNXOperator(since(7, inputs: 1...1, required: ["to"])) { try $0.convertCast(&$1) },
         "Clip": ONNXOperator(since(7, inputs: 1...1), since(11, inputs: 1...3)) { try $0.convertClip(&$1) },
         "Concat": ONNXOperator(since(7, inputs: 1...variadic, required: ["axis"])) { try $0.convertConcat(&$1) },

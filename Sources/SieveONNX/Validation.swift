@@ -17,6 +17,9 @@ struct NodeSignature: Sendable {
     var since: Int
     var inputs: ClosedRange<Int>
     var outputs: ClosedRange<Int>
+    /// The output counts the schema allows within `outputs`, when it allows only some (BatchNormalization: the
+    /// inference form or the whole training form, nothing between); nil for all of them.
+    var outputCounts: Set<Int>? = nil
     /// Attributes every node must give.
     var required: [String]
     /// Set when ONNX deprecated the op at `since`: its nodes are refused from then on.
@@ -26,14 +29,15 @@ struct NodeSignature: Sendable {
 }
 
 /// A signature that holds from opset `version`.
-func since(_ version: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
+func since(_ version: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1, outputCounts: Set<Int>? = nil,
            required: [String] = []) -> NodeSignature {
-    NodeSignature(since: version, inputs: inputs, outputs: outputs, required: required, deprecated: false, replacement: nil)
+    NodeSignature(since: version, inputs: inputs, outputs: outputs, outputCounts: outputCounts, required: required,
+                  deprecated: false, replacement: nil)
 }
 
 /// The signature of an op that ONNX deprecated at opset `version` in favour of `replacement`.
 func deprecated(_ version: Int, use replacement: String) -> NodeSignature {
-    NodeSignature(since: version, inputs: 0...variadic, outputs: 0...variadic, required: [], deprecated: true,
+    NodeSignature(since: version, inputs: 0...variadic, outputs: 0...variadic, outputCounts: nil, required: [], deprecated: true,
                   replacement: replacement)
 }
 
@@ -83,6 +87,15 @@ extension GraphBuilder {
                 return "\(what) \(empty) of \(op) is required, but the node gives it an empty name"
             }
         }
+        if let unnamed = subgraphs(of: node).first(where: { $0.graph.name.isEmpty }) {
+            // Found by the fuzzing campaign: onnx's checker requires every graph, branches included, to be named.
+            return "the subgraph '\(unnamed.name)' has no name; onnx's checker requires every graph to be named: give it one"
+        }
+        if let allowed = signature.outputCounts, !allowed.contains(node.output.count) {
+            // Found by the fuzzing campaign: BatchNormalization with 2 outputs passed the range check.
+            let counts = allowed.sorted().map(String.init).joined(separator: " or ")
+            return "\(op) at opset \(opset) takes \(counts) outputs, but the node lists \(node.output.count); list \(counts) outputs"
+        }
         let given = Set(node.attribute.map(\.name))
         if let missing = signature.required.first(where: { !given.contains($0) }) {
             return "\(op) needs the attribute '\(missing)'"
@@ -97,6 +110,7 @@ extension GraphBuilder {
     /// shape given for a symbolic dimension may legitimately change a dimension the model fixed), and not where
     /// the inferred size is one the importer chose for a symbolic dimension (where onnx infers a symbol).
     mutating func checkDeclaredTypes(shapesChosen: Bool) {
+        guard checksDeclarations else { return }
         let declarations = graphProto.output.map { ("graph output", $0) } + graphProto.valueInfo.map { ("value_info", $0) }
         for (what, info) in declarations {
             guard let slot = env[info.name],
@@ -104,7 +118,71 @@ extension GraphBuilder {
                                                    compareDimensions: !shapesChosen, ignoring: substitutedSizes) else { continue }
             error(definedBy[info.name] ?? modelLocation, "\(what) '\(info.name)' \(problem); correct the declaration in the model")
         }
+        if !shapesChosen {
+            for (what, info) in declarations {
+                guard let slot = env[info.name], !shapeFromValues.contains(info.name),
+                      case let .tensorType(declared)? = info.type.value, declared.shape.dim.count == type(of: slot).rank else { continue }
+                let inferred = type(of: slot).shape
+                for (axis, dim) in declared.shape.dim.enumerated() {
+                    guard case let .dimValue(size)? = dim.value, size != Int64(inferred[axis]),
+                          substitutedSizes.contains(inferred[axis]) else { continue }
+                    ambiguousDeclarations.append(AmbiguousDeclaration(
+                        what: what, name: info.name, axis: axis, declared: size, inferred: inferred,
+                        location: definedBy[info.name] ?? modelLocation))
+                }
+            }
+        }
+        for output in graphProto.output {
+            guard let problem = outputDeclarationProblem(output) else { continue }
+            error(definedBy[output.name] ?? modelLocation, "graph output '\(output.name)' \(problem)")
+        }
     }
+}
+
+/// A declared dimension that differs from the inferred one where the inferred size is the one the importer chose
+/// for a symbolic batch: it may follow the batch (onnx infers a symbol there, and accepts any declaration) or be
+/// fixed (onnx infers the size, and refuses the declaration). ``settleAmbiguousDeclarations`` tells which.
+struct AmbiguousDeclaration: Sendable {
+    var what: String
+    var name: String
+    var axis: Int
+    var declared: Int64
+    var inferred: [Int]
+    var location: Location
+
+    /// The diagnostic when the dimension turns out fixed.
+    var diagnostic: Diagnostic {
+        Diagnostic(.error, location, "\(what) '\(name)' is declared with dimension \(axis) of \(declared), but its value has shape \(shapeString(inferred)); correct the declaration in the model")
+    }
+}
+
+/// The ambiguous declarations that are wrong: those whose dimension, inferred again with the symbolic batch at
+/// `other`'s size, keeps the size it had (so it does not follow the batch). Found by the fuzzing campaign: a
+/// ReduceProd over every axis gave [1, 1] where [N, 10] was declared, and the 1 was taken for the batch's.
+func settleAmbiguousDeclarations(_ ambiguous: [AmbiguousDeclaration], other: GraphBuilder) -> [Diagnostic] {
+    ambiguous.compactMap { entry in
+        guard let slot = other.env[entry.name] else { return nil }
+        let again = other.type(of: slot).shape
+        guard again.count == entry.inferred.count, again[entry.axis] == entry.inferred[entry.axis] else { return nil }
+        return entry.diagnostic
+    }
+}
+
+/// What a main-graph output's declared tensor type lacks that onnx's checker requires, or nil: the element type
+/// field and the shape field (found by the fuzzing campaign: an output whose type had no shape was accepted). An
+/// element type of 0 (UNDEFINED), an empty shape (a scalar) and dimensions without a value are all allowed.
+///
+/// An output with no type at all is accepted, although onnx's checker refuses it: it asks the importer to infer
+/// the type, which is unambiguous, and the frontend's tests build their models so (docs/reliability.md).
+func outputDeclarationProblem(_ info: Onnx_ValueInfoProto) -> String? {
+    guard case let .tensorType(tensor)? = info.type.value else { return nil }
+    if !tensor.hasElemType {
+        return "declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it"
+    }
+    if !tensor.hasShape {
+        return "declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)"
+    }
+    return nil
 }
 
 /// How a declared tensor type contradicts `type`, phrased to follow the value's name, or nil. Element type 0
@@ -126,7 +204,7 @@ func declarationProblem(_ info: Onnx_ValueInfoProto, _ type: TensorType, compare
     }
     guard compareDimensions else { return nil }
     for (axis, dim) in dims.enumerated() {
-        if case let .dimValue(size)? = dim.value, size >= 0, size != Int64(type.shape[axis]),
+        if case let .dimValue(size)? = dim.value, size != Int64(type.shape[axis]),
            !ignoring.contains(type.shape[axis]) {
             return "is declared with dimension \(axis) of \(size), but its value has shape \(shapeString(type.shape))"
         }

@@ -9,8 +9,9 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
-import SieveIR
+import SieveFuzz
 import SieveInterpreter
+import SieveIR
 import SieveTarget
 import Testing
 

@@ -3,8 +3,9 @@
 
 import Foundation
 import SieveCodegenC
-import SieveIR
+import SieveFuzz
 import SieveInterpreter
+import SieveIR
 import SieveKernel
 import SieveTarget
 import Testing

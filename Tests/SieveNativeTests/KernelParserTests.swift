@@ -3,6 +3,7 @@
 
 import Foundation
 import SieveDriver
+import SieveFuzz
 import SieveIR
 import SieveKernel
 import SievePasses

@@ -5,8 +5,9 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
-import SieveIR
+import SieveFuzz
 import SieveInterpreter
+import SieveIR
 import Testing
 
 /// A small MLP with an N:M layer, used by the contract tests.

@@ -4,6 +4,7 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
+import SieveFuzz
 import Testing
 
 @Suite struct SanitizerTests {

@@ -4,8 +4,9 @@
 import Foundation
 import SieveCodegenC
 import SieveDriver
-import SieveIR
+import SieveFuzz
 import SieveInterpreter
+import SieveIR
 import SieveKernel
 import Testing
 

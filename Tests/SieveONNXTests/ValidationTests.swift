@@ -197,6 +197,74 @@ func declaredOutput(_ model: Onnx_ModelProto, _ info: Onnx_ValueInfoProto) -> On
     #expect(refusal(declaredOutput(reshaped, valueInfo("y", ONNXType.int64, ["n"]))).contains("is declared int64"))
 }
 
+/// Found by the fuzzing campaign (#18): a graph output whose tensor type had no shape field, or no element type
+/// field, was accepted, though onnx's checker refuses both. An output with no type at all still asks the importer
+/// to infer it, and an empty shape is a scalar's.
+@Test func graphOutputTensorTypesNeedAnElementTypeAndAShape() throws {
+    let relu = model(nodes: [node("Relu", ["x"], ["y"], name: "relu")], inputs: [x2x3], outputs: ["y"])
+    #expect(refusal(declaredOutput(relu, valueInfo("y", ONNXType.float, nil)))
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)")
+    var noElementType = valueInfo("y", ONNXType.float, [2, 3])
+    noElementType.type.tensorType.clearElemType()
+    #expect(refusal(declaredOutput(relu, noElementType))
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it")
+    _ = try importBytes(relu)
+    let sum = model(nodes: [node("ReduceSum", ["x"], ["y"], name: "sum", [intAttribute("keepdims", 0)])], inputs: [x2x3], outputs: ["y"],
+                    opset: 13)
+    _ = try importBytes(declaredOutput(sum, valueInfo("y", ONNXType.float, [])))
+}
+
+/// Found by the fuzzing campaign (#18): a size equal to the one chosen for a symbolic batch was never compared with
+/// a fixed declaration, so a ReduceProd over every axis ([1, 1], whatever the batch) passed as [N, 4]. The importer
+/// now infers again at batch 2 and refuses a dimension that stays put; one that follows the batch is still
+/// accepted against any declaration, as onnx accepts it.
+@Test func aFixedDimensionEqualToTheBatchSubstituteIsCompared() throws {
+    let batched = valueInfo("x", ONNXType.float, ["n", 4])
+    let product = model(nodes: [node("ReduceProd", ["x"], ["y"], name: "prod")], inputs: [batched], outputs: ["y"], opset: 13)
+    #expect(refusal(declaredOutput(product, valueInfo("y", ONNXType.float, ["n", 4])))
+        == "test.onnx: node #0 'prod': error: graph output 'y' is declared with dimension 1 of 4, but its value has shape 1x1; correct the declaration in the model")
+    _ = try importBytes(declaredOutput(product, valueInfo("y", ONNXType.float, [1, 1])))
+    let transposed = model(nodes: [node("Transpose", ["x"], ["y"])], inputs: [batched], outputs: ["y"])
+    _ = try importBytes(declaredOutput(transposed, valueInfo("y", ONNXType.float, [4, 9])))
+}
+
+/// Found by the fuzzing campaign (#18): BatchNormalization with 2 outputs was within its schema's range (1 to 3,
+/// or 1 to 5 before opset 14) but onnx's checker allows only the inference form or the whole training form.
+@Test(arguments: [(Int64(9), 2), (9, 3), (15, 2)])
+func batchNormalizationTakesOnlyItsAllowedOutputCounts(opset: Int64, outputs: Int) {
+    let names = ["y", "mean", "variance", "saved_mean", "saved_variance"].prefix(outputs)
+    let weights = ["s", "b", "m", "v"].map { floatTensor($0, [3], [1, 0.5, 2]) }
+    let text = refusal(model(nodes: [node("BatchNormalization", ["x", "s", "b", "m", "v"], Array(names), name: "bn")],
+                             inputs: [valueInfo("x", ONNXType.float, [1, 3, 2, 2])], outputs: ["y"], initializers: weights, opset: opset))
+    let counts = opset < 14 ? "1 or 5" : "1 or 3"
+    #expect(text == "test.onnx: node #0 'bn': error: BatchNormalization at opset \(opset) takes \(counts) outputs, but the node lists \(outputs); list \(counts) outputs")
+}
+
+/// Found by the fuzzing campaign (#18): a model whose graph, or an If branch, had no name was accepted; onnx's
+/// checker requires every graph to be named.
+@Test func graphsMustBeNamed() {
+    var unnamed = model(nodes: [node("Relu", ["x"], ["y"])], inputs: [x2x3], outputs: ["y"])
+    unnamed.graph.name = ""
+    #expect(refusal(unnamed) == "test.onnx: error: the model's graph has no name; onnx's checker requires every graph to be named: give it one")
+    var branch = subgraph("", [node("Relu", ["x"], ["t"])], outputs: ["t"])
+    let other = subgraph("else", [node("Neg", ["x"], ["e"])], outputs: ["e"])
+    let conditional = model(nodes: [node("If", ["c"], ["y"], name: "if", [graphAttribute("then_branch", branch), graphAttribute("else_branch", other)])],
+                            inputs: [x2x3, valueInfo("c", ONNXType.bool, [])], outputs: ["y"])
+    #expect(refusal(conditional).contains("node #0 'if': error: the subgraph 'then_branch' has no name; onnx's checker requires every graph to be named: give it one"), "\(refusal(conditional))")
+    branch.name = "then"
+    #expect(!refusal(model(nodes: [node("If", ["c"], ["y"], name: "if", [graphAttribute("then_branch", branch), graphAttribute("else_branch", other)])],
+                           inputs: [x2x3, valueInfo("c", ONNXType.bool, [])], outputs: ["y"])).contains("no name"))
+}
+
+/// Found by the fuzzing campaign (#18): a negative dimension declared for a graph output (-1, -2, INT64_MIN) was
+/// never compared, so it passed where onnx's checker finds it differs from the inferred size.
+@Test(arguments: [Int64(-1), -2, Int64.min])
+func negativeDeclaredDimensionsAreCompared(size: Int64) {
+    let relu = model(nodes: [node("Relu", ["x"], ["y"], name: "relu")], inputs: [x2x3], outputs: ["y"])
+    #expect(refusal(declaredOutput(relu, valueInfo("y", ONNXType.float, [2, .size(size)])))
+        == "test.onnx: node #0 'relu': error: graph output 'y' is declared with dimension 1 of \(size), but its value has shape 2x3; correct the declaration in the model")
+}
+
 // MARK: Tensors
 
 @Test func aTensorWithTwoValueFieldsIsRefused() {
