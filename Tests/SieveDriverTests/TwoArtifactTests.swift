@@ -20,20 +20,6 @@ let threadSanitizerWorks: Bool = {
     return ran.status == 0
 }()
 
-/// Runs a program to completion; returns its exit status and its standard output and error together.
-func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 @Suite(.serialized) struct TwoArtifactTests {
     /// One model of the pair: the example it comes from, its artifact name, and compile options.
     struct Model {
