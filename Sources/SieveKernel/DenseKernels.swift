@@ -79,33 +79,46 @@ extension Lowerer {
                 }
             }
         }
-        func rowTiles(_ body: inout KernelBuilder, _ batch: KernelExpression, _ column0: KernelExpression, vectors: Int) {
-            body.loop("ib", to: .index(m / rowTile)) { body, ib in
-                tile(&body, batch, ib * .index(rowTile), rows: rowTile, column0, vectors: vectors)
-            }
-            body.loop("i", from: .index(m - m % rowTile), to: .index(m)) { body, row in
-                tile(&body, batch, row, rows: 1, column0, vectors: vectors)
-            }
-        }
-
+        // Work items are (batch, column block, row tile), consecutive items sharing a column block, so that a product
+        // with few column blocks (a convolution over a few dozen pixels) still splits across threads.
         let block = vectorTile * w
         let fullBlocks = n / block
-        builder.loop("t", to: .index(batches * fullBlocks), parallel: parallel) { body, t in
-            let batch = body.declare("batch", .i64, t / .index(fullBlocks))
-            let column0 = body.declare("j0", .i64, (t % .index(fullBlocks)) * .index(block))
-            rowTiles(&body, batch, column0, vectors: vectorTile)
+        let fullTiles = m / rowTile, tailRows = m % rowTile
+        let tilesPerBlock = fullTiles + (tailRows > 0 ? 1 : 0)
+        builder.loop("t", to: .index(batches * fullBlocks * tilesPerBlock), parallel: parallel) { body, t in
+            let batch = body.declare("batch", .i64, t / .index(fullBlocks * tilesPerBlock))
+            let column0 = body.declare("j0", .i64, ((t / .index(tilesPerBlock)) % .index(fullBlocks)) * .index(block))
+            let tileIndex = body.declare("ib", .i64, t % .index(tilesPerBlock))
+            func fullTile(_ body: inout KernelBuilder) {
+                tile(&body, batch, tileIndex * .index(rowTile), rows: rowTile, column0, vectors: vectorTile)
+            }
+            guard tailRows > 0 else { return fullTile(&body) }
+            body.branch(.binary(.lt, tileIndex, .index(fullTiles)), then: fullTile, else: { body in
+                tile(&body, batch, .index(fullTiles * rowTile), rows: tailRows, column0, vectors: vectorTile)
+            })
         }
+        // The columns past the last whole block: single vectors, then scalars, split across threads by row tiles.
         let remainderStart = fullBlocks * block
         let singleVectors = (n - remainderStart) / w
         let scalarStart = remainderStart + singleVectors * w
         if singleVectors > 0 || scalarStart < n {
-            builder.loop("batch", to: .index(batches)) { body, batch in
+            func columnTail(_ body: inout KernelBuilder, _ batch: KernelExpression, _ row0: KernelExpression, rows: Int) {
                 body.loop("jv", to: .index(singleVectors)) { body, jv in
-                    rowTiles(&body, batch, .index(remainderStart) + jv * .index(w), vectors: 1)
+                    tile(&body, batch, row0, rows: rows, .index(remainderStart) + jv * .index(w), vectors: 1)
                 }
                 body.loop("j", from: .index(scalarStart), to: .index(n)) { body, column in
-                    body.loop("i", to: .index(m)) { body, row in scalarElement(&body, batch, row, column) }
+                    body.loop("r", to: .index(rows)) { body, r in scalarElement(&body, batch, row0 + r, column) }
                 }
+            }
+            builder.loop("t", to: .index(batches * tilesPerBlock), parallel: parallel) { body, t in
+                let batch = body.declare("batch", .i64, t / .index(tilesPerBlock))
+                let tileIndex = body.declare("ib", .i64, t % .index(tilesPerBlock))
+                guard tailRows > 0 else { return columnTail(&body, batch, tileIndex * .index(rowTile), rows: rowTile) }
+                body.branch(.binary(.lt, tileIndex, .index(fullTiles)), then: { body in
+                    columnTail(&body, batch, tileIndex * .index(rowTile), rows: rowTile)
+                }, else: { body in
+                    columnTail(&body, batch, .index(fullTiles * rowTile), rows: tailRows)
+                })
             }
         }
         addKernel(builder, pattern: "\(pattern), \(rowTile)x\(vectorTile) register tile of f32x\(w), column tails by single vectors then scalars\(scheduleText())")

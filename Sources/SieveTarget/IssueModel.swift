@@ -86,7 +86,8 @@ public struct LoopWork: Hashable, Sendable {
     }
 
     /// `DenseKernels.emitDenseProduct`'s register tile: per k step `vectors` loads of B, one broadcast of A per row
-    /// and rows x vectors FMAs on as many chains; row tails as one-row tiles, column tails a vector, then scalars.
+    /// and rows x vectors FMAs on as many chains; the row tail as one tile of the remaining rows, column tails a
+    /// vector, then scalars.
     static func tileLoops(products: Int, m: Int, n: Int, k: Int, rows: Int, vectors: Int, lanes w: Int) -> [LoopWork] {
         let blocks = n / (vectors * w)
         let vectorTail = (n - blocks * vectors * w) / w, scalarTail = n % w
@@ -101,10 +102,11 @@ public struct LoopWork: Hashable, Sendable {
                     LoopWork(iterations: count, otherInstructions: 2 * fmas + 6)]
         }
         var loops: [LoopWork] = []
+        let tailTiles = tailRows > 0 ? 1 : 0
         loops += tile(p * Double(blocks * tiles), rows, vectors)
-        loops += tile(p * Double(blocks * tailRows), 1, vectors)
+        loops += tile(p * Double(blocks * tailTiles), tailRows, vectors)
         loops += tile(p * Double(vectorTail * tiles), rows, 1)
-        loops += tile(p * Double(vectorTail * tailRows), 1, 1)
+        loops += tile(p * Double(vectorTail * tailTiles), tailRows, 1)
         if scalarTail > 0 {
             loops.append(LoopWork(iterations: p * Double(scalarTail * m) * kk, fmas: 1, otherLoads: 2, otherInstructions: 2, chains: 1))
         }
