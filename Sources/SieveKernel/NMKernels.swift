@@ -90,7 +90,7 @@ extension Lowerer {
                                            elementType: .f32, count: k * rows))
             var builder = KernelBuilder()
             emitBlockedTranspose(&builder, from: a, rows: rows, columns: k, to: activations, transform: nil)
-            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, \(transposeText)")
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, \(transposeText(rows: rows, columns: k))")
         }
         // A result kept transposed for its N:M readers is the product's own output; any other goes through scratch.
         let keepsTransposed = transposedValues.contains(op.results[0])
@@ -140,8 +140,9 @@ extension Lowerer {
                 }
             }
         }
-        addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back (\(transposeText)), then the epilogue in f32x\(width) along each row"
-                                                      : copyOnly ? "transpose the N:M product back, \(transposeText)"
+        let copyText = transposeText(rows: n, columns: rows)
+        addKernel(builder, pattern: vectorColumns > 0 ? "transpose the N:M product back (\(copyText)), then the epilogue in f32x\(width) along each row"
+                                                      : copyOnly ? "transpose the N:M product back, \(copyText)"
                                                                  : "transpose the N:M product back in blocks of 16 along its rows, applying the epilogue")
         return true
     }
@@ -172,9 +173,10 @@ extension Lowerer {
                   + "[\(n)][\(rows)] for the N:M products reading it")
     }
 
-    /// How `emitBlockedTranspose` without a transform copies, for kernel patterns.
-    var transposeText: String {
-        [4, 8, 16].contains(width) ? "in \(width)x\(width) tiles transposed in registers" : "in blocks of 16 along the rows"
+    /// How `emitBlockedTranspose` without a transform copies a `rows` x `columns` matrix, for kernel patterns.
+    func transposeText(rows: Int, columns: Int) -> String {
+        [4, 8, 16].contains(width) && rows >= width && columns >= width ? "in \(width)x\(width) tiles transposed in registers"
+                                                                        : "in blocks of 16 along the rows"
     }
 
     /// `to[j][i] = transform(i, j, from[i][j])` for `from` of `rows` x `columns`. Without a transform, in tiles of the
@@ -205,9 +207,7 @@ extension Lowerer {
                 }
                 copy(&body, rows: (.index(wholeRows), .index(rows)), columns: (begin, begin + .index(tile)))
             }
-            builder.loop("c", to: 1) { body, _ in
-                copy(&body, rows: (0, .index(rows)), columns: (.index(wholeColumns), .index(columns)))
-            }
+            copy(&builder, rows: (0, .index(rows)), columns: (.index(wholeColumns), .index(columns)))
             return
         }
         let block = 16
