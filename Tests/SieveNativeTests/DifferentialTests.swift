@@ -12,6 +12,7 @@ import SieveDriver
 import SieveFuzz
 import SieveInterpreter
 import SieveIR
+import SieveKernel
 import SieveTarget
 import Testing
 
@@ -706,6 +707,29 @@ func compareCompiled(_ reference: Graph, _ compiled: Graph, ranges: [(Differenti
 
 @Suite("Compiled code matches the interpreter")
 struct DifferentialTests {
+    /// The cases for the convolution forms and the transposed chain only prove something if lowering takes the paths
+    /// they were written for; results alone would still match if it fell back to im2col or to transposing.
+    @Test("the convolution-form and transposed-chain cases take the paths they cover")
+    func casesTakeTheirPaths() throws {
+        func patterns(_ prefix: String) throws -> [String] {
+            let testCase = try #require(differentialCases.first { $0.name.hasPrefix(prefix) })
+            let (_, compiled, _) = try mergedCases([testCase], seed: 1)
+            return try lowerToKernels(compiled, options: LoweringOptions(name: "paths", vectorWidth: 16)).kernels.map(\.pattern)
+        }
+        let convolutions = try patterns("conv2d depthwise")
+        #expect(convolutions.filter { $0.hasPrefix("depthwise conv2d") }.count == 4)
+        #expect(convolutions.filter { $0.contains("vectors of interior columns") }.count == 3, "the strided one is scalar")
+        #expect(convolutions.filter { $0.contains("pointwise conv2d straight over the input planes") }.count == 2)
+        #expect(!convolutions.contains { $0.contains("im2col") })
+        let chain = try patterns("N:M products chained")
+        #expect(chain.filter { $0.contains("which stays [64][40]") }.count == 1, "only %h stays transposed")
+        // Eight products: every result but %h is transposed back, and every product but %y (reading %h) transposes its
+        // activations.
+        #expect(chain.filter { $0.hasPrefix("N:M product (2:4)") }.count == 8)
+        #expect(chain.filter { $0.hasPrefix("transpose the N:M product back") }.count == 7)
+        #expect(chain.filter { $0.hasPrefix("transpose activations") }.count == 7)
+    }
+
     @Test("every op, native target, 1 to 4 threads")
     func everyOpNative() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .native, seed: 11, threads: [1, 2, 3, 4])
