@@ -108,7 +108,9 @@ public func prepareGraph(_ imported: consuming Graph, target: TargetDescription,
     var sparsityPasses: Pipelines.SparsityPasses?
     if let sparsity {
         try checkSparsityOptions(sparsity, calibration: calibration, location: graph.location)
-        sparsityPasses = Pipelines.SparsityPasses(allocation: sparsity.allocation,
+        var allocation = sparsity.allocation
+        allocation.target = target  // the CPU target-speedup estimates times for
+        sparsityPasses = Pipelines.SparsityPasses(allocation: allocation,
                                                   legalize: NMLegalize(method: sparsity.prune, permute: sparsity.permute))
         context.calibration = calibration
         context.calibrationSamples = sparsity.calibrationSamples

@@ -130,7 +130,7 @@ struct KernelFacts {
             let kind = kernel.sourceOp.map { graph.operations[$0].kind }
             if case .gather = kind, let result { bytes = min(bytes, 2 * elements * result.elementType.byteSize) }
             return KernelFacts(kernel: kernel, product: product, touchedBytes: bytes, parallel: parallel, resultElements: elements,
-                               streamingWork: streamingWork(kind))
+                               streamingWork: StreamingWork(kind))
         }
     }
 
@@ -150,20 +150,6 @@ struct KernelFacts {
         let work = streamingWork.loops(elements: resultElements, lanes: target.f32Lanes)
         let estimate = model.streamingEstimate(bytes: touchedBytes, threads: used, work: work)
         return (estimate, "stream", model.rates.bandwidth(forWarmBytes: touchedBytes, threads: used), model.rates.peakFlops(threads: used))
-    }
-
-    /// The issue model's class of a kernel without a schedule, from the graph op it computes (a product's other
-    /// kernels, which pack or transpose its operands, copy).
-    static func streamingWork(_ kind: OpKind?) -> StreamingWork {
-        switch kind {
-        case .softmax, .logSoftmax: return .softmax
-        case .layerNorm: return .normalization
-        case let .unary(function): return function.isTranscendental ? .transcendental : .elementwise
-        case .binary(.pow): return .transcendental
-        case .reduce, .argExtreme, .cumSum, .topK, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool: return .reduction
-        case .binary, .cast, .where, .quantize, .dequantize, .batchNorm, .constant, nil: return .elementwise
-        default: return .copy
-        }
     }
 }
 

@@ -64,6 +64,7 @@ func buildSparsityReport(original: Graph, sparse: Graph, log: SparsityLog, optio
     case let .uniform(pattern): sparsity = pattern.description
     case let .maxError(bound): sparsity = "auto, max-error \(bound)"
     case let .targetDensity(density): sparsity = "auto, target-density \(density)"
+    case let .targetSpeedup(speedup): sparsity = "auto, target-speedup \(speedup)"
     }
     return try SparsityReport.build(original: original, sparse: sparse, log: log, sparsity: sparsity,
                                     prune: options.prune.rawValue, calibration: calibration,

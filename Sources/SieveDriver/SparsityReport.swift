@@ -58,6 +58,8 @@ public struct SparsityReport: Codable, Hashable, Sendable {
     public var parametersBefore: Int, parametersAfter: Int, bytesBefore: Int, bytesAfter: Int
     /// Remarks on the whole run.
     public var notes: [String]
+    /// The error/speed curve `--target-speedup` walked, with the chosen point (empty in other modes).
+    public var curve: [AllocationPoint] = []
 
     /// Builds the report from the graph before and after the sparsity passes and their log.
     ///
@@ -93,7 +95,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             modelRelativeOutputError: nil, layers: layers,
             parametersBefore: layers.reduce(0) { $0 + $1.parametersBefore }, parametersAfter: layers.reduce(0) { $0 + $1.parametersAfter },
             bytesBefore: layers.reduce(0) { $0 + $1.bytesBefore }, bytesAfter: layers.reduce(0) { $0 + $1.bytesAfter },
-            notes: log.notes)
+            notes: log.notes, curve: log.curve)
         if let calibration {
             try report.measure(original: original, sparse: sparse, channelOrders: log.channelOrders, calibration: calibration,
                                maxSamples: maxSamples)
@@ -224,6 +226,13 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             for layer in sensitive {
                 let entries = layer.sensitivity.sorted { $0.key < $1.key }.map { "\($0.key): \(number($0.value))" }
                 lines.append("- \(layer.name): " + entries.joined(separator: ", "))
+            }
+        }
+        if !curve.isEmpty {
+            lines += ["", "Error/speed curve (greedy moves from dense; speed-ups are the cost model's estimate, errors the sum of the moved layers' sensitivities, and measured on calibration where given):", "",
+                      "| step | estimated speed-up | density | estimated error | measured error | chosen |", "| ---: | ---: | ---: | ---: | ---: | --- |"]
+            for point in curve {
+                lines.append("| \(point.step) | \(number(point.estimatedSpeedup)) | \(number(point.density)) | \(number(point.estimatedError)) | \(number(point.measuredError)) | \(point.chosen ? "◀ chosen" : "") |")
             }
         }
         if !notes.isEmpty {

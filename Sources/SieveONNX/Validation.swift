@@ -132,8 +132,10 @@ extension GraphBuilder {
                 }
             }
         }
-        for output in graphProto.output {
-            guard let problem = outputDeclarationProblem(output) else { continue }
+        // A missing type is reported once the rest of the model imports: its diagnostic suggests the inferred type.
+        let clean = !diagnostics.contains { $0.severity == .error }
+        for output in graphProto.output where output.hasType || clean {
+            guard let problem = outputDeclarationProblem(output, inferred: env[output.name].map { type(of: $0) }) else { continue }
             error(definedBy[output.name] ?? modelLocation, "graph output '\(output.name)' \(problem)")
         }
     }
@@ -168,19 +170,23 @@ func settleAmbiguousDeclarations(_ ambiguous: [AmbiguousDeclaration], other: Gra
     }
 }
 
-/// What a main-graph output's declared tensor type lacks that onnx's checker requires, or nil: the element type
-/// field and the shape field (found by the fuzzing campaign: an output whose type had no shape was accepted). An
-/// element type of 0 (UNDEFINED), an empty shape (a scalar) and dimensions without a value are all allowed.
-///
-/// An output with no type at all is accepted, although onnx's checker refuses it: it asks the importer to infer
-/// the type, which is unambiguous, and the frontend's tests build their models so (docs/reliability.md).
-func outputDeclarationProblem(_ info: Onnx_ValueInfoProto) -> String? {
-    guard case let .tensorType(tensor)? = info.type.value else { return nil }
+/// What a main-graph output's declaration lacks that onnx's checker requires, or nil: a type, and in a tensor type
+/// the element type field and the shape field (found by the fuzzing campaign: an output whose type had no shape was
+/// accepted). An element type of 0 (UNDEFINED), an empty shape (a scalar) and dimensions without a value are all
+/// allowed. `inferred`, the value's type when the importer could compute it, is what the diagnostic suggests.
+func outputDeclarationProblem(_ info: Onnx_ValueInfoProto, inferred: TensorType?) -> String? {
+    let suggestion = inferred.map { ": declare it (its value is \($0.elementType) of shape \(shapeString($0.shape)))" }
+        ?? ": declare it"
+    guard case let .tensorType(tensor)? = info.type.value else {
+        // A type that is not a tensor is refused where outputs are added; only a missing type is left here.
+        return info.hasType ? nil : "declares no type; onnx's checker requires a tensor type with an element type and a shape on every graph output" + suggestion
+    }
     if !tensor.hasElemType {
-        return "declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it"
+        return "declares a tensor type without an element type; onnx's checker requires the field on every graph output" + suggestion
     }
     if !tensor.hasShape {
-        return "declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)"
+        let shape = inferred.map { "; its value has shape \(shapeString($0.shape))" } ?? ""
+        return "declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary\(shape))"
     }
     return nil
 }

@@ -2,8 +2,9 @@
 // as a `{sparsity = "N:M"}` request on the weight's const op for nm-legalize to carry out.
 //
 // Options: `sparsity-allocation{sparsity=2:4}` (uniform, the default), or `sparsity=auto` with
-// `max-error=E` (relative model output error on calibration) or `target-density=D` (kept weights over
-// all prunable weights); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
+// `max-error=E` (relative model output error on calibration), `target-density=D` (kept weights over
+// all prunable weights) or `target-speedup=X` (estimated end-to-end speed-up over dense by the schedule pass's
+// cost model for `target=NAME` and `threads=N`, SpeedEstimate.swift); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
 // or ONNX node name), `min-weights=N`, `prune=METHOD` (how sensitivity is measured), `samples=N`
 // (calibration samples for sensitivity); the defaults are SparsityOptions' (docs/sparsity.md).
 // Layers stay dense when protected, smaller than min-weights, or with a reduction under 2*M (a reduction
@@ -25,6 +26,8 @@ public struct SparsityAllocation: ConfigurablePass {
         case maxError(Double)
         /// The least-error choice that keeps at most this fraction of the prunable weights.
         case targetDensity(Double)
+        /// The least-error choice whose estimated time is at most the dense model's over this factor.
+        case targetSpeedup(Double)
     }
 
     /// How patterns are chosen.
@@ -39,6 +42,10 @@ public struct SparsityAllocation: ConfigurablePass {
     public var candidates: [NMPattern]
     /// Calibration samples used to measure sensitivity.
     public var samples: Int
+    /// The CPU `target-speedup` estimates times for (nil: the host, as the schedule pass).
+    public var target: TargetDescription?
+    /// Cores a parallel kernel may use in those estimates (nil: the target's).
+    public var threads: Int?
 
     /// Makes the pass; the defaults are `SparsityOptions`' (uniform 2:4 on layers of at least
     /// `SparsityOptions.defaultMinWeights` weights).
@@ -57,8 +64,10 @@ public struct SparsityAllocation: ConfigurablePass {
     public var optionHelp: [(key: String, meaning: String)] {
         [("sparsity", "N:M for uniform, or auto"), ("max-error", "auto: relative output error bound"),
          ("target-density", "auto: fraction of prunable weights kept"), ("keep-dense", "glob of layers left dense"),
+         ("target-speedup", "auto: estimated speed-up over dense to reach"),
          ("min-weights", "smallest layer considered"), ("prune", "method sensitivity is measured with"),
-         ("samples", "calibration samples for sensitivity")]
+         ("samples", "calibration samples for sensitivity"),
+         ("target", "target-speedup: the CPU times are estimated for"), ("threads", "target-speedup: cores in the estimate")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -66,12 +75,18 @@ public struct SparsityAllocation: ConfigurablePass {
         try reader.check(options)
         var pass = self
         var sparsity: String?
-        var maxError: Double?, density: Double?
+        var maxError: Double?, density: Double?, speedup: Double?
         for (key, value) in options {
             switch key {
             case "sparsity": sparsity = value
             case "max-error": maxError = try reader.number(key, value, in: 0...Double.greatestFiniteMagnitude)
             case "target-density": density = try reader.number(key, value, in: 0...1)
+            case "target-speedup": speedup = try reader.number(key, value, in: 0...Double.greatestFiniteMagnitude)
+            case "target": pass.target = try TargetDescription.named(value)
+            case "threads":
+                let count = try reader.count(key, value)
+                guard count >= 1 else { throw reader.error("threads must be at least 1, found \(value)") }
+                pass.threads = count
             case "keep-dense": pass.keepDense.append(value)
             case "min-weights": pass.minWeights = try reader.count(key, value)
             case "prune": pass.method = try reader.method(value)
@@ -80,9 +95,10 @@ public struct SparsityAllocation: ConfigurablePass {
             }
         }
         // A budget alone means auto, as `sparsity=auto` with it would.
-        if let text = sparsity ?? (maxError != nil || density != nil ? "auto" : nil) {
+        if let text = sparsity ?? (maxError != nil || density != nil || speedup != nil ? "auto" : nil) {
             do {
-                pass.mode = try SparsityOptions.mode(text, maxError: maxError, targetDensity: density, spelling: .passOption)
+                pass.mode = try SparsityOptions.mode(text, maxError: maxError, targetDensity: density, targetSpeedup: speedup,
+                                                     spelling: .passOption)
             } catch {
                 throw reader.error(error.diagnostics.first?.message ?? "\(error)")
             }
@@ -129,16 +145,18 @@ public struct SparsityAllocation: ConfigurablePass {
                     layer.record(in: graph, pattern: reason == nil ? pattern : nil, reason: reason ?? "uniform \(pattern)")
                 }) { _ in }
             }
-        case .maxError, .targetDensity:
+        case .maxError, .targetDensity, .targetSpeedup:
             try allocate(&graph, open, context: &context)
         }
     }
 
-    /// One choice for a layer: a pattern (nil for dense), the weights it keeps, its measured error.
+    /// One choice for a layer: a pattern (nil for dense), the weights it keeps, its measured error, and its
+    /// estimated time (`target-speedup` only).
     struct Option {
         var pattern: NMPattern?
         var kept: Int
         var error: Double
+        var nanoseconds = 0.0
     }
 
     /// Auto mode: measure each layer's sensitivity, then choose greedily under the budget.
@@ -158,6 +176,12 @@ public struct SparsityAllocation: ConfigurablePass {
         }
         guard !eligible.isEmpty else { return }
 
+        var speed: SpeedEstimate?
+        if case .targetSpeedup = mode {
+            speed = try SpeedEstimate(graph: graph, layers: PrunableLayers.find(in: graph),
+                                      candidates: Dictionary(eligible.map { ($0.layer.name, $0.patterns) }, uniquingKeysWith: { a, _ in a }),
+                                      schedule: Schedule(target: target, threads: threads))
+        }
         let sampleLimit = min(samples, context.calibrationSamples ?? samples)
         let reference = try ReferenceRun.record(graph: graph, calibration: calibration, maxSamples: sampleLimit)
         var statistics: CalibrationStatistics?
@@ -171,7 +195,8 @@ public struct SparsityAllocation: ConfigurablePass {
         var options: [[Option]] = []
         for (layer, patterns) in eligible {
             let weights = try PrunableLayers.weightMatrix(graph, layer)
-            var layerOptions = [Option(pattern: nil, kept: layer.weightCount, error: 0)]
+            let times = speed?.layerNanoseconds[layer.name] ?? [:]
+            var layerOptions = [Option(pattern: nil, kept: layer.weightCount, error: 0, nanoseconds: times[nil] ?? 0)]
             var sensitivity: [String: Double] = [:]
             for pattern in patterns {
                 let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
@@ -181,47 +206,28 @@ public struct SparsityAllocation: ConfigurablePass {
                 try PrunableLayers.replaceWeight(&variant, layer, matrix: candidate, pattern: nil)
                 let error = try reference.relativeError(of: variant)
                 sensitivity[pattern.description] = error
-                layerOptions.append(Option(pattern: pattern, kept: NMPacking.keptCount(layer.matrix, pattern), error: error))
+                layerOptions.append(Option(pattern: pattern, kept: NMPacking.keptCount(layer.matrix, pattern), error: error,
+                                           nanoseconds: times[pattern] ?? 0))
             }
-            // Per kept count, only the most accurate pattern (4:8 and 2:4 keep as many).
-            var best: [Int: Option] = [:]
-            for option in layerOptions where best[option.kept].map({ option.error < $0.error }) ?? true { best[option.kept] = option }
-            options.append(best.values.sorted { $0.kept > $1.kept })
+            options.append(speed == nil ? Self.densitySteps(layerOptions) : Self.speedSteps(layerOptions))
             context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: nil, reason: "") }) {
                 $0.sensitivity = sensitivity
             }
         }
 
         let prunableTotal = PrunableLayers.find(in: graph).reduce(0) { $0 + $1.weightCount }
-        var keptTotal = prunableTotal
         var choice = [Int](repeating: 0, count: eligible.count)
-        var history: [Int] = []
-        var estimated = 0.0
-        func density() -> Double { prunableTotal > 0 ? Double(keptTotal) / Double(prunableTotal) : 1 }
-        while true {
-            if case let .targetDensity(target) = mode, density() <= target { break }
-            var bestMove: (layer: Int, ratio: Double, saved: Int)?
-            for index in eligible.indices where choice[index] + 1 < options[index].count {
-                let current = options[index][choice[index]], next = options[index][choice[index] + 1]
-                let added = max(0, next.error - current.error)
-                if case let .maxError(bound) = mode, estimated + added > bound { continue }
-                let saved = current.kept - next.kept
-                let ratio = added / Double(max(1, saved))
-                if bestMove.map({ ratio < $0.ratio || (ratio == $0.ratio && saved > $0.saved) }) ?? true {
-                    bestMove = (index, ratio, saved)
-                }
-            }
-            guard let move = bestMove else { break }
-            let current = options[move.layer][choice[move.layer]], next = options[move.layer][choice[move.layer] + 1]
-            estimated += max(0, next.error - current.error)
-            keptTotal -= current.kept - next.kept
-            choice[move.layer] += 1
-            history.append(move.layer)
+        func density(_ choice: [Int]) -> Double {
+            let kept = prunableTotal - eligible.indices.reduce(0) { $0 + options[$1][0].kept - options[$1][choice[$1]].kept }
+            return prunableTotal > 0 ? Double(kept) / Double(prunableTotal) : 1
         }
-
-        // Errors do not add up exactly: measure the joint choice, and under an error bound undo the
-        // latest moves until the measured error fits.
-        func jointError() throws -> Double {
+        func patterns(_ choice: [Int]) -> [String: NMPattern] {
+            var named: [String: NMPattern] = [:]
+            for (index, (layer, _)) in eligible.enumerated() { named[layer.name] = options[index][choice[index]].pattern }
+            return named
+        }
+        // The model's relative output error with every layer pruned as `choice` says (errors do not add up exactly).
+        func jointError(_ choice: [Int]) throws -> Double {
             var variant = graph
             for (index, (layer, _)) in eligible.enumerated() {
                 guard let pattern = options[index][choice[index]].pattern, let weights = pruned[layer.name]?[pattern] else { continue }
@@ -229,38 +235,139 @@ public struct SparsityAllocation: ConfigurablePass {
             }
             return try reference.relativeError(of: variant)
         }
-        var measured = try jointError()
-        if case let .maxError(bound) = mode {
-            while measured > bound, let last = history.popLast() {
-                let current = options[last][choice[last]], previous = options[last][choice[last] - 1]
-                keptTotal += previous.kept - current.kept
-                choice[last] -= 1
-                measured = try jointError()
+
+        // Greedy: the move with the least added error per weight (or, by speed, per nanosecond) saved.
+        var history: [Int] = []
+        var estimated = 0.0
+        var path: [(choice: [Int], error: Double)] = [(choice, 0)]
+        while true {
+            if case let .targetDensity(goal) = mode, density(choice) <= goal { break }
+            var bestMove: (layer: Int, ratio: Double, saved: Double)?
+            for index in eligible.indices where choice[index] + 1 < options[index].count {
+                let current = options[index][choice[index]], next = options[index][choice[index] + 1]
+                let added = max(0, next.error - current.error)
+                if case let .maxError(bound) = mode, estimated + added > bound { continue }
+                let saved = speed == nil ? Double(current.kept - next.kept) : current.nanoseconds - next.nanoseconds
+                let ratio = added / max(1, saved)
+                if bestMove.map({ ratio < $0.ratio || (ratio == $0.ratio && saved > $0.saved) }) ?? true {
+                    bestMove = (index, ratio, saved)
+                }
+            }
+            guard let move = bestMove else { break }
+            let current = options[move.layer][choice[move.layer]], next = options[move.layer][choice[move.layer] + 1]
+            estimated += max(0, next.error - current.error)
+            choice[move.layer] += 1
+            history.append(move.layer)
+            path.append((choice, estimated))
+        }
+
+        var measured: Double
+        var curve: [AllocationPoint] = []
+        if case let .targetSpeedup(goal) = mode, let speed {
+            // The whole path is the error/speed curve; the choice is its first point that reaches the goal (the
+            // least error among those the greedy order visits), or its last when none does.
+            let chosen = path.firstIndex { speed.speedup(patterns($0.choice)) >= goal } ?? path.count - 1
+            choice = path[chosen].choice
+            measured = try jointError(choice)
+            // Measured errors at a few points along the curve, besides the chosen one.
+            let stride = max(1, (path.count - 1) / 6)
+            for (index, point) in path.enumerated() {
+                let measure = index != chosen && (index % stride == 0 || index == path.count - 1) && index > 0
+                curve.append(AllocationPoint(
+                    step: index, estimatedSpeedup: speed.speedup(patterns(point.choice)), density: density(point.choice),
+                    estimatedError: point.error,
+                    measuredError: index == 0 ? 0 : index == chosen ? measured : measure ? try jointError(point.choice) : nil,
+                    chosen: index == chosen))
+            }
+            let reached = speed.speedup(patterns(choice))
+            if reached < goal {
+                let unhelped = eligible.indices.filter { options[$0].count == 1 }.map { eligible[$0].layer.name }
+                let limit = Self.speedLimitNote(speed, eligible: Set(eligible.map(\.layer.name)), unhelped: unhelped)
+                context.sparsity.note("sparsity-allocation: target speed-up \(goal) is out of reach; the fastest choice is estimated at \(formatShare(reached))x: \(limit)")
+                context.diagnostics.append(Diagnostic(.warning, graph.location, "sparsity-allocation: target speed-up \(goal) is out of reach; estimated \(formatShare(reached))x (\(limit))"))
+            }
+        } else {
+            measured = try jointError(choice)
+            if case let .maxError(bound) = mode {
+                // Under an error bound undo the latest moves until the measured error fits.
+                while measured > bound, let last = history.popLast() {
+                    choice[last] -= 1
+                    measured = try jointError(choice)
+                }
             }
         }
 
         let budget: String
         switch mode {
         case let .maxError(bound): budget = "max-error \(bound)"
-        case let .targetDensity(target):
-            budget = "target-density \(target)"
-            if density() > target {
-                context.sparsity.note("sparsity-allocation: target density \(target) is out of reach; the sparsest choice keeps \(formatShare(density())) of the prunable weights")
-                context.diagnostics.append(Diagnostic(.warning, graph.location, "sparsity-allocation: target density \(target) is out of reach; reached \(formatShare(density()))"))
+        case let .targetDensity(goal):
+            budget = "target-density \(goal)"
+            if density(choice) > goal {
+                context.sparsity.note("sparsity-allocation: target density \(goal) is out of reach; the sparsest choice keeps \(formatShare(density(choice))) of the prunable weights")
+                context.diagnostics.append(Diagnostic(.warning, graph.location, "sparsity-allocation: target density \(goal) is out of reach; reached \(formatShare(density(choice)))"))
             }
+        case let .targetSpeedup(goal): budget = "target-speedup \(goal)"
         case let .uniform(pattern): budget = "uniform \(pattern)"
         }
-        context.sparsity.note("sparsity-allocation: auto (\(budget)), sensitivity measured with \(method.rawValue) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density())) of prunable weights, relative output error \(formatShare(measured)) as sensitivity pruned it (an estimate: nm-legalize prunes again and may permute channels; the model relative output error is measured on the graph it emits)")
+        let speedNote = speed.map { ", estimated \(formatShare($0.speedup(patterns(choice))))x the dense model's speed on \(Schedule(target: target, threads: threads).target.name)" } ?? ""
+        context.sparsity.note("sparsity-allocation: auto (\(budget)), sensitivity measured with \(method.rawValue) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density(choice))) of prunable weights\(speedNote), relative output error \(formatShare(measured)) as sensitivity pruned it (an estimate: nm-legalize prunes again and may permute channels; the model relative output error is measured on the graph it emits)")
+        context.sparsity.curve = curve
         for (index, (layer, _)) in eligible.enumerated() {
-            let pattern = options[index][choice[index]].pattern
-            if let pattern { graph.constants.entries[layer.constant.index].sparsityRequest = pattern }
-            context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: pattern, reason: "") }) {
-                $0.pattern = pattern
-                $0.reason = pattern == nil ? "auto (\(budget)): every pattern cost more than the budget allows" : "auto (\(budget))"
+            let option = options[index][choice[index]]
+            if let pattern = option.pattern { graph.constants.entries[layer.constant.index].sparsityRequest = pattern }
+            let time = speed == nil ? "" : ", estimated \(microseconds(options[index][0].nanoseconds)) → \(microseconds(option.nanoseconds)) µs"
+            context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: option.pattern, reason: "") }) {
+                $0.pattern = option.pattern
+                let denseWhy = speed != nil && options[index].count == 1 ? "no pattern is estimated faster than dense"
+                    : "every pattern cost more than the budget allows"
+                $0.reason = option.pattern == nil ? "auto (\(budget)): \(denseWhy)\(time)" : "auto (\(budget))\(time)"
             }
         }
     }
+
+    /// A layer's options as steps that each keep fewer weights, densest (dense) first: per kept count only the most
+    /// accurate pattern (4:8 and 2:4 keep as many).
+    static func densitySteps(_ options: [Option]) -> [Option] {
+        var best: [Int: Option] = [:]
+        for option in options where best[option.kept].map({ option.error < $0.error }) ?? true { best[option.kept] = option }
+        return best.values.sorted { $0.kept > $1.kept }
+    }
+
+    /// A layer's options as steps that each make it faster by the estimate, dense first: the patterns by estimated
+    /// time, slowest first, each kept only when faster than the step before it (at equal times the most accurate).
+    /// A pattern estimated no faster than dense is no step at all.
+    static func speedSteps(_ options: [Option]) -> [Option] {
+        guard let dense = options.first(where: { $0.pattern == nil }) else { return options }
+        var steps = [dense]
+        let sparse = options.filter { $0.pattern != nil }
+            .sorted { $0.nanoseconds != $1.nanoseconds ? $0.nanoseconds > $1.nanoseconds : $0.error < $1.error }
+        for option in sparse where option.nanoseconds < (steps.last?.nanoseconds ?? 0) { steps.append(option) }
+        return steps
+    }
+
+    /// What keeps the estimated speed-up down when a target is out of reach: the time outside the prunable layers
+    /// and in layers that cannot take a pattern.
+    /// `unhelped` names the layers for which no candidate pattern is estimated faster than dense.
+    static func speedLimitNote(_ speed: SpeedEstimate, eligible: Set<String>, unhelped: [String]) -> String {
+        let total = speed.denseNanoseconds
+        func share(_ nanoseconds: Double) -> String { total > 0 ? String(format: "%.0f%%", 100 * nanoseconds / total) : "0%" }
+        var parts = ["\(share(speed.otherNanoseconds)) of the dense model's estimated time is outside the prunable layers"]
+        let fixed = speed.layerNanoseconds.filter { !eligible.contains($0.key) }
+            .map { ($0.key, $0.value[nil] ?? 0) }.sorted { $0.1 > $1.1 }
+        if !fixed.isEmpty {
+            let names = fixed.prefix(3).map { "\($0.0) (\(share($0.1)))" }.joined(separator: ", ")
+            parts.append("\(fixed.count) layers are not the allocation's to choose (dense by keep-dense, min-weights or a short reduction, or N:M already): \(names)\(fixed.count > 3 ? ", …" : "")")
+        }
+        if !unhelped.isEmpty {
+            let names = unhelped.prefix(3).joined(separator: ", ")
+            parts.append("no pattern is estimated faster than dense for \(unhelped.count) layers (small products whose weights stay in cache run at the speed of their activations): \(names)\(unhelped.count > 3 ? ", …" : "")")
+        }
+        return parts.joined(separator: "; ")
+    }
 }
+
+/// Nanoseconds as microseconds with three significant digits, for reasons.
+func microseconds(_ nanoseconds: Double) -> String { String(format: "%.3g", nanoseconds / 1000) }
 
 /// A fraction with four significant digits, for notes.
 func formatShare(_ value: Double) -> String {

@@ -62,6 +62,32 @@ public struct ChannelOrder: Hashable, Sendable {
     }
 }
 
+/// One point of the error/speed curve of `target-speedup`: the allocation after `step` greedy moves.
+public struct AllocationPoint: Codable, Hashable, Sendable {
+    /// Greedy moves from the dense model (0 is dense).
+    public var step: Int
+    /// The cost model's end-to-end speed-up over the dense model.
+    public var estimatedSpeedup: Double
+    /// Kept weights over all prunable weights.
+    public var density: Double
+    /// The sum of the moved layers' sensitivities.
+    public var estimatedError: Double
+    /// The relative model output error on calibration with the whole allocation pruned, where it was measured.
+    public var measuredError: Double?
+    /// Whether this is the allocation chosen.
+    public var chosen: Bool
+
+    /// Makes a point.
+    public init(step: Int, estimatedSpeedup: Double, density: Double, estimatedError: Double, measuredError: Double?, chosen: Bool) {
+        self.step = step
+        self.estimatedSpeedup = estimatedSpeedup
+        self.density = density
+        self.estimatedError = estimatedError
+        self.measuredError = measuredError
+        self.chosen = chosen
+    }
+}
+
 /// The sparsity passes' record of every layer they looked at, in the order they first saw them.
 public struct SparsityLog: Hashable, Sendable {
     /// Records in first-seen order.
@@ -70,6 +96,8 @@ public struct SparsityLog: Hashable, Sendable {
     public var notes: [String] = []
     /// Layers whose weight channels nm-legalize permuted, by weight name (with `permute=true`).
     public var channelOrders: [String: ChannelOrder] = [:]
+    /// The error/speed curve sparsity-allocation walked with `target-speedup` (empty otherwise).
+    public var curve: [AllocationPoint] = []
 
     /// Makes an empty log.
     public init() {}

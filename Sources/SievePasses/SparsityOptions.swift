@@ -2,6 +2,7 @@
 // and the driver: one value type, one set of defaults (docs/sparsity.md) and one parser of `N:M|auto`.
 
 import SieveIR
+import SieveTarget
 
 /// What to sparsify and how, with the defaults every entry point uses.
 public struct SparsityOptions: Sendable {
@@ -31,6 +32,8 @@ public struct SparsityOptions: Sendable {
     public var passManager: PassManagerOptions
     /// Search an input-channel permutation per layer and fold it into the layer's producer where legal.
     public var permute = false
+    /// The CPU `--target-speedup` estimates times for (nil: the host; a compile sets its own target).
+    public var target: TargetDescription?
 
     /// Makes options; the defaults are uniform 2:4 by magnitude on layers of at least
     /// `defaultMinWeights` weights.
@@ -49,8 +52,10 @@ public struct SparsityOptions: Sendable {
 
     /// The sparsity-allocation pass these options ask for.
     public var allocation: SparsityAllocation {
-        SparsityAllocation(mode: sparsity, keepDense: keepDense, minWeights: minWeights, method: prune,
-                           samples: sensitivitySamples)
+        var pass = SparsityAllocation(mode: sparsity, keepDense: keepDense, minWeights: minWeights, method: prune,
+                                      samples: sensitivitySamples)
+        pass.target = target
+        return pass
     }
 
     /// How the options are spelled where they were given, so that diagnostics quote them as the user wrote them.
@@ -61,42 +66,48 @@ public struct SparsityOptions: Sendable {
         public var maxError: String
         /// The density budget option: `--target-density` or `target-density`.
         public var targetDensity: String
+        /// The speed budget option: `--target-speedup` or `target-speedup`.
+        public var targetSpeedup: String
         /// What stands between an option and its value: a space or `=`.
         public var separator: String
 
         /// The command line: `--sparsity auto --max-error E`.
         public static let commandLine = Spelling(sparsity: "--sparsity", maxError: "--max-error",
-                                                 targetDensity: "--target-density", separator: " ")
+                                                 targetDensity: "--target-density", targetSpeedup: "--target-speedup", separator: " ")
         /// Pass options: `sparsity-allocation{sparsity=auto,max-error=E}`.
         public static let passOption = Spelling(sparsity: "sparsity", maxError: "max-error",
-                                                targetDensity: "target-density", separator: "=")
+                                                targetDensity: "target-density", targetSpeedup: "target-speedup", separator: "=")
     }
 
-    /// Parses `N:M` or `auto`; `auto` takes exactly one of `maxError` and `targetDensity`, a pattern
-    /// neither. Errors carry no location and quote the options as `spelling` writes them.
-    public static func mode(_ text: String, maxError: Double?, targetDensity: Double?,
+    /// Parses `N:M` or `auto`; `auto` takes exactly one of `maxError`, `targetDensity` and `targetSpeedup`, a
+    /// pattern none. Errors carry no location and quote the options as `spelling` writes them.
+    public static func mode(_ text: String, maxError: Double?, targetDensity: Double?, targetSpeedup: Double? = nil,
                             spelling: Spelling = .commandLine) throws(DiagnosticError) -> SparsityAllocation.Mode {
         func fail(_ message: String) -> DiagnosticError { DiagnosticError(.error(.unknown, message)) }
         let s = spelling
+        let budgets = [maxError.map { _ in s.maxError }, targetDensity.map { _ in s.targetDensity },
+                       targetSpeedup.map { _ in s.targetSpeedup }].compactMap { $0 }
         if text == "auto" {
-            switch (maxError, targetDensity) {
-            case let (error?, nil):
-                return .maxError(error)
-            case let (nil, density?):
+            guard budgets.count <= 1 else { throw fail("give one of \(budgets.joined(separator: ", ")), not several") }
+            if let error = maxError { return .maxError(error) }
+            if let density = targetDensity {
                 guard (0...1).contains(density) else { throw fail("\(s.targetDensity) must lie in 0...1, found \(density)") }
                 return .targetDensity(density)
-            case (nil, nil):
-                throw fail("\(s.sparsity)\(s.separator)auto needs \(s.maxError)\(s.separator)E or \(s.targetDensity)\(s.separator)D")
-            case (_?, _?):
-                throw fail("give \(s.maxError) or \(s.targetDensity), not both")
             }
+            if let speedup = targetSpeedup {
+                guard speedup.isFinite, speedup >= 1 else {
+                    throw fail("\(s.targetSpeedup) is a speed-up over the dense model, at least 1, found \(speedup)")
+                }
+                return .targetSpeedup(speedup)
+            }
+            throw fail("\(s.sparsity)\(s.separator)auto needs \(s.maxError)\(s.separator)E, \(s.targetDensity)\(s.separator)D or \(s.targetSpeedup)\(s.separator)X")
         }
         guard let pattern = NMPattern(text) else {
             throw fail("\(s.sparsity) must be N:M (such as 2:4) or auto, found '\(text)'")
         }
         if let problem = pattern.problem { throw fail("\(s.sparsity) \(text): \(problem)") }
-        guard maxError == nil, targetDensity == nil else {
-            throw fail("\(s.maxError) and \(s.targetDensity) go with \(s.sparsity)\(s.separator)auto, not a fixed pattern")
+        guard budgets.isEmpty else {
+            throw fail("\(budgets.joined(separator: ", ")) \(budgets.count == 1 ? "goes" : "go") with \(s.sparsity)\(s.separator)auto, not a fixed pattern")
         }
         return .uniform(pattern)
     }

@@ -237,6 +237,20 @@ public enum StreamingWork: Hashable, Sendable {
     /// Softmax along a contiguous axis: a max pass, an exponential pass that stores and sums, a scaling pass.
     case softmax
 
+    /// The class of a kernel without a schedule, from the graph op it computes (nil: a product's other kernels,
+    /// which pack or transpose its operands, copy).
+    public init(_ kind: OpKind?) {
+        switch kind {
+        case .softmax, .logSoftmax: self = .softmax
+        case .layerNorm: self = .normalization
+        case let .unary(function): self = function.isTranscendental ? .transcendental : .elementwise
+        case .binary(.pow): self = .transcendental
+        case .reduce, .argExtreme, .cumSum, .topK, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool: self = .reduction
+        case .binary, .cast, .where, .quantize, .dequantize, .batchNorm, .constant, nil: self = .elementwise
+        default: self = .copy
+        }
+    }
+
     /// The loops of `elements` result elements with `lanes` f32 lanes per vector.
     public func loops(elements: Int, lanes: Int) -> [LoopWork] {
         let count = Double(elements), vectors = Double(elements) / Double(max(1, lanes))

@@ -60,7 +60,7 @@ struct BindFlags: ParsableArguments {
 
 /// `--sparsity`, `--prune` and the options that go with them.
 struct SparsityFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("N:M pattern for every eligible layer (2:4, 1:4, 4:8, 2:8, …), or 'auto' with --max-error or --target-density; default: keep weights dense.",
+    @Option(help: ArgumentHelp("N:M pattern for every eligible layer (2:4, 1:4, 4:8, 2:8, …), or 'auto' with --max-error, --target-density or --target-speedup; default: keep weights dense.",
                                valueName: "N:M|auto"))
     var sparsity: String?
 
@@ -81,6 +81,9 @@ struct SparsityFlags: ParsableArguments {
     @Option(name: .customLong("target-density"), help: ArgumentHelp("With --sparsity auto: the share of prunable weights to keep, 0…1.", valueName: "D"))
     var targetDensity: Double?
 
+    @Option(name: .customLong("target-speedup"), help: ArgumentHelp("With --sparsity auto: the end-to-end speed-up over the dense model to reach, at the least output error, as the cost model estimates it for --target (check with sieve bench).", valueName: "X"))
+    var targetSpeedup: Double?
+
     @Option(name: .customLong("keep-dense"), help: ArgumentHelp("Keep layers matching this glob dense (weight, result or ONNX node name); repeatable.", valueName: "glob"))
     var keepDense: [String] = []
 
@@ -93,8 +96,8 @@ struct SparsityFlags: ParsableArguments {
     /// The sparsification asked for, or nil when `--sparsity` is absent.
     func options(passManager: PassManagerOptions) throws(DiagnosticError) -> SparsityOptions? {
         guard let sparsity else {
-            if maxError != nil || targetDensity != nil || permute || calibration != nil && prune != "magnitude" {
-                throw DiagnosticError(.error(.unknown, "--prune, --permute, --max-error and --target-density need --sparsity N:M or --sparsity auto"))
+            if maxError != nil || targetDensity != nil || targetSpeedup != nil || permute || calibration != nil && prune != "magnitude" {
+                throw DiagnosticError(.error(.unknown, "--prune, --permute, --max-error, --target-density and --target-speedup need --sparsity N:M or --sparsity auto"))
             }
             return nil
         }
@@ -102,7 +105,8 @@ struct SparsityFlags: ParsableArguments {
             throw DiagnosticError(.error(.unknown, "--prune must be magnitude, wanda or sparsegpt, found '\(prune)'"))
         }
         guard minWeights >= 0 else { throw DiagnosticError(.error(.unknown, "--min-weights must not be negative")) }
-        var options = SparsityOptions(sparsity: try SparsityOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity),
+        var options = SparsityOptions(sparsity: try SparsityOptions.mode(sparsity, maxError: maxError, targetDensity: targetDensity,
+                                                                         targetSpeedup: targetSpeedup),
                                       prune: method, keepDense: keepDense, minWeights: minWeights,
                                       calibrationSamples: calibrationSamples, passManager: passManager)
         options.permute = permute

@@ -50,9 +50,7 @@ func flaggedModel() throws -> Data {
     graph.name = "flagged"
     graph.node = [ifNode]
     graph.input = [info("x", 1, [2, 3]), info("flag", 9, []), info("scale", 1, [1])]
-    var y = Onnx_ValueInfoProto()
-    y.name = "y"
-    graph.output = [y]
+    graph.output = [info("y", 1, [2, 3])]
     var model = Onnx_ModelProto()
     model.irVersion = 8
     var opset = Onnx_OperatorSetIdProto()

@@ -23,6 +23,8 @@ func matmulModel(weight: Onnx_TensorProto, opType: String = "MatMul") throws -> 
     }
     var y = Onnx_ValueInfoProto()
     y.name = "y"
+    y.type.tensorType.elemType = 1
+    y.type.tensorType.shape.dim = [Onnx_TensorShapeProto.Dimension(), Onnx_TensorShapeProto.Dimension()]
     var node = Onnx_NodeProto()
     node.opType = opType
     node.name = "fc"

@@ -3,7 +3,7 @@
 
 import Foundation
 import SieveIR
-import SieveONNX
+@testable import SieveONNX
 import SwiftProtobuf
 
 /// A dimension of a declared input: a size, or a symbolic name.
@@ -141,7 +141,6 @@ func model(nodes: [Onnx_NodeProto], inputs: [Onnx_ValueInfoProto], outputs: [Str
     graph.name = "test"
     graph.node = nodes
     graph.input = inputs
-    // Outputs declare no type: the importer infers it, and a declaration would be checked against the inferred one.
     graph.output = outputs.map { name in
         var info = Onnx_ValueInfoProto()
         info.name = name
@@ -161,7 +160,32 @@ func model(nodes: [Onnx_NodeProto], inputs: [Onnx_ValueInfoProto], outputs: [Str
         model.opsetImport.append(entry)
     }
     model.graph = graph
-    return model
+    return declaringOutputRanks(model)
+}
+
+/// The model with each graph output that has no type declared as a tensor of the rank the importer infers, with
+/// an undefined element type and unnamed dimensions: onnx's checker (and so Sieve) requires a type on every
+/// output, and this one declares only what cannot contradict the inferred type. An output the importer cannot
+/// infer (a model meant to be refused, external data the test has not written yet) is left without a type;
+/// `importBytes` tries again with its folder and input shapes.
+func declaringOutputRanks(_ model: Onnx_ModelProto, folder: String? = nil, inputShapes: [String: [Int]] = [:]) -> Onnx_ModelProto {
+    var domains: [String: Int64] = [:]
+    for entry in model.opsetImport { domains[entry.domain] = entry.version }
+    var builder = GraphBuilder(modelName: "test.onnx", baseDirectory: folder, opset: Int(domains[""] ?? 1),
+                               irVersion: Int(model.irVersion), domains: domains, graphProto: model.graph)
+    builder.checksDeclarations = false
+    builder.build(inputShapes: inputShapes, constantInputs: [:])
+    var declared = model
+    for index in declared.graph.output.indices where !declared.graph.output[index].hasType {
+        guard let slot = builder.env[declared.graph.output[index].name] else { continue }
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = 0
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = Array(repeating: Onnx_TensorShapeProto.Dimension(), count: builder.type(of: slot).rank)
+        tensor.shape = shape
+        declared.graph.output[index].type.tensorType = tensor
+    }
+    return declared
 }
 
 /// Serializes and imports a model; `folder` confines external data.
@@ -169,7 +193,7 @@ func importBytes(_ model: Onnx_ModelProto, folder: String? = nil,
                  inputShapes: [String: [Int]] = [:]) throws(DiagnosticError) -> ONNXImportResult {
     let data: Data
     do {
-        data = try model.serializedData()
+        data = try declaringOutputRanks(model, folder: folder, inputShapes: inputShapes).serializedData()
     } catch {
         throw DiagnosticError(.error(.unknown, "test model does not serialize: \(error)"))
     }

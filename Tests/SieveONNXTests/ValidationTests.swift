@@ -198,16 +198,26 @@ func declaredOutput(_ model: Onnx_ModelProto, _ info: Onnx_ValueInfoProto) -> On
 }
 
 /// Found by the fuzzing campaign (#18): a graph output whose tensor type had no shape field, or no element type
-/// field, was accepted, though onnx's checker refuses both. An output with no type at all still asks the importer
-/// to infer it, and an empty shape is a scalar's.
+/// field, was accepted, though onnx's checker refuses both; so was an output with no type at all (the importer
+/// inferred it), which the checker refuses too. An empty shape is a scalar's.
 @Test func graphOutputTensorTypesNeedAnElementTypeAndAShape() throws {
     let relu = model(nodes: [node("Relu", ["x"], ["y"], name: "relu")], inputs: [x2x3], outputs: ["y"])
     #expect(refusal(declaredOutput(relu, valueInfo("y", ONNXType.float, nil)))
-        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary)")
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without a shape; onnx's checker requires the field on every graph output: declare the dimensions (symbolic names for those that vary; its value has shape 2x3)")
     var noElementType = valueInfo("y", ONNXType.float, [2, 3])
     noElementType.type.tensorType.clearElemType()
     #expect(refusal(declaredOutput(relu, noElementType))
-        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it")
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares a tensor type without an element type; onnx's checker requires the field on every graph output: declare it (its value is f32 of shape 2x3)")
+    // Imported as is: the tests' `importBytes` declares untyped outputs.
+    var untyped = relu
+    untyped.graph.output[0].clearType()
+    let bytes = try untyped.serializedData()
+    var untypedRefusal = ""
+    do { _ = try ONNXImporter.importModel(data: bytes, modelName: "test.onnx", baseDirectory: nil) } catch {
+        untypedRefusal = error.diagnostics.map(\.description).joined(separator: "\n")
+    }
+    #expect(untypedRefusal
+        == "test.onnx: node #0 'relu': error: graph output 'y' declares no type; onnx's checker requires a tensor type with an element type and a shape on every graph output: declare it (its value is f32 of shape 2x3)")
     _ = try importBytes(relu)
     let sum = model(nodes: [node("ReduceSum", ["x"], ["y"], name: "sum", [intAttribute("keepdims", 0)])], inputs: [x2x3], outputs: ["y"],
                     opset: 13)

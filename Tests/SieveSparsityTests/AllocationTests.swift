@@ -135,3 +135,66 @@ func calibrationFor(features: Int, samples: Int, seed: UInt64) throws -> Calibra
         #expect(markdown.contains("model relative output error vs dense"))
     }
 }
+
+/// A batch-1 MLP whose products are large enough for the cost model to find 2:4 faster than dense: 256 -> 1024 ->
+/// 1024 -> 64, ReLU between.
+func wideModel(seed: UInt64) -> Graph {
+    var random = Random(seed)
+    var graph = Graph(name: "wide")
+    var value = graph.addInput(TensorType([1, 256], .f32), name: "x")
+    for (index, (outputs, inputs)) in [(1024, 256), (1024, 1024), (64, 1024)].enumerated() {
+        let w = graph.appendConstant(weight("fc\(index + 1)", [outputs, inputs], random.gaussians(outputs * inputs, scale: 1 / Double(inputs).squareRoot())))
+        value = graph.append(.matmul(transposeB: true), [value, w], TensorType([1, outputs], .f32), name: index == 2 ? "y" : nil)
+        if index < 2 { value = graph.append(.unary(.relu), [value], TensorType([1, outputs], .f32)) }
+    }
+    graph.outputs = [value]
+    return graph
+}
+
+/// `--target-speedup`: the allocation walks an error/speed curve by the cost model and stops at the first point
+/// that reaches the target, so a higher target never costs less error, and an unreachable one says what limits it.
+@Suite struct SpeedAllocationTests {
+    func allocate(_ speedup: Double, keepDense: [String] = []) throws -> SparsifyResult {
+        var options = SparsifyOptions(sparsity: .targetSpeedup(speedup), prune: .magnitude, keepDense: keepDense, minWeights: 1024)
+        options.target = .x86_64_v3
+        return try sparsify(wideModel(seed: 5), options: options, calibration: try calibrationFor(features: 256, samples: 8, seed: 6))
+    }
+
+    @Test func theChosenPointReachesTheTargetAtTheLeastErrorOfTheCurve() throws {
+        let modest = try allocate(1.2), steep = try allocate(1.6)
+        for (target, result) in [(1.2, modest), (1.6, steep)] {
+            let curve = result.report.curve
+            let chosen = try #require(curve.first { $0.chosen }, "\(result.report.markdown())")
+            #expect(curve.filter(\.chosen).count == 1)
+            #expect(chosen.estimatedSpeedup >= target, "\(result.report.markdown())")
+            // The first point of the curve that reaches the target: every earlier one is slower.
+            #expect(curve.prefix { !$0.chosen }.allSatisfy { $0.estimatedSpeedup < target })
+            // Along the curve every move trades error for speed: neither goes back.
+            for (previous, next) in zip(curve, curve.dropFirst()) {
+                #expect(next.estimatedSpeedup > previous.estimatedSpeedup && next.estimatedError >= previous.estimatedError)
+            }
+            #expect(curve.first?.step == 0 && curve.first?.estimatedSpeedup == 1 && curve.first?.density == 1)
+            // The report's model error is that of the emitted graph, and the chosen point's measured error the same
+            // allocation pruned by the same method.
+            let measured = try #require(chosen.measuredError)
+            let emitted = try #require(result.report.modelRelativeOutputError)
+            #expect(abs(measured - emitted) <= 1e-9 * max(1, emitted), "curve \(measured), report \(emitted)")
+            #expect(result.report.markdown().contains("◀ chosen"))
+            #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        }
+        let modestError = try #require(modest.report.modelRelativeOutputError)
+        let steepError = try #require(steep.report.modelRelativeOutputError)
+        #expect(steepError >= modestError)
+        #expect(steep.report.parametersAfter <= modest.report.parametersAfter)
+    }
+
+    @Test func anUnreachableTargetWarnsAndSaysWhatLimitsIt() throws {
+        let result = try allocate(20, keepDense: ["fc2"])
+        let warning = try #require(result.diagnostics.first { $0.message.contains("target speed-up 20.0 is out of reach") })
+        #expect(warning.message.contains("outside the prunable layers"))
+        #expect(warning.message.contains("fc2"), "\(warning.message)")
+        // Every layer the allocation could choose for is at its fastest step.
+        #expect(result.report.layers.first { $0.name == "fc2" }?.pattern == "dense")
+        #expect(result.report.curve.last?.chosen == true)
+    }
+}
