@@ -58,7 +58,8 @@ public struct SparsityReport: Codable, Hashable, Sendable {
     public var parametersBefore: Int, parametersAfter: Int, bytesBefore: Int, bytesAfter: Int
     /// Remarks on the whole run.
     public var notes: [String]
-    /// The error/speed curve `--target-speedup` walked, with the chosen point (empty in other modes).
+    /// The error/density (and with `--target-speedup` speed) curve auto allocation walked, with the chosen point
+    /// (empty in uniform mode).
     public var curve: [AllocationPoint] = []
 
     /// Builds the report from the graph before and after the sparsity passes and their log.
@@ -229,7 +230,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             }
         }
         if !curve.isEmpty {
-            lines += ["", "Error/speed curve (greedy moves from dense; speed-ups are the cost model's estimate, errors the sum of the moved layers' sensitivities, and measured on calibration where given):", "",
+            lines += ["", "Allocation curve (greedy moves from dense; speed-ups are the cost model's estimate, errors the sum of the moved layers' sensitivities, and measured on calibration where given):", "",
                       "| step | estimated speed-up | density | estimated error | measured error | chosen |", "| ---: | ---: | ---: | ---: | ---: | --- |"]
             for point in curve {
                 lines.append("| \(point.step) | \(number(point.estimatedSpeedup)) | \(number(point.density)) | \(number(point.estimatedError)) | \(number(point.measuredError)) | \(point.chosen ? "◀ chosen" : "") |")

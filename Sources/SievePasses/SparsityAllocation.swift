@@ -295,6 +295,10 @@ public struct SparsityAllocation: ConfigurablePass {
                     measured = try jointError(choice)
                 }
             }
+            curve = path.enumerated().map { index, point in
+                AllocationPoint(step: index, estimatedSpeedup: nil, density: density(point.choice), estimatedError: point.error,
+                                measuredError: index == 0 ? 0 : index == history.count ? measured : nil, chosen: index == history.count)
+            }
         }
 
         let budget: String

@@ -62,12 +62,13 @@ public struct ChannelOrder: Hashable, Sendable {
     }
 }
 
-/// One point of the error/speed curve of `target-speedup`: the allocation after `step` greedy moves.
+/// One point of the error/density (and, with `target-speedup`, speed) curve auto allocation walks: the allocation
+/// after `step` greedy moves.
 public struct AllocationPoint: Codable, Hashable, Sendable {
     /// Greedy moves from the dense model (0 is dense).
     public var step: Int
-    /// The cost model's end-to-end speed-up over the dense model.
-    public var estimatedSpeedup: Double
+    /// The cost model's end-to-end speed-up over the dense model (`target-speedup` only).
+    public var estimatedSpeedup: Double?
     /// Kept weights over all prunable weights.
     public var density: Double
     /// The sum of the moved layers' sensitivities.
@@ -78,7 +79,7 @@ public struct AllocationPoint: Codable, Hashable, Sendable {
     public var chosen: Bool
 
     /// Makes a point.
-    public init(step: Int, estimatedSpeedup: Double, density: Double, estimatedError: Double, measuredError: Double?, chosen: Bool) {
+    public init(step: Int, estimatedSpeedup: Double?, density: Double, estimatedError: Double, measuredError: Double?, chosen: Bool) {
         self.step = step
         self.estimatedSpeedup = estimatedSpeedup
         self.density = density
@@ -96,7 +97,7 @@ public struct SparsityLog: Hashable, Sendable {
     public var notes: [String] = []
     /// Layers whose weight channels nm-legalize permuted, by weight name (with `permute=true`).
     public var channelOrders: [String: ChannelOrder] = [:]
-    /// The error/speed curve sparsity-allocation walked with `target-speedup` (empty otherwise).
+    /// The curve auto allocation walked, from all dense, with the chosen point marked (empty in uniform mode).
     public var curve: [AllocationPoint] = []
 
     /// Makes an empty log.

@@ -56,6 +56,10 @@ func calibrationFor(features: Int, samples: Int, seed: UInt64) throws -> Calibra
                                   calibration: calibration)
         let density = Double(result.report.parametersAfter) / Double(result.report.parametersBefore)
         #expect(density <= target, "density \(density) > target \(target)\n\(result.report.markdown())")
+        // The curve ends at the chosen point, the first whose density reaches the target.
+        let chosen = try #require(result.report.curve.last)
+        #expect(chosen.chosen && chosen.density <= target && chosen.estimatedSpeedup == nil)
+        #expect(result.report.curve.dropLast().allSatisfy { !$0.chosen && $0.density > target })
         for layer in result.report.layers where layer.pattern != "dense" {
             let constant = try #require(result.graph.constants.entries.first { $0.name == layer.name })
             #expect(NMPattern(constant.type.layout)?.description == layer.pattern)
@@ -166,12 +170,12 @@ func wideModel(seed: UInt64) -> Graph {
             let curve = result.report.curve
             let chosen = try #require(curve.first { $0.chosen }, "\(result.report.markdown())")
             #expect(curve.filter(\.chosen).count == 1)
-            #expect(chosen.estimatedSpeedup >= target, "\(result.report.markdown())")
+            #expect((chosen.estimatedSpeedup ?? 0) >= target, "\(result.report.markdown())")
             // The first point of the curve that reaches the target: every earlier one is slower.
-            #expect(curve.prefix { !$0.chosen }.allSatisfy { $0.estimatedSpeedup < target })
+            #expect(curve.prefix { !$0.chosen }.allSatisfy { ($0.estimatedSpeedup ?? 0) < target })
             // Along the curve every move trades error for speed: neither goes back.
             for (previous, next) in zip(curve, curve.dropFirst()) {
-                #expect(next.estimatedSpeedup > previous.estimatedSpeedup && next.estimatedError >= previous.estimatedError)
+                #expect((next.estimatedSpeedup ?? 0) > (previous.estimatedSpeedup ?? 0) && next.estimatedError >= previous.estimatedError)
             }
             #expect(curve.first?.step == 0 && curve.first?.estimatedSpeedup == 1 && curve.first?.density == 1)
             // The report's model error is that of the emitted graph, and the chosen point's measured error the same
