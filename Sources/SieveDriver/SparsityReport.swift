@@ -58,6 +58,9 @@ public struct SparsityReport: Codable, Hashable, Sendable {
     public var parametersBefore: Int, parametersAfter: Int, bytesBefore: Int, bytesAfter: Int
     /// Remarks on the whole run.
     public var notes: [String]
+    /// sparsity-allocation's error/size trade-off with `--sparsity auto` (empty otherwise), and the point chosen.
+    public var allocationCurve: [AllocationPoint] = []
+    public var allocationChoice: Int?
 
     /// Builds the report from the graph before and after the sparsity passes and their log.
     ///
@@ -93,7 +96,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             modelRelativeOutputError: nil, layers: layers,
             parametersBefore: layers.reduce(0) { $0 + $1.parametersBefore }, parametersAfter: layers.reduce(0) { $0 + $1.parametersAfter },
             bytesBefore: layers.reduce(0) { $0 + $1.bytesBefore }, bytesAfter: layers.reduce(0) { $0 + $1.bytesAfter },
-            notes: log.notes)
+            notes: log.notes, allocationCurve: log.allocationCurve, allocationChoice: log.allocationChoice)
         if let calibration {
             try report.measure(original: original, sparse: sparse, channelOrders: log.channelOrders, calibration: calibration,
                                maxSamples: maxSamples)

@@ -169,11 +169,16 @@ public struct SparsityAllocation: ConfigurablePass {
         // Sensitivity: the model's relative output error with one layer alone pruned.
         var pruned: [String: [NMPattern: [Double]]] = [:]
         var options: [[Option]] = []
+        let candidateCount = eligible.reduce(0) { $0 + $1.patterns.count }
+        var measuredCount = 0
         for (layer, patterns) in eligible {
             let weights = try PrunableLayers.weightMatrix(graph, layer)
             var layerOptions = [Option(pattern: nil, kept: layer.weightCount, error: 0)]
             var sensitivity: [String: Double] = [:]
             for pattern in patterns {
+                context.progress?(ProgressUpdate(task: "sensitivity", detail: "\(layer.name) \(pattern)", done: measuredCount,
+                                                 total: candidateCount, unit: "candidates"))
+                measuredCount += 1
                 let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
                                                      statistics: statistics?.layers[layer.name])
                 pruned[layer.name, default: [:]][pattern] = candidate
@@ -198,6 +203,8 @@ public struct SparsityAllocation: ConfigurablePass {
         var history: [Int] = []
         var estimated = 0.0
         func density() -> Double { prunableTotal > 0 ? Double(keptTotal) / Double(prunableTotal) : 1 }
+        // The trade-off walked, for the report's curve: all dense, then one point per move.
+        var curve = [AllocationPoint(keptShare: density(), estimatedError: 0)]
         while true {
             if case let .targetDensity(target) = mode, density() <= target { break }
             var bestMove: (layer: Int, ratio: Double, saved: Int)?
@@ -217,6 +224,7 @@ public struct SparsityAllocation: ConfigurablePass {
             keptTotal -= current.kept - next.kept
             choice[move.layer] += 1
             history.append(move.layer)
+            curve.append(AllocationPoint(keptShare: density(), estimatedError: estimated))
         }
 
         // Errors do not add up exactly: measure the joint choice, and under an error bound undo the
@@ -238,6 +246,9 @@ public struct SparsityAllocation: ConfigurablePass {
                 measured = try jointError()
             }
         }
+
+        context.sparsity.allocationCurve = curve
+        context.sparsity.allocationChoice = history.count
 
         let budget: String
         switch mode {

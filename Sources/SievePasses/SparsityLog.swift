@@ -62,6 +62,21 @@ public struct ChannelOrder: Hashable, Sendable {
     }
 }
 
+/// One allocation sparsity-allocation considered: the share of prunable weights it keeps and the model's
+/// relative output error estimated for it (the sum of the chosen layers' sensitivities).
+public struct AllocationPoint: Codable, Hashable, Sendable {
+    /// Kept prunable weights / all prunable weights, 0…1.
+    public var keptShare: Double
+    /// The estimated relative model output error.
+    public var estimatedError: Double
+
+    /// Makes a point.
+    public init(keptShare: Double, estimatedError: Double) {
+        self.keptShare = keptShare
+        self.estimatedError = estimatedError
+    }
+}
+
 /// The sparsity passes' record of every layer they looked at, in the order they first saw them.
 public struct SparsityLog: Hashable, Sendable {
     /// Records in first-seen order.
@@ -70,6 +85,10 @@ public struct SparsityLog: Hashable, Sendable {
     public var notes: [String] = []
     /// Layers whose weight channels nm-legalize permuted, by weight name (with `permute=true`).
     public var channelOrders: [String: ChannelOrder] = [:]
+    /// sparsity-allocation's trade-off in auto mode, one point per greedy step from all dense on; empty otherwise.
+    public var allocationCurve: [AllocationPoint] = []
+    /// The index in `allocationCurve` of the allocation chosen (after steps undone to meet an error bound).
+    public var allocationChoice: Int?
 
     /// Makes an empty log.
     public init() {}

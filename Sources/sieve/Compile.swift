@@ -119,6 +119,9 @@ struct Compile: ParsableCommand {
                                valueName: "folder"))
     var installPrefix: String?
 
+    @OptionGroup(title: "Output")
+    var output_: OutputFlags
+
     @Flag(help: ArgumentHelp(
         "Build a profiling artifact: NAME_run times each kernel, and NAME.h declares NAME_kernels, NAME_profile and NAME_profile_reset.",
         discussion: "Without it the artifact holds no profiling code. `sieve bench --profile` builds and reads such artifacts itself."))
@@ -129,6 +132,8 @@ struct Compile: ParsableCommand {
             guard reportOnly || stopAfter != nil || output != nil else {
                 throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
             }
+            output_.startProgress()
+            defer { progressDisplay.clear() }
             var request = ModelCompileRequest(modelPath: model)
             request.inputShapes = try parseInputShapes(inputShapes)
             request.bindings = try bind.parsed()
@@ -139,6 +144,7 @@ struct Compile: ParsableCommand {
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.passManager = try dumps.options()
             request.passManager.stopAfter = stopAfter
+            if output_.verbose { request.passManager.timePasses = true }
             request.sparsity = try sparsity.options(passManager: request.passManager)
             request.calibration = try sparsity.loadCalibration()
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
@@ -147,11 +153,13 @@ struct Compile: ParsableCommand {
             request.autotune = autotune
             request.profile = profile
             request.installPrefix = installPrefix
+            request.progress = progressDisplay.handler
             let result = try compileModel(request)
-            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            progressDisplay.clear()
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             for dump in result.dumps { printError(dump) }
-            print(result.report, terminator: "")
+            if output_.verbose { printError(StepTiming.report(result.timings)) }
+            if !output_.quiet { print(result.report, terminator: "") }
         }
     }
 }
