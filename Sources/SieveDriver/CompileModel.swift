@@ -51,6 +51,8 @@ public struct ModelCompileRequest: Sendable {
     /// Where long steps report how far along they are (sensitivity, pruning, autotune, the C compiler); nil for none.
     /// Calibration passes report through `calibration.progress`.
     public var progress: ProgressHandler?
+    /// Also write NAME.swift, a Swift loader of libNAME.so (`--swift-loader`), or nil.
+    public var swiftLoader: SwiftLoaderMode?
 
     /// Makes a request for a model file.
     public init(modelPath: String) { self.modelPath = modelPath }
@@ -229,11 +231,13 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
     let lowered = graph
+    let swiftLoader = request.swiftLoader.map { swiftLoaderSource(name: name, bundled: $0 == .bundle) }
     artifactRequest.additionalFiles = { summary in
         var complete = partialReport
         complete.artifact = summary
         return [("report.md", Array(complete.markdown().utf8)), ("report.json", reportJSON),
                 ("report.html", Array(complete.html(graph: lowered).utf8))]
+            + (swiftLoader.map { [("\(name).swift", Array($0.utf8))] } ?? [])
     }
     clock.lap("reports")
     let artifact = try ArtifactWriter.write(artifactRequest)

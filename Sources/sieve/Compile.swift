@@ -6,6 +6,7 @@ import Foundation
 import SieveDriver
 
 extension WeightsPlacement: ExpressibleByArgument {}
+extension SwiftLoaderMode: ExpressibleByArgument {}
 
 extension TargetDescription: ExpressibleByArgument {
     /// Resolves a `--target` value; `native` is the host's description (baseline x86-64 where it cannot be read).
@@ -119,6 +120,11 @@ struct Compile: ParsableCommand {
                                valueName: "folder"))
     var installPrefix: String?
 
+    @Option(name: .customLong("swift-loader"),
+            help: ArgumentHelp("Also write NAME.swift, a Swift class that loads libNAME.so and runs it: 'library' (init(library:threads:)) or 'bundle' (also init(threads:) from Bundle.module, as the SwiftPM plugin uses it).",
+                               valueName: "library|bundle"))
+    var swiftLoader: SwiftLoaderMode?
+
     @OptionGroup(title: "Output")
     var output_: OutputFlags
 
@@ -154,6 +160,7 @@ struct Compile: ParsableCommand {
             request.profile = profile
             request.installPrefix = installPrefix
             request.progress = progressDisplay.handler
+            request.swiftLoader = swiftLoader
             let result = try compileModel(request)
             progressDisplay.clear()
             for diagnostic in result.diagnostics { printError(diagnostic.description) }

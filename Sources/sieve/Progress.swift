@@ -2,7 +2,6 @@
 // estimate of the time left), nothing of it when standard error is not a terminal, and --quiet / --verbose.
 
 import ArgumentParser
-import Dispatch
 import Foundation
 import SieveDriver
 
