@@ -4,24 +4,13 @@
 import Foundation
 import PackagePlugin
 
-/// The compile options a target's sieve.json may give; every field is optional.
-struct SieveOptions: Decodable {
-    /// `--sparsity`: an N:M pattern or "auto".
-    var sparsity: String?
-    /// `--prune`: magnitude, wanda or sparsegpt.
-    var prune: String?
-    /// `--calibration`, relative to the folder of sieve.json.
-    var calibration: String?
-    var calibrationSamples: Int?
-    var maxError: Double?
-    var targetDensity: Double?
-    var keepDense: [String]?
-    /// `--target`: native, x86-64, x86-64-v3 or x86-64-v4.
-    var target: String?
-    /// `--name`: the artifact and Swift class name (default: the model file's base name).
+/// What the plugin itself reads of sieve.json: the artifact name, which names the command's outputs. Every other
+/// option is read by `sieve compile --options-file` when the command runs, so that a change to the file takes effect
+/// even when SwiftPM reuses the plugin's commands from an earlier build.
+struct PluginOptions: Decodable {
     var name: String?
-    /// `--input-shape`, by input name: "1x64".
-    var inputShapes: [String: String]?
+    /// Read only to make the calibration data an input of the command (relative to sieve.json).
+    var calibration: String?
 }
 
 /// Errors the plugin reports before any command runs.
@@ -36,40 +25,27 @@ struct SieveModelPlugin: BuildToolPlugin {
         let models = target.sourceFiles.map(\.url).filter { $0.pathExtension == "onnx" }.sorted { $0.path < $1.path }
         guard !models.isEmpty else { return [] }
         let optionsFile = target.sourceFiles.map(\.url).first { $0.lastPathComponent == "sieve.json" }
-        var options = SieveOptions()
-        if let optionsFile {
-            do {
-                options = try JSONDecoder().decode(SieveOptions.self, from: Data(contentsOf: optionsFile))
-            } catch {
-                throw SievePluginError(description: "\(optionsFile.path): not valid Sieve options (\(error)); fields: sparsity, prune, calibration, calibrationSamples, maxError, targetDensity, keepDense, target, name, inputShapes")
-            }
+        var options = PluginOptions()
+        if let optionsFile, let data = try? Data(contentsOf: optionsFile) {
+            // A file that does not parse is reported by sieve compile, with the fields it accepts.
+            options = (try? JSONDecoder().decode(PluginOptions.self, from: data)) ?? PluginOptions()
         }
         if options.name != nil && models.count > 1 {
             throw SievePluginError(description: "\(optionsFile?.path ?? "sieve.json"): 'name' names one model, but target \(target.name) holds \(models.count) .onnx files; keep one model per target")
         }
         let sieve = try context.tool(named: "sieve").url
-        // Relative paths in sieve.json are relative to its folder.
-        let folder = optionsFile?.deletingLastPathComponent() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         return models.map { model in
             let name = options.name ?? artifactName(model)
             let output = context.pluginWorkDirectoryURL.appending(path: name)
             var arguments = ["compile", model.path, "-o", output.path, "--name", name, "--swift-loader", "bundle", "--quiet"]
             var inputs = [model]
-            if let optionsFile { inputs.append(optionsFile) }
-            if let sparsity = options.sparsity { arguments += ["--sparsity", sparsity] }
-            if let prune = options.prune { arguments += ["--prune", prune] }
-            if let calibration = options.calibration {
-                let url = calibration.hasPrefix("/") ? URL(fileURLWithPath: calibration) : folder.appending(path: calibration)
-                arguments += ["--calibration", url.path]
-                inputs.append(url)
-            }
-            if let samples = options.calibrationSamples { arguments += ["--calibration-samples", String(samples)] }
-            if let maxError = options.maxError { arguments += ["--max-error", String(maxError)] }
-            if let density = options.targetDensity { arguments += ["--target-density", String(density)] }
-            for glob in options.keepDense ?? [] { arguments += ["--keep-dense", glob] }
-            if let cpu = options.target { arguments += ["--target", cpu] }
-            for (input, shape) in (options.inputShapes ?? [:]).sorted(by: { $0.key < $1.key }) {
-                arguments += ["--input-shape", "\(input)=\(shape)"]
+            if let optionsFile {
+                arguments += ["--options-file", optionsFile.path]
+                inputs.append(optionsFile)
+                if let calibration = options.calibration {
+                    inputs.append(calibration.hasPrefix("/") ? URL(fileURLWithPath: calibration)
+                                  : optionsFile.deletingLastPathComponent().appending(path: calibration))
+                }
             }
             // The sieve executable is an input of the command too (SwiftPM adds it), so a new Sieve recompiles.
             return .buildCommand(displayName: "Sieve: compiling \(model.lastPathComponent) into \(name)", executable: sieve,
