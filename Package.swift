@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "sieve", targets: ["sieve"]),
         .library(name: "SieveIR", targets: ["SieveIR"]),
         .library(name: "SieveDriver", targets: ["SieveDriver"]),
+        // Compiles a target's MODEL.onnx at build time into a Swift class and libNAME.so (Plugins/SieveModel).
+        .plugin(name: "SieveModel", targets: ["SieveModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -56,6 +58,7 @@ let package = Package(
                 "SieveDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .plugin(name: "SieveModel", capability: .buildTool(), dependencies: ["sieve"]),
         .testTarget(name: "SieveIRTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget", "SieveInterpreter", "SievePasses", "SieveKernel", "SieveDriver"]),
         .testTarget(name: "SieveTargetTests", dependencies: ["SieveTestSupport", "SieveIR", "SieveTarget"]),
         .testTarget(

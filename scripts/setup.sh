@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # pkg-config and cmake: the tests build programs against artifacts with their .pc and CMake files;
 # graphviz: `--format svg` runs its dot, and the tests check that the DOT views parse;
-# gcc brings libtsan, for the ThreadSanitizer run of two artifacts linked into one program.
-debian_packages=(gcc libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake pkg-config graphviz strace)
+# gcc brings libtsan, for the ThreadSanitizer run of two artifacts linked into one program;
+# chromium renders report.html headless in the tests and for scripts/report-screenshot.sh.
+debian_packages=(gcc libopenblas-dev liblapacke-dev zlib1g-dev llvm-19-dev python3-venv unzip cmake pkg-config graphviz strace chromium)
 missing=()
 for package in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -6,6 +6,7 @@ import Foundation
 import SieveCodegenC
 import SieveIR
 import SieveKernel
+import SievePasses
 import SieveTarget
 
 /// Everything `sieve compile` needs to write an artifact.
@@ -35,6 +36,8 @@ public struct ArtifactRequest: Sendable {
     /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
     /// made from the artifact's summary once the graph is lowered.
     public var additionalFiles: @Sendable (_ summary: String) throws -> [(name: String, contents: [UInt8])] = { _ in [] }
+    /// Where the C compiler's run is reported while it lasts (the longest step of a large model); nil for none.
+    public var progress: ProgressHandler?
 
     /// Makes a request.
     public init(graph: Graph, name: String, outputDirectory: String, target: TargetDescription = .native,
@@ -60,6 +63,46 @@ public struct ArtifactReport: Sendable {
     public var program: KernelProgram
     /// A short human report: arena size, weights, kernels and their patterns.
     public var summary: String
+    /// Wall time of each step (lower, emit C, write files, cc, ar, link), in order.
+    public var timings: [StepTiming] = []
+}
+
+/// The wall time of one step of a compile, for `--verbose`.
+public struct StepTiming: Hashable, Sendable {
+    /// The step: "import", "graph passes", "cc: compiling mlp.c", …
+    public var step: String
+    /// Seconds it took.
+    public var seconds: Double
+
+    /// Makes a timing.
+    public init(step: String, seconds: Double) {
+        self.step = step
+        self.seconds = seconds
+    }
+
+    /// A table of step times, like `--time-passes`'s report.
+    public static func report(_ timings: [StepTiming]) -> String {
+        let total = timings.reduce(0) { $0 + $1.seconds }
+        var lines = ["===- Step timing report -===", "  Total: " + String(format: "%.3fs", total), "  ---Wall Time---  --- Step ---"]
+        for timing in timings {
+            let share = total > 0 ? timing.seconds / total * 100 : 0
+            lines.append("  " + String(format: "%9.3fs %5.1f%%", timing.seconds, share) + "  " + timing.step)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Collects step times in order.
+struct StepClock {
+    private(set) var timings: [StepTiming] = []
+    private var started = monotonicSeconds()
+
+    /// Ends the current step under this name and starts the next.
+    mutating func lap(_ step: String) {
+        let now = monotonicSeconds()
+        timings.append(StepTiming(step: step, seconds: now - started))
+        started = now
+    }
 }
 
 /// Whether a name can be an artifact name (see `artifactNameProblem`).
@@ -120,8 +163,10 @@ public enum ArtifactWriter {
         if let problem = artifactNameProblem(name) {
             throw DiagnosticError(.error(.unknown, "artifact name '\(name)' \(problem)"))
         }
+        var clock = StepClock()
         let program = try lowerToKernels(request.graph, options: LoweringOptions(name: name, vectorWidth: request.target.f32Lanes,
                                                                                parallelThreshold: request.parallelThreshold))
+        clock.lap("lower to kernel IR")
         let output = URL(fileURLWithPath: request.outputDirectory).standardizedFileURL
         let parent = output.deletingLastPathComponent()
         let fileManager = FileManager.default
@@ -129,6 +174,7 @@ public enum ArtifactWriter {
         let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
                                sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath,
                                profile: request.profile).emit()
+        clock.lap("emit C")
 
         var isDirectory: ObjCBool = false
         if fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
@@ -166,6 +212,7 @@ public enum ArtifactWriter {
         } catch {
             throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))
         }
+        clock.lap("write sources and reports")
         let flags = compileFlags(target: request.target) + request.extraFlags
         var objects = ["\(name).o"]
         var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
@@ -174,11 +221,18 @@ public enum ArtifactWriter {
             objects.append("\(name).weights.o")
             jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
         }
+        // The C compiler is the longest step of a large model: the display says which files and how big.
+        let sizes = ["\(name).c (\(byteSize(sources.source.utf8.count)) of C)"]
+            + (sources.assembly != nil ? ["weights (\(byteSize(sources.weights.payload.count)))"] : [])
+        request.progress?(ProgressUpdate(task: "cc", detail: "compiling " + sizes.joined(separator: ", ")))
         try runConcurrently(jobs, in: temporary)
+        clock.lap("cc: " + jobs.map(\.what).joined(separator: ", "))
+        request.progress?(ProgressUpdate(task: "cc", detail: "archiving and linking lib\(name)"))
         try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
         // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
         try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
                 in: temporary, what: "linking lib\(name).so")
+        clock.lap("ar and link")
         for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
@@ -202,7 +256,15 @@ public enum ArtifactWriter {
             throw error
         }
         try staged?.commit()
-        return ArtifactReport(files: files, program: program, summary: summary)
+        clock.lap("place the folder")
+        return ArtifactReport(files: files, program: program, summary: summary, timings: clock.timings)
+    }
+
+    /// A byte count for people: "812 B", "1.2 MB".
+    static func byteSize(_ count: Int) -> String {
+        if count >= 1_000_000 { return String(format: "%.1f MB", Double(count) / 1e6) }
+        if count >= 1_000 { return String(format: "%.1f kB", Double(count) / 1e3) }
+        return "\(count) B"
     }
 
     /// The human report written next to the artifact.

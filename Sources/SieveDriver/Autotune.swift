@@ -35,7 +35,7 @@ struct AutotuneEntry: Codable, Equatable {
 /// by the fastest, with its measured time recorded in the estimate. Ops with the same problem share one timing.
 /// Returns the timed candidates per op index, for the report.
 public func autotune(_ graph: inout Graph, target: TargetDescription, compiler: String,
-                     cacheDirectory: String) throws -> [Int: [ScheduleCandidateTime]] {
+                     cacheDirectory: String, progress: ProgressHandler? = nil) throws -> [Int: [ScheduleCandidateTime]] {
     let description = target
     if let host = try? TargetDescription.host(), !description.features.isSubset(of: host.features) {
         throw DiagnosticError(.error(.unknown, "--autotune times candidates on this machine, which cannot run \(description.name) code "
@@ -45,7 +45,10 @@ public func autotune(_ graph: inout Graph, target: TargetDescription, compiler: 
     let model = Schedule(target: description).model
     var timings: [Int: [ScheduleCandidateTime]] = [:]
     var decided: [KernelProblem: (KernelSchedule, [ScheduleCandidateTime])] = [:]
-    for index in graph.operations.indices where graph.operations[index].kind.isKernelBearing {
+    let kernels = graph.operations.indices.filter { graph.operations[$0].kind.isKernelBearing }
+    for (position, index) in kernels.enumerated() {
+        let layer = graph.operations[index].results.first.map { graph.valueName($0) } ?? "op \(index)"
+        progress?(ProgressUpdate(task: "autotune", detail: layer, done: position, total: kernels.count, unit: "layers"))
         guard let problem = KernelProblem.make(graph.operations[index], in: graph) else { continue }
         if let (schedule, times) = decided[problem] {
             graph.operations[index].schedule = schedule

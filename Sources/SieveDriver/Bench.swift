@@ -13,6 +13,8 @@ import SieveTarget
 public struct BenchRequest: Sendable {
     /// The model file (`.onnx` or `.sir`).
     public var modelPath: String
+    /// Where sensitivity and pruning report how far along they are; nil for none.
+    public var progress: ProgressHandler?
     /// Shapes for symbolic input dimensions, by input name.
     public var inputShapes: [String: [Int]] = [:]
     /// The sparse contender's sparsification (nil: the dense contender only).
@@ -79,7 +81,7 @@ public func runBench(_ request: BenchRequest, log: (String) -> Void = { _ in }) 
     if let sparsity = request.sparsity {
         log("bench: sparsifying and compiling the sparse contender")
         let sparse = try prepareGraph(loaded.graph, target: request.target, sparsity: sparsity,
-                                      calibration: request.calibration, passManager: PassManagerOptions())
+                                      calibration: request.calibration, passManager: PassManagerOptions(), progress: request.progress)
         try addContender("sieve-\(sparse.sparsity?.sparsity ?? "sparse")", sparse.graph)
     }
 

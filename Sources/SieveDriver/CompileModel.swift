@@ -48,6 +48,11 @@ public struct ModelCompileRequest: Sendable {
     public var installPrefix: String?
     /// Where autotune choices are cached: `$XDG_CACHE_HOME/sieve/autotune` by default.
     public var autotuneCacheDirectory: String = defaultAutotuneCacheDirectory()
+    /// Where long steps report how far along they are (sensitivity, pruning, autotune, the C compiler); nil for none.
+    /// Calibration passes report through `calibration.progress`.
+    public var progress: ProgressHandler?
+    /// Also write NAME.swift, a Swift loader of libNAME.so (`--swift-loader`), or nil.
+    public var swiftLoader: SwiftLoaderMode?
 
     /// Makes a request for a model file.
     public init(modelPath: String) { self.modelPath = modelPath }
@@ -65,6 +70,8 @@ public struct ModelCompileResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// The graph as it was lowered.
     public var graph: Graph
+    /// Wall time of each step (import, graph passes, autotune, evaluation, lowering, C, the C compiler), for `--verbose`.
+    public var timings: [StepTiming] = []
 }
 
 /// A model's graph after the graph passes of the compile pipeline.
@@ -93,7 +100,7 @@ public struct PreparedGraph: Sendable {
 /// schedule, and to end a pipeline before schedule.
 public func prepareGraph(_ imported: consuming Graph, target: TargetDescription, sparsity: SparsifyOptions?,
                          calibration: CalibrationSet?, passManager: PassManagerOptions,
-                         observer: PassObserver? = nil) throws -> PreparedGraph {
+                         observer: PassObserver? = nil, progress: ProgressHandler? = nil) throws -> PreparedGraph {
     var graph = consume imported
     var dumps: [String] = []
     // Every name a dump flag lists must belong to the compile pipeline with sparsity; those that are not in this
@@ -105,6 +112,7 @@ public func prepareGraph(_ imported: consuming Graph, target: TargetDescription,
         throw DiagnosticError(.error(.unknown, "pass '\(unknown)' is not in the compile pipeline (\(pipelineNames.sorted().joined(separator: ", ")))"))
     }
     var context = PassContext()
+    context.progress = progress
     var sparsityPasses: Pipelines.SparsityPasses?
     if let sparsity {
         try checkSparsityOptions(sparsity, calibration: calibration, location: graph.location)
@@ -160,19 +168,23 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
             try InstallPrefix.check(prefix, name: name, outputDirectory: request.outputDirectory)
         }
     }
+    var clock = StepClock()
     var loaded = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
+    clock.lap("import")
     let imported = loaded.graph
     // The imported weights are not needed once the passes have run: the graph hands them on instead of
     // keeping a copy alive beside the transposed ones (gigabytes for a large model).
     loaded.graph = Graph(name: imported.name)
     // The model's own input and output names go on just before schedule, so that its dumps show them.
     let prepared = try prepareGraph(consume imported, target: request.target, sparsity: request.sparsity,
-                                    calibration: request.calibration, passManager: request.passManager) { event, graph, _ in
+                                    calibration: request.calibration, passManager: request.passManager,
+                                    observer: { event, graph, _ in
         if event == .before("schedule") {
             nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
         }
         return .proceed
-    }
+    }, progress: request.progress)
+    clock.lap("graph passes" + (request.sparsity != nil ? " (with sparsity and its report)" : ""))
     var graph = prepared.graph
     let dense = prepared.dense, sparsityReport = prepared.sparsity
     var dumps = prepared.dumps
@@ -180,19 +192,21 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     if prepared.stopped {
         // --stop-after: the pipeline ended early, so there is nothing to lower, build or report on.
         diagnostics.append(Diagnostic(.note, .unknown, "stopped after pass '\(prepared.lastPass ?? "none")' (--stop-after); nothing was built"))
-        return ModelCompileResult(report: "", files: [], dumps: dumps, diagnostics: diagnostics, graph: graph)
+        return ModelCompileResult(report: "", files: [], dumps: dumps, diagnostics: diagnostics, graph: graph, timings: clock.timings)
     }
     let targetDescription = request.target
     var timings: [Int: [ScheduleCandidateTime]] = [:]
     if request.autotune && !request.reportOnly {
         timings = try autotune(&graph, target: request.target, compiler: request.compiler,
-                               cacheDirectory: request.autotuneCacheDirectory)
+                               cacheDirectory: request.autotuneCacheDirectory, progress: request.progress)
+        clock.lap("autotune")
     }
     let scheduleReport = ScheduleReport(graph: graph, target: targetDescription.name, timings: timings)
 
     let evaluationError = try request.evaluation.map { evaluation in
         try relativeOutputError(of: graph, against: dense, on: evaluation)
     }
+    if request.evaluation != nil { clock.lap("evaluation") }
     let source = URL(fileURLWithPath: request.modelPath).lastPathComponent
     let format = loaded.boundInputs.isEmpty ? loaded.format
         : loaded.format + "; bound at import (no longer inputs): " + loaded.boundInputs.joined(separator: ", ")
@@ -200,7 +214,8 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
                                evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) },
                                schedule: scheduleReport)
     if request.reportOnly {
-        return ModelCompileResult(report: report.markdown(), files: [], dumps: dumps, diagnostics: diagnostics, graph: graph)
+        return ModelCompileResult(report: report.markdown(), files: [], dumps: dumps, diagnostics: diagnostics, graph: graph,
+                                  timings: clock.timings)
     }
     guard let outputDirectory = request.outputDirectory else {
         throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
@@ -214,17 +229,24 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
                                           weights: request.weights, sourceDescription: described, compiler: request.compiler)
     artifactRequest.profile = request.profile
     artifactRequest.installPrefix = request.installPrefix
+    artifactRequest.progress = request.progress
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
     let partialReport = report
+    let lowered = graph
+    let swiftLoader = request.swiftLoader.map { swiftLoaderSource(name: name, bundled: $0 == .bundle) }
     artifactRequest.additionalFiles = { summary in
         var complete = partialReport
         complete.artifact = summary
-        return [("report.md", Array(complete.markdown().utf8)), ("report.json", reportJSON)]
+        return [("report.md", Array(complete.markdown().utf8)), ("report.json", reportJSON),
+                ("report.html", Array(complete.html(graph: lowered).utf8))]
+            + (swiftLoader.map { [("\(name).swift", Array($0.utf8))] } ?? [])
     }
+    clock.lap("reports")
     let artifact = try ArtifactWriter.write(artifactRequest)
     report.artifact = artifact.summary
     if request.printKernelIR { dumps.append("// -----// Kernel IR //----- //\n" + artifact.program.print()) }
-    return ModelCompileResult(report: report.markdown(), files: artifact.files, dumps: dumps, diagnostics: diagnostics, graph: graph)
+    return ModelCompileResult(report: report.markdown(), files: artifact.files, dumps: dumps, diagnostics: diagnostics, graph: graph,
+                              timings: clock.timings + artifact.timings)
 }
 
 /// ‖y − y_dense‖ / ‖y_dense‖ over every output and sample of a data set (Frobenius norms).
@@ -270,6 +292,28 @@ struct CompileReport: Sendable {
         }
         if let schedule, !schedule.layers.isEmpty { text += "\n" + schedule.markdown() }
         return text
+    }
+}
+
+extension CompileReport {
+    /// report.html: the same facts as report.md, with the graph and per-layer charts drawn (HTMLReport.swift).
+    func html(graph: Graph) -> String {
+        func number(_ value: Double) -> String { String(format: "%.4g", value) }
+        var facts: [(label: String, value: String)] = [("model", format)]
+        if let schedule { facts.append(("target", schedule.target)) }
+        if let sparsity {
+            facts.append(("sparsity", "\(sparsity.sparsity), pruning: \(sparsity.prune)"))
+            facts.append(("calibration", sparsity.calibration.map { "\($0), \(sparsity.calibrationSamples) samples" } ?? "none"))
+            if let error = sparsity.modelRelativeOutputError { facts.append(("model relative output error vs dense (calibration)", number(error))) }
+            facts.append(("prunable weights", "\(sparsity.parametersBefore) → \(sparsity.parametersAfter)"))
+            facts.append(("bytes of prunable weights", "\(sparsity.bytesBefore) → \(sparsity.bytesAfter)"))
+        } else {
+            facts.append(("sparsity", "none (every weight dense)"))
+        }
+        if let evaluation { facts.append(("relative output error vs dense on \(evaluation.origin)", number(evaluation.error))) }
+        if let artifact { facts.append(("artifact", artifact.split(separator: "\n").prefix(5).joined(separator: "; "))) }
+        return HTMLReport(model: model, facts: facts, graph: graph, sparsity: sparsity,
+                          schedule: schedule ?? ScheduleReport(graph: Graph(name: graph.name), target: "")).render()
     }
 }
 

@@ -5,6 +5,9 @@
 // request or is thrown by one, so that the CLI does not import, or depend on, the layers that define them.
 @_exported import struct SieveIR.DiagnosticError
 @_exported import struct SieveFormats.CalibrationSet
+@_exported import struct SieveFormats.CalibrationProgress
+@_exported import struct SieveIR.ProgressUpdate
+@_exported import typealias SieveIR.ProgressHandler
 @_exported import enum SieveCodegenC.WeightsPlacement
 @_exported import struct SievePasses.PassManagerOptions
 @_exported import enum SievePasses.PassSelection

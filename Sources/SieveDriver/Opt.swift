@@ -35,6 +35,8 @@ public struct OptRequest: Sendable {
     /// How the result and the IR dumps show graphs: textual IR, Graphviz DOT or SVG drawn by `dot`.
     /// `options.dumpFormat` follows it.
     public var format: GraphViewFormat = .text
+    /// Where long passes report progress (sensitivity, pruning); nil for none.
+    public var progress: ProgressHandler?
 
     /// Makes a request.
     public init(text: String, path: String, pipeline: String = "", options: PassManagerOptions = PassManagerOptions(),
@@ -96,6 +98,7 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
     var context = PassContext()
     context.calibration = request.calibration
     context.calibrationSamples = request.calibrationSamples
+    context.progress = request.progress
     for index in module.graphs.indices {
         try manager.run(on: &module.graphs[index], context: &context) { dumps.append($0) }
     }

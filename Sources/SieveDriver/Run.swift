@@ -39,6 +39,8 @@ public struct RunInput: Sendable, Equatable {
 public struct RunRequest: Sendable {
     /// The model file (`.onnx` or `.sir`).
     public var modelPath: String
+    /// Where sensitivity and pruning report how far along they are; nil for none.
+    public var progress: ProgressHandler?
     /// The input files.
     public var inputs: [RunInput]
     /// The folder that receives `<output name>.npy` per model output; created if missing.
@@ -184,9 +186,9 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 // so that fuse and the rest see what `sieve compile` would give them.
                 let base = try loadModel(path: request.modelPath, inputShapes: request.inputShapes, bindings: request.bindings)
                 let prepared = try prepareGraph(base.graph, target: request.target, sparsity: request.sparsity,
-                                                calibration: request.calibration, passManager: PassManagerOptions()) { event, _, _ in
-                    event == .after("nm-legalize") ? .stop : .proceed
-                }
+                                                calibration: request.calibration, passManager: PassManagerOptions(),
+                                                observer: { event, _, _ in event == .after("nm-legalize") ? .stop : .proceed },
+                                                progress: request.progress)
                 diagnostics += prepared.diagnostics
                 sparse = (prepared.dense, prepared.graph)
             }

@@ -31,9 +31,6 @@ public struct CalibrationSet: Sendable {
     public let origin: String
     /// Called after every batch with what has been run so far, for a progress display.
     public var progress: (@Sendable (CalibrationProgress) -> Void)?
-    /// Called with one line for people when a step of a long pass over the data ends (nm-legalize:
-    /// once per layer pruned), for a progress display; nil prints nothing.
-    public var stepFinished: (@Sendable (String) -> Void)?
 
     /// Calibration from a `.npy`/`.npz` file or a folder of them.
     public static func load(path: String) throws(DiagnosticError) -> CalibrationSet {

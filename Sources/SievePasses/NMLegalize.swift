@@ -129,6 +129,10 @@ public struct NMLegalize: ConfigurablePass {
             guard var original = weights[layer.name] else { continue }
             let already = isNM(original, layer.matrix, target.pattern)
             let layerStarted = ContinuousClock.now
+            if !already {
+                context.progress?(ProgressUpdate(task: "nm-legalize", detail: "\(layer.name) \(target.pattern) \(method.rawValue)",
+                                                 done: done, total: toPrune.count, unit: "layers"))
+            }
             if !already, sequential, let calibration, statistics[layer.name] == nil {
                 // The layer sees the activations of the model as pruned so far, as SparseGPT and
                 // Wanda do, so that it compensates for the earlier layers' errors.
@@ -181,10 +185,11 @@ public struct NMLegalize: ConfigurablePass {
                 record.legalized = true
                 if let permutationNote { record.reason += "; " + permutationNote }
             }
-            if !already, let line = context.calibration?.stepFinished {
+            if !already, let progress = context.progress {
                 done += 1
                 let now = ContinuousClock.now
-                line("nm-legalize: \(done)/\(toPrune.count) \(layer.name) [\(layer.matrix.rows)x\(layer.matrix.reduction)] \(target.pattern) \(method.rawValue): statistics \(seconds(measuredAt - layerStarted)), pruning \(seconds(now - measuredAt)), \(seconds(now - started)) in all")
+                progress(ProgressUpdate(task: "nm-legalize", detail: "\(layer.name) \(target.pattern)", done: done, total: toPrune.count,
+                                        unit: "layers", line: "nm-legalize: \(done)/\(toPrune.count) \(layer.name) [\(layer.matrix.rows)x\(layer.matrix.reduction)] \(target.pattern) \(method.rawValue): statistics \(seconds(measuredAt - layerStarted)), pruning \(seconds(now - measuredAt)), \(seconds(now - started)) in all"))
             }
         }
     }

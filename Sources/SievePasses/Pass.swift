@@ -31,6 +31,8 @@ public struct PassContext: Sendable {
     public var calibrationSamples: Int?
     /// What the sparsity passes decided and did, per layer, for the sparsity report.
     public var sparsity = SparsityLog()
+    /// Where long passes report how far along they are (sensitivity, pruning); nil prints nothing.
+    public var progress: ProgressHandler?
 
     /// Makes an empty context.
     public init() {}

@@ -193,12 +193,17 @@ public struct SparsityAllocation: ConfigurablePass {
         // Sensitivity: the model's relative output error with one layer alone pruned.
         var pruned: [String: [NMPattern: [Double]]] = [:]
         var options: [[Option]] = []
+        let candidateCount = eligible.reduce(0) { $0 + $1.patterns.count }
+        var measuredCount = 0
         for (layer, patterns) in eligible {
             let weights = try PrunableLayers.weightMatrix(graph, layer)
             let times = speed?.layerNanoseconds[layer.name] ?? [:]
             var layerOptions = [Option(pattern: nil, kept: layer.weightCount, error: 0, nanoseconds: times[nil] ?? 0)]
             var sensitivity: [String: Double] = [:]
             for pattern in patterns {
+                context.progress?(ProgressUpdate(task: "sensitivity", detail: "\(layer.name) \(pattern)", done: measuredCount,
+                                                 total: candidateCount, unit: "candidates"))
+                measuredCount += 1
                 let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
                                                      statistics: statistics?.layers[layer.name])
                 pruned[layer.name, default: [:]][pattern] = candidate

@@ -73,12 +73,15 @@ struct Bench: ParsableCommand {
             guard (1...10000).contains(top) else {
                 throw DiagnosticError(.error(.unknown, "--top must be 1...10000, found \(top)"))
             }
+            progressDisplay.isEnabled = isatty(2) != 0
+            defer { progressDisplay.clear() }
             var request = BenchRequest(modelPath: model)
             request.inputShapes = try parseInputShapes(inputShapes)
             request.target = target
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.sparsity = try sparsity.options(passManager: PassManagerOptions())
             request.calibration = try sparsity.loadCalibration()
+            request.progress = progressDisplay.handler
             request.threads = threadCounts
             request.repetitions = repetitions
             request.calls = calls

@@ -6,6 +6,7 @@ import Foundation
 import SieveDriver
 
 extension WeightsPlacement: ExpressibleByArgument {}
+extension SwiftLoaderMode: ExpressibleByArgument {}
 
 extension TargetDescription: ExpressibleByArgument {
     /// Resolves a `--target` value; `native` is the host's description (baseline x86-64 where it cannot be read).
@@ -42,8 +43,11 @@ struct Compile: ParsableCommand {
 
             Beside the libraries: NAME.pc (the shared library) and NAME-static.pc (the archive; use \
             pkg-config --static) for pkg-config, NAMEConfig.cmake and NAMEConfigVersion.cmake for CMake's \
-            find_package(NAME) (imported targets NAME::NAME, static, and NAME::NAME_shared), and NAME.py, \
-            a ctypes + NumPy loader (import NAME; NAME.load().run(x)). Their paths are relative to their own \
+            find_package(NAME) (imported targets NAME::NAME, static, and NAME::NAME_shared), NAME.py, \
+            a ctypes + NumPy loader (import NAME; NAME.load().run(x)), with --swift-loader NAME.swift, a Swift \
+            class that loads libNAME.so (the SwiftPM plugin SieveModel uses it), and report.html, the report as a \
+            self-contained page: the graph coloured by each layer's pattern, per-layer charts of bytes, error \
+            and time, and the allocation curve of --sparsity auto. Their paths are relative to their own \
             folder, so the folder may be moved. --install-prefix DIR also installs them the usual way: \
             DIR/include/NAME.h, DIR/lib/libNAME.{a,so}, DIR/lib/pkgconfig/NAME.pc, \
             DIR/lib/cmake/NAME/NAMEConfig.cmake; every file is staged beside its destination first, so a \
@@ -61,6 +65,10 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx -o out/ --print-ir-after=schedule
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
+
+            On a terminal a status line shows what runs (calibration passes, sensitivity, pruning per layer, \
+            autotune, the C compiler) with an estimate of the time left; nothing of it when standard error is \
+            not a terminal. --quiet prints only diagnostics; --verbose adds the time of every step and pass.
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
             fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
@@ -119,6 +127,19 @@ struct Compile: ParsableCommand {
                                valueName: "folder"))
     var installPrefix: String?
 
+    @Option(name: .customLong("options-file"),
+            help: ArgumentHelp("Read compile options from a JSON file (the SwiftPM plugin's sieve.json): sparsity, prune, calibration (relative to the file), calibrationSamples, maxError, targetDensity, targetSpeedup, keepDense, target, name, inputShapes; options given on the command line win.",
+                               valueName: "file"))
+    var optionsFile: String?
+
+    @Option(name: .customLong("swift-loader"),
+            help: ArgumentHelp("Also write NAME.swift, a Swift class that loads libNAME.so and runs it: 'library' (init(library:threads:)) or 'bundle' (also init(threads:) from Bundle.module, as the SwiftPM plugin uses it).",
+                               valueName: "library|bundle"))
+    var swiftLoader: SwiftLoaderMode?
+
+    @OptionGroup(title: "Output")
+    var output_: OutputFlags
+
     @Flag(help: ArgumentHelp(
         "Build a profiling artifact: NAME_run times each kernel, and NAME.h declares NAME_kernels, NAME_profile and NAME_profile_reset.",
         discussion: "Without it the artifact holds no profiling code. `sieve bench --profile` builds and reads such artifacts itself."))
@@ -129,29 +150,97 @@ struct Compile: ParsableCommand {
             guard reportOnly || stopAfter != nil || output != nil else {
                 throw DiagnosticError(.error(.unknown, "sieve compile needs an output folder: pass -o FOLDER (or --report-only)"))
             }
-            var request = ModelCompileRequest(modelPath: model)
-            request.inputShapes = try parseInputShapes(inputShapes)
-            request.bindings = try bind.parsed()
-            request.outputDirectory = output
-            request.name = name
-            request.target = target
-            request.weights = weights
-            request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
-            request.passManager = try dumps.options()
-            request.passManager.stopAfter = stopAfter
-            request.sparsity = try sparsity.options(passManager: request.passManager)
-            request.calibration = try sparsity.loadCalibration()
-            request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
-            request.printKernelIR = printKernelIR
-            request.reportOnly = reportOnly
-            request.autotune = autotune
-            request.profile = profile
-            request.installPrefix = installPrefix
-            let result = try compileModel(request)
-            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            for diagnostic in result.diagnostics { printError(diagnostic.description) }
-            for dump in result.dumps { printError(dump) }
-            print(result.report, terminator: "")
+            output_.startProgress()
+            defer { progressDisplay.clear() }
+            var command = self
+            if let optionsFile { try command.apply(try CompileOptionsFile.read(optionsFile)) }
+            try command.compile()
+        }
+    }
+
+    /// Options of an --options-file that the command line left unset.
+    mutating func apply(_ file: CompileOptionsFile) throws(DiagnosticError) {
+        let folder = URL(fileURLWithPath: optionsFile ?? ".").deletingLastPathComponent()
+        if sparsity.sparsity == nil { sparsity.sparsity = file.sparsity }
+        if sparsity.prune == "magnitude", let prune = file.prune { sparsity.prune = prune }
+        if sparsity.calibration == nil, let calibration = file.calibration {
+            sparsity.calibration = calibration.hasPrefix("/") ? calibration : folder.appendingPathComponent(calibration).path
+        }
+        if sparsity.calibrationSamples == nil { sparsity.calibrationSamples = file.calibrationSamples }
+        if sparsity.maxError == nil { sparsity.maxError = file.maxError }
+        if sparsity.targetDensity == nil { sparsity.targetDensity = file.targetDensity }
+        if sparsity.targetSpeedup == nil { sparsity.targetSpeedup = file.targetSpeedup }
+        if sparsity.keepDense.isEmpty { sparsity.keepDense = file.keepDense ?? [] }
+        if name == nil { name = file.name }
+        if let given = file.target, target == .native {
+            guard let named = TargetDescription(argument: given) else {
+                throw DiagnosticError(.error(.unknown, "\(optionsFile ?? ""): target '\(given)' is not one of \(TargetDescription.allValueStrings.joined(separator: ", "))"))
+            }
+            target = named
+        }
+        let named = Set(inputShapes.compactMap { $0.split(separator: "=").first.map(String.init) })
+        for (input, shape) in (file.inputShapes ?? [:]).sorted(by: { $0.key < $1.key }) where !named.contains(input) {
+            inputShapes.append("\(input)=\(shape)")
+        }
+    }
+
+    /// Compiles with the options as given (and completed by --options-file).
+    func compile() throws {
+        var request = ModelCompileRequest(modelPath: model)
+        request.inputShapes = try parseInputShapes(inputShapes)
+        request.bindings = try bind.parsed()
+        request.outputDirectory = output
+        request.name = name
+        request.target = target
+        request.weights = weights
+        request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
+        request.passManager = try dumps.options()
+        request.passManager.stopAfter = stopAfter
+        if output_.verbose { request.passManager.timePasses = true }
+        request.sparsity = try sparsity.options(passManager: request.passManager)
+        request.calibration = try sparsity.loadCalibration()
+        request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
+        request.printKernelIR = printKernelIR
+        request.reportOnly = reportOnly
+        request.autotune = autotune
+        request.profile = profile
+        request.installPrefix = installPrefix
+        request.progress = progressDisplay.handler
+        request.swiftLoader = swiftLoader
+        let result = try compileModel(request)
+        progressDisplay.clear()
+        for diagnostic in result.diagnostics { printError(diagnostic.description) }
+        for dump in result.dumps { printError(dump) }
+        if output_.verbose { printError(StepTiming.report(result.timings)) }
+        if !output_.quiet { print(result.report, terminator: "") }
+    }
+}
+
+/// The JSON of `--options-file` (the SwiftPM plugin's sieve.json); every field is optional.
+struct CompileOptionsFile: Decodable {
+    var sparsity: String?
+    var prune: String?
+    var calibration: String?
+    var calibrationSamples: Int?
+    var maxError: Double?
+    var targetDensity: Double?
+    var targetSpeedup: Double?
+    var keepDense: [String]?
+    var target: String?
+    var name: String?
+    var inputShapes: [String: String]?
+
+    static func read(_ path: String) throws(DiagnosticError) -> CompileOptionsFile {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw DiagnosticError(.error(.unknown, "cannot read the options file \(path): \(error.localizedDescription)"))
+        }
+        do {
+            return try JSONDecoder().decode(CompileOptionsFile.self, from: data)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "\(path): not valid Sieve options (\(error)); fields: sparsity, prune, calibration, calibrationSamples, maxError, targetDensity, targetSpeedup, keepDense, target, name, inputShapes"))
         }
     }
 }

@@ -98,6 +98,8 @@ struct Opt: ParsableCommand {
 
     func run() throws {
         try runReportingDiagnostics {
+            progressDisplay.isEnabled = isatty(2) != 0
+            defer { progressDisplay.clear() }
             var options = try dumps.options()
             options.stopAfter = stopAfter
             let text = try Files.readText(input)
@@ -109,8 +111,9 @@ struct Opt: ParsableCommand {
             if printKernelIR || printC { request.kernelTarget = target }
             request.emitC = printC
             request.format = format
+            request.progress = progressDisplay.handler
             let result = try runOpt(request)
-            if request.calibration?.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            progressDisplay.clear()
             for dump in result.dumps { printError(dump) }
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             try Files.writeText(result.output, to: output)

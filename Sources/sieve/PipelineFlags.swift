@@ -120,18 +120,11 @@ struct SparsityFlags: ParsableArguments {
     }
 }
 
-/// The calibration set with progress shown on standard error when it is a terminal (nothing otherwise):
-/// a status line rewritten after every batch, and a line kept for every finished step (each layer
-/// nm-legalize prunes).
+/// The calibration set with its passes shown by the progress display (which draws nothing when standard error is
+/// not a terminal or --quiet was given).
 func showingProgress(_ calibration: CalibrationSet) -> CalibrationSet {
-    guard isatty(2) != 0 else { return calibration }
+    guard progressDisplay.isEnabled else { return calibration }
     var set = calibration
-    set.progress = { step in
-        let total = step.limit.map { " of \($0)" } ?? ""
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(step.stage): \(step.samples)\(total) samples".utf8))
-    }
-    set.stepFinished = { line in
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)\n".utf8))
-    }
+    set.progress = { step in progressDisplay.show(step) }
     return set
 }

@@ -64,6 +64,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try runReportingDiagnostics {
+            progressDisplay.isEnabled = isatty(2) != 0
+            defer { progressDisplay.clear() }
             let shapes = try parseInputShapes(inputShapes)
             var request = RunRequest(modelPath: model, inputs: inputs.map(RunInput.init(parsing:)),
                                      outputDirectory: outputDirectory, inputShapes: shapes)
@@ -74,6 +76,7 @@ struct Run: ParsableCommand {
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.sparsity = try sparsity.options(passManager: PassManagerOptions())
             request.calibration = try sparsity.loadCalibration()
+            request.progress = progressDisplay.handler
             let result = try runModel(request)
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
             for file in result.writtenFiles { print("wrote \(file)") }

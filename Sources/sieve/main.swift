@@ -25,6 +25,7 @@ struct Sieve: ParsableCommand {
 
 /// Writes a line to standard error.
 func printError(_ text: String) {
+    progressDisplay.clear()
     var line = text
     if !line.hasSuffix("\n") { line += "\n" }
     FileHandle.standardError.write(Data(line.utf8))

@@ -39,10 +39,12 @@ func sharedInputModel(seed: UInt64) -> Graph {
         return CalibrationSet(samples: ["x": samples.retyped(TensorType([7, 6, 32], .f32))])
     }
 
-    func legalize(_ graph: Graph, _ pass: NMLegalize, calibration: CalibrationSet) throws -> (Graph, PassContext) {
+    func legalize(_ graph: Graph, _ pass: NMLegalize, calibration: CalibrationSet,
+                  progress: ProgressHandler? = nil) throws -> (Graph, PassContext) {
         var result = graph
         var context = PassContext()
         context.calibration = calibration
+        context.progress = progress
         try pass.run(on: &result, context: &context)
         return (result, context)
     }
@@ -90,12 +92,16 @@ func sharedInputModel(seed: UInt64) -> Graph {
     }
 
     @Test func oneProgressLinePerPrunedLayer() throws {
-        let lines = LineCollector()
-        var calibration = try calibration()
-        calibration.stepFinished = { lines.add($0) }
+        let lines = LineCollector(), updates = LineCollector()
         _ = try legalize(sharedInputModel(seed: 6), NMLegalize(method: .sparsegpt, pattern: NMPattern(n: 2, m: 4)),
-                         calibration: calibration)
+                         calibration: try calibration()) { update in
+            if let line = update.line { lines.add(line) } else { updates.add("\(update.done)/\(update.total ?? -1) \(update.detail)") }
+        }
         let seen = lines.lines
+        // Before each layer a status update says which layer is being pruned and how many are done.
+        #expect(updates.lines.count == 5)
+        #expect(updates.lines.first == "0/5 q 2:4 sparsegpt")
+        #expect(updates.lines.last == "4/5 down 2:4 sparsegpt")
         #expect(seen.count == 5)
         #expect(seen.first?.hasPrefix("nm-legalize: 1/5 q [32x32] 2:4 sparsegpt: statistics ") == true)
         #expect(seen.last?.hasPrefix("nm-legalize: 5/5 down [32x64] 2:4 sparsegpt") == true)
