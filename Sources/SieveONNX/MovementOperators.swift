@@ -338,7 +338,7 @@ extension GraphBuilder {
     private func scatterReduction(_ n: inout NodeContext) throws(NodeError) -> ScatterReduction {
         let name = try n.attributes.string("reduction", default: "none")
         guard let reduction = ScatterReduction(rawValue: name) else {
-            throw NodeError("\(n.node.opType) reduction '\(name)' is not supported (only none, add and mul)")
+            throw NodeError("\(n.node.opType) reduction '\(name)' is not supported (only none, add, mul, max and min)")
         }
         return reduction
     }
