@@ -153,7 +153,8 @@ public struct ResizeAttributes: Hashable, Sendable {
     }
 }
 
-/// How scatter ops combine an update with the element already there (ONNX `reduction`).
+/// How scatter ops combine an update with the element already there (ONNX `reduction`); `max` and `min`
+/// give NaN when either is NaN, as the elementwise `max` and `min` do.
 public enum ScatterReduction: String, Hashable, Sendable, CaseIterable {
-    case none, add, mul
+    case none, add, mul, max, min
 }

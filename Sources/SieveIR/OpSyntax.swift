@@ -491,7 +491,7 @@ extension OpKind {
         case "scatter_elements", "scatter_nd":
             let word = try reader.word("reduction", default: ScatterReduction.none.rawValue)
             guard let reduction = ScatterReduction(rawValue: word) else {
-                throw TypeRuleError("\(mnemonic) reduction must be one of none, add, mul, found \(word)")
+                throw TypeRuleError("\(mnemonic) reduction must be one of none, add, mul, max, min, found \(word)")
             }
             kind = mnemonic == "scatter_nd" ? .scatterND(reduction: reduction)
                 : .scatterElements(axis: try reader.int("axis"), reduction: reduction)

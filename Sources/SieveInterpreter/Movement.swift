@@ -137,6 +137,8 @@ private func scatter(_ data: Tensor, _ updates: Tensor, positions: [Int], reduct
             case .none: result[position] = new[slot]
             case .add: result[position] += new[slot]
             case .mul: result[position] *= new[slot]
+            case .max: result[position] = result[position].isNaN || new[slot].isNaN ? .nan : Swift.max(result[position], new[slot])
+            case .min: result[position] = result[position].isNaN || new[slot].isNaN ? .nan : Swift.min(result[position], new[slot])
             }
         }
         return floatResult(resultType, result)
@@ -148,6 +150,8 @@ private func scatter(_ data: Tensor, _ updates: Tensor, positions: [Int], reduct
             case .none: result[position] = new[slot]
             case .add: result[position] = result[position] &+ new[slot]
             case .mul: result[position] = result[position] &* new[slot]
+            case .max: result[position] = Swift.max(result[position], new[slot])
+            case .min: result[position] = Swift.min(result[position], new[slot])
             }
         }
         return integerResult(resultType, result)

@@ -267,6 +267,8 @@ extension Lowerer {
         case .none: return new
         case .add: return .binary(isFloat ? .add : .wrappingAdd, old, new)
         case .mul: return .binary(isFloat ? .mul : .wrappingMul, old, new)
+        case .max: return binaryValue(.max, old, new, isFloat: isFloat)
+        case .min: return binaryValue(.min, old, new, isFloat: isFloat)
         }
     }
 

@@ -55,7 +55,7 @@ extension GraphBuilder {
         return try constantIntegers(slot, "axes", n)
     }
 
-    // MARK: Pad and Split
+    // MARK: Pad
 
     /// Pad's pads, fill value, axes and mode at the node's opset. For data-movement converters:
     /// before opset 11 `pads` and `value` are attributes; from 11 they are inputs 1 and 2 (input 3, `axes`, from 18).
@@ -73,43 +73,5 @@ extension GraphBuilder {
         let pads = try constantIntegers(n.input(1), "pads", n)
         let axes = try n.optionalInput(3).map { slot throws(NodeError) in try constantIntegers(slot, "axes", n) }
         return PadParameters(pads: pads, constantValue: n.optionalInput(2), axes: axes, mode: mode)
-    }
-
-    /// The size of each output of Split along an axis of `axisSize` elements, at the node's opset: the
-    /// `split` attribute before 13, input 1 from 13, `num_outputs` (attribute, 18+) or an equal split over
-    /// the node's outputs otherwise (the last part smaller when 18's `num_outputs` does not divide).
-    mutating func splitSizes(_ n: inout NodeContext, axisSize: Int) throws(NodeError) -> [Int] {
-        var given: [Int64]?
-        if opset < 13 {
-            given = try n.attributes.ints("split")
-        } else if let slot = n.optionalInput(1) {
-            given = try constantIntegers(slot, "split", n)
-        }
-        let numOutputs = opset >= 18 ? try n.attributes.int("num_outputs") : nil
-        if let given {
-            guard numOutputs == nil else { throw NodeError("Split has both 'split' and 'num_outputs'; give one") }
-            guard given.count == n.node.output.count else {
-                throw NodeError("Split gives \(given.count) sizes for \(n.node.output.count) outputs")
-            }
-            guard given.allSatisfy({ $0 >= 0 && $0 <= Int64(axisSize) }), given.reduce(0, +) == Int64(axisSize) else {
-                throw NodeError("Split sizes \(given) do not add up to the axis size \(axisSize)")
-            }
-            return given.map { Int($0) }
-        }
-        let parts = Int(numOutputs ?? Int64(n.node.output.count))
-        guard parts >= 1, parts <= max(axisSize, 1) || numOutputs == nil else {
-            throw NodeError("Split into \(parts) outputs is not possible along an axis of \(axisSize)")
-        }
-        guard parts >= 1, parts == n.node.output.count else {
-            throw NodeError("Split num_outputs \(parts) does not match the node's \(n.node.output.count) outputs")
-        }
-        if numOutputs == nil {
-            guard axisSize % parts == 0 else {
-                throw NodeError("Split cannot divide an axis of \(axisSize) into \(parts) equal parts; give 'split'")
-            }
-            return Array(repeating: axisSize / parts, count: parts)
-        }
-        let chunk = (axisSize + parts - 1) / parts
-        return (0..<parts).map { index in max(0, min(chunk, axisSize - index * chunk)) }
     }
 }

@@ -22,19 +22,20 @@ extension GraphBuilder {
         }
     }
 
-    /// ONNX Pad (11+: pads, constant_value and, from 18, axes as inputs).
+    /// ONNX Pad (`pads` and `value` attributes before 11; from 11 pads, constant_value and, from 18, axes as inputs).
     mutating func convertPad(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
         let xType = type(of: x)
         let rank = xType.rank
-        let modeName = try n.attributes.string("mode", default: "constant")
-        guard let mode = PadMode(rawValue: modeName) else {
-            throw NodeError("Pad mode '\(modeName)' is not supported (only constant, reflect, edge and wrap)")
+        // pads and value are attributes before opset 11, inputs from 11 (axes from 18): LegacyOpsets.swift.
+        let parameters = try padParameters(&n)
+        guard let mode = PadMode(rawValue: parameters.mode) else {
+            throw NodeError("Pad mode '\(parameters.mode)' is not supported (only constant, reflect, edge and wrap)")
         }
-        let given = try constantIntegers(n.input(1), "pads", n)
+        let given = parameters.pads
         var axes = Array(0..<rank)
-        if let axesSlot = n.optionalInput(3) {
-            axes = try constantIntegers(axesSlot, "axes", n).map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") }
+        if let axesGiven = parameters.axes {
+            axes = try axesGiven.map { value throws(NodeError) in try normalizeAxis(value, rank: rank, "axis") }
             guard Set(axes).count == axes.count else { throw NodeError("Pad axes \(axes) repeat an axis") }
         }
         guard given.count == 2 * axes.count else {
@@ -49,7 +50,7 @@ extension GraphBuilder {
             pads[axis + rank] = Int(given[slot + axes.count])
         }
         var value: Float = 0
-        if let valueSlot = n.optionalInput(2), mode == .constant {
+        if let valueSlot = parameters.constantValue, mode == .constant {
             value = try constantScalar(valueSlot, "constant_value", n)
         }
         if pads.allSatisfy({ $0 == 0 }) { return [x] }
@@ -57,7 +58,7 @@ extension GraphBuilder {
         return [try emit(.pad(pads: pads, mode: mode, value: value), [x], name: n.outputName(0), n)]
     }
 
-    /// ONNX Split (13+: split as an input; 18+: num_outputs), as one slice per output.
+    /// ONNX Split (`split` an attribute before 13, an input from 13; 18+: num_outputs), as one slice per output.
     mutating func convertSplit(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
         let shape = type(of: x).shape
@@ -65,8 +66,10 @@ extension GraphBuilder {
         let dim = shape[axis]
         let outputs = n.node.output.count
         var sizes: [Int]
-        if let splitSlot = n.optionalInput(1) {
-            let split = try constantIntegers(splitSlot, "split", n)
+        // `split` is an attribute before opset 13 and input 1 from 13.
+        let explicit = try opset < 13 ? n.attributes.ints("split")
+                                      : n.optionalInput(1).map { slot throws(NodeError) in try constantIntegers(slot, "split", n) }
+        if let split = explicit {
             guard split.allSatisfy({ $0 >= 0 }), split.reduce(0, +) == Int64(dim), split.count == outputs else {
                 throw NodeError("Split sizes \(split) must be \(outputs) non-negative sizes adding up to the \(dim) elements of axis \(axis)")
             }
@@ -335,7 +338,7 @@ extension GraphBuilder {
     private func scatterReduction(_ n: inout NodeContext) throws(NodeError) -> ScatterReduction {
         let name = try n.attributes.string("reduction", default: "none")
         guard let reduction = ScatterReduction(rawValue: name) else {
-            throw NodeError("\(n.node.opType) reduction '\(name)' is not supported (only none, add and mul)")
+            throw NodeError("\(n.node.opType) reduction '\(name)' is not supported (only none, add, mul, max and min)")
         }
         return reduction
     }

@@ -26,6 +26,51 @@ enum RecurrentCell: String {
     }
 }
 
+/// One activation function of a recurrent cell, as ONNX's list names them, with its parameters.
+enum RecurrentActivation {
+    /// A unary function of the IR (Relu, Tanh, Sigmoid, LeakyRelu, ThresholdedRelu, HardSigmoid, Elu, Softsign, Softplus).
+    case unary(UnaryFunction)
+    /// `alpha * x + beta`.
+    case affine(alpha: Float, beta: Float)
+    /// `alpha * tanh(beta * x)`.
+    case scaledTanh(alpha: Float, beta: Float)
+
+    /// Reads `onnxName` (case-insensitive, as ONNX Runtime does), taking its alpha and beta from the front of
+    /// `alphas` and `betas` when it has parameters (the values are consumed in the order of the activations),
+    /// or the ONNX op's default when the list is used up. Affine and ScaledTanh have no ONNX op, hence no
+    /// default: they need their values given.
+    init(onnxName: String, alphas: inout [Float], betas: inout [Float], op: String) throws(NodeError) {
+        func take(_ values: inout [Float], _ what: String, default fallback: Float?) throws(NodeError) -> Float {
+            if !values.isEmpty { return values.removeFirst() }
+            guard let fallback else {
+                throw NodeError("\(op) activation '\(onnxName)' needs a value in \(what); it has no default")
+            }
+            return fallback
+        }
+        switch onnxName.lowercased() {
+        case "relu": self = .unary(.relu)
+        case "tanh": self = .unary(.tanh)
+        case "sigmoid": self = .unary(.sigmoid)
+        case "softsign": self = .unary(.softsign)
+        case "softplus": self = .unary(.softplus)
+        case "leakyrelu": self = .unary(.leakyRelu(alpha: try take(&alphas, "activation_alpha", default: 0.01)))
+        case "thresholdedrelu": self = .unary(.thresholdedRelu(alpha: try take(&alphas, "activation_alpha", default: 1)))
+        case "elu": self = .unary(.elu(alpha: try take(&alphas, "activation_alpha", default: 1)))
+        case "hardsigmoid":
+            let alpha = try take(&alphas, "activation_alpha", default: 0.2)
+            self = .unary(.hardSigmoid(alpha: alpha, beta: try take(&betas, "activation_beta", default: 0.5)))
+        case "affine":
+            let alpha = try take(&alphas, "activation_alpha", default: nil)
+            self = .affine(alpha: alpha, beta: try take(&betas, "activation_beta", default: nil))
+        case "scaledtanh":
+            let alpha = try take(&alphas, "activation_alpha", default: nil)
+            self = .scaledTanh(alpha: alpha, beta: try take(&betas, "activation_beta", default: nil))
+        default:
+            throw NodeError("\(op) activation '\(onnxName)' is not one of ONNX's recurrent activations (Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus)")
+        }
+    }
+}
+
 extension GraphBuilder {
     /// The largest hidden size read; larger is refused before anything is allocated.
     static let maxRecurrentHiddenSize = 1 << 16
@@ -86,8 +131,7 @@ extension GraphBuilder {
             throw NodeError("\(op) state of \(batch) x \(hidden) elements is larger than \(ONNXImporter.maxFoldedElements)")
         }
 
-        // Activations: the defaults, or explicit ones from those the IR has (without alpha/beta).
-        var activations: [[OpKind]] = []
+        // Activations: the defaults, or explicit ones from ONNX's list, with activation_alpha/beta consumed in order.
         let given = try n.attributes.strings("activations")
         let perDirection = cell.defaultActivations.count
         if let given {
@@ -95,26 +139,23 @@ extension GraphBuilder {
                 throw NodeError("\(op) needs \(perDirection * directions.count) activations for \(direction), found \(given.count)")
             }
         }
-        let alphas = try n.attributes.floats("activation_alpha"), betas = try n.attributes.floats("activation_beta")
-        if alphas != nil || betas != nil {
-            throw NodeError("\(op) activation_alpha and activation_beta are not supported (only Sigmoid, Tanh and Relu activations)")
+        var alphas = try n.attributes.floats("activation_alpha") ?? [], betas = try n.attributes.floats("activation_beta") ?? []
+        if given == nil, !alphas.isEmpty || !betas.isEmpty {
+            throw NodeError("\(op) gives activation_alpha or activation_beta without 'activations'; the default activations take no parameters")
         }
-        for index in directions.indices {
-            let names = given.map { Array($0[(index * perDirection)..<((index + 1) * perDirection)]) } ?? cell.defaultActivations
-            activations.append(try names.map { name throws(NodeError) in
-                // The parameterless activations of ONNX's list map to the unary function of the same name.
-                guard ["Relu", "Tanh", "Sigmoid"].contains(where: { $0.lowercased() == name.lowercased() }),
-                      let declaration = UnaryFunction.declarations[name.lowercased()], declaration.parameters.isEmpty else {
-                    throw NodeError("\(op) activation '\(name)' is not supported (only Sigmoid, Tanh and Relu)")
-                }
-                return .unary(declaration.make([]))
-            })
+        let names = given ?? Array([[String]](repeating: cell.defaultActivations, count: directions.count).joined())
+        var functions: [RecurrentActivation] = []
+        for name in names {
+            functions.append(try RecurrentActivation(onnxName: name, alphas: &alphas, betas: &betas, op: op))
         }
+        guard alphas.isEmpty, betas.isEmpty else {
+            throw NodeError("\(op) has \(alphas.count) activation_alpha and \(betas.count) activation_beta value(s) that no activation of \(names) takes")
+        }
+        let activations = directions.indices.map { Array(functions[($0 * perDirection)..<(($0 + 1) * perDirection)]) }
         let clip = try n.attributes.float("clip")
         if let clip, !(clip > 0) { throw NodeError("\(op) clip \(clip) must be positive") }
-        if cell == .lstm, try n.attributes.int("input_forget", default: 0) != 0 {
-            throw NodeError("LSTM input_forget=1 (coupled input and forget gates) is not supported")
-        }
+        let inputForget = cell == .lstm ? try n.attributes.int("input_forget", default: 0) : 0
+        guard inputForget == 0 || inputForget == 1 else { throw NodeError("LSTM input_forget \(inputForget) must be 0 or 1") }
         let linearBeforeReset = cell == .gru ? try n.attributes.int("linear_before_reset", default: 0) != 0 : false
 
         // Optional inputs: B, sequence_lens, initial_h, initial_c, P.
@@ -189,7 +230,7 @@ extension GraphBuilder {
                 switch cell {
                 case .rnn:
                     let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
-                    newH = try emit(cellOps[0], [clipped(pre, &self)], name: nil, n)
+                    newH = try activate(cellOps[0], [clipped(pre, &self)], name: nil, n)
                 case .lstm:
                     let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
                     var i = try part(pre, 0, hidden, axis: 1, n), o = try part(pre, hidden, 2 * hidden, axis: 1, n)
@@ -199,22 +240,24 @@ extension GraphBuilder {
                         i = try emit(.binary(.add), [i, emit(.binary(.mul), [peephole.i, c], name: nil, n)], name: nil, n)
                         f = try emit(.binary(.add), [f, emit(.binary(.mul), [peephole.f, c], name: nil, n)], name: nil, n)
                     }
-                    let gi = try emit(cellOps[0], [clipped(i, &self)], name: nil, n)
-                    let gf = try emit(cellOps[0], [clipped(f, &self)], name: nil, n)
-                    let gc = try emit(cellOps[1], [clipped(g, &self)], name: nil, n)
+                    let gi = try activate(cellOps[0], [clipped(i, &self)], name: nil, n)
+                    // input_forget couples the gates: f = 1 - i (ONNX Runtime's reading; the spec says only "couple").
+                    let gf = try inputForget == 1 ? emit(.binary(.sub), [scalar(1), gi], name: nil, n)
+                                                  : activate(cellOps[0], [clipped(f, &self)], name: nil, n)
+                    let gc = try activate(cellOps[1], [clipped(g, &self)], name: nil, n)
                     newC = try emit(.binary(.add), [emit(.binary(.mul), [gf, c], name: nil, n),
                                                     emit(.binary(.mul), [gi, gc], name: nil, n)], name: nil, n)
                     if let peephole {
                         o = try emit(.binary(.add), [o, emit(.binary(.mul), [peephole.o, newC], name: nil, n)], name: nil, n)
                     }
-                    let go = try emit(cellOps[0], [clipped(o, &self)], name: nil, n)
-                    newH = try emit(.binary(.mul), [go, emit(cellOps[2], [newC], name: nil, n)], name: nil, n)
+                    let go = try activate(cellOps[0], [clipped(o, &self)], name: nil, n)
+                    newH = try emit(.binary(.mul), [go, activate(cellOps[2], [newC], name: nil, n)], name: nil, n)
                 case .gru:
                     let xz = try part(xt, 0, hidden, axis: 1, n), xr = try part(xt, hidden, 2 * hidden, axis: 1, n)
                     let xh = try part(xt, 2 * hidden, 3 * hidden, axis: 1, n)
                     let recurrent = try emit(.matmul(transposeB: true), [h, rzr], name: nil, n)
-                    let z = try emit(cellOps[0], [clipped(emit(.binary(.add), [xz, part(recurrent, 0, hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
-                    let rGate = try emit(cellOps[0], [clipped(emit(.binary(.add), [xr, part(recurrent, hidden, 2 * hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
+                    let z = try activate(cellOps[0], [clipped(emit(.binary(.add), [xz, part(recurrent, 0, hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
+                    let rGate = try activate(cellOps[0], [clipped(emit(.binary(.add), [xr, part(recurrent, hidden, 2 * hidden, axis: 1, n)], name: nil, n), &self)], name: nil, n)
                     let hiddenPart: Slot
                     if linearBeforeReset {
                         var linear = try part(recurrent, 2 * hidden, 3 * hidden, axis: 1, n)
@@ -223,7 +266,7 @@ extension GraphBuilder {
                     } else {
                         hiddenPart = try emit(.matmul(transposeB: true), [emit(.binary(.mul), [rGate, h], name: nil, n), rh], name: nil, n)
                     }
-                    let candidate = try emit(cellOps[1], [clipped(emit(.binary(.add), [xh, hiddenPart], name: nil, n), &self)], name: nil, n)
+                    let candidate = try activate(cellOps[1], [clipped(emit(.binary(.add), [xh, hiddenPart], name: nil, n), &self)], name: nil, n)
                     // H' = (1 - z) ⊙ ĥ + z ⊙ H = ĥ + z ⊙ (H - ĥ)
                     newH = try emit(.binary(.add), [candidate, emit(.binary(.mul), [z, emit(.binary(.sub), [h, candidate], name: nil, n)], name: nil, n)], name: nil, n)
                 }
@@ -275,6 +318,24 @@ extension GraphBuilder {
             }
         }
         return results
+    }
+
+    /// Applies a recurrent activation to `operands[0]`.
+    private mutating func activate(_ activation: RecurrentActivation, _ operands: [Slot], name: String?, _ n: NodeContext) throws(NodeError) -> Slot {
+        switch activation {
+        case let .unary(function):
+            return try emit(.unary(function), operands, name: name, n)
+        case let .affine(alpha, beta):
+            return try emit(.binary(.add), [emit(.binary(.mul), [operands[0], scalar(alpha)], name: nil, n), scalar(beta)], name: name, n)
+        case let .scaledTanh(alpha, beta):
+            let inner = try emit(.unary(.tanh), [emit(.binary(.mul), [operands[0], scalar(beta)], name: nil, n)], name: nil, n)
+            return try emit(.binary(.mul), [inner, scalar(alpha)], name: name, n)
+        }
+    }
+
+    /// A float32 scalar constant.
+    private mutating func scalar(_ value: Float) -> Slot {
+        .constant(Constant.from(name: graph.constants.freshName("scalar"), type: TensorType([], .f32), values: [Double(value)]))
     }
 
     /// Direction `d` of a per-direction tensor (W, R, B, P, a state): its first axis dropped.

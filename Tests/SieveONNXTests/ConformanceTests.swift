@@ -115,14 +115,15 @@ func importConformanceCase(_ folder: URL) -> Result<[ConformanceDataSet], Confor
             imported = try model.importGraph(inputShapes: shapes)
         } catch let first {
             // First bind the integer and bool inputs (shapes, axes, indices, flags), then, if an op still
-            // needs a constant (Clip's bounds, quantization scales), every input but the first.
+            // needs a constant (Clip's bounds, quantization scales), every input but the first, then every input
+            // (Range, folded at import, reads only its start, limit and delta).
             var lastError = first
-            for bindFloats in [false, true] where imported == nil {
+            for floatsBound in [0, 1, 2] where imported == nil {
                 guard lastError.description.contains("must be a constant") else { break }
                 var constants: [String: Constant] = [:]
                 var remaining = shapes
                 for (position, (name, tensor)) in zip(names, inputs).enumerated()
-                    where !tensor.elementType.isFloat || (bindFloats && position > 0) {
+                    where !tensor.elementType.isFloat || (floatsBound == 1 && position > 0) || floatsBound == 2 {
                     constants[name] = tensor.constant(name: name)
                     remaining[name] = nil
                 }
