@@ -4,6 +4,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveCodegenLLVM
 import SieveIR
 import SieveKernel
 import SieveTarget
@@ -30,6 +31,8 @@ public struct ArtifactRequest: Sendable {
     public var parallelThreshold: Int
     /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
     public var profile = false
+    /// Also write NAME.ll, the program as LLVM IR from the LLVM backend (`--emit llvm-ir`).
+    public var emitLLVMIR = false
     /// Also install the artifact under this prefix (include/, lib/, lib/pkgconfig/, lib/cmake/NAME/), or nil.
     public var installPrefix: String?
     /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
@@ -60,6 +63,8 @@ public struct ArtifactReport: Sendable {
     public var program: KernelProgram
     /// A short human report: arena size, weights, kernels and their patterns.
     public var summary: String
+    /// The LLVM IR written to NAME.ll, when it was asked for.
+    public var llvmIR: String?
 }
 
 /// Whether a name can be an artifact name (see `artifactNameProblem`).
@@ -129,6 +134,7 @@ public enum ArtifactWriter {
         let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
                                sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath,
                                profile: request.profile).emit()
+        let llvmIR = request.emitLLVMIR ? try llvmModuleText(program, target: request.target) : nil
 
         var isDirectory: ObjCBool = false
         if fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
@@ -152,6 +158,10 @@ public enum ArtifactWriter {
             for file in PackageFiles(name: name, layout: .folder).files {
                 try Data(file.text.utf8).write(to: temporary.appendingPathComponent(file.name))
                 files.append(file.name)
+            }
+            if let llvmIR {
+                try Data(llvmIR.utf8).write(to: temporary.appendingPathComponent("\(name).ll"))
+                files.append("\(name).ll")
             }
             try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
             files.append(sources.weights.fileName)
@@ -202,7 +212,17 @@ public enum ArtifactWriter {
             throw error
         }
         try staged?.commit()
-        return ArtifactReport(files: files, program: program, summary: summary)
+        return ArtifactReport(files: files, program: program, summary: summary, llvmIR: llvmIR)
+    }
+
+    /// The program as LLVM IR text, as the LLVM backend emits it before optimisation; the weights are the external
+    /// symbol NAME_weight_data, which NAME.weights.S defines.
+    static func llvmModuleText(_ program: KernelProgram, target: TargetDescription) throws(DiagnosticError) -> String {
+        do {
+            return try LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .externalSymbol).emit().text
+        } catch {
+            throw DiagnosticError(.error(.unknown, "the LLVM backend cannot emit \(program.name): \(error.description)"))
+        }
     }
 
     /// The human report written next to the artifact.

@@ -26,6 +26,12 @@ extension TargetDescription: ExpressibleByArgument {
     public static var allValueStrings: [String] { targetNames }
 }
 
+/// A further form of the model that `sieve compile --emit` writes.
+enum EmitForm: String, ExpressibleByArgument, CaseIterable {
+    /// NAME.ll.
+    case llvmIR = "llvm-ir"
+}
+
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model (.onnx or .sir) to NAME.h, NAME.c, libNAME.a, libNAME.so, build files and a report.",
@@ -48,7 +54,9 @@ struct Compile: ParsableCommand {
             DIR/include/NAME.h, DIR/lib/libNAME.{a,so}, DIR/lib/pkgconfig/NAME.pc, \
             DIR/lib/cmake/NAME/NAMEConfig.cmake; every file is staged beside its destination first, so a \
             failure leaves no half-written file, and a file of the same name that sieve did not write is \
-            never replaced.
+            never replaced. --emit llvm-ir also writes NAME.ll, the model as LLVM IR from the LLVM backend \
+            (before optimisation; the weights are the symbol NAME_weight_data, which NAME.weights.S defines), \
+            and --print-llvm-ir prints it to standard error.
 
             Examples:
               sieve compile model.onnx -o out/
@@ -61,6 +69,7 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx -o out/ --print-ir-after=schedule
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
+              sieve compile mlp.onnx -o out/ --emit llvm-ir   (also writes out/mlp.ll)
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
             fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
@@ -109,6 +118,12 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
 
+    @Option(name: .customLong("emit"), help: ArgumentHelp("Also write this form of the model: llvm-ir (NAME.ll).", valueName: "form"))
+    var emit: [EmitForm] = []
+
+    @Flag(name: .customLong("print-llvm-ir"), help: "Print the LLVM backend's module (LLVM IR, before optimisation) to standard error.")
+    var printLLVMIR = false
+
     @Flag(help: ArgumentHelp(
         "Time the few schedules the cost model ranks closest for each distinct kernel shape on this machine and keep the fastest.",
         discussion: "Choices are cached in $XDG_CACHE_HOME/sieve/autotune (else ~/.cache/sieve/autotune) by target, shape, pattern and candidates; the report lists the measured times."))
@@ -143,6 +158,8 @@ struct Compile: ParsableCommand {
             request.calibration = try sparsity.loadCalibration()
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             request.printKernelIR = printKernelIR
+            request.emitLLVMIR = emit.contains(.llvmIR)
+            request.printLLVMIR = printLLVMIR
             request.reportOnly = reportOnly
             request.autotune = autotune
             request.profile = profile
