@@ -77,6 +77,7 @@ struct APIWriter {
     /// Defines an exported function and positions the builder in its body.
     func define(_ suffix: String, returns result: LLVMTypeRef, _ parameters: [LLVMTypeRef]) -> LLVMValueRef? {
         let (function, _) = builder.function("\(name)_\(suffix)", returns: result, parameters)
+        builder.defining(function)
         LLVMPositionBuilderAtEnd(builder.builder, LLVMAppendBasicBlockInContext(builder.context, function, "entry"))
         return function
     }

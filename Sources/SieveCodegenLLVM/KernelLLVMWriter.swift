@@ -22,6 +22,7 @@ struct KernelLLVMWriter {
             let (task, _) = b.function("\(prefix)_\(kernel.name)_task\(taskIndex)", returns: b.void, [b.pointer, b.i64, b.i64])
             taskIndex += 1
             LLVMSetLinkage(task, LLVMInternalLinkage)
+            b.defining(task)
             var frame = FunctionFrame(function: task, writer: self)
             // Iterations [begin, end) of the loop, as the pool hands them out (parallel loops run from 0 by 1).
             var body = loop
@@ -34,6 +35,7 @@ struct KernelLLVMWriter {
         }
         let (function, _) = b.function("\(prefix)_\(kernel.name)", returns: b.void, [b.pointer])
         LLVMSetLinkage(function, LLVMInternalLinkage)
+        b.defining(function)
         var frame = FunctionFrame(function: function, writer: self)
         var taskQueue = tasks[...]
         for statement in kernel.body {

@@ -153,6 +153,19 @@ final class ModuleBuilder {
         return (function, type)
     }
 
+    /// Marks a function this module defines: compiled for the target's CPU and features (so that `llc` or `clang`
+    /// given NAME.ll picks the same instructions as the JIT), never unwinding.
+    func defining(_ function: LLVMValueRef?) {
+        var attributes = [("target-cpu", target.cpu)]
+        if !target.features.isEmpty { attributes.append(("target-features", target.features)) }
+        for (key, value) in attributes {
+            let attribute = LLVMCreateStringAttribute(context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count))
+            LLVMAddAttributeAtIndex(function, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)), attribute)
+        }
+        let kind = LLVMGetEnumAttributeKindForName("nounwind", 8)
+        LLVMAddAttributeAtIndex(function, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)), LLVMCreateEnumAttribute(context, kind, 0))
+    }
+
     /// Calls a function by name, declaring it on first use.
     @discardableResult
     func call(_ name: String, returns result: LLVMTypeRef, _ arguments: [(LLVMValueRef?, LLVMTypeRef)]) -> LLVMValueRef? {
