@@ -744,6 +744,25 @@ struct DifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// Where both backends run the same helpers (the generic target: no intrinsic paths in the runtime's N:M and
+    /// transpose helpers on either side), the JIT's results are the C backend's, bit for bit.
+    @Test("the LLVM JIT gives the C backend's bits, generic x86-64 target", arguments: [Int32(1), 3])
+    func jitMatchesCBitForBit(threads: Int32) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (reference, compiled, ranges) = try mergedCases(differentialCases + paddedNMCases, seed: 31)
+        var random = SplitMix(seed: 31)
+        let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
+        let c = try compileAndLoad(compiled, name: "cases", target: .x86_64, parallelThreshold: 1, folder: folder).runOnce(inputs, threads: threads)
+        let jit = try compileAndLoad(compiled, name: "cases", target: .x86_64, parallelThreshold: 1, backend: .jit, folder: folder)
+            .runOnce(inputs, threads: threads)
+        var differing: [String] = []
+        for (testCase, range) in ranges where range.contains(where: { c[$0].constant(name: "c").bytes != jit[$0].constant(name: "j").bytes }) {
+            differing.append(testCase.name)
+        }
+        #expect(differing.isEmpty, "the JIT's bits differ from C's in: \(differing.joined(separator: ", "))")
+    }
+
     @Test("every op through the LLVM JIT, generic x86-64 target")
     func everyOpJITGeneric() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64, seed: 12, threads: [2], backend: .jit)
