@@ -146,7 +146,8 @@ public struct CEmitter {
 
     // MARK: header
 
-    func header() -> String {
+    /// NAME.h: the C API, the same for every backend.
+    public func header() -> String {
         let guardName = name.uppercased() + "_H"
         var lines: [String] = []
         lines.append("/* \(name).h: the C API of the model compiled by Sieve from \(sourceDescription).")

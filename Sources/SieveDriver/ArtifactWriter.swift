@@ -31,6 +31,8 @@ public struct ArtifactRequest: Sendable {
     public var parallelThreshold: Int
     /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
     public var profile = false
+    /// Which backend builds the libraries.
+    public var backend: Backend = .c
     /// Also write NAME.ll, the program as LLVM IR from the LLVM backend (`--emit llvm-ir`).
     public var emitLLVMIR = false
     /// Also install the artifact under this prefix (include/, lib/, lib/pkgconfig/, lib/cmake/NAME/), or nil.
@@ -53,6 +55,14 @@ public struct ArtifactRequest: Sendable {
         self.extraFlags = extraFlags
         self.parallelThreshold = parallelThreshold
     }
+}
+
+/// The backend that turns kernel IR into the artifact's libraries.
+public enum Backend: String, Sendable, CaseIterable {
+    /// C source built by the system C compiler ($CC).
+    case c
+    /// LLVM IR built in process by LLVM's code generator, with the runtime as LLVM IR and a linker (no C compiler).
+    case llvm
 }
 
 /// What was written.
@@ -131,9 +141,17 @@ public enum ArtifactWriter {
         let parent = output.deletingLastPathComponent()
         let fileManager = FileManager.default
         let weightsPath = output.appendingPathComponent("\(name).weights").path
-        let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
-                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath,
-                               profile: request.profile).emit()
+        if request.backend == .llvm {
+            if request.weights == .external {
+                throw DiagnosticError(.error(.unknown, "--backend llvm embeds the weights; drop --weights external or use --backend c"))
+            }
+            if request.profile {
+                throw DiagnosticError(.error(.unknown, "--backend llvm builds no profiling artifact yet; drop --profile or use --backend c"))
+            }
+        }
+        let emitter = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
+                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath, profile: request.profile)
+        let sources = request.backend == .c ? emitter.emit() : nil
         let llvmIR = request.emitLLVMIR ? try llvmModuleText(program, target: request.target) : nil
 
         var isDirectory: ObjCBool = false
@@ -147,13 +165,22 @@ public enum ArtifactWriter {
         let folder = try ArtifactFolder(output: output)
         let temporary = folder.temporary
 
-        var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so", "\(name).py"]
+        var files = ["\(name).h", "lib\(name).a", "lib\(name).so", "\(name).py"]
         let assemblyFile = "\(name).weights.S"
         do {
-            try Data(sources.header.utf8).write(to: temporary.appendingPathComponent("\(name).h"))
-            try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
-            try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
-            try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+            try Data((sources?.header ?? emitter.header()).utf8).write(to: temporary.appendingPathComponent("\(name).h"))
+            if let sources {
+                try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
+                try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
+                try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+                files += ["\(name).c", "sieve_runtime.h", "sieve_runtime.c"]
+                try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
+                files.append(sources.weights.fileName)
+                if let assembly = sources.assembly {
+                    try Data(assembly.utf8).write(to: temporary.appendingPathComponent(assemblyFile))
+                    files.append(assemblyFile)
+                }
+            }
             try Data((pythonLoaderSource + "\n").utf8).write(to: temporary.appendingPathComponent("\(name).py"))
             for file in PackageFiles(name: name, layout: .folder).files {
                 try Data(file.text.utf8).write(to: temporary.appendingPathComponent(file.name))
@@ -163,12 +190,6 @@ public enum ArtifactWriter {
                 try Data(llvmIR.utf8).write(to: temporary.appendingPathComponent("\(name).ll"))
                 files.append("\(name).ll")
             }
-            try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
-            files.append(sources.weights.fileName)
-            if let assembly = sources.assembly {
-                try Data(assembly.utf8).write(to: temporary.appendingPathComponent(assemblyFile))
-                files.append(assemblyFile)
-            }
             for file in try request.additionalFiles(report(program, request: request)) where !files.contains(file.name) {
                 try Data(file.contents).write(to: temporary.appendingPathComponent(file.name))
                 files.append(file.name)
@@ -176,20 +197,25 @@ public enum ArtifactWriter {
         } catch {
             throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))
         }
-        let flags = compileFlags(target: request.target) + request.extraFlags
-        var objects = ["\(name).o"]
-        var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
-        if sources.assembly != nil {
-            // The weights assemble beside the code, on another core: the assembler only copies bytes.
-            objects.append("\(name).weights.o")
-            jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
+        if let sources {
+            let flags = compileFlags(target: request.target) + request.extraFlags
+            var objects = ["\(name).o"]
+            var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
+            if sources.assembly != nil {
+                // The weights assemble beside the code, on another core: the assembler only copies bytes.
+                objects.append("\(name).weights.o")
+                jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
+            }
+            try runConcurrently(jobs, in: temporary)
+            try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
+            // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
+            try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
+                    in: temporary, what: "linking lib\(name).so")
+            for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
+        } else {
+            try buildWithLLVM(program, target: request.target, in: temporary)
+            files.append("\(name).o")
         }
-        try runConcurrently(jobs, in: temporary)
-        try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
-        // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
-        try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
-                in: temporary, what: "linking lib\(name).so")
-        for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
         do {
@@ -200,7 +226,7 @@ public enum ArtifactWriter {
 
         // Installed files are staged before the folder is placed, so that a prefix that cannot take them fails the
         // compile with the old artifact still in place; once the folder is placed only renames remain.
-        let weightsFile = request.weights == .external ? sources.weights.fileName : nil
+        let weightsFile = request.weights == .external ? sources?.weights.fileName : nil
         let staged = try request.installPrefix.map { prefix throws(DiagnosticError) in
             try InstallPrefix.stage(prefix, name: name, artifact: temporary, weightsFile: weightsFile)
         }
@@ -213,6 +239,22 @@ public enum ArtifactWriter {
         }
         try staged?.commit()
         return ArtifactReport(files: files, program: program, summary: summary, llvmIR: llvmIR)
+    }
+
+    /// `--backend llvm`: NAME.o from LLVM's code generator (the runtime linked in as IR), libNAME.a written here,
+    /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere).
+    static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, in folder: URL) throws(DiagnosticError) {
+        let name = program.name
+        let object: LLVMObject
+        do {
+            object = try LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded).object(isaLevel: target.isaLevel)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "the LLVM backend cannot build \(name): \(error.description)"))
+        }
+        let archive = StaticArchive(members: [(name: "\(name).o", bytes: object.bytes, symbols: object.exportedSymbols)]).bytes
+        try writeBytes([object.bytes], to: folder.appendingPathComponent("\(name).o"))
+        try writeBytes([archive], to: folder.appendingPathComponent("lib\(name).a"))
+        try SharedLibraryLinker.find().link(objects: ["\(name).o"], soname: "lib\(name).so", output: "lib\(name).so", in: folder)
     }
 
     /// The program as LLVM IR text, as the LLVM backend emits it before optimisation; the weights are the external

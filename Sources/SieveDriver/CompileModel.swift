@@ -37,6 +37,8 @@ public struct ModelCompileRequest: Sendable {
     public var passManager = PassManagerOptions()
     /// Print the kernel IR.
     public var printKernelIR = false
+    /// The backend that builds the libraries.
+    public var backend: Backend = .c
     /// Write NAME.ll, the LLVM backend's module, into the artifact folder (`--emit llvm-ir`).
     public var emitLLVMIR = false
     /// Print the LLVM backend's module to standard error (`--print-llvm-ir`).
@@ -215,6 +217,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
                                           weights: request.weights, sourceDescription: described, compiler: request.compiler)
     artifactRequest.profile = request.profile
+    artifactRequest.backend = request.backend
     artifactRequest.emitLLVMIR = request.emitLLVMIR || request.printLLVMIR
     artifactRequest.installPrefix = request.installPrefix
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)

@@ -6,6 +6,7 @@ import Foundation
 import SieveDriver
 
 extension WeightsPlacement: ExpressibleByArgument {}
+extension Backend: ExpressibleByArgument {}
 
 extension TargetDescription: ExpressibleByArgument {
     /// Resolves a `--target` value; `native` is the host's description (baseline x86-64 where it cannot be read).
@@ -56,7 +57,10 @@ struct Compile: ParsableCommand {
             failure leaves no half-written file, and a file of the same name that sieve did not write is \
             never replaced. --emit llvm-ir also writes NAME.ll, the model as LLVM IR from the LLVM backend \
             (before optimisation; the weights are the symbol NAME_weight_data, which NAME.weights.S defines), \
-            and --print-llvm-ir prints it to standard error.
+            and --print-llvm-ir prints it to standard error. --backend llvm builds the libraries without a C \
+            compiler: LLVM emits NAME.o (kernels, C API, weights and the runtime, linked in as LLVM IR), sieve writes \
+            libNAME.a itself and links libNAME.so with ld.lld-19, ld.lld or ld (the first on PATH); NAME.h is the C \
+            backend's header, and no NAME.c is written.
 
             Examples:
               sieve compile model.onnx -o out/
@@ -70,6 +74,7 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
               sieve compile mlp.onnx -o out/ --emit llvm-ir   (also writes out/mlp.ll)
+              sieve compile mlp.onnx -o out/ --backend llvm   (NAME.h, NAME.o, libNAME.a, libNAME.so; no C compiler)
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
             fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
@@ -118,6 +123,10 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
 
+    @Option(help: ArgumentHelp("What builds the libraries: 'c' (C source and $CC) or 'llvm' (LLVM in process, no C compiler; embedded weights).",
+                               valueName: "c|llvm"))
+    var backend: Backend = .c
+
     @Option(name: .customLong("emit"), help: ArgumentHelp("Also write this form of the model: llvm-ir (NAME.ll).", valueName: "form"))
     var emit: [EmitForm] = []
 
@@ -158,6 +167,7 @@ struct Compile: ParsableCommand {
             request.calibration = try sparsity.loadCalibration()
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             request.printKernelIR = printKernelIR
+            request.backend = backend
             request.emitLLVMIR = emit.contains(.llvmIR)
             request.printLLVMIR = printLLVMIR
             request.reportOnly = reportOnly

@@ -5,6 +5,8 @@
 #include "llvm-c/BitWriter.h"
 #include "llvm-c/DebugInfo.h"
 #include "llvm-c/Error.h"
+#include "llvm-c/IRReader.h"
+#include "llvm-c/Linker.h"
 #include "llvm-c/LLJIT.h"
 #include "llvm-c/Orc.h"
 #include "llvm-c/Target.h"
