@@ -763,6 +763,14 @@ struct DifferentialTests {
         #expect(differing.isEmpty, "the JIT's bits differ from C's in: \(differing.joined(separator: ", "))")
     }
 
+    /// The object path (`--backend llvm`, the runtime linked in as IR, libNAME.so linked without cc) on the every-op
+    /// cases: the JIT covers the broad sweeps, this the artifact files.
+    @Test("every op through sieve compile --backend llvm, native target, 2 threads")
+    func everyOpLLVMObject() throws {
+        let problems = try checkAgainstInterpreter(differentialCases + paddedNMCases, target: .native, seed: 17, threads: [2], backend: .llvm)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     @Test("every op through the LLVM JIT, generic x86-64 target")
     func everyOpJITGeneric() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64, seed: 12, threads: [2], backend: .jit)

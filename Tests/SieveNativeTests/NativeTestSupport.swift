@@ -75,6 +75,8 @@ enum TestBackend: String, CaseIterable, Sendable {
     case c
     /// The LLVM backend's in-process JIT (no file, no C compiler).
     case jit
+    /// The LLVM backend's object path (`--backend llvm`): NAME.o, libNAME.a and libNAME.so built without cc.
+    case llvm
 }
 
 /// Compiles a graph into a fresh folder with -Werror and loads it, or compiles it in process with the JIT.
@@ -86,11 +88,13 @@ func compileAndLoad(_ graph: Graph, name: String = "model", target: TargetDescri
                                                                          parallelThreshold: parallelThreshold))
         return LoadedArtifact(jit: try NativeArtifact(jit: program, target: target), folder: folder.url, graph: graph)
     }
-    let output = folder.url.appendingPathComponent("\(name)-\(target.name)-\(weights.rawValue)")
-    _ = try ArtifactWriter.write(ArtifactRequest(
+    let output = folder.url.appendingPathComponent("\(name)-\(target.name)-\(weights.rawValue)-\(backend.rawValue)")
+    var request = ArtifactRequest(
         graph: graph, name: name, outputDirectory: output.path, target: target, weights: weights,
         sourceDescription: "test graph @\(graph.name)", compiler: "cc", extraFlags: ["-Werror"],
-        parallelThreshold: parallelThreshold))
+        parallelThreshold: parallelThreshold)
+    request.backend = backend == .llvm ? .llvm : .c
+    _ = try ArtifactWriter.write(request)
     return try LoadedArtifact(folder: output, name: name, graph: graph)
 }
 
