@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
         .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
-        .target(name: "SieveCodegenLLVM", dependencies: ["SieveIR", "SieveKernel", "CLLVM", "CSieveRuntime"]),
+        .target(name: "SieveCodegenLLVM", dependencies: ["SieveIR", "SieveKernel", "CLLVM"]),
         .target(
             name: "SieveDriver",
             dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC", "SieveCodegenLLVM"]),

@@ -26,7 +26,7 @@ extension LLVMEmitter {
         let module = LLVMModule(name: program.name, context: LLVMContextCreate(), ownsContext: true)
         try fill(module)
         guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
-        try link(runtimeIR(level: isaLevel >= 4 ? 4 : (isaLevel == 3 ? 3 : 1)), into: reference, context: module.context)
+        try linkRuntime(isaLevel: isaLevel, into: module)
         let machine = try LLVMMachine(target)
         try module.verify()
         try module.optimize(for: machine)
@@ -41,6 +41,12 @@ extension LLVMEmitter {
         defer { LLVMDisposeMemoryBuffer(buffer) }
         let bytes = [UInt8](UnsafeRawBufferPointer(start: start, count: LLVMGetBufferSize(buffer)))
         return LLVMObject(bytes: bytes, exportedSymbols: exportedSymbols)
+    }
+
+    /// Links the runtime IR of an x86-64 level (4 and 3 have their own; anything else takes the baseline's) into a module.
+    func linkRuntime(isaLevel: Int, into module: LLVMModule) throws(LLVMBackendError) {
+        guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
+        try link(runtimeIR(level: isaLevel >= 4 ? 4 : (isaLevel == 3 ? 3 : 1)), into: reference, context: module.context)
     }
 
     /// Parses runtime IR into the module's context, links it in and makes its definitions local.

@@ -89,7 +89,7 @@ public final class NativeArtifact {
     public convenience init(jit program: KernelProgram, target: TargetDescription) throws(DiagnosticError) {
         let model: JITModel
         do {
-            model = try JITModel(program: program, target: llvmTarget(for: target))
+            model = try JITModel(program: program, target: llvmTarget(for: target), isaLevel: target.isaLevel)
         } catch {
             throw DiagnosticError(.error(.unknown, "the LLVM JIT could not compile \(program.name): \(error.description)"))
         }
