@@ -23,6 +23,10 @@ let package = Package(
         .target(name: "SieveTestSupport", dependencies: ["SieveIR"], path: "Tests/SieveTestSupport"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // LLVM-C 19 (llvm-19-dev): include/ holds links to /usr/lib/llvm-19/include's llvm-c and llvm folders (so the
+        // headers' own "llvm-c/..." includes resolve through the include folder SwiftPM passes), and libLLVM-19.so is in
+        // the default library folder: no unsafe flags, so a package that depends on Sieve by path builds it too.
+        .target(name: "CLLVM", linkerSettings: [.linkedLibrary("LLVM-19")]),
         .target(name: "SieveInterpreter", dependencies: ["SieveIR", "COpenBLAS"]),
         .target(name: "SieveFormats", dependencies: ["SieveIR", "CZlib"]),
         .target(name: "SievePasses", dependencies: ["SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "COpenBLAS"]),
@@ -35,9 +39,10 @@ let package = Package(
         .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
         .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
+        .target(name: "SieveCodegenLLVM", dependencies: ["SieveIR", "SieveKernel", "CLLVM"]),
         .target(
             name: "SieveDriver",
-            dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC"]),
+            dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC", "SieveCodegenLLVM"]),
         // Fuzzing tools (mutators, the campaign harness, random graphs), shared by the tests and `sieve-fuzz`.
         .target(
             name: "SieveFuzz",

@@ -38,20 +38,6 @@ public struct CSources: Sendable {
     public var weights: WeightsBlob
 }
 
-/// ONNX TensorProto codes, used as the artifact's dtype constants.
-func dtypeCode(_ type: ElementType) -> Int {
-    switch type {
-    case .f32: return 1
-    case .u8: return 2
-    case .i8: return 3
-    case .i32: return 6
-    case .i64: return 7
-    case .bool: return 9
-    case .f16: return 10
-    case .bf16: return 16
-    }
-}
-
 /// The C type of a buffer element.
 func cElementType(_ type: ElementType) -> String {
     switch type {
@@ -160,7 +146,8 @@ public struct CEmitter {
 
     // MARK: header
 
-    func header() -> String {
+    /// NAME.h: the C API, the same for every backend.
+    public func header() -> String {
         let guardName = name.uppercased() + "_H"
         var lines: [String] = []
         lines.append("/* \(name).h: the C API of the model compiled by Sieve from \(sourceDescription).")
@@ -186,7 +173,7 @@ public struct CEmitter {
         lines.append("")
         lines.append("/* Element types (ONNX TensorProto codes). */")
         for type in ElementType.allCases {
-            lines.append("#define \(name)_DTYPE_\(type.rawValue.uppercased()) \(dtypeCode(type))")
+            lines.append("#define \(name)_DTYPE_\(type.rawValue.uppercased()) \(artifactDTypeCode(type))")
         }
         lines.append("")
         lines.append("/* Error codes returned by \(name)_run and reported by \(name)_create_with_weights. */")
@@ -497,7 +484,7 @@ public struct CEmitter {
                 let buffer = program.buffers[buffers[index].index]
                 let bytes = (shape.reduce(1, *)) * buffer.elementType.byteSize
                 let shapeText = shape.isEmpty ? "NULL" : "\(name)_\(kind)_shape\(index)"
-                lines.append("    {\(cString(names[index])), \(dtypeCode(buffer.elementType)), \(shape.count), \(shapeText), \(bytes)},")
+                lines.append("    {\(cString(names[index])), \(artifactDTypeCode(buffer.elementType)), \(shape.count), \(shapeText), \(bytes)},")
             }
             if shapes.isEmpty { lines.append("    {NULL, 0, 0, NULL, 0},") }
             lines.append("};")

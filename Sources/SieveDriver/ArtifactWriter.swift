@@ -4,6 +4,7 @@
 
 import Foundation
 import SieveCodegenC
+import SieveCodegenLLVM
 import SieveIR
 import SieveKernel
 import SievePasses
@@ -31,6 +32,10 @@ public struct ArtifactRequest: Sendable {
     public var parallelThreshold: Int
     /// Whether NAME_run times each kernel and the artifact exports NAME_profile (`--profile`).
     public var profile = false
+    /// Which backend builds the libraries.
+    public var backend: Backend = .c
+    /// Also write NAME.ll, the program as LLVM IR from the LLVM backend (`--emit llvm-ir`).
+    public var emitLLVMIR = false
     /// Also install the artifact under this prefix (include/, lib/, lib/pkgconfig/, lib/cmake/NAME/), or nil.
     public var installPrefix: String?
     /// Further files to place in the artifact folder with the rest, atomically (such as the reports),
@@ -55,6 +60,14 @@ public struct ArtifactRequest: Sendable {
     }
 }
 
+/// The backend that turns kernel IR into the artifact's libraries.
+public enum Backend: String, Sendable, CaseIterable {
+    /// C source built by the system C compiler ($CC).
+    case c
+    /// LLVM IR built in process by LLVM's code generator, with the runtime as LLVM IR and a linker (no C compiler).
+    case llvm
+}
+
 /// What was written.
 public struct ArtifactReport: Sendable {
     /// The files in the output folder, by name.
@@ -65,6 +78,8 @@ public struct ArtifactReport: Sendable {
     public var summary: String
     /// Wall time of each step (lower, emit C, write files, cc, ar, link), in order.
     public var timings: [StepTiming] = []
+    /// The LLVM IR written to NAME.ll, when it was asked for.
+    public var llvmIR: String?
 }
 
 /// The wall time of one step of a compile, for `--verbose`.
@@ -171,10 +186,19 @@ public enum ArtifactWriter {
         let parent = output.deletingLastPathComponent()
         let fileManager = FileManager.default
         let weightsPath = output.appendingPathComponent("\(name).weights").path
-        let sources = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
-                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath,
-                               profile: request.profile).emit()
-        clock.lap("emit C")
+        if request.backend == .llvm {
+            if request.weights == .external {
+                throw DiagnosticError(.error(.unknown, "--backend llvm embeds the weights; drop --weights external or use --backend c"))
+            }
+            if request.profile {
+                throw DiagnosticError(.error(.unknown, "--backend llvm builds no profiling artifact yet; drop --profile or use --backend c"))
+            }
+        }
+        let emitter = CEmitter(program: program, placement: request.weights, targetDescription: request.target.name,
+                               sourceDescription: request.sourceDescription, defaultWeightsPath: weightsPath, profile: request.profile)
+        let sources = request.backend == .c ? emitter.emit() : nil
+        let llvmIR = request.emitLLVMIR ? try llvmModuleText(program, target: request.target) : nil
+        clock.lap(request.backend == .c ? "emit C" : "emit")
 
         var isDirectory: ObjCBool = false
         if fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
@@ -187,23 +211,30 @@ public enum ArtifactWriter {
         let folder = try ArtifactFolder(output: output)
         let temporary = folder.temporary
 
-        var files = ["\(name).h", "\(name).c", "sieve_runtime.h", "sieve_runtime.c", "lib\(name).a", "lib\(name).so", "\(name).py"]
+        var files = ["\(name).h", "lib\(name).a", "lib\(name).so", "\(name).py"]
         let assemblyFile = "\(name).weights.S"
         do {
-            try Data(sources.header.utf8).write(to: temporary.appendingPathComponent("\(name).h"))
-            try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
-            try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
-            try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+            try Data((sources?.header ?? emitter.header()).utf8).write(to: temporary.appendingPathComponent("\(name).h"))
+            if let sources {
+                try Data(sources.source.utf8).write(to: temporary.appendingPathComponent("\(name).c"))
+                try Data(runtimeHeaderSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.h"))
+                try Data(runtimeSource.utf8).write(to: temporary.appendingPathComponent("sieve_runtime.c"))
+                files += ["\(name).c", "sieve_runtime.h", "sieve_runtime.c"]
+                try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
+                files.append(sources.weights.fileName)
+                if let assembly = sources.assembly {
+                    try Data(assembly.utf8).write(to: temporary.appendingPathComponent(assemblyFile))
+                    files.append(assemblyFile)
+                }
+            }
             try Data((pythonLoaderSource + "\n").utf8).write(to: temporary.appendingPathComponent("\(name).py"))
             for file in PackageFiles(name: name, layout: .folder).files {
                 try Data(file.text.utf8).write(to: temporary.appendingPathComponent(file.name))
                 files.append(file.name)
             }
-            try writeBytes([sources.weights.header, sources.weights.payload], to: temporary.appendingPathComponent(sources.weights.fileName))
-            files.append(sources.weights.fileName)
-            if let assembly = sources.assembly {
-                try Data(assembly.utf8).write(to: temporary.appendingPathComponent(assemblyFile))
-                files.append(assemblyFile)
+            if let llvmIR {
+                try Data(llvmIR.utf8).write(to: temporary.appendingPathComponent("\(name).ll"))
+                files.append("\(name).ll")
             }
             for file in try request.additionalFiles(report(program, request: request)) where !files.contains(file.name) {
                 try Data(file.contents).write(to: temporary.appendingPathComponent(file.name))
@@ -213,27 +244,34 @@ public enum ArtifactWriter {
             throw DiagnosticError(.error(.unknown, "cannot write the generated sources: \(error.localizedDescription)"))
         }
         clock.lap("write sources and reports")
-        let flags = compileFlags(target: request.target) + request.extraFlags
-        var objects = ["\(name).o"]
-        var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
-        if sources.assembly != nil {
-            // The weights assemble beside the code, on another core: the assembler only copies bytes.
-            objects.append("\(name).weights.o")
-            jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
+        if let sources {
+            let flags = compileFlags(target: request.target) + request.extraFlags
+            var objects = ["\(name).o"]
+            var jobs = [ToolRun(tool: request.compiler, arguments: flags + ["-c", "\(name).c", "-o", "\(name).o"], what: "compiling \(name).c")]
+            if sources.assembly != nil {
+                // The weights assemble beside the code, on another core: the assembler only copies bytes.
+                objects.append("\(name).weights.o")
+                jobs.append(ToolRun(tool: request.compiler, arguments: ["-c", assemblyFile, "-o", "\(name).weights.o"], what: "assembling \(assemblyFile)"))
+            }
+            // The C compiler is the longest step of a large model: the display says which files and how big.
+            let sizes = ["\(name).c (\(byteSize(sources.source.utf8.count)) of C)"]
+                + (sources.assembly != nil ? ["weights (\(byteSize(sources.weights.payload.count)))"] : [])
+            request.progress?(ProgressUpdate(task: "cc", detail: "compiling " + sizes.joined(separator: ", ")))
+            try runConcurrently(jobs, in: temporary)
+            clock.lap("cc: " + jobs.map(\.what).joined(separator: ", "))
+            request.progress?(ProgressUpdate(task: "cc", detail: "archiving and linking lib\(name)"))
+            try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
+            // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
+            try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
+                    in: temporary, what: "linking lib\(name).so")
+            clock.lap("ar and link")
+            for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
+        } else {
+            request.progress?(ProgressUpdate(task: "llvm", detail: "generating code and linking lib\(name)"))
+            try buildWithLLVM(program, target: request.target, in: temporary)
+            files.append("\(name).o")
+            clock.lap("LLVM: code generation, archive and link")
         }
-        // The C compiler is the longest step of a large model: the display says which files and how big.
-        let sizes = ["\(name).c (\(byteSize(sources.source.utf8.count)) of C)"]
-            + (sources.assembly != nil ? ["weights (\(byteSize(sources.weights.payload.count)))"] : [])
-        request.progress?(ProgressUpdate(task: "cc", detail: "compiling " + sizes.joined(separator: ", ")))
-        try runConcurrently(jobs, in: temporary)
-        clock.lap("cc: " + jobs.map(\.what).joined(separator: ", "))
-        request.progress?(ProgressUpdate(task: "cc", detail: "archiving and linking lib\(name)"))
-        try run("ar", ["rcs", "lib\(name).a"] + objects, in: temporary, what: "archiving lib\(name).a")
-        // The soname makes programs linked against it record "libNAME.so", not the path they found it at.
-        try run(request.compiler, ["-shared", "-pthread", "-Wl,-soname,lib\(name).so", "-o", "lib\(name).so"] + objects + ["-lm"],
-                in: temporary, what: "linking lib\(name).so")
-        clock.lap("ar and link")
-        for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
         do {
@@ -244,7 +282,7 @@ public enum ArtifactWriter {
 
         // Installed files are staged before the folder is placed, so that a prefix that cannot take them fails the
         // compile with the old artifact still in place; once the folder is placed only renames remain.
-        let weightsFile = request.weights == .external ? sources.weights.fileName : nil
+        let weightsFile = request.weights == .external ? sources?.weights.fileName : nil
         let staged = try request.installPrefix.map { prefix throws(DiagnosticError) in
             try InstallPrefix.stage(prefix, name: name, artifact: temporary, weightsFile: weightsFile)
         }
@@ -257,7 +295,7 @@ public enum ArtifactWriter {
         }
         try staged?.commit()
         clock.lap("place the folder")
-        return ArtifactReport(files: files, program: program, summary: summary, timings: clock.timings)
+        return ArtifactReport(files: files, program: program, summary: summary, timings: clock.timings, llvmIR: llvmIR)
     }
 
     /// A byte count for people: "812 B", "1.2 MB".
@@ -265,6 +303,32 @@ public enum ArtifactWriter {
         if count >= 1_000_000 { return String(format: "%.1f MB", Double(count) / 1e6) }
         if count >= 1_000 { return String(format: "%.1f kB", Double(count) / 1e3) }
         return "\(count) B"
+    }
+
+    /// `--backend llvm`: NAME.o from LLVM's code generator (the runtime linked in as IR), libNAME.a written here,
+    /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere).
+    static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, in folder: URL) throws(DiagnosticError) {
+        let name = program.name
+        let object: LLVMObject
+        do {
+            object = try LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded).object(isaLevel: target.isaLevel)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "the LLVM backend cannot build \(name): \(error.description)"))
+        }
+        let archive = StaticArchive(members: [(name: "\(name).o", bytes: object.bytes, symbols: object.exportedSymbols)]).bytes
+        try writeBytes([object.bytes], to: folder.appendingPathComponent("\(name).o"))
+        try writeBytes([archive], to: folder.appendingPathComponent("lib\(name).a"))
+        try SharedLibraryLinker.find().link(objects: ["\(name).o"], soname: "lib\(name).so", output: "lib\(name).so", in: folder)
+    }
+
+    /// The program as LLVM IR text, as the LLVM backend emits it before optimisation; the weights are the external
+    /// symbol NAME_weight_data, which NAME.weights.S defines.
+    static func llvmModuleText(_ program: KernelProgram, target: TargetDescription) throws(DiagnosticError) -> String {
+        do {
+            return try LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .externalSymbol).emit().text
+        } catch {
+            throw DiagnosticError(.error(.unknown, "the LLVM backend cannot emit \(program.name): \(error.description)"))
+        }
     }
 
     /// The human report written next to the artifact.

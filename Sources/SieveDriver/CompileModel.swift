@@ -37,6 +37,12 @@ public struct ModelCompileRequest: Sendable {
     public var passManager = PassManagerOptions()
     /// Print the kernel IR.
     public var printKernelIR = false
+    /// The backend that builds the libraries.
+    public var backend: Backend = .c
+    /// Write NAME.ll, the LLVM backend's module, into the artifact folder (`--emit llvm-ir`).
+    public var emitLLVMIR = false
+    /// Print the LLVM backend's module to standard error (`--print-llvm-ir`).
+    public var printLLVMIR = false
     /// Stop after the graph passes and return the report without building anything.
     public var reportOnly = false
     /// Time a few candidate schedules per distinct kernel shape on this machine and keep the fastest
@@ -228,6 +234,8 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     var artifactRequest = ArtifactRequest(graph: graph, name: name, outputDirectory: outputDirectory, target: request.target,
                                           weights: request.weights, sourceDescription: described, compiler: request.compiler)
     artifactRequest.profile = request.profile
+    artifactRequest.backend = request.backend
+    artifactRequest.emitLLVMIR = request.emitLLVMIR || request.printLLVMIR
     artifactRequest.installPrefix = request.installPrefix
     artifactRequest.progress = request.progress
     let reportJSON = try compileReportJSON(sparsity: sparsityReport, schedule: scheduleReport)
@@ -245,6 +253,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let artifact = try ArtifactWriter.write(artifactRequest)
     report.artifact = artifact.summary
     if request.printKernelIR { dumps.append("// -----// Kernel IR //----- //\n" + artifact.program.print()) }
+    if request.printLLVMIR, let llvmIR = artifact.llvmIR { dumps.append("// -----// LLVM IR //----- //\n" + llvmIR) }
     return ModelCompileResult(report: report.markdown(), files: artifact.files, dumps: dumps, diagnostics: diagnostics, graph: graph,
                               timings: clock.timings + artifact.timings)
 }

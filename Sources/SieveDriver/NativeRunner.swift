@@ -1,9 +1,12 @@
-// Runs a compiled artifact in this process: loads libNAME.so with dlopen, checks its tensor table
-// against what the caller expects, and calls NAME_create / NAME_run / NAME_destroy through the C API.
+// Runs a compiled artifact in this process: loads libNAME.so with dlopen (or compiles the model with the LLVM JIT),
+// checks its tensor table against what the caller expects, and calls NAME_create / NAME_run / NAME_destroy through the C API.
 
 import Foundation
+import SieveCodegenLLVM
 import SieveIR
 import SieveInterpreter
+import SieveKernel
+import SieveTarget
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +51,13 @@ public final class NativeArtifact {
     fileprivate typealias DestroyFunction = @convention(c) (OpaquePointer?) -> Void
     fileprivate typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
 
-    private let handle: UnsafeMutableRawPointer
+    /// Where the symbols come from: a library opened with dlopen, or a model compiled into this process.
+    private enum Source {
+        case library(UnsafeMutableRawPointer)
+        case jit(JITModel)
+    }
+
+    private let source: Source
     /// The artifact's name, the prefix of its symbols.
     public let name: String
     fileprivate let create: CreateFunction
@@ -62,13 +71,39 @@ public final class NativeArtifact {
 
     /// Loads `libNAME.so`. The input and output counts come from the library's `NAME_num_inputs` and
     /// `NAME_num_outputs`; when `NAME.h` lies beside it, its counts must agree (a header from another build is refused).
-    public init(library: String, name: String) throws(DiagnosticError) {
+    public convenience init(library: String, name: String) throws(DiagnosticError) {
         guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
             throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "cannot load the artifact: \(reason)"))
         }
+        let header = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("\(name).h").path
+        do {
+            try self.init(source: .library(handle), name: name, location: library, header: header) { dlsym(handle, $0) }
+        } catch {
+            dlclose(handle)
+            throw error
+        }
+    }
+
+    /// Compiles a kernel program into this process with the LLVM backend's JIT (no file written, no C compiler run).
+    public convenience init(jit program: KernelProgram, target: TargetDescription) throws(DiagnosticError) {
+        let model: JITModel
+        do {
+            model = try JITModel(program: program, target: llvmTarget(for: target), isaLevel: target.isaLevel)
+        } catch {
+            throw DiagnosticError(.error(.unknown, "the LLVM JIT could not compile \(program.name): \(error.description)"))
+        }
+        try self.init(source: .jit(model), name: program.name, location: "JIT-compiled \(program.name)", header: nil) {
+            model.address(of: String($0.dropFirst(program.name.count + 1)))
+        }
+    }
+
+    /// Reads the API through `lookup` (a full symbol name to its address). The input and output counts come from
+    /// `NAME_num_inputs` and `NAME_num_outputs`; when `header` exists, its counts must agree (a header from another build is refused).
+    private init(source: Source, name: String, location library: String, header: String?,
+                 lookup: (String) -> UnsafeMutableRawPointer?) throws(DiagnosticError) {
         func symbol(_ suffix: String) throws(DiagnosticError) -> UnsafeMutableRawPointer {
-            guard let address = dlsym(handle, "\(name)_\(suffix)") else {
+            guard let address = lookup("\(name)_\(suffix)") else {
                 throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact has no symbol \(name)_\(suffix); is --name right, and was it compiled by this version of sieve?"))
             }
             return address
@@ -78,8 +113,7 @@ public final class NativeArtifact {
             guard (0...4096).contains(value) else {
                 throw DiagnosticError(.error(.file(path: library, line: 0, column: 0), "the artifact claims \(value) tensors in \(name)_\(suffix); it is damaged"))
             }
-            let header = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("\(name).h").path
-            if let headerText = try? Files.readText(header) {
+            if let header, let headerText = try? Files.readText(header) {
                 let stated = headerText.split(separator: "\n").first { $0.hasPrefix("#define \(name)_\(macro) ") }
                     .flatMap { Int($0.split(separator: " ").last ?? "") }
                 guard stated == value else {
@@ -88,22 +122,19 @@ public final class NativeArtifact {
             }
             return value
         }
-        do {
-            create = unsafeBitCast(try symbol("create"), to: CreateFunction.self)
-            runFunction = unsafeBitCast(try symbol("run"), to: RunFunction.self)
-            destroy = unsafeBitCast(try symbol("destroy"), to: DestroyFunction.self)
-            errorString = unsafeBitCast(try symbol("error_string"), to: ErrorStringFunction.self)
-            inputs = try NativeArtifact.table(try symbol("inputs"), count: try count("num_inputs", macro: "NUM_INPUTS"), library: library)
-            outputs = try NativeArtifact.table(try symbol("outputs"), count: try count("num_outputs", macro: "NUM_OUTPUTS"), library: library)
-        } catch {
-            dlclose(handle)
-            throw error
-        }
-        self.handle = handle
+        create = unsafeBitCast(try symbol("create"), to: CreateFunction.self)
+        runFunction = unsafeBitCast(try symbol("run"), to: RunFunction.self)
+        destroy = unsafeBitCast(try symbol("destroy"), to: DestroyFunction.self)
+        errorString = unsafeBitCast(try symbol("error_string"), to: ErrorStringFunction.self)
+        inputs = try NativeArtifact.table(try symbol("inputs"), count: try count("num_inputs", macro: "NUM_INPUTS"), library: library)
+        outputs = try NativeArtifact.table(try symbol("outputs"), count: try count("num_outputs", macro: "NUM_OUTPUTS"), library: library)
+        self.source = source
         self.name = name
     }
 
-    deinit { dlclose(handle) }
+    deinit {
+        if case let .library(handle) = source { dlclose(handle) }
+    }
 
     /// Reads a tensor table, refusing entries whose dtype, rank or byte size make no sense.
     private static func table(_ address: UnsafeMutableRawPointer, count: Int, library: String) throws(DiagnosticError) -> [ArtifactTensor] {
@@ -138,7 +169,12 @@ public final class NativeArtifact {
 
     /// A function or table the library exports as `NAME_suffix`, cast to `type`; nil when it has none.
     public func symbol<T>(_ suffix: String, as type: T.Type) -> T? {
-        dlsym(handle, "\(name)_\(suffix)").map { unsafeBitCast($0, to: T.self) }
+        let address: UnsafeMutableRawPointer?
+        switch source {
+        case let .library(handle): address = dlsym(handle, "\(name)_\(suffix)")
+        case let .jit(model): address = model.address(of: suffix)
+        }
+        return address.map { unsafeBitCast($0, to: T.self) }
     }
 
     /// Runs once on `context`; returns `NAME_run`'s status and the outputs (meaningful when the status is 0).
@@ -261,6 +297,14 @@ extension NativeArtifact {
         })
         return zip(totals, perKernel).map { ProfiledRun(total: $0, kernels: $1) }
     }
+}
+
+/// The LLVM target of a target description: its CPU (the host's for `native`), with vector FMAs fused where the C
+/// backend's `sieve_fma_f32xN` fuses them for that target.
+func llvmTarget(for target: TargetDescription) -> LLVMTarget {
+    let fused = target.f32Lanes == 16 ? target.features.contains(.avx512f) : target.features.isSuperset(of: [.avx2, .fma])
+    if target.name == "native" { return LLVMTarget.host(fusedVectorFMA: fused) }
+    return LLVMTarget(cpu: target.name, fusedVectorFMA: fused)
 }
 
 /// Calls `body` with arrays of pointers to each input's and each output's bytes.

@@ -30,6 +30,8 @@ public struct OptRequest: Sendable {
     /// With `kernelTarget`: also emit the C backend's header and source for the lowered program and add
     /// them to the dumps (after the kernel IR).
     public var emitC = false
+    /// With `kernelTarget`: also emit the LLVM backend's module (before optimisation) and add it to the dumps.
+    public var emitLLVMIR = false
     /// Inputs turned into constants before the passes (`--bind`), by input name; needs a file of one graph.
     public var bindings: [String: InputBinding] = [:]
     /// How the result and the IR dumps show graphs: textual IR, Graphviz DOT or SVG drawn by `dot`.
@@ -113,6 +115,9 @@ public func runOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
                 dumps.append("// -----// C header //----- //\n" + sources.header)
                 dumps.append("// -----// C source //----- //\n" + sources.source)
             }
+            if request.emitLLVMIR {
+                dumps.append("// -----// LLVM IR //----- //\n" + (try ArtifactWriter.llvmModuleText(program, target: target)))
+            }
         }
     }
     let output: String
@@ -135,7 +140,7 @@ func runKernelOpt(_ request: OptRequest) throws(DiagnosticError) -> OptResult {
         throw DiagnosticError(.error(location, "-p runs graph passes, and \(request.path) is kernel IR; drop -p to verify and print it"))
     }
     if request.kernelTarget != nil {
-        throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir and --print-c"))
+        throw DiagnosticError(.error(location, "\(request.path) is already kernel IR; drop --print-kernel-ir, --print-c and --print-llvm-ir"))
     }
     if request.format != .text {
         throw DiagnosticError(.error(location, "--format \(request.format.rawValue) draws graph IR, and \(request.path) is kernel IR; drop --format"))

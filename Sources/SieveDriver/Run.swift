@@ -5,6 +5,7 @@ import Foundation
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 import SievePasses
 import SieveCodegenC
 import SieveONNX
@@ -51,6 +52,8 @@ public struct RunRequest: Sendable {
     public var bindings: [String: InputBinding] = [:]
     /// Run the reference interpreter instead of compiled code.
     public var interpret = true
+    /// For compiled runs: compile in this process with the LLVM backend's JIT (no file written, no C compiler).
+    public var jit = false
     /// Make weights N:M sparse first (the same passes as `sieve compile`), or nil to run as imported.
     public var sparsity: SparsifyOptions?
     /// Calibration data for the sparsity passes.
@@ -205,7 +208,13 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 outputs = try Interpreter(graph: prepared.graph).run(ordered)
             } else {
                 nameInterface(&prepared.graph, inputNames: model.inputNames, outputNames: model.outputNames)
-                let artifact = try cachedArtifact(for: prepared.graph, request: request)
+                let artifact: NativeArtifact
+                if request.jit {
+                    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "model", vectorWidth: request.target.f32Lanes))
+                    artifact = try NativeArtifact(jit: program, target: request.target)
+                } else {
+                    artifact = try cachedArtifact(for: prepared.graph, request: request)
+                }
                 outputs = try artifact.run(ordered, threads: request.threads)
             }
         } catch let error as DiagnosticError {

@@ -7,6 +7,7 @@ import SieveDriver
 
 extension WeightsPlacement: ExpressibleByArgument {}
 extension SwiftLoaderMode: ExpressibleByArgument {}
+extension Backend: ExpressibleByArgument {}
 
 extension TargetDescription: ExpressibleByArgument {
     /// Resolves a `--target` value; `native` is the host's description (baseline x86-64 where it cannot be read).
@@ -25,6 +26,12 @@ extension TargetDescription: ExpressibleByArgument {
 
     /// Every name `--target` accepts, for the help and the error on an unknown name.
     public static var allValueStrings: [String] { targetNames }
+}
+
+/// A further form of the model that `sieve compile --emit` writes.
+enum EmitForm: String, ExpressibleByArgument, CaseIterable {
+    /// NAME.ll.
+    case llvmIR = "llvm-ir"
 }
 
 struct Compile: ParsableCommand {
@@ -52,7 +59,12 @@ struct Compile: ParsableCommand {
             DIR/include/NAME.h, DIR/lib/libNAME.{a,so}, DIR/lib/pkgconfig/NAME.pc, \
             DIR/lib/cmake/NAME/NAMEConfig.cmake; every file is staged beside its destination first, so a \
             failure leaves no half-written file, and a file of the same name that sieve did not write is \
-            never replaced.
+            never replaced. --emit llvm-ir also writes NAME.ll, the model as LLVM IR from the LLVM backend \
+            (before optimisation; the weights are the symbol NAME_weight_data, which NAME.weights.S defines), \
+            and --print-llvm-ir prints it to standard error. --backend llvm builds the libraries without a C \
+            compiler: LLVM emits NAME.o (kernels, C API, weights and the runtime, linked in as LLVM IR), sieve writes \
+            libNAME.a itself and links libNAME.so with ld.lld-19, ld.lld or ld (the first on PATH); NAME.h is the C \
+            backend's header, and no NAME.c is written.
 
             Examples:
               sieve compile model.onnx -o out/
@@ -65,6 +77,8 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx -o out/ --print-ir-after=schedule
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
+              sieve compile mlp.onnx -o out/ --emit llvm-ir   (also writes out/mlp.ll)
+              sieve compile mlp.onnx -o out/ --backend llvm   (NAME.h, NAME.o, libNAME.a, libNAME.so; no C compiler)
 
             On a terminal a status line shows what runs (calibration passes, sensitivity, pruning per layer, \
             autotune, the C compiler) with an estimate of the time left; nothing of it when standard error is \
@@ -116,6 +130,16 @@ struct Compile: ParsableCommand {
 
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
+
+    @Option(help: ArgumentHelp("What builds the libraries: 'c' (C source and $CC) or 'llvm' (LLVM in process, no C compiler; embedded weights).",
+                               valueName: "c|llvm"))
+    var backend: Backend = .c
+
+    @Option(name: .customLong("emit"), help: ArgumentHelp("Also write this form of the model: llvm-ir (NAME.ll).", valueName: "form"))
+    var emit: [EmitForm] = []
+
+    @Flag(name: .customLong("print-llvm-ir"), help: "Print the LLVM backend's module (LLVM IR, before optimisation) to standard error.")
+    var printLLVMIR = false
 
     @Flag(help: ArgumentHelp(
         "Time the few schedules the cost model ranks closest for each distinct kernel shape on this machine and keep the fastest.",
@@ -201,6 +225,9 @@ struct Compile: ParsableCommand {
         request.calibration = try sparsity.loadCalibration()
         request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
         request.printKernelIR = printKernelIR
+        request.backend = backend
+        request.emitLLVMIR = emit.contains(.llvmIR)
+        request.printLLVMIR = printLLVMIR
         request.reportOnly = reportOnly
         request.autotune = autotune
         request.profile = profile

@@ -81,7 +81,11 @@ struct Opt: ParsableCommand {
           help: "Lower each graph after the passes and print the C backend's header and source to standard error (after the kernel IR).")
     var printC = false
 
-    @Option(help: ArgumentHelp("The CPU --print-kernel-ir and --print-c lower for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
+    @Flag(name: .customLong("print-llvm-ir"),
+          help: "Lower each graph after the passes and print the LLVM backend's module (before optimisation) to standard error.")
+    var printLLVMIR = false
+
+    @Option(help: ArgumentHelp("The CPU --print-kernel-ir, --print-c and --print-llvm-ir lower for: native, x86-64, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).",
                                valueName: "target"))
     var target: TargetDescription = .native
 
@@ -108,8 +112,9 @@ struct Opt: ParsableCommand {
             request.calibration = try calibration.map { path throws(DiagnosticError) in showingProgress(try loadCalibrationData(path: path)) }
             request.calibrationSamples = calibrationSamples
             request.bindings = try bind.parsed()
-            if printKernelIR || printC { request.kernelTarget = target }
+            if printKernelIR || printC || printLLVMIR { request.kernelTarget = target }
             request.emitC = printC
+            request.emitLLVMIR = printLLVMIR
             request.format = format
             request.progress = progressDisplay.handler
             let result = try runOpt(request)

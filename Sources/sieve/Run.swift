@@ -1,5 +1,5 @@
 // `sieve run`: runs a model on .npy inputs and writes one .npy file per model output.
-// The work happens in SieveDriver.runModel; until a backend exists every run is interpreted.
+// The work happens in SieveDriver.runModel: compiled (C through $CC, or the LLVM JIT) or interpreted.
 
 import ArgumentParser
 import Foundation
@@ -18,7 +18,8 @@ struct Run: ParsableCommand {
 
             By default the model is compiled (the passes of `sieve compile`, then C built with $CC) and the \
             artifact runs in this process; artifacts are cached by content in $XDG_CACHE_HOME/sieve (or \
-            ~/.cache/sieve), so repeated runs do not recompile. --interpret runs the reference interpreter \
+            ~/.cache/sieve), so repeated runs do not recompile. --jit compiles with the LLVM backend in this \
+            process instead: no C compiler, no file written. --interpret runs the reference interpreter \
             instead: on the graph as imported, or with --sparsity on the sparsified graph, so the accuracy \
             of a sparsity setting can be measured before compiling.
 
@@ -26,6 +27,7 @@ struct Run: ParsableCommand {
               sieve run model.onnx --input input=x.npy --output-dir out/
               sieve run silero_vad.onnx --bind sr=16000 --input input=x.npy --input state=s.npy --output-dir out/
               sieve run model.onnx --input x.npy --output-dir out/ --interpret   (a model with one input)
+              sieve run mlp.onnx --input x.npy --output-dir out/ --jit
               sieve run out/libmlp.so --input input=x.npy --output-dir out/run
               sieve run mlp.onnx --input x.npy --output-dir out/ --sparsity 2:4 --prune sparsegpt \\
                   --calibration calib.npy --interpret
@@ -53,6 +55,9 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("interpret"), help: "Run the reference interpreter instead of compiled code.")
     var interpret = false
 
+    @Flag(name: .customLong("jit"), help: "Compile in this process with the LLVM backend's JIT (ORC LLJIT) instead of C and $CC.")
+    var jit = false
+
     @Option(help: ArgumentHelp("For compiled runs: native, x86-64, x86-64-v3 or x86-64-v4.", valueName: "target"))
     var target: TargetDescription = .native
 
@@ -71,6 +76,13 @@ struct Run: ParsableCommand {
                                      outputDirectory: outputDirectory, inputShapes: shapes)
             request.bindings = try bind.parsed()
             request.interpret = interpret
+            if jit && interpret {
+                throw DiagnosticError(.error(.unknown, "--jit and --interpret exclude each other: --jit compiles the model, --interpret does not"))
+            }
+            if jit && model.hasSuffix(".so") {
+                throw DiagnosticError(.error(.unknown, "--jit compiles .onnx and .sir models; \(model) is already compiled"))
+            }
+            request.jit = jit
             request.target = target
             request.threads = try checkThreadCount(threads)
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"

@@ -41,6 +41,8 @@ struct FileTestSpec {
     var kernelTarget: TargetDescription?
     /// Also emit the C backend's sources for the lowered program (`--print-c`).
     var emitC = false
+    /// Also emit the LLVM backend's module for the lowered program (`--print-llvm-ir`).
+    var emitLLVMIR = false
     var target: TargetDescription = .native
 }
 
@@ -78,6 +80,7 @@ func parseSpec(_ text: String, file: String) throws -> FileTestSpec {
         case "--calibration": spec.calibration = try value(word)
         case "--print-kernel-ir": spec.kernelTarget = .native
         case "--print-c": spec.kernelTarget = .native; spec.emitC = true
+        case "--print-llvm-ir": spec.kernelTarget = .native; spec.emitLLVMIR = true
         case "--target":
             let name = try value(word)
             guard let target = name == "native" ? TargetDescription.native : try? TargetDescription.named(name) else { throw FileTestFailure("\(file): unknown --target '\(name)'") }
@@ -136,6 +139,7 @@ func runFileTest(text: String, file: String, url: URL? = nil) throws -> [String]
     var request = OptRequest(text: text, path: file, pipeline: spec.pipeline, options: spec.options)
     request.kernelTarget = spec.kernelTarget
     request.emitC = spec.emitC
+    request.emitLLVMIR = spec.emitLLVMIR
     if let calibration = spec.calibration {
         let folder = (url ?? repositoryRoot.appendingPathComponent(file)).deletingLastPathComponent()
         request.calibration = try loadCalibrationData(path: folder.appendingPathComponent(calibration).path)

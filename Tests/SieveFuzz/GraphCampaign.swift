@@ -5,6 +5,7 @@ import Foundation
 import SieveDriver
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 import SieveTarget
 import SieveTestSupport
 
@@ -20,6 +21,8 @@ public struct GraphCampaignOptions: Sendable {
     public var targets: [TargetDescription] = GraphCampaignOptions.runnableTargets
     /// Thread counts every artifact runs with.
     public var threads: [Int] = [1, 2, 3, 4]
+    /// Also compile every batch with the LLVM backend's JIT, for every target, and compare it the same way.
+    public var jit = false
 
     /// Options with every default.
     public init() {}
@@ -106,15 +109,21 @@ public func runGraphCampaign(_ options: GraphCampaignOptions, progress: (String)
                     graph: merged, name: "fuzz", outputDirectory: output.path, target: target, weights: .embedded,
                     sourceDescription: "random product graphs \(seeds.first ?? 0)...\(seeds.last ?? 0)", compiler: "cc",
                     extraFlags: ["-Werror"], parallelThreshold: 1))
-                let artifact = try NativeArtifact(library: output.appendingPathComponent("libfuzz.so").path, name: "fuzz")
-                summary.artifacts += 1
-                for threads in options.threads {
-                    let actual = try artifact.run(inputs, threads: threads)
-                    for (index, seed) in seeds.enumerated() where index < expected.count && index < actual.count {
-                        summary.comparisons += 1
-                        let problems = compareOutputs([actual[index]], [expected[index]], rtol: 1e-5, atol: 1e-4,
-                                                      label: "graph seed \(seed), target \(target.name), \(threads) threads")
-                        if let problem = problems.first { summary.mismatches.append(problem.split(separator: "\n").first.map(String.init) ?? problem) }
+                var artifacts = [("C", try NativeArtifact(library: output.appendingPathComponent("libfuzz.so").path, name: "fuzz"))]
+                if options.jit {
+                    let program = try lowerToKernels(merged, options: LoweringOptions(name: "fuzz", vectorWidth: target.f32Lanes, parallelThreshold: 1))
+                    artifacts.append(("JIT", try NativeArtifact(jit: program, target: target)))
+                }
+                for (backend, artifact) in artifacts {
+                    summary.artifacts += 1
+                    for threads in options.threads {
+                        let actual = try artifact.run(inputs, threads: threads)
+                        for (index, seed) in seeds.enumerated() where index < expected.count && index < actual.count {
+                            summary.comparisons += 1
+                            let problems = compareOutputs([actual[index]], [expected[index]], rtol: 1e-5, atol: 1e-4,
+                                                          label: "graph seed \(seed), target \(target.name), \(backend), \(threads) threads")
+                            if let problem = problems.first { summary.mismatches.append(problem.split(separator: "\n").first.map(String.init) ?? problem) }
+                        }
                     }
                 }
             } catch {

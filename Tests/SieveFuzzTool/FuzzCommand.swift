@@ -66,9 +66,11 @@ struct Graphs: ParsableCommand {
     @Option(help: "The first graph's seed (graph i has seed + i).") var seed: UInt64 = 0
     @Option(help: "Graphs compiled into one artifact.") var batch = 40
     @Option(help: "Comma-separated thread counts.") var threads = "1,2,3,4"
+    @Flag(help: "Also compile every batch with the LLVM backend's JIT and compare it too.") var jit = false
 
     func run() throws {
         var options = GraphCampaignOptions()
+        options.jit = jit
         options.count = count
         options.seed = seed
         options.batch = max(1, batch)

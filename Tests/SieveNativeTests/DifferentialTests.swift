@@ -677,23 +677,25 @@ func mergedCases(_ cases: [DifferentialCase], seed: UInt64) throws -> (reference
 }
 
 /// Compiles the merged cases for a target and compares every output with the interpreter.
-func checkAgainstInterpreter(_ cases: [DifferentialCase], target: TargetDescription, seed: UInt64, threads: [Int32]) throws -> [String] {
+func checkAgainstInterpreter(_ cases: [DifferentialCase], target: TargetDescription, seed: UInt64, threads: [Int32],
+                             backend: TestBackend = .c) throws -> [String] {
     let folder = try TemporaryFolder()
     defer { folder.remove() }
     let (reference, compiled, ranges) = try mergedCases(cases, seed: seed)
     return try compareCompiled(reference, compiled, ranges: ranges, seed: seed, target: target, threads: threads,
-                               name: "cases", label: target.name, folder: folder)
+                               name: "cases", label: "\(target.name) (\(backend.rawValue))", backend: backend, folder: folder)
 }
 
 /// Compiles `compiled` for `target`, runs it on random inputs with each thread count and compares every case's
 /// outputs (`ranges`) with the interpreter on `reference`; returns the mismatches, labelled.
 func compareCompiled(_ reference: Graph, _ compiled: Graph, ranges: [(DifferentialCase, Range<Int>)], seed: UInt64,
                      target: TargetDescription = .native, threads: [Int32], parallelThreshold: Int = 1, name: String,
-                     label: String, folder: TemporaryFolder) throws -> [String] {
+                     label: String, backend: TestBackend = .c, folder: TemporaryFolder) throws -> [String] {
     var random = SplitMix(seed: seed)
     let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
     let expected = try Interpreter(graph: reference).run(inputs)
-    let artifact = try compileAndLoad(compiled, name: name, target: target, parallelThreshold: parallelThreshold, folder: folder)
+    let artifact = try compileAndLoad(compiled, name: name, target: target, parallelThreshold: parallelThreshold, backend: backend,
+                                      folder: folder)
     var problems: [String] = []
     for threadCount in threads {
         let actual = try artifact.runOnce(inputs, threads: threadCount)
@@ -733,6 +735,55 @@ struct DifferentialTests {
     @Test("every op, native target, 1 to 4 threads")
     func everyOpNative() throws {
         let problems = try checkAgainstInterpreter(differentialCases, target: .native, seed: 11, threads: [1, 2, 3, 4])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op through the LLVM JIT, native target, 1 and 3 threads")
+    func everyOpJIT() throws {
+        let problems = try checkAgainstInterpreter(differentialCases + paddedNMCases, target: .native, seed: 11, threads: [1, 3], backend: .jit)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// Both backends run the same runtime helpers (the LLVM one as IR compiled from the same C, without contraction, as
+    /// gcc compiles C artifacts), round alike in the kernels and keep the C summation orders: the JIT's results are the
+    /// C backend's, bit for bit.
+    /// One target only (the C compile of every case is the slow part): the host's, whose helpers take the vector paths.
+    @Test("the LLVM JIT gives the C backend's bits, host target", arguments: [TargetDescription.native])
+    func jitMatchesCBitForBit(target: TargetDescription) throws {
+        let threads: Int32 = 3
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (reference, compiled, ranges) = try mergedCases(differentialCases + paddedNMCases, seed: 31)
+        var random = SplitMix(seed: 31)
+        let inputs = reference.inputs.map { randomTensor(reference.values[$0.index].type, using: &random) }
+        let c = try compileAndLoad(compiled, name: "cases", target: target, parallelThreshold: 1, folder: folder).runOnce(inputs, threads: threads)
+        let jit = try compileAndLoad(compiled, name: "cases", target: target, parallelThreshold: 1, backend: .jit, folder: folder)
+            .runOnce(inputs, threads: threads)
+        var differing: [String] = []
+        for (testCase, range) in ranges where range.contains(where: { c[$0].constant(name: "c").bytes != jit[$0].constant(name: "j").bytes }) {
+            differing.append(testCase.name)
+        }
+        #expect(differing.isEmpty, "the JIT's bits differ from C's in: \(differing.joined(separator: ", "))")
+    }
+
+    /// The object path (`--backend llvm`, the runtime linked in as IR, libNAME.so linked without cc) on the every-op
+    /// cases: the JIT covers the broad sweeps, this the artifact files.
+    @Test("every op through sieve compile --backend llvm, native target, 2 threads")
+    func everyOpLLVMObject() throws {
+        let problems = try checkAgainstInterpreter(differentialCases + paddedNMCases, target: .native, seed: 17, threads: [2], backend: .llvm)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op through the LLVM JIT, generic x86-64 target")
+    func everyOpJITGeneric() throws {
+        let problems = try checkAgainstInterpreter(differentialCases, target: .x86_64, seed: 12, threads: [2], backend: .jit)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("every op and the row-block N:M cases through the LLVM JIT, AVX2 target (needs a CPU with AVX2)",
+          .enabled(if: TargetDescription.native.f32Lanes >= 8))
+    func everyOpJITAVX2() throws {
+        let problems = try checkAgainstInterpreter(differentialCases + rowBlockNMCases, target: .x86_64_v3, seed: 13, threads: [2], backend: .jit)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

@@ -339,6 +339,25 @@ struct KernelIRTests {
         #expect(runtimeSource + "\n" == source, "run scripts/generate-runtime-source.sh")
     }
 
+    /// The runtime's LLVM IR that `--backend llvm` links must come from the runtime's current sources.
+    @Test("the runtime's LLVM IR in the compiler is generated from Sources/CSieveRuntime",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/clang-19"),
+                   "clang-19 is not installed (apt-get install clang-19); only scripts/generate-runtime-llvm.sh needs it"))
+    func runtimeIRIsCurrent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let regenerated = folder.url.appendingPathComponent("RuntimeIR.swift")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [root.appendingPathComponent("scripts/generate-runtime-llvm.sh").path, regenerated.path]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let committed = try String(contentsOf: root.appendingPathComponent("Sources/SieveCodegenLLVM/generated/RuntimeIR.swift"), encoding: .utf8)
+        #expect(try String(contentsOf: regenerated, encoding: .utf8) == committed, "run scripts/generate-runtime-llvm.sh")
+    }
+
     @Test("sieve compile --print-kernel-ir dumps the program; lowering output passes the verifier")
     func printKernelIR() throws {
         let folder = try TemporaryFolder()

@@ -41,6 +41,14 @@ final class LoadedArtifact {
         self.graph = graph
     }
 
+    /// Wraps a model the JIT compiled into this process (`folder` is where nothing was written).
+    init(jit native: NativeArtifact, folder: URL, graph: Graph) {
+        self.native = native
+        self.name = native.name
+        self.folder = folder
+        self.graph = graph
+    }
+
     /// A symbol of the artifact cast to a function type.
     func function<T>(_ suffix: String, _ type: T.Type) -> T? { native.symbol(suffix, as: type) }
 
@@ -61,14 +69,32 @@ final class LoadedArtifact {
     }
 }
 
-/// Compiles a graph into a fresh folder with -Werror and loads it.
+/// How a test turns a graph into code it runs.
+enum TestBackend: String, CaseIterable, Sendable {
+    /// The C backend, compiled with cc -Werror into libNAME.so and loaded with dlopen.
+    case c
+    /// The LLVM backend's in-process JIT (no file, no C compiler).
+    case jit
+    /// The LLVM backend's object path (`--backend llvm`): NAME.o, libNAME.a and libNAME.so built without cc.
+    case llvm
+}
+
+/// Compiles a graph into a fresh folder with -Werror and loads it, or compiles it in process with the JIT.
 func compileAndLoad(_ graph: Graph, name: String = "model", target: TargetDescription = .native,
-                    weights: WeightsPlacement = .embedded, parallelThreshold: Int = 1, folder: TemporaryFolder) throws -> LoadedArtifact {
-    let output = folder.url.appendingPathComponent("\(name)-\(target.name)-\(weights.rawValue)")
-    _ = try ArtifactWriter.write(ArtifactRequest(
+                    weights: WeightsPlacement = .embedded, parallelThreshold: Int = 1, backend: TestBackend = .c,
+                    folder: TemporaryFolder) throws -> LoadedArtifact {
+    if backend == .jit {
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: name, vectorWidth: target.f32Lanes,
+                                                                         parallelThreshold: parallelThreshold))
+        return LoadedArtifact(jit: try NativeArtifact(jit: program, target: target), folder: folder.url, graph: graph)
+    }
+    let output = folder.url.appendingPathComponent("\(name)-\(target.name)-\(weights.rawValue)-\(backend.rawValue)")
+    var request = ArtifactRequest(
         graph: graph, name: name, outputDirectory: output.path, target: target, weights: weights,
         sourceDescription: "test graph @\(graph.name)", compiler: "cc", extraFlags: ["-Werror"],
-        parallelThreshold: parallelThreshold))
+        parallelThreshold: parallelThreshold)
+    request.backend = backend == .llvm ? .llvm : .c
+    _ = try ArtifactWriter.write(request)
     return try LoadedArtifact(folder: output, name: name, graph: graph)
 }
 

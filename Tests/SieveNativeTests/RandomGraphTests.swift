@@ -47,7 +47,7 @@ struct RandomGraphTests {
 @Suite("Differential fuzzing: random graphs through the campaign")
 struct GraphCampaignTests {
     /// The campaign `sieve-fuzz graphs` runs at length, in a seeded short run: 24 graphs in two batches, for the
-    /// generic and the host target, at 1 and 3 threads, all matching the interpreter.
+    /// generic and the host target, compiled as C and by the LLVM JIT, at 1 and 3 threads, all matching the interpreter.
     @Test func seededShortGraphCampaignMatchesTheInterpreter() {
         var options = GraphCampaignOptions()
         options.count = 24
@@ -55,9 +55,10 @@ struct GraphCampaignTests {
         options.batch = 12
         options.targets = [.x86_64, .native]
         options.threads = [1, 3]
+        options.jit = true
         let summary = runGraphCampaign(options)
         #expect(summary.clean, "\(summary.render(options: options))")
-        #expect(summary.graphs == 24 && summary.artifacts == 4 && summary.comparisons == 24 * 2 * 2, "\(summary.render(options: options))")
+        #expect(summary.graphs == 24 && summary.artifacts == 8 && summary.comparisons == 24 * 2 * 2 * 2, "\(summary.render(options: options))")
         #expect(summary.nmGraphs > 0, "\(summary.render(options: options))")
     }
 }

@@ -7,6 +7,7 @@ import SieveCodegenC
 import SieveDriver
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 import SieveTarget
 import Testing
 
@@ -17,6 +18,15 @@ func compiledConformance(target: TargetDescription) throws {
     let dataSets = try interpretedPassingDataSets { _ in true }
     #expect(dataSets.count >= 250, "only \(dataSets.count) conformance data sets pass in the interpreter")
     try compileAndCompare(dataSets, target: target)
+}
+
+/// Every conformance case the interpreter passes, compiled in process by the LLVM backend's JIT for the host.
+@Test(.enabled(if: FileManager.default.fileExists(atPath: nodeTestFolder.path),
+               "the ONNX node test data is missing: run scripts/setup-python.sh to put it in .cache/onnx-node-tests"))
+func jitConformance() throws {
+    let dataSets = try interpretedPassingDataSets { _ in true }
+    #expect(dataSets.count >= 250, "only \(dataSets.count) conformance data sets pass in the interpreter")
+    try compileAndCompare(dataSets, target: .native, jit: true)
 }
 
 /// The case-name prefixes of the quantization ops' node cases (QuantizeLinear, DequantizeLinear,
@@ -46,15 +56,22 @@ func interpretedPassingDataSets(_ selected: (String) -> Bool) throws -> [(caseNa
 }
 
 /// Compiles the data sets' graphs side by side into one artifact for `target`, runs it and compares every output.
-func compileAndCompare(_ dataSets: [(caseName: String, dataSet: ConformanceDataSet)], target: TargetDescription) throws {
+func compileAndCompare(_ dataSets: [(caseName: String, dataSet: ConformanceDataSet)], target: TargetDescription,
+                       jit: Bool = false) throws {
 
     let graphs = dataSets.map(\.dataSet.graph)
     let merged = Graph.sideBySide(graphs, name: "conformance")
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-conformance-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: folder) }
-    _ = try ArtifactWriter.write(ArtifactRequest(graph: merged, name: "conformance", outputDirectory: folder.path, target: target,
-                                                 sourceDescription: "ONNX node tests", compiler: "cc", extraFlags: ["-Werror"]))
-    let artifact = try NativeArtifact(library: folder.appendingPathComponent("libconformance.so").path, name: "conformance")
+    let artifact: NativeArtifact
+    if jit {
+        artifact = try NativeArtifact(jit: try lowerToKernels(merged, options: LoweringOptions(name: "conformance", vectorWidth: target.f32Lanes)),
+                                      target: target)
+    } else {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-conformance-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try ArtifactWriter.write(ArtifactRequest(graph: merged, name: "conformance", outputDirectory: folder.path, target: target,
+                                                     sourceDescription: "ONNX node tests", compiler: "cc", extraFlags: ["-Werror"]))
+        artifact = try NativeArtifact(library: folder.appendingPathComponent("libconformance.so").path, name: "conformance")
+    }
     let outputs = try artifact.run(dataSets.flatMap(\.dataSet.inputs), threads: 2)
 
     var offset = 0, failures: [String] = []
@@ -63,9 +80,9 @@ func compileAndCompare(_ dataSets: [(caseName: String, dataSet: ConformanceDataS
         let actual = Array(outputs[offset..<(offset + count)])
         offset += count
         if let mismatch = conformanceMismatch(actual, dataSet.expected, dataSet: dataSet.name) {
-            failures.append("\(caseName) (\(target.name)): \(mismatch)")
+            failures.append("\(caseName) (\(target.name)\(jit ? ", JIT" : "")): \(mismatch)")
         }
     }
-    print("compiled conformance (\(target.name)): \(dataSets.count - failures.count) of \(dataSets.count) data sets pass")
+    print("compiled conformance (\(target.name)\(jit ? ", JIT" : "")): \(dataSets.count - failures.count) of \(dataSets.count) data sets pass")
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
 }

@@ -1,0 +1,83 @@
+// NAME.o without a C compiler: the model's module with its weights as constant data, linked with the runtime's IR
+// (generated/RuntimeIR.swift, the same C runtime compiled once by clang-19), optimised and emitted by LLVM's code generator.
+
+import CLLVM
+import SieveKernel
+
+/// An object file and the symbols it exports.
+public struct LLVMObject: Sendable {
+    /// The ELF relocatable object's bytes.
+    public var bytes: [UInt8]
+    /// The global symbols it defines (the artifact's C API), for an archive's symbol index.
+    public var exportedSymbols: [String]
+}
+
+extension LLVMEmitter {
+    /// The C API symbols every artifact defines.
+    public var exportedSymbols: [String] {
+        ["create", "run", "destroy", "error_string", "init", "context", "inputs", "outputs", "num_inputs", "num_outputs"]
+            .map { "\(program.name)_\($0)" }
+    }
+
+    /// Emits the whole artifact as one object: kernels, API, embedded weights and the runtime, whose symbols are made
+    /// local (as the C backend's `static` runtime), so that two models link into one program.
+    /// - Parameter isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `runtimeIR(level:)`).
+    public func object(isaLevel: Int) throws(LLVMBackendError) -> LLVMObject {
+        let module = LLVMModule(name: program.name, context: LLVMContextCreate(), ownsContext: true)
+        try fill(module)
+        guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
+        try linkRuntime(isaLevel: isaLevel, into: module)
+        let machine = try LLVMMachine(target)
+        try module.verify()
+        try module.optimize(for: machine)
+        var message: UnsafeMutablePointer<CChar>?
+        var buffer: LLVMMemoryBufferRef?
+        if LLVMTargetMachineEmitToMemoryBuffer(machine.reference, reference, LLVMObjectFile, &message, &buffer) != 0 {
+            let text = message.map { String(cString: $0) } ?? "unknown reason"
+            LLVMDisposeMessage(message)
+            throw LLVMBackendError("LLVM could not emit the object: \(text)")
+        }
+        guard let buffer, let start = LLVMGetBufferStart(buffer) else { throw LLVMBackendError("LLVM emitted no object") }
+        defer { LLVMDisposeMemoryBuffer(buffer) }
+        let bytes = [UInt8](UnsafeRawBufferPointer(start: start, count: LLVMGetBufferSize(buffer)))
+        return LLVMObject(bytes: bytes, exportedSymbols: exportedSymbols)
+    }
+
+    /// Links the runtime IR of an x86-64 level (4 and 3 have their own; anything else takes the baseline's) into a module.
+    func linkRuntime(isaLevel: Int, into module: LLVMModule) throws(LLVMBackendError) {
+        guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
+        try link(runtimeIR(level: isaLevel >= 4 ? 4 : (isaLevel == 3 ? 3 : 1)), into: reference, context: module.context)
+    }
+
+    /// Parses runtime IR into the module's context, links it in and makes its definitions local.
+    func link(_ text: String, into module: LLVMModuleRef, context: LLVMContextRef) throws(LLVMBackendError) {
+        let buffer = text.withCString { characters in
+            LLVMCreateMemoryBufferWithMemoryRangeCopy(characters, text.utf8.count, "sieve_runtime.ll")
+        }
+        var runtime: LLVMModuleRef?
+        var message: UnsafeMutablePointer<CChar>?
+        // LLVMParseIRInContext takes the buffer whether or not it succeeds.
+        if LLVMParseIRInContext(context, buffer, &runtime, &message) != 0 {
+            let text = message.map { String(cString: $0) } ?? "unknown reason"
+            LLVMDisposeMessage(message)
+            throw LLVMBackendError("the runtime's IR does not parse (regenerate it with scripts/generate-runtime-llvm.sh): \(text)")
+        }
+        guard let runtime else { throw LLVMBackendError("the runtime's IR parsed to nothing") }
+        LLVMSetTarget(runtime, LLVMGetTarget(module))
+        LLVMSetDataLayout(runtime, LLVMGetDataLayoutStr(module))
+        // The destination takes the source module over.
+        if LLVMLinkModules2(module, runtime) != 0 { throw LLVMBackendError("the runtime's IR does not link with the model") }
+        var function = LLVMGetFirstFunction(module)
+        while let current = function {
+            let name = String(cString: LLVMGetValueName(current))
+            if name.hasPrefix("sieve_"), LLVMIsDeclaration(current) == 0 { LLVMSetLinkage(current, LLVMInternalLinkage) }
+            function = LLVMGetNextFunction(current)
+        }
+        var global = LLVMGetFirstGlobal(module)
+        while let current = global {
+            let name = String(cString: LLVMGetValueName(current))
+            if name.hasPrefix("sieve_"), LLVMIsDeclaration(current) == 0 { LLVMSetLinkage(current, LLVMInternalLinkage) }
+            global = LLVMGetNextGlobal(current)
+        }
+    }
+}

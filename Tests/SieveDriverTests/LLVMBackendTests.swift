@@ -1,0 +1,89 @@
+// `sieve compile --backend llvm` on a machine without a C compiler (CC names a missing program, PATH holds only a
+// linker), `sieve run --jit`, and `--emit llvm-ir`: the example MLP built this way links into the unchanged C example
+// and classifies the held-out digits as the C backend's build does.
+
+import Foundation
+import SieveFormats
+import SieveInterpreter
+import Testing
+
+@Suite(.serialized) struct LLVMBackendTests {
+    /// A folder whose only programs are `env` and the first linker `--backend llvm` looks for, as PATH for sieve.
+    static func linkerOnlyPath(in folder: URL) throws -> String? {
+        let bin = folder.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+        guard let linker = ["ld.lld-19", "ld.lld", "ld"].lazy.compactMap({ name in
+            path.first { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }.map { ("\($0)/\(name)", name) }
+        }).first else { return nil }
+        try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(linker.1).path, withDestinationPath: linker.0)
+        try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent("env").path, withDestinationPath: "/usr/bin/env")
+        return bin.path
+    }
+
+    @Test func compilesWithoutACCompilerAndLinksIntoTheCExample() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = try #require(try LLVMBackendTests.linkerOnlyPath(in: folder), "no linker (ld.lld-19, ld.lld or ld) on PATH")
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "--backend", "llvm",
+                                    "--emit", "llvm-ir", "-o", output.path],
+                                   timeout: 180, environment: ["PATH": path, "CC": folder.appendingPathComponent("no-such-cc").path])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: output.path))
+        #expect(files.isSuperset(of: ["mlp.h", "mlp.o", "libmlp.a", "libmlp.so", "mlp.ll", "mlp.pc", "mlp-static.pc"]), "\(files.sorted())")
+        #expect(!files.contains("mlp.c") && !files.contains("sieve_runtime.c"), "\(files.sorted())")
+        // The archive's index names the API, and nothing of the runtime leaks out of the shared library.
+        let symbols = try runTool("nm", ["-D", "--defined-only", output.appendingPathComponent("libmlp.so").path])
+        #expect(symbols.status == 0 && symbols.output.contains(" T mlp_run") && !symbols.output.contains("sieve_"), "\(symbols.output)")
+
+        // The unchanged C example links against the LLVM-built archive (cc is needed only for the example).
+        let program = folder.appendingPathComponent("digits").path
+        let build = try runTool(BuildFilesTests.compiler, ["-O2", "-I", output.path, BuildFilesTests.digits,
+                                                           output.appendingPathComponent("libmlp.a").path, "-lm", "-pthread", "-o", program])
+        #expect(build.status == 0, "\(build.output)")
+        #expect(try digitsResult(program) == denseDigitsAccuracy)
+    }
+
+    @Test func withoutALinkerTheCompileSaysWhatToInstall() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bin = folder.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent("env").path, withDestinationPath: "/usr/bin/env")
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=1x64", "--backend", "llvm", "-o", output.path],
+                                   timeout: 180, environment: ["PATH": bin.path])
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("found none of ld.lld-19, ld.lld, ld on PATH; install lld-19 or binutils"), "\(outcome.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output.path), "a failed compile left \(output.path)")
+    }
+
+    @Test func externalWeightsAreRefusedByTheLLVMBackend() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--backend", "llvm", "--weights", "external",
+                                    "-o", folder.appendingPathComponent("mlp").path], timeout: 180)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("--backend llvm embeds the weights; drop --weights external or use --backend c"), "\(outcome.stderr)")
+    }
+
+    /// `sieve run --jit` compiles the MLP in process: it needs no C compiler, and gives the bundled reference outputs.
+    @Test func runJITMatchesTheReferenceOutputs() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outcome = try runSieve(["run", exampleFolder.appendingPathComponent("mlp.onnx").path,
+                                    "--input", exampleFolder.appendingPathComponent("mlp.input.npy").path,
+                                    "--output-dir", folder.path, "--jit", "--threads", "2"],
+                                   timeout: 120, environment: ["CC": folder.appendingPathComponent("no-such-cc").path])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let actual = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("probabilities.npy").path))
+        let expected = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path))
+        #expect(actual.shape == expected.shape)
+        let worst = zip(actual.doubles, expected.doubles).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-6, "largest difference \(worst)")
+        let both = try runSieve(["run", exampleFolder.appendingPathComponent("mlp.onnx").path, "--input", "x.npy",
+                                 "--output-dir", folder.path, "--jit", "--interpret"])
+        #expect(both.status == 1 && both.stderr.contains("--jit and --interpret exclude each other"), "\(both.stderr)")
+    }
+}
