@@ -31,6 +31,8 @@ public struct PassContext: Sendable {
     public var calibrationSamples: Int?
     /// What the sparsity passes decided and did, per layer, for the sparsity report.
     public var sparsity = SparsityLog()
+    /// What the quantize pass did per layer, for the report.
+    public var quantization: [LayerQuantizationRecord] = []
 
     /// Makes an empty context.
     public init() {}
