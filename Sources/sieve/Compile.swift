@@ -92,6 +92,9 @@ struct Compile: ParsableCommand {
     @OptionGroup(title: "Sparsity")
     var sparsity: SparsityFlags
 
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
+
     @Option(help: ArgumentHelp("Held-out data (.npy/.npz/folder) on which the report measures the output error against the dense model.",
                                valueName: "path"))
     var eval: String?
@@ -140,6 +143,7 @@ struct Compile: ParsableCommand {
             request.passManager = try dumps.options()
             request.passManager.stopAfter = stopAfter
             request.sparsity = try sparsity.options(passManager: request.passManager)
+            request.quantize = try quantization.pass()
             request.calibration = try sparsity.loadCalibration()
             request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
             request.printKernelIR = printKernelIR

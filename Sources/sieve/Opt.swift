@@ -92,6 +92,9 @@ struct Opt: ParsableCommand {
     @OptionGroup(title: "Input binding")
     var bind: BindFlags
 
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
+
     @Option(help: ArgumentHelp("How graphs are written, the result and the IR dumps alike: 'text' (textual IR), Graphviz 'dot', or 'svg' (drawn by dot).",
                                valueName: "text|dot|svg"))
     var format: GraphViewFormat = .text
@@ -101,8 +104,10 @@ struct Opt: ParsableCommand {
             var options = try dumps.options()
             options.stopAfter = stopAfter
             let text = try Files.readText(input)
+            // --quantize int8 runs the quantize pass after the listed ones.
+            let pipeline = try quantization.pipelineEntry().map { passes.isEmpty ? $0 : passes + "," + $0 } ?? passes
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
-                                     pipeline: passes, options: options, printLocations: dumps.printLocations)
+                                     pipeline: pipeline, options: options, printLocations: dumps.printLocations)
             request.calibration = try calibration.map { path throws(DiagnosticError) in showingProgress(try loadCalibrationData(path: path)) }
             request.calibrationSamples = calibrationSamples
             request.bindings = try bind.parsed()

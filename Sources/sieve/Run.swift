@@ -62,6 +62,9 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Sparsity")
     var sparsity: SparsityFlags
 
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
+
     func run() throws {
         try runReportingDiagnostics {
             let shapes = try parseInputShapes(inputShapes)
@@ -73,6 +76,7 @@ struct Run: ParsableCommand {
             request.threads = try checkThreadCount(threads)
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.sparsity = try sparsity.options(passManager: PassManagerOptions())
+            request.quantize = try quantization.pass()
             request.calibration = try sparsity.loadCalibration()
             let result = try runModel(request)
             for diagnostic in result.diagnostics { printError(diagnostic.description) }
