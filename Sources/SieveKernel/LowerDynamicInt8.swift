@@ -88,24 +88,47 @@ extension Lowerer {
                 .binary(.mul, .load(rowScales, index: row), .load(weightScales, index: column))))
             return steps?(&builder, batch, row, column, value) ?? value
         }
+        // One exact integer dot product per (activation row, output channel): the channel loop outside, so that a
+        // weight row stays in cache while every activation row passes it, and split across threads.
+        var builder = KernelBuilder()
         if let weight = nmWeight(op.operands[1]) {
-            try emitSparseRows(SparseRowsProduct(
-                rows: n, reduction: k, columns: rows, batches: 1, n: weight.n, m: weight.m,
-                values: weight.values, indices: weight.indices, dense: quantized,
-                denseIndex: { _, _, kk, c in c * .index(k) + kk }, out: target,
-                outIndex: { r, _, c in c * .index(n) + r }, vectorizable: false, integer: true,
-                epilogue: { builder, _, r, c, v in epilogue(&builder, 0, c, r, v) }, denseAlongReduction: false, parallel: parallel),
-                pattern: "dynamic int8 N:M product (\(weight.n):\(weight.m)), u8 x i8 scalar sums, dequantizing epilogue")
+            let groups = k / weight.m, padded = k % weight.m != 0
+            let rowKept = (groups + (padded ? 1 : 0)) * weight.n
+            let bits = weight.m.trailingZeroBitCount
+            builder.loop("j", to: .index(n), parallel: parallel) { body, j in
+                let first = body.declare("first", .i64, j * .index(rowKept))
+                body.loop("r", to: .index(rows)) { body, r in
+                    let rowStart = body.declare("row", .i64, r * .index(k))
+                    let total = body.declare("sum", .i64, .nmDot(NMDot(values: weight.values, indices: weight.indices, dense: quantized,
+                                                                       first: first, denseStart: rowStart, groups: groups,
+                                                                       n: weight.n, m: weight.m)))
+                    if padded {
+                        // The padded last group: entries past the reduction hold zero and are skipped, never read past K.
+                        for entry in 0..<weight.n {
+                            let p = body.declare("p", .i64, first + .index(groups * weight.n + entry))
+                            let slot = body.declare("slot", .i64, .nmIndex(weight.indices, element: p, bits: bits))
+                            body.branch(.binary(.lt, slot, .index(k - groups * weight.m))) { body in
+                                body.assign(total, .binary(.wrappingAdd, total, .binary(.wrappingMul, .load(weight.values, index: p),
+                                    .load(quantized, index: rowStart + .index(groups * weight.m) + slot))))
+                            }
+                        }
+                    }
+                    body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                }
+            }
+            addKernel(builder, pattern: "dynamic int8 N:M product (\(weight.n):\(weight.m)), one exact nm_dot of i8 kept values and u8 activations "
+                      + "per row and channel (2:4: byte permutes and vpdpbusd on AVX-512 VBMI+VNNI, byte shuffles and vpmaddwd on AVX2), dequantizing epilogue")
             return
         }
         let weight = try buffer(op.operands[1])
-        let product = DenseProduct(
-            batches: 1, m: rows, n: n, k: k,
-            a: MatrixView(buffer: quantized, offset: { _ in 0 }, rowStride: k, columnStride: 1),
-            b: MatrixView(buffer: weight, offset: { _ in 0 }, rowStride: 1, columnStride: k),
-            c: MatrixView(buffer: target, offset: { _ in 0 }, rowStride: n, columnStride: 1),
-            integer: true, vectorizable: false, epilogue: epilogue)
-        emitDenseProduct(product, pattern: "dynamic int8 dense product, u8 x i8 scalar sums, dequantizing epilogue",
-                         choice: DenseKernelChoice(variant: .denseScalar, parallel: parallel))
+        builder.loop("j", to: .index(n), parallel: parallel) { body, j in
+            let weightRow = body.declare("weight_row", .i64, j * .index(k))
+            body.loop("r", to: .index(rows)) { body, r in
+                let total = body.declare("sum", .i64, .dot(IntegerDot(a: quantized, aStart: r * .index(k), b: weight, bStart: weightRow, length: k)))
+                body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+            }
+        }
+        addKernel(builder, pattern: "dynamic int8 dense product, one exact dot of u8 activations and i8 weights per row and channel "
+                  + "(vpdpbusd on AVX-512 VNNI, vpmaddwd on AVX2), dequantizing epilogue")
     }
 }

@@ -63,7 +63,7 @@ struct Compile: ParsableCommand {
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
-            fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
+            fuse, canonicalize, cse, dce, [quantize], schedule (Pipelines.compile), run by one pass manager: --time-passes \
             prints one report for the whole pipeline. docs/sparsity.md explains the sparsity options.
             """)
 
