@@ -159,7 +159,7 @@ public struct Quantize: ConfigurablePass {
                 errorMeasure: measure, bytesBefore: weight.bytes.count, bytesAfter: quantized.constant.bytes.count + 4 * rows))
         }
         context.quantization += records.reversed()
-        removeUnusedConstants(&graph)
+        removeUnusedConstants(&graph, among: Set(replaced.keys))
     }
 
     /// The activations each candidate reads, on calibration data (row-major [rows, K]), by op index.
@@ -179,10 +179,11 @@ public struct Quantize: ConfigurablePass {
         return collected
     }
 
-    func removeUnusedConstants(_ graph: inout Graph) {
+    /// Drops the const ops of the f32 weights that no product reads any more (their int8 copies replaced them).
+    func removeUnusedConstants(_ graph: inout Graph, among weights: Set<ConstantID>) {
         let uses = graph.useCounts()
         graph.operations.removeAll { op in
-            guard case .constant = op.kind, let result = op.results.first else { return false }
+            guard case let .constant(id) = op.kind, weights.contains(id), let result = op.results.first else { return false }
             return uses[result.index] == 0
         }
     }
