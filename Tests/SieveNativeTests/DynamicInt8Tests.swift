@@ -42,12 +42,12 @@ let dynamicInt8Cases: [DifferentialCase] = [
         const @p : tensor<9x37xf32> = splat<0.0>
         const @bias : tensor<24xf32> = splat<0.0>
         """, rtol: 0, atol: 0, nm: ["w": (2, 4), "v": (1, 4), "p": (4, 8)]),
-    // Long rows take the vector paths: 300 = 2 x 128 + a masked tail for vpdpbusd, 288 (144 kept values = 2 x 64 + 16) for
-    // the 2:4 byte permutes, 290 (146 kept per row, so odd rows start off a byte of indices and run scalar) with padding.
-    DifferentialCase(name: "int8 long rows, dense 300 and 2:4 288 and 290, batch 1 and 3", text: """
-        graph @g(%x: tensor<1x300xf32>, %b: tensor<3x300xf32>, %s: tensor<3x288xf32>, %t: tensor<1x290xf32>) -> (tensor<1x7xf32>, tensor<3x7xf32>, tensor<3x9xf32>, tensor<1x5xf32>) {
-          %w = const @w : tensor<7x300xf32>
-          %v = const @v : tensor<9x288xf32>
+    // Long rows take the vector paths: 600 = 2 x 256 + 88 (a masked tail) for vpdpbusd, 1040 (520 kept values = 2 x 256 + 8)
+    // for the 2:4 byte permutes, 290 (146 kept per row, so odd rows start off a byte of indices and run scalar) with padding.
+    DifferentialCase(name: "int8 long rows, dense 600 and 2:4 1040 and 290, batch 1 and 3", text: """
+        graph @g(%x: tensor<1x600xf32>, %b: tensor<3x600xf32>, %s: tensor<3x1040xf32>, %t: tensor<1x290xf32>) -> (tensor<1x7xf32>, tensor<3x7xf32>, tensor<3x9xf32>, tensor<1x5xf32>) {
+          %w = const @w : tensor<7x600xf32>
+          %v = const @v : tensor<9x1040xf32>
           %p = const @p : tensor<5x290xf32>
           %y = matmul %x, %w {transpose_b = true} : tensor<1x7xf32>
           %z = matmul %b, %w {transpose_b = true} : tensor<3x7xf32>
@@ -55,8 +55,8 @@ let dynamicInt8Cases: [DifferentialCase] = [
           %q = matmul %t, %p {transpose_b = true} : tensor<1x5xf32>
           return %y, %z, %e, %q
         }
-        const @w : tensor<7x300xf32> = splat<0.0>
-        const @v : tensor<9x288xf32> = splat<0.0>
+        const @w : tensor<7x600xf32> = splat<0.0>
+        const @v : tensor<9x1040xf32> = splat<0.0>
         const @p : tensor<5x290xf32> = splat<0.0>
         """, rtol: 0, atol: 0, nm: ["v": (2, 4), "p": (2, 4)]),
 ]

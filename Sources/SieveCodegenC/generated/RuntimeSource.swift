@@ -261,11 +261,16 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
 static inline int64_t sieve_dot_u8i8(const uint8_t *a, const int8_t *w, int64_t length) {
     int64_t i = 0, total = 0;
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-    for (; i + 128 <= length; i += 128) {
+    /* Four independent accumulators hide vpdpbusd's latency (the batch-N product runs these from L1 and L2). */
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512(), acc2 = _mm512_setzero_si512(), acc3 = _mm512_setzero_si512();
+    for (; i + 256 <= length; i += 256) {
         acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(a + i), _mm512_loadu_si512(w + i));
         acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(w + i + 64));
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_loadu_si512(a + i + 128), _mm512_loadu_si512(w + i + 128));
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_loadu_si512(a + i + 192), _mm512_loadu_si512(w + i + 192));
     }
+    acc0 = _mm512_add_epi32(acc0, acc2);
+    acc1 = _mm512_add_epi32(acc1, acc3);
     for (; i < length; i += 64) {
         /* The tail through masked loads, which touch no byte past the end. */
         __mmask64 mask = length - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (length - i)) - 1);
@@ -350,18 +355,24 @@ static inline int64_t sieve_nm_dot_u8i8(const int8_t *values, const uint8_t *ind
             92, 92, 88, 88, 84, 84, 80, 80, 76, 76, 72, 72, 68, 68, 64, 64,
             60, 60, 56, 56, 52, 52, 48, 48, 44, 44, 40, 40, 36, 36, 32, 32,
             28, 28, 24, 24, 20, 20, 16, 16, 12, 12, 8, 8, 4, 4, 0, 0);
-        __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        /* Four chunks of 64 kept values per step, each into its own accumulator, then single chunks. */
+        for (int64_t end = kept / 256 * 256; p < end; p += 256) {
+            for (int u = 0; u < 4; u++) {
+                int64_t q = p + 64 * u;
+                __m512i spread = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(ix + (q >> 2))));
+                __m512i lane = _mm512_add_epi8(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, spread), three), base);
+                __m512i gathered = _mm512_permutex2var_epi8(_mm512_loadu_si512(x + 2 * q), lane, _mm512_loadu_si512(x + 2 * q + 64));
+                acc[u] = _mm512_dpbusd_epi32(acc[u], gathered, _mm512_loadu_si512(v + q));
+            }
+        }
         for (int64_t end = kept / 64 * 64; p < end; p += 64) {
             __m512i spread = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(ix + (p >> 2))));
             __m512i lane = _mm512_add_epi8(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, spread), three), base);
             __m512i gathered = _mm512_permutex2var_epi8(_mm512_loadu_si512(x + 2 * p), lane, _mm512_loadu_si512(x + 2 * p + 64));
-            if ((p & 64) == 0) {
-                acc0 = _mm512_dpbusd_epi32(acc0, gathered, _mm512_loadu_si512(v + p));
-            } else {
-                acc1 = _mm512_dpbusd_epi32(acc1, gathered, _mm512_loadu_si512(v + p));
-            }
+            acc[0] = _mm512_dpbusd_epi32(acc[0], gathered, _mm512_loadu_si512(v + p));
         }
-        total = (int64_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+        total = (int64_t)_mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3])));
     }
 #elif defined(__AVX2__)
     if (n == 2 && m == 4 && (first & 3) == 0) {
