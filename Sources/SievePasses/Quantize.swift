@@ -3,7 +3,8 @@
 //
 // Options: `quantize{max-error=E}`, the largest relative error a layer may add (layers above it stay f32),
 // `samples=N` calibration samples the error is measured on. With calibration data the error is the layer's
-// relative output error ||y_int8 - y_f32|| / ||y_f32|| on its own calibration inputs; without it, the relative
+// relative output error ||y_int8 - y_f32|| / ||y_f32|| on its own calibration inputs (at most `errorRows` rows,
+// each layer quantized alone); without it, the relative
 // error of the dequantized weight, which leaves out the activations' rounding (the report says which).
 // Runs after nm-legalize: the kept values of an N:M weight are what gets quantized, its indices stay.
 
@@ -22,10 +23,11 @@ public struct LayerQuantizationRecord: Hashable, Sendable {
     public var reason: String?
     /// The smallest and largest per-channel weight scale.
     public var scaleRange: ClosedRange<Float>?
-    /// The measured relative error, and what it was measured on.
+    /// The measured relative error, nil when not measured.
     public var error: Double?
+    /// What the error was measured on: the layer's output on calibration rows, or the weight alone.
     public var errorMeasure: String
-    /// Weight bytes before and after.
+    /// Weight bytes before (f32, dense or nm) and after (i8 values, nm indices and a 4-byte scale per channel).
     public var bytesBefore: Int, bytesAfter: Int
 }
 
@@ -35,6 +37,9 @@ public struct Quantize: ConfigurablePass {
 
     /// The default error budget: 2% relative output error per layer.
     public static let defaultMaxError = 0.02
+
+    /// The most calibration rows a layer's error is measured on.
+    public static let errorRows = 1024
 
     /// The largest relative error a quantized layer may have.
     public var maxError: Double
@@ -172,8 +177,13 @@ public struct Quantize: ConfigurablePass {
         let limit = samples ?? context.calibrationSamples
         try calibration.forEachTensorBatch(for: graph, maxSamples: limit, stage: "quantize") { batch in
             _ = try interpreter.run(batch) { value, _, tensor in
-                guard let ops = watched[value], tensor.elementType == .f32 else { return }
-                for op in ops { collected[op, default: []] += (tensor.floats ?? []) }
+                guard let ops = watched[value], tensor.elementType == .f32, let k = tensor.shape.last, k > 0 else { return }
+                for op in ops {
+                    // At most `errorRows` rows per layer: enough for the error, bounded in memory for large models.
+                    let room = Quantize.errorRows * k - (collected[op]?.count ?? 0)
+                    guard room > 0 else { continue }
+                    collected[op, default: []] += (tensor.floats ?? []).prefix(room)
+                }
             }
         }
         return collected
