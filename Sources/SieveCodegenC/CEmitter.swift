@@ -895,6 +895,13 @@ struct KernelCWriter {
         case let .nmIndex(buffer, element, bits):
             used.insert(buffer)
             return "sieve_nm_index(b\(buffer.index), \(text(element)), \(bits))"
+        case let .nmDot(dot) where program.buffers[dot.values.index].elementType == .i8:
+            used.formUnion([dot.values, dot.indices, dot.dense])
+            return "sieve_nm_dot_u8i8(b\(dot.values.index), b\(dot.indices.index), \(text(dot.first)), \(dot.groups), \(dot.n), \(dot.m), "
+                + "\(dot.m.trailingZeroBitCount), &b\(dot.dense.index)[\(text(dot.denseStart))])"
+        case let .dot(dot):
+            used.formUnion([dot.a, dot.b])
+            return "sieve_dot_u8i8(&b\(dot.a.index)[\(text(dot.aStart))], &b\(dot.b.index)[\(text(dot.bStart))], \(dot.length))"
         case let .nmDot(dot):
             used.formUnion([dot.values, dot.indices, dot.dense])
             return "sieve_nm_dot_f32(b\(dot.values.index), b\(dot.indices.index), \(text(dot.first)), \(dot.groups), \(dot.n), \(dot.m), "

@@ -29,7 +29,9 @@ public struct ModelCompileRequest: Sendable {
     public var compiler = "cc"
     /// Sparsification, or nil to keep every weight dense.
     public var sparsity: SparsifyOptions?
-    /// Calibration data for activation-aware pruning, sensitivity and the report's errors.
+    /// Int8 quantization (`--quantize int8`), or nil to keep f32 weights.
+    public var quantize: Quantize?
+    /// Calibration data for activation-aware pruning, sensitivity, quantization errors and the report's errors.
     public var calibration: CalibrationSet?
     /// Held-out data on which the report measures the model's output error against the dense model.
     public var evaluation: CalibrationSet?
@@ -88,6 +90,8 @@ public struct PreparedGraph: Sendable {
     public var dense: Graph
     /// What sparsification did, when it ran.
     public var sparsity: SparsityReport?
+    /// What the quantize pass did per layer (empty when it did not run).
+    public var quantization: [LayerQuantizationRecord] = []
     /// IR dumps, in pipeline order.
     public var dumps: [String] = []
     /// Notes and warnings from the passes.
@@ -105,13 +109,13 @@ public struct PreparedGraph: Sendable {
 /// after the driver's own bookkeeping for the same event: `sieve run` uses it to carry sparse weights over before
 /// schedule, and to end a pipeline before schedule.
 public func prepareGraph(_ imported: consuming Graph, target: TargetDescription, sparsity: SparsifyOptions?,
-                         calibration: CalibrationSet?, passManager: PassManagerOptions,
+                         quantize: Quantize? = nil, calibration: CalibrationSet?, passManager: PassManagerOptions,
                          observer: PassObserver? = nil, progress: ProgressHandler? = nil) throws -> PreparedGraph {
     var graph = consume imported
     var dumps: [String] = []
     // Every name a dump flag lists must belong to the compile pipeline with sparsity; those that are not in this
     // run's list (nm-legalize without --sparsity) are accepted and print nothing.
-    let pipelineNames = Set(Pipelines.compile(target: target, sparsity: Pipelines.SparsityPasses()).map(\.name))
+    let pipelineNames = Set(Pipelines.compile(target: target, sparsity: Pipelines.SparsityPasses(), quantize: Quantize()).map(\.name))
     let flagged = passManager.printBefore.listedNames.union(passManager.printAfter.listedNames)
         .union(passManager.stopAfter.map { [$0] } ?? [])
     if let unknown = flagged.subtracting(pipelineNames).sorted().first {
@@ -129,7 +133,11 @@ public func prepareGraph(_ imported: consuming Graph, target: TargetDescription,
         context.calibration = calibration
         context.calibrationSamples = sparsity.calibrationSamples
     }
-    let passes = Pipelines.compile(target: target, sparsity: sparsityPasses)
+    if let quantize {
+        context.calibration = calibration
+        context.calibrationSamples = context.calibrationSamples ?? quantize.samples
+    }
+    let passes = Pipelines.compile(target: target, sparsity: sparsityPasses, quantize: quantize)
     var dense: Graph?
     var report: SparsityReport?
     var lastRun: String?
@@ -154,7 +162,7 @@ public func prepareGraph(_ imported: consuming Graph, target: TargetDescription,
             return action
         })
     let finished = lastRun == passes.last?.name && !stoppedByObserver
-    return PreparedGraph(graph: graph, dense: dense ?? graph, sparsity: report, dumps: dumps,
+    return PreparedGraph(graph: graph, dense: dense ?? graph, sparsity: report, quantization: context.quantization, dumps: dumps,
                          diagnostics: context.diagnostics, stopped: !finished, lastPass: lastRun)
 }
 
@@ -183,7 +191,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     loaded.graph = Graph(name: imported.name)
     // The model's own input and output names go on just before schedule, so that its dumps show them.
     let prepared = try prepareGraph(consume imported, target: request.target, sparsity: request.sparsity,
-                                    calibration: request.calibration, passManager: request.passManager,
+                                    quantize: request.quantize, calibration: request.calibration, passManager: request.passManager,
                                     observer: { event, graph, _ in
         if event == .before("schedule") {
             nameInterface(&graph, inputNames: loaded.inputNames, outputNames: loaded.outputNames)
@@ -217,6 +225,7 @@ public func compileModel(_ request: ModelCompileRequest) throws -> ModelCompileR
     let format = loaded.boundInputs.isEmpty ? loaded.format
         : loaded.format + "; bound at import (no longer inputs): " + loaded.boundInputs.joined(separator: ", ")
     var report = CompileReport(model: source, format: format, sparsity: sparsityReport,
+                               quantization: request.quantize == nil ? nil : prepared.quantization,
                                evaluation: request.evaluation.map { ($0.origin, evaluationError ?? .nan) },
                                schedule: scheduleReport)
     if request.reportOnly {
@@ -279,6 +288,8 @@ struct CompileReport: Sendable {
     var model: String
     var format: String
     var sparsity: SparsityReport?
+    /// What the quantize pass did per layer, when `--quantize` was given.
+    var quantization: [LayerQuantizationRecord]?
     /// The evaluation data's origin and the model's relative output error on it.
     var evaluation: (origin: String, error: Double)?
     /// What the schedule pass (and autotune) chose per layer.
@@ -299,6 +310,7 @@ struct CompileReport: Sendable {
             // The sparsity report's own heading becomes a section of this one.
             text += "\n" + sparsity.markdown().replacingOccurrences(of: "# Sparsity report", with: "## Sparsity")
         }
+        if let quantization { text += "\n" + quantizationMarkdown(quantization) }
         if let schedule, !schedule.layers.isEmpty { text += "\n" + schedule.markdown() }
         return text
     }
@@ -335,4 +347,21 @@ func compileReportJSON(sparsity: SparsityReport?, schedule: ScheduleReport) thro
     let encoder = JSONEncoder()
     object["schedule"] = try JSONSerialization.jsonObject(with: try encoder.encode(schedule))
     return Array(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) + [10]
+}
+
+/// The report's quantization section: per layer its scheme, scale range, measured error and weight bytes.
+func quantizationMarkdown(_ records: [LayerQuantizationRecord]) -> String {
+    var lines = ["## Quantization", "",
+                 "Int8 weights are symmetric per output channel; activations are quantized per row at run time (u8, own scale and zero point).",
+                 "",
+                 "| layer | weight | scheme | weight scales | relative error (measured on) | weight bytes |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+    if records.isEmpty { lines.append("| (no matrix product over a constant f32 weight) | | | | | |") }
+    for record in records {
+        let scales = record.scaleRange.map { String(format: "%.3g … %.3g", $0.lowerBound, $0.upperBound) } ?? "-"
+        let error = record.error.map { String(format: "%.3g", $0) } ?? "-"
+        let scheme = record.reason.map { "\(record.scheme) (\($0))" } ?? record.scheme
+        lines.append("| \(record.layer) | \(record.name) | \(scheme) | \(scales) | \(error) (\(record.errorMeasure)) | \(record.bytesBefore) → \(record.bytesAfter) |")
+    }
+    return lines.joined(separator: "\n") + "\n"
 }

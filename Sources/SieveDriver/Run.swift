@@ -56,7 +56,9 @@ public struct RunRequest: Sendable {
     public var jit = false
     /// Make weights N:M sparse first (the same passes as `sieve compile`), or nil to run as imported.
     public var sparsity: SparsifyOptions?
-    /// Calibration data for the sparsity passes.
+    /// Quantize weights to int8 (the same pass as `sieve compile --quantize int8`), or nil.
+    public var quantize: Quantize?
+    /// Calibration data for the sparsity passes and the quantization errors.
     public var calibration: CalibrationSet?
     /// For compiled runs: the CPU, the C compiler, the thread count and the artifact cache folder.
     public var target: TargetDescription = .native
@@ -169,7 +171,7 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
 
     var diagnostics = model.diagnostics
     let outputs: [Tensor]
-    if request.interpret && request.sparsity == nil {
+    if request.interpret && request.sparsity == nil && request.quantize == nil {
         // The reference path: the graph exactly as imported.
         do {
             outputs = try Interpreter(graph: graph).run(ordered)
@@ -196,7 +198,8 @@ public func runModel(_ request: RunRequest) throws(DiagnosticError) -> RunResult
                 sparse = (prepared.dense, prepared.graph)
             }
             // The interpreter needs no schedule: it runs the graph as it stands before that pass.
-            var prepared = try prepareGraph(graph, target: request.target, sparsity: nil, calibration: nil,
+            var prepared = try prepareGraph(graph, target: request.target, sparsity: nil, quantize: request.quantize,
+                                            calibration: request.quantize == nil ? nil : request.calibration,
                                             passManager: PassManagerOptions()) { event, graph, _ in
                 if event == .after("transpose-weights"), let sparse {
                     graph = try transferSparsity(from: sparse.sparsified, dense: sparse.dense, to: graph)

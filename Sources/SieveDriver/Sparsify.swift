@@ -9,6 +9,8 @@ import SieveTarget
 
 /// What to sparsify and how: the passes' `SparsityOptions`, under the name the driver's requests use.
 public typealias SparsifyOptions = SparsityOptions
+/// The quantize pass as the driver takes it (`--quantize int8`), so that the command line needs no SievePasses import.
+public typealias QuantizeOptions = Quantize
 
 /// The sparsified graph and what was done.
 public struct SparsifyResult: Sendable {

@@ -263,7 +263,16 @@ extension OpKind {
             return TensorType([m, n], element)
 
         case let .fusedMatmul(transposeB, epilogue):
-            let element = try sameElementType(operands)
+            let element: ElementType
+            if DynamicInt8.isDynamicInt8(weight: operands[1]) {
+                // The dynamic int8 product: f32 activations, an i8 weight quantized per output channel, f32 epilogue.
+                if let problem = DynamicInt8.problem(activations: operands[0], weight: operands[1], transposeB: transposeB) {
+                    throw TypeRuleError(problem)
+                }
+                element = try sameElementType([operands[0]] + operands.dropFirst(2))
+            } else {
+                element = try sameElementType(operands)
+            }
             try requireFloat(operands[0])
             let shape = try matmulShape(operands[0].shape, operands[1].shape, transposeB: transposeB)
             var next = 2

@@ -182,11 +182,37 @@ func gemm(_ operands: [Tensor], alpha: Float, beta: Float, transposeA: Bool, tra
     return integerResult(resultType, result)
 }
 
+/// The dynamic int8 product (`DynamicInt8`) before its epilogue: each row of `a` ([rows, k]) quantized to u8 with
+/// its own parameters, exact integer sums against the i8 weight `w` ([n, k]), dequantized by row and channel scale.
+public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows: Int, n: Int, k: Int) -> [Float] {
+    var result = [Float](repeating: 0, count: rows * n)
+    var quantized = [Int64](repeating: 0, count: k)
+    for row in 0..<rows {
+        let x = a[(row * k)..<(row * k + k)]
+        let (scale, zeroPoint) = DynamicInt8.rowParameters(x)
+        for (index, value) in x.enumerated() { quantized[index] = DynamicInt8.quantize(value, scale: scale, zeroPoint: zeroPoint) - zeroPoint }
+        for column in 0..<n {
+            var sum: Int64 = 0
+            for inner in 0..<k { sum += quantized[inner] * w[column * k + inner] }
+            result[row * n + column] = Float(sum) * (scale * scales[column])
+        }
+    }
+    return result
+}
+
 /// Matrix product followed by its epilogue steps in order, all in f32 and rounded once at the end.
+/// With a quantized weight it is the dynamic int8 product (`DynamicInt8`).
 func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [EpilogueStep],
                         resultType: TensorType) throws -> Tensor {
-    let shape = try ProductShape(a: operands[0].shape, b: operands[1].shape, transposeB: transposeB)
-    var values = try floatProduct(operands[0].floatValues, operands[1].floatValues, shape, transposeB: transposeB)
+    var values: [Float]
+    if let quant = operands[1].type.quant {
+        values = dynamicInt8Product(operands[0].floatValues, operands[1].integerValues, scales: quant.scales,
+                                    rows: operands[0].floatValues.count / max(1, operands[1].shape[1]),
+                                    n: operands[1].shape[0], k: operands[1].shape[1])
+    } else {
+        let shape = try ProductShape(a: operands[0].shape, b: operands[1].shape, transposeB: transposeB)
+        values = try floatProduct(operands[0].floatValues, operands[1].floatValues, shape, transposeB: transposeB)
+    }
     var next = 2
     for step in epilogue {
         switch step {

@@ -208,10 +208,34 @@ public indirect enum KernelExpression: Hashable, Sendable {
     case convert(KernelExpression, to: ValueType)
     /// Decodes the `element`-th packed N:M index (`bits` wide, little-endian bit order) of a packed buffer.
     case nmIndex(BufferID, element: KernelExpression, bits: Int)
-    /// One compressed N:M row times a contiguous f32 vector (an f32): see `NMDot`.
+    /// One compressed N:M row times a contiguous vector: f32 values and activations give an f32, i8 values and u8
+    /// activations an exact i64 (see `NMDot`).
     case nmDot(NMDot)
+    /// The exact dot product of u8 and i8 elements (an i64): see `IntegerDot`.
+    case dot(IntegerDot)
     /// A named intrinsic.
     case intrinsic(Intrinsic, [KernelExpression])
+}
+
+/// `sum over i in 0 ..< length of a[aStart + i] * b[bStart + i]` for u8 `a` and i8 `b`, exact, as an i64. Sums are kept
+/// in int32 lanes, so `length` is at most `maxLength` (255 · 128 · length < 2^31), which the verifier checks. The C
+/// backend emits `sieve_dot_u8i8`: `vpdpbusd` with AVX-512 VNNI, operands widened to int16 and `vpmaddwd` with AVX2
+/// (`vpmaddubsw` would saturate), a scalar loop elsewhere; the summation order is unspecified (the sum is exact).
+public struct IntegerDot: Hashable, Sendable {
+    public var a: BufferID, aStart: KernelExpression
+    public var b: BufferID, bStart: KernelExpression
+    public var length: Int
+
+    /// The longest exact dot product (the dynamic int8 product's largest reduction).
+    public static let maxLength = DynamicInt8.maxReduction
+
+    public init(a: BufferID, aStart: KernelExpression, b: BufferID, bStart: KernelExpression, length: Int) {
+        self.a = a
+        self.aStart = aStart
+        self.b = b
+        self.bStart = bStart
+        self.length = length
+    }
 }
 
 /// A counted loop `for variable in lower..<upper step step`.
@@ -220,6 +244,10 @@ public indirect enum KernelExpression: Hashable, Sendable {
 /// `values[p] * dense[denseStart + ((p - first) / n) * m + index(p)]`, index(p) read like `nmIndex`.
 /// The C backend emits it as `sieve_nm_dot_f32`, whose 2:4 path decodes indices in registers and gathers
 /// activations with a two-source permute on AVX-512 (a scalar loop elsewhere); the summation order is unspecified.
+///
+/// With i8 values and u8 activations (the dynamic int8 product) the sum is exact, an i64; the kernel verifier limits
+/// such a row to `IntegerDot.maxLength` kept values so that int32 lanes hold it. The C backend emits
+/// `sieve_nm_dot_u8i8` (2:4: VBMI byte permutes and VNNI `vpdpbusd` on AVX-512, byte shuffles and `vpmaddwd` on AVX2).
 public struct NMDot: Hashable, Sendable {
     public var values: BufferID, indices: BufferID, dense: BufferID
     public var first: KernelExpression, denseStart: KernelExpression
@@ -451,6 +479,7 @@ extension Kernel {
             case let .fma(a, b, c), let .select(a, b, c): visit(a); visit(b); visit(c)
             case let .intrinsic(_, arguments): arguments.forEach(visit)
             case let .nmDot(dot): visit(dot.first); visit(dot.denseStart)
+            case let .dot(dot): visit(dot.aStart); visit(dot.bStart)
             }
         }
         func walk(_ statements: [Statement]) {
@@ -478,6 +507,7 @@ extension Kernel {
             switch node {
             case let .load(id, _), let .vectorLoad(id, _, _), let .nmIndex(id, _, _): buffers.insert(id)
             case let .nmDot(dot): buffers.formUnion([dot.values, dot.indices, dot.dense])
+            case let .dot(dot): buffers.formUnion([dot.a, dot.b])
             default: break
             }
         }, statement: { node in
@@ -496,8 +526,10 @@ extension Kernel {
     /// The type of an expression in this kernel, for backends; assumes a verified program.
     public func type(of expression: KernelExpression, buffers: [Buffer]) -> ValueType {
         switch expression {
-        case .int, .nmIndex, .intrinsic: return .i64
-        case .float, .reduceAdd, .nmDot: return .f32
+        case .int, .nmIndex, .intrinsic, .dot: return .i64
+        case let .nmDot(dot):
+            return buffers.indices.contains(dot.values.index) && buffers[dot.values.index].elementType == .i8 ? .i64 : .f32
+        case .float, .reduceAdd: return .f32
         case .double: return .f64
         case let .variable(id): return variables.indices.contains(id.index) ? variables[id.index].type : .i64
         case let .load(id, _): return buffers.indices.contains(id.index) ? buffers[id.index].computeType : .f32

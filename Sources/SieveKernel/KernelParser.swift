@@ -656,6 +656,19 @@ public struct KernelParser {
             return .nmIndex(buffer, element: try parseIndex(), bits: bits)
         case "nm_dot":
             return try parseNMDot()
+        case "dot":
+            // `dot(%b[E], %b[E], length K)`.
+            try expectPunct("(")
+            let a = try bufferReference()
+            let aStart = try parseIndex()
+            try expectPunct(",")
+            let b = try bufferReference()
+            let bStart = try parseIndex()
+            try expectPunct(",")
+            try expectWord("length")
+            let length = try quantity("the dot product's length")
+            try expectPunct(")")
+            return .dot(IntegerDot(a: a, aStart: aStart, b: b, bStart: bStart, length: length))
         default:
             if let op = UnaryOperator(rawValue: name) {
                 return .unary(op, try parseArguments(1, name)[0])

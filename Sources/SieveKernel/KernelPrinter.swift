@@ -123,6 +123,8 @@ extension Kernel {
         case let .nmDot(dot):
             return "nm_dot.\(dot.n):\(dot.m)(values \(dot.values), indices \(dot.indices), first \(text(dot.first)), kept \(dot.groups * dot.n), "
                 + "dense \(dot.dense)[\(text(dot.denseStart))])"
+        case let .dot(dot):
+            return "dot(\(dot.a)[\(text(dot.aStart))], \(dot.b)[\(text(dot.bStart))], length \(dot.length))"
         case let .intrinsic(intrinsic, arguments):
             return "\(intrinsic.rawValue)(\(arguments.map { text($0) }.joined(separator: ", ")))"
         }

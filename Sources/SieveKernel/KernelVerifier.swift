@@ -401,11 +401,28 @@ private struct KernelChecker {
             let bits = dot.m.trailingZeroBitCount
             if ![2, 3, 4].contains(bits) || dot.m != 1 << bits { report("nm_dot with m = \(dot.m), expected 4, 8 or 16") }
             if dot.n < 1 || dot.n > dot.m || dot.groups < 0 { report("nm_dot of \(dot.n):\(dot.m) over \(dot.groups) groups") }
-            for (id, expected, role) in [(dot.values, ElementType.f32, "values"), (dot.indices, .u8, "indices"), (dot.dense, .f32, "dense")] {
+            // f32 values and activations, or i8 values and u8 activations (an exact integer sum).
+            let integer = buffer(dot.values)?.elementType == .i8
+            if integer && dot.groups * dot.n > IntegerDot.maxLength {
+                report("nm_dot of i8 values keeps \(dot.groups * dot.n) values, more than the \(IntegerDot.maxLength) an exact int32 sum allows")
+            }
+            let expectedValues: ElementType = integer ? .i8 : .f32, expectedDense: ElementType = integer ? .u8 : .f32
+            for (id, expected, role) in [(dot.values, expectedValues, "values"), (dot.indices, .u8, "indices"), (dot.dense, expectedDense, "dense")] {
                 guard let source = buffer(id) else { report("nm_dot \(role) \(id) is not a buffer"); continue }
                 if source.elementType != expected { report("nm_dot \(role) \(id) of \(source.elementType), expected \(expected)") }
             }
-            return .f32
+            return integer ? .i64 : .f32
+        case let .dot(dot):
+            checkIndex(dot.aStart, "dot start of a")
+            checkIndex(dot.bStart, "dot start of b")
+            if dot.length < 0 || dot.length > IntegerDot.maxLength {
+                report("dot of length \(dot.length), expected 0 to \(IntegerDot.maxLength) (an exact int32 sum)")
+            }
+            for (id, expected, role) in [(dot.a, ElementType.u8, "a"), (dot.b, .i8, "b")] {
+                guard let source = buffer(id) else { report("dot \(role) \(id) is not a buffer"); continue }
+                if source.elementType != expected { report("dot \(role) \(id) of \(source.elementType), expected \(expected)") }
+            }
+            return .i64
         case let .intrinsic(intrinsic, arguments):
             let types = arguments.map { typeOf($0) }
             switch intrinsic {

@@ -76,6 +76,10 @@ extension Lowerer {
     // MARK: matmul and fused_matmul
 
     mutating func lowerMatmul(_ op: Operation, result: ValueID, transposeB: Bool, epilogue steps: [EpilogueStep]) throws {
+        if dynamicInt8Shape(op) != nil {
+            try lowerDynamicInt8(op, result: result, steps: steps)
+            return
+        }
         let aType = type(op.operands[0]), bType = type(op.operands[1])
         let a2 = aType.rank == 1 ? [1] + aType.shape : aType.shape
         let b2 = bType.rank == 1 ? bType.shape + [1] : bType.shape

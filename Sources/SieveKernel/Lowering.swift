@@ -339,6 +339,7 @@ struct Lowerer {
             return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], elementBytes])
         }
         if let bytes = packedActivationBytes(op) { return bytes }
+        if let shape = dynamicInt8Shape(op) { return shape.bytes }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
         let weightRowsAlongReduction: Bool
         switch op.kind {

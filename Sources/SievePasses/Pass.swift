@@ -33,6 +33,8 @@ public struct PassContext: Sendable {
     public var sparsity = SparsityLog()
     /// Where long passes report how far along they are (sensitivity, pruning); nil prints nothing.
     public var progress: ProgressHandler?
+    /// What the quantize pass did per layer, for the report.
+    public var quantization: [LayerQuantizationRecord] = []
 
     /// Makes an empty context.
     public init() {}

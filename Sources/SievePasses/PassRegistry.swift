@@ -14,6 +14,7 @@ public enum PassRegistry {
         Fuse(),
         SparsityAllocation(),
         NMLegalize(),
+        Quantize(),
         Schedule(),
     ]
 

@@ -71,6 +71,10 @@ public enum Pipelines {
     /// - nm-legalize right after it: it consumes the requests and leaves exact nm weights.
     /// - fuse after the sparsity passes: they find layers as plain matmul/gemm/conv ops.
     /// - canonicalize, cse, dce again after fuse: fusion leaves dead ops, and folding may merge duplicated constants.
+    /// - quantize (when asked) after nm-legalize, since the kept values of an N:M weight are what gets quantized, and
+    ///   after fuse and the cleanup, so that it turns each product with its whole epilogue into one dynamic int8
+    ///   fused_matmul (it also takes unfused matmul and gemm, so leaving fuse out still quantizes); before schedule,
+    ///   which chooses the integer kernels for the quantized weights.
     /// - schedule last, right before plan-memory and lowering (which read what it decides): after fuse, since the
     ///   fused op is the one whose kernel runs and its epilogue is part of that kernel; after the cleanup and the
     ///   sparsity passes, since it reads final shapes and weight layouts (an nm weight needs an nm_ variant) and the
@@ -78,9 +82,9 @@ public enum Pipelines {
     ///   because passes that rebuild an op drop its schedule. Schedules an op carries already (written into a
     ///   `.sir` model) are kept where they fit the target.
     ///
-    /// Required: transpose-weights (the sparsity passes need `[N, K]` weights), the sparsity passes when asked for,
-    /// and schedule (the kernel choice lowering follows and the report lists). The rest are exact optimisations.
-    public static func compileSteps(target: TargetDescription, sparsity: SparsityPasses?) -> [Step] {
+    /// Required: transpose-weights (the sparsity passes need `[N, K]` weights), the sparsity passes and quantize when
+    /// asked for, and schedule (the kernel choice lowering follows and the report lists). The rest are exact optimisations.
+    public static func compileSteps(target: TargetDescription, sparsity: SparsityPasses?, quantize: Quantize? = nil) -> [Step] {
         var steps: [Step] = [
             .optimisation(Canonicalize()),
             .optimisation(CommonSubexpressionElimination()),
@@ -98,13 +102,14 @@ public enum Pipelines {
             .optimisation(Canonicalize()),
             .optimisation(CommonSubexpressionElimination()),
             .optimisation(DeadCodeElimination()),
-            .required(Schedule(target: target, keepExisting: true)),
         ]
+        if let quantize { steps.append(.required(quantize)) }
+        steps.append(.required(Schedule(target: target, keepExisting: true)))
         return steps
     }
 
     /// The passes of `compileSteps`, in order.
-    public static func compile(target: TargetDescription, sparsity: SparsityPasses?) -> [any GraphPass] {
-        compileSteps(target: target, sparsity: sparsity).map(\.pass)
+    public static func compile(target: TargetDescription, sparsity: SparsityPasses?, quantize: Quantize? = nil) -> [any GraphPass] {
+        compileSteps(target: target, sparsity: sparsity, quantize: quantize).map(\.pass)
     }
 }

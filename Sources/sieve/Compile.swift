@@ -85,7 +85,7 @@ struct Compile: ParsableCommand {
             not a terminal. --quiet prints only diagnostics; --verbose adds the time of every step and pass.
 
             Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
-            fuse, canonicalize, cse, dce, schedule (Pipelines.compile), run by one pass manager: --time-passes \
+            fuse, canonicalize, cse, dce, [quantize], schedule (Pipelines.compile), run by one pass manager: --time-passes \
             prints one report for the whole pipeline. docs/sparsity.md explains the sparsity options.
             """)
 
@@ -113,6 +113,9 @@ struct Compile: ParsableCommand {
 
     @OptionGroup(title: "Sparsity")
     var sparsity: SparsityFlags
+
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
 
     @Option(help: ArgumentHelp("Held-out data (.npy/.npz/folder) on which the report measures the output error against the dense model.",
                                valueName: "path"))
@@ -222,6 +225,7 @@ struct Compile: ParsableCommand {
         request.passManager.stopAfter = stopAfter
         if output_.verbose { request.passManager.timePasses = true }
         request.sparsity = try sparsity.options(passManager: request.passManager)
+        request.quantize = try quantization.pass()
         request.calibration = try sparsity.loadCalibration()
         request.evaluation = try eval.map { path throws(DiagnosticError) in try loadCalibrationData(path: path) }
         request.printKernelIR = printKernelIR

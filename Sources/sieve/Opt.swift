@@ -24,7 +24,8 @@ struct Opt: ParsableCommand {
             Passes with options take them in braces: name{key=value,...}. sparsity-allocation: \
             sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), \
             min-weights=N (default \(SparsityOptions.defaultMinWeights)), prune=METHOD (default magnitude), \
-            samples=N (default \(SparsityOptions.defaultSensitivitySamples)). nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N.
+            samples=N (default \(SparsityOptions.defaultSensitivitySamples)). nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N. \
+            quantize: max-error=E (default \(QuantizeOptions.defaultMaxError)), samples=N; --quantize int8 appends it to -p.
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.
@@ -96,6 +97,9 @@ struct Opt: ParsableCommand {
     @OptionGroup(title: "Input binding")
     var bind: BindFlags
 
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
+
     @Option(help: ArgumentHelp("How graphs are written, the result and the IR dumps alike: 'text' (textual IR), Graphviz 'dot', or 'svg' (drawn by dot).",
                                valueName: "text|dot|svg"))
     var format: GraphViewFormat = .text
@@ -107,8 +111,10 @@ struct Opt: ParsableCommand {
             var options = try dumps.options()
             options.stopAfter = stopAfter
             let text = try Files.readText(input)
+            // --quantize int8 runs the quantize pass after the listed ones.
+            let pipeline = try quantization.pipelineEntry().map { passes.isEmpty ? $0 : passes + "," + $0 } ?? passes
             var request = OptRequest(text: text, path: input == "-" ? "<stdin>" : input,
-                                     pipeline: passes, options: options, printLocations: dumps.printLocations)
+                                     pipeline: pipeline, options: options, printLocations: dumps.printLocations)
             request.calibration = try calibration.map { path throws(DiagnosticError) in showingProgress(try loadCalibrationData(path: path)) }
             request.calibrationSamples = calibrationSamples
             request.bindings = try bind.parsed()

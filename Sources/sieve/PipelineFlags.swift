@@ -128,3 +128,36 @@ func showingProgress(_ calibration: CalibrationSet) -> CalibrationSet {
     set.progress = { step in progressDisplay.show(step) }
     return set
 }
+
+/// `--quantize int8` and its error budget, shared by `compile`, `run` and `opt`.
+struct QuantizeFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Quantize matrix-product weights: 'int8' (symmetric per output channel, after N:M legalisation; activations quantized per row at run time). Layers whose error exceeds --quantize-max-error stay f32.",
+                               valueName: "int8"))
+    var quantize: String?
+
+    @Option(name: .customLong("quantize-max-error"),
+            help: ArgumentHelp("With --quantize: the largest relative error a quantized layer may have (its output error on --calibration data, else its weight error).",
+                               valueName: "E"))
+    var quantizeMaxError: Double?
+
+    /// The quantize pass asked for, or nil without `--quantize`.
+    func pass() throws(DiagnosticError) -> QuantizeOptions? {
+        guard let quantize else {
+            if quantizeMaxError != nil { throw DiagnosticError(.error(.unknown, "--quantize-max-error needs --quantize int8")) }
+            return nil
+        }
+        guard quantize == "int8" else {
+            throw DiagnosticError(.error(.unknown, "--quantize must be int8, found '\(quantize)'"))
+        }
+        let bound = quantizeMaxError ?? QuantizeOptions.defaultMaxError
+        guard bound >= 0, bound.isFinite else {
+            throw DiagnosticError(.error(.unknown, "--quantize-max-error must be a non-negative number, found \(bound)"))
+        }
+        return QuantizeOptions(maxError: bound)
+    }
+
+    /// The pass as a `-p` entry, for `sieve opt`.
+    func pipelineEntry() throws(DiagnosticError) -> String? {
+        try pass().map { "quantize{max-error=\($0.maxError)}" }
+    }
+}

@@ -67,6 +67,9 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Sparsity")
     var sparsity: SparsityFlags
 
+    @OptionGroup(title: "Quantization")
+    var quantization: QuantizeFlags
+
     func run() throws {
         try runReportingDiagnostics {
             progressDisplay.isEnabled = isatty(2) != 0
@@ -87,6 +90,7 @@ struct Run: ParsableCommand {
             request.threads = try checkThreadCount(threads)
             request.compiler = ProcessInfo.processInfo.environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
             request.sparsity = try sparsity.options(passManager: PassManagerOptions())
+            request.quantize = try quantization.pass()
             request.calibration = try sparsity.loadCalibration()
             request.progress = progressDisplay.handler
             let result = try runModel(request)

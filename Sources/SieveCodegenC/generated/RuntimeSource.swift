@@ -252,6 +252,156 @@ static inline float sieve_nm_dot_f32(const float *values, const uint8_t *indices
     return total + ((tail[0] + tail[1]) + (tail[2] + tail[3]));
 }
 
+/* Exact integer dot products of u8 activations and i8 weights, for the dynamic int8 product (IR/README.md). Sums are
+ * kept in int32 lanes, exact while length * 255 * 128 < 2^31, which the graph IR's type rule guarantees (a reduction
+ * of at most 65 793). AVX-512 VNNI: vpdpbusd multiplies u8 by s8 and adds each four products into an int32 lane, with
+ * no intermediate saturation. AVX2: vpmaddubsw would saturate its int16 pair sums (2 * 255 * 127 > 32767), so both
+ * operands are widened to int16 (vpmovzxbw, vpmovsxbw) and multiplied with vpmaddwd, whose sums of two int16 products
+ * always fit int32. */
+static inline int64_t sieve_dot_u8i8(const uint8_t *a, const int8_t *w, int64_t length) {
+    int64_t i = 0, total = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    /* Four independent accumulators hide vpdpbusd's latency (the batch-N product runs these from L1 and L2). */
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512(), acc2 = _mm512_setzero_si512(), acc3 = _mm512_setzero_si512();
+    for (; i + 256 <= length; i += 256) {
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(a + i), _mm512_loadu_si512(w + i));
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(w + i + 64));
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_loadu_si512(a + i + 128), _mm512_loadu_si512(w + i + 128));
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_loadu_si512(a + i + 192), _mm512_loadu_si512(w + i + 192));
+    }
+    acc0 = _mm512_add_epi32(acc0, acc2);
+    acc1 = _mm512_add_epi32(acc1, acc3);
+    for (; i < length; i += 64) {
+        /* The tail through masked loads, which touch no byte past the end. */
+        __mmask64 mask = length - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (length - i)) - 1);
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(mask, a + i), _mm512_maskz_loadu_epi8(mask, w + i));
+    }
+    total = (int64_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+#elif defined(__AVX2__)
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (; i + 32 <= length; i += 32) {
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + i))),
+                                                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + i)))));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + i + 16))),
+                                                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + i + 16)))));
+    }
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, _mm256_add_epi32(acc0, acc1));
+    for (int j = 0; j < 8; j++) total += lanes[j];
+#endif
+    for (; i < length; i++) total += (int64_t)a[i] * (int64_t)w[i];
+    return total;
+}
+
+#if defined(__AVX2__) && !(defined(__AVX512VBMI__) && defined(__AVX512VNNI__) && defined(__AVX512BW__))
+/* For one byte of 2:4 indices (four kept values of two groups), the byte shuffle that gathers their activations from
+ * the two groups' eight bytes: index, index, 4 + index, 4 + index. */
+static const uint32_t sieve_nm24_byte_gather[256] = {
+    0x04040000u, 0x04040001u, 0x04040002u, 0x04040003u, 0x04040100u, 0x04040101u, 0x04040102u, 0x04040103u,
+    0x04040200u, 0x04040201u, 0x04040202u, 0x04040203u, 0x04040300u, 0x04040301u, 0x04040302u, 0x04040303u,
+    0x04050000u, 0x04050001u, 0x04050002u, 0x04050003u, 0x04050100u, 0x04050101u, 0x04050102u, 0x04050103u,
+    0x04050200u, 0x04050201u, 0x04050202u, 0x04050203u, 0x04050300u, 0x04050301u, 0x04050302u, 0x04050303u,
+    0x04060000u, 0x04060001u, 0x04060002u, 0x04060003u, 0x04060100u, 0x04060101u, 0x04060102u, 0x04060103u,
+    0x04060200u, 0x04060201u, 0x04060202u, 0x04060203u, 0x04060300u, 0x04060301u, 0x04060302u, 0x04060303u,
+    0x04070000u, 0x04070001u, 0x04070002u, 0x04070003u, 0x04070100u, 0x04070101u, 0x04070102u, 0x04070103u,
+    0x04070200u, 0x04070201u, 0x04070202u, 0x04070203u, 0x04070300u, 0x04070301u, 0x04070302u, 0x04070303u,
+    0x05040000u, 0x05040001u, 0x05040002u, 0x05040003u, 0x05040100u, 0x05040101u, 0x05040102u, 0x05040103u,
+    0x05040200u, 0x05040201u, 0x05040202u, 0x05040203u, 0x05040300u, 0x05040301u, 0x05040302u, 0x05040303u,
+    0x05050000u, 0x05050001u, 0x05050002u, 0x05050003u, 0x05050100u, 0x05050101u, 0x05050102u, 0x05050103u,
+    0x05050200u, 0x05050201u, 0x05050202u, 0x05050203u, 0x05050300u, 0x05050301u, 0x05050302u, 0x05050303u,
+    0x05060000u, 0x05060001u, 0x05060002u, 0x05060003u, 0x05060100u, 0x05060101u, 0x05060102u, 0x05060103u,
+    0x05060200u, 0x05060201u, 0x05060202u, 0x05060203u, 0x05060300u, 0x05060301u, 0x05060302u, 0x05060303u,
+    0x05070000u, 0x05070001u, 0x05070002u, 0x05070003u, 0x05070100u, 0x05070101u, 0x05070102u, 0x05070103u,
+    0x05070200u, 0x05070201u, 0x05070202u, 0x05070203u, 0x05070300u, 0x05070301u, 0x05070302u, 0x05070303u,
+    0x06040000u, 0x06040001u, 0x06040002u, 0x06040003u, 0x06040100u, 0x06040101u, 0x06040102u, 0x06040103u,
+    0x06040200u, 0x06040201u, 0x06040202u, 0x06040203u, 0x06040300u, 0x06040301u, 0x06040302u, 0x06040303u,
+    0x06050000u, 0x06050001u, 0x06050002u, 0x06050003u, 0x06050100u, 0x06050101u, 0x06050102u, 0x06050103u,
+    0x06050200u, 0x06050201u, 0x06050202u, 0x06050203u, 0x06050300u, 0x06050301u, 0x06050302u, 0x06050303u,
+    0x06060000u, 0x06060001u, 0x06060002u, 0x06060003u, 0x06060100u, 0x06060101u, 0x06060102u, 0x06060103u,
+    0x06060200u, 0x06060201u, 0x06060202u, 0x06060203u, 0x06060300u, 0x06060301u, 0x06060302u, 0x06060303u,
+    0x06070000u, 0x06070001u, 0x06070002u, 0x06070003u, 0x06070100u, 0x06070101u, 0x06070102u, 0x06070103u,
+    0x06070200u, 0x06070201u, 0x06070202u, 0x06070203u, 0x06070300u, 0x06070301u, 0x06070302u, 0x06070303u,
+    0x07040000u, 0x07040001u, 0x07040002u, 0x07040003u, 0x07040100u, 0x07040101u, 0x07040102u, 0x07040103u,
+    0x07040200u, 0x07040201u, 0x07040202u, 0x07040203u, 0x07040300u, 0x07040301u, 0x07040302u, 0x07040303u,
+    0x07050000u, 0x07050001u, 0x07050002u, 0x07050003u, 0x07050100u, 0x07050101u, 0x07050102u, 0x07050103u,
+    0x07050200u, 0x07050201u, 0x07050202u, 0x07050203u, 0x07050300u, 0x07050301u, 0x07050302u, 0x07050303u,
+    0x07060000u, 0x07060001u, 0x07060002u, 0x07060003u, 0x07060100u, 0x07060101u, 0x07060102u, 0x07060103u,
+    0x07060200u, 0x07060201u, 0x07060202u, 0x07060203u, 0x07060300u, 0x07060301u, 0x07060302u, 0x07060303u,
+    0x07070000u, 0x07070001u, 0x07070002u, 0x07070003u, 0x07070100u, 0x07070101u, 0x07070102u, 0x07070103u,
+    0x07070200u, 0x07070201u, 0x07070202u, 0x07070203u, 0x07070300u, 0x07070301u, 0x07070302u, 0x07070303u,
+};
+#endif
+
+/* One compressed N:M row of i8 kept values times u8 activations, exactly (int32 lanes, bounded as sieve_dot_u8i8):
+ * the sum over kept entries p = first .. first + groups * n - 1 of values[p] * x[((p - first) / n) * m + index(p)].
+ * 2:4 rows starting on a byte of indices take a vector path. AVX-512 with VBMI and VNNI, 64 kept values per step: the
+ * 16 index bytes zero-extended by pairs into qwords, vpmultishiftqb moves each 2-bit index to its own byte, plus the
+ * group's byte offset that gives the activation's position in a 128-byte window, one two-source byte permute
+ * (vpermt2b) gathers the 64 activations and vpdpbusd multiplies and sums them with the kept values. AVX2, 16 kept
+ * values per step: each index byte looks up its four-byte gather pattern, vpshufb gathers from the 32-byte window
+ * in each 128-bit lane, and the 16 bytes are widened to int16 and summed with vpmaddwd. Other patterns: scalar. */
+static inline int64_t sieve_nm_dot_u8i8(const int8_t *values, const uint8_t *indices, int64_t first, int64_t groups,
+                                        int n, int m, int bits, const uint8_t *x) {
+    int64_t kept = groups * n, p = 0, total = 0;
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    if (n == 2 && m == 4 && (first & 3) == 0) {
+        const int8_t *v = values + first;
+        const uint8_t *ix = indices + (first >> 2);
+        const __m512i shifts = _mm512_set1_epi64(0x0e0c0a0806040200LL);
+        const __m512i three = _mm512_set1_epi8(3);
+        /* Byte j of the window holds group j / 2's activations from offset 4 * (j / 2). */
+        const __m512i base = _mm512_set_epi8(
+            124, 124, 120, 120, 116, 116, 112, 112, 108, 108, 104, 104, 100, 100, 96, 96,
+            92, 92, 88, 88, 84, 84, 80, 80, 76, 76, 72, 72, 68, 68, 64, 64,
+            60, 60, 56, 56, 52, 52, 48, 48, 44, 44, 40, 40, 36, 36, 32, 32,
+            28, 28, 24, 24, 20, 20, 16, 16, 12, 12, 8, 8, 4, 4, 0, 0);
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        /* Four chunks of 64 kept values per step, each into its own accumulator, then single chunks. */
+        for (int64_t end = kept / 256 * 256; p < end; p += 256) {
+            for (int u = 0; u < 4; u++) {
+                int64_t q = p + 64 * u;
+                __m512i spread = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(ix + (q >> 2))));
+                __m512i lane = _mm512_add_epi8(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, spread), three), base);
+                __m512i gathered = _mm512_permutex2var_epi8(_mm512_loadu_si512(x + 2 * q), lane, _mm512_loadu_si512(x + 2 * q + 64));
+                acc[u] = _mm512_dpbusd_epi32(acc[u], gathered, _mm512_loadu_si512(v + q));
+            }
+        }
+        for (int64_t end = kept / 64 * 64; p < end; p += 64) {
+            __m512i spread = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(ix + (p >> 2))));
+            __m512i lane = _mm512_add_epi8(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, spread), three), base);
+            __m512i gathered = _mm512_permutex2var_epi8(_mm512_loadu_si512(x + 2 * p), lane, _mm512_loadu_si512(x + 2 * p + 64));
+            acc[0] = _mm512_dpbusd_epi32(acc[0], gathered, _mm512_loadu_si512(v + p));
+        }
+        total = (int64_t)_mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3])));
+    }
+#elif defined(__AVX2__)
+    if (n == 2 && m == 4 && (first & 3) == 0) {
+        const int8_t *v = values + first;
+        const uint8_t *ix = indices + (first >> 2);
+        const uint64_t high = 0x0808080800000000ULL, unused = 0x8080808080808080ULL;
+        __m256i acc = _mm256_setzero_si256();
+        for (int64_t end = kept / 16 * 16; p < end; p += 16) {
+            const uint8_t *b = ix + (p >> 2);
+            uint64_t low = (uint64_t)sieve_nm24_byte_gather[b[0]] | ((uint64_t)sieve_nm24_byte_gather[b[1]] << 32);
+            uint64_t upper = (uint64_t)sieve_nm24_byte_gather[b[2]] | ((uint64_t)sieve_nm24_byte_gather[b[3]] << 32);
+            __m256i control = _mm256_setr_epi64x((long long)(low + high), (long long)unused, (long long)(upper + high), (long long)unused);
+            __m256i gathered = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(x + 2 * p)), control);
+            __m128i packed = _mm256_castsi256_si128(_mm256_permute4x64_epi64(gathered, 0x08));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi16(packed),
+                                                          _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + p)))));
+        }
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, acc);
+        for (int j = 0; j < 8; j++) total += lanes[j];
+    }
+#endif
+    for (; p < kept; p++) {
+        int64_t element = first + p;
+        total += (int64_t)values[element] * (int64_t)x[(p / n) * m + sieve_nm_index(indices, element, bits)];
+    }
+    return total;
+}
+
 /* The row-block packing of N:M weights (docs/nm-layout.md, "Physical packings"): blocks of four output rows, each
  * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (four slices of 16 kept values per row: the f32
  * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),

@@ -1,0 +1,65 @@
+// The dynamic int8 product: fused_matmul of f32 activations by an i8 weight quantized per output channel.
+// Its exact integer semantics, shared by the type rule, the interpreter, the quantize pass and lowering.
+
+/// The facts of the dynamic int8 product, `fused_matmul %a, %w` with f32 `a` and an i8 `w` of type
+/// `tensor<N x K x i8[, nm<N:M>], quant<axis = 0, scale = [...], zero_point = [0, ...]>>` read with `transpose_b`.
+///
+/// Each activation row is quantized on the fly to u8 with its own scale and zero point (as ONNX
+/// DynamicQuantizeLinear does per tensor), the product accumulates `(q - zero point) * w` exactly in integers,
+/// and the epilogue dequantizes: `y[r][n] = f32(acc[r][n]) * (rowScale[r] * weightScale[n])`, then the usual
+/// bias, activation and residual steps in f32.
+public enum DynamicInt8 {
+    /// The longest reduction whose sums stay exact in int32: |q − zp| ≤ 255 and |w| ≤ 128, so
+    /// `K · 255 · 128 < 2^31` holds for K up to 65 793.
+    public static let maxReduction = Int(Int32.max) / (255 * 128)
+
+    /// Whether a fused_matmul with these operand types is a dynamic int8 product (its weight is quantized).
+    public static func isDynamicInt8(weight: TensorType) -> Bool { weight.quant != nil }
+
+    /// Why these operands do not form a dynamic int8 product, or nil when they do.
+    public static func problem(activations: TensorType, weight: TensorType, transposeB: Bool) -> String? {
+        guard activations.elementType == .f32 else {
+            return "a quantized weight needs f32 activations, found \(activations.elementType)"
+        }
+        guard weight.elementType == .i8, let quant = weight.quant else {
+            return "a quantized product weight must be i8 with quantization parameters, found \(weight.elementType)"
+        }
+        guard transposeB, weight.rank == 2 else {
+            return "a quantized weight must be 2-D and read as [N, K] with transpose_b = true"
+        }
+        guard quant.axis == 0, quant.scales.count == weight.shape[0] else {
+            return "a quantized weight needs one scale per output channel (axis = 0, \(weight.shape[0]) scales)"
+        }
+        guard quant.zeroPoints.allSatisfy({ $0 == 0 }) else {
+            return "a quantized weight must be symmetric (zero points 0)"
+        }
+        guard weight.shape[1] <= maxReduction else {
+            return "a reduction of \(weight.shape[1]) exceeds \(maxReduction), the longest the int32 accumulation keeps exact"
+        }
+        return nil
+    }
+
+    /// `saturate(round-half-even(x / scale) + zeroPoint)` to u8, NaN giving the zero point: the kernels' `quantize`
+    /// intrinsic with the range 0...255.
+    public static func quantize(_ x: Float, scale: Float, zeroPoint: Int64) -> Int64 {
+        let scaled = (x / scale).rounded(.toNearestOrEven)
+        if scaled.isNaN { return min(max(zeroPoint, 0), 255) }
+        let value = Double(scaled) + Double(zeroPoint)
+        if value <= 0 { return 0 }
+        if value >= 255 { return 255 }
+        return Int64(value)
+    }
+
+    /// The scale and zero point of one activation row: the range [min(0, min x), max(0, max x)] (NaN ignored)
+    /// over 255 steps (scale 1 for an all-zero row), the zero point `quantize(-low)`.
+    public static func rowParameters<Row: Collection>(_ row: Row) -> (scale: Float, zeroPoint: Int64) where Row.Element == Float {
+        var low: Float = 0, high: Float = 0
+        for x in row {
+            if x < low { low = x }
+            if x > high { high = x }
+        }
+        var scale = (high - low) / 255
+        if scale == 0 { scale = 1 }
+        return (scale, quantize(0 - low, scale: scale, zeroPoint: 0))
+    }
+}

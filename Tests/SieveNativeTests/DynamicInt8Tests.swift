@@ -1,0 +1,111 @@
+// Differential tests of the dynamic int8 product: the quantize pass's output compiled for each target and thread
+// count must give exactly what the interpreter gives (same integer sums, same f32 operations in the same order).
+
+import Foundation
+import SieveDriver
+import SieveIR
+import SieveInterpreter
+import SieveKernel
+import SievePasses
+import SieveTarget
+import Testing
+
+/// Dense and N:M (2:4, 1:4, 4:8) products at batch 1, 5 and 32, with reductions that are not multiples of M
+/// (37, 10) and epilogues (bias, activation, residual), to be quantized.
+let dynamicInt8Cases: [DifferentialCase] = [
+    DifferentialCase(name: "dense int8, batch 1 and 5, tails, epilogues", text: """
+        graph @g(%x: tensor<1x37xf32>, %b: tensor<5x37xf32>, %r: tensor<5x13xf32>) -> (tensor<1x13xf32>, tensor<5x13xf32>, tensor<5x13xf32>) {
+          %w = const @w : tensor<13x37xf32>
+          %bias = const @bias : tensor<13xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<1x13xf32>
+          %z = gemm %b, %w, %bias {transpose_b = true} : tensor<5x13xf32>
+          %f = fused_matmul %b, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu, residual_add]} : tensor<5x13xf32>
+          return %y, %z, %f
+        }
+        const @w : tensor<13x37xf32> = splat<0.0>
+        const @bias : tensor<13xf32> = splat<0.0>
+        """, rtol: 0, atol: 0),
+    DifferentialCase(name: "N:M int8, batch 1 and 32, padded reductions", text: """
+        graph @g(%x: tensor<1x64xf32>, %b: tensor<32x64xf32>, %s: tensor<3x10xf32>, %h: tensor<2x37xf32>) -> (tensor<1x24xf32>, tensor<32x24xf32>, tensor<3x7xf32>, tensor<2x9xf32>) {
+          %w = const @w : tensor<24x64xf32>
+          %v = const @v : tensor<7x10xf32>
+          %p = const @p : tensor<9x37xf32>
+          %bias = const @bias : tensor<24xf32>
+          %y = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<1x24xf32>
+          %z = matmul %b, %w {transpose_b = true} : tensor<32x24xf32>
+          %e = matmul %s, %v {transpose_b = true} : tensor<3x7xf32>
+          %q = matmul %h, %p {transpose_b = true} : tensor<2x9xf32>
+          return %y, %z, %e, %q
+        }
+        const @w : tensor<24x64xf32> = splat<0.0>
+        const @v : tensor<7x10xf32> = splat<0.0>
+        const @p : tensor<9x37xf32> = splat<0.0>
+        const @bias : tensor<24xf32> = splat<0.0>
+        """, rtol: 0, atol: 0, nm: ["w": (2, 4), "v": (1, 4), "p": (4, 8)]),
+    // Long rows take the vector paths: 600 = 2 x 256 + 88 (a masked tail) for vpdpbusd, 1040 (520 kept values = 2 x 256 + 8)
+    // for the 2:4 byte permutes, 290 (146 kept per row, so odd rows start off a byte of indices and run scalar) with padding.
+    DifferentialCase(name: "int8 long rows, dense 600 and 2:4 1040 and 290, batch 1 and 3", text: """
+        graph @g(%x: tensor<1x600xf32>, %b: tensor<3x600xf32>, %s: tensor<3x1040xf32>, %t: tensor<1x290xf32>) -> (tensor<1x7xf32>, tensor<3x7xf32>, tensor<3x9xf32>, tensor<1x5xf32>) {
+          %w = const @w : tensor<7x600xf32>
+          %v = const @v : tensor<9x1040xf32>
+          %p = const @p : tensor<5x290xf32>
+          %y = matmul %x, %w {transpose_b = true} : tensor<1x7xf32>
+          %z = matmul %b, %w {transpose_b = true} : tensor<3x7xf32>
+          %e = matmul %s, %v {transpose_b = true} : tensor<3x9xf32>
+          %q = matmul %t, %p {transpose_b = true} : tensor<1x5xf32>
+          return %y, %z, %e, %q
+        }
+        const @w : tensor<7x600xf32> = splat<0.0>
+        const @v : tensor<9x1040xf32> = splat<0.0>
+        const @p : tensor<5x290xf32> = splat<0.0>
+        """, rtol: 0, atol: 0, nm: ["v": (2, 4), "p": (2, 4)]),
+]
+
+/// Quantizes every product of the cases (no error budget) and compares compiled code with the interpreter, bit for bit.
+func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32]) throws -> [String] {
+    let folder = try TemporaryFolder()
+    defer { folder.remove() }
+    var (_, graph, ranges) = try mergedCases(dynamicInt8Cases, seed: seed)
+    var context = PassContext()
+    try PassManager(passes: [Quantize(maxError: .infinity)]).run(on: &graph, context: &context) { _ in }
+    #expect(context.quantization.count == 11 && context.quantization.allSatisfy { $0.scheme == "int8 dynamic" })
+    return try compareCompiled(graph, graph, ranges: ranges, seed: seed, target: target, threads: threads,
+                               name: "int8", label: target.name, folder: folder)
+}
+
+@Suite("Dynamic int8 products match the interpreter")
+struct DynamicInt8Tests {
+    @Test("native target, 1 and 2 threads")
+    func native() throws {
+        let problems = try checkDynamicInt8(target: .native, seed: 31, threads: [1, 2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("x86-64-v3 (AVX2) target, 1 and 3 threads", .enabled(if: TargetDescription.native.f32Lanes >= 8))
+    func avx2() throws {
+        let problems = try checkDynamicInt8(target: .x86_64_v3, seed: 32, threads: [1, 3])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("generic x86-64 target, 2 threads")
+    func generic() throws {
+        let problems = try checkDynamicInt8(target: .x86_64, seed: 33, threads: [2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// The weights stay 8-bit in the artifact: the kernel program holds i8 weight buffers and no f32 copy of them.
+    @Test("quantized weights are stored as i8 in the kernel program")
+    func weightsStayEightBit() throws {
+        var (_, graph, _) = try mergedCases(dynamicInt8Cases, seed: 34)
+        var context = PassContext()
+        try PassManager(passes: [Quantize(maxError: .infinity)]).run(on: &graph, context: &context) { _ in }
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: "int8", vectorWidth: 16))
+        let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
+        let weights = constants.filter { $0.name.contains(".int8") && !$0.name.hasSuffix(".indices") && !$0.name.hasSuffix(".sums") && !$0.name.hasSuffix(".scales") }
+        #expect(weights.count == 7 && weights.allSatisfy { $0.elementType == .i8 }, "\(weights)")
+        // The only f32 constants left are the biases and the per-channel scale tables.
+        let floats = constants.filter { $0.elementType == .f32 }
+        #expect(floats.allSatisfy { $0.name.contains("bias") || $0.name.hasSuffix(".scales") }, "\(floats.map(\.name))")
+        #expect(program.kernels.filter { $0.pattern.hasPrefix("dynamic int8") }.count == 22, "a prologue and a product per layer")
+    }
+}
