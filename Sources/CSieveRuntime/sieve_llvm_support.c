@@ -113,6 +113,13 @@ double sieve_llvm_gelu_tanh(double x) { return sieve_gelu_tanh(x); }
 int64_t sieve_llvm_quantize(float x, float scale, int64_t zero_point, int64_t low, int64_t high) {
     return sieve_quantize(x, scale, zero_point, low, high);
 }
+int64_t sieve_llvm_dot_u8i8(const uint8_t *a, const int8_t *w, int64_t length) {
+    return sieve_dot_u8i8(a, w, length);
+}
+int64_t sieve_llvm_nm_dot_u8i8(const int8_t *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m,
+                               int bits, const uint8_t *x) {
+    return sieve_nm_dot_u8i8(values, indices, first, groups, n, m, bits, x);
+}
 float sieve_llvm_nm_dot_f32(const float *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m, int bits,
                             const float *x) {
     return sieve_nm_dot_f32(values, indices, first, groups, n, m, bits, x);

@@ -240,7 +240,7 @@ struct FunctionFrame {
         var safe = true
         func visit(_ node: KernelExpression) {
             switch node {
-            case .load, .vectorLoad, .nmIndex, .nmDot: safe = false
+            case .load, .vectorLoad, .nmIndex, .nmDot, .dot: safe = false
             case let .binary(op, lhs, rhs):
                 if type(of: lhs) == .i64, [.div, .rem, .wrappingDiv, .wrappingRem].contains(op) { safe = false }
                 visit(lhs); visit(rhs)
@@ -364,6 +364,18 @@ struct FunctionFrame {
             }
         case let .nmIndex(id, elementExpression, bits):
             return nmIndex(base(id), try value(elementExpression), bits: bits)
+        case let .nmDot(dot) where program.buffers[dot.values.index].elementType == .i8:
+            // i8 kept values times u8 activations, exact (the dynamic int8 product).
+            let values = base(dot.values), indices = base(dot.indices)
+            let dense = element(dot.dense, try value(dot.denseStart))
+            return b.call(.nmDotU8I8, returns: b.i64, [
+                (values, b.pointer), (indices, b.pointer), (try value(dot.first), b.i64), (b.int(Int64(dot.groups)), b.i64),
+                (b.int32(Int32(dot.n)), b.i32), (b.int32(Int32(dot.m)), b.i32), (b.int32(Int32(dot.m.trailingZeroBitCount)), b.i32),
+                (dense, b.pointer),
+            ])
+        case let .dot(dot):
+            let a = element(dot.a, try value(dot.aStart)), w = element(dot.b, try value(dot.bStart))
+            return b.call(.dotU8I8, returns: b.i64, [(a, b.pointer), (w, b.pointer), (b.int(Int64(dot.length)), b.i64)])
         case let .nmDot(dot):
             let values = base(dot.values), indices = base(dot.indices)
             let dense = element(dot.dense, try value(dot.denseStart), type: b.f32)

@@ -62,7 +62,7 @@ let dynamicInt8Cases: [DifferentialCase] = [
 ]
 
 /// Quantizes every product of the cases (no error budget) and compares compiled code with the interpreter, bit for bit.
-func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32]) throws -> [String] {
+func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c) throws -> [String] {
     let folder = try TemporaryFolder()
     defer { folder.remove() }
     var (_, graph, ranges) = try mergedCases(dynamicInt8Cases, seed: seed)
@@ -70,7 +70,7 @@ func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32])
     try PassManager(passes: [Quantize(maxError: .infinity)]).run(on: &graph, context: &context) { _ in }
     #expect(context.quantization.count == 11 && context.quantization.allSatisfy { $0.scheme == "int8 dynamic" })
     return try compareCompiled(graph, graph, ranges: ranges, seed: seed, target: target, threads: threads,
-                               name: "int8", label: target.name, folder: folder)
+                               name: "int8", label: "\(target.name) \(backend.rawValue)", backend: backend, folder: folder)
 }
 
 @Suite("Dynamic int8 products match the interpreter")
@@ -84,6 +84,12 @@ struct DynamicInt8Tests {
     @Test("x86-64-v3 (AVX2) target, 1 and 3 threads", .enabled(if: TargetDescription.native.f32Lanes >= 8))
     func avx2() throws {
         let problems = try checkDynamicInt8(target: .x86_64_v3, seed: 32, threads: [1, 3])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("native target through the LLVM JIT, 1 and 2 threads")
+    func jit() throws {
+        let problems = try checkDynamicInt8(target: .native, seed: 34, threads: [1, 2], backend: .jit)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

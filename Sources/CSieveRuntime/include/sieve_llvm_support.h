@@ -51,6 +51,9 @@ double sieve_llvm_sigmoid(double x);
 double sieve_llvm_gelu(double x);
 double sieve_llvm_gelu_tanh(double x);
 int64_t sieve_llvm_quantize(float x, float scale, int64_t zero_point, int64_t low, int64_t high);
+int64_t sieve_llvm_dot_u8i8(const uint8_t *a, const int8_t *w, int64_t length);
+int64_t sieve_llvm_nm_dot_u8i8(const int8_t *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m,
+                               int bits, const uint8_t *x);
 float sieve_llvm_nm_dot_f32(const float *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m, int bits,
                             const float *x);
 void sieve_llvm_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m, int in_lane,

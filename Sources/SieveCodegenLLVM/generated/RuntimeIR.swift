@@ -24,6 +24,7 @@ func runtimeIR(level: Int) -> String {
 @.str.10 = private unnamed_addr constant [55 x i8] c"the memory given to init is smaller than CONTEXT_BYTES\00", align 1
 @.str.11 = private unnamed_addr constant [23 x i8] c"an argument is invalid\00", align 1
 @.str.12 = private unnamed_addr constant [19 x i8] c"unknown error code\00", align 1
+@sieve_nm24_byte_gather = internal unnamed_addr constant [256 x i32] [i32 67371008, i32 67371009, i32 67371010, i32 67371011, i32 67371264, i32 67371265, i32 67371266, i32 67371267, i32 67371520, i32 67371521, i32 67371522, i32 67371523, i32 67371776, i32 67371777, i32 67371778, i32 67371779, i32 67436544, i32 67436545, i32 67436546, i32 67436547, i32 67436800, i32 67436801, i32 67436802, i32 67436803, i32 67437056, i32 67437057, i32 67437058, i32 67437059, i32 67437312, i32 67437313, i32 67437314, i32 67437315, i32 67502080, i32 67502081, i32 67502082, i32 67502083, i32 67502336, i32 67502337, i32 67502338, i32 67502339, i32 67502592, i32 67502593, i32 67502594, i32 67502595, i32 67502848, i32 67502849, i32 67502850, i32 67502851, i32 67567616, i32 67567617, i32 67567618, i32 67567619, i32 67567872, i32 67567873, i32 67567874, i32 67567875, i32 67568128, i32 67568129, i32 67568130, i32 67568131, i32 67568384, i32 67568385, i32 67568386, i32 67568387, i32 84148224, i32 84148225, i32 84148226, i32 84148227, i32 84148480, i32 84148481, i32 84148482, i32 84148483, i32 84148736, i32 84148737, i32 84148738, i32 84148739, i32 84148992, i32 84148993, i32 84148994, i32 84148995, i32 84213760, i32 84213761, i32 84213762, i32 84213763, i32 84214016, i32 84214017, i32 84214018, i32 84214019, i32 84214272, i32 84214273, i32 84214274, i32 84214275, i32 84214528, i32 84214529, i32 84214530, i32 84214531, i32 84279296, i32 84279297, i32 84279298, i32 84279299, i32 84279552, i32 84279553, i32 84279554, i32 84279555, i32 84279808, i32 84279809, i32 84279810, i32 84279811, i32 84280064, i32 84280065, i32 84280066, i32 84280067, i32 84344832, i32 84344833, i32 84344834, i32 84344835, i32 84345088, i32 84345089, i32 84345090, i32 84345091, i32 84345344, i32 84345345, i32 84345346, i32 84345347, i32 84345600, i32 84345601, i32 84345602, i32 84345603, i32 100925440, i32 100925441, i32 100925442, i32 100925443, i32 100925696, i32 100925697, i32 100925698, i32 100925699, i32 100925952, i32 100925953, i32 100925954, i32 100925955, i32 100926208, i32 100926209, i32 100926210, i32 100926211, i32 100990976, i32 100990977, i32 100990978, i32 100990979, i32 100991232, i32 100991233, i32 100991234, i32 100991235, i32 100991488, i32 100991489, i32 100991490, i32 100991491, i32 100991744, i32 100991745, i32 100991746, i32 100991747, i32 101056512, i32 101056513, i32 101056514, i32 101056515, i32 101056768, i32 101056769, i32 101056770, i32 101056771, i32 101057024, i32 101057025, i32 101057026, i32 101057027, i32 101057280, i32 101057281, i32 101057282, i32 101057283, i32 101122048, i32 101122049, i32 101122050, i32 101122051, i32 101122304, i32 101122305, i32 101122306, i32 101122307, i32 101122560, i32 101122561, i32 101122562, i32 101122563, i32 101122816, i32 101122817, i32 101122818, i32 101122819, i32 117702656, i32 117702657, i32 117702658, i32 117702659, i32 117702912, i32 117702913, i32 117702914, i32 117702915, i32 117703168, i32 117703169, i32 117703170, i32 117703171, i32 117703424, i32 117703425, i32 117703426, i32 117703427, i32 117768192, i32 117768193, i32 117768194, i32 117768195, i32 117768448, i32 117768449, i32 117768450, i32 117768451, i32 117768704, i32 117768705, i32 117768706, i32 117768707, i32 117768960, i32 117768961, i32 117768962, i32 117768963, i32 117833728, i32 117833729, i32 117833730, i32 117833731, i32 117833984, i32 117833985, i32 117833986, i32 117833987, i32 117834240, i32 117834241, i32 117834242, i32 117834243, i32 117834496, i32 117834497, i32 117834498, i32 117834499, i32 117899264, i32 117899265, i32 117899266, i32 117899267, i32 117899520, i32 117899521, i32 117899522, i32 117899523, i32 117899776, i32 117899777, i32 117899778, i32 117899779, i32 117900032, i32 117900033, i32 117900034, i32 117900035], align 16
 @switch.table.sieve_llvm_error_string.rel = private unnamed_addr constant [10 x i32] [i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.2 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.3 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.4 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.5 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.6 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.7 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.8 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.9 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.10 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.11 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32)], align 4
 
 ; Function Attrs: nounwind uwtable
@@ -33,19 +34,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -68,7 +69,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -122,8 +123,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -141,9 +142,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
+  %29 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -152,7 +153,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -162,8 +163,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -174,13 +175,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -200,7 +201,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -209,21 +210,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   ret ptr null
 }
 
@@ -235,12 +236,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -251,10 +252,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -263,7 +264,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -292,12 +293,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -320,8 +321,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -341,7 +342,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -350,8 +351,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -364,9 +365,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
+  %61 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -375,11 +376,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -395,14 +396,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -740,10 +741,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -764,7 +765,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 28:                                               ; preds = %20
@@ -773,7 +774,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 32:                                               ; preds = %28
@@ -786,7 +787,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -854,9 +855,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -880,7 +881,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #19
+  call void @free(ptr noundef %20) #20
   br label %24
 
 22:                                               ; preds = %10
@@ -890,7 +891,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
   ret ptr %25
 }
 
@@ -903,10 +904,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #19
+  tail call void @free(ptr noundef %5) #20
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #19
+  tail call void @free(ptr noundef %7) #20
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -1250,7 +1251,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #27
+  %4 = tail call double @erf(double noundef %3) #28
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -1306,7 +1307,391 @@ define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef 
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
+  %4 = icmp slt i64 %2, 32
+  br i1 %4, label %85, label %5
+
+5:                                                ; preds = %3
+  %6 = add nsw i64 %2, -32
+  %7 = icmp ult i64 %6, 32
+  br i1 %7, label %54, label %8
+
+8:                                                ; preds = %5
+  %9 = lshr i64 %6, 5
+  %10 = add nuw nsw i64 %9, 1
+  %11 = and i64 %10, 1152921504606846974
+  br label %12
+
+12:                                               ; preds = %12, %8
+  %13 = phi i64 [ 32, %8 ], [ %51, %12 ]
+  %14 = phi <8 x i32> [ zeroinitializer, %8 ], [ %50, %12 ]
+  %15 = phi <8 x i32> [ zeroinitializer, %8 ], [ %42, %12 ]
+  %16 = phi i64 [ 0, %8 ], [ %34, %12 ]
+  %17 = phi i64 [ 0, %8 ], [ %52, %12 ]
+  %18 = getelementptr inbounds i8, ptr %0, i64 %16
+  %19 = load <16 x i8>, ptr %18, align 1, !tbaa !31
+  %20 = zext <16 x i8> %19 to <16 x i16>
+  %21 = getelementptr inbounds i8, ptr %1, i64 %16
+  %22 = load <16 x i8>, ptr %21, align 1, !tbaa !31
+  %23 = sext <16 x i8> %22 to <16 x i16>
+  %24 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %20, <16 x i16> %23)
+  %25 = add <8 x i32> %24, %15
+  %26 = getelementptr inbounds i8, ptr %18, i64 16
+  %27 = load <16 x i8>, ptr %26, align 1, !tbaa !31
+  %28 = zext <16 x i8> %27 to <16 x i16>
+  %29 = getelementptr inbounds i8, ptr %21, i64 16
+  %30 = load <16 x i8>, ptr %29, align 1, !tbaa !31
+  %31 = sext <16 x i8> %30 to <16 x i16>
+  %32 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %28, <16 x i16> %31)
+  %33 = add <8 x i32> %32, %14
+  %34 = add nuw nsw i64 %13, 32
+  %35 = getelementptr inbounds i8, ptr %0, i64 %13
+  %36 = load <16 x i8>, ptr %35, align 1, !tbaa !31
+  %37 = zext <16 x i8> %36 to <16 x i16>
+  %38 = getelementptr inbounds i8, ptr %1, i64 %13
+  %39 = load <16 x i8>, ptr %38, align 1, !tbaa !31
+  %40 = sext <16 x i8> %39 to <16 x i16>
+  %41 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %37, <16 x i16> %40)
+  %42 = add <8 x i32> %41, %25
+  %43 = getelementptr inbounds i8, ptr %35, i64 16
+  %44 = load <16 x i8>, ptr %43, align 1, !tbaa !31
+  %45 = zext <16 x i8> %44 to <16 x i16>
+  %46 = getelementptr inbounds i8, ptr %38, i64 16
+  %47 = load <16 x i8>, ptr %46, align 1, !tbaa !31
+  %48 = sext <16 x i8> %47 to <16 x i16>
+  %49 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %45, <16 x i16> %48)
+  %50 = add <8 x i32> %49, %33
+  %51 = add nuw nsw i64 %13, 64
+  %52 = add i64 %17, 2
+  %53 = icmp eq i64 %52, %11
+  br i1 %53, label %54, label %12, !llvm.loop !51
+
+54:                                               ; preds = %12, %5
+  %55 = phi <8 x i32> [ poison, %5 ], [ %42, %12 ]
+  %56 = phi <8 x i32> [ poison, %5 ], [ %50, %12 ]
+  %57 = phi <8 x i32> [ zeroinitializer, %5 ], [ %50, %12 ]
+  %58 = phi <8 x i32> [ zeroinitializer, %5 ], [ %42, %12 ]
+  %59 = phi i64 [ 0, %5 ], [ %34, %12 ]
+  %60 = and i64 %6, 32
+  %61 = icmp eq i64 %60, 0
+  br i1 %61, label %62, label %79
+
+62:                                               ; preds = %54
+  %63 = getelementptr inbounds i8, ptr %0, i64 %59
+  %64 = load <16 x i8>, ptr %63, align 1, !tbaa !31
+  %65 = zext <16 x i8> %64 to <16 x i16>
+  %66 = getelementptr inbounds i8, ptr %1, i64 %59
+  %67 = load <16 x i8>, ptr %66, align 1, !tbaa !31
+  %68 = sext <16 x i8> %67 to <16 x i16>
+  %69 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %65, <16 x i16> %68)
+  %70 = add <8 x i32> %69, %58
+  %71 = getelementptr inbounds i8, ptr %63, i64 16
+  %72 = load <16 x i8>, ptr %71, align 1, !tbaa !31
+  %73 = zext <16 x i8> %72 to <16 x i16>
+  %74 = getelementptr inbounds i8, ptr %66, i64 16
+  %75 = load <16 x i8>, ptr %74, align 1, !tbaa !31
+  %76 = sext <16 x i8> %75 to <16 x i16>
+  %77 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %73, <16 x i16> %76)
+  %78 = add <8 x i32> %77, %57
+  br label %79
+
+79:                                               ; preds = %54, %62
+  %80 = phi <8 x i32> [ %55, %54 ], [ %70, %62 ]
+  %81 = phi <8 x i32> [ %56, %54 ], [ %78, %62 ]
+  %82 = and i64 %2, 9223372036854775776
+  %83 = add <8 x i32> %81, %80
+  %84 = sext <8 x i32> %83 to <8 x i64>
+  br label %85
+
+85:                                               ; preds = %79, %3
+  %86 = phi i64 [ 0, %3 ], [ %82, %79 ]
+  %87 = phi <8 x i64> [ zeroinitializer, %3 ], [ %84, %79 ]
+  %88 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %87)
+  %89 = icmp slt i64 %86, %2
+  br i1 %89, label %90, label %161
+
+90:                                               ; preds = %85
+  %91 = sub i64 %2, %86
+  %92 = icmp ult i64 %91, 16
+  br i1 %92, label %145, label %93
+
+93:                                               ; preds = %90
+  %94 = and i64 %2, 15
+  %95 = sub i64 %91, %94
+  %96 = add i64 %86, %95
+  %97 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %88, i64 0
+  br label %98
+
+98:                                               ; preds = %98, %93
+  %99 = phi i64 [ 0, %93 ], [ %137, %98 ]
+  %100 = phi <4 x i64> [ %97, %93 ], [ %133, %98 ]
+  %101 = phi <4 x i64> [ zeroinitializer, %93 ], [ %134, %98 ]
+  %102 = phi <4 x i64> [ zeroinitializer, %93 ], [ %135, %98 ]
+  %103 = phi <4 x i64> [ zeroinitializer, %93 ], [ %136, %98 ]
+  %104 = add i64 %86, %99
+  %105 = getelementptr inbounds i8, ptr %0, i64 %104
+  %106 = getelementptr inbounds i8, ptr %105, i64 4
+  %107 = getelementptr inbounds i8, ptr %105, i64 8
+  %108 = getelementptr inbounds i8, ptr %105, i64 12
+  %109 = load <4 x i8>, ptr %105, align 1, !tbaa !31
+  %110 = load <4 x i8>, ptr %106, align 1, !tbaa !31
+  %111 = load <4 x i8>, ptr %107, align 1, !tbaa !31
+  %112 = load <4 x i8>, ptr %108, align 1, !tbaa !31
+  %113 = zext <4 x i8> %109 to <4 x i64>
+  %114 = zext <4 x i8> %110 to <4 x i64>
+  %115 = zext <4 x i8> %111 to <4 x i64>
+  %116 = zext <4 x i8> %112 to <4 x i64>
+  %117 = getelementptr inbounds i8, ptr %1, i64 %104
+  %118 = getelementptr inbounds i8, ptr %117, i64 4
+  %119 = getelementptr inbounds i8, ptr %117, i64 8
+  %120 = getelementptr inbounds i8, ptr %117, i64 12
+  %121 = load <4 x i8>, ptr %117, align 1, !tbaa !31
+  %122 = load <4 x i8>, ptr %118, align 1, !tbaa !31
+  %123 = load <4 x i8>, ptr %119, align 1, !tbaa !31
+  %124 = load <4 x i8>, ptr %120, align 1, !tbaa !31
+  %125 = sext <4 x i8> %121 to <4 x i64>
+  %126 = sext <4 x i8> %122 to <4 x i64>
+  %127 = sext <4 x i8> %123 to <4 x i64>
+  %128 = sext <4 x i8> %124 to <4 x i64>
+  %129 = mul nsw <4 x i64> %125, %113
+  %130 = mul nsw <4 x i64> %126, %114
+  %131 = mul nsw <4 x i64> %127, %115
+  %132 = mul nsw <4 x i64> %128, %116
+  %133 = add <4 x i64> %129, %100
+  %134 = add <4 x i64> %130, %101
+  %135 = add <4 x i64> %131, %102
+  %136 = add <4 x i64> %132, %103
+  %137 = add nuw i64 %99, 16
+  %138 = icmp eq i64 %137, %95
+  br i1 %138, label %139, label %98, !llvm.loop !52
+
+139:                                              ; preds = %98
+  %140 = add <4 x i64> %134, %133
+  %141 = add <4 x i64> %135, %140
+  %142 = add <4 x i64> %136, %141
+  %143 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %142)
+  %144 = icmp eq i64 %94, 0
+  br i1 %144, label %161, label %145
+
+145:                                              ; preds = %139, %90
+  %146 = phi i64 [ %88, %90 ], [ %143, %139 ]
+  %147 = phi i64 [ %86, %90 ], [ %96, %139 ]
+  br label %148
+
+148:                                              ; preds = %145, %148
+  %149 = phi i64 [ %158, %148 ], [ %146, %145 ]
+  %150 = phi i64 [ %159, %148 ], [ %147, %145 ]
+  %151 = getelementptr inbounds i8, ptr %0, i64 %150
+  %152 = load i8, ptr %151, align 1, !tbaa !31
+  %153 = zext i8 %152 to i64
+  %154 = getelementptr inbounds i8, ptr %1, i64 %150
+  %155 = load i8, ptr %154, align 1, !tbaa !31
+  %156 = sext i8 %155 to i64
+  %157 = mul nsw i64 %156, %153
+  %158 = add nsw i64 %157, %149
+  %159 = add nuw nsw i64 %150, 1
+  %160 = icmp eq i64 %159, %2
+  br i1 %160, label %161, label %148, !llvm.loop !55
+
+161:                                              ; preds = %148, %139, %85
+  %162 = phi i64 [ %88, %85 ], [ %143, %139 ], [ %158, %148 ]
+  ret i64 %162
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+  %9 = sext i32 %4 to i64
+  %10 = mul i64 %9, %3
+  %11 = icmp eq i32 %4, 2
+  %12 = icmp eq i32 %5, 4
+  %13 = and i1 %11, %12
+  %14 = and i64 %2, 3
+  %15 = icmp eq i64 %14, 0
+  %16 = and i1 %15, %13
+  br i1 %16, label %17, label %82
+
+17:                                               ; preds = %8
+  %18 = getelementptr inbounds i8, ptr %0, i64 %2
+  %19 = ashr exact i64 %2, 2
+  %20 = getelementptr inbounds i8, ptr %1, i64 %19
+  %21 = sdiv i64 %10, 16
+  %22 = shl nsw i64 %21, 4
+  %23 = icmp sgt i64 %10, 15
+  br i1 %23, label %30, label %26
+
+24:                                               ; preds = %30
+  %25 = sext <8 x i32> %79 to <8 x i64>
+  br label %26
+
+26:                                               ; preds = %24, %17
+  %27 = phi <8 x i64> [ zeroinitializer, %17 ], [ %25, %24 ]
+  %28 = phi i64 [ 0, %17 ], [ %80, %24 ]
+  %29 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %27)
+  br label %82
+
+30:                                               ; preds = %17, %30
+  %31 = phi i64 [ %80, %30 ], [ 0, %17 ]
+  %32 = phi <8 x i32> [ %79, %30 ], [ zeroinitializer, %17 ]
+  %33 = lshr exact i64 %31, 2
+  %34 = getelementptr inbounds i8, ptr %20, i64 %33
+  %35 = load i8, ptr %34, align 1, !tbaa !31
+  %36 = zext i8 %35 to i64
+  %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
+  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %39 = zext i32 %38 to i64
+  %40 = getelementptr inbounds i8, ptr %34, i64 1
+  %41 = load i8, ptr %40, align 1, !tbaa !31
+  %42 = zext i8 %41 to i64
+  %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
+  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %45 = zext i32 %44 to i64
+  %46 = shl nuw i64 %45, 32
+  %47 = or disjoint i64 %46, %39
+  %48 = getelementptr inbounds i8, ptr %34, i64 2
+  %49 = load i8, ptr %48, align 1, !tbaa !31
+  %50 = zext i8 %49 to i64
+  %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
+  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %53 = zext i32 %52 to i64
+  %54 = getelementptr inbounds i8, ptr %34, i64 3
+  %55 = load i8, ptr %54, align 1, !tbaa !31
+  %56 = zext i8 %55 to i64
+  %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
+  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %59 = zext i32 %58 to i64
+  %60 = shl nuw i64 %59, 32
+  %61 = or disjoint i64 %60, %53
+  %62 = add i64 %47, 578721382569869312
+  %63 = add i64 %61, 578721382569869312
+  %64 = insertelement <4 x i64> poison, i64 %62, i64 0
+  %65 = insertelement <4 x i64> %64, i64 %63, i64 2
+  %66 = shl nuw nsw i64 %31, 1
+  %67 = getelementptr inbounds i8, ptr %7, i64 %66
+  %68 = load <32 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = bitcast <4 x i64> %65 to <32 x i8>
+  %70 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %68, <32 x i8> %69)
+  %71 = bitcast <32 x i8> %70 to <4 x i64>
+  %72 = shufflevector <4 x i64> %71, <4 x i64> poison, <2 x i32> <i32 0, i32 2>
+  %73 = bitcast <2 x i64> %72 to <16 x i8>
+  %74 = zext <16 x i8> %73 to <16 x i16>
+  %75 = getelementptr inbounds i8, ptr %18, i64 %31
+  %76 = load <16 x i8>, ptr %75, align 1, !tbaa !31
+  %77 = sext <16 x i8> %76 to <16 x i16>
+  %78 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %74, <16 x i16> %77)
+  %79 = add <8 x i32> %78, %32
+  %80 = add nuw nsw i64 %31, 16
+  %81 = icmp slt i64 %80, %22
+  br i1 %81, label %30, label %24, !llvm.loop !56
+
+82:                                               ; preds = %26, %8
+  %83 = phi i64 [ %29, %26 ], [ 0, %8 ]
+  %84 = phi i64 [ %28, %26 ], [ 0, %8 ]
+  %85 = icmp slt i64 %84, %10
+  br i1 %85, label %86, label %174
+
+86:                                               ; preds = %82
+  %87 = sext i32 %5 to i64
+  %88 = sext i32 %6 to i64
+  %89 = shl nsw i32 -1, %6
+  %90 = xor i32 %89, -1
+  %91 = sub i64 %10, %84
+  %92 = add i64 %84, 1
+  %93 = and i64 %91, 1
+  %94 = icmp eq i64 %93, 0
+  br i1 %94, label %119, label %95
+
+95:                                               ; preds = %86
+  %96 = add nsw i64 %84, %2
+  %97 = getelementptr inbounds i8, ptr %0, i64 %96
+  %98 = load i8, ptr %97, align 1, !tbaa !31
+  %99 = sext i8 %98 to i64
+  %100 = sdiv i64 %84, %9
+  %101 = mul nsw i64 %100, %87
+  %102 = mul i64 %96, %88
+  %103 = lshr i64 %102, 3
+  %104 = getelementptr inbounds i8, ptr %1, i64 %103
+  %105 = load i16, ptr %104, align 1
+  %106 = zext i16 %105 to i32
+  %107 = trunc i64 %102 to i32
+  %108 = and i32 %107, 7
+  %109 = lshr i32 %106, %108
+  %110 = and i32 %109, %90
+  %111 = zext nneg i32 %110 to i64
+  %112 = getelementptr i8, ptr %7, i64 %101
+  %113 = getelementptr i8, ptr %112, i64 %111
+  %114 = load i8, ptr %113, align 1, !tbaa !31
+  %115 = zext i8 %114 to i64
+  %116 = mul nsw i64 %115, %99
+  %117 = add nsw i64 %116, %83
+  %118 = add nuw nsw i64 %84, 1
+  br label %119
+
+119:                                              ; preds = %95, %86
+  %120 = phi i64 [ poison, %86 ], [ %117, %95 ]
+  %121 = phi i64 [ %84, %86 ], [ %118, %95 ]
+  %122 = phi i64 [ %83, %86 ], [ %117, %95 ]
+  %123 = icmp eq i64 %10, %92
+  br i1 %123, label %174, label %124
+
+124:                                              ; preds = %119, %124
+  %125 = phi i64 [ %172, %124 ], [ %121, %119 ]
+  %126 = phi i64 [ %171, %124 ], [ %122, %119 ]
+  %127 = add nsw i64 %125, %2
+  %128 = getelementptr inbounds i8, ptr %0, i64 %127
+  %129 = load i8, ptr %128, align 1, !tbaa !31
+  %130 = sext i8 %129 to i64
+  %131 = sdiv i64 %125, %9
+  %132 = mul nsw i64 %131, %87
+  %133 = mul i64 %127, %88
+  %134 = lshr i64 %133, 3
+  %135 = getelementptr inbounds i8, ptr %1, i64 %134
+  %136 = load i16, ptr %135, align 1
+  %137 = zext i16 %136 to i32
+  %138 = trunc i64 %133 to i32
+  %139 = and i32 %138, 7
+  %140 = lshr i32 %137, %139
+  %141 = and i32 %140, %90
+  %142 = zext nneg i32 %141 to i64
+  %143 = getelementptr i8, ptr %7, i64 %132
+  %144 = getelementptr i8, ptr %143, i64 %142
+  %145 = load i8, ptr %144, align 1, !tbaa !31
+  %146 = zext i8 %145 to i64
+  %147 = mul nsw i64 %146, %130
+  %148 = add nsw i64 %147, %126
+  %149 = add nuw nsw i64 %125, 1
+  %150 = add nsw i64 %149, %2
+  %151 = getelementptr inbounds i8, ptr %0, i64 %150
+  %152 = load i8, ptr %151, align 1, !tbaa !31
+  %153 = sext i8 %152 to i64
+  %154 = sdiv i64 %149, %9
+  %155 = mul nsw i64 %154, %87
+  %156 = mul i64 %150, %88
+  %157 = lshr i64 %156, 3
+  %158 = getelementptr inbounds i8, ptr %1, i64 %157
+  %159 = load i16, ptr %158, align 1
+  %160 = zext i16 %159 to i32
+  %161 = trunc i64 %156 to i32
+  %162 = and i32 %161, 7
+  %163 = lshr i32 %160, %162
+  %164 = and i32 %163, %90
+  %165 = zext nneg i32 %164 to i64
+  %166 = getelementptr i8, ptr %7, i64 %155
+  %167 = getelementptr i8, ptr %166, i64 %165
+  %168 = load i8, ptr %167, align 1, !tbaa !31
+  %169 = zext i8 %168 to i64
+  %170 = mul nsw i64 %169, %153
+  %171 = add nsw i64 %170, %148
+  %172 = add nuw nsw i64 %125, 2
+  %173 = icmp eq i64 %172, %10
+  br i1 %173, label %174, label %124, !llvm.loop !57
+
+174:                                              ; preds = %119, %124, %82
+  %175 = phi i64 [ %83, %82 ], [ %120, %119 ], [ %171, %124 ]
+  ret i64 %175
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #15 {
   %9 = alloca [4 x float], align 16
   %10 = sext i32 %4 to i64
   %11 = mul i64 %10, %3
@@ -1406,7 +1791,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !51
+  br i1 %103, label %25, label %104, !llvm.loop !58
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -1450,12 +1835,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !52
+  br i1 %141, label %120, label %113, !llvm.loop !59
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -1474,7 +1859,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 155:                                              ; preds = %146
   %156 = add nsw i64 %144, %2
   %157 = getelementptr inbounds float, ptr %0, i64 %156
-  %158 = load float, ptr %157, align 4, !tbaa !53
+  %158 = load float, ptr %157, align 4, !tbaa !60
   %159 = sdiv i64 %144, %10
   %160 = mul nsw i64 %159, %147
   %161 = mul i64 %156, %148
@@ -1489,13 +1874,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %170 = zext nneg i32 %169 to i64
   %171 = getelementptr float, ptr %7, i64 %160
   %172 = getelementptr float, ptr %171, i64 %170
-  %173 = load float, ptr %172, align 4, !tbaa !53
+  %173 = load float, ptr %172, align 4, !tbaa !60
   %174 = fmul float %158, %173
   %175 = and i64 %144, 3
   %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
-  %177 = load float, ptr %176, align 4, !tbaa !53
+  %177 = load float, ptr %176, align 4, !tbaa !60
   %178 = fadd float %177, %174
-  store float %178, ptr %176, align 4, !tbaa !53
+  store float %178, ptr %176, align 4, !tbaa !60
   %179 = add nuw nsw i64 %144, 1
   br label %180
 
@@ -1508,7 +1893,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
   %185 = add nsw i64 %184, %2
   %186 = getelementptr inbounds float, ptr %0, i64 %185
-  %187 = load float, ptr %186, align 4, !tbaa !53
+  %187 = load float, ptr %186, align 4, !tbaa !60
   %188 = sdiv i64 %184, %10
   %189 = mul nsw i64 %188, %147
   %190 = mul i64 %185, %148
@@ -1523,17 +1908,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %199 = zext nneg i32 %198 to i64
   %200 = getelementptr float, ptr %7, i64 %189
   %201 = getelementptr float, ptr %200, i64 %199
-  %202 = load float, ptr %201, align 4, !tbaa !53
+  %202 = load float, ptr %201, align 4, !tbaa !60
   %203 = fmul float %187, %202
   %204 = and i64 %184, 3
   %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
-  %206 = load float, ptr %205, align 4, !tbaa !53
+  %206 = load float, ptr %205, align 4, !tbaa !60
   %207 = fadd float %206, %203
-  store float %207, ptr %205, align 4, !tbaa !53
+  store float %207, ptr %205, align 4, !tbaa !60
   %208 = add nuw nsw i64 %184, 1
   %209 = add nsw i64 %208, %2
   %210 = getelementptr inbounds float, ptr %0, i64 %209
-  %211 = load float, ptr %210, align 4, !tbaa !53
+  %211 = load float, ptr %210, align 4, !tbaa !60
   %212 = sdiv i64 %208, %10
   %213 = mul nsw i64 %212, %147
   %214 = mul i64 %209, %148
@@ -1548,25 +1933,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %223 = zext nneg i32 %222 to i64
   %224 = getelementptr float, ptr %7, i64 %213
   %225 = getelementptr float, ptr %224, i64 %223
-  %226 = load float, ptr %225, align 4, !tbaa !53
+  %226 = load float, ptr %225, align 4, !tbaa !60
   %227 = fmul float %211, %226
   %228 = and i64 %208, 3
   %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
-  %230 = load float, ptr %229, align 4, !tbaa !53
+  %230 = load float, ptr %229, align 4, !tbaa !60
   %231 = fadd float %230, %227
-  store float %231, ptr %229, align 4, !tbaa !53
+  store float %231, ptr %229, align 4, !tbaa !60
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !55
+  br i1 %233, label %234, label %183, !llvm.loop !62
 
 234:                                              ; preds = %183, %180
-  %235 = load float, ptr %9, align 16, !tbaa !53
+  %235 = load float, ptr %9, align 16, !tbaa !60
   %236 = getelementptr inbounds i8, ptr %9, i64 4
-  %237 = load float, ptr %236, align 4, !tbaa !53
+  %237 = load float, ptr %236, align 4, !tbaa !60
   %238 = getelementptr inbounds i8, ptr %9, i64 8
-  %239 = load float, ptr %238, align 8, !tbaa !53
+  %239 = load float, ptr %238, align 8, !tbaa !60
   %240 = getelementptr inbounds i8, ptr %9, i64 12
-  %241 = load float, ptr %240, align 4, !tbaa !53
+  %241 = load float, ptr %240, align 4, !tbaa !60
   %242 = fadd float %235, %237
   %243 = fadd float %239, %241
   %244 = fadd float %242, %243
@@ -1575,12 +1960,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
   ret float %247
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [4 x float], align 16
   %12 = alloca [4 x float], align 16
@@ -1596,7 +1981,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
@@ -1622,16 +2007,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
   %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
   %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !53
+  store float %42, ptr %10, align 16, !tbaa !60
   %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
   %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !53
+  store float %43, ptr %44, align 4, !tbaa !60
   %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
   %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !53
+  store float %45, ptr %46, align 8, !tbaa !60
   %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
   %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !53
+  store float %47, ptr %48, align 4, !tbaa !60
   br label %255
 
 49:                                               ; preds = %29, %49
@@ -1840,7 +2225,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !56
+  br i1 %254, label %31, label %49, !llvm.loop !63
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -1870,30 +2255,30 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !57
+  br i1 %276, label %364, label %267, !llvm.loop !64
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
   br label %292
 
 279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !53
-  %281 = load float, ptr %264, align 4, !tbaa !53
+  %280 = load float, ptr %11, align 16, !tbaa !60
+  %281 = load float, ptr %264, align 4, !tbaa !60
   %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !53
-  %284 = load float, ptr %266, align 4, !tbaa !53
+  %283 = load float, ptr %265, align 8, !tbaa !60
+  %284 = load float, ptr %266, align 4, !tbaa !60
   %285 = fadd float %283, %284
   %286 = fadd float %282, %285
   %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !53
+  %288 = load float, ptr %287, align 4, !tbaa !60
   %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !53
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #19
+  store float %289, ptr %287, align 4, !tbaa !60
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !58
+  br i1 %291, label %274, label %277, !llvm.loop !65
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -1971,16 +2356,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %353 = zext nneg i32 %352 to i64
   %354 = getelementptr float, ptr %272, i64 %330
   %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !53
+  %356 = load float, ptr %355, align 4, !tbaa !60
   %357 = fmul float %328, %356
   %358 = and i64 %293, 3
   %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !53
+  %360 = load float, ptr %359, align 4, !tbaa !60
   %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !53
+  store float %361, ptr %359, align 4, !tbaa !60
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !59
+  br i1 %363, label %279, label %292, !llvm.loop !66
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -2007,7 +2392,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 383:                                              ; preds = %388, %366
   %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
   %385 = mul nuw nsw i64 %384, %2
   %386 = mul nuw nsw i64 %384, %373
@@ -2015,21 +2400,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %401
 
 388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !53
-  %390 = load float, ptr %375, align 8, !tbaa !53
-  %391 = load float, ptr %374, align 4, !tbaa !53
-  %392 = load float, ptr %12, align 16, !tbaa !53
+  %389 = load float, ptr %376, align 4, !tbaa !60
+  %390 = load float, ptr %375, align 8, !tbaa !60
+  %391 = load float, ptr %374, align 4, !tbaa !60
+  %392 = load float, ptr %12, align 16, !tbaa !60
   %393 = fadd float %391, %392
   %394 = fadd float %389, %390
   %395 = fadd float %394, %393
   %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !53
+  %397 = load float, ptr %396, align 4, !tbaa !60
   %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !53
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #19
+  store float %398, ptr %396, align 4, !tbaa !60
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !60
+  br i1 %400, label %440, label %383, !llvm.loop !67
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -2068,16 +2453,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %429 = zext nneg i32 %428 to i64
   %430 = getelementptr float, ptr %370, i64 %408
   %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !53
+  %432 = load float, ptr %431, align 4, !tbaa !60
   %433 = fmul float %406, %432
   %434 = and i64 %402, 3
   %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !53
+  %436 = load float, ptr %435, align 4, !tbaa !60
   %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !53
+  store float %437, ptr %435, align 4, !tbaa !60
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !61
+  br i1 %439, label %388, label %401, !llvm.loop !68
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -2085,16 +2470,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 442:                                              ; preds = %440
   %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !53
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !60
   br label %444
 
 444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -2253,7 +2638,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -2324,7 +2709,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -2358,52 +2743,64 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #19
+declare void @llvm.x86.sse2.pause() #20
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #20
+declare double @llvm.exp.f64(double) #21
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #21
+declare double @erf(double noundef) local_unnamed_addr #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #20
+declare double @llvm.tanh.f64(double) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #20
+declare float @llvm.nearbyint.f32(float) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #22
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #20
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #20
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #23
+declare i32 @llvm.smax.i32(i32, i32) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #23
+declare i32 @llvm.umin.i32(i32, i32) #24
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #24
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #23
+declare i64 @llvm.smin.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #23
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #25
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #26
+declare ptr @llvm.load.relative.i64(ptr, i64) #27
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -2419,20 +2816,21 @@ attributes #10 = { mustprogress nofree norecurse nosync nounwind willreturn memo
 attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { nounwind }
-attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #23 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #24 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #25 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #26 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #27 = { nounwind willreturn memory(none) }
+attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { nounwind }
+attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #28 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -2489,16 +2887,23 @@ attributes #27 = { nounwind willreturn memory(none) }
 !49 = !{!46, !10, i64 40}
 !50 = distinct !{!50, !16}
 !51 = distinct !{!51, !16}
-!52 = distinct !{!52, !16}
-!53 = !{!54, !54, i64 0}
-!54 = !{!"float", !7, i64 0}
-!55 = distinct !{!55, !16}
+!52 = distinct !{!52, !16, !53, !54}
+!53 = !{!"llvm.loop.isvectorized", i32 1}
+!54 = !{!"llvm.loop.unroll.runtime.disable"}
+!55 = distinct !{!55, !16, !54, !53}
 !56 = distinct !{!56, !16}
 !57 = distinct !{!57, !16}
 !58 = distinct !{!58, !16}
 !59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
+!60 = !{!61, !61, i64 0}
+!61 = !{!"float", !7, i64 0}
+!62 = distinct !{!62, !16}
+!63 = distinct !{!63, !16}
+!64 = distinct !{!64, !16}
+!65 = distinct !{!65, !16}
+!66 = distinct !{!66, !16}
+!67 = distinct !{!67, !16}
+!68 = distinct !{!68, !16}
 """##
     case 3:
         return ##"""
@@ -2519,6 +2924,7 @@ attributes #27 = { nounwind willreturn memory(none) }
 @.str.10 = private unnamed_addr constant [55 x i8] c"the memory given to init is smaller than CONTEXT_BYTES\00", align 1
 @.str.11 = private unnamed_addr constant [23 x i8] c"an argument is invalid\00", align 1
 @.str.12 = private unnamed_addr constant [19 x i8] c"unknown error code\00", align 1
+@sieve_nm24_byte_gather = internal unnamed_addr constant [256 x i32] [i32 67371008, i32 67371009, i32 67371010, i32 67371011, i32 67371264, i32 67371265, i32 67371266, i32 67371267, i32 67371520, i32 67371521, i32 67371522, i32 67371523, i32 67371776, i32 67371777, i32 67371778, i32 67371779, i32 67436544, i32 67436545, i32 67436546, i32 67436547, i32 67436800, i32 67436801, i32 67436802, i32 67436803, i32 67437056, i32 67437057, i32 67437058, i32 67437059, i32 67437312, i32 67437313, i32 67437314, i32 67437315, i32 67502080, i32 67502081, i32 67502082, i32 67502083, i32 67502336, i32 67502337, i32 67502338, i32 67502339, i32 67502592, i32 67502593, i32 67502594, i32 67502595, i32 67502848, i32 67502849, i32 67502850, i32 67502851, i32 67567616, i32 67567617, i32 67567618, i32 67567619, i32 67567872, i32 67567873, i32 67567874, i32 67567875, i32 67568128, i32 67568129, i32 67568130, i32 67568131, i32 67568384, i32 67568385, i32 67568386, i32 67568387, i32 84148224, i32 84148225, i32 84148226, i32 84148227, i32 84148480, i32 84148481, i32 84148482, i32 84148483, i32 84148736, i32 84148737, i32 84148738, i32 84148739, i32 84148992, i32 84148993, i32 84148994, i32 84148995, i32 84213760, i32 84213761, i32 84213762, i32 84213763, i32 84214016, i32 84214017, i32 84214018, i32 84214019, i32 84214272, i32 84214273, i32 84214274, i32 84214275, i32 84214528, i32 84214529, i32 84214530, i32 84214531, i32 84279296, i32 84279297, i32 84279298, i32 84279299, i32 84279552, i32 84279553, i32 84279554, i32 84279555, i32 84279808, i32 84279809, i32 84279810, i32 84279811, i32 84280064, i32 84280065, i32 84280066, i32 84280067, i32 84344832, i32 84344833, i32 84344834, i32 84344835, i32 84345088, i32 84345089, i32 84345090, i32 84345091, i32 84345344, i32 84345345, i32 84345346, i32 84345347, i32 84345600, i32 84345601, i32 84345602, i32 84345603, i32 100925440, i32 100925441, i32 100925442, i32 100925443, i32 100925696, i32 100925697, i32 100925698, i32 100925699, i32 100925952, i32 100925953, i32 100925954, i32 100925955, i32 100926208, i32 100926209, i32 100926210, i32 100926211, i32 100990976, i32 100990977, i32 100990978, i32 100990979, i32 100991232, i32 100991233, i32 100991234, i32 100991235, i32 100991488, i32 100991489, i32 100991490, i32 100991491, i32 100991744, i32 100991745, i32 100991746, i32 100991747, i32 101056512, i32 101056513, i32 101056514, i32 101056515, i32 101056768, i32 101056769, i32 101056770, i32 101056771, i32 101057024, i32 101057025, i32 101057026, i32 101057027, i32 101057280, i32 101057281, i32 101057282, i32 101057283, i32 101122048, i32 101122049, i32 101122050, i32 101122051, i32 101122304, i32 101122305, i32 101122306, i32 101122307, i32 101122560, i32 101122561, i32 101122562, i32 101122563, i32 101122816, i32 101122817, i32 101122818, i32 101122819, i32 117702656, i32 117702657, i32 117702658, i32 117702659, i32 117702912, i32 117702913, i32 117702914, i32 117702915, i32 117703168, i32 117703169, i32 117703170, i32 117703171, i32 117703424, i32 117703425, i32 117703426, i32 117703427, i32 117768192, i32 117768193, i32 117768194, i32 117768195, i32 117768448, i32 117768449, i32 117768450, i32 117768451, i32 117768704, i32 117768705, i32 117768706, i32 117768707, i32 117768960, i32 117768961, i32 117768962, i32 117768963, i32 117833728, i32 117833729, i32 117833730, i32 117833731, i32 117833984, i32 117833985, i32 117833986, i32 117833987, i32 117834240, i32 117834241, i32 117834242, i32 117834243, i32 117834496, i32 117834497, i32 117834498, i32 117834499, i32 117899264, i32 117899265, i32 117899266, i32 117899267, i32 117899520, i32 117899521, i32 117899522, i32 117899523, i32 117899776, i32 117899777, i32 117899778, i32 117899779, i32 117900032, i32 117900033, i32 117900034, i32 117900035], align 16
 @switch.table.sieve_llvm_error_string.rel = private unnamed_addr constant [10 x i32] [i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.2 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.3 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.4 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.5 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.6 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.7 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.8 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.9 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.10 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.11 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32)], align 4
 
 ; Function Attrs: nounwind uwtable
@@ -3801,6 +4207,515 @@ define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef 
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
+  %4 = icmp slt i64 %2, 32
+  br i1 %4, label %87, label %5
+
+5:                                                ; preds = %3
+  %6 = add nsw i64 %2, -32
+  %7 = icmp ult i64 %6, 32
+  br i1 %7, label %54, label %8
+
+8:                                                ; preds = %5
+  %9 = lshr i64 %6, 5
+  %10 = add nuw nsw i64 %9, 1
+  %11 = and i64 %10, 1152921504606846974
+  br label %12
+
+12:                                               ; preds = %12, %8
+  %13 = phi i64 [ 32, %8 ], [ %51, %12 ]
+  %14 = phi <8 x i32> [ zeroinitializer, %8 ], [ %50, %12 ]
+  %15 = phi <8 x i32> [ zeroinitializer, %8 ], [ %42, %12 ]
+  %16 = phi i64 [ 0, %8 ], [ %34, %12 ]
+  %17 = phi i64 [ 0, %8 ], [ %52, %12 ]
+  %18 = getelementptr inbounds i8, ptr %0, i64 %16
+  %19 = load <16 x i8>, ptr %18, align 1, !tbaa !31
+  %20 = zext <16 x i8> %19 to <16 x i16>
+  %21 = getelementptr inbounds i8, ptr %1, i64 %16
+  %22 = load <16 x i8>, ptr %21, align 1, !tbaa !31
+  %23 = sext <16 x i8> %22 to <16 x i16>
+  %24 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %20, <16 x i16> %23)
+  %25 = add <8 x i32> %24, %15
+  %26 = getelementptr inbounds i8, ptr %18, i64 16
+  %27 = load <16 x i8>, ptr %26, align 1, !tbaa !31
+  %28 = zext <16 x i8> %27 to <16 x i16>
+  %29 = getelementptr inbounds i8, ptr %21, i64 16
+  %30 = load <16 x i8>, ptr %29, align 1, !tbaa !31
+  %31 = sext <16 x i8> %30 to <16 x i16>
+  %32 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %28, <16 x i16> %31)
+  %33 = add <8 x i32> %32, %14
+  %34 = add nuw nsw i64 %13, 32
+  %35 = getelementptr inbounds i8, ptr %0, i64 %13
+  %36 = load <16 x i8>, ptr %35, align 1, !tbaa !31
+  %37 = zext <16 x i8> %36 to <16 x i16>
+  %38 = getelementptr inbounds i8, ptr %1, i64 %13
+  %39 = load <16 x i8>, ptr %38, align 1, !tbaa !31
+  %40 = sext <16 x i8> %39 to <16 x i16>
+  %41 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %37, <16 x i16> %40)
+  %42 = add <8 x i32> %41, %25
+  %43 = getelementptr inbounds i8, ptr %35, i64 16
+  %44 = load <16 x i8>, ptr %43, align 1, !tbaa !31
+  %45 = zext <16 x i8> %44 to <16 x i16>
+  %46 = getelementptr inbounds i8, ptr %38, i64 16
+  %47 = load <16 x i8>, ptr %46, align 1, !tbaa !31
+  %48 = sext <16 x i8> %47 to <16 x i16>
+  %49 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %45, <16 x i16> %48)
+  %50 = add <8 x i32> %49, %33
+  %51 = add nuw nsw i64 %13, 64
+  %52 = add i64 %17, 2
+  %53 = icmp eq i64 %52, %11
+  br i1 %53, label %54, label %12, !llvm.loop !51
+
+54:                                               ; preds = %12, %5
+  %55 = phi i64 [ poison, %5 ], [ %34, %12 ]
+  %56 = phi <8 x i32> [ poison, %5 ], [ %42, %12 ]
+  %57 = phi <8 x i32> [ poison, %5 ], [ %50, %12 ]
+  %58 = phi i64 [ 32, %5 ], [ %51, %12 ]
+  %59 = phi <8 x i32> [ zeroinitializer, %5 ], [ %50, %12 ]
+  %60 = phi <8 x i32> [ zeroinitializer, %5 ], [ %42, %12 ]
+  %61 = phi i64 [ 0, %5 ], [ %34, %12 ]
+  %62 = and i64 %6, 32
+  %63 = icmp eq i64 %62, 0
+  br i1 %63, label %64, label %81
+
+64:                                               ; preds = %54
+  %65 = getelementptr inbounds i8, ptr %0, i64 %61
+  %66 = load <16 x i8>, ptr %65, align 1, !tbaa !31
+  %67 = zext <16 x i8> %66 to <16 x i16>
+  %68 = getelementptr inbounds i8, ptr %1, i64 %61
+  %69 = load <16 x i8>, ptr %68, align 1, !tbaa !31
+  %70 = sext <16 x i8> %69 to <16 x i16>
+  %71 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %67, <16 x i16> %70)
+  %72 = add <8 x i32> %71, %60
+  %73 = getelementptr inbounds i8, ptr %65, i64 16
+  %74 = load <16 x i8>, ptr %73, align 1, !tbaa !31
+  %75 = zext <16 x i8> %74 to <16 x i16>
+  %76 = getelementptr inbounds i8, ptr %68, i64 16
+  %77 = load <16 x i8>, ptr %76, align 1, !tbaa !31
+  %78 = sext <16 x i8> %77 to <16 x i16>
+  %79 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %75, <16 x i16> %78)
+  %80 = add <8 x i32> %79, %59
+  br label %81
+
+81:                                               ; preds = %54, %64
+  %82 = phi i64 [ %55, %54 ], [ %58, %64 ]
+  %83 = phi <8 x i32> [ %56, %54 ], [ %72, %64 ]
+  %84 = phi <8 x i32> [ %57, %54 ], [ %80, %64 ]
+  %85 = add <8 x i32> %84, %83
+  %86 = sext <8 x i32> %85 to <8 x i64>
+  br label %87
+
+87:                                               ; preds = %81, %3
+  %88 = phi i64 [ 0, %3 ], [ %82, %81 ]
+  %89 = phi <8 x i64> [ zeroinitializer, %3 ], [ %86, %81 ]
+  %90 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %89)
+  %91 = icmp slt i64 %88, %2
+  br i1 %91, label %92, label %163
+
+92:                                               ; preds = %87
+  %93 = sub i64 %2, %88
+  %94 = icmp ult i64 %93, 16
+  br i1 %94, label %147, label %95
+
+95:                                               ; preds = %92
+  %96 = and i64 %2, 15
+  %97 = sub i64 %93, %96
+  %98 = add i64 %88, %97
+  %99 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %90, i64 0
+  br label %100
+
+100:                                              ; preds = %100, %95
+  %101 = phi i64 [ 0, %95 ], [ %139, %100 ]
+  %102 = phi <4 x i64> [ %99, %95 ], [ %135, %100 ]
+  %103 = phi <4 x i64> [ zeroinitializer, %95 ], [ %136, %100 ]
+  %104 = phi <4 x i64> [ zeroinitializer, %95 ], [ %137, %100 ]
+  %105 = phi <4 x i64> [ zeroinitializer, %95 ], [ %138, %100 ]
+  %106 = add i64 %88, %101
+  %107 = getelementptr inbounds i8, ptr %0, i64 %106
+  %108 = getelementptr inbounds i8, ptr %107, i64 4
+  %109 = getelementptr inbounds i8, ptr %107, i64 8
+  %110 = getelementptr inbounds i8, ptr %107, i64 12
+  %111 = load <4 x i8>, ptr %107, align 1, !tbaa !31
+  %112 = load <4 x i8>, ptr %108, align 1, !tbaa !31
+  %113 = load <4 x i8>, ptr %109, align 1, !tbaa !31
+  %114 = load <4 x i8>, ptr %110, align 1, !tbaa !31
+  %115 = zext <4 x i8> %111 to <4 x i64>
+  %116 = zext <4 x i8> %112 to <4 x i64>
+  %117 = zext <4 x i8> %113 to <4 x i64>
+  %118 = zext <4 x i8> %114 to <4 x i64>
+  %119 = getelementptr inbounds i8, ptr %1, i64 %106
+  %120 = getelementptr inbounds i8, ptr %119, i64 4
+  %121 = getelementptr inbounds i8, ptr %119, i64 8
+  %122 = getelementptr inbounds i8, ptr %119, i64 12
+  %123 = load <4 x i8>, ptr %119, align 1, !tbaa !31
+  %124 = load <4 x i8>, ptr %120, align 1, !tbaa !31
+  %125 = load <4 x i8>, ptr %121, align 1, !tbaa !31
+  %126 = load <4 x i8>, ptr %122, align 1, !tbaa !31
+  %127 = sext <4 x i8> %123 to <4 x i64>
+  %128 = sext <4 x i8> %124 to <4 x i64>
+  %129 = sext <4 x i8> %125 to <4 x i64>
+  %130 = sext <4 x i8> %126 to <4 x i64>
+  %131 = mul nsw <4 x i64> %127, %115
+  %132 = mul nsw <4 x i64> %128, %116
+  %133 = mul nsw <4 x i64> %129, %117
+  %134 = mul nsw <4 x i64> %130, %118
+  %135 = add <4 x i64> %131, %102
+  %136 = add <4 x i64> %132, %103
+  %137 = add <4 x i64> %133, %104
+  %138 = add <4 x i64> %134, %105
+  %139 = add nuw i64 %101, 16
+  %140 = icmp eq i64 %139, %97
+  br i1 %140, label %141, label %100, !llvm.loop !52
+
+141:                                              ; preds = %100
+  %142 = add <4 x i64> %136, %135
+  %143 = add <4 x i64> %137, %142
+  %144 = add <4 x i64> %138, %143
+  %145 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %144)
+  %146 = icmp eq i64 %96, 0
+  br i1 %146, label %163, label %147
+
+147:                                              ; preds = %141, %92
+  %148 = phi i64 [ %90, %92 ], [ %145, %141 ]
+  %149 = phi i64 [ %88, %92 ], [ %98, %141 ]
+  br label %150
+
+150:                                              ; preds = %147, %150
+  %151 = phi i64 [ %160, %150 ], [ %148, %147 ]
+  %152 = phi i64 [ %161, %150 ], [ %149, %147 ]
+  %153 = getelementptr inbounds i8, ptr %0, i64 %152
+  %154 = load i8, ptr %153, align 1, !tbaa !31
+  %155 = zext i8 %154 to i64
+  %156 = getelementptr inbounds i8, ptr %1, i64 %152
+  %157 = load i8, ptr %156, align 1, !tbaa !31
+  %158 = sext i8 %157 to i64
+  %159 = mul nsw i64 %158, %155
+  %160 = add nsw i64 %159, %151
+  %161 = add nuw nsw i64 %152, 1
+  %162 = icmp eq i64 %161, %2
+  br i1 %162, label %163, label %150, !llvm.loop !55
+
+163:                                              ; preds = %150, %141, %87
+  %164 = phi i64 [ %90, %87 ], [ %145, %141 ], [ %160, %150 ]
+  ret i64 %164
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+  %9 = sext i32 %4 to i64
+  %10 = mul i64 %9, %3
+  %11 = icmp eq i32 %4, 2
+  %12 = icmp eq i32 %5, 4
+  %13 = and i1 %11, %12
+  %14 = and i64 %2, 3
+  %15 = icmp eq i64 %14, 0
+  %16 = and i1 %15, %13
+  br i1 %16, label %17, label %82
+
+17:                                               ; preds = %8
+  %18 = getelementptr inbounds i8, ptr %0, i64 %2
+  %19 = ashr exact i64 %2, 2
+  %20 = getelementptr inbounds i8, ptr %1, i64 %19
+  %21 = sdiv i64 %10, 16
+  %22 = shl nsw i64 %21, 4
+  %23 = icmp sgt i64 %10, 15
+  br i1 %23, label %30, label %26
+
+24:                                               ; preds = %30
+  %25 = sext <8 x i32> %79 to <8 x i64>
+  br label %26
+
+26:                                               ; preds = %24, %17
+  %27 = phi <8 x i64> [ zeroinitializer, %17 ], [ %25, %24 ]
+  %28 = phi i64 [ 0, %17 ], [ %80, %24 ]
+  %29 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %27)
+  br label %82
+
+30:                                               ; preds = %17, %30
+  %31 = phi i64 [ %80, %30 ], [ 0, %17 ]
+  %32 = phi <8 x i32> [ %79, %30 ], [ zeroinitializer, %17 ]
+  %33 = lshr exact i64 %31, 2
+  %34 = getelementptr inbounds i8, ptr %20, i64 %33
+  %35 = load i8, ptr %34, align 1, !tbaa !31
+  %36 = zext i8 %35 to i64
+  %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
+  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %39 = zext i32 %38 to i64
+  %40 = getelementptr inbounds i8, ptr %34, i64 1
+  %41 = load i8, ptr %40, align 1, !tbaa !31
+  %42 = zext i8 %41 to i64
+  %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
+  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %45 = zext i32 %44 to i64
+  %46 = shl nuw i64 %45, 32
+  %47 = or disjoint i64 %46, %39
+  %48 = getelementptr inbounds i8, ptr %34, i64 2
+  %49 = load i8, ptr %48, align 1, !tbaa !31
+  %50 = zext i8 %49 to i64
+  %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
+  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %53 = zext i32 %52 to i64
+  %54 = getelementptr inbounds i8, ptr %34, i64 3
+  %55 = load i8, ptr %54, align 1, !tbaa !31
+  %56 = zext i8 %55 to i64
+  %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
+  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %59 = zext i32 %58 to i64
+  %60 = shl nuw i64 %59, 32
+  %61 = or disjoint i64 %60, %53
+  %62 = add i64 %47, 578721382569869312
+  %63 = add i64 %61, 578721382569869312
+  %64 = insertelement <4 x i64> poison, i64 %62, i64 0
+  %65 = insertelement <4 x i64> %64, i64 %63, i64 2
+  %66 = shl nuw nsw i64 %31, 1
+  %67 = getelementptr inbounds i8, ptr %7, i64 %66
+  %68 = load <32 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = bitcast <4 x i64> %65 to <32 x i8>
+  %70 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %68, <32 x i8> %69)
+  %71 = bitcast <32 x i8> %70 to <4 x i64>
+  %72 = shufflevector <4 x i64> %71, <4 x i64> poison, <2 x i32> <i32 0, i32 2>
+  %73 = bitcast <2 x i64> %72 to <16 x i8>
+  %74 = zext <16 x i8> %73 to <16 x i16>
+  %75 = getelementptr inbounds i8, ptr %18, i64 %31
+  %76 = load <16 x i8>, ptr %75, align 1, !tbaa !31
+  %77 = sext <16 x i8> %76 to <16 x i16>
+  %78 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %74, <16 x i16> %77)
+  %79 = add <8 x i32> %78, %32
+  %80 = add nuw nsw i64 %31, 16
+  %81 = icmp slt i64 %80, %22
+  br i1 %81, label %30, label %24, !llvm.loop !56
+
+82:                                               ; preds = %26, %8
+  %83 = phi i64 [ %29, %26 ], [ 0, %8 ]
+  %84 = phi i64 [ %28, %26 ], [ 0, %8 ]
+  %85 = icmp slt i64 %84, %10
+  br i1 %85, label %86, label %293
+
+86:                                               ; preds = %82
+  %87 = sext i32 %5 to i64
+  %88 = sext i32 %6 to i64
+  %89 = shl nsw i32 -1, %6
+  %90 = xor i32 %89, -1
+  %91 = sub i64 %10, %84
+  %92 = icmp ult i64 %91, 8
+  br i1 %92, label %263, label %93
+
+93:                                               ; preds = %86
+  %94 = and i64 %91, -8
+  %95 = add i64 %84, %94
+  %96 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %83, i64 0
+  br label %97
+
+97:                                               ; preds = %97, %93
+  %98 = phi i64 [ 0, %93 ], [ %257, %97 ]
+  %99 = phi <4 x i64> [ %96, %93 ], [ %255, %97 ]
+  %100 = phi <4 x i64> [ zeroinitializer, %93 ], [ %256, %97 ]
+  %101 = add i64 %84, %98
+  %102 = add i64 %101, 1
+  %103 = add i64 %101, 2
+  %104 = add i64 %101, 3
+  %105 = add i64 %101, 4
+  %106 = add i64 %101, 5
+  %107 = add i64 %101, 6
+  %108 = add i64 %101, 7
+  %109 = add nsw i64 %101, %2
+  %110 = add nsw i64 %102, %2
+  %111 = add nsw i64 %103, %2
+  %112 = add nsw i64 %104, %2
+  %113 = add nsw i64 %105, %2
+  %114 = add nsw i64 %106, %2
+  %115 = add nsw i64 %107, %2
+  %116 = add nsw i64 %108, %2
+  %117 = getelementptr inbounds i8, ptr %0, i64 %109
+  %118 = getelementptr inbounds i8, ptr %117, i64 4
+  %119 = load <4 x i8>, ptr %117, align 1, !tbaa !31
+  %120 = load <4 x i8>, ptr %118, align 1, !tbaa !31
+  %121 = sext <4 x i8> %119 to <4 x i64>
+  %122 = sext <4 x i8> %120 to <4 x i64>
+  %123 = sdiv i64 %101, %9
+  %124 = sdiv i64 %102, %9
+  %125 = sdiv i64 %103, %9
+  %126 = sdiv i64 %104, %9
+  %127 = sdiv i64 %105, %9
+  %128 = sdiv i64 %106, %9
+  %129 = sdiv i64 %107, %9
+  %130 = sdiv i64 %108, %9
+  %131 = mul nsw i64 %123, %87
+  %132 = mul nsw i64 %124, %87
+  %133 = mul nsw i64 %125, %87
+  %134 = mul nsw i64 %126, %87
+  %135 = mul nsw i64 %127, %87
+  %136 = mul nsw i64 %128, %87
+  %137 = mul nsw i64 %129, %87
+  %138 = mul nsw i64 %130, %87
+  %139 = mul i64 %109, %88
+  %140 = mul i64 %110, %88
+  %141 = mul i64 %111, %88
+  %142 = mul i64 %112, %88
+  %143 = mul i64 %113, %88
+  %144 = mul i64 %114, %88
+  %145 = mul i64 %115, %88
+  %146 = mul i64 %116, %88
+  %147 = lshr i64 %139, 3
+  %148 = lshr i64 %140, 3
+  %149 = lshr i64 %141, 3
+  %150 = lshr i64 %142, 3
+  %151 = lshr i64 %143, 3
+  %152 = lshr i64 %144, 3
+  %153 = lshr i64 %145, 3
+  %154 = lshr i64 %146, 3
+  %155 = getelementptr inbounds i8, ptr %1, i64 %147
+  %156 = getelementptr inbounds i8, ptr %1, i64 %148
+  %157 = getelementptr inbounds i8, ptr %1, i64 %149
+  %158 = getelementptr inbounds i8, ptr %1, i64 %150
+  %159 = getelementptr inbounds i8, ptr %1, i64 %151
+  %160 = getelementptr inbounds i8, ptr %1, i64 %152
+  %161 = getelementptr inbounds i8, ptr %1, i64 %153
+  %162 = getelementptr inbounds i8, ptr %1, i64 %154
+  %163 = load i16, ptr %155, align 1
+  %164 = load i16, ptr %156, align 1
+  %165 = load i16, ptr %157, align 1
+  %166 = load i16, ptr %158, align 1
+  %167 = load i16, ptr %159, align 1
+  %168 = load i16, ptr %160, align 1
+  %169 = load i16, ptr %161, align 1
+  %170 = load i16, ptr %162, align 1
+  %171 = zext i16 %163 to i32
+  %172 = zext i16 %164 to i32
+  %173 = zext i16 %165 to i32
+  %174 = zext i16 %166 to i32
+  %175 = zext i16 %167 to i32
+  %176 = zext i16 %168 to i32
+  %177 = zext i16 %169 to i32
+  %178 = zext i16 %170 to i32
+  %179 = trunc i64 %139 to i32
+  %180 = trunc i64 %140 to i32
+  %181 = trunc i64 %141 to i32
+  %182 = trunc i64 %142 to i32
+  %183 = trunc i64 %143 to i32
+  %184 = trunc i64 %144 to i32
+  %185 = trunc i64 %145 to i32
+  %186 = trunc i64 %146 to i32
+  %187 = and i32 %179, 7
+  %188 = and i32 %180, 7
+  %189 = and i32 %181, 7
+  %190 = and i32 %182, 7
+  %191 = and i32 %183, 7
+  %192 = and i32 %184, 7
+  %193 = and i32 %185, 7
+  %194 = and i32 %186, 7
+  %195 = lshr i32 %171, %187
+  %196 = lshr i32 %172, %188
+  %197 = lshr i32 %173, %189
+  %198 = lshr i32 %174, %190
+  %199 = lshr i32 %175, %191
+  %200 = lshr i32 %176, %192
+  %201 = lshr i32 %177, %193
+  %202 = lshr i32 %178, %194
+  %203 = and i32 %195, %90
+  %204 = and i32 %196, %90
+  %205 = and i32 %197, %90
+  %206 = and i32 %198, %90
+  %207 = and i32 %199, %90
+  %208 = and i32 %200, %90
+  %209 = and i32 %201, %90
+  %210 = and i32 %202, %90
+  %211 = zext nneg i32 %203 to i64
+  %212 = zext nneg i32 %204 to i64
+  %213 = zext nneg i32 %205 to i64
+  %214 = zext nneg i32 %206 to i64
+  %215 = zext nneg i32 %207 to i64
+  %216 = zext nneg i32 %208 to i64
+  %217 = zext nneg i32 %209 to i64
+  %218 = zext nneg i32 %210 to i64
+  %219 = getelementptr i8, ptr %7, i64 %131
+  %220 = getelementptr i8, ptr %7, i64 %132
+  %221 = getelementptr i8, ptr %7, i64 %133
+  %222 = getelementptr i8, ptr %7, i64 %134
+  %223 = getelementptr i8, ptr %7, i64 %135
+  %224 = getelementptr i8, ptr %7, i64 %136
+  %225 = getelementptr i8, ptr %7, i64 %137
+  %226 = getelementptr i8, ptr %7, i64 %138
+  %227 = getelementptr i8, ptr %219, i64 %211
+  %228 = getelementptr i8, ptr %220, i64 %212
+  %229 = getelementptr i8, ptr %221, i64 %213
+  %230 = getelementptr i8, ptr %222, i64 %214
+  %231 = getelementptr i8, ptr %223, i64 %215
+  %232 = getelementptr i8, ptr %224, i64 %216
+  %233 = getelementptr i8, ptr %225, i64 %217
+  %234 = getelementptr i8, ptr %226, i64 %218
+  %235 = load i8, ptr %227, align 1, !tbaa !31
+  %236 = load i8, ptr %228, align 1, !tbaa !31
+  %237 = load i8, ptr %229, align 1, !tbaa !31
+  %238 = load i8, ptr %230, align 1, !tbaa !31
+  %239 = insertelement <4 x i8> poison, i8 %235, i64 0
+  %240 = insertelement <4 x i8> %239, i8 %236, i64 1
+  %241 = insertelement <4 x i8> %240, i8 %237, i64 2
+  %242 = insertelement <4 x i8> %241, i8 %238, i64 3
+  %243 = load i8, ptr %231, align 1, !tbaa !31
+  %244 = load i8, ptr %232, align 1, !tbaa !31
+  %245 = load i8, ptr %233, align 1, !tbaa !31
+  %246 = load i8, ptr %234, align 1, !tbaa !31
+  %247 = insertelement <4 x i8> poison, i8 %243, i64 0
+  %248 = insertelement <4 x i8> %247, i8 %244, i64 1
+  %249 = insertelement <4 x i8> %248, i8 %245, i64 2
+  %250 = insertelement <4 x i8> %249, i8 %246, i64 3
+  %251 = zext <4 x i8> %242 to <4 x i64>
+  %252 = zext <4 x i8> %250 to <4 x i64>
+  %253 = mul nsw <4 x i64> %251, %121
+  %254 = mul nsw <4 x i64> %252, %122
+  %255 = add <4 x i64> %253, %99
+  %256 = add <4 x i64> %254, %100
+  %257 = add nuw i64 %98, 8
+  %258 = icmp eq i64 %257, %94
+  br i1 %258, label %259, label %97, !llvm.loop !57
+
+259:                                              ; preds = %97
+  %260 = add <4 x i64> %256, %255
+  %261 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %260)
+  %262 = icmp eq i64 %91, %94
+  br i1 %262, label %293, label %263
+
+263:                                              ; preds = %259, %86
+  %264 = phi i64 [ %84, %86 ], [ %95, %259 ]
+  %265 = phi i64 [ %83, %86 ], [ %261, %259 ]
+  br label %266
+
+266:                                              ; preds = %263, %266
+  %267 = phi i64 [ %291, %266 ], [ %264, %263 ]
+  %268 = phi i64 [ %290, %266 ], [ %265, %263 ]
+  %269 = add nsw i64 %267, %2
+  %270 = getelementptr inbounds i8, ptr %0, i64 %269
+  %271 = load i8, ptr %270, align 1, !tbaa !31
+  %272 = sext i8 %271 to i64
+  %273 = sdiv i64 %267, %9
+  %274 = mul nsw i64 %273, %87
+  %275 = mul i64 %269, %88
+  %276 = lshr i64 %275, 3
+  %277 = getelementptr inbounds i8, ptr %1, i64 %276
+  %278 = load i16, ptr %277, align 1
+  %279 = zext i16 %278 to i32
+  %280 = trunc i64 %275 to i32
+  %281 = and i32 %280, 7
+  %282 = lshr i32 %279, %281
+  %283 = and i32 %282, %90
+  %284 = zext nneg i32 %283 to i64
+  %285 = getelementptr i8, ptr %7, i64 %274
+  %286 = getelementptr i8, ptr %285, i64 %284
+  %287 = load i8, ptr %286, align 1, !tbaa !31
+  %288 = zext i8 %287 to i64
+  %289 = mul nsw i64 %288, %272
+  %290 = add nsw i64 %289, %268
+  %291 = add nuw nsw i64 %267, 1
+  %292 = icmp eq i64 %291, %10
+  br i1 %292, label %293, label %266, !llvm.loop !58
+
+293:                                              ; preds = %266, %259, %82
+  %294 = phi i64 [ %83, %82 ], [ %261, %259 ], [ %290, %266 ]
+  ret i64 %294
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
   %9 = alloca [4 x float], align 16
   %10 = sext i32 %4 to i64
@@ -3921,7 +4836,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %121 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %120, <8 x float> %118, <8 x float> %29)
   %122 = add nuw nsw i64 %30, 32
   %123 = icmp slt i64 %122, %23
-  br i1 %123, label %25, label %124, !llvm.loop !51
+  br i1 %123, label %25, label %124, !llvm.loop !59
 
 124:                                              ; preds = %25
   %125 = fadd <8 x float> %52, %75
@@ -3983,7 +4898,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %169 = add i64 %149, %168
   %170 = and i64 %149, 3
   %171 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %170
-  %172 = load <8 x float>, ptr %171, align 4, !tbaa !52
+  %172 = load <8 x float>, ptr %171, align 4, !tbaa !60
   br label %173
 
 173:                                              ; preds = %173, %167
@@ -4006,7 +4921,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %190 = add nsw i64 %182, %2
   %191 = add nsw i64 %183, %2
   %192 = getelementptr inbounds float, ptr %0, i64 %184
-  %193 = load <8 x float>, ptr %192, align 4, !tbaa !52
+  %193 = load <8 x float>, ptr %192, align 4, !tbaa !60
   %194 = sdiv i64 %176, %10
   %195 = sdiv i64 %177, %10
   %196 = sdiv i64 %178, %10
@@ -4119,14 +5034,14 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %303 = getelementptr float, ptr %295, i64 %287
   %304 = getelementptr float, ptr %296, i64 %288
   %305 = getelementptr float, ptr %297, i64 %289
-  %306 = load float, ptr %298, align 4, !tbaa !52
-  %307 = load float, ptr %299, align 4, !tbaa !52
-  %308 = load float, ptr %300, align 4, !tbaa !52
-  %309 = load float, ptr %301, align 4, !tbaa !52
-  %310 = load float, ptr %302, align 4, !tbaa !52
-  %311 = load float, ptr %303, align 4, !tbaa !52
-  %312 = load float, ptr %304, align 4, !tbaa !52
-  %313 = load float, ptr %305, align 4, !tbaa !52
+  %306 = load float, ptr %298, align 4, !tbaa !60
+  %307 = load float, ptr %299, align 4, !tbaa !60
+  %308 = load float, ptr %300, align 4, !tbaa !60
+  %309 = load float, ptr %301, align 4, !tbaa !60
+  %310 = load float, ptr %302, align 4, !tbaa !60
+  %311 = load float, ptr %303, align 4, !tbaa !60
+  %312 = load float, ptr %304, align 4, !tbaa !60
+  %313 = load float, ptr %305, align 4, !tbaa !60
   %314 = insertelement <8 x float> poison, float %306, i64 0
   %315 = insertelement <8 x float> %314, float %307, i64 1
   %316 = insertelement <8 x float> %315, float %308, i64 2
@@ -4139,10 +5054,10 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %323 = fadd <8 x float> %174, %322
   %324 = add nuw i64 %175, 8
   %325 = icmp eq i64 %324, %168
-  br i1 %325, label %326, label %173, !llvm.loop !54
+  br i1 %325, label %326, label %173, !llvm.loop !62
 
 326:                                              ; preds = %173
-  store <8 x float> %323, ptr %171, align 4, !tbaa !52
+  store <8 x float> %323, ptr %171, align 4, !tbaa !60
   %327 = icmp eq i64 %156, %168
   br i1 %327, label %413, label %328
 
@@ -4157,7 +5072,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 334:                                              ; preds = %328
   %335 = add nsw i64 %329, %2
   %336 = getelementptr inbounds float, ptr %0, i64 %335
-  %337 = load float, ptr %336, align 4, !tbaa !52
+  %337 = load float, ptr %336, align 4, !tbaa !60
   %338 = sdiv i64 %329, %10
   %339 = mul nsw i64 %338, %152
   %340 = mul i64 %335, %153
@@ -4172,13 +5087,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %349 = zext nneg i32 %348 to i64
   %350 = getelementptr float, ptr %7, i64 %339
   %351 = getelementptr float, ptr %350, i64 %349
-  %352 = load float, ptr %351, align 4, !tbaa !52
+  %352 = load float, ptr %351, align 4, !tbaa !60
   %353 = fmul float %337, %352
   %354 = and i64 %329, 3
   %355 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %354
-  %356 = load float, ptr %355, align 4, !tbaa !52
+  %356 = load float, ptr %355, align 4, !tbaa !60
   %357 = fadd float %356, %353
-  store float %357, ptr %355, align 4, !tbaa !52
+  store float %357, ptr %355, align 4, !tbaa !60
   %358 = add nuw nsw i64 %329, 1
   br label %359
 
@@ -4191,7 +5106,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %363 = phi i64 [ %411, %362 ], [ %360, %359 ]
   %364 = add nsw i64 %363, %2
   %365 = getelementptr inbounds float, ptr %0, i64 %364
-  %366 = load float, ptr %365, align 4, !tbaa !52
+  %366 = load float, ptr %365, align 4, !tbaa !60
   %367 = sdiv i64 %363, %10
   %368 = mul nsw i64 %367, %152
   %369 = mul i64 %364, %153
@@ -4206,17 +5121,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %378 = zext nneg i32 %377 to i64
   %379 = getelementptr float, ptr %7, i64 %368
   %380 = getelementptr float, ptr %379, i64 %378
-  %381 = load float, ptr %380, align 4, !tbaa !52
+  %381 = load float, ptr %380, align 4, !tbaa !60
   %382 = fmul float %366, %381
   %383 = and i64 %363, 3
   %384 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %383
-  %385 = load float, ptr %384, align 4, !tbaa !52
+  %385 = load float, ptr %384, align 4, !tbaa !60
   %386 = fadd float %385, %382
-  store float %386, ptr %384, align 4, !tbaa !52
+  store float %386, ptr %384, align 4, !tbaa !60
   %387 = add nuw nsw i64 %363, 1
   %388 = add nsw i64 %387, %2
   %389 = getelementptr inbounds float, ptr %0, i64 %388
-  %390 = load float, ptr %389, align 4, !tbaa !52
+  %390 = load float, ptr %389, align 4, !tbaa !60
   %391 = sdiv i64 %387, %10
   %392 = mul nsw i64 %391, %152
   %393 = mul i64 %388, %153
@@ -4231,25 +5146,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %402 = zext nneg i32 %401 to i64
   %403 = getelementptr float, ptr %7, i64 %392
   %404 = getelementptr float, ptr %403, i64 %402
-  %405 = load float, ptr %404, align 4, !tbaa !52
+  %405 = load float, ptr %404, align 4, !tbaa !60
   %406 = fmul float %390, %405
   %407 = and i64 %387, 3
   %408 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %407
-  %409 = load float, ptr %408, align 4, !tbaa !52
+  %409 = load float, ptr %408, align 4, !tbaa !60
   %410 = fadd float %409, %406
-  store float %410, ptr %408, align 4, !tbaa !52
+  store float %410, ptr %408, align 4, !tbaa !60
   %411 = add nuw nsw i64 %363, 2
   %412 = icmp eq i64 %411, %11
-  br i1 %412, label %413, label %362, !llvm.loop !57
+  br i1 %412, label %413, label %362, !llvm.loop !63
 
 413:                                              ; preds = %359, %362, %326
-  %414 = load float, ptr %9, align 16, !tbaa !52
+  %414 = load float, ptr %9, align 16, !tbaa !60
   %415 = getelementptr inbounds i8, ptr %9, i64 4
-  %416 = load float, ptr %415, align 4, !tbaa !52
+  %416 = load float, ptr %415, align 4, !tbaa !60
   %417 = getelementptr inbounds i8, ptr %9, i64 8
-  %418 = load float, ptr %417, align 8, !tbaa !52
+  %418 = load float, ptr %417, align 8, !tbaa !60
   %419 = getelementptr inbounds i8, ptr %9, i64 12
-  %420 = load float, ptr %419, align 4, !tbaa !52
+  %420 = load float, ptr %419, align 4, !tbaa !60
   %421 = fadd float %414, %416
   %422 = fadd float %418, %420
   %423 = fadd float %421, %422
@@ -4354,7 +5269,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %89 = fadd <4 x float> %85, %88
   %90 = fadd <4 x float> %82, %89
   %91 = fadd <4 x float> %75, %90
-  store <4 x float> %91, ptr %10, align 16, !tbaa !52
+  store <4 x float> %91, ptr %10, align 16, !tbaa !60
   br label %853
 
 92:                                               ; preds = %32, %107
@@ -4377,7 +5292,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 107:                                              ; preds = %110
   %108 = add nuw nsw i64 %101, 1
   %109 = icmp eq i64 %108, %1
-  br i1 %109, label %34, label %92, !llvm.loop !58
+  br i1 %109, label %34, label %92, !llvm.loop !64
 
 110:                                              ; preds = %110, %92
   %111 = phi <8 x float> [ %93, %92 ], [ %202, %110 ]
@@ -4474,7 +5389,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %202 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %201, <8 x float> %196, <8 x float> %111)
   %203 = add nuw nsw i64 %119, 1
   %204 = icmp eq i64 %203, 4
-  br i1 %204, label %107, label %110, !llvm.loop !59
+  br i1 %204, label %107, label %110, !llvm.loop !65
 
 205:                                              ; preds = %9
   %206 = icmp eq i32 %3, 1
@@ -4546,7 +5461,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %266 = fadd <4 x float> %262, %265
   %267 = fadd <4 x float> %259, %266
   %268 = fadd <4 x float> %252, %267
-  store <4 x float> %268, ptr %10, align 16, !tbaa !52
+  store <4 x float> %268, ptr %10, align 16, !tbaa !60
   br label %853
 
 269:                                              ; preds = %209, %434
@@ -4716,12 +5631,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %431 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %430, <8 x float> %428, <8 x float> %285)
   %432 = add nuw nsw i64 %293, 1
   %433 = icmp eq i64 %432, 4
-  br i1 %433, label %434, label %284, !llvm.loop !60
+  br i1 %433, label %434, label %284, !llvm.loop !66
 
 434:                                              ; preds = %284
   %435 = add nuw nsw i64 %278, 1
   %436 = icmp eq i64 %435, %1
-  br i1 %436, label %211, label %269, !llvm.loop !61
+  br i1 %436, label %211, label %269, !llvm.loop !67
 
 437:                                              ; preds = %205
   %438 = icmp eq i32 %5, 0
@@ -4815,7 +5730,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %513 = fadd <4 x float> %509, %512
   %514 = fadd <4 x float> %506, %513
   %515 = fadd <4 x float> %499, %514
-  store <4 x float> %515, ptr %10, align 16, !tbaa !52
+  store <4 x float> %515, ptr %10, align 16, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #18
   br label %853
 
@@ -4840,12 +5755,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 530:                                              ; preds = %533
   %531 = add nuw nsw i64 %517, 1
   %532 = icmp eq i64 %531, %1
-  br i1 %532, label %444, label %516, !llvm.loop !62
+  br i1 %532, label %444, label %516, !llvm.loop !68
 
 533:                                              ; preds = %658
   %534 = add nuw nsw i64 %524, 1
   %535 = icmp eq i64 %534, 4
-  br i1 %535, label %530, label %523, !llvm.loop !63
+  br i1 %535, label %530, label %523, !llvm.loop !69
 
 536:                                              ; preds = %658, %523
   %537 = phi i1 [ true, %523 ], [ false, %658 ]
@@ -5009,7 +5924,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %664 = load <8 x float>, ptr %663, align 32, !tbaa !31
   %665 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %661, <8 x float> %659, <8 x float> %664)
   store <8 x float> %665, ptr %663, align 32, !tbaa !31
-  br i1 %537, label %536, label %533, !llvm.loop !64
+  br i1 %537, label %536, label %533, !llvm.loop !70
 
 666:                                              ; preds = %437
   %667 = and i1 %28, %15
@@ -5098,7 +6013,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %742 = fadd <4 x float> %738, %741
   %743 = fadd <4 x float> %735, %742
   %744 = fadd <4 x float> %728, %743
-  store <4 x float> %744, ptr %10, align 16, !tbaa !52
+  store <4 x float> %744, ptr %10, align 16, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #18
   br label %853
 
@@ -5114,7 +6029,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 752:                                              ; preds = %755
   %753 = add nuw nsw i64 %746, 1
   %754 = icmp eq i64 %753, %1
-  br i1 %754, label %672, label %745, !llvm.loop !65
+  br i1 %754, label %672, label %745, !llvm.loop !71
 
 755:                                              ; preds = %755, %745
   %756 = phi i64 [ 0, %745 ], [ %851, %755 ]
@@ -5218,7 +6133,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   store <8 x float> %850, ptr %848, align 32, !tbaa !31
   %851 = add nuw nsw i64 %756, 1
   %852 = icmp eq i64 %851, 8
-  br i1 %852, label %752, label %755, !llvm.loop !66
+  br i1 %852, label %752, label %755, !llvm.loop !72
 
 853:                                              ; preds = %692, %666, %463, %440, %216, %39
   %854 = phi i64 [ %40, %39 ], [ %217, %216 ], [ %464, %463 ], [ 0, %666 ], [ %693, %692 ], [ 0, %440 ]
@@ -5248,7 +6163,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 872:                                              ; preds = %877
   %873 = add nuw nsw i64 %866, 1
   %874 = icmp eq i64 %873, %1
-  br i1 %874, label %962, label %865, !llvm.loop !67
+  br i1 %874, label %962, label %865, !llvm.loop !73
 
 875:                                              ; preds = %877, %865
   %876 = phi i64 [ 0, %865 ], [ %888, %877 ]
@@ -5257,21 +6172,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br label %890
 
 877:                                              ; preds = %943
-  %878 = load float, ptr %13, align 16, !tbaa !52
-  %879 = load float, ptr %862, align 4, !tbaa !52
+  %878 = load float, ptr %13, align 16, !tbaa !60
+  %879 = load float, ptr %862, align 4, !tbaa !60
   %880 = fadd float %878, %879
-  %881 = load float, ptr %863, align 8, !tbaa !52
-  %882 = load float, ptr %864, align 4, !tbaa !52
+  %881 = load float, ptr %863, align 8, !tbaa !60
+  %882 = load float, ptr %864, align 4, !tbaa !60
   %883 = fadd float %881, %882
   %884 = fadd float %880, %883
   %885 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %876
-  %886 = load float, ptr %885, align 4, !tbaa !52
+  %886 = load float, ptr %885, align 4, !tbaa !60
   %887 = fadd float %886, %884
-  store float %887, ptr %885, align 4, !tbaa !52
+  store float %887, ptr %885, align 4, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #18
   %888 = add nuw nsw i64 %876, 1
   %889 = icmp eq i64 %888, 4
-  br i1 %889, label %872, label %875, !llvm.loop !68
+  br i1 %889, label %872, label %875, !llvm.loop !74
 
 890:                                              ; preds = %943, %875
   %891 = phi i64 [ 0, %875 ], [ %960, %943 ]
@@ -5349,16 +6264,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %951 = zext nneg i32 %950 to i64
   %952 = getelementptr float, ptr %870, i64 %928
   %953 = getelementptr float, ptr %952, i64 %951
-  %954 = load float, ptr %953, align 4, !tbaa !52
+  %954 = load float, ptr %953, align 4, !tbaa !60
   %955 = fmul float %926, %954
   %956 = and i64 %891, 3
   %957 = getelementptr inbounds [4 x float], ptr %13, i64 0, i64 %956
-  %958 = load float, ptr %957, align 4, !tbaa !52
+  %958 = load float, ptr %957, align 4, !tbaa !60
   %959 = fadd float %958, %955
-  store float %959, ptr %957, align 4, !tbaa !52
+  store float %959, ptr %957, align 4, !tbaa !60
   %960 = add nuw nsw i64 %891, 1
   %961 = icmp eq i64 %960, 64
-  br i1 %961, label %877, label %890, !llvm.loop !69
+  br i1 %961, label %877, label %890, !llvm.loop !75
 
 962:                                              ; preds = %872, %853
   %963 = icmp sgt i64 %2, 0
@@ -5393,21 +6308,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br label %999
 
 986:                                              ; preds = %1019
-  %987 = load float, ptr %974, align 4, !tbaa !52
-  %988 = load float, ptr %973, align 8, !tbaa !52
-  %989 = load float, ptr %972, align 4, !tbaa !52
-  %990 = load float, ptr %14, align 16, !tbaa !52
+  %987 = load float, ptr %974, align 4, !tbaa !60
+  %988 = load float, ptr %973, align 8, !tbaa !60
+  %989 = load float, ptr %972, align 4, !tbaa !60
+  %990 = load float, ptr %14, align 16, !tbaa !60
   %991 = fadd float %989, %990
   %992 = fadd float %987, %988
   %993 = fadd float %992, %991
   %994 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %982
-  %995 = load float, ptr %994, align 4, !tbaa !52
+  %995 = load float, ptr %994, align 4, !tbaa !60
   %996 = fadd float %995, %993
-  store float %996, ptr %994, align 4, !tbaa !52
+  store float %996, ptr %994, align 4, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #18
   %997 = add nuw nsw i64 %982, 1
   %998 = icmp eq i64 %997, 4
-  br i1 %998, label %1038, label %981, !llvm.loop !70
+  br i1 %998, label %1038, label %981, !llvm.loop !76
 
 999:                                              ; preds = %1019, %981
   %1000 = phi i64 [ 0, %981 ], [ %1036, %1019 ]
@@ -5446,16 +6361,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %1027 = zext nneg i32 %1026 to i64
   %1028 = getelementptr float, ptr %968, i64 %1006
   %1029 = getelementptr float, ptr %1028, i64 %1027
-  %1030 = load float, ptr %1029, align 4, !tbaa !52
+  %1030 = load float, ptr %1029, align 4, !tbaa !60
   %1031 = fmul float %1004, %1030
   %1032 = and i64 %1000, 3
   %1033 = getelementptr inbounds [4 x float], ptr %14, i64 0, i64 %1032
-  %1034 = load float, ptr %1033, align 4, !tbaa !52
+  %1034 = load float, ptr %1033, align 4, !tbaa !60
   %1035 = fadd float %1034, %1031
-  store float %1035, ptr %1033, align 4, !tbaa !52
+  store float %1035, ptr %1033, align 4, !tbaa !60
   %1036 = add nuw nsw i64 %1000, 1
   %1037 = icmp eq i64 %1036, %2
-  br i1 %1037, label %986, label %999, !llvm.loop !71
+  br i1 %1037, label %986, label %999, !llvm.loop !77
 
 1038:                                             ; preds = %986, %962
   %1039 = icmp sgt i64 %8, 0
@@ -5463,7 +6378,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 1040:                                             ; preds = %1038
   %1041 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !52
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !60
   br label %1042
 
 1042:                                             ; preds = %1038, %1040
@@ -5494,71 +6409,71 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !52
-  store float %24, ptr %23, align 4, !tbaa !52
+  %24 = load float, ptr %22, align 4, !tbaa !60
+  store float %24, ptr %23, align 4, !tbaa !60
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !52
+  %26 = load float, ptr %25, align 4, !tbaa !60
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !52
+  store float %26, ptr %27, align 4, !tbaa !60
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !52
+  %29 = load float, ptr %28, align 4, !tbaa !60
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !52
+  store float %29, ptr %30, align 4, !tbaa !60
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !52
+  %32 = load float, ptr %31, align 4, !tbaa !60
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !52
+  store float %32, ptr %33, align 4, !tbaa !60
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !52
+  %35 = load float, ptr %34, align 4, !tbaa !60
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !52
+  store float %35, ptr %36, align 4, !tbaa !60
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !52
+  %38 = load float, ptr %37, align 4, !tbaa !60
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !52
+  store float %38, ptr %39, align 4, !tbaa !60
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !52
+  %41 = load float, ptr %40, align 4, !tbaa !60
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !52
+  store float %41, ptr %42, align 4, !tbaa !60
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !52
+  %44 = load float, ptr %43, align 4, !tbaa !60
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !52
+  store float %44, ptr %45, align 4, !tbaa !60
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !52
+  %47 = load float, ptr %46, align 4, !tbaa !60
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !52
+  store float %47, ptr %48, align 4, !tbaa !60
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !52
+  %50 = load float, ptr %49, align 4, !tbaa !60
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !52
+  store float %50, ptr %51, align 4, !tbaa !60
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !52
+  %53 = load float, ptr %52, align 4, !tbaa !60
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !52
+  store float %53, ptr %54, align 4, !tbaa !60
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !52
+  %56 = load float, ptr %55, align 4, !tbaa !60
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !52
+  store float %56, ptr %57, align 4, !tbaa !60
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !52
+  %59 = load float, ptr %58, align 4, !tbaa !60
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !52
+  store float %59, ptr %60, align 4, !tbaa !60
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !52
+  %62 = load float, ptr %61, align 4, !tbaa !60
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !52
+  store float %62, ptr %63, align 4, !tbaa !60
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !52
+  %65 = load float, ptr %64, align 4, !tbaa !60
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !52
+  store float %65, ptr %66, align 4, !tbaa !60
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !52
+  %68 = load float, ptr %67, align 4, !tbaa !60
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !52
+  store float %68, ptr %69, align 4, !tbaa !60
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !72
+  br i1 %71, label %72, label %19, !llvm.loop !78
 
 72:                                               ; preds = %19
   ret void
@@ -5688,6 +6603,12 @@ declare double @llvm.tanh.f64(double) #19
 declare float @llvm.nearbyint.f32(float) #19
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #21
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #21
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
 declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
@@ -5716,6 +6637,12 @@ declare i32 @llvm.ctlz.i32(i32, i1 immarg) #22
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
 declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #22
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #22
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
 declare ptr @llvm.load.relative.i64(ptr, i64) #25
@@ -5803,18 +6730,18 @@ attributes #26 = { nounwind willreturn memory(none) }
 !49 = !{!46, !10, i64 40}
 !50 = distinct !{!50, !16}
 !51 = distinct !{!51, !16}
-!52 = !{!53, !53, i64 0}
-!53 = !{!"float", !7, i64 0}
-!54 = distinct !{!54, !16, !55, !56}
-!55 = !{!"llvm.loop.isvectorized", i32 1}
-!56 = !{!"llvm.loop.unroll.runtime.disable"}
-!57 = distinct !{!57, !16, !55}
-!58 = distinct !{!58, !16}
+!52 = distinct !{!52, !16, !53, !54}
+!53 = !{!"llvm.loop.isvectorized", i32 1}
+!54 = !{!"llvm.loop.unroll.runtime.disable"}
+!55 = distinct !{!55, !16, !54, !53}
+!56 = distinct !{!56, !16}
+!57 = distinct !{!57, !16, !53, !54}
+!58 = distinct !{!58, !16, !54, !53}
 !59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
-!62 = distinct !{!62, !16}
-!63 = distinct !{!63, !16}
+!60 = !{!61, !61, i64 0}
+!61 = !{!"float", !7, i64 0}
+!62 = distinct !{!62, !16, !53, !54}
+!63 = distinct !{!63, !16, !53}
 !64 = distinct !{!64, !16}
 !65 = distinct !{!65, !16}
 !66 = distinct !{!66, !16}
@@ -5824,6 +6751,12 @@ attributes #26 = { nounwind willreturn memory(none) }
 !70 = distinct !{!70, !16}
 !71 = distinct !{!71, !16}
 !72 = distinct !{!72, !16}
+!73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
 """##
     default:
         return ##"""
@@ -7087,6 +8020,141 @@ define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef 
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #5 {
+  %4 = icmp sgt i64 %2, 0
+  br i1 %4, label %5, label %72
+
+5:                                                ; preds = %3
+  %6 = and i64 %2, 3
+  %7 = icmp ult i64 %2, 4
+  br i1 %7, label %52, label %8
+
+8:                                                ; preds = %5
+  %9 = and i64 %2, 9223372036854775804
+  br label %10
+
+10:                                               ; preds = %10, %8
+  %11 = phi i64 [ 0, %8 ], [ %48, %10 ]
+  %12 = phi i64 [ 0, %8 ], [ %49, %10 ]
+  %13 = phi i64 [ 0, %8 ], [ %50, %10 ]
+  %14 = getelementptr inbounds i8, ptr %0, i64 %12
+  %15 = load i8, ptr %14, align 1, !tbaa !34
+  %16 = zext i8 %15 to i64
+  %17 = getelementptr inbounds i8, ptr %1, i64 %12
+  %18 = load i8, ptr %17, align 1, !tbaa !34
+  %19 = sext i8 %18 to i64
+  %20 = mul nsw i64 %19, %16
+  %21 = add nsw i64 %20, %11
+  %22 = or disjoint i64 %12, 1
+  %23 = getelementptr inbounds i8, ptr %0, i64 %22
+  %24 = load i8, ptr %23, align 1, !tbaa !34
+  %25 = zext i8 %24 to i64
+  %26 = getelementptr inbounds i8, ptr %1, i64 %22
+  %27 = load i8, ptr %26, align 1, !tbaa !34
+  %28 = sext i8 %27 to i64
+  %29 = mul nsw i64 %28, %25
+  %30 = add nsw i64 %29, %21
+  %31 = or disjoint i64 %12, 2
+  %32 = getelementptr inbounds i8, ptr %0, i64 %31
+  %33 = load i8, ptr %32, align 1, !tbaa !34
+  %34 = zext i8 %33 to i64
+  %35 = getelementptr inbounds i8, ptr %1, i64 %31
+  %36 = load i8, ptr %35, align 1, !tbaa !34
+  %37 = sext i8 %36 to i64
+  %38 = mul nsw i64 %37, %34
+  %39 = add nsw i64 %38, %30
+  %40 = or disjoint i64 %12, 3
+  %41 = getelementptr inbounds i8, ptr %0, i64 %40
+  %42 = load i8, ptr %41, align 1, !tbaa !34
+  %43 = zext i8 %42 to i64
+  %44 = getelementptr inbounds i8, ptr %1, i64 %40
+  %45 = load i8, ptr %44, align 1, !tbaa !34
+  %46 = sext i8 %45 to i64
+  %47 = mul nsw i64 %46, %43
+  %48 = add nsw i64 %47, %39
+  %49 = add nuw nsw i64 %12, 4
+  %50 = add i64 %13, 4
+  %51 = icmp eq i64 %50, %9
+  br i1 %51, label %52, label %10, !llvm.loop !54
+
+52:                                               ; preds = %10, %5
+  %53 = phi i64 [ poison, %5 ], [ %48, %10 ]
+  %54 = phi i64 [ 0, %5 ], [ %48, %10 ]
+  %55 = phi i64 [ 0, %5 ], [ %49, %10 ]
+  %56 = icmp eq i64 %6, 0
+  br i1 %56, label %72, label %57
+
+57:                                               ; preds = %52, %57
+  %58 = phi i64 [ %68, %57 ], [ %54, %52 ]
+  %59 = phi i64 [ %69, %57 ], [ %55, %52 ]
+  %60 = phi i64 [ %70, %57 ], [ 0, %52 ]
+  %61 = getelementptr inbounds i8, ptr %0, i64 %59
+  %62 = load i8, ptr %61, align 1, !tbaa !34
+  %63 = zext i8 %62 to i64
+  %64 = getelementptr inbounds i8, ptr %1, i64 %59
+  %65 = load i8, ptr %64, align 1, !tbaa !34
+  %66 = sext i8 %65 to i64
+  %67 = mul nsw i64 %66, %63
+  %68 = add nsw i64 %67, %58
+  %69 = add nuw nsw i64 %59, 1
+  %70 = add i64 %60, 1
+  %71 = icmp eq i64 %70, %6
+  br i1 %71, label %72, label %57, !llvm.loop !55
+
+72:                                               ; preds = %52, %57, %3
+  %73 = phi i64 [ 0, %3 ], [ %53, %52 ], [ %68, %57 ]
+  ret i64 %73
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #5 {
+  %9 = sext i32 %4 to i64
+  %10 = mul nsw i64 %9, %3
+  %11 = icmp sgt i64 %10, 0
+  br i1 %11, label %12, label %44
+
+12:                                               ; preds = %8
+  %13 = sext i32 %5 to i64
+  %14 = sext i32 %6 to i64
+  %15 = shl nsw i32 -1, %6
+  %16 = xor i32 %15, -1
+  br label %17
+
+17:                                               ; preds = %17, %12
+  %18 = phi i64 [ 0, %12 ], [ %42, %17 ]
+  %19 = phi i64 [ 0, %12 ], [ %41, %17 ]
+  %20 = add nsw i64 %18, %2
+  %21 = getelementptr inbounds i8, ptr %0, i64 %20
+  %22 = load i8, ptr %21, align 1, !tbaa !34
+  %23 = sext i8 %22 to i64
+  %24 = sdiv i64 %18, %9
+  %25 = mul nsw i64 %24, %13
+  %26 = mul i64 %20, %14
+  %27 = lshr i64 %26, 3
+  %28 = getelementptr inbounds i8, ptr %1, i64 %27
+  %29 = load i16, ptr %28, align 1
+  %30 = zext i16 %29 to i32
+  %31 = trunc i64 %26 to i32
+  %32 = and i32 %31, 7
+  %33 = lshr i32 %30, %32
+  %34 = and i32 %33, %16
+  %35 = zext nneg i32 %34 to i64
+  %36 = getelementptr i8, ptr %7, i64 %25
+  %37 = getelementptr i8, ptr %36, i64 %35
+  %38 = load i8, ptr %37, align 1, !tbaa !34
+  %39 = zext i8 %38 to i64
+  %40 = mul nsw i64 %39, %23
+  %41 = add nsw i64 %40, %19
+  %42 = add nuw nsw i64 %18, 1
+  %43 = icmp eq i64 %42, %10
+  br i1 %43, label %44, label %17, !llvm.loop !56
+
+44:                                               ; preds = %17, %8
+  %45 = phi i64 [ 0, %8 ], [ %41, %17 ]
+  ret i64 %45
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #5 {
   %9 = alloca [4 x float], align 16
   %10 = sext i32 %4 to i64
@@ -7107,7 +8175,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %19 = phi i64 [ 0, %13 ], [ %43, %18 ]
   %20 = add nsw i64 %19, %2
   %21 = getelementptr inbounds float, ptr %0, i64 %20
-  %22 = load float, ptr %21, align 4, !tbaa !54
+  %22 = load float, ptr %21, align 4, !tbaa !57
   %23 = sdiv i64 %19, %10
   %24 = mul nsw i64 %23, %14
   %25 = mul i64 %20, %15
@@ -7122,24 +8190,24 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %34 = zext nneg i32 %33 to i64
   %35 = getelementptr float, ptr %7, i64 %24
   %36 = getelementptr float, ptr %35, i64 %34
-  %37 = load float, ptr %36, align 4, !tbaa !54
+  %37 = load float, ptr %36, align 4, !tbaa !57
   %38 = fmul float %22, %37
   %39 = and i64 %19, 3
   %40 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %39
-  %41 = load float, ptr %40, align 4, !tbaa !54
+  %41 = load float, ptr %40, align 4, !tbaa !57
   %42 = fadd float %41, %38
-  store float %42, ptr %40, align 4, !tbaa !54
+  store float %42, ptr %40, align 4, !tbaa !57
   %43 = add nuw nsw i64 %19, 1
   %44 = icmp eq i64 %43, %11
-  br i1 %44, label %45, label %18, !llvm.loop !56
+  br i1 %44, label %45, label %18, !llvm.loop !59
 
 45:                                               ; preds = %18
   %46 = load <4 x float>, ptr %9, align 16
   %47 = shufflevector <4 x float> %46, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
   %48 = getelementptr inbounds i8, ptr %9, i64 4
   %49 = getelementptr inbounds i8, ptr %9, i64 12
-  %50 = load float, ptr %49, align 4, !tbaa !54
-  %51 = load <2 x float>, ptr %48, align 4, !tbaa !54
+  %50 = load float, ptr %49, align 4, !tbaa !57
+  %51 = load <2 x float>, ptr %48, align 4, !tbaa !57
   %52 = insertelement <2 x float> %47, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
@@ -7199,7 +8267,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 42:                                               ; preds = %47
   %43 = add nuw nsw i64 %36, 1
   %44 = icmp eq i64 %43, %1
-  br i1 %44, label %136, label %35, !llvm.loop !57
+  br i1 %44, label %136, label %35, !llvm.loop !60
 
 45:                                               ; preds = %47, %35
   %46 = phi i64 [ 0, %35 ], [ %60, %47 ]
@@ -7210,21 +8278,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 47:                                               ; preds = %117
   %48 = load <4 x float>, ptr %11, align 16
   %49 = shufflevector <4 x float> %48, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %50 = load float, ptr %34, align 4, !tbaa !54
-  %51 = load <2 x float>, ptr %33, align 4, !tbaa !54
+  %50 = load float, ptr %34, align 4, !tbaa !57
+  %51 = load <2 x float>, ptr %33, align 4, !tbaa !57
   %52 = insertelement <2 x float> %49, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %55 = fadd <2 x float> %53, %54
   %56 = extractelement <2 x float> %55, i64 0
   %57 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %46
-  %58 = load float, ptr %57, align 4, !tbaa !54
+  %58 = load float, ptr %57, align 4, !tbaa !57
   %59 = fadd float %58, %56
-  store float %59, ptr %57, align 4, !tbaa !54
+  store float %59, ptr %57, align 4, !tbaa !57
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #16
   %60 = add nuw nsw i64 %46, 1
   %61 = icmp eq i64 %60, 4
-  br i1 %61, label %42, label %45, !llvm.loop !58
+  br i1 %61, label %42, label %45, !llvm.loop !61
 
 62:                                               ; preds = %117, %45
   %63 = phi i64 [ 0, %45 ], [ %134, %117 ]
@@ -7304,16 +8372,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %125 = zext nneg i32 %124 to i64
   %126 = getelementptr float, ptr %40, i64 %102
   %127 = getelementptr float, ptr %126, i64 %125
-  %128 = load float, ptr %127, align 4, !tbaa !54
+  %128 = load float, ptr %127, align 4, !tbaa !57
   %129 = fmul float %100, %128
   %130 = and i64 %63, 3
   %131 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %130
-  %132 = load float, ptr %131, align 4, !tbaa !54
+  %132 = load float, ptr %131, align 4, !tbaa !57
   %133 = fadd float %132, %129
-  store float %133, ptr %131, align 4, !tbaa !54
+  store float %133, ptr %131, align 4, !tbaa !57
   %134 = add nuw nsw i64 %63, 1
   %135 = icmp eq i64 %134, 64
-  br i1 %135, label %47, label %62, !llvm.loop !59
+  br i1 %135, label %47, label %62, !llvm.loop !62
 
 136:                                              ; preds = %42, %9
   %137 = icmp sgt i64 %2, 0
@@ -7347,23 +8415,23 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %174
 
 159:                                              ; preds = %194
-  %160 = load float, ptr %147, align 4, !tbaa !54
+  %160 = load float, ptr %147, align 4, !tbaa !57
   %161 = load <4 x float>, ptr %12, align 16
   %162 = shufflevector <4 x float> %161, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %163 = load <2 x float>, ptr %146, align 4, !tbaa !54
+  %163 = load <2 x float>, ptr %146, align 4, !tbaa !57
   %164 = insertelement <2 x float> %162, float %160, i64 1
   %165 = fadd <2 x float> %163, %164
   %166 = shufflevector <2 x float> %165, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %167 = fadd <2 x float> %166, %165
   %168 = extractelement <2 x float> %167, i64 0
   %169 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %155
-  %170 = load float, ptr %169, align 4, !tbaa !54
+  %170 = load float, ptr %169, align 4, !tbaa !57
   %171 = fadd float %170, %168
-  store float %171, ptr %169, align 4, !tbaa !54
+  store float %171, ptr %169, align 4, !tbaa !57
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #16
   %172 = add nuw nsw i64 %155, 1
   %173 = icmp eq i64 %172, 4
-  br i1 %173, label %213, label %154, !llvm.loop !60
+  br i1 %173, label %213, label %154, !llvm.loop !63
 
 174:                                              ; preds = %194, %154
   %175 = phi i64 [ 0, %154 ], [ %211, %194 ]
@@ -7402,16 +8470,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %202 = zext nneg i32 %201 to i64
   %203 = getelementptr float, ptr %142, i64 %181
   %204 = getelementptr float, ptr %203, i64 %202
-  %205 = load float, ptr %204, align 4, !tbaa !54
+  %205 = load float, ptr %204, align 4, !tbaa !57
   %206 = fmul float %179, %205
   %207 = and i64 %175, 3
   %208 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %207
-  %209 = load float, ptr %208, align 4, !tbaa !54
+  %209 = load float, ptr %208, align 4, !tbaa !57
   %210 = fadd float %209, %206
-  store float %210, ptr %208, align 4, !tbaa !54
+  store float %210, ptr %208, align 4, !tbaa !57
   %211 = add nuw nsw i64 %175, 1
   %212 = icmp eq i64 %211, %2
-  br i1 %212, label %159, label %174, !llvm.loop !61
+  br i1 %212, label %159, label %174, !llvm.loop !64
 
 213:                                              ; preds = %159, %136
   %214 = icmp sgt i64 %8, 0
@@ -7419,7 +8487,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 215:                                              ; preds = %213
   %216 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !54
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !57
   br label %217
 
 217:                                              ; preds = %213, %215
@@ -7450,71 +8518,71 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !54
-  store float %24, ptr %23, align 4, !tbaa !54
+  %24 = load float, ptr %22, align 4, !tbaa !57
+  store float %24, ptr %23, align 4, !tbaa !57
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !54
+  %26 = load float, ptr %25, align 4, !tbaa !57
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !54
+  store float %26, ptr %27, align 4, !tbaa !57
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !54
+  %29 = load float, ptr %28, align 4, !tbaa !57
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !54
+  store float %29, ptr %30, align 4, !tbaa !57
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !54
+  %32 = load float, ptr %31, align 4, !tbaa !57
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !54
+  store float %32, ptr %33, align 4, !tbaa !57
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !54
+  %35 = load float, ptr %34, align 4, !tbaa !57
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !54
+  store float %35, ptr %36, align 4, !tbaa !57
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !54
+  %38 = load float, ptr %37, align 4, !tbaa !57
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !54
+  store float %38, ptr %39, align 4, !tbaa !57
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !54
+  %41 = load float, ptr %40, align 4, !tbaa !57
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !54
+  store float %41, ptr %42, align 4, !tbaa !57
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !54
+  %44 = load float, ptr %43, align 4, !tbaa !57
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !54
+  store float %44, ptr %45, align 4, !tbaa !57
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !54
+  %47 = load float, ptr %46, align 4, !tbaa !57
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !54
+  store float %47, ptr %48, align 4, !tbaa !57
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !54
+  %50 = load float, ptr %49, align 4, !tbaa !57
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !54
+  store float %50, ptr %51, align 4, !tbaa !57
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !54
+  %53 = load float, ptr %52, align 4, !tbaa !57
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !54
+  store float %53, ptr %54, align 4, !tbaa !57
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !54
+  %56 = load float, ptr %55, align 4, !tbaa !57
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !54
+  store float %56, ptr %57, align 4, !tbaa !57
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !54
+  %59 = load float, ptr %58, align 4, !tbaa !57
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !54
+  store float %59, ptr %60, align 4, !tbaa !57
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !54
+  %62 = load float, ptr %61, align 4, !tbaa !57
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !54
+  store float %62, ptr %63, align 4, !tbaa !57
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !54
+  %65 = load float, ptr %64, align 4, !tbaa !57
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !54
+  store float %65, ptr %66, align 4, !tbaa !57
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !54
+  %68 = load float, ptr %67, align 4, !tbaa !57
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !54
+  store float %68, ptr %69, align 4, !tbaa !57
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !62
+  br i1 %71, label %72, label %19, !llvm.loop !65
 
 72:                                               ; preds = %19
   ret void
@@ -7522,272 +8590,272 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
 define void @sieve_llvm_transpose_tile8_f32(ptr noundef readonly %0, i64 noundef %1, ptr noundef writeonly %2, i64 noundef %3) local_unnamed_addr #14 {
-  %5 = load float, ptr %0, align 4, !tbaa !54
-  store float %5, ptr %2, align 4, !tbaa !54
+  %5 = load float, ptr %0, align 4, !tbaa !57
+  store float %5, ptr %2, align 4, !tbaa !57
   %6 = getelementptr i8, ptr %0, i64 4
-  %7 = load float, ptr %6, align 4, !tbaa !54
+  %7 = load float, ptr %6, align 4, !tbaa !57
   %8 = getelementptr float, ptr %2, i64 %3
-  store float %7, ptr %8, align 4, !tbaa !54
+  store float %7, ptr %8, align 4, !tbaa !57
   %9 = getelementptr i8, ptr %0, i64 8
-  %10 = load float, ptr %9, align 4, !tbaa !54
+  %10 = load float, ptr %9, align 4, !tbaa !57
   %11 = shl nsw i64 %3, 1
   %12 = getelementptr float, ptr %2, i64 %11
-  store float %10, ptr %12, align 4, !tbaa !54
+  store float %10, ptr %12, align 4, !tbaa !57
   %13 = getelementptr i8, ptr %0, i64 12
-  %14 = load float, ptr %13, align 4, !tbaa !54
+  %14 = load float, ptr %13, align 4, !tbaa !57
   %15 = mul nsw i64 %3, 3
   %16 = getelementptr float, ptr %2, i64 %15
-  store float %14, ptr %16, align 4, !tbaa !54
+  store float %14, ptr %16, align 4, !tbaa !57
   %17 = getelementptr i8, ptr %0, i64 16
-  %18 = load float, ptr %17, align 4, !tbaa !54
+  %18 = load float, ptr %17, align 4, !tbaa !57
   %19 = shl nsw i64 %3, 2
   %20 = getelementptr float, ptr %2, i64 %19
-  store float %18, ptr %20, align 4, !tbaa !54
+  store float %18, ptr %20, align 4, !tbaa !57
   %21 = getelementptr i8, ptr %0, i64 20
-  %22 = load float, ptr %21, align 4, !tbaa !54
+  %22 = load float, ptr %21, align 4, !tbaa !57
   %23 = mul nsw i64 %3, 5
   %24 = getelementptr float, ptr %2, i64 %23
-  store float %22, ptr %24, align 4, !tbaa !54
+  store float %22, ptr %24, align 4, !tbaa !57
   %25 = getelementptr i8, ptr %0, i64 24
-  %26 = load float, ptr %25, align 4, !tbaa !54
+  %26 = load float, ptr %25, align 4, !tbaa !57
   %27 = mul nsw i64 %3, 6
   %28 = getelementptr float, ptr %2, i64 %27
-  store float %26, ptr %28, align 4, !tbaa !54
+  store float %26, ptr %28, align 4, !tbaa !57
   %29 = getelementptr i8, ptr %0, i64 28
-  %30 = load float, ptr %29, align 4, !tbaa !54
+  %30 = load float, ptr %29, align 4, !tbaa !57
   %31 = mul nsw i64 %3, 7
   %32 = getelementptr float, ptr %2, i64 %31
-  store float %30, ptr %32, align 4, !tbaa !54
+  store float %30, ptr %32, align 4, !tbaa !57
   %33 = getelementptr float, ptr %0, i64 %1
   %34 = getelementptr i8, ptr %2, i64 4
-  %35 = load float, ptr %33, align 4, !tbaa !54
-  store float %35, ptr %34, align 4, !tbaa !54
+  %35 = load float, ptr %33, align 4, !tbaa !57
+  store float %35, ptr %34, align 4, !tbaa !57
   %36 = getelementptr i8, ptr %33, i64 4
-  %37 = load float, ptr %36, align 4, !tbaa !54
+  %37 = load float, ptr %36, align 4, !tbaa !57
   %38 = getelementptr float, ptr %34, i64 %3
-  store float %37, ptr %38, align 4, !tbaa !54
+  store float %37, ptr %38, align 4, !tbaa !57
   %39 = getelementptr i8, ptr %33, i64 8
-  %40 = load float, ptr %39, align 4, !tbaa !54
+  %40 = load float, ptr %39, align 4, !tbaa !57
   %41 = getelementptr float, ptr %34, i64 %11
-  store float %40, ptr %41, align 4, !tbaa !54
+  store float %40, ptr %41, align 4, !tbaa !57
   %42 = getelementptr i8, ptr %33, i64 12
-  %43 = load float, ptr %42, align 4, !tbaa !54
+  %43 = load float, ptr %42, align 4, !tbaa !57
   %44 = getelementptr float, ptr %34, i64 %15
-  store float %43, ptr %44, align 4, !tbaa !54
+  store float %43, ptr %44, align 4, !tbaa !57
   %45 = getelementptr i8, ptr %33, i64 16
-  %46 = load float, ptr %45, align 4, !tbaa !54
+  %46 = load float, ptr %45, align 4, !tbaa !57
   %47 = getelementptr float, ptr %34, i64 %19
-  store float %46, ptr %47, align 4, !tbaa !54
+  store float %46, ptr %47, align 4, !tbaa !57
   %48 = getelementptr i8, ptr %33, i64 20
-  %49 = load float, ptr %48, align 4, !tbaa !54
+  %49 = load float, ptr %48, align 4, !tbaa !57
   %50 = getelementptr float, ptr %34, i64 %23
-  store float %49, ptr %50, align 4, !tbaa !54
+  store float %49, ptr %50, align 4, !tbaa !57
   %51 = getelementptr i8, ptr %33, i64 24
-  %52 = load float, ptr %51, align 4, !tbaa !54
+  %52 = load float, ptr %51, align 4, !tbaa !57
   %53 = getelementptr float, ptr %34, i64 %27
-  store float %52, ptr %53, align 4, !tbaa !54
+  store float %52, ptr %53, align 4, !tbaa !57
   %54 = getelementptr i8, ptr %33, i64 28
-  %55 = load float, ptr %54, align 4, !tbaa !54
+  %55 = load float, ptr %54, align 4, !tbaa !57
   %56 = getelementptr float, ptr %34, i64 %31
-  store float %55, ptr %56, align 4, !tbaa !54
+  store float %55, ptr %56, align 4, !tbaa !57
   %57 = shl i64 %1, 3
   %58 = getelementptr i8, ptr %0, i64 %57
   %59 = getelementptr i8, ptr %2, i64 8
-  %60 = load float, ptr %58, align 4, !tbaa !54
-  store float %60, ptr %59, align 4, !tbaa !54
+  %60 = load float, ptr %58, align 4, !tbaa !57
+  store float %60, ptr %59, align 4, !tbaa !57
   %61 = getelementptr i8, ptr %58, i64 4
-  %62 = load float, ptr %61, align 4, !tbaa !54
+  %62 = load float, ptr %61, align 4, !tbaa !57
   %63 = getelementptr float, ptr %59, i64 %3
-  store float %62, ptr %63, align 4, !tbaa !54
+  store float %62, ptr %63, align 4, !tbaa !57
   %64 = getelementptr i8, ptr %58, i64 8
-  %65 = load float, ptr %64, align 4, !tbaa !54
+  %65 = load float, ptr %64, align 4, !tbaa !57
   %66 = getelementptr float, ptr %59, i64 %11
-  store float %65, ptr %66, align 4, !tbaa !54
+  store float %65, ptr %66, align 4, !tbaa !57
   %67 = getelementptr i8, ptr %58, i64 12
-  %68 = load float, ptr %67, align 4, !tbaa !54
+  %68 = load float, ptr %67, align 4, !tbaa !57
   %69 = getelementptr float, ptr %59, i64 %15
-  store float %68, ptr %69, align 4, !tbaa !54
+  store float %68, ptr %69, align 4, !tbaa !57
   %70 = getelementptr i8, ptr %58, i64 16
-  %71 = load float, ptr %70, align 4, !tbaa !54
+  %71 = load float, ptr %70, align 4, !tbaa !57
   %72 = getelementptr float, ptr %59, i64 %19
-  store float %71, ptr %72, align 4, !tbaa !54
+  store float %71, ptr %72, align 4, !tbaa !57
   %73 = getelementptr i8, ptr %58, i64 20
-  %74 = load float, ptr %73, align 4, !tbaa !54
+  %74 = load float, ptr %73, align 4, !tbaa !57
   %75 = getelementptr float, ptr %59, i64 %23
-  store float %74, ptr %75, align 4, !tbaa !54
+  store float %74, ptr %75, align 4, !tbaa !57
   %76 = getelementptr i8, ptr %58, i64 24
-  %77 = load float, ptr %76, align 4, !tbaa !54
+  %77 = load float, ptr %76, align 4, !tbaa !57
   %78 = getelementptr float, ptr %59, i64 %27
-  store float %77, ptr %78, align 4, !tbaa !54
+  store float %77, ptr %78, align 4, !tbaa !57
   %79 = getelementptr i8, ptr %58, i64 28
-  %80 = load float, ptr %79, align 4, !tbaa !54
+  %80 = load float, ptr %79, align 4, !tbaa !57
   %81 = getelementptr float, ptr %59, i64 %31
-  store float %80, ptr %81, align 4, !tbaa !54
+  store float %80, ptr %81, align 4, !tbaa !57
   %82 = mul i64 %1, 12
   %83 = getelementptr i8, ptr %0, i64 %82
   %84 = getelementptr i8, ptr %2, i64 12
-  %85 = load float, ptr %83, align 4, !tbaa !54
-  store float %85, ptr %84, align 4, !tbaa !54
+  %85 = load float, ptr %83, align 4, !tbaa !57
+  store float %85, ptr %84, align 4, !tbaa !57
   %86 = getelementptr i8, ptr %83, i64 4
-  %87 = load float, ptr %86, align 4, !tbaa !54
+  %87 = load float, ptr %86, align 4, !tbaa !57
   %88 = getelementptr float, ptr %84, i64 %3
-  store float %87, ptr %88, align 4, !tbaa !54
+  store float %87, ptr %88, align 4, !tbaa !57
   %89 = getelementptr i8, ptr %83, i64 8
-  %90 = load float, ptr %89, align 4, !tbaa !54
+  %90 = load float, ptr %89, align 4, !tbaa !57
   %91 = getelementptr float, ptr %84, i64 %11
-  store float %90, ptr %91, align 4, !tbaa !54
+  store float %90, ptr %91, align 4, !tbaa !57
   %92 = getelementptr i8, ptr %83, i64 12
-  %93 = load float, ptr %92, align 4, !tbaa !54
+  %93 = load float, ptr %92, align 4, !tbaa !57
   %94 = getelementptr float, ptr %84, i64 %15
-  store float %93, ptr %94, align 4, !tbaa !54
+  store float %93, ptr %94, align 4, !tbaa !57
   %95 = getelementptr i8, ptr %83, i64 16
-  %96 = load float, ptr %95, align 4, !tbaa !54
+  %96 = load float, ptr %95, align 4, !tbaa !57
   %97 = getelementptr float, ptr %84, i64 %19
-  store float %96, ptr %97, align 4, !tbaa !54
+  store float %96, ptr %97, align 4, !tbaa !57
   %98 = getelementptr i8, ptr %83, i64 20
-  %99 = load float, ptr %98, align 4, !tbaa !54
+  %99 = load float, ptr %98, align 4, !tbaa !57
   %100 = getelementptr float, ptr %84, i64 %23
-  store float %99, ptr %100, align 4, !tbaa !54
+  store float %99, ptr %100, align 4, !tbaa !57
   %101 = getelementptr i8, ptr %83, i64 24
-  %102 = load float, ptr %101, align 4, !tbaa !54
+  %102 = load float, ptr %101, align 4, !tbaa !57
   %103 = getelementptr float, ptr %84, i64 %27
-  store float %102, ptr %103, align 4, !tbaa !54
+  store float %102, ptr %103, align 4, !tbaa !57
   %104 = getelementptr i8, ptr %83, i64 28
-  %105 = load float, ptr %104, align 4, !tbaa !54
+  %105 = load float, ptr %104, align 4, !tbaa !57
   %106 = getelementptr float, ptr %84, i64 %31
-  store float %105, ptr %106, align 4, !tbaa !54
+  store float %105, ptr %106, align 4, !tbaa !57
   %107 = shl i64 %1, 4
   %108 = getelementptr i8, ptr %0, i64 %107
   %109 = getelementptr i8, ptr %2, i64 16
-  %110 = load float, ptr %108, align 4, !tbaa !54
-  store float %110, ptr %109, align 4, !tbaa !54
+  %110 = load float, ptr %108, align 4, !tbaa !57
+  store float %110, ptr %109, align 4, !tbaa !57
   %111 = getelementptr i8, ptr %108, i64 4
-  %112 = load float, ptr %111, align 4, !tbaa !54
+  %112 = load float, ptr %111, align 4, !tbaa !57
   %113 = getelementptr float, ptr %109, i64 %3
-  store float %112, ptr %113, align 4, !tbaa !54
+  store float %112, ptr %113, align 4, !tbaa !57
   %114 = getelementptr i8, ptr %108, i64 8
-  %115 = load float, ptr %114, align 4, !tbaa !54
+  %115 = load float, ptr %114, align 4, !tbaa !57
   %116 = getelementptr float, ptr %109, i64 %11
-  store float %115, ptr %116, align 4, !tbaa !54
+  store float %115, ptr %116, align 4, !tbaa !57
   %117 = getelementptr i8, ptr %108, i64 12
-  %118 = load float, ptr %117, align 4, !tbaa !54
+  %118 = load float, ptr %117, align 4, !tbaa !57
   %119 = getelementptr float, ptr %109, i64 %15
-  store float %118, ptr %119, align 4, !tbaa !54
+  store float %118, ptr %119, align 4, !tbaa !57
   %120 = getelementptr i8, ptr %108, i64 16
-  %121 = load float, ptr %120, align 4, !tbaa !54
+  %121 = load float, ptr %120, align 4, !tbaa !57
   %122 = getelementptr float, ptr %109, i64 %19
-  store float %121, ptr %122, align 4, !tbaa !54
+  store float %121, ptr %122, align 4, !tbaa !57
   %123 = getelementptr i8, ptr %108, i64 20
-  %124 = load float, ptr %123, align 4, !tbaa !54
+  %124 = load float, ptr %123, align 4, !tbaa !57
   %125 = getelementptr float, ptr %109, i64 %23
-  store float %124, ptr %125, align 4, !tbaa !54
+  store float %124, ptr %125, align 4, !tbaa !57
   %126 = getelementptr i8, ptr %108, i64 24
-  %127 = load float, ptr %126, align 4, !tbaa !54
+  %127 = load float, ptr %126, align 4, !tbaa !57
   %128 = getelementptr float, ptr %109, i64 %27
-  store float %127, ptr %128, align 4, !tbaa !54
+  store float %127, ptr %128, align 4, !tbaa !57
   %129 = getelementptr i8, ptr %108, i64 28
-  %130 = load float, ptr %129, align 4, !tbaa !54
+  %130 = load float, ptr %129, align 4, !tbaa !57
   %131 = getelementptr float, ptr %109, i64 %31
-  store float %130, ptr %131, align 4, !tbaa !54
+  store float %130, ptr %131, align 4, !tbaa !57
   %132 = mul i64 %1, 20
   %133 = getelementptr i8, ptr %0, i64 %132
   %134 = getelementptr i8, ptr %2, i64 20
-  %135 = load float, ptr %133, align 4, !tbaa !54
-  store float %135, ptr %134, align 4, !tbaa !54
+  %135 = load float, ptr %133, align 4, !tbaa !57
+  store float %135, ptr %134, align 4, !tbaa !57
   %136 = getelementptr i8, ptr %133, i64 4
-  %137 = load float, ptr %136, align 4, !tbaa !54
+  %137 = load float, ptr %136, align 4, !tbaa !57
   %138 = getelementptr float, ptr %134, i64 %3
-  store float %137, ptr %138, align 4, !tbaa !54
+  store float %137, ptr %138, align 4, !tbaa !57
   %139 = getelementptr i8, ptr %133, i64 8
-  %140 = load float, ptr %139, align 4, !tbaa !54
+  %140 = load float, ptr %139, align 4, !tbaa !57
   %141 = getelementptr float, ptr %134, i64 %11
-  store float %140, ptr %141, align 4, !tbaa !54
+  store float %140, ptr %141, align 4, !tbaa !57
   %142 = getelementptr i8, ptr %133, i64 12
-  %143 = load float, ptr %142, align 4, !tbaa !54
+  %143 = load float, ptr %142, align 4, !tbaa !57
   %144 = getelementptr float, ptr %134, i64 %15
-  store float %143, ptr %144, align 4, !tbaa !54
+  store float %143, ptr %144, align 4, !tbaa !57
   %145 = getelementptr i8, ptr %133, i64 16
-  %146 = load float, ptr %145, align 4, !tbaa !54
+  %146 = load float, ptr %145, align 4, !tbaa !57
   %147 = getelementptr float, ptr %134, i64 %19
-  store float %146, ptr %147, align 4, !tbaa !54
+  store float %146, ptr %147, align 4, !tbaa !57
   %148 = getelementptr i8, ptr %133, i64 20
-  %149 = load float, ptr %148, align 4, !tbaa !54
+  %149 = load float, ptr %148, align 4, !tbaa !57
   %150 = getelementptr float, ptr %134, i64 %23
-  store float %149, ptr %150, align 4, !tbaa !54
+  store float %149, ptr %150, align 4, !tbaa !57
   %151 = getelementptr i8, ptr %133, i64 24
-  %152 = load float, ptr %151, align 4, !tbaa !54
+  %152 = load float, ptr %151, align 4, !tbaa !57
   %153 = getelementptr float, ptr %134, i64 %27
-  store float %152, ptr %153, align 4, !tbaa !54
+  store float %152, ptr %153, align 4, !tbaa !57
   %154 = getelementptr i8, ptr %133, i64 28
-  %155 = load float, ptr %154, align 4, !tbaa !54
+  %155 = load float, ptr %154, align 4, !tbaa !57
   %156 = getelementptr float, ptr %134, i64 %31
-  store float %155, ptr %156, align 4, !tbaa !54
+  store float %155, ptr %156, align 4, !tbaa !57
   %157 = mul i64 %1, 24
   %158 = getelementptr i8, ptr %0, i64 %157
   %159 = getelementptr i8, ptr %2, i64 24
-  %160 = load float, ptr %158, align 4, !tbaa !54
-  store float %160, ptr %159, align 4, !tbaa !54
+  %160 = load float, ptr %158, align 4, !tbaa !57
+  store float %160, ptr %159, align 4, !tbaa !57
   %161 = getelementptr i8, ptr %158, i64 4
-  %162 = load float, ptr %161, align 4, !tbaa !54
+  %162 = load float, ptr %161, align 4, !tbaa !57
   %163 = getelementptr float, ptr %159, i64 %3
-  store float %162, ptr %163, align 4, !tbaa !54
+  store float %162, ptr %163, align 4, !tbaa !57
   %164 = getelementptr i8, ptr %158, i64 8
-  %165 = load float, ptr %164, align 4, !tbaa !54
+  %165 = load float, ptr %164, align 4, !tbaa !57
   %166 = getelementptr float, ptr %159, i64 %11
-  store float %165, ptr %166, align 4, !tbaa !54
+  store float %165, ptr %166, align 4, !tbaa !57
   %167 = getelementptr i8, ptr %158, i64 12
-  %168 = load float, ptr %167, align 4, !tbaa !54
+  %168 = load float, ptr %167, align 4, !tbaa !57
   %169 = getelementptr float, ptr %159, i64 %15
-  store float %168, ptr %169, align 4, !tbaa !54
+  store float %168, ptr %169, align 4, !tbaa !57
   %170 = getelementptr i8, ptr %158, i64 16
-  %171 = load float, ptr %170, align 4, !tbaa !54
+  %171 = load float, ptr %170, align 4, !tbaa !57
   %172 = getelementptr float, ptr %159, i64 %19
-  store float %171, ptr %172, align 4, !tbaa !54
+  store float %171, ptr %172, align 4, !tbaa !57
   %173 = getelementptr i8, ptr %158, i64 20
-  %174 = load float, ptr %173, align 4, !tbaa !54
+  %174 = load float, ptr %173, align 4, !tbaa !57
   %175 = getelementptr float, ptr %159, i64 %23
-  store float %174, ptr %175, align 4, !tbaa !54
+  store float %174, ptr %175, align 4, !tbaa !57
   %176 = getelementptr i8, ptr %158, i64 24
-  %177 = load float, ptr %176, align 4, !tbaa !54
+  %177 = load float, ptr %176, align 4, !tbaa !57
   %178 = getelementptr float, ptr %159, i64 %27
-  store float %177, ptr %178, align 4, !tbaa !54
+  store float %177, ptr %178, align 4, !tbaa !57
   %179 = getelementptr i8, ptr %158, i64 28
-  %180 = load float, ptr %179, align 4, !tbaa !54
+  %180 = load float, ptr %179, align 4, !tbaa !57
   %181 = getelementptr float, ptr %159, i64 %31
-  store float %180, ptr %181, align 4, !tbaa !54
+  store float %180, ptr %181, align 4, !tbaa !57
   %182 = mul i64 %1, 28
   %183 = getelementptr i8, ptr %0, i64 %182
   %184 = getelementptr i8, ptr %2, i64 28
-  %185 = load float, ptr %183, align 4, !tbaa !54
-  store float %185, ptr %184, align 4, !tbaa !54
+  %185 = load float, ptr %183, align 4, !tbaa !57
+  store float %185, ptr %184, align 4, !tbaa !57
   %186 = getelementptr i8, ptr %183, i64 4
-  %187 = load float, ptr %186, align 4, !tbaa !54
+  %187 = load float, ptr %186, align 4, !tbaa !57
   %188 = getelementptr float, ptr %184, i64 %3
-  store float %187, ptr %188, align 4, !tbaa !54
+  store float %187, ptr %188, align 4, !tbaa !57
   %189 = getelementptr i8, ptr %183, i64 8
-  %190 = load float, ptr %189, align 4, !tbaa !54
+  %190 = load float, ptr %189, align 4, !tbaa !57
   %191 = getelementptr float, ptr %184, i64 %11
-  store float %190, ptr %191, align 4, !tbaa !54
+  store float %190, ptr %191, align 4, !tbaa !57
   %192 = getelementptr i8, ptr %183, i64 12
-  %193 = load float, ptr %192, align 4, !tbaa !54
+  %193 = load float, ptr %192, align 4, !tbaa !57
   %194 = getelementptr float, ptr %184, i64 %15
-  store float %193, ptr %194, align 4, !tbaa !54
+  store float %193, ptr %194, align 4, !tbaa !57
   %195 = getelementptr i8, ptr %183, i64 16
-  %196 = load float, ptr %195, align 4, !tbaa !54
+  %196 = load float, ptr %195, align 4, !tbaa !57
   %197 = getelementptr float, ptr %184, i64 %19
-  store float %196, ptr %197, align 4, !tbaa !54
+  store float %196, ptr %197, align 4, !tbaa !57
   %198 = getelementptr i8, ptr %183, i64 20
-  %199 = load float, ptr %198, align 4, !tbaa !54
+  %199 = load float, ptr %198, align 4, !tbaa !57
   %200 = getelementptr float, ptr %184, i64 %23
-  store float %199, ptr %200, align 4, !tbaa !54
+  store float %199, ptr %200, align 4, !tbaa !57
   %201 = getelementptr i8, ptr %183, i64 24
-  %202 = load float, ptr %201, align 4, !tbaa !54
+  %202 = load float, ptr %201, align 4, !tbaa !57
   %203 = getelementptr float, ptr %184, i64 %27
-  store float %202, ptr %203, align 4, !tbaa !54
+  store float %202, ptr %203, align 4, !tbaa !57
   %204 = getelementptr i8, ptr %183, i64 28
-  %205 = load float, ptr %204, align 4, !tbaa !54
+  %205 = load float, ptr %204, align 4, !tbaa !57
   %206 = getelementptr float, ptr %184, i64 %31
-  store float %205, ptr %206, align 4, !tbaa !54
+  store float %205, ptr %206, align 4, !tbaa !57
   ret void
 }
 
@@ -7946,15 +9014,18 @@ attributes #23 = { nounwind willreturn memory(none) }
 !51 = !{!49, !10, i64 32}
 !52 = !{!49, !10, i64 40}
 !53 = distinct !{!53, !16}
-!54 = !{!55, !55, i64 0}
-!55 = !{!"float", !7, i64 0}
+!54 = distinct !{!54, !16}
+!55 = distinct !{!55, !36}
 !56 = distinct !{!56, !16}
-!57 = distinct !{!57, !16}
-!58 = distinct !{!58, !16}
+!57 = !{!58, !58, i64 0}
+!58 = !{!"float", !7, i64 0}
 !59 = distinct !{!59, !16}
 !60 = distinct !{!60, !16}
 !61 = distinct !{!61, !16}
 !62 = distinct !{!62, !16}
+!63 = distinct !{!63, !16}
+!64 = distinct !{!64, !16}
+!65 = distinct !{!65, !16}
 """##
     }
 }
