@@ -155,13 +155,19 @@ def main() -> int:
     parser.add_argument("--output", default="461",
                         help="the output holding the sentence embedding (paraphrase-MiniLM-L3-v2 calls it 461; "
                              "its outputs named output and 463 return the inputs)")
-    parser.add_argument("--work", help="folder for the compiled variants (default: a temporary one)")
+    parser.add_argument("--work", help="folder for the compiled variants, kept (default: a temporary one, removed)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless sparsegpt > wanda > magnitude and auto >= 0.97 (mean cosine similarity)")
     args = parser.parse_args()
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+        return evaluate(args, args.work)
+    with tempfile.TemporaryDirectory(prefix="sieve-embedding-eval-") as work:
+        return evaluate(args, work)
 
-    work = args.work or tempfile.mkdtemp(prefix="sieve-embedding-eval-")
-    os.makedirs(work, exist_ok=True)
+
+def evaluate(args, work) -> int:
+    """Compiles and runs every variant in work, prints the table, and checks it with --check."""
     tokenizer = make_tokenizer(args.vocab, args.tokenizer)
     texts = corpus_sentences(args.corpus, tokenizer, args.length) if args.corpus else template_sentences()
     if len(texts) < 564:
