@@ -79,7 +79,7 @@ public struct MutantSummary: Sendable {
     public func render(seed: UInt64) -> String {
         var lines = ["mutants (seed \(seed), \(String(format: "%.0f", seconds)) s):",
                      "| format | cases | structural | accepted | refused | misbehaved | crashes | hangs | checked | checker disagreements | refused but valid | CLI runs | CLI failures |",
-                     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         var total = FormatCounts()
         for format in FuzzFormat.allCases {
             guard let c = counts[format] else { continue }
