@@ -19,7 +19,7 @@ and stripping accents, BertPreTokenizer, WordPiece, [CLS] ... [SEP]); or
 Each variant is compiled by `sieve compile` into a shared library (--sparsity
 2:4 with --prune magnitude, wanda, sparsegpt, every prunable layer at the
 default --min-weights; and --sparsity auto --target-density 0.6 --prune
-sparsegpt), which this script loads with ctypes and runs one sentence at a time.
+sparsegpt, ranking layers by sensitivity and by outliers with --allocate owl), which this script loads with ctypes and runs one sentence at a time.
 The embedding is the model output named by --output (mean pooling over the
 mask, as the model computes it; 461 in paraphrase-MiniLM-L3-v2). Prints, per
 variant, the mean and the lowest cosine similarity to the dense model's
@@ -140,6 +140,8 @@ VARIANTS = {
     "wanda": ["--sparsity", "2:4", "--prune", "wanda"],
     "sparsegpt": ["--sparsity", "2:4", "--prune", "sparsegpt"],
     "auto, density 0.6, sparsegpt": ["--sparsity", "auto", "--target-density", "0.6", "--prune", "sparsegpt"],
+    "auto, density 0.6, sparsegpt, owl": ["--sparsity", "auto", "--target-density", "0.6", "--prune", "sparsegpt",
+                                          "--allocate", "owl"],
 }
 
 

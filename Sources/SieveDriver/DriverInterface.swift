@@ -13,6 +13,7 @@
 @_exported import enum SievePasses.PassSelection
 @_exported import enum SievePasses.PruneMethod
 @_exported import struct SievePasses.SparsityOptions
+@_exported import struct SievePasses.OutlierAllocation
 @_exported import struct SieveTarget.TargetDescription
 
 import SieveIR

@@ -301,10 +301,16 @@ struct HTMLReport {
     }
 
     /// The estimated error against the share of prunable weights kept (against the estimated speed-up with
-    /// `--target-speedup`), one point per allocation step.
+    /// `--target-speedup`), one point per allocation step; the measured error at the points where it was measured
+    /// when there is no estimate (layers ranked by outliers).
     func curveSVG(_ points: [AllocationPoint]) -> String {
         let width = 560, height = 320, left = 64, right = 20, top = 20, bottom = 48
         let plotWidth = width - left - right, plotHeight = height - top - bottom
+        // Errors as estimated, or as measured where nothing was estimated (only the points measured are drawn).
+        let estimated = points.contains { $0.estimatedError != nil }
+        let errorName = estimated ? "estimated error" : "measured error"
+        let points = points.filter { (estimated ? $0.estimatedError : $0.measuredError) != nil }
+        func yValue(_ point: AllocationPoint) -> Double { (estimated ? point.estimatedError : point.measuredError) ?? 0 }
         let chosen = points.firstIndex(where: \.chosen)
         // Left to right the allocation gets sparser: density falls, or the speed-up rises.
         let bySpeed = points.allSatisfy { $0.estimatedSpeedup != nil }
@@ -313,7 +319,7 @@ struct HTMLReport {
             bySpeed ? "speed-up \(number(point.estimatedSpeedup))x" : "kept \(number(point.density))"
         }
         let minX = points.map(xValue).min() ?? 0, maxX = points.map(xValue).max() ?? 1
-        let maxY = max(points.map(\.estimatedError).filter(\.isFinite).max() ?? 0, 1e-9)
+        let maxY = max(points.map(yValue).filter(\.isFinite).max() ?? 0, 1e-9)
         func px(_ x: Double) -> Int { left + Int(((maxX - x) / max(maxX - minX, 1e-9) * Double(plotWidth)).rounded()) }
         func py(_ y: Double) -> Int { top + plotHeight - Int((min(y, maxY) / maxY * Double(plotHeight)).rounded()) }
         var svg = ["<svg id=\"allocation-curve\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">",
@@ -324,19 +330,19 @@ struct HTMLReport {
                    "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(bySpeed ? "estimated speed-up over dense" : "share of prunable weights kept")</text>",
                    "<text x=\"\(left - 6)\" y=\"\(top + 10)\" text-anchor=\"end\">\(number(maxY))</text>",
                    "<text x=\"\(left - 6)\" y=\"\(top + plotHeight)\" text-anchor=\"end\">0</text>",
-                   "<text x=\"14\" y=\"\(top + plotHeight / 2)\" transform=\"rotate(-90 14 \(top + plotHeight / 2))\" text-anchor=\"middle\">estimated error</text>"]
-        let path = points.map { "\(px(xValue($0))),\(py($0.estimatedError))" }.joined(separator: " ")
+                   "<text x=\"14\" y=\"\(top + plotHeight / 2)\" transform=\"rotate(-90 14 \(top + plotHeight / 2))\" text-anchor=\"middle\">\(errorName)</text>"]
+        let path = points.map { "\(px(xValue($0))),\(py(yValue($0)))" }.joined(separator: " ")
         svg.append("<polyline points=\"\(path)\" fill=\"none\" stroke=\"#3b82f6\" stroke-width=\"2\"/>")
         for (index, point) in points.enumerated() {
             let isChosen = index == chosen
-            svg.append("<circle class=\"point\(isChosen ? " chosen" : "")\" cx=\"\(px(xValue(point)))\" cy=\"\(py(point.estimatedError))\" "
+            svg.append("<circle class=\"point\(isChosen ? " chosen" : "")\" cx=\"\(px(xValue(point)))\" cy=\"\(py(yValue(point)))\" "
                        + "r=\"\(isChosen ? 6 : 3)\" fill=\"\(isChosen ? "#dc2626" : "#3b82f6")\"><title>\(xLabel(point)), "
-                       + "estimated error \(number(point.estimatedError))\(isChosen ? " (chosen)" : "")</title></circle>")
+                       + "\(errorName) \(number(yValue(point)))\(isChosen ? " (chosen)" : "")</title></circle>")
             if isChosen {
                 // Beside the point, on the side with room.
                 let x = px(xValue(point)), onLeft = x > left + plotWidth / 2
-                svg.append("<text x=\"\(onLeft ? x - 10 : x + 10)\" y=\"\(max(top + 10, py(point.estimatedError) - 8))\"\(onLeft ? " text-anchor=\"end\"" : "")>"
-                           + "chosen: \(xLabel(point)), error \(number(point.estimatedError))</text>")
+                svg.append("<text x=\"\(onLeft ? x - 10 : x + 10)\" y=\"\(max(top + 10, py(yValue(point)) - 8))\"\(onLeft ? " text-anchor=\"end\"" : "")>"
+                           + "chosen: \(xLabel(point)), error \(number(yValue(point)))</text>")
             }
         }
         svg.append("</svg>")

@@ -61,12 +61,15 @@ func checkSparsityOptions(_ options: SparsifyOptions, calibration: CalibrationSe
 /// `sparse` the graph after, `log` what they recorded in the pass context.
 func buildSparsityReport(original: Graph, sparse: Graph, log: SparsityLog, options: SparsifyOptions,
                          calibration: CalibrationSet?) throws -> SparsityReport {
-    let sparsity: String
+    var sparsity: String
     switch options.sparsity {
     case let .uniform(pattern): sparsity = pattern.description
     case let .maxError(bound): sparsity = "auto, max-error \(bound)"
     case let .targetDensity(density): sparsity = "auto, target-density \(density)"
     case let .targetSpeedup(speedup): sparsity = "auto, target-speedup \(speedup)"
+    }
+    if case let .outliers(parameters) = options.ranking {
+        sparsity += ", allocate owl (threshold \(formatShare(parameters.threshold)), spread \(formatShare(parameters.spread)))"
     }
     return try SparsityReport.build(original: original, sparse: sparse, log: log, sparsity: sparsity,
                                     prune: options.prune.rawValue, calibration: calibration,

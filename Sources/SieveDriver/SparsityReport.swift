@@ -34,6 +34,8 @@ public struct SparsityReport: Codable, Hashable, Sendable {
         public var relativeOutputError: Double?
         /// Relative model output error with this layer alone pruned, by candidate (auto mode only).
         public var sensitivity: [String: Double]
+        /// The layer's share of outlier weights by OWL's rule (auto mode with `--allocate owl` only).
+        public var outlierRatio: Double? = nil
         /// Weights stored before and after (kept values for nm).
         public var parametersBefore: Int, parametersAfter: Int
         /// Bytes of the constant before and after (values plus indices for nm).
@@ -87,7 +89,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
                 density: Double(parametersAfter) / Double(max(1, layer.weightCount)),
                 alreadyNM: record?.alreadyNM ?? (NMPattern(old.type.layout) != nil),
                 method: record?.method?.rawValue, keptMagnitudeShare: pattern == nil ? nil : record?.keptMagnitudeShare,
-                relativeOutputError: nil, sensitivity: record?.sensitivity ?? [:],
+                relativeOutputError: nil, sensitivity: record?.sensitivity ?? [:], outlierRatio: record?.outlierRatio,
                 parametersBefore: parametersBefore, parametersAfter: parametersAfter,
                 bytesBefore: old.bytes.count, bytesAfter: new.bytes.count))
         }
@@ -221,6 +223,11 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             let shape = layer.shape.map(String.init).joined(separator: "x")
             lines.append("| \(layer.name) | \(layer.op) | \(shape) | \(layer.pattern) | \(number(layer.density)) | \(layer.alreadyNM ? "yes" : "no") | \(layer.method ?? "–") | \(number(layer.keptMagnitudeShare)) | \(number(layer.relativeOutputError)) | \(layer.parametersBefore) → \(layer.parametersAfter) | \(layer.bytesBefore) → \(layer.bytesAfter) | \(layer.reason) |")
         }
+        let ranked = layers.filter { $0.outlierRatio != nil }
+        if !ranked.isEmpty {
+            lines += ["", "Outlier ratios (share of weights whose Wanda score exceeds the threshold times the layer's mean; OWL prunes layers with more of them less):", ""]
+            lines += ranked.map { "- \($0.name): \(number($0.outlierRatio))" }
+        }
         let sensitive = layers.filter { !$0.sensitivity.isEmpty }
         if !sensitive.isEmpty {
             lines += ["", "Sensitivity (relative model output error with the layer alone pruned):", ""]
@@ -230,7 +237,7 @@ public struct SparsityReport: Codable, Hashable, Sendable {
             }
         }
         if !curve.isEmpty {
-            lines += ["", "Allocation curve (greedy moves from dense; speed-ups are the cost model's estimate, errors the sum of the moved layers' sensitivities, and measured on calibration where given):", "",
+            lines += ["", "Allocation curve (from dense: greedy moves by sensitivity, or OWL's allocations as the model sparsity grows; speed-ups are the cost model's estimate, estimated errors the sum of the moved layers' sensitivities, measured errors on calibration where given):", "",
                       "| step | estimated speed-up | density | estimated error | measured error | chosen |", "| ---: | ---: | ---: | ---: | ---: | --- |"]
             for point in curve {
                 lines.append("| \(point.step) | \(number(point.estimatedSpeedup)) | \(number(point.density)) | \(number(point.estimatedError)) | \(number(point.measuredError)) | \(point.chosen ? "◀ chosen" : "") |")

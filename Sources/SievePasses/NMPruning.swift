@@ -64,14 +64,21 @@ public enum NMPruning {
     ///   row block g (O/groups rows) uses `columnNorms[g]`.
     public static func wanda(_ weights: [Double], matrix: NMMatrixShape, pattern: NMPattern,
                              columnNorms: [[Double]]) -> [Double] {
+        apply(keepMask(scores: wandaScores(weights, matrix: matrix, columnNorms: columnNorms), matrix: matrix, pattern: pattern),
+              to: weights)
+    }
+
+    /// Wanda's score of every weight, |w_ij| * ||x_j||, with `columnNorms` as `wanda` takes them.
+    public static func wandaScores(_ weights: [Double], matrix: NMMatrixShape, columnNorms: [[Double]]) -> [Double] {
         let groups = max(1, columnNorms.count)
         let rowsPerGroup = matrix.rows / groups
         var scores = weights.map(abs)
+        guard !columnNorms.isEmpty else { return scores }
         for row in 0..<matrix.rows {
             let norms = columnNorms[min(groups - 1, row / max(1, rowsPerGroup))]
             for column in 0..<matrix.reduction { scores[row * matrix.reduction + column] *= norms[column] }
         }
-        return apply(keepMask(scores: scores, matrix: matrix, pattern: pattern), to: weights)
+        return scores
     }
 
     /// SparseGPT for N:M: walks the columns left to right, choosing each group's pruned entries by

@@ -30,8 +30,19 @@ public struct SparsityAllocation: ConfigurablePass {
         case targetSpeedup(Double)
     }
 
+    /// How auto mode ranks the layers.
+    public enum Ranking: Hashable, Sendable {
+        /// By sensitivity: the model's measured output error with each layer alone pruned under each candidate.
+        case sensitivity
+        /// By outliers, as OWL: no sensitivity runs; the allocations OutlierAllocation gives for model sparsities
+        /// from 0 to 1 are the curve, and measured errors choose on it under an error bound.
+        case outliers(OutlierAllocation)
+    }
+
     /// How patterns are chosen.
     public var mode: Mode
+    /// How auto mode ranks the layers.
+    public var ranking: Ranking = .sensitivity
     /// Layers matching any of these globs stay dense.
     public var keepDense: [String]
     /// Layers with fewer weights stay dense.
@@ -67,7 +78,10 @@ public struct SparsityAllocation: ConfigurablePass {
          ("target-speedup", "auto: estimated speed-up over dense to reach"),
          ("min-weights", "smallest layer considered"), ("prune", "method sensitivity is measured with"),
          ("samples", "calibration samples for sensitivity"),
-         ("target", "target-speedup: the CPU times are estimated for"), ("threads", "target-speedup: cores in the estimate")]
+         ("target", "target-speedup: the CPU times are estimated for"), ("threads", "target-speedup: cores in the estimate"),
+         ("allocate", "auto: rank layers by sensitivity (measured) or owl (outlier share)"),
+         ("owl-threshold", "owl: outlier when the score exceeds this multiple of the layer mean"),
+         ("owl-spread", "owl: how far a layer's sparsity may lie from the model's")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -76,6 +90,7 @@ public struct SparsityAllocation: ConfigurablePass {
         var pass = self
         var sparsity: String?
         var maxError: Double?, density: Double?, speedup: Double?
+        var allocate: String?, owlThreshold: Double?, owlSpread: Double?
         for (key, value) in options {
             switch key {
             case "sparsity": sparsity = value
@@ -91,7 +106,17 @@ public struct SparsityAllocation: ConfigurablePass {
             case "min-weights": pass.minWeights = try reader.count(key, value)
             case "prune": pass.method = try reader.method(value)
             case "samples": pass.samples = max(1, try reader.count(key, value))
+            case "allocate": allocate = value
+            case "owl-threshold": owlThreshold = try reader.number(key, value, in: 0...Double.greatestFiniteMagnitude)
+            case "owl-spread": owlSpread = try reader.number(key, value, in: 0...1)
             default: break
+            }
+        }
+        if allocate != nil || owlThreshold != nil || owlSpread != nil {
+            do {
+                pass.ranking = try SparsityOptions.ranking(allocate, threshold: owlThreshold, spread: owlSpread, spelling: .passOption)
+            } catch {
+                throw reader.error(error.diagnostics.first?.message ?? "\(error)")
             }
         }
         // A budget alone means auto, as `sparsity=auto` with it would.
@@ -159,7 +184,8 @@ public struct SparsityAllocation: ConfigurablePass {
         var nanoseconds = 0.0
     }
 
-    /// Auto mode: measure each layer's sensitivity, then choose greedily under the budget.
+    /// Auto mode: rank the layers (by measured sensitivity, or by outliers as OWL), walk the curve of allocations
+    /// from dense, and choose the point the budget asks for.
     func allocate(_ graph: inout Graph, _ open: [PrunableLayer], context: inout PassContext) throws {
         guard let calibration = context.calibration else {
             throw DiagnosticError(.error(graph.location, "sparsity-allocation: sparsity=auto measures each layer's sensitivity on calibration data; give --calibration PATH or a fixed pattern such as 2:4"))
@@ -185,43 +211,56 @@ public struct SparsityAllocation: ConfigurablePass {
         let sampleLimit = min(samples, context.calibrationSamples ?? samples)
         let reference = try ReferenceRun.record(graph: graph, calibration: calibration, maxSamples: sampleLimit)
         var statistics: CalibrationStatistics?
-        if method.needsCalibration {
+        if method.needsCalibration || ranking != .sensitivity {
             statistics = try CalibrationStatistics.collect(graph: graph, layers: eligible.map(\.layer), calibration: calibration,
                                                            gram: method == .sparsegpt, maxSamples: sampleLimit)
         }
 
-        // Sensitivity: the model's relative output error with one layer alone pruned.
+        // The weights each layer would keep under a pattern, pruned once.
+        var weightMatrices: [String: [Double]] = [:]
         var pruned: [String: [NMPattern: [Double]]] = [:]
+        func prunedWeights(_ layer: PrunableLayer, _ pattern: NMPattern) throws -> [Double] {
+            if let known = pruned[layer.name]?[pattern] { return known }
+            let weights = try weightMatrices[layer.name] ?? PrunableLayers.weightMatrix(graph, layer)
+            weightMatrices[layer.name] = weights
+            let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
+                                                 statistics: statistics?.layers[layer.name])
+            pruned[layer.name, default: [:]][pattern] = candidate
+            return candidate
+        }
+
+        // Each layer's options, dense first; by sensitivity, each pattern's error with that layer alone pruned.
         var options: [[Option]] = []
         let candidateCount = eligible.reduce(0) { $0 + $1.patterns.count }
         var measuredCount = 0
         for (layer, patterns) in eligible {
-            let weights = try PrunableLayers.weightMatrix(graph, layer)
             let times = speed?.layerNanoseconds[layer.name] ?? [:]
             var layerOptions = [Option(pattern: nil, kept: layer.weightCount, error: 0, nanoseconds: times[nil] ?? 0)]
             var sensitivity: [String: Double] = [:]
             for pattern in patterns {
-                context.progress?(ProgressUpdate(task: "sensitivity", detail: "\(layer.name) \(pattern)", done: measuredCount,
-                                                 total: candidateCount, unit: "candidates"))
-                measuredCount += 1
-                let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
-                                                     statistics: statistics?.layers[layer.name])
-                pruned[layer.name, default: [:]][pattern] = candidate
-                var variant = graph
-                try PrunableLayers.replaceWeight(&variant, layer, matrix: candidate, pattern: nil)
-                let error = try reference.relativeError(of: variant)
-                sensitivity[pattern.description] = error
+                var error = 0.0
+                if ranking == .sensitivity {
+                    context.progress?(ProgressUpdate(task: "sensitivity", detail: "\(layer.name) \(pattern)", done: measuredCount,
+                                                     total: candidateCount, unit: "candidates"))
+                    measuredCount += 1
+                    var variant = graph
+                    try PrunableLayers.replaceWeight(&variant, layer, matrix: try prunedWeights(layer, pattern), pattern: nil)
+                    error = try reference.relativeError(of: variant)
+                    sensitivity[pattern.description] = error
+                }
                 layerOptions.append(Option(pattern: pattern, kept: NMPacking.keptCount(layer.matrix, pattern), error: error,
                                            nanoseconds: times[pattern] ?? 0))
             }
-            options.append(speed == nil ? Self.densitySteps(layerOptions) : Self.speedSteps(layerOptions))
+            switch ranking {
+            case .sensitivity: options.append(speed == nil ? Self.densitySteps(layerOptions) : Self.speedSteps(layerOptions))
+            case .outliers: options.append(speed == nil ? layerOptions : Self.speedSteps(layerOptions))
+            }
             context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: nil, reason: "") }) {
                 $0.sensitivity = sensitivity
             }
         }
 
         let prunableTotal = PrunableLayers.find(in: graph).reduce(0) { $0 + $1.weightCount }
-        var choice = [Int](repeating: 0, count: eligible.count)
         func density(_ choice: [Int]) -> Double {
             let kept = prunableTotal - eligible.indices.reduce(0) { $0 + options[$1][0].kept - options[$1][choice[$1]].kept }
             return prunableTotal > 0 ? Double(kept) / Double(prunableTotal) : 1
@@ -235,75 +274,88 @@ public struct SparsityAllocation: ConfigurablePass {
         func jointError(_ choice: [Int]) throws -> Double {
             var variant = graph
             for (index, (layer, _)) in eligible.enumerated() {
-                guard let pattern = options[index][choice[index]].pattern, let weights = pruned[layer.name]?[pattern] else { continue }
-                try PrunableLayers.replaceWeight(&variant, layer, matrix: weights, pattern: nil)
+                guard let pattern = options[index][choice[index]].pattern else { continue }
+                try PrunableLayers.replaceWeight(&variant, layer, matrix: try prunedWeights(layer, pattern), pattern: nil)
             }
             return try reference.relativeError(of: variant)
         }
 
-        // Greedy: the move with the least added error per weight (or, by speed, per nanosecond) saved.
-        var history: [Int] = []
-        var estimated = 0.0
-        var path: [(choice: [Int], error: Double)] = [(choice, 0)]
-        while true {
-            if case let .targetDensity(goal) = mode, density(choice) <= goal { break }
-            var bestMove: (layer: Int, ratio: Double, saved: Double)?
-            for index in eligible.indices where choice[index] + 1 < options[index].count {
-                let current = options[index][choice[index]], next = options[index][choice[index] + 1]
-                let added = max(0, next.error - current.error)
-                if case let .maxError(bound) = mode, estimated + added > bound { continue }
-                let saved = speed == nil ? Double(current.kept - next.kept) : current.nanoseconds - next.nanoseconds
-                let ratio = added / max(1, saved)
-                if bestMove.map({ ratio < $0.ratio || (ratio == $0.ratio && saved > $0.saved) }) ?? true {
-                    bestMove = (index, ratio, saved)
-                }
+        // The curve: allocations from all dense on, each with its estimated error (by sensitivity only).
+        var path: [(choice: [Int], error: Double?)]
+        switch ranking {
+        case .sensitivity:
+            path = greedyPath(options, stopAt: { choice in
+                if case let .targetDensity(goal) = mode { return density(choice) <= goal }
+                return false
+            }, saved: speed == nil ? { Double($0.kept - $1.kept) } : { $0.nanoseconds - $1.nanoseconds })
+        case let .outliers(parameters):
+            var ratios: [Double] = []
+            for (layer, _) in eligible {
+                let weights = try weightMatrices[layer.name] ?? PrunableLayers.weightMatrix(graph, layer)
+                weightMatrices[layer.name] = weights
+                let norms = statistics?.layers[layer.name]?.columnNorms ?? []
+                let ratio = parameters.outlierRatio(NMPruning.wandaScores(weights, matrix: layer.matrix, columnNorms: norms))
+                ratios.append(ratio)
+                context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: nil, reason: "") }) { $0.outlierRatio = ratio }
             }
-            guard let move = bestMove else { break }
-            let current = options[move.layer][choice[move.layer]], next = options[move.layer][choice[move.layer] + 1]
-            estimated += max(0, next.error - current.error)
-            choice[move.layer] += 1
-            history.append(move.layer)
-            path.append((choice, estimated))
+            let sparsities = eligible.indices.map { index in
+                options[index].map { 1 - Double($0.kept) / Double(max(1, eligible[index].layer.weightCount)) }
+            }
+            // Between patterns of one sparsity: by speed the faster, otherwise the larger M (the freer choice of kept weights).
+            let preferred = options.map { layer in layer.map { speed == nil ? -Double($0.pattern?.m ?? 0) : $0.nanoseconds } }
+            path = OutlierAllocation.path(ratios: ratios, weights: eligible.map(\.layer.weightCount), choices: sparsities,
+                                          preferred: preferred, parameters: parameters).map { ($0, nil) }
         }
 
-        var measured: Double
-        var curve: [AllocationPoint] = []
-        if case let .targetSpeedup(goal) = mode, let speed {
-            // The whole path is the error/speed curve; the choice is its first point that reaches the goal (the
-            // least error among those the greedy order visits), or its last when none does.
-            let chosen = path.firstIndex { speed.speedup(patterns($0.choice)) >= goal } ?? path.count - 1
-            choice = path[chosen].choice
-            measured = try jointError(choice)
-            // Measured errors at a few points along the curve, besides the chosen one.
-            let stride = max(1, (path.count - 1) / 6)
-            for (index, point) in path.enumerated() {
-                let measure = index != chosen && (index % stride == 0 || index == path.count - 1) && index > 0
-                curve.append(AllocationPoint(
-                    step: index, estimatedSpeedup: speed.speedup(patterns(point.choice)), density: density(point.choice),
-                    estimatedError: point.error,
-                    measuredError: index == 0 ? 0 : index == chosen ? measured : measure ? try jointError(point.choice) : nil,
-                    chosen: index == chosen))
-            }
-            let reached = speed.speedup(patterns(choice))
-            if reached < goal {
-                let unhelped = eligible.indices.filter { options[$0].count == 1 }.map { eligible[$0].layer.name }
-                let limit = Self.speedLimitNote(speed, eligible: Set(eligible.map(\.layer.name)), unhelped: unhelped)
-                context.sparsity.note("sparsity-allocation: target speed-up \(goal) is out of reach; the fastest choice is estimated at \(formatShare(reached))x: \(limit)")
-                context.diagnostics.append(Diagnostic(.warning, graph.location, "sparsity-allocation: target speed-up \(goal) is out of reach; estimated \(formatShare(reached))x (\(limit))"))
-            }
-        } else {
-            measured = try jointError(choice)
-            if case let .maxError(bound) = mode {
-                // Under an error bound undo the latest moves until the measured error fits.
-                while measured > bound, let last = history.popLast() {
-                    choice[last] -= 1
-                    measured = try jointError(choice)
+        // The chosen point, with measured errors where the choice needed them.
+        var measuredErrors: [Int: Double] = [0: 0]
+        func measured(_ index: Int) throws -> Double {
+            if let known = measuredErrors[index] { return known }
+            let error = try jointError(path[index].choice)
+            measuredErrors[index] = error
+            return error
+        }
+        var chosen = path.count - 1
+        switch mode {
+        case let .targetSpeedup(goal):
+            // The first point that reaches the goal (the least error among those visited), or the last when none does.
+            if let speed { chosen = path.firstIndex { speed.speedup(patterns($0.choice)) >= goal } ?? chosen }
+        case let .targetDensity(goal):
+            chosen = path.firstIndex { density($0.choice) <= goal } ?? chosen
+        case let .maxError(bound):
+            if ranking == .sensitivity {
+                // The greedy stopped at the bound by estimate; step back until the measured error fits.
+                while chosen > 0, try measured(chosen) > bound { chosen -= 1 }
+            } else {
+                // The last point whose measured error fits, by bisection (the error grows along the curve).
+                var fits = 0, exceeds = path.count
+                while exceeds - fits > 1 {
+                    let middle = (fits + exceeds) / 2
+                    if try measured(middle) <= bound { fits = middle } else { exceeds = middle }
                 }
+                chosen = fits
             }
-            curve = path.enumerated().map { index, point in
-                AllocationPoint(step: index, estimatedSpeedup: nil, density: density(point.choice), estimatedError: point.error,
-                                measuredError: index == 0 ? 0 : index == history.count ? measured : nil, chosen: index == history.count)
-            }
+        case .uniform:
+            break
+        }
+        let choice = path[chosen].choice
+        let measuredError = try measured(chosen)
+        // Measured errors at a few points along the curve where there is no estimate or it is in speed, not weights.
+        if speed != nil || ranking != .sensitivity {
+            let stride = max(1, (path.count - 1) / 6)
+            for index in Swift.stride(from: stride, to: path.count, by: stride) { _ = try measured(index) }
+            _ = try measured(path.count - 1)
+        }
+        let curve = path.enumerated().map { index, point in
+            AllocationPoint(step: index, estimatedSpeedup: speed.map { $0.speedup(patterns(point.choice)) }, density: density(point.choice),
+                            estimatedError: point.error, measuredError: measuredErrors[index], chosen: index == chosen)
+        }
+        if case let .targetSpeedup(goal) = mode, let speed, speed.speedup(patterns(choice)) < goal {
+            let reached = speed.speedup(patterns(choice))
+            let unhelped = eligible.indices.filter { options[$0].count == 1 }.map { eligible[$0].layer.name }
+            let limit = Self.speedLimitNote(speed, eligible: Set(eligible.map(\.layer.name)), unhelped: unhelped)
+            context.sparsity.note("sparsity-allocation: target speed-up \(goal) is out of reach; the fastest choice is estimated at \(formatShare(reached))x: \(limit)")
+            context.diagnostics.append(Diagnostic(.warning, graph.location, "sparsity-allocation: target speed-up \(goal) is out of reach; estimated \(formatShare(reached))x (\(limit))"))
         }
 
         let budget: String
@@ -319,7 +371,13 @@ public struct SparsityAllocation: ConfigurablePass {
         case let .uniform(pattern): budget = "uniform \(pattern)"
         }
         let speedNote = speed.map { ", estimated \(formatShare($0.speedup(patterns(choice))))x the dense model's speed on \(Schedule(target: target, threads: threads).target.name)" } ?? ""
-        context.sparsity.note("sparsity-allocation: auto (\(budget)), sensitivity measured with \(method.rawValue) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density(choice))) of prunable weights\(speedNote), relative output error \(formatShare(measured)) as sensitivity pruned it (an estimate: nm-legalize prunes again and may permute channels; the model relative output error is measured on the graph it emits)")
+        let ranked: String
+        switch ranking {
+        case .sensitivity: ranked = "sensitivity measured with \(method.rawValue)"
+        case let .outliers(parameters):
+            ranked = "layers ranked by their share of outlier weights as OWL (Wanda scores above \(formatShare(parameters.threshold)) times the layer's mean; sparsity spread \(formatShare(parameters.spread))), errors measured with \(method.rawValue)"
+        }
+        context.sparsity.note("sparsity-allocation: auto (\(budget)), \(ranked) on \(reference.samples) calibration samples; chosen allocation keeps \(formatShare(density(choice))) of prunable weights\(speedNote), relative output error \(formatShare(measuredError)) as the allocation pruned it (an estimate: nm-legalize prunes again and may permute channels; the model relative output error is measured on the graph it emits)")
         context.sparsity.curve = curve
         for (index, (layer, _)) in eligible.enumerated() {
             let option = options[index][choice[index]]
@@ -328,10 +386,39 @@ public struct SparsityAllocation: ConfigurablePass {
             context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: option.pattern, reason: "") }) {
                 $0.pattern = option.pattern
                 let denseWhy = speed != nil && options[index].count == 1 ? "no pattern is estimated faster than dense"
-                    : "every pattern cost more than the budget allows"
+                    : ranking == .sensitivity ? "every pattern cost more than the budget allows"
+                    : "its share of outlier weights kept it dense at this budget"
                 $0.reason = option.pattern == nil ? "auto (\(budget)): \(denseWhy)\(time)" : "auto (\(budget))\(time)"
             }
         }
+    }
+
+    /// The greedy walk by sensitivity from all dense: each move takes one layer one step further, the one with the
+    /// least added error per unit `saved` (weights, or estimated nanoseconds); under an error bound only moves whose
+    /// estimated error fits; until `stopAt` holds or no move is left. Each point carries the sum of the moved
+    /// layers' sensitivities.
+    func greedyPath(_ options: [[Option]], stopAt: ([Int]) -> Bool, saved: (Option, Option) -> Double) -> [(choice: [Int], error: Double?)] {
+        var choice = [Int](repeating: 0, count: options.count)
+        var estimated = 0.0
+        var path: [(choice: [Int], error: Double?)] = [(choice, 0)]
+        while !stopAt(choice) {
+            var bestMove: (layer: Int, ratio: Double, saved: Double)?
+            for index in options.indices where choice[index] + 1 < options[index].count {
+                let current = options[index][choice[index]], next = options[index][choice[index] + 1]
+                let added = max(0, next.error - current.error)
+                if case let .maxError(bound) = mode, estimated + added > bound { continue }
+                let gain = saved(current, next)
+                let ratio = added / max(1, gain)
+                if bestMove.map({ ratio < $0.ratio || (ratio == $0.ratio && gain > $0.saved) }) ?? true {
+                    bestMove = (index, ratio, gain)
+                }
+            }
+            guard let move = bestMove else { break }
+            estimated += max(0, options[move.layer][choice[move.layer] + 1].error - options[move.layer][choice[move.layer]].error)
+            choice[move.layer] += 1
+            path.append((choice, estimated))
+        }
+        return path
     }
 
     /// A layer's options as steps that each keep fewer weights, densest (dense) first: per kept count only the most
@@ -379,7 +466,7 @@ public struct SparsityAllocation: ConfigurablePass {
 func microseconds(_ nanoseconds: Double) -> String { String(format: "%.3g", nanoseconds / 1000) }
 
 /// A fraction with four significant digits, for notes.
-func formatShare(_ value: Double) -> String {
+public func formatShare(_ value: Double) -> String {
     guard value.isFinite else { return "\(value)" }
     return String(Double((value * 10000).rounded()) / 10000)
 }

@@ -19,6 +19,8 @@ public struct LayerSparsityRecord: Hashable, Sendable {
     public var reason: String
     /// Relative model output error on calibration with this layer alone pruned, by candidate pattern.
     public var sensitivity: [String: Double] = [:]
+    /// The share of the layer's weights that are outliers by OWL's rule (`allocate=owl` only).
+    public var outlierRatio: Double?
     /// The method nm-legalize used, nil while not legalised or when the weight was already N:M.
     public var method: PruneMethod?
     /// Whether the weight already satisfied the pattern (kept losslessly).
@@ -63,23 +65,23 @@ public struct ChannelOrder: Hashable, Sendable {
 }
 
 /// One point of the error/density (and, with `target-speedup`, speed) curve auto allocation walks: the allocation
-/// after `step` greedy moves.
+/// after `step` greedy moves, or the `step`th distinct allocation OWL gives as the model sparsity grows.
 public struct AllocationPoint: Codable, Hashable, Sendable {
-    /// Greedy moves from the dense model (0 is dense).
+    /// Steps from the dense model (0 is dense).
     public var step: Int
     /// The cost model's end-to-end speed-up over the dense model (`target-speedup` only).
     public var estimatedSpeedup: Double?
     /// Kept weights over all prunable weights.
     public var density: Double
-    /// The sum of the moved layers' sensitivities.
-    public var estimatedError: Double
+    /// The sum of the moved layers' sensitivities (nil when ranked by outliers: no sensitivity is measured).
+    public var estimatedError: Double?
     /// The relative model output error on calibration with the whole allocation pruned, where it was measured.
     public var measuredError: Double?
     /// Whether this is the allocation chosen.
     public var chosen: Bool
 
     /// Makes a point.
-    public init(step: Int, estimatedSpeedup: Double?, density: Double, estimatedError: Double, measuredError: Double?, chosen: Bool) {
+    public init(step: Int, estimatedSpeedup: Double?, density: Double, estimatedError: Double?, measuredError: Double?, chosen: Bool) {
         self.step = step
         self.estimatedSpeedup = estimatedSpeedup
         self.density = density

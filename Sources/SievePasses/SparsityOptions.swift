@@ -34,6 +34,8 @@ public struct SparsityOptions: Sendable {
     public var permute = false
     /// The CPU `--target-speedup` estimates times for (nil: the host; a compile sets its own target).
     public var target: TargetDescription?
+    /// How auto mode ranks layers: by measured sensitivity, or by outliers as OWL (`--allocate owl`).
+    public var ranking: SparsityAllocation.Ranking = .sensitivity
 
     /// Makes options; the defaults are uniform 2:4 by magnitude on layers of at least
     /// `defaultMinWeights` weights.
@@ -55,6 +57,7 @@ public struct SparsityOptions: Sendable {
         var pass = SparsityAllocation(mode: sparsity, keepDense: keepDense, minWeights: minWeights, method: prune,
                                       samples: sensitivitySamples)
         pass.target = target
+        pass.ranking = ranking
         return pass
     }
 
@@ -70,13 +73,47 @@ public struct SparsityOptions: Sendable {
         public var targetSpeedup: String
         /// What stands between an option and its value: a space or `=`.
         public var separator: String
+        /// The option naming the ranking and its two OWL parameters: `--allocate`, `--owl-threshold`, `--owl-spread`.
+        public var allocate = "--allocate", owlThreshold = "--owl-threshold", owlSpread = "--owl-spread"
 
         /// The command line: `--sparsity auto --max-error E`.
         public static let commandLine = Spelling(sparsity: "--sparsity", maxError: "--max-error",
                                                  targetDensity: "--target-density", targetSpeedup: "--target-speedup", separator: " ")
         /// Pass options: `sparsity-allocation{sparsity=auto,max-error=E}`.
         public static let passOption = Spelling(sparsity: "sparsity", maxError: "max-error",
-                                                targetDensity: "target-density", targetSpeedup: "target-speedup", separator: "=")
+                                                targetDensity: "target-density", targetSpeedup: "target-speedup", separator: "=",
+                                                allocate: "allocate", owlThreshold: "owl-threshold", owlSpread: "owl-spread")
+    }
+
+    /// Parses the ranking: nil or `sensitivity`, or `owl` with its optional threshold and spread (OWL's M and λ;
+    /// the defaults are `OutlierAllocation.default`'s), which go with `owl` only.
+    public static func ranking(_ text: String?, threshold: Double?, spread: Double?,
+                               spelling: Spelling = .commandLine) throws(DiagnosticError) -> SparsityAllocation.Ranking {
+        let s = spelling
+        switch text ?? "sensitivity" {
+        case "sensitivity":
+            guard threshold == nil, spread == nil else {
+                throw DiagnosticError(.error(.unknown, "\(s.owlThreshold) and \(s.owlSpread) go with \(s.allocate)\(s.separator)owl"))
+            }
+            return .sensitivity
+        case "owl":
+            var parameters = OutlierAllocation.default
+            if let threshold {
+                guard threshold.isFinite, threshold > 0 else {
+                    throw DiagnosticError(.error(.unknown, "\(s.owlThreshold) is a multiple of a layer's mean score, above 0, found \(threshold)"))
+                }
+                parameters.threshold = threshold
+            }
+            if let spread {
+                guard (0...1).contains(spread) else {
+                    throw DiagnosticError(.error(.unknown, "\(s.owlSpread) is a sparsity difference in 0...1, found \(spread)"))
+                }
+                parameters.spread = spread
+            }
+            return .outliers(parameters)
+        case let other:
+            throw DiagnosticError(.error(.unknown, "\(s.allocate) must be sensitivity or owl, found '\(other)'"))
+        }
     }
 
     /// Parses `N:M` or `auto`; `auto` takes exactly one of `maxError`, `targetDensity` and `targetSpeedup`, a

@@ -155,7 +155,7 @@ struct Compile: ParsableCommand {
     var installPrefix: String?
 
     @Option(name: .customLong("options-file"),
-            help: ArgumentHelp("Read compile options from a JSON file (the SwiftPM plugin's sieve.json): sparsity, prune, calibration (relative to the file), calibrationSamples, maxError, targetDensity, targetSpeedup, keepDense, target, name, inputShapes; options given on the command line win.",
+            help: ArgumentHelp("Read compile options from a JSON file (the SwiftPM plugin's sieve.json): sparsity, prune, calibration (relative to the file), calibrationSamples, maxError, targetDensity, targetSpeedup, allocate, owlThreshold, owlSpread, keepDense, target, name, inputShapes; options given on the command line win.",
                                valueName: "file"))
     var optionsFile: String?
 
@@ -197,6 +197,9 @@ struct Compile: ParsableCommand {
         if sparsity.maxError == nil { sparsity.maxError = file.maxError }
         if sparsity.targetDensity == nil { sparsity.targetDensity = file.targetDensity }
         if sparsity.targetSpeedup == nil { sparsity.targetSpeedup = file.targetSpeedup }
+        if sparsity.allocate == nil { sparsity.allocate = file.allocate }
+        if sparsity.owlThreshold == nil { sparsity.owlThreshold = file.owlThreshold }
+        if sparsity.owlSpread == nil { sparsity.owlSpread = file.owlSpread }
         if sparsity.keepDense.isEmpty { sparsity.keepDense = file.keepDense ?? [] }
         if name == nil { name = file.name }
         if let given = file.target, target == .native {
@@ -256,6 +259,9 @@ struct CompileOptionsFile: Decodable {
     var maxError: Double?
     var targetDensity: Double?
     var targetSpeedup: Double?
+    var allocate: String?
+    var owlThreshold: Double?
+    var owlSpread: Double?
     var keepDense: [String]?
     var target: String?
     var name: String?
@@ -271,7 +277,7 @@ struct CompileOptionsFile: Decodable {
         do {
             return try JSONDecoder().decode(CompileOptionsFile.self, from: data)
         } catch {
-            throw DiagnosticError(.error(.unknown, "\(path): not valid Sieve options (\(error)); fields: sparsity, prune, calibration, calibrationSamples, maxError, targetDensity, targetSpeedup, keepDense, target, name, inputShapes"))
+            throw DiagnosticError(.error(.unknown, "\(path): not valid Sieve options (\(error)); fields: sparsity, prune, calibration, calibrationSamples, maxError, targetDensity, targetSpeedup, allocate, owlThreshold, owlSpread, keepDense, target, name, inputShapes"))
         }
     }
 }

@@ -84,6 +84,16 @@ struct SparsityFlags: ParsableArguments {
     @Option(name: .customLong("target-speedup"), help: ArgumentHelp("With --sparsity auto: the end-to-end speed-up over the dense model to reach, at the least output error, as the cost model estimates it for --target (check with sieve bench).", valueName: "X"))
     var targetSpeedup: Double?
 
+    @Option(help: ArgumentHelp("With --sparsity auto: how layers are ranked: 'sensitivity' (each layer's measured effect on the output, the default) or 'owl' (by its share of outlier weights, as OWL: layers with more outliers are pruned less; no per-layer sensitivity runs).",
+                               valueName: "sensitivity|owl"))
+    var allocate: String?
+
+    @Option(name: .customLong("owl-threshold"), help: ArgumentHelp("With --allocate owl: a weight is an outlier when its Wanda score exceeds this multiple of its layer's mean (OWL's M; default \(OutlierAllocation.default.threshold.formatted())).", valueName: "M"))
+    var owlThreshold: Double?
+
+    @Option(name: .customLong("owl-spread"), help: ArgumentHelp("With --allocate owl: how far a layer's sparsity may lie from the model's, either way (OWL's lambda; default \(OutlierAllocation.default.spread.formatted())).", valueName: "L"))
+    var owlSpread: Double?
+
     @Option(name: .customLong("keep-dense"), help: ArgumentHelp("Keep layers matching this glob dense (weight, result or ONNX node name); repeatable.", valueName: "glob"))
     var keepDense: [String] = []
 
@@ -96,8 +106,9 @@ struct SparsityFlags: ParsableArguments {
     /// The sparsification asked for, or nil when `--sparsity` is absent.
     func options(passManager: PassManagerOptions) throws(DiagnosticError) -> SparsityOptions? {
         guard let sparsity else {
-            if maxError != nil || targetDensity != nil || targetSpeedup != nil || permute || calibration != nil && prune != "magnitude" {
-                throw DiagnosticError(.error(.unknown, "--prune, --permute, --max-error, --target-density and --target-speedup need --sparsity N:M or --sparsity auto"))
+            if maxError != nil || targetDensity != nil || targetSpeedup != nil || permute || calibration != nil && prune != "magnitude"
+                || allocate != nil || owlThreshold != nil || owlSpread != nil {
+                throw DiagnosticError(.error(.unknown, "--prune, --permute, --max-error, --target-density, --target-speedup and --allocate need --sparsity N:M or --sparsity auto"))
             }
             return nil
         }
@@ -110,6 +121,10 @@ struct SparsityFlags: ParsableArguments {
                                       prune: method, keepDense: keepDense, minWeights: minWeights,
                                       calibrationSamples: calibrationSamples, passManager: passManager)
         options.permute = permute
+        options.ranking = try SparsityOptions.ranking(allocate, threshold: owlThreshold, spread: owlSpread)
+        if options.ranking != .sensitivity, case .uniform = options.sparsity {
+            throw DiagnosticError(.error(.unknown, "--allocate owl ranks layers for --sparsity auto; with a fixed pattern every eligible layer takes it"))
+        }
         return options
     }
 

@@ -48,6 +48,32 @@ func chromiumDOM(of page: URL) throws -> (status: Int32, output: String) {
         #expect(sparse >= 1, "auto at density 0.6 made no layer sparse")
     }
 
+    /// `--allocate owl`: the report gives each layer's outlier ratio, the curve carries measured errors only, and the
+    /// page plots those; the flag is refused with a fixed pattern.
+    @Test func owlAllocationReportsOutlierRatiosAndPlotsMeasuredErrors() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("out")
+        let calibration = exampleFolder.appendingPathComponent("mlp.calibration.npy").path
+        let outcome = try runSieve(["compile", HTMLReportTests.mlp, "--input-shape", "input=1x64", "-o", out.path, "--sparsity", "auto",
+                                    "--target-density", "0.6", "--allocate", "owl", "--owl-spread", "0.25", "--calibration", calibration],
+                                   timeout: 300)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any]
+        let layers = try #require(json?["layers"] as? [[String: Any]])
+        #expect(layers.contains { $0["outlierRatio"] is Double }, "\(layers)")
+        #expect((json?["sparsity"] as? String)?.contains("allocate owl (threshold 5.0, spread 0.25)") == true, "\(json?["sparsity"] ?? "")")
+        let curve = try #require(json?["curve"] as? [[String: Any]])
+        #expect(curve.allSatisfy { $0["estimatedError"] == nil } && curve.contains { $0["chosen"] as? Bool == true && $0["measuredError"] is Double })
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains(">measured error</text>") && html.contains("circle class=\"point chosen\""))
+
+        let refused = try runSieve(["compile", HTMLReportTests.mlp, "--input-shape", "input=1x64", "-o", folder.appendingPathComponent("fixed").path,
+                                    "--sparsity", "2:4", "--allocate", "owl"])
+        #expect(refused.status == 1 && refused.stderr.contains("--allocate owl ranks layers for --sparsity auto"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("fixed").path))
+    }
+
     /// Headless Chromium lays the page out: the graph, three charts and the curve have a size, every node of the
     /// graph a box, and the chosen allocation is marked once; a screenshot is written.
     @Test(.enabled(if: toolExists("chromium"), "chromium is not installed (scripts/setup.sh installs it)"))

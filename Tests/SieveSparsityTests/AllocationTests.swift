@@ -175,7 +175,7 @@ func wideModel(seed: UInt64) -> Graph {
             #expect(curve.prefix { !$0.chosen }.allSatisfy { ($0.estimatedSpeedup ?? 0) < target })
             // Along the curve every move trades error for speed: neither goes back.
             for (previous, next) in zip(curve, curve.dropFirst()) {
-                #expect((next.estimatedSpeedup ?? 0) > (previous.estimatedSpeedup ?? 0) && next.estimatedError >= previous.estimatedError)
+                #expect((next.estimatedSpeedup ?? 0) > (previous.estimatedSpeedup ?? 0) && (next.estimatedError ?? -1) >= (previous.estimatedError ?? 0))
             }
             #expect(curve.first?.step == 0 && curve.first?.estimatedSpeedup == 1 && curve.first?.density == 1)
             // The report's model error is that of the emitted graph, and the chosen point's measured error the same
