@@ -370,7 +370,7 @@ public struct SparsityAllocation: ConfigurablePass {
         case let .targetSpeedup(goal): budget = "target-speedup \(goal)"
         case let .uniform(pattern): budget = "uniform \(pattern)"
         }
-        let speedNote = speed.map { ", estimated \(formatShare($0.speedup(patterns(choice))))x the dense model's speed on \(Schedule(target: target, threads: threads).target.name)" } ?? ""
+        let speedNote = speed.map { ", estimated \(formatShare($0.speedup(patterns(choice))))x the dense model's speed on \($0.targetName)" } ?? ""
         let ranked: String
         switch ranking {
         case .sensitivity: ranked = "sensitivity measured with \(method.rawValue)"

@@ -15,9 +15,12 @@ struct SpeedEstimate {
     var otherNanoseconds: Double
     /// Per layer (by weight name), nanoseconds of its products with each pattern (nil: dense).
     var layerNanoseconds: [String: [NMPattern?: Double]]
+    /// The CPU the times are for.
+    var targetName: String
 
     /// Estimates `graph` for `layers`, each with dense and `candidates[layer.name]`.
     init(graph: Graph, layers: [PrunableLayer], candidates: [String: [NMPattern]], schedule: Schedule) throws {
+        targetName = schedule.target.name
         var fused = graph
         var scratch = PassContext()
         try Fuse().run(on: &fused, context: &scratch)
