@@ -3,7 +3,8 @@
 // layer's mean score) is pruned less. OWL gives every layer a sparsity in [S − spread, S + spread], falling
 // linearly with its outlier share, whose mean over the prunable weights is the model's S; here each layer then
 // takes the candidate pattern (or dense) nearest its sparsity, since N:M patterns come in steps (0, 1/2, 3/4).
-// Sweeping S from 0 to 1 gives the allocations auto mode chooses among (`allocate=owl`).
+// As S grows the layers move to sparser patterns one at a time; those allocations are the ones auto mode chooses
+// among (`allocate=owl`).
 
 /// OWL's two parameters and the arithmetic of its allocation.
 public struct OutlierAllocation: Hashable, Sendable {
@@ -31,31 +32,50 @@ public struct OutlierAllocation: Hashable, Sendable {
         return Double(scores.reduce(0) { $0 + ($1 > limit ? 1 : 0) }) / Double(scores.count)
     }
 
-    /// Each layer's sparsity for a model sparsity `sparsity`: S + spread at the fewest outliers, S − spread at
-    /// the most, linear between, shifted so that the mean weighted by `weights` is S, then clamped to 0...1.
+    /// Each layer's sparsity for a model sparsity `sparsity`: S + spread at the fewest outliers, S − spread at the
+    /// most, linear between, shifted so that the mean weighted by `weights` is S, then clamped to 0...1.
     public func sparsities(ratios: [Double], weights: [Int], sparsity: Double) -> [Double] {
-        guard let low = ratios.min(), let high = ratios.max(), high > low else { return ratios.map { _ in sparsity } }
-        let raw = ratios.map { sparsity + spread * (1 - 2 * ($0 - low) / (high - low)) }
-        let total = Double(weights.reduce(0, +))
-        let mean = total > 0 ? zip(raw, weights).reduce(0) { $0 + $1.0 * Double($1.1) } / total : sparsity
-        return raw.map { min(1, max(0, $0 + sparsity - mean)) }
+        offsets(ratios: ratios, weights: weights).map { min(1, max(0, sparsity + $0)) }
     }
 
-    /// The distinct allocations as the model sparsity S goes from 0 to 1 in steps of 1/100: per layer the index
-    /// into its `choices` (sparsities, the first being dense at 0) nearest its OWL sparsity, ties to `preferred`'s
-    /// order (lower first). Starts with all dense.
-    static func path(ratios: [Double], weights: [Int], choices: [[Double]], preferred: [[Double]],
+    /// How far each layer's sparsity lies from the model's before clamping: from +spread at the fewest outliers to
+    /// −spread at the most, shifted to a weighted mean of 0.
+    func offsets(ratios: [Double], weights: [Int]) -> [Double] {
+        guard let low = ratios.min(), let high = ratios.max(), high > low else { return ratios.map { _ in 0 } }
+        let raw = ratios.map { spread * (1 - 2 * ($0 - low) / (high - low)) }
+        let total = Double(weights.reduce(0, +))
+        let mean = total > 0 ? zip(raw, weights).reduce(0) { $0 + $1.0 * Double($1.1) } / total : 0
+        return raw.map { $0 - mean }
+    }
+
+    /// The allocations as the model sparsity S grows from 0, one layer moving one step at a time: each layer holds
+    /// the option (index into its `choices`, sparsities with dense at 0 first) nearest its OWL sparsity S + offset,
+    /// so it moves from one sparsity to the next where S + offset passes their midpoint; the moves of all layers in
+    /// the order of those S (ties: layer order). Among options of one sparsity the lowest `preferred` is taken.
+    /// Starts with all dense and ends with every layer at its sparsest option.
+    public static func path(ratios: [Double], weights: [Int], choices: [[Double]], preferred: [[Double]],
                      parameters: OutlierAllocation) -> [[Int]] {
-        var path: [[Int]] = [choices.map { _ in 0 }]
-        for step in 0...100 {
-            let targets = parameters.sparsities(ratios: ratios, weights: weights, sparsity: Double(step) / 100)
-            let choice = choices.indices.map { layer in
-                choices[layer].indices.min { a, b in
-                    let da = abs(choices[layer][a] - targets[layer]), db = abs(choices[layer][b] - targets[layer])
-                    return abs(da - db) > 1e-12 ? da < db : preferred[layer][a] < preferred[layer][b]
-                } ?? 0
+        let offsets = parameters.offsets(ratios: ratios, weights: weights)
+        // Per layer its distinct sparsities, ascending, each with its preferred option.
+        let levels: [[(sparsity: Double, option: Int)]] = choices.indices.map { layer in
+            var best: [Double: Int] = [:]
+            for (option, sparsity) in choices[layer].enumerated() where best[sparsity].map({ preferred[layer][option] < preferred[layer][$0] }) ?? true {
+                best[sparsity] = option
             }
-            if choice != path.last { path.append(choice) }
+            return best.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        var moves: [(at: Double, layer: Int, level: Int)] = []
+        for (layer, steps) in levels.enumerated() {
+            for level in steps.indices.dropFirst() {
+                moves.append(((steps[level - 1].sparsity + steps[level].sparsity) / 2 - offsets[layer], layer, level))
+            }
+        }
+        moves.sort { $0.at != $1.at ? $0.at < $1.at : $0.layer != $1.layer ? $0.layer < $1.layer : $0.level < $1.level }
+        var choice = levels.map { $0.first?.option ?? 0 }
+        var path = [choice]
+        for move in moves {
+            choice[move.layer] = levels[move.layer][move.level].option
+            path.append(choice)
         }
         return path
     }

@@ -49,6 +49,24 @@ func outlierModel(seed: UInt64, loud: String) -> Graph {
         #expect(owl.sparsities(ratios: ratios, weights: weights, sparsity: 1).allSatisfy { (0...1).contains($0) })
     }
 
+    @Test func thePathMovesOneLayerOneStepAtATimeFewestOutliersFirst() {
+        // Three layers with options dense, 4:8, 2:4 (as sparse as 4:8, preferred less) and 1:4.
+        let choices = [[Double]](repeating: [0, 0.5, 0.5, 0.75], count: 3)
+        let preferred = [[Double]](repeating: [0, -8, -4, -4], count: 3)
+        let ratios = [0.01, 0.03, 0.02]
+        let path = OutlierAllocation.path(ratios: ratios, weights: [100, 100, 100], choices: choices, preferred: preferred,
+                                          parameters: owl)
+        #expect(path.first == [0, 0, 0] && path.last == [3, 3, 3] && path.count == 7)
+        let sparsity = { (choice: [Int]) in choice.map { [0, 0.5, 0.5, 0.75][$0] } }
+        for (before, after) in zip(path, path.dropFirst()) {
+            #expect(zip(before, after).filter { $0 != $1 }.count == 1)
+            #expect(!after.contains(2), "4:8 is preferred to 2:4 at the same sparsity")
+            // Fewer outliers, never less sparse.
+            let s = sparsity(after)
+            #expect(s[0] >= s[2] && s[2] >= s[1], "\(path)")
+        }
+    }
+
     func allocate(_ mode: SparsityAllocation.Mode, loud: String = "fc3") throws -> SparsifyResult {
         // Magnitude pruning, so that nm-legalize prunes each layer as the allocation did and the measured errors
         // are the emitted graph's (Wanda's norms there come from the graph pruned up to the layer).
