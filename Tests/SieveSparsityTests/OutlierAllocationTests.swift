@@ -78,10 +78,10 @@ func outlierModel(seed: UInt64, loud: String) -> Graph {
 
     @Test(arguments: ["fc2", "fc4"])
     func layersWithMoreOutliersArePrunedLessUnderADensityTarget(_ loud: String) throws {
-        let result = try allocate(.targetDensity(0.6), loud: loud)
+        let result = try allocate(.targetDensity(0.7), loud: loud)
         let report = result.report
         let density = Double(report.parametersAfter) / Double(report.parametersBefore)
-        #expect(density <= 0.6, "\(report.markdown())")
+        #expect(density <= 0.7, "\(report.markdown())")
         // The planted weights make their layer's share of outliers larger than its producer's (whose outputs, large in
         // a few channels, raise the scores of the next layer too: outliers run along the network, as in OWL's LLMs).
         let ratios = try report.layers.map { try #require($0.outlierRatio) }
@@ -99,7 +99,7 @@ func outlierModel(seed: UInt64, loud: String) -> Graph {
         #expect(report.layers.allSatisfy { $0.sensitivity.isEmpty })
         #expect(report.curve.allSatisfy { $0.estimatedError == nil })
         let chosen = try #require(report.curve.first { $0.chosen })
-        #expect(report.curve.prefix { !$0.chosen }.allSatisfy { $0.density > 0.6 })
+        #expect(report.curve.prefix { !$0.chosen }.allSatisfy { $0.density > 0.7 })
         let measured = try #require(chosen.measuredError), emitted = try #require(report.modelRelativeOutputError)
         #expect(abs(measured - emitted) <= 1e-9 * max(1, emitted), "curve \(measured), report \(emitted)")
         #expect(report.markdown().contains("Outlier ratios") && report.sparsity.contains("allocate owl"))
@@ -133,7 +133,7 @@ func outlierModel(seed: UInt64, loud: String) -> Graph {
 
     @Test func optionsParseOnTheCommandLineAndAsPassOptions() throws {
         #expect(try SparsityOptions.ranking(nil, threshold: nil, spread: nil) == .sensitivity)
-        #expect(try SparsityOptions.ranking("owl", threshold: 7, spread: nil) == .outliers(OutlierAllocation(threshold: 7, spread: 0.2)))
+        #expect(try SparsityOptions.ranking("owl", threshold: 7, spread: nil) == .outliers(OutlierAllocation(threshold: 7, spread: 0.1)))
         func message(_ body: () throws -> Void) -> String {
             do { try body(); return "" } catch let error as DiagnosticError { return error.diagnostics.first?.message ?? "" } catch { return "\(error)" }
         }
