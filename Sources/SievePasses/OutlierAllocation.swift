@@ -56,12 +56,13 @@ public struct OutlierAllocation: Hashable, Sendable {
     /// the order of those S (ties: layer order). Among options of one sparsity the lowest `preferred` is taken.
     /// Starts with all dense and ends with every layer at its sparsest option.
     public static func path(ratios: [Double], weights: [Int], choices: [[Double]], preferred: [[Double]],
-                     parameters: OutlierAllocation) -> [[Int]] {
+                            parameters: OutlierAllocation) -> [[Int]] {
         let offsets = parameters.offsets(ratios: ratios, weights: weights)
         // Per layer its distinct sparsities, ascending, each with its preferred option.
         let levels: [[(sparsity: Double, option: Int)]] = choices.indices.map { layer in
             var best: [Double: Int] = [:]
-            for (option, sparsity) in choices[layer].enumerated() where best[sparsity].map({ preferred[layer][option] < preferred[layer][$0] }) ?? true {
+            for (option, sparsity) in choices[layer].enumerated()
+            where best[sparsity].map({ preferred[layer][option] < preferred[layer][$0] }) ?? true {
                 best[sparsity] = option
             }
             return best.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
