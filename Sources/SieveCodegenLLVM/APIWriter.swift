@@ -105,6 +105,8 @@ struct APIWriter {
     func run(kernels: [LLVMValueRef?]) {
         let b = builder, ir = b.builder
         let function = define("run", returns: b.i32, [b.pointer, b.pointer, b.pointer])
+        LLVMSetCurrentDebugLocation2(ir, b.debugInfo?.attachRun(function, symbol: "\(name)_run"))
+        defer { LLVMSetCurrentDebugLocation2(ir, nil) }
         let error = LLVMBuildAlloca(ir, b.i32, "error")!
         let state = LLVMBuildAlloca(ir, b.stateType, "state")!
         let status = b.call(.beginRun, returns: b.i32, [

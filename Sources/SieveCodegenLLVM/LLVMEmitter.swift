@@ -73,11 +73,15 @@ public struct LLVMEmitter {
         let builder = ModuleBuilder(context: module.context, module: reference, target: target)
         defer { builder.dispose() }
         let weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: weights == .embedded)
+        let debugInfo = ModuleDebugInfo(module: reference, context: module.context, program: program)
+        builder.debugInfo = debugInfo
         var kernelFunctions: [LLVMValueRef?] = []
         for kernel in program.kernels {
             kernelFunctions.append(try KernelLLVMWriter(program: program, kernel: kernel, builder: builder).emit())
         }
         APIWriter(program: program, builder: builder, contextBytes: contextBytes, weights: weightsGlobal).emit(kernels: kernelFunctions)
+        builder.debugInfo = nil
+        debugInfo.finalize()
         try module.verify()
     }
 }
@@ -92,6 +96,10 @@ final class ModuleBuilder {
     /// `sieve_llvm_state`: pool, arena, weights, inputs, outputs, error.
     let stateType: LLVMTypeRef
     private var declared: [String: (LLVMValueRef?, LLVMTypeRef)] = [:]
+    /// The subprograms of the kernels, while they are written (the C API functions carry no debug info).
+    var debugInfo: ModuleDebugInfo?
+    /// The location instructions of the function being written carry (nil outside kernels).
+    var debugLocation: LLVMMetadataRef?
 
     init(context: LLVMContextRef, module: LLVMModuleRef, target: LLVMTarget) {
         self.context = context

@@ -87,3 +87,30 @@ import Testing
         #expect(both.status == 1 && both.stderr.contains("--jit and --interpret exclude each other"), "\(both.stderr)")
     }
 }
+
+extension LLVMBackendTests {
+    /// The object's DWARF names each kernel and the ONNX node it computes: file mlp.onnx, line = node number + 1.
+    @Test func debugInfoMapsKernelsToONNXNodes() throws {
+        let tools = ["llvm-dwarfdump-19", "llvm-dwarfdump"]
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        let dwarfdump = try #require(tools.lazy.compactMap { tool in path.map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) } }.first,
+                                     "llvm-dwarfdump is not installed (llvm-19), so the object's debug info cannot be read back")
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "--backend", "llvm",
+                                    "-o", output.path], timeout: 180)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let dump = try runTool(dwarfdump, ["--debug-info", output.appendingPathComponent("mlp.o").path])
+        #expect(dump.status == 0, "\(dump.output)")
+        // The kernels keep their subprograms (inlined into the API or not), each at its node's line in mlp.onnx.
+        let entries = dump.output.components(separatedBy: "DW_TAG_subprogram").dropFirst()
+        let kernels = entries.filter { $0.contains("(\"mlp_k") }
+        #expect(kernels.count >= 3, "\(dump.output)")
+        for entry in kernels {
+            #expect(entry.contains("DW_AT_decl_file") && entry.contains("mlp.onnx"), "\(entry)")
+            #expect(entry.contains("DW_AT_decl_line"), "\(entry)")
+        }
+        #expect(dump.output.contains("DW_AT_producer\t(\"sieve (LLVM backend)\")") || dump.output.contains("sieve (LLVM backend)"), "\(dump.output)")
+    }
+}
