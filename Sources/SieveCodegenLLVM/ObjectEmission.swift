@@ -15,8 +15,9 @@ public struct LLVMObject: Sendable {
 extension LLVMEmitter {
     /// The C API symbols every artifact defines.
     public var exportedSymbols: [String] {
-        ["create", "run", "destroy", "error_string", "init", "context", "inputs", "outputs", "num_inputs", "num_outputs"]
-            .map { "\(program.name)_\($0)" }
+        var suffixes = ["create", "run", "destroy", "error_string", "init", "context", "inputs", "outputs", "num_inputs", "num_outputs"]
+        if case .file = weights { suffixes += ["create_with_weights", "init_with_weights"] }
+        return suffixes.map { "\(program.name)_\($0)" }
     }
 
     /// Emits the whole artifact as one object: kernels, API, embedded weights and the runtime, whose symbols are made

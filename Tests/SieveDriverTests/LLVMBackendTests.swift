@@ -59,13 +59,46 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: output.path), "a failed compile left \(output.path)")
     }
 
-    @Test func externalWeightsAreRefusedByTheLLVMBackend() throws {
+    /// `--weights external` with `--backend llvm`: the weights leave NAME.o for NAME.weights, byte for byte the file the
+    /// C backend writes, and NAME_create reads it from the path compiled in; a damaged file is refused by NAME_create.
+    @Test func externalWeightsWithTheLLVMBackend() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--backend", "llvm", "--weights", "external",
-                                    "-o", folder.appendingPathComponent("mlp").path], timeout: 180)
-        #expect(outcome.status == 1)
-        #expect(outcome.stderr.contains("--backend llvm embeds the weights; drop --weights external or use --backend c"), "\(outcome.stderr)")
+        var outputs: [String: URL] = [:]
+        for backend in ["llvm", "c"] {
+            let output = folder.appendingPathComponent(backend)
+            outputs[backend] = output
+            let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=4x64", "--name", "mlp", "--backend", backend,
+                                        "--weights", "external", "-o", output.path], timeout: 180)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let llvm = try #require(outputs["llvm"]), c = try #require(outputs["c"])
+        let weights = try Data(contentsOf: llvm.appendingPathComponent("mlp.weights"))
+        #expect(weights == (try Data(contentsOf: c.appendingPathComponent("mlp.weights"))))
+        // The object no longer holds the weights (the MLP's are 42 kB; its code is smaller).
+        let object = try FileManager.default.attributesOfItem(atPath: llvm.appendingPathComponent("mlp.o").path)[.size] as? Int ?? 0
+        let header = try String(contentsOf: llvm.appendingPathComponent("mlp.h"), encoding: .utf8)
+        #expect(header.contains("mlp_create_with_weights"))
+        let symbols = try runTool("nm", ["-D", "--defined-only", llvm.appendingPathComponent("libmlp.so").path])
+        #expect(symbols.output.contains(" T mlp_create_with_weights") && symbols.output.contains(" T mlp_init_with_weights"), "\(symbols.output)")
+        #expect(!symbols.output.contains("weight_data"), "\(symbols.output)")
+        #expect(weights.count > 32 && object > 0)
+
+        let run = try runSieve(["run", llvm.appendingPathComponent("libmlp.so").path, "--input",
+                                "input=" + exampleFolder.appendingPathComponent("mlp.input.npy").path, "--output-dir", folder.appendingPathComponent("run").path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let actual = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("run/probabilities.npy").path))
+        let expected = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path))
+        let worst = zip(actual.doubles, expected.doubles).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(actual.shape == expected.shape && worst <= 1e-6, "largest difference \(worst)")
+
+        // A flipped byte of the payload fails the checksum: NAME_create gives no context.
+        var damaged = [UInt8](weights)
+        damaged[damaged.count - 1] ^= 1
+        try Data(damaged).write(to: llvm.appendingPathComponent("mlp.weights"))
+        let refused = try runSieve(["run", llvm.appendingPathComponent("libmlp.so").path, "--input",
+                                    "input=" + exampleFolder.appendingPathComponent("mlp.input.npy").path, "--output-dir", folder.appendingPathComponent("run2").path])
+        #expect(refused.status == 1 && refused.stderr.contains("could not create a context"), "\(refused.stderr)")
     }
 
     /// `sieve run --jit` compiles the MLP in process: it needs no C compiler, and gives the bundled reference outputs.

@@ -896,6 +896,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #20
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #20
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #20
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #20
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #20
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #20
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #20
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -934,7 +1046,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !42
+  br i1 %17, label %23, label %18, !llvm.loop !43
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -958,7 +1070,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !43
+  br i1 %31, label %37, label %32, !llvm.loop !44
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -968,7 +1080,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !44
+  store i32 0, ptr %5, align 4, !tbaa !42
   store ptr %0, ptr %6, align 8, !tbaa !45
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -1537,13 +1649,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %35 = load i8, ptr %34, align 1, !tbaa !31
   %36 = zext i8 %35 to i64
   %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
-  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %38 = load i32, ptr %37, align 4, !tbaa !42
   %39 = zext i32 %38 to i64
   %40 = getelementptr inbounds i8, ptr %34, i64 1
   %41 = load i8, ptr %40, align 1, !tbaa !31
   %42 = zext i8 %41 to i64
   %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
-  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %44 = load i32, ptr %43, align 4, !tbaa !42
   %45 = zext i32 %44 to i64
   %46 = shl nuw i64 %45, 32
   %47 = or disjoint i64 %46, %39
@@ -1551,13 +1663,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %49 = load i8, ptr %48, align 1, !tbaa !31
   %50 = zext i8 %49 to i64
   %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
-  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %52 = load i32, ptr %51, align 4, !tbaa !42
   %53 = zext i32 %52 to i64
   %54 = getelementptr inbounds i8, ptr %34, i64 3
   %55 = load i8, ptr %54, align 1, !tbaa !31
   %56 = zext i8 %55 to i64
   %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
-  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %58 = load i32, ptr %57, align 4, !tbaa !42
   %59 = zext i32 %58 to i64
   %60 = shl nuw i64 %59, 32
   %61 = or disjoint i64 %60, %53
@@ -2877,9 +2989,9 @@ attributes #28 = { nounwind willreturn memory(none) }
 !39 = !{!38, !10, i64 1744}
 !40 = !{!38, !10, i64 1760}
 !41 = !{!38, !10, i64 1752}
-!42 = distinct !{!42, !16}
+!42 = !{!6, !6, i64 0}
 !43 = distinct !{!43, !16}
-!44 = !{!6, !6, i64 0}
+!44 = distinct !{!44, !16}
 !45 = !{!46, !10, i64 0}
 !46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !47 = !{!46, !10, i64 24}
@@ -3796,6 +3908,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #18
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #18
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #18
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #18
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #18
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #18
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #18
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -3834,7 +4058,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !42
+  br i1 %17, label %23, label %18, !llvm.loop !43
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -3858,7 +4082,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !43
+  br i1 %31, label %37, label %32, !llvm.loop !44
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -3868,7 +4092,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !44
+  store i32 0, ptr %5, align 4, !tbaa !42
   store ptr %0, ptr %6, align 8, !tbaa !45
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -4439,13 +4663,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %35 = load i8, ptr %34, align 1, !tbaa !31
   %36 = zext i8 %35 to i64
   %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
-  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %38 = load i32, ptr %37, align 4, !tbaa !42
   %39 = zext i32 %38 to i64
   %40 = getelementptr inbounds i8, ptr %34, i64 1
   %41 = load i8, ptr %40, align 1, !tbaa !31
   %42 = zext i8 %41 to i64
   %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
-  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %44 = load i32, ptr %43, align 4, !tbaa !42
   %45 = zext i32 %44 to i64
   %46 = shl nuw i64 %45, 32
   %47 = or disjoint i64 %46, %39
@@ -4453,13 +4677,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %49 = load i8, ptr %48, align 1, !tbaa !31
   %50 = zext i8 %49 to i64
   %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
-  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %52 = load i32, ptr %51, align 4, !tbaa !42
   %53 = zext i32 %52 to i64
   %54 = getelementptr inbounds i8, ptr %34, i64 3
   %55 = load i8, ptr %54, align 1, !tbaa !31
   %56 = zext i8 %55 to i64
   %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
-  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %58 = load i32, ptr %57, align 4, !tbaa !42
   %59 = zext i32 %58 to i64
   %60 = shl nuw i64 %59, 32
   %61 = or disjoint i64 %60, %53
@@ -6720,9 +6944,9 @@ attributes #26 = { nounwind willreturn memory(none) }
 !39 = !{!38, !10, i64 1744}
 !40 = !{!38, !10, i64 1760}
 !41 = !{!38, !10, i64 1752}
-!42 = distinct !{!42, !16}
+!42 = !{!6, !6, i64 0}
 !43 = distinct !{!43, !16}
-!44 = !{!6, !6, i64 0}
+!44 = distinct !{!44, !16}
 !45 = !{!46, !10, i64 0}
 !46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !47 = !{!46, !10, i64 24}
@@ -7609,6 +7833,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #16
+  store ptr null, ptr %7, align 8, !tbaa !39
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #16
+  store ptr null, ptr %8, align 8, !tbaa !39
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #16
+  store ptr null, ptr %9, align 8, !tbaa !39
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #16
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !39
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !40
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !42
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !39
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #16
+  %33 = load ptr, ptr %8, align 8, !tbaa !39
+  call void @free(ptr noundef %33) #16
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !43
+  %37 = load ptr, ptr %8, align 8, !tbaa !39
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !44
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !45
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #16
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #16
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #16
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !40
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !42
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -7647,7 +7983,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !45
+  br i1 %17, label %23, label %18, !llvm.loop !46
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -7671,7 +8007,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !46
+  br i1 %31, label %37, label %32, !llvm.loop !47
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -7681,7 +8017,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !47
+  store i32 0, ptr %5, align 4, !tbaa !45
   store ptr %0, ptr %6, align 8, !tbaa !48
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -9005,9 +9341,9 @@ attributes #23 = { nounwind willreturn memory(none) }
 !42 = !{!41, !10, i64 1744}
 !43 = !{!41, !10, i64 1760}
 !44 = !{!41, !10, i64 1752}
-!45 = distinct !{!45, !16}
+!45 = !{!6, !6, i64 0}
 !46 = distinct !{!46, !16}
-!47 = !{!6, !6, i64 0}
+!47 = distinct !{!47, !16}
 !48 = !{!49, !10, i64 0}
 !49 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !50 = !{!49, !10, i64 24}
