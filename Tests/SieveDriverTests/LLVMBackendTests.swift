@@ -147,3 +147,29 @@ extension LLVMBackendTests {
         #expect(dump.output.contains("DW_AT_producer\t(\"sieve (LLVM backend)\")") || dump.output.contains("sieve (LLVM backend)"), "\(dump.output)")
     }
 }
+
+extension LLVMBackendTests {
+    /// Whether this CPU has AVX-512 VNNI and VBMI (and BW), as /proc/cpuinfo lists them.
+    static var hostHasVNNIAndVBMI: Bool {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let words = Set(flags.split(separator: " ").map(String.init))
+        return words.isSuperset(of: ["avx512_vnni", "avx512vbmi", "avx512bw"])
+    }
+
+    /// On a CPU with AVX-512 VNNI and VBMI, the native int8 build links the runtime built with them (the C backend's
+    /// -march=native compiles the same paths in), so its int8 dot products use vpdpbusd.
+    @Test(.enabled(if: LLVMBackendTests.hostHasVNNIAndVBMI, "this CPU lacks AVX-512 VNNI or VBMI, whose runtime paths this checks"))
+    func int8ProductsUseVNNIWhereTheHostHasIt() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=4x64", "--name", "mlp", "--backend", "llvm",
+                                    "--quantize", "int8", "--calibration", exampleFolder.appendingPathComponent("mlp.calibration.npy").path,
+                                    "-o", output.path], timeout: 180)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let disassembly = try runTool("objdump", ["-d", output.appendingPathComponent("libmlp.so").path])
+        #expect(disassembly.status == 0)
+        #expect(disassembly.output.contains("vpdpbusd"), "no vpdpbusd in the int8 build")
+    }
+}
