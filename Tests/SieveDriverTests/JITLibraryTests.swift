@@ -7,6 +7,7 @@ import SieveDriver
 import SieveFormats
 import SieveInterpreter
 import SieveJIT
+import Synchronization
 import Testing
 
 @Suite struct JITLibraryTests {
@@ -47,8 +48,14 @@ import Testing
         let expected = try JITLibraryTests.interpreted(JITLibraryTests.mlp, input: "mlp.input.npy", sparsity: nil)
         let actual = try #require(outputs["probabilities"])
         #expect(try JITLibraryTests.largestDifference(actual, expected[0].tensor) <= 1e-6)
-        // A second run on the same context gives the same bytes.
+        // A second run on the same context gives the same bytes, and so do runs from several threads at once (serialised).
         #expect(try model.run([try JITLibraryTests.sample("mlp.input.npy")]) == [actual])
+        let results = Mutex<[SieveJIT.Tensor?]>(Array(repeating: nil, count: 4))
+        DispatchQueue.concurrentPerform(iterations: 4) { index in
+            let output = try? model.run(["input": input])["probabilities"]
+            results.withLock { $0[index] = output }
+        }
+        #expect(results.withLock { $0 } == Array(repeating: actual, count: 4))
     }
 
     @Test func theSparseEncoderMatchesTheInterpreter() throws {
