@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "sieve", targets: ["sieve"]),
         .library(name: "SieveIR", targets: ["SieveIR"]),
         .library(name: "SieveDriver", targets: ["SieveDriver"]),
+        // Loads an ONNX model, compiles it into the process with the LLVM JIT and runs it on arrays (Examples/swift-jit).
+        .library(name: "SieveJIT", targets: ["SieveJIT"]),
         // Compiles a target's MODEL.onnx at build time into a Swift class and libNAME.so (Plugins/SieveModel).
         .plugin(name: "SieveModel", targets: ["SieveModel"]),
     ],
@@ -43,6 +45,7 @@ let package = Package(
         .target(
             name: "SieveDriver",
             dependencies: ["SieveIR", "SieveTarget", "SievePasses", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveKernel", "SieveCodegenC", "SieveCodegenLLVM"]),
+        .target(name: "SieveJIT", dependencies: ["SieveDriver", "SieveFormats", "SieveIR", "SieveInterpreter", "SieveKernel"]),
         // Fuzzing tools (mutators, the campaign harness, random graphs), shared by the tests and `sieve-fuzz`.
         .target(
             name: "SieveFuzz",
@@ -77,7 +80,7 @@ let package = Package(
             name: "SieveDriverTests",
             dependencies: [
                 "SieveTestSupport", "SieveFuzz",
-                "SieveDriver", "sieve", "sieve-fuzz", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
+                "SieveDriver", "SieveJIT", "sieve", "sieve-fuzz", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Drivers"]),

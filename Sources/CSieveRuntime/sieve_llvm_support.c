@@ -53,6 +53,36 @@ void *sieve_llvm_create(size_t context_bytes, int num_threads, const uint8_t *we
     return ctx;
 }
 
+void *sieve_llvm_create_with_weights(size_t context_bytes, int num_threads, const char *path, uint64_t payload_bytes,
+                                     uint64_t checksum, int *error) {
+    uint8_t *weights = NULL;
+    void *weights_allocation = NULL;
+    int status = sieve_weights_load(path, payload_bytes, checksum, &weights, &weights_allocation);
+    void *memory = NULL;
+    if (status == SIEVE_OK && (posix_memalign(&memory, 64, context_bytes) != 0 || memory == NULL)) status = SIEVE_ERROR_OUT_OF_MEMORY;
+    sieve_llvm_ctx *ctx = NULL;
+    if (status == SIEVE_OK) status = sieve_llvm_place(memory, context_bytes, context_bytes, num_threads, weights, &ctx);
+    if (status != SIEVE_OK) {
+        free(memory);
+        free(weights_allocation);
+        if (error != NULL) *error = status;
+        return NULL;
+    }
+    ctx->allocation = memory;
+    ctx->weights_allocation = weights_allocation;
+    if (error != NULL) *error = SIEVE_OK;
+    return ctx;
+}
+
+int sieve_llvm_init_with_weights(void *memory, size_t bytes, size_t context_bytes, int num_threads, const void *weights_file,
+                                 size_t weights_file_bytes, uint64_t payload_bytes, uint64_t checksum) {
+    int status = sieve_weights_check((const uint8_t *)weights_file, weights_file_bytes, payload_bytes, checksum);
+    if (status != SIEVE_OK) return status;
+    if (((uintptr_t)weights_file + SIEVE_WEIGHTS_HEADER_BYTES) % 64 != 0) return SIEVE_ERROR_BAD_ARGUMENT;
+    sieve_llvm_ctx *ctx = NULL;
+    return sieve_llvm_place(memory, bytes, context_bytes, num_threads, (const uint8_t *)weights_file + SIEVE_WEIGHTS_HEADER_BYTES, &ctx);
+}
+
 void sieve_llvm_destroy(void *context) {
     sieve_llvm_ctx *ctx = (sieve_llvm_ctx *)context;
     if (ctx == NULL) return;

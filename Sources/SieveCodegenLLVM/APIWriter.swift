@@ -10,7 +10,9 @@ struct APIWriter {
     let program: KernelProgram
     let builder: ModuleBuilder
     let contextBytes: Int
+    /// The weights' global; nil when they are in a file (`weightsFile` then gives its default path).
     let weights: LLVMValueRef?
+    let weightsFile: (path: String, checksum: UInt64)?
 
     var name: String { program.name }
 
@@ -85,13 +87,38 @@ struct APIWriter {
     func lifecycle() {
         let b = builder
         let bytes = b.int(Int64(contextBytes))
-        var function = define("create", returns: b.pointer, [b.i32])
-        LLVMBuildRet(b.builder, b.call(.create, returns: b.pointer, [(bytes, b.i64), (LLVMGetParam(function, 0), b.i32), (weights, b.pointer)]))
-        function = define("init", returns: b.i32, [b.pointer, b.i64, b.i32])
-        LLVMBuildRet(b.builder, b.call(.initialize, returns: b.i32, [
-            (LLVMGetParam(function, 0), b.pointer), (LLVMGetParam(function, 1), b.i64), (bytes, b.i64),
-            (LLVMGetParam(function, 2), b.i32), (weights, b.pointer),
-        ]))
+        var function: LLVMValueRef?
+        if let weightsFile {
+            // As the C backend's external weights: NAME_create reads the file at the path compiled in.
+            let payloadBytes = b.int(Int64(max(64, program.weights.count)))
+            let checksum = LLVMConstInt(b.i64, weightsFile.checksum, 0)
+            let createWithWeights = define("create_with_weights", returns: b.pointer, [b.pointer, b.i32, b.pointer])
+            LLVMBuildRet(b.builder, b.call(.createWithWeights, returns: b.pointer, [
+                (bytes, b.i64), (LLVMGetParam(createWithWeights, 1), b.i32), (LLVMGetParam(createWithWeights, 0), b.pointer),
+                (payloadBytes, b.i64), (checksum, b.i64), (LLVMGetParam(createWithWeights, 2), b.pointer),
+            ]))
+            function = define("init_with_weights", returns: b.i32, [b.pointer, b.i64, b.i32, b.pointer, b.i64])
+            LLVMBuildRet(b.builder, b.call(.initializeWithWeights, returns: b.i32, [
+                (LLVMGetParam(function, 0), b.pointer), (LLVMGetParam(function, 1), b.i64), (bytes, b.i64),
+                (LLVMGetParam(function, 2), b.i32), (LLVMGetParam(function, 3), b.pointer), (LLVMGetParam(function, 4), b.i64),
+                (payloadBytes, b.i64), (checksum, b.i64),
+            ]))
+            function = define("create", returns: b.pointer, [b.i32])
+            let (target, type) = b.function("\(name)_create_with_weights", returns: b.pointer, [b.pointer, b.i32, b.pointer])
+            var arguments: [LLVMValueRef?] = [string(weightsFile.path), LLVMGetParam(function, 0), LLVMConstNull(b.pointer)]
+            LLVMBuildRet(b.builder, LLVMBuildCall2(b.builder, type, target, &arguments, 3, ""))
+            function = define("init", returns: b.i32, [b.pointer, b.i64, b.i32])
+            // SIEVE_ERROR_WEIGHTS_MISSING: external weights need NAME_init_with_weights.
+            LLVMBuildRet(b.builder, b.int32(4))
+        } else {
+            function = define("create", returns: b.pointer, [b.i32])
+            LLVMBuildRet(b.builder, b.call(.create, returns: b.pointer, [(bytes, b.i64), (LLVMGetParam(function, 0), b.i32), (weights, b.pointer)]))
+            function = define("init", returns: b.i32, [b.pointer, b.i64, b.i32])
+            LLVMBuildRet(b.builder, b.call(.initialize, returns: b.i32, [
+                (LLVMGetParam(function, 0), b.pointer), (LLVMGetParam(function, 1), b.i64), (bytes, b.i64),
+                (LLVMGetParam(function, 2), b.i32), (weights, b.pointer),
+            ]))
+        }
         function = define("context", returns: b.pointer, [b.pointer])
         LLVMBuildRet(b.builder, b.call(.context, returns: b.pointer, [(LLVMGetParam(function, 0), b.pointer)]))
         function = define("destroy", returns: b.void, [b.pointer])
@@ -105,6 +132,8 @@ struct APIWriter {
     func run(kernels: [LLVMValueRef?]) {
         let b = builder, ir = b.builder
         let function = define("run", returns: b.i32, [b.pointer, b.pointer, b.pointer])
+        LLVMSetCurrentDebugLocation2(ir, b.debugInfo?.attachRun(function, symbol: "\(name)_run"))
+        defer { LLVMSetCurrentDebugLocation2(ir, nil) }
         let error = LLVMBuildAlloca(ir, b.i32, "error")!
         let state = LLVMBuildAlloca(ir, b.stateType, "state")!
         let status = b.call(.beginRun, returns: b.i32, [

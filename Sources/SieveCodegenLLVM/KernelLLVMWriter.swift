@@ -23,6 +23,7 @@ struct KernelLLVMWriter {
             taskIndex += 1
             LLVMSetLinkage(task, LLVMInternalLinkage)
             b.defining(task)
+            b.debugLocation = b.debugInfo?.attach(task, symbol: "\(prefix)_\(kernel.name)_task\(taskIndex - 1)", kernel: kernel)
             var frame = FunctionFrame(function: task, writer: self)
             // Iterations [begin, end) of the loop, as the pool hands them out (parallel loops run from 0 by 1).
             var body = loop
@@ -36,6 +37,7 @@ struct KernelLLVMWriter {
         let (function, _) = b.function("\(prefix)_\(kernel.name)", returns: b.void, [b.pointer])
         LLVMSetLinkage(function, LLVMInternalLinkage)
         b.defining(function)
+        b.debugLocation = b.debugInfo?.attach(function, symbol: "\(prefix)_\(kernel.name)", kernel: kernel)
         var frame = FunctionFrame(function: function, writer: self)
         var taskQueue = tasks[...]
         for statement in kernel.body {
@@ -47,6 +49,8 @@ struct KernelLLVMWriter {
             }
         }
         frame.finish()
+        b.debugLocation = nil
+        LLVMSetCurrentDebugLocation2(b.builder, nil)
         return function
     }
 }
@@ -75,6 +79,9 @@ struct FunctionFrame {
         LLVMPositionBuilderAtEnd(entryBuilder, entry)
         let body = LLVMAppendBasicBlockInContext(context, function, "body")
         LLVMPositionBuilderAtEnd(writer.builder.builder, body)
+        // Every instruction of the function carries the kernel's graph location (DebugInfo.swift).
+        LLVMSetCurrentDebugLocation2(entryBuilder, writer.builder.debugLocation)
+        LLVMSetCurrentDebugLocation2(writer.builder.builder, writer.builder.debugLocation)
     }
 
     /// Closes the function: the entry block falls into the body, the last block returns.

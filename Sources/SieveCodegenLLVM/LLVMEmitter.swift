@@ -12,6 +12,10 @@ public enum LLVMWeights: Sendable {
     case externalSymbol
     /// Defined in the module as constant data (in the large-data section, as the C backend's NAME.weights.S).
     case embedded
+    /// In a weights file beside the library (`--weights external`, the C backend's `NAME.weights` format, whose header
+    /// holds `payload`'s size and FNV-1a checksum): `NAME_create` reads the file at `defaultPath`,
+    /// `NAME_create_with_weights` and `NAME_init_with_weights` take another.
+    case file(defaultPath: String, checksum: UInt64)
 }
 
 /// The contract of the symbols that LLVM-built code calls in the runtime (Sources/CSieveRuntime/sieve_llvm_support.h).
@@ -22,6 +26,7 @@ public enum LLVMRuntimeSymbol: String, CaseIterable, Sendable {
     case f16ToF32 = "sieve_llvm_f16_to_f32", f32ToF16 = "sieve_llvm_f32_to_f16"
     case bf16ToF32 = "sieve_llvm_bf16_to_f32", f32ToBF16 = "sieve_llvm_f32_to_bf16"
     case powI64 = "sieve_llvm_pow_i64", sigmoid = "sieve_llvm_sigmoid", gelu = "sieve_llvm_gelu", geluTanh = "sieve_llvm_gelu_tanh"
+    case createWithWeights = "sieve_llvm_create_with_weights", initializeWithWeights = "sieve_llvm_init_with_weights"
     case quantize = "sieve_llvm_quantize", nmDot = "sieve_llvm_nm_dot_f32", nmRows4 = "sieve_llvm_nm_rows4_f32"
     case dotU8I8 = "sieve_llvm_dot_u8i8", nmDotU8I8 = "sieve_llvm_nm_dot_u8i8"
     case transpose16 = "sieve_llvm_transpose_tile16_f32", transpose8 = "sieve_llvm_transpose_tile8_f32"
@@ -72,12 +77,24 @@ public struct LLVMEmitter {
         LLVMDisposeTargetData(layout)
         let builder = ModuleBuilder(context: module.context, module: reference, target: target)
         defer { builder.dispose() }
-        let weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: weights == .embedded)
+        let weightsGlobal: LLVMValueRef?
+        switch weights {
+        case .externalSymbol: weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: false)
+        case .embedded: weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: true)
+        case .file: weightsGlobal = nil
+        }
+        let debugInfo = ModuleDebugInfo(module: reference, context: module.context, program: program)
+        builder.debugInfo = debugInfo
         var kernelFunctions: [LLVMValueRef?] = []
         for kernel in program.kernels {
             kernelFunctions.append(try KernelLLVMWriter(program: program, kernel: kernel, builder: builder).emit())
         }
-        APIWriter(program: program, builder: builder, contextBytes: contextBytes, weights: weightsGlobal).emit(kernels: kernelFunctions)
+        var weightsFile: (path: String, checksum: UInt64)?
+        if case let .file(path, checksum) = weights { weightsFile = (path, checksum) }
+        APIWriter(program: program, builder: builder, contextBytes: contextBytes, weights: weightsGlobal, weightsFile: weightsFile)
+            .emit(kernels: kernelFunctions)
+        builder.debugInfo = nil
+        debugInfo.finalize()
         try module.verify()
     }
 }
@@ -92,6 +109,10 @@ final class ModuleBuilder {
     /// `sieve_llvm_state`: pool, arena, weights, inputs, outputs, error.
     let stateType: LLVMTypeRef
     private var declared: [String: (LLVMValueRef?, LLVMTypeRef)] = [:]
+    /// The subprograms of the kernels, while they are written (the C API functions carry no debug info).
+    var debugInfo: ModuleDebugInfo?
+    /// The location instructions of the function being written carry (nil outside kernels).
+    var debugLocation: LLVMMetadataRef?
 
     init(context: LLVMContextRef, module: LLVMModuleRef, target: LLVMTarget) {
         self.context = context

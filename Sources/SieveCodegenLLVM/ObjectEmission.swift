@@ -15,13 +15,14 @@ public struct LLVMObject: Sendable {
 extension LLVMEmitter {
     /// The C API symbols every artifact defines.
     public var exportedSymbols: [String] {
-        ["create", "run", "destroy", "error_string", "init", "context", "inputs", "outputs", "num_inputs", "num_outputs"]
-            .map { "\(program.name)_\($0)" }
+        var suffixes = ["create", "run", "destroy", "error_string", "init", "context", "inputs", "outputs", "num_inputs", "num_outputs"]
+        if case .file = weights { suffixes += ["create_with_weights", "init_with_weights"] }
+        return suffixes.map { "\(program.name)_\($0)" }
     }
 
     /// Emits the whole artifact as one object: kernels, API, embedded weights and the runtime, whose symbols are made
     /// local (as the C backend's `static` runtime), so that two models link into one program.
-    /// - Parameter isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `runtimeIR(level:)`).
+    /// - Parameter isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `linkRuntime`).
     public func object(isaLevel: Int) throws(LLVMBackendError) -> LLVMObject {
         let module = LLVMModule(name: program.name, context: LLVMContextCreate(), ownsContext: true)
         try fill(module)
@@ -43,10 +44,19 @@ extension LLVMEmitter {
         return LLVMObject(bytes: bytes, exportedSymbols: exportedSymbols)
     }
 
-    /// Links the runtime IR of an x86-64 level (4 and 3 have their own; anything else takes the baseline's) into a module.
+    /// Links the runtime IR of an x86-64 level (4 and 3 have their own; anything else takes the baseline's) into a module;
+    /// at level 4, a target with AVX-512 VNNI and VBMI (the host's features say so) takes the runtime built with them, as
+    /// the C backend's `-march=native` compiles the int8 helpers' VNNI paths in.
     func linkRuntime(isaLevel: Int, into module: LLVMModule) throws(LLVMBackendError) {
         guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
-        try link(runtimeIR(level: isaLevel >= 4 ? 4 : (isaLevel == 3 ? 3 : 1)), into: reference, context: module.context)
+        try link(runtimeIR(level: runtimeLevel(isaLevel: isaLevel)), into: reference, context: module.context)
+    }
+
+    /// The runtime IR `linkRuntime` links: 1, 3, 4, or 5 (4 with VNNI and VBMI).
+    func runtimeLevel(isaLevel: Int) -> Int {
+        guard isaLevel >= 4 else { return isaLevel == 3 ? 3 : 1 }
+        let features = Set(target.features.split(separator: ","))
+        return features.isSuperset(of: ["+avx512vnni", "+avx512vbmi", "+avx512bw"]) ? 5 : 4
     }
 
     /// Parses runtime IR into the module's context, links it in and makes its definitions local.

@@ -187,9 +187,6 @@ public enum ArtifactWriter {
         let fileManager = FileManager.default
         let weightsPath = output.appendingPathComponent("\(name).weights").path
         if request.backend == .llvm {
-            if request.weights == .external {
-                throw DiagnosticError(.error(.unknown, "--backend llvm embeds the weights; drop --weights external or use --backend c"))
-            }
             if request.profile {
                 throw DiagnosticError(.error(.unknown, "--backend llvm builds no profiling artifact yet; drop --profile or use --backend c"))
             }
@@ -268,8 +265,10 @@ public enum ArtifactWriter {
             for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         } else {
             request.progress?(ProgressUpdate(task: "llvm", detail: "generating code and linking lib\(name)"))
-            try buildWithLLVM(program, target: request.target, in: temporary)
+            try buildWithLLVM(program, target: request.target, externalWeights: request.weights == .external ? weightsPath : nil,
+                              in: temporary)
             files.append("\(name).o")
+            if request.weights == .external { files.append("\(name).weights") }
             clock.lap("LLVM: code generation, archive and link")
         }
         let summary = report(program, request: request)
@@ -282,7 +281,7 @@ public enum ArtifactWriter {
 
         // Installed files are staged before the folder is placed, so that a prefix that cannot take them fails the
         // compile with the old artifact still in place; once the folder is placed only renames remain.
-        let weightsFile = request.weights == .external ? sources?.weights.fileName : nil
+        let weightsFile = request.weights == .external ? sources?.weights.fileName ?? "\(name).weights" : nil
         let staged = try request.installPrefix.map { prefix throws(DiagnosticError) in
             try InstallPrefix.stage(prefix, name: name, artifact: temporary, weightsFile: weightsFile)
         }
@@ -306,12 +305,21 @@ public enum ArtifactWriter {
     }
 
     /// `--backend llvm`: NAME.o from LLVM's code generator (the runtime linked in as IR), libNAME.a written here,
-    /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere).
-    static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, in folder: URL) throws(DiagnosticError) {
+    /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere). With `externalWeights` (the path NAME_create
+    /// reads) the weights go to NAME.weights in the C backend's format instead of into NAME.o.
+    static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, externalWeights: String?,
+                              in folder: URL) throws(DiagnosticError) {
         let name = program.name
+        var emitter = LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded)
+        if let externalWeights {
+            let payload = emitter.payload
+            emitter = LLVMEmitter(program: program, target: llvmTarget(for: target),
+                                  weights: .file(defaultPath: externalWeights, checksum: weightsChecksum(payload)))
+            try writeBytes([weightsFileHeader(payload), payload], to: folder.appendingPathComponent("\(name).weights"))
+        }
         let object: LLVMObject
         do {
-            object = try LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded).object(isaLevel: target.isaLevel)
+            object = try emitter.object(isaLevel: target.isaLevel)
         } catch {
             throw DiagnosticError(.error(.unknown, "the LLVM backend cannot build \(name): \(error.description)"))
         }

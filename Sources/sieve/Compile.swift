@@ -62,7 +62,8 @@ struct Compile: ParsableCommand {
             never replaced. --emit llvm-ir also writes NAME.ll, the model as LLVM IR from the LLVM backend \
             (before optimisation; the weights are the symbol NAME_weight_data, which NAME.weights.S defines), \
             and --print-llvm-ir prints it to standard error. --backend llvm builds the libraries without a C \
-            compiler: LLVM emits NAME.o (kernels, C API, weights and the runtime, linked in as LLVM IR), sieve writes \
+            compiler: LLVM emits NAME.o (kernels, C API, weights and the runtime, linked in as LLVM IR; with \
+            --weights external the weights go to NAME.weights, as with the C backend), sieve writes \
             libNAME.a itself and links libNAME.so with ld.lld-19, ld.lld or ld (the first on PATH); NAME.h is the C \
             backend's header, and no NAME.c is written.
 
@@ -134,7 +135,7 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("print-kernel-ir"), help: "Print the kernel IR to standard error.")
     var printKernelIR = false
 
-    @Option(help: ArgumentHelp("What builds the libraries: 'c' (C source and $CC) or 'llvm' (LLVM in process, no C compiler; embedded weights).",
+    @Option(help: ArgumentHelp("What builds the libraries: 'c' (C source and $CC) or 'llvm' (LLVM in process, no C compiler; no --profile yet).",
                                valueName: "c|llvm"))
     var backend: Backend = .c
 

@@ -59,13 +59,46 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: output.path), "a failed compile left \(output.path)")
     }
 
-    @Test func externalWeightsAreRefusedByTheLLVMBackend() throws {
+    /// `--weights external` with `--backend llvm`: the weights leave NAME.o for NAME.weights, byte for byte the file the
+    /// C backend writes, and NAME_create reads it from the path compiled in; a damaged file is refused by NAME_create.
+    @Test func externalWeightsWithTheLLVMBackend() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--backend", "llvm", "--weights", "external",
-                                    "-o", folder.appendingPathComponent("mlp").path], timeout: 180)
-        #expect(outcome.status == 1)
-        #expect(outcome.stderr.contains("--backend llvm embeds the weights; drop --weights external or use --backend c"), "\(outcome.stderr)")
+        var outputs: [String: URL] = [:]
+        for backend in ["llvm", "c"] {
+            let output = folder.appendingPathComponent(backend)
+            outputs[backend] = output
+            let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=4x64", "--name", "mlp", "--backend", backend,
+                                        "--weights", "external", "-o", output.path], timeout: 180)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let llvm = try #require(outputs["llvm"]), c = try #require(outputs["c"])
+        let weights = try Data(contentsOf: llvm.appendingPathComponent("mlp.weights"))
+        #expect(weights == (try Data(contentsOf: c.appendingPathComponent("mlp.weights"))))
+        // The object no longer holds the weights (the MLP's are 42 kB; its code is smaller).
+        let object = try FileManager.default.attributesOfItem(atPath: llvm.appendingPathComponent("mlp.o").path)[.size] as? Int ?? 0
+        let header = try String(contentsOf: llvm.appendingPathComponent("mlp.h"), encoding: .utf8)
+        #expect(header.contains("mlp_create_with_weights"))
+        let symbols = try runTool("nm", ["-D", "--defined-only", llvm.appendingPathComponent("libmlp.so").path])
+        #expect(symbols.output.contains(" T mlp_create_with_weights") && symbols.output.contains(" T mlp_init_with_weights"), "\(symbols.output)")
+        #expect(!symbols.output.contains("weight_data"), "\(symbols.output)")
+        #expect(weights.count > 32 && object > 0)
+
+        let run = try runSieve(["run", llvm.appendingPathComponent("libmlp.so").path, "--input",
+                                "input=" + exampleFolder.appendingPathComponent("mlp.input.npy").path, "--output-dir", folder.appendingPathComponent("run").path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let actual = try Tensor(NumPyFile.read(path: folder.appendingPathComponent("run/probabilities.npy").path))
+        let expected = try Tensor(NumPyFile.read(path: exampleFolder.appendingPathComponent("mlp.probabilities.npy").path))
+        let worst = zip(actual.doubles, expected.doubles).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(actual.shape == expected.shape && worst <= 1e-6, "largest difference \(worst)")
+
+        // A flipped byte of the payload fails the checksum: NAME_create gives no context.
+        var damaged = [UInt8](weights)
+        damaged[damaged.count - 1] ^= 1
+        try Data(damaged).write(to: llvm.appendingPathComponent("mlp.weights"))
+        let refused = try runSieve(["run", llvm.appendingPathComponent("libmlp.so").path, "--input",
+                                    "input=" + exampleFolder.appendingPathComponent("mlp.input.npy").path, "--output-dir", folder.appendingPathComponent("run2").path])
+        #expect(refused.status == 1 && refused.stderr.contains("could not create a context"), "\(refused.stderr)")
     }
 
     /// `sieve run --jit` compiles the MLP in process: it needs no C compiler, and gives the bundled reference outputs.
@@ -85,5 +118,58 @@ import Testing
         let both = try runSieve(["run", exampleFolder.appendingPathComponent("mlp.onnx").path, "--input", "x.npy",
                                  "--output-dir", folder.path, "--jit", "--interpret"])
         #expect(both.status == 1 && both.stderr.contains("--jit and --interpret exclude each other"), "\(both.stderr)")
+    }
+}
+
+extension LLVMBackendTests {
+    /// The object's DWARF names each kernel and the ONNX node it computes: file mlp.onnx, line = node number + 1.
+    @Test func debugInfoMapsKernelsToONNXNodes() throws {
+        let tools = ["llvm-dwarfdump-19", "llvm-dwarfdump"]
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        let dwarfdump = try #require(tools.lazy.compactMap { tool in path.map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) } }.first,
+                                     "llvm-dwarfdump is not installed (llvm-19), so the object's debug info cannot be read back")
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "--backend", "llvm",
+                                    "-o", output.path], timeout: 180)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let dump = try runTool(dwarfdump, ["--debug-info", output.appendingPathComponent("mlp.o").path])
+        #expect(dump.status == 0, "\(dump.output)")
+        // The kernels keep their subprograms (inlined into the API or not), each at its node's line in mlp.onnx.
+        let entries = dump.output.components(separatedBy: "DW_TAG_subprogram").dropFirst()
+        let kernels = entries.filter { $0.contains("(\"mlp_k") }
+        #expect(kernels.count >= 3, "\(dump.output)")
+        for entry in kernels {
+            #expect(entry.contains("DW_AT_decl_file") && entry.contains("mlp.onnx"), "\(entry)")
+            #expect(entry.contains("DW_AT_decl_line"), "\(entry)")
+        }
+        #expect(dump.output.contains("DW_AT_producer\t(\"sieve (LLVM backend)\")") || dump.output.contains("sieve (LLVM backend)"), "\(dump.output)")
+    }
+}
+
+extension LLVMBackendTests {
+    /// Whether this CPU has AVX-512 VNNI and VBMI (and BW), as /proc/cpuinfo lists them.
+    static var hostHasVNNIAndVBMI: Bool {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let words = Set(flags.split(separator: " ").map(String.init))
+        return words.isSuperset(of: ["avx512_vnni", "avx512vbmi", "avx512bw"])
+    }
+
+    /// On a CPU with AVX-512 VNNI and VBMI, the native int8 build links the runtime built with them (the C backend's
+    /// -march=native compiles the same paths in), so its int8 dot products use vpdpbusd.
+    @Test(.enabled(if: LLVMBackendTests.hostHasVNNIAndVBMI, "this CPU lacks AVX-512 VNNI or VBMI, whose runtime paths this checks"))
+    func int8ProductsUseVNNIWhereTheHostHasIt() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("mlp")
+        let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=4x64", "--name", "mlp", "--backend", "llvm",
+                                    "--quantize", "int8", "--calibration", exampleFolder.appendingPathComponent("mlp.calibration.npy").path,
+                                    "-o", output.path], timeout: 180)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let disassembly = try runTool("objdump", ["-d", output.appendingPathComponent("libmlp.so").path])
+        #expect(disassembly.status == 0)
+        #expect(disassembly.output.contains("vpdpbusd"), "no vpdpbusd in the int8 build")
     }
 }

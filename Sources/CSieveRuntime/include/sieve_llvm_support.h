@@ -31,6 +31,13 @@ int sieve_llvm_init(void *memory, size_t bytes, size_t context_bytes, int num_th
 void *sieve_llvm_context(void *memory);
 /* Allocates and places a context (NAME_create); NULL on failure. */
 void *sieve_llvm_create(size_t context_bytes, int num_threads, const uint8_t *weights);
+/* NAME_create_with_weights of an artifact with external weights: reads and checks the weights file at `path`, then
+ * allocates and places a context; NULL on failure, with the error code in `error` when it is not NULL. */
+void *sieve_llvm_create_with_weights(size_t context_bytes, int num_threads, const char *path, uint64_t payload_bytes,
+                                     uint64_t checksum, int *error);
+/* NAME_init_with_weights: checks a weights file already in memory and places a context that reads it in place. */
+int sieve_llvm_init_with_weights(void *memory, size_t bytes, size_t context_bytes, int num_threads, const void *weights_file,
+                                 size_t weights_file_bytes, uint64_t payload_bytes, uint64_t checksum);
 /* Stops the pool and frees what create allocated (NAME_destroy). */
 void sieve_llvm_destroy(void *context);
 /* Checks the caller's pointers and fills `state` for a run (NAME_run's preamble): 0 or an error code. */

@@ -2,9 +2,3143 @@
 // The C runtime as LLVM IR (clang-19 -O2 -fPIC -ffp-contract=off, as gcc -std=c11 compiles the copy in C artifacts),
 // one module per x86-64 level, without triple and data layout.
 
-/// The runtime IR for an x86-64 level: 1 (baseline), 3 (AVX2, FMA) or 4 (AVX-512).
+/// The runtime IR for an x86-64 level: 1 (baseline), 3 (AVX2, FMA), 4 (AVX-512) or 5 (AVX-512 with VNNI and VBMI).
 func runtimeIR(level: Int) -> String {
     switch level {
+    case 5:
+        return ##"""
+
+%struct.sieve_worker_slot = type { ptr, i32 }
+%struct.timespec = type { i64, i64 }
+
+@.str = private unnamed_addr constant [9 x i8] c"SIEVEWTS\00", align 1
+@.str.1 = private unnamed_addr constant [3 x i8] c"rb\00", align 1
+@.str.2 = private unnamed_addr constant [9 x i8] c"no error\00", align 1
+@.str.3 = private unnamed_addr constant [36 x i8] c"a required pointer argument is NULL\00", align 1
+@.str.4 = private unnamed_addr constant [25 x i8] c"memory allocation failed\00", align 1
+@.str.5 = private unnamed_addr constant [40 x i8] c"the worker threads could not be started\00", align 1
+@.str.6 = private unnamed_addr constant [37 x i8] c"the weights file could not be opened\00", align 1
+@.str.7 = private unnamed_addr constant [100 x i8] c"the weights file is corrupt or belongs to another model (magic, version, size or checksum mismatch)\00", align 1
+@.str.8 = private unnamed_addr constant [44 x i8] c"a gather index is out of range for its axis\00", align 1
+@.str.9 = private unnamed_addr constant [28 x i8] c"an integer division by zero\00", align 1
+@.str.10 = private unnamed_addr constant [55 x i8] c"the memory given to init is smaller than CONTEXT_BYTES\00", align 1
+@.str.11 = private unnamed_addr constant [23 x i8] c"an argument is invalid\00", align 1
+@.str.12 = private unnamed_addr constant [19 x i8] c"unknown error code\00", align 1
+@switch.table.sieve_llvm_error_string.rel = private unnamed_addr constant [10 x i32] [i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.2 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.3 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.4 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.5 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.6 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.7 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.8 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.9 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.10 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.11 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32)], align 4
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) local_unnamed_addr #0 {
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 8 dereferenceable(1736) %0, i8 0, i64 1736, i1 false)
+  %3 = tail call i32 @llvm.smax.i32(i32 %1, i32 1)
+  %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
+  store i32 %4, ptr %0, align 8, !tbaa !4
+  %5 = getelementptr inbounds i8, ptr %0, i64 8
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
+  %7 = icmp eq i32 %6, 0
+  br i1 %7, label %8, label %35
+
+8:                                                ; preds = %2
+  %9 = getelementptr inbounds i8, ptr %0, i64 48
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %35
+
+12:                                               ; preds = %8
+  %13 = getelementptr inbounds i8, ptr %0, i64 96
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
+  %15 = icmp eq i32 %14, 0
+  br i1 %15, label %16, label %35
+
+16:                                               ; preds = %12
+  %17 = icmp sgt i32 %1, 1
+  br i1 %17, label %18, label %35
+
+18:                                               ; preds = %16
+  %19 = getelementptr inbounds i8, ptr %0, i64 712
+  %20 = getelementptr inbounds i8, ptr %0, i64 200
+  %21 = getelementptr inbounds i8, ptr %0, i64 4
+  %22 = zext nneg i32 %4 to i64
+  br label %23
+
+23:                                               ; preds = %18, %32
+  %24 = phi i64 [ 1, %18 ], [ %33, %32 ]
+  %25 = getelementptr inbounds [64 x %struct.sieve_worker_slot], ptr %19, i64 0, i64 %24
+  store ptr %0, ptr %25, align 8, !tbaa !11
+  %26 = getelementptr inbounds i8, ptr %25, i64 8
+  %27 = trunc nuw nsw i64 %24 to i32
+  store i32 %27, ptr %26, align 8, !tbaa !13
+  %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
+  %30 = icmp eq i32 %29, 0
+  br i1 %30, label %32, label %31
+
+31:                                               ; preds = %23
+  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
+  br label %35
+
+32:                                               ; preds = %23
+  store i32 %27, ptr %21, align 4, !tbaa !14
+  %33 = add nuw nsw i64 %24, 1
+  %34 = icmp eq i64 %33, %22
+  br i1 %34, label %35, label %23, !llvm.loop !15
+
+35:                                               ; preds = %32, %16, %31, %8, %12, %2
+  %36 = phi i32 [ 3, %2 ], [ 3, %12 ], [ 3, %8 ], [ 3, %31 ], [ 0, %16 ], [ 0, %32 ]
+  ret i32 %36
+}
+
+; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: write)
+declare void @llvm.memset.p0.i64(ptr nocapture writeonly, i8, i64, i1 immarg) #1
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_init(ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_init(ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.lifetime.start.p0(i64 immarg, ptr nocapture) #3
+
+; Function Attrs: nounwind
+declare i32 @pthread_create(ptr noundef, ptr noundef, ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind uwtable
+define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0) #0 {
+  %2 = alloca %struct.timespec, align 16
+  %3 = alloca %struct.timespec, align 16
+  %4 = load ptr, ptr %0, align 8, !tbaa !11
+  %5 = getelementptr inbounds i8, ptr %4, i64 156
+  %6 = getelementptr inbounds i8, ptr %4, i64 144
+  %7 = getelementptr inbounds i8, ptr %4, i64 8
+  %8 = getelementptr inbounds i8, ptr %4, i64 48
+  %9 = getelementptr inbounds i8, ptr %4, i64 176
+  %10 = getelementptr inbounds i8, ptr %4, i64 184
+  %11 = getelementptr inbounds i8, ptr %4, i64 192
+  %12 = getelementptr inbounds i8, ptr %4, i64 160
+  %13 = getelementptr inbounds i8, ptr %4, i64 168
+  %14 = getelementptr inbounds i8, ptr %4, i64 152
+  %15 = getelementptr inbounds i8, ptr %4, i64 96
+  br label %16
+
+16:                                               ; preds = %80, %1
+  %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
+  %19 = load atomic i64, ptr %6 acquire, align 8
+  %20 = icmp eq i64 %19, %17
+  br i1 %20, label %21, label %43
+
+21:                                               ; preds = %16, %39
+  %22 = phi i32 [ %40, %39 ], [ 1, %16 ]
+  %23 = load atomic i32, ptr %5 acquire, align 4
+  %24 = icmp eq i32 %23, 0
+  br i1 %24, label %25, label %43
+
+25:                                               ; preds = %21
+  call void @llvm.x86.sse2.pause()
+  %26 = and i32 %22, 255
+  %27 = icmp eq i32 %26, 0
+  br i1 %27, label %28, label %39
+
+28:                                               ; preds = %25
+  %29 = call i32 @sched_yield() #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
+  %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
+  %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
+  %33 = sub <2 x i64> %31, %32
+  %34 = extractelement <2 x i64> %33, i64 0
+  %35 = mul nsw i64 %34, 1000000000
+  %36 = extractelement <2 x i64> %33, i64 1
+  %37 = add nsw i64 %36, %35
+  %38 = icmp sgt i64 %37, 5000000
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
+  br i1 %38, label %43, label %39
+
+39:                                               ; preds = %28, %25
+  %40 = add i32 %22, 1
+  %41 = load atomic i64, ptr %6 acquire, align 8
+  %42 = icmp eq i64 %41, %17
+  br i1 %42, label %21, label %43, !llvm.loop !18
+
+43:                                               ; preds = %21, %28, %39, %16
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %45 = load i32, ptr %5, align 4, !tbaa !19
+  %46 = icmp eq i32 %45, 0
+  br i1 %46, label %47, label %82
+
+47:                                               ; preds = %43, %50
+  %48 = load i64, ptr %6, align 8, !tbaa !20
+  %49 = icmp eq i64 %48, %17
+  br i1 %49, label %50, label %54
+
+50:                                               ; preds = %47
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
+  %52 = load i32, ptr %5, align 4, !tbaa !19
+  %53 = icmp eq i32 %52, 0
+  br i1 %53, label %47, label %82, !llvm.loop !21
+
+54:                                               ; preds = %47
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %56 = load i64, ptr %9, align 8, !tbaa !22
+  %57 = load i64, ptr %10, align 8, !tbaa !23
+  %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
+  %59 = icmp slt i64 %58, %57
+  br i1 %59, label %60, label %74
+
+60:                                               ; preds = %54, %71
+  %61 = phi i64 [ %72, %71 ], [ %58, %54 ]
+  %62 = mul nsw i64 %61, %56
+  %63 = sdiv i64 %62, %57
+  %64 = add nsw i64 %61, 1
+  %65 = mul nsw i64 %64, %56
+  %66 = sdiv i64 %65, %57
+  %67 = icmp slt i64 %63, %66
+  br i1 %67, label %68, label %71
+
+68:                                               ; preds = %60
+  %69 = load ptr, ptr %12, align 8, !tbaa !24
+  %70 = load ptr, ptr %13, align 8, !tbaa !25
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
+  br label %71
+
+71:                                               ; preds = %68, %60
+  %72 = atomicrmw add ptr %11, i64 1 monotonic, align 8
+  %73 = icmp slt i64 %72, %57
+  br i1 %73, label %60, label %74
+
+74:                                               ; preds = %71, %54
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %76 = atomicrmw sub ptr %14, i32 1 release, align 8
+  %77 = icmp eq i32 %76, 1
+  br i1 %77, label %78, label %80
+
+78:                                               ; preds = %74
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
+  br label %80
+
+80:                                               ; preds = %78, %74
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  br label %16
+
+82:                                               ; preds = %43, %50
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  ret ptr null
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
+  %2 = load i32, ptr %0, align 8, !tbaa !4
+  %3 = icmp eq i32 %2, 0
+  br i1 %3, label %30, label %4
+
+4:                                                ; preds = %1
+  %5 = getelementptr inbounds i8, ptr %0, i64 8
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
+  %7 = getelementptr inbounds i8, ptr %0, i64 156
+  store atomic i32 1, ptr %7 release, align 4
+  %8 = getelementptr inbounds i8, ptr %0, i64 48
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
+  %11 = getelementptr inbounds i8, ptr %0, i64 4
+  %12 = load i32, ptr %11, align 4, !tbaa !14
+  %13 = icmp slt i32 %12, 1
+  br i1 %13, label %16, label %14
+
+14:                                               ; preds = %4
+  %15 = getelementptr inbounds i8, ptr %0, i64 200
+  br label %21
+
+16:                                               ; preds = %21, %4
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
+  %18 = getelementptr inbounds i8, ptr %0, i64 96
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
+  store i32 0, ptr %0, align 8, !tbaa !4
+  store i32 0, ptr %11, align 4, !tbaa !14
+  br label %30
+
+21:                                               ; preds = %14, %21
+  %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
+  %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
+  %24 = load i64, ptr %23, align 8, !tbaa !17
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
+  %26 = add nuw nsw i64 %22, 1
+  %27 = load i32, ptr %11, align 4, !tbaa !14
+  %28 = sext i32 %27 to i64
+  %29 = icmp slt i64 %22, %28
+  br i1 %29, label %21, label %16, !llvm.loop !26
+
+30:                                               ; preds = %1, %16
+  ret void
+}
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.lifetime.end.p0(i64 immarg, ptr nocapture) #3
+
+; Function Attrs: nounwind uwtable
+define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 noundef %3) local_unnamed_addr #0 {
+  %5 = alloca %struct.timespec, align 16
+  %6 = alloca %struct.timespec, align 16
+  %7 = icmp slt i64 %3, 1
+  br i1 %7, label %87, label %8
+
+8:                                                ; preds = %4
+  %9 = load i32, ptr %0, align 8, !tbaa !4
+  %10 = icmp slt i32 %9, 2
+  %11 = icmp eq i64 %3, 1
+  %12 = or i1 %11, %10
+  br i1 %12, label %13, label %14
+
+13:                                               ; preds = %8
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
+  br label %87
+
+14:                                               ; preds = %8
+  %15 = getelementptr inbounds i8, ptr %0, i64 8
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %17 = getelementptr inbounds i8, ptr %0, i64 160
+  store ptr %1, ptr %17, align 8, !tbaa !24
+  %18 = getelementptr inbounds i8, ptr %0, i64 168
+  store ptr %2, ptr %18, align 8, !tbaa !25
+  %19 = getelementptr inbounds i8, ptr %0, i64 176
+  store i64 %3, ptr %19, align 8, !tbaa !22
+  %20 = load i32, ptr %0, align 8, !tbaa !4
+  %21 = sext i32 %20 to i64
+  %22 = shl nsw i64 %21, 3
+  %23 = tail call i64 @llvm.smin.i64(i64 %22, i64 %3)
+  %24 = getelementptr inbounds i8, ptr %0, i64 184
+  store i64 %23, ptr %24, align 8, !tbaa !23
+  %25 = getelementptr inbounds i8, ptr %0, i64 192
+  store i64 0, ptr %25, align 8, !tbaa !27
+  %26 = getelementptr inbounds i8, ptr %0, i64 152
+  %27 = add nsw i32 %20, -1
+  store atomic i32 %27, ptr %26 monotonic, align 8
+  %28 = getelementptr inbounds i8, ptr %0, i64 144
+  %29 = load i64, ptr %28, align 8, !tbaa !20
+  %30 = add i64 %29, 1
+  store atomic i64 %30, ptr %28 release, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 48
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  %34 = load i64, ptr %19, align 8, !tbaa !22
+  %35 = load i64, ptr %24, align 8, !tbaa !23
+  %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
+  %37 = icmp slt i64 %36, %35
+  br i1 %37, label %38, label %52
+
+38:                                               ; preds = %14, %49
+  %39 = phi i64 [ %50, %49 ], [ %36, %14 ]
+  %40 = mul nsw i64 %39, %34
+  %41 = sdiv i64 %40, %35
+  %42 = add nsw i64 %39, 1
+  %43 = mul nsw i64 %42, %34
+  %44 = sdiv i64 %43, %35
+  %45 = icmp slt i64 %41, %44
+  br i1 %45, label %46, label %49
+
+46:                                               ; preds = %38
+  %47 = load ptr, ptr %17, align 8, !tbaa !24
+  %48 = load ptr, ptr %18, align 8, !tbaa !25
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
+  br label %49
+
+49:                                               ; preds = %46, %38
+  %50 = atomicrmw add ptr %25, i64 1 monotonic, align 8
+  %51 = icmp slt i64 %50, %35
+  br i1 %51, label %38, label %52
+
+52:                                               ; preds = %49, %14
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
+  %54 = load atomic i32, ptr %26 acquire, align 8
+  %55 = icmp sgt i32 %54, 0
+  br i1 %55, label %56, label %71
+
+56:                                               ; preds = %52, %77
+  %57 = phi i32 [ %78, %77 ], [ 1, %52 ]
+  call void @llvm.x86.sse2.pause()
+  %58 = and i32 %57, 255
+  %59 = icmp eq i32 %58, 0
+  br i1 %59, label %60, label %77
+
+60:                                               ; preds = %56
+  %61 = call i32 @sched_yield() #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
+  %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %65 = sub <2 x i64> %63, %64
+  %66 = extractelement <2 x i64> %65, i64 0
+  %67 = mul nsw i64 %66, 1000000000
+  %68 = extractelement <2 x i64> %65, i64 1
+  %69 = add nsw i64 %68, %67
+  %70 = icmp sgt i64 %69, 5000000
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
+  br i1 %70, label %71, label %77
+
+71:                                               ; preds = %60, %77, %52
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %73 = load i32, ptr %26, align 8, !tbaa !28
+  %74 = icmp sgt i32 %73, 0
+  br i1 %74, label %75, label %85
+
+75:                                               ; preds = %71
+  %76 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %81
+
+77:                                               ; preds = %56, %60
+  %78 = add i32 %57, 1
+  %79 = load atomic i32, ptr %26 acquire, align 8
+  %80 = icmp sgt i32 %79, 0
+  br i1 %80, label %56, label %71, !llvm.loop !29
+
+81:                                               ; preds = %75, %81
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
+  %83 = load i32, ptr %26, align 8, !tbaa !28
+  %84 = icmp sgt i32 %83, 0
+  br i1 %84, label %81, label %85, !llvm.loop !30
+
+85:                                               ; preds = %81, %71
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
+  br label %87
+
+87:                                               ; preds = %4, %85, %13
+  ret void
+}
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_lock(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @clock_gettime(i32 noundef, ptr noundef) local_unnamed_addr #2
+
+declare i32 @pthread_cond_wait(ptr noundef, ptr noundef) local_unnamed_addr #4
+
+declare i32 @pthread_join(i64 noundef, ptr noundef) local_unnamed_addr #4
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_destroy(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_destroy(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_checksum(ptr nocapture noundef readonly %0, i64 noundef %1) local_unnamed_addr #5 {
+  %3 = icmp eq i64 %1, 0
+  br i1 %3, label %26, label %4
+
+4:                                                ; preds = %2
+  %5 = and i64 %1, 7
+  %6 = icmp ult i64 %1, 8
+  br i1 %6, label %9, label %7
+
+7:                                                ; preds = %4
+  %8 = and i64 %1, -8
+  br label %28
+
+9:                                                ; preds = %28, %4
+  %10 = phi i64 [ poison, %4 ], [ %78, %28 ]
+  %11 = phi i64 [ 0, %4 ], [ %79, %28 ]
+  %12 = phi i64 [ -3750763034362895579, %4 ], [ %78, %28 ]
+  %13 = icmp eq i64 %5, 0
+  br i1 %13, label %26, label %14
+
+14:                                               ; preds = %9, %14
+  %15 = phi i64 [ %23, %14 ], [ %11, %9 ]
+  %16 = phi i64 [ %22, %14 ], [ %12, %9 ]
+  %17 = phi i64 [ %24, %14 ], [ 0, %9 ]
+  %18 = getelementptr inbounds i8, ptr %0, i64 %15
+  %19 = load i8, ptr %18, align 1, !tbaa !31
+  %20 = zext i8 %19 to i64
+  %21 = xor i64 %16, %20
+  %22 = mul i64 %21, 1099511628211
+  %23 = add nuw i64 %15, 1
+  %24 = add i64 %17, 1
+  %25 = icmp eq i64 %24, %5
+  br i1 %25, label %26, label %14, !llvm.loop !32
+
+26:                                               ; preds = %9, %14, %2
+  %27 = phi i64 [ -3750763034362895579, %2 ], [ %10, %9 ], [ %22, %14 ]
+  ret i64 %27
+
+28:                                               ; preds = %28, %7
+  %29 = phi i64 [ 0, %7 ], [ %79, %28 ]
+  %30 = phi i64 [ -3750763034362895579, %7 ], [ %78, %28 ]
+  %31 = phi i64 [ 0, %7 ], [ %80, %28 ]
+  %32 = getelementptr inbounds i8, ptr %0, i64 %29
+  %33 = load i8, ptr %32, align 1, !tbaa !31
+  %34 = zext i8 %33 to i64
+  %35 = xor i64 %30, %34
+  %36 = mul i64 %35, 1099511628211
+  %37 = or disjoint i64 %29, 1
+  %38 = getelementptr inbounds i8, ptr %0, i64 %37
+  %39 = load i8, ptr %38, align 1, !tbaa !31
+  %40 = zext i8 %39 to i64
+  %41 = xor i64 %36, %40
+  %42 = mul i64 %41, 1099511628211
+  %43 = or disjoint i64 %29, 2
+  %44 = getelementptr inbounds i8, ptr %0, i64 %43
+  %45 = load i8, ptr %44, align 1, !tbaa !31
+  %46 = zext i8 %45 to i64
+  %47 = xor i64 %42, %46
+  %48 = mul i64 %47, 1099511628211
+  %49 = or disjoint i64 %29, 3
+  %50 = getelementptr inbounds i8, ptr %0, i64 %49
+  %51 = load i8, ptr %50, align 1, !tbaa !31
+  %52 = zext i8 %51 to i64
+  %53 = xor i64 %48, %52
+  %54 = mul i64 %53, 1099511628211
+  %55 = or disjoint i64 %29, 4
+  %56 = getelementptr inbounds i8, ptr %0, i64 %55
+  %57 = load i8, ptr %56, align 1, !tbaa !31
+  %58 = zext i8 %57 to i64
+  %59 = xor i64 %54, %58
+  %60 = mul i64 %59, 1099511628211
+  %61 = or disjoint i64 %29, 5
+  %62 = getelementptr inbounds i8, ptr %0, i64 %61
+  %63 = load i8, ptr %62, align 1, !tbaa !31
+  %64 = zext i8 %63 to i64
+  %65 = xor i64 %60, %64
+  %66 = mul i64 %65, 1099511628211
+  %67 = or disjoint i64 %29, 6
+  %68 = getelementptr inbounds i8, ptr %0, i64 %67
+  %69 = load i8, ptr %68, align 1, !tbaa !31
+  %70 = zext i8 %69 to i64
+  %71 = xor i64 %66, %70
+  %72 = mul i64 %71, 1099511628211
+  %73 = or disjoint i64 %29, 7
+  %74 = getelementptr inbounds i8, ptr %0, i64 %73
+  %75 = load i8, ptr %74, align 1, !tbaa !31
+  %76 = zext i8 %75 to i64
+  %77 = xor i64 %72, %76
+  %78 = mul i64 %77, 1099511628211
+  %79 = add nuw i64 %29, 8
+  %80 = add i64 %31, 8
+  %81 = icmp eq i64 %80, %8
+  br i1 %81, label %9, label %28, !llvm.loop !34
+}
+
+; Function Attrs: nofree nounwind memory(argmem: read) uwtable
+define range(i32 0, 6) i32 @sieve_weights_check(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i64 noundef %3) local_unnamed_addr #6 {
+  %5 = icmp eq ptr %0, null
+  br i1 %5, label %171, label %6
+
+6:                                                ; preds = %4
+  %7 = icmp ult i64 %1, 32
+  br i1 %7, label %171, label %8
+
+8:                                                ; preds = %6
+  %9 = tail call i32 @bcmp(ptr noundef nonnull dereferenceable(8) %0, ptr noundef nonnull dereferenceable(8) @.str, i64 8)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %171
+
+11:                                               ; preds = %8
+  %12 = getelementptr inbounds i8, ptr %0, i64 8
+  %13 = load i32, ptr %12, align 1
+  %14 = icmp eq i32 %13, 1
+  br i1 %14, label %15, label %171
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %0, i64 16
+  %17 = getelementptr i8, ptr %0, i64 22
+  %18 = load i16, ptr %17, align 1
+  %19 = zext i16 %18 to i64
+  %20 = getelementptr inbounds i8, ptr %0, i64 21
+  %21 = load i8, ptr %20, align 1, !tbaa !31
+  %22 = zext i8 %21 to i64
+  %23 = getelementptr inbounds i8, ptr %0, i64 20
+  %24 = load i8, ptr %23, align 1, !tbaa !31
+  %25 = zext i8 %24 to i64
+  %26 = shl nuw nsw i64 %19, 24
+  %27 = shl nuw nsw i64 %22, 16
+  %28 = or disjoint i64 %26, %27
+  %29 = shl nuw nsw i64 %25, 8
+  %30 = or disjoint i64 %28, %29
+  %31 = getelementptr inbounds i8, ptr %0, i64 19
+  %32 = load i8, ptr %31, align 1, !tbaa !31
+  %33 = zext i8 %32 to i64
+  %34 = or disjoint i64 %30, %33
+  %35 = getelementptr inbounds i8, ptr %0, i64 18
+  %36 = load i8, ptr %35, align 1, !tbaa !31
+  %37 = zext i8 %36 to i64
+  %38 = getelementptr inbounds i8, ptr %0, i64 17
+  %39 = load i8, ptr %38, align 1, !tbaa !31
+  %40 = zext i8 %39 to i64
+  %41 = shl nuw i64 %34, 24
+  %42 = shl nuw nsw i64 %37, 16
+  %43 = shl nuw nsw i64 %40, 8
+  %44 = or disjoint i64 %42, %43
+  %45 = or disjoint i64 %41, %44
+  %46 = load i8, ptr %16, align 1, !tbaa !31
+  %47 = zext i8 %46 to i64
+  %48 = or disjoint i64 %45, %47
+  %49 = icmp eq i64 %48, %2
+  %50 = add i64 %1, -32
+  %51 = icmp eq i64 %50, %2
+  %52 = and i1 %51, %49
+  br i1 %52, label %53, label %171
+
+53:                                               ; preds = %15
+  %54 = getelementptr inbounds i8, ptr %0, i64 24
+  %55 = getelementptr i8, ptr %0, i64 30
+  %56 = load i16, ptr %55, align 1
+  %57 = zext i16 %56 to i64
+  %58 = getelementptr inbounds i8, ptr %0, i64 29
+  %59 = load i8, ptr %58, align 1, !tbaa !31
+  %60 = zext i8 %59 to i64
+  %61 = getelementptr inbounds i8, ptr %0, i64 28
+  %62 = load i8, ptr %61, align 1, !tbaa !31
+  %63 = zext i8 %62 to i64
+  %64 = shl nuw nsw i64 %57, 24
+  %65 = shl nuw nsw i64 %60, 16
+  %66 = or disjoint i64 %64, %65
+  %67 = shl nuw nsw i64 %63, 8
+  %68 = or disjoint i64 %66, %67
+  %69 = getelementptr inbounds i8, ptr %0, i64 27
+  %70 = load i8, ptr %69, align 1, !tbaa !31
+  %71 = zext i8 %70 to i64
+  %72 = or disjoint i64 %68, %71
+  %73 = getelementptr inbounds i8, ptr %0, i64 26
+  %74 = load i8, ptr %73, align 1, !tbaa !31
+  %75 = zext i8 %74 to i64
+  %76 = getelementptr inbounds i8, ptr %0, i64 25
+  %77 = load i8, ptr %76, align 1, !tbaa !31
+  %78 = zext i8 %77 to i64
+  %79 = shl nuw i64 %72, 24
+  %80 = shl nuw nsw i64 %75, 16
+  %81 = shl nuw nsw i64 %78, 8
+  %82 = or disjoint i64 %80, %81
+  %83 = or disjoint i64 %79, %82
+  %84 = load i8, ptr %54, align 1, !tbaa !31
+  %85 = zext i8 %84 to i64
+  %86 = or disjoint i64 %83, %85
+  %87 = icmp eq i64 %86, %3
+  br i1 %87, label %88, label %171
+
+88:                                               ; preds = %53
+  %89 = getelementptr inbounds i8, ptr %0, i64 32
+  %90 = icmp eq i64 %2, 0
+  br i1 %90, label %167, label %91
+
+91:                                               ; preds = %88
+  %92 = and i64 %2, 7
+  %93 = icmp ult i64 %2, 8
+  br i1 %93, label %150, label %94
+
+94:                                               ; preds = %91
+  %95 = and i64 %2, -8
+  br label %96
+
+96:                                               ; preds = %96, %94
+  %97 = phi i64 [ 0, %94 ], [ %147, %96 ]
+  %98 = phi i64 [ -3750763034362895579, %94 ], [ %146, %96 ]
+  %99 = phi i64 [ 0, %94 ], [ %148, %96 ]
+  %100 = getelementptr inbounds i8, ptr %89, i64 %97
+  %101 = load i8, ptr %100, align 1, !tbaa !31
+  %102 = zext i8 %101 to i64
+  %103 = xor i64 %98, %102
+  %104 = mul i64 %103, 1099511628211
+  %105 = or disjoint i64 %97, 1
+  %106 = getelementptr inbounds i8, ptr %89, i64 %105
+  %107 = load i8, ptr %106, align 1, !tbaa !31
+  %108 = zext i8 %107 to i64
+  %109 = xor i64 %104, %108
+  %110 = mul i64 %109, 1099511628211
+  %111 = or disjoint i64 %97, 2
+  %112 = getelementptr inbounds i8, ptr %89, i64 %111
+  %113 = load i8, ptr %112, align 1, !tbaa !31
+  %114 = zext i8 %113 to i64
+  %115 = xor i64 %110, %114
+  %116 = mul i64 %115, 1099511628211
+  %117 = or disjoint i64 %97, 3
+  %118 = getelementptr inbounds i8, ptr %89, i64 %117
+  %119 = load i8, ptr %118, align 1, !tbaa !31
+  %120 = zext i8 %119 to i64
+  %121 = xor i64 %116, %120
+  %122 = mul i64 %121, 1099511628211
+  %123 = or disjoint i64 %97, 4
+  %124 = getelementptr inbounds i8, ptr %89, i64 %123
+  %125 = load i8, ptr %124, align 1, !tbaa !31
+  %126 = zext i8 %125 to i64
+  %127 = xor i64 %122, %126
+  %128 = mul i64 %127, 1099511628211
+  %129 = or disjoint i64 %97, 5
+  %130 = getelementptr inbounds i8, ptr %89, i64 %129
+  %131 = load i8, ptr %130, align 1, !tbaa !31
+  %132 = zext i8 %131 to i64
+  %133 = xor i64 %128, %132
+  %134 = mul i64 %133, 1099511628211
+  %135 = or disjoint i64 %97, 6
+  %136 = getelementptr inbounds i8, ptr %89, i64 %135
+  %137 = load i8, ptr %136, align 1, !tbaa !31
+  %138 = zext i8 %137 to i64
+  %139 = xor i64 %134, %138
+  %140 = mul i64 %139, 1099511628211
+  %141 = or disjoint i64 %97, 7
+  %142 = getelementptr inbounds i8, ptr %89, i64 %141
+  %143 = load i8, ptr %142, align 1, !tbaa !31
+  %144 = zext i8 %143 to i64
+  %145 = xor i64 %140, %144
+  %146 = mul i64 %145, 1099511628211
+  %147 = add nuw i64 %97, 8
+  %148 = add i64 %99, 8
+  %149 = icmp eq i64 %148, %95
+  br i1 %149, label %150, label %96, !llvm.loop !34
+
+150:                                              ; preds = %96, %91
+  %151 = phi i64 [ poison, %91 ], [ %146, %96 ]
+  %152 = phi i64 [ 0, %91 ], [ %147, %96 ]
+  %153 = phi i64 [ -3750763034362895579, %91 ], [ %146, %96 ]
+  %154 = icmp eq i64 %92, 0
+  br i1 %154, label %167, label %155
+
+155:                                              ; preds = %150, %155
+  %156 = phi i64 [ %164, %155 ], [ %152, %150 ]
+  %157 = phi i64 [ %163, %155 ], [ %153, %150 ]
+  %158 = phi i64 [ %165, %155 ], [ 0, %150 ]
+  %159 = getelementptr inbounds i8, ptr %89, i64 %156
+  %160 = load i8, ptr %159, align 1, !tbaa !31
+  %161 = zext i8 %160 to i64
+  %162 = xor i64 %157, %161
+  %163 = mul i64 %162, 1099511628211
+  %164 = add nuw i64 %156, 1
+  %165 = add i64 %158, 1
+  %166 = icmp eq i64 %165, %92
+  br i1 %166, label %167, label %155, !llvm.loop !35
+
+167:                                              ; preds = %150, %155, %88
+  %168 = phi i64 [ -3750763034362895579, %88 ], [ %151, %150 ], [ %163, %155 ]
+  %169 = icmp eq i64 %168, %3
+  %170 = select i1 %169, i32 0, i32 5
+  br label %171
+
+171:                                              ; preds = %11, %15, %53, %167, %8, %6, %4
+  %172 = phi i32 [ 1, %4 ], [ 5, %6 ], [ 5, %8 ], [ 5, %11 ], [ 5, %15 ], [ 5, %53 ], [ %170, %167 ]
+  ret i32 %172
+}
+
+; Function Attrs: nounwind uwtable
+define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #0 {
+  %6 = alloca ptr, align 8
+  store ptr null, ptr %3, align 8, !tbaa !36
+  store ptr null, ptr %4, align 8, !tbaa !36
+  %7 = icmp eq ptr %0, null
+  br i1 %7, label %37, label %8
+
+8:                                                ; preds = %5
+  %9 = tail call noalias ptr @fopen(ptr noundef nonnull %0, ptr noundef nonnull @.str.1)
+  %10 = icmp eq ptr %9, null
+  br i1 %10, label %37, label %11
+
+11:                                               ; preds = %8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
+  store ptr null, ptr %6, align 8, !tbaa !36
+  %12 = add i64 %1, 96
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %6, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %18, label %20
+
+18:                                               ; preds = %11
+  %19 = call i32 @fclose(ptr noundef nonnull %9)
+  br label %35
+
+20:                                               ; preds = %11
+  %21 = add i64 %1, 32
+  %22 = add i64 %1, 33
+  %23 = call i64 @fread(ptr noundef nonnull %15, i64 noundef 1, i64 noundef %22, ptr noundef nonnull %9)
+  %24 = call i32 @fclose(ptr noundef nonnull %9)
+  %25 = icmp eq i64 %23, %21
+  %26 = load ptr, ptr %6, align 8, !tbaa !36
+  br i1 %25, label %28, label %27
+
+27:                                               ; preds = %20
+  call void @free(ptr noundef %26) #19
+  br label %35
+
+28:                                               ; preds = %20
+  %29 = call i32 @sieve_weights_check(ptr noundef %26, i64 noundef %21, i64 noundef %1, i64 noundef %2)
+  %30 = icmp eq i32 %29, 0
+  br i1 %30, label %32, label %31
+
+31:                                               ; preds = %28
+  call void @free(ptr noundef %26) #19
+  br label %35
+
+32:                                               ; preds = %28
+  %33 = getelementptr inbounds i8, ptr %26, i64 32
+  call void @llvm.memmove.p0.p0.i64(ptr align 1 %26, ptr nonnull align 1 %33, i64 %1, i1 false)
+  %34 = load ptr, ptr %6, align 8, !tbaa !36
+  store ptr %34, ptr %3, align 8, !tbaa !36
+  store ptr %34, ptr %4, align 8, !tbaa !36
+  br label %35
+
+35:                                               ; preds = %27, %32, %31, %18
+  %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
+  br label %37
+
+37:                                               ; preds = %35, %8, %5
+  %38 = phi i32 [ 1, %5 ], [ %36, %35 ], [ 4, %8 ]
+  ret i32 %38
+}
+
+; Function Attrs: nofree nounwind
+declare noalias noundef ptr @fopen(ptr nocapture noundef readonly, ptr nocapture noundef readonly) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare i32 @posix_memalign(ptr noundef, i64 noundef, i64 noundef) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare noundef i32 @fclose(ptr nocapture noundef) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare noundef i64 @fread(ptr nocapture noundef, i64 noundef, i64 noundef, ptr nocapture noundef) local_unnamed_addr #7
+
+; Function Attrs: mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite)
+declare void @free(ptr allocptr nocapture noundef) local_unnamed_addr #8
+
+; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.memmove.p0.p0.i64(ptr nocapture writeonly, ptr nocapture readonly, i64, i1 immarg) #9
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef ptr @sieve_llvm_context(ptr noundef %0) local_unnamed_addr #10 {
+  %2 = icmp eq ptr %0, null
+  %3 = ptrtoint ptr %0 to i64
+  %4 = add i64 %3, 63
+  %5 = and i64 %4, -64
+  %6 = inttoptr i64 %5 to ptr
+  %7 = select i1 %2, ptr null, ptr %6
+  ret ptr %7
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4) local_unnamed_addr #0 {
+  %6 = icmp eq ptr %0, null
+  br i1 %6, label %18, label %7
+
+7:                                                ; preds = %5
+  %8 = icmp ult i64 %1, %2
+  br i1 %8, label %18, label %9
+
+9:                                                ; preds = %7
+  %10 = ptrtoint ptr %0 to i64
+  %11 = add i64 %10, 63
+  %12 = and i64 %11, -64
+  %13 = inttoptr i64 %12 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %13, i8 0, i64 1768, i1 false)
+  %14 = getelementptr inbounds i8, ptr %13, i64 8192
+  %15 = getelementptr inbounds i8, ptr %13, i64 1736
+  store ptr %14, ptr %15, align 8, !tbaa !37
+  %16 = getelementptr inbounds i8, ptr %13, i64 1744
+  store ptr %4, ptr %16, align 16, !tbaa !39
+  %17 = tail call i32 @sieve_pool_init(ptr noundef %13, i32 noundef %3)
+  br label %18
+
+18:                                               ; preds = %9, %5, %7
+  %19 = phi i32 [ 1, %5 ], [ 8, %7 ], [ %17, %9 ]
+  ret i32 %19
+}
+
+; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
+  %4 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
+  store ptr null, ptr %4, align 8, !tbaa !36
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
+  %6 = icmp ne i32 %5, 0
+  %7 = load ptr, ptr %4, align 8
+  %8 = icmp eq ptr %7, null
+  %9 = select i1 %6, i1 true, i1 %8
+  br i1 %9, label %24, label %10
+
+10:                                               ; preds = %3
+  %11 = ptrtoint ptr %7 to i64
+  %12 = add i64 %11, 63
+  %13 = and i64 %12, -64
+  %14 = inttoptr i64 %13 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %14, i8 0, i64 1768, i1 false)
+  %15 = getelementptr inbounds i8, ptr %14, i64 8192
+  %16 = getelementptr inbounds i8, ptr %14, i64 1736
+  store ptr %15, ptr %16, align 8, !tbaa !37
+  %17 = getelementptr inbounds i8, ptr %14, i64 1744
+  store ptr %2, ptr %17, align 16, !tbaa !39
+  %18 = call i32 @sieve_pool_init(ptr noundef %14, i32 noundef %1)
+  %19 = icmp eq i32 %18, 0
+  %20 = load ptr, ptr %4, align 8, !tbaa !36
+  br i1 %19, label %22, label %21
+
+21:                                               ; preds = %10
+  call void @free(ptr noundef %20) #19
+  br label %24
+
+22:                                               ; preds = %10
+  %23 = getelementptr inbounds i8, ptr %14, i64 1760
+  store ptr %20, ptr %23, align 32, !tbaa !40
+  br label %24
+
+24:                                               ; preds = %21, %22, %3
+  %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
+  ret ptr %25
+}
+
+; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #19
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #19
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #19
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #19
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #19
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #19
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #19
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
+  %2 = icmp eq ptr %0, null
+  br i1 %2, label %8, label %3
+
+3:                                                ; preds = %1
+  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
+  %4 = getelementptr inbounds i8, ptr %0, i64 1752
+  %5 = load ptr, ptr %4, align 8, !tbaa !41
+  tail call void @free(ptr noundef %5) #19
+  %6 = getelementptr inbounds i8, ptr %0, i64 1760
+  %7 = load ptr, ptr %6, align 8, !tbaa !40
+  tail call void @free(ptr noundef %7) #19
+  br label %8
+
+8:                                                ; preds = %1, %3
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1, i32 noundef %2, ptr noundef %3, i32 noundef %4, ptr noundef %5, ptr nocapture noundef writeonly %6) local_unnamed_addr #11 {
+  %8 = icmp eq ptr %0, null
+  br i1 %8, label %44, label %9
+
+9:                                                ; preds = %7
+  %10 = icmp sgt i32 %2, 0
+  br i1 %10, label %11, label %23
+
+11:                                               ; preds = %9
+  %12 = icmp eq ptr %1, null
+  br i1 %12, label %44, label %13
+
+13:                                               ; preds = %11
+  %14 = zext nneg i32 %2 to i64
+  br label %18
+
+15:                                               ; preds = %18
+  %16 = add nuw nsw i64 %19, 1
+  %17 = icmp eq i64 %16, %14
+  br i1 %17, label %23, label %18, !llvm.loop !43
+
+18:                                               ; preds = %13, %15
+  %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
+  %20 = getelementptr inbounds ptr, ptr %1, i64 %19
+  %21 = load ptr, ptr %20, align 8, !tbaa !36
+  %22 = icmp eq ptr %21, null
+  br i1 %22, label %44, label %15
+
+23:                                               ; preds = %15, %9
+  %24 = icmp eq ptr %3, null
+  br i1 %24, label %44, label %25
+
+25:                                               ; preds = %23
+  %26 = icmp sgt i32 %4, 0
+  br i1 %26, label %27, label %37
+
+27:                                               ; preds = %25
+  %28 = zext nneg i32 %4 to i64
+  br label %32
+
+29:                                               ; preds = %32
+  %30 = add nuw nsw i64 %33, 1
+  %31 = icmp eq i64 %30, %28
+  br i1 %31, label %37, label %32, !llvm.loop !44
+
+32:                                               ; preds = %27, %29
+  %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
+  %34 = getelementptr inbounds ptr, ptr %3, i64 %33
+  %35 = load ptr, ptr %34, align 8, !tbaa !36
+  %36 = icmp eq ptr %35, null
+  br i1 %36, label %44, label %29
+
+37:                                               ; preds = %29, %25
+  store i32 0, ptr %5, align 4, !tbaa !42
+  store ptr %0, ptr %6, align 8, !tbaa !45
+  %38 = getelementptr inbounds i8, ptr %0, i64 1736
+  %39 = getelementptr inbounds i8, ptr %6, i64 8
+  %40 = load <2 x ptr>, ptr %38, align 8, !tbaa !36
+  store <2 x ptr> %40, ptr %39, align 8, !tbaa !36
+  %41 = getelementptr inbounds i8, ptr %6, i64 24
+  store ptr %1, ptr %41, align 8, !tbaa !47
+  %42 = getelementptr inbounds i8, ptr %6, i64 32
+  store ptr %3, ptr %42, align 8, !tbaa !48
+  %43 = getelementptr inbounds i8, ptr %6, i64 40
+  store ptr %5, ptr %43, align 8, !tbaa !49
+  br label %44
+
+44:                                               ; preds = %18, %32, %23, %11, %7, %37
+  %45 = phi i32 [ 0, %37 ], [ 1, %7 ], [ 1, %11 ], [ 1, %23 ], [ 1, %32 ], [ 1, %18 ]
+  ret i32 %45
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_pool_run(ptr noundef %0, ptr noundef %1, i64 noundef %2) local_unnamed_addr #0 {
+  %4 = load ptr, ptr %0, align 8, !tbaa !45
+  tail call void @sieve_pool_run(ptr noundef %4, ptr noundef %1, ptr noundef nonnull %0, i64 noundef %2)
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef nonnull ptr @sieve_llvm_error_string(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = icmp ult i32 %0, 10
+  br i1 %2, label %3, label %7
+
+3:                                                ; preds = %1
+  %4 = zext nneg i32 %0 to i64
+  %5 = shl i64 %4, 2
+  %6 = call ptr @llvm.load.relative.i64(ptr @switch.table.sieve_llvm_error_string.rel, i64 %5)
+  br label %7
+
+7:                                                ; preds = %1, %3
+  %8 = phi ptr [ %6, %3 ], [ @.str.12, %1 ]
+  ret ptr %8
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
+  %2 = zext i16 %0 to i32
+  %3 = sext i16 %0 to i32
+  %4 = and i32 %3, -2147483648
+  %5 = lshr i32 %2, 10
+  %6 = and i32 %5, 31
+  %7 = and i32 %2, 1023
+  switch i32 %6, label %25 [
+    i32 0, label %8
+    i32 31, label %21
+  ]
+
+8:                                                ; preds = %1
+  %9 = icmp eq i32 %7, 0
+  br i1 %9, label %31, label %10
+
+10:                                               ; preds = %8
+  %11 = tail call range(i32 22, 33) i32 @llvm.ctlz.i32(i32 %7, i1 true)
+  %12 = xor i32 %11, 31
+  %13 = sub nuw nsw i32 9, %12
+  %14 = shl nuw nsw i32 %2, %13
+  %15 = shl nuw nsw i32 %11, 23
+  %16 = shl i32 %14, 14
+  %17 = and i32 %16, 8372224
+  %18 = sub nsw i32 %17, %15
+  %19 = add nsw i32 %18, 1124073472
+  %20 = add nuw nsw i32 %19, %4
+  br label %31
+
+21:                                               ; preds = %1
+  %22 = shl nuw nsw i32 %2, 13
+  %23 = or disjoint i32 %4, %22
+  %24 = or i32 %23, 2139095040
+  br label %31
+
+25:                                               ; preds = %1
+  %26 = shl nuw nsw i32 %6, 23
+  %27 = add nuw nsw i32 %26, 939524096
+  %28 = shl nuw nsw i32 %7, 13
+  %29 = or disjoint i32 %27, %28
+  %30 = or disjoint i32 %29, %4
+  br label %31
+
+31:                                               ; preds = %8, %10, %21, %25
+  %32 = phi i32 [ %20, %10 ], [ %24, %21 ], [ %30, %25 ], [ %4, %8 ]
+  %33 = bitcast i32 %32 to float
+  ret float %33
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define zeroext i16 @sieve_llvm_f32_to_f16(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 16
+  %4 = and i32 %3, 32768
+  %5 = lshr i32 %2, 23
+  %6 = and i32 %5, 255
+  %7 = and i32 %2, 8388607
+  %8 = icmp eq i32 %6, 255
+  br i1 %8, label %9, label %15
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %7, 0
+  %11 = select i1 %10, i32 0, i32 512
+  %12 = or disjoint i32 %11, %4
+  %13 = trunc nuw i32 %12 to i16
+  %14 = or disjoint i16 %13, 31744
+  br label %61
+
+15:                                               ; preds = %1
+  %16 = icmp ugt i32 %6, 142
+  br i1 %16, label %17, label %20
+
+17:                                               ; preds = %15
+  %18 = trunc nuw i32 %4 to i16
+  %19 = or disjoint i16 %18, 31744
+  br label %61
+
+20:                                               ; preds = %15
+  %21 = icmp ult i32 %6, 113
+  br i1 %21, label %22, label %47
+
+22:                                               ; preds = %20
+  %23 = icmp ult i32 %6, 102
+  br i1 %23, label %24, label %26
+
+24:                                               ; preds = %22
+  %25 = trunc nuw i32 %4 to i16
+  br label %61
+
+26:                                               ; preds = %22
+  %27 = or disjoint i32 %7, 8388608
+  %28 = sub nuw nsw i32 126, %6
+  %29 = sub nuw nsw i32 125, %6
+  %30 = shl nuw nsw i32 1, %29
+  %31 = shl nsw i32 -1, %28
+  %32 = xor i32 %31, -1
+  %33 = and i32 %27, %32
+  %34 = lshr i32 %27, %28
+  %35 = icmp ugt i32 %33, %30
+  br i1 %35, label %41, label %36
+
+36:                                               ; preds = %26
+  %37 = icmp ne i32 %33, %30
+  %38 = and i32 %34, 1
+  %39 = icmp eq i32 %38, 0
+  %40 = select i1 %37, i1 true, i1 %39
+  br i1 %40, label %43, label %41
+
+41:                                               ; preds = %36, %26
+  %42 = add nuw nsw i32 %34, 1
+  br label %43
+
+43:                                               ; preds = %41, %36
+  %44 = phi i32 [ %42, %41 ], [ %34, %36 ]
+  %45 = or i32 %44, %4
+  %46 = trunc nuw i32 %45 to i16
+  br label %61
+
+47:                                               ; preds = %20
+  %48 = shl nuw nsw i32 %6, 10
+  %49 = lshr i32 %7, 13
+  %50 = and i32 %2, 8191
+  %51 = icmp ugt i32 %50, 4096
+  %52 = and i32 %2, 16383
+  %53 = icmp eq i32 %52, 12288
+  %54 = or i1 %51, %53
+  %55 = zext i1 %54 to i32
+  %56 = or disjoint i32 %49, 16384
+  %57 = add nuw nsw i32 %56, %48
+  %58 = add nuw nsw i32 %57, %55
+  %59 = or i32 %58, %4
+  %60 = trunc i32 %59 to i16
+  br label %61
+
+61:                                               ; preds = %9, %17, %24, %43, %47
+  %62 = phi i16 [ %14, %9 ], [ %19, %17 ], [ %25, %24 ], [ %46, %43 ], [ %60, %47 ]
+  ret i16 %62
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_bf16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
+  %2 = zext i16 %0 to i32
+  %3 = shl nuw i32 %2, 16
+  %4 = bitcast i32 %3 to float
+  ret float %4
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = fcmp uno float %0, 0.000000e+00
+  %4 = lshr i32 %2, 16
+  br i1 %3, label %5, label %8
+
+5:                                                ; preds = %1
+  %6 = trunc nuw i32 %4 to i16
+  %7 = or i16 %6, 64
+  br label %14
+
+8:                                                ; preds = %1
+  %9 = and i32 %4, 1
+  %10 = add i32 %2, 32767
+  %11 = add i32 %10, %9
+  %12 = lshr i32 %11, 16
+  %13 = trunc nuw i32 %12 to i16
+  br label %14
+
+14:                                               ; preds = %5, %8
+  %15 = phi i16 [ %7, %5 ], [ %13, %8 ]
+  ret i16 %15
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
+define i64 @sieve_llvm_pow_i64(i64 noundef %0, i64 noundef %1) local_unnamed_addr #12 {
+  %3 = icmp slt i64 %1, 0
+  br i1 %3, label %6, label %4
+
+4:                                                ; preds = %2
+  %5 = icmp eq i64 %1, 0
+  br i1 %5, label %23, label %12
+
+6:                                                ; preds = %2
+  switch i64 %0, label %11 [
+    i64 1, label %23
+    i64 -1, label %7
+  ]
+
+7:                                                ; preds = %6
+  %8 = and i64 %1, 1
+  %9 = icmp eq i64 %8, 0
+  %10 = select i1 %9, i64 1, i64 -1
+  br label %23
+
+11:                                               ; preds = %6
+  br label %23
+
+12:                                               ; preds = %4, %12
+  %13 = phi i64 [ %19, %12 ], [ 1, %4 ]
+  %14 = phi i64 [ %21, %12 ], [ %1, %4 ]
+  %15 = phi i64 [ %20, %12 ], [ %0, %4 ]
+  %16 = and i64 %14, 1
+  %17 = icmp eq i64 %16, 0
+  %18 = select i1 %17, i64 1, i64 %15
+  %19 = mul i64 %18, %13
+  %20 = mul i64 %15, %15
+  %21 = lshr i64 %14, 1
+  %22 = icmp ult i64 %14, 2
+  br i1 %22, label %23, label %12, !llvm.loop !50
+
+23:                                               ; preds = %12, %4, %6, %7, %11
+  %24 = phi i64 [ %0, %6 ], [ %10, %7 ], [ 0, %11 ], [ 1, %4 ], [ %19, %12 ]
+  ret i64 %24
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr #10 {
+  %2 = fcmp ult double %0, 0.000000e+00
+  br i1 %2, label %6, label %3
+
+3:                                                ; preds = %1
+  %4 = fneg double %0
+  %5 = tail call double @llvm.exp.f64(double %4)
+  br label %8
+
+6:                                                ; preds = %1
+  %7 = tail call double @llvm.exp.f64(double %0)
+  br label %8
+
+8:                                                ; preds = %3, %6
+  %9 = phi double [ %7, %6 ], [ %5, %3 ]
+  %10 = phi double [ %7, %6 ], [ 1.000000e+00, %3 ]
+  %11 = fadd double %9, 1.000000e+00
+  %12 = fdiv double %10, %11
+  ret double %12
+}
+
+; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none) uwtable
+define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
+  %2 = fmul double %0, 5.000000e-01
+  %3 = fdiv double %0, 0x3FF6A09E667F3BCD
+  %4 = tail call double @erf(double noundef %3) #28
+  %5 = fadd double %4, 1.000000e+00
+  %6 = fmul double %2, %5
+  ret double %6
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define double @sieve_llvm_gelu_tanh(double noundef %0) local_unnamed_addr #10 {
+  %2 = fmul double %0, 4.471500e-02
+  %3 = fmul double %2, %0
+  %4 = fmul double %3, %0
+  %5 = fadd double %4, %0
+  %6 = fmul double %5, 0x3FE9884533D43651
+  %7 = fmul double %0, 5.000000e-01
+  %8 = tail call double @llvm.tanh.f64(double %6)
+  %9 = fadd double %8, 1.000000e+00
+  %10 = fmul double %7, %9
+  ret double %10
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef %2, i64 noundef %3, i64 noundef %4) local_unnamed_addr #10 {
+  %6 = fdiv float %0, %1
+  %7 = tail call float @llvm.nearbyint.f32(float %6)
+  %8 = fcmp uno float %7, 0.000000e+00
+  br i1 %8, label %9, label %13
+
+9:                                                ; preds = %5
+  %10 = icmp slt i64 %2, %3
+  %11 = tail call i64 @llvm.smin.i64(i64 %2, i64 %4)
+  %12 = select i1 %10, i64 %3, i64 %11
+  br label %24
+
+13:                                               ; preds = %5
+  %14 = fpext float %7 to double
+  %15 = sitofp i64 %2 to double
+  %16 = fadd double %15, %14
+  %17 = sitofp i64 %3 to double
+  %18 = fcmp ugt double %16, %17
+  br i1 %18, label %19, label %24
+
+19:                                               ; preds = %13
+  %20 = sitofp i64 %4 to double
+  %21 = fcmp ult double %16, %20
+  br i1 %21, label %22, label %24
+
+22:                                               ; preds = %19
+  %23 = fptosi double %16 to i64
+  br label %24
+
+24:                                               ; preds = %9, %13, %19, %22
+  %25 = phi i64 [ %12, %9 ], [ %23, %22 ], [ %3, %13 ], [ %4, %19 ]
+  ret i64 %25
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
+  %4 = icmp slt i64 %2, 256
+  br i1 %4, label %105, label %5
+
+5:                                                ; preds = %3
+  %6 = add nsw i64 %2, -256
+  %7 = icmp ult i64 %6, 256
+  br i1 %7, label %64, label %8
+
+8:                                                ; preds = %5
+  %9 = lshr i64 %6, 8
+  %10 = add nuw nsw i64 %9, 1
+  %11 = and i64 %10, 144115188075855870
+  br label %12
+
+12:                                               ; preds = %12, %8
+  %13 = phi i64 [ 256, %8 ], [ %61, %12 ]
+  %14 = phi i64 [ 0, %8 ], [ %40, %12 ]
+  %15 = phi <16 x i32> [ zeroinitializer, %8 ], [ %60, %12 ]
+  %16 = phi <16 x i32> [ zeroinitializer, %8 ], [ %55, %12 ]
+  %17 = phi <16 x i32> [ zeroinitializer, %8 ], [ %50, %12 ]
+  %18 = phi <16 x i32> [ zeroinitializer, %8 ], [ %45, %12 ]
+  %19 = phi i64 [ 0, %8 ], [ %62, %12 ]
+  %20 = getelementptr inbounds i8, ptr %0, i64 %14
+  %21 = load <16 x i32>, ptr %20, align 1, !tbaa !31
+  %22 = getelementptr inbounds i8, ptr %1, i64 %14
+  %23 = load <16 x i32>, ptr %22, align 1, !tbaa !31
+  %24 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %18, <16 x i32> %21, <16 x i32> %23)
+  %25 = getelementptr inbounds i8, ptr %20, i64 64
+  %26 = load <16 x i32>, ptr %25, align 1, !tbaa !31
+  %27 = getelementptr inbounds i8, ptr %22, i64 64
+  %28 = load <16 x i32>, ptr %27, align 1, !tbaa !31
+  %29 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %17, <16 x i32> %26, <16 x i32> %28)
+  %30 = getelementptr inbounds i8, ptr %20, i64 128
+  %31 = load <16 x i32>, ptr %30, align 1, !tbaa !31
+  %32 = getelementptr inbounds i8, ptr %22, i64 128
+  %33 = load <16 x i32>, ptr %32, align 1, !tbaa !31
+  %34 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %16, <16 x i32> %31, <16 x i32> %33)
+  %35 = getelementptr inbounds i8, ptr %20, i64 192
+  %36 = load <16 x i32>, ptr %35, align 1, !tbaa !31
+  %37 = getelementptr inbounds i8, ptr %22, i64 192
+  %38 = load <16 x i32>, ptr %37, align 1, !tbaa !31
+  %39 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %15, <16 x i32> %36, <16 x i32> %38)
+  %40 = add nuw nsw i64 %13, 256
+  %41 = getelementptr inbounds i8, ptr %0, i64 %13
+  %42 = load <16 x i32>, ptr %41, align 1, !tbaa !31
+  %43 = getelementptr inbounds i8, ptr %1, i64 %13
+  %44 = load <16 x i32>, ptr %43, align 1, !tbaa !31
+  %45 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %24, <16 x i32> %42, <16 x i32> %44)
+  %46 = getelementptr inbounds i8, ptr %41, i64 64
+  %47 = load <16 x i32>, ptr %46, align 1, !tbaa !31
+  %48 = getelementptr inbounds i8, ptr %43, i64 64
+  %49 = load <16 x i32>, ptr %48, align 1, !tbaa !31
+  %50 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %29, <16 x i32> %47, <16 x i32> %49)
+  %51 = getelementptr inbounds i8, ptr %41, i64 128
+  %52 = load <16 x i32>, ptr %51, align 1, !tbaa !31
+  %53 = getelementptr inbounds i8, ptr %43, i64 128
+  %54 = load <16 x i32>, ptr %53, align 1, !tbaa !31
+  %55 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %34, <16 x i32> %52, <16 x i32> %54)
+  %56 = getelementptr inbounds i8, ptr %41, i64 192
+  %57 = load <16 x i32>, ptr %56, align 1, !tbaa !31
+  %58 = getelementptr inbounds i8, ptr %43, i64 192
+  %59 = load <16 x i32>, ptr %58, align 1, !tbaa !31
+  %60 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %39, <16 x i32> %57, <16 x i32> %59)
+  %61 = add nuw nsw i64 %13, 512
+  %62 = add i64 %19, 2
+  %63 = icmp eq i64 %62, %11
+  br i1 %63, label %64, label %12, !llvm.loop !51
+
+64:                                               ; preds = %12, %5
+  %65 = phi <16 x i32> [ poison, %5 ], [ %45, %12 ]
+  %66 = phi <16 x i32> [ poison, %5 ], [ %50, %12 ]
+  %67 = phi <16 x i32> [ poison, %5 ], [ %55, %12 ]
+  %68 = phi <16 x i32> [ poison, %5 ], [ %60, %12 ]
+  %69 = phi i64 [ 0, %5 ], [ %40, %12 ]
+  %70 = phi <16 x i32> [ zeroinitializer, %5 ], [ %60, %12 ]
+  %71 = phi <16 x i32> [ zeroinitializer, %5 ], [ %55, %12 ]
+  %72 = phi <16 x i32> [ zeroinitializer, %5 ], [ %50, %12 ]
+  %73 = phi <16 x i32> [ zeroinitializer, %5 ], [ %45, %12 ]
+  %74 = and i64 %6, 256
+  %75 = icmp eq i64 %74, 0
+  br i1 %75, label %76, label %97
+
+76:                                               ; preds = %64
+  %77 = getelementptr inbounds i8, ptr %0, i64 %69
+  %78 = load <16 x i32>, ptr %77, align 1, !tbaa !31
+  %79 = getelementptr inbounds i8, ptr %1, i64 %69
+  %80 = load <16 x i32>, ptr %79, align 1, !tbaa !31
+  %81 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %73, <16 x i32> %78, <16 x i32> %80)
+  %82 = getelementptr inbounds i8, ptr %77, i64 64
+  %83 = load <16 x i32>, ptr %82, align 1, !tbaa !31
+  %84 = getelementptr inbounds i8, ptr %79, i64 64
+  %85 = load <16 x i32>, ptr %84, align 1, !tbaa !31
+  %86 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %72, <16 x i32> %83, <16 x i32> %85)
+  %87 = getelementptr inbounds i8, ptr %77, i64 128
+  %88 = load <16 x i32>, ptr %87, align 1, !tbaa !31
+  %89 = getelementptr inbounds i8, ptr %79, i64 128
+  %90 = load <16 x i32>, ptr %89, align 1, !tbaa !31
+  %91 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %71, <16 x i32> %88, <16 x i32> %90)
+  %92 = getelementptr inbounds i8, ptr %77, i64 192
+  %93 = load <16 x i32>, ptr %92, align 1, !tbaa !31
+  %94 = getelementptr inbounds i8, ptr %79, i64 192
+  %95 = load <16 x i32>, ptr %94, align 1, !tbaa !31
+  %96 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %70, <16 x i32> %93, <16 x i32> %95)
+  br label %97
+
+97:                                               ; preds = %64, %76
+  %98 = phi <16 x i32> [ %65, %64 ], [ %81, %76 ]
+  %99 = phi <16 x i32> [ %66, %64 ], [ %86, %76 ]
+  %100 = phi <16 x i32> [ %67, %64 ], [ %91, %76 ]
+  %101 = phi <16 x i32> [ %68, %64 ], [ %96, %76 ]
+  %102 = and i64 %2, 9223372036854775552
+  %103 = add <16 x i32> %100, %98
+  %104 = add <16 x i32> %101, %99
+  br label %105
+
+105:                                              ; preds = %97, %3
+  %106 = phi i64 [ 0, %3 ], [ %102, %97 ]
+  %107 = phi <16 x i32> [ zeroinitializer, %3 ], [ %103, %97 ]
+  %108 = phi <16 x i32> [ zeroinitializer, %3 ], [ %104, %97 ]
+  %109 = icmp slt i64 %106, %2
+  br i1 %109, label %110, label %128
+
+110:                                              ; preds = %105, %110
+  %111 = phi i64 [ %126, %110 ], [ %106, %105 ]
+  %112 = phi <16 x i32> [ %125, %110 ], [ %107, %105 ]
+  %113 = sub nsw i64 %2, %111
+  %114 = icmp sgt i64 %113, 63
+  %115 = shl nsw i64 -1, %113
+  %116 = xor i64 %115, -1
+  %117 = select i1 %114, i64 -1, i64 %116
+  %118 = getelementptr inbounds i8, ptr %0, i64 %111
+  %119 = bitcast i64 %117 to <64 x i1>
+  %120 = tail call <64 x i8> @llvm.masked.load.v64i8.p0(ptr readonly %118, i32 1, <64 x i1> %119, <64 x i8> zeroinitializer)
+  %121 = getelementptr inbounds i8, ptr %1, i64 %111
+  %122 = tail call <64 x i8> @llvm.masked.load.v64i8.p0(ptr readonly %121, i32 1, <64 x i1> %119, <64 x i8> zeroinitializer)
+  %123 = bitcast <64 x i8> %120 to <16 x i32>
+  %124 = bitcast <64 x i8> %122 to <16 x i32>
+  %125 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %112, <16 x i32> %123, <16 x i32> %124)
+  %126 = add nuw nsw i64 %111, 64
+  %127 = icmp slt i64 %126, %2
+  br i1 %127, label %110, label %128, !llvm.loop !52
+
+128:                                              ; preds = %110, %105
+  %129 = phi <16 x i32> [ %107, %105 ], [ %125, %110 ]
+  %130 = phi i64 [ %106, %105 ], [ %126, %110 ]
+  %131 = add <16 x i32> %129, %108
+  %132 = tail call i32 @llvm.vector.reduce.add.v16i32(<16 x i32> %131)
+  %133 = sext i32 %132 to i64
+  %134 = icmp slt i64 %130, %2
+  br i1 %134, label %135, label %205
+
+135:                                              ; preds = %128
+  %136 = sub i64 %2, %130
+  %137 = icmp ult i64 %136, 16
+  br i1 %137, label %189, label %138
+
+138:                                              ; preds = %135
+  %139 = and i64 %136, -16
+  %140 = add i64 %130, %139
+  %141 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %133, i64 0
+  br label %142
+
+142:                                              ; preds = %142, %138
+  %143 = phi i64 [ 0, %138 ], [ %181, %142 ]
+  %144 = phi <4 x i64> [ %141, %138 ], [ %177, %142 ]
+  %145 = phi <4 x i64> [ zeroinitializer, %138 ], [ %178, %142 ]
+  %146 = phi <4 x i64> [ zeroinitializer, %138 ], [ %179, %142 ]
+  %147 = phi <4 x i64> [ zeroinitializer, %138 ], [ %180, %142 ]
+  %148 = add i64 %130, %143
+  %149 = getelementptr inbounds i8, ptr %0, i64 %148
+  %150 = getelementptr inbounds i8, ptr %149, i64 4
+  %151 = getelementptr inbounds i8, ptr %149, i64 8
+  %152 = getelementptr inbounds i8, ptr %149, i64 12
+  %153 = load <4 x i8>, ptr %149, align 1, !tbaa !31
+  %154 = load <4 x i8>, ptr %150, align 1, !tbaa !31
+  %155 = load <4 x i8>, ptr %151, align 1, !tbaa !31
+  %156 = load <4 x i8>, ptr %152, align 1, !tbaa !31
+  %157 = zext <4 x i8> %153 to <4 x i64>
+  %158 = zext <4 x i8> %154 to <4 x i64>
+  %159 = zext <4 x i8> %155 to <4 x i64>
+  %160 = zext <4 x i8> %156 to <4 x i64>
+  %161 = getelementptr inbounds i8, ptr %1, i64 %148
+  %162 = getelementptr inbounds i8, ptr %161, i64 4
+  %163 = getelementptr inbounds i8, ptr %161, i64 8
+  %164 = getelementptr inbounds i8, ptr %161, i64 12
+  %165 = load <4 x i8>, ptr %161, align 1, !tbaa !31
+  %166 = load <4 x i8>, ptr %162, align 1, !tbaa !31
+  %167 = load <4 x i8>, ptr %163, align 1, !tbaa !31
+  %168 = load <4 x i8>, ptr %164, align 1, !tbaa !31
+  %169 = sext <4 x i8> %165 to <4 x i64>
+  %170 = sext <4 x i8> %166 to <4 x i64>
+  %171 = sext <4 x i8> %167 to <4 x i64>
+  %172 = sext <4 x i8> %168 to <4 x i64>
+  %173 = mul nsw <4 x i64> %169, %157
+  %174 = mul nsw <4 x i64> %170, %158
+  %175 = mul nsw <4 x i64> %171, %159
+  %176 = mul nsw <4 x i64> %172, %160
+  %177 = add <4 x i64> %173, %144
+  %178 = add <4 x i64> %174, %145
+  %179 = add <4 x i64> %175, %146
+  %180 = add <4 x i64> %176, %147
+  %181 = add nuw i64 %143, 16
+  %182 = icmp eq i64 %181, %139
+  br i1 %182, label %183, label %142, !llvm.loop !53
+
+183:                                              ; preds = %142
+  %184 = add <4 x i64> %178, %177
+  %185 = add <4 x i64> %179, %184
+  %186 = add <4 x i64> %180, %185
+  %187 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %186)
+  %188 = icmp eq i64 %136, %139
+  br i1 %188, label %205, label %189
+
+189:                                              ; preds = %183, %135
+  %190 = phi i64 [ %130, %135 ], [ %140, %183 ]
+  %191 = phi i64 [ %133, %135 ], [ %187, %183 ]
+  br label %192
+
+192:                                              ; preds = %189, %192
+  %193 = phi i64 [ %203, %192 ], [ %190, %189 ]
+  %194 = phi i64 [ %202, %192 ], [ %191, %189 ]
+  %195 = getelementptr inbounds i8, ptr %0, i64 %193
+  %196 = load i8, ptr %195, align 1, !tbaa !31
+  %197 = zext i8 %196 to i64
+  %198 = getelementptr inbounds i8, ptr %1, i64 %193
+  %199 = load i8, ptr %198, align 1, !tbaa !31
+  %200 = sext i8 %199 to i64
+  %201 = mul nsw i64 %200, %197
+  %202 = add nsw i64 %201, %194
+  %203 = add nuw nsw i64 %193, 1
+  %204 = icmp eq i64 %203, %2
+  br i1 %204, label %205, label %192, !llvm.loop !56
+
+205:                                              ; preds = %192, %183, %128
+  %206 = phi i64 [ %133, %128 ], [ %187, %183 ], [ %202, %192 ]
+  ret i64 %206
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+  %9 = sext i32 %4 to i64
+  %10 = mul i64 %9, %3
+  %11 = icmp eq i32 %4, 2
+  %12 = icmp eq i32 %5, 4
+  %13 = and i1 %11, %12
+  %14 = and i64 %2, 3
+  %15 = icmp eq i64 %14, 0
+  %16 = and i1 %15, %13
+  br i1 %16, label %17, label %147
+
+17:                                               ; preds = %8
+  %18 = getelementptr inbounds i8, ptr %0, i64 %2
+  %19 = ashr exact i64 %2, 2
+  %20 = getelementptr inbounds i8, ptr %1, i64 %19
+  %21 = sdiv i64 %10, 256
+  %22 = shl nsw i64 %21, 8
+  %23 = icmp sgt i64 %10, 255
+  br i1 %23, label %24, label %107
+
+24:                                               ; preds = %17, %24
+  %25 = phi <16 x i32> [ %104, %24 ], [ zeroinitializer, %17 ]
+  %26 = phi <16 x i32> [ %85, %24 ], [ zeroinitializer, %17 ]
+  %27 = phi <16 x i32> [ %66, %24 ], [ zeroinitializer, %17 ]
+  %28 = phi <16 x i32> [ %47, %24 ], [ zeroinitializer, %17 ]
+  %29 = phi i64 [ %105, %24 ], [ 0, %17 ]
+  %30 = lshr exact i64 %29, 2
+  %31 = getelementptr inbounds i8, ptr %20, i64 %30
+  %32 = load <8 x i16>, ptr %31, align 1, !tbaa !31
+  %33 = zext <8 x i16> %32 to <8 x i64>
+  %34 = bitcast <8 x i64> %33 to <64 x i8>
+  %35 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14>, <64 x i8> %34)
+  %36 = and <64 x i8> %35, <i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3>
+  %37 = or disjoint <64 x i8> %36, <i8 0, i8 0, i8 4, i8 4, i8 8, i8 8, i8 12, i8 12, i8 16, i8 16, i8 20, i8 20, i8 24, i8 24, i8 28, i8 28, i8 32, i8 32, i8 36, i8 36, i8 40, i8 40, i8 44, i8 44, i8 48, i8 48, i8 52, i8 52, i8 56, i8 56, i8 60, i8 60, i8 64, i8 64, i8 68, i8 68, i8 72, i8 72, i8 76, i8 76, i8 80, i8 80, i8 84, i8 84, i8 88, i8 88, i8 92, i8 92, i8 96, i8 96, i8 100, i8 100, i8 104, i8 104, i8 108, i8 108, i8 112, i8 112, i8 116, i8 116, i8 120, i8 120, i8 124, i8 124>
+  %38 = shl nuw nsw i64 %29, 1
+  %39 = getelementptr inbounds i8, ptr %7, i64 %38
+  %40 = load <64 x i8>, ptr %39, align 1, !tbaa !31
+  %41 = getelementptr inbounds i8, ptr %39, i64 64
+  %42 = load <64 x i8>, ptr %41, align 1, !tbaa !31
+  %43 = tail call <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8> %40, <64 x i8> %37, <64 x i8> %42)
+  %44 = getelementptr inbounds i8, ptr %18, i64 %29
+  %45 = load <16 x i32>, ptr %44, align 1, !tbaa !31
+  %46 = bitcast <64 x i8> %43 to <16 x i32>
+  %47 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %28, <16 x i32> %46, <16 x i32> %45)
+  %48 = or disjoint i64 %29, 64
+  %49 = lshr exact i64 %48, 2
+  %50 = getelementptr inbounds i8, ptr %20, i64 %49
+  %51 = load <8 x i16>, ptr %50, align 1, !tbaa !31
+  %52 = zext <8 x i16> %51 to <8 x i64>
+  %53 = bitcast <8 x i64> %52 to <64 x i8>
+  %54 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14>, <64 x i8> %53)
+  %55 = and <64 x i8> %54, <i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3>
+  %56 = or disjoint <64 x i8> %55, <i8 0, i8 0, i8 4, i8 4, i8 8, i8 8, i8 12, i8 12, i8 16, i8 16, i8 20, i8 20, i8 24, i8 24, i8 28, i8 28, i8 32, i8 32, i8 36, i8 36, i8 40, i8 40, i8 44, i8 44, i8 48, i8 48, i8 52, i8 52, i8 56, i8 56, i8 60, i8 60, i8 64, i8 64, i8 68, i8 68, i8 72, i8 72, i8 76, i8 76, i8 80, i8 80, i8 84, i8 84, i8 88, i8 88, i8 92, i8 92, i8 96, i8 96, i8 100, i8 100, i8 104, i8 104, i8 108, i8 108, i8 112, i8 112, i8 116, i8 116, i8 120, i8 120, i8 124, i8 124>
+  %57 = shl nuw nsw i64 %48, 1
+  %58 = getelementptr inbounds i8, ptr %7, i64 %57
+  %59 = load <64 x i8>, ptr %58, align 1, !tbaa !31
+  %60 = getelementptr inbounds i8, ptr %58, i64 64
+  %61 = load <64 x i8>, ptr %60, align 1, !tbaa !31
+  %62 = tail call <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8> %59, <64 x i8> %56, <64 x i8> %61)
+  %63 = getelementptr inbounds i8, ptr %18, i64 %48
+  %64 = load <16 x i32>, ptr %63, align 1, !tbaa !31
+  %65 = bitcast <64 x i8> %62 to <16 x i32>
+  %66 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %27, <16 x i32> %65, <16 x i32> %64)
+  %67 = or disjoint i64 %29, 128
+  %68 = lshr exact i64 %67, 2
+  %69 = getelementptr inbounds i8, ptr %20, i64 %68
+  %70 = load <8 x i16>, ptr %69, align 1, !tbaa !31
+  %71 = zext <8 x i16> %70 to <8 x i64>
+  %72 = bitcast <8 x i64> %71 to <64 x i8>
+  %73 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14>, <64 x i8> %72)
+  %74 = and <64 x i8> %73, <i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3>
+  %75 = or disjoint <64 x i8> %74, <i8 0, i8 0, i8 4, i8 4, i8 8, i8 8, i8 12, i8 12, i8 16, i8 16, i8 20, i8 20, i8 24, i8 24, i8 28, i8 28, i8 32, i8 32, i8 36, i8 36, i8 40, i8 40, i8 44, i8 44, i8 48, i8 48, i8 52, i8 52, i8 56, i8 56, i8 60, i8 60, i8 64, i8 64, i8 68, i8 68, i8 72, i8 72, i8 76, i8 76, i8 80, i8 80, i8 84, i8 84, i8 88, i8 88, i8 92, i8 92, i8 96, i8 96, i8 100, i8 100, i8 104, i8 104, i8 108, i8 108, i8 112, i8 112, i8 116, i8 116, i8 120, i8 120, i8 124, i8 124>
+  %76 = shl nuw nsw i64 %67, 1
+  %77 = getelementptr inbounds i8, ptr %7, i64 %76
+  %78 = load <64 x i8>, ptr %77, align 1, !tbaa !31
+  %79 = getelementptr inbounds i8, ptr %77, i64 64
+  %80 = load <64 x i8>, ptr %79, align 1, !tbaa !31
+  %81 = tail call <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8> %78, <64 x i8> %75, <64 x i8> %80)
+  %82 = getelementptr inbounds i8, ptr %18, i64 %67
+  %83 = load <16 x i32>, ptr %82, align 1, !tbaa !31
+  %84 = bitcast <64 x i8> %81 to <16 x i32>
+  %85 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %26, <16 x i32> %84, <16 x i32> %83)
+  %86 = or disjoint i64 %29, 192
+  %87 = lshr exact i64 %86, 2
+  %88 = getelementptr inbounds i8, ptr %20, i64 %87
+  %89 = load <8 x i16>, ptr %88, align 1, !tbaa !31
+  %90 = zext <8 x i16> %89 to <8 x i64>
+  %91 = bitcast <8 x i64> %90 to <64 x i8>
+  %92 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14>, <64 x i8> %91)
+  %93 = and <64 x i8> %92, <i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3>
+  %94 = or disjoint <64 x i8> %93, <i8 0, i8 0, i8 4, i8 4, i8 8, i8 8, i8 12, i8 12, i8 16, i8 16, i8 20, i8 20, i8 24, i8 24, i8 28, i8 28, i8 32, i8 32, i8 36, i8 36, i8 40, i8 40, i8 44, i8 44, i8 48, i8 48, i8 52, i8 52, i8 56, i8 56, i8 60, i8 60, i8 64, i8 64, i8 68, i8 68, i8 72, i8 72, i8 76, i8 76, i8 80, i8 80, i8 84, i8 84, i8 88, i8 88, i8 92, i8 92, i8 96, i8 96, i8 100, i8 100, i8 104, i8 104, i8 108, i8 108, i8 112, i8 112, i8 116, i8 116, i8 120, i8 120, i8 124, i8 124>
+  %95 = shl nuw nsw i64 %86, 1
+  %96 = getelementptr inbounds i8, ptr %7, i64 %95
+  %97 = load <64 x i8>, ptr %96, align 1, !tbaa !31
+  %98 = getelementptr inbounds i8, ptr %96, i64 64
+  %99 = load <64 x i8>, ptr %98, align 1, !tbaa !31
+  %100 = tail call <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8> %97, <64 x i8> %94, <64 x i8> %99)
+  %101 = getelementptr inbounds i8, ptr %18, i64 %86
+  %102 = load <16 x i32>, ptr %101, align 1, !tbaa !31
+  %103 = bitcast <64 x i8> %100 to <16 x i32>
+  %104 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %25, <16 x i32> %103, <16 x i32> %102)
+  %105 = add nuw nsw i64 %29, 256
+  %106 = icmp slt i64 %105, %22
+  br i1 %106, label %24, label %107, !llvm.loop !57
+
+107:                                              ; preds = %24, %17
+  %108 = phi <16 x i32> [ zeroinitializer, %17 ], [ %104, %24 ]
+  %109 = phi <16 x i32> [ zeroinitializer, %17 ], [ %85, %24 ]
+  %110 = phi <16 x i32> [ zeroinitializer, %17 ], [ %66, %24 ]
+  %111 = phi <16 x i32> [ zeroinitializer, %17 ], [ %47, %24 ]
+  %112 = phi i64 [ 0, %17 ], [ %105, %24 ]
+  %113 = sdiv i64 %10, 64
+  %114 = shl nsw i64 %113, 6
+  %115 = icmp slt i64 %112, %114
+  br i1 %115, label %124, label %116
+
+116:                                              ; preds = %124, %107
+  %117 = phi <16 x i32> [ %111, %107 ], [ %144, %124 ]
+  %118 = phi i64 [ %112, %107 ], [ %145, %124 ]
+  %119 = add <16 x i32> %109, %108
+  %120 = add <16 x i32> %119, %110
+  %121 = add <16 x i32> %120, %117
+  %122 = tail call i32 @llvm.vector.reduce.add.v16i32(<16 x i32> %121)
+  %123 = sext i32 %122 to i64
+  br label %147
+
+124:                                              ; preds = %107, %124
+  %125 = phi i64 [ %145, %124 ], [ %112, %107 ]
+  %126 = phi <16 x i32> [ %144, %124 ], [ %111, %107 ]
+  %127 = lshr exact i64 %125, 2
+  %128 = getelementptr inbounds i8, ptr %20, i64 %127
+  %129 = load <8 x i16>, ptr %128, align 1, !tbaa !31
+  %130 = zext <8 x i16> %129 to <8 x i64>
+  %131 = bitcast <8 x i64> %130 to <64 x i8>
+  %132 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14, i8 0, i8 2, i8 4, i8 6, i8 8, i8 10, i8 12, i8 14>, <64 x i8> %131)
+  %133 = and <64 x i8> %132, <i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3, i8 3>
+  %134 = or disjoint <64 x i8> %133, <i8 0, i8 0, i8 4, i8 4, i8 8, i8 8, i8 12, i8 12, i8 16, i8 16, i8 20, i8 20, i8 24, i8 24, i8 28, i8 28, i8 32, i8 32, i8 36, i8 36, i8 40, i8 40, i8 44, i8 44, i8 48, i8 48, i8 52, i8 52, i8 56, i8 56, i8 60, i8 60, i8 64, i8 64, i8 68, i8 68, i8 72, i8 72, i8 76, i8 76, i8 80, i8 80, i8 84, i8 84, i8 88, i8 88, i8 92, i8 92, i8 96, i8 96, i8 100, i8 100, i8 104, i8 104, i8 108, i8 108, i8 112, i8 112, i8 116, i8 116, i8 120, i8 120, i8 124, i8 124>
+  %135 = shl nuw nsw i64 %125, 1
+  %136 = getelementptr inbounds i8, ptr %7, i64 %135
+  %137 = load <64 x i8>, ptr %136, align 1, !tbaa !31
+  %138 = getelementptr inbounds i8, ptr %136, i64 64
+  %139 = load <64 x i8>, ptr %138, align 1, !tbaa !31
+  %140 = tail call <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8> %137, <64 x i8> %134, <64 x i8> %139)
+  %141 = getelementptr inbounds i8, ptr %18, i64 %125
+  %142 = load <16 x i32>, ptr %141, align 1, !tbaa !31
+  %143 = bitcast <64 x i8> %140 to <16 x i32>
+  %144 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %126, <16 x i32> %143, <16 x i32> %142)
+  %145 = add nuw nsw i64 %125, 64
+  %146 = icmp slt i64 %145, %114
+  br i1 %146, label %124, label %116, !llvm.loop !58
+
+147:                                              ; preds = %116, %8
+  %148 = phi i64 [ %123, %116 ], [ 0, %8 ]
+  %149 = phi i64 [ %118, %116 ], [ 0, %8 ]
+  %150 = icmp slt i64 %149, %10
+  br i1 %150, label %151, label %239
+
+151:                                              ; preds = %147
+  %152 = sext i32 %5 to i64
+  %153 = sext i32 %6 to i64
+  %154 = shl nsw i32 -1, %6
+  %155 = xor i32 %154, -1
+  %156 = sub i64 %10, %149
+  %157 = add i64 %149, 1
+  %158 = and i64 %156, 1
+  %159 = icmp eq i64 %158, 0
+  br i1 %159, label %184, label %160
+
+160:                                              ; preds = %151
+  %161 = add nsw i64 %149, %2
+  %162 = getelementptr inbounds i8, ptr %0, i64 %161
+  %163 = load i8, ptr %162, align 1, !tbaa !31
+  %164 = sext i8 %163 to i64
+  %165 = sdiv i64 %149, %9
+  %166 = mul nsw i64 %165, %152
+  %167 = mul i64 %161, %153
+  %168 = lshr i64 %167, 3
+  %169 = getelementptr inbounds i8, ptr %1, i64 %168
+  %170 = load i16, ptr %169, align 1
+  %171 = zext i16 %170 to i32
+  %172 = trunc i64 %167 to i32
+  %173 = and i32 %172, 7
+  %174 = lshr i32 %171, %173
+  %175 = and i32 %174, %155
+  %176 = zext nneg i32 %175 to i64
+  %177 = getelementptr i8, ptr %7, i64 %166
+  %178 = getelementptr i8, ptr %177, i64 %176
+  %179 = load i8, ptr %178, align 1, !tbaa !31
+  %180 = zext i8 %179 to i64
+  %181 = mul nsw i64 %180, %164
+  %182 = add nsw i64 %181, %148
+  %183 = add nuw nsw i64 %149, 1
+  br label %184
+
+184:                                              ; preds = %160, %151
+  %185 = phi i64 [ poison, %151 ], [ %182, %160 ]
+  %186 = phi i64 [ %149, %151 ], [ %183, %160 ]
+  %187 = phi i64 [ %148, %151 ], [ %182, %160 ]
+  %188 = icmp eq i64 %10, %157
+  br i1 %188, label %239, label %189
+
+189:                                              ; preds = %184, %189
+  %190 = phi i64 [ %237, %189 ], [ %186, %184 ]
+  %191 = phi i64 [ %236, %189 ], [ %187, %184 ]
+  %192 = add nsw i64 %190, %2
+  %193 = getelementptr inbounds i8, ptr %0, i64 %192
+  %194 = load i8, ptr %193, align 1, !tbaa !31
+  %195 = sext i8 %194 to i64
+  %196 = sdiv i64 %190, %9
+  %197 = mul nsw i64 %196, %152
+  %198 = mul i64 %192, %153
+  %199 = lshr i64 %198, 3
+  %200 = getelementptr inbounds i8, ptr %1, i64 %199
+  %201 = load i16, ptr %200, align 1
+  %202 = zext i16 %201 to i32
+  %203 = trunc i64 %198 to i32
+  %204 = and i32 %203, 7
+  %205 = lshr i32 %202, %204
+  %206 = and i32 %205, %155
+  %207 = zext nneg i32 %206 to i64
+  %208 = getelementptr i8, ptr %7, i64 %197
+  %209 = getelementptr i8, ptr %208, i64 %207
+  %210 = load i8, ptr %209, align 1, !tbaa !31
+  %211 = zext i8 %210 to i64
+  %212 = mul nsw i64 %211, %195
+  %213 = add nsw i64 %212, %191
+  %214 = add nuw nsw i64 %190, 1
+  %215 = add nsw i64 %214, %2
+  %216 = getelementptr inbounds i8, ptr %0, i64 %215
+  %217 = load i8, ptr %216, align 1, !tbaa !31
+  %218 = sext i8 %217 to i64
+  %219 = sdiv i64 %214, %9
+  %220 = mul nsw i64 %219, %152
+  %221 = mul i64 %215, %153
+  %222 = lshr i64 %221, 3
+  %223 = getelementptr inbounds i8, ptr %1, i64 %222
+  %224 = load i16, ptr %223, align 1
+  %225 = zext i16 %224 to i32
+  %226 = trunc i64 %221 to i32
+  %227 = and i32 %226, 7
+  %228 = lshr i32 %225, %227
+  %229 = and i32 %228, %155
+  %230 = zext nneg i32 %229 to i64
+  %231 = getelementptr i8, ptr %7, i64 %220
+  %232 = getelementptr i8, ptr %231, i64 %230
+  %233 = load i8, ptr %232, align 1, !tbaa !31
+  %234 = zext i8 %233 to i64
+  %235 = mul nsw i64 %234, %218
+  %236 = add nsw i64 %235, %213
+  %237 = add nuw nsw i64 %190, 2
+  %238 = icmp eq i64 %237, %10
+  br i1 %238, label %239, label %189, !llvm.loop !59
+
+239:                                              ; preds = %184, %189, %147
+  %240 = phi i64 [ %148, %147 ], [ %185, %184 ], [ %236, %189 ]
+  ret i64 %240
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+  %9 = alloca [4 x float], align 16
+  %10 = sext i32 %4 to i64
+  %11 = mul i64 %10, %3
+  %12 = icmp eq i32 %4, 2
+  %13 = icmp eq i32 %5, 4
+  %14 = and i1 %12, %13
+  %15 = and i64 %2, 3
+  %16 = icmp eq i64 %15, 0
+  %17 = and i1 %16, %14
+  br i1 %17, label %18, label %142
+
+18:                                               ; preds = %8
+  %19 = getelementptr inbounds float, ptr %0, i64 %2
+  %20 = ashr exact i64 %2, 2
+  %21 = getelementptr inbounds i8, ptr %1, i64 %20
+  %22 = sdiv i64 %11, 64
+  %23 = shl nsw i64 %22, 6
+  %24 = icmp sgt i64 %11, 63
+  br i1 %24, label %25, label %104
+
+25:                                               ; preds = %18, %25
+  %26 = phi <16 x float> [ %101, %25 ], [ zeroinitializer, %18 ]
+  %27 = phi <16 x float> [ %83, %25 ], [ zeroinitializer, %18 ]
+  %28 = phi <16 x float> [ %65, %25 ], [ zeroinitializer, %18 ]
+  %29 = phi <16 x float> [ %47, %25 ], [ zeroinitializer, %18 ]
+  %30 = phi i64 [ %102, %25 ], [ 0, %18 ]
+  %31 = lshr exact i64 %30, 2
+  %32 = getelementptr inbounds i8, ptr %21, i64 %31
+  %33 = load i32, ptr %32, align 1
+  %34 = insertelement <16 x i32> poison, i32 %33, i64 0
+  %35 = shufflevector <16 x i32> %34, <16 x i32> poison, <16 x i32> zeroinitializer
+  %36 = lshr <16 x i32> %35, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %37 = and <16 x i32> %36, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %38 = or disjoint <16 x i32> %37, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %39 = shl nsw i64 %30, 3
+  %40 = getelementptr inbounds i8, ptr %7, i64 %39
+  %41 = load <16 x float>, ptr %40, align 1, !tbaa !31
+  %42 = getelementptr inbounds i8, ptr %40, i64 64
+  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
+  %44 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %41, <16 x i32> %38, <16 x float> %43)
+  %45 = getelementptr inbounds float, ptr %19, i64 %30
+  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
+  %47 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %46, <16 x float> %44, <16 x float> %29)
+  %48 = or disjoint i64 %30, 16
+  %49 = lshr exact i64 %48, 2
+  %50 = getelementptr inbounds i8, ptr %21, i64 %49
+  %51 = load i32, ptr %50, align 1
+  %52 = insertelement <16 x i32> poison, i32 %51, i64 0
+  %53 = shufflevector <16 x i32> %52, <16 x i32> poison, <16 x i32> zeroinitializer
+  %54 = lshr <16 x i32> %53, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %55 = and <16 x i32> %54, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %56 = or disjoint <16 x i32> %55, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %57 = shl nsw i64 %48, 3
+  %58 = getelementptr inbounds i8, ptr %7, i64 %57
+  %59 = load <16 x float>, ptr %58, align 1, !tbaa !31
+  %60 = getelementptr inbounds i8, ptr %58, i64 64
+  %61 = load <16 x float>, ptr %60, align 1, !tbaa !31
+  %62 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %59, <16 x i32> %56, <16 x float> %61)
+  %63 = getelementptr inbounds float, ptr %19, i64 %48
+  %64 = load <16 x float>, ptr %63, align 1, !tbaa !31
+  %65 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %64, <16 x float> %62, <16 x float> %28)
+  %66 = or disjoint i64 %30, 32
+  %67 = lshr exact i64 %66, 2
+  %68 = getelementptr inbounds i8, ptr %21, i64 %67
+  %69 = load i32, ptr %68, align 1
+  %70 = insertelement <16 x i32> poison, i32 %69, i64 0
+  %71 = shufflevector <16 x i32> %70, <16 x i32> poison, <16 x i32> zeroinitializer
+  %72 = lshr <16 x i32> %71, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %73 = and <16 x i32> %72, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %74 = or disjoint <16 x i32> %73, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %75 = shl nsw i64 %66, 3
+  %76 = getelementptr inbounds i8, ptr %7, i64 %75
+  %77 = load <16 x float>, ptr %76, align 1, !tbaa !31
+  %78 = getelementptr inbounds i8, ptr %76, i64 64
+  %79 = load <16 x float>, ptr %78, align 1, !tbaa !31
+  %80 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %77, <16 x i32> %74, <16 x float> %79)
+  %81 = getelementptr inbounds float, ptr %19, i64 %66
+  %82 = load <16 x float>, ptr %81, align 1, !tbaa !31
+  %83 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %82, <16 x float> %80, <16 x float> %27)
+  %84 = or disjoint i64 %30, 48
+  %85 = lshr exact i64 %84, 2
+  %86 = getelementptr inbounds i8, ptr %21, i64 %85
+  %87 = load i32, ptr %86, align 1
+  %88 = insertelement <16 x i32> poison, i32 %87, i64 0
+  %89 = shufflevector <16 x i32> %88, <16 x i32> poison, <16 x i32> zeroinitializer
+  %90 = lshr <16 x i32> %89, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %91 = and <16 x i32> %90, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %92 = or disjoint <16 x i32> %91, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %93 = shl nsw i64 %84, 3
+  %94 = getelementptr inbounds i8, ptr %7, i64 %93
+  %95 = load <16 x float>, ptr %94, align 1, !tbaa !31
+  %96 = getelementptr inbounds i8, ptr %94, i64 64
+  %97 = load <16 x float>, ptr %96, align 1, !tbaa !31
+  %98 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %95, <16 x i32> %92, <16 x float> %97)
+  %99 = getelementptr inbounds float, ptr %19, i64 %84
+  %100 = load <16 x float>, ptr %99, align 1, !tbaa !31
+  %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
+  %102 = add nuw nsw i64 %30, 64
+  %103 = icmp slt i64 %102, %23
+  br i1 %103, label %25, label %104, !llvm.loop !60
+
+104:                                              ; preds = %25, %18
+  %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
+  %106 = phi <16 x float> [ zeroinitializer, %18 ], [ %83, %25 ]
+  %107 = phi <16 x float> [ zeroinitializer, %18 ], [ %65, %25 ]
+  %108 = phi <16 x float> [ zeroinitializer, %18 ], [ %47, %25 ]
+  %109 = phi i64 [ 0, %18 ], [ %102, %25 ]
+  %110 = sdiv i64 %11, 16
+  %111 = shl nsw i64 %110, 4
+  %112 = icmp slt i64 %109, %111
+  br i1 %112, label %120, label %113
+
+113:                                              ; preds = %120, %104
+  %114 = phi <16 x float> [ %108, %104 ], [ %139, %120 ]
+  %115 = phi i64 [ %109, %104 ], [ %140, %120 ]
+  %116 = fadd <16 x float> %107, %114
+  %117 = fadd <16 x float> %105, %106
+  %118 = fadd <16 x float> %117, %116
+  %119 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %118)
+  br label %142
+
+120:                                              ; preds = %104, %120
+  %121 = phi i64 [ %140, %120 ], [ %109, %104 ]
+  %122 = phi <16 x float> [ %139, %120 ], [ %108, %104 ]
+  %123 = lshr exact i64 %121, 2
+  %124 = getelementptr inbounds i8, ptr %21, i64 %123
+  %125 = load i32, ptr %124, align 1
+  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
+  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
+  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %131 = shl nsw i64 %121, 3
+  %132 = getelementptr inbounds i8, ptr %7, i64 %131
+  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
+  %134 = getelementptr inbounds i8, ptr %132, i64 64
+  %135 = load <16 x float>, ptr %134, align 1, !tbaa !31
+  %136 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %133, <16 x i32> %130, <16 x float> %135)
+  %137 = getelementptr inbounds float, ptr %19, i64 %121
+  %138 = load <16 x float>, ptr %137, align 1, !tbaa !31
+  %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
+  %140 = add nuw nsw i64 %121, 16
+  %141 = icmp slt i64 %140, %111
+  br i1 %141, label %120, label %113, !llvm.loop !61
+
+142:                                              ; preds = %113, %8
+  %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
+  %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
+  %145 = icmp slt i64 %144, %11
+  br i1 %145, label %146, label %245
+
+146:                                              ; preds = %142
+  %147 = sext i32 %5 to i64
+  %148 = sext i32 %6 to i64
+  %149 = shl nsw i32 -1, %6
+  %150 = xor i32 %149, -1
+  %151 = sub i64 %11, %144
+  %152 = add i64 %144, 1
+  %153 = and i64 %151, 1
+  %154 = icmp eq i64 %153, 0
+  br i1 %154, label %180, label %155
+
+155:                                              ; preds = %146
+  %156 = add nsw i64 %144, %2
+  %157 = getelementptr inbounds float, ptr %0, i64 %156
+  %158 = load float, ptr %157, align 4, !tbaa !62
+  %159 = sdiv i64 %144, %10
+  %160 = mul nsw i64 %159, %147
+  %161 = mul i64 %156, %148
+  %162 = lshr i64 %161, 3
+  %163 = getelementptr inbounds i8, ptr %1, i64 %162
+  %164 = load i16, ptr %163, align 1
+  %165 = zext i16 %164 to i32
+  %166 = trunc i64 %161 to i32
+  %167 = and i32 %166, 7
+  %168 = lshr i32 %165, %167
+  %169 = and i32 %168, %150
+  %170 = zext nneg i32 %169 to i64
+  %171 = getelementptr float, ptr %7, i64 %160
+  %172 = getelementptr float, ptr %171, i64 %170
+  %173 = load float, ptr %172, align 4, !tbaa !62
+  %174 = fmul float %158, %173
+  %175 = and i64 %144, 3
+  %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
+  %177 = load float, ptr %176, align 4, !tbaa !62
+  %178 = fadd float %177, %174
+  store float %178, ptr %176, align 4, !tbaa !62
+  %179 = add nuw nsw i64 %144, 1
+  br label %180
+
+180:                                              ; preds = %155, %146
+  %181 = phi i64 [ %144, %146 ], [ %179, %155 ]
+  %182 = icmp eq i64 %11, %152
+  br i1 %182, label %234, label %183
+
+183:                                              ; preds = %180, %183
+  %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
+  %185 = add nsw i64 %184, %2
+  %186 = getelementptr inbounds float, ptr %0, i64 %185
+  %187 = load float, ptr %186, align 4, !tbaa !62
+  %188 = sdiv i64 %184, %10
+  %189 = mul nsw i64 %188, %147
+  %190 = mul i64 %185, %148
+  %191 = lshr i64 %190, 3
+  %192 = getelementptr inbounds i8, ptr %1, i64 %191
+  %193 = load i16, ptr %192, align 1
+  %194 = zext i16 %193 to i32
+  %195 = trunc i64 %190 to i32
+  %196 = and i32 %195, 7
+  %197 = lshr i32 %194, %196
+  %198 = and i32 %197, %150
+  %199 = zext nneg i32 %198 to i64
+  %200 = getelementptr float, ptr %7, i64 %189
+  %201 = getelementptr float, ptr %200, i64 %199
+  %202 = load float, ptr %201, align 4, !tbaa !62
+  %203 = fmul float %187, %202
+  %204 = and i64 %184, 3
+  %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
+  %206 = load float, ptr %205, align 4, !tbaa !62
+  %207 = fadd float %206, %203
+  store float %207, ptr %205, align 4, !tbaa !62
+  %208 = add nuw nsw i64 %184, 1
+  %209 = add nsw i64 %208, %2
+  %210 = getelementptr inbounds float, ptr %0, i64 %209
+  %211 = load float, ptr %210, align 4, !tbaa !62
+  %212 = sdiv i64 %208, %10
+  %213 = mul nsw i64 %212, %147
+  %214 = mul i64 %209, %148
+  %215 = lshr i64 %214, 3
+  %216 = getelementptr inbounds i8, ptr %1, i64 %215
+  %217 = load i16, ptr %216, align 1
+  %218 = zext i16 %217 to i32
+  %219 = trunc i64 %214 to i32
+  %220 = and i32 %219, 7
+  %221 = lshr i32 %218, %220
+  %222 = and i32 %221, %150
+  %223 = zext nneg i32 %222 to i64
+  %224 = getelementptr float, ptr %7, i64 %213
+  %225 = getelementptr float, ptr %224, i64 %223
+  %226 = load float, ptr %225, align 4, !tbaa !62
+  %227 = fmul float %211, %226
+  %228 = and i64 %208, 3
+  %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
+  %230 = load float, ptr %229, align 4, !tbaa !62
+  %231 = fadd float %230, %227
+  store float %231, ptr %229, align 4, !tbaa !62
+  %232 = add nuw nsw i64 %184, 2
+  %233 = icmp eq i64 %232, %11
+  br i1 %233, label %234, label %183, !llvm.loop !64
+
+234:                                              ; preds = %183, %180
+  %235 = load float, ptr %9, align 16, !tbaa !62
+  %236 = getelementptr inbounds i8, ptr %9, i64 4
+  %237 = load float, ptr %236, align 4, !tbaa !62
+  %238 = getelementptr inbounds i8, ptr %9, i64 8
+  %239 = load float, ptr %238, align 8, !tbaa !62
+  %240 = getelementptr inbounds i8, ptr %9, i64 12
+  %241 = load float, ptr %240, align 4, !tbaa !62
+  %242 = fadd float %235, %237
+  %243 = fadd float %239, %241
+  %244 = fadd float %242, %243
+  br label %245
+
+245:                                              ; preds = %142, %234
+  %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
+  %247 = fadd float %143, %246
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
+  ret float %247
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+  %10 = alloca [4 x float], align 16
+  %11 = alloca [4 x float], align 16
+  %12 = alloca [4 x float], align 16
+  %13 = icmp ne i32 %4, 4
+  %14 = icmp eq i32 %4, 8
+  %15 = select i1 %14, i32 3, i32 4
+  %16 = select i1 %13, i32 %15, i32 2
+  %17 = zext nneg i32 %16 to i64
+  %18 = shl nuw nsw i64 %17, 5
+  %19 = add nuw nsw i64 %18, 63
+  %20 = and i64 %19, 448
+  %21 = or disjoint i64 %20, 1024
+  %22 = sdiv i32 64, %3
+  %23 = mul nsw i32 %22, %4
+  %24 = sext i32 %23 to i64
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
+  %25 = icmp ne i32 %3, 2
+  %26 = or i1 %25, %13
+  %27 = icmp ne i32 %5, 0
+  %28 = or i1 %26, %27
+  br i1 %28, label %255, label %29
+
+29:                                               ; preds = %9
+  %30 = icmp sgt i64 %1, 0
+  br i1 %30, label %49, label %36
+
+31:                                               ; preds = %49
+  %32 = fadd <16 x float> %171, %219
+  %33 = fadd <16 x float> %182, %230
+  %34 = fadd <16 x float> %193, %241
+  %35 = fadd <16 x float> %204, %252
+  br label %36
+
+36:                                               ; preds = %31, %29
+  %37 = phi i64 [ %1, %31 ], [ 0, %29 ]
+  %38 = phi <16 x float> [ %32, %31 ], [ zeroinitializer, %29 ]
+  %39 = phi <16 x float> [ %33, %31 ], [ zeroinitializer, %29 ]
+  %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
+  %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
+  %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
+  store float %42, ptr %10, align 16, !tbaa !62
+  %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
+  %44 = getelementptr inbounds i8, ptr %10, i64 4
+  store float %43, ptr %44, align 4, !tbaa !62
+  %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
+  %46 = getelementptr inbounds i8, ptr %10, i64 8
+  store float %45, ptr %46, align 8, !tbaa !62
+  %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
+  %48 = getelementptr inbounds i8, ptr %10, i64 12
+  store float %47, ptr %48, align 4, !tbaa !62
+  br label %255
+
+49:                                               ; preds = %29, %49
+  %50 = phi <16 x float> [ %252, %49 ], [ zeroinitializer, %29 ]
+  %51 = phi <16 x float> [ %204, %49 ], [ zeroinitializer, %29 ]
+  %52 = phi <16 x float> [ %241, %49 ], [ zeroinitializer, %29 ]
+  %53 = phi <16 x float> [ %193, %49 ], [ zeroinitializer, %29 ]
+  %54 = phi <16 x float> [ %230, %49 ], [ zeroinitializer, %29 ]
+  %55 = phi <16 x float> [ %182, %49 ], [ zeroinitializer, %29 ]
+  %56 = phi <16 x float> [ %219, %49 ], [ zeroinitializer, %29 ]
+  %57 = phi <16 x float> [ %171, %49 ], [ zeroinitializer, %29 ]
+  %58 = phi i64 [ %253, %49 ], [ 0, %29 ]
+  %59 = mul nuw nsw i64 %58, %21
+  %60 = getelementptr inbounds i8, ptr %0, i64 %59
+  %61 = mul nuw nsw i64 %58, %24
+  %62 = getelementptr inbounds float, ptr %6, i64 %61
+  %63 = getelementptr inbounds i8, ptr %60, i64 1024
+  %64 = load <16 x float>, ptr %62, align 1, !tbaa !31
+  %65 = getelementptr inbounds i8, ptr %62, i64 64
+  %66 = load <16 x float>, ptr %65, align 1, !tbaa !31
+  %67 = load i32, ptr %63, align 1
+  %68 = insertelement <16 x i32> poison, i32 %67, i64 0
+  %69 = shufflevector <16 x i32> %68, <16 x i32> poison, <16 x i32> zeroinitializer
+  %70 = lshr <16 x i32> %69, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %71 = and <16 x i32> %70, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %72 = or disjoint <16 x i32> %71, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %73 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %72, <16 x float> %66)
+  %74 = load <16 x float>, ptr %60, align 1, !tbaa !31
+  %75 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %74, <16 x float> %73, <16 x float> %57)
+  %76 = getelementptr inbounds i8, ptr %60, i64 1028
+  %77 = load i32, ptr %76, align 1
+  %78 = insertelement <16 x i32> poison, i32 %77, i64 0
+  %79 = shufflevector <16 x i32> %78, <16 x i32> poison, <16 x i32> zeroinitializer
+  %80 = lshr <16 x i32> %79, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %81 = and <16 x i32> %80, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %82 = or disjoint <16 x i32> %81, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %83 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %82, <16 x float> %66)
+  %84 = getelementptr inbounds i8, ptr %60, i64 64
+  %85 = load <16 x float>, ptr %84, align 1, !tbaa !31
+  %86 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %85, <16 x float> %83, <16 x float> %55)
+  %87 = getelementptr inbounds i8, ptr %60, i64 1032
+  %88 = load i32, ptr %87, align 1
+  %89 = insertelement <16 x i32> poison, i32 %88, i64 0
+  %90 = shufflevector <16 x i32> %89, <16 x i32> poison, <16 x i32> zeroinitializer
+  %91 = lshr <16 x i32> %90, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %92 = and <16 x i32> %91, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %93 = or disjoint <16 x i32> %92, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %94 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %93, <16 x float> %66)
+  %95 = getelementptr inbounds i8, ptr %60, i64 128
+  %96 = load <16 x float>, ptr %95, align 1, !tbaa !31
+  %97 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %96, <16 x float> %94, <16 x float> %53)
+  %98 = getelementptr inbounds i8, ptr %60, i64 1036
+  %99 = load i32, ptr %98, align 1
+  %100 = insertelement <16 x i32> poison, i32 %99, i64 0
+  %101 = shufflevector <16 x i32> %100, <16 x i32> poison, <16 x i32> zeroinitializer
+  %102 = lshr <16 x i32> %101, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %103 = and <16 x i32> %102, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %104 = or disjoint <16 x i32> %103, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %105 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %104, <16 x float> %66)
+  %106 = getelementptr inbounds i8, ptr %60, i64 192
+  %107 = load <16 x float>, ptr %106, align 1, !tbaa !31
+  %108 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %107, <16 x float> %105, <16 x float> %51)
+  %109 = getelementptr inbounds i8, ptr %62, i64 128
+  %110 = load <16 x float>, ptr %109, align 1, !tbaa !31
+  %111 = getelementptr inbounds i8, ptr %62, i64 192
+  %112 = load <16 x float>, ptr %111, align 1, !tbaa !31
+  %113 = getelementptr inbounds i8, ptr %60, i64 1040
+  %114 = getelementptr inbounds i8, ptr %60, i64 256
+  %115 = load i32, ptr %113, align 1
+  %116 = insertelement <16 x i32> poison, i32 %115, i64 0
+  %117 = shufflevector <16 x i32> %116, <16 x i32> poison, <16 x i32> zeroinitializer
+  %118 = lshr <16 x i32> %117, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %119 = and <16 x i32> %118, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %120 = or disjoint <16 x i32> %119, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %121 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %120, <16 x float> %112)
+  %122 = load <16 x float>, ptr %114, align 1, !tbaa !31
+  %123 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %122, <16 x float> %121, <16 x float> %56)
+  %124 = getelementptr inbounds i8, ptr %60, i64 1044
+  %125 = load i32, ptr %124, align 1
+  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
+  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
+  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %131 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %130, <16 x float> %112)
+  %132 = getelementptr inbounds i8, ptr %60, i64 320
+  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
+  %134 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %133, <16 x float> %131, <16 x float> %54)
+  %135 = getelementptr inbounds i8, ptr %60, i64 1048
+  %136 = load i32, ptr %135, align 1
+  %137 = insertelement <16 x i32> poison, i32 %136, i64 0
+  %138 = shufflevector <16 x i32> %137, <16 x i32> poison, <16 x i32> zeroinitializer
+  %139 = lshr <16 x i32> %138, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %140 = and <16 x i32> %139, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %141 = or disjoint <16 x i32> %140, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %142 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %141, <16 x float> %112)
+  %143 = getelementptr inbounds i8, ptr %60, i64 384
+  %144 = load <16 x float>, ptr %143, align 1, !tbaa !31
+  %145 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %144, <16 x float> %142, <16 x float> %52)
+  %146 = getelementptr inbounds i8, ptr %60, i64 1052
+  %147 = load i32, ptr %146, align 1
+  %148 = insertelement <16 x i32> poison, i32 %147, i64 0
+  %149 = shufflevector <16 x i32> %148, <16 x i32> poison, <16 x i32> zeroinitializer
+  %150 = lshr <16 x i32> %149, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %151 = and <16 x i32> %150, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %152 = or disjoint <16 x i32> %151, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %153 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %152, <16 x float> %112)
+  %154 = getelementptr inbounds i8, ptr %60, i64 448
+  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
+  %156 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %155, <16 x float> %153, <16 x float> %50)
+  %157 = getelementptr inbounds i8, ptr %62, i64 256
+  %158 = load <16 x float>, ptr %157, align 1, !tbaa !31
+  %159 = getelementptr inbounds i8, ptr %62, i64 320
+  %160 = load <16 x float>, ptr %159, align 1, !tbaa !31
+  %161 = getelementptr inbounds i8, ptr %60, i64 1056
+  %162 = getelementptr inbounds i8, ptr %60, i64 512
+  %163 = load i32, ptr %161, align 1
+  %164 = insertelement <16 x i32> poison, i32 %163, i64 0
+  %165 = shufflevector <16 x i32> %164, <16 x i32> poison, <16 x i32> zeroinitializer
+  %166 = lshr <16 x i32> %165, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %167 = and <16 x i32> %166, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %168 = or disjoint <16 x i32> %167, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %169 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %168, <16 x float> %160)
+  %170 = load <16 x float>, ptr %162, align 1, !tbaa !31
+  %171 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %170, <16 x float> %169, <16 x float> %75)
+  %172 = getelementptr inbounds i8, ptr %60, i64 1060
+  %173 = load i32, ptr %172, align 1
+  %174 = insertelement <16 x i32> poison, i32 %173, i64 0
+  %175 = shufflevector <16 x i32> %174, <16 x i32> poison, <16 x i32> zeroinitializer
+  %176 = lshr <16 x i32> %175, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %177 = and <16 x i32> %176, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %178 = or disjoint <16 x i32> %177, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %179 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %178, <16 x float> %160)
+  %180 = getelementptr inbounds i8, ptr %60, i64 576
+  %181 = load <16 x float>, ptr %180, align 1, !tbaa !31
+  %182 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %181, <16 x float> %179, <16 x float> %86)
+  %183 = getelementptr inbounds i8, ptr %60, i64 1064
+  %184 = load i32, ptr %183, align 1
+  %185 = insertelement <16 x i32> poison, i32 %184, i64 0
+  %186 = shufflevector <16 x i32> %185, <16 x i32> poison, <16 x i32> zeroinitializer
+  %187 = lshr <16 x i32> %186, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %188 = and <16 x i32> %187, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %189 = or disjoint <16 x i32> %188, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %190 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %189, <16 x float> %160)
+  %191 = getelementptr inbounds i8, ptr %60, i64 640
+  %192 = load <16 x float>, ptr %191, align 1, !tbaa !31
+  %193 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %192, <16 x float> %190, <16 x float> %97)
+  %194 = getelementptr inbounds i8, ptr %60, i64 1068
+  %195 = load i32, ptr %194, align 1
+  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
+  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
+  %198 = lshr <16 x i32> %197, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %199 = and <16 x i32> %198, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %200 = or disjoint <16 x i32> %199, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %201 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %200, <16 x float> %160)
+  %202 = getelementptr inbounds i8, ptr %60, i64 704
+  %203 = load <16 x float>, ptr %202, align 1, !tbaa !31
+  %204 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %203, <16 x float> %201, <16 x float> %108)
+  %205 = getelementptr inbounds i8, ptr %62, i64 384
+  %206 = load <16 x float>, ptr %205, align 1, !tbaa !31
+  %207 = getelementptr inbounds i8, ptr %62, i64 448
+  %208 = load <16 x float>, ptr %207, align 1, !tbaa !31
+  %209 = getelementptr inbounds i8, ptr %60, i64 1072
+  %210 = getelementptr inbounds i8, ptr %60, i64 768
+  %211 = load i32, ptr %209, align 1
+  %212 = insertelement <16 x i32> poison, i32 %211, i64 0
+  %213 = shufflevector <16 x i32> %212, <16 x i32> poison, <16 x i32> zeroinitializer
+  %214 = lshr <16 x i32> %213, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %215 = and <16 x i32> %214, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %216 = or disjoint <16 x i32> %215, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %217 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %216, <16 x float> %208)
+  %218 = load <16 x float>, ptr %210, align 1, !tbaa !31
+  %219 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %218, <16 x float> %217, <16 x float> %123)
+  %220 = getelementptr inbounds i8, ptr %60, i64 1076
+  %221 = load i32, ptr %220, align 1
+  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
+  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
+  %224 = lshr <16 x i32> %223, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %225 = and <16 x i32> %224, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %226 = or disjoint <16 x i32> %225, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %227 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %226, <16 x float> %208)
+  %228 = getelementptr inbounds i8, ptr %60, i64 832
+  %229 = load <16 x float>, ptr %228, align 1, !tbaa !31
+  %230 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %229, <16 x float> %227, <16 x float> %134)
+  %231 = getelementptr inbounds i8, ptr %60, i64 1080
+  %232 = load i32, ptr %231, align 1
+  %233 = insertelement <16 x i32> poison, i32 %232, i64 0
+  %234 = shufflevector <16 x i32> %233, <16 x i32> poison, <16 x i32> zeroinitializer
+  %235 = lshr <16 x i32> %234, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %236 = and <16 x i32> %235, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %237 = or disjoint <16 x i32> %236, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %238 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %237, <16 x float> %208)
+  %239 = getelementptr inbounds i8, ptr %60, i64 896
+  %240 = load <16 x float>, ptr %239, align 1, !tbaa !31
+  %241 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %240, <16 x float> %238, <16 x float> %145)
+  %242 = getelementptr inbounds i8, ptr %60, i64 1084
+  %243 = load i32, ptr %242, align 1
+  %244 = insertelement <16 x i32> poison, i32 %243, i64 0
+  %245 = shufflevector <16 x i32> %244, <16 x i32> poison, <16 x i32> zeroinitializer
+  %246 = lshr <16 x i32> %245, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %247 = and <16 x i32> %246, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %248 = or disjoint <16 x i32> %247, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %249 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %248, <16 x float> %208)
+  %250 = getelementptr inbounds i8, ptr %60, i64 960
+  %251 = load <16 x float>, ptr %250, align 1, !tbaa !31
+  %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
+  %253 = add nuw nsw i64 %58, 1
+  %254 = icmp eq i64 %253, %1
+  br i1 %254, label %31, label %49, !llvm.loop !65
+
+255:                                              ; preds = %36, %9
+  %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
+  %257 = icmp slt i64 %256, %1
+  br i1 %257, label %258, label %364
+
+258:                                              ; preds = %255
+  %259 = sext i32 %3 to i64
+  %260 = sext i32 %4 to i64
+  %261 = shl nuw nsw i64 %17, 1
+  %262 = shl nsw i32 -1, %16
+  %263 = xor i32 %262, -1
+  %264 = getelementptr inbounds i8, ptr %11, i64 4
+  %265 = getelementptr inbounds i8, ptr %11, i64 8
+  %266 = getelementptr inbounds i8, ptr %11, i64 12
+  br label %267
+
+267:                                              ; preds = %274, %258
+  %268 = phi i64 [ %256, %258 ], [ %275, %274 ]
+  %269 = mul nuw nsw i64 %268, %21
+  %270 = getelementptr inbounds i8, ptr %0, i64 %269
+  %271 = mul nsw i64 %268, %24
+  %272 = getelementptr inbounds float, ptr %6, i64 %271
+  %273 = getelementptr inbounds i8, ptr %270, i64 1024
+  br label %277
+
+274:                                              ; preds = %279
+  %275 = add nuw nsw i64 %268, 1
+  %276 = icmp eq i64 %275, %1
+  br i1 %276, label %364, label %267, !llvm.loop !66
+
+277:                                              ; preds = %279, %267
+  %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
+  br label %292
+
+279:                                              ; preds = %345
+  %280 = load float, ptr %11, align 16, !tbaa !62
+  %281 = load float, ptr %264, align 4, !tbaa !62
+  %282 = fadd float %280, %281
+  %283 = load float, ptr %265, align 8, !tbaa !62
+  %284 = load float, ptr %266, align 4, !tbaa !62
+  %285 = fadd float %283, %284
+  %286 = fadd float %282, %285
+  %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
+  %288 = load float, ptr %287, align 4, !tbaa !62
+  %289 = fadd float %288, %286
+  store float %289, ptr %287, align 4, !tbaa !62
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #19
+  %290 = add nuw nsw i64 %278, 1
+  %291 = icmp eq i64 %290, 4
+  br i1 %291, label %274, label %277, !llvm.loop !67
+
+292:                                              ; preds = %345, %277
+  %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
+  %294 = lshr i64 %293, 2
+  %295 = and i64 %294, 12
+  %296 = or disjoint i64 %295, %278
+  br i1 %27, label %299, label %297
+
+297:                                              ; preds = %292
+  %298 = and i64 %293, 15
+  br label %321
+
+299:                                              ; preds = %292
+  %300 = and i64 %293, 48
+  %301 = and i64 %293, 15
+  %302 = add nuw nsw i64 %301, 248
+  %303 = icmp ult i64 %301, 8
+  %304 = select i1 %303, i64 %301, i64 %302
+  %305 = trunc i64 %304 to i8
+  %306 = sdiv i8 %305, 4
+  %307 = sext i8 %306 to i64
+  %308 = srem i8 %305, 4
+  %309 = select i1 %303, i64 0, i64 8
+  %310 = sext i8 %308 to i32
+  %311 = sdiv i32 %310, %3
+  %312 = sext i32 %311 to i64
+  %313 = shl nsw i64 %312, 1
+  %314 = add nsw i64 %313, %307
+  %315 = mul nsw i64 %314, %259
+  %316 = srem i32 %310, %3
+  %317 = sext i32 %316 to i64
+  %318 = or disjoint i64 %309, %300
+  %319 = add nsw i64 %318, %317
+  %320 = add i64 %319, %315
+  br label %321
+
+321:                                              ; preds = %299, %297
+  %322 = phi i64 [ %298, %297 ], [ %301, %299 ]
+  %323 = phi i64 [ %293, %297 ], [ %320, %299 ]
+  %324 = shl nuw nsw i64 %296, 6
+  %325 = shl nuw nsw i64 %322, 2
+  %326 = or disjoint i64 %325, %324
+  %327 = getelementptr inbounds i8, ptr %270, i64 %326
+  %328 = load float, ptr %327, align 1
+  %329 = sdiv i64 %323, %259
+  %330 = mul nsw i64 %329, %260
+  %331 = mul nuw nsw i64 %261, %296
+  %332 = getelementptr inbounds i8, ptr %273, i64 %331
+  br i1 %14, label %339, label %333
+
+333:                                              ; preds = %321
+  %334 = mul nuw nsw i64 %322, %17
+  %335 = lshr i64 %334, 3
+  %336 = getelementptr inbounds i8, ptr %332, i64 %335
+  %337 = load i8, ptr %336, align 1, !tbaa !31
+  %338 = zext i8 %337 to i32
+  br label %345
+
+339:                                              ; preds = %321
+  %340 = mul nuw nsw i64 %322, 3
+  %341 = lshr i64 %340, 3
+  %342 = getelementptr inbounds i8, ptr %332, i64 %341
+  %343 = load i16, ptr %342, align 1
+  %344 = zext i16 %343 to i32
+  br label %345
+
+345:                                              ; preds = %339, %333
+  %346 = phi i64 [ %334, %333 ], [ %340, %339 ]
+  %347 = phi i32 [ %338, %333 ], [ %344, %339 ]
+  %348 = phi i32 [ %263, %333 ], [ 7, %339 ]
+  %349 = trunc nuw nsw i64 %346 to i32
+  %350 = and i32 %349, 7
+  %351 = lshr i32 %347, %350
+  %352 = and i32 %351, %348
+  %353 = zext nneg i32 %352 to i64
+  %354 = getelementptr float, ptr %272, i64 %330
+  %355 = getelementptr float, ptr %354, i64 %353
+  %356 = load float, ptr %355, align 4, !tbaa !62
+  %357 = fmul float %328, %356
+  %358 = and i64 %293, 3
+  %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
+  %360 = load float, ptr %359, align 4, !tbaa !62
+  %361 = fadd float %360, %357
+  store float %361, ptr %359, align 4, !tbaa !62
+  %362 = add nuw nsw i64 %293, 1
+  %363 = icmp eq i64 %362, 64
+  br i1 %363, label %279, label %292, !llvm.loop !68
+
+364:                                              ; preds = %274, %255
+  %365 = icmp sgt i64 %2, 0
+  br i1 %365, label %366, label %440
+
+366:                                              ; preds = %364
+  %367 = mul nsw i64 %21, %1
+  %368 = getelementptr inbounds i8, ptr %0, i64 %367
+  %369 = mul nsw i64 %24, %1
+  %370 = getelementptr inbounds float, ptr %6, i64 %369
+  %371 = mul nuw nsw i64 %17, %2
+  %372 = add nuw nsw i64 %371, 7
+  %373 = lshr i64 %372, 3
+  %374 = getelementptr inbounds i8, ptr %12, i64 4
+  %375 = getelementptr inbounds i8, ptr %12, i64 8
+  %376 = getelementptr inbounds i8, ptr %12, i64 12
+  %377 = sext i32 %3 to i64
+  %378 = sext i32 %4 to i64
+  %379 = shl nsw i64 %2, 4
+  %380 = getelementptr inbounds i8, ptr %368, i64 %379
+  %381 = shl nsw i32 -1, %16
+  %382 = xor i32 %381, -1
+  br label %383
+
+383:                                              ; preds = %388, %366
+  %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
+  %385 = mul nuw nsw i64 %384, %2
+  %386 = mul nuw nsw i64 %384, %373
+  %387 = getelementptr inbounds i8, ptr %380, i64 %386
+  br label %401
+
+388:                                              ; preds = %421
+  %389 = load float, ptr %376, align 4, !tbaa !62
+  %390 = load float, ptr %375, align 8, !tbaa !62
+  %391 = load float, ptr %374, align 4, !tbaa !62
+  %392 = load float, ptr %12, align 16, !tbaa !62
+  %393 = fadd float %391, %392
+  %394 = fadd float %389, %390
+  %395 = fadd float %394, %393
+  %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
+  %397 = load float, ptr %396, align 4, !tbaa !62
+  %398 = fadd float %397, %395
+  store float %398, ptr %396, align 4, !tbaa !62
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #19
+  %399 = add nuw nsw i64 %384, 1
+  %400 = icmp eq i64 %399, 4
+  br i1 %400, label %440, label %383, !llvm.loop !69
+
+401:                                              ; preds = %421, %383
+  %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
+  %403 = add nuw nsw i64 %402, %385
+  %404 = shl nsw i64 %403, 2
+  %405 = getelementptr inbounds i8, ptr %368, i64 %404
+  %406 = load float, ptr %405, align 1
+  %407 = sdiv i64 %402, %377
+  %408 = mul nsw i64 %407, %378
+  br i1 %14, label %415, label %409
+
+409:                                              ; preds = %401
+  %410 = mul nuw nsw i64 %402, %17
+  %411 = lshr i64 %410, 3
+  %412 = getelementptr inbounds i8, ptr %387, i64 %411
+  %413 = load i8, ptr %412, align 1, !tbaa !31
+  %414 = zext i8 %413 to i32
+  br label %421
+
+415:                                              ; preds = %401
+  %416 = mul i64 %402, 3
+  %417 = lshr i64 %416, 3
+  %418 = getelementptr inbounds i8, ptr %387, i64 %417
+  %419 = load i16, ptr %418, align 1
+  %420 = zext i16 %419 to i32
+  br label %421
+
+421:                                              ; preds = %415, %409
+  %422 = phi i64 [ %410, %409 ], [ %416, %415 ]
+  %423 = phi i32 [ %414, %409 ], [ %420, %415 ]
+  %424 = phi i32 [ %382, %409 ], [ 7, %415 ]
+  %425 = trunc i64 %422 to i32
+  %426 = and i32 %425, 7
+  %427 = lshr i32 %423, %426
+  %428 = and i32 %427, %424
+  %429 = zext nneg i32 %428 to i64
+  %430 = getelementptr float, ptr %370, i64 %408
+  %431 = getelementptr float, ptr %430, i64 %429
+  %432 = load float, ptr %431, align 4, !tbaa !62
+  %433 = fmul float %406, %432
+  %434 = and i64 %402, 3
+  %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
+  %436 = load float, ptr %435, align 4, !tbaa !62
+  %437 = fadd float %436, %433
+  store float %437, ptr %435, align 4, !tbaa !62
+  %438 = add nuw nsw i64 %402, 1
+  %439 = icmp eq i64 %438, %2
+  br i1 %439, label %388, label %401, !llvm.loop !70
+
+440:                                              ; preds = %388, %364
+  %441 = icmp sgt i64 %8, 0
+  br i1 %441, label %442, label %444
+
+442:                                              ; preds = %440
+  %443 = shl nuw i64 %8, 2
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !62
+  br label %444
+
+444:                                              ; preds = %440, %442
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+  %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <16 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <16 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shl nsw i64 %1, 4
+  %15 = getelementptr inbounds i8, ptr %0, i64 %14
+  %16 = load <16 x float>, ptr %15, align 1, !tbaa !31
+  %17 = mul i64 %1, 20
+  %18 = getelementptr inbounds i8, ptr %0, i64 %17
+  %19 = load <16 x float>, ptr %18, align 1, !tbaa !31
+  %20 = mul i64 %1, 24
+  %21 = getelementptr inbounds i8, ptr %0, i64 %20
+  %22 = load <16 x float>, ptr %21, align 1, !tbaa !31
+  %23 = mul i64 %1, 28
+  %24 = getelementptr inbounds i8, ptr %0, i64 %23
+  %25 = load <16 x float>, ptr %24, align 1, !tbaa !31
+  %26 = shl nsw i64 %1, 5
+  %27 = getelementptr inbounds i8, ptr %0, i64 %26
+  %28 = load <16 x float>, ptr %27, align 1, !tbaa !31
+  %29 = mul i64 %1, 36
+  %30 = getelementptr inbounds i8, ptr %0, i64 %29
+  %31 = load <16 x float>, ptr %30, align 1, !tbaa !31
+  %32 = mul i64 %1, 40
+  %33 = getelementptr inbounds i8, ptr %0, i64 %32
+  %34 = load <16 x float>, ptr %33, align 1, !tbaa !31
+  %35 = mul i64 %1, 44
+  %36 = getelementptr inbounds i8, ptr %0, i64 %35
+  %37 = load <16 x float>, ptr %36, align 1, !tbaa !31
+  %38 = mul i64 %1, 48
+  %39 = getelementptr inbounds i8, ptr %0, i64 %38
+  %40 = load <16 x float>, ptr %39, align 1, !tbaa !31
+  %41 = mul i64 %1, 52
+  %42 = getelementptr inbounds i8, ptr %0, i64 %41
+  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
+  %44 = mul i64 %1, 56
+  %45 = getelementptr inbounds i8, ptr %0, i64 %44
+  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
+  %47 = mul i64 %1, 60
+  %48 = getelementptr inbounds i8, ptr %0, i64 %47
+  %49 = load <16 x float>, ptr %48, align 1, !tbaa !31
+  %50 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %51 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %52 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %53 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %54 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %55 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %56 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %57 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %58 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %59 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %60 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %61 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %62 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %63 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %64 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %65 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %66 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %67 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %68 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %69 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %70 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %71 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %72 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %73 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %74 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %75 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %76 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %77 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %78 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %79 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %80 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %81 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %82 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %83 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %84 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %85 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %86 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %86, ptr %2, align 1, !tbaa !31
+  %87 = shl nsw i64 %3, 4
+  %88 = getelementptr inbounds i8, ptr %2, i64 %87
+  %89 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %89, ptr %88, align 1, !tbaa !31
+  %90 = shl nsw i64 %3, 5
+  %91 = getelementptr inbounds i8, ptr %2, i64 %90
+  %92 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %92, ptr %91, align 1, !tbaa !31
+  %93 = mul i64 %3, 48
+  %94 = getelementptr inbounds i8, ptr %2, i64 %93
+  %95 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %95, ptr %94, align 1, !tbaa !31
+  %96 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %97 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %98 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %99 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %100 = getelementptr inbounds float, ptr %2, i64 %3
+  %101 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %101, ptr %100, align 1, !tbaa !31
+  %102 = mul i64 %3, 20
+  %103 = getelementptr inbounds i8, ptr %2, i64 %102
+  %104 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %104, ptr %103, align 1, !tbaa !31
+  %105 = mul i64 %3, 36
+  %106 = getelementptr inbounds i8, ptr %2, i64 %105
+  %107 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %107, ptr %106, align 1, !tbaa !31
+  %108 = mul i64 %3, 52
+  %109 = getelementptr inbounds i8, ptr %2, i64 %108
+  %110 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %110, ptr %109, align 1, !tbaa !31
+  %111 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %112 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %113 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %114 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %115 = shl nsw i64 %3, 3
+  %116 = getelementptr inbounds i8, ptr %2, i64 %115
+  %117 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %117, ptr %116, align 1, !tbaa !31
+  %118 = mul i64 %3, 24
+  %119 = getelementptr inbounds i8, ptr %2, i64 %118
+  %120 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %120, ptr %119, align 1, !tbaa !31
+  %121 = mul i64 %3, 40
+  %122 = getelementptr inbounds i8, ptr %2, i64 %121
+  %123 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %123, ptr %122, align 1, !tbaa !31
+  %124 = mul i64 %3, 56
+  %125 = getelementptr inbounds i8, ptr %2, i64 %124
+  %126 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %126, ptr %125, align 1, !tbaa !31
+  %127 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %128 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %129 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %130 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %131 = mul i64 %3, 12
+  %132 = getelementptr inbounds i8, ptr %2, i64 %131
+  %133 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %133, ptr %132, align 1, !tbaa !31
+  %134 = mul i64 %3, 28
+  %135 = getelementptr inbounds i8, ptr %2, i64 %134
+  %136 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %136, ptr %135, align 1, !tbaa !31
+  %137 = mul i64 %3, 44
+  %138 = getelementptr inbounds i8, ptr %2, i64 %137
+  %139 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %139, ptr %138, align 1, !tbaa !31
+  %140 = mul i64 %3, 60
+  %141 = getelementptr inbounds i8, ptr %2, i64 %140
+  %142 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %142, ptr %141, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+  %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <8 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <8 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shl nsw i64 %1, 4
+  %15 = getelementptr inbounds i8, ptr %0, i64 %14
+  %16 = load <8 x float>, ptr %15, align 1, !tbaa !31
+  %17 = mul i64 %1, 20
+  %18 = getelementptr inbounds i8, ptr %0, i64 %17
+  %19 = load <8 x float>, ptr %18, align 1, !tbaa !31
+  %20 = mul i64 %1, 24
+  %21 = getelementptr inbounds i8, ptr %0, i64 %20
+  %22 = load <8 x float>, ptr %21, align 1, !tbaa !31
+  %23 = mul i64 %1, 28
+  %24 = getelementptr inbounds i8, ptr %0, i64 %23
+  %25 = load <8 x float>, ptr %24, align 1, !tbaa !31
+  %26 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %27 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %28 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %29 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %30 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %31 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %32 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %33 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %34 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %35 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %36 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %37 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %38 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %39 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %40 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %41 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %42 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %42, ptr %2, align 1, !tbaa !31
+  %43 = shl nsw i64 %3, 4
+  %44 = getelementptr inbounds i8, ptr %2, i64 %43
+  %45 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %45, ptr %44, align 1, !tbaa !31
+  %46 = getelementptr inbounds float, ptr %2, i64 %3
+  %47 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %47, ptr %46, align 1, !tbaa !31
+  %48 = mul i64 %3, 20
+  %49 = getelementptr inbounds i8, ptr %2, i64 %48
+  %50 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %50, ptr %49, align 1, !tbaa !31
+  %51 = shl nsw i64 %3, 3
+  %52 = getelementptr inbounds i8, ptr %2, i64 %51
+  %53 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %53, ptr %52, align 1, !tbaa !31
+  %54 = mul i64 %3, 24
+  %55 = getelementptr inbounds i8, ptr %2, i64 %54
+  %56 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %56, ptr %55, align 1, !tbaa !31
+  %57 = mul i64 %3, 12
+  %58 = getelementptr inbounds i8, ptr %2, i64 %57
+  %59 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %59, ptr %58, align 1, !tbaa !31
+  %60 = mul i64 %3, 28
+  %61 = getelementptr inbounds i8, ptr %2, i64 %60
+  %62 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %62, ptr %61, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+  %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <4 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <4 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
+  %15 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
+  %16 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
+  %17 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
+  %18 = shufflevector <4 x float> %14, <4 x float> %16, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+  store <4 x float> %18, ptr %2, align 1, !tbaa !31
+  %19 = getelementptr inbounds float, ptr %2, i64 %3
+  %20 = shufflevector <4 x float> %16, <4 x float> %14, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
+  store <4 x float> %20, ptr %19, align 1, !tbaa !31
+  %21 = shl nsw i64 %3, 3
+  %22 = getelementptr inbounds i8, ptr %2, i64 %21
+  %23 = shufflevector <4 x float> %15, <4 x float> %17, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+  store <4 x float> %23, ptr %22, align 1, !tbaa !31
+  %24 = mul i64 %3, 12
+  %25 = getelementptr inbounds i8, ptr %2, i64 %24
+  %26 = shufflevector <4 x float> %17, <4 x float> %15, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
+  store <4 x float> %26, ptr %25, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare void @llvm.x86.sse2.pause() #19
+
+; Function Attrs: nounwind
+declare i32 @sched_yield() local_unnamed_addr #2
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.exp.f64(double) #20
+
+; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
+declare double @erf(double noundef) local_unnamed_addr #21
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.tanh.f64(double) #20
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.nearbyint.f32(float) #20
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read)
+declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #20
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #20
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #20
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.smax.i32(i32, i32) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.umin.i32(i32, i32) #24
+
+; Function Attrs: nofree nounwind willreturn memory(argmem: read)
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smin.i64(i64, i64) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+
+; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+
+; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
+declare ptr @llvm.load.relative.i64(ptr, i64) #27
+
+attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
+attributes #2 = { nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #3 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite) }
+attributes #4 = { "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #5 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #6 = { nofree nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #7 = { nofree nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #8 = { mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite) "alloc-family"="malloc" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #9 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #10 = { mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { nounwind }
+attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #28 = { nounwind willreturn memory(none) }
+
+!llvm.module.flags = !{!0, !1, !2}
+!llvm.ident = !{!3}
+
+!0 = !{i32 1, !"wchar_size", i32 4}
+!1 = !{i32 8, !"PIC Level", i32 2}
+!2 = !{i32 7, !"uwtable", i32 2}
+!3 = !{!"Debian clang version 19.1.7 (3~deb12u1)"}
+!4 = !{!5, !6, i64 0}
+!5 = !{!"sieve_pool", !6, i64 0, !6, i64 4, !7, i64 8, !7, i64 48, !7, i64 96, !9, i64 144, !6, i64 152, !6, i64 156, !10, i64 160, !10, i64 168, !9, i64 176, !9, i64 184, !9, i64 192, !7, i64 200, !7, i64 712}
+!6 = !{!"int", !7, i64 0}
+!7 = !{!"omnipotent char", !8, i64 0}
+!8 = !{!"Simple C/C++ TBAA"}
+!9 = !{!"long", !7, i64 0}
+!10 = !{!"any pointer", !7, i64 0}
+!11 = !{!12, !10, i64 0}
+!12 = !{!"sieve_worker_slot", !10, i64 0, !6, i64 8}
+!13 = !{!12, !6, i64 8}
+!14 = !{!5, !6, i64 4}
+!15 = distinct !{!15, !16}
+!16 = !{!"llvm.loop.mustprogress"}
+!17 = !{!9, !9, i64 0}
+!18 = distinct !{!18, !16}
+!19 = !{!5, !6, i64 156}
+!20 = !{!5, !9, i64 144}
+!21 = distinct !{!21, !16}
+!22 = !{!5, !9, i64 176}
+!23 = !{!5, !9, i64 184}
+!24 = !{!5, !10, i64 160}
+!25 = !{!5, !10, i64 168}
+!26 = distinct !{!26, !16}
+!27 = !{!5, !9, i64 192}
+!28 = !{!5, !6, i64 152}
+!29 = distinct !{!29, !16}
+!30 = distinct !{!30, !16}
+!31 = !{!7, !7, i64 0}
+!32 = distinct !{!32, !33}
+!33 = !{!"llvm.loop.unroll.disable"}
+!34 = distinct !{!34, !16}
+!35 = distinct !{!35, !33}
+!36 = !{!10, !10, i64 0}
+!37 = !{!38, !10, i64 1736}
+!38 = !{!"", !5, i64 0, !10, i64 1736, !10, i64 1744, !10, i64 1752, !10, i64 1760}
+!39 = !{!38, !10, i64 1744}
+!40 = !{!38, !10, i64 1760}
+!41 = !{!38, !10, i64 1752}
+!42 = !{!6, !6, i64 0}
+!43 = distinct !{!43, !16}
+!44 = distinct !{!44, !16}
+!45 = !{!46, !10, i64 0}
+!46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
+!47 = !{!46, !10, i64 24}
+!48 = !{!46, !10, i64 32}
+!49 = !{!46, !10, i64 40}
+!50 = distinct !{!50, !16}
+!51 = distinct !{!51, !16}
+!52 = distinct !{!52, !16}
+!53 = distinct !{!53, !16, !54, !55}
+!54 = !{!"llvm.loop.isvectorized", i32 1}
+!55 = !{!"llvm.loop.unroll.runtime.disable"}
+!56 = distinct !{!56, !16, !55, !54}
+!57 = distinct !{!57, !16}
+!58 = distinct !{!58, !16}
+!59 = distinct !{!59, !16}
+!60 = distinct !{!60, !16}
+!61 = distinct !{!61, !16}
+!62 = !{!63, !63, i64 0}
+!63 = !{!"float", !7, i64 0}
+!64 = distinct !{!64, !16}
+!65 = distinct !{!65, !16}
+!66 = distinct !{!66, !16}
+!67 = distinct !{!67, !16}
+!68 = distinct !{!68, !16}
+!69 = distinct !{!69, !16}
+!70 = distinct !{!70, !16}
+"""##
     case 4:
         return ##"""
 
@@ -896,6 +4030,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #20
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #20
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #20
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #20
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #20
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #20
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #20
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -934,7 +4180,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !42
+  br i1 %17, label %23, label %18, !llvm.loop !43
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -958,7 +4204,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !43
+  br i1 %31, label %37, label %32, !llvm.loop !44
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -968,7 +4214,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !44
+  store i32 0, ptr %5, align 4, !tbaa !42
   store ptr %0, ptr %6, align 8, !tbaa !45
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -1537,13 +4783,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %35 = load i8, ptr %34, align 1, !tbaa !31
   %36 = zext i8 %35 to i64
   %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
-  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %38 = load i32, ptr %37, align 4, !tbaa !42
   %39 = zext i32 %38 to i64
   %40 = getelementptr inbounds i8, ptr %34, i64 1
   %41 = load i8, ptr %40, align 1, !tbaa !31
   %42 = zext i8 %41 to i64
   %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
-  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %44 = load i32, ptr %43, align 4, !tbaa !42
   %45 = zext i32 %44 to i64
   %46 = shl nuw i64 %45, 32
   %47 = or disjoint i64 %46, %39
@@ -1551,13 +4797,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %49 = load i8, ptr %48, align 1, !tbaa !31
   %50 = zext i8 %49 to i64
   %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
-  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %52 = load i32, ptr %51, align 4, !tbaa !42
   %53 = zext i32 %52 to i64
   %54 = getelementptr inbounds i8, ptr %34, i64 3
   %55 = load i8, ptr %54, align 1, !tbaa !31
   %56 = zext i8 %55 to i64
   %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
-  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %58 = load i32, ptr %57, align 4, !tbaa !42
   %59 = zext i32 %58 to i64
   %60 = shl nuw i64 %59, 32
   %61 = or disjoint i64 %60, %53
@@ -2877,9 +6123,9 @@ attributes #28 = { nounwind willreturn memory(none) }
 !39 = !{!38, !10, i64 1744}
 !40 = !{!38, !10, i64 1760}
 !41 = !{!38, !10, i64 1752}
-!42 = distinct !{!42, !16}
+!42 = !{!6, !6, i64 0}
 !43 = distinct !{!43, !16}
-!44 = !{!6, !6, i64 0}
+!44 = distinct !{!44, !16}
 !45 = !{!46, !10, i64 0}
 !46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !47 = !{!46, !10, i64 24}
@@ -3796,6 +7042,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #18
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #18
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #18
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #18
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #18
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #18
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #18
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -3834,7 +7192,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !42
+  br i1 %17, label %23, label %18, !llvm.loop !43
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -3858,7 +7216,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !43
+  br i1 %31, label %37, label %32, !llvm.loop !44
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -3868,7 +7226,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !44
+  store i32 0, ptr %5, align 4, !tbaa !42
   store ptr %0, ptr %6, align 8, !tbaa !45
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -4439,13 +7797,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %35 = load i8, ptr %34, align 1, !tbaa !31
   %36 = zext i8 %35 to i64
   %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
-  %38 = load i32, ptr %37, align 4, !tbaa !44
+  %38 = load i32, ptr %37, align 4, !tbaa !42
   %39 = zext i32 %38 to i64
   %40 = getelementptr inbounds i8, ptr %34, i64 1
   %41 = load i8, ptr %40, align 1, !tbaa !31
   %42 = zext i8 %41 to i64
   %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
-  %44 = load i32, ptr %43, align 4, !tbaa !44
+  %44 = load i32, ptr %43, align 4, !tbaa !42
   %45 = zext i32 %44 to i64
   %46 = shl nuw i64 %45, 32
   %47 = or disjoint i64 %46, %39
@@ -4453,13 +7811,13 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   %49 = load i8, ptr %48, align 1, !tbaa !31
   %50 = zext i8 %49 to i64
   %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
-  %52 = load i32, ptr %51, align 4, !tbaa !44
+  %52 = load i32, ptr %51, align 4, !tbaa !42
   %53 = zext i32 %52 to i64
   %54 = getelementptr inbounds i8, ptr %34, i64 3
   %55 = load i8, ptr %54, align 1, !tbaa !31
   %56 = zext i8 %55 to i64
   %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
-  %58 = load i32, ptr %57, align 4, !tbaa !44
+  %58 = load i32, ptr %57, align 4, !tbaa !42
   %59 = zext i32 %58 to i64
   %60 = shl nuw i64 %59, 32
   %61 = or disjoint i64 %60, %53
@@ -6720,9 +10078,9 @@ attributes #26 = { nounwind willreturn memory(none) }
 !39 = !{!38, !10, i64 1744}
 !40 = !{!38, !10, i64 1760}
 !41 = !{!38, !10, i64 1752}
-!42 = distinct !{!42, !16}
+!42 = !{!6, !6, i64 0}
 !43 = distinct !{!43, !16}
-!44 = !{!6, !6, i64 0}
+!44 = distinct !{!44, !16}
 !45 = !{!46, !10, i64 0}
 !46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !47 = !{!46, !10, i64 24}
@@ -7609,6 +10967,118 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 }
 
 ; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #16
+  store ptr null, ptr %7, align 8, !tbaa !39
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #16
+  store ptr null, ptr %8, align 8, !tbaa !39
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #16
+  store ptr null, ptr %9, align 8, !tbaa !39
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #16
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !39
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !40
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !42
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !39
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #16
+  %33 = load ptr, ptr %8, align 8, !tbaa !39
+  call void @free(ptr noundef %33) #16
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !43
+  %37 = load ptr, ptr %8, align 8, !tbaa !39
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !44
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !45
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #16
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #16
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #16
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !40
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !42
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
 define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %2 = icmp eq ptr %0, null
   br i1 %2, label %8, label %3
@@ -7647,7 +11117,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 15:                                               ; preds = %18
   %16 = add nuw nsw i64 %19, 1
   %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !45
+  br i1 %17, label %23, label %18, !llvm.loop !46
 
 18:                                               ; preds = %13, %15
   %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
@@ -7671,7 +11141,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
 29:                                               ; preds = %32
   %30 = add nuw nsw i64 %33, 1
   %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !46
+  br i1 %31, label %37, label %32, !llvm.loop !47
 
 32:                                               ; preds = %27, %29
   %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
@@ -7681,7 +11151,7 @@ define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1,
   br i1 %36, label %44, label %29
 
 37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !47
+  store i32 0, ptr %5, align 4, !tbaa !45
   store ptr %0, ptr %6, align 8, !tbaa !48
   %38 = getelementptr inbounds i8, ptr %0, i64 1736
   %39 = getelementptr inbounds i8, ptr %6, i64 8
@@ -9005,9 +12475,9 @@ attributes #23 = { nounwind willreturn memory(none) }
 !42 = !{!41, !10, i64 1744}
 !43 = !{!41, !10, i64 1760}
 !44 = !{!41, !10, i64 1752}
-!45 = distinct !{!45, !16}
+!45 = !{!6, !6, i64 0}
 !46 = distinct !{!46, !16}
-!47 = !{!6, !6, i64 0}
+!47 = distinct !{!47, !16}
 !48 = !{!49, !10, i64 0}
 !49 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
 !50 = !{!49, !10, i64 24}
