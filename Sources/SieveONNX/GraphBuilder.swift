@@ -92,8 +92,15 @@ struct GraphBuilder {
         for (index, node) in graphProto.node.enumerated() {
             for name in node.output where !name.isEmpty && producers[name] == nil { producers[name] = index }
         }
+        // quantize_dynamic's products become int8 fused_matmuls: their inner nodes are not converted on their own.
+        let quantizedProducts = dynamicProductGroups()
+        let fusedNodes = Set(quantizedProducts.values.flatMap(\.innerNodes))
         for (index, node) in graphProto.node.enumerated() {
-            addNode(node, index: index, producers: producers)
+            if let group = quantizedProducts[index] {
+                addDynamicProduct(group, index: index)
+            } else if !fusedNodes.contains(index) {
+                addNode(node, index: index, producers: producers)
+            }
         }
         addOutputs()
         checkDeclaredTypes(shapesChosen: !inputShapes.isEmpty || !constantInputs.isEmpty)

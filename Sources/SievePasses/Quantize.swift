@@ -90,7 +90,7 @@ public struct Quantize: ConfigurablePass {
         switch op.kind {
         case .matmul(transposeB: true):
             return Candidate(op: index, weight: id, epilogue: [], operands: op.operands)
-        case let .fusedMatmul(transposeB: true, epilogue):
+        case let .fusedMatmul(transposeB: true, epilogue, .perRow):
             return Candidate(op: index, weight: id, epilogue: epilogue, operands: op.operands)
         case let .gemm(alpha, beta, transposeA: false, transposeB: true) where alpha == 1:
             guard op.operands.count == 3 else { return Candidate(op: index, weight: id, epilogue: [], operands: op.operands) }
