@@ -16,10 +16,13 @@ Writes, for KIND in `dynamic` (quantize_dynamic: DynamicQuantizeLinear + MatMulI
   OUT/mlp.KIND.steps.json    for each float output, one quantization step: the unit of the last int32
                              product (activation scale x weight scale) for the dynamic model, the scale of
                              the QuantizeLinear the output was dequantized from for the QDQ model.
+and the same files for KIND-bare: the quantized model exactly as the tool wrote it (only the probabilities as
+output), which Sieve compiles into int8 products (the exposed intermediates keep the integer decomposition).
 """
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -68,6 +71,11 @@ def record(kind, path, steps_of):
         json.dump(steps_of(onnx.load(path), values), file, indent=1)
 
 
+def record_bare(kind, bare):
+    """Records onnxruntime's outputs of the unexposed model `bare`; one step is the exposed model's."""
+    record(f"{kind}-bare", bare, lambda model, values: json.load(open(os.path.join(os.path.dirname(bare), f"mlp.{kind}.steps.json"))))
+
+
 def initializer(model, name):
     return next(onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name == name)
 
@@ -79,6 +87,7 @@ def main():
 
     dynamic = os.path.join(out, "mlp.dynamic.onnx")
     quantize_dynamic(source, dynamic)
+    shutil.copy(dynamic, os.path.join(out, "mlp.dynamic-bare.onnx"))
     model = onnx.load(dynamic)
     integer_values = []
     for node in model.graph.node:
@@ -98,10 +107,12 @@ def main():
         return {"probabilities": float(values[last.input[0]]) * float(initializer(model, last.input[1]))}
 
     record("dynamic", dynamic, dynamic_steps)
+    record_bare("dynamic", os.path.join(out, "mlp.dynamic-bare.onnx"))
 
     qdq = os.path.join(out, "mlp.qdq.onnx")
     calibration = np.load(os.path.join(MODELS, "mlp.calibration.npy"))[:16].astype(np.float32)
     quantize_static(source, qdq, Rows(calibration), quant_format=QuantFormat.QDQ)
+    shutil.copy(qdq, os.path.join(out, "mlp.qdq-bare.onnx"))
     model = onnx.load(qdq)
     expose(qdq, [node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"])
 
@@ -114,6 +125,7 @@ def main():
         return {"probabilities": float(initializer(model, node.input[1]))}
 
     record("qdq", qdq, qdq_steps)
+    record_bare("qdq", os.path.join(out, "mlp.qdq-bare.onnx"))
 
 
 if __name__ == "__main__":

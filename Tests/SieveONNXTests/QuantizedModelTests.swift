@@ -6,6 +6,8 @@ import SieveDriver
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveKernel
+import SievePasses
 import SieveTarget
 import Testing
 
@@ -65,16 +67,64 @@ func quantizedReferences(_ kind: String, in folder: URL) throws -> [QuantizedRef
 func quantizedMLPMatchesOnnxRuntime(kind: String, mode: QuantizedRunMode) throws {
     let folder = try quantizedMLPFolder.get()
     let model = folder.appendingPathComponent("mlp.\(kind).onnx").path
-    let references = try quantizedReferences(kind, in: folder)
-    let stepsData = try Data(contentsOf: folder.appendingPathComponent("mlp.\(kind).steps.json"))
-    let steps = try #require(try JSONSerialization.jsonObject(with: stepsData) as? [String: Double])
-    #expect(references.count >= 9, "the script exposes the probabilities and at least 8 integer intermediates")
-
     // No f32 copy of the weights: the largest constants stay integer (int8 for QDQ, i32 for the dynamic model's
-    // folded, zero-point-shifted weights until int8 kernels keep them 8-bit).
+    // folded, zero-point-shifted weights: its exposed intermediates keep the integer decomposition).
     let loaded = try loadModel(path: model, inputShapes: ["input": [32, 64]])
     let floatWeights = loaded.graph.constants.entries.filter { $0.type.elementType == .f32 && ($0.type.elementCount ?? 0) > 1024 }
     #expect(floatWeights.isEmpty, "f32 weights in the imported graph: \(floatWeights.map(\.name))")
+    let references = try quantizedReferences(kind, in: folder)
+    #expect(references.count >= 9, "the script exposes the probabilities and at least 8 integer intermediates")
+    _ = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+}
+
+/// The models exactly as onnxruntime's tools wrote them compile into int8 products only: each quantized product is
+/// one int8 fused_matmul (a prologue kernel that quantizes or moves the activations, an integer product kernel),
+/// the weights are i8 constants of the kernel program, and no kernel computes a float product or dequantizes a
+/// weight. Compiled code matches the interpreter bit for bit, and both onnxruntime within one quantization step.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["dynamic-bare", "qdq-bare"])
+func quantizedMLPCompilesToInt8Products(kind: String) throws {
+    let folder = try quantizedMLPFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path, inputShapes: ["input": [32, 64]])
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
+    #expect(products.count == 3, "three products, found \(products.map(\.kind.mnemonic))")
+    for product in products {
+        let weight = prepared.graph.type(of: product.operands[1])
+        #expect(weight?.elementType == .i8 && weight?.quant != nil, "\(product.kind.mnemonic) reads \(weight.map { "\($0)" } ?? "nothing")")
+    }
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "mlp", vectorWidth: 16))
+    let int8 = program.kernels.filter { $0.pattern.contains("int8") }
+    #expect(int8.count == 6, "a prologue and an integer product per layer: \(program.kernels.map(\.pattern))")
+    let floatProducts = program.kernels.filter { $0.pattern.contains("matmul") || $0.pattern.contains("gemm") }
+    #expect(floatProducts.isEmpty, "float products: \(floatProducts.map(\.pattern))")
+    // The dequantize kernels left are those of the activations between layers (QDQ), never of a constant.
+    let constantValues = Set(prepared.graph.operations.filter { if case .constant = $0.kind { true } else { false } }.flatMap(\.results))
+    let weightDequantizes = prepared.graph.operations.filter { op in
+        if case .dequantize = op.kind { return constantValues.contains(op.operands[0]) }
+        return false
+    }
+    #expect(weightDequantizes.isEmpty, "weights dequantized to f32: \(weightDequantizes.count)")
+    let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
+    let weights = constants.filter { $0.elementType == .i8 }
+    #expect(weights.count == 3 && weights.map(\.count).reduce(0, +) == 64 * 128 + 128 * 64 + 64 * 10, "\(weights)")
+    #expect(!constants.contains { $0.elementType == .f32 && $0.count > 128 }, "f32 constants: \(constants.filter { $0.elementType == .f32 }.map(\.name))")
+
+    let references = try quantizedReferences(kind, in: folder)
+    var outputs: [QuantizedRunMode: [String: Tensor]] = [:]
+    for mode in QuantizedRunMode.allCases { outputs[mode] = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder) }
+    for mode in [QuantizedRunMode.native, .x86_64] {
+        #expect(outputs[mode]?["probabilities"]?.doubles == outputs[.interpreted]?["probabilities"]?.doubles,
+                "\(mode.rawValue) differs from the interpreter")
+    }
+}
+
+/// Runs the quantized model `kind` in `mode` and compares every output with onnxruntime's: floats within one
+/// quantization step, integers exact against the model's ops as ONNX defines them. Returns the outputs.
+func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [QuantizedReference], in folder: URL) throws -> [String: Tensor] {
+    let model = folder.appendingPathComponent("mlp.\(kind).onnx").path
+    let stepsData = try Data(contentsOf: folder.appendingPathComponent("mlp.\(kind).steps.json"))
+    let steps = try #require(try JSONSerialization.jsonObject(with: stepsData) as? [String: Double])
 
     let outputFolder = try temporaryFolder("quantized-\(kind)-\(mode.rawValue)")
     defer { try? FileManager.default.removeItem(at: outputFolder) }
@@ -106,4 +156,5 @@ func quantizedMLPMatchesOnnxRuntime(kind: String, mode: QuantizedRunMode) throws
             #expect(worstOptimized <= 1, "\(reference.name): \(worstOptimized) steps from optimized onnxruntime")
         }
     }
+    return actual
 }
