@@ -192,7 +192,7 @@ public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows
 }
 
 /// The integer product of quantized activation rows by i8 weights `[n, k]`, exact, dequantized per row and channel.
-func int8Product(_ a: (scales: [Float], zeroPoints: [Int64], values: [Int64]), _ w: [Int64], scales: [Float],
+public func int8Product(_ a: (scales: [Float], zeroPoints: [Int64], values: [Int64]), _ w: [Int64], scales: [Float],
                  rows: Int, n: Int, k: Int) -> [Float] {
     var result = [Float](repeating: 0, count: rows * n)
     for row in 0..<rows {
