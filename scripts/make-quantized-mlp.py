@@ -17,7 +17,10 @@ Writes, for KIND in `dynamic` (quantize_dynamic: DynamicQuantizeLinear + MatMulI
                              product (activation scale x weight scale) for the dynamic model, the scale of
                              the QuantizeLinear the output was dequantized from for the QDQ model.
 and the same files for KIND-bare: the quantized model exactly as the tool wrote it (only the probabilities as
-output), which Sieve compiles into int8 products (the exposed intermediates keep the integer decomposition).
+output), which Sieve compiles into int8 products (the exposed intermediates keep the integer decomposition);
+for dynamic-ort: the dynamic model as onnxruntime's graph optimizations save it (com.microsoft
+DynamicQuantizeMatMul with the bias); and for dynamic-ort-integer: the same with each DynamicQuantizeMatMul
+written as DynamicQuantizeLinear + com.microsoft MatMulIntegerToFloat.
 """
 
 import json
@@ -71,9 +74,14 @@ def record(kind, path, steps_of):
         json.dump(steps_of(onnx.load(path), values), file, indent=1)
 
 
+def steps_of_model(kind, folder):
+    """One quantization step per output as recorded for the exposed model `kind` (the same computation)."""
+    return lambda model, values: json.load(open(os.path.join(folder, f"mlp.{kind}.steps.json")))
+
+
 def record_bare(kind, bare):
     """Records onnxruntime's outputs of the unexposed model `bare`; one step is the exposed model's."""
-    record(f"{kind}-bare", bare, lambda model, values: json.load(open(os.path.join(os.path.dirname(bare), f"mlp.{kind}.steps.json"))))
+    record(f"{kind}-bare", bare, steps_of_model(kind, os.path.dirname(bare)))
 
 
 def initializer(model, name):
@@ -108,6 +116,33 @@ def main():
 
     record("dynamic", dynamic, dynamic_steps)
     record_bare("dynamic", os.path.join(out, "mlp.dynamic-bare.onnx"))
+
+    # onnxruntime's own fused form, saved after its graph optimizations.
+    fused = os.path.join(out, "mlp.dynamic-ort.onnx")
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = fused
+    onnxruntime.InferenceSession(os.path.join(out, "mlp.dynamic-bare.onnx"), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(fused)
+    assert [node.op_type for node in model.graph.node].count("DynamicQuantizeMatMul") == 3
+    record("dynamic-ort", fused, steps_of_model("dynamic", out))
+
+    # MatMulIntegerToFloat: each DynamicQuantizeMatMul split into DynamicQuantizeLinear and MatMulIntegerToFloat.
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "DynamicQuantizeMatMul":
+            nodes.append(node)
+            continue
+        a, b, b_scale, b_zero_point, bias = node.input
+        q = [f"{node.output[0]}.{suffix}" for suffix in ("quantized", "scale", "zero_point")]
+        nodes.append(onnx.helper.make_node("DynamicQuantizeLinear", [a], q))
+        nodes.append(onnx.helper.make_node("MatMulIntegerToFloat", [q[0], b, q[1], b_scale, q[2], b_zero_point, bias],
+                                           [node.output[0]], domain="com.microsoft"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    integer = os.path.join(out, "mlp.dynamic-ort-integer.onnx")
+    onnx.save(model, integer)
+    record("dynamic-ort-integer", integer, steps_of_model("dynamic", out))
 
     qdq = os.path.join(out, "mlp.qdq.onnx")
     calibration = np.load(os.path.join(MODELS, "mlp.calibration.npy"))[:16].astype(np.float32)

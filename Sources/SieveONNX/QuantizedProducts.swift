@@ -100,14 +100,7 @@ extension GraphBuilder {
             poisoned.insert(output)
             return
         }
-        let (k, n) = (weight.type.shape[0], weight.type.shape[1])
-        var bytes = [UInt8](repeating: 0, count: n * k)
-        for row in 0..<k {
-            for column in 0..<n { bytes[column * k + row] = weight.bytes[row * n + column] }
-        }
-        let scales = (0..<n).map { Float(scale.element(at: scale.type.elementCount == 1 ? 0 : $0)) }
-        let type = TensorType([n, k], .i8, quant: QuantParams(axis: 0, scales: scales, zeroPoints: [Int64](repeating: 0, count: n)))
-        let transposed = Constant(name: weight.name + ".t", type: type, bytes: bytes)
+        let transposed = int8ProductWeight(weight, scale: scale)
         let context = NodeContext(node: node, index: index, location: location, inputs: [x, .constant(transposed)],
                                   attributes: NodeAttributes(node.attribute))
         do throws(NodeError) {
@@ -119,5 +112,83 @@ extension GraphBuilder {
             self.error(location, "the dynamically quantized product ending here: \(error.message)")
             poisoned.insert(output)
         }
+    }
+}
+
+extension GraphBuilder {
+    /// ONNX Runtime's contrib-op domain.
+    static let microsoftDomain = "com.microsoft"
+
+    /// The `com.microsoft` ops the frontend reads: the quantized products onnxruntime's graph optimizations write
+    /// (a model saved after them), with their arity as its contrib-op schemas give it.
+    static let microsoftOperators: [String: ONNXOperator] = [
+        "DynamicQuantizeMatMul": ONNXOperator(since(1, inputs: 3...5)) { try $0.convertDynamicQuantizeMatMul(&$1) },
+        "MatMulIntegerToFloat": ONNXOperator(since(1, inputs: 4...7)) { try $0.convertMatMulIntegerToFloat(&$1) },
+    ]
+
+    /// A `[K, N]` int8 weight with its scale (one value or one per column) as the int8 product stores it: `[N, K]`,
+    /// one scale per output channel, zero points 0.
+    func int8ProductWeight(_ weight: Constant, scale: Constant) -> Constant {
+        let (k, n) = (weight.type.shape[0], weight.type.shape[1])
+        var bytes = [UInt8](repeating: 0, count: n * k)
+        for row in 0..<k {
+            for column in 0..<n { bytes[column * k + row] = weight.bytes[row * n + column] }
+        }
+        let scales = (0..<n).map { Float(scale.element(at: scale.type.elementCount == 1 ? 0 : $0)) }
+        let type = TensorType([n, k], .i8, quant: QuantParams(axis: 0, scales: scales, zeroPoints: [Int64](repeating: 0, count: n)))
+        return Constant(name: weight.name + ".t", type: type, bytes: bytes)
+    }
+
+    /// com.microsoft DynamicQuantizeMatMul(A, B, b_scale, b_zero_point?, bias?): A quantized to u8 per tensor as
+    /// DynamicQuantizeLinear does, `(A_q − a_zero_point) · (B − b_zero_point)` in int32, times `a_scale · b_scale`,
+    /// plus the bias — the per-tensor int8 product (`activations = "per_tensor"`) with a bias step. Read with a
+    /// constant int8 B of rank 2, zero point 0 and a constant scale per tensor or per column.
+    mutating func convertDynamicQuantizeMatMul(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(1), scale = try n.input(2)
+        guard type(of: a).elementType == .f32 else {
+            throw NodeError("DynamicQuantizeMatMul of \(type(of: a).elementType) A is not supported (only float32)")
+        }
+        guard case let .constant(weight) = b, weight.type.elementType == .i8, weight.type.rank == 2, weight.hasConsistentSize else {
+            throw NodeError("DynamicQuantizeMatMul is read with B a constant 2-D int8 weight, found \(type(of: b)); quantize the weight as int8 (onnxruntime's default)")
+        }
+        let columns = weight.type.shape[1]
+        guard case let .constant(scales) = scale, scales.type.elementType == .f32, scales.hasConsistentSize,
+              scales.type.elementCount == 1 || (scales.type.rank == 1 && scales.type.shape[0] == columns) else {
+            throw NodeError("b_scale of DynamicQuantizeMatMul must be a constant float32 scalar or [\(columns)], found \(type(of: scale))")
+        }
+        if let point = n.optionalInput(3), !isConstantZero(point) {
+            throw NodeError("DynamicQuantizeMatMul with a non-zero b_zero_point is not supported: the int8 kernels take symmetric weights")
+        }
+        guard weight.type.shape[0] <= DynamicInt8.maxReduction else {
+            throw NodeError("a reduction of \(weight.type.shape[0]) exceeds \(DynamicInt8.maxReduction), the longest the int32 accumulation keeps exact")
+        }
+        var operands: [Slot] = [a, .constant(int8ProductWeight(weight, scale: scales))]
+        var epilogue: [EpilogueStep] = []
+        if let bias = n.optionalInput(4) {
+            operands.append(bias)
+            epilogue.append(.bias)
+        }
+        return [try emit(.fusedMatmul(transposeB: true, epilogue: epilogue, activations: .perTensor), operands, name: n.outputName(0), n)]
+    }
+
+    /// com.microsoft MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?):
+    /// `(A − a_zero_point) · (B − b_zero_point)` in int32 (MatMulInteger's decomposition), cast to float, times
+    /// `a_scale · b_scale`, plus the bias.
+    mutating func convertMatMulIntegerToFloat(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(1), aScale = try n.input(2), bScale = try n.input(3)
+        for (what, slot) in [("a_scale", aScale), ("b_scale", bScale)] where type(of: slot).elementType != .f32 {
+            throw NodeError("\(what) of MatMulIntegerToFloat must be float32, found \(type(of: slot).elementType)")
+        }
+        // The int32 product gets a name of its own: the node's output is the float result.
+        var node = n.node
+        node.output = [(n.outputName(0) ?? "matmul_integer") + ".int32"]
+        var integer = NodeContext(node: node, index: n.index, location: n.location,
+                                  inputs: [a, b, n.optionalInput(4), n.optionalInput(5)], attributes: NodeAttributes([]))
+        guard let product = try convertMatMulInteger(&integer).first ?? nil else { throw NodeError("internal: MatMulInteger gave no result") }
+        let floats = try emit(.cast, [product], declared: TensorType(type(of: product).shape, .f32), name: nil, n)
+        let scale = try emit(.binary(.mul), [aScale, bScale], name: nil, n)
+        guard let bias = n.optionalInput(6) else { return [try emit(.binary(.mul), [floats, scale], name: n.outputName(0), n)] }
+        let scaled = try emit(.binary(.mul), [floats, scale], name: nil, n)
+        return [try emit(.binary(.add), [scaled, bias], name: n.outputName(0), n)]
     }
 }
