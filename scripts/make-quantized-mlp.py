@@ -20,7 +20,9 @@ and the same files for KIND-bare: the quantized model exactly as the tool wrote 
 output), which Sieve compiles into int8 products (the exposed intermediates keep the integer decomposition);
 for dynamic-ort: the dynamic model as onnxruntime's graph optimizations save it (com.microsoft
 DynamicQuantizeMatMul with the bias); and for dynamic-ort-integer: the same with each DynamicQuantizeMatMul
-written as DynamicQuantizeLinear + com.microsoft MatMulIntegerToFloat.
+written as DynamicQuantizeLinear + com.microsoft MatMulIntegerToFloat; for qdq-24: mlp.onnx with each weight pruned
+to 2:4 along its reduction (the two largest magnitudes of every four) and then quantized like the QDQ model, whose
+int8 weights are therefore 2:4.
 """
 
 import json
@@ -161,6 +163,22 @@ def main():
 
     record("qdq", qdq, qdq_steps)
     record_bare("qdq", os.path.join(out, "mlp.qdq-bare.onnx"))
+
+    # A 2:4 model: every group of four along a MatMul weight's reduction (axis 0 of [K, N]) keeps its two largest.
+    sparse = onnx.load(source)
+    for tensor in sparse.graph.initializer:
+        if not tensor.name.startswith("coefficient"):
+            continue
+        weight = onnx.numpy_helper.to_array(tensor).copy()
+        groups = weight.reshape(weight.shape[0] // 4, 4, weight.shape[1])
+        order = np.argsort(np.abs(groups), axis=1)
+        np.put_along_axis(groups, order[:, :2, :], 0, axis=1)
+        tensor.CopyFrom(onnx.numpy_helper.from_array(groups.reshape(weight.shape), tensor.name))
+    pruned = os.path.join(out, "mlp.24.onnx")
+    onnx.save(sparse, pruned)
+    qdq24 = os.path.join(out, "mlp.qdq-24.onnx")
+    quantize_static(pruned, qdq24, Rows(calibration), quant_format=QuantFormat.QDQ)
+    record("qdq-24", qdq24, steps_of_model("qdq", out))
 
 
 if __name__ == "__main__":

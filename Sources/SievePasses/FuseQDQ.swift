@@ -9,15 +9,41 @@ import SieveIR
 /// with one scale per output channel: the static form of `DynamicInt8`. A `gemm` (alpha 1, A not transposed) joins
 /// the same way, its `c` (beta 1, one value per column) becoming a bias step.
 ///
+/// With `keep-nm=N:M` (the compile pipeline passes the pattern of `--sparsity N:M`) a weight whose every group of M
+/// along the reduction already holds at most N non-zeros is stored `nm<N:M>`, losslessly: the int8 product then runs
+/// the N:M int8 kernel. Weights are never pruned here (the sparsity passes take f32 weights only).
+///
 /// Not exact, within f32 rounding: the graph as written sums the dequantized products in f32, the fused product
 /// sums `(q − zero point) · w` exactly in integers and scales once, as ONNX Runtime's QLinearMatMul does. The
 /// dequantize ops left without readers are removed. Runs first in the pipeline, before canonicalize folds
 /// dequantized constant weights into f32 ones.
-public struct FuseQDQ: GraphPass {
+public struct FuseQDQ: ConfigurablePass {
     public let name = "fuse-qdq"
 
+    /// The pattern an int8 weight already following it is stored in, or nil to keep every weight dense.
+    public var keepNM: NMPattern?
+
     /// Makes the pass.
-    public init() {}
+    public init(keepNM: NMPattern? = nil) {
+        self.keepNM = keepNM
+    }
+
+    public var optionHelp: [(key: String, meaning: String)] {
+        [("keep-nm", "N:M pattern an int8 weight that already follows it is stored in (losslessly)")]
+    }
+
+    public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
+        let reader = PassOptionReader(pass: name, known: optionHelp)
+        try reader.check(options)
+        var pass = self
+        for (key, value) in options where key == "keep-nm" {
+            guard let pattern = NMPattern(value) else {
+                throw DiagnosticError(.error(.unknown, "fuse-qdq option keep-nm must be a pattern N:M such as 2:4, found '\(value)'"))
+            }
+            pass.keepNM = pattern
+        }
+        return pass
+    }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws {
         var converted: [ConstantID: ValueID] = [:]
@@ -46,7 +72,12 @@ public struct FuseQDQ: GraphPass {
                   let quant = activationType.quant, quant.axis == nil, quant.scales.count == 1,
                   let weightValue = dequantized(op.operands[1], graph, defining),
                   let weightOp = defining[weightValue.index], case let .constant(id) = graph.operations[weightOp].kind,
-                  let weight = graph.constants[id], let stored = Self.productWeight(weight, transposeB: transposeB) else { continue }
+                  let weight = graph.constants[id], var stored = Self.productWeight(weight, transposeB: transposeB) else { continue }
+            if let pattern = keepNM, NMPacking.layoutProblem(shape: stored.type.shape, elementType: .i8, pattern: pattern) == nil,
+               NMPacking.firstViolation(denseBytes: stored.bytes, shape: stored.type.shape, elementType: .i8, pattern: pattern) == nil,
+               let packed = try? NMPacking.pack(stored, pattern: pattern) {
+                stored = packed
+            }
             let newWeight: ValueID
             if let existing = converted[id] {
                 newWeight = existing

@@ -125,6 +125,40 @@ func quantizedMLPCompilesToInt8Products(kind: String) throws {
     }
 }
 
+/// A QDQ model whose int8 weights are already 2:4 stays 2:4 int8 under `--sparsity 2:4`, losslessly: every weight is an
+/// nm<2:4> i8 constant holding exactly the model's int8 values, the products run the N:M int8 kernels, and the outputs
+/// match onnxruntime within one quantization step, interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"))
+func sparseQDQModelStaysTwoFourInt8() throws {
+    let folder = try quantizedMLPFolder.get()
+    let model = folder.appendingPathComponent("mlp.qdq-24.onnx").path
+    let loaded = try loadModel(path: model, inputShapes: ["input": [32, 64]])
+    let originals = Dictionary(uniqueKeysWithValues: loaded.graph.constants.entries.filter { $0.type.elementType == .i8 && $0.type.rank == 2 }
+        .map { ($0.name, $0) })
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: SparsifyOptions(minWeights: 0), calibration: nil,
+                                    passManager: PassManagerOptions())
+    let weights = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }.compactMap { product -> Constant? in
+        guard let op = prepared.graph.definingOps()[product.operands[1].index], case let .constant(id) = prepared.graph.operations[op].kind else { return nil }
+        return prepared.graph.constants[id]
+    }
+    #expect(weights.count == 3 && weights.allSatisfy { $0.type.elementType == .i8 && $0.type.layout == NMPattern(n: 2, m: 4).layout },
+            "\(weights.map(\.type))")
+    for weight in weights {
+        // The stored values, unpacked and transposed back to [K, N], are the model's int8 weight.
+        let original = try #require(originals[String(weight.name.dropLast(".int8.t".count))], "\(weight.name)")
+        let dense = try NMPacking.unpack(weight)
+        let (n, k) = (dense.type.shape[0], dense.type.shape[1])
+        let transposedBack = (0..<(k * n)).map { dense.bytes[($0 % n) * k + $0 / n] }
+        #expect(transposedBack == original.bytes, "\(weight.name) differs from the model's int8 values")
+    }
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "mlp", vectorWidth: 16))
+    #expect(program.kernels.filter { $0.pattern.contains("int8 N:M product (2:4)") }.count == 3, "\(program.kernels.map(\.pattern))")
+    let references = try quantizedReferences("qdq-24", in: folder)
+    for mode in QuantizedRunMode.allCases {
+        _ = try checkQuantizedMLP("qdq-24", mode: mode, references: references, in: folder, sparsity: SparsifyOptions(minWeights: 0))
+    }
+}
+
 /// com.microsoft MatMulIntegerToFloat (after a DynamicQuantizeLinear, as onnxruntime's fusions may leave it) is read
 /// through MatMulInteger's integer decomposition and matches onnxruntime, interpreted and compiled.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
@@ -136,7 +170,8 @@ func matMulIntegerToFloatMatchesOnnxRuntime(mode: QuantizedRunMode) throws {
 
 /// Runs the quantized model `kind` in `mode` and compares every output with onnxruntime's: floats within one
 /// quantization step, integers exact against the model's ops as ONNX defines them. Returns the outputs.
-func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [QuantizedReference], in folder: URL) throws -> [String: Tensor] {
+func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [QuantizedReference], in folder: URL,
+                       sparsity: SparsifyOptions? = nil) throws -> [String: Tensor] {
     let model = folder.appendingPathComponent("mlp.\(kind).onnx").path
     let stepsData = try Data(contentsOf: folder.appendingPathComponent("mlp.\(kind).steps.json"))
     let steps = try #require(try JSONSerialization.jsonObject(with: stepsData) as? [String: Double])
@@ -148,6 +183,7 @@ func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [Quan
                              outputDirectory: outputFolder.path)
     request.interpret = mode == .interpreted
     request.target = mode == .x86_64 ? .x86_64 : .native
+    request.sparsity = sparsity
     let result = try runModel(request)
     let actual = Dictionary(uniqueKeysWithValues: result.outputs.map { ($0.name, $0.tensor) })
 
