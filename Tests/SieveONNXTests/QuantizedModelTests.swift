@@ -196,7 +196,8 @@ func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [Quan
             let step = steps[reference.name] ?? 0
             let worst = pairs.map { max(abs($0.0 - $0.1.0), abs($0.0 - $0.1.1)) }.max() ?? 0
             print("quantized \(kind) (\(mode.rawValue)): \(reference.name) differs from onnxruntime by at most \(worst) (one step \(step))")
-            #expect(worst <= step, "\(reference.name): max difference \(worst) exceeds one quantization step \(step)")
+            // One step of a dequantized f32 output is `step` up to the f32 rounding of the two values (at most one ulp of 1).
+            #expect(worst <= step + Double(Float(1).ulp), "\(reference.name): max difference \(worst) exceeds one quantization step \(step)")
         } else {
             // Integers are exact against the model's ops as ONNX defines them, and at most one step from
             // onnxruntime's fused kernels (its QLinearSoftmax approximates).
