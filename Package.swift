@@ -88,7 +88,7 @@ let package = Package(
             name: "SieveONNXTests",
             dependencies: [
                 "SieveTestSupport",
-                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC", "SieveKernel",
+                "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC", "SieveKernel", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["conformance-expected-failures.txt"]),

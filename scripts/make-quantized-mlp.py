@@ -16,10 +16,18 @@ Writes, for KIND in `dynamic` (quantize_dynamic: DynamicQuantizeLinear + MatMulI
   OUT/mlp.KIND.steps.json    for each float output, one quantization step: the unit of the last int32
                              product (activation scale x weight scale) for the dynamic model, the scale of
                              the QuantizeLinear the output was dequantized from for the QDQ model.
+and the same files for KIND-bare: the quantized model exactly as the tool wrote it (only the probabilities as
+output), which Sieve compiles into int8 products (the exposed intermediates keep the integer decomposition);
+for dynamic-ort: the dynamic model as onnxruntime's graph optimizations save it (com.microsoft
+DynamicQuantizeMatMul with the bias); and for dynamic-ort-integer: the same with each DynamicQuantizeMatMul
+written as DynamicQuantizeLinear + com.microsoft MatMulIntegerToFloat; for qdq-24: mlp.onnx with each weight pruned
+to 2:4 along its reduction (the two largest magnitudes of every four) and then quantized like the QDQ model, whose
+int8 weights are therefore 2:4.
 """
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -68,6 +76,16 @@ def record(kind, path, steps_of):
         json.dump(steps_of(onnx.load(path), values), file, indent=1)
 
 
+def steps_of_model(kind, folder):
+    """One quantization step per output as recorded for the exposed model `kind` (the same computation)."""
+    return lambda model, values: json.load(open(os.path.join(folder, f"mlp.{kind}.steps.json")))
+
+
+def record_bare(kind, bare):
+    """Records onnxruntime's outputs of the unexposed model `bare`; one step is the exposed model's."""
+    record(f"{kind}-bare", bare, steps_of_model(kind, os.path.dirname(bare)))
+
+
 def initializer(model, name):
     return next(onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name == name)
 
@@ -79,6 +97,7 @@ def main():
 
     dynamic = os.path.join(out, "mlp.dynamic.onnx")
     quantize_dynamic(source, dynamic)
+    shutil.copy(dynamic, os.path.join(out, "mlp.dynamic-bare.onnx"))
     model = onnx.load(dynamic)
     integer_values = []
     for node in model.graph.node:
@@ -98,10 +117,39 @@ def main():
         return {"probabilities": float(values[last.input[0]]) * float(initializer(model, last.input[1]))}
 
     record("dynamic", dynamic, dynamic_steps)
+    record_bare("dynamic", os.path.join(out, "mlp.dynamic-bare.onnx"))
+
+    # onnxruntime's own fused form, saved after its graph optimizations.
+    fused = os.path.join(out, "mlp.dynamic-ort.onnx")
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = fused
+    onnxruntime.InferenceSession(os.path.join(out, "mlp.dynamic-bare.onnx"), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(fused)
+    assert [node.op_type for node in model.graph.node].count("DynamicQuantizeMatMul") == 3
+    record("dynamic-ort", fused, steps_of_model("dynamic", out))
+
+    # MatMulIntegerToFloat: each DynamicQuantizeMatMul split into DynamicQuantizeLinear and MatMulIntegerToFloat.
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "DynamicQuantizeMatMul":
+            nodes.append(node)
+            continue
+        a, b, b_scale, b_zero_point, bias = node.input
+        q = [f"{node.output[0]}.{suffix}" for suffix in ("quantized", "scale", "zero_point")]
+        nodes.append(onnx.helper.make_node("DynamicQuantizeLinear", [a], q))
+        nodes.append(onnx.helper.make_node("MatMulIntegerToFloat", [q[0], b, q[1], b_scale, q[2], b_zero_point, bias],
+                                           [node.output[0]], domain="com.microsoft"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    integer = os.path.join(out, "mlp.dynamic-ort-integer.onnx")
+    onnx.save(model, integer)
+    record("dynamic-ort-integer", integer, steps_of_model("dynamic", out))
 
     qdq = os.path.join(out, "mlp.qdq.onnx")
     calibration = np.load(os.path.join(MODELS, "mlp.calibration.npy"))[:16].astype(np.float32)
     quantize_static(source, qdq, Rows(calibration), quant_format=QuantFormat.QDQ)
+    shutil.copy(qdq, os.path.join(out, "mlp.qdq-bare.onnx"))
     model = onnx.load(qdq)
     expose(qdq, [node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"])
 
@@ -114,6 +162,23 @@ def main():
         return {"probabilities": float(initializer(model, node.input[1]))}
 
     record("qdq", qdq, qdq_steps)
+    record_bare("qdq", os.path.join(out, "mlp.qdq-bare.onnx"))
+
+    # A 2:4 model: every group of four along a MatMul weight's reduction (axis 0 of [K, N]) keeps its two largest.
+    sparse = onnx.load(source)
+    for tensor in sparse.graph.initializer:
+        if not tensor.name.startswith("coefficient"):
+            continue
+        weight = onnx.numpy_helper.to_array(tensor).copy()
+        groups = weight.reshape(weight.shape[0] // 4, 4, weight.shape[1])
+        order = np.argsort(np.abs(groups), axis=1)
+        np.put_along_axis(groups, order[:, :2, :], 0, axis=1)
+        tensor.CopyFrom(onnx.numpy_helper.from_array(groups.reshape(weight.shape), tensor.name))
+    pruned = os.path.join(out, "mlp.24.onnx")
+    onnx.save(sparse, pruned)
+    qdq24 = os.path.join(out, "mlp.qdq-24.onnx")
+    quantize_static(pruned, qdq24, Rows(calibration), quant_format=QuantFormat.QDQ)
+    record("qdq-24", qdq24, steps_of_model("qdq", out))
 
 
 if __name__ == "__main__":

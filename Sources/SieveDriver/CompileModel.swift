@@ -351,8 +351,11 @@ func compileReportJSON(sparsity: SparsityReport?, schedule: ScheduleReport) thro
 
 /// The report's quantization section: per layer its scheme, scale range, measured error and weight bytes.
 func quantizationMarkdown(_ records: [LayerQuantizationRecord]) -> String {
+    let staticScales = records.contains { $0.activations != nil }
     var lines = ["## Quantization", "",
-                 "Int8 weights are symmetric per output channel; activations are quantized per row at run time (u8, own scale and zero point).",
+                 staticScales
+                    ? "Int8 weights are symmetric per output channel; activations are quantized to u8 with one scale and zero point per layer, fixed from calibration data by the observer named beside each layer."
+                    : "Int8 weights are symmetric per output channel; activations are quantized per row at run time (u8, own scale and zero point).",
                  "",
                  "| layer | weight | scheme | weight scales | relative error (measured on) | weight bytes |",
                  "| --- | --- | --- | --- | --- | --- |"]
@@ -360,7 +363,10 @@ func quantizationMarkdown(_ records: [LayerQuantizationRecord]) -> String {
     for record in records {
         let scales = record.scaleRange.map { String(format: "%.3g … %.3g", $0.lowerBound, $0.upperBound) } ?? "-"
         let error = record.error.map { String(format: "%.3g", $0) } ?? "-"
-        let scheme = record.reason.map { "\(record.scheme) (\($0))" } ?? record.scheme
+        var scheme = record.reason.map { "\(record.scheme) (\($0))" } ?? record.scheme
+        if let fixed = record.activations {
+            scheme += String(format: ", observer %@: activation scale %.3g, zero point %lld", fixed.observer, fixed.scale, fixed.zeroPoint)
+        }
         lines.append("| \(record.layer) | \(record.name) | \(scheme) | \(scales) | \(error) (\(record.errorMeasure)) | \(record.bytesBefore) → \(record.bytesAfter) |")
     }
     return lines.joined(separator: "\n") + "\n"

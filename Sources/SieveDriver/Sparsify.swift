@@ -121,3 +121,9 @@ public func transferSparsity(from sparsified: Graph, dense: Graph, to target: Gr
     try Verifier.verify(result, checks: Verifier.targetChecks)
     return result
 }
+
+/// Where `--quantize int8` takes activation scales from (`--activations dynamic|static`).
+public typealias QuantizeActivationScales = ActivationScales
+
+/// How `--activations static` observes a layer's range (`--observer minmax|percentile`).
+public typealias QuantizeRangeObserver = RangeObserver

@@ -1,13 +1,28 @@
 // The dynamic int8 product: fused_matmul of f32 activations by an i8 weight quantized per output channel.
 // Its exact integer semantics, shared by the type rule, the interpreter, the quantize pass and lowering.
 
+/// How a quantized product quantizes its f32 activations at run time.
+public enum ActivationQuantization: String, Hashable, Sendable, CaseIterable {
+    /// Each row with its own scale and zero point (`--quantize int8`): the default, printed as nothing.
+    case perRow = "per_row"
+    /// One scale and zero point for the whole tensor, as ONNX DynamicQuantizeLinear computes them (imported
+    /// DynamicQuantizeLinear + MatMulInteger groups and com.microsoft DynamicQuantizeMatMul).
+    case perTensor = "per_tensor"
+}
+
 /// The facts of the dynamic int8 product, `fused_matmul %a, %w` with f32 `a` and an i8 `w` of type
 /// `tensor<N x K x i8[, nm<N:M>], quant<axis = 0, scale = [...], zero_point = [0, ...]>>` read with `transpose_b`.
 ///
-/// Each activation row is quantized on the fly to u8 with its own scale and zero point (as ONNX
-/// DynamicQuantizeLinear does per tensor), the product accumulates `(q - zero point) * w` exactly in integers,
-/// and the epilogue dequantizes: `y[r][n] = f32(acc[r][n]) * (rowScale[r] * weightScale[n])`, then the usual
-/// bias, activation and residual steps in f32.
+/// Each activation row is quantized on the fly to u8 with its own scale and zero point (`activations =
+/// "per_row"`, the default), or the whole tensor with one (`"per_tensor"`, as ONNX DynamicQuantizeLinear does);
+/// the product accumulates `(q - zero point) * w` exactly in integers, and the epilogue dequantizes:
+/// `y[r][n] = f32(acc[r][n]) * (rowScale[r] * weightScale[n])`, then the usual bias, activation and residual
+/// steps in f32.
+///
+/// The static form reads activations quantized already: `a` is i8 or u8 with one scale and zero point in its
+/// type (a `quantize` op's result, or a quantized input), and `rowScale[r]` is that scale for every row. An
+/// imported QDQ product (`DequantizeLinear` of a constant int8 weight times a QuantizeLinear→DequantizeLinear
+/// activation) and `--activations static` take this form.
 public enum DynamicInt8 {
     /// The longest reduction whose sums stay exact in int32: |q − zp| ≤ 255 and |w| ≤ 128, so
     /// `K · 255 · 128 < 2^31` holds for K up to 65 793.
@@ -17,9 +32,17 @@ public enum DynamicInt8 {
     public static func isDynamicInt8(weight: TensorType) -> Bool { weight.quant != nil }
 
     /// Why these operands do not form a dynamic int8 product, or nil when they do.
-    public static func problem(activations: TensorType, weight: TensorType, transposeB: Bool) -> String? {
-        guard activations.elementType == .f32 else {
-            return "a quantized weight needs f32 activations, found \(activations.elementType)"
+    public static func problem(activations: TensorType, weight: TensorType, transposeB: Bool,
+                               scheme: ActivationQuantization = .perRow) -> String? {
+        if activations.elementType == .i8 || activations.elementType == .u8 {
+            guard let quant = activations.quant, quant.axis == nil, quant.scales.count == 1 else {
+                return "quantized activations need one scale and zero point for the whole tensor, found \(activations)"
+            }
+            guard scheme == .perRow else {
+                return "activations that are already quantized take no activations = \"\(scheme.rawValue)\""
+            }
+        } else if activations.elementType != .f32 {
+            return "a quantized weight needs f32 activations or i8/u8 activations quantized per tensor, found \(activations.elementType)"
         }
         guard weight.elementType == .i8, let quant = weight.quant else {
             return "a quantized product weight must be i8 with quantization parameters, found \(weight.elementType)"
@@ -48,6 +71,30 @@ public enum DynamicInt8 {
         if value <= 0 { return 0 }
         if value >= 255 { return 255 }
         return Int64(value)
+    }
+
+    /// The scale, zero point and u8 values (the zero point and values shifted by 128 for i8, which keeps every
+    /// difference `q − zero point`) of each row of the activations, as the product reads them: one `rows × k`
+    /// matrix of row-major f32 or integer values.
+    public static func quantizedRows(floats: [Float]?, integers: [Int64]?, type: TensorType, rows: Int, k: Int,
+                                     scheme: ActivationQuantization) -> (scales: [Float], zeroPoints: [Int64], values: [Int64]) {
+        if let quant = type.quant, let integers {
+            let shift: Int64 = type.elementType == .i8 ? 128 : 0
+            return ([Float](repeating: quant.scales[0], count: rows),
+                    [Int64](repeating: quant.zeroPoints[0] + shift, count: rows), integers.map { $0 + shift })
+        }
+        let x = floats ?? []
+        var scales: [Float] = [], zeroPoints: [Int64] = [], values: [Int64] = []
+        values.reserveCapacity(x.count)
+        let whole = scheme == .perTensor ? rowParameters(x) : nil
+        for row in 0..<rows {
+            let slice = x[(row * k)..<(row * k + k)]
+            let (scale, zeroPoint) = whole ?? rowParameters(slice)
+            scales.append(scale)
+            zeroPoints.append(zeroPoint)
+            for value in slice { values.append(quantize(value, scale: scale, zeroPoint: zeroPoint)) }
+        }
+        return (scales, zeroPoints, values)
     }
 
     /// The scale and zero point of one activation row: the range [min(0, min x), max(0, max x)] (NaN ignored)

@@ -69,7 +69,8 @@ public enum OpKind: Hashable, Sendable {
     /// `alpha * op(A) * op(B) + beta * C` on 2-D A and B. Operands: a, b, optional c.
     case gemm(alpha: Float, beta: Float, transposeA: Bool, transposeB: Bool)
     /// Matrix product followed by an epilogue. Operands: a, b, then one per `bias`/`residualAdd` step.
-    case fusedMatmul(transposeB: Bool, epilogue: [EpilogueStep])
+    /// `activations` says how f32 activations are quantized when b is an int8 weight (`DynamicInt8`).
+    case fusedMatmul(transposeB: Bool, epilogue: [EpilogueStep], activations: ActivationQuantization = .perRow)
     /// 2-D convolution, NCHW input, OIHW weight. Operands: x, w, optional bias.
     case conv2d(Conv2DAttributes)
     /// An elementwise function of two operands with NumPy broadcasting (arithmetic, comparison, logic). Operands: a, b.

@@ -306,10 +306,11 @@ extension OpKind {
             if transposeA { result.append(("transpose_a", .bool(true))) }
             if transposeB { result.append(("transpose_b", .bool(true))) }
             return result
-        case let .fusedMatmul(transposeB, epilogue):
+        case let .fusedMatmul(transposeB, epilogue, activations):
             var result: [(String, AttributeValue)] = []
             if transposeB { result.append(("transpose_b", .bool(true))) }
             result.append(("epilogue", .list(epilogue.map(\.symbol))))
+            if activations != .perRow { result.append(("activations", .string(activations.rawValue))) }
             return result
         case let .conv2d(a):
             var result: [(String, AttributeValue)] = []
@@ -413,7 +414,11 @@ extension OpKind {
             let transposeB = try reader.bool("transpose_b", default: false)
             var steps: [EpilogueStep] = []
             for item in try reader.list("epilogue") { steps.append(try EpilogueStep.parse(item)) }
-            kind = .fusedMatmul(transposeB: transposeB, epilogue: steps)
+            let scheme = try reader.string("activations", default: ActivationQuantization.perRow.rawValue)
+            guard let activations = ActivationQuantization(rawValue: scheme) else {
+                throw TypeRuleError("unknown activations '\(scheme)' (expected per_row or per_tensor)")
+            }
+            kind = .fusedMatmul(transposeB: transposeB, epilogue: steps, activations: activations)
         case "conv2d":
             kind = .conv2d(Conv2DAttributes(
                 strides: try reader.ints("strides", default: [1, 1]),

@@ -83,7 +83,7 @@ extension OpKind {
         let transposeB: Bool
         switch self {
         case .conv2d: return nil
-        case let .matmul(transpose), let .gemm(_, _, _, transpose), let .fusedMatmul(transpose, _): transposeB = transpose
+        case let .matmul(transpose), let .gemm(_, _, _, transpose), let .fusedMatmul(transpose, _, _): transposeB = transpose
         default: return "\(mnemonic) does not read nm weights"  // only products (operand 1) accept nm layouts
         }
         guard transposeB else { return "an nm weight must be read as [N, K] with transpose_b = true (its groups run along K)" }
@@ -97,7 +97,7 @@ extension OpKind {
         case .constant: return 0...0
         case .matmul: return 2...2
         case .gemm: return 2...3
-        case let .fusedMatmul(_, epilogue):
+        case let .fusedMatmul(_, epilogue, _):
             let extra = epilogue.filter { if case .activation = $0 { return false } else { return true } }.count
             return (2 + extra)...(2 + extra)
         case .conv2d: return 2...3
@@ -262,18 +262,22 @@ extension OpKind {
             }
             return TensorType([m, n], element)
 
-        case let .fusedMatmul(transposeB, epilogue):
+        case let .fusedMatmul(transposeB, epilogue, activations):
             let element: ElementType
             if DynamicInt8.isDynamicInt8(weight: operands[1]) {
                 // The dynamic int8 product: f32 activations, an i8 weight quantized per output channel, f32 epilogue.
-                if let problem = DynamicInt8.problem(activations: operands[0], weight: operands[1], transposeB: transposeB) {
+                if let problem = DynamicInt8.problem(activations: operands[0], weight: operands[1], transposeB: transposeB,
+                                                     scheme: activations) {
                     throw TypeRuleError(problem)
                 }
-                element = try sameElementType([operands[0]] + operands.dropFirst(2))
+                element = try sameElementType([TensorType([], .f32)] + operands.dropFirst(2))
             } else {
+                guard activations == .perRow else {
+                    throw TypeRuleError("activations = \"\(activations.rawValue)\" applies only to a product by a quantized weight")
+                }
                 element = try sameElementType(operands)
+                try requireFloat(operands[0])
             }
-            try requireFloat(operands[0])
             let shape = try matmulShape(operands[0].shape, operands[1].shape, transposeB: transposeB)
             var next = 2
             for step in epilogue {

@@ -175,7 +175,7 @@ public enum Verifier {
         let results = Set(graph.operations.filter { $0.kind == .constant(ConstantID(id)) }.flatMap(\.results))
         for op in graph.operations where op.operands.count >= 2 && results.contains(op.operands[1]) {
             switch op.kind {
-            case .matmul(transposeB: false), .fusedMatmul(transposeB: false, _), .gemm(_, _, _, transposeB: false):
+            case .matmul(transposeB: false), .fusedMatmul(transposeB: false, _, _), .gemm(_, _, _, transposeB: false):
                 return [shape[1], shape[0]]
             default:
                 continue

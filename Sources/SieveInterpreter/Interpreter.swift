@@ -152,8 +152,9 @@ public struct Interpreter: Sendable {
         case let .gemm(alpha, beta, transposeA, transposeB):
             return try gemm(operands, alpha: alpha, beta: beta, transposeA: transposeA, transposeB: transposeB,
                             resultType: resultType)
-        case let .fusedMatmul(transposeB, epilogue):
-            return try fusedMatrixProduct(operands, transposeB: transposeB, epilogue: epilogue, resultType: resultType)
+        case let .fusedMatmul(transposeB, epilogue, activations):
+            return try fusedMatrixProduct(operands, transposeB: transposeB, epilogue: epilogue, activations: activations,
+                                          resultType: resultType)
         case let .conv2d(attributes):
             return try convolution(operands, attributes: attributes, resultType: resultType)
         case let .binary(function): return try binary(function, operands[0], operands[1], resultType: resultType)

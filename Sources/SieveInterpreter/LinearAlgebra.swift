@@ -184,16 +184,22 @@ func gemm(_ operands: [Tensor], alpha: Float, beta: Float, transposeA: Bool, tra
 
 /// The dynamic int8 product (`DynamicInt8`) before its epilogue: each row of `a` ([rows, k]) quantized to u8 with
 /// its own parameters, exact integer sums against the i8 weight `w` ([n, k]), dequantized by row and channel scale.
-public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows: Int, n: Int, k: Int) -> [Float] {
+public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows: Int, n: Int, k: Int,
+                               activations: ActivationQuantization = .perRow) -> [Float] {
+    let quantized = DynamicInt8.quantizedRows(floats: a, integers: nil, type: TensorType([rows, k], .f32), rows: rows, k: k,
+                                              scheme: activations)
+    return int8Product(quantized, w, scales: scales, rows: rows, n: n, k: k)
+}
+
+/// The integer product of quantized activation rows by i8 weights `[n, k]`, exact, dequantized per row and channel.
+public func int8Product(_ a: (scales: [Float], zeroPoints: [Int64], values: [Int64]), _ w: [Int64], scales: [Float],
+                 rows: Int, n: Int, k: Int) -> [Float] {
     var result = [Float](repeating: 0, count: rows * n)
-    var quantized = [Int64](repeating: 0, count: k)
     for row in 0..<rows {
-        let x = a[(row * k)..<(row * k + k)]
-        let (scale, zeroPoint) = DynamicInt8.rowParameters(x)
-        for (index, value) in x.enumerated() { quantized[index] = DynamicInt8.quantize(value, scale: scale, zeroPoint: zeroPoint) - zeroPoint }
+        let zeroPoint = a.zeroPoints[row], scale = a.scales[row]
         for column in 0..<n {
             var sum: Int64 = 0
-            for inner in 0..<k { sum += quantized[inner] * w[column * k + inner] }
+            for inner in 0..<k { sum += (a.values[row * k + inner] - zeroPoint) * w[column * k + inner] }
             result[row * n + column] = Float(sum) * (scale * scales[column])
         }
     }
@@ -203,12 +209,15 @@ public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows
 /// Matrix product followed by its epilogue steps in order, all in f32 and rounded once at the end.
 /// With a quantized weight it is the dynamic int8 product (`DynamicInt8`).
 func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [EpilogueStep],
-                        resultType: TensorType) throws -> Tensor {
+                        activations: ActivationQuantization = .perRow, resultType: TensorType) throws -> Tensor {
     var values: [Float]
     if let quant = operands[1].type.quant {
-        values = dynamicInt8Product(operands[0].floatValues, operands[1].integerValues, scales: quant.scales,
-                                    rows: operands[0].floatValues.count / max(1, operands[1].shape[1]),
-                                    n: operands[1].shape[0], k: operands[1].shape[1])
+        let a = operands[0], k = operands[1].shape[1]
+        let rows = (a.type.elementCount ?? 0) / max(1, k)
+        let float = a.elementType.isFloat
+        let quantized = DynamicInt8.quantizedRows(floats: float ? a.floatValues : nil, integers: float ? nil : a.integerValues,
+                                                  type: a.type, rows: rows, k: k, scheme: activations)
+        values = int8Product(quantized, operands[1].integerValues, scales: quant.scales, rows: rows, n: operands[1].shape[0], k: k)
     } else {
         let shape = try ProductShape(a: operands[0].shape, b: operands[1].shape, transposeB: transposeB)
         values = try floatProduct(operands[0].floatValues, operands[1].floatValues, shape, transposeB: transposeB)

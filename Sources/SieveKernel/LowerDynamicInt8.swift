@@ -46,27 +46,65 @@ extension Lowerer {
         let schedule = try currentSchedule()
         let parallel = schedule.parallel != .none
 
-        // Prologue: each row's range (NaN ignored, widened to include 0), scale over 255 steps (1 for an all-zero
-        // row), zero point quantize(-low), then the row quantized to u8.
+        guard case let .fusedMatmul(_, _, scheme) = op.kind, let activationType = graph.type(of: op.operands[0]) else {
+            throw LoweringError("a quantized fused_matmul needs typed activations")
+        }
         var prologue = KernelBuilder()
-        prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
-            let low = body.declare("low", .f32, .float(0)), high = body.declare("high", .f32, .float(0))
-            body.loop("k", to: .index(k)) { body, kk in
-                let x = body.declare("x", .f32, .load(a, index: r * .index(k) + kk))
+        if let quant = activationType.quant {
+            // Static: the activations are quantized already; i8 values and zero point move up by 128 to u8, which keeps
+            // every difference q - zero point, and each row takes the tensor's scale.
+            let shift: Int64 = activationType.elementType == .i8 ? 128 : 0
+            prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
+                body.store(rowScales, r, .float(quant.scales[0]))
+                body.store(rowZeroPoints, r, .index(Int(quant.zeroPoints[0] + shift)))
+                body.loop("k", to: .index(k)) { body, kk in
+                    let index = body.declare("i", .i64, r * .index(k) + kk)
+                    body.store(quantized, index, .binary(.add, .load(a, index: index), .index(Int(shift))))
+                }
+            }
+            addKernel(prologue, pattern: "static int8 product: quantized activations (one scale and zero point) moved to u8 rows")
+        } else if scheme == .perTensor {
+            // Per tensor, as ONNX DynamicQuantizeLinear: one range over every row, then the rows quantized with it.
+            let low = prologue.declare("low", .f32, .float(0)), high = prologue.declare("high", .f32, .float(0))
+            prologue.loop("i", to: .index(rows * k)) { body, i in
+                let x = body.declare("x", .f32, .load(a, index: i))
                 body.assign(low, .binary(.min, low, x))
                 body.assign(high, .binary(.max, high, x))
             }
-            let step = body.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
-            let scale = body.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
-            let zeroPoint = body.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
-            body.store(rowScales, r, scale)
-            body.store(rowZeroPoints, r, zeroPoint)
-            body.loop("k", to: .index(k)) { body, kk in
-                let index = body.declare("i", .i64, r * .index(k) + kk)
-                body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
+            let step = prologue.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
+            let scale = prologue.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
+            let zeroPoint = prologue.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
+            prologue.loop("r", to: .index(rows)) { body, r in
+                body.store(rowScales, r, scale)
+                body.store(rowZeroPoints, r, zeroPoint)
+                body.loop("k", to: .index(k)) { body, kk in
+                    let index = body.declare("i", .i64, r * .index(k) + kk)
+                    body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
+                }
             }
+            addKernel(prologue, pattern: "dynamic int8 product: activations quantized to u8 (one scale and zero point per tensor)")
+        } else {
+            // Per row: each row's range (NaN ignored, widened to include 0), scale over 255 steps (1 for an all-zero
+            // row), zero point quantize(-low), then the row quantized to u8.
+            prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
+                let low = body.declare("low", .f32, .float(0)), high = body.declare("high", .f32, .float(0))
+                body.loop("k", to: .index(k)) { body, kk in
+                    let x = body.declare("x", .f32, .load(a, index: r * .index(k) + kk))
+                    body.assign(low, .binary(.min, low, x))
+                    body.assign(high, .binary(.max, high, x))
+                }
+                let step = body.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
+                let scale = body.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
+                let zeroPoint = body.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
+                body.store(rowScales, r, scale)
+                body.store(rowZeroPoints, r, zeroPoint)
+                body.loop("k", to: .index(k)) { body, kk in
+                    let index = body.declare("i", .i64, r * .index(k) + kk)
+                    body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
+                }
+            }
+            addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point)")
         }
-        addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point)")
 
         // Epilogue tables: each output channel's scale and the sum of its weights, which corrects the zero point:
         // sum (q - zp) w = sum q w - zp sum w.

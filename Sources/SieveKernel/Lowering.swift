@@ -343,7 +343,7 @@ struct Lowerer {
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
         let weightRowsAlongReduction: Bool
         switch op.kind {
-        case let .matmul(transposeB), let .fusedMatmul(transposeB, _), let .gemm(_, _, _, transposeB):
+        case let .matmul(transposeB), let .fusedMatmul(transposeB, _, _), let .gemm(_, _, _, transposeB):
             weightRowsAlongReduction = transposeB
         default:
             weightRowsAlongReduction = false  // conv2d, and ops that are not matrix products
@@ -357,7 +357,7 @@ struct Lowerer {
     func runsTransposedSparse(_ index: Int) -> Bool {
         let op = graph.operations[index]
         switch op.kind {
-        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, _, true): break
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _, _), .gemm(_, _, _, true): break
         default: return false
         }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense,
@@ -389,7 +389,7 @@ struct Lowerer {
         for (index, op) in graph.operations.enumerated() where isMatmul(op) && runsTransposedSparse(index) {
             guard let result = op.results.first, !outputs.contains(result), let uses = readers[result.index], !uses.isEmpty,
                   uses.allSatisfy({ $0.position == 0 && isMatmul(graph.operations[$0.op]) && runsTransposedSparse($0.op) }) else { continue }
-            if case let .fusedMatmul(_, steps) = op.kind {
+            if case let .fusedMatmul(_, steps, _) = op.kind {
                 // The steps `matmulVectorEpilogue(lanesAlongRows: true)` has a form for (buffers do not exist yet).
                 let alongRows = steps.allSatisfy { step in
                     switch step {
@@ -487,7 +487,7 @@ struct Lowerer {
             break
         case let .matmul(transposeB):
             try lowerMatmul(op, result: result, transposeB: transposeB, epilogue: [])
-        case let .fusedMatmul(transposeB, epilogue):
+        case let .fusedMatmul(transposeB, epilogue, _):
             try lowerMatmul(op, result: result, transposeB: transposeB, epilogue: epilogue)
         case let .gemm(alpha, beta, transposeA, transposeB):
             try lowerGemm(op, result: result, alpha: alpha, beta: beta, transposeA: transposeA, transposeB: transposeB)

@@ -34,7 +34,7 @@ extension Lowerer {
     /// the vector kernel); nil for every other product or op.
     func rowBlockActivationRows(_ op: Operation) -> Int? {
         switch op.kind {
-        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _), .gemm(_, _, false, true): break
+        case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _, _), .gemm(_, _, false, true): break
         default: return nil
         }
         guard op.operands.count >= 2, let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
@@ -151,7 +151,7 @@ extension Lowerer {
     /// vectors along the rows (its vector form with lanes along rows: the bias broadcast, the activation), the
     /// scalar form on the rows' tail.
     mutating func emitTransposedEpilogue(_ op: Operation, result: BufferID, rows: Int, n: Int, epilogue: ProductEpilogue) throws {
-        guard case let .fusedMatmul(_, steps) = op.kind,
+        guard case let .fusedMatmul(_, steps, _) = op.kind,
               let vectorEpilogue = try matmulVectorEpilogue(op, steps: steps, m: rows, n: n, lanesAlongRows: true) else {
             throw LoweringError("the epilogue of a product kept transposed has no vector form along rows")
         }

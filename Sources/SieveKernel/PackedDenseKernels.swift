@@ -64,7 +64,7 @@ extension Lowerer {
                   case let .densePanels(schedule) = opSchedule.variant else { continue }
             let transposed: Bool
             switch op.kind {
-            case let .matmul(transposeB), let .fusedMatmul(transposeB, _): transposed = transposeB
+            case let .matmul(transposeB), let .fusedMatmul(transposeB, _, _): transposed = transposeB
             case let .gemm(_, _, _, transposeB): transposed = transposeB
             default: continue
             }

@@ -92,8 +92,15 @@ struct GraphBuilder {
         for (index, node) in graphProto.node.enumerated() {
             for name in node.output where !name.isEmpty && producers[name] == nil { producers[name] = index }
         }
+        // quantize_dynamic's products become int8 fused_matmuls: their inner nodes are not converted on their own.
+        let quantizedProducts = dynamicProductGroups()
+        let fusedNodes = Set(quantizedProducts.values.flatMap(\.innerNodes))
         for (index, node) in graphProto.node.enumerated() {
-            addNode(node, index: index, producers: producers)
+            if let group = quantizedProducts[index] {
+                addDynamicProduct(group, index: index)
+            } else if !fusedNodes.contains(index) {
+                addNode(node, index: index, producers: producers)
+            }
         }
         addOutputs()
         checkDeclaredTypes(shapesChosen: !inputShapes.isEmpty || !constantInputs.isEmpty)
@@ -283,7 +290,9 @@ struct GraphBuilder {
             poisonOutputs()
             return
         }
-        if !domain.isEmpty {
+        let microsoft = domain == GraphBuilder.microsoftDomain && domains[domain] != nil
+            && GraphBuilder.microsoftOperators[node.opType] != nil
+        if !domain.isEmpty && !microsoft {
             if let version = domains[domain] {
                 error(location, "op '\(node.opType)' of domain '\(domain)' (opset \(version)) is not supported; Sieve reads the default ONNX domain only")
             } else {
@@ -292,7 +301,7 @@ struct GraphBuilder {
             poisonOutputs()
             return
         }
-        guard ONNXImporter.supportedOps.contains(node.opType) else {
+        guard microsoft || ONNXImporter.supportedOps.contains(node.opType) else {
             if node.opType == "Loop" || node.opType == "Scan" {
                 error(location, "op '\(node.opType)' (opset \(opset)) is not supported: Sieve compiles graphs without run-time loops; only If whose condition folds at import is read")
             } else {
@@ -305,7 +314,7 @@ struct GraphBuilder {
         // The node's shape against its op's schema (onnx's checker makes the same checks), before any converter
         // reads it: a converter may ignore an input, an output or an attribute that is not there to be read.
         let irVersion = self.irVersion
-        if let entry = GraphBuilder.operators[node.opType],
+        if let entry = microsoft ? GraphBuilder.microsoftOperators[node.opType] : GraphBuilder.operators[node.opType],
            let problem = node.attribute.lazy.compactMap({ attributeFieldProblem($0, of: node.opType, irVersion: irVersion) }).first
             ?? signatureProblem(node, entry) {
             error(location, problem)

@@ -7,7 +7,8 @@ extension GraphBuilder {
     /// Converts one node with its op's converter; returns one slot per output (nil where Sieve does not
     /// compute that output).
     mutating func convert(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        guard let entry = GraphBuilder.operators[n.node.opType] else {
+        let table = n.node.domain == GraphBuilder.microsoftDomain ? GraphBuilder.microsoftOperators : GraphBuilder.operators
+        guard let entry = table[n.node.opType] else {
             throw NodeError("op '\(n.node.opType)' is not supported")
         }
         do {

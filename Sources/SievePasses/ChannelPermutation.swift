@@ -120,7 +120,7 @@ enum ChannelPermutation {
                 } else {
                     return nil
                 }
-            case let .fusedMatmul(_, epilogue):
+            case let .fusedMatmul(_, epilogue, _):
                 guard !epilogue.contains(.residualAdd),
                       let producer = producer(at: opIndex, channels: channels, in: graph, readers: readers) else { return nil }
                 for extra in op.operands.dropFirst(2) {

@@ -11,7 +11,7 @@ import SieveIR
 /// - `add` with a value of the result's own shape → `residual_add`;
 /// - `relu`, `gelu`, `sigmoid`, `tanh`, `leaky_relu`, `clip` → that activation.
 /// A `gemm` joins when it is a plain product (alpha 1, beta 1, A not transposed); its `c` becomes
-/// the first bias or residual step. The fused op takes the place of the chain's last op, where
+/// the first bias or residual step; a `fused_matmul` keeps its steps and appends those that follow. The fused op takes the place of the chain's last op, where
 /// every operand it reads is already defined.
 public struct Fuse: GraphPass {
     public let name = "fuse"
@@ -36,9 +36,17 @@ public struct Fuse: GraphPass {
         var steps: [EpilogueStep] = []
         var extras: [ValueID] = []
         let transposeB: Bool
+        var activations = ActivationQuantization.perRow, alreadyFused = false
         switch product.kind {
         case let .matmul(transpose):
             transposeB = transpose
+        case let .fusedMatmul(transpose, existing, scheme):
+            // A product fused already (an imported quantized product) takes the steps that follow it as well.
+            transposeB = transpose
+            activations = scheme
+            steps = existing
+            extras = Array(product.operands.dropFirst(2))
+            alreadyFused = true
         case let .gemm(alpha, beta, transposeA, transpose) where alpha == 1 && beta == 1 && !transposeA:
             transposeB = transpose
             if product.operands.count == 3 {
@@ -75,9 +83,10 @@ public struct Fuse: GraphPass {
             current = result
             last = next
         }
-        guard !steps.isEmpty else { return }
+        // A fused product that nothing followed stays as it is.
+        guard !steps.isEmpty, last != start || !alreadyFused else { return }
 
-        let kind = OpKind.fusedMatmul(transposeB: transposeB, epilogue: steps)
+        let kind = OpKind.fusedMatmul(transposeB: transposeB, epilogue: steps, activations: activations)
         let operands = Array(product.operands.prefix(2)) + extras
         let operandTypes = operands.compactMap { graph.type(of: $0) }
         guard operandTypes.count == operands.count,

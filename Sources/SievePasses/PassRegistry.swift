@@ -10,6 +10,7 @@ public enum PassRegistry {
         Canonicalize(),
         DeadCodeElimination(),
         CommonSubexpressionElimination(),
+        FuseQDQ(),
         TransposeWeights(),
         Fuse(),
         SparsityAllocation(),

@@ -62,6 +62,9 @@ public enum Pipelines {
     /// The graph passes of `sieve compile` (and of `sieve run` and `sieve bench`), in order, run by one pass manager;
     /// `sparsity` nil leaves its two passes out. Lowering and the backend follow.
     ///
+    /// - fuse-qdq before everything: canonicalize would fold the dequantized int8 weights of a QDQ model into f32
+    ///   constants, and the products must be found while they still read `dequantize` ops. With `--sparsity N:M` it
+    ///   stores int8 weights that already follow the pattern as nm (the sparsity passes prune f32 weights only).
     /// - canonicalize, cse, dce first: import leaves foldable shape arithmetic, identities and duplicated constants;
     ///   canonicalize creates duplicates and dead ops, cse leaves the losers dead, dce removes them.
     /// - transpose-weights before the sparsity passes: N:M groups run along the last axis of a `[N, K]` weight
@@ -82,10 +85,13 @@ public enum Pipelines {
     ///   because passes that rebuild an op drop its schedule. Schedules an op carries already (written into a
     ///   `.sir` model) are kept where they fit the target.
     ///
-    /// Required: transpose-weights (the sparsity passes need `[N, K]` weights), the sparsity passes and quantize when
+    /// Required: fuse-qdq (an int8 model is compiled as int8, without f32 copies of its weights), transpose-weights (the sparsity passes need `[N, K]` weights), the sparsity passes and quantize when
     /// asked for, and schedule (the kernel choice lowering follows and the report lists). The rest are exact optimisations.
     public static func compileSteps(target: TargetDescription, sparsity: SparsityPasses?, quantize: Quantize? = nil) -> [Step] {
+        var keepNM: NMPattern?
+        if case let .uniform(pattern)? = sparsity?.allocation.mode { keepNM = pattern }
         var steps: [Step] = [
+            .required(FuseQDQ(keepNM: keepNM)),
             .optimisation(Canonicalize()),
             .optimisation(CommonSubexpressionElimination()),
             .optimisation(DeadCodeElimination()),

@@ -70,7 +70,7 @@ public enum PrunableLayers {
                 let op = graph.operations[index]
                 guard !op.operands.dropFirst(2).contains(weight), op.operands[0] != weight else { return false }
                 switch op.kind {
-                case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _): return true
+                case .matmul(transposeB: true), .fusedMatmul(transposeB: true, _, _): return true
                 default: return false
                 }
             }
@@ -88,7 +88,7 @@ public enum PrunableLayers {
             let access: PrunableLayer.Access
             var groups = 1
             switch op.kind {
-            case let .matmul(transposeB), let .fusedMatmul(transposeB, _):
+            case let .matmul(transposeB), let .fusedMatmul(transposeB, _, _):
                 guard type.rank == 2 else { continue }
                 access = .matrix(transposed: transposeB, transposeA: false)
             case let .gemm(_, _, transposeA, transposeB):
@@ -153,8 +153,8 @@ public enum PrunableLayers {
             switch op.kind {
             case let .matmul(transposeB) where !transposeB:
                 graph.operations[layer.opIndex].kind = .matmul(transposeB: true)
-            case let .fusedMatmul(transposeB, epilogue) where !transposeB:
-                graph.operations[layer.opIndex].kind = .fusedMatmul(transposeB: true, epilogue: epilogue)
+            case let .fusedMatmul(transposeB, epilogue, activations) where !transposeB:
+                graph.operations[layer.opIndex].kind = .fusedMatmul(transposeB: true, epilogue: epilogue, activations: activations)
             case let .gemm(alpha, beta, _, transposeB) where !transposeB:
                 graph.operations[layer.opIndex].kind = .gemm(alpha: alpha, beta: beta, transposeA: transposeA, transposeB: true)
             default:

@@ -7,6 +7,11 @@
 // each layer quantized alone); without it, the relative
 // error of the dequantized weight, which leaves out the activations' rounding (the report says which).
 // Runs after nm-legalize: the kept values of an N:M weight are what gets quantized, its indices stay.
+//
+// `activations=static` quantizes activations with a scale and zero point fixed at compile time instead: an observer
+// (`observer=minmax`, the range of the layer's calibration inputs, or `percentile`, its 0.01th and 99.99th
+// percentiles) reads the same calibration rows the error is measured on, and a `quantize` op to u8 feeds the
+// product, which is then the static form of `DynamicInt8`. It needs calibration data.
 
 import SieveIR
 import SieveInterpreter
@@ -17,8 +22,10 @@ public struct LayerQuantizationRecord: Hashable, Sendable {
     public var name: String
     /// The product's result name.
     public var layer: String
-    /// "int8 dynamic" or "f32".
+    /// "int8 dynamic", "int8 static" or "f32".
     public var scheme: String
+    /// With static activations: the observer and the activations' scale and zero point.
+    public var activations: StaticActivations?
     /// Why it stays f32, or nil.
     public var reason: String?
     /// The smallest and largest per-channel weight scale.
@@ -29,6 +36,48 @@ public struct LayerQuantizationRecord: Hashable, Sendable {
     public var errorMeasure: String
     /// Weight bytes before (f32, dense or nm) and after (i8 values, nm indices and a 4-byte scale per channel).
     public var bytesBefore: Int, bytesAfter: Int
+}
+
+/// How static activations were quantized: which observer chose the range, and the parameters it gave.
+public struct StaticActivations: Hashable, Sendable {
+    /// "minmax" or "percentile 99.99".
+    public var observer: String
+    /// The u8 scale and zero point of the layer's input.
+    public var scale: Float, zeroPoint: Int64
+}
+
+/// Where activation scales come from.
+public enum ActivationScales: String, Hashable, Sendable, CaseIterable {
+    /// Computed from each row at run time (`DynamicInt8`, per row).
+    case dynamic
+    /// Fixed at compile time from calibration data by an observer.
+    case `static`
+}
+
+/// How a static activation range is observed on calibration data.
+public enum RangeObserver: String, Hashable, Sendable, CaseIterable {
+    /// The smallest and largest value.
+    case minmax
+    /// The 0.01th and 99.99th percentiles, which leave outliers to saturate.
+    case percentile
+
+    /// The name the report gives.
+    public var reportName: String { self == .minmax ? "minmax" : "percentile 99.99" }
+
+    /// The range of `values` this observer reports, widened to include 0 (as a u8 zero point needs).
+    public func range(_ values: [Float]) -> (low: Float, high: Float) {
+        let finite = values.filter(\.isFinite)
+        guard !finite.isEmpty else { return (0, 0) }
+        switch self {
+        case .minmax:
+            return (min(0, finite.min() ?? 0), max(0, finite.max() ?? 0))
+        case .percentile:
+            let sorted = finite.sorted()
+            let last = sorted.count - 1
+            let low = sorted[Int((Double(last) * 0.0001).rounded(.down))], high = sorted[Int((Double(last) * 0.9999).rounded(.up))]
+            return (min(0, low), max(0, high))
+        }
+    }
 }
 
 /// Quantizes product weights to int8 where the measured error allows.
@@ -45,15 +94,24 @@ public struct Quantize: ConfigurablePass {
     public var maxError: Double
     /// Calibration samples the error is measured on (nil: the context's limit).
     public var samples: Int?
+    /// Activation scales computed at run time (dynamic) or fixed from calibration data (static).
+    public var activations: ActivationScales
+    /// How static scales are chosen.
+    public var observer: RangeObserver
 
     /// Makes the pass.
-    public init(maxError: Double = Quantize.defaultMaxError, samples: Int? = nil) {
+    public init(maxError: Double = Quantize.defaultMaxError, samples: Int? = nil, activations: ActivationScales = .dynamic,
+                observer: RangeObserver = .minmax) {
         self.maxError = maxError
         self.samples = samples
+        self.activations = activations
+        self.observer = observer
     }
 
     public var optionHelp: [(key: String, meaning: String)] {
-        [("max-error", "largest relative error of a quantized layer"), ("samples", "calibration samples the error is measured on")]
+        [("max-error", "largest relative error of a quantized layer"), ("samples", "calibration samples the error is measured on"),
+         ("activations", "dynamic (scales per row at run time) or static (fixed from calibration data)"),
+         ("observer", "with activations=static: minmax or percentile (0.01th to 99.99th)")]
     }
 
     public func configured(with options: [(key: String, value: String)]) throws(DiagnosticError) -> any GraphPass {
@@ -64,6 +122,16 @@ public struct Quantize: ConfigurablePass {
             switch key {
             case "max-error": pass.maxError = try reader.number(key, value, in: 0...Double.greatestFiniteMagnitude)
             case "samples": pass.samples = max(1, try reader.count(key, value))
+            case "activations":
+                guard let scales = ActivationScales(rawValue: value) else {
+                    throw DiagnosticError(.error(.unknown, "quantize option activations must be dynamic or static, found '\(value)'"))
+                }
+                pass.activations = scales
+            case "observer":
+                guard let observer = RangeObserver(rawValue: value) else {
+                    throw DiagnosticError(.error(.unknown, "quantize option observer must be minmax or percentile, found '\(value)'"))
+                }
+                pass.observer = observer
             default: break
             }
         }
@@ -90,7 +158,7 @@ public struct Quantize: ConfigurablePass {
         switch op.kind {
         case .matmul(transposeB: true):
             return Candidate(op: index, weight: id, epilogue: [], operands: op.operands)
-        case let .fusedMatmul(transposeB: true, epilogue):
+        case let .fusedMatmul(transposeB: true, epilogue, .perRow):
             return Candidate(op: index, weight: id, epilogue: epilogue, operands: op.operands)
         case let .gemm(alpha, beta, transposeA: false, transposeB: true) where alpha == 1:
             guard op.operands.count == 3 else { return Candidate(op: index, weight: id, epilogue: [], operands: op.operands) }
@@ -108,6 +176,9 @@ public struct Quantize: ConfigurablePass {
         let defining = graph.definingOps()
         let candidates = graph.operations.indices.compactMap { Quantize.candidate($0, in: graph, defining: defining) }
         guard !candidates.isEmpty else { return }
+        if activations == .static, context.calibration == nil {
+            throw DiagnosticError(.error(.unknown, "static activation scales (--activations static) are computed from calibration data; give --calibration"))
+        }
         let inputs = try calibrationInputs(graph, candidates, context: context)
         var replaced: [ConstantID: ConstantID] = [:]
         var records: [LayerQuantizationRecord] = []
@@ -119,16 +190,33 @@ public struct Quantize: ConfigurablePass {
             let rows = weight.type.shape[0], reduction = weight.type.shape[1]
             guard let quantized = QuantizedWeight(weight) else {
                 records.append(LayerQuantizationRecord(
-                    name: weight.name, layer: layerName, scheme: "f32", reason: "weights not finite", scaleRange: nil, error: nil,
+                    name: weight.name, layer: layerName, scheme: "f32", activations: nil, reason: "weights not finite", scaleRange: nil, error: nil,
                     errorMeasure: "-", bytesBefore: weight.bytes.count, bytesAfter: weight.bytes.count))
                 continue
             }
             let error: Double, measure: String
+            var staticActivations: StaticActivations?
+            if activations == .static {
+                // No calibration row reached this layer: it has no observed range and stays f32.
+                guard let rowsOfA = inputs[candidate.op], !rowsOfA.isEmpty else {
+                    records.append(LayerQuantizationRecord(
+                        name: weight.name, layer: layerName, scheme: "f32", activations: nil, reason: "no calibration rows for static scales",
+                        scaleRange: nil, error: nil, errorMeasure: "-", bytesBefore: weight.bytes.count, bytesAfter: weight.bytes.count))
+                    continue
+                }
+                let (low, high) = observer.range(rowsOfA)
+                var scale = (high - low) / 255
+                if !(scale > 0) || !scale.isFinite { scale = 1 }
+                staticActivations = StaticActivations(observer: observer.reportName, scale: scale,
+                                                      zeroPoint: DynamicInt8.quantize(0 - low, scale: scale, zeroPoint: 0))
+            }
             if let rowsOfA = inputs[candidate.op], !rowsOfA.isEmpty {
                 let dense = (try Tensor(weight).floats ?? [])
                 let count = rowsOfA.count / reduction
                 let exact = floatRows(rowsOfA, dense, rows: count, n: rows, k: reduction)
-                let approximate = dynamicInt8Rows(rowsOfA, quantized, rows: count, n: rows, k: reduction)
+                let approximate = staticActivations.map { fixed in
+                    staticInt8Rows(rowsOfA, quantized, activations: fixed, rows: count, n: rows, k: reduction)
+                } ?? dynamicInt8Rows(rowsOfA, quantized, rows: count, n: rows, k: reduction)
                 error = relativeError(approximate, exact)
                 measure = "output, \(count) calibration rows"
             } else {
@@ -139,7 +227,7 @@ public struct Quantize: ConfigurablePass {
             let scaleRange = (scales.min() ?? 0)...(scales.max() ?? 0)
             guard error <= maxError else {
                 records.append(LayerQuantizationRecord(
-                    name: weight.name, layer: layerName, scheme: "f32", reason: "error \(error) > max-error \(maxError)",
+                    name: weight.name, layer: layerName, scheme: "f32", activations: nil, reason: "error \(error) > max-error \(maxError)",
                     scaleRange: scaleRange, error: error, errorMeasure: measure, bytesBefore: weight.bytes.count,
                     bytesAfter: weight.bytes.count))
                 continue
@@ -157,10 +245,19 @@ public struct Quantize: ConfigurablePass {
             graph.operations.insert(constOp, at: candidate.op)
             var operands = candidate.operands
             operands[1] = weightValue
-            graph.operations[candidate.op + 1] = Operation(.fusedMatmul(transposeB: true, epilogue: candidate.epilogue), operands: operands,
-                                                           results: op.results, location: op.location)
+            var productIndex = candidate.op + 1
+            if let fixed = staticActivations, let activationType = graph.type(of: operands[0]) {
+                // The activations are quantized by a quantize op right before the product, which reads the u8 values.
+                let type = TensorType(activationType.shape, .u8, quant: QuantParams(axis: nil, scales: [fixed.scale], zeroPoints: [fixed.zeroPoint]))
+                operands[0] = graph.append(.quantize, [operands[0]], type, location: op.location)
+                graph.operations.insert(graph.operations.removeLast(), at: productIndex)
+                productIndex += 1
+            }
+            graph.operations[productIndex] = Operation(.fusedMatmul(transposeB: true, epilogue: candidate.epilogue), operands: operands,
+                                                       results: op.results, location: op.location)
             records.append(LayerQuantizationRecord(
-                name: weight.name, layer: layerName, scheme: "int8 dynamic", reason: nil, scaleRange: scaleRange, error: error,
+                name: weight.name, layer: layerName, scheme: staticActivations == nil ? "int8 dynamic" : "int8 static",
+                activations: staticActivations, reason: nil, scaleRange: scaleRange, error: error,
                 errorMeasure: measure, bytesBefore: weight.bytes.count, bytesAfter: quantized.constant.bytes.count + 4 * rows))
         }
         context.quantization += records.reversed()
@@ -277,6 +374,13 @@ func floatRows(_ a: [Float], _ w: [Float], rows: Int, n: Int, k: Int) -> [Float]
 /// The dynamic int8 product's values (before any epilogue), as the interpreter computes them.
 func dynamicInt8Rows(_ a: [Float], _ weight: QuantizedWeight, rows: Int, n: Int, k: Int) -> [Float] {
     dynamicInt8Product(a, weight.integers, scales: weight.scales, rows: rows, n: n, k: k)
+}
+
+/// The static int8 product's values (before any epilogue): every row quantized to u8 with the fixed parameters.
+func staticInt8Rows(_ a: [Float], _ weight: QuantizedWeight, activations: StaticActivations, rows: Int, n: Int, k: Int) -> [Float] {
+    let values = a.map { DynamicInt8.quantize($0, scale: activations.scale, zeroPoint: activations.zeroPoint) }
+    let quantized = ([Float](repeating: activations.scale, count: rows), [Int64](repeating: activations.zeroPoint, count: rows), values)
+    return int8Product(quantized, weight.integers, scales: weight.scales, rows: rows, n: n, k: k)
 }
 
 /// ||approximate - exact|| / ||exact|| (0 when both are zero).

@@ -60,7 +60,7 @@ public struct KernelProblem: Hashable, Sendable {
             packable = uses == 1
         }
         switch op.kind {
-        case let .matmul(transposeB), let .fusedMatmul(transposeB, _):
+        case let .matmul(transposeB), let .fusedMatmul(transposeB, _, _):
             guard a.rank >= 1, b.rank >= 1 else { return nil }
             let a2 = a.rank == 1 ? [1] + a.shape : a.shape
             let b2 = b.rank == 1 ? b.shape + [1] : b.shape

@@ -85,7 +85,7 @@ struct Compile: ParsableCommand {
             autotune, the C compiler) with an estimate of the time left; nothing of it when standard error is \
             not a terminal. --quiet prints only diagnostics; --verbose adds the time of every step and pass.
 
-            Passes, in order: canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
+            Passes, in order: fuse-qdq, canonicalize, cse, dce, transpose-weights, [sparsity-allocation, nm-legalize], \
             fuse, canonicalize, cse, dce, [quantize], schedule (Pipelines.compile), run by one pass manager: --time-passes \
             prints one report for the whole pipeline. docs/sparsity.md explains the sparsity options.
             """)

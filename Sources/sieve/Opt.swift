@@ -25,7 +25,8 @@ struct Opt: ParsableCommand {
             sparsity=N:M|auto, max-error=E, target-density=D, keep-dense=GLOB (repeatable), \
             min-weights=N (default \(SparsityOptions.defaultMinWeights)), prune=METHOD (default magnitude), \
             samples=N (default \(SparsityOptions.defaultSensitivitySamples)). nm-legalize: prune=magnitude|wanda|sparsegpt, pattern=N:M, samples=N. \
-            quantize: max-error=E (default \(QuantizeOptions.defaultMaxError)), samples=N; --quantize int8 appends it to -p.
+            quantize: max-error=E (default \(QuantizeOptions.defaultMaxError)), samples=N, activations=dynamic|static, \
+            observer=minmax|percentile; --quantize int8 (with --activations, --observer) appends it to -p.
 
             IR dumps and timing reports go to standard error, each dump under a header such as
             '// -----// IR Dump After canonicalize //----- //'. The IR reference is IR/README.md.

@@ -155,12 +155,37 @@ struct QuantizeFlags: ParsableArguments {
                                valueName: "E"))
     var quantizeMaxError: Double?
 
+    @Option(help: ArgumentHelp("With --quantize: 'dynamic' activation scales, computed per row at run time (the default), or 'static' ones, fixed per layer from the --calibration data by --observer; the report names the observer and each layer's scale.",
+                               valueName: "dynamic|static"))
+    var activations: String?
+
+    @Option(help: ArgumentHelp("With --activations static: how a layer's activation range is read from calibration data: 'minmax' (default) or 'percentile' (0.01th to 99.99th, outliers saturate).",
+                               valueName: "minmax|percentile"))
+    var observer: String?
+
     /// The quantize pass asked for, or nil without `--quantize`.
     func pass() throws(DiagnosticError) -> QuantizeOptions? {
         guard let quantize else {
             if quantizeMaxError != nil { throw DiagnosticError(.error(.unknown, "--quantize-max-error needs --quantize int8")) }
+            if activations != nil { throw DiagnosticError(.error(.unknown, "--activations needs --quantize int8")) }
+            if observer != nil { throw DiagnosticError(.error(.unknown, "--observer needs --quantize int8 --activations static")) }
             return nil
         }
+        let scales = try activations.map { (value: String) throws(DiagnosticError) -> QuantizeActivationScales in
+            guard let scales = QuantizeActivationScales(rawValue: value) else {
+                throw DiagnosticError(.error(.unknown, "--activations must be dynamic or static, found '\(value)'"))
+            }
+            return scales
+        } ?? .dynamic
+        let rangeObserver = try observer.map { (value: String) throws(DiagnosticError) -> QuantizeRangeObserver in
+            guard let observer = QuantizeRangeObserver(rawValue: value) else {
+                throw DiagnosticError(.error(.unknown, "--observer must be minmax or percentile, found '\(value)'"))
+            }
+            guard scales == .static else {
+                throw DiagnosticError(.error(.unknown, "--observer chooses static activation scales; add --activations static"))
+            }
+            return observer
+        } ?? .minmax
         guard quantize == "int8" else {
             throw DiagnosticError(.error(.unknown, "--quantize must be int8, found '\(quantize)'"))
         }
@@ -168,11 +193,11 @@ struct QuantizeFlags: ParsableArguments {
         guard bound >= 0, bound.isFinite else {
             throw DiagnosticError(.error(.unknown, "--quantize-max-error must be a non-negative number, found \(bound)"))
         }
-        return QuantizeOptions(maxError: bound)
+        return QuantizeOptions(maxError: bound, activations: scales, observer: rangeObserver)
     }
 
     /// The pass as a `-p` entry, for `sieve opt`.
     func pipelineEntry() throws(DiagnosticError) -> String? {
-        try pass().map { "quantize{max-error=\($0.maxError)}" }
+        try pass().map { "quantize{max-error=\($0.maxError),activations=\($0.activations.rawValue),observer=\($0.observer.rawValue)}" }
     }
 }

@@ -191,6 +191,35 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
         #expect(correct >= 488 - 2, "int8 classified \(correct) of 500 held-out digits")
     }
 
+    /// `--activations static`: each layer's activation scale is fixed from calibration data by the named observer; the
+    /// report names it, the product reads u8 activations from a quantize op, and the interpreter and the compiled
+    /// artifact give the same bits.
+    @Test(arguments: ["minmax", "percentile"])
+    func staticActivationScalesMatchBetweenInterpreterAndArtifact(observer: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let calibration = exampleFolder.appendingPathComponent("mlp.calibration.npy").path
+        let flags = ["--quantize", "int8", "--quantize-max-error", "1", "--activations", "static", "--observer", observer, "--calibration", calibration]
+        let compiled = folder.appendingPathComponent("artifact")
+        // Batches of 4 rows, as the run below: the calibration data (256 rows) is read in batches of the input's shape.
+        let compile = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=4x64", "-o", compiled.path] + flags, timeout: 300)
+        #expect(compile.status == 0, "\(compile.stderr)")
+        let report = try String(contentsOf: compiled.appendingPathComponent("report.md"), encoding: .utf8)
+        let name = observer == "minmax" ? "minmax" : "percentile 99.99"
+        #expect(report.components(separatedBy: "int8 static, observer \(name): activation scale").count - 1 == 3, "\(report)")
+        let kernels = try String(contentsOf: compiled.appendingPathComponent("mlp.report.txt"), encoding: .utf8)
+        #expect(kernels.components(separatedBy: "static int8 product").count - 1 == 3, "\(kernels)")
+        var results: [[Float]] = []
+        for (label, extra) in [("interpreted", ["--interpret"]), ("compiled", [])] {
+            let output = folder.appendingPathComponent(label)
+            let outcome = try runSieve(["run", CompileCommandTests.mlp, "--input", exampleFolder.appendingPathComponent("mlp.input.npy").path,
+                                        "--output-dir", output.path] + flags + extra, timeout: 300)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            results.append(try #require(try Tensor(NumPyFile.read(path: output.appendingPathComponent("probabilities.npy").path)).floats))
+        }
+        #expect(results[0].count == 40 && results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
+    }
+
     @Test func badRequestsLeaveNoArtifact() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -205,6 +234,9 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
             (["--input-shape", "input=1xq"], "input=1xq"),
             (["--quantize", "int4"], "--quantize must be int8"),
             (["--quantize-max-error", "0.1"], "--quantize-max-error needs --quantize int8"),
+            (["--quantize", "int8", "--activations", "fixed"], "--activations must be dynamic or static"),
+            (["--quantize", "int8", "--observer", "minmax"], "add --activations static"),
+            (["--quantize", "int8", "--activations", "static"], "give --calibration"),
         ]
         for (extra, message) in cases {
             let outcome = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=1x64", "-o", output.path] + extra,
