@@ -13,6 +13,13 @@ public let runtimeHeaderSource = ##"""
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+/* GCC 12.2 miscompiles the generic (pre-AVX2) int8 product kernels of some artifacts at -O3: the exact sums of
+ * sieve_dot_u8i8 inlined into a product task come out wrong (seen with imported QDQ models; right at -O2, with
+ * -fno-ivopts and with clang; UBSan reports nothing). Until the cause is reduced to a GCC report, artifacts built by
+ * GCC before 13 without AVX2 turn induction-variable optimisation off for everything after this header. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13 && !defined(__AVX2__)
+#pragma GCC optimize("no-ivopts")
+#endif
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #elif defined(__SSE2__)
