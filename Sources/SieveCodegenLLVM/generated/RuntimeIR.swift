@@ -34,19 +34,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #21
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #21
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #21
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -69,7 +69,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #21
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -123,8 +123,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #21
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #21
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -142,9 +142,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #20
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
+  %29 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #21
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #21
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -153,7 +153,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #21
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -163,8 +163,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #21
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -175,13 +175,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #21
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -201,7 +201,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #21
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -210,21 +210,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #21
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   ret ptr null
 }
 
@@ -236,12 +236,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #21
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #21
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #21
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -252,10 +252,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #21
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #21
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #21
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -264,7 +264,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #21
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -293,12 +293,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -321,8 +321,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #21
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -342,7 +342,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #21
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -351,8 +351,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -365,9 +365,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #20
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
+  %61 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -376,11 +376,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -396,14 +396,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #21
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -741,10 +741,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #21
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #21
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -765,7 +765,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #20
+  call void @free(ptr noundef %26) #21
   br label %35
 
 28:                                               ; preds = %20
@@ -774,7 +774,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #20
+  call void @free(ptr noundef %26) #21
   br label %35
 
 32:                                               ; preds = %28
@@ -787,7 +787,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #21
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -855,9 +855,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #21
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #21
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -881,7 +881,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #20
+  call void @free(ptr noundef %20) #21
   br label %24
 
 22:                                               ; preds = %10
@@ -891,7 +891,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #21
   ret ptr %25
 }
 
@@ -904,10 +904,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #20
+  tail call void @free(ptr noundef %5) #21
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #20
+  tail call void @free(ptr noundef %7) #21
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -1251,7 +1251,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #28
+  %4 = tail call double @erf(double noundef %3) #29
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -1690,8 +1690,748 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %175
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %661
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  %21 = shl nsw i64 %1, 1
+  %22 = shl nsw i64 %8, 3
+  %23 = mul nsw i64 %1, 3
+  %24 = mul i64 %8, 12
+  %25 = and i64 %19, 1
+  %26 = and i64 %5, 9223372036854775804
+  %27 = icmp eq i64 %26, 4
+  %28 = and i64 %19, 2305843009213693950
+  %29 = icmp eq i64 %25, 0
+  br label %30
+
+30:                                               ; preds = %43, %15
+  %31 = phi i64 [ 0, %15 ], [ %44, %43 ]
+  %32 = mul nsw i64 %31, %13
+  %33 = getelementptr inbounds i8, ptr %3, i64 %32
+  %34 = shl nsw i64 %31, 6
+  %35 = getelementptr i8, ptr %7, i64 %34
+  br label %36
+
+36:                                               ; preds = %46, %30
+  %37 = phi i1 [ true, %30 ], [ false, %46 ]
+  %38 = phi i64 [ 0, %30 ], [ 8, %46 ]
+  br i1 %16, label %39, label %46
+
+39:                                               ; preds = %36
+  %40 = getelementptr i32, ptr %35, i64 %38
+  %41 = shl nuw nsw i64 %38, 2
+  %42 = getelementptr inbounds i8, ptr %33, i64 %41
+  br label %47
+
+43:                                               ; preds = %46
+  %44 = add nuw nsw i64 %31, 1
+  %45 = icmp eq i64 %44, %4
+  br i1 %45, label %661, label %30, !llvm.loop !58
+
+46:                                               ; preds = %654, %36
+  br i1 %37, label %36, label %43, !llvm.loop !59
+
+47:                                               ; preds = %654, %39
+  %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
+  %49 = sub nsw i64 %2, %48
+  %50 = icmp sgt i64 %49, 3
+  %51 = trunc i64 %49 to i32
+  %52 = select i1 %50, i32 4, i32 %51
+  %53 = mul nsw i64 %48, %1
+  %54 = getelementptr inbounds i8, ptr %0, i64 %53
+  %55 = mul nsw i64 %48, %8
+  %56 = getelementptr i32, ptr %40, i64 %55
+  switch i32 %52, label %466 [
+    i32 1, label %57
+    i32 2, label %192
+    i32 3, label %312
+  ]
+
+57:                                               ; preds = %47
+  br i1 %10, label %59, label %58
+
+58:                                               ; preds = %57
+  br i1 %18, label %61, label %188
+
+59:                                               ; preds = %57
+  br i1 %20, label %60, label %188
+
+60:                                               ; preds = %59
+  br i1 %27, label %162, label %115
+
+61:                                               ; preds = %58, %61
+  %62 = phi <8 x i32> [ %112, %61 ], [ zeroinitializer, %58 ]
+  %63 = phi <8 x i32> [ %108, %61 ], [ zeroinitializer, %58 ]
+  %64 = phi i64 [ %113, %61 ], [ 0, %58 ]
+  %65 = mul nuw nsw i64 %64, 80
+  %66 = getelementptr inbounds i8, ptr %33, i64 %65
+  %67 = getelementptr inbounds i8, ptr %66, i64 %41
+  %68 = load <16 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = sext <16 x i8> %68 to <16 x i16>
+  %70 = getelementptr inbounds i8, ptr %67, i64 16
+  %71 = load <16 x i8>, ptr %70, align 1, !tbaa !31
+  %72 = sext <16 x i8> %71 to <16 x i16>
+  %73 = getelementptr inbounds i8, ptr %66, i64 64
+  %74 = getelementptr inbounds i8, ptr %73, i64 %38
+  %75 = load <4 x i8>, ptr %74, align 1
+  %76 = zext <4 x i8> %75 to <4 x i64>
+  %77 = getelementptr inbounds i8, ptr %66, i64 68
+  %78 = getelementptr inbounds i8, ptr %77, i64 %38
+  %79 = load <4 x i8>, ptr %78, align 1
+  %80 = zext <4 x i8> %79 to <4 x i64>
+  %81 = shl nuw nsw <4 x i64> %76, <i64 14, i64 14, i64 14, i64 14>
+  %82 = shl nuw nsw <4 x i64> %76, <i64 28, i64 28, i64 28, i64 28>
+  %83 = shl nuw nsw <4 x i64> %76, <i64 42, i64 42, i64 42, i64 42>
+  %84 = or disjoint <4 x i64> %82, %83
+  %85 = or disjoint <4 x i64> %84, %81
+  %86 = or disjoint <4 x i64> %85, %76
+  %87 = shl nuw nsw <4 x i64> %80, <i64 14, i64 14, i64 14, i64 14>
+  %88 = shl nuw nsw <4 x i64> %80, <i64 28, i64 28, i64 28, i64 28>
+  %89 = shl nuw nsw <4 x i64> %80, <i64 42, i64 42, i64 42, i64 42>
+  %90 = or disjoint <4 x i64> %88, %89
+  %91 = or disjoint <4 x i64> %90, %87
+  %92 = or disjoint <4 x i64> %91, %80
+  %93 = shl nsw i64 %64, 3
+  %94 = getelementptr i8, ptr %54, i64 %93
+  %95 = bitcast <4 x i64> %86 to <32 x i8>
+  %96 = and <32 x i8> %95, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %97 = or disjoint <32 x i8> %96, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %98 = bitcast <4 x i64> %92 to <32 x i8>
+  %99 = and <32 x i8> %98, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %100 = or disjoint <32 x i8> %99, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %101 = load i64, ptr %94, align 1
+  %102 = insertelement <4 x i64> poison, i64 %101, i64 0
+  %103 = shufflevector <4 x i64> %102, <4 x i64> poison, <4 x i32> zeroinitializer
+  %104 = bitcast <4 x i64> %103 to <32 x i8>
+  %105 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %97)
+  %106 = bitcast <32 x i8> %105 to <16 x i16>
+  %107 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %106, <16 x i16> %69)
+  %108 = add <8 x i32> %107, %63
+  %109 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %100)
+  %110 = bitcast <32 x i8> %109 to <16 x i16>
+  %111 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %110, <16 x i16> %72)
+  %112 = add <8 x i32> %111, %62
+  %113 = add nuw nsw i64 %64, 1
+  %114 = icmp eq i64 %113, %17
+  br i1 %114, label %188, label %61, !llvm.loop !60
+
+115:                                              ; preds = %60, %115
+  %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
+  %117 = phi <8 x i32> [ %156, %115 ], [ zeroinitializer, %60 ]
+  %118 = phi i64 [ %159, %115 ], [ 0, %60 ]
+  %119 = phi i64 [ %160, %115 ], [ 0, %60 ]
+  %120 = shl nsw i64 %118, 6
+  %121 = getelementptr inbounds i8, ptr %42, i64 %120
+  %122 = load <16 x i8>, ptr %121, align 1, !tbaa !31
+  %123 = sext <16 x i8> %122 to <16 x i16>
+  %124 = getelementptr inbounds i8, ptr %121, i64 16
+  %125 = load <16 x i8>, ptr %124, align 1, !tbaa !31
+  %126 = sext <16 x i8> %125 to <16 x i16>
+  %127 = shl nsw i64 %118, 2
+  %128 = getelementptr i8, ptr %54, i64 %127
+  %129 = load i32, ptr %128, align 1
+  %130 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %129, i64 0
+  %131 = bitcast <4 x i32> %130 to <16 x i8>
+  %132 = shufflevector <16 x i8> %131, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %133 = zext <8 x i8> %132 to <8 x i16>
+  %134 = shufflevector <8 x i16> %133, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %135 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %123)
+  %136 = add <8 x i32> %135, %117
+  %137 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %126)
+  %138 = add <8 x i32> %137, %116
+  %139 = or disjoint i64 %118, 1
+  %140 = shl nsw i64 %139, 6
+  %141 = getelementptr inbounds i8, ptr %42, i64 %140
+  %142 = load <16 x i8>, ptr %141, align 1, !tbaa !31
+  %143 = sext <16 x i8> %142 to <16 x i16>
+  %144 = getelementptr inbounds i8, ptr %141, i64 16
+  %145 = load <16 x i8>, ptr %144, align 1, !tbaa !31
+  %146 = sext <16 x i8> %145 to <16 x i16>
+  %147 = shl nsw i64 %139, 2
+  %148 = getelementptr i8, ptr %54, i64 %147
+  %149 = load i32, ptr %148, align 1
+  %150 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %149, i64 0
+  %151 = bitcast <4 x i32> %150 to <16 x i8>
+  %152 = shufflevector <16 x i8> %151, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %153 = zext <8 x i8> %152 to <8 x i16>
+  %154 = shufflevector <8 x i16> %153, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %155 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %143)
+  %156 = add <8 x i32> %155, %136
+  %157 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %146)
+  %158 = add <8 x i32> %157, %138
+  %159 = add nuw nsw i64 %118, 2
+  %160 = add i64 %119, 2
+  %161 = icmp eq i64 %160, %28
+  br i1 %161, label %162, label %115, !llvm.loop !61
+
+162:                                              ; preds = %115, %60
+  %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
+  %164 = phi <8 x i32> [ poison, %60 ], [ %158, %115 ]
+  %165 = phi <8 x i32> [ zeroinitializer, %60 ], [ %158, %115 ]
+  %166 = phi <8 x i32> [ zeroinitializer, %60 ], [ %156, %115 ]
+  %167 = phi i64 [ 0, %60 ], [ %159, %115 ]
+  br i1 %29, label %188, label %168
+
+168:                                              ; preds = %162
+  %169 = shl nsw i64 %167, 6
+  %170 = getelementptr inbounds i8, ptr %42, i64 %169
+  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
+  %172 = sext <16 x i8> %171 to <16 x i16>
+  %173 = getelementptr inbounds i8, ptr %170, i64 16
+  %174 = load <16 x i8>, ptr %173, align 1, !tbaa !31
+  %175 = sext <16 x i8> %174 to <16 x i16>
+  %176 = shl nsw i64 %167, 2
+  %177 = getelementptr i8, ptr %54, i64 %176
+  %178 = load i32, ptr %177, align 1
+  %179 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %178, i64 0
+  %180 = bitcast <4 x i32> %179 to <16 x i8>
+  %181 = shufflevector <16 x i8> %180, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %182 = zext <8 x i8> %181 to <8 x i16>
+  %183 = shufflevector <8 x i16> %182, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %184 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %172)
+  %185 = add <8 x i32> %184, %166
+  %186 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %175)
+  %187 = add <8 x i32> %186, %165
+  br label %188
+
+188:                                              ; preds = %61, %168, %162, %59, %58
+  %189 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %164, %162 ], [ %187, %168 ], [ %112, %61 ]
+  %190 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %163, %162 ], [ %185, %168 ], [ %108, %61 ]
+  %191 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %190, <8 x i32> %189)
+  br label %654
+
+192:                                              ; preds = %47
+  br i1 %10, label %194, label %193
+
+193:                                              ; preds = %192
+  br i1 %18, label %195, label %302
+
+194:                                              ; preds = %192
+  br i1 %20, label %264, label %302
+
+195:                                              ; preds = %193, %195
+  %196 = phi <8 x i32> [ %244, %195 ], [ zeroinitializer, %193 ]
+  %197 = phi <8 x i32> [ %257, %195 ], [ zeroinitializer, %193 ]
+  %198 = phi <8 x i32> [ %261, %195 ], [ zeroinitializer, %193 ]
+  %199 = phi <8 x i32> [ %248, %195 ], [ zeroinitializer, %193 ]
+  %200 = phi i64 [ %262, %195 ], [ 0, %193 ]
+  %201 = mul nuw nsw i64 %200, 80
+  %202 = getelementptr inbounds i8, ptr %33, i64 %201
+  %203 = getelementptr inbounds i8, ptr %202, i64 %41
+  %204 = load <16 x i8>, ptr %203, align 1, !tbaa !31
+  %205 = sext <16 x i8> %204 to <16 x i16>
+  %206 = getelementptr inbounds i8, ptr %203, i64 16
+  %207 = load <16 x i8>, ptr %206, align 1, !tbaa !31
+  %208 = sext <16 x i8> %207 to <16 x i16>
+  %209 = getelementptr inbounds i8, ptr %202, i64 64
+  %210 = getelementptr inbounds i8, ptr %209, i64 %38
+  %211 = load <4 x i8>, ptr %210, align 1
+  %212 = zext <4 x i8> %211 to <4 x i64>
+  %213 = getelementptr inbounds i8, ptr %202, i64 68
+  %214 = getelementptr inbounds i8, ptr %213, i64 %38
+  %215 = load <4 x i8>, ptr %214, align 1
+  %216 = zext <4 x i8> %215 to <4 x i64>
+  %217 = shl nuw nsw <4 x i64> %212, <i64 14, i64 14, i64 14, i64 14>
+  %218 = shl nuw nsw <4 x i64> %212, <i64 28, i64 28, i64 28, i64 28>
+  %219 = shl nuw nsw <4 x i64> %212, <i64 42, i64 42, i64 42, i64 42>
+  %220 = or disjoint <4 x i64> %218, %219
+  %221 = or disjoint <4 x i64> %220, %217
+  %222 = or disjoint <4 x i64> %221, %212
+  %223 = shl nuw nsw <4 x i64> %216, <i64 14, i64 14, i64 14, i64 14>
+  %224 = shl nuw nsw <4 x i64> %216, <i64 28, i64 28, i64 28, i64 28>
+  %225 = shl nuw nsw <4 x i64> %216, <i64 42, i64 42, i64 42, i64 42>
+  %226 = or disjoint <4 x i64> %224, %225
+  %227 = or disjoint <4 x i64> %226, %223
+  %228 = or disjoint <4 x i64> %227, %216
+  %229 = shl nsw i64 %200, 3
+  %230 = getelementptr i8, ptr %54, i64 %229
+  %231 = bitcast <4 x i64> %222 to <32 x i8>
+  %232 = and <32 x i8> %231, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %233 = or disjoint <32 x i8> %232, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %234 = bitcast <4 x i64> %228 to <32 x i8>
+  %235 = and <32 x i8> %234, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %236 = or disjoint <32 x i8> %235, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %237 = load i64, ptr %230, align 1
+  %238 = insertelement <4 x i64> poison, i64 %237, i64 0
+  %239 = shufflevector <4 x i64> %238, <4 x i64> poison, <4 x i32> zeroinitializer
+  %240 = bitcast <4 x i64> %239 to <32 x i8>
+  %241 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %233)
+  %242 = bitcast <32 x i8> %241 to <16 x i16>
+  %243 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %242, <16 x i16> %205)
+  %244 = add <8 x i32> %243, %196
+  %245 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %236)
+  %246 = bitcast <32 x i8> %245 to <16 x i16>
+  %247 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %246, <16 x i16> %208)
+  %248 = add <8 x i32> %247, %199
+  %249 = getelementptr i8, ptr %230, i64 %1
+  %250 = load i64, ptr %249, align 1
+  %251 = insertelement <4 x i64> poison, i64 %250, i64 0
+  %252 = shufflevector <4 x i64> %251, <4 x i64> poison, <4 x i32> zeroinitializer
+  %253 = bitcast <4 x i64> %252 to <32 x i8>
+  %254 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %233)
+  %255 = bitcast <32 x i8> %254 to <16 x i16>
+  %256 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %255, <16 x i16> %205)
+  %257 = add <8 x i32> %256, %197
+  %258 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %236)
+  %259 = bitcast <32 x i8> %258 to <16 x i16>
+  %260 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %259, <16 x i16> %208)
+  %261 = add <8 x i32> %260, %198
+  %262 = add nuw nsw i64 %200, 1
+  %263 = icmp eq i64 %262, %17
+  br i1 %263, label %302, label %195, !llvm.loop !60
+
+264:                                              ; preds = %194, %264
+  %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
+  %266 = phi <8 x i32> [ %297, %264 ], [ zeroinitializer, %194 ]
+  %267 = phi <8 x i32> [ %299, %264 ], [ zeroinitializer, %194 ]
+  %268 = phi <8 x i32> [ %288, %264 ], [ zeroinitializer, %194 ]
+  %269 = phi i64 [ %300, %264 ], [ 0, %194 ]
+  %270 = shl nsw i64 %269, 6
+  %271 = getelementptr inbounds i8, ptr %42, i64 %270
+  %272 = load <16 x i8>, ptr %271, align 1, !tbaa !31
+  %273 = sext <16 x i8> %272 to <16 x i16>
+  %274 = getelementptr inbounds i8, ptr %271, i64 16
+  %275 = load <16 x i8>, ptr %274, align 1, !tbaa !31
+  %276 = sext <16 x i8> %275 to <16 x i16>
+  %277 = shl nsw i64 %269, 2
+  %278 = getelementptr i8, ptr %54, i64 %277
+  %279 = load i32, ptr %278, align 1
+  %280 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %279, i64 0
+  %281 = bitcast <4 x i32> %280 to <16 x i8>
+  %282 = shufflevector <16 x i8> %281, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %283 = zext <8 x i8> %282 to <8 x i16>
+  %284 = shufflevector <8 x i16> %283, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %285 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %273)
+  %286 = add <8 x i32> %285, %265
+  %287 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %276)
+  %288 = add <8 x i32> %287, %268
+  %289 = getelementptr i8, ptr %278, i64 %1
+  %290 = load i32, ptr %289, align 1
+  %291 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %290, i64 0
+  %292 = bitcast <4 x i32> %291 to <16 x i8>
+  %293 = shufflevector <16 x i8> %292, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %294 = zext <8 x i8> %293 to <8 x i16>
+  %295 = shufflevector <8 x i16> %294, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %296 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %273)
+  %297 = add <8 x i32> %296, %266
+  %298 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %276)
+  %299 = add <8 x i32> %298, %267
+  %300 = add nuw nsw i64 %269, 1
+  %301 = icmp eq i64 %300, %19
+  br i1 %301, label %302, label %264, !llvm.loop !61
+
+302:                                              ; preds = %195, %264, %194, %193
+  %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
+  %304 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %297, %264 ], [ %257, %195 ]
+  %305 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %299, %264 ], [ %261, %195 ]
+  %306 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %288, %264 ], [ %248, %195 ]
+  %307 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %303, <8 x i32> %306)
+  %308 = bitcast <8 x i32> %307 to <4 x i64>
+  %309 = shufflevector <4 x i64> %308, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %309, ptr %56, align 1, !tbaa !31
+  %310 = getelementptr inbounds i32, ptr %56, i64 %8
+  %311 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %304, <8 x i32> %305)
+  br label %654
+
+312:                                              ; preds = %47
+  br i1 %10, label %314, label %313
+
+313:                                              ; preds = %312
+  br i1 %18, label %315, label %450
+
+314:                                              ; preds = %312
+  br i1 %20, label %399, label %450
+
+315:                                              ; preds = %313, %315
+  %316 = phi <8 x i32> [ %392, %315 ], [ zeroinitializer, %313 ]
+  %317 = phi <8 x i32> [ %379, %315 ], [ zeroinitializer, %313 ]
+  %318 = phi <8 x i32> [ %366, %315 ], [ zeroinitializer, %313 ]
+  %319 = phi <8 x i32> [ %396, %315 ], [ zeroinitializer, %313 ]
+  %320 = phi <8 x i32> [ %383, %315 ], [ zeroinitializer, %313 ]
+  %321 = phi <8 x i32> [ %370, %315 ], [ zeroinitializer, %313 ]
+  %322 = phi i64 [ %397, %315 ], [ 0, %313 ]
+  %323 = mul nuw nsw i64 %322, 80
+  %324 = getelementptr inbounds i8, ptr %33, i64 %323
+  %325 = getelementptr inbounds i8, ptr %324, i64 %41
+  %326 = load <16 x i8>, ptr %325, align 1, !tbaa !31
+  %327 = sext <16 x i8> %326 to <16 x i16>
+  %328 = getelementptr inbounds i8, ptr %325, i64 16
+  %329 = load <16 x i8>, ptr %328, align 1, !tbaa !31
+  %330 = sext <16 x i8> %329 to <16 x i16>
+  %331 = getelementptr inbounds i8, ptr %324, i64 64
+  %332 = getelementptr inbounds i8, ptr %331, i64 %38
+  %333 = load <4 x i8>, ptr %332, align 1
+  %334 = zext <4 x i8> %333 to <4 x i64>
+  %335 = getelementptr inbounds i8, ptr %324, i64 68
+  %336 = getelementptr inbounds i8, ptr %335, i64 %38
+  %337 = load <4 x i8>, ptr %336, align 1
+  %338 = zext <4 x i8> %337 to <4 x i64>
+  %339 = shl nuw nsw <4 x i64> %334, <i64 14, i64 14, i64 14, i64 14>
+  %340 = shl nuw nsw <4 x i64> %334, <i64 28, i64 28, i64 28, i64 28>
+  %341 = shl nuw nsw <4 x i64> %334, <i64 42, i64 42, i64 42, i64 42>
+  %342 = or disjoint <4 x i64> %340, %341
+  %343 = or disjoint <4 x i64> %342, %339
+  %344 = or disjoint <4 x i64> %343, %334
+  %345 = shl nuw nsw <4 x i64> %338, <i64 14, i64 14, i64 14, i64 14>
+  %346 = shl nuw nsw <4 x i64> %338, <i64 28, i64 28, i64 28, i64 28>
+  %347 = shl nuw nsw <4 x i64> %338, <i64 42, i64 42, i64 42, i64 42>
+  %348 = or disjoint <4 x i64> %346, %347
+  %349 = or disjoint <4 x i64> %348, %345
+  %350 = or disjoint <4 x i64> %349, %338
+  %351 = shl nsw i64 %322, 3
+  %352 = getelementptr i8, ptr %54, i64 %351
+  %353 = bitcast <4 x i64> %344 to <32 x i8>
+  %354 = and <32 x i8> %353, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %355 = or disjoint <32 x i8> %354, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %356 = bitcast <4 x i64> %350 to <32 x i8>
+  %357 = and <32 x i8> %356, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %358 = or disjoint <32 x i8> %357, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %359 = load i64, ptr %352, align 1
+  %360 = insertelement <4 x i64> poison, i64 %359, i64 0
+  %361 = shufflevector <4 x i64> %360, <4 x i64> poison, <4 x i32> zeroinitializer
+  %362 = bitcast <4 x i64> %361 to <32 x i8>
+  %363 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %355)
+  %364 = bitcast <32 x i8> %363 to <16 x i16>
+  %365 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %364, <16 x i16> %327)
+  %366 = add <8 x i32> %365, %318
+  %367 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %358)
+  %368 = bitcast <32 x i8> %367 to <16 x i16>
+  %369 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %368, <16 x i16> %330)
+  %370 = add <8 x i32> %369, %321
+  %371 = getelementptr i8, ptr %352, i64 %1
+  %372 = load i64, ptr %371, align 1
+  %373 = insertelement <4 x i64> poison, i64 %372, i64 0
+  %374 = shufflevector <4 x i64> %373, <4 x i64> poison, <4 x i32> zeroinitializer
+  %375 = bitcast <4 x i64> %374 to <32 x i8>
+  %376 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %355)
+  %377 = bitcast <32 x i8> %376 to <16 x i16>
+  %378 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %377, <16 x i16> %327)
+  %379 = add <8 x i32> %378, %317
+  %380 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %358)
+  %381 = bitcast <32 x i8> %380 to <16 x i16>
+  %382 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %381, <16 x i16> %330)
+  %383 = add <8 x i32> %382, %320
+  %384 = getelementptr i8, ptr %352, i64 %21
+  %385 = load i64, ptr %384, align 1
+  %386 = insertelement <4 x i64> poison, i64 %385, i64 0
+  %387 = shufflevector <4 x i64> %386, <4 x i64> poison, <4 x i32> zeroinitializer
+  %388 = bitcast <4 x i64> %387 to <32 x i8>
+  %389 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %355)
+  %390 = bitcast <32 x i8> %389 to <16 x i16>
+  %391 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %390, <16 x i16> %327)
+  %392 = add <8 x i32> %391, %316
+  %393 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %358)
+  %394 = bitcast <32 x i8> %393 to <16 x i16>
+  %395 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %394, <16 x i16> %330)
+  %396 = add <8 x i32> %395, %319
+  %397 = add nuw nsw i64 %322, 1
+  %398 = icmp eq i64 %397, %17
+  br i1 %398, label %450, label %315, !llvm.loop !60
+
+399:                                              ; preds = %314, %399
+  %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
+  %401 = phi <8 x i32> [ %434, %399 ], [ zeroinitializer, %314 ]
+  %402 = phi <8 x i32> [ %423, %399 ], [ zeroinitializer, %314 ]
+  %403 = phi <8 x i32> [ %447, %399 ], [ zeroinitializer, %314 ]
+  %404 = phi <8 x i32> [ %436, %399 ], [ zeroinitializer, %314 ]
+  %405 = phi <8 x i32> [ %425, %399 ], [ zeroinitializer, %314 ]
+  %406 = phi i64 [ %448, %399 ], [ 0, %314 ]
+  %407 = shl nsw i64 %406, 6
+  %408 = getelementptr inbounds i8, ptr %42, i64 %407
+  %409 = load <16 x i8>, ptr %408, align 1, !tbaa !31
+  %410 = sext <16 x i8> %409 to <16 x i16>
+  %411 = getelementptr inbounds i8, ptr %408, i64 16
+  %412 = load <16 x i8>, ptr %411, align 1, !tbaa !31
+  %413 = sext <16 x i8> %412 to <16 x i16>
+  %414 = shl nsw i64 %406, 2
+  %415 = getelementptr i8, ptr %54, i64 %414
+  %416 = load i32, ptr %415, align 1
+  %417 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %416, i64 0
+  %418 = bitcast <4 x i32> %417 to <16 x i8>
+  %419 = shufflevector <16 x i8> %418, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %420 = zext <8 x i8> %419 to <8 x i16>
+  %421 = shufflevector <8 x i16> %420, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %422 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %410)
+  %423 = add <8 x i32> %422, %402
+  %424 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %413)
+  %425 = add <8 x i32> %424, %405
+  %426 = getelementptr i8, ptr %415, i64 %1
+  %427 = load i32, ptr %426, align 1
+  %428 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %427, i64 0
+  %429 = bitcast <4 x i32> %428 to <16 x i8>
+  %430 = shufflevector <16 x i8> %429, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %431 = zext <8 x i8> %430 to <8 x i16>
+  %432 = shufflevector <8 x i16> %431, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %433 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %410)
+  %434 = add <8 x i32> %433, %401
+  %435 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %413)
+  %436 = add <8 x i32> %435, %404
+  %437 = getelementptr i8, ptr %415, i64 %21
+  %438 = load i32, ptr %437, align 1
+  %439 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %438, i64 0
+  %440 = bitcast <4 x i32> %439 to <16 x i8>
+  %441 = shufflevector <16 x i8> %440, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %442 = zext <8 x i8> %441 to <8 x i16>
+  %443 = shufflevector <8 x i16> %442, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %444 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %410)
+  %445 = add <8 x i32> %444, %400
+  %446 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %413)
+  %447 = add <8 x i32> %446, %403
+  %448 = add nuw nsw i64 %406, 1
+  %449 = icmp eq i64 %448, %19
+  br i1 %449, label %450, label %399, !llvm.loop !61
+
+450:                                              ; preds = %315, %399, %314, %313
+  %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
+  %452 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %434, %399 ], [ %379, %315 ]
+  %453 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %423, %399 ], [ %366, %315 ]
+  %454 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %447, %399 ], [ %396, %315 ]
+  %455 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %436, %399 ], [ %383, %315 ]
+  %456 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %425, %399 ], [ %370, %315 ]
+  %457 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %453, <8 x i32> %456)
+  %458 = bitcast <8 x i32> %457 to <4 x i64>
+  %459 = shufflevector <4 x i64> %458, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %459, ptr %56, align 1, !tbaa !31
+  %460 = getelementptr inbounds i32, ptr %56, i64 %8
+  %461 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %452, <8 x i32> %455)
+  %462 = bitcast <8 x i32> %461 to <4 x i64>
+  %463 = shufflevector <4 x i64> %462, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %463, ptr %460, align 1, !tbaa !31
+  %464 = getelementptr inbounds i8, ptr %56, i64 %22
+  %465 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %451, <8 x i32> %454)
+  br label %654
+
+466:                                              ; preds = %47
+  br i1 %10, label %468, label %467
+
+467:                                              ; preds = %466
+  br i1 %18, label %469, label %632
+
+468:                                              ; preds = %466
+  br i1 %20, label %568, label %632
+
+469:                                              ; preds = %467, %469
+  %470 = phi <8 x i32> [ %561, %469 ], [ zeroinitializer, %467 ]
+  %471 = phi <8 x i32> [ %548, %469 ], [ zeroinitializer, %467 ]
+  %472 = phi <8 x i32> [ %535, %469 ], [ zeroinitializer, %467 ]
+  %473 = phi <8 x i32> [ %522, %469 ], [ zeroinitializer, %467 ]
+  %474 = phi <8 x i32> [ %565, %469 ], [ zeroinitializer, %467 ]
+  %475 = phi <8 x i32> [ %552, %469 ], [ zeroinitializer, %467 ]
+  %476 = phi <8 x i32> [ %539, %469 ], [ zeroinitializer, %467 ]
+  %477 = phi <8 x i32> [ %526, %469 ], [ zeroinitializer, %467 ]
+  %478 = phi i64 [ %566, %469 ], [ 0, %467 ]
+  %479 = mul nuw nsw i64 %478, 80
+  %480 = getelementptr inbounds i8, ptr %33, i64 %479
+  %481 = getelementptr inbounds i8, ptr %480, i64 %41
+  %482 = load <16 x i8>, ptr %481, align 1, !tbaa !31
+  %483 = sext <16 x i8> %482 to <16 x i16>
+  %484 = getelementptr inbounds i8, ptr %481, i64 16
+  %485 = load <16 x i8>, ptr %484, align 1, !tbaa !31
+  %486 = sext <16 x i8> %485 to <16 x i16>
+  %487 = getelementptr inbounds i8, ptr %480, i64 64
+  %488 = getelementptr inbounds i8, ptr %487, i64 %38
+  %489 = load <4 x i8>, ptr %488, align 1
+  %490 = zext <4 x i8> %489 to <4 x i64>
+  %491 = getelementptr inbounds i8, ptr %480, i64 68
+  %492 = getelementptr inbounds i8, ptr %491, i64 %38
+  %493 = load <4 x i8>, ptr %492, align 1
+  %494 = zext <4 x i8> %493 to <4 x i64>
+  %495 = shl nuw nsw <4 x i64> %490, <i64 14, i64 14, i64 14, i64 14>
+  %496 = shl nuw nsw <4 x i64> %490, <i64 28, i64 28, i64 28, i64 28>
+  %497 = shl nuw nsw <4 x i64> %490, <i64 42, i64 42, i64 42, i64 42>
+  %498 = or disjoint <4 x i64> %496, %497
+  %499 = or disjoint <4 x i64> %498, %495
+  %500 = or disjoint <4 x i64> %499, %490
+  %501 = shl nuw nsw <4 x i64> %494, <i64 14, i64 14, i64 14, i64 14>
+  %502 = shl nuw nsw <4 x i64> %494, <i64 28, i64 28, i64 28, i64 28>
+  %503 = shl nuw nsw <4 x i64> %494, <i64 42, i64 42, i64 42, i64 42>
+  %504 = or disjoint <4 x i64> %502, %503
+  %505 = or disjoint <4 x i64> %504, %501
+  %506 = or disjoint <4 x i64> %505, %494
+  %507 = shl nsw i64 %478, 3
+  %508 = getelementptr i8, ptr %54, i64 %507
+  %509 = bitcast <4 x i64> %500 to <32 x i8>
+  %510 = and <32 x i8> %509, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %511 = or disjoint <32 x i8> %510, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %512 = bitcast <4 x i64> %506 to <32 x i8>
+  %513 = and <32 x i8> %512, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %514 = or disjoint <32 x i8> %513, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %515 = load i64, ptr %508, align 1
+  %516 = insertelement <4 x i64> poison, i64 %515, i64 0
+  %517 = shufflevector <4 x i64> %516, <4 x i64> poison, <4 x i32> zeroinitializer
+  %518 = bitcast <4 x i64> %517 to <32 x i8>
+  %519 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %511)
+  %520 = bitcast <32 x i8> %519 to <16 x i16>
+  %521 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %520, <16 x i16> %483)
+  %522 = add <8 x i32> %521, %473
+  %523 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %514)
+  %524 = bitcast <32 x i8> %523 to <16 x i16>
+  %525 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %524, <16 x i16> %486)
+  %526 = add <8 x i32> %525, %477
+  %527 = getelementptr i8, ptr %508, i64 %1
+  %528 = load i64, ptr %527, align 1
+  %529 = insertelement <4 x i64> poison, i64 %528, i64 0
+  %530 = shufflevector <4 x i64> %529, <4 x i64> poison, <4 x i32> zeroinitializer
+  %531 = bitcast <4 x i64> %530 to <32 x i8>
+  %532 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %511)
+  %533 = bitcast <32 x i8> %532 to <16 x i16>
+  %534 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %533, <16 x i16> %483)
+  %535 = add <8 x i32> %534, %472
+  %536 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %514)
+  %537 = bitcast <32 x i8> %536 to <16 x i16>
+  %538 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %537, <16 x i16> %486)
+  %539 = add <8 x i32> %538, %476
+  %540 = getelementptr i8, ptr %508, i64 %21
+  %541 = load i64, ptr %540, align 1
+  %542 = insertelement <4 x i64> poison, i64 %541, i64 0
+  %543 = shufflevector <4 x i64> %542, <4 x i64> poison, <4 x i32> zeroinitializer
+  %544 = bitcast <4 x i64> %543 to <32 x i8>
+  %545 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %511)
+  %546 = bitcast <32 x i8> %545 to <16 x i16>
+  %547 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %546, <16 x i16> %483)
+  %548 = add <8 x i32> %547, %471
+  %549 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %514)
+  %550 = bitcast <32 x i8> %549 to <16 x i16>
+  %551 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %550, <16 x i16> %486)
+  %552 = add <8 x i32> %551, %475
+  %553 = getelementptr i8, ptr %508, i64 %23
+  %554 = load i64, ptr %553, align 1
+  %555 = insertelement <4 x i64> poison, i64 %554, i64 0
+  %556 = shufflevector <4 x i64> %555, <4 x i64> poison, <4 x i32> zeroinitializer
+  %557 = bitcast <4 x i64> %556 to <32 x i8>
+  %558 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %511)
+  %559 = bitcast <32 x i8> %558 to <16 x i16>
+  %560 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %559, <16 x i16> %483)
+  %561 = add <8 x i32> %560, %470
+  %562 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %514)
+  %563 = bitcast <32 x i8> %562 to <16 x i16>
+  %564 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %563, <16 x i16> %486)
+  %565 = add <8 x i32> %564, %474
+  %566 = add nuw nsw i64 %478, 1
+  %567 = icmp eq i64 %566, %17
+  br i1 %567, label %632, label %469, !llvm.loop !60
+
+568:                                              ; preds = %468, %568
+  %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
+  %570 = phi <8 x i32> [ %616, %568 ], [ zeroinitializer, %468 ]
+  %571 = phi <8 x i32> [ %605, %568 ], [ zeroinitializer, %468 ]
+  %572 = phi <8 x i32> [ %594, %568 ], [ zeroinitializer, %468 ]
+  %573 = phi <8 x i32> [ %629, %568 ], [ zeroinitializer, %468 ]
+  %574 = phi <8 x i32> [ %618, %568 ], [ zeroinitializer, %468 ]
+  %575 = phi <8 x i32> [ %607, %568 ], [ zeroinitializer, %468 ]
+  %576 = phi <8 x i32> [ %596, %568 ], [ zeroinitializer, %468 ]
+  %577 = phi i64 [ %630, %568 ], [ 0, %468 ]
+  %578 = shl nsw i64 %577, 6
+  %579 = getelementptr inbounds i8, ptr %42, i64 %578
+  %580 = load <16 x i8>, ptr %579, align 1, !tbaa !31
+  %581 = sext <16 x i8> %580 to <16 x i16>
+  %582 = getelementptr inbounds i8, ptr %579, i64 16
+  %583 = load <16 x i8>, ptr %582, align 1, !tbaa !31
+  %584 = sext <16 x i8> %583 to <16 x i16>
+  %585 = shl nsw i64 %577, 2
+  %586 = getelementptr i8, ptr %54, i64 %585
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %587, i64 0
+  %589 = bitcast <4 x i32> %588 to <16 x i8>
+  %590 = shufflevector <16 x i8> %589, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %591 = zext <8 x i8> %590 to <8 x i16>
+  %592 = shufflevector <8 x i16> %591, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %593 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %581)
+  %594 = add <8 x i32> %593, %572
+  %595 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %584)
+  %596 = add <8 x i32> %595, %576
+  %597 = getelementptr i8, ptr %586, i64 %1
+  %598 = load i32, ptr %597, align 1
+  %599 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %598, i64 0
+  %600 = bitcast <4 x i32> %599 to <16 x i8>
+  %601 = shufflevector <16 x i8> %600, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %602 = zext <8 x i8> %601 to <8 x i16>
+  %603 = shufflevector <8 x i16> %602, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %604 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %581)
+  %605 = add <8 x i32> %604, %571
+  %606 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %584)
+  %607 = add <8 x i32> %606, %575
+  %608 = getelementptr i8, ptr %586, i64 %21
+  %609 = load i32, ptr %608, align 1
+  %610 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %609, i64 0
+  %611 = bitcast <4 x i32> %610 to <16 x i8>
+  %612 = shufflevector <16 x i8> %611, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %613 = zext <8 x i8> %612 to <8 x i16>
+  %614 = shufflevector <8 x i16> %613, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %615 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %581)
+  %616 = add <8 x i32> %615, %570
+  %617 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %584)
+  %618 = add <8 x i32> %617, %574
+  %619 = getelementptr i8, ptr %586, i64 %23
+  %620 = load i32, ptr %619, align 1
+  %621 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %620, i64 0
+  %622 = bitcast <4 x i32> %621 to <16 x i8>
+  %623 = shufflevector <16 x i8> %622, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %624 = zext <8 x i8> %623 to <8 x i16>
+  %625 = shufflevector <8 x i16> %624, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %626 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %581)
+  %627 = add <8 x i32> %626, %569
+  %628 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %584)
+  %629 = add <8 x i32> %628, %573
+  %630 = add nuw nsw i64 %577, 1
+  %631 = icmp eq i64 %630, %19
+  br i1 %631, label %632, label %568, !llvm.loop !61
+
+632:                                              ; preds = %469, %568, %468, %467
+  %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
+  %634 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %616, %568 ], [ %548, %469 ]
+  %635 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %605, %568 ], [ %535, %469 ]
+  %636 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %594, %568 ], [ %522, %469 ]
+  %637 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %629, %568 ], [ %565, %469 ]
+  %638 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %618, %568 ], [ %552, %469 ]
+  %639 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %607, %568 ], [ %539, %469 ]
+  %640 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %596, %568 ], [ %526, %469 ]
+  %641 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %636, <8 x i32> %640)
+  %642 = bitcast <8 x i32> %641 to <4 x i64>
+  %643 = shufflevector <4 x i64> %642, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %643, ptr %56, align 1, !tbaa !31
+  %644 = getelementptr inbounds i32, ptr %56, i64 %8
+  %645 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %635, <8 x i32> %639)
+  %646 = bitcast <8 x i32> %645 to <4 x i64>
+  %647 = shufflevector <4 x i64> %646, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %647, ptr %644, align 1, !tbaa !31
+  %648 = getelementptr inbounds i8, ptr %56, i64 %22
+  %649 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %634, <8 x i32> %638)
+  %650 = bitcast <8 x i32> %649 to <4 x i64>
+  %651 = shufflevector <4 x i64> %650, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %651, ptr %648, align 1, !tbaa !31
+  %652 = getelementptr inbounds i8, ptr %56, i64 %24
+  %653 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %633, <8 x i32> %637)
+  br label %654
+
+654:                                              ; preds = %632, %450, %302, %188
+  %655 = phi <8 x i32> [ %653, %632 ], [ %465, %450 ], [ %311, %302 ], [ %191, %188 ]
+  %656 = phi ptr [ %652, %632 ], [ %464, %450 ], [ %310, %302 ], [ %56, %188 ]
+  %657 = bitcast <8 x i32> %655 to <4 x i64>
+  %658 = shufflevector <4 x i64> %657, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %658, ptr %656, align 1, !tbaa !31
+  %659 = add nuw nsw i64 %48, 4
+  %660 = icmp slt i64 %659, %2
+  br i1 %660, label %47, label %46, !llvm.loop !62
+
+661:                                              ; preds = %43, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #15 {
+define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #16 {
   %9 = alloca [4 x float], align 16
   %10 = sext i32 %4 to i64
   %11 = mul i64 %10, %3
@@ -1791,7 +2531,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !58
+  br i1 %103, label %25, label %104, !llvm.loop !63
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -1835,12 +2575,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !59
+  br i1 %141, label %120, label %113, !llvm.loop !64
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -1859,7 +2599,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 155:                                              ; preds = %146
   %156 = add nsw i64 %144, %2
   %157 = getelementptr inbounds float, ptr %0, i64 %156
-  %158 = load float, ptr %157, align 4, !tbaa !60
+  %158 = load float, ptr %157, align 4, !tbaa !65
   %159 = sdiv i64 %144, %10
   %160 = mul nsw i64 %159, %147
   %161 = mul i64 %156, %148
@@ -1874,13 +2614,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %170 = zext nneg i32 %169 to i64
   %171 = getelementptr float, ptr %7, i64 %160
   %172 = getelementptr float, ptr %171, i64 %170
-  %173 = load float, ptr %172, align 4, !tbaa !60
+  %173 = load float, ptr %172, align 4, !tbaa !65
   %174 = fmul float %158, %173
   %175 = and i64 %144, 3
   %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
-  %177 = load float, ptr %176, align 4, !tbaa !60
+  %177 = load float, ptr %176, align 4, !tbaa !65
   %178 = fadd float %177, %174
-  store float %178, ptr %176, align 4, !tbaa !60
+  store float %178, ptr %176, align 4, !tbaa !65
   %179 = add nuw nsw i64 %144, 1
   br label %180
 
@@ -1893,7 +2633,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
   %185 = add nsw i64 %184, %2
   %186 = getelementptr inbounds float, ptr %0, i64 %185
-  %187 = load float, ptr %186, align 4, !tbaa !60
+  %187 = load float, ptr %186, align 4, !tbaa !65
   %188 = sdiv i64 %184, %10
   %189 = mul nsw i64 %188, %147
   %190 = mul i64 %185, %148
@@ -1908,17 +2648,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %199 = zext nneg i32 %198 to i64
   %200 = getelementptr float, ptr %7, i64 %189
   %201 = getelementptr float, ptr %200, i64 %199
-  %202 = load float, ptr %201, align 4, !tbaa !60
+  %202 = load float, ptr %201, align 4, !tbaa !65
   %203 = fmul float %187, %202
   %204 = and i64 %184, 3
   %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
-  %206 = load float, ptr %205, align 4, !tbaa !60
+  %206 = load float, ptr %205, align 4, !tbaa !65
   %207 = fadd float %206, %203
-  store float %207, ptr %205, align 4, !tbaa !60
+  store float %207, ptr %205, align 4, !tbaa !65
   %208 = add nuw nsw i64 %184, 1
   %209 = add nsw i64 %208, %2
   %210 = getelementptr inbounds float, ptr %0, i64 %209
-  %211 = load float, ptr %210, align 4, !tbaa !60
+  %211 = load float, ptr %210, align 4, !tbaa !65
   %212 = sdiv i64 %208, %10
   %213 = mul nsw i64 %212, %147
   %214 = mul i64 %209, %148
@@ -1933,25 +2673,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %223 = zext nneg i32 %222 to i64
   %224 = getelementptr float, ptr %7, i64 %213
   %225 = getelementptr float, ptr %224, i64 %223
-  %226 = load float, ptr %225, align 4, !tbaa !60
+  %226 = load float, ptr %225, align 4, !tbaa !65
   %227 = fmul float %211, %226
   %228 = and i64 %208, 3
   %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
-  %230 = load float, ptr %229, align 4, !tbaa !60
+  %230 = load float, ptr %229, align 4, !tbaa !65
   %231 = fadd float %230, %227
-  store float %231, ptr %229, align 4, !tbaa !60
+  store float %231, ptr %229, align 4, !tbaa !65
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !62
+  br i1 %233, label %234, label %183, !llvm.loop !67
 
 234:                                              ; preds = %183, %180
-  %235 = load float, ptr %9, align 16, !tbaa !60
+  %235 = load float, ptr %9, align 16, !tbaa !65
   %236 = getelementptr inbounds i8, ptr %9, i64 4
-  %237 = load float, ptr %236, align 4, !tbaa !60
+  %237 = load float, ptr %236, align 4, !tbaa !65
   %238 = getelementptr inbounds i8, ptr %9, i64 8
-  %239 = load float, ptr %238, align 8, !tbaa !60
+  %239 = load float, ptr %238, align 8, !tbaa !65
   %240 = getelementptr inbounds i8, ptr %9, i64 12
-  %241 = load float, ptr %240, align 4, !tbaa !60
+  %241 = load float, ptr %240, align 4, !tbaa !65
   %242 = fadd float %235, %237
   %243 = fadd float %239, %241
   %244 = fadd float %242, %243
@@ -1960,12 +2700,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #21
   ret float %247
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
+define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #17 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [4 x float], align 16
   %12 = alloca [4 x float], align 16
@@ -1981,7 +2721,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
@@ -2007,16 +2747,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
   %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
   %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !60
+  store float %42, ptr %10, align 16, !tbaa !65
   %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
   %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !60
+  store float %43, ptr %44, align 4, !tbaa !65
   %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
   %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !60
+  store float %45, ptr %46, align 8, !tbaa !65
   %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
   %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !60
+  store float %47, ptr %48, align 4, !tbaa !65
   br label %255
 
 49:                                               ; preds = %29, %49
@@ -2225,7 +2965,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !63
+  br i1 %254, label %31, label %49, !llvm.loop !68
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -2255,30 +2995,30 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !64
+  br i1 %276, label %364, label %267, !llvm.loop !69
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
   br label %292
 
 279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !60
-  %281 = load float, ptr %264, align 4, !tbaa !60
+  %280 = load float, ptr %11, align 16, !tbaa !65
+  %281 = load float, ptr %264, align 4, !tbaa !65
   %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !60
-  %284 = load float, ptr %266, align 4, !tbaa !60
+  %283 = load float, ptr %265, align 8, !tbaa !65
+  %284 = load float, ptr %266, align 4, !tbaa !65
   %285 = fadd float %283, %284
   %286 = fadd float %282, %285
   %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !60
+  %288 = load float, ptr %287, align 4, !tbaa !65
   %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
+  store float %289, ptr %287, align 4, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #21
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !65
+  br i1 %291, label %274, label %277, !llvm.loop !70
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -2356,16 +3096,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %353 = zext nneg i32 %352 to i64
   %354 = getelementptr float, ptr %272, i64 %330
   %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !60
+  %356 = load float, ptr %355, align 4, !tbaa !65
   %357 = fmul float %328, %356
   %358 = and i64 %293, 3
   %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !60
+  %360 = load float, ptr %359, align 4, !tbaa !65
   %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !60
+  store float %361, ptr %359, align 4, !tbaa !65
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !66
+  br i1 %363, label %279, label %292, !llvm.loop !71
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -2392,7 +3132,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 383:                                              ; preds = %388, %366
   %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
   %385 = mul nuw nsw i64 %384, %2
   %386 = mul nuw nsw i64 %384, %373
@@ -2400,21 +3140,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %401
 
 388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !60
-  %390 = load float, ptr %375, align 8, !tbaa !60
-  %391 = load float, ptr %374, align 4, !tbaa !60
-  %392 = load float, ptr %12, align 16, !tbaa !60
+  %389 = load float, ptr %376, align 4, !tbaa !65
+  %390 = load float, ptr %375, align 8, !tbaa !65
+  %391 = load float, ptr %374, align 4, !tbaa !65
+  %392 = load float, ptr %12, align 16, !tbaa !65
   %393 = fadd float %391, %392
   %394 = fadd float %389, %390
   %395 = fadd float %394, %393
   %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !60
+  %397 = load float, ptr %396, align 4, !tbaa !65
   %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
+  store float %398, ptr %396, align 4, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #21
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !67
+  br i1 %400, label %440, label %383, !llvm.loop !72
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -2453,16 +3193,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %429 = zext nneg i32 %428 to i64
   %430 = getelementptr float, ptr %370, i64 %408
   %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !60
+  %432 = load float, ptr %431, align 4, !tbaa !65
   %433 = fmul float %406, %432
   %434 = and i64 %402, 3
   %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !60
+  %436 = load float, ptr %435, align 4, !tbaa !65
   %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !60
+  store float %437, ptr %435, align 4, !tbaa !65
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !68
+  br i1 %439, label %388, label %401, !llvm.loop !73
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -2470,16 +3210,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 442:                                              ; preds = %440
   %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !60
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !65
   br label %444
 
 444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #21
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -2638,7 +3378,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -2709,7 +3449,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #20 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -2743,64 +3483,67 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #20
+declare void @llvm.x86.sse2.pause() #21
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #21
+declare double @llvm.exp.f64(double) #22
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #22
+declare double @erf(double noundef) local_unnamed_addr #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #21
+declare double @llvm.tanh.f64(double) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #21
+declare float @llvm.nearbyint.f32(float) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #23
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #23
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #22
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #24
+declare i32 @llvm.smax.i32(i32, i32) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #24
+declare i32 @llvm.umin.i32(i32, i32) #25
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #24
+declare i64 @llvm.smin.i64(i64, i64) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #25
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #24
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #27
+declare ptr @llvm.load.relative.i64(ptr, i64) #28
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -2817,20 +3560,21 @@ attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uw
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #20 = { nounwind }
-attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #28 = { nounwind willreturn memory(none) }
+attributes #15 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #21 = { nounwind }
+attributes #22 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #23 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #25 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #26 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #27 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #28 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #29 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -2895,15 +3639,20 @@ attributes #28 = { nounwind willreturn memory(none) }
 !57 = distinct !{!57, !16}
 !58 = distinct !{!58, !16}
 !59 = distinct !{!59, !16}
-!60 = !{!61, !61, i64 0}
-!61 = !{!"float", !7, i64 0}
+!60 = distinct !{!60, !16}
+!61 = distinct !{!61, !16}
 !62 = distinct !{!62, !16}
 !63 = distinct !{!63, !16}
 !64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
+!65 = !{!66, !66, i64 0}
+!66 = !{!"float", !7, i64 0}
 !67 = distinct !{!67, !16}
 !68 = distinct !{!68, !16}
+!69 = distinct !{!69, !16}
+!70 = distinct !{!70, !16}
+!71 = distinct !{!71, !16}
+!72 = distinct !{!72, !16}
+!73 = distinct !{!73, !16}
 """##
     case 3:
         return ##"""
@@ -2934,19 +3683,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #18
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #18
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #18
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -2969,7 +3718,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #18
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -3023,8 +3772,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #18
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -3042,9 +3791,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #18
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #18
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #18
+  %29 = call i32 @sched_yield() #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -3053,7 +3802,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -3063,8 +3812,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #18
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -3075,13 +3824,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #18
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -3101,7 +3850,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #18
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -3110,21 +3859,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #18
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #18
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
   ret ptr null
 }
 
@@ -3136,12 +3885,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #18
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #18
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #18
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -3152,10 +3901,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #18
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #18
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #18
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -3164,7 +3913,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #18
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -3193,12 +3942,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #18
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #18
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -3221,8 +3970,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #18
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #18
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -3242,7 +3991,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #18
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -3251,8 +4000,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #18
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -3265,9 +4014,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #18
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #18
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #18
+  %61 = call i32 @sched_yield() #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -3276,11 +4025,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #18
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -3296,14 +4045,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #18
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #18
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #18
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -3641,10 +4390,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #18
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #18
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -3665,7 +4414,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #18
+  call void @free(ptr noundef %26) #19
   br label %35
 
 28:                                               ; preds = %20
@@ -3674,7 +4423,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #18
+  call void @free(ptr noundef %26) #19
   br label %35
 
 32:                                               ; preds = %28
@@ -3687,7 +4436,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -3755,9 +4504,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #18
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #18
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -3781,7 +4530,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #18
+  call void @free(ptr noundef %20) #19
   br label %24
 
 22:                                               ; preds = %10
@@ -3791,7 +4540,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #18
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
   ret ptr %25
 }
 
@@ -3804,10 +4553,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #18
+  tail call void @free(ptr noundef %5) #19
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #18
+  tail call void @free(ptr noundef %7) #19
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -4151,7 +4900,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #26
+  %4 = tail call double @erf(double noundef %3) #27
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -4715,6 +5464,746 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %294
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %661
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  %21 = shl nsw i64 %1, 1
+  %22 = shl nsw i64 %8, 3
+  %23 = mul nsw i64 %1, 3
+  %24 = mul i64 %8, 12
+  %25 = and i64 %19, 1
+  %26 = and i64 %5, 9223372036854775804
+  %27 = icmp eq i64 %26, 4
+  %28 = and i64 %19, 2305843009213693950
+  %29 = icmp eq i64 %25, 0
+  br label %30
+
+30:                                               ; preds = %43, %15
+  %31 = phi i64 [ 0, %15 ], [ %44, %43 ]
+  %32 = mul nsw i64 %31, %13
+  %33 = getelementptr inbounds i8, ptr %3, i64 %32
+  %34 = shl nsw i64 %31, 6
+  %35 = getelementptr i8, ptr %7, i64 %34
+  br label %36
+
+36:                                               ; preds = %46, %30
+  %37 = phi i1 [ true, %30 ], [ false, %46 ]
+  %38 = phi i64 [ 0, %30 ], [ 8, %46 ]
+  br i1 %16, label %39, label %46
+
+39:                                               ; preds = %36
+  %40 = getelementptr i32, ptr %35, i64 %38
+  %41 = shl nuw nsw i64 %38, 2
+  %42 = getelementptr inbounds i8, ptr %33, i64 %41
+  br label %47
+
+43:                                               ; preds = %46
+  %44 = add nuw nsw i64 %31, 1
+  %45 = icmp eq i64 %44, %4
+  br i1 %45, label %661, label %30, !llvm.loop !59
+
+46:                                               ; preds = %654, %36
+  br i1 %37, label %36, label %43, !llvm.loop !60
+
+47:                                               ; preds = %654, %39
+  %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
+  %49 = sub nsw i64 %2, %48
+  %50 = icmp sgt i64 %49, 3
+  %51 = trunc i64 %49 to i32
+  %52 = select i1 %50, i32 4, i32 %51
+  %53 = mul nsw i64 %48, %1
+  %54 = getelementptr inbounds i8, ptr %0, i64 %53
+  %55 = mul nsw i64 %48, %8
+  %56 = getelementptr i32, ptr %40, i64 %55
+  switch i32 %52, label %466 [
+    i32 1, label %57
+    i32 2, label %192
+    i32 3, label %312
+  ]
+
+57:                                               ; preds = %47
+  br i1 %10, label %59, label %58
+
+58:                                               ; preds = %57
+  br i1 %18, label %61, label %188
+
+59:                                               ; preds = %57
+  br i1 %20, label %60, label %188
+
+60:                                               ; preds = %59
+  br i1 %27, label %162, label %115
+
+61:                                               ; preds = %58, %61
+  %62 = phi <8 x i32> [ %112, %61 ], [ zeroinitializer, %58 ]
+  %63 = phi <8 x i32> [ %108, %61 ], [ zeroinitializer, %58 ]
+  %64 = phi i64 [ %113, %61 ], [ 0, %58 ]
+  %65 = mul nuw nsw i64 %64, 80
+  %66 = getelementptr inbounds i8, ptr %33, i64 %65
+  %67 = getelementptr inbounds i8, ptr %66, i64 %41
+  %68 = load <16 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = sext <16 x i8> %68 to <16 x i16>
+  %70 = getelementptr inbounds i8, ptr %67, i64 16
+  %71 = load <16 x i8>, ptr %70, align 1, !tbaa !31
+  %72 = sext <16 x i8> %71 to <16 x i16>
+  %73 = getelementptr inbounds i8, ptr %66, i64 64
+  %74 = getelementptr inbounds i8, ptr %73, i64 %38
+  %75 = load <4 x i8>, ptr %74, align 1
+  %76 = zext <4 x i8> %75 to <4 x i64>
+  %77 = getelementptr inbounds i8, ptr %66, i64 68
+  %78 = getelementptr inbounds i8, ptr %77, i64 %38
+  %79 = load <4 x i8>, ptr %78, align 1
+  %80 = zext <4 x i8> %79 to <4 x i64>
+  %81 = shl nuw nsw <4 x i64> %76, <i64 14, i64 14, i64 14, i64 14>
+  %82 = shl nuw nsw <4 x i64> %76, <i64 28, i64 28, i64 28, i64 28>
+  %83 = shl nuw nsw <4 x i64> %76, <i64 42, i64 42, i64 42, i64 42>
+  %84 = or disjoint <4 x i64> %82, %83
+  %85 = or disjoint <4 x i64> %84, %81
+  %86 = or disjoint <4 x i64> %85, %76
+  %87 = shl nuw nsw <4 x i64> %80, <i64 14, i64 14, i64 14, i64 14>
+  %88 = shl nuw nsw <4 x i64> %80, <i64 28, i64 28, i64 28, i64 28>
+  %89 = shl nuw nsw <4 x i64> %80, <i64 42, i64 42, i64 42, i64 42>
+  %90 = or disjoint <4 x i64> %88, %89
+  %91 = or disjoint <4 x i64> %90, %87
+  %92 = or disjoint <4 x i64> %91, %80
+  %93 = shl nsw i64 %64, 3
+  %94 = getelementptr i8, ptr %54, i64 %93
+  %95 = bitcast <4 x i64> %86 to <32 x i8>
+  %96 = and <32 x i8> %95, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %97 = or disjoint <32 x i8> %96, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %98 = bitcast <4 x i64> %92 to <32 x i8>
+  %99 = and <32 x i8> %98, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %100 = or disjoint <32 x i8> %99, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %101 = load i64, ptr %94, align 1
+  %102 = insertelement <4 x i64> poison, i64 %101, i64 0
+  %103 = shufflevector <4 x i64> %102, <4 x i64> poison, <4 x i32> zeroinitializer
+  %104 = bitcast <4 x i64> %103 to <32 x i8>
+  %105 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %97)
+  %106 = bitcast <32 x i8> %105 to <16 x i16>
+  %107 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %106, <16 x i16> %69)
+  %108 = add <8 x i32> %107, %63
+  %109 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %100)
+  %110 = bitcast <32 x i8> %109 to <16 x i16>
+  %111 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %110, <16 x i16> %72)
+  %112 = add <8 x i32> %111, %62
+  %113 = add nuw nsw i64 %64, 1
+  %114 = icmp eq i64 %113, %17
+  br i1 %114, label %188, label %61, !llvm.loop !61
+
+115:                                              ; preds = %60, %115
+  %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
+  %117 = phi <8 x i32> [ %156, %115 ], [ zeroinitializer, %60 ]
+  %118 = phi i64 [ %159, %115 ], [ 0, %60 ]
+  %119 = phi i64 [ %160, %115 ], [ 0, %60 ]
+  %120 = shl nsw i64 %118, 6
+  %121 = getelementptr inbounds i8, ptr %42, i64 %120
+  %122 = load <16 x i8>, ptr %121, align 1, !tbaa !31
+  %123 = sext <16 x i8> %122 to <16 x i16>
+  %124 = getelementptr inbounds i8, ptr %121, i64 16
+  %125 = load <16 x i8>, ptr %124, align 1, !tbaa !31
+  %126 = sext <16 x i8> %125 to <16 x i16>
+  %127 = shl nsw i64 %118, 2
+  %128 = getelementptr i8, ptr %54, i64 %127
+  %129 = load i32, ptr %128, align 1
+  %130 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %129, i64 0
+  %131 = bitcast <4 x i32> %130 to <16 x i8>
+  %132 = shufflevector <16 x i8> %131, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %133 = zext <8 x i8> %132 to <8 x i16>
+  %134 = shufflevector <8 x i16> %133, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %135 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %123)
+  %136 = add <8 x i32> %135, %117
+  %137 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %126)
+  %138 = add <8 x i32> %137, %116
+  %139 = or disjoint i64 %118, 1
+  %140 = shl nsw i64 %139, 6
+  %141 = getelementptr inbounds i8, ptr %42, i64 %140
+  %142 = load <16 x i8>, ptr %141, align 1, !tbaa !31
+  %143 = sext <16 x i8> %142 to <16 x i16>
+  %144 = getelementptr inbounds i8, ptr %141, i64 16
+  %145 = load <16 x i8>, ptr %144, align 1, !tbaa !31
+  %146 = sext <16 x i8> %145 to <16 x i16>
+  %147 = shl nsw i64 %139, 2
+  %148 = getelementptr i8, ptr %54, i64 %147
+  %149 = load i32, ptr %148, align 1
+  %150 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %149, i64 0
+  %151 = bitcast <4 x i32> %150 to <16 x i8>
+  %152 = shufflevector <16 x i8> %151, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %153 = zext <8 x i8> %152 to <8 x i16>
+  %154 = shufflevector <8 x i16> %153, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %155 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %143)
+  %156 = add <8 x i32> %155, %136
+  %157 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %146)
+  %158 = add <8 x i32> %157, %138
+  %159 = add nuw nsw i64 %118, 2
+  %160 = add i64 %119, 2
+  %161 = icmp eq i64 %160, %28
+  br i1 %161, label %162, label %115, !llvm.loop !62
+
+162:                                              ; preds = %115, %60
+  %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
+  %164 = phi <8 x i32> [ poison, %60 ], [ %158, %115 ]
+  %165 = phi <8 x i32> [ zeroinitializer, %60 ], [ %158, %115 ]
+  %166 = phi <8 x i32> [ zeroinitializer, %60 ], [ %156, %115 ]
+  %167 = phi i64 [ 0, %60 ], [ %159, %115 ]
+  br i1 %29, label %188, label %168
+
+168:                                              ; preds = %162
+  %169 = shl nsw i64 %167, 6
+  %170 = getelementptr inbounds i8, ptr %42, i64 %169
+  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
+  %172 = sext <16 x i8> %171 to <16 x i16>
+  %173 = getelementptr inbounds i8, ptr %170, i64 16
+  %174 = load <16 x i8>, ptr %173, align 1, !tbaa !31
+  %175 = sext <16 x i8> %174 to <16 x i16>
+  %176 = shl nsw i64 %167, 2
+  %177 = getelementptr i8, ptr %54, i64 %176
+  %178 = load i32, ptr %177, align 1
+  %179 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %178, i64 0
+  %180 = bitcast <4 x i32> %179 to <16 x i8>
+  %181 = shufflevector <16 x i8> %180, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %182 = zext <8 x i8> %181 to <8 x i16>
+  %183 = shufflevector <8 x i16> %182, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %184 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %172)
+  %185 = add <8 x i32> %184, %166
+  %186 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %175)
+  %187 = add <8 x i32> %186, %165
+  br label %188
+
+188:                                              ; preds = %61, %168, %162, %59, %58
+  %189 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %164, %162 ], [ %187, %168 ], [ %112, %61 ]
+  %190 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %163, %162 ], [ %185, %168 ], [ %108, %61 ]
+  %191 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %190, <8 x i32> %189)
+  br label %654
+
+192:                                              ; preds = %47
+  br i1 %10, label %194, label %193
+
+193:                                              ; preds = %192
+  br i1 %18, label %195, label %302
+
+194:                                              ; preds = %192
+  br i1 %20, label %264, label %302
+
+195:                                              ; preds = %193, %195
+  %196 = phi <8 x i32> [ %244, %195 ], [ zeroinitializer, %193 ]
+  %197 = phi <8 x i32> [ %257, %195 ], [ zeroinitializer, %193 ]
+  %198 = phi <8 x i32> [ %261, %195 ], [ zeroinitializer, %193 ]
+  %199 = phi <8 x i32> [ %248, %195 ], [ zeroinitializer, %193 ]
+  %200 = phi i64 [ %262, %195 ], [ 0, %193 ]
+  %201 = mul nuw nsw i64 %200, 80
+  %202 = getelementptr inbounds i8, ptr %33, i64 %201
+  %203 = getelementptr inbounds i8, ptr %202, i64 %41
+  %204 = load <16 x i8>, ptr %203, align 1, !tbaa !31
+  %205 = sext <16 x i8> %204 to <16 x i16>
+  %206 = getelementptr inbounds i8, ptr %203, i64 16
+  %207 = load <16 x i8>, ptr %206, align 1, !tbaa !31
+  %208 = sext <16 x i8> %207 to <16 x i16>
+  %209 = getelementptr inbounds i8, ptr %202, i64 64
+  %210 = getelementptr inbounds i8, ptr %209, i64 %38
+  %211 = load <4 x i8>, ptr %210, align 1
+  %212 = zext <4 x i8> %211 to <4 x i64>
+  %213 = getelementptr inbounds i8, ptr %202, i64 68
+  %214 = getelementptr inbounds i8, ptr %213, i64 %38
+  %215 = load <4 x i8>, ptr %214, align 1
+  %216 = zext <4 x i8> %215 to <4 x i64>
+  %217 = shl nuw nsw <4 x i64> %212, <i64 14, i64 14, i64 14, i64 14>
+  %218 = shl nuw nsw <4 x i64> %212, <i64 28, i64 28, i64 28, i64 28>
+  %219 = shl nuw nsw <4 x i64> %212, <i64 42, i64 42, i64 42, i64 42>
+  %220 = or disjoint <4 x i64> %218, %219
+  %221 = or disjoint <4 x i64> %220, %217
+  %222 = or disjoint <4 x i64> %221, %212
+  %223 = shl nuw nsw <4 x i64> %216, <i64 14, i64 14, i64 14, i64 14>
+  %224 = shl nuw nsw <4 x i64> %216, <i64 28, i64 28, i64 28, i64 28>
+  %225 = shl nuw nsw <4 x i64> %216, <i64 42, i64 42, i64 42, i64 42>
+  %226 = or disjoint <4 x i64> %224, %225
+  %227 = or disjoint <4 x i64> %226, %223
+  %228 = or disjoint <4 x i64> %227, %216
+  %229 = shl nsw i64 %200, 3
+  %230 = getelementptr i8, ptr %54, i64 %229
+  %231 = bitcast <4 x i64> %222 to <32 x i8>
+  %232 = and <32 x i8> %231, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %233 = or disjoint <32 x i8> %232, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %234 = bitcast <4 x i64> %228 to <32 x i8>
+  %235 = and <32 x i8> %234, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %236 = or disjoint <32 x i8> %235, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %237 = load i64, ptr %230, align 1
+  %238 = insertelement <4 x i64> poison, i64 %237, i64 0
+  %239 = shufflevector <4 x i64> %238, <4 x i64> poison, <4 x i32> zeroinitializer
+  %240 = bitcast <4 x i64> %239 to <32 x i8>
+  %241 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %233)
+  %242 = bitcast <32 x i8> %241 to <16 x i16>
+  %243 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %242, <16 x i16> %205)
+  %244 = add <8 x i32> %243, %196
+  %245 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %236)
+  %246 = bitcast <32 x i8> %245 to <16 x i16>
+  %247 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %246, <16 x i16> %208)
+  %248 = add <8 x i32> %247, %199
+  %249 = getelementptr i8, ptr %230, i64 %1
+  %250 = load i64, ptr %249, align 1
+  %251 = insertelement <4 x i64> poison, i64 %250, i64 0
+  %252 = shufflevector <4 x i64> %251, <4 x i64> poison, <4 x i32> zeroinitializer
+  %253 = bitcast <4 x i64> %252 to <32 x i8>
+  %254 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %233)
+  %255 = bitcast <32 x i8> %254 to <16 x i16>
+  %256 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %255, <16 x i16> %205)
+  %257 = add <8 x i32> %256, %197
+  %258 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %236)
+  %259 = bitcast <32 x i8> %258 to <16 x i16>
+  %260 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %259, <16 x i16> %208)
+  %261 = add <8 x i32> %260, %198
+  %262 = add nuw nsw i64 %200, 1
+  %263 = icmp eq i64 %262, %17
+  br i1 %263, label %302, label %195, !llvm.loop !61
+
+264:                                              ; preds = %194, %264
+  %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
+  %266 = phi <8 x i32> [ %297, %264 ], [ zeroinitializer, %194 ]
+  %267 = phi <8 x i32> [ %299, %264 ], [ zeroinitializer, %194 ]
+  %268 = phi <8 x i32> [ %288, %264 ], [ zeroinitializer, %194 ]
+  %269 = phi i64 [ %300, %264 ], [ 0, %194 ]
+  %270 = shl nsw i64 %269, 6
+  %271 = getelementptr inbounds i8, ptr %42, i64 %270
+  %272 = load <16 x i8>, ptr %271, align 1, !tbaa !31
+  %273 = sext <16 x i8> %272 to <16 x i16>
+  %274 = getelementptr inbounds i8, ptr %271, i64 16
+  %275 = load <16 x i8>, ptr %274, align 1, !tbaa !31
+  %276 = sext <16 x i8> %275 to <16 x i16>
+  %277 = shl nsw i64 %269, 2
+  %278 = getelementptr i8, ptr %54, i64 %277
+  %279 = load i32, ptr %278, align 1
+  %280 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %279, i64 0
+  %281 = bitcast <4 x i32> %280 to <16 x i8>
+  %282 = shufflevector <16 x i8> %281, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %283 = zext <8 x i8> %282 to <8 x i16>
+  %284 = shufflevector <8 x i16> %283, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %285 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %273)
+  %286 = add <8 x i32> %285, %265
+  %287 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %276)
+  %288 = add <8 x i32> %287, %268
+  %289 = getelementptr i8, ptr %278, i64 %1
+  %290 = load i32, ptr %289, align 1
+  %291 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %290, i64 0
+  %292 = bitcast <4 x i32> %291 to <16 x i8>
+  %293 = shufflevector <16 x i8> %292, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %294 = zext <8 x i8> %293 to <8 x i16>
+  %295 = shufflevector <8 x i16> %294, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %296 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %273)
+  %297 = add <8 x i32> %296, %266
+  %298 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %276)
+  %299 = add <8 x i32> %298, %267
+  %300 = add nuw nsw i64 %269, 1
+  %301 = icmp eq i64 %300, %19
+  br i1 %301, label %302, label %264, !llvm.loop !62
+
+302:                                              ; preds = %195, %264, %194, %193
+  %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
+  %304 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %297, %264 ], [ %257, %195 ]
+  %305 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %299, %264 ], [ %261, %195 ]
+  %306 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %288, %264 ], [ %248, %195 ]
+  %307 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %303, <8 x i32> %306)
+  %308 = bitcast <8 x i32> %307 to <4 x i64>
+  %309 = shufflevector <4 x i64> %308, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %309, ptr %56, align 1, !tbaa !31
+  %310 = getelementptr inbounds i32, ptr %56, i64 %8
+  %311 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %304, <8 x i32> %305)
+  br label %654
+
+312:                                              ; preds = %47
+  br i1 %10, label %314, label %313
+
+313:                                              ; preds = %312
+  br i1 %18, label %315, label %450
+
+314:                                              ; preds = %312
+  br i1 %20, label %399, label %450
+
+315:                                              ; preds = %313, %315
+  %316 = phi <8 x i32> [ %392, %315 ], [ zeroinitializer, %313 ]
+  %317 = phi <8 x i32> [ %379, %315 ], [ zeroinitializer, %313 ]
+  %318 = phi <8 x i32> [ %366, %315 ], [ zeroinitializer, %313 ]
+  %319 = phi <8 x i32> [ %396, %315 ], [ zeroinitializer, %313 ]
+  %320 = phi <8 x i32> [ %383, %315 ], [ zeroinitializer, %313 ]
+  %321 = phi <8 x i32> [ %370, %315 ], [ zeroinitializer, %313 ]
+  %322 = phi i64 [ %397, %315 ], [ 0, %313 ]
+  %323 = mul nuw nsw i64 %322, 80
+  %324 = getelementptr inbounds i8, ptr %33, i64 %323
+  %325 = getelementptr inbounds i8, ptr %324, i64 %41
+  %326 = load <16 x i8>, ptr %325, align 1, !tbaa !31
+  %327 = sext <16 x i8> %326 to <16 x i16>
+  %328 = getelementptr inbounds i8, ptr %325, i64 16
+  %329 = load <16 x i8>, ptr %328, align 1, !tbaa !31
+  %330 = sext <16 x i8> %329 to <16 x i16>
+  %331 = getelementptr inbounds i8, ptr %324, i64 64
+  %332 = getelementptr inbounds i8, ptr %331, i64 %38
+  %333 = load <4 x i8>, ptr %332, align 1
+  %334 = zext <4 x i8> %333 to <4 x i64>
+  %335 = getelementptr inbounds i8, ptr %324, i64 68
+  %336 = getelementptr inbounds i8, ptr %335, i64 %38
+  %337 = load <4 x i8>, ptr %336, align 1
+  %338 = zext <4 x i8> %337 to <4 x i64>
+  %339 = shl nuw nsw <4 x i64> %334, <i64 14, i64 14, i64 14, i64 14>
+  %340 = shl nuw nsw <4 x i64> %334, <i64 28, i64 28, i64 28, i64 28>
+  %341 = shl nuw nsw <4 x i64> %334, <i64 42, i64 42, i64 42, i64 42>
+  %342 = or disjoint <4 x i64> %340, %341
+  %343 = or disjoint <4 x i64> %342, %339
+  %344 = or disjoint <4 x i64> %343, %334
+  %345 = shl nuw nsw <4 x i64> %338, <i64 14, i64 14, i64 14, i64 14>
+  %346 = shl nuw nsw <4 x i64> %338, <i64 28, i64 28, i64 28, i64 28>
+  %347 = shl nuw nsw <4 x i64> %338, <i64 42, i64 42, i64 42, i64 42>
+  %348 = or disjoint <4 x i64> %346, %347
+  %349 = or disjoint <4 x i64> %348, %345
+  %350 = or disjoint <4 x i64> %349, %338
+  %351 = shl nsw i64 %322, 3
+  %352 = getelementptr i8, ptr %54, i64 %351
+  %353 = bitcast <4 x i64> %344 to <32 x i8>
+  %354 = and <32 x i8> %353, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %355 = or disjoint <32 x i8> %354, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %356 = bitcast <4 x i64> %350 to <32 x i8>
+  %357 = and <32 x i8> %356, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %358 = or disjoint <32 x i8> %357, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %359 = load i64, ptr %352, align 1
+  %360 = insertelement <4 x i64> poison, i64 %359, i64 0
+  %361 = shufflevector <4 x i64> %360, <4 x i64> poison, <4 x i32> zeroinitializer
+  %362 = bitcast <4 x i64> %361 to <32 x i8>
+  %363 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %355)
+  %364 = bitcast <32 x i8> %363 to <16 x i16>
+  %365 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %364, <16 x i16> %327)
+  %366 = add <8 x i32> %365, %318
+  %367 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %358)
+  %368 = bitcast <32 x i8> %367 to <16 x i16>
+  %369 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %368, <16 x i16> %330)
+  %370 = add <8 x i32> %369, %321
+  %371 = getelementptr i8, ptr %352, i64 %1
+  %372 = load i64, ptr %371, align 1
+  %373 = insertelement <4 x i64> poison, i64 %372, i64 0
+  %374 = shufflevector <4 x i64> %373, <4 x i64> poison, <4 x i32> zeroinitializer
+  %375 = bitcast <4 x i64> %374 to <32 x i8>
+  %376 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %355)
+  %377 = bitcast <32 x i8> %376 to <16 x i16>
+  %378 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %377, <16 x i16> %327)
+  %379 = add <8 x i32> %378, %317
+  %380 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %358)
+  %381 = bitcast <32 x i8> %380 to <16 x i16>
+  %382 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %381, <16 x i16> %330)
+  %383 = add <8 x i32> %382, %320
+  %384 = getelementptr i8, ptr %352, i64 %21
+  %385 = load i64, ptr %384, align 1
+  %386 = insertelement <4 x i64> poison, i64 %385, i64 0
+  %387 = shufflevector <4 x i64> %386, <4 x i64> poison, <4 x i32> zeroinitializer
+  %388 = bitcast <4 x i64> %387 to <32 x i8>
+  %389 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %355)
+  %390 = bitcast <32 x i8> %389 to <16 x i16>
+  %391 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %390, <16 x i16> %327)
+  %392 = add <8 x i32> %391, %316
+  %393 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %358)
+  %394 = bitcast <32 x i8> %393 to <16 x i16>
+  %395 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %394, <16 x i16> %330)
+  %396 = add <8 x i32> %395, %319
+  %397 = add nuw nsw i64 %322, 1
+  %398 = icmp eq i64 %397, %17
+  br i1 %398, label %450, label %315, !llvm.loop !61
+
+399:                                              ; preds = %314, %399
+  %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
+  %401 = phi <8 x i32> [ %434, %399 ], [ zeroinitializer, %314 ]
+  %402 = phi <8 x i32> [ %423, %399 ], [ zeroinitializer, %314 ]
+  %403 = phi <8 x i32> [ %447, %399 ], [ zeroinitializer, %314 ]
+  %404 = phi <8 x i32> [ %436, %399 ], [ zeroinitializer, %314 ]
+  %405 = phi <8 x i32> [ %425, %399 ], [ zeroinitializer, %314 ]
+  %406 = phi i64 [ %448, %399 ], [ 0, %314 ]
+  %407 = shl nsw i64 %406, 6
+  %408 = getelementptr inbounds i8, ptr %42, i64 %407
+  %409 = load <16 x i8>, ptr %408, align 1, !tbaa !31
+  %410 = sext <16 x i8> %409 to <16 x i16>
+  %411 = getelementptr inbounds i8, ptr %408, i64 16
+  %412 = load <16 x i8>, ptr %411, align 1, !tbaa !31
+  %413 = sext <16 x i8> %412 to <16 x i16>
+  %414 = shl nsw i64 %406, 2
+  %415 = getelementptr i8, ptr %54, i64 %414
+  %416 = load i32, ptr %415, align 1
+  %417 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %416, i64 0
+  %418 = bitcast <4 x i32> %417 to <16 x i8>
+  %419 = shufflevector <16 x i8> %418, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %420 = zext <8 x i8> %419 to <8 x i16>
+  %421 = shufflevector <8 x i16> %420, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %422 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %410)
+  %423 = add <8 x i32> %422, %402
+  %424 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %413)
+  %425 = add <8 x i32> %424, %405
+  %426 = getelementptr i8, ptr %415, i64 %1
+  %427 = load i32, ptr %426, align 1
+  %428 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %427, i64 0
+  %429 = bitcast <4 x i32> %428 to <16 x i8>
+  %430 = shufflevector <16 x i8> %429, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %431 = zext <8 x i8> %430 to <8 x i16>
+  %432 = shufflevector <8 x i16> %431, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %433 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %410)
+  %434 = add <8 x i32> %433, %401
+  %435 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %413)
+  %436 = add <8 x i32> %435, %404
+  %437 = getelementptr i8, ptr %415, i64 %21
+  %438 = load i32, ptr %437, align 1
+  %439 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %438, i64 0
+  %440 = bitcast <4 x i32> %439 to <16 x i8>
+  %441 = shufflevector <16 x i8> %440, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %442 = zext <8 x i8> %441 to <8 x i16>
+  %443 = shufflevector <8 x i16> %442, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %444 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %410)
+  %445 = add <8 x i32> %444, %400
+  %446 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %413)
+  %447 = add <8 x i32> %446, %403
+  %448 = add nuw nsw i64 %406, 1
+  %449 = icmp eq i64 %448, %19
+  br i1 %449, label %450, label %399, !llvm.loop !62
+
+450:                                              ; preds = %315, %399, %314, %313
+  %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
+  %452 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %434, %399 ], [ %379, %315 ]
+  %453 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %423, %399 ], [ %366, %315 ]
+  %454 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %447, %399 ], [ %396, %315 ]
+  %455 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %436, %399 ], [ %383, %315 ]
+  %456 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %425, %399 ], [ %370, %315 ]
+  %457 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %453, <8 x i32> %456)
+  %458 = bitcast <8 x i32> %457 to <4 x i64>
+  %459 = shufflevector <4 x i64> %458, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %459, ptr %56, align 1, !tbaa !31
+  %460 = getelementptr inbounds i32, ptr %56, i64 %8
+  %461 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %452, <8 x i32> %455)
+  %462 = bitcast <8 x i32> %461 to <4 x i64>
+  %463 = shufflevector <4 x i64> %462, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %463, ptr %460, align 1, !tbaa !31
+  %464 = getelementptr inbounds i8, ptr %56, i64 %22
+  %465 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %451, <8 x i32> %454)
+  br label %654
+
+466:                                              ; preds = %47
+  br i1 %10, label %468, label %467
+
+467:                                              ; preds = %466
+  br i1 %18, label %469, label %632
+
+468:                                              ; preds = %466
+  br i1 %20, label %568, label %632
+
+469:                                              ; preds = %467, %469
+  %470 = phi <8 x i32> [ %561, %469 ], [ zeroinitializer, %467 ]
+  %471 = phi <8 x i32> [ %548, %469 ], [ zeroinitializer, %467 ]
+  %472 = phi <8 x i32> [ %535, %469 ], [ zeroinitializer, %467 ]
+  %473 = phi <8 x i32> [ %522, %469 ], [ zeroinitializer, %467 ]
+  %474 = phi <8 x i32> [ %565, %469 ], [ zeroinitializer, %467 ]
+  %475 = phi <8 x i32> [ %552, %469 ], [ zeroinitializer, %467 ]
+  %476 = phi <8 x i32> [ %539, %469 ], [ zeroinitializer, %467 ]
+  %477 = phi <8 x i32> [ %526, %469 ], [ zeroinitializer, %467 ]
+  %478 = phi i64 [ %566, %469 ], [ 0, %467 ]
+  %479 = mul nuw nsw i64 %478, 80
+  %480 = getelementptr inbounds i8, ptr %33, i64 %479
+  %481 = getelementptr inbounds i8, ptr %480, i64 %41
+  %482 = load <16 x i8>, ptr %481, align 1, !tbaa !31
+  %483 = sext <16 x i8> %482 to <16 x i16>
+  %484 = getelementptr inbounds i8, ptr %481, i64 16
+  %485 = load <16 x i8>, ptr %484, align 1, !tbaa !31
+  %486 = sext <16 x i8> %485 to <16 x i16>
+  %487 = getelementptr inbounds i8, ptr %480, i64 64
+  %488 = getelementptr inbounds i8, ptr %487, i64 %38
+  %489 = load <4 x i8>, ptr %488, align 1
+  %490 = zext <4 x i8> %489 to <4 x i64>
+  %491 = getelementptr inbounds i8, ptr %480, i64 68
+  %492 = getelementptr inbounds i8, ptr %491, i64 %38
+  %493 = load <4 x i8>, ptr %492, align 1
+  %494 = zext <4 x i8> %493 to <4 x i64>
+  %495 = shl nuw nsw <4 x i64> %490, <i64 14, i64 14, i64 14, i64 14>
+  %496 = shl nuw nsw <4 x i64> %490, <i64 28, i64 28, i64 28, i64 28>
+  %497 = shl nuw nsw <4 x i64> %490, <i64 42, i64 42, i64 42, i64 42>
+  %498 = or disjoint <4 x i64> %496, %497
+  %499 = or disjoint <4 x i64> %498, %495
+  %500 = or disjoint <4 x i64> %499, %490
+  %501 = shl nuw nsw <4 x i64> %494, <i64 14, i64 14, i64 14, i64 14>
+  %502 = shl nuw nsw <4 x i64> %494, <i64 28, i64 28, i64 28, i64 28>
+  %503 = shl nuw nsw <4 x i64> %494, <i64 42, i64 42, i64 42, i64 42>
+  %504 = or disjoint <4 x i64> %502, %503
+  %505 = or disjoint <4 x i64> %504, %501
+  %506 = or disjoint <4 x i64> %505, %494
+  %507 = shl nsw i64 %478, 3
+  %508 = getelementptr i8, ptr %54, i64 %507
+  %509 = bitcast <4 x i64> %500 to <32 x i8>
+  %510 = and <32 x i8> %509, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %511 = or disjoint <32 x i8> %510, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %512 = bitcast <4 x i64> %506 to <32 x i8>
+  %513 = and <32 x i8> %512, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %514 = or disjoint <32 x i8> %513, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %515 = load i64, ptr %508, align 1
+  %516 = insertelement <4 x i64> poison, i64 %515, i64 0
+  %517 = shufflevector <4 x i64> %516, <4 x i64> poison, <4 x i32> zeroinitializer
+  %518 = bitcast <4 x i64> %517 to <32 x i8>
+  %519 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %511)
+  %520 = bitcast <32 x i8> %519 to <16 x i16>
+  %521 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %520, <16 x i16> %483)
+  %522 = add <8 x i32> %521, %473
+  %523 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %514)
+  %524 = bitcast <32 x i8> %523 to <16 x i16>
+  %525 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %524, <16 x i16> %486)
+  %526 = add <8 x i32> %525, %477
+  %527 = getelementptr i8, ptr %508, i64 %1
+  %528 = load i64, ptr %527, align 1
+  %529 = insertelement <4 x i64> poison, i64 %528, i64 0
+  %530 = shufflevector <4 x i64> %529, <4 x i64> poison, <4 x i32> zeroinitializer
+  %531 = bitcast <4 x i64> %530 to <32 x i8>
+  %532 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %511)
+  %533 = bitcast <32 x i8> %532 to <16 x i16>
+  %534 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %533, <16 x i16> %483)
+  %535 = add <8 x i32> %534, %472
+  %536 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %514)
+  %537 = bitcast <32 x i8> %536 to <16 x i16>
+  %538 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %537, <16 x i16> %486)
+  %539 = add <8 x i32> %538, %476
+  %540 = getelementptr i8, ptr %508, i64 %21
+  %541 = load i64, ptr %540, align 1
+  %542 = insertelement <4 x i64> poison, i64 %541, i64 0
+  %543 = shufflevector <4 x i64> %542, <4 x i64> poison, <4 x i32> zeroinitializer
+  %544 = bitcast <4 x i64> %543 to <32 x i8>
+  %545 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %511)
+  %546 = bitcast <32 x i8> %545 to <16 x i16>
+  %547 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %546, <16 x i16> %483)
+  %548 = add <8 x i32> %547, %471
+  %549 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %514)
+  %550 = bitcast <32 x i8> %549 to <16 x i16>
+  %551 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %550, <16 x i16> %486)
+  %552 = add <8 x i32> %551, %475
+  %553 = getelementptr i8, ptr %508, i64 %23
+  %554 = load i64, ptr %553, align 1
+  %555 = insertelement <4 x i64> poison, i64 %554, i64 0
+  %556 = shufflevector <4 x i64> %555, <4 x i64> poison, <4 x i32> zeroinitializer
+  %557 = bitcast <4 x i64> %556 to <32 x i8>
+  %558 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %511)
+  %559 = bitcast <32 x i8> %558 to <16 x i16>
+  %560 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %559, <16 x i16> %483)
+  %561 = add <8 x i32> %560, %470
+  %562 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %514)
+  %563 = bitcast <32 x i8> %562 to <16 x i16>
+  %564 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %563, <16 x i16> %486)
+  %565 = add <8 x i32> %564, %474
+  %566 = add nuw nsw i64 %478, 1
+  %567 = icmp eq i64 %566, %17
+  br i1 %567, label %632, label %469, !llvm.loop !61
+
+568:                                              ; preds = %468, %568
+  %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
+  %570 = phi <8 x i32> [ %616, %568 ], [ zeroinitializer, %468 ]
+  %571 = phi <8 x i32> [ %605, %568 ], [ zeroinitializer, %468 ]
+  %572 = phi <8 x i32> [ %594, %568 ], [ zeroinitializer, %468 ]
+  %573 = phi <8 x i32> [ %629, %568 ], [ zeroinitializer, %468 ]
+  %574 = phi <8 x i32> [ %618, %568 ], [ zeroinitializer, %468 ]
+  %575 = phi <8 x i32> [ %607, %568 ], [ zeroinitializer, %468 ]
+  %576 = phi <8 x i32> [ %596, %568 ], [ zeroinitializer, %468 ]
+  %577 = phi i64 [ %630, %568 ], [ 0, %468 ]
+  %578 = shl nsw i64 %577, 6
+  %579 = getelementptr inbounds i8, ptr %42, i64 %578
+  %580 = load <16 x i8>, ptr %579, align 1, !tbaa !31
+  %581 = sext <16 x i8> %580 to <16 x i16>
+  %582 = getelementptr inbounds i8, ptr %579, i64 16
+  %583 = load <16 x i8>, ptr %582, align 1, !tbaa !31
+  %584 = sext <16 x i8> %583 to <16 x i16>
+  %585 = shl nsw i64 %577, 2
+  %586 = getelementptr i8, ptr %54, i64 %585
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %587, i64 0
+  %589 = bitcast <4 x i32> %588 to <16 x i8>
+  %590 = shufflevector <16 x i8> %589, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %591 = zext <8 x i8> %590 to <8 x i16>
+  %592 = shufflevector <8 x i16> %591, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %593 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %581)
+  %594 = add <8 x i32> %593, %572
+  %595 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %584)
+  %596 = add <8 x i32> %595, %576
+  %597 = getelementptr i8, ptr %586, i64 %1
+  %598 = load i32, ptr %597, align 1
+  %599 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %598, i64 0
+  %600 = bitcast <4 x i32> %599 to <16 x i8>
+  %601 = shufflevector <16 x i8> %600, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %602 = zext <8 x i8> %601 to <8 x i16>
+  %603 = shufflevector <8 x i16> %602, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %604 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %581)
+  %605 = add <8 x i32> %604, %571
+  %606 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %584)
+  %607 = add <8 x i32> %606, %575
+  %608 = getelementptr i8, ptr %586, i64 %21
+  %609 = load i32, ptr %608, align 1
+  %610 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %609, i64 0
+  %611 = bitcast <4 x i32> %610 to <16 x i8>
+  %612 = shufflevector <16 x i8> %611, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %613 = zext <8 x i8> %612 to <8 x i16>
+  %614 = shufflevector <8 x i16> %613, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %615 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %581)
+  %616 = add <8 x i32> %615, %570
+  %617 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %584)
+  %618 = add <8 x i32> %617, %574
+  %619 = getelementptr i8, ptr %586, i64 %23
+  %620 = load i32, ptr %619, align 1
+  %621 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %620, i64 0
+  %622 = bitcast <4 x i32> %621 to <16 x i8>
+  %623 = shufflevector <16 x i8> %622, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %624 = zext <8 x i8> %623 to <8 x i16>
+  %625 = shufflevector <8 x i16> %624, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %626 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %581)
+  %627 = add <8 x i32> %626, %569
+  %628 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %584)
+  %629 = add <8 x i32> %628, %573
+  %630 = add nuw nsw i64 %577, 1
+  %631 = icmp eq i64 %630, %19
+  br i1 %631, label %632, label %568, !llvm.loop !62
+
+632:                                              ; preds = %469, %568, %468, %467
+  %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
+  %634 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %616, %568 ], [ %548, %469 ]
+  %635 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %605, %568 ], [ %535, %469 ]
+  %636 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %594, %568 ], [ %522, %469 ]
+  %637 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %629, %568 ], [ %565, %469 ]
+  %638 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %618, %568 ], [ %552, %469 ]
+  %639 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %607, %568 ], [ %539, %469 ]
+  %640 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %596, %568 ], [ %526, %469 ]
+  %641 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %636, <8 x i32> %640)
+  %642 = bitcast <8 x i32> %641 to <4 x i64>
+  %643 = shufflevector <4 x i64> %642, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %643, ptr %56, align 1, !tbaa !31
+  %644 = getelementptr inbounds i32, ptr %56, i64 %8
+  %645 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %635, <8 x i32> %639)
+  %646 = bitcast <8 x i32> %645 to <4 x i64>
+  %647 = shufflevector <4 x i64> %646, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %647, ptr %644, align 1, !tbaa !31
+  %648 = getelementptr inbounds i8, ptr %56, i64 %22
+  %649 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %634, <8 x i32> %638)
+  %650 = bitcast <8 x i32> %649 to <4 x i64>
+  %651 = shufflevector <4 x i64> %650, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %651, ptr %648, align 1, !tbaa !31
+  %652 = getelementptr inbounds i8, ptr %56, i64 %24
+  %653 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %633, <8 x i32> %637)
+  br label %654
+
+654:                                              ; preds = %632, %450, %302, %188
+  %655 = phi <8 x i32> [ %653, %632 ], [ %465, %450 ], [ %311, %302 ], [ %191, %188 ]
+  %656 = phi ptr [ %652, %632 ], [ %464, %450 ], [ %310, %302 ], [ %56, %188 ]
+  %657 = bitcast <8 x i32> %655 to <4 x i64>
+  %658 = shufflevector <4 x i64> %657, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %658, ptr %656, align 1, !tbaa !31
+  %659 = add nuw nsw i64 %48, 4
+  %660 = icmp slt i64 %659, %2
+  br i1 %660, label %47, label %46, !llvm.loop !63
+
+661:                                              ; preds = %43, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
   %9 = alloca [4 x float], align 16
@@ -4836,7 +6325,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %121 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %120, <8 x float> %118, <8 x float> %29)
   %122 = add nuw nsw i64 %30, 32
   %123 = icmp slt i64 %122, %23
-  br i1 %123, label %25, label %124, !llvm.loop !59
+  br i1 %123, label %25, label %124, !llvm.loop !64
 
 124:                                              ; preds = %25
   %125 = fadd <8 x float> %52, %75
@@ -4868,7 +6357,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 147:                                              ; preds = %128, %8
   %148 = phi float [ %146, %128 ], [ 0.000000e+00, %8 ]
   %149 = phi i64 [ %129, %128 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %150 = icmp slt i64 %149, %11
   br i1 %150, label %151, label %424
@@ -4898,7 +6387,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %169 = add i64 %149, %168
   %170 = and i64 %149, 3
   %171 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %170
-  %172 = load <8 x float>, ptr %171, align 4, !tbaa !60
+  %172 = load <8 x float>, ptr %171, align 4, !tbaa !65
   br label %173
 
 173:                                              ; preds = %173, %167
@@ -4921,7 +6410,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %190 = add nsw i64 %182, %2
   %191 = add nsw i64 %183, %2
   %192 = getelementptr inbounds float, ptr %0, i64 %184
-  %193 = load <8 x float>, ptr %192, align 4, !tbaa !60
+  %193 = load <8 x float>, ptr %192, align 4, !tbaa !65
   %194 = sdiv i64 %176, %10
   %195 = sdiv i64 %177, %10
   %196 = sdiv i64 %178, %10
@@ -5034,14 +6523,14 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %303 = getelementptr float, ptr %295, i64 %287
   %304 = getelementptr float, ptr %296, i64 %288
   %305 = getelementptr float, ptr %297, i64 %289
-  %306 = load float, ptr %298, align 4, !tbaa !60
-  %307 = load float, ptr %299, align 4, !tbaa !60
-  %308 = load float, ptr %300, align 4, !tbaa !60
-  %309 = load float, ptr %301, align 4, !tbaa !60
-  %310 = load float, ptr %302, align 4, !tbaa !60
-  %311 = load float, ptr %303, align 4, !tbaa !60
-  %312 = load float, ptr %304, align 4, !tbaa !60
-  %313 = load float, ptr %305, align 4, !tbaa !60
+  %306 = load float, ptr %298, align 4, !tbaa !65
+  %307 = load float, ptr %299, align 4, !tbaa !65
+  %308 = load float, ptr %300, align 4, !tbaa !65
+  %309 = load float, ptr %301, align 4, !tbaa !65
+  %310 = load float, ptr %302, align 4, !tbaa !65
+  %311 = load float, ptr %303, align 4, !tbaa !65
+  %312 = load float, ptr %304, align 4, !tbaa !65
+  %313 = load float, ptr %305, align 4, !tbaa !65
   %314 = insertelement <8 x float> poison, float %306, i64 0
   %315 = insertelement <8 x float> %314, float %307, i64 1
   %316 = insertelement <8 x float> %315, float %308, i64 2
@@ -5054,10 +6543,10 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %323 = fadd <8 x float> %174, %322
   %324 = add nuw i64 %175, 8
   %325 = icmp eq i64 %324, %168
-  br i1 %325, label %326, label %173, !llvm.loop !62
+  br i1 %325, label %326, label %173, !llvm.loop !67
 
 326:                                              ; preds = %173
-  store <8 x float> %323, ptr %171, align 4, !tbaa !60
+  store <8 x float> %323, ptr %171, align 4, !tbaa !65
   %327 = icmp eq i64 %156, %168
   br i1 %327, label %413, label %328
 
@@ -5072,7 +6561,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 334:                                              ; preds = %328
   %335 = add nsw i64 %329, %2
   %336 = getelementptr inbounds float, ptr %0, i64 %335
-  %337 = load float, ptr %336, align 4, !tbaa !60
+  %337 = load float, ptr %336, align 4, !tbaa !65
   %338 = sdiv i64 %329, %10
   %339 = mul nsw i64 %338, %152
   %340 = mul i64 %335, %153
@@ -5087,13 +6576,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %349 = zext nneg i32 %348 to i64
   %350 = getelementptr float, ptr %7, i64 %339
   %351 = getelementptr float, ptr %350, i64 %349
-  %352 = load float, ptr %351, align 4, !tbaa !60
+  %352 = load float, ptr %351, align 4, !tbaa !65
   %353 = fmul float %337, %352
   %354 = and i64 %329, 3
   %355 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %354
-  %356 = load float, ptr %355, align 4, !tbaa !60
+  %356 = load float, ptr %355, align 4, !tbaa !65
   %357 = fadd float %356, %353
-  store float %357, ptr %355, align 4, !tbaa !60
+  store float %357, ptr %355, align 4, !tbaa !65
   %358 = add nuw nsw i64 %329, 1
   br label %359
 
@@ -5106,7 +6595,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %363 = phi i64 [ %411, %362 ], [ %360, %359 ]
   %364 = add nsw i64 %363, %2
   %365 = getelementptr inbounds float, ptr %0, i64 %364
-  %366 = load float, ptr %365, align 4, !tbaa !60
+  %366 = load float, ptr %365, align 4, !tbaa !65
   %367 = sdiv i64 %363, %10
   %368 = mul nsw i64 %367, %152
   %369 = mul i64 %364, %153
@@ -5121,17 +6610,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %378 = zext nneg i32 %377 to i64
   %379 = getelementptr float, ptr %7, i64 %368
   %380 = getelementptr float, ptr %379, i64 %378
-  %381 = load float, ptr %380, align 4, !tbaa !60
+  %381 = load float, ptr %380, align 4, !tbaa !65
   %382 = fmul float %366, %381
   %383 = and i64 %363, 3
   %384 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %383
-  %385 = load float, ptr %384, align 4, !tbaa !60
+  %385 = load float, ptr %384, align 4, !tbaa !65
   %386 = fadd float %385, %382
-  store float %386, ptr %384, align 4, !tbaa !60
+  store float %386, ptr %384, align 4, !tbaa !65
   %387 = add nuw nsw i64 %363, 1
   %388 = add nsw i64 %387, %2
   %389 = getelementptr inbounds float, ptr %0, i64 %388
-  %390 = load float, ptr %389, align 4, !tbaa !60
+  %390 = load float, ptr %389, align 4, !tbaa !65
   %391 = sdiv i64 %387, %10
   %392 = mul nsw i64 %391, %152
   %393 = mul i64 %388, %153
@@ -5146,25 +6635,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %402 = zext nneg i32 %401 to i64
   %403 = getelementptr float, ptr %7, i64 %392
   %404 = getelementptr float, ptr %403, i64 %402
-  %405 = load float, ptr %404, align 4, !tbaa !60
+  %405 = load float, ptr %404, align 4, !tbaa !65
   %406 = fmul float %390, %405
   %407 = and i64 %387, 3
   %408 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %407
-  %409 = load float, ptr %408, align 4, !tbaa !60
+  %409 = load float, ptr %408, align 4, !tbaa !65
   %410 = fadd float %409, %406
-  store float %410, ptr %408, align 4, !tbaa !60
+  store float %410, ptr %408, align 4, !tbaa !65
   %411 = add nuw nsw i64 %363, 2
   %412 = icmp eq i64 %411, %11
-  br i1 %412, label %413, label %362, !llvm.loop !63
+  br i1 %412, label %413, label %362, !llvm.loop !68
 
 413:                                              ; preds = %359, %362, %326
-  %414 = load float, ptr %9, align 16, !tbaa !60
+  %414 = load float, ptr %9, align 16, !tbaa !65
   %415 = getelementptr inbounds i8, ptr %9, i64 4
-  %416 = load float, ptr %415, align 4, !tbaa !60
+  %416 = load float, ptr %415, align 4, !tbaa !65
   %417 = getelementptr inbounds i8, ptr %9, i64 8
-  %418 = load float, ptr %417, align 8, !tbaa !60
+  %418 = load float, ptr %417, align 8, !tbaa !65
   %419 = getelementptr inbounds i8, ptr %9, i64 12
-  %420 = load float, ptr %419, align 4, !tbaa !60
+  %420 = load float, ptr %419, align 4, !tbaa !65
   %421 = fadd float %414, %416
   %422 = fadd float %418, %420
   %423 = fadd float %421, %422
@@ -5173,12 +6662,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 424:                                              ; preds = %147, %413
   %425 = phi float [ %423, %413 ], [ 0.000000e+00, %147 ]
   %426 = fadd float %148, %425
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
   ret float %426
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [8 x <8 x float>], align 32
   %12 = alloca [8 x <8 x float>], align 32
@@ -5196,7 +6685,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %24 = sdiv i32 64, %3
   %25 = mul nsw i32 %24, %4
   %26 = sext i32 %25 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %27 = icmp ne i32 %5, 0
   %28 = icmp eq i32 %3, 2
@@ -5269,7 +6758,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %89 = fadd <4 x float> %85, %88
   %90 = fadd <4 x float> %82, %89
   %91 = fadd <4 x float> %75, %90
-  store <4 x float> %91, ptr %10, align 16, !tbaa !60
+  store <4 x float> %91, ptr %10, align 16, !tbaa !65
   br label %853
 
 92:                                               ; preds = %32, %107
@@ -5292,7 +6781,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 107:                                              ; preds = %110
   %108 = add nuw nsw i64 %101, 1
   %109 = icmp eq i64 %108, %1
-  br i1 %109, label %34, label %92, !llvm.loop !64
+  br i1 %109, label %34, label %92, !llvm.loop !69
 
 110:                                              ; preds = %110, %92
   %111 = phi <8 x float> [ %93, %92 ], [ %202, %110 ]
@@ -5389,7 +6878,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %202 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %201, <8 x float> %196, <8 x float> %111)
   %203 = add nuw nsw i64 %119, 1
   %204 = icmp eq i64 %203, 4
-  br i1 %204, label %107, label %110, !llvm.loop !65
+  br i1 %204, label %107, label %110, !llvm.loop !70
 
 205:                                              ; preds = %9
   %206 = icmp eq i32 %3, 1
@@ -5461,7 +6950,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %266 = fadd <4 x float> %262, %265
   %267 = fadd <4 x float> %259, %266
   %268 = fadd <4 x float> %252, %267
-  store <4 x float> %268, ptr %10, align 16, !tbaa !60
+  store <4 x float> %268, ptr %10, align 16, !tbaa !65
   br label %853
 
 269:                                              ; preds = %209, %434
@@ -5631,12 +7120,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %431 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %430, <8 x float> %428, <8 x float> %285)
   %432 = add nuw nsw i64 %293, 1
   %433 = icmp eq i64 %432, 4
-  br i1 %433, label %434, label %284, !llvm.loop !66
+  br i1 %433, label %434, label %284, !llvm.loop !71
 
 434:                                              ; preds = %284
   %435 = add nuw nsw i64 %278, 1
   %436 = icmp eq i64 %435, %1
-  br i1 %436, label %211, label %269, !llvm.loop !67
+  br i1 %436, label %211, label %269, !llvm.loop !72
 
 437:                                              ; preds = %205
   %438 = icmp eq i32 %5, 0
@@ -5651,7 +7140,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   ]
 
 442:                                              ; preds = %440, %440
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #18
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %11, i8 0, i64 256, i1 false), !tbaa !31
   %443 = icmp sgt i64 %1, 0
   br i1 %443, label %516, label %463
@@ -5730,8 +7219,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %513 = fadd <4 x float> %509, %512
   %514 = fadd <4 x float> %506, %513
   %515 = fadd <4 x float> %499, %514
-  store <4 x float> %515, ptr %10, align 16, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #18
+  store <4 x float> %515, ptr %10, align 16, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #19
   br label %853
 
 516:                                              ; preds = %442, %530
@@ -5755,12 +7244,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 530:                                              ; preds = %533
   %531 = add nuw nsw i64 %517, 1
   %532 = icmp eq i64 %531, %1
-  br i1 %532, label %444, label %516, !llvm.loop !68
+  br i1 %532, label %444, label %516, !llvm.loop !73
 
 533:                                              ; preds = %658
   %534 = add nuw nsw i64 %524, 1
   %535 = icmp eq i64 %534, 4
-  br i1 %535, label %530, label %523, !llvm.loop !69
+  br i1 %535, label %530, label %523, !llvm.loop !74
 
 536:                                              ; preds = %658, %523
   %537 = phi i1 [ true, %523 ], [ false, %658 ]
@@ -5924,7 +7413,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %664 = load <8 x float>, ptr %663, align 32, !tbaa !31
   %665 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %661, <8 x float> %659, <8 x float> %664)
   store <8 x float> %665, ptr %663, align 32, !tbaa !31
-  br i1 %537, label %536, label %533, !llvm.loop !70
+  br i1 %537, label %536, label %533, !llvm.loop !75
 
 666:                                              ; preds = %437
   %667 = and i1 %28, %15
@@ -5933,7 +7422,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br i1 %669, label %853, label %670
 
 670:                                              ; preds = %666
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #18
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %12, i8 0, i64 256, i1 false), !tbaa !31
   %671 = icmp sgt i64 %1, 0
   br i1 %671, label %745, label %692
@@ -6013,8 +7502,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %742 = fadd <4 x float> %738, %741
   %743 = fadd <4 x float> %735, %742
   %744 = fadd <4 x float> %728, %743
-  store <4 x float> %744, ptr %10, align 16, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #18
+  store <4 x float> %744, ptr %10, align 16, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #19
   br label %853
 
 745:                                              ; preds = %670, %752
@@ -6029,7 +7518,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 752:                                              ; preds = %755
   %753 = add nuw nsw i64 %746, 1
   %754 = icmp eq i64 %753, %1
-  br i1 %754, label %672, label %745, !llvm.loop !71
+  br i1 %754, label %672, label %745, !llvm.loop !76
 
 755:                                              ; preds = %755, %745
   %756 = phi i64 [ 0, %745 ], [ %851, %755 ]
@@ -6133,7 +7622,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   store <8 x float> %850, ptr %848, align 32, !tbaa !31
   %851 = add nuw nsw i64 %756, 1
   %852 = icmp eq i64 %851, 8
-  br i1 %852, label %752, label %755, !llvm.loop !72
+  br i1 %852, label %752, label %755, !llvm.loop !77
 
 853:                                              ; preds = %692, %666, %463, %440, %216, %39
   %854 = phi i64 [ %40, %39 ], [ %217, %216 ], [ %464, %463 ], [ 0, %666 ], [ %693, %692 ], [ 0, %440 ]
@@ -6163,30 +7652,30 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 872:                                              ; preds = %877
   %873 = add nuw nsw i64 %866, 1
   %874 = icmp eq i64 %873, %1
-  br i1 %874, label %962, label %865, !llvm.loop !73
+  br i1 %874, label %962, label %865, !llvm.loop !78
 
 875:                                              ; preds = %877, %865
   %876 = phi i64 [ 0, %865 ], [ %888, %877 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %13, i8 0, i64 16, i1 false)
   br label %890
 
 877:                                              ; preds = %943
-  %878 = load float, ptr %13, align 16, !tbaa !60
-  %879 = load float, ptr %862, align 4, !tbaa !60
+  %878 = load float, ptr %13, align 16, !tbaa !65
+  %879 = load float, ptr %862, align 4, !tbaa !65
   %880 = fadd float %878, %879
-  %881 = load float, ptr %863, align 8, !tbaa !60
-  %882 = load float, ptr %864, align 4, !tbaa !60
+  %881 = load float, ptr %863, align 8, !tbaa !65
+  %882 = load float, ptr %864, align 4, !tbaa !65
   %883 = fadd float %881, %882
   %884 = fadd float %880, %883
   %885 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %876
-  %886 = load float, ptr %885, align 4, !tbaa !60
+  %886 = load float, ptr %885, align 4, !tbaa !65
   %887 = fadd float %886, %884
-  store float %887, ptr %885, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #18
+  store float %887, ptr %885, align 4, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #19
   %888 = add nuw nsw i64 %876, 1
   %889 = icmp eq i64 %888, 4
-  br i1 %889, label %872, label %875, !llvm.loop !74
+  br i1 %889, label %872, label %875, !llvm.loop !79
 
 890:                                              ; preds = %943, %875
   %891 = phi i64 [ 0, %875 ], [ %960, %943 ]
@@ -6264,16 +7753,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %951 = zext nneg i32 %950 to i64
   %952 = getelementptr float, ptr %870, i64 %928
   %953 = getelementptr float, ptr %952, i64 %951
-  %954 = load float, ptr %953, align 4, !tbaa !60
+  %954 = load float, ptr %953, align 4, !tbaa !65
   %955 = fmul float %926, %954
   %956 = and i64 %891, 3
   %957 = getelementptr inbounds [4 x float], ptr %13, i64 0, i64 %956
-  %958 = load float, ptr %957, align 4, !tbaa !60
+  %958 = load float, ptr %957, align 4, !tbaa !65
   %959 = fadd float %958, %955
-  store float %959, ptr %957, align 4, !tbaa !60
+  store float %959, ptr %957, align 4, !tbaa !65
   %960 = add nuw nsw i64 %891, 1
   %961 = icmp eq i64 %960, 64
-  br i1 %961, label %877, label %890, !llvm.loop !75
+  br i1 %961, label %877, label %890, !llvm.loop !80
 
 962:                                              ; preds = %872, %853
   %963 = icmp sgt i64 %2, 0
@@ -6300,7 +7789,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 981:                                              ; preds = %986, %964
   %982 = phi i64 [ 0, %964 ], [ %997, %986 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #19
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %14, i8 0, i64 16, i1 false)
   %983 = mul nuw nsw i64 %982, %2
   %984 = mul nuw nsw i64 %982, %971
@@ -6308,21 +7797,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br label %999
 
 986:                                              ; preds = %1019
-  %987 = load float, ptr %974, align 4, !tbaa !60
-  %988 = load float, ptr %973, align 8, !tbaa !60
-  %989 = load float, ptr %972, align 4, !tbaa !60
-  %990 = load float, ptr %14, align 16, !tbaa !60
+  %987 = load float, ptr %974, align 4, !tbaa !65
+  %988 = load float, ptr %973, align 8, !tbaa !65
+  %989 = load float, ptr %972, align 4, !tbaa !65
+  %990 = load float, ptr %14, align 16, !tbaa !65
   %991 = fadd float %989, %990
   %992 = fadd float %987, %988
   %993 = fadd float %992, %991
   %994 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %982
-  %995 = load float, ptr %994, align 4, !tbaa !60
+  %995 = load float, ptr %994, align 4, !tbaa !65
   %996 = fadd float %995, %993
-  store float %996, ptr %994, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #18
+  store float %996, ptr %994, align 4, !tbaa !65
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #19
   %997 = add nuw nsw i64 %982, 1
   %998 = icmp eq i64 %997, 4
-  br i1 %998, label %1038, label %981, !llvm.loop !76
+  br i1 %998, label %1038, label %981, !llvm.loop !81
 
 999:                                              ; preds = %1019, %981
   %1000 = phi i64 [ 0, %981 ], [ %1036, %1019 ]
@@ -6361,16 +7850,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %1027 = zext nneg i32 %1026 to i64
   %1028 = getelementptr float, ptr %968, i64 %1006
   %1029 = getelementptr float, ptr %1028, i64 %1027
-  %1030 = load float, ptr %1029, align 4, !tbaa !60
+  %1030 = load float, ptr %1029, align 4, !tbaa !65
   %1031 = fmul float %1004, %1030
   %1032 = and i64 %1000, 3
   %1033 = getelementptr inbounds [4 x float], ptr %14, i64 0, i64 %1032
-  %1034 = load float, ptr %1033, align 4, !tbaa !60
+  %1034 = load float, ptr %1033, align 4, !tbaa !65
   %1035 = fadd float %1034, %1031
-  store float %1035, ptr %1033, align 4, !tbaa !60
+  store float %1035, ptr %1033, align 4, !tbaa !65
   %1036 = add nuw nsw i64 %1000, 1
   %1037 = icmp eq i64 %1036, %2
-  br i1 %1037, label %986, label %999, !llvm.loop !77
+  br i1 %1037, label %986, label %999, !llvm.loop !82
 
 1038:                                             ; preds = %986, %962
   %1039 = icmp sgt i64 %8, 0
@@ -6378,11 +7867,11 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 1040:                                             ; preds = %1038
   %1041 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !60
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !65
   br label %1042
 
 1042:                                             ; preds = %1038, %1040
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
   ret void
 }
 
@@ -6409,78 +7898,78 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !60
-  store float %24, ptr %23, align 4, !tbaa !60
+  %24 = load float, ptr %22, align 4, !tbaa !65
+  store float %24, ptr %23, align 4, !tbaa !65
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !60
+  %26 = load float, ptr %25, align 4, !tbaa !65
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !60
+  store float %26, ptr %27, align 4, !tbaa !65
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !60
+  %29 = load float, ptr %28, align 4, !tbaa !65
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !60
+  store float %29, ptr %30, align 4, !tbaa !65
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !60
+  %32 = load float, ptr %31, align 4, !tbaa !65
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !60
+  store float %32, ptr %33, align 4, !tbaa !65
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !60
+  %35 = load float, ptr %34, align 4, !tbaa !65
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !60
+  store float %35, ptr %36, align 4, !tbaa !65
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !60
+  %38 = load float, ptr %37, align 4, !tbaa !65
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !60
+  store float %38, ptr %39, align 4, !tbaa !65
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !60
+  %41 = load float, ptr %40, align 4, !tbaa !65
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !60
+  store float %41, ptr %42, align 4, !tbaa !65
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !60
+  %44 = load float, ptr %43, align 4, !tbaa !65
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !60
+  store float %44, ptr %45, align 4, !tbaa !65
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !60
+  %47 = load float, ptr %46, align 4, !tbaa !65
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !60
+  store float %47, ptr %48, align 4, !tbaa !65
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !60
+  %50 = load float, ptr %49, align 4, !tbaa !65
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !60
+  store float %50, ptr %51, align 4, !tbaa !65
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !60
+  %53 = load float, ptr %52, align 4, !tbaa !65
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !60
+  store float %53, ptr %54, align 4, !tbaa !65
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !60
+  %56 = load float, ptr %55, align 4, !tbaa !65
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !60
+  store float %56, ptr %57, align 4, !tbaa !65
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !60
+  %59 = load float, ptr %58, align 4, !tbaa !65
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !60
+  store float %59, ptr %60, align 4, !tbaa !65
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !60
+  %62 = load float, ptr %61, align 4, !tbaa !65
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !60
+  store float %62, ptr %63, align 4, !tbaa !65
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !60
+  %65 = load float, ptr %64, align 4, !tbaa !65
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !60
+  store float %65, ptr %66, align 4, !tbaa !65
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !60
+  %68 = load float, ptr %67, align 4, !tbaa !65
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !60
+  store float %68, ptr %69, align 4, !tbaa !65
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !78
+  br i1 %71, label %72, label %19, !llvm.loop !83
 
 72:                                               ; preds = %19
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -6551,7 +8040,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -6585,67 +8074,70 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #18
+declare void @llvm.x86.sse2.pause() #19
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #19
+declare double @llvm.exp.f64(double) #20
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #20
+declare double @erf(double noundef) local_unnamed_addr #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #19
+declare double @llvm.tanh.f64(double) #20
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #19
+declare float @llvm.nearbyint.f32(float) #20
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #21
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #21
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #21
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #21
+declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #19
+declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #20
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #21
+declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #22
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #22
+declare i32 @llvm.smax.i32(i32, i32) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #22
+declare i32 @llvm.umin.i32(i32, i32) #23
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #23
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #22
+declare i64 @llvm.smin.i64(i64, i64) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #22
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #23
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #24
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #22
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #22
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #25
+declare ptr @llvm.load.relative.i64(ptr, i64) #26
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -6662,18 +8154,19 @@ attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uw
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { nounwind }
-attributes #19 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #20 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #21 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #22 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #23 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #24 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #25 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #26 = { nounwind willreturn memory(none) }
+attributes #15 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { nounwind }
+attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #23 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #24 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #25 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #26 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #27 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -6738,15 +8231,15 @@ attributes #26 = { nounwind willreturn memory(none) }
 !57 = distinct !{!57, !16, !53, !54}
 !58 = distinct !{!58, !16, !54, !53}
 !59 = distinct !{!59, !16}
-!60 = !{!61, !61, i64 0}
-!61 = !{!"float", !7, i64 0}
-!62 = distinct !{!62, !16, !53, !54}
-!63 = distinct !{!63, !16, !53}
+!60 = distinct !{!60, !16}
+!61 = distinct !{!61, !16}
+!62 = distinct !{!62, !16}
+!63 = distinct !{!63, !16}
 !64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
+!65 = !{!66, !66, i64 0}
+!66 = !{!"float", !7, i64 0}
+!67 = distinct !{!67, !16, !53, !54}
+!68 = distinct !{!68, !16, !53}
 !69 = distinct !{!69, !16}
 !70 = distinct !{!70, !16}
 !71 = distinct !{!71, !16}
@@ -6757,6 +8250,11 @@ attributes #26 = { nounwind willreturn memory(none) }
 !76 = distinct !{!76, !16}
 !77 = distinct !{!77, !16}
 !78 = distinct !{!78, !16}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
+!81 = distinct !{!81, !16}
+!82 = distinct !{!82, !16}
+!83 = distinct !{!83, !16}
 """##
     default:
         return ##"""
@@ -8154,6 +9652,188 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %45
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #11 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %155
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  br label %21
+
+21:                                               ; preds = %28, %15
+  %22 = phi i64 [ 0, %15 ], [ %29, %28 ]
+  %23 = mul nsw i64 %22, %13
+  %24 = getelementptr inbounds i8, ptr %3, i64 %23
+  br i1 %16, label %25, label %28
+
+25:                                               ; preds = %21
+  %26 = shl i64 %22, 6
+  %27 = getelementptr i8, ptr %7, i64 %26
+  br label %31
+
+28:                                               ; preds = %37, %21
+  %29 = add nuw nsw i64 %22, 1
+  %30 = icmp eq i64 %29, %4
+  br i1 %30, label %155, label %21, !llvm.loop !57
+
+31:                                               ; preds = %37, %25
+  %32 = phi i64 [ 0, %25 ], [ %38, %37 ]
+  %33 = mul nsw i64 %32, %1
+  %34 = getelementptr inbounds i8, ptr %0, i64 %33
+  %35 = mul nsw i64 %32, %8
+  %36 = getelementptr i32, ptr %27, i64 %35
+  br label %40
+
+37:                                               ; preds = %150
+  %38 = add nuw nsw i64 %32, 1
+  %39 = icmp eq i64 %38, %2
+  br i1 %39, label %28, label %31, !llvm.loop !58
+
+40:                                               ; preds = %150, %31
+  %41 = phi i64 [ 0, %31 ], [ %153, %150 ]
+  br i1 %10, label %49, label %42
+
+42:                                               ; preds = %40
+  br i1 %18, label %43, label %150
+
+43:                                               ; preds = %42
+  %44 = or disjoint i64 %41, 64
+  %45 = shl nuw nsw i64 %41, 2
+  %46 = or disjoint i64 %45, 1
+  %47 = or disjoint i64 %45, 2
+  %48 = or disjoint i64 %45, 3
+  br label %53
+
+49:                                               ; preds = %40
+  br i1 %20, label %50, label %150
+
+50:                                               ; preds = %49
+  %51 = shl nuw nsw i64 %41, 2
+  %52 = getelementptr i8, ptr %24, i64 %51
+  br label %111
+
+53:                                               ; preds = %53, %43
+  %54 = phi i64 [ 0, %43 ], [ %109, %53 ]
+  %55 = phi i32 [ 0, %43 ], [ %108, %53 ]
+  %56 = mul nuw nsw i64 %54, 80
+  %57 = getelementptr inbounds i8, ptr %24, i64 %56
+  %58 = getelementptr inbounds i8, ptr %57, i64 %44
+  %59 = load i8, ptr %58, align 1, !tbaa !34
+  %60 = zext i8 %59 to i32
+  %61 = shl nsw i64 %54, 3
+  %62 = getelementptr inbounds i8, ptr %57, i64 %45
+  %63 = load i8, ptr %62, align 1, !tbaa !34
+  %64 = sext i8 %63 to i32
+  %65 = and i32 %60, 3
+  %66 = zext nneg i32 %65 to i64
+  %67 = or disjoint i64 %61, %66
+  %68 = getelementptr inbounds i8, ptr %34, i64 %67
+  %69 = load i8, ptr %68, align 1, !tbaa !34
+  %70 = zext i8 %69 to i32
+  %71 = mul nsw i32 %70, %64
+  %72 = add i32 %71, %55
+  %73 = getelementptr inbounds i8, ptr %57, i64 %46
+  %74 = load i8, ptr %73, align 1, !tbaa !34
+  %75 = sext i8 %74 to i32
+  %76 = lshr i32 %60, 2
+  %77 = and i32 %76, 3
+  %78 = zext nneg i32 %77 to i64
+  %79 = or disjoint i64 %61, %78
+  %80 = getelementptr inbounds i8, ptr %34, i64 %79
+  %81 = load i8, ptr %80, align 1, !tbaa !34
+  %82 = zext i8 %81 to i32
+  %83 = mul nsw i32 %82, %75
+  %84 = add i32 %72, %83
+  %85 = getelementptr inbounds i8, ptr %57, i64 %47
+  %86 = load i8, ptr %85, align 1, !tbaa !34
+  %87 = sext i8 %86 to i32
+  %88 = or disjoint i64 %61, 4
+  %89 = lshr i32 %60, 4
+  %90 = and i32 %89, 3
+  %91 = zext nneg i32 %90 to i64
+  %92 = or disjoint i64 %88, %91
+  %93 = getelementptr inbounds i8, ptr %34, i64 %92
+  %94 = load i8, ptr %93, align 1, !tbaa !34
+  %95 = zext i8 %94 to i32
+  %96 = mul nsw i32 %95, %87
+  %97 = add i32 %84, %96
+  %98 = getelementptr inbounds i8, ptr %57, i64 %48
+  %99 = load i8, ptr %98, align 1, !tbaa !34
+  %100 = sext i8 %99 to i32
+  %101 = lshr i32 %60, 6
+  %102 = zext nneg i32 %101 to i64
+  %103 = or disjoint i64 %88, %102
+  %104 = getelementptr inbounds i8, ptr %34, i64 %103
+  %105 = load i8, ptr %104, align 1, !tbaa !34
+  %106 = zext i8 %105 to i32
+  %107 = mul nsw i32 %106, %100
+  %108 = add i32 %97, %107
+  %109 = add nuw nsw i64 %54, 1
+  %110 = icmp eq i64 %109, %17
+  br i1 %110, label %150, label %53, !llvm.loop !59
+
+111:                                              ; preds = %111, %50
+  %112 = phi i64 [ 0, %50 ], [ %148, %111 ]
+  %113 = phi i32 [ 0, %50 ], [ %147, %111 ]
+  %114 = shl i64 %112, 6
+  %115 = shl nsw i64 %112, 2
+  %116 = getelementptr i8, ptr %52, i64 %114
+  %117 = load i8, ptr %116, align 1, !tbaa !34
+  %118 = sext i8 %117 to i32
+  %119 = getelementptr inbounds i8, ptr %34, i64 %115
+  %120 = load i8, ptr %119, align 1, !tbaa !34
+  %121 = zext i8 %120 to i32
+  %122 = mul nsw i32 %121, %118
+  %123 = add i32 %122, %113
+  %124 = getelementptr i8, ptr %116, i64 1
+  %125 = load i8, ptr %124, align 1, !tbaa !34
+  %126 = sext i8 %125 to i32
+  %127 = getelementptr inbounds i8, ptr %119, i64 1
+  %128 = load i8, ptr %127, align 1, !tbaa !34
+  %129 = zext i8 %128 to i32
+  %130 = mul nsw i32 %129, %126
+  %131 = add i32 %123, %130
+  %132 = getelementptr i8, ptr %116, i64 2
+  %133 = load i8, ptr %132, align 1, !tbaa !34
+  %134 = sext i8 %133 to i32
+  %135 = getelementptr inbounds i8, ptr %119, i64 2
+  %136 = load i8, ptr %135, align 1, !tbaa !34
+  %137 = zext i8 %136 to i32
+  %138 = mul nsw i32 %137, %134
+  %139 = add i32 %131, %138
+  %140 = getelementptr i8, ptr %116, i64 3
+  %141 = load i8, ptr %140, align 1, !tbaa !34
+  %142 = sext i8 %141 to i32
+  %143 = getelementptr inbounds i8, ptr %119, i64 3
+  %144 = load i8, ptr %143, align 1, !tbaa !34
+  %145 = zext i8 %144 to i32
+  %146 = mul nsw i32 %145, %142
+  %147 = add i32 %139, %146
+  %148 = add nuw nsw i64 %112, 1
+  %149 = icmp eq i64 %148, %19
+  br i1 %149, label %150, label %111, !llvm.loop !60
+
+150:                                              ; preds = %53, %111, %49, %42
+  %151 = phi i32 [ 0, %49 ], [ 0, %42 ], [ %147, %111 ], [ %108, %53 ]
+  %152 = getelementptr i32, ptr %36, i64 %41
+  store i32 %151, ptr %152, align 4, !tbaa !47
+  %153 = add nuw nsw i64 %41, 1
+  %154 = icmp eq i64 %153, 16
+  br i1 %154, label %37, label %40, !llvm.loop !61
+
+155:                                              ; preds = %28, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #5 {
   %9 = alloca [4 x float], align 16
@@ -8175,7 +9855,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %19 = phi i64 [ 0, %13 ], [ %43, %18 ]
   %20 = add nsw i64 %19, %2
   %21 = getelementptr inbounds float, ptr %0, i64 %20
-  %22 = load float, ptr %21, align 4, !tbaa !57
+  %22 = load float, ptr %21, align 4, !tbaa !62
   %23 = sdiv i64 %19, %10
   %24 = mul nsw i64 %23, %14
   %25 = mul i64 %20, %15
@@ -8190,24 +9870,24 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %34 = zext nneg i32 %33 to i64
   %35 = getelementptr float, ptr %7, i64 %24
   %36 = getelementptr float, ptr %35, i64 %34
-  %37 = load float, ptr %36, align 4, !tbaa !57
+  %37 = load float, ptr %36, align 4, !tbaa !62
   %38 = fmul float %22, %37
   %39 = and i64 %19, 3
   %40 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %39
-  %41 = load float, ptr %40, align 4, !tbaa !57
+  %41 = load float, ptr %40, align 4, !tbaa !62
   %42 = fadd float %41, %38
-  store float %42, ptr %40, align 4, !tbaa !57
+  store float %42, ptr %40, align 4, !tbaa !62
   %43 = add nuw nsw i64 %19, 1
   %44 = icmp eq i64 %43, %11
-  br i1 %44, label %45, label %18, !llvm.loop !59
+  br i1 %44, label %45, label %18, !llvm.loop !64
 
 45:                                               ; preds = %18
   %46 = load <4 x float>, ptr %9, align 16
   %47 = shufflevector <4 x float> %46, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
   %48 = getelementptr inbounds i8, ptr %9, i64 4
   %49 = getelementptr inbounds i8, ptr %9, i64 12
-  %50 = load float, ptr %49, align 4, !tbaa !57
-  %51 = load <2 x float>, ptr %48, align 4, !tbaa !57
+  %50 = load float, ptr %49, align 4, !tbaa !62
+  %51 = load <2 x float>, ptr %48, align 4, !tbaa !62
   %52 = insertelement <2 x float> %47, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
@@ -8267,7 +9947,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 42:                                               ; preds = %47
   %43 = add nuw nsw i64 %36, 1
   %44 = icmp eq i64 %43, %1
-  br i1 %44, label %136, label %35, !llvm.loop !60
+  br i1 %44, label %136, label %35, !llvm.loop !65
 
 45:                                               ; preds = %47, %35
   %46 = phi i64 [ 0, %35 ], [ %60, %47 ]
@@ -8278,21 +9958,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 47:                                               ; preds = %117
   %48 = load <4 x float>, ptr %11, align 16
   %49 = shufflevector <4 x float> %48, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %50 = load float, ptr %34, align 4, !tbaa !57
-  %51 = load <2 x float>, ptr %33, align 4, !tbaa !57
+  %50 = load float, ptr %34, align 4, !tbaa !62
+  %51 = load <2 x float>, ptr %33, align 4, !tbaa !62
   %52 = insertelement <2 x float> %49, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %55 = fadd <2 x float> %53, %54
   %56 = extractelement <2 x float> %55, i64 0
   %57 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %46
-  %58 = load float, ptr %57, align 4, !tbaa !57
+  %58 = load float, ptr %57, align 4, !tbaa !62
   %59 = fadd float %58, %56
-  store float %59, ptr %57, align 4, !tbaa !57
+  store float %59, ptr %57, align 4, !tbaa !62
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #16
   %60 = add nuw nsw i64 %46, 1
   %61 = icmp eq i64 %60, 4
-  br i1 %61, label %42, label %45, !llvm.loop !61
+  br i1 %61, label %42, label %45, !llvm.loop !66
 
 62:                                               ; preds = %117, %45
   %63 = phi i64 [ 0, %45 ], [ %134, %117 ]
@@ -8372,16 +10052,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %125 = zext nneg i32 %124 to i64
   %126 = getelementptr float, ptr %40, i64 %102
   %127 = getelementptr float, ptr %126, i64 %125
-  %128 = load float, ptr %127, align 4, !tbaa !57
+  %128 = load float, ptr %127, align 4, !tbaa !62
   %129 = fmul float %100, %128
   %130 = and i64 %63, 3
   %131 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %130
-  %132 = load float, ptr %131, align 4, !tbaa !57
+  %132 = load float, ptr %131, align 4, !tbaa !62
   %133 = fadd float %132, %129
-  store float %133, ptr %131, align 4, !tbaa !57
+  store float %133, ptr %131, align 4, !tbaa !62
   %134 = add nuw nsw i64 %63, 1
   %135 = icmp eq i64 %134, 64
-  br i1 %135, label %47, label %62, !llvm.loop !62
+  br i1 %135, label %47, label %62, !llvm.loop !67
 
 136:                                              ; preds = %42, %9
   %137 = icmp sgt i64 %2, 0
@@ -8415,23 +10095,23 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %174
 
 159:                                              ; preds = %194
-  %160 = load float, ptr %147, align 4, !tbaa !57
+  %160 = load float, ptr %147, align 4, !tbaa !62
   %161 = load <4 x float>, ptr %12, align 16
   %162 = shufflevector <4 x float> %161, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %163 = load <2 x float>, ptr %146, align 4, !tbaa !57
+  %163 = load <2 x float>, ptr %146, align 4, !tbaa !62
   %164 = insertelement <2 x float> %162, float %160, i64 1
   %165 = fadd <2 x float> %163, %164
   %166 = shufflevector <2 x float> %165, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %167 = fadd <2 x float> %166, %165
   %168 = extractelement <2 x float> %167, i64 0
   %169 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %155
-  %170 = load float, ptr %169, align 4, !tbaa !57
+  %170 = load float, ptr %169, align 4, !tbaa !62
   %171 = fadd float %170, %168
-  store float %171, ptr %169, align 4, !tbaa !57
+  store float %171, ptr %169, align 4, !tbaa !62
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #16
   %172 = add nuw nsw i64 %155, 1
   %173 = icmp eq i64 %172, 4
-  br i1 %173, label %213, label %154, !llvm.loop !63
+  br i1 %173, label %213, label %154, !llvm.loop !68
 
 174:                                              ; preds = %194, %154
   %175 = phi i64 [ 0, %154 ], [ %211, %194 ]
@@ -8470,16 +10150,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %202 = zext nneg i32 %201 to i64
   %203 = getelementptr float, ptr %142, i64 %181
   %204 = getelementptr float, ptr %203, i64 %202
-  %205 = load float, ptr %204, align 4, !tbaa !57
+  %205 = load float, ptr %204, align 4, !tbaa !62
   %206 = fmul float %179, %205
   %207 = and i64 %175, 3
   %208 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %207
-  %209 = load float, ptr %208, align 4, !tbaa !57
+  %209 = load float, ptr %208, align 4, !tbaa !62
   %210 = fadd float %209, %206
-  store float %210, ptr %208, align 4, !tbaa !57
+  store float %210, ptr %208, align 4, !tbaa !62
   %211 = add nuw nsw i64 %175, 1
   %212 = icmp eq i64 %211, %2
-  br i1 %212, label %159, label %174, !llvm.loop !64
+  br i1 %212, label %159, label %174, !llvm.loop !69
 
 213:                                              ; preds = %159, %136
   %214 = icmp sgt i64 %8, 0
@@ -8487,7 +10167,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 215:                                              ; preds = %213
   %216 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !57
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !62
   br label %217
 
 217:                                              ; preds = %213, %215
@@ -8518,71 +10198,71 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !57
-  store float %24, ptr %23, align 4, !tbaa !57
+  %24 = load float, ptr %22, align 4, !tbaa !62
+  store float %24, ptr %23, align 4, !tbaa !62
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !57
+  %26 = load float, ptr %25, align 4, !tbaa !62
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !57
+  store float %26, ptr %27, align 4, !tbaa !62
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !57
+  %29 = load float, ptr %28, align 4, !tbaa !62
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !57
+  store float %29, ptr %30, align 4, !tbaa !62
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !57
+  %32 = load float, ptr %31, align 4, !tbaa !62
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !57
+  store float %32, ptr %33, align 4, !tbaa !62
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !57
+  %35 = load float, ptr %34, align 4, !tbaa !62
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !57
+  store float %35, ptr %36, align 4, !tbaa !62
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !57
+  %38 = load float, ptr %37, align 4, !tbaa !62
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !57
+  store float %38, ptr %39, align 4, !tbaa !62
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !57
+  %41 = load float, ptr %40, align 4, !tbaa !62
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !57
+  store float %41, ptr %42, align 4, !tbaa !62
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !57
+  %44 = load float, ptr %43, align 4, !tbaa !62
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !57
+  store float %44, ptr %45, align 4, !tbaa !62
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !57
+  %47 = load float, ptr %46, align 4, !tbaa !62
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !57
+  store float %47, ptr %48, align 4, !tbaa !62
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !57
+  %50 = load float, ptr %49, align 4, !tbaa !62
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !57
+  store float %50, ptr %51, align 4, !tbaa !62
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !57
+  %53 = load float, ptr %52, align 4, !tbaa !62
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !57
+  store float %53, ptr %54, align 4, !tbaa !62
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !57
+  %56 = load float, ptr %55, align 4, !tbaa !62
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !57
+  store float %56, ptr %57, align 4, !tbaa !62
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !57
+  %59 = load float, ptr %58, align 4, !tbaa !62
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !57
+  store float %59, ptr %60, align 4, !tbaa !62
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !57
+  %62 = load float, ptr %61, align 4, !tbaa !62
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !57
+  store float %62, ptr %63, align 4, !tbaa !62
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !57
+  %65 = load float, ptr %64, align 4, !tbaa !62
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !57
+  store float %65, ptr %66, align 4, !tbaa !62
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !57
+  %68 = load float, ptr %67, align 4, !tbaa !62
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !57
+  store float %68, ptr %69, align 4, !tbaa !62
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !65
+  br i1 %71, label %72, label %19, !llvm.loop !70
 
 72:                                               ; preds = %19
   ret void
@@ -8590,272 +10270,272 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
 define void @sieve_llvm_transpose_tile8_f32(ptr noundef readonly %0, i64 noundef %1, ptr noundef writeonly %2, i64 noundef %3) local_unnamed_addr #14 {
-  %5 = load float, ptr %0, align 4, !tbaa !57
-  store float %5, ptr %2, align 4, !tbaa !57
+  %5 = load float, ptr %0, align 4, !tbaa !62
+  store float %5, ptr %2, align 4, !tbaa !62
   %6 = getelementptr i8, ptr %0, i64 4
-  %7 = load float, ptr %6, align 4, !tbaa !57
+  %7 = load float, ptr %6, align 4, !tbaa !62
   %8 = getelementptr float, ptr %2, i64 %3
-  store float %7, ptr %8, align 4, !tbaa !57
+  store float %7, ptr %8, align 4, !tbaa !62
   %9 = getelementptr i8, ptr %0, i64 8
-  %10 = load float, ptr %9, align 4, !tbaa !57
+  %10 = load float, ptr %9, align 4, !tbaa !62
   %11 = shl nsw i64 %3, 1
   %12 = getelementptr float, ptr %2, i64 %11
-  store float %10, ptr %12, align 4, !tbaa !57
+  store float %10, ptr %12, align 4, !tbaa !62
   %13 = getelementptr i8, ptr %0, i64 12
-  %14 = load float, ptr %13, align 4, !tbaa !57
+  %14 = load float, ptr %13, align 4, !tbaa !62
   %15 = mul nsw i64 %3, 3
   %16 = getelementptr float, ptr %2, i64 %15
-  store float %14, ptr %16, align 4, !tbaa !57
+  store float %14, ptr %16, align 4, !tbaa !62
   %17 = getelementptr i8, ptr %0, i64 16
-  %18 = load float, ptr %17, align 4, !tbaa !57
+  %18 = load float, ptr %17, align 4, !tbaa !62
   %19 = shl nsw i64 %3, 2
   %20 = getelementptr float, ptr %2, i64 %19
-  store float %18, ptr %20, align 4, !tbaa !57
+  store float %18, ptr %20, align 4, !tbaa !62
   %21 = getelementptr i8, ptr %0, i64 20
-  %22 = load float, ptr %21, align 4, !tbaa !57
+  %22 = load float, ptr %21, align 4, !tbaa !62
   %23 = mul nsw i64 %3, 5
   %24 = getelementptr float, ptr %2, i64 %23
-  store float %22, ptr %24, align 4, !tbaa !57
+  store float %22, ptr %24, align 4, !tbaa !62
   %25 = getelementptr i8, ptr %0, i64 24
-  %26 = load float, ptr %25, align 4, !tbaa !57
+  %26 = load float, ptr %25, align 4, !tbaa !62
   %27 = mul nsw i64 %3, 6
   %28 = getelementptr float, ptr %2, i64 %27
-  store float %26, ptr %28, align 4, !tbaa !57
+  store float %26, ptr %28, align 4, !tbaa !62
   %29 = getelementptr i8, ptr %0, i64 28
-  %30 = load float, ptr %29, align 4, !tbaa !57
+  %30 = load float, ptr %29, align 4, !tbaa !62
   %31 = mul nsw i64 %3, 7
   %32 = getelementptr float, ptr %2, i64 %31
-  store float %30, ptr %32, align 4, !tbaa !57
+  store float %30, ptr %32, align 4, !tbaa !62
   %33 = getelementptr float, ptr %0, i64 %1
   %34 = getelementptr i8, ptr %2, i64 4
-  %35 = load float, ptr %33, align 4, !tbaa !57
-  store float %35, ptr %34, align 4, !tbaa !57
+  %35 = load float, ptr %33, align 4, !tbaa !62
+  store float %35, ptr %34, align 4, !tbaa !62
   %36 = getelementptr i8, ptr %33, i64 4
-  %37 = load float, ptr %36, align 4, !tbaa !57
+  %37 = load float, ptr %36, align 4, !tbaa !62
   %38 = getelementptr float, ptr %34, i64 %3
-  store float %37, ptr %38, align 4, !tbaa !57
+  store float %37, ptr %38, align 4, !tbaa !62
   %39 = getelementptr i8, ptr %33, i64 8
-  %40 = load float, ptr %39, align 4, !tbaa !57
+  %40 = load float, ptr %39, align 4, !tbaa !62
   %41 = getelementptr float, ptr %34, i64 %11
-  store float %40, ptr %41, align 4, !tbaa !57
+  store float %40, ptr %41, align 4, !tbaa !62
   %42 = getelementptr i8, ptr %33, i64 12
-  %43 = load float, ptr %42, align 4, !tbaa !57
+  %43 = load float, ptr %42, align 4, !tbaa !62
   %44 = getelementptr float, ptr %34, i64 %15
-  store float %43, ptr %44, align 4, !tbaa !57
+  store float %43, ptr %44, align 4, !tbaa !62
   %45 = getelementptr i8, ptr %33, i64 16
-  %46 = load float, ptr %45, align 4, !tbaa !57
+  %46 = load float, ptr %45, align 4, !tbaa !62
   %47 = getelementptr float, ptr %34, i64 %19
-  store float %46, ptr %47, align 4, !tbaa !57
+  store float %46, ptr %47, align 4, !tbaa !62
   %48 = getelementptr i8, ptr %33, i64 20
-  %49 = load float, ptr %48, align 4, !tbaa !57
+  %49 = load float, ptr %48, align 4, !tbaa !62
   %50 = getelementptr float, ptr %34, i64 %23
-  store float %49, ptr %50, align 4, !tbaa !57
+  store float %49, ptr %50, align 4, !tbaa !62
   %51 = getelementptr i8, ptr %33, i64 24
-  %52 = load float, ptr %51, align 4, !tbaa !57
+  %52 = load float, ptr %51, align 4, !tbaa !62
   %53 = getelementptr float, ptr %34, i64 %27
-  store float %52, ptr %53, align 4, !tbaa !57
+  store float %52, ptr %53, align 4, !tbaa !62
   %54 = getelementptr i8, ptr %33, i64 28
-  %55 = load float, ptr %54, align 4, !tbaa !57
+  %55 = load float, ptr %54, align 4, !tbaa !62
   %56 = getelementptr float, ptr %34, i64 %31
-  store float %55, ptr %56, align 4, !tbaa !57
+  store float %55, ptr %56, align 4, !tbaa !62
   %57 = shl i64 %1, 3
   %58 = getelementptr i8, ptr %0, i64 %57
   %59 = getelementptr i8, ptr %2, i64 8
-  %60 = load float, ptr %58, align 4, !tbaa !57
-  store float %60, ptr %59, align 4, !tbaa !57
+  %60 = load float, ptr %58, align 4, !tbaa !62
+  store float %60, ptr %59, align 4, !tbaa !62
   %61 = getelementptr i8, ptr %58, i64 4
-  %62 = load float, ptr %61, align 4, !tbaa !57
+  %62 = load float, ptr %61, align 4, !tbaa !62
   %63 = getelementptr float, ptr %59, i64 %3
-  store float %62, ptr %63, align 4, !tbaa !57
+  store float %62, ptr %63, align 4, !tbaa !62
   %64 = getelementptr i8, ptr %58, i64 8
-  %65 = load float, ptr %64, align 4, !tbaa !57
+  %65 = load float, ptr %64, align 4, !tbaa !62
   %66 = getelementptr float, ptr %59, i64 %11
-  store float %65, ptr %66, align 4, !tbaa !57
+  store float %65, ptr %66, align 4, !tbaa !62
   %67 = getelementptr i8, ptr %58, i64 12
-  %68 = load float, ptr %67, align 4, !tbaa !57
+  %68 = load float, ptr %67, align 4, !tbaa !62
   %69 = getelementptr float, ptr %59, i64 %15
-  store float %68, ptr %69, align 4, !tbaa !57
+  store float %68, ptr %69, align 4, !tbaa !62
   %70 = getelementptr i8, ptr %58, i64 16
-  %71 = load float, ptr %70, align 4, !tbaa !57
+  %71 = load float, ptr %70, align 4, !tbaa !62
   %72 = getelementptr float, ptr %59, i64 %19
-  store float %71, ptr %72, align 4, !tbaa !57
+  store float %71, ptr %72, align 4, !tbaa !62
   %73 = getelementptr i8, ptr %58, i64 20
-  %74 = load float, ptr %73, align 4, !tbaa !57
+  %74 = load float, ptr %73, align 4, !tbaa !62
   %75 = getelementptr float, ptr %59, i64 %23
-  store float %74, ptr %75, align 4, !tbaa !57
+  store float %74, ptr %75, align 4, !tbaa !62
   %76 = getelementptr i8, ptr %58, i64 24
-  %77 = load float, ptr %76, align 4, !tbaa !57
+  %77 = load float, ptr %76, align 4, !tbaa !62
   %78 = getelementptr float, ptr %59, i64 %27
-  store float %77, ptr %78, align 4, !tbaa !57
+  store float %77, ptr %78, align 4, !tbaa !62
   %79 = getelementptr i8, ptr %58, i64 28
-  %80 = load float, ptr %79, align 4, !tbaa !57
+  %80 = load float, ptr %79, align 4, !tbaa !62
   %81 = getelementptr float, ptr %59, i64 %31
-  store float %80, ptr %81, align 4, !tbaa !57
+  store float %80, ptr %81, align 4, !tbaa !62
   %82 = mul i64 %1, 12
   %83 = getelementptr i8, ptr %0, i64 %82
   %84 = getelementptr i8, ptr %2, i64 12
-  %85 = load float, ptr %83, align 4, !tbaa !57
-  store float %85, ptr %84, align 4, !tbaa !57
+  %85 = load float, ptr %83, align 4, !tbaa !62
+  store float %85, ptr %84, align 4, !tbaa !62
   %86 = getelementptr i8, ptr %83, i64 4
-  %87 = load float, ptr %86, align 4, !tbaa !57
+  %87 = load float, ptr %86, align 4, !tbaa !62
   %88 = getelementptr float, ptr %84, i64 %3
-  store float %87, ptr %88, align 4, !tbaa !57
+  store float %87, ptr %88, align 4, !tbaa !62
   %89 = getelementptr i8, ptr %83, i64 8
-  %90 = load float, ptr %89, align 4, !tbaa !57
+  %90 = load float, ptr %89, align 4, !tbaa !62
   %91 = getelementptr float, ptr %84, i64 %11
-  store float %90, ptr %91, align 4, !tbaa !57
+  store float %90, ptr %91, align 4, !tbaa !62
   %92 = getelementptr i8, ptr %83, i64 12
-  %93 = load float, ptr %92, align 4, !tbaa !57
+  %93 = load float, ptr %92, align 4, !tbaa !62
   %94 = getelementptr float, ptr %84, i64 %15
-  store float %93, ptr %94, align 4, !tbaa !57
+  store float %93, ptr %94, align 4, !tbaa !62
   %95 = getelementptr i8, ptr %83, i64 16
-  %96 = load float, ptr %95, align 4, !tbaa !57
+  %96 = load float, ptr %95, align 4, !tbaa !62
   %97 = getelementptr float, ptr %84, i64 %19
-  store float %96, ptr %97, align 4, !tbaa !57
+  store float %96, ptr %97, align 4, !tbaa !62
   %98 = getelementptr i8, ptr %83, i64 20
-  %99 = load float, ptr %98, align 4, !tbaa !57
+  %99 = load float, ptr %98, align 4, !tbaa !62
   %100 = getelementptr float, ptr %84, i64 %23
-  store float %99, ptr %100, align 4, !tbaa !57
+  store float %99, ptr %100, align 4, !tbaa !62
   %101 = getelementptr i8, ptr %83, i64 24
-  %102 = load float, ptr %101, align 4, !tbaa !57
+  %102 = load float, ptr %101, align 4, !tbaa !62
   %103 = getelementptr float, ptr %84, i64 %27
-  store float %102, ptr %103, align 4, !tbaa !57
+  store float %102, ptr %103, align 4, !tbaa !62
   %104 = getelementptr i8, ptr %83, i64 28
-  %105 = load float, ptr %104, align 4, !tbaa !57
+  %105 = load float, ptr %104, align 4, !tbaa !62
   %106 = getelementptr float, ptr %84, i64 %31
-  store float %105, ptr %106, align 4, !tbaa !57
+  store float %105, ptr %106, align 4, !tbaa !62
   %107 = shl i64 %1, 4
   %108 = getelementptr i8, ptr %0, i64 %107
   %109 = getelementptr i8, ptr %2, i64 16
-  %110 = load float, ptr %108, align 4, !tbaa !57
-  store float %110, ptr %109, align 4, !tbaa !57
+  %110 = load float, ptr %108, align 4, !tbaa !62
+  store float %110, ptr %109, align 4, !tbaa !62
   %111 = getelementptr i8, ptr %108, i64 4
-  %112 = load float, ptr %111, align 4, !tbaa !57
+  %112 = load float, ptr %111, align 4, !tbaa !62
   %113 = getelementptr float, ptr %109, i64 %3
-  store float %112, ptr %113, align 4, !tbaa !57
+  store float %112, ptr %113, align 4, !tbaa !62
   %114 = getelementptr i8, ptr %108, i64 8
-  %115 = load float, ptr %114, align 4, !tbaa !57
+  %115 = load float, ptr %114, align 4, !tbaa !62
   %116 = getelementptr float, ptr %109, i64 %11
-  store float %115, ptr %116, align 4, !tbaa !57
+  store float %115, ptr %116, align 4, !tbaa !62
   %117 = getelementptr i8, ptr %108, i64 12
-  %118 = load float, ptr %117, align 4, !tbaa !57
+  %118 = load float, ptr %117, align 4, !tbaa !62
   %119 = getelementptr float, ptr %109, i64 %15
-  store float %118, ptr %119, align 4, !tbaa !57
+  store float %118, ptr %119, align 4, !tbaa !62
   %120 = getelementptr i8, ptr %108, i64 16
-  %121 = load float, ptr %120, align 4, !tbaa !57
+  %121 = load float, ptr %120, align 4, !tbaa !62
   %122 = getelementptr float, ptr %109, i64 %19
-  store float %121, ptr %122, align 4, !tbaa !57
+  store float %121, ptr %122, align 4, !tbaa !62
   %123 = getelementptr i8, ptr %108, i64 20
-  %124 = load float, ptr %123, align 4, !tbaa !57
+  %124 = load float, ptr %123, align 4, !tbaa !62
   %125 = getelementptr float, ptr %109, i64 %23
-  store float %124, ptr %125, align 4, !tbaa !57
+  store float %124, ptr %125, align 4, !tbaa !62
   %126 = getelementptr i8, ptr %108, i64 24
-  %127 = load float, ptr %126, align 4, !tbaa !57
+  %127 = load float, ptr %126, align 4, !tbaa !62
   %128 = getelementptr float, ptr %109, i64 %27
-  store float %127, ptr %128, align 4, !tbaa !57
+  store float %127, ptr %128, align 4, !tbaa !62
   %129 = getelementptr i8, ptr %108, i64 28
-  %130 = load float, ptr %129, align 4, !tbaa !57
+  %130 = load float, ptr %129, align 4, !tbaa !62
   %131 = getelementptr float, ptr %109, i64 %31
-  store float %130, ptr %131, align 4, !tbaa !57
+  store float %130, ptr %131, align 4, !tbaa !62
   %132 = mul i64 %1, 20
   %133 = getelementptr i8, ptr %0, i64 %132
   %134 = getelementptr i8, ptr %2, i64 20
-  %135 = load float, ptr %133, align 4, !tbaa !57
-  store float %135, ptr %134, align 4, !tbaa !57
+  %135 = load float, ptr %133, align 4, !tbaa !62
+  store float %135, ptr %134, align 4, !tbaa !62
   %136 = getelementptr i8, ptr %133, i64 4
-  %137 = load float, ptr %136, align 4, !tbaa !57
+  %137 = load float, ptr %136, align 4, !tbaa !62
   %138 = getelementptr float, ptr %134, i64 %3
-  store float %137, ptr %138, align 4, !tbaa !57
+  store float %137, ptr %138, align 4, !tbaa !62
   %139 = getelementptr i8, ptr %133, i64 8
-  %140 = load float, ptr %139, align 4, !tbaa !57
+  %140 = load float, ptr %139, align 4, !tbaa !62
   %141 = getelementptr float, ptr %134, i64 %11
-  store float %140, ptr %141, align 4, !tbaa !57
+  store float %140, ptr %141, align 4, !tbaa !62
   %142 = getelementptr i8, ptr %133, i64 12
-  %143 = load float, ptr %142, align 4, !tbaa !57
+  %143 = load float, ptr %142, align 4, !tbaa !62
   %144 = getelementptr float, ptr %134, i64 %15
-  store float %143, ptr %144, align 4, !tbaa !57
+  store float %143, ptr %144, align 4, !tbaa !62
   %145 = getelementptr i8, ptr %133, i64 16
-  %146 = load float, ptr %145, align 4, !tbaa !57
+  %146 = load float, ptr %145, align 4, !tbaa !62
   %147 = getelementptr float, ptr %134, i64 %19
-  store float %146, ptr %147, align 4, !tbaa !57
+  store float %146, ptr %147, align 4, !tbaa !62
   %148 = getelementptr i8, ptr %133, i64 20
-  %149 = load float, ptr %148, align 4, !tbaa !57
+  %149 = load float, ptr %148, align 4, !tbaa !62
   %150 = getelementptr float, ptr %134, i64 %23
-  store float %149, ptr %150, align 4, !tbaa !57
+  store float %149, ptr %150, align 4, !tbaa !62
   %151 = getelementptr i8, ptr %133, i64 24
-  %152 = load float, ptr %151, align 4, !tbaa !57
+  %152 = load float, ptr %151, align 4, !tbaa !62
   %153 = getelementptr float, ptr %134, i64 %27
-  store float %152, ptr %153, align 4, !tbaa !57
+  store float %152, ptr %153, align 4, !tbaa !62
   %154 = getelementptr i8, ptr %133, i64 28
-  %155 = load float, ptr %154, align 4, !tbaa !57
+  %155 = load float, ptr %154, align 4, !tbaa !62
   %156 = getelementptr float, ptr %134, i64 %31
-  store float %155, ptr %156, align 4, !tbaa !57
+  store float %155, ptr %156, align 4, !tbaa !62
   %157 = mul i64 %1, 24
   %158 = getelementptr i8, ptr %0, i64 %157
   %159 = getelementptr i8, ptr %2, i64 24
-  %160 = load float, ptr %158, align 4, !tbaa !57
-  store float %160, ptr %159, align 4, !tbaa !57
+  %160 = load float, ptr %158, align 4, !tbaa !62
+  store float %160, ptr %159, align 4, !tbaa !62
   %161 = getelementptr i8, ptr %158, i64 4
-  %162 = load float, ptr %161, align 4, !tbaa !57
+  %162 = load float, ptr %161, align 4, !tbaa !62
   %163 = getelementptr float, ptr %159, i64 %3
-  store float %162, ptr %163, align 4, !tbaa !57
+  store float %162, ptr %163, align 4, !tbaa !62
   %164 = getelementptr i8, ptr %158, i64 8
-  %165 = load float, ptr %164, align 4, !tbaa !57
+  %165 = load float, ptr %164, align 4, !tbaa !62
   %166 = getelementptr float, ptr %159, i64 %11
-  store float %165, ptr %166, align 4, !tbaa !57
+  store float %165, ptr %166, align 4, !tbaa !62
   %167 = getelementptr i8, ptr %158, i64 12
-  %168 = load float, ptr %167, align 4, !tbaa !57
+  %168 = load float, ptr %167, align 4, !tbaa !62
   %169 = getelementptr float, ptr %159, i64 %15
-  store float %168, ptr %169, align 4, !tbaa !57
+  store float %168, ptr %169, align 4, !tbaa !62
   %170 = getelementptr i8, ptr %158, i64 16
-  %171 = load float, ptr %170, align 4, !tbaa !57
+  %171 = load float, ptr %170, align 4, !tbaa !62
   %172 = getelementptr float, ptr %159, i64 %19
-  store float %171, ptr %172, align 4, !tbaa !57
+  store float %171, ptr %172, align 4, !tbaa !62
   %173 = getelementptr i8, ptr %158, i64 20
-  %174 = load float, ptr %173, align 4, !tbaa !57
+  %174 = load float, ptr %173, align 4, !tbaa !62
   %175 = getelementptr float, ptr %159, i64 %23
-  store float %174, ptr %175, align 4, !tbaa !57
+  store float %174, ptr %175, align 4, !tbaa !62
   %176 = getelementptr i8, ptr %158, i64 24
-  %177 = load float, ptr %176, align 4, !tbaa !57
+  %177 = load float, ptr %176, align 4, !tbaa !62
   %178 = getelementptr float, ptr %159, i64 %27
-  store float %177, ptr %178, align 4, !tbaa !57
+  store float %177, ptr %178, align 4, !tbaa !62
   %179 = getelementptr i8, ptr %158, i64 28
-  %180 = load float, ptr %179, align 4, !tbaa !57
+  %180 = load float, ptr %179, align 4, !tbaa !62
   %181 = getelementptr float, ptr %159, i64 %31
-  store float %180, ptr %181, align 4, !tbaa !57
+  store float %180, ptr %181, align 4, !tbaa !62
   %182 = mul i64 %1, 28
   %183 = getelementptr i8, ptr %0, i64 %182
   %184 = getelementptr i8, ptr %2, i64 28
-  %185 = load float, ptr %183, align 4, !tbaa !57
-  store float %185, ptr %184, align 4, !tbaa !57
+  %185 = load float, ptr %183, align 4, !tbaa !62
+  store float %185, ptr %184, align 4, !tbaa !62
   %186 = getelementptr i8, ptr %183, i64 4
-  %187 = load float, ptr %186, align 4, !tbaa !57
+  %187 = load float, ptr %186, align 4, !tbaa !62
   %188 = getelementptr float, ptr %184, i64 %3
-  store float %187, ptr %188, align 4, !tbaa !57
+  store float %187, ptr %188, align 4, !tbaa !62
   %189 = getelementptr i8, ptr %183, i64 8
-  %190 = load float, ptr %189, align 4, !tbaa !57
+  %190 = load float, ptr %189, align 4, !tbaa !62
   %191 = getelementptr float, ptr %184, i64 %11
-  store float %190, ptr %191, align 4, !tbaa !57
+  store float %190, ptr %191, align 4, !tbaa !62
   %192 = getelementptr i8, ptr %183, i64 12
-  %193 = load float, ptr %192, align 4, !tbaa !57
+  %193 = load float, ptr %192, align 4, !tbaa !62
   %194 = getelementptr float, ptr %184, i64 %15
-  store float %193, ptr %194, align 4, !tbaa !57
+  store float %193, ptr %194, align 4, !tbaa !62
   %195 = getelementptr i8, ptr %183, i64 16
-  %196 = load float, ptr %195, align 4, !tbaa !57
+  %196 = load float, ptr %195, align 4, !tbaa !62
   %197 = getelementptr float, ptr %184, i64 %19
-  store float %196, ptr %197, align 4, !tbaa !57
+  store float %196, ptr %197, align 4, !tbaa !62
   %198 = getelementptr i8, ptr %183, i64 20
-  %199 = load float, ptr %198, align 4, !tbaa !57
+  %199 = load float, ptr %198, align 4, !tbaa !62
   %200 = getelementptr float, ptr %184, i64 %23
-  store float %199, ptr %200, align 4, !tbaa !57
+  store float %199, ptr %200, align 4, !tbaa !62
   %201 = getelementptr i8, ptr %183, i64 24
-  %202 = load float, ptr %201, align 4, !tbaa !57
+  %202 = load float, ptr %201, align 4, !tbaa !62
   %203 = getelementptr float, ptr %184, i64 %27
-  store float %202, ptr %203, align 4, !tbaa !57
+  store float %202, ptr %203, align 4, !tbaa !62
   %204 = getelementptr i8, ptr %183, i64 28
-  %205 = load float, ptr %204, align 4, !tbaa !57
+  %205 = load float, ptr %204, align 4, !tbaa !62
   %206 = getelementptr float, ptr %184, i64 %31
-  store float %205, ptr %206, align 4, !tbaa !57
+  store float %205, ptr %206, align 4, !tbaa !62
   ret void
 }
 
@@ -9017,15 +10697,20 @@ attributes #23 = { nounwind willreturn memory(none) }
 !54 = distinct !{!54, !16}
 !55 = distinct !{!55, !36}
 !56 = distinct !{!56, !16}
-!57 = !{!58, !58, i64 0}
-!58 = !{!"float", !7, i64 0}
+!57 = distinct !{!57, !16}
+!58 = distinct !{!58, !16}
 !59 = distinct !{!59, !16}
 !60 = distinct !{!60, !16}
 !61 = distinct !{!61, !16}
-!62 = distinct !{!62, !16}
-!63 = distinct !{!63, !16}
+!62 = !{!63, !63, i64 0}
+!63 = !{!"float", !7, i64 0}
 !64 = distinct !{!64, !16}
 !65 = distinct !{!65, !16}
+!66 = distinct !{!66, !16}
+!67 = distinct !{!67, !16}
+!68 = distinct !{!68, !16}
+!69 = distinct !{!69, !16}
+!70 = distinct !{!70, !16}
 """##
     }
 }
