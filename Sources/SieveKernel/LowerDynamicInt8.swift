@@ -112,14 +112,20 @@ extension Lowerer {
         }
         let weightSums = addIntegerTable("@\(constant.name).sums", values: sums)
         let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
-        let steps = try matmulEpilogue(op, steps: steps, m: rows, n: n)
         let tileLayout = int8PanelLayout(currentOpIndex)
-        let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
+        // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
+        // vectorize, as f32 products do (the vector GELU and exp are within their documented ulp, the rest exact).
+        let vectorSteps = tileLayout == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
+        let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
+        let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
             let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
                 .binary(.wrappingMul, .load(rowZeroPoints, index: row), .load(weightSums, index: column))))
-            let value = builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
+            return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
                 .binary(.mul, .load(rowScales, index: row), .load(weightScales, index: column))))
-            return steps?(&builder, batch, row, column, value) ?? value
+        }
+        let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
+            let value = dequantize(&builder, batch, row, column, sum)
+            return stepsEpilogue?(&builder, batch, row, column, value) ?? value
         }
         var builder = KernelBuilder()
         if let layout = tileLayout {
@@ -137,11 +143,32 @@ extension Lowerer {
                 body.emit(.int8Tile(Int8Tile(a: quantized, aStart: 0, aStride: k, rows: .index(rows), weights: packed, layout: layout,
                                              panel: first, panels: count, k: k, out: sums,
                                              outStart: first * .index(Int8PanelLayout.columns), outStride: columns)))
+                let start = body.declare("start", .i64, first * .index(Int8PanelLayout.columns))
                 let end = body.declare("end", .i64, .binary(.min, (first + count) * .index(Int8PanelLayout.columns), .index(n)))
                 body.loop("r", to: .index(rows)) { body, r in
-                    body.loop("j", from: first * .index(Int8PanelLayout.columns), to: end) { body, j in
+                    guard let vectorSteps else {
+                        body.loop("j", from: start, to: end) { body, j in
+                            let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
+                            body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                        }
+                        return
+                    }
+                    // Dequantized into the result, then the steps over whole vectors (the row's tail one by one).
+                    body.loop("j", from: start, to: end) { body, j in
                         let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
-                        body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                        body.store(target, r * .index(n) + j, dequantize(&body, 0, r, j, total))
+                    }
+                    let vectorEnd = body.declare("vector_end", .i64, start + (end - start) / .index(width) * .index(width))
+                    body.loop("j", from: start, to: vectorEnd, step: width) { body, j in
+                        let index = body.declare("o", .i64, r * .index(n) + j)
+                        body.emit(.vectorStore(target, index: index,
+                                               value: vectorSteps(&body, 0, r, j, .vectorLoad(target, index: index, width: width))))
+                    }
+                    if let stepsEpilogue {
+                        body.loop("j", from: vectorEnd, to: end) { body, j in
+                            let index = body.declare("o", .i64, r * .index(n) + j)
+                            body.store(target, index, stepsEpilogue(&body, 0, r, j, .load(target, index: index)))
+                        }
                     }
                 }
             }
