@@ -324,6 +324,35 @@ public indirect enum Statement: Hashable, Sendable {
     case transposeTile(TransposeTile)
     /// Exact int32 sums of a block of u8 activation rows times panels of an int8 weight: see `Int8Tile`.
     case int8Tile(Int8Tile)
+    /// One f32 row quantized to u8 with its own scale and zero point (the dynamic int8 product's prologue): see `QuantizeRow`.
+    case quantizeRow(QuantizeRow)
+}
+
+/// The dynamic int8 product's quantization of one activation row (`DynamicInt8.rowParameters` and `quantize`):
+/// over the `length` f32 elements of `source` from `sourceStart`, low = min(0, min x) and high = max(0, max x) with
+/// NaN ignored, scale = (high − low) / 255 (1 when that is 0), zero point = quantize(−low), stored to
+/// `scales[scaleIndex]` (f32) and `zeroPoints[scaleIndex]` (i32), and every element quantize(x, scale, zero point)
+/// to u8 at `out[outStart + i]` (round half to even, saturated to 0…255, NaN giving the zero point). The C backend
+/// emits `sieve_quantize_row_u8`, vectorised (AVX-512, AVX2) and bit for bit the scalar definition.
+public struct QuantizeRow: Hashable, Sendable {
+    /// The u8 result and where the row starts.
+    public var out: BufferID, outStart: KernelExpression
+    /// The f32 scale and i32 zero point buffers and the element both go to.
+    public var scales: BufferID, zeroPoints: BufferID, scaleIndex: KernelExpression
+    /// The f32 row and its length.
+    public var source: BufferID, sourceStart: KernelExpression, length: Int
+
+    public init(out: BufferID, outStart: KernelExpression, scales: BufferID, zeroPoints: BufferID, scaleIndex: KernelExpression,
+                source: BufferID, sourceStart: KernelExpression, length: Int) {
+        self.out = out
+        self.outStart = outStart
+        self.scales = scales
+        self.zeroPoints = zeroPoints
+        self.scaleIndex = scaleIndex
+        self.source = source
+        self.sourceStart = sourceStart
+        self.length = length
+    }
 }
 
 /// How an int8 weight is stored in the panels of `int8_tile`: 16 output columns per panel, read along the reduction.
@@ -553,6 +582,7 @@ extension Kernel {
                 case let .nmRowBlock(product): [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
                 case let .transposeTile(tile): visit(tile.sourceStart); visit(tile.outStart)
                 case let .int8Tile(tile): [tile.aStart, tile.rows, tile.panel, tile.panels, tile.outStart].forEach(visit)
+                case let .quantizeRow(row): [row.outStart, row.scaleIndex, row.sourceStart].forEach(visit)
                 }
             }
         }
@@ -575,6 +605,7 @@ extension Kernel {
             case let .nmRowBlock(product): buffers.formUnion([product.weights, product.dense, product.out])
             case let .transposeTile(tile): buffers.formUnion([tile.source, tile.out])
             case let .int8Tile(tile): buffers.formUnion([tile.a, tile.weights, tile.out])
+            case let .quantizeRow(row): buffers.formUnion([row.out, row.scales, row.zeroPoints, row.source])
             default: break
             }
         })

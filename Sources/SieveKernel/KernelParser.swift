@@ -387,6 +387,25 @@ public struct KernelParser {
                 return try parseTransposeTile()
             case "int8_tile":
                 return try parseInt8Tile()
+            case "quantize_row":
+                let out = try bufferReference()
+                let outStart = try parseIndex()
+                try expectPunct(",")
+                try expectWord("scale")
+                let scales = try bufferReference()
+                let scaleIndex = try parseIndex()
+                try expectPunct(",")
+                try expectWord("zero_point")
+                let zeroPoints = try bufferReference()
+                try expectPunct(",")
+                try expectWord("from")
+                let source = try bufferReference()
+                let sourceStart = try parseIndex()
+                try expectPunct(",")
+                try expectWord("length")
+                let length = try quantity("the row length")
+                return .quantizeRow(QuantizeRow(out: out, outStart: outStart, scales: scales, zeroPoints: zeroPoints, scaleIndex: scaleIndex,
+                                                source: source, sourceStart: sourceStart, length: length))
             case "if":
                 let condition = try parseExpression()
                 let thenBody = try parseBlock()
@@ -408,7 +427,7 @@ public struct KernelParser {
     }
 
     /// The statements there are, for "expected a statement" messages.
-    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, transpose_tile, int8_tile, if and trap"
+    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, transpose_tile, int8_tile, quantize_row, if and trap"
 
     /// `transpose_tile.S %bOUT[E], stride S, from %bIN[E], stride S`.
     private mutating func parseTransposeTile() throws(DiagnosticError) -> Statement {

@@ -266,6 +266,17 @@ private struct KernelChecker {
                 if buffer.elementType != .f32 { report("transpose_tile \(role) \(id) of \(buffer.elementType), expected f32") }
             }
             if let target = buffer(tile.out), !target.isWritable { report("transpose_tile output \(tile.out) is read only (\(target.storage.text))") }
+        case let .quantizeRow(row):
+            for (index, role) in [(row.outStart, "output start"), (row.scaleIndex, "scale index"), (row.sourceStart, "source start")] {
+                checkIndex(index, "quantize_row \(role)")
+            }
+            if row.length < 0 { report("quantize_row of length \(row.length), expected at least 0") }
+            for (id, expected, role) in [(row.out, ElementType.u8, "output"), (row.scales, .f32, "scales"), (row.zeroPoints, .i32, "zero points"),
+                                         (row.source, .f32, "source")] {
+                guard let buffer = buffer(id) else { report("quantize_row \(role) \(id) is not a buffer"); continue }
+                if buffer.elementType != expected { report("quantize_row \(role) \(id) of \(buffer.elementType), expected \(expected)") }
+                if role != "source" && !buffer.isWritable { report("quantize_row \(role) \(id) is read only (\(buffer.storage.text))") }
+            }
         case let .int8Tile(tile):
             for (index, role) in [(tile.aStart, "activation start"), (tile.rows, "rows"), (tile.panel, "first panel"),
                                   (tile.panels, "panels"), (tile.outStart, "output start")] {

@@ -79,26 +79,13 @@ extension Lowerer {
         let parallel = schedule.parallel != .none
 
         // Prologue: each row's range (NaN ignored, widened to include 0), scale over 255 steps (1 for an all-zero
-        // row), zero point quantize(-low), then the row quantized to u8.
+        // row), zero point quantize(-low), then the row quantized to u8: one vectorised quantize_row per row.
         var prologue = KernelBuilder()
         prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
-            let low = body.declare("low", .f32, .float(0)), high = body.declare("high", .f32, .float(0))
-            body.loop("k", to: .index(k)) { body, kk in
-                let x = body.declare("x", .f32, .load(a, index: r * .index(k) + kk))
-                body.assign(low, .binary(.min, low, x))
-                body.assign(high, .binary(.max, high, x))
-            }
-            let step = body.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
-            let scale = body.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
-            let zeroPoint = body.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
-            body.store(rowScales, r, scale)
-            body.store(rowZeroPoints, r, zeroPoint)
-            body.loop("k", to: .index(k)) { body, kk in
-                let index = body.declare("i", .i64, r * .index(k) + kk)
-                body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
-            }
+            body.emit(.quantizeRow(QuantizeRow(out: quantized, outStart: r * .index(k), scales: rowScales, zeroPoints: rowZeroPoints,
+                                               scaleIndex: r, source: a, sourceStart: r * .index(k), length: k)))
         }
-        addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point)")
+        addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)")
 
         // Epilogue tables: each output channel's scale and the sum of its weights, which corrects the zero point:
         // sum (q - zp) w = sum q w - zp sum w.

@@ -398,6 +398,90 @@ static inline int64_t sieve_nm_dot_u8i8(const int8_t *values, const uint8_t *ind
 }
 
 
+/* One activation row of the dynamic int8 product quantized to u8 (kernel IR `quantize_row`, IR/README.md): its range
+ * [min(0, min x), max(0, max x)] with NaN ignored (a lane keeps its value on NaN and on ties, as the scalar
+ * `low = x < low ? x : low` does; lanes combine to the same value, the only tie being +0 against -0, where +0
+ * stays), scale = range / 255 (1 for an all-zero row), zero point sieve_quantize(-low), then every element
+ * sieve_quantize(x, scale, zero point, 0, 255): x / scale rounded half to even, plus the zero point, saturated
+ * (in f32: a sum that rounds is far outside 0..255 and saturates alike), NaN giving the zero point. Bit for bit the
+ * scalar definition. AVX-512 and AVX2 vectors; scalar elsewhere and for the tail. */
+/* Out of line: one call per row, and inlined with a constant length gcc 12 misreads the tails (-Waggressive-loop-optimizations). */
+static inline void sieve_quantize_row_u8(const float *x, int64_t length, uint8_t *q, float *scale_out, int32_t *zero_point_out) {
+    float low = 0.0f, high = 0.0f;
+    int64_t i = 0, vector_end = 0;
+#if defined(__AVX512F__)
+    __m512 low0 = _mm512_setzero_ps(), low1 = low0, high0 = low0, high1 = low0;
+    for (const int64_t end = length / 32 * 32; i < end; i += 32) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        low0 = _mm512_min_ps(a, low0); high0 = _mm512_max_ps(a, high0);
+        low1 = _mm512_min_ps(b, low1); high1 = _mm512_max_ps(b, high1);
+    }
+    float lanes[32];
+    vector_end = length / 32 * 32;
+    _mm512_storeu_ps(lanes, _mm512_min_ps(low0, low1));
+    _mm512_storeu_ps(lanes + 16, _mm512_max_ps(high0, high1));
+    for (int j = 0; j < 16; j++) {
+        low = lanes[j] < low ? lanes[j] : low;
+        high = lanes[16 + j] > high ? lanes[16 + j] : high;
+    }
+#elif defined(__AVX2__)
+    __m256 low0 = _mm256_setzero_ps(), low1 = low0, high0 = low0, high1 = low0;
+    for (const int64_t end = length / 16 * 16; i < end; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        low0 = _mm256_min_ps(a, low0); high0 = _mm256_max_ps(a, high0);
+        low1 = _mm256_min_ps(b, low1); high1 = _mm256_max_ps(b, high1);
+    }
+    float lanes[16];
+    vector_end = length / 16 * 16;
+    _mm256_storeu_ps(lanes, _mm256_min_ps(low0, low1));
+    _mm256_storeu_ps(lanes + 8, _mm256_max_ps(high0, high1));
+    for (int j = 0; j < 8; j++) {
+        low = lanes[j] < low ? lanes[j] : low;
+        high = lanes[8 + j] > high ? lanes[8 + j] : high;
+    }
+#endif
+    /* The tails start where the vector loops stopped, written out so that gcc sees their bounds. */
+    for (i = vector_end; i < length; i++) {
+        low = x[i] < low ? x[i] : low;
+        high = x[i] > high ? x[i] : high;
+    }
+    float step = (high - low) / 255.0f;
+    float scale = step == 0.0f ? 1.0f : step;
+    int64_t zero_point = sieve_quantize(0.0f - low, scale, 0, 0, 255);
+    *scale_out = scale;
+    *zero_point_out = (int32_t)zero_point;
+    i = 0;
+    vector_end = 0;
+#if defined(__AVX512F__)
+    {
+        vector_end = length / 16 * 16;
+        const __m512 s = _mm512_set1_ps(scale), zp = _mm512_set1_ps((float)zero_point);
+        const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+        for (; i < vector_end; i += 16) {
+            __m512 scaled = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 value = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(scaled, zp), zero), top);
+            value = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(scaled, scaled, _CMP_UNORD_Q), value, zp);
+            _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(value)));
+        }
+    }
+#elif defined(__AVX2__)
+    {
+        vector_end = length / 8 * 8;
+        const __m256 s = _mm256_set1_ps(scale), zp = _mm256_set1_ps((float)zero_point);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+        for (; i < vector_end; i += 8) {
+            __m256 scaled = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m256 value = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(scaled, zp), zero), top);
+            value = _mm256_blendv_ps(value, zp, _mm256_cmp_ps(scaled, scaled, _CMP_UNORD_Q));
+            __m256i integers = _mm256_cvtps_epi32(value);
+            __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(integers), _mm256_extracti128_si256(integers, 1));
+            _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(words, words));
+        }
+    }
+#endif
+    for (i = vector_end; i < length; i++) q[i] = (uint8_t)sieve_quantize(x[i], scale, zero_point, 0, 255);
+}
+
 /* The int8 tile (kernel IR `int8_tile`, IR/README.md): the exact sums of `rows` u8 activation rows (row r at a + r * lda)
  * times `panel_count` consecutive int8 weight panels of 16 output columns each, stored to out[r * ldo + 16 * p + c] as
  * int32 (exact, bounded as sieve_dot_u8i8). A dense panel holds, for every 4 elements of the reduction q, the 16

@@ -1690,8 +1690,470 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %175
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #15 {
+  %6 = sdiv i64 %1, 32
+  %7 = shl nsw i64 %6, 5
+  %8 = icmp sgt i64 %1, 31
+  br i1 %8, label %146, label %9
+
+9:                                                ; preds = %146, %5
+  %10 = phi <16 x float> [ zeroinitializer, %5 ], [ %159, %146 ]
+  %11 = phi <16 x float> [ zeroinitializer, %5 ], [ %157, %146 ]
+  %12 = phi <16 x float> [ zeroinitializer, %5 ], [ %158, %146 ]
+  %13 = phi <16 x float> [ zeroinitializer, %5 ], [ %156, %146 ]
+  %14 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %13, <16 x float> %12, i32 4)
+  %15 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %11, <16 x float> %10, i32 4)
+  %16 = extractelement <16 x float> %14, i64 0
+  %17 = fcmp olt float %16, 0.000000e+00
+  %18 = select i1 %17, float %16, float 0.000000e+00
+  %19 = extractelement <16 x float> %15, i64 0
+  %20 = fcmp ogt float %19, 0.000000e+00
+  %21 = select i1 %20, float %19, float 0.000000e+00
+  %22 = extractelement <16 x float> %14, i64 1
+  %23 = fcmp olt float %22, %18
+  %24 = select i1 %23, float %22, float %18
+  %25 = extractelement <16 x float> %15, i64 1
+  %26 = fcmp ogt float %25, %21
+  %27 = select i1 %26, float %25, float %21
+  %28 = extractelement <16 x float> %14, i64 2
+  %29 = fcmp olt float %28, %24
+  %30 = select i1 %29, float %28, float %24
+  %31 = extractelement <16 x float> %15, i64 2
+  %32 = fcmp ogt float %31, %27
+  %33 = select i1 %32, float %31, float %27
+  %34 = extractelement <16 x float> %14, i64 3
+  %35 = fcmp olt float %34, %30
+  %36 = select i1 %35, float %34, float %30
+  %37 = extractelement <16 x float> %15, i64 3
+  %38 = fcmp ogt float %37, %33
+  %39 = select i1 %38, float %37, float %33
+  %40 = extractelement <16 x float> %14, i64 4
+  %41 = fcmp olt float %40, %36
+  %42 = select i1 %41, float %40, float %36
+  %43 = extractelement <16 x float> %15, i64 4
+  %44 = fcmp ogt float %43, %39
+  %45 = select i1 %44, float %43, float %39
+  %46 = extractelement <16 x float> %14, i64 5
+  %47 = fcmp olt float %46, %42
+  %48 = select i1 %47, float %46, float %42
+  %49 = extractelement <16 x float> %15, i64 5
+  %50 = fcmp ogt float %49, %45
+  %51 = select i1 %50, float %49, float %45
+  %52 = extractelement <16 x float> %14, i64 6
+  %53 = fcmp olt float %52, %48
+  %54 = select i1 %53, float %52, float %48
+  %55 = extractelement <16 x float> %15, i64 6
+  %56 = fcmp ogt float %55, %51
+  %57 = select i1 %56, float %55, float %51
+  %58 = extractelement <16 x float> %14, i64 7
+  %59 = fcmp olt float %58, %54
+  %60 = select i1 %59, float %58, float %54
+  %61 = extractelement <16 x float> %15, i64 7
+  %62 = fcmp ogt float %61, %57
+  %63 = select i1 %62, float %61, float %57
+  %64 = extractelement <16 x float> %14, i64 8
+  %65 = fcmp olt float %64, %60
+  %66 = select i1 %65, float %64, float %60
+  %67 = extractelement <16 x float> %15, i64 8
+  %68 = fcmp ogt float %67, %63
+  %69 = select i1 %68, float %67, float %63
+  %70 = extractelement <16 x float> %14, i64 9
+  %71 = fcmp olt float %70, %66
+  %72 = select i1 %71, float %70, float %66
+  %73 = extractelement <16 x float> %15, i64 9
+  %74 = fcmp ogt float %73, %69
+  %75 = select i1 %74, float %73, float %69
+  %76 = extractelement <16 x float> %14, i64 10
+  %77 = fcmp olt float %76, %72
+  %78 = select i1 %77, float %76, float %72
+  %79 = extractelement <16 x float> %15, i64 10
+  %80 = fcmp ogt float %79, %75
+  %81 = select i1 %80, float %79, float %75
+  %82 = extractelement <16 x float> %14, i64 11
+  %83 = fcmp olt float %82, %78
+  %84 = select i1 %83, float %82, float %78
+  %85 = extractelement <16 x float> %15, i64 11
+  %86 = fcmp ogt float %85, %81
+  %87 = select i1 %86, float %85, float %81
+  %88 = extractelement <16 x float> %14, i64 12
+  %89 = fcmp olt float %88, %84
+  %90 = select i1 %89, float %88, float %84
+  %91 = extractelement <16 x float> %15, i64 12
+  %92 = fcmp ogt float %91, %87
+  %93 = select i1 %92, float %91, float %87
+  %94 = extractelement <16 x float> %14, i64 13
+  %95 = fcmp olt float %94, %90
+  %96 = select i1 %95, float %94, float %90
+  %97 = extractelement <16 x float> %15, i64 13
+  %98 = fcmp ogt float %97, %93
+  %99 = select i1 %98, float %97, float %93
+  %100 = extractelement <16 x float> %14, i64 14
+  %101 = fcmp olt float %100, %96
+  %102 = select i1 %101, float %100, float %96
+  %103 = extractelement <16 x float> %15, i64 14
+  %104 = fcmp ogt float %103, %99
+  %105 = select i1 %104, float %103, float %99
+  %106 = extractelement <16 x float> %14, i64 15
+  %107 = fcmp olt float %106, %102
+  %108 = select i1 %107, float %106, float %102
+  %109 = extractelement <16 x float> %15, i64 15
+  %110 = fcmp ogt float %109, %105
+  %111 = select i1 %110, float %109, float %105
+  %112 = icmp slt i64 %7, %1
+  br i1 %112, label %113, label %216
+
+113:                                              ; preds = %9
+  %114 = and i64 %1, 7
+  %115 = icmp eq i64 %114, 0
+  br i1 %115, label %130, label %116
+
+116:                                              ; preds = %113, %116
+  %117 = phi float [ %124, %116 ], [ %108, %113 ]
+  %118 = phi float [ %126, %116 ], [ %111, %113 ]
+  %119 = phi i64 [ %127, %116 ], [ %7, %113 ]
+  %120 = phi i64 [ %128, %116 ], [ 0, %113 ]
+  %121 = getelementptr inbounds float, ptr %0, i64 %119
+  %122 = load float, ptr %121, align 4, !tbaa !58
+  %123 = fcmp olt float %122, %117
+  %124 = select i1 %123, float %122, float %117
+  %125 = fcmp ogt float %122, %118
+  %126 = select i1 %125, float %122, float %118
+  %127 = add nsw i64 %119, 1
+  %128 = add i64 %120, 1
+  %129 = icmp eq i64 %128, %114
+  br i1 %129, label %130, label %116, !llvm.loop !60
+
+130:                                              ; preds = %116, %113
+  %131 = phi float [ poison, %113 ], [ %124, %116 ]
+  %132 = phi float [ poison, %113 ], [ %126, %116 ]
+  %133 = phi float [ %108, %113 ], [ %124, %116 ]
+  %134 = phi float [ %111, %113 ], [ %126, %116 ]
+  %135 = phi i64 [ %7, %113 ], [ %127, %116 ]
+  %136 = sub i64 %7, %1
+  %137 = icmp ugt i64 %136, -8
+  br i1 %137, label %216, label %138
+
+138:                                              ; preds = %130
+  %139 = getelementptr i8, ptr %0, i64 4
+  %140 = getelementptr i8, ptr %0, i64 8
+  %141 = getelementptr i8, ptr %0, i64 12
+  %142 = getelementptr i8, ptr %0, i64 16
+  %143 = getelementptr i8, ptr %0, i64 20
+  %144 = getelementptr i8, ptr %0, i64 24
+  %145 = getelementptr i8, ptr %0, i64 28
+  br label %162
+
+146:                                              ; preds = %5, %146
+  %147 = phi i64 [ %160, %146 ], [ 0, %5 ]
+  %148 = phi <16 x float> [ %156, %146 ], [ zeroinitializer, %5 ]
+  %149 = phi <16 x float> [ %158, %146 ], [ zeroinitializer, %5 ]
+  %150 = phi <16 x float> [ %157, %146 ], [ zeroinitializer, %5 ]
+  %151 = phi <16 x float> [ %159, %146 ], [ zeroinitializer, %5 ]
+  %152 = getelementptr inbounds float, ptr %0, i64 %147
+  %153 = load <16 x float>, ptr %152, align 1, !tbaa !31
+  %154 = getelementptr inbounds i8, ptr %152, i64 64
+  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
+  %156 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %153, <16 x float> %148, i32 4)
+  %157 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %153, <16 x float> %150, i32 4)
+  %158 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %155, <16 x float> %149, i32 4)
+  %159 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %155, <16 x float> %151, i32 4)
+  %160 = add nuw nsw i64 %147, 32
+  %161 = icmp slt i64 %160, %7
+  br i1 %161, label %146, label %9, !llvm.loop !61
+
+162:                                              ; preds = %162, %138
+  %163 = phi float [ %133, %138 ], [ %211, %162 ]
+  %164 = phi float [ %134, %138 ], [ %213, %162 ]
+  %165 = phi i64 [ %135, %138 ], [ %214, %162 ]
+  %166 = getelementptr inbounds float, ptr %0, i64 %165
+  %167 = load float, ptr %166, align 4, !tbaa !58
+  %168 = fcmp olt float %167, %163
+  %169 = select i1 %168, float %167, float %163
+  %170 = fcmp ogt float %167, %164
+  %171 = select i1 %170, float %167, float %164
+  %172 = getelementptr float, ptr %139, i64 %165
+  %173 = load float, ptr %172, align 4, !tbaa !58
+  %174 = fcmp olt float %173, %169
+  %175 = select i1 %174, float %173, float %169
+  %176 = fcmp ogt float %173, %171
+  %177 = select i1 %176, float %173, float %171
+  %178 = getelementptr float, ptr %140, i64 %165
+  %179 = load float, ptr %178, align 4, !tbaa !58
+  %180 = fcmp olt float %179, %175
+  %181 = select i1 %180, float %179, float %175
+  %182 = fcmp ogt float %179, %177
+  %183 = select i1 %182, float %179, float %177
+  %184 = getelementptr float, ptr %141, i64 %165
+  %185 = load float, ptr %184, align 4, !tbaa !58
+  %186 = fcmp olt float %185, %181
+  %187 = select i1 %186, float %185, float %181
+  %188 = fcmp ogt float %185, %183
+  %189 = select i1 %188, float %185, float %183
+  %190 = getelementptr float, ptr %142, i64 %165
+  %191 = load float, ptr %190, align 4, !tbaa !58
+  %192 = fcmp olt float %191, %187
+  %193 = select i1 %192, float %191, float %187
+  %194 = fcmp ogt float %191, %189
+  %195 = select i1 %194, float %191, float %189
+  %196 = getelementptr float, ptr %143, i64 %165
+  %197 = load float, ptr %196, align 4, !tbaa !58
+  %198 = fcmp olt float %197, %193
+  %199 = select i1 %198, float %197, float %193
+  %200 = fcmp ogt float %197, %195
+  %201 = select i1 %200, float %197, float %195
+  %202 = getelementptr float, ptr %144, i64 %165
+  %203 = load float, ptr %202, align 4, !tbaa !58
+  %204 = fcmp olt float %203, %199
+  %205 = select i1 %204, float %203, float %199
+  %206 = fcmp ogt float %203, %201
+  %207 = select i1 %206, float %203, float %201
+  %208 = getelementptr float, ptr %145, i64 %165
+  %209 = load float, ptr %208, align 4, !tbaa !58
+  %210 = fcmp olt float %209, %205
+  %211 = select i1 %210, float %209, float %205
+  %212 = fcmp ogt float %209, %207
+  %213 = select i1 %212, float %209, float %207
+  %214 = add nsw i64 %165, 8
+  %215 = icmp eq i64 %214, %1
+  br i1 %215, label %216, label %162, !llvm.loop !62
+
+216:                                              ; preds = %130, %162, %9
+  %217 = phi float [ %111, %9 ], [ %132, %130 ], [ %213, %162 ]
+  %218 = phi float [ %108, %9 ], [ %131, %130 ], [ %211, %162 ]
+  %219 = fsub float %217, %218
+  %220 = fdiv float %219, 2.550000e+02
+  %221 = fcmp oeq float %220, 0.000000e+00
+  %222 = select i1 %221, float 1.000000e+00, float %220
+  %223 = fsub float 0.000000e+00, %218
+  %224 = fdiv float %223, %222
+  %225 = tail call float @llvm.nearbyint.f32(float %224)
+  %226 = fcmp uno float %225, 0.000000e+00
+  br i1 %226, label %235, label %227
+
+227:                                              ; preds = %216
+  %228 = fpext float %225 to double
+  %229 = fadd double %228, 0.000000e+00
+  %230 = fcmp ugt float %225, 0.000000e+00
+  br i1 %230, label %231, label %235
+
+231:                                              ; preds = %227
+  %232 = fcmp ult float %225, 2.550000e+02
+  br i1 %232, label %233, label %235
+
+233:                                              ; preds = %231
+  %234 = fptosi double %229 to i64
+  br label %235
+
+235:                                              ; preds = %233, %231, %227, %216
+  %236 = phi i64 [ %234, %233 ], [ 0, %227 ], [ 255, %231 ], [ 0, %216 ]
+  store float %222, ptr %3, align 4, !tbaa !58
+  %237 = trunc i64 %236 to i32
+  store i32 %237, ptr %4, align 4, !tbaa !44
+  %238 = sdiv i64 %1, 16
+  %239 = shl nsw i64 %238, 4
+  %240 = insertelement <16 x float> poison, float %222, i64 0
+  %241 = shufflevector <16 x float> %240, <16 x float> poison, <16 x i32> zeroinitializer
+  %242 = sitofp i64 %236 to float
+  %243 = insertelement <16 x float> poison, float %242, i64 0
+  %244 = shufflevector <16 x float> %243, <16 x float> poison, <16 x i32> zeroinitializer
+  %245 = icmp sgt i64 %1, 15
+  br i1 %245, label %328, label %246
+
+246:                                              ; preds = %328, %235
+  %247 = icmp slt i64 %239, %1
+  br i1 %247, label %248, label %383
+
+248:                                              ; preds = %246
+  %249 = sitofp i64 %236 to double
+  %250 = tail call i64 @llvm.smin.i64(i64 %236, i64 255)
+  %251 = tail call i64 @llvm.smax.i64(i64 %250, i64 0)
+  %252 = sub i64 %1, %239
+  %253 = icmp ult i64 %252, 8
+  br i1 %253, label %254, label %282
+
+254:                                              ; preds = %326, %282, %248
+  %255 = phi i64 [ %239, %282 ], [ %239, %248 ], [ %295, %326 ]
+  %256 = sub i64 %1, %255
+  %257 = and i64 %256, 1
+  %258 = icmp eq i64 %257, 0
+  br i1 %258, label %278, label %259
+
+259:                                              ; preds = %254
+  %260 = getelementptr inbounds float, ptr %0, i64 %255
+  %261 = load float, ptr %260, align 4, !tbaa !58
+  %262 = fdiv float %261, %222
+  %263 = tail call float @llvm.nearbyint.f32(float %262)
+  %264 = fcmp uno float %263, 0.000000e+00
+  br i1 %264, label %273, label %265
+
+265:                                              ; preds = %259
+  %266 = fpext float %263 to double
+  %267 = fadd double %249, %266
+  %268 = fcmp ugt double %267, 0.000000e+00
+  br i1 %268, label %269, label %273
+
+269:                                              ; preds = %265
+  %270 = fcmp ult double %267, 2.550000e+02
+  br i1 %270, label %271, label %273
+
+271:                                              ; preds = %269
+  %272 = fptosi double %267 to i64
+  br label %273
+
+273:                                              ; preds = %271, %269, %265, %259
+  %274 = phi i64 [ %272, %271 ], [ 0, %265 ], [ 255, %269 ], [ %251, %259 ]
+  %275 = trunc i64 %274 to i8
+  %276 = getelementptr inbounds i8, ptr %2, i64 %255
+  store i8 %275, ptr %276, align 1, !tbaa !31
+  %277 = add nsw i64 %255, 1
+  br label %278
+
+278:                                              ; preds = %273, %254
+  %279 = phi i64 [ %255, %254 ], [ %277, %273 ]
+  %280 = add i64 %1, -1
+  %281 = icmp eq i64 %255, %280
+  br i1 %281, label %383, label %344
+
+282:                                              ; preds = %248
+  %283 = getelementptr i8, ptr %2, i64 %239
+  %284 = getelementptr i8, ptr %2, i64 %1
+  %285 = shl i64 %238, 6
+  %286 = getelementptr i8, ptr %0, i64 %285
+  %287 = shl i64 %1, 2
+  %288 = getelementptr i8, ptr %0, i64 %287
+  %289 = icmp ult ptr %283, %288
+  %290 = icmp ult ptr %286, %284
+  %291 = and i1 %289, %290
+  br i1 %291, label %254, label %292
+
+292:                                              ; preds = %282
+  %293 = and i64 %1, 7
+  %294 = sub i64 %252, %293
+  %295 = add i64 %239, %294
+  %296 = insertelement <8 x float> poison, float %222, i64 0
+  %297 = shufflevector <8 x float> %296, <8 x float> poison, <8 x i32> zeroinitializer
+  %298 = insertelement <8 x double> poison, double %249, i64 0
+  %299 = shufflevector <8 x double> %298, <8 x double> poison, <8 x i32> zeroinitializer
+  %300 = insertelement <8 x i64> poison, i64 %251, i64 0
+  %301 = shufflevector <8 x i64> %300, <8 x i64> poison, <8 x i32> zeroinitializer
+  br label %302
+
+302:                                              ; preds = %302, %292
+  %303 = phi i64 [ 0, %292 ], [ %324, %302 ]
+  %304 = add i64 %239, %303
+  %305 = getelementptr inbounds float, ptr %0, i64 %304
+  %306 = load <8 x float>, ptr %305, align 4, !tbaa !58, !alias.scope !63
+  %307 = fdiv <8 x float> %306, %297
+  %308 = tail call <8 x float> @llvm.nearbyint.v8f32(<8 x float> %307)
+  %309 = fcmp ord <8 x float> %308, zeroinitializer
+  %310 = fpext <8 x float> %308 to <8 x double>
+  %311 = fadd <8 x double> %299, %310
+  %312 = fcmp ugt <8 x double> %311, zeroinitializer
+  %313 = fcmp oge <8 x double> %311, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %314 = fptosi <8 x double> %311 to <8 x i64>
+  %315 = and <8 x i1> %312, %313
+  %316 = select <8 x i1> %309, <8 x i1> %315, <8 x i1> zeroinitializer
+  %317 = xor <8 x i1> %312, <i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true>
+  %318 = select <8 x i1> %309, <8 x i1> %317, <8 x i1> zeroinitializer
+  %319 = select <8 x i1> %318, <8 x i64> zeroinitializer, <8 x i64> %314
+  %320 = select <8 x i1> %316, <8 x i64> <i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255>, <8 x i64> %319
+  %321 = select <8 x i1> %309, <8 x i64> %320, <8 x i64> %301
+  %322 = trunc <8 x i64> %321 to <8 x i8>
+  %323 = getelementptr inbounds i8, ptr %2, i64 %304
+  store <8 x i8> %322, ptr %323, align 1, !tbaa !31, !alias.scope !66, !noalias !63
+  %324 = add nuw i64 %303, 8
+  %325 = icmp eq i64 %324, %294
+  br i1 %325, label %326, label %302, !llvm.loop !68
+
+326:                                              ; preds = %302
+  %327 = icmp eq i64 %293, 0
+  br i1 %327, label %383, label %254
+
+328:                                              ; preds = %235, %328
+  %329 = phi i64 [ %342, %328 ], [ 0, %235 ]
+  %330 = getelementptr inbounds float, ptr %0, i64 %329
+  %331 = load <16 x float>, ptr %330, align 1, !tbaa !31
+  %332 = fdiv <16 x float> %331, %241
+  %333 = tail call <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float> %332, i32 8, <16 x float> zeroinitializer, i16 -1, i32 4)
+  %334 = fadd <16 x float> %244, %333
+  %335 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %334, <16 x float> zeroinitializer, i32 4)
+  %336 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %335, <16 x float> <float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02>, i32 4)
+  %337 = fcmp uno <16 x float> %333, zeroinitializer
+  %338 = select <16 x i1> %337, <16 x float> %244, <16 x float> %336
+  %339 = getelementptr inbounds i8, ptr %2, i64 %329
+  %340 = tail call <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float> %338, <16 x i32> zeroinitializer, i16 -1, i32 4)
+  %341 = trunc <16 x i32> %340 to <16 x i8>
+  store <16 x i8> %341, ptr %339, align 1, !tbaa !31
+  %342 = add nuw nsw i64 %329, 16
+  %343 = icmp slt i64 %342, %239
+  br i1 %343, label %328, label %246, !llvm.loop !69
+
+344:                                              ; preds = %278, %377
+  %345 = phi i64 [ %381, %377 ], [ %279, %278 ]
+  %346 = getelementptr inbounds float, ptr %0, i64 %345
+  %347 = load float, ptr %346, align 4, !tbaa !58
+  %348 = fdiv float %347, %222
+  %349 = tail call float @llvm.nearbyint.f32(float %348)
+  %350 = fcmp uno float %349, 0.000000e+00
+  br i1 %350, label %359, label %351
+
+351:                                              ; preds = %344
+  %352 = fpext float %349 to double
+  %353 = fadd double %249, %352
+  %354 = fcmp ugt double %353, 0.000000e+00
+  br i1 %354, label %355, label %359
+
+355:                                              ; preds = %351
+  %356 = fcmp ult double %353, 2.550000e+02
+  br i1 %356, label %357, label %359
+
+357:                                              ; preds = %355
+  %358 = fptosi double %353 to i64
+  br label %359
+
+359:                                              ; preds = %357, %355, %351, %344
+  %360 = phi i64 [ %358, %357 ], [ 0, %351 ], [ 255, %355 ], [ %251, %344 ]
+  %361 = trunc i64 %360 to i8
+  %362 = getelementptr inbounds i8, ptr %2, i64 %345
+  store i8 %361, ptr %362, align 1, !tbaa !31
+  %363 = add nsw i64 %345, 1
+  %364 = getelementptr inbounds float, ptr %0, i64 %363
+  %365 = load float, ptr %364, align 4, !tbaa !58
+  %366 = fdiv float %365, %222
+  %367 = tail call float @llvm.nearbyint.f32(float %366)
+  %368 = fcmp uno float %367, 0.000000e+00
+  br i1 %368, label %377, label %369
+
+369:                                              ; preds = %359
+  %370 = fpext float %367 to double
+  %371 = fadd double %249, %370
+  %372 = fcmp ugt double %371, 0.000000e+00
+  br i1 %372, label %373, label %377
+
+373:                                              ; preds = %369
+  %374 = fcmp ult double %371, 2.550000e+02
+  br i1 %374, label %375, label %377
+
+375:                                              ; preds = %373
+  %376 = fptosi double %371 to i64
+  br label %377
+
+377:                                              ; preds = %375, %373, %369, %359
+  %378 = phi i64 [ %376, %375 ], [ 0, %369 ], [ 255, %373 ], [ %251, %359 ]
+  %379 = trunc i64 %378 to i8
+  %380 = getelementptr inbounds i8, ptr %2, i64 %363
+  store i8 %379, ptr %380, align 1, !tbaa !31
+  %381 = add nsw i64 %345, 2
+  %382 = icmp eq i64 %381, %1
+  br i1 %382, label %383, label %344, !llvm.loop !70
+
+383:                                              ; preds = %278, %377, %326, %246
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
-define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
   %10 = icmp eq i32 %6, 0
   %11 = mul nsw i64 %5, 10
   %12 = shl nsw i64 %5, 4
@@ -1738,10 +2200,10 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
 43:                                               ; preds = %46
   %44 = add nuw nsw i64 %31, 1
   %45 = icmp eq i64 %44, %4
-  br i1 %45, label %661, label %30, !llvm.loop !58
+  br i1 %45, label %661, label %30, !llvm.loop !71
 
 46:                                               ; preds = %654, %36
-  br i1 %37, label %36, label %43, !llvm.loop !59
+  br i1 %37, label %36, label %43, !llvm.loop !72
 
 47:                                               ; preds = %654, %39
   %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
@@ -1825,7 +2287,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %112 = add <8 x i32> %111, %62
   %113 = add nuw nsw i64 %64, 1
   %114 = icmp eq i64 %113, %17
-  br i1 %114, label %188, label %61, !llvm.loop !60
+  br i1 %114, label %188, label %61, !llvm.loop !73
 
 115:                                              ; preds = %60, %115
   %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
@@ -1874,7 +2336,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %159 = add nuw nsw i64 %118, 2
   %160 = add i64 %119, 2
   %161 = icmp eq i64 %160, %28
-  br i1 %161, label %162, label %115, !llvm.loop !61
+  br i1 %161, label %162, label %115, !llvm.loop !74
 
 162:                                              ; preds = %115, %60
   %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
@@ -1990,7 +2452,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %261 = add <8 x i32> %260, %198
   %262 = add nuw nsw i64 %200, 1
   %263 = icmp eq i64 %262, %17
-  br i1 %263, label %302, label %195, !llvm.loop !60
+  br i1 %263, label %302, label %195, !llvm.loop !73
 
 264:                                              ; preds = %194, %264
   %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
@@ -2030,7 +2492,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %299 = add <8 x i32> %298, %267
   %300 = add nuw nsw i64 %269, 1
   %301 = icmp eq i64 %300, %19
-  br i1 %301, label %302, label %264, !llvm.loop !61
+  br i1 %301, label %302, label %264, !llvm.loop !74
 
 302:                                              ; preds = %195, %264, %194, %193
   %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
@@ -2138,7 +2600,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %396 = add <8 x i32> %395, %319
   %397 = add nuw nsw i64 %322, 1
   %398 = icmp eq i64 %397, %17
-  br i1 %398, label %450, label %315, !llvm.loop !60
+  br i1 %398, label %450, label %315, !llvm.loop !73
 
 399:                                              ; preds = %314, %399
   %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
@@ -2191,7 +2653,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %447 = add <8 x i32> %446, %403
   %448 = add nuw nsw i64 %406, 1
   %449 = icmp eq i64 %448, %19
-  br i1 %449, label %450, label %399, !llvm.loop !61
+  br i1 %449, label %450, label %399, !llvm.loop !74
 
 450:                                              ; preds = %315, %399, %314, %313
   %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
@@ -2321,7 +2783,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %565 = add <8 x i32> %564, %474
   %566 = add nuw nsw i64 %478, 1
   %567 = icmp eq i64 %566, %17
-  br i1 %567, label %632, label %469, !llvm.loop !60
+  br i1 %567, label %632, label %469, !llvm.loop !73
 
 568:                                              ; preds = %468, %568
   %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
@@ -2387,7 +2849,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %629 = add <8 x i32> %628, %573
   %630 = add nuw nsw i64 %577, 1
   %631 = icmp eq i64 %630, %19
-  br i1 %631, label %632, label %568, !llvm.loop !61
+  br i1 %631, label %632, label %568, !llvm.loop !74
 
 632:                                              ; preds = %469, %568, %468, %467
   %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
@@ -2424,14 +2886,14 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   store <4 x i64> %658, ptr %656, align 1, !tbaa !31
   %659 = add nuw nsw i64 %48, 4
   %660 = icmp slt i64 %659, %2
-  br i1 %660, label %47, label %46, !llvm.loop !62
+  br i1 %660, label %47, label %46, !llvm.loop !75
 
 661:                                              ; preds = %43, %9
   ret void
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #16 {
+define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #17 {
   %9 = alloca [4 x float], align 16
   %10 = sext i32 %4 to i64
   %11 = mul i64 %10, %3
@@ -2531,7 +2993,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !63
+  br i1 %103, label %25, label %104, !llvm.loop !76
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -2575,7 +3037,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !64
+  br i1 %141, label %120, label %113, !llvm.loop !77
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
@@ -2599,7 +3061,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 155:                                              ; preds = %146
   %156 = add nsw i64 %144, %2
   %157 = getelementptr inbounds float, ptr %0, i64 %156
-  %158 = load float, ptr %157, align 4, !tbaa !65
+  %158 = load float, ptr %157, align 4, !tbaa !58
   %159 = sdiv i64 %144, %10
   %160 = mul nsw i64 %159, %147
   %161 = mul i64 %156, %148
@@ -2614,13 +3076,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %170 = zext nneg i32 %169 to i64
   %171 = getelementptr float, ptr %7, i64 %160
   %172 = getelementptr float, ptr %171, i64 %170
-  %173 = load float, ptr %172, align 4, !tbaa !65
+  %173 = load float, ptr %172, align 4, !tbaa !58
   %174 = fmul float %158, %173
   %175 = and i64 %144, 3
   %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
-  %177 = load float, ptr %176, align 4, !tbaa !65
+  %177 = load float, ptr %176, align 4, !tbaa !58
   %178 = fadd float %177, %174
-  store float %178, ptr %176, align 4, !tbaa !65
+  store float %178, ptr %176, align 4, !tbaa !58
   %179 = add nuw nsw i64 %144, 1
   br label %180
 
@@ -2633,7 +3095,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
   %185 = add nsw i64 %184, %2
   %186 = getelementptr inbounds float, ptr %0, i64 %185
-  %187 = load float, ptr %186, align 4, !tbaa !65
+  %187 = load float, ptr %186, align 4, !tbaa !58
   %188 = sdiv i64 %184, %10
   %189 = mul nsw i64 %188, %147
   %190 = mul i64 %185, %148
@@ -2648,17 +3110,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %199 = zext nneg i32 %198 to i64
   %200 = getelementptr float, ptr %7, i64 %189
   %201 = getelementptr float, ptr %200, i64 %199
-  %202 = load float, ptr %201, align 4, !tbaa !65
+  %202 = load float, ptr %201, align 4, !tbaa !58
   %203 = fmul float %187, %202
   %204 = and i64 %184, 3
   %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
-  %206 = load float, ptr %205, align 4, !tbaa !65
+  %206 = load float, ptr %205, align 4, !tbaa !58
   %207 = fadd float %206, %203
-  store float %207, ptr %205, align 4, !tbaa !65
+  store float %207, ptr %205, align 4, !tbaa !58
   %208 = add nuw nsw i64 %184, 1
   %209 = add nsw i64 %208, %2
   %210 = getelementptr inbounds float, ptr %0, i64 %209
-  %211 = load float, ptr %210, align 4, !tbaa !65
+  %211 = load float, ptr %210, align 4, !tbaa !58
   %212 = sdiv i64 %208, %10
   %213 = mul nsw i64 %212, %147
   %214 = mul i64 %209, %148
@@ -2673,25 +3135,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %223 = zext nneg i32 %222 to i64
   %224 = getelementptr float, ptr %7, i64 %213
   %225 = getelementptr float, ptr %224, i64 %223
-  %226 = load float, ptr %225, align 4, !tbaa !65
+  %226 = load float, ptr %225, align 4, !tbaa !58
   %227 = fmul float %211, %226
   %228 = and i64 %208, 3
   %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
-  %230 = load float, ptr %229, align 4, !tbaa !65
+  %230 = load float, ptr %229, align 4, !tbaa !58
   %231 = fadd float %230, %227
-  store float %231, ptr %229, align 4, !tbaa !65
+  store float %231, ptr %229, align 4, !tbaa !58
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !67
+  br i1 %233, label %234, label %183, !llvm.loop !78
 
 234:                                              ; preds = %183, %180
-  %235 = load float, ptr %9, align 16, !tbaa !65
+  %235 = load float, ptr %9, align 16, !tbaa !58
   %236 = getelementptr inbounds i8, ptr %9, i64 4
-  %237 = load float, ptr %236, align 4, !tbaa !65
+  %237 = load float, ptr %236, align 4, !tbaa !58
   %238 = getelementptr inbounds i8, ptr %9, i64 8
-  %239 = load float, ptr %238, align 8, !tbaa !65
+  %239 = load float, ptr %238, align 8, !tbaa !58
   %240 = getelementptr inbounds i8, ptr %9, i64 12
-  %241 = load float, ptr %240, align 4, !tbaa !65
+  %241 = load float, ptr %240, align 4, !tbaa !58
   %242 = fadd float %235, %237
   %243 = fadd float %239, %241
   %244 = fadd float %242, %243
@@ -2705,7 +3167,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #17 {
+define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [4 x float], align 16
   %12 = alloca [4 x float], align 16
@@ -2747,16 +3209,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
   %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
   %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !65
+  store float %42, ptr %10, align 16, !tbaa !58
   %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
   %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !65
+  store float %43, ptr %44, align 4, !tbaa !58
   %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
   %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !65
+  store float %45, ptr %46, align 8, !tbaa !58
   %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
   %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !65
+  store float %47, ptr %48, align 4, !tbaa !58
   br label %255
 
 49:                                               ; preds = %29, %49
@@ -2965,7 +3427,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !68
+  br i1 %254, label %31, label %49, !llvm.loop !79
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -2995,7 +3457,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !69
+  br i1 %276, label %364, label %267, !llvm.loop !80
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
@@ -3004,21 +3466,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %292
 
 279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !65
-  %281 = load float, ptr %264, align 4, !tbaa !65
+  %280 = load float, ptr %11, align 16, !tbaa !58
+  %281 = load float, ptr %264, align 4, !tbaa !58
   %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !65
-  %284 = load float, ptr %266, align 4, !tbaa !65
+  %283 = load float, ptr %265, align 8, !tbaa !58
+  %284 = load float, ptr %266, align 4, !tbaa !58
   %285 = fadd float %283, %284
   %286 = fadd float %282, %285
   %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !65
+  %288 = load float, ptr %287, align 4, !tbaa !58
   %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !65
+  store float %289, ptr %287, align 4, !tbaa !58
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #21
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !70
+  br i1 %291, label %274, label %277, !llvm.loop !81
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -3096,16 +3558,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %353 = zext nneg i32 %352 to i64
   %354 = getelementptr float, ptr %272, i64 %330
   %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !65
+  %356 = load float, ptr %355, align 4, !tbaa !58
   %357 = fmul float %328, %356
   %358 = and i64 %293, 3
   %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !65
+  %360 = load float, ptr %359, align 4, !tbaa !58
   %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !65
+  store float %361, ptr %359, align 4, !tbaa !58
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !71
+  br i1 %363, label %279, label %292, !llvm.loop !82
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -3140,21 +3602,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %401
 
 388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !65
-  %390 = load float, ptr %375, align 8, !tbaa !65
-  %391 = load float, ptr %374, align 4, !tbaa !65
-  %392 = load float, ptr %12, align 16, !tbaa !65
+  %389 = load float, ptr %376, align 4, !tbaa !58
+  %390 = load float, ptr %375, align 8, !tbaa !58
+  %391 = load float, ptr %374, align 4, !tbaa !58
+  %392 = load float, ptr %12, align 16, !tbaa !58
   %393 = fadd float %391, %392
   %394 = fadd float %389, %390
   %395 = fadd float %394, %393
   %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !65
+  %397 = load float, ptr %396, align 4, !tbaa !58
   %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !65
+  store float %398, ptr %396, align 4, !tbaa !58
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #21
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !72
+  br i1 %400, label %440, label %383, !llvm.loop !83
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -3193,16 +3655,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %429 = zext nneg i32 %428 to i64
   %430 = getelementptr float, ptr %370, i64 %408
   %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !65
+  %432 = load float, ptr %431, align 4, !tbaa !58
   %433 = fmul float %406, %432
   %434 = and i64 %402, 3
   %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !65
+  %436 = load float, ptr %435, align 4, !tbaa !58
   %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !65
+  store float %437, ptr %435, align 4, !tbaa !58
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !73
+  br i1 %439, label %388, label %401, !llvm.loop !84
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -3210,7 +3672,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 442:                                              ; preds = %440
   %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !65
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !58
   br label %444
 
 444:                                              ; preds = %440, %442
@@ -3507,6 +3969,18 @@ declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #24
 declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
 declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
@@ -3533,6 +4007,9 @@ declare i64 @llvm.smin.i64(i64, i64) #25
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i32 @llvm.ctlz.i32(i32, i1 immarg) #25
 
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #25
+
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
 declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #27
 
@@ -3541,6 +4018,9 @@ declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
 declare ptr @llvm.load.relative.i64(ptr, i64) #28
@@ -3560,9 +4040,9 @@ attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uw
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
@@ -3637,22 +4117,33 @@ attributes #29 = { nounwind willreturn memory(none) }
 !55 = distinct !{!55, !16, !54, !53}
 !56 = distinct !{!56, !16}
 !57 = distinct !{!57, !16}
-!58 = distinct !{!58, !16}
-!59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
+!58 = !{!59, !59, i64 0}
+!59 = !{!"float", !7, i64 0}
+!60 = distinct !{!60, !33}
 !61 = distinct !{!61, !16}
 !62 = distinct !{!62, !16}
-!63 = distinct !{!63, !16}
-!64 = distinct !{!64, !16}
-!65 = !{!66, !66, i64 0}
-!66 = !{!"float", !7, i64 0}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
+!63 = !{!64}
+!64 = distinct !{!64, !65}
+!65 = distinct !{!65, !"LVerDomain"}
+!66 = !{!67}
+!67 = distinct !{!67, !65}
+!68 = distinct !{!68, !16, !53, !54}
 !69 = distinct !{!69, !16}
-!70 = distinct !{!70, !16}
+!70 = distinct !{!70, !16, !53}
 !71 = distinct !{!71, !16}
 !72 = distinct !{!72, !16}
 !73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
+!81 = distinct !{!81, !16}
+!82 = distinct !{!82, !16}
+!83 = distinct !{!83, !16}
+!84 = distinct !{!84, !16}
 """##
     case 3:
         return ##"""
@@ -3683,19 +4174,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -3718,7 +4209,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -3772,8 +4263,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -3791,9 +4282,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
+  %29 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -3802,7 +4293,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -3812,8 +4303,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -3824,13 +4315,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -3850,7 +4341,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -3859,21 +4350,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   ret ptr null
 }
 
@@ -3885,12 +4376,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -3901,10 +4392,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -3913,7 +4404,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -3942,12 +4433,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -3970,8 +4461,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -3991,7 +4482,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -4000,8 +4491,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -4014,9 +4505,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
+  %61 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -4025,11 +4516,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -4045,14 +4536,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -4390,10 +4881,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -4414,7 +4905,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 28:                                               ; preds = %20
@@ -4423,7 +4914,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 32:                                               ; preds = %28
@@ -4436,7 +4927,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -4504,9 +4995,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -4530,7 +5021,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #19
+  call void @free(ptr noundef %20) #20
   br label %24
 
 22:                                               ; preds = %10
@@ -4540,7 +5031,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
   ret ptr %25
 }
 
@@ -4553,10 +5044,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #19
+  tail call void @free(ptr noundef %5) #20
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #19
+  tail call void @free(ptr noundef %7) #20
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -4900,7 +5391,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #27
+  %4 = tail call double @erf(double noundef %3) #28
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -5464,8 +5955,427 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %294
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #15 {
+  %6 = sdiv i64 %1, 16
+  %7 = shl nsw i64 %6, 4
+  %8 = icmp sgt i64 %1, 15
+  br i1 %8, label %98, label %9
+
+9:                                                ; preds = %98, %5
+  %10 = phi <8 x float> [ zeroinitializer, %5 ], [ %111, %98 ]
+  %11 = phi <8 x float> [ zeroinitializer, %5 ], [ %109, %98 ]
+  %12 = phi <8 x float> [ zeroinitializer, %5 ], [ %110, %98 ]
+  %13 = phi <8 x float> [ zeroinitializer, %5 ], [ %108, %98 ]
+  %14 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %13, <8 x float> %12)
+  %15 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %11, <8 x float> %10)
+  %16 = extractelement <8 x float> %14, i64 0
+  %17 = fcmp olt float %16, 0.000000e+00
+  %18 = select i1 %17, float %16, float 0.000000e+00
+  %19 = extractelement <8 x float> %15, i64 0
+  %20 = fcmp ogt float %19, 0.000000e+00
+  %21 = select i1 %20, float %19, float 0.000000e+00
+  %22 = extractelement <8 x float> %14, i64 1
+  %23 = fcmp olt float %22, %18
+  %24 = select i1 %23, float %22, float %18
+  %25 = extractelement <8 x float> %15, i64 1
+  %26 = fcmp ogt float %25, %21
+  %27 = select i1 %26, float %25, float %21
+  %28 = extractelement <8 x float> %14, i64 2
+  %29 = fcmp olt float %28, %24
+  %30 = select i1 %29, float %28, float %24
+  %31 = extractelement <8 x float> %15, i64 2
+  %32 = fcmp ogt float %31, %27
+  %33 = select i1 %32, float %31, float %27
+  %34 = extractelement <8 x float> %14, i64 3
+  %35 = fcmp olt float %34, %30
+  %36 = select i1 %35, float %34, float %30
+  %37 = extractelement <8 x float> %15, i64 3
+  %38 = fcmp ogt float %37, %33
+  %39 = select i1 %38, float %37, float %33
+  %40 = extractelement <8 x float> %14, i64 4
+  %41 = fcmp olt float %40, %36
+  %42 = select i1 %41, float %40, float %36
+  %43 = extractelement <8 x float> %15, i64 4
+  %44 = fcmp ogt float %43, %39
+  %45 = select i1 %44, float %43, float %39
+  %46 = extractelement <8 x float> %14, i64 5
+  %47 = fcmp olt float %46, %42
+  %48 = select i1 %47, float %46, float %42
+  %49 = extractelement <8 x float> %15, i64 5
+  %50 = fcmp ogt float %49, %45
+  %51 = select i1 %50, float %49, float %45
+  %52 = extractelement <8 x float> %14, i64 6
+  %53 = fcmp olt float %52, %48
+  %54 = select i1 %53, float %52, float %48
+  %55 = extractelement <8 x float> %15, i64 6
+  %56 = fcmp ogt float %55, %51
+  %57 = select i1 %56, float %55, float %51
+  %58 = extractelement <8 x float> %14, i64 7
+  %59 = fcmp olt float %58, %54
+  %60 = select i1 %59, float %58, float %54
+  %61 = extractelement <8 x float> %15, i64 7
+  %62 = fcmp ogt float %61, %57
+  %63 = select i1 %62, float %61, float %57
+  %64 = icmp slt i64 %7, %1
+  br i1 %64, label %65, label %168
+
+65:                                               ; preds = %9
+  %66 = and i64 %1, 7
+  %67 = icmp eq i64 %66, 0
+  br i1 %67, label %82, label %68
+
+68:                                               ; preds = %65, %68
+  %69 = phi float [ %76, %68 ], [ %60, %65 ]
+  %70 = phi float [ %78, %68 ], [ %63, %65 ]
+  %71 = phi i64 [ %79, %68 ], [ %7, %65 ]
+  %72 = phi i64 [ %80, %68 ], [ 0, %65 ]
+  %73 = getelementptr inbounds float, ptr %0, i64 %71
+  %74 = load float, ptr %73, align 4, !tbaa !59
+  %75 = fcmp olt float %74, %69
+  %76 = select i1 %75, float %74, float %69
+  %77 = fcmp ogt float %74, %70
+  %78 = select i1 %77, float %74, float %70
+  %79 = add nsw i64 %71, 1
+  %80 = add i64 %72, 1
+  %81 = icmp eq i64 %80, %66
+  br i1 %81, label %82, label %68, !llvm.loop !61
+
+82:                                               ; preds = %68, %65
+  %83 = phi float [ poison, %65 ], [ %76, %68 ]
+  %84 = phi float [ poison, %65 ], [ %78, %68 ]
+  %85 = phi float [ %60, %65 ], [ %76, %68 ]
+  %86 = phi float [ %63, %65 ], [ %78, %68 ]
+  %87 = phi i64 [ %7, %65 ], [ %79, %68 ]
+  %88 = sub i64 %7, %1
+  %89 = icmp ugt i64 %88, -8
+  br i1 %89, label %168, label %90
+
+90:                                               ; preds = %82
+  %91 = getelementptr i8, ptr %0, i64 4
+  %92 = getelementptr i8, ptr %0, i64 8
+  %93 = getelementptr i8, ptr %0, i64 12
+  %94 = getelementptr i8, ptr %0, i64 16
+  %95 = getelementptr i8, ptr %0, i64 20
+  %96 = getelementptr i8, ptr %0, i64 24
+  %97 = getelementptr i8, ptr %0, i64 28
+  br label %114
+
+98:                                               ; preds = %5, %98
+  %99 = phi i64 [ %112, %98 ], [ 0, %5 ]
+  %100 = phi <8 x float> [ %108, %98 ], [ zeroinitializer, %5 ]
+  %101 = phi <8 x float> [ %110, %98 ], [ zeroinitializer, %5 ]
+  %102 = phi <8 x float> [ %109, %98 ], [ zeroinitializer, %5 ]
+  %103 = phi <8 x float> [ %111, %98 ], [ zeroinitializer, %5 ]
+  %104 = getelementptr inbounds float, ptr %0, i64 %99
+  %105 = load <8 x float>, ptr %104, align 1, !tbaa !31
+  %106 = getelementptr inbounds i8, ptr %104, i64 32
+  %107 = load <8 x float>, ptr %106, align 1, !tbaa !31
+  %108 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %105, <8 x float> %100)
+  %109 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %105, <8 x float> %102)
+  %110 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %107, <8 x float> %101)
+  %111 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %107, <8 x float> %103)
+  %112 = add nuw nsw i64 %99, 16
+  %113 = icmp slt i64 %112, %7
+  br i1 %113, label %98, label %9, !llvm.loop !62
+
+114:                                              ; preds = %114, %90
+  %115 = phi float [ %85, %90 ], [ %163, %114 ]
+  %116 = phi float [ %86, %90 ], [ %165, %114 ]
+  %117 = phi i64 [ %87, %90 ], [ %166, %114 ]
+  %118 = getelementptr inbounds float, ptr %0, i64 %117
+  %119 = load float, ptr %118, align 4, !tbaa !59
+  %120 = fcmp olt float %119, %115
+  %121 = select i1 %120, float %119, float %115
+  %122 = fcmp ogt float %119, %116
+  %123 = select i1 %122, float %119, float %116
+  %124 = getelementptr float, ptr %91, i64 %117
+  %125 = load float, ptr %124, align 4, !tbaa !59
+  %126 = fcmp olt float %125, %121
+  %127 = select i1 %126, float %125, float %121
+  %128 = fcmp ogt float %125, %123
+  %129 = select i1 %128, float %125, float %123
+  %130 = getelementptr float, ptr %92, i64 %117
+  %131 = load float, ptr %130, align 4, !tbaa !59
+  %132 = fcmp olt float %131, %127
+  %133 = select i1 %132, float %131, float %127
+  %134 = fcmp ogt float %131, %129
+  %135 = select i1 %134, float %131, float %129
+  %136 = getelementptr float, ptr %93, i64 %117
+  %137 = load float, ptr %136, align 4, !tbaa !59
+  %138 = fcmp olt float %137, %133
+  %139 = select i1 %138, float %137, float %133
+  %140 = fcmp ogt float %137, %135
+  %141 = select i1 %140, float %137, float %135
+  %142 = getelementptr float, ptr %94, i64 %117
+  %143 = load float, ptr %142, align 4, !tbaa !59
+  %144 = fcmp olt float %143, %139
+  %145 = select i1 %144, float %143, float %139
+  %146 = fcmp ogt float %143, %141
+  %147 = select i1 %146, float %143, float %141
+  %148 = getelementptr float, ptr %95, i64 %117
+  %149 = load float, ptr %148, align 4, !tbaa !59
+  %150 = fcmp olt float %149, %145
+  %151 = select i1 %150, float %149, float %145
+  %152 = fcmp ogt float %149, %147
+  %153 = select i1 %152, float %149, float %147
+  %154 = getelementptr float, ptr %96, i64 %117
+  %155 = load float, ptr %154, align 4, !tbaa !59
+  %156 = fcmp olt float %155, %151
+  %157 = select i1 %156, float %155, float %151
+  %158 = fcmp ogt float %155, %153
+  %159 = select i1 %158, float %155, float %153
+  %160 = getelementptr float, ptr %97, i64 %117
+  %161 = load float, ptr %160, align 4, !tbaa !59
+  %162 = fcmp olt float %161, %157
+  %163 = select i1 %162, float %161, float %157
+  %164 = fcmp ogt float %161, %159
+  %165 = select i1 %164, float %161, float %159
+  %166 = add nsw i64 %117, 8
+  %167 = icmp eq i64 %166, %1
+  br i1 %167, label %168, label %114, !llvm.loop !63
+
+168:                                              ; preds = %82, %114, %9
+  %169 = phi float [ %63, %9 ], [ %84, %82 ], [ %165, %114 ]
+  %170 = phi float [ %60, %9 ], [ %83, %82 ], [ %163, %114 ]
+  %171 = fsub float %169, %170
+  %172 = fdiv float %171, 2.550000e+02
+  %173 = fcmp oeq float %172, 0.000000e+00
+  %174 = select i1 %173, float 1.000000e+00, float %172
+  %175 = fsub float 0.000000e+00, %170
+  %176 = fdiv float %175, %174
+  %177 = tail call float @llvm.nearbyint.f32(float %176)
+  %178 = fcmp uno float %177, 0.000000e+00
+  br i1 %178, label %187, label %179
+
+179:                                              ; preds = %168
+  %180 = fpext float %177 to double
+  %181 = fadd double %180, 0.000000e+00
+  %182 = fcmp ugt float %177, 0.000000e+00
+  br i1 %182, label %183, label %187
+
+183:                                              ; preds = %179
+  %184 = fcmp ult float %177, 2.550000e+02
+  br i1 %184, label %185, label %187
+
+185:                                              ; preds = %183
+  %186 = fptosi double %181 to i64
+  br label %187
+
+187:                                              ; preds = %185, %183, %179, %168
+  %188 = phi i64 [ %186, %185 ], [ 0, %179 ], [ 255, %183 ], [ 0, %168 ]
+  store float %174, ptr %3, align 4, !tbaa !59
+  %189 = trunc i64 %188 to i32
+  store i32 %189, ptr %4, align 4, !tbaa !44
+  %190 = sdiv i64 %1, 8
+  %191 = shl nsw i64 %190, 3
+  %192 = insertelement <8 x float> poison, float %174, i64 0
+  %193 = shufflevector <8 x float> %192, <8 x float> poison, <8 x i32> zeroinitializer
+  %194 = sitofp i64 %188 to float
+  %195 = insertelement <8 x float> poison, float %194, i64 0
+  %196 = shufflevector <8 x float> %195, <8 x float> poison, <8 x i32> zeroinitializer
+  %197 = icmp sgt i64 %1, 7
+  br i1 %197, label %280, label %198
+
+198:                                              ; preds = %280, %187
+  %199 = icmp slt i64 %191, %1
+  br i1 %199, label %200, label %340
+
+200:                                              ; preds = %198
+  %201 = sitofp i64 %188 to double
+  %202 = tail call i64 @llvm.smin.i64(i64 %188, i64 255)
+  %203 = tail call i64 @llvm.smax.i64(i64 %202, i64 0)
+  %204 = sub i64 %1, %191
+  %205 = icmp ult i64 %204, 8
+  br i1 %205, label %206, label %234
+
+206:                                              ; preds = %278, %234, %200
+  %207 = phi i64 [ %191, %234 ], [ %191, %200 ], [ %247, %278 ]
+  %208 = sub i64 %1, %207
+  %209 = and i64 %208, 1
+  %210 = icmp eq i64 %209, 0
+  br i1 %210, label %230, label %211
+
+211:                                              ; preds = %206
+  %212 = getelementptr inbounds float, ptr %0, i64 %207
+  %213 = load float, ptr %212, align 4, !tbaa !59
+  %214 = fdiv float %213, %174
+  %215 = tail call float @llvm.nearbyint.f32(float %214)
+  %216 = fcmp uno float %215, 0.000000e+00
+  br i1 %216, label %225, label %217
+
+217:                                              ; preds = %211
+  %218 = fpext float %215 to double
+  %219 = fadd double %201, %218
+  %220 = fcmp ugt double %219, 0.000000e+00
+  br i1 %220, label %221, label %225
+
+221:                                              ; preds = %217
+  %222 = fcmp ult double %219, 2.550000e+02
+  br i1 %222, label %223, label %225
+
+223:                                              ; preds = %221
+  %224 = fptosi double %219 to i64
+  br label %225
+
+225:                                              ; preds = %223, %221, %217, %211
+  %226 = phi i64 [ %224, %223 ], [ 0, %217 ], [ 255, %221 ], [ %203, %211 ]
+  %227 = trunc i64 %226 to i8
+  %228 = getelementptr inbounds i8, ptr %2, i64 %207
+  store i8 %227, ptr %228, align 1, !tbaa !31
+  %229 = add nsw i64 %207, 1
+  br label %230
+
+230:                                              ; preds = %225, %206
+  %231 = phi i64 [ %207, %206 ], [ %229, %225 ]
+  %232 = add i64 %1, -1
+  %233 = icmp eq i64 %207, %232
+  br i1 %233, label %340, label %301
+
+234:                                              ; preds = %200
+  %235 = getelementptr i8, ptr %2, i64 %191
+  %236 = getelementptr i8, ptr %2, i64 %1
+  %237 = shl i64 %190, 5
+  %238 = getelementptr i8, ptr %0, i64 %237
+  %239 = shl i64 %1, 2
+  %240 = getelementptr i8, ptr %0, i64 %239
+  %241 = icmp ult ptr %235, %240
+  %242 = icmp ult ptr %238, %236
+  %243 = and i1 %241, %242
+  br i1 %243, label %206, label %244
+
+244:                                              ; preds = %234
+  %245 = and i64 %1, 7
+  %246 = sub i64 %204, %245
+  %247 = add i64 %191, %246
+  %248 = insertelement <8 x float> poison, float %174, i64 0
+  %249 = shufflevector <8 x float> %248, <8 x float> poison, <8 x i32> zeroinitializer
+  %250 = insertelement <8 x double> poison, double %201, i64 0
+  %251 = shufflevector <8 x double> %250, <8 x double> poison, <8 x i32> zeroinitializer
+  %252 = insertelement <8 x i64> poison, i64 %203, i64 0
+  %253 = shufflevector <8 x i64> %252, <8 x i64> poison, <8 x i32> zeroinitializer
+  br label %254
+
+254:                                              ; preds = %254, %244
+  %255 = phi i64 [ 0, %244 ], [ %276, %254 ]
+  %256 = add i64 %191, %255
+  %257 = getelementptr inbounds float, ptr %0, i64 %256
+  %258 = load <8 x float>, ptr %257, align 4, !tbaa !59, !alias.scope !64
+  %259 = fdiv <8 x float> %258, %249
+  %260 = tail call <8 x float> @llvm.nearbyint.v8f32(<8 x float> %259)
+  %261 = fcmp ord <8 x float> %260, zeroinitializer
+  %262 = fpext <8 x float> %260 to <8 x double>
+  %263 = fadd <8 x double> %251, %262
+  %264 = fcmp ugt <8 x double> %263, zeroinitializer
+  %265 = fcmp oge <8 x double> %263, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %266 = fptosi <8 x double> %263 to <8 x i64>
+  %267 = and <8 x i1> %264, %265
+  %268 = select <8 x i1> %261, <8 x i1> %267, <8 x i1> zeroinitializer
+  %269 = xor <8 x i1> %264, <i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true>
+  %270 = select <8 x i1> %261, <8 x i1> %269, <8 x i1> zeroinitializer
+  %271 = select <8 x i1> %270, <8 x i64> zeroinitializer, <8 x i64> %266
+  %272 = select <8 x i1> %268, <8 x i64> <i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255>, <8 x i64> %271
+  %273 = select <8 x i1> %261, <8 x i64> %272, <8 x i64> %253
+  %274 = trunc <8 x i64> %273 to <8 x i8>
+  %275 = getelementptr inbounds i8, ptr %2, i64 %256
+  store <8 x i8> %274, ptr %275, align 1, !tbaa !31, !alias.scope !67, !noalias !64
+  %276 = add nuw i64 %255, 8
+  %277 = icmp eq i64 %276, %246
+  br i1 %277, label %278, label %254, !llvm.loop !69
+
+278:                                              ; preds = %254
+  %279 = icmp eq i64 %245, 0
+  br i1 %279, label %340, label %206
+
+280:                                              ; preds = %187, %280
+  %281 = phi i64 [ %299, %280 ], [ 0, %187 ]
+  %282 = getelementptr inbounds float, ptr %0, i64 %281
+  %283 = load <8 x float>, ptr %282, align 1, !tbaa !31
+  %284 = fdiv <8 x float> %283, %193
+  %285 = tail call <8 x float> @llvm.x86.avx.round.ps.256(<8 x float> %284, i32 8)
+  %286 = fadd <8 x float> %196, %285
+  %287 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %286, <8 x float> zeroinitializer)
+  %288 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %287, <8 x float> <float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02>)
+  %289 = fcmp uno <8 x float> %285, zeroinitializer
+  %290 = select <8 x i1> %289, <8 x float> %196, <8 x float> %288
+  %291 = tail call <8 x i32> @llvm.x86.avx.cvt.ps2dq.256(<8 x float> %290)
+  %292 = shufflevector <8 x i32> %291, <8 x i32> poison, <4 x i32> <i32 0, i32 1, i32 2, i32 3>
+  %293 = shufflevector <8 x i32> %291, <8 x i32> poison, <4 x i32> <i32 4, i32 5, i32 6, i32 7>
+  %294 = tail call <8 x i16> @llvm.x86.sse41.packusdw(<4 x i32> %292, <4 x i32> %293)
+  %295 = getelementptr inbounds i8, ptr %2, i64 %281
+  %296 = tail call <16 x i8> @llvm.x86.sse2.packuswb.128(<8 x i16> %294, <8 x i16> poison)
+  %297 = bitcast <16 x i8> %296 to <2 x i64>
+  %298 = extractelement <2 x i64> %297, i64 0
+  store i64 %298, ptr %295, align 1, !tbaa !31
+  %299 = add nuw nsw i64 %281, 8
+  %300 = icmp slt i64 %299, %191
+  br i1 %300, label %280, label %198, !llvm.loop !70
+
+301:                                              ; preds = %230, %334
+  %302 = phi i64 [ %338, %334 ], [ %231, %230 ]
+  %303 = getelementptr inbounds float, ptr %0, i64 %302
+  %304 = load float, ptr %303, align 4, !tbaa !59
+  %305 = fdiv float %304, %174
+  %306 = tail call float @llvm.nearbyint.f32(float %305)
+  %307 = fcmp uno float %306, 0.000000e+00
+  br i1 %307, label %316, label %308
+
+308:                                              ; preds = %301
+  %309 = fpext float %306 to double
+  %310 = fadd double %201, %309
+  %311 = fcmp ugt double %310, 0.000000e+00
+  br i1 %311, label %312, label %316
+
+312:                                              ; preds = %308
+  %313 = fcmp ult double %310, 2.550000e+02
+  br i1 %313, label %314, label %316
+
+314:                                              ; preds = %312
+  %315 = fptosi double %310 to i64
+  br label %316
+
+316:                                              ; preds = %314, %312, %308, %301
+  %317 = phi i64 [ %315, %314 ], [ 0, %308 ], [ 255, %312 ], [ %203, %301 ]
+  %318 = trunc i64 %317 to i8
+  %319 = getelementptr inbounds i8, ptr %2, i64 %302
+  store i8 %318, ptr %319, align 1, !tbaa !31
+  %320 = add nsw i64 %302, 1
+  %321 = getelementptr inbounds float, ptr %0, i64 %320
+  %322 = load float, ptr %321, align 4, !tbaa !59
+  %323 = fdiv float %322, %174
+  %324 = tail call float @llvm.nearbyint.f32(float %323)
+  %325 = fcmp uno float %324, 0.000000e+00
+  br i1 %325, label %334, label %326
+
+326:                                              ; preds = %316
+  %327 = fpext float %324 to double
+  %328 = fadd double %201, %327
+  %329 = fcmp ugt double %328, 0.000000e+00
+  br i1 %329, label %330, label %334
+
+330:                                              ; preds = %326
+  %331 = fcmp ult double %328, 2.550000e+02
+  br i1 %331, label %332, label %334
+
+332:                                              ; preds = %330
+  %333 = fptosi double %328 to i64
+  br label %334
+
+334:                                              ; preds = %332, %330, %326, %316
+  %335 = phi i64 [ %333, %332 ], [ 0, %326 ], [ 255, %330 ], [ %203, %316 ]
+  %336 = trunc i64 %335 to i8
+  %337 = getelementptr inbounds i8, ptr %2, i64 %320
+  store i8 %336, ptr %337, align 1, !tbaa !31
+  %338 = add nsw i64 %302, 2
+  %339 = icmp eq i64 %338, %1
+  br i1 %339, label %340, label %301, !llvm.loop !71
+
+340:                                              ; preds = %230, %334, %278, %198
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
-define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
   %10 = icmp eq i32 %6, 0
   %11 = mul nsw i64 %5, 10
   %12 = shl nsw i64 %5, 4
@@ -5512,10 +6422,10 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
 43:                                               ; preds = %46
   %44 = add nuw nsw i64 %31, 1
   %45 = icmp eq i64 %44, %4
-  br i1 %45, label %661, label %30, !llvm.loop !59
+  br i1 %45, label %661, label %30, !llvm.loop !72
 
 46:                                               ; preds = %654, %36
-  br i1 %37, label %36, label %43, !llvm.loop !60
+  br i1 %37, label %36, label %43, !llvm.loop !73
 
 47:                                               ; preds = %654, %39
   %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
@@ -5599,7 +6509,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %112 = add <8 x i32> %111, %62
   %113 = add nuw nsw i64 %64, 1
   %114 = icmp eq i64 %113, %17
-  br i1 %114, label %188, label %61, !llvm.loop !61
+  br i1 %114, label %188, label %61, !llvm.loop !74
 
 115:                                              ; preds = %60, %115
   %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
@@ -5648,7 +6558,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %159 = add nuw nsw i64 %118, 2
   %160 = add i64 %119, 2
   %161 = icmp eq i64 %160, %28
-  br i1 %161, label %162, label %115, !llvm.loop !62
+  br i1 %161, label %162, label %115, !llvm.loop !75
 
 162:                                              ; preds = %115, %60
   %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
@@ -5764,7 +6674,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %261 = add <8 x i32> %260, %198
   %262 = add nuw nsw i64 %200, 1
   %263 = icmp eq i64 %262, %17
-  br i1 %263, label %302, label %195, !llvm.loop !61
+  br i1 %263, label %302, label %195, !llvm.loop !74
 
 264:                                              ; preds = %194, %264
   %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
@@ -5804,7 +6714,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %299 = add <8 x i32> %298, %267
   %300 = add nuw nsw i64 %269, 1
   %301 = icmp eq i64 %300, %19
-  br i1 %301, label %302, label %264, !llvm.loop !62
+  br i1 %301, label %302, label %264, !llvm.loop !75
 
 302:                                              ; preds = %195, %264, %194, %193
   %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
@@ -5912,7 +6822,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %396 = add <8 x i32> %395, %319
   %397 = add nuw nsw i64 %322, 1
   %398 = icmp eq i64 %397, %17
-  br i1 %398, label %450, label %315, !llvm.loop !61
+  br i1 %398, label %450, label %315, !llvm.loop !74
 
 399:                                              ; preds = %314, %399
   %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
@@ -5965,7 +6875,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %447 = add <8 x i32> %446, %403
   %448 = add nuw nsw i64 %406, 1
   %449 = icmp eq i64 %448, %19
-  br i1 %449, label %450, label %399, !llvm.loop !62
+  br i1 %449, label %450, label %399, !llvm.loop !75
 
 450:                                              ; preds = %315, %399, %314, %313
   %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
@@ -6095,7 +7005,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %565 = add <8 x i32> %564, %474
   %566 = add nuw nsw i64 %478, 1
   %567 = icmp eq i64 %566, %17
-  br i1 %567, label %632, label %469, !llvm.loop !61
+  br i1 %567, label %632, label %469, !llvm.loop !74
 
 568:                                              ; preds = %468, %568
   %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
@@ -6161,7 +7071,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %629 = add <8 x i32> %628, %573
   %630 = add nuw nsw i64 %577, 1
   %631 = icmp eq i64 %630, %19
-  br i1 %631, label %632, label %568, !llvm.loop !62
+  br i1 %631, label %632, label %568, !llvm.loop !75
 
 632:                                              ; preds = %469, %568, %468, %467
   %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
@@ -6198,7 +7108,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   store <4 x i64> %658, ptr %656, align 1, !tbaa !31
   %659 = add nuw nsw i64 %48, 4
   %660 = icmp slt i64 %659, %2
-  br i1 %660, label %47, label %46, !llvm.loop !63
+  br i1 %660, label %47, label %46, !llvm.loop !76
 
 661:                                              ; preds = %43, %9
   ret void
@@ -6325,7 +7235,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %121 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %120, <8 x float> %118, <8 x float> %29)
   %122 = add nuw nsw i64 %30, 32
   %123 = icmp slt i64 %122, %23
-  br i1 %123, label %25, label %124, !llvm.loop !64
+  br i1 %123, label %25, label %124, !llvm.loop !77
 
 124:                                              ; preds = %25
   %125 = fadd <8 x float> %52, %75
@@ -6357,7 +7267,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 147:                                              ; preds = %128, %8
   %148 = phi float [ %146, %128 ], [ 0.000000e+00, %8 ]
   %149 = phi i64 [ %129, %128 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %150 = icmp slt i64 %149, %11
   br i1 %150, label %151, label %424
@@ -6387,7 +7297,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %169 = add i64 %149, %168
   %170 = and i64 %149, 3
   %171 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %170
-  %172 = load <8 x float>, ptr %171, align 4, !tbaa !65
+  %172 = load <8 x float>, ptr %171, align 4, !tbaa !59
   br label %173
 
 173:                                              ; preds = %173, %167
@@ -6410,7 +7320,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %190 = add nsw i64 %182, %2
   %191 = add nsw i64 %183, %2
   %192 = getelementptr inbounds float, ptr %0, i64 %184
-  %193 = load <8 x float>, ptr %192, align 4, !tbaa !65
+  %193 = load <8 x float>, ptr %192, align 4, !tbaa !59
   %194 = sdiv i64 %176, %10
   %195 = sdiv i64 %177, %10
   %196 = sdiv i64 %178, %10
@@ -6523,14 +7433,14 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %303 = getelementptr float, ptr %295, i64 %287
   %304 = getelementptr float, ptr %296, i64 %288
   %305 = getelementptr float, ptr %297, i64 %289
-  %306 = load float, ptr %298, align 4, !tbaa !65
-  %307 = load float, ptr %299, align 4, !tbaa !65
-  %308 = load float, ptr %300, align 4, !tbaa !65
-  %309 = load float, ptr %301, align 4, !tbaa !65
-  %310 = load float, ptr %302, align 4, !tbaa !65
-  %311 = load float, ptr %303, align 4, !tbaa !65
-  %312 = load float, ptr %304, align 4, !tbaa !65
-  %313 = load float, ptr %305, align 4, !tbaa !65
+  %306 = load float, ptr %298, align 4, !tbaa !59
+  %307 = load float, ptr %299, align 4, !tbaa !59
+  %308 = load float, ptr %300, align 4, !tbaa !59
+  %309 = load float, ptr %301, align 4, !tbaa !59
+  %310 = load float, ptr %302, align 4, !tbaa !59
+  %311 = load float, ptr %303, align 4, !tbaa !59
+  %312 = load float, ptr %304, align 4, !tbaa !59
+  %313 = load float, ptr %305, align 4, !tbaa !59
   %314 = insertelement <8 x float> poison, float %306, i64 0
   %315 = insertelement <8 x float> %314, float %307, i64 1
   %316 = insertelement <8 x float> %315, float %308, i64 2
@@ -6543,10 +7453,10 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %323 = fadd <8 x float> %174, %322
   %324 = add nuw i64 %175, 8
   %325 = icmp eq i64 %324, %168
-  br i1 %325, label %326, label %173, !llvm.loop !67
+  br i1 %325, label %326, label %173, !llvm.loop !78
 
 326:                                              ; preds = %173
-  store <8 x float> %323, ptr %171, align 4, !tbaa !65
+  store <8 x float> %323, ptr %171, align 4, !tbaa !59
   %327 = icmp eq i64 %156, %168
   br i1 %327, label %413, label %328
 
@@ -6561,7 +7471,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 334:                                              ; preds = %328
   %335 = add nsw i64 %329, %2
   %336 = getelementptr inbounds float, ptr %0, i64 %335
-  %337 = load float, ptr %336, align 4, !tbaa !65
+  %337 = load float, ptr %336, align 4, !tbaa !59
   %338 = sdiv i64 %329, %10
   %339 = mul nsw i64 %338, %152
   %340 = mul i64 %335, %153
@@ -6576,13 +7486,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %349 = zext nneg i32 %348 to i64
   %350 = getelementptr float, ptr %7, i64 %339
   %351 = getelementptr float, ptr %350, i64 %349
-  %352 = load float, ptr %351, align 4, !tbaa !65
+  %352 = load float, ptr %351, align 4, !tbaa !59
   %353 = fmul float %337, %352
   %354 = and i64 %329, 3
   %355 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %354
-  %356 = load float, ptr %355, align 4, !tbaa !65
+  %356 = load float, ptr %355, align 4, !tbaa !59
   %357 = fadd float %356, %353
-  store float %357, ptr %355, align 4, !tbaa !65
+  store float %357, ptr %355, align 4, !tbaa !59
   %358 = add nuw nsw i64 %329, 1
   br label %359
 
@@ -6595,7 +7505,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %363 = phi i64 [ %411, %362 ], [ %360, %359 ]
   %364 = add nsw i64 %363, %2
   %365 = getelementptr inbounds float, ptr %0, i64 %364
-  %366 = load float, ptr %365, align 4, !tbaa !65
+  %366 = load float, ptr %365, align 4, !tbaa !59
   %367 = sdiv i64 %363, %10
   %368 = mul nsw i64 %367, %152
   %369 = mul i64 %364, %153
@@ -6610,17 +7520,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %378 = zext nneg i32 %377 to i64
   %379 = getelementptr float, ptr %7, i64 %368
   %380 = getelementptr float, ptr %379, i64 %378
-  %381 = load float, ptr %380, align 4, !tbaa !65
+  %381 = load float, ptr %380, align 4, !tbaa !59
   %382 = fmul float %366, %381
   %383 = and i64 %363, 3
   %384 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %383
-  %385 = load float, ptr %384, align 4, !tbaa !65
+  %385 = load float, ptr %384, align 4, !tbaa !59
   %386 = fadd float %385, %382
-  store float %386, ptr %384, align 4, !tbaa !65
+  store float %386, ptr %384, align 4, !tbaa !59
   %387 = add nuw nsw i64 %363, 1
   %388 = add nsw i64 %387, %2
   %389 = getelementptr inbounds float, ptr %0, i64 %388
-  %390 = load float, ptr %389, align 4, !tbaa !65
+  %390 = load float, ptr %389, align 4, !tbaa !59
   %391 = sdiv i64 %387, %10
   %392 = mul nsw i64 %391, %152
   %393 = mul i64 %388, %153
@@ -6635,25 +7545,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %402 = zext nneg i32 %401 to i64
   %403 = getelementptr float, ptr %7, i64 %392
   %404 = getelementptr float, ptr %403, i64 %402
-  %405 = load float, ptr %404, align 4, !tbaa !65
+  %405 = load float, ptr %404, align 4, !tbaa !59
   %406 = fmul float %390, %405
   %407 = and i64 %387, 3
   %408 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %407
-  %409 = load float, ptr %408, align 4, !tbaa !65
+  %409 = load float, ptr %408, align 4, !tbaa !59
   %410 = fadd float %409, %406
-  store float %410, ptr %408, align 4, !tbaa !65
+  store float %410, ptr %408, align 4, !tbaa !59
   %411 = add nuw nsw i64 %363, 2
   %412 = icmp eq i64 %411, %11
-  br i1 %412, label %413, label %362, !llvm.loop !68
+  br i1 %412, label %413, label %362, !llvm.loop !79
 
 413:                                              ; preds = %359, %362, %326
-  %414 = load float, ptr %9, align 16, !tbaa !65
+  %414 = load float, ptr %9, align 16, !tbaa !59
   %415 = getelementptr inbounds i8, ptr %9, i64 4
-  %416 = load float, ptr %415, align 4, !tbaa !65
+  %416 = load float, ptr %415, align 4, !tbaa !59
   %417 = getelementptr inbounds i8, ptr %9, i64 8
-  %418 = load float, ptr %417, align 8, !tbaa !65
+  %418 = load float, ptr %417, align 8, !tbaa !59
   %419 = getelementptr inbounds i8, ptr %9, i64 12
-  %420 = load float, ptr %419, align 4, !tbaa !65
+  %420 = load float, ptr %419, align 4, !tbaa !59
   %421 = fadd float %414, %416
   %422 = fadd float %418, %420
   %423 = fadd float %421, %422
@@ -6662,12 +7572,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 424:                                              ; preds = %147, %413
   %425 = phi float [ %423, %413 ], [ 0.000000e+00, %147 ]
   %426 = fadd float %148, %425
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
   ret float %426
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
+define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #17 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [8 x <8 x float>], align 32
   %12 = alloca [8 x <8 x float>], align 32
@@ -6685,7 +7595,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %24 = sdiv i32 64, %3
   %25 = mul nsw i32 %24, %4
   %26 = sext i32 %25 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %27 = icmp ne i32 %5, 0
   %28 = icmp eq i32 %3, 2
@@ -6758,7 +7668,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %89 = fadd <4 x float> %85, %88
   %90 = fadd <4 x float> %82, %89
   %91 = fadd <4 x float> %75, %90
-  store <4 x float> %91, ptr %10, align 16, !tbaa !65
+  store <4 x float> %91, ptr %10, align 16, !tbaa !59
   br label %853
 
 92:                                               ; preds = %32, %107
@@ -6781,7 +7691,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 107:                                              ; preds = %110
   %108 = add nuw nsw i64 %101, 1
   %109 = icmp eq i64 %108, %1
-  br i1 %109, label %34, label %92, !llvm.loop !69
+  br i1 %109, label %34, label %92, !llvm.loop !80
 
 110:                                              ; preds = %110, %92
   %111 = phi <8 x float> [ %93, %92 ], [ %202, %110 ]
@@ -6878,7 +7788,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %202 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %201, <8 x float> %196, <8 x float> %111)
   %203 = add nuw nsw i64 %119, 1
   %204 = icmp eq i64 %203, 4
-  br i1 %204, label %107, label %110, !llvm.loop !70
+  br i1 %204, label %107, label %110, !llvm.loop !81
 
 205:                                              ; preds = %9
   %206 = icmp eq i32 %3, 1
@@ -6950,7 +7860,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %266 = fadd <4 x float> %262, %265
   %267 = fadd <4 x float> %259, %266
   %268 = fadd <4 x float> %252, %267
-  store <4 x float> %268, ptr %10, align 16, !tbaa !65
+  store <4 x float> %268, ptr %10, align 16, !tbaa !59
   br label %853
 
 269:                                              ; preds = %209, %434
@@ -7120,12 +8030,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %431 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %430, <8 x float> %428, <8 x float> %285)
   %432 = add nuw nsw i64 %293, 1
   %433 = icmp eq i64 %432, 4
-  br i1 %433, label %434, label %284, !llvm.loop !71
+  br i1 %433, label %434, label %284, !llvm.loop !82
 
 434:                                              ; preds = %284
   %435 = add nuw nsw i64 %278, 1
   %436 = icmp eq i64 %435, %1
-  br i1 %436, label %211, label %269, !llvm.loop !72
+  br i1 %436, label %211, label %269, !llvm.loop !83
 
 437:                                              ; preds = %205
   %438 = icmp eq i32 %5, 0
@@ -7140,7 +8050,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   ]
 
 442:                                              ; preds = %440, %440
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #19
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %11, i8 0, i64 256, i1 false), !tbaa !31
   %443 = icmp sgt i64 %1, 0
   br i1 %443, label %516, label %463
@@ -7219,8 +8129,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %513 = fadd <4 x float> %509, %512
   %514 = fadd <4 x float> %506, %513
   %515 = fadd <4 x float> %499, %514
-  store <4 x float> %515, ptr %10, align 16, !tbaa !65
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #19
+  store <4 x float> %515, ptr %10, align 16, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #20
   br label %853
 
 516:                                              ; preds = %442, %530
@@ -7244,12 +8154,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 530:                                              ; preds = %533
   %531 = add nuw nsw i64 %517, 1
   %532 = icmp eq i64 %531, %1
-  br i1 %532, label %444, label %516, !llvm.loop !73
+  br i1 %532, label %444, label %516, !llvm.loop !84
 
 533:                                              ; preds = %658
   %534 = add nuw nsw i64 %524, 1
   %535 = icmp eq i64 %534, 4
-  br i1 %535, label %530, label %523, !llvm.loop !74
+  br i1 %535, label %530, label %523, !llvm.loop !85
 
 536:                                              ; preds = %658, %523
   %537 = phi i1 [ true, %523 ], [ false, %658 ]
@@ -7413,7 +8323,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %664 = load <8 x float>, ptr %663, align 32, !tbaa !31
   %665 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %661, <8 x float> %659, <8 x float> %664)
   store <8 x float> %665, ptr %663, align 32, !tbaa !31
-  br i1 %537, label %536, label %533, !llvm.loop !75
+  br i1 %537, label %536, label %533, !llvm.loop !86
 
 666:                                              ; preds = %437
   %667 = and i1 %28, %15
@@ -7422,7 +8332,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br i1 %669, label %853, label %670
 
 670:                                              ; preds = %666
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #19
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %12, i8 0, i64 256, i1 false), !tbaa !31
   %671 = icmp sgt i64 %1, 0
   br i1 %671, label %745, label %692
@@ -7502,8 +8412,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %742 = fadd <4 x float> %738, %741
   %743 = fadd <4 x float> %735, %742
   %744 = fadd <4 x float> %728, %743
-  store <4 x float> %744, ptr %10, align 16, !tbaa !65
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #19
+  store <4 x float> %744, ptr %10, align 16, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #20
   br label %853
 
 745:                                              ; preds = %670, %752
@@ -7518,7 +8428,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 752:                                              ; preds = %755
   %753 = add nuw nsw i64 %746, 1
   %754 = icmp eq i64 %753, %1
-  br i1 %754, label %672, label %745, !llvm.loop !76
+  br i1 %754, label %672, label %745, !llvm.loop !87
 
 755:                                              ; preds = %755, %745
   %756 = phi i64 [ 0, %745 ], [ %851, %755 ]
@@ -7622,7 +8532,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   store <8 x float> %850, ptr %848, align 32, !tbaa !31
   %851 = add nuw nsw i64 %756, 1
   %852 = icmp eq i64 %851, 8
-  br i1 %852, label %752, label %755, !llvm.loop !77
+  br i1 %852, label %752, label %755, !llvm.loop !88
 
 853:                                              ; preds = %692, %666, %463, %440, %216, %39
   %854 = phi i64 [ %40, %39 ], [ %217, %216 ], [ %464, %463 ], [ 0, %666 ], [ %693, %692 ], [ 0, %440 ]
@@ -7652,30 +8562,30 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 872:                                              ; preds = %877
   %873 = add nuw nsw i64 %866, 1
   %874 = icmp eq i64 %873, %1
-  br i1 %874, label %962, label %865, !llvm.loop !78
+  br i1 %874, label %962, label %865, !llvm.loop !89
 
 875:                                              ; preds = %877, %865
   %876 = phi i64 [ 0, %865 ], [ %888, %877 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %13, i8 0, i64 16, i1 false)
   br label %890
 
 877:                                              ; preds = %943
-  %878 = load float, ptr %13, align 16, !tbaa !65
-  %879 = load float, ptr %862, align 4, !tbaa !65
+  %878 = load float, ptr %13, align 16, !tbaa !59
+  %879 = load float, ptr %862, align 4, !tbaa !59
   %880 = fadd float %878, %879
-  %881 = load float, ptr %863, align 8, !tbaa !65
-  %882 = load float, ptr %864, align 4, !tbaa !65
+  %881 = load float, ptr %863, align 8, !tbaa !59
+  %882 = load float, ptr %864, align 4, !tbaa !59
   %883 = fadd float %881, %882
   %884 = fadd float %880, %883
   %885 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %876
-  %886 = load float, ptr %885, align 4, !tbaa !65
+  %886 = load float, ptr %885, align 4, !tbaa !59
   %887 = fadd float %886, %884
-  store float %887, ptr %885, align 4, !tbaa !65
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #19
+  store float %887, ptr %885, align 4, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #20
   %888 = add nuw nsw i64 %876, 1
   %889 = icmp eq i64 %888, 4
-  br i1 %889, label %872, label %875, !llvm.loop !79
+  br i1 %889, label %872, label %875, !llvm.loop !90
 
 890:                                              ; preds = %943, %875
   %891 = phi i64 [ 0, %875 ], [ %960, %943 ]
@@ -7753,16 +8663,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %951 = zext nneg i32 %950 to i64
   %952 = getelementptr float, ptr %870, i64 %928
   %953 = getelementptr float, ptr %952, i64 %951
-  %954 = load float, ptr %953, align 4, !tbaa !65
+  %954 = load float, ptr %953, align 4, !tbaa !59
   %955 = fmul float %926, %954
   %956 = and i64 %891, 3
   %957 = getelementptr inbounds [4 x float], ptr %13, i64 0, i64 %956
-  %958 = load float, ptr %957, align 4, !tbaa !65
+  %958 = load float, ptr %957, align 4, !tbaa !59
   %959 = fadd float %958, %955
-  store float %959, ptr %957, align 4, !tbaa !65
+  store float %959, ptr %957, align 4, !tbaa !59
   %960 = add nuw nsw i64 %891, 1
   %961 = icmp eq i64 %960, 64
-  br i1 %961, label %877, label %890, !llvm.loop !80
+  br i1 %961, label %877, label %890, !llvm.loop !91
 
 962:                                              ; preds = %872, %853
   %963 = icmp sgt i64 %2, 0
@@ -7789,7 +8699,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 981:                                              ; preds = %986, %964
   %982 = phi i64 [ 0, %964 ], [ %997, %986 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %14, i8 0, i64 16, i1 false)
   %983 = mul nuw nsw i64 %982, %2
   %984 = mul nuw nsw i64 %982, %971
@@ -7797,21 +8707,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br label %999
 
 986:                                              ; preds = %1019
-  %987 = load float, ptr %974, align 4, !tbaa !65
-  %988 = load float, ptr %973, align 8, !tbaa !65
-  %989 = load float, ptr %972, align 4, !tbaa !65
-  %990 = load float, ptr %14, align 16, !tbaa !65
+  %987 = load float, ptr %974, align 4, !tbaa !59
+  %988 = load float, ptr %973, align 8, !tbaa !59
+  %989 = load float, ptr %972, align 4, !tbaa !59
+  %990 = load float, ptr %14, align 16, !tbaa !59
   %991 = fadd float %989, %990
   %992 = fadd float %987, %988
   %993 = fadd float %992, %991
   %994 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %982
-  %995 = load float, ptr %994, align 4, !tbaa !65
+  %995 = load float, ptr %994, align 4, !tbaa !59
   %996 = fadd float %995, %993
-  store float %996, ptr %994, align 4, !tbaa !65
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #19
+  store float %996, ptr %994, align 4, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #20
   %997 = add nuw nsw i64 %982, 1
   %998 = icmp eq i64 %997, 4
-  br i1 %998, label %1038, label %981, !llvm.loop !81
+  br i1 %998, label %1038, label %981, !llvm.loop !92
 
 999:                                              ; preds = %1019, %981
   %1000 = phi i64 [ 0, %981 ], [ %1036, %1019 ]
@@ -7850,16 +8760,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %1027 = zext nneg i32 %1026 to i64
   %1028 = getelementptr float, ptr %968, i64 %1006
   %1029 = getelementptr float, ptr %1028, i64 %1027
-  %1030 = load float, ptr %1029, align 4, !tbaa !65
+  %1030 = load float, ptr %1029, align 4, !tbaa !59
   %1031 = fmul float %1004, %1030
   %1032 = and i64 %1000, 3
   %1033 = getelementptr inbounds [4 x float], ptr %14, i64 0, i64 %1032
-  %1034 = load float, ptr %1033, align 4, !tbaa !65
+  %1034 = load float, ptr %1033, align 4, !tbaa !59
   %1035 = fadd float %1034, %1031
-  store float %1035, ptr %1033, align 4, !tbaa !65
+  store float %1035, ptr %1033, align 4, !tbaa !59
   %1036 = add nuw nsw i64 %1000, 1
   %1037 = icmp eq i64 %1036, %2
-  br i1 %1037, label %986, label %999, !llvm.loop !82
+  br i1 %1037, label %986, label %999, !llvm.loop !93
 
 1038:                                             ; preds = %986, %962
   %1039 = icmp sgt i64 %8, 0
@@ -7867,11 +8777,11 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 1040:                                             ; preds = %1038
   %1041 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !65
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !59
   br label %1042
 
 1042:                                             ; preds = %1038, %1040
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
   ret void
 }
 
@@ -7898,78 +8808,78 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !65
-  store float %24, ptr %23, align 4, !tbaa !65
+  %24 = load float, ptr %22, align 4, !tbaa !59
+  store float %24, ptr %23, align 4, !tbaa !59
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !65
+  %26 = load float, ptr %25, align 4, !tbaa !59
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !65
+  store float %26, ptr %27, align 4, !tbaa !59
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !65
+  %29 = load float, ptr %28, align 4, !tbaa !59
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !65
+  store float %29, ptr %30, align 4, !tbaa !59
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !65
+  %32 = load float, ptr %31, align 4, !tbaa !59
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !65
+  store float %32, ptr %33, align 4, !tbaa !59
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !65
+  %35 = load float, ptr %34, align 4, !tbaa !59
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !65
+  store float %35, ptr %36, align 4, !tbaa !59
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !65
+  %38 = load float, ptr %37, align 4, !tbaa !59
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !65
+  store float %38, ptr %39, align 4, !tbaa !59
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !65
+  %41 = load float, ptr %40, align 4, !tbaa !59
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !65
+  store float %41, ptr %42, align 4, !tbaa !59
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !65
+  %44 = load float, ptr %43, align 4, !tbaa !59
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !65
+  store float %44, ptr %45, align 4, !tbaa !59
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !65
+  %47 = load float, ptr %46, align 4, !tbaa !59
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !65
+  store float %47, ptr %48, align 4, !tbaa !59
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !65
+  %50 = load float, ptr %49, align 4, !tbaa !59
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !65
+  store float %50, ptr %51, align 4, !tbaa !59
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !65
+  %53 = load float, ptr %52, align 4, !tbaa !59
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !65
+  store float %53, ptr %54, align 4, !tbaa !59
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !65
+  %56 = load float, ptr %55, align 4, !tbaa !59
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !65
+  store float %56, ptr %57, align 4, !tbaa !59
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !65
+  %59 = load float, ptr %58, align 4, !tbaa !59
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !65
+  store float %59, ptr %60, align 4, !tbaa !59
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !65
+  %62 = load float, ptr %61, align 4, !tbaa !59
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !65
+  store float %62, ptr %63, align 4, !tbaa !59
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !65
+  %65 = load float, ptr %64, align 4, !tbaa !59
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !65
+  store float %65, ptr %66, align 4, !tbaa !59
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !65
+  %68 = load float, ptr %67, align 4, !tbaa !59
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !65
+  store float %68, ptr %69, align 4, !tbaa !59
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !83
+  br i1 %71, label %72, label %19, !llvm.loop !94
 
 72:                                               ; preds = %19
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -8040,7 +8950,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -8074,70 +8984,94 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #19
+declare void @llvm.x86.sse2.pause() #20
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #20
+declare double @llvm.exp.f64(double) #21
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #21
+declare double @erf(double noundef) local_unnamed_addr #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #20
+declare double @llvm.tanh.f64(double) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #20
+declare float @llvm.nearbyint.f32(float) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #22
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #22
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #22
+declare <8 x float> @llvm.x86.avx.round.ps.256(<8 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #22
+declare <8 x float> @llvm.x86.avx.min.ps.256(<8 x float>, <8 x float>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #22
+declare <8 x float> @llvm.x86.avx.max.ps.256(<8 x float>, <8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx.cvt.ps2dq.256(<8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i16> @llvm.x86.sse41.packusdw(<4 x i32>, <4 x i32>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i8> @llvm.x86.sse2.packuswb.128(<8 x i16>, <8 x i16>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #20
+declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #22
+declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #23
+declare i32 @llvm.smax.i32(i32, i32) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #23
+declare i32 @llvm.umin.i32(i32, i32) #24
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #24
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #23
+declare i64 @llvm.smin.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #23
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #25
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #23
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #23
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #26
+declare ptr @llvm.load.relative.i64(ptr, i64) #27
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -8154,19 +9088,20 @@ attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uw
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { nounwind }
-attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #23 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #24 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #25 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #26 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #27 = { nounwind willreturn memory(none) }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { nounwind }
+attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #28 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -8230,31 +9165,42 @@ attributes #27 = { nounwind willreturn memory(none) }
 !56 = distinct !{!56, !16}
 !57 = distinct !{!57, !16, !53, !54}
 !58 = distinct !{!58, !16, !54, !53}
-!59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
+!59 = !{!60, !60, i64 0}
+!60 = !{!"float", !7, i64 0}
+!61 = distinct !{!61, !33}
 !62 = distinct !{!62, !16}
 !63 = distinct !{!63, !16}
-!64 = distinct !{!64, !16}
-!65 = !{!66, !66, i64 0}
-!66 = !{!"float", !7, i64 0}
-!67 = distinct !{!67, !16, !53, !54}
-!68 = distinct !{!68, !16, !53}
-!69 = distinct !{!69, !16}
+!64 = !{!65}
+!65 = distinct !{!65, !66}
+!66 = distinct !{!66, !"LVerDomain"}
+!67 = !{!68}
+!68 = distinct !{!68, !66}
+!69 = distinct !{!69, !16, !53, !54}
 !70 = distinct !{!70, !16}
-!71 = distinct !{!71, !16}
+!71 = distinct !{!71, !16, !53}
 !72 = distinct !{!72, !16}
 !73 = distinct !{!73, !16}
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
 !76 = distinct !{!76, !16}
 !77 = distinct !{!77, !16}
-!78 = distinct !{!78, !16}
-!79 = distinct !{!79, !16}
+!78 = distinct !{!78, !16, !53, !54}
+!79 = distinct !{!79, !16, !53}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
 !82 = distinct !{!82, !16}
 !83 = distinct !{!83, !16}
+!84 = distinct !{!84, !16}
+!85 = distinct !{!85, !16}
+!86 = distinct !{!86, !16}
+!87 = distinct !{!87, !16}
+!88 = distinct !{!88, !16}
+!89 = distinct !{!89, !16}
+!90 = distinct !{!90, !16}
+!91 = distinct !{!91, !16}
+!92 = distinct !{!92, !16}
+!93 = distinct !{!93, !16}
+!94 = distinct !{!94, !16}
 """##
     default:
         return ##"""
@@ -9653,6 +10599,191 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #11 {
+  %6 = icmp sgt i64 %1, 0
+  br i1 %6, label %7, label %47
+
+7:                                                ; preds = %5
+  %8 = and i64 %1, 1
+  %9 = icmp eq i64 %1, 1
+  br i1 %9, label %33, label %10
+
+10:                                               ; preds = %7
+  %11 = and i64 %1, 9223372036854775806
+  br label %12
+
+12:                                               ; preds = %12, %10
+  %13 = phi float [ 0.000000e+00, %10 ], [ %27, %12 ]
+  %14 = phi float [ 0.000000e+00, %10 ], [ %29, %12 ]
+  %15 = phi i64 [ 0, %10 ], [ %30, %12 ]
+  %16 = phi i64 [ 0, %10 ], [ %31, %12 ]
+  %17 = getelementptr inbounds float, ptr %0, i64 %15
+  %18 = load float, ptr %17, align 4, !tbaa !57
+  %19 = fcmp olt float %18, %13
+  %20 = select i1 %19, float %18, float %13
+  %21 = fcmp ogt float %18, %14
+  %22 = select i1 %21, float %18, float %14
+  %23 = or disjoint i64 %15, 1
+  %24 = getelementptr inbounds float, ptr %0, i64 %23
+  %25 = load float, ptr %24, align 4, !tbaa !57
+  %26 = fcmp olt float %25, %20
+  %27 = select i1 %26, float %25, float %20
+  %28 = fcmp ogt float %25, %22
+  %29 = select i1 %28, float %25, float %22
+  %30 = add nuw nsw i64 %15, 2
+  %31 = add i64 %16, 2
+  %32 = icmp eq i64 %31, %11
+  br i1 %32, label %33, label %12, !llvm.loop !59
+
+33:                                               ; preds = %12, %7
+  %34 = phi float [ poison, %7 ], [ %27, %12 ]
+  %35 = phi float [ poison, %7 ], [ %29, %12 ]
+  %36 = phi float [ 0.000000e+00, %7 ], [ %27, %12 ]
+  %37 = phi float [ 0.000000e+00, %7 ], [ %29, %12 ]
+  %38 = phi i64 [ 0, %7 ], [ %30, %12 ]
+  %39 = icmp eq i64 %8, 0
+  br i1 %39, label %47, label %40
+
+40:                                               ; preds = %33
+  %41 = getelementptr inbounds float, ptr %0, i64 %38
+  %42 = load float, ptr %41, align 4, !tbaa !57
+  %43 = fcmp olt float %42, %36
+  %44 = select i1 %43, float %42, float %36
+  %45 = fcmp ogt float %42, %37
+  %46 = select i1 %45, float %42, float %37
+  br label %47
+
+47:                                               ; preds = %40, %33, %5
+  %48 = phi float [ 0.000000e+00, %5 ], [ %35, %33 ], [ %46, %40 ]
+  %49 = phi float [ 0.000000e+00, %5 ], [ %34, %33 ], [ %44, %40 ]
+  %50 = fsub float %48, %49
+  %51 = fdiv float %50, 2.550000e+02
+  %52 = fcmp oeq float %51, 0.000000e+00
+  %53 = select i1 %52, float 1.000000e+00, float %51
+  %54 = fsub float 0.000000e+00, %49
+  %55 = fdiv float %54, %53
+  %56 = tail call float @llvm.nearbyint.f32(float %55)
+  %57 = fcmp uno float %56, 0.000000e+00
+  br i1 %57, label %66, label %58
+
+58:                                               ; preds = %47
+  %59 = fpext float %56 to double
+  %60 = fadd double %59, 0.000000e+00
+  %61 = fcmp ugt float %56, 0.000000e+00
+  br i1 %61, label %62, label %66
+
+62:                                               ; preds = %58
+  %63 = fcmp ult float %56, 2.550000e+02
+  br i1 %63, label %64, label %66
+
+64:                                               ; preds = %62
+  %65 = fptosi double %60 to i64
+  br label %66
+
+66:                                               ; preds = %64, %62, %58, %47
+  %67 = phi i64 [ %65, %64 ], [ 0, %58 ], [ 255, %62 ], [ 0, %47 ]
+  store float %53, ptr %3, align 4, !tbaa !57
+  %68 = trunc i64 %67 to i32
+  store i32 %68, ptr %4, align 4, !tbaa !47
+  br i1 %6, label %69, label %137
+
+69:                                               ; preds = %66
+  %70 = sitofp i64 %67 to double
+  %71 = tail call i64 @llvm.smin.i64(i64 %67, i64 255)
+  %72 = tail call i64 @llvm.smax.i64(i64 %71, i64 0)
+  %73 = icmp ult i64 %1, 4
+  br i1 %73, label %114, label %74
+
+74:                                               ; preds = %69
+  %75 = getelementptr i8, ptr %2, i64 %1
+  %76 = shl i64 %1, 2
+  %77 = getelementptr i8, ptr %0, i64 %76
+  %78 = icmp ugt ptr %77, %2
+  %79 = icmp ugt ptr %75, %0
+  %80 = and i1 %78, %79
+  br i1 %80, label %114, label %81
+
+81:                                               ; preds = %74
+  %82 = and i64 %1, 9223372036854775804
+  %83 = insertelement <4 x float> poison, float %53, i64 0
+  %84 = shufflevector <4 x float> %83, <4 x float> poison, <4 x i32> zeroinitializer
+  %85 = insertelement <4 x double> poison, double %70, i64 0
+  %86 = shufflevector <4 x double> %85, <4 x double> poison, <4 x i32> zeroinitializer
+  %87 = insertelement <4 x i64> poison, i64 %72, i64 0
+  %88 = shufflevector <4 x i64> %87, <4 x i64> poison, <4 x i32> zeroinitializer
+  br label %89
+
+89:                                               ; preds = %89, %81
+  %90 = phi i64 [ 0, %81 ], [ %110, %89 ]
+  %91 = getelementptr inbounds float, ptr %0, i64 %90
+  %92 = load <4 x float>, ptr %91, align 4, !tbaa !57, !alias.scope !60
+  %93 = fdiv <4 x float> %92, %84
+  %94 = tail call <4 x float> @llvm.nearbyint.v4f32(<4 x float> %93)
+  %95 = fcmp ord <4 x float> %94, zeroinitializer
+  %96 = fpext <4 x float> %94 to <4 x double>
+  %97 = fadd <4 x double> %86, %96
+  %98 = fcmp ugt <4 x double> %97, zeroinitializer
+  %99 = fcmp oge <4 x double> %97, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %100 = fptosi <4 x double> %97 to <4 x i64>
+  %101 = and <4 x i1> %98, %99
+  %102 = select <4 x i1> %95, <4 x i1> %101, <4 x i1> zeroinitializer
+  %103 = xor <4 x i1> %98, <i1 true, i1 true, i1 true, i1 true>
+  %104 = select <4 x i1> %95, <4 x i1> %103, <4 x i1> zeroinitializer
+  %105 = select <4 x i1> %104, <4 x i64> zeroinitializer, <4 x i64> %100
+  %106 = select <4 x i1> %102, <4 x i64> <i64 255, i64 255, i64 255, i64 255>, <4 x i64> %105
+  %107 = select <4 x i1> %95, <4 x i64> %106, <4 x i64> %88
+  %108 = trunc <4 x i64> %107 to <4 x i8>
+  %109 = getelementptr inbounds i8, ptr %2, i64 %90
+  store <4 x i8> %108, ptr %109, align 1, !tbaa !34, !alias.scope !63, !noalias !60
+  %110 = add nuw i64 %90, 4
+  %111 = icmp eq i64 %110, %82
+  br i1 %111, label %112, label %89, !llvm.loop !65
+
+112:                                              ; preds = %89
+  %113 = icmp eq i64 %82, %1
+  br i1 %113, label %137, label %114
+
+114:                                              ; preds = %112, %74, %69
+  %115 = phi i64 [ 0, %74 ], [ 0, %69 ], [ %82, %112 ]
+  br label %116
+
+116:                                              ; preds = %114, %131
+  %117 = phi i64 [ %135, %131 ], [ %115, %114 ]
+  %118 = getelementptr inbounds float, ptr %0, i64 %117
+  %119 = load float, ptr %118, align 4, !tbaa !57
+  %120 = fdiv float %119, %53
+  %121 = tail call float @llvm.nearbyint.f32(float %120)
+  %122 = fcmp uno float %121, 0.000000e+00
+  br i1 %122, label %131, label %123
+
+123:                                              ; preds = %116
+  %124 = fpext float %121 to double
+  %125 = fadd double %70, %124
+  %126 = fcmp ugt double %125, 0.000000e+00
+  br i1 %126, label %127, label %131
+
+127:                                              ; preds = %123
+  %128 = fcmp ult double %125, 2.550000e+02
+  br i1 %128, label %129, label %131
+
+129:                                              ; preds = %127
+  %130 = fptosi double %125 to i64
+  br label %131
+
+131:                                              ; preds = %129, %127, %123, %116
+  %132 = phi i64 [ %130, %129 ], [ 0, %123 ], [ 255, %127 ], [ %72, %116 ]
+  %133 = trunc i64 %132 to i8
+  %134 = getelementptr inbounds i8, ptr %2, i64 %117
+  store i8 %133, ptr %134, align 1, !tbaa !34
+  %135 = add nuw nsw i64 %117, 1
+  %136 = icmp eq i64 %135, %1
+  br i1 %136, label %137, label %116, !llvm.loop !68
+
+137:                                              ; preds = %131, %112, %66
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
 define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #11 {
   %10 = icmp eq i32 %6, 0
   %11 = mul nsw i64 %5, 10
@@ -9683,7 +10814,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
 28:                                               ; preds = %37, %21
   %29 = add nuw nsw i64 %22, 1
   %30 = icmp eq i64 %29, %4
-  br i1 %30, label %155, label %21, !llvm.loop !57
+  br i1 %30, label %155, label %21, !llvm.loop !69
 
 31:                                               ; preds = %37, %25
   %32 = phi i64 [ 0, %25 ], [ %38, %37 ]
@@ -9696,7 +10827,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
 37:                                               ; preds = %150
   %38 = add nuw nsw i64 %32, 1
   %39 = icmp eq i64 %38, %2
-  br i1 %39, label %28, label %31, !llvm.loop !58
+  br i1 %39, label %28, label %31, !llvm.loop !70
 
 40:                                               ; preds = %150, %31
   %41 = phi i64 [ 0, %31 ], [ %153, %150 ]
@@ -9779,7 +10910,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %108 = add i32 %97, %107
   %109 = add nuw nsw i64 %54, 1
   %110 = icmp eq i64 %109, %17
-  br i1 %110, label %150, label %53, !llvm.loop !59
+  br i1 %110, label %150, label %53, !llvm.loop !71
 
 111:                                              ; preds = %111, %50
   %112 = phi i64 [ 0, %50 ], [ %148, %111 ]
@@ -9820,7 +10951,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   %147 = add i32 %139, %146
   %148 = add nuw nsw i64 %112, 1
   %149 = icmp eq i64 %148, %19
-  br i1 %149, label %150, label %111, !llvm.loop !60
+  br i1 %149, label %150, label %111, !llvm.loop !72
 
 150:                                              ; preds = %53, %111, %49, %42
   %151 = phi i32 [ 0, %49 ], [ 0, %42 ], [ %147, %111 ], [ %108, %53 ]
@@ -9828,7 +10959,7 @@ define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef
   store i32 %151, ptr %152, align 4, !tbaa !47
   %153 = add nuw nsw i64 %41, 1
   %154 = icmp eq i64 %153, 16
-  br i1 %154, label %37, label %40, !llvm.loop !61
+  br i1 %154, label %37, label %40, !llvm.loop !73
 
 155:                                              ; preds = %28, %9
   ret void
@@ -9855,7 +10986,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %19 = phi i64 [ 0, %13 ], [ %43, %18 ]
   %20 = add nsw i64 %19, %2
   %21 = getelementptr inbounds float, ptr %0, i64 %20
-  %22 = load float, ptr %21, align 4, !tbaa !62
+  %22 = load float, ptr %21, align 4, !tbaa !57
   %23 = sdiv i64 %19, %10
   %24 = mul nsw i64 %23, %14
   %25 = mul i64 %20, %15
@@ -9870,24 +11001,24 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %34 = zext nneg i32 %33 to i64
   %35 = getelementptr float, ptr %7, i64 %24
   %36 = getelementptr float, ptr %35, i64 %34
-  %37 = load float, ptr %36, align 4, !tbaa !62
+  %37 = load float, ptr %36, align 4, !tbaa !57
   %38 = fmul float %22, %37
   %39 = and i64 %19, 3
   %40 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %39
-  %41 = load float, ptr %40, align 4, !tbaa !62
+  %41 = load float, ptr %40, align 4, !tbaa !57
   %42 = fadd float %41, %38
-  store float %42, ptr %40, align 4, !tbaa !62
+  store float %42, ptr %40, align 4, !tbaa !57
   %43 = add nuw nsw i64 %19, 1
   %44 = icmp eq i64 %43, %11
-  br i1 %44, label %45, label %18, !llvm.loop !64
+  br i1 %44, label %45, label %18, !llvm.loop !74
 
 45:                                               ; preds = %18
   %46 = load <4 x float>, ptr %9, align 16
   %47 = shufflevector <4 x float> %46, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
   %48 = getelementptr inbounds i8, ptr %9, i64 4
   %49 = getelementptr inbounds i8, ptr %9, i64 12
-  %50 = load float, ptr %49, align 4, !tbaa !62
-  %51 = load <2 x float>, ptr %48, align 4, !tbaa !62
+  %50 = load float, ptr %49, align 4, !tbaa !57
+  %51 = load <2 x float>, ptr %48, align 4, !tbaa !57
   %52 = insertelement <2 x float> %47, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
@@ -9947,7 +11078,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 42:                                               ; preds = %47
   %43 = add nuw nsw i64 %36, 1
   %44 = icmp eq i64 %43, %1
-  br i1 %44, label %136, label %35, !llvm.loop !65
+  br i1 %44, label %136, label %35, !llvm.loop !75
 
 45:                                               ; preds = %47, %35
   %46 = phi i64 [ 0, %35 ], [ %60, %47 ]
@@ -9958,21 +11089,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 47:                                               ; preds = %117
   %48 = load <4 x float>, ptr %11, align 16
   %49 = shufflevector <4 x float> %48, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %50 = load float, ptr %34, align 4, !tbaa !62
-  %51 = load <2 x float>, ptr %33, align 4, !tbaa !62
+  %50 = load float, ptr %34, align 4, !tbaa !57
+  %51 = load <2 x float>, ptr %33, align 4, !tbaa !57
   %52 = insertelement <2 x float> %49, float %50, i64 1
   %53 = fadd <2 x float> %51, %52
   %54 = shufflevector <2 x float> %53, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %55 = fadd <2 x float> %53, %54
   %56 = extractelement <2 x float> %55, i64 0
   %57 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %46
-  %58 = load float, ptr %57, align 4, !tbaa !62
+  %58 = load float, ptr %57, align 4, !tbaa !57
   %59 = fadd float %58, %56
-  store float %59, ptr %57, align 4, !tbaa !62
+  store float %59, ptr %57, align 4, !tbaa !57
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #16
   %60 = add nuw nsw i64 %46, 1
   %61 = icmp eq i64 %60, 4
-  br i1 %61, label %42, label %45, !llvm.loop !66
+  br i1 %61, label %42, label %45, !llvm.loop !76
 
 62:                                               ; preds = %117, %45
   %63 = phi i64 [ 0, %45 ], [ %134, %117 ]
@@ -10052,16 +11183,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %125 = zext nneg i32 %124 to i64
   %126 = getelementptr float, ptr %40, i64 %102
   %127 = getelementptr float, ptr %126, i64 %125
-  %128 = load float, ptr %127, align 4, !tbaa !62
+  %128 = load float, ptr %127, align 4, !tbaa !57
   %129 = fmul float %100, %128
   %130 = and i64 %63, 3
   %131 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %130
-  %132 = load float, ptr %131, align 4, !tbaa !62
+  %132 = load float, ptr %131, align 4, !tbaa !57
   %133 = fadd float %132, %129
-  store float %133, ptr %131, align 4, !tbaa !62
+  store float %133, ptr %131, align 4, !tbaa !57
   %134 = add nuw nsw i64 %63, 1
   %135 = icmp eq i64 %134, 64
-  br i1 %135, label %47, label %62, !llvm.loop !67
+  br i1 %135, label %47, label %62, !llvm.loop !77
 
 136:                                              ; preds = %42, %9
   %137 = icmp sgt i64 %2, 0
@@ -10095,23 +11226,23 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %174
 
 159:                                              ; preds = %194
-  %160 = load float, ptr %147, align 4, !tbaa !62
+  %160 = load float, ptr %147, align 4, !tbaa !57
   %161 = load <4 x float>, ptr %12, align 16
   %162 = shufflevector <4 x float> %161, <4 x float> poison, <2 x i32> <i32 0, i32 poison>
-  %163 = load <2 x float>, ptr %146, align 4, !tbaa !62
+  %163 = load <2 x float>, ptr %146, align 4, !tbaa !57
   %164 = insertelement <2 x float> %162, float %160, i64 1
   %165 = fadd <2 x float> %163, %164
   %166 = shufflevector <2 x float> %165, <2 x float> poison, <2 x i32> <i32 1, i32 poison>
   %167 = fadd <2 x float> %166, %165
   %168 = extractelement <2 x float> %167, i64 0
   %169 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %155
-  %170 = load float, ptr %169, align 4, !tbaa !62
+  %170 = load float, ptr %169, align 4, !tbaa !57
   %171 = fadd float %170, %168
-  store float %171, ptr %169, align 4, !tbaa !62
+  store float %171, ptr %169, align 4, !tbaa !57
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #16
   %172 = add nuw nsw i64 %155, 1
   %173 = icmp eq i64 %172, 4
-  br i1 %173, label %213, label %154, !llvm.loop !68
+  br i1 %173, label %213, label %154, !llvm.loop !78
 
 174:                                              ; preds = %194, %154
   %175 = phi i64 [ 0, %154 ], [ %211, %194 ]
@@ -10150,16 +11281,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %202 = zext nneg i32 %201 to i64
   %203 = getelementptr float, ptr %142, i64 %181
   %204 = getelementptr float, ptr %203, i64 %202
-  %205 = load float, ptr %204, align 4, !tbaa !62
+  %205 = load float, ptr %204, align 4, !tbaa !57
   %206 = fmul float %179, %205
   %207 = and i64 %175, 3
   %208 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %207
-  %209 = load float, ptr %208, align 4, !tbaa !62
+  %209 = load float, ptr %208, align 4, !tbaa !57
   %210 = fadd float %209, %206
-  store float %210, ptr %208, align 4, !tbaa !62
+  store float %210, ptr %208, align 4, !tbaa !57
   %211 = add nuw nsw i64 %175, 1
   %212 = icmp eq i64 %211, %2
-  br i1 %212, label %159, label %174, !llvm.loop !69
+  br i1 %212, label %159, label %174, !llvm.loop !79
 
 213:                                              ; preds = %159, %136
   %214 = icmp sgt i64 %8, 0
@@ -10167,7 +11298,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 215:                                              ; preds = %213
   %216 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !62
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %216, i1 false), !tbaa !57
   br label %217
 
 217:                                              ; preds = %213, %215
@@ -10198,71 +11329,71 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !62
-  store float %24, ptr %23, align 4, !tbaa !62
+  %24 = load float, ptr %22, align 4, !tbaa !57
+  store float %24, ptr %23, align 4, !tbaa !57
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !62
+  %26 = load float, ptr %25, align 4, !tbaa !57
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !62
+  store float %26, ptr %27, align 4, !tbaa !57
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !62
+  %29 = load float, ptr %28, align 4, !tbaa !57
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !62
+  store float %29, ptr %30, align 4, !tbaa !57
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !62
+  %32 = load float, ptr %31, align 4, !tbaa !57
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !62
+  store float %32, ptr %33, align 4, !tbaa !57
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !62
+  %35 = load float, ptr %34, align 4, !tbaa !57
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !62
+  store float %35, ptr %36, align 4, !tbaa !57
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !62
+  %38 = load float, ptr %37, align 4, !tbaa !57
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !62
+  store float %38, ptr %39, align 4, !tbaa !57
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !62
+  %41 = load float, ptr %40, align 4, !tbaa !57
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !62
+  store float %41, ptr %42, align 4, !tbaa !57
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !62
+  %44 = load float, ptr %43, align 4, !tbaa !57
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !62
+  store float %44, ptr %45, align 4, !tbaa !57
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !62
+  %47 = load float, ptr %46, align 4, !tbaa !57
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !62
+  store float %47, ptr %48, align 4, !tbaa !57
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !62
+  %50 = load float, ptr %49, align 4, !tbaa !57
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !62
+  store float %50, ptr %51, align 4, !tbaa !57
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !62
+  %53 = load float, ptr %52, align 4, !tbaa !57
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !62
+  store float %53, ptr %54, align 4, !tbaa !57
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !62
+  %56 = load float, ptr %55, align 4, !tbaa !57
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !62
+  store float %56, ptr %57, align 4, !tbaa !57
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !62
+  %59 = load float, ptr %58, align 4, !tbaa !57
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !62
+  store float %59, ptr %60, align 4, !tbaa !57
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !62
+  %62 = load float, ptr %61, align 4, !tbaa !57
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !62
+  store float %62, ptr %63, align 4, !tbaa !57
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !62
+  %65 = load float, ptr %64, align 4, !tbaa !57
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !62
+  store float %65, ptr %66, align 4, !tbaa !57
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !62
+  %68 = load float, ptr %67, align 4, !tbaa !57
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !62
+  store float %68, ptr %69, align 4, !tbaa !57
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !70
+  br i1 %71, label %72, label %19, !llvm.loop !80
 
 72:                                               ; preds = %19
   ret void
@@ -10270,272 +11401,272 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
 define void @sieve_llvm_transpose_tile8_f32(ptr noundef readonly %0, i64 noundef %1, ptr noundef writeonly %2, i64 noundef %3) local_unnamed_addr #14 {
-  %5 = load float, ptr %0, align 4, !tbaa !62
-  store float %5, ptr %2, align 4, !tbaa !62
+  %5 = load float, ptr %0, align 4, !tbaa !57
+  store float %5, ptr %2, align 4, !tbaa !57
   %6 = getelementptr i8, ptr %0, i64 4
-  %7 = load float, ptr %6, align 4, !tbaa !62
+  %7 = load float, ptr %6, align 4, !tbaa !57
   %8 = getelementptr float, ptr %2, i64 %3
-  store float %7, ptr %8, align 4, !tbaa !62
+  store float %7, ptr %8, align 4, !tbaa !57
   %9 = getelementptr i8, ptr %0, i64 8
-  %10 = load float, ptr %9, align 4, !tbaa !62
+  %10 = load float, ptr %9, align 4, !tbaa !57
   %11 = shl nsw i64 %3, 1
   %12 = getelementptr float, ptr %2, i64 %11
-  store float %10, ptr %12, align 4, !tbaa !62
+  store float %10, ptr %12, align 4, !tbaa !57
   %13 = getelementptr i8, ptr %0, i64 12
-  %14 = load float, ptr %13, align 4, !tbaa !62
+  %14 = load float, ptr %13, align 4, !tbaa !57
   %15 = mul nsw i64 %3, 3
   %16 = getelementptr float, ptr %2, i64 %15
-  store float %14, ptr %16, align 4, !tbaa !62
+  store float %14, ptr %16, align 4, !tbaa !57
   %17 = getelementptr i8, ptr %0, i64 16
-  %18 = load float, ptr %17, align 4, !tbaa !62
+  %18 = load float, ptr %17, align 4, !tbaa !57
   %19 = shl nsw i64 %3, 2
   %20 = getelementptr float, ptr %2, i64 %19
-  store float %18, ptr %20, align 4, !tbaa !62
+  store float %18, ptr %20, align 4, !tbaa !57
   %21 = getelementptr i8, ptr %0, i64 20
-  %22 = load float, ptr %21, align 4, !tbaa !62
+  %22 = load float, ptr %21, align 4, !tbaa !57
   %23 = mul nsw i64 %3, 5
   %24 = getelementptr float, ptr %2, i64 %23
-  store float %22, ptr %24, align 4, !tbaa !62
+  store float %22, ptr %24, align 4, !tbaa !57
   %25 = getelementptr i8, ptr %0, i64 24
-  %26 = load float, ptr %25, align 4, !tbaa !62
+  %26 = load float, ptr %25, align 4, !tbaa !57
   %27 = mul nsw i64 %3, 6
   %28 = getelementptr float, ptr %2, i64 %27
-  store float %26, ptr %28, align 4, !tbaa !62
+  store float %26, ptr %28, align 4, !tbaa !57
   %29 = getelementptr i8, ptr %0, i64 28
-  %30 = load float, ptr %29, align 4, !tbaa !62
+  %30 = load float, ptr %29, align 4, !tbaa !57
   %31 = mul nsw i64 %3, 7
   %32 = getelementptr float, ptr %2, i64 %31
-  store float %30, ptr %32, align 4, !tbaa !62
+  store float %30, ptr %32, align 4, !tbaa !57
   %33 = getelementptr float, ptr %0, i64 %1
   %34 = getelementptr i8, ptr %2, i64 4
-  %35 = load float, ptr %33, align 4, !tbaa !62
-  store float %35, ptr %34, align 4, !tbaa !62
+  %35 = load float, ptr %33, align 4, !tbaa !57
+  store float %35, ptr %34, align 4, !tbaa !57
   %36 = getelementptr i8, ptr %33, i64 4
-  %37 = load float, ptr %36, align 4, !tbaa !62
+  %37 = load float, ptr %36, align 4, !tbaa !57
   %38 = getelementptr float, ptr %34, i64 %3
-  store float %37, ptr %38, align 4, !tbaa !62
+  store float %37, ptr %38, align 4, !tbaa !57
   %39 = getelementptr i8, ptr %33, i64 8
-  %40 = load float, ptr %39, align 4, !tbaa !62
+  %40 = load float, ptr %39, align 4, !tbaa !57
   %41 = getelementptr float, ptr %34, i64 %11
-  store float %40, ptr %41, align 4, !tbaa !62
+  store float %40, ptr %41, align 4, !tbaa !57
   %42 = getelementptr i8, ptr %33, i64 12
-  %43 = load float, ptr %42, align 4, !tbaa !62
+  %43 = load float, ptr %42, align 4, !tbaa !57
   %44 = getelementptr float, ptr %34, i64 %15
-  store float %43, ptr %44, align 4, !tbaa !62
+  store float %43, ptr %44, align 4, !tbaa !57
   %45 = getelementptr i8, ptr %33, i64 16
-  %46 = load float, ptr %45, align 4, !tbaa !62
+  %46 = load float, ptr %45, align 4, !tbaa !57
   %47 = getelementptr float, ptr %34, i64 %19
-  store float %46, ptr %47, align 4, !tbaa !62
+  store float %46, ptr %47, align 4, !tbaa !57
   %48 = getelementptr i8, ptr %33, i64 20
-  %49 = load float, ptr %48, align 4, !tbaa !62
+  %49 = load float, ptr %48, align 4, !tbaa !57
   %50 = getelementptr float, ptr %34, i64 %23
-  store float %49, ptr %50, align 4, !tbaa !62
+  store float %49, ptr %50, align 4, !tbaa !57
   %51 = getelementptr i8, ptr %33, i64 24
-  %52 = load float, ptr %51, align 4, !tbaa !62
+  %52 = load float, ptr %51, align 4, !tbaa !57
   %53 = getelementptr float, ptr %34, i64 %27
-  store float %52, ptr %53, align 4, !tbaa !62
+  store float %52, ptr %53, align 4, !tbaa !57
   %54 = getelementptr i8, ptr %33, i64 28
-  %55 = load float, ptr %54, align 4, !tbaa !62
+  %55 = load float, ptr %54, align 4, !tbaa !57
   %56 = getelementptr float, ptr %34, i64 %31
-  store float %55, ptr %56, align 4, !tbaa !62
+  store float %55, ptr %56, align 4, !tbaa !57
   %57 = shl i64 %1, 3
   %58 = getelementptr i8, ptr %0, i64 %57
   %59 = getelementptr i8, ptr %2, i64 8
-  %60 = load float, ptr %58, align 4, !tbaa !62
-  store float %60, ptr %59, align 4, !tbaa !62
+  %60 = load float, ptr %58, align 4, !tbaa !57
+  store float %60, ptr %59, align 4, !tbaa !57
   %61 = getelementptr i8, ptr %58, i64 4
-  %62 = load float, ptr %61, align 4, !tbaa !62
+  %62 = load float, ptr %61, align 4, !tbaa !57
   %63 = getelementptr float, ptr %59, i64 %3
-  store float %62, ptr %63, align 4, !tbaa !62
+  store float %62, ptr %63, align 4, !tbaa !57
   %64 = getelementptr i8, ptr %58, i64 8
-  %65 = load float, ptr %64, align 4, !tbaa !62
+  %65 = load float, ptr %64, align 4, !tbaa !57
   %66 = getelementptr float, ptr %59, i64 %11
-  store float %65, ptr %66, align 4, !tbaa !62
+  store float %65, ptr %66, align 4, !tbaa !57
   %67 = getelementptr i8, ptr %58, i64 12
-  %68 = load float, ptr %67, align 4, !tbaa !62
+  %68 = load float, ptr %67, align 4, !tbaa !57
   %69 = getelementptr float, ptr %59, i64 %15
-  store float %68, ptr %69, align 4, !tbaa !62
+  store float %68, ptr %69, align 4, !tbaa !57
   %70 = getelementptr i8, ptr %58, i64 16
-  %71 = load float, ptr %70, align 4, !tbaa !62
+  %71 = load float, ptr %70, align 4, !tbaa !57
   %72 = getelementptr float, ptr %59, i64 %19
-  store float %71, ptr %72, align 4, !tbaa !62
+  store float %71, ptr %72, align 4, !tbaa !57
   %73 = getelementptr i8, ptr %58, i64 20
-  %74 = load float, ptr %73, align 4, !tbaa !62
+  %74 = load float, ptr %73, align 4, !tbaa !57
   %75 = getelementptr float, ptr %59, i64 %23
-  store float %74, ptr %75, align 4, !tbaa !62
+  store float %74, ptr %75, align 4, !tbaa !57
   %76 = getelementptr i8, ptr %58, i64 24
-  %77 = load float, ptr %76, align 4, !tbaa !62
+  %77 = load float, ptr %76, align 4, !tbaa !57
   %78 = getelementptr float, ptr %59, i64 %27
-  store float %77, ptr %78, align 4, !tbaa !62
+  store float %77, ptr %78, align 4, !tbaa !57
   %79 = getelementptr i8, ptr %58, i64 28
-  %80 = load float, ptr %79, align 4, !tbaa !62
+  %80 = load float, ptr %79, align 4, !tbaa !57
   %81 = getelementptr float, ptr %59, i64 %31
-  store float %80, ptr %81, align 4, !tbaa !62
+  store float %80, ptr %81, align 4, !tbaa !57
   %82 = mul i64 %1, 12
   %83 = getelementptr i8, ptr %0, i64 %82
   %84 = getelementptr i8, ptr %2, i64 12
-  %85 = load float, ptr %83, align 4, !tbaa !62
-  store float %85, ptr %84, align 4, !tbaa !62
+  %85 = load float, ptr %83, align 4, !tbaa !57
+  store float %85, ptr %84, align 4, !tbaa !57
   %86 = getelementptr i8, ptr %83, i64 4
-  %87 = load float, ptr %86, align 4, !tbaa !62
+  %87 = load float, ptr %86, align 4, !tbaa !57
   %88 = getelementptr float, ptr %84, i64 %3
-  store float %87, ptr %88, align 4, !tbaa !62
+  store float %87, ptr %88, align 4, !tbaa !57
   %89 = getelementptr i8, ptr %83, i64 8
-  %90 = load float, ptr %89, align 4, !tbaa !62
+  %90 = load float, ptr %89, align 4, !tbaa !57
   %91 = getelementptr float, ptr %84, i64 %11
-  store float %90, ptr %91, align 4, !tbaa !62
+  store float %90, ptr %91, align 4, !tbaa !57
   %92 = getelementptr i8, ptr %83, i64 12
-  %93 = load float, ptr %92, align 4, !tbaa !62
+  %93 = load float, ptr %92, align 4, !tbaa !57
   %94 = getelementptr float, ptr %84, i64 %15
-  store float %93, ptr %94, align 4, !tbaa !62
+  store float %93, ptr %94, align 4, !tbaa !57
   %95 = getelementptr i8, ptr %83, i64 16
-  %96 = load float, ptr %95, align 4, !tbaa !62
+  %96 = load float, ptr %95, align 4, !tbaa !57
   %97 = getelementptr float, ptr %84, i64 %19
-  store float %96, ptr %97, align 4, !tbaa !62
+  store float %96, ptr %97, align 4, !tbaa !57
   %98 = getelementptr i8, ptr %83, i64 20
-  %99 = load float, ptr %98, align 4, !tbaa !62
+  %99 = load float, ptr %98, align 4, !tbaa !57
   %100 = getelementptr float, ptr %84, i64 %23
-  store float %99, ptr %100, align 4, !tbaa !62
+  store float %99, ptr %100, align 4, !tbaa !57
   %101 = getelementptr i8, ptr %83, i64 24
-  %102 = load float, ptr %101, align 4, !tbaa !62
+  %102 = load float, ptr %101, align 4, !tbaa !57
   %103 = getelementptr float, ptr %84, i64 %27
-  store float %102, ptr %103, align 4, !tbaa !62
+  store float %102, ptr %103, align 4, !tbaa !57
   %104 = getelementptr i8, ptr %83, i64 28
-  %105 = load float, ptr %104, align 4, !tbaa !62
+  %105 = load float, ptr %104, align 4, !tbaa !57
   %106 = getelementptr float, ptr %84, i64 %31
-  store float %105, ptr %106, align 4, !tbaa !62
+  store float %105, ptr %106, align 4, !tbaa !57
   %107 = shl i64 %1, 4
   %108 = getelementptr i8, ptr %0, i64 %107
   %109 = getelementptr i8, ptr %2, i64 16
-  %110 = load float, ptr %108, align 4, !tbaa !62
-  store float %110, ptr %109, align 4, !tbaa !62
+  %110 = load float, ptr %108, align 4, !tbaa !57
+  store float %110, ptr %109, align 4, !tbaa !57
   %111 = getelementptr i8, ptr %108, i64 4
-  %112 = load float, ptr %111, align 4, !tbaa !62
+  %112 = load float, ptr %111, align 4, !tbaa !57
   %113 = getelementptr float, ptr %109, i64 %3
-  store float %112, ptr %113, align 4, !tbaa !62
+  store float %112, ptr %113, align 4, !tbaa !57
   %114 = getelementptr i8, ptr %108, i64 8
-  %115 = load float, ptr %114, align 4, !tbaa !62
+  %115 = load float, ptr %114, align 4, !tbaa !57
   %116 = getelementptr float, ptr %109, i64 %11
-  store float %115, ptr %116, align 4, !tbaa !62
+  store float %115, ptr %116, align 4, !tbaa !57
   %117 = getelementptr i8, ptr %108, i64 12
-  %118 = load float, ptr %117, align 4, !tbaa !62
+  %118 = load float, ptr %117, align 4, !tbaa !57
   %119 = getelementptr float, ptr %109, i64 %15
-  store float %118, ptr %119, align 4, !tbaa !62
+  store float %118, ptr %119, align 4, !tbaa !57
   %120 = getelementptr i8, ptr %108, i64 16
-  %121 = load float, ptr %120, align 4, !tbaa !62
+  %121 = load float, ptr %120, align 4, !tbaa !57
   %122 = getelementptr float, ptr %109, i64 %19
-  store float %121, ptr %122, align 4, !tbaa !62
+  store float %121, ptr %122, align 4, !tbaa !57
   %123 = getelementptr i8, ptr %108, i64 20
-  %124 = load float, ptr %123, align 4, !tbaa !62
+  %124 = load float, ptr %123, align 4, !tbaa !57
   %125 = getelementptr float, ptr %109, i64 %23
-  store float %124, ptr %125, align 4, !tbaa !62
+  store float %124, ptr %125, align 4, !tbaa !57
   %126 = getelementptr i8, ptr %108, i64 24
-  %127 = load float, ptr %126, align 4, !tbaa !62
+  %127 = load float, ptr %126, align 4, !tbaa !57
   %128 = getelementptr float, ptr %109, i64 %27
-  store float %127, ptr %128, align 4, !tbaa !62
+  store float %127, ptr %128, align 4, !tbaa !57
   %129 = getelementptr i8, ptr %108, i64 28
-  %130 = load float, ptr %129, align 4, !tbaa !62
+  %130 = load float, ptr %129, align 4, !tbaa !57
   %131 = getelementptr float, ptr %109, i64 %31
-  store float %130, ptr %131, align 4, !tbaa !62
+  store float %130, ptr %131, align 4, !tbaa !57
   %132 = mul i64 %1, 20
   %133 = getelementptr i8, ptr %0, i64 %132
   %134 = getelementptr i8, ptr %2, i64 20
-  %135 = load float, ptr %133, align 4, !tbaa !62
-  store float %135, ptr %134, align 4, !tbaa !62
+  %135 = load float, ptr %133, align 4, !tbaa !57
+  store float %135, ptr %134, align 4, !tbaa !57
   %136 = getelementptr i8, ptr %133, i64 4
-  %137 = load float, ptr %136, align 4, !tbaa !62
+  %137 = load float, ptr %136, align 4, !tbaa !57
   %138 = getelementptr float, ptr %134, i64 %3
-  store float %137, ptr %138, align 4, !tbaa !62
+  store float %137, ptr %138, align 4, !tbaa !57
   %139 = getelementptr i8, ptr %133, i64 8
-  %140 = load float, ptr %139, align 4, !tbaa !62
+  %140 = load float, ptr %139, align 4, !tbaa !57
   %141 = getelementptr float, ptr %134, i64 %11
-  store float %140, ptr %141, align 4, !tbaa !62
+  store float %140, ptr %141, align 4, !tbaa !57
   %142 = getelementptr i8, ptr %133, i64 12
-  %143 = load float, ptr %142, align 4, !tbaa !62
+  %143 = load float, ptr %142, align 4, !tbaa !57
   %144 = getelementptr float, ptr %134, i64 %15
-  store float %143, ptr %144, align 4, !tbaa !62
+  store float %143, ptr %144, align 4, !tbaa !57
   %145 = getelementptr i8, ptr %133, i64 16
-  %146 = load float, ptr %145, align 4, !tbaa !62
+  %146 = load float, ptr %145, align 4, !tbaa !57
   %147 = getelementptr float, ptr %134, i64 %19
-  store float %146, ptr %147, align 4, !tbaa !62
+  store float %146, ptr %147, align 4, !tbaa !57
   %148 = getelementptr i8, ptr %133, i64 20
-  %149 = load float, ptr %148, align 4, !tbaa !62
+  %149 = load float, ptr %148, align 4, !tbaa !57
   %150 = getelementptr float, ptr %134, i64 %23
-  store float %149, ptr %150, align 4, !tbaa !62
+  store float %149, ptr %150, align 4, !tbaa !57
   %151 = getelementptr i8, ptr %133, i64 24
-  %152 = load float, ptr %151, align 4, !tbaa !62
+  %152 = load float, ptr %151, align 4, !tbaa !57
   %153 = getelementptr float, ptr %134, i64 %27
-  store float %152, ptr %153, align 4, !tbaa !62
+  store float %152, ptr %153, align 4, !tbaa !57
   %154 = getelementptr i8, ptr %133, i64 28
-  %155 = load float, ptr %154, align 4, !tbaa !62
+  %155 = load float, ptr %154, align 4, !tbaa !57
   %156 = getelementptr float, ptr %134, i64 %31
-  store float %155, ptr %156, align 4, !tbaa !62
+  store float %155, ptr %156, align 4, !tbaa !57
   %157 = mul i64 %1, 24
   %158 = getelementptr i8, ptr %0, i64 %157
   %159 = getelementptr i8, ptr %2, i64 24
-  %160 = load float, ptr %158, align 4, !tbaa !62
-  store float %160, ptr %159, align 4, !tbaa !62
+  %160 = load float, ptr %158, align 4, !tbaa !57
+  store float %160, ptr %159, align 4, !tbaa !57
   %161 = getelementptr i8, ptr %158, i64 4
-  %162 = load float, ptr %161, align 4, !tbaa !62
+  %162 = load float, ptr %161, align 4, !tbaa !57
   %163 = getelementptr float, ptr %159, i64 %3
-  store float %162, ptr %163, align 4, !tbaa !62
+  store float %162, ptr %163, align 4, !tbaa !57
   %164 = getelementptr i8, ptr %158, i64 8
-  %165 = load float, ptr %164, align 4, !tbaa !62
+  %165 = load float, ptr %164, align 4, !tbaa !57
   %166 = getelementptr float, ptr %159, i64 %11
-  store float %165, ptr %166, align 4, !tbaa !62
+  store float %165, ptr %166, align 4, !tbaa !57
   %167 = getelementptr i8, ptr %158, i64 12
-  %168 = load float, ptr %167, align 4, !tbaa !62
+  %168 = load float, ptr %167, align 4, !tbaa !57
   %169 = getelementptr float, ptr %159, i64 %15
-  store float %168, ptr %169, align 4, !tbaa !62
+  store float %168, ptr %169, align 4, !tbaa !57
   %170 = getelementptr i8, ptr %158, i64 16
-  %171 = load float, ptr %170, align 4, !tbaa !62
+  %171 = load float, ptr %170, align 4, !tbaa !57
   %172 = getelementptr float, ptr %159, i64 %19
-  store float %171, ptr %172, align 4, !tbaa !62
+  store float %171, ptr %172, align 4, !tbaa !57
   %173 = getelementptr i8, ptr %158, i64 20
-  %174 = load float, ptr %173, align 4, !tbaa !62
+  %174 = load float, ptr %173, align 4, !tbaa !57
   %175 = getelementptr float, ptr %159, i64 %23
-  store float %174, ptr %175, align 4, !tbaa !62
+  store float %174, ptr %175, align 4, !tbaa !57
   %176 = getelementptr i8, ptr %158, i64 24
-  %177 = load float, ptr %176, align 4, !tbaa !62
+  %177 = load float, ptr %176, align 4, !tbaa !57
   %178 = getelementptr float, ptr %159, i64 %27
-  store float %177, ptr %178, align 4, !tbaa !62
+  store float %177, ptr %178, align 4, !tbaa !57
   %179 = getelementptr i8, ptr %158, i64 28
-  %180 = load float, ptr %179, align 4, !tbaa !62
+  %180 = load float, ptr %179, align 4, !tbaa !57
   %181 = getelementptr float, ptr %159, i64 %31
-  store float %180, ptr %181, align 4, !tbaa !62
+  store float %180, ptr %181, align 4, !tbaa !57
   %182 = mul i64 %1, 28
   %183 = getelementptr i8, ptr %0, i64 %182
   %184 = getelementptr i8, ptr %2, i64 28
-  %185 = load float, ptr %183, align 4, !tbaa !62
-  store float %185, ptr %184, align 4, !tbaa !62
+  %185 = load float, ptr %183, align 4, !tbaa !57
+  store float %185, ptr %184, align 4, !tbaa !57
   %186 = getelementptr i8, ptr %183, i64 4
-  %187 = load float, ptr %186, align 4, !tbaa !62
+  %187 = load float, ptr %186, align 4, !tbaa !57
   %188 = getelementptr float, ptr %184, i64 %3
-  store float %187, ptr %188, align 4, !tbaa !62
+  store float %187, ptr %188, align 4, !tbaa !57
   %189 = getelementptr i8, ptr %183, i64 8
-  %190 = load float, ptr %189, align 4, !tbaa !62
+  %190 = load float, ptr %189, align 4, !tbaa !57
   %191 = getelementptr float, ptr %184, i64 %11
-  store float %190, ptr %191, align 4, !tbaa !62
+  store float %190, ptr %191, align 4, !tbaa !57
   %192 = getelementptr i8, ptr %183, i64 12
-  %193 = load float, ptr %192, align 4, !tbaa !62
+  %193 = load float, ptr %192, align 4, !tbaa !57
   %194 = getelementptr float, ptr %184, i64 %15
-  store float %193, ptr %194, align 4, !tbaa !62
+  store float %193, ptr %194, align 4, !tbaa !57
   %195 = getelementptr i8, ptr %183, i64 16
-  %196 = load float, ptr %195, align 4, !tbaa !62
+  %196 = load float, ptr %195, align 4, !tbaa !57
   %197 = getelementptr float, ptr %184, i64 %19
-  store float %196, ptr %197, align 4, !tbaa !62
+  store float %196, ptr %197, align 4, !tbaa !57
   %198 = getelementptr i8, ptr %183, i64 20
-  %199 = load float, ptr %198, align 4, !tbaa !62
+  %199 = load float, ptr %198, align 4, !tbaa !57
   %200 = getelementptr float, ptr %184, i64 %23
-  store float %199, ptr %200, align 4, !tbaa !62
+  store float %199, ptr %200, align 4, !tbaa !57
   %201 = getelementptr i8, ptr %183, i64 24
-  %202 = load float, ptr %201, align 4, !tbaa !62
+  %202 = load float, ptr %201, align 4, !tbaa !57
   %203 = getelementptr float, ptr %184, i64 %27
-  store float %202, ptr %203, align 4, !tbaa !62
+  store float %202, ptr %203, align 4, !tbaa !57
   %204 = getelementptr i8, ptr %183, i64 28
-  %205 = load float, ptr %204, align 4, !tbaa !62
+  %205 = load float, ptr %204, align 4, !tbaa !57
   %206 = getelementptr float, ptr %184, i64 %31
-  store float %205, ptr %206, align 4, !tbaa !62
+  store float %205, ptr %206, align 4, !tbaa !57
   ret void
 }
 
@@ -10606,8 +11737,14 @@ declare i64 @llvm.smin.i64(i64, i64) #19
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i32 @llvm.ctlz.i32(i32, i1 immarg) #19
 
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #19
+
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
 declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #21
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <4 x float> @llvm.nearbyint.v4f32(<4 x float>) #19
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
 declare ptr @llvm.load.relative.i64(ptr, i64) #22
@@ -10697,20 +11834,30 @@ attributes #23 = { nounwind willreturn memory(none) }
 !54 = distinct !{!54, !16}
 !55 = distinct !{!55, !36}
 !56 = distinct !{!56, !16}
-!57 = distinct !{!57, !16}
-!58 = distinct !{!58, !16}
+!57 = !{!58, !58, i64 0}
+!58 = !{!"float", !7, i64 0}
 !59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
-!62 = !{!63, !63, i64 0}
-!63 = !{!"float", !7, i64 0}
-!64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
+!60 = !{!61}
+!61 = distinct !{!61, !62}
+!62 = distinct !{!62, !"LVerDomain"}
+!63 = !{!64}
+!64 = distinct !{!64, !62}
+!65 = distinct !{!65, !16, !66, !67}
+!66 = !{!"llvm.loop.isvectorized", i32 1}
+!67 = !{!"llvm.loop.unroll.runtime.disable"}
+!68 = distinct !{!68, !16, !66}
 !69 = distinct !{!69, !16}
 !70 = distinct !{!70, !16}
+!71 = distinct !{!71, !16}
+!72 = distinct !{!72, !16}
+!73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
 """##
     }
 }
