@@ -101,7 +101,7 @@ extension Lowerer {
         let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
         let tileLayout = int8PanelLayout(currentOpIndex)
         // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
-        // vectorize, as f32 products do (the vector GELU and exp are within their documented ulp, the rest exact).
+        // vectorize, as f32 products do (the vector GELU within its documented ulp bound, bias and residual exact).
         let vectorSteps = tileLayout == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
         let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
         let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
