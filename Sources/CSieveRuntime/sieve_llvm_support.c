@@ -150,6 +150,13 @@ int64_t sieve_llvm_nm_dot_u8i8(const int8_t *values, const uint8_t *indices, int
                                int bits, const uint8_t *x) {
     return sieve_nm_dot_u8i8(values, indices, first, groups, n, m, bits, x);
 }
+void sieve_llvm_quantize_row_u8(const float *x, int64_t length, uint8_t *q, float *scale, int32_t *zero_point) {
+    sieve_quantize_row_u8(x, length, q, scale, zero_point);
+}
+void sieve_llvm_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, const int8_t *panels, int64_t panel_count, int64_t k,
+                          int sparse24, int32_t *out, int64_t ldo) {
+    sieve_int8_tile(a, lda, rows, panels, panel_count, k, sparse24, out, ldo);
+}
 float sieve_llvm_nm_dot_f32(const float *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m, int bits,
                             const float *x) {
     return sieve_nm_dot_f32(values, indices, first, groups, n, m, bits, x);

@@ -739,6 +739,17 @@ struct KernelCWriter {
             lines.append("\(indent)sieve_nm_rows4_f32(&b\(product.weights.index)[(\(expressionText(product.block, used: &used))) * \(layout.blockBytes)], "
                          + "\(layout.chunks), \(layout.tailKept), \(layout.n), \(layout.m), \(layout.order == .inLane ? 1 : 0), &b\(product.dense.index)[\(expressionText(product.denseStart, used: &used))], "
                          + "&b\(product.out.index)[\(expressionText(product.outStart, used: &used))], \(expressionText(product.validRows, used: &used)));")
+        case let .quantizeRow(row):
+            used.formUnion([row.out, row.scales, row.zeroPoints, row.source])
+            let index = expressionText(row.scaleIndex, used: &used)
+            lines.append("\(indent)sieve_quantize_row_u8(&b\(row.source.index)[\(expressionText(row.sourceStart, used: &used))], \(row.length), "
+                         + "&b\(row.out.index)[\(expressionText(row.outStart, used: &used))], &b\(row.scales.index)[\(index)], &b\(row.zeroPoints.index)[\(index)]);")
+        case let .int8Tile(tile):
+            used.formUnion([tile.a, tile.weights, tile.out])
+            lines.append("\(indent)sieve_int8_tile(&b\(tile.a.index)[\(expressionText(tile.aStart, used: &used))], \(tile.aStride), "
+                         + "\(expressionText(tile.rows, used: &used)), &b\(tile.weights.index)[(\(expressionText(tile.panel, used: &used))) * \(tile.layout.panelBytes(k: tile.k))], "
+                         + "\(expressionText(tile.panels, used: &used)), \(tile.k), \(tile.layout == .sparse24 ? 1 : 0), "
+                         + "&b\(tile.out.index)[\(expressionText(tile.outStart, used: &used))], \(tile.outStride));")
         case let .transposeTile(tile):
             used.formUnion([tile.source, tile.out])
             lines.append("\(indent)sieve_transpose_tile\(tile.size)_f32(&b\(tile.source.index)[\(expressionText(tile.sourceStart, used: &used))], \(tile.sourceStride), "

@@ -202,6 +202,23 @@ struct FunctionFrame {
                 (b.int32(Int32(layout.n)), b.i32), (b.int32(Int32(layout.m)), b.i32), (b.int32(layout.order == .inLane ? 1 : 0), b.i32),
                 (dense, b.pointer), (out, b.pointer), (try value(product.validRows), b.i64),
             ])
+        case let .quantizeRow(row):
+            let source = element(row.source, try value(row.sourceStart), type: b.f32)
+            let out = element(row.out, try value(row.outStart), type: b.i8)
+            let index = try value(row.scaleIndex)
+            let scale = element(row.scales, index, type: b.f32), zeroPoint = element(row.zeroPoints, index, type: b.i32)
+            b.call(.quantizeRowU8, returns: b.void, [(source, b.pointer), (b.int(Int64(row.length)), b.i64), (out, b.pointer),
+                                                    (scale, b.pointer), (zeroPoint, b.pointer)])
+        case let .int8Tile(tile):
+            let a = element(tile.a, try value(tile.aStart), type: b.i8)
+            let panelStart = LLVMBuildMul(builder, try value(tile.panel), b.int(Int64(tile.layout.panelBytes(k: tile.k))), "")
+            let weights = element(tile.weights, panelStart, type: b.i8)
+            let out = element(tile.out, try value(tile.outStart), type: b.i32)
+            b.call(.int8Tile, returns: b.void, [
+                (a, b.pointer), (b.int(Int64(tile.aStride)), b.i64), (try value(tile.rows), b.i64), (weights, b.pointer),
+                (try value(tile.panels), b.i64), (b.int(Int64(tile.k)), b.i64), (b.int32(tile.layout == .sparse24 ? 1 : 0), b.i32),
+                (out, b.pointer), (b.int(Int64(tile.outStride)), b.i64),
+            ])
         case let .transposeTile(tile):
             let symbol: LLVMRuntimeSymbol
             switch tile.size {

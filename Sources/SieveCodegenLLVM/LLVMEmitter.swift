@@ -28,7 +28,8 @@ public enum LLVMRuntimeSymbol: String, CaseIterable, Sendable {
     case powI64 = "sieve_llvm_pow_i64", sigmoid = "sieve_llvm_sigmoid", gelu = "sieve_llvm_gelu", geluTanh = "sieve_llvm_gelu_tanh"
     case createWithWeights = "sieve_llvm_create_with_weights", initializeWithWeights = "sieve_llvm_init_with_weights"
     case quantize = "sieve_llvm_quantize", nmDot = "sieve_llvm_nm_dot_f32", nmRows4 = "sieve_llvm_nm_rows4_f32"
-    case dotU8I8 = "sieve_llvm_dot_u8i8", nmDotU8I8 = "sieve_llvm_nm_dot_u8i8"
+    case dotU8I8 = "sieve_llvm_dot_u8i8", nmDotU8I8 = "sieve_llvm_nm_dot_u8i8", int8Tile = "sieve_llvm_int8_tile"
+    case quantizeRowU8 = "sieve_llvm_quantize_row_u8"
     case transpose16 = "sieve_llvm_transpose_tile16_f32", transpose8 = "sieve_llvm_transpose_tile8_f32"
     case transpose4 = "sieve_llvm_transpose_tile4_f32"
 }

@@ -54,6 +54,10 @@ public enum KernelVariant: Hashable, Sendable {
     case nmBlocked(kBlock: Int, tileRows: Int, prefetchRows: Int)
     /// N:M with groups along the output columns (weight [K, N]): a compressed scatter-accumulate.
     case nmScatter
+    /// The dynamic int8 product (an i8 weight, dense or 2:4, stored in panels of 16 columns: packing `int8_panels`):
+    /// the register tile `int8_tile` over blocks of activation rows, each weight vector loaded once per block.
+    /// Without it the product runs one exact dot per activation row and output channel.
+    case int8Tile
 
     /// The variant's name in the text form.
     public var name: String {
@@ -67,16 +71,17 @@ public enum KernelVariant: Hashable, Sendable {
         case .nmBroadcast: return "nm_broadcast"
         case .nmBlocked: return "nm_blocked"
         case .nmScatter: return "nm_scatter"
+        case .int8Tile: return "int8_tile"
         }
     }
 
     /// Every variant name, for messages.
-    public static let names = ["dense_scalar", "dense_dot", "dense_tile", "dense_panel_stream", "dense_panel_tile", "nm_dot", "nm_gather", "nm_broadcast", "nm_blocked", "nm_scatter"]
+    public static let names = ["dense_scalar", "dense_dot", "dense_tile", "dense_panel_stream", "dense_panel_tile", "nm_dot", "nm_gather", "nm_broadcast", "nm_blocked", "nm_scatter", "int8_tile"]
 
     /// Whether the variant reads an N:M weight (otherwise a dense one).
     public var isNM: Bool {
         switch self {
-        case .denseScalar, .denseDot, .denseTile, .densePanels: return false
+        case .denseScalar, .denseDot, .denseTile, .densePanels, .int8Tile: return false
         case .nmDot, .nmGather, .nmBroadcast, .nmBlocked, .nmScatter: return true
         }
     }
@@ -84,7 +89,7 @@ public enum KernelVariant: Hashable, Sendable {
     /// The loop the variant splits across threads when it runs in parallel.
     public var parallelAxis: ParallelAxis {
         switch self {
-        case .denseScalar, .denseDot, .denseTile, .densePanels: return .columns
+        case .denseScalar, .denseDot, .denseTile, .densePanels, .int8Tile: return .columns
         case .nmDot, .nmGather, .nmBroadcast: return .rows
         case .nmBlocked: return .rowTiles
         case .nmScatter: return .groups
@@ -94,7 +99,7 @@ public enum KernelVariant: Hashable, Sendable {
     /// The integer parameters in text order, as (name, value).
     public var fields: [(String, Int)] {
         switch self {
-        case .denseScalar, .nmDot, .nmGather, .nmBroadcast, .nmScatter: return []
+        case .denseScalar, .nmDot, .nmGather, .nmBroadcast, .nmScatter, .int8Tile: return []
         case let .denseDot(weightRows): return [("weight_rows", weightRows)]
         case let .denseTile(rows, vectors): return [("rows", rows), ("vectors", vectors)]
         case let .densePanels(schedule):
@@ -120,6 +125,9 @@ public enum WeightPacking: String, Hashable, Sendable, CaseIterable {
     /// As `rows4`, with every 8 kept values of a row in the lane order of an 8-lane in-lane permute (m = 4, n of 1
     /// or 2; docs/nm-layout.md, "Physical packings"): the default on 8-lane targets; only `nm_dot` reads it.
     case rows4InLane = "rows4_in_lane"
+    /// An i8 weight `[N, K]` (dense or 2:4) in panels of 16 output columns in the order `int8_tile` reads
+    /// (`Int8PanelLayout` in the kernel IR, IR/README.md); only `int8_tile` reads it.
+    case int8Panels = "int8_panels"
 
     /// Whether the weight is stored in blocks of 4 rows (`rows4` or `rows4_in_lane`).
     public var isRowBlocks: Bool { self == .rows4 || self == .rows4InLane }
@@ -216,6 +224,7 @@ extension KernelSchedule {
             variant = .nmBlocked(kBlock: try reader.int("k_block"), tileRows: try reader.int("tile_rows"),
                                  prefetchRows: try reader.int("prefetch_rows"))
         case "nm_scatter": variant = .nmScatter
+        case "int8_tile": variant = .int8Tile
         default:
             throw TypeRuleError("unknown kernel variant '\(name)'; expected one of \(KernelVariant.names.joined(separator: ", "))")
         }

@@ -322,6 +322,93 @@ public indirect enum Statement: Hashable, Sendable {
     case nmRowBlock(NMRowBlock)
     /// A square block of f32 elements copied transposed: see `TransposeTile`.
     case transposeTile(TransposeTile)
+    /// Exact int32 sums of a block of u8 activation rows times panels of an int8 weight: see `Int8Tile`.
+    case int8Tile(Int8Tile)
+    /// One f32 row quantized to u8 with its own scale and zero point (the dynamic int8 product's prologue): see `QuantizeRow`.
+    case quantizeRow(QuantizeRow)
+}
+
+/// The dynamic int8 product's quantization of one activation row (`DynamicInt8.rowParameters` and `quantize`):
+/// over the `length` f32 elements of `source` from `sourceStart`, low = min(0, min x) and high = max(0, max x) with
+/// NaN ignored, scale = (high − low) / 255 (1 when that is 0), zero point = quantize(−low), stored to
+/// `scales[scaleIndex]` (f32) and `zeroPoints[scaleIndex]` (i32), and every element quantize(x, scale, zero point)
+/// to u8 at `out[outStart + i]` (round half to even, saturated to 0…255, NaN giving the zero point). The C backend
+/// emits `sieve_quantize_row_u8`, vectorised (AVX-512, AVX2) and bit for bit the scalar definition.
+public struct QuantizeRow: Hashable, Sendable {
+    /// The u8 result and where the row starts.
+    public var out: BufferID, outStart: KernelExpression
+    /// The f32 scale and i32 zero point buffers and the element both go to.
+    public var scales: BufferID, zeroPoints: BufferID, scaleIndex: KernelExpression
+    /// The f32 row and its length.
+    public var source: BufferID, sourceStart: KernelExpression, length: Int
+
+    public init(out: BufferID, outStart: KernelExpression, scales: BufferID, zeroPoints: BufferID, scaleIndex: KernelExpression,
+                source: BufferID, sourceStart: KernelExpression, length: Int) {
+        self.out = out
+        self.outStart = outStart
+        self.scales = scales
+        self.zeroPoints = zeroPoints
+        self.scaleIndex = scaleIndex
+        self.source = source
+        self.sourceStart = sourceStart
+        self.length = length
+    }
+}
+
+/// How an int8 weight is stored in the panels of `int8_tile`: 16 output columns per panel, read along the reduction.
+public enum Int8PanelLayout: String, Hashable, Sendable, CaseIterable {
+    /// Every 4 elements of the reduction q: the 16 columns' 4 weights, byte `(q * 16 + c) * 4 + t` = `w[c][4q + t]`;
+    /// 16 · k bytes per panel, k a multiple of 4.
+    case dense
+    /// 2:4, every 8 elements of the reduction s (two groups): the 16 columns' 4 kept values (64 bytes, column after
+    /// column), then one byte per column holding the four 2-bit indices (kept value t in bits 2t, 2t + 1), 80 bytes
+    /// per step; 10 · k bytes per panel, k a multiple of 8.
+    case sparse24 = "2:4"
+
+    /// Output columns per panel.
+    public static let columns = 16
+
+    /// Bytes of one panel for a reduction of `k`.
+    public func panelBytes(k: Int) -> Int { self == .dense ? 16 * k : 10 * k }
+
+    /// Elements of the reduction a step of the layout covers; k must be a multiple of it.
+    public var step: Int { self == .dense ? 4 : 8 }
+}
+
+/// `out[outStart + r * outStride + 16 * j + c] = sum over i < k of a[aStart + r * aStride + i] * w(16 * (panel + j) + c, i)`
+/// for r < `rows`, j < `panels`, c < 16: exact int32 sums of u8 activations and i8 weights (k at most
+/// `IntegerDot.maxLength`), the weight stored in panels of 16 columns (`Int8PanelLayout`; columns past the weight's
+/// rows hold zeros). The C backend emits `sieve_int8_tile`, a register tile that loads each weight vector once per
+/// block of rows and broadcasts each activation word once per block of panels: vpdpbusd on AVX-512 VNNI (2:4: the
+/// activations of every column gathered from an 8-byte window with vpshufb), int16 and vpmaddwd on AVX2, scalar
+/// loops elsewhere.
+public struct Int8Tile: Hashable, Sendable {
+    /// The u8 activations, row r starting at `aStart + r * aStride`.
+    public var a: BufferID, aStart: KernelExpression, aStride: Int
+    /// How many activation rows (i64, at least 1).
+    public var rows: KernelExpression
+    /// The i8 panels, their layout, the first panel (i64) and how many (i64, at least 1).
+    public var weights: BufferID, layout: Int8PanelLayout, panel: KernelExpression, panels: KernelExpression
+    /// The reduction length.
+    public var k: Int
+    /// The i32 sums.
+    public var out: BufferID, outStart: KernelExpression, outStride: Int
+
+    public init(a: BufferID, aStart: KernelExpression, aStride: Int, rows: KernelExpression, weights: BufferID, layout: Int8PanelLayout,
+                panel: KernelExpression, panels: KernelExpression, k: Int, out: BufferID, outStart: KernelExpression, outStride: Int) {
+        self.a = a
+        self.aStart = aStart
+        self.aStride = aStride
+        self.rows = rows
+        self.weights = weights
+        self.layout = layout
+        self.panel = panel
+        self.panels = panels
+        self.k = k
+        self.out = out
+        self.outStart = outStart
+        self.outStride = outStride
+    }
 }
 
 /// `out[outStart + j * outStride + i] = source[sourceStart + i * sourceStride + j]` for i, j in 0 ..< `size` (4, 8 or
@@ -494,6 +581,8 @@ extension Kernel {
                 case let .prefetch(_, index): visit(index)
                 case let .nmRowBlock(product): [product.block, product.denseStart, product.outStart, product.validRows].forEach(visit)
                 case let .transposeTile(tile): visit(tile.sourceStart); visit(tile.outStart)
+                case let .int8Tile(tile): [tile.aStart, tile.rows, tile.panel, tile.panels, tile.outStart].forEach(visit)
+                case let .quantizeRow(row): [row.outStart, row.scaleIndex, row.sourceStart].forEach(visit)
                 }
             }
         }
@@ -515,6 +604,8 @@ extension Kernel {
             case let .store(id, _, _), let .vectorStore(id, _, _), let .prefetch(id, _): buffers.insert(id)
             case let .nmRowBlock(product): buffers.formUnion([product.weights, product.dense, product.out])
             case let .transposeTile(tile): buffers.formUnion([tile.source, tile.out])
+            case let .int8Tile(tile): buffers.formUnion([tile.a, tile.weights, tile.out])
+            case let .quantizeRow(row): buffers.formUnion([row.out, row.scales, row.zeroPoints, row.source])
             default: break
             }
         })

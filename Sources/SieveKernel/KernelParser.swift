@@ -385,6 +385,27 @@ public struct KernelParser {
                 return try parseNMRowBlock()
             case "transpose_tile":
                 return try parseTransposeTile()
+            case "int8_tile":
+                return try parseInt8Tile()
+            case "quantize_row":
+                let out = try bufferReference()
+                let outStart = try parseIndex()
+                try expectPunct(",")
+                try expectWord("scale")
+                let scales = try bufferReference()
+                let scaleIndex = try parseIndex()
+                try expectPunct(",")
+                try expectWord("zero_point")
+                let zeroPoints = try bufferReference()
+                try expectPunct(",")
+                try expectWord("from")
+                let source = try bufferReference()
+                let sourceStart = try parseIndex()
+                try expectPunct(",")
+                try expectWord("length")
+                let length = try quantity("the row length")
+                return .quantizeRow(QuantizeRow(out: out, outStart: outStart, scales: scales, zeroPoints: zeroPoints, scaleIndex: scaleIndex,
+                                                source: source, sourceStart: sourceStart, length: length))
             case "if":
                 let condition = try parseExpression()
                 let thenBody = try parseBlock()
@@ -406,7 +427,7 @@ public struct KernelParser {
     }
 
     /// The statements there are, for "expected a statement" messages.
-    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, transpose_tile, if and trap"
+    static let statementKinds = "statements are for, parallel for, var, an assignment, store, vstore, prefetch, nm_rows4, transpose_tile, int8_tile, quantize_row, if and trap"
 
     /// `transpose_tile.S %bOUT[E], stride S, from %bIN[E], stride S`.
     private mutating func parseTransposeTile() throws(DiagnosticError) -> Statement {
@@ -427,6 +448,54 @@ public struct KernelParser {
         let sourceStride = try quantity("the source stride")
         return .transposeTile(TransposeTile(source: source, sourceStart: sourceStart, sourceStride: sourceStride, out: out,
                                             outStart: outStart, outStride: outStride, size: size))
+    }
+
+    /// `int8_tile.LAYOUT %bOUT[E], stride S, rows E, a %bA[E], stride S, weights %bW, panel E, panels E, k K`, the
+    /// layout `dense` or `2:4`.
+    private mutating func parseInt8Tile() throws(DiagnosticError) -> Statement {
+        try expectPunct(".", "'.' and the panel layout (dense or 2:4)")
+        skipComments()
+        let layoutToken = current
+        let layout: Int8PanelLayout
+        if case .word("dense") = layoutToken.kind {
+            _ = advance()
+            layout = .dense
+        } else {
+            let n = try quantity("the panel layout", limit: 1 << 16)
+            try expectPunct(":", "':' and M of the pattern")
+            let m = try quantity("M of the pattern", limit: 1 << 16)
+            guard n == 2, m == 4 else { throw fail("int8_tile.\(n):\(m): the panel layout must be dense or 2:4", at: layoutToken) }
+            layout = .sparse24
+        }
+        let out = try bufferReference()
+        let outStart = try parseIndex()
+        try expectPunct(",")
+        try expectWord("stride")
+        let outStride = try quantity("the output stride")
+        try expectPunct(",")
+        try expectWord("rows")
+        let rows = try parseExpression()
+        try expectPunct(",")
+        try expectWord("a")
+        let a = try bufferReference()
+        let aStart = try parseIndex()
+        try expectPunct(",")
+        try expectWord("stride")
+        let aStride = try quantity("the activation stride")
+        try expectPunct(",")
+        try expectWord("weights")
+        let weights = try bufferReference()
+        try expectPunct(",")
+        try expectWord("panel")
+        let panel = try parseExpression()
+        try expectPunct(",")
+        try expectWord("panels")
+        let panels = try parseExpression()
+        try expectPunct(",")
+        try expectWord("k")
+        let k = try quantity("the reduction length")
+        return .int8Tile(Int8Tile(a: a, aStart: aStart, aStride: aStride, rows: rows, weights: weights, layout: layout, panel: panel,
+                                  panels: panels, k: k, out: out, outStart: outStart, outStride: outStride))
     }
 
     /// `nm_rows4.N:M %bOUT[E], valid E, weights %bW, block E, rows R, k K, dense %bD[E]`, then `, order in_lane`

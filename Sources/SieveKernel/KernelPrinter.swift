@@ -72,6 +72,13 @@ extension Kernel {
         case let .transposeTile(tile):
             lines.append("\(indent)transpose_tile.\(tile.size) \(tile.out)[\(text(tile.outStart))], stride \(tile.outStride), "
                          + "from \(tile.source)[\(text(tile.sourceStart))], stride \(tile.sourceStride)")
+        case let .quantizeRow(row):
+            lines.append("\(indent)quantize_row \(row.out)[\(text(row.outStart))], scale \(row.scales)[\(text(row.scaleIndex))], "
+                         + "zero_point \(row.zeroPoints), from \(row.source)[\(text(row.sourceStart))], length \(row.length)")
+        case let .int8Tile(tile):
+            lines.append("\(indent)int8_tile.\(tile.layout.rawValue) \(tile.out)[\(text(tile.outStart))], stride \(tile.outStride), "
+                         + "rows \(text(tile.rows)), a \(tile.a)[\(text(tile.aStart))], stride \(tile.aStride), "
+                         + "weights \(tile.weights), panel \(text(tile.panel)), panels \(text(tile.panels)), k \(tile.k)")
         case let .branch(condition, thenBody, elseBody):
             lines.append("\(indent)if \(text(condition)) {")
             for inner in thenBody { appendStatement(inner, indent: indent + "  ", to: &lines) }

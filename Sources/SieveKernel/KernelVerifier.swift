@@ -266,6 +266,37 @@ private struct KernelChecker {
                 if buffer.elementType != .f32 { report("transpose_tile \(role) \(id) of \(buffer.elementType), expected f32") }
             }
             if let target = buffer(tile.out), !target.isWritable { report("transpose_tile output \(tile.out) is read only (\(target.storage.text))") }
+        case let .quantizeRow(row):
+            for (index, role) in [(row.outStart, "output start"), (row.scaleIndex, "scale index"), (row.sourceStart, "source start")] {
+                checkIndex(index, "quantize_row \(role)")
+            }
+            if row.length < 0 { report("quantize_row of length \(row.length), expected at least 0") }
+            for (id, expected, role) in [(row.out, ElementType.u8, "output"), (row.scales, .f32, "scales"), (row.zeroPoints, .i32, "zero points"),
+                                         (row.source, .f32, "source")] {
+                guard let buffer = buffer(id) else { report("quantize_row \(role) \(id) is not a buffer"); continue }
+                if buffer.elementType != expected { report("quantize_row \(role) \(id) of \(buffer.elementType), expected \(expected)") }
+                if role != "source" && !buffer.isWritable { report("quantize_row \(role) \(id) is read only (\(buffer.storage.text))") }
+            }
+        case let .int8Tile(tile):
+            for (index, role) in [(tile.aStart, "activation start"), (tile.rows, "rows"), (tile.panel, "first panel"),
+                                  (tile.panels, "panels"), (tile.outStart, "output start")] {
+                checkIndex(index, "int8_tile \(role)")
+            }
+            if tile.k < tile.layout.step || tile.k % tile.layout.step != 0 || tile.k > IntegerDot.maxLength {
+                report("int8_tile.\(tile.layout.rawValue) over k = \(tile.k): k must be a positive multiple of \(tile.layout.step) up to \(IntegerDot.maxLength) (an exact int32 sum)")
+            }
+            if tile.aStride < tile.k { report("int8_tile activation stride \(tile.aStride) is shorter than k = \(tile.k), so rows would overlap") }
+            if tile.outStride < Int8PanelLayout.columns {
+                report("int8_tile output stride \(tile.outStride) is shorter than a panel's \(Int8PanelLayout.columns) columns, so rows would overlap")
+            }
+            for (id, expected, role) in [(tile.a, ElementType.u8, "activations"), (tile.weights, .i8, "weights"), (tile.out, .i32, "output")] {
+                guard let source = buffer(id) else { report("int8_tile \(role) \(id) is not a buffer"); continue }
+                if source.elementType != expected { report("int8_tile \(role) \(id) of \(source.elementType), expected \(expected)") }
+            }
+            if let target = buffer(tile.out), !target.isWritable { report("int8_tile output \(tile.out) is read only (\(target.storage.text))") }
+            if let weights = buffer(tile.weights), weights.count < tile.layout.panelBytes(k: tile.k) {
+                report("int8_tile weights \(tile.weights) hold \(weights.count) bytes, less than one panel of \(tile.layout.panelBytes(k: tile.k))")
+            }
         case let .nmRowBlock(product):
             checkIndex(product.block, "nm_rows4 block")
             checkIndex(product.denseStart, "nm_rows4 dense start")

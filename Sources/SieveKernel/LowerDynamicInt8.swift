@@ -4,31 +4,63 @@
 import SieveIR
 
 /// Where the prologue of a dynamic int8 product keeps its results in the op's scratch: the u8 rows, each
-/// row's f32 scale and its zero point (i32).
+/// row's f32 scale and its zero point (i32); with the `int8_tile` schedule also the int32 sums of every row and
+/// panel column.
 struct DynamicInt8Scratch {
     var rows: Int, k: Int
+    /// Columns of the int32 sums (whole panels), 0 without the int8 tile.
+    var sumColumns = 0
     var quantizedOffset: Int { 0 }
     var scaleOffset: Int { DynamicInt8Scratch.aligned(rows * k) }
     var zeroPointOffset: Int { scaleOffset + DynamicInt8Scratch.aligned(4 * rows) }
-    var bytes: Int { zeroPointOffset + DynamicInt8Scratch.aligned(4 * rows) }
+    var sumsOffset: Int { zeroPointOffset + DynamicInt8Scratch.aligned(4 * rows) }
+    var bytes: Int { sumsOffset + DynamicInt8Scratch.aligned(4 * rows * sumColumns) }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + PlanMemory.alignment - 1) / PlanMemory.alignment * PlanMemory.alignment }
 }
 
 extension Lowerer {
     /// The rows and reduction of a dynamic int8 product (a fused_matmul whose weight is quantized), or nil.
-    func dynamicInt8Shape(_ op: Operation) -> DynamicInt8Scratch? {
+    /// With the op's index, the scratch also holds the int8 tile's sums when that is its schedule.
+    func dynamicInt8Shape(_ op: Operation, at index: Int? = nil) -> DynamicInt8Scratch? {
         guard case .fusedMatmul = op.kind, op.operands.count >= 2, let weight = graph.type(of: op.operands[1]),
               DynamicInt8.isDynamicInt8(weight: weight), weight.rank == 2,
               let count = graph.type(of: op.operands[0])?.elementCount else { return nil }
         let k = weight.shape[1]
-        return DynamicInt8Scratch(rows: k == 0 ? 0 : count / k, k: k)
+        var shape = DynamicInt8Scratch(rows: k == 0 ? 0 : count / k, k: k)
+        if let index, int8PanelLayout(index) != nil {
+            shape.sumColumns = (weight.shape[0] + Int8PanelLayout.columns - 1) / Int8PanelLayout.columns * Int8PanelLayout.columns
+        }
+        return shape
+    }
+
+    /// Whether every reader of a constant's value is an `int8_tile` product reading it as its weight (which reads the
+    /// panels it packs instead, so the constant's own bytes need not be stored).
+    func isReadOnlyByInt8Tiles(_ value: ValueID) -> Bool {
+        guard !graph.outputs.contains(value) else { return false }
+        var readers = 0
+        for (index, op) in graph.operations.enumerated() where op.operands.contains(value) {
+            guard op.operands.firstIndex(of: value) == 1, op.operands.lastIndex(of: value) == 1, int8PanelLayout(index) != nil else { return false }
+            readers += 1
+        }
+        return readers > 0
+    }
+
+    /// The panel layout of op `index`'s weight when its schedule is `int8_tile` (dense, or 2:4), else nil.
+    func int8PanelLayout(_ index: Int) -> Int8PanelLayout? {
+        guard schedules[index]?.variant == .int8Tile, graph.operations.indices.contains(index),
+              let weight = graph.type(of: graph.operations[index].operands[1]) else { return nil }
+        switch weight.layout {
+        case .dense: return .dense
+        case .nm(2, 4): return .sparse24
+        default: return nil
+        }
     }
 
     /// Emits the prologue and the integer product of a dynamic int8 product (see `DynamicInt8` for the semantics
     /// the interpreter defines; the kernels follow it step by step, so results match it bit for bit).
     mutating func lowerDynamicInt8(_ op: Operation, result: ValueID, steps: [EpilogueStep]) throws {
-        guard let shape = dynamicInt8Shape(op), let scratch = plan.scratch[currentOpIndex],
+        guard let shape = dynamicInt8Shape(op, at: currentOpIndex), let scratch = plan.scratch[currentOpIndex],
               let weightOp = graph.definingOps()[op.operands[1].index], case let .constant(id) = graph.operations[weightOp].kind,
               let constant = graph.constants[id], let quant = constant.type.quant else {
             throw LoweringError("a quantized fused_matmul needs a constant weight and planned scratch")
@@ -85,25 +117,12 @@ extension Lowerer {
             addKernel(prologue, pattern: "dynamic int8 product: activations quantized to u8 (one scale and zero point per tensor)")
         } else {
             // Per row: each row's range (NaN ignored, widened to include 0), scale over 255 steps (1 for an all-zero
-            // row), zero point quantize(-low), then the row quantized to u8.
+            // row), zero point quantize(-low), then the row quantized to u8: one vectorised quantize_row per row.
             prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
-                let low = body.declare("low", .f32, .float(0)), high = body.declare("high", .f32, .float(0))
-                body.loop("k", to: .index(k)) { body, kk in
-                    let x = body.declare("x", .f32, .load(a, index: r * .index(k) + kk))
-                    body.assign(low, .binary(.min, low, x))
-                    body.assign(high, .binary(.max, high, x))
-                }
-                let step = body.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
-                let scale = body.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
-                let zeroPoint = body.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
-                body.store(rowScales, r, scale)
-                body.store(rowZeroPoints, r, zeroPoint)
-                body.loop("k", to: .index(k)) { body, kk in
-                    let index = body.declare("i", .i64, r * .index(k) + kk)
-                    body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
-                }
+                body.emit(.quantizeRow(QuantizeRow(out: quantized, outStart: r * .index(k), scales: rowScales, zeroPoints: rowZeroPoints,
+                                                   scaleIndex: r, source: a, sourceStart: r * .index(k), length: k)))
             }
-            addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point)")
+            addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)")
         }
 
         // Epilogue tables: each output channel's scale and the sum of its weights, which corrects the zero point:
@@ -118,17 +137,73 @@ extension Lowerer {
         }
         let weightSums = addIntegerTable("@\(constant.name).sums", values: sums)
         let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
-        let steps = try matmulEpilogue(op, steps: steps, m: rows, n: n)
-        let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
+        let tileLayout = int8PanelLayout(currentOpIndex)
+        // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
+        // vectorize, as f32 products do (the vector GELU within its documented ulp bound, bias and residual exact).
+        let vectorSteps = tileLayout == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
+        let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
+        let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
             let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
                 .binary(.wrappingMul, .load(rowZeroPoints, index: row), .load(weightSums, index: column))))
-            let value = builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
+            return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
                 .binary(.mul, .load(rowScales, index: row), .load(weightScales, index: column))))
-            return steps?(&builder, batch, row, column, value) ?? value
+        }
+        let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
+            let value = dequantize(&builder, batch, row, column, sum)
+            return stepsEpilogue?(&builder, batch, row, column, value) ?? value
+        }
+        var builder = KernelBuilder()
+        if let layout = tileLayout {
+            // The register tile: work items of up to 4 panels (64 channels) split across threads; each computes the
+            // int32 sums of every row for its panels, then dequantizes them.
+            let panels = (n + Int8PanelLayout.columns - 1) / Int8PanelLayout.columns, columns = panels * Int8PanelLayout.columns
+            let packed = addByteTable("@\(constant.name).int8_panels", elementType: .i8,
+                                      bytes: layout.pack(constant.bytes, n: n, k: k))
+            let sums = addBuffer(Buffer(name: "\(base).sums", storage: .arena(offset: scratch + shape.sumsOffset),
+                                        elementType: .i32, count: max(1, rows * columns)))
+            let group = 4
+            builder.loop("g", to: .index((panels + group - 1) / group), parallel: parallel) { body, g in
+                let first = body.declare("panel", .i64, g * .index(group))
+                let count = body.declare("panels", .i64, .binary(.min, .index(group), .index(panels) - first))
+                body.emit(.int8Tile(Int8Tile(a: quantized, aStart: 0, aStride: k, rows: .index(rows), weights: packed, layout: layout,
+                                             panel: first, panels: count, k: k, out: sums,
+                                             outStart: first * .index(Int8PanelLayout.columns), outStride: columns)))
+                let start = body.declare("start", .i64, first * .index(Int8PanelLayout.columns))
+                let end = body.declare("end", .i64, .binary(.min, (first + count) * .index(Int8PanelLayout.columns), .index(n)))
+                body.loop("r", to: .index(rows)) { body, r in
+                    guard let vectorSteps else {
+                        body.loop("j", from: start, to: end) { body, j in
+                            let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
+                            body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                        }
+                        return
+                    }
+                    // Dequantized into the result, then the steps over whole vectors (the row's tail one by one).
+                    body.loop("j", from: start, to: end) { body, j in
+                        let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
+                        body.store(target, r * .index(n) + j, dequantize(&body, 0, r, j, total))
+                    }
+                    let vectorEnd = body.declare("vector_end", .i64, start + (end - start) / .index(width) * .index(width))
+                    body.loop("j", from: start, to: vectorEnd, step: width) { body, j in
+                        let index = body.declare("o", .i64, r * .index(n) + j)
+                        body.emit(.vectorStore(target, index: index,
+                                               value: vectorSteps(&body, 0, r, j, .vectorLoad(target, index: index, width: width))))
+                    }
+                    if let stepsEpilogue {
+                        body.loop("j", from: vectorEnd, to: end) { body, j in
+                            let index = body.declare("o", .i64, r * .index(n) + j)
+                            body.store(target, index, stepsEpilogue(&body, 0, r, j, .load(target, index: index)))
+                        }
+                    }
+                }
+            }
+            addKernel(builder, pattern: "dynamic int8 \(layout == .dense ? "dense" : "2:4") product, int8_tile register tile over "
+                      + "panels of 16 channels (AVX-512 VNNI: 8 rows x 32 channels of vpdpbusd\(layout == .dense ? "" : ", activations gathered with vpshufb"); "
+                      + "AVX2: 4 rows x 8 channels of vpmaddwd), dequantizing epilogue")
+            return
         }
         // One exact integer dot product per (activation row, output channel): the channel loop outside, so that a
         // weight row stays in cache while every activation row passes it, and split across threads.
-        var builder = KernelBuilder()
         if let weight = nmWeight(op.operands[1]) {
             let groups = k / weight.m, padded = k % weight.m != 0
             let rowKept = (groups + (padded ? 1 : 0)) * weight.n
@@ -168,5 +243,38 @@ extension Lowerer {
         }
         addKernel(builder, pattern: "dynamic int8 dense product, one exact dot of u8 activations and i8 weights per row and channel "
                   + "(vpdpbusd on AVX-512 VNNI, vpmaddwd on AVX2), dequantizing epilogue")
+    }
+}
+
+extension Int8PanelLayout {
+    /// An i8 weight `[n, k]` as the constant stores it (dense row-major bytes, or 2:4 kept values row by row then their
+    /// packed 2-bit indices) in panels of 16 columns (`Int8PanelLayout`); columns past `n` hold zeros. k must be a
+    /// multiple of `step`, so that every 2:4 row's indices start on a byte.
+    func pack(_ bytes: [UInt8], n: Int, k: Int) -> [UInt8] {
+        let columns = Int8PanelLayout.columns, panels = (n + columns - 1) / columns
+        let panelBytes = self.panelBytes(k: k)
+        var out = [UInt8](repeating: 0, count: panels * panelBytes)
+        bytes.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { target in
+                for row in 0..<n {
+                    let (panel, c) = row.quotientAndRemainder(dividingBy: columns)
+                    let base = panel * panelBytes
+                    switch self {
+                    case .dense:
+                        for q in 0..<(k / 4) {
+                            for t in 0..<4 { target[base + (q * columns + c) * 4 + t] = source[row * k + 4 * q + t] }
+                        }
+                    case .sparse24:
+                        let kept = k / 2, indexStart = n * kept
+                        for s in 0..<(k / 8) {
+                            let step = base + 80 * s
+                            for t in 0..<4 { target[step + 4 * c + t] = source[row * kept + 4 * s + t] }
+                            target[step + 64 + c] = source[indexStart + (row * kept) / 4 + s]
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 }

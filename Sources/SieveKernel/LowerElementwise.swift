@@ -13,6 +13,15 @@ extension Lowerer {
         return addBuffer(Buffer(name: name, storage: .constant(offset: offset), elementType: elementType, count: max(1, values.count)))
     }
 
+    /// Appends raw bytes (a packed weight) as a table of one-byte elements.
+    mutating func addByteTable(_ name: String, elementType: ElementType, bytes: [UInt8]) -> BufferID {
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        let offset = program.weights.count
+        program.weights += bytes
+        while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }
+        return addBuffer(Buffer(name: name, storage: .constant(offset: offset), elementType: elementType, count: max(1, bytes.count)))
+    }
+
     /// Appends an exact i64 table.
     mutating func addIntegerTable(_ name: String, values: [Int64]) -> BufferID {
         while program.weights.count % PlanMemory.alignment != 0 { program.weights.append(0) }

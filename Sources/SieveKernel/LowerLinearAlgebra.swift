@@ -132,7 +132,7 @@ extension Lowerer {
                     a: MatrixView(buffer: aBuffer, offset: { _ in 0 }, rowStride: k, columnStride: 1), out: target,
                     integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M matmul (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
-            case .denseScalar, .denseDot, .denseTile, .densePanels:
+            case .denseScalar, .denseDot, .denseTile, .densePanels, .int8Tile:
                 throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this matmul's weight is N:M")
             }
             return
@@ -315,7 +315,7 @@ extension Lowerer {
                     rows: m, k: k, n: n, nKept: weight.n, m: weight.m, values: weight.values, indices: weight.indices,
                     a: aView, out: target, integer: integer, epilogue: epilogue, parallel: parallel),
                     pattern: "N:M gemm (\(weight.n):\(weight.m)), groups along the output columns, compressed scatter-accumulate")
-            case .denseScalar, .denseDot, .denseTile, .densePanels:
+            case .denseScalar, .denseDot, .denseTile, .densePanels, .int8Tile:
                 throw LoweringError("the schedule \(schedule.summary) is for a dense weight, but this gemm's weight is N:M")
             }
             return

@@ -211,6 +211,8 @@ struct Lowerer {
             guard constant.hasConsistentSize, let count = constant.type.elementCount else {
                 throw LoweringError("constant @\(constant.name) does not hold the bytes its type needs")
             }
+            // Read only as the int8 tile's panels, which its product's lowering packs.
+            if isReadOnlyByInt8Tiles(result) { continue }
             align()
             switch constant.type.layout {
             case .dense:
@@ -339,7 +341,7 @@ struct Lowerer {
             return saturatingProduct([x.shape[1], w.shape[2], w.shape[3], x.shape[0], y.shape[2], y.shape[3], elementBytes])
         }
         if let bytes = packedActivationBytes(op) { return bytes }
-        if let shape = dynamicInt8Shape(op) { return shape.bytes }
+        if let shape = dynamicInt8Shape(op, at: index) { return shape.bytes }
         guard op.operands.count >= 2, let layout = graph.type(of: op.operands[1])?.layout, layout != .dense else { return 0 }
         let weightRowsAlongReduction: Bool
         switch op.kind {
@@ -364,7 +366,7 @@ struct Lowerer {
               transposedSparsePlan(op) != nil, let schedule = schedules[index] else { return false }
         switch schedule.variant {
         case .nmBlocked, .nmBroadcast: return true
-        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile, .densePanels: return false
+        case .nmDot, .nmGather, .nmScatter, .denseScalar, .denseDot, .denseTile, .densePanels, .int8Tile: return false
         }
     }
 

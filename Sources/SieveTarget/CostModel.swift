@@ -126,6 +126,15 @@ public struct CostModel: Sendable {
         var warmBytes = 0.0  // bytes re-read from caches
         var coldBytes = Double(weight) + Double(activations) + Double(results)
         switch schedule.variant {
+        case _ where problem.dynamicInt8 && schedule.variant != .int8Tile:
+            // One exact dot per (row, channel), channels outside: the weight is read once, every activation row's u8
+            // copy again for every further channel (from L1 while all rows fit it, else from L2).
+            let quantized = saturating([problem.rows, problem.reduction])
+            if !fitsL1(quantized) { warmBytes += Double(quantized) * Double(max(0, problem.outputs - 1)) }
+        case .int8Tile:
+            // Each block of rows (`LoopWork.int8TileRows`) reads the weight panels of its work item again, from L2.
+            let blocks = (problem.rows + LoopWork.int8TileRows(lanes: rates.lanes) - 1) / LoopWork.int8TileRows(lanes: rates.lanes)
+            warmBytes += Double(weight) * Double(max(0, blocks - 1))
         case .nmDot, .nmGather:
             // The weight is streamed once per activation row.
             coldBytes += Double(weight) * Double(max(0, problem.rows - 1))
@@ -236,12 +245,14 @@ public struct CostModel: Sendable {
             for block in blocks {
                 for tile in [32, 64, 128] { variants.append((.nmBlocked(kBlock: block, tileRows: tile, prefetchRows: 8), .stored)) }
             }
+            if problem.dynamicInt8 { variants.append((.int8Tile, .int8Panels)) }
         } else {
             variants = [(.denseDot(weightRows: 2), .stored), (.denseDot(weightRows: 4), .stored), (.denseDot(weightRows: 8), .stored)]
             for (rows, vectors) in [(4, 2), (6, 2), (8, 2), (4, 4), (2, 4)] {
                 variants.append((.denseTile(rows: rows, vectors: vectors), .stored))
             }
             variants.append((.denseScalar, .stored))
+            if problem.dynamicInt8 { variants.append((.int8Tile, .int8Panels)) }
             for panels in Self.panelCandidates(for: problem, vectorWidth: vectorWidth) { variants.append((.densePanels(panels), .panels)) }
         }
         var result = [fallback]

@@ -56,6 +56,7 @@ public struct LoopWork: Hashable, Sendable {
         let n = convolution ? problem.rowsPerProduct : problem.outputs
         let k = problem.reduction
         let keptPerRow = problem.pattern.map { Double(k / $0.m * $0.n) } ?? Double(k)
+        if problem.dynamicInt8 { return variant == .int8Tile ? int8TileLoops(problem, lanes: w) : int8DotLoops(problem, lanes: w) }
         switch variant {
         case .denseScalar:
             // One scalar FMA per multiply-add on one chain, its operands loaded.
@@ -82,7 +83,64 @@ public struct LoopWork: Hashable, Sendable {
                              otherInstructions: 5, foldedLoads: 1, chains: 4)]
         case let .nmBlocked(kBlock, _, _):
             return blockedLoops(problem, kBlock: kBlock, lanes: w, keptPerRow: keptPerRow)
+        case .int8Tile:
+            return int8TileLoops(problem, lanes: w)
         }
+    }
+
+    /// Activation rows of one register tile of the runtime's `sieve_int8_tile`: 8 with AVX-512 (taken to have VNNI),
+    /// 4 with AVX2 (its 16 registers hold 4 rows by 8 columns in two int32 halves).
+    public static func int8TileRows(lanes: Int) -> Int { lanes >= 16 ? 8 : 4 }
+
+    /// The runtime's `sieve_int8_tile` (an int8 product instruction, vpdpbusd or vpmaddwd, takes an FMA slot; 16 lanes
+    /// are taken to have AVX-512 VNNI). AVX-512: tiles of 8 rows by 2 panels of 16 columns, per step of 4 elements of
+    /// k (dense) a load per panel, a broadcast per row and 16 vpdpbusd; 2:4 per 8 elements: values and index loads
+    /// and a 3-instruction decode per panel, per row a broadcast, and per row and panel a vpshufb and a vpdpbusd.
+    /// AVX2: tiles of 4 rows by 8 columns, operands widened to int16: per step two sign-extending loads, per row a
+    /// widened broadcast and two vpmaddwd and adds (2:4: plus two vpshufb per row and an 8-instruction decode).
+    static func int8TileLoops(_ problem: KernelProblem, lanes w: Int) -> [LoopWork] {
+        let rows = int8TileRows(lanes: w), sparse = problem.pattern != nil
+        let columns = w >= 16 ? 32 : 8
+        let tiles = Double((problem.rows + rows - 1) / rows) * Double((problem.outputs + columns - 1) / columns)
+        let steps = Double(problem.reduction / (sparse ? 8 : 4))
+        let r = Double(rows)
+        var step: LoopWork
+        if w >= 16 {
+            let products = 2 * r
+            step = sparse ? LoopWork(iterations: tiles * steps, fmas: products, vectorLoads: 4, otherLoads: r, shuffles: products + 4,
+                                     otherInstructions: 4, chains: products)
+                          : LoopWork(iterations: tiles * steps, fmas: products, vectorLoads: 2, otherLoads: r, otherInstructions: 2,
+                                     chains: products)
+        } else {
+            let products = 2 * r
+            step = sparse ? LoopWork(iterations: tiles * steps, fmas: products, vectorLoads: 4, otherLoads: r, shuffles: 2 * r + 4,
+                                     otherInstructions: products + 18, chains: products)
+                          : LoopWork(iterations: tiles * steps, fmas: products, vectorLoads: 2, otherLoads: r, shuffles: 2 * r + 2,
+                                     otherInstructions: products + 2, chains: products)
+        }
+        // Accumulators zeroed and stored, the tile dispatched.
+        return [step, LoopWork(iterations: tiles, otherInstructions: 4 * r + 12)]
+    }
+
+    /// One exact dot per activation row and output channel (`sieve_dot_u8i8`, `sieve_nm_dot_u8i8`): per vector of
+    /// u8 activations (4 per f32 lane) a vpdpbusd on 4 chains (AVX2: two widening loads, vpmaddwd and an add per half
+    /// vector); 2:4 adds the index decode and a byte permute per vector of kept values (AVX2: a table lookup per
+    /// 4 kept values); a horizontal sum per dot.
+    static func int8DotLoops(_ problem: KernelProblem, lanes w: Int) -> [LoopWork] {
+        let dots = Double(problem.rows) * Double(problem.outputs)
+        let bytesPerVector = 4 * w
+        let kept = problem.pattern.map { problem.reduction / $0.m * $0.n } ?? problem.reduction
+        let vectors = Double((kept + bytesPerVector - 1) / bytesPerVector)
+        let sparse = problem.pattern != nil
+        let step: LoopWork
+        if w >= 16 {
+            step = LoopWork(iterations: dots * vectors, fmas: 1, vectorLoads: sparse ? 4 : 2, shuffles: sparse ? 2 : 0,
+                            otherInstructions: sparse ? 3 : 1, chains: 4)
+        } else {
+            step = LoopWork(iterations: dots * vectors * 2, fmas: 1, vectorLoads: 2, otherLoads: sparse ? 4 : 0, shuffles: sparse ? 4 : 2,
+                            otherInstructions: sparse ? 8 : 2, chains: 2)
+        }
+        return [step, LoopWork(iterations: dots, shuffles: 4, otherInstructions: 16)]
     }
 
     /// `DenseKernels.emitDenseProduct`'s register tile: per k step `vectors` loads of B, one broadcast of A per row

@@ -40,6 +40,8 @@ public struct KernelProblem: Hashable, Sendable {
     public var integerScaling: Bool
     /// Groups of a grouped conv2d (each computes `outputs / groups` channels over its own `reduction`); 1 otherwise.
     public var groups: Int = 1
+    /// Whether it is a dynamic int8 product (`DynamicInt8`: f32 activations, a quantized i8 weight read with transpose_b).
+    public var dynamicInt8 = false
 
     /// Activation rows up to which a dense product whose weight keeps k contiguous runs as dot products.
     public static let smallRows = 4
@@ -70,11 +72,16 @@ public struct KernelProblem: Hashable, Sendable {
             let batches = max(1, (result.elementCount ?? 0) / max(1, outputsPerProduct))
             let weightCopies = max(1, copies)
             guard let rows = checkedProduct([batches, m]) else { return nil }
-            return KernelProblem(family: .matrixProduct, rows: rows, rowsPerProduct: m, outputs: n, reduction: k,
-                                 weightCopies: weightCopies, pattern: pattern, weightRowsAlongReduction: transposeB,
-                                 activationsAlongReduction: true, allF32: allF32,
-                                 weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
-                                 integerScaling: false)
+            var problem = KernelProblem(family: .matrixProduct, rows: rows, rowsPerProduct: m, outputs: n, reduction: k,
+                                        weightCopies: weightCopies, pattern: pattern, weightRowsAlongReduction: transposeB,
+                                        activationsAlongReduction: true, allF32: allF32,
+                                        weightIsPackableConstant: packable, weightElementBytes: b.elementType.byteSize,
+                                        integerScaling: false)
+            if case .fusedMatmul = op.kind, DynamicInt8.isDynamicInt8(weight: b),
+               DynamicInt8.problem(activations: a, weight: b, transposeB: transposeB) == nil {
+                problem.dynamicInt8 = true
+            }
+            return problem
         case let .gemm(alpha, beta, transposeA, transposeB):
             guard a.rank == 2, b.rank == 2, result.rank == 2 else { return nil }
             let m = result.shape[0], n = result.shape[1]
@@ -109,6 +116,15 @@ public struct KernelProblem: Hashable, Sendable {
     /// are `admits`'s; lowering falls back to `defaultSchedule` where those fail.
     public func problem(with schedule: KernelSchedule) -> String? {
         let variant = schedule.variant
+        if variant == .int8Tile {
+            guard dynamicInt8 else { return "int8_tile needs a dynamic int8 product (a fused_matmul of f32 activations by a quantized i8 weight)" }
+            if let pattern, !(pattern.n == 2 && pattern.m == 4) { return "int8_tile takes a dense or 2:4 weight, found \(pattern.n):\(pattern.m)" }
+            let step = pattern == nil ? 4 : 8
+            if reduction % step != 0 || reduction == 0 {
+                return "int8_tile needs a reduction that is a positive multiple of \(step), found \(reduction)"
+            }
+            return nil
+        }
         if variant.isNM && pattern == nil {
             return "\(variant.name) needs an N:M weight, but operand 1 is dense"
         }
@@ -147,7 +163,7 @@ public struct KernelProblem: Hashable, Sendable {
             if family == .convolution || !weightIsPackableConstant {
                 return "\(variant.name) needs a 2-D dense f32 constant weight read by this matmul, gemm or fused_matmul alone (not an output) with f32 activations and result"
             }
-        case .denseScalar:
+        case .denseScalar, .int8Tile:
             break
         }
         if schedule.packing.isRowBlocks, let pattern {
@@ -183,7 +199,7 @@ public struct KernelProblem: Hashable, Sendable {
             return panels.panelWidth % vectorWidth == 0 && panels.rowTile * vectors <= 32
         case .denseTile:
             return family == .convolution ? rowsPerProduct >= vectorWidth : outputs >= vectorWidth
-        case .denseScalar, .nmDot, .nmGather, .nmScatter:
+        case .denseScalar, .nmDot, .nmGather, .nmScatter, .int8Tile:
             return true
         }
     }

@@ -40,6 +40,10 @@ extension KernelSchedule {
         } else if packing == .panels {
             return "packing = panels serves only dense_panel_stream and dense_panel_tile, not \(variant.name)"
         }
+        if (variant == .int8Tile) != (packing == .int8Panels) {
+            return variant == .int8Tile ? "int8_tile reads a weight packed in int8 panels; use packing = int8_panels"
+                                        : "packing = int8_panels serves only int8_tile, not \(variant.name)"
+        }
         if packing.isRowBlocks && variant != .nmDot {
             return "packing = \(packing.rawValue) serves only nm_dot, not \(variant.name)"
         }

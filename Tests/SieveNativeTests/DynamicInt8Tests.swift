@@ -61,14 +61,58 @@ let dynamicInt8Cases: [DifferentialCase] = [
         """, rtol: 0, atol: 0, nm: ["v": (2, 4), "p": (2, 4)]),
 ]
 
-/// Quantizes every product of the cases (no error budget) and compares compiled code with the interpreter, bit for bit.
-func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c) throws -> [String] {
+/// Shapes for the int8 register tile (`int8_tile`): row counts around its 8- and 4-row blocks (1, 3, 19), channels that
+/// fill no whole panel (24, 70: five panels, so a work item of 4 panels and one of 1), reductions of whole steps
+/// (dense 128 and 600, 2:4 256 and 1040), with epilogues.
+let int8TileCases: [DifferentialCase] = [
+    DifferentialCase(name: "int8 tile, dense and 2:4, 1 to 19 rows, partial panels", text: """
+        graph @g(%x: tensor<19x128xf32>, %s: tensor<3x256xf32>, %o: tensor<1x256xf32>, %r: tensor<19x70xf32>, %l: tensor<9x1040xf32>) -> (tensor<19x70xf32>, tensor<3x70xf32>, tensor<1x70xf32>, tensor<9x24xf32>) {
+          %w = const @w : tensor<70x128xf32>
+          %v = const @v : tensor<70x256xf32>
+          %u = const @u : tensor<24x1040xf32>
+          %bias = const @bias : tensor<70xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, relu, residual_add]} : tensor<19x70xf32>
+          %z = fused_matmul %s, %v, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<3x70xf32>
+          %e = matmul %o, %v {transpose_b = true} : tensor<1x70xf32>
+          %q = matmul %l, %u {transpose_b = true} : tensor<9x24xf32>
+          return %y, %z, %e, %q
+        }
+        const @w : tensor<70x128xf32> = splat<0.0>
+        const @v : tensor<70x256xf32> = splat<0.0>
+        const @u : tensor<24x1040xf32> = splat<0.0>
+        const @bias : tensor<70xf32> = splat<0.0>
+        """, rtol: 0, atol: 0, nm: ["v": (2, 4), "u": (2, 4)]),
+    // The vector GELU of product epilogues (within 16 ulp of the scalar one): the f32 products' tolerance.
+    DifferentialCase(name: "int8 tile with a GELU epilogue over vectors", text: """
+        graph @g(%x: tensor<19x128xf32>, %r: tensor<19x70xf32>) -> tensor<19x70xf32> {
+          %w = const @w : tensor<70x128xf32>
+          %bias = const @bias : tensor<70xf32>
+          %y = fused_matmul %x, %w, %bias, %r {transpose_b = true, epilogue = [bias, gelu, residual_add]} : tensor<19x70xf32>
+          return %y
+        }
+        const @w : tensor<70x128xf32> = splat<0.0>
+        const @bias : tensor<70xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+]
+
+/// Quantizes every product of the cases (no error budget), schedules them (with `variant` wherever it applies, as
+/// `schedule variant=` does) and compares compiled code with the interpreter, bit for bit.
+func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c,
+                      variant: String? = nil) throws -> [String] {
     let folder = try TemporaryFolder()
     defer { folder.remove() }
-    var (_, graph, ranges) = try mergedCases(dynamicInt8Cases, seed: seed)
+    let cases = dynamicInt8Cases + (variant == nil ? [] : int8TileCases)
+    var (_, graph, ranges) = try mergedCases(cases, seed: seed)
     var context = PassContext()
-    try PassManager(passes: [Quantize(maxError: .infinity)]).run(on: &graph, context: &context) { _ in }
-    #expect(context.quantization.count == 11 && context.quantization.allSatisfy { $0.scheme == "int8 dynamic" })
+    var passes: [any GraphPass] = [Quantize(maxError: .infinity)]
+    if let variant { passes.append(Schedule(target: target, forcedVariant: variant)) }
+    try PassManager(passes: passes).run(on: &graph, context: &context) { _ in }
+    #expect(context.quantization.count == (variant == nil ? 11 : 16) && context.quantization.allSatisfy { $0.scheme == "int8 dynamic" })
+    if let variant {
+        // Every product whose reduction is whole steps of the tile takes it (the others keep their dot products).
+        let tiled = graph.operations.filter { $0.schedule?.variant.name == variant }.count
+        #expect(tiled == 10, "\(tiled) products scheduled as \(variant)")
+    }
     return try compareCompiled(graph, graph, ranges: ranges, seed: seed, target: target, threads: threads,
                                name: "int8", label: "\(target.name) \(backend.rawValue)", backend: backend, folder: folder)
 }
@@ -90,6 +134,30 @@ struct DynamicInt8Tests {
     @Test("native target through the LLVM JIT, 1 and 2 threads")
     func jit() throws {
         let problems = try checkDynamicInt8(target: .native, seed: 34, threads: [1, 2], backend: .jit)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("int8_tile on the native target, 1 and 2 threads")
+    func tileNative() throws {
+        let problems = try checkDynamicInt8(target: .native, seed: 41, threads: [1, 2], variant: "int8_tile")
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("int8_tile on the x86-64-v3 (AVX2) target, 1 and 3 threads", .enabled(if: TargetDescription.native.f32Lanes >= 8))
+    func tileAVX2() throws {
+        let problems = try checkDynamicInt8(target: .x86_64_v3, seed: 42, threads: [1, 3], variant: "int8_tile")
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("int8_tile on the generic x86-64 target, 2 threads")
+    func tileGeneric() throws {
+        let problems = try checkDynamicInt8(target: .x86_64, seed: 43, threads: [2], variant: "int8_tile")
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("int8_tile through the LLVM JIT, 1 and 2 threads")
+    func tileJIT() throws {
+        let problems = try checkDynamicInt8(target: .native, seed: 44, threads: [1, 2], backend: .jit, variant: "int8_tile")
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

@@ -109,7 +109,9 @@ func quantizedMLPCompilesToInt8Products(kind: String) throws {
     #expect(weightDequantizes.isEmpty, "weights dequantized to f32: \(weightDequantizes.count)")
     let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
     let weights = constants.filter { $0.elementType == .i8 }
-    #expect(weights.count == 3 && weights.map(\.count).reduce(0, +) == 64 * 128 + 128 * 64 + 64 * 10, "\(weights)")
+    // One byte per weight (not widened), plus the zero channels that pad the register tile's panels of 16 channels.
+    let bytes = weights.map(\.count).reduce(0, +)
+    #expect(weights.count == 3 && bytes >= 64 * 128 + 128 * 64 + 64 * 10 && bytes <= 64 * 128 + 128 * 64 + 64 * 16, "\(weights)")
     #expect(!constants.contains { $0.elementType == .f32 && $0.count > 128 }, "f32 constants: \(constants.filter { $0.elementType == .f32 }.map(\.name))")
 
     let references = try quantizedReferences(kind, in: folder)
@@ -152,7 +154,9 @@ func sparseQDQModelStaysTwoFourInt8() throws {
         #expect(transposedBack == original.bytes, "\(weight.name) differs from the model's int8 values")
     }
     let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "mlp", vectorWidth: 16))
-    #expect(program.kernels.filter { $0.pattern.contains("int8 N:M product (2:4)") }.count == 3, "\(program.kernels.map(\.pattern))")
+    // The 2:4 int8 products: the register tile over 2:4 panels, or the per-row nm_dot kernel.
+    #expect(program.kernels.filter { $0.pattern.contains("int8") && $0.pattern.contains("2:4") }.count == 3,
+            "\(program.kernels.map(\.pattern))")
     let references = try quantizedReferences("qdq-24", in: folder)
     for mode in QuantizedRunMode.allCases {
         _ = try checkQuantizedMLP("qdq-24", mode: mode, references: references, in: folder, sparsity: SparsifyOptions(minWeights: 0))

@@ -106,3 +106,45 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
         }
     }
 }
+
+/// The int8 entries of the cost model: the dynamic int8 product (what `quantize` makes of a product: an i8 weight
+/// read by f32 activations) runs its per-row dot products at batch 1, where the weight is read once and the bytes
+/// bound it, and the `int8_tile` register tile from 32 rows on, on AVX-512 (16 lanes, VNNI) and AVX2 (8 lanes).
+@Suite struct Int8ScheduleTests {
+    func rankedInt8(rows: Int, k: Int, pattern: NMPattern?, target: TargetDescription, lanes: Int) throws -> [KernelSchedule] {
+        let (graph, index) = productGraph(rows: rows, n: 4096, k: k, pattern: pattern)
+        var problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        problem.dynamicInt8 = true
+        problem.allF32 = false
+        problem.weightIsPackableConstant = false
+        problem.weightElementBytes = 1
+        var rates = MachineRates(target: target)
+        rates.cores = 2
+        return CostModel(rates: rates).ranked(problem, vectorWidth: lanes)
+    }
+
+    @Test(arguments: [(TargetDescription.x86_64_v4, 16), (TargetDescription.x86_64_v3, 8)])
+    func tileFromABatchOnDotsAtBatchOne(target: TargetDescription, lanes: Int) throws {
+        for pattern in [nil, NMPattern(n: 2, m: 4)] {
+            let one = try rankedInt8(rows: 1, k: 4096, pattern: pattern, target: target, lanes: lanes)
+            #expect(one.first.map { $0.variant != .int8Tile } ?? false, "batch 1 chose \(one.first?.summary ?? "nothing")")
+            #expect(one.contains { $0.variant == .int8Tile }, "int8_tile is a candidate at batch 1")
+            // Batch 8 of a 2:4 weight is memory bound in the model on a target whose L3 it exceeds, where it may rank
+            // either way; from 32 rows the arithmetic decides.
+            for rows in [32, 128] {
+                let best = try #require(try rankedInt8(rows: rows, k: 4096, pattern: pattern, target: target, lanes: lanes).first)
+                #expect(best.variant == .int8Tile && best.packing == .int8Panels, "batch \(rows) chose \(best.summary)")
+            }
+        }
+    }
+
+    @Test func tileNeedsWholeStepsAndADynamicInt8Product() throws {
+        // 2:4 needs k a multiple of 8 (dense: of 4).
+        let ragged = try rankedInt8(rows: 32, k: 4100, pattern: NMPattern(n: 2, m: 4), target: .x86_64_v4, lanes: 16)
+        #expect(!ragged.contains { $0.variant == .int8Tile })
+        #expect(try rankedInt8(rows: 32, k: 4100, pattern: nil, target: .x86_64_v4, lanes: 16).first?.variant == .int8Tile)
+        // An f32 product never gets it.
+        let (_, f32) = try ranked(rows: 32, n: 4096, k: 4096, pattern: nil)
+        #expect(!f32.contains { $0.variant == .int8Tile })
+    }
+}

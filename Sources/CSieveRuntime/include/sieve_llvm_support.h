@@ -61,6 +61,9 @@ int64_t sieve_llvm_quantize(float x, float scale, int64_t zero_point, int64_t lo
 int64_t sieve_llvm_dot_u8i8(const uint8_t *a, const int8_t *w, int64_t length);
 int64_t sieve_llvm_nm_dot_u8i8(const int8_t *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m,
                                int bits, const uint8_t *x);
+void sieve_llvm_quantize_row_u8(const float *x, int64_t length, uint8_t *q, float *scale, int32_t *zero_point);
+void sieve_llvm_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, const int8_t *panels, int64_t panel_count, int64_t k,
+                          int sparse24, int32_t *out, int64_t ldo);
 float sieve_llvm_nm_dot_f32(const float *values, const uint8_t *indices, int64_t first, int64_t groups, int n, int m, int bits,
                             const float *x);
 void sieve_llvm_nm_rows4_f32(const uint8_t *block, int64_t chunks, int64_t tail_kept, int n, int m, int in_lane,

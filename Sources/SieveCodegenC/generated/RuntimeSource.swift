@@ -409,6 +409,266 @@ static inline int64_t sieve_nm_dot_u8i8(const int8_t *values, const uint8_t *ind
     return total;
 }
 
+
+/* One activation row of the dynamic int8 product quantized to u8 (kernel IR `quantize_row`, IR/README.md): its range
+ * [min(0, min x), max(0, max x)] with NaN ignored (a lane keeps its value on NaN and on ties, as the scalar
+ * `low = x < low ? x : low` does; lanes combine to the same value, the only tie being +0 against -0, where +0
+ * stays), scale = range / 255 (1 for an all-zero row), zero point sieve_quantize(-low), then every element
+ * sieve_quantize(x, scale, zero point, 0, 255): x / scale rounded half to even, plus the zero point, saturated
+ * (in f32: a sum that rounds is far outside 0..255 and saturates alike), NaN giving the zero point. Bit for bit the
+ * scalar definition. AVX-512 and AVX2 vectors; scalar elsewhere and for the tail. */
+/* Out of line: one call per row, and inlined with a constant length gcc 12 misreads the tails (-Waggressive-loop-optimizations). */
+static inline void sieve_quantize_row_u8(const float *x, int64_t length, uint8_t *q, float *scale_out, int32_t *zero_point_out) {
+    float low = 0.0f, high = 0.0f;
+    int64_t i = 0, vector_end = 0;
+#if defined(__AVX512F__)
+    __m512 low0 = _mm512_setzero_ps(), low1 = low0, high0 = low0, high1 = low0;
+    for (const int64_t end = length / 32 * 32; i < end; i += 32) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        low0 = _mm512_min_ps(a, low0); high0 = _mm512_max_ps(a, high0);
+        low1 = _mm512_min_ps(b, low1); high1 = _mm512_max_ps(b, high1);
+    }
+    float lanes[32];
+    vector_end = length / 32 * 32;
+    _mm512_storeu_ps(lanes, _mm512_min_ps(low0, low1));
+    _mm512_storeu_ps(lanes + 16, _mm512_max_ps(high0, high1));
+    for (int j = 0; j < 16; j++) {
+        low = lanes[j] < low ? lanes[j] : low;
+        high = lanes[16 + j] > high ? lanes[16 + j] : high;
+    }
+#elif defined(__AVX2__)
+    __m256 low0 = _mm256_setzero_ps(), low1 = low0, high0 = low0, high1 = low0;
+    for (const int64_t end = length / 16 * 16; i < end; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        low0 = _mm256_min_ps(a, low0); high0 = _mm256_max_ps(a, high0);
+        low1 = _mm256_min_ps(b, low1); high1 = _mm256_max_ps(b, high1);
+    }
+    float lanes[16];
+    vector_end = length / 16 * 16;
+    _mm256_storeu_ps(lanes, _mm256_min_ps(low0, low1));
+    _mm256_storeu_ps(lanes + 8, _mm256_max_ps(high0, high1));
+    for (int j = 0; j < 8; j++) {
+        low = lanes[j] < low ? lanes[j] : low;
+        high = lanes[8 + j] > high ? lanes[8 + j] : high;
+    }
+#endif
+    /* The tails start where the vector loops stopped, written out so that gcc sees their bounds. */
+    for (i = vector_end; i < length; i++) {
+        low = x[i] < low ? x[i] : low;
+        high = x[i] > high ? x[i] : high;
+    }
+    float step = (high - low) / 255.0f;
+    float scale = step == 0.0f ? 1.0f : step;
+    int64_t zero_point = sieve_quantize(0.0f - low, scale, 0, 0, 255);
+    *scale_out = scale;
+    *zero_point_out = (int32_t)zero_point;
+    i = 0;
+    vector_end = 0;
+#if defined(__AVX512F__)
+    {
+        vector_end = length / 16 * 16;
+        const __m512 s = _mm512_set1_ps(scale), zp = _mm512_set1_ps((float)zero_point);
+        const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+        for (; i < vector_end; i += 16) {
+            __m512 scaled = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 value = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(scaled, zp), zero), top);
+            value = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(scaled, scaled, _CMP_UNORD_Q), value, zp);
+            _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(value)));
+        }
+    }
+#elif defined(__AVX2__)
+    {
+        vector_end = length / 8 * 8;
+        const __m256 s = _mm256_set1_ps(scale), zp = _mm256_set1_ps((float)zero_point);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+        for (; i < vector_end; i += 8) {
+            __m256 scaled = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m256 value = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(scaled, zp), zero), top);
+            value = _mm256_blendv_ps(value, zp, _mm256_cmp_ps(scaled, scaled, _CMP_UNORD_Q));
+            __m256i integers = _mm256_cvtps_epi32(value);
+            __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(integers), _mm256_extracti128_si256(integers, 1));
+            _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(words, words));
+        }
+    }
+#endif
+    for (i = vector_end; i < length; i++) q[i] = (uint8_t)sieve_quantize(x[i], scale, zero_point, 0, 255);
+}
+
+/* The int8 tile (kernel IR `int8_tile`, IR/README.md): the exact sums of `rows` u8 activation rows (row r at a + r * lda)
+ * times `panel_count` consecutive int8 weight panels of 16 output columns each, stored to out[r * ldo + 16 * p + c] as
+ * int32 (exact, bounded as sieve_dot_u8i8). A dense panel holds, for every 4 elements of the reduction q, the 16
+ * columns' 4 weights: byte (q * 16 + c) * 4 + t is w[c][4q + t] (16 * k bytes, k a multiple of 4). A 2:4 panel holds,
+ * for every 8 elements of the reduction s, the 16 columns' 4 kept values (two groups) then one byte per column of their
+ * four 2-bit indices (kept value t's index in bits 2t..2t+1): 80 bytes per step, 10 * k bytes (k a multiple of 8).
+ * Register tiles: each weight vector is loaded (and, for 2:4, its indices decoded into a byte shuffle) once per block
+ * of rows, each activation word broadcast once per block of panels. AVX-512 VNNI: 8 rows by 2 panels of 16 int32
+ * lanes; the activation word (4 bytes; 8 for 2:4, gathered per column with vpshufb) meets the weights in vpdpbusd.
+ * AVX2: 4 rows by 8 columns; operands widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate),
+ * each column's two int32 halves added at the end. Elsewhere: scalar loops. */
+#define SIEVE_INT8_PANEL_COLUMNS 16
+
+static inline int64_t sieve_int8_panel_bytes(int64_t k, int sparse24) { return sparse24 ? 10 * k : 16 * k; }
+
+static inline uint64_t sieve_load_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t sieve_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define SIEVE_INT8_TILE_ROWS 8
+#define SIEVE_INT8_TILE_PANELS 2
+static inline __attribute__((always_inline)) void sieve_int8_tile_block(const uint8_t *a, int64_t lda, const int8_t *w,
+                                                                       int64_t panel_bytes, int64_t k, int sparse24,
+                                                                       int32_t *out, int64_t ldo, const int R, const int C) {
+    __m512i acc[SIEVE_INT8_TILE_ROWS][SIEVE_INT8_TILE_PANELS];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_si512();
+    if (sparse24) {
+        const __m512i three = _mm512_set1_epi32(0x03030303), high = _mm512_set1_epi32(0x04040000);
+        for (int64_t s = 0; s < k / 8; s++) {
+            __m512i values[SIEVE_INT8_TILE_PANELS], control[SIEVE_INT8_TILE_PANELS];
+            for (int c = 0; c < C; c++) {
+                const int8_t *step = w + c * panel_bytes + 80 * s;
+                values[c] = _mm512_loadu_si512(step);
+                /* Each column's index byte to its four byte positions in the 8-byte window (2:4: 0-3, then 4-7). */
+                __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(step + 64)));
+#if defined(__AVX512VBMI__)
+                /* vpmultishiftqb moves each 2-bit index to the low bits of its own byte (one instruction). */
+                __m512i spread = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x2624222006040200LL), x);
+#else
+                __m512i spread = _mm512_or_si512(_mm512_or_si512(x, _mm512_slli_epi32(x, 6)),
+                                                 _mm512_or_si512(_mm512_slli_epi32(x, 12), _mm512_slli_epi32(x, 18)));
+#endif
+                control[c] = _mm512_ternarylogic_epi32(spread, three, high, 0xEA); /* (spread & three) | high */
+            }
+            for (int r = 0; r < R; r++) {
+                __m512i window = _mm512_set1_epi64((long long)sieve_load_u64(a + r * lda + 8 * s));
+                for (int c = 0; c < C; c++)
+                    acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], _mm512_shuffle_epi8(window, control[c]), values[c]);
+            }
+        }
+    } else {
+        for (int64_t q = 0; q < k / 4; q++) {
+            __m512i weights[SIEVE_INT8_TILE_PANELS];
+            for (int c = 0; c < C; c++) weights[c] = _mm512_loadu_si512(w + c * panel_bytes + 64 * q);
+            for (int r = 0; r < R; r++) {
+                __m512i word = _mm512_set1_epi32((int)sieve_load_u32(a + r * lda + 4 * q));
+                for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], word, weights[c]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) _mm512_storeu_si512(out + r * ldo + 16 * c, acc[r][c]);
+}
+#elif defined(__AVX2__)
+#define SIEVE_INT8_TILE_ROWS 4
+/* Rows by 8 columns (the half of a panel from column `half`). */
+static inline __attribute__((always_inline)) void sieve_int8_tile_half(const uint8_t *a, int64_t lda, const int8_t *w,
+                                                                      int64_t k, int sparse24, int half,
+                                                                      int32_t *out, const int R, int64_t ldo) {
+    __m256i low[SIEVE_INT8_TILE_ROWS], upper[SIEVE_INT8_TILE_ROWS];
+    for (int r = 0; r < R; r++) low[r] = upper[r] = _mm256_setzero_si256();
+    if (sparse24) {
+        const __m256i mask = _mm256_set1_epi64x(0x0003000300030003LL), fill = _mm256_set1_epi64x((long long)0x8004800480008000ULL);
+        for (int64_t s = 0; s < k / 8; s++) {
+            const int8_t *step = w + 80 * s;
+            /* Columns half .. half + 3 and half + 4 .. half + 7: four kept values each, widened to int16. */
+            __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(step + 4 * half)));
+            __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(step + 4 * half + 16)));
+            /* Each column's index byte to a 4-word shuffle: its activations' byte positions, zero high bytes. */
+            __m256i x0 = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sieve_load_u32((const uint8_t *)step + 64 + half)));
+            __m256i x1 = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sieve_load_u32((const uint8_t *)step + 68 + half)));
+            __m256i c0 = _mm256_or_si256(_mm256_and_si256(_mm256_or_si256(_mm256_or_si256(x0, _mm256_slli_epi64(x0, 14)),
+                _mm256_or_si256(_mm256_slli_epi64(x0, 28), _mm256_slli_epi64(x0, 42))), mask), fill);
+            __m256i c1 = _mm256_or_si256(_mm256_and_si256(_mm256_or_si256(_mm256_or_si256(x1, _mm256_slli_epi64(x1, 14)),
+                _mm256_or_si256(_mm256_slli_epi64(x1, 28), _mm256_slli_epi64(x1, 42))), mask), fill);
+            for (int r = 0; r < R; r++) {
+                __m256i window = _mm256_set1_epi64x((long long)sieve_load_u64(a + r * lda + 8 * s));
+                low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(_mm256_shuffle_epi8(window, c0), w0));
+                upper[r] = _mm256_add_epi32(upper[r], _mm256_madd_epi16(_mm256_shuffle_epi8(window, c1), w1));
+            }
+        }
+    } else {
+        for (int64_t q = 0; q < k / 4; q++) {
+            const int8_t *step = w + 64 * q + 4 * half;
+            __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)step));
+            __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(step + 16)));
+            for (int r = 0; r < R; r++) {
+                __m256i word = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)sieve_load_u32(a + r * lda + 4 * q))));
+                low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(word, w0));
+                upper[r] = _mm256_add_epi32(upper[r], _mm256_madd_epi16(word, w1));
+            }
+        }
+    }
+    /* Lanes 2j and 2j + 1 hold column j's halves: add the pairs, then put the columns in order. */
+    for (int r = 0; r < R; r++)
+        _mm256_storeu_si256((__m256i *)(out + r * ldo), _mm256_permute4x64_epi64(_mm256_hadd_epi32(low[r], upper[r]), 0xD8));
+}
+#endif
+
+static inline void sieve_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, const int8_t *panels, int64_t panel_count,
+                                   int64_t k, int sparse24, int32_t *out, int64_t ldo) {
+    const int64_t panel_bytes = sieve_int8_panel_bytes(k, sparse24);
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    for (int64_t p = 0; p < panel_count; p += SIEVE_INT8_TILE_PANELS) {
+        const int C = panel_count - p >= SIEVE_INT8_TILE_PANELS ? SIEVE_INT8_TILE_PANELS : (int)(panel_count - p);
+        for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
+            const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
+            const uint8_t *x = a + r * lda;
+            const int8_t *w = panels + p * panel_bytes;
+            int32_t *y = out + r * ldo + 16 * p;
+            /* Constant tile sizes, so that the accumulators live in registers. */
+#define SIEVE_INT8_TILE_CASE(rr, cc) case (rr) * 4 + (cc): sieve_int8_tile_block(x, lda, w, panel_bytes, k, sparse24, y, ldo, rr, cc); break;
+            switch (R * 4 + C) {
+            SIEVE_INT8_TILE_CASE(1, 1) SIEVE_INT8_TILE_CASE(2, 1) SIEVE_INT8_TILE_CASE(3, 1) SIEVE_INT8_TILE_CASE(4, 1)
+            SIEVE_INT8_TILE_CASE(5, 1) SIEVE_INT8_TILE_CASE(6, 1) SIEVE_INT8_TILE_CASE(7, 1) SIEVE_INT8_TILE_CASE(8, 1)
+            SIEVE_INT8_TILE_CASE(1, 2) SIEVE_INT8_TILE_CASE(2, 2) SIEVE_INT8_TILE_CASE(3, 2) SIEVE_INT8_TILE_CASE(4, 2)
+            SIEVE_INT8_TILE_CASE(5, 2) SIEVE_INT8_TILE_CASE(6, 2) SIEVE_INT8_TILE_CASE(7, 2) SIEVE_INT8_TILE_CASE(8, 2)
+            default: break;
+            }
+#undef SIEVE_INT8_TILE_CASE
+        }
+    }
+#elif defined(__AVX2__)
+    for (int64_t p = 0; p < panel_count; p++) {
+        for (int half = 0; half < 16; half += 8) {
+            for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
+                const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
+                const uint8_t *x = a + r * lda;
+                const int8_t *w = panels + p * panel_bytes;
+                int32_t *y = out + r * ldo + 16 * p + half;
+                switch (R) {
+                case 1: sieve_int8_tile_half(x, lda, w, k, sparse24, half, y, 1, ldo); break;
+                case 2: sieve_int8_tile_half(x, lda, w, k, sparse24, half, y, 2, ldo); break;
+                case 3: sieve_int8_tile_half(x, lda, w, k, sparse24, half, y, 3, ldo); break;
+                default: sieve_int8_tile_half(x, lda, w, k, sparse24, half, y, 4, ldo); break;
+                }
+            }
+        }
+    }
+#else
+    for (int64_t p = 0; p < panel_count; p++) {
+        const int8_t *w = panels + p * panel_bytes;
+        for (int64_t r = 0; r < rows; r++) {
+            const uint8_t *x = a + r * lda;
+            for (int c = 0; c < SIEVE_INT8_PANEL_COLUMNS; c++) {
+                int64_t total = 0;
+                if (sparse24) {
+                    for (int64_t s = 0; s < k / 8; s++) {
+                        const int8_t *step = w + 80 * s;
+                        unsigned indices = (uint8_t)step[64 + c];
+                        for (int t = 0; t < 4; t++)
+                            total += (int64_t)step[4 * c + t] * (int64_t)x[8 * s + 4 * (t / 2) + ((indices >> (2 * t)) & 3)];
+                    }
+                } else {
+                    for (int64_t q = 0; q < k / 4; q++)
+                        for (int t = 0; t < 4; t++) total += (int64_t)w[(q * 16 + c) * 4 + t] * (int64_t)x[4 * q + t];
+                }
+                out[r * ldo + 16 * p + c] = (int32_t)total;
+            }
+        }
+    }
+#endif
+}
+
 /* The row-block packing of N:M weights (docs/nm-layout.md, "Physical packings"): blocks of four output rows, each
  * block `chunks` chunks of SIEVE_NM_CHUNK_KEPT kept values per row (four slices of 16 kept values per row: the f32
  * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),

@@ -1916,6 +1916,4159 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %240
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #15 {
+  %6 = sdiv i64 %1, 32
+  %7 = shl nsw i64 %6, 5
+  %8 = icmp sgt i64 %1, 31
+  br i1 %8, label %146, label %9
+
+9:                                                ; preds = %146, %5
+  %10 = phi <16 x float> [ zeroinitializer, %5 ], [ %159, %146 ]
+  %11 = phi <16 x float> [ zeroinitializer, %5 ], [ %157, %146 ]
+  %12 = phi <16 x float> [ zeroinitializer, %5 ], [ %158, %146 ]
+  %13 = phi <16 x float> [ zeroinitializer, %5 ], [ %156, %146 ]
+  %14 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %13, <16 x float> %12, i32 4)
+  %15 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %11, <16 x float> %10, i32 4)
+  %16 = extractelement <16 x float> %14, i64 0
+  %17 = fcmp olt float %16, 0.000000e+00
+  %18 = select i1 %17, float %16, float 0.000000e+00
+  %19 = extractelement <16 x float> %15, i64 0
+  %20 = fcmp ogt float %19, 0.000000e+00
+  %21 = select i1 %20, float %19, float 0.000000e+00
+  %22 = extractelement <16 x float> %14, i64 1
+  %23 = fcmp olt float %22, %18
+  %24 = select i1 %23, float %22, float %18
+  %25 = extractelement <16 x float> %15, i64 1
+  %26 = fcmp ogt float %25, %21
+  %27 = select i1 %26, float %25, float %21
+  %28 = extractelement <16 x float> %14, i64 2
+  %29 = fcmp olt float %28, %24
+  %30 = select i1 %29, float %28, float %24
+  %31 = extractelement <16 x float> %15, i64 2
+  %32 = fcmp ogt float %31, %27
+  %33 = select i1 %32, float %31, float %27
+  %34 = extractelement <16 x float> %14, i64 3
+  %35 = fcmp olt float %34, %30
+  %36 = select i1 %35, float %34, float %30
+  %37 = extractelement <16 x float> %15, i64 3
+  %38 = fcmp ogt float %37, %33
+  %39 = select i1 %38, float %37, float %33
+  %40 = extractelement <16 x float> %14, i64 4
+  %41 = fcmp olt float %40, %36
+  %42 = select i1 %41, float %40, float %36
+  %43 = extractelement <16 x float> %15, i64 4
+  %44 = fcmp ogt float %43, %39
+  %45 = select i1 %44, float %43, float %39
+  %46 = extractelement <16 x float> %14, i64 5
+  %47 = fcmp olt float %46, %42
+  %48 = select i1 %47, float %46, float %42
+  %49 = extractelement <16 x float> %15, i64 5
+  %50 = fcmp ogt float %49, %45
+  %51 = select i1 %50, float %49, float %45
+  %52 = extractelement <16 x float> %14, i64 6
+  %53 = fcmp olt float %52, %48
+  %54 = select i1 %53, float %52, float %48
+  %55 = extractelement <16 x float> %15, i64 6
+  %56 = fcmp ogt float %55, %51
+  %57 = select i1 %56, float %55, float %51
+  %58 = extractelement <16 x float> %14, i64 7
+  %59 = fcmp olt float %58, %54
+  %60 = select i1 %59, float %58, float %54
+  %61 = extractelement <16 x float> %15, i64 7
+  %62 = fcmp ogt float %61, %57
+  %63 = select i1 %62, float %61, float %57
+  %64 = extractelement <16 x float> %14, i64 8
+  %65 = fcmp olt float %64, %60
+  %66 = select i1 %65, float %64, float %60
+  %67 = extractelement <16 x float> %15, i64 8
+  %68 = fcmp ogt float %67, %63
+  %69 = select i1 %68, float %67, float %63
+  %70 = extractelement <16 x float> %14, i64 9
+  %71 = fcmp olt float %70, %66
+  %72 = select i1 %71, float %70, float %66
+  %73 = extractelement <16 x float> %15, i64 9
+  %74 = fcmp ogt float %73, %69
+  %75 = select i1 %74, float %73, float %69
+  %76 = extractelement <16 x float> %14, i64 10
+  %77 = fcmp olt float %76, %72
+  %78 = select i1 %77, float %76, float %72
+  %79 = extractelement <16 x float> %15, i64 10
+  %80 = fcmp ogt float %79, %75
+  %81 = select i1 %80, float %79, float %75
+  %82 = extractelement <16 x float> %14, i64 11
+  %83 = fcmp olt float %82, %78
+  %84 = select i1 %83, float %82, float %78
+  %85 = extractelement <16 x float> %15, i64 11
+  %86 = fcmp ogt float %85, %81
+  %87 = select i1 %86, float %85, float %81
+  %88 = extractelement <16 x float> %14, i64 12
+  %89 = fcmp olt float %88, %84
+  %90 = select i1 %89, float %88, float %84
+  %91 = extractelement <16 x float> %15, i64 12
+  %92 = fcmp ogt float %91, %87
+  %93 = select i1 %92, float %91, float %87
+  %94 = extractelement <16 x float> %14, i64 13
+  %95 = fcmp olt float %94, %90
+  %96 = select i1 %95, float %94, float %90
+  %97 = extractelement <16 x float> %15, i64 13
+  %98 = fcmp ogt float %97, %93
+  %99 = select i1 %98, float %97, float %93
+  %100 = extractelement <16 x float> %14, i64 14
+  %101 = fcmp olt float %100, %96
+  %102 = select i1 %101, float %100, float %96
+  %103 = extractelement <16 x float> %15, i64 14
+  %104 = fcmp ogt float %103, %99
+  %105 = select i1 %104, float %103, float %99
+  %106 = extractelement <16 x float> %14, i64 15
+  %107 = fcmp olt float %106, %102
+  %108 = select i1 %107, float %106, float %102
+  %109 = extractelement <16 x float> %15, i64 15
+  %110 = fcmp ogt float %109, %105
+  %111 = select i1 %110, float %109, float %105
+  %112 = icmp slt i64 %7, %1
+  br i1 %112, label %113, label %216
+
+113:                                              ; preds = %9
+  %114 = and i64 %1, 7
+  %115 = icmp eq i64 %114, 0
+  br i1 %115, label %130, label %116
+
+116:                                              ; preds = %113, %116
+  %117 = phi float [ %124, %116 ], [ %108, %113 ]
+  %118 = phi float [ %126, %116 ], [ %111, %113 ]
+  %119 = phi i64 [ %127, %116 ], [ %7, %113 ]
+  %120 = phi i64 [ %128, %116 ], [ 0, %113 ]
+  %121 = getelementptr inbounds float, ptr %0, i64 %119
+  %122 = load float, ptr %121, align 4, !tbaa !60
+  %123 = fcmp olt float %122, %117
+  %124 = select i1 %123, float %122, float %117
+  %125 = fcmp ogt float %122, %118
+  %126 = select i1 %125, float %122, float %118
+  %127 = add nsw i64 %119, 1
+  %128 = add i64 %120, 1
+  %129 = icmp eq i64 %128, %114
+  br i1 %129, label %130, label %116, !llvm.loop !62
+
+130:                                              ; preds = %116, %113
+  %131 = phi float [ poison, %113 ], [ %124, %116 ]
+  %132 = phi float [ poison, %113 ], [ %126, %116 ]
+  %133 = phi float [ %108, %113 ], [ %124, %116 ]
+  %134 = phi float [ %111, %113 ], [ %126, %116 ]
+  %135 = phi i64 [ %7, %113 ], [ %127, %116 ]
+  %136 = sub i64 %7, %1
+  %137 = icmp ugt i64 %136, -8
+  br i1 %137, label %216, label %138
+
+138:                                              ; preds = %130
+  %139 = getelementptr i8, ptr %0, i64 4
+  %140 = getelementptr i8, ptr %0, i64 8
+  %141 = getelementptr i8, ptr %0, i64 12
+  %142 = getelementptr i8, ptr %0, i64 16
+  %143 = getelementptr i8, ptr %0, i64 20
+  %144 = getelementptr i8, ptr %0, i64 24
+  %145 = getelementptr i8, ptr %0, i64 28
+  br label %162
+
+146:                                              ; preds = %5, %146
+  %147 = phi i64 [ %160, %146 ], [ 0, %5 ]
+  %148 = phi <16 x float> [ %156, %146 ], [ zeroinitializer, %5 ]
+  %149 = phi <16 x float> [ %158, %146 ], [ zeroinitializer, %5 ]
+  %150 = phi <16 x float> [ %157, %146 ], [ zeroinitializer, %5 ]
+  %151 = phi <16 x float> [ %159, %146 ], [ zeroinitializer, %5 ]
+  %152 = getelementptr inbounds float, ptr %0, i64 %147
+  %153 = load <16 x float>, ptr %152, align 1, !tbaa !31
+  %154 = getelementptr inbounds i8, ptr %152, i64 64
+  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
+  %156 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %153, <16 x float> %148, i32 4)
+  %157 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %153, <16 x float> %150, i32 4)
+  %158 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %155, <16 x float> %149, i32 4)
+  %159 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %155, <16 x float> %151, i32 4)
+  %160 = add nuw nsw i64 %147, 32
+  %161 = icmp slt i64 %160, %7
+  br i1 %161, label %146, label %9, !llvm.loop !63
+
+162:                                              ; preds = %162, %138
+  %163 = phi float [ %133, %138 ], [ %211, %162 ]
+  %164 = phi float [ %134, %138 ], [ %213, %162 ]
+  %165 = phi i64 [ %135, %138 ], [ %214, %162 ]
+  %166 = getelementptr inbounds float, ptr %0, i64 %165
+  %167 = load float, ptr %166, align 4, !tbaa !60
+  %168 = fcmp olt float %167, %163
+  %169 = select i1 %168, float %167, float %163
+  %170 = fcmp ogt float %167, %164
+  %171 = select i1 %170, float %167, float %164
+  %172 = getelementptr float, ptr %139, i64 %165
+  %173 = load float, ptr %172, align 4, !tbaa !60
+  %174 = fcmp olt float %173, %169
+  %175 = select i1 %174, float %173, float %169
+  %176 = fcmp ogt float %173, %171
+  %177 = select i1 %176, float %173, float %171
+  %178 = getelementptr float, ptr %140, i64 %165
+  %179 = load float, ptr %178, align 4, !tbaa !60
+  %180 = fcmp olt float %179, %175
+  %181 = select i1 %180, float %179, float %175
+  %182 = fcmp ogt float %179, %177
+  %183 = select i1 %182, float %179, float %177
+  %184 = getelementptr float, ptr %141, i64 %165
+  %185 = load float, ptr %184, align 4, !tbaa !60
+  %186 = fcmp olt float %185, %181
+  %187 = select i1 %186, float %185, float %181
+  %188 = fcmp ogt float %185, %183
+  %189 = select i1 %188, float %185, float %183
+  %190 = getelementptr float, ptr %142, i64 %165
+  %191 = load float, ptr %190, align 4, !tbaa !60
+  %192 = fcmp olt float %191, %187
+  %193 = select i1 %192, float %191, float %187
+  %194 = fcmp ogt float %191, %189
+  %195 = select i1 %194, float %191, float %189
+  %196 = getelementptr float, ptr %143, i64 %165
+  %197 = load float, ptr %196, align 4, !tbaa !60
+  %198 = fcmp olt float %197, %193
+  %199 = select i1 %198, float %197, float %193
+  %200 = fcmp ogt float %197, %195
+  %201 = select i1 %200, float %197, float %195
+  %202 = getelementptr float, ptr %144, i64 %165
+  %203 = load float, ptr %202, align 4, !tbaa !60
+  %204 = fcmp olt float %203, %199
+  %205 = select i1 %204, float %203, float %199
+  %206 = fcmp ogt float %203, %201
+  %207 = select i1 %206, float %203, float %201
+  %208 = getelementptr float, ptr %145, i64 %165
+  %209 = load float, ptr %208, align 4, !tbaa !60
+  %210 = fcmp olt float %209, %205
+  %211 = select i1 %210, float %209, float %205
+  %212 = fcmp ogt float %209, %207
+  %213 = select i1 %212, float %209, float %207
+  %214 = add nsw i64 %165, 8
+  %215 = icmp eq i64 %214, %1
+  br i1 %215, label %216, label %162, !llvm.loop !64
+
+216:                                              ; preds = %130, %162, %9
+  %217 = phi float [ %111, %9 ], [ %132, %130 ], [ %213, %162 ]
+  %218 = phi float [ %108, %9 ], [ %131, %130 ], [ %211, %162 ]
+  %219 = fsub float %217, %218
+  %220 = fdiv float %219, 2.550000e+02
+  %221 = fcmp oeq float %220, 0.000000e+00
+  %222 = select i1 %221, float 1.000000e+00, float %220
+  %223 = fsub float 0.000000e+00, %218
+  %224 = fdiv float %223, %222
+  %225 = tail call float @llvm.nearbyint.f32(float %224)
+  %226 = fcmp uno float %225, 0.000000e+00
+  br i1 %226, label %235, label %227
+
+227:                                              ; preds = %216
+  %228 = fpext float %225 to double
+  %229 = fadd double %228, 0.000000e+00
+  %230 = fcmp ugt float %225, 0.000000e+00
+  br i1 %230, label %231, label %235
+
+231:                                              ; preds = %227
+  %232 = fcmp ult float %225, 2.550000e+02
+  br i1 %232, label %233, label %235
+
+233:                                              ; preds = %231
+  %234 = fptosi double %229 to i64
+  br label %235
+
+235:                                              ; preds = %233, %231, %227, %216
+  %236 = phi i64 [ %234, %233 ], [ 0, %227 ], [ 255, %231 ], [ 0, %216 ]
+  store float %222, ptr %3, align 4, !tbaa !60
+  %237 = trunc i64 %236 to i32
+  store i32 %237, ptr %4, align 4, !tbaa !42
+  %238 = sdiv i64 %1, 16
+  %239 = shl nsw i64 %238, 4
+  %240 = insertelement <16 x float> poison, float %222, i64 0
+  %241 = shufflevector <16 x float> %240, <16 x float> poison, <16 x i32> zeroinitializer
+  %242 = sitofp i64 %236 to float
+  %243 = insertelement <16 x float> poison, float %242, i64 0
+  %244 = shufflevector <16 x float> %243, <16 x float> poison, <16 x i32> zeroinitializer
+  %245 = icmp sgt i64 %1, 15
+  br i1 %245, label %328, label %246
+
+246:                                              ; preds = %328, %235
+  %247 = icmp slt i64 %239, %1
+  br i1 %247, label %248, label %383
+
+248:                                              ; preds = %246
+  %249 = sitofp i64 %236 to double
+  %250 = tail call i64 @llvm.smin.i64(i64 %236, i64 255)
+  %251 = tail call i64 @llvm.smax.i64(i64 %250, i64 0)
+  %252 = sub i64 %1, %239
+  %253 = icmp ult i64 %252, 8
+  br i1 %253, label %254, label %282
+
+254:                                              ; preds = %326, %282, %248
+  %255 = phi i64 [ %239, %282 ], [ %239, %248 ], [ %295, %326 ]
+  %256 = sub i64 %1, %255
+  %257 = and i64 %256, 1
+  %258 = icmp eq i64 %257, 0
+  br i1 %258, label %278, label %259
+
+259:                                              ; preds = %254
+  %260 = getelementptr inbounds float, ptr %0, i64 %255
+  %261 = load float, ptr %260, align 4, !tbaa !60
+  %262 = fdiv float %261, %222
+  %263 = tail call float @llvm.nearbyint.f32(float %262)
+  %264 = fcmp uno float %263, 0.000000e+00
+  br i1 %264, label %273, label %265
+
+265:                                              ; preds = %259
+  %266 = fpext float %263 to double
+  %267 = fadd double %249, %266
+  %268 = fcmp ugt double %267, 0.000000e+00
+  br i1 %268, label %269, label %273
+
+269:                                              ; preds = %265
+  %270 = fcmp ult double %267, 2.550000e+02
+  br i1 %270, label %271, label %273
+
+271:                                              ; preds = %269
+  %272 = fptosi double %267 to i64
+  br label %273
+
+273:                                              ; preds = %271, %269, %265, %259
+  %274 = phi i64 [ %272, %271 ], [ 0, %265 ], [ 255, %269 ], [ %251, %259 ]
+  %275 = trunc i64 %274 to i8
+  %276 = getelementptr inbounds i8, ptr %2, i64 %255
+  store i8 %275, ptr %276, align 1, !tbaa !31
+  %277 = add nsw i64 %255, 1
+  br label %278
+
+278:                                              ; preds = %273, %254
+  %279 = phi i64 [ %255, %254 ], [ %277, %273 ]
+  %280 = add i64 %1, -1
+  %281 = icmp eq i64 %255, %280
+  br i1 %281, label %383, label %344
+
+282:                                              ; preds = %248
+  %283 = getelementptr i8, ptr %2, i64 %239
+  %284 = getelementptr i8, ptr %2, i64 %1
+  %285 = shl i64 %238, 6
+  %286 = getelementptr i8, ptr %0, i64 %285
+  %287 = shl i64 %1, 2
+  %288 = getelementptr i8, ptr %0, i64 %287
+  %289 = icmp ult ptr %283, %288
+  %290 = icmp ult ptr %286, %284
+  %291 = and i1 %289, %290
+  br i1 %291, label %254, label %292
+
+292:                                              ; preds = %282
+  %293 = and i64 %1, 7
+  %294 = sub i64 %252, %293
+  %295 = add i64 %239, %294
+  %296 = insertelement <8 x float> poison, float %222, i64 0
+  %297 = shufflevector <8 x float> %296, <8 x float> poison, <8 x i32> zeroinitializer
+  %298 = insertelement <8 x double> poison, double %249, i64 0
+  %299 = shufflevector <8 x double> %298, <8 x double> poison, <8 x i32> zeroinitializer
+  %300 = insertelement <8 x i64> poison, i64 %251, i64 0
+  %301 = shufflevector <8 x i64> %300, <8 x i64> poison, <8 x i32> zeroinitializer
+  br label %302
+
+302:                                              ; preds = %302, %292
+  %303 = phi i64 [ 0, %292 ], [ %324, %302 ]
+  %304 = add i64 %239, %303
+  %305 = getelementptr inbounds float, ptr %0, i64 %304
+  %306 = load <8 x float>, ptr %305, align 4, !tbaa !60, !alias.scope !65
+  %307 = fdiv <8 x float> %306, %297
+  %308 = tail call <8 x float> @llvm.nearbyint.v8f32(<8 x float> %307)
+  %309 = fcmp ord <8 x float> %308, zeroinitializer
+  %310 = fpext <8 x float> %308 to <8 x double>
+  %311 = fadd <8 x double> %299, %310
+  %312 = fcmp ugt <8 x double> %311, zeroinitializer
+  %313 = fcmp oge <8 x double> %311, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %314 = fptosi <8 x double> %311 to <8 x i64>
+  %315 = and <8 x i1> %312, %313
+  %316 = select <8 x i1> %309, <8 x i1> %315, <8 x i1> zeroinitializer
+  %317 = xor <8 x i1> %312, <i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true>
+  %318 = select <8 x i1> %309, <8 x i1> %317, <8 x i1> zeroinitializer
+  %319 = select <8 x i1> %318, <8 x i64> zeroinitializer, <8 x i64> %314
+  %320 = select <8 x i1> %316, <8 x i64> <i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255>, <8 x i64> %319
+  %321 = select <8 x i1> %309, <8 x i64> %320, <8 x i64> %301
+  %322 = trunc <8 x i64> %321 to <8 x i8>
+  %323 = getelementptr inbounds i8, ptr %2, i64 %304
+  store <8 x i8> %322, ptr %323, align 1, !tbaa !31, !alias.scope !68, !noalias !65
+  %324 = add nuw i64 %303, 8
+  %325 = icmp eq i64 %324, %294
+  br i1 %325, label %326, label %302, !llvm.loop !70
+
+326:                                              ; preds = %302
+  %327 = icmp eq i64 %293, 0
+  br i1 %327, label %383, label %254
+
+328:                                              ; preds = %235, %328
+  %329 = phi i64 [ %342, %328 ], [ 0, %235 ]
+  %330 = getelementptr inbounds float, ptr %0, i64 %329
+  %331 = load <16 x float>, ptr %330, align 1, !tbaa !31
+  %332 = fdiv <16 x float> %331, %241
+  %333 = tail call <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float> %332, i32 8, <16 x float> zeroinitializer, i16 -1, i32 4)
+  %334 = fadd <16 x float> %244, %333
+  %335 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %334, <16 x float> zeroinitializer, i32 4)
+  %336 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %335, <16 x float> <float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02>, i32 4)
+  %337 = fcmp uno <16 x float> %333, zeroinitializer
+  %338 = select <16 x i1> %337, <16 x float> %244, <16 x float> %336
+  %339 = getelementptr inbounds i8, ptr %2, i64 %329
+  %340 = tail call <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float> %338, <16 x i32> zeroinitializer, i16 -1, i32 4)
+  %341 = trunc <16 x i32> %340 to <16 x i8>
+  store <16 x i8> %341, ptr %339, align 1, !tbaa !31
+  %342 = add nuw nsw i64 %329, 16
+  %343 = icmp slt i64 %342, %239
+  br i1 %343, label %328, label %246, !llvm.loop !71
+
+344:                                              ; preds = %278, %377
+  %345 = phi i64 [ %381, %377 ], [ %279, %278 ]
+  %346 = getelementptr inbounds float, ptr %0, i64 %345
+  %347 = load float, ptr %346, align 4, !tbaa !60
+  %348 = fdiv float %347, %222
+  %349 = tail call float @llvm.nearbyint.f32(float %348)
+  %350 = fcmp uno float %349, 0.000000e+00
+  br i1 %350, label %359, label %351
+
+351:                                              ; preds = %344
+  %352 = fpext float %349 to double
+  %353 = fadd double %249, %352
+  %354 = fcmp ugt double %353, 0.000000e+00
+  br i1 %354, label %355, label %359
+
+355:                                              ; preds = %351
+  %356 = fcmp ult double %353, 2.550000e+02
+  br i1 %356, label %357, label %359
+
+357:                                              ; preds = %355
+  %358 = fptosi double %353 to i64
+  br label %359
+
+359:                                              ; preds = %357, %355, %351, %344
+  %360 = phi i64 [ %358, %357 ], [ 0, %351 ], [ 255, %355 ], [ %251, %344 ]
+  %361 = trunc i64 %360 to i8
+  %362 = getelementptr inbounds i8, ptr %2, i64 %345
+  store i8 %361, ptr %362, align 1, !tbaa !31
+  %363 = add nsw i64 %345, 1
+  %364 = getelementptr inbounds float, ptr %0, i64 %363
+  %365 = load float, ptr %364, align 4, !tbaa !60
+  %366 = fdiv float %365, %222
+  %367 = tail call float @llvm.nearbyint.f32(float %366)
+  %368 = fcmp uno float %367, 0.000000e+00
+  br i1 %368, label %377, label %369
+
+369:                                              ; preds = %359
+  %370 = fpext float %367 to double
+  %371 = fadd double %249, %370
+  %372 = fcmp ugt double %371, 0.000000e+00
+  br i1 %372, label %373, label %377
+
+373:                                              ; preds = %369
+  %374 = fcmp ult double %371, 2.550000e+02
+  br i1 %374, label %375, label %377
+
+375:                                              ; preds = %373
+  %376 = fptosi double %371 to i64
+  br label %377
+
+377:                                              ; preds = %375, %373, %369, %359
+  %378 = phi i64 [ %376, %375 ], [ 0, %369 ], [ 255, %373 ], [ %251, %359 ]
+  %379 = trunc i64 %378 to i8
+  %380 = getelementptr inbounds i8, ptr %2, i64 %363
+  store i8 %379, ptr %380, align 1, !tbaa !31
+  %381 = add nsw i64 %345, 2
+  %382 = icmp eq i64 %381, %1
+  br i1 %382, label %383, label %344, !llvm.loop !72
+
+383:                                              ; preds = %278, %377, %326, %246
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %3248
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  %21 = shl i64 %8, 5
+  %22 = shl i64 %8, 2
+  %23 = add i64 %2, -1
+  %24 = lshr i64 %23, 3
+  %25 = add nsw i64 %4, -1
+  %26 = lshr i64 %25, 1
+  %27 = shl nsw i64 %1, 1
+  %28 = mul nsw i64 %1, 3
+  %29 = shl nsw i64 %1, 2
+  %30 = mul nsw i64 %1, 5
+  %31 = mul nsw i64 %1, 6
+  %32 = mul nsw i64 %1, 7
+  %33 = getelementptr i8, ptr %7, i64 %22
+  %34 = shl i64 %8, 3
+  %35 = getelementptr i8, ptr %7, i64 %34
+  %36 = mul i64 %8, 12
+  %37 = getelementptr i8, ptr %7, i64 %36
+  %38 = shl i64 %8, 4
+  %39 = getelementptr i8, ptr %7, i64 %38
+  %40 = mul i64 %8, 20
+  %41 = getelementptr i8, ptr %7, i64 %40
+  %42 = mul i64 %8, 24
+  %43 = getelementptr i8, ptr %7, i64 %42
+  %44 = mul i64 %8, 28
+  %45 = getelementptr i8, ptr %7, i64 %44
+  %46 = add nsw i64 %19, -1
+  %47 = add nsw i64 %17, -1
+  %48 = and i64 %19, 1
+  %49 = icmp eq i64 %46, 0
+  %50 = and i64 %19, 2305843009213693950
+  %51 = icmp eq i64 %48, 0
+  %52 = and i64 %19, 1
+  %53 = icmp eq i64 %46, 0
+  %54 = and i64 %19, 2305843009213693950
+  %55 = icmp eq i64 %52, 0
+  %56 = and i64 %19, 1
+  %57 = icmp eq i64 %46, 0
+  %58 = and i64 %19, 2305843009213693950
+  %59 = icmp eq i64 %56, 0
+  %60 = and i64 %17, 1
+  %61 = icmp eq i64 %47, 0
+  %62 = and i64 %17, 1152921504606846974
+  %63 = icmp eq i64 %60, 0
+  %64 = and i64 %19, 3
+  %65 = icmp ult i64 %46, 3
+  %66 = and i64 %19, 2305843009213693948
+  %67 = icmp eq i64 %64, 0
+  %68 = and i64 %19, 1
+  %69 = icmp eq i64 %46, 0
+  %70 = and i64 %19, 2305843009213693950
+  %71 = icmp eq i64 %68, 0
+  %72 = and i64 %19, 1
+  %73 = icmp eq i64 %46, 0
+  %74 = and i64 %19, 2305843009213693950
+  %75 = icmp eq i64 %72, 0
+  %76 = and i64 %19, 1
+  %77 = icmp eq i64 %46, 0
+  %78 = and i64 %19, 2305843009213693950
+  %79 = icmp eq i64 %76, 0
+  %80 = and i64 %17, 1
+  %81 = icmp eq i64 %47, 0
+  %82 = and i64 %17, 1152921504606846974
+  %83 = icmp eq i64 %80, 0
+  %84 = and i64 %19, 1
+  %85 = icmp eq i64 %46, 0
+  %86 = and i64 %19, 2305843009213693950
+  %87 = icmp eq i64 %84, 0
+  %88 = and i64 %17, 1
+  %89 = icmp eq i64 %47, 0
+  %90 = and i64 %17, 1152921504606846974
+  %91 = icmp eq i64 %88, 0
+  %92 = and i64 %19, 3
+  %93 = icmp ult i64 %46, 3
+  %94 = and i64 %19, 2305843009213693948
+  %95 = icmp eq i64 %92, 0
+  %96 = and i64 %17, 1
+  %97 = icmp eq i64 %47, 0
+  %98 = and i64 %17, 1152921504606846974
+  %99 = icmp eq i64 %96, 0
+  %100 = and i64 %19, 3
+  %101 = icmp ult i64 %46, 3
+  %102 = and i64 %19, 2305843009213693948
+  %103 = icmp eq i64 %100, 0
+  br label %104
+
+104:                                              ; preds = %117, %15
+  %105 = phi i64 [ 0, %15 ], [ %119, %117 ]
+  %106 = phi i64 [ 0, %15 ], [ %118, %117 ]
+  %107 = shl i64 %105, 7
+  %108 = sub nsw i64 %4, %106
+  %109 = icmp sgt i64 %108, 1
+  %110 = trunc i64 %108 to i32
+  %111 = select i1 %109, i32 2, i32 %110
+  br i1 %16, label %112, label %117
+
+112:                                              ; preds = %104
+  %113 = mul nsw i64 %106, %13
+  %114 = getelementptr inbounds i8, ptr %3, i64 %113
+  %115 = shl nsw i64 %106, 6
+  %116 = getelementptr i8, ptr %7, i64 %115
+  br label %121
+
+117:                                              ; preds = %3244, %104
+  %118 = add nuw nsw i64 %106, 2
+  %119 = add nuw nsw i64 %105, 1
+  %120 = icmp eq i64 %105, %26
+  br i1 %120, label %3248, label %104, !llvm.loop !73
+
+121:                                              ; preds = %3244, %112
+  %122 = phi i64 [ 0, %112 ], [ %3246, %3244 ]
+  %123 = phi i64 [ 0, %112 ], [ %3245, %3244 ]
+  %124 = mul i64 %21, %122
+  %125 = add i64 %124, %107
+  %126 = getelementptr i8, ptr %7, i64 %125
+  %127 = sub nsw i64 %2, %123
+  %128 = icmp sgt i64 %127, 7
+  %129 = trunc i64 %127 to i32
+  %130 = shl nsw i32 %129, 2
+  %131 = mul nsw i64 %123, %1
+  %132 = getelementptr inbounds i8, ptr %0, i64 %131
+  %133 = mul nsw i64 %123, %8
+  %134 = getelementptr i32, ptr %116, i64 %133
+  %135 = select i1 %128, i32 32, i32 %130
+  %136 = add nsw i32 %135, %111
+  switch i32 %136, label %3244 [
+    i32 5, label %137
+    i32 9, label %289
+    i32 13, label %503
+    i32 17, label %731
+    i32 21, label %903
+    i32 25, label %1107
+    i32 29, label %1343
+    i32 33, label %1505
+    i32 6, label %1686
+    i32 10, label %1895
+    i32 14, label %2035
+    i32 18, label %2216
+    i32 22, label %2438
+    i32 26, label %2602
+    i32 30, label %2791
+    i32 34, label %3005
+  ]
+
+137:                                              ; preds = %121
+  br i1 %10, label %140, label %138
+
+138:                                              ; preds = %137
+  br i1 %18, label %139, label %287
+
+139:                                              ; preds = %138
+  br i1 %97, label %259, label %142
+
+140:                                              ; preds = %137
+  br i1 %20, label %141, label %287
+
+141:                                              ; preds = %140
+  br i1 %101, label %236, label %190
+
+142:                                              ; preds = %139, %142
+  %143 = phi <16 x i32> [ %186, %142 ], [ zeroinitializer, %139 ]
+  %144 = phi i64 [ %187, %142 ], [ 0, %139 ]
+  %145 = phi i64 [ %188, %142 ], [ 0, %139 ]
+  %146 = mul nuw nsw i64 %144, 80
+  %147 = getelementptr i8, ptr %114, i64 %146
+  %148 = load <16 x i32>, ptr %147, align 1, !tbaa !31
+  %149 = getelementptr inbounds i8, ptr %147, i64 64
+  %150 = load <16 x i8>, ptr %149, align 1, !tbaa !31
+  %151 = zext <16 x i8> %150 to <16 x i32>
+  %152 = bitcast <16 x i32> %151 to <64 x i8>
+  %153 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %152)
+  %154 = bitcast <64 x i8> %153 to <16 x i32>
+  %155 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %154, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %156 = shl nsw i64 %144, 3
+  %157 = getelementptr i8, ptr %132, i64 %156
+  %158 = load i64, ptr %157, align 1
+  %159 = insertelement <8 x i64> poison, i64 %158, i64 0
+  %160 = shufflevector <8 x i64> %159, <8 x i64> poison, <8 x i32> zeroinitializer
+  %161 = bitcast <8 x i64> %160 to <64 x i8>
+  %162 = bitcast <16 x i32> %155 to <64 x i8>
+  %163 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %161, <64 x i8> %162)
+  %164 = bitcast <64 x i8> %163 to <16 x i32>
+  %165 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %143, <16 x i32> %164, <16 x i32> %148)
+  %166 = or disjoint i64 %144, 1
+  %167 = mul nuw nsw i64 %166, 80
+  %168 = getelementptr i8, ptr %114, i64 %167
+  %169 = load <16 x i32>, ptr %168, align 1, !tbaa !31
+  %170 = getelementptr inbounds i8, ptr %168, i64 64
+  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
+  %172 = zext <16 x i8> %171 to <16 x i32>
+  %173 = bitcast <16 x i32> %172 to <64 x i8>
+  %174 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %173)
+  %175 = bitcast <64 x i8> %174 to <16 x i32>
+  %176 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %175, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %177 = shl nsw i64 %166, 3
+  %178 = getelementptr i8, ptr %132, i64 %177
+  %179 = load i64, ptr %178, align 1
+  %180 = insertelement <8 x i64> poison, i64 %179, i64 0
+  %181 = shufflevector <8 x i64> %180, <8 x i64> poison, <8 x i32> zeroinitializer
+  %182 = bitcast <8 x i64> %181 to <64 x i8>
+  %183 = bitcast <16 x i32> %176 to <64 x i8>
+  %184 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %182, <64 x i8> %183)
+  %185 = bitcast <64 x i8> %184 to <16 x i32>
+  %186 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %165, <16 x i32> %185, <16 x i32> %169)
+  %187 = add nuw nsw i64 %144, 2
+  %188 = add i64 %145, 2
+  %189 = icmp eq i64 %188, %98
+  br i1 %189, label %259, label %142, !llvm.loop !74
+
+190:                                              ; preds = %141, %190
+  %191 = phi <16 x i32> [ %232, %190 ], [ zeroinitializer, %141 ]
+  %192 = phi i64 [ %233, %190 ], [ 0, %141 ]
+  %193 = phi i64 [ %234, %190 ], [ 0, %141 ]
+  %194 = shl nsw i64 %192, 6
+  %195 = getelementptr i8, ptr %114, i64 %194
+  %196 = load <16 x i32>, ptr %195, align 1, !tbaa !31
+  %197 = shl nsw i64 %192, 2
+  %198 = getelementptr i8, ptr %132, i64 %197
+  %199 = load i32, ptr %198, align 1
+  %200 = insertelement <16 x i32> poison, i32 %199, i64 0
+  %201 = shufflevector <16 x i32> %200, <16 x i32> poison, <16 x i32> zeroinitializer
+  %202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %191, <16 x i32> %201, <16 x i32> %196)
+  %203 = or disjoint i64 %192, 1
+  %204 = shl nsw i64 %203, 6
+  %205 = getelementptr i8, ptr %114, i64 %204
+  %206 = load <16 x i32>, ptr %205, align 1, !tbaa !31
+  %207 = shl nsw i64 %203, 2
+  %208 = getelementptr i8, ptr %132, i64 %207
+  %209 = load i32, ptr %208, align 1
+  %210 = insertelement <16 x i32> poison, i32 %209, i64 0
+  %211 = shufflevector <16 x i32> %210, <16 x i32> poison, <16 x i32> zeroinitializer
+  %212 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %202, <16 x i32> %211, <16 x i32> %206)
+  %213 = or disjoint i64 %192, 2
+  %214 = shl nsw i64 %213, 6
+  %215 = getelementptr i8, ptr %114, i64 %214
+  %216 = load <16 x i32>, ptr %215, align 1, !tbaa !31
+  %217 = shl nsw i64 %213, 2
+  %218 = getelementptr i8, ptr %132, i64 %217
+  %219 = load i32, ptr %218, align 1
+  %220 = insertelement <16 x i32> poison, i32 %219, i64 0
+  %221 = shufflevector <16 x i32> %220, <16 x i32> poison, <16 x i32> zeroinitializer
+  %222 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %212, <16 x i32> %221, <16 x i32> %216)
+  %223 = or disjoint i64 %192, 3
+  %224 = shl nsw i64 %223, 6
+  %225 = getelementptr i8, ptr %114, i64 %224
+  %226 = load <16 x i32>, ptr %225, align 1, !tbaa !31
+  %227 = shl nsw i64 %223, 2
+  %228 = getelementptr i8, ptr %132, i64 %227
+  %229 = load i32, ptr %228, align 1
+  %230 = insertelement <16 x i32> poison, i32 %229, i64 0
+  %231 = shufflevector <16 x i32> %230, <16 x i32> poison, <16 x i32> zeroinitializer
+  %232 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %222, <16 x i32> %231, <16 x i32> %226)
+  %233 = add nuw nsw i64 %192, 4
+  %234 = add i64 %193, 4
+  %235 = icmp eq i64 %234, %102
+  br i1 %235, label %236, label %190, !llvm.loop !75
+
+236:                                              ; preds = %190, %141
+  %237 = phi <16 x i32> [ poison, %141 ], [ %232, %190 ]
+  %238 = phi <16 x i32> [ zeroinitializer, %141 ], [ %232, %190 ]
+  %239 = phi i64 [ 0, %141 ], [ %233, %190 ]
+  br i1 %103, label %256, label %240
+
+240:                                              ; preds = %236, %240
+  %241 = phi <16 x i32> [ %252, %240 ], [ %238, %236 ]
+  %242 = phi i64 [ %253, %240 ], [ %239, %236 ]
+  %243 = phi i64 [ %254, %240 ], [ 0, %236 ]
+  %244 = shl nsw i64 %242, 6
+  %245 = getelementptr i8, ptr %114, i64 %244
+  %246 = load <16 x i32>, ptr %245, align 1, !tbaa !31
+  %247 = shl nsw i64 %242, 2
+  %248 = getelementptr i8, ptr %132, i64 %247
+  %249 = load i32, ptr %248, align 1
+  %250 = insertelement <16 x i32> poison, i32 %249, i64 0
+  %251 = shufflevector <16 x i32> %250, <16 x i32> poison, <16 x i32> zeroinitializer
+  %252 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %241, <16 x i32> %251, <16 x i32> %246)
+  %253 = add nuw nsw i64 %242, 1
+  %254 = add i64 %243, 1
+  %255 = icmp eq i64 %254, %100
+  br i1 %255, label %256, label %240, !llvm.loop !76
+
+256:                                              ; preds = %240, %236
+  %257 = phi <16 x i32> [ %237, %236 ], [ %252, %240 ]
+  %258 = bitcast <16 x i32> %257 to <8 x i64>
+  br label %287
+
+259:                                              ; preds = %142, %139
+  %260 = phi <16 x i32> [ poison, %139 ], [ %186, %142 ]
+  %261 = phi <16 x i32> [ zeroinitializer, %139 ], [ %186, %142 ]
+  %262 = phi i64 [ 0, %139 ], [ %187, %142 ]
+  br i1 %99, label %284, label %263
+
+263:                                              ; preds = %259
+  %264 = mul nuw nsw i64 %262, 80
+  %265 = getelementptr i8, ptr %114, i64 %264
+  %266 = load <16 x i32>, ptr %265, align 1, !tbaa !31
+  %267 = getelementptr inbounds i8, ptr %265, i64 64
+  %268 = load <16 x i8>, ptr %267, align 1, !tbaa !31
+  %269 = zext <16 x i8> %268 to <16 x i32>
+  %270 = bitcast <16 x i32> %269 to <64 x i8>
+  %271 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %270)
+  %272 = bitcast <64 x i8> %271 to <16 x i32>
+  %273 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %272, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %274 = shl nsw i64 %262, 3
+  %275 = getelementptr i8, ptr %132, i64 %274
+  %276 = load i64, ptr %275, align 1
+  %277 = insertelement <8 x i64> poison, i64 %276, i64 0
+  %278 = shufflevector <8 x i64> %277, <8 x i64> poison, <8 x i32> zeroinitializer
+  %279 = bitcast <8 x i64> %278 to <64 x i8>
+  %280 = bitcast <16 x i32> %273 to <64 x i8>
+  %281 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %279, <64 x i8> %280)
+  %282 = bitcast <64 x i8> %281 to <16 x i32>
+  %283 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %261, <16 x i32> %282, <16 x i32> %266)
+  br label %284
+
+284:                                              ; preds = %259, %263
+  %285 = phi <16 x i32> [ %260, %259 ], [ %283, %263 ]
+  %286 = bitcast <16 x i32> %285 to <8 x i64>
+  br label %287
+
+287:                                              ; preds = %284, %256, %140, %138
+  %288 = phi <8 x i64> [ %258, %256 ], [ zeroinitializer, %140 ], [ %286, %284 ], [ zeroinitializer, %138 ]
+  store <8 x i64> %288, ptr %134, align 1, !tbaa !31
+  br label %3244
+
+289:                                              ; preds = %121
+  br i1 %10, label %292, label %290
+
+290:                                              ; preds = %289
+  br i1 %18, label %291, label %499
+
+291:                                              ; preds = %290
+  br i1 %89, label %459, label %294
+
+292:                                              ; preds = %289
+  br i1 %20, label %293, label %499
+
+293:                                              ; preds = %292
+  br i1 %93, label %426, label %359
+
+294:                                              ; preds = %291, %294
+  %295 = phi <16 x i32> [ %347, %294 ], [ zeroinitializer, %291 ]
+  %296 = phi <16 x i32> [ %355, %294 ], [ zeroinitializer, %291 ]
+  %297 = phi i64 [ %356, %294 ], [ 0, %291 ]
+  %298 = phi i64 [ %357, %294 ], [ 0, %291 ]
+  %299 = mul nuw nsw i64 %297, 80
+  %300 = getelementptr i8, ptr %114, i64 %299
+  %301 = load <16 x i32>, ptr %300, align 1, !tbaa !31
+  %302 = getelementptr inbounds i8, ptr %300, i64 64
+  %303 = load <16 x i8>, ptr %302, align 1, !tbaa !31
+  %304 = zext <16 x i8> %303 to <16 x i32>
+  %305 = bitcast <16 x i32> %304 to <64 x i8>
+  %306 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %305)
+  %307 = bitcast <64 x i8> %306 to <16 x i32>
+  %308 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %307, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %309 = shl nsw i64 %297, 3
+  %310 = getelementptr i8, ptr %132, i64 %309
+  %311 = load i64, ptr %310, align 1
+  %312 = insertelement <8 x i64> poison, i64 %311, i64 0
+  %313 = shufflevector <8 x i64> %312, <8 x i64> poison, <8 x i32> zeroinitializer
+  %314 = bitcast <8 x i64> %313 to <64 x i8>
+  %315 = bitcast <16 x i32> %308 to <64 x i8>
+  %316 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %314, <64 x i8> %315)
+  %317 = bitcast <64 x i8> %316 to <16 x i32>
+  %318 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %295, <16 x i32> %317, <16 x i32> %301)
+  %319 = getelementptr i8, ptr %310, i64 %1
+  %320 = load i64, ptr %319, align 1
+  %321 = insertelement <8 x i64> poison, i64 %320, i64 0
+  %322 = shufflevector <8 x i64> %321, <8 x i64> poison, <8 x i32> zeroinitializer
+  %323 = bitcast <8 x i64> %322 to <64 x i8>
+  %324 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %323, <64 x i8> %315)
+  %325 = bitcast <64 x i8> %324 to <16 x i32>
+  %326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %296, <16 x i32> %325, <16 x i32> %301)
+  %327 = or disjoint i64 %297, 1
+  %328 = mul nuw nsw i64 %327, 80
+  %329 = getelementptr i8, ptr %114, i64 %328
+  %330 = load <16 x i32>, ptr %329, align 1, !tbaa !31
+  %331 = getelementptr inbounds i8, ptr %329, i64 64
+  %332 = load <16 x i8>, ptr %331, align 1, !tbaa !31
+  %333 = zext <16 x i8> %332 to <16 x i32>
+  %334 = bitcast <16 x i32> %333 to <64 x i8>
+  %335 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %334)
+  %336 = bitcast <64 x i8> %335 to <16 x i32>
+  %337 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %336, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %338 = shl nsw i64 %327, 3
+  %339 = getelementptr i8, ptr %132, i64 %338
+  %340 = load i64, ptr %339, align 1
+  %341 = insertelement <8 x i64> poison, i64 %340, i64 0
+  %342 = shufflevector <8 x i64> %341, <8 x i64> poison, <8 x i32> zeroinitializer
+  %343 = bitcast <8 x i64> %342 to <64 x i8>
+  %344 = bitcast <16 x i32> %337 to <64 x i8>
+  %345 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %343, <64 x i8> %344)
+  %346 = bitcast <64 x i8> %345 to <16 x i32>
+  %347 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %318, <16 x i32> %346, <16 x i32> %330)
+  %348 = getelementptr i8, ptr %339, i64 %1
+  %349 = load i64, ptr %348, align 1
+  %350 = insertelement <8 x i64> poison, i64 %349, i64 0
+  %351 = shufflevector <8 x i64> %350, <8 x i64> poison, <8 x i32> zeroinitializer
+  %352 = bitcast <8 x i64> %351 to <64 x i8>
+  %353 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %352, <64 x i8> %344)
+  %354 = bitcast <64 x i8> %353 to <16 x i32>
+  %355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %326, <16 x i32> %354, <16 x i32> %330)
+  %356 = add nuw nsw i64 %297, 2
+  %357 = add i64 %298, 2
+  %358 = icmp eq i64 %357, %90
+  br i1 %358, label %459, label %294, !llvm.loop !74
+
+359:                                              ; preds = %293, %359
+  %360 = phi <16 x i32> [ %417, %359 ], [ zeroinitializer, %293 ]
+  %361 = phi <16 x i32> [ %422, %359 ], [ zeroinitializer, %293 ]
+  %362 = phi i64 [ %423, %359 ], [ 0, %293 ]
+  %363 = phi i64 [ %424, %359 ], [ 0, %293 ]
+  %364 = shl nsw i64 %362, 6
+  %365 = getelementptr i8, ptr %114, i64 %364
+  %366 = load <16 x i32>, ptr %365, align 1, !tbaa !31
+  %367 = shl nsw i64 %362, 2
+  %368 = getelementptr i8, ptr %132, i64 %367
+  %369 = load i32, ptr %368, align 1
+  %370 = insertelement <16 x i32> poison, i32 %369, i64 0
+  %371 = shufflevector <16 x i32> %370, <16 x i32> poison, <16 x i32> zeroinitializer
+  %372 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %360, <16 x i32> %371, <16 x i32> %366)
+  %373 = getelementptr i8, ptr %368, i64 %1
+  %374 = load i32, ptr %373, align 1
+  %375 = insertelement <16 x i32> poison, i32 %374, i64 0
+  %376 = shufflevector <16 x i32> %375, <16 x i32> poison, <16 x i32> zeroinitializer
+  %377 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %361, <16 x i32> %376, <16 x i32> %366)
+  %378 = or disjoint i64 %362, 1
+  %379 = shl nsw i64 %378, 6
+  %380 = getelementptr i8, ptr %114, i64 %379
+  %381 = load <16 x i32>, ptr %380, align 1, !tbaa !31
+  %382 = shl nsw i64 %378, 2
+  %383 = getelementptr i8, ptr %132, i64 %382
+  %384 = load i32, ptr %383, align 1
+  %385 = insertelement <16 x i32> poison, i32 %384, i64 0
+  %386 = shufflevector <16 x i32> %385, <16 x i32> poison, <16 x i32> zeroinitializer
+  %387 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %372, <16 x i32> %386, <16 x i32> %381)
+  %388 = getelementptr i8, ptr %383, i64 %1
+  %389 = load i32, ptr %388, align 1
+  %390 = insertelement <16 x i32> poison, i32 %389, i64 0
+  %391 = shufflevector <16 x i32> %390, <16 x i32> poison, <16 x i32> zeroinitializer
+  %392 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %377, <16 x i32> %391, <16 x i32> %381)
+  %393 = or disjoint i64 %362, 2
+  %394 = shl nsw i64 %393, 6
+  %395 = getelementptr i8, ptr %114, i64 %394
+  %396 = load <16 x i32>, ptr %395, align 1, !tbaa !31
+  %397 = shl nsw i64 %393, 2
+  %398 = getelementptr i8, ptr %132, i64 %397
+  %399 = load i32, ptr %398, align 1
+  %400 = insertelement <16 x i32> poison, i32 %399, i64 0
+  %401 = shufflevector <16 x i32> %400, <16 x i32> poison, <16 x i32> zeroinitializer
+  %402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %387, <16 x i32> %401, <16 x i32> %396)
+  %403 = getelementptr i8, ptr %398, i64 %1
+  %404 = load i32, ptr %403, align 1
+  %405 = insertelement <16 x i32> poison, i32 %404, i64 0
+  %406 = shufflevector <16 x i32> %405, <16 x i32> poison, <16 x i32> zeroinitializer
+  %407 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %392, <16 x i32> %406, <16 x i32> %396)
+  %408 = or disjoint i64 %362, 3
+  %409 = shl nsw i64 %408, 6
+  %410 = getelementptr i8, ptr %114, i64 %409
+  %411 = load <16 x i32>, ptr %410, align 1, !tbaa !31
+  %412 = shl nsw i64 %408, 2
+  %413 = getelementptr i8, ptr %132, i64 %412
+  %414 = load i32, ptr %413, align 1
+  %415 = insertelement <16 x i32> poison, i32 %414, i64 0
+  %416 = shufflevector <16 x i32> %415, <16 x i32> poison, <16 x i32> zeroinitializer
+  %417 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %402, <16 x i32> %416, <16 x i32> %411)
+  %418 = getelementptr i8, ptr %413, i64 %1
+  %419 = load i32, ptr %418, align 1
+  %420 = insertelement <16 x i32> poison, i32 %419, i64 0
+  %421 = shufflevector <16 x i32> %420, <16 x i32> poison, <16 x i32> zeroinitializer
+  %422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %407, <16 x i32> %421, <16 x i32> %411)
+  %423 = add nuw nsw i64 %362, 4
+  %424 = add i64 %363, 4
+  %425 = icmp eq i64 %424, %94
+  br i1 %425, label %426, label %359, !llvm.loop !75
+
+426:                                              ; preds = %359, %293
+  %427 = phi <16 x i32> [ poison, %293 ], [ %417, %359 ]
+  %428 = phi <16 x i32> [ poison, %293 ], [ %422, %359 ]
+  %429 = phi <16 x i32> [ zeroinitializer, %293 ], [ %417, %359 ]
+  %430 = phi <16 x i32> [ zeroinitializer, %293 ], [ %422, %359 ]
+  %431 = phi i64 [ 0, %293 ], [ %423, %359 ]
+  br i1 %95, label %454, label %432
+
+432:                                              ; preds = %426, %432
+  %433 = phi <16 x i32> [ %445, %432 ], [ %429, %426 ]
+  %434 = phi <16 x i32> [ %450, %432 ], [ %430, %426 ]
+  %435 = phi i64 [ %451, %432 ], [ %431, %426 ]
+  %436 = phi i64 [ %452, %432 ], [ 0, %426 ]
+  %437 = shl nsw i64 %435, 6
+  %438 = getelementptr i8, ptr %114, i64 %437
+  %439 = load <16 x i32>, ptr %438, align 1, !tbaa !31
+  %440 = shl nsw i64 %435, 2
+  %441 = getelementptr i8, ptr %132, i64 %440
+  %442 = load i32, ptr %441, align 1
+  %443 = insertelement <16 x i32> poison, i32 %442, i64 0
+  %444 = shufflevector <16 x i32> %443, <16 x i32> poison, <16 x i32> zeroinitializer
+  %445 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %433, <16 x i32> %444, <16 x i32> %439)
+  %446 = getelementptr i8, ptr %441, i64 %1
+  %447 = load i32, ptr %446, align 1
+  %448 = insertelement <16 x i32> poison, i32 %447, i64 0
+  %449 = shufflevector <16 x i32> %448, <16 x i32> poison, <16 x i32> zeroinitializer
+  %450 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %434, <16 x i32> %449, <16 x i32> %439)
+  %451 = add nuw nsw i64 %435, 1
+  %452 = add i64 %436, 1
+  %453 = icmp eq i64 %452, %92
+  br i1 %453, label %454, label %432, !llvm.loop !77
+
+454:                                              ; preds = %432, %426
+  %455 = phi <16 x i32> [ %427, %426 ], [ %445, %432 ]
+  %456 = phi <16 x i32> [ %428, %426 ], [ %450, %432 ]
+  %457 = bitcast <16 x i32> %456 to <8 x i64>
+  %458 = bitcast <16 x i32> %455 to <8 x i64>
+  br label %499
+
+459:                                              ; preds = %294, %291
+  %460 = phi <16 x i32> [ poison, %291 ], [ %347, %294 ]
+  %461 = phi <16 x i32> [ poison, %291 ], [ %355, %294 ]
+  %462 = phi <16 x i32> [ zeroinitializer, %291 ], [ %347, %294 ]
+  %463 = phi <16 x i32> [ zeroinitializer, %291 ], [ %355, %294 ]
+  %464 = phi i64 [ 0, %291 ], [ %356, %294 ]
+  br i1 %91, label %494, label %465
+
+465:                                              ; preds = %459
+  %466 = mul nuw nsw i64 %464, 80
+  %467 = getelementptr i8, ptr %114, i64 %466
+  %468 = load <16 x i32>, ptr %467, align 1, !tbaa !31
+  %469 = getelementptr inbounds i8, ptr %467, i64 64
+  %470 = load <16 x i8>, ptr %469, align 1, !tbaa !31
+  %471 = zext <16 x i8> %470 to <16 x i32>
+  %472 = bitcast <16 x i32> %471 to <64 x i8>
+  %473 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %472)
+  %474 = bitcast <64 x i8> %473 to <16 x i32>
+  %475 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %474, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %476 = shl nsw i64 %464, 3
+  %477 = getelementptr i8, ptr %132, i64 %476
+  %478 = load i64, ptr %477, align 1
+  %479 = insertelement <8 x i64> poison, i64 %478, i64 0
+  %480 = shufflevector <8 x i64> %479, <8 x i64> poison, <8 x i32> zeroinitializer
+  %481 = bitcast <8 x i64> %480 to <64 x i8>
+  %482 = bitcast <16 x i32> %475 to <64 x i8>
+  %483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %481, <64 x i8> %482)
+  %484 = bitcast <64 x i8> %483 to <16 x i32>
+  %485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %462, <16 x i32> %484, <16 x i32> %468)
+  %486 = getelementptr i8, ptr %477, i64 %1
+  %487 = load i64, ptr %486, align 1
+  %488 = insertelement <8 x i64> poison, i64 %487, i64 0
+  %489 = shufflevector <8 x i64> %488, <8 x i64> poison, <8 x i32> zeroinitializer
+  %490 = bitcast <8 x i64> %489 to <64 x i8>
+  %491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %490, <64 x i8> %482)
+  %492 = bitcast <64 x i8> %491 to <16 x i32>
+  %493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %463, <16 x i32> %492, <16 x i32> %468)
+  br label %494
+
+494:                                              ; preds = %459, %465
+  %495 = phi <16 x i32> [ %460, %459 ], [ %485, %465 ]
+  %496 = phi <16 x i32> [ %461, %459 ], [ %493, %465 ]
+  %497 = bitcast <16 x i32> %496 to <8 x i64>
+  %498 = bitcast <16 x i32> %495 to <8 x i64>
+  br label %499
+
+499:                                              ; preds = %494, %454, %292, %290
+  %500 = phi <8 x i64> [ %458, %454 ], [ zeroinitializer, %292 ], [ %498, %494 ], [ zeroinitializer, %290 ]
+  %501 = phi <8 x i64> [ %457, %454 ], [ zeroinitializer, %292 ], [ %497, %494 ], [ zeroinitializer, %290 ]
+  store <8 x i64> %500, ptr %134, align 1, !tbaa !31
+  %502 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %501, ptr %502, align 1, !tbaa !31
+  br label %3244
+
+503:                                              ; preds = %121
+  br i1 %10, label %506, label %504
+
+504:                                              ; preds = %503
+  br i1 %18, label %505, label %725
+
+505:                                              ; preds = %504
+  br i1 %81, label %673, label %508
+
+506:                                              ; preds = %503
+  br i1 %20, label %507, label %725
+
+507:                                              ; preds = %506
+  br i1 %85, label %638, label %590
+
+508:                                              ; preds = %505, %508
+  %509 = phi <16 x i32> [ %570, %508 ], [ zeroinitializer, %505 ]
+  %510 = phi <16 x i32> [ %578, %508 ], [ zeroinitializer, %505 ]
+  %511 = phi <16 x i32> [ %586, %508 ], [ zeroinitializer, %505 ]
+  %512 = phi i64 [ %587, %508 ], [ 0, %505 ]
+  %513 = phi i64 [ %588, %508 ], [ 0, %505 ]
+  %514 = mul nuw nsw i64 %512, 80
+  %515 = getelementptr i8, ptr %114, i64 %514
+  %516 = load <16 x i32>, ptr %515, align 1, !tbaa !31
+  %517 = getelementptr inbounds i8, ptr %515, i64 64
+  %518 = load <16 x i8>, ptr %517, align 1, !tbaa !31
+  %519 = zext <16 x i8> %518 to <16 x i32>
+  %520 = bitcast <16 x i32> %519 to <64 x i8>
+  %521 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %520)
+  %522 = bitcast <64 x i8> %521 to <16 x i32>
+  %523 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %522, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %524 = shl nsw i64 %512, 3
+  %525 = getelementptr i8, ptr %132, i64 %524
+  %526 = load i64, ptr %525, align 1
+  %527 = insertelement <8 x i64> poison, i64 %526, i64 0
+  %528 = shufflevector <8 x i64> %527, <8 x i64> poison, <8 x i32> zeroinitializer
+  %529 = bitcast <8 x i64> %528 to <64 x i8>
+  %530 = bitcast <16 x i32> %523 to <64 x i8>
+  %531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %529, <64 x i8> %530)
+  %532 = bitcast <64 x i8> %531 to <16 x i32>
+  %533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %509, <16 x i32> %532, <16 x i32> %516)
+  %534 = getelementptr i8, ptr %525, i64 %1
+  %535 = load i64, ptr %534, align 1
+  %536 = insertelement <8 x i64> poison, i64 %535, i64 0
+  %537 = shufflevector <8 x i64> %536, <8 x i64> poison, <8 x i32> zeroinitializer
+  %538 = bitcast <8 x i64> %537 to <64 x i8>
+  %539 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %538, <64 x i8> %530)
+  %540 = bitcast <64 x i8> %539 to <16 x i32>
+  %541 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %510, <16 x i32> %540, <16 x i32> %516)
+  %542 = getelementptr i8, ptr %525, i64 %27
+  %543 = load i64, ptr %542, align 1
+  %544 = insertelement <8 x i64> poison, i64 %543, i64 0
+  %545 = shufflevector <8 x i64> %544, <8 x i64> poison, <8 x i32> zeroinitializer
+  %546 = bitcast <8 x i64> %545 to <64 x i8>
+  %547 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %546, <64 x i8> %530)
+  %548 = bitcast <64 x i8> %547 to <16 x i32>
+  %549 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %511, <16 x i32> %548, <16 x i32> %516)
+  %550 = or disjoint i64 %512, 1
+  %551 = mul nuw nsw i64 %550, 80
+  %552 = getelementptr i8, ptr %114, i64 %551
+  %553 = load <16 x i32>, ptr %552, align 1, !tbaa !31
+  %554 = getelementptr inbounds i8, ptr %552, i64 64
+  %555 = load <16 x i8>, ptr %554, align 1, !tbaa !31
+  %556 = zext <16 x i8> %555 to <16 x i32>
+  %557 = bitcast <16 x i32> %556 to <64 x i8>
+  %558 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %557)
+  %559 = bitcast <64 x i8> %558 to <16 x i32>
+  %560 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %559, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %561 = shl nsw i64 %550, 3
+  %562 = getelementptr i8, ptr %132, i64 %561
+  %563 = load i64, ptr %562, align 1
+  %564 = insertelement <8 x i64> poison, i64 %563, i64 0
+  %565 = shufflevector <8 x i64> %564, <8 x i64> poison, <8 x i32> zeroinitializer
+  %566 = bitcast <8 x i64> %565 to <64 x i8>
+  %567 = bitcast <16 x i32> %560 to <64 x i8>
+  %568 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %566, <64 x i8> %567)
+  %569 = bitcast <64 x i8> %568 to <16 x i32>
+  %570 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %533, <16 x i32> %569, <16 x i32> %553)
+  %571 = getelementptr i8, ptr %562, i64 %1
+  %572 = load i64, ptr %571, align 1
+  %573 = insertelement <8 x i64> poison, i64 %572, i64 0
+  %574 = shufflevector <8 x i64> %573, <8 x i64> poison, <8 x i32> zeroinitializer
+  %575 = bitcast <8 x i64> %574 to <64 x i8>
+  %576 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %575, <64 x i8> %567)
+  %577 = bitcast <64 x i8> %576 to <16 x i32>
+  %578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %541, <16 x i32> %577, <16 x i32> %553)
+  %579 = getelementptr i8, ptr %562, i64 %27
+  %580 = load i64, ptr %579, align 1
+  %581 = insertelement <8 x i64> poison, i64 %580, i64 0
+  %582 = shufflevector <8 x i64> %581, <8 x i64> poison, <8 x i32> zeroinitializer
+  %583 = bitcast <8 x i64> %582 to <64 x i8>
+  %584 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %583, <64 x i8> %567)
+  %585 = bitcast <64 x i8> %584 to <16 x i32>
+  %586 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %549, <16 x i32> %585, <16 x i32> %553)
+  %587 = add nuw nsw i64 %512, 2
+  %588 = add i64 %513, 2
+  %589 = icmp eq i64 %588, %82
+  br i1 %589, label %673, label %508, !llvm.loop !74
+
+590:                                              ; preds = %507, %590
+  %591 = phi <16 x i32> [ %624, %590 ], [ zeroinitializer, %507 ]
+  %592 = phi <16 x i32> [ %629, %590 ], [ zeroinitializer, %507 ]
+  %593 = phi <16 x i32> [ %634, %590 ], [ zeroinitializer, %507 ]
+  %594 = phi i64 [ %635, %590 ], [ 0, %507 ]
+  %595 = phi i64 [ %636, %590 ], [ 0, %507 ]
+  %596 = shl nsw i64 %594, 6
+  %597 = getelementptr i8, ptr %114, i64 %596
+  %598 = load <16 x i32>, ptr %597, align 1, !tbaa !31
+  %599 = shl nsw i64 %594, 2
+  %600 = getelementptr i8, ptr %132, i64 %599
+  %601 = load i32, ptr %600, align 1
+  %602 = insertelement <16 x i32> poison, i32 %601, i64 0
+  %603 = shufflevector <16 x i32> %602, <16 x i32> poison, <16 x i32> zeroinitializer
+  %604 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %591, <16 x i32> %603, <16 x i32> %598)
+  %605 = getelementptr i8, ptr %600, i64 %1
+  %606 = load i32, ptr %605, align 1
+  %607 = insertelement <16 x i32> poison, i32 %606, i64 0
+  %608 = shufflevector <16 x i32> %607, <16 x i32> poison, <16 x i32> zeroinitializer
+  %609 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %592, <16 x i32> %608, <16 x i32> %598)
+  %610 = getelementptr i8, ptr %600, i64 %27
+  %611 = load i32, ptr %610, align 1
+  %612 = insertelement <16 x i32> poison, i32 %611, i64 0
+  %613 = shufflevector <16 x i32> %612, <16 x i32> poison, <16 x i32> zeroinitializer
+  %614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %593, <16 x i32> %613, <16 x i32> %598)
+  %615 = or disjoint i64 %594, 1
+  %616 = shl nsw i64 %615, 6
+  %617 = getelementptr i8, ptr %114, i64 %616
+  %618 = load <16 x i32>, ptr %617, align 1, !tbaa !31
+  %619 = shl nsw i64 %615, 2
+  %620 = getelementptr i8, ptr %132, i64 %619
+  %621 = load i32, ptr %620, align 1
+  %622 = insertelement <16 x i32> poison, i32 %621, i64 0
+  %623 = shufflevector <16 x i32> %622, <16 x i32> poison, <16 x i32> zeroinitializer
+  %624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %604, <16 x i32> %623, <16 x i32> %618)
+  %625 = getelementptr i8, ptr %620, i64 %1
+  %626 = load i32, ptr %625, align 1
+  %627 = insertelement <16 x i32> poison, i32 %626, i64 0
+  %628 = shufflevector <16 x i32> %627, <16 x i32> poison, <16 x i32> zeroinitializer
+  %629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %609, <16 x i32> %628, <16 x i32> %618)
+  %630 = getelementptr i8, ptr %620, i64 %27
+  %631 = load i32, ptr %630, align 1
+  %632 = insertelement <16 x i32> poison, i32 %631, i64 0
+  %633 = shufflevector <16 x i32> %632, <16 x i32> poison, <16 x i32> zeroinitializer
+  %634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %614, <16 x i32> %633, <16 x i32> %618)
+  %635 = add nuw nsw i64 %594, 2
+  %636 = add i64 %595, 2
+  %637 = icmp eq i64 %636, %86
+  br i1 %637, label %638, label %590, !llvm.loop !75
+
+638:                                              ; preds = %590, %507
+  %639 = phi <16 x i32> [ poison, %507 ], [ %624, %590 ]
+  %640 = phi <16 x i32> [ poison, %507 ], [ %629, %590 ]
+  %641 = phi <16 x i32> [ poison, %507 ], [ %634, %590 ]
+  %642 = phi <16 x i32> [ zeroinitializer, %507 ], [ %624, %590 ]
+  %643 = phi <16 x i32> [ zeroinitializer, %507 ], [ %629, %590 ]
+  %644 = phi <16 x i32> [ zeroinitializer, %507 ], [ %634, %590 ]
+  %645 = phi i64 [ 0, %507 ], [ %635, %590 ]
+  br i1 %87, label %666, label %646
+
+646:                                              ; preds = %638
+  %647 = shl nsw i64 %645, 6
+  %648 = getelementptr i8, ptr %114, i64 %647
+  %649 = load <16 x i32>, ptr %648, align 1, !tbaa !31
+  %650 = shl nsw i64 %645, 2
+  %651 = getelementptr i8, ptr %132, i64 %650
+  %652 = load i32, ptr %651, align 1
+  %653 = insertelement <16 x i32> poison, i32 %652, i64 0
+  %654 = shufflevector <16 x i32> %653, <16 x i32> poison, <16 x i32> zeroinitializer
+  %655 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %642, <16 x i32> %654, <16 x i32> %649)
+  %656 = getelementptr i8, ptr %651, i64 %1
+  %657 = load i32, ptr %656, align 1
+  %658 = insertelement <16 x i32> poison, i32 %657, i64 0
+  %659 = shufflevector <16 x i32> %658, <16 x i32> poison, <16 x i32> zeroinitializer
+  %660 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %643, <16 x i32> %659, <16 x i32> %649)
+  %661 = getelementptr i8, ptr %651, i64 %27
+  %662 = load i32, ptr %661, align 1
+  %663 = insertelement <16 x i32> poison, i32 %662, i64 0
+  %664 = shufflevector <16 x i32> %663, <16 x i32> poison, <16 x i32> zeroinitializer
+  %665 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %644, <16 x i32> %664, <16 x i32> %649)
+  br label %666
+
+666:                                              ; preds = %638, %646
+  %667 = phi <16 x i32> [ %639, %638 ], [ %655, %646 ]
+  %668 = phi <16 x i32> [ %640, %638 ], [ %660, %646 ]
+  %669 = phi <16 x i32> [ %641, %638 ], [ %665, %646 ]
+  %670 = bitcast <16 x i32> %669 to <8 x i64>
+  %671 = bitcast <16 x i32> %668 to <8 x i64>
+  %672 = bitcast <16 x i32> %667 to <8 x i64>
+  br label %725
+
+673:                                              ; preds = %508, %505
+  %674 = phi <16 x i32> [ poison, %505 ], [ %570, %508 ]
+  %675 = phi <16 x i32> [ poison, %505 ], [ %578, %508 ]
+  %676 = phi <16 x i32> [ poison, %505 ], [ %586, %508 ]
+  %677 = phi <16 x i32> [ zeroinitializer, %505 ], [ %570, %508 ]
+  %678 = phi <16 x i32> [ zeroinitializer, %505 ], [ %578, %508 ]
+  %679 = phi <16 x i32> [ zeroinitializer, %505 ], [ %586, %508 ]
+  %680 = phi i64 [ 0, %505 ], [ %587, %508 ]
+  br i1 %83, label %718, label %681
+
+681:                                              ; preds = %673
+  %682 = mul nuw nsw i64 %680, 80
+  %683 = getelementptr i8, ptr %114, i64 %682
+  %684 = load <16 x i32>, ptr %683, align 1, !tbaa !31
+  %685 = getelementptr inbounds i8, ptr %683, i64 64
+  %686 = load <16 x i8>, ptr %685, align 1, !tbaa !31
+  %687 = zext <16 x i8> %686 to <16 x i32>
+  %688 = bitcast <16 x i32> %687 to <64 x i8>
+  %689 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %688)
+  %690 = bitcast <64 x i8> %689 to <16 x i32>
+  %691 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %690, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %692 = shl nsw i64 %680, 3
+  %693 = getelementptr i8, ptr %132, i64 %692
+  %694 = load i64, ptr %693, align 1
+  %695 = insertelement <8 x i64> poison, i64 %694, i64 0
+  %696 = shufflevector <8 x i64> %695, <8 x i64> poison, <8 x i32> zeroinitializer
+  %697 = bitcast <8 x i64> %696 to <64 x i8>
+  %698 = bitcast <16 x i32> %691 to <64 x i8>
+  %699 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %697, <64 x i8> %698)
+  %700 = bitcast <64 x i8> %699 to <16 x i32>
+  %701 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %677, <16 x i32> %700, <16 x i32> %684)
+  %702 = getelementptr i8, ptr %693, i64 %1
+  %703 = load i64, ptr %702, align 1
+  %704 = insertelement <8 x i64> poison, i64 %703, i64 0
+  %705 = shufflevector <8 x i64> %704, <8 x i64> poison, <8 x i32> zeroinitializer
+  %706 = bitcast <8 x i64> %705 to <64 x i8>
+  %707 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %706, <64 x i8> %698)
+  %708 = bitcast <64 x i8> %707 to <16 x i32>
+  %709 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %678, <16 x i32> %708, <16 x i32> %684)
+  %710 = getelementptr i8, ptr %693, i64 %27
+  %711 = load i64, ptr %710, align 1
+  %712 = insertelement <8 x i64> poison, i64 %711, i64 0
+  %713 = shufflevector <8 x i64> %712, <8 x i64> poison, <8 x i32> zeroinitializer
+  %714 = bitcast <8 x i64> %713 to <64 x i8>
+  %715 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %714, <64 x i8> %698)
+  %716 = bitcast <64 x i8> %715 to <16 x i32>
+  %717 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %679, <16 x i32> %716, <16 x i32> %684)
+  br label %718
+
+718:                                              ; preds = %673, %681
+  %719 = phi <16 x i32> [ %674, %673 ], [ %701, %681 ]
+  %720 = phi <16 x i32> [ %675, %673 ], [ %709, %681 ]
+  %721 = phi <16 x i32> [ %676, %673 ], [ %717, %681 ]
+  %722 = bitcast <16 x i32> %721 to <8 x i64>
+  %723 = bitcast <16 x i32> %720 to <8 x i64>
+  %724 = bitcast <16 x i32> %719 to <8 x i64>
+  br label %725
+
+725:                                              ; preds = %718, %666, %506, %504
+  %726 = phi <8 x i64> [ %672, %666 ], [ zeroinitializer, %506 ], [ %724, %718 ], [ zeroinitializer, %504 ]
+  %727 = phi <8 x i64> [ %671, %666 ], [ zeroinitializer, %506 ], [ %723, %718 ], [ zeroinitializer, %504 ]
+  %728 = phi <8 x i64> [ %670, %666 ], [ zeroinitializer, %506 ], [ %722, %718 ], [ zeroinitializer, %504 ]
+  store <8 x i64> %726, ptr %134, align 1, !tbaa !31
+  %729 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %727, ptr %729, align 1, !tbaa !31
+  %730 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %728, ptr %730, align 1, !tbaa !31
+  br label %3244
+
+731:                                              ; preds = %121
+  br i1 %10, label %733, label %732
+
+732:                                              ; preds = %731
+  br i1 %18, label %735, label %895
+
+733:                                              ; preds = %731
+  br i1 %20, label %734, label %895
+
+734:                                              ; preds = %733
+  br i1 %77, label %846, label %787
+
+735:                                              ; preds = %732, %735
+  %736 = phi <16 x i32> [ %760, %735 ], [ zeroinitializer, %732 ]
+  %737 = phi <16 x i32> [ %768, %735 ], [ zeroinitializer, %732 ]
+  %738 = phi <16 x i32> [ %776, %735 ], [ zeroinitializer, %732 ]
+  %739 = phi <16 x i32> [ %784, %735 ], [ zeroinitializer, %732 ]
+  %740 = phi i64 [ %785, %735 ], [ 0, %732 ]
+  %741 = mul nuw nsw i64 %740, 80
+  %742 = getelementptr i8, ptr %114, i64 %741
+  %743 = load <16 x i32>, ptr %742, align 1, !tbaa !31
+  %744 = getelementptr inbounds i8, ptr %742, i64 64
+  %745 = load <16 x i8>, ptr %744, align 1, !tbaa !31
+  %746 = zext <16 x i8> %745 to <16 x i32>
+  %747 = bitcast <16 x i32> %746 to <64 x i8>
+  %748 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %747)
+  %749 = bitcast <64 x i8> %748 to <16 x i32>
+  %750 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %749, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %751 = shl nsw i64 %740, 3
+  %752 = getelementptr i8, ptr %132, i64 %751
+  %753 = load i64, ptr %752, align 1
+  %754 = insertelement <8 x i64> poison, i64 %753, i64 0
+  %755 = shufflevector <8 x i64> %754, <8 x i64> poison, <8 x i32> zeroinitializer
+  %756 = bitcast <8 x i64> %755 to <64 x i8>
+  %757 = bitcast <16 x i32> %750 to <64 x i8>
+  %758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %756, <64 x i8> %757)
+  %759 = bitcast <64 x i8> %758 to <16 x i32>
+  %760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %736, <16 x i32> %759, <16 x i32> %743)
+  %761 = getelementptr i8, ptr %752, i64 %1
+  %762 = load i64, ptr %761, align 1
+  %763 = insertelement <8 x i64> poison, i64 %762, i64 0
+  %764 = shufflevector <8 x i64> %763, <8 x i64> poison, <8 x i32> zeroinitializer
+  %765 = bitcast <8 x i64> %764 to <64 x i8>
+  %766 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %765, <64 x i8> %757)
+  %767 = bitcast <64 x i8> %766 to <16 x i32>
+  %768 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %737, <16 x i32> %767, <16 x i32> %743)
+  %769 = getelementptr i8, ptr %752, i64 %27
+  %770 = load i64, ptr %769, align 1
+  %771 = insertelement <8 x i64> poison, i64 %770, i64 0
+  %772 = shufflevector <8 x i64> %771, <8 x i64> poison, <8 x i32> zeroinitializer
+  %773 = bitcast <8 x i64> %772 to <64 x i8>
+  %774 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %773, <64 x i8> %757)
+  %775 = bitcast <64 x i8> %774 to <16 x i32>
+  %776 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %738, <16 x i32> %775, <16 x i32> %743)
+  %777 = getelementptr i8, ptr %752, i64 %28
+  %778 = load i64, ptr %777, align 1
+  %779 = insertelement <8 x i64> poison, i64 %778, i64 0
+  %780 = shufflevector <8 x i64> %779, <8 x i64> poison, <8 x i32> zeroinitializer
+  %781 = bitcast <8 x i64> %780 to <64 x i8>
+  %782 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %781, <64 x i8> %757)
+  %783 = bitcast <64 x i8> %782 to <16 x i32>
+  %784 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %739, <16 x i32> %783, <16 x i32> %743)
+  %785 = add nuw nsw i64 %740, 1
+  %786 = icmp eq i64 %785, %17
+  br i1 %786, label %890, label %735, !llvm.loop !74
+
+787:                                              ; preds = %734, %787
+  %788 = phi <16 x i32> [ %827, %787 ], [ zeroinitializer, %734 ]
+  %789 = phi <16 x i32> [ %832, %787 ], [ zeroinitializer, %734 ]
+  %790 = phi <16 x i32> [ %837, %787 ], [ zeroinitializer, %734 ]
+  %791 = phi <16 x i32> [ %842, %787 ], [ zeroinitializer, %734 ]
+  %792 = phi i64 [ %843, %787 ], [ 0, %734 ]
+  %793 = phi i64 [ %844, %787 ], [ 0, %734 ]
+  %794 = shl nsw i64 %792, 6
+  %795 = getelementptr i8, ptr %114, i64 %794
+  %796 = load <16 x i32>, ptr %795, align 1, !tbaa !31
+  %797 = shl nsw i64 %792, 2
+  %798 = getelementptr i8, ptr %132, i64 %797
+  %799 = load i32, ptr %798, align 1
+  %800 = insertelement <16 x i32> poison, i32 %799, i64 0
+  %801 = shufflevector <16 x i32> %800, <16 x i32> poison, <16 x i32> zeroinitializer
+  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %788, <16 x i32> %801, <16 x i32> %796)
+  %803 = getelementptr i8, ptr %798, i64 %1
+  %804 = load i32, ptr %803, align 1
+  %805 = insertelement <16 x i32> poison, i32 %804, i64 0
+  %806 = shufflevector <16 x i32> %805, <16 x i32> poison, <16 x i32> zeroinitializer
+  %807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %789, <16 x i32> %806, <16 x i32> %796)
+  %808 = getelementptr i8, ptr %798, i64 %27
+  %809 = load i32, ptr %808, align 1
+  %810 = insertelement <16 x i32> poison, i32 %809, i64 0
+  %811 = shufflevector <16 x i32> %810, <16 x i32> poison, <16 x i32> zeroinitializer
+  %812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %790, <16 x i32> %811, <16 x i32> %796)
+  %813 = getelementptr i8, ptr %798, i64 %28
+  %814 = load i32, ptr %813, align 1
+  %815 = insertelement <16 x i32> poison, i32 %814, i64 0
+  %816 = shufflevector <16 x i32> %815, <16 x i32> poison, <16 x i32> zeroinitializer
+  %817 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %791, <16 x i32> %816, <16 x i32> %796)
+  %818 = or disjoint i64 %792, 1
+  %819 = shl nsw i64 %818, 6
+  %820 = getelementptr i8, ptr %114, i64 %819
+  %821 = load <16 x i32>, ptr %820, align 1, !tbaa !31
+  %822 = shl nsw i64 %818, 2
+  %823 = getelementptr i8, ptr %132, i64 %822
+  %824 = load i32, ptr %823, align 1
+  %825 = insertelement <16 x i32> poison, i32 %824, i64 0
+  %826 = shufflevector <16 x i32> %825, <16 x i32> poison, <16 x i32> zeroinitializer
+  %827 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %802, <16 x i32> %826, <16 x i32> %821)
+  %828 = getelementptr i8, ptr %823, i64 %1
+  %829 = load i32, ptr %828, align 1
+  %830 = insertelement <16 x i32> poison, i32 %829, i64 0
+  %831 = shufflevector <16 x i32> %830, <16 x i32> poison, <16 x i32> zeroinitializer
+  %832 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %807, <16 x i32> %831, <16 x i32> %821)
+  %833 = getelementptr i8, ptr %823, i64 %27
+  %834 = load i32, ptr %833, align 1
+  %835 = insertelement <16 x i32> poison, i32 %834, i64 0
+  %836 = shufflevector <16 x i32> %835, <16 x i32> poison, <16 x i32> zeroinitializer
+  %837 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %812, <16 x i32> %836, <16 x i32> %821)
+  %838 = getelementptr i8, ptr %823, i64 %28
+  %839 = load i32, ptr %838, align 1
+  %840 = insertelement <16 x i32> poison, i32 %839, i64 0
+  %841 = shufflevector <16 x i32> %840, <16 x i32> poison, <16 x i32> zeroinitializer
+  %842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %817, <16 x i32> %841, <16 x i32> %821)
+  %843 = add nuw nsw i64 %792, 2
+  %844 = add i64 %793, 2
+  %845 = icmp eq i64 %844, %78
+  br i1 %845, label %846, label %787, !llvm.loop !75
+
+846:                                              ; preds = %787, %734
+  %847 = phi <16 x i32> [ poison, %734 ], [ %827, %787 ]
+  %848 = phi <16 x i32> [ poison, %734 ], [ %832, %787 ]
+  %849 = phi <16 x i32> [ poison, %734 ], [ %837, %787 ]
+  %850 = phi <16 x i32> [ poison, %734 ], [ %842, %787 ]
+  %851 = phi <16 x i32> [ zeroinitializer, %734 ], [ %827, %787 ]
+  %852 = phi <16 x i32> [ zeroinitializer, %734 ], [ %832, %787 ]
+  %853 = phi <16 x i32> [ zeroinitializer, %734 ], [ %837, %787 ]
+  %854 = phi <16 x i32> [ zeroinitializer, %734 ], [ %842, %787 ]
+  %855 = phi i64 [ 0, %734 ], [ %843, %787 ]
+  br i1 %79, label %881, label %856
+
+856:                                              ; preds = %846
+  %857 = shl nsw i64 %855, 6
+  %858 = getelementptr i8, ptr %114, i64 %857
+  %859 = load <16 x i32>, ptr %858, align 1, !tbaa !31
+  %860 = shl nsw i64 %855, 2
+  %861 = getelementptr i8, ptr %132, i64 %860
+  %862 = load i32, ptr %861, align 1
+  %863 = insertelement <16 x i32> poison, i32 %862, i64 0
+  %864 = shufflevector <16 x i32> %863, <16 x i32> poison, <16 x i32> zeroinitializer
+  %865 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %851, <16 x i32> %864, <16 x i32> %859)
+  %866 = getelementptr i8, ptr %861, i64 %1
+  %867 = load i32, ptr %866, align 1
+  %868 = insertelement <16 x i32> poison, i32 %867, i64 0
+  %869 = shufflevector <16 x i32> %868, <16 x i32> poison, <16 x i32> zeroinitializer
+  %870 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %852, <16 x i32> %869, <16 x i32> %859)
+  %871 = getelementptr i8, ptr %861, i64 %27
+  %872 = load i32, ptr %871, align 1
+  %873 = insertelement <16 x i32> poison, i32 %872, i64 0
+  %874 = shufflevector <16 x i32> %873, <16 x i32> poison, <16 x i32> zeroinitializer
+  %875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %853, <16 x i32> %874, <16 x i32> %859)
+  %876 = getelementptr i8, ptr %861, i64 %28
+  %877 = load i32, ptr %876, align 1
+  %878 = insertelement <16 x i32> poison, i32 %877, i64 0
+  %879 = shufflevector <16 x i32> %878, <16 x i32> poison, <16 x i32> zeroinitializer
+  %880 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %854, <16 x i32> %879, <16 x i32> %859)
+  br label %881
+
+881:                                              ; preds = %846, %856
+  %882 = phi <16 x i32> [ %847, %846 ], [ %865, %856 ]
+  %883 = phi <16 x i32> [ %848, %846 ], [ %870, %856 ]
+  %884 = phi <16 x i32> [ %849, %846 ], [ %875, %856 ]
+  %885 = phi <16 x i32> [ %850, %846 ], [ %880, %856 ]
+  %886 = bitcast <16 x i32> %885 to <8 x i64>
+  %887 = bitcast <16 x i32> %884 to <8 x i64>
+  %888 = bitcast <16 x i32> %883 to <8 x i64>
+  %889 = bitcast <16 x i32> %882 to <8 x i64>
+  br label %895
+
+890:                                              ; preds = %735
+  %891 = bitcast <16 x i32> %784 to <8 x i64>
+  %892 = bitcast <16 x i32> %776 to <8 x i64>
+  %893 = bitcast <16 x i32> %768 to <8 x i64>
+  %894 = bitcast <16 x i32> %760 to <8 x i64>
+  br label %895
+
+895:                                              ; preds = %890, %881, %733, %732
+  %896 = phi <8 x i64> [ %889, %881 ], [ zeroinitializer, %733 ], [ %894, %890 ], [ zeroinitializer, %732 ]
+  %897 = phi <8 x i64> [ %888, %881 ], [ zeroinitializer, %733 ], [ %893, %890 ], [ zeroinitializer, %732 ]
+  %898 = phi <8 x i64> [ %887, %881 ], [ zeroinitializer, %733 ], [ %892, %890 ], [ zeroinitializer, %732 ]
+  %899 = phi <8 x i64> [ %886, %881 ], [ zeroinitializer, %733 ], [ %891, %890 ], [ zeroinitializer, %732 ]
+  store <8 x i64> %896, ptr %134, align 1, !tbaa !31
+  %900 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %897, ptr %900, align 1, !tbaa !31
+  %901 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %898, ptr %901, align 1, !tbaa !31
+  %902 = getelementptr inbounds i8, ptr %134, i64 %36
+  store <8 x i64> %899, ptr %902, align 1, !tbaa !31
+  br label %3244
+
+903:                                              ; preds = %121
+  br i1 %10, label %905, label %904
+
+904:                                              ; preds = %903
+  br i1 %18, label %907, label %1097
+
+905:                                              ; preds = %903
+  br i1 %20, label %906, label %1097
+
+906:                                              ; preds = %905
+  br i1 %73, label %1038, label %968
+
+907:                                              ; preds = %904, %907
+  %908 = phi <16 x i32> [ %933, %907 ], [ zeroinitializer, %904 ]
+  %909 = phi <16 x i32> [ %941, %907 ], [ zeroinitializer, %904 ]
+  %910 = phi <16 x i32> [ %949, %907 ], [ zeroinitializer, %904 ]
+  %911 = phi <16 x i32> [ %957, %907 ], [ zeroinitializer, %904 ]
+  %912 = phi <16 x i32> [ %965, %907 ], [ zeroinitializer, %904 ]
+  %913 = phi i64 [ %966, %907 ], [ 0, %904 ]
+  %914 = mul nuw nsw i64 %913, 80
+  %915 = getelementptr i8, ptr %114, i64 %914
+  %916 = load <16 x i32>, ptr %915, align 1, !tbaa !31
+  %917 = getelementptr inbounds i8, ptr %915, i64 64
+  %918 = load <16 x i8>, ptr %917, align 1, !tbaa !31
+  %919 = zext <16 x i8> %918 to <16 x i32>
+  %920 = bitcast <16 x i32> %919 to <64 x i8>
+  %921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %920)
+  %922 = bitcast <64 x i8> %921 to <16 x i32>
+  %923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %924 = shl nsw i64 %913, 3
+  %925 = getelementptr i8, ptr %132, i64 %924
+  %926 = load i64, ptr %925, align 1
+  %927 = insertelement <8 x i64> poison, i64 %926, i64 0
+  %928 = shufflevector <8 x i64> %927, <8 x i64> poison, <8 x i32> zeroinitializer
+  %929 = bitcast <8 x i64> %928 to <64 x i8>
+  %930 = bitcast <16 x i32> %923 to <64 x i8>
+  %931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %929, <64 x i8> %930)
+  %932 = bitcast <64 x i8> %931 to <16 x i32>
+  %933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %908, <16 x i32> %932, <16 x i32> %916)
+  %934 = getelementptr i8, ptr %925, i64 %1
+  %935 = load i64, ptr %934, align 1
+  %936 = insertelement <8 x i64> poison, i64 %935, i64 0
+  %937 = shufflevector <8 x i64> %936, <8 x i64> poison, <8 x i32> zeroinitializer
+  %938 = bitcast <8 x i64> %937 to <64 x i8>
+  %939 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %938, <64 x i8> %930)
+  %940 = bitcast <64 x i8> %939 to <16 x i32>
+  %941 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %909, <16 x i32> %940, <16 x i32> %916)
+  %942 = getelementptr i8, ptr %925, i64 %27
+  %943 = load i64, ptr %942, align 1
+  %944 = insertelement <8 x i64> poison, i64 %943, i64 0
+  %945 = shufflevector <8 x i64> %944, <8 x i64> poison, <8 x i32> zeroinitializer
+  %946 = bitcast <8 x i64> %945 to <64 x i8>
+  %947 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %946, <64 x i8> %930)
+  %948 = bitcast <64 x i8> %947 to <16 x i32>
+  %949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %910, <16 x i32> %948, <16 x i32> %916)
+  %950 = getelementptr i8, ptr %925, i64 %28
+  %951 = load i64, ptr %950, align 1
+  %952 = insertelement <8 x i64> poison, i64 %951, i64 0
+  %953 = shufflevector <8 x i64> %952, <8 x i64> poison, <8 x i32> zeroinitializer
+  %954 = bitcast <8 x i64> %953 to <64 x i8>
+  %955 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %954, <64 x i8> %930)
+  %956 = bitcast <64 x i8> %955 to <16 x i32>
+  %957 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %911, <16 x i32> %956, <16 x i32> %916)
+  %958 = getelementptr i8, ptr %925, i64 %29
+  %959 = load i64, ptr %958, align 1
+  %960 = insertelement <8 x i64> poison, i64 %959, i64 0
+  %961 = shufflevector <8 x i64> %960, <8 x i64> poison, <8 x i32> zeroinitializer
+  %962 = bitcast <8 x i64> %961 to <64 x i8>
+  %963 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %962, <64 x i8> %930)
+  %964 = bitcast <64 x i8> %963 to <16 x i32>
+  %965 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %912, <16 x i32> %964, <16 x i32> %916)
+  %966 = add nuw nsw i64 %913, 1
+  %967 = icmp eq i64 %966, %17
+  br i1 %967, label %1091, label %907, !llvm.loop !74
+
+968:                                              ; preds = %906, %968
+  %969 = phi <16 x i32> [ %1014, %968 ], [ zeroinitializer, %906 ]
+  %970 = phi <16 x i32> [ %1019, %968 ], [ zeroinitializer, %906 ]
+  %971 = phi <16 x i32> [ %1024, %968 ], [ zeroinitializer, %906 ]
+  %972 = phi <16 x i32> [ %1029, %968 ], [ zeroinitializer, %906 ]
+  %973 = phi <16 x i32> [ %1034, %968 ], [ zeroinitializer, %906 ]
+  %974 = phi i64 [ %1035, %968 ], [ 0, %906 ]
+  %975 = phi i64 [ %1036, %968 ], [ 0, %906 ]
+  %976 = shl nsw i64 %974, 6
+  %977 = getelementptr i8, ptr %114, i64 %976
+  %978 = load <16 x i32>, ptr %977, align 1, !tbaa !31
+  %979 = shl nsw i64 %974, 2
+  %980 = getelementptr i8, ptr %132, i64 %979
+  %981 = load i32, ptr %980, align 1
+  %982 = insertelement <16 x i32> poison, i32 %981, i64 0
+  %983 = shufflevector <16 x i32> %982, <16 x i32> poison, <16 x i32> zeroinitializer
+  %984 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %969, <16 x i32> %983, <16 x i32> %978)
+  %985 = getelementptr i8, ptr %980, i64 %1
+  %986 = load i32, ptr %985, align 1
+  %987 = insertelement <16 x i32> poison, i32 %986, i64 0
+  %988 = shufflevector <16 x i32> %987, <16 x i32> poison, <16 x i32> zeroinitializer
+  %989 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %970, <16 x i32> %988, <16 x i32> %978)
+  %990 = getelementptr i8, ptr %980, i64 %27
+  %991 = load i32, ptr %990, align 1
+  %992 = insertelement <16 x i32> poison, i32 %991, i64 0
+  %993 = shufflevector <16 x i32> %992, <16 x i32> poison, <16 x i32> zeroinitializer
+  %994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %971, <16 x i32> %993, <16 x i32> %978)
+  %995 = getelementptr i8, ptr %980, i64 %28
+  %996 = load i32, ptr %995, align 1
+  %997 = insertelement <16 x i32> poison, i32 %996, i64 0
+  %998 = shufflevector <16 x i32> %997, <16 x i32> poison, <16 x i32> zeroinitializer
+  %999 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %972, <16 x i32> %998, <16 x i32> %978)
+  %1000 = getelementptr i8, ptr %980, i64 %29
+  %1001 = load i32, ptr %1000, align 1
+  %1002 = insertelement <16 x i32> poison, i32 %1001, i64 0
+  %1003 = shufflevector <16 x i32> %1002, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1004 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %973, <16 x i32> %1003, <16 x i32> %978)
+  %1005 = or disjoint i64 %974, 1
+  %1006 = shl nsw i64 %1005, 6
+  %1007 = getelementptr i8, ptr %114, i64 %1006
+  %1008 = load <16 x i32>, ptr %1007, align 1, !tbaa !31
+  %1009 = shl nsw i64 %1005, 2
+  %1010 = getelementptr i8, ptr %132, i64 %1009
+  %1011 = load i32, ptr %1010, align 1
+  %1012 = insertelement <16 x i32> poison, i32 %1011, i64 0
+  %1013 = shufflevector <16 x i32> %1012, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1014 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %984, <16 x i32> %1013, <16 x i32> %1008)
+  %1015 = getelementptr i8, ptr %1010, i64 %1
+  %1016 = load i32, ptr %1015, align 1
+  %1017 = insertelement <16 x i32> poison, i32 %1016, i64 0
+  %1018 = shufflevector <16 x i32> %1017, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %989, <16 x i32> %1018, <16 x i32> %1008)
+  %1020 = getelementptr i8, ptr %1010, i64 %27
+  %1021 = load i32, ptr %1020, align 1
+  %1022 = insertelement <16 x i32> poison, i32 %1021, i64 0
+  %1023 = shufflevector <16 x i32> %1022, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1024 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %994, <16 x i32> %1023, <16 x i32> %1008)
+  %1025 = getelementptr i8, ptr %1010, i64 %28
+  %1026 = load i32, ptr %1025, align 1
+  %1027 = insertelement <16 x i32> poison, i32 %1026, i64 0
+  %1028 = shufflevector <16 x i32> %1027, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1029 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %999, <16 x i32> %1028, <16 x i32> %1008)
+  %1030 = getelementptr i8, ptr %1010, i64 %29
+  %1031 = load i32, ptr %1030, align 1
+  %1032 = insertelement <16 x i32> poison, i32 %1031, i64 0
+  %1033 = shufflevector <16 x i32> %1032, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1034 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1004, <16 x i32> %1033, <16 x i32> %1008)
+  %1035 = add nuw nsw i64 %974, 2
+  %1036 = add i64 %975, 2
+  %1037 = icmp eq i64 %1036, %74
+  br i1 %1037, label %1038, label %968, !llvm.loop !75
+
+1038:                                             ; preds = %968, %906
+  %1039 = phi <16 x i32> [ poison, %906 ], [ %1014, %968 ]
+  %1040 = phi <16 x i32> [ poison, %906 ], [ %1019, %968 ]
+  %1041 = phi <16 x i32> [ poison, %906 ], [ %1024, %968 ]
+  %1042 = phi <16 x i32> [ poison, %906 ], [ %1029, %968 ]
+  %1043 = phi <16 x i32> [ poison, %906 ], [ %1034, %968 ]
+  %1044 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1014, %968 ]
+  %1045 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1019, %968 ]
+  %1046 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1024, %968 ]
+  %1047 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1029, %968 ]
+  %1048 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1034, %968 ]
+  %1049 = phi i64 [ 0, %906 ], [ %1035, %968 ]
+  br i1 %75, label %1080, label %1050
+
+1050:                                             ; preds = %1038
+  %1051 = shl nsw i64 %1049, 6
+  %1052 = getelementptr i8, ptr %114, i64 %1051
+  %1053 = load <16 x i32>, ptr %1052, align 1, !tbaa !31
+  %1054 = shl nsw i64 %1049, 2
+  %1055 = getelementptr i8, ptr %132, i64 %1054
+  %1056 = load i32, ptr %1055, align 1
+  %1057 = insertelement <16 x i32> poison, i32 %1056, i64 0
+  %1058 = shufflevector <16 x i32> %1057, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1059 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1044, <16 x i32> %1058, <16 x i32> %1053)
+  %1060 = getelementptr i8, ptr %1055, i64 %1
+  %1061 = load i32, ptr %1060, align 1
+  %1062 = insertelement <16 x i32> poison, i32 %1061, i64 0
+  %1063 = shufflevector <16 x i32> %1062, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1064 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1045, <16 x i32> %1063, <16 x i32> %1053)
+  %1065 = getelementptr i8, ptr %1055, i64 %27
+  %1066 = load i32, ptr %1065, align 1
+  %1067 = insertelement <16 x i32> poison, i32 %1066, i64 0
+  %1068 = shufflevector <16 x i32> %1067, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1046, <16 x i32> %1068, <16 x i32> %1053)
+  %1070 = getelementptr i8, ptr %1055, i64 %28
+  %1071 = load i32, ptr %1070, align 1
+  %1072 = insertelement <16 x i32> poison, i32 %1071, i64 0
+  %1073 = shufflevector <16 x i32> %1072, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1074 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1047, <16 x i32> %1073, <16 x i32> %1053)
+  %1075 = getelementptr i8, ptr %1055, i64 %29
+  %1076 = load i32, ptr %1075, align 1
+  %1077 = insertelement <16 x i32> poison, i32 %1076, i64 0
+  %1078 = shufflevector <16 x i32> %1077, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1048, <16 x i32> %1078, <16 x i32> %1053)
+  br label %1080
+
+1080:                                             ; preds = %1038, %1050
+  %1081 = phi <16 x i32> [ %1039, %1038 ], [ %1059, %1050 ]
+  %1082 = phi <16 x i32> [ %1040, %1038 ], [ %1064, %1050 ]
+  %1083 = phi <16 x i32> [ %1041, %1038 ], [ %1069, %1050 ]
+  %1084 = phi <16 x i32> [ %1042, %1038 ], [ %1074, %1050 ]
+  %1085 = phi <16 x i32> [ %1043, %1038 ], [ %1079, %1050 ]
+  %1086 = bitcast <16 x i32> %1085 to <8 x i64>
+  %1087 = bitcast <16 x i32> %1084 to <8 x i64>
+  %1088 = bitcast <16 x i32> %1083 to <8 x i64>
+  %1089 = bitcast <16 x i32> %1082 to <8 x i64>
+  %1090 = bitcast <16 x i32> %1081 to <8 x i64>
+  br label %1097
+
+1091:                                             ; preds = %907
+  %1092 = bitcast <16 x i32> %965 to <8 x i64>
+  %1093 = bitcast <16 x i32> %957 to <8 x i64>
+  %1094 = bitcast <16 x i32> %949 to <8 x i64>
+  %1095 = bitcast <16 x i32> %941 to <8 x i64>
+  %1096 = bitcast <16 x i32> %933 to <8 x i64>
+  br label %1097
+
+1097:                                             ; preds = %1091, %1080, %905, %904
+  %1098 = phi <8 x i64> [ %1090, %1080 ], [ zeroinitializer, %905 ], [ %1096, %1091 ], [ zeroinitializer, %904 ]
+  %1099 = phi <8 x i64> [ %1089, %1080 ], [ zeroinitializer, %905 ], [ %1095, %1091 ], [ zeroinitializer, %904 ]
+  %1100 = phi <8 x i64> [ %1088, %1080 ], [ zeroinitializer, %905 ], [ %1094, %1091 ], [ zeroinitializer, %904 ]
+  %1101 = phi <8 x i64> [ %1087, %1080 ], [ zeroinitializer, %905 ], [ %1093, %1091 ], [ zeroinitializer, %904 ]
+  %1102 = phi <8 x i64> [ %1086, %1080 ], [ zeroinitializer, %905 ], [ %1092, %1091 ], [ zeroinitializer, %904 ]
+  store <8 x i64> %1098, ptr %134, align 1, !tbaa !31
+  %1103 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %1099, ptr %1103, align 1, !tbaa !31
+  %1104 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %1100, ptr %1104, align 1, !tbaa !31
+  %1105 = getelementptr inbounds i8, ptr %134, i64 %36
+  store <8 x i64> %1101, ptr %1105, align 1, !tbaa !31
+  %1106 = getelementptr inbounds i8, ptr %134, i64 %38
+  store <8 x i64> %1102, ptr %1106, align 1, !tbaa !31
+  br label %3244
+
+1107:                                             ; preds = %121
+  br i1 %10, label %1109, label %1108
+
+1108:                                             ; preds = %1107
+  br i1 %18, label %1111, label %1331
+
+1109:                                             ; preds = %1107
+  br i1 %20, label %1110, label %1331
+
+1110:                                             ; preds = %1109
+  br i1 %69, label %1262, label %1181
+
+1111:                                             ; preds = %1108, %1111
+  %1112 = phi <16 x i32> [ %1138, %1111 ], [ zeroinitializer, %1108 ]
+  %1113 = phi <16 x i32> [ %1146, %1111 ], [ zeroinitializer, %1108 ]
+  %1114 = phi <16 x i32> [ %1154, %1111 ], [ zeroinitializer, %1108 ]
+  %1115 = phi <16 x i32> [ %1162, %1111 ], [ zeroinitializer, %1108 ]
+  %1116 = phi <16 x i32> [ %1170, %1111 ], [ zeroinitializer, %1108 ]
+  %1117 = phi <16 x i32> [ %1178, %1111 ], [ zeroinitializer, %1108 ]
+  %1118 = phi i64 [ %1179, %1111 ], [ 0, %1108 ]
+  %1119 = mul nuw nsw i64 %1118, 80
+  %1120 = getelementptr i8, ptr %114, i64 %1119
+  %1121 = load <16 x i32>, ptr %1120, align 1, !tbaa !31
+  %1122 = getelementptr inbounds i8, ptr %1120, i64 64
+  %1123 = load <16 x i8>, ptr %1122, align 1, !tbaa !31
+  %1124 = zext <16 x i8> %1123 to <16 x i32>
+  %1125 = bitcast <16 x i32> %1124 to <64 x i8>
+  %1126 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1125)
+  %1127 = bitcast <64 x i8> %1126 to <16 x i32>
+  %1128 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1127, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1129 = shl nsw i64 %1118, 3
+  %1130 = getelementptr i8, ptr %132, i64 %1129
+  %1131 = load i64, ptr %1130, align 1
+  %1132 = insertelement <8 x i64> poison, i64 %1131, i64 0
+  %1133 = shufflevector <8 x i64> %1132, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1134 = bitcast <8 x i64> %1133 to <64 x i8>
+  %1135 = bitcast <16 x i32> %1128 to <64 x i8>
+  %1136 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1134, <64 x i8> %1135)
+  %1137 = bitcast <64 x i8> %1136 to <16 x i32>
+  %1138 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1112, <16 x i32> %1137, <16 x i32> %1121)
+  %1139 = getelementptr i8, ptr %1130, i64 %1
+  %1140 = load i64, ptr %1139, align 1
+  %1141 = insertelement <8 x i64> poison, i64 %1140, i64 0
+  %1142 = shufflevector <8 x i64> %1141, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1143 = bitcast <8 x i64> %1142 to <64 x i8>
+  %1144 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1143, <64 x i8> %1135)
+  %1145 = bitcast <64 x i8> %1144 to <16 x i32>
+  %1146 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1113, <16 x i32> %1145, <16 x i32> %1121)
+  %1147 = getelementptr i8, ptr %1130, i64 %27
+  %1148 = load i64, ptr %1147, align 1
+  %1149 = insertelement <8 x i64> poison, i64 %1148, i64 0
+  %1150 = shufflevector <8 x i64> %1149, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1151 = bitcast <8 x i64> %1150 to <64 x i8>
+  %1152 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1151, <64 x i8> %1135)
+  %1153 = bitcast <64 x i8> %1152 to <16 x i32>
+  %1154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1114, <16 x i32> %1153, <16 x i32> %1121)
+  %1155 = getelementptr i8, ptr %1130, i64 %28
+  %1156 = load i64, ptr %1155, align 1
+  %1157 = insertelement <8 x i64> poison, i64 %1156, i64 0
+  %1158 = shufflevector <8 x i64> %1157, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1159 = bitcast <8 x i64> %1158 to <64 x i8>
+  %1160 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1159, <64 x i8> %1135)
+  %1161 = bitcast <64 x i8> %1160 to <16 x i32>
+  %1162 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1115, <16 x i32> %1161, <16 x i32> %1121)
+  %1163 = getelementptr i8, ptr %1130, i64 %29
+  %1164 = load i64, ptr %1163, align 1
+  %1165 = insertelement <8 x i64> poison, i64 %1164, i64 0
+  %1166 = shufflevector <8 x i64> %1165, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1167 = bitcast <8 x i64> %1166 to <64 x i8>
+  %1168 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1167, <64 x i8> %1135)
+  %1169 = bitcast <64 x i8> %1168 to <16 x i32>
+  %1170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1116, <16 x i32> %1169, <16 x i32> %1121)
+  %1171 = getelementptr i8, ptr %1130, i64 %30
+  %1172 = load i64, ptr %1171, align 1
+  %1173 = insertelement <8 x i64> poison, i64 %1172, i64 0
+  %1174 = shufflevector <8 x i64> %1173, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1175 = bitcast <8 x i64> %1174 to <64 x i8>
+  %1176 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1175, <64 x i8> %1135)
+  %1177 = bitcast <64 x i8> %1176 to <16 x i32>
+  %1178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1117, <16 x i32> %1177, <16 x i32> %1121)
+  %1179 = add nuw nsw i64 %1118, 1
+  %1180 = icmp eq i64 %1179, %17
+  br i1 %1180, label %1324, label %1111, !llvm.loop !74
+
+1181:                                             ; preds = %1110, %1181
+  %1182 = phi <16 x i32> [ %1233, %1181 ], [ zeroinitializer, %1110 ]
+  %1183 = phi <16 x i32> [ %1238, %1181 ], [ zeroinitializer, %1110 ]
+  %1184 = phi <16 x i32> [ %1243, %1181 ], [ zeroinitializer, %1110 ]
+  %1185 = phi <16 x i32> [ %1248, %1181 ], [ zeroinitializer, %1110 ]
+  %1186 = phi <16 x i32> [ %1253, %1181 ], [ zeroinitializer, %1110 ]
+  %1187 = phi <16 x i32> [ %1258, %1181 ], [ zeroinitializer, %1110 ]
+  %1188 = phi i64 [ %1259, %1181 ], [ 0, %1110 ]
+  %1189 = phi i64 [ %1260, %1181 ], [ 0, %1110 ]
+  %1190 = shl nsw i64 %1188, 6
+  %1191 = getelementptr i8, ptr %114, i64 %1190
+  %1192 = load <16 x i32>, ptr %1191, align 1, !tbaa !31
+  %1193 = shl nsw i64 %1188, 2
+  %1194 = getelementptr i8, ptr %132, i64 %1193
+  %1195 = load i32, ptr %1194, align 1
+  %1196 = insertelement <16 x i32> poison, i32 %1195, i64 0
+  %1197 = shufflevector <16 x i32> %1196, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1198 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1182, <16 x i32> %1197, <16 x i32> %1192)
+  %1199 = getelementptr i8, ptr %1194, i64 %1
+  %1200 = load i32, ptr %1199, align 1
+  %1201 = insertelement <16 x i32> poison, i32 %1200, i64 0
+  %1202 = shufflevector <16 x i32> %1201, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1183, <16 x i32> %1202, <16 x i32> %1192)
+  %1204 = getelementptr i8, ptr %1194, i64 %27
+  %1205 = load i32, ptr %1204, align 1
+  %1206 = insertelement <16 x i32> poison, i32 %1205, i64 0
+  %1207 = shufflevector <16 x i32> %1206, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1184, <16 x i32> %1207, <16 x i32> %1192)
+  %1209 = getelementptr i8, ptr %1194, i64 %28
+  %1210 = load i32, ptr %1209, align 1
+  %1211 = insertelement <16 x i32> poison, i32 %1210, i64 0
+  %1212 = shufflevector <16 x i32> %1211, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1213 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1185, <16 x i32> %1212, <16 x i32> %1192)
+  %1214 = getelementptr i8, ptr %1194, i64 %29
+  %1215 = load i32, ptr %1214, align 1
+  %1216 = insertelement <16 x i32> poison, i32 %1215, i64 0
+  %1217 = shufflevector <16 x i32> %1216, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1218 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1186, <16 x i32> %1217, <16 x i32> %1192)
+  %1219 = getelementptr i8, ptr %1194, i64 %30
+  %1220 = load i32, ptr %1219, align 1
+  %1221 = insertelement <16 x i32> poison, i32 %1220, i64 0
+  %1222 = shufflevector <16 x i32> %1221, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1223 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1187, <16 x i32> %1222, <16 x i32> %1192)
+  %1224 = or disjoint i64 %1188, 1
+  %1225 = shl nsw i64 %1224, 6
+  %1226 = getelementptr i8, ptr %114, i64 %1225
+  %1227 = load <16 x i32>, ptr %1226, align 1, !tbaa !31
+  %1228 = shl nsw i64 %1224, 2
+  %1229 = getelementptr i8, ptr %132, i64 %1228
+  %1230 = load i32, ptr %1229, align 1
+  %1231 = insertelement <16 x i32> poison, i32 %1230, i64 0
+  %1232 = shufflevector <16 x i32> %1231, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1233 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1198, <16 x i32> %1232, <16 x i32> %1227)
+  %1234 = getelementptr i8, ptr %1229, i64 %1
+  %1235 = load i32, ptr %1234, align 1
+  %1236 = insertelement <16 x i32> poison, i32 %1235, i64 0
+  %1237 = shufflevector <16 x i32> %1236, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1238 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1203, <16 x i32> %1237, <16 x i32> %1227)
+  %1239 = getelementptr i8, ptr %1229, i64 %27
+  %1240 = load i32, ptr %1239, align 1
+  %1241 = insertelement <16 x i32> poison, i32 %1240, i64 0
+  %1242 = shufflevector <16 x i32> %1241, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1243 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1208, <16 x i32> %1242, <16 x i32> %1227)
+  %1244 = getelementptr i8, ptr %1229, i64 %28
+  %1245 = load i32, ptr %1244, align 1
+  %1246 = insertelement <16 x i32> poison, i32 %1245, i64 0
+  %1247 = shufflevector <16 x i32> %1246, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1248 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1213, <16 x i32> %1247, <16 x i32> %1227)
+  %1249 = getelementptr i8, ptr %1229, i64 %29
+  %1250 = load i32, ptr %1249, align 1
+  %1251 = insertelement <16 x i32> poison, i32 %1250, i64 0
+  %1252 = shufflevector <16 x i32> %1251, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1253 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1218, <16 x i32> %1252, <16 x i32> %1227)
+  %1254 = getelementptr i8, ptr %1229, i64 %30
+  %1255 = load i32, ptr %1254, align 1
+  %1256 = insertelement <16 x i32> poison, i32 %1255, i64 0
+  %1257 = shufflevector <16 x i32> %1256, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1223, <16 x i32> %1257, <16 x i32> %1227)
+  %1259 = add nuw nsw i64 %1188, 2
+  %1260 = add i64 %1189, 2
+  %1261 = icmp eq i64 %1260, %70
+  br i1 %1261, label %1262, label %1181, !llvm.loop !75
+
+1262:                                             ; preds = %1181, %1110
+  %1263 = phi <16 x i32> [ poison, %1110 ], [ %1233, %1181 ]
+  %1264 = phi <16 x i32> [ poison, %1110 ], [ %1238, %1181 ]
+  %1265 = phi <16 x i32> [ poison, %1110 ], [ %1243, %1181 ]
+  %1266 = phi <16 x i32> [ poison, %1110 ], [ %1248, %1181 ]
+  %1267 = phi <16 x i32> [ poison, %1110 ], [ %1253, %1181 ]
+  %1268 = phi <16 x i32> [ poison, %1110 ], [ %1258, %1181 ]
+  %1269 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1233, %1181 ]
+  %1270 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1238, %1181 ]
+  %1271 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1243, %1181 ]
+  %1272 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1248, %1181 ]
+  %1273 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1253, %1181 ]
+  %1274 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1258, %1181 ]
+  %1275 = phi i64 [ 0, %1110 ], [ %1259, %1181 ]
+  br i1 %71, label %1311, label %1276
+
+1276:                                             ; preds = %1262
+  %1277 = shl nsw i64 %1275, 6
+  %1278 = getelementptr i8, ptr %114, i64 %1277
+  %1279 = load <16 x i32>, ptr %1278, align 1, !tbaa !31
+  %1280 = shl nsw i64 %1275, 2
+  %1281 = getelementptr i8, ptr %132, i64 %1280
+  %1282 = load i32, ptr %1281, align 1
+  %1283 = insertelement <16 x i32> poison, i32 %1282, i64 0
+  %1284 = shufflevector <16 x i32> %1283, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1269, <16 x i32> %1284, <16 x i32> %1279)
+  %1286 = getelementptr i8, ptr %1281, i64 %1
+  %1287 = load i32, ptr %1286, align 1
+  %1288 = insertelement <16 x i32> poison, i32 %1287, i64 0
+  %1289 = shufflevector <16 x i32> %1288, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1290 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1270, <16 x i32> %1289, <16 x i32> %1279)
+  %1291 = getelementptr i8, ptr %1281, i64 %27
+  %1292 = load i32, ptr %1291, align 1
+  %1293 = insertelement <16 x i32> poison, i32 %1292, i64 0
+  %1294 = shufflevector <16 x i32> %1293, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1271, <16 x i32> %1294, <16 x i32> %1279)
+  %1296 = getelementptr i8, ptr %1281, i64 %28
+  %1297 = load i32, ptr %1296, align 1
+  %1298 = insertelement <16 x i32> poison, i32 %1297, i64 0
+  %1299 = shufflevector <16 x i32> %1298, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1300 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1272, <16 x i32> %1299, <16 x i32> %1279)
+  %1301 = getelementptr i8, ptr %1281, i64 %29
+  %1302 = load i32, ptr %1301, align 1
+  %1303 = insertelement <16 x i32> poison, i32 %1302, i64 0
+  %1304 = shufflevector <16 x i32> %1303, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1305 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1273, <16 x i32> %1304, <16 x i32> %1279)
+  %1306 = getelementptr i8, ptr %1281, i64 %30
+  %1307 = load i32, ptr %1306, align 1
+  %1308 = insertelement <16 x i32> poison, i32 %1307, i64 0
+  %1309 = shufflevector <16 x i32> %1308, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1310 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1274, <16 x i32> %1309, <16 x i32> %1279)
+  br label %1311
+
+1311:                                             ; preds = %1262, %1276
+  %1312 = phi <16 x i32> [ %1263, %1262 ], [ %1285, %1276 ]
+  %1313 = phi <16 x i32> [ %1264, %1262 ], [ %1290, %1276 ]
+  %1314 = phi <16 x i32> [ %1265, %1262 ], [ %1295, %1276 ]
+  %1315 = phi <16 x i32> [ %1266, %1262 ], [ %1300, %1276 ]
+  %1316 = phi <16 x i32> [ %1267, %1262 ], [ %1305, %1276 ]
+  %1317 = phi <16 x i32> [ %1268, %1262 ], [ %1310, %1276 ]
+  %1318 = bitcast <16 x i32> %1317 to <8 x i64>
+  %1319 = bitcast <16 x i32> %1316 to <8 x i64>
+  %1320 = bitcast <16 x i32> %1315 to <8 x i64>
+  %1321 = bitcast <16 x i32> %1314 to <8 x i64>
+  %1322 = bitcast <16 x i32> %1313 to <8 x i64>
+  %1323 = bitcast <16 x i32> %1312 to <8 x i64>
+  br label %1331
+
+1324:                                             ; preds = %1111
+  %1325 = bitcast <16 x i32> %1178 to <8 x i64>
+  %1326 = bitcast <16 x i32> %1170 to <8 x i64>
+  %1327 = bitcast <16 x i32> %1162 to <8 x i64>
+  %1328 = bitcast <16 x i32> %1154 to <8 x i64>
+  %1329 = bitcast <16 x i32> %1146 to <8 x i64>
+  %1330 = bitcast <16 x i32> %1138 to <8 x i64>
+  br label %1331
+
+1331:                                             ; preds = %1324, %1311, %1109, %1108
+  %1332 = phi <8 x i64> [ %1323, %1311 ], [ zeroinitializer, %1109 ], [ %1330, %1324 ], [ zeroinitializer, %1108 ]
+  %1333 = phi <8 x i64> [ %1322, %1311 ], [ zeroinitializer, %1109 ], [ %1329, %1324 ], [ zeroinitializer, %1108 ]
+  %1334 = phi <8 x i64> [ %1321, %1311 ], [ zeroinitializer, %1109 ], [ %1328, %1324 ], [ zeroinitializer, %1108 ]
+  %1335 = phi <8 x i64> [ %1320, %1311 ], [ zeroinitializer, %1109 ], [ %1327, %1324 ], [ zeroinitializer, %1108 ]
+  %1336 = phi <8 x i64> [ %1319, %1311 ], [ zeroinitializer, %1109 ], [ %1326, %1324 ], [ zeroinitializer, %1108 ]
+  %1337 = phi <8 x i64> [ %1318, %1311 ], [ zeroinitializer, %1109 ], [ %1325, %1324 ], [ zeroinitializer, %1108 ]
+  store <8 x i64> %1332, ptr %134, align 1, !tbaa !31
+  %1338 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %1333, ptr %1338, align 1, !tbaa !31
+  %1339 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %1334, ptr %1339, align 1, !tbaa !31
+  %1340 = getelementptr inbounds i8, ptr %134, i64 %36
+  store <8 x i64> %1335, ptr %1340, align 1, !tbaa !31
+  %1341 = getelementptr inbounds i8, ptr %134, i64 %38
+  store <8 x i64> %1336, ptr %1341, align 1, !tbaa !31
+  %1342 = getelementptr inbounds i8, ptr %134, i64 %40
+  store <8 x i64> %1337, ptr %1342, align 1, !tbaa !31
+  br label %3244
+
+1343:                                             ; preds = %121
+  br i1 %10, label %1345, label %1344
+
+1344:                                             ; preds = %1343
+  br i1 %18, label %1346, label %1491
+
+1345:                                             ; preds = %1343
+  br i1 %20, label %1425, label %1491
+
+1346:                                             ; preds = %1344, %1346
+  %1347 = phi <16 x i32> [ %1374, %1346 ], [ zeroinitializer, %1344 ]
+  %1348 = phi <16 x i32> [ %1382, %1346 ], [ zeroinitializer, %1344 ]
+  %1349 = phi <16 x i32> [ %1390, %1346 ], [ zeroinitializer, %1344 ]
+  %1350 = phi <16 x i32> [ %1398, %1346 ], [ zeroinitializer, %1344 ]
+  %1351 = phi <16 x i32> [ %1406, %1346 ], [ zeroinitializer, %1344 ]
+  %1352 = phi <16 x i32> [ %1414, %1346 ], [ zeroinitializer, %1344 ]
+  %1353 = phi <16 x i32> [ %1422, %1346 ], [ zeroinitializer, %1344 ]
+  %1354 = phi i64 [ %1423, %1346 ], [ 0, %1344 ]
+  %1355 = mul nuw nsw i64 %1354, 80
+  %1356 = getelementptr i8, ptr %114, i64 %1355
+  %1357 = load <16 x i32>, ptr %1356, align 1, !tbaa !31
+  %1358 = getelementptr inbounds i8, ptr %1356, i64 64
+  %1359 = load <16 x i8>, ptr %1358, align 1, !tbaa !31
+  %1360 = zext <16 x i8> %1359 to <16 x i32>
+  %1361 = bitcast <16 x i32> %1360 to <64 x i8>
+  %1362 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1361)
+  %1363 = bitcast <64 x i8> %1362 to <16 x i32>
+  %1364 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1363, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1365 = shl nsw i64 %1354, 3
+  %1366 = getelementptr i8, ptr %132, i64 %1365
+  %1367 = load i64, ptr %1366, align 1
+  %1368 = insertelement <8 x i64> poison, i64 %1367, i64 0
+  %1369 = shufflevector <8 x i64> %1368, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1370 = bitcast <8 x i64> %1369 to <64 x i8>
+  %1371 = bitcast <16 x i32> %1364 to <64 x i8>
+  %1372 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1370, <64 x i8> %1371)
+  %1373 = bitcast <64 x i8> %1372 to <16 x i32>
+  %1374 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1347, <16 x i32> %1373, <16 x i32> %1357)
+  %1375 = getelementptr i8, ptr %1366, i64 %1
+  %1376 = load i64, ptr %1375, align 1
+  %1377 = insertelement <8 x i64> poison, i64 %1376, i64 0
+  %1378 = shufflevector <8 x i64> %1377, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1379 = bitcast <8 x i64> %1378 to <64 x i8>
+  %1380 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1379, <64 x i8> %1371)
+  %1381 = bitcast <64 x i8> %1380 to <16 x i32>
+  %1382 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1348, <16 x i32> %1381, <16 x i32> %1357)
+  %1383 = getelementptr i8, ptr %1366, i64 %27
+  %1384 = load i64, ptr %1383, align 1
+  %1385 = insertelement <8 x i64> poison, i64 %1384, i64 0
+  %1386 = shufflevector <8 x i64> %1385, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1387 = bitcast <8 x i64> %1386 to <64 x i8>
+  %1388 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1387, <64 x i8> %1371)
+  %1389 = bitcast <64 x i8> %1388 to <16 x i32>
+  %1390 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1349, <16 x i32> %1389, <16 x i32> %1357)
+  %1391 = getelementptr i8, ptr %1366, i64 %28
+  %1392 = load i64, ptr %1391, align 1
+  %1393 = insertelement <8 x i64> poison, i64 %1392, i64 0
+  %1394 = shufflevector <8 x i64> %1393, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1395 = bitcast <8 x i64> %1394 to <64 x i8>
+  %1396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1395, <64 x i8> %1371)
+  %1397 = bitcast <64 x i8> %1396 to <16 x i32>
+  %1398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1350, <16 x i32> %1397, <16 x i32> %1357)
+  %1399 = getelementptr i8, ptr %1366, i64 %29
+  %1400 = load i64, ptr %1399, align 1
+  %1401 = insertelement <8 x i64> poison, i64 %1400, i64 0
+  %1402 = shufflevector <8 x i64> %1401, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1403 = bitcast <8 x i64> %1402 to <64 x i8>
+  %1404 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1403, <64 x i8> %1371)
+  %1405 = bitcast <64 x i8> %1404 to <16 x i32>
+  %1406 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1351, <16 x i32> %1405, <16 x i32> %1357)
+  %1407 = getelementptr i8, ptr %1366, i64 %30
+  %1408 = load i64, ptr %1407, align 1
+  %1409 = insertelement <8 x i64> poison, i64 %1408, i64 0
+  %1410 = shufflevector <8 x i64> %1409, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1411 = bitcast <8 x i64> %1410 to <64 x i8>
+  %1412 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1411, <64 x i8> %1371)
+  %1413 = bitcast <64 x i8> %1412 to <16 x i32>
+  %1414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1352, <16 x i32> %1413, <16 x i32> %1357)
+  %1415 = getelementptr i8, ptr %1366, i64 %31
+  %1416 = load i64, ptr %1415, align 1
+  %1417 = insertelement <8 x i64> poison, i64 %1416, i64 0
+  %1418 = shufflevector <8 x i64> %1417, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1419 = bitcast <8 x i64> %1418 to <64 x i8>
+  %1420 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1419, <64 x i8> %1371)
+  %1421 = bitcast <64 x i8> %1420 to <16 x i32>
+  %1422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1353, <16 x i32> %1421, <16 x i32> %1357)
+  %1423 = add nuw nsw i64 %1354, 1
+  %1424 = icmp eq i64 %1423, %17
+  br i1 %1424, label %1483, label %1346, !llvm.loop !74
+
+1425:                                             ; preds = %1345, %1425
+  %1426 = phi <16 x i32> [ %1442, %1425 ], [ zeroinitializer, %1345 ]
+  %1427 = phi <16 x i32> [ %1447, %1425 ], [ zeroinitializer, %1345 ]
+  %1428 = phi <16 x i32> [ %1452, %1425 ], [ zeroinitializer, %1345 ]
+  %1429 = phi <16 x i32> [ %1457, %1425 ], [ zeroinitializer, %1345 ]
+  %1430 = phi <16 x i32> [ %1462, %1425 ], [ zeroinitializer, %1345 ]
+  %1431 = phi <16 x i32> [ %1467, %1425 ], [ zeroinitializer, %1345 ]
+  %1432 = phi <16 x i32> [ %1472, %1425 ], [ zeroinitializer, %1345 ]
+  %1433 = phi i64 [ %1473, %1425 ], [ 0, %1345 ]
+  %1434 = shl nsw i64 %1433, 6
+  %1435 = getelementptr i8, ptr %114, i64 %1434
+  %1436 = load <16 x i32>, ptr %1435, align 1, !tbaa !31
+  %1437 = shl nsw i64 %1433, 2
+  %1438 = getelementptr i8, ptr %132, i64 %1437
+  %1439 = load i32, ptr %1438, align 1
+  %1440 = insertelement <16 x i32> poison, i32 %1439, i64 0
+  %1441 = shufflevector <16 x i32> %1440, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1442 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1426, <16 x i32> %1441, <16 x i32> %1436)
+  %1443 = getelementptr i8, ptr %1438, i64 %1
+  %1444 = load i32, ptr %1443, align 1
+  %1445 = insertelement <16 x i32> poison, i32 %1444, i64 0
+  %1446 = shufflevector <16 x i32> %1445, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1447 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1427, <16 x i32> %1446, <16 x i32> %1436)
+  %1448 = getelementptr i8, ptr %1438, i64 %27
+  %1449 = load i32, ptr %1448, align 1
+  %1450 = insertelement <16 x i32> poison, i32 %1449, i64 0
+  %1451 = shufflevector <16 x i32> %1450, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1452 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1428, <16 x i32> %1451, <16 x i32> %1436)
+  %1453 = getelementptr i8, ptr %1438, i64 %28
+  %1454 = load i32, ptr %1453, align 1
+  %1455 = insertelement <16 x i32> poison, i32 %1454, i64 0
+  %1456 = shufflevector <16 x i32> %1455, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1457 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1429, <16 x i32> %1456, <16 x i32> %1436)
+  %1458 = getelementptr i8, ptr %1438, i64 %29
+  %1459 = load i32, ptr %1458, align 1
+  %1460 = insertelement <16 x i32> poison, i32 %1459, i64 0
+  %1461 = shufflevector <16 x i32> %1460, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1462 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1430, <16 x i32> %1461, <16 x i32> %1436)
+  %1463 = getelementptr i8, ptr %1438, i64 %30
+  %1464 = load i32, ptr %1463, align 1
+  %1465 = insertelement <16 x i32> poison, i32 %1464, i64 0
+  %1466 = shufflevector <16 x i32> %1465, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1467 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1431, <16 x i32> %1466, <16 x i32> %1436)
+  %1468 = getelementptr i8, ptr %1438, i64 %31
+  %1469 = load i32, ptr %1468, align 1
+  %1470 = insertelement <16 x i32> poison, i32 %1469, i64 0
+  %1471 = shufflevector <16 x i32> %1470, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1432, <16 x i32> %1471, <16 x i32> %1436)
+  %1473 = add nuw nsw i64 %1433, 1
+  %1474 = icmp eq i64 %1473, %19
+  br i1 %1474, label %1475, label %1425, !llvm.loop !75
+
+1475:                                             ; preds = %1425
+  %1476 = bitcast <16 x i32> %1472 to <8 x i64>
+  %1477 = bitcast <16 x i32> %1467 to <8 x i64>
+  %1478 = bitcast <16 x i32> %1462 to <8 x i64>
+  %1479 = bitcast <16 x i32> %1457 to <8 x i64>
+  %1480 = bitcast <16 x i32> %1452 to <8 x i64>
+  %1481 = bitcast <16 x i32> %1447 to <8 x i64>
+  %1482 = bitcast <16 x i32> %1442 to <8 x i64>
+  br label %1491
+
+1483:                                             ; preds = %1346
+  %1484 = bitcast <16 x i32> %1422 to <8 x i64>
+  %1485 = bitcast <16 x i32> %1414 to <8 x i64>
+  %1486 = bitcast <16 x i32> %1406 to <8 x i64>
+  %1487 = bitcast <16 x i32> %1398 to <8 x i64>
+  %1488 = bitcast <16 x i32> %1390 to <8 x i64>
+  %1489 = bitcast <16 x i32> %1382 to <8 x i64>
+  %1490 = bitcast <16 x i32> %1374 to <8 x i64>
+  br label %1491
+
+1491:                                             ; preds = %1483, %1475, %1345, %1344
+  %1492 = phi <8 x i64> [ %1482, %1475 ], [ zeroinitializer, %1345 ], [ %1490, %1483 ], [ zeroinitializer, %1344 ]
+  %1493 = phi <8 x i64> [ %1481, %1475 ], [ zeroinitializer, %1345 ], [ %1489, %1483 ], [ zeroinitializer, %1344 ]
+  %1494 = phi <8 x i64> [ %1480, %1475 ], [ zeroinitializer, %1345 ], [ %1488, %1483 ], [ zeroinitializer, %1344 ]
+  %1495 = phi <8 x i64> [ %1479, %1475 ], [ zeroinitializer, %1345 ], [ %1487, %1483 ], [ zeroinitializer, %1344 ]
+  %1496 = phi <8 x i64> [ %1478, %1475 ], [ zeroinitializer, %1345 ], [ %1486, %1483 ], [ zeroinitializer, %1344 ]
+  %1497 = phi <8 x i64> [ %1477, %1475 ], [ zeroinitializer, %1345 ], [ %1485, %1483 ], [ zeroinitializer, %1344 ]
+  %1498 = phi <8 x i64> [ %1476, %1475 ], [ zeroinitializer, %1345 ], [ %1484, %1483 ], [ zeroinitializer, %1344 ]
+  store <8 x i64> %1492, ptr %134, align 1, !tbaa !31
+  %1499 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %1493, ptr %1499, align 1, !tbaa !31
+  %1500 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %1494, ptr %1500, align 1, !tbaa !31
+  %1501 = getelementptr inbounds i8, ptr %134, i64 %36
+  store <8 x i64> %1495, ptr %1501, align 1, !tbaa !31
+  %1502 = getelementptr inbounds i8, ptr %134, i64 %38
+  store <8 x i64> %1496, ptr %1502, align 1, !tbaa !31
+  %1503 = getelementptr inbounds i8, ptr %134, i64 %40
+  store <8 x i64> %1497, ptr %1503, align 1, !tbaa !31
+  %1504 = getelementptr inbounds i8, ptr %134, i64 %42
+  store <8 x i64> %1498, ptr %1504, align 1, !tbaa !31
+  br label %3244
+
+1505:                                             ; preds = %121
+  br i1 %10, label %1507, label %1506
+
+1506:                                             ; preds = %1505
+  br i1 %18, label %1508, label %1670
+
+1507:                                             ; preds = %1505
+  br i1 %20, label %1596, label %1670
+
+1508:                                             ; preds = %1506, %1508
+  %1509 = phi <16 x i32> [ %1537, %1508 ], [ zeroinitializer, %1506 ]
+  %1510 = phi <16 x i32> [ %1545, %1508 ], [ zeroinitializer, %1506 ]
+  %1511 = phi <16 x i32> [ %1553, %1508 ], [ zeroinitializer, %1506 ]
+  %1512 = phi <16 x i32> [ %1561, %1508 ], [ zeroinitializer, %1506 ]
+  %1513 = phi <16 x i32> [ %1569, %1508 ], [ zeroinitializer, %1506 ]
+  %1514 = phi <16 x i32> [ %1577, %1508 ], [ zeroinitializer, %1506 ]
+  %1515 = phi <16 x i32> [ %1585, %1508 ], [ zeroinitializer, %1506 ]
+  %1516 = phi <16 x i32> [ %1593, %1508 ], [ zeroinitializer, %1506 ]
+  %1517 = phi i64 [ %1594, %1508 ], [ 0, %1506 ]
+  %1518 = mul nuw nsw i64 %1517, 80
+  %1519 = getelementptr i8, ptr %114, i64 %1518
+  %1520 = load <16 x i32>, ptr %1519, align 1, !tbaa !31
+  %1521 = getelementptr inbounds i8, ptr %1519, i64 64
+  %1522 = load <16 x i8>, ptr %1521, align 1, !tbaa !31
+  %1523 = zext <16 x i8> %1522 to <16 x i32>
+  %1524 = bitcast <16 x i32> %1523 to <64 x i8>
+  %1525 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1524)
+  %1526 = bitcast <64 x i8> %1525 to <16 x i32>
+  %1527 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1526, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1528 = shl nsw i64 %1517, 3
+  %1529 = getelementptr i8, ptr %132, i64 %1528
+  %1530 = load i64, ptr %1529, align 1
+  %1531 = insertelement <8 x i64> poison, i64 %1530, i64 0
+  %1532 = shufflevector <8 x i64> %1531, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1533 = bitcast <8 x i64> %1532 to <64 x i8>
+  %1534 = bitcast <16 x i32> %1527 to <64 x i8>
+  %1535 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1533, <64 x i8> %1534)
+  %1536 = bitcast <64 x i8> %1535 to <16 x i32>
+  %1537 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1509, <16 x i32> %1536, <16 x i32> %1520)
+  %1538 = getelementptr i8, ptr %1529, i64 %1
+  %1539 = load i64, ptr %1538, align 1
+  %1540 = insertelement <8 x i64> poison, i64 %1539, i64 0
+  %1541 = shufflevector <8 x i64> %1540, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1542 = bitcast <8 x i64> %1541 to <64 x i8>
+  %1543 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1542, <64 x i8> %1534)
+  %1544 = bitcast <64 x i8> %1543 to <16 x i32>
+  %1545 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1510, <16 x i32> %1544, <16 x i32> %1520)
+  %1546 = getelementptr i8, ptr %1529, i64 %27
+  %1547 = load i64, ptr %1546, align 1
+  %1548 = insertelement <8 x i64> poison, i64 %1547, i64 0
+  %1549 = shufflevector <8 x i64> %1548, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1550 = bitcast <8 x i64> %1549 to <64 x i8>
+  %1551 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1550, <64 x i8> %1534)
+  %1552 = bitcast <64 x i8> %1551 to <16 x i32>
+  %1553 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1511, <16 x i32> %1552, <16 x i32> %1520)
+  %1554 = getelementptr i8, ptr %1529, i64 %28
+  %1555 = load i64, ptr %1554, align 1
+  %1556 = insertelement <8 x i64> poison, i64 %1555, i64 0
+  %1557 = shufflevector <8 x i64> %1556, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1558 = bitcast <8 x i64> %1557 to <64 x i8>
+  %1559 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1558, <64 x i8> %1534)
+  %1560 = bitcast <64 x i8> %1559 to <16 x i32>
+  %1561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1512, <16 x i32> %1560, <16 x i32> %1520)
+  %1562 = getelementptr i8, ptr %1529, i64 %29
+  %1563 = load i64, ptr %1562, align 1
+  %1564 = insertelement <8 x i64> poison, i64 %1563, i64 0
+  %1565 = shufflevector <8 x i64> %1564, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1566 = bitcast <8 x i64> %1565 to <64 x i8>
+  %1567 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1566, <64 x i8> %1534)
+  %1568 = bitcast <64 x i8> %1567 to <16 x i32>
+  %1569 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1513, <16 x i32> %1568, <16 x i32> %1520)
+  %1570 = getelementptr i8, ptr %1529, i64 %30
+  %1571 = load i64, ptr %1570, align 1
+  %1572 = insertelement <8 x i64> poison, i64 %1571, i64 0
+  %1573 = shufflevector <8 x i64> %1572, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1574 = bitcast <8 x i64> %1573 to <64 x i8>
+  %1575 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1574, <64 x i8> %1534)
+  %1576 = bitcast <64 x i8> %1575 to <16 x i32>
+  %1577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1514, <16 x i32> %1576, <16 x i32> %1520)
+  %1578 = getelementptr i8, ptr %1529, i64 %31
+  %1579 = load i64, ptr %1578, align 1
+  %1580 = insertelement <8 x i64> poison, i64 %1579, i64 0
+  %1581 = shufflevector <8 x i64> %1580, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1582 = bitcast <8 x i64> %1581 to <64 x i8>
+  %1583 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1582, <64 x i8> %1534)
+  %1584 = bitcast <64 x i8> %1583 to <16 x i32>
+  %1585 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1515, <16 x i32> %1584, <16 x i32> %1520)
+  %1586 = getelementptr i8, ptr %1529, i64 %32
+  %1587 = load i64, ptr %1586, align 1
+  %1588 = insertelement <8 x i64> poison, i64 %1587, i64 0
+  %1589 = shufflevector <8 x i64> %1588, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1590 = bitcast <8 x i64> %1589 to <64 x i8>
+  %1591 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1590, <64 x i8> %1534)
+  %1592 = bitcast <64 x i8> %1591 to <16 x i32>
+  %1593 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1516, <16 x i32> %1592, <16 x i32> %1520)
+  %1594 = add nuw nsw i64 %1517, 1
+  %1595 = icmp eq i64 %1594, %17
+  br i1 %1595, label %1661, label %1508, !llvm.loop !74
+
+1596:                                             ; preds = %1507, %1596
+  %1597 = phi <16 x i32> [ %1614, %1596 ], [ zeroinitializer, %1507 ]
+  %1598 = phi <16 x i32> [ %1619, %1596 ], [ zeroinitializer, %1507 ]
+  %1599 = phi <16 x i32> [ %1624, %1596 ], [ zeroinitializer, %1507 ]
+  %1600 = phi <16 x i32> [ %1629, %1596 ], [ zeroinitializer, %1507 ]
+  %1601 = phi <16 x i32> [ %1634, %1596 ], [ zeroinitializer, %1507 ]
+  %1602 = phi <16 x i32> [ %1639, %1596 ], [ zeroinitializer, %1507 ]
+  %1603 = phi <16 x i32> [ %1644, %1596 ], [ zeroinitializer, %1507 ]
+  %1604 = phi <16 x i32> [ %1649, %1596 ], [ zeroinitializer, %1507 ]
+  %1605 = phi i64 [ %1650, %1596 ], [ 0, %1507 ]
+  %1606 = shl nsw i64 %1605, 6
+  %1607 = getelementptr i8, ptr %114, i64 %1606
+  %1608 = load <16 x i32>, ptr %1607, align 1, !tbaa !31
+  %1609 = shl nsw i64 %1605, 2
+  %1610 = getelementptr i8, ptr %132, i64 %1609
+  %1611 = load i32, ptr %1610, align 1
+  %1612 = insertelement <16 x i32> poison, i32 %1611, i64 0
+  %1613 = shufflevector <16 x i32> %1612, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1597, <16 x i32> %1613, <16 x i32> %1608)
+  %1615 = getelementptr i8, ptr %1610, i64 %1
+  %1616 = load i32, ptr %1615, align 1
+  %1617 = insertelement <16 x i32> poison, i32 %1616, i64 0
+  %1618 = shufflevector <16 x i32> %1617, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1619 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1598, <16 x i32> %1618, <16 x i32> %1608)
+  %1620 = getelementptr i8, ptr %1610, i64 %27
+  %1621 = load i32, ptr %1620, align 1
+  %1622 = insertelement <16 x i32> poison, i32 %1621, i64 0
+  %1623 = shufflevector <16 x i32> %1622, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1599, <16 x i32> %1623, <16 x i32> %1608)
+  %1625 = getelementptr i8, ptr %1610, i64 %28
+  %1626 = load i32, ptr %1625, align 1
+  %1627 = insertelement <16 x i32> poison, i32 %1626, i64 0
+  %1628 = shufflevector <16 x i32> %1627, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1600, <16 x i32> %1628, <16 x i32> %1608)
+  %1630 = getelementptr i8, ptr %1610, i64 %29
+  %1631 = load i32, ptr %1630, align 1
+  %1632 = insertelement <16 x i32> poison, i32 %1631, i64 0
+  %1633 = shufflevector <16 x i32> %1632, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1601, <16 x i32> %1633, <16 x i32> %1608)
+  %1635 = getelementptr i8, ptr %1610, i64 %30
+  %1636 = load i32, ptr %1635, align 1
+  %1637 = insertelement <16 x i32> poison, i32 %1636, i64 0
+  %1638 = shufflevector <16 x i32> %1637, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1639 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1602, <16 x i32> %1638, <16 x i32> %1608)
+  %1640 = getelementptr i8, ptr %1610, i64 %31
+  %1641 = load i32, ptr %1640, align 1
+  %1642 = insertelement <16 x i32> poison, i32 %1641, i64 0
+  %1643 = shufflevector <16 x i32> %1642, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1644 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1603, <16 x i32> %1643, <16 x i32> %1608)
+  %1645 = getelementptr i8, ptr %1610, i64 %32
+  %1646 = load i32, ptr %1645, align 1
+  %1647 = insertelement <16 x i32> poison, i32 %1646, i64 0
+  %1648 = shufflevector <16 x i32> %1647, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1649 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1604, <16 x i32> %1648, <16 x i32> %1608)
+  %1650 = add nuw nsw i64 %1605, 1
+  %1651 = icmp eq i64 %1650, %19
+  br i1 %1651, label %1652, label %1596, !llvm.loop !75
+
+1652:                                             ; preds = %1596
+  %1653 = bitcast <16 x i32> %1649 to <8 x i64>
+  %1654 = bitcast <16 x i32> %1644 to <8 x i64>
+  %1655 = bitcast <16 x i32> %1639 to <8 x i64>
+  %1656 = bitcast <16 x i32> %1634 to <8 x i64>
+  %1657 = bitcast <16 x i32> %1629 to <8 x i64>
+  %1658 = bitcast <16 x i32> %1624 to <8 x i64>
+  %1659 = bitcast <16 x i32> %1619 to <8 x i64>
+  %1660 = bitcast <16 x i32> %1614 to <8 x i64>
+  br label %1670
+
+1661:                                             ; preds = %1508
+  %1662 = bitcast <16 x i32> %1593 to <8 x i64>
+  %1663 = bitcast <16 x i32> %1585 to <8 x i64>
+  %1664 = bitcast <16 x i32> %1577 to <8 x i64>
+  %1665 = bitcast <16 x i32> %1569 to <8 x i64>
+  %1666 = bitcast <16 x i32> %1561 to <8 x i64>
+  %1667 = bitcast <16 x i32> %1553 to <8 x i64>
+  %1668 = bitcast <16 x i32> %1545 to <8 x i64>
+  %1669 = bitcast <16 x i32> %1537 to <8 x i64>
+  br label %1670
+
+1670:                                             ; preds = %1661, %1652, %1507, %1506
+  %1671 = phi <8 x i64> [ %1660, %1652 ], [ zeroinitializer, %1507 ], [ %1669, %1661 ], [ zeroinitializer, %1506 ]
+  %1672 = phi <8 x i64> [ %1659, %1652 ], [ zeroinitializer, %1507 ], [ %1668, %1661 ], [ zeroinitializer, %1506 ]
+  %1673 = phi <8 x i64> [ %1658, %1652 ], [ zeroinitializer, %1507 ], [ %1667, %1661 ], [ zeroinitializer, %1506 ]
+  %1674 = phi <8 x i64> [ %1657, %1652 ], [ zeroinitializer, %1507 ], [ %1666, %1661 ], [ zeroinitializer, %1506 ]
+  %1675 = phi <8 x i64> [ %1656, %1652 ], [ zeroinitializer, %1507 ], [ %1665, %1661 ], [ zeroinitializer, %1506 ]
+  %1676 = phi <8 x i64> [ %1655, %1652 ], [ zeroinitializer, %1507 ], [ %1664, %1661 ], [ zeroinitializer, %1506 ]
+  %1677 = phi <8 x i64> [ %1654, %1652 ], [ zeroinitializer, %1507 ], [ %1663, %1661 ], [ zeroinitializer, %1506 ]
+  %1678 = phi <8 x i64> [ %1653, %1652 ], [ zeroinitializer, %1507 ], [ %1662, %1661 ], [ zeroinitializer, %1506 ]
+  store <8 x i64> %1671, ptr %134, align 1, !tbaa !31
+  %1679 = getelementptr inbounds i32, ptr %134, i64 %8
+  store <8 x i64> %1672, ptr %1679, align 1, !tbaa !31
+  %1680 = getelementptr inbounds i8, ptr %134, i64 %34
+  store <8 x i64> %1673, ptr %1680, align 1, !tbaa !31
+  %1681 = getelementptr inbounds i8, ptr %134, i64 %36
+  store <8 x i64> %1674, ptr %1681, align 1, !tbaa !31
+  %1682 = getelementptr inbounds i8, ptr %134, i64 %38
+  store <8 x i64> %1675, ptr %1682, align 1, !tbaa !31
+  %1683 = getelementptr inbounds i8, ptr %134, i64 %40
+  store <8 x i64> %1676, ptr %1683, align 1, !tbaa !31
+  %1684 = getelementptr inbounds i8, ptr %134, i64 %42
+  store <8 x i64> %1677, ptr %1684, align 1, !tbaa !31
+  %1685 = getelementptr inbounds i8, ptr %134, i64 %44
+  store <8 x i64> %1678, ptr %1685, align 1, !tbaa !31
+  br label %3244
+
+1686:                                             ; preds = %121
+  br i1 %10, label %1689, label %1687
+
+1687:                                             ; preds = %1686
+  br i1 %18, label %1688, label %1891
+
+1688:                                             ; preds = %1687
+  br i1 %61, label %1851, label %1691
+
+1689:                                             ; preds = %1686
+  br i1 %20, label %1690, label %1891
+
+1690:                                             ; preds = %1689
+  br i1 %65, label %1825, label %1766
+
+1691:                                             ; preds = %1688, %1691
+  %1692 = phi <16 x i32> [ %1758, %1691 ], [ zeroinitializer, %1688 ]
+  %1693 = phi <16 x i32> [ %1762, %1691 ], [ zeroinitializer, %1688 ]
+  %1694 = phi i64 [ %1763, %1691 ], [ 0, %1688 ]
+  %1695 = phi i64 [ %1764, %1691 ], [ 0, %1688 ]
+  %1696 = mul nuw nsw i64 %1694, 80
+  %1697 = getelementptr i8, ptr %114, i64 %1696
+  %1698 = load <16 x i32>, ptr %1697, align 1, !tbaa !31
+  %1699 = getelementptr inbounds i8, ptr %1697, i64 64
+  %1700 = load <16 x i8>, ptr %1699, align 1, !tbaa !31
+  %1701 = zext <16 x i8> %1700 to <16 x i32>
+  %1702 = bitcast <16 x i32> %1701 to <64 x i8>
+  %1703 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1702)
+  %1704 = bitcast <64 x i8> %1703 to <16 x i32>
+  %1705 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1704, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1706 = getelementptr i8, ptr %1697, i64 %13
+  %1707 = load <16 x i32>, ptr %1706, align 1, !tbaa !31
+  %1708 = getelementptr inbounds i8, ptr %1706, i64 64
+  %1709 = load <16 x i8>, ptr %1708, align 1, !tbaa !31
+  %1710 = zext <16 x i8> %1709 to <16 x i32>
+  %1711 = bitcast <16 x i32> %1710 to <64 x i8>
+  %1712 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1711)
+  %1713 = bitcast <64 x i8> %1712 to <16 x i32>
+  %1714 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1713, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1715 = shl nsw i64 %1694, 3
+  %1716 = getelementptr i8, ptr %132, i64 %1715
+  %1717 = load i64, ptr %1716, align 1
+  %1718 = insertelement <8 x i64> poison, i64 %1717, i64 0
+  %1719 = shufflevector <8 x i64> %1718, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1720 = bitcast <8 x i64> %1719 to <64 x i8>
+  %1721 = bitcast <16 x i32> %1705 to <64 x i8>
+  %1722 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1721)
+  %1723 = bitcast <64 x i8> %1722 to <16 x i32>
+  %1724 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1692, <16 x i32> %1723, <16 x i32> %1698)
+  %1725 = bitcast <16 x i32> %1714 to <64 x i8>
+  %1726 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1725)
+  %1727 = bitcast <64 x i8> %1726 to <16 x i32>
+  %1728 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1693, <16 x i32> %1727, <16 x i32> %1707)
+  %1729 = or disjoint i64 %1694, 1
+  %1730 = mul nuw nsw i64 %1729, 80
+  %1731 = getelementptr i8, ptr %114, i64 %1730
+  %1732 = load <16 x i32>, ptr %1731, align 1, !tbaa !31
+  %1733 = getelementptr inbounds i8, ptr %1731, i64 64
+  %1734 = load <16 x i8>, ptr %1733, align 1, !tbaa !31
+  %1735 = zext <16 x i8> %1734 to <16 x i32>
+  %1736 = bitcast <16 x i32> %1735 to <64 x i8>
+  %1737 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1736)
+  %1738 = bitcast <64 x i8> %1737 to <16 x i32>
+  %1739 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1738, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1740 = getelementptr i8, ptr %1731, i64 %13
+  %1741 = load <16 x i32>, ptr %1740, align 1, !tbaa !31
+  %1742 = getelementptr inbounds i8, ptr %1740, i64 64
+  %1743 = load <16 x i8>, ptr %1742, align 1, !tbaa !31
+  %1744 = zext <16 x i8> %1743 to <16 x i32>
+  %1745 = bitcast <16 x i32> %1744 to <64 x i8>
+  %1746 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1745)
+  %1747 = bitcast <64 x i8> %1746 to <16 x i32>
+  %1748 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1747, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1749 = shl nsw i64 %1729, 3
+  %1750 = getelementptr i8, ptr %132, i64 %1749
+  %1751 = load i64, ptr %1750, align 1
+  %1752 = insertelement <8 x i64> poison, i64 %1751, i64 0
+  %1753 = shufflevector <8 x i64> %1752, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1754 = bitcast <8 x i64> %1753 to <64 x i8>
+  %1755 = bitcast <16 x i32> %1739 to <64 x i8>
+  %1756 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1755)
+  %1757 = bitcast <64 x i8> %1756 to <16 x i32>
+  %1758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1724, <16 x i32> %1757, <16 x i32> %1732)
+  %1759 = bitcast <16 x i32> %1748 to <64 x i8>
+  %1760 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1759)
+  %1761 = bitcast <64 x i8> %1760 to <16 x i32>
+  %1762 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1728, <16 x i32> %1761, <16 x i32> %1741)
+  %1763 = add nuw nsw i64 %1694, 2
+  %1764 = add i64 %1695, 2
+  %1765 = icmp eq i64 %1764, %62
+  br i1 %1765, label %1851, label %1691, !llvm.loop !74
+
+1766:                                             ; preds = %1690, %1766
+  %1767 = phi <16 x i32> [ %1820, %1766 ], [ zeroinitializer, %1690 ]
+  %1768 = phi <16 x i32> [ %1821, %1766 ], [ zeroinitializer, %1690 ]
+  %1769 = phi i64 [ %1822, %1766 ], [ 0, %1690 ]
+  %1770 = phi i64 [ %1823, %1766 ], [ 0, %1690 ]
+  %1771 = shl nsw i64 %1769, 6
+  %1772 = getelementptr i8, ptr %114, i64 %1771
+  %1773 = load <16 x i32>, ptr %1772, align 1, !tbaa !31
+  %1774 = getelementptr i8, ptr %1772, i64 %13
+  %1775 = load <16 x i32>, ptr %1774, align 1, !tbaa !31
+  %1776 = shl nsw i64 %1769, 2
+  %1777 = getelementptr i8, ptr %132, i64 %1776
+  %1778 = load i32, ptr %1777, align 1
+  %1779 = insertelement <16 x i32> poison, i32 %1778, i64 0
+  %1780 = shufflevector <16 x i32> %1779, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1781 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1767, <16 x i32> %1780, <16 x i32> %1773)
+  %1782 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1768, <16 x i32> %1780, <16 x i32> %1775)
+  %1783 = or disjoint i64 %1769, 1
+  %1784 = shl nsw i64 %1783, 6
+  %1785 = getelementptr i8, ptr %114, i64 %1784
+  %1786 = load <16 x i32>, ptr %1785, align 1, !tbaa !31
+  %1787 = getelementptr i8, ptr %1785, i64 %13
+  %1788 = load <16 x i32>, ptr %1787, align 1, !tbaa !31
+  %1789 = shl nsw i64 %1783, 2
+  %1790 = getelementptr i8, ptr %132, i64 %1789
+  %1791 = load i32, ptr %1790, align 1
+  %1792 = insertelement <16 x i32> poison, i32 %1791, i64 0
+  %1793 = shufflevector <16 x i32> %1792, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1794 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1781, <16 x i32> %1793, <16 x i32> %1786)
+  %1795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1782, <16 x i32> %1793, <16 x i32> %1788)
+  %1796 = or disjoint i64 %1769, 2
+  %1797 = shl nsw i64 %1796, 6
+  %1798 = getelementptr i8, ptr %114, i64 %1797
+  %1799 = load <16 x i32>, ptr %1798, align 1, !tbaa !31
+  %1800 = getelementptr i8, ptr %1798, i64 %13
+  %1801 = load <16 x i32>, ptr %1800, align 1, !tbaa !31
+  %1802 = shl nsw i64 %1796, 2
+  %1803 = getelementptr i8, ptr %132, i64 %1802
+  %1804 = load i32, ptr %1803, align 1
+  %1805 = insertelement <16 x i32> poison, i32 %1804, i64 0
+  %1806 = shufflevector <16 x i32> %1805, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1794, <16 x i32> %1806, <16 x i32> %1799)
+  %1808 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1795, <16 x i32> %1806, <16 x i32> %1801)
+  %1809 = or disjoint i64 %1769, 3
+  %1810 = shl nsw i64 %1809, 6
+  %1811 = getelementptr i8, ptr %114, i64 %1810
+  %1812 = load <16 x i32>, ptr %1811, align 1, !tbaa !31
+  %1813 = getelementptr i8, ptr %1811, i64 %13
+  %1814 = load <16 x i32>, ptr %1813, align 1, !tbaa !31
+  %1815 = shl nsw i64 %1809, 2
+  %1816 = getelementptr i8, ptr %132, i64 %1815
+  %1817 = load i32, ptr %1816, align 1
+  %1818 = insertelement <16 x i32> poison, i32 %1817, i64 0
+  %1819 = shufflevector <16 x i32> %1818, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1807, <16 x i32> %1819, <16 x i32> %1812)
+  %1821 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1808, <16 x i32> %1819, <16 x i32> %1814)
+  %1822 = add nuw nsw i64 %1769, 4
+  %1823 = add i64 %1770, 4
+  %1824 = icmp eq i64 %1823, %66
+  br i1 %1824, label %1825, label %1766, !llvm.loop !75
+
+1825:                                             ; preds = %1766, %1690
+  %1826 = phi <16 x i32> [ poison, %1690 ], [ %1820, %1766 ]
+  %1827 = phi <16 x i32> [ poison, %1690 ], [ %1821, %1766 ]
+  %1828 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1820, %1766 ]
+  %1829 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1821, %1766 ]
+  %1830 = phi i64 [ 0, %1690 ], [ %1822, %1766 ]
+  br i1 %67, label %1891, label %1831
+
+1831:                                             ; preds = %1825, %1831
+  %1832 = phi <16 x i32> [ %1846, %1831 ], [ %1828, %1825 ]
+  %1833 = phi <16 x i32> [ %1847, %1831 ], [ %1829, %1825 ]
+  %1834 = phi i64 [ %1848, %1831 ], [ %1830, %1825 ]
+  %1835 = phi i64 [ %1849, %1831 ], [ 0, %1825 ]
+  %1836 = shl nsw i64 %1834, 6
+  %1837 = getelementptr i8, ptr %114, i64 %1836
+  %1838 = load <16 x i32>, ptr %1837, align 1, !tbaa !31
+  %1839 = getelementptr i8, ptr %1837, i64 %13
+  %1840 = load <16 x i32>, ptr %1839, align 1, !tbaa !31
+  %1841 = shl nsw i64 %1834, 2
+  %1842 = getelementptr i8, ptr %132, i64 %1841
+  %1843 = load i32, ptr %1842, align 1
+  %1844 = insertelement <16 x i32> poison, i32 %1843, i64 0
+  %1845 = shufflevector <16 x i32> %1844, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1846 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1832, <16 x i32> %1845, <16 x i32> %1838)
+  %1847 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1833, <16 x i32> %1845, <16 x i32> %1840)
+  %1848 = add nuw nsw i64 %1834, 1
+  %1849 = add i64 %1835, 1
+  %1850 = icmp eq i64 %1849, %64
+  br i1 %1850, label %1891, label %1831, !llvm.loop !78
+
+1851:                                             ; preds = %1691, %1688
+  %1852 = phi <16 x i32> [ poison, %1688 ], [ %1758, %1691 ]
+  %1853 = phi <16 x i32> [ poison, %1688 ], [ %1762, %1691 ]
+  %1854 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1758, %1691 ]
+  %1855 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1762, %1691 ]
+  %1856 = phi i64 [ 0, %1688 ], [ %1763, %1691 ]
+  br i1 %63, label %1891, label %1857
+
+1857:                                             ; preds = %1851
+  %1858 = mul nuw nsw i64 %1856, 80
+  %1859 = getelementptr i8, ptr %114, i64 %1858
+  %1860 = load <16 x i32>, ptr %1859, align 1, !tbaa !31
+  %1861 = getelementptr inbounds i8, ptr %1859, i64 64
+  %1862 = load <16 x i8>, ptr %1861, align 1, !tbaa !31
+  %1863 = zext <16 x i8> %1862 to <16 x i32>
+  %1864 = bitcast <16 x i32> %1863 to <64 x i8>
+  %1865 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1864)
+  %1866 = bitcast <64 x i8> %1865 to <16 x i32>
+  %1867 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1866, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1868 = getelementptr i8, ptr %1859, i64 %13
+  %1869 = load <16 x i32>, ptr %1868, align 1, !tbaa !31
+  %1870 = getelementptr inbounds i8, ptr %1868, i64 64
+  %1871 = load <16 x i8>, ptr %1870, align 1, !tbaa !31
+  %1872 = zext <16 x i8> %1871 to <16 x i32>
+  %1873 = bitcast <16 x i32> %1872 to <64 x i8>
+  %1874 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1873)
+  %1875 = bitcast <64 x i8> %1874 to <16 x i32>
+  %1876 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1875, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1877 = shl nsw i64 %1856, 3
+  %1878 = getelementptr i8, ptr %132, i64 %1877
+  %1879 = load i64, ptr %1878, align 1
+  %1880 = insertelement <8 x i64> poison, i64 %1879, i64 0
+  %1881 = shufflevector <8 x i64> %1880, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1882 = bitcast <8 x i64> %1881 to <64 x i8>
+  %1883 = bitcast <16 x i32> %1867 to <64 x i8>
+  %1884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1883)
+  %1885 = bitcast <64 x i8> %1884 to <16 x i32>
+  %1886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1854, <16 x i32> %1885, <16 x i32> %1860)
+  %1887 = bitcast <16 x i32> %1876 to <64 x i8>
+  %1888 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1887)
+  %1889 = bitcast <64 x i8> %1888 to <16 x i32>
+  %1890 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1855, <16 x i32> %1889, <16 x i32> %1869)
+  br label %1891
+
+1891:                                             ; preds = %1857, %1851, %1825, %1831, %1689, %1687
+  %1892 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1826, %1825 ], [ %1846, %1831 ], [ %1852, %1851 ], [ %1886, %1857 ]
+  %1893 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1827, %1825 ], [ %1847, %1831 ], [ %1853, %1851 ], [ %1890, %1857 ]
+  store <16 x i32> %1892, ptr %126, align 1, !tbaa !31
+  %1894 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %1893, ptr %1894, align 1, !tbaa !31
+  br label %3244
+
+1895:                                             ; preds = %121
+  br i1 %10, label %1897, label %1896
+
+1896:                                             ; preds = %1895
+  br i1 %18, label %1899, label %2027
+
+1897:                                             ; preds = %1895
+  br i1 %20, label %1898, label %2027
+
+1898:                                             ; preds = %1897
+  br i1 %57, label %1998, label %1951
+
+1899:                                             ; preds = %1896, %1899
+  %1900 = phi <16 x i32> [ %1933, %1899 ], [ zeroinitializer, %1896 ]
+  %1901 = phi <16 x i32> [ %1937, %1899 ], [ zeroinitializer, %1896 ]
+  %1902 = phi <16 x i32> [ %1945, %1899 ], [ zeroinitializer, %1896 ]
+  %1903 = phi <16 x i32> [ %1948, %1899 ], [ zeroinitializer, %1896 ]
+  %1904 = phi i64 [ %1949, %1899 ], [ 0, %1896 ]
+  %1905 = mul nuw nsw i64 %1904, 80
+  %1906 = getelementptr i8, ptr %114, i64 %1905
+  %1907 = load <16 x i32>, ptr %1906, align 1, !tbaa !31
+  %1908 = getelementptr inbounds i8, ptr %1906, i64 64
+  %1909 = load <16 x i8>, ptr %1908, align 1, !tbaa !31
+  %1910 = zext <16 x i8> %1909 to <16 x i32>
+  %1911 = bitcast <16 x i32> %1910 to <64 x i8>
+  %1912 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1911)
+  %1913 = bitcast <64 x i8> %1912 to <16 x i32>
+  %1914 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1913, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1915 = getelementptr i8, ptr %1906, i64 %13
+  %1916 = load <16 x i32>, ptr %1915, align 1, !tbaa !31
+  %1917 = getelementptr inbounds i8, ptr %1915, i64 64
+  %1918 = load <16 x i8>, ptr %1917, align 1, !tbaa !31
+  %1919 = zext <16 x i8> %1918 to <16 x i32>
+  %1920 = bitcast <16 x i32> %1919 to <64 x i8>
+  %1921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1920)
+  %1922 = bitcast <64 x i8> %1921 to <16 x i32>
+  %1923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1924 = shl nsw i64 %1904, 3
+  %1925 = getelementptr i8, ptr %132, i64 %1924
+  %1926 = load i64, ptr %1925, align 1
+  %1927 = insertelement <8 x i64> poison, i64 %1926, i64 0
+  %1928 = shufflevector <8 x i64> %1927, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1929 = bitcast <8 x i64> %1928 to <64 x i8>
+  %1930 = bitcast <16 x i32> %1914 to <64 x i8>
+  %1931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1930)
+  %1932 = bitcast <64 x i8> %1931 to <16 x i32>
+  %1933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1900, <16 x i32> %1932, <16 x i32> %1907)
+  %1934 = bitcast <16 x i32> %1923 to <64 x i8>
+  %1935 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1934)
+  %1936 = bitcast <64 x i8> %1935 to <16 x i32>
+  %1937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1901, <16 x i32> %1936, <16 x i32> %1916)
+  %1938 = getelementptr i8, ptr %1925, i64 %1
+  %1939 = load i64, ptr %1938, align 1
+  %1940 = insertelement <8 x i64> poison, i64 %1939, i64 0
+  %1941 = shufflevector <8 x i64> %1940, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1942 = bitcast <8 x i64> %1941 to <64 x i8>
+  %1943 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1930)
+  %1944 = bitcast <64 x i8> %1943 to <16 x i32>
+  %1945 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1902, <16 x i32> %1944, <16 x i32> %1907)
+  %1946 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1934)
+  %1947 = bitcast <64 x i8> %1946 to <16 x i32>
+  %1948 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1903, <16 x i32> %1947, <16 x i32> %1916)
+  %1949 = add nuw nsw i64 %1904, 1
+  %1950 = icmp eq i64 %1949, %17
+  br i1 %1950, label %2027, label %1899, !llvm.loop !74
+
+1951:                                             ; preds = %1898, %1951
+  %1952 = phi <16 x i32> [ %1987, %1951 ], [ zeroinitializer, %1898 ]
+  %1953 = phi <16 x i32> [ %1988, %1951 ], [ zeroinitializer, %1898 ]
+  %1954 = phi <16 x i32> [ %1993, %1951 ], [ zeroinitializer, %1898 ]
+  %1955 = phi <16 x i32> [ %1994, %1951 ], [ zeroinitializer, %1898 ]
+  %1956 = phi i64 [ %1995, %1951 ], [ 0, %1898 ]
+  %1957 = phi i64 [ %1996, %1951 ], [ 0, %1898 ]
+  %1958 = shl nsw i64 %1956, 6
+  %1959 = getelementptr i8, ptr %114, i64 %1958
+  %1960 = load <16 x i32>, ptr %1959, align 1, !tbaa !31
+  %1961 = getelementptr i8, ptr %1959, i64 %13
+  %1962 = load <16 x i32>, ptr %1961, align 1, !tbaa !31
+  %1963 = shl nsw i64 %1956, 2
+  %1964 = getelementptr i8, ptr %132, i64 %1963
+  %1965 = load i32, ptr %1964, align 1
+  %1966 = insertelement <16 x i32> poison, i32 %1965, i64 0
+  %1967 = shufflevector <16 x i32> %1966, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1952, <16 x i32> %1967, <16 x i32> %1960)
+  %1969 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1953, <16 x i32> %1967, <16 x i32> %1962)
+  %1970 = getelementptr i8, ptr %1964, i64 %1
+  %1971 = load i32, ptr %1970, align 1
+  %1972 = insertelement <16 x i32> poison, i32 %1971, i64 0
+  %1973 = shufflevector <16 x i32> %1972, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1954, <16 x i32> %1973, <16 x i32> %1960)
+  %1975 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1955, <16 x i32> %1973, <16 x i32> %1962)
+  %1976 = or disjoint i64 %1956, 1
+  %1977 = shl nsw i64 %1976, 6
+  %1978 = getelementptr i8, ptr %114, i64 %1977
+  %1979 = load <16 x i32>, ptr %1978, align 1, !tbaa !31
+  %1980 = getelementptr i8, ptr %1978, i64 %13
+  %1981 = load <16 x i32>, ptr %1980, align 1, !tbaa !31
+  %1982 = shl nsw i64 %1976, 2
+  %1983 = getelementptr i8, ptr %132, i64 %1982
+  %1984 = load i32, ptr %1983, align 1
+  %1985 = insertelement <16 x i32> poison, i32 %1984, i64 0
+  %1986 = shufflevector <16 x i32> %1985, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1987 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1968, <16 x i32> %1986, <16 x i32> %1979)
+  %1988 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1969, <16 x i32> %1986, <16 x i32> %1981)
+  %1989 = getelementptr i8, ptr %1983, i64 %1
+  %1990 = load i32, ptr %1989, align 1
+  %1991 = insertelement <16 x i32> poison, i32 %1990, i64 0
+  %1992 = shufflevector <16 x i32> %1991, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1993 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1974, <16 x i32> %1992, <16 x i32> %1979)
+  %1994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1975, <16 x i32> %1992, <16 x i32> %1981)
+  %1995 = add nuw nsw i64 %1956, 2
+  %1996 = add i64 %1957, 2
+  %1997 = icmp eq i64 %1996, %58
+  br i1 %1997, label %1998, label %1951, !llvm.loop !75
+
+1998:                                             ; preds = %1951, %1898
+  %1999 = phi <16 x i32> [ poison, %1898 ], [ %1987, %1951 ]
+  %2000 = phi <16 x i32> [ poison, %1898 ], [ %1988, %1951 ]
+  %2001 = phi <16 x i32> [ poison, %1898 ], [ %1993, %1951 ]
+  %2002 = phi <16 x i32> [ poison, %1898 ], [ %1994, %1951 ]
+  %2003 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1987, %1951 ]
+  %2004 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1988, %1951 ]
+  %2005 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1993, %1951 ]
+  %2006 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1994, %1951 ]
+  %2007 = phi i64 [ 0, %1898 ], [ %1995, %1951 ]
+  br i1 %59, label %2027, label %2008
+
+2008:                                             ; preds = %1998
+  %2009 = shl nsw i64 %2007, 6
+  %2010 = getelementptr i8, ptr %114, i64 %2009
+  %2011 = load <16 x i32>, ptr %2010, align 1, !tbaa !31
+  %2012 = getelementptr i8, ptr %2010, i64 %13
+  %2013 = load <16 x i32>, ptr %2012, align 1, !tbaa !31
+  %2014 = shl nsw i64 %2007, 2
+  %2015 = getelementptr i8, ptr %132, i64 %2014
+  %2016 = load i32, ptr %2015, align 1
+  %2017 = insertelement <16 x i32> poison, i32 %2016, i64 0
+  %2018 = shufflevector <16 x i32> %2017, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2003, <16 x i32> %2018, <16 x i32> %2011)
+  %2020 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2004, <16 x i32> %2018, <16 x i32> %2013)
+  %2021 = getelementptr i8, ptr %2015, i64 %1
+  %2022 = load i32, ptr %2021, align 1
+  %2023 = insertelement <16 x i32> poison, i32 %2022, i64 0
+  %2024 = shufflevector <16 x i32> %2023, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2025 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2005, <16 x i32> %2024, <16 x i32> %2011)
+  %2026 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2006, <16 x i32> %2024, <16 x i32> %2013)
+  br label %2027
+
+2027:                                             ; preds = %1899, %2008, %1998, %1897, %1896
+  %2028 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %1999, %1998 ], [ %2019, %2008 ], [ %1933, %1899 ]
+  %2029 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2000, %1998 ], [ %2020, %2008 ], [ %1937, %1899 ]
+  %2030 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2001, %1998 ], [ %2025, %2008 ], [ %1945, %1899 ]
+  %2031 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2002, %1998 ], [ %2026, %2008 ], [ %1948, %1899 ]
+  store <16 x i32> %2028, ptr %126, align 1, !tbaa !31
+  %2032 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2029, ptr %2032, align 1, !tbaa !31
+  %2033 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2030, ptr %2033, align 1, !tbaa !31
+  %2034 = getelementptr inbounds i8, ptr %2033, i64 64
+  store <16 x i32> %2031, ptr %2034, align 1, !tbaa !31
+  br label %3244
+
+2035:                                             ; preds = %121
+  br i1 %10, label %2037, label %2036
+
+2036:                                             ; preds = %2035
+  br i1 %18, label %2039, label %2204
+
+2037:                                             ; preds = %2035
+  br i1 %20, label %2038, label %2204
+
+2038:                                             ; preds = %2037
+  br i1 %53, label %2165, label %2104
+
+2039:                                             ; preds = %2036, %2039
+  %2040 = phi <16 x i32> [ %2101, %2039 ], [ zeroinitializer, %2036 ]
+  %2041 = phi <16 x i32> [ %2098, %2039 ], [ zeroinitializer, %2036 ]
+  %2042 = phi <16 x i32> [ %2090, %2039 ], [ zeroinitializer, %2036 ]
+  %2043 = phi <16 x i32> [ %2087, %2039 ], [ zeroinitializer, %2036 ]
+  %2044 = phi <16 x i32> [ %2079, %2039 ], [ zeroinitializer, %2036 ]
+  %2045 = phi <16 x i32> [ %2075, %2039 ], [ zeroinitializer, %2036 ]
+  %2046 = phi i64 [ %2102, %2039 ], [ 0, %2036 ]
+  %2047 = mul nuw nsw i64 %2046, 80
+  %2048 = getelementptr i8, ptr %114, i64 %2047
+  %2049 = load <16 x i32>, ptr %2048, align 1, !tbaa !31
+  %2050 = getelementptr inbounds i8, ptr %2048, i64 64
+  %2051 = load <16 x i8>, ptr %2050, align 1, !tbaa !31
+  %2052 = zext <16 x i8> %2051 to <16 x i32>
+  %2053 = bitcast <16 x i32> %2052 to <64 x i8>
+  %2054 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2053)
+  %2055 = bitcast <64 x i8> %2054 to <16 x i32>
+  %2056 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2055, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2057 = getelementptr i8, ptr %2048, i64 %13
+  %2058 = load <16 x i32>, ptr %2057, align 1, !tbaa !31
+  %2059 = getelementptr inbounds i8, ptr %2057, i64 64
+  %2060 = load <16 x i8>, ptr %2059, align 1, !tbaa !31
+  %2061 = zext <16 x i8> %2060 to <16 x i32>
+  %2062 = bitcast <16 x i32> %2061 to <64 x i8>
+  %2063 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2062)
+  %2064 = bitcast <64 x i8> %2063 to <16 x i32>
+  %2065 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2064, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2066 = shl nsw i64 %2046, 3
+  %2067 = getelementptr i8, ptr %132, i64 %2066
+  %2068 = load i64, ptr %2067, align 1
+  %2069 = insertelement <8 x i64> poison, i64 %2068, i64 0
+  %2070 = shufflevector <8 x i64> %2069, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2071 = bitcast <8 x i64> %2070 to <64 x i8>
+  %2072 = bitcast <16 x i32> %2056 to <64 x i8>
+  %2073 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2072)
+  %2074 = bitcast <64 x i8> %2073 to <16 x i32>
+  %2075 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2045, <16 x i32> %2074, <16 x i32> %2049)
+  %2076 = bitcast <16 x i32> %2065 to <64 x i8>
+  %2077 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2076)
+  %2078 = bitcast <64 x i8> %2077 to <16 x i32>
+  %2079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2044, <16 x i32> %2078, <16 x i32> %2058)
+  %2080 = getelementptr i8, ptr %2067, i64 %1
+  %2081 = load i64, ptr %2080, align 1
+  %2082 = insertelement <8 x i64> poison, i64 %2081, i64 0
+  %2083 = shufflevector <8 x i64> %2082, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2084 = bitcast <8 x i64> %2083 to <64 x i8>
+  %2085 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2072)
+  %2086 = bitcast <64 x i8> %2085 to <16 x i32>
+  %2087 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2043, <16 x i32> %2086, <16 x i32> %2049)
+  %2088 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2076)
+  %2089 = bitcast <64 x i8> %2088 to <16 x i32>
+  %2090 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2042, <16 x i32> %2089, <16 x i32> %2058)
+  %2091 = getelementptr i8, ptr %2067, i64 %27
+  %2092 = load i64, ptr %2091, align 1
+  %2093 = insertelement <8 x i64> poison, i64 %2092, i64 0
+  %2094 = shufflevector <8 x i64> %2093, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2095 = bitcast <8 x i64> %2094 to <64 x i8>
+  %2096 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2072)
+  %2097 = bitcast <64 x i8> %2096 to <16 x i32>
+  %2098 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2041, <16 x i32> %2097, <16 x i32> %2049)
+  %2099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2076)
+  %2100 = bitcast <64 x i8> %2099 to <16 x i32>
+  %2101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2040, <16 x i32> %2100, <16 x i32> %2058)
+  %2102 = add nuw nsw i64 %2046, 1
+  %2103 = icmp eq i64 %2102, %17
+  br i1 %2103, label %2204, label %2039, !llvm.loop !74
+
+2104:                                             ; preds = %2038, %2104
+  %2105 = phi <16 x i32> [ %2161, %2104 ], [ zeroinitializer, %2038 ]
+  %2106 = phi <16 x i32> [ %2160, %2104 ], [ zeroinitializer, %2038 ]
+  %2107 = phi <16 x i32> [ %2155, %2104 ], [ zeroinitializer, %2038 ]
+  %2108 = phi <16 x i32> [ %2154, %2104 ], [ zeroinitializer, %2038 ]
+  %2109 = phi <16 x i32> [ %2149, %2104 ], [ zeroinitializer, %2038 ]
+  %2110 = phi <16 x i32> [ %2148, %2104 ], [ zeroinitializer, %2038 ]
+  %2111 = phi i64 [ %2162, %2104 ], [ 0, %2038 ]
+  %2112 = phi i64 [ %2163, %2104 ], [ 0, %2038 ]
+  %2113 = shl nsw i64 %2111, 6
+  %2114 = getelementptr i8, ptr %114, i64 %2113
+  %2115 = load <16 x i32>, ptr %2114, align 1, !tbaa !31
+  %2116 = getelementptr i8, ptr %2114, i64 %13
+  %2117 = load <16 x i32>, ptr %2116, align 1, !tbaa !31
+  %2118 = shl nsw i64 %2111, 2
+  %2119 = getelementptr i8, ptr %132, i64 %2118
+  %2120 = load i32, ptr %2119, align 1
+  %2121 = insertelement <16 x i32> poison, i32 %2120, i64 0
+  %2122 = shufflevector <16 x i32> %2121, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2123 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2110, <16 x i32> %2122, <16 x i32> %2115)
+  %2124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2109, <16 x i32> %2122, <16 x i32> %2117)
+  %2125 = getelementptr i8, ptr %2119, i64 %1
+  %2126 = load i32, ptr %2125, align 1
+  %2127 = insertelement <16 x i32> poison, i32 %2126, i64 0
+  %2128 = shufflevector <16 x i32> %2127, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2129 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2108, <16 x i32> %2128, <16 x i32> %2115)
+  %2130 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2107, <16 x i32> %2128, <16 x i32> %2117)
+  %2131 = getelementptr i8, ptr %2119, i64 %27
+  %2132 = load i32, ptr %2131, align 1
+  %2133 = insertelement <16 x i32> poison, i32 %2132, i64 0
+  %2134 = shufflevector <16 x i32> %2133, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2106, <16 x i32> %2134, <16 x i32> %2115)
+  %2136 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2105, <16 x i32> %2134, <16 x i32> %2117)
+  %2137 = or disjoint i64 %2111, 1
+  %2138 = shl nsw i64 %2137, 6
+  %2139 = getelementptr i8, ptr %114, i64 %2138
+  %2140 = load <16 x i32>, ptr %2139, align 1, !tbaa !31
+  %2141 = getelementptr i8, ptr %2139, i64 %13
+  %2142 = load <16 x i32>, ptr %2141, align 1, !tbaa !31
+  %2143 = shl nsw i64 %2137, 2
+  %2144 = getelementptr i8, ptr %132, i64 %2143
+  %2145 = load i32, ptr %2144, align 1
+  %2146 = insertelement <16 x i32> poison, i32 %2145, i64 0
+  %2147 = shufflevector <16 x i32> %2146, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2148 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2123, <16 x i32> %2147, <16 x i32> %2140)
+  %2149 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2124, <16 x i32> %2147, <16 x i32> %2142)
+  %2150 = getelementptr i8, ptr %2144, i64 %1
+  %2151 = load i32, ptr %2150, align 1
+  %2152 = insertelement <16 x i32> poison, i32 %2151, i64 0
+  %2153 = shufflevector <16 x i32> %2152, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2129, <16 x i32> %2153, <16 x i32> %2140)
+  %2155 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2130, <16 x i32> %2153, <16 x i32> %2142)
+  %2156 = getelementptr i8, ptr %2144, i64 %27
+  %2157 = load i32, ptr %2156, align 1
+  %2158 = insertelement <16 x i32> poison, i32 %2157, i64 0
+  %2159 = shufflevector <16 x i32> %2158, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2160 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2135, <16 x i32> %2159, <16 x i32> %2140)
+  %2161 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2136, <16 x i32> %2159, <16 x i32> %2142)
+  %2162 = add nuw nsw i64 %2111, 2
+  %2163 = add i64 %2112, 2
+  %2164 = icmp eq i64 %2163, %54
+  br i1 %2164, label %2165, label %2104, !llvm.loop !75
+
+2165:                                             ; preds = %2104, %2038
+  %2166 = phi <16 x i32> [ poison, %2038 ], [ %2148, %2104 ]
+  %2167 = phi <16 x i32> [ poison, %2038 ], [ %2149, %2104 ]
+  %2168 = phi <16 x i32> [ poison, %2038 ], [ %2154, %2104 ]
+  %2169 = phi <16 x i32> [ poison, %2038 ], [ %2155, %2104 ]
+  %2170 = phi <16 x i32> [ poison, %2038 ], [ %2160, %2104 ]
+  %2171 = phi <16 x i32> [ poison, %2038 ], [ %2161, %2104 ]
+  %2172 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2161, %2104 ]
+  %2173 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2160, %2104 ]
+  %2174 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2155, %2104 ]
+  %2175 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2154, %2104 ]
+  %2176 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2149, %2104 ]
+  %2177 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2148, %2104 ]
+  %2178 = phi i64 [ 0, %2038 ], [ %2162, %2104 ]
+  br i1 %55, label %2204, label %2179
+
+2179:                                             ; preds = %2165
+  %2180 = shl nsw i64 %2178, 6
+  %2181 = getelementptr i8, ptr %114, i64 %2180
+  %2182 = load <16 x i32>, ptr %2181, align 1, !tbaa !31
+  %2183 = getelementptr i8, ptr %2181, i64 %13
+  %2184 = load <16 x i32>, ptr %2183, align 1, !tbaa !31
+  %2185 = shl nsw i64 %2178, 2
+  %2186 = getelementptr i8, ptr %132, i64 %2185
+  %2187 = load i32, ptr %2186, align 1
+  %2188 = insertelement <16 x i32> poison, i32 %2187, i64 0
+  %2189 = shufflevector <16 x i32> %2188, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2177, <16 x i32> %2189, <16 x i32> %2182)
+  %2191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2176, <16 x i32> %2189, <16 x i32> %2184)
+  %2192 = getelementptr i8, ptr %2186, i64 %1
+  %2193 = load i32, ptr %2192, align 1
+  %2194 = insertelement <16 x i32> poison, i32 %2193, i64 0
+  %2195 = shufflevector <16 x i32> %2194, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2175, <16 x i32> %2195, <16 x i32> %2182)
+  %2197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2174, <16 x i32> %2195, <16 x i32> %2184)
+  %2198 = getelementptr i8, ptr %2186, i64 %27
+  %2199 = load i32, ptr %2198, align 1
+  %2200 = insertelement <16 x i32> poison, i32 %2199, i64 0
+  %2201 = shufflevector <16 x i32> %2200, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2173, <16 x i32> %2201, <16 x i32> %2182)
+  %2203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2172, <16 x i32> %2201, <16 x i32> %2184)
+  br label %2204
+
+2204:                                             ; preds = %2039, %2179, %2165, %2037, %2036
+  %2205 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2171, %2165 ], [ %2203, %2179 ], [ %2101, %2039 ]
+  %2206 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2170, %2165 ], [ %2202, %2179 ], [ %2098, %2039 ]
+  %2207 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2169, %2165 ], [ %2197, %2179 ], [ %2090, %2039 ]
+  %2208 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2168, %2165 ], [ %2196, %2179 ], [ %2087, %2039 ]
+  %2209 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2167, %2165 ], [ %2191, %2179 ], [ %2079, %2039 ]
+  %2210 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2166, %2165 ], [ %2190, %2179 ], [ %2075, %2039 ]
+  store <16 x i32> %2210, ptr %126, align 1, !tbaa !31
+  %2211 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2209, ptr %2211, align 1, !tbaa !31
+  %2212 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2208, ptr %2212, align 1, !tbaa !31
+  %2213 = getelementptr inbounds i8, ptr %2212, i64 64
+  store <16 x i32> %2207, ptr %2213, align 1, !tbaa !31
+  %2214 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %2206, ptr %2214, align 1, !tbaa !31
+  %2215 = getelementptr inbounds i8, ptr %2214, i64 64
+  store <16 x i32> %2205, ptr %2215, align 1, !tbaa !31
+  br label %3244
+
+2216:                                             ; preds = %121
+  br i1 %10, label %2218, label %2217
+
+2217:                                             ; preds = %2216
+  br i1 %18, label %2220, label %2422
+
+2218:                                             ; preds = %2216
+  br i1 %20, label %2219, label %2422
+
+2219:                                             ; preds = %2218
+  br i1 %49, label %2373, label %2298
+
+2220:                                             ; preds = %2217, %2220
+  %2221 = phi <16 x i32> [ %2295, %2220 ], [ zeroinitializer, %2217 ]
+  %2222 = phi <16 x i32> [ %2292, %2220 ], [ zeroinitializer, %2217 ]
+  %2223 = phi <16 x i32> [ %2284, %2220 ], [ zeroinitializer, %2217 ]
+  %2224 = phi <16 x i32> [ %2281, %2220 ], [ zeroinitializer, %2217 ]
+  %2225 = phi <16 x i32> [ %2273, %2220 ], [ zeroinitializer, %2217 ]
+  %2226 = phi <16 x i32> [ %2270, %2220 ], [ zeroinitializer, %2217 ]
+  %2227 = phi <16 x i32> [ %2262, %2220 ], [ zeroinitializer, %2217 ]
+  %2228 = phi <16 x i32> [ %2258, %2220 ], [ zeroinitializer, %2217 ]
+  %2229 = phi i64 [ %2296, %2220 ], [ 0, %2217 ]
+  %2230 = mul nuw nsw i64 %2229, 80
+  %2231 = getelementptr i8, ptr %114, i64 %2230
+  %2232 = load <16 x i32>, ptr %2231, align 1, !tbaa !31
+  %2233 = getelementptr inbounds i8, ptr %2231, i64 64
+  %2234 = load <16 x i8>, ptr %2233, align 1, !tbaa !31
+  %2235 = zext <16 x i8> %2234 to <16 x i32>
+  %2236 = bitcast <16 x i32> %2235 to <64 x i8>
+  %2237 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2236)
+  %2238 = bitcast <64 x i8> %2237 to <16 x i32>
+  %2239 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2238, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2240 = getelementptr i8, ptr %2231, i64 %13
+  %2241 = load <16 x i32>, ptr %2240, align 1, !tbaa !31
+  %2242 = getelementptr inbounds i8, ptr %2240, i64 64
+  %2243 = load <16 x i8>, ptr %2242, align 1, !tbaa !31
+  %2244 = zext <16 x i8> %2243 to <16 x i32>
+  %2245 = bitcast <16 x i32> %2244 to <64 x i8>
+  %2246 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2245)
+  %2247 = bitcast <64 x i8> %2246 to <16 x i32>
+  %2248 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2247, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2249 = shl nsw i64 %2229, 3
+  %2250 = getelementptr i8, ptr %132, i64 %2249
+  %2251 = load i64, ptr %2250, align 1
+  %2252 = insertelement <8 x i64> poison, i64 %2251, i64 0
+  %2253 = shufflevector <8 x i64> %2252, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2254 = bitcast <8 x i64> %2253 to <64 x i8>
+  %2255 = bitcast <16 x i32> %2239 to <64 x i8>
+  %2256 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2255)
+  %2257 = bitcast <64 x i8> %2256 to <16 x i32>
+  %2258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2257, <16 x i32> %2232)
+  %2259 = bitcast <16 x i32> %2248 to <64 x i8>
+  %2260 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2259)
+  %2261 = bitcast <64 x i8> %2260 to <16 x i32>
+  %2262 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2227, <16 x i32> %2261, <16 x i32> %2241)
+  %2263 = getelementptr i8, ptr %2250, i64 %1
+  %2264 = load i64, ptr %2263, align 1
+  %2265 = insertelement <8 x i64> poison, i64 %2264, i64 0
+  %2266 = shufflevector <8 x i64> %2265, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2267 = bitcast <8 x i64> %2266 to <64 x i8>
+  %2268 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2255)
+  %2269 = bitcast <64 x i8> %2268 to <16 x i32>
+  %2270 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2226, <16 x i32> %2269, <16 x i32> %2232)
+  %2271 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2259)
+  %2272 = bitcast <64 x i8> %2271 to <16 x i32>
+  %2273 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2225, <16 x i32> %2272, <16 x i32> %2241)
+  %2274 = getelementptr i8, ptr %2250, i64 %27
+  %2275 = load i64, ptr %2274, align 1
+  %2276 = insertelement <8 x i64> poison, i64 %2275, i64 0
+  %2277 = shufflevector <8 x i64> %2276, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2278 = bitcast <8 x i64> %2277 to <64 x i8>
+  %2279 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2255)
+  %2280 = bitcast <64 x i8> %2279 to <16 x i32>
+  %2281 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2224, <16 x i32> %2280, <16 x i32> %2232)
+  %2282 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2259)
+  %2283 = bitcast <64 x i8> %2282 to <16 x i32>
+  %2284 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2223, <16 x i32> %2283, <16 x i32> %2241)
+  %2285 = getelementptr i8, ptr %2250, i64 %28
+  %2286 = load i64, ptr %2285, align 1
+  %2287 = insertelement <8 x i64> poison, i64 %2286, i64 0
+  %2288 = shufflevector <8 x i64> %2287, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2289 = bitcast <8 x i64> %2288 to <64 x i8>
+  %2290 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2255)
+  %2291 = bitcast <64 x i8> %2290 to <16 x i32>
+  %2292 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2222, <16 x i32> %2291, <16 x i32> %2232)
+  %2293 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2259)
+  %2294 = bitcast <64 x i8> %2293 to <16 x i32>
+  %2295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2221, <16 x i32> %2294, <16 x i32> %2241)
+  %2296 = add nuw nsw i64 %2229, 1
+  %2297 = icmp eq i64 %2296, %17
+  br i1 %2297, label %2422, label %2220, !llvm.loop !74
+
+2298:                                             ; preds = %2219, %2298
+  %2299 = phi <16 x i32> [ %2369, %2298 ], [ zeroinitializer, %2219 ]
+  %2300 = phi <16 x i32> [ %2368, %2298 ], [ zeroinitializer, %2219 ]
+  %2301 = phi <16 x i32> [ %2363, %2298 ], [ zeroinitializer, %2219 ]
+  %2302 = phi <16 x i32> [ %2362, %2298 ], [ zeroinitializer, %2219 ]
+  %2303 = phi <16 x i32> [ %2357, %2298 ], [ zeroinitializer, %2219 ]
+  %2304 = phi <16 x i32> [ %2356, %2298 ], [ zeroinitializer, %2219 ]
+  %2305 = phi <16 x i32> [ %2351, %2298 ], [ zeroinitializer, %2219 ]
+  %2306 = phi <16 x i32> [ %2350, %2298 ], [ zeroinitializer, %2219 ]
+  %2307 = phi i64 [ %2370, %2298 ], [ 0, %2219 ]
+  %2308 = phi i64 [ %2371, %2298 ], [ 0, %2219 ]
+  %2309 = shl nsw i64 %2307, 6
+  %2310 = getelementptr i8, ptr %114, i64 %2309
+  %2311 = load <16 x i32>, ptr %2310, align 1, !tbaa !31
+  %2312 = getelementptr i8, ptr %2310, i64 %13
+  %2313 = load <16 x i32>, ptr %2312, align 1, !tbaa !31
+  %2314 = shl nsw i64 %2307, 2
+  %2315 = getelementptr i8, ptr %132, i64 %2314
+  %2316 = load i32, ptr %2315, align 1
+  %2317 = insertelement <16 x i32> poison, i32 %2316, i64 0
+  %2318 = shufflevector <16 x i32> %2317, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2319 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2306, <16 x i32> %2318, <16 x i32> %2311)
+  %2320 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2305, <16 x i32> %2318, <16 x i32> %2313)
+  %2321 = getelementptr i8, ptr %2315, i64 %1
+  %2322 = load i32, ptr %2321, align 1
+  %2323 = insertelement <16 x i32> poison, i32 %2322, i64 0
+  %2324 = shufflevector <16 x i32> %2323, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2325 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2304, <16 x i32> %2324, <16 x i32> %2311)
+  %2326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2303, <16 x i32> %2324, <16 x i32> %2313)
+  %2327 = getelementptr i8, ptr %2315, i64 %27
+  %2328 = load i32, ptr %2327, align 1
+  %2329 = insertelement <16 x i32> poison, i32 %2328, i64 0
+  %2330 = shufflevector <16 x i32> %2329, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2302, <16 x i32> %2330, <16 x i32> %2311)
+  %2332 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2330, <16 x i32> %2313)
+  %2333 = getelementptr i8, ptr %2315, i64 %28
+  %2334 = load i32, ptr %2333, align 1
+  %2335 = insertelement <16 x i32> poison, i32 %2334, i64 0
+  %2336 = shufflevector <16 x i32> %2335, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2337 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2336, <16 x i32> %2311)
+  %2338 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2336, <16 x i32> %2313)
+  %2339 = or disjoint i64 %2307, 1
+  %2340 = shl nsw i64 %2339, 6
+  %2341 = getelementptr i8, ptr %114, i64 %2340
+  %2342 = load <16 x i32>, ptr %2341, align 1, !tbaa !31
+  %2343 = getelementptr i8, ptr %2341, i64 %13
+  %2344 = load <16 x i32>, ptr %2343, align 1, !tbaa !31
+  %2345 = shl nsw i64 %2339, 2
+  %2346 = getelementptr i8, ptr %132, i64 %2345
+  %2347 = load i32, ptr %2346, align 1
+  %2348 = insertelement <16 x i32> poison, i32 %2347, i64 0
+  %2349 = shufflevector <16 x i32> %2348, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2350 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2319, <16 x i32> %2349, <16 x i32> %2342)
+  %2351 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2320, <16 x i32> %2349, <16 x i32> %2344)
+  %2352 = getelementptr i8, ptr %2346, i64 %1
+  %2353 = load i32, ptr %2352, align 1
+  %2354 = insertelement <16 x i32> poison, i32 %2353, i64 0
+  %2355 = shufflevector <16 x i32> %2354, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2356 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2325, <16 x i32> %2355, <16 x i32> %2342)
+  %2357 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2326, <16 x i32> %2355, <16 x i32> %2344)
+  %2358 = getelementptr i8, ptr %2346, i64 %27
+  %2359 = load i32, ptr %2358, align 1
+  %2360 = insertelement <16 x i32> poison, i32 %2359, i64 0
+  %2361 = shufflevector <16 x i32> %2360, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2362 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2331, <16 x i32> %2361, <16 x i32> %2342)
+  %2363 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2332, <16 x i32> %2361, <16 x i32> %2344)
+  %2364 = getelementptr i8, ptr %2346, i64 %28
+  %2365 = load i32, ptr %2364, align 1
+  %2366 = insertelement <16 x i32> poison, i32 %2365, i64 0
+  %2367 = shufflevector <16 x i32> %2366, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2337, <16 x i32> %2367, <16 x i32> %2342)
+  %2369 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2338, <16 x i32> %2367, <16 x i32> %2344)
+  %2370 = add nuw nsw i64 %2307, 2
+  %2371 = add i64 %2308, 2
+  %2372 = icmp eq i64 %2371, %50
+  br i1 %2372, label %2373, label %2298, !llvm.loop !75
+
+2373:                                             ; preds = %2298, %2219
+  %2374 = phi <16 x i32> [ poison, %2219 ], [ %2350, %2298 ]
+  %2375 = phi <16 x i32> [ poison, %2219 ], [ %2351, %2298 ]
+  %2376 = phi <16 x i32> [ poison, %2219 ], [ %2356, %2298 ]
+  %2377 = phi <16 x i32> [ poison, %2219 ], [ %2357, %2298 ]
+  %2378 = phi <16 x i32> [ poison, %2219 ], [ %2362, %2298 ]
+  %2379 = phi <16 x i32> [ poison, %2219 ], [ %2363, %2298 ]
+  %2380 = phi <16 x i32> [ poison, %2219 ], [ %2368, %2298 ]
+  %2381 = phi <16 x i32> [ poison, %2219 ], [ %2369, %2298 ]
+  %2382 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2369, %2298 ]
+  %2383 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2368, %2298 ]
+  %2384 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2363, %2298 ]
+  %2385 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2362, %2298 ]
+  %2386 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2357, %2298 ]
+  %2387 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2356, %2298 ]
+  %2388 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2351, %2298 ]
+  %2389 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2350, %2298 ]
+  %2390 = phi i64 [ 0, %2219 ], [ %2370, %2298 ]
+  br i1 %51, label %2422, label %2391
+
+2391:                                             ; preds = %2373
+  %2392 = shl nsw i64 %2390, 6
+  %2393 = getelementptr i8, ptr %114, i64 %2392
+  %2394 = load <16 x i32>, ptr %2393, align 1, !tbaa !31
+  %2395 = getelementptr i8, ptr %2393, i64 %13
+  %2396 = load <16 x i32>, ptr %2395, align 1, !tbaa !31
+  %2397 = shl nsw i64 %2390, 2
+  %2398 = getelementptr i8, ptr %132, i64 %2397
+  %2399 = load i32, ptr %2398, align 1
+  %2400 = insertelement <16 x i32> poison, i32 %2399, i64 0
+  %2401 = shufflevector <16 x i32> %2400, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2389, <16 x i32> %2401, <16 x i32> %2394)
+  %2403 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2388, <16 x i32> %2401, <16 x i32> %2396)
+  %2404 = getelementptr i8, ptr %2398, i64 %1
+  %2405 = load i32, ptr %2404, align 1
+  %2406 = insertelement <16 x i32> poison, i32 %2405, i64 0
+  %2407 = shufflevector <16 x i32> %2406, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2408 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2387, <16 x i32> %2407, <16 x i32> %2394)
+  %2409 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2386, <16 x i32> %2407, <16 x i32> %2396)
+  %2410 = getelementptr i8, ptr %2398, i64 %27
+  %2411 = load i32, ptr %2410, align 1
+  %2412 = insertelement <16 x i32> poison, i32 %2411, i64 0
+  %2413 = shufflevector <16 x i32> %2412, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2385, <16 x i32> %2413, <16 x i32> %2394)
+  %2415 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2384, <16 x i32> %2413, <16 x i32> %2396)
+  %2416 = getelementptr i8, ptr %2398, i64 %28
+  %2417 = load i32, ptr %2416, align 1
+  %2418 = insertelement <16 x i32> poison, i32 %2417, i64 0
+  %2419 = shufflevector <16 x i32> %2418, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2420 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2383, <16 x i32> %2419, <16 x i32> %2394)
+  %2421 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2382, <16 x i32> %2419, <16 x i32> %2396)
+  br label %2422
+
+2422:                                             ; preds = %2220, %2391, %2373, %2218, %2217
+  %2423 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2381, %2373 ], [ %2421, %2391 ], [ %2295, %2220 ]
+  %2424 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2380, %2373 ], [ %2420, %2391 ], [ %2292, %2220 ]
+  %2425 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2379, %2373 ], [ %2415, %2391 ], [ %2284, %2220 ]
+  %2426 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2378, %2373 ], [ %2414, %2391 ], [ %2281, %2220 ]
+  %2427 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2377, %2373 ], [ %2409, %2391 ], [ %2273, %2220 ]
+  %2428 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2376, %2373 ], [ %2408, %2391 ], [ %2270, %2220 ]
+  %2429 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2375, %2373 ], [ %2403, %2391 ], [ %2262, %2220 ]
+  %2430 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2374, %2373 ], [ %2402, %2391 ], [ %2258, %2220 ]
+  store <16 x i32> %2430, ptr %126, align 1, !tbaa !31
+  %2431 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2429, ptr %2431, align 1, !tbaa !31
+  %2432 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2428, ptr %2432, align 1, !tbaa !31
+  %2433 = getelementptr inbounds i8, ptr %2432, i64 64
+  store <16 x i32> %2427, ptr %2433, align 1, !tbaa !31
+  %2434 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %2426, ptr %2434, align 1, !tbaa !31
+  %2435 = getelementptr inbounds i8, ptr %2434, i64 64
+  store <16 x i32> %2425, ptr %2435, align 1, !tbaa !31
+  %2436 = getelementptr i8, ptr %37, i64 %125
+  store <16 x i32> %2424, ptr %2436, align 1, !tbaa !31
+  %2437 = getelementptr inbounds i8, ptr %2436, i64 64
+  store <16 x i32> %2423, ptr %2437, align 1, !tbaa !31
+  br label %3244
+
+2438:                                             ; preds = %121
+  br i1 %10, label %2440, label %2439
+
+2439:                                             ; preds = %2438
+  br i1 %18, label %2441, label %2582
+
+2440:                                             ; preds = %2438
+  br i1 %20, label %2532, label %2582
+
+2441:                                             ; preds = %2439, %2441
+  %2442 = phi <16 x i32> [ %2529, %2441 ], [ zeroinitializer, %2439 ]
+  %2443 = phi <16 x i32> [ %2526, %2441 ], [ zeroinitializer, %2439 ]
+  %2444 = phi <16 x i32> [ %2518, %2441 ], [ zeroinitializer, %2439 ]
+  %2445 = phi <16 x i32> [ %2515, %2441 ], [ zeroinitializer, %2439 ]
+  %2446 = phi <16 x i32> [ %2507, %2441 ], [ zeroinitializer, %2439 ]
+  %2447 = phi <16 x i32> [ %2504, %2441 ], [ zeroinitializer, %2439 ]
+  %2448 = phi <16 x i32> [ %2496, %2441 ], [ zeroinitializer, %2439 ]
+  %2449 = phi <16 x i32> [ %2493, %2441 ], [ zeroinitializer, %2439 ]
+  %2450 = phi <16 x i32> [ %2485, %2441 ], [ zeroinitializer, %2439 ]
+  %2451 = phi <16 x i32> [ %2481, %2441 ], [ zeroinitializer, %2439 ]
+  %2452 = phi i64 [ %2530, %2441 ], [ 0, %2439 ]
+  %2453 = mul nuw nsw i64 %2452, 80
+  %2454 = getelementptr i8, ptr %114, i64 %2453
+  %2455 = load <16 x i32>, ptr %2454, align 1, !tbaa !31
+  %2456 = getelementptr inbounds i8, ptr %2454, i64 64
+  %2457 = load <16 x i8>, ptr %2456, align 1, !tbaa !31
+  %2458 = zext <16 x i8> %2457 to <16 x i32>
+  %2459 = bitcast <16 x i32> %2458 to <64 x i8>
+  %2460 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2459)
+  %2461 = bitcast <64 x i8> %2460 to <16 x i32>
+  %2462 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2461, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2463 = getelementptr i8, ptr %2454, i64 %13
+  %2464 = load <16 x i32>, ptr %2463, align 1, !tbaa !31
+  %2465 = getelementptr inbounds i8, ptr %2463, i64 64
+  %2466 = load <16 x i8>, ptr %2465, align 1, !tbaa !31
+  %2467 = zext <16 x i8> %2466 to <16 x i32>
+  %2468 = bitcast <16 x i32> %2467 to <64 x i8>
+  %2469 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2468)
+  %2470 = bitcast <64 x i8> %2469 to <16 x i32>
+  %2471 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2470, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2472 = shl nsw i64 %2452, 3
+  %2473 = getelementptr i8, ptr %132, i64 %2472
+  %2474 = load i64, ptr %2473, align 1
+  %2475 = insertelement <8 x i64> poison, i64 %2474, i64 0
+  %2476 = shufflevector <8 x i64> %2475, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2477 = bitcast <8 x i64> %2476 to <64 x i8>
+  %2478 = bitcast <16 x i32> %2462 to <64 x i8>
+  %2479 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2478)
+  %2480 = bitcast <64 x i8> %2479 to <16 x i32>
+  %2481 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2451, <16 x i32> %2480, <16 x i32> %2455)
+  %2482 = bitcast <16 x i32> %2471 to <64 x i8>
+  %2483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2482)
+  %2484 = bitcast <64 x i8> %2483 to <16 x i32>
+  %2485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2450, <16 x i32> %2484, <16 x i32> %2464)
+  %2486 = getelementptr i8, ptr %2473, i64 %1
+  %2487 = load i64, ptr %2486, align 1
+  %2488 = insertelement <8 x i64> poison, i64 %2487, i64 0
+  %2489 = shufflevector <8 x i64> %2488, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2490 = bitcast <8 x i64> %2489 to <64 x i8>
+  %2491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2478)
+  %2492 = bitcast <64 x i8> %2491 to <16 x i32>
+  %2493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2449, <16 x i32> %2492, <16 x i32> %2455)
+  %2494 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2482)
+  %2495 = bitcast <64 x i8> %2494 to <16 x i32>
+  %2496 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2448, <16 x i32> %2495, <16 x i32> %2464)
+  %2497 = getelementptr i8, ptr %2473, i64 %27
+  %2498 = load i64, ptr %2497, align 1
+  %2499 = insertelement <8 x i64> poison, i64 %2498, i64 0
+  %2500 = shufflevector <8 x i64> %2499, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2501 = bitcast <8 x i64> %2500 to <64 x i8>
+  %2502 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2478)
+  %2503 = bitcast <64 x i8> %2502 to <16 x i32>
+  %2504 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2447, <16 x i32> %2503, <16 x i32> %2455)
+  %2505 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2482)
+  %2506 = bitcast <64 x i8> %2505 to <16 x i32>
+  %2507 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2446, <16 x i32> %2506, <16 x i32> %2464)
+  %2508 = getelementptr i8, ptr %2473, i64 %28
+  %2509 = load i64, ptr %2508, align 1
+  %2510 = insertelement <8 x i64> poison, i64 %2509, i64 0
+  %2511 = shufflevector <8 x i64> %2510, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2512 = bitcast <8 x i64> %2511 to <64 x i8>
+  %2513 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2478)
+  %2514 = bitcast <64 x i8> %2513 to <16 x i32>
+  %2515 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2445, <16 x i32> %2514, <16 x i32> %2455)
+  %2516 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2482)
+  %2517 = bitcast <64 x i8> %2516 to <16 x i32>
+  %2518 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2444, <16 x i32> %2517, <16 x i32> %2464)
+  %2519 = getelementptr i8, ptr %2473, i64 %29
+  %2520 = load i64, ptr %2519, align 1
+  %2521 = insertelement <8 x i64> poison, i64 %2520, i64 0
+  %2522 = shufflevector <8 x i64> %2521, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2523 = bitcast <8 x i64> %2522 to <64 x i8>
+  %2524 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2478)
+  %2525 = bitcast <64 x i8> %2524 to <16 x i32>
+  %2526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2443, <16 x i32> %2525, <16 x i32> %2455)
+  %2527 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2482)
+  %2528 = bitcast <64 x i8> %2527 to <16 x i32>
+  %2529 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2442, <16 x i32> %2528, <16 x i32> %2464)
+  %2530 = add nuw nsw i64 %2452, 1
+  %2531 = icmp eq i64 %2530, %17
+  br i1 %2531, label %2582, label %2441, !llvm.loop !74
+
+2532:                                             ; preds = %2440, %2532
+  %2533 = phi <16 x i32> [ %2579, %2532 ], [ zeroinitializer, %2440 ]
+  %2534 = phi <16 x i32> [ %2578, %2532 ], [ zeroinitializer, %2440 ]
+  %2535 = phi <16 x i32> [ %2573, %2532 ], [ zeroinitializer, %2440 ]
+  %2536 = phi <16 x i32> [ %2572, %2532 ], [ zeroinitializer, %2440 ]
+  %2537 = phi <16 x i32> [ %2567, %2532 ], [ zeroinitializer, %2440 ]
+  %2538 = phi <16 x i32> [ %2566, %2532 ], [ zeroinitializer, %2440 ]
+  %2539 = phi <16 x i32> [ %2561, %2532 ], [ zeroinitializer, %2440 ]
+  %2540 = phi <16 x i32> [ %2560, %2532 ], [ zeroinitializer, %2440 ]
+  %2541 = phi <16 x i32> [ %2555, %2532 ], [ zeroinitializer, %2440 ]
+  %2542 = phi <16 x i32> [ %2554, %2532 ], [ zeroinitializer, %2440 ]
+  %2543 = phi i64 [ %2580, %2532 ], [ 0, %2440 ]
+  %2544 = shl nsw i64 %2543, 6
+  %2545 = getelementptr i8, ptr %114, i64 %2544
+  %2546 = load <16 x i32>, ptr %2545, align 1, !tbaa !31
+  %2547 = getelementptr i8, ptr %2545, i64 %13
+  %2548 = load <16 x i32>, ptr %2547, align 1, !tbaa !31
+  %2549 = shl nsw i64 %2543, 2
+  %2550 = getelementptr i8, ptr %132, i64 %2549
+  %2551 = load i32, ptr %2550, align 1
+  %2552 = insertelement <16 x i32> poison, i32 %2551, i64 0
+  %2553 = shufflevector <16 x i32> %2552, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2554 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2542, <16 x i32> %2553, <16 x i32> %2546)
+  %2555 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2541, <16 x i32> %2553, <16 x i32> %2548)
+  %2556 = getelementptr i8, ptr %2550, i64 %1
+  %2557 = load i32, ptr %2556, align 1
+  %2558 = insertelement <16 x i32> poison, i32 %2557, i64 0
+  %2559 = shufflevector <16 x i32> %2558, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2560 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2540, <16 x i32> %2559, <16 x i32> %2546)
+  %2561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2539, <16 x i32> %2559, <16 x i32> %2548)
+  %2562 = getelementptr i8, ptr %2550, i64 %27
+  %2563 = load i32, ptr %2562, align 1
+  %2564 = insertelement <16 x i32> poison, i32 %2563, i64 0
+  %2565 = shufflevector <16 x i32> %2564, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2566 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2538, <16 x i32> %2565, <16 x i32> %2546)
+  %2567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2537, <16 x i32> %2565, <16 x i32> %2548)
+  %2568 = getelementptr i8, ptr %2550, i64 %28
+  %2569 = load i32, ptr %2568, align 1
+  %2570 = insertelement <16 x i32> poison, i32 %2569, i64 0
+  %2571 = shufflevector <16 x i32> %2570, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2572 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2536, <16 x i32> %2571, <16 x i32> %2546)
+  %2573 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2535, <16 x i32> %2571, <16 x i32> %2548)
+  %2574 = getelementptr i8, ptr %2550, i64 %29
+  %2575 = load i32, ptr %2574, align 1
+  %2576 = insertelement <16 x i32> poison, i32 %2575, i64 0
+  %2577 = shufflevector <16 x i32> %2576, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2534, <16 x i32> %2577, <16 x i32> %2546)
+  %2579 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2533, <16 x i32> %2577, <16 x i32> %2548)
+  %2580 = add nuw nsw i64 %2543, 1
+  %2581 = icmp eq i64 %2580, %19
+  br i1 %2581, label %2582, label %2532, !llvm.loop !75
+
+2582:                                             ; preds = %2441, %2532, %2440, %2439
+  %2583 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2579, %2532 ], [ %2529, %2441 ]
+  %2584 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2578, %2532 ], [ %2526, %2441 ]
+  %2585 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2573, %2532 ], [ %2518, %2441 ]
+  %2586 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2572, %2532 ], [ %2515, %2441 ]
+  %2587 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2567, %2532 ], [ %2507, %2441 ]
+  %2588 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2566, %2532 ], [ %2504, %2441 ]
+  %2589 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2561, %2532 ], [ %2496, %2441 ]
+  %2590 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2560, %2532 ], [ %2493, %2441 ]
+  %2591 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2555, %2532 ], [ %2485, %2441 ]
+  %2592 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2554, %2532 ], [ %2481, %2441 ]
+  store <16 x i32> %2592, ptr %126, align 1, !tbaa !31
+  %2593 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2591, ptr %2593, align 1, !tbaa !31
+  %2594 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2590, ptr %2594, align 1, !tbaa !31
+  %2595 = getelementptr inbounds i8, ptr %2594, i64 64
+  store <16 x i32> %2589, ptr %2595, align 1, !tbaa !31
+  %2596 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %2588, ptr %2596, align 1, !tbaa !31
+  %2597 = getelementptr inbounds i8, ptr %2596, i64 64
+  store <16 x i32> %2587, ptr %2597, align 1, !tbaa !31
+  %2598 = getelementptr i8, ptr %37, i64 %125
+  store <16 x i32> %2586, ptr %2598, align 1, !tbaa !31
+  %2599 = getelementptr inbounds i8, ptr %2598, i64 64
+  store <16 x i32> %2585, ptr %2599, align 1, !tbaa !31
+  %2600 = getelementptr i8, ptr %39, i64 %125
+  store <16 x i32> %2584, ptr %2600, align 1, !tbaa !31
+  %2601 = getelementptr inbounds i8, ptr %2600, i64 64
+  store <16 x i32> %2583, ptr %2601, align 1, !tbaa !31
+  br label %3244
+
+2602:                                             ; preds = %121
+  br i1 %10, label %2604, label %2603
+
+2603:                                             ; preds = %2602
+  br i1 %18, label %2605, label %2767
+
+2604:                                             ; preds = %2602
+  br i1 %20, label %2709, label %2767
+
+2605:                                             ; preds = %2603, %2605
+  %2606 = phi <16 x i32> [ %2706, %2605 ], [ zeroinitializer, %2603 ]
+  %2607 = phi <16 x i32> [ %2703, %2605 ], [ zeroinitializer, %2603 ]
+  %2608 = phi <16 x i32> [ %2695, %2605 ], [ zeroinitializer, %2603 ]
+  %2609 = phi <16 x i32> [ %2692, %2605 ], [ zeroinitializer, %2603 ]
+  %2610 = phi <16 x i32> [ %2684, %2605 ], [ zeroinitializer, %2603 ]
+  %2611 = phi <16 x i32> [ %2681, %2605 ], [ zeroinitializer, %2603 ]
+  %2612 = phi <16 x i32> [ %2673, %2605 ], [ zeroinitializer, %2603 ]
+  %2613 = phi <16 x i32> [ %2670, %2605 ], [ zeroinitializer, %2603 ]
+  %2614 = phi <16 x i32> [ %2662, %2605 ], [ zeroinitializer, %2603 ]
+  %2615 = phi <16 x i32> [ %2659, %2605 ], [ zeroinitializer, %2603 ]
+  %2616 = phi <16 x i32> [ %2651, %2605 ], [ zeroinitializer, %2603 ]
+  %2617 = phi <16 x i32> [ %2647, %2605 ], [ zeroinitializer, %2603 ]
+  %2618 = phi i64 [ %2707, %2605 ], [ 0, %2603 ]
+  %2619 = mul nuw nsw i64 %2618, 80
+  %2620 = getelementptr i8, ptr %114, i64 %2619
+  %2621 = load <16 x i32>, ptr %2620, align 1, !tbaa !31
+  %2622 = getelementptr inbounds i8, ptr %2620, i64 64
+  %2623 = load <16 x i8>, ptr %2622, align 1, !tbaa !31
+  %2624 = zext <16 x i8> %2623 to <16 x i32>
+  %2625 = bitcast <16 x i32> %2624 to <64 x i8>
+  %2626 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2625)
+  %2627 = bitcast <64 x i8> %2626 to <16 x i32>
+  %2628 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2627, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2629 = getelementptr i8, ptr %2620, i64 %13
+  %2630 = load <16 x i32>, ptr %2629, align 1, !tbaa !31
+  %2631 = getelementptr inbounds i8, ptr %2629, i64 64
+  %2632 = load <16 x i8>, ptr %2631, align 1, !tbaa !31
+  %2633 = zext <16 x i8> %2632 to <16 x i32>
+  %2634 = bitcast <16 x i32> %2633 to <64 x i8>
+  %2635 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2634)
+  %2636 = bitcast <64 x i8> %2635 to <16 x i32>
+  %2637 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2636, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2638 = shl nsw i64 %2618, 3
+  %2639 = getelementptr i8, ptr %132, i64 %2638
+  %2640 = load i64, ptr %2639, align 1
+  %2641 = insertelement <8 x i64> poison, i64 %2640, i64 0
+  %2642 = shufflevector <8 x i64> %2641, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2643 = bitcast <8 x i64> %2642 to <64 x i8>
+  %2644 = bitcast <16 x i32> %2628 to <64 x i8>
+  %2645 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2644)
+  %2646 = bitcast <64 x i8> %2645 to <16 x i32>
+  %2647 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2617, <16 x i32> %2646, <16 x i32> %2621)
+  %2648 = bitcast <16 x i32> %2637 to <64 x i8>
+  %2649 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2648)
+  %2650 = bitcast <64 x i8> %2649 to <16 x i32>
+  %2651 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2616, <16 x i32> %2650, <16 x i32> %2630)
+  %2652 = getelementptr i8, ptr %2639, i64 %1
+  %2653 = load i64, ptr %2652, align 1
+  %2654 = insertelement <8 x i64> poison, i64 %2653, i64 0
+  %2655 = shufflevector <8 x i64> %2654, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2656 = bitcast <8 x i64> %2655 to <64 x i8>
+  %2657 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2644)
+  %2658 = bitcast <64 x i8> %2657 to <16 x i32>
+  %2659 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2658, <16 x i32> %2621)
+  %2660 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2648)
+  %2661 = bitcast <64 x i8> %2660 to <16 x i32>
+  %2662 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2614, <16 x i32> %2661, <16 x i32> %2630)
+  %2663 = getelementptr i8, ptr %2639, i64 %27
+  %2664 = load i64, ptr %2663, align 1
+  %2665 = insertelement <8 x i64> poison, i64 %2664, i64 0
+  %2666 = shufflevector <8 x i64> %2665, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2667 = bitcast <8 x i64> %2666 to <64 x i8>
+  %2668 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2644)
+  %2669 = bitcast <64 x i8> %2668 to <16 x i32>
+  %2670 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2613, <16 x i32> %2669, <16 x i32> %2621)
+  %2671 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2648)
+  %2672 = bitcast <64 x i8> %2671 to <16 x i32>
+  %2673 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2612, <16 x i32> %2672, <16 x i32> %2630)
+  %2674 = getelementptr i8, ptr %2639, i64 %28
+  %2675 = load i64, ptr %2674, align 1
+  %2676 = insertelement <8 x i64> poison, i64 %2675, i64 0
+  %2677 = shufflevector <8 x i64> %2676, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2678 = bitcast <8 x i64> %2677 to <64 x i8>
+  %2679 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2644)
+  %2680 = bitcast <64 x i8> %2679 to <16 x i32>
+  %2681 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2611, <16 x i32> %2680, <16 x i32> %2621)
+  %2682 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2648)
+  %2683 = bitcast <64 x i8> %2682 to <16 x i32>
+  %2684 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2610, <16 x i32> %2683, <16 x i32> %2630)
+  %2685 = getelementptr i8, ptr %2639, i64 %29
+  %2686 = load i64, ptr %2685, align 1
+  %2687 = insertelement <8 x i64> poison, i64 %2686, i64 0
+  %2688 = shufflevector <8 x i64> %2687, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2689 = bitcast <8 x i64> %2688 to <64 x i8>
+  %2690 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2644)
+  %2691 = bitcast <64 x i8> %2690 to <16 x i32>
+  %2692 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2609, <16 x i32> %2691, <16 x i32> %2621)
+  %2693 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2648)
+  %2694 = bitcast <64 x i8> %2693 to <16 x i32>
+  %2695 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2694, <16 x i32> %2630)
+  %2696 = getelementptr i8, ptr %2639, i64 %30
+  %2697 = load i64, ptr %2696, align 1
+  %2698 = insertelement <8 x i64> poison, i64 %2697, i64 0
+  %2699 = shufflevector <8 x i64> %2698, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2700 = bitcast <8 x i64> %2699 to <64 x i8>
+  %2701 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2644)
+  %2702 = bitcast <64 x i8> %2701 to <16 x i32>
+  %2703 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2607, <16 x i32> %2702, <16 x i32> %2621)
+  %2704 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2648)
+  %2705 = bitcast <64 x i8> %2704 to <16 x i32>
+  %2706 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2606, <16 x i32> %2705, <16 x i32> %2630)
+  %2707 = add nuw nsw i64 %2618, 1
+  %2708 = icmp eq i64 %2707, %17
+  br i1 %2708, label %2767, label %2605, !llvm.loop !74
+
+2709:                                             ; preds = %2604, %2709
+  %2710 = phi <16 x i32> [ %2764, %2709 ], [ zeroinitializer, %2604 ]
+  %2711 = phi <16 x i32> [ %2763, %2709 ], [ zeroinitializer, %2604 ]
+  %2712 = phi <16 x i32> [ %2758, %2709 ], [ zeroinitializer, %2604 ]
+  %2713 = phi <16 x i32> [ %2757, %2709 ], [ zeroinitializer, %2604 ]
+  %2714 = phi <16 x i32> [ %2752, %2709 ], [ zeroinitializer, %2604 ]
+  %2715 = phi <16 x i32> [ %2751, %2709 ], [ zeroinitializer, %2604 ]
+  %2716 = phi <16 x i32> [ %2746, %2709 ], [ zeroinitializer, %2604 ]
+  %2717 = phi <16 x i32> [ %2745, %2709 ], [ zeroinitializer, %2604 ]
+  %2718 = phi <16 x i32> [ %2740, %2709 ], [ zeroinitializer, %2604 ]
+  %2719 = phi <16 x i32> [ %2739, %2709 ], [ zeroinitializer, %2604 ]
+  %2720 = phi <16 x i32> [ %2734, %2709 ], [ zeroinitializer, %2604 ]
+  %2721 = phi <16 x i32> [ %2733, %2709 ], [ zeroinitializer, %2604 ]
+  %2722 = phi i64 [ %2765, %2709 ], [ 0, %2604 ]
+  %2723 = shl nsw i64 %2722, 6
+  %2724 = getelementptr i8, ptr %114, i64 %2723
+  %2725 = load <16 x i32>, ptr %2724, align 1, !tbaa !31
+  %2726 = getelementptr i8, ptr %2724, i64 %13
+  %2727 = load <16 x i32>, ptr %2726, align 1, !tbaa !31
+  %2728 = shl nsw i64 %2722, 2
+  %2729 = getelementptr i8, ptr %132, i64 %2728
+  %2730 = load i32, ptr %2729, align 1
+  %2731 = insertelement <16 x i32> poison, i32 %2730, i64 0
+  %2732 = shufflevector <16 x i32> %2731, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2733 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2721, <16 x i32> %2732, <16 x i32> %2725)
+  %2734 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2720, <16 x i32> %2732, <16 x i32> %2727)
+  %2735 = getelementptr i8, ptr %2729, i64 %1
+  %2736 = load i32, ptr %2735, align 1
+  %2737 = insertelement <16 x i32> poison, i32 %2736, i64 0
+  %2738 = shufflevector <16 x i32> %2737, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2739 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2719, <16 x i32> %2738, <16 x i32> %2725)
+  %2740 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2718, <16 x i32> %2738, <16 x i32> %2727)
+  %2741 = getelementptr i8, ptr %2729, i64 %27
+  %2742 = load i32, ptr %2741, align 1
+  %2743 = insertelement <16 x i32> poison, i32 %2742, i64 0
+  %2744 = shufflevector <16 x i32> %2743, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2745 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2717, <16 x i32> %2744, <16 x i32> %2725)
+  %2746 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2716, <16 x i32> %2744, <16 x i32> %2727)
+  %2747 = getelementptr i8, ptr %2729, i64 %28
+  %2748 = load i32, ptr %2747, align 1
+  %2749 = insertelement <16 x i32> poison, i32 %2748, i64 0
+  %2750 = shufflevector <16 x i32> %2749, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2751 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2715, <16 x i32> %2750, <16 x i32> %2725)
+  %2752 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2714, <16 x i32> %2750, <16 x i32> %2727)
+  %2753 = getelementptr i8, ptr %2729, i64 %29
+  %2754 = load i32, ptr %2753, align 1
+  %2755 = insertelement <16 x i32> poison, i32 %2754, i64 0
+  %2756 = shufflevector <16 x i32> %2755, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2757 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2713, <16 x i32> %2756, <16 x i32> %2725)
+  %2758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2712, <16 x i32> %2756, <16 x i32> %2727)
+  %2759 = getelementptr i8, ptr %2729, i64 %30
+  %2760 = load i32, ptr %2759, align 1
+  %2761 = insertelement <16 x i32> poison, i32 %2760, i64 0
+  %2762 = shufflevector <16 x i32> %2761, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2763 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2711, <16 x i32> %2762, <16 x i32> %2725)
+  %2764 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2710, <16 x i32> %2762, <16 x i32> %2727)
+  %2765 = add nuw nsw i64 %2722, 1
+  %2766 = icmp eq i64 %2765, %19
+  br i1 %2766, label %2767, label %2709, !llvm.loop !75
+
+2767:                                             ; preds = %2605, %2709, %2604, %2603
+  %2768 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2764, %2709 ], [ %2706, %2605 ]
+  %2769 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2763, %2709 ], [ %2703, %2605 ]
+  %2770 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2758, %2709 ], [ %2695, %2605 ]
+  %2771 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2757, %2709 ], [ %2692, %2605 ]
+  %2772 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2752, %2709 ], [ %2684, %2605 ]
+  %2773 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2751, %2709 ], [ %2681, %2605 ]
+  %2774 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2746, %2709 ], [ %2673, %2605 ]
+  %2775 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2745, %2709 ], [ %2670, %2605 ]
+  %2776 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2740, %2709 ], [ %2662, %2605 ]
+  %2777 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2739, %2709 ], [ %2659, %2605 ]
+  %2778 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2734, %2709 ], [ %2651, %2605 ]
+  %2779 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2733, %2709 ], [ %2647, %2605 ]
+  store <16 x i32> %2779, ptr %126, align 1, !tbaa !31
+  %2780 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2778, ptr %2780, align 1, !tbaa !31
+  %2781 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2777, ptr %2781, align 1, !tbaa !31
+  %2782 = getelementptr inbounds i8, ptr %2781, i64 64
+  store <16 x i32> %2776, ptr %2782, align 1, !tbaa !31
+  %2783 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %2775, ptr %2783, align 1, !tbaa !31
+  %2784 = getelementptr inbounds i8, ptr %2783, i64 64
+  store <16 x i32> %2774, ptr %2784, align 1, !tbaa !31
+  %2785 = getelementptr i8, ptr %37, i64 %125
+  store <16 x i32> %2773, ptr %2785, align 1, !tbaa !31
+  %2786 = getelementptr inbounds i8, ptr %2785, i64 64
+  store <16 x i32> %2772, ptr %2786, align 1, !tbaa !31
+  %2787 = getelementptr i8, ptr %39, i64 %125
+  store <16 x i32> %2771, ptr %2787, align 1, !tbaa !31
+  %2788 = getelementptr inbounds i8, ptr %2787, i64 64
+  store <16 x i32> %2770, ptr %2788, align 1, !tbaa !31
+  %2789 = getelementptr i8, ptr %41, i64 %125
+  store <16 x i32> %2769, ptr %2789, align 1, !tbaa !31
+  %2790 = getelementptr inbounds i8, ptr %2789, i64 64
+  store <16 x i32> %2768, ptr %2790, align 1, !tbaa !31
+  br label %3244
+
+2791:                                             ; preds = %121
+  br i1 %10, label %2793, label %2792
+
+2792:                                             ; preds = %2791
+  br i1 %18, label %2794, label %2977
+
+2793:                                             ; preds = %2791
+  br i1 %20, label %2911, label %2977
+
+2794:                                             ; preds = %2792, %2794
+  %2795 = phi <16 x i32> [ %2908, %2794 ], [ zeroinitializer, %2792 ]
+  %2796 = phi <16 x i32> [ %2905, %2794 ], [ zeroinitializer, %2792 ]
+  %2797 = phi <16 x i32> [ %2897, %2794 ], [ zeroinitializer, %2792 ]
+  %2798 = phi <16 x i32> [ %2894, %2794 ], [ zeroinitializer, %2792 ]
+  %2799 = phi <16 x i32> [ %2886, %2794 ], [ zeroinitializer, %2792 ]
+  %2800 = phi <16 x i32> [ %2883, %2794 ], [ zeroinitializer, %2792 ]
+  %2801 = phi <16 x i32> [ %2875, %2794 ], [ zeroinitializer, %2792 ]
+  %2802 = phi <16 x i32> [ %2872, %2794 ], [ zeroinitializer, %2792 ]
+  %2803 = phi <16 x i32> [ %2864, %2794 ], [ zeroinitializer, %2792 ]
+  %2804 = phi <16 x i32> [ %2861, %2794 ], [ zeroinitializer, %2792 ]
+  %2805 = phi <16 x i32> [ %2853, %2794 ], [ zeroinitializer, %2792 ]
+  %2806 = phi <16 x i32> [ %2850, %2794 ], [ zeroinitializer, %2792 ]
+  %2807 = phi <16 x i32> [ %2842, %2794 ], [ zeroinitializer, %2792 ]
+  %2808 = phi <16 x i32> [ %2838, %2794 ], [ zeroinitializer, %2792 ]
+  %2809 = phi i64 [ %2909, %2794 ], [ 0, %2792 ]
+  %2810 = mul nuw nsw i64 %2809, 80
+  %2811 = getelementptr i8, ptr %114, i64 %2810
+  %2812 = load <16 x i32>, ptr %2811, align 1, !tbaa !31
+  %2813 = getelementptr inbounds i8, ptr %2811, i64 64
+  %2814 = load <16 x i8>, ptr %2813, align 1, !tbaa !31
+  %2815 = zext <16 x i8> %2814 to <16 x i32>
+  %2816 = bitcast <16 x i32> %2815 to <64 x i8>
+  %2817 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2816)
+  %2818 = bitcast <64 x i8> %2817 to <16 x i32>
+  %2819 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2818, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2820 = getelementptr i8, ptr %2811, i64 %13
+  %2821 = load <16 x i32>, ptr %2820, align 1, !tbaa !31
+  %2822 = getelementptr inbounds i8, ptr %2820, i64 64
+  %2823 = load <16 x i8>, ptr %2822, align 1, !tbaa !31
+  %2824 = zext <16 x i8> %2823 to <16 x i32>
+  %2825 = bitcast <16 x i32> %2824 to <64 x i8>
+  %2826 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2825)
+  %2827 = bitcast <64 x i8> %2826 to <16 x i32>
+  %2828 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2827, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2829 = shl nsw i64 %2809, 3
+  %2830 = getelementptr i8, ptr %132, i64 %2829
+  %2831 = load i64, ptr %2830, align 1
+  %2832 = insertelement <8 x i64> poison, i64 %2831, i64 0
+  %2833 = shufflevector <8 x i64> %2832, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2834 = bitcast <8 x i64> %2833 to <64 x i8>
+  %2835 = bitcast <16 x i32> %2819 to <64 x i8>
+  %2836 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2835)
+  %2837 = bitcast <64 x i8> %2836 to <16 x i32>
+  %2838 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2808, <16 x i32> %2837, <16 x i32> %2812)
+  %2839 = bitcast <16 x i32> %2828 to <64 x i8>
+  %2840 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2839)
+  %2841 = bitcast <64 x i8> %2840 to <16 x i32>
+  %2842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2807, <16 x i32> %2841, <16 x i32> %2821)
+  %2843 = getelementptr i8, ptr %2830, i64 %1
+  %2844 = load i64, ptr %2843, align 1
+  %2845 = insertelement <8 x i64> poison, i64 %2844, i64 0
+  %2846 = shufflevector <8 x i64> %2845, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2847 = bitcast <8 x i64> %2846 to <64 x i8>
+  %2848 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2835)
+  %2849 = bitcast <64 x i8> %2848 to <16 x i32>
+  %2850 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2806, <16 x i32> %2849, <16 x i32> %2812)
+  %2851 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2839)
+  %2852 = bitcast <64 x i8> %2851 to <16 x i32>
+  %2853 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2805, <16 x i32> %2852, <16 x i32> %2821)
+  %2854 = getelementptr i8, ptr %2830, i64 %27
+  %2855 = load i64, ptr %2854, align 1
+  %2856 = insertelement <8 x i64> poison, i64 %2855, i64 0
+  %2857 = shufflevector <8 x i64> %2856, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2858 = bitcast <8 x i64> %2857 to <64 x i8>
+  %2859 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2835)
+  %2860 = bitcast <64 x i8> %2859 to <16 x i32>
+  %2861 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2804, <16 x i32> %2860, <16 x i32> %2812)
+  %2862 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2839)
+  %2863 = bitcast <64 x i8> %2862 to <16 x i32>
+  %2864 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2803, <16 x i32> %2863, <16 x i32> %2821)
+  %2865 = getelementptr i8, ptr %2830, i64 %28
+  %2866 = load i64, ptr %2865, align 1
+  %2867 = insertelement <8 x i64> poison, i64 %2866, i64 0
+  %2868 = shufflevector <8 x i64> %2867, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2869 = bitcast <8 x i64> %2868 to <64 x i8>
+  %2870 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2835)
+  %2871 = bitcast <64 x i8> %2870 to <16 x i32>
+  %2872 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2802, <16 x i32> %2871, <16 x i32> %2812)
+  %2873 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2839)
+  %2874 = bitcast <64 x i8> %2873 to <16 x i32>
+  %2875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2801, <16 x i32> %2874, <16 x i32> %2821)
+  %2876 = getelementptr i8, ptr %2830, i64 %29
+  %2877 = load i64, ptr %2876, align 1
+  %2878 = insertelement <8 x i64> poison, i64 %2877, i64 0
+  %2879 = shufflevector <8 x i64> %2878, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2880 = bitcast <8 x i64> %2879 to <64 x i8>
+  %2881 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2835)
+  %2882 = bitcast <64 x i8> %2881 to <16 x i32>
+  %2883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2800, <16 x i32> %2882, <16 x i32> %2812)
+  %2884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2839)
+  %2885 = bitcast <64 x i8> %2884 to <16 x i32>
+  %2886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2799, <16 x i32> %2885, <16 x i32> %2821)
+  %2887 = getelementptr i8, ptr %2830, i64 %30
+  %2888 = load i64, ptr %2887, align 1
+  %2889 = insertelement <8 x i64> poison, i64 %2888, i64 0
+  %2890 = shufflevector <8 x i64> %2889, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2891 = bitcast <8 x i64> %2890 to <64 x i8>
+  %2892 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2835)
+  %2893 = bitcast <64 x i8> %2892 to <16 x i32>
+  %2894 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2798, <16 x i32> %2893, <16 x i32> %2812)
+  %2895 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2839)
+  %2896 = bitcast <64 x i8> %2895 to <16 x i32>
+  %2897 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2797, <16 x i32> %2896, <16 x i32> %2821)
+  %2898 = getelementptr i8, ptr %2830, i64 %31
+  %2899 = load i64, ptr %2898, align 1
+  %2900 = insertelement <8 x i64> poison, i64 %2899, i64 0
+  %2901 = shufflevector <8 x i64> %2900, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2902 = bitcast <8 x i64> %2901 to <64 x i8>
+  %2903 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2835)
+  %2904 = bitcast <64 x i8> %2903 to <16 x i32>
+  %2905 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2796, <16 x i32> %2904, <16 x i32> %2812)
+  %2906 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2839)
+  %2907 = bitcast <64 x i8> %2906 to <16 x i32>
+  %2908 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2795, <16 x i32> %2907, <16 x i32> %2821)
+  %2909 = add nuw nsw i64 %2809, 1
+  %2910 = icmp eq i64 %2909, %17
+  br i1 %2910, label %2977, label %2794, !llvm.loop !74
+
+2911:                                             ; preds = %2793, %2911
+  %2912 = phi <16 x i32> [ %2974, %2911 ], [ zeroinitializer, %2793 ]
+  %2913 = phi <16 x i32> [ %2973, %2911 ], [ zeroinitializer, %2793 ]
+  %2914 = phi <16 x i32> [ %2968, %2911 ], [ zeroinitializer, %2793 ]
+  %2915 = phi <16 x i32> [ %2967, %2911 ], [ zeroinitializer, %2793 ]
+  %2916 = phi <16 x i32> [ %2962, %2911 ], [ zeroinitializer, %2793 ]
+  %2917 = phi <16 x i32> [ %2961, %2911 ], [ zeroinitializer, %2793 ]
+  %2918 = phi <16 x i32> [ %2956, %2911 ], [ zeroinitializer, %2793 ]
+  %2919 = phi <16 x i32> [ %2955, %2911 ], [ zeroinitializer, %2793 ]
+  %2920 = phi <16 x i32> [ %2950, %2911 ], [ zeroinitializer, %2793 ]
+  %2921 = phi <16 x i32> [ %2949, %2911 ], [ zeroinitializer, %2793 ]
+  %2922 = phi <16 x i32> [ %2944, %2911 ], [ zeroinitializer, %2793 ]
+  %2923 = phi <16 x i32> [ %2943, %2911 ], [ zeroinitializer, %2793 ]
+  %2924 = phi <16 x i32> [ %2938, %2911 ], [ zeroinitializer, %2793 ]
+  %2925 = phi <16 x i32> [ %2937, %2911 ], [ zeroinitializer, %2793 ]
+  %2926 = phi i64 [ %2975, %2911 ], [ 0, %2793 ]
+  %2927 = shl nsw i64 %2926, 6
+  %2928 = getelementptr i8, ptr %114, i64 %2927
+  %2929 = load <16 x i32>, ptr %2928, align 1, !tbaa !31
+  %2930 = getelementptr i8, ptr %2928, i64 %13
+  %2931 = load <16 x i32>, ptr %2930, align 1, !tbaa !31
+  %2932 = shl nsw i64 %2926, 2
+  %2933 = getelementptr i8, ptr %132, i64 %2932
+  %2934 = load i32, ptr %2933, align 1
+  %2935 = insertelement <16 x i32> poison, i32 %2934, i64 0
+  %2936 = shufflevector <16 x i32> %2935, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2925, <16 x i32> %2936, <16 x i32> %2929)
+  %2938 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2924, <16 x i32> %2936, <16 x i32> %2931)
+  %2939 = getelementptr i8, ptr %2933, i64 %1
+  %2940 = load i32, ptr %2939, align 1
+  %2941 = insertelement <16 x i32> poison, i32 %2940, i64 0
+  %2942 = shufflevector <16 x i32> %2941, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2943 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2923, <16 x i32> %2942, <16 x i32> %2929)
+  %2944 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2922, <16 x i32> %2942, <16 x i32> %2931)
+  %2945 = getelementptr i8, ptr %2933, i64 %27
+  %2946 = load i32, ptr %2945, align 1
+  %2947 = insertelement <16 x i32> poison, i32 %2946, i64 0
+  %2948 = shufflevector <16 x i32> %2947, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2921, <16 x i32> %2948, <16 x i32> %2929)
+  %2950 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2920, <16 x i32> %2948, <16 x i32> %2931)
+  %2951 = getelementptr i8, ptr %2933, i64 %28
+  %2952 = load i32, ptr %2951, align 1
+  %2953 = insertelement <16 x i32> poison, i32 %2952, i64 0
+  %2954 = shufflevector <16 x i32> %2953, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2955 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2919, <16 x i32> %2954, <16 x i32> %2929)
+  %2956 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2918, <16 x i32> %2954, <16 x i32> %2931)
+  %2957 = getelementptr i8, ptr %2933, i64 %29
+  %2958 = load i32, ptr %2957, align 1
+  %2959 = insertelement <16 x i32> poison, i32 %2958, i64 0
+  %2960 = shufflevector <16 x i32> %2959, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2961 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2917, <16 x i32> %2960, <16 x i32> %2929)
+  %2962 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2916, <16 x i32> %2960, <16 x i32> %2931)
+  %2963 = getelementptr i8, ptr %2933, i64 %30
+  %2964 = load i32, ptr %2963, align 1
+  %2965 = insertelement <16 x i32> poison, i32 %2964, i64 0
+  %2966 = shufflevector <16 x i32> %2965, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2915, <16 x i32> %2966, <16 x i32> %2929)
+  %2968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2914, <16 x i32> %2966, <16 x i32> %2931)
+  %2969 = getelementptr i8, ptr %2933, i64 %31
+  %2970 = load i32, ptr %2969, align 1
+  %2971 = insertelement <16 x i32> poison, i32 %2970, i64 0
+  %2972 = shufflevector <16 x i32> %2971, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2973 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2913, <16 x i32> %2972, <16 x i32> %2929)
+  %2974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2912, <16 x i32> %2972, <16 x i32> %2931)
+  %2975 = add nuw nsw i64 %2926, 1
+  %2976 = icmp eq i64 %2975, %19
+  br i1 %2976, label %2977, label %2911, !llvm.loop !75
+
+2977:                                             ; preds = %2794, %2911, %2793, %2792
+  %2978 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2974, %2911 ], [ %2908, %2794 ]
+  %2979 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2973, %2911 ], [ %2905, %2794 ]
+  %2980 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2968, %2911 ], [ %2897, %2794 ]
+  %2981 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2967, %2911 ], [ %2894, %2794 ]
+  %2982 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2962, %2911 ], [ %2886, %2794 ]
+  %2983 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2961, %2911 ], [ %2883, %2794 ]
+  %2984 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2956, %2911 ], [ %2875, %2794 ]
+  %2985 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2955, %2911 ], [ %2872, %2794 ]
+  %2986 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2950, %2911 ], [ %2864, %2794 ]
+  %2987 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2949, %2911 ], [ %2861, %2794 ]
+  %2988 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2944, %2911 ], [ %2853, %2794 ]
+  %2989 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2943, %2911 ], [ %2850, %2794 ]
+  %2990 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2938, %2911 ], [ %2842, %2794 ]
+  %2991 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2937, %2911 ], [ %2838, %2794 ]
+  store <16 x i32> %2991, ptr %126, align 1, !tbaa !31
+  %2992 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %2990, ptr %2992, align 1, !tbaa !31
+  %2993 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %2989, ptr %2993, align 1, !tbaa !31
+  %2994 = getelementptr inbounds i8, ptr %2993, i64 64
+  store <16 x i32> %2988, ptr %2994, align 1, !tbaa !31
+  %2995 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %2987, ptr %2995, align 1, !tbaa !31
+  %2996 = getelementptr inbounds i8, ptr %2995, i64 64
+  store <16 x i32> %2986, ptr %2996, align 1, !tbaa !31
+  %2997 = getelementptr i8, ptr %37, i64 %125
+  store <16 x i32> %2985, ptr %2997, align 1, !tbaa !31
+  %2998 = getelementptr inbounds i8, ptr %2997, i64 64
+  store <16 x i32> %2984, ptr %2998, align 1, !tbaa !31
+  %2999 = getelementptr i8, ptr %39, i64 %125
+  store <16 x i32> %2983, ptr %2999, align 1, !tbaa !31
+  %3000 = getelementptr inbounds i8, ptr %2999, i64 64
+  store <16 x i32> %2982, ptr %3000, align 1, !tbaa !31
+  %3001 = getelementptr i8, ptr %41, i64 %125
+  store <16 x i32> %2981, ptr %3001, align 1, !tbaa !31
+  %3002 = getelementptr inbounds i8, ptr %3001, i64 64
+  store <16 x i32> %2980, ptr %3002, align 1, !tbaa !31
+  %3003 = getelementptr i8, ptr %43, i64 %125
+  store <16 x i32> %2979, ptr %3003, align 1, !tbaa !31
+  %3004 = getelementptr inbounds i8, ptr %3003, i64 64
+  store <16 x i32> %2978, ptr %3004, align 1, !tbaa !31
+  br label %3244
+
+3005:                                             ; preds = %121
+  br i1 %10, label %3007, label %3006
+
+3006:                                             ; preds = %3005
+  br i1 %18, label %3008, label %3212
+
+3007:                                             ; preds = %3005
+  br i1 %20, label %3138, label %3212
+
+3008:                                             ; preds = %3006, %3008
+  %3009 = phi <16 x i32> [ %3135, %3008 ], [ zeroinitializer, %3006 ]
+  %3010 = phi <16 x i32> [ %3132, %3008 ], [ zeroinitializer, %3006 ]
+  %3011 = phi <16 x i32> [ %3124, %3008 ], [ zeroinitializer, %3006 ]
+  %3012 = phi <16 x i32> [ %3121, %3008 ], [ zeroinitializer, %3006 ]
+  %3013 = phi <16 x i32> [ %3113, %3008 ], [ zeroinitializer, %3006 ]
+  %3014 = phi <16 x i32> [ %3110, %3008 ], [ zeroinitializer, %3006 ]
+  %3015 = phi <16 x i32> [ %3102, %3008 ], [ zeroinitializer, %3006 ]
+  %3016 = phi <16 x i32> [ %3099, %3008 ], [ zeroinitializer, %3006 ]
+  %3017 = phi <16 x i32> [ %3091, %3008 ], [ zeroinitializer, %3006 ]
+  %3018 = phi <16 x i32> [ %3088, %3008 ], [ zeroinitializer, %3006 ]
+  %3019 = phi <16 x i32> [ %3080, %3008 ], [ zeroinitializer, %3006 ]
+  %3020 = phi <16 x i32> [ %3077, %3008 ], [ zeroinitializer, %3006 ]
+  %3021 = phi <16 x i32> [ %3069, %3008 ], [ zeroinitializer, %3006 ]
+  %3022 = phi <16 x i32> [ %3066, %3008 ], [ zeroinitializer, %3006 ]
+  %3023 = phi <16 x i32> [ %3058, %3008 ], [ zeroinitializer, %3006 ]
+  %3024 = phi <16 x i32> [ %3054, %3008 ], [ zeroinitializer, %3006 ]
+  %3025 = phi i64 [ %3136, %3008 ], [ 0, %3006 ]
+  %3026 = mul nuw nsw i64 %3025, 80
+  %3027 = getelementptr i8, ptr %114, i64 %3026
+  %3028 = load <16 x i32>, ptr %3027, align 1, !tbaa !31
+  %3029 = getelementptr inbounds i8, ptr %3027, i64 64
+  %3030 = load <16 x i8>, ptr %3029, align 1, !tbaa !31
+  %3031 = zext <16 x i8> %3030 to <16 x i32>
+  %3032 = bitcast <16 x i32> %3031 to <64 x i8>
+  %3033 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3032)
+  %3034 = bitcast <64 x i8> %3033 to <16 x i32>
+  %3035 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3034, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3036 = getelementptr i8, ptr %3027, i64 %13
+  %3037 = load <16 x i32>, ptr %3036, align 1, !tbaa !31
+  %3038 = getelementptr inbounds i8, ptr %3036, i64 64
+  %3039 = load <16 x i8>, ptr %3038, align 1, !tbaa !31
+  %3040 = zext <16 x i8> %3039 to <16 x i32>
+  %3041 = bitcast <16 x i32> %3040 to <64 x i8>
+  %3042 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3041)
+  %3043 = bitcast <64 x i8> %3042 to <16 x i32>
+  %3044 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3043, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3045 = shl nsw i64 %3025, 3
+  %3046 = getelementptr i8, ptr %132, i64 %3045
+  %3047 = load i64, ptr %3046, align 1
+  %3048 = insertelement <8 x i64> poison, i64 %3047, i64 0
+  %3049 = shufflevector <8 x i64> %3048, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3050 = bitcast <8 x i64> %3049 to <64 x i8>
+  %3051 = bitcast <16 x i32> %3035 to <64 x i8>
+  %3052 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3051)
+  %3053 = bitcast <64 x i8> %3052 to <16 x i32>
+  %3054 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3024, <16 x i32> %3053, <16 x i32> %3028)
+  %3055 = bitcast <16 x i32> %3044 to <64 x i8>
+  %3056 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3055)
+  %3057 = bitcast <64 x i8> %3056 to <16 x i32>
+  %3058 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3023, <16 x i32> %3057, <16 x i32> %3037)
+  %3059 = getelementptr i8, ptr %3046, i64 %1
+  %3060 = load i64, ptr %3059, align 1
+  %3061 = insertelement <8 x i64> poison, i64 %3060, i64 0
+  %3062 = shufflevector <8 x i64> %3061, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3063 = bitcast <8 x i64> %3062 to <64 x i8>
+  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3051)
+  %3065 = bitcast <64 x i8> %3064 to <16 x i32>
+  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3022, <16 x i32> %3065, <16 x i32> %3028)
+  %3067 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3055)
+  %3068 = bitcast <64 x i8> %3067 to <16 x i32>
+  %3069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3021, <16 x i32> %3068, <16 x i32> %3037)
+  %3070 = getelementptr i8, ptr %3046, i64 %27
+  %3071 = load i64, ptr %3070, align 1
+  %3072 = insertelement <8 x i64> poison, i64 %3071, i64 0
+  %3073 = shufflevector <8 x i64> %3072, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3074 = bitcast <8 x i64> %3073 to <64 x i8>
+  %3075 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3051)
+  %3076 = bitcast <64 x i8> %3075 to <16 x i32>
+  %3077 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3020, <16 x i32> %3076, <16 x i32> %3028)
+  %3078 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3055)
+  %3079 = bitcast <64 x i8> %3078 to <16 x i32>
+  %3080 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3019, <16 x i32> %3079, <16 x i32> %3037)
+  %3081 = getelementptr i8, ptr %3046, i64 %28
+  %3082 = load i64, ptr %3081, align 1
+  %3083 = insertelement <8 x i64> poison, i64 %3082, i64 0
+  %3084 = shufflevector <8 x i64> %3083, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3085 = bitcast <8 x i64> %3084 to <64 x i8>
+  %3086 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3051)
+  %3087 = bitcast <64 x i8> %3086 to <16 x i32>
+  %3088 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3018, <16 x i32> %3087, <16 x i32> %3028)
+  %3089 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3055)
+  %3090 = bitcast <64 x i8> %3089 to <16 x i32>
+  %3091 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3017, <16 x i32> %3090, <16 x i32> %3037)
+  %3092 = getelementptr i8, ptr %3046, i64 %29
+  %3093 = load i64, ptr %3092, align 1
+  %3094 = insertelement <8 x i64> poison, i64 %3093, i64 0
+  %3095 = shufflevector <8 x i64> %3094, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3096 = bitcast <8 x i64> %3095 to <64 x i8>
+  %3097 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3051)
+  %3098 = bitcast <64 x i8> %3097 to <16 x i32>
+  %3099 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3016, <16 x i32> %3098, <16 x i32> %3028)
+  %3100 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3055)
+  %3101 = bitcast <64 x i8> %3100 to <16 x i32>
+  %3102 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3015, <16 x i32> %3101, <16 x i32> %3037)
+  %3103 = getelementptr i8, ptr %3046, i64 %30
+  %3104 = load i64, ptr %3103, align 1
+  %3105 = insertelement <8 x i64> poison, i64 %3104, i64 0
+  %3106 = shufflevector <8 x i64> %3105, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3107 = bitcast <8 x i64> %3106 to <64 x i8>
+  %3108 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3051)
+  %3109 = bitcast <64 x i8> %3108 to <16 x i32>
+  %3110 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3014, <16 x i32> %3109, <16 x i32> %3028)
+  %3111 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3055)
+  %3112 = bitcast <64 x i8> %3111 to <16 x i32>
+  %3113 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3013, <16 x i32> %3112, <16 x i32> %3037)
+  %3114 = getelementptr i8, ptr %3046, i64 %31
+  %3115 = load i64, ptr %3114, align 1
+  %3116 = insertelement <8 x i64> poison, i64 %3115, i64 0
+  %3117 = shufflevector <8 x i64> %3116, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3118 = bitcast <8 x i64> %3117 to <64 x i8>
+  %3119 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3051)
+  %3120 = bitcast <64 x i8> %3119 to <16 x i32>
+  %3121 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3012, <16 x i32> %3120, <16 x i32> %3028)
+  %3122 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3055)
+  %3123 = bitcast <64 x i8> %3122 to <16 x i32>
+  %3124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3011, <16 x i32> %3123, <16 x i32> %3037)
+  %3125 = getelementptr i8, ptr %3046, i64 %32
+  %3126 = load i64, ptr %3125, align 1
+  %3127 = insertelement <8 x i64> poison, i64 %3126, i64 0
+  %3128 = shufflevector <8 x i64> %3127, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3129 = bitcast <8 x i64> %3128 to <64 x i8>
+  %3130 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3051)
+  %3131 = bitcast <64 x i8> %3130 to <16 x i32>
+  %3132 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3010, <16 x i32> %3131, <16 x i32> %3028)
+  %3133 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3055)
+  %3134 = bitcast <64 x i8> %3133 to <16 x i32>
+  %3135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3009, <16 x i32> %3134, <16 x i32> %3037)
+  %3136 = add nuw nsw i64 %3025, 1
+  %3137 = icmp eq i64 %3136, %17
+  br i1 %3137, label %3212, label %3008, !llvm.loop !74
+
+3138:                                             ; preds = %3007, %3138
+  %3139 = phi <16 x i32> [ %3209, %3138 ], [ zeroinitializer, %3007 ]
+  %3140 = phi <16 x i32> [ %3208, %3138 ], [ zeroinitializer, %3007 ]
+  %3141 = phi <16 x i32> [ %3203, %3138 ], [ zeroinitializer, %3007 ]
+  %3142 = phi <16 x i32> [ %3202, %3138 ], [ zeroinitializer, %3007 ]
+  %3143 = phi <16 x i32> [ %3197, %3138 ], [ zeroinitializer, %3007 ]
+  %3144 = phi <16 x i32> [ %3196, %3138 ], [ zeroinitializer, %3007 ]
+  %3145 = phi <16 x i32> [ %3191, %3138 ], [ zeroinitializer, %3007 ]
+  %3146 = phi <16 x i32> [ %3190, %3138 ], [ zeroinitializer, %3007 ]
+  %3147 = phi <16 x i32> [ %3185, %3138 ], [ zeroinitializer, %3007 ]
+  %3148 = phi <16 x i32> [ %3184, %3138 ], [ zeroinitializer, %3007 ]
+  %3149 = phi <16 x i32> [ %3179, %3138 ], [ zeroinitializer, %3007 ]
+  %3150 = phi <16 x i32> [ %3178, %3138 ], [ zeroinitializer, %3007 ]
+  %3151 = phi <16 x i32> [ %3173, %3138 ], [ zeroinitializer, %3007 ]
+  %3152 = phi <16 x i32> [ %3172, %3138 ], [ zeroinitializer, %3007 ]
+  %3153 = phi <16 x i32> [ %3167, %3138 ], [ zeroinitializer, %3007 ]
+  %3154 = phi <16 x i32> [ %3166, %3138 ], [ zeroinitializer, %3007 ]
+  %3155 = phi i64 [ %3210, %3138 ], [ 0, %3007 ]
+  %3156 = shl nsw i64 %3155, 6
+  %3157 = getelementptr i8, ptr %114, i64 %3156
+  %3158 = load <16 x i32>, ptr %3157, align 1, !tbaa !31
+  %3159 = getelementptr i8, ptr %3157, i64 %13
+  %3160 = load <16 x i32>, ptr %3159, align 1, !tbaa !31
+  %3161 = shl nsw i64 %3155, 2
+  %3162 = getelementptr i8, ptr %132, i64 %3161
+  %3163 = load i32, ptr %3162, align 1
+  %3164 = insertelement <16 x i32> poison, i32 %3163, i64 0
+  %3165 = shufflevector <16 x i32> %3164, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3166 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3154, <16 x i32> %3165, <16 x i32> %3158)
+  %3167 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3153, <16 x i32> %3165, <16 x i32> %3160)
+  %3168 = getelementptr i8, ptr %3162, i64 %1
+  %3169 = load i32, ptr %3168, align 1
+  %3170 = insertelement <16 x i32> poison, i32 %3169, i64 0
+  %3171 = shufflevector <16 x i32> %3170, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3172 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3152, <16 x i32> %3171, <16 x i32> %3158)
+  %3173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3151, <16 x i32> %3171, <16 x i32> %3160)
+  %3174 = getelementptr i8, ptr %3162, i64 %27
+  %3175 = load i32, ptr %3174, align 1
+  %3176 = insertelement <16 x i32> poison, i32 %3175, i64 0
+  %3177 = shufflevector <16 x i32> %3176, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3150, <16 x i32> %3177, <16 x i32> %3158)
+  %3179 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3149, <16 x i32> %3177, <16 x i32> %3160)
+  %3180 = getelementptr i8, ptr %3162, i64 %28
+  %3181 = load i32, ptr %3180, align 1
+  %3182 = insertelement <16 x i32> poison, i32 %3181, i64 0
+  %3183 = shufflevector <16 x i32> %3182, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3184 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3148, <16 x i32> %3183, <16 x i32> %3158)
+  %3185 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3147, <16 x i32> %3183, <16 x i32> %3160)
+  %3186 = getelementptr i8, ptr %3162, i64 %29
+  %3187 = load i32, ptr %3186, align 1
+  %3188 = insertelement <16 x i32> poison, i32 %3187, i64 0
+  %3189 = shufflevector <16 x i32> %3188, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3146, <16 x i32> %3189, <16 x i32> %3158)
+  %3191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3145, <16 x i32> %3189, <16 x i32> %3160)
+  %3192 = getelementptr i8, ptr %3162, i64 %30
+  %3193 = load i32, ptr %3192, align 1
+  %3194 = insertelement <16 x i32> poison, i32 %3193, i64 0
+  %3195 = shufflevector <16 x i32> %3194, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3144, <16 x i32> %3195, <16 x i32> %3158)
+  %3197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3143, <16 x i32> %3195, <16 x i32> %3160)
+  %3198 = getelementptr i8, ptr %3162, i64 %31
+  %3199 = load i32, ptr %3198, align 1
+  %3200 = insertelement <16 x i32> poison, i32 %3199, i64 0
+  %3201 = shufflevector <16 x i32> %3200, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3142, <16 x i32> %3201, <16 x i32> %3158)
+  %3203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3141, <16 x i32> %3201, <16 x i32> %3160)
+  %3204 = getelementptr i8, ptr %3162, i64 %32
+  %3205 = load i32, ptr %3204, align 1
+  %3206 = insertelement <16 x i32> poison, i32 %3205, i64 0
+  %3207 = shufflevector <16 x i32> %3206, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3140, <16 x i32> %3207, <16 x i32> %3158)
+  %3209 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3139, <16 x i32> %3207, <16 x i32> %3160)
+  %3210 = add nuw nsw i64 %3155, 1
+  %3211 = icmp eq i64 %3210, %19
+  br i1 %3211, label %3212, label %3138, !llvm.loop !75
+
+3212:                                             ; preds = %3008, %3138, %3007, %3006
+  %3213 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3209, %3138 ], [ %3135, %3008 ]
+  %3214 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3208, %3138 ], [ %3132, %3008 ]
+  %3215 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3203, %3138 ], [ %3124, %3008 ]
+  %3216 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3202, %3138 ], [ %3121, %3008 ]
+  %3217 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3197, %3138 ], [ %3113, %3008 ]
+  %3218 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3196, %3138 ], [ %3110, %3008 ]
+  %3219 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3191, %3138 ], [ %3102, %3008 ]
+  %3220 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3190, %3138 ], [ %3099, %3008 ]
+  %3221 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3185, %3138 ], [ %3091, %3008 ]
+  %3222 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3184, %3138 ], [ %3088, %3008 ]
+  %3223 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3179, %3138 ], [ %3080, %3008 ]
+  %3224 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3178, %3138 ], [ %3077, %3008 ]
+  %3225 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3173, %3138 ], [ %3069, %3008 ]
+  %3226 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3172, %3138 ], [ %3066, %3008 ]
+  %3227 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3167, %3138 ], [ %3058, %3008 ]
+  %3228 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3166, %3138 ], [ %3054, %3008 ]
+  store <16 x i32> %3228, ptr %126, align 1, !tbaa !31
+  %3229 = getelementptr inbounds i8, ptr %126, i64 64
+  store <16 x i32> %3227, ptr %3229, align 1, !tbaa !31
+  %3230 = getelementptr i8, ptr %33, i64 %125
+  store <16 x i32> %3226, ptr %3230, align 1, !tbaa !31
+  %3231 = getelementptr inbounds i8, ptr %3230, i64 64
+  store <16 x i32> %3225, ptr %3231, align 1, !tbaa !31
+  %3232 = getelementptr i8, ptr %35, i64 %125
+  store <16 x i32> %3224, ptr %3232, align 1, !tbaa !31
+  %3233 = getelementptr inbounds i8, ptr %3232, i64 64
+  store <16 x i32> %3223, ptr %3233, align 1, !tbaa !31
+  %3234 = getelementptr i8, ptr %37, i64 %125
+  store <16 x i32> %3222, ptr %3234, align 1, !tbaa !31
+  %3235 = getelementptr inbounds i8, ptr %3234, i64 64
+  store <16 x i32> %3221, ptr %3235, align 1, !tbaa !31
+  %3236 = getelementptr i8, ptr %39, i64 %125
+  store <16 x i32> %3220, ptr %3236, align 1, !tbaa !31
+  %3237 = getelementptr inbounds i8, ptr %3236, i64 64
+  store <16 x i32> %3219, ptr %3237, align 1, !tbaa !31
+  %3238 = getelementptr i8, ptr %41, i64 %125
+  store <16 x i32> %3218, ptr %3238, align 1, !tbaa !31
+  %3239 = getelementptr inbounds i8, ptr %3238, i64 64
+  store <16 x i32> %3217, ptr %3239, align 1, !tbaa !31
+  %3240 = getelementptr i8, ptr %43, i64 %125
+  store <16 x i32> %3216, ptr %3240, align 1, !tbaa !31
+  %3241 = getelementptr inbounds i8, ptr %3240, i64 64
+  store <16 x i32> %3215, ptr %3241, align 1, !tbaa !31
+  %3242 = getelementptr i8, ptr %45, i64 %125
+  store <16 x i32> %3214, ptr %3242, align 1, !tbaa !31
+  %3243 = getelementptr inbounds i8, ptr %3242, i64 64
+  store <16 x i32> %3213, ptr %3243, align 1, !tbaa !31
+  br label %3244
+
+3244:                                             ; preds = %3212, %2977, %2767, %2582, %2422, %2204, %2027, %1891, %1670, %1491, %1331, %1097, %895, %725, %499, %287, %121
+  %3245 = add nuw nsw i64 %123, 8
+  %3246 = add nuw nsw i64 %122, 1
+  %3247 = icmp eq i64 %122, %24
+  br i1 %3247, label %117, label %121, !llvm.loop !79
+
+3248:                                             ; preds = %117, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
   %9 = alloca [4 x float], align 16
@@ -2017,7 +6170,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !60
+  br i1 %103, label %25, label %104, !llvm.loop !80
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -2061,7 +6214,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !61
+  br i1 %141, label %120, label %113, !llvm.loop !81
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
@@ -2085,7 +6238,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 155:                                              ; preds = %146
   %156 = add nsw i64 %144, %2
   %157 = getelementptr inbounds float, ptr %0, i64 %156
-  %158 = load float, ptr %157, align 4, !tbaa !62
+  %158 = load float, ptr %157, align 4, !tbaa !60
   %159 = sdiv i64 %144, %10
   %160 = mul nsw i64 %159, %147
   %161 = mul i64 %156, %148
@@ -2100,13 +6253,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %170 = zext nneg i32 %169 to i64
   %171 = getelementptr float, ptr %7, i64 %160
   %172 = getelementptr float, ptr %171, i64 %170
-  %173 = load float, ptr %172, align 4, !tbaa !62
+  %173 = load float, ptr %172, align 4, !tbaa !60
   %174 = fmul float %158, %173
   %175 = and i64 %144, 3
   %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
-  %177 = load float, ptr %176, align 4, !tbaa !62
+  %177 = load float, ptr %176, align 4, !tbaa !60
   %178 = fadd float %177, %174
-  store float %178, ptr %176, align 4, !tbaa !62
+  store float %178, ptr %176, align 4, !tbaa !60
   %179 = add nuw nsw i64 %144, 1
   br label %180
 
@@ -2119,7 +6272,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
   %185 = add nsw i64 %184, %2
   %186 = getelementptr inbounds float, ptr %0, i64 %185
-  %187 = load float, ptr %186, align 4, !tbaa !62
+  %187 = load float, ptr %186, align 4, !tbaa !60
   %188 = sdiv i64 %184, %10
   %189 = mul nsw i64 %188, %147
   %190 = mul i64 %185, %148
@@ -2134,17 +6287,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %199 = zext nneg i32 %198 to i64
   %200 = getelementptr float, ptr %7, i64 %189
   %201 = getelementptr float, ptr %200, i64 %199
-  %202 = load float, ptr %201, align 4, !tbaa !62
+  %202 = load float, ptr %201, align 4, !tbaa !60
   %203 = fmul float %187, %202
   %204 = and i64 %184, 3
   %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
-  %206 = load float, ptr %205, align 4, !tbaa !62
+  %206 = load float, ptr %205, align 4, !tbaa !60
   %207 = fadd float %206, %203
-  store float %207, ptr %205, align 4, !tbaa !62
+  store float %207, ptr %205, align 4, !tbaa !60
   %208 = add nuw nsw i64 %184, 1
   %209 = add nsw i64 %208, %2
   %210 = getelementptr inbounds float, ptr %0, i64 %209
-  %211 = load float, ptr %210, align 4, !tbaa !62
+  %211 = load float, ptr %210, align 4, !tbaa !60
   %212 = sdiv i64 %208, %10
   %213 = mul nsw i64 %212, %147
   %214 = mul i64 %209, %148
@@ -2159,25 +6312,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %223 = zext nneg i32 %222 to i64
   %224 = getelementptr float, ptr %7, i64 %213
   %225 = getelementptr float, ptr %224, i64 %223
-  %226 = load float, ptr %225, align 4, !tbaa !62
+  %226 = load float, ptr %225, align 4, !tbaa !60
   %227 = fmul float %211, %226
   %228 = and i64 %208, 3
   %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
-  %230 = load float, ptr %229, align 4, !tbaa !62
+  %230 = load float, ptr %229, align 4, !tbaa !60
   %231 = fadd float %230, %227
-  store float %231, ptr %229, align 4, !tbaa !62
+  store float %231, ptr %229, align 4, !tbaa !60
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !64
+  br i1 %233, label %234, label %183, !llvm.loop !82
 
 234:                                              ; preds = %183, %180
-  %235 = load float, ptr %9, align 16, !tbaa !62
+  %235 = load float, ptr %9, align 16, !tbaa !60
   %236 = getelementptr inbounds i8, ptr %9, i64 4
-  %237 = load float, ptr %236, align 4, !tbaa !62
+  %237 = load float, ptr %236, align 4, !tbaa !60
   %238 = getelementptr inbounds i8, ptr %9, i64 8
-  %239 = load float, ptr %238, align 8, !tbaa !62
+  %239 = load float, ptr %238, align 8, !tbaa !60
   %240 = getelementptr inbounds i8, ptr %9, i64 12
-  %241 = load float, ptr %240, align 4, !tbaa !62
+  %241 = load float, ptr %240, align 4, !tbaa !60
   %242 = fadd float %235, %237
   %243 = fadd float %239, %241
   %244 = fadd float %242, %243
@@ -2233,16 +6386,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
   %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
   %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !62
+  store float %42, ptr %10, align 16, !tbaa !60
   %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
   %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !62
+  store float %43, ptr %44, align 4, !tbaa !60
   %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
   %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !62
+  store float %45, ptr %46, align 8, !tbaa !60
   %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
   %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !62
+  store float %47, ptr %48, align 4, !tbaa !60
   br label %255
 
 49:                                               ; preds = %29, %49
@@ -2451,7 +6604,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !65
+  br i1 %254, label %31, label %49, !llvm.loop !83
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -2481,7 +6634,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !66
+  br i1 %276, label %364, label %267, !llvm.loop !84
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
@@ -2490,21 +6643,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %292
 
 279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !62
-  %281 = load float, ptr %264, align 4, !tbaa !62
+  %280 = load float, ptr %11, align 16, !tbaa !60
+  %281 = load float, ptr %264, align 4, !tbaa !60
   %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !62
-  %284 = load float, ptr %266, align 4, !tbaa !62
+  %283 = load float, ptr %265, align 8, !tbaa !60
+  %284 = load float, ptr %266, align 4, !tbaa !60
   %285 = fadd float %283, %284
   %286 = fadd float %282, %285
   %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !62
+  %288 = load float, ptr %287, align 4, !tbaa !60
   %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !62
+  store float %289, ptr %287, align 4, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #19
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !67
+  br i1 %291, label %274, label %277, !llvm.loop !85
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -2582,16 +6735,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %353 = zext nneg i32 %352 to i64
   %354 = getelementptr float, ptr %272, i64 %330
   %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !62
+  %356 = load float, ptr %355, align 4, !tbaa !60
   %357 = fmul float %328, %356
   %358 = and i64 %293, 3
   %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !62
+  %360 = load float, ptr %359, align 4, !tbaa !60
   %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !62
+  store float %361, ptr %359, align 4, !tbaa !60
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !68
+  br i1 %363, label %279, label %292, !llvm.loop !86
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -2626,21 +6779,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %401
 
 388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !62
-  %390 = load float, ptr %375, align 8, !tbaa !62
-  %391 = load float, ptr %374, align 4, !tbaa !62
-  %392 = load float, ptr %12, align 16, !tbaa !62
+  %389 = load float, ptr %376, align 4, !tbaa !60
+  %390 = load float, ptr %375, align 8, !tbaa !60
+  %391 = load float, ptr %374, align 4, !tbaa !60
+  %392 = load float, ptr %12, align 16, !tbaa !60
   %393 = fadd float %391, %392
   %394 = fadd float %389, %390
   %395 = fadd float %394, %393
   %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !62
+  %397 = load float, ptr %396, align 4, !tbaa !60
   %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !62
+  store float %398, ptr %396, align 4, !tbaa !60
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #19
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !69
+  br i1 %400, label %440, label %383, !llvm.loop !87
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -2679,16 +6832,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %429 = zext nneg i32 %428 to i64
   %430 = getelementptr float, ptr %370, i64 %408
   %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !62
+  %432 = load float, ptr %431, align 4, !tbaa !60
   %433 = fmul float %406, %432
   %434 = and i64 %402, 3
   %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !62
+  %436 = load float, ptr %435, align 4, !tbaa !60
   %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !62
+  store float %437, ptr %435, align 4, !tbaa !60
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !70
+  br i1 %439, label %388, label %401, !llvm.loop !88
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -2696,7 +6849,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 442:                                              ; preds = %440
   %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !62
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !60
   br label %444
 
 444:                                              ; preds = %440, %442
@@ -3002,6 +7155,24 @@ declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #22
 declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
 declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
@@ -3025,11 +7196,17 @@ declare i64 @llvm.smin.i64(i64, i64) #24
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
 
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #24
+
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
 declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
 declare ptr @llvm.load.relative.i64(ptr, i64) #27
@@ -3127,19 +7304,4289 @@ attributes #28 = { nounwind willreturn memory(none) }
 !57 = distinct !{!57, !16}
 !58 = distinct !{!58, !16}
 !59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
-!62 = !{!63, !63, i64 0}
-!63 = !{!"float", !7, i64 0}
+!60 = !{!61, !61, i64 0}
+!61 = !{!"float", !7, i64 0}
+!62 = distinct !{!62, !33}
+!63 = distinct !{!63, !16}
 !64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
-!69 = distinct !{!69, !16}
-!70 = distinct !{!70, !16}
+!65 = !{!66}
+!66 = distinct !{!66, !67}
+!67 = distinct !{!67, !"LVerDomain"}
+!68 = !{!69}
+!69 = distinct !{!69, !67}
+!70 = distinct !{!70, !16, !54, !55}
+!71 = distinct !{!71, !16}
+!72 = distinct !{!72, !16, !54}
+!73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !33}
+!77 = distinct !{!77, !33}
+!78 = distinct !{!78, !33}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
+!81 = distinct !{!81, !16}
+!82 = distinct !{!82, !16}
+!83 = distinct !{!83, !16}
+!84 = distinct !{!84, !16}
+!85 = distinct !{!85, !16}
+!86 = distinct !{!86, !16}
+!87 = distinct !{!87, !16}
+!88 = distinct !{!88, !16}
 """##
     case 4:
+        return ##"""
+
+%struct.sieve_worker_slot = type { ptr, i32 }
+%struct.timespec = type { i64, i64 }
+
+@.str = private unnamed_addr constant [9 x i8] c"SIEVEWTS\00", align 1
+@.str.1 = private unnamed_addr constant [3 x i8] c"rb\00", align 1
+@.str.2 = private unnamed_addr constant [9 x i8] c"no error\00", align 1
+@.str.3 = private unnamed_addr constant [36 x i8] c"a required pointer argument is NULL\00", align 1
+@.str.4 = private unnamed_addr constant [25 x i8] c"memory allocation failed\00", align 1
+@.str.5 = private unnamed_addr constant [40 x i8] c"the worker threads could not be started\00", align 1
+@.str.6 = private unnamed_addr constant [37 x i8] c"the weights file could not be opened\00", align 1
+@.str.7 = private unnamed_addr constant [100 x i8] c"the weights file is corrupt or belongs to another model (magic, version, size or checksum mismatch)\00", align 1
+@.str.8 = private unnamed_addr constant [44 x i8] c"a gather index is out of range for its axis\00", align 1
+@.str.9 = private unnamed_addr constant [28 x i8] c"an integer division by zero\00", align 1
+@.str.10 = private unnamed_addr constant [55 x i8] c"the memory given to init is smaller than CONTEXT_BYTES\00", align 1
+@.str.11 = private unnamed_addr constant [23 x i8] c"an argument is invalid\00", align 1
+@.str.12 = private unnamed_addr constant [19 x i8] c"unknown error code\00", align 1
+@sieve_nm24_byte_gather = internal unnamed_addr constant [256 x i32] [i32 67371008, i32 67371009, i32 67371010, i32 67371011, i32 67371264, i32 67371265, i32 67371266, i32 67371267, i32 67371520, i32 67371521, i32 67371522, i32 67371523, i32 67371776, i32 67371777, i32 67371778, i32 67371779, i32 67436544, i32 67436545, i32 67436546, i32 67436547, i32 67436800, i32 67436801, i32 67436802, i32 67436803, i32 67437056, i32 67437057, i32 67437058, i32 67437059, i32 67437312, i32 67437313, i32 67437314, i32 67437315, i32 67502080, i32 67502081, i32 67502082, i32 67502083, i32 67502336, i32 67502337, i32 67502338, i32 67502339, i32 67502592, i32 67502593, i32 67502594, i32 67502595, i32 67502848, i32 67502849, i32 67502850, i32 67502851, i32 67567616, i32 67567617, i32 67567618, i32 67567619, i32 67567872, i32 67567873, i32 67567874, i32 67567875, i32 67568128, i32 67568129, i32 67568130, i32 67568131, i32 67568384, i32 67568385, i32 67568386, i32 67568387, i32 84148224, i32 84148225, i32 84148226, i32 84148227, i32 84148480, i32 84148481, i32 84148482, i32 84148483, i32 84148736, i32 84148737, i32 84148738, i32 84148739, i32 84148992, i32 84148993, i32 84148994, i32 84148995, i32 84213760, i32 84213761, i32 84213762, i32 84213763, i32 84214016, i32 84214017, i32 84214018, i32 84214019, i32 84214272, i32 84214273, i32 84214274, i32 84214275, i32 84214528, i32 84214529, i32 84214530, i32 84214531, i32 84279296, i32 84279297, i32 84279298, i32 84279299, i32 84279552, i32 84279553, i32 84279554, i32 84279555, i32 84279808, i32 84279809, i32 84279810, i32 84279811, i32 84280064, i32 84280065, i32 84280066, i32 84280067, i32 84344832, i32 84344833, i32 84344834, i32 84344835, i32 84345088, i32 84345089, i32 84345090, i32 84345091, i32 84345344, i32 84345345, i32 84345346, i32 84345347, i32 84345600, i32 84345601, i32 84345602, i32 84345603, i32 100925440, i32 100925441, i32 100925442, i32 100925443, i32 100925696, i32 100925697, i32 100925698, i32 100925699, i32 100925952, i32 100925953, i32 100925954, i32 100925955, i32 100926208, i32 100926209, i32 100926210, i32 100926211, i32 100990976, i32 100990977, i32 100990978, i32 100990979, i32 100991232, i32 100991233, i32 100991234, i32 100991235, i32 100991488, i32 100991489, i32 100991490, i32 100991491, i32 100991744, i32 100991745, i32 100991746, i32 100991747, i32 101056512, i32 101056513, i32 101056514, i32 101056515, i32 101056768, i32 101056769, i32 101056770, i32 101056771, i32 101057024, i32 101057025, i32 101057026, i32 101057027, i32 101057280, i32 101057281, i32 101057282, i32 101057283, i32 101122048, i32 101122049, i32 101122050, i32 101122051, i32 101122304, i32 101122305, i32 101122306, i32 101122307, i32 101122560, i32 101122561, i32 101122562, i32 101122563, i32 101122816, i32 101122817, i32 101122818, i32 101122819, i32 117702656, i32 117702657, i32 117702658, i32 117702659, i32 117702912, i32 117702913, i32 117702914, i32 117702915, i32 117703168, i32 117703169, i32 117703170, i32 117703171, i32 117703424, i32 117703425, i32 117703426, i32 117703427, i32 117768192, i32 117768193, i32 117768194, i32 117768195, i32 117768448, i32 117768449, i32 117768450, i32 117768451, i32 117768704, i32 117768705, i32 117768706, i32 117768707, i32 117768960, i32 117768961, i32 117768962, i32 117768963, i32 117833728, i32 117833729, i32 117833730, i32 117833731, i32 117833984, i32 117833985, i32 117833986, i32 117833987, i32 117834240, i32 117834241, i32 117834242, i32 117834243, i32 117834496, i32 117834497, i32 117834498, i32 117834499, i32 117899264, i32 117899265, i32 117899266, i32 117899267, i32 117899520, i32 117899521, i32 117899522, i32 117899523, i32 117899776, i32 117899777, i32 117899778, i32 117899779, i32 117900032, i32 117900033, i32 117900034, i32 117900035], align 16
+@switch.table.sieve_llvm_error_string.rel = private unnamed_addr constant [10 x i32] [i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.2 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.3 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.4 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.5 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.6 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.7 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.8 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.9 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.10 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.11 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32)], align 4
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) local_unnamed_addr #0 {
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 8 dereferenceable(1736) %0, i8 0, i64 1736, i1 false)
+  %3 = tail call i32 @llvm.smax.i32(i32 %1, i32 1)
+  %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
+  store i32 %4, ptr %0, align 8, !tbaa !4
+  %5 = getelementptr inbounds i8, ptr %0, i64 8
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #21
+  %7 = icmp eq i32 %6, 0
+  br i1 %7, label %8, label %35
+
+8:                                                ; preds = %2
+  %9 = getelementptr inbounds i8, ptr %0, i64 48
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #21
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %35
+
+12:                                               ; preds = %8
+  %13 = getelementptr inbounds i8, ptr %0, i64 96
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #21
+  %15 = icmp eq i32 %14, 0
+  br i1 %15, label %16, label %35
+
+16:                                               ; preds = %12
+  %17 = icmp sgt i32 %1, 1
+  br i1 %17, label %18, label %35
+
+18:                                               ; preds = %16
+  %19 = getelementptr inbounds i8, ptr %0, i64 712
+  %20 = getelementptr inbounds i8, ptr %0, i64 200
+  %21 = getelementptr inbounds i8, ptr %0, i64 4
+  %22 = zext nneg i32 %4 to i64
+  br label %23
+
+23:                                               ; preds = %18, %32
+  %24 = phi i64 [ 1, %18 ], [ %33, %32 ]
+  %25 = getelementptr inbounds [64 x %struct.sieve_worker_slot], ptr %19, i64 0, i64 %24
+  store ptr %0, ptr %25, align 8, !tbaa !11
+  %26 = getelementptr inbounds i8, ptr %25, i64 8
+  %27 = trunc nuw nsw i64 %24 to i32
+  store i32 %27, ptr %26, align 8, !tbaa !13
+  %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #21
+  %30 = icmp eq i32 %29, 0
+  br i1 %30, label %32, label %31
+
+31:                                               ; preds = %23
+  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
+  br label %35
+
+32:                                               ; preds = %23
+  store i32 %27, ptr %21, align 4, !tbaa !14
+  %33 = add nuw nsw i64 %24, 1
+  %34 = icmp eq i64 %33, %22
+  br i1 %34, label %35, label %23, !llvm.loop !15
+
+35:                                               ; preds = %32, %16, %31, %8, %12, %2
+  %36 = phi i32 [ 3, %2 ], [ 3, %12 ], [ 3, %8 ], [ 3, %31 ], [ 0, %16 ], [ 0, %32 ]
+  ret i32 %36
+}
+
+; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: write)
+declare void @llvm.memset.p0.i64(ptr nocapture writeonly, i8, i64, i1 immarg) #1
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_init(ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_init(ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.lifetime.start.p0(i64 immarg, ptr nocapture) #3
+
+; Function Attrs: nounwind
+declare i32 @pthread_create(ptr noundef, ptr noundef, ptr noundef, ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind uwtable
+define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0) #0 {
+  %2 = alloca %struct.timespec, align 16
+  %3 = alloca %struct.timespec, align 16
+  %4 = load ptr, ptr %0, align 8, !tbaa !11
+  %5 = getelementptr inbounds i8, ptr %4, i64 156
+  %6 = getelementptr inbounds i8, ptr %4, i64 144
+  %7 = getelementptr inbounds i8, ptr %4, i64 8
+  %8 = getelementptr inbounds i8, ptr %4, i64 48
+  %9 = getelementptr inbounds i8, ptr %4, i64 176
+  %10 = getelementptr inbounds i8, ptr %4, i64 184
+  %11 = getelementptr inbounds i8, ptr %4, i64 192
+  %12 = getelementptr inbounds i8, ptr %4, i64 160
+  %13 = getelementptr inbounds i8, ptr %4, i64 168
+  %14 = getelementptr inbounds i8, ptr %4, i64 152
+  %15 = getelementptr inbounds i8, ptr %4, i64 96
+  br label %16
+
+16:                                               ; preds = %80, %1
+  %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #21
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #21
+  %19 = load atomic i64, ptr %6 acquire, align 8
+  %20 = icmp eq i64 %19, %17
+  br i1 %20, label %21, label %43
+
+21:                                               ; preds = %16, %39
+  %22 = phi i32 [ %40, %39 ], [ 1, %16 ]
+  %23 = load atomic i32, ptr %5 acquire, align 4
+  %24 = icmp eq i32 %23, 0
+  br i1 %24, label %25, label %43
+
+25:                                               ; preds = %21
+  call void @llvm.x86.sse2.pause()
+  %26 = and i32 %22, 255
+  %27 = icmp eq i32 %26, 0
+  br i1 %27, label %28, label %39
+
+28:                                               ; preds = %25
+  %29 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #21
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #21
+  %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
+  %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
+  %33 = sub <2 x i64> %31, %32
+  %34 = extractelement <2 x i64> %33, i64 0
+  %35 = mul nsw i64 %34, 1000000000
+  %36 = extractelement <2 x i64> %33, i64 1
+  %37 = add nsw i64 %36, %35
+  %38 = icmp sgt i64 %37, 5000000
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #21
+  br i1 %38, label %43, label %39
+
+39:                                               ; preds = %28, %25
+  %40 = add i32 %22, 1
+  %41 = load atomic i64, ptr %6 acquire, align 8
+  %42 = icmp eq i64 %41, %17
+  br i1 %42, label %21, label %43, !llvm.loop !18
+
+43:                                               ; preds = %21, %28, %39, %16
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #21
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
+  %45 = load i32, ptr %5, align 4, !tbaa !19
+  %46 = icmp eq i32 %45, 0
+  br i1 %46, label %47, label %82
+
+47:                                               ; preds = %43, %50
+  %48 = load i64, ptr %6, align 8, !tbaa !20
+  %49 = icmp eq i64 %48, %17
+  br i1 %49, label %50, label %54
+
+50:                                               ; preds = %47
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #21
+  %52 = load i32, ptr %5, align 4, !tbaa !19
+  %53 = icmp eq i32 %52, 0
+  br i1 %53, label %47, label %82, !llvm.loop !21
+
+54:                                               ; preds = %47
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  %56 = load i64, ptr %9, align 8, !tbaa !22
+  %57 = load i64, ptr %10, align 8, !tbaa !23
+  %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
+  %59 = icmp slt i64 %58, %57
+  br i1 %59, label %60, label %74
+
+60:                                               ; preds = %54, %71
+  %61 = phi i64 [ %72, %71 ], [ %58, %54 ]
+  %62 = mul nsw i64 %61, %56
+  %63 = sdiv i64 %62, %57
+  %64 = add nsw i64 %61, 1
+  %65 = mul nsw i64 %64, %56
+  %66 = sdiv i64 %65, %57
+  %67 = icmp slt i64 %63, %66
+  br i1 %67, label %68, label %71
+
+68:                                               ; preds = %60
+  %69 = load ptr, ptr %12, align 8, !tbaa !24
+  %70 = load ptr, ptr %13, align 8, !tbaa !25
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #21
+  br label %71
+
+71:                                               ; preds = %68, %60
+  %72 = atomicrmw add ptr %11, i64 1 monotonic, align 8
+  %73 = icmp slt i64 %72, %57
+  br i1 %73, label %60, label %74
+
+74:                                               ; preds = %71, %54
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
+  %76 = atomicrmw sub ptr %14, i32 1 release, align 8
+  %77 = icmp eq i32 %76, 1
+  br i1 %77, label %78, label %80
+
+78:                                               ; preds = %74
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #21
+  br label %80
+
+80:                                               ; preds = %78, %74
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  br label %16
+
+82:                                               ; preds = %43, %50
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  ret ptr null
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
+  %2 = load i32, ptr %0, align 8, !tbaa !4
+  %3 = icmp eq i32 %2, 0
+  br i1 %3, label %30, label %4
+
+4:                                                ; preds = %1
+  %5 = getelementptr inbounds i8, ptr %0, i64 8
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #21
+  %7 = getelementptr inbounds i8, ptr %0, i64 156
+  store atomic i32 1, ptr %7 release, align 4
+  %8 = getelementptr inbounds i8, ptr %0, i64 48
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #21
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #21
+  %11 = getelementptr inbounds i8, ptr %0, i64 4
+  %12 = load i32, ptr %11, align 4, !tbaa !14
+  %13 = icmp slt i32 %12, 1
+  br i1 %13, label %16, label %14
+
+14:                                               ; preds = %4
+  %15 = getelementptr inbounds i8, ptr %0, i64 200
+  br label %21
+
+16:                                               ; preds = %21, %4
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #21
+  %18 = getelementptr inbounds i8, ptr %0, i64 96
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #21
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #21
+  store i32 0, ptr %0, align 8, !tbaa !4
+  store i32 0, ptr %11, align 4, !tbaa !14
+  br label %30
+
+21:                                               ; preds = %14, %21
+  %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
+  %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
+  %24 = load i64, ptr %23, align 8, !tbaa !17
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #21
+  %26 = add nuw nsw i64 %22, 1
+  %27 = load i32, ptr %11, align 4, !tbaa !14
+  %28 = sext i32 %27 to i64
+  %29 = icmp slt i64 %22, %28
+  br i1 %29, label %21, label %16, !llvm.loop !26
+
+30:                                               ; preds = %1, %16
+  ret void
+}
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.lifetime.end.p0(i64 immarg, ptr nocapture) #3
+
+; Function Attrs: nounwind uwtable
+define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 noundef %3) local_unnamed_addr #0 {
+  %5 = alloca %struct.timespec, align 16
+  %6 = alloca %struct.timespec, align 16
+  %7 = icmp slt i64 %3, 1
+  br i1 %7, label %87, label %8
+
+8:                                                ; preds = %4
+  %9 = load i32, ptr %0, align 8, !tbaa !4
+  %10 = icmp slt i32 %9, 2
+  %11 = icmp eq i64 %3, 1
+  %12 = or i1 %11, %10
+  br i1 %12, label %13, label %14
+
+13:                                               ; preds = %8
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
+  br label %87
+
+14:                                               ; preds = %8
+  %15 = getelementptr inbounds i8, ptr %0, i64 8
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
+  %17 = getelementptr inbounds i8, ptr %0, i64 160
+  store ptr %1, ptr %17, align 8, !tbaa !24
+  %18 = getelementptr inbounds i8, ptr %0, i64 168
+  store ptr %2, ptr %18, align 8, !tbaa !25
+  %19 = getelementptr inbounds i8, ptr %0, i64 176
+  store i64 %3, ptr %19, align 8, !tbaa !22
+  %20 = load i32, ptr %0, align 8, !tbaa !4
+  %21 = sext i32 %20 to i64
+  %22 = shl nsw i64 %21, 3
+  %23 = tail call i64 @llvm.smin.i64(i64 %22, i64 %3)
+  %24 = getelementptr inbounds i8, ptr %0, i64 184
+  store i64 %23, ptr %24, align 8, !tbaa !23
+  %25 = getelementptr inbounds i8, ptr %0, i64 192
+  store i64 0, ptr %25, align 8, !tbaa !27
+  %26 = getelementptr inbounds i8, ptr %0, i64 152
+  %27 = add nsw i32 %20, -1
+  store atomic i32 %27, ptr %26 monotonic, align 8
+  %28 = getelementptr inbounds i8, ptr %0, i64 144
+  %29 = load i64, ptr %28, align 8, !tbaa !20
+  %30 = add i64 %29, 1
+  store atomic i64 %30, ptr %28 release, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 48
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #21
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
+  %34 = load i64, ptr %19, align 8, !tbaa !22
+  %35 = load i64, ptr %24, align 8, !tbaa !23
+  %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
+  %37 = icmp slt i64 %36, %35
+  br i1 %37, label %38, label %52
+
+38:                                               ; preds = %14, %49
+  %39 = phi i64 [ %50, %49 ], [ %36, %14 ]
+  %40 = mul nsw i64 %39, %34
+  %41 = sdiv i64 %40, %35
+  %42 = add nsw i64 %39, 1
+  %43 = mul nsw i64 %42, %34
+  %44 = sdiv i64 %43, %35
+  %45 = icmp slt i64 %41, %44
+  br i1 %45, label %46, label %49
+
+46:                                               ; preds = %38
+  %47 = load ptr, ptr %17, align 8, !tbaa !24
+  %48 = load ptr, ptr %18, align 8, !tbaa !25
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #21
+  br label %49
+
+49:                                               ; preds = %46, %38
+  %50 = atomicrmw add ptr %25, i64 1 monotonic, align 8
+  %51 = icmp slt i64 %50, %35
+  br i1 %51, label %38, label %52
+
+52:                                               ; preds = %49, %14
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
+  %54 = load atomic i32, ptr %26 acquire, align 8
+  %55 = icmp sgt i32 %54, 0
+  br i1 %55, label %56, label %71
+
+56:                                               ; preds = %52, %77
+  %57 = phi i32 [ %78, %77 ], [ 1, %52 ]
+  call void @llvm.x86.sse2.pause()
+  %58 = and i32 %57, 255
+  %59 = icmp eq i32 %58, 0
+  br i1 %59, label %60, label %77
+
+60:                                               ; preds = %56
+  %61 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
+  %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %65 = sub <2 x i64> %63, %64
+  %66 = extractelement <2 x i64> %65, i64 0
+  %67 = mul nsw i64 %66, 1000000000
+  %68 = extractelement <2 x i64> %65, i64 1
+  %69 = add nsw i64 %68, %67
+  %70 = icmp sgt i64 %69, 5000000
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
+  br i1 %70, label %71, label %77
+
+71:                                               ; preds = %60, %77, %52
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
+  %73 = load i32, ptr %26, align 8, !tbaa !28
+  %74 = icmp sgt i32 %73, 0
+  br i1 %74, label %75, label %85
+
+75:                                               ; preds = %71
+  %76 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %81
+
+77:                                               ; preds = %56, %60
+  %78 = add i32 %57, 1
+  %79 = load atomic i32, ptr %26 acquire, align 8
+  %80 = icmp sgt i32 %79, 0
+  br i1 %80, label %56, label %71, !llvm.loop !29
+
+81:                                               ; preds = %75, %81
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #21
+  %83 = load i32, ptr %26, align 8, !tbaa !28
+  %84 = icmp sgt i32 %83, 0
+  br i1 %84, label %81, label %85, !llvm.loop !30
+
+85:                                               ; preds = %81, %71
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+  br label %87
+
+87:                                               ; preds = %4, %85, %13
+  ret void
+}
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_lock(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @clock_gettime(i32 noundef, ptr noundef) local_unnamed_addr #2
+
+declare i32 @pthread_cond_wait(ptr noundef, ptr noundef) local_unnamed_addr #4
+
+declare i32 @pthread_join(i64 noundef, ptr noundef) local_unnamed_addr #4
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_destroy(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare i32 @pthread_mutex_destroy(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_checksum(ptr nocapture noundef readonly %0, i64 noundef %1) local_unnamed_addr #5 {
+  %3 = icmp eq i64 %1, 0
+  br i1 %3, label %26, label %4
+
+4:                                                ; preds = %2
+  %5 = and i64 %1, 7
+  %6 = icmp ult i64 %1, 8
+  br i1 %6, label %9, label %7
+
+7:                                                ; preds = %4
+  %8 = and i64 %1, -8
+  br label %28
+
+9:                                                ; preds = %28, %4
+  %10 = phi i64 [ poison, %4 ], [ %78, %28 ]
+  %11 = phi i64 [ 0, %4 ], [ %79, %28 ]
+  %12 = phi i64 [ -3750763034362895579, %4 ], [ %78, %28 ]
+  %13 = icmp eq i64 %5, 0
+  br i1 %13, label %26, label %14
+
+14:                                               ; preds = %9, %14
+  %15 = phi i64 [ %23, %14 ], [ %11, %9 ]
+  %16 = phi i64 [ %22, %14 ], [ %12, %9 ]
+  %17 = phi i64 [ %24, %14 ], [ 0, %9 ]
+  %18 = getelementptr inbounds i8, ptr %0, i64 %15
+  %19 = load i8, ptr %18, align 1, !tbaa !31
+  %20 = zext i8 %19 to i64
+  %21 = xor i64 %16, %20
+  %22 = mul i64 %21, 1099511628211
+  %23 = add nuw i64 %15, 1
+  %24 = add i64 %17, 1
+  %25 = icmp eq i64 %24, %5
+  br i1 %25, label %26, label %14, !llvm.loop !32
+
+26:                                               ; preds = %9, %14, %2
+  %27 = phi i64 [ -3750763034362895579, %2 ], [ %10, %9 ], [ %22, %14 ]
+  ret i64 %27
+
+28:                                               ; preds = %28, %7
+  %29 = phi i64 [ 0, %7 ], [ %79, %28 ]
+  %30 = phi i64 [ -3750763034362895579, %7 ], [ %78, %28 ]
+  %31 = phi i64 [ 0, %7 ], [ %80, %28 ]
+  %32 = getelementptr inbounds i8, ptr %0, i64 %29
+  %33 = load i8, ptr %32, align 1, !tbaa !31
+  %34 = zext i8 %33 to i64
+  %35 = xor i64 %30, %34
+  %36 = mul i64 %35, 1099511628211
+  %37 = or disjoint i64 %29, 1
+  %38 = getelementptr inbounds i8, ptr %0, i64 %37
+  %39 = load i8, ptr %38, align 1, !tbaa !31
+  %40 = zext i8 %39 to i64
+  %41 = xor i64 %36, %40
+  %42 = mul i64 %41, 1099511628211
+  %43 = or disjoint i64 %29, 2
+  %44 = getelementptr inbounds i8, ptr %0, i64 %43
+  %45 = load i8, ptr %44, align 1, !tbaa !31
+  %46 = zext i8 %45 to i64
+  %47 = xor i64 %42, %46
+  %48 = mul i64 %47, 1099511628211
+  %49 = or disjoint i64 %29, 3
+  %50 = getelementptr inbounds i8, ptr %0, i64 %49
+  %51 = load i8, ptr %50, align 1, !tbaa !31
+  %52 = zext i8 %51 to i64
+  %53 = xor i64 %48, %52
+  %54 = mul i64 %53, 1099511628211
+  %55 = or disjoint i64 %29, 4
+  %56 = getelementptr inbounds i8, ptr %0, i64 %55
+  %57 = load i8, ptr %56, align 1, !tbaa !31
+  %58 = zext i8 %57 to i64
+  %59 = xor i64 %54, %58
+  %60 = mul i64 %59, 1099511628211
+  %61 = or disjoint i64 %29, 5
+  %62 = getelementptr inbounds i8, ptr %0, i64 %61
+  %63 = load i8, ptr %62, align 1, !tbaa !31
+  %64 = zext i8 %63 to i64
+  %65 = xor i64 %60, %64
+  %66 = mul i64 %65, 1099511628211
+  %67 = or disjoint i64 %29, 6
+  %68 = getelementptr inbounds i8, ptr %0, i64 %67
+  %69 = load i8, ptr %68, align 1, !tbaa !31
+  %70 = zext i8 %69 to i64
+  %71 = xor i64 %66, %70
+  %72 = mul i64 %71, 1099511628211
+  %73 = or disjoint i64 %29, 7
+  %74 = getelementptr inbounds i8, ptr %0, i64 %73
+  %75 = load i8, ptr %74, align 1, !tbaa !31
+  %76 = zext i8 %75 to i64
+  %77 = xor i64 %72, %76
+  %78 = mul i64 %77, 1099511628211
+  %79 = add nuw i64 %29, 8
+  %80 = add i64 %31, 8
+  %81 = icmp eq i64 %80, %8
+  br i1 %81, label %9, label %28, !llvm.loop !34
+}
+
+; Function Attrs: nofree nounwind memory(argmem: read) uwtable
+define range(i32 0, 6) i32 @sieve_weights_check(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i64 noundef %3) local_unnamed_addr #6 {
+  %5 = icmp eq ptr %0, null
+  br i1 %5, label %171, label %6
+
+6:                                                ; preds = %4
+  %7 = icmp ult i64 %1, 32
+  br i1 %7, label %171, label %8
+
+8:                                                ; preds = %6
+  %9 = tail call i32 @bcmp(ptr noundef nonnull dereferenceable(8) %0, ptr noundef nonnull dereferenceable(8) @.str, i64 8)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %171
+
+11:                                               ; preds = %8
+  %12 = getelementptr inbounds i8, ptr %0, i64 8
+  %13 = load i32, ptr %12, align 1
+  %14 = icmp eq i32 %13, 1
+  br i1 %14, label %15, label %171
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %0, i64 16
+  %17 = getelementptr i8, ptr %0, i64 22
+  %18 = load i16, ptr %17, align 1
+  %19 = zext i16 %18 to i64
+  %20 = getelementptr inbounds i8, ptr %0, i64 21
+  %21 = load i8, ptr %20, align 1, !tbaa !31
+  %22 = zext i8 %21 to i64
+  %23 = getelementptr inbounds i8, ptr %0, i64 20
+  %24 = load i8, ptr %23, align 1, !tbaa !31
+  %25 = zext i8 %24 to i64
+  %26 = shl nuw nsw i64 %19, 24
+  %27 = shl nuw nsw i64 %22, 16
+  %28 = or disjoint i64 %26, %27
+  %29 = shl nuw nsw i64 %25, 8
+  %30 = or disjoint i64 %28, %29
+  %31 = getelementptr inbounds i8, ptr %0, i64 19
+  %32 = load i8, ptr %31, align 1, !tbaa !31
+  %33 = zext i8 %32 to i64
+  %34 = or disjoint i64 %30, %33
+  %35 = getelementptr inbounds i8, ptr %0, i64 18
+  %36 = load i8, ptr %35, align 1, !tbaa !31
+  %37 = zext i8 %36 to i64
+  %38 = getelementptr inbounds i8, ptr %0, i64 17
+  %39 = load i8, ptr %38, align 1, !tbaa !31
+  %40 = zext i8 %39 to i64
+  %41 = shl nuw i64 %34, 24
+  %42 = shl nuw nsw i64 %37, 16
+  %43 = shl nuw nsw i64 %40, 8
+  %44 = or disjoint i64 %42, %43
+  %45 = or disjoint i64 %41, %44
+  %46 = load i8, ptr %16, align 1, !tbaa !31
+  %47 = zext i8 %46 to i64
+  %48 = or disjoint i64 %45, %47
+  %49 = icmp eq i64 %48, %2
+  %50 = add i64 %1, -32
+  %51 = icmp eq i64 %50, %2
+  %52 = and i1 %51, %49
+  br i1 %52, label %53, label %171
+
+53:                                               ; preds = %15
+  %54 = getelementptr inbounds i8, ptr %0, i64 24
+  %55 = getelementptr i8, ptr %0, i64 30
+  %56 = load i16, ptr %55, align 1
+  %57 = zext i16 %56 to i64
+  %58 = getelementptr inbounds i8, ptr %0, i64 29
+  %59 = load i8, ptr %58, align 1, !tbaa !31
+  %60 = zext i8 %59 to i64
+  %61 = getelementptr inbounds i8, ptr %0, i64 28
+  %62 = load i8, ptr %61, align 1, !tbaa !31
+  %63 = zext i8 %62 to i64
+  %64 = shl nuw nsw i64 %57, 24
+  %65 = shl nuw nsw i64 %60, 16
+  %66 = or disjoint i64 %64, %65
+  %67 = shl nuw nsw i64 %63, 8
+  %68 = or disjoint i64 %66, %67
+  %69 = getelementptr inbounds i8, ptr %0, i64 27
+  %70 = load i8, ptr %69, align 1, !tbaa !31
+  %71 = zext i8 %70 to i64
+  %72 = or disjoint i64 %68, %71
+  %73 = getelementptr inbounds i8, ptr %0, i64 26
+  %74 = load i8, ptr %73, align 1, !tbaa !31
+  %75 = zext i8 %74 to i64
+  %76 = getelementptr inbounds i8, ptr %0, i64 25
+  %77 = load i8, ptr %76, align 1, !tbaa !31
+  %78 = zext i8 %77 to i64
+  %79 = shl nuw i64 %72, 24
+  %80 = shl nuw nsw i64 %75, 16
+  %81 = shl nuw nsw i64 %78, 8
+  %82 = or disjoint i64 %80, %81
+  %83 = or disjoint i64 %79, %82
+  %84 = load i8, ptr %54, align 1, !tbaa !31
+  %85 = zext i8 %84 to i64
+  %86 = or disjoint i64 %83, %85
+  %87 = icmp eq i64 %86, %3
+  br i1 %87, label %88, label %171
+
+88:                                               ; preds = %53
+  %89 = getelementptr inbounds i8, ptr %0, i64 32
+  %90 = icmp eq i64 %2, 0
+  br i1 %90, label %167, label %91
+
+91:                                               ; preds = %88
+  %92 = and i64 %2, 7
+  %93 = icmp ult i64 %2, 8
+  br i1 %93, label %150, label %94
+
+94:                                               ; preds = %91
+  %95 = and i64 %2, -8
+  br label %96
+
+96:                                               ; preds = %96, %94
+  %97 = phi i64 [ 0, %94 ], [ %147, %96 ]
+  %98 = phi i64 [ -3750763034362895579, %94 ], [ %146, %96 ]
+  %99 = phi i64 [ 0, %94 ], [ %148, %96 ]
+  %100 = getelementptr inbounds i8, ptr %89, i64 %97
+  %101 = load i8, ptr %100, align 1, !tbaa !31
+  %102 = zext i8 %101 to i64
+  %103 = xor i64 %98, %102
+  %104 = mul i64 %103, 1099511628211
+  %105 = or disjoint i64 %97, 1
+  %106 = getelementptr inbounds i8, ptr %89, i64 %105
+  %107 = load i8, ptr %106, align 1, !tbaa !31
+  %108 = zext i8 %107 to i64
+  %109 = xor i64 %104, %108
+  %110 = mul i64 %109, 1099511628211
+  %111 = or disjoint i64 %97, 2
+  %112 = getelementptr inbounds i8, ptr %89, i64 %111
+  %113 = load i8, ptr %112, align 1, !tbaa !31
+  %114 = zext i8 %113 to i64
+  %115 = xor i64 %110, %114
+  %116 = mul i64 %115, 1099511628211
+  %117 = or disjoint i64 %97, 3
+  %118 = getelementptr inbounds i8, ptr %89, i64 %117
+  %119 = load i8, ptr %118, align 1, !tbaa !31
+  %120 = zext i8 %119 to i64
+  %121 = xor i64 %116, %120
+  %122 = mul i64 %121, 1099511628211
+  %123 = or disjoint i64 %97, 4
+  %124 = getelementptr inbounds i8, ptr %89, i64 %123
+  %125 = load i8, ptr %124, align 1, !tbaa !31
+  %126 = zext i8 %125 to i64
+  %127 = xor i64 %122, %126
+  %128 = mul i64 %127, 1099511628211
+  %129 = or disjoint i64 %97, 5
+  %130 = getelementptr inbounds i8, ptr %89, i64 %129
+  %131 = load i8, ptr %130, align 1, !tbaa !31
+  %132 = zext i8 %131 to i64
+  %133 = xor i64 %128, %132
+  %134 = mul i64 %133, 1099511628211
+  %135 = or disjoint i64 %97, 6
+  %136 = getelementptr inbounds i8, ptr %89, i64 %135
+  %137 = load i8, ptr %136, align 1, !tbaa !31
+  %138 = zext i8 %137 to i64
+  %139 = xor i64 %134, %138
+  %140 = mul i64 %139, 1099511628211
+  %141 = or disjoint i64 %97, 7
+  %142 = getelementptr inbounds i8, ptr %89, i64 %141
+  %143 = load i8, ptr %142, align 1, !tbaa !31
+  %144 = zext i8 %143 to i64
+  %145 = xor i64 %140, %144
+  %146 = mul i64 %145, 1099511628211
+  %147 = add nuw i64 %97, 8
+  %148 = add i64 %99, 8
+  %149 = icmp eq i64 %148, %95
+  br i1 %149, label %150, label %96, !llvm.loop !34
+
+150:                                              ; preds = %96, %91
+  %151 = phi i64 [ poison, %91 ], [ %146, %96 ]
+  %152 = phi i64 [ 0, %91 ], [ %147, %96 ]
+  %153 = phi i64 [ -3750763034362895579, %91 ], [ %146, %96 ]
+  %154 = icmp eq i64 %92, 0
+  br i1 %154, label %167, label %155
+
+155:                                              ; preds = %150, %155
+  %156 = phi i64 [ %164, %155 ], [ %152, %150 ]
+  %157 = phi i64 [ %163, %155 ], [ %153, %150 ]
+  %158 = phi i64 [ %165, %155 ], [ 0, %150 ]
+  %159 = getelementptr inbounds i8, ptr %89, i64 %156
+  %160 = load i8, ptr %159, align 1, !tbaa !31
+  %161 = zext i8 %160 to i64
+  %162 = xor i64 %157, %161
+  %163 = mul i64 %162, 1099511628211
+  %164 = add nuw i64 %156, 1
+  %165 = add i64 %158, 1
+  %166 = icmp eq i64 %165, %92
+  br i1 %166, label %167, label %155, !llvm.loop !35
+
+167:                                              ; preds = %150, %155, %88
+  %168 = phi i64 [ -3750763034362895579, %88 ], [ %151, %150 ], [ %163, %155 ]
+  %169 = icmp eq i64 %168, %3
+  %170 = select i1 %169, i32 0, i32 5
+  br label %171
+
+171:                                              ; preds = %11, %15, %53, %167, %8, %6, %4
+  %172 = phi i32 [ 1, %4 ], [ 5, %6 ], [ 5, %8 ], [ 5, %11 ], [ 5, %15 ], [ 5, %53 ], [ %170, %167 ]
+  ret i32 %172
+}
+
+; Function Attrs: nounwind uwtable
+define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #0 {
+  %6 = alloca ptr, align 8
+  store ptr null, ptr %3, align 8, !tbaa !36
+  store ptr null, ptr %4, align 8, !tbaa !36
+  %7 = icmp eq ptr %0, null
+  br i1 %7, label %37, label %8
+
+8:                                                ; preds = %5
+  %9 = tail call noalias ptr @fopen(ptr noundef nonnull %0, ptr noundef nonnull @.str.1)
+  %10 = icmp eq ptr %9, null
+  br i1 %10, label %37, label %11
+
+11:                                               ; preds = %8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #21
+  store ptr null, ptr %6, align 8, !tbaa !36
+  %12 = add i64 %1, 96
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #21
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %6, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %18, label %20
+
+18:                                               ; preds = %11
+  %19 = call i32 @fclose(ptr noundef nonnull %9)
+  br label %35
+
+20:                                               ; preds = %11
+  %21 = add i64 %1, 32
+  %22 = add i64 %1, 33
+  %23 = call i64 @fread(ptr noundef nonnull %15, i64 noundef 1, i64 noundef %22, ptr noundef nonnull %9)
+  %24 = call i32 @fclose(ptr noundef nonnull %9)
+  %25 = icmp eq i64 %23, %21
+  %26 = load ptr, ptr %6, align 8, !tbaa !36
+  br i1 %25, label %28, label %27
+
+27:                                               ; preds = %20
+  call void @free(ptr noundef %26) #21
+  br label %35
+
+28:                                               ; preds = %20
+  %29 = call i32 @sieve_weights_check(ptr noundef %26, i64 noundef %21, i64 noundef %1, i64 noundef %2)
+  %30 = icmp eq i32 %29, 0
+  br i1 %30, label %32, label %31
+
+31:                                               ; preds = %28
+  call void @free(ptr noundef %26) #21
+  br label %35
+
+32:                                               ; preds = %28
+  %33 = getelementptr inbounds i8, ptr %26, i64 32
+  call void @llvm.memmove.p0.p0.i64(ptr align 1 %26, ptr nonnull align 1 %33, i64 %1, i1 false)
+  %34 = load ptr, ptr %6, align 8, !tbaa !36
+  store ptr %34, ptr %3, align 8, !tbaa !36
+  store ptr %34, ptr %4, align 8, !tbaa !36
+  br label %35
+
+35:                                               ; preds = %27, %32, %31, %18
+  %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #21
+  br label %37
+
+37:                                               ; preds = %35, %8, %5
+  %38 = phi i32 [ 1, %5 ], [ %36, %35 ], [ 4, %8 ]
+  ret i32 %38
+}
+
+; Function Attrs: nofree nounwind
+declare noalias noundef ptr @fopen(ptr nocapture noundef readonly, ptr nocapture noundef readonly) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare i32 @posix_memalign(ptr noundef, i64 noundef, i64 noundef) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare noundef i32 @fclose(ptr nocapture noundef) local_unnamed_addr #7
+
+; Function Attrs: nofree nounwind
+declare noundef i64 @fread(ptr nocapture noundef, i64 noundef, i64 noundef, ptr nocapture noundef) local_unnamed_addr #7
+
+; Function Attrs: mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite)
+declare void @free(ptr allocptr nocapture noundef) local_unnamed_addr #8
+
+; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.memmove.p0.p0.i64(ptr nocapture writeonly, ptr nocapture readonly, i64, i1 immarg) #9
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef ptr @sieve_llvm_context(ptr noundef %0) local_unnamed_addr #10 {
+  %2 = icmp eq ptr %0, null
+  %3 = ptrtoint ptr %0 to i64
+  %4 = add i64 %3, 63
+  %5 = and i64 %4, -64
+  %6 = inttoptr i64 %5 to ptr
+  %7 = select i1 %2, ptr null, ptr %6
+  ret ptr %7
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4) local_unnamed_addr #0 {
+  %6 = icmp eq ptr %0, null
+  br i1 %6, label %18, label %7
+
+7:                                                ; preds = %5
+  %8 = icmp ult i64 %1, %2
+  br i1 %8, label %18, label %9
+
+9:                                                ; preds = %7
+  %10 = ptrtoint ptr %0 to i64
+  %11 = add i64 %10, 63
+  %12 = and i64 %11, -64
+  %13 = inttoptr i64 %12 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %13, i8 0, i64 1768, i1 false)
+  %14 = getelementptr inbounds i8, ptr %13, i64 8192
+  %15 = getelementptr inbounds i8, ptr %13, i64 1736
+  store ptr %14, ptr %15, align 8, !tbaa !37
+  %16 = getelementptr inbounds i8, ptr %13, i64 1744
+  store ptr %4, ptr %16, align 16, !tbaa !39
+  %17 = tail call i32 @sieve_pool_init(ptr noundef %13, i32 noundef %3)
+  br label %18
+
+18:                                               ; preds = %9, %5, %7
+  %19 = phi i32 [ 1, %5 ], [ 8, %7 ], [ %17, %9 ]
+  ret i32 %19
+}
+
+; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
+  %4 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #21
+  store ptr null, ptr %4, align 8, !tbaa !36
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #21
+  %6 = icmp ne i32 %5, 0
+  %7 = load ptr, ptr %4, align 8
+  %8 = icmp eq ptr %7, null
+  %9 = select i1 %6, i1 true, i1 %8
+  br i1 %9, label %24, label %10
+
+10:                                               ; preds = %3
+  %11 = ptrtoint ptr %7 to i64
+  %12 = add i64 %11, 63
+  %13 = and i64 %12, -64
+  %14 = inttoptr i64 %13 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %14, i8 0, i64 1768, i1 false)
+  %15 = getelementptr inbounds i8, ptr %14, i64 8192
+  %16 = getelementptr inbounds i8, ptr %14, i64 1736
+  store ptr %15, ptr %16, align 8, !tbaa !37
+  %17 = getelementptr inbounds i8, ptr %14, i64 1744
+  store ptr %2, ptr %17, align 16, !tbaa !39
+  %18 = call i32 @sieve_pool_init(ptr noundef %14, i32 noundef %1)
+  %19 = icmp eq i32 %18, 0
+  %20 = load ptr, ptr %4, align 8, !tbaa !36
+  br i1 %19, label %22, label %21
+
+21:                                               ; preds = %10
+  call void @free(ptr noundef %20) #21
+  br label %24
+
+22:                                               ; preds = %10
+  %23 = getelementptr inbounds i8, ptr %14, i64 1760
+  store ptr %20, ptr %23, align 32, !tbaa !40
+  br label %24
+
+24:                                               ; preds = %21, %22, %3
+  %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #21
+  ret ptr %25
+}
+
+; Function Attrs: nounwind uwtable
+define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
+  %7 = alloca ptr, align 8
+  %8 = alloca ptr, align 8
+  %9 = alloca ptr, align 8
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #21
+  store ptr null, ptr %7, align 8, !tbaa !36
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #21
+  store ptr null, ptr %8, align 8, !tbaa !36
+  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #21
+  store ptr null, ptr %9, align 8, !tbaa !36
+  %11 = icmp eq i32 %10, 0
+  br i1 %11, label %12, label %30
+
+12:                                               ; preds = %6
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #21
+  %14 = icmp ne i32 %13, 0
+  %15 = load ptr, ptr %9, align 8
+  %16 = icmp eq ptr %15, null
+  %17 = select i1 %14, i1 true, i1 %16
+  br i1 %17, label %30, label %18
+
+18:                                               ; preds = %12
+  %19 = load ptr, ptr %7, align 8, !tbaa !36
+  %20 = ptrtoint ptr %15 to i64
+  %21 = add i64 %20, 63
+  %22 = and i64 %21, -64
+  %23 = inttoptr i64 %22 to ptr
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
+  %24 = getelementptr inbounds i8, ptr %23, i64 8192
+  %25 = getelementptr inbounds i8, ptr %23, i64 1736
+  store ptr %24, ptr %25, align 8, !tbaa !37
+  %26 = getelementptr inbounds i8, ptr %23, i64 1744
+  store ptr %19, ptr %26, align 16, !tbaa !39
+  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
+  %28 = icmp eq i32 %27, 0
+  %29 = load ptr, ptr %9, align 8, !tbaa !36
+  br i1 %28, label %35, label %30
+
+30:                                               ; preds = %12, %6, %18
+  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
+  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
+  call void @free(ptr noundef %31) #21
+  %33 = load ptr, ptr %8, align 8, !tbaa !36
+  call void @free(ptr noundef %33) #21
+  %34 = icmp eq ptr %5, null
+  br i1 %34, label %43, label %40
+
+35:                                               ; preds = %18
+  %36 = getelementptr inbounds i8, ptr %23, i64 1760
+  store ptr %29, ptr %36, align 32, !tbaa !40
+  %37 = load ptr, ptr %8, align 8, !tbaa !36
+  %38 = getelementptr inbounds i8, ptr %23, i64 1752
+  store ptr %37, ptr %38, align 8, !tbaa !41
+  %39 = icmp eq ptr %5, null
+  br i1 %39, label %43, label %40
+
+40:                                               ; preds = %35, %30
+  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
+  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
+  store i32 %41, ptr %5, align 4, !tbaa !42
+  br label %43
+
+43:                                               ; preds = %40, %35, %30
+  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #21
+  ret ptr %44
+}
+
+; Function Attrs: nounwind uwtable
+define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
+  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
+  %10 = icmp eq i32 %9, 0
+  br i1 %10, label %11, label %29
+
+11:                                               ; preds = %8
+  %12 = ptrtoint ptr %4 to i64
+  %13 = and i64 %12, 63
+  %14 = icmp eq i64 %13, 32
+  br i1 %14, label %15, label %29
+
+15:                                               ; preds = %11
+  %16 = getelementptr inbounds i8, ptr %4, i64 32
+  %17 = icmp eq ptr %0, null
+  br i1 %17, label %29, label %18
+
+18:                                               ; preds = %15
+  %19 = icmp ult i64 %1, %2
+  br i1 %19, label %29, label %20
+
+20:                                               ; preds = %18
+  %21 = ptrtoint ptr %0 to i64
+  %22 = add i64 %21, 63
+  %23 = and i64 %22, -64
+  %24 = inttoptr i64 %23 to ptr
+  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
+  %25 = getelementptr inbounds i8, ptr %24, i64 8192
+  %26 = getelementptr inbounds i8, ptr %24, i64 1736
+  store ptr %25, ptr %26, align 8, !tbaa !37
+  %27 = getelementptr inbounds i8, ptr %24, i64 1744
+  store ptr %16, ptr %27, align 16, !tbaa !39
+  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
+  br label %29
+
+29:                                               ; preds = %20, %18, %15, %11, %8
+  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
+  ret i32 %30
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
+  %2 = icmp eq ptr %0, null
+  br i1 %2, label %8, label %3
+
+3:                                                ; preds = %1
+  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
+  %4 = getelementptr inbounds i8, ptr %0, i64 1752
+  %5 = load ptr, ptr %4, align 8, !tbaa !41
+  tail call void @free(ptr noundef %5) #21
+  %6 = getelementptr inbounds i8, ptr %0, i64 1760
+  %7 = load ptr, ptr %6, align 8, !tbaa !40
+  tail call void @free(ptr noundef %7) #21
+  br label %8
+
+8:                                                ; preds = %1, %3
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1, i32 noundef %2, ptr noundef %3, i32 noundef %4, ptr noundef %5, ptr nocapture noundef writeonly %6) local_unnamed_addr #11 {
+  %8 = icmp eq ptr %0, null
+  br i1 %8, label %44, label %9
+
+9:                                                ; preds = %7
+  %10 = icmp sgt i32 %2, 0
+  br i1 %10, label %11, label %23
+
+11:                                               ; preds = %9
+  %12 = icmp eq ptr %1, null
+  br i1 %12, label %44, label %13
+
+13:                                               ; preds = %11
+  %14 = zext nneg i32 %2 to i64
+  br label %18
+
+15:                                               ; preds = %18
+  %16 = add nuw nsw i64 %19, 1
+  %17 = icmp eq i64 %16, %14
+  br i1 %17, label %23, label %18, !llvm.loop !43
+
+18:                                               ; preds = %13, %15
+  %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
+  %20 = getelementptr inbounds ptr, ptr %1, i64 %19
+  %21 = load ptr, ptr %20, align 8, !tbaa !36
+  %22 = icmp eq ptr %21, null
+  br i1 %22, label %44, label %15
+
+23:                                               ; preds = %15, %9
+  %24 = icmp eq ptr %3, null
+  br i1 %24, label %44, label %25
+
+25:                                               ; preds = %23
+  %26 = icmp sgt i32 %4, 0
+  br i1 %26, label %27, label %37
+
+27:                                               ; preds = %25
+  %28 = zext nneg i32 %4 to i64
+  br label %32
+
+29:                                               ; preds = %32
+  %30 = add nuw nsw i64 %33, 1
+  %31 = icmp eq i64 %30, %28
+  br i1 %31, label %37, label %32, !llvm.loop !44
+
+32:                                               ; preds = %27, %29
+  %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
+  %34 = getelementptr inbounds ptr, ptr %3, i64 %33
+  %35 = load ptr, ptr %34, align 8, !tbaa !36
+  %36 = icmp eq ptr %35, null
+  br i1 %36, label %44, label %29
+
+37:                                               ; preds = %29, %25
+  store i32 0, ptr %5, align 4, !tbaa !42
+  store ptr %0, ptr %6, align 8, !tbaa !45
+  %38 = getelementptr inbounds i8, ptr %0, i64 1736
+  %39 = getelementptr inbounds i8, ptr %6, i64 8
+  %40 = load <2 x ptr>, ptr %38, align 8, !tbaa !36
+  store <2 x ptr> %40, ptr %39, align 8, !tbaa !36
+  %41 = getelementptr inbounds i8, ptr %6, i64 24
+  store ptr %1, ptr %41, align 8, !tbaa !47
+  %42 = getelementptr inbounds i8, ptr %6, i64 32
+  store ptr %3, ptr %42, align 8, !tbaa !48
+  %43 = getelementptr inbounds i8, ptr %6, i64 40
+  store ptr %5, ptr %43, align 8, !tbaa !49
+  br label %44
+
+44:                                               ; preds = %18, %32, %23, %11, %7, %37
+  %45 = phi i32 [ 0, %37 ], [ 1, %7 ], [ 1, %11 ], [ 1, %23 ], [ 1, %32 ], [ 1, %18 ]
+  ret i32 %45
+}
+
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_pool_run(ptr noundef %0, ptr noundef %1, i64 noundef %2) local_unnamed_addr #0 {
+  %4 = load ptr, ptr %0, align 8, !tbaa !45
+  tail call void @sieve_pool_run(ptr noundef %4, ptr noundef %1, ptr noundef nonnull %0, i64 noundef %2)
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef nonnull ptr @sieve_llvm_error_string(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = icmp ult i32 %0, 10
+  br i1 %2, label %3, label %7
+
+3:                                                ; preds = %1
+  %4 = zext nneg i32 %0 to i64
+  %5 = shl i64 %4, 2
+  %6 = call ptr @llvm.load.relative.i64(ptr @switch.table.sieve_llvm_error_string.rel, i64 %5)
+  br label %7
+
+7:                                                ; preds = %1, %3
+  %8 = phi ptr [ %6, %3 ], [ @.str.12, %1 ]
+  ret ptr %8
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
+  %2 = zext i16 %0 to i32
+  %3 = sext i16 %0 to i32
+  %4 = and i32 %3, -2147483648
+  %5 = lshr i32 %2, 10
+  %6 = and i32 %5, 31
+  %7 = and i32 %2, 1023
+  switch i32 %6, label %25 [
+    i32 0, label %8
+    i32 31, label %21
+  ]
+
+8:                                                ; preds = %1
+  %9 = icmp eq i32 %7, 0
+  br i1 %9, label %31, label %10
+
+10:                                               ; preds = %8
+  %11 = tail call range(i32 22, 33) i32 @llvm.ctlz.i32(i32 %7, i1 true)
+  %12 = xor i32 %11, 31
+  %13 = sub nuw nsw i32 9, %12
+  %14 = shl nuw nsw i32 %2, %13
+  %15 = shl nuw nsw i32 %11, 23
+  %16 = shl i32 %14, 14
+  %17 = and i32 %16, 8372224
+  %18 = sub nsw i32 %17, %15
+  %19 = add nsw i32 %18, 1124073472
+  %20 = add nuw nsw i32 %19, %4
+  br label %31
+
+21:                                               ; preds = %1
+  %22 = shl nuw nsw i32 %2, 13
+  %23 = or disjoint i32 %4, %22
+  %24 = or i32 %23, 2139095040
+  br label %31
+
+25:                                               ; preds = %1
+  %26 = shl nuw nsw i32 %6, 23
+  %27 = add nuw nsw i32 %26, 939524096
+  %28 = shl nuw nsw i32 %7, 13
+  %29 = or disjoint i32 %27, %28
+  %30 = or disjoint i32 %29, %4
+  br label %31
+
+31:                                               ; preds = %8, %10, %21, %25
+  %32 = phi i32 [ %20, %10 ], [ %24, %21 ], [ %30, %25 ], [ %4, %8 ]
+  %33 = bitcast i32 %32 to float
+  ret float %33
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define zeroext i16 @sieve_llvm_f32_to_f16(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 16
+  %4 = and i32 %3, 32768
+  %5 = lshr i32 %2, 23
+  %6 = and i32 %5, 255
+  %7 = and i32 %2, 8388607
+  %8 = icmp eq i32 %6, 255
+  br i1 %8, label %9, label %15
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %7, 0
+  %11 = select i1 %10, i32 0, i32 512
+  %12 = or disjoint i32 %11, %4
+  %13 = trunc nuw i32 %12 to i16
+  %14 = or disjoint i16 %13, 31744
+  br label %61
+
+15:                                               ; preds = %1
+  %16 = icmp ugt i32 %6, 142
+  br i1 %16, label %17, label %20
+
+17:                                               ; preds = %15
+  %18 = trunc nuw i32 %4 to i16
+  %19 = or disjoint i16 %18, 31744
+  br label %61
+
+20:                                               ; preds = %15
+  %21 = icmp ult i32 %6, 113
+  br i1 %21, label %22, label %47
+
+22:                                               ; preds = %20
+  %23 = icmp ult i32 %6, 102
+  br i1 %23, label %24, label %26
+
+24:                                               ; preds = %22
+  %25 = trunc nuw i32 %4 to i16
+  br label %61
+
+26:                                               ; preds = %22
+  %27 = or disjoint i32 %7, 8388608
+  %28 = sub nuw nsw i32 126, %6
+  %29 = sub nuw nsw i32 125, %6
+  %30 = shl nuw nsw i32 1, %29
+  %31 = shl nsw i32 -1, %28
+  %32 = xor i32 %31, -1
+  %33 = and i32 %27, %32
+  %34 = lshr i32 %27, %28
+  %35 = icmp ugt i32 %33, %30
+  br i1 %35, label %41, label %36
+
+36:                                               ; preds = %26
+  %37 = icmp ne i32 %33, %30
+  %38 = and i32 %34, 1
+  %39 = icmp eq i32 %38, 0
+  %40 = select i1 %37, i1 true, i1 %39
+  br i1 %40, label %43, label %41
+
+41:                                               ; preds = %36, %26
+  %42 = add nuw nsw i32 %34, 1
+  br label %43
+
+43:                                               ; preds = %41, %36
+  %44 = phi i32 [ %42, %41 ], [ %34, %36 ]
+  %45 = or i32 %44, %4
+  %46 = trunc nuw i32 %45 to i16
+  br label %61
+
+47:                                               ; preds = %20
+  %48 = shl nuw nsw i32 %6, 10
+  %49 = lshr i32 %7, 13
+  %50 = and i32 %2, 8191
+  %51 = icmp ugt i32 %50, 4096
+  %52 = and i32 %2, 16383
+  %53 = icmp eq i32 %52, 12288
+  %54 = or i1 %51, %53
+  %55 = zext i1 %54 to i32
+  %56 = or disjoint i32 %49, 16384
+  %57 = add nuw nsw i32 %56, %48
+  %58 = add nuw nsw i32 %57, %55
+  %59 = or i32 %58, %4
+  %60 = trunc i32 %59 to i16
+  br label %61
+
+61:                                               ; preds = %9, %17, %24, %43, %47
+  %62 = phi i16 [ %14, %9 ], [ %19, %17 ], [ %25, %24 ], [ %46, %43 ], [ %60, %47 ]
+  ret i16 %62
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_bf16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
+  %2 = zext i16 %0 to i32
+  %3 = shl nuw i32 %2, 16
+  %4 = bitcast i32 %3 to float
+  ret float %4
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = fcmp uno float %0, 0.000000e+00
+  %4 = lshr i32 %2, 16
+  br i1 %3, label %5, label %8
+
+5:                                                ; preds = %1
+  %6 = trunc nuw i32 %4 to i16
+  %7 = or i16 %6, 64
+  br label %14
+
+8:                                                ; preds = %1
+  %9 = and i32 %4, 1
+  %10 = add i32 %2, 32767
+  %11 = add i32 %10, %9
+  %12 = lshr i32 %11, 16
+  %13 = trunc nuw i32 %12 to i16
+  br label %14
+
+14:                                               ; preds = %5, %8
+  %15 = phi i16 [ %7, %5 ], [ %13, %8 ]
+  ret i16 %15
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
+define i64 @sieve_llvm_pow_i64(i64 noundef %0, i64 noundef %1) local_unnamed_addr #12 {
+  %3 = icmp slt i64 %1, 0
+  br i1 %3, label %6, label %4
+
+4:                                                ; preds = %2
+  %5 = icmp eq i64 %1, 0
+  br i1 %5, label %23, label %12
+
+6:                                                ; preds = %2
+  switch i64 %0, label %11 [
+    i64 1, label %23
+    i64 -1, label %7
+  ]
+
+7:                                                ; preds = %6
+  %8 = and i64 %1, 1
+  %9 = icmp eq i64 %8, 0
+  %10 = select i1 %9, i64 1, i64 -1
+  br label %23
+
+11:                                               ; preds = %6
+  br label %23
+
+12:                                               ; preds = %4, %12
+  %13 = phi i64 [ %19, %12 ], [ 1, %4 ]
+  %14 = phi i64 [ %21, %12 ], [ %1, %4 ]
+  %15 = phi i64 [ %20, %12 ], [ %0, %4 ]
+  %16 = and i64 %14, 1
+  %17 = icmp eq i64 %16, 0
+  %18 = select i1 %17, i64 1, i64 %15
+  %19 = mul i64 %18, %13
+  %20 = mul i64 %15, %15
+  %21 = lshr i64 %14, 1
+  %22 = icmp ult i64 %14, 2
+  br i1 %22, label %23, label %12, !llvm.loop !50
+
+23:                                               ; preds = %12, %4, %6, %7, %11
+  %24 = phi i64 [ %0, %6 ], [ %10, %7 ], [ 0, %11 ], [ 1, %4 ], [ %19, %12 ]
+  ret i64 %24
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr #10 {
+  %2 = fcmp ult double %0, 0.000000e+00
+  br i1 %2, label %6, label %3
+
+3:                                                ; preds = %1
+  %4 = fneg double %0
+  %5 = tail call double @llvm.exp.f64(double %4)
+  br label %8
+
+6:                                                ; preds = %1
+  %7 = tail call double @llvm.exp.f64(double %0)
+  br label %8
+
+8:                                                ; preds = %3, %6
+  %9 = phi double [ %7, %6 ], [ %5, %3 ]
+  %10 = phi double [ %7, %6 ], [ 1.000000e+00, %3 ]
+  %11 = fadd double %9, 1.000000e+00
+  %12 = fdiv double %10, %11
+  ret double %12
+}
+
+; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none) uwtable
+define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
+  %2 = fmul double %0, 5.000000e-01
+  %3 = fdiv double %0, 0x3FF6A09E667F3BCD
+  %4 = tail call double @erf(double noundef %3) #29
+  %5 = fadd double %4, 1.000000e+00
+  %6 = fmul double %2, %5
+  ret double %6
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define double @sieve_llvm_gelu_tanh(double noundef %0) local_unnamed_addr #10 {
+  %2 = fmul double %0, 4.471500e-02
+  %3 = fmul double %2, %0
+  %4 = fmul double %3, %0
+  %5 = fadd double %4, %0
+  %6 = fmul double %5, 0x3FE9884533D43651
+  %7 = fmul double %0, 5.000000e-01
+  %8 = tail call double @llvm.tanh.f64(double %6)
+  %9 = fadd double %8, 1.000000e+00
+  %10 = fmul double %7, %9
+  ret double %10
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef %2, i64 noundef %3, i64 noundef %4) local_unnamed_addr #10 {
+  %6 = fdiv float %0, %1
+  %7 = tail call float @llvm.nearbyint.f32(float %6)
+  %8 = fcmp uno float %7, 0.000000e+00
+  br i1 %8, label %9, label %13
+
+9:                                                ; preds = %5
+  %10 = icmp slt i64 %2, %3
+  %11 = tail call i64 @llvm.smin.i64(i64 %2, i64 %4)
+  %12 = select i1 %10, i64 %3, i64 %11
+  br label %24
+
+13:                                               ; preds = %5
+  %14 = fpext float %7 to double
+  %15 = sitofp i64 %2 to double
+  %16 = fadd double %15, %14
+  %17 = sitofp i64 %3 to double
+  %18 = fcmp ugt double %16, %17
+  br i1 %18, label %19, label %24
+
+19:                                               ; preds = %13
+  %20 = sitofp i64 %4 to double
+  %21 = fcmp ult double %16, %20
+  br i1 %21, label %22, label %24
+
+22:                                               ; preds = %19
+  %23 = fptosi double %16 to i64
+  br label %24
+
+24:                                               ; preds = %9, %13, %19, %22
+  %25 = phi i64 [ %12, %9 ], [ %23, %22 ], [ %3, %13 ], [ %4, %19 ]
+  ret i64 %25
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
+  %4 = icmp slt i64 %2, 32
+  br i1 %4, label %85, label %5
+
+5:                                                ; preds = %3
+  %6 = add nsw i64 %2, -32
+  %7 = icmp ult i64 %6, 32
+  br i1 %7, label %54, label %8
+
+8:                                                ; preds = %5
+  %9 = lshr i64 %6, 5
+  %10 = add nuw nsw i64 %9, 1
+  %11 = and i64 %10, 1152921504606846974
+  br label %12
+
+12:                                               ; preds = %12, %8
+  %13 = phi i64 [ 32, %8 ], [ %51, %12 ]
+  %14 = phi <8 x i32> [ zeroinitializer, %8 ], [ %50, %12 ]
+  %15 = phi <8 x i32> [ zeroinitializer, %8 ], [ %42, %12 ]
+  %16 = phi i64 [ 0, %8 ], [ %34, %12 ]
+  %17 = phi i64 [ 0, %8 ], [ %52, %12 ]
+  %18 = getelementptr inbounds i8, ptr %0, i64 %16
+  %19 = load <16 x i8>, ptr %18, align 1, !tbaa !31
+  %20 = zext <16 x i8> %19 to <16 x i16>
+  %21 = getelementptr inbounds i8, ptr %1, i64 %16
+  %22 = load <16 x i8>, ptr %21, align 1, !tbaa !31
+  %23 = sext <16 x i8> %22 to <16 x i16>
+  %24 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %20, <16 x i16> %23)
+  %25 = add <8 x i32> %24, %15
+  %26 = getelementptr inbounds i8, ptr %18, i64 16
+  %27 = load <16 x i8>, ptr %26, align 1, !tbaa !31
+  %28 = zext <16 x i8> %27 to <16 x i16>
+  %29 = getelementptr inbounds i8, ptr %21, i64 16
+  %30 = load <16 x i8>, ptr %29, align 1, !tbaa !31
+  %31 = sext <16 x i8> %30 to <16 x i16>
+  %32 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %28, <16 x i16> %31)
+  %33 = add <8 x i32> %32, %14
+  %34 = add nuw nsw i64 %13, 32
+  %35 = getelementptr inbounds i8, ptr %0, i64 %13
+  %36 = load <16 x i8>, ptr %35, align 1, !tbaa !31
+  %37 = zext <16 x i8> %36 to <16 x i16>
+  %38 = getelementptr inbounds i8, ptr %1, i64 %13
+  %39 = load <16 x i8>, ptr %38, align 1, !tbaa !31
+  %40 = sext <16 x i8> %39 to <16 x i16>
+  %41 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %37, <16 x i16> %40)
+  %42 = add <8 x i32> %41, %25
+  %43 = getelementptr inbounds i8, ptr %35, i64 16
+  %44 = load <16 x i8>, ptr %43, align 1, !tbaa !31
+  %45 = zext <16 x i8> %44 to <16 x i16>
+  %46 = getelementptr inbounds i8, ptr %38, i64 16
+  %47 = load <16 x i8>, ptr %46, align 1, !tbaa !31
+  %48 = sext <16 x i8> %47 to <16 x i16>
+  %49 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %45, <16 x i16> %48)
+  %50 = add <8 x i32> %49, %33
+  %51 = add nuw nsw i64 %13, 64
+  %52 = add i64 %17, 2
+  %53 = icmp eq i64 %52, %11
+  br i1 %53, label %54, label %12, !llvm.loop !51
+
+54:                                               ; preds = %12, %5
+  %55 = phi <8 x i32> [ poison, %5 ], [ %42, %12 ]
+  %56 = phi <8 x i32> [ poison, %5 ], [ %50, %12 ]
+  %57 = phi <8 x i32> [ zeroinitializer, %5 ], [ %50, %12 ]
+  %58 = phi <8 x i32> [ zeroinitializer, %5 ], [ %42, %12 ]
+  %59 = phi i64 [ 0, %5 ], [ %34, %12 ]
+  %60 = and i64 %6, 32
+  %61 = icmp eq i64 %60, 0
+  br i1 %61, label %62, label %79
+
+62:                                               ; preds = %54
+  %63 = getelementptr inbounds i8, ptr %0, i64 %59
+  %64 = load <16 x i8>, ptr %63, align 1, !tbaa !31
+  %65 = zext <16 x i8> %64 to <16 x i16>
+  %66 = getelementptr inbounds i8, ptr %1, i64 %59
+  %67 = load <16 x i8>, ptr %66, align 1, !tbaa !31
+  %68 = sext <16 x i8> %67 to <16 x i16>
+  %69 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %65, <16 x i16> %68)
+  %70 = add <8 x i32> %69, %58
+  %71 = getelementptr inbounds i8, ptr %63, i64 16
+  %72 = load <16 x i8>, ptr %71, align 1, !tbaa !31
+  %73 = zext <16 x i8> %72 to <16 x i16>
+  %74 = getelementptr inbounds i8, ptr %66, i64 16
+  %75 = load <16 x i8>, ptr %74, align 1, !tbaa !31
+  %76 = sext <16 x i8> %75 to <16 x i16>
+  %77 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %73, <16 x i16> %76)
+  %78 = add <8 x i32> %77, %57
+  br label %79
+
+79:                                               ; preds = %54, %62
+  %80 = phi <8 x i32> [ %55, %54 ], [ %70, %62 ]
+  %81 = phi <8 x i32> [ %56, %54 ], [ %78, %62 ]
+  %82 = and i64 %2, 9223372036854775776
+  %83 = add <8 x i32> %81, %80
+  %84 = sext <8 x i32> %83 to <8 x i64>
+  br label %85
+
+85:                                               ; preds = %79, %3
+  %86 = phi i64 [ 0, %3 ], [ %82, %79 ]
+  %87 = phi <8 x i64> [ zeroinitializer, %3 ], [ %84, %79 ]
+  %88 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %87)
+  %89 = icmp slt i64 %86, %2
+  br i1 %89, label %90, label %161
+
+90:                                               ; preds = %85
+  %91 = sub i64 %2, %86
+  %92 = icmp ult i64 %91, 16
+  br i1 %92, label %145, label %93
+
+93:                                               ; preds = %90
+  %94 = and i64 %2, 15
+  %95 = sub i64 %91, %94
+  %96 = add i64 %86, %95
+  %97 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %88, i64 0
+  br label %98
+
+98:                                               ; preds = %98, %93
+  %99 = phi i64 [ 0, %93 ], [ %137, %98 ]
+  %100 = phi <4 x i64> [ %97, %93 ], [ %133, %98 ]
+  %101 = phi <4 x i64> [ zeroinitializer, %93 ], [ %134, %98 ]
+  %102 = phi <4 x i64> [ zeroinitializer, %93 ], [ %135, %98 ]
+  %103 = phi <4 x i64> [ zeroinitializer, %93 ], [ %136, %98 ]
+  %104 = add i64 %86, %99
+  %105 = getelementptr inbounds i8, ptr %0, i64 %104
+  %106 = getelementptr inbounds i8, ptr %105, i64 4
+  %107 = getelementptr inbounds i8, ptr %105, i64 8
+  %108 = getelementptr inbounds i8, ptr %105, i64 12
+  %109 = load <4 x i8>, ptr %105, align 1, !tbaa !31
+  %110 = load <4 x i8>, ptr %106, align 1, !tbaa !31
+  %111 = load <4 x i8>, ptr %107, align 1, !tbaa !31
+  %112 = load <4 x i8>, ptr %108, align 1, !tbaa !31
+  %113 = zext <4 x i8> %109 to <4 x i64>
+  %114 = zext <4 x i8> %110 to <4 x i64>
+  %115 = zext <4 x i8> %111 to <4 x i64>
+  %116 = zext <4 x i8> %112 to <4 x i64>
+  %117 = getelementptr inbounds i8, ptr %1, i64 %104
+  %118 = getelementptr inbounds i8, ptr %117, i64 4
+  %119 = getelementptr inbounds i8, ptr %117, i64 8
+  %120 = getelementptr inbounds i8, ptr %117, i64 12
+  %121 = load <4 x i8>, ptr %117, align 1, !tbaa !31
+  %122 = load <4 x i8>, ptr %118, align 1, !tbaa !31
+  %123 = load <4 x i8>, ptr %119, align 1, !tbaa !31
+  %124 = load <4 x i8>, ptr %120, align 1, !tbaa !31
+  %125 = sext <4 x i8> %121 to <4 x i64>
+  %126 = sext <4 x i8> %122 to <4 x i64>
+  %127 = sext <4 x i8> %123 to <4 x i64>
+  %128 = sext <4 x i8> %124 to <4 x i64>
+  %129 = mul nsw <4 x i64> %125, %113
+  %130 = mul nsw <4 x i64> %126, %114
+  %131 = mul nsw <4 x i64> %127, %115
+  %132 = mul nsw <4 x i64> %128, %116
+  %133 = add <4 x i64> %129, %100
+  %134 = add <4 x i64> %130, %101
+  %135 = add <4 x i64> %131, %102
+  %136 = add <4 x i64> %132, %103
+  %137 = add nuw i64 %99, 16
+  %138 = icmp eq i64 %137, %95
+  br i1 %138, label %139, label %98, !llvm.loop !52
+
+139:                                              ; preds = %98
+  %140 = add <4 x i64> %134, %133
+  %141 = add <4 x i64> %135, %140
+  %142 = add <4 x i64> %136, %141
+  %143 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %142)
+  %144 = icmp eq i64 %94, 0
+  br i1 %144, label %161, label %145
+
+145:                                              ; preds = %139, %90
+  %146 = phi i64 [ %88, %90 ], [ %143, %139 ]
+  %147 = phi i64 [ %86, %90 ], [ %96, %139 ]
+  br label %148
+
+148:                                              ; preds = %145, %148
+  %149 = phi i64 [ %158, %148 ], [ %146, %145 ]
+  %150 = phi i64 [ %159, %148 ], [ %147, %145 ]
+  %151 = getelementptr inbounds i8, ptr %0, i64 %150
+  %152 = load i8, ptr %151, align 1, !tbaa !31
+  %153 = zext i8 %152 to i64
+  %154 = getelementptr inbounds i8, ptr %1, i64 %150
+  %155 = load i8, ptr %154, align 1, !tbaa !31
+  %156 = sext i8 %155 to i64
+  %157 = mul nsw i64 %156, %153
+  %158 = add nsw i64 %157, %149
+  %159 = add nuw nsw i64 %150, 1
+  %160 = icmp eq i64 %159, %2
+  br i1 %160, label %161, label %148, !llvm.loop !55
+
+161:                                              ; preds = %148, %139, %85
+  %162 = phi i64 [ %88, %85 ], [ %143, %139 ], [ %158, %148 ]
+  ret i64 %162
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
+  %9 = sext i32 %4 to i64
+  %10 = mul i64 %9, %3
+  %11 = icmp eq i32 %4, 2
+  %12 = icmp eq i32 %5, 4
+  %13 = and i1 %11, %12
+  %14 = and i64 %2, 3
+  %15 = icmp eq i64 %14, 0
+  %16 = and i1 %15, %13
+  br i1 %16, label %17, label %82
+
+17:                                               ; preds = %8
+  %18 = getelementptr inbounds i8, ptr %0, i64 %2
+  %19 = ashr exact i64 %2, 2
+  %20 = getelementptr inbounds i8, ptr %1, i64 %19
+  %21 = sdiv i64 %10, 16
+  %22 = shl nsw i64 %21, 4
+  %23 = icmp sgt i64 %10, 15
+  br i1 %23, label %30, label %26
+
+24:                                               ; preds = %30
+  %25 = sext <8 x i32> %79 to <8 x i64>
+  br label %26
+
+26:                                               ; preds = %24, %17
+  %27 = phi <8 x i64> [ zeroinitializer, %17 ], [ %25, %24 ]
+  %28 = phi i64 [ 0, %17 ], [ %80, %24 ]
+  %29 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %27)
+  br label %82
+
+30:                                               ; preds = %17, %30
+  %31 = phi i64 [ %80, %30 ], [ 0, %17 ]
+  %32 = phi <8 x i32> [ %79, %30 ], [ zeroinitializer, %17 ]
+  %33 = lshr exact i64 %31, 2
+  %34 = getelementptr inbounds i8, ptr %20, i64 %33
+  %35 = load i8, ptr %34, align 1, !tbaa !31
+  %36 = zext i8 %35 to i64
+  %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
+  %38 = load i32, ptr %37, align 4, !tbaa !42
+  %39 = zext i32 %38 to i64
+  %40 = getelementptr inbounds i8, ptr %34, i64 1
+  %41 = load i8, ptr %40, align 1, !tbaa !31
+  %42 = zext i8 %41 to i64
+  %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
+  %44 = load i32, ptr %43, align 4, !tbaa !42
+  %45 = zext i32 %44 to i64
+  %46 = shl nuw i64 %45, 32
+  %47 = or disjoint i64 %46, %39
+  %48 = getelementptr inbounds i8, ptr %34, i64 2
+  %49 = load i8, ptr %48, align 1, !tbaa !31
+  %50 = zext i8 %49 to i64
+  %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
+  %52 = load i32, ptr %51, align 4, !tbaa !42
+  %53 = zext i32 %52 to i64
+  %54 = getelementptr inbounds i8, ptr %34, i64 3
+  %55 = load i8, ptr %54, align 1, !tbaa !31
+  %56 = zext i8 %55 to i64
+  %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
+  %58 = load i32, ptr %57, align 4, !tbaa !42
+  %59 = zext i32 %58 to i64
+  %60 = shl nuw i64 %59, 32
+  %61 = or disjoint i64 %60, %53
+  %62 = add i64 %47, 578721382569869312
+  %63 = add i64 %61, 578721382569869312
+  %64 = insertelement <4 x i64> poison, i64 %62, i64 0
+  %65 = insertelement <4 x i64> %64, i64 %63, i64 2
+  %66 = shl nuw nsw i64 %31, 1
+  %67 = getelementptr inbounds i8, ptr %7, i64 %66
+  %68 = load <32 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = bitcast <4 x i64> %65 to <32 x i8>
+  %70 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %68, <32 x i8> %69)
+  %71 = bitcast <32 x i8> %70 to <4 x i64>
+  %72 = shufflevector <4 x i64> %71, <4 x i64> poison, <2 x i32> <i32 0, i32 2>
+  %73 = bitcast <2 x i64> %72 to <16 x i8>
+  %74 = zext <16 x i8> %73 to <16 x i16>
+  %75 = getelementptr inbounds i8, ptr %18, i64 %31
+  %76 = load <16 x i8>, ptr %75, align 1, !tbaa !31
+  %77 = sext <16 x i8> %76 to <16 x i16>
+  %78 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %74, <16 x i16> %77)
+  %79 = add <8 x i32> %78, %32
+  %80 = add nuw nsw i64 %31, 16
+  %81 = icmp slt i64 %80, %22
+  br i1 %81, label %30, label %24, !llvm.loop !56
+
+82:                                               ; preds = %26, %8
+  %83 = phi i64 [ %29, %26 ], [ 0, %8 ]
+  %84 = phi i64 [ %28, %26 ], [ 0, %8 ]
+  %85 = icmp slt i64 %84, %10
+  br i1 %85, label %86, label %174
+
+86:                                               ; preds = %82
+  %87 = sext i32 %5 to i64
+  %88 = sext i32 %6 to i64
+  %89 = shl nsw i32 -1, %6
+  %90 = xor i32 %89, -1
+  %91 = sub i64 %10, %84
+  %92 = add i64 %84, 1
+  %93 = and i64 %91, 1
+  %94 = icmp eq i64 %93, 0
+  br i1 %94, label %119, label %95
+
+95:                                               ; preds = %86
+  %96 = add nsw i64 %84, %2
+  %97 = getelementptr inbounds i8, ptr %0, i64 %96
+  %98 = load i8, ptr %97, align 1, !tbaa !31
+  %99 = sext i8 %98 to i64
+  %100 = sdiv i64 %84, %9
+  %101 = mul nsw i64 %100, %87
+  %102 = mul i64 %96, %88
+  %103 = lshr i64 %102, 3
+  %104 = getelementptr inbounds i8, ptr %1, i64 %103
+  %105 = load i16, ptr %104, align 1
+  %106 = zext i16 %105 to i32
+  %107 = trunc i64 %102 to i32
+  %108 = and i32 %107, 7
+  %109 = lshr i32 %106, %108
+  %110 = and i32 %109, %90
+  %111 = zext nneg i32 %110 to i64
+  %112 = getelementptr i8, ptr %7, i64 %101
+  %113 = getelementptr i8, ptr %112, i64 %111
+  %114 = load i8, ptr %113, align 1, !tbaa !31
+  %115 = zext i8 %114 to i64
+  %116 = mul nsw i64 %115, %99
+  %117 = add nsw i64 %116, %83
+  %118 = add nuw nsw i64 %84, 1
+  br label %119
+
+119:                                              ; preds = %95, %86
+  %120 = phi i64 [ poison, %86 ], [ %117, %95 ]
+  %121 = phi i64 [ %84, %86 ], [ %118, %95 ]
+  %122 = phi i64 [ %83, %86 ], [ %117, %95 ]
+  %123 = icmp eq i64 %10, %92
+  br i1 %123, label %174, label %124
+
+124:                                              ; preds = %119, %124
+  %125 = phi i64 [ %172, %124 ], [ %121, %119 ]
+  %126 = phi i64 [ %171, %124 ], [ %122, %119 ]
+  %127 = add nsw i64 %125, %2
+  %128 = getelementptr inbounds i8, ptr %0, i64 %127
+  %129 = load i8, ptr %128, align 1, !tbaa !31
+  %130 = sext i8 %129 to i64
+  %131 = sdiv i64 %125, %9
+  %132 = mul nsw i64 %131, %87
+  %133 = mul i64 %127, %88
+  %134 = lshr i64 %133, 3
+  %135 = getelementptr inbounds i8, ptr %1, i64 %134
+  %136 = load i16, ptr %135, align 1
+  %137 = zext i16 %136 to i32
+  %138 = trunc i64 %133 to i32
+  %139 = and i32 %138, 7
+  %140 = lshr i32 %137, %139
+  %141 = and i32 %140, %90
+  %142 = zext nneg i32 %141 to i64
+  %143 = getelementptr i8, ptr %7, i64 %132
+  %144 = getelementptr i8, ptr %143, i64 %142
+  %145 = load i8, ptr %144, align 1, !tbaa !31
+  %146 = zext i8 %145 to i64
+  %147 = mul nsw i64 %146, %130
+  %148 = add nsw i64 %147, %126
+  %149 = add nuw nsw i64 %125, 1
+  %150 = add nsw i64 %149, %2
+  %151 = getelementptr inbounds i8, ptr %0, i64 %150
+  %152 = load i8, ptr %151, align 1, !tbaa !31
+  %153 = sext i8 %152 to i64
+  %154 = sdiv i64 %149, %9
+  %155 = mul nsw i64 %154, %87
+  %156 = mul i64 %150, %88
+  %157 = lshr i64 %156, 3
+  %158 = getelementptr inbounds i8, ptr %1, i64 %157
+  %159 = load i16, ptr %158, align 1
+  %160 = zext i16 %159 to i32
+  %161 = trunc i64 %156 to i32
+  %162 = and i32 %161, 7
+  %163 = lshr i32 %160, %162
+  %164 = and i32 %163, %90
+  %165 = zext nneg i32 %164 to i64
+  %166 = getelementptr i8, ptr %7, i64 %155
+  %167 = getelementptr i8, ptr %166, i64 %165
+  %168 = load i8, ptr %167, align 1, !tbaa !31
+  %169 = zext i8 %168 to i64
+  %170 = mul nsw i64 %169, %153
+  %171 = add nsw i64 %170, %148
+  %172 = add nuw nsw i64 %125, 2
+  %173 = icmp eq i64 %172, %10
+  br i1 %173, label %174, label %124, !llvm.loop !57
+
+174:                                              ; preds = %119, %124, %82
+  %175 = phi i64 [ %83, %82 ], [ %120, %119 ], [ %171, %124 ]
+  ret i64 %175
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #15 {
+  %6 = sdiv i64 %1, 32
+  %7 = shl nsw i64 %6, 5
+  %8 = icmp sgt i64 %1, 31
+  br i1 %8, label %146, label %9
+
+9:                                                ; preds = %146, %5
+  %10 = phi <16 x float> [ zeroinitializer, %5 ], [ %159, %146 ]
+  %11 = phi <16 x float> [ zeroinitializer, %5 ], [ %157, %146 ]
+  %12 = phi <16 x float> [ zeroinitializer, %5 ], [ %158, %146 ]
+  %13 = phi <16 x float> [ zeroinitializer, %5 ], [ %156, %146 ]
+  %14 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %13, <16 x float> %12, i32 4)
+  %15 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %11, <16 x float> %10, i32 4)
+  %16 = extractelement <16 x float> %14, i64 0
+  %17 = fcmp olt float %16, 0.000000e+00
+  %18 = select i1 %17, float %16, float 0.000000e+00
+  %19 = extractelement <16 x float> %15, i64 0
+  %20 = fcmp ogt float %19, 0.000000e+00
+  %21 = select i1 %20, float %19, float 0.000000e+00
+  %22 = extractelement <16 x float> %14, i64 1
+  %23 = fcmp olt float %22, %18
+  %24 = select i1 %23, float %22, float %18
+  %25 = extractelement <16 x float> %15, i64 1
+  %26 = fcmp ogt float %25, %21
+  %27 = select i1 %26, float %25, float %21
+  %28 = extractelement <16 x float> %14, i64 2
+  %29 = fcmp olt float %28, %24
+  %30 = select i1 %29, float %28, float %24
+  %31 = extractelement <16 x float> %15, i64 2
+  %32 = fcmp ogt float %31, %27
+  %33 = select i1 %32, float %31, float %27
+  %34 = extractelement <16 x float> %14, i64 3
+  %35 = fcmp olt float %34, %30
+  %36 = select i1 %35, float %34, float %30
+  %37 = extractelement <16 x float> %15, i64 3
+  %38 = fcmp ogt float %37, %33
+  %39 = select i1 %38, float %37, float %33
+  %40 = extractelement <16 x float> %14, i64 4
+  %41 = fcmp olt float %40, %36
+  %42 = select i1 %41, float %40, float %36
+  %43 = extractelement <16 x float> %15, i64 4
+  %44 = fcmp ogt float %43, %39
+  %45 = select i1 %44, float %43, float %39
+  %46 = extractelement <16 x float> %14, i64 5
+  %47 = fcmp olt float %46, %42
+  %48 = select i1 %47, float %46, float %42
+  %49 = extractelement <16 x float> %15, i64 5
+  %50 = fcmp ogt float %49, %45
+  %51 = select i1 %50, float %49, float %45
+  %52 = extractelement <16 x float> %14, i64 6
+  %53 = fcmp olt float %52, %48
+  %54 = select i1 %53, float %52, float %48
+  %55 = extractelement <16 x float> %15, i64 6
+  %56 = fcmp ogt float %55, %51
+  %57 = select i1 %56, float %55, float %51
+  %58 = extractelement <16 x float> %14, i64 7
+  %59 = fcmp olt float %58, %54
+  %60 = select i1 %59, float %58, float %54
+  %61 = extractelement <16 x float> %15, i64 7
+  %62 = fcmp ogt float %61, %57
+  %63 = select i1 %62, float %61, float %57
+  %64 = extractelement <16 x float> %14, i64 8
+  %65 = fcmp olt float %64, %60
+  %66 = select i1 %65, float %64, float %60
+  %67 = extractelement <16 x float> %15, i64 8
+  %68 = fcmp ogt float %67, %63
+  %69 = select i1 %68, float %67, float %63
+  %70 = extractelement <16 x float> %14, i64 9
+  %71 = fcmp olt float %70, %66
+  %72 = select i1 %71, float %70, float %66
+  %73 = extractelement <16 x float> %15, i64 9
+  %74 = fcmp ogt float %73, %69
+  %75 = select i1 %74, float %73, float %69
+  %76 = extractelement <16 x float> %14, i64 10
+  %77 = fcmp olt float %76, %72
+  %78 = select i1 %77, float %76, float %72
+  %79 = extractelement <16 x float> %15, i64 10
+  %80 = fcmp ogt float %79, %75
+  %81 = select i1 %80, float %79, float %75
+  %82 = extractelement <16 x float> %14, i64 11
+  %83 = fcmp olt float %82, %78
+  %84 = select i1 %83, float %82, float %78
+  %85 = extractelement <16 x float> %15, i64 11
+  %86 = fcmp ogt float %85, %81
+  %87 = select i1 %86, float %85, float %81
+  %88 = extractelement <16 x float> %14, i64 12
+  %89 = fcmp olt float %88, %84
+  %90 = select i1 %89, float %88, float %84
+  %91 = extractelement <16 x float> %15, i64 12
+  %92 = fcmp ogt float %91, %87
+  %93 = select i1 %92, float %91, float %87
+  %94 = extractelement <16 x float> %14, i64 13
+  %95 = fcmp olt float %94, %90
+  %96 = select i1 %95, float %94, float %90
+  %97 = extractelement <16 x float> %15, i64 13
+  %98 = fcmp ogt float %97, %93
+  %99 = select i1 %98, float %97, float %93
+  %100 = extractelement <16 x float> %14, i64 14
+  %101 = fcmp olt float %100, %96
+  %102 = select i1 %101, float %100, float %96
+  %103 = extractelement <16 x float> %15, i64 14
+  %104 = fcmp ogt float %103, %99
+  %105 = select i1 %104, float %103, float %99
+  %106 = extractelement <16 x float> %14, i64 15
+  %107 = fcmp olt float %106, %102
+  %108 = select i1 %107, float %106, float %102
+  %109 = extractelement <16 x float> %15, i64 15
+  %110 = fcmp ogt float %109, %105
+  %111 = select i1 %110, float %109, float %105
+  %112 = icmp slt i64 %7, %1
+  br i1 %112, label %113, label %216
+
+113:                                              ; preds = %9
+  %114 = and i64 %1, 7
+  %115 = icmp eq i64 %114, 0
+  br i1 %115, label %130, label %116
+
+116:                                              ; preds = %113, %116
+  %117 = phi float [ %124, %116 ], [ %108, %113 ]
+  %118 = phi float [ %126, %116 ], [ %111, %113 ]
+  %119 = phi i64 [ %127, %116 ], [ %7, %113 ]
+  %120 = phi i64 [ %128, %116 ], [ 0, %113 ]
+  %121 = getelementptr inbounds float, ptr %0, i64 %119
+  %122 = load float, ptr %121, align 4, !tbaa !58
+  %123 = fcmp olt float %122, %117
+  %124 = select i1 %123, float %122, float %117
+  %125 = fcmp ogt float %122, %118
+  %126 = select i1 %125, float %122, float %118
+  %127 = add nsw i64 %119, 1
+  %128 = add i64 %120, 1
+  %129 = icmp eq i64 %128, %114
+  br i1 %129, label %130, label %116, !llvm.loop !60
+
+130:                                              ; preds = %116, %113
+  %131 = phi float [ poison, %113 ], [ %124, %116 ]
+  %132 = phi float [ poison, %113 ], [ %126, %116 ]
+  %133 = phi float [ %108, %113 ], [ %124, %116 ]
+  %134 = phi float [ %111, %113 ], [ %126, %116 ]
+  %135 = phi i64 [ %7, %113 ], [ %127, %116 ]
+  %136 = sub i64 %7, %1
+  %137 = icmp ugt i64 %136, -8
+  br i1 %137, label %216, label %138
+
+138:                                              ; preds = %130
+  %139 = getelementptr i8, ptr %0, i64 4
+  %140 = getelementptr i8, ptr %0, i64 8
+  %141 = getelementptr i8, ptr %0, i64 12
+  %142 = getelementptr i8, ptr %0, i64 16
+  %143 = getelementptr i8, ptr %0, i64 20
+  %144 = getelementptr i8, ptr %0, i64 24
+  %145 = getelementptr i8, ptr %0, i64 28
+  br label %162
+
+146:                                              ; preds = %5, %146
+  %147 = phi i64 [ %160, %146 ], [ 0, %5 ]
+  %148 = phi <16 x float> [ %156, %146 ], [ zeroinitializer, %5 ]
+  %149 = phi <16 x float> [ %158, %146 ], [ zeroinitializer, %5 ]
+  %150 = phi <16 x float> [ %157, %146 ], [ zeroinitializer, %5 ]
+  %151 = phi <16 x float> [ %159, %146 ], [ zeroinitializer, %5 ]
+  %152 = getelementptr inbounds float, ptr %0, i64 %147
+  %153 = load <16 x float>, ptr %152, align 1, !tbaa !31
+  %154 = getelementptr inbounds i8, ptr %152, i64 64
+  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
+  %156 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %153, <16 x float> %148, i32 4)
+  %157 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %153, <16 x float> %150, i32 4)
+  %158 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %155, <16 x float> %149, i32 4)
+  %159 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %155, <16 x float> %151, i32 4)
+  %160 = add nuw nsw i64 %147, 32
+  %161 = icmp slt i64 %160, %7
+  br i1 %161, label %146, label %9, !llvm.loop !61
+
+162:                                              ; preds = %162, %138
+  %163 = phi float [ %133, %138 ], [ %211, %162 ]
+  %164 = phi float [ %134, %138 ], [ %213, %162 ]
+  %165 = phi i64 [ %135, %138 ], [ %214, %162 ]
+  %166 = getelementptr inbounds float, ptr %0, i64 %165
+  %167 = load float, ptr %166, align 4, !tbaa !58
+  %168 = fcmp olt float %167, %163
+  %169 = select i1 %168, float %167, float %163
+  %170 = fcmp ogt float %167, %164
+  %171 = select i1 %170, float %167, float %164
+  %172 = getelementptr float, ptr %139, i64 %165
+  %173 = load float, ptr %172, align 4, !tbaa !58
+  %174 = fcmp olt float %173, %169
+  %175 = select i1 %174, float %173, float %169
+  %176 = fcmp ogt float %173, %171
+  %177 = select i1 %176, float %173, float %171
+  %178 = getelementptr float, ptr %140, i64 %165
+  %179 = load float, ptr %178, align 4, !tbaa !58
+  %180 = fcmp olt float %179, %175
+  %181 = select i1 %180, float %179, float %175
+  %182 = fcmp ogt float %179, %177
+  %183 = select i1 %182, float %179, float %177
+  %184 = getelementptr float, ptr %141, i64 %165
+  %185 = load float, ptr %184, align 4, !tbaa !58
+  %186 = fcmp olt float %185, %181
+  %187 = select i1 %186, float %185, float %181
+  %188 = fcmp ogt float %185, %183
+  %189 = select i1 %188, float %185, float %183
+  %190 = getelementptr float, ptr %142, i64 %165
+  %191 = load float, ptr %190, align 4, !tbaa !58
+  %192 = fcmp olt float %191, %187
+  %193 = select i1 %192, float %191, float %187
+  %194 = fcmp ogt float %191, %189
+  %195 = select i1 %194, float %191, float %189
+  %196 = getelementptr float, ptr %143, i64 %165
+  %197 = load float, ptr %196, align 4, !tbaa !58
+  %198 = fcmp olt float %197, %193
+  %199 = select i1 %198, float %197, float %193
+  %200 = fcmp ogt float %197, %195
+  %201 = select i1 %200, float %197, float %195
+  %202 = getelementptr float, ptr %144, i64 %165
+  %203 = load float, ptr %202, align 4, !tbaa !58
+  %204 = fcmp olt float %203, %199
+  %205 = select i1 %204, float %203, float %199
+  %206 = fcmp ogt float %203, %201
+  %207 = select i1 %206, float %203, float %201
+  %208 = getelementptr float, ptr %145, i64 %165
+  %209 = load float, ptr %208, align 4, !tbaa !58
+  %210 = fcmp olt float %209, %205
+  %211 = select i1 %210, float %209, float %205
+  %212 = fcmp ogt float %209, %207
+  %213 = select i1 %212, float %209, float %207
+  %214 = add nsw i64 %165, 8
+  %215 = icmp eq i64 %214, %1
+  br i1 %215, label %216, label %162, !llvm.loop !62
+
+216:                                              ; preds = %130, %162, %9
+  %217 = phi float [ %111, %9 ], [ %132, %130 ], [ %213, %162 ]
+  %218 = phi float [ %108, %9 ], [ %131, %130 ], [ %211, %162 ]
+  %219 = fsub float %217, %218
+  %220 = fdiv float %219, 2.550000e+02
+  %221 = fcmp oeq float %220, 0.000000e+00
+  %222 = select i1 %221, float 1.000000e+00, float %220
+  %223 = fsub float 0.000000e+00, %218
+  %224 = fdiv float %223, %222
+  %225 = tail call float @llvm.nearbyint.f32(float %224)
+  %226 = fcmp uno float %225, 0.000000e+00
+  br i1 %226, label %235, label %227
+
+227:                                              ; preds = %216
+  %228 = fpext float %225 to double
+  %229 = fadd double %228, 0.000000e+00
+  %230 = fcmp ugt float %225, 0.000000e+00
+  br i1 %230, label %231, label %235
+
+231:                                              ; preds = %227
+  %232 = fcmp ult float %225, 2.550000e+02
+  br i1 %232, label %233, label %235
+
+233:                                              ; preds = %231
+  %234 = fptosi double %229 to i64
+  br label %235
+
+235:                                              ; preds = %233, %231, %227, %216
+  %236 = phi i64 [ %234, %233 ], [ 0, %227 ], [ 255, %231 ], [ 0, %216 ]
+  store float %222, ptr %3, align 4, !tbaa !58
+  %237 = trunc i64 %236 to i32
+  store i32 %237, ptr %4, align 4, !tbaa !42
+  %238 = sdiv i64 %1, 16
+  %239 = shl nsw i64 %238, 4
+  %240 = insertelement <16 x float> poison, float %222, i64 0
+  %241 = shufflevector <16 x float> %240, <16 x float> poison, <16 x i32> zeroinitializer
+  %242 = sitofp i64 %236 to float
+  %243 = insertelement <16 x float> poison, float %242, i64 0
+  %244 = shufflevector <16 x float> %243, <16 x float> poison, <16 x i32> zeroinitializer
+  %245 = icmp sgt i64 %1, 15
+  br i1 %245, label %328, label %246
+
+246:                                              ; preds = %328, %235
+  %247 = icmp slt i64 %239, %1
+  br i1 %247, label %248, label %383
+
+248:                                              ; preds = %246
+  %249 = sitofp i64 %236 to double
+  %250 = tail call i64 @llvm.smin.i64(i64 %236, i64 255)
+  %251 = tail call i64 @llvm.smax.i64(i64 %250, i64 0)
+  %252 = sub i64 %1, %239
+  %253 = icmp ult i64 %252, 8
+  br i1 %253, label %254, label %282
+
+254:                                              ; preds = %326, %282, %248
+  %255 = phi i64 [ %239, %282 ], [ %239, %248 ], [ %295, %326 ]
+  %256 = sub i64 %1, %255
+  %257 = and i64 %256, 1
+  %258 = icmp eq i64 %257, 0
+  br i1 %258, label %278, label %259
+
+259:                                              ; preds = %254
+  %260 = getelementptr inbounds float, ptr %0, i64 %255
+  %261 = load float, ptr %260, align 4, !tbaa !58
+  %262 = fdiv float %261, %222
+  %263 = tail call float @llvm.nearbyint.f32(float %262)
+  %264 = fcmp uno float %263, 0.000000e+00
+  br i1 %264, label %273, label %265
+
+265:                                              ; preds = %259
+  %266 = fpext float %263 to double
+  %267 = fadd double %249, %266
+  %268 = fcmp ugt double %267, 0.000000e+00
+  br i1 %268, label %269, label %273
+
+269:                                              ; preds = %265
+  %270 = fcmp ult double %267, 2.550000e+02
+  br i1 %270, label %271, label %273
+
+271:                                              ; preds = %269
+  %272 = fptosi double %267 to i64
+  br label %273
+
+273:                                              ; preds = %271, %269, %265, %259
+  %274 = phi i64 [ %272, %271 ], [ 0, %265 ], [ 255, %269 ], [ %251, %259 ]
+  %275 = trunc i64 %274 to i8
+  %276 = getelementptr inbounds i8, ptr %2, i64 %255
+  store i8 %275, ptr %276, align 1, !tbaa !31
+  %277 = add nsw i64 %255, 1
+  br label %278
+
+278:                                              ; preds = %273, %254
+  %279 = phi i64 [ %255, %254 ], [ %277, %273 ]
+  %280 = add i64 %1, -1
+  %281 = icmp eq i64 %255, %280
+  br i1 %281, label %383, label %344
+
+282:                                              ; preds = %248
+  %283 = getelementptr i8, ptr %2, i64 %239
+  %284 = getelementptr i8, ptr %2, i64 %1
+  %285 = shl i64 %238, 6
+  %286 = getelementptr i8, ptr %0, i64 %285
+  %287 = shl i64 %1, 2
+  %288 = getelementptr i8, ptr %0, i64 %287
+  %289 = icmp ult ptr %283, %288
+  %290 = icmp ult ptr %286, %284
+  %291 = and i1 %289, %290
+  br i1 %291, label %254, label %292
+
+292:                                              ; preds = %282
+  %293 = and i64 %1, 7
+  %294 = sub i64 %252, %293
+  %295 = add i64 %239, %294
+  %296 = insertelement <8 x float> poison, float %222, i64 0
+  %297 = shufflevector <8 x float> %296, <8 x float> poison, <8 x i32> zeroinitializer
+  %298 = insertelement <8 x double> poison, double %249, i64 0
+  %299 = shufflevector <8 x double> %298, <8 x double> poison, <8 x i32> zeroinitializer
+  %300 = insertelement <8 x i64> poison, i64 %251, i64 0
+  %301 = shufflevector <8 x i64> %300, <8 x i64> poison, <8 x i32> zeroinitializer
+  br label %302
+
+302:                                              ; preds = %302, %292
+  %303 = phi i64 [ 0, %292 ], [ %324, %302 ]
+  %304 = add i64 %239, %303
+  %305 = getelementptr inbounds float, ptr %0, i64 %304
+  %306 = load <8 x float>, ptr %305, align 4, !tbaa !58, !alias.scope !63
+  %307 = fdiv <8 x float> %306, %297
+  %308 = tail call <8 x float> @llvm.nearbyint.v8f32(<8 x float> %307)
+  %309 = fcmp ord <8 x float> %308, zeroinitializer
+  %310 = fpext <8 x float> %308 to <8 x double>
+  %311 = fadd <8 x double> %299, %310
+  %312 = fcmp ugt <8 x double> %311, zeroinitializer
+  %313 = fcmp oge <8 x double> %311, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %314 = fptosi <8 x double> %311 to <8 x i64>
+  %315 = and <8 x i1> %312, %313
+  %316 = select <8 x i1> %309, <8 x i1> %315, <8 x i1> zeroinitializer
+  %317 = xor <8 x i1> %312, <i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true>
+  %318 = select <8 x i1> %309, <8 x i1> %317, <8 x i1> zeroinitializer
+  %319 = select <8 x i1> %318, <8 x i64> zeroinitializer, <8 x i64> %314
+  %320 = select <8 x i1> %316, <8 x i64> <i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255>, <8 x i64> %319
+  %321 = select <8 x i1> %309, <8 x i64> %320, <8 x i64> %301
+  %322 = trunc <8 x i64> %321 to <8 x i8>
+  %323 = getelementptr inbounds i8, ptr %2, i64 %304
+  store <8 x i8> %322, ptr %323, align 1, !tbaa !31, !alias.scope !66, !noalias !63
+  %324 = add nuw i64 %303, 8
+  %325 = icmp eq i64 %324, %294
+  br i1 %325, label %326, label %302, !llvm.loop !68
+
+326:                                              ; preds = %302
+  %327 = icmp eq i64 %293, 0
+  br i1 %327, label %383, label %254
+
+328:                                              ; preds = %235, %328
+  %329 = phi i64 [ %342, %328 ], [ 0, %235 ]
+  %330 = getelementptr inbounds float, ptr %0, i64 %329
+  %331 = load <16 x float>, ptr %330, align 1, !tbaa !31
+  %332 = fdiv <16 x float> %331, %241
+  %333 = tail call <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float> %332, i32 8, <16 x float> zeroinitializer, i16 -1, i32 4)
+  %334 = fadd <16 x float> %244, %333
+  %335 = tail call <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float> %334, <16 x float> zeroinitializer, i32 4)
+  %336 = tail call <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float> %335, <16 x float> <float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02>, i32 4)
+  %337 = fcmp uno <16 x float> %333, zeroinitializer
+  %338 = select <16 x i1> %337, <16 x float> %244, <16 x float> %336
+  %339 = getelementptr inbounds i8, ptr %2, i64 %329
+  %340 = tail call <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float> %338, <16 x i32> zeroinitializer, i16 -1, i32 4)
+  %341 = trunc <16 x i32> %340 to <16 x i8>
+  store <16 x i8> %341, ptr %339, align 1, !tbaa !31
+  %342 = add nuw nsw i64 %329, 16
+  %343 = icmp slt i64 %342, %239
+  br i1 %343, label %328, label %246, !llvm.loop !69
+
+344:                                              ; preds = %278, %377
+  %345 = phi i64 [ %381, %377 ], [ %279, %278 ]
+  %346 = getelementptr inbounds float, ptr %0, i64 %345
+  %347 = load float, ptr %346, align 4, !tbaa !58
+  %348 = fdiv float %347, %222
+  %349 = tail call float @llvm.nearbyint.f32(float %348)
+  %350 = fcmp uno float %349, 0.000000e+00
+  br i1 %350, label %359, label %351
+
+351:                                              ; preds = %344
+  %352 = fpext float %349 to double
+  %353 = fadd double %249, %352
+  %354 = fcmp ugt double %353, 0.000000e+00
+  br i1 %354, label %355, label %359
+
+355:                                              ; preds = %351
+  %356 = fcmp ult double %353, 2.550000e+02
+  br i1 %356, label %357, label %359
+
+357:                                              ; preds = %355
+  %358 = fptosi double %353 to i64
+  br label %359
+
+359:                                              ; preds = %357, %355, %351, %344
+  %360 = phi i64 [ %358, %357 ], [ 0, %351 ], [ 255, %355 ], [ %251, %344 ]
+  %361 = trunc i64 %360 to i8
+  %362 = getelementptr inbounds i8, ptr %2, i64 %345
+  store i8 %361, ptr %362, align 1, !tbaa !31
+  %363 = add nsw i64 %345, 1
+  %364 = getelementptr inbounds float, ptr %0, i64 %363
+  %365 = load float, ptr %364, align 4, !tbaa !58
+  %366 = fdiv float %365, %222
+  %367 = tail call float @llvm.nearbyint.f32(float %366)
+  %368 = fcmp uno float %367, 0.000000e+00
+  br i1 %368, label %377, label %369
+
+369:                                              ; preds = %359
+  %370 = fpext float %367 to double
+  %371 = fadd double %249, %370
+  %372 = fcmp ugt double %371, 0.000000e+00
+  br i1 %372, label %373, label %377
+
+373:                                              ; preds = %369
+  %374 = fcmp ult double %371, 2.550000e+02
+  br i1 %374, label %375, label %377
+
+375:                                              ; preds = %373
+  %376 = fptosi double %371 to i64
+  br label %377
+
+377:                                              ; preds = %375, %373, %369, %359
+  %378 = phi i64 [ %376, %375 ], [ 0, %369 ], [ 255, %373 ], [ %251, %359 ]
+  %379 = trunc i64 %378 to i8
+  %380 = getelementptr inbounds i8, ptr %2, i64 %363
+  store i8 %379, ptr %380, align 1, !tbaa !31
+  %381 = add nsw i64 %345, 2
+  %382 = icmp eq i64 %381, %1
+  br i1 %382, label %383, label %344, !llvm.loop !70
+
+383:                                              ; preds = %278, %377, %326, %246
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %661
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  %21 = shl nsw i64 %1, 1
+  %22 = shl nsw i64 %8, 3
+  %23 = mul nsw i64 %1, 3
+  %24 = mul i64 %8, 12
+  %25 = and i64 %19, 1
+  %26 = and i64 %5, 9223372036854775804
+  %27 = icmp eq i64 %26, 4
+  %28 = and i64 %19, 2305843009213693950
+  %29 = icmp eq i64 %25, 0
+  br label %30
+
+30:                                               ; preds = %43, %15
+  %31 = phi i64 [ 0, %15 ], [ %44, %43 ]
+  %32 = mul nsw i64 %31, %13
+  %33 = getelementptr inbounds i8, ptr %3, i64 %32
+  %34 = shl nsw i64 %31, 6
+  %35 = getelementptr i8, ptr %7, i64 %34
+  br label %36
+
+36:                                               ; preds = %46, %30
+  %37 = phi i1 [ true, %30 ], [ false, %46 ]
+  %38 = phi i64 [ 0, %30 ], [ 8, %46 ]
+  br i1 %16, label %39, label %46
+
+39:                                               ; preds = %36
+  %40 = getelementptr i32, ptr %35, i64 %38
+  %41 = shl nuw nsw i64 %38, 2
+  %42 = getelementptr inbounds i8, ptr %33, i64 %41
+  br label %47
+
+43:                                               ; preds = %46
+  %44 = add nuw nsw i64 %31, 1
+  %45 = icmp eq i64 %44, %4
+  br i1 %45, label %661, label %30, !llvm.loop !71
+
+46:                                               ; preds = %654, %36
+  br i1 %37, label %36, label %43, !llvm.loop !72
+
+47:                                               ; preds = %654, %39
+  %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
+  %49 = sub nsw i64 %2, %48
+  %50 = icmp sgt i64 %49, 3
+  %51 = trunc i64 %49 to i32
+  %52 = select i1 %50, i32 4, i32 %51
+  %53 = mul nsw i64 %48, %1
+  %54 = getelementptr inbounds i8, ptr %0, i64 %53
+  %55 = mul nsw i64 %48, %8
+  %56 = getelementptr i32, ptr %40, i64 %55
+  switch i32 %52, label %466 [
+    i32 1, label %57
+    i32 2, label %192
+    i32 3, label %312
+  ]
+
+57:                                               ; preds = %47
+  br i1 %10, label %59, label %58
+
+58:                                               ; preds = %57
+  br i1 %18, label %61, label %188
+
+59:                                               ; preds = %57
+  br i1 %20, label %60, label %188
+
+60:                                               ; preds = %59
+  br i1 %27, label %162, label %115
+
+61:                                               ; preds = %58, %61
+  %62 = phi <8 x i32> [ %112, %61 ], [ zeroinitializer, %58 ]
+  %63 = phi <8 x i32> [ %108, %61 ], [ zeroinitializer, %58 ]
+  %64 = phi i64 [ %113, %61 ], [ 0, %58 ]
+  %65 = mul nuw nsw i64 %64, 80
+  %66 = getelementptr inbounds i8, ptr %33, i64 %65
+  %67 = getelementptr inbounds i8, ptr %66, i64 %41
+  %68 = load <16 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = sext <16 x i8> %68 to <16 x i16>
+  %70 = getelementptr inbounds i8, ptr %67, i64 16
+  %71 = load <16 x i8>, ptr %70, align 1, !tbaa !31
+  %72 = sext <16 x i8> %71 to <16 x i16>
+  %73 = getelementptr inbounds i8, ptr %66, i64 64
+  %74 = getelementptr inbounds i8, ptr %73, i64 %38
+  %75 = load <4 x i8>, ptr %74, align 1
+  %76 = zext <4 x i8> %75 to <4 x i64>
+  %77 = getelementptr inbounds i8, ptr %66, i64 68
+  %78 = getelementptr inbounds i8, ptr %77, i64 %38
+  %79 = load <4 x i8>, ptr %78, align 1
+  %80 = zext <4 x i8> %79 to <4 x i64>
+  %81 = shl nuw nsw <4 x i64> %76, <i64 14, i64 14, i64 14, i64 14>
+  %82 = shl nuw nsw <4 x i64> %76, <i64 28, i64 28, i64 28, i64 28>
+  %83 = shl nuw nsw <4 x i64> %76, <i64 42, i64 42, i64 42, i64 42>
+  %84 = or disjoint <4 x i64> %82, %83
+  %85 = or disjoint <4 x i64> %84, %81
+  %86 = or disjoint <4 x i64> %85, %76
+  %87 = shl nuw nsw <4 x i64> %80, <i64 14, i64 14, i64 14, i64 14>
+  %88 = shl nuw nsw <4 x i64> %80, <i64 28, i64 28, i64 28, i64 28>
+  %89 = shl nuw nsw <4 x i64> %80, <i64 42, i64 42, i64 42, i64 42>
+  %90 = or disjoint <4 x i64> %88, %89
+  %91 = or disjoint <4 x i64> %90, %87
+  %92 = or disjoint <4 x i64> %91, %80
+  %93 = shl nsw i64 %64, 3
+  %94 = getelementptr i8, ptr %54, i64 %93
+  %95 = bitcast <4 x i64> %86 to <32 x i8>
+  %96 = and <32 x i8> %95, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %97 = or disjoint <32 x i8> %96, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %98 = bitcast <4 x i64> %92 to <32 x i8>
+  %99 = and <32 x i8> %98, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %100 = or disjoint <32 x i8> %99, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %101 = load i64, ptr %94, align 1
+  %102 = insertelement <4 x i64> poison, i64 %101, i64 0
+  %103 = shufflevector <4 x i64> %102, <4 x i64> poison, <4 x i32> zeroinitializer
+  %104 = bitcast <4 x i64> %103 to <32 x i8>
+  %105 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %97)
+  %106 = bitcast <32 x i8> %105 to <16 x i16>
+  %107 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %106, <16 x i16> %69)
+  %108 = add <8 x i32> %107, %63
+  %109 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %100)
+  %110 = bitcast <32 x i8> %109 to <16 x i16>
+  %111 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %110, <16 x i16> %72)
+  %112 = add <8 x i32> %111, %62
+  %113 = add nuw nsw i64 %64, 1
+  %114 = icmp eq i64 %113, %17
+  br i1 %114, label %188, label %61, !llvm.loop !73
+
+115:                                              ; preds = %60, %115
+  %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
+  %117 = phi <8 x i32> [ %156, %115 ], [ zeroinitializer, %60 ]
+  %118 = phi i64 [ %159, %115 ], [ 0, %60 ]
+  %119 = phi i64 [ %160, %115 ], [ 0, %60 ]
+  %120 = shl nsw i64 %118, 6
+  %121 = getelementptr inbounds i8, ptr %42, i64 %120
+  %122 = load <16 x i8>, ptr %121, align 1, !tbaa !31
+  %123 = sext <16 x i8> %122 to <16 x i16>
+  %124 = getelementptr inbounds i8, ptr %121, i64 16
+  %125 = load <16 x i8>, ptr %124, align 1, !tbaa !31
+  %126 = sext <16 x i8> %125 to <16 x i16>
+  %127 = shl nsw i64 %118, 2
+  %128 = getelementptr i8, ptr %54, i64 %127
+  %129 = load i32, ptr %128, align 1
+  %130 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %129, i64 0
+  %131 = bitcast <4 x i32> %130 to <16 x i8>
+  %132 = shufflevector <16 x i8> %131, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %133 = zext <8 x i8> %132 to <8 x i16>
+  %134 = shufflevector <8 x i16> %133, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %135 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %123)
+  %136 = add <8 x i32> %135, %117
+  %137 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %126)
+  %138 = add <8 x i32> %137, %116
+  %139 = or disjoint i64 %118, 1
+  %140 = shl nsw i64 %139, 6
+  %141 = getelementptr inbounds i8, ptr %42, i64 %140
+  %142 = load <16 x i8>, ptr %141, align 1, !tbaa !31
+  %143 = sext <16 x i8> %142 to <16 x i16>
+  %144 = getelementptr inbounds i8, ptr %141, i64 16
+  %145 = load <16 x i8>, ptr %144, align 1, !tbaa !31
+  %146 = sext <16 x i8> %145 to <16 x i16>
+  %147 = shl nsw i64 %139, 2
+  %148 = getelementptr i8, ptr %54, i64 %147
+  %149 = load i32, ptr %148, align 1
+  %150 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %149, i64 0
+  %151 = bitcast <4 x i32> %150 to <16 x i8>
+  %152 = shufflevector <16 x i8> %151, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %153 = zext <8 x i8> %152 to <8 x i16>
+  %154 = shufflevector <8 x i16> %153, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %155 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %143)
+  %156 = add <8 x i32> %155, %136
+  %157 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %146)
+  %158 = add <8 x i32> %157, %138
+  %159 = add nuw nsw i64 %118, 2
+  %160 = add i64 %119, 2
+  %161 = icmp eq i64 %160, %28
+  br i1 %161, label %162, label %115, !llvm.loop !74
+
+162:                                              ; preds = %115, %60
+  %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
+  %164 = phi <8 x i32> [ poison, %60 ], [ %158, %115 ]
+  %165 = phi <8 x i32> [ zeroinitializer, %60 ], [ %158, %115 ]
+  %166 = phi <8 x i32> [ zeroinitializer, %60 ], [ %156, %115 ]
+  %167 = phi i64 [ 0, %60 ], [ %159, %115 ]
+  br i1 %29, label %188, label %168
+
+168:                                              ; preds = %162
+  %169 = shl nsw i64 %167, 6
+  %170 = getelementptr inbounds i8, ptr %42, i64 %169
+  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
+  %172 = sext <16 x i8> %171 to <16 x i16>
+  %173 = getelementptr inbounds i8, ptr %170, i64 16
+  %174 = load <16 x i8>, ptr %173, align 1, !tbaa !31
+  %175 = sext <16 x i8> %174 to <16 x i16>
+  %176 = shl nsw i64 %167, 2
+  %177 = getelementptr i8, ptr %54, i64 %176
+  %178 = load i32, ptr %177, align 1
+  %179 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %178, i64 0
+  %180 = bitcast <4 x i32> %179 to <16 x i8>
+  %181 = shufflevector <16 x i8> %180, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %182 = zext <8 x i8> %181 to <8 x i16>
+  %183 = shufflevector <8 x i16> %182, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %184 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %172)
+  %185 = add <8 x i32> %184, %166
+  %186 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %175)
+  %187 = add <8 x i32> %186, %165
+  br label %188
+
+188:                                              ; preds = %61, %168, %162, %59, %58
+  %189 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %164, %162 ], [ %187, %168 ], [ %112, %61 ]
+  %190 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %163, %162 ], [ %185, %168 ], [ %108, %61 ]
+  %191 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %190, <8 x i32> %189)
+  br label %654
+
+192:                                              ; preds = %47
+  br i1 %10, label %194, label %193
+
+193:                                              ; preds = %192
+  br i1 %18, label %195, label %302
+
+194:                                              ; preds = %192
+  br i1 %20, label %264, label %302
+
+195:                                              ; preds = %193, %195
+  %196 = phi <8 x i32> [ %244, %195 ], [ zeroinitializer, %193 ]
+  %197 = phi <8 x i32> [ %257, %195 ], [ zeroinitializer, %193 ]
+  %198 = phi <8 x i32> [ %261, %195 ], [ zeroinitializer, %193 ]
+  %199 = phi <8 x i32> [ %248, %195 ], [ zeroinitializer, %193 ]
+  %200 = phi i64 [ %262, %195 ], [ 0, %193 ]
+  %201 = mul nuw nsw i64 %200, 80
+  %202 = getelementptr inbounds i8, ptr %33, i64 %201
+  %203 = getelementptr inbounds i8, ptr %202, i64 %41
+  %204 = load <16 x i8>, ptr %203, align 1, !tbaa !31
+  %205 = sext <16 x i8> %204 to <16 x i16>
+  %206 = getelementptr inbounds i8, ptr %203, i64 16
+  %207 = load <16 x i8>, ptr %206, align 1, !tbaa !31
+  %208 = sext <16 x i8> %207 to <16 x i16>
+  %209 = getelementptr inbounds i8, ptr %202, i64 64
+  %210 = getelementptr inbounds i8, ptr %209, i64 %38
+  %211 = load <4 x i8>, ptr %210, align 1
+  %212 = zext <4 x i8> %211 to <4 x i64>
+  %213 = getelementptr inbounds i8, ptr %202, i64 68
+  %214 = getelementptr inbounds i8, ptr %213, i64 %38
+  %215 = load <4 x i8>, ptr %214, align 1
+  %216 = zext <4 x i8> %215 to <4 x i64>
+  %217 = shl nuw nsw <4 x i64> %212, <i64 14, i64 14, i64 14, i64 14>
+  %218 = shl nuw nsw <4 x i64> %212, <i64 28, i64 28, i64 28, i64 28>
+  %219 = shl nuw nsw <4 x i64> %212, <i64 42, i64 42, i64 42, i64 42>
+  %220 = or disjoint <4 x i64> %218, %219
+  %221 = or disjoint <4 x i64> %220, %217
+  %222 = or disjoint <4 x i64> %221, %212
+  %223 = shl nuw nsw <4 x i64> %216, <i64 14, i64 14, i64 14, i64 14>
+  %224 = shl nuw nsw <4 x i64> %216, <i64 28, i64 28, i64 28, i64 28>
+  %225 = shl nuw nsw <4 x i64> %216, <i64 42, i64 42, i64 42, i64 42>
+  %226 = or disjoint <4 x i64> %224, %225
+  %227 = or disjoint <4 x i64> %226, %223
+  %228 = or disjoint <4 x i64> %227, %216
+  %229 = shl nsw i64 %200, 3
+  %230 = getelementptr i8, ptr %54, i64 %229
+  %231 = bitcast <4 x i64> %222 to <32 x i8>
+  %232 = and <32 x i8> %231, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %233 = or disjoint <32 x i8> %232, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %234 = bitcast <4 x i64> %228 to <32 x i8>
+  %235 = and <32 x i8> %234, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %236 = or disjoint <32 x i8> %235, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %237 = load i64, ptr %230, align 1
+  %238 = insertelement <4 x i64> poison, i64 %237, i64 0
+  %239 = shufflevector <4 x i64> %238, <4 x i64> poison, <4 x i32> zeroinitializer
+  %240 = bitcast <4 x i64> %239 to <32 x i8>
+  %241 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %233)
+  %242 = bitcast <32 x i8> %241 to <16 x i16>
+  %243 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %242, <16 x i16> %205)
+  %244 = add <8 x i32> %243, %196
+  %245 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %236)
+  %246 = bitcast <32 x i8> %245 to <16 x i16>
+  %247 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %246, <16 x i16> %208)
+  %248 = add <8 x i32> %247, %199
+  %249 = getelementptr i8, ptr %230, i64 %1
+  %250 = load i64, ptr %249, align 1
+  %251 = insertelement <4 x i64> poison, i64 %250, i64 0
+  %252 = shufflevector <4 x i64> %251, <4 x i64> poison, <4 x i32> zeroinitializer
+  %253 = bitcast <4 x i64> %252 to <32 x i8>
+  %254 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %233)
+  %255 = bitcast <32 x i8> %254 to <16 x i16>
+  %256 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %255, <16 x i16> %205)
+  %257 = add <8 x i32> %256, %197
+  %258 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %236)
+  %259 = bitcast <32 x i8> %258 to <16 x i16>
+  %260 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %259, <16 x i16> %208)
+  %261 = add <8 x i32> %260, %198
+  %262 = add nuw nsw i64 %200, 1
+  %263 = icmp eq i64 %262, %17
+  br i1 %263, label %302, label %195, !llvm.loop !73
+
+264:                                              ; preds = %194, %264
+  %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
+  %266 = phi <8 x i32> [ %297, %264 ], [ zeroinitializer, %194 ]
+  %267 = phi <8 x i32> [ %299, %264 ], [ zeroinitializer, %194 ]
+  %268 = phi <8 x i32> [ %288, %264 ], [ zeroinitializer, %194 ]
+  %269 = phi i64 [ %300, %264 ], [ 0, %194 ]
+  %270 = shl nsw i64 %269, 6
+  %271 = getelementptr inbounds i8, ptr %42, i64 %270
+  %272 = load <16 x i8>, ptr %271, align 1, !tbaa !31
+  %273 = sext <16 x i8> %272 to <16 x i16>
+  %274 = getelementptr inbounds i8, ptr %271, i64 16
+  %275 = load <16 x i8>, ptr %274, align 1, !tbaa !31
+  %276 = sext <16 x i8> %275 to <16 x i16>
+  %277 = shl nsw i64 %269, 2
+  %278 = getelementptr i8, ptr %54, i64 %277
+  %279 = load i32, ptr %278, align 1
+  %280 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %279, i64 0
+  %281 = bitcast <4 x i32> %280 to <16 x i8>
+  %282 = shufflevector <16 x i8> %281, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %283 = zext <8 x i8> %282 to <8 x i16>
+  %284 = shufflevector <8 x i16> %283, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %285 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %273)
+  %286 = add <8 x i32> %285, %265
+  %287 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %276)
+  %288 = add <8 x i32> %287, %268
+  %289 = getelementptr i8, ptr %278, i64 %1
+  %290 = load i32, ptr %289, align 1
+  %291 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %290, i64 0
+  %292 = bitcast <4 x i32> %291 to <16 x i8>
+  %293 = shufflevector <16 x i8> %292, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %294 = zext <8 x i8> %293 to <8 x i16>
+  %295 = shufflevector <8 x i16> %294, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %296 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %273)
+  %297 = add <8 x i32> %296, %266
+  %298 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %276)
+  %299 = add <8 x i32> %298, %267
+  %300 = add nuw nsw i64 %269, 1
+  %301 = icmp eq i64 %300, %19
+  br i1 %301, label %302, label %264, !llvm.loop !74
+
+302:                                              ; preds = %195, %264, %194, %193
+  %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
+  %304 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %297, %264 ], [ %257, %195 ]
+  %305 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %299, %264 ], [ %261, %195 ]
+  %306 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %288, %264 ], [ %248, %195 ]
+  %307 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %303, <8 x i32> %306)
+  %308 = bitcast <8 x i32> %307 to <4 x i64>
+  %309 = shufflevector <4 x i64> %308, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %309, ptr %56, align 1, !tbaa !31
+  %310 = getelementptr inbounds i32, ptr %56, i64 %8
+  %311 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %304, <8 x i32> %305)
+  br label %654
+
+312:                                              ; preds = %47
+  br i1 %10, label %314, label %313
+
+313:                                              ; preds = %312
+  br i1 %18, label %315, label %450
+
+314:                                              ; preds = %312
+  br i1 %20, label %399, label %450
+
+315:                                              ; preds = %313, %315
+  %316 = phi <8 x i32> [ %392, %315 ], [ zeroinitializer, %313 ]
+  %317 = phi <8 x i32> [ %379, %315 ], [ zeroinitializer, %313 ]
+  %318 = phi <8 x i32> [ %366, %315 ], [ zeroinitializer, %313 ]
+  %319 = phi <8 x i32> [ %396, %315 ], [ zeroinitializer, %313 ]
+  %320 = phi <8 x i32> [ %383, %315 ], [ zeroinitializer, %313 ]
+  %321 = phi <8 x i32> [ %370, %315 ], [ zeroinitializer, %313 ]
+  %322 = phi i64 [ %397, %315 ], [ 0, %313 ]
+  %323 = mul nuw nsw i64 %322, 80
+  %324 = getelementptr inbounds i8, ptr %33, i64 %323
+  %325 = getelementptr inbounds i8, ptr %324, i64 %41
+  %326 = load <16 x i8>, ptr %325, align 1, !tbaa !31
+  %327 = sext <16 x i8> %326 to <16 x i16>
+  %328 = getelementptr inbounds i8, ptr %325, i64 16
+  %329 = load <16 x i8>, ptr %328, align 1, !tbaa !31
+  %330 = sext <16 x i8> %329 to <16 x i16>
+  %331 = getelementptr inbounds i8, ptr %324, i64 64
+  %332 = getelementptr inbounds i8, ptr %331, i64 %38
+  %333 = load <4 x i8>, ptr %332, align 1
+  %334 = zext <4 x i8> %333 to <4 x i64>
+  %335 = getelementptr inbounds i8, ptr %324, i64 68
+  %336 = getelementptr inbounds i8, ptr %335, i64 %38
+  %337 = load <4 x i8>, ptr %336, align 1
+  %338 = zext <4 x i8> %337 to <4 x i64>
+  %339 = shl nuw nsw <4 x i64> %334, <i64 14, i64 14, i64 14, i64 14>
+  %340 = shl nuw nsw <4 x i64> %334, <i64 28, i64 28, i64 28, i64 28>
+  %341 = shl nuw nsw <4 x i64> %334, <i64 42, i64 42, i64 42, i64 42>
+  %342 = or disjoint <4 x i64> %340, %341
+  %343 = or disjoint <4 x i64> %342, %339
+  %344 = or disjoint <4 x i64> %343, %334
+  %345 = shl nuw nsw <4 x i64> %338, <i64 14, i64 14, i64 14, i64 14>
+  %346 = shl nuw nsw <4 x i64> %338, <i64 28, i64 28, i64 28, i64 28>
+  %347 = shl nuw nsw <4 x i64> %338, <i64 42, i64 42, i64 42, i64 42>
+  %348 = or disjoint <4 x i64> %346, %347
+  %349 = or disjoint <4 x i64> %348, %345
+  %350 = or disjoint <4 x i64> %349, %338
+  %351 = shl nsw i64 %322, 3
+  %352 = getelementptr i8, ptr %54, i64 %351
+  %353 = bitcast <4 x i64> %344 to <32 x i8>
+  %354 = and <32 x i8> %353, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %355 = or disjoint <32 x i8> %354, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %356 = bitcast <4 x i64> %350 to <32 x i8>
+  %357 = and <32 x i8> %356, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %358 = or disjoint <32 x i8> %357, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %359 = load i64, ptr %352, align 1
+  %360 = insertelement <4 x i64> poison, i64 %359, i64 0
+  %361 = shufflevector <4 x i64> %360, <4 x i64> poison, <4 x i32> zeroinitializer
+  %362 = bitcast <4 x i64> %361 to <32 x i8>
+  %363 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %355)
+  %364 = bitcast <32 x i8> %363 to <16 x i16>
+  %365 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %364, <16 x i16> %327)
+  %366 = add <8 x i32> %365, %318
+  %367 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %358)
+  %368 = bitcast <32 x i8> %367 to <16 x i16>
+  %369 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %368, <16 x i16> %330)
+  %370 = add <8 x i32> %369, %321
+  %371 = getelementptr i8, ptr %352, i64 %1
+  %372 = load i64, ptr %371, align 1
+  %373 = insertelement <4 x i64> poison, i64 %372, i64 0
+  %374 = shufflevector <4 x i64> %373, <4 x i64> poison, <4 x i32> zeroinitializer
+  %375 = bitcast <4 x i64> %374 to <32 x i8>
+  %376 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %355)
+  %377 = bitcast <32 x i8> %376 to <16 x i16>
+  %378 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %377, <16 x i16> %327)
+  %379 = add <8 x i32> %378, %317
+  %380 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %358)
+  %381 = bitcast <32 x i8> %380 to <16 x i16>
+  %382 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %381, <16 x i16> %330)
+  %383 = add <8 x i32> %382, %320
+  %384 = getelementptr i8, ptr %352, i64 %21
+  %385 = load i64, ptr %384, align 1
+  %386 = insertelement <4 x i64> poison, i64 %385, i64 0
+  %387 = shufflevector <4 x i64> %386, <4 x i64> poison, <4 x i32> zeroinitializer
+  %388 = bitcast <4 x i64> %387 to <32 x i8>
+  %389 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %355)
+  %390 = bitcast <32 x i8> %389 to <16 x i16>
+  %391 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %390, <16 x i16> %327)
+  %392 = add <8 x i32> %391, %316
+  %393 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %358)
+  %394 = bitcast <32 x i8> %393 to <16 x i16>
+  %395 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %394, <16 x i16> %330)
+  %396 = add <8 x i32> %395, %319
+  %397 = add nuw nsw i64 %322, 1
+  %398 = icmp eq i64 %397, %17
+  br i1 %398, label %450, label %315, !llvm.loop !73
+
+399:                                              ; preds = %314, %399
+  %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
+  %401 = phi <8 x i32> [ %434, %399 ], [ zeroinitializer, %314 ]
+  %402 = phi <8 x i32> [ %423, %399 ], [ zeroinitializer, %314 ]
+  %403 = phi <8 x i32> [ %447, %399 ], [ zeroinitializer, %314 ]
+  %404 = phi <8 x i32> [ %436, %399 ], [ zeroinitializer, %314 ]
+  %405 = phi <8 x i32> [ %425, %399 ], [ zeroinitializer, %314 ]
+  %406 = phi i64 [ %448, %399 ], [ 0, %314 ]
+  %407 = shl nsw i64 %406, 6
+  %408 = getelementptr inbounds i8, ptr %42, i64 %407
+  %409 = load <16 x i8>, ptr %408, align 1, !tbaa !31
+  %410 = sext <16 x i8> %409 to <16 x i16>
+  %411 = getelementptr inbounds i8, ptr %408, i64 16
+  %412 = load <16 x i8>, ptr %411, align 1, !tbaa !31
+  %413 = sext <16 x i8> %412 to <16 x i16>
+  %414 = shl nsw i64 %406, 2
+  %415 = getelementptr i8, ptr %54, i64 %414
+  %416 = load i32, ptr %415, align 1
+  %417 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %416, i64 0
+  %418 = bitcast <4 x i32> %417 to <16 x i8>
+  %419 = shufflevector <16 x i8> %418, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %420 = zext <8 x i8> %419 to <8 x i16>
+  %421 = shufflevector <8 x i16> %420, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %422 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %410)
+  %423 = add <8 x i32> %422, %402
+  %424 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %413)
+  %425 = add <8 x i32> %424, %405
+  %426 = getelementptr i8, ptr %415, i64 %1
+  %427 = load i32, ptr %426, align 1
+  %428 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %427, i64 0
+  %429 = bitcast <4 x i32> %428 to <16 x i8>
+  %430 = shufflevector <16 x i8> %429, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %431 = zext <8 x i8> %430 to <8 x i16>
+  %432 = shufflevector <8 x i16> %431, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %433 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %410)
+  %434 = add <8 x i32> %433, %401
+  %435 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %413)
+  %436 = add <8 x i32> %435, %404
+  %437 = getelementptr i8, ptr %415, i64 %21
+  %438 = load i32, ptr %437, align 1
+  %439 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %438, i64 0
+  %440 = bitcast <4 x i32> %439 to <16 x i8>
+  %441 = shufflevector <16 x i8> %440, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %442 = zext <8 x i8> %441 to <8 x i16>
+  %443 = shufflevector <8 x i16> %442, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %444 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %410)
+  %445 = add <8 x i32> %444, %400
+  %446 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %413)
+  %447 = add <8 x i32> %446, %403
+  %448 = add nuw nsw i64 %406, 1
+  %449 = icmp eq i64 %448, %19
+  br i1 %449, label %450, label %399, !llvm.loop !74
+
+450:                                              ; preds = %315, %399, %314, %313
+  %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
+  %452 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %434, %399 ], [ %379, %315 ]
+  %453 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %423, %399 ], [ %366, %315 ]
+  %454 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %447, %399 ], [ %396, %315 ]
+  %455 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %436, %399 ], [ %383, %315 ]
+  %456 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %425, %399 ], [ %370, %315 ]
+  %457 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %453, <8 x i32> %456)
+  %458 = bitcast <8 x i32> %457 to <4 x i64>
+  %459 = shufflevector <4 x i64> %458, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %459, ptr %56, align 1, !tbaa !31
+  %460 = getelementptr inbounds i32, ptr %56, i64 %8
+  %461 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %452, <8 x i32> %455)
+  %462 = bitcast <8 x i32> %461 to <4 x i64>
+  %463 = shufflevector <4 x i64> %462, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %463, ptr %460, align 1, !tbaa !31
+  %464 = getelementptr inbounds i8, ptr %56, i64 %22
+  %465 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %451, <8 x i32> %454)
+  br label %654
+
+466:                                              ; preds = %47
+  br i1 %10, label %468, label %467
+
+467:                                              ; preds = %466
+  br i1 %18, label %469, label %632
+
+468:                                              ; preds = %466
+  br i1 %20, label %568, label %632
+
+469:                                              ; preds = %467, %469
+  %470 = phi <8 x i32> [ %561, %469 ], [ zeroinitializer, %467 ]
+  %471 = phi <8 x i32> [ %548, %469 ], [ zeroinitializer, %467 ]
+  %472 = phi <8 x i32> [ %535, %469 ], [ zeroinitializer, %467 ]
+  %473 = phi <8 x i32> [ %522, %469 ], [ zeroinitializer, %467 ]
+  %474 = phi <8 x i32> [ %565, %469 ], [ zeroinitializer, %467 ]
+  %475 = phi <8 x i32> [ %552, %469 ], [ zeroinitializer, %467 ]
+  %476 = phi <8 x i32> [ %539, %469 ], [ zeroinitializer, %467 ]
+  %477 = phi <8 x i32> [ %526, %469 ], [ zeroinitializer, %467 ]
+  %478 = phi i64 [ %566, %469 ], [ 0, %467 ]
+  %479 = mul nuw nsw i64 %478, 80
+  %480 = getelementptr inbounds i8, ptr %33, i64 %479
+  %481 = getelementptr inbounds i8, ptr %480, i64 %41
+  %482 = load <16 x i8>, ptr %481, align 1, !tbaa !31
+  %483 = sext <16 x i8> %482 to <16 x i16>
+  %484 = getelementptr inbounds i8, ptr %481, i64 16
+  %485 = load <16 x i8>, ptr %484, align 1, !tbaa !31
+  %486 = sext <16 x i8> %485 to <16 x i16>
+  %487 = getelementptr inbounds i8, ptr %480, i64 64
+  %488 = getelementptr inbounds i8, ptr %487, i64 %38
+  %489 = load <4 x i8>, ptr %488, align 1
+  %490 = zext <4 x i8> %489 to <4 x i64>
+  %491 = getelementptr inbounds i8, ptr %480, i64 68
+  %492 = getelementptr inbounds i8, ptr %491, i64 %38
+  %493 = load <4 x i8>, ptr %492, align 1
+  %494 = zext <4 x i8> %493 to <4 x i64>
+  %495 = shl nuw nsw <4 x i64> %490, <i64 14, i64 14, i64 14, i64 14>
+  %496 = shl nuw nsw <4 x i64> %490, <i64 28, i64 28, i64 28, i64 28>
+  %497 = shl nuw nsw <4 x i64> %490, <i64 42, i64 42, i64 42, i64 42>
+  %498 = or disjoint <4 x i64> %496, %497
+  %499 = or disjoint <4 x i64> %498, %495
+  %500 = or disjoint <4 x i64> %499, %490
+  %501 = shl nuw nsw <4 x i64> %494, <i64 14, i64 14, i64 14, i64 14>
+  %502 = shl nuw nsw <4 x i64> %494, <i64 28, i64 28, i64 28, i64 28>
+  %503 = shl nuw nsw <4 x i64> %494, <i64 42, i64 42, i64 42, i64 42>
+  %504 = or disjoint <4 x i64> %502, %503
+  %505 = or disjoint <4 x i64> %504, %501
+  %506 = or disjoint <4 x i64> %505, %494
+  %507 = shl nsw i64 %478, 3
+  %508 = getelementptr i8, ptr %54, i64 %507
+  %509 = bitcast <4 x i64> %500 to <32 x i8>
+  %510 = and <32 x i8> %509, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %511 = or disjoint <32 x i8> %510, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %512 = bitcast <4 x i64> %506 to <32 x i8>
+  %513 = and <32 x i8> %512, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %514 = or disjoint <32 x i8> %513, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %515 = load i64, ptr %508, align 1
+  %516 = insertelement <4 x i64> poison, i64 %515, i64 0
+  %517 = shufflevector <4 x i64> %516, <4 x i64> poison, <4 x i32> zeroinitializer
+  %518 = bitcast <4 x i64> %517 to <32 x i8>
+  %519 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %511)
+  %520 = bitcast <32 x i8> %519 to <16 x i16>
+  %521 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %520, <16 x i16> %483)
+  %522 = add <8 x i32> %521, %473
+  %523 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %514)
+  %524 = bitcast <32 x i8> %523 to <16 x i16>
+  %525 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %524, <16 x i16> %486)
+  %526 = add <8 x i32> %525, %477
+  %527 = getelementptr i8, ptr %508, i64 %1
+  %528 = load i64, ptr %527, align 1
+  %529 = insertelement <4 x i64> poison, i64 %528, i64 0
+  %530 = shufflevector <4 x i64> %529, <4 x i64> poison, <4 x i32> zeroinitializer
+  %531 = bitcast <4 x i64> %530 to <32 x i8>
+  %532 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %511)
+  %533 = bitcast <32 x i8> %532 to <16 x i16>
+  %534 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %533, <16 x i16> %483)
+  %535 = add <8 x i32> %534, %472
+  %536 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %514)
+  %537 = bitcast <32 x i8> %536 to <16 x i16>
+  %538 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %537, <16 x i16> %486)
+  %539 = add <8 x i32> %538, %476
+  %540 = getelementptr i8, ptr %508, i64 %21
+  %541 = load i64, ptr %540, align 1
+  %542 = insertelement <4 x i64> poison, i64 %541, i64 0
+  %543 = shufflevector <4 x i64> %542, <4 x i64> poison, <4 x i32> zeroinitializer
+  %544 = bitcast <4 x i64> %543 to <32 x i8>
+  %545 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %511)
+  %546 = bitcast <32 x i8> %545 to <16 x i16>
+  %547 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %546, <16 x i16> %483)
+  %548 = add <8 x i32> %547, %471
+  %549 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %514)
+  %550 = bitcast <32 x i8> %549 to <16 x i16>
+  %551 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %550, <16 x i16> %486)
+  %552 = add <8 x i32> %551, %475
+  %553 = getelementptr i8, ptr %508, i64 %23
+  %554 = load i64, ptr %553, align 1
+  %555 = insertelement <4 x i64> poison, i64 %554, i64 0
+  %556 = shufflevector <4 x i64> %555, <4 x i64> poison, <4 x i32> zeroinitializer
+  %557 = bitcast <4 x i64> %556 to <32 x i8>
+  %558 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %511)
+  %559 = bitcast <32 x i8> %558 to <16 x i16>
+  %560 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %559, <16 x i16> %483)
+  %561 = add <8 x i32> %560, %470
+  %562 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %514)
+  %563 = bitcast <32 x i8> %562 to <16 x i16>
+  %564 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %563, <16 x i16> %486)
+  %565 = add <8 x i32> %564, %474
+  %566 = add nuw nsw i64 %478, 1
+  %567 = icmp eq i64 %566, %17
+  br i1 %567, label %632, label %469, !llvm.loop !73
+
+568:                                              ; preds = %468, %568
+  %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
+  %570 = phi <8 x i32> [ %616, %568 ], [ zeroinitializer, %468 ]
+  %571 = phi <8 x i32> [ %605, %568 ], [ zeroinitializer, %468 ]
+  %572 = phi <8 x i32> [ %594, %568 ], [ zeroinitializer, %468 ]
+  %573 = phi <8 x i32> [ %629, %568 ], [ zeroinitializer, %468 ]
+  %574 = phi <8 x i32> [ %618, %568 ], [ zeroinitializer, %468 ]
+  %575 = phi <8 x i32> [ %607, %568 ], [ zeroinitializer, %468 ]
+  %576 = phi <8 x i32> [ %596, %568 ], [ zeroinitializer, %468 ]
+  %577 = phi i64 [ %630, %568 ], [ 0, %468 ]
+  %578 = shl nsw i64 %577, 6
+  %579 = getelementptr inbounds i8, ptr %42, i64 %578
+  %580 = load <16 x i8>, ptr %579, align 1, !tbaa !31
+  %581 = sext <16 x i8> %580 to <16 x i16>
+  %582 = getelementptr inbounds i8, ptr %579, i64 16
+  %583 = load <16 x i8>, ptr %582, align 1, !tbaa !31
+  %584 = sext <16 x i8> %583 to <16 x i16>
+  %585 = shl nsw i64 %577, 2
+  %586 = getelementptr i8, ptr %54, i64 %585
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %587, i64 0
+  %589 = bitcast <4 x i32> %588 to <16 x i8>
+  %590 = shufflevector <16 x i8> %589, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %591 = zext <8 x i8> %590 to <8 x i16>
+  %592 = shufflevector <8 x i16> %591, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %593 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %581)
+  %594 = add <8 x i32> %593, %572
+  %595 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %584)
+  %596 = add <8 x i32> %595, %576
+  %597 = getelementptr i8, ptr %586, i64 %1
+  %598 = load i32, ptr %597, align 1
+  %599 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %598, i64 0
+  %600 = bitcast <4 x i32> %599 to <16 x i8>
+  %601 = shufflevector <16 x i8> %600, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %602 = zext <8 x i8> %601 to <8 x i16>
+  %603 = shufflevector <8 x i16> %602, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %604 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %581)
+  %605 = add <8 x i32> %604, %571
+  %606 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %584)
+  %607 = add <8 x i32> %606, %575
+  %608 = getelementptr i8, ptr %586, i64 %21
+  %609 = load i32, ptr %608, align 1
+  %610 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %609, i64 0
+  %611 = bitcast <4 x i32> %610 to <16 x i8>
+  %612 = shufflevector <16 x i8> %611, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %613 = zext <8 x i8> %612 to <8 x i16>
+  %614 = shufflevector <8 x i16> %613, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %615 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %581)
+  %616 = add <8 x i32> %615, %570
+  %617 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %584)
+  %618 = add <8 x i32> %617, %574
+  %619 = getelementptr i8, ptr %586, i64 %23
+  %620 = load i32, ptr %619, align 1
+  %621 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %620, i64 0
+  %622 = bitcast <4 x i32> %621 to <16 x i8>
+  %623 = shufflevector <16 x i8> %622, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %624 = zext <8 x i8> %623 to <8 x i16>
+  %625 = shufflevector <8 x i16> %624, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %626 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %581)
+  %627 = add <8 x i32> %626, %569
+  %628 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %584)
+  %629 = add <8 x i32> %628, %573
+  %630 = add nuw nsw i64 %577, 1
+  %631 = icmp eq i64 %630, %19
+  br i1 %631, label %632, label %568, !llvm.loop !74
+
+632:                                              ; preds = %469, %568, %468, %467
+  %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
+  %634 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %616, %568 ], [ %548, %469 ]
+  %635 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %605, %568 ], [ %535, %469 ]
+  %636 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %594, %568 ], [ %522, %469 ]
+  %637 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %629, %568 ], [ %565, %469 ]
+  %638 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %618, %568 ], [ %552, %469 ]
+  %639 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %607, %568 ], [ %539, %469 ]
+  %640 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %596, %568 ], [ %526, %469 ]
+  %641 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %636, <8 x i32> %640)
+  %642 = bitcast <8 x i32> %641 to <4 x i64>
+  %643 = shufflevector <4 x i64> %642, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %643, ptr %56, align 1, !tbaa !31
+  %644 = getelementptr inbounds i32, ptr %56, i64 %8
+  %645 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %635, <8 x i32> %639)
+  %646 = bitcast <8 x i32> %645 to <4 x i64>
+  %647 = shufflevector <4 x i64> %646, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %647, ptr %644, align 1, !tbaa !31
+  %648 = getelementptr inbounds i8, ptr %56, i64 %22
+  %649 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %634, <8 x i32> %638)
+  %650 = bitcast <8 x i32> %649 to <4 x i64>
+  %651 = shufflevector <4 x i64> %650, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %651, ptr %648, align 1, !tbaa !31
+  %652 = getelementptr inbounds i8, ptr %56, i64 %24
+  %653 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %633, <8 x i32> %637)
+  br label %654
+
+654:                                              ; preds = %632, %450, %302, %188
+  %655 = phi <8 x i32> [ %653, %632 ], [ %465, %450 ], [ %311, %302 ], [ %191, %188 ]
+  %656 = phi ptr [ %652, %632 ], [ %464, %450 ], [ %310, %302 ], [ %56, %188 ]
+  %657 = bitcast <8 x i32> %655 to <4 x i64>
+  %658 = shufflevector <4 x i64> %657, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %658, ptr %656, align 1, !tbaa !31
+  %659 = add nuw nsw i64 %48, 4
+  %660 = icmp slt i64 %659, %2
+  br i1 %660, label %47, label %46, !llvm.loop !75
+
+661:                                              ; preds = %43, %9
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
+define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #17 {
+  %9 = alloca [4 x float], align 16
+  %10 = sext i32 %4 to i64
+  %11 = mul i64 %10, %3
+  %12 = icmp eq i32 %4, 2
+  %13 = icmp eq i32 %5, 4
+  %14 = and i1 %12, %13
+  %15 = and i64 %2, 3
+  %16 = icmp eq i64 %15, 0
+  %17 = and i1 %16, %14
+  br i1 %17, label %18, label %142
+
+18:                                               ; preds = %8
+  %19 = getelementptr inbounds float, ptr %0, i64 %2
+  %20 = ashr exact i64 %2, 2
+  %21 = getelementptr inbounds i8, ptr %1, i64 %20
+  %22 = sdiv i64 %11, 64
+  %23 = shl nsw i64 %22, 6
+  %24 = icmp sgt i64 %11, 63
+  br i1 %24, label %25, label %104
+
+25:                                               ; preds = %18, %25
+  %26 = phi <16 x float> [ %101, %25 ], [ zeroinitializer, %18 ]
+  %27 = phi <16 x float> [ %83, %25 ], [ zeroinitializer, %18 ]
+  %28 = phi <16 x float> [ %65, %25 ], [ zeroinitializer, %18 ]
+  %29 = phi <16 x float> [ %47, %25 ], [ zeroinitializer, %18 ]
+  %30 = phi i64 [ %102, %25 ], [ 0, %18 ]
+  %31 = lshr exact i64 %30, 2
+  %32 = getelementptr inbounds i8, ptr %21, i64 %31
+  %33 = load i32, ptr %32, align 1
+  %34 = insertelement <16 x i32> poison, i32 %33, i64 0
+  %35 = shufflevector <16 x i32> %34, <16 x i32> poison, <16 x i32> zeroinitializer
+  %36 = lshr <16 x i32> %35, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %37 = and <16 x i32> %36, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %38 = or disjoint <16 x i32> %37, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %39 = shl nsw i64 %30, 3
+  %40 = getelementptr inbounds i8, ptr %7, i64 %39
+  %41 = load <16 x float>, ptr %40, align 1, !tbaa !31
+  %42 = getelementptr inbounds i8, ptr %40, i64 64
+  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
+  %44 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %41, <16 x i32> %38, <16 x float> %43)
+  %45 = getelementptr inbounds float, ptr %19, i64 %30
+  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
+  %47 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %46, <16 x float> %44, <16 x float> %29)
+  %48 = or disjoint i64 %30, 16
+  %49 = lshr exact i64 %48, 2
+  %50 = getelementptr inbounds i8, ptr %21, i64 %49
+  %51 = load i32, ptr %50, align 1
+  %52 = insertelement <16 x i32> poison, i32 %51, i64 0
+  %53 = shufflevector <16 x i32> %52, <16 x i32> poison, <16 x i32> zeroinitializer
+  %54 = lshr <16 x i32> %53, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %55 = and <16 x i32> %54, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %56 = or disjoint <16 x i32> %55, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %57 = shl nsw i64 %48, 3
+  %58 = getelementptr inbounds i8, ptr %7, i64 %57
+  %59 = load <16 x float>, ptr %58, align 1, !tbaa !31
+  %60 = getelementptr inbounds i8, ptr %58, i64 64
+  %61 = load <16 x float>, ptr %60, align 1, !tbaa !31
+  %62 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %59, <16 x i32> %56, <16 x float> %61)
+  %63 = getelementptr inbounds float, ptr %19, i64 %48
+  %64 = load <16 x float>, ptr %63, align 1, !tbaa !31
+  %65 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %64, <16 x float> %62, <16 x float> %28)
+  %66 = or disjoint i64 %30, 32
+  %67 = lshr exact i64 %66, 2
+  %68 = getelementptr inbounds i8, ptr %21, i64 %67
+  %69 = load i32, ptr %68, align 1
+  %70 = insertelement <16 x i32> poison, i32 %69, i64 0
+  %71 = shufflevector <16 x i32> %70, <16 x i32> poison, <16 x i32> zeroinitializer
+  %72 = lshr <16 x i32> %71, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %73 = and <16 x i32> %72, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %74 = or disjoint <16 x i32> %73, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %75 = shl nsw i64 %66, 3
+  %76 = getelementptr inbounds i8, ptr %7, i64 %75
+  %77 = load <16 x float>, ptr %76, align 1, !tbaa !31
+  %78 = getelementptr inbounds i8, ptr %76, i64 64
+  %79 = load <16 x float>, ptr %78, align 1, !tbaa !31
+  %80 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %77, <16 x i32> %74, <16 x float> %79)
+  %81 = getelementptr inbounds float, ptr %19, i64 %66
+  %82 = load <16 x float>, ptr %81, align 1, !tbaa !31
+  %83 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %82, <16 x float> %80, <16 x float> %27)
+  %84 = or disjoint i64 %30, 48
+  %85 = lshr exact i64 %84, 2
+  %86 = getelementptr inbounds i8, ptr %21, i64 %85
+  %87 = load i32, ptr %86, align 1
+  %88 = insertelement <16 x i32> poison, i32 %87, i64 0
+  %89 = shufflevector <16 x i32> %88, <16 x i32> poison, <16 x i32> zeroinitializer
+  %90 = lshr <16 x i32> %89, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %91 = and <16 x i32> %90, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %92 = or disjoint <16 x i32> %91, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %93 = shl nsw i64 %84, 3
+  %94 = getelementptr inbounds i8, ptr %7, i64 %93
+  %95 = load <16 x float>, ptr %94, align 1, !tbaa !31
+  %96 = getelementptr inbounds i8, ptr %94, i64 64
+  %97 = load <16 x float>, ptr %96, align 1, !tbaa !31
+  %98 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %95, <16 x i32> %92, <16 x float> %97)
+  %99 = getelementptr inbounds float, ptr %19, i64 %84
+  %100 = load <16 x float>, ptr %99, align 1, !tbaa !31
+  %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
+  %102 = add nuw nsw i64 %30, 64
+  %103 = icmp slt i64 %102, %23
+  br i1 %103, label %25, label %104, !llvm.loop !76
+
+104:                                              ; preds = %25, %18
+  %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
+  %106 = phi <16 x float> [ zeroinitializer, %18 ], [ %83, %25 ]
+  %107 = phi <16 x float> [ zeroinitializer, %18 ], [ %65, %25 ]
+  %108 = phi <16 x float> [ zeroinitializer, %18 ], [ %47, %25 ]
+  %109 = phi i64 [ 0, %18 ], [ %102, %25 ]
+  %110 = sdiv i64 %11, 16
+  %111 = shl nsw i64 %110, 4
+  %112 = icmp slt i64 %109, %111
+  br i1 %112, label %120, label %113
+
+113:                                              ; preds = %120, %104
+  %114 = phi <16 x float> [ %108, %104 ], [ %139, %120 ]
+  %115 = phi i64 [ %109, %104 ], [ %140, %120 ]
+  %116 = fadd <16 x float> %107, %114
+  %117 = fadd <16 x float> %105, %106
+  %118 = fadd <16 x float> %117, %116
+  %119 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %118)
+  br label %142
+
+120:                                              ; preds = %104, %120
+  %121 = phi i64 [ %140, %120 ], [ %109, %104 ]
+  %122 = phi <16 x float> [ %139, %120 ], [ %108, %104 ]
+  %123 = lshr exact i64 %121, 2
+  %124 = getelementptr inbounds i8, ptr %21, i64 %123
+  %125 = load i32, ptr %124, align 1
+  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
+  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
+  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %131 = shl nsw i64 %121, 3
+  %132 = getelementptr inbounds i8, ptr %7, i64 %131
+  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
+  %134 = getelementptr inbounds i8, ptr %132, i64 64
+  %135 = load <16 x float>, ptr %134, align 1, !tbaa !31
+  %136 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %133, <16 x i32> %130, <16 x float> %135)
+  %137 = getelementptr inbounds float, ptr %19, i64 %121
+  %138 = load <16 x float>, ptr %137, align 1, !tbaa !31
+  %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
+  %140 = add nuw nsw i64 %121, 16
+  %141 = icmp slt i64 %140, %111
+  br i1 %141, label %120, label %113, !llvm.loop !77
+
+142:                                              ; preds = %113, %8
+  %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
+  %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #21
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
+  %145 = icmp slt i64 %144, %11
+  br i1 %145, label %146, label %245
+
+146:                                              ; preds = %142
+  %147 = sext i32 %5 to i64
+  %148 = sext i32 %6 to i64
+  %149 = shl nsw i32 -1, %6
+  %150 = xor i32 %149, -1
+  %151 = sub i64 %11, %144
+  %152 = add i64 %144, 1
+  %153 = and i64 %151, 1
+  %154 = icmp eq i64 %153, 0
+  br i1 %154, label %180, label %155
+
+155:                                              ; preds = %146
+  %156 = add nsw i64 %144, %2
+  %157 = getelementptr inbounds float, ptr %0, i64 %156
+  %158 = load float, ptr %157, align 4, !tbaa !58
+  %159 = sdiv i64 %144, %10
+  %160 = mul nsw i64 %159, %147
+  %161 = mul i64 %156, %148
+  %162 = lshr i64 %161, 3
+  %163 = getelementptr inbounds i8, ptr %1, i64 %162
+  %164 = load i16, ptr %163, align 1
+  %165 = zext i16 %164 to i32
+  %166 = trunc i64 %161 to i32
+  %167 = and i32 %166, 7
+  %168 = lshr i32 %165, %167
+  %169 = and i32 %168, %150
+  %170 = zext nneg i32 %169 to i64
+  %171 = getelementptr float, ptr %7, i64 %160
+  %172 = getelementptr float, ptr %171, i64 %170
+  %173 = load float, ptr %172, align 4, !tbaa !58
+  %174 = fmul float %158, %173
+  %175 = and i64 %144, 3
+  %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
+  %177 = load float, ptr %176, align 4, !tbaa !58
+  %178 = fadd float %177, %174
+  store float %178, ptr %176, align 4, !tbaa !58
+  %179 = add nuw nsw i64 %144, 1
+  br label %180
+
+180:                                              ; preds = %155, %146
+  %181 = phi i64 [ %144, %146 ], [ %179, %155 ]
+  %182 = icmp eq i64 %11, %152
+  br i1 %182, label %234, label %183
+
+183:                                              ; preds = %180, %183
+  %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
+  %185 = add nsw i64 %184, %2
+  %186 = getelementptr inbounds float, ptr %0, i64 %185
+  %187 = load float, ptr %186, align 4, !tbaa !58
+  %188 = sdiv i64 %184, %10
+  %189 = mul nsw i64 %188, %147
+  %190 = mul i64 %185, %148
+  %191 = lshr i64 %190, 3
+  %192 = getelementptr inbounds i8, ptr %1, i64 %191
+  %193 = load i16, ptr %192, align 1
+  %194 = zext i16 %193 to i32
+  %195 = trunc i64 %190 to i32
+  %196 = and i32 %195, 7
+  %197 = lshr i32 %194, %196
+  %198 = and i32 %197, %150
+  %199 = zext nneg i32 %198 to i64
+  %200 = getelementptr float, ptr %7, i64 %189
+  %201 = getelementptr float, ptr %200, i64 %199
+  %202 = load float, ptr %201, align 4, !tbaa !58
+  %203 = fmul float %187, %202
+  %204 = and i64 %184, 3
+  %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
+  %206 = load float, ptr %205, align 4, !tbaa !58
+  %207 = fadd float %206, %203
+  store float %207, ptr %205, align 4, !tbaa !58
+  %208 = add nuw nsw i64 %184, 1
+  %209 = add nsw i64 %208, %2
+  %210 = getelementptr inbounds float, ptr %0, i64 %209
+  %211 = load float, ptr %210, align 4, !tbaa !58
+  %212 = sdiv i64 %208, %10
+  %213 = mul nsw i64 %212, %147
+  %214 = mul i64 %209, %148
+  %215 = lshr i64 %214, 3
+  %216 = getelementptr inbounds i8, ptr %1, i64 %215
+  %217 = load i16, ptr %216, align 1
+  %218 = zext i16 %217 to i32
+  %219 = trunc i64 %214 to i32
+  %220 = and i32 %219, 7
+  %221 = lshr i32 %218, %220
+  %222 = and i32 %221, %150
+  %223 = zext nneg i32 %222 to i64
+  %224 = getelementptr float, ptr %7, i64 %213
+  %225 = getelementptr float, ptr %224, i64 %223
+  %226 = load float, ptr %225, align 4, !tbaa !58
+  %227 = fmul float %211, %226
+  %228 = and i64 %208, 3
+  %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
+  %230 = load float, ptr %229, align 4, !tbaa !58
+  %231 = fadd float %230, %227
+  store float %231, ptr %229, align 4, !tbaa !58
+  %232 = add nuw nsw i64 %184, 2
+  %233 = icmp eq i64 %232, %11
+  br i1 %233, label %234, label %183, !llvm.loop !78
+
+234:                                              ; preds = %183, %180
+  %235 = load float, ptr %9, align 16, !tbaa !58
+  %236 = getelementptr inbounds i8, ptr %9, i64 4
+  %237 = load float, ptr %236, align 4, !tbaa !58
+  %238 = getelementptr inbounds i8, ptr %9, i64 8
+  %239 = load float, ptr %238, align 8, !tbaa !58
+  %240 = getelementptr inbounds i8, ptr %9, i64 12
+  %241 = load float, ptr %240, align 4, !tbaa !58
+  %242 = fadd float %235, %237
+  %243 = fadd float %239, %241
+  %244 = fadd float %242, %243
+  br label %245
+
+245:                                              ; preds = %142, %234
+  %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
+  %247 = fadd float %143, %246
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #21
+  ret float %247
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+  %10 = alloca [4 x float], align 16
+  %11 = alloca [4 x float], align 16
+  %12 = alloca [4 x float], align 16
+  %13 = icmp ne i32 %4, 4
+  %14 = icmp eq i32 %4, 8
+  %15 = select i1 %14, i32 3, i32 4
+  %16 = select i1 %13, i32 %15, i32 2
+  %17 = zext nneg i32 %16 to i64
+  %18 = shl nuw nsw i64 %17, 5
+  %19 = add nuw nsw i64 %18, 63
+  %20 = and i64 %19, 448
+  %21 = or disjoint i64 %20, 1024
+  %22 = sdiv i32 64, %3
+  %23 = mul nsw i32 %22, %4
+  %24 = sext i32 %23 to i64
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #21
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
+  %25 = icmp ne i32 %3, 2
+  %26 = or i1 %25, %13
+  %27 = icmp ne i32 %5, 0
+  %28 = or i1 %26, %27
+  br i1 %28, label %255, label %29
+
+29:                                               ; preds = %9
+  %30 = icmp sgt i64 %1, 0
+  br i1 %30, label %49, label %36
+
+31:                                               ; preds = %49
+  %32 = fadd <16 x float> %171, %219
+  %33 = fadd <16 x float> %182, %230
+  %34 = fadd <16 x float> %193, %241
+  %35 = fadd <16 x float> %204, %252
+  br label %36
+
+36:                                               ; preds = %31, %29
+  %37 = phi i64 [ %1, %31 ], [ 0, %29 ]
+  %38 = phi <16 x float> [ %32, %31 ], [ zeroinitializer, %29 ]
+  %39 = phi <16 x float> [ %33, %31 ], [ zeroinitializer, %29 ]
+  %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
+  %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
+  %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
+  store float %42, ptr %10, align 16, !tbaa !58
+  %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
+  %44 = getelementptr inbounds i8, ptr %10, i64 4
+  store float %43, ptr %44, align 4, !tbaa !58
+  %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
+  %46 = getelementptr inbounds i8, ptr %10, i64 8
+  store float %45, ptr %46, align 8, !tbaa !58
+  %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
+  %48 = getelementptr inbounds i8, ptr %10, i64 12
+  store float %47, ptr %48, align 4, !tbaa !58
+  br label %255
+
+49:                                               ; preds = %29, %49
+  %50 = phi <16 x float> [ %252, %49 ], [ zeroinitializer, %29 ]
+  %51 = phi <16 x float> [ %204, %49 ], [ zeroinitializer, %29 ]
+  %52 = phi <16 x float> [ %241, %49 ], [ zeroinitializer, %29 ]
+  %53 = phi <16 x float> [ %193, %49 ], [ zeroinitializer, %29 ]
+  %54 = phi <16 x float> [ %230, %49 ], [ zeroinitializer, %29 ]
+  %55 = phi <16 x float> [ %182, %49 ], [ zeroinitializer, %29 ]
+  %56 = phi <16 x float> [ %219, %49 ], [ zeroinitializer, %29 ]
+  %57 = phi <16 x float> [ %171, %49 ], [ zeroinitializer, %29 ]
+  %58 = phi i64 [ %253, %49 ], [ 0, %29 ]
+  %59 = mul nuw nsw i64 %58, %21
+  %60 = getelementptr inbounds i8, ptr %0, i64 %59
+  %61 = mul nuw nsw i64 %58, %24
+  %62 = getelementptr inbounds float, ptr %6, i64 %61
+  %63 = getelementptr inbounds i8, ptr %60, i64 1024
+  %64 = load <16 x float>, ptr %62, align 1, !tbaa !31
+  %65 = getelementptr inbounds i8, ptr %62, i64 64
+  %66 = load <16 x float>, ptr %65, align 1, !tbaa !31
+  %67 = load i32, ptr %63, align 1
+  %68 = insertelement <16 x i32> poison, i32 %67, i64 0
+  %69 = shufflevector <16 x i32> %68, <16 x i32> poison, <16 x i32> zeroinitializer
+  %70 = lshr <16 x i32> %69, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %71 = and <16 x i32> %70, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %72 = or disjoint <16 x i32> %71, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %73 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %72, <16 x float> %66)
+  %74 = load <16 x float>, ptr %60, align 1, !tbaa !31
+  %75 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %74, <16 x float> %73, <16 x float> %57)
+  %76 = getelementptr inbounds i8, ptr %60, i64 1028
+  %77 = load i32, ptr %76, align 1
+  %78 = insertelement <16 x i32> poison, i32 %77, i64 0
+  %79 = shufflevector <16 x i32> %78, <16 x i32> poison, <16 x i32> zeroinitializer
+  %80 = lshr <16 x i32> %79, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %81 = and <16 x i32> %80, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %82 = or disjoint <16 x i32> %81, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %83 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %82, <16 x float> %66)
+  %84 = getelementptr inbounds i8, ptr %60, i64 64
+  %85 = load <16 x float>, ptr %84, align 1, !tbaa !31
+  %86 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %85, <16 x float> %83, <16 x float> %55)
+  %87 = getelementptr inbounds i8, ptr %60, i64 1032
+  %88 = load i32, ptr %87, align 1
+  %89 = insertelement <16 x i32> poison, i32 %88, i64 0
+  %90 = shufflevector <16 x i32> %89, <16 x i32> poison, <16 x i32> zeroinitializer
+  %91 = lshr <16 x i32> %90, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %92 = and <16 x i32> %91, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %93 = or disjoint <16 x i32> %92, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %94 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %93, <16 x float> %66)
+  %95 = getelementptr inbounds i8, ptr %60, i64 128
+  %96 = load <16 x float>, ptr %95, align 1, !tbaa !31
+  %97 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %96, <16 x float> %94, <16 x float> %53)
+  %98 = getelementptr inbounds i8, ptr %60, i64 1036
+  %99 = load i32, ptr %98, align 1
+  %100 = insertelement <16 x i32> poison, i32 %99, i64 0
+  %101 = shufflevector <16 x i32> %100, <16 x i32> poison, <16 x i32> zeroinitializer
+  %102 = lshr <16 x i32> %101, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %103 = and <16 x i32> %102, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %104 = or disjoint <16 x i32> %103, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %105 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %104, <16 x float> %66)
+  %106 = getelementptr inbounds i8, ptr %60, i64 192
+  %107 = load <16 x float>, ptr %106, align 1, !tbaa !31
+  %108 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %107, <16 x float> %105, <16 x float> %51)
+  %109 = getelementptr inbounds i8, ptr %62, i64 128
+  %110 = load <16 x float>, ptr %109, align 1, !tbaa !31
+  %111 = getelementptr inbounds i8, ptr %62, i64 192
+  %112 = load <16 x float>, ptr %111, align 1, !tbaa !31
+  %113 = getelementptr inbounds i8, ptr %60, i64 1040
+  %114 = getelementptr inbounds i8, ptr %60, i64 256
+  %115 = load i32, ptr %113, align 1
+  %116 = insertelement <16 x i32> poison, i32 %115, i64 0
+  %117 = shufflevector <16 x i32> %116, <16 x i32> poison, <16 x i32> zeroinitializer
+  %118 = lshr <16 x i32> %117, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %119 = and <16 x i32> %118, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %120 = or disjoint <16 x i32> %119, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %121 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %120, <16 x float> %112)
+  %122 = load <16 x float>, ptr %114, align 1, !tbaa !31
+  %123 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %122, <16 x float> %121, <16 x float> %56)
+  %124 = getelementptr inbounds i8, ptr %60, i64 1044
+  %125 = load i32, ptr %124, align 1
+  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
+  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
+  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %131 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %130, <16 x float> %112)
+  %132 = getelementptr inbounds i8, ptr %60, i64 320
+  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
+  %134 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %133, <16 x float> %131, <16 x float> %54)
+  %135 = getelementptr inbounds i8, ptr %60, i64 1048
+  %136 = load i32, ptr %135, align 1
+  %137 = insertelement <16 x i32> poison, i32 %136, i64 0
+  %138 = shufflevector <16 x i32> %137, <16 x i32> poison, <16 x i32> zeroinitializer
+  %139 = lshr <16 x i32> %138, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %140 = and <16 x i32> %139, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %141 = or disjoint <16 x i32> %140, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %142 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %141, <16 x float> %112)
+  %143 = getelementptr inbounds i8, ptr %60, i64 384
+  %144 = load <16 x float>, ptr %143, align 1, !tbaa !31
+  %145 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %144, <16 x float> %142, <16 x float> %52)
+  %146 = getelementptr inbounds i8, ptr %60, i64 1052
+  %147 = load i32, ptr %146, align 1
+  %148 = insertelement <16 x i32> poison, i32 %147, i64 0
+  %149 = shufflevector <16 x i32> %148, <16 x i32> poison, <16 x i32> zeroinitializer
+  %150 = lshr <16 x i32> %149, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %151 = and <16 x i32> %150, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %152 = or disjoint <16 x i32> %151, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %153 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %152, <16 x float> %112)
+  %154 = getelementptr inbounds i8, ptr %60, i64 448
+  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
+  %156 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %155, <16 x float> %153, <16 x float> %50)
+  %157 = getelementptr inbounds i8, ptr %62, i64 256
+  %158 = load <16 x float>, ptr %157, align 1, !tbaa !31
+  %159 = getelementptr inbounds i8, ptr %62, i64 320
+  %160 = load <16 x float>, ptr %159, align 1, !tbaa !31
+  %161 = getelementptr inbounds i8, ptr %60, i64 1056
+  %162 = getelementptr inbounds i8, ptr %60, i64 512
+  %163 = load i32, ptr %161, align 1
+  %164 = insertelement <16 x i32> poison, i32 %163, i64 0
+  %165 = shufflevector <16 x i32> %164, <16 x i32> poison, <16 x i32> zeroinitializer
+  %166 = lshr <16 x i32> %165, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %167 = and <16 x i32> %166, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %168 = or disjoint <16 x i32> %167, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %169 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %168, <16 x float> %160)
+  %170 = load <16 x float>, ptr %162, align 1, !tbaa !31
+  %171 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %170, <16 x float> %169, <16 x float> %75)
+  %172 = getelementptr inbounds i8, ptr %60, i64 1060
+  %173 = load i32, ptr %172, align 1
+  %174 = insertelement <16 x i32> poison, i32 %173, i64 0
+  %175 = shufflevector <16 x i32> %174, <16 x i32> poison, <16 x i32> zeroinitializer
+  %176 = lshr <16 x i32> %175, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %177 = and <16 x i32> %176, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %178 = or disjoint <16 x i32> %177, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %179 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %178, <16 x float> %160)
+  %180 = getelementptr inbounds i8, ptr %60, i64 576
+  %181 = load <16 x float>, ptr %180, align 1, !tbaa !31
+  %182 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %181, <16 x float> %179, <16 x float> %86)
+  %183 = getelementptr inbounds i8, ptr %60, i64 1064
+  %184 = load i32, ptr %183, align 1
+  %185 = insertelement <16 x i32> poison, i32 %184, i64 0
+  %186 = shufflevector <16 x i32> %185, <16 x i32> poison, <16 x i32> zeroinitializer
+  %187 = lshr <16 x i32> %186, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %188 = and <16 x i32> %187, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %189 = or disjoint <16 x i32> %188, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %190 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %189, <16 x float> %160)
+  %191 = getelementptr inbounds i8, ptr %60, i64 640
+  %192 = load <16 x float>, ptr %191, align 1, !tbaa !31
+  %193 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %192, <16 x float> %190, <16 x float> %97)
+  %194 = getelementptr inbounds i8, ptr %60, i64 1068
+  %195 = load i32, ptr %194, align 1
+  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
+  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
+  %198 = lshr <16 x i32> %197, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %199 = and <16 x i32> %198, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %200 = or disjoint <16 x i32> %199, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %201 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %200, <16 x float> %160)
+  %202 = getelementptr inbounds i8, ptr %60, i64 704
+  %203 = load <16 x float>, ptr %202, align 1, !tbaa !31
+  %204 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %203, <16 x float> %201, <16 x float> %108)
+  %205 = getelementptr inbounds i8, ptr %62, i64 384
+  %206 = load <16 x float>, ptr %205, align 1, !tbaa !31
+  %207 = getelementptr inbounds i8, ptr %62, i64 448
+  %208 = load <16 x float>, ptr %207, align 1, !tbaa !31
+  %209 = getelementptr inbounds i8, ptr %60, i64 1072
+  %210 = getelementptr inbounds i8, ptr %60, i64 768
+  %211 = load i32, ptr %209, align 1
+  %212 = insertelement <16 x i32> poison, i32 %211, i64 0
+  %213 = shufflevector <16 x i32> %212, <16 x i32> poison, <16 x i32> zeroinitializer
+  %214 = lshr <16 x i32> %213, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %215 = and <16 x i32> %214, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %216 = or disjoint <16 x i32> %215, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %217 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %216, <16 x float> %208)
+  %218 = load <16 x float>, ptr %210, align 1, !tbaa !31
+  %219 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %218, <16 x float> %217, <16 x float> %123)
+  %220 = getelementptr inbounds i8, ptr %60, i64 1076
+  %221 = load i32, ptr %220, align 1
+  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
+  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
+  %224 = lshr <16 x i32> %223, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %225 = and <16 x i32> %224, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %226 = or disjoint <16 x i32> %225, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %227 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %226, <16 x float> %208)
+  %228 = getelementptr inbounds i8, ptr %60, i64 832
+  %229 = load <16 x float>, ptr %228, align 1, !tbaa !31
+  %230 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %229, <16 x float> %227, <16 x float> %134)
+  %231 = getelementptr inbounds i8, ptr %60, i64 1080
+  %232 = load i32, ptr %231, align 1
+  %233 = insertelement <16 x i32> poison, i32 %232, i64 0
+  %234 = shufflevector <16 x i32> %233, <16 x i32> poison, <16 x i32> zeroinitializer
+  %235 = lshr <16 x i32> %234, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %236 = and <16 x i32> %235, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %237 = or disjoint <16 x i32> %236, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %238 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %237, <16 x float> %208)
+  %239 = getelementptr inbounds i8, ptr %60, i64 896
+  %240 = load <16 x float>, ptr %239, align 1, !tbaa !31
+  %241 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %240, <16 x float> %238, <16 x float> %145)
+  %242 = getelementptr inbounds i8, ptr %60, i64 1084
+  %243 = load i32, ptr %242, align 1
+  %244 = insertelement <16 x i32> poison, i32 %243, i64 0
+  %245 = shufflevector <16 x i32> %244, <16 x i32> poison, <16 x i32> zeroinitializer
+  %246 = lshr <16 x i32> %245, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
+  %247 = and <16 x i32> %246, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
+  %248 = or disjoint <16 x i32> %247, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
+  %249 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %248, <16 x float> %208)
+  %250 = getelementptr inbounds i8, ptr %60, i64 960
+  %251 = load <16 x float>, ptr %250, align 1, !tbaa !31
+  %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
+  %253 = add nuw nsw i64 %58, 1
+  %254 = icmp eq i64 %253, %1
+  br i1 %254, label %31, label %49, !llvm.loop !79
+
+255:                                              ; preds = %36, %9
+  %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
+  %257 = icmp slt i64 %256, %1
+  br i1 %257, label %258, label %364
+
+258:                                              ; preds = %255
+  %259 = sext i32 %3 to i64
+  %260 = sext i32 %4 to i64
+  %261 = shl nuw nsw i64 %17, 1
+  %262 = shl nsw i32 -1, %16
+  %263 = xor i32 %262, -1
+  %264 = getelementptr inbounds i8, ptr %11, i64 4
+  %265 = getelementptr inbounds i8, ptr %11, i64 8
+  %266 = getelementptr inbounds i8, ptr %11, i64 12
+  br label %267
+
+267:                                              ; preds = %274, %258
+  %268 = phi i64 [ %256, %258 ], [ %275, %274 ]
+  %269 = mul nuw nsw i64 %268, %21
+  %270 = getelementptr inbounds i8, ptr %0, i64 %269
+  %271 = mul nsw i64 %268, %24
+  %272 = getelementptr inbounds float, ptr %6, i64 %271
+  %273 = getelementptr inbounds i8, ptr %270, i64 1024
+  br label %277
+
+274:                                              ; preds = %279
+  %275 = add nuw nsw i64 %268, 1
+  %276 = icmp eq i64 %275, %1
+  br i1 %276, label %364, label %267, !llvm.loop !80
+
+277:                                              ; preds = %279, %267
+  %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #21
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
+  br label %292
+
+279:                                              ; preds = %345
+  %280 = load float, ptr %11, align 16, !tbaa !58
+  %281 = load float, ptr %264, align 4, !tbaa !58
+  %282 = fadd float %280, %281
+  %283 = load float, ptr %265, align 8, !tbaa !58
+  %284 = load float, ptr %266, align 4, !tbaa !58
+  %285 = fadd float %283, %284
+  %286 = fadd float %282, %285
+  %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
+  %288 = load float, ptr %287, align 4, !tbaa !58
+  %289 = fadd float %288, %286
+  store float %289, ptr %287, align 4, !tbaa !58
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #21
+  %290 = add nuw nsw i64 %278, 1
+  %291 = icmp eq i64 %290, 4
+  br i1 %291, label %274, label %277, !llvm.loop !81
+
+292:                                              ; preds = %345, %277
+  %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
+  %294 = lshr i64 %293, 2
+  %295 = and i64 %294, 12
+  %296 = or disjoint i64 %295, %278
+  br i1 %27, label %299, label %297
+
+297:                                              ; preds = %292
+  %298 = and i64 %293, 15
+  br label %321
+
+299:                                              ; preds = %292
+  %300 = and i64 %293, 48
+  %301 = and i64 %293, 15
+  %302 = add nuw nsw i64 %301, 248
+  %303 = icmp ult i64 %301, 8
+  %304 = select i1 %303, i64 %301, i64 %302
+  %305 = trunc i64 %304 to i8
+  %306 = sdiv i8 %305, 4
+  %307 = sext i8 %306 to i64
+  %308 = srem i8 %305, 4
+  %309 = select i1 %303, i64 0, i64 8
+  %310 = sext i8 %308 to i32
+  %311 = sdiv i32 %310, %3
+  %312 = sext i32 %311 to i64
+  %313 = shl nsw i64 %312, 1
+  %314 = add nsw i64 %313, %307
+  %315 = mul nsw i64 %314, %259
+  %316 = srem i32 %310, %3
+  %317 = sext i32 %316 to i64
+  %318 = or disjoint i64 %309, %300
+  %319 = add nsw i64 %318, %317
+  %320 = add i64 %319, %315
+  br label %321
+
+321:                                              ; preds = %299, %297
+  %322 = phi i64 [ %298, %297 ], [ %301, %299 ]
+  %323 = phi i64 [ %293, %297 ], [ %320, %299 ]
+  %324 = shl nuw nsw i64 %296, 6
+  %325 = shl nuw nsw i64 %322, 2
+  %326 = or disjoint i64 %325, %324
+  %327 = getelementptr inbounds i8, ptr %270, i64 %326
+  %328 = load float, ptr %327, align 1
+  %329 = sdiv i64 %323, %259
+  %330 = mul nsw i64 %329, %260
+  %331 = mul nuw nsw i64 %261, %296
+  %332 = getelementptr inbounds i8, ptr %273, i64 %331
+  br i1 %14, label %339, label %333
+
+333:                                              ; preds = %321
+  %334 = mul nuw nsw i64 %322, %17
+  %335 = lshr i64 %334, 3
+  %336 = getelementptr inbounds i8, ptr %332, i64 %335
+  %337 = load i8, ptr %336, align 1, !tbaa !31
+  %338 = zext i8 %337 to i32
+  br label %345
+
+339:                                              ; preds = %321
+  %340 = mul nuw nsw i64 %322, 3
+  %341 = lshr i64 %340, 3
+  %342 = getelementptr inbounds i8, ptr %332, i64 %341
+  %343 = load i16, ptr %342, align 1
+  %344 = zext i16 %343 to i32
+  br label %345
+
+345:                                              ; preds = %339, %333
+  %346 = phi i64 [ %334, %333 ], [ %340, %339 ]
+  %347 = phi i32 [ %338, %333 ], [ %344, %339 ]
+  %348 = phi i32 [ %263, %333 ], [ 7, %339 ]
+  %349 = trunc nuw nsw i64 %346 to i32
+  %350 = and i32 %349, 7
+  %351 = lshr i32 %347, %350
+  %352 = and i32 %351, %348
+  %353 = zext nneg i32 %352 to i64
+  %354 = getelementptr float, ptr %272, i64 %330
+  %355 = getelementptr float, ptr %354, i64 %353
+  %356 = load float, ptr %355, align 4, !tbaa !58
+  %357 = fmul float %328, %356
+  %358 = and i64 %293, 3
+  %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
+  %360 = load float, ptr %359, align 4, !tbaa !58
+  %361 = fadd float %360, %357
+  store float %361, ptr %359, align 4, !tbaa !58
+  %362 = add nuw nsw i64 %293, 1
+  %363 = icmp eq i64 %362, 64
+  br i1 %363, label %279, label %292, !llvm.loop !82
+
+364:                                              ; preds = %274, %255
+  %365 = icmp sgt i64 %2, 0
+  br i1 %365, label %366, label %440
+
+366:                                              ; preds = %364
+  %367 = mul nsw i64 %21, %1
+  %368 = getelementptr inbounds i8, ptr %0, i64 %367
+  %369 = mul nsw i64 %24, %1
+  %370 = getelementptr inbounds float, ptr %6, i64 %369
+  %371 = mul nuw nsw i64 %17, %2
+  %372 = add nuw nsw i64 %371, 7
+  %373 = lshr i64 %372, 3
+  %374 = getelementptr inbounds i8, ptr %12, i64 4
+  %375 = getelementptr inbounds i8, ptr %12, i64 8
+  %376 = getelementptr inbounds i8, ptr %12, i64 12
+  %377 = sext i32 %3 to i64
+  %378 = sext i32 %4 to i64
+  %379 = shl nsw i64 %2, 4
+  %380 = getelementptr inbounds i8, ptr %368, i64 %379
+  %381 = shl nsw i32 -1, %16
+  %382 = xor i32 %381, -1
+  br label %383
+
+383:                                              ; preds = %388, %366
+  %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #21
+  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
+  %385 = mul nuw nsw i64 %384, %2
+  %386 = mul nuw nsw i64 %384, %373
+  %387 = getelementptr inbounds i8, ptr %380, i64 %386
+  br label %401
+
+388:                                              ; preds = %421
+  %389 = load float, ptr %376, align 4, !tbaa !58
+  %390 = load float, ptr %375, align 8, !tbaa !58
+  %391 = load float, ptr %374, align 4, !tbaa !58
+  %392 = load float, ptr %12, align 16, !tbaa !58
+  %393 = fadd float %391, %392
+  %394 = fadd float %389, %390
+  %395 = fadd float %394, %393
+  %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
+  %397 = load float, ptr %396, align 4, !tbaa !58
+  %398 = fadd float %397, %395
+  store float %398, ptr %396, align 4, !tbaa !58
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #21
+  %399 = add nuw nsw i64 %384, 1
+  %400 = icmp eq i64 %399, 4
+  br i1 %400, label %440, label %383, !llvm.loop !83
+
+401:                                              ; preds = %421, %383
+  %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
+  %403 = add nuw nsw i64 %402, %385
+  %404 = shl nsw i64 %403, 2
+  %405 = getelementptr inbounds i8, ptr %368, i64 %404
+  %406 = load float, ptr %405, align 1
+  %407 = sdiv i64 %402, %377
+  %408 = mul nsw i64 %407, %378
+  br i1 %14, label %415, label %409
+
+409:                                              ; preds = %401
+  %410 = mul nuw nsw i64 %402, %17
+  %411 = lshr i64 %410, 3
+  %412 = getelementptr inbounds i8, ptr %387, i64 %411
+  %413 = load i8, ptr %412, align 1, !tbaa !31
+  %414 = zext i8 %413 to i32
+  br label %421
+
+415:                                              ; preds = %401
+  %416 = mul i64 %402, 3
+  %417 = lshr i64 %416, 3
+  %418 = getelementptr inbounds i8, ptr %387, i64 %417
+  %419 = load i16, ptr %418, align 1
+  %420 = zext i16 %419 to i32
+  br label %421
+
+421:                                              ; preds = %415, %409
+  %422 = phi i64 [ %410, %409 ], [ %416, %415 ]
+  %423 = phi i32 [ %414, %409 ], [ %420, %415 ]
+  %424 = phi i32 [ %382, %409 ], [ 7, %415 ]
+  %425 = trunc i64 %422 to i32
+  %426 = and i32 %425, 7
+  %427 = lshr i32 %423, %426
+  %428 = and i32 %427, %424
+  %429 = zext nneg i32 %428 to i64
+  %430 = getelementptr float, ptr %370, i64 %408
+  %431 = getelementptr float, ptr %430, i64 %429
+  %432 = load float, ptr %431, align 4, !tbaa !58
+  %433 = fmul float %406, %432
+  %434 = and i64 %402, 3
+  %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
+  %436 = load float, ptr %435, align 4, !tbaa !58
+  %437 = fadd float %436, %433
+  store float %437, ptr %435, align 4, !tbaa !58
+  %438 = add nuw nsw i64 %402, 1
+  %439 = icmp eq i64 %438, %2
+  br i1 %439, label %388, label %401, !llvm.loop !84
+
+440:                                              ; preds = %388, %364
+  %441 = icmp sgt i64 %8, 0
+  br i1 %441, label %442, label %444
+
+442:                                              ; preds = %440
+  %443 = shl nuw i64 %8, 2
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !58
+  br label %444
+
+444:                                              ; preds = %440, %442
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #21
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+  %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <16 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <16 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shl nsw i64 %1, 4
+  %15 = getelementptr inbounds i8, ptr %0, i64 %14
+  %16 = load <16 x float>, ptr %15, align 1, !tbaa !31
+  %17 = mul i64 %1, 20
+  %18 = getelementptr inbounds i8, ptr %0, i64 %17
+  %19 = load <16 x float>, ptr %18, align 1, !tbaa !31
+  %20 = mul i64 %1, 24
+  %21 = getelementptr inbounds i8, ptr %0, i64 %20
+  %22 = load <16 x float>, ptr %21, align 1, !tbaa !31
+  %23 = mul i64 %1, 28
+  %24 = getelementptr inbounds i8, ptr %0, i64 %23
+  %25 = load <16 x float>, ptr %24, align 1, !tbaa !31
+  %26 = shl nsw i64 %1, 5
+  %27 = getelementptr inbounds i8, ptr %0, i64 %26
+  %28 = load <16 x float>, ptr %27, align 1, !tbaa !31
+  %29 = mul i64 %1, 36
+  %30 = getelementptr inbounds i8, ptr %0, i64 %29
+  %31 = load <16 x float>, ptr %30, align 1, !tbaa !31
+  %32 = mul i64 %1, 40
+  %33 = getelementptr inbounds i8, ptr %0, i64 %32
+  %34 = load <16 x float>, ptr %33, align 1, !tbaa !31
+  %35 = mul i64 %1, 44
+  %36 = getelementptr inbounds i8, ptr %0, i64 %35
+  %37 = load <16 x float>, ptr %36, align 1, !tbaa !31
+  %38 = mul i64 %1, 48
+  %39 = getelementptr inbounds i8, ptr %0, i64 %38
+  %40 = load <16 x float>, ptr %39, align 1, !tbaa !31
+  %41 = mul i64 %1, 52
+  %42 = getelementptr inbounds i8, ptr %0, i64 %41
+  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
+  %44 = mul i64 %1, 56
+  %45 = getelementptr inbounds i8, ptr %0, i64 %44
+  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
+  %47 = mul i64 %1, 60
+  %48 = getelementptr inbounds i8, ptr %0, i64 %47
+  %49 = load <16 x float>, ptr %48, align 1, !tbaa !31
+  %50 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %51 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %52 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %53 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %54 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %55 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %56 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %57 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %58 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %59 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %60 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %61 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %62 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %63 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %64 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
+  %65 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
+  %66 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %67 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %68 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %69 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %70 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %71 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %72 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %73 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %74 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %75 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %76 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %77 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %78 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %79 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %80 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
+  %81 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
+  %82 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %83 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %84 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %85 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %86 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %86, ptr %2, align 1, !tbaa !31
+  %87 = shl nsw i64 %3, 4
+  %88 = getelementptr inbounds i8, ptr %2, i64 %87
+  %89 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %89, ptr %88, align 1, !tbaa !31
+  %90 = shl nsw i64 %3, 5
+  %91 = getelementptr inbounds i8, ptr %2, i64 %90
+  %92 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %92, ptr %91, align 1, !tbaa !31
+  %93 = mul i64 %3, 48
+  %94 = getelementptr inbounds i8, ptr %2, i64 %93
+  %95 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %95, ptr %94, align 1, !tbaa !31
+  %96 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %97 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %98 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %99 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %100 = getelementptr inbounds float, ptr %2, i64 %3
+  %101 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %101, ptr %100, align 1, !tbaa !31
+  %102 = mul i64 %3, 20
+  %103 = getelementptr inbounds i8, ptr %2, i64 %102
+  %104 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %104, ptr %103, align 1, !tbaa !31
+  %105 = mul i64 %3, 36
+  %106 = getelementptr inbounds i8, ptr %2, i64 %105
+  %107 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %107, ptr %106, align 1, !tbaa !31
+  %108 = mul i64 %3, 52
+  %109 = getelementptr inbounds i8, ptr %2, i64 %108
+  %110 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %110, ptr %109, align 1, !tbaa !31
+  %111 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %112 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %113 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %114 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %115 = shl nsw i64 %3, 3
+  %116 = getelementptr inbounds i8, ptr %2, i64 %115
+  %117 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %117, ptr %116, align 1, !tbaa !31
+  %118 = mul i64 %3, 24
+  %119 = getelementptr inbounds i8, ptr %2, i64 %118
+  %120 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %120, ptr %119, align 1, !tbaa !31
+  %121 = mul i64 %3, 40
+  %122 = getelementptr inbounds i8, ptr %2, i64 %121
+  %123 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %123, ptr %122, align 1, !tbaa !31
+  %124 = mul i64 %3, 56
+  %125 = getelementptr inbounds i8, ptr %2, i64 %124
+  %126 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %126, ptr %125, align 1, !tbaa !31
+  %127 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %128 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %129 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
+  %130 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
+  %131 = mul i64 %3, 12
+  %132 = getelementptr inbounds i8, ptr %2, i64 %131
+  %133 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %133, ptr %132, align 1, !tbaa !31
+  %134 = mul i64 %3, 28
+  %135 = getelementptr inbounds i8, ptr %2, i64 %134
+  %136 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %136, ptr %135, align 1, !tbaa !31
+  %137 = mul i64 %3, 44
+  %138 = getelementptr inbounds i8, ptr %2, i64 %137
+  %139 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
+  store <16 x float> %139, ptr %138, align 1, !tbaa !31
+  %140 = mul i64 %3, 60
+  %141 = getelementptr inbounds i8, ptr %2, i64 %140
+  %142 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
+  store <16 x float> %142, ptr %141, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
+  %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <8 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <8 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shl nsw i64 %1, 4
+  %15 = getelementptr inbounds i8, ptr %0, i64 %14
+  %16 = load <8 x float>, ptr %15, align 1, !tbaa !31
+  %17 = mul i64 %1, 20
+  %18 = getelementptr inbounds i8, ptr %0, i64 %17
+  %19 = load <8 x float>, ptr %18, align 1, !tbaa !31
+  %20 = mul i64 %1, 24
+  %21 = getelementptr inbounds i8, ptr %0, i64 %20
+  %22 = load <8 x float>, ptr %21, align 1, !tbaa !31
+  %23 = mul i64 %1, 28
+  %24 = getelementptr inbounds i8, ptr %0, i64 %23
+  %25 = load <8 x float>, ptr %24, align 1, !tbaa !31
+  %26 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %27 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %28 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %29 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %30 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %31 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %32 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
+  %33 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
+  %34 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %35 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %36 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %37 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %38 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %39 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %40 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
+  %41 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
+  %42 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %42, ptr %2, align 1, !tbaa !31
+  %43 = shl nsw i64 %3, 4
+  %44 = getelementptr inbounds i8, ptr %2, i64 %43
+  %45 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %45, ptr %44, align 1, !tbaa !31
+  %46 = getelementptr inbounds float, ptr %2, i64 %3
+  %47 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %47, ptr %46, align 1, !tbaa !31
+  %48 = mul i64 %3, 20
+  %49 = getelementptr inbounds i8, ptr %2, i64 %48
+  %50 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %50, ptr %49, align 1, !tbaa !31
+  %51 = shl nsw i64 %3, 3
+  %52 = getelementptr inbounds i8, ptr %2, i64 %51
+  %53 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %53, ptr %52, align 1, !tbaa !31
+  %54 = mul i64 %3, 24
+  %55 = getelementptr inbounds i8, ptr %2, i64 %54
+  %56 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %56, ptr %55, align 1, !tbaa !31
+  %57 = mul i64 %3, 12
+  %58 = getelementptr inbounds i8, ptr %2, i64 %57
+  %59 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
+  store <8 x float> %59, ptr %58, align 1, !tbaa !31
+  %60 = mul i64 %3, 28
+  %61 = getelementptr inbounds i8, ptr %2, i64 %60
+  %62 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
+  store <8 x float> %62, ptr %61, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #20 {
+  %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
+  %6 = getelementptr inbounds float, ptr %0, i64 %1
+  %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
+  %8 = shl nsw i64 %1, 3
+  %9 = getelementptr inbounds i8, ptr %0, i64 %8
+  %10 = load <4 x float>, ptr %9, align 1, !tbaa !31
+  %11 = mul i64 %1, 12
+  %12 = getelementptr inbounds i8, ptr %0, i64 %11
+  %13 = load <4 x float>, ptr %12, align 1, !tbaa !31
+  %14 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
+  %15 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
+  %16 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
+  %17 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
+  %18 = shufflevector <4 x float> %14, <4 x float> %16, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+  store <4 x float> %18, ptr %2, align 1, !tbaa !31
+  %19 = getelementptr inbounds float, ptr %2, i64 %3
+  %20 = shufflevector <4 x float> %16, <4 x float> %14, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
+  store <4 x float> %20, ptr %19, align 1, !tbaa !31
+  %21 = shl nsw i64 %3, 3
+  %22 = getelementptr inbounds i8, ptr %2, i64 %21
+  %23 = shufflevector <4 x float> %15, <4 x float> %17, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+  store <4 x float> %23, ptr %22, align 1, !tbaa !31
+  %24 = mul i64 %3, 12
+  %25 = getelementptr inbounds i8, ptr %2, i64 %24
+  %26 = shufflevector <4 x float> %17, <4 x float> %15, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
+  store <4 x float> %26, ptr %25, align 1, !tbaa !31
+  ret void
+}
+
+; Function Attrs: nounwind
+declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
+
+; Function Attrs: nounwind
+declare void @llvm.x86.sse2.pause() #21
+
+; Function Attrs: nounwind
+declare i32 @sched_yield() local_unnamed_addr #2
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.exp.f64(double) #22
+
+; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
+declare double @erf(double noundef) local_unnamed_addr #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.tanh.f64(double) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.nearbyint.f32(float) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #24
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #22
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #22
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.smax.i32(i32, i32) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.umin.i32(i32, i32) #25
+
+; Function Attrs: nofree nounwind willreturn memory(argmem: read)
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #26
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smin.i64(i64, i64) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #25
+
+; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #27
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #25
+
+; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
+declare ptr @llvm.load.relative.i64(ptr, i64) #28
+
+attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
+attributes #2 = { nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #3 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite) }
+attributes #4 = { "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #5 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #6 = { nofree nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #7 = { nofree nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #8 = { mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite) "alloc-family"="malloc" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #9 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #10 = { mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #21 = { nounwind }
+attributes #22 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #23 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #25 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #26 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #27 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #28 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #29 = { nounwind willreturn memory(none) }
+
+!llvm.module.flags = !{!0, !1, !2}
+!llvm.ident = !{!3}
+
+!0 = !{i32 1, !"wchar_size", i32 4}
+!1 = !{i32 8, !"PIC Level", i32 2}
+!2 = !{i32 7, !"uwtable", i32 2}
+!3 = !{!"Debian clang version 19.1.7 (3~deb12u1)"}
+!4 = !{!5, !6, i64 0}
+!5 = !{!"sieve_pool", !6, i64 0, !6, i64 4, !7, i64 8, !7, i64 48, !7, i64 96, !9, i64 144, !6, i64 152, !6, i64 156, !10, i64 160, !10, i64 168, !9, i64 176, !9, i64 184, !9, i64 192, !7, i64 200, !7, i64 712}
+!6 = !{!"int", !7, i64 0}
+!7 = !{!"omnipotent char", !8, i64 0}
+!8 = !{!"Simple C/C++ TBAA"}
+!9 = !{!"long", !7, i64 0}
+!10 = !{!"any pointer", !7, i64 0}
+!11 = !{!12, !10, i64 0}
+!12 = !{!"sieve_worker_slot", !10, i64 0, !6, i64 8}
+!13 = !{!12, !6, i64 8}
+!14 = !{!5, !6, i64 4}
+!15 = distinct !{!15, !16}
+!16 = !{!"llvm.loop.mustprogress"}
+!17 = !{!9, !9, i64 0}
+!18 = distinct !{!18, !16}
+!19 = !{!5, !6, i64 156}
+!20 = !{!5, !9, i64 144}
+!21 = distinct !{!21, !16}
+!22 = !{!5, !9, i64 176}
+!23 = !{!5, !9, i64 184}
+!24 = !{!5, !10, i64 160}
+!25 = !{!5, !10, i64 168}
+!26 = distinct !{!26, !16}
+!27 = !{!5, !9, i64 192}
+!28 = !{!5, !6, i64 152}
+!29 = distinct !{!29, !16}
+!30 = distinct !{!30, !16}
+!31 = !{!7, !7, i64 0}
+!32 = distinct !{!32, !33}
+!33 = !{!"llvm.loop.unroll.disable"}
+!34 = distinct !{!34, !16}
+!35 = distinct !{!35, !33}
+!36 = !{!10, !10, i64 0}
+!37 = !{!38, !10, i64 1736}
+!38 = !{!"", !5, i64 0, !10, i64 1736, !10, i64 1744, !10, i64 1752, !10, i64 1760}
+!39 = !{!38, !10, i64 1744}
+!40 = !{!38, !10, i64 1760}
+!41 = !{!38, !10, i64 1752}
+!42 = !{!6, !6, i64 0}
+!43 = distinct !{!43, !16}
+!44 = distinct !{!44, !16}
+!45 = !{!46, !10, i64 0}
+!46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
+!47 = !{!46, !10, i64 24}
+!48 = !{!46, !10, i64 32}
+!49 = !{!46, !10, i64 40}
+!50 = distinct !{!50, !16}
+!51 = distinct !{!51, !16}
+!52 = distinct !{!52, !16, !53, !54}
+!53 = !{!"llvm.loop.isvectorized", i32 1}
+!54 = !{!"llvm.loop.unroll.runtime.disable"}
+!55 = distinct !{!55, !16, !54, !53}
+!56 = distinct !{!56, !16}
+!57 = distinct !{!57, !16}
+!58 = !{!59, !59, i64 0}
+!59 = !{!"float", !7, i64 0}
+!60 = distinct !{!60, !33}
+!61 = distinct !{!61, !16}
+!62 = distinct !{!62, !16}
+!63 = !{!64}
+!64 = distinct !{!64, !65}
+!65 = distinct !{!65, !"LVerDomain"}
+!66 = !{!67}
+!67 = distinct !{!67, !65}
+!68 = distinct !{!68, !16, !53, !54}
+!69 = distinct !{!69, !16}
+!70 = distinct !{!70, !16, !53}
+!71 = distinct !{!71, !16}
+!72 = distinct !{!72, !16}
+!73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
+!81 = distinct !{!81, !16}
+!82 = distinct !{!82, !16}
+!83 = distinct !{!83, !16}
+!84 = distinct !{!84, !16}
+"""##
+    case 3:
         return ##"""
 
 %struct.sieve_worker_slot = type { ptr, i32 }
@@ -4555,3018 +13002,6 @@ define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef 
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
   %4 = icmp slt i64 %2, 32
-  br i1 %4, label %85, label %5
-
-5:                                                ; preds = %3
-  %6 = add nsw i64 %2, -32
-  %7 = icmp ult i64 %6, 32
-  br i1 %7, label %54, label %8
-
-8:                                                ; preds = %5
-  %9 = lshr i64 %6, 5
-  %10 = add nuw nsw i64 %9, 1
-  %11 = and i64 %10, 1152921504606846974
-  br label %12
-
-12:                                               ; preds = %12, %8
-  %13 = phi i64 [ 32, %8 ], [ %51, %12 ]
-  %14 = phi <8 x i32> [ zeroinitializer, %8 ], [ %50, %12 ]
-  %15 = phi <8 x i32> [ zeroinitializer, %8 ], [ %42, %12 ]
-  %16 = phi i64 [ 0, %8 ], [ %34, %12 ]
-  %17 = phi i64 [ 0, %8 ], [ %52, %12 ]
-  %18 = getelementptr inbounds i8, ptr %0, i64 %16
-  %19 = load <16 x i8>, ptr %18, align 1, !tbaa !31
-  %20 = zext <16 x i8> %19 to <16 x i16>
-  %21 = getelementptr inbounds i8, ptr %1, i64 %16
-  %22 = load <16 x i8>, ptr %21, align 1, !tbaa !31
-  %23 = sext <16 x i8> %22 to <16 x i16>
-  %24 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %20, <16 x i16> %23)
-  %25 = add <8 x i32> %24, %15
-  %26 = getelementptr inbounds i8, ptr %18, i64 16
-  %27 = load <16 x i8>, ptr %26, align 1, !tbaa !31
-  %28 = zext <16 x i8> %27 to <16 x i16>
-  %29 = getelementptr inbounds i8, ptr %21, i64 16
-  %30 = load <16 x i8>, ptr %29, align 1, !tbaa !31
-  %31 = sext <16 x i8> %30 to <16 x i16>
-  %32 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %28, <16 x i16> %31)
-  %33 = add <8 x i32> %32, %14
-  %34 = add nuw nsw i64 %13, 32
-  %35 = getelementptr inbounds i8, ptr %0, i64 %13
-  %36 = load <16 x i8>, ptr %35, align 1, !tbaa !31
-  %37 = zext <16 x i8> %36 to <16 x i16>
-  %38 = getelementptr inbounds i8, ptr %1, i64 %13
-  %39 = load <16 x i8>, ptr %38, align 1, !tbaa !31
-  %40 = sext <16 x i8> %39 to <16 x i16>
-  %41 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %37, <16 x i16> %40)
-  %42 = add <8 x i32> %41, %25
-  %43 = getelementptr inbounds i8, ptr %35, i64 16
-  %44 = load <16 x i8>, ptr %43, align 1, !tbaa !31
-  %45 = zext <16 x i8> %44 to <16 x i16>
-  %46 = getelementptr inbounds i8, ptr %38, i64 16
-  %47 = load <16 x i8>, ptr %46, align 1, !tbaa !31
-  %48 = sext <16 x i8> %47 to <16 x i16>
-  %49 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %45, <16 x i16> %48)
-  %50 = add <8 x i32> %49, %33
-  %51 = add nuw nsw i64 %13, 64
-  %52 = add i64 %17, 2
-  %53 = icmp eq i64 %52, %11
-  br i1 %53, label %54, label %12, !llvm.loop !51
-
-54:                                               ; preds = %12, %5
-  %55 = phi <8 x i32> [ poison, %5 ], [ %42, %12 ]
-  %56 = phi <8 x i32> [ poison, %5 ], [ %50, %12 ]
-  %57 = phi <8 x i32> [ zeroinitializer, %5 ], [ %50, %12 ]
-  %58 = phi <8 x i32> [ zeroinitializer, %5 ], [ %42, %12 ]
-  %59 = phi i64 [ 0, %5 ], [ %34, %12 ]
-  %60 = and i64 %6, 32
-  %61 = icmp eq i64 %60, 0
-  br i1 %61, label %62, label %79
-
-62:                                               ; preds = %54
-  %63 = getelementptr inbounds i8, ptr %0, i64 %59
-  %64 = load <16 x i8>, ptr %63, align 1, !tbaa !31
-  %65 = zext <16 x i8> %64 to <16 x i16>
-  %66 = getelementptr inbounds i8, ptr %1, i64 %59
-  %67 = load <16 x i8>, ptr %66, align 1, !tbaa !31
-  %68 = sext <16 x i8> %67 to <16 x i16>
-  %69 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %65, <16 x i16> %68)
-  %70 = add <8 x i32> %69, %58
-  %71 = getelementptr inbounds i8, ptr %63, i64 16
-  %72 = load <16 x i8>, ptr %71, align 1, !tbaa !31
-  %73 = zext <16 x i8> %72 to <16 x i16>
-  %74 = getelementptr inbounds i8, ptr %66, i64 16
-  %75 = load <16 x i8>, ptr %74, align 1, !tbaa !31
-  %76 = sext <16 x i8> %75 to <16 x i16>
-  %77 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %73, <16 x i16> %76)
-  %78 = add <8 x i32> %77, %57
-  br label %79
-
-79:                                               ; preds = %54, %62
-  %80 = phi <8 x i32> [ %55, %54 ], [ %70, %62 ]
-  %81 = phi <8 x i32> [ %56, %54 ], [ %78, %62 ]
-  %82 = and i64 %2, 9223372036854775776
-  %83 = add <8 x i32> %81, %80
-  %84 = sext <8 x i32> %83 to <8 x i64>
-  br label %85
-
-85:                                               ; preds = %79, %3
-  %86 = phi i64 [ 0, %3 ], [ %82, %79 ]
-  %87 = phi <8 x i64> [ zeroinitializer, %3 ], [ %84, %79 ]
-  %88 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %87)
-  %89 = icmp slt i64 %86, %2
-  br i1 %89, label %90, label %161
-
-90:                                               ; preds = %85
-  %91 = sub i64 %2, %86
-  %92 = icmp ult i64 %91, 16
-  br i1 %92, label %145, label %93
-
-93:                                               ; preds = %90
-  %94 = and i64 %2, 15
-  %95 = sub i64 %91, %94
-  %96 = add i64 %86, %95
-  %97 = insertelement <4 x i64> <i64 poison, i64 0, i64 0, i64 0>, i64 %88, i64 0
-  br label %98
-
-98:                                               ; preds = %98, %93
-  %99 = phi i64 [ 0, %93 ], [ %137, %98 ]
-  %100 = phi <4 x i64> [ %97, %93 ], [ %133, %98 ]
-  %101 = phi <4 x i64> [ zeroinitializer, %93 ], [ %134, %98 ]
-  %102 = phi <4 x i64> [ zeroinitializer, %93 ], [ %135, %98 ]
-  %103 = phi <4 x i64> [ zeroinitializer, %93 ], [ %136, %98 ]
-  %104 = add i64 %86, %99
-  %105 = getelementptr inbounds i8, ptr %0, i64 %104
-  %106 = getelementptr inbounds i8, ptr %105, i64 4
-  %107 = getelementptr inbounds i8, ptr %105, i64 8
-  %108 = getelementptr inbounds i8, ptr %105, i64 12
-  %109 = load <4 x i8>, ptr %105, align 1, !tbaa !31
-  %110 = load <4 x i8>, ptr %106, align 1, !tbaa !31
-  %111 = load <4 x i8>, ptr %107, align 1, !tbaa !31
-  %112 = load <4 x i8>, ptr %108, align 1, !tbaa !31
-  %113 = zext <4 x i8> %109 to <4 x i64>
-  %114 = zext <4 x i8> %110 to <4 x i64>
-  %115 = zext <4 x i8> %111 to <4 x i64>
-  %116 = zext <4 x i8> %112 to <4 x i64>
-  %117 = getelementptr inbounds i8, ptr %1, i64 %104
-  %118 = getelementptr inbounds i8, ptr %117, i64 4
-  %119 = getelementptr inbounds i8, ptr %117, i64 8
-  %120 = getelementptr inbounds i8, ptr %117, i64 12
-  %121 = load <4 x i8>, ptr %117, align 1, !tbaa !31
-  %122 = load <4 x i8>, ptr %118, align 1, !tbaa !31
-  %123 = load <4 x i8>, ptr %119, align 1, !tbaa !31
-  %124 = load <4 x i8>, ptr %120, align 1, !tbaa !31
-  %125 = sext <4 x i8> %121 to <4 x i64>
-  %126 = sext <4 x i8> %122 to <4 x i64>
-  %127 = sext <4 x i8> %123 to <4 x i64>
-  %128 = sext <4 x i8> %124 to <4 x i64>
-  %129 = mul nsw <4 x i64> %125, %113
-  %130 = mul nsw <4 x i64> %126, %114
-  %131 = mul nsw <4 x i64> %127, %115
-  %132 = mul nsw <4 x i64> %128, %116
-  %133 = add <4 x i64> %129, %100
-  %134 = add <4 x i64> %130, %101
-  %135 = add <4 x i64> %131, %102
-  %136 = add <4 x i64> %132, %103
-  %137 = add nuw i64 %99, 16
-  %138 = icmp eq i64 %137, %95
-  br i1 %138, label %139, label %98, !llvm.loop !52
-
-139:                                              ; preds = %98
-  %140 = add <4 x i64> %134, %133
-  %141 = add <4 x i64> %135, %140
-  %142 = add <4 x i64> %136, %141
-  %143 = tail call i64 @llvm.vector.reduce.add.v4i64(<4 x i64> %142)
-  %144 = icmp eq i64 %94, 0
-  br i1 %144, label %161, label %145
-
-145:                                              ; preds = %139, %90
-  %146 = phi i64 [ %88, %90 ], [ %143, %139 ]
-  %147 = phi i64 [ %86, %90 ], [ %96, %139 ]
-  br label %148
-
-148:                                              ; preds = %145, %148
-  %149 = phi i64 [ %158, %148 ], [ %146, %145 ]
-  %150 = phi i64 [ %159, %148 ], [ %147, %145 ]
-  %151 = getelementptr inbounds i8, ptr %0, i64 %150
-  %152 = load i8, ptr %151, align 1, !tbaa !31
-  %153 = zext i8 %152 to i64
-  %154 = getelementptr inbounds i8, ptr %1, i64 %150
-  %155 = load i8, ptr %154, align 1, !tbaa !31
-  %156 = sext i8 %155 to i64
-  %157 = mul nsw i64 %156, %153
-  %158 = add nsw i64 %157, %149
-  %159 = add nuw nsw i64 %150, 1
-  %160 = icmp eq i64 %159, %2
-  br i1 %160, label %161, label %148, !llvm.loop !55
-
-161:                                              ; preds = %148, %139, %85
-  %162 = phi i64 [ %88, %85 ], [ %143, %139 ], [ %158, %148 ]
-  ret i64 %162
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
-  %9 = sext i32 %4 to i64
-  %10 = mul i64 %9, %3
-  %11 = icmp eq i32 %4, 2
-  %12 = icmp eq i32 %5, 4
-  %13 = and i1 %11, %12
-  %14 = and i64 %2, 3
-  %15 = icmp eq i64 %14, 0
-  %16 = and i1 %15, %13
-  br i1 %16, label %17, label %82
-
-17:                                               ; preds = %8
-  %18 = getelementptr inbounds i8, ptr %0, i64 %2
-  %19 = ashr exact i64 %2, 2
-  %20 = getelementptr inbounds i8, ptr %1, i64 %19
-  %21 = sdiv i64 %10, 16
-  %22 = shl nsw i64 %21, 4
-  %23 = icmp sgt i64 %10, 15
-  br i1 %23, label %30, label %26
-
-24:                                               ; preds = %30
-  %25 = sext <8 x i32> %79 to <8 x i64>
-  br label %26
-
-26:                                               ; preds = %24, %17
-  %27 = phi <8 x i64> [ zeroinitializer, %17 ], [ %25, %24 ]
-  %28 = phi i64 [ 0, %17 ], [ %80, %24 ]
-  %29 = tail call i64 @llvm.vector.reduce.add.v8i64(<8 x i64> %27)
-  br label %82
-
-30:                                               ; preds = %17, %30
-  %31 = phi i64 [ %80, %30 ], [ 0, %17 ]
-  %32 = phi <8 x i32> [ %79, %30 ], [ zeroinitializer, %17 ]
-  %33 = lshr exact i64 %31, 2
-  %34 = getelementptr inbounds i8, ptr %20, i64 %33
-  %35 = load i8, ptr %34, align 1, !tbaa !31
-  %36 = zext i8 %35 to i64
-  %37 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %36
-  %38 = load i32, ptr %37, align 4, !tbaa !42
-  %39 = zext i32 %38 to i64
-  %40 = getelementptr inbounds i8, ptr %34, i64 1
-  %41 = load i8, ptr %40, align 1, !tbaa !31
-  %42 = zext i8 %41 to i64
-  %43 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %42
-  %44 = load i32, ptr %43, align 4, !tbaa !42
-  %45 = zext i32 %44 to i64
-  %46 = shl nuw i64 %45, 32
-  %47 = or disjoint i64 %46, %39
-  %48 = getelementptr inbounds i8, ptr %34, i64 2
-  %49 = load i8, ptr %48, align 1, !tbaa !31
-  %50 = zext i8 %49 to i64
-  %51 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %50
-  %52 = load i32, ptr %51, align 4, !tbaa !42
-  %53 = zext i32 %52 to i64
-  %54 = getelementptr inbounds i8, ptr %34, i64 3
-  %55 = load i8, ptr %54, align 1, !tbaa !31
-  %56 = zext i8 %55 to i64
-  %57 = getelementptr inbounds [256 x i32], ptr @sieve_nm24_byte_gather, i64 0, i64 %56
-  %58 = load i32, ptr %57, align 4, !tbaa !42
-  %59 = zext i32 %58 to i64
-  %60 = shl nuw i64 %59, 32
-  %61 = or disjoint i64 %60, %53
-  %62 = add i64 %47, 578721382569869312
-  %63 = add i64 %61, 578721382569869312
-  %64 = insertelement <4 x i64> poison, i64 %62, i64 0
-  %65 = insertelement <4 x i64> %64, i64 %63, i64 2
-  %66 = shl nuw nsw i64 %31, 1
-  %67 = getelementptr inbounds i8, ptr %7, i64 %66
-  %68 = load <32 x i8>, ptr %67, align 1, !tbaa !31
-  %69 = bitcast <4 x i64> %65 to <32 x i8>
-  %70 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %68, <32 x i8> %69)
-  %71 = bitcast <32 x i8> %70 to <4 x i64>
-  %72 = shufflevector <4 x i64> %71, <4 x i64> poison, <2 x i32> <i32 0, i32 2>
-  %73 = bitcast <2 x i64> %72 to <16 x i8>
-  %74 = zext <16 x i8> %73 to <16 x i16>
-  %75 = getelementptr inbounds i8, ptr %18, i64 %31
-  %76 = load <16 x i8>, ptr %75, align 1, !tbaa !31
-  %77 = sext <16 x i8> %76 to <16 x i16>
-  %78 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %74, <16 x i16> %77)
-  %79 = add <8 x i32> %78, %32
-  %80 = add nuw nsw i64 %31, 16
-  %81 = icmp slt i64 %80, %22
-  br i1 %81, label %30, label %24, !llvm.loop !56
-
-82:                                               ; preds = %26, %8
-  %83 = phi i64 [ %29, %26 ], [ 0, %8 ]
-  %84 = phi i64 [ %28, %26 ], [ 0, %8 ]
-  %85 = icmp slt i64 %84, %10
-  br i1 %85, label %86, label %174
-
-86:                                               ; preds = %82
-  %87 = sext i32 %5 to i64
-  %88 = sext i32 %6 to i64
-  %89 = shl nsw i32 -1, %6
-  %90 = xor i32 %89, -1
-  %91 = sub i64 %10, %84
-  %92 = add i64 %84, 1
-  %93 = and i64 %91, 1
-  %94 = icmp eq i64 %93, 0
-  br i1 %94, label %119, label %95
-
-95:                                               ; preds = %86
-  %96 = add nsw i64 %84, %2
-  %97 = getelementptr inbounds i8, ptr %0, i64 %96
-  %98 = load i8, ptr %97, align 1, !tbaa !31
-  %99 = sext i8 %98 to i64
-  %100 = sdiv i64 %84, %9
-  %101 = mul nsw i64 %100, %87
-  %102 = mul i64 %96, %88
-  %103 = lshr i64 %102, 3
-  %104 = getelementptr inbounds i8, ptr %1, i64 %103
-  %105 = load i16, ptr %104, align 1
-  %106 = zext i16 %105 to i32
-  %107 = trunc i64 %102 to i32
-  %108 = and i32 %107, 7
-  %109 = lshr i32 %106, %108
-  %110 = and i32 %109, %90
-  %111 = zext nneg i32 %110 to i64
-  %112 = getelementptr i8, ptr %7, i64 %101
-  %113 = getelementptr i8, ptr %112, i64 %111
-  %114 = load i8, ptr %113, align 1, !tbaa !31
-  %115 = zext i8 %114 to i64
-  %116 = mul nsw i64 %115, %99
-  %117 = add nsw i64 %116, %83
-  %118 = add nuw nsw i64 %84, 1
-  br label %119
-
-119:                                              ; preds = %95, %86
-  %120 = phi i64 [ poison, %86 ], [ %117, %95 ]
-  %121 = phi i64 [ %84, %86 ], [ %118, %95 ]
-  %122 = phi i64 [ %83, %86 ], [ %117, %95 ]
-  %123 = icmp eq i64 %10, %92
-  br i1 %123, label %174, label %124
-
-124:                                              ; preds = %119, %124
-  %125 = phi i64 [ %172, %124 ], [ %121, %119 ]
-  %126 = phi i64 [ %171, %124 ], [ %122, %119 ]
-  %127 = add nsw i64 %125, %2
-  %128 = getelementptr inbounds i8, ptr %0, i64 %127
-  %129 = load i8, ptr %128, align 1, !tbaa !31
-  %130 = sext i8 %129 to i64
-  %131 = sdiv i64 %125, %9
-  %132 = mul nsw i64 %131, %87
-  %133 = mul i64 %127, %88
-  %134 = lshr i64 %133, 3
-  %135 = getelementptr inbounds i8, ptr %1, i64 %134
-  %136 = load i16, ptr %135, align 1
-  %137 = zext i16 %136 to i32
-  %138 = trunc i64 %133 to i32
-  %139 = and i32 %138, 7
-  %140 = lshr i32 %137, %139
-  %141 = and i32 %140, %90
-  %142 = zext nneg i32 %141 to i64
-  %143 = getelementptr i8, ptr %7, i64 %132
-  %144 = getelementptr i8, ptr %143, i64 %142
-  %145 = load i8, ptr %144, align 1, !tbaa !31
-  %146 = zext i8 %145 to i64
-  %147 = mul nsw i64 %146, %130
-  %148 = add nsw i64 %147, %126
-  %149 = add nuw nsw i64 %125, 1
-  %150 = add nsw i64 %149, %2
-  %151 = getelementptr inbounds i8, ptr %0, i64 %150
-  %152 = load i8, ptr %151, align 1, !tbaa !31
-  %153 = sext i8 %152 to i64
-  %154 = sdiv i64 %149, %9
-  %155 = mul nsw i64 %154, %87
-  %156 = mul i64 %150, %88
-  %157 = lshr i64 %156, 3
-  %158 = getelementptr inbounds i8, ptr %1, i64 %157
-  %159 = load i16, ptr %158, align 1
-  %160 = zext i16 %159 to i32
-  %161 = trunc i64 %156 to i32
-  %162 = and i32 %161, 7
-  %163 = lshr i32 %160, %162
-  %164 = and i32 %163, %90
-  %165 = zext nneg i32 %164 to i64
-  %166 = getelementptr i8, ptr %7, i64 %155
-  %167 = getelementptr i8, ptr %166, i64 %165
-  %168 = load i8, ptr %167, align 1, !tbaa !31
-  %169 = zext i8 %168 to i64
-  %170 = mul nsw i64 %169, %153
-  %171 = add nsw i64 %170, %148
-  %172 = add nuw nsw i64 %125, 2
-  %173 = icmp eq i64 %172, %10
-  br i1 %173, label %174, label %124, !llvm.loop !57
-
-174:                                              ; preds = %119, %124, %82
-  %175 = phi i64 [ %83, %82 ], [ %120, %119 ], [ %171, %124 ]
-  ret i64 %175
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #15 {
-  %9 = alloca [4 x float], align 16
-  %10 = sext i32 %4 to i64
-  %11 = mul i64 %10, %3
-  %12 = icmp eq i32 %4, 2
-  %13 = icmp eq i32 %5, 4
-  %14 = and i1 %12, %13
-  %15 = and i64 %2, 3
-  %16 = icmp eq i64 %15, 0
-  %17 = and i1 %16, %14
-  br i1 %17, label %18, label %142
-
-18:                                               ; preds = %8
-  %19 = getelementptr inbounds float, ptr %0, i64 %2
-  %20 = ashr exact i64 %2, 2
-  %21 = getelementptr inbounds i8, ptr %1, i64 %20
-  %22 = sdiv i64 %11, 64
-  %23 = shl nsw i64 %22, 6
-  %24 = icmp sgt i64 %11, 63
-  br i1 %24, label %25, label %104
-
-25:                                               ; preds = %18, %25
-  %26 = phi <16 x float> [ %101, %25 ], [ zeroinitializer, %18 ]
-  %27 = phi <16 x float> [ %83, %25 ], [ zeroinitializer, %18 ]
-  %28 = phi <16 x float> [ %65, %25 ], [ zeroinitializer, %18 ]
-  %29 = phi <16 x float> [ %47, %25 ], [ zeroinitializer, %18 ]
-  %30 = phi i64 [ %102, %25 ], [ 0, %18 ]
-  %31 = lshr exact i64 %30, 2
-  %32 = getelementptr inbounds i8, ptr %21, i64 %31
-  %33 = load i32, ptr %32, align 1
-  %34 = insertelement <16 x i32> poison, i32 %33, i64 0
-  %35 = shufflevector <16 x i32> %34, <16 x i32> poison, <16 x i32> zeroinitializer
-  %36 = lshr <16 x i32> %35, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %37 = and <16 x i32> %36, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %38 = or disjoint <16 x i32> %37, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %39 = shl nsw i64 %30, 3
-  %40 = getelementptr inbounds i8, ptr %7, i64 %39
-  %41 = load <16 x float>, ptr %40, align 1, !tbaa !31
-  %42 = getelementptr inbounds i8, ptr %40, i64 64
-  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
-  %44 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %41, <16 x i32> %38, <16 x float> %43)
-  %45 = getelementptr inbounds float, ptr %19, i64 %30
-  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
-  %47 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %46, <16 x float> %44, <16 x float> %29)
-  %48 = or disjoint i64 %30, 16
-  %49 = lshr exact i64 %48, 2
-  %50 = getelementptr inbounds i8, ptr %21, i64 %49
-  %51 = load i32, ptr %50, align 1
-  %52 = insertelement <16 x i32> poison, i32 %51, i64 0
-  %53 = shufflevector <16 x i32> %52, <16 x i32> poison, <16 x i32> zeroinitializer
-  %54 = lshr <16 x i32> %53, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %55 = and <16 x i32> %54, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %56 = or disjoint <16 x i32> %55, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %57 = shl nsw i64 %48, 3
-  %58 = getelementptr inbounds i8, ptr %7, i64 %57
-  %59 = load <16 x float>, ptr %58, align 1, !tbaa !31
-  %60 = getelementptr inbounds i8, ptr %58, i64 64
-  %61 = load <16 x float>, ptr %60, align 1, !tbaa !31
-  %62 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %59, <16 x i32> %56, <16 x float> %61)
-  %63 = getelementptr inbounds float, ptr %19, i64 %48
-  %64 = load <16 x float>, ptr %63, align 1, !tbaa !31
-  %65 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %64, <16 x float> %62, <16 x float> %28)
-  %66 = or disjoint i64 %30, 32
-  %67 = lshr exact i64 %66, 2
-  %68 = getelementptr inbounds i8, ptr %21, i64 %67
-  %69 = load i32, ptr %68, align 1
-  %70 = insertelement <16 x i32> poison, i32 %69, i64 0
-  %71 = shufflevector <16 x i32> %70, <16 x i32> poison, <16 x i32> zeroinitializer
-  %72 = lshr <16 x i32> %71, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %73 = and <16 x i32> %72, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %74 = or disjoint <16 x i32> %73, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %75 = shl nsw i64 %66, 3
-  %76 = getelementptr inbounds i8, ptr %7, i64 %75
-  %77 = load <16 x float>, ptr %76, align 1, !tbaa !31
-  %78 = getelementptr inbounds i8, ptr %76, i64 64
-  %79 = load <16 x float>, ptr %78, align 1, !tbaa !31
-  %80 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %77, <16 x i32> %74, <16 x float> %79)
-  %81 = getelementptr inbounds float, ptr %19, i64 %66
-  %82 = load <16 x float>, ptr %81, align 1, !tbaa !31
-  %83 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %82, <16 x float> %80, <16 x float> %27)
-  %84 = or disjoint i64 %30, 48
-  %85 = lshr exact i64 %84, 2
-  %86 = getelementptr inbounds i8, ptr %21, i64 %85
-  %87 = load i32, ptr %86, align 1
-  %88 = insertelement <16 x i32> poison, i32 %87, i64 0
-  %89 = shufflevector <16 x i32> %88, <16 x i32> poison, <16 x i32> zeroinitializer
-  %90 = lshr <16 x i32> %89, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %91 = and <16 x i32> %90, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %92 = or disjoint <16 x i32> %91, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %93 = shl nsw i64 %84, 3
-  %94 = getelementptr inbounds i8, ptr %7, i64 %93
-  %95 = load <16 x float>, ptr %94, align 1, !tbaa !31
-  %96 = getelementptr inbounds i8, ptr %94, i64 64
-  %97 = load <16 x float>, ptr %96, align 1, !tbaa !31
-  %98 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %95, <16 x i32> %92, <16 x float> %97)
-  %99 = getelementptr inbounds float, ptr %19, i64 %84
-  %100 = load <16 x float>, ptr %99, align 1, !tbaa !31
-  %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
-  %102 = add nuw nsw i64 %30, 64
-  %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !58
-
-104:                                              ; preds = %25, %18
-  %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
-  %106 = phi <16 x float> [ zeroinitializer, %18 ], [ %83, %25 ]
-  %107 = phi <16 x float> [ zeroinitializer, %18 ], [ %65, %25 ]
-  %108 = phi <16 x float> [ zeroinitializer, %18 ], [ %47, %25 ]
-  %109 = phi i64 [ 0, %18 ], [ %102, %25 ]
-  %110 = sdiv i64 %11, 16
-  %111 = shl nsw i64 %110, 4
-  %112 = icmp slt i64 %109, %111
-  br i1 %112, label %120, label %113
-
-113:                                              ; preds = %120, %104
-  %114 = phi <16 x float> [ %108, %104 ], [ %139, %120 ]
-  %115 = phi i64 [ %109, %104 ], [ %140, %120 ]
-  %116 = fadd <16 x float> %107, %114
-  %117 = fadd <16 x float> %105, %106
-  %118 = fadd <16 x float> %117, %116
-  %119 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %118)
-  br label %142
-
-120:                                              ; preds = %104, %120
-  %121 = phi i64 [ %140, %120 ], [ %109, %104 ]
-  %122 = phi <16 x float> [ %139, %120 ], [ %108, %104 ]
-  %123 = lshr exact i64 %121, 2
-  %124 = getelementptr inbounds i8, ptr %21, i64 %123
-  %125 = load i32, ptr %124, align 1
-  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
-  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
-  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %131 = shl nsw i64 %121, 3
-  %132 = getelementptr inbounds i8, ptr %7, i64 %131
-  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
-  %134 = getelementptr inbounds i8, ptr %132, i64 64
-  %135 = load <16 x float>, ptr %134, align 1, !tbaa !31
-  %136 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %133, <16 x i32> %130, <16 x float> %135)
-  %137 = getelementptr inbounds float, ptr %19, i64 %121
-  %138 = load <16 x float>, ptr %137, align 1, !tbaa !31
-  %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
-  %140 = add nuw nsw i64 %121, 16
-  %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !59
-
-142:                                              ; preds = %113, %8
-  %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
-  %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
-  %145 = icmp slt i64 %144, %11
-  br i1 %145, label %146, label %245
-
-146:                                              ; preds = %142
-  %147 = sext i32 %5 to i64
-  %148 = sext i32 %6 to i64
-  %149 = shl nsw i32 -1, %6
-  %150 = xor i32 %149, -1
-  %151 = sub i64 %11, %144
-  %152 = add i64 %144, 1
-  %153 = and i64 %151, 1
-  %154 = icmp eq i64 %153, 0
-  br i1 %154, label %180, label %155
-
-155:                                              ; preds = %146
-  %156 = add nsw i64 %144, %2
-  %157 = getelementptr inbounds float, ptr %0, i64 %156
-  %158 = load float, ptr %157, align 4, !tbaa !60
-  %159 = sdiv i64 %144, %10
-  %160 = mul nsw i64 %159, %147
-  %161 = mul i64 %156, %148
-  %162 = lshr i64 %161, 3
-  %163 = getelementptr inbounds i8, ptr %1, i64 %162
-  %164 = load i16, ptr %163, align 1
-  %165 = zext i16 %164 to i32
-  %166 = trunc i64 %161 to i32
-  %167 = and i32 %166, 7
-  %168 = lshr i32 %165, %167
-  %169 = and i32 %168, %150
-  %170 = zext nneg i32 %169 to i64
-  %171 = getelementptr float, ptr %7, i64 %160
-  %172 = getelementptr float, ptr %171, i64 %170
-  %173 = load float, ptr %172, align 4, !tbaa !60
-  %174 = fmul float %158, %173
-  %175 = and i64 %144, 3
-  %176 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %175
-  %177 = load float, ptr %176, align 4, !tbaa !60
-  %178 = fadd float %177, %174
-  store float %178, ptr %176, align 4, !tbaa !60
-  %179 = add nuw nsw i64 %144, 1
-  br label %180
-
-180:                                              ; preds = %155, %146
-  %181 = phi i64 [ %144, %146 ], [ %179, %155 ]
-  %182 = icmp eq i64 %11, %152
-  br i1 %182, label %234, label %183
-
-183:                                              ; preds = %180, %183
-  %184 = phi i64 [ %232, %183 ], [ %181, %180 ]
-  %185 = add nsw i64 %184, %2
-  %186 = getelementptr inbounds float, ptr %0, i64 %185
-  %187 = load float, ptr %186, align 4, !tbaa !60
-  %188 = sdiv i64 %184, %10
-  %189 = mul nsw i64 %188, %147
-  %190 = mul i64 %185, %148
-  %191 = lshr i64 %190, 3
-  %192 = getelementptr inbounds i8, ptr %1, i64 %191
-  %193 = load i16, ptr %192, align 1
-  %194 = zext i16 %193 to i32
-  %195 = trunc i64 %190 to i32
-  %196 = and i32 %195, 7
-  %197 = lshr i32 %194, %196
-  %198 = and i32 %197, %150
-  %199 = zext nneg i32 %198 to i64
-  %200 = getelementptr float, ptr %7, i64 %189
-  %201 = getelementptr float, ptr %200, i64 %199
-  %202 = load float, ptr %201, align 4, !tbaa !60
-  %203 = fmul float %187, %202
-  %204 = and i64 %184, 3
-  %205 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %204
-  %206 = load float, ptr %205, align 4, !tbaa !60
-  %207 = fadd float %206, %203
-  store float %207, ptr %205, align 4, !tbaa !60
-  %208 = add nuw nsw i64 %184, 1
-  %209 = add nsw i64 %208, %2
-  %210 = getelementptr inbounds float, ptr %0, i64 %209
-  %211 = load float, ptr %210, align 4, !tbaa !60
-  %212 = sdiv i64 %208, %10
-  %213 = mul nsw i64 %212, %147
-  %214 = mul i64 %209, %148
-  %215 = lshr i64 %214, 3
-  %216 = getelementptr inbounds i8, ptr %1, i64 %215
-  %217 = load i16, ptr %216, align 1
-  %218 = zext i16 %217 to i32
-  %219 = trunc i64 %214 to i32
-  %220 = and i32 %219, 7
-  %221 = lshr i32 %218, %220
-  %222 = and i32 %221, %150
-  %223 = zext nneg i32 %222 to i64
-  %224 = getelementptr float, ptr %7, i64 %213
-  %225 = getelementptr float, ptr %224, i64 %223
-  %226 = load float, ptr %225, align 4, !tbaa !60
-  %227 = fmul float %211, %226
-  %228 = and i64 %208, 3
-  %229 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %228
-  %230 = load float, ptr %229, align 4, !tbaa !60
-  %231 = fadd float %230, %227
-  store float %231, ptr %229, align 4, !tbaa !60
-  %232 = add nuw nsw i64 %184, 2
-  %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !62
-
-234:                                              ; preds = %183, %180
-  %235 = load float, ptr %9, align 16, !tbaa !60
-  %236 = getelementptr inbounds i8, ptr %9, i64 4
-  %237 = load float, ptr %236, align 4, !tbaa !60
-  %238 = getelementptr inbounds i8, ptr %9, i64 8
-  %239 = load float, ptr %238, align 8, !tbaa !60
-  %240 = getelementptr inbounds i8, ptr %9, i64 12
-  %241 = load float, ptr %240, align 4, !tbaa !60
-  %242 = fadd float %235, %237
-  %243 = fadd float %239, %241
-  %244 = fadd float %242, %243
-  br label %245
-
-245:                                              ; preds = %142, %234
-  %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
-  %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
-  ret float %247
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
-  %10 = alloca [4 x float], align 16
-  %11 = alloca [4 x float], align 16
-  %12 = alloca [4 x float], align 16
-  %13 = icmp ne i32 %4, 4
-  %14 = icmp eq i32 %4, 8
-  %15 = select i1 %14, i32 3, i32 4
-  %16 = select i1 %13, i32 %15, i32 2
-  %17 = zext nneg i32 %16 to i64
-  %18 = shl nuw nsw i64 %17, 5
-  %19 = add nuw nsw i64 %18, 63
-  %20 = and i64 %19, 448
-  %21 = or disjoint i64 %20, 1024
-  %22 = sdiv i32 64, %3
-  %23 = mul nsw i32 %22, %4
-  %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
-  %25 = icmp ne i32 %3, 2
-  %26 = or i1 %25, %13
-  %27 = icmp ne i32 %5, 0
-  %28 = or i1 %26, %27
-  br i1 %28, label %255, label %29
-
-29:                                               ; preds = %9
-  %30 = icmp sgt i64 %1, 0
-  br i1 %30, label %49, label %36
-
-31:                                               ; preds = %49
-  %32 = fadd <16 x float> %171, %219
-  %33 = fadd <16 x float> %182, %230
-  %34 = fadd <16 x float> %193, %241
-  %35 = fadd <16 x float> %204, %252
-  br label %36
-
-36:                                               ; preds = %31, %29
-  %37 = phi i64 [ %1, %31 ], [ 0, %29 ]
-  %38 = phi <16 x float> [ %32, %31 ], [ zeroinitializer, %29 ]
-  %39 = phi <16 x float> [ %33, %31 ], [ zeroinitializer, %29 ]
-  %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
-  %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
-  %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !60
-  %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
-  %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !60
-  %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
-  %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !60
-  %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
-  %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !60
-  br label %255
-
-49:                                               ; preds = %29, %49
-  %50 = phi <16 x float> [ %252, %49 ], [ zeroinitializer, %29 ]
-  %51 = phi <16 x float> [ %204, %49 ], [ zeroinitializer, %29 ]
-  %52 = phi <16 x float> [ %241, %49 ], [ zeroinitializer, %29 ]
-  %53 = phi <16 x float> [ %193, %49 ], [ zeroinitializer, %29 ]
-  %54 = phi <16 x float> [ %230, %49 ], [ zeroinitializer, %29 ]
-  %55 = phi <16 x float> [ %182, %49 ], [ zeroinitializer, %29 ]
-  %56 = phi <16 x float> [ %219, %49 ], [ zeroinitializer, %29 ]
-  %57 = phi <16 x float> [ %171, %49 ], [ zeroinitializer, %29 ]
-  %58 = phi i64 [ %253, %49 ], [ 0, %29 ]
-  %59 = mul nuw nsw i64 %58, %21
-  %60 = getelementptr inbounds i8, ptr %0, i64 %59
-  %61 = mul nuw nsw i64 %58, %24
-  %62 = getelementptr inbounds float, ptr %6, i64 %61
-  %63 = getelementptr inbounds i8, ptr %60, i64 1024
-  %64 = load <16 x float>, ptr %62, align 1, !tbaa !31
-  %65 = getelementptr inbounds i8, ptr %62, i64 64
-  %66 = load <16 x float>, ptr %65, align 1, !tbaa !31
-  %67 = load i32, ptr %63, align 1
-  %68 = insertelement <16 x i32> poison, i32 %67, i64 0
-  %69 = shufflevector <16 x i32> %68, <16 x i32> poison, <16 x i32> zeroinitializer
-  %70 = lshr <16 x i32> %69, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %71 = and <16 x i32> %70, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %72 = or disjoint <16 x i32> %71, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %73 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %72, <16 x float> %66)
-  %74 = load <16 x float>, ptr %60, align 1, !tbaa !31
-  %75 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %74, <16 x float> %73, <16 x float> %57)
-  %76 = getelementptr inbounds i8, ptr %60, i64 1028
-  %77 = load i32, ptr %76, align 1
-  %78 = insertelement <16 x i32> poison, i32 %77, i64 0
-  %79 = shufflevector <16 x i32> %78, <16 x i32> poison, <16 x i32> zeroinitializer
-  %80 = lshr <16 x i32> %79, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %81 = and <16 x i32> %80, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %82 = or disjoint <16 x i32> %81, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %83 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %82, <16 x float> %66)
-  %84 = getelementptr inbounds i8, ptr %60, i64 64
-  %85 = load <16 x float>, ptr %84, align 1, !tbaa !31
-  %86 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %85, <16 x float> %83, <16 x float> %55)
-  %87 = getelementptr inbounds i8, ptr %60, i64 1032
-  %88 = load i32, ptr %87, align 1
-  %89 = insertelement <16 x i32> poison, i32 %88, i64 0
-  %90 = shufflevector <16 x i32> %89, <16 x i32> poison, <16 x i32> zeroinitializer
-  %91 = lshr <16 x i32> %90, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %92 = and <16 x i32> %91, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %93 = or disjoint <16 x i32> %92, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %94 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %93, <16 x float> %66)
-  %95 = getelementptr inbounds i8, ptr %60, i64 128
-  %96 = load <16 x float>, ptr %95, align 1, !tbaa !31
-  %97 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %96, <16 x float> %94, <16 x float> %53)
-  %98 = getelementptr inbounds i8, ptr %60, i64 1036
-  %99 = load i32, ptr %98, align 1
-  %100 = insertelement <16 x i32> poison, i32 %99, i64 0
-  %101 = shufflevector <16 x i32> %100, <16 x i32> poison, <16 x i32> zeroinitializer
-  %102 = lshr <16 x i32> %101, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %103 = and <16 x i32> %102, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %104 = or disjoint <16 x i32> %103, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %105 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %104, <16 x float> %66)
-  %106 = getelementptr inbounds i8, ptr %60, i64 192
-  %107 = load <16 x float>, ptr %106, align 1, !tbaa !31
-  %108 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %107, <16 x float> %105, <16 x float> %51)
-  %109 = getelementptr inbounds i8, ptr %62, i64 128
-  %110 = load <16 x float>, ptr %109, align 1, !tbaa !31
-  %111 = getelementptr inbounds i8, ptr %62, i64 192
-  %112 = load <16 x float>, ptr %111, align 1, !tbaa !31
-  %113 = getelementptr inbounds i8, ptr %60, i64 1040
-  %114 = getelementptr inbounds i8, ptr %60, i64 256
-  %115 = load i32, ptr %113, align 1
-  %116 = insertelement <16 x i32> poison, i32 %115, i64 0
-  %117 = shufflevector <16 x i32> %116, <16 x i32> poison, <16 x i32> zeroinitializer
-  %118 = lshr <16 x i32> %117, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %119 = and <16 x i32> %118, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %120 = or disjoint <16 x i32> %119, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %121 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %120, <16 x float> %112)
-  %122 = load <16 x float>, ptr %114, align 1, !tbaa !31
-  %123 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %122, <16 x float> %121, <16 x float> %56)
-  %124 = getelementptr inbounds i8, ptr %60, i64 1044
-  %125 = load i32, ptr %124, align 1
-  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
-  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
-  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %131 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %130, <16 x float> %112)
-  %132 = getelementptr inbounds i8, ptr %60, i64 320
-  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
-  %134 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %133, <16 x float> %131, <16 x float> %54)
-  %135 = getelementptr inbounds i8, ptr %60, i64 1048
-  %136 = load i32, ptr %135, align 1
-  %137 = insertelement <16 x i32> poison, i32 %136, i64 0
-  %138 = shufflevector <16 x i32> %137, <16 x i32> poison, <16 x i32> zeroinitializer
-  %139 = lshr <16 x i32> %138, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %140 = and <16 x i32> %139, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %141 = or disjoint <16 x i32> %140, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %142 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %141, <16 x float> %112)
-  %143 = getelementptr inbounds i8, ptr %60, i64 384
-  %144 = load <16 x float>, ptr %143, align 1, !tbaa !31
-  %145 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %144, <16 x float> %142, <16 x float> %52)
-  %146 = getelementptr inbounds i8, ptr %60, i64 1052
-  %147 = load i32, ptr %146, align 1
-  %148 = insertelement <16 x i32> poison, i32 %147, i64 0
-  %149 = shufflevector <16 x i32> %148, <16 x i32> poison, <16 x i32> zeroinitializer
-  %150 = lshr <16 x i32> %149, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %151 = and <16 x i32> %150, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %152 = or disjoint <16 x i32> %151, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %153 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %152, <16 x float> %112)
-  %154 = getelementptr inbounds i8, ptr %60, i64 448
-  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
-  %156 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %155, <16 x float> %153, <16 x float> %50)
-  %157 = getelementptr inbounds i8, ptr %62, i64 256
-  %158 = load <16 x float>, ptr %157, align 1, !tbaa !31
-  %159 = getelementptr inbounds i8, ptr %62, i64 320
-  %160 = load <16 x float>, ptr %159, align 1, !tbaa !31
-  %161 = getelementptr inbounds i8, ptr %60, i64 1056
-  %162 = getelementptr inbounds i8, ptr %60, i64 512
-  %163 = load i32, ptr %161, align 1
-  %164 = insertelement <16 x i32> poison, i32 %163, i64 0
-  %165 = shufflevector <16 x i32> %164, <16 x i32> poison, <16 x i32> zeroinitializer
-  %166 = lshr <16 x i32> %165, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %167 = and <16 x i32> %166, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %168 = or disjoint <16 x i32> %167, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %169 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %168, <16 x float> %160)
-  %170 = load <16 x float>, ptr %162, align 1, !tbaa !31
-  %171 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %170, <16 x float> %169, <16 x float> %75)
-  %172 = getelementptr inbounds i8, ptr %60, i64 1060
-  %173 = load i32, ptr %172, align 1
-  %174 = insertelement <16 x i32> poison, i32 %173, i64 0
-  %175 = shufflevector <16 x i32> %174, <16 x i32> poison, <16 x i32> zeroinitializer
-  %176 = lshr <16 x i32> %175, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %177 = and <16 x i32> %176, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %178 = or disjoint <16 x i32> %177, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %179 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %178, <16 x float> %160)
-  %180 = getelementptr inbounds i8, ptr %60, i64 576
-  %181 = load <16 x float>, ptr %180, align 1, !tbaa !31
-  %182 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %181, <16 x float> %179, <16 x float> %86)
-  %183 = getelementptr inbounds i8, ptr %60, i64 1064
-  %184 = load i32, ptr %183, align 1
-  %185 = insertelement <16 x i32> poison, i32 %184, i64 0
-  %186 = shufflevector <16 x i32> %185, <16 x i32> poison, <16 x i32> zeroinitializer
-  %187 = lshr <16 x i32> %186, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %188 = and <16 x i32> %187, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %189 = or disjoint <16 x i32> %188, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %190 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %189, <16 x float> %160)
-  %191 = getelementptr inbounds i8, ptr %60, i64 640
-  %192 = load <16 x float>, ptr %191, align 1, !tbaa !31
-  %193 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %192, <16 x float> %190, <16 x float> %97)
-  %194 = getelementptr inbounds i8, ptr %60, i64 1068
-  %195 = load i32, ptr %194, align 1
-  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
-  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %198 = lshr <16 x i32> %197, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %199 = and <16 x i32> %198, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %200 = or disjoint <16 x i32> %199, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %201 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %200, <16 x float> %160)
-  %202 = getelementptr inbounds i8, ptr %60, i64 704
-  %203 = load <16 x float>, ptr %202, align 1, !tbaa !31
-  %204 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %203, <16 x float> %201, <16 x float> %108)
-  %205 = getelementptr inbounds i8, ptr %62, i64 384
-  %206 = load <16 x float>, ptr %205, align 1, !tbaa !31
-  %207 = getelementptr inbounds i8, ptr %62, i64 448
-  %208 = load <16 x float>, ptr %207, align 1, !tbaa !31
-  %209 = getelementptr inbounds i8, ptr %60, i64 1072
-  %210 = getelementptr inbounds i8, ptr %60, i64 768
-  %211 = load i32, ptr %209, align 1
-  %212 = insertelement <16 x i32> poison, i32 %211, i64 0
-  %213 = shufflevector <16 x i32> %212, <16 x i32> poison, <16 x i32> zeroinitializer
-  %214 = lshr <16 x i32> %213, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %215 = and <16 x i32> %214, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %216 = or disjoint <16 x i32> %215, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %217 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %216, <16 x float> %208)
-  %218 = load <16 x float>, ptr %210, align 1, !tbaa !31
-  %219 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %218, <16 x float> %217, <16 x float> %123)
-  %220 = getelementptr inbounds i8, ptr %60, i64 1076
-  %221 = load i32, ptr %220, align 1
-  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
-  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
-  %224 = lshr <16 x i32> %223, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %225 = and <16 x i32> %224, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %226 = or disjoint <16 x i32> %225, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %227 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %226, <16 x float> %208)
-  %228 = getelementptr inbounds i8, ptr %60, i64 832
-  %229 = load <16 x float>, ptr %228, align 1, !tbaa !31
-  %230 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %229, <16 x float> %227, <16 x float> %134)
-  %231 = getelementptr inbounds i8, ptr %60, i64 1080
-  %232 = load i32, ptr %231, align 1
-  %233 = insertelement <16 x i32> poison, i32 %232, i64 0
-  %234 = shufflevector <16 x i32> %233, <16 x i32> poison, <16 x i32> zeroinitializer
-  %235 = lshr <16 x i32> %234, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %236 = and <16 x i32> %235, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %237 = or disjoint <16 x i32> %236, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %238 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %237, <16 x float> %208)
-  %239 = getelementptr inbounds i8, ptr %60, i64 896
-  %240 = load <16 x float>, ptr %239, align 1, !tbaa !31
-  %241 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %240, <16 x float> %238, <16 x float> %145)
-  %242 = getelementptr inbounds i8, ptr %60, i64 1084
-  %243 = load i32, ptr %242, align 1
-  %244 = insertelement <16 x i32> poison, i32 %243, i64 0
-  %245 = shufflevector <16 x i32> %244, <16 x i32> poison, <16 x i32> zeroinitializer
-  %246 = lshr <16 x i32> %245, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %247 = and <16 x i32> %246, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %248 = or disjoint <16 x i32> %247, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %249 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %248, <16 x float> %208)
-  %250 = getelementptr inbounds i8, ptr %60, i64 960
-  %251 = load <16 x float>, ptr %250, align 1, !tbaa !31
-  %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
-  %253 = add nuw nsw i64 %58, 1
-  %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !63
-
-255:                                              ; preds = %36, %9
-  %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
-  %257 = icmp slt i64 %256, %1
-  br i1 %257, label %258, label %364
-
-258:                                              ; preds = %255
-  %259 = sext i32 %3 to i64
-  %260 = sext i32 %4 to i64
-  %261 = shl nuw nsw i64 %17, 1
-  %262 = shl nsw i32 -1, %16
-  %263 = xor i32 %262, -1
-  %264 = getelementptr inbounds i8, ptr %11, i64 4
-  %265 = getelementptr inbounds i8, ptr %11, i64 8
-  %266 = getelementptr inbounds i8, ptr %11, i64 12
-  br label %267
-
-267:                                              ; preds = %274, %258
-  %268 = phi i64 [ %256, %258 ], [ %275, %274 ]
-  %269 = mul nuw nsw i64 %268, %21
-  %270 = getelementptr inbounds i8, ptr %0, i64 %269
-  %271 = mul nsw i64 %268, %24
-  %272 = getelementptr inbounds float, ptr %6, i64 %271
-  %273 = getelementptr inbounds i8, ptr %270, i64 1024
-  br label %277
-
-274:                                              ; preds = %279
-  %275 = add nuw nsw i64 %268, 1
-  %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !64
-
-277:                                              ; preds = %279, %267
-  %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
-  br label %292
-
-279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !60
-  %281 = load float, ptr %264, align 4, !tbaa !60
-  %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !60
-  %284 = load float, ptr %266, align 4, !tbaa !60
-  %285 = fadd float %283, %284
-  %286 = fadd float %282, %285
-  %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !60
-  %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
-  %290 = add nuw nsw i64 %278, 1
-  %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !65
-
-292:                                              ; preds = %345, %277
-  %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
-  %294 = lshr i64 %293, 2
-  %295 = and i64 %294, 12
-  %296 = or disjoint i64 %295, %278
-  br i1 %27, label %299, label %297
-
-297:                                              ; preds = %292
-  %298 = and i64 %293, 15
-  br label %321
-
-299:                                              ; preds = %292
-  %300 = and i64 %293, 48
-  %301 = and i64 %293, 15
-  %302 = add nuw nsw i64 %301, 248
-  %303 = icmp ult i64 %301, 8
-  %304 = select i1 %303, i64 %301, i64 %302
-  %305 = trunc i64 %304 to i8
-  %306 = sdiv i8 %305, 4
-  %307 = sext i8 %306 to i64
-  %308 = srem i8 %305, 4
-  %309 = select i1 %303, i64 0, i64 8
-  %310 = sext i8 %308 to i32
-  %311 = sdiv i32 %310, %3
-  %312 = sext i32 %311 to i64
-  %313 = shl nsw i64 %312, 1
-  %314 = add nsw i64 %313, %307
-  %315 = mul nsw i64 %314, %259
-  %316 = srem i32 %310, %3
-  %317 = sext i32 %316 to i64
-  %318 = or disjoint i64 %309, %300
-  %319 = add nsw i64 %318, %317
-  %320 = add i64 %319, %315
-  br label %321
-
-321:                                              ; preds = %299, %297
-  %322 = phi i64 [ %298, %297 ], [ %301, %299 ]
-  %323 = phi i64 [ %293, %297 ], [ %320, %299 ]
-  %324 = shl nuw nsw i64 %296, 6
-  %325 = shl nuw nsw i64 %322, 2
-  %326 = or disjoint i64 %325, %324
-  %327 = getelementptr inbounds i8, ptr %270, i64 %326
-  %328 = load float, ptr %327, align 1
-  %329 = sdiv i64 %323, %259
-  %330 = mul nsw i64 %329, %260
-  %331 = mul nuw nsw i64 %261, %296
-  %332 = getelementptr inbounds i8, ptr %273, i64 %331
-  br i1 %14, label %339, label %333
-
-333:                                              ; preds = %321
-  %334 = mul nuw nsw i64 %322, %17
-  %335 = lshr i64 %334, 3
-  %336 = getelementptr inbounds i8, ptr %332, i64 %335
-  %337 = load i8, ptr %336, align 1, !tbaa !31
-  %338 = zext i8 %337 to i32
-  br label %345
-
-339:                                              ; preds = %321
-  %340 = mul nuw nsw i64 %322, 3
-  %341 = lshr i64 %340, 3
-  %342 = getelementptr inbounds i8, ptr %332, i64 %341
-  %343 = load i16, ptr %342, align 1
-  %344 = zext i16 %343 to i32
-  br label %345
-
-345:                                              ; preds = %339, %333
-  %346 = phi i64 [ %334, %333 ], [ %340, %339 ]
-  %347 = phi i32 [ %338, %333 ], [ %344, %339 ]
-  %348 = phi i32 [ %263, %333 ], [ 7, %339 ]
-  %349 = trunc nuw nsw i64 %346 to i32
-  %350 = and i32 %349, 7
-  %351 = lshr i32 %347, %350
-  %352 = and i32 %351, %348
-  %353 = zext nneg i32 %352 to i64
-  %354 = getelementptr float, ptr %272, i64 %330
-  %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !60
-  %357 = fmul float %328, %356
-  %358 = and i64 %293, 3
-  %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !60
-  %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !60
-  %362 = add nuw nsw i64 %293, 1
-  %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !66
-
-364:                                              ; preds = %274, %255
-  %365 = icmp sgt i64 %2, 0
-  br i1 %365, label %366, label %440
-
-366:                                              ; preds = %364
-  %367 = mul nsw i64 %21, %1
-  %368 = getelementptr inbounds i8, ptr %0, i64 %367
-  %369 = mul nsw i64 %24, %1
-  %370 = getelementptr inbounds float, ptr %6, i64 %369
-  %371 = mul nuw nsw i64 %17, %2
-  %372 = add nuw nsw i64 %371, 7
-  %373 = lshr i64 %372, 3
-  %374 = getelementptr inbounds i8, ptr %12, i64 4
-  %375 = getelementptr inbounds i8, ptr %12, i64 8
-  %376 = getelementptr inbounds i8, ptr %12, i64 12
-  %377 = sext i32 %3 to i64
-  %378 = sext i32 %4 to i64
-  %379 = shl nsw i64 %2, 4
-  %380 = getelementptr inbounds i8, ptr %368, i64 %379
-  %381 = shl nsw i32 -1, %16
-  %382 = xor i32 %381, -1
-  br label %383
-
-383:                                              ; preds = %388, %366
-  %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
-  %385 = mul nuw nsw i64 %384, %2
-  %386 = mul nuw nsw i64 %384, %373
-  %387 = getelementptr inbounds i8, ptr %380, i64 %386
-  br label %401
-
-388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !60
-  %390 = load float, ptr %375, align 8, !tbaa !60
-  %391 = load float, ptr %374, align 4, !tbaa !60
-  %392 = load float, ptr %12, align 16, !tbaa !60
-  %393 = fadd float %391, %392
-  %394 = fadd float %389, %390
-  %395 = fadd float %394, %393
-  %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !60
-  %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
-  %399 = add nuw nsw i64 %384, 1
-  %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !67
-
-401:                                              ; preds = %421, %383
-  %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
-  %403 = add nuw nsw i64 %402, %385
-  %404 = shl nsw i64 %403, 2
-  %405 = getelementptr inbounds i8, ptr %368, i64 %404
-  %406 = load float, ptr %405, align 1
-  %407 = sdiv i64 %402, %377
-  %408 = mul nsw i64 %407, %378
-  br i1 %14, label %415, label %409
-
-409:                                              ; preds = %401
-  %410 = mul nuw nsw i64 %402, %17
-  %411 = lshr i64 %410, 3
-  %412 = getelementptr inbounds i8, ptr %387, i64 %411
-  %413 = load i8, ptr %412, align 1, !tbaa !31
-  %414 = zext i8 %413 to i32
-  br label %421
-
-415:                                              ; preds = %401
-  %416 = mul i64 %402, 3
-  %417 = lshr i64 %416, 3
-  %418 = getelementptr inbounds i8, ptr %387, i64 %417
-  %419 = load i16, ptr %418, align 1
-  %420 = zext i16 %419 to i32
-  br label %421
-
-421:                                              ; preds = %415, %409
-  %422 = phi i64 [ %410, %409 ], [ %416, %415 ]
-  %423 = phi i32 [ %414, %409 ], [ %420, %415 ]
-  %424 = phi i32 [ %382, %409 ], [ 7, %415 ]
-  %425 = trunc i64 %422 to i32
-  %426 = and i32 %425, 7
-  %427 = lshr i32 %423, %426
-  %428 = and i32 %427, %424
-  %429 = zext nneg i32 %428 to i64
-  %430 = getelementptr float, ptr %370, i64 %408
-  %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !60
-  %433 = fmul float %406, %432
-  %434 = and i64 %402, 3
-  %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !60
-  %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !60
-  %438 = add nuw nsw i64 %402, 1
-  %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !68
-
-440:                                              ; preds = %388, %364
-  %441 = icmp sgt i64 %8, 0
-  br i1 %441, label %442, label %444
-
-442:                                              ; preds = %440
-  %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !60
-  br label %444
-
-444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
-  ret void
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
-  %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
-  %6 = getelementptr inbounds float, ptr %0, i64 %1
-  %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
-  %8 = shl nsw i64 %1, 3
-  %9 = getelementptr inbounds i8, ptr %0, i64 %8
-  %10 = load <16 x float>, ptr %9, align 1, !tbaa !31
-  %11 = mul i64 %1, 12
-  %12 = getelementptr inbounds i8, ptr %0, i64 %11
-  %13 = load <16 x float>, ptr %12, align 1, !tbaa !31
-  %14 = shl nsw i64 %1, 4
-  %15 = getelementptr inbounds i8, ptr %0, i64 %14
-  %16 = load <16 x float>, ptr %15, align 1, !tbaa !31
-  %17 = mul i64 %1, 20
-  %18 = getelementptr inbounds i8, ptr %0, i64 %17
-  %19 = load <16 x float>, ptr %18, align 1, !tbaa !31
-  %20 = mul i64 %1, 24
-  %21 = getelementptr inbounds i8, ptr %0, i64 %20
-  %22 = load <16 x float>, ptr %21, align 1, !tbaa !31
-  %23 = mul i64 %1, 28
-  %24 = getelementptr inbounds i8, ptr %0, i64 %23
-  %25 = load <16 x float>, ptr %24, align 1, !tbaa !31
-  %26 = shl nsw i64 %1, 5
-  %27 = getelementptr inbounds i8, ptr %0, i64 %26
-  %28 = load <16 x float>, ptr %27, align 1, !tbaa !31
-  %29 = mul i64 %1, 36
-  %30 = getelementptr inbounds i8, ptr %0, i64 %29
-  %31 = load <16 x float>, ptr %30, align 1, !tbaa !31
-  %32 = mul i64 %1, 40
-  %33 = getelementptr inbounds i8, ptr %0, i64 %32
-  %34 = load <16 x float>, ptr %33, align 1, !tbaa !31
-  %35 = mul i64 %1, 44
-  %36 = getelementptr inbounds i8, ptr %0, i64 %35
-  %37 = load <16 x float>, ptr %36, align 1, !tbaa !31
-  %38 = mul i64 %1, 48
-  %39 = getelementptr inbounds i8, ptr %0, i64 %38
-  %40 = load <16 x float>, ptr %39, align 1, !tbaa !31
-  %41 = mul i64 %1, 52
-  %42 = getelementptr inbounds i8, ptr %0, i64 %41
-  %43 = load <16 x float>, ptr %42, align 1, !tbaa !31
-  %44 = mul i64 %1, 56
-  %45 = getelementptr inbounds i8, ptr %0, i64 %44
-  %46 = load <16 x float>, ptr %45, align 1, !tbaa !31
-  %47 = mul i64 %1, 60
-  %48 = getelementptr inbounds i8, ptr %0, i64 %47
-  %49 = load <16 x float>, ptr %48, align 1, !tbaa !31
-  %50 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %51 = shufflevector <16 x float> %5, <16 x float> %7, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %52 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %53 = shufflevector <16 x float> %10, <16 x float> %13, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %54 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %55 = shufflevector <16 x float> %16, <16 x float> %19, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %56 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %57 = shufflevector <16 x float> %22, <16 x float> %25, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %58 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %59 = shufflevector <16 x float> %28, <16 x float> %31, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %60 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %61 = shufflevector <16 x float> %34, <16 x float> %37, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %62 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %63 = shufflevector <16 x float> %40, <16 x float> %43, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %64 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 0, i32 16, i32 1, i32 17, i32 4, i32 20, i32 5, i32 21, i32 8, i32 24, i32 9, i32 25, i32 12, i32 28, i32 13, i32 29>
-  %65 = shufflevector <16 x float> %46, <16 x float> %49, <16 x i32> <i32 2, i32 18, i32 3, i32 19, i32 6, i32 22, i32 7, i32 23, i32 10, i32 26, i32 11, i32 27, i32 14, i32 30, i32 15, i32 31>
-  %66 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %67 = shufflevector <16 x float> %50, <16 x float> %52, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %68 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %69 = shufflevector <16 x float> %51, <16 x float> %53, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %70 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %71 = shufflevector <16 x float> %54, <16 x float> %56, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %72 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %73 = shufflevector <16 x float> %55, <16 x float> %57, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %74 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %75 = shufflevector <16 x float> %58, <16 x float> %60, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %76 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %77 = shufflevector <16 x float> %59, <16 x float> %61, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %78 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %79 = shufflevector <16 x float> %62, <16 x float> %64, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %80 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 0, i32 1, i32 16, i32 17, i32 4, i32 5, i32 20, i32 21, i32 8, i32 9, i32 24, i32 25, i32 12, i32 13, i32 28, i32 29>
-  %81 = shufflevector <16 x float> %63, <16 x float> %65, <16 x i32> <i32 2, i32 3, i32 18, i32 19, i32 6, i32 7, i32 22, i32 23, i32 10, i32 11, i32 26, i32 27, i32 14, i32 15, i32 30, i32 31>
-  %82 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %83 = shufflevector <16 x float> %66, <16 x float> %70, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %84 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %85 = shufflevector <16 x float> %74, <16 x float> %78, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %86 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %86, ptr %2, align 1, !tbaa !31
-  %87 = shl nsw i64 %3, 4
-  %88 = getelementptr inbounds i8, ptr %2, i64 %87
-  %89 = shufflevector <16 x float> %82, <16 x float> %84, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %89, ptr %88, align 1, !tbaa !31
-  %90 = shl nsw i64 %3, 5
-  %91 = getelementptr inbounds i8, ptr %2, i64 %90
-  %92 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %92, ptr %91, align 1, !tbaa !31
-  %93 = mul i64 %3, 48
-  %94 = getelementptr inbounds i8, ptr %2, i64 %93
-  %95 = shufflevector <16 x float> %83, <16 x float> %85, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %95, ptr %94, align 1, !tbaa !31
-  %96 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %97 = shufflevector <16 x float> %67, <16 x float> %71, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %98 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %99 = shufflevector <16 x float> %75, <16 x float> %79, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %100 = getelementptr inbounds float, ptr %2, i64 %3
-  %101 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %101, ptr %100, align 1, !tbaa !31
-  %102 = mul i64 %3, 20
-  %103 = getelementptr inbounds i8, ptr %2, i64 %102
-  %104 = shufflevector <16 x float> %96, <16 x float> %98, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %104, ptr %103, align 1, !tbaa !31
-  %105 = mul i64 %3, 36
-  %106 = getelementptr inbounds i8, ptr %2, i64 %105
-  %107 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %107, ptr %106, align 1, !tbaa !31
-  %108 = mul i64 %3, 52
-  %109 = getelementptr inbounds i8, ptr %2, i64 %108
-  %110 = shufflevector <16 x float> %97, <16 x float> %99, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %110, ptr %109, align 1, !tbaa !31
-  %111 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %112 = shufflevector <16 x float> %68, <16 x float> %72, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %113 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %114 = shufflevector <16 x float> %76, <16 x float> %80, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %115 = shl nsw i64 %3, 3
-  %116 = getelementptr inbounds i8, ptr %2, i64 %115
-  %117 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %117, ptr %116, align 1, !tbaa !31
-  %118 = mul i64 %3, 24
-  %119 = getelementptr inbounds i8, ptr %2, i64 %118
-  %120 = shufflevector <16 x float> %111, <16 x float> %113, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %120, ptr %119, align 1, !tbaa !31
-  %121 = mul i64 %3, 40
-  %122 = getelementptr inbounds i8, ptr %2, i64 %121
-  %123 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %123, ptr %122, align 1, !tbaa !31
-  %124 = mul i64 %3, 56
-  %125 = getelementptr inbounds i8, ptr %2, i64 %124
-  %126 = shufflevector <16 x float> %112, <16 x float> %114, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %126, ptr %125, align 1, !tbaa !31
-  %127 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %128 = shufflevector <16 x float> %69, <16 x float> %73, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %129 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 16, i32 17, i32 18, i32 19, i32 20, i32 21, i32 22, i32 23>
-  %130 = shufflevector <16 x float> %77, <16 x float> %81, <16 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15, i32 24, i32 25, i32 26, i32 27, i32 28, i32 29, i32 30, i32 31>
-  %131 = mul i64 %3, 12
-  %132 = getelementptr inbounds i8, ptr %2, i64 %131
-  %133 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %133, ptr %132, align 1, !tbaa !31
-  %134 = mul i64 %3, 28
-  %135 = getelementptr inbounds i8, ptr %2, i64 %134
-  %136 = shufflevector <16 x float> %127, <16 x float> %129, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %136, ptr %135, align 1, !tbaa !31
-  %137 = mul i64 %3, 44
-  %138 = getelementptr inbounds i8, ptr %2, i64 %137
-  %139 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11, i32 16, i32 17, i32 18, i32 19, i32 24, i32 25, i32 26, i32 27>
-  store <16 x float> %139, ptr %138, align 1, !tbaa !31
-  %140 = mul i64 %3, 60
-  %141 = getelementptr inbounds i8, ptr %2, i64 %140
-  %142 = shufflevector <16 x float> %128, <16 x float> %130, <16 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15, i32 20, i32 21, i32 22, i32 23, i32 28, i32 29, i32 30, i32 31>
-  store <16 x float> %142, ptr %141, align 1, !tbaa !31
-  ret void
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
-  %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
-  %6 = getelementptr inbounds float, ptr %0, i64 %1
-  %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
-  %8 = shl nsw i64 %1, 3
-  %9 = getelementptr inbounds i8, ptr %0, i64 %8
-  %10 = load <8 x float>, ptr %9, align 1, !tbaa !31
-  %11 = mul i64 %1, 12
-  %12 = getelementptr inbounds i8, ptr %0, i64 %11
-  %13 = load <8 x float>, ptr %12, align 1, !tbaa !31
-  %14 = shl nsw i64 %1, 4
-  %15 = getelementptr inbounds i8, ptr %0, i64 %14
-  %16 = load <8 x float>, ptr %15, align 1, !tbaa !31
-  %17 = mul i64 %1, 20
-  %18 = getelementptr inbounds i8, ptr %0, i64 %17
-  %19 = load <8 x float>, ptr %18, align 1, !tbaa !31
-  %20 = mul i64 %1, 24
-  %21 = getelementptr inbounds i8, ptr %0, i64 %20
-  %22 = load <8 x float>, ptr %21, align 1, !tbaa !31
-  %23 = mul i64 %1, 28
-  %24 = getelementptr inbounds i8, ptr %0, i64 %23
-  %25 = load <8 x float>, ptr %24, align 1, !tbaa !31
-  %26 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
-  %27 = shufflevector <8 x float> %5, <8 x float> %7, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
-  %28 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
-  %29 = shufflevector <8 x float> %10, <8 x float> %13, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
-  %30 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
-  %31 = shufflevector <8 x float> %16, <8 x float> %19, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
-  %32 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 0, i32 8, i32 1, i32 9, i32 4, i32 12, i32 5, i32 13>
-  %33 = shufflevector <8 x float> %22, <8 x float> %25, <8 x i32> <i32 2, i32 10, i32 3, i32 11, i32 6, i32 14, i32 7, i32 15>
-  %34 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
-  %35 = shufflevector <8 x float> %26, <8 x float> %28, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
-  %36 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
-  %37 = shufflevector <8 x float> %27, <8 x float> %29, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
-  %38 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
-  %39 = shufflevector <8 x float> %30, <8 x float> %32, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
-  %40 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 0, i32 1, i32 8, i32 9, i32 4, i32 5, i32 12, i32 13>
-  %41 = shufflevector <8 x float> %31, <8 x float> %33, <8 x i32> <i32 2, i32 3, i32 10, i32 11, i32 6, i32 7, i32 14, i32 15>
-  %42 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
-  store <8 x float> %42, ptr %2, align 1, !tbaa !31
-  %43 = shl nsw i64 %3, 4
-  %44 = getelementptr inbounds i8, ptr %2, i64 %43
-  %45 = shufflevector <8 x float> %34, <8 x float> %38, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
-  store <8 x float> %45, ptr %44, align 1, !tbaa !31
-  %46 = getelementptr inbounds float, ptr %2, i64 %3
-  %47 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
-  store <8 x float> %47, ptr %46, align 1, !tbaa !31
-  %48 = mul i64 %3, 20
-  %49 = getelementptr inbounds i8, ptr %2, i64 %48
-  %50 = shufflevector <8 x float> %35, <8 x float> %39, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
-  store <8 x float> %50, ptr %49, align 1, !tbaa !31
-  %51 = shl nsw i64 %3, 3
-  %52 = getelementptr inbounds i8, ptr %2, i64 %51
-  %53 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
-  store <8 x float> %53, ptr %52, align 1, !tbaa !31
-  %54 = mul i64 %3, 24
-  %55 = getelementptr inbounds i8, ptr %2, i64 %54
-  %56 = shufflevector <8 x float> %36, <8 x float> %40, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
-  store <8 x float> %56, ptr %55, align 1, !tbaa !31
-  %57 = mul i64 %3, 12
-  %58 = getelementptr inbounds i8, ptr %2, i64 %57
-  %59 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 8, i32 9, i32 10, i32 11>
-  store <8 x float> %59, ptr %58, align 1, !tbaa !31
-  %60 = mul i64 %3, 28
-  %61 = getelementptr inbounds i8, ptr %2, i64 %60
-  %62 = shufflevector <8 x float> %37, <8 x float> %41, <8 x i32> <i32 4, i32 5, i32 6, i32 7, i32 12, i32 13, i32 14, i32 15>
-  store <8 x float> %62, ptr %61, align 1, !tbaa !31
-  ret void
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
-  %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
-  %6 = getelementptr inbounds float, ptr %0, i64 %1
-  %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
-  %8 = shl nsw i64 %1, 3
-  %9 = getelementptr inbounds i8, ptr %0, i64 %8
-  %10 = load <4 x float>, ptr %9, align 1, !tbaa !31
-  %11 = mul i64 %1, 12
-  %12 = getelementptr inbounds i8, ptr %0, i64 %11
-  %13 = load <4 x float>, ptr %12, align 1, !tbaa !31
-  %14 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
-  %15 = shufflevector <4 x float> %5, <4 x float> %7, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
-  %16 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 0, i32 4, i32 1, i32 5>
-  %17 = shufflevector <4 x float> %10, <4 x float> %13, <4 x i32> <i32 2, i32 6, i32 3, i32 7>
-  %18 = shufflevector <4 x float> %14, <4 x float> %16, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
-  store <4 x float> %18, ptr %2, align 1, !tbaa !31
-  %19 = getelementptr inbounds float, ptr %2, i64 %3
-  %20 = shufflevector <4 x float> %16, <4 x float> %14, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
-  store <4 x float> %20, ptr %19, align 1, !tbaa !31
-  %21 = shl nsw i64 %3, 3
-  %22 = getelementptr inbounds i8, ptr %2, i64 %21
-  %23 = shufflevector <4 x float> %15, <4 x float> %17, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
-  store <4 x float> %23, ptr %22, align 1, !tbaa !31
-  %24 = mul i64 %3, 12
-  %25 = getelementptr inbounds i8, ptr %2, i64 %24
-  %26 = shufflevector <4 x float> %17, <4 x float> %15, <4 x i32> <i32 6, i32 7, i32 2, i32 3>
-  store <4 x float> %26, ptr %25, align 1, !tbaa !31
-  ret void
-}
-
-; Function Attrs: nounwind
-declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #20
-
-; Function Attrs: nounwind
-declare i32 @sched_yield() local_unnamed_addr #2
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #21
-
-; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #22
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #21
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #21
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #23
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #23
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #24
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #24
-
-; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #24
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
-
-; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
-
-; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #24
-
-; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #27
-
-attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
-attributes #2 = { nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #3 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite) }
-attributes #4 = { "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #5 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #6 = { nofree nounwind memory(argmem: read) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #7 = { nofree nounwind "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #8 = { mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite) "alloc-family"="malloc" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #9 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #10 = { mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #20 = { nounwind }
-attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #28 = { nounwind willreturn memory(none) }
-
-!llvm.module.flags = !{!0, !1, !2}
-!llvm.ident = !{!3}
-
-!0 = !{i32 1, !"wchar_size", i32 4}
-!1 = !{i32 8, !"PIC Level", i32 2}
-!2 = !{i32 7, !"uwtable", i32 2}
-!3 = !{!"Debian clang version 19.1.7 (3~deb12u1)"}
-!4 = !{!5, !6, i64 0}
-!5 = !{!"sieve_pool", !6, i64 0, !6, i64 4, !7, i64 8, !7, i64 48, !7, i64 96, !9, i64 144, !6, i64 152, !6, i64 156, !10, i64 160, !10, i64 168, !9, i64 176, !9, i64 184, !9, i64 192, !7, i64 200, !7, i64 712}
-!6 = !{!"int", !7, i64 0}
-!7 = !{!"omnipotent char", !8, i64 0}
-!8 = !{!"Simple C/C++ TBAA"}
-!9 = !{!"long", !7, i64 0}
-!10 = !{!"any pointer", !7, i64 0}
-!11 = !{!12, !10, i64 0}
-!12 = !{!"sieve_worker_slot", !10, i64 0, !6, i64 8}
-!13 = !{!12, !6, i64 8}
-!14 = !{!5, !6, i64 4}
-!15 = distinct !{!15, !16}
-!16 = !{!"llvm.loop.mustprogress"}
-!17 = !{!9, !9, i64 0}
-!18 = distinct !{!18, !16}
-!19 = !{!5, !6, i64 156}
-!20 = !{!5, !9, i64 144}
-!21 = distinct !{!21, !16}
-!22 = !{!5, !9, i64 176}
-!23 = !{!5, !9, i64 184}
-!24 = !{!5, !10, i64 160}
-!25 = !{!5, !10, i64 168}
-!26 = distinct !{!26, !16}
-!27 = !{!5, !9, i64 192}
-!28 = !{!5, !6, i64 152}
-!29 = distinct !{!29, !16}
-!30 = distinct !{!30, !16}
-!31 = !{!7, !7, i64 0}
-!32 = distinct !{!32, !33}
-!33 = !{!"llvm.loop.unroll.disable"}
-!34 = distinct !{!34, !16}
-!35 = distinct !{!35, !33}
-!36 = !{!10, !10, i64 0}
-!37 = !{!38, !10, i64 1736}
-!38 = !{!"", !5, i64 0, !10, i64 1736, !10, i64 1744, !10, i64 1752, !10, i64 1760}
-!39 = !{!38, !10, i64 1744}
-!40 = !{!38, !10, i64 1760}
-!41 = !{!38, !10, i64 1752}
-!42 = !{!6, !6, i64 0}
-!43 = distinct !{!43, !16}
-!44 = distinct !{!44, !16}
-!45 = !{!46, !10, i64 0}
-!46 = !{!"", !10, i64 0, !10, i64 8, !10, i64 16, !10, i64 24, !10, i64 32, !10, i64 40}
-!47 = !{!46, !10, i64 24}
-!48 = !{!46, !10, i64 32}
-!49 = !{!46, !10, i64 40}
-!50 = distinct !{!50, !16}
-!51 = distinct !{!51, !16}
-!52 = distinct !{!52, !16, !53, !54}
-!53 = !{!"llvm.loop.isvectorized", i32 1}
-!54 = !{!"llvm.loop.unroll.runtime.disable"}
-!55 = distinct !{!55, !16, !54, !53}
-!56 = distinct !{!56, !16}
-!57 = distinct !{!57, !16}
-!58 = distinct !{!58, !16}
-!59 = distinct !{!59, !16}
-!60 = !{!61, !61, i64 0}
-!61 = !{!"float", !7, i64 0}
-!62 = distinct !{!62, !16}
-!63 = distinct !{!63, !16}
-!64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
-"""##
-    case 3:
-        return ##"""
-
-%struct.sieve_worker_slot = type { ptr, i32 }
-%struct.timespec = type { i64, i64 }
-
-@.str = private unnamed_addr constant [9 x i8] c"SIEVEWTS\00", align 1
-@.str.1 = private unnamed_addr constant [3 x i8] c"rb\00", align 1
-@.str.2 = private unnamed_addr constant [9 x i8] c"no error\00", align 1
-@.str.3 = private unnamed_addr constant [36 x i8] c"a required pointer argument is NULL\00", align 1
-@.str.4 = private unnamed_addr constant [25 x i8] c"memory allocation failed\00", align 1
-@.str.5 = private unnamed_addr constant [40 x i8] c"the worker threads could not be started\00", align 1
-@.str.6 = private unnamed_addr constant [37 x i8] c"the weights file could not be opened\00", align 1
-@.str.7 = private unnamed_addr constant [100 x i8] c"the weights file is corrupt or belongs to another model (magic, version, size or checksum mismatch)\00", align 1
-@.str.8 = private unnamed_addr constant [44 x i8] c"a gather index is out of range for its axis\00", align 1
-@.str.9 = private unnamed_addr constant [28 x i8] c"an integer division by zero\00", align 1
-@.str.10 = private unnamed_addr constant [55 x i8] c"the memory given to init is smaller than CONTEXT_BYTES\00", align 1
-@.str.11 = private unnamed_addr constant [23 x i8] c"an argument is invalid\00", align 1
-@.str.12 = private unnamed_addr constant [19 x i8] c"unknown error code\00", align 1
-@sieve_nm24_byte_gather = internal unnamed_addr constant [256 x i32] [i32 67371008, i32 67371009, i32 67371010, i32 67371011, i32 67371264, i32 67371265, i32 67371266, i32 67371267, i32 67371520, i32 67371521, i32 67371522, i32 67371523, i32 67371776, i32 67371777, i32 67371778, i32 67371779, i32 67436544, i32 67436545, i32 67436546, i32 67436547, i32 67436800, i32 67436801, i32 67436802, i32 67436803, i32 67437056, i32 67437057, i32 67437058, i32 67437059, i32 67437312, i32 67437313, i32 67437314, i32 67437315, i32 67502080, i32 67502081, i32 67502082, i32 67502083, i32 67502336, i32 67502337, i32 67502338, i32 67502339, i32 67502592, i32 67502593, i32 67502594, i32 67502595, i32 67502848, i32 67502849, i32 67502850, i32 67502851, i32 67567616, i32 67567617, i32 67567618, i32 67567619, i32 67567872, i32 67567873, i32 67567874, i32 67567875, i32 67568128, i32 67568129, i32 67568130, i32 67568131, i32 67568384, i32 67568385, i32 67568386, i32 67568387, i32 84148224, i32 84148225, i32 84148226, i32 84148227, i32 84148480, i32 84148481, i32 84148482, i32 84148483, i32 84148736, i32 84148737, i32 84148738, i32 84148739, i32 84148992, i32 84148993, i32 84148994, i32 84148995, i32 84213760, i32 84213761, i32 84213762, i32 84213763, i32 84214016, i32 84214017, i32 84214018, i32 84214019, i32 84214272, i32 84214273, i32 84214274, i32 84214275, i32 84214528, i32 84214529, i32 84214530, i32 84214531, i32 84279296, i32 84279297, i32 84279298, i32 84279299, i32 84279552, i32 84279553, i32 84279554, i32 84279555, i32 84279808, i32 84279809, i32 84279810, i32 84279811, i32 84280064, i32 84280065, i32 84280066, i32 84280067, i32 84344832, i32 84344833, i32 84344834, i32 84344835, i32 84345088, i32 84345089, i32 84345090, i32 84345091, i32 84345344, i32 84345345, i32 84345346, i32 84345347, i32 84345600, i32 84345601, i32 84345602, i32 84345603, i32 100925440, i32 100925441, i32 100925442, i32 100925443, i32 100925696, i32 100925697, i32 100925698, i32 100925699, i32 100925952, i32 100925953, i32 100925954, i32 100925955, i32 100926208, i32 100926209, i32 100926210, i32 100926211, i32 100990976, i32 100990977, i32 100990978, i32 100990979, i32 100991232, i32 100991233, i32 100991234, i32 100991235, i32 100991488, i32 100991489, i32 100991490, i32 100991491, i32 100991744, i32 100991745, i32 100991746, i32 100991747, i32 101056512, i32 101056513, i32 101056514, i32 101056515, i32 101056768, i32 101056769, i32 101056770, i32 101056771, i32 101057024, i32 101057025, i32 101057026, i32 101057027, i32 101057280, i32 101057281, i32 101057282, i32 101057283, i32 101122048, i32 101122049, i32 101122050, i32 101122051, i32 101122304, i32 101122305, i32 101122306, i32 101122307, i32 101122560, i32 101122561, i32 101122562, i32 101122563, i32 101122816, i32 101122817, i32 101122818, i32 101122819, i32 117702656, i32 117702657, i32 117702658, i32 117702659, i32 117702912, i32 117702913, i32 117702914, i32 117702915, i32 117703168, i32 117703169, i32 117703170, i32 117703171, i32 117703424, i32 117703425, i32 117703426, i32 117703427, i32 117768192, i32 117768193, i32 117768194, i32 117768195, i32 117768448, i32 117768449, i32 117768450, i32 117768451, i32 117768704, i32 117768705, i32 117768706, i32 117768707, i32 117768960, i32 117768961, i32 117768962, i32 117768963, i32 117833728, i32 117833729, i32 117833730, i32 117833731, i32 117833984, i32 117833985, i32 117833986, i32 117833987, i32 117834240, i32 117834241, i32 117834242, i32 117834243, i32 117834496, i32 117834497, i32 117834498, i32 117834499, i32 117899264, i32 117899265, i32 117899266, i32 117899267, i32 117899520, i32 117899521, i32 117899522, i32 117899523, i32 117899776, i32 117899777, i32 117899778, i32 117899779, i32 117900032, i32 117900033, i32 117900034, i32 117900035], align 16
-@switch.table.sieve_llvm_error_string.rel = private unnamed_addr constant [10 x i32] [i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.2 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.3 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.4 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.5 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.6 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.7 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.8 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.9 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.10 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32), i32 trunc (i64 sub (i64 ptrtoint (ptr @.str.11 to i64), i64 ptrtoint (ptr @switch.table.sieve_llvm_error_string.rel to i64)) to i32)], align 4
-
-; Function Attrs: nounwind uwtable
-define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) local_unnamed_addr #0 {
-  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 8 dereferenceable(1736) %0, i8 0, i64 1736, i1 false)
-  %3 = tail call i32 @llvm.smax.i32(i32 %1, i32 1)
-  %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
-  store i32 %4, ptr %0, align 8, !tbaa !4
-  %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #18
-  %7 = icmp eq i32 %6, 0
-  br i1 %7, label %8, label %35
-
-8:                                                ; preds = %2
-  %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #18
-  %11 = icmp eq i32 %10, 0
-  br i1 %11, label %12, label %35
-
-12:                                               ; preds = %8
-  %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #18
-  %15 = icmp eq i32 %14, 0
-  br i1 %15, label %16, label %35
-
-16:                                               ; preds = %12
-  %17 = icmp sgt i32 %1, 1
-  br i1 %17, label %18, label %35
-
-18:                                               ; preds = %16
-  %19 = getelementptr inbounds i8, ptr %0, i64 712
-  %20 = getelementptr inbounds i8, ptr %0, i64 200
-  %21 = getelementptr inbounds i8, ptr %0, i64 4
-  %22 = zext nneg i32 %4 to i64
-  br label %23
-
-23:                                               ; preds = %18, %32
-  %24 = phi i64 [ 1, %18 ], [ %33, %32 ]
-  %25 = getelementptr inbounds [64 x %struct.sieve_worker_slot], ptr %19, i64 0, i64 %24
-  store ptr %0, ptr %25, align 8, !tbaa !11
-  %26 = getelementptr inbounds i8, ptr %25, i64 8
-  %27 = trunc nuw nsw i64 %24 to i32
-  store i32 %27, ptr %26, align 8, !tbaa !13
-  %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #18
-  %30 = icmp eq i32 %29, 0
-  br i1 %30, label %32, label %31
-
-31:                                               ; preds = %23
-  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
-  br label %35
-
-32:                                               ; preds = %23
-  store i32 %27, ptr %21, align 4, !tbaa !14
-  %33 = add nuw nsw i64 %24, 1
-  %34 = icmp eq i64 %33, %22
-  br i1 %34, label %35, label %23, !llvm.loop !15
-
-35:                                               ; preds = %32, %16, %31, %8, %12, %2
-  %36 = phi i32 [ 3, %2 ], [ 3, %12 ], [ 3, %8 ], [ 3, %31 ], [ 0, %16 ], [ 0, %32 ]
-  ret i32 %36
-}
-
-; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: write)
-declare void @llvm.memset.p0.i64(ptr nocapture writeonly, i8, i64, i1 immarg) #1
-
-; Function Attrs: nounwind
-declare i32 @pthread_mutex_init(ptr noundef, ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare i32 @pthread_cond_init(ptr noundef, ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.lifetime.start.p0(i64 immarg, ptr nocapture) #3
-
-; Function Attrs: nounwind
-declare i32 @pthread_create(ptr noundef, ptr noundef, ptr noundef, ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind uwtable
-define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0) #0 {
-  %2 = alloca %struct.timespec, align 16
-  %3 = alloca %struct.timespec, align 16
-  %4 = load ptr, ptr %0, align 8, !tbaa !11
-  %5 = getelementptr inbounds i8, ptr %4, i64 156
-  %6 = getelementptr inbounds i8, ptr %4, i64 144
-  %7 = getelementptr inbounds i8, ptr %4, i64 8
-  %8 = getelementptr inbounds i8, ptr %4, i64 48
-  %9 = getelementptr inbounds i8, ptr %4, i64 176
-  %10 = getelementptr inbounds i8, ptr %4, i64 184
-  %11 = getelementptr inbounds i8, ptr %4, i64 192
-  %12 = getelementptr inbounds i8, ptr %4, i64 160
-  %13 = getelementptr inbounds i8, ptr %4, i64 168
-  %14 = getelementptr inbounds i8, ptr %4, i64 152
-  %15 = getelementptr inbounds i8, ptr %4, i64 96
-  br label %16
-
-16:                                               ; preds = %80, %1
-  %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #18
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #18
-  %19 = load atomic i64, ptr %6 acquire, align 8
-  %20 = icmp eq i64 %19, %17
-  br i1 %20, label %21, label %43
-
-21:                                               ; preds = %16, %39
-  %22 = phi i32 [ %40, %39 ], [ 1, %16 ]
-  %23 = load atomic i32, ptr %5 acquire, align 4
-  %24 = icmp eq i32 %23, 0
-  br i1 %24, label %25, label %43
-
-25:                                               ; preds = %21
-  call void @llvm.x86.sse2.pause()
-  %26 = and i32 %22, 255
-  %27 = icmp eq i32 %26, 0
-  br i1 %27, label %28, label %39
-
-28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #18
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #18
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #18
-  %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
-  %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
-  %33 = sub <2 x i64> %31, %32
-  %34 = extractelement <2 x i64> %33, i64 0
-  %35 = mul nsw i64 %34, 1000000000
-  %36 = extractelement <2 x i64> %33, i64 1
-  %37 = add nsw i64 %36, %35
-  %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #18
-  br i1 %38, label %43, label %39
-
-39:                                               ; preds = %28, %25
-  %40 = add i32 %22, 1
-  %41 = load atomic i64, ptr %6 acquire, align 8
-  %42 = icmp eq i64 %41, %17
-  br i1 %42, label %21, label %43, !llvm.loop !18
-
-43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #18
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #18
-  %45 = load i32, ptr %5, align 4, !tbaa !19
-  %46 = icmp eq i32 %45, 0
-  br i1 %46, label %47, label %82
-
-47:                                               ; preds = %43, %50
-  %48 = load i64, ptr %6, align 8, !tbaa !20
-  %49 = icmp eq i64 %48, %17
-  br i1 %49, label %50, label %54
-
-50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #18
-  %52 = load i32, ptr %5, align 4, !tbaa !19
-  %53 = icmp eq i32 %52, 0
-  br i1 %53, label %47, label %82, !llvm.loop !21
-
-54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
-  %56 = load i64, ptr %9, align 8, !tbaa !22
-  %57 = load i64, ptr %10, align 8, !tbaa !23
-  %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
-  %59 = icmp slt i64 %58, %57
-  br i1 %59, label %60, label %74
-
-60:                                               ; preds = %54, %71
-  %61 = phi i64 [ %72, %71 ], [ %58, %54 ]
-  %62 = mul nsw i64 %61, %56
-  %63 = sdiv i64 %62, %57
-  %64 = add nsw i64 %61, 1
-  %65 = mul nsw i64 %64, %56
-  %66 = sdiv i64 %65, %57
-  %67 = icmp slt i64 %63, %66
-  br i1 %67, label %68, label %71
-
-68:                                               ; preds = %60
-  %69 = load ptr, ptr %12, align 8, !tbaa !24
-  %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #18
-  br label %71
-
-71:                                               ; preds = %68, %60
-  %72 = atomicrmw add ptr %11, i64 1 monotonic, align 8
-  %73 = icmp slt i64 %72, %57
-  br i1 %73, label %60, label %74
-
-74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #18
-  %76 = atomicrmw sub ptr %14, i32 1 release, align 8
-  %77 = icmp eq i32 %76, 1
-  br i1 %77, label %78, label %80
-
-78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #18
-  br label %80
-
-80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
-  br label %16
-
-82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #18
-  ret ptr null
-}
-
-; Function Attrs: nounwind uwtable
-define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
-  %2 = load i32, ptr %0, align 8, !tbaa !4
-  %3 = icmp eq i32 %2, 0
-  br i1 %3, label %30, label %4
-
-4:                                                ; preds = %1
-  %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #18
-  %7 = getelementptr inbounds i8, ptr %0, i64 156
-  store atomic i32 1, ptr %7 release, align 4
-  %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #18
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #18
-  %11 = getelementptr inbounds i8, ptr %0, i64 4
-  %12 = load i32, ptr %11, align 4, !tbaa !14
-  %13 = icmp slt i32 %12, 1
-  br i1 %13, label %16, label %14
-
-14:                                               ; preds = %4
-  %15 = getelementptr inbounds i8, ptr %0, i64 200
-  br label %21
-
-16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #18
-  %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #18
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #18
-  store i32 0, ptr %0, align 8, !tbaa !4
-  store i32 0, ptr %11, align 4, !tbaa !14
-  br label %30
-
-21:                                               ; preds = %14, %21
-  %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
-  %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
-  %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #18
-  %26 = add nuw nsw i64 %22, 1
-  %27 = load i32, ptr %11, align 4, !tbaa !14
-  %28 = sext i32 %27 to i64
-  %29 = icmp slt i64 %22, %28
-  br i1 %29, label %21, label %16, !llvm.loop !26
-
-30:                                               ; preds = %1, %16
-  ret void
-}
-
-; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.lifetime.end.p0(i64 immarg, ptr nocapture) #3
-
-; Function Attrs: nounwind uwtable
-define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 noundef %3) local_unnamed_addr #0 {
-  %5 = alloca %struct.timespec, align 16
-  %6 = alloca %struct.timespec, align 16
-  %7 = icmp slt i64 %3, 1
-  br i1 %7, label %87, label %8
-
-8:                                                ; preds = %4
-  %9 = load i32, ptr %0, align 8, !tbaa !4
-  %10 = icmp slt i32 %9, 2
-  %11 = icmp eq i64 %3, 1
-  %12 = or i1 %11, %10
-  br i1 %12, label %13, label %14
-
-13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #18
-  br label %87
-
-14:                                               ; preds = %8
-  %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #18
-  %17 = getelementptr inbounds i8, ptr %0, i64 160
-  store ptr %1, ptr %17, align 8, !tbaa !24
-  %18 = getelementptr inbounds i8, ptr %0, i64 168
-  store ptr %2, ptr %18, align 8, !tbaa !25
-  %19 = getelementptr inbounds i8, ptr %0, i64 176
-  store i64 %3, ptr %19, align 8, !tbaa !22
-  %20 = load i32, ptr %0, align 8, !tbaa !4
-  %21 = sext i32 %20 to i64
-  %22 = shl nsw i64 %21, 3
-  %23 = tail call i64 @llvm.smin.i64(i64 %22, i64 %3)
-  %24 = getelementptr inbounds i8, ptr %0, i64 184
-  store i64 %23, ptr %24, align 8, !tbaa !23
-  %25 = getelementptr inbounds i8, ptr %0, i64 192
-  store i64 0, ptr %25, align 8, !tbaa !27
-  %26 = getelementptr inbounds i8, ptr %0, i64 152
-  %27 = add nsw i32 %20, -1
-  store atomic i32 %27, ptr %26 monotonic, align 8
-  %28 = getelementptr inbounds i8, ptr %0, i64 144
-  %29 = load i64, ptr %28, align 8, !tbaa !20
-  %30 = add i64 %29, 1
-  store atomic i64 %30, ptr %28 release, align 8
-  %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #18
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #18
-  %34 = load i64, ptr %19, align 8, !tbaa !22
-  %35 = load i64, ptr %24, align 8, !tbaa !23
-  %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
-  %37 = icmp slt i64 %36, %35
-  br i1 %37, label %38, label %52
-
-38:                                               ; preds = %14, %49
-  %39 = phi i64 [ %50, %49 ], [ %36, %14 ]
-  %40 = mul nsw i64 %39, %34
-  %41 = sdiv i64 %40, %35
-  %42 = add nsw i64 %39, 1
-  %43 = mul nsw i64 %42, %34
-  %44 = sdiv i64 %43, %35
-  %45 = icmp slt i64 %41, %44
-  br i1 %45, label %46, label %49
-
-46:                                               ; preds = %38
-  %47 = load ptr, ptr %17, align 8, !tbaa !24
-  %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #18
-  br label %49
-
-49:                                               ; preds = %46, %38
-  %50 = atomicrmw add ptr %25, i64 1 monotonic, align 8
-  %51 = icmp slt i64 %50, %35
-  br i1 %51, label %38, label %52
-
-52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #18
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #18
-  %54 = load atomic i32, ptr %26 acquire, align 8
-  %55 = icmp sgt i32 %54, 0
-  br i1 %55, label %56, label %71
-
-56:                                               ; preds = %52, %77
-  %57 = phi i32 [ %78, %77 ], [ 1, %52 ]
-  call void @llvm.x86.sse2.pause()
-  %58 = and i32 %57, 255
-  %59 = icmp eq i32 %58, 0
-  br i1 %59, label %60, label %77
-
-60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #18
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #18
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #18
-  %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %65 = sub <2 x i64> %63, %64
-  %66 = extractelement <2 x i64> %65, i64 0
-  %67 = mul nsw i64 %66, 1000000000
-  %68 = extractelement <2 x i64> %65, i64 1
-  %69 = add nsw i64 %68, %67
-  %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #18
-  br i1 %70, label %71, label %77
-
-71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #18
-  %73 = load i32, ptr %26, align 8, !tbaa !28
-  %74 = icmp sgt i32 %73, 0
-  br i1 %74, label %75, label %85
-
-75:                                               ; preds = %71
-  %76 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %81
-
-77:                                               ; preds = %56, %60
-  %78 = add i32 %57, 1
-  %79 = load atomic i32, ptr %26 acquire, align 8
-  %80 = icmp sgt i32 %79, 0
-  br i1 %80, label %56, label %71, !llvm.loop !29
-
-81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #18
-  %83 = load i32, ptr %26, align 8, !tbaa !28
-  %84 = icmp sgt i32 %83, 0
-  br i1 %84, label %81, label %85, !llvm.loop !30
-
-85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #18
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #18
-  br label %87
-
-87:                                               ; preds = %4, %85, %13
-  ret void
-}
-
-; Function Attrs: nounwind
-declare i32 @pthread_mutex_lock(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare i32 @clock_gettime(i32 noundef, ptr noundef) local_unnamed_addr #2
-
-declare i32 @pthread_cond_wait(ptr noundef, ptr noundef) local_unnamed_addr #4
-
-declare i32 @pthread_join(i64 noundef, ptr noundef) local_unnamed_addr #4
-
-; Function Attrs: nounwind
-declare i32 @pthread_cond_destroy(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nounwind
-declare i32 @pthread_mutex_destroy(ptr noundef) local_unnamed_addr #2
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define i64 @sieve_checksum(ptr nocapture noundef readonly %0, i64 noundef %1) local_unnamed_addr #5 {
-  %3 = icmp eq i64 %1, 0
-  br i1 %3, label %26, label %4
-
-4:                                                ; preds = %2
-  %5 = and i64 %1, 7
-  %6 = icmp ult i64 %1, 8
-  br i1 %6, label %9, label %7
-
-7:                                                ; preds = %4
-  %8 = and i64 %1, -8
-  br label %28
-
-9:                                                ; preds = %28, %4
-  %10 = phi i64 [ poison, %4 ], [ %78, %28 ]
-  %11 = phi i64 [ 0, %4 ], [ %79, %28 ]
-  %12 = phi i64 [ -3750763034362895579, %4 ], [ %78, %28 ]
-  %13 = icmp eq i64 %5, 0
-  br i1 %13, label %26, label %14
-
-14:                                               ; preds = %9, %14
-  %15 = phi i64 [ %23, %14 ], [ %11, %9 ]
-  %16 = phi i64 [ %22, %14 ], [ %12, %9 ]
-  %17 = phi i64 [ %24, %14 ], [ 0, %9 ]
-  %18 = getelementptr inbounds i8, ptr %0, i64 %15
-  %19 = load i8, ptr %18, align 1, !tbaa !31
-  %20 = zext i8 %19 to i64
-  %21 = xor i64 %16, %20
-  %22 = mul i64 %21, 1099511628211
-  %23 = add nuw i64 %15, 1
-  %24 = add i64 %17, 1
-  %25 = icmp eq i64 %24, %5
-  br i1 %25, label %26, label %14, !llvm.loop !32
-
-26:                                               ; preds = %9, %14, %2
-  %27 = phi i64 [ -3750763034362895579, %2 ], [ %10, %9 ], [ %22, %14 ]
-  ret i64 %27
-
-28:                                               ; preds = %28, %7
-  %29 = phi i64 [ 0, %7 ], [ %79, %28 ]
-  %30 = phi i64 [ -3750763034362895579, %7 ], [ %78, %28 ]
-  %31 = phi i64 [ 0, %7 ], [ %80, %28 ]
-  %32 = getelementptr inbounds i8, ptr %0, i64 %29
-  %33 = load i8, ptr %32, align 1, !tbaa !31
-  %34 = zext i8 %33 to i64
-  %35 = xor i64 %30, %34
-  %36 = mul i64 %35, 1099511628211
-  %37 = or disjoint i64 %29, 1
-  %38 = getelementptr inbounds i8, ptr %0, i64 %37
-  %39 = load i8, ptr %38, align 1, !tbaa !31
-  %40 = zext i8 %39 to i64
-  %41 = xor i64 %36, %40
-  %42 = mul i64 %41, 1099511628211
-  %43 = or disjoint i64 %29, 2
-  %44 = getelementptr inbounds i8, ptr %0, i64 %43
-  %45 = load i8, ptr %44, align 1, !tbaa !31
-  %46 = zext i8 %45 to i64
-  %47 = xor i64 %42, %46
-  %48 = mul i64 %47, 1099511628211
-  %49 = or disjoint i64 %29, 3
-  %50 = getelementptr inbounds i8, ptr %0, i64 %49
-  %51 = load i8, ptr %50, align 1, !tbaa !31
-  %52 = zext i8 %51 to i64
-  %53 = xor i64 %48, %52
-  %54 = mul i64 %53, 1099511628211
-  %55 = or disjoint i64 %29, 4
-  %56 = getelementptr inbounds i8, ptr %0, i64 %55
-  %57 = load i8, ptr %56, align 1, !tbaa !31
-  %58 = zext i8 %57 to i64
-  %59 = xor i64 %54, %58
-  %60 = mul i64 %59, 1099511628211
-  %61 = or disjoint i64 %29, 5
-  %62 = getelementptr inbounds i8, ptr %0, i64 %61
-  %63 = load i8, ptr %62, align 1, !tbaa !31
-  %64 = zext i8 %63 to i64
-  %65 = xor i64 %60, %64
-  %66 = mul i64 %65, 1099511628211
-  %67 = or disjoint i64 %29, 6
-  %68 = getelementptr inbounds i8, ptr %0, i64 %67
-  %69 = load i8, ptr %68, align 1, !tbaa !31
-  %70 = zext i8 %69 to i64
-  %71 = xor i64 %66, %70
-  %72 = mul i64 %71, 1099511628211
-  %73 = or disjoint i64 %29, 7
-  %74 = getelementptr inbounds i8, ptr %0, i64 %73
-  %75 = load i8, ptr %74, align 1, !tbaa !31
-  %76 = zext i8 %75 to i64
-  %77 = xor i64 %72, %76
-  %78 = mul i64 %77, 1099511628211
-  %79 = add nuw i64 %29, 8
-  %80 = add i64 %31, 8
-  %81 = icmp eq i64 %80, %8
-  br i1 %81, label %9, label %28, !llvm.loop !34
-}
-
-; Function Attrs: nofree nounwind memory(argmem: read) uwtable
-define range(i32 0, 6) i32 @sieve_weights_check(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i64 noundef %3) local_unnamed_addr #6 {
-  %5 = icmp eq ptr %0, null
-  br i1 %5, label %171, label %6
-
-6:                                                ; preds = %4
-  %7 = icmp ult i64 %1, 32
-  br i1 %7, label %171, label %8
-
-8:                                                ; preds = %6
-  %9 = tail call i32 @bcmp(ptr noundef nonnull dereferenceable(8) %0, ptr noundef nonnull dereferenceable(8) @.str, i64 8)
-  %10 = icmp eq i32 %9, 0
-  br i1 %10, label %11, label %171
-
-11:                                               ; preds = %8
-  %12 = getelementptr inbounds i8, ptr %0, i64 8
-  %13 = load i32, ptr %12, align 1
-  %14 = icmp eq i32 %13, 1
-  br i1 %14, label %15, label %171
-
-15:                                               ; preds = %11
-  %16 = getelementptr inbounds i8, ptr %0, i64 16
-  %17 = getelementptr i8, ptr %0, i64 22
-  %18 = load i16, ptr %17, align 1
-  %19 = zext i16 %18 to i64
-  %20 = getelementptr inbounds i8, ptr %0, i64 21
-  %21 = load i8, ptr %20, align 1, !tbaa !31
-  %22 = zext i8 %21 to i64
-  %23 = getelementptr inbounds i8, ptr %0, i64 20
-  %24 = load i8, ptr %23, align 1, !tbaa !31
-  %25 = zext i8 %24 to i64
-  %26 = shl nuw nsw i64 %19, 24
-  %27 = shl nuw nsw i64 %22, 16
-  %28 = or disjoint i64 %26, %27
-  %29 = shl nuw nsw i64 %25, 8
-  %30 = or disjoint i64 %28, %29
-  %31 = getelementptr inbounds i8, ptr %0, i64 19
-  %32 = load i8, ptr %31, align 1, !tbaa !31
-  %33 = zext i8 %32 to i64
-  %34 = or disjoint i64 %30, %33
-  %35 = getelementptr inbounds i8, ptr %0, i64 18
-  %36 = load i8, ptr %35, align 1, !tbaa !31
-  %37 = zext i8 %36 to i64
-  %38 = getelementptr inbounds i8, ptr %0, i64 17
-  %39 = load i8, ptr %38, align 1, !tbaa !31
-  %40 = zext i8 %39 to i64
-  %41 = shl nuw i64 %34, 24
-  %42 = shl nuw nsw i64 %37, 16
-  %43 = shl nuw nsw i64 %40, 8
-  %44 = or disjoint i64 %42, %43
-  %45 = or disjoint i64 %41, %44
-  %46 = load i8, ptr %16, align 1, !tbaa !31
-  %47 = zext i8 %46 to i64
-  %48 = or disjoint i64 %45, %47
-  %49 = icmp eq i64 %48, %2
-  %50 = add i64 %1, -32
-  %51 = icmp eq i64 %50, %2
-  %52 = and i1 %51, %49
-  br i1 %52, label %53, label %171
-
-53:                                               ; preds = %15
-  %54 = getelementptr inbounds i8, ptr %0, i64 24
-  %55 = getelementptr i8, ptr %0, i64 30
-  %56 = load i16, ptr %55, align 1
-  %57 = zext i16 %56 to i64
-  %58 = getelementptr inbounds i8, ptr %0, i64 29
-  %59 = load i8, ptr %58, align 1, !tbaa !31
-  %60 = zext i8 %59 to i64
-  %61 = getelementptr inbounds i8, ptr %0, i64 28
-  %62 = load i8, ptr %61, align 1, !tbaa !31
-  %63 = zext i8 %62 to i64
-  %64 = shl nuw nsw i64 %57, 24
-  %65 = shl nuw nsw i64 %60, 16
-  %66 = or disjoint i64 %64, %65
-  %67 = shl nuw nsw i64 %63, 8
-  %68 = or disjoint i64 %66, %67
-  %69 = getelementptr inbounds i8, ptr %0, i64 27
-  %70 = load i8, ptr %69, align 1, !tbaa !31
-  %71 = zext i8 %70 to i64
-  %72 = or disjoint i64 %68, %71
-  %73 = getelementptr inbounds i8, ptr %0, i64 26
-  %74 = load i8, ptr %73, align 1, !tbaa !31
-  %75 = zext i8 %74 to i64
-  %76 = getelementptr inbounds i8, ptr %0, i64 25
-  %77 = load i8, ptr %76, align 1, !tbaa !31
-  %78 = zext i8 %77 to i64
-  %79 = shl nuw i64 %72, 24
-  %80 = shl nuw nsw i64 %75, 16
-  %81 = shl nuw nsw i64 %78, 8
-  %82 = or disjoint i64 %80, %81
-  %83 = or disjoint i64 %79, %82
-  %84 = load i8, ptr %54, align 1, !tbaa !31
-  %85 = zext i8 %84 to i64
-  %86 = or disjoint i64 %83, %85
-  %87 = icmp eq i64 %86, %3
-  br i1 %87, label %88, label %171
-
-88:                                               ; preds = %53
-  %89 = getelementptr inbounds i8, ptr %0, i64 32
-  %90 = icmp eq i64 %2, 0
-  br i1 %90, label %167, label %91
-
-91:                                               ; preds = %88
-  %92 = and i64 %2, 7
-  %93 = icmp ult i64 %2, 8
-  br i1 %93, label %150, label %94
-
-94:                                               ; preds = %91
-  %95 = and i64 %2, -8
-  br label %96
-
-96:                                               ; preds = %96, %94
-  %97 = phi i64 [ 0, %94 ], [ %147, %96 ]
-  %98 = phi i64 [ -3750763034362895579, %94 ], [ %146, %96 ]
-  %99 = phi i64 [ 0, %94 ], [ %148, %96 ]
-  %100 = getelementptr inbounds i8, ptr %89, i64 %97
-  %101 = load i8, ptr %100, align 1, !tbaa !31
-  %102 = zext i8 %101 to i64
-  %103 = xor i64 %98, %102
-  %104 = mul i64 %103, 1099511628211
-  %105 = or disjoint i64 %97, 1
-  %106 = getelementptr inbounds i8, ptr %89, i64 %105
-  %107 = load i8, ptr %106, align 1, !tbaa !31
-  %108 = zext i8 %107 to i64
-  %109 = xor i64 %104, %108
-  %110 = mul i64 %109, 1099511628211
-  %111 = or disjoint i64 %97, 2
-  %112 = getelementptr inbounds i8, ptr %89, i64 %111
-  %113 = load i8, ptr %112, align 1, !tbaa !31
-  %114 = zext i8 %113 to i64
-  %115 = xor i64 %110, %114
-  %116 = mul i64 %115, 1099511628211
-  %117 = or disjoint i64 %97, 3
-  %118 = getelementptr inbounds i8, ptr %89, i64 %117
-  %119 = load i8, ptr %118, align 1, !tbaa !31
-  %120 = zext i8 %119 to i64
-  %121 = xor i64 %116, %120
-  %122 = mul i64 %121, 1099511628211
-  %123 = or disjoint i64 %97, 4
-  %124 = getelementptr inbounds i8, ptr %89, i64 %123
-  %125 = load i8, ptr %124, align 1, !tbaa !31
-  %126 = zext i8 %125 to i64
-  %127 = xor i64 %122, %126
-  %128 = mul i64 %127, 1099511628211
-  %129 = or disjoint i64 %97, 5
-  %130 = getelementptr inbounds i8, ptr %89, i64 %129
-  %131 = load i8, ptr %130, align 1, !tbaa !31
-  %132 = zext i8 %131 to i64
-  %133 = xor i64 %128, %132
-  %134 = mul i64 %133, 1099511628211
-  %135 = or disjoint i64 %97, 6
-  %136 = getelementptr inbounds i8, ptr %89, i64 %135
-  %137 = load i8, ptr %136, align 1, !tbaa !31
-  %138 = zext i8 %137 to i64
-  %139 = xor i64 %134, %138
-  %140 = mul i64 %139, 1099511628211
-  %141 = or disjoint i64 %97, 7
-  %142 = getelementptr inbounds i8, ptr %89, i64 %141
-  %143 = load i8, ptr %142, align 1, !tbaa !31
-  %144 = zext i8 %143 to i64
-  %145 = xor i64 %140, %144
-  %146 = mul i64 %145, 1099511628211
-  %147 = add nuw i64 %97, 8
-  %148 = add i64 %99, 8
-  %149 = icmp eq i64 %148, %95
-  br i1 %149, label %150, label %96, !llvm.loop !34
-
-150:                                              ; preds = %96, %91
-  %151 = phi i64 [ poison, %91 ], [ %146, %96 ]
-  %152 = phi i64 [ 0, %91 ], [ %147, %96 ]
-  %153 = phi i64 [ -3750763034362895579, %91 ], [ %146, %96 ]
-  %154 = icmp eq i64 %92, 0
-  br i1 %154, label %167, label %155
-
-155:                                              ; preds = %150, %155
-  %156 = phi i64 [ %164, %155 ], [ %152, %150 ]
-  %157 = phi i64 [ %163, %155 ], [ %153, %150 ]
-  %158 = phi i64 [ %165, %155 ], [ 0, %150 ]
-  %159 = getelementptr inbounds i8, ptr %89, i64 %156
-  %160 = load i8, ptr %159, align 1, !tbaa !31
-  %161 = zext i8 %160 to i64
-  %162 = xor i64 %157, %161
-  %163 = mul i64 %162, 1099511628211
-  %164 = add nuw i64 %156, 1
-  %165 = add i64 %158, 1
-  %166 = icmp eq i64 %165, %92
-  br i1 %166, label %167, label %155, !llvm.loop !35
-
-167:                                              ; preds = %150, %155, %88
-  %168 = phi i64 [ -3750763034362895579, %88 ], [ %151, %150 ], [ %163, %155 ]
-  %169 = icmp eq i64 %168, %3
-  %170 = select i1 %169, i32 0, i32 5
-  br label %171
-
-171:                                              ; preds = %11, %15, %53, %167, %8, %6, %4
-  %172 = phi i32 [ 1, %4 ], [ 5, %6 ], [ 5, %8 ], [ 5, %11 ], [ 5, %15 ], [ 5, %53 ], [ %170, %167 ]
-  ret i32 %172
-}
-
-; Function Attrs: nounwind uwtable
-define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #0 {
-  %6 = alloca ptr, align 8
-  store ptr null, ptr %3, align 8, !tbaa !36
-  store ptr null, ptr %4, align 8, !tbaa !36
-  %7 = icmp eq ptr %0, null
-  br i1 %7, label %37, label %8
-
-8:                                                ; preds = %5
-  %9 = tail call noalias ptr @fopen(ptr noundef nonnull %0, ptr noundef nonnull @.str.1)
-  %10 = icmp eq ptr %9, null
-  br i1 %10, label %37, label %11
-
-11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #18
-  store ptr null, ptr %6, align 8, !tbaa !36
-  %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #18
-  %14 = icmp ne i32 %13, 0
-  %15 = load ptr, ptr %6, align 8
-  %16 = icmp eq ptr %15, null
-  %17 = select i1 %14, i1 true, i1 %16
-  br i1 %17, label %18, label %20
-
-18:                                               ; preds = %11
-  %19 = call i32 @fclose(ptr noundef nonnull %9)
-  br label %35
-
-20:                                               ; preds = %11
-  %21 = add i64 %1, 32
-  %22 = add i64 %1, 33
-  %23 = call i64 @fread(ptr noundef nonnull %15, i64 noundef 1, i64 noundef %22, ptr noundef nonnull %9)
-  %24 = call i32 @fclose(ptr noundef nonnull %9)
-  %25 = icmp eq i64 %23, %21
-  %26 = load ptr, ptr %6, align 8, !tbaa !36
-  br i1 %25, label %28, label %27
-
-27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #18
-  br label %35
-
-28:                                               ; preds = %20
-  %29 = call i32 @sieve_weights_check(ptr noundef %26, i64 noundef %21, i64 noundef %1, i64 noundef %2)
-  %30 = icmp eq i32 %29, 0
-  br i1 %30, label %32, label %31
-
-31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #18
-  br label %35
-
-32:                                               ; preds = %28
-  %33 = getelementptr inbounds i8, ptr %26, i64 32
-  call void @llvm.memmove.p0.p0.i64(ptr align 1 %26, ptr nonnull align 1 %33, i64 %1, i1 false)
-  %34 = load ptr, ptr %6, align 8, !tbaa !36
-  store ptr %34, ptr %3, align 8, !tbaa !36
-  store ptr %34, ptr %4, align 8, !tbaa !36
-  br label %35
-
-35:                                               ; preds = %27, %32, %31, %18
-  %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #18
-  br label %37
-
-37:                                               ; preds = %35, %8, %5
-  %38 = phi i32 [ 1, %5 ], [ %36, %35 ], [ 4, %8 ]
-  ret i32 %38
-}
-
-; Function Attrs: nofree nounwind
-declare noalias noundef ptr @fopen(ptr nocapture noundef readonly, ptr nocapture noundef readonly) local_unnamed_addr #7
-
-; Function Attrs: nofree nounwind
-declare i32 @posix_memalign(ptr noundef, i64 noundef, i64 noundef) local_unnamed_addr #7
-
-; Function Attrs: nofree nounwind
-declare noundef i32 @fclose(ptr nocapture noundef) local_unnamed_addr #7
-
-; Function Attrs: nofree nounwind
-declare noundef i64 @fread(ptr nocapture noundef, i64 noundef, i64 noundef, ptr nocapture noundef) local_unnamed_addr #7
-
-; Function Attrs: mustprogress nounwind willreturn allockind("free") memory(argmem: readwrite, inaccessiblemem: readwrite)
-declare void @free(ptr allocptr nocapture noundef) local_unnamed_addr #8
-
-; Function Attrs: mustprogress nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memmove.p0.p0.i64(ptr nocapture writeonly, ptr nocapture readonly, i64, i1 immarg) #9
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define noundef ptr @sieve_llvm_context(ptr noundef %0) local_unnamed_addr #10 {
-  %2 = icmp eq ptr %0, null
-  %3 = ptrtoint ptr %0 to i64
-  %4 = add i64 %3, 63
-  %5 = and i64 %4, -64
-  %6 = inttoptr i64 %5 to ptr
-  %7 = select i1 %2, ptr null, ptr %6
-  ret ptr %7
-}
-
-; Function Attrs: nounwind uwtable
-define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4) local_unnamed_addr #0 {
-  %6 = icmp eq ptr %0, null
-  br i1 %6, label %18, label %7
-
-7:                                                ; preds = %5
-  %8 = icmp ult i64 %1, %2
-  br i1 %8, label %18, label %9
-
-9:                                                ; preds = %7
-  %10 = ptrtoint ptr %0 to i64
-  %11 = add i64 %10, 63
-  %12 = and i64 %11, -64
-  %13 = inttoptr i64 %12 to ptr
-  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %13, i8 0, i64 1768, i1 false)
-  %14 = getelementptr inbounds i8, ptr %13, i64 8192
-  %15 = getelementptr inbounds i8, ptr %13, i64 1736
-  store ptr %14, ptr %15, align 8, !tbaa !37
-  %16 = getelementptr inbounds i8, ptr %13, i64 1744
-  store ptr %4, ptr %16, align 16, !tbaa !39
-  %17 = tail call i32 @sieve_pool_init(ptr noundef %13, i32 noundef %3)
-  br label %18
-
-18:                                               ; preds = %9, %5, %7
-  %19 = phi i32 [ 1, %5 ], [ 8, %7 ], [ %17, %9 ]
-  ret i32 %19
-}
-
-; Function Attrs: nounwind uwtable
-define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
-  %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #18
-  store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #18
-  %6 = icmp ne i32 %5, 0
-  %7 = load ptr, ptr %4, align 8
-  %8 = icmp eq ptr %7, null
-  %9 = select i1 %6, i1 true, i1 %8
-  br i1 %9, label %24, label %10
-
-10:                                               ; preds = %3
-  %11 = ptrtoint ptr %7 to i64
-  %12 = add i64 %11, 63
-  %13 = and i64 %12, -64
-  %14 = inttoptr i64 %13 to ptr
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %14, i8 0, i64 1768, i1 false)
-  %15 = getelementptr inbounds i8, ptr %14, i64 8192
-  %16 = getelementptr inbounds i8, ptr %14, i64 1736
-  store ptr %15, ptr %16, align 8, !tbaa !37
-  %17 = getelementptr inbounds i8, ptr %14, i64 1744
-  store ptr %2, ptr %17, align 16, !tbaa !39
-  %18 = call i32 @sieve_pool_init(ptr noundef %14, i32 noundef %1)
-  %19 = icmp eq i32 %18, 0
-  %20 = load ptr, ptr %4, align 8, !tbaa !36
-  br i1 %19, label %22, label %21
-
-21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #18
-  br label %24
-
-22:                                               ; preds = %10
-  %23 = getelementptr inbounds i8, ptr %14, i64 1760
-  store ptr %20, ptr %23, align 32, !tbaa !40
-  br label %24
-
-24:                                               ; preds = %21, %22, %3
-  %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #18
-  ret ptr %25
-}
-
-; Function Attrs: nounwind uwtable
-define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %1, ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef writeonly %5) local_unnamed_addr #0 {
-  %7 = alloca ptr, align 8
-  %8 = alloca ptr, align 8
-  %9 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #18
-  store ptr null, ptr %7, align 8, !tbaa !36
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #18
-  store ptr null, ptr %8, align 8, !tbaa !36
-  %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #18
-  store ptr null, ptr %9, align 8, !tbaa !36
-  %11 = icmp eq i32 %10, 0
-  br i1 %11, label %12, label %30
-
-12:                                               ; preds = %6
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #18
-  %14 = icmp ne i32 %13, 0
-  %15 = load ptr, ptr %9, align 8
-  %16 = icmp eq ptr %15, null
-  %17 = select i1 %14, i1 true, i1 %16
-  br i1 %17, label %30, label %18
-
-18:                                               ; preds = %12
-  %19 = load ptr, ptr %7, align 8, !tbaa !36
-  %20 = ptrtoint ptr %15 to i64
-  %21 = add i64 %20, 63
-  %22 = and i64 %21, -64
-  %23 = inttoptr i64 %22 to ptr
-  call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %23, i8 0, i64 1768, i1 false)
-  %24 = getelementptr inbounds i8, ptr %23, i64 8192
-  %25 = getelementptr inbounds i8, ptr %23, i64 1736
-  store ptr %24, ptr %25, align 8, !tbaa !37
-  %26 = getelementptr inbounds i8, ptr %23, i64 1744
-  store ptr %19, ptr %26, align 16, !tbaa !39
-  %27 = call i32 @sieve_pool_init(ptr noundef %23, i32 noundef %1)
-  %28 = icmp eq i32 %27, 0
-  %29 = load ptr, ptr %9, align 8, !tbaa !36
-  br i1 %28, label %35, label %30
-
-30:                                               ; preds = %12, %6, %18
-  %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
-  %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
-  call void @free(ptr noundef %31) #18
-  %33 = load ptr, ptr %8, align 8, !tbaa !36
-  call void @free(ptr noundef %33) #18
-  %34 = icmp eq ptr %5, null
-  br i1 %34, label %43, label %40
-
-35:                                               ; preds = %18
-  %36 = getelementptr inbounds i8, ptr %23, i64 1760
-  store ptr %29, ptr %36, align 32, !tbaa !40
-  %37 = load ptr, ptr %8, align 8, !tbaa !36
-  %38 = getelementptr inbounds i8, ptr %23, i64 1752
-  store ptr %37, ptr %38, align 8, !tbaa !41
-  %39 = icmp eq ptr %5, null
-  br i1 %39, label %43, label %40
-
-40:                                               ; preds = %35, %30
-  %41 = phi i32 [ %32, %30 ], [ 0, %35 ]
-  %42 = phi ptr [ null, %30 ], [ %23, %35 ]
-  store i32 %41, ptr %5, align 4, !tbaa !42
-  br label %43
-
-43:                                               ; preds = %40, %35, %30
-  %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #18
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #18
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #18
-  ret ptr %44
-}
-
-; Function Attrs: nounwind uwtable
-define range(i32 0, 10) i32 @sieve_llvm_init_with_weights(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7) local_unnamed_addr #0 {
-  %9 = tail call i32 @sieve_weights_check(ptr noundef %4, i64 noundef %5, i64 noundef %6, i64 noundef %7)
-  %10 = icmp eq i32 %9, 0
-  br i1 %10, label %11, label %29
-
-11:                                               ; preds = %8
-  %12 = ptrtoint ptr %4 to i64
-  %13 = and i64 %12, 63
-  %14 = icmp eq i64 %13, 32
-  br i1 %14, label %15, label %29
-
-15:                                               ; preds = %11
-  %16 = getelementptr inbounds i8, ptr %4, i64 32
-  %17 = icmp eq ptr %0, null
-  br i1 %17, label %29, label %18
-
-18:                                               ; preds = %15
-  %19 = icmp ult i64 %1, %2
-  br i1 %19, label %29, label %20
-
-20:                                               ; preds = %18
-  %21 = ptrtoint ptr %0 to i64
-  %22 = add i64 %21, 63
-  %23 = and i64 %22, -64
-  %24 = inttoptr i64 %23 to ptr
-  tail call void @llvm.memset.p0.i64(ptr noundef nonnull align 64 dereferenceable(1768) %24, i8 0, i64 1768, i1 false)
-  %25 = getelementptr inbounds i8, ptr %24, i64 8192
-  %26 = getelementptr inbounds i8, ptr %24, i64 1736
-  store ptr %25, ptr %26, align 8, !tbaa !37
-  %27 = getelementptr inbounds i8, ptr %24, i64 1744
-  store ptr %16, ptr %27, align 16, !tbaa !39
-  %28 = tail call i32 @sieve_pool_init(ptr noundef %24, i32 noundef %3)
-  br label %29
-
-29:                                               ; preds = %20, %18, %15, %11, %8
-  %30 = phi i32 [ %9, %8 ], [ 9, %11 ], [ 1, %15 ], [ 8, %18 ], [ %28, %20 ]
-  ret i32 %30
-}
-
-; Function Attrs: nounwind uwtable
-define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
-  %2 = icmp eq ptr %0, null
-  br i1 %2, label %8, label %3
-
-3:                                                ; preds = %1
-  tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
-  %4 = getelementptr inbounds i8, ptr %0, i64 1752
-  %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #18
-  %6 = getelementptr inbounds i8, ptr %0, i64 1760
-  %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #18
-  br label %8
-
-8:                                                ; preds = %1, %3
-  ret void
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define range(i32 0, 2) i32 @sieve_llvm_begin_run(ptr noundef %0, ptr noundef %1, i32 noundef %2, ptr noundef %3, i32 noundef %4, ptr noundef %5, ptr nocapture noundef writeonly %6) local_unnamed_addr #11 {
-  %8 = icmp eq ptr %0, null
-  br i1 %8, label %44, label %9
-
-9:                                                ; preds = %7
-  %10 = icmp sgt i32 %2, 0
-  br i1 %10, label %11, label %23
-
-11:                                               ; preds = %9
-  %12 = icmp eq ptr %1, null
-  br i1 %12, label %44, label %13
-
-13:                                               ; preds = %11
-  %14 = zext nneg i32 %2 to i64
-  br label %18
-
-15:                                               ; preds = %18
-  %16 = add nuw nsw i64 %19, 1
-  %17 = icmp eq i64 %16, %14
-  br i1 %17, label %23, label %18, !llvm.loop !43
-
-18:                                               ; preds = %13, %15
-  %19 = phi i64 [ 0, %13 ], [ %16, %15 ]
-  %20 = getelementptr inbounds ptr, ptr %1, i64 %19
-  %21 = load ptr, ptr %20, align 8, !tbaa !36
-  %22 = icmp eq ptr %21, null
-  br i1 %22, label %44, label %15
-
-23:                                               ; preds = %15, %9
-  %24 = icmp eq ptr %3, null
-  br i1 %24, label %44, label %25
-
-25:                                               ; preds = %23
-  %26 = icmp sgt i32 %4, 0
-  br i1 %26, label %27, label %37
-
-27:                                               ; preds = %25
-  %28 = zext nneg i32 %4 to i64
-  br label %32
-
-29:                                               ; preds = %32
-  %30 = add nuw nsw i64 %33, 1
-  %31 = icmp eq i64 %30, %28
-  br i1 %31, label %37, label %32, !llvm.loop !44
-
-32:                                               ; preds = %27, %29
-  %33 = phi i64 [ 0, %27 ], [ %30, %29 ]
-  %34 = getelementptr inbounds ptr, ptr %3, i64 %33
-  %35 = load ptr, ptr %34, align 8, !tbaa !36
-  %36 = icmp eq ptr %35, null
-  br i1 %36, label %44, label %29
-
-37:                                               ; preds = %29, %25
-  store i32 0, ptr %5, align 4, !tbaa !42
-  store ptr %0, ptr %6, align 8, !tbaa !45
-  %38 = getelementptr inbounds i8, ptr %0, i64 1736
-  %39 = getelementptr inbounds i8, ptr %6, i64 8
-  %40 = load <2 x ptr>, ptr %38, align 8, !tbaa !36
-  store <2 x ptr> %40, ptr %39, align 8, !tbaa !36
-  %41 = getelementptr inbounds i8, ptr %6, i64 24
-  store ptr %1, ptr %41, align 8, !tbaa !47
-  %42 = getelementptr inbounds i8, ptr %6, i64 32
-  store ptr %3, ptr %42, align 8, !tbaa !48
-  %43 = getelementptr inbounds i8, ptr %6, i64 40
-  store ptr %5, ptr %43, align 8, !tbaa !49
-  br label %44
-
-44:                                               ; preds = %18, %32, %23, %11, %7, %37
-  %45 = phi i32 [ 0, %37 ], [ 1, %7 ], [ 1, %11 ], [ 1, %23 ], [ 1, %32 ], [ 1, %18 ]
-  ret i32 %45
-}
-
-; Function Attrs: nounwind uwtable
-define void @sieve_llvm_pool_run(ptr noundef %0, ptr noundef %1, i64 noundef %2) local_unnamed_addr #0 {
-  %4 = load ptr, ptr %0, align 8, !tbaa !45
-  tail call void @sieve_pool_run(ptr noundef %4, ptr noundef %1, ptr noundef nonnull %0, i64 noundef %2)
-  ret void
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define noundef nonnull ptr @sieve_llvm_error_string(i32 noundef %0) local_unnamed_addr #10 {
-  %2 = icmp ult i32 %0, 10
-  br i1 %2, label %3, label %7
-
-3:                                                ; preds = %1
-  %4 = zext nneg i32 %0 to i64
-  %5 = shl i64 %4, 2
-  %6 = call ptr @llvm.load.relative.i64(ptr @switch.table.sieve_llvm_error_string.rel, i64 %5)
-  br label %7
-
-7:                                                ; preds = %1, %3
-  %8 = phi ptr [ %6, %3 ], [ @.str.12, %1 ]
-  ret ptr %8
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define float @sieve_llvm_f16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
-  %2 = zext i16 %0 to i32
-  %3 = sext i16 %0 to i32
-  %4 = and i32 %3, -2147483648
-  %5 = lshr i32 %2, 10
-  %6 = and i32 %5, 31
-  %7 = and i32 %2, 1023
-  switch i32 %6, label %25 [
-    i32 0, label %8
-    i32 31, label %21
-  ]
-
-8:                                                ; preds = %1
-  %9 = icmp eq i32 %7, 0
-  br i1 %9, label %31, label %10
-
-10:                                               ; preds = %8
-  %11 = tail call range(i32 22, 33) i32 @llvm.ctlz.i32(i32 %7, i1 true)
-  %12 = xor i32 %11, 31
-  %13 = sub nuw nsw i32 9, %12
-  %14 = shl nuw nsw i32 %2, %13
-  %15 = shl nuw nsw i32 %11, 23
-  %16 = shl i32 %14, 14
-  %17 = and i32 %16, 8372224
-  %18 = sub nsw i32 %17, %15
-  %19 = add nsw i32 %18, 1124073472
-  %20 = add nuw nsw i32 %19, %4
-  br label %31
-
-21:                                               ; preds = %1
-  %22 = shl nuw nsw i32 %2, 13
-  %23 = or disjoint i32 %4, %22
-  %24 = or i32 %23, 2139095040
-  br label %31
-
-25:                                               ; preds = %1
-  %26 = shl nuw nsw i32 %6, 23
-  %27 = add nuw nsw i32 %26, 939524096
-  %28 = shl nuw nsw i32 %7, 13
-  %29 = or disjoint i32 %27, %28
-  %30 = or disjoint i32 %29, %4
-  br label %31
-
-31:                                               ; preds = %8, %10, %21, %25
-  %32 = phi i32 [ %20, %10 ], [ %24, %21 ], [ %30, %25 ], [ %4, %8 ]
-  %33 = bitcast i32 %32 to float
-  ret float %33
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define zeroext i16 @sieve_llvm_f32_to_f16(float noundef %0) local_unnamed_addr #10 {
-  %2 = bitcast float %0 to i32
-  %3 = lshr i32 %2, 16
-  %4 = and i32 %3, 32768
-  %5 = lshr i32 %2, 23
-  %6 = and i32 %5, 255
-  %7 = and i32 %2, 8388607
-  %8 = icmp eq i32 %6, 255
-  br i1 %8, label %9, label %15
-
-9:                                                ; preds = %1
-  %10 = icmp eq i32 %7, 0
-  %11 = select i1 %10, i32 0, i32 512
-  %12 = or disjoint i32 %11, %4
-  %13 = trunc nuw i32 %12 to i16
-  %14 = or disjoint i16 %13, 31744
-  br label %61
-
-15:                                               ; preds = %1
-  %16 = icmp ugt i32 %6, 142
-  br i1 %16, label %17, label %20
-
-17:                                               ; preds = %15
-  %18 = trunc nuw i32 %4 to i16
-  %19 = or disjoint i16 %18, 31744
-  br label %61
-
-20:                                               ; preds = %15
-  %21 = icmp ult i32 %6, 113
-  br i1 %21, label %22, label %47
-
-22:                                               ; preds = %20
-  %23 = icmp ult i32 %6, 102
-  br i1 %23, label %24, label %26
-
-24:                                               ; preds = %22
-  %25 = trunc nuw i32 %4 to i16
-  br label %61
-
-26:                                               ; preds = %22
-  %27 = or disjoint i32 %7, 8388608
-  %28 = sub nuw nsw i32 126, %6
-  %29 = sub nuw nsw i32 125, %6
-  %30 = shl nuw nsw i32 1, %29
-  %31 = shl nsw i32 -1, %28
-  %32 = xor i32 %31, -1
-  %33 = and i32 %27, %32
-  %34 = lshr i32 %27, %28
-  %35 = icmp ugt i32 %33, %30
-  br i1 %35, label %41, label %36
-
-36:                                               ; preds = %26
-  %37 = icmp ne i32 %33, %30
-  %38 = and i32 %34, 1
-  %39 = icmp eq i32 %38, 0
-  %40 = select i1 %37, i1 true, i1 %39
-  br i1 %40, label %43, label %41
-
-41:                                               ; preds = %36, %26
-  %42 = add nuw nsw i32 %34, 1
-  br label %43
-
-43:                                               ; preds = %41, %36
-  %44 = phi i32 [ %42, %41 ], [ %34, %36 ]
-  %45 = or i32 %44, %4
-  %46 = trunc nuw i32 %45 to i16
-  br label %61
-
-47:                                               ; preds = %20
-  %48 = shl nuw nsw i32 %6, 10
-  %49 = lshr i32 %7, 13
-  %50 = and i32 %2, 8191
-  %51 = icmp ugt i32 %50, 4096
-  %52 = and i32 %2, 16383
-  %53 = icmp eq i32 %52, 12288
-  %54 = or i1 %51, %53
-  %55 = zext i1 %54 to i32
-  %56 = or disjoint i32 %49, 16384
-  %57 = add nuw nsw i32 %56, %48
-  %58 = add nuw nsw i32 %57, %55
-  %59 = or i32 %58, %4
-  %60 = trunc i32 %59 to i16
-  br label %61
-
-61:                                               ; preds = %9, %17, %24, %43, %47
-  %62 = phi i16 [ %14, %9 ], [ %19, %17 ], [ %25, %24 ], [ %46, %43 ], [ %60, %47 ]
-  ret i16 %62
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define float @sieve_llvm_bf16_to_f32(i16 noundef zeroext %0) local_unnamed_addr #10 {
-  %2 = zext i16 %0 to i32
-  %3 = shl nuw i32 %2, 16
-  %4 = bitcast i32 %3 to float
-  ret float %4
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr #10 {
-  %2 = bitcast float %0 to i32
-  %3 = fcmp uno float %0, 0.000000e+00
-  %4 = lshr i32 %2, 16
-  br i1 %3, label %5, label %8
-
-5:                                                ; preds = %1
-  %6 = trunc nuw i32 %4 to i16
-  %7 = or i16 %6, 64
-  br label %14
-
-8:                                                ; preds = %1
-  %9 = and i32 %4, 1
-  %10 = add i32 %2, 32767
-  %11 = add i32 %10, %9
-  %12 = lshr i32 %11, 16
-  %13 = trunc nuw i32 %12 to i16
-  br label %14
-
-14:                                               ; preds = %5, %8
-  %15 = phi i16 [ %7, %5 ], [ %13, %8 ]
-  ret i16 %15
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
-define i64 @sieve_llvm_pow_i64(i64 noundef %0, i64 noundef %1) local_unnamed_addr #12 {
-  %3 = icmp slt i64 %1, 0
-  br i1 %3, label %6, label %4
-
-4:                                                ; preds = %2
-  %5 = icmp eq i64 %1, 0
-  br i1 %5, label %23, label %12
-
-6:                                                ; preds = %2
-  switch i64 %0, label %11 [
-    i64 1, label %23
-    i64 -1, label %7
-  ]
-
-7:                                                ; preds = %6
-  %8 = and i64 %1, 1
-  %9 = icmp eq i64 %8, 0
-  %10 = select i1 %9, i64 1, i64 -1
-  br label %23
-
-11:                                               ; preds = %6
-  br label %23
-
-12:                                               ; preds = %4, %12
-  %13 = phi i64 [ %19, %12 ], [ 1, %4 ]
-  %14 = phi i64 [ %21, %12 ], [ %1, %4 ]
-  %15 = phi i64 [ %20, %12 ], [ %0, %4 ]
-  %16 = and i64 %14, 1
-  %17 = icmp eq i64 %16, 0
-  %18 = select i1 %17, i64 1, i64 %15
-  %19 = mul i64 %18, %13
-  %20 = mul i64 %15, %15
-  %21 = lshr i64 %14, 1
-  %22 = icmp ult i64 %14, 2
-  br i1 %22, label %23, label %12, !llvm.loop !50
-
-23:                                               ; preds = %12, %4, %6, %7, %11
-  %24 = phi i64 [ %0, %6 ], [ %10, %7 ], [ 0, %11 ], [ 1, %4 ], [ %19, %12 ]
-  ret i64 %24
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr #10 {
-  %2 = fcmp ult double %0, 0.000000e+00
-  br i1 %2, label %6, label %3
-
-3:                                                ; preds = %1
-  %4 = fneg double %0
-  %5 = tail call double @llvm.exp.f64(double %4)
-  br label %8
-
-6:                                                ; preds = %1
-  %7 = tail call double @llvm.exp.f64(double %0)
-  br label %8
-
-8:                                                ; preds = %3, %6
-  %9 = phi double [ %7, %6 ], [ %5, %3 ]
-  %10 = phi double [ %7, %6 ], [ 1.000000e+00, %3 ]
-  %11 = fadd double %9, 1.000000e+00
-  %12 = fdiv double %10, %11
-  ret double %12
-}
-
-; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none) uwtable
-define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
-  %2 = fmul double %0, 5.000000e-01
-  %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #26
-  %5 = fadd double %4, 1.000000e+00
-  %6 = fmul double %2, %5
-  ret double %6
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define double @sieve_llvm_gelu_tanh(double noundef %0) local_unnamed_addr #10 {
-  %2 = fmul double %0, 4.471500e-02
-  %3 = fmul double %2, %0
-  %4 = fmul double %3, %0
-  %5 = fadd double %4, %0
-  %6 = fmul double %5, 0x3FE9884533D43651
-  %7 = fmul double %0, 5.000000e-01
-  %8 = tail call double @llvm.tanh.f64(double %6)
-  %9 = fadd double %8, 1.000000e+00
-  %10 = fmul double %7, %9
-  ret double %10
-}
-
-; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
-define i64 @sieve_llvm_quantize(float noundef %0, float noundef %1, i64 noundef %2, i64 noundef %3, i64 noundef %4) local_unnamed_addr #10 {
-  %6 = fdiv float %0, %1
-  %7 = tail call float @llvm.nearbyint.f32(float %6)
-  %8 = fcmp uno float %7, 0.000000e+00
-  br i1 %8, label %9, label %13
-
-9:                                                ; preds = %5
-  %10 = icmp slt i64 %2, %3
-  %11 = tail call i64 @llvm.smin.i64(i64 %2, i64 %4)
-  %12 = select i1 %10, i64 %3, i64 %11
-  br label %24
-
-13:                                               ; preds = %5
-  %14 = fpext float %7 to double
-  %15 = sitofp i64 %2 to double
-  %16 = fadd double %15, %14
-  %17 = sitofp i64 %3 to double
-  %18 = fcmp ugt double %16, %17
-  br i1 %18, label %19, label %24
-
-19:                                               ; preds = %13
-  %20 = sitofp i64 %4 to double
-  %21 = fcmp ult double %16, %20
-  br i1 %21, label %22, label %24
-
-22:                                               ; preds = %19
-  %23 = fptosi double %16 to i64
-  br label %24
-
-24:                                               ; preds = %9, %13, %19, %22
-  %25 = phi i64 [ %12, %9 ], [ %23, %22 ], [ %3, %13 ], [ %4, %19 ]
-  ret i64 %25
-}
-
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
-define i64 @sieve_llvm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2) local_unnamed_addr #14 {
-  %4 = icmp slt i64 %2, 32
   br i1 %4, label %87, label %5
 
 5:                                                ; preds = %3
@@ -8073,6 +13508,1165 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %294
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #15 {
+  %6 = sdiv i64 %1, 16
+  %7 = shl nsw i64 %6, 4
+  %8 = icmp sgt i64 %1, 15
+  br i1 %8, label %98, label %9
+
+9:                                                ; preds = %98, %5
+  %10 = phi <8 x float> [ zeroinitializer, %5 ], [ %111, %98 ]
+  %11 = phi <8 x float> [ zeroinitializer, %5 ], [ %109, %98 ]
+  %12 = phi <8 x float> [ zeroinitializer, %5 ], [ %110, %98 ]
+  %13 = phi <8 x float> [ zeroinitializer, %5 ], [ %108, %98 ]
+  %14 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %13, <8 x float> %12)
+  %15 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %11, <8 x float> %10)
+  %16 = extractelement <8 x float> %14, i64 0
+  %17 = fcmp olt float %16, 0.000000e+00
+  %18 = select i1 %17, float %16, float 0.000000e+00
+  %19 = extractelement <8 x float> %15, i64 0
+  %20 = fcmp ogt float %19, 0.000000e+00
+  %21 = select i1 %20, float %19, float 0.000000e+00
+  %22 = extractelement <8 x float> %14, i64 1
+  %23 = fcmp olt float %22, %18
+  %24 = select i1 %23, float %22, float %18
+  %25 = extractelement <8 x float> %15, i64 1
+  %26 = fcmp ogt float %25, %21
+  %27 = select i1 %26, float %25, float %21
+  %28 = extractelement <8 x float> %14, i64 2
+  %29 = fcmp olt float %28, %24
+  %30 = select i1 %29, float %28, float %24
+  %31 = extractelement <8 x float> %15, i64 2
+  %32 = fcmp ogt float %31, %27
+  %33 = select i1 %32, float %31, float %27
+  %34 = extractelement <8 x float> %14, i64 3
+  %35 = fcmp olt float %34, %30
+  %36 = select i1 %35, float %34, float %30
+  %37 = extractelement <8 x float> %15, i64 3
+  %38 = fcmp ogt float %37, %33
+  %39 = select i1 %38, float %37, float %33
+  %40 = extractelement <8 x float> %14, i64 4
+  %41 = fcmp olt float %40, %36
+  %42 = select i1 %41, float %40, float %36
+  %43 = extractelement <8 x float> %15, i64 4
+  %44 = fcmp ogt float %43, %39
+  %45 = select i1 %44, float %43, float %39
+  %46 = extractelement <8 x float> %14, i64 5
+  %47 = fcmp olt float %46, %42
+  %48 = select i1 %47, float %46, float %42
+  %49 = extractelement <8 x float> %15, i64 5
+  %50 = fcmp ogt float %49, %45
+  %51 = select i1 %50, float %49, float %45
+  %52 = extractelement <8 x float> %14, i64 6
+  %53 = fcmp olt float %52, %48
+  %54 = select i1 %53, float %52, float %48
+  %55 = extractelement <8 x float> %15, i64 6
+  %56 = fcmp ogt float %55, %51
+  %57 = select i1 %56, float %55, float %51
+  %58 = extractelement <8 x float> %14, i64 7
+  %59 = fcmp olt float %58, %54
+  %60 = select i1 %59, float %58, float %54
+  %61 = extractelement <8 x float> %15, i64 7
+  %62 = fcmp ogt float %61, %57
+  %63 = select i1 %62, float %61, float %57
+  %64 = icmp slt i64 %7, %1
+  br i1 %64, label %65, label %168
+
+65:                                               ; preds = %9
+  %66 = and i64 %1, 7
+  %67 = icmp eq i64 %66, 0
+  br i1 %67, label %82, label %68
+
+68:                                               ; preds = %65, %68
+  %69 = phi float [ %76, %68 ], [ %60, %65 ]
+  %70 = phi float [ %78, %68 ], [ %63, %65 ]
+  %71 = phi i64 [ %79, %68 ], [ %7, %65 ]
+  %72 = phi i64 [ %80, %68 ], [ 0, %65 ]
+  %73 = getelementptr inbounds float, ptr %0, i64 %71
+  %74 = load float, ptr %73, align 4, !tbaa !59
+  %75 = fcmp olt float %74, %69
+  %76 = select i1 %75, float %74, float %69
+  %77 = fcmp ogt float %74, %70
+  %78 = select i1 %77, float %74, float %70
+  %79 = add nsw i64 %71, 1
+  %80 = add i64 %72, 1
+  %81 = icmp eq i64 %80, %66
+  br i1 %81, label %82, label %68, !llvm.loop !61
+
+82:                                               ; preds = %68, %65
+  %83 = phi float [ poison, %65 ], [ %76, %68 ]
+  %84 = phi float [ poison, %65 ], [ %78, %68 ]
+  %85 = phi float [ %60, %65 ], [ %76, %68 ]
+  %86 = phi float [ %63, %65 ], [ %78, %68 ]
+  %87 = phi i64 [ %7, %65 ], [ %79, %68 ]
+  %88 = sub i64 %7, %1
+  %89 = icmp ugt i64 %88, -8
+  br i1 %89, label %168, label %90
+
+90:                                               ; preds = %82
+  %91 = getelementptr i8, ptr %0, i64 4
+  %92 = getelementptr i8, ptr %0, i64 8
+  %93 = getelementptr i8, ptr %0, i64 12
+  %94 = getelementptr i8, ptr %0, i64 16
+  %95 = getelementptr i8, ptr %0, i64 20
+  %96 = getelementptr i8, ptr %0, i64 24
+  %97 = getelementptr i8, ptr %0, i64 28
+  br label %114
+
+98:                                               ; preds = %5, %98
+  %99 = phi i64 [ %112, %98 ], [ 0, %5 ]
+  %100 = phi <8 x float> [ %108, %98 ], [ zeroinitializer, %5 ]
+  %101 = phi <8 x float> [ %110, %98 ], [ zeroinitializer, %5 ]
+  %102 = phi <8 x float> [ %109, %98 ], [ zeroinitializer, %5 ]
+  %103 = phi <8 x float> [ %111, %98 ], [ zeroinitializer, %5 ]
+  %104 = getelementptr inbounds float, ptr %0, i64 %99
+  %105 = load <8 x float>, ptr %104, align 1, !tbaa !31
+  %106 = getelementptr inbounds i8, ptr %104, i64 32
+  %107 = load <8 x float>, ptr %106, align 1, !tbaa !31
+  %108 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %105, <8 x float> %100)
+  %109 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %105, <8 x float> %102)
+  %110 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %107, <8 x float> %101)
+  %111 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %107, <8 x float> %103)
+  %112 = add nuw nsw i64 %99, 16
+  %113 = icmp slt i64 %112, %7
+  br i1 %113, label %98, label %9, !llvm.loop !62
+
+114:                                              ; preds = %114, %90
+  %115 = phi float [ %85, %90 ], [ %163, %114 ]
+  %116 = phi float [ %86, %90 ], [ %165, %114 ]
+  %117 = phi i64 [ %87, %90 ], [ %166, %114 ]
+  %118 = getelementptr inbounds float, ptr %0, i64 %117
+  %119 = load float, ptr %118, align 4, !tbaa !59
+  %120 = fcmp olt float %119, %115
+  %121 = select i1 %120, float %119, float %115
+  %122 = fcmp ogt float %119, %116
+  %123 = select i1 %122, float %119, float %116
+  %124 = getelementptr float, ptr %91, i64 %117
+  %125 = load float, ptr %124, align 4, !tbaa !59
+  %126 = fcmp olt float %125, %121
+  %127 = select i1 %126, float %125, float %121
+  %128 = fcmp ogt float %125, %123
+  %129 = select i1 %128, float %125, float %123
+  %130 = getelementptr float, ptr %92, i64 %117
+  %131 = load float, ptr %130, align 4, !tbaa !59
+  %132 = fcmp olt float %131, %127
+  %133 = select i1 %132, float %131, float %127
+  %134 = fcmp ogt float %131, %129
+  %135 = select i1 %134, float %131, float %129
+  %136 = getelementptr float, ptr %93, i64 %117
+  %137 = load float, ptr %136, align 4, !tbaa !59
+  %138 = fcmp olt float %137, %133
+  %139 = select i1 %138, float %137, float %133
+  %140 = fcmp ogt float %137, %135
+  %141 = select i1 %140, float %137, float %135
+  %142 = getelementptr float, ptr %94, i64 %117
+  %143 = load float, ptr %142, align 4, !tbaa !59
+  %144 = fcmp olt float %143, %139
+  %145 = select i1 %144, float %143, float %139
+  %146 = fcmp ogt float %143, %141
+  %147 = select i1 %146, float %143, float %141
+  %148 = getelementptr float, ptr %95, i64 %117
+  %149 = load float, ptr %148, align 4, !tbaa !59
+  %150 = fcmp olt float %149, %145
+  %151 = select i1 %150, float %149, float %145
+  %152 = fcmp ogt float %149, %147
+  %153 = select i1 %152, float %149, float %147
+  %154 = getelementptr float, ptr %96, i64 %117
+  %155 = load float, ptr %154, align 4, !tbaa !59
+  %156 = fcmp olt float %155, %151
+  %157 = select i1 %156, float %155, float %151
+  %158 = fcmp ogt float %155, %153
+  %159 = select i1 %158, float %155, float %153
+  %160 = getelementptr float, ptr %97, i64 %117
+  %161 = load float, ptr %160, align 4, !tbaa !59
+  %162 = fcmp olt float %161, %157
+  %163 = select i1 %162, float %161, float %157
+  %164 = fcmp ogt float %161, %159
+  %165 = select i1 %164, float %161, float %159
+  %166 = add nsw i64 %117, 8
+  %167 = icmp eq i64 %166, %1
+  br i1 %167, label %168, label %114, !llvm.loop !63
+
+168:                                              ; preds = %82, %114, %9
+  %169 = phi float [ %63, %9 ], [ %84, %82 ], [ %165, %114 ]
+  %170 = phi float [ %60, %9 ], [ %83, %82 ], [ %163, %114 ]
+  %171 = fsub float %169, %170
+  %172 = fdiv float %171, 2.550000e+02
+  %173 = fcmp oeq float %172, 0.000000e+00
+  %174 = select i1 %173, float 1.000000e+00, float %172
+  %175 = fsub float 0.000000e+00, %170
+  %176 = fdiv float %175, %174
+  %177 = tail call float @llvm.nearbyint.f32(float %176)
+  %178 = fcmp uno float %177, 0.000000e+00
+  br i1 %178, label %187, label %179
+
+179:                                              ; preds = %168
+  %180 = fpext float %177 to double
+  %181 = fadd double %180, 0.000000e+00
+  %182 = fcmp ugt float %177, 0.000000e+00
+  br i1 %182, label %183, label %187
+
+183:                                              ; preds = %179
+  %184 = fcmp ult float %177, 2.550000e+02
+  br i1 %184, label %185, label %187
+
+185:                                              ; preds = %183
+  %186 = fptosi double %181 to i64
+  br label %187
+
+187:                                              ; preds = %185, %183, %179, %168
+  %188 = phi i64 [ %186, %185 ], [ 0, %179 ], [ 255, %183 ], [ 0, %168 ]
+  store float %174, ptr %3, align 4, !tbaa !59
+  %189 = trunc i64 %188 to i32
+  store i32 %189, ptr %4, align 4, !tbaa !42
+  %190 = sdiv i64 %1, 8
+  %191 = shl nsw i64 %190, 3
+  %192 = insertelement <8 x float> poison, float %174, i64 0
+  %193 = shufflevector <8 x float> %192, <8 x float> poison, <8 x i32> zeroinitializer
+  %194 = sitofp i64 %188 to float
+  %195 = insertelement <8 x float> poison, float %194, i64 0
+  %196 = shufflevector <8 x float> %195, <8 x float> poison, <8 x i32> zeroinitializer
+  %197 = icmp sgt i64 %1, 7
+  br i1 %197, label %280, label %198
+
+198:                                              ; preds = %280, %187
+  %199 = icmp slt i64 %191, %1
+  br i1 %199, label %200, label %340
+
+200:                                              ; preds = %198
+  %201 = sitofp i64 %188 to double
+  %202 = tail call i64 @llvm.smin.i64(i64 %188, i64 255)
+  %203 = tail call i64 @llvm.smax.i64(i64 %202, i64 0)
+  %204 = sub i64 %1, %191
+  %205 = icmp ult i64 %204, 8
+  br i1 %205, label %206, label %234
+
+206:                                              ; preds = %278, %234, %200
+  %207 = phi i64 [ %191, %234 ], [ %191, %200 ], [ %247, %278 ]
+  %208 = sub i64 %1, %207
+  %209 = and i64 %208, 1
+  %210 = icmp eq i64 %209, 0
+  br i1 %210, label %230, label %211
+
+211:                                              ; preds = %206
+  %212 = getelementptr inbounds float, ptr %0, i64 %207
+  %213 = load float, ptr %212, align 4, !tbaa !59
+  %214 = fdiv float %213, %174
+  %215 = tail call float @llvm.nearbyint.f32(float %214)
+  %216 = fcmp uno float %215, 0.000000e+00
+  br i1 %216, label %225, label %217
+
+217:                                              ; preds = %211
+  %218 = fpext float %215 to double
+  %219 = fadd double %201, %218
+  %220 = fcmp ugt double %219, 0.000000e+00
+  br i1 %220, label %221, label %225
+
+221:                                              ; preds = %217
+  %222 = fcmp ult double %219, 2.550000e+02
+  br i1 %222, label %223, label %225
+
+223:                                              ; preds = %221
+  %224 = fptosi double %219 to i64
+  br label %225
+
+225:                                              ; preds = %223, %221, %217, %211
+  %226 = phi i64 [ %224, %223 ], [ 0, %217 ], [ 255, %221 ], [ %203, %211 ]
+  %227 = trunc i64 %226 to i8
+  %228 = getelementptr inbounds i8, ptr %2, i64 %207
+  store i8 %227, ptr %228, align 1, !tbaa !31
+  %229 = add nsw i64 %207, 1
+  br label %230
+
+230:                                              ; preds = %225, %206
+  %231 = phi i64 [ %207, %206 ], [ %229, %225 ]
+  %232 = add i64 %1, -1
+  %233 = icmp eq i64 %207, %232
+  br i1 %233, label %340, label %301
+
+234:                                              ; preds = %200
+  %235 = getelementptr i8, ptr %2, i64 %191
+  %236 = getelementptr i8, ptr %2, i64 %1
+  %237 = shl i64 %190, 5
+  %238 = getelementptr i8, ptr %0, i64 %237
+  %239 = shl i64 %1, 2
+  %240 = getelementptr i8, ptr %0, i64 %239
+  %241 = icmp ult ptr %235, %240
+  %242 = icmp ult ptr %238, %236
+  %243 = and i1 %241, %242
+  br i1 %243, label %206, label %244
+
+244:                                              ; preds = %234
+  %245 = and i64 %1, 7
+  %246 = sub i64 %204, %245
+  %247 = add i64 %191, %246
+  %248 = insertelement <8 x float> poison, float %174, i64 0
+  %249 = shufflevector <8 x float> %248, <8 x float> poison, <8 x i32> zeroinitializer
+  %250 = insertelement <8 x double> poison, double %201, i64 0
+  %251 = shufflevector <8 x double> %250, <8 x double> poison, <8 x i32> zeroinitializer
+  %252 = insertelement <8 x i64> poison, i64 %203, i64 0
+  %253 = shufflevector <8 x i64> %252, <8 x i64> poison, <8 x i32> zeroinitializer
+  br label %254
+
+254:                                              ; preds = %254, %244
+  %255 = phi i64 [ 0, %244 ], [ %276, %254 ]
+  %256 = add i64 %191, %255
+  %257 = getelementptr inbounds float, ptr %0, i64 %256
+  %258 = load <8 x float>, ptr %257, align 4, !tbaa !59, !alias.scope !64
+  %259 = fdiv <8 x float> %258, %249
+  %260 = tail call <8 x float> @llvm.nearbyint.v8f32(<8 x float> %259)
+  %261 = fcmp ord <8 x float> %260, zeroinitializer
+  %262 = fpext <8 x float> %260 to <8 x double>
+  %263 = fadd <8 x double> %251, %262
+  %264 = fcmp ugt <8 x double> %263, zeroinitializer
+  %265 = fcmp oge <8 x double> %263, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %266 = fptosi <8 x double> %263 to <8 x i64>
+  %267 = and <8 x i1> %264, %265
+  %268 = select <8 x i1> %261, <8 x i1> %267, <8 x i1> zeroinitializer
+  %269 = xor <8 x i1> %264, <i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true, i1 true>
+  %270 = select <8 x i1> %261, <8 x i1> %269, <8 x i1> zeroinitializer
+  %271 = select <8 x i1> %270, <8 x i64> zeroinitializer, <8 x i64> %266
+  %272 = select <8 x i1> %268, <8 x i64> <i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255, i64 255>, <8 x i64> %271
+  %273 = select <8 x i1> %261, <8 x i64> %272, <8 x i64> %253
+  %274 = trunc <8 x i64> %273 to <8 x i8>
+  %275 = getelementptr inbounds i8, ptr %2, i64 %256
+  store <8 x i8> %274, ptr %275, align 1, !tbaa !31, !alias.scope !67, !noalias !64
+  %276 = add nuw i64 %255, 8
+  %277 = icmp eq i64 %276, %246
+  br i1 %277, label %278, label %254, !llvm.loop !69
+
+278:                                              ; preds = %254
+  %279 = icmp eq i64 %245, 0
+  br i1 %279, label %340, label %206
+
+280:                                              ; preds = %187, %280
+  %281 = phi i64 [ %299, %280 ], [ 0, %187 ]
+  %282 = getelementptr inbounds float, ptr %0, i64 %281
+  %283 = load <8 x float>, ptr %282, align 1, !tbaa !31
+  %284 = fdiv <8 x float> %283, %193
+  %285 = tail call <8 x float> @llvm.x86.avx.round.ps.256(<8 x float> %284, i32 8)
+  %286 = fadd <8 x float> %196, %285
+  %287 = tail call <8 x float> @llvm.x86.avx.max.ps.256(<8 x float> %286, <8 x float> zeroinitializer)
+  %288 = tail call <8 x float> @llvm.x86.avx.min.ps.256(<8 x float> %287, <8 x float> <float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02, float 2.550000e+02>)
+  %289 = fcmp uno <8 x float> %285, zeroinitializer
+  %290 = select <8 x i1> %289, <8 x float> %196, <8 x float> %288
+  %291 = tail call <8 x i32> @llvm.x86.avx.cvt.ps2dq.256(<8 x float> %290)
+  %292 = shufflevector <8 x i32> %291, <8 x i32> poison, <4 x i32> <i32 0, i32 1, i32 2, i32 3>
+  %293 = shufflevector <8 x i32> %291, <8 x i32> poison, <4 x i32> <i32 4, i32 5, i32 6, i32 7>
+  %294 = tail call <8 x i16> @llvm.x86.sse41.packusdw(<4 x i32> %292, <4 x i32> %293)
+  %295 = getelementptr inbounds i8, ptr %2, i64 %281
+  %296 = tail call <16 x i8> @llvm.x86.sse2.packuswb.128(<8 x i16> %294, <8 x i16> poison)
+  %297 = bitcast <16 x i8> %296 to <2 x i64>
+  %298 = extractelement <2 x i64> %297, i64 0
+  store i64 %298, ptr %295, align 1, !tbaa !31
+  %299 = add nuw nsw i64 %281, 8
+  %300 = icmp slt i64 %299, %191
+  br i1 %300, label %280, label %198, !llvm.loop !70
+
+301:                                              ; preds = %230, %334
+  %302 = phi i64 [ %338, %334 ], [ %231, %230 ]
+  %303 = getelementptr inbounds float, ptr %0, i64 %302
+  %304 = load float, ptr %303, align 4, !tbaa !59
+  %305 = fdiv float %304, %174
+  %306 = tail call float @llvm.nearbyint.f32(float %305)
+  %307 = fcmp uno float %306, 0.000000e+00
+  br i1 %307, label %316, label %308
+
+308:                                              ; preds = %301
+  %309 = fpext float %306 to double
+  %310 = fadd double %201, %309
+  %311 = fcmp ugt double %310, 0.000000e+00
+  br i1 %311, label %312, label %316
+
+312:                                              ; preds = %308
+  %313 = fcmp ult double %310, 2.550000e+02
+  br i1 %313, label %314, label %316
+
+314:                                              ; preds = %312
+  %315 = fptosi double %310 to i64
+  br label %316
+
+316:                                              ; preds = %314, %312, %308, %301
+  %317 = phi i64 [ %315, %314 ], [ 0, %308 ], [ 255, %312 ], [ %203, %301 ]
+  %318 = trunc i64 %317 to i8
+  %319 = getelementptr inbounds i8, ptr %2, i64 %302
+  store i8 %318, ptr %319, align 1, !tbaa !31
+  %320 = add nsw i64 %302, 1
+  %321 = getelementptr inbounds float, ptr %0, i64 %320
+  %322 = load float, ptr %321, align 4, !tbaa !59
+  %323 = fdiv float %322, %174
+  %324 = tail call float @llvm.nearbyint.f32(float %323)
+  %325 = fcmp uno float %324, 0.000000e+00
+  br i1 %325, label %334, label %326
+
+326:                                              ; preds = %316
+  %327 = fpext float %324 to double
+  %328 = fadd double %201, %327
+  %329 = fcmp ugt double %328, 0.000000e+00
+  br i1 %329, label %330, label %334
+
+330:                                              ; preds = %326
+  %331 = fcmp ult double %328, 2.550000e+02
+  br i1 %331, label %332, label %334
+
+332:                                              ; preds = %330
+  %333 = fptosi double %328 to i64
+  br label %334
+
+334:                                              ; preds = %332, %330, %326, %316
+  %335 = phi i64 [ %333, %332 ], [ 0, %326 ], [ 255, %330 ], [ %203, %316 ]
+  %336 = trunc i64 %335 to i8
+  %337 = getelementptr inbounds i8, ptr %2, i64 %320
+  store i8 %336, ptr %337, align 1, !tbaa !31
+  %338 = add nsw i64 %302, 2
+  %339 = icmp eq i64 %338, %1
+  br i1 %339, label %340, label %301, !llvm.loop !71
+
+340:                                              ; preds = %230, %334, %278, %198
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %661
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  %21 = shl nsw i64 %1, 1
+  %22 = shl nsw i64 %8, 3
+  %23 = mul nsw i64 %1, 3
+  %24 = mul i64 %8, 12
+  %25 = and i64 %19, 1
+  %26 = and i64 %5, 9223372036854775804
+  %27 = icmp eq i64 %26, 4
+  %28 = and i64 %19, 2305843009213693950
+  %29 = icmp eq i64 %25, 0
+  br label %30
+
+30:                                               ; preds = %43, %15
+  %31 = phi i64 [ 0, %15 ], [ %44, %43 ]
+  %32 = mul nsw i64 %31, %13
+  %33 = getelementptr inbounds i8, ptr %3, i64 %32
+  %34 = shl nsw i64 %31, 6
+  %35 = getelementptr i8, ptr %7, i64 %34
+  br label %36
+
+36:                                               ; preds = %46, %30
+  %37 = phi i1 [ true, %30 ], [ false, %46 ]
+  %38 = phi i64 [ 0, %30 ], [ 8, %46 ]
+  br i1 %16, label %39, label %46
+
+39:                                               ; preds = %36
+  %40 = getelementptr i32, ptr %35, i64 %38
+  %41 = shl nuw nsw i64 %38, 2
+  %42 = getelementptr inbounds i8, ptr %33, i64 %41
+  br label %47
+
+43:                                               ; preds = %46
+  %44 = add nuw nsw i64 %31, 1
+  %45 = icmp eq i64 %44, %4
+  br i1 %45, label %661, label %30, !llvm.loop !72
+
+46:                                               ; preds = %654, %36
+  br i1 %37, label %36, label %43, !llvm.loop !73
+
+47:                                               ; preds = %654, %39
+  %48 = phi i64 [ 0, %39 ], [ %659, %654 ]
+  %49 = sub nsw i64 %2, %48
+  %50 = icmp sgt i64 %49, 3
+  %51 = trunc i64 %49 to i32
+  %52 = select i1 %50, i32 4, i32 %51
+  %53 = mul nsw i64 %48, %1
+  %54 = getelementptr inbounds i8, ptr %0, i64 %53
+  %55 = mul nsw i64 %48, %8
+  %56 = getelementptr i32, ptr %40, i64 %55
+  switch i32 %52, label %466 [
+    i32 1, label %57
+    i32 2, label %192
+    i32 3, label %312
+  ]
+
+57:                                               ; preds = %47
+  br i1 %10, label %59, label %58
+
+58:                                               ; preds = %57
+  br i1 %18, label %61, label %188
+
+59:                                               ; preds = %57
+  br i1 %20, label %60, label %188
+
+60:                                               ; preds = %59
+  br i1 %27, label %162, label %115
+
+61:                                               ; preds = %58, %61
+  %62 = phi <8 x i32> [ %112, %61 ], [ zeroinitializer, %58 ]
+  %63 = phi <8 x i32> [ %108, %61 ], [ zeroinitializer, %58 ]
+  %64 = phi i64 [ %113, %61 ], [ 0, %58 ]
+  %65 = mul nuw nsw i64 %64, 80
+  %66 = getelementptr inbounds i8, ptr %33, i64 %65
+  %67 = getelementptr inbounds i8, ptr %66, i64 %41
+  %68 = load <16 x i8>, ptr %67, align 1, !tbaa !31
+  %69 = sext <16 x i8> %68 to <16 x i16>
+  %70 = getelementptr inbounds i8, ptr %67, i64 16
+  %71 = load <16 x i8>, ptr %70, align 1, !tbaa !31
+  %72 = sext <16 x i8> %71 to <16 x i16>
+  %73 = getelementptr inbounds i8, ptr %66, i64 64
+  %74 = getelementptr inbounds i8, ptr %73, i64 %38
+  %75 = load <4 x i8>, ptr %74, align 1
+  %76 = zext <4 x i8> %75 to <4 x i64>
+  %77 = getelementptr inbounds i8, ptr %66, i64 68
+  %78 = getelementptr inbounds i8, ptr %77, i64 %38
+  %79 = load <4 x i8>, ptr %78, align 1
+  %80 = zext <4 x i8> %79 to <4 x i64>
+  %81 = shl nuw nsw <4 x i64> %76, <i64 14, i64 14, i64 14, i64 14>
+  %82 = shl nuw nsw <4 x i64> %76, <i64 28, i64 28, i64 28, i64 28>
+  %83 = shl nuw nsw <4 x i64> %76, <i64 42, i64 42, i64 42, i64 42>
+  %84 = or disjoint <4 x i64> %82, %83
+  %85 = or disjoint <4 x i64> %84, %81
+  %86 = or disjoint <4 x i64> %85, %76
+  %87 = shl nuw nsw <4 x i64> %80, <i64 14, i64 14, i64 14, i64 14>
+  %88 = shl nuw nsw <4 x i64> %80, <i64 28, i64 28, i64 28, i64 28>
+  %89 = shl nuw nsw <4 x i64> %80, <i64 42, i64 42, i64 42, i64 42>
+  %90 = or disjoint <4 x i64> %88, %89
+  %91 = or disjoint <4 x i64> %90, %87
+  %92 = or disjoint <4 x i64> %91, %80
+  %93 = shl nsw i64 %64, 3
+  %94 = getelementptr i8, ptr %54, i64 %93
+  %95 = bitcast <4 x i64> %86 to <32 x i8>
+  %96 = and <32 x i8> %95, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %97 = or disjoint <32 x i8> %96, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %98 = bitcast <4 x i64> %92 to <32 x i8>
+  %99 = and <32 x i8> %98, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %100 = or disjoint <32 x i8> %99, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %101 = load i64, ptr %94, align 1
+  %102 = insertelement <4 x i64> poison, i64 %101, i64 0
+  %103 = shufflevector <4 x i64> %102, <4 x i64> poison, <4 x i32> zeroinitializer
+  %104 = bitcast <4 x i64> %103 to <32 x i8>
+  %105 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %97)
+  %106 = bitcast <32 x i8> %105 to <16 x i16>
+  %107 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %106, <16 x i16> %69)
+  %108 = add <8 x i32> %107, %63
+  %109 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %104, <32 x i8> %100)
+  %110 = bitcast <32 x i8> %109 to <16 x i16>
+  %111 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %110, <16 x i16> %72)
+  %112 = add <8 x i32> %111, %62
+  %113 = add nuw nsw i64 %64, 1
+  %114 = icmp eq i64 %113, %17
+  br i1 %114, label %188, label %61, !llvm.loop !74
+
+115:                                              ; preds = %60, %115
+  %116 = phi <8 x i32> [ %158, %115 ], [ zeroinitializer, %60 ]
+  %117 = phi <8 x i32> [ %156, %115 ], [ zeroinitializer, %60 ]
+  %118 = phi i64 [ %159, %115 ], [ 0, %60 ]
+  %119 = phi i64 [ %160, %115 ], [ 0, %60 ]
+  %120 = shl nsw i64 %118, 6
+  %121 = getelementptr inbounds i8, ptr %42, i64 %120
+  %122 = load <16 x i8>, ptr %121, align 1, !tbaa !31
+  %123 = sext <16 x i8> %122 to <16 x i16>
+  %124 = getelementptr inbounds i8, ptr %121, i64 16
+  %125 = load <16 x i8>, ptr %124, align 1, !tbaa !31
+  %126 = sext <16 x i8> %125 to <16 x i16>
+  %127 = shl nsw i64 %118, 2
+  %128 = getelementptr i8, ptr %54, i64 %127
+  %129 = load i32, ptr %128, align 1
+  %130 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %129, i64 0
+  %131 = bitcast <4 x i32> %130 to <16 x i8>
+  %132 = shufflevector <16 x i8> %131, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %133 = zext <8 x i8> %132 to <8 x i16>
+  %134 = shufflevector <8 x i16> %133, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %135 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %123)
+  %136 = add <8 x i32> %135, %117
+  %137 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %134, <16 x i16> %126)
+  %138 = add <8 x i32> %137, %116
+  %139 = or disjoint i64 %118, 1
+  %140 = shl nsw i64 %139, 6
+  %141 = getelementptr inbounds i8, ptr %42, i64 %140
+  %142 = load <16 x i8>, ptr %141, align 1, !tbaa !31
+  %143 = sext <16 x i8> %142 to <16 x i16>
+  %144 = getelementptr inbounds i8, ptr %141, i64 16
+  %145 = load <16 x i8>, ptr %144, align 1, !tbaa !31
+  %146 = sext <16 x i8> %145 to <16 x i16>
+  %147 = shl nsw i64 %139, 2
+  %148 = getelementptr i8, ptr %54, i64 %147
+  %149 = load i32, ptr %148, align 1
+  %150 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %149, i64 0
+  %151 = bitcast <4 x i32> %150 to <16 x i8>
+  %152 = shufflevector <16 x i8> %151, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %153 = zext <8 x i8> %152 to <8 x i16>
+  %154 = shufflevector <8 x i16> %153, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %155 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %143)
+  %156 = add <8 x i32> %155, %136
+  %157 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %154, <16 x i16> %146)
+  %158 = add <8 x i32> %157, %138
+  %159 = add nuw nsw i64 %118, 2
+  %160 = add i64 %119, 2
+  %161 = icmp eq i64 %160, %28
+  br i1 %161, label %162, label %115, !llvm.loop !75
+
+162:                                              ; preds = %115, %60
+  %163 = phi <8 x i32> [ poison, %60 ], [ %156, %115 ]
+  %164 = phi <8 x i32> [ poison, %60 ], [ %158, %115 ]
+  %165 = phi <8 x i32> [ zeroinitializer, %60 ], [ %158, %115 ]
+  %166 = phi <8 x i32> [ zeroinitializer, %60 ], [ %156, %115 ]
+  %167 = phi i64 [ 0, %60 ], [ %159, %115 ]
+  br i1 %29, label %188, label %168
+
+168:                                              ; preds = %162
+  %169 = shl nsw i64 %167, 6
+  %170 = getelementptr inbounds i8, ptr %42, i64 %169
+  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
+  %172 = sext <16 x i8> %171 to <16 x i16>
+  %173 = getelementptr inbounds i8, ptr %170, i64 16
+  %174 = load <16 x i8>, ptr %173, align 1, !tbaa !31
+  %175 = sext <16 x i8> %174 to <16 x i16>
+  %176 = shl nsw i64 %167, 2
+  %177 = getelementptr i8, ptr %54, i64 %176
+  %178 = load i32, ptr %177, align 1
+  %179 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %178, i64 0
+  %180 = bitcast <4 x i32> %179 to <16 x i8>
+  %181 = shufflevector <16 x i8> %180, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %182 = zext <8 x i8> %181 to <8 x i16>
+  %183 = shufflevector <8 x i16> %182, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %184 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %172)
+  %185 = add <8 x i32> %184, %166
+  %186 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %183, <16 x i16> %175)
+  %187 = add <8 x i32> %186, %165
+  br label %188
+
+188:                                              ; preds = %61, %168, %162, %59, %58
+  %189 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %164, %162 ], [ %187, %168 ], [ %112, %61 ]
+  %190 = phi <8 x i32> [ zeroinitializer, %59 ], [ zeroinitializer, %58 ], [ %163, %162 ], [ %185, %168 ], [ %108, %61 ]
+  %191 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %190, <8 x i32> %189)
+  br label %654
+
+192:                                              ; preds = %47
+  br i1 %10, label %194, label %193
+
+193:                                              ; preds = %192
+  br i1 %18, label %195, label %302
+
+194:                                              ; preds = %192
+  br i1 %20, label %264, label %302
+
+195:                                              ; preds = %193, %195
+  %196 = phi <8 x i32> [ %244, %195 ], [ zeroinitializer, %193 ]
+  %197 = phi <8 x i32> [ %257, %195 ], [ zeroinitializer, %193 ]
+  %198 = phi <8 x i32> [ %261, %195 ], [ zeroinitializer, %193 ]
+  %199 = phi <8 x i32> [ %248, %195 ], [ zeroinitializer, %193 ]
+  %200 = phi i64 [ %262, %195 ], [ 0, %193 ]
+  %201 = mul nuw nsw i64 %200, 80
+  %202 = getelementptr inbounds i8, ptr %33, i64 %201
+  %203 = getelementptr inbounds i8, ptr %202, i64 %41
+  %204 = load <16 x i8>, ptr %203, align 1, !tbaa !31
+  %205 = sext <16 x i8> %204 to <16 x i16>
+  %206 = getelementptr inbounds i8, ptr %203, i64 16
+  %207 = load <16 x i8>, ptr %206, align 1, !tbaa !31
+  %208 = sext <16 x i8> %207 to <16 x i16>
+  %209 = getelementptr inbounds i8, ptr %202, i64 64
+  %210 = getelementptr inbounds i8, ptr %209, i64 %38
+  %211 = load <4 x i8>, ptr %210, align 1
+  %212 = zext <4 x i8> %211 to <4 x i64>
+  %213 = getelementptr inbounds i8, ptr %202, i64 68
+  %214 = getelementptr inbounds i8, ptr %213, i64 %38
+  %215 = load <4 x i8>, ptr %214, align 1
+  %216 = zext <4 x i8> %215 to <4 x i64>
+  %217 = shl nuw nsw <4 x i64> %212, <i64 14, i64 14, i64 14, i64 14>
+  %218 = shl nuw nsw <4 x i64> %212, <i64 28, i64 28, i64 28, i64 28>
+  %219 = shl nuw nsw <4 x i64> %212, <i64 42, i64 42, i64 42, i64 42>
+  %220 = or disjoint <4 x i64> %218, %219
+  %221 = or disjoint <4 x i64> %220, %217
+  %222 = or disjoint <4 x i64> %221, %212
+  %223 = shl nuw nsw <4 x i64> %216, <i64 14, i64 14, i64 14, i64 14>
+  %224 = shl nuw nsw <4 x i64> %216, <i64 28, i64 28, i64 28, i64 28>
+  %225 = shl nuw nsw <4 x i64> %216, <i64 42, i64 42, i64 42, i64 42>
+  %226 = or disjoint <4 x i64> %224, %225
+  %227 = or disjoint <4 x i64> %226, %223
+  %228 = or disjoint <4 x i64> %227, %216
+  %229 = shl nsw i64 %200, 3
+  %230 = getelementptr i8, ptr %54, i64 %229
+  %231 = bitcast <4 x i64> %222 to <32 x i8>
+  %232 = and <32 x i8> %231, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %233 = or disjoint <32 x i8> %232, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %234 = bitcast <4 x i64> %228 to <32 x i8>
+  %235 = and <32 x i8> %234, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %236 = or disjoint <32 x i8> %235, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %237 = load i64, ptr %230, align 1
+  %238 = insertelement <4 x i64> poison, i64 %237, i64 0
+  %239 = shufflevector <4 x i64> %238, <4 x i64> poison, <4 x i32> zeroinitializer
+  %240 = bitcast <4 x i64> %239 to <32 x i8>
+  %241 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %233)
+  %242 = bitcast <32 x i8> %241 to <16 x i16>
+  %243 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %242, <16 x i16> %205)
+  %244 = add <8 x i32> %243, %196
+  %245 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %240, <32 x i8> %236)
+  %246 = bitcast <32 x i8> %245 to <16 x i16>
+  %247 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %246, <16 x i16> %208)
+  %248 = add <8 x i32> %247, %199
+  %249 = getelementptr i8, ptr %230, i64 %1
+  %250 = load i64, ptr %249, align 1
+  %251 = insertelement <4 x i64> poison, i64 %250, i64 0
+  %252 = shufflevector <4 x i64> %251, <4 x i64> poison, <4 x i32> zeroinitializer
+  %253 = bitcast <4 x i64> %252 to <32 x i8>
+  %254 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %233)
+  %255 = bitcast <32 x i8> %254 to <16 x i16>
+  %256 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %255, <16 x i16> %205)
+  %257 = add <8 x i32> %256, %197
+  %258 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %253, <32 x i8> %236)
+  %259 = bitcast <32 x i8> %258 to <16 x i16>
+  %260 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %259, <16 x i16> %208)
+  %261 = add <8 x i32> %260, %198
+  %262 = add nuw nsw i64 %200, 1
+  %263 = icmp eq i64 %262, %17
+  br i1 %263, label %302, label %195, !llvm.loop !74
+
+264:                                              ; preds = %194, %264
+  %265 = phi <8 x i32> [ %286, %264 ], [ zeroinitializer, %194 ]
+  %266 = phi <8 x i32> [ %297, %264 ], [ zeroinitializer, %194 ]
+  %267 = phi <8 x i32> [ %299, %264 ], [ zeroinitializer, %194 ]
+  %268 = phi <8 x i32> [ %288, %264 ], [ zeroinitializer, %194 ]
+  %269 = phi i64 [ %300, %264 ], [ 0, %194 ]
+  %270 = shl nsw i64 %269, 6
+  %271 = getelementptr inbounds i8, ptr %42, i64 %270
+  %272 = load <16 x i8>, ptr %271, align 1, !tbaa !31
+  %273 = sext <16 x i8> %272 to <16 x i16>
+  %274 = getelementptr inbounds i8, ptr %271, i64 16
+  %275 = load <16 x i8>, ptr %274, align 1, !tbaa !31
+  %276 = sext <16 x i8> %275 to <16 x i16>
+  %277 = shl nsw i64 %269, 2
+  %278 = getelementptr i8, ptr %54, i64 %277
+  %279 = load i32, ptr %278, align 1
+  %280 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %279, i64 0
+  %281 = bitcast <4 x i32> %280 to <16 x i8>
+  %282 = shufflevector <16 x i8> %281, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %283 = zext <8 x i8> %282 to <8 x i16>
+  %284 = shufflevector <8 x i16> %283, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %285 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %273)
+  %286 = add <8 x i32> %285, %265
+  %287 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %284, <16 x i16> %276)
+  %288 = add <8 x i32> %287, %268
+  %289 = getelementptr i8, ptr %278, i64 %1
+  %290 = load i32, ptr %289, align 1
+  %291 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %290, i64 0
+  %292 = bitcast <4 x i32> %291 to <16 x i8>
+  %293 = shufflevector <16 x i8> %292, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %294 = zext <8 x i8> %293 to <8 x i16>
+  %295 = shufflevector <8 x i16> %294, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %296 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %273)
+  %297 = add <8 x i32> %296, %266
+  %298 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %295, <16 x i16> %276)
+  %299 = add <8 x i32> %298, %267
+  %300 = add nuw nsw i64 %269, 1
+  %301 = icmp eq i64 %300, %19
+  br i1 %301, label %302, label %264, !llvm.loop !75
+
+302:                                              ; preds = %195, %264, %194, %193
+  %303 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %286, %264 ], [ %244, %195 ]
+  %304 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %297, %264 ], [ %257, %195 ]
+  %305 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %299, %264 ], [ %261, %195 ]
+  %306 = phi <8 x i32> [ zeroinitializer, %194 ], [ zeroinitializer, %193 ], [ %288, %264 ], [ %248, %195 ]
+  %307 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %303, <8 x i32> %306)
+  %308 = bitcast <8 x i32> %307 to <4 x i64>
+  %309 = shufflevector <4 x i64> %308, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %309, ptr %56, align 1, !tbaa !31
+  %310 = getelementptr inbounds i32, ptr %56, i64 %8
+  %311 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %304, <8 x i32> %305)
+  br label %654
+
+312:                                              ; preds = %47
+  br i1 %10, label %314, label %313
+
+313:                                              ; preds = %312
+  br i1 %18, label %315, label %450
+
+314:                                              ; preds = %312
+  br i1 %20, label %399, label %450
+
+315:                                              ; preds = %313, %315
+  %316 = phi <8 x i32> [ %392, %315 ], [ zeroinitializer, %313 ]
+  %317 = phi <8 x i32> [ %379, %315 ], [ zeroinitializer, %313 ]
+  %318 = phi <8 x i32> [ %366, %315 ], [ zeroinitializer, %313 ]
+  %319 = phi <8 x i32> [ %396, %315 ], [ zeroinitializer, %313 ]
+  %320 = phi <8 x i32> [ %383, %315 ], [ zeroinitializer, %313 ]
+  %321 = phi <8 x i32> [ %370, %315 ], [ zeroinitializer, %313 ]
+  %322 = phi i64 [ %397, %315 ], [ 0, %313 ]
+  %323 = mul nuw nsw i64 %322, 80
+  %324 = getelementptr inbounds i8, ptr %33, i64 %323
+  %325 = getelementptr inbounds i8, ptr %324, i64 %41
+  %326 = load <16 x i8>, ptr %325, align 1, !tbaa !31
+  %327 = sext <16 x i8> %326 to <16 x i16>
+  %328 = getelementptr inbounds i8, ptr %325, i64 16
+  %329 = load <16 x i8>, ptr %328, align 1, !tbaa !31
+  %330 = sext <16 x i8> %329 to <16 x i16>
+  %331 = getelementptr inbounds i8, ptr %324, i64 64
+  %332 = getelementptr inbounds i8, ptr %331, i64 %38
+  %333 = load <4 x i8>, ptr %332, align 1
+  %334 = zext <4 x i8> %333 to <4 x i64>
+  %335 = getelementptr inbounds i8, ptr %324, i64 68
+  %336 = getelementptr inbounds i8, ptr %335, i64 %38
+  %337 = load <4 x i8>, ptr %336, align 1
+  %338 = zext <4 x i8> %337 to <4 x i64>
+  %339 = shl nuw nsw <4 x i64> %334, <i64 14, i64 14, i64 14, i64 14>
+  %340 = shl nuw nsw <4 x i64> %334, <i64 28, i64 28, i64 28, i64 28>
+  %341 = shl nuw nsw <4 x i64> %334, <i64 42, i64 42, i64 42, i64 42>
+  %342 = or disjoint <4 x i64> %340, %341
+  %343 = or disjoint <4 x i64> %342, %339
+  %344 = or disjoint <4 x i64> %343, %334
+  %345 = shl nuw nsw <4 x i64> %338, <i64 14, i64 14, i64 14, i64 14>
+  %346 = shl nuw nsw <4 x i64> %338, <i64 28, i64 28, i64 28, i64 28>
+  %347 = shl nuw nsw <4 x i64> %338, <i64 42, i64 42, i64 42, i64 42>
+  %348 = or disjoint <4 x i64> %346, %347
+  %349 = or disjoint <4 x i64> %348, %345
+  %350 = or disjoint <4 x i64> %349, %338
+  %351 = shl nsw i64 %322, 3
+  %352 = getelementptr i8, ptr %54, i64 %351
+  %353 = bitcast <4 x i64> %344 to <32 x i8>
+  %354 = and <32 x i8> %353, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %355 = or disjoint <32 x i8> %354, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %356 = bitcast <4 x i64> %350 to <32 x i8>
+  %357 = and <32 x i8> %356, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %358 = or disjoint <32 x i8> %357, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %359 = load i64, ptr %352, align 1
+  %360 = insertelement <4 x i64> poison, i64 %359, i64 0
+  %361 = shufflevector <4 x i64> %360, <4 x i64> poison, <4 x i32> zeroinitializer
+  %362 = bitcast <4 x i64> %361 to <32 x i8>
+  %363 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %355)
+  %364 = bitcast <32 x i8> %363 to <16 x i16>
+  %365 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %364, <16 x i16> %327)
+  %366 = add <8 x i32> %365, %318
+  %367 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %362, <32 x i8> %358)
+  %368 = bitcast <32 x i8> %367 to <16 x i16>
+  %369 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %368, <16 x i16> %330)
+  %370 = add <8 x i32> %369, %321
+  %371 = getelementptr i8, ptr %352, i64 %1
+  %372 = load i64, ptr %371, align 1
+  %373 = insertelement <4 x i64> poison, i64 %372, i64 0
+  %374 = shufflevector <4 x i64> %373, <4 x i64> poison, <4 x i32> zeroinitializer
+  %375 = bitcast <4 x i64> %374 to <32 x i8>
+  %376 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %355)
+  %377 = bitcast <32 x i8> %376 to <16 x i16>
+  %378 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %377, <16 x i16> %327)
+  %379 = add <8 x i32> %378, %317
+  %380 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %375, <32 x i8> %358)
+  %381 = bitcast <32 x i8> %380 to <16 x i16>
+  %382 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %381, <16 x i16> %330)
+  %383 = add <8 x i32> %382, %320
+  %384 = getelementptr i8, ptr %352, i64 %21
+  %385 = load i64, ptr %384, align 1
+  %386 = insertelement <4 x i64> poison, i64 %385, i64 0
+  %387 = shufflevector <4 x i64> %386, <4 x i64> poison, <4 x i32> zeroinitializer
+  %388 = bitcast <4 x i64> %387 to <32 x i8>
+  %389 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %355)
+  %390 = bitcast <32 x i8> %389 to <16 x i16>
+  %391 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %390, <16 x i16> %327)
+  %392 = add <8 x i32> %391, %316
+  %393 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %388, <32 x i8> %358)
+  %394 = bitcast <32 x i8> %393 to <16 x i16>
+  %395 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %394, <16 x i16> %330)
+  %396 = add <8 x i32> %395, %319
+  %397 = add nuw nsw i64 %322, 1
+  %398 = icmp eq i64 %397, %17
+  br i1 %398, label %450, label %315, !llvm.loop !74
+
+399:                                              ; preds = %314, %399
+  %400 = phi <8 x i32> [ %445, %399 ], [ zeroinitializer, %314 ]
+  %401 = phi <8 x i32> [ %434, %399 ], [ zeroinitializer, %314 ]
+  %402 = phi <8 x i32> [ %423, %399 ], [ zeroinitializer, %314 ]
+  %403 = phi <8 x i32> [ %447, %399 ], [ zeroinitializer, %314 ]
+  %404 = phi <8 x i32> [ %436, %399 ], [ zeroinitializer, %314 ]
+  %405 = phi <8 x i32> [ %425, %399 ], [ zeroinitializer, %314 ]
+  %406 = phi i64 [ %448, %399 ], [ 0, %314 ]
+  %407 = shl nsw i64 %406, 6
+  %408 = getelementptr inbounds i8, ptr %42, i64 %407
+  %409 = load <16 x i8>, ptr %408, align 1, !tbaa !31
+  %410 = sext <16 x i8> %409 to <16 x i16>
+  %411 = getelementptr inbounds i8, ptr %408, i64 16
+  %412 = load <16 x i8>, ptr %411, align 1, !tbaa !31
+  %413 = sext <16 x i8> %412 to <16 x i16>
+  %414 = shl nsw i64 %406, 2
+  %415 = getelementptr i8, ptr %54, i64 %414
+  %416 = load i32, ptr %415, align 1
+  %417 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %416, i64 0
+  %418 = bitcast <4 x i32> %417 to <16 x i8>
+  %419 = shufflevector <16 x i8> %418, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %420 = zext <8 x i8> %419 to <8 x i16>
+  %421 = shufflevector <8 x i16> %420, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %422 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %410)
+  %423 = add <8 x i32> %422, %402
+  %424 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %421, <16 x i16> %413)
+  %425 = add <8 x i32> %424, %405
+  %426 = getelementptr i8, ptr %415, i64 %1
+  %427 = load i32, ptr %426, align 1
+  %428 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %427, i64 0
+  %429 = bitcast <4 x i32> %428 to <16 x i8>
+  %430 = shufflevector <16 x i8> %429, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %431 = zext <8 x i8> %430 to <8 x i16>
+  %432 = shufflevector <8 x i16> %431, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %433 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %410)
+  %434 = add <8 x i32> %433, %401
+  %435 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %432, <16 x i16> %413)
+  %436 = add <8 x i32> %435, %404
+  %437 = getelementptr i8, ptr %415, i64 %21
+  %438 = load i32, ptr %437, align 1
+  %439 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %438, i64 0
+  %440 = bitcast <4 x i32> %439 to <16 x i8>
+  %441 = shufflevector <16 x i8> %440, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %442 = zext <8 x i8> %441 to <8 x i16>
+  %443 = shufflevector <8 x i16> %442, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %444 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %410)
+  %445 = add <8 x i32> %444, %400
+  %446 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %443, <16 x i16> %413)
+  %447 = add <8 x i32> %446, %403
+  %448 = add nuw nsw i64 %406, 1
+  %449 = icmp eq i64 %448, %19
+  br i1 %449, label %450, label %399, !llvm.loop !75
+
+450:                                              ; preds = %315, %399, %314, %313
+  %451 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %445, %399 ], [ %392, %315 ]
+  %452 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %434, %399 ], [ %379, %315 ]
+  %453 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %423, %399 ], [ %366, %315 ]
+  %454 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %447, %399 ], [ %396, %315 ]
+  %455 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %436, %399 ], [ %383, %315 ]
+  %456 = phi <8 x i32> [ zeroinitializer, %314 ], [ zeroinitializer, %313 ], [ %425, %399 ], [ %370, %315 ]
+  %457 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %453, <8 x i32> %456)
+  %458 = bitcast <8 x i32> %457 to <4 x i64>
+  %459 = shufflevector <4 x i64> %458, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %459, ptr %56, align 1, !tbaa !31
+  %460 = getelementptr inbounds i32, ptr %56, i64 %8
+  %461 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %452, <8 x i32> %455)
+  %462 = bitcast <8 x i32> %461 to <4 x i64>
+  %463 = shufflevector <4 x i64> %462, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %463, ptr %460, align 1, !tbaa !31
+  %464 = getelementptr inbounds i8, ptr %56, i64 %22
+  %465 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %451, <8 x i32> %454)
+  br label %654
+
+466:                                              ; preds = %47
+  br i1 %10, label %468, label %467
+
+467:                                              ; preds = %466
+  br i1 %18, label %469, label %632
+
+468:                                              ; preds = %466
+  br i1 %20, label %568, label %632
+
+469:                                              ; preds = %467, %469
+  %470 = phi <8 x i32> [ %561, %469 ], [ zeroinitializer, %467 ]
+  %471 = phi <8 x i32> [ %548, %469 ], [ zeroinitializer, %467 ]
+  %472 = phi <8 x i32> [ %535, %469 ], [ zeroinitializer, %467 ]
+  %473 = phi <8 x i32> [ %522, %469 ], [ zeroinitializer, %467 ]
+  %474 = phi <8 x i32> [ %565, %469 ], [ zeroinitializer, %467 ]
+  %475 = phi <8 x i32> [ %552, %469 ], [ zeroinitializer, %467 ]
+  %476 = phi <8 x i32> [ %539, %469 ], [ zeroinitializer, %467 ]
+  %477 = phi <8 x i32> [ %526, %469 ], [ zeroinitializer, %467 ]
+  %478 = phi i64 [ %566, %469 ], [ 0, %467 ]
+  %479 = mul nuw nsw i64 %478, 80
+  %480 = getelementptr inbounds i8, ptr %33, i64 %479
+  %481 = getelementptr inbounds i8, ptr %480, i64 %41
+  %482 = load <16 x i8>, ptr %481, align 1, !tbaa !31
+  %483 = sext <16 x i8> %482 to <16 x i16>
+  %484 = getelementptr inbounds i8, ptr %481, i64 16
+  %485 = load <16 x i8>, ptr %484, align 1, !tbaa !31
+  %486 = sext <16 x i8> %485 to <16 x i16>
+  %487 = getelementptr inbounds i8, ptr %480, i64 64
+  %488 = getelementptr inbounds i8, ptr %487, i64 %38
+  %489 = load <4 x i8>, ptr %488, align 1
+  %490 = zext <4 x i8> %489 to <4 x i64>
+  %491 = getelementptr inbounds i8, ptr %480, i64 68
+  %492 = getelementptr inbounds i8, ptr %491, i64 %38
+  %493 = load <4 x i8>, ptr %492, align 1
+  %494 = zext <4 x i8> %493 to <4 x i64>
+  %495 = shl nuw nsw <4 x i64> %490, <i64 14, i64 14, i64 14, i64 14>
+  %496 = shl nuw nsw <4 x i64> %490, <i64 28, i64 28, i64 28, i64 28>
+  %497 = shl nuw nsw <4 x i64> %490, <i64 42, i64 42, i64 42, i64 42>
+  %498 = or disjoint <4 x i64> %496, %497
+  %499 = or disjoint <4 x i64> %498, %495
+  %500 = or disjoint <4 x i64> %499, %490
+  %501 = shl nuw nsw <4 x i64> %494, <i64 14, i64 14, i64 14, i64 14>
+  %502 = shl nuw nsw <4 x i64> %494, <i64 28, i64 28, i64 28, i64 28>
+  %503 = shl nuw nsw <4 x i64> %494, <i64 42, i64 42, i64 42, i64 42>
+  %504 = or disjoint <4 x i64> %502, %503
+  %505 = or disjoint <4 x i64> %504, %501
+  %506 = or disjoint <4 x i64> %505, %494
+  %507 = shl nsw i64 %478, 3
+  %508 = getelementptr i8, ptr %54, i64 %507
+  %509 = bitcast <4 x i64> %500 to <32 x i8>
+  %510 = and <32 x i8> %509, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %511 = or disjoint <32 x i8> %510, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %512 = bitcast <4 x i64> %506 to <32 x i8>
+  %513 = and <32 x i8> %512, <i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0, i8 3, i8 0>
+  %514 = or disjoint <32 x i8> %513, <i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128, i8 0, i8 -128, i8 0, i8 -128, i8 4, i8 -128, i8 4, i8 -128>
+  %515 = load i64, ptr %508, align 1
+  %516 = insertelement <4 x i64> poison, i64 %515, i64 0
+  %517 = shufflevector <4 x i64> %516, <4 x i64> poison, <4 x i32> zeroinitializer
+  %518 = bitcast <4 x i64> %517 to <32 x i8>
+  %519 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %511)
+  %520 = bitcast <32 x i8> %519 to <16 x i16>
+  %521 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %520, <16 x i16> %483)
+  %522 = add <8 x i32> %521, %473
+  %523 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %518, <32 x i8> %514)
+  %524 = bitcast <32 x i8> %523 to <16 x i16>
+  %525 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %524, <16 x i16> %486)
+  %526 = add <8 x i32> %525, %477
+  %527 = getelementptr i8, ptr %508, i64 %1
+  %528 = load i64, ptr %527, align 1
+  %529 = insertelement <4 x i64> poison, i64 %528, i64 0
+  %530 = shufflevector <4 x i64> %529, <4 x i64> poison, <4 x i32> zeroinitializer
+  %531 = bitcast <4 x i64> %530 to <32 x i8>
+  %532 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %511)
+  %533 = bitcast <32 x i8> %532 to <16 x i16>
+  %534 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %533, <16 x i16> %483)
+  %535 = add <8 x i32> %534, %472
+  %536 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %531, <32 x i8> %514)
+  %537 = bitcast <32 x i8> %536 to <16 x i16>
+  %538 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %537, <16 x i16> %486)
+  %539 = add <8 x i32> %538, %476
+  %540 = getelementptr i8, ptr %508, i64 %21
+  %541 = load i64, ptr %540, align 1
+  %542 = insertelement <4 x i64> poison, i64 %541, i64 0
+  %543 = shufflevector <4 x i64> %542, <4 x i64> poison, <4 x i32> zeroinitializer
+  %544 = bitcast <4 x i64> %543 to <32 x i8>
+  %545 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %511)
+  %546 = bitcast <32 x i8> %545 to <16 x i16>
+  %547 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %546, <16 x i16> %483)
+  %548 = add <8 x i32> %547, %471
+  %549 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %544, <32 x i8> %514)
+  %550 = bitcast <32 x i8> %549 to <16 x i16>
+  %551 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %550, <16 x i16> %486)
+  %552 = add <8 x i32> %551, %475
+  %553 = getelementptr i8, ptr %508, i64 %23
+  %554 = load i64, ptr %553, align 1
+  %555 = insertelement <4 x i64> poison, i64 %554, i64 0
+  %556 = shufflevector <4 x i64> %555, <4 x i64> poison, <4 x i32> zeroinitializer
+  %557 = bitcast <4 x i64> %556 to <32 x i8>
+  %558 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %511)
+  %559 = bitcast <32 x i8> %558 to <16 x i16>
+  %560 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %559, <16 x i16> %483)
+  %561 = add <8 x i32> %560, %470
+  %562 = tail call <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8> %557, <32 x i8> %514)
+  %563 = bitcast <32 x i8> %562 to <16 x i16>
+  %564 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %563, <16 x i16> %486)
+  %565 = add <8 x i32> %564, %474
+  %566 = add nuw nsw i64 %478, 1
+  %567 = icmp eq i64 %566, %17
+  br i1 %567, label %632, label %469, !llvm.loop !74
+
+568:                                              ; preds = %468, %568
+  %569 = phi <8 x i32> [ %627, %568 ], [ zeroinitializer, %468 ]
+  %570 = phi <8 x i32> [ %616, %568 ], [ zeroinitializer, %468 ]
+  %571 = phi <8 x i32> [ %605, %568 ], [ zeroinitializer, %468 ]
+  %572 = phi <8 x i32> [ %594, %568 ], [ zeroinitializer, %468 ]
+  %573 = phi <8 x i32> [ %629, %568 ], [ zeroinitializer, %468 ]
+  %574 = phi <8 x i32> [ %618, %568 ], [ zeroinitializer, %468 ]
+  %575 = phi <8 x i32> [ %607, %568 ], [ zeroinitializer, %468 ]
+  %576 = phi <8 x i32> [ %596, %568 ], [ zeroinitializer, %468 ]
+  %577 = phi i64 [ %630, %568 ], [ 0, %468 ]
+  %578 = shl nsw i64 %577, 6
+  %579 = getelementptr inbounds i8, ptr %42, i64 %578
+  %580 = load <16 x i8>, ptr %579, align 1, !tbaa !31
+  %581 = sext <16 x i8> %580 to <16 x i16>
+  %582 = getelementptr inbounds i8, ptr %579, i64 16
+  %583 = load <16 x i8>, ptr %582, align 1, !tbaa !31
+  %584 = sext <16 x i8> %583 to <16 x i16>
+  %585 = shl nsw i64 %577, 2
+  %586 = getelementptr i8, ptr %54, i64 %585
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %587, i64 0
+  %589 = bitcast <4 x i32> %588 to <16 x i8>
+  %590 = shufflevector <16 x i8> %589, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %591 = zext <8 x i8> %590 to <8 x i16>
+  %592 = shufflevector <8 x i16> %591, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %593 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %581)
+  %594 = add <8 x i32> %593, %572
+  %595 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %592, <16 x i16> %584)
+  %596 = add <8 x i32> %595, %576
+  %597 = getelementptr i8, ptr %586, i64 %1
+  %598 = load i32, ptr %597, align 1
+  %599 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %598, i64 0
+  %600 = bitcast <4 x i32> %599 to <16 x i8>
+  %601 = shufflevector <16 x i8> %600, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %602 = zext <8 x i8> %601 to <8 x i16>
+  %603 = shufflevector <8 x i16> %602, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %604 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %581)
+  %605 = add <8 x i32> %604, %571
+  %606 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %603, <16 x i16> %584)
+  %607 = add <8 x i32> %606, %575
+  %608 = getelementptr i8, ptr %586, i64 %21
+  %609 = load i32, ptr %608, align 1
+  %610 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %609, i64 0
+  %611 = bitcast <4 x i32> %610 to <16 x i8>
+  %612 = shufflevector <16 x i8> %611, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %613 = zext <8 x i8> %612 to <8 x i16>
+  %614 = shufflevector <8 x i16> %613, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %615 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %581)
+  %616 = add <8 x i32> %615, %570
+  %617 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %614, <16 x i16> %584)
+  %618 = add <8 x i32> %617, %574
+  %619 = getelementptr i8, ptr %586, i64 %23
+  %620 = load i32, ptr %619, align 1
+  %621 = insertelement <4 x i32> <i32 poison, i32 0, i32 poison, i32 poison>, i32 %620, i64 0
+  %622 = bitcast <4 x i32> %621 to <16 x i8>
+  %623 = shufflevector <16 x i8> %622, <16 x i8> poison, <8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>
+  %624 = zext <8 x i8> %623 to <8 x i16>
+  %625 = shufflevector <8 x i16> %624, <8 x i16> poison, <16 x i32> <i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3, i32 0, i32 1, i32 2, i32 3>
+  %626 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %581)
+  %627 = add <8 x i32> %626, %569
+  %628 = tail call <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16> %625, <16 x i16> %584)
+  %629 = add <8 x i32> %628, %573
+  %630 = add nuw nsw i64 %577, 1
+  %631 = icmp eq i64 %630, %19
+  br i1 %631, label %632, label %568, !llvm.loop !75
+
+632:                                              ; preds = %469, %568, %468, %467
+  %633 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %627, %568 ], [ %561, %469 ]
+  %634 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %616, %568 ], [ %548, %469 ]
+  %635 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %605, %568 ], [ %535, %469 ]
+  %636 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %594, %568 ], [ %522, %469 ]
+  %637 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %629, %568 ], [ %565, %469 ]
+  %638 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %618, %568 ], [ %552, %469 ]
+  %639 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %607, %568 ], [ %539, %469 ]
+  %640 = phi <8 x i32> [ zeroinitializer, %468 ], [ zeroinitializer, %467 ], [ %596, %568 ], [ %526, %469 ]
+  %641 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %636, <8 x i32> %640)
+  %642 = bitcast <8 x i32> %641 to <4 x i64>
+  %643 = shufflevector <4 x i64> %642, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %643, ptr %56, align 1, !tbaa !31
+  %644 = getelementptr inbounds i32, ptr %56, i64 %8
+  %645 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %635, <8 x i32> %639)
+  %646 = bitcast <8 x i32> %645 to <4 x i64>
+  %647 = shufflevector <4 x i64> %646, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %647, ptr %644, align 1, !tbaa !31
+  %648 = getelementptr inbounds i8, ptr %56, i64 %22
+  %649 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %634, <8 x i32> %638)
+  %650 = bitcast <8 x i32> %649 to <4 x i64>
+  %651 = shufflevector <4 x i64> %650, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %651, ptr %648, align 1, !tbaa !31
+  %652 = getelementptr inbounds i8, ptr %56, i64 %24
+  %653 = tail call <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32> %633, <8 x i32> %637)
+  br label %654
+
+654:                                              ; preds = %632, %450, %302, %188
+  %655 = phi <8 x i32> [ %653, %632 ], [ %465, %450 ], [ %311, %302 ], [ %191, %188 ]
+  %656 = phi ptr [ %652, %632 ], [ %464, %450 ], [ %310, %302 ], [ %56, %188 ]
+  %657 = bitcast <8 x i32> %655 to <4 x i64>
+  %658 = shufflevector <4 x i64> %657, <4 x i64> poison, <4 x i32> <i32 0, i32 2, i32 1, i32 3>
+  store <4 x i64> %658, ptr %656, align 1, !tbaa !31
+  %659 = add nuw nsw i64 %48, 4
+  %660 = icmp slt i64 %659, %2
+  br i1 %660, label %47, label %46, !llvm.loop !76
+
+661:                                              ; preds = %43, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #14 {
   %9 = alloca [4 x float], align 16
@@ -8194,7 +14788,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %121 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %120, <8 x float> %118, <8 x float> %29)
   %122 = add nuw nsw i64 %30, 32
   %123 = icmp slt i64 %122, %23
-  br i1 %123, label %25, label %124, !llvm.loop !59
+  br i1 %123, label %25, label %124, !llvm.loop !77
 
 124:                                              ; preds = %25
   %125 = fadd <8 x float> %52, %75
@@ -8226,7 +14820,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 147:                                              ; preds = %128, %8
   %148 = phi float [ %146, %128 ], [ 0.000000e+00, %8 ]
   %149 = phi i64 [ %129, %128 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %150 = icmp slt i64 %149, %11
   br i1 %150, label %151, label %424
@@ -8256,7 +14850,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %169 = add i64 %149, %168
   %170 = and i64 %149, 3
   %171 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %170
-  %172 = load <8 x float>, ptr %171, align 4, !tbaa !60
+  %172 = load <8 x float>, ptr %171, align 4, !tbaa !59
   br label %173
 
 173:                                              ; preds = %173, %167
@@ -8279,7 +14873,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %190 = add nsw i64 %182, %2
   %191 = add nsw i64 %183, %2
   %192 = getelementptr inbounds float, ptr %0, i64 %184
-  %193 = load <8 x float>, ptr %192, align 4, !tbaa !60
+  %193 = load <8 x float>, ptr %192, align 4, !tbaa !59
   %194 = sdiv i64 %176, %10
   %195 = sdiv i64 %177, %10
   %196 = sdiv i64 %178, %10
@@ -8392,14 +14986,14 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %303 = getelementptr float, ptr %295, i64 %287
   %304 = getelementptr float, ptr %296, i64 %288
   %305 = getelementptr float, ptr %297, i64 %289
-  %306 = load float, ptr %298, align 4, !tbaa !60
-  %307 = load float, ptr %299, align 4, !tbaa !60
-  %308 = load float, ptr %300, align 4, !tbaa !60
-  %309 = load float, ptr %301, align 4, !tbaa !60
-  %310 = load float, ptr %302, align 4, !tbaa !60
-  %311 = load float, ptr %303, align 4, !tbaa !60
-  %312 = load float, ptr %304, align 4, !tbaa !60
-  %313 = load float, ptr %305, align 4, !tbaa !60
+  %306 = load float, ptr %298, align 4, !tbaa !59
+  %307 = load float, ptr %299, align 4, !tbaa !59
+  %308 = load float, ptr %300, align 4, !tbaa !59
+  %309 = load float, ptr %301, align 4, !tbaa !59
+  %310 = load float, ptr %302, align 4, !tbaa !59
+  %311 = load float, ptr %303, align 4, !tbaa !59
+  %312 = load float, ptr %304, align 4, !tbaa !59
+  %313 = load float, ptr %305, align 4, !tbaa !59
   %314 = insertelement <8 x float> poison, float %306, i64 0
   %315 = insertelement <8 x float> %314, float %307, i64 1
   %316 = insertelement <8 x float> %315, float %308, i64 2
@@ -8412,10 +15006,10 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %323 = fadd <8 x float> %174, %322
   %324 = add nuw i64 %175, 8
   %325 = icmp eq i64 %324, %168
-  br i1 %325, label %326, label %173, !llvm.loop !62
+  br i1 %325, label %326, label %173, !llvm.loop !78
 
 326:                                              ; preds = %173
-  store <8 x float> %323, ptr %171, align 4, !tbaa !60
+  store <8 x float> %323, ptr %171, align 4, !tbaa !59
   %327 = icmp eq i64 %156, %168
   br i1 %327, label %413, label %328
 
@@ -8430,7 +15024,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 334:                                              ; preds = %328
   %335 = add nsw i64 %329, %2
   %336 = getelementptr inbounds float, ptr %0, i64 %335
-  %337 = load float, ptr %336, align 4, !tbaa !60
+  %337 = load float, ptr %336, align 4, !tbaa !59
   %338 = sdiv i64 %329, %10
   %339 = mul nsw i64 %338, %152
   %340 = mul i64 %335, %153
@@ -8445,13 +15039,13 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %349 = zext nneg i32 %348 to i64
   %350 = getelementptr float, ptr %7, i64 %339
   %351 = getelementptr float, ptr %350, i64 %349
-  %352 = load float, ptr %351, align 4, !tbaa !60
+  %352 = load float, ptr %351, align 4, !tbaa !59
   %353 = fmul float %337, %352
   %354 = and i64 %329, 3
   %355 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %354
-  %356 = load float, ptr %355, align 4, !tbaa !60
+  %356 = load float, ptr %355, align 4, !tbaa !59
   %357 = fadd float %356, %353
-  store float %357, ptr %355, align 4, !tbaa !60
+  store float %357, ptr %355, align 4, !tbaa !59
   %358 = add nuw nsw i64 %329, 1
   br label %359
 
@@ -8464,7 +15058,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %363 = phi i64 [ %411, %362 ], [ %360, %359 ]
   %364 = add nsw i64 %363, %2
   %365 = getelementptr inbounds float, ptr %0, i64 %364
-  %366 = load float, ptr %365, align 4, !tbaa !60
+  %366 = load float, ptr %365, align 4, !tbaa !59
   %367 = sdiv i64 %363, %10
   %368 = mul nsw i64 %367, %152
   %369 = mul i64 %364, %153
@@ -8479,17 +15073,17 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %378 = zext nneg i32 %377 to i64
   %379 = getelementptr float, ptr %7, i64 %368
   %380 = getelementptr float, ptr %379, i64 %378
-  %381 = load float, ptr %380, align 4, !tbaa !60
+  %381 = load float, ptr %380, align 4, !tbaa !59
   %382 = fmul float %366, %381
   %383 = and i64 %363, 3
   %384 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %383
-  %385 = load float, ptr %384, align 4, !tbaa !60
+  %385 = load float, ptr %384, align 4, !tbaa !59
   %386 = fadd float %385, %382
-  store float %386, ptr %384, align 4, !tbaa !60
+  store float %386, ptr %384, align 4, !tbaa !59
   %387 = add nuw nsw i64 %363, 1
   %388 = add nsw i64 %387, %2
   %389 = getelementptr inbounds float, ptr %0, i64 %388
-  %390 = load float, ptr %389, align 4, !tbaa !60
+  %390 = load float, ptr %389, align 4, !tbaa !59
   %391 = sdiv i64 %387, %10
   %392 = mul nsw i64 %391, %152
   %393 = mul i64 %388, %153
@@ -8504,25 +15098,25 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %402 = zext nneg i32 %401 to i64
   %403 = getelementptr float, ptr %7, i64 %392
   %404 = getelementptr float, ptr %403, i64 %402
-  %405 = load float, ptr %404, align 4, !tbaa !60
+  %405 = load float, ptr %404, align 4, !tbaa !59
   %406 = fmul float %390, %405
   %407 = and i64 %387, 3
   %408 = getelementptr inbounds [4 x float], ptr %9, i64 0, i64 %407
-  %409 = load float, ptr %408, align 4, !tbaa !60
+  %409 = load float, ptr %408, align 4, !tbaa !59
   %410 = fadd float %409, %406
-  store float %410, ptr %408, align 4, !tbaa !60
+  store float %410, ptr %408, align 4, !tbaa !59
   %411 = add nuw nsw i64 %363, 2
   %412 = icmp eq i64 %411, %11
-  br i1 %412, label %413, label %362, !llvm.loop !63
+  br i1 %412, label %413, label %362, !llvm.loop !79
 
 413:                                              ; preds = %359, %362, %326
-  %414 = load float, ptr %9, align 16, !tbaa !60
+  %414 = load float, ptr %9, align 16, !tbaa !59
   %415 = getelementptr inbounds i8, ptr %9, i64 4
-  %416 = load float, ptr %415, align 4, !tbaa !60
+  %416 = load float, ptr %415, align 4, !tbaa !59
   %417 = getelementptr inbounds i8, ptr %9, i64 8
-  %418 = load float, ptr %417, align 8, !tbaa !60
+  %418 = load float, ptr %417, align 8, !tbaa !59
   %419 = getelementptr inbounds i8, ptr %9, i64 12
-  %420 = load float, ptr %419, align 4, !tbaa !60
+  %420 = load float, ptr %419, align 4, !tbaa !59
   %421 = fadd float %414, %416
   %422 = fadd float %418, %420
   %423 = fadd float %421, %422
@@ -8531,12 +15125,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 424:                                              ; preds = %147, %413
   %425 = phi float [ %423, %413 ], [ 0.000000e+00, %147 ]
   %426 = fadd float %148, %425
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
   ret float %426
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #17 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [8 x <8 x float>], align 32
   %12 = alloca [8 x <8 x float>], align 32
@@ -8554,7 +15148,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %24 = sdiv i32 64, %3
   %25 = mul nsw i32 %24, %4
   %26 = sext i32 %25 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %27 = icmp ne i32 %5, 0
   %28 = icmp eq i32 %3, 2
@@ -8627,7 +15221,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %89 = fadd <4 x float> %85, %88
   %90 = fadd <4 x float> %82, %89
   %91 = fadd <4 x float> %75, %90
-  store <4 x float> %91, ptr %10, align 16, !tbaa !60
+  store <4 x float> %91, ptr %10, align 16, !tbaa !59
   br label %853
 
 92:                                               ; preds = %32, %107
@@ -8650,7 +15244,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 107:                                              ; preds = %110
   %108 = add nuw nsw i64 %101, 1
   %109 = icmp eq i64 %108, %1
-  br i1 %109, label %34, label %92, !llvm.loop !64
+  br i1 %109, label %34, label %92, !llvm.loop !80
 
 110:                                              ; preds = %110, %92
   %111 = phi <8 x float> [ %93, %92 ], [ %202, %110 ]
@@ -8747,7 +15341,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %202 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %201, <8 x float> %196, <8 x float> %111)
   %203 = add nuw nsw i64 %119, 1
   %204 = icmp eq i64 %203, 4
-  br i1 %204, label %107, label %110, !llvm.loop !65
+  br i1 %204, label %107, label %110, !llvm.loop !81
 
 205:                                              ; preds = %9
   %206 = icmp eq i32 %3, 1
@@ -8819,7 +15413,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %266 = fadd <4 x float> %262, %265
   %267 = fadd <4 x float> %259, %266
   %268 = fadd <4 x float> %252, %267
-  store <4 x float> %268, ptr %10, align 16, !tbaa !60
+  store <4 x float> %268, ptr %10, align 16, !tbaa !59
   br label %853
 
 269:                                              ; preds = %209, %434
@@ -8989,12 +15583,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %431 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %430, <8 x float> %428, <8 x float> %285)
   %432 = add nuw nsw i64 %293, 1
   %433 = icmp eq i64 %432, 4
-  br i1 %433, label %434, label %284, !llvm.loop !66
+  br i1 %433, label %434, label %284, !llvm.loop !82
 
 434:                                              ; preds = %284
   %435 = add nuw nsw i64 %278, 1
   %436 = icmp eq i64 %435, %1
-  br i1 %436, label %211, label %269, !llvm.loop !67
+  br i1 %436, label %211, label %269, !llvm.loop !83
 
 437:                                              ; preds = %205
   %438 = icmp eq i32 %5, 0
@@ -9009,7 +15603,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   ]
 
 442:                                              ; preds = %440, %440
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #18
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %11) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %11, i8 0, i64 256, i1 false), !tbaa !31
   %443 = icmp sgt i64 %1, 0
   br i1 %443, label %516, label %463
@@ -9088,8 +15682,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %513 = fadd <4 x float> %509, %512
   %514 = fadd <4 x float> %506, %513
   %515 = fadd <4 x float> %499, %514
-  store <4 x float> %515, ptr %10, align 16, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #18
+  store <4 x float> %515, ptr %10, align 16, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %11) #20
   br label %853
 
 516:                                              ; preds = %442, %530
@@ -9113,12 +15707,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 530:                                              ; preds = %533
   %531 = add nuw nsw i64 %517, 1
   %532 = icmp eq i64 %531, %1
-  br i1 %532, label %444, label %516, !llvm.loop !68
+  br i1 %532, label %444, label %516, !llvm.loop !84
 
 533:                                              ; preds = %658
   %534 = add nuw nsw i64 %524, 1
   %535 = icmp eq i64 %534, 4
-  br i1 %535, label %530, label %523, !llvm.loop !69
+  br i1 %535, label %530, label %523, !llvm.loop !85
 
 536:                                              ; preds = %658, %523
   %537 = phi i1 [ true, %523 ], [ false, %658 ]
@@ -9282,7 +15876,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %664 = load <8 x float>, ptr %663, align 32, !tbaa !31
   %665 = tail call <8 x float> @llvm.fma.v8f32(<8 x float> %661, <8 x float> %659, <8 x float> %664)
   store <8 x float> %665, ptr %663, align 32, !tbaa !31
-  br i1 %537, label %536, label %533, !llvm.loop !70
+  br i1 %537, label %536, label %533, !llvm.loop !86
 
 666:                                              ; preds = %437
   %667 = and i1 %28, %15
@@ -9291,7 +15885,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br i1 %669, label %853, label %670
 
 670:                                              ; preds = %666
-  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #18
+  call void @llvm.lifetime.start.p0(i64 256, ptr nonnull %12) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 32 dereferenceable(256) %12, i8 0, i64 256, i1 false), !tbaa !31
   %671 = icmp sgt i64 %1, 0
   br i1 %671, label %745, label %692
@@ -9371,8 +15965,8 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %742 = fadd <4 x float> %738, %741
   %743 = fadd <4 x float> %735, %742
   %744 = fadd <4 x float> %728, %743
-  store <4 x float> %744, ptr %10, align 16, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #18
+  store <4 x float> %744, ptr %10, align 16, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 256, ptr nonnull %12) #20
   br label %853
 
 745:                                              ; preds = %670, %752
@@ -9387,7 +15981,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 752:                                              ; preds = %755
   %753 = add nuw nsw i64 %746, 1
   %754 = icmp eq i64 %753, %1
-  br i1 %754, label %672, label %745, !llvm.loop !71
+  br i1 %754, label %672, label %745, !llvm.loop !87
 
 755:                                              ; preds = %755, %745
   %756 = phi i64 [ 0, %745 ], [ %851, %755 ]
@@ -9491,7 +16085,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   store <8 x float> %850, ptr %848, align 32, !tbaa !31
   %851 = add nuw nsw i64 %756, 1
   %852 = icmp eq i64 %851, 8
-  br i1 %852, label %752, label %755, !llvm.loop !72
+  br i1 %852, label %752, label %755, !llvm.loop !88
 
 853:                                              ; preds = %692, %666, %463, %440, %216, %39
   %854 = phi i64 [ %40, %39 ], [ %217, %216 ], [ %464, %463 ], [ 0, %666 ], [ %693, %692 ], [ 0, %440 ]
@@ -9521,30 +16115,30 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 872:                                              ; preds = %877
   %873 = add nuw nsw i64 %866, 1
   %874 = icmp eq i64 %873, %1
-  br i1 %874, label %962, label %865, !llvm.loop !73
+  br i1 %874, label %962, label %865, !llvm.loop !89
 
 875:                                              ; preds = %877, %865
   %876 = phi i64 [ 0, %865 ], [ %888, %877 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %13) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %13, i8 0, i64 16, i1 false)
   br label %890
 
 877:                                              ; preds = %943
-  %878 = load float, ptr %13, align 16, !tbaa !60
-  %879 = load float, ptr %862, align 4, !tbaa !60
+  %878 = load float, ptr %13, align 16, !tbaa !59
+  %879 = load float, ptr %862, align 4, !tbaa !59
   %880 = fadd float %878, %879
-  %881 = load float, ptr %863, align 8, !tbaa !60
-  %882 = load float, ptr %864, align 4, !tbaa !60
+  %881 = load float, ptr %863, align 8, !tbaa !59
+  %882 = load float, ptr %864, align 4, !tbaa !59
   %883 = fadd float %881, %882
   %884 = fadd float %880, %883
   %885 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %876
-  %886 = load float, ptr %885, align 4, !tbaa !60
+  %886 = load float, ptr %885, align 4, !tbaa !59
   %887 = fadd float %886, %884
-  store float %887, ptr %885, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #18
+  store float %887, ptr %885, align 4, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %13) #20
   %888 = add nuw nsw i64 %876, 1
   %889 = icmp eq i64 %888, 4
-  br i1 %889, label %872, label %875, !llvm.loop !74
+  br i1 %889, label %872, label %875, !llvm.loop !90
 
 890:                                              ; preds = %943, %875
   %891 = phi i64 [ 0, %875 ], [ %960, %943 ]
@@ -9622,16 +16216,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %951 = zext nneg i32 %950 to i64
   %952 = getelementptr float, ptr %870, i64 %928
   %953 = getelementptr float, ptr %952, i64 %951
-  %954 = load float, ptr %953, align 4, !tbaa !60
+  %954 = load float, ptr %953, align 4, !tbaa !59
   %955 = fmul float %926, %954
   %956 = and i64 %891, 3
   %957 = getelementptr inbounds [4 x float], ptr %13, i64 0, i64 %956
-  %958 = load float, ptr %957, align 4, !tbaa !60
+  %958 = load float, ptr %957, align 4, !tbaa !59
   %959 = fadd float %958, %955
-  store float %959, ptr %957, align 4, !tbaa !60
+  store float %959, ptr %957, align 4, !tbaa !59
   %960 = add nuw nsw i64 %891, 1
   %961 = icmp eq i64 %960, 64
-  br i1 %961, label %877, label %890, !llvm.loop !75
+  br i1 %961, label %877, label %890, !llvm.loop !91
 
 962:                                              ; preds = %872, %853
   %963 = icmp sgt i64 %2, 0
@@ -9658,7 +16252,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 981:                                              ; preds = %986, %964
   %982 = phi i64 [ 0, %964 ], [ %997, %986 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #18
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %14) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %14, i8 0, i64 16, i1 false)
   %983 = mul nuw nsw i64 %982, %2
   %984 = mul nuw nsw i64 %982, %971
@@ -9666,21 +16260,21 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   br label %999
 
 986:                                              ; preds = %1019
-  %987 = load float, ptr %974, align 4, !tbaa !60
-  %988 = load float, ptr %973, align 8, !tbaa !60
-  %989 = load float, ptr %972, align 4, !tbaa !60
-  %990 = load float, ptr %14, align 16, !tbaa !60
+  %987 = load float, ptr %974, align 4, !tbaa !59
+  %988 = load float, ptr %973, align 8, !tbaa !59
+  %989 = load float, ptr %972, align 4, !tbaa !59
+  %990 = load float, ptr %14, align 16, !tbaa !59
   %991 = fadd float %989, %990
   %992 = fadd float %987, %988
   %993 = fadd float %992, %991
   %994 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %982
-  %995 = load float, ptr %994, align 4, !tbaa !60
+  %995 = load float, ptr %994, align 4, !tbaa !59
   %996 = fadd float %995, %993
-  store float %996, ptr %994, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #18
+  store float %996, ptr %994, align 4, !tbaa !59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %14) #20
   %997 = add nuw nsw i64 %982, 1
   %998 = icmp eq i64 %997, 4
-  br i1 %998, label %1038, label %981, !llvm.loop !76
+  br i1 %998, label %1038, label %981, !llvm.loop !92
 
 999:                                              ; preds = %1019, %981
   %1000 = phi i64 [ 0, %981 ], [ %1036, %1019 ]
@@ -9719,16 +16313,16 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
   %1027 = zext nneg i32 %1026 to i64
   %1028 = getelementptr float, ptr %968, i64 %1006
   %1029 = getelementptr float, ptr %1028, i64 %1027
-  %1030 = load float, ptr %1029, align 4, !tbaa !60
+  %1030 = load float, ptr %1029, align 4, !tbaa !59
   %1031 = fmul float %1004, %1030
   %1032 = and i64 %1000, 3
   %1033 = getelementptr inbounds [4 x float], ptr %14, i64 0, i64 %1032
-  %1034 = load float, ptr %1033, align 4, !tbaa !60
+  %1034 = load float, ptr %1033, align 4, !tbaa !59
   %1035 = fadd float %1034, %1031
-  store float %1035, ptr %1033, align 4, !tbaa !60
+  store float %1035, ptr %1033, align 4, !tbaa !59
   %1036 = add nuw nsw i64 %1000, 1
   %1037 = icmp eq i64 %1036, %2
-  br i1 %1037, label %986, label %999, !llvm.loop !77
+  br i1 %1037, label %986, label %999, !llvm.loop !93
 
 1038:                                             ; preds = %986, %962
   %1039 = icmp sgt i64 %8, 0
@@ -9736,11 +16330,11 @@ define void @sieve_llvm_nm_rows4_f32(ptr noundef readonly %0, i64 noundef %1, i6
 
 1040:                                             ; preds = %1038
   %1041 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !60
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %1041, i1 false), !tbaa !59
   br label %1042
 
 1042:                                             ; preds = %1038, %1040
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #18
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
   ret void
 }
 
@@ -9767,78 +16361,78 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   %21 = mul nsw i64 %20, %1
   %22 = getelementptr float, ptr %0, i64 %21
   %23 = getelementptr float, ptr %2, i64 %20
-  %24 = load float, ptr %22, align 4, !tbaa !60
-  store float %24, ptr %23, align 4, !tbaa !60
+  %24 = load float, ptr %22, align 4, !tbaa !59
+  store float %24, ptr %23, align 4, !tbaa !59
   %25 = getelementptr i8, ptr %22, i64 4
-  %26 = load float, ptr %25, align 4, !tbaa !60
+  %26 = load float, ptr %25, align 4, !tbaa !59
   %27 = getelementptr float, ptr %23, i64 %3
-  store float %26, ptr %27, align 4, !tbaa !60
+  store float %26, ptr %27, align 4, !tbaa !59
   %28 = getelementptr i8, ptr %22, i64 8
-  %29 = load float, ptr %28, align 4, !tbaa !60
+  %29 = load float, ptr %28, align 4, !tbaa !59
   %30 = getelementptr i8, ptr %23, i64 %5
-  store float %29, ptr %30, align 4, !tbaa !60
+  store float %29, ptr %30, align 4, !tbaa !59
   %31 = getelementptr i8, ptr %22, i64 12
-  %32 = load float, ptr %31, align 4, !tbaa !60
+  %32 = load float, ptr %31, align 4, !tbaa !59
   %33 = getelementptr i8, ptr %23, i64 %6
-  store float %32, ptr %33, align 4, !tbaa !60
+  store float %32, ptr %33, align 4, !tbaa !59
   %34 = getelementptr i8, ptr %22, i64 16
-  %35 = load float, ptr %34, align 4, !tbaa !60
+  %35 = load float, ptr %34, align 4, !tbaa !59
   %36 = getelementptr i8, ptr %23, i64 %7
-  store float %35, ptr %36, align 4, !tbaa !60
+  store float %35, ptr %36, align 4, !tbaa !59
   %37 = getelementptr i8, ptr %22, i64 20
-  %38 = load float, ptr %37, align 4, !tbaa !60
+  %38 = load float, ptr %37, align 4, !tbaa !59
   %39 = getelementptr i8, ptr %23, i64 %8
-  store float %38, ptr %39, align 4, !tbaa !60
+  store float %38, ptr %39, align 4, !tbaa !59
   %40 = getelementptr i8, ptr %22, i64 24
-  %41 = load float, ptr %40, align 4, !tbaa !60
+  %41 = load float, ptr %40, align 4, !tbaa !59
   %42 = getelementptr i8, ptr %23, i64 %9
-  store float %41, ptr %42, align 4, !tbaa !60
+  store float %41, ptr %42, align 4, !tbaa !59
   %43 = getelementptr i8, ptr %22, i64 28
-  %44 = load float, ptr %43, align 4, !tbaa !60
+  %44 = load float, ptr %43, align 4, !tbaa !59
   %45 = getelementptr i8, ptr %23, i64 %10
-  store float %44, ptr %45, align 4, !tbaa !60
+  store float %44, ptr %45, align 4, !tbaa !59
   %46 = getelementptr i8, ptr %22, i64 32
-  %47 = load float, ptr %46, align 4, !tbaa !60
+  %47 = load float, ptr %46, align 4, !tbaa !59
   %48 = getelementptr i8, ptr %23, i64 %11
-  store float %47, ptr %48, align 4, !tbaa !60
+  store float %47, ptr %48, align 4, !tbaa !59
   %49 = getelementptr i8, ptr %22, i64 36
-  %50 = load float, ptr %49, align 4, !tbaa !60
+  %50 = load float, ptr %49, align 4, !tbaa !59
   %51 = getelementptr i8, ptr %23, i64 %12
-  store float %50, ptr %51, align 4, !tbaa !60
+  store float %50, ptr %51, align 4, !tbaa !59
   %52 = getelementptr i8, ptr %22, i64 40
-  %53 = load float, ptr %52, align 4, !tbaa !60
+  %53 = load float, ptr %52, align 4, !tbaa !59
   %54 = getelementptr i8, ptr %23, i64 %13
-  store float %53, ptr %54, align 4, !tbaa !60
+  store float %53, ptr %54, align 4, !tbaa !59
   %55 = getelementptr i8, ptr %22, i64 44
-  %56 = load float, ptr %55, align 4, !tbaa !60
+  %56 = load float, ptr %55, align 4, !tbaa !59
   %57 = getelementptr i8, ptr %23, i64 %14
-  store float %56, ptr %57, align 4, !tbaa !60
+  store float %56, ptr %57, align 4, !tbaa !59
   %58 = getelementptr i8, ptr %22, i64 48
-  %59 = load float, ptr %58, align 4, !tbaa !60
+  %59 = load float, ptr %58, align 4, !tbaa !59
   %60 = getelementptr i8, ptr %23, i64 %15
-  store float %59, ptr %60, align 4, !tbaa !60
+  store float %59, ptr %60, align 4, !tbaa !59
   %61 = getelementptr i8, ptr %22, i64 52
-  %62 = load float, ptr %61, align 4, !tbaa !60
+  %62 = load float, ptr %61, align 4, !tbaa !59
   %63 = getelementptr i8, ptr %23, i64 %16
-  store float %62, ptr %63, align 4, !tbaa !60
+  store float %62, ptr %63, align 4, !tbaa !59
   %64 = getelementptr i8, ptr %22, i64 56
-  %65 = load float, ptr %64, align 4, !tbaa !60
+  %65 = load float, ptr %64, align 4, !tbaa !59
   %66 = getelementptr i8, ptr %23, i64 %17
-  store float %65, ptr %66, align 4, !tbaa !60
+  store float %65, ptr %66, align 4, !tbaa !59
   %67 = getelementptr i8, ptr %22, i64 60
-  %68 = load float, ptr %67, align 4, !tbaa !60
+  %68 = load float, ptr %67, align 4, !tbaa !59
   %69 = getelementptr i8, ptr %23, i64 %18
-  store float %68, ptr %69, align 4, !tbaa !60
+  store float %68, ptr %69, align 4, !tbaa !59
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !78
+  br i1 %71, label %72, label %19, !llvm.loop !94
 
 72:                                               ; preds = %19
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -9909,7 +16503,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -9943,67 +16537,94 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #18
+declare void @llvm.x86.sse2.pause() #20
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #19
+declare double @llvm.exp.f64(double) #21
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #20
+declare double @erf(double noundef) local_unnamed_addr #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #19
+declare double @llvm.tanh.f64(double) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #19
+declare float @llvm.nearbyint.f32(float) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #21
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #21
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #21
+declare <8 x float> @llvm.x86.avx.round.ps.256(<8 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #21
+declare <8 x float> @llvm.x86.avx.min.ps.256(<8 x float>, <8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx.max.ps.256(<8 x float>, <8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx.blendv.ps.256(<8 x float>, <8 x float>, <8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx.cvt.ps2dq.256(<8 x float>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i16> @llvm.x86.sse41.packusdw(<4 x i32>, <4 x i32>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <16 x i8> @llvm.x86.sse2.packuswb.128(<8 x i16>, <8 x i16>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
+declare <8 x float> @llvm.x86.avx2.permps(<8 x float>, <8 x i32>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #19
+declare <8 x float> @llvm.fma.v8f32(<8 x float>, <8 x float>, <8 x float>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #21
+declare <8 x float> @llvm.x86.avx.vpermilvar.ps.256(<8 x float>, <8 x i32>) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #22
+declare i32 @llvm.smax.i32(i32, i32) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #22
+declare i32 @llvm.umin.i32(i32, i32) #24
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #23
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #22
+declare i64 @llvm.smin.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #22
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #24
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #22
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #22
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #25
+declare ptr @llvm.load.relative.i64(ptr, i64) #27
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -10020,18 +16641,20 @@ attributes #11 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uw
 attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #15 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { nounwind }
-attributes #19 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #20 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #21 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #22 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #23 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #24 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #25 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #26 = { nounwind willreturn memory(none) }
+attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { nounwind }
+attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v3" "target-features"="+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #28 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -10095,26 +16718,42 @@ attributes #26 = { nounwind willreturn memory(none) }
 !56 = distinct !{!56, !16}
 !57 = distinct !{!57, !16, !53, !54}
 !58 = distinct !{!58, !16, !54, !53}
-!59 = distinct !{!59, !16}
-!60 = !{!61, !61, i64 0}
-!61 = !{!"float", !7, i64 0}
-!62 = distinct !{!62, !16, !53, !54}
-!63 = distinct !{!63, !16, !53}
-!64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
-!66 = distinct !{!66, !16}
-!67 = distinct !{!67, !16}
-!68 = distinct !{!68, !16}
-!69 = distinct !{!69, !16}
+!59 = !{!60, !60, i64 0}
+!60 = !{!"float", !7, i64 0}
+!61 = distinct !{!61, !33}
+!62 = distinct !{!62, !16}
+!63 = distinct !{!63, !16}
+!64 = !{!65}
+!65 = distinct !{!65, !66}
+!66 = distinct !{!66, !"LVerDomain"}
+!67 = !{!68}
+!68 = distinct !{!68, !66}
+!69 = distinct !{!69, !16, !53, !54}
 !70 = distinct !{!70, !16}
-!71 = distinct !{!71, !16}
+!71 = distinct !{!71, !16, !53}
 !72 = distinct !{!72, !16}
 !73 = distinct !{!73, !16}
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
 !76 = distinct !{!76, !16}
 !77 = distinct !{!77, !16}
-!78 = distinct !{!78, !16}
+!78 = distinct !{!78, !16, !53, !54}
+!79 = distinct !{!79, !16, !53}
+!80 = distinct !{!80, !16}
+!81 = distinct !{!81, !16}
+!82 = distinct !{!82, !16}
+!83 = distinct !{!83, !16}
+!84 = distinct !{!84, !16}
+!85 = distinct !{!85, !16}
+!86 = distinct !{!86, !16}
+!87 = distinct !{!87, !16}
+!88 = distinct !{!88, !16}
+!89 = distinct !{!89, !16}
+!90 = distinct !{!90, !16}
+!91 = distinct !{!91, !16}
+!92 = distinct !{!92, !16}
+!93 = distinct !{!93, !16}
+!94 = distinct !{!94, !16}
 """##
     default:
         return ##"""
@@ -11624,6 +18263,373 @@ define i64 @sieve_llvm_nm_dot_u8i8(ptr nocapture noundef readonly %0, ptr nocapt
   ret i64 %45
 }
 
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, ptr nocapture noundef writeonly %3, ptr nocapture noundef writeonly %4) local_unnamed_addr #11 {
+  %6 = icmp sgt i64 %1, 0
+  br i1 %6, label %7, label %47
+
+7:                                                ; preds = %5
+  %8 = and i64 %1, 1
+  %9 = icmp eq i64 %1, 1
+  br i1 %9, label %33, label %10
+
+10:                                               ; preds = %7
+  %11 = and i64 %1, 9223372036854775806
+  br label %12
+
+12:                                               ; preds = %12, %10
+  %13 = phi float [ 0.000000e+00, %10 ], [ %27, %12 ]
+  %14 = phi float [ 0.000000e+00, %10 ], [ %29, %12 ]
+  %15 = phi i64 [ 0, %10 ], [ %30, %12 ]
+  %16 = phi i64 [ 0, %10 ], [ %31, %12 ]
+  %17 = getelementptr inbounds float, ptr %0, i64 %15
+  %18 = load float, ptr %17, align 4, !tbaa !57
+  %19 = fcmp olt float %18, %13
+  %20 = select i1 %19, float %18, float %13
+  %21 = fcmp ogt float %18, %14
+  %22 = select i1 %21, float %18, float %14
+  %23 = or disjoint i64 %15, 1
+  %24 = getelementptr inbounds float, ptr %0, i64 %23
+  %25 = load float, ptr %24, align 4, !tbaa !57
+  %26 = fcmp olt float %25, %20
+  %27 = select i1 %26, float %25, float %20
+  %28 = fcmp ogt float %25, %22
+  %29 = select i1 %28, float %25, float %22
+  %30 = add nuw nsw i64 %15, 2
+  %31 = add i64 %16, 2
+  %32 = icmp eq i64 %31, %11
+  br i1 %32, label %33, label %12, !llvm.loop !59
+
+33:                                               ; preds = %12, %7
+  %34 = phi float [ poison, %7 ], [ %27, %12 ]
+  %35 = phi float [ poison, %7 ], [ %29, %12 ]
+  %36 = phi float [ 0.000000e+00, %7 ], [ %27, %12 ]
+  %37 = phi float [ 0.000000e+00, %7 ], [ %29, %12 ]
+  %38 = phi i64 [ 0, %7 ], [ %30, %12 ]
+  %39 = icmp eq i64 %8, 0
+  br i1 %39, label %47, label %40
+
+40:                                               ; preds = %33
+  %41 = getelementptr inbounds float, ptr %0, i64 %38
+  %42 = load float, ptr %41, align 4, !tbaa !57
+  %43 = fcmp olt float %42, %36
+  %44 = select i1 %43, float %42, float %36
+  %45 = fcmp ogt float %42, %37
+  %46 = select i1 %45, float %42, float %37
+  br label %47
+
+47:                                               ; preds = %40, %33, %5
+  %48 = phi float [ 0.000000e+00, %5 ], [ %35, %33 ], [ %46, %40 ]
+  %49 = phi float [ 0.000000e+00, %5 ], [ %34, %33 ], [ %44, %40 ]
+  %50 = fsub float %48, %49
+  %51 = fdiv float %50, 2.550000e+02
+  %52 = fcmp oeq float %51, 0.000000e+00
+  %53 = select i1 %52, float 1.000000e+00, float %51
+  %54 = fsub float 0.000000e+00, %49
+  %55 = fdiv float %54, %53
+  %56 = tail call float @llvm.nearbyint.f32(float %55)
+  %57 = fcmp uno float %56, 0.000000e+00
+  br i1 %57, label %66, label %58
+
+58:                                               ; preds = %47
+  %59 = fpext float %56 to double
+  %60 = fadd double %59, 0.000000e+00
+  %61 = fcmp ugt float %56, 0.000000e+00
+  br i1 %61, label %62, label %66
+
+62:                                               ; preds = %58
+  %63 = fcmp ult float %56, 2.550000e+02
+  br i1 %63, label %64, label %66
+
+64:                                               ; preds = %62
+  %65 = fptosi double %60 to i64
+  br label %66
+
+66:                                               ; preds = %64, %62, %58, %47
+  %67 = phi i64 [ %65, %64 ], [ 0, %58 ], [ 255, %62 ], [ 0, %47 ]
+  store float %53, ptr %3, align 4, !tbaa !57
+  %68 = trunc i64 %67 to i32
+  store i32 %68, ptr %4, align 4, !tbaa !45
+  br i1 %6, label %69, label %137
+
+69:                                               ; preds = %66
+  %70 = sitofp i64 %67 to double
+  %71 = tail call i64 @llvm.smin.i64(i64 %67, i64 255)
+  %72 = tail call i64 @llvm.smax.i64(i64 %71, i64 0)
+  %73 = icmp ult i64 %1, 4
+  br i1 %73, label %114, label %74
+
+74:                                               ; preds = %69
+  %75 = getelementptr i8, ptr %2, i64 %1
+  %76 = shl i64 %1, 2
+  %77 = getelementptr i8, ptr %0, i64 %76
+  %78 = icmp ugt ptr %77, %2
+  %79 = icmp ugt ptr %75, %0
+  %80 = and i1 %78, %79
+  br i1 %80, label %114, label %81
+
+81:                                               ; preds = %74
+  %82 = and i64 %1, 9223372036854775804
+  %83 = insertelement <4 x float> poison, float %53, i64 0
+  %84 = shufflevector <4 x float> %83, <4 x float> poison, <4 x i32> zeroinitializer
+  %85 = insertelement <4 x double> poison, double %70, i64 0
+  %86 = shufflevector <4 x double> %85, <4 x double> poison, <4 x i32> zeroinitializer
+  %87 = insertelement <4 x i64> poison, i64 %72, i64 0
+  %88 = shufflevector <4 x i64> %87, <4 x i64> poison, <4 x i32> zeroinitializer
+  br label %89
+
+89:                                               ; preds = %89, %81
+  %90 = phi i64 [ 0, %81 ], [ %110, %89 ]
+  %91 = getelementptr inbounds float, ptr %0, i64 %90
+  %92 = load <4 x float>, ptr %91, align 4, !tbaa !57, !alias.scope !60
+  %93 = fdiv <4 x float> %92, %84
+  %94 = tail call <4 x float> @llvm.nearbyint.v4f32(<4 x float> %93)
+  %95 = fcmp ord <4 x float> %94, zeroinitializer
+  %96 = fpext <4 x float> %94 to <4 x double>
+  %97 = fadd <4 x double> %86, %96
+  %98 = fcmp ugt <4 x double> %97, zeroinitializer
+  %99 = fcmp oge <4 x double> %97, <double 2.550000e+02, double 2.550000e+02, double 2.550000e+02, double 2.550000e+02>
+  %100 = fptosi <4 x double> %97 to <4 x i64>
+  %101 = and <4 x i1> %98, %99
+  %102 = select <4 x i1> %95, <4 x i1> %101, <4 x i1> zeroinitializer
+  %103 = xor <4 x i1> %98, <i1 true, i1 true, i1 true, i1 true>
+  %104 = select <4 x i1> %95, <4 x i1> %103, <4 x i1> zeroinitializer
+  %105 = select <4 x i1> %104, <4 x i64> zeroinitializer, <4 x i64> %100
+  %106 = select <4 x i1> %102, <4 x i64> <i64 255, i64 255, i64 255, i64 255>, <4 x i64> %105
+  %107 = select <4 x i1> %95, <4 x i64> %106, <4 x i64> %88
+  %108 = trunc <4 x i64> %107 to <4 x i8>
+  %109 = getelementptr inbounds i8, ptr %2, i64 %90
+  store <4 x i8> %108, ptr %109, align 1, !tbaa !34, !alias.scope !63, !noalias !60
+  %110 = add nuw i64 %90, 4
+  %111 = icmp eq i64 %110, %82
+  br i1 %111, label %112, label %89, !llvm.loop !65
+
+112:                                              ; preds = %89
+  %113 = icmp eq i64 %82, %1
+  br i1 %113, label %137, label %114
+
+114:                                              ; preds = %112, %74, %69
+  %115 = phi i64 [ 0, %74 ], [ 0, %69 ], [ %82, %112 ]
+  br label %116
+
+116:                                              ; preds = %114, %131
+  %117 = phi i64 [ %135, %131 ], [ %115, %114 ]
+  %118 = getelementptr inbounds float, ptr %0, i64 %117
+  %119 = load float, ptr %118, align 4, !tbaa !57
+  %120 = fdiv float %119, %53
+  %121 = tail call float @llvm.nearbyint.f32(float %120)
+  %122 = fcmp uno float %121, 0.000000e+00
+  br i1 %122, label %131, label %123
+
+123:                                              ; preds = %116
+  %124 = fpext float %121 to double
+  %125 = fadd double %70, %124
+  %126 = fcmp ugt double %125, 0.000000e+00
+  br i1 %126, label %127, label %131
+
+127:                                              ; preds = %123
+  %128 = fcmp ult double %125, 2.550000e+02
+  br i1 %128, label %129, label %131
+
+129:                                              ; preds = %127
+  %130 = fptosi double %125 to i64
+  br label %131
+
+131:                                              ; preds = %129, %127, %123, %116
+  %132 = phi i64 [ %130, %129 ], [ 0, %123 ], [ 255, %127 ], [ %72, %116 ]
+  %133 = trunc i64 %132 to i8
+  %134 = getelementptr inbounds i8, ptr %2, i64 %117
+  store i8 %133, ptr %134, align 1, !tbaa !34
+  %135 = add nuw nsw i64 %117, 1
+  %136 = icmp eq i64 %135, %1
+  br i1 %136, label %137, label %116, !llvm.loop !68
+
+137:                                              ; preds = %131, %112, %66
+  ret void
+}
+
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr nocapture noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #11 {
+  %10 = icmp eq i32 %6, 0
+  %11 = mul nsw i64 %5, 10
+  %12 = shl nsw i64 %5, 4
+  %13 = select i1 %10, i64 %12, i64 %11
+  %14 = icmp sgt i64 %4, 0
+  br i1 %14, label %15, label %155
+
+15:                                               ; preds = %9
+  %16 = icmp sgt i64 %2, 0
+  %17 = sdiv i64 %5, 8
+  %18 = icmp sgt i64 %5, 7
+  %19 = sdiv i64 %5, 4
+  %20 = icmp sgt i64 %5, 3
+  br label %21
+
+21:                                               ; preds = %28, %15
+  %22 = phi i64 [ 0, %15 ], [ %29, %28 ]
+  %23 = mul nsw i64 %22, %13
+  %24 = getelementptr inbounds i8, ptr %3, i64 %23
+  br i1 %16, label %25, label %28
+
+25:                                               ; preds = %21
+  %26 = shl i64 %22, 6
+  %27 = getelementptr i8, ptr %7, i64 %26
+  br label %31
+
+28:                                               ; preds = %37, %21
+  %29 = add nuw nsw i64 %22, 1
+  %30 = icmp eq i64 %29, %4
+  br i1 %30, label %155, label %21, !llvm.loop !69
+
+31:                                               ; preds = %37, %25
+  %32 = phi i64 [ 0, %25 ], [ %38, %37 ]
+  %33 = mul nsw i64 %32, %1
+  %34 = getelementptr inbounds i8, ptr %0, i64 %33
+  %35 = mul nsw i64 %32, %8
+  %36 = getelementptr i32, ptr %27, i64 %35
+  br label %40
+
+37:                                               ; preds = %150
+  %38 = add nuw nsw i64 %32, 1
+  %39 = icmp eq i64 %38, %2
+  br i1 %39, label %28, label %31, !llvm.loop !70
+
+40:                                               ; preds = %150, %31
+  %41 = phi i64 [ 0, %31 ], [ %153, %150 ]
+  br i1 %10, label %49, label %42
+
+42:                                               ; preds = %40
+  br i1 %18, label %43, label %150
+
+43:                                               ; preds = %42
+  %44 = or disjoint i64 %41, 64
+  %45 = shl nuw nsw i64 %41, 2
+  %46 = or disjoint i64 %45, 1
+  %47 = or disjoint i64 %45, 2
+  %48 = or disjoint i64 %45, 3
+  br label %53
+
+49:                                               ; preds = %40
+  br i1 %20, label %50, label %150
+
+50:                                               ; preds = %49
+  %51 = shl nuw nsw i64 %41, 2
+  %52 = getelementptr i8, ptr %24, i64 %51
+  br label %111
+
+53:                                               ; preds = %53, %43
+  %54 = phi i64 [ 0, %43 ], [ %109, %53 ]
+  %55 = phi i32 [ 0, %43 ], [ %108, %53 ]
+  %56 = mul nuw nsw i64 %54, 80
+  %57 = getelementptr inbounds i8, ptr %24, i64 %56
+  %58 = getelementptr inbounds i8, ptr %57, i64 %44
+  %59 = load i8, ptr %58, align 1, !tbaa !34
+  %60 = zext i8 %59 to i32
+  %61 = shl nsw i64 %54, 3
+  %62 = getelementptr inbounds i8, ptr %57, i64 %45
+  %63 = load i8, ptr %62, align 1, !tbaa !34
+  %64 = sext i8 %63 to i32
+  %65 = and i32 %60, 3
+  %66 = zext nneg i32 %65 to i64
+  %67 = or disjoint i64 %61, %66
+  %68 = getelementptr inbounds i8, ptr %34, i64 %67
+  %69 = load i8, ptr %68, align 1, !tbaa !34
+  %70 = zext i8 %69 to i32
+  %71 = mul nsw i32 %70, %64
+  %72 = add i32 %71, %55
+  %73 = getelementptr inbounds i8, ptr %57, i64 %46
+  %74 = load i8, ptr %73, align 1, !tbaa !34
+  %75 = sext i8 %74 to i32
+  %76 = lshr i32 %60, 2
+  %77 = and i32 %76, 3
+  %78 = zext nneg i32 %77 to i64
+  %79 = or disjoint i64 %61, %78
+  %80 = getelementptr inbounds i8, ptr %34, i64 %79
+  %81 = load i8, ptr %80, align 1, !tbaa !34
+  %82 = zext i8 %81 to i32
+  %83 = mul nsw i32 %82, %75
+  %84 = add i32 %72, %83
+  %85 = getelementptr inbounds i8, ptr %57, i64 %47
+  %86 = load i8, ptr %85, align 1, !tbaa !34
+  %87 = sext i8 %86 to i32
+  %88 = or disjoint i64 %61, 4
+  %89 = lshr i32 %60, 4
+  %90 = and i32 %89, 3
+  %91 = zext nneg i32 %90 to i64
+  %92 = or disjoint i64 %88, %91
+  %93 = getelementptr inbounds i8, ptr %34, i64 %92
+  %94 = load i8, ptr %93, align 1, !tbaa !34
+  %95 = zext i8 %94 to i32
+  %96 = mul nsw i32 %95, %87
+  %97 = add i32 %84, %96
+  %98 = getelementptr inbounds i8, ptr %57, i64 %48
+  %99 = load i8, ptr %98, align 1, !tbaa !34
+  %100 = sext i8 %99 to i32
+  %101 = lshr i32 %60, 6
+  %102 = zext nneg i32 %101 to i64
+  %103 = or disjoint i64 %88, %102
+  %104 = getelementptr inbounds i8, ptr %34, i64 %103
+  %105 = load i8, ptr %104, align 1, !tbaa !34
+  %106 = zext i8 %105 to i32
+  %107 = mul nsw i32 %106, %100
+  %108 = add i32 %97, %107
+  %109 = add nuw nsw i64 %54, 1
+  %110 = icmp eq i64 %109, %17
+  br i1 %110, label %150, label %53, !llvm.loop !71
+
+111:                                              ; preds = %111, %50
+  %112 = phi i64 [ 0, %50 ], [ %148, %111 ]
+  %113 = phi i32 [ 0, %50 ], [ %147, %111 ]
+  %114 = shl i64 %112, 6
+  %115 = shl nsw i64 %112, 2
+  %116 = getelementptr i8, ptr %52, i64 %114
+  %117 = load i8, ptr %116, align 1, !tbaa !34
+  %118 = sext i8 %117 to i32
+  %119 = getelementptr inbounds i8, ptr %34, i64 %115
+  %120 = load i8, ptr %119, align 1, !tbaa !34
+  %121 = zext i8 %120 to i32
+  %122 = mul nsw i32 %121, %118
+  %123 = add i32 %122, %113
+  %124 = getelementptr i8, ptr %116, i64 1
+  %125 = load i8, ptr %124, align 1, !tbaa !34
+  %126 = sext i8 %125 to i32
+  %127 = getelementptr inbounds i8, ptr %119, i64 1
+  %128 = load i8, ptr %127, align 1, !tbaa !34
+  %129 = zext i8 %128 to i32
+  %130 = mul nsw i32 %129, %126
+  %131 = add i32 %123, %130
+  %132 = getelementptr i8, ptr %116, i64 2
+  %133 = load i8, ptr %132, align 1, !tbaa !34
+  %134 = sext i8 %133 to i32
+  %135 = getelementptr inbounds i8, ptr %119, i64 2
+  %136 = load i8, ptr %135, align 1, !tbaa !34
+  %137 = zext i8 %136 to i32
+  %138 = mul nsw i32 %137, %134
+  %139 = add i32 %131, %138
+  %140 = getelementptr i8, ptr %116, i64 3
+  %141 = load i8, ptr %140, align 1, !tbaa !34
+  %142 = sext i8 %141 to i32
+  %143 = getelementptr inbounds i8, ptr %119, i64 3
+  %144 = load i8, ptr %143, align 1, !tbaa !34
+  %145 = zext i8 %144 to i32
+  %146 = mul nsw i32 %145, %142
+  %147 = add i32 %139, %146
+  %148 = add nuw nsw i64 %112, 1
+  %149 = icmp eq i64 %148, %19
+  br i1 %149, label %150, label %111, !llvm.loop !72
+
+150:                                              ; preds = %53, %111, %49, %42
+  %151 = phi i32 [ 0, %49 ], [ 0, %42 ], [ %147, %111 ], [ %108, %53 ]
+  %152 = getelementptr i32, ptr %36, i64 %41
+  store i32 %151, ptr %152, align 4, !tbaa !45
+  %153 = add nuw nsw i64 %41, 1
+  %154 = icmp eq i64 %153, 16
+  br i1 %154, label %37, label %40, !llvm.loop !73
+
+155:                                              ; preds = %28, %9
+  ret void
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(argmem: read) uwtable
 define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocapture noundef readonly %1, i64 noundef %2, i64 noundef %3, i32 noundef %4, i32 noundef %5, i32 noundef %6, ptr nocapture noundef readonly %7) local_unnamed_addr #5 {
   %9 = alloca [4 x float], align 16
@@ -11669,7 +18675,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   store float %42, ptr %40, align 4, !tbaa !57
   %43 = add nuw nsw i64 %19, 1
   %44 = icmp eq i64 %43, %11
-  br i1 %44, label %45, label %18, !llvm.loop !59
+  br i1 %44, label %45, label %18, !llvm.loop !74
 
 45:                                               ; preds = %18
   %46 = load <4 x float>, ptr %9, align 16
@@ -11737,7 +18743,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 42:                                               ; preds = %47
   %43 = add nuw nsw i64 %36, 1
   %44 = icmp eq i64 %43, %1
-  br i1 %44, label %136, label %35, !llvm.loop !60
+  br i1 %44, label %136, label %35, !llvm.loop !75
 
 45:                                               ; preds = %47, %35
   %46 = phi i64 [ 0, %35 ], [ %60, %47 ]
@@ -11762,7 +18768,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #16
   %60 = add nuw nsw i64 %46, 1
   %61 = icmp eq i64 %60, 4
-  br i1 %61, label %42, label %45, !llvm.loop !61
+  br i1 %61, label %42, label %45, !llvm.loop !76
 
 62:                                               ; preds = %117, %45
   %63 = phi i64 [ 0, %45 ], [ %134, %117 ]
@@ -11851,7 +18857,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %133, ptr %131, align 4, !tbaa !57
   %134 = add nuw nsw i64 %63, 1
   %135 = icmp eq i64 %134, 64
-  br i1 %135, label %47, label %62, !llvm.loop !62
+  br i1 %135, label %47, label %62, !llvm.loop !77
 
 136:                                              ; preds = %42, %9
   %137 = icmp sgt i64 %2, 0
@@ -11901,7 +18907,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #16
   %172 = add nuw nsw i64 %155, 1
   %173 = icmp eq i64 %172, 4
-  br i1 %173, label %213, label %154, !llvm.loop !63
+  br i1 %173, label %213, label %154, !llvm.loop !78
 
 174:                                              ; preds = %194, %154
   %175 = phi i64 [ 0, %154 ], [ %211, %194 ]
@@ -11949,7 +18955,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %210, ptr %208, align 4, !tbaa !57
   %211 = add nuw nsw i64 %175, 1
   %212 = icmp eq i64 %211, %2
-  br i1 %212, label %159, label %174, !llvm.loop !64
+  br i1 %212, label %159, label %174, !llvm.loop !79
 
 213:                                              ; preds = %159, %136
   %214 = icmp sgt i64 %8, 0
@@ -12052,7 +19058,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
   store float %68, ptr %69, align 4, !tbaa !57
   %70 = add nuw nsw i64 %20, 1
   %71 = icmp eq i64 %70, 16
-  br i1 %71, label %72, label %19, !llvm.loop !65
+  br i1 %71, label %72, label %19, !llvm.loop !80
 
 72:                                               ; preds = %19
   ret void
@@ -12396,8 +19402,14 @@ declare i64 @llvm.smin.i64(i64, i64) #19
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i32 @llvm.ctlz.i32(i32, i1 immarg) #19
 
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare i64 @llvm.smax.i64(i64, i64) #19
+
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
 declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #21
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare <4 x float> @llvm.nearbyint.v4f32(<4 x float>) #19
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
 declare ptr @llvm.load.relative.i64(ptr, i64) #22
@@ -12490,12 +19502,27 @@ attributes #23 = { nounwind willreturn memory(none) }
 !57 = !{!58, !58, i64 0}
 !58 = !{!"float", !7, i64 0}
 !59 = distinct !{!59, !16}
-!60 = distinct !{!60, !16}
-!61 = distinct !{!61, !16}
-!62 = distinct !{!62, !16}
-!63 = distinct !{!63, !16}
-!64 = distinct !{!64, !16}
-!65 = distinct !{!65, !16}
+!60 = !{!61}
+!61 = distinct !{!61, !62}
+!62 = distinct !{!62, !"LVerDomain"}
+!63 = !{!64}
+!64 = distinct !{!64, !62}
+!65 = distinct !{!65, !16, !66, !67}
+!66 = !{!"llvm.loop.isvectorized", i32 1}
+!67 = !{!"llvm.loop.unroll.runtime.disable"}
+!68 = distinct !{!68, !16, !66}
+!69 = distinct !{!69, !16}
+!70 = distinct !{!70, !16}
+!71 = distinct !{!71, !16}
+!72 = distinct !{!72, !16}
+!73 = distinct !{!73, !16}
+!74 = distinct !{!74, !16}
+!75 = distinct !{!75, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
+!79 = distinct !{!79, !16}
+!80 = distinct !{!80, !16}
 """##
     }
 }
