@@ -6,6 +6,7 @@ import SieveIR
 import SieveDriver
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 func graphAttribute(_ name: String, _ graph: Onnx_GraphProto) -> Onnx_AttributeProto {
