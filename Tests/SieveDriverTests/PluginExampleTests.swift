@@ -51,10 +51,11 @@ import Testing
 
     /// Builds the example's program. `--product Digits` leaves out the plugins of Sieve's own dependencies
     /// (swift-protobuf's and swift-argument-parser's), which a plain `swift build` compiles too and nothing here uses;
-    /// the index store is left out as well (nobody reads it).
+    /// the index store and Swift debug information are left out as well (nobody reads them; without debug
+    /// information compiling Sieve's tool took 14% less CPU time, 70 s against 81 s, once each under load 11).
     static func build(_ package: URL, scratch: URL) throws -> (status: Int32, output: String) {
         try runTool("swift", ["build", "--package-path", package.path, "--scratch-path", scratch.path, "--product", "Digits",
-                              "--disable-index-store"])
+                              "--disable-index-store", "-Xswiftc", "-gnone"])
     }
 
     /// The steps a build ran: its progress lines (`[3/9] Compiling …`, `[5/9] Sieve: compiling …`), but the version
