@@ -7,7 +7,8 @@ import Testing
 
 @Suite(.serialized) struct PluginExampleTests {
     /// The package and its build folder, outside the repository. The build folder is kept from run to run, so that
-    /// only a run after a change to Sieve compiles Sieve (again, what changed); the package is written afresh.
+    /// only a run after a change to Sieve compiles Sieve (again, what changed); the package is written afresh each
+    /// run, but for the files that already hold the right bytes (`makePackage`).
     static let root = FileManager.default.temporaryDirectory
         .appendingPathComponent("sieve-plugin-example" + repositoryRoot.path.replacingOccurrences(of: "/", with: "_"))
     static let example = repositoryRoot.appendingPathComponent("Examples/swiftpm-plugin")
