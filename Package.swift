@@ -38,6 +38,8 @@ let package = Package(
                 "SieveIR", "SieveInterpreter", "SieveFormats",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
+        // Builders of small ONNX models in memory, shared by the importer and driver tests.
+        .target(name: "SieveONNXTestSupport", dependencies: ["SieveONNX"], path: "Tests/SieveONNXTestSupport"),
         .target(name: "SieveKernel", dependencies: ["SieveIR", "SieveTarget"]),
         .target(name: "CSieveRuntime", linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
         .target(name: "SieveCodegenC", dependencies: ["SieveIR", "SieveKernel"]),
@@ -79,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "SieveDriverTests",
             dependencies: [
-                "SieveTestSupport", "SieveFuzz",
+                "SieveTestSupport", "SieveONNXTestSupport", "SieveFuzz",
                 "SieveDriver", "SieveJIT", "sieve", "sieve-fuzz", "SieveIR", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveTarget", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
@@ -87,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "SieveONNXTests",
             dependencies: [
-                "SieveTestSupport",
+                "SieveTestSupport", "SieveONNXTestSupport",
                 "SieveIR", "SieveTarget", "SieveInterpreter", "SieveFormats", "SieveONNX", "SieveDriver", "SieveCodegenC", "SieveKernel", "SievePasses",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

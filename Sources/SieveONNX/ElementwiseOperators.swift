@@ -11,6 +11,21 @@ extension GraphBuilder {
         "Softplus": .softplus, "Softsign": .softsign, "Mish": .mish, "Not": .logicalNot,
     ]
 
+    /// ONNX's activations with float attributes, by op type: each attribute with ONNX's default, and the function
+    /// their values (in that order) make. The recurrent cells read the same defaults for their activation list.
+    static let parameterizedActivations: [String: (attributes: [(name: String, value: Float)], make: @Sendable ([Float]) -> UnaryFunction)] = [
+        "LeakyRelu": ([("alpha", 0.01)], { .leakyRelu(alpha: $0[0]) }),
+        "HardSigmoid": ([("alpha", 0.2), ("beta", 0.5)], { .hardSigmoid(alpha: $0[0], beta: $0[1]) }),
+        "Elu": ([("alpha", 1)], { .elu(alpha: $0[0]) }),
+        "Selu": ([("alpha", 1.67326319217681884765625), ("gamma", 1.05070102214813232421875)], { .selu(alpha: $0[0], gamma: $0[1]) }),
+        "Celu": ([("alpha", 1)], { .celu(alpha: $0[0]) }),
+        "ThresholdedRelu": ([("alpha", 1)], { .thresholdedRelu(alpha: $0[0]) }),
+    ]
+
+    /// The ONNX ops that LSTM, GRU and RNN accept by name in their `activations` list (besides Affine and ScaledTanh,
+    /// which are no ops): each reads as the op, with the op's defaults (Recurrent.swift).
+    static let recurrentActivationOps = ["Relu", "Tanh", "Sigmoid", "LeakyRelu", "ThresholdedRelu", "HardSigmoid", "Elu", "Softsign", "Softplus"]
+
     /// ONNX Abs, Reciprocal, Log, Floor, Ceil, Round, Sign, Sin, Cos, IsNaN, HardSwish, Softplus, Softsign, Mish, Not.
     mutating func convertPlainUnary(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         guard let function = GraphBuilder.plainUnaryFunctions[n.node.opType] else {
@@ -19,19 +34,17 @@ extension GraphBuilder {
         return [try emit(.unary(function), [n.input(0)], name: n.outputName(0), n)]
     }
 
-    /// ONNX Elu, Selu, Celu and ThresholdedRelu: activations with float attributes (the ONNX defaults).
+    /// ONNX LeakyRelu, HardSigmoid, Elu, Selu, Celu and ThresholdedRelu: activations with float attributes (the
+    /// ONNX defaults).
     mutating func convertParameterizedActivation(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let function: UnaryFunction
-        switch n.node.opType {
-        case "Elu": function = .elu(alpha: try n.attributes.float("alpha", default: 1))
-        case "Selu":
-            function = .selu(alpha: try n.attributes.float("alpha", default: 1.67326319217681884765625),
-                             gamma: try n.attributes.float("gamma", default: 1.05070102214813232421875))
-        case "Celu": function = .celu(alpha: try n.attributes.float("alpha", default: 1))
-        case "ThresholdedRelu": function = .thresholdedRelu(alpha: try n.attributes.float("alpha", default: 1))
-        default: throw NodeError("internal: no mapping for \(n.node.opType)")
+        guard let activation = GraphBuilder.parameterizedActivations[n.node.opType] else {
+            throw NodeError("internal: no mapping for \(n.node.opType)")
         }
-        return [try emit(.unary(function), [n.input(0)], name: n.outputName(0), n)]
+        var values: [Float] = []
+        for attribute in activation.attributes {
+            values.append(try n.attributes.float(attribute.name, default: attribute.value))
+        }
+        return [try emit(.unary(activation.make(values)), [n.input(0)], name: n.outputName(0), n)]
     }
 
     /// ONNX IsInf, decomposed: `x == inf`, `x == -inf`, `|x| == inf`, or (neither detected) `x == NaN`, which is

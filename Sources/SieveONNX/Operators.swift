@@ -55,11 +55,11 @@ extension GraphBuilder {
         "GRU": ONNXOperator(since(7, inputs: 3...6, outputs: 0...2)) { try $0.convertRecurrent(&$1) },
         "GlobalAveragePool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalAveragePool(&$1) },
         "GlobalMaxPool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalMaxPool(&$1) },
-        "HardSigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertHardSigmoid(&$1) },
+        "HardSigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
         "Identity": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertIdentity(&$1) },
         "If": ONNXOperator(since(7, inputs: 1...1, outputs: 1...variadic, required: ["else_branch", "then_branch"])) { try $0.convertIf(&$1) },
         "LayerNormalization": ONNXOperator(since(17, inputs: 2...3, outputs: 1...3)) { try $0.convertLayerNormalization(&$1) },
-        "LeakyRelu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertLeakyRelu(&$1) },
+        "LeakyRelu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
         "LSTM": ONNXOperator(since(7, inputs: 3...8, outputs: 0...3)) { try $0.convertRecurrent(&$1) },
         "MatMul": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertMatMul(&$1) },
         "MaxPool": ONNXOperator(since(7, inputs: 1...1, required: ["kernel_shape"]), since(8, inputs: 1...1, outputs: 1...2, required: ["kernel_shape"])) { try $0.convertPool(&$1) },
@@ -193,19 +193,16 @@ extension GraphBuilder {
         return [try emit(.binary(.pow), [base, exponent], name: n.outputName(0), n)]
     }
 
+    /// ONNX Relu, Sigmoid, Tanh, Erf, Sqrt, Exp and Neg, by op type (the first unary ops; the elementwise group's
+    /// are `plainUnaryFunctions`).
+    static let unaryFunctions: [String: UnaryFunction] = [
+        "Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Erf": .erf, "Sqrt": .sqrt, "Exp": .exp, "Neg": .neg,
+    ]
+
     /// ONNX Relu, Sigmoid, Tanh, Erf, Sqrt, Exp, Neg.
     mutating func convertUnary(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let op = n.node.opType
-        let kinds: [String: OpKind] = ["Relu": .unary(.relu), "Sigmoid": .unary(.sigmoid), "Tanh": .unary(.tanh), "Erf": .unary(.erf), "Sqrt": .unary(.sqrt),
-                                       "Exp": .unary(.exp), "Neg": .unary(.neg)]
-        guard let kind = kinds[op] else { throw NodeError("internal: no mapping for \(op)") }
-        return [try emit(kind, [n.input(0)], name: n.outputName(0), n)]
-    }
-
-    /// ONNX LeakyRelu.
-    mutating func convertLeakyRelu(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let alpha = try n.attributes.float("alpha", default: 0.01)
-        return [try emit(.unary(.leakyRelu(alpha: alpha)), [n.input(0)], name: n.outputName(0), n)]
+        guard let function = GraphBuilder.unaryFunctions[n.node.opType] else { throw NodeError("internal: no mapping for \(n.node.opType)") }
+        return [try emit(.unary(function), [n.input(0)], name: n.outputName(0), n)]
     }
 
     /// ONNX Gelu.
@@ -215,13 +212,6 @@ extension GraphBuilder {
             throw NodeError("Gelu approximate='\(approximate)' is not supported (only 'none' and 'tanh' exist)")
         }
         return [try emit(.unary(.gelu(approximateTanh: approximate == "tanh")), [n.input(0)], name: n.outputName(0), n)]
-    }
-
-    /// ONNX HardSigmoid.
-    mutating func convertHardSigmoid(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        let alpha = try n.attributes.float("alpha", default: 0.2)
-        let beta = try n.attributes.float("beta", default: 0.5)
-        return [try emit(.unary(.hardSigmoid(alpha: alpha, beta: beta)), [n.input(0)], name: n.outputName(0), n)]
     }
 
     /// ONNX Softmax.

@@ -28,17 +28,18 @@ enum RecurrentCell: String {
 
 /// One activation function of a recurrent cell, as ONNX's list names them, with its parameters.
 enum RecurrentActivation {
-    /// A unary function of the IR (Relu, Tanh, Sigmoid, LeakyRelu, ThresholdedRelu, HardSigmoid, Elu, Softsign, Softplus).
+    /// An ONNX activation op of the list (`GraphBuilder.recurrentActivationOps`), as its unary function.
     case unary(UnaryFunction)
     /// `alpha * x + beta`.
     case affine(alpha: Float, beta: Float)
     /// `alpha * tanh(beta * x)`.
     case scaledTanh(alpha: Float, beta: Float)
 
-    /// Reads `onnxName` (case-insensitive, as ONNX Runtime does), taking its alpha and beta from the front of
-    /// `alphas` and `betas` when it has parameters (the values are consumed in the order of the activations),
-    /// or the ONNX op's default when the list is used up. Affine and ScaledTanh have no ONNX op, hence no
-    /// default: they need their values given.
+    /// Reads `onnxName` (case-insensitive, as ONNX Runtime does). Affine and ScaledTanh, which are no ONNX ops, take
+    /// their alpha and beta from the front of `alphas` and `betas` and have no default; the others are ONNX ops,
+    /// read with the op's attributes (`GraphBuilder.parameterizedActivations`), each value taken from the front of
+    /// `alphas` (or `betas` for a beta), or the op's default when the list is used up. Values are consumed in the
+    /// order of the activations.
     init(onnxName: String, alphas: inout [Float], betas: inout [Float], op: String) throws(NodeError) {
         func take(_ values: inout [Float], _ what: String, default fallback: Float?) throws(NodeError) -> Float {
             if !values.isEmpty { return values.removeFirst() }
@@ -48,17 +49,6 @@ enum RecurrentActivation {
             return fallback
         }
         switch onnxName.lowercased() {
-        case "relu": self = .unary(.relu)
-        case "tanh": self = .unary(.tanh)
-        case "sigmoid": self = .unary(.sigmoid)
-        case "softsign": self = .unary(.softsign)
-        case "softplus": self = .unary(.softplus)
-        case "leakyrelu": self = .unary(.leakyRelu(alpha: try take(&alphas, "activation_alpha", default: 0.01)))
-        case "thresholdedrelu": self = .unary(.thresholdedRelu(alpha: try take(&alphas, "activation_alpha", default: 1)))
-        case "elu": self = .unary(.elu(alpha: try take(&alphas, "activation_alpha", default: 1)))
-        case "hardsigmoid":
-            let alpha = try take(&alphas, "activation_alpha", default: 0.2)
-            self = .unary(.hardSigmoid(alpha: alpha, beta: try take(&betas, "activation_beta", default: 0.5)))
         case "affine":
             let alpha = try take(&alphas, "activation_alpha", default: nil)
             self = .affine(alpha: alpha, beta: try take(&betas, "activation_beta", default: nil))
@@ -66,7 +56,22 @@ enum RecurrentActivation {
             let alpha = try take(&alphas, "activation_alpha", default: nil)
             self = .scaledTanh(alpha: alpha, beta: try take(&betas, "activation_beta", default: nil))
         default:
-            throw NodeError("\(op) activation '\(onnxName)' is not one of ONNX's recurrent activations (Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus)")
+            let ops = GraphBuilder.recurrentActivationOps
+            guard let name = ops.first(where: { $0.lowercased() == onnxName.lowercased() }) else {
+                throw NodeError("\(op) activation '\(onnxName)' is not one of ONNX's recurrent activations (\((ops + ["Affine", "ScaledTanh"]).joined(separator: ", ")))")
+            }
+            if let function = GraphBuilder.unaryFunctions[name] ?? GraphBuilder.plainUnaryFunctions[name] {
+                self = .unary(function)
+            } else if let activation = GraphBuilder.parameterizedActivations[name] {
+                var values: [Float] = []
+                for attribute in activation.attributes {
+                    values.append(attribute.name == "beta" ? try take(&betas, "activation_beta", default: attribute.value)
+                                                           : try take(&alphas, "activation_alpha", default: attribute.value))
+                }
+                self = .unary(activation.make(values))
+            } else {
+                throw NodeError("internal: no ONNX op table entry for the recurrent activation \(name)")
+            }
         }
     }
 }

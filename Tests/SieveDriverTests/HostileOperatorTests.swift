@@ -4,90 +4,17 @@
 
 import Foundation
 import SieveONNX
+import SieveONNXTestSupport
 import SwiftProtobuf
 import Testing
 
-/// A one-node model: `inputs` as float32 graph inputs of the given shapes, `initializers` as int64 or float32
-/// tensors, the node's outputs as graph outputs.
+/// A one-node model: `inputs` as float32 graph inputs of the given shapes, `initializers` as graph initializers,
+/// the node's outputs as graph outputs (with no type declared, as a hostile model may).
 func oneNodeModel(_ opType: String, inputs: [(String, [Int64])], initializers: [Onnx_TensorProto], nodeInputs: [String],
                   outputs: [String], attributes: [Onnx_AttributeProto] = [], opset: Int64 = 17) throws -> Data {
-    var node = Onnx_NodeProto()
-    node.opType = opType
-    node.name = "hostile_\(opType.lowercased())"
-    node.input = nodeInputs
-    node.output = outputs
-    node.attribute = attributes
-    var graph = Onnx_GraphProto()
-    graph.name = "g"
-    graph.node = [node]
-    graph.input = inputs.map { name, shape in
-        var value = Onnx_ValueInfoProto()
-        value.name = name
-        value.type.tensorType.elemType = 1
-        value.type.tensorType.shape.dim = shape.map { size in
-            var dim = Onnx_TensorShapeProto.Dimension()
-            dim.dimValue = size
-            return dim
-        }
-        return value
-    }
-    graph.output = outputs.map { name in
-        var value = Onnx_ValueInfoProto()
-        value.name = name
-        return value
-    }
-    graph.initializer = initializers
-    var model = Onnx_ModelProto()
-    model.irVersion = 8
-    var opsetID = Onnx_OperatorSetIdProto()
-    opsetID.version = opset
-    model.opsetImport = [opsetID]
-    model.graph = graph
-    return try model.serializedData()
-}
-
-/// An int64 initializer.
-func int64Initializer(_ name: String, _ dims: [Int64], _ values: [Int64]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = 7
-    tensor.dims = dims
-    tensor.int64Data = values
-    return tensor
-}
-
-/// A float32 initializer.
-func floatInitializer(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = 1
-    tensor.dims = dims
-    tensor.floatData = values
-    return tensor
-}
-
-func intAttribute(_ name: String, _ value: Int64) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .int
-    attribute.i = value
-    return attribute
-}
-
-func intsAttribute(_ name: String, _ values: [Int64]) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .ints
-    attribute.ints = values
-    return attribute
-}
-
-func floatsAttribute(_ name: String, _ values: [Float]) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .floats
-    attribute.floats = values
-    return attribute
+    try modelProto(nodes: [node(opType, nodeInputs, outputs, name: "hostile_\(opType.lowercased())", attributes)],
+                   inputs: inputs.map { name, shape in valueInfo(name, ONNXType.float, shape.map { .size($0) }) },
+                   outputs: outputs, initializers: initializers, opset: opset).serializedData()
 }
 
 /// One hostile model and what its single diagnostic must say.
@@ -99,13 +26,13 @@ struct HostileOperatorCase: Sendable, CustomStringConvertible {
 
 /// Small recurrent weights [1, gates * 2, inputs] and [1, gates * 2, 2]: the sizes are claimed elsewhere.
 func recurrentWeights(gates: Int64, inputs: Int64) -> [Onnx_TensorProto] {
-    [floatInitializer("W", [1, gates * 2, inputs], Array(repeating: 0.1, count: Int(gates * 2 * inputs))),
-     floatInitializer("R", [1, gates * 2, 2], Array(repeating: 0.1, count: Int(gates * 4)))]
+    [floatTensor("W", [1, gates * 2, inputs], Array(repeating: 0.1, count: Int(gates * 2 * inputs))),
+     floatTensor("R", [1, gates * 2, 2], Array(repeating: 0.1, count: Int(gates * 4)))]
 }
 
 let hostileOperatorCases: [HostileOperatorCase] = [
     HostileOperatorCase(description: "Pad width (opset 17 input)", expected: "absurd") {
-        try oneNodeModel("Pad", inputs: [("x", [1, 4])], initializers: [int64Initializer("pads", [4], [0, 1 << 40, 0, 0])],
+        try oneNodeModel("Pad", inputs: [("x", [1, 4])], initializers: [int64Tensor("pads", [4], [0, 1 << 40, 0, 0])],
                          nodeInputs: ["x", "pads"], outputs: ["y"])
     },
     HostileOperatorCase(description: "Pad width (opset 7 attribute)", expected: "absurd") {
@@ -113,20 +40,20 @@ let hostileOperatorCases: [HostileOperatorCase] = [
                          attributes: [intsAttribute("pads", [0, 1 << 40, 0, 0])], opset: 7)
     },
     HostileOperatorCase(description: "Pad result", expected: "absurd") {
-        try oneNodeModel("Pad", inputs: [("x", [1, 4])], initializers: [int64Initializer("pads", [4], [1 << 30, 1 << 30, 0, 0])],
+        try oneNodeModel("Pad", inputs: [("x", [1, 4])], initializers: [int64Tensor("pads", [4], [1 << 30, 1 << 30, 0, 0])],
                          nodeInputs: ["x", "pads"], outputs: ["y"])
     },
     HostileOperatorCase(description: "Range length", expected: "elements") {
-        try oneNodeModel("Range", inputs: [], initializers: [int64Initializer("start", [], [0]), int64Initializer("limit", [], [1 << 50]),
-                                                             int64Initializer("delta", [], [1])],
+        try oneNodeModel("Range", inputs: [], initializers: [int64Tensor("start", [], [0]), int64Tensor("limit", [], [1 << 50]),
+                                                             int64Tensor("delta", [], [1])],
                          nodeInputs: ["start", "limit", "delta"], outputs: ["y"])
     },
     HostileOperatorCase(description: "Resize scales", expected: "absurd") {
-        try oneNodeModel("Resize", inputs: [("x", [1, 1, 4, 4])], initializers: [floatInitializer("scales", [4], [1, 1, 1e6, 1e6])],
+        try oneNodeModel("Resize", inputs: [("x", [1, 1, 4, 4])], initializers: [floatTensor("scales", [4], [1, 1, 1e6, 1e6])],
                          nodeInputs: ["x", "", "scales"], outputs: ["y"])
     },
     HostileOperatorCase(description: "Resize sizes", expected: "absurd") {
-        try oneNodeModel("Resize", inputs: [("x", [1, 1, 4, 4])], initializers: [int64Initializer("sizes", [4], [1, 1, 1 << 40, 4])],
+        try oneNodeModel("Resize", inputs: [("x", [1, 1, 4, 4])], initializers: [int64Tensor("sizes", [4], [1, 1, 1 << 40, 4])],
                          nodeInputs: ["x", "", "", "sizes"], outputs: ["y"])
     },
     HostileOperatorCase(description: "Upsample scales (opset 7 attribute)", expected: "absurd") {
@@ -134,7 +61,7 @@ let hostileOperatorCases: [HostileOperatorCase] = [
                          attributes: [floatsAttribute("scales", [1, 1, 1e6, 1e6])], opset: 7)
     },
     HostileOperatorCase(description: "Tile repeats", expected: "absurd") {
-        try oneNodeModel("Tile", inputs: [("x", [1, 4])], initializers: [int64Initializer("repeats", [2], [1 << 20, 1 << 20])],
+        try oneNodeModel("Tile", inputs: [("x", [1, 4])], initializers: [int64Tensor("repeats", [2], [1 << 20, 1 << 20])],
                          nodeInputs: ["x", "repeats"], outputs: ["y"])
     },
     HostileOperatorCase(description: "LSTM hidden_size", expected: "hidden_size 1099511627776 is absurd") {
@@ -150,7 +77,7 @@ let hostileOperatorCases: [HostileOperatorCase] = [
                          nodeInputs: ["x", "W", "R"], outputs: ["y"], attributes: [intAttribute("hidden_size", 2)])
     },
     HostileOperatorCase(description: "TopK k (opset 17 input)", expected: "out of range") {
-        try oneNodeModel("TopK", inputs: [("x", [2, 8])], initializers: [int64Initializer("k", [1], [1 << 40])],
+        try oneNodeModel("TopK", inputs: [("x", [2, 8])], initializers: [int64Tensor("k", [1], [1 << 40])],
                          nodeInputs: ["x", "k"], outputs: ["values", "indices"])
     },
     HostileOperatorCase(description: "TopK k (opset 7 attribute)", expected: "out of range") {

@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import SwiftProtobuf
 import Testing
 

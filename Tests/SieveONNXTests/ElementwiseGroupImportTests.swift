@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 /// Imports a model and runs it in the interpreter.

@@ -6,6 +6,7 @@ import SieveDriver
 import SieveFormats
 import SieveIR
 import SieveInterpreter
+import SieveONNXTestSupport
 import Testing
 
 /// Each example model and the output its reference file holds.

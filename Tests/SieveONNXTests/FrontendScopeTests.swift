@@ -6,6 +6,7 @@ import SieveIR
 import SieveDriver
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 func graphAttribute(_ name: String, _ graph: Onnx_GraphProto) -> Onnx_AttributeProto {
@@ -138,6 +139,35 @@ func lstmModel(hiddenSize: Int64, hidden: Int64 = 2, steps: Int64 = 3) -> Onnx_M
     // A sequence too long to unroll is refused by its length, before any op is made.
     let long = importErrors(lstmModel(hiddenSize: 2, steps: 1 << 20))
     #expect(long.count == 1 && long[0].message.contains("more than the limit"), "\(long)")
+}
+
+/// A GRU's `activations` list names ONNX activation ops (case aside): each reads as the op, with the op's defaults
+/// where activation_alpha and activation_beta run out (the values are consumed in the order of the activations).
+@Test func recurrentActivationsReadAsTheOps() throws {
+    func gru(_ activations: [String], alphas: [Float] = [], betas: [Float] = []) -> Onnx_ModelProto {
+        var attributes = [intAttribute("hidden_size", 2), stringsAttribute("activations", activations)]
+        if !alphas.isEmpty { attributes.append(floatsAttribute("activation_alpha", alphas)) }
+        if !betas.isEmpty { attributes.append(floatsAttribute("activation_beta", betas)) }
+        return model(nodes: [node("GRU", ["x", "W", "R"], ["y"], name: "gru", attributes)],
+                     inputs: [valueInfo("x", ONNXType.float, [2, 1, 2])], outputs: ["y"],
+                     initializers: [floatTensor("W", [1, 6, 2], [Float](repeating: 0.1, count: 12)),
+                                    floatTensor("R", [1, 6, 2], [Float](repeating: 0.1, count: 12))], opset: 14)
+    }
+    func functions(_ activations: [String], alphas: [Float] = [], betas: [Float] = []) throws -> Set<UnaryFunction> {
+        Set(try importBytes(gru(activations, alphas: alphas, betas: betas)).graph.operations.compactMap { operation -> UnaryFunction? in
+            if case let .unary(function) = operation.kind { return function }
+            return nil
+        })
+    }
+    #expect(try functions(["HardSigmoid", "LeakyRelu"]) == [.hardSigmoid(alpha: 0.2, beta: 0.5), .leakyRelu(alpha: 0.01)])
+    #expect(try functions(["hardsigmoid", "leakyrelu"], alphas: [0.3]) == [.hardSigmoid(alpha: 0.3, beta: 0.5), .leakyRelu(alpha: 0.01)])
+    #expect(try functions(["HardSigmoid", "LeakyRelu"], alphas: [0.3, 0.1], betas: [0.6])
+            == [.hardSigmoid(alpha: 0.3, beta: 0.6), .leakyRelu(alpha: 0.1)])
+    #expect(try functions(["Elu", "ThresholdedRelu"]) == [.elu(alpha: 1), .thresholdedRelu(alpha: 1)])
+    #expect(try functions(["Softsign", "Softplus"]) == [.softsign, .softplus])
+    // Selu is an ONNX op but not one of the recurrent activations.
+    let selu = importErrors(gru(["Selu", "Tanh"]))
+    #expect(selu.count == 1 && selu.first?.message.contains("'Selu' is not one of ONNX's recurrent activations") == true, "\(selu)")
 }
 
 @Test func recurrentWeightsStayProductsWithConstantWeights() throws {

@@ -8,6 +8,7 @@ import SieveFormats
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import SieveTestSupport
 import Testing
 

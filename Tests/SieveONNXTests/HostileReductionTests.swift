@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveKernel
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 /// The single error message of an import, or a failure note when there is not exactly one.

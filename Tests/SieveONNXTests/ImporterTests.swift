@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 /// A one-layer model: y = Relu(MatMul(x, W) + b) with x of shape [N, 4].

@@ -5,16 +5,8 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
-
-/// A string attribute.
-private func stringAttribute(_ name: String, _ value: String) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .string
-    attribute.s = Data(value.utf8)
-    return attribute
-}
 
 @Suite struct MovementImportTests {
     /// A chain of every data-movement op over a constant: the imported graph is constants only, and the

@@ -5,6 +5,7 @@ import Foundation
 import SieveIR
 import SieveInterpreter
 import SieveONNX
+import SieveONNXTestSupport
 import Testing
 
 /// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).

@@ -4,6 +4,7 @@
 import Foundation
 @testable import SieveONNX
 import SieveIR
+import SieveONNXTestSupport
 import Testing
 
 // MARK: Helpers
