@@ -47,7 +47,7 @@ func digitsAccuracy(artifact: URL, in folder: URL) throws -> Double {
     /// The compile pipeline is one list run by one pass manager: `--print-ir-after-all` prints one dump per entry of
     /// the list, in its order, and `--time-passes` prints one report naming every entry.
     @Test func compilePipelineIsOneListInOrder() throws {
-        let expected = ["canonicalize", "cse", "dce", "transpose-weights", "sparsity-allocation", "nm-legalize",
+        let expected = ["fuse-qdq", "canonicalize", "cse", "dce", "transpose-weights", "sparsity-allocation", "nm-legalize",
                         "fuse", "canonicalize", "cse", "dce", "schedule"]
         let outcome = try runSieve(["compile", CompileCommandTests.mlp, "--input-shape", "input=1x64", "--report-only",
                                     "--sparsity", "2:4", "--print-ir-after-all", "--time-passes"], timeout: 120)

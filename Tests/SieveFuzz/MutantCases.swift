@@ -28,6 +28,9 @@ public enum FuzzFormat: String, CaseIterable, Sendable {
 public struct FuzzCorpus: Sendable {
     /// Seed files by format: a name (relative to the repository) and the bytes.
     public var seeds: [FuzzFormat: [(name: String, bytes: [UInt8])]]
+    /// By format, the indices of the seeds the harness accepts unmutated (most .kir and many .sir seeds are files
+    /// the parser or verifier must refuse).
+    public var accepted: [FuzzFormat: [Int]] = [:]
 
     /// The repository's own files: the example models, every `.sir` and `.kir` file under IR/, and the example
     /// and fixture `.npy` files.
@@ -47,7 +50,16 @@ public struct FuzzCorpus: Sendable {
             seeds[format]?.sort { $0.0 < $1.0 }
             guard seeds[format]?.isEmpty == false else { throw FuzzError("no .\(format.rawValue) seed files under \(repository.path)") }
         }
-        return FuzzCorpus(seeds: seeds)
+        var corpus = FuzzCorpus(seeds: seeds)
+        let dataFolder = FileManager.default.temporaryDirectory.path
+        for (format, files) in seeds {
+            corpus.accepted[format] = files.indices.filter { index in
+                let unmutated = FuzzCase(format: format, index: -1, seedName: files[index].0, structural: false, bytes: files[index].1)
+                if case .accepted = FuzzHarness.run(unmutated, dataFolder: dataFolder) { return true }
+                return false
+            }
+        }
+        return corpus
     }
 }
 
@@ -69,8 +81,11 @@ public struct FuzzCase: Sendable {
     public static func make(_ format: FuzzFormat, index: Int, campaignSeed: UInt64, corpus: FuzzCorpus) -> FuzzCase {
         var random = SplitMix64(seed: campaignSeed &* 0x9E37_79B9_7F4A_7C15 ^ format.salt ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
         _ = random.next()
-        let seeds = corpus.seeds[format] ?? []
-        let seed = seeds.isEmpty ? ("none", [UInt8]()) : seeds[random.below(seeds.count)]
+        let seeds = corpus.seeds[format] ?? [], accepted = corpus.accepted[format] ?? []
+        // Half the mutants start from a seed the tools accept as it is, so that some get past the parser and verifier
+        // to the deeper paths; the other half from any seed, the files that must be refused included.
+        let pick = !accepted.isEmpty && random.below(2) == 0 ? accepted[random.below(accepted.count)] : random.below(max(1, seeds.count))
+        let seed = seeds.isEmpty ? ("none", [UInt8]()) : seeds[pick]
         // Half of the ONNX and .npy mutants are structural; the text formats are mutated as bytes (the byte
         // mutator knows their syntax characters and numbers).
         if random.below(2) == 0 {
