@@ -4,7 +4,9 @@
 // Options: `sparsity-allocation{sparsity=2:4}` (uniform, the default), or `sparsity=auto` with
 // `max-error=E` (relative model output error on calibration), `target-density=D` (kept weights over
 // all prunable weights) or `target-speedup=X` (estimated end-to-end speed-up over dense by the schedule pass's
-// cost model for `target=NAME` and `threads=N`, SpeedEstimate.swift); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
+// cost model for `target=NAME` and `threads=N`, SpeedEstimate.swift); auto mode ranks layers by measured
+// sensitivity, or with `allocate=owl` (`owl-threshold=M`, `owl-spread=L`) by their outliers as OWL does
+// (OutlierAllocation.swift); `keep-dense=GLOB` (repeatable; matches the weight name, the layer's result name
 // or ONNX node name), `min-weights=N`, `prune=METHOD` (how sensitivity is measured), `samples=N`
 // (calibration samples for sensitivity); the defaults are SparsityOptions' (docs/sparsity.md).
 // Layers stay dense when protected, smaller than min-weights, or with a reduction under 2*M (a reduction
