@@ -417,7 +417,8 @@ static inline int64_t sieve_nm_dot_u8i8(const int8_t *values, const uint8_t *ind
  * sieve_quantize(x, scale, zero point, 0, 255): x / scale rounded half to even, plus the zero point, saturated
  * (in f32: a sum that rounds is far outside 0..255 and saturates alike), NaN giving the zero point. Bit for bit the
  * scalar definition. AVX-512 and AVX2 vectors; scalar elsewhere and for the tail. */
-/* Out of line: one call per row, and inlined with a constant length gcc 12 misreads the tails (-Waggressive-loop-optimizations). */
+/* One call per row. The generated C inlines it with a constant length, where gcc 12 misread the tails
+ * (-Waggressive-loop-optimizations) until they were written out from where the vector loops stop (below). */
 static inline void sieve_quantize_row_u8(const float *x, int64_t length, uint8_t *q, float *scale_out, int32_t *zero_point_out) {
     float low = 0.0f, high = 0.0f;
     int64_t i = 0, vector_end = 0;
