@@ -218,14 +218,18 @@ public struct SparsityAllocation: ConfigurablePass {
                                                            gram: method == .sparsegpt, maxSamples: sampleLimit)
         }
 
-        // The weights each layer would keep under a pattern, pruned once.
+        // Each layer's weights, decoded once, and the weights it would keep under a pattern, pruned once.
         var weightMatrices: [String: [Double]] = [:]
+        func weightMatrix(_ layer: PrunableLayer) throws -> [Double] {
+            if let known = weightMatrices[layer.name] { return known }
+            let weights = try PrunableLayers.weightMatrix(graph, layer)
+            weightMatrices[layer.name] = weights
+            return weights
+        }
         var pruned: [String: [NMPattern: [Double]]] = [:]
         func prunedWeights(_ layer: PrunableLayer, _ pattern: NMPattern) throws -> [Double] {
             if let known = pruned[layer.name]?[pattern] { return known }
-            let weights = try weightMatrices[layer.name] ?? PrunableLayers.weightMatrix(graph, layer)
-            weightMatrices[layer.name] = weights
-            let candidate = try NMLegalize.prune(weights, layer: layer, pattern: pattern, method: method,
+            let candidate = try NMLegalize.prune(try weightMatrix(layer), layer: layer, pattern: pattern, method: method,
                                                  statistics: statistics?.layers[layer.name])
             pruned[layer.name, default: [:]][pattern] = candidate
             return candidate
@@ -293,10 +297,8 @@ public struct SparsityAllocation: ConfigurablePass {
         case let .outliers(parameters):
             var ratios: [Double] = []
             for (layer, _) in eligible {
-                let weights = try weightMatrices[layer.name] ?? PrunableLayers.weightMatrix(graph, layer)
-                weightMatrices[layer.name] = weights
                 let norms = statistics?.layers[layer.name]?.columnNorms ?? []
-                let ratio = parameters.outlierRatio(NMPruning.wandaScores(weights, matrix: layer.matrix, columnNorms: norms))
+                let ratio = parameters.outlierRatio(NMPruning.wandaScores(try weightMatrix(layer), matrix: layer.matrix, columnNorms: norms))
                 ratios.append(ratio)
                 context.sparsity.update(layer.name, make: { layer.record(in: graph, pattern: nil, reason: "") }) { $0.outlierRatio = ratio }
             }

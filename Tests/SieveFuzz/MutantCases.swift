@@ -34,7 +34,8 @@ public struct FuzzCorpus: Sendable {
 
     /// The repository's own files: the example models, every `.sir` and `.kir` file under IR/, and the example
     /// and fixture `.npy` files.
-    public static func load(repository: URL) throws -> FuzzCorpus {
+    /// `accepted` is found for `checking` only (a worker runs one format).
+    public static func load(repository: URL, checking: [FuzzFormat] = FuzzFormat.allCases) throws -> FuzzCorpus {
         var seeds: [FuzzFormat: [(String, [UInt8])]] = [:]
         let folders = ["Examples/models", "IR", "Tests/SieveFormatsTests/Fixtures"]
         for folder in folders {
@@ -52,7 +53,8 @@ public struct FuzzCorpus: Sendable {
         }
         var corpus = FuzzCorpus(seeds: seeds)
         let dataFolder = FileManager.default.temporaryDirectory.path
-        for (format, files) in seeds {
+        for format in checking {
+            let files = seeds[format] ?? []
             corpus.accepted[format] = files.indices.filter { index in
                 let unmutated = FuzzCase(format: format, index: -1, seedName: files[index].0, structural: false, bytes: files[index].1)
                 if case .accepted = FuzzHarness.run(unmutated, dataFolder: dataFolder) { return true }

@@ -97,7 +97,7 @@ struct Worker: ParsableCommand {
 
     func run() throws {
         guard let format = FuzzFormat(rawValue: format) else { throw ValidationError("unknown format '\(format)'") }
-        let corpus = try FuzzCorpus.load(repository: URL(fileURLWithPath: repository))
+        let corpus = try FuzzCorpus.load(repository: URL(fileURLWithPath: repository), checking: [format])
         runWorker(format: format, seed: seed, first: first, count: count, corpus: corpus, dataFolder: data,
                   faults: inject.flatMap(InjectedFault.parse) ?? [:])
     }
