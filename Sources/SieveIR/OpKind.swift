@@ -9,6 +9,18 @@ public enum EpilogueStep: Hashable, Sendable {
     case activation(UnaryFunction)
     /// Adds the next extra operand, which has the result's full shape (a residual).
     case residualAdd
+    /// Quantizes the value to the result's 8-bit type with the result type's one scale and zero point (as the
+    /// `quantize` op: round half to even, saturate); always the last step. A static int8 product feeding another
+    /// one requantizes in its epilogue this way instead of writing f32.
+    case quantize
+
+    /// Whether the step reads the next extra operand of the product (bias and residual do).
+    public var readsOperand: Bool {
+        switch self {
+        case .bias, .residualAdd: return true
+        case .activation, .quantize: return false
+        }
+    }
 }
 
 /// Attributes of a 2-D convolution over NCHW input and OIHW weights.

@@ -187,6 +187,7 @@ extension EpilogueStep {
         switch self {
         case .bias: return .symbol("bias", arguments: [])
         case .residualAdd: return .symbol("residual_add", arguments: [])
+        case .quantize: return .symbol("quantize", arguments: [])
         case let .activation(function): return function.epilogueSymbol
         }
     }
@@ -196,11 +197,11 @@ extension EpilogueStep {
             throw TypeRuleError("epilogue steps are words such as bias, relu or residual_add, found \(value)")
         }
         switch name {
-        case "bias", "residual_add":
+        case "bias", "residual_add", "quantize":
             guard arguments.isEmpty else {
                 throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")
             }
-            return name == "bias" ? .bias : .residualAdd
+            return name == "bias" ? .bias : name == "quantize" ? .quantize : .residualAdd
         case "gelu", "gelu_tanh":
             guard arguments.isEmpty else {
                 throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")
@@ -210,7 +211,7 @@ extension EpilogueStep {
             guard let entry = UnaryFunction.declarations[name], entry.make(Array(repeating: 0, count: entry.parameters.count)).isActivation else {
                 let activations = (UnaryFunction.declarations.filter { $0.value.make(Array(repeating: 0, count: $0.value.parameters.count)).isActivation }
                     .map { $0.value.parameters.isEmpty ? $0.key : "\($0.key)(\($0.value.parameters.joined(separator: ", ")))" } + ["gelu", "gelu_tanh"]).sorted()
-                throw TypeRuleError("unknown epilogue step '\(name)'; expected bias, residual_add or an activation: \(activations.joined(separator: ", "))")
+                throw TypeRuleError("unknown epilogue step '\(name)'; expected bias, residual_add, quantize or an activation: \(activations.joined(separator: ", "))")
             }
             guard arguments.count == entry.parameters.count else {
                 throw TypeRuleError("epilogue step '\(name)' takes \(entry.parameters.count) arguments, found \(arguments.count)")

@@ -98,7 +98,7 @@ extension OpKind {
         case .matmul: return 2...2
         case .gemm: return 2...3
         case let .fusedMatmul(_, epilogue, _):
-            let extra = epilogue.filter { if case .activation = $0 { return false } else { return true } }.count
+            let extra = epilogue.filter(\.readsOperand).count
             return (2 + extra)...(2 + extra)
         case .conv2d: return 2...3
         case .binary: return 2...2
@@ -299,6 +299,15 @@ extension OpKind {
                         throw TypeRuleError("\(function.mnemonic) is not an activation an epilogue can apply")
                     }
                     if let problem = function.parameterProblem { throw TypeRuleError(problem) }
+                case .quantize:
+                    guard step == epilogue.last else { throw TypeRuleError("the quantize epilogue step must be the last") }
+                    let result = try declaredType()
+                    guard element == .f32, [.u8, .i8].contains(result.elementType), let quant = result.quant, quant.axis == nil,
+                          result.shape == shape, result.layout == .dense else {
+                        throw TypeRuleError("an epilogue ending in quantize gives an f32 product's shape \(shapeText(shape)) as u8 or i8 "
+                                            + "with one scale and zero point; the result is \(result.elementType) \(shapeText(result.shape))\(result.quant == nil ? " without quantization parameters" : "")")
+                    }
+                    return result
                 }
             }
             return TensorType(shape, element)

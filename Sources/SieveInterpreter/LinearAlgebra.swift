@@ -234,6 +234,9 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
             next += 1
         case let .activation(function):
             values = values.map { apply(function, $0) }
+        case .quantize:
+            // The last step (the type rule checks it): the f32 values quantized as the `quantize` op does.
+            return try quantize(floatResult(TensorType(resultType.shape, .f32), values), resultType: resultType)
         }
     }
     return floatResult(resultType, values)

@@ -69,7 +69,7 @@ extension Lowerer {
         let n = constant.type.shape[0]
         let a = try buffer(op.operands[0]), target = try buffer(result)
         let base = "\(name(result)).dynamic_int8"
-        let quantized = addBuffer(Buffer(name: "\(base).rows", storage: .arena(offset: scratch + shape.quantizedOffset),
+        var quantized = addBuffer(Buffer(name: "\(base).rows", storage: .arena(offset: scratch + shape.quantizedOffset),
                                          elementType: .u8, count: max(1, rows * k)))
         let rowScales = addBuffer(Buffer(name: "\(base).scales", storage: .arena(offset: scratch + shape.scaleOffset),
                                          elementType: .f32, count: max(1, rows)))
@@ -82,10 +82,18 @@ extension Lowerer {
             throw LoweringError("a quantized fused_matmul needs typed activations")
         }
         var prologue = KernelBuilder()
-        if let quant = activationType.quant {
-            // Static: the activations are quantized already; i8 values and zero point move up by 128 to u8, which keeps
-            // every difference q - zero point, and each row takes the tensor's scale.
-            let shift: Int64 = activationType.elementType == .i8 ? 128 : 0
+        // Each row's scale and zero point: loaded from the prologue's tables, or, for u8 activations quantized already,
+        // the tensor's own, read in place (no prologue).
+        var rowScale: (KernelExpression) -> KernelExpression = { .load(rowScales, index: $0) }
+        var rowZeroPoint: (KernelExpression) -> KernelExpression = { .load(rowZeroPoints, index: $0) }
+        if let quant = activationType.quant, activationType.elementType == .u8 {
+            quantized = a
+            rowScale = { _ in .float(quant.scales[0]) }
+            rowZeroPoint = { _ in .int(quant.zeroPoints[0]) }
+        } else if let quant = activationType.quant {
+            // Static i8 activations: values and zero point move up by 128 to u8, which keeps every difference
+            // q - zero point, and each row takes the tensor's scale.
+            let shift: Int64 = 128
             prologue.loop("r", to: .index(rows), parallel: parallel && rows > 1) { body, r in
                 body.store(rowScales, r, .float(quant.scales[0]))
                 body.store(rowZeroPoints, r, .index(Int(quant.zeroPoints[0] + shift)))
@@ -94,7 +102,7 @@ extension Lowerer {
                     body.store(quantized, index, .binary(.add, .load(a, index: index), .index(Int(shift))))
                 }
             }
-            addKernel(prologue, pattern: "static int8 product: quantized activations (one scale and zero point) moved to u8 rows")
+            addKernel(prologue, pattern: "static int8 product: i8 activations (one scale and zero point) moved to u8 rows")
         } else if scheme == .perTensor {
             // Per tensor, as ONNX DynamicQuantizeLinear: one range over every row, then the rows quantized with it.
             let low = prologue.declare("low", .f32, .float(0)), high = prologue.declare("high", .f32, .float(0))
@@ -144,14 +152,16 @@ extension Lowerer {
         let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
         let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
             let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
-                .binary(.wrappingMul, .load(rowZeroPoints, index: row), .load(weightSums, index: column))))
+                .binary(.wrappingMul, rowZeroPoint(row), .load(weightSums, index: column))))
             return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
-                .binary(.mul, .load(rowScales, index: row), .load(weightScales, index: column))))
+                .binary(.mul, rowScale(row), .load(weightScales, index: column))))
         }
         let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
             let value = dequantize(&builder, batch, row, column, sum)
             return stepsEpilogue?(&builder, batch, row, column, value) ?? value
         }
+        let kind = activationType.quant == nil ? "dynamic" : "static"
+        let ending = steps.contains(.quantize) ? "epilogue requantizing to u8" : "dequantizing epilogue"
         var builder = KernelBuilder()
         if let layout = tileLayout {
             // The register tile: work items of up to 4 panels (64 channels) split across threads; each computes the
@@ -197,9 +207,9 @@ extension Lowerer {
                     }
                 }
             }
-            addKernel(builder, pattern: "dynamic int8 \(layout == .dense ? "dense" : "2:4") product, int8_tile register tile over "
+            addKernel(builder, pattern: "\(kind) int8 \(layout == .dense ? "dense" : "2:4") product, int8_tile register tile over "
                       + "panels of 16 channels (AVX-512 VNNI: 8 rows x 32 channels of vpdpbusd\(layout == .dense ? "" : ", activations gathered with vpshufb"); "
-                      + "AVX2: 4 rows x 8 channels of vpmaddwd), dequantizing epilogue")
+                      + "AVX2: 4 rows x 8 channels of vpmaddwd), \(ending)")
             return
         }
         // One exact integer dot product per (activation row, output channel): the channel loop outside, so that a
@@ -229,8 +239,8 @@ extension Lowerer {
                     body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
                 }
             }
-            addKernel(builder, pattern: "dynamic int8 N:M product (\(weight.n):\(weight.m)), one exact nm_dot of i8 kept values and u8 activations "
-                      + "per row and channel (2:4: byte permutes and vpdpbusd on AVX-512 VBMI+VNNI, byte shuffles and vpmaddwd on AVX2), dequantizing epilogue")
+            addKernel(builder, pattern: "\(kind) int8 N:M product (\(weight.n):\(weight.m)), one exact nm_dot of i8 kept values and u8 activations "
+                      + "per row and channel (2:4: byte permutes and vpdpbusd on AVX-512 VBMI+VNNI, byte shuffles and vpmaddwd on AVX2), \(ending)")
             return
         }
         let weight = try buffer(op.operands[1])
@@ -241,8 +251,8 @@ extension Lowerer {
                 body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
             }
         }
-        addKernel(builder, pattern: "dynamic int8 dense product, one exact dot of u8 activations and i8 weights per row and channel "
-                  + "(vpdpbusd on AVX-512 VNNI, vpmaddwd on AVX2), dequantizing epilogue")
+        addKernel(builder, pattern: "\(kind) int8 dense product, one exact dot of u8 activations and i8 weights per row and channel "
+                  + "(vpdpbusd on AVX-512 VNNI, vpmaddwd on AVX2), \(ending)")
     }
 }
 

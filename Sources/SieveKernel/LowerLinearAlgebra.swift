@@ -80,6 +80,9 @@ extension Lowerer {
             try lowerDynamicInt8(op, result: result, steps: steps)
             return
         }
+        guard !steps.contains(.quantize) else {
+            throw LoweringError("a quantize epilogue step is lowered on int8 products only (the fuse and quantize passes put it there)")
+        }
         let aType = type(op.operands[0]), bType = type(op.operands[1])
         let a2 = aType.rank == 1 ? [1] + aType.shape : aType.shape
         let b2 = bType.rank == 1 ? bType.shape + [1] : bType.shape
@@ -173,7 +176,7 @@ extension Lowerer {
             case .bias, .residualAdd:
                 defer { operandIndex += 1 }
                 return (step, try buffer(op.operands[operandIndex]))
-            case .activation:
+            case .activation, .quantize:
                 return (step, nil)
             }
         }
@@ -194,6 +197,16 @@ extension Lowerer {
                 }
             case let .activation(activation):
                 actions.append { _, _, _, value in activationValue(activation, value) }
+            case .quantize:
+                // The last step: the result type's one scale and zero point, saturating to its 8-bit range.
+                let resultType = type(op.results[0])
+                guard let quant = resultType.quant, let range = resultType.elementType.integerRange else {
+                    throw LoweringError("a quantize epilogue step needs a quantized 8-bit result")
+                }
+                actions.append { _, _, _, value in
+                    .intrinsic(.quantize, [value, .float(quant.scales[0]), .int(quant.zeroPoints[0]),
+                                           .int(range.lowerBound), .int(range.upperBound)])
+                }
             }
         }
         return chainedEpilogue(actions, type: .f32)
@@ -222,6 +235,8 @@ extension Lowerer {
             case let .activation(activation):
                 guard let apply = vectorActivation(activation, width: w) else { return nil }
                 actions.append { _, _, _, value in apply(value) }
+            case .quantize:
+                return nil
             }
         }
         return chainedEpilogue(actions, type: .f32x(w))

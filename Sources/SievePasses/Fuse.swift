@@ -12,7 +12,8 @@ import SieveIR
 /// - `relu`, `gelu`, `sigmoid`, `tanh`, `leaky_relu`, `clip` → that activation.
 /// A `gemm` joins when it is a plain product (alpha 1, beta 1, A not transposed); its `c` becomes
 /// the first bias or residual step; a `fused_matmul` keeps its steps and appends those that follow. The fused op takes the place of the chain's last op, where
-/// every operand it reads is already defined.
+/// every operand it reads is already defined. Then an int8 product read only by a `quantize` takes it as a last
+/// `quantize` step (`foldRequantization`).
 public struct Fuse: GraphPass {
     public let name = "fuse"
 
@@ -25,7 +26,36 @@ public struct Fuse: GraphPass {
             fuseChain(startingAt: index, in: &graph)
             index += 1
         }
+        Fuse.foldRequantization(&graph)
         DeadCodeElimination.removeDeadOps(&graph)
+    }
+
+    /// Folds each `quantize` (8-bit, one scale and zero point) whose operand is an int8 product's result read by
+    /// nothing else into that product as a last `quantize` epilogue step: the product then writes the quantized
+    /// values itself, not f32 values for a separate kernel to read back. Exact: the step computes what the op did.
+    /// The quantize pass calls it too, for the quantize ops its static activations add.
+    public static func foldRequantization(_ graph: inout Graph) {
+        let uses = graph.useCounts(), outputs = Set(graph.outputs)
+        var producers: [ValueID: Int] = [:]
+        var folded: Set<Int> = []
+        for (index, op) in graph.operations.enumerated() {
+            for result in op.results { producers[result] = index }
+            guard case .quantize = op.kind, let value = op.operands.first, let result = op.results.first,
+                  uses[value.index] == 1, !outputs.contains(value), let producer = producers[value],
+                  case let .fusedMatmul(transposeB, steps, activations) = graph.operations[producer].kind,
+                  !steps.contains(.quantize), let weight = graph.type(of: graph.operations[producer].operands[1]),
+                  DynamicInt8.isDynamicInt8(weight: weight), let resultType = graph.type(of: result) else { continue }
+            let kind = OpKind.fusedMatmul(transposeB: transposeB, epilogue: steps + [.quantize], activations: activations)
+            let product = graph.operations[producer]
+            let operandTypes = product.operands.compactMap { graph.type(of: $0) }
+            guard operandTypes.count == product.operands.count,
+                  (try? kind.resultType(operands: operandTypes, declared: resultType, constants: graph.constants)) == resultType
+            else { continue }
+            graph.operations[producer] = Operation(kind, operands: product.operands, results: [result], location: product.location)
+            folded.insert(index)
+        }
+        guard !folded.isEmpty else { return }
+        graph.operations = graph.operations.enumerated().filter { !folded.contains($0.offset) }.map(\.element)
     }
 
     /// Fuses the chain that starts at the product at `start`, if there is one.

@@ -11,7 +11,8 @@
 // `activations=static` quantizes activations with a scale and zero point fixed at compile time instead: an observer
 // (`observer=minmax`, the range of the layer's calibration inputs, or `percentile`, its 0.01th and 99.99th
 // percentiles) reads the same calibration rows the error is measured on, and a `quantize` op to u8 feeds the
-// product, which is then the static form of `DynamicInt8`. It needs calibration data.
+// product, which is then the static form of `DynamicInt8`. It needs calibration data. Where an int8 product computes
+// those activations, the quantize becomes its last epilogue step (`Fuse.foldRequantization`): it writes u8 itself.
 
 import SieveIR
 import SieveInterpreter
@@ -262,6 +263,8 @@ public struct Quantize: ConfigurablePass {
         }
         context.quantization += records.reversed()
         removeUnusedConstants(&graph, among: Set(replaced.keys))
+        // A static product whose activations an int8 product computes: that product requantizes in its epilogue.
+        if activations == .static { Fuse.foldRequantization(&graph) }
     }
 
     /// The activations each candidate reads, on calibration data (row-major [rows, K]), by op index.

@@ -95,6 +95,50 @@ let int8TileCases: [DifferentialCase] = [
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
 ]
 
+/// Static int8 chains: a product requantizing in its epilogue (`quantize` step, u8 and i8) feeds the next one, which
+/// reads u8 activations in place or moves i8 ones up to u8; 19 rows and 1 row; 128-wide reductions (whole tile steps),
+/// 40 wide (dot products only). Weights random i8 (the differential harness randomizes constants).
+let staticInt8ChainCase = DifferentialCase(name: "static int8 chains with requantizing epilogues", text: """
+    graph @g(%x: tensor<19x128xf32>, %o: tensor<1x40xf32>) -> (tensor<19x24xf32>, tensor<19x24xf32>, tensor<1x24xf32>) {
+      %xq = quantize %x : tensor<19x128xu8, quant<scale = 0.02, zero_point = 128>>
+      %w = const @w : tensor<70x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.001", count: 70).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 70).joined(separator: ", "))]>>
+      %bias = const @bias : tensor<70xf32>
+      %y = fused_matmul %xq, %w, %bias {transpose_b = true, epilogue = [bias, relu, quantize]} : tensor<19x70xu8, quant<scale = 0.01, zero_point = 3>>
+      %v = const @v : tensor<24x70xi8, quant<axis = 0, scale = [\(Array(repeating: "0.002", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>>
+      %z = fused_matmul %y, %v {transpose_b = true, epilogue = []} : tensor<19x24xf32>
+      %s = fused_matmul %xq, %w {transpose_b = true, epilogue = [quantize]} : tensor<19x70xi8, quant<scale = 0.02, zero_point = -5>>
+      %t = fused_matmul %s, %v {transpose_b = true, epilogue = []} : tensor<19x24xf32>
+      %oq = quantize %o : tensor<1x40xu8, quant<scale = 0.02, zero_point = 128>>
+      %u = const @u : tensor<70x40xi8, quant<axis = 0, scale = [\(Array(repeating: "0.003", count: 70).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 70).joined(separator: ", "))]>>
+      %p = fused_matmul %oq, %u, %bias {transpose_b = true, epilogue = [bias, quantize]} : tensor<1x70xu8, quant<scale = 0.01, zero_point = 128>>
+      %q = fused_matmul %p, %v {transpose_b = true, epilogue = []} : tensor<1x24xf32>
+      return %z, %t, %q
+    }
+    const @w : tensor<70x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.001", count: 70).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 70).joined(separator: ", "))]>> = splat<0>
+    const @v : tensor<24x70xi8, quant<axis = 0, scale = [\(Array(repeating: "0.002", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>> = splat<0>
+    const @u : tensor<70x40xi8, quant<axis = 0, scale = [\(Array(repeating: "0.003", count: 70).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 70).joined(separator: ", "))]>> = splat<0>
+    const @bias : tensor<70xf32> = splat<0.0>
+    """, rtol: 0, atol: 0)
+
+/// Compiles the static chains (with `variant` forced wherever it applies) and compares them with the interpreter, bit
+/// for bit; also checks that the requantizing products write 8-bit results.
+func checkStaticInt8Chains(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c,
+                           variant: String? = nil) throws -> [String] {
+    let folder = try TemporaryFolder()
+    defer { folder.remove() }
+    var (_, graph, ranges) = try mergedCases([staticInt8ChainCase], seed: seed)
+    var context = PassContext()
+    if let variant {
+        try PassManager(passes: [Schedule(target: target, forcedVariant: variant)]).run(on: &graph, context: &context) { _ in }
+        let tiled = graph.operations.filter { $0.schedule?.variant.name == variant }.count
+        #expect(tiled == 3, "\(tiled) products scheduled as \(variant)")
+    }
+    let requantizing = graph.operations.filter { if case let .fusedMatmul(_, steps, _) = $0.kind { steps.last == .quantize } else { false } }
+    #expect(requantizing.count == 3 && requantizing.allSatisfy { [.u8, .i8].contains(graph.type(of: $0.results[0])?.elementType) })
+    return try compareCompiled(graph, graph, ranges: ranges, seed: seed, target: target, threads: threads,
+                               name: "int8s", label: "\(target.name) \(backend.rawValue)", backend: backend, folder: folder)
+}
+
 /// Quantizes every product of the cases (no error budget), schedules them (with `variant` wherever it applies, as
 /// `schedule variant=` does) and compares compiled code with the interpreter, bit for bit.
 func checkDynamicInt8(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c,
@@ -164,6 +208,18 @@ struct DynamicInt8Tests {
     @Test("generic x86-64 target, 2 threads")
     func generic() throws {
         let problems = try checkDynamicInt8(target: .x86_64, seed: 33, threads: [2])
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    @Test("static int8 chains requantizing in their epilogues: native, x86-64-v3, generic, JIT; dot products and int8_tile",
+          arguments: [nil, "int8_tile"])
+    func staticChains(variant: String?) throws {
+        var problems = try checkStaticInt8Chains(target: .native, seed: 51, threads: [1, 2], variant: variant)
+        problems += try checkStaticInt8Chains(target: .x86_64, seed: 52, threads: [2], variant: variant)
+        problems += try checkStaticInt8Chains(target: .native, seed: 53, threads: [2], backend: .jit, variant: variant)
+        if TargetDescription.native.f32Lanes >= 8 {
+            problems += try checkStaticInt8Chains(target: .x86_64_v3, seed: 54, threads: [1, 3], variant: variant)
+        }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
