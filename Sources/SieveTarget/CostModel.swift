@@ -156,9 +156,12 @@ public struct CostModel: Sendable {
             // Partial results read and written once per k block; transposes in and out.
             warmBytes += 2 * Double(results) * Double(blocks) + 2 * Double(activations + results)
             // A panel larger than L1 is re-read from L2 for every row of the tile (a wide batch runs as several
-            // panels of up to 8 vectors per k block, each re-reading the block's kept values from L1).
+            // panels of up to 8 vectors per k block, each re-reading the block's kept values from L1). The panel
+            // shares L1 with the weight stream and the tile's result rows, so it counts as fitting up to half of
+            // L1: the 4096x4096 layer at batch 32 on Zen 5 (48 KiB L1) ran 1.2x slower with k blocks of 384 (a
+            // 48 KiB panel) than of 192.
             let panel = kBlock * KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))) * rates.lanes * 4
-            if panel > rates.l1Bytes {
+            if !fitsL1(2 * panel) {
                 warmBytes += Double(activations) * Double(max(1, min(tileRows, problem.outputs)))
             }
         case let .denseTile(rows, vectors):

@@ -294,6 +294,26 @@ public enum StreamingWork: Hashable, Sendable {
     case normalization
     /// Softmax along a contiguous axis: a max pass, an exponential pass that stores and sums, a scaling pass.
     case softmax
+    /// A depthwise convolution's direct loop nest (`emitDepthwiseConvolution`), which has no schedule: per tap an FMA
+    /// per output vector of interior columns, or a bounds-checked scalar FMA per border or strided output element.
+    case depthwise(DepthwiseGeometry)
+
+    /// The class of a kernel without a schedule from its graph op: a depthwise convolution by its geometry (its
+    /// input and weight shapes say how many taps each output element takes), every other op by its kind.
+    public init(_ op: Operation, in graph: Graph) {
+        if case let .conv2d(attributes) = op.kind, op.operands.count >= 2, let x = graph.type(of: op.operands[0]),
+           let weight = graph.type(of: op.operands[1]), let y = op.results.first.flatMap({ graph.type(of: $0) }),
+           x.rank == 4, weight.rank == 4, y.rank == 4,
+           ConvolutionForm(input: x.shape, weight: weight.shape, attributes: attributes,
+                           directWeight: weight.layout == .dense && weight.elementType.isFloat) == .depthwise {
+            self = .depthwise(DepthwiseGeometry(
+                rows: x.shape[0] * x.shape[1] * y.shape[2], outputWidth: y.shape[3], inputWidth: x.shape[3],
+                kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], strideX: attributes.strides[1],
+                dilationX: attributes.dilations[1], padLeft: attributes.pads[1], vectorizable: x.elementType == .f32 && y.elementType == .f32))
+            return
+        }
+        self.init(op.kind)
+    }
 
     /// The class of a kernel without a schedule, from the graph op it computes (nil: a product's other kernels,
     /// which pack or transpose its operands, copy).
@@ -326,6 +346,8 @@ public enum StreamingWork: Hashable, Sendable {
             return [LoopWork(iterations: count, otherLoads: 1, otherInstructions: 2, latencyCycles: 0.75),
                     LoopWork(iterations: count, otherLoads: 1, otherInstructions: 3, latencyCycles: 1),
                     LoopWork(iterations: count, otherLoads: 1, otherInstructions: 1)]
+        case let .depthwise(geometry):
+            return geometry.loops(lanes: lanes)
         case .softmax:
             return [LoopWork(iterations: vectors, vectorLoads: 1, otherInstructions: 3, foldedLoads: 1),
                     // The exponential's polynomial is a chain of about 12 dependent operations of 4 cycles; two
@@ -333,5 +355,63 @@ public enum StreamingWork: Hashable, Sendable {
                     LoopWork(iterations: vectors, vectorLoads: 1, otherInstructions: 26, latencyCycles: 24),
                     LoopWork(iterations: vectors, vectorLoads: 1, otherInstructions: 4, foldedLoads: 1)]
         }
+    }
+}
+
+/// The shape of a depthwise convolution as its direct loop nest sees it (`LowerConvolution.emitDepthwiseConvolution`).
+public struct DepthwiseGeometry: Hashable, Sendable {
+    /// Output rows of all planes (batch x channels x output height).
+    public var rows: Int
+    /// Output and input columns.
+    public var outputWidth: Int, inputWidth: Int
+    /// Filter height and width.
+    public var kernelHeight: Int, kernelWidth: Int
+    /// Column stride, column dilation and left padding.
+    public var strideX: Int, dilationX: Int, padLeft: Int
+    /// Whether the operands are f32 (else every column is scalar).
+    public var vectorizable: Bool
+
+    /// Makes a geometry.
+    public init(rows: Int, outputWidth: Int, inputWidth: Int, kernelHeight: Int, kernelWidth: Int, strideX: Int, dilationX: Int,
+                padLeft: Int, vectorizable: Bool) {
+        self.rows = rows
+        self.outputWidth = outputWidth
+        self.inputWidth = inputWidth
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideX = strideX
+        self.dilationX = dilationX
+        self.padLeft = padLeft
+        self.vectorizable = vectorizable
+    }
+
+    /// The loops with `lanes` f32 lanes: interior columns (stride 1) in steps of up to 4 vectors, each vector its own
+    /// chain of `taps` FMAs with the input folded in (the taps stay in registers), a row bounds check per filter row;
+    /// the other columns one scalar chain of `taps` dependent FMAs each (FMA latency per tap), with a load, an index
+    /// and two bounds checks per tap.
+    public func loops(lanes w: Int) -> [LoopWork] {
+        let taps = Double(kernelHeight * kernelWidth)
+        let interiorLow = min(outputWidth, padLeft)
+        let interiorHigh = max(interiorLow, min(outputWidth, inputWidth + padLeft - (kernelWidth - 1) * dilationX))
+        let vectors = strideX == 1 && w > 1 && vectorizable ? (interiorHigh - interiorLow) / w : 0
+        let perStep = min(4, vectors)
+        let rowCount = Double(rows)
+        var loops: [LoopWork] = []
+        func step(_ count: Int, _ width: Int) {
+            guard count > 0, width > 0 else { return }
+            let v = Double(width)
+            loops.append(LoopWork(iterations: rowCount * Double(count), fmas: v * taps, vectorLoads: v * taps,
+                                  otherInstructions: Double(kernelHeight) * 3 + v * 2 + 3, foldedLoads: v * taps, chains: v))
+        }
+        if perStep > 0 {
+            step(vectors / perStep, perStep)
+            step(vectors % perStep, 1)
+        }
+        let scalarColumns = Double(outputWidth - vectors * w)
+        if scalarColumns > 0 {
+            loops.append(LoopWork(iterations: rowCount * scalarColumns, fmas: taps, otherLoads: taps,
+                                  otherInstructions: taps * 4 + Double(kernelHeight) * 3 + 4, chains: 1))
+        }
+        return loops
     }
 }
