@@ -391,8 +391,9 @@ public struct DepthwiseGeometry: Hashable, Sendable {
 
     /// The loops with `lanes` f32 lanes: interior columns (stride 1) in steps of up to 4 vectors, `taps` FMAs per
     /// vector with the input folded in (the taps stay in registers), a row bounds check per filter row; the other
-    /// columns `taps` scalar FMAs each, with a load, an index and two bounds checks per tap. Every output starts
-    /// its own accumulators, so the out-of-order core overlaps consecutive outputs: no chain bound.
+    /// columns `taps` scalar FMAs each with the input folded in, an index, and the two bounds checks as one
+    /// unsigned compare and a branch per tap. Every output starts its own accumulators, so the out-of-order core
+    /// overlaps consecutive outputs: no chain bound.
     public func loops(lanes w: Int) -> [LoopWork] {
         let taps = Double(kernelHeight * kernelWidth)
         let interiorLow = min(outputWidth, padLeft)
@@ -414,7 +415,7 @@ public struct DepthwiseGeometry: Hashable, Sendable {
         let scalarColumns = Double(outputWidth - vectors * w)
         if scalarColumns > 0 {
             loops.append(LoopWork(iterations: rowCount * scalarColumns, fmas: taps, otherLoads: taps,
-                                  otherInstructions: taps * 4 + Double(kernelHeight) * 3 + 4))
+                                  otherInstructions: taps * 3 + Double(kernelHeight) * 3 + 4, foldedLoads: taps))
         }
         return loops
     }
