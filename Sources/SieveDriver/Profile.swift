@@ -130,7 +130,7 @@ struct KernelFacts {
             let kind = kernel.sourceOp.map { graph.operations[$0].kind }
             if case .gather = kind, let result { bytes = min(bytes, 2 * elements * result.elementType.byteSize) }
             return KernelFacts(kernel: kernel, product: product, touchedBytes: bytes, parallel: parallel, resultElements: elements,
-                               streamingWork: StreamingWork(kind))
+                               streamingWork: kernel.sourceOp.map { StreamingWork(graph.operations[$0], in: graph) } ?? StreamingWork(nil))
         }
     }
 

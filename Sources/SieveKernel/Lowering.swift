@@ -74,6 +74,13 @@ struct Lowerer {
     var scheduleNotes: [Int: String] = [:]
     /// Values stored transposed, [n][rows], between N:M products (see `keptTransposedValues`).
     var transposedValues: Set<ValueID> = []
+    /// Transposed N:M products that read activations an earlier one of them already transposed: op index of each
+    /// later reader → op index of the first, whose scratch holds the activations as [k][rows] (see
+    /// `sharedActivationTransposes`), and the first's → the last reader's, until which that scratch stays live.
+    var sharedTransposeSource: [Int: Int] = [:]
+    var sharedTransposeLastReader: [Int: Int] = [:]
+    /// The transposed activations a first reader wrote, by the activation value, for the later readers.
+    var sharedTransposeBuffers: [ValueID: BufferID] = [:]
     var currentLocation: Location
 
     init(graph: Graph, options: LoweringOptions) {
@@ -116,6 +123,7 @@ struct Lowerer {
         currentOp = nil
         resolveSchedules()
         transposedValues = keptTransposedValues()
+        (sharedTransposeSource, sharedTransposeLastReader) = sharedActivationTransposes()
         packingPlans = packedWeightPlans()
         let scratch = graph.operations.indices.map(scratchBytes)
         fused = fusableValues()
@@ -124,7 +132,7 @@ struct Lowerer {
             currentLocation = graph.operations[index].location
             throw LoweringError("the op needs \(scratch[index] == Int.max ? "more than 2^63" : String(scratch[index])) bytes of scratch memory, more than the 1 TiB limit; reduce the tensor sizes")
         }
-        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused)
+        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused, scratchLiveUntil: sharedTransposeLastReader)
         if plan.arenaBytes > Lowerer.maxArenaBytes {
             throw LoweringError("the graph needs an arena of \(plan.arenaBytes) bytes, more than the 1 TiB limit; reduce the tensor sizes")
         }
@@ -350,7 +358,7 @@ struct Lowerer {
         default:
             weightRowsAlongReduction = false  // conv2d, and ops that are not matrix products
         }
-        guard weightRowsAlongReduction, runsTransposedSparse(index), let plan = transposedSparsePlan(op) else { return 0 }
+        guard weightRowsAlongReduction, runsTransposedSparse(index), let plan = transposedSparsePlan(op, at: index) else { return 0 }
         return plan.scratchBytes
     }
 
@@ -407,14 +415,35 @@ struct Lowerer {
         return kept
     }
 
+    /// The transposed N:M products (`runsTransposedSparse`) that read the same activations, which none of them reads
+    /// transposed already: the first transposes them into its scratch to [k][rows] and the later ones read that copy
+    /// (the activations are SSA values, never rewritten while they have readers). In the encoder, the query, key
+    /// and value products of every layer read one layer norm's result: one transpose instead of three. Returns each
+    /// later reader's first reader, and each first reader's last reader.
+    func sharedActivationTransposes() -> (source: [Int: Int], lastReader: [Int: Int]) {
+        var firstReader: [ValueID: Int] = [:]
+        var source: [Int: Int] = [:], lastReader: [Int: Int] = [:]
+        for (index, op) in graph.operations.enumerated() where runsTransposedSparse(index) {
+            guard let plan = transposedSparsePlan(op), !plan.transposeA, !transposedValues.contains(op.operands[0]) else { continue }
+            if let first = firstReader[op.operands[0]] {
+                source[index] = first
+                lastReader[first] = index
+            } else {
+                firstReader[op.operands[0]] = index
+            }
+        }
+        return (source, lastReader)
+    }
+
     /// The largest arena an artifact may plan (1 TiB); anything larger is refused as absurd.
     static let maxArenaBytes = 1 << 40
 
     /// For an N:M product with weight rows along the reduction and at least one vector of activation rows:
-    /// the sizes of the transposed activations (skipped when gemm already reads A transposed, or A is a value
-    /// kept transposed) and the transposed result kept in scratch (skipped when the result itself stays
-    /// transposed) so that the product can run over f32 vectors of activation rows.
-    func transposedSparsePlan(_ op: Operation) -> (rows: Int, k: Int, n: Int, transposeA: Bool, scratchBytes: Int, outputOffset: Int)? {
+    /// the sizes of the transposed activations (skipped when gemm already reads A transposed, A is a value kept
+    /// transposed, or op `index` reads another product's transposed copy of them, `sharedTransposeSource`) and the
+    /// transposed result kept in scratch (skipped when the result itself stays transposed) so that the product can
+    /// run over f32 vectors of activation rows.
+    func transposedSparsePlan(_ op: Operation, at index: Int? = nil) -> (rows: Int, k: Int, n: Int, transposeA: Bool, scratchBytes: Int, outputOffset: Int)? {
         guard let a = graph.type(of: op.operands[0]), let result = op.results.first.flatMap({ graph.type(of: $0) }),
               a.elementType == .f32, result.elementType == .f32, let n = result.shape.last, let k = a.shape.last else { return nil }
         var transposeA = false
@@ -426,7 +455,8 @@ struct Lowerer {
             reduction = a.shape[0]
         }
         guard rows >= options.vectorWidth, n > 0 else { return nil }
-        let activationBytes = transposeA || transposedValues.contains(op.operands[0]) ? 0 : saturatingProduct([reduction, rows, 4])
+        let sharesTranspose = index.map { sharedTransposeSource[$0] != nil } ?? false
+        let activationBytes = transposeA || transposedValues.contains(op.operands[0]) || sharesTranspose ? 0 : saturatingProduct([reduction, rows, 4])
         let resultBytes = op.results.first.map(transposedValues.contains) == true ? 0 : saturatingProduct([n, rows, 4])
         guard activationBytes <= Lowerer.maxArenaBytes, resultBytes <= Lowerer.maxArenaBytes else {
             return (rows, reduction, n, transposeA, Int.max, 0)

@@ -80,17 +80,26 @@ extension Lowerer {
     mutating func emitTransposedSparseRows(_ op: Operation, weight: (values: BufferID, indices: BufferID, n: Int, m: Int),
                                            a: BufferID, result: BufferID, epilogue: ProductEpilogue?,
                                            vectorEpilogue: ProductEpilogue? = nil, schedule: KernelSchedule) throws -> Bool {
-        guard let plan = transposedSparsePlan(op) else { return false }
+        guard let plan = transposedSparsePlan(op, at: currentOpIndex) else { return false }
         let scratch = self.plan.scratch[currentOpIndex] ?? 0
         guard plan.scratchBytes == 0 || self.plan.scratch[currentOpIndex] != nil else { return false }
         let (rows, k, n) = (plan.rows, plan.k, plan.n)
         var activations = a
-        if !plan.transposeA && !transposedValues.contains(op.operands[0]) {
+        if sharedTransposeSource[currentOpIndex] != nil {
+            // An earlier product of the same activations transposed them into its scratch, live until this op.
+            guard let shared = sharedTransposeBuffers[op.operands[0]] else {
+                throw LoweringError("the transposed activations \(name(op.operands[0])) shared with an earlier N:M product were not written")
+            }
+            activations = shared
+        } else if !plan.transposeA && !transposedValues.contains(op.operands[0]) {
             activations = addBuffer(Buffer(name: "\(name(op.results[0])).activations_transposed", storage: .arena(offset: scratch),
                                            elementType: .f32, count: k * rows))
             var builder = KernelBuilder()
             emitBlockedTranspose(&builder, from: a, rows: rows, columns: k, to: activations, transform: nil)
-            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product, \(transposeText(rows: rows, columns: k))")
+            let readers = 1 + sharedTransposeSource.values.filter { $0 == currentOpIndex }.count
+            addKernel(builder, pattern: "transpose activations to [k][rows] for the N:M product\(readers > 1 ? " and \(readers - 1) more reading them" : ""), "
+                      + transposeText(rows: rows, columns: k))
+            if readers > 1 { sharedTransposeBuffers[op.operands[0]] = activations }
         }
         // A result kept transposed for its N:M readers is the product's own output; any other goes through scratch.
         let keepsTransposed = transposedValues.contains(op.results[0])

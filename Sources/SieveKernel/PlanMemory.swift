@@ -62,7 +62,9 @@ public struct PlanMemory: Sendable {
     ///   - scratchBytes: for each op index, the scratch bytes its kernel needs (0 for none).
     ///   - fused: values computed inside their single consumer's loop (elementwise fusion): they get no
     ///     home, and their producer's operands stay alive until the consumer runs.
-    public func plan(_ graph: Graph, scratchBytes: [Int], fused: Set<ValueID> = []) -> MemoryPlan {
+    ///   - scratchLiveUntil: for an op whose scratch later ops read (an N:M product's transposed activations
+    ///     that further products of the same activations share), the index of the last such op.
+    public func plan(_ graph: Graph, scratchBytes: [Int], fused: Set<ValueID> = [], scratchLiveUntil: [Int: Int] = [:]) -> MemoryPlan {
         let count = graph.values.count
         let definingOp = graph.definingOps()
         var effectiveMemo: [Int: [ValueID]] = [:]
@@ -152,7 +154,7 @@ public struct PlanMemory: Sendable {
         var scratchBlock: [Int: Int] = [:]
         for (index, bytes) in scratchBytes.enumerated() where bytes > 0 {
             scratchBlock[index] = blocks.count
-            blocks.append(Block(bytes: bytes, start: index, end: index))
+            blocks.append(Block(bytes: bytes, start: index, end: max(index, scratchLiveUntil[index] ?? index)))
         }
 
         // Greedy placement, largest first: the lowest aligned offset clear of every placed block alive at the same time.

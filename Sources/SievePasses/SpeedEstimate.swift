@@ -75,7 +75,7 @@ struct SpeedEstimate {
         let touched = op.operands.reduce(0) { $0 + bytes($1) } + op.results.reduce(0) { $0 + bytes($1) }
         let elements = op.results.first.flatMap { graph.type(of: $0)?.elementCount } ?? 0
         let threads = elements >= 1 << 14 ? model.rates.cores : 1
-        let work = StreamingWork(op.kind).loops(elements: elements, lanes: lanes)
+        let work = StreamingWork(op, in: graph).loops(elements: elements, lanes: lanes)
         return Double(model.streamingEstimate(bytes: touched, threads: threads, work: work).nanoseconds)
     }
 

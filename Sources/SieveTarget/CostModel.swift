@@ -153,12 +153,21 @@ public struct CostModel: Sendable {
             warmBytes += Double(activations) * Double(max(1, problem.outputs)) + 2 * Double(activations + results)
         case let .nmBlocked(kBlock, tileRows, _):
             let blocks = max(1, (problem.reduction + kBlock - 1) / max(1, kBlock))
-            // Partial results read and written once per k block; transposes in and out.
-            warmBytes += 2 * Double(results) * Double(blocks) + 2 * Double(activations + results)
+            // Transposes in and out.
+            warmBytes += 2 * Double(activations + results)
+            // The tile's partial results are read and written once per k block: while they fit beside the panel
+            // (half of L1) those are L1 hits, already counted as the per-block loop's loads; beyond, every block
+            // moves them from L2 (at 128 activation rows, tiles of 64 rows, 32 KiB of results, ran 1.5x slower
+            // than tiles of 32 on Zen 5).
+            let tileResults = saturating([min(tileRows, problem.outputs), problem.rows, 4])
+            if !fitsL1(2 * tileResults) { warmBytes += 2 * Double(results) * Double(blocks) }
             // A panel larger than L1 is re-read from L2 for every row of the tile (a wide batch runs as several
-            // panels of up to 8 vectors per k block, each re-reading the block's kept values from L1).
+            // panels of up to 8 vectors per k block, each re-reading the block's kept values from L1). The panel
+            // shares L1 with the weight stream and the tile's result rows, so it counts as fitting up to half of
+            // L1: the 4096x4096 layer at batch 32 on Zen 5 (48 KiB L1) ran 3-6% slower with k blocks of 384 (a
+            // 48 KiB panel) than of 192 (1 thread, CPU time).
             let panel = kBlock * KernelProblem.blockedPanelVectors(max(1, problem.rows / max(1, rates.lanes))) * rates.lanes * 4
-            if panel > rates.l1Bytes {
+            if !fitsL1(2 * panel) {
                 warmBytes += Double(activations) * Double(max(1, min(tileRows, problem.outputs)))
             }
         case let .denseTile(rows, vectors):

@@ -72,6 +72,69 @@ func singleCoreRates(_ target: TargetDescription, core: CoreFacts) -> MachineRat
 
     /// The encoder's products (hidden 384, FFN 1536, 128 tokens) on Zen 5 with one thread: the choices autotune
     /// measured fastest (bench/RESULTS.md, 2026-12-05): the packed 8 x 2 register tile dense, the blocked kernel 2:4.
+    /// The blocked 2:4 kernel at batch 32 (two vectors of rows): a k block of 384 makes a 48 KiB activation panel,
+    /// all of Zen 5's L1, which the weight stream and the result rows also pass through; it ran 3-6% slower than
+    /// blocks of 192 (24 KiB). The model charges the panel's L2 re-reads from half of L1 on and ranks 192 first.
+    @Test func blockedPanelFitsHalfOfLOne() throws {
+        var rates = singleCoreRates(.x86_64_v4, core: .zen5)
+        rates.l1Bytes = 48 * 1024  // Zen 5's (the generic x86-64-v4 target assumes 32 KiB)
+        let model = CostModel(rates: rates)
+        let (graph, index) = productGraph(rows: 32, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        func nanoseconds(_ kBlock: Int) -> Int {
+            model.estimate(KernelSchedule(variant: .nmBlocked(kBlock: kBlock, tileRows: 32, prefetchRows: 8), packing: .stored,
+                                          parallel: .none), for: problem).nanoseconds
+        }
+        #expect(nanoseconds(192) < nanoseconds(384))
+        let best = try #require(model.ranked(problem, vectorWidth: 16).first)
+        if case let .nmBlocked(kBlock, _, _) = best.variant {
+            #expect(kBlock * 32 * 4 <= rates.l1Bytes / 2, "\(best.summary)")
+        } else {
+            Issue.record("batch-32 2:4 should be blocked, chose \(best.summary)")
+        }
+    }
+
+    /// A depthwise convolution has no schedule; its estimate counts its taps: stride 1 runs its interior columns as
+    /// vectors (a tap is one FMA per 16 outputs), stride 2 runs every column as scalars with bounds checks per tap,
+    /// which the per-element copy class it had before (a load and 3 instructions per output) could not see.
+    @Test func depthwiseConvolutionCountsItsTaps() throws {
+        func depthwise(stride: Int) -> (Graph, Operation) {
+            var graph = Graph(name: "g")
+            let x = graph.addInput(TensorType([1, 32, 12, 80], .f32), name: "x")
+            let w = graph.appendConstant(Constant(name: "w", type: TensorType([32, 1, 3, 3], .f32), bytes: []))
+            let attributes = Conv2DAttributes(strides: [stride, stride], pads: [1, 1, 1, 1], groups: 32)
+            let outputWidth = (80 + 2 - 3) / stride + 1, outputHeight = (12 + 2 - 3) / stride + 1
+            let y = graph.append(.conv2d(attributes), [x, w], TensorType([1, 32, outputHeight, outputWidth], .f32))
+            graph.outputs = [y]
+            return (graph, graph.operations[graph.operations.count - 1])
+        }
+        let rates = singleCoreRates(.x86_64_v4, core: .zen5)
+        for stride in [1, 2] {
+            let (graph, op) = depthwise(stride: stride)
+            let work = StreamingWork(op, in: graph)
+            guard case let .depthwise(geometry) = work else {
+                Issue.record("a depthwise conv2d should get the depthwise work, got \(work)")
+                continue
+            }
+            #expect(geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideX == stride)
+            let cycles = work.loops(elements: 0, lanes: 16).reduce(0) { $0 + rates.cycles($1) }
+            // A scalar output: 9 FMAs with their loads folded, 3 instructions per tap, 3 per filter row and 4 more:
+            // 49 at 6 a cycle.
+            let scalarCycles = 49.0 / 6
+            if stride == 1 {
+                // Interior columns 1..<79: 4 vectors of 16 (64 columns) in one step of 36 FMAs with their loads folded
+                // (2 a cycle), the other 16 columns scalar; 32 planes of 12 rows.
+                #expect(abs(cycles - 32 * 12 * (36.0 / 2 + 16 * scalarCycles)) < 1e-6 * cycles)
+            } else {
+                // Stride 2: every one of the 32 x 6 x 40 outputs scalar.
+                #expect(abs(cycles - 32 * 6 * 40 * scalarCycles) < 1e-6 * cycles)
+            }
+        }
+        // Any other op keeps its kind's class.
+        let (graph, index) = productGraph(rows: 4, n: 16, k: 16, pattern: nil)
+        if case .depthwise = StreamingWork(graph.operations[index], in: graph) { Issue.record("a matmul is no depthwise convolution") }
+    }
+
     @Test(arguments: [(384, 384), (1536, 384), (384, 1536)])
     func encoderChoicesAreTheMeasuredBest(n: Int, k: Int) throws {
         let rates = singleCoreRates(.x86_64_v4, core: .zen5)
