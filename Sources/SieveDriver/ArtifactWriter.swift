@@ -266,10 +266,9 @@ public enum ArtifactWriter {
         } else {
             request.progress?(ProgressUpdate(task: "llvm", detail: "generating code and linking lib\(name)"))
             try buildWithLLVM(program, target: request.target, externalWeights: request.weights == .external ? weightsPath : nil,
-                              in: temporary)
+                              in: temporary, clock: &clock)
             files.append("\(name).o")
             if request.weights == .external { files.append("\(name).weights") }
-            clock.lap("LLVM: code generation, archive and link")
         }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
@@ -308,7 +307,7 @@ public enum ArtifactWriter {
     /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere). With `externalWeights` (the path NAME_create
     /// reads) the weights go to NAME.weights in the C backend's format instead of into NAME.o.
     static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, externalWeights: String?,
-                              in folder: URL) throws(DiagnosticError) {
+                              in folder: URL, clock: inout StepClock) throws(DiagnosticError) {
         let name = program.name
         var emitter = LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded)
         if let externalWeights {
@@ -319,14 +318,16 @@ public enum ArtifactWriter {
         }
         let object: LLVMObject
         do {
-            object = try emitter.object(isaLevel: target.isaLevel)
+            object = try emitter.object(isaLevel: target.isaLevel) { clock.lap($0) }
         } catch {
             throw DiagnosticError(.error(.unknown, "the LLVM backend cannot build \(name): \(error.description)"))
         }
         let archive = StaticArchive(members: [(name: "\(name).o", bytes: object.bytes, symbols: object.exportedSymbols)]).bytes
         try writeBytes([object.bytes], to: folder.appendingPathComponent("\(name).o"))
         try writeBytes([archive], to: folder.appendingPathComponent("lib\(name).a"))
+        clock.lap("LLVM: write NAME.o and libNAME.a")
         try SharedLibraryLinker.find().link(objects: ["\(name).o"], soname: "lib\(name).so", output: "lib\(name).so", in: folder)
+        clock.lap("LLVM: link libNAME.so")
     }
 
     /// The program as LLVM IR text, as the LLVM backend emits it before optimisation; the weights are the external
