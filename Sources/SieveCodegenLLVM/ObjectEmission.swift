@@ -1,5 +1,5 @@
-// NAME.o without a C compiler: the model's module with its weights as constant data, linked with the runtime's IR
-// (generated/RuntimeIR.swift, the same C runtime compiled once by clang-19), optimised and emitted by LLVM's code generator.
+// NAME.o without a C compiler: the model's module (its weights a symbol that the driver's NAME.weights.o defines),
+// linked with the runtime's IR (generated/RuntimeIR.swift, the C runtime compiled by clang-19), optimised and emitted.
 
 import CLLVM
 import SieveKernel
@@ -20,8 +20,8 @@ extension LLVMEmitter {
         return suffixes.map { "\(program.name)_\($0)" }
     }
 
-    /// Emits the whole artifact as one object: kernels, API, embedded weights and the runtime, whose symbols are made
-    /// local (as the C backend's `static` runtime), so that two models link into one program.
+    /// Emits the artifact's code as one object: kernels, API and the runtime (the weights are `weights`' symbol), whose
+    /// symbols are made local (as the C backend's `static` runtime), so that two models link into one program.
     /// - Parameters:
     ///   - isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `linkRuntime`).
     ///   - step: called as each step ends, with its name (`sieve compile --verbose` times them).
