@@ -5,26 +5,31 @@ import CLLVM
 import SieveIR
 import SieveKernel
 
-/// Writes one kernel; `emit()` returns the serial function `NAME_KERNEL(state)`.
+/// Writes one kernel; `emit()` returns the serial function `NAME_KERNEL(state)`. With `shared` set it writes instead
+/// the body that kernels of one `SharedKernelForm` call: `NAME_KERNEL_shared(state, base, base, ...)`, whose buffers are
+/// the parameters after the state (in the form's order) and whose tasks read the state and the bases from a frame
+/// the body passes to the pool in place of the state: a copy of the state, then the bases.
 struct KernelLLVMWriter {
     let program: KernelProgram
     let kernel: Kernel
     let builder: ModuleBuilder
+    var shared: SharedKernelForm? = nil
 
     var prefix: String { program.name }
 
     func emit() throws(LLVMBackendError) -> LLVMValueRef? {
         let b = builder
+        let symbol = "\(prefix)_\(kernel.name)" + (shared == nil ? "" : "_shared")
         var taskIndex = 0
         var tasks: [(Loop, LLVMValueRef?)] = []
         for statement in kernel.body {
             guard case let .loop(loop) = statement, loop.parallel else { continue }
-            let (task, _) = b.function("\(prefix)_\(kernel.name)_task\(taskIndex)", returns: b.void, [b.pointer, b.i64, b.i64])
+            let (task, _) = b.function("\(symbol)_task\(taskIndex)", returns: b.void, [b.pointer, b.i64, b.i64])
             taskIndex += 1
             LLVMSetLinkage(task, LLVMInternalLinkage)
             b.defining(task)
-            b.debugLocation = b.debugInfo?.attach(task, symbol: "\(prefix)_\(kernel.name)_task\(taskIndex - 1)", kernel: kernel)
-            var frame = FunctionFrame(function: task, writer: self)
+            b.debugLocation = b.debugInfo?.attach(task, symbol: "\(symbol)_task\(taskIndex - 1)", kernel: kernel)
+            var frame = FunctionFrame(function: task, writer: self, bases: shared == nil ? .state : .frame)
             // Iterations [begin, end) of the loop, as the pool hands them out (parallel loops run from 0 by 1).
             var body = loop
             body.lower = .int(0)
@@ -34,16 +39,20 @@ struct KernelLLVMWriter {
             frame.finish()
             tasks.append((loop, task))
         }
-        let (function, _) = b.function("\(prefix)_\(kernel.name)", returns: b.void, [b.pointer])
+        let parameters = [b.pointer] + (shared?.buffers ?? []).map { _ in b.pointer }
+        let (function, _) = b.function(symbol, returns: b.void, parameters)
         LLVMSetLinkage(function, LLVMInternalLinkage)
         b.defining(function)
-        b.debugLocation = b.debugInfo?.attach(function, symbol: "\(prefix)_\(kernel.name)", kernel: kernel)
-        var frame = FunctionFrame(function: function, writer: self)
+        b.debugLocation = b.debugInfo?.attach(function, symbol: symbol, kernel: kernel)
+        var frame = FunctionFrame(function: function, writer: self, bases: shared == nil ? .state : .parameters)
+        // A shared body hands its tasks a frame on its stack: a copy of the state (the pool reads its pool from it and
+        // passes it to the tasks), then the bases.
+        let taskArgument = shared == nil ? frame.state : frame.taskFrame(bases: parameters.count - 1)
         var taskQueue = tasks[...]
         for statement in kernel.body {
             if case let .loop(loop) = statement, loop.parallel, let (_, task) = taskQueue.popFirst() {
                 let count = try frame.value(loop.upper)
-                b.call(.poolRun, returns: b.void, [(frame.state, b.pointer), (task, b.pointer), (count, b.i64)])
+                b.call(.poolRun, returns: b.void, [(taskArgument, b.pointer), (task, b.pointer), (count, b.i64)])
             } else {
                 try frame.emit(statement)
             }
@@ -53,6 +62,69 @@ struct KernelLLVMWriter {
         LLVMSetCurrentDebugLocation2(b.builder, nil)
         return function
     }
+
+    /// `NAME_KERNEL(state)` of a kernel whose code is a shared body: the kernel's buffer bases, then the call.
+    func emitCall(to body: LLVMValueRef?, form: SharedKernelForm) -> LLVMValueRef? {
+        let b = builder
+        let symbol = "\(prefix)_\(kernel.name)"
+        let (function, _) = b.function(symbol, returns: b.void, [b.pointer])
+        LLVMSetLinkage(function, LLVMInternalLinkage)
+        b.defining(function)
+        b.debugLocation = b.debugInfo?.attach(function, symbol: symbol, kernel: kernel)
+        var frame = FunctionFrame(function: function, writer: self, bases: .state)
+        var arguments: [LLVMValueRef?] = [frame.state]
+        for id in form.buffers { arguments.append(frame.base(id)) }
+        let (_, type) = b.function(String(cString: LLVMGetValueName(body)), returns: b.void, arguments.map { _ in b.pointer })
+        LLVMBuildCall2(b.builder, type, body, &arguments, UInt32(arguments.count), "")
+        frame.finish()
+        b.debugLocation = nil
+        LLVMSetCurrentDebugLocation2(b.builder, nil)
+        return function
+    }
+}
+
+/// Kernels whose code is the same but for the buffers they touch (the six layers of an encoder: 136 kernels, 17 forms)
+/// share one body in the module, so that LLVM optimises and generates each form once. The form is the kernel's text
+/// (KernelPrinter, complete enough for KernelParser to read back) without its name and header, with buffer IDs
+/// numbered by first use, plus those buffers' element types and the variables' types.
+struct SharedKernelForm: Hashable {
+    /// The form's text.
+    let key: String
+    /// This kernel's buffers in the order of first use, the shared body's parameters after the state.
+    let buffers: [BufferID]
+
+    init(_ kernel: Kernel, program: KernelProgram) {
+        let text = kernel.print()
+        let body = text.drop { $0 != "\n" }
+        var buffers: [BufferID] = []
+        var numbers: [Int: Int] = [:]
+        var key = ""
+        var characters = body[...]
+        while let marker = characters.range(of: "%b") {
+            key += characters[..<marker.lowerBound]
+            var rest = characters[marker.upperBound...]
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            rest = rest.dropFirst(digits.count)
+            if let index = Int(digits) {
+                if numbers[index] == nil {
+                    numbers[index] = buffers.count
+                    buffers.append(BufferID(index))
+                }
+                key += "%b\(numbers[index] ?? 0)"
+            } else {
+                key += "%b"
+            }
+            characters = rest
+        }
+        key += characters
+        key += "\n" + buffers.map { "\(program.buffers[$0.index].elementType)" }.joined(separator: ",")
+        key += "\n" + kernel.variables.map { "\($0.type)" }.joined(separator: ",")
+        self.key = key
+        self.buffers = buffers
+    }
+
+    static func == (lhs: SharedKernelForm, rhs: SharedKernelForm) -> Bool { lhs.key == rhs.key }
+    func hash(into hasher: inout Hasher) { hasher.combine(key) }
 }
 
 /// The state of one function being written: its entry block (variables and buffer bases), and the current block.
@@ -61,22 +133,35 @@ struct FunctionFrame {
     let writer: KernelLLVMWriter
     let entry: LLVMBasicBlockRef
     let state: LLVMValueRef?
+    /// Where the buffers' bases come from.
+    let bases: BaseSource
     private var variables: [VariableID: LLVMValueRef] = [:]
-    private var bases: [BufferID: LLVMValueRef] = [:]
+    private var knownBases: [BufferID: LLVMValueRef] = [:]
     private let entryBuilder: LLVMBuilderRef
 
     var b: ModuleBuilder { writer.builder }
     var kernel: Kernel { writer.kernel }
     var program: KernelProgram { writer.program }
 
-    init(function: LLVMValueRef?, writer: KernelLLVMWriter) {
+    /// Where a function finds the buffers' bases.
+    enum BaseSource {
+        /// In the state (its first parameter), at the offsets of the buffers' storage.
+        case state
+        /// In the parameters after the state, in the order of `KernelLLVMWriter.shared` (a shared body).
+        case parameters
+        /// In the frame its first parameter points to: a copy of the state's fields, then the bases (a shared body's task).
+        case frame
+    }
+
+    init(function: LLVMValueRef?, writer: KernelLLVMWriter, bases: BaseSource) {
         self.function = function
         self.writer = writer
+        self.bases = bases
         let context = writer.builder.context
         entry = LLVMAppendBasicBlockInContext(context, function, "entry")
-        state = LLVMGetParam(function, 0)
         entryBuilder = LLVMCreateBuilderInContext(context)
         LLVMPositionBuilderAtEnd(entryBuilder, entry)
+        state = LLVMGetParam(function, 0)
         let body = LLVMAppendBasicBlockInContext(context, function, "body")
         LLVMPositionBuilderAtEnd(writer.builder.builder, body)
         // Every instruction of the function carries the kernel's graph location (DebugInfo.swift).
@@ -103,9 +188,43 @@ struct FunctionFrame {
         return (made, type)
     }
 
-    /// The address of a buffer's first element, loaded from the state in the entry block on first use.
+    /// The frame a shared body passes to its tasks: the state's fields, then its bases (its parameters after the state).
+    func taskFrame(bases count: Int) -> LLVMValueRef? {
+        let type = LLVMArrayType2(b.pointer, UInt64(FunctionFrame.stateFields + count))
+        let frame = LLVMBuildAlloca(entryBuilder, type, "frame")
+        for index in 0..<(FunctionFrame.stateFields + count) {
+            var indices: [LLVMValueRef?] = [b.int(Int64(index))]
+            let address = LLVMBuildInBoundsGEP2(entryBuilder, b.pointer, frame, &indices, 1, "")
+            let value: LLVMValueRef?
+            if index < FunctionFrame.stateFields {
+                value = LLVMBuildLoad2(entryBuilder, b.pointer, LLVMBuildStructGEP2(entryBuilder, b.stateType, state, UInt32(index), ""), "")
+            } else {
+                value = LLVMGetParam(function, UInt32(index - FunctionFrame.stateFields + 1))
+            }
+            LLVMBuildStore(entryBuilder, value, address)
+        }
+        return frame
+    }
+
+    /// The pointers of `sieve_llvm_state` (pool, arena, weights, inputs, outputs, error).
+    static let stateFields = 6
+
+    /// The address of a buffer's first element, found in the entry block on first use (see `BaseSource`).
     mutating func base(_ id: BufferID) -> LLVMValueRef? {
-        if let known = bases[id] { return known }
+        if let known = knownBases[id] { return known }
+        if bases != .state {
+            let position = writer.shared?.buffers.firstIndex(of: id) ?? 0
+            let address: LLVMValueRef?
+            if bases == .parameters {
+                address = LLVMGetParam(function, UInt32(position + 1))
+            } else {
+                var indices: [LLVMValueRef?] = [b.int(Int64(FunctionFrame.stateFields + position))]
+                let slot = LLVMBuildInBoundsGEP2(entryBuilder, b.pointer, LLVMGetParam(function, 0), &indices, 1, "")
+                address = LLVMBuildLoad2(entryBuilder, b.pointer, slot, "b\(id.index)")
+            }
+            knownBases[id] = address
+            return address
+        }
         let buffer = program.buffers[id.index]
         func field(_ index: UInt32) -> LLVMValueRef? {
             let address = LLVMBuildStructGEP2(entryBuilder, b.stateType, state, index, "")
@@ -126,7 +245,7 @@ struct FunctionFrame {
         case let .constant(bytes): address = offset(field(2), bytes)
         }
         LLVMSetValueName2(address, "b\(id.index)", "b\(id.index)".utf8.count)
-        bases[id] = address
+        knownBases[id] = address
         return address
     }
 

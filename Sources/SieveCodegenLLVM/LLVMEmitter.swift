@@ -10,8 +10,10 @@ public enum LLVMWeights: Sendable {
     /// Declared as an external symbol `NAME_weight_data` that whoever links the module defines (the JIT maps it to
     /// memory it holds; `--emit llvm-ir` shows the module this way, without megabytes of constant text).
     case externalSymbol
-    /// Defined in the module as constant data (in the large-data section, as the C backend's NAME.weights.S).
-    case embedded
+    /// Declared as the hidden symbol `NAME_weight_data` that another object of the same library defines: the
+    /// driver's NAME.weights.o, written straight from the bytes into a large-data section (as the C backend's
+    /// NAME.weights.S assembles), so that megabytes of weights never pass through LLVM's code generator.
+    case separateObject
     /// In a weights file beside the library (`--weights external`, the C backend's `NAME.weights` format, whose header
     /// holds `payload`'s size and FNV-1a checksum): `NAME_create` reads the file at `defaultPath`,
     /// `NAME_create_with_weights` and `NAME_init_with_weights` take another.
@@ -80,15 +82,30 @@ public struct LLVMEmitter {
         defer { builder.dispose() }
         let weightsGlobal: LLVMValueRef?
         switch weights {
-        case .externalSymbol: weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: false)
-        case .embedded: weightsGlobal = builder.weightsGlobal(name: weightSymbol, payload: payload, embedded: true)
+        case .externalSymbol: weightsGlobal = builder.weightsGlobal(name: weightSymbol, size: payload.count, hidden: false)
+        case .separateObject: weightsGlobal = builder.weightsGlobal(name: weightSymbol, size: payload.count, hidden: true)
         case .file: weightsGlobal = nil
         }
         let debugInfo = ModuleDebugInfo(module: reference, context: module.context, program: program)
         builder.debugInfo = debugInfo
+        // Kernels of one form (SharedKernelForm) call one body; a form of one kernel is written as that kernel.
+        let forms = program.kernels.map { SharedKernelForm($0, program: program) }
+        var uses: [SharedKernelForm: Int] = [:]
+        for form in forms { uses[form, default: 0] += 1 }
+        var bodies: [SharedKernelForm: LLVMValueRef?] = [:]
         var kernelFunctions: [LLVMValueRef?] = []
-        for kernel in program.kernels {
-            kernelFunctions.append(try KernelLLVMWriter(program: program, kernel: kernel, builder: builder).emit())
+        for (kernel, form) in zip(program.kernels, forms) {
+            var writer = KernelLLVMWriter(program: program, kernel: kernel, builder: builder)
+            guard uses[form, default: 0] > 1 else {
+                kernelFunctions.append(try writer.emit())
+                continue
+            }
+            if bodies[form] == nil {
+                writer.shared = form
+                bodies[form] = try writer.emit()
+                writer.shared = nil
+            }
+            kernelFunctions.append(writer.emitCall(to: bodies[form] ?? nil, form: form))
         }
         var weightsFile: (path: String, checksum: UInt64)?
         if case let .file(path, checksum) = weights { weightsFile = (path, checksum) }
@@ -221,23 +238,15 @@ final class ModuleBuilder {
         return LLVMBuildShuffleVector(builder, single, LLVMGetPoison(vectorType), mask, "")!
     }
 
-    /// The weights: a 64-byte aligned byte array, defined here (embedded) or declared for the linker to supply.
-    func weightsGlobal(name: String, payload: [UInt8], embedded: Bool) -> LLVMValueRef? {
-        let type = LLVMArrayType2(i8, UInt64(payload.count))
+    /// The weights: a 64-byte aligned byte array declared for the linker (or the JIT) to supply; `hidden` when the
+    /// library defines it (NAME.weights.o), so that references to it stay within the library.
+    func weightsGlobal(name: String, size: Int, hidden: Bool) -> LLVMValueRef? {
+        let type = LLVMArrayType2(i8, UInt64(size))
         let global = LLVMAddGlobal(module, type, name)!
         LLVMSetGlobalConstant(global, 1)
         LLVMSetAlignment(global, 64)
-        if embedded {
-            let data = payload.withUnsafeBufferPointer { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { LLVMConstStringInContext2(context, $0.baseAddress, bytes.count, 1) }
-            }
-            LLVMSetInitializer(global, data)
-            LLVMSetLinkage(global, LLVMInternalLinkage)
-            // Beyond 2 GiB of reach, as NAME.weights.S places them: large models never push code references out of range.
-            LLVMSetSection(global, ".lrodata.\(name)")
-        } else {
-            LLVMSetLinkage(global, LLVMExternalLinkage)
-        }
+        LLVMSetLinkage(global, LLVMExternalLinkage)
+        if hidden { LLVMSetVisibility(global, LLVMHiddenVisibility) }
         return global
     }
 }

@@ -139,11 +139,15 @@ public final class LLVMModule {
         if failed { throw LLVMBackendError("the generated LLVM IR does not verify: \(text)") }
     }
 
-    /// Runs LLVM's O3 pipeline for `machine`'s target.
+    /// Runs LLVM's O3 pipeline for `machine`'s target, without its loop unrollers: the kernels' register tiles are
+    /// unrolled in kernel IR already and the runtime's IR comes optimised (clang-19 -O2), and unrolling the remaining
+    /// loops (depth loops of 384 and more, elementwise loops) made about six times the code gcc -O3 makes of the same
+    /// kernels and more than half of the backend's compile time (docs/llvm-backend.md, "Compile time").
     func optimize(for machine: LLVMMachine) throws(LLVMBackendError) {
         guard let module else { return }
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
+        LLVMPassBuilderOptionsSetLoopUnrolling(options, 0)
         if let failure = consume(LLVMRunPasses(module, "default<O3>", machine.reference, options)) {
             throw LLVMBackendError("LLVM's optimizer failed: \(failure)")
         }

@@ -1,5 +1,5 @@
-// NAME.o without a C compiler: the model's module with its weights as constant data, linked with the runtime's IR
-// (generated/RuntimeIR.swift, the same C runtime compiled once by clang-19), optimised and emitted by LLVM's code generator.
+// NAME.o without a C compiler: the model's module (its weights a symbol that the driver's NAME.weights.o defines),
+// linked with the runtime's IR (generated/RuntimeIR.swift, the C runtime compiled by clang-19), optimised and emitted.
 
 import CLLVM
 import SieveKernel
@@ -20,17 +20,21 @@ extension LLVMEmitter {
         return suffixes.map { "\(program.name)_\($0)" }
     }
 
-    /// Emits the whole artifact as one object: kernels, API, embedded weights and the runtime, whose symbols are made
-    /// local (as the C backend's `static` runtime), so that two models link into one program.
-    /// - Parameter isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `linkRuntime`).
-    public func object(isaLevel: Int) throws(LLVMBackendError) -> LLVMObject {
+    /// Emits the artifact's code as one object: kernels, API and the runtime (the weights are `weights`' symbol), whose
+    /// symbols are made local (as the C backend's `static` runtime), so that two models link into one program.
+    /// - Parameters:
+    ///   - isaLevel: the x86-64 level whose runtime IR is linked (1, 3 or 4; see `linkRuntime`).
+    ///   - step: called as each step ends, with its name (`sieve compile --verbose` times them).
+    public func object(isaLevel: Int, step: (String) -> Void = { _ in }) throws(LLVMBackendError) -> LLVMObject {
         let module = LLVMModule(name: program.name, context: LLVMContextCreate(), ownsContext: true)
         try fill(module)
         guard let reference = module.module else { throw LLVMBackendError("the module was handed over") }
         try linkRuntime(isaLevel: isaLevel, into: module)
         let machine = try LLVMMachine(target)
         try module.verify()
+        step("LLVM: emit IR and link the runtime")
         try module.optimize(for: machine)
+        step("LLVM: optimise")
         var message: UnsafeMutablePointer<CChar>?
         var buffer: LLVMMemoryBufferRef?
         if LLVMTargetMachineEmitToMemoryBuffer(machine.reference, reference, LLVMObjectFile, &message, &buffer) != 0 {
@@ -41,6 +45,7 @@ extension LLVMEmitter {
         guard let buffer, let start = LLVMGetBufferStart(buffer) else { throw LLVMBackendError("LLVM emitted no object") }
         defer { LLVMDisposeMemoryBuffer(buffer) }
         let bytes = [UInt8](UnsafeRawBufferPointer(start: start, count: LLVMGetBufferSize(buffer)))
+        step("LLVM: code generation")
         return LLVMObject(bytes: bytes, exportedSymbols: exportedSymbols)
     }
 

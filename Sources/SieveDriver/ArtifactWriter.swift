@@ -265,11 +265,9 @@ public enum ArtifactWriter {
             for object in objects { try? fileManager.removeItem(at: temporary.appendingPathComponent(object)) }
         } else {
             request.progress?(ProgressUpdate(task: "llvm", detail: "generating code and linking lib\(name)"))
-            try buildWithLLVM(program, target: request.target, externalWeights: request.weights == .external ? weightsPath : nil,
-                              in: temporary)
-            files.append("\(name).o")
+            files += try buildWithLLVM(program, target: request.target, externalWeights: request.weights == .external ? weightsPath : nil,
+                                       in: temporary, clock: &clock)
             if request.weights == .external { files.append("\(name).weights") }
-            clock.lap("LLVM: code generation, archive and link")
         }
         let summary = report(program, request: request)
         files.append("\(name).report.txt")
@@ -304,29 +302,38 @@ public enum ArtifactWriter {
         return "\(count) B"
     }
 
-    /// `--backend llvm`: NAME.o from LLVM's code generator (the runtime linked in as IR), libNAME.a written here,
-    /// libNAME.so linked by `SharedLibraryLinker` (no C compiler anywhere). With `externalWeights` (the path NAME_create
-    /// reads) the weights go to NAME.weights in the C backend's format instead of into NAME.o.
+    /// `--backend llvm`: NAME.o from LLVM's code generator (the runtime linked in as IR) and NAME.weights.o (the weights,
+    /// written here as a data object), libNAME.a written here, libNAME.so linked by `SharedLibraryLinker` (no C compiler
+    /// anywhere). With `externalWeights` (the path NAME_create reads) the weights go to NAME.weights in the C backend's
+    /// format instead, and there is no NAME.weights.o. Returns the files written.
     static func buildWithLLVM(_ program: KernelProgram, target: TargetDescription, externalWeights: String?,
-                              in folder: URL) throws(DiagnosticError) {
+                              in folder: URL, clock: inout StepClock) throws(DiagnosticError) -> [String] {
         let name = program.name
-        var emitter = LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .embedded)
+        var emitter = LLVMEmitter(program: program, target: llvmTarget(for: target), weights: .separateObject)
+        let payload = emitter.payload
+        var members: [(name: String, parts: [[UInt8]], symbols: [String])] = []
         if let externalWeights {
-            let payload = emitter.payload
             emitter = LLVMEmitter(program: program, target: llvmTarget(for: target),
                                   weights: .file(defaultPath: externalWeights, checksum: weightsChecksum(payload)))
             try writeBytes([weightsFileHeader(payload), payload], to: folder.appendingPathComponent("\(name).weights"))
         }
         let object: LLVMObject
         do {
-            object = try emitter.object(isaLevel: target.isaLevel)
+            object = try emitter.object(isaLevel: target.isaLevel) { clock.lap($0) }
         } catch {
             throw DiagnosticError(.error(.unknown, "the LLVM backend cannot build \(name): \(error.description)"))
         }
-        let archive = StaticArchive(members: [(name: "\(name).o", bytes: object.bytes, symbols: object.exportedSymbols)]).bytes
-        try writeBytes([object.bytes], to: folder.appendingPathComponent("\(name).o"))
-        try writeBytes([archive], to: folder.appendingPathComponent("lib\(name).a"))
-        try SharedLibraryLinker.find().link(objects: ["\(name).o"], soname: "lib\(name).so", output: "lib\(name).so", in: folder)
+        members.append((name: "\(name).o", parts: [object.bytes], symbols: object.exportedSymbols))
+        if externalWeights == nil {
+            members.append((name: "\(name).weights.o", parts: DataObject(symbol: emitter.weightSymbol, payload: payload).parts,
+                            symbols: [emitter.weightSymbol]))
+        }
+        for member in members { try writeBytes(member.parts, to: folder.appendingPathComponent(member.name)) }
+        try writeBytes(StaticArchive(members: members).parts, to: folder.appendingPathComponent("lib\(name).a"))
+        clock.lap("LLVM: write the objects and libNAME.a")
+        try SharedLibraryLinker.find().link(objects: members.map(\.name), soname: "lib\(name).so", output: "lib\(name).so", in: folder)
+        clock.lap("LLVM: link libNAME.so")
+        return members.map(\.name)
     }
 
     /// The program as LLVM IR text, as the LLVM backend emits it before optimisation; the weights are the external

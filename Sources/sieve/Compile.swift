@@ -62,9 +62,9 @@ struct Compile: ParsableCommand {
             never replaced. --emit llvm-ir also writes NAME.ll, the model as LLVM IR from the LLVM backend \
             (before optimisation; the weights are the symbol NAME_weight_data, which NAME.weights.S defines), \
             and --print-llvm-ir prints it to standard error. --backend llvm builds the libraries without a C \
-            compiler: LLVM emits NAME.o (kernels, C API, weights and the runtime, linked in as LLVM IR; with \
-            --weights external the weights go to NAME.weights, as with the C backend), sieve writes \
-            libNAME.a itself and links libNAME.so with ld.lld-19, ld.lld or ld (the first on PATH); NAME.h is the C \
+            compiler: LLVM emits NAME.o (kernels, C API and the runtime, linked in as LLVM IR), sieve writes \
+            the weights as data into NAME.weights.o (with --weights external into NAME.weights, as with \
+            the C backend) and libNAME.a itself, and links libNAME.so with ld.lld-19, ld.lld or ld (the first on PATH); NAME.h is the C \
             backend's header, and no NAME.c is written.
 
             Examples:
@@ -79,7 +79,7 @@ struct Compile: ParsableCommand {
               sieve compile model.onnx --sparsity 2:4 -o out/ --autotune
               sieve compile mlp.onnx -o out/mlp --install-prefix $HOME/.local
               sieve compile mlp.onnx -o out/ --emit llvm-ir   (also writes out/mlp.ll)
-              sieve compile mlp.onnx -o out/ --backend llvm   (NAME.h, NAME.o, libNAME.a, libNAME.so; no C compiler)
+              sieve compile mlp.onnx -o out/ --backend llvm   (NAME.h, NAME.o, NAME.weights.o, libNAME.a and .so; no cc)
 
             On a terminal a status line shows what runs (calibration passes, sensitivity, pruning per layer, \
             autotune, the C compiler) with an estimate of the time left; nothing of it when standard error is \

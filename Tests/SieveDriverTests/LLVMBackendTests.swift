@@ -31,7 +31,8 @@ import Testing
                                    timeout: 180, environment: ["PATH": path, "CC": folder.appendingPathComponent("no-such-cc").path])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: output.path))
-        #expect(files.isSuperset(of: ["mlp.h", "mlp.o", "libmlp.a", "libmlp.so", "mlp.ll", "mlp.pc", "mlp-static.pc"]), "\(files.sorted())")
+        #expect(files.isSuperset(of: ["mlp.h", "mlp.o", "mlp.weights.o", "libmlp.a", "libmlp.so", "mlp.ll", "mlp.pc", "mlp-static.pc"]),
+                "\(files.sorted())")
         #expect(!files.contains("mlp.c") && !files.contains("sieve_runtime.c"), "\(files.sorted())")
         // The archive's index names the API, and nothing of the runtime leaks out of the shared library.
         let symbols = try runTool("nm", ["-D", "--defined-only", output.appendingPathComponent("libmlp.so").path])
@@ -43,6 +44,39 @@ import Testing
                                                            output.appendingPathComponent("libmlp.a").path, "-lm", "-pthread", "-o", program])
         #expect(build.status == 0, "\(build.output)")
         #expect(try digitsResult(program) == denseDigitsAccuracy)
+    }
+
+    /// The weights leave LLVM's code generator: NAME.weights.o, written by sieve, defines NAME_weight_data as a hidden,
+    /// 64-byte aligned symbol in a large-data section holding the C backend's weights byte for byte, and both the
+    /// archive and the shared library take it.
+    @Test func weightsObjectHoldsTheCBackendsBytes() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for backend in ["llvm", "c"] {
+            let outcome = try runSieve(["compile", BuildFilesTests.mlp, "--input-shape", "input=1x64", "--name", "mlp", "--backend", backend,
+                                        "-o", folder.appendingPathComponent(backend).path], timeout: 180)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let object = folder.appendingPathComponent("llvm/mlp.weights.o").path
+        let expected = try Data(contentsOf: folder.appendingPathComponent("c/mlp.weights.bin"))
+        let symbols = try runTool("nm", ["-S", object])
+        let size = String(expected.count, radix: 16)
+        #expect(symbols.status == 0 && symbols.output.contains(" R mlp_weight_data")
+                    && symbols.output.contains(String(repeating: "0", count: 16 - size.count) + size), "\(symbols.output)")
+        let sections = try runTool("readelf", ["-SW", object])
+        let line = sections.output.split(separator: "\n").first { $0.contains(".lrodata.mlp_weight_data") } ?? ""
+        #expect(line.hasSuffix(" 64") && line.contains(" Al "), "\(sections.output)")
+        let extracted = folder.appendingPathComponent("weights.bin").path
+        let copy = try runTool("objcopy", ["-O", "binary", "--only-section=.lrodata.mlp_weight_data", object, extracted])
+        #expect(copy.status == 0, "\(copy.output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: extracted)) == expected)
+        let members = try runTool("ar", ["t", folder.appendingPathComponent("llvm/libmlp.a").path])
+        #expect(members.output.split(separator: "\n") == ["mlp.o", "mlp.weights.o"], "\(members.output)")
+        let index = try runTool("nm", ["--print-armap", folder.appendingPathComponent("llvm/libmlp.a").path])
+        #expect(index.output.contains("mlp_weight_data in mlp.weights.o"), "\(index.output)")
+        // Hidden: the library does not export it.
+        let exported = try runTool("nm", ["-D", "--defined-only", folder.appendingPathComponent("llvm/libmlp.so").path])
+        #expect(exported.status == 0 && !exported.output.contains("weight_data"), "\(exported.output)")
     }
 
     @Test func withoutALinkerTheCompileSaysWhatToInstall() throws {
