@@ -102,11 +102,12 @@ public func floatFromFloat8E5M2(_ bits: UInt8) -> Float {
 
 /// Converts an f32 to a float4 e2m1 code (ONNX FLOAT4E2M1) in the low nibble, rounding to nearest even.
 ///
-/// The format has neither infinity nor NaN: values beyond ±6 and infinities saturate to ±6, and NaN becomes +6.
+/// The format has neither infinity nor NaN: values beyond ±6 and infinities saturate to ±6, and NaN becomes a zero
+/// of the opposite sign (NaN gives −0), as onnx's reference (ml_dtypes) and its conformance data have it.
 public func float4E2M1Bits(_ value: Float) -> UInt8 {
     let bits = value.bitPattern, magnitude = bits & 0x7FFF_FFFF
-    if magnitude > 0x7F80_0000 { return 0x7 }
     let sign = UInt8((bits >> 28) & 0x8)
+    if magnitude > 0x7F80_0000 { return sign ^ 0x8 }
     let code = magnitude == 0x7F80_0000 ? 0x7 : smallFloatCode(magnitudeBits: magnitude, mantissaBits: 1, bias: 1)
     return sign | UInt8(min(code, 0x7))
 }

@@ -138,7 +138,7 @@ static inline uint16_t sieve_f32_to_bf16(float value) {
 /* ONNX's small floats (float8 e4m3fn, float8 e5m2, float4 e2m1), held one per byte (float4 in the low nibble):
  * to f32 exactly; from f32 rounding to nearest even. With saturate (ONNX's default) a finite overflow or an infinity
  * becomes the largest finite value of its sign; without, e4m3fn gives NaN and e5m2 infinity. float4 has no NaN or
- * infinity and always saturates (NaN gives +6). The interpreter's Swift twins are in SieveIR/ConstantData.swift.
+ * infinity and always saturates; NaN gives a zero of the opposite sign, as onnx's reference (ml_dtypes) does. The interpreter's Swift twins are in SieveIR/ConstantData.swift.
  * sieve_small_float_round: the magnitude code of |x| (f32 bits without the sign) rounded to nearest even; a code past
  * the largest finite one means overflow. */
 static inline uint32_t sieve_small_float_round(uint32_t magnitude_bits, uint32_t mantissa_bits, int32_t bias) {
@@ -198,7 +198,7 @@ static inline float sieve_f8e5m2_to_f32(uint8_t b) {
 }
 static inline uint8_t sieve_f32_to_f4e2m1(float value) {
     uint32_t bits; memcpy(&bits, &value, 4);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7;
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint8_t)(((bits >> 28) & 0x8u) ^ 0x8u);
     uint8_t sign = (uint8_t)((bits >> 28) & 0x8u);
     uint32_t code = (bits & 0x7fffffffu) == 0x7f800000u ? 0x7 : sieve_small_float_round(bits & 0x7fffffffu, 1, 1);
     return sign | (uint8_t)(code > 0x7 ? 0x7 : code);

@@ -1580,77 +1580,81 @@ define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
 define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
-  %2 = tail call float @llvm.fabs.f32(float %0)
-  %3 = bitcast float %2 to i32
-  %4 = icmp ugt i32 %3, 2139095040
-  br i1 %4, label %48, label %5
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
 
-5:                                                ; preds = %1
-  %6 = bitcast float %0 to i32
-  %7 = lshr i32 %6, 28
-  %8 = and i32 %7, 8
-  %9 = icmp eq i32 %3, 2139095040
-  br i1 %9, label %44, label %10
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
 
-10:                                               ; preds = %5
-  %11 = and i32 %3, 8388607
-  %12 = icmp ult i32 %3, 8388608
-  br i1 %12, label %44, label %13
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
 
-13:                                               ; preds = %10
-  %14 = lshr i32 %3, 23
-  %15 = icmp ult i32 %3, 1065353216
-  br i1 %15, label %16, label %22
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
 
-16:                                               ; preds = %13
-  %17 = icmp ult i32 %3, 1048576000
-  br i1 %17, label %44, label %18
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
 
-18:                                               ; preds = %16
-  %19 = sub nuw nsw i32 149, %14
-  %20 = or disjoint i32 %11, 8388608
-  %21 = lshr i32 %20, %19
-  br label %27
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
 
-22:                                               ; preds = %13
-  %23 = shl nuw nsw i32 %14, 1
-  %24 = add nsw i32 %23, -252
-  %25 = lshr i32 %11, 22
-  %26 = or disjoint i32 %24, %25
-  br label %27
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
 
-27:                                               ; preds = %22, %18
-  %28 = phi i32 [ %19, %18 ], [ 22, %22 ]
-  %29 = phi i32 [ %21, %18 ], [ %26, %22 ]
-  %30 = phi i32 [ %20, %18 ], [ %11, %22 ]
-  %31 = shl nsw i32 -1, %28
-  %32 = xor i32 %31, -1
-  %33 = and i32 %30, %32
-  %34 = add nsw i32 %28, -1
-  %35 = shl nuw nsw i32 1, %34
-  %36 = icmp ugt i32 %33, %35
-  br i1 %36, label %42, label %37
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
 
-37:                                               ; preds = %27
-  %38 = icmp ne i32 %33, %35
-  %39 = and i32 %29, 1
-  %40 = icmp eq i32 %39, 0
-  %41 = select i1 %38, i1 true, i1 %40
-  br i1 %41, label %44, label %42
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
 
-42:                                               ; preds = %37, %27
-  %43 = add nuw nsw i32 %29, 1
-  br label %44
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
 
-44:                                               ; preds = %42, %37, %16, %10, %5
-  %45 = phi i32 [ 7, %5 ], [ 0, %10 ], [ 0, %16 ], [ %43, %42 ], [ %29, %37 ]
-  %46 = tail call i32 @llvm.umin.i32(i32 %45, i32 7)
-  %47 = or disjoint i32 %46, %8
-  br label %48
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
 
-48:                                               ; preds = %1, %44
-  %49 = phi i32 [ %47, %44 ], [ 7, %1 ]
-  ret i32 %49
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
@@ -9272,77 +9276,81 @@ define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
 define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
-  %2 = tail call float @llvm.fabs.f32(float %0)
-  %3 = bitcast float %2 to i32
-  %4 = icmp ugt i32 %3, 2139095040
-  br i1 %4, label %48, label %5
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
 
-5:                                                ; preds = %1
-  %6 = bitcast float %0 to i32
-  %7 = lshr i32 %6, 28
-  %8 = and i32 %7, 8
-  %9 = icmp eq i32 %3, 2139095040
-  br i1 %9, label %44, label %10
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
 
-10:                                               ; preds = %5
-  %11 = and i32 %3, 8388607
-  %12 = icmp ult i32 %3, 8388608
-  br i1 %12, label %44, label %13
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
 
-13:                                               ; preds = %10
-  %14 = lshr i32 %3, 23
-  %15 = icmp ult i32 %3, 1065353216
-  br i1 %15, label %16, label %22
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
 
-16:                                               ; preds = %13
-  %17 = icmp ult i32 %3, 1048576000
-  br i1 %17, label %44, label %18
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
 
-18:                                               ; preds = %16
-  %19 = sub nuw nsw i32 149, %14
-  %20 = or disjoint i32 %11, 8388608
-  %21 = lshr i32 %20, %19
-  br label %27
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
 
-22:                                               ; preds = %13
-  %23 = shl nuw nsw i32 %14, 1
-  %24 = add nsw i32 %23, -252
-  %25 = lshr i32 %11, 22
-  %26 = or disjoint i32 %24, %25
-  br label %27
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
 
-27:                                               ; preds = %22, %18
-  %28 = phi i32 [ %19, %18 ], [ 22, %22 ]
-  %29 = phi i32 [ %21, %18 ], [ %26, %22 ]
-  %30 = phi i32 [ %20, %18 ], [ %11, %22 ]
-  %31 = shl nsw i32 -1, %28
-  %32 = xor i32 %31, -1
-  %33 = and i32 %30, %32
-  %34 = add nsw i32 %28, -1
-  %35 = shl nuw nsw i32 1, %34
-  %36 = icmp ugt i32 %33, %35
-  br i1 %36, label %42, label %37
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
 
-37:                                               ; preds = %27
-  %38 = icmp ne i32 %33, %35
-  %39 = and i32 %29, 1
-  %40 = icmp eq i32 %39, 0
-  %41 = select i1 %38, i1 true, i1 %40
-  br i1 %41, label %44, label %42
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
 
-42:                                               ; preds = %37, %27
-  %43 = add nuw nsw i32 %29, 1
-  br label %44
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
 
-44:                                               ; preds = %42, %37, %16, %10, %5
-  %45 = phi i32 [ 7, %5 ], [ 0, %10 ], [ 0, %16 ], [ %43, %42 ], [ %29, %37 ]
-  %46 = tail call i32 @llvm.umin.i32(i32 %45, i32 7)
-  %47 = or disjoint i32 %46, %8
-  br label %48
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
 
-48:                                               ; preds = %1, %44
-  %49 = phi i32 [ %47, %44 ], [ 7, %1 ]
-  ret i32 %49
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
@@ -13886,77 +13894,81 @@ define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
 define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
-  %2 = tail call float @llvm.fabs.f32(float %0)
-  %3 = bitcast float %2 to i32
-  %4 = icmp ugt i32 %3, 2139095040
-  br i1 %4, label %48, label %5
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
 
-5:                                                ; preds = %1
-  %6 = bitcast float %0 to i32
-  %7 = lshr i32 %6, 28
-  %8 = and i32 %7, 8
-  %9 = icmp eq i32 %3, 2139095040
-  br i1 %9, label %44, label %10
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
 
-10:                                               ; preds = %5
-  %11 = and i32 %3, 8388607
-  %12 = icmp ult i32 %3, 8388608
-  br i1 %12, label %44, label %13
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
 
-13:                                               ; preds = %10
-  %14 = lshr i32 %3, 23
-  %15 = icmp ult i32 %3, 1065353216
-  br i1 %15, label %16, label %22
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
 
-16:                                               ; preds = %13
-  %17 = icmp ult i32 %3, 1048576000
-  br i1 %17, label %44, label %18
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
 
-18:                                               ; preds = %16
-  %19 = sub nuw nsw i32 149, %14
-  %20 = or disjoint i32 %11, 8388608
-  %21 = lshr i32 %20, %19
-  br label %27
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
 
-22:                                               ; preds = %13
-  %23 = shl nuw nsw i32 %14, 1
-  %24 = add nsw i32 %23, -252
-  %25 = lshr i32 %11, 22
-  %26 = or disjoint i32 %24, %25
-  br label %27
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
 
-27:                                               ; preds = %22, %18
-  %28 = phi i32 [ %19, %18 ], [ 22, %22 ]
-  %29 = phi i32 [ %21, %18 ], [ %26, %22 ]
-  %30 = phi i32 [ %20, %18 ], [ %11, %22 ]
-  %31 = shl nsw i32 -1, %28
-  %32 = xor i32 %31, -1
-  %33 = and i32 %30, %32
-  %34 = add nsw i32 %28, -1
-  %35 = shl nuw nsw i32 1, %34
-  %36 = icmp ugt i32 %33, %35
-  br i1 %36, label %42, label %37
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
 
-37:                                               ; preds = %27
-  %38 = icmp ne i32 %33, %35
-  %39 = and i32 %29, 1
-  %40 = icmp eq i32 %39, 0
-  %41 = select i1 %38, i1 true, i1 %40
-  br i1 %41, label %44, label %42
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
 
-42:                                               ; preds = %37, %27
-  %43 = add nuw nsw i32 %29, 1
-  br label %44
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
 
-44:                                               ; preds = %42, %37, %16, %10, %5
-  %45 = phi i32 [ 7, %5 ], [ 0, %10 ], [ 0, %16 ], [ %43, %42 ], [ %29, %37 ]
-  %46 = tail call i32 @llvm.umin.i32(i32 %45, i32 7)
-  %47 = or disjoint i32 %46, %8
-  br label %48
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
 
-48:                                               ; preds = %1, %44
-  %49 = phi i32 [ %47, %44 ], [ 7, %1 ]
-  ret i32 %49
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
@@ -19377,77 +19389,81 @@ define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
 define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
-  %2 = tail call float @llvm.fabs.f32(float %0)
-  %3 = bitcast float %2 to i32
-  %4 = icmp ugt i32 %3, 2139095040
-  br i1 %4, label %48, label %5
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
 
-5:                                                ; preds = %1
-  %6 = bitcast float %0 to i32
-  %7 = lshr i32 %6, 28
-  %8 = and i32 %7, 8
-  %9 = icmp eq i32 %3, 2139095040
-  br i1 %9, label %44, label %10
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
 
-10:                                               ; preds = %5
-  %11 = and i32 %3, 8388607
-  %12 = icmp ult i32 %3, 8388608
-  br i1 %12, label %44, label %13
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
 
-13:                                               ; preds = %10
-  %14 = lshr i32 %3, 23
-  %15 = icmp ult i32 %3, 1065353216
-  br i1 %15, label %16, label %22
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
 
-16:                                               ; preds = %13
-  %17 = icmp ult i32 %3, 1048576000
-  br i1 %17, label %44, label %18
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
 
-18:                                               ; preds = %16
-  %19 = sub nuw nsw i32 149, %14
-  %20 = or disjoint i32 %11, 8388608
-  %21 = lshr i32 %20, %19
-  br label %27
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
 
-22:                                               ; preds = %13
-  %23 = shl nuw nsw i32 %14, 1
-  %24 = add nsw i32 %23, -252
-  %25 = lshr i32 %11, 22
-  %26 = or disjoint i32 %24, %25
-  br label %27
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
 
-27:                                               ; preds = %22, %18
-  %28 = phi i32 [ %19, %18 ], [ 22, %22 ]
-  %29 = phi i32 [ %21, %18 ], [ %26, %22 ]
-  %30 = phi i32 [ %20, %18 ], [ %11, %22 ]
-  %31 = shl nsw i32 -1, %28
-  %32 = xor i32 %31, -1
-  %33 = and i32 %30, %32
-  %34 = add nsw i32 %28, -1
-  %35 = shl nuw nsw i32 1, %34
-  %36 = icmp ugt i32 %33, %35
-  br i1 %36, label %42, label %37
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
 
-37:                                               ; preds = %27
-  %38 = icmp ne i32 %33, %35
-  %39 = and i32 %29, 1
-  %40 = icmp eq i32 %39, 0
-  %41 = select i1 %38, i1 true, i1 %40
-  br i1 %41, label %44, label %42
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
 
-42:                                               ; preds = %37, %27
-  %43 = add nuw nsw i32 %29, 1
-  br label %44
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
 
-44:                                               ; preds = %42, %37, %16, %10, %5
-  %45 = phi i32 [ 7, %5 ], [ 0, %10 ], [ 0, %16 ], [ %43, %42 ], [ %29, %37 ]
-  %46 = tail call i32 @llvm.umin.i32(i32 %45, i32 7)
-  %47 = or disjoint i32 %46, %8
-  br label %48
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
 
-48:                                               ; preds = %1, %44
-  %49 = phi i32 [ %47, %44 ], [ 7, %1 ]
-  ret i32 %49
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
