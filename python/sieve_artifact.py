@@ -31,7 +31,9 @@ TensorSpec = namedtuple("TensorSpec", ["name", "dtype", "shape"])
 TensorSpec.__doc__ = "An input or output of an artifact: its name, NumPy dtype and shape (a tuple)."
 
 # The artifact's dtype codes (ONNX TensorProto numbering, NAME_DTYPE_* in NAME.h). NumPy has no
-# bfloat16: such tensors are passed as uint16 arrays holding the raw bits.
+# bfloat16: such tensors are passed as uint16 arrays holding the raw bits. The narrow types are held one
+# element per byte, not packed as ONNX stores them: int4 and int2 as int8 (sign-extended), uint4 and uint2
+# as uint8, float8e4m3fn and float8e5m2 as uint8 raw bits, float4e2m1 as uint8 with the code in the low nibble.
 _DTYPES = {
     1: numpy.dtype(numpy.float32),
     10: numpy.dtype(numpy.float16),
@@ -41,6 +43,15 @@ _DTYPES = {
     6: numpy.dtype(numpy.int32),
     7: numpy.dtype(numpy.int64),
     9: numpy.dtype(numpy.bool_),
+    5: numpy.dtype(numpy.int16),
+    4: numpy.dtype(numpy.uint16),
+    22: numpy.dtype(numpy.int8),
+    21: numpy.dtype(numpy.uint8),
+    26: numpy.dtype(numpy.int8),
+    25: numpy.dtype(numpy.uint8),
+    17: numpy.dtype(numpy.uint8),
+    19: numpy.dtype(numpy.uint8),
+    23: numpy.dtype(numpy.uint8),
 }
 
 

@@ -136,6 +136,12 @@ float sieve_llvm_f16_to_f32(uint16_t h) { return sieve_f16_to_f32(h); }
 uint16_t sieve_llvm_f32_to_f16(float value) { return sieve_f32_to_f16(value); }
 float sieve_llvm_bf16_to_f32(uint16_t h) { return sieve_bf16_to_f32(h); }
 uint16_t sieve_llvm_f32_to_bf16(float value) { return sieve_f32_to_bf16(value); }
+float sieve_llvm_f8e4m3fn_to_f32(uint32_t bits) { return sieve_f8e4m3fn_to_f32((uint8_t)bits); }
+uint32_t sieve_llvm_f32_to_f8e4m3fn(float value) { return sieve_f32_to_f8e4m3fn(value, 1); }
+float sieve_llvm_f8e5m2_to_f32(uint32_t bits) { return sieve_f8e5m2_to_f32((uint8_t)bits); }
+uint32_t sieve_llvm_f32_to_f8e5m2(float value) { return sieve_f32_to_f8e5m2(value, 1); }
+float sieve_llvm_f4e2m1_to_f32(uint32_t bits) { return sieve_f4e2m1_to_f32((uint8_t)bits); }
+uint32_t sieve_llvm_f32_to_f4e2m1(float value) { return sieve_f32_to_f4e2m1(value); }
 int64_t sieve_llvm_pow_i64(int64_t base, int64_t exponent) { return sieve_pow_i64(base, exponent); }
 double sieve_llvm_sigmoid(double x) { return sieve_sigmoid(x); }
 double sieve_llvm_gelu(double x) { return sieve_gelu(x); }

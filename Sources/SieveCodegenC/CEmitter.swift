@@ -42,9 +42,10 @@ public struct CSources: Sendable {
 func cElementType(_ type: ElementType) -> String {
     switch type {
     case .f32: return "float"
-    case .f16, .bf16: return "uint16_t"
-    case .i8: return "int8_t"
-    case .u8, .bool: return "uint8_t"
+    case .f16, .bf16, .u16: return "uint16_t"
+    case .i16: return "int16_t"
+    case .i8, .i4, .i2: return "int8_t"
+    case .u8, .bool, .u4, .u2, .f8e4m3fn, .f8e5m2, .f4e2m1: return "uint8_t"
     case .i32: return "int32_t"
     case .i64: return "int64_t"
     }
@@ -171,7 +172,9 @@ public struct CEmitter {
         lines.append("#define \(name)_WEIGHTS_BYTES \(payload.count)")
         lines.append("#define \(name)_WEIGHTS_EXTERNAL \(placement == .external ? 1 : 0)")
         lines.append("")
-        lines.append("/* Element types (ONNX TensorProto codes). */")
+        lines.append("/* Element types (ONNX TensorProto codes). The narrow types are held one element per byte, not packed as")
+        lines.append(" * ONNX stores them: I4 and I2 as sign-extended int8_t, U4 and U2 as uint8_t, F8E4M3FN and F8E5M2 as their")
+        lines.append(" * raw bits, F4E2M1 as its 4-bit code in the low nibble. */")
         for type in ElementType.allCases {
             lines.append("#define \(name)_DTYPE_\(type.rawValue.uppercased()) \(artifactDTypeCode(type))")
         }
@@ -724,8 +727,17 @@ struct KernelCWriter {
             case .f32, .i64: converted = valueText
             case .f16: converted = "sieve_f32_to_f16(\(valueText))"
             case .bf16: converted = "sieve_f32_to_bf16(\(valueText))"
+            case .f8e4m3fn: converted = "sieve_f32_to_f8e4m3fn(\(valueText), 1)"
+            case .f8e5m2: converted = "sieve_f32_to_f8e5m2(\(valueText), 1)"
+            case .f4e2m1: converted = "sieve_f32_to_f4e2m1(\(valueText))"
             case .i8: converted = "(int8_t)(\(valueText))"
             case .u8: converted = "(uint8_t)(\(valueText))"
+            case .i16: converted = "(int16_t)(\(valueText))"
+            case .u16: converted = "(uint16_t)(\(valueText))"
+            case .i4: converted = "sieve_wrap_signed(\(valueText), 4)"
+            case .u4: converted = "sieve_wrap_unsigned(\(valueText), 4)"
+            case .i2: converted = "sieve_wrap_signed(\(valueText), 2)"
+            case .u2: converted = "sieve_wrap_unsigned(\(valueText), 2)"
             case .i32: converted = "(int32_t)(\(valueText))"
             case .bool: converted = "(uint8_t)((\(valueText)) != 0)"
             }
@@ -811,7 +823,10 @@ struct KernelCWriter {
             case .f32: return element
             case .f16: return "sieve_f16_to_f32(\(element))"
             case .bf16: return "sieve_bf16_to_f32(\(element))"
-            case .i8, .u8, .i32, .bool: return "(int64_t)\(element)"
+            case .f8e4m3fn: return "sieve_f8e4m3fn_to_f32(\(element))"
+            case .f8e5m2: return "sieve_f8e5m2_to_f32(\(element))"
+            case .f4e2m1: return "sieve_f4e2m1_to_f32(\(element))"
+            case .i8, .u8, .i16, .u16, .i32, .bool, .i4, .u4, .i2, .u2: return "(int64_t)\(element)"
             case .i64: return element
             }
         case let .vectorLoad(buffer, index, width):

@@ -275,7 +275,17 @@ struct FunctionFrame {
             case .f32, .i64: stored = result
             case .f16: stored = b.call(.f32ToF16, returns: b.i16, [(result, b.f32)])
             case .bf16: stored = b.call(.f32ToBF16, returns: b.i16, [(result, b.f32)])
+            case .f8e4m3fn, .f8e5m2, .f4e2m1:
+                let symbol: LLVMRuntimeSymbol = element == .f8e4m3fn ? .f32ToF8E4M3FN : element == .f8e5m2 ? .f32ToF8E5M2 : .f32ToF4E2M1
+                stored = LLVMBuildTrunc(builder, b.call(symbol, returns: b.i32, [(result, b.f32)]), b.i8, "")
             case .i8, .u8: stored = LLVMBuildTrunc(builder, result, b.i8, "")
+            case .i16, .u16: stored = LLVMBuildTrunc(builder, result, b.i16, "")
+            case .i4, .i2:
+                // Two's complement wrap to the narrow width, sign-extended in the byte (sieve_wrap_signed).
+                let spare = b.int(element == .i4 ? 60 : 62)
+                stored = LLVMBuildTrunc(builder, LLVMBuildAShr(builder, LLVMBuildShl(builder, result, spare, ""), spare, ""), b.i8, "")
+            case .u4, .u2:
+                stored = LLVMBuildTrunc(builder, LLVMBuildAnd(builder, result, b.int(element == .u4 ? 0xF : 0x3), ""), b.i8, "")
             case .i32: stored = LLVMBuildTrunc(builder, result, b.i32, "")
             case .bool: stored = LLVMBuildZExt(builder, LLVMBuildICmp(builder, LLVMIntNE, result, b.int(0), ""), b.i8, "")
             }
@@ -435,8 +445,11 @@ struct FunctionFrame {
             case .f32, .i64: return loaded
             case .f16: return b.call(.f16ToF32, returns: b.f32, [(loaded, b.i16)])
             case .bf16: return b.call(.bf16ToF32, returns: b.f32, [(loaded, b.i16)])
-            case .i8, .i32: return LLVMBuildSExt(builder, loaded, b.i64, "")
-            case .u8, .bool: return LLVMBuildZExt(builder, loaded, b.i64, "")
+            case .f8e4m3fn, .f8e5m2, .f4e2m1:
+                let symbol: LLVMRuntimeSymbol = element == .f8e4m3fn ? .f8e4m3fnToF32 : element == .f8e5m2 ? .f8e5m2ToF32 : .f4e2m1ToF32
+                return b.call(symbol, returns: b.f32, [(LLVMBuildZExt(builder, loaded, b.i32, ""), b.i32)])
+            case .i8, .i16, .i32, .i4, .i2: return LLVMBuildSExt(builder, loaded, b.i64, "")
+            case .u8, .u16, .bool, .u4, .u2: return LLVMBuildZExt(builder, loaded, b.i64, "")
             }
         case let .vectorLoad(id, index, width):
             let loaded = LLVMBuildLoad2(builder, b.vector(width), element(id, try value(index), type: b.f32), "")!

@@ -27,6 +27,9 @@ public enum LLVMRuntimeSymbol: String, CaseIterable, Sendable {
     case errorString = "sieve_llvm_error_string"
     case f16ToF32 = "sieve_llvm_f16_to_f32", f32ToF16 = "sieve_llvm_f32_to_f16"
     case bf16ToF32 = "sieve_llvm_bf16_to_f32", f32ToBF16 = "sieve_llvm_f32_to_bf16"
+    case f8e4m3fnToF32 = "sieve_llvm_f8e4m3fn_to_f32", f32ToF8E4M3FN = "sieve_llvm_f32_to_f8e4m3fn"
+    case f8e5m2ToF32 = "sieve_llvm_f8e5m2_to_f32", f32ToF8E5M2 = "sieve_llvm_f32_to_f8e5m2"
+    case f4e2m1ToF32 = "sieve_llvm_f4e2m1_to_f32", f32ToF4E2M1 = "sieve_llvm_f32_to_f4e2m1"
     case powI64 = "sieve_llvm_pow_i64", sigmoid = "sieve_llvm_sigmoid", gelu = "sieve_llvm_gelu", geluTanh = "sieve_llvm_gelu_tanh"
     case createWithWeights = "sieve_llvm_create_with_weights", initializeWithWeights = "sieve_llvm_init_with_weights"
     case quantize = "sieve_llvm_quantize", nmDot = "sieve_llvm_nm_dot_f32", nmRows4 = "sieve_llvm_nm_rows4_f32"
@@ -168,8 +171,8 @@ final class ModuleBuilder {
     func elementType(_ element: ElementType) -> LLVMTypeRef {
         switch element {
         case .f32: return f32
-        case .f16, .bf16: return i16
-        case .i8, .u8, .bool: return i8
+        case .f16, .bf16, .i16, .u16: return i16
+        case .i8, .u8, .bool, .i4, .u4, .i2, .u2, .f8e4m3fn, .f8e5m2, .f4e2m1: return i8
         case .i32: return i32
         case .i64: return i64
         }

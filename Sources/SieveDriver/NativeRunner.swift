@@ -13,17 +13,7 @@ import Glibc
 
 /// The element type an artifact's `dtype` code (ONNX TensorProto numbering) stands for.
 func elementType(dtype: Int32) -> ElementType? {
-    switch dtype {
-    case 1: return .f32
-    case 10: return .f16
-    case 16: return .bf16
-    case 3: return .i8
-    case 2: return .u8
-    case 6: return .i32
-    case 7: return .i64
-    case 9: return .bool
-    default: return nil
-    }
+    ElementType.allCases.first { artifactDTypeCode($0) == Int(dtype) }
 }
 
 /// One entry of NAME_inputs / NAME_outputs, as laid out by the generated header.

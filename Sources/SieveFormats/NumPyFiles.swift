@@ -7,7 +7,8 @@ import SieveIR
 /// NumPy `.npy` and `.npz` files as constants: a tensor type and its little-endian bytes, the
 /// representation an `.npy` file's data already has (the interpreter's `Tensor(constant)` decodes them).
 ///
-/// Supported dtypes: `<f4`, `<f2`, `|i1`, `|u1`, `<i4`, `<i8`, `|b1` (bf16 has no NumPy dtype).
+/// Supported dtypes: `<f4`, `<f2`, `|i1`, `|u1`, `<i2`, `<u2`, `<i4`, `<i8`, `|b1` (bf16, float8, float4 and the 4- and
+/// 2-bit integers have no NumPy dtype).
 /// Only C-order (row-major) little-endian data is read. Every failure is a `DiagnosticError`
 /// whose location names the file (and the archive member).
 public enum NumPyFile {
@@ -160,7 +161,9 @@ public enum NumPyFile {
         case .i32: return "<i4"
         case .i64: return "<i8"
         case .bool: return "|b1"
-        case .bf16: return nil
+        case .i16: return "<i2"
+        case .u16: return "<u2"
+        case .bf16, .i4, .u4, .i2, .u2, .f8e4m3fn, .f8e5m2, .f4e2m1: return nil
         }
     }
 
@@ -173,6 +176,8 @@ public enum NumPyFile {
         case "|u1", "<u1", "u1": return .u8
         case "<i4": return .i32
         case "<i8": return .i64
+        case "<i2": return .i16
+        case "<u2": return .u16
         case "|b1", "<b1", "b1", "?": return .bool
         default: return nil
         }

@@ -93,7 +93,9 @@ public enum NMPacking {
         guard NMMatrixShape(shape) != nil else {
             return "nm layout needs a matrix weight [O, I] (rank 2) or a convolution weight [O, C, kH, kW] (rank 4), found rank \(shape.count)"
         }
-        guard elementType != .bool else { return "nm layout needs a numeric element type, found bool" }
+        guard elementType != .bool, !elementType.isNarrow else {
+            return "nm layout needs an element type of 8 bits or more (f32, f16, bf16, i8, u8, i16, u16, i32, i64), found \(elementType)"
+        }
         return nil
     }
 

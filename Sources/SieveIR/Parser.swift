@@ -194,7 +194,7 @@ public struct Parser {
                 let text = String(decoding: bytes[begin..<position], as: UTF8.self)
                 guard let parsed = ElementType(rawValue: text) else {
                     position = begin
-                    throw fail("expected an element type (f32, f16, bf16, i8, u8, i32, i64, bool), found \(found)")
+                    throw fail("expected an element type (\(ElementType.allCases.map(\.rawValue).joined(separator: ", "))), found \(found)")
                 }
                 elementType = parsed
             }
@@ -394,17 +394,23 @@ public struct Parser {
 
     private func encode(_ text: String, as elementType: ElementType, into data: inout [UInt8], at start: Location) throws(DiagnosticError) {
         switch elementType {
-        case .f32, .f16, .bf16:
+        case .f32, .f16, .bf16, .f8e4m3fn, .f8e5m2, .f4e2m1:
             guard let value = Float(text) else { throw fail("expected a \(elementType) value, found '\(text)'", at: start) }
             switch elementType {
             case .f32: withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
             case .f16: withUnsafeBytes(of: float16Bits(value).littleEndian) { data.append(contentsOf: $0) }
-            default: withUnsafeBytes(of: bfloat16Bits(value).littleEndian) { data.append(contentsOf: $0) }
+            case .bf16: withUnsafeBytes(of: bfloat16Bits(value).littleEndian) { data.append(contentsOf: $0) }
+            default:
+                // The one-byte floats hold few values: a literal must be one of them (printing gives them exactly).
+                guard let bits = narrowFloatBits(value, elementType), floatFromNarrowBits(bits, elementType) == value else {
+                    throw fail("\(text) is not a \(elementType) value; write one the type holds exactly", at: start)
+                }
+                data.append(bits)
             }
         case .bool:
             guard text == "true" || text == "false" else { throw fail("expected true or false, found '\(text)'", at: start) }
             data.append(text == "true" ? 1 : 0)
-        case .i8, .u8, .i32, .i64:
+        case .i8, .u8, .i16, .u16, .i32, .i64, .i4, .u4, .i2, .u2:
             guard let value = Int64(text), let range = elementType.integerRange, range.contains(value) else {
                 throw fail("expected an \(elementType) value, found '\(text)'", at: start)
             }

@@ -122,9 +122,9 @@ func printData(of constant: Constant, options: PrintOptions) -> String {
     }
     func element(_ index: Int) -> String {
         switch type.elementType {
-        case .f32, .f16, .bf16: return formatFloat(Float(constant.element(at: index)))
+        case .f32, .f16, .bf16, .f8e4m3fn, .f8e5m2, .f4e2m1: return formatFloat(Float(constant.element(at: index)))
         case .bool: return constant.integer(at: index) != 0 ? "true" : "false"
-        case .i8, .u8, .i32, .i64: return String(constant.integer(at: index))
+        case .i8, .u8, .i16, .u16, .i32, .i64, .i4, .u4, .i2, .u2: return String(constant.integer(at: index))
         }
     }
     if type.elementType.isFloat, (0..<count).contains(where: { constant.element(at: $0).isNaN }) {

@@ -27,8 +27,8 @@ public func validate(_ type: TensorType) -> String? {
         }
     }
     if let quant = type.quant {
-        guard [.i8, .u8, .i32].contains(type.elementType) else {
-            return "quantization parameters need an i8, u8 or i32 element type, found \(type.elementType)"
+        guard type.elementType.isInteger, type.elementType != .i64 else {
+            return "quantization parameters need an integer element type of 32 bits or fewer (i32, i16, u16, i8, u8, i4, u4, i2, u2), found \(type.elementType)"
         }
         guard !quant.scales.isEmpty, quant.scales.count == quant.zeroPoints.count else {
             return "quantization needs as many zero points as scales, found \(quant.scales.count) scales and \(quant.zeroPoints.count) zero points"

@@ -13,6 +13,7 @@
 //     fits, storage pads it to a multiple of M (rule 10)
 //  7. constant-table: const ops name an entry of the table, entry names are unique and non-empty,
 //     data has exactly the byte size the type and layout need (nm: kept values plus packed indices),
+//     every byte of a sub-byte type (i4, u4, i2, u2, f4e2m1, held one per byte) is in its range,
 //     and the const result type is the entry's type
 //  8. unique-names: value names are unique within the graph
 //  9. has-result: a graph returns at least one value
@@ -111,6 +112,8 @@ public enum Verifier {
                                                          elementType: type.elementType, pattern: pattern) {
                     report(nil, "constant \(sigil("@", constant.name)) has invalid nm<\(pattern)> storage: \(problem)")
                 }
+            } else if let index = constant.firstOutOfRangeNarrowByte {
+                report(nil, "constant \(sigil("@", constant.name)) of \(constant.type.elementType) holds byte 0x\(String(constant.bytes[index], radix: 16)) at element \(index), which is not one element of the type (held one per byte: IR/README.md)")
             }
             if let request = constant.sparsityRequest {
                 let type = constant.type

@@ -1,19 +1,19 @@
 // Tensor: a value the interpreter computes with, a TensorType plus its elements in row-major order.
-// Floats are held as Float (rounded to f16/bf16 precision where the type says so), integers and bools as Int64.
+// Floats are held as Float (rounded to the f16, bf16, float8 or float4 type's values), integers and bools as Int64.
 
 import SieveIR
 
 /// A tensor value: a type and its elements in row-major (C) order.
 ///
-/// Float element types (f32, f16, bf16) store `Float`s that are already rounded to the element
+/// Float element types (f32, f16, bf16, f8e4m3fn, f8e5m2, f4e2m1) store `Float`s that are already rounded to the element
 /// type's precision; integer types and bool store `Int64`s that already lie in the type's range
 /// (bool as 0 or 1). The initializers establish this, so every consumer can rely on it.
 public struct Tensor: Sendable, Equatable {
     /// The elements, in the representation the element type calls for.
     public enum Storage: Sendable, Equatable {
-        /// Elements of f32, f16 and bf16 tensors.
+        /// Elements of float tensors (f32, f16, bf16, float8, float4).
         case floats([Float])
-        /// Elements of i8, u8, i32, i64 and bool tensors.
+        /// Elements of integer and bool tensors.
         case integers([Int64])
     }
 
@@ -204,7 +204,10 @@ func roundedFloat(_ value: Float, to elementType: ElementType) -> Float {
     switch elementType {
     case .f16: return Float(Float16(value))
     case .bf16: return floatFromBFloat16(bfloat16Bits(value))
-    case .f32, .i8, .u8, .i32, .i64, .bool: return value
+    case .f8e4m3fn: return floatFromFloat8E4M3FN(float8E4M3FNBits(value))
+    case .f8e5m2: return floatFromFloat8E5M2(float8E5M2Bits(value))
+    case .f4e2m1: return floatFromFloat4E2M1(float4E2M1Bits(value))
+    case .f32, .i8, .u8, .i16, .u16, .i32, .i64, .bool, .i4, .u4, .i2, .u2: return value
     }
 }
 
@@ -215,13 +218,7 @@ func roundedFloats(_ values: [Float], to elementType: ElementType) -> [Float] {
 
 /// Wraps an Int64 to an integer element type's width, as a C conversion does; bool becomes 0 or 1.
 func wrappedInteger(_ value: Int64, to elementType: ElementType) -> Int64 {
-    switch elementType {
-    case .i8: return Int64(Int8(truncatingIfNeeded: value))
-    case .u8: return Int64(UInt8(truncatingIfNeeded: value))
-    case .i32: return Int64(Int32(truncatingIfNeeded: value))
-    case .bool: return value != 0 ? 1 : 0
-    case .i64, .f32, .f16, .bf16: return value
-    }
+    elementType.wrapping(value)
 }
 
 /// Wraps Int64s to an integer element type's width.
@@ -259,7 +256,8 @@ func appendFloat(_ value: Float, of elementType: ElementType, to bytes: inout [U
     case .f32: append(value.bitPattern)
     case .f16: append(float16Bits(value))
     case .bf16: append(bfloat16Bits(value))
-    case .i8, .u8, .i32, .i64, .bool: appendElement(Double(value), of: elementType, to: &bytes)
+    case .f8e4m3fn, .f8e5m2, .f4e2m1: appendElement(Double(value), of: elementType, to: &bytes)
+    case .i8, .u8, .i16, .u16, .i32, .i64, .bool, .i4, .u4, .i2, .u2: appendElement(Double(value), of: elementType, to: &bytes)
     }
 }
 
@@ -278,8 +276,14 @@ where Bytes.Element == UInt8, Bytes.Index == Int {
     case .f32: return .floats((0..<count).map { Float(bitPattern: UInt32(truncatingIfNeeded: raw($0))) })
     case .f16: return .floats((0..<count).map { floatFromFloat16(UInt16(truncatingIfNeeded: raw($0))) })
     case .bf16: return .floats((0..<count).map { floatFromBFloat16(UInt16(truncatingIfNeeded: raw($0))) })
+    case .f8e4m3fn: return .floats((0..<count).map { floatFromFloat8E4M3FN(UInt8(truncatingIfNeeded: raw($0))) })
+    case .f8e5m2: return .floats((0..<count).map { floatFromFloat8E5M2(UInt8(truncatingIfNeeded: raw($0))) })
+    case .f4e2m1: return .floats((0..<count).map { floatFromFloat4E2M1(UInt8(truncatingIfNeeded: raw($0))) })
     case .i8: return .integers((0..<count).map { Int64(Int8(truncatingIfNeeded: raw($0))) })
     case .u8: return .integers((0..<count).map { Int64(UInt8(truncatingIfNeeded: raw($0))) })
+    case .i16: return .integers((0..<count).map { Int64(Int16(truncatingIfNeeded: raw($0))) })
+    case .u16: return .integers((0..<count).map { Int64(UInt16(truncatingIfNeeded: raw($0))) })
+    case .i4, .u4, .i2, .u2: return .integers((0..<count).map { elementType.wrapping(Int64(raw($0))) })
     case .i32: return .integers((0..<count).map { Int64(Int32(truncatingIfNeeded: raw($0))) })
     case .i64: return .integers((0..<count).map { Int64(bitPattern: raw($0)) })
     case .bool: return .integers((0..<count).map { raw($0) != 0 ? 1 : 0 })

@@ -15,6 +15,9 @@ import SieveKernel
 /// An element type a tensor holds, as ONNX names them.
 public enum DataType: String, Sendable, CaseIterable, CustomStringConvertible {
     case float32, float16, bfloat16, int8, uint8, int32, int64, bool
+    case int16, uint16
+    /// The narrow types, one element per byte: int4 and int2 sign-extended, float8 as raw bits, float4 in the low nibble.
+    case int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1
 
     /// Bytes one element takes.
     public var byteSize: Int { elementType.byteSize }
@@ -31,6 +34,15 @@ public enum DataType: String, Sendable, CaseIterable, CustomStringConvertible {
         case .int32: return .i32
         case .int64: return .i64
         case .bool: return .bool
+        case .int16: return .i16
+        case .uint16: return .u16
+        case .int4: return .i4
+        case .uint4: return .u4
+        case .int2: return .i2
+        case .uint2: return .u2
+        case .float8e4m3fn: return .f8e4m3fn
+        case .float8e5m2: return .f8e5m2
+        case .float4e2m1: return .f4e2m1
         }
     }
 
@@ -44,6 +56,15 @@ public enum DataType: String, Sendable, CaseIterable, CustomStringConvertible {
         case .i32: self = .int32
         case .i64: self = .int64
         case .bool: self = .bool
+        case .i16: self = .int16
+        case .u16: self = .uint16
+        case .i4: self = .int4
+        case .u4: self = .uint4
+        case .i2: self = .int2
+        case .u2: self = .uint2
+        case .f8e4m3fn: self = .float8e4m3fn
+        case .f8e5m2: self = .float8e5m2
+        case .f4e2m1: self = .float4e2m1
         }
     }
 }

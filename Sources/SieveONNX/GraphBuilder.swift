@@ -353,6 +353,12 @@ struct GraphBuilder {
             poisonOutputs()
             return
         }
+        if let entry = microsoft ? GraphBuilder.microsoftOperators[node.opType] : GraphBuilder.operators[node.opType],
+           !entry.takesNarrowTypes, let narrow = inputs.compactMap({ $0 }).map({ type(of: $0).elementType }).first(where: \.isNarrow) {
+            error(location, "\(node.opType) of \(narrow) is not supported: ONNX allows int4, uint4, int2, uint2, float8 and float4 only in QuantizeLinear, DequantizeLinear, Cast and data movement ops; dequantize or cast the value first")
+            poisonOutputs()
+            return
+        }
 
         var context = NodeContext(node: node, index: index, location: location, inputs: inputs,
                                   attributes: NodeAttributes(node.attribute))

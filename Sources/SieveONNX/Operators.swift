@@ -35,20 +35,20 @@ extension GraphBuilder {
         "Add": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
         "AveragePool": ONNXOperator(since(7, inputs: 1...1, required: ["kernel_shape"])) { try $0.convertPool(&$1) },
         "BatchNormalization": ONNXOperator(since(7, inputs: 5...5, outputs: 1...5, outputCounts: [1, 5]), since(14, inputs: 5...5, outputs: 1...3, outputCounts: [1, 3])) { try $0.convertBatchNormalization(&$1) },
-        "Cast": ONNXOperator(since(7, inputs: 1...1, required: ["to"])) { try $0.convertCast(&$1) },
+        "Cast": ONNXOperator(since(7, inputs: 1...1, required: ["to"]), narrowTypes: true) { try $0.convertCast(&$1) },
         "Clip": ONNXOperator(since(7, inputs: 1...1), since(11, inputs: 1...3)) { try $0.convertClip(&$1) },
         "Concat": ONNXOperator(since(7, inputs: 1...variadic, required: ["axis"])) { try $0.convertConcat(&$1) },
         "Constant": ONNXOperator(since(7, inputs: 0...0, required: ["value"]), since(11, inputs: 0...0)) { try $0.convertConstant(&$1) },
         "ConstantOfShape": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertConstantOfShape(&$1) },
         "Conv": ONNXOperator(since(7, inputs: 2...3)) { try $0.convertConv(&$1) },
-        "DequantizeLinear": ONNXOperator(since(10, inputs: 2...3)) { try $0.convertDequantizeLinear(&$1) },
+        "DequantizeLinear": ONNXOperator(since(10, inputs: 2...3), narrowTypes: true) { try $0.convertDequantizeLinear(&$1) },
         "Div": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
         "Dropout": ONNXOperator(since(7, inputs: 1...1, outputs: 1...2), since(12, inputs: 1...3, outputs: 1...2)) { try $0.convertDropout(&$1) },
         "Equal": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertEqual(&$1) },
         "Erf": ONNXOperator(since(9, inputs: 1...1)) { try $0.convertUnary(&$1) },
         "Exp": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
         "Expand": ONNXOperator(since(8, inputs: 2...2)) { try $0.convertExpand(&$1) },
-        "Flatten": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertFlatten(&$1) },
+        "Flatten": ONNXOperator(since(7, inputs: 1...1), narrowTypes: true) { try $0.convertFlatten(&$1) },
         "Gather": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertGather(&$1) },
         "Gelu": ONNXOperator(since(20, inputs: 1...1)) { try $0.convertGelu(&$1) },
         "Gemm": ONNXOperator(since(7, inputs: 3...3), since(11, inputs: 2...3)) { try $0.convertGemm(&$1) },
@@ -56,7 +56,7 @@ extension GraphBuilder {
         "GlobalAveragePool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalAveragePool(&$1) },
         "GlobalMaxPool": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertGlobalMaxPool(&$1) },
         "HardSigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
-        "Identity": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertIdentity(&$1) },
+        "Identity": ONNXOperator(since(7, inputs: 1...1), narrowTypes: true) { try $0.convertIdentity(&$1) },
         "If": ONNXOperator(since(7, inputs: 1...1, outputs: 1...variadic, required: ["else_branch", "then_branch"])) { try $0.convertIf(&$1) },
         "LayerNormalization": ONNXOperator(since(17, inputs: 2...3, outputs: 1...3)) { try $0.convertLayerNormalization(&$1) },
         "LeakyRelu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertParameterizedActivation(&$1) },
@@ -66,20 +66,20 @@ extension GraphBuilder {
         "Mul": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
         "Neg": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
         "Pow": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertPow(&$1) },
-        "QuantizeLinear": ONNXOperator(since(10, inputs: 2...3)) { try $0.convertQuantizeLinear(&$1) },
+        "QuantizeLinear": ONNXOperator(since(10, inputs: 2...3), narrowTypes: true) { try $0.convertQuantizeLinear(&$1) },
         "Relu": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
         "RNN": ONNXOperator(since(7, inputs: 3...6, outputs: 0...2)) { try $0.convertRecurrent(&$1) },
-        "Reshape": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertReshape(&$1) },
+        "Reshape": ONNXOperator(since(7, inputs: 2...2), narrowTypes: true) { try $0.convertReshape(&$1) },
         "Shape": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertShape(&$1) },
         "Sigmoid": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
         "Slice": ONNXOperator(since(7, inputs: 1...1, required: ["ends", "starts"]), since(10, inputs: 3...5)) { try $0.convertSlice(&$1) },
         "Softmax": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertSoftmax(&$1) },
         "Sqrt": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
-        "Squeeze": ONNXOperator(since(7, inputs: 1...1), since(13, inputs: 1...2)) { try $0.convertSqueeze(&$1) },
+        "Squeeze": ONNXOperator(since(7, inputs: 1...1), since(13, inputs: 1...2), narrowTypes: true) { try $0.convertSqueeze(&$1) },
         "Sub": ONNXOperator(since(7, inputs: 2...2)) { try $0.convertArithmetic(&$1) },
         "Tanh": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertUnary(&$1) },
-        "Transpose": ONNXOperator(since(7, inputs: 1...1)) { try $0.convertTranspose(&$1) },
-        "Unsqueeze": ONNXOperator(since(7, inputs: 1...1, required: ["axes"]), since(13, inputs: 2...2)) { try $0.convertUnsqueeze(&$1) },
+        "Transpose": ONNXOperator(since(7, inputs: 1...1), narrowTypes: true) { try $0.convertTranspose(&$1) },
+        "Unsqueeze": ONNXOperator(since(7, inputs: 1...1, required: ["axes"]), since(13, inputs: 2...2), narrowTypes: true) { try $0.convertUnsqueeze(&$1) },
         "Where": ONNXOperator(since(9, inputs: 3...3)) { try $0.convertWhere(&$1) },
         // Data movement of #12 (MovementOperators.swift).
         "DepthToSpace": ONNXOperator(since(7, inputs: 1...1, required: ["blocksize"])) { try $0.convertDepthToSpace(&$1) },
@@ -392,13 +392,17 @@ extension GraphBuilder {
     mutating func convertCast(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let x = try n.input(0)
         guard let to = try n.attributes.int("to") else { throw NodeError("Cast needs the attribute 'to'") }
-        try n.attributes.ignore("saturate", .int)
+        let saturate = try n.attributes.int("saturate", default: 1)
         try n.attributes.ignore("round_mode", .string)
         let target: ElementType
         do {
             target = try requireElementType(onnxCode: Int32(truncatingIfNeeded: to), "the target of Cast")
         } catch {
             throw NodeError(error.message)
+        }
+        // saturate only affects float8 targets; the IR's cast to float8 saturates, as ONNX's default does.
+        if saturate == 0, target == .f8e4m3fn || target == .f8e5m2, type(of: x).elementType.isFloat {
+            throw NodeError("Cast to \(target) with saturate = 0 is not supported (Sieve's float8 conversion saturates, ONNX's default); drop the attribute")
         }
         return [try emit(.cast, [x], declared: type(of: x).with(elementType: target), name: n.outputName(0), n)]
     }
@@ -876,7 +880,6 @@ extension GraphBuilder {
         let x = try n.input(0)
         let xType = type(of: x)
         let zeroPoint = n.optionalInput(2)
-        try n.attributes.ignore("saturate", .int)  // only affects float8 outputs, which are refused
         var stored = ElementType.u8
         if let zeroPoint {
             stored = type(of: zeroPoint).elementType
@@ -889,10 +892,17 @@ extension GraphBuilder {
         }
         _ = try n.attributes.int("output_dtype")
         _ = try n.attributes.int("precision")
-        guard stored == .i8 || stored == .u8 else {
-            throw NodeError("QuantizeLinear to \(stored) is not supported (only int8 and uint8)")
+        guard GraphBuilder.quantizedTypes.contains(stored), stored != .i32 else {
+            throw NodeError("QuantizeLinear to \(stored) is not supported (only int8, uint8, int16, uint16, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2 and float4e2m1)")
         }
-        if !isConstant(try n.input(1)) || !(zeroPoint.map(isConstant) ?? true) {
+        // saturate only affects the float8 outputs; Sieve's conversion to float8 saturates, as ONNX's default does.
+        if try n.attributes.int("saturate", default: 1) == 0, stored == .f8e4m3fn || stored == .f8e5m2 {
+            throw NodeError("QuantizeLinear to \(stored) with saturate = 0 is not supported (Sieve's float8 conversion saturates, ONNX's default); drop the attribute")
+        }
+        // Blocked parameters and float outputs are computed by elementwise ops; so are parameters known at run time.
+        let blocked = try n.attributes.int("block_size", default: 0) != 0
+        let scale = try n.input(1)
+        if blocked || stored.isFloat || !isConstant(scale) || !(zeroPoint.map(isConstant) ?? true) {
             return try quantizeAtRunTime(&n, x: x, scale: n.input(1), zeroPoint: zeroPoint, stored: stored)
         }
         let params = try quantParams(&n, scale: n.input(1), zeroPoint: zeroPoint, dataRank: xType.rank,
@@ -901,11 +911,14 @@ extension GraphBuilder {
         return try emit(.quantize, [x], declared: result, name: n.outputName(0), n)
     }
 
+    /// The element types of QuantizeLinear's output and DequantizeLinear's input (int32 for DequantizeLinear only).
+    static let quantizedTypes: Set<ElementType> = [.i8, .u8, .i16, .u16, .i32, .i4, .u4, .i2, .u2, .f8e4m3fn, .f8e5m2, .f4e2m1]
+
     private mutating func dequantizeLinear(_ n: inout NodeContext) throws(NodeError) -> Slot {
         let x = try n.input(0)
         let xType = type(of: x)
-        guard [.i8, .u8, .i32].contains(xType.elementType) else {
-            throw NodeError("DequantizeLinear of \(xType.elementType) is not supported (only int8, uint8 and int32)")
+        guard GraphBuilder.quantizedTypes.contains(xType.elementType) else {
+            throw NodeError("DequantizeLinear of \(xType.elementType) is not supported (only int8, uint8, int16, uint16, int32, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2 and float4e2m1)")
         }
         let zeroPoint = n.optionalInput(2)
         if let zeroPoint, type(of: zeroPoint).elementType != xType.elementType {
@@ -922,6 +935,9 @@ extension GraphBuilder {
         // parameters is dequantized by elementwise ops instead.
         var typedOperand = true
         if case let .value(id) = x, xType.quant == nil, !graph.inputs.contains(id) { typedOperand = false }
+        // So are blocked parameters and float8/float4 operands (quantization parameters in a type are per tensor or
+        // per axis, on integer types).
+        if try n.attributes.int("block_size", default: 0) != 0 || xType.elementType.isFloat { typedOperand = false }
         if !isConstant(scale) || !(zeroPoint.map(isConstant) ?? true) || !typedOperand {
             return try dequantizeAtRunTime(&n, x: x, scale: scale, zeroPoint: zeroPoint, target: target)
         }

@@ -1,5 +1,5 @@
 // The ONNX converters of the integer and quantized ops (#14): DynamicQuantizeLinear, MatMulInteger, ConvInteger,
-// QLinearMatMul, QLinearConv, and QuantizeLinear/DequantizeLinear whose parameters are only known at run time.
+// QLinearMatMul, QLinearConv, and QuantizeLinear/DequantizeLinear with run-time or blocked parameters or float8/4 types.
 
 import SieveIR
 
@@ -93,36 +93,45 @@ extension GraphBuilder {
         return [try requantize(accumulator, multiplier: multiplier, zeroPoint: n.input(7), name: n.outputName(0), n)]
     }
 
-    /// QuantizeLinear whose scale or zero point is computed at run time (DynamicQuantizeLinear's expanded form):
-    /// `saturate(round(x / scale) + zero_point)` in f32, as elementwise ops; a 1-D scale runs along `axis`.
+    /// QuantizeLinear by elementwise ops, for parameters computed at run time (DynamicQuantizeLinear's expanded
+    /// form), blocked parameters and float outputs: `saturate(round(x / scale) + zero_point)` in f32 for an integer
+    /// output, `x / scale + zero_point` cast (rounding to nearest even, saturating) for float8 and float4. A 1-D
+    /// scale runs along `axis`; a blocked one is repeated `block_size` times along it.
     mutating func quantizeAtRunTime(_ n: inout NodeContext, x: Slot, scale: Slot, zeroPoint: Slot?,
                                     stored: ElementType) throws(NodeError) -> Slot {
-        let rank = type(of: x).rank
-        let axis = try runTimeQuantizationAxis(&n)
+        let axis = try quantizationAxis(&n)
         let floats = try asF32(x, n)
-        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, rank: rank, n), n)
+        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, of: x, "y_scale", n), n)
         var point: Slot = elementwiseScalarConstant(0, .f32, "\(n.outputName(0) ?? "quantize").zero_point")
         if let zeroPoint {
             guard type(of: zeroPoint).elementType == stored else {
                 throw NodeError("the zero point of QuantizeLinear has type \(type(of: zeroPoint).elementType), but the output has \(stored)")
             }
-            point = try asF32(try alongAxis(zeroPoint, axis: axis, rank: rank, n), n)
+            point = try asF32(try alongAxis(zeroPoint, axis: axis, of: x, "y_zero_point", n), n)
+        }
+        if stored.isFloat {
+            // As onnx's reference: float8 ignores the zero point (ONNX requires it to be 0), float4 adds it.
+            var steps = try emit(.binary(.div), [floats, perAxisScale], name: nil, n)
+            if stored == .f4e2m1, let zeroPoint, !isConstantZero(zeroPoint) {
+                steps = try emit(.binary(.add), [steps, point], name: nil, n)
+            }
+            return try emit(.cast, [steps], declared: TensorType(type(of: steps).shape, stored), name: n.outputName(0), n)
         }
         return try saturatingQuantize(floats, scale: perAxisScale, zeroPoint: point, stored: stored, name: n.outputName(0), n)
     }
 
-    /// DequantizeLinear of a value without quantization parameters in its type, or with parameters computed at run
-    /// time: `(x − zero_point) · scale` in f32, as elementwise ops; a 1-D scale runs along `axis`.
+    /// DequantizeLinear by elementwise ops, for a value without quantization parameters in its type, parameters
+    /// computed at run time, blocked parameters and float8/float4 operands: `(x − zero_point) · scale` in f32. A 1-D
+    /// scale runs along `axis`; a blocked one is repeated `block_size` times along it.
     mutating func dequantizeAtRunTime(_ n: inout NodeContext, x: Slot, scale: Slot, zeroPoint: Slot?,
                                       target: ElementType) throws(NodeError) -> Slot {
-        let rank = type(of: x).rank
-        let axis = try runTimeQuantizationAxis(&n)
+        let axis = try quantizationAxis(&n)
         var centred = try asF32(x, n)
         if let zeroPoint, !isConstantZero(zeroPoint) {
-            let point = try asF32(try alongAxis(zeroPoint, axis: axis, rank: rank, n), n)
+            let point = try asF32(try alongAxis(zeroPoint, axis: axis, of: x, "x_zero_point", n), n)
             centred = try emit(.binary(.sub), [centred, point], name: nil, n)
         }
-        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, rank: rank, n), n)
+        let perAxisScale = try asF32(try alongAxis(scale, axis: axis, of: x, "x_scale", n), n)
         let name = n.outputName(0)
         let result = try emit(.binary(.mul), [centred, perAxisScale], name: target == .f32 ? name : nil, n)
         if target == .f32 { return result }
@@ -196,24 +205,50 @@ extension GraphBuilder {
         return slot
     }
 
-    /// A 1-D parameter with more than one element reshaped to run along `axis` of a rank-`rank` tensor.
-    private mutating func alongAxis(_ slot: Slot, axis rawAxis: Int64, rank: Int, _ n: NodeContext) throws(NodeError) -> Slot {
-        let shape = type(of: slot).shape
-        if type(of: slot).rank > 1 {
-            throw NodeError("blocked quantization (parameter \(type(of: slot))) is not supported")
+    /// A quantization parameter as it broadcasts against the data `x`: a scalar or one-element parameter as it is; a
+    /// 1-D one (per axis) reshaped to run along `axis`; a blocked one (the rank of x, `ceil(D / block_size)` along
+    /// `axis`, x's dimensions elsewhere) gathered along `axis` with indices `i / block_size`, giving x's shape.
+    private mutating func alongAxis(_ slot: Slot, axis: QuantizationAxis, of x: Slot, _ what: String,
+                                    _ n: NodeContext) throws(NodeError) -> Slot {
+        let shape = type(of: slot).shape, dataShape = type(of: x).shape
+        if axis.blockSize > 0 {
+            let axisIndex = try normalizeAxis(axis.axis, rank: dataShape.count, "axis")
+            let dim = dataShape[axisIndex], blocks = (dim + axis.blockSize - 1) / axis.blockSize
+            var expected = dataShape
+            expected[axisIndex] = blocks
+            guard shape == expected else {
+                throw NodeError("blocked quantization with block_size \(axis.blockSize) along axis \(axisIndex) needs \(what) of shape \(shapeString(expected)), found \(shapeString(shape))")
+            }
+            let indices = (0..<dim).map { Double($0 / axis.blockSize) }
+            let table = Constant.from(name: graph.constants.freshName("\(n.outputName(0) ?? "quantize").blocks"),
+                                      type: TensorType([dim], .i64), values: indices)
+            return try emit(.gather(axis: axisIndex), [slot, .constant(table)], name: nil, n)
+        }
+        if shape.count > 1 {
+            throw NodeError("\(what) of shape \(shapeString(shape)) needs the attribute block_size (blocked quantization) or a scalar or 1-D shape")
         }
         guard shape.count == 1, shape[0] > 1 else { return slot }
-        let axis = try normalizeAxis(rawAxis, rank: rank, "axis")
-        let target = [shape[0]] + [Int](repeating: 1, count: rank - 1 - axis)
+        let axisIndex = try normalizeAxis(axis.axis, rank: dataShape.count, "axis")
+        guard dataShape[axisIndex] == shape[0] else {
+            throw NodeError("per-axis quantization along axis \(axisIndex) needs \(dataShape[axisIndex]) values of \(what), found \(shape[0])")
+        }
+        let target = [shape[0]] + [Int](repeating: 1, count: dataShape.count - 1 - axisIndex)
         return try emit(.reshape, [slot], declared: TensorType(target, type(of: slot).elementType), name: nil, n)
     }
 
-    /// The `axis` of a QuantizeLinear/DequantizeLinear read by elementwise ops (normalized only where a per-axis
-    /// parameter uses it, as per-tensor parameters ignore it); blocked quantization is refused.
-    private func runTimeQuantizationAxis(_ n: inout NodeContext) throws(NodeError) -> Int64 {
+    /// The `axis` and `block_size` of a QuantizeLinear/DequantizeLinear read by elementwise ops (the axis is
+    /// normalized only where a per-axis or blocked parameter uses it, as per-tensor parameters ignore it).
+    private struct QuantizationAxis {
+        var axis: Int64
+        var blockSize: Int
+    }
+
+    private func quantizationAxis(_ n: inout NodeContext) throws(NodeError) -> QuantizationAxis {
         let blockSize = try n.attributes.int("block_size", default: 0)
-        guard blockSize == 0 else { throw NodeError("blocked quantization (block_size \(blockSize)) is not supported") }
-        return try n.attributes.int("axis", default: 1)
+        guard blockSize >= 0, blockSize <= Int64(TensorType.maxElementCount) else {
+            throw NodeError("block_size \(blockSize) must not be negative")
+        }
+        return QuantizationAxis(axis: try n.attributes.int("axis", default: 1), blockSize: Int(blockSize))
     }
 
     /// The slot as f32 (a cast unless it already is).

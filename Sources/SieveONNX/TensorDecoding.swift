@@ -32,6 +32,15 @@ func irElementType(onnxCode code: Int32) -> ElementType? {
     case .int32: return .i32
     case .int64: return .i64
     case .bool: return .bool
+    case .int16: return .i16
+    case .uint16: return .u16
+    case .int4: return .i4
+    case .uint4: return .u4
+    case .int2: return .i2
+    case .uint2: return .u2
+    case .float8E4M3Fn: return .f8e4m3fn
+    case .float8E5M2: return .f8e5m2
+    case .float4E2M1: return .f4e2m1
     default: return nil
     }
 }
@@ -73,7 +82,7 @@ func onnxTypeName(_ code: Int32) -> String {
 /// The IR element type for an ONNX code, or an error naming the unsupported type.
 func requireElementType(onnxCode code: Int32, _ what: String) throws(TensorDecodingError) -> ElementType {
     guard let type = irElementType(onnxCode: code) else {
-        throw TensorDecodingError("\(what) has element type \(onnxTypeName(code)), which Sieve does not support (supported: float, float16, bfloat16, int8, uint8, int32, int64, bool)")
+        throw TensorDecodingError("\(what) has element type \(onnxTypeName(code)), which Sieve does not support (supported: float, float16, bfloat16, int8, uint8, int16, uint16, int32, int64, bool, and for quantization int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1)")
     }
     return type
 }
@@ -105,7 +114,8 @@ func decodeTensor(_ proto: Onnx_TensorProto, name: String, baseDirectory: String
     let elementType = try requireElementType(onnxCode: proto.dataType, what)
     let type = try checkedTensorType(dims: proto.dims, elementType: elementType, what)
     guard let count = type.elementCount else { throw TensorDecodingError("\(what) has an absurd shape") }
-    let byteCount = count * elementType.byteSize
+    // ONNX packs the sub-byte types (low bits first); the IR holds them one per byte, unpacked below.
+    let byteCount = elementType.packedBits.map { (count * $0 + 7) / 8 } ?? count * elementType.byteSize
     if proto.hasSegment {
         throw TensorDecodingError("\(what) is a segment of a larger tensor, which Sieve does not support")
     }
@@ -118,19 +128,21 @@ func decodeTensor(_ proto: Onnx_TensorProto, name: String, baseDirectory: String
             throw TensorDecodingError("\(what) refers to external data, which is only allowed for tensors in a model file")
         }
         let bytes = try readExternalData(proto, byteCount: byteCount, baseDirectory: baseDirectory, what)
-        return Constant(name: name, type: type, bytes: bytes)
+        return Constant(name: name, type: type, bytes: unpackedNarrowElements(bytes, count: count, elementType))
     }
     if proto.hasRawData {
         guard proto.rawData.count == byteCount else {
             throw TensorDecodingError("\(what) has \(proto.rawData.count) bytes of raw_data, but \(type) needs \(byteCount)")
         }
-        return Constant(name: name, type: type, bytes: [UInt8](proto.rawData))
+        return Constant(name: name, type: type, bytes: unpackedNarrowElements([UInt8](proto.rawData), count: count, elementType))
     }
 
-    // Typed fields: check the count first, then convert (ONNX keeps 8- and 16-bit types in int32_data).
+    // Typed fields: check the count first, then convert (ONNX keeps 8- and 16-bit types in int32_data, and the
+    // sub-byte types packed, one packed byte per int32).
     func requireCount(_ found: Int, _ field: String) throws(TensorDecodingError) {
-        guard found == count else {
-            throw TensorDecodingError("\(what) has \(found) values in \(field), but \(type) needs \(count)")
+        let needed = elementType.packedBits == nil ? count : byteCount
+        guard found == needed else {
+            throw TensorDecodingError("\(what) has \(found) values in \(field), but \(type) needs \(needed)")
         }
     }
     var bytes: [UInt8] = []
@@ -142,9 +154,16 @@ func decodeTensor(_ proto: Onnx_TensorProto, name: String, baseDirectory: String
     case .f32:
         try requireCount(proto.floatData.count, "float_data")
         for value in proto.floatData { append(value.bitPattern) }
-    case .f16, .bf16:
+    case .f16, .bf16, .i16, .u16:
         try requireCount(proto.int32Data.count, "int32_data")
         for value in proto.int32Data { append(UInt16(truncatingIfNeeded: value)) }
+    case .f8e4m3fn, .f8e5m2:
+        try requireCount(proto.int32Data.count, "int32_data")
+        for value in proto.int32Data { append(UInt8(truncatingIfNeeded: value)) }
+    case .i4, .u4, .i2, .u2, .f4e2m1:
+        try requireCount(proto.int32Data.count, "int32_data")
+        let packed = proto.int32Data.map { UInt8(truncatingIfNeeded: $0) }
+        return Constant(name: name, type: type, bytes: unpackedNarrowElements(packed, count: count, elementType))
     case .i8:
         try requireCount(proto.int32Data.count, "int32_data")
         for value in proto.int32Data { append(Int8(truncatingIfNeeded: value)) }
@@ -162,6 +181,18 @@ func decodeTensor(_ proto: Onnx_TensorProto, name: String, baseDirectory: String
         for value in proto.int64Data { append(value) }
     }
     return Constant(name: name, type: type, bytes: bytes)
+}
+
+/// ONNX's packed sub-byte elements (two int4, uint4 or float4 per byte, four int2 or uint2, the first in the low bits)
+/// as the IR holds them, one per byte: the signed integers sign-extended, the others as they are. Other types'
+/// bytes are returned unchanged.
+func unpackedNarrowElements(_ bytes: [UInt8], count: Int, _ elementType: ElementType) -> [UInt8] {
+    guard let bits = elementType.packedBits else { return bytes }
+    let perByte = 8 / bits, mask = UInt8((1 << bits) - 1)
+    return (0..<count).map { index in
+        let raw = (bytes[index / perByte] >> UInt8((index % perByte) * bits)) & mask
+        return UInt8(truncatingIfNeeded: elementType.isInteger ? elementType.wrapping(Int64(raw)) : Int64(raw))
+    }
 }
 
 /// Reads a tensor's external data, confined to `baseDirectory`.

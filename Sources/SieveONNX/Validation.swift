@@ -44,10 +44,14 @@ func deprecated(_ version: Int, use replacement: String) -> NodeSignature {
 /// One ONNX op as the frontend reads it: its signatures, oldest first, and its converter.
 struct ONNXOperator: Sendable {
     let signatures: [NodeSignature]
+    /// Whether the op's type constraints include the narrow types (int4, uint4, int2, uint2, float8, float4:
+    /// `ElementType.isNarrow`); inputs of those types are refused for every other op.
+    let takesNarrowTypes: Bool
     let convert: GraphBuilder.Converter
 
-    init(_ signatures: NodeSignature..., convert: @escaping GraphBuilder.Converter) {
+    init(_ signatures: NodeSignature..., narrowTypes: Bool = false, convert: @escaping GraphBuilder.Converter) {
         self.signatures = signatures
+        self.takesNarrowTypes = narrowTypes
         self.convert = convert
     }
 
@@ -309,7 +313,7 @@ func tensorFieldProblem(_ proto: Onnx_TensorProto, elementType: ElementType, _ w
     switch elementType {
     case .f32: typed = "float_data"
     case .i64: typed = "int64_data"
-    case .f16, .bf16, .i8, .u8, .bool, .i32: typed = "int32_data"
+    case .f16, .bf16, .i8, .u8, .i16, .u16, .bool, .i32, .i4, .u4, .i2, .u2, .f8e4m3fn, .f8e5m2, .f4e2m1: typed = "int32_data"
     }
     if let field = fields.first, field != "raw_data", field != typed {
         return "\(what) is \(elementType) but holds its values in \(field); they belong in \(typed) or raw_data"

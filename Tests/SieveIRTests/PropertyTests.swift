@@ -102,8 +102,8 @@ import Testing
             let values: [Double] = (0..<count).map { _ in
                 switch type.elementType {
                 case .bool: return Double(Int.random(in: 0...1, using: &random))
-                case .i8, .u8, .i32, .i64: return Double(Int.random(in: 0...3, using: &random))
-                case .f32, .f16, .bf16: return Double(Int.random(in: -8...8, using: &random)) / 4
+                case .i8, .u8, .i16, .u16, .i32, .i64, .i4, .u4, .i2, .u2: return Double(Int.random(in: 0...3, using: &random))
+                case .f32, .f16, .bf16, .f8e4m3fn, .f8e5m2, .f4e2m1: return Double(Int.random(in: -8...8, using: &random)) / 4
                 }
             }
             return try? Tensor(shape: type.shape, elementType: type.elementType, values: values)

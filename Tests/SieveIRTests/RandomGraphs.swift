@@ -50,10 +50,11 @@ struct GraphGenerator {
         let count = type.elementCount ?? 0
         let values: [Double] = (0..<count).map { _ in
             switch type.elementType {
-            case .f32, .f16, .bf16: return chance(0.2) ? 1 : Double(int(-8...8)) / 4
+            case .f32, .f16, .bf16, .f8e4m3fn, .f8e5m2, .f4e2m1: return chance(0.2) ? 1 : Double(int(-8...8)) / 4
             case .bool: return Double(int(0...1))
-            case .u8: return Double(int(0...255))
-            case .i8, .i32, .i64: return Double(int(-5...5))
+            case .u8, .u16: return Double(int(0...255))
+            case .i8, .i16, .i32, .i64: return Double(int(-5...5))
+            case .i4, .u4, .i2, .u2: return Double(int(-1...1))
             }
         }
         var constant = Constant.from(name: graph.constants.freshName("w"), type: type, values: values)

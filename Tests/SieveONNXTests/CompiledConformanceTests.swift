@@ -40,8 +40,8 @@ let quantizationCasePrefixes = ["test_quantizelinear", "test_dequantizelinear", 
       arguments: [TargetDescription.native, .x86_64])
 func compiledQuantizationConformance(target: TargetDescription) throws {
     let dataSets = try interpretedPassingDataSets { name in quantizationCasePrefixes.contains { name.hasPrefix($0) } }
-    // 22 cases pass interpreted with onnx 1.22.0; the others use int4, int16, float8 or blocked quantization.
-    #expect(Set(dataSets.map(\.caseName)).count >= 22, "only \(dataSets.count) quantization data sets pass in the interpreter")
+    // All 45 cases pass interpreted with onnx 1.22.0, int16, int4, int2, float8, float4 and blocked quantization included.
+    #expect(Set(dataSets.map(\.caseName)).count >= 45, "only \(dataSets.count) quantization data sets pass in the interpreter")
     try compileAndCompare(dataSets, target: target)
 }
 

@@ -125,4 +125,50 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         let errors = importErrors(m)
         #expect(errors.first?.message.contains("a per-row parameter of 3 values does not match the 2 rows") == true)
     }
+
+    // MARK: Narrow types (int4, uint2, …) and blocked parameters
+
+    @Test func packedInt4OfOddLengthUnpacksOnePerByte() throws {
+        // int4 [0, 1, 7, -4, -8], two to a byte, low nibble first, in int32_data: 0x10, 0xC7, 0x08.
+        let m = model(nodes: [node("DequantizeLinear", ["x", "s", "z"], ["y"])], inputs: [], outputs: ["y"],
+                      initializers: [integerTensor("x", 22, [5], [0x10, 0xC7, 0x08]), floatTensor("s", [], [2]),
+                                     integerTensor("z", 22, [], [0x01])], opset: 21, irVersion: 10)
+        let output = try #require(try run(m, []).first)
+        #expect(output.floats == [-2, 0, 12, -10, -18])
+    }
+
+    @Test func packedUInt2InRawDataUnpacksOnePerByte() throws {
+        // uint2 [0, 1, 2, 3, 1], four to a byte, lowest bits first: 0xE4, 0x01.
+        var x = Onnx_TensorProto()
+        x.name = "x"
+        x.dataType = 25
+        x.dims = [5]
+        x.rawData = Data([0xE4, 0x01])
+        let m = model(nodes: [node("DequantizeLinear", ["x", "s"], ["y"])], inputs: [], outputs: ["y"],
+                      initializers: [x, floatTensor("s", [], [1])], opset: 21, irVersion: 10)
+        let output = try #require(try run(m, []).first)
+        #expect(output.floats == [0, 1, 2, 3, 1])
+        x.rawData = Data([0xE4])
+        let short = model(nodes: [node("DequantizeLinear", ["x", "s"], ["y"])], inputs: [], outputs: ["y"],
+                          initializers: [x, floatTensor("s", [], [1])], opset: 21, irVersion: 10)
+        #expect(importErrors(short).first?.message.contains("has 1 bytes of raw_data, but tensor<5xu2> needs 2") == true)
+    }
+
+    @Test func narrowTypesAreRefusedOutsideQuantizationCastAndMovement() {
+        let m = model(nodes: [node("Add", ["a", "a"], ["y"], name: "sum")],
+                      inputs: [valueInfo("a", 22, [4])], outputs: ["y"], opset: 21, irVersion: 10)
+        let errors = importErrors(m)
+        #expect(errors.count == 1)
+        #expect(errors.first?.message.contains("Add of i4 is not supported: ONNX allows int4") == true)
+    }
+
+    @Test func blockedConstantScalesRepeatAlongTheAxis() throws {
+        // Scales [1, 4] in blocks of 2 along axis 0: x / [1, 1, 4, 4], rounded half to even, as int16.
+        let m = model(nodes: [node("QuantizeLinear", ["x", "s", "z"], ["y"], [intAttribute("axis", 0), intAttribute("block_size", 2)])],
+                      inputs: [valueInfo("x", ONNXType.float, [3])], outputs: ["y"],
+                      initializers: [floatTensor("s", [2], [1, 4]), integerTensor("z", 5, [2], [0, 100])], opset: 21, irVersion: 10)
+        let output = try #require(try run(m, [try Tensor(TensorType([3], .f32), floats: [2.5, -3.5, 10])]).first)
+        #expect(output.type == TensorType([3], .i16))
+        #expect(output.integers == [2, -4, 102])
+    }
 }

@@ -53,6 +53,13 @@ float sieve_llvm_f16_to_f32(uint16_t h);
 uint16_t sieve_llvm_f32_to_f16(float value);
 float sieve_llvm_bf16_to_f32(uint16_t h);
 uint16_t sieve_llvm_f32_to_bf16(float value);
+/* The float8 and float4 conversions (saturating), with the byte in a uint32_t so that no caller has to extend it. */
+float sieve_llvm_f8e4m3fn_to_f32(uint32_t bits);
+uint32_t sieve_llvm_f32_to_f8e4m3fn(float value);
+float sieve_llvm_f8e5m2_to_f32(uint32_t bits);
+uint32_t sieve_llvm_f32_to_f8e5m2(float value);
+float sieve_llvm_f4e2m1_to_f32(uint32_t bits);
+uint32_t sieve_llvm_f32_to_f4e2m1(float value);
 int64_t sieve_llvm_pow_i64(int64_t base, int64_t exponent);
 double sieve_llvm_sigmoid(double x);
 double sieve_llvm_gelu(double x);

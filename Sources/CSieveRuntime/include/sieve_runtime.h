@@ -135,6 +135,83 @@ static inline uint16_t sieve_f32_to_bf16(float value) {
     if (value != value) return (uint16_t)((bits >> 16) | 0x40u);
     return (uint16_t)((bits + (((bits >> 16) & 1u) + 0x7fffu)) >> 16);
 }
+/* ONNX's small floats (float8 e4m3fn, float8 e5m2, float4 e2m1), held one per byte (float4 in the low nibble):
+ * to f32 exactly; from f32 rounding to nearest even. With saturate (ONNX's default) a finite overflow or an infinity
+ * becomes the largest finite value of its sign; without, e4m3fn gives NaN and e5m2 infinity. float4 has no NaN or
+ * infinity and always saturates; NaN gives a zero of the opposite sign, as onnx's reference (ml_dtypes) does. The interpreter's Swift twins are in SieveIR/ConstantData.swift.
+ * sieve_small_float_round: the magnitude code of |x| (f32 bits without the sign) rounded to nearest even; a code past
+ * the largest finite one means overflow. */
+static inline uint32_t sieve_small_float_round(uint32_t magnitude_bits, uint32_t mantissa_bits, int32_t bias) {
+    uint32_t exponent = magnitude_bits >> 23, mantissa = magnitude_bits & 0x7fffffu, result, shift;
+    if (exponent == 0) return 0;
+    int32_t e = (int32_t)exponent - 127 + bias;
+    if (e <= 0) {
+        shift = 23 - mantissa_bits + (uint32_t)(1 - e);
+        if (shift > 24) return 0;
+        mantissa |= 0x800000u;
+        result = mantissa >> shift;
+    } else {
+        shift = 23 - mantissa_bits;
+        result = ((uint32_t)e << mantissa_bits) | (mantissa >> shift);
+    }
+    uint32_t rest = mantissa & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (result & 1u))) result++;
+    return result;
+}
+static inline float sieve_small_float_value(uint32_t code, uint32_t mantissa_bits, int32_t bias) {
+    uint32_t exponent = code >> mantissa_bits, mantissa = code & ((1u << mantissa_bits) - 1), bits;
+    float value;
+    if (exponent == 0) {
+        bits = (uint32_t)(127 + 1 - bias - (int32_t)mantissa_bits) << 23;
+        memcpy(&value, &bits, 4);
+        return (float)mantissa * value;
+    }
+    bits = ((uint32_t)((int32_t)exponent - bias + 127) << 23) | (mantissa << (23 - mantissa_bits));
+    memcpy(&value, &bits, 4);
+    return value;
+}
+static inline uint8_t sieve_f32_to_f8e4m3fn(float value, int saturate) {
+    uint32_t bits; memcpy(&bits, &value, 4);
+    uint8_t sign = (uint8_t)((bits >> 24) & 0x80u);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return sign | 0x7f;
+    if ((bits & 0x7fffffffu) == 0x7f800000u) return sign | (saturate ? 0x7e : 0x7f);
+    uint32_t code = sieve_small_float_round(bits & 0x7fffffffu, 3, 7);
+    if (code > 0x7e) return sign | (saturate ? 0x7e : 0x7f);
+    return sign | (uint8_t)code;
+}
+static inline float sieve_f8e4m3fn_to_f32(uint8_t b) {
+    float magnitude = (b & 0x7f) == 0x7f ? NAN : sieve_small_float_value(b & 0x7fu, 3, 7);
+    return (b & 0x80) ? -magnitude : magnitude;
+}
+static inline uint8_t sieve_f32_to_f8e5m2(float value, int saturate) {
+    uint32_t bits; memcpy(&bits, &value, 4);
+    uint8_t sign = (uint8_t)((bits >> 24) & 0x80u);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return sign | 0x7e;
+    if ((bits & 0x7fffffffu) == 0x7f800000u) return sign | (saturate ? 0x7b : 0x7c);
+    uint32_t code = sieve_small_float_round(bits & 0x7fffffffu, 2, 15);
+    if (code > 0x7b) return sign | (saturate ? 0x7b : 0x7c);
+    return sign | (uint8_t)code;
+}
+static inline float sieve_f8e5m2_to_f32(uint8_t b) {
+    float magnitude = (b & 0x7c) != 0x7c ? sieve_small_float_value(b & 0x7fu, 2, 15) : (b & 0x03) ? NAN : INFINITY;
+    return (b & 0x80) ? -magnitude : magnitude;
+}
+static inline uint8_t sieve_f32_to_f4e2m1(float value) {
+    uint32_t bits; memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint8_t)(((bits >> 28) & 0x8u) ^ 0x8u);
+    uint8_t sign = (uint8_t)((bits >> 28) & 0x8u);
+    uint32_t code = (bits & 0x7fffffffu) == 0x7f800000u ? 0x7 : sieve_small_float_round(bits & 0x7fffffffu, 1, 1);
+    return sign | (uint8_t)(code > 0x7 ? 0x7 : code);
+}
+static inline float sieve_f4e2m1_to_f32(uint8_t b) {
+    float magnitude = sieve_small_float_value(b & 0x7u, 1, 1);
+    return (b & 0x8) ? -magnitude : magnitude;
+}
+/* The narrow integers (int4, uint4, int2, uint2), one per byte: wrapped to their width as two's complement. */
+static inline int8_t sieve_wrap_signed(int64_t value, int bits) {
+    return (int8_t)((int64_t)((uint64_t)value << (64 - bits)) >> (64 - bits));
+}
+static inline uint8_t sieve_wrap_unsigned(int64_t value, int bits) { return (uint8_t)((uint64_t)value & ((1u << bits) - 1)); }
 /* Truncation toward zero, saturating to int64, NaN giving 0. */
 static inline int64_t sieve_truncate_to_i64(double x) {
     if (x != x) return 0;

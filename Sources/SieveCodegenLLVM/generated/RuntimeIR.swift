@@ -1294,6 +1294,369 @@ define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr 
   ret i16 %15
 }
 
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e4m3fn_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = trunc i32 %0 to i8
+  %3 = and i8 %2, 127
+  %4 = icmp eq i8 %3, 127
+  br i1 %4, label %18, label %5
+
+5:                                                ; preds = %1
+  %6 = and i32 %0, 7
+  %7 = icmp ult i8 %3, 8
+  br i1 %7, label %8, label %11
+
+8:                                                ; preds = %5
+  %9 = uitofp nneg i32 %6 to float
+  %10 = fmul float %9, 0x3F60000000000000
+  br label %18
+
+11:                                               ; preds = %5
+  %12 = shl i32 %0, 20
+  %13 = and i32 %12, 125829120
+  %14 = add nuw nsw i32 %13, 1006632960
+  %15 = shl nuw nsw i32 %6, 20
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %18
+
+18:                                               ; preds = %1, %8, %11
+  %19 = phi float [ 0x7FF8000000000000, %1 ], [ %10, %8 ], [ %17, %11 ]
+  %20 = fneg float %19
+  %21 = icmp slt i8 %2, 0
+  %22 = select i1 %21, float %20, float %19
+  ret float %22
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e4m3fn(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %9
+
+7:                                                ; preds = %1
+  %8 = or i32 %3, 127
+  br label %56
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %5, 2139095040
+  br i1 %10, label %11, label %14
+
+11:                                               ; preds = %9
+  %12 = and i32 %3, 128
+  %13 = or disjoint i32 %12, 126
+  br label %56
+
+14:                                               ; preds = %9
+  %15 = and i32 %5, 8388607
+  %16 = icmp ult i32 %5, 8388608
+  br i1 %16, label %48, label %17
+
+17:                                               ; preds = %14
+  %18 = lshr i32 %5, 23
+  %19 = icmp ult i32 %5, 1015021568
+  br i1 %19, label %20, label %26
+
+20:                                               ; preds = %17
+  %21 = icmp ult i32 %5, 981467136
+  br i1 %21, label %48, label %22
+
+22:                                               ; preds = %20
+  %23 = sub nuw nsw i32 141, %18
+  %24 = or disjoint i32 %15, 8388608
+  %25 = lshr i32 %24, %23
+  br label %31
+
+26:                                               ; preds = %17
+  %27 = shl nuw nsw i32 %18, 3
+  %28 = add nsw i32 %27, -960
+  %29 = lshr i32 %15, 20
+  %30 = or disjoint i32 %28, %29
+  br label %31
+
+31:                                               ; preds = %26, %22
+  %32 = phi i32 [ %23, %22 ], [ 20, %26 ]
+  %33 = phi i32 [ %25, %22 ], [ %30, %26 ]
+  %34 = phi i32 [ %24, %22 ], [ %15, %26 ]
+  %35 = shl nsw i32 -1, %32
+  %36 = xor i32 %35, -1
+  %37 = and i32 %34, %36
+  %38 = add nsw i32 %32, -1
+  %39 = shl nuw nsw i32 1, %38
+  %40 = icmp ugt i32 %37, %39
+  br i1 %40, label %46, label %41
+
+41:                                               ; preds = %31
+  %42 = icmp ne i32 %37, %39
+  %43 = and i32 %33, 1
+  %44 = icmp eq i32 %43, 0
+  %45 = select i1 %42, i1 true, i1 %44
+  br i1 %45, label %50, label %46
+
+46:                                               ; preds = %41, %31
+  %47 = add nuw nsw i32 %33, 1
+  br label %50
+
+48:                                               ; preds = %20, %14
+  %49 = and i32 %3, 128
+  br label %56
+
+50:                                               ; preds = %46, %41
+  %51 = phi i32 [ %47, %46 ], [ %33, %41 ]
+  %52 = freeze i32 %51
+  %53 = and i32 %3, 128
+  %54 = tail call i32 @llvm.umin.i32(i32 %52, i32 126)
+  %55 = or disjoint i32 %53, %54
+  br label %56
+
+56:                                               ; preds = %7, %11, %48, %50
+  %57 = phi i32 [ %8, %7 ], [ %13, %11 ], [ %49, %48 ], [ %55, %50 ]
+  ret i32 %57
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e5m2_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = and i32 %0, 124
+  %3 = icmp eq i32 %2, 124
+  br i1 %3, label %18, label %4
+
+4:                                                ; preds = %1
+  %5 = lshr i32 %0, 2
+  %6 = and i32 %5, 31
+  %7 = and i32 %0, 3
+  %8 = icmp eq i32 %6, 0
+  br i1 %8, label %9, label %12
+
+9:                                                ; preds = %4
+  %10 = uitofp nneg i32 %7 to float
+  %11 = fmul float %10, 0x3EF0000000000000
+  br label %22
+
+12:                                               ; preds = %4
+  %13 = shl nuw nsw i32 %6, 23
+  %14 = add nuw nsw i32 %13, 939524096
+  %15 = shl nuw nsw i32 %7, 21
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %22
+
+18:                                               ; preds = %1
+  %19 = and i32 %0, 3
+  %20 = icmp eq i32 %19, 0
+  %21 = select i1 %20, float 0x7FF0000000000000, float 0x7FF8000000000000
+  br label %22
+
+22:                                               ; preds = %9, %12, %18
+  %23 = phi float [ %21, %18 ], [ %11, %9 ], [ %17, %12 ]
+  %24 = fneg float %23
+  %25 = and i32 %0, 128
+  %26 = icmp eq i32 %25, 0
+  %27 = select i1 %26, float %23, float %24
+  ret float %27
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e5m2(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %10
+
+7:                                                ; preds = %1
+  %8 = and i32 %3, 128
+  %9 = or disjoint i32 %8, 126
+  br label %57
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %5, 2139095040
+  br i1 %11, label %12, label %15
+
+12:                                               ; preds = %10
+  %13 = and i32 %3, 128
+  %14 = or disjoint i32 %13, 123
+  br label %57
+
+15:                                               ; preds = %10
+  %16 = and i32 %5, 8388607
+  %17 = icmp ult i32 %5, 8388608
+  br i1 %17, label %49, label %18
+
+18:                                               ; preds = %15
+  %19 = lshr i32 %5, 23
+  %20 = icmp ult i32 %5, 947912704
+  br i1 %20, label %21, label %27
+
+21:                                               ; preds = %18
+  %22 = icmp ult i32 %5, 922746880
+  br i1 %22, label %49, label %23
+
+23:                                               ; preds = %21
+  %24 = sub nuw nsw i32 134, %19
+  %25 = or disjoint i32 %16, 8388608
+  %26 = lshr i32 %25, %24
+  br label %32
+
+27:                                               ; preds = %18
+  %28 = shl nuw nsw i32 %19, 2
+  %29 = add nsw i32 %28, -448
+  %30 = lshr i32 %16, 21
+  %31 = or disjoint i32 %29, %30
+  br label %32
+
+32:                                               ; preds = %27, %23
+  %33 = phi i32 [ %24, %23 ], [ 21, %27 ]
+  %34 = phi i32 [ %26, %23 ], [ %31, %27 ]
+  %35 = phi i32 [ %25, %23 ], [ %16, %27 ]
+  %36 = shl nsw i32 -1, %33
+  %37 = xor i32 %36, -1
+  %38 = and i32 %35, %37
+  %39 = add nsw i32 %33, -1
+  %40 = shl nuw nsw i32 1, %39
+  %41 = icmp ugt i32 %38, %40
+  br i1 %41, label %47, label %42
+
+42:                                               ; preds = %32
+  %43 = icmp ne i32 %38, %40
+  %44 = and i32 %34, 1
+  %45 = icmp eq i32 %44, 0
+  %46 = select i1 %43, i1 true, i1 %45
+  br i1 %46, label %51, label %47
+
+47:                                               ; preds = %42, %32
+  %48 = add nuw nsw i32 %34, 1
+  br label %51
+
+49:                                               ; preds = %21, %15
+  %50 = and i32 %3, 128
+  br label %57
+
+51:                                               ; preds = %47, %42
+  %52 = phi i32 [ %48, %47 ], [ %34, %42 ]
+  %53 = freeze i32 %52
+  %54 = and i32 %3, 128
+  %55 = tail call i32 @llvm.umin.i32(i32 %53, i32 123)
+  %56 = or disjoint i32 %54, %55
+  br label %57
+
+57:                                               ; preds = %7, %12, %49, %51
+  %58 = phi i32 [ %9, %7 ], [ %14, %12 ], [ %50, %49 ], [ %56, %51 ]
+  ret i32 %58
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = lshr i32 %0, 1
+  %3 = and i32 %2, 3
+  %4 = and i32 %0, 1
+  %5 = icmp eq i32 %3, 0
+  br i1 %5, label %6, label %9
+
+6:                                                ; preds = %1
+  %7 = uitofp nneg i32 %4 to float
+  %8 = fmul float %7, 5.000000e-01
+  br label %15
+
+9:                                                ; preds = %1
+  %10 = shl nuw nsw i32 %3, 23
+  %11 = add nuw nsw i32 %10, 1056964608
+  %12 = shl nuw nsw i32 %4, 22
+  %13 = or disjoint i32 %11, %12
+  %14 = bitcast i32 %13 to float
+  br label %15
+
+15:                                               ; preds = %6, %9
+  %16 = phi float [ %8, %6 ], [ %14, %9 ]
+  %17 = and i32 %0, 8
+  %18 = icmp eq i32 %17, 0
+  %19 = fneg float %16
+  %20 = select i1 %18, float %16, float %19
+  ret float %20
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
+
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
+
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
+
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
+
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
+
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
+
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
+
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
+
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
+
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
+
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
 define i64 @sieve_llvm_pow_i64(i64 noundef %0, i64 noundef %1) local_unnamed_addr #12 {
   %3 = icmp slt i64 %1, 0
@@ -7191,6 +7554,9 @@ declare i32 @llvm.umin.i32(i32, i32) #24
 declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.fabs.f32(float) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.smin.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
@@ -8622,6 +8988,369 @@ define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr 
 14:                                               ; preds = %5, %8
   %15 = phi i16 [ %7, %5 ], [ %13, %8 ]
   ret i16 %15
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e4m3fn_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = trunc i32 %0 to i8
+  %3 = and i8 %2, 127
+  %4 = icmp eq i8 %3, 127
+  br i1 %4, label %18, label %5
+
+5:                                                ; preds = %1
+  %6 = and i32 %0, 7
+  %7 = icmp ult i8 %3, 8
+  br i1 %7, label %8, label %11
+
+8:                                                ; preds = %5
+  %9 = uitofp nneg i32 %6 to float
+  %10 = fmul float %9, 0x3F60000000000000
+  br label %18
+
+11:                                               ; preds = %5
+  %12 = shl i32 %0, 20
+  %13 = and i32 %12, 125829120
+  %14 = add nuw nsw i32 %13, 1006632960
+  %15 = shl nuw nsw i32 %6, 20
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %18
+
+18:                                               ; preds = %1, %8, %11
+  %19 = phi float [ 0x7FF8000000000000, %1 ], [ %10, %8 ], [ %17, %11 ]
+  %20 = fneg float %19
+  %21 = icmp slt i8 %2, 0
+  %22 = select i1 %21, float %20, float %19
+  ret float %22
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e4m3fn(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %9
+
+7:                                                ; preds = %1
+  %8 = or i32 %3, 127
+  br label %56
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %5, 2139095040
+  br i1 %10, label %11, label %14
+
+11:                                               ; preds = %9
+  %12 = and i32 %3, 128
+  %13 = or disjoint i32 %12, 126
+  br label %56
+
+14:                                               ; preds = %9
+  %15 = and i32 %5, 8388607
+  %16 = icmp ult i32 %5, 8388608
+  br i1 %16, label %48, label %17
+
+17:                                               ; preds = %14
+  %18 = lshr i32 %5, 23
+  %19 = icmp ult i32 %5, 1015021568
+  br i1 %19, label %20, label %26
+
+20:                                               ; preds = %17
+  %21 = icmp ult i32 %5, 981467136
+  br i1 %21, label %48, label %22
+
+22:                                               ; preds = %20
+  %23 = sub nuw nsw i32 141, %18
+  %24 = or disjoint i32 %15, 8388608
+  %25 = lshr i32 %24, %23
+  br label %31
+
+26:                                               ; preds = %17
+  %27 = shl nuw nsw i32 %18, 3
+  %28 = add nsw i32 %27, -960
+  %29 = lshr i32 %15, 20
+  %30 = or disjoint i32 %28, %29
+  br label %31
+
+31:                                               ; preds = %26, %22
+  %32 = phi i32 [ %23, %22 ], [ 20, %26 ]
+  %33 = phi i32 [ %25, %22 ], [ %30, %26 ]
+  %34 = phi i32 [ %24, %22 ], [ %15, %26 ]
+  %35 = shl nsw i32 -1, %32
+  %36 = xor i32 %35, -1
+  %37 = and i32 %34, %36
+  %38 = add nsw i32 %32, -1
+  %39 = shl nuw nsw i32 1, %38
+  %40 = icmp ugt i32 %37, %39
+  br i1 %40, label %46, label %41
+
+41:                                               ; preds = %31
+  %42 = icmp ne i32 %37, %39
+  %43 = and i32 %33, 1
+  %44 = icmp eq i32 %43, 0
+  %45 = select i1 %42, i1 true, i1 %44
+  br i1 %45, label %50, label %46
+
+46:                                               ; preds = %41, %31
+  %47 = add nuw nsw i32 %33, 1
+  br label %50
+
+48:                                               ; preds = %20, %14
+  %49 = and i32 %3, 128
+  br label %56
+
+50:                                               ; preds = %46, %41
+  %51 = phi i32 [ %47, %46 ], [ %33, %41 ]
+  %52 = freeze i32 %51
+  %53 = and i32 %3, 128
+  %54 = tail call i32 @llvm.umin.i32(i32 %52, i32 126)
+  %55 = or disjoint i32 %53, %54
+  br label %56
+
+56:                                               ; preds = %7, %11, %48, %50
+  %57 = phi i32 [ %8, %7 ], [ %13, %11 ], [ %49, %48 ], [ %55, %50 ]
+  ret i32 %57
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e5m2_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = and i32 %0, 124
+  %3 = icmp eq i32 %2, 124
+  br i1 %3, label %18, label %4
+
+4:                                                ; preds = %1
+  %5 = lshr i32 %0, 2
+  %6 = and i32 %5, 31
+  %7 = and i32 %0, 3
+  %8 = icmp eq i32 %6, 0
+  br i1 %8, label %9, label %12
+
+9:                                                ; preds = %4
+  %10 = uitofp nneg i32 %7 to float
+  %11 = fmul float %10, 0x3EF0000000000000
+  br label %22
+
+12:                                               ; preds = %4
+  %13 = shl nuw nsw i32 %6, 23
+  %14 = add nuw nsw i32 %13, 939524096
+  %15 = shl nuw nsw i32 %7, 21
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %22
+
+18:                                               ; preds = %1
+  %19 = and i32 %0, 3
+  %20 = icmp eq i32 %19, 0
+  %21 = select i1 %20, float 0x7FF0000000000000, float 0x7FF8000000000000
+  br label %22
+
+22:                                               ; preds = %9, %12, %18
+  %23 = phi float [ %21, %18 ], [ %11, %9 ], [ %17, %12 ]
+  %24 = fneg float %23
+  %25 = and i32 %0, 128
+  %26 = icmp eq i32 %25, 0
+  %27 = select i1 %26, float %23, float %24
+  ret float %27
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e5m2(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %10
+
+7:                                                ; preds = %1
+  %8 = and i32 %3, 128
+  %9 = or disjoint i32 %8, 126
+  br label %57
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %5, 2139095040
+  br i1 %11, label %12, label %15
+
+12:                                               ; preds = %10
+  %13 = and i32 %3, 128
+  %14 = or disjoint i32 %13, 123
+  br label %57
+
+15:                                               ; preds = %10
+  %16 = and i32 %5, 8388607
+  %17 = icmp ult i32 %5, 8388608
+  br i1 %17, label %49, label %18
+
+18:                                               ; preds = %15
+  %19 = lshr i32 %5, 23
+  %20 = icmp ult i32 %5, 947912704
+  br i1 %20, label %21, label %27
+
+21:                                               ; preds = %18
+  %22 = icmp ult i32 %5, 922746880
+  br i1 %22, label %49, label %23
+
+23:                                               ; preds = %21
+  %24 = sub nuw nsw i32 134, %19
+  %25 = or disjoint i32 %16, 8388608
+  %26 = lshr i32 %25, %24
+  br label %32
+
+27:                                               ; preds = %18
+  %28 = shl nuw nsw i32 %19, 2
+  %29 = add nsw i32 %28, -448
+  %30 = lshr i32 %16, 21
+  %31 = or disjoint i32 %29, %30
+  br label %32
+
+32:                                               ; preds = %27, %23
+  %33 = phi i32 [ %24, %23 ], [ 21, %27 ]
+  %34 = phi i32 [ %26, %23 ], [ %31, %27 ]
+  %35 = phi i32 [ %25, %23 ], [ %16, %27 ]
+  %36 = shl nsw i32 -1, %33
+  %37 = xor i32 %36, -1
+  %38 = and i32 %35, %37
+  %39 = add nsw i32 %33, -1
+  %40 = shl nuw nsw i32 1, %39
+  %41 = icmp ugt i32 %38, %40
+  br i1 %41, label %47, label %42
+
+42:                                               ; preds = %32
+  %43 = icmp ne i32 %38, %40
+  %44 = and i32 %34, 1
+  %45 = icmp eq i32 %44, 0
+  %46 = select i1 %43, i1 true, i1 %45
+  br i1 %46, label %51, label %47
+
+47:                                               ; preds = %42, %32
+  %48 = add nuw nsw i32 %34, 1
+  br label %51
+
+49:                                               ; preds = %21, %15
+  %50 = and i32 %3, 128
+  br label %57
+
+51:                                               ; preds = %47, %42
+  %52 = phi i32 [ %48, %47 ], [ %34, %42 ]
+  %53 = freeze i32 %52
+  %54 = and i32 %3, 128
+  %55 = tail call i32 @llvm.umin.i32(i32 %53, i32 123)
+  %56 = or disjoint i32 %54, %55
+  br label %57
+
+57:                                               ; preds = %7, %12, %49, %51
+  %58 = phi i32 [ %9, %7 ], [ %14, %12 ], [ %50, %49 ], [ %56, %51 ]
+  ret i32 %58
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = lshr i32 %0, 1
+  %3 = and i32 %2, 3
+  %4 = and i32 %0, 1
+  %5 = icmp eq i32 %3, 0
+  br i1 %5, label %6, label %9
+
+6:                                                ; preds = %1
+  %7 = uitofp nneg i32 %4 to float
+  %8 = fmul float %7, 5.000000e-01
+  br label %15
+
+9:                                                ; preds = %1
+  %10 = shl nuw nsw i32 %3, 23
+  %11 = add nuw nsw i32 %10, 1056964608
+  %12 = shl nuw nsw i32 %4, 22
+  %13 = or disjoint i32 %11, %12
+  %14 = bitcast i32 %13 to float
+  br label %15
+
+15:                                               ; preds = %6, %9
+  %16 = phi float [ %8, %6 ], [ %14, %9 ]
+  %17 = and i32 %0, 8
+  %18 = icmp eq i32 %17, 0
+  %19 = fneg float %16
+  %20 = select i1 %18, float %16, float %19
+  ret float %20
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
+
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
+
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
+
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
+
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
+
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
+
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
+
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
+
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
+
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
+
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
@@ -11443,6 +12172,9 @@ declare i32 @llvm.umin.i32(i32, i32) #25
 declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.fabs.f32(float) #25
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.smin.i64(i64, i64) #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
@@ -12874,6 +13606,369 @@ define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr 
 14:                                               ; preds = %5, %8
   %15 = phi i16 [ %7, %5 ], [ %13, %8 ]
   ret i16 %15
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e4m3fn_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = trunc i32 %0 to i8
+  %3 = and i8 %2, 127
+  %4 = icmp eq i8 %3, 127
+  br i1 %4, label %18, label %5
+
+5:                                                ; preds = %1
+  %6 = and i32 %0, 7
+  %7 = icmp ult i8 %3, 8
+  br i1 %7, label %8, label %11
+
+8:                                                ; preds = %5
+  %9 = uitofp nneg i32 %6 to float
+  %10 = fmul float %9, 0x3F60000000000000
+  br label %18
+
+11:                                               ; preds = %5
+  %12 = shl i32 %0, 20
+  %13 = and i32 %12, 125829120
+  %14 = add nuw nsw i32 %13, 1006632960
+  %15 = shl nuw nsw i32 %6, 20
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %18
+
+18:                                               ; preds = %1, %8, %11
+  %19 = phi float [ 0x7FF8000000000000, %1 ], [ %10, %8 ], [ %17, %11 ]
+  %20 = fneg float %19
+  %21 = icmp slt i8 %2, 0
+  %22 = select i1 %21, float %20, float %19
+  ret float %22
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e4m3fn(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %9
+
+7:                                                ; preds = %1
+  %8 = or i32 %3, 127
+  br label %56
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %5, 2139095040
+  br i1 %10, label %11, label %14
+
+11:                                               ; preds = %9
+  %12 = and i32 %3, 128
+  %13 = or disjoint i32 %12, 126
+  br label %56
+
+14:                                               ; preds = %9
+  %15 = and i32 %5, 8388607
+  %16 = icmp ult i32 %5, 8388608
+  br i1 %16, label %48, label %17
+
+17:                                               ; preds = %14
+  %18 = lshr i32 %5, 23
+  %19 = icmp ult i32 %5, 1015021568
+  br i1 %19, label %20, label %26
+
+20:                                               ; preds = %17
+  %21 = icmp ult i32 %5, 981467136
+  br i1 %21, label %48, label %22
+
+22:                                               ; preds = %20
+  %23 = sub nuw nsw i32 141, %18
+  %24 = or disjoint i32 %15, 8388608
+  %25 = lshr i32 %24, %23
+  br label %31
+
+26:                                               ; preds = %17
+  %27 = shl nuw nsw i32 %18, 3
+  %28 = add nsw i32 %27, -960
+  %29 = lshr i32 %15, 20
+  %30 = or disjoint i32 %28, %29
+  br label %31
+
+31:                                               ; preds = %26, %22
+  %32 = phi i32 [ %23, %22 ], [ 20, %26 ]
+  %33 = phi i32 [ %25, %22 ], [ %30, %26 ]
+  %34 = phi i32 [ %24, %22 ], [ %15, %26 ]
+  %35 = shl nsw i32 -1, %32
+  %36 = xor i32 %35, -1
+  %37 = and i32 %34, %36
+  %38 = add nsw i32 %32, -1
+  %39 = shl nuw nsw i32 1, %38
+  %40 = icmp ugt i32 %37, %39
+  br i1 %40, label %46, label %41
+
+41:                                               ; preds = %31
+  %42 = icmp ne i32 %37, %39
+  %43 = and i32 %33, 1
+  %44 = icmp eq i32 %43, 0
+  %45 = select i1 %42, i1 true, i1 %44
+  br i1 %45, label %50, label %46
+
+46:                                               ; preds = %41, %31
+  %47 = add nuw nsw i32 %33, 1
+  br label %50
+
+48:                                               ; preds = %20, %14
+  %49 = and i32 %3, 128
+  br label %56
+
+50:                                               ; preds = %46, %41
+  %51 = phi i32 [ %47, %46 ], [ %33, %41 ]
+  %52 = freeze i32 %51
+  %53 = and i32 %3, 128
+  %54 = tail call i32 @llvm.umin.i32(i32 %52, i32 126)
+  %55 = or disjoint i32 %53, %54
+  br label %56
+
+56:                                               ; preds = %7, %11, %48, %50
+  %57 = phi i32 [ %8, %7 ], [ %13, %11 ], [ %49, %48 ], [ %55, %50 ]
+  ret i32 %57
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e5m2_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = and i32 %0, 124
+  %3 = icmp eq i32 %2, 124
+  br i1 %3, label %18, label %4
+
+4:                                                ; preds = %1
+  %5 = lshr i32 %0, 2
+  %6 = and i32 %5, 31
+  %7 = and i32 %0, 3
+  %8 = icmp eq i32 %6, 0
+  br i1 %8, label %9, label %12
+
+9:                                                ; preds = %4
+  %10 = uitofp nneg i32 %7 to float
+  %11 = fmul float %10, 0x3EF0000000000000
+  br label %22
+
+12:                                               ; preds = %4
+  %13 = shl nuw nsw i32 %6, 23
+  %14 = add nuw nsw i32 %13, 939524096
+  %15 = shl nuw nsw i32 %7, 21
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %22
+
+18:                                               ; preds = %1
+  %19 = and i32 %0, 3
+  %20 = icmp eq i32 %19, 0
+  %21 = select i1 %20, float 0x7FF0000000000000, float 0x7FF8000000000000
+  br label %22
+
+22:                                               ; preds = %9, %12, %18
+  %23 = phi float [ %21, %18 ], [ %11, %9 ], [ %17, %12 ]
+  %24 = fneg float %23
+  %25 = and i32 %0, 128
+  %26 = icmp eq i32 %25, 0
+  %27 = select i1 %26, float %23, float %24
+  ret float %27
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e5m2(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %10
+
+7:                                                ; preds = %1
+  %8 = and i32 %3, 128
+  %9 = or disjoint i32 %8, 126
+  br label %57
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %5, 2139095040
+  br i1 %11, label %12, label %15
+
+12:                                               ; preds = %10
+  %13 = and i32 %3, 128
+  %14 = or disjoint i32 %13, 123
+  br label %57
+
+15:                                               ; preds = %10
+  %16 = and i32 %5, 8388607
+  %17 = icmp ult i32 %5, 8388608
+  br i1 %17, label %49, label %18
+
+18:                                               ; preds = %15
+  %19 = lshr i32 %5, 23
+  %20 = icmp ult i32 %5, 947912704
+  br i1 %20, label %21, label %27
+
+21:                                               ; preds = %18
+  %22 = icmp ult i32 %5, 922746880
+  br i1 %22, label %49, label %23
+
+23:                                               ; preds = %21
+  %24 = sub nuw nsw i32 134, %19
+  %25 = or disjoint i32 %16, 8388608
+  %26 = lshr i32 %25, %24
+  br label %32
+
+27:                                               ; preds = %18
+  %28 = shl nuw nsw i32 %19, 2
+  %29 = add nsw i32 %28, -448
+  %30 = lshr i32 %16, 21
+  %31 = or disjoint i32 %29, %30
+  br label %32
+
+32:                                               ; preds = %27, %23
+  %33 = phi i32 [ %24, %23 ], [ 21, %27 ]
+  %34 = phi i32 [ %26, %23 ], [ %31, %27 ]
+  %35 = phi i32 [ %25, %23 ], [ %16, %27 ]
+  %36 = shl nsw i32 -1, %33
+  %37 = xor i32 %36, -1
+  %38 = and i32 %35, %37
+  %39 = add nsw i32 %33, -1
+  %40 = shl nuw nsw i32 1, %39
+  %41 = icmp ugt i32 %38, %40
+  br i1 %41, label %47, label %42
+
+42:                                               ; preds = %32
+  %43 = icmp ne i32 %38, %40
+  %44 = and i32 %34, 1
+  %45 = icmp eq i32 %44, 0
+  %46 = select i1 %43, i1 true, i1 %45
+  br i1 %46, label %51, label %47
+
+47:                                               ; preds = %42, %32
+  %48 = add nuw nsw i32 %34, 1
+  br label %51
+
+49:                                               ; preds = %21, %15
+  %50 = and i32 %3, 128
+  br label %57
+
+51:                                               ; preds = %47, %42
+  %52 = phi i32 [ %48, %47 ], [ %34, %42 ]
+  %53 = freeze i32 %52
+  %54 = and i32 %3, 128
+  %55 = tail call i32 @llvm.umin.i32(i32 %53, i32 123)
+  %56 = or disjoint i32 %54, %55
+  br label %57
+
+57:                                               ; preds = %7, %12, %49, %51
+  %58 = phi i32 [ %9, %7 ], [ %14, %12 ], [ %50, %49 ], [ %56, %51 ]
+  ret i32 %58
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = lshr i32 %0, 1
+  %3 = and i32 %2, 3
+  %4 = and i32 %0, 1
+  %5 = icmp eq i32 %3, 0
+  br i1 %5, label %6, label %9
+
+6:                                                ; preds = %1
+  %7 = uitofp nneg i32 %4 to float
+  %8 = fmul float %7, 5.000000e-01
+  br label %15
+
+9:                                                ; preds = %1
+  %10 = shl nuw nsw i32 %3, 23
+  %11 = add nuw nsw i32 %10, 1056964608
+  %12 = shl nuw nsw i32 %4, 22
+  %13 = or disjoint i32 %11, %12
+  %14 = bitcast i32 %13 to float
+  br label %15
+
+15:                                               ; preds = %6, %9
+  %16 = phi float [ %8, %6 ], [ %14, %9 ]
+  %17 = and i32 %0, 8
+  %18 = icmp eq i32 %17, 0
+  %19 = fneg float %16
+  %20 = select i1 %18, float %16, float %19
+  ret float %20
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
+
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
+
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
+
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
+
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
+
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
+
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
+
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
+
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
+
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
+
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
 }
 
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
@@ -16603,6 +17698,9 @@ declare i32 @llvm.umin.i32(i32, i32) #24
 declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.fabs.f32(float) #24
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.smin.i64(i64, i64) #24
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
@@ -18005,6 +19103,369 @@ define zeroext i16 @sieve_llvm_f32_to_bf16(float noundef %0) local_unnamed_addr 
   ret i16 %15
 }
 
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e4m3fn_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = trunc i32 %0 to i8
+  %3 = and i8 %2, 127
+  %4 = icmp eq i8 %3, 127
+  br i1 %4, label %18, label %5
+
+5:                                                ; preds = %1
+  %6 = and i32 %0, 7
+  %7 = icmp ult i8 %3, 8
+  br i1 %7, label %8, label %11
+
+8:                                                ; preds = %5
+  %9 = uitofp nneg i32 %6 to float
+  %10 = fmul float %9, 0x3F60000000000000
+  br label %18
+
+11:                                               ; preds = %5
+  %12 = shl i32 %0, 20
+  %13 = and i32 %12, 125829120
+  %14 = add nuw nsw i32 %13, 1006632960
+  %15 = shl nuw nsw i32 %6, 20
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %18
+
+18:                                               ; preds = %1, %8, %11
+  %19 = phi float [ 0x7FF8000000000000, %1 ], [ %10, %8 ], [ %17, %11 ]
+  %20 = fneg float %19
+  %21 = icmp slt i8 %2, 0
+  %22 = select i1 %21, float %20, float %19
+  ret float %22
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e4m3fn(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %9
+
+7:                                                ; preds = %1
+  %8 = or i32 %3, 127
+  br label %56
+
+9:                                                ; preds = %1
+  %10 = icmp eq i32 %5, 2139095040
+  br i1 %10, label %11, label %14
+
+11:                                               ; preds = %9
+  %12 = and i32 %3, 128
+  %13 = or disjoint i32 %12, 126
+  br label %56
+
+14:                                               ; preds = %9
+  %15 = and i32 %5, 8388607
+  %16 = icmp ult i32 %5, 8388608
+  br i1 %16, label %48, label %17
+
+17:                                               ; preds = %14
+  %18 = lshr i32 %5, 23
+  %19 = icmp ult i32 %5, 1015021568
+  br i1 %19, label %20, label %26
+
+20:                                               ; preds = %17
+  %21 = icmp ult i32 %5, 981467136
+  br i1 %21, label %48, label %22
+
+22:                                               ; preds = %20
+  %23 = sub nuw nsw i32 141, %18
+  %24 = or disjoint i32 %15, 8388608
+  %25 = lshr i32 %24, %23
+  br label %31
+
+26:                                               ; preds = %17
+  %27 = shl nuw nsw i32 %18, 3
+  %28 = add nsw i32 %27, -960
+  %29 = lshr i32 %15, 20
+  %30 = or disjoint i32 %28, %29
+  br label %31
+
+31:                                               ; preds = %26, %22
+  %32 = phi i32 [ %23, %22 ], [ 20, %26 ]
+  %33 = phi i32 [ %25, %22 ], [ %30, %26 ]
+  %34 = phi i32 [ %24, %22 ], [ %15, %26 ]
+  %35 = shl nsw i32 -1, %32
+  %36 = xor i32 %35, -1
+  %37 = and i32 %34, %36
+  %38 = add nsw i32 %32, -1
+  %39 = shl nuw nsw i32 1, %38
+  %40 = icmp ugt i32 %37, %39
+  br i1 %40, label %46, label %41
+
+41:                                               ; preds = %31
+  %42 = icmp ne i32 %37, %39
+  %43 = and i32 %33, 1
+  %44 = icmp eq i32 %43, 0
+  %45 = select i1 %42, i1 true, i1 %44
+  br i1 %45, label %50, label %46
+
+46:                                               ; preds = %41, %31
+  %47 = add nuw nsw i32 %33, 1
+  br label %50
+
+48:                                               ; preds = %20, %14
+  %49 = and i32 %3, 128
+  br label %56
+
+50:                                               ; preds = %46, %41
+  %51 = phi i32 [ %47, %46 ], [ %33, %41 ]
+  %52 = freeze i32 %51
+  %53 = and i32 %3, 128
+  %54 = tail call i32 @llvm.umin.i32(i32 %52, i32 126)
+  %55 = or disjoint i32 %53, %54
+  br label %56
+
+56:                                               ; preds = %7, %11, %48, %50
+  %57 = phi i32 [ %8, %7 ], [ %13, %11 ], [ %49, %48 ], [ %55, %50 ]
+  ret i32 %57
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f8e5m2_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = and i32 %0, 124
+  %3 = icmp eq i32 %2, 124
+  br i1 %3, label %18, label %4
+
+4:                                                ; preds = %1
+  %5 = lshr i32 %0, 2
+  %6 = and i32 %5, 31
+  %7 = and i32 %0, 3
+  %8 = icmp eq i32 %6, 0
+  br i1 %8, label %9, label %12
+
+9:                                                ; preds = %4
+  %10 = uitofp nneg i32 %7 to float
+  %11 = fmul float %10, 0x3EF0000000000000
+  br label %22
+
+12:                                               ; preds = %4
+  %13 = shl nuw nsw i32 %6, 23
+  %14 = add nuw nsw i32 %13, 939524096
+  %15 = shl nuw nsw i32 %7, 21
+  %16 = or disjoint i32 %14, %15
+  %17 = bitcast i32 %16 to float
+  br label %22
+
+18:                                               ; preds = %1
+  %19 = and i32 %0, 3
+  %20 = icmp eq i32 %19, 0
+  %21 = select i1 %20, float 0x7FF0000000000000, float 0x7FF8000000000000
+  br label %22
+
+22:                                               ; preds = %9, %12, %18
+  %23 = phi float [ %21, %18 ], [ %11, %9 ], [ %17, %12 ]
+  %24 = fneg float %23
+  %25 = and i32 %0, 128
+  %26 = icmp eq i32 %25, 0
+  %27 = select i1 %26, float %23, float %24
+  ret float %27
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f8e5m2(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = lshr i32 %2, 24
+  %4 = tail call float @llvm.fabs.f32(float %0)
+  %5 = bitcast float %4 to i32
+  %6 = icmp ugt i32 %5, 2139095040
+  br i1 %6, label %7, label %10
+
+7:                                                ; preds = %1
+  %8 = and i32 %3, 128
+  %9 = or disjoint i32 %8, 126
+  br label %57
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %5, 2139095040
+  br i1 %11, label %12, label %15
+
+12:                                               ; preds = %10
+  %13 = and i32 %3, 128
+  %14 = or disjoint i32 %13, 123
+  br label %57
+
+15:                                               ; preds = %10
+  %16 = and i32 %5, 8388607
+  %17 = icmp ult i32 %5, 8388608
+  br i1 %17, label %49, label %18
+
+18:                                               ; preds = %15
+  %19 = lshr i32 %5, 23
+  %20 = icmp ult i32 %5, 947912704
+  br i1 %20, label %21, label %27
+
+21:                                               ; preds = %18
+  %22 = icmp ult i32 %5, 922746880
+  br i1 %22, label %49, label %23
+
+23:                                               ; preds = %21
+  %24 = sub nuw nsw i32 134, %19
+  %25 = or disjoint i32 %16, 8388608
+  %26 = lshr i32 %25, %24
+  br label %32
+
+27:                                               ; preds = %18
+  %28 = shl nuw nsw i32 %19, 2
+  %29 = add nsw i32 %28, -448
+  %30 = lshr i32 %16, 21
+  %31 = or disjoint i32 %29, %30
+  br label %32
+
+32:                                               ; preds = %27, %23
+  %33 = phi i32 [ %24, %23 ], [ 21, %27 ]
+  %34 = phi i32 [ %26, %23 ], [ %31, %27 ]
+  %35 = phi i32 [ %25, %23 ], [ %16, %27 ]
+  %36 = shl nsw i32 -1, %33
+  %37 = xor i32 %36, -1
+  %38 = and i32 %35, %37
+  %39 = add nsw i32 %33, -1
+  %40 = shl nuw nsw i32 1, %39
+  %41 = icmp ugt i32 %38, %40
+  br i1 %41, label %47, label %42
+
+42:                                               ; preds = %32
+  %43 = icmp ne i32 %38, %40
+  %44 = and i32 %34, 1
+  %45 = icmp eq i32 %44, 0
+  %46 = select i1 %43, i1 true, i1 %45
+  br i1 %46, label %51, label %47
+
+47:                                               ; preds = %42, %32
+  %48 = add nuw nsw i32 %34, 1
+  br label %51
+
+49:                                               ; preds = %21, %15
+  %50 = and i32 %3, 128
+  br label %57
+
+51:                                               ; preds = %47, %42
+  %52 = phi i32 [ %48, %47 ], [ %34, %42 ]
+  %53 = freeze i32 %52
+  %54 = and i32 %3, 128
+  %55 = tail call i32 @llvm.umin.i32(i32 %53, i32 123)
+  %56 = or disjoint i32 %54, %55
+  br label %57
+
+57:                                               ; preds = %7, %12, %49, %51
+  %58 = phi i32 [ %9, %7 ], [ %14, %12 ], [ %50, %49 ], [ %56, %51 ]
+  ret i32 %58
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define float @sieve_llvm_f4e2m1_to_f32(i32 noundef %0) local_unnamed_addr #10 {
+  %2 = lshr i32 %0, 1
+  %3 = and i32 %2, 3
+  %4 = and i32 %0, 1
+  %5 = icmp eq i32 %3, 0
+  br i1 %5, label %6, label %9
+
+6:                                                ; preds = %1
+  %7 = uitofp nneg i32 %4 to float
+  %8 = fmul float %7, 5.000000e-01
+  br label %15
+
+9:                                                ; preds = %1
+  %10 = shl nuw nsw i32 %3, 23
+  %11 = add nuw nsw i32 %10, 1056964608
+  %12 = shl nuw nsw i32 %4, 22
+  %13 = or disjoint i32 %11, %12
+  %14 = bitcast i32 %13 to float
+  br label %15
+
+15:                                               ; preds = %6, %9
+  %16 = phi float [ %8, %6 ], [ %14, %9 ]
+  %17 = and i32 %0, 8
+  %18 = icmp eq i32 %17, 0
+  %19 = fneg float %16
+  %20 = select i1 %18, float %16, float %19
+  ret float %20
+}
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(none) uwtable
+define range(i32 0, 256) i32 @sieve_llvm_f32_to_f4e2m1(float noundef %0) local_unnamed_addr #10 {
+  %2 = bitcast float %0 to i32
+  %3 = tail call float @llvm.fabs.f32(float %0)
+  %4 = bitcast float %3 to i32
+  %5 = icmp ugt i32 %4, 2139095040
+  %6 = lshr i32 %2, 28
+  %7 = and i32 %6, 8
+  br i1 %5, label %8, label %10
+
+8:                                                ; preds = %1
+  %9 = xor i32 %7, 8
+  br label %50
+
+10:                                               ; preds = %1
+  %11 = icmp eq i32 %4, 2139095040
+  br i1 %11, label %46, label %12
+
+12:                                               ; preds = %10
+  %13 = and i32 %4, 8388607
+  %14 = icmp ult i32 %4, 8388608
+  br i1 %14, label %46, label %15
+
+15:                                               ; preds = %12
+  %16 = lshr i32 %4, 23
+  %17 = icmp ult i32 %4, 1065353216
+  br i1 %17, label %18, label %24
+
+18:                                               ; preds = %15
+  %19 = icmp ult i32 %4, 1048576000
+  br i1 %19, label %46, label %20
+
+20:                                               ; preds = %18
+  %21 = sub nuw nsw i32 149, %16
+  %22 = or disjoint i32 %13, 8388608
+  %23 = lshr i32 %22, %21
+  br label %29
+
+24:                                               ; preds = %15
+  %25 = shl nuw nsw i32 %16, 1
+  %26 = add nsw i32 %25, -252
+  %27 = lshr i32 %13, 22
+  %28 = or disjoint i32 %26, %27
+  br label %29
+
+29:                                               ; preds = %24, %20
+  %30 = phi i32 [ %21, %20 ], [ 22, %24 ]
+  %31 = phi i32 [ %23, %20 ], [ %28, %24 ]
+  %32 = phi i32 [ %22, %20 ], [ %13, %24 ]
+  %33 = shl nsw i32 -1, %30
+  %34 = xor i32 %33, -1
+  %35 = and i32 %32, %34
+  %36 = add nsw i32 %30, -1
+  %37 = shl nuw nsw i32 1, %36
+  %38 = icmp ugt i32 %35, %37
+  br i1 %38, label %44, label %39
+
+39:                                               ; preds = %29
+  %40 = icmp ne i32 %35, %37
+  %41 = and i32 %31, 1
+  %42 = icmp eq i32 %41, 0
+  %43 = select i1 %40, i1 true, i1 %42
+  br i1 %43, label %46, label %44
+
+44:                                               ; preds = %39, %29
+  %45 = add nuw nsw i32 %31, 1
+  br label %46
+
+46:                                               ; preds = %44, %39, %18, %12, %10
+  %47 = phi i32 [ 7, %10 ], [ 0, %12 ], [ 0, %18 ], [ %45, %44 ], [ %31, %39 ]
+  %48 = tail call i32 @llvm.umin.i32(i32 %47, i32 7)
+  %49 = or disjoint i32 %48, %7
+  br label %50
+
+50:                                               ; preds = %8, %46
+  %51 = phi i32 [ %9, %8 ], [ %49, %46 ]
+  ret i32 %51
+}
+
 ; Function Attrs: nofree norecurse nosync nounwind memory(none) uwtable
 define i64 @sieve_llvm_pow_i64(i64 noundef %0, i64 noundef %1) local_unnamed_addr #12 {
   %3 = icmp slt i64 %1, 0
@@ -19395,6 +20856,9 @@ declare i32 @llvm.umin.i32(i32, i32) #19
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
 declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #20
+
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
+declare float @llvm.fabs.f32(float) #19
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i64 @llvm.smin.i64(i64, i64) #19
