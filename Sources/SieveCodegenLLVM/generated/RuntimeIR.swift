@@ -33,19 +33,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -68,7 +68,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -122,8 +122,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -141,9 +141,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
+  %29 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -152,7 +152,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -162,8 +162,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -174,13 +174,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -200,7 +200,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -209,21 +209,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   ret ptr null
 }
 
@@ -235,12 +235,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -251,10 +251,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -263,7 +263,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -292,12 +292,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -320,8 +320,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -341,7 +341,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -350,8 +350,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -364,9 +364,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
+  %61 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -375,11 +375,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -395,14 +395,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -740,10 +740,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -764,7 +764,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 28:                                               ; preds = %20
@@ -773,7 +773,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 32:                                               ; preds = %28
@@ -786,7 +786,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -854,9 +854,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -880,7 +880,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #19
+  call void @free(ptr noundef %20) #20
   br label %24
 
 22:                                               ; preds = %10
@@ -890,7 +890,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
   ret ptr %25
 }
 
@@ -899,18 +899,18 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
   %7 = alloca ptr, align 8
   %8 = alloca ptr, align 8
   %9 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #20
   store ptr null, ptr %7, align 8, !tbaa !36
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #20
   store ptr null, ptr %8, align 8, !tbaa !36
   %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #20
   store ptr null, ptr %9, align 8, !tbaa !36
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %30
 
 12:                                               ; preds = %6
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %9, align 8
   %16 = icmp eq ptr %15, null
@@ -937,9 +937,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 30:                                               ; preds = %12, %6, %18
   %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
   %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
-  call void @free(ptr noundef %31) #19
+  call void @free(ptr noundef %31) #20
   %33 = load ptr, ptr %8, align 8, !tbaa !36
-  call void @free(ptr noundef %33) #19
+  call void @free(ptr noundef %33) #20
   %34 = icmp eq ptr %5, null
   br i1 %34, label %43, label %40
 
@@ -960,9 +960,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 
 43:                                               ; preds = %40, %35, %30
   %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #19
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #19
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #20
   ret ptr %44
 }
 
@@ -1015,10 +1015,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #19
+  tail call void @free(ptr noundef %5) #20
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #19
+  tail call void @free(ptr noundef %7) #20
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -1362,7 +1362,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #28
+  %4 = tail call double @erf(double noundef %3) #30
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -2378,14 +2378,14 @@ define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 n
   ret void
 }
 
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite, inaccessiblemem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
   %10 = icmp eq i32 %6, 0
   %11 = mul nsw i64 %5, 10
   %12 = shl nsw i64 %5, 4
   %13 = select i1 %10, i64 %12, i64 %11
   %14 = icmp sgt i64 %4, 0
-  br i1 %14, label %15, label %3248
+  br i1 %14, label %15, label %3209
 
 15:                                               ; preds = %9
   %16 = icmp sgt i64 %2, 0
@@ -2432,21 +2432,21 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %57 = icmp eq i64 %46, 0
   %58 = and i64 %19, 2305843009213693950
   %59 = icmp eq i64 %56, 0
-  %60 = and i64 %17, 1
-  %61 = icmp eq i64 %47, 0
-  %62 = and i64 %17, 1152921504606846974
+  %60 = and i64 %19, 1
+  %61 = icmp eq i64 %46, 0
+  %62 = and i64 %19, 2305843009213693950
   %63 = icmp eq i64 %60, 0
-  %64 = and i64 %19, 3
-  %65 = icmp ult i64 %46, 3
-  %66 = and i64 %19, 2305843009213693948
+  %64 = and i64 %19, 1
+  %65 = icmp eq i64 %46, 0
+  %66 = and i64 %19, 2305843009213693950
   %67 = icmp eq i64 %64, 0
   %68 = and i64 %19, 1
   %69 = icmp eq i64 %46, 0
   %70 = and i64 %19, 2305843009213693950
   %71 = icmp eq i64 %68, 0
-  %72 = and i64 %19, 1
-  %73 = icmp eq i64 %46, 0
-  %74 = and i64 %19, 2305843009213693950
+  %72 = and i64 %17, 1
+  %73 = icmp eq i64 %47, 0
+  %74 = and i64 %17, 1152921504606846974
   %75 = icmp eq i64 %72, 0
   %76 = and i64 %19, 1
   %77 = icmp eq i64 %46, 0
@@ -2456,544 +2456,624 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %81 = icmp eq i64 %47, 0
   %82 = and i64 %17, 1152921504606846974
   %83 = icmp eq i64 %80, 0
-  %84 = and i64 %19, 1
-  %85 = icmp eq i64 %46, 0
-  %86 = and i64 %19, 2305843009213693950
+  %84 = and i64 %19, 3
+  %85 = icmp ult i64 %46, 3
+  %86 = and i64 %19, 2305843009213693948
   %87 = icmp eq i64 %84, 0
-  %88 = and i64 %17, 1
-  %89 = icmp eq i64 %47, 0
-  %90 = and i64 %17, 1152921504606846974
-  %91 = icmp eq i64 %88, 0
-  %92 = and i64 %19, 3
-  %93 = icmp ult i64 %46, 3
-  %94 = and i64 %19, 2305843009213693948
-  %95 = icmp eq i64 %92, 0
-  %96 = and i64 %17, 1
-  %97 = icmp eq i64 %47, 0
-  %98 = and i64 %17, 1152921504606846974
-  %99 = icmp eq i64 %96, 0
-  %100 = and i64 %19, 3
-  %101 = icmp ult i64 %46, 3
-  %102 = and i64 %19, 2305843009213693948
-  %103 = icmp eq i64 %100, 0
-  br label %104
+  br label %88
 
-104:                                              ; preds = %117, %15
-  %105 = phi i64 [ 0, %15 ], [ %119, %117 ]
-  %106 = phi i64 [ 0, %15 ], [ %118, %117 ]
-  %107 = shl i64 %105, 7
-  %108 = sub nsw i64 %4, %106
-  %109 = icmp sgt i64 %108, 1
-  %110 = trunc i64 %108 to i32
-  %111 = select i1 %109, i32 2, i32 %110
-  br i1 %16, label %112, label %117
+88:                                               ; preds = %101, %15
+  %89 = phi i64 [ 0, %15 ], [ %103, %101 ]
+  %90 = phi i64 [ 0, %15 ], [ %102, %101 ]
+  %91 = shl i64 %89, 7
+  %92 = sub nsw i64 %4, %90
+  %93 = icmp sgt i64 %92, 1
+  %94 = trunc i64 %92 to i32
+  %95 = select i1 %93, i32 2, i32 %94
+  br i1 %16, label %96, label %101
 
-112:                                              ; preds = %104
-  %113 = mul nsw i64 %106, %13
-  %114 = getelementptr inbounds i8, ptr %3, i64 %113
-  %115 = shl nsw i64 %106, 6
-  %116 = getelementptr i8, ptr %7, i64 %115
-  br label %121
+96:                                               ; preds = %88
+  %97 = mul nsw i64 %90, %13
+  %98 = getelementptr inbounds i8, ptr %3, i64 %97
+  %99 = shl nsw i64 %90, 6
+  %100 = getelementptr i8, ptr %7, i64 %99
+  br label %105
 
-117:                                              ; preds = %3244, %104
-  %118 = add nuw nsw i64 %106, 2
-  %119 = add nuw nsw i64 %105, 1
-  %120 = icmp eq i64 %105, %26
-  br i1 %120, label %3248, label %104, !llvm.loop !73
+101:                                              ; preds = %3205, %88
+  %102 = add nuw nsw i64 %90, 2
+  %103 = add nuw nsw i64 %89, 1
+  %104 = icmp eq i64 %89, %26
+  br i1 %104, label %3209, label %88, !llvm.loop !73
 
-121:                                              ; preds = %3244, %112
-  %122 = phi i64 [ 0, %112 ], [ %3246, %3244 ]
-  %123 = phi i64 [ 0, %112 ], [ %3245, %3244 ]
-  %124 = mul i64 %21, %122
-  %125 = add i64 %124, %107
-  %126 = getelementptr i8, ptr %7, i64 %125
-  %127 = sub nsw i64 %2, %123
-  %128 = icmp sgt i64 %127, 7
-  %129 = trunc i64 %127 to i32
-  %130 = shl nsw i32 %129, 2
-  %131 = mul nsw i64 %123, %1
-  %132 = getelementptr inbounds i8, ptr %0, i64 %131
-  %133 = mul nsw i64 %123, %8
-  %134 = getelementptr i32, ptr %116, i64 %133
-  %135 = select i1 %128, i32 32, i32 %130
-  %136 = add nsw i32 %135, %111
-  switch i32 %136, label %3244 [
-    i32 5, label %137
-    i32 9, label %289
-    i32 13, label %503
-    i32 17, label %731
-    i32 21, label %903
-    i32 25, label %1107
-    i32 29, label %1343
-    i32 33, label %1505
-    i32 6, label %1686
-    i32 10, label %1895
-    i32 14, label %2035
-    i32 18, label %2216
-    i32 22, label %2438
-    i32 26, label %2602
-    i32 30, label %2791
-    i32 34, label %3005
+105:                                              ; preds = %3205, %96
+  %106 = phi i64 [ 0, %96 ], [ %3207, %3205 ]
+  %107 = phi i64 [ 0, %96 ], [ %3206, %3205 ]
+  %108 = mul i64 %21, %106
+  %109 = add i64 %108, %91
+  %110 = getelementptr i8, ptr %7, i64 %109
+  %111 = sub nsw i64 %2, %107
+  %112 = icmp sgt i64 %111, 7
+  %113 = trunc i64 %111 to i32
+  %114 = shl nsw i32 %113, 2
+  %115 = mul nsw i64 %107, %1
+  %116 = getelementptr inbounds i8, ptr %0, i64 %115
+  %117 = mul nsw i64 %107, %8
+  %118 = getelementptr i32, ptr %100, i64 %117
+  %119 = select i1 %112, i32 32, i32 %114
+  %120 = add nsw i32 %119, %95
+  switch i32 %120, label %3205 [
+    i32 5, label %121
+    i32 9, label %301
+    i32 13, label %500
+    i32 17, label %654
+    i32 21, label %840
+    i32 25, label %1058
+    i32 29, label %1209
+    i32 33, label %1379
+    i32 6, label %1568
+    i32 10, label %1711
+    i32 14, label %1895
+    i32 18, label %2120
+    i32 22, label %2287
+    i32 26, label %2479
+    i32 30, label %2696
+    i32 34, label %2938
   ]
 
-137:                                              ; preds = %121
-  br i1 %10, label %140, label %138
+121:                                              ; preds = %105
+  %122 = icmp eq i64 %107, 0
+  br i1 %10, label %125, label %123
 
-138:                                              ; preds = %137
-  br i1 %18, label %139, label %287
+123:                                              ; preds = %121
+  br i1 %18, label %124, label %299
 
-139:                                              ; preds = %138
-  br i1 %97, label %259, label %142
+124:                                              ; preds = %123
+  br i1 %81, label %267, label %127
 
-140:                                              ; preds = %137
-  br i1 %20, label %141, label %287
+125:                                              ; preds = %121
+  br i1 %20, label %126, label %299
 
-141:                                              ; preds = %140
-  br i1 %101, label %236, label %190
+126:                                              ; preds = %125
+  br i1 %85, label %241, label %183
 
-142:                                              ; preds = %139, %142
-  %143 = phi <16 x i32> [ %186, %142 ], [ zeroinitializer, %139 ]
-  %144 = phi i64 [ %187, %142 ], [ 0, %139 ]
-  %145 = phi i64 [ %188, %142 ], [ 0, %139 ]
-  %146 = mul nuw nsw i64 %144, 80
-  %147 = getelementptr i8, ptr %114, i64 %146
-  %148 = load <16 x i32>, ptr %147, align 1, !tbaa !31
-  %149 = getelementptr inbounds i8, ptr %147, i64 64
-  %150 = load <16 x i8>, ptr %149, align 1, !tbaa !31
-  %151 = zext <16 x i8> %150 to <16 x i32>
-  %152 = bitcast <16 x i32> %151 to <64 x i8>
-  %153 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %152)
-  %154 = bitcast <64 x i8> %153 to <16 x i32>
-  %155 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %154, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %156 = shl nsw i64 %144, 3
-  %157 = getelementptr i8, ptr %132, i64 %156
-  %158 = load i64, ptr %157, align 1
-  %159 = insertelement <8 x i64> poison, i64 %158, i64 0
-  %160 = shufflevector <8 x i64> %159, <8 x i64> poison, <8 x i32> zeroinitializer
-  %161 = bitcast <8 x i64> %160 to <64 x i8>
-  %162 = bitcast <16 x i32> %155 to <64 x i8>
-  %163 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %161, <64 x i8> %162)
-  %164 = bitcast <64 x i8> %163 to <16 x i32>
-  %165 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %143, <16 x i32> %164, <16 x i32> %148)
-  %166 = or disjoint i64 %144, 1
-  %167 = mul nuw nsw i64 %166, 80
-  %168 = getelementptr i8, ptr %114, i64 %167
-  %169 = load <16 x i32>, ptr %168, align 1, !tbaa !31
-  %170 = getelementptr inbounds i8, ptr %168, i64 64
-  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
-  %172 = zext <16 x i8> %171 to <16 x i32>
-  %173 = bitcast <16 x i32> %172 to <64 x i8>
-  %174 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %173)
-  %175 = bitcast <64 x i8> %174 to <16 x i32>
-  %176 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %175, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %177 = shl nsw i64 %166, 3
-  %178 = getelementptr i8, ptr %132, i64 %177
-  %179 = load i64, ptr %178, align 1
-  %180 = insertelement <8 x i64> poison, i64 %179, i64 0
-  %181 = shufflevector <8 x i64> %180, <8 x i64> poison, <8 x i32> zeroinitializer
-  %182 = bitcast <8 x i64> %181 to <64 x i8>
-  %183 = bitcast <16 x i32> %176 to <64 x i8>
-  %184 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %182, <64 x i8> %183)
-  %185 = bitcast <64 x i8> %184 to <16 x i32>
-  %186 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %165, <16 x i32> %185, <16 x i32> %169)
-  %187 = add nuw nsw i64 %144, 2
-  %188 = add i64 %145, 2
-  %189 = icmp eq i64 %188, %98
-  br i1 %189, label %259, label %142, !llvm.loop !74
+127:                                              ; preds = %124, %162
+  %128 = phi <16 x i32> [ %179, %162 ], [ zeroinitializer, %124 ]
+  %129 = phi i64 [ %180, %162 ], [ 0, %124 ]
+  %130 = phi i64 [ %181, %162 ], [ 0, %124 ]
+  %131 = mul nuw nsw i64 %129, 80
+  %132 = getelementptr i8, ptr %98, i64 %131
+  %133 = load <16 x i32>, ptr %132, align 1, !tbaa !31
+  br i1 %122, label %134, label %137
 
-190:                                              ; preds = %141, %190
-  %191 = phi <16 x i32> [ %232, %190 ], [ zeroinitializer, %141 ]
-  %192 = phi i64 [ %233, %190 ], [ 0, %141 ]
-  %193 = phi i64 [ %234, %190 ], [ 0, %141 ]
-  %194 = shl nsw i64 %192, 6
-  %195 = getelementptr i8, ptr %114, i64 %194
-  %196 = load <16 x i32>, ptr %195, align 1, !tbaa !31
-  %197 = shl nsw i64 %192, 2
-  %198 = getelementptr i8, ptr %132, i64 %197
-  %199 = load i32, ptr %198, align 1
-  %200 = insertelement <16 x i32> poison, i32 %199, i64 0
-  %201 = shufflevector <16 x i32> %200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %191, <16 x i32> %201, <16 x i32> %196)
-  %203 = or disjoint i64 %192, 1
-  %204 = shl nsw i64 %203, 6
-  %205 = getelementptr i8, ptr %114, i64 %204
-  %206 = load <16 x i32>, ptr %205, align 1, !tbaa !31
-  %207 = shl nsw i64 %203, 2
-  %208 = getelementptr i8, ptr %132, i64 %207
-  %209 = load i32, ptr %208, align 1
-  %210 = insertelement <16 x i32> poison, i32 %209, i64 0
-  %211 = shufflevector <16 x i32> %210, <16 x i32> poison, <16 x i32> zeroinitializer
-  %212 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %202, <16 x i32> %211, <16 x i32> %206)
-  %213 = or disjoint i64 %192, 2
-  %214 = shl nsw i64 %213, 6
-  %215 = getelementptr i8, ptr %114, i64 %214
-  %216 = load <16 x i32>, ptr %215, align 1, !tbaa !31
-  %217 = shl nsw i64 %213, 2
-  %218 = getelementptr i8, ptr %132, i64 %217
-  %219 = load i32, ptr %218, align 1
-  %220 = insertelement <16 x i32> poison, i32 %219, i64 0
-  %221 = shufflevector <16 x i32> %220, <16 x i32> poison, <16 x i32> zeroinitializer
-  %222 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %212, <16 x i32> %221, <16 x i32> %216)
-  %223 = or disjoint i64 %192, 3
-  %224 = shl nsw i64 %223, 6
-  %225 = getelementptr i8, ptr %114, i64 %224
-  %226 = load <16 x i32>, ptr %225, align 1, !tbaa !31
-  %227 = shl nsw i64 %223, 2
-  %228 = getelementptr i8, ptr %132, i64 %227
-  %229 = load i32, ptr %228, align 1
-  %230 = insertelement <16 x i32> poison, i32 %229, i64 0
-  %231 = shufflevector <16 x i32> %230, <16 x i32> poison, <16 x i32> zeroinitializer
-  %232 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %222, <16 x i32> %231, <16 x i32> %226)
-  %233 = add nuw nsw i64 %192, 4
-  %234 = add i64 %193, 4
-  %235 = icmp eq i64 %234, %102
-  br i1 %235, label %236, label %190, !llvm.loop !75
+134:                                              ; preds = %127
+  %135 = getelementptr inbounds i8, ptr %132, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %135, i32 0, i32 3, i32 1)
+  %136 = getelementptr inbounds i8, ptr %132, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %136, i32 0, i32 3, i32 1)
+  br label %137
 
-236:                                              ; preds = %190, %141
-  %237 = phi <16 x i32> [ poison, %141 ], [ %232, %190 ]
-  %238 = phi <16 x i32> [ zeroinitializer, %141 ], [ %232, %190 ]
-  %239 = phi i64 [ 0, %141 ], [ %233, %190 ]
-  br i1 %103, label %256, label %240
+137:                                              ; preds = %134, %127
+  %138 = getelementptr inbounds i8, ptr %132, i64 64
+  %139 = load <16 x i8>, ptr %138, align 1, !tbaa !31
+  %140 = zext <16 x i8> %139 to <16 x i32>
+  %141 = bitcast <16 x i32> %140 to <64 x i8>
+  %142 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %141)
+  %143 = bitcast <64 x i8> %142 to <16 x i32>
+  %144 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %143, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %145 = shl nsw i64 %129, 3
+  %146 = getelementptr i8, ptr %116, i64 %145
+  %147 = load i64, ptr %146, align 1
+  %148 = insertelement <8 x i64> poison, i64 %147, i64 0
+  %149 = shufflevector <8 x i64> %148, <8 x i64> poison, <8 x i32> zeroinitializer
+  %150 = bitcast <8 x i64> %149 to <64 x i8>
+  %151 = bitcast <16 x i32> %144 to <64 x i8>
+  %152 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %150, <64 x i8> %151)
+  %153 = bitcast <64 x i8> %152 to <16 x i32>
+  %154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %128, <16 x i32> %153, <16 x i32> %133)
+  %155 = or disjoint i64 %129, 1
+  %156 = mul nuw nsw i64 %155, 80
+  %157 = getelementptr i8, ptr %98, i64 %156
+  %158 = load <16 x i32>, ptr %157, align 1, !tbaa !31
+  br i1 %122, label %159, label %162
 
-240:                                              ; preds = %236, %240
-  %241 = phi <16 x i32> [ %252, %240 ], [ %238, %236 ]
-  %242 = phi i64 [ %253, %240 ], [ %239, %236 ]
-  %243 = phi i64 [ %254, %240 ], [ 0, %236 ]
-  %244 = shl nsw i64 %242, 6
-  %245 = getelementptr i8, ptr %114, i64 %244
-  %246 = load <16 x i32>, ptr %245, align 1, !tbaa !31
-  %247 = shl nsw i64 %242, 2
-  %248 = getelementptr i8, ptr %132, i64 %247
-  %249 = load i32, ptr %248, align 1
-  %250 = insertelement <16 x i32> poison, i32 %249, i64 0
-  %251 = shufflevector <16 x i32> %250, <16 x i32> poison, <16 x i32> zeroinitializer
-  %252 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %241, <16 x i32> %251, <16 x i32> %246)
-  %253 = add nuw nsw i64 %242, 1
-  %254 = add i64 %243, 1
-  %255 = icmp eq i64 %254, %100
-  br i1 %255, label %256, label %240, !llvm.loop !76
+159:                                              ; preds = %137
+  %160 = getelementptr inbounds i8, ptr %157, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %160, i32 0, i32 3, i32 1)
+  %161 = getelementptr inbounds i8, ptr %157, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %161, i32 0, i32 3, i32 1)
+  br label %162
 
-256:                                              ; preds = %240, %236
-  %257 = phi <16 x i32> [ %237, %236 ], [ %252, %240 ]
-  %258 = bitcast <16 x i32> %257 to <8 x i64>
-  br label %287
+162:                                              ; preds = %159, %137
+  %163 = getelementptr inbounds i8, ptr %157, i64 64
+  %164 = load <16 x i8>, ptr %163, align 1, !tbaa !31
+  %165 = zext <16 x i8> %164 to <16 x i32>
+  %166 = bitcast <16 x i32> %165 to <64 x i8>
+  %167 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %166)
+  %168 = bitcast <64 x i8> %167 to <16 x i32>
+  %169 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %168, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %170 = shl nsw i64 %155, 3
+  %171 = getelementptr i8, ptr %116, i64 %170
+  %172 = load i64, ptr %171, align 1
+  %173 = insertelement <8 x i64> poison, i64 %172, i64 0
+  %174 = shufflevector <8 x i64> %173, <8 x i64> poison, <8 x i32> zeroinitializer
+  %175 = bitcast <8 x i64> %174 to <64 x i8>
+  %176 = bitcast <16 x i32> %169 to <64 x i8>
+  %177 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %175, <64 x i8> %176)
+  %178 = bitcast <64 x i8> %177 to <16 x i32>
+  %179 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %154, <16 x i32> %178, <16 x i32> %158)
+  %180 = add nuw nsw i64 %129, 2
+  %181 = add i64 %130, 2
+  %182 = icmp eq i64 %181, %82
+  br i1 %182, label %267, label %127, !llvm.loop !74
 
-259:                                              ; preds = %142, %139
-  %260 = phi <16 x i32> [ poison, %139 ], [ %186, %142 ]
-  %261 = phi <16 x i32> [ zeroinitializer, %139 ], [ %186, %142 ]
-  %262 = phi i64 [ 0, %139 ], [ %187, %142 ]
-  br i1 %99, label %284, label %263
+183:                                              ; preds = %126, %231
+  %184 = phi <16 x i32> [ %237, %231 ], [ zeroinitializer, %126 ]
+  %185 = phi i64 [ %238, %231 ], [ 0, %126 ]
+  %186 = phi i64 [ %239, %231 ], [ 0, %126 ]
+  %187 = shl nsw i64 %185, 6
+  %188 = getelementptr i8, ptr %98, i64 %187
+  %189 = load <16 x i32>, ptr %188, align 1, !tbaa !31
+  br i1 %122, label %190, label %192
 
-263:                                              ; preds = %259
-  %264 = mul nuw nsw i64 %262, 80
-  %265 = getelementptr i8, ptr %114, i64 %264
-  %266 = load <16 x i32>, ptr %265, align 1, !tbaa !31
-  %267 = getelementptr inbounds i8, ptr %265, i64 64
-  %268 = load <16 x i8>, ptr %267, align 1, !tbaa !31
-  %269 = zext <16 x i8> %268 to <16 x i32>
-  %270 = bitcast <16 x i32> %269 to <64 x i8>
-  %271 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %270)
-  %272 = bitcast <64 x i8> %271 to <16 x i32>
-  %273 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %272, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %274 = shl nsw i64 %262, 3
-  %275 = getelementptr i8, ptr %132, i64 %274
-  %276 = load i64, ptr %275, align 1
-  %277 = insertelement <8 x i64> poison, i64 %276, i64 0
-  %278 = shufflevector <8 x i64> %277, <8 x i64> poison, <8 x i32> zeroinitializer
-  %279 = bitcast <8 x i64> %278 to <64 x i8>
-  %280 = bitcast <16 x i32> %273 to <64 x i8>
-  %281 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %279, <64 x i8> %280)
-  %282 = bitcast <64 x i8> %281 to <16 x i32>
-  %283 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %261, <16 x i32> %282, <16 x i32> %266)
-  br label %284
+190:                                              ; preds = %183
+  %191 = getelementptr inbounds i8, ptr %188, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %191, i32 0, i32 3, i32 1)
+  br label %192
 
-284:                                              ; preds = %259, %263
-  %285 = phi <16 x i32> [ %260, %259 ], [ %283, %263 ]
-  %286 = bitcast <16 x i32> %285 to <8 x i64>
-  br label %287
+192:                                              ; preds = %190, %183
+  %193 = shl nsw i64 %185, 2
+  %194 = getelementptr i8, ptr %116, i64 %193
+  %195 = load i32, ptr %194, align 1
+  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
+  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
+  %198 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %184, <16 x i32> %197, <16 x i32> %189)
+  %199 = or disjoint i64 %185, 1
+  %200 = shl nsw i64 %199, 6
+  %201 = getelementptr i8, ptr %98, i64 %200
+  %202 = load <16 x i32>, ptr %201, align 1, !tbaa !31
+  br i1 %122, label %203, label %205
 
-287:                                              ; preds = %284, %256, %140, %138
-  %288 = phi <8 x i64> [ %258, %256 ], [ zeroinitializer, %140 ], [ %286, %284 ], [ zeroinitializer, %138 ]
-  store <8 x i64> %288, ptr %134, align 1, !tbaa !31
-  br label %3244
+203:                                              ; preds = %192
+  %204 = getelementptr inbounds i8, ptr %201, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %204, i32 0, i32 3, i32 1)
+  br label %205
 
-289:                                              ; preds = %121
-  br i1 %10, label %292, label %290
+205:                                              ; preds = %203, %192
+  %206 = shl nsw i64 %199, 2
+  %207 = getelementptr i8, ptr %116, i64 %206
+  %208 = load i32, ptr %207, align 1
+  %209 = insertelement <16 x i32> poison, i32 %208, i64 0
+  %210 = shufflevector <16 x i32> %209, <16 x i32> poison, <16 x i32> zeroinitializer
+  %211 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %198, <16 x i32> %210, <16 x i32> %202)
+  %212 = or disjoint i64 %185, 2
+  %213 = shl nsw i64 %212, 6
+  %214 = getelementptr i8, ptr %98, i64 %213
+  %215 = load <16 x i32>, ptr %214, align 1, !tbaa !31
+  br i1 %122, label %216, label %218
 
-290:                                              ; preds = %289
-  br i1 %18, label %291, label %499
+216:                                              ; preds = %205
+  %217 = getelementptr inbounds i8, ptr %214, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %217, i32 0, i32 3, i32 1)
+  br label %218
 
-291:                                              ; preds = %290
-  br i1 %89, label %459, label %294
+218:                                              ; preds = %216, %205
+  %219 = shl nsw i64 %212, 2
+  %220 = getelementptr i8, ptr %116, i64 %219
+  %221 = load i32, ptr %220, align 1
+  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
+  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
+  %224 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %211, <16 x i32> %223, <16 x i32> %215)
+  %225 = or disjoint i64 %185, 3
+  %226 = shl nsw i64 %225, 6
+  %227 = getelementptr i8, ptr %98, i64 %226
+  %228 = load <16 x i32>, ptr %227, align 1, !tbaa !31
+  br i1 %122, label %229, label %231
 
-292:                                              ; preds = %289
-  br i1 %20, label %293, label %499
+229:                                              ; preds = %218
+  %230 = getelementptr inbounds i8, ptr %227, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %230, i32 0, i32 3, i32 1)
+  br label %231
 
-293:                                              ; preds = %292
-  br i1 %93, label %426, label %359
+231:                                              ; preds = %229, %218
+  %232 = shl nsw i64 %225, 2
+  %233 = getelementptr i8, ptr %116, i64 %232
+  %234 = load i32, ptr %233, align 1
+  %235 = insertelement <16 x i32> poison, i32 %234, i64 0
+  %236 = shufflevector <16 x i32> %235, <16 x i32> poison, <16 x i32> zeroinitializer
+  %237 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %224, <16 x i32> %236, <16 x i32> %228)
+  %238 = add nuw nsw i64 %185, 4
+  %239 = add i64 %186, 4
+  %240 = icmp eq i64 %239, %86
+  br i1 %240, label %241, label %183, !llvm.loop !75
 
-294:                                              ; preds = %291, %294
-  %295 = phi <16 x i32> [ %347, %294 ], [ zeroinitializer, %291 ]
-  %296 = phi <16 x i32> [ %355, %294 ], [ zeroinitializer, %291 ]
-  %297 = phi i64 [ %356, %294 ], [ 0, %291 ]
-  %298 = phi i64 [ %357, %294 ], [ 0, %291 ]
-  %299 = mul nuw nsw i64 %297, 80
-  %300 = getelementptr i8, ptr %114, i64 %299
-  %301 = load <16 x i32>, ptr %300, align 1, !tbaa !31
-  %302 = getelementptr inbounds i8, ptr %300, i64 64
-  %303 = load <16 x i8>, ptr %302, align 1, !tbaa !31
-  %304 = zext <16 x i8> %303 to <16 x i32>
-  %305 = bitcast <16 x i32> %304 to <64 x i8>
-  %306 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %305)
-  %307 = bitcast <64 x i8> %306 to <16 x i32>
-  %308 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %307, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %309 = shl nsw i64 %297, 3
-  %310 = getelementptr i8, ptr %132, i64 %309
-  %311 = load i64, ptr %310, align 1
-  %312 = insertelement <8 x i64> poison, i64 %311, i64 0
-  %313 = shufflevector <8 x i64> %312, <8 x i64> poison, <8 x i32> zeroinitializer
-  %314 = bitcast <8 x i64> %313 to <64 x i8>
-  %315 = bitcast <16 x i32> %308 to <64 x i8>
-  %316 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %314, <64 x i8> %315)
-  %317 = bitcast <64 x i8> %316 to <16 x i32>
-  %318 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %295, <16 x i32> %317, <16 x i32> %301)
-  %319 = getelementptr i8, ptr %310, i64 %1
-  %320 = load i64, ptr %319, align 1
-  %321 = insertelement <8 x i64> poison, i64 %320, i64 0
-  %322 = shufflevector <8 x i64> %321, <8 x i64> poison, <8 x i32> zeroinitializer
-  %323 = bitcast <8 x i64> %322 to <64 x i8>
-  %324 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %323, <64 x i8> %315)
-  %325 = bitcast <64 x i8> %324 to <16 x i32>
-  %326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %296, <16 x i32> %325, <16 x i32> %301)
-  %327 = or disjoint i64 %297, 1
-  %328 = mul nuw nsw i64 %327, 80
-  %329 = getelementptr i8, ptr %114, i64 %328
-  %330 = load <16 x i32>, ptr %329, align 1, !tbaa !31
-  %331 = getelementptr inbounds i8, ptr %329, i64 64
-  %332 = load <16 x i8>, ptr %331, align 1, !tbaa !31
-  %333 = zext <16 x i8> %332 to <16 x i32>
-  %334 = bitcast <16 x i32> %333 to <64 x i8>
-  %335 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %334)
-  %336 = bitcast <64 x i8> %335 to <16 x i32>
-  %337 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %336, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %338 = shl nsw i64 %327, 3
-  %339 = getelementptr i8, ptr %132, i64 %338
-  %340 = load i64, ptr %339, align 1
-  %341 = insertelement <8 x i64> poison, i64 %340, i64 0
-  %342 = shufflevector <8 x i64> %341, <8 x i64> poison, <8 x i32> zeroinitializer
-  %343 = bitcast <8 x i64> %342 to <64 x i8>
-  %344 = bitcast <16 x i32> %337 to <64 x i8>
-  %345 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %343, <64 x i8> %344)
-  %346 = bitcast <64 x i8> %345 to <16 x i32>
-  %347 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %318, <16 x i32> %346, <16 x i32> %330)
-  %348 = getelementptr i8, ptr %339, i64 %1
-  %349 = load i64, ptr %348, align 1
-  %350 = insertelement <8 x i64> poison, i64 %349, i64 0
-  %351 = shufflevector <8 x i64> %350, <8 x i64> poison, <8 x i32> zeroinitializer
-  %352 = bitcast <8 x i64> %351 to <64 x i8>
-  %353 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %352, <64 x i8> %344)
-  %354 = bitcast <64 x i8> %353 to <16 x i32>
-  %355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %326, <16 x i32> %354, <16 x i32> %330)
-  %356 = add nuw nsw i64 %297, 2
-  %357 = add i64 %298, 2
-  %358 = icmp eq i64 %357, %90
-  br i1 %358, label %459, label %294, !llvm.loop !74
+241:                                              ; preds = %231, %126
+  %242 = phi <16 x i32> [ poison, %126 ], [ %237, %231 ]
+  %243 = phi <16 x i32> [ zeroinitializer, %126 ], [ %237, %231 ]
+  %244 = phi i64 [ 0, %126 ], [ %238, %231 ]
+  br i1 %87, label %264, label %245
 
-359:                                              ; preds = %293, %359
-  %360 = phi <16 x i32> [ %417, %359 ], [ zeroinitializer, %293 ]
-  %361 = phi <16 x i32> [ %422, %359 ], [ zeroinitializer, %293 ]
-  %362 = phi i64 [ %423, %359 ], [ 0, %293 ]
-  %363 = phi i64 [ %424, %359 ], [ 0, %293 ]
-  %364 = shl nsw i64 %362, 6
-  %365 = getelementptr i8, ptr %114, i64 %364
-  %366 = load <16 x i32>, ptr %365, align 1, !tbaa !31
-  %367 = shl nsw i64 %362, 2
-  %368 = getelementptr i8, ptr %132, i64 %367
-  %369 = load i32, ptr %368, align 1
-  %370 = insertelement <16 x i32> poison, i32 %369, i64 0
-  %371 = shufflevector <16 x i32> %370, <16 x i32> poison, <16 x i32> zeroinitializer
-  %372 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %360, <16 x i32> %371, <16 x i32> %366)
-  %373 = getelementptr i8, ptr %368, i64 %1
-  %374 = load i32, ptr %373, align 1
-  %375 = insertelement <16 x i32> poison, i32 %374, i64 0
-  %376 = shufflevector <16 x i32> %375, <16 x i32> poison, <16 x i32> zeroinitializer
-  %377 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %361, <16 x i32> %376, <16 x i32> %366)
-  %378 = or disjoint i64 %362, 1
-  %379 = shl nsw i64 %378, 6
-  %380 = getelementptr i8, ptr %114, i64 %379
-  %381 = load <16 x i32>, ptr %380, align 1, !tbaa !31
-  %382 = shl nsw i64 %378, 2
-  %383 = getelementptr i8, ptr %132, i64 %382
-  %384 = load i32, ptr %383, align 1
-  %385 = insertelement <16 x i32> poison, i32 %384, i64 0
-  %386 = shufflevector <16 x i32> %385, <16 x i32> poison, <16 x i32> zeroinitializer
-  %387 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %372, <16 x i32> %386, <16 x i32> %381)
-  %388 = getelementptr i8, ptr %383, i64 %1
-  %389 = load i32, ptr %388, align 1
-  %390 = insertelement <16 x i32> poison, i32 %389, i64 0
-  %391 = shufflevector <16 x i32> %390, <16 x i32> poison, <16 x i32> zeroinitializer
-  %392 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %377, <16 x i32> %391, <16 x i32> %381)
-  %393 = or disjoint i64 %362, 2
-  %394 = shl nsw i64 %393, 6
-  %395 = getelementptr i8, ptr %114, i64 %394
-  %396 = load <16 x i32>, ptr %395, align 1, !tbaa !31
-  %397 = shl nsw i64 %393, 2
-  %398 = getelementptr i8, ptr %132, i64 %397
-  %399 = load i32, ptr %398, align 1
-  %400 = insertelement <16 x i32> poison, i32 %399, i64 0
-  %401 = shufflevector <16 x i32> %400, <16 x i32> poison, <16 x i32> zeroinitializer
-  %402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %387, <16 x i32> %401, <16 x i32> %396)
-  %403 = getelementptr i8, ptr %398, i64 %1
-  %404 = load i32, ptr %403, align 1
-  %405 = insertelement <16 x i32> poison, i32 %404, i64 0
-  %406 = shufflevector <16 x i32> %405, <16 x i32> poison, <16 x i32> zeroinitializer
-  %407 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %392, <16 x i32> %406, <16 x i32> %396)
-  %408 = or disjoint i64 %362, 3
-  %409 = shl nsw i64 %408, 6
-  %410 = getelementptr i8, ptr %114, i64 %409
-  %411 = load <16 x i32>, ptr %410, align 1, !tbaa !31
-  %412 = shl nsw i64 %408, 2
-  %413 = getelementptr i8, ptr %132, i64 %412
-  %414 = load i32, ptr %413, align 1
-  %415 = insertelement <16 x i32> poison, i32 %414, i64 0
-  %416 = shufflevector <16 x i32> %415, <16 x i32> poison, <16 x i32> zeroinitializer
-  %417 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %402, <16 x i32> %416, <16 x i32> %411)
-  %418 = getelementptr i8, ptr %413, i64 %1
-  %419 = load i32, ptr %418, align 1
-  %420 = insertelement <16 x i32> poison, i32 %419, i64 0
-  %421 = shufflevector <16 x i32> %420, <16 x i32> poison, <16 x i32> zeroinitializer
-  %422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %407, <16 x i32> %421, <16 x i32> %411)
-  %423 = add nuw nsw i64 %362, 4
-  %424 = add i64 %363, 4
-  %425 = icmp eq i64 %424, %94
-  br i1 %425, label %426, label %359, !llvm.loop !75
+245:                                              ; preds = %241, %254
+  %246 = phi <16 x i32> [ %260, %254 ], [ %243, %241 ]
+  %247 = phi i64 [ %261, %254 ], [ %244, %241 ]
+  %248 = phi i64 [ %262, %254 ], [ 0, %241 ]
+  %249 = shl nsw i64 %247, 6
+  %250 = getelementptr i8, ptr %98, i64 %249
+  %251 = load <16 x i32>, ptr %250, align 1, !tbaa !31
+  br i1 %122, label %252, label %254
 
-426:                                              ; preds = %359, %293
-  %427 = phi <16 x i32> [ poison, %293 ], [ %417, %359 ]
-  %428 = phi <16 x i32> [ poison, %293 ], [ %422, %359 ]
-  %429 = phi <16 x i32> [ zeroinitializer, %293 ], [ %417, %359 ]
-  %430 = phi <16 x i32> [ zeroinitializer, %293 ], [ %422, %359 ]
-  %431 = phi i64 [ 0, %293 ], [ %423, %359 ]
-  br i1 %95, label %454, label %432
+252:                                              ; preds = %245
+  %253 = getelementptr inbounds i8, ptr %250, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %253, i32 0, i32 3, i32 1)
+  br label %254
 
-432:                                              ; preds = %426, %432
-  %433 = phi <16 x i32> [ %445, %432 ], [ %429, %426 ]
-  %434 = phi <16 x i32> [ %450, %432 ], [ %430, %426 ]
-  %435 = phi i64 [ %451, %432 ], [ %431, %426 ]
-  %436 = phi i64 [ %452, %432 ], [ 0, %426 ]
-  %437 = shl nsw i64 %435, 6
-  %438 = getelementptr i8, ptr %114, i64 %437
-  %439 = load <16 x i32>, ptr %438, align 1, !tbaa !31
-  %440 = shl nsw i64 %435, 2
-  %441 = getelementptr i8, ptr %132, i64 %440
-  %442 = load i32, ptr %441, align 1
-  %443 = insertelement <16 x i32> poison, i32 %442, i64 0
-  %444 = shufflevector <16 x i32> %443, <16 x i32> poison, <16 x i32> zeroinitializer
-  %445 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %433, <16 x i32> %444, <16 x i32> %439)
-  %446 = getelementptr i8, ptr %441, i64 %1
-  %447 = load i32, ptr %446, align 1
-  %448 = insertelement <16 x i32> poison, i32 %447, i64 0
-  %449 = shufflevector <16 x i32> %448, <16 x i32> poison, <16 x i32> zeroinitializer
-  %450 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %434, <16 x i32> %449, <16 x i32> %439)
-  %451 = add nuw nsw i64 %435, 1
-  %452 = add i64 %436, 1
-  %453 = icmp eq i64 %452, %92
-  br i1 %453, label %454, label %432, !llvm.loop !77
+254:                                              ; preds = %252, %245
+  %255 = shl nsw i64 %247, 2
+  %256 = getelementptr i8, ptr %116, i64 %255
+  %257 = load i32, ptr %256, align 1
+  %258 = insertelement <16 x i32> poison, i32 %257, i64 0
+  %259 = shufflevector <16 x i32> %258, <16 x i32> poison, <16 x i32> zeroinitializer
+  %260 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %246, <16 x i32> %259, <16 x i32> %251)
+  %261 = add nuw nsw i64 %247, 1
+  %262 = add i64 %248, 1
+  %263 = icmp eq i64 %262, %84
+  br i1 %263, label %264, label %245, !llvm.loop !76
 
-454:                                              ; preds = %432, %426
-  %455 = phi <16 x i32> [ %427, %426 ], [ %445, %432 ]
-  %456 = phi <16 x i32> [ %428, %426 ], [ %450, %432 ]
-  %457 = bitcast <16 x i32> %456 to <8 x i64>
-  %458 = bitcast <16 x i32> %455 to <8 x i64>
-  br label %499
+264:                                              ; preds = %254, %241
+  %265 = phi <16 x i32> [ %242, %241 ], [ %260, %254 ]
+  %266 = bitcast <16 x i32> %265 to <8 x i64>
+  br label %299
 
-459:                                              ; preds = %294, %291
-  %460 = phi <16 x i32> [ poison, %291 ], [ %347, %294 ]
-  %461 = phi <16 x i32> [ poison, %291 ], [ %355, %294 ]
-  %462 = phi <16 x i32> [ zeroinitializer, %291 ], [ %347, %294 ]
-  %463 = phi <16 x i32> [ zeroinitializer, %291 ], [ %355, %294 ]
-  %464 = phi i64 [ 0, %291 ], [ %356, %294 ]
-  br i1 %91, label %494, label %465
+267:                                              ; preds = %162, %124
+  %268 = phi <16 x i32> [ poison, %124 ], [ %179, %162 ]
+  %269 = phi <16 x i32> [ zeroinitializer, %124 ], [ %179, %162 ]
+  %270 = phi i64 [ 0, %124 ], [ %180, %162 ]
+  br i1 %83, label %296, label %271
 
-465:                                              ; preds = %459
-  %466 = mul nuw nsw i64 %464, 80
-  %467 = getelementptr i8, ptr %114, i64 %466
-  %468 = load <16 x i32>, ptr %467, align 1, !tbaa !31
-  %469 = getelementptr inbounds i8, ptr %467, i64 64
-  %470 = load <16 x i8>, ptr %469, align 1, !tbaa !31
-  %471 = zext <16 x i8> %470 to <16 x i32>
-  %472 = bitcast <16 x i32> %471 to <64 x i8>
-  %473 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %472)
-  %474 = bitcast <64 x i8> %473 to <16 x i32>
-  %475 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %474, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %476 = shl nsw i64 %464, 3
-  %477 = getelementptr i8, ptr %132, i64 %476
-  %478 = load i64, ptr %477, align 1
-  %479 = insertelement <8 x i64> poison, i64 %478, i64 0
-  %480 = shufflevector <8 x i64> %479, <8 x i64> poison, <8 x i32> zeroinitializer
-  %481 = bitcast <8 x i64> %480 to <64 x i8>
-  %482 = bitcast <16 x i32> %475 to <64 x i8>
-  %483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %481, <64 x i8> %482)
-  %484 = bitcast <64 x i8> %483 to <16 x i32>
-  %485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %462, <16 x i32> %484, <16 x i32> %468)
-  %486 = getelementptr i8, ptr %477, i64 %1
-  %487 = load i64, ptr %486, align 1
-  %488 = insertelement <8 x i64> poison, i64 %487, i64 0
-  %489 = shufflevector <8 x i64> %488, <8 x i64> poison, <8 x i32> zeroinitializer
-  %490 = bitcast <8 x i64> %489 to <64 x i8>
-  %491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %490, <64 x i8> %482)
-  %492 = bitcast <64 x i8> %491 to <16 x i32>
-  %493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %463, <16 x i32> %492, <16 x i32> %468)
-  br label %494
+271:                                              ; preds = %267
+  %272 = mul nuw nsw i64 %270, 80
+  %273 = getelementptr i8, ptr %98, i64 %272
+  %274 = load <16 x i32>, ptr %273, align 1, !tbaa !31
+  br i1 %122, label %275, label %278
 
-494:                                              ; preds = %459, %465
-  %495 = phi <16 x i32> [ %460, %459 ], [ %485, %465 ]
-  %496 = phi <16 x i32> [ %461, %459 ], [ %493, %465 ]
-  %497 = bitcast <16 x i32> %496 to <8 x i64>
-  %498 = bitcast <16 x i32> %495 to <8 x i64>
-  br label %499
+275:                                              ; preds = %271
+  %276 = getelementptr inbounds i8, ptr %273, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %276, i32 0, i32 3, i32 1)
+  %277 = getelementptr inbounds i8, ptr %273, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %277, i32 0, i32 3, i32 1)
+  br label %278
 
-499:                                              ; preds = %494, %454, %292, %290
-  %500 = phi <8 x i64> [ %458, %454 ], [ zeroinitializer, %292 ], [ %498, %494 ], [ zeroinitializer, %290 ]
-  %501 = phi <8 x i64> [ %457, %454 ], [ zeroinitializer, %292 ], [ %497, %494 ], [ zeroinitializer, %290 ]
-  store <8 x i64> %500, ptr %134, align 1, !tbaa !31
-  %502 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %501, ptr %502, align 1, !tbaa !31
-  br label %3244
+278:                                              ; preds = %275, %271
+  %279 = getelementptr inbounds i8, ptr %273, i64 64
+  %280 = load <16 x i8>, ptr %279, align 1, !tbaa !31
+  %281 = zext <16 x i8> %280 to <16 x i32>
+  %282 = bitcast <16 x i32> %281 to <64 x i8>
+  %283 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %282)
+  %284 = bitcast <64 x i8> %283 to <16 x i32>
+  %285 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %284, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %286 = shl nsw i64 %270, 3
+  %287 = getelementptr i8, ptr %116, i64 %286
+  %288 = load i64, ptr %287, align 1
+  %289 = insertelement <8 x i64> poison, i64 %288, i64 0
+  %290 = shufflevector <8 x i64> %289, <8 x i64> poison, <8 x i32> zeroinitializer
+  %291 = bitcast <8 x i64> %290 to <64 x i8>
+  %292 = bitcast <16 x i32> %285 to <64 x i8>
+  %293 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %291, <64 x i8> %292)
+  %294 = bitcast <64 x i8> %293 to <16 x i32>
+  %295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %269, <16 x i32> %294, <16 x i32> %274)
+  br label %296
 
-503:                                              ; preds = %121
-  br i1 %10, label %506, label %504
+296:                                              ; preds = %267, %278
+  %297 = phi <16 x i32> [ %268, %267 ], [ %295, %278 ]
+  %298 = bitcast <16 x i32> %297 to <8 x i64>
+  br label %299
+
+299:                                              ; preds = %296, %264, %125, %123
+  %300 = phi <8 x i64> [ %266, %264 ], [ zeroinitializer, %125 ], [ %298, %296 ], [ zeroinitializer, %123 ]
+  store <8 x i64> %300, ptr %118, align 1, !tbaa !31
+  br label %3205
+
+301:                                              ; preds = %105
+  %302 = icmp eq i64 %107, 0
+  br i1 %10, label %305, label %303
+
+303:                                              ; preds = %301
+  br i1 %18, label %304, label %496
+
+304:                                              ; preds = %303
+  br i1 %73, label %452, label %307
+
+305:                                              ; preds = %301
+  br i1 %20, label %306, label %496
+
+306:                                              ; preds = %305
+  br i1 %77, label %423, label %380
+
+307:                                              ; preds = %304, %351
+  %308 = phi <16 x i32> [ %368, %351 ], [ zeroinitializer, %304 ]
+  %309 = phi <16 x i32> [ %376, %351 ], [ zeroinitializer, %304 ]
+  %310 = phi i64 [ %377, %351 ], [ 0, %304 ]
+  %311 = phi i64 [ %378, %351 ], [ 0, %304 ]
+  %312 = mul nuw nsw i64 %310, 80
+  %313 = getelementptr i8, ptr %98, i64 %312
+  %314 = load <16 x i32>, ptr %313, align 1, !tbaa !31
+  br i1 %302, label %315, label %318
+
+315:                                              ; preds = %307
+  %316 = getelementptr inbounds i8, ptr %313, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %316, i32 0, i32 3, i32 1)
+  %317 = getelementptr inbounds i8, ptr %313, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %317, i32 0, i32 3, i32 1)
+  br label %318
+
+318:                                              ; preds = %315, %307
+  %319 = getelementptr inbounds i8, ptr %313, i64 64
+  %320 = load <16 x i8>, ptr %319, align 1, !tbaa !31
+  %321 = zext <16 x i8> %320 to <16 x i32>
+  %322 = bitcast <16 x i32> %321 to <64 x i8>
+  %323 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %322)
+  %324 = bitcast <64 x i8> %323 to <16 x i32>
+  %325 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %324, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %326 = shl nsw i64 %310, 3
+  %327 = getelementptr i8, ptr %116, i64 %326
+  %328 = load i64, ptr %327, align 1
+  %329 = insertelement <8 x i64> poison, i64 %328, i64 0
+  %330 = shufflevector <8 x i64> %329, <8 x i64> poison, <8 x i32> zeroinitializer
+  %331 = bitcast <8 x i64> %330 to <64 x i8>
+  %332 = bitcast <16 x i32> %325 to <64 x i8>
+  %333 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %331, <64 x i8> %332)
+  %334 = bitcast <64 x i8> %333 to <16 x i32>
+  %335 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %308, <16 x i32> %334, <16 x i32> %314)
+  %336 = getelementptr i8, ptr %327, i64 %1
+  %337 = load i64, ptr %336, align 1
+  %338 = insertelement <8 x i64> poison, i64 %337, i64 0
+  %339 = shufflevector <8 x i64> %338, <8 x i64> poison, <8 x i32> zeroinitializer
+  %340 = bitcast <8 x i64> %339 to <64 x i8>
+  %341 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %340, <64 x i8> %332)
+  %342 = bitcast <64 x i8> %341 to <16 x i32>
+  %343 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %309, <16 x i32> %342, <16 x i32> %314)
+  %344 = or disjoint i64 %310, 1
+  %345 = mul nuw nsw i64 %344, 80
+  %346 = getelementptr i8, ptr %98, i64 %345
+  %347 = load <16 x i32>, ptr %346, align 1, !tbaa !31
+  br i1 %302, label %348, label %351
+
+348:                                              ; preds = %318
+  %349 = getelementptr inbounds i8, ptr %346, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %349, i32 0, i32 3, i32 1)
+  %350 = getelementptr inbounds i8, ptr %346, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %350, i32 0, i32 3, i32 1)
+  br label %351
+
+351:                                              ; preds = %348, %318
+  %352 = getelementptr inbounds i8, ptr %346, i64 64
+  %353 = load <16 x i8>, ptr %352, align 1, !tbaa !31
+  %354 = zext <16 x i8> %353 to <16 x i32>
+  %355 = bitcast <16 x i32> %354 to <64 x i8>
+  %356 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %355)
+  %357 = bitcast <64 x i8> %356 to <16 x i32>
+  %358 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %357, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %359 = shl nsw i64 %344, 3
+  %360 = getelementptr i8, ptr %116, i64 %359
+  %361 = load i64, ptr %360, align 1
+  %362 = insertelement <8 x i64> poison, i64 %361, i64 0
+  %363 = shufflevector <8 x i64> %362, <8 x i64> poison, <8 x i32> zeroinitializer
+  %364 = bitcast <8 x i64> %363 to <64 x i8>
+  %365 = bitcast <16 x i32> %358 to <64 x i8>
+  %366 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %364, <64 x i8> %365)
+  %367 = bitcast <64 x i8> %366 to <16 x i32>
+  %368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %335, <16 x i32> %367, <16 x i32> %347)
+  %369 = getelementptr i8, ptr %360, i64 %1
+  %370 = load i64, ptr %369, align 1
+  %371 = insertelement <8 x i64> poison, i64 %370, i64 0
+  %372 = shufflevector <8 x i64> %371, <8 x i64> poison, <8 x i32> zeroinitializer
+  %373 = bitcast <8 x i64> %372 to <64 x i8>
+  %374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %373, <64 x i8> %365)
+  %375 = bitcast <64 x i8> %374 to <16 x i32>
+  %376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %343, <16 x i32> %375, <16 x i32> %347)
+  %377 = add nuw nsw i64 %310, 2
+  %378 = add i64 %311, 2
+  %379 = icmp eq i64 %378, %74
+  br i1 %379, label %452, label %307, !llvm.loop !74
+
+380:                                              ; preds = %306, %408
+  %381 = phi <16 x i32> [ %414, %408 ], [ zeroinitializer, %306 ]
+  %382 = phi <16 x i32> [ %419, %408 ], [ zeroinitializer, %306 ]
+  %383 = phi i64 [ %420, %408 ], [ 0, %306 ]
+  %384 = phi i64 [ %421, %408 ], [ 0, %306 ]
+  %385 = shl nsw i64 %383, 6
+  %386 = getelementptr i8, ptr %98, i64 %385
+  %387 = load <16 x i32>, ptr %386, align 1, !tbaa !31
+  br i1 %302, label %388, label %390
+
+388:                                              ; preds = %380
+  %389 = getelementptr inbounds i8, ptr %386, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %389, i32 0, i32 3, i32 1)
+  br label %390
+
+390:                                              ; preds = %388, %380
+  %391 = shl nsw i64 %383, 2
+  %392 = getelementptr i8, ptr %116, i64 %391
+  %393 = load i32, ptr %392, align 1
+  %394 = insertelement <16 x i32> poison, i32 %393, i64 0
+  %395 = shufflevector <16 x i32> %394, <16 x i32> poison, <16 x i32> zeroinitializer
+  %396 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %381, <16 x i32> %395, <16 x i32> %387)
+  %397 = getelementptr i8, ptr %392, i64 %1
+  %398 = load i32, ptr %397, align 1
+  %399 = insertelement <16 x i32> poison, i32 %398, i64 0
+  %400 = shufflevector <16 x i32> %399, <16 x i32> poison, <16 x i32> zeroinitializer
+  %401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %382, <16 x i32> %400, <16 x i32> %387)
+  %402 = or disjoint i64 %383, 1
+  %403 = shl nsw i64 %402, 6
+  %404 = getelementptr i8, ptr %98, i64 %403
+  %405 = load <16 x i32>, ptr %404, align 1, !tbaa !31
+  br i1 %302, label %406, label %408
+
+406:                                              ; preds = %390
+  %407 = getelementptr inbounds i8, ptr %404, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %407, i32 0, i32 3, i32 1)
+  br label %408
+
+408:                                              ; preds = %406, %390
+  %409 = shl nsw i64 %402, 2
+  %410 = getelementptr i8, ptr %116, i64 %409
+  %411 = load i32, ptr %410, align 1
+  %412 = insertelement <16 x i32> poison, i32 %411, i64 0
+  %413 = shufflevector <16 x i32> %412, <16 x i32> poison, <16 x i32> zeroinitializer
+  %414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %396, <16 x i32> %413, <16 x i32> %405)
+  %415 = getelementptr i8, ptr %410, i64 %1
+  %416 = load i32, ptr %415, align 1
+  %417 = insertelement <16 x i32> poison, i32 %416, i64 0
+  %418 = shufflevector <16 x i32> %417, <16 x i32> poison, <16 x i32> zeroinitializer
+  %419 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %401, <16 x i32> %418, <16 x i32> %405)
+  %420 = add nuw nsw i64 %383, 2
+  %421 = add i64 %384, 2
+  %422 = icmp eq i64 %421, %78
+  br i1 %422, label %423, label %380, !llvm.loop !75
+
+423:                                              ; preds = %408, %306
+  %424 = phi <16 x i32> [ poison, %306 ], [ %414, %408 ]
+  %425 = phi <16 x i32> [ poison, %306 ], [ %419, %408 ]
+  %426 = phi <16 x i32> [ zeroinitializer, %306 ], [ %414, %408 ]
+  %427 = phi <16 x i32> [ zeroinitializer, %306 ], [ %419, %408 ]
+  %428 = phi i64 [ 0, %306 ], [ %420, %408 ]
+  br i1 %79, label %447, label %429
+
+429:                                              ; preds = %423
+  %430 = shl nsw i64 %428, 6
+  %431 = getelementptr i8, ptr %98, i64 %430
+  %432 = load <16 x i32>, ptr %431, align 1, !tbaa !31
+  br i1 %302, label %433, label %435
+
+433:                                              ; preds = %429
+  %434 = getelementptr inbounds i8, ptr %431, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %434, i32 0, i32 3, i32 1)
+  br label %435
+
+435:                                              ; preds = %433, %429
+  %436 = shl nsw i64 %428, 2
+  %437 = getelementptr i8, ptr %116, i64 %436
+  %438 = load i32, ptr %437, align 1
+  %439 = insertelement <16 x i32> poison, i32 %438, i64 0
+  %440 = shufflevector <16 x i32> %439, <16 x i32> poison, <16 x i32> zeroinitializer
+  %441 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %426, <16 x i32> %440, <16 x i32> %432)
+  %442 = getelementptr i8, ptr %437, i64 %1
+  %443 = load i32, ptr %442, align 1
+  %444 = insertelement <16 x i32> poison, i32 %443, i64 0
+  %445 = shufflevector <16 x i32> %444, <16 x i32> poison, <16 x i32> zeroinitializer
+  %446 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %427, <16 x i32> %445, <16 x i32> %432)
+  br label %447
+
+447:                                              ; preds = %423, %435
+  %448 = phi <16 x i32> [ %424, %423 ], [ %441, %435 ]
+  %449 = phi <16 x i32> [ %425, %423 ], [ %446, %435 ]
+  %450 = bitcast <16 x i32> %449 to <8 x i64>
+  %451 = bitcast <16 x i32> %448 to <8 x i64>
+  br label %496
+
+452:                                              ; preds = %351, %304
+  %453 = phi <16 x i32> [ poison, %304 ], [ %368, %351 ]
+  %454 = phi <16 x i32> [ poison, %304 ], [ %376, %351 ]
+  %455 = phi <16 x i32> [ zeroinitializer, %304 ], [ %368, %351 ]
+  %456 = phi <16 x i32> [ zeroinitializer, %304 ], [ %376, %351 ]
+  %457 = phi i64 [ 0, %304 ], [ %377, %351 ]
+  br i1 %75, label %491, label %458
+
+458:                                              ; preds = %452
+  %459 = mul nuw nsw i64 %457, 80
+  %460 = getelementptr i8, ptr %98, i64 %459
+  %461 = load <16 x i32>, ptr %460, align 1, !tbaa !31
+  br i1 %302, label %462, label %465
+
+462:                                              ; preds = %458
+  %463 = getelementptr inbounds i8, ptr %460, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %463, i32 0, i32 3, i32 1)
+  %464 = getelementptr inbounds i8, ptr %460, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %464, i32 0, i32 3, i32 1)
+  br label %465
+
+465:                                              ; preds = %462, %458
+  %466 = getelementptr inbounds i8, ptr %460, i64 64
+  %467 = load <16 x i8>, ptr %466, align 1, !tbaa !31
+  %468 = zext <16 x i8> %467 to <16 x i32>
+  %469 = bitcast <16 x i32> %468 to <64 x i8>
+  %470 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %469)
+  %471 = bitcast <64 x i8> %470 to <16 x i32>
+  %472 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %471, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %473 = shl nsw i64 %457, 3
+  %474 = getelementptr i8, ptr %116, i64 %473
+  %475 = load i64, ptr %474, align 1
+  %476 = insertelement <8 x i64> poison, i64 %475, i64 0
+  %477 = shufflevector <8 x i64> %476, <8 x i64> poison, <8 x i32> zeroinitializer
+  %478 = bitcast <8 x i64> %477 to <64 x i8>
+  %479 = bitcast <16 x i32> %472 to <64 x i8>
+  %480 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %478, <64 x i8> %479)
+  %481 = bitcast <64 x i8> %480 to <16 x i32>
+  %482 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %455, <16 x i32> %481, <16 x i32> %461)
+  %483 = getelementptr i8, ptr %474, i64 %1
+  %484 = load i64, ptr %483, align 1
+  %485 = insertelement <8 x i64> poison, i64 %484, i64 0
+  %486 = shufflevector <8 x i64> %485, <8 x i64> poison, <8 x i32> zeroinitializer
+  %487 = bitcast <8 x i64> %486 to <64 x i8>
+  %488 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %487, <64 x i8> %479)
+  %489 = bitcast <64 x i8> %488 to <16 x i32>
+  %490 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %456, <16 x i32> %489, <16 x i32> %461)
+  br label %491
+
+491:                                              ; preds = %452, %465
+  %492 = phi <16 x i32> [ %453, %452 ], [ %482, %465 ]
+  %493 = phi <16 x i32> [ %454, %452 ], [ %490, %465 ]
+  %494 = bitcast <16 x i32> %493 to <8 x i64>
+  %495 = bitcast <16 x i32> %492 to <8 x i64>
+  br label %496
+
+496:                                              ; preds = %491, %447, %305, %303
+  %497 = phi <8 x i64> [ %451, %447 ], [ zeroinitializer, %305 ], [ %495, %491 ], [ zeroinitializer, %303 ]
+  %498 = phi <8 x i64> [ %450, %447 ], [ zeroinitializer, %305 ], [ %494, %491 ], [ zeroinitializer, %303 ]
+  store <8 x i64> %497, ptr %118, align 1, !tbaa !31
+  %499 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %498, ptr %499, align 1, !tbaa !31
+  br label %3205
+
+500:                                              ; preds = %105
+  %501 = icmp eq i64 %107, 0
+  br i1 %10, label %503, label %502
+
+502:                                              ; preds = %500
+  br i1 %18, label %505, label %648
+
+503:                                              ; preds = %500
+  br i1 %20, label %504, label %648
 
 504:                                              ; preds = %503
-  br i1 %18, label %505, label %725
+  br i1 %69, label %606, label %552
 
-505:                                              ; preds = %504
-  br i1 %81, label %673, label %508
+505:                                              ; preds = %502, %516
+  %506 = phi <16 x i32> [ %533, %516 ], [ zeroinitializer, %502 ]
+  %507 = phi <16 x i32> [ %541, %516 ], [ zeroinitializer, %502 ]
+  %508 = phi <16 x i32> [ %549, %516 ], [ zeroinitializer, %502 ]
+  %509 = phi i64 [ %550, %516 ], [ 0, %502 ]
+  %510 = mul nuw nsw i64 %509, 80
+  %511 = getelementptr i8, ptr %98, i64 %510
+  %512 = load <16 x i32>, ptr %511, align 1, !tbaa !31
+  br i1 %501, label %513, label %516
 
-506:                                              ; preds = %503
-  br i1 %20, label %507, label %725
+513:                                              ; preds = %505
+  %514 = getelementptr inbounds i8, ptr %511, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %514, i32 0, i32 3, i32 1)
+  %515 = getelementptr inbounds i8, ptr %511, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %515, i32 0, i32 3, i32 1)
+  br label %516
 
-507:                                              ; preds = %506
-  br i1 %85, label %638, label %590
-
-508:                                              ; preds = %505, %508
-  %509 = phi <16 x i32> [ %570, %508 ], [ zeroinitializer, %505 ]
-  %510 = phi <16 x i32> [ %578, %508 ], [ zeroinitializer, %505 ]
-  %511 = phi <16 x i32> [ %586, %508 ], [ zeroinitializer, %505 ]
-  %512 = phi i64 [ %587, %508 ], [ 0, %505 ]
-  %513 = phi i64 [ %588, %508 ], [ 0, %505 ]
-  %514 = mul nuw nsw i64 %512, 80
-  %515 = getelementptr i8, ptr %114, i64 %514
-  %516 = load <16 x i32>, ptr %515, align 1, !tbaa !31
-  %517 = getelementptr inbounds i8, ptr %515, i64 64
+516:                                              ; preds = %513, %505
+  %517 = getelementptr inbounds i8, ptr %511, i64 64
   %518 = load <16 x i8>, ptr %517, align 1, !tbaa !31
   %519 = zext <16 x i8> %518 to <16 x i32>
   %520 = bitcast <16 x i32> %519 to <64 x i8>
   %521 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %520)
   %522 = bitcast <64 x i8> %521 to <16 x i32>
   %523 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %522, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %524 = shl nsw i64 %512, 3
-  %525 = getelementptr i8, ptr %132, i64 %524
+  %524 = shl nsw i64 %509, 3
+  %525 = getelementptr i8, ptr %116, i64 %524
   %526 = load i64, ptr %525, align 1
   %527 = insertelement <8 x i64> poison, i64 %526, i64 0
   %528 = shufflevector <8 x i64> %527, <8 x i64> poison, <8 x i32> zeroinitializer
@@ -3001,7 +3081,7 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %530 = bitcast <16 x i32> %523 to <64 x i8>
   %531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %529, <64 x i8> %530)
   %532 = bitcast <64 x i8> %531 to <16 x i32>
-  %533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %509, <16 x i32> %532, <16 x i32> %516)
+  %533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %506, <16 x i32> %532, <16 x i32> %512)
   %534 = getelementptr i8, ptr %525, i64 %1
   %535 = load i64, ptr %534, align 1
   %536 = insertelement <8 x i64> poison, i64 %535, i64 0
@@ -3009,7 +3089,7 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %538 = bitcast <8 x i64> %537 to <64 x i8>
   %539 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %538, <64 x i8> %530)
   %540 = bitcast <64 x i8> %539 to <16 x i32>
-  %541 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %510, <16 x i32> %540, <16 x i32> %516)
+  %541 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %507, <16 x i32> %540, <16 x i32> %512)
   %542 = getelementptr i8, ptr %525, i64 %27
   %543 = load i64, ptr %542, align 1
   %544 = insertelement <8 x i64> poison, i64 %543, i64 0
@@ -3017,3055 +3097,3276 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %546 = bitcast <8 x i64> %545 to <64 x i8>
   %547 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %546, <64 x i8> %530)
   %548 = bitcast <64 x i8> %547 to <16 x i32>
-  %549 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %511, <16 x i32> %548, <16 x i32> %516)
-  %550 = or disjoint i64 %512, 1
-  %551 = mul nuw nsw i64 %550, 80
-  %552 = getelementptr i8, ptr %114, i64 %551
-  %553 = load <16 x i32>, ptr %552, align 1, !tbaa !31
-  %554 = getelementptr inbounds i8, ptr %552, i64 64
-  %555 = load <16 x i8>, ptr %554, align 1, !tbaa !31
-  %556 = zext <16 x i8> %555 to <16 x i32>
-  %557 = bitcast <16 x i32> %556 to <64 x i8>
-  %558 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %557)
-  %559 = bitcast <64 x i8> %558 to <16 x i32>
-  %560 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %559, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %561 = shl nsw i64 %550, 3
-  %562 = getelementptr i8, ptr %132, i64 %561
-  %563 = load i64, ptr %562, align 1
-  %564 = insertelement <8 x i64> poison, i64 %563, i64 0
-  %565 = shufflevector <8 x i64> %564, <8 x i64> poison, <8 x i32> zeroinitializer
-  %566 = bitcast <8 x i64> %565 to <64 x i8>
-  %567 = bitcast <16 x i32> %560 to <64 x i8>
-  %568 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %566, <64 x i8> %567)
-  %569 = bitcast <64 x i8> %568 to <16 x i32>
-  %570 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %533, <16 x i32> %569, <16 x i32> %553)
-  %571 = getelementptr i8, ptr %562, i64 %1
-  %572 = load i64, ptr %571, align 1
-  %573 = insertelement <8 x i64> poison, i64 %572, i64 0
-  %574 = shufflevector <8 x i64> %573, <8 x i64> poison, <8 x i32> zeroinitializer
-  %575 = bitcast <8 x i64> %574 to <64 x i8>
-  %576 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %575, <64 x i8> %567)
-  %577 = bitcast <64 x i8> %576 to <16 x i32>
-  %578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %541, <16 x i32> %577, <16 x i32> %553)
-  %579 = getelementptr i8, ptr %562, i64 %27
-  %580 = load i64, ptr %579, align 1
-  %581 = insertelement <8 x i64> poison, i64 %580, i64 0
-  %582 = shufflevector <8 x i64> %581, <8 x i64> poison, <8 x i32> zeroinitializer
-  %583 = bitcast <8 x i64> %582 to <64 x i8>
-  %584 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %583, <64 x i8> %567)
-  %585 = bitcast <64 x i8> %584 to <16 x i32>
-  %586 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %549, <16 x i32> %585, <16 x i32> %553)
-  %587 = add nuw nsw i64 %512, 2
-  %588 = add i64 %513, 2
-  %589 = icmp eq i64 %588, %82
-  br i1 %589, label %673, label %508, !llvm.loop !74
+  %549 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %508, <16 x i32> %548, <16 x i32> %512)
+  %550 = add nuw nsw i64 %509, 1
+  %551 = icmp eq i64 %550, %17
+  br i1 %551, label %644, label %505, !llvm.loop !74
 
-590:                                              ; preds = %507, %590
-  %591 = phi <16 x i32> [ %624, %590 ], [ zeroinitializer, %507 ]
-  %592 = phi <16 x i32> [ %629, %590 ], [ zeroinitializer, %507 ]
-  %593 = phi <16 x i32> [ %634, %590 ], [ zeroinitializer, %507 ]
-  %594 = phi i64 [ %635, %590 ], [ 0, %507 ]
-  %595 = phi i64 [ %636, %590 ], [ 0, %507 ]
-  %596 = shl nsw i64 %594, 6
-  %597 = getelementptr i8, ptr %114, i64 %596
-  %598 = load <16 x i32>, ptr %597, align 1, !tbaa !31
-  %599 = shl nsw i64 %594, 2
-  %600 = getelementptr i8, ptr %132, i64 %599
-  %601 = load i32, ptr %600, align 1
-  %602 = insertelement <16 x i32> poison, i32 %601, i64 0
-  %603 = shufflevector <16 x i32> %602, <16 x i32> poison, <16 x i32> zeroinitializer
-  %604 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %591, <16 x i32> %603, <16 x i32> %598)
-  %605 = getelementptr i8, ptr %600, i64 %1
-  %606 = load i32, ptr %605, align 1
-  %607 = insertelement <16 x i32> poison, i32 %606, i64 0
-  %608 = shufflevector <16 x i32> %607, <16 x i32> poison, <16 x i32> zeroinitializer
-  %609 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %592, <16 x i32> %608, <16 x i32> %598)
-  %610 = getelementptr i8, ptr %600, i64 %27
-  %611 = load i32, ptr %610, align 1
-  %612 = insertelement <16 x i32> poison, i32 %611, i64 0
-  %613 = shufflevector <16 x i32> %612, <16 x i32> poison, <16 x i32> zeroinitializer
-  %614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %593, <16 x i32> %613, <16 x i32> %598)
-  %615 = or disjoint i64 %594, 1
-  %616 = shl nsw i64 %615, 6
-  %617 = getelementptr i8, ptr %114, i64 %616
-  %618 = load <16 x i32>, ptr %617, align 1, !tbaa !31
-  %619 = shl nsw i64 %615, 2
-  %620 = getelementptr i8, ptr %132, i64 %619
-  %621 = load i32, ptr %620, align 1
-  %622 = insertelement <16 x i32> poison, i32 %621, i64 0
-  %623 = shufflevector <16 x i32> %622, <16 x i32> poison, <16 x i32> zeroinitializer
-  %624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %604, <16 x i32> %623, <16 x i32> %618)
-  %625 = getelementptr i8, ptr %620, i64 %1
-  %626 = load i32, ptr %625, align 1
-  %627 = insertelement <16 x i32> poison, i32 %626, i64 0
-  %628 = shufflevector <16 x i32> %627, <16 x i32> poison, <16 x i32> zeroinitializer
-  %629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %609, <16 x i32> %628, <16 x i32> %618)
-  %630 = getelementptr i8, ptr %620, i64 %27
-  %631 = load i32, ptr %630, align 1
-  %632 = insertelement <16 x i32> poison, i32 %631, i64 0
-  %633 = shufflevector <16 x i32> %632, <16 x i32> poison, <16 x i32> zeroinitializer
-  %634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %614, <16 x i32> %633, <16 x i32> %618)
-  %635 = add nuw nsw i64 %594, 2
-  %636 = add i64 %595, 2
-  %637 = icmp eq i64 %636, %86
-  br i1 %637, label %638, label %590, !llvm.loop !75
+552:                                              ; preds = %504, %586
+  %553 = phi <16 x i32> [ %592, %586 ], [ zeroinitializer, %504 ]
+  %554 = phi <16 x i32> [ %597, %586 ], [ zeroinitializer, %504 ]
+  %555 = phi <16 x i32> [ %602, %586 ], [ zeroinitializer, %504 ]
+  %556 = phi i64 [ %603, %586 ], [ 0, %504 ]
+  %557 = phi i64 [ %604, %586 ], [ 0, %504 ]
+  %558 = shl nsw i64 %556, 6
+  %559 = getelementptr i8, ptr %98, i64 %558
+  %560 = load <16 x i32>, ptr %559, align 1, !tbaa !31
+  br i1 %501, label %561, label %563
 
-638:                                              ; preds = %590, %507
-  %639 = phi <16 x i32> [ poison, %507 ], [ %624, %590 ]
-  %640 = phi <16 x i32> [ poison, %507 ], [ %629, %590 ]
-  %641 = phi <16 x i32> [ poison, %507 ], [ %634, %590 ]
-  %642 = phi <16 x i32> [ zeroinitializer, %507 ], [ %624, %590 ]
-  %643 = phi <16 x i32> [ zeroinitializer, %507 ], [ %629, %590 ]
-  %644 = phi <16 x i32> [ zeroinitializer, %507 ], [ %634, %590 ]
-  %645 = phi i64 [ 0, %507 ], [ %635, %590 ]
-  br i1 %87, label %666, label %646
+561:                                              ; preds = %552
+  %562 = getelementptr inbounds i8, ptr %559, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %562, i32 0, i32 3, i32 1)
+  br label %563
 
-646:                                              ; preds = %638
-  %647 = shl nsw i64 %645, 6
-  %648 = getelementptr i8, ptr %114, i64 %647
-  %649 = load <16 x i32>, ptr %648, align 1, !tbaa !31
-  %650 = shl nsw i64 %645, 2
-  %651 = getelementptr i8, ptr %132, i64 %650
-  %652 = load i32, ptr %651, align 1
-  %653 = insertelement <16 x i32> poison, i32 %652, i64 0
-  %654 = shufflevector <16 x i32> %653, <16 x i32> poison, <16 x i32> zeroinitializer
-  %655 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %642, <16 x i32> %654, <16 x i32> %649)
-  %656 = getelementptr i8, ptr %651, i64 %1
-  %657 = load i32, ptr %656, align 1
-  %658 = insertelement <16 x i32> poison, i32 %657, i64 0
-  %659 = shufflevector <16 x i32> %658, <16 x i32> poison, <16 x i32> zeroinitializer
-  %660 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %643, <16 x i32> %659, <16 x i32> %649)
-  %661 = getelementptr i8, ptr %651, i64 %27
-  %662 = load i32, ptr %661, align 1
-  %663 = insertelement <16 x i32> poison, i32 %662, i64 0
-  %664 = shufflevector <16 x i32> %663, <16 x i32> poison, <16 x i32> zeroinitializer
-  %665 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %644, <16 x i32> %664, <16 x i32> %649)
-  br label %666
+563:                                              ; preds = %561, %552
+  %564 = shl nsw i64 %556, 2
+  %565 = getelementptr i8, ptr %116, i64 %564
+  %566 = load i32, ptr %565, align 1
+  %567 = insertelement <16 x i32> poison, i32 %566, i64 0
+  %568 = shufflevector <16 x i32> %567, <16 x i32> poison, <16 x i32> zeroinitializer
+  %569 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %553, <16 x i32> %568, <16 x i32> %560)
+  %570 = getelementptr i8, ptr %565, i64 %1
+  %571 = load i32, ptr %570, align 1
+  %572 = insertelement <16 x i32> poison, i32 %571, i64 0
+  %573 = shufflevector <16 x i32> %572, <16 x i32> poison, <16 x i32> zeroinitializer
+  %574 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %554, <16 x i32> %573, <16 x i32> %560)
+  %575 = getelementptr i8, ptr %565, i64 %27
+  %576 = load i32, ptr %575, align 1
+  %577 = insertelement <16 x i32> poison, i32 %576, i64 0
+  %578 = shufflevector <16 x i32> %577, <16 x i32> poison, <16 x i32> zeroinitializer
+  %579 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %555, <16 x i32> %578, <16 x i32> %560)
+  %580 = or disjoint i64 %556, 1
+  %581 = shl nsw i64 %580, 6
+  %582 = getelementptr i8, ptr %98, i64 %581
+  %583 = load <16 x i32>, ptr %582, align 1, !tbaa !31
+  br i1 %501, label %584, label %586
 
-666:                                              ; preds = %638, %646
-  %667 = phi <16 x i32> [ %639, %638 ], [ %655, %646 ]
-  %668 = phi <16 x i32> [ %640, %638 ], [ %660, %646 ]
-  %669 = phi <16 x i32> [ %641, %638 ], [ %665, %646 ]
-  %670 = bitcast <16 x i32> %669 to <8 x i64>
-  %671 = bitcast <16 x i32> %668 to <8 x i64>
-  %672 = bitcast <16 x i32> %667 to <8 x i64>
-  br label %725
+584:                                              ; preds = %563
+  %585 = getelementptr inbounds i8, ptr %582, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %585, i32 0, i32 3, i32 1)
+  br label %586
 
-673:                                              ; preds = %508, %505
-  %674 = phi <16 x i32> [ poison, %505 ], [ %570, %508 ]
-  %675 = phi <16 x i32> [ poison, %505 ], [ %578, %508 ]
-  %676 = phi <16 x i32> [ poison, %505 ], [ %586, %508 ]
-  %677 = phi <16 x i32> [ zeroinitializer, %505 ], [ %570, %508 ]
-  %678 = phi <16 x i32> [ zeroinitializer, %505 ], [ %578, %508 ]
-  %679 = phi <16 x i32> [ zeroinitializer, %505 ], [ %586, %508 ]
-  %680 = phi i64 [ 0, %505 ], [ %587, %508 ]
-  br i1 %83, label %718, label %681
+586:                                              ; preds = %584, %563
+  %587 = shl nsw i64 %580, 2
+  %588 = getelementptr i8, ptr %116, i64 %587
+  %589 = load i32, ptr %588, align 1
+  %590 = insertelement <16 x i32> poison, i32 %589, i64 0
+  %591 = shufflevector <16 x i32> %590, <16 x i32> poison, <16 x i32> zeroinitializer
+  %592 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %569, <16 x i32> %591, <16 x i32> %583)
+  %593 = getelementptr i8, ptr %588, i64 %1
+  %594 = load i32, ptr %593, align 1
+  %595 = insertelement <16 x i32> poison, i32 %594, i64 0
+  %596 = shufflevector <16 x i32> %595, <16 x i32> poison, <16 x i32> zeroinitializer
+  %597 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %574, <16 x i32> %596, <16 x i32> %583)
+  %598 = getelementptr i8, ptr %588, i64 %27
+  %599 = load i32, ptr %598, align 1
+  %600 = insertelement <16 x i32> poison, i32 %599, i64 0
+  %601 = shufflevector <16 x i32> %600, <16 x i32> poison, <16 x i32> zeroinitializer
+  %602 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %579, <16 x i32> %601, <16 x i32> %583)
+  %603 = add nuw nsw i64 %556, 2
+  %604 = add i64 %557, 2
+  %605 = icmp eq i64 %604, %70
+  br i1 %605, label %606, label %552, !llvm.loop !75
 
-681:                                              ; preds = %673
-  %682 = mul nuw nsw i64 %680, 80
-  %683 = getelementptr i8, ptr %114, i64 %682
-  %684 = load <16 x i32>, ptr %683, align 1, !tbaa !31
-  %685 = getelementptr inbounds i8, ptr %683, i64 64
-  %686 = load <16 x i8>, ptr %685, align 1, !tbaa !31
-  %687 = zext <16 x i8> %686 to <16 x i32>
-  %688 = bitcast <16 x i32> %687 to <64 x i8>
-  %689 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %688)
-  %690 = bitcast <64 x i8> %689 to <16 x i32>
-  %691 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %690, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %692 = shl nsw i64 %680, 3
-  %693 = getelementptr i8, ptr %132, i64 %692
-  %694 = load i64, ptr %693, align 1
-  %695 = insertelement <8 x i64> poison, i64 %694, i64 0
-  %696 = shufflevector <8 x i64> %695, <8 x i64> poison, <8 x i32> zeroinitializer
-  %697 = bitcast <8 x i64> %696 to <64 x i8>
-  %698 = bitcast <16 x i32> %691 to <64 x i8>
-  %699 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %697, <64 x i8> %698)
-  %700 = bitcast <64 x i8> %699 to <16 x i32>
-  %701 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %677, <16 x i32> %700, <16 x i32> %684)
-  %702 = getelementptr i8, ptr %693, i64 %1
-  %703 = load i64, ptr %702, align 1
-  %704 = insertelement <8 x i64> poison, i64 %703, i64 0
-  %705 = shufflevector <8 x i64> %704, <8 x i64> poison, <8 x i32> zeroinitializer
-  %706 = bitcast <8 x i64> %705 to <64 x i8>
-  %707 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %706, <64 x i8> %698)
-  %708 = bitcast <64 x i8> %707 to <16 x i32>
-  %709 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %678, <16 x i32> %708, <16 x i32> %684)
-  %710 = getelementptr i8, ptr %693, i64 %27
-  %711 = load i64, ptr %710, align 1
-  %712 = insertelement <8 x i64> poison, i64 %711, i64 0
-  %713 = shufflevector <8 x i64> %712, <8 x i64> poison, <8 x i32> zeroinitializer
-  %714 = bitcast <8 x i64> %713 to <64 x i8>
-  %715 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %714, <64 x i8> %698)
-  %716 = bitcast <64 x i8> %715 to <16 x i32>
-  %717 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %679, <16 x i32> %716, <16 x i32> %684)
-  br label %718
+606:                                              ; preds = %586, %504
+  %607 = phi <16 x i32> [ poison, %504 ], [ %592, %586 ]
+  %608 = phi <16 x i32> [ poison, %504 ], [ %597, %586 ]
+  %609 = phi <16 x i32> [ poison, %504 ], [ %602, %586 ]
+  %610 = phi <16 x i32> [ zeroinitializer, %504 ], [ %592, %586 ]
+  %611 = phi <16 x i32> [ zeroinitializer, %504 ], [ %597, %586 ]
+  %612 = phi <16 x i32> [ zeroinitializer, %504 ], [ %602, %586 ]
+  %613 = phi i64 [ 0, %504 ], [ %603, %586 ]
+  br i1 %71, label %637, label %614
 
-718:                                              ; preds = %673, %681
-  %719 = phi <16 x i32> [ %674, %673 ], [ %701, %681 ]
-  %720 = phi <16 x i32> [ %675, %673 ], [ %709, %681 ]
-  %721 = phi <16 x i32> [ %676, %673 ], [ %717, %681 ]
-  %722 = bitcast <16 x i32> %721 to <8 x i64>
-  %723 = bitcast <16 x i32> %720 to <8 x i64>
-  %724 = bitcast <16 x i32> %719 to <8 x i64>
-  br label %725
+614:                                              ; preds = %606
+  %615 = shl nsw i64 %613, 6
+  %616 = getelementptr i8, ptr %98, i64 %615
+  %617 = load <16 x i32>, ptr %616, align 1, !tbaa !31
+  br i1 %501, label %618, label %620
 
-725:                                              ; preds = %718, %666, %506, %504
-  %726 = phi <8 x i64> [ %672, %666 ], [ zeroinitializer, %506 ], [ %724, %718 ], [ zeroinitializer, %504 ]
-  %727 = phi <8 x i64> [ %671, %666 ], [ zeroinitializer, %506 ], [ %723, %718 ], [ zeroinitializer, %504 ]
-  %728 = phi <8 x i64> [ %670, %666 ], [ zeroinitializer, %506 ], [ %722, %718 ], [ zeroinitializer, %504 ]
-  store <8 x i64> %726, ptr %134, align 1, !tbaa !31
-  %729 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %727, ptr %729, align 1, !tbaa !31
-  %730 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %728, ptr %730, align 1, !tbaa !31
-  br label %3244
+618:                                              ; preds = %614
+  %619 = getelementptr inbounds i8, ptr %616, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %619, i32 0, i32 3, i32 1)
+  br label %620
 
-731:                                              ; preds = %121
-  br i1 %10, label %733, label %732
+620:                                              ; preds = %618, %614
+  %621 = shl nsw i64 %613, 2
+  %622 = getelementptr i8, ptr %116, i64 %621
+  %623 = load i32, ptr %622, align 1
+  %624 = insertelement <16 x i32> poison, i32 %623, i64 0
+  %625 = shufflevector <16 x i32> %624, <16 x i32> poison, <16 x i32> zeroinitializer
+  %626 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %610, <16 x i32> %625, <16 x i32> %617)
+  %627 = getelementptr i8, ptr %622, i64 %1
+  %628 = load i32, ptr %627, align 1
+  %629 = insertelement <16 x i32> poison, i32 %628, i64 0
+  %630 = shufflevector <16 x i32> %629, <16 x i32> poison, <16 x i32> zeroinitializer
+  %631 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %611, <16 x i32> %630, <16 x i32> %617)
+  %632 = getelementptr i8, ptr %622, i64 %27
+  %633 = load i32, ptr %632, align 1
+  %634 = insertelement <16 x i32> poison, i32 %633, i64 0
+  %635 = shufflevector <16 x i32> %634, <16 x i32> poison, <16 x i32> zeroinitializer
+  %636 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %612, <16 x i32> %635, <16 x i32> %617)
+  br label %637
 
-732:                                              ; preds = %731
-  br i1 %18, label %735, label %895
+637:                                              ; preds = %606, %620
+  %638 = phi <16 x i32> [ %607, %606 ], [ %626, %620 ]
+  %639 = phi <16 x i32> [ %608, %606 ], [ %631, %620 ]
+  %640 = phi <16 x i32> [ %609, %606 ], [ %636, %620 ]
+  %641 = bitcast <16 x i32> %640 to <8 x i64>
+  %642 = bitcast <16 x i32> %639 to <8 x i64>
+  %643 = bitcast <16 x i32> %638 to <8 x i64>
+  br label %648
 
-733:                                              ; preds = %731
-  br i1 %20, label %734, label %895
+644:                                              ; preds = %516
+  %645 = bitcast <16 x i32> %549 to <8 x i64>
+  %646 = bitcast <16 x i32> %541 to <8 x i64>
+  %647 = bitcast <16 x i32> %533 to <8 x i64>
+  br label %648
 
-734:                                              ; preds = %733
-  br i1 %77, label %846, label %787
+648:                                              ; preds = %644, %637, %503, %502
+  %649 = phi <8 x i64> [ %643, %637 ], [ zeroinitializer, %503 ], [ %647, %644 ], [ zeroinitializer, %502 ]
+  %650 = phi <8 x i64> [ %642, %637 ], [ zeroinitializer, %503 ], [ %646, %644 ], [ zeroinitializer, %502 ]
+  %651 = phi <8 x i64> [ %641, %637 ], [ zeroinitializer, %503 ], [ %645, %644 ], [ zeroinitializer, %502 ]
+  store <8 x i64> %649, ptr %118, align 1, !tbaa !31
+  %652 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %650, ptr %652, align 1, !tbaa !31
+  %653 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %651, ptr %653, align 1, !tbaa !31
+  br label %3205
 
-735:                                              ; preds = %732, %735
-  %736 = phi <16 x i32> [ %760, %735 ], [ zeroinitializer, %732 ]
-  %737 = phi <16 x i32> [ %768, %735 ], [ zeroinitializer, %732 ]
-  %738 = phi <16 x i32> [ %776, %735 ], [ zeroinitializer, %732 ]
-  %739 = phi <16 x i32> [ %784, %735 ], [ zeroinitializer, %732 ]
-  %740 = phi i64 [ %785, %735 ], [ 0, %732 ]
-  %741 = mul nuw nsw i64 %740, 80
-  %742 = getelementptr i8, ptr %114, i64 %741
-  %743 = load <16 x i32>, ptr %742, align 1, !tbaa !31
-  %744 = getelementptr inbounds i8, ptr %742, i64 64
-  %745 = load <16 x i8>, ptr %744, align 1, !tbaa !31
-  %746 = zext <16 x i8> %745 to <16 x i32>
-  %747 = bitcast <16 x i32> %746 to <64 x i8>
-  %748 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %747)
-  %749 = bitcast <64 x i8> %748 to <16 x i32>
-  %750 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %749, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %751 = shl nsw i64 %740, 3
-  %752 = getelementptr i8, ptr %132, i64 %751
-  %753 = load i64, ptr %752, align 1
-  %754 = insertelement <8 x i64> poison, i64 %753, i64 0
-  %755 = shufflevector <8 x i64> %754, <8 x i64> poison, <8 x i32> zeroinitializer
-  %756 = bitcast <8 x i64> %755 to <64 x i8>
-  %757 = bitcast <16 x i32> %750 to <64 x i8>
-  %758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %756, <64 x i8> %757)
-  %759 = bitcast <64 x i8> %758 to <16 x i32>
-  %760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %736, <16 x i32> %759, <16 x i32> %743)
-  %761 = getelementptr i8, ptr %752, i64 %1
-  %762 = load i64, ptr %761, align 1
-  %763 = insertelement <8 x i64> poison, i64 %762, i64 0
-  %764 = shufflevector <8 x i64> %763, <8 x i64> poison, <8 x i32> zeroinitializer
-  %765 = bitcast <8 x i64> %764 to <64 x i8>
-  %766 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %765, <64 x i8> %757)
-  %767 = bitcast <64 x i8> %766 to <16 x i32>
-  %768 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %737, <16 x i32> %767, <16 x i32> %743)
-  %769 = getelementptr i8, ptr %752, i64 %27
-  %770 = load i64, ptr %769, align 1
-  %771 = insertelement <8 x i64> poison, i64 %770, i64 0
-  %772 = shufflevector <8 x i64> %771, <8 x i64> poison, <8 x i32> zeroinitializer
-  %773 = bitcast <8 x i64> %772 to <64 x i8>
-  %774 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %773, <64 x i8> %757)
-  %775 = bitcast <64 x i8> %774 to <16 x i32>
-  %776 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %738, <16 x i32> %775, <16 x i32> %743)
-  %777 = getelementptr i8, ptr %752, i64 %28
-  %778 = load i64, ptr %777, align 1
-  %779 = insertelement <8 x i64> poison, i64 %778, i64 0
-  %780 = shufflevector <8 x i64> %779, <8 x i64> poison, <8 x i32> zeroinitializer
-  %781 = bitcast <8 x i64> %780 to <64 x i8>
-  %782 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %781, <64 x i8> %757)
-  %783 = bitcast <64 x i8> %782 to <16 x i32>
-  %784 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %739, <16 x i32> %783, <16 x i32> %743)
-  %785 = add nuw nsw i64 %740, 1
-  %786 = icmp eq i64 %785, %17
-  br i1 %786, label %890, label %735, !llvm.loop !74
+654:                                              ; preds = %105
+  %655 = icmp eq i64 %107, 0
+  br i1 %10, label %657, label %656
 
-787:                                              ; preds = %734, %787
-  %788 = phi <16 x i32> [ %827, %787 ], [ zeroinitializer, %734 ]
-  %789 = phi <16 x i32> [ %832, %787 ], [ zeroinitializer, %734 ]
-  %790 = phi <16 x i32> [ %837, %787 ], [ zeroinitializer, %734 ]
-  %791 = phi <16 x i32> [ %842, %787 ], [ zeroinitializer, %734 ]
-  %792 = phi i64 [ %843, %787 ], [ 0, %734 ]
-  %793 = phi i64 [ %844, %787 ], [ 0, %734 ]
-  %794 = shl nsw i64 %792, 6
-  %795 = getelementptr i8, ptr %114, i64 %794
-  %796 = load <16 x i32>, ptr %795, align 1, !tbaa !31
-  %797 = shl nsw i64 %792, 2
-  %798 = getelementptr i8, ptr %132, i64 %797
+656:                                              ; preds = %654
+  br i1 %18, label %659, label %832
+
+657:                                              ; preds = %654
+  br i1 %20, label %658, label %832
+
+658:                                              ; preds = %657
+  br i1 %65, label %780, label %715
+
+659:                                              ; preds = %656, %671
+  %660 = phi <16 x i32> [ %688, %671 ], [ zeroinitializer, %656 ]
+  %661 = phi <16 x i32> [ %696, %671 ], [ zeroinitializer, %656 ]
+  %662 = phi <16 x i32> [ %704, %671 ], [ zeroinitializer, %656 ]
+  %663 = phi <16 x i32> [ %712, %671 ], [ zeroinitializer, %656 ]
+  %664 = phi i64 [ %713, %671 ], [ 0, %656 ]
+  %665 = mul nuw nsw i64 %664, 80
+  %666 = getelementptr i8, ptr %98, i64 %665
+  %667 = load <16 x i32>, ptr %666, align 1, !tbaa !31
+  br i1 %655, label %668, label %671
+
+668:                                              ; preds = %659
+  %669 = getelementptr inbounds i8, ptr %666, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %669, i32 0, i32 3, i32 1)
+  %670 = getelementptr inbounds i8, ptr %666, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %670, i32 0, i32 3, i32 1)
+  br label %671
+
+671:                                              ; preds = %668, %659
+  %672 = getelementptr inbounds i8, ptr %666, i64 64
+  %673 = load <16 x i8>, ptr %672, align 1, !tbaa !31
+  %674 = zext <16 x i8> %673 to <16 x i32>
+  %675 = bitcast <16 x i32> %674 to <64 x i8>
+  %676 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %675)
+  %677 = bitcast <64 x i8> %676 to <16 x i32>
+  %678 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %677, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %679 = shl nsw i64 %664, 3
+  %680 = getelementptr i8, ptr %116, i64 %679
+  %681 = load i64, ptr %680, align 1
+  %682 = insertelement <8 x i64> poison, i64 %681, i64 0
+  %683 = shufflevector <8 x i64> %682, <8 x i64> poison, <8 x i32> zeroinitializer
+  %684 = bitcast <8 x i64> %683 to <64 x i8>
+  %685 = bitcast <16 x i32> %678 to <64 x i8>
+  %686 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %684, <64 x i8> %685)
+  %687 = bitcast <64 x i8> %686 to <16 x i32>
+  %688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %660, <16 x i32> %687, <16 x i32> %667)
+  %689 = getelementptr i8, ptr %680, i64 %1
+  %690 = load i64, ptr %689, align 1
+  %691 = insertelement <8 x i64> poison, i64 %690, i64 0
+  %692 = shufflevector <8 x i64> %691, <8 x i64> poison, <8 x i32> zeroinitializer
+  %693 = bitcast <8 x i64> %692 to <64 x i8>
+  %694 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %693, <64 x i8> %685)
+  %695 = bitcast <64 x i8> %694 to <16 x i32>
+  %696 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %661, <16 x i32> %695, <16 x i32> %667)
+  %697 = getelementptr i8, ptr %680, i64 %27
+  %698 = load i64, ptr %697, align 1
+  %699 = insertelement <8 x i64> poison, i64 %698, i64 0
+  %700 = shufflevector <8 x i64> %699, <8 x i64> poison, <8 x i32> zeroinitializer
+  %701 = bitcast <8 x i64> %700 to <64 x i8>
+  %702 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %701, <64 x i8> %685)
+  %703 = bitcast <64 x i8> %702 to <16 x i32>
+  %704 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %662, <16 x i32> %703, <16 x i32> %667)
+  %705 = getelementptr i8, ptr %680, i64 %28
+  %706 = load i64, ptr %705, align 1
+  %707 = insertelement <8 x i64> poison, i64 %706, i64 0
+  %708 = shufflevector <8 x i64> %707, <8 x i64> poison, <8 x i32> zeroinitializer
+  %709 = bitcast <8 x i64> %708 to <64 x i8>
+  %710 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %709, <64 x i8> %685)
+  %711 = bitcast <64 x i8> %710 to <16 x i32>
+  %712 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %663, <16 x i32> %711, <16 x i32> %667)
+  %713 = add nuw nsw i64 %664, 1
+  %714 = icmp eq i64 %713, %17
+  br i1 %714, label %827, label %659, !llvm.loop !74
+
+715:                                              ; preds = %658, %755
+  %716 = phi <16 x i32> [ %761, %755 ], [ zeroinitializer, %658 ]
+  %717 = phi <16 x i32> [ %766, %755 ], [ zeroinitializer, %658 ]
+  %718 = phi <16 x i32> [ %771, %755 ], [ zeroinitializer, %658 ]
+  %719 = phi <16 x i32> [ %776, %755 ], [ zeroinitializer, %658 ]
+  %720 = phi i64 [ %777, %755 ], [ 0, %658 ]
+  %721 = phi i64 [ %778, %755 ], [ 0, %658 ]
+  %722 = shl nsw i64 %720, 6
+  %723 = getelementptr i8, ptr %98, i64 %722
+  %724 = load <16 x i32>, ptr %723, align 1, !tbaa !31
+  br i1 %655, label %725, label %727
+
+725:                                              ; preds = %715
+  %726 = getelementptr inbounds i8, ptr %723, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %726, i32 0, i32 3, i32 1)
+  br label %727
+
+727:                                              ; preds = %725, %715
+  %728 = shl nsw i64 %720, 2
+  %729 = getelementptr i8, ptr %116, i64 %728
+  %730 = load i32, ptr %729, align 1
+  %731 = insertelement <16 x i32> poison, i32 %730, i64 0
+  %732 = shufflevector <16 x i32> %731, <16 x i32> poison, <16 x i32> zeroinitializer
+  %733 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %716, <16 x i32> %732, <16 x i32> %724)
+  %734 = getelementptr i8, ptr %729, i64 %1
+  %735 = load i32, ptr %734, align 1
+  %736 = insertelement <16 x i32> poison, i32 %735, i64 0
+  %737 = shufflevector <16 x i32> %736, <16 x i32> poison, <16 x i32> zeroinitializer
+  %738 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %717, <16 x i32> %737, <16 x i32> %724)
+  %739 = getelementptr i8, ptr %729, i64 %27
+  %740 = load i32, ptr %739, align 1
+  %741 = insertelement <16 x i32> poison, i32 %740, i64 0
+  %742 = shufflevector <16 x i32> %741, <16 x i32> poison, <16 x i32> zeroinitializer
+  %743 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %718, <16 x i32> %742, <16 x i32> %724)
+  %744 = getelementptr i8, ptr %729, i64 %28
+  %745 = load i32, ptr %744, align 1
+  %746 = insertelement <16 x i32> poison, i32 %745, i64 0
+  %747 = shufflevector <16 x i32> %746, <16 x i32> poison, <16 x i32> zeroinitializer
+  %748 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %719, <16 x i32> %747, <16 x i32> %724)
+  %749 = or disjoint i64 %720, 1
+  %750 = shl nsw i64 %749, 6
+  %751 = getelementptr i8, ptr %98, i64 %750
+  %752 = load <16 x i32>, ptr %751, align 1, !tbaa !31
+  br i1 %655, label %753, label %755
+
+753:                                              ; preds = %727
+  %754 = getelementptr inbounds i8, ptr %751, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %754, i32 0, i32 3, i32 1)
+  br label %755
+
+755:                                              ; preds = %753, %727
+  %756 = shl nsw i64 %749, 2
+  %757 = getelementptr i8, ptr %116, i64 %756
+  %758 = load i32, ptr %757, align 1
+  %759 = insertelement <16 x i32> poison, i32 %758, i64 0
+  %760 = shufflevector <16 x i32> %759, <16 x i32> poison, <16 x i32> zeroinitializer
+  %761 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %733, <16 x i32> %760, <16 x i32> %752)
+  %762 = getelementptr i8, ptr %757, i64 %1
+  %763 = load i32, ptr %762, align 1
+  %764 = insertelement <16 x i32> poison, i32 %763, i64 0
+  %765 = shufflevector <16 x i32> %764, <16 x i32> poison, <16 x i32> zeroinitializer
+  %766 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %738, <16 x i32> %765, <16 x i32> %752)
+  %767 = getelementptr i8, ptr %757, i64 %27
+  %768 = load i32, ptr %767, align 1
+  %769 = insertelement <16 x i32> poison, i32 %768, i64 0
+  %770 = shufflevector <16 x i32> %769, <16 x i32> poison, <16 x i32> zeroinitializer
+  %771 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %743, <16 x i32> %770, <16 x i32> %752)
+  %772 = getelementptr i8, ptr %757, i64 %28
+  %773 = load i32, ptr %772, align 1
+  %774 = insertelement <16 x i32> poison, i32 %773, i64 0
+  %775 = shufflevector <16 x i32> %774, <16 x i32> poison, <16 x i32> zeroinitializer
+  %776 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %748, <16 x i32> %775, <16 x i32> %752)
+  %777 = add nuw nsw i64 %720, 2
+  %778 = add i64 %721, 2
+  %779 = icmp eq i64 %778, %66
+  br i1 %779, label %780, label %715, !llvm.loop !75
+
+780:                                              ; preds = %755, %658
+  %781 = phi <16 x i32> [ poison, %658 ], [ %761, %755 ]
+  %782 = phi <16 x i32> [ poison, %658 ], [ %766, %755 ]
+  %783 = phi <16 x i32> [ poison, %658 ], [ %771, %755 ]
+  %784 = phi <16 x i32> [ poison, %658 ], [ %776, %755 ]
+  %785 = phi <16 x i32> [ zeroinitializer, %658 ], [ %761, %755 ]
+  %786 = phi <16 x i32> [ zeroinitializer, %658 ], [ %766, %755 ]
+  %787 = phi <16 x i32> [ zeroinitializer, %658 ], [ %771, %755 ]
+  %788 = phi <16 x i32> [ zeroinitializer, %658 ], [ %776, %755 ]
+  %789 = phi i64 [ 0, %658 ], [ %777, %755 ]
+  br i1 %67, label %818, label %790
+
+790:                                              ; preds = %780
+  %791 = shl nsw i64 %789, 6
+  %792 = getelementptr i8, ptr %98, i64 %791
+  %793 = load <16 x i32>, ptr %792, align 1, !tbaa !31
+  br i1 %655, label %794, label %796
+
+794:                                              ; preds = %790
+  %795 = getelementptr inbounds i8, ptr %792, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %795, i32 0, i32 3, i32 1)
+  br label %796
+
+796:                                              ; preds = %794, %790
+  %797 = shl nsw i64 %789, 2
+  %798 = getelementptr i8, ptr %116, i64 %797
   %799 = load i32, ptr %798, align 1
   %800 = insertelement <16 x i32> poison, i32 %799, i64 0
   %801 = shufflevector <16 x i32> %800, <16 x i32> poison, <16 x i32> zeroinitializer
-  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %788, <16 x i32> %801, <16 x i32> %796)
+  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %785, <16 x i32> %801, <16 x i32> %793)
   %803 = getelementptr i8, ptr %798, i64 %1
   %804 = load i32, ptr %803, align 1
   %805 = insertelement <16 x i32> poison, i32 %804, i64 0
   %806 = shufflevector <16 x i32> %805, <16 x i32> poison, <16 x i32> zeroinitializer
-  %807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %789, <16 x i32> %806, <16 x i32> %796)
+  %807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %786, <16 x i32> %806, <16 x i32> %793)
   %808 = getelementptr i8, ptr %798, i64 %27
   %809 = load i32, ptr %808, align 1
   %810 = insertelement <16 x i32> poison, i32 %809, i64 0
   %811 = shufflevector <16 x i32> %810, <16 x i32> poison, <16 x i32> zeroinitializer
-  %812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %790, <16 x i32> %811, <16 x i32> %796)
+  %812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %787, <16 x i32> %811, <16 x i32> %793)
   %813 = getelementptr i8, ptr %798, i64 %28
   %814 = load i32, ptr %813, align 1
   %815 = insertelement <16 x i32> poison, i32 %814, i64 0
   %816 = shufflevector <16 x i32> %815, <16 x i32> poison, <16 x i32> zeroinitializer
-  %817 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %791, <16 x i32> %816, <16 x i32> %796)
-  %818 = or disjoint i64 %792, 1
-  %819 = shl nsw i64 %818, 6
-  %820 = getelementptr i8, ptr %114, i64 %819
-  %821 = load <16 x i32>, ptr %820, align 1, !tbaa !31
-  %822 = shl nsw i64 %818, 2
-  %823 = getelementptr i8, ptr %132, i64 %822
-  %824 = load i32, ptr %823, align 1
-  %825 = insertelement <16 x i32> poison, i32 %824, i64 0
-  %826 = shufflevector <16 x i32> %825, <16 x i32> poison, <16 x i32> zeroinitializer
-  %827 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %802, <16 x i32> %826, <16 x i32> %821)
-  %828 = getelementptr i8, ptr %823, i64 %1
-  %829 = load i32, ptr %828, align 1
-  %830 = insertelement <16 x i32> poison, i32 %829, i64 0
-  %831 = shufflevector <16 x i32> %830, <16 x i32> poison, <16 x i32> zeroinitializer
-  %832 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %807, <16 x i32> %831, <16 x i32> %821)
-  %833 = getelementptr i8, ptr %823, i64 %27
-  %834 = load i32, ptr %833, align 1
-  %835 = insertelement <16 x i32> poison, i32 %834, i64 0
-  %836 = shufflevector <16 x i32> %835, <16 x i32> poison, <16 x i32> zeroinitializer
-  %837 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %812, <16 x i32> %836, <16 x i32> %821)
-  %838 = getelementptr i8, ptr %823, i64 %28
-  %839 = load i32, ptr %838, align 1
-  %840 = insertelement <16 x i32> poison, i32 %839, i64 0
-  %841 = shufflevector <16 x i32> %840, <16 x i32> poison, <16 x i32> zeroinitializer
-  %842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %817, <16 x i32> %841, <16 x i32> %821)
-  %843 = add nuw nsw i64 %792, 2
-  %844 = add i64 %793, 2
-  %845 = icmp eq i64 %844, %78
-  br i1 %845, label %846, label %787, !llvm.loop !75
+  %817 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %788, <16 x i32> %816, <16 x i32> %793)
+  br label %818
 
-846:                                              ; preds = %787, %734
-  %847 = phi <16 x i32> [ poison, %734 ], [ %827, %787 ]
-  %848 = phi <16 x i32> [ poison, %734 ], [ %832, %787 ]
-  %849 = phi <16 x i32> [ poison, %734 ], [ %837, %787 ]
-  %850 = phi <16 x i32> [ poison, %734 ], [ %842, %787 ]
-  %851 = phi <16 x i32> [ zeroinitializer, %734 ], [ %827, %787 ]
-  %852 = phi <16 x i32> [ zeroinitializer, %734 ], [ %832, %787 ]
-  %853 = phi <16 x i32> [ zeroinitializer, %734 ], [ %837, %787 ]
-  %854 = phi <16 x i32> [ zeroinitializer, %734 ], [ %842, %787 ]
-  %855 = phi i64 [ 0, %734 ], [ %843, %787 ]
-  br i1 %79, label %881, label %856
+818:                                              ; preds = %780, %796
+  %819 = phi <16 x i32> [ %781, %780 ], [ %802, %796 ]
+  %820 = phi <16 x i32> [ %782, %780 ], [ %807, %796 ]
+  %821 = phi <16 x i32> [ %783, %780 ], [ %812, %796 ]
+  %822 = phi <16 x i32> [ %784, %780 ], [ %817, %796 ]
+  %823 = bitcast <16 x i32> %822 to <8 x i64>
+  %824 = bitcast <16 x i32> %821 to <8 x i64>
+  %825 = bitcast <16 x i32> %820 to <8 x i64>
+  %826 = bitcast <16 x i32> %819 to <8 x i64>
+  br label %832
 
-856:                                              ; preds = %846
-  %857 = shl nsw i64 %855, 6
-  %858 = getelementptr i8, ptr %114, i64 %857
-  %859 = load <16 x i32>, ptr %858, align 1, !tbaa !31
-  %860 = shl nsw i64 %855, 2
-  %861 = getelementptr i8, ptr %132, i64 %860
-  %862 = load i32, ptr %861, align 1
-  %863 = insertelement <16 x i32> poison, i32 %862, i64 0
-  %864 = shufflevector <16 x i32> %863, <16 x i32> poison, <16 x i32> zeroinitializer
-  %865 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %851, <16 x i32> %864, <16 x i32> %859)
-  %866 = getelementptr i8, ptr %861, i64 %1
-  %867 = load i32, ptr %866, align 1
-  %868 = insertelement <16 x i32> poison, i32 %867, i64 0
-  %869 = shufflevector <16 x i32> %868, <16 x i32> poison, <16 x i32> zeroinitializer
-  %870 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %852, <16 x i32> %869, <16 x i32> %859)
-  %871 = getelementptr i8, ptr %861, i64 %27
-  %872 = load i32, ptr %871, align 1
-  %873 = insertelement <16 x i32> poison, i32 %872, i64 0
-  %874 = shufflevector <16 x i32> %873, <16 x i32> poison, <16 x i32> zeroinitializer
-  %875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %853, <16 x i32> %874, <16 x i32> %859)
-  %876 = getelementptr i8, ptr %861, i64 %28
-  %877 = load i32, ptr %876, align 1
-  %878 = insertelement <16 x i32> poison, i32 %877, i64 0
-  %879 = shufflevector <16 x i32> %878, <16 x i32> poison, <16 x i32> zeroinitializer
-  %880 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %854, <16 x i32> %879, <16 x i32> %859)
-  br label %881
+827:                                              ; preds = %671
+  %828 = bitcast <16 x i32> %712 to <8 x i64>
+  %829 = bitcast <16 x i32> %704 to <8 x i64>
+  %830 = bitcast <16 x i32> %696 to <8 x i64>
+  %831 = bitcast <16 x i32> %688 to <8 x i64>
+  br label %832
 
-881:                                              ; preds = %846, %856
-  %882 = phi <16 x i32> [ %847, %846 ], [ %865, %856 ]
-  %883 = phi <16 x i32> [ %848, %846 ], [ %870, %856 ]
-  %884 = phi <16 x i32> [ %849, %846 ], [ %875, %856 ]
-  %885 = phi <16 x i32> [ %850, %846 ], [ %880, %856 ]
-  %886 = bitcast <16 x i32> %885 to <8 x i64>
-  %887 = bitcast <16 x i32> %884 to <8 x i64>
-  %888 = bitcast <16 x i32> %883 to <8 x i64>
-  %889 = bitcast <16 x i32> %882 to <8 x i64>
-  br label %895
+832:                                              ; preds = %827, %818, %657, %656
+  %833 = phi <8 x i64> [ %826, %818 ], [ zeroinitializer, %657 ], [ %831, %827 ], [ zeroinitializer, %656 ]
+  %834 = phi <8 x i64> [ %825, %818 ], [ zeroinitializer, %657 ], [ %830, %827 ], [ zeroinitializer, %656 ]
+  %835 = phi <8 x i64> [ %824, %818 ], [ zeroinitializer, %657 ], [ %829, %827 ], [ zeroinitializer, %656 ]
+  %836 = phi <8 x i64> [ %823, %818 ], [ zeroinitializer, %657 ], [ %828, %827 ], [ zeroinitializer, %656 ]
+  store <8 x i64> %833, ptr %118, align 1, !tbaa !31
+  %837 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %834, ptr %837, align 1, !tbaa !31
+  %838 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %835, ptr %838, align 1, !tbaa !31
+  %839 = getelementptr inbounds i8, ptr %118, i64 %36
+  store <8 x i64> %836, ptr %839, align 1, !tbaa !31
+  br label %3205
 
-890:                                              ; preds = %735
-  %891 = bitcast <16 x i32> %784 to <8 x i64>
-  %892 = bitcast <16 x i32> %776 to <8 x i64>
-  %893 = bitcast <16 x i32> %768 to <8 x i64>
-  %894 = bitcast <16 x i32> %760 to <8 x i64>
-  br label %895
+840:                                              ; preds = %105
+  %841 = icmp eq i64 %107, 0
+  br i1 %10, label %843, label %842
 
-895:                                              ; preds = %890, %881, %733, %732
-  %896 = phi <8 x i64> [ %889, %881 ], [ zeroinitializer, %733 ], [ %894, %890 ], [ zeroinitializer, %732 ]
-  %897 = phi <8 x i64> [ %888, %881 ], [ zeroinitializer, %733 ], [ %893, %890 ], [ zeroinitializer, %732 ]
-  %898 = phi <8 x i64> [ %887, %881 ], [ zeroinitializer, %733 ], [ %892, %890 ], [ zeroinitializer, %732 ]
-  %899 = phi <8 x i64> [ %886, %881 ], [ zeroinitializer, %733 ], [ %891, %890 ], [ zeroinitializer, %732 ]
-  store <8 x i64> %896, ptr %134, align 1, !tbaa !31
-  %900 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %897, ptr %900, align 1, !tbaa !31
-  %901 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %898, ptr %901, align 1, !tbaa !31
-  %902 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %899, ptr %902, align 1, !tbaa !31
-  br label %3244
+842:                                              ; preds = %840
+  br i1 %18, label %845, label %1048
 
-903:                                              ; preds = %121
-  br i1 %10, label %905, label %904
+843:                                              ; preds = %840
+  br i1 %20, label %844, label %1048
 
-904:                                              ; preds = %903
-  br i1 %18, label %907, label %1097
+844:                                              ; preds = %843
+  br i1 %61, label %986, label %910
 
-905:                                              ; preds = %903
-  br i1 %20, label %906, label %1097
+845:                                              ; preds = %842, %858
+  %846 = phi <16 x i32> [ %875, %858 ], [ zeroinitializer, %842 ]
+  %847 = phi <16 x i32> [ %883, %858 ], [ zeroinitializer, %842 ]
+  %848 = phi <16 x i32> [ %891, %858 ], [ zeroinitializer, %842 ]
+  %849 = phi <16 x i32> [ %899, %858 ], [ zeroinitializer, %842 ]
+  %850 = phi <16 x i32> [ %907, %858 ], [ zeroinitializer, %842 ]
+  %851 = phi i64 [ %908, %858 ], [ 0, %842 ]
+  %852 = mul nuw nsw i64 %851, 80
+  %853 = getelementptr i8, ptr %98, i64 %852
+  %854 = load <16 x i32>, ptr %853, align 1, !tbaa !31
+  br i1 %841, label %855, label %858
 
-906:                                              ; preds = %905
-  br i1 %73, label %1038, label %968
+855:                                              ; preds = %845
+  %856 = getelementptr inbounds i8, ptr %853, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %856, i32 0, i32 3, i32 1)
+  %857 = getelementptr inbounds i8, ptr %853, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %857, i32 0, i32 3, i32 1)
+  br label %858
 
-907:                                              ; preds = %904, %907
-  %908 = phi <16 x i32> [ %933, %907 ], [ zeroinitializer, %904 ]
-  %909 = phi <16 x i32> [ %941, %907 ], [ zeroinitializer, %904 ]
-  %910 = phi <16 x i32> [ %949, %907 ], [ zeroinitializer, %904 ]
-  %911 = phi <16 x i32> [ %957, %907 ], [ zeroinitializer, %904 ]
-  %912 = phi <16 x i32> [ %965, %907 ], [ zeroinitializer, %904 ]
-  %913 = phi i64 [ %966, %907 ], [ 0, %904 ]
-  %914 = mul nuw nsw i64 %913, 80
-  %915 = getelementptr i8, ptr %114, i64 %914
-  %916 = load <16 x i32>, ptr %915, align 1, !tbaa !31
-  %917 = getelementptr inbounds i8, ptr %915, i64 64
-  %918 = load <16 x i8>, ptr %917, align 1, !tbaa !31
-  %919 = zext <16 x i8> %918 to <16 x i32>
-  %920 = bitcast <16 x i32> %919 to <64 x i8>
-  %921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %920)
-  %922 = bitcast <64 x i8> %921 to <16 x i32>
-  %923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %924 = shl nsw i64 %913, 3
-  %925 = getelementptr i8, ptr %132, i64 %924
-  %926 = load i64, ptr %925, align 1
-  %927 = insertelement <8 x i64> poison, i64 %926, i64 0
-  %928 = shufflevector <8 x i64> %927, <8 x i64> poison, <8 x i32> zeroinitializer
-  %929 = bitcast <8 x i64> %928 to <64 x i8>
-  %930 = bitcast <16 x i32> %923 to <64 x i8>
-  %931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %929, <64 x i8> %930)
-  %932 = bitcast <64 x i8> %931 to <16 x i32>
-  %933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %908, <16 x i32> %932, <16 x i32> %916)
-  %934 = getelementptr i8, ptr %925, i64 %1
-  %935 = load i64, ptr %934, align 1
-  %936 = insertelement <8 x i64> poison, i64 %935, i64 0
-  %937 = shufflevector <8 x i64> %936, <8 x i64> poison, <8 x i32> zeroinitializer
-  %938 = bitcast <8 x i64> %937 to <64 x i8>
-  %939 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %938, <64 x i8> %930)
-  %940 = bitcast <64 x i8> %939 to <16 x i32>
-  %941 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %909, <16 x i32> %940, <16 x i32> %916)
-  %942 = getelementptr i8, ptr %925, i64 %27
-  %943 = load i64, ptr %942, align 1
-  %944 = insertelement <8 x i64> poison, i64 %943, i64 0
-  %945 = shufflevector <8 x i64> %944, <8 x i64> poison, <8 x i32> zeroinitializer
-  %946 = bitcast <8 x i64> %945 to <64 x i8>
-  %947 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %946, <64 x i8> %930)
-  %948 = bitcast <64 x i8> %947 to <16 x i32>
-  %949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %910, <16 x i32> %948, <16 x i32> %916)
-  %950 = getelementptr i8, ptr %925, i64 %28
-  %951 = load i64, ptr %950, align 1
-  %952 = insertelement <8 x i64> poison, i64 %951, i64 0
-  %953 = shufflevector <8 x i64> %952, <8 x i64> poison, <8 x i32> zeroinitializer
-  %954 = bitcast <8 x i64> %953 to <64 x i8>
-  %955 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %954, <64 x i8> %930)
-  %956 = bitcast <64 x i8> %955 to <16 x i32>
-  %957 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %911, <16 x i32> %956, <16 x i32> %916)
-  %958 = getelementptr i8, ptr %925, i64 %29
-  %959 = load i64, ptr %958, align 1
-  %960 = insertelement <8 x i64> poison, i64 %959, i64 0
-  %961 = shufflevector <8 x i64> %960, <8 x i64> poison, <8 x i32> zeroinitializer
-  %962 = bitcast <8 x i64> %961 to <64 x i8>
-  %963 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %962, <64 x i8> %930)
-  %964 = bitcast <64 x i8> %963 to <16 x i32>
-  %965 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %912, <16 x i32> %964, <16 x i32> %916)
-  %966 = add nuw nsw i64 %913, 1
-  %967 = icmp eq i64 %966, %17
-  br i1 %967, label %1091, label %907, !llvm.loop !74
+858:                                              ; preds = %855, %845
+  %859 = getelementptr inbounds i8, ptr %853, i64 64
+  %860 = load <16 x i8>, ptr %859, align 1, !tbaa !31
+  %861 = zext <16 x i8> %860 to <16 x i32>
+  %862 = bitcast <16 x i32> %861 to <64 x i8>
+  %863 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %862)
+  %864 = bitcast <64 x i8> %863 to <16 x i32>
+  %865 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %864, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %866 = shl nsw i64 %851, 3
+  %867 = getelementptr i8, ptr %116, i64 %866
+  %868 = load i64, ptr %867, align 1
+  %869 = insertelement <8 x i64> poison, i64 %868, i64 0
+  %870 = shufflevector <8 x i64> %869, <8 x i64> poison, <8 x i32> zeroinitializer
+  %871 = bitcast <8 x i64> %870 to <64 x i8>
+  %872 = bitcast <16 x i32> %865 to <64 x i8>
+  %873 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %871, <64 x i8> %872)
+  %874 = bitcast <64 x i8> %873 to <16 x i32>
+  %875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %846, <16 x i32> %874, <16 x i32> %854)
+  %876 = getelementptr i8, ptr %867, i64 %1
+  %877 = load i64, ptr %876, align 1
+  %878 = insertelement <8 x i64> poison, i64 %877, i64 0
+  %879 = shufflevector <8 x i64> %878, <8 x i64> poison, <8 x i32> zeroinitializer
+  %880 = bitcast <8 x i64> %879 to <64 x i8>
+  %881 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %880, <64 x i8> %872)
+  %882 = bitcast <64 x i8> %881 to <16 x i32>
+  %883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %847, <16 x i32> %882, <16 x i32> %854)
+  %884 = getelementptr i8, ptr %867, i64 %27
+  %885 = load i64, ptr %884, align 1
+  %886 = insertelement <8 x i64> poison, i64 %885, i64 0
+  %887 = shufflevector <8 x i64> %886, <8 x i64> poison, <8 x i32> zeroinitializer
+  %888 = bitcast <8 x i64> %887 to <64 x i8>
+  %889 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %888, <64 x i8> %872)
+  %890 = bitcast <64 x i8> %889 to <16 x i32>
+  %891 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %848, <16 x i32> %890, <16 x i32> %854)
+  %892 = getelementptr i8, ptr %867, i64 %28
+  %893 = load i64, ptr %892, align 1
+  %894 = insertelement <8 x i64> poison, i64 %893, i64 0
+  %895 = shufflevector <8 x i64> %894, <8 x i64> poison, <8 x i32> zeroinitializer
+  %896 = bitcast <8 x i64> %895 to <64 x i8>
+  %897 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %896, <64 x i8> %872)
+  %898 = bitcast <64 x i8> %897 to <16 x i32>
+  %899 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %849, <16 x i32> %898, <16 x i32> %854)
+  %900 = getelementptr i8, ptr %867, i64 %29
+  %901 = load i64, ptr %900, align 1
+  %902 = insertelement <8 x i64> poison, i64 %901, i64 0
+  %903 = shufflevector <8 x i64> %902, <8 x i64> poison, <8 x i32> zeroinitializer
+  %904 = bitcast <8 x i64> %903 to <64 x i8>
+  %905 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %904, <64 x i8> %872)
+  %906 = bitcast <64 x i8> %905 to <16 x i32>
+  %907 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %850, <16 x i32> %906, <16 x i32> %854)
+  %908 = add nuw nsw i64 %851, 1
+  %909 = icmp eq i64 %908, %17
+  br i1 %909, label %1042, label %845, !llvm.loop !74
 
-968:                                              ; preds = %906, %968
-  %969 = phi <16 x i32> [ %1014, %968 ], [ zeroinitializer, %906 ]
-  %970 = phi <16 x i32> [ %1019, %968 ], [ zeroinitializer, %906 ]
-  %971 = phi <16 x i32> [ %1024, %968 ], [ zeroinitializer, %906 ]
-  %972 = phi <16 x i32> [ %1029, %968 ], [ zeroinitializer, %906 ]
-  %973 = phi <16 x i32> [ %1034, %968 ], [ zeroinitializer, %906 ]
-  %974 = phi i64 [ %1035, %968 ], [ 0, %906 ]
-  %975 = phi i64 [ %1036, %968 ], [ 0, %906 ]
-  %976 = shl nsw i64 %974, 6
-  %977 = getelementptr i8, ptr %114, i64 %976
-  %978 = load <16 x i32>, ptr %977, align 1, !tbaa !31
-  %979 = shl nsw i64 %974, 2
-  %980 = getelementptr i8, ptr %132, i64 %979
-  %981 = load i32, ptr %980, align 1
-  %982 = insertelement <16 x i32> poison, i32 %981, i64 0
-  %983 = shufflevector <16 x i32> %982, <16 x i32> poison, <16 x i32> zeroinitializer
-  %984 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %969, <16 x i32> %983, <16 x i32> %978)
-  %985 = getelementptr i8, ptr %980, i64 %1
-  %986 = load i32, ptr %985, align 1
-  %987 = insertelement <16 x i32> poison, i32 %986, i64 0
-  %988 = shufflevector <16 x i32> %987, <16 x i32> poison, <16 x i32> zeroinitializer
-  %989 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %970, <16 x i32> %988, <16 x i32> %978)
-  %990 = getelementptr i8, ptr %980, i64 %27
-  %991 = load i32, ptr %990, align 1
-  %992 = insertelement <16 x i32> poison, i32 %991, i64 0
-  %993 = shufflevector <16 x i32> %992, <16 x i32> poison, <16 x i32> zeroinitializer
-  %994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %971, <16 x i32> %993, <16 x i32> %978)
-  %995 = getelementptr i8, ptr %980, i64 %28
-  %996 = load i32, ptr %995, align 1
-  %997 = insertelement <16 x i32> poison, i32 %996, i64 0
-  %998 = shufflevector <16 x i32> %997, <16 x i32> poison, <16 x i32> zeroinitializer
-  %999 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %972, <16 x i32> %998, <16 x i32> %978)
-  %1000 = getelementptr i8, ptr %980, i64 %29
-  %1001 = load i32, ptr %1000, align 1
-  %1002 = insertelement <16 x i32> poison, i32 %1001, i64 0
-  %1003 = shufflevector <16 x i32> %1002, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1004 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %973, <16 x i32> %1003, <16 x i32> %978)
-  %1005 = or disjoint i64 %974, 1
-  %1006 = shl nsw i64 %1005, 6
-  %1007 = getelementptr i8, ptr %114, i64 %1006
-  %1008 = load <16 x i32>, ptr %1007, align 1, !tbaa !31
-  %1009 = shl nsw i64 %1005, 2
-  %1010 = getelementptr i8, ptr %132, i64 %1009
-  %1011 = load i32, ptr %1010, align 1
-  %1012 = insertelement <16 x i32> poison, i32 %1011, i64 0
-  %1013 = shufflevector <16 x i32> %1012, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1014 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %984, <16 x i32> %1013, <16 x i32> %1008)
-  %1015 = getelementptr i8, ptr %1010, i64 %1
-  %1016 = load i32, ptr %1015, align 1
-  %1017 = insertelement <16 x i32> poison, i32 %1016, i64 0
-  %1018 = shufflevector <16 x i32> %1017, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %989, <16 x i32> %1018, <16 x i32> %1008)
-  %1020 = getelementptr i8, ptr %1010, i64 %27
-  %1021 = load i32, ptr %1020, align 1
-  %1022 = insertelement <16 x i32> poison, i32 %1021, i64 0
-  %1023 = shufflevector <16 x i32> %1022, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1024 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %994, <16 x i32> %1023, <16 x i32> %1008)
-  %1025 = getelementptr i8, ptr %1010, i64 %28
-  %1026 = load i32, ptr %1025, align 1
-  %1027 = insertelement <16 x i32> poison, i32 %1026, i64 0
-  %1028 = shufflevector <16 x i32> %1027, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1029 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %999, <16 x i32> %1028, <16 x i32> %1008)
-  %1030 = getelementptr i8, ptr %1010, i64 %29
-  %1031 = load i32, ptr %1030, align 1
-  %1032 = insertelement <16 x i32> poison, i32 %1031, i64 0
-  %1033 = shufflevector <16 x i32> %1032, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1034 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1004, <16 x i32> %1033, <16 x i32> %1008)
-  %1035 = add nuw nsw i64 %974, 2
-  %1036 = add i64 %975, 2
-  %1037 = icmp eq i64 %1036, %74
-  br i1 %1037, label %1038, label %968, !llvm.loop !75
+910:                                              ; preds = %844, %956
+  %911 = phi <16 x i32> [ %962, %956 ], [ zeroinitializer, %844 ]
+  %912 = phi <16 x i32> [ %967, %956 ], [ zeroinitializer, %844 ]
+  %913 = phi <16 x i32> [ %972, %956 ], [ zeroinitializer, %844 ]
+  %914 = phi <16 x i32> [ %977, %956 ], [ zeroinitializer, %844 ]
+  %915 = phi <16 x i32> [ %982, %956 ], [ zeroinitializer, %844 ]
+  %916 = phi i64 [ %983, %956 ], [ 0, %844 ]
+  %917 = phi i64 [ %984, %956 ], [ 0, %844 ]
+  %918 = shl nsw i64 %916, 6
+  %919 = getelementptr i8, ptr %98, i64 %918
+  %920 = load <16 x i32>, ptr %919, align 1, !tbaa !31
+  br i1 %841, label %921, label %923
 
-1038:                                             ; preds = %968, %906
-  %1039 = phi <16 x i32> [ poison, %906 ], [ %1014, %968 ]
-  %1040 = phi <16 x i32> [ poison, %906 ], [ %1019, %968 ]
-  %1041 = phi <16 x i32> [ poison, %906 ], [ %1024, %968 ]
-  %1042 = phi <16 x i32> [ poison, %906 ], [ %1029, %968 ]
-  %1043 = phi <16 x i32> [ poison, %906 ], [ %1034, %968 ]
-  %1044 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1014, %968 ]
-  %1045 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1019, %968 ]
-  %1046 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1024, %968 ]
-  %1047 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1029, %968 ]
-  %1048 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1034, %968 ]
-  %1049 = phi i64 [ 0, %906 ], [ %1035, %968 ]
-  br i1 %75, label %1080, label %1050
+921:                                              ; preds = %910
+  %922 = getelementptr inbounds i8, ptr %919, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %922, i32 0, i32 3, i32 1)
+  br label %923
 
-1050:                                             ; preds = %1038
-  %1051 = shl nsw i64 %1049, 6
-  %1052 = getelementptr i8, ptr %114, i64 %1051
-  %1053 = load <16 x i32>, ptr %1052, align 1, !tbaa !31
-  %1054 = shl nsw i64 %1049, 2
-  %1055 = getelementptr i8, ptr %132, i64 %1054
-  %1056 = load i32, ptr %1055, align 1
-  %1057 = insertelement <16 x i32> poison, i32 %1056, i64 0
-  %1058 = shufflevector <16 x i32> %1057, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1059 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1044, <16 x i32> %1058, <16 x i32> %1053)
-  %1060 = getelementptr i8, ptr %1055, i64 %1
-  %1061 = load i32, ptr %1060, align 1
-  %1062 = insertelement <16 x i32> poison, i32 %1061, i64 0
-  %1063 = shufflevector <16 x i32> %1062, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1064 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1045, <16 x i32> %1063, <16 x i32> %1053)
-  %1065 = getelementptr i8, ptr %1055, i64 %27
-  %1066 = load i32, ptr %1065, align 1
-  %1067 = insertelement <16 x i32> poison, i32 %1066, i64 0
-  %1068 = shufflevector <16 x i32> %1067, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1046, <16 x i32> %1068, <16 x i32> %1053)
-  %1070 = getelementptr i8, ptr %1055, i64 %28
-  %1071 = load i32, ptr %1070, align 1
-  %1072 = insertelement <16 x i32> poison, i32 %1071, i64 0
-  %1073 = shufflevector <16 x i32> %1072, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1074 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1047, <16 x i32> %1073, <16 x i32> %1053)
-  %1075 = getelementptr i8, ptr %1055, i64 %29
-  %1076 = load i32, ptr %1075, align 1
-  %1077 = insertelement <16 x i32> poison, i32 %1076, i64 0
-  %1078 = shufflevector <16 x i32> %1077, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1048, <16 x i32> %1078, <16 x i32> %1053)
-  br label %1080
+923:                                              ; preds = %921, %910
+  %924 = shl nsw i64 %916, 2
+  %925 = getelementptr i8, ptr %116, i64 %924
+  %926 = load i32, ptr %925, align 1
+  %927 = insertelement <16 x i32> poison, i32 %926, i64 0
+  %928 = shufflevector <16 x i32> %927, <16 x i32> poison, <16 x i32> zeroinitializer
+  %929 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %911, <16 x i32> %928, <16 x i32> %920)
+  %930 = getelementptr i8, ptr %925, i64 %1
+  %931 = load i32, ptr %930, align 1
+  %932 = insertelement <16 x i32> poison, i32 %931, i64 0
+  %933 = shufflevector <16 x i32> %932, <16 x i32> poison, <16 x i32> zeroinitializer
+  %934 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %912, <16 x i32> %933, <16 x i32> %920)
+  %935 = getelementptr i8, ptr %925, i64 %27
+  %936 = load i32, ptr %935, align 1
+  %937 = insertelement <16 x i32> poison, i32 %936, i64 0
+  %938 = shufflevector <16 x i32> %937, <16 x i32> poison, <16 x i32> zeroinitializer
+  %939 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %913, <16 x i32> %938, <16 x i32> %920)
+  %940 = getelementptr i8, ptr %925, i64 %28
+  %941 = load i32, ptr %940, align 1
+  %942 = insertelement <16 x i32> poison, i32 %941, i64 0
+  %943 = shufflevector <16 x i32> %942, <16 x i32> poison, <16 x i32> zeroinitializer
+  %944 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %914, <16 x i32> %943, <16 x i32> %920)
+  %945 = getelementptr i8, ptr %925, i64 %29
+  %946 = load i32, ptr %945, align 1
+  %947 = insertelement <16 x i32> poison, i32 %946, i64 0
+  %948 = shufflevector <16 x i32> %947, <16 x i32> poison, <16 x i32> zeroinitializer
+  %949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %915, <16 x i32> %948, <16 x i32> %920)
+  %950 = or disjoint i64 %916, 1
+  %951 = shl nsw i64 %950, 6
+  %952 = getelementptr i8, ptr %98, i64 %951
+  %953 = load <16 x i32>, ptr %952, align 1, !tbaa !31
+  br i1 %841, label %954, label %956
 
-1080:                                             ; preds = %1038, %1050
-  %1081 = phi <16 x i32> [ %1039, %1038 ], [ %1059, %1050 ]
-  %1082 = phi <16 x i32> [ %1040, %1038 ], [ %1064, %1050 ]
-  %1083 = phi <16 x i32> [ %1041, %1038 ], [ %1069, %1050 ]
-  %1084 = phi <16 x i32> [ %1042, %1038 ], [ %1074, %1050 ]
-  %1085 = phi <16 x i32> [ %1043, %1038 ], [ %1079, %1050 ]
-  %1086 = bitcast <16 x i32> %1085 to <8 x i64>
-  %1087 = bitcast <16 x i32> %1084 to <8 x i64>
-  %1088 = bitcast <16 x i32> %1083 to <8 x i64>
-  %1089 = bitcast <16 x i32> %1082 to <8 x i64>
-  %1090 = bitcast <16 x i32> %1081 to <8 x i64>
-  br label %1097
+954:                                              ; preds = %923
+  %955 = getelementptr inbounds i8, ptr %952, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %955, i32 0, i32 3, i32 1)
+  br label %956
 
-1091:                                             ; preds = %907
-  %1092 = bitcast <16 x i32> %965 to <8 x i64>
-  %1093 = bitcast <16 x i32> %957 to <8 x i64>
-  %1094 = bitcast <16 x i32> %949 to <8 x i64>
-  %1095 = bitcast <16 x i32> %941 to <8 x i64>
-  %1096 = bitcast <16 x i32> %933 to <8 x i64>
-  br label %1097
+956:                                              ; preds = %954, %923
+  %957 = shl nsw i64 %950, 2
+  %958 = getelementptr i8, ptr %116, i64 %957
+  %959 = load i32, ptr %958, align 1
+  %960 = insertelement <16 x i32> poison, i32 %959, i64 0
+  %961 = shufflevector <16 x i32> %960, <16 x i32> poison, <16 x i32> zeroinitializer
+  %962 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %929, <16 x i32> %961, <16 x i32> %953)
+  %963 = getelementptr i8, ptr %958, i64 %1
+  %964 = load i32, ptr %963, align 1
+  %965 = insertelement <16 x i32> poison, i32 %964, i64 0
+  %966 = shufflevector <16 x i32> %965, <16 x i32> poison, <16 x i32> zeroinitializer
+  %967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %934, <16 x i32> %966, <16 x i32> %953)
+  %968 = getelementptr i8, ptr %958, i64 %27
+  %969 = load i32, ptr %968, align 1
+  %970 = insertelement <16 x i32> poison, i32 %969, i64 0
+  %971 = shufflevector <16 x i32> %970, <16 x i32> poison, <16 x i32> zeroinitializer
+  %972 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %939, <16 x i32> %971, <16 x i32> %953)
+  %973 = getelementptr i8, ptr %958, i64 %28
+  %974 = load i32, ptr %973, align 1
+  %975 = insertelement <16 x i32> poison, i32 %974, i64 0
+  %976 = shufflevector <16 x i32> %975, <16 x i32> poison, <16 x i32> zeroinitializer
+  %977 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %944, <16 x i32> %976, <16 x i32> %953)
+  %978 = getelementptr i8, ptr %958, i64 %29
+  %979 = load i32, ptr %978, align 1
+  %980 = insertelement <16 x i32> poison, i32 %979, i64 0
+  %981 = shufflevector <16 x i32> %980, <16 x i32> poison, <16 x i32> zeroinitializer
+  %982 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %949, <16 x i32> %981, <16 x i32> %953)
+  %983 = add nuw nsw i64 %916, 2
+  %984 = add i64 %917, 2
+  %985 = icmp eq i64 %984, %62
+  br i1 %985, label %986, label %910, !llvm.loop !75
 
-1097:                                             ; preds = %1091, %1080, %905, %904
-  %1098 = phi <8 x i64> [ %1090, %1080 ], [ zeroinitializer, %905 ], [ %1096, %1091 ], [ zeroinitializer, %904 ]
-  %1099 = phi <8 x i64> [ %1089, %1080 ], [ zeroinitializer, %905 ], [ %1095, %1091 ], [ zeroinitializer, %904 ]
-  %1100 = phi <8 x i64> [ %1088, %1080 ], [ zeroinitializer, %905 ], [ %1094, %1091 ], [ zeroinitializer, %904 ]
-  %1101 = phi <8 x i64> [ %1087, %1080 ], [ zeroinitializer, %905 ], [ %1093, %1091 ], [ zeroinitializer, %904 ]
-  %1102 = phi <8 x i64> [ %1086, %1080 ], [ zeroinitializer, %905 ], [ %1092, %1091 ], [ zeroinitializer, %904 ]
-  store <8 x i64> %1098, ptr %134, align 1, !tbaa !31
-  %1103 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1099, ptr %1103, align 1, !tbaa !31
-  %1104 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1100, ptr %1104, align 1, !tbaa !31
-  %1105 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1101, ptr %1105, align 1, !tbaa !31
-  %1106 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1102, ptr %1106, align 1, !tbaa !31
-  br label %3244
+986:                                              ; preds = %956, %844
+  %987 = phi <16 x i32> [ poison, %844 ], [ %962, %956 ]
+  %988 = phi <16 x i32> [ poison, %844 ], [ %967, %956 ]
+  %989 = phi <16 x i32> [ poison, %844 ], [ %972, %956 ]
+  %990 = phi <16 x i32> [ poison, %844 ], [ %977, %956 ]
+  %991 = phi <16 x i32> [ poison, %844 ], [ %982, %956 ]
+  %992 = phi <16 x i32> [ zeroinitializer, %844 ], [ %962, %956 ]
+  %993 = phi <16 x i32> [ zeroinitializer, %844 ], [ %967, %956 ]
+  %994 = phi <16 x i32> [ zeroinitializer, %844 ], [ %972, %956 ]
+  %995 = phi <16 x i32> [ zeroinitializer, %844 ], [ %977, %956 ]
+  %996 = phi <16 x i32> [ zeroinitializer, %844 ], [ %982, %956 ]
+  %997 = phi i64 [ 0, %844 ], [ %983, %956 ]
+  br i1 %63, label %1031, label %998
 
-1107:                                             ; preds = %121
-  br i1 %10, label %1109, label %1108
+998:                                              ; preds = %986
+  %999 = shl nsw i64 %997, 6
+  %1000 = getelementptr i8, ptr %98, i64 %999
+  %1001 = load <16 x i32>, ptr %1000, align 1, !tbaa !31
+  br i1 %841, label %1002, label %1004
 
-1108:                                             ; preds = %1107
-  br i1 %18, label %1111, label %1331
+1002:                                             ; preds = %998
+  %1003 = getelementptr inbounds i8, ptr %1000, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1003, i32 0, i32 3, i32 1)
+  br label %1004
 
-1109:                                             ; preds = %1107
-  br i1 %20, label %1110, label %1331
+1004:                                             ; preds = %1002, %998
+  %1005 = shl nsw i64 %997, 2
+  %1006 = getelementptr i8, ptr %116, i64 %1005
+  %1007 = load i32, ptr %1006, align 1
+  %1008 = insertelement <16 x i32> poison, i32 %1007, i64 0
+  %1009 = shufflevector <16 x i32> %1008, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1010 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %992, <16 x i32> %1009, <16 x i32> %1001)
+  %1011 = getelementptr i8, ptr %1006, i64 %1
+  %1012 = load i32, ptr %1011, align 1
+  %1013 = insertelement <16 x i32> poison, i32 %1012, i64 0
+  %1014 = shufflevector <16 x i32> %1013, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1015 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %993, <16 x i32> %1014, <16 x i32> %1001)
+  %1016 = getelementptr i8, ptr %1006, i64 %27
+  %1017 = load i32, ptr %1016, align 1
+  %1018 = insertelement <16 x i32> poison, i32 %1017, i64 0
+  %1019 = shufflevector <16 x i32> %1018, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1020 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %994, <16 x i32> %1019, <16 x i32> %1001)
+  %1021 = getelementptr i8, ptr %1006, i64 %28
+  %1022 = load i32, ptr %1021, align 1
+  %1023 = insertelement <16 x i32> poison, i32 %1022, i64 0
+  %1024 = shufflevector <16 x i32> %1023, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1025 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %995, <16 x i32> %1024, <16 x i32> %1001)
+  %1026 = getelementptr i8, ptr %1006, i64 %29
+  %1027 = load i32, ptr %1026, align 1
+  %1028 = insertelement <16 x i32> poison, i32 %1027, i64 0
+  %1029 = shufflevector <16 x i32> %1028, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1030 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %996, <16 x i32> %1029, <16 x i32> %1001)
+  br label %1031
 
-1110:                                             ; preds = %1109
-  br i1 %69, label %1262, label %1181
+1031:                                             ; preds = %986, %1004
+  %1032 = phi <16 x i32> [ %987, %986 ], [ %1010, %1004 ]
+  %1033 = phi <16 x i32> [ %988, %986 ], [ %1015, %1004 ]
+  %1034 = phi <16 x i32> [ %989, %986 ], [ %1020, %1004 ]
+  %1035 = phi <16 x i32> [ %990, %986 ], [ %1025, %1004 ]
+  %1036 = phi <16 x i32> [ %991, %986 ], [ %1030, %1004 ]
+  %1037 = bitcast <16 x i32> %1036 to <8 x i64>
+  %1038 = bitcast <16 x i32> %1035 to <8 x i64>
+  %1039 = bitcast <16 x i32> %1034 to <8 x i64>
+  %1040 = bitcast <16 x i32> %1033 to <8 x i64>
+  %1041 = bitcast <16 x i32> %1032 to <8 x i64>
+  br label %1048
 
-1111:                                             ; preds = %1108, %1111
-  %1112 = phi <16 x i32> [ %1138, %1111 ], [ zeroinitializer, %1108 ]
-  %1113 = phi <16 x i32> [ %1146, %1111 ], [ zeroinitializer, %1108 ]
-  %1114 = phi <16 x i32> [ %1154, %1111 ], [ zeroinitializer, %1108 ]
-  %1115 = phi <16 x i32> [ %1162, %1111 ], [ zeroinitializer, %1108 ]
-  %1116 = phi <16 x i32> [ %1170, %1111 ], [ zeroinitializer, %1108 ]
-  %1117 = phi <16 x i32> [ %1178, %1111 ], [ zeroinitializer, %1108 ]
-  %1118 = phi i64 [ %1179, %1111 ], [ 0, %1108 ]
-  %1119 = mul nuw nsw i64 %1118, 80
-  %1120 = getelementptr i8, ptr %114, i64 %1119
-  %1121 = load <16 x i32>, ptr %1120, align 1, !tbaa !31
-  %1122 = getelementptr inbounds i8, ptr %1120, i64 64
-  %1123 = load <16 x i8>, ptr %1122, align 1, !tbaa !31
-  %1124 = zext <16 x i8> %1123 to <16 x i32>
-  %1125 = bitcast <16 x i32> %1124 to <64 x i8>
-  %1126 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1125)
-  %1127 = bitcast <64 x i8> %1126 to <16 x i32>
-  %1128 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1127, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1129 = shl nsw i64 %1118, 3
-  %1130 = getelementptr i8, ptr %132, i64 %1129
-  %1131 = load i64, ptr %1130, align 1
-  %1132 = insertelement <8 x i64> poison, i64 %1131, i64 0
-  %1133 = shufflevector <8 x i64> %1132, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1134 = bitcast <8 x i64> %1133 to <64 x i8>
-  %1135 = bitcast <16 x i32> %1128 to <64 x i8>
-  %1136 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1134, <64 x i8> %1135)
-  %1137 = bitcast <64 x i8> %1136 to <16 x i32>
-  %1138 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1112, <16 x i32> %1137, <16 x i32> %1121)
-  %1139 = getelementptr i8, ptr %1130, i64 %1
-  %1140 = load i64, ptr %1139, align 1
-  %1141 = insertelement <8 x i64> poison, i64 %1140, i64 0
-  %1142 = shufflevector <8 x i64> %1141, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1143 = bitcast <8 x i64> %1142 to <64 x i8>
-  %1144 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1143, <64 x i8> %1135)
-  %1145 = bitcast <64 x i8> %1144 to <16 x i32>
-  %1146 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1113, <16 x i32> %1145, <16 x i32> %1121)
-  %1147 = getelementptr i8, ptr %1130, i64 %27
-  %1148 = load i64, ptr %1147, align 1
-  %1149 = insertelement <8 x i64> poison, i64 %1148, i64 0
-  %1150 = shufflevector <8 x i64> %1149, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1151 = bitcast <8 x i64> %1150 to <64 x i8>
-  %1152 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1151, <64 x i8> %1135)
-  %1153 = bitcast <64 x i8> %1152 to <16 x i32>
-  %1154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1114, <16 x i32> %1153, <16 x i32> %1121)
-  %1155 = getelementptr i8, ptr %1130, i64 %28
-  %1156 = load i64, ptr %1155, align 1
-  %1157 = insertelement <8 x i64> poison, i64 %1156, i64 0
-  %1158 = shufflevector <8 x i64> %1157, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1159 = bitcast <8 x i64> %1158 to <64 x i8>
-  %1160 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1159, <64 x i8> %1135)
-  %1161 = bitcast <64 x i8> %1160 to <16 x i32>
-  %1162 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1115, <16 x i32> %1161, <16 x i32> %1121)
-  %1163 = getelementptr i8, ptr %1130, i64 %29
-  %1164 = load i64, ptr %1163, align 1
-  %1165 = insertelement <8 x i64> poison, i64 %1164, i64 0
-  %1166 = shufflevector <8 x i64> %1165, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1167 = bitcast <8 x i64> %1166 to <64 x i8>
-  %1168 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1167, <64 x i8> %1135)
-  %1169 = bitcast <64 x i8> %1168 to <16 x i32>
-  %1170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1116, <16 x i32> %1169, <16 x i32> %1121)
-  %1171 = getelementptr i8, ptr %1130, i64 %30
-  %1172 = load i64, ptr %1171, align 1
-  %1173 = insertelement <8 x i64> poison, i64 %1172, i64 0
-  %1174 = shufflevector <8 x i64> %1173, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1175 = bitcast <8 x i64> %1174 to <64 x i8>
-  %1176 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1175, <64 x i8> %1135)
-  %1177 = bitcast <64 x i8> %1176 to <16 x i32>
-  %1178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1117, <16 x i32> %1177, <16 x i32> %1121)
-  %1179 = add nuw nsw i64 %1118, 1
-  %1180 = icmp eq i64 %1179, %17
-  br i1 %1180, label %1324, label %1111, !llvm.loop !74
+1042:                                             ; preds = %858
+  %1043 = bitcast <16 x i32> %907 to <8 x i64>
+  %1044 = bitcast <16 x i32> %899 to <8 x i64>
+  %1045 = bitcast <16 x i32> %891 to <8 x i64>
+  %1046 = bitcast <16 x i32> %883 to <8 x i64>
+  %1047 = bitcast <16 x i32> %875 to <8 x i64>
+  br label %1048
 
-1181:                                             ; preds = %1110, %1181
-  %1182 = phi <16 x i32> [ %1233, %1181 ], [ zeroinitializer, %1110 ]
-  %1183 = phi <16 x i32> [ %1238, %1181 ], [ zeroinitializer, %1110 ]
-  %1184 = phi <16 x i32> [ %1243, %1181 ], [ zeroinitializer, %1110 ]
-  %1185 = phi <16 x i32> [ %1248, %1181 ], [ zeroinitializer, %1110 ]
-  %1186 = phi <16 x i32> [ %1253, %1181 ], [ zeroinitializer, %1110 ]
-  %1187 = phi <16 x i32> [ %1258, %1181 ], [ zeroinitializer, %1110 ]
-  %1188 = phi i64 [ %1259, %1181 ], [ 0, %1110 ]
-  %1189 = phi i64 [ %1260, %1181 ], [ 0, %1110 ]
-  %1190 = shl nsw i64 %1188, 6
-  %1191 = getelementptr i8, ptr %114, i64 %1190
-  %1192 = load <16 x i32>, ptr %1191, align 1, !tbaa !31
-  %1193 = shl nsw i64 %1188, 2
-  %1194 = getelementptr i8, ptr %132, i64 %1193
-  %1195 = load i32, ptr %1194, align 1
-  %1196 = insertelement <16 x i32> poison, i32 %1195, i64 0
-  %1197 = shufflevector <16 x i32> %1196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1198 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1182, <16 x i32> %1197, <16 x i32> %1192)
-  %1199 = getelementptr i8, ptr %1194, i64 %1
-  %1200 = load i32, ptr %1199, align 1
-  %1201 = insertelement <16 x i32> poison, i32 %1200, i64 0
-  %1202 = shufflevector <16 x i32> %1201, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1183, <16 x i32> %1202, <16 x i32> %1192)
-  %1204 = getelementptr i8, ptr %1194, i64 %27
-  %1205 = load i32, ptr %1204, align 1
-  %1206 = insertelement <16 x i32> poison, i32 %1205, i64 0
-  %1207 = shufflevector <16 x i32> %1206, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1184, <16 x i32> %1207, <16 x i32> %1192)
-  %1209 = getelementptr i8, ptr %1194, i64 %28
-  %1210 = load i32, ptr %1209, align 1
-  %1211 = insertelement <16 x i32> poison, i32 %1210, i64 0
-  %1212 = shufflevector <16 x i32> %1211, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1213 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1185, <16 x i32> %1212, <16 x i32> %1192)
-  %1214 = getelementptr i8, ptr %1194, i64 %29
-  %1215 = load i32, ptr %1214, align 1
-  %1216 = insertelement <16 x i32> poison, i32 %1215, i64 0
-  %1217 = shufflevector <16 x i32> %1216, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1218 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1186, <16 x i32> %1217, <16 x i32> %1192)
-  %1219 = getelementptr i8, ptr %1194, i64 %30
-  %1220 = load i32, ptr %1219, align 1
-  %1221 = insertelement <16 x i32> poison, i32 %1220, i64 0
-  %1222 = shufflevector <16 x i32> %1221, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1223 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1187, <16 x i32> %1222, <16 x i32> %1192)
-  %1224 = or disjoint i64 %1188, 1
-  %1225 = shl nsw i64 %1224, 6
-  %1226 = getelementptr i8, ptr %114, i64 %1225
-  %1227 = load <16 x i32>, ptr %1226, align 1, !tbaa !31
-  %1228 = shl nsw i64 %1224, 2
-  %1229 = getelementptr i8, ptr %132, i64 %1228
-  %1230 = load i32, ptr %1229, align 1
-  %1231 = insertelement <16 x i32> poison, i32 %1230, i64 0
-  %1232 = shufflevector <16 x i32> %1231, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1233 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1198, <16 x i32> %1232, <16 x i32> %1227)
-  %1234 = getelementptr i8, ptr %1229, i64 %1
-  %1235 = load i32, ptr %1234, align 1
-  %1236 = insertelement <16 x i32> poison, i32 %1235, i64 0
-  %1237 = shufflevector <16 x i32> %1236, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1238 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1203, <16 x i32> %1237, <16 x i32> %1227)
-  %1239 = getelementptr i8, ptr %1229, i64 %27
-  %1240 = load i32, ptr %1239, align 1
-  %1241 = insertelement <16 x i32> poison, i32 %1240, i64 0
-  %1242 = shufflevector <16 x i32> %1241, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1243 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1208, <16 x i32> %1242, <16 x i32> %1227)
-  %1244 = getelementptr i8, ptr %1229, i64 %28
-  %1245 = load i32, ptr %1244, align 1
-  %1246 = insertelement <16 x i32> poison, i32 %1245, i64 0
-  %1247 = shufflevector <16 x i32> %1246, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1248 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1213, <16 x i32> %1247, <16 x i32> %1227)
-  %1249 = getelementptr i8, ptr %1229, i64 %29
-  %1250 = load i32, ptr %1249, align 1
-  %1251 = insertelement <16 x i32> poison, i32 %1250, i64 0
-  %1252 = shufflevector <16 x i32> %1251, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1253 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1218, <16 x i32> %1252, <16 x i32> %1227)
-  %1254 = getelementptr i8, ptr %1229, i64 %30
-  %1255 = load i32, ptr %1254, align 1
-  %1256 = insertelement <16 x i32> poison, i32 %1255, i64 0
-  %1257 = shufflevector <16 x i32> %1256, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1223, <16 x i32> %1257, <16 x i32> %1227)
-  %1259 = add nuw nsw i64 %1188, 2
-  %1260 = add i64 %1189, 2
-  %1261 = icmp eq i64 %1260, %70
-  br i1 %1261, label %1262, label %1181, !llvm.loop !75
+1048:                                             ; preds = %1042, %1031, %843, %842
+  %1049 = phi <8 x i64> [ %1041, %1031 ], [ zeroinitializer, %843 ], [ %1047, %1042 ], [ zeroinitializer, %842 ]
+  %1050 = phi <8 x i64> [ %1040, %1031 ], [ zeroinitializer, %843 ], [ %1046, %1042 ], [ zeroinitializer, %842 ]
+  %1051 = phi <8 x i64> [ %1039, %1031 ], [ zeroinitializer, %843 ], [ %1045, %1042 ], [ zeroinitializer, %842 ]
+  %1052 = phi <8 x i64> [ %1038, %1031 ], [ zeroinitializer, %843 ], [ %1044, %1042 ], [ zeroinitializer, %842 ]
+  %1053 = phi <8 x i64> [ %1037, %1031 ], [ zeroinitializer, %843 ], [ %1043, %1042 ], [ zeroinitializer, %842 ]
+  store <8 x i64> %1049, ptr %118, align 1, !tbaa !31
+  %1054 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %1050, ptr %1054, align 1, !tbaa !31
+  %1055 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %1051, ptr %1055, align 1, !tbaa !31
+  %1056 = getelementptr inbounds i8, ptr %118, i64 %36
+  store <8 x i64> %1052, ptr %1056, align 1, !tbaa !31
+  %1057 = getelementptr inbounds i8, ptr %118, i64 %38
+  store <8 x i64> %1053, ptr %1057, align 1, !tbaa !31
+  br label %3205
 
-1262:                                             ; preds = %1181, %1110
-  %1263 = phi <16 x i32> [ poison, %1110 ], [ %1233, %1181 ]
-  %1264 = phi <16 x i32> [ poison, %1110 ], [ %1238, %1181 ]
-  %1265 = phi <16 x i32> [ poison, %1110 ], [ %1243, %1181 ]
-  %1266 = phi <16 x i32> [ poison, %1110 ], [ %1248, %1181 ]
-  %1267 = phi <16 x i32> [ poison, %1110 ], [ %1253, %1181 ]
-  %1268 = phi <16 x i32> [ poison, %1110 ], [ %1258, %1181 ]
-  %1269 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1233, %1181 ]
-  %1270 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1238, %1181 ]
-  %1271 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1243, %1181 ]
-  %1272 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1248, %1181 ]
-  %1273 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1253, %1181 ]
-  %1274 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1258, %1181 ]
-  %1275 = phi i64 [ 0, %1110 ], [ %1259, %1181 ]
-  br i1 %71, label %1311, label %1276
+1058:                                             ; preds = %105
+  %1059 = icmp eq i64 %107, 0
+  br i1 %10, label %1061, label %1060
 
-1276:                                             ; preds = %1262
-  %1277 = shl nsw i64 %1275, 6
-  %1278 = getelementptr i8, ptr %114, i64 %1277
-  %1279 = load <16 x i32>, ptr %1278, align 1, !tbaa !31
-  %1280 = shl nsw i64 %1275, 2
-  %1281 = getelementptr i8, ptr %132, i64 %1280
-  %1282 = load i32, ptr %1281, align 1
-  %1283 = insertelement <16 x i32> poison, i32 %1282, i64 0
-  %1284 = shufflevector <16 x i32> %1283, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1269, <16 x i32> %1284, <16 x i32> %1279)
-  %1286 = getelementptr i8, ptr %1281, i64 %1
-  %1287 = load i32, ptr %1286, align 1
-  %1288 = insertelement <16 x i32> poison, i32 %1287, i64 0
-  %1289 = shufflevector <16 x i32> %1288, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1290 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1270, <16 x i32> %1289, <16 x i32> %1279)
-  %1291 = getelementptr i8, ptr %1281, i64 %27
-  %1292 = load i32, ptr %1291, align 1
-  %1293 = insertelement <16 x i32> poison, i32 %1292, i64 0
-  %1294 = shufflevector <16 x i32> %1293, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1271, <16 x i32> %1294, <16 x i32> %1279)
-  %1296 = getelementptr i8, ptr %1281, i64 %28
-  %1297 = load i32, ptr %1296, align 1
-  %1298 = insertelement <16 x i32> poison, i32 %1297, i64 0
-  %1299 = shufflevector <16 x i32> %1298, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1300 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1272, <16 x i32> %1299, <16 x i32> %1279)
-  %1301 = getelementptr i8, ptr %1281, i64 %29
-  %1302 = load i32, ptr %1301, align 1
-  %1303 = insertelement <16 x i32> poison, i32 %1302, i64 0
-  %1304 = shufflevector <16 x i32> %1303, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1305 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1273, <16 x i32> %1304, <16 x i32> %1279)
-  %1306 = getelementptr i8, ptr %1281, i64 %30
-  %1307 = load i32, ptr %1306, align 1
-  %1308 = insertelement <16 x i32> poison, i32 %1307, i64 0
-  %1309 = shufflevector <16 x i32> %1308, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1310 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1274, <16 x i32> %1309, <16 x i32> %1279)
-  br label %1311
+1060:                                             ; preds = %1058
+  br i1 %18, label %1062, label %1197
 
-1311:                                             ; preds = %1262, %1276
-  %1312 = phi <16 x i32> [ %1263, %1262 ], [ %1285, %1276 ]
-  %1313 = phi <16 x i32> [ %1264, %1262 ], [ %1290, %1276 ]
-  %1314 = phi <16 x i32> [ %1265, %1262 ], [ %1295, %1276 ]
-  %1315 = phi <16 x i32> [ %1266, %1262 ], [ %1300, %1276 ]
-  %1316 = phi <16 x i32> [ %1267, %1262 ], [ %1305, %1276 ]
-  %1317 = phi <16 x i32> [ %1268, %1262 ], [ %1310, %1276 ]
-  %1318 = bitcast <16 x i32> %1317 to <8 x i64>
-  %1319 = bitcast <16 x i32> %1316 to <8 x i64>
-  %1320 = bitcast <16 x i32> %1315 to <8 x i64>
-  %1321 = bitcast <16 x i32> %1314 to <8 x i64>
-  %1322 = bitcast <16 x i32> %1313 to <8 x i64>
-  %1323 = bitcast <16 x i32> %1312 to <8 x i64>
-  br label %1331
+1061:                                             ; preds = %1058
+  br i1 %20, label %1136, label %1197
 
-1324:                                             ; preds = %1111
-  %1325 = bitcast <16 x i32> %1178 to <8 x i64>
-  %1326 = bitcast <16 x i32> %1170 to <8 x i64>
-  %1327 = bitcast <16 x i32> %1162 to <8 x i64>
-  %1328 = bitcast <16 x i32> %1154 to <8 x i64>
-  %1329 = bitcast <16 x i32> %1146 to <8 x i64>
-  %1330 = bitcast <16 x i32> %1138 to <8 x i64>
-  br label %1331
+1062:                                             ; preds = %1060, %1076
+  %1063 = phi <16 x i32> [ %1093, %1076 ], [ zeroinitializer, %1060 ]
+  %1064 = phi <16 x i32> [ %1101, %1076 ], [ zeroinitializer, %1060 ]
+  %1065 = phi <16 x i32> [ %1109, %1076 ], [ zeroinitializer, %1060 ]
+  %1066 = phi <16 x i32> [ %1117, %1076 ], [ zeroinitializer, %1060 ]
+  %1067 = phi <16 x i32> [ %1125, %1076 ], [ zeroinitializer, %1060 ]
+  %1068 = phi <16 x i32> [ %1133, %1076 ], [ zeroinitializer, %1060 ]
+  %1069 = phi i64 [ %1134, %1076 ], [ 0, %1060 ]
+  %1070 = mul nuw nsw i64 %1069, 80
+  %1071 = getelementptr i8, ptr %98, i64 %1070
+  %1072 = load <16 x i32>, ptr %1071, align 1, !tbaa !31
+  br i1 %1059, label %1073, label %1076
 
-1331:                                             ; preds = %1324, %1311, %1109, %1108
-  %1332 = phi <8 x i64> [ %1323, %1311 ], [ zeroinitializer, %1109 ], [ %1330, %1324 ], [ zeroinitializer, %1108 ]
-  %1333 = phi <8 x i64> [ %1322, %1311 ], [ zeroinitializer, %1109 ], [ %1329, %1324 ], [ zeroinitializer, %1108 ]
-  %1334 = phi <8 x i64> [ %1321, %1311 ], [ zeroinitializer, %1109 ], [ %1328, %1324 ], [ zeroinitializer, %1108 ]
-  %1335 = phi <8 x i64> [ %1320, %1311 ], [ zeroinitializer, %1109 ], [ %1327, %1324 ], [ zeroinitializer, %1108 ]
-  %1336 = phi <8 x i64> [ %1319, %1311 ], [ zeroinitializer, %1109 ], [ %1326, %1324 ], [ zeroinitializer, %1108 ]
-  %1337 = phi <8 x i64> [ %1318, %1311 ], [ zeroinitializer, %1109 ], [ %1325, %1324 ], [ zeroinitializer, %1108 ]
-  store <8 x i64> %1332, ptr %134, align 1, !tbaa !31
-  %1338 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1333, ptr %1338, align 1, !tbaa !31
-  %1339 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1334, ptr %1339, align 1, !tbaa !31
-  %1340 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1335, ptr %1340, align 1, !tbaa !31
-  %1341 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1336, ptr %1341, align 1, !tbaa !31
-  %1342 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1337, ptr %1342, align 1, !tbaa !31
-  br label %3244
+1073:                                             ; preds = %1062
+  %1074 = getelementptr inbounds i8, ptr %1071, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1074, i32 0, i32 3, i32 1)
+  %1075 = getelementptr inbounds i8, ptr %1071, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1075, i32 0, i32 3, i32 1)
+  br label %1076
 
-1343:                                             ; preds = %121
-  br i1 %10, label %1345, label %1344
+1076:                                             ; preds = %1073, %1062
+  %1077 = getelementptr inbounds i8, ptr %1071, i64 64
+  %1078 = load <16 x i8>, ptr %1077, align 1, !tbaa !31
+  %1079 = zext <16 x i8> %1078 to <16 x i32>
+  %1080 = bitcast <16 x i32> %1079 to <64 x i8>
+  %1081 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1080)
+  %1082 = bitcast <64 x i8> %1081 to <16 x i32>
+  %1083 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1082, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1084 = shl nsw i64 %1069, 3
+  %1085 = getelementptr i8, ptr %116, i64 %1084
+  %1086 = load i64, ptr %1085, align 1
+  %1087 = insertelement <8 x i64> poison, i64 %1086, i64 0
+  %1088 = shufflevector <8 x i64> %1087, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1089 = bitcast <8 x i64> %1088 to <64 x i8>
+  %1090 = bitcast <16 x i32> %1083 to <64 x i8>
+  %1091 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1089, <64 x i8> %1090)
+  %1092 = bitcast <64 x i8> %1091 to <16 x i32>
+  %1093 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1063, <16 x i32> %1092, <16 x i32> %1072)
+  %1094 = getelementptr i8, ptr %1085, i64 %1
+  %1095 = load i64, ptr %1094, align 1
+  %1096 = insertelement <8 x i64> poison, i64 %1095, i64 0
+  %1097 = shufflevector <8 x i64> %1096, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1098 = bitcast <8 x i64> %1097 to <64 x i8>
+  %1099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1098, <64 x i8> %1090)
+  %1100 = bitcast <64 x i8> %1099 to <16 x i32>
+  %1101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1064, <16 x i32> %1100, <16 x i32> %1072)
+  %1102 = getelementptr i8, ptr %1085, i64 %27
+  %1103 = load i64, ptr %1102, align 1
+  %1104 = insertelement <8 x i64> poison, i64 %1103, i64 0
+  %1105 = shufflevector <8 x i64> %1104, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1106 = bitcast <8 x i64> %1105 to <64 x i8>
+  %1107 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1106, <64 x i8> %1090)
+  %1108 = bitcast <64 x i8> %1107 to <16 x i32>
+  %1109 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1065, <16 x i32> %1108, <16 x i32> %1072)
+  %1110 = getelementptr i8, ptr %1085, i64 %28
+  %1111 = load i64, ptr %1110, align 1
+  %1112 = insertelement <8 x i64> poison, i64 %1111, i64 0
+  %1113 = shufflevector <8 x i64> %1112, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1114 = bitcast <8 x i64> %1113 to <64 x i8>
+  %1115 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1114, <64 x i8> %1090)
+  %1116 = bitcast <64 x i8> %1115 to <16 x i32>
+  %1117 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1066, <16 x i32> %1116, <16 x i32> %1072)
+  %1118 = getelementptr i8, ptr %1085, i64 %29
+  %1119 = load i64, ptr %1118, align 1
+  %1120 = insertelement <8 x i64> poison, i64 %1119, i64 0
+  %1121 = shufflevector <8 x i64> %1120, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1122 = bitcast <8 x i64> %1121 to <64 x i8>
+  %1123 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1122, <64 x i8> %1090)
+  %1124 = bitcast <64 x i8> %1123 to <16 x i32>
+  %1125 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1067, <16 x i32> %1124, <16 x i32> %1072)
+  %1126 = getelementptr i8, ptr %1085, i64 %30
+  %1127 = load i64, ptr %1126, align 1
+  %1128 = insertelement <8 x i64> poison, i64 %1127, i64 0
+  %1129 = shufflevector <8 x i64> %1128, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1130 = bitcast <8 x i64> %1129 to <64 x i8>
+  %1131 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1130, <64 x i8> %1090)
+  %1132 = bitcast <64 x i8> %1131 to <16 x i32>
+  %1133 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1068, <16 x i32> %1132, <16 x i32> %1072)
+  %1134 = add nuw nsw i64 %1069, 1
+  %1135 = icmp eq i64 %1134, %17
+  br i1 %1135, label %1190, label %1062, !llvm.loop !74
 
-1344:                                             ; preds = %1343
-  br i1 %18, label %1346, label %1491
+1136:                                             ; preds = %1061, %1149
+  %1137 = phi <16 x i32> [ %1155, %1149 ], [ zeroinitializer, %1061 ]
+  %1138 = phi <16 x i32> [ %1160, %1149 ], [ zeroinitializer, %1061 ]
+  %1139 = phi <16 x i32> [ %1165, %1149 ], [ zeroinitializer, %1061 ]
+  %1140 = phi <16 x i32> [ %1170, %1149 ], [ zeroinitializer, %1061 ]
+  %1141 = phi <16 x i32> [ %1175, %1149 ], [ zeroinitializer, %1061 ]
+  %1142 = phi <16 x i32> [ %1180, %1149 ], [ zeroinitializer, %1061 ]
+  %1143 = phi i64 [ %1181, %1149 ], [ 0, %1061 ]
+  %1144 = shl nsw i64 %1143, 6
+  %1145 = getelementptr i8, ptr %98, i64 %1144
+  %1146 = load <16 x i32>, ptr %1145, align 1, !tbaa !31
+  br i1 %1059, label %1147, label %1149
 
-1345:                                             ; preds = %1343
-  br i1 %20, label %1425, label %1491
+1147:                                             ; preds = %1136
+  %1148 = getelementptr inbounds i8, ptr %1145, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1148, i32 0, i32 3, i32 1)
+  br label %1149
 
-1346:                                             ; preds = %1344, %1346
-  %1347 = phi <16 x i32> [ %1374, %1346 ], [ zeroinitializer, %1344 ]
-  %1348 = phi <16 x i32> [ %1382, %1346 ], [ zeroinitializer, %1344 ]
-  %1349 = phi <16 x i32> [ %1390, %1346 ], [ zeroinitializer, %1344 ]
-  %1350 = phi <16 x i32> [ %1398, %1346 ], [ zeroinitializer, %1344 ]
-  %1351 = phi <16 x i32> [ %1406, %1346 ], [ zeroinitializer, %1344 ]
-  %1352 = phi <16 x i32> [ %1414, %1346 ], [ zeroinitializer, %1344 ]
-  %1353 = phi <16 x i32> [ %1422, %1346 ], [ zeroinitializer, %1344 ]
-  %1354 = phi i64 [ %1423, %1346 ], [ 0, %1344 ]
-  %1355 = mul nuw nsw i64 %1354, 80
-  %1356 = getelementptr i8, ptr %114, i64 %1355
-  %1357 = load <16 x i32>, ptr %1356, align 1, !tbaa !31
-  %1358 = getelementptr inbounds i8, ptr %1356, i64 64
-  %1359 = load <16 x i8>, ptr %1358, align 1, !tbaa !31
-  %1360 = zext <16 x i8> %1359 to <16 x i32>
-  %1361 = bitcast <16 x i32> %1360 to <64 x i8>
-  %1362 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1361)
-  %1363 = bitcast <64 x i8> %1362 to <16 x i32>
-  %1364 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1363, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1365 = shl nsw i64 %1354, 3
-  %1366 = getelementptr i8, ptr %132, i64 %1365
-  %1367 = load i64, ptr %1366, align 1
-  %1368 = insertelement <8 x i64> poison, i64 %1367, i64 0
-  %1369 = shufflevector <8 x i64> %1368, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1370 = bitcast <8 x i64> %1369 to <64 x i8>
-  %1371 = bitcast <16 x i32> %1364 to <64 x i8>
-  %1372 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1370, <64 x i8> %1371)
-  %1373 = bitcast <64 x i8> %1372 to <16 x i32>
-  %1374 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1347, <16 x i32> %1373, <16 x i32> %1357)
-  %1375 = getelementptr i8, ptr %1366, i64 %1
-  %1376 = load i64, ptr %1375, align 1
-  %1377 = insertelement <8 x i64> poison, i64 %1376, i64 0
-  %1378 = shufflevector <8 x i64> %1377, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1379 = bitcast <8 x i64> %1378 to <64 x i8>
-  %1380 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1379, <64 x i8> %1371)
-  %1381 = bitcast <64 x i8> %1380 to <16 x i32>
-  %1382 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1348, <16 x i32> %1381, <16 x i32> %1357)
-  %1383 = getelementptr i8, ptr %1366, i64 %27
-  %1384 = load i64, ptr %1383, align 1
-  %1385 = insertelement <8 x i64> poison, i64 %1384, i64 0
-  %1386 = shufflevector <8 x i64> %1385, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1387 = bitcast <8 x i64> %1386 to <64 x i8>
-  %1388 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1387, <64 x i8> %1371)
-  %1389 = bitcast <64 x i8> %1388 to <16 x i32>
-  %1390 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1349, <16 x i32> %1389, <16 x i32> %1357)
-  %1391 = getelementptr i8, ptr %1366, i64 %28
-  %1392 = load i64, ptr %1391, align 1
-  %1393 = insertelement <8 x i64> poison, i64 %1392, i64 0
-  %1394 = shufflevector <8 x i64> %1393, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1395 = bitcast <8 x i64> %1394 to <64 x i8>
-  %1396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1395, <64 x i8> %1371)
-  %1397 = bitcast <64 x i8> %1396 to <16 x i32>
-  %1398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1350, <16 x i32> %1397, <16 x i32> %1357)
-  %1399 = getelementptr i8, ptr %1366, i64 %29
-  %1400 = load i64, ptr %1399, align 1
-  %1401 = insertelement <8 x i64> poison, i64 %1400, i64 0
-  %1402 = shufflevector <8 x i64> %1401, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1403 = bitcast <8 x i64> %1402 to <64 x i8>
-  %1404 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1403, <64 x i8> %1371)
+1149:                                             ; preds = %1147, %1136
+  %1150 = shl nsw i64 %1143, 2
+  %1151 = getelementptr i8, ptr %116, i64 %1150
+  %1152 = load i32, ptr %1151, align 1
+  %1153 = insertelement <16 x i32> poison, i32 %1152, i64 0
+  %1154 = shufflevector <16 x i32> %1153, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1155 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1137, <16 x i32> %1154, <16 x i32> %1146)
+  %1156 = getelementptr i8, ptr %1151, i64 %1
+  %1157 = load i32, ptr %1156, align 1
+  %1158 = insertelement <16 x i32> poison, i32 %1157, i64 0
+  %1159 = shufflevector <16 x i32> %1158, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1160 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1138, <16 x i32> %1159, <16 x i32> %1146)
+  %1161 = getelementptr i8, ptr %1151, i64 %27
+  %1162 = load i32, ptr %1161, align 1
+  %1163 = insertelement <16 x i32> poison, i32 %1162, i64 0
+  %1164 = shufflevector <16 x i32> %1163, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1165 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1139, <16 x i32> %1164, <16 x i32> %1146)
+  %1166 = getelementptr i8, ptr %1151, i64 %28
+  %1167 = load i32, ptr %1166, align 1
+  %1168 = insertelement <16 x i32> poison, i32 %1167, i64 0
+  %1169 = shufflevector <16 x i32> %1168, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1140, <16 x i32> %1169, <16 x i32> %1146)
+  %1171 = getelementptr i8, ptr %1151, i64 %29
+  %1172 = load i32, ptr %1171, align 1
+  %1173 = insertelement <16 x i32> poison, i32 %1172, i64 0
+  %1174 = shufflevector <16 x i32> %1173, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1175 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1141, <16 x i32> %1174, <16 x i32> %1146)
+  %1176 = getelementptr i8, ptr %1151, i64 %30
+  %1177 = load i32, ptr %1176, align 1
+  %1178 = insertelement <16 x i32> poison, i32 %1177, i64 0
+  %1179 = shufflevector <16 x i32> %1178, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1180 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1142, <16 x i32> %1179, <16 x i32> %1146)
+  %1181 = add nuw nsw i64 %1143, 1
+  %1182 = icmp eq i64 %1181, %19
+  br i1 %1182, label %1183, label %1136, !llvm.loop !75
+
+1183:                                             ; preds = %1149
+  %1184 = bitcast <16 x i32> %1180 to <8 x i64>
+  %1185 = bitcast <16 x i32> %1175 to <8 x i64>
+  %1186 = bitcast <16 x i32> %1170 to <8 x i64>
+  %1187 = bitcast <16 x i32> %1165 to <8 x i64>
+  %1188 = bitcast <16 x i32> %1160 to <8 x i64>
+  %1189 = bitcast <16 x i32> %1155 to <8 x i64>
+  br label %1197
+
+1190:                                             ; preds = %1076
+  %1191 = bitcast <16 x i32> %1133 to <8 x i64>
+  %1192 = bitcast <16 x i32> %1125 to <8 x i64>
+  %1193 = bitcast <16 x i32> %1117 to <8 x i64>
+  %1194 = bitcast <16 x i32> %1109 to <8 x i64>
+  %1195 = bitcast <16 x i32> %1101 to <8 x i64>
+  %1196 = bitcast <16 x i32> %1093 to <8 x i64>
+  br label %1197
+
+1197:                                             ; preds = %1190, %1183, %1061, %1060
+  %1198 = phi <8 x i64> [ %1189, %1183 ], [ zeroinitializer, %1061 ], [ %1196, %1190 ], [ zeroinitializer, %1060 ]
+  %1199 = phi <8 x i64> [ %1188, %1183 ], [ zeroinitializer, %1061 ], [ %1195, %1190 ], [ zeroinitializer, %1060 ]
+  %1200 = phi <8 x i64> [ %1187, %1183 ], [ zeroinitializer, %1061 ], [ %1194, %1190 ], [ zeroinitializer, %1060 ]
+  %1201 = phi <8 x i64> [ %1186, %1183 ], [ zeroinitializer, %1061 ], [ %1193, %1190 ], [ zeroinitializer, %1060 ]
+  %1202 = phi <8 x i64> [ %1185, %1183 ], [ zeroinitializer, %1061 ], [ %1192, %1190 ], [ zeroinitializer, %1060 ]
+  %1203 = phi <8 x i64> [ %1184, %1183 ], [ zeroinitializer, %1061 ], [ %1191, %1190 ], [ zeroinitializer, %1060 ]
+  store <8 x i64> %1198, ptr %118, align 1, !tbaa !31
+  %1204 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %1199, ptr %1204, align 1, !tbaa !31
+  %1205 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %1200, ptr %1205, align 1, !tbaa !31
+  %1206 = getelementptr inbounds i8, ptr %118, i64 %36
+  store <8 x i64> %1201, ptr %1206, align 1, !tbaa !31
+  %1207 = getelementptr inbounds i8, ptr %118, i64 %38
+  store <8 x i64> %1202, ptr %1207, align 1, !tbaa !31
+  %1208 = getelementptr inbounds i8, ptr %118, i64 %40
+  store <8 x i64> %1203, ptr %1208, align 1, !tbaa !31
+  br label %3205
+
+1209:                                             ; preds = %105
+  %1210 = icmp eq i64 %107, 0
+  br i1 %10, label %1212, label %1211
+
+1211:                                             ; preds = %1209
+  br i1 %18, label %1213, label %1365
+
+1212:                                             ; preds = %1209
+  br i1 %20, label %1296, label %1365
+
+1213:                                             ; preds = %1211, %1228
+  %1214 = phi <16 x i32> [ %1245, %1228 ], [ zeroinitializer, %1211 ]
+  %1215 = phi <16 x i32> [ %1253, %1228 ], [ zeroinitializer, %1211 ]
+  %1216 = phi <16 x i32> [ %1261, %1228 ], [ zeroinitializer, %1211 ]
+  %1217 = phi <16 x i32> [ %1269, %1228 ], [ zeroinitializer, %1211 ]
+  %1218 = phi <16 x i32> [ %1277, %1228 ], [ zeroinitializer, %1211 ]
+  %1219 = phi <16 x i32> [ %1285, %1228 ], [ zeroinitializer, %1211 ]
+  %1220 = phi <16 x i32> [ %1293, %1228 ], [ zeroinitializer, %1211 ]
+  %1221 = phi i64 [ %1294, %1228 ], [ 0, %1211 ]
+  %1222 = mul nuw nsw i64 %1221, 80
+  %1223 = getelementptr i8, ptr %98, i64 %1222
+  %1224 = load <16 x i32>, ptr %1223, align 1, !tbaa !31
+  br i1 %1210, label %1225, label %1228
+
+1225:                                             ; preds = %1213
+  %1226 = getelementptr inbounds i8, ptr %1223, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1226, i32 0, i32 3, i32 1)
+  %1227 = getelementptr inbounds i8, ptr %1223, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1227, i32 0, i32 3, i32 1)
+  br label %1228
+
+1228:                                             ; preds = %1225, %1213
+  %1229 = getelementptr inbounds i8, ptr %1223, i64 64
+  %1230 = load <16 x i8>, ptr %1229, align 1, !tbaa !31
+  %1231 = zext <16 x i8> %1230 to <16 x i32>
+  %1232 = bitcast <16 x i32> %1231 to <64 x i8>
+  %1233 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1232)
+  %1234 = bitcast <64 x i8> %1233 to <16 x i32>
+  %1235 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1234, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1236 = shl nsw i64 %1221, 3
+  %1237 = getelementptr i8, ptr %116, i64 %1236
+  %1238 = load i64, ptr %1237, align 1
+  %1239 = insertelement <8 x i64> poison, i64 %1238, i64 0
+  %1240 = shufflevector <8 x i64> %1239, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1241 = bitcast <8 x i64> %1240 to <64 x i8>
+  %1242 = bitcast <16 x i32> %1235 to <64 x i8>
+  %1243 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1241, <64 x i8> %1242)
+  %1244 = bitcast <64 x i8> %1243 to <16 x i32>
+  %1245 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1214, <16 x i32> %1244, <16 x i32> %1224)
+  %1246 = getelementptr i8, ptr %1237, i64 %1
+  %1247 = load i64, ptr %1246, align 1
+  %1248 = insertelement <8 x i64> poison, i64 %1247, i64 0
+  %1249 = shufflevector <8 x i64> %1248, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1250 = bitcast <8 x i64> %1249 to <64 x i8>
+  %1251 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1250, <64 x i8> %1242)
+  %1252 = bitcast <64 x i8> %1251 to <16 x i32>
+  %1253 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1215, <16 x i32> %1252, <16 x i32> %1224)
+  %1254 = getelementptr i8, ptr %1237, i64 %27
+  %1255 = load i64, ptr %1254, align 1
+  %1256 = insertelement <8 x i64> poison, i64 %1255, i64 0
+  %1257 = shufflevector <8 x i64> %1256, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1258 = bitcast <8 x i64> %1257 to <64 x i8>
+  %1259 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1258, <64 x i8> %1242)
+  %1260 = bitcast <64 x i8> %1259 to <16 x i32>
+  %1261 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1216, <16 x i32> %1260, <16 x i32> %1224)
+  %1262 = getelementptr i8, ptr %1237, i64 %28
+  %1263 = load i64, ptr %1262, align 1
+  %1264 = insertelement <8 x i64> poison, i64 %1263, i64 0
+  %1265 = shufflevector <8 x i64> %1264, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1266 = bitcast <8 x i64> %1265 to <64 x i8>
+  %1267 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1266, <64 x i8> %1242)
+  %1268 = bitcast <64 x i8> %1267 to <16 x i32>
+  %1269 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1217, <16 x i32> %1268, <16 x i32> %1224)
+  %1270 = getelementptr i8, ptr %1237, i64 %29
+  %1271 = load i64, ptr %1270, align 1
+  %1272 = insertelement <8 x i64> poison, i64 %1271, i64 0
+  %1273 = shufflevector <8 x i64> %1272, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1274 = bitcast <8 x i64> %1273 to <64 x i8>
+  %1275 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1274, <64 x i8> %1242)
+  %1276 = bitcast <64 x i8> %1275 to <16 x i32>
+  %1277 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1218, <16 x i32> %1276, <16 x i32> %1224)
+  %1278 = getelementptr i8, ptr %1237, i64 %30
+  %1279 = load i64, ptr %1278, align 1
+  %1280 = insertelement <8 x i64> poison, i64 %1279, i64 0
+  %1281 = shufflevector <8 x i64> %1280, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1282 = bitcast <8 x i64> %1281 to <64 x i8>
+  %1283 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1282, <64 x i8> %1242)
+  %1284 = bitcast <64 x i8> %1283 to <16 x i32>
+  %1285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1219, <16 x i32> %1284, <16 x i32> %1224)
+  %1286 = getelementptr i8, ptr %1237, i64 %31
+  %1287 = load i64, ptr %1286, align 1
+  %1288 = insertelement <8 x i64> poison, i64 %1287, i64 0
+  %1289 = shufflevector <8 x i64> %1288, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1290 = bitcast <8 x i64> %1289 to <64 x i8>
+  %1291 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1290, <64 x i8> %1242)
+  %1292 = bitcast <64 x i8> %1291 to <16 x i32>
+  %1293 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1220, <16 x i32> %1292, <16 x i32> %1224)
+  %1294 = add nuw nsw i64 %1221, 1
+  %1295 = icmp eq i64 %1294, %17
+  br i1 %1295, label %1357, label %1213, !llvm.loop !74
+
+1296:                                             ; preds = %1212, %1310
+  %1297 = phi <16 x i32> [ %1316, %1310 ], [ zeroinitializer, %1212 ]
+  %1298 = phi <16 x i32> [ %1321, %1310 ], [ zeroinitializer, %1212 ]
+  %1299 = phi <16 x i32> [ %1326, %1310 ], [ zeroinitializer, %1212 ]
+  %1300 = phi <16 x i32> [ %1331, %1310 ], [ zeroinitializer, %1212 ]
+  %1301 = phi <16 x i32> [ %1336, %1310 ], [ zeroinitializer, %1212 ]
+  %1302 = phi <16 x i32> [ %1341, %1310 ], [ zeroinitializer, %1212 ]
+  %1303 = phi <16 x i32> [ %1346, %1310 ], [ zeroinitializer, %1212 ]
+  %1304 = phi i64 [ %1347, %1310 ], [ 0, %1212 ]
+  %1305 = shl nsw i64 %1304, 6
+  %1306 = getelementptr i8, ptr %98, i64 %1305
+  %1307 = load <16 x i32>, ptr %1306, align 1, !tbaa !31
+  br i1 %1210, label %1308, label %1310
+
+1308:                                             ; preds = %1296
+  %1309 = getelementptr inbounds i8, ptr %1306, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1309, i32 0, i32 3, i32 1)
+  br label %1310
+
+1310:                                             ; preds = %1308, %1296
+  %1311 = shl nsw i64 %1304, 2
+  %1312 = getelementptr i8, ptr %116, i64 %1311
+  %1313 = load i32, ptr %1312, align 1
+  %1314 = insertelement <16 x i32> poison, i32 %1313, i64 0
+  %1315 = shufflevector <16 x i32> %1314, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1316 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1297, <16 x i32> %1315, <16 x i32> %1307)
+  %1317 = getelementptr i8, ptr %1312, i64 %1
+  %1318 = load i32, ptr %1317, align 1
+  %1319 = insertelement <16 x i32> poison, i32 %1318, i64 0
+  %1320 = shufflevector <16 x i32> %1319, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1321 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1298, <16 x i32> %1320, <16 x i32> %1307)
+  %1322 = getelementptr i8, ptr %1312, i64 %27
+  %1323 = load i32, ptr %1322, align 1
+  %1324 = insertelement <16 x i32> poison, i32 %1323, i64 0
+  %1325 = shufflevector <16 x i32> %1324, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1299, <16 x i32> %1325, <16 x i32> %1307)
+  %1327 = getelementptr i8, ptr %1312, i64 %28
+  %1328 = load i32, ptr %1327, align 1
+  %1329 = insertelement <16 x i32> poison, i32 %1328, i64 0
+  %1330 = shufflevector <16 x i32> %1329, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1300, <16 x i32> %1330, <16 x i32> %1307)
+  %1332 = getelementptr i8, ptr %1312, i64 %29
+  %1333 = load i32, ptr %1332, align 1
+  %1334 = insertelement <16 x i32> poison, i32 %1333, i64 0
+  %1335 = shufflevector <16 x i32> %1334, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1336 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1301, <16 x i32> %1335, <16 x i32> %1307)
+  %1337 = getelementptr i8, ptr %1312, i64 %30
+  %1338 = load i32, ptr %1337, align 1
+  %1339 = insertelement <16 x i32> poison, i32 %1338, i64 0
+  %1340 = shufflevector <16 x i32> %1339, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1341 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1302, <16 x i32> %1340, <16 x i32> %1307)
+  %1342 = getelementptr i8, ptr %1312, i64 %31
+  %1343 = load i32, ptr %1342, align 1
+  %1344 = insertelement <16 x i32> poison, i32 %1343, i64 0
+  %1345 = shufflevector <16 x i32> %1344, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1346 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1303, <16 x i32> %1345, <16 x i32> %1307)
+  %1347 = add nuw nsw i64 %1304, 1
+  %1348 = icmp eq i64 %1347, %19
+  br i1 %1348, label %1349, label %1296, !llvm.loop !75
+
+1349:                                             ; preds = %1310
+  %1350 = bitcast <16 x i32> %1346 to <8 x i64>
+  %1351 = bitcast <16 x i32> %1341 to <8 x i64>
+  %1352 = bitcast <16 x i32> %1336 to <8 x i64>
+  %1353 = bitcast <16 x i32> %1331 to <8 x i64>
+  %1354 = bitcast <16 x i32> %1326 to <8 x i64>
+  %1355 = bitcast <16 x i32> %1321 to <8 x i64>
+  %1356 = bitcast <16 x i32> %1316 to <8 x i64>
+  br label %1365
+
+1357:                                             ; preds = %1228
+  %1358 = bitcast <16 x i32> %1293 to <8 x i64>
+  %1359 = bitcast <16 x i32> %1285 to <8 x i64>
+  %1360 = bitcast <16 x i32> %1277 to <8 x i64>
+  %1361 = bitcast <16 x i32> %1269 to <8 x i64>
+  %1362 = bitcast <16 x i32> %1261 to <8 x i64>
+  %1363 = bitcast <16 x i32> %1253 to <8 x i64>
+  %1364 = bitcast <16 x i32> %1245 to <8 x i64>
+  br label %1365
+
+1365:                                             ; preds = %1357, %1349, %1212, %1211
+  %1366 = phi <8 x i64> [ %1356, %1349 ], [ zeroinitializer, %1212 ], [ %1364, %1357 ], [ zeroinitializer, %1211 ]
+  %1367 = phi <8 x i64> [ %1355, %1349 ], [ zeroinitializer, %1212 ], [ %1363, %1357 ], [ zeroinitializer, %1211 ]
+  %1368 = phi <8 x i64> [ %1354, %1349 ], [ zeroinitializer, %1212 ], [ %1362, %1357 ], [ zeroinitializer, %1211 ]
+  %1369 = phi <8 x i64> [ %1353, %1349 ], [ zeroinitializer, %1212 ], [ %1361, %1357 ], [ zeroinitializer, %1211 ]
+  %1370 = phi <8 x i64> [ %1352, %1349 ], [ zeroinitializer, %1212 ], [ %1360, %1357 ], [ zeroinitializer, %1211 ]
+  %1371 = phi <8 x i64> [ %1351, %1349 ], [ zeroinitializer, %1212 ], [ %1359, %1357 ], [ zeroinitializer, %1211 ]
+  %1372 = phi <8 x i64> [ %1350, %1349 ], [ zeroinitializer, %1212 ], [ %1358, %1357 ], [ zeroinitializer, %1211 ]
+  store <8 x i64> %1366, ptr %118, align 1, !tbaa !31
+  %1373 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %1367, ptr %1373, align 1, !tbaa !31
+  %1374 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %1368, ptr %1374, align 1, !tbaa !31
+  %1375 = getelementptr inbounds i8, ptr %118, i64 %36
+  store <8 x i64> %1369, ptr %1375, align 1, !tbaa !31
+  %1376 = getelementptr inbounds i8, ptr %118, i64 %38
+  store <8 x i64> %1370, ptr %1376, align 1, !tbaa !31
+  %1377 = getelementptr inbounds i8, ptr %118, i64 %40
+  store <8 x i64> %1371, ptr %1377, align 1, !tbaa !31
+  %1378 = getelementptr inbounds i8, ptr %118, i64 %42
+  store <8 x i64> %1372, ptr %1378, align 1, !tbaa !31
+  br label %3205
+
+1379:                                             ; preds = %105
+  %1380 = icmp eq i64 %107, 0
+  br i1 %10, label %1382, label %1381
+
+1381:                                             ; preds = %1379
+  br i1 %18, label %1383, label %1552
+
+1382:                                             ; preds = %1379
+  br i1 %20, label %1475, label %1552
+
+1383:                                             ; preds = %1381, %1399
+  %1384 = phi <16 x i32> [ %1416, %1399 ], [ zeroinitializer, %1381 ]
+  %1385 = phi <16 x i32> [ %1424, %1399 ], [ zeroinitializer, %1381 ]
+  %1386 = phi <16 x i32> [ %1432, %1399 ], [ zeroinitializer, %1381 ]
+  %1387 = phi <16 x i32> [ %1440, %1399 ], [ zeroinitializer, %1381 ]
+  %1388 = phi <16 x i32> [ %1448, %1399 ], [ zeroinitializer, %1381 ]
+  %1389 = phi <16 x i32> [ %1456, %1399 ], [ zeroinitializer, %1381 ]
+  %1390 = phi <16 x i32> [ %1464, %1399 ], [ zeroinitializer, %1381 ]
+  %1391 = phi <16 x i32> [ %1472, %1399 ], [ zeroinitializer, %1381 ]
+  %1392 = phi i64 [ %1473, %1399 ], [ 0, %1381 ]
+  %1393 = mul nuw nsw i64 %1392, 80
+  %1394 = getelementptr i8, ptr %98, i64 %1393
+  %1395 = load <16 x i32>, ptr %1394, align 1, !tbaa !31
+  br i1 %1380, label %1396, label %1399
+
+1396:                                             ; preds = %1383
+  %1397 = getelementptr inbounds i8, ptr %1394, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1397, i32 0, i32 3, i32 1)
+  %1398 = getelementptr inbounds i8, ptr %1394, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1398, i32 0, i32 3, i32 1)
+  br label %1399
+
+1399:                                             ; preds = %1396, %1383
+  %1400 = getelementptr inbounds i8, ptr %1394, i64 64
+  %1401 = load <16 x i8>, ptr %1400, align 1, !tbaa !31
+  %1402 = zext <16 x i8> %1401 to <16 x i32>
+  %1403 = bitcast <16 x i32> %1402 to <64 x i8>
+  %1404 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1403)
   %1405 = bitcast <64 x i8> %1404 to <16 x i32>
-  %1406 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1351, <16 x i32> %1405, <16 x i32> %1357)
-  %1407 = getelementptr i8, ptr %1366, i64 %30
-  %1408 = load i64, ptr %1407, align 1
-  %1409 = insertelement <8 x i64> poison, i64 %1408, i64 0
-  %1410 = shufflevector <8 x i64> %1409, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1411 = bitcast <8 x i64> %1410 to <64 x i8>
-  %1412 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1411, <64 x i8> %1371)
-  %1413 = bitcast <64 x i8> %1412 to <16 x i32>
-  %1414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1352, <16 x i32> %1413, <16 x i32> %1357)
-  %1415 = getelementptr i8, ptr %1366, i64 %31
-  %1416 = load i64, ptr %1415, align 1
-  %1417 = insertelement <8 x i64> poison, i64 %1416, i64 0
-  %1418 = shufflevector <8 x i64> %1417, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1419 = bitcast <8 x i64> %1418 to <64 x i8>
-  %1420 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1419, <64 x i8> %1371)
-  %1421 = bitcast <64 x i8> %1420 to <16 x i32>
-  %1422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1353, <16 x i32> %1421, <16 x i32> %1357)
-  %1423 = add nuw nsw i64 %1354, 1
-  %1424 = icmp eq i64 %1423, %17
-  br i1 %1424, label %1483, label %1346, !llvm.loop !74
+  %1406 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1405, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1407 = shl nsw i64 %1392, 3
+  %1408 = getelementptr i8, ptr %116, i64 %1407
+  %1409 = load i64, ptr %1408, align 1
+  %1410 = insertelement <8 x i64> poison, i64 %1409, i64 0
+  %1411 = shufflevector <8 x i64> %1410, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1412 = bitcast <8 x i64> %1411 to <64 x i8>
+  %1413 = bitcast <16 x i32> %1406 to <64 x i8>
+  %1414 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1412, <64 x i8> %1413)
+  %1415 = bitcast <64 x i8> %1414 to <16 x i32>
+  %1416 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1384, <16 x i32> %1415, <16 x i32> %1395)
+  %1417 = getelementptr i8, ptr %1408, i64 %1
+  %1418 = load i64, ptr %1417, align 1
+  %1419 = insertelement <8 x i64> poison, i64 %1418, i64 0
+  %1420 = shufflevector <8 x i64> %1419, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1421 = bitcast <8 x i64> %1420 to <64 x i8>
+  %1422 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1421, <64 x i8> %1413)
+  %1423 = bitcast <64 x i8> %1422 to <16 x i32>
+  %1424 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1385, <16 x i32> %1423, <16 x i32> %1395)
+  %1425 = getelementptr i8, ptr %1408, i64 %27
+  %1426 = load i64, ptr %1425, align 1
+  %1427 = insertelement <8 x i64> poison, i64 %1426, i64 0
+  %1428 = shufflevector <8 x i64> %1427, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1429 = bitcast <8 x i64> %1428 to <64 x i8>
+  %1430 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1429, <64 x i8> %1413)
+  %1431 = bitcast <64 x i8> %1430 to <16 x i32>
+  %1432 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1386, <16 x i32> %1431, <16 x i32> %1395)
+  %1433 = getelementptr i8, ptr %1408, i64 %28
+  %1434 = load i64, ptr %1433, align 1
+  %1435 = insertelement <8 x i64> poison, i64 %1434, i64 0
+  %1436 = shufflevector <8 x i64> %1435, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1437 = bitcast <8 x i64> %1436 to <64 x i8>
+  %1438 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1437, <64 x i8> %1413)
+  %1439 = bitcast <64 x i8> %1438 to <16 x i32>
+  %1440 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1387, <16 x i32> %1439, <16 x i32> %1395)
+  %1441 = getelementptr i8, ptr %1408, i64 %29
+  %1442 = load i64, ptr %1441, align 1
+  %1443 = insertelement <8 x i64> poison, i64 %1442, i64 0
+  %1444 = shufflevector <8 x i64> %1443, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1445 = bitcast <8 x i64> %1444 to <64 x i8>
+  %1446 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1445, <64 x i8> %1413)
+  %1447 = bitcast <64 x i8> %1446 to <16 x i32>
+  %1448 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1388, <16 x i32> %1447, <16 x i32> %1395)
+  %1449 = getelementptr i8, ptr %1408, i64 %30
+  %1450 = load i64, ptr %1449, align 1
+  %1451 = insertelement <8 x i64> poison, i64 %1450, i64 0
+  %1452 = shufflevector <8 x i64> %1451, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1453 = bitcast <8 x i64> %1452 to <64 x i8>
+  %1454 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1453, <64 x i8> %1413)
+  %1455 = bitcast <64 x i8> %1454 to <16 x i32>
+  %1456 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1389, <16 x i32> %1455, <16 x i32> %1395)
+  %1457 = getelementptr i8, ptr %1408, i64 %31
+  %1458 = load i64, ptr %1457, align 1
+  %1459 = insertelement <8 x i64> poison, i64 %1458, i64 0
+  %1460 = shufflevector <8 x i64> %1459, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1461 = bitcast <8 x i64> %1460 to <64 x i8>
+  %1462 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1461, <64 x i8> %1413)
+  %1463 = bitcast <64 x i8> %1462 to <16 x i32>
+  %1464 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1390, <16 x i32> %1463, <16 x i32> %1395)
+  %1465 = getelementptr i8, ptr %1408, i64 %32
+  %1466 = load i64, ptr %1465, align 1
+  %1467 = insertelement <8 x i64> poison, i64 %1466, i64 0
+  %1468 = shufflevector <8 x i64> %1467, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1469 = bitcast <8 x i64> %1468 to <64 x i8>
+  %1470 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1469, <64 x i8> %1413)
+  %1471 = bitcast <64 x i8> %1470 to <16 x i32>
+  %1472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1391, <16 x i32> %1471, <16 x i32> %1395)
+  %1473 = add nuw nsw i64 %1392, 1
+  %1474 = icmp eq i64 %1473, %17
+  br i1 %1474, label %1543, label %1383, !llvm.loop !74
 
-1425:                                             ; preds = %1345, %1425
-  %1426 = phi <16 x i32> [ %1442, %1425 ], [ zeroinitializer, %1345 ]
-  %1427 = phi <16 x i32> [ %1447, %1425 ], [ zeroinitializer, %1345 ]
-  %1428 = phi <16 x i32> [ %1452, %1425 ], [ zeroinitializer, %1345 ]
-  %1429 = phi <16 x i32> [ %1457, %1425 ], [ zeroinitializer, %1345 ]
-  %1430 = phi <16 x i32> [ %1462, %1425 ], [ zeroinitializer, %1345 ]
-  %1431 = phi <16 x i32> [ %1467, %1425 ], [ zeroinitializer, %1345 ]
-  %1432 = phi <16 x i32> [ %1472, %1425 ], [ zeroinitializer, %1345 ]
-  %1433 = phi i64 [ %1473, %1425 ], [ 0, %1345 ]
-  %1434 = shl nsw i64 %1433, 6
-  %1435 = getelementptr i8, ptr %114, i64 %1434
-  %1436 = load <16 x i32>, ptr %1435, align 1, !tbaa !31
-  %1437 = shl nsw i64 %1433, 2
-  %1438 = getelementptr i8, ptr %132, i64 %1437
-  %1439 = load i32, ptr %1438, align 1
-  %1440 = insertelement <16 x i32> poison, i32 %1439, i64 0
-  %1441 = shufflevector <16 x i32> %1440, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1442 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1426, <16 x i32> %1441, <16 x i32> %1436)
-  %1443 = getelementptr i8, ptr %1438, i64 %1
-  %1444 = load i32, ptr %1443, align 1
-  %1445 = insertelement <16 x i32> poison, i32 %1444, i64 0
-  %1446 = shufflevector <16 x i32> %1445, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1447 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1427, <16 x i32> %1446, <16 x i32> %1436)
-  %1448 = getelementptr i8, ptr %1438, i64 %27
-  %1449 = load i32, ptr %1448, align 1
-  %1450 = insertelement <16 x i32> poison, i32 %1449, i64 0
-  %1451 = shufflevector <16 x i32> %1450, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1452 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1428, <16 x i32> %1451, <16 x i32> %1436)
-  %1453 = getelementptr i8, ptr %1438, i64 %28
-  %1454 = load i32, ptr %1453, align 1
-  %1455 = insertelement <16 x i32> poison, i32 %1454, i64 0
-  %1456 = shufflevector <16 x i32> %1455, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1457 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1429, <16 x i32> %1456, <16 x i32> %1436)
-  %1458 = getelementptr i8, ptr %1438, i64 %29
-  %1459 = load i32, ptr %1458, align 1
-  %1460 = insertelement <16 x i32> poison, i32 %1459, i64 0
-  %1461 = shufflevector <16 x i32> %1460, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1462 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1430, <16 x i32> %1461, <16 x i32> %1436)
-  %1463 = getelementptr i8, ptr %1438, i64 %30
-  %1464 = load i32, ptr %1463, align 1
-  %1465 = insertelement <16 x i32> poison, i32 %1464, i64 0
-  %1466 = shufflevector <16 x i32> %1465, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1467 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1431, <16 x i32> %1466, <16 x i32> %1436)
-  %1468 = getelementptr i8, ptr %1438, i64 %31
-  %1469 = load i32, ptr %1468, align 1
-  %1470 = insertelement <16 x i32> poison, i32 %1469, i64 0
-  %1471 = shufflevector <16 x i32> %1470, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1432, <16 x i32> %1471, <16 x i32> %1436)
-  %1473 = add nuw nsw i64 %1433, 1
-  %1474 = icmp eq i64 %1473, %19
-  br i1 %1474, label %1475, label %1425, !llvm.loop !75
+1475:                                             ; preds = %1382, %1490
+  %1476 = phi <16 x i32> [ %1496, %1490 ], [ zeroinitializer, %1382 ]
+  %1477 = phi <16 x i32> [ %1501, %1490 ], [ zeroinitializer, %1382 ]
+  %1478 = phi <16 x i32> [ %1506, %1490 ], [ zeroinitializer, %1382 ]
+  %1479 = phi <16 x i32> [ %1511, %1490 ], [ zeroinitializer, %1382 ]
+  %1480 = phi <16 x i32> [ %1516, %1490 ], [ zeroinitializer, %1382 ]
+  %1481 = phi <16 x i32> [ %1521, %1490 ], [ zeroinitializer, %1382 ]
+  %1482 = phi <16 x i32> [ %1526, %1490 ], [ zeroinitializer, %1382 ]
+  %1483 = phi <16 x i32> [ %1531, %1490 ], [ zeroinitializer, %1382 ]
+  %1484 = phi i64 [ %1532, %1490 ], [ 0, %1382 ]
+  %1485 = shl nsw i64 %1484, 6
+  %1486 = getelementptr i8, ptr %98, i64 %1485
+  %1487 = load <16 x i32>, ptr %1486, align 1, !tbaa !31
+  br i1 %1380, label %1488, label %1490
 
-1475:                                             ; preds = %1425
-  %1476 = bitcast <16 x i32> %1472 to <8 x i64>
-  %1477 = bitcast <16 x i32> %1467 to <8 x i64>
-  %1478 = bitcast <16 x i32> %1462 to <8 x i64>
-  %1479 = bitcast <16 x i32> %1457 to <8 x i64>
-  %1480 = bitcast <16 x i32> %1452 to <8 x i64>
-  %1481 = bitcast <16 x i32> %1447 to <8 x i64>
-  %1482 = bitcast <16 x i32> %1442 to <8 x i64>
-  br label %1491
+1488:                                             ; preds = %1475
+  %1489 = getelementptr inbounds i8, ptr %1486, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1489, i32 0, i32 3, i32 1)
+  br label %1490
 
-1483:                                             ; preds = %1346
-  %1484 = bitcast <16 x i32> %1422 to <8 x i64>
-  %1485 = bitcast <16 x i32> %1414 to <8 x i64>
-  %1486 = bitcast <16 x i32> %1406 to <8 x i64>
-  %1487 = bitcast <16 x i32> %1398 to <8 x i64>
-  %1488 = bitcast <16 x i32> %1390 to <8 x i64>
-  %1489 = bitcast <16 x i32> %1382 to <8 x i64>
-  %1490 = bitcast <16 x i32> %1374 to <8 x i64>
-  br label %1491
+1490:                                             ; preds = %1488, %1475
+  %1491 = shl nsw i64 %1484, 2
+  %1492 = getelementptr i8, ptr %116, i64 %1491
+  %1493 = load i32, ptr %1492, align 1
+  %1494 = insertelement <16 x i32> poison, i32 %1493, i64 0
+  %1495 = shufflevector <16 x i32> %1494, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1496 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1476, <16 x i32> %1495, <16 x i32> %1487)
+  %1497 = getelementptr i8, ptr %1492, i64 %1
+  %1498 = load i32, ptr %1497, align 1
+  %1499 = insertelement <16 x i32> poison, i32 %1498, i64 0
+  %1500 = shufflevector <16 x i32> %1499, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1501 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1477, <16 x i32> %1500, <16 x i32> %1487)
+  %1502 = getelementptr i8, ptr %1492, i64 %27
+  %1503 = load i32, ptr %1502, align 1
+  %1504 = insertelement <16 x i32> poison, i32 %1503, i64 0
+  %1505 = shufflevector <16 x i32> %1504, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1506 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1478, <16 x i32> %1505, <16 x i32> %1487)
+  %1507 = getelementptr i8, ptr %1492, i64 %28
+  %1508 = load i32, ptr %1507, align 1
+  %1509 = insertelement <16 x i32> poison, i32 %1508, i64 0
+  %1510 = shufflevector <16 x i32> %1509, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1511 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1479, <16 x i32> %1510, <16 x i32> %1487)
+  %1512 = getelementptr i8, ptr %1492, i64 %29
+  %1513 = load i32, ptr %1512, align 1
+  %1514 = insertelement <16 x i32> poison, i32 %1513, i64 0
+  %1515 = shufflevector <16 x i32> %1514, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1516 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1480, <16 x i32> %1515, <16 x i32> %1487)
+  %1517 = getelementptr i8, ptr %1492, i64 %30
+  %1518 = load i32, ptr %1517, align 1
+  %1519 = insertelement <16 x i32> poison, i32 %1518, i64 0
+  %1520 = shufflevector <16 x i32> %1519, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1521 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1481, <16 x i32> %1520, <16 x i32> %1487)
+  %1522 = getelementptr i8, ptr %1492, i64 %31
+  %1523 = load i32, ptr %1522, align 1
+  %1524 = insertelement <16 x i32> poison, i32 %1523, i64 0
+  %1525 = shufflevector <16 x i32> %1524, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1482, <16 x i32> %1525, <16 x i32> %1487)
+  %1527 = getelementptr i8, ptr %1492, i64 %32
+  %1528 = load i32, ptr %1527, align 1
+  %1529 = insertelement <16 x i32> poison, i32 %1528, i64 0
+  %1530 = shufflevector <16 x i32> %1529, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1531 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1483, <16 x i32> %1530, <16 x i32> %1487)
+  %1532 = add nuw nsw i64 %1484, 1
+  %1533 = icmp eq i64 %1532, %19
+  br i1 %1533, label %1534, label %1475, !llvm.loop !75
 
-1491:                                             ; preds = %1483, %1475, %1345, %1344
-  %1492 = phi <8 x i64> [ %1482, %1475 ], [ zeroinitializer, %1345 ], [ %1490, %1483 ], [ zeroinitializer, %1344 ]
-  %1493 = phi <8 x i64> [ %1481, %1475 ], [ zeroinitializer, %1345 ], [ %1489, %1483 ], [ zeroinitializer, %1344 ]
-  %1494 = phi <8 x i64> [ %1480, %1475 ], [ zeroinitializer, %1345 ], [ %1488, %1483 ], [ zeroinitializer, %1344 ]
-  %1495 = phi <8 x i64> [ %1479, %1475 ], [ zeroinitializer, %1345 ], [ %1487, %1483 ], [ zeroinitializer, %1344 ]
-  %1496 = phi <8 x i64> [ %1478, %1475 ], [ zeroinitializer, %1345 ], [ %1486, %1483 ], [ zeroinitializer, %1344 ]
-  %1497 = phi <8 x i64> [ %1477, %1475 ], [ zeroinitializer, %1345 ], [ %1485, %1483 ], [ zeroinitializer, %1344 ]
-  %1498 = phi <8 x i64> [ %1476, %1475 ], [ zeroinitializer, %1345 ], [ %1484, %1483 ], [ zeroinitializer, %1344 ]
-  store <8 x i64> %1492, ptr %134, align 1, !tbaa !31
-  %1499 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1493, ptr %1499, align 1, !tbaa !31
-  %1500 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1494, ptr %1500, align 1, !tbaa !31
-  %1501 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1495, ptr %1501, align 1, !tbaa !31
-  %1502 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1496, ptr %1502, align 1, !tbaa !31
-  %1503 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1497, ptr %1503, align 1, !tbaa !31
-  %1504 = getelementptr inbounds i8, ptr %134, i64 %42
-  store <8 x i64> %1498, ptr %1504, align 1, !tbaa !31
-  br label %3244
+1534:                                             ; preds = %1490
+  %1535 = bitcast <16 x i32> %1531 to <8 x i64>
+  %1536 = bitcast <16 x i32> %1526 to <8 x i64>
+  %1537 = bitcast <16 x i32> %1521 to <8 x i64>
+  %1538 = bitcast <16 x i32> %1516 to <8 x i64>
+  %1539 = bitcast <16 x i32> %1511 to <8 x i64>
+  %1540 = bitcast <16 x i32> %1506 to <8 x i64>
+  %1541 = bitcast <16 x i32> %1501 to <8 x i64>
+  %1542 = bitcast <16 x i32> %1496 to <8 x i64>
+  br label %1552
 
-1505:                                             ; preds = %121
-  br i1 %10, label %1507, label %1506
+1543:                                             ; preds = %1399
+  %1544 = bitcast <16 x i32> %1472 to <8 x i64>
+  %1545 = bitcast <16 x i32> %1464 to <8 x i64>
+  %1546 = bitcast <16 x i32> %1456 to <8 x i64>
+  %1547 = bitcast <16 x i32> %1448 to <8 x i64>
+  %1548 = bitcast <16 x i32> %1440 to <8 x i64>
+  %1549 = bitcast <16 x i32> %1432 to <8 x i64>
+  %1550 = bitcast <16 x i32> %1424 to <8 x i64>
+  %1551 = bitcast <16 x i32> %1416 to <8 x i64>
+  br label %1552
 
-1506:                                             ; preds = %1505
-  br i1 %18, label %1508, label %1670
+1552:                                             ; preds = %1543, %1534, %1382, %1381
+  %1553 = phi <8 x i64> [ %1542, %1534 ], [ zeroinitializer, %1382 ], [ %1551, %1543 ], [ zeroinitializer, %1381 ]
+  %1554 = phi <8 x i64> [ %1541, %1534 ], [ zeroinitializer, %1382 ], [ %1550, %1543 ], [ zeroinitializer, %1381 ]
+  %1555 = phi <8 x i64> [ %1540, %1534 ], [ zeroinitializer, %1382 ], [ %1549, %1543 ], [ zeroinitializer, %1381 ]
+  %1556 = phi <8 x i64> [ %1539, %1534 ], [ zeroinitializer, %1382 ], [ %1548, %1543 ], [ zeroinitializer, %1381 ]
+  %1557 = phi <8 x i64> [ %1538, %1534 ], [ zeroinitializer, %1382 ], [ %1547, %1543 ], [ zeroinitializer, %1381 ]
+  %1558 = phi <8 x i64> [ %1537, %1534 ], [ zeroinitializer, %1382 ], [ %1546, %1543 ], [ zeroinitializer, %1381 ]
+  %1559 = phi <8 x i64> [ %1536, %1534 ], [ zeroinitializer, %1382 ], [ %1545, %1543 ], [ zeroinitializer, %1381 ]
+  %1560 = phi <8 x i64> [ %1535, %1534 ], [ zeroinitializer, %1382 ], [ %1544, %1543 ], [ zeroinitializer, %1381 ]
+  store <8 x i64> %1553, ptr %118, align 1, !tbaa !31
+  %1561 = getelementptr inbounds i32, ptr %118, i64 %8
+  store <8 x i64> %1554, ptr %1561, align 1, !tbaa !31
+  %1562 = getelementptr inbounds i8, ptr %118, i64 %34
+  store <8 x i64> %1555, ptr %1562, align 1, !tbaa !31
+  %1563 = getelementptr inbounds i8, ptr %118, i64 %36
+  store <8 x i64> %1556, ptr %1563, align 1, !tbaa !31
+  %1564 = getelementptr inbounds i8, ptr %118, i64 %38
+  store <8 x i64> %1557, ptr %1564, align 1, !tbaa !31
+  %1565 = getelementptr inbounds i8, ptr %118, i64 %40
+  store <8 x i64> %1558, ptr %1565, align 1, !tbaa !31
+  %1566 = getelementptr inbounds i8, ptr %118, i64 %42
+  store <8 x i64> %1559, ptr %1566, align 1, !tbaa !31
+  %1567 = getelementptr inbounds i8, ptr %118, i64 %44
+  store <8 x i64> %1560, ptr %1567, align 1, !tbaa !31
+  br label %3205
 
-1507:                                             ; preds = %1505
-  br i1 %20, label %1596, label %1670
+1568:                                             ; preds = %105
+  %1569 = icmp eq i64 %107, 0
+  br i1 %10, label %1571, label %1570
 
-1508:                                             ; preds = %1506, %1508
-  %1509 = phi <16 x i32> [ %1537, %1508 ], [ zeroinitializer, %1506 ]
-  %1510 = phi <16 x i32> [ %1545, %1508 ], [ zeroinitializer, %1506 ]
-  %1511 = phi <16 x i32> [ %1553, %1508 ], [ zeroinitializer, %1506 ]
-  %1512 = phi <16 x i32> [ %1561, %1508 ], [ zeroinitializer, %1506 ]
-  %1513 = phi <16 x i32> [ %1569, %1508 ], [ zeroinitializer, %1506 ]
-  %1514 = phi <16 x i32> [ %1577, %1508 ], [ zeroinitializer, %1506 ]
-  %1515 = phi <16 x i32> [ %1585, %1508 ], [ zeroinitializer, %1506 ]
-  %1516 = phi <16 x i32> [ %1593, %1508 ], [ zeroinitializer, %1506 ]
-  %1517 = phi i64 [ %1594, %1508 ], [ 0, %1506 ]
-  %1518 = mul nuw nsw i64 %1517, 80
-  %1519 = getelementptr i8, ptr %114, i64 %1518
-  %1520 = load <16 x i32>, ptr %1519, align 1, !tbaa !31
-  %1521 = getelementptr inbounds i8, ptr %1519, i64 64
-  %1522 = load <16 x i8>, ptr %1521, align 1, !tbaa !31
-  %1523 = zext <16 x i8> %1522 to <16 x i32>
-  %1524 = bitcast <16 x i32> %1523 to <64 x i8>
-  %1525 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1524)
-  %1526 = bitcast <64 x i8> %1525 to <16 x i32>
-  %1527 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1526, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1528 = shl nsw i64 %1517, 3
-  %1529 = getelementptr i8, ptr %132, i64 %1528
-  %1530 = load i64, ptr %1529, align 1
-  %1531 = insertelement <8 x i64> poison, i64 %1530, i64 0
-  %1532 = shufflevector <8 x i64> %1531, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1533 = bitcast <8 x i64> %1532 to <64 x i8>
-  %1534 = bitcast <16 x i32> %1527 to <64 x i8>
-  %1535 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1533, <64 x i8> %1534)
-  %1536 = bitcast <64 x i8> %1535 to <16 x i32>
-  %1537 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1509, <16 x i32> %1536, <16 x i32> %1520)
-  %1538 = getelementptr i8, ptr %1529, i64 %1
-  %1539 = load i64, ptr %1538, align 1
-  %1540 = insertelement <8 x i64> poison, i64 %1539, i64 0
-  %1541 = shufflevector <8 x i64> %1540, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1542 = bitcast <8 x i64> %1541 to <64 x i8>
-  %1543 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1542, <64 x i8> %1534)
-  %1544 = bitcast <64 x i8> %1543 to <16 x i32>
-  %1545 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1510, <16 x i32> %1544, <16 x i32> %1520)
-  %1546 = getelementptr i8, ptr %1529, i64 %27
-  %1547 = load i64, ptr %1546, align 1
-  %1548 = insertelement <8 x i64> poison, i64 %1547, i64 0
-  %1549 = shufflevector <8 x i64> %1548, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1550 = bitcast <8 x i64> %1549 to <64 x i8>
-  %1551 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1550, <64 x i8> %1534)
-  %1552 = bitcast <64 x i8> %1551 to <16 x i32>
-  %1553 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1511, <16 x i32> %1552, <16 x i32> %1520)
-  %1554 = getelementptr i8, ptr %1529, i64 %28
-  %1555 = load i64, ptr %1554, align 1
-  %1556 = insertelement <8 x i64> poison, i64 %1555, i64 0
-  %1557 = shufflevector <8 x i64> %1556, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1558 = bitcast <8 x i64> %1557 to <64 x i8>
-  %1559 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1558, <64 x i8> %1534)
-  %1560 = bitcast <64 x i8> %1559 to <16 x i32>
-  %1561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1512, <16 x i32> %1560, <16 x i32> %1520)
-  %1562 = getelementptr i8, ptr %1529, i64 %29
-  %1563 = load i64, ptr %1562, align 1
-  %1564 = insertelement <8 x i64> poison, i64 %1563, i64 0
-  %1565 = shufflevector <8 x i64> %1564, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1566 = bitcast <8 x i64> %1565 to <64 x i8>
-  %1567 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1566, <64 x i8> %1534)
-  %1568 = bitcast <64 x i8> %1567 to <16 x i32>
-  %1569 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1513, <16 x i32> %1568, <16 x i32> %1520)
-  %1570 = getelementptr i8, ptr %1529, i64 %30
-  %1571 = load i64, ptr %1570, align 1
-  %1572 = insertelement <8 x i64> poison, i64 %1571, i64 0
-  %1573 = shufflevector <8 x i64> %1572, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1574 = bitcast <8 x i64> %1573 to <64 x i8>
-  %1575 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1574, <64 x i8> %1534)
-  %1576 = bitcast <64 x i8> %1575 to <16 x i32>
-  %1577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1514, <16 x i32> %1576, <16 x i32> %1520)
-  %1578 = getelementptr i8, ptr %1529, i64 %31
-  %1579 = load i64, ptr %1578, align 1
-  %1580 = insertelement <8 x i64> poison, i64 %1579, i64 0
-  %1581 = shufflevector <8 x i64> %1580, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1582 = bitcast <8 x i64> %1581 to <64 x i8>
-  %1583 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1582, <64 x i8> %1534)
-  %1584 = bitcast <64 x i8> %1583 to <16 x i32>
-  %1585 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1515, <16 x i32> %1584, <16 x i32> %1520)
-  %1586 = getelementptr i8, ptr %1529, i64 %32
-  %1587 = load i64, ptr %1586, align 1
-  %1588 = insertelement <8 x i64> poison, i64 %1587, i64 0
-  %1589 = shufflevector <8 x i64> %1588, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1590 = bitcast <8 x i64> %1589 to <64 x i8>
-  %1591 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1590, <64 x i8> %1534)
-  %1592 = bitcast <64 x i8> %1591 to <16 x i32>
-  %1593 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1516, <16 x i32> %1592, <16 x i32> %1520)
-  %1594 = add nuw nsw i64 %1517, 1
-  %1595 = icmp eq i64 %1594, %17
-  br i1 %1595, label %1661, label %1508, !llvm.loop !74
+1570:                                             ; preds = %1568
+  br i1 %18, label %1573, label %1707
 
-1596:                                             ; preds = %1507, %1596
-  %1597 = phi <16 x i32> [ %1614, %1596 ], [ zeroinitializer, %1507 ]
-  %1598 = phi <16 x i32> [ %1619, %1596 ], [ zeroinitializer, %1507 ]
-  %1599 = phi <16 x i32> [ %1624, %1596 ], [ zeroinitializer, %1507 ]
-  %1600 = phi <16 x i32> [ %1629, %1596 ], [ zeroinitializer, %1507 ]
-  %1601 = phi <16 x i32> [ %1634, %1596 ], [ zeroinitializer, %1507 ]
-  %1602 = phi <16 x i32> [ %1639, %1596 ], [ zeroinitializer, %1507 ]
-  %1603 = phi <16 x i32> [ %1644, %1596 ], [ zeroinitializer, %1507 ]
-  %1604 = phi <16 x i32> [ %1649, %1596 ], [ zeroinitializer, %1507 ]
-  %1605 = phi i64 [ %1650, %1596 ], [ 0, %1507 ]
-  %1606 = shl nsw i64 %1605, 6
-  %1607 = getelementptr i8, ptr %114, i64 %1606
-  %1608 = load <16 x i32>, ptr %1607, align 1, !tbaa !31
-  %1609 = shl nsw i64 %1605, 2
-  %1610 = getelementptr i8, ptr %132, i64 %1609
-  %1611 = load i32, ptr %1610, align 1
-  %1612 = insertelement <16 x i32> poison, i32 %1611, i64 0
-  %1613 = shufflevector <16 x i32> %1612, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1597, <16 x i32> %1613, <16 x i32> %1608)
-  %1615 = getelementptr i8, ptr %1610, i64 %1
-  %1616 = load i32, ptr %1615, align 1
-  %1617 = insertelement <16 x i32> poison, i32 %1616, i64 0
-  %1618 = shufflevector <16 x i32> %1617, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1619 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1598, <16 x i32> %1618, <16 x i32> %1608)
-  %1620 = getelementptr i8, ptr %1610, i64 %27
-  %1621 = load i32, ptr %1620, align 1
-  %1622 = insertelement <16 x i32> poison, i32 %1621, i64 0
-  %1623 = shufflevector <16 x i32> %1622, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1599, <16 x i32> %1623, <16 x i32> %1608)
-  %1625 = getelementptr i8, ptr %1610, i64 %28
-  %1626 = load i32, ptr %1625, align 1
-  %1627 = insertelement <16 x i32> poison, i32 %1626, i64 0
-  %1628 = shufflevector <16 x i32> %1627, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1600, <16 x i32> %1628, <16 x i32> %1608)
-  %1630 = getelementptr i8, ptr %1610, i64 %29
-  %1631 = load i32, ptr %1630, align 1
-  %1632 = insertelement <16 x i32> poison, i32 %1631, i64 0
-  %1633 = shufflevector <16 x i32> %1632, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1601, <16 x i32> %1633, <16 x i32> %1608)
-  %1635 = getelementptr i8, ptr %1610, i64 %30
-  %1636 = load i32, ptr %1635, align 1
-  %1637 = insertelement <16 x i32> poison, i32 %1636, i64 0
-  %1638 = shufflevector <16 x i32> %1637, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1639 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1602, <16 x i32> %1638, <16 x i32> %1608)
-  %1640 = getelementptr i8, ptr %1610, i64 %31
-  %1641 = load i32, ptr %1640, align 1
-  %1642 = insertelement <16 x i32> poison, i32 %1641, i64 0
-  %1643 = shufflevector <16 x i32> %1642, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1644 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1603, <16 x i32> %1643, <16 x i32> %1608)
-  %1645 = getelementptr i8, ptr %1610, i64 %32
-  %1646 = load i32, ptr %1645, align 1
-  %1647 = insertelement <16 x i32> poison, i32 %1646, i64 0
-  %1648 = shufflevector <16 x i32> %1647, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1649 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1604, <16 x i32> %1648, <16 x i32> %1608)
-  %1650 = add nuw nsw i64 %1605, 1
-  %1651 = icmp eq i64 %1650, %19
-  br i1 %1651, label %1652, label %1596, !llvm.loop !75
+1571:                                             ; preds = %1568
+  br i1 %20, label %1572, label %1707
 
-1652:                                             ; preds = %1596
-  %1653 = bitcast <16 x i32> %1649 to <8 x i64>
-  %1654 = bitcast <16 x i32> %1644 to <8 x i64>
-  %1655 = bitcast <16 x i32> %1639 to <8 x i64>
-  %1656 = bitcast <16 x i32> %1634 to <8 x i64>
-  %1657 = bitcast <16 x i32> %1629 to <8 x i64>
-  %1658 = bitcast <16 x i32> %1624 to <8 x i64>
-  %1659 = bitcast <16 x i32> %1619 to <8 x i64>
-  %1660 = bitcast <16 x i32> %1614 to <8 x i64>
-  br label %1670
+1572:                                             ; preds = %1571
+  br i1 %57, label %1680, label %1631
 
-1661:                                             ; preds = %1508
-  %1662 = bitcast <16 x i32> %1593 to <8 x i64>
-  %1663 = bitcast <16 x i32> %1585 to <8 x i64>
-  %1664 = bitcast <16 x i32> %1577 to <8 x i64>
-  %1665 = bitcast <16 x i32> %1569 to <8 x i64>
-  %1666 = bitcast <16 x i32> %1561 to <8 x i64>
-  %1667 = bitcast <16 x i32> %1553 to <8 x i64>
-  %1668 = bitcast <16 x i32> %1545 to <8 x i64>
-  %1669 = bitcast <16 x i32> %1537 to <8 x i64>
-  br label %1670
+1573:                                             ; preds = %1570, %1604
+  %1574 = phi <16 x i32> [ %1624, %1604 ], [ zeroinitializer, %1570 ]
+  %1575 = phi <16 x i32> [ %1628, %1604 ], [ zeroinitializer, %1570 ]
+  %1576 = phi i64 [ %1629, %1604 ], [ 0, %1570 ]
+  %1577 = mul nuw nsw i64 %1576, 80
+  %1578 = getelementptr i8, ptr %98, i64 %1577
+  %1579 = load <16 x i32>, ptr %1578, align 1, !tbaa !31
+  br i1 %1569, label %1590, label %1580
 
-1670:                                             ; preds = %1661, %1652, %1507, %1506
-  %1671 = phi <8 x i64> [ %1660, %1652 ], [ zeroinitializer, %1507 ], [ %1669, %1661 ], [ zeroinitializer, %1506 ]
-  %1672 = phi <8 x i64> [ %1659, %1652 ], [ zeroinitializer, %1507 ], [ %1668, %1661 ], [ zeroinitializer, %1506 ]
-  %1673 = phi <8 x i64> [ %1658, %1652 ], [ zeroinitializer, %1507 ], [ %1667, %1661 ], [ zeroinitializer, %1506 ]
-  %1674 = phi <8 x i64> [ %1657, %1652 ], [ zeroinitializer, %1507 ], [ %1666, %1661 ], [ zeroinitializer, %1506 ]
-  %1675 = phi <8 x i64> [ %1656, %1652 ], [ zeroinitializer, %1507 ], [ %1665, %1661 ], [ zeroinitializer, %1506 ]
-  %1676 = phi <8 x i64> [ %1655, %1652 ], [ zeroinitializer, %1507 ], [ %1664, %1661 ], [ zeroinitializer, %1506 ]
-  %1677 = phi <8 x i64> [ %1654, %1652 ], [ zeroinitializer, %1507 ], [ %1663, %1661 ], [ zeroinitializer, %1506 ]
-  %1678 = phi <8 x i64> [ %1653, %1652 ], [ zeroinitializer, %1507 ], [ %1662, %1661 ], [ zeroinitializer, %1506 ]
-  store <8 x i64> %1671, ptr %134, align 1, !tbaa !31
-  %1679 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1672, ptr %1679, align 1, !tbaa !31
-  %1680 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1673, ptr %1680, align 1, !tbaa !31
-  %1681 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1674, ptr %1681, align 1, !tbaa !31
-  %1682 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1675, ptr %1682, align 1, !tbaa !31
-  %1683 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1676, ptr %1683, align 1, !tbaa !31
-  %1684 = getelementptr inbounds i8, ptr %134, i64 %42
-  store <8 x i64> %1677, ptr %1684, align 1, !tbaa !31
-  %1685 = getelementptr inbounds i8, ptr %134, i64 %44
-  store <8 x i64> %1678, ptr %1685, align 1, !tbaa !31
-  br label %3244
+1580:                                             ; preds = %1573
+  %1581 = getelementptr inbounds i8, ptr %1578, i64 64
+  %1582 = load <16 x i8>, ptr %1581, align 1, !tbaa !31
+  %1583 = zext <16 x i8> %1582 to <16 x i32>
+  %1584 = bitcast <16 x i32> %1583 to <64 x i8>
+  %1585 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1584)
+  %1586 = bitcast <64 x i8> %1585 to <16 x i32>
+  %1587 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1586, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1588 = getelementptr i8, ptr %1578, i64 %13
+  %1589 = load <16 x i32>, ptr %1588, align 1, !tbaa !31
+  br label %1604
 
-1686:                                             ; preds = %121
-  br i1 %10, label %1689, label %1687
+1590:                                             ; preds = %1573
+  %1591 = getelementptr inbounds i8, ptr %1578, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1591, i32 0, i32 3, i32 1)
+  %1592 = getelementptr inbounds i8, ptr %1578, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1592, i32 0, i32 3, i32 1)
+  %1593 = getelementptr inbounds i8, ptr %1578, i64 64
+  %1594 = load <16 x i8>, ptr %1593, align 1, !tbaa !31
+  %1595 = zext <16 x i8> %1594 to <16 x i32>
+  %1596 = bitcast <16 x i32> %1595 to <64 x i8>
+  %1597 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1596)
+  %1598 = bitcast <64 x i8> %1597 to <16 x i32>
+  %1599 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1598, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1600 = getelementptr i8, ptr %1578, i64 %13
+  %1601 = load <16 x i32>, ptr %1600, align 1, !tbaa !31
+  %1602 = getelementptr inbounds i8, ptr %1600, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1602, i32 0, i32 3, i32 1)
+  %1603 = getelementptr inbounds i8, ptr %1600, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1603, i32 0, i32 3, i32 1)
+  br label %1604
 
-1687:                                             ; preds = %1686
-  br i1 %18, label %1688, label %1891
+1604:                                             ; preds = %1590, %1580
+  %1605 = phi <16 x i32> [ %1601, %1590 ], [ %1589, %1580 ]
+  %1606 = phi <16 x i32> [ %1599, %1590 ], [ %1587, %1580 ]
+  %1607 = getelementptr i8, ptr %1578, i64 %13
+  %1608 = getelementptr inbounds i8, ptr %1607, i64 64
+  %1609 = load <16 x i8>, ptr %1608, align 1, !tbaa !31
+  %1610 = zext <16 x i8> %1609 to <16 x i32>
+  %1611 = bitcast <16 x i32> %1610 to <64 x i8>
+  %1612 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1611)
+  %1613 = bitcast <64 x i8> %1612 to <16 x i32>
+  %1614 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1613, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1615 = shl nsw i64 %1576, 3
+  %1616 = getelementptr i8, ptr %116, i64 %1615
+  %1617 = load i64, ptr %1616, align 1
+  %1618 = insertelement <8 x i64> poison, i64 %1617, i64 0
+  %1619 = shufflevector <8 x i64> %1618, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1620 = bitcast <8 x i64> %1619 to <64 x i8>
+  %1621 = bitcast <16 x i32> %1606 to <64 x i8>
+  %1622 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1620, <64 x i8> %1621)
+  %1623 = bitcast <64 x i8> %1622 to <16 x i32>
+  %1624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1574, <16 x i32> %1623, <16 x i32> %1579)
+  %1625 = bitcast <16 x i32> %1614 to <64 x i8>
+  %1626 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1620, <64 x i8> %1625)
+  %1627 = bitcast <64 x i8> %1626 to <16 x i32>
+  %1628 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1575, <16 x i32> %1627, <16 x i32> %1605)
+  %1629 = add nuw nsw i64 %1576, 1
+  %1630 = icmp eq i64 %1629, %17
+  br i1 %1630, label %1707, label %1573, !llvm.loop !74
 
-1688:                                             ; preds = %1687
-  br i1 %61, label %1851, label %1691
+1631:                                             ; preds = %1572, %1668
+  %1632 = phi <16 x i32> [ %1675, %1668 ], [ zeroinitializer, %1572 ]
+  %1633 = phi <16 x i32> [ %1676, %1668 ], [ zeroinitializer, %1572 ]
+  %1634 = phi i64 [ %1677, %1668 ], [ 0, %1572 ]
+  %1635 = phi i64 [ %1678, %1668 ], [ 0, %1572 ]
+  %1636 = shl nsw i64 %1634, 6
+  %1637 = getelementptr i8, ptr %98, i64 %1636
+  %1638 = load <16 x i32>, ptr %1637, align 1, !tbaa !31
+  br i1 %1569, label %1642, label %1639
 
-1689:                                             ; preds = %1686
-  br i1 %20, label %1690, label %1891
+1639:                                             ; preds = %1631
+  %1640 = getelementptr i8, ptr %1637, i64 %13
+  %1641 = load <16 x i32>, ptr %1640, align 1, !tbaa !31
+  br label %1647
 
-1690:                                             ; preds = %1689
-  br i1 %65, label %1825, label %1766
+1642:                                             ; preds = %1631
+  %1643 = getelementptr inbounds i8, ptr %1637, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1643, i32 0, i32 3, i32 1)
+  %1644 = getelementptr i8, ptr %1637, i64 %13
+  %1645 = load <16 x i32>, ptr %1644, align 1, !tbaa !31
+  %1646 = getelementptr inbounds i8, ptr %1644, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1646, i32 0, i32 3, i32 1)
+  br label %1647
 
-1691:                                             ; preds = %1688, %1691
-  %1692 = phi <16 x i32> [ %1758, %1691 ], [ zeroinitializer, %1688 ]
-  %1693 = phi <16 x i32> [ %1762, %1691 ], [ zeroinitializer, %1688 ]
-  %1694 = phi i64 [ %1763, %1691 ], [ 0, %1688 ]
-  %1695 = phi i64 [ %1764, %1691 ], [ 0, %1688 ]
-  %1696 = mul nuw nsw i64 %1694, 80
-  %1697 = getelementptr i8, ptr %114, i64 %1696
-  %1698 = load <16 x i32>, ptr %1697, align 1, !tbaa !31
-  %1699 = getelementptr inbounds i8, ptr %1697, i64 64
-  %1700 = load <16 x i8>, ptr %1699, align 1, !tbaa !31
-  %1701 = zext <16 x i8> %1700 to <16 x i32>
-  %1702 = bitcast <16 x i32> %1701 to <64 x i8>
-  %1703 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1702)
-  %1704 = bitcast <64 x i8> %1703 to <16 x i32>
-  %1705 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1704, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1706 = getelementptr i8, ptr %1697, i64 %13
-  %1707 = load <16 x i32>, ptr %1706, align 1, !tbaa !31
-  %1708 = getelementptr inbounds i8, ptr %1706, i64 64
-  %1709 = load <16 x i8>, ptr %1708, align 1, !tbaa !31
-  %1710 = zext <16 x i8> %1709 to <16 x i32>
-  %1711 = bitcast <16 x i32> %1710 to <64 x i8>
-  %1712 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1711)
-  %1713 = bitcast <64 x i8> %1712 to <16 x i32>
-  %1714 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1713, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1715 = shl nsw i64 %1694, 3
-  %1716 = getelementptr i8, ptr %132, i64 %1715
-  %1717 = load i64, ptr %1716, align 1
-  %1718 = insertelement <8 x i64> poison, i64 %1717, i64 0
-  %1719 = shufflevector <8 x i64> %1718, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1720 = bitcast <8 x i64> %1719 to <64 x i8>
-  %1721 = bitcast <16 x i32> %1705 to <64 x i8>
-  %1722 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1721)
-  %1723 = bitcast <64 x i8> %1722 to <16 x i32>
-  %1724 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1692, <16 x i32> %1723, <16 x i32> %1698)
-  %1725 = bitcast <16 x i32> %1714 to <64 x i8>
-  %1726 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1725)
-  %1727 = bitcast <64 x i8> %1726 to <16 x i32>
-  %1728 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1693, <16 x i32> %1727, <16 x i32> %1707)
-  %1729 = or disjoint i64 %1694, 1
-  %1730 = mul nuw nsw i64 %1729, 80
-  %1731 = getelementptr i8, ptr %114, i64 %1730
-  %1732 = load <16 x i32>, ptr %1731, align 1, !tbaa !31
-  %1733 = getelementptr inbounds i8, ptr %1731, i64 64
-  %1734 = load <16 x i8>, ptr %1733, align 1, !tbaa !31
-  %1735 = zext <16 x i8> %1734 to <16 x i32>
-  %1736 = bitcast <16 x i32> %1735 to <64 x i8>
-  %1737 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1736)
-  %1738 = bitcast <64 x i8> %1737 to <16 x i32>
-  %1739 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1738, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1740 = getelementptr i8, ptr %1731, i64 %13
-  %1741 = load <16 x i32>, ptr %1740, align 1, !tbaa !31
-  %1742 = getelementptr inbounds i8, ptr %1740, i64 64
-  %1743 = load <16 x i8>, ptr %1742, align 1, !tbaa !31
-  %1744 = zext <16 x i8> %1743 to <16 x i32>
-  %1745 = bitcast <16 x i32> %1744 to <64 x i8>
-  %1746 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1745)
-  %1747 = bitcast <64 x i8> %1746 to <16 x i32>
-  %1748 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1747, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1749 = shl nsw i64 %1729, 3
-  %1750 = getelementptr i8, ptr %132, i64 %1749
-  %1751 = load i64, ptr %1750, align 1
-  %1752 = insertelement <8 x i64> poison, i64 %1751, i64 0
-  %1753 = shufflevector <8 x i64> %1752, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1754 = bitcast <8 x i64> %1753 to <64 x i8>
-  %1755 = bitcast <16 x i32> %1739 to <64 x i8>
-  %1756 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1755)
-  %1757 = bitcast <64 x i8> %1756 to <16 x i32>
-  %1758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1724, <16 x i32> %1757, <16 x i32> %1732)
-  %1759 = bitcast <16 x i32> %1748 to <64 x i8>
-  %1760 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1759)
-  %1761 = bitcast <64 x i8> %1760 to <16 x i32>
-  %1762 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1728, <16 x i32> %1761, <16 x i32> %1741)
-  %1763 = add nuw nsw i64 %1694, 2
-  %1764 = add i64 %1695, 2
-  %1765 = icmp eq i64 %1764, %62
-  br i1 %1765, label %1851, label %1691, !llvm.loop !74
+1647:                                             ; preds = %1642, %1639
+  %1648 = phi <16 x i32> [ %1645, %1642 ], [ %1641, %1639 ]
+  %1649 = shl nsw i64 %1634, 2
+  %1650 = getelementptr i8, ptr %116, i64 %1649
+  %1651 = load i32, ptr %1650, align 1
+  %1652 = insertelement <16 x i32> poison, i32 %1651, i64 0
+  %1653 = shufflevector <16 x i32> %1652, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1654 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1632, <16 x i32> %1653, <16 x i32> %1638)
+  %1655 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1633, <16 x i32> %1653, <16 x i32> %1648)
+  %1656 = or disjoint i64 %1634, 1
+  %1657 = shl nsw i64 %1656, 6
+  %1658 = getelementptr i8, ptr %98, i64 %1657
+  %1659 = load <16 x i32>, ptr %1658, align 1, !tbaa !31
+  br i1 %1569, label %1663, label %1660
 
-1766:                                             ; preds = %1690, %1766
-  %1767 = phi <16 x i32> [ %1820, %1766 ], [ zeroinitializer, %1690 ]
-  %1768 = phi <16 x i32> [ %1821, %1766 ], [ zeroinitializer, %1690 ]
-  %1769 = phi i64 [ %1822, %1766 ], [ 0, %1690 ]
-  %1770 = phi i64 [ %1823, %1766 ], [ 0, %1690 ]
-  %1771 = shl nsw i64 %1769, 6
-  %1772 = getelementptr i8, ptr %114, i64 %1771
-  %1773 = load <16 x i32>, ptr %1772, align 1, !tbaa !31
-  %1774 = getelementptr i8, ptr %1772, i64 %13
-  %1775 = load <16 x i32>, ptr %1774, align 1, !tbaa !31
-  %1776 = shl nsw i64 %1769, 2
-  %1777 = getelementptr i8, ptr %132, i64 %1776
-  %1778 = load i32, ptr %1777, align 1
-  %1779 = insertelement <16 x i32> poison, i32 %1778, i64 0
-  %1780 = shufflevector <16 x i32> %1779, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1781 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1767, <16 x i32> %1780, <16 x i32> %1773)
-  %1782 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1768, <16 x i32> %1780, <16 x i32> %1775)
-  %1783 = or disjoint i64 %1769, 1
-  %1784 = shl nsw i64 %1783, 6
-  %1785 = getelementptr i8, ptr %114, i64 %1784
-  %1786 = load <16 x i32>, ptr %1785, align 1, !tbaa !31
-  %1787 = getelementptr i8, ptr %1785, i64 %13
-  %1788 = load <16 x i32>, ptr %1787, align 1, !tbaa !31
-  %1789 = shl nsw i64 %1783, 2
-  %1790 = getelementptr i8, ptr %132, i64 %1789
-  %1791 = load i32, ptr %1790, align 1
-  %1792 = insertelement <16 x i32> poison, i32 %1791, i64 0
-  %1793 = shufflevector <16 x i32> %1792, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1794 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1781, <16 x i32> %1793, <16 x i32> %1786)
-  %1795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1782, <16 x i32> %1793, <16 x i32> %1788)
-  %1796 = or disjoint i64 %1769, 2
-  %1797 = shl nsw i64 %1796, 6
-  %1798 = getelementptr i8, ptr %114, i64 %1797
+1660:                                             ; preds = %1647
+  %1661 = getelementptr i8, ptr %1658, i64 %13
+  %1662 = load <16 x i32>, ptr %1661, align 1, !tbaa !31
+  br label %1668
+
+1663:                                             ; preds = %1647
+  %1664 = getelementptr inbounds i8, ptr %1658, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1664, i32 0, i32 3, i32 1)
+  %1665 = getelementptr i8, ptr %1658, i64 %13
+  %1666 = load <16 x i32>, ptr %1665, align 1, !tbaa !31
+  %1667 = getelementptr inbounds i8, ptr %1665, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1667, i32 0, i32 3, i32 1)
+  br label %1668
+
+1668:                                             ; preds = %1663, %1660
+  %1669 = phi <16 x i32> [ %1666, %1663 ], [ %1662, %1660 ]
+  %1670 = shl nsw i64 %1656, 2
+  %1671 = getelementptr i8, ptr %116, i64 %1670
+  %1672 = load i32, ptr %1671, align 1
+  %1673 = insertelement <16 x i32> poison, i32 %1672, i64 0
+  %1674 = shufflevector <16 x i32> %1673, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1675 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1654, <16 x i32> %1674, <16 x i32> %1659)
+  %1676 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1655, <16 x i32> %1674, <16 x i32> %1669)
+  %1677 = add nuw nsw i64 %1634, 2
+  %1678 = add i64 %1635, 2
+  %1679 = icmp eq i64 %1678, %58
+  br i1 %1679, label %1680, label %1631, !llvm.loop !75
+
+1680:                                             ; preds = %1668, %1572
+  %1681 = phi <16 x i32> [ poison, %1572 ], [ %1675, %1668 ]
+  %1682 = phi <16 x i32> [ poison, %1572 ], [ %1676, %1668 ]
+  %1683 = phi <16 x i32> [ zeroinitializer, %1572 ], [ %1675, %1668 ]
+  %1684 = phi <16 x i32> [ zeroinitializer, %1572 ], [ %1676, %1668 ]
+  %1685 = phi i64 [ 0, %1572 ], [ %1677, %1668 ]
+  br i1 %59, label %1707, label %1686
+
+1686:                                             ; preds = %1680
+  %1687 = shl nsw i64 %1685, 6
+  %1688 = getelementptr i8, ptr %98, i64 %1687
+  %1689 = load <16 x i32>, ptr %1688, align 1, !tbaa !31
+  br i1 %1569, label %1693, label %1690
+
+1690:                                             ; preds = %1686
+  %1691 = getelementptr i8, ptr %1688, i64 %13
+  %1692 = load <16 x i32>, ptr %1691, align 1, !tbaa !31
+  br label %1698
+
+1693:                                             ; preds = %1686
+  %1694 = getelementptr inbounds i8, ptr %1688, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1694, i32 0, i32 3, i32 1)
+  %1695 = getelementptr i8, ptr %1688, i64 %13
+  %1696 = load <16 x i32>, ptr %1695, align 1, !tbaa !31
+  %1697 = getelementptr inbounds i8, ptr %1695, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1697, i32 0, i32 3, i32 1)
+  br label %1698
+
+1698:                                             ; preds = %1693, %1690
+  %1699 = phi <16 x i32> [ %1696, %1693 ], [ %1692, %1690 ]
+  %1700 = shl nsw i64 %1685, 2
+  %1701 = getelementptr i8, ptr %116, i64 %1700
+  %1702 = load i32, ptr %1701, align 1
+  %1703 = insertelement <16 x i32> poison, i32 %1702, i64 0
+  %1704 = shufflevector <16 x i32> %1703, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1705 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1683, <16 x i32> %1704, <16 x i32> %1689)
+  %1706 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1684, <16 x i32> %1704, <16 x i32> %1699)
+  br label %1707
+
+1707:                                             ; preds = %1604, %1698, %1680, %1571, %1570
+  %1708 = phi <16 x i32> [ zeroinitializer, %1571 ], [ zeroinitializer, %1570 ], [ %1681, %1680 ], [ %1705, %1698 ], [ %1624, %1604 ]
+  %1709 = phi <16 x i32> [ zeroinitializer, %1571 ], [ zeroinitializer, %1570 ], [ %1682, %1680 ], [ %1706, %1698 ], [ %1628, %1604 ]
+  store <16 x i32> %1708, ptr %110, align 1, !tbaa !31
+  %1710 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %1709, ptr %1710, align 1, !tbaa !31
+  br label %3205
+
+1711:                                             ; preds = %105
+  %1712 = icmp eq i64 %107, 0
+  br i1 %10, label %1714, label %1713
+
+1713:                                             ; preds = %1711
+  br i1 %18, label %1716, label %1887
+
+1714:                                             ; preds = %1711
+  br i1 %20, label %1715, label %1887
+
+1715:                                             ; preds = %1714
+  br i1 %53, label %1850, label %1787
+
+1716:                                             ; preds = %1713, %1749
+  %1717 = phi <16 x i32> [ %1769, %1749 ], [ zeroinitializer, %1713 ]
+  %1718 = phi <16 x i32> [ %1773, %1749 ], [ zeroinitializer, %1713 ]
+  %1719 = phi <16 x i32> [ %1781, %1749 ], [ zeroinitializer, %1713 ]
+  %1720 = phi <16 x i32> [ %1784, %1749 ], [ zeroinitializer, %1713 ]
+  %1721 = phi i64 [ %1785, %1749 ], [ 0, %1713 ]
+  %1722 = mul nuw nsw i64 %1721, 80
+  %1723 = getelementptr i8, ptr %98, i64 %1722
+  %1724 = load <16 x i32>, ptr %1723, align 1, !tbaa !31
+  br i1 %1712, label %1735, label %1725
+
+1725:                                             ; preds = %1716
+  %1726 = getelementptr inbounds i8, ptr %1723, i64 64
+  %1727 = load <16 x i8>, ptr %1726, align 1, !tbaa !31
+  %1728 = zext <16 x i8> %1727 to <16 x i32>
+  %1729 = bitcast <16 x i32> %1728 to <64 x i8>
+  %1730 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1729)
+  %1731 = bitcast <64 x i8> %1730 to <16 x i32>
+  %1732 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1731, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1733 = getelementptr i8, ptr %1723, i64 %13
+  %1734 = load <16 x i32>, ptr %1733, align 1, !tbaa !31
+  br label %1749
+
+1735:                                             ; preds = %1716
+  %1736 = getelementptr inbounds i8, ptr %1723, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1736, i32 0, i32 3, i32 1)
+  %1737 = getelementptr inbounds i8, ptr %1723, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1737, i32 0, i32 3, i32 1)
+  %1738 = getelementptr inbounds i8, ptr %1723, i64 64
+  %1739 = load <16 x i8>, ptr %1738, align 1, !tbaa !31
+  %1740 = zext <16 x i8> %1739 to <16 x i32>
+  %1741 = bitcast <16 x i32> %1740 to <64 x i8>
+  %1742 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1741)
+  %1743 = bitcast <64 x i8> %1742 to <16 x i32>
+  %1744 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1743, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1745 = getelementptr i8, ptr %1723, i64 %13
+  %1746 = load <16 x i32>, ptr %1745, align 1, !tbaa !31
+  %1747 = getelementptr inbounds i8, ptr %1745, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1747, i32 0, i32 3, i32 1)
+  %1748 = getelementptr inbounds i8, ptr %1745, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1748, i32 0, i32 3, i32 1)
+  br label %1749
+
+1749:                                             ; preds = %1735, %1725
+  %1750 = phi <16 x i32> [ %1746, %1735 ], [ %1734, %1725 ]
+  %1751 = phi <16 x i32> [ %1744, %1735 ], [ %1732, %1725 ]
+  %1752 = getelementptr i8, ptr %1723, i64 %13
+  %1753 = getelementptr inbounds i8, ptr %1752, i64 64
+  %1754 = load <16 x i8>, ptr %1753, align 1, !tbaa !31
+  %1755 = zext <16 x i8> %1754 to <16 x i32>
+  %1756 = bitcast <16 x i32> %1755 to <64 x i8>
+  %1757 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1756)
+  %1758 = bitcast <64 x i8> %1757 to <16 x i32>
+  %1759 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1758, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1760 = shl nsw i64 %1721, 3
+  %1761 = getelementptr i8, ptr %116, i64 %1760
+  %1762 = load i64, ptr %1761, align 1
+  %1763 = insertelement <8 x i64> poison, i64 %1762, i64 0
+  %1764 = shufflevector <8 x i64> %1763, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1765 = bitcast <8 x i64> %1764 to <64 x i8>
+  %1766 = bitcast <16 x i32> %1751 to <64 x i8>
+  %1767 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1765, <64 x i8> %1766)
+  %1768 = bitcast <64 x i8> %1767 to <16 x i32>
+  %1769 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1717, <16 x i32> %1768, <16 x i32> %1724)
+  %1770 = bitcast <16 x i32> %1759 to <64 x i8>
+  %1771 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1765, <64 x i8> %1770)
+  %1772 = bitcast <64 x i8> %1771 to <16 x i32>
+  %1773 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1718, <16 x i32> %1772, <16 x i32> %1750)
+  %1774 = getelementptr i8, ptr %1761, i64 %1
+  %1775 = load i64, ptr %1774, align 1
+  %1776 = insertelement <8 x i64> poison, i64 %1775, i64 0
+  %1777 = shufflevector <8 x i64> %1776, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1778 = bitcast <8 x i64> %1777 to <64 x i8>
+  %1779 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1778, <64 x i8> %1766)
+  %1780 = bitcast <64 x i8> %1779 to <16 x i32>
+  %1781 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1719, <16 x i32> %1780, <16 x i32> %1724)
+  %1782 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1778, <64 x i8> %1770)
+  %1783 = bitcast <64 x i8> %1782 to <16 x i32>
+  %1784 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1720, <16 x i32> %1783, <16 x i32> %1750)
+  %1785 = add nuw nsw i64 %1721, 1
+  %1786 = icmp eq i64 %1785, %17
+  br i1 %1786, label %1887, label %1716, !llvm.loop !74
+
+1787:                                             ; preds = %1715, %1832
+  %1788 = phi <16 x i32> [ %1839, %1832 ], [ zeroinitializer, %1715 ]
+  %1789 = phi <16 x i32> [ %1840, %1832 ], [ zeroinitializer, %1715 ]
+  %1790 = phi <16 x i32> [ %1845, %1832 ], [ zeroinitializer, %1715 ]
+  %1791 = phi <16 x i32> [ %1846, %1832 ], [ zeroinitializer, %1715 ]
+  %1792 = phi i64 [ %1847, %1832 ], [ 0, %1715 ]
+  %1793 = phi i64 [ %1848, %1832 ], [ 0, %1715 ]
+  %1794 = shl nsw i64 %1792, 6
+  %1795 = getelementptr i8, ptr %98, i64 %1794
+  %1796 = load <16 x i32>, ptr %1795, align 1, !tbaa !31
+  br i1 %1712, label %1800, label %1797
+
+1797:                                             ; preds = %1787
+  %1798 = getelementptr i8, ptr %1795, i64 %13
   %1799 = load <16 x i32>, ptr %1798, align 1, !tbaa !31
-  %1800 = getelementptr i8, ptr %1798, i64 %13
-  %1801 = load <16 x i32>, ptr %1800, align 1, !tbaa !31
-  %1802 = shl nsw i64 %1796, 2
-  %1803 = getelementptr i8, ptr %132, i64 %1802
-  %1804 = load i32, ptr %1803, align 1
-  %1805 = insertelement <16 x i32> poison, i32 %1804, i64 0
-  %1806 = shufflevector <16 x i32> %1805, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1794, <16 x i32> %1806, <16 x i32> %1799)
-  %1808 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1795, <16 x i32> %1806, <16 x i32> %1801)
-  %1809 = or disjoint i64 %1769, 3
-  %1810 = shl nsw i64 %1809, 6
-  %1811 = getelementptr i8, ptr %114, i64 %1810
-  %1812 = load <16 x i32>, ptr %1811, align 1, !tbaa !31
-  %1813 = getelementptr i8, ptr %1811, i64 %13
-  %1814 = load <16 x i32>, ptr %1813, align 1, !tbaa !31
-  %1815 = shl nsw i64 %1809, 2
-  %1816 = getelementptr i8, ptr %132, i64 %1815
-  %1817 = load i32, ptr %1816, align 1
-  %1818 = insertelement <16 x i32> poison, i32 %1817, i64 0
-  %1819 = shufflevector <16 x i32> %1818, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1807, <16 x i32> %1819, <16 x i32> %1812)
-  %1821 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1808, <16 x i32> %1819, <16 x i32> %1814)
-  %1822 = add nuw nsw i64 %1769, 4
-  %1823 = add i64 %1770, 4
-  %1824 = icmp eq i64 %1823, %66
-  br i1 %1824, label %1825, label %1766, !llvm.loop !75
+  br label %1805
 
-1825:                                             ; preds = %1766, %1690
-  %1826 = phi <16 x i32> [ poison, %1690 ], [ %1820, %1766 ]
-  %1827 = phi <16 x i32> [ poison, %1690 ], [ %1821, %1766 ]
-  %1828 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1820, %1766 ]
-  %1829 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1821, %1766 ]
-  %1830 = phi i64 [ 0, %1690 ], [ %1822, %1766 ]
-  br i1 %67, label %1891, label %1831
+1800:                                             ; preds = %1787
+  %1801 = getelementptr inbounds i8, ptr %1795, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1801, i32 0, i32 3, i32 1)
+  %1802 = getelementptr i8, ptr %1795, i64 %13
+  %1803 = load <16 x i32>, ptr %1802, align 1, !tbaa !31
+  %1804 = getelementptr inbounds i8, ptr %1802, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1804, i32 0, i32 3, i32 1)
+  br label %1805
 
-1831:                                             ; preds = %1825, %1831
-  %1832 = phi <16 x i32> [ %1846, %1831 ], [ %1828, %1825 ]
-  %1833 = phi <16 x i32> [ %1847, %1831 ], [ %1829, %1825 ]
-  %1834 = phi i64 [ %1848, %1831 ], [ %1830, %1825 ]
-  %1835 = phi i64 [ %1849, %1831 ], [ 0, %1825 ]
-  %1836 = shl nsw i64 %1834, 6
-  %1837 = getelementptr i8, ptr %114, i64 %1836
-  %1838 = load <16 x i32>, ptr %1837, align 1, !tbaa !31
-  %1839 = getelementptr i8, ptr %1837, i64 %13
-  %1840 = load <16 x i32>, ptr %1839, align 1, !tbaa !31
-  %1841 = shl nsw i64 %1834, 2
-  %1842 = getelementptr i8, ptr %132, i64 %1841
-  %1843 = load i32, ptr %1842, align 1
-  %1844 = insertelement <16 x i32> poison, i32 %1843, i64 0
-  %1845 = shufflevector <16 x i32> %1844, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1846 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1832, <16 x i32> %1845, <16 x i32> %1838)
-  %1847 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1833, <16 x i32> %1845, <16 x i32> %1840)
-  %1848 = add nuw nsw i64 %1834, 1
-  %1849 = add i64 %1835, 1
-  %1850 = icmp eq i64 %1849, %64
-  br i1 %1850, label %1891, label %1831, !llvm.loop !78
+1805:                                             ; preds = %1800, %1797
+  %1806 = phi <16 x i32> [ %1803, %1800 ], [ %1799, %1797 ]
+  %1807 = shl nsw i64 %1792, 2
+  %1808 = getelementptr i8, ptr %116, i64 %1807
+  %1809 = load i32, ptr %1808, align 1
+  %1810 = insertelement <16 x i32> poison, i32 %1809, i64 0
+  %1811 = shufflevector <16 x i32> %1810, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1788, <16 x i32> %1811, <16 x i32> %1796)
+  %1813 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1789, <16 x i32> %1811, <16 x i32> %1806)
+  %1814 = getelementptr i8, ptr %1808, i64 %1
+  %1815 = load i32, ptr %1814, align 1
+  %1816 = insertelement <16 x i32> poison, i32 %1815, i64 0
+  %1817 = shufflevector <16 x i32> %1816, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1818 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1790, <16 x i32> %1817, <16 x i32> %1796)
+  %1819 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1791, <16 x i32> %1817, <16 x i32> %1806)
+  %1820 = or disjoint i64 %1792, 1
+  %1821 = shl nsw i64 %1820, 6
+  %1822 = getelementptr i8, ptr %98, i64 %1821
+  %1823 = load <16 x i32>, ptr %1822, align 1, !tbaa !31
+  br i1 %1712, label %1827, label %1824
 
-1851:                                             ; preds = %1691, %1688
-  %1852 = phi <16 x i32> [ poison, %1688 ], [ %1758, %1691 ]
-  %1853 = phi <16 x i32> [ poison, %1688 ], [ %1762, %1691 ]
-  %1854 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1758, %1691 ]
-  %1855 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1762, %1691 ]
-  %1856 = phi i64 [ 0, %1688 ], [ %1763, %1691 ]
-  br i1 %63, label %1891, label %1857
+1824:                                             ; preds = %1805
+  %1825 = getelementptr i8, ptr %1822, i64 %13
+  %1826 = load <16 x i32>, ptr %1825, align 1, !tbaa !31
+  br label %1832
 
-1857:                                             ; preds = %1851
-  %1858 = mul nuw nsw i64 %1856, 80
-  %1859 = getelementptr i8, ptr %114, i64 %1858
-  %1860 = load <16 x i32>, ptr %1859, align 1, !tbaa !31
-  %1861 = getelementptr inbounds i8, ptr %1859, i64 64
-  %1862 = load <16 x i8>, ptr %1861, align 1, !tbaa !31
-  %1863 = zext <16 x i8> %1862 to <16 x i32>
-  %1864 = bitcast <16 x i32> %1863 to <64 x i8>
-  %1865 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1864)
-  %1866 = bitcast <64 x i8> %1865 to <16 x i32>
-  %1867 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1866, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1868 = getelementptr i8, ptr %1859, i64 %13
-  %1869 = load <16 x i32>, ptr %1868, align 1, !tbaa !31
-  %1870 = getelementptr inbounds i8, ptr %1868, i64 64
-  %1871 = load <16 x i8>, ptr %1870, align 1, !tbaa !31
-  %1872 = zext <16 x i8> %1871 to <16 x i32>
-  %1873 = bitcast <16 x i32> %1872 to <64 x i8>
-  %1874 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1873)
-  %1875 = bitcast <64 x i8> %1874 to <16 x i32>
-  %1876 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1875, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1877 = shl nsw i64 %1856, 3
-  %1878 = getelementptr i8, ptr %132, i64 %1877
-  %1879 = load i64, ptr %1878, align 1
-  %1880 = insertelement <8 x i64> poison, i64 %1879, i64 0
-  %1881 = shufflevector <8 x i64> %1880, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1882 = bitcast <8 x i64> %1881 to <64 x i8>
-  %1883 = bitcast <16 x i32> %1867 to <64 x i8>
-  %1884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1883)
-  %1885 = bitcast <64 x i8> %1884 to <16 x i32>
-  %1886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1854, <16 x i32> %1885, <16 x i32> %1860)
-  %1887 = bitcast <16 x i32> %1876 to <64 x i8>
-  %1888 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1887)
-  %1889 = bitcast <64 x i8> %1888 to <16 x i32>
-  %1890 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1855, <16 x i32> %1889, <16 x i32> %1869)
-  br label %1891
+1827:                                             ; preds = %1805
+  %1828 = getelementptr inbounds i8, ptr %1822, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1828, i32 0, i32 3, i32 1)
+  %1829 = getelementptr i8, ptr %1822, i64 %13
+  %1830 = load <16 x i32>, ptr %1829, align 1, !tbaa !31
+  %1831 = getelementptr inbounds i8, ptr %1829, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1831, i32 0, i32 3, i32 1)
+  br label %1832
 
-1891:                                             ; preds = %1857, %1851, %1825, %1831, %1689, %1687
-  %1892 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1826, %1825 ], [ %1846, %1831 ], [ %1852, %1851 ], [ %1886, %1857 ]
-  %1893 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1827, %1825 ], [ %1847, %1831 ], [ %1853, %1851 ], [ %1890, %1857 ]
-  store <16 x i32> %1892, ptr %126, align 1, !tbaa !31
-  %1894 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %1893, ptr %1894, align 1, !tbaa !31
-  br label %3244
+1832:                                             ; preds = %1827, %1824
+  %1833 = phi <16 x i32> [ %1830, %1827 ], [ %1826, %1824 ]
+  %1834 = shl nsw i64 %1820, 2
+  %1835 = getelementptr i8, ptr %116, i64 %1834
+  %1836 = load i32, ptr %1835, align 1
+  %1837 = insertelement <16 x i32> poison, i32 %1836, i64 0
+  %1838 = shufflevector <16 x i32> %1837, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1839 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1812, <16 x i32> %1838, <16 x i32> %1823)
+  %1840 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1813, <16 x i32> %1838, <16 x i32> %1833)
+  %1841 = getelementptr i8, ptr %1835, i64 %1
+  %1842 = load i32, ptr %1841, align 1
+  %1843 = insertelement <16 x i32> poison, i32 %1842, i64 0
+  %1844 = shufflevector <16 x i32> %1843, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1845 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1818, <16 x i32> %1844, <16 x i32> %1823)
+  %1846 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1819, <16 x i32> %1844, <16 x i32> %1833)
+  %1847 = add nuw nsw i64 %1792, 2
+  %1848 = add i64 %1793, 2
+  %1849 = icmp eq i64 %1848, %54
+  br i1 %1849, label %1850, label %1787, !llvm.loop !75
 
-1895:                                             ; preds = %121
-  br i1 %10, label %1897, label %1896
+1850:                                             ; preds = %1832, %1715
+  %1851 = phi <16 x i32> [ poison, %1715 ], [ %1839, %1832 ]
+  %1852 = phi <16 x i32> [ poison, %1715 ], [ %1840, %1832 ]
+  %1853 = phi <16 x i32> [ poison, %1715 ], [ %1845, %1832 ]
+  %1854 = phi <16 x i32> [ poison, %1715 ], [ %1846, %1832 ]
+  %1855 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1839, %1832 ]
+  %1856 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1840, %1832 ]
+  %1857 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1845, %1832 ]
+  %1858 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1846, %1832 ]
+  %1859 = phi i64 [ 0, %1715 ], [ %1847, %1832 ]
+  br i1 %55, label %1887, label %1860
 
-1896:                                             ; preds = %1895
-  br i1 %18, label %1899, label %2027
+1860:                                             ; preds = %1850
+  %1861 = shl nsw i64 %1859, 6
+  %1862 = getelementptr i8, ptr %98, i64 %1861
+  %1863 = load <16 x i32>, ptr %1862, align 1, !tbaa !31
+  br i1 %1712, label %1867, label %1864
+
+1864:                                             ; preds = %1860
+  %1865 = getelementptr i8, ptr %1862, i64 %13
+  %1866 = load <16 x i32>, ptr %1865, align 1, !tbaa !31
+  br label %1872
+
+1867:                                             ; preds = %1860
+  %1868 = getelementptr inbounds i8, ptr %1862, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1868, i32 0, i32 3, i32 1)
+  %1869 = getelementptr i8, ptr %1862, i64 %13
+  %1870 = load <16 x i32>, ptr %1869, align 1, !tbaa !31
+  %1871 = getelementptr inbounds i8, ptr %1869, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1871, i32 0, i32 3, i32 1)
+  br label %1872
+
+1872:                                             ; preds = %1867, %1864
+  %1873 = phi <16 x i32> [ %1870, %1867 ], [ %1866, %1864 ]
+  %1874 = shl nsw i64 %1859, 2
+  %1875 = getelementptr i8, ptr %116, i64 %1874
+  %1876 = load i32, ptr %1875, align 1
+  %1877 = insertelement <16 x i32> poison, i32 %1876, i64 0
+  %1878 = shufflevector <16 x i32> %1877, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1879 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1855, <16 x i32> %1878, <16 x i32> %1863)
+  %1880 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1856, <16 x i32> %1878, <16 x i32> %1873)
+  %1881 = getelementptr i8, ptr %1875, i64 %1
+  %1882 = load i32, ptr %1881, align 1
+  %1883 = insertelement <16 x i32> poison, i32 %1882, i64 0
+  %1884 = shufflevector <16 x i32> %1883, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1857, <16 x i32> %1884, <16 x i32> %1863)
+  %1886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1858, <16 x i32> %1884, <16 x i32> %1873)
+  br label %1887
+
+1887:                                             ; preds = %1749, %1872, %1850, %1714, %1713
+  %1888 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1851, %1850 ], [ %1879, %1872 ], [ %1769, %1749 ]
+  %1889 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1852, %1850 ], [ %1880, %1872 ], [ %1773, %1749 ]
+  %1890 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1853, %1850 ], [ %1885, %1872 ], [ %1781, %1749 ]
+  %1891 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1854, %1850 ], [ %1886, %1872 ], [ %1784, %1749 ]
+  store <16 x i32> %1888, ptr %110, align 1, !tbaa !31
+  %1892 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %1889, ptr %1892, align 1, !tbaa !31
+  %1893 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %1890, ptr %1893, align 1, !tbaa !31
+  %1894 = getelementptr inbounds i8, ptr %1893, i64 64
+  store <16 x i32> %1891, ptr %1894, align 1, !tbaa !31
+  br label %3205
+
+1895:                                             ; preds = %105
+  %1896 = icmp eq i64 %107, 0
+  br i1 %10, label %1898, label %1897
 
 1897:                                             ; preds = %1895
-  br i1 %20, label %1898, label %2027
+  br i1 %18, label %1900, label %2108
 
-1898:                                             ; preds = %1897
-  br i1 %57, label %1998, label %1951
+1898:                                             ; preds = %1895
+  br i1 %20, label %1899, label %2108
 
-1899:                                             ; preds = %1896, %1899
-  %1900 = phi <16 x i32> [ %1933, %1899 ], [ zeroinitializer, %1896 ]
-  %1901 = phi <16 x i32> [ %1937, %1899 ], [ zeroinitializer, %1896 ]
-  %1902 = phi <16 x i32> [ %1945, %1899 ], [ zeroinitializer, %1896 ]
-  %1903 = phi <16 x i32> [ %1948, %1899 ], [ zeroinitializer, %1896 ]
-  %1904 = phi i64 [ %1949, %1899 ], [ 0, %1896 ]
-  %1905 = mul nuw nsw i64 %1904, 80
-  %1906 = getelementptr i8, ptr %114, i64 %1905
-  %1907 = load <16 x i32>, ptr %1906, align 1, !tbaa !31
-  %1908 = getelementptr inbounds i8, ptr %1906, i64 64
-  %1909 = load <16 x i8>, ptr %1908, align 1, !tbaa !31
-  %1910 = zext <16 x i8> %1909 to <16 x i32>
-  %1911 = bitcast <16 x i32> %1910 to <64 x i8>
-  %1912 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1911)
-  %1913 = bitcast <64 x i8> %1912 to <16 x i32>
-  %1914 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1913, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1915 = getelementptr i8, ptr %1906, i64 %13
-  %1916 = load <16 x i32>, ptr %1915, align 1, !tbaa !31
-  %1917 = getelementptr inbounds i8, ptr %1915, i64 64
-  %1918 = load <16 x i8>, ptr %1917, align 1, !tbaa !31
-  %1919 = zext <16 x i8> %1918 to <16 x i32>
-  %1920 = bitcast <16 x i32> %1919 to <64 x i8>
-  %1921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1920)
-  %1922 = bitcast <64 x i8> %1921 to <16 x i32>
-  %1923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1924 = shl nsw i64 %1904, 3
-  %1925 = getelementptr i8, ptr %132, i64 %1924
-  %1926 = load i64, ptr %1925, align 1
-  %1927 = insertelement <8 x i64> poison, i64 %1926, i64 0
-  %1928 = shufflevector <8 x i64> %1927, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1929 = bitcast <8 x i64> %1928 to <64 x i8>
-  %1930 = bitcast <16 x i32> %1914 to <64 x i8>
-  %1931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1930)
-  %1932 = bitcast <64 x i8> %1931 to <16 x i32>
-  %1933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1900, <16 x i32> %1932, <16 x i32> %1907)
-  %1934 = bitcast <16 x i32> %1923 to <64 x i8>
-  %1935 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1934)
-  %1936 = bitcast <64 x i8> %1935 to <16 x i32>
-  %1937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1901, <16 x i32> %1936, <16 x i32> %1916)
-  %1938 = getelementptr i8, ptr %1925, i64 %1
-  %1939 = load i64, ptr %1938, align 1
-  %1940 = insertelement <8 x i64> poison, i64 %1939, i64 0
-  %1941 = shufflevector <8 x i64> %1940, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1942 = bitcast <8 x i64> %1941 to <64 x i8>
-  %1943 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1930)
+1899:                                             ; preds = %1898
+  br i1 %49, label %2061, label %1984
+
+1900:                                             ; preds = %1897, %1935
+  %1901 = phi <16 x i32> [ %1981, %1935 ], [ zeroinitializer, %1897 ]
+  %1902 = phi <16 x i32> [ %1978, %1935 ], [ zeroinitializer, %1897 ]
+  %1903 = phi <16 x i32> [ %1970, %1935 ], [ zeroinitializer, %1897 ]
+  %1904 = phi <16 x i32> [ %1967, %1935 ], [ zeroinitializer, %1897 ]
+  %1905 = phi <16 x i32> [ %1959, %1935 ], [ zeroinitializer, %1897 ]
+  %1906 = phi <16 x i32> [ %1955, %1935 ], [ zeroinitializer, %1897 ]
+  %1907 = phi i64 [ %1982, %1935 ], [ 0, %1897 ]
+  %1908 = mul nuw nsw i64 %1907, 80
+  %1909 = getelementptr i8, ptr %98, i64 %1908
+  %1910 = load <16 x i32>, ptr %1909, align 1, !tbaa !31
+  br i1 %1896, label %1921, label %1911
+
+1911:                                             ; preds = %1900
+  %1912 = getelementptr inbounds i8, ptr %1909, i64 64
+  %1913 = load <16 x i8>, ptr %1912, align 1, !tbaa !31
+  %1914 = zext <16 x i8> %1913 to <16 x i32>
+  %1915 = bitcast <16 x i32> %1914 to <64 x i8>
+  %1916 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1915)
+  %1917 = bitcast <64 x i8> %1916 to <16 x i32>
+  %1918 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1917, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1919 = getelementptr i8, ptr %1909, i64 %13
+  %1920 = load <16 x i32>, ptr %1919, align 1, !tbaa !31
+  br label %1935
+
+1921:                                             ; preds = %1900
+  %1922 = getelementptr inbounds i8, ptr %1909, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1922, i32 0, i32 3, i32 1)
+  %1923 = getelementptr inbounds i8, ptr %1909, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1923, i32 0, i32 3, i32 1)
+  %1924 = getelementptr inbounds i8, ptr %1909, i64 64
+  %1925 = load <16 x i8>, ptr %1924, align 1, !tbaa !31
+  %1926 = zext <16 x i8> %1925 to <16 x i32>
+  %1927 = bitcast <16 x i32> %1926 to <64 x i8>
+  %1928 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1927)
+  %1929 = bitcast <64 x i8> %1928 to <16 x i32>
+  %1930 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1929, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1931 = getelementptr i8, ptr %1909, i64 %13
+  %1932 = load <16 x i32>, ptr %1931, align 1, !tbaa !31
+  %1933 = getelementptr inbounds i8, ptr %1931, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1933, i32 0, i32 3, i32 1)
+  %1934 = getelementptr inbounds i8, ptr %1931, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1934, i32 0, i32 3, i32 1)
+  br label %1935
+
+1935:                                             ; preds = %1921, %1911
+  %1936 = phi <16 x i32> [ %1932, %1921 ], [ %1920, %1911 ]
+  %1937 = phi <16 x i32> [ %1930, %1921 ], [ %1918, %1911 ]
+  %1938 = getelementptr i8, ptr %1909, i64 %13
+  %1939 = getelementptr inbounds i8, ptr %1938, i64 64
+  %1940 = load <16 x i8>, ptr %1939, align 1, !tbaa !31
+  %1941 = zext <16 x i8> %1940 to <16 x i32>
+  %1942 = bitcast <16 x i32> %1941 to <64 x i8>
+  %1943 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1942)
   %1944 = bitcast <64 x i8> %1943 to <16 x i32>
-  %1945 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1902, <16 x i32> %1944, <16 x i32> %1907)
-  %1946 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1934)
-  %1947 = bitcast <64 x i8> %1946 to <16 x i32>
-  %1948 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1903, <16 x i32> %1947, <16 x i32> %1916)
-  %1949 = add nuw nsw i64 %1904, 1
-  %1950 = icmp eq i64 %1949, %17
-  br i1 %1950, label %2027, label %1899, !llvm.loop !74
+  %1945 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1944, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1946 = shl nsw i64 %1907, 3
+  %1947 = getelementptr i8, ptr %116, i64 %1946
+  %1948 = load i64, ptr %1947, align 1
+  %1949 = insertelement <8 x i64> poison, i64 %1948, i64 0
+  %1950 = shufflevector <8 x i64> %1949, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1951 = bitcast <8 x i64> %1950 to <64 x i8>
+  %1952 = bitcast <16 x i32> %1937 to <64 x i8>
+  %1953 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1951, <64 x i8> %1952)
+  %1954 = bitcast <64 x i8> %1953 to <16 x i32>
+  %1955 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1906, <16 x i32> %1954, <16 x i32> %1910)
+  %1956 = bitcast <16 x i32> %1945 to <64 x i8>
+  %1957 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1951, <64 x i8> %1956)
+  %1958 = bitcast <64 x i8> %1957 to <16 x i32>
+  %1959 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1905, <16 x i32> %1958, <16 x i32> %1936)
+  %1960 = getelementptr i8, ptr %1947, i64 %1
+  %1961 = load i64, ptr %1960, align 1
+  %1962 = insertelement <8 x i64> poison, i64 %1961, i64 0
+  %1963 = shufflevector <8 x i64> %1962, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1964 = bitcast <8 x i64> %1963 to <64 x i8>
+  %1965 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1964, <64 x i8> %1952)
+  %1966 = bitcast <64 x i8> %1965 to <16 x i32>
+  %1967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1904, <16 x i32> %1966, <16 x i32> %1910)
+  %1968 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1964, <64 x i8> %1956)
+  %1969 = bitcast <64 x i8> %1968 to <16 x i32>
+  %1970 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1903, <16 x i32> %1969, <16 x i32> %1936)
+  %1971 = getelementptr i8, ptr %1947, i64 %27
+  %1972 = load i64, ptr %1971, align 1
+  %1973 = insertelement <8 x i64> poison, i64 %1972, i64 0
+  %1974 = shufflevector <8 x i64> %1973, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1975 = bitcast <8 x i64> %1974 to <64 x i8>
+  %1976 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1975, <64 x i8> %1952)
+  %1977 = bitcast <64 x i8> %1976 to <16 x i32>
+  %1978 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1902, <16 x i32> %1977, <16 x i32> %1910)
+  %1979 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1975, <64 x i8> %1956)
+  %1980 = bitcast <64 x i8> %1979 to <16 x i32>
+  %1981 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1901, <16 x i32> %1980, <16 x i32> %1936)
+  %1982 = add nuw nsw i64 %1907, 1
+  %1983 = icmp eq i64 %1982, %17
+  br i1 %1983, label %2108, label %1900, !llvm.loop !74
 
-1951:                                             ; preds = %1898, %1951
-  %1952 = phi <16 x i32> [ %1987, %1951 ], [ zeroinitializer, %1898 ]
-  %1953 = phi <16 x i32> [ %1988, %1951 ], [ zeroinitializer, %1898 ]
-  %1954 = phi <16 x i32> [ %1993, %1951 ], [ zeroinitializer, %1898 ]
-  %1955 = phi <16 x i32> [ %1994, %1951 ], [ zeroinitializer, %1898 ]
-  %1956 = phi i64 [ %1995, %1951 ], [ 0, %1898 ]
-  %1957 = phi i64 [ %1996, %1951 ], [ 0, %1898 ]
-  %1958 = shl nsw i64 %1956, 6
-  %1959 = getelementptr i8, ptr %114, i64 %1958
-  %1960 = load <16 x i32>, ptr %1959, align 1, !tbaa !31
-  %1961 = getelementptr i8, ptr %1959, i64 %13
-  %1962 = load <16 x i32>, ptr %1961, align 1, !tbaa !31
-  %1963 = shl nsw i64 %1956, 2
-  %1964 = getelementptr i8, ptr %132, i64 %1963
-  %1965 = load i32, ptr %1964, align 1
-  %1966 = insertelement <16 x i32> poison, i32 %1965, i64 0
-  %1967 = shufflevector <16 x i32> %1966, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1952, <16 x i32> %1967, <16 x i32> %1960)
-  %1969 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1953, <16 x i32> %1967, <16 x i32> %1962)
-  %1970 = getelementptr i8, ptr %1964, i64 %1
-  %1971 = load i32, ptr %1970, align 1
-  %1972 = insertelement <16 x i32> poison, i32 %1971, i64 0
-  %1973 = shufflevector <16 x i32> %1972, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1954, <16 x i32> %1973, <16 x i32> %1960)
-  %1975 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1955, <16 x i32> %1973, <16 x i32> %1962)
-  %1976 = or disjoint i64 %1956, 1
-  %1977 = shl nsw i64 %1976, 6
-  %1978 = getelementptr i8, ptr %114, i64 %1977
-  %1979 = load <16 x i32>, ptr %1978, align 1, !tbaa !31
-  %1980 = getelementptr i8, ptr %1978, i64 %13
-  %1981 = load <16 x i32>, ptr %1980, align 1, !tbaa !31
-  %1982 = shl nsw i64 %1976, 2
-  %1983 = getelementptr i8, ptr %132, i64 %1982
-  %1984 = load i32, ptr %1983, align 1
-  %1985 = insertelement <16 x i32> poison, i32 %1984, i64 0
-  %1986 = shufflevector <16 x i32> %1985, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1987 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1968, <16 x i32> %1986, <16 x i32> %1979)
-  %1988 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1969, <16 x i32> %1986, <16 x i32> %1981)
-  %1989 = getelementptr i8, ptr %1983, i64 %1
-  %1990 = load i32, ptr %1989, align 1
-  %1991 = insertelement <16 x i32> poison, i32 %1990, i64 0
-  %1992 = shufflevector <16 x i32> %1991, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1993 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1974, <16 x i32> %1992, <16 x i32> %1979)
-  %1994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1975, <16 x i32> %1992, <16 x i32> %1981)
-  %1995 = add nuw nsw i64 %1956, 2
-  %1996 = add i64 %1957, 2
-  %1997 = icmp eq i64 %1996, %58
-  br i1 %1997, label %1998, label %1951, !llvm.loop !75
+1984:                                             ; preds = %1899, %2037
+  %1985 = phi <16 x i32> [ %2057, %2037 ], [ zeroinitializer, %1899 ]
+  %1986 = phi <16 x i32> [ %2056, %2037 ], [ zeroinitializer, %1899 ]
+  %1987 = phi <16 x i32> [ %2051, %2037 ], [ zeroinitializer, %1899 ]
+  %1988 = phi <16 x i32> [ %2050, %2037 ], [ zeroinitializer, %1899 ]
+  %1989 = phi <16 x i32> [ %2045, %2037 ], [ zeroinitializer, %1899 ]
+  %1990 = phi <16 x i32> [ %2044, %2037 ], [ zeroinitializer, %1899 ]
+  %1991 = phi i64 [ %2058, %2037 ], [ 0, %1899 ]
+  %1992 = phi i64 [ %2059, %2037 ], [ 0, %1899 ]
+  %1993 = shl nsw i64 %1991, 6
+  %1994 = getelementptr i8, ptr %98, i64 %1993
+  %1995 = load <16 x i32>, ptr %1994, align 1, !tbaa !31
+  br i1 %1896, label %1999, label %1996
 
-1998:                                             ; preds = %1951, %1898
-  %1999 = phi <16 x i32> [ poison, %1898 ], [ %1987, %1951 ]
-  %2000 = phi <16 x i32> [ poison, %1898 ], [ %1988, %1951 ]
-  %2001 = phi <16 x i32> [ poison, %1898 ], [ %1993, %1951 ]
-  %2002 = phi <16 x i32> [ poison, %1898 ], [ %1994, %1951 ]
-  %2003 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1987, %1951 ]
-  %2004 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1988, %1951 ]
-  %2005 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1993, %1951 ]
-  %2006 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1994, %1951 ]
-  %2007 = phi i64 [ 0, %1898 ], [ %1995, %1951 ]
-  br i1 %59, label %2027, label %2008
+1996:                                             ; preds = %1984
+  %1997 = getelementptr i8, ptr %1994, i64 %13
+  %1998 = load <16 x i32>, ptr %1997, align 1, !tbaa !31
+  br label %2004
 
-2008:                                             ; preds = %1998
-  %2009 = shl nsw i64 %2007, 6
-  %2010 = getelementptr i8, ptr %114, i64 %2009
-  %2011 = load <16 x i32>, ptr %2010, align 1, !tbaa !31
-  %2012 = getelementptr i8, ptr %2010, i64 %13
-  %2013 = load <16 x i32>, ptr %2012, align 1, !tbaa !31
-  %2014 = shl nsw i64 %2007, 2
-  %2015 = getelementptr i8, ptr %132, i64 %2014
-  %2016 = load i32, ptr %2015, align 1
-  %2017 = insertelement <16 x i32> poison, i32 %2016, i64 0
-  %2018 = shufflevector <16 x i32> %2017, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2003, <16 x i32> %2018, <16 x i32> %2011)
-  %2020 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2004, <16 x i32> %2018, <16 x i32> %2013)
-  %2021 = getelementptr i8, ptr %2015, i64 %1
-  %2022 = load i32, ptr %2021, align 1
-  %2023 = insertelement <16 x i32> poison, i32 %2022, i64 0
-  %2024 = shufflevector <16 x i32> %2023, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2025 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2005, <16 x i32> %2024, <16 x i32> %2011)
-  %2026 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2006, <16 x i32> %2024, <16 x i32> %2013)
-  br label %2027
+1999:                                             ; preds = %1984
+  %2000 = getelementptr inbounds i8, ptr %1994, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2000, i32 0, i32 3, i32 1)
+  %2001 = getelementptr i8, ptr %1994, i64 %13
+  %2002 = load <16 x i32>, ptr %2001, align 1, !tbaa !31
+  %2003 = getelementptr inbounds i8, ptr %2001, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2003, i32 0, i32 3, i32 1)
+  br label %2004
 
-2027:                                             ; preds = %1899, %2008, %1998, %1897, %1896
-  %2028 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %1999, %1998 ], [ %2019, %2008 ], [ %1933, %1899 ]
-  %2029 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2000, %1998 ], [ %2020, %2008 ], [ %1937, %1899 ]
-  %2030 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2001, %1998 ], [ %2025, %2008 ], [ %1945, %1899 ]
-  %2031 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2002, %1998 ], [ %2026, %2008 ], [ %1948, %1899 ]
-  store <16 x i32> %2028, ptr %126, align 1, !tbaa !31
-  %2032 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2029, ptr %2032, align 1, !tbaa !31
-  %2033 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2030, ptr %2033, align 1, !tbaa !31
-  %2034 = getelementptr inbounds i8, ptr %2033, i64 64
-  store <16 x i32> %2031, ptr %2034, align 1, !tbaa !31
-  br label %3244
+2004:                                             ; preds = %1999, %1996
+  %2005 = phi <16 x i32> [ %2002, %1999 ], [ %1998, %1996 ]
+  %2006 = shl nsw i64 %1991, 2
+  %2007 = getelementptr i8, ptr %116, i64 %2006
+  %2008 = load i32, ptr %2007, align 1
+  %2009 = insertelement <16 x i32> poison, i32 %2008, i64 0
+  %2010 = shufflevector <16 x i32> %2009, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2011 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1990, <16 x i32> %2010, <16 x i32> %1995)
+  %2012 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1989, <16 x i32> %2010, <16 x i32> %2005)
+  %2013 = getelementptr i8, ptr %2007, i64 %1
+  %2014 = load i32, ptr %2013, align 1
+  %2015 = insertelement <16 x i32> poison, i32 %2014, i64 0
+  %2016 = shufflevector <16 x i32> %2015, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2017 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1988, <16 x i32> %2016, <16 x i32> %1995)
+  %2018 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1987, <16 x i32> %2016, <16 x i32> %2005)
+  %2019 = getelementptr i8, ptr %2007, i64 %27
+  %2020 = load i32, ptr %2019, align 1
+  %2021 = insertelement <16 x i32> poison, i32 %2020, i64 0
+  %2022 = shufflevector <16 x i32> %2021, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2023 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1986, <16 x i32> %2022, <16 x i32> %1995)
+  %2024 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1985, <16 x i32> %2022, <16 x i32> %2005)
+  %2025 = or disjoint i64 %1991, 1
+  %2026 = shl nsw i64 %2025, 6
+  %2027 = getelementptr i8, ptr %98, i64 %2026
+  %2028 = load <16 x i32>, ptr %2027, align 1, !tbaa !31
+  br i1 %1896, label %2032, label %2029
 
-2035:                                             ; preds = %121
-  br i1 %10, label %2037, label %2036
+2029:                                             ; preds = %2004
+  %2030 = getelementptr i8, ptr %2027, i64 %13
+  %2031 = load <16 x i32>, ptr %2030, align 1, !tbaa !31
+  br label %2037
 
-2036:                                             ; preds = %2035
-  br i1 %18, label %2039, label %2204
+2032:                                             ; preds = %2004
+  %2033 = getelementptr inbounds i8, ptr %2027, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2033, i32 0, i32 3, i32 1)
+  %2034 = getelementptr i8, ptr %2027, i64 %13
+  %2035 = load <16 x i32>, ptr %2034, align 1, !tbaa !31
+  %2036 = getelementptr inbounds i8, ptr %2034, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2036, i32 0, i32 3, i32 1)
+  br label %2037
 
-2037:                                             ; preds = %2035
-  br i1 %20, label %2038, label %2204
+2037:                                             ; preds = %2032, %2029
+  %2038 = phi <16 x i32> [ %2035, %2032 ], [ %2031, %2029 ]
+  %2039 = shl nsw i64 %2025, 2
+  %2040 = getelementptr i8, ptr %116, i64 %2039
+  %2041 = load i32, ptr %2040, align 1
+  %2042 = insertelement <16 x i32> poison, i32 %2041, i64 0
+  %2043 = shufflevector <16 x i32> %2042, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2011, <16 x i32> %2043, <16 x i32> %2028)
+  %2045 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2012, <16 x i32> %2043, <16 x i32> %2038)
+  %2046 = getelementptr i8, ptr %2040, i64 %1
+  %2047 = load i32, ptr %2046, align 1
+  %2048 = insertelement <16 x i32> poison, i32 %2047, i64 0
+  %2049 = shufflevector <16 x i32> %2048, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2050 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2017, <16 x i32> %2049, <16 x i32> %2028)
+  %2051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2018, <16 x i32> %2049, <16 x i32> %2038)
+  %2052 = getelementptr i8, ptr %2040, i64 %27
+  %2053 = load i32, ptr %2052, align 1
+  %2054 = insertelement <16 x i32> poison, i32 %2053, i64 0
+  %2055 = shufflevector <16 x i32> %2054, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2056 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2023, <16 x i32> %2055, <16 x i32> %2028)
+  %2057 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2024, <16 x i32> %2055, <16 x i32> %2038)
+  %2058 = add nuw nsw i64 %1991, 2
+  %2059 = add i64 %1992, 2
+  %2060 = icmp eq i64 %2059, %50
+  br i1 %2060, label %2061, label %1984, !llvm.loop !75
 
-2038:                                             ; preds = %2037
-  br i1 %53, label %2165, label %2104
+2061:                                             ; preds = %2037, %1899
+  %2062 = phi <16 x i32> [ poison, %1899 ], [ %2044, %2037 ]
+  %2063 = phi <16 x i32> [ poison, %1899 ], [ %2045, %2037 ]
+  %2064 = phi <16 x i32> [ poison, %1899 ], [ %2050, %2037 ]
+  %2065 = phi <16 x i32> [ poison, %1899 ], [ %2051, %2037 ]
+  %2066 = phi <16 x i32> [ poison, %1899 ], [ %2056, %2037 ]
+  %2067 = phi <16 x i32> [ poison, %1899 ], [ %2057, %2037 ]
+  %2068 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2057, %2037 ]
+  %2069 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2056, %2037 ]
+  %2070 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2051, %2037 ]
+  %2071 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2050, %2037 ]
+  %2072 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2045, %2037 ]
+  %2073 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2044, %2037 ]
+  %2074 = phi i64 [ 0, %1899 ], [ %2058, %2037 ]
+  br i1 %51, label %2108, label %2075
 
-2039:                                             ; preds = %2036, %2039
-  %2040 = phi <16 x i32> [ %2101, %2039 ], [ zeroinitializer, %2036 ]
-  %2041 = phi <16 x i32> [ %2098, %2039 ], [ zeroinitializer, %2036 ]
-  %2042 = phi <16 x i32> [ %2090, %2039 ], [ zeroinitializer, %2036 ]
-  %2043 = phi <16 x i32> [ %2087, %2039 ], [ zeroinitializer, %2036 ]
-  %2044 = phi <16 x i32> [ %2079, %2039 ], [ zeroinitializer, %2036 ]
-  %2045 = phi <16 x i32> [ %2075, %2039 ], [ zeroinitializer, %2036 ]
-  %2046 = phi i64 [ %2102, %2039 ], [ 0, %2036 ]
-  %2047 = mul nuw nsw i64 %2046, 80
-  %2048 = getelementptr i8, ptr %114, i64 %2047
-  %2049 = load <16 x i32>, ptr %2048, align 1, !tbaa !31
-  %2050 = getelementptr inbounds i8, ptr %2048, i64 64
-  %2051 = load <16 x i8>, ptr %2050, align 1, !tbaa !31
-  %2052 = zext <16 x i8> %2051 to <16 x i32>
-  %2053 = bitcast <16 x i32> %2052 to <64 x i8>
-  %2054 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2053)
-  %2055 = bitcast <64 x i8> %2054 to <16 x i32>
-  %2056 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2055, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2057 = getelementptr i8, ptr %2048, i64 %13
-  %2058 = load <16 x i32>, ptr %2057, align 1, !tbaa !31
-  %2059 = getelementptr inbounds i8, ptr %2057, i64 64
-  %2060 = load <16 x i8>, ptr %2059, align 1, !tbaa !31
-  %2061 = zext <16 x i8> %2060 to <16 x i32>
-  %2062 = bitcast <16 x i32> %2061 to <64 x i8>
-  %2063 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2062)
-  %2064 = bitcast <64 x i8> %2063 to <16 x i32>
-  %2065 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2064, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2066 = shl nsw i64 %2046, 3
-  %2067 = getelementptr i8, ptr %132, i64 %2066
-  %2068 = load i64, ptr %2067, align 1
-  %2069 = insertelement <8 x i64> poison, i64 %2068, i64 0
-  %2070 = shufflevector <8 x i64> %2069, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2071 = bitcast <8 x i64> %2070 to <64 x i8>
-  %2072 = bitcast <16 x i32> %2056 to <64 x i8>
-  %2073 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2072)
-  %2074 = bitcast <64 x i8> %2073 to <16 x i32>
-  %2075 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2045, <16 x i32> %2074, <16 x i32> %2049)
-  %2076 = bitcast <16 x i32> %2065 to <64 x i8>
-  %2077 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2076)
-  %2078 = bitcast <64 x i8> %2077 to <16 x i32>
-  %2079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2044, <16 x i32> %2078, <16 x i32> %2058)
-  %2080 = getelementptr i8, ptr %2067, i64 %1
-  %2081 = load i64, ptr %2080, align 1
-  %2082 = insertelement <8 x i64> poison, i64 %2081, i64 0
-  %2083 = shufflevector <8 x i64> %2082, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2084 = bitcast <8 x i64> %2083 to <64 x i8>
-  %2085 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2072)
-  %2086 = bitcast <64 x i8> %2085 to <16 x i32>
-  %2087 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2043, <16 x i32> %2086, <16 x i32> %2049)
-  %2088 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2076)
-  %2089 = bitcast <64 x i8> %2088 to <16 x i32>
-  %2090 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2042, <16 x i32> %2089, <16 x i32> %2058)
-  %2091 = getelementptr i8, ptr %2067, i64 %27
-  %2092 = load i64, ptr %2091, align 1
-  %2093 = insertelement <8 x i64> poison, i64 %2092, i64 0
-  %2094 = shufflevector <8 x i64> %2093, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2095 = bitcast <8 x i64> %2094 to <64 x i8>
-  %2096 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2072)
-  %2097 = bitcast <64 x i8> %2096 to <16 x i32>
-  %2098 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2041, <16 x i32> %2097, <16 x i32> %2049)
-  %2099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2076)
-  %2100 = bitcast <64 x i8> %2099 to <16 x i32>
-  %2101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2040, <16 x i32> %2100, <16 x i32> %2058)
-  %2102 = add nuw nsw i64 %2046, 1
-  %2103 = icmp eq i64 %2102, %17
-  br i1 %2103, label %2204, label %2039, !llvm.loop !74
+2075:                                             ; preds = %2061
+  %2076 = shl nsw i64 %2074, 6
+  %2077 = getelementptr i8, ptr %98, i64 %2076
+  %2078 = load <16 x i32>, ptr %2077, align 1, !tbaa !31
+  br i1 %1896, label %2082, label %2079
 
-2104:                                             ; preds = %2038, %2104
-  %2105 = phi <16 x i32> [ %2161, %2104 ], [ zeroinitializer, %2038 ]
-  %2106 = phi <16 x i32> [ %2160, %2104 ], [ zeroinitializer, %2038 ]
-  %2107 = phi <16 x i32> [ %2155, %2104 ], [ zeroinitializer, %2038 ]
-  %2108 = phi <16 x i32> [ %2154, %2104 ], [ zeroinitializer, %2038 ]
-  %2109 = phi <16 x i32> [ %2149, %2104 ], [ zeroinitializer, %2038 ]
-  %2110 = phi <16 x i32> [ %2148, %2104 ], [ zeroinitializer, %2038 ]
-  %2111 = phi i64 [ %2162, %2104 ], [ 0, %2038 ]
-  %2112 = phi i64 [ %2163, %2104 ], [ 0, %2038 ]
-  %2113 = shl nsw i64 %2111, 6
-  %2114 = getelementptr i8, ptr %114, i64 %2113
-  %2115 = load <16 x i32>, ptr %2114, align 1, !tbaa !31
-  %2116 = getelementptr i8, ptr %2114, i64 %13
-  %2117 = load <16 x i32>, ptr %2116, align 1, !tbaa !31
-  %2118 = shl nsw i64 %2111, 2
-  %2119 = getelementptr i8, ptr %132, i64 %2118
-  %2120 = load i32, ptr %2119, align 1
-  %2121 = insertelement <16 x i32> poison, i32 %2120, i64 0
-  %2122 = shufflevector <16 x i32> %2121, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2123 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2110, <16 x i32> %2122, <16 x i32> %2115)
-  %2124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2109, <16 x i32> %2122, <16 x i32> %2117)
-  %2125 = getelementptr i8, ptr %2119, i64 %1
-  %2126 = load i32, ptr %2125, align 1
-  %2127 = insertelement <16 x i32> poison, i32 %2126, i64 0
-  %2128 = shufflevector <16 x i32> %2127, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2129 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2108, <16 x i32> %2128, <16 x i32> %2115)
-  %2130 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2107, <16 x i32> %2128, <16 x i32> %2117)
-  %2131 = getelementptr i8, ptr %2119, i64 %27
-  %2132 = load i32, ptr %2131, align 1
-  %2133 = insertelement <16 x i32> poison, i32 %2132, i64 0
-  %2134 = shufflevector <16 x i32> %2133, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2106, <16 x i32> %2134, <16 x i32> %2115)
-  %2136 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2105, <16 x i32> %2134, <16 x i32> %2117)
-  %2137 = or disjoint i64 %2111, 1
-  %2138 = shl nsw i64 %2137, 6
-  %2139 = getelementptr i8, ptr %114, i64 %2138
-  %2140 = load <16 x i32>, ptr %2139, align 1, !tbaa !31
-  %2141 = getelementptr i8, ptr %2139, i64 %13
-  %2142 = load <16 x i32>, ptr %2141, align 1, !tbaa !31
-  %2143 = shl nsw i64 %2137, 2
-  %2144 = getelementptr i8, ptr %132, i64 %2143
-  %2145 = load i32, ptr %2144, align 1
-  %2146 = insertelement <16 x i32> poison, i32 %2145, i64 0
-  %2147 = shufflevector <16 x i32> %2146, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2148 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2123, <16 x i32> %2147, <16 x i32> %2140)
-  %2149 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2124, <16 x i32> %2147, <16 x i32> %2142)
-  %2150 = getelementptr i8, ptr %2144, i64 %1
-  %2151 = load i32, ptr %2150, align 1
-  %2152 = insertelement <16 x i32> poison, i32 %2151, i64 0
-  %2153 = shufflevector <16 x i32> %2152, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2129, <16 x i32> %2153, <16 x i32> %2140)
-  %2155 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2130, <16 x i32> %2153, <16 x i32> %2142)
-  %2156 = getelementptr i8, ptr %2144, i64 %27
-  %2157 = load i32, ptr %2156, align 1
-  %2158 = insertelement <16 x i32> poison, i32 %2157, i64 0
-  %2159 = shufflevector <16 x i32> %2158, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2160 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2135, <16 x i32> %2159, <16 x i32> %2140)
-  %2161 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2136, <16 x i32> %2159, <16 x i32> %2142)
-  %2162 = add nuw nsw i64 %2111, 2
-  %2163 = add i64 %2112, 2
-  %2164 = icmp eq i64 %2163, %54
-  br i1 %2164, label %2165, label %2104, !llvm.loop !75
+2079:                                             ; preds = %2075
+  %2080 = getelementptr i8, ptr %2077, i64 %13
+  %2081 = load <16 x i32>, ptr %2080, align 1, !tbaa !31
+  br label %2087
 
-2165:                                             ; preds = %2104, %2038
-  %2166 = phi <16 x i32> [ poison, %2038 ], [ %2148, %2104 ]
-  %2167 = phi <16 x i32> [ poison, %2038 ], [ %2149, %2104 ]
-  %2168 = phi <16 x i32> [ poison, %2038 ], [ %2154, %2104 ]
-  %2169 = phi <16 x i32> [ poison, %2038 ], [ %2155, %2104 ]
-  %2170 = phi <16 x i32> [ poison, %2038 ], [ %2160, %2104 ]
-  %2171 = phi <16 x i32> [ poison, %2038 ], [ %2161, %2104 ]
-  %2172 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2161, %2104 ]
-  %2173 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2160, %2104 ]
-  %2174 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2155, %2104 ]
-  %2175 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2154, %2104 ]
-  %2176 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2149, %2104 ]
-  %2177 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2148, %2104 ]
-  %2178 = phi i64 [ 0, %2038 ], [ %2162, %2104 ]
-  br i1 %55, label %2204, label %2179
+2082:                                             ; preds = %2075
+  %2083 = getelementptr inbounds i8, ptr %2077, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2083, i32 0, i32 3, i32 1)
+  %2084 = getelementptr i8, ptr %2077, i64 %13
+  %2085 = load <16 x i32>, ptr %2084, align 1, !tbaa !31
+  %2086 = getelementptr inbounds i8, ptr %2084, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2086, i32 0, i32 3, i32 1)
+  br label %2087
 
-2179:                                             ; preds = %2165
-  %2180 = shl nsw i64 %2178, 6
-  %2181 = getelementptr i8, ptr %114, i64 %2180
-  %2182 = load <16 x i32>, ptr %2181, align 1, !tbaa !31
-  %2183 = getelementptr i8, ptr %2181, i64 %13
-  %2184 = load <16 x i32>, ptr %2183, align 1, !tbaa !31
-  %2185 = shl nsw i64 %2178, 2
-  %2186 = getelementptr i8, ptr %132, i64 %2185
-  %2187 = load i32, ptr %2186, align 1
-  %2188 = insertelement <16 x i32> poison, i32 %2187, i64 0
-  %2189 = shufflevector <16 x i32> %2188, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2177, <16 x i32> %2189, <16 x i32> %2182)
-  %2191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2176, <16 x i32> %2189, <16 x i32> %2184)
-  %2192 = getelementptr i8, ptr %2186, i64 %1
-  %2193 = load i32, ptr %2192, align 1
-  %2194 = insertelement <16 x i32> poison, i32 %2193, i64 0
-  %2195 = shufflevector <16 x i32> %2194, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2175, <16 x i32> %2195, <16 x i32> %2182)
-  %2197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2174, <16 x i32> %2195, <16 x i32> %2184)
-  %2198 = getelementptr i8, ptr %2186, i64 %27
-  %2199 = load i32, ptr %2198, align 1
-  %2200 = insertelement <16 x i32> poison, i32 %2199, i64 0
-  %2201 = shufflevector <16 x i32> %2200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2173, <16 x i32> %2201, <16 x i32> %2182)
-  %2203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2172, <16 x i32> %2201, <16 x i32> %2184)
-  br label %2204
+2087:                                             ; preds = %2082, %2079
+  %2088 = phi <16 x i32> [ %2085, %2082 ], [ %2081, %2079 ]
+  %2089 = shl nsw i64 %2074, 2
+  %2090 = getelementptr i8, ptr %116, i64 %2089
+  %2091 = load i32, ptr %2090, align 1
+  %2092 = insertelement <16 x i32> poison, i32 %2091, i64 0
+  %2093 = shufflevector <16 x i32> %2092, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2094 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2073, <16 x i32> %2093, <16 x i32> %2078)
+  %2095 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2072, <16 x i32> %2093, <16 x i32> %2088)
+  %2096 = getelementptr i8, ptr %2090, i64 %1
+  %2097 = load i32, ptr %2096, align 1
+  %2098 = insertelement <16 x i32> poison, i32 %2097, i64 0
+  %2099 = shufflevector <16 x i32> %2098, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2100 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2071, <16 x i32> %2099, <16 x i32> %2078)
+  %2101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2070, <16 x i32> %2099, <16 x i32> %2088)
+  %2102 = getelementptr i8, ptr %2090, i64 %27
+  %2103 = load i32, ptr %2102, align 1
+  %2104 = insertelement <16 x i32> poison, i32 %2103, i64 0
+  %2105 = shufflevector <16 x i32> %2104, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2106 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2069, <16 x i32> %2105, <16 x i32> %2078)
+  %2107 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2068, <16 x i32> %2105, <16 x i32> %2088)
+  br label %2108
 
-2204:                                             ; preds = %2039, %2179, %2165, %2037, %2036
-  %2205 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2171, %2165 ], [ %2203, %2179 ], [ %2101, %2039 ]
-  %2206 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2170, %2165 ], [ %2202, %2179 ], [ %2098, %2039 ]
-  %2207 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2169, %2165 ], [ %2197, %2179 ], [ %2090, %2039 ]
-  %2208 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2168, %2165 ], [ %2196, %2179 ], [ %2087, %2039 ]
-  %2209 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2167, %2165 ], [ %2191, %2179 ], [ %2079, %2039 ]
-  %2210 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2166, %2165 ], [ %2190, %2179 ], [ %2075, %2039 ]
-  store <16 x i32> %2210, ptr %126, align 1, !tbaa !31
-  %2211 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2209, ptr %2211, align 1, !tbaa !31
-  %2212 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2208, ptr %2212, align 1, !tbaa !31
-  %2213 = getelementptr inbounds i8, ptr %2212, i64 64
-  store <16 x i32> %2207, ptr %2213, align 1, !tbaa !31
-  %2214 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2206, ptr %2214, align 1, !tbaa !31
-  %2215 = getelementptr inbounds i8, ptr %2214, i64 64
-  store <16 x i32> %2205, ptr %2215, align 1, !tbaa !31
-  br label %3244
+2108:                                             ; preds = %1935, %2087, %2061, %1898, %1897
+  %2109 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2067, %2061 ], [ %2107, %2087 ], [ %1981, %1935 ]
+  %2110 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2066, %2061 ], [ %2106, %2087 ], [ %1978, %1935 ]
+  %2111 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2065, %2061 ], [ %2101, %2087 ], [ %1970, %1935 ]
+  %2112 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2064, %2061 ], [ %2100, %2087 ], [ %1967, %1935 ]
+  %2113 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2063, %2061 ], [ %2095, %2087 ], [ %1959, %1935 ]
+  %2114 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2062, %2061 ], [ %2094, %2087 ], [ %1955, %1935 ]
+  store <16 x i32> %2114, ptr %110, align 1, !tbaa !31
+  %2115 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %2113, ptr %2115, align 1, !tbaa !31
+  %2116 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %2112, ptr %2116, align 1, !tbaa !31
+  %2117 = getelementptr inbounds i8, ptr %2116, i64 64
+  store <16 x i32> %2111, ptr %2117, align 1, !tbaa !31
+  %2118 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %2110, ptr %2118, align 1, !tbaa !31
+  %2119 = getelementptr inbounds i8, ptr %2118, i64 64
+  store <16 x i32> %2109, ptr %2119, align 1, !tbaa !31
+  br label %3205
 
-2216:                                             ; preds = %121
-  br i1 %10, label %2218, label %2217
+2120:                                             ; preds = %105
+  %2121 = icmp eq i64 %107, 0
+  br i1 %10, label %2123, label %2122
 
-2217:                                             ; preds = %2216
-  br i1 %18, label %2220, label %2422
+2122:                                             ; preds = %2120
+  br i1 %18, label %2124, label %2271
 
-2218:                                             ; preds = %2216
-  br i1 %20, label %2219, label %2422
+2123:                                             ; preds = %2120
+  br i1 %20, label %2221, label %2271
 
-2219:                                             ; preds = %2218
-  br i1 %49, label %2373, label %2298
+2124:                                             ; preds = %2122, %2161
+  %2125 = phi <16 x i32> [ %2218, %2161 ], [ zeroinitializer, %2122 ]
+  %2126 = phi <16 x i32> [ %2215, %2161 ], [ zeroinitializer, %2122 ]
+  %2127 = phi <16 x i32> [ %2207, %2161 ], [ zeroinitializer, %2122 ]
+  %2128 = phi <16 x i32> [ %2204, %2161 ], [ zeroinitializer, %2122 ]
+  %2129 = phi <16 x i32> [ %2196, %2161 ], [ zeroinitializer, %2122 ]
+  %2130 = phi <16 x i32> [ %2193, %2161 ], [ zeroinitializer, %2122 ]
+  %2131 = phi <16 x i32> [ %2185, %2161 ], [ zeroinitializer, %2122 ]
+  %2132 = phi <16 x i32> [ %2181, %2161 ], [ zeroinitializer, %2122 ]
+  %2133 = phi i64 [ %2219, %2161 ], [ 0, %2122 ]
+  %2134 = mul nuw nsw i64 %2133, 80
+  %2135 = getelementptr i8, ptr %98, i64 %2134
+  %2136 = load <16 x i32>, ptr %2135, align 1, !tbaa !31
+  br i1 %2121, label %2147, label %2137
 
-2220:                                             ; preds = %2217, %2220
-  %2221 = phi <16 x i32> [ %2295, %2220 ], [ zeroinitializer, %2217 ]
-  %2222 = phi <16 x i32> [ %2292, %2220 ], [ zeroinitializer, %2217 ]
-  %2223 = phi <16 x i32> [ %2284, %2220 ], [ zeroinitializer, %2217 ]
-  %2224 = phi <16 x i32> [ %2281, %2220 ], [ zeroinitializer, %2217 ]
-  %2225 = phi <16 x i32> [ %2273, %2220 ], [ zeroinitializer, %2217 ]
-  %2226 = phi <16 x i32> [ %2270, %2220 ], [ zeroinitializer, %2217 ]
-  %2227 = phi <16 x i32> [ %2262, %2220 ], [ zeroinitializer, %2217 ]
-  %2228 = phi <16 x i32> [ %2258, %2220 ], [ zeroinitializer, %2217 ]
-  %2229 = phi i64 [ %2296, %2220 ], [ 0, %2217 ]
-  %2230 = mul nuw nsw i64 %2229, 80
-  %2231 = getelementptr i8, ptr %114, i64 %2230
-  %2232 = load <16 x i32>, ptr %2231, align 1, !tbaa !31
-  %2233 = getelementptr inbounds i8, ptr %2231, i64 64
-  %2234 = load <16 x i8>, ptr %2233, align 1, !tbaa !31
-  %2235 = zext <16 x i8> %2234 to <16 x i32>
-  %2236 = bitcast <16 x i32> %2235 to <64 x i8>
-  %2237 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2236)
-  %2238 = bitcast <64 x i8> %2237 to <16 x i32>
-  %2239 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2238, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2240 = getelementptr i8, ptr %2231, i64 %13
-  %2241 = load <16 x i32>, ptr %2240, align 1, !tbaa !31
-  %2242 = getelementptr inbounds i8, ptr %2240, i64 64
-  %2243 = load <16 x i8>, ptr %2242, align 1, !tbaa !31
-  %2244 = zext <16 x i8> %2243 to <16 x i32>
-  %2245 = bitcast <16 x i32> %2244 to <64 x i8>
-  %2246 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2245)
-  %2247 = bitcast <64 x i8> %2246 to <16 x i32>
-  %2248 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2247, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2249 = shl nsw i64 %2229, 3
-  %2250 = getelementptr i8, ptr %132, i64 %2249
-  %2251 = load i64, ptr %2250, align 1
-  %2252 = insertelement <8 x i64> poison, i64 %2251, i64 0
-  %2253 = shufflevector <8 x i64> %2252, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2254 = bitcast <8 x i64> %2253 to <64 x i8>
-  %2255 = bitcast <16 x i32> %2239 to <64 x i8>
-  %2256 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2255)
-  %2257 = bitcast <64 x i8> %2256 to <16 x i32>
-  %2258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2257, <16 x i32> %2232)
-  %2259 = bitcast <16 x i32> %2248 to <64 x i8>
-  %2260 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2259)
-  %2261 = bitcast <64 x i8> %2260 to <16 x i32>
-  %2262 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2227, <16 x i32> %2261, <16 x i32> %2241)
-  %2263 = getelementptr i8, ptr %2250, i64 %1
-  %2264 = load i64, ptr %2263, align 1
-  %2265 = insertelement <8 x i64> poison, i64 %2264, i64 0
-  %2266 = shufflevector <8 x i64> %2265, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2267 = bitcast <8 x i64> %2266 to <64 x i8>
-  %2268 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2255)
-  %2269 = bitcast <64 x i8> %2268 to <16 x i32>
-  %2270 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2226, <16 x i32> %2269, <16 x i32> %2232)
-  %2271 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2259)
-  %2272 = bitcast <64 x i8> %2271 to <16 x i32>
-  %2273 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2225, <16 x i32> %2272, <16 x i32> %2241)
-  %2274 = getelementptr i8, ptr %2250, i64 %27
-  %2275 = load i64, ptr %2274, align 1
-  %2276 = insertelement <8 x i64> poison, i64 %2275, i64 0
-  %2277 = shufflevector <8 x i64> %2276, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2278 = bitcast <8 x i64> %2277 to <64 x i8>
-  %2279 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2255)
-  %2280 = bitcast <64 x i8> %2279 to <16 x i32>
-  %2281 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2224, <16 x i32> %2280, <16 x i32> %2232)
-  %2282 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2259)
-  %2283 = bitcast <64 x i8> %2282 to <16 x i32>
-  %2284 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2223, <16 x i32> %2283, <16 x i32> %2241)
-  %2285 = getelementptr i8, ptr %2250, i64 %28
-  %2286 = load i64, ptr %2285, align 1
-  %2287 = insertelement <8 x i64> poison, i64 %2286, i64 0
-  %2288 = shufflevector <8 x i64> %2287, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2289 = bitcast <8 x i64> %2288 to <64 x i8>
-  %2290 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2255)
-  %2291 = bitcast <64 x i8> %2290 to <16 x i32>
-  %2292 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2222, <16 x i32> %2291, <16 x i32> %2232)
-  %2293 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2259)
-  %2294 = bitcast <64 x i8> %2293 to <16 x i32>
-  %2295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2221, <16 x i32> %2294, <16 x i32> %2241)
-  %2296 = add nuw nsw i64 %2229, 1
-  %2297 = icmp eq i64 %2296, %17
-  br i1 %2297, label %2422, label %2220, !llvm.loop !74
+2137:                                             ; preds = %2124
+  %2138 = getelementptr inbounds i8, ptr %2135, i64 64
+  %2139 = load <16 x i8>, ptr %2138, align 1, !tbaa !31
+  %2140 = zext <16 x i8> %2139 to <16 x i32>
+  %2141 = bitcast <16 x i32> %2140 to <64 x i8>
+  %2142 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2141)
+  %2143 = bitcast <64 x i8> %2142 to <16 x i32>
+  %2144 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2143, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2145 = getelementptr i8, ptr %2135, i64 %13
+  %2146 = load <16 x i32>, ptr %2145, align 1, !tbaa !31
+  br label %2161
 
-2298:                                             ; preds = %2219, %2298
-  %2299 = phi <16 x i32> [ %2369, %2298 ], [ zeroinitializer, %2219 ]
-  %2300 = phi <16 x i32> [ %2368, %2298 ], [ zeroinitializer, %2219 ]
-  %2301 = phi <16 x i32> [ %2363, %2298 ], [ zeroinitializer, %2219 ]
-  %2302 = phi <16 x i32> [ %2362, %2298 ], [ zeroinitializer, %2219 ]
-  %2303 = phi <16 x i32> [ %2357, %2298 ], [ zeroinitializer, %2219 ]
-  %2304 = phi <16 x i32> [ %2356, %2298 ], [ zeroinitializer, %2219 ]
-  %2305 = phi <16 x i32> [ %2351, %2298 ], [ zeroinitializer, %2219 ]
-  %2306 = phi <16 x i32> [ %2350, %2298 ], [ zeroinitializer, %2219 ]
-  %2307 = phi i64 [ %2370, %2298 ], [ 0, %2219 ]
-  %2308 = phi i64 [ %2371, %2298 ], [ 0, %2219 ]
-  %2309 = shl nsw i64 %2307, 6
-  %2310 = getelementptr i8, ptr %114, i64 %2309
-  %2311 = load <16 x i32>, ptr %2310, align 1, !tbaa !31
-  %2312 = getelementptr i8, ptr %2310, i64 %13
-  %2313 = load <16 x i32>, ptr %2312, align 1, !tbaa !31
-  %2314 = shl nsw i64 %2307, 2
-  %2315 = getelementptr i8, ptr %132, i64 %2314
-  %2316 = load i32, ptr %2315, align 1
-  %2317 = insertelement <16 x i32> poison, i32 %2316, i64 0
-  %2318 = shufflevector <16 x i32> %2317, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2319 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2306, <16 x i32> %2318, <16 x i32> %2311)
-  %2320 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2305, <16 x i32> %2318, <16 x i32> %2313)
-  %2321 = getelementptr i8, ptr %2315, i64 %1
-  %2322 = load i32, ptr %2321, align 1
-  %2323 = insertelement <16 x i32> poison, i32 %2322, i64 0
-  %2324 = shufflevector <16 x i32> %2323, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2325 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2304, <16 x i32> %2324, <16 x i32> %2311)
-  %2326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2303, <16 x i32> %2324, <16 x i32> %2313)
-  %2327 = getelementptr i8, ptr %2315, i64 %27
-  %2328 = load i32, ptr %2327, align 1
-  %2329 = insertelement <16 x i32> poison, i32 %2328, i64 0
-  %2330 = shufflevector <16 x i32> %2329, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2302, <16 x i32> %2330, <16 x i32> %2311)
-  %2332 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2330, <16 x i32> %2313)
-  %2333 = getelementptr i8, ptr %2315, i64 %28
-  %2334 = load i32, ptr %2333, align 1
-  %2335 = insertelement <16 x i32> poison, i32 %2334, i64 0
-  %2336 = shufflevector <16 x i32> %2335, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2337 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2336, <16 x i32> %2311)
-  %2338 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2336, <16 x i32> %2313)
-  %2339 = or disjoint i64 %2307, 1
-  %2340 = shl nsw i64 %2339, 6
-  %2341 = getelementptr i8, ptr %114, i64 %2340
-  %2342 = load <16 x i32>, ptr %2341, align 1, !tbaa !31
-  %2343 = getelementptr i8, ptr %2341, i64 %13
-  %2344 = load <16 x i32>, ptr %2343, align 1, !tbaa !31
-  %2345 = shl nsw i64 %2339, 2
-  %2346 = getelementptr i8, ptr %132, i64 %2345
-  %2347 = load i32, ptr %2346, align 1
-  %2348 = insertelement <16 x i32> poison, i32 %2347, i64 0
-  %2349 = shufflevector <16 x i32> %2348, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2350 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2319, <16 x i32> %2349, <16 x i32> %2342)
-  %2351 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2320, <16 x i32> %2349, <16 x i32> %2344)
-  %2352 = getelementptr i8, ptr %2346, i64 %1
-  %2353 = load i32, ptr %2352, align 1
-  %2354 = insertelement <16 x i32> poison, i32 %2353, i64 0
-  %2355 = shufflevector <16 x i32> %2354, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2356 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2325, <16 x i32> %2355, <16 x i32> %2342)
-  %2357 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2326, <16 x i32> %2355, <16 x i32> %2344)
-  %2358 = getelementptr i8, ptr %2346, i64 %27
-  %2359 = load i32, ptr %2358, align 1
-  %2360 = insertelement <16 x i32> poison, i32 %2359, i64 0
-  %2361 = shufflevector <16 x i32> %2360, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2362 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2331, <16 x i32> %2361, <16 x i32> %2342)
-  %2363 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2332, <16 x i32> %2361, <16 x i32> %2344)
-  %2364 = getelementptr i8, ptr %2346, i64 %28
-  %2365 = load i32, ptr %2364, align 1
-  %2366 = insertelement <16 x i32> poison, i32 %2365, i64 0
-  %2367 = shufflevector <16 x i32> %2366, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2337, <16 x i32> %2367, <16 x i32> %2342)
-  %2369 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2338, <16 x i32> %2367, <16 x i32> %2344)
-  %2370 = add nuw nsw i64 %2307, 2
-  %2371 = add i64 %2308, 2
-  %2372 = icmp eq i64 %2371, %50
-  br i1 %2372, label %2373, label %2298, !llvm.loop !75
+2147:                                             ; preds = %2124
+  %2148 = getelementptr inbounds i8, ptr %2135, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2148, i32 0, i32 3, i32 1)
+  %2149 = getelementptr inbounds i8, ptr %2135, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2149, i32 0, i32 3, i32 1)
+  %2150 = getelementptr inbounds i8, ptr %2135, i64 64
+  %2151 = load <16 x i8>, ptr %2150, align 1, !tbaa !31
+  %2152 = zext <16 x i8> %2151 to <16 x i32>
+  %2153 = bitcast <16 x i32> %2152 to <64 x i8>
+  %2154 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2153)
+  %2155 = bitcast <64 x i8> %2154 to <16 x i32>
+  %2156 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2155, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2157 = getelementptr i8, ptr %2135, i64 %13
+  %2158 = load <16 x i32>, ptr %2157, align 1, !tbaa !31
+  %2159 = getelementptr inbounds i8, ptr %2157, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2159, i32 0, i32 3, i32 1)
+  %2160 = getelementptr inbounds i8, ptr %2157, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2160, i32 0, i32 3, i32 1)
+  br label %2161
 
-2373:                                             ; preds = %2298, %2219
-  %2374 = phi <16 x i32> [ poison, %2219 ], [ %2350, %2298 ]
-  %2375 = phi <16 x i32> [ poison, %2219 ], [ %2351, %2298 ]
-  %2376 = phi <16 x i32> [ poison, %2219 ], [ %2356, %2298 ]
-  %2377 = phi <16 x i32> [ poison, %2219 ], [ %2357, %2298 ]
-  %2378 = phi <16 x i32> [ poison, %2219 ], [ %2362, %2298 ]
-  %2379 = phi <16 x i32> [ poison, %2219 ], [ %2363, %2298 ]
-  %2380 = phi <16 x i32> [ poison, %2219 ], [ %2368, %2298 ]
-  %2381 = phi <16 x i32> [ poison, %2219 ], [ %2369, %2298 ]
-  %2382 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2369, %2298 ]
-  %2383 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2368, %2298 ]
-  %2384 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2363, %2298 ]
-  %2385 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2362, %2298 ]
-  %2386 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2357, %2298 ]
-  %2387 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2356, %2298 ]
-  %2388 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2351, %2298 ]
-  %2389 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2350, %2298 ]
-  %2390 = phi i64 [ 0, %2219 ], [ %2370, %2298 ]
-  br i1 %51, label %2422, label %2391
+2161:                                             ; preds = %2147, %2137
+  %2162 = phi <16 x i32> [ %2158, %2147 ], [ %2146, %2137 ]
+  %2163 = phi <16 x i32> [ %2156, %2147 ], [ %2144, %2137 ]
+  %2164 = getelementptr i8, ptr %2135, i64 %13
+  %2165 = getelementptr inbounds i8, ptr %2164, i64 64
+  %2166 = load <16 x i8>, ptr %2165, align 1, !tbaa !31
+  %2167 = zext <16 x i8> %2166 to <16 x i32>
+  %2168 = bitcast <16 x i32> %2167 to <64 x i8>
+  %2169 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2168)
+  %2170 = bitcast <64 x i8> %2169 to <16 x i32>
+  %2171 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2170, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2172 = shl nsw i64 %2133, 3
+  %2173 = getelementptr i8, ptr %116, i64 %2172
+  %2174 = load i64, ptr %2173, align 1
+  %2175 = insertelement <8 x i64> poison, i64 %2174, i64 0
+  %2176 = shufflevector <8 x i64> %2175, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2177 = bitcast <8 x i64> %2176 to <64 x i8>
+  %2178 = bitcast <16 x i32> %2163 to <64 x i8>
+  %2179 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2177, <64 x i8> %2178)
+  %2180 = bitcast <64 x i8> %2179 to <16 x i32>
+  %2181 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2132, <16 x i32> %2180, <16 x i32> %2136)
+  %2182 = bitcast <16 x i32> %2171 to <64 x i8>
+  %2183 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2177, <64 x i8> %2182)
+  %2184 = bitcast <64 x i8> %2183 to <16 x i32>
+  %2185 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2131, <16 x i32> %2184, <16 x i32> %2162)
+  %2186 = getelementptr i8, ptr %2173, i64 %1
+  %2187 = load i64, ptr %2186, align 1
+  %2188 = insertelement <8 x i64> poison, i64 %2187, i64 0
+  %2189 = shufflevector <8 x i64> %2188, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2190 = bitcast <8 x i64> %2189 to <64 x i8>
+  %2191 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2190, <64 x i8> %2178)
+  %2192 = bitcast <64 x i8> %2191 to <16 x i32>
+  %2193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2130, <16 x i32> %2192, <16 x i32> %2136)
+  %2194 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2190, <64 x i8> %2182)
+  %2195 = bitcast <64 x i8> %2194 to <16 x i32>
+  %2196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2129, <16 x i32> %2195, <16 x i32> %2162)
+  %2197 = getelementptr i8, ptr %2173, i64 %27
+  %2198 = load i64, ptr %2197, align 1
+  %2199 = insertelement <8 x i64> poison, i64 %2198, i64 0
+  %2200 = shufflevector <8 x i64> %2199, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2201 = bitcast <8 x i64> %2200 to <64 x i8>
+  %2202 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2201, <64 x i8> %2178)
+  %2203 = bitcast <64 x i8> %2202 to <16 x i32>
+  %2204 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2128, <16 x i32> %2203, <16 x i32> %2136)
+  %2205 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2201, <64 x i8> %2182)
+  %2206 = bitcast <64 x i8> %2205 to <16 x i32>
+  %2207 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2127, <16 x i32> %2206, <16 x i32> %2162)
+  %2208 = getelementptr i8, ptr %2173, i64 %28
+  %2209 = load i64, ptr %2208, align 1
+  %2210 = insertelement <8 x i64> poison, i64 %2209, i64 0
+  %2211 = shufflevector <8 x i64> %2210, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2212 = bitcast <8 x i64> %2211 to <64 x i8>
+  %2213 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2212, <64 x i8> %2178)
+  %2214 = bitcast <64 x i8> %2213 to <16 x i32>
+  %2215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2126, <16 x i32> %2214, <16 x i32> %2136)
+  %2216 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2212, <64 x i8> %2182)
+  %2217 = bitcast <64 x i8> %2216 to <16 x i32>
+  %2218 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2125, <16 x i32> %2217, <16 x i32> %2162)
+  %2219 = add nuw nsw i64 %2133, 1
+  %2220 = icmp eq i64 %2219, %17
+  br i1 %2220, label %2271, label %2124, !llvm.loop !74
 
-2391:                                             ; preds = %2373
-  %2392 = shl nsw i64 %2390, 6
-  %2393 = getelementptr i8, ptr %114, i64 %2392
-  %2394 = load <16 x i32>, ptr %2393, align 1, !tbaa !31
-  %2395 = getelementptr i8, ptr %2393, i64 %13
-  %2396 = load <16 x i32>, ptr %2395, align 1, !tbaa !31
-  %2397 = shl nsw i64 %2390, 2
-  %2398 = getelementptr i8, ptr %132, i64 %2397
-  %2399 = load i32, ptr %2398, align 1
-  %2400 = insertelement <16 x i32> poison, i32 %2399, i64 0
-  %2401 = shufflevector <16 x i32> %2400, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2389, <16 x i32> %2401, <16 x i32> %2394)
-  %2403 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2388, <16 x i32> %2401, <16 x i32> %2396)
-  %2404 = getelementptr i8, ptr %2398, i64 %1
-  %2405 = load i32, ptr %2404, align 1
-  %2406 = insertelement <16 x i32> poison, i32 %2405, i64 0
-  %2407 = shufflevector <16 x i32> %2406, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2408 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2387, <16 x i32> %2407, <16 x i32> %2394)
-  %2409 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2386, <16 x i32> %2407, <16 x i32> %2396)
-  %2410 = getelementptr i8, ptr %2398, i64 %27
-  %2411 = load i32, ptr %2410, align 1
-  %2412 = insertelement <16 x i32> poison, i32 %2411, i64 0
-  %2413 = shufflevector <16 x i32> %2412, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2385, <16 x i32> %2413, <16 x i32> %2394)
-  %2415 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2384, <16 x i32> %2413, <16 x i32> %2396)
-  %2416 = getelementptr i8, ptr %2398, i64 %28
-  %2417 = load i32, ptr %2416, align 1
-  %2418 = insertelement <16 x i32> poison, i32 %2417, i64 0
-  %2419 = shufflevector <16 x i32> %2418, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2420 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2383, <16 x i32> %2419, <16 x i32> %2394)
-  %2421 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2382, <16 x i32> %2419, <16 x i32> %2396)
-  br label %2422
+2221:                                             ; preds = %2123, %2242
+  %2222 = phi <16 x i32> [ %2268, %2242 ], [ zeroinitializer, %2123 ]
+  %2223 = phi <16 x i32> [ %2267, %2242 ], [ zeroinitializer, %2123 ]
+  %2224 = phi <16 x i32> [ %2262, %2242 ], [ zeroinitializer, %2123 ]
+  %2225 = phi <16 x i32> [ %2261, %2242 ], [ zeroinitializer, %2123 ]
+  %2226 = phi <16 x i32> [ %2256, %2242 ], [ zeroinitializer, %2123 ]
+  %2227 = phi <16 x i32> [ %2255, %2242 ], [ zeroinitializer, %2123 ]
+  %2228 = phi <16 x i32> [ %2250, %2242 ], [ zeroinitializer, %2123 ]
+  %2229 = phi <16 x i32> [ %2249, %2242 ], [ zeroinitializer, %2123 ]
+  %2230 = phi i64 [ %2269, %2242 ], [ 0, %2123 ]
+  %2231 = shl nsw i64 %2230, 6
+  %2232 = getelementptr i8, ptr %98, i64 %2231
+  %2233 = load <16 x i32>, ptr %2232, align 1, !tbaa !31
+  br i1 %2121, label %2237, label %2234
 
-2422:                                             ; preds = %2220, %2391, %2373, %2218, %2217
-  %2423 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2381, %2373 ], [ %2421, %2391 ], [ %2295, %2220 ]
-  %2424 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2380, %2373 ], [ %2420, %2391 ], [ %2292, %2220 ]
-  %2425 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2379, %2373 ], [ %2415, %2391 ], [ %2284, %2220 ]
-  %2426 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2378, %2373 ], [ %2414, %2391 ], [ %2281, %2220 ]
-  %2427 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2377, %2373 ], [ %2409, %2391 ], [ %2273, %2220 ]
-  %2428 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2376, %2373 ], [ %2408, %2391 ], [ %2270, %2220 ]
-  %2429 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2375, %2373 ], [ %2403, %2391 ], [ %2262, %2220 ]
-  %2430 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2374, %2373 ], [ %2402, %2391 ], [ %2258, %2220 ]
-  store <16 x i32> %2430, ptr %126, align 1, !tbaa !31
-  %2431 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2429, ptr %2431, align 1, !tbaa !31
-  %2432 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2428, ptr %2432, align 1, !tbaa !31
-  %2433 = getelementptr inbounds i8, ptr %2432, i64 64
-  store <16 x i32> %2427, ptr %2433, align 1, !tbaa !31
-  %2434 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2426, ptr %2434, align 1, !tbaa !31
-  %2435 = getelementptr inbounds i8, ptr %2434, i64 64
-  store <16 x i32> %2425, ptr %2435, align 1, !tbaa !31
-  %2436 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2424, ptr %2436, align 1, !tbaa !31
-  %2437 = getelementptr inbounds i8, ptr %2436, i64 64
-  store <16 x i32> %2423, ptr %2437, align 1, !tbaa !31
-  br label %3244
+2234:                                             ; preds = %2221
+  %2235 = getelementptr i8, ptr %2232, i64 %13
+  %2236 = load <16 x i32>, ptr %2235, align 1, !tbaa !31
+  br label %2242
 
-2438:                                             ; preds = %121
-  br i1 %10, label %2440, label %2439
+2237:                                             ; preds = %2221
+  %2238 = getelementptr inbounds i8, ptr %2232, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2238, i32 0, i32 3, i32 1)
+  %2239 = getelementptr i8, ptr %2232, i64 %13
+  %2240 = load <16 x i32>, ptr %2239, align 1, !tbaa !31
+  %2241 = getelementptr inbounds i8, ptr %2239, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2241, i32 0, i32 3, i32 1)
+  br label %2242
 
-2439:                                             ; preds = %2438
-  br i1 %18, label %2441, label %2582
+2242:                                             ; preds = %2237, %2234
+  %2243 = phi <16 x i32> [ %2240, %2237 ], [ %2236, %2234 ]
+  %2244 = shl nsw i64 %2230, 2
+  %2245 = getelementptr i8, ptr %116, i64 %2244
+  %2246 = load i32, ptr %2245, align 1
+  %2247 = insertelement <16 x i32> poison, i32 %2246, i64 0
+  %2248 = shufflevector <16 x i32> %2247, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2249 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2229, <16 x i32> %2248, <16 x i32> %2233)
+  %2250 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2248, <16 x i32> %2243)
+  %2251 = getelementptr i8, ptr %2245, i64 %1
+  %2252 = load i32, ptr %2251, align 1
+  %2253 = insertelement <16 x i32> poison, i32 %2252, i64 0
+  %2254 = shufflevector <16 x i32> %2253, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2255 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2227, <16 x i32> %2254, <16 x i32> %2233)
+  %2256 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2226, <16 x i32> %2254, <16 x i32> %2243)
+  %2257 = getelementptr i8, ptr %2245, i64 %27
+  %2258 = load i32, ptr %2257, align 1
+  %2259 = insertelement <16 x i32> poison, i32 %2258, i64 0
+  %2260 = shufflevector <16 x i32> %2259, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2261 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2225, <16 x i32> %2260, <16 x i32> %2233)
+  %2262 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2224, <16 x i32> %2260, <16 x i32> %2243)
+  %2263 = getelementptr i8, ptr %2245, i64 %28
+  %2264 = load i32, ptr %2263, align 1
+  %2265 = insertelement <16 x i32> poison, i32 %2264, i64 0
+  %2266 = shufflevector <16 x i32> %2265, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2267 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2223, <16 x i32> %2266, <16 x i32> %2233)
+  %2268 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2222, <16 x i32> %2266, <16 x i32> %2243)
+  %2269 = add nuw nsw i64 %2230, 1
+  %2270 = icmp eq i64 %2269, %19
+  br i1 %2270, label %2271, label %2221, !llvm.loop !75
 
-2440:                                             ; preds = %2438
-  br i1 %20, label %2532, label %2582
+2271:                                             ; preds = %2161, %2242, %2123, %2122
+  %2272 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2268, %2242 ], [ %2218, %2161 ]
+  %2273 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2267, %2242 ], [ %2215, %2161 ]
+  %2274 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2262, %2242 ], [ %2207, %2161 ]
+  %2275 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2261, %2242 ], [ %2204, %2161 ]
+  %2276 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2256, %2242 ], [ %2196, %2161 ]
+  %2277 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2255, %2242 ], [ %2193, %2161 ]
+  %2278 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2250, %2242 ], [ %2185, %2161 ]
+  %2279 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2249, %2242 ], [ %2181, %2161 ]
+  store <16 x i32> %2279, ptr %110, align 1, !tbaa !31
+  %2280 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %2278, ptr %2280, align 1, !tbaa !31
+  %2281 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %2277, ptr %2281, align 1, !tbaa !31
+  %2282 = getelementptr inbounds i8, ptr %2281, i64 64
+  store <16 x i32> %2276, ptr %2282, align 1, !tbaa !31
+  %2283 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %2275, ptr %2283, align 1, !tbaa !31
+  %2284 = getelementptr inbounds i8, ptr %2283, i64 64
+  store <16 x i32> %2274, ptr %2284, align 1, !tbaa !31
+  %2285 = getelementptr i8, ptr %37, i64 %109
+  store <16 x i32> %2273, ptr %2285, align 1, !tbaa !31
+  %2286 = getelementptr inbounds i8, ptr %2285, i64 64
+  store <16 x i32> %2272, ptr %2286, align 1, !tbaa !31
+  br label %3205
 
-2441:                                             ; preds = %2439, %2441
-  %2442 = phi <16 x i32> [ %2529, %2441 ], [ zeroinitializer, %2439 ]
-  %2443 = phi <16 x i32> [ %2526, %2441 ], [ zeroinitializer, %2439 ]
-  %2444 = phi <16 x i32> [ %2518, %2441 ], [ zeroinitializer, %2439 ]
-  %2445 = phi <16 x i32> [ %2515, %2441 ], [ zeroinitializer, %2439 ]
-  %2446 = phi <16 x i32> [ %2507, %2441 ], [ zeroinitializer, %2439 ]
-  %2447 = phi <16 x i32> [ %2504, %2441 ], [ zeroinitializer, %2439 ]
-  %2448 = phi <16 x i32> [ %2496, %2441 ], [ zeroinitializer, %2439 ]
-  %2449 = phi <16 x i32> [ %2493, %2441 ], [ zeroinitializer, %2439 ]
-  %2450 = phi <16 x i32> [ %2485, %2441 ], [ zeroinitializer, %2439 ]
-  %2451 = phi <16 x i32> [ %2481, %2441 ], [ zeroinitializer, %2439 ]
-  %2452 = phi i64 [ %2530, %2441 ], [ 0, %2439 ]
-  %2453 = mul nuw nsw i64 %2452, 80
-  %2454 = getelementptr i8, ptr %114, i64 %2453
-  %2455 = load <16 x i32>, ptr %2454, align 1, !tbaa !31
-  %2456 = getelementptr inbounds i8, ptr %2454, i64 64
-  %2457 = load <16 x i8>, ptr %2456, align 1, !tbaa !31
-  %2458 = zext <16 x i8> %2457 to <16 x i32>
-  %2459 = bitcast <16 x i32> %2458 to <64 x i8>
-  %2460 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2459)
-  %2461 = bitcast <64 x i8> %2460 to <16 x i32>
-  %2462 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2461, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2463 = getelementptr i8, ptr %2454, i64 %13
-  %2464 = load <16 x i32>, ptr %2463, align 1, !tbaa !31
-  %2465 = getelementptr inbounds i8, ptr %2463, i64 64
-  %2466 = load <16 x i8>, ptr %2465, align 1, !tbaa !31
-  %2467 = zext <16 x i8> %2466 to <16 x i32>
-  %2468 = bitcast <16 x i32> %2467 to <64 x i8>
-  %2469 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2468)
-  %2470 = bitcast <64 x i8> %2469 to <16 x i32>
-  %2471 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2470, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2472 = shl nsw i64 %2452, 3
-  %2473 = getelementptr i8, ptr %132, i64 %2472
-  %2474 = load i64, ptr %2473, align 1
-  %2475 = insertelement <8 x i64> poison, i64 %2474, i64 0
-  %2476 = shufflevector <8 x i64> %2475, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2477 = bitcast <8 x i64> %2476 to <64 x i8>
-  %2478 = bitcast <16 x i32> %2462 to <64 x i8>
-  %2479 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2478)
-  %2480 = bitcast <64 x i8> %2479 to <16 x i32>
-  %2481 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2451, <16 x i32> %2480, <16 x i32> %2455)
-  %2482 = bitcast <16 x i32> %2471 to <64 x i8>
-  %2483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2482)
-  %2484 = bitcast <64 x i8> %2483 to <16 x i32>
-  %2485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2450, <16 x i32> %2484, <16 x i32> %2464)
-  %2486 = getelementptr i8, ptr %2473, i64 %1
-  %2487 = load i64, ptr %2486, align 1
-  %2488 = insertelement <8 x i64> poison, i64 %2487, i64 0
-  %2489 = shufflevector <8 x i64> %2488, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2490 = bitcast <8 x i64> %2489 to <64 x i8>
-  %2491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2478)
-  %2492 = bitcast <64 x i8> %2491 to <16 x i32>
-  %2493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2449, <16 x i32> %2492, <16 x i32> %2455)
-  %2494 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2482)
-  %2495 = bitcast <64 x i8> %2494 to <16 x i32>
-  %2496 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2448, <16 x i32> %2495, <16 x i32> %2464)
-  %2497 = getelementptr i8, ptr %2473, i64 %27
-  %2498 = load i64, ptr %2497, align 1
-  %2499 = insertelement <8 x i64> poison, i64 %2498, i64 0
-  %2500 = shufflevector <8 x i64> %2499, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2501 = bitcast <8 x i64> %2500 to <64 x i8>
-  %2502 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2478)
-  %2503 = bitcast <64 x i8> %2502 to <16 x i32>
-  %2504 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2447, <16 x i32> %2503, <16 x i32> %2455)
-  %2505 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2482)
+2287:                                             ; preds = %105
+  %2288 = icmp eq i64 %107, 0
+  br i1 %10, label %2290, label %2289
+
+2289:                                             ; preds = %2287
+  br i1 %18, label %2291, label %2459
+
+2290:                                             ; preds = %2287
+  br i1 %20, label %2401, label %2459
+
+2291:                                             ; preds = %2289, %2330
+  %2292 = phi <16 x i32> [ %2398, %2330 ], [ zeroinitializer, %2289 ]
+  %2293 = phi <16 x i32> [ %2395, %2330 ], [ zeroinitializer, %2289 ]
+  %2294 = phi <16 x i32> [ %2387, %2330 ], [ zeroinitializer, %2289 ]
+  %2295 = phi <16 x i32> [ %2384, %2330 ], [ zeroinitializer, %2289 ]
+  %2296 = phi <16 x i32> [ %2376, %2330 ], [ zeroinitializer, %2289 ]
+  %2297 = phi <16 x i32> [ %2373, %2330 ], [ zeroinitializer, %2289 ]
+  %2298 = phi <16 x i32> [ %2365, %2330 ], [ zeroinitializer, %2289 ]
+  %2299 = phi <16 x i32> [ %2362, %2330 ], [ zeroinitializer, %2289 ]
+  %2300 = phi <16 x i32> [ %2354, %2330 ], [ zeroinitializer, %2289 ]
+  %2301 = phi <16 x i32> [ %2350, %2330 ], [ zeroinitializer, %2289 ]
+  %2302 = phi i64 [ %2399, %2330 ], [ 0, %2289 ]
+  %2303 = mul nuw nsw i64 %2302, 80
+  %2304 = getelementptr i8, ptr %98, i64 %2303
+  %2305 = load <16 x i32>, ptr %2304, align 1, !tbaa !31
+  br i1 %2288, label %2316, label %2306
+
+2306:                                             ; preds = %2291
+  %2307 = getelementptr inbounds i8, ptr %2304, i64 64
+  %2308 = load <16 x i8>, ptr %2307, align 1, !tbaa !31
+  %2309 = zext <16 x i8> %2308 to <16 x i32>
+  %2310 = bitcast <16 x i32> %2309 to <64 x i8>
+  %2311 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2310)
+  %2312 = bitcast <64 x i8> %2311 to <16 x i32>
+  %2313 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2312, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2314 = getelementptr i8, ptr %2304, i64 %13
+  %2315 = load <16 x i32>, ptr %2314, align 1, !tbaa !31
+  br label %2330
+
+2316:                                             ; preds = %2291
+  %2317 = getelementptr inbounds i8, ptr %2304, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2317, i32 0, i32 3, i32 1)
+  %2318 = getelementptr inbounds i8, ptr %2304, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2318, i32 0, i32 3, i32 1)
+  %2319 = getelementptr inbounds i8, ptr %2304, i64 64
+  %2320 = load <16 x i8>, ptr %2319, align 1, !tbaa !31
+  %2321 = zext <16 x i8> %2320 to <16 x i32>
+  %2322 = bitcast <16 x i32> %2321 to <64 x i8>
+  %2323 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2322)
+  %2324 = bitcast <64 x i8> %2323 to <16 x i32>
+  %2325 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2324, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2326 = getelementptr i8, ptr %2304, i64 %13
+  %2327 = load <16 x i32>, ptr %2326, align 1, !tbaa !31
+  %2328 = getelementptr inbounds i8, ptr %2326, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2328, i32 0, i32 3, i32 1)
+  %2329 = getelementptr inbounds i8, ptr %2326, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2329, i32 0, i32 3, i32 1)
+  br label %2330
+
+2330:                                             ; preds = %2316, %2306
+  %2331 = phi <16 x i32> [ %2327, %2316 ], [ %2315, %2306 ]
+  %2332 = phi <16 x i32> [ %2325, %2316 ], [ %2313, %2306 ]
+  %2333 = getelementptr i8, ptr %2304, i64 %13
+  %2334 = getelementptr inbounds i8, ptr %2333, i64 64
+  %2335 = load <16 x i8>, ptr %2334, align 1, !tbaa !31
+  %2336 = zext <16 x i8> %2335 to <16 x i32>
+  %2337 = bitcast <16 x i32> %2336 to <64 x i8>
+  %2338 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2337)
+  %2339 = bitcast <64 x i8> %2338 to <16 x i32>
+  %2340 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2339, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2341 = shl nsw i64 %2302, 3
+  %2342 = getelementptr i8, ptr %116, i64 %2341
+  %2343 = load i64, ptr %2342, align 1
+  %2344 = insertelement <8 x i64> poison, i64 %2343, i64 0
+  %2345 = shufflevector <8 x i64> %2344, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2346 = bitcast <8 x i64> %2345 to <64 x i8>
+  %2347 = bitcast <16 x i32> %2332 to <64 x i8>
+  %2348 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2346, <64 x i8> %2347)
+  %2349 = bitcast <64 x i8> %2348 to <16 x i32>
+  %2350 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2349, <16 x i32> %2305)
+  %2351 = bitcast <16 x i32> %2340 to <64 x i8>
+  %2352 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2346, <64 x i8> %2351)
+  %2353 = bitcast <64 x i8> %2352 to <16 x i32>
+  %2354 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2353, <16 x i32> %2331)
+  %2355 = getelementptr i8, ptr %2342, i64 %1
+  %2356 = load i64, ptr %2355, align 1
+  %2357 = insertelement <8 x i64> poison, i64 %2356, i64 0
+  %2358 = shufflevector <8 x i64> %2357, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2359 = bitcast <8 x i64> %2358 to <64 x i8>
+  %2360 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2359, <64 x i8> %2347)
+  %2361 = bitcast <64 x i8> %2360 to <16 x i32>
+  %2362 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2361, <16 x i32> %2305)
+  %2363 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2359, <64 x i8> %2351)
+  %2364 = bitcast <64 x i8> %2363 to <16 x i32>
+  %2365 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2298, <16 x i32> %2364, <16 x i32> %2331)
+  %2366 = getelementptr i8, ptr %2342, i64 %27
+  %2367 = load i64, ptr %2366, align 1
+  %2368 = insertelement <8 x i64> poison, i64 %2367, i64 0
+  %2369 = shufflevector <8 x i64> %2368, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2370 = bitcast <8 x i64> %2369 to <64 x i8>
+  %2371 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2370, <64 x i8> %2347)
+  %2372 = bitcast <64 x i8> %2371 to <16 x i32>
+  %2373 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2297, <16 x i32> %2372, <16 x i32> %2305)
+  %2374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2370, <64 x i8> %2351)
+  %2375 = bitcast <64 x i8> %2374 to <16 x i32>
+  %2376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2296, <16 x i32> %2375, <16 x i32> %2331)
+  %2377 = getelementptr i8, ptr %2342, i64 %28
+  %2378 = load i64, ptr %2377, align 1
+  %2379 = insertelement <8 x i64> poison, i64 %2378, i64 0
+  %2380 = shufflevector <8 x i64> %2379, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2381 = bitcast <8 x i64> %2380 to <64 x i8>
+  %2382 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2381, <64 x i8> %2347)
+  %2383 = bitcast <64 x i8> %2382 to <16 x i32>
+  %2384 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2295, <16 x i32> %2383, <16 x i32> %2305)
+  %2385 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2381, <64 x i8> %2351)
+  %2386 = bitcast <64 x i8> %2385 to <16 x i32>
+  %2387 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2294, <16 x i32> %2386, <16 x i32> %2331)
+  %2388 = getelementptr i8, ptr %2342, i64 %29
+  %2389 = load i64, ptr %2388, align 1
+  %2390 = insertelement <8 x i64> poison, i64 %2389, i64 0
+  %2391 = shufflevector <8 x i64> %2390, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2392 = bitcast <8 x i64> %2391 to <64 x i8>
+  %2393 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2392, <64 x i8> %2347)
+  %2394 = bitcast <64 x i8> %2393 to <16 x i32>
+  %2395 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2293, <16 x i32> %2394, <16 x i32> %2305)
+  %2396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2392, <64 x i8> %2351)
+  %2397 = bitcast <64 x i8> %2396 to <16 x i32>
+  %2398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2292, <16 x i32> %2397, <16 x i32> %2331)
+  %2399 = add nuw nsw i64 %2302, 1
+  %2400 = icmp eq i64 %2399, %17
+  br i1 %2400, label %2459, label %2291, !llvm.loop !74
+
+2401:                                             ; preds = %2290, %2424
+  %2402 = phi <16 x i32> [ %2456, %2424 ], [ zeroinitializer, %2290 ]
+  %2403 = phi <16 x i32> [ %2455, %2424 ], [ zeroinitializer, %2290 ]
+  %2404 = phi <16 x i32> [ %2450, %2424 ], [ zeroinitializer, %2290 ]
+  %2405 = phi <16 x i32> [ %2449, %2424 ], [ zeroinitializer, %2290 ]
+  %2406 = phi <16 x i32> [ %2444, %2424 ], [ zeroinitializer, %2290 ]
+  %2407 = phi <16 x i32> [ %2443, %2424 ], [ zeroinitializer, %2290 ]
+  %2408 = phi <16 x i32> [ %2438, %2424 ], [ zeroinitializer, %2290 ]
+  %2409 = phi <16 x i32> [ %2437, %2424 ], [ zeroinitializer, %2290 ]
+  %2410 = phi <16 x i32> [ %2432, %2424 ], [ zeroinitializer, %2290 ]
+  %2411 = phi <16 x i32> [ %2431, %2424 ], [ zeroinitializer, %2290 ]
+  %2412 = phi i64 [ %2457, %2424 ], [ 0, %2290 ]
+  %2413 = shl nsw i64 %2412, 6
+  %2414 = getelementptr i8, ptr %98, i64 %2413
+  %2415 = load <16 x i32>, ptr %2414, align 1, !tbaa !31
+  br i1 %2288, label %2419, label %2416
+
+2416:                                             ; preds = %2401
+  %2417 = getelementptr i8, ptr %2414, i64 %13
+  %2418 = load <16 x i32>, ptr %2417, align 1, !tbaa !31
+  br label %2424
+
+2419:                                             ; preds = %2401
+  %2420 = getelementptr inbounds i8, ptr %2414, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2420, i32 0, i32 3, i32 1)
+  %2421 = getelementptr i8, ptr %2414, i64 %13
+  %2422 = load <16 x i32>, ptr %2421, align 1, !tbaa !31
+  %2423 = getelementptr inbounds i8, ptr %2421, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2423, i32 0, i32 3, i32 1)
+  br label %2424
+
+2424:                                             ; preds = %2419, %2416
+  %2425 = phi <16 x i32> [ %2422, %2419 ], [ %2418, %2416 ]
+  %2426 = shl nsw i64 %2412, 2
+  %2427 = getelementptr i8, ptr %116, i64 %2426
+  %2428 = load i32, ptr %2427, align 1
+  %2429 = insertelement <16 x i32> poison, i32 %2428, i64 0
+  %2430 = shufflevector <16 x i32> %2429, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2431 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2411, <16 x i32> %2430, <16 x i32> %2415)
+  %2432 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2410, <16 x i32> %2430, <16 x i32> %2425)
+  %2433 = getelementptr i8, ptr %2427, i64 %1
+  %2434 = load i32, ptr %2433, align 1
+  %2435 = insertelement <16 x i32> poison, i32 %2434, i64 0
+  %2436 = shufflevector <16 x i32> %2435, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2437 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2409, <16 x i32> %2436, <16 x i32> %2415)
+  %2438 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2408, <16 x i32> %2436, <16 x i32> %2425)
+  %2439 = getelementptr i8, ptr %2427, i64 %27
+  %2440 = load i32, ptr %2439, align 1
+  %2441 = insertelement <16 x i32> poison, i32 %2440, i64 0
+  %2442 = shufflevector <16 x i32> %2441, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2443 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2407, <16 x i32> %2442, <16 x i32> %2415)
+  %2444 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2406, <16 x i32> %2442, <16 x i32> %2425)
+  %2445 = getelementptr i8, ptr %2427, i64 %28
+  %2446 = load i32, ptr %2445, align 1
+  %2447 = insertelement <16 x i32> poison, i32 %2446, i64 0
+  %2448 = shufflevector <16 x i32> %2447, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2449 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2405, <16 x i32> %2448, <16 x i32> %2415)
+  %2450 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2404, <16 x i32> %2448, <16 x i32> %2425)
+  %2451 = getelementptr i8, ptr %2427, i64 %29
+  %2452 = load i32, ptr %2451, align 1
+  %2453 = insertelement <16 x i32> poison, i32 %2452, i64 0
+  %2454 = shufflevector <16 x i32> %2453, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2455 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2403, <16 x i32> %2454, <16 x i32> %2415)
+  %2456 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2402, <16 x i32> %2454, <16 x i32> %2425)
+  %2457 = add nuw nsw i64 %2412, 1
+  %2458 = icmp eq i64 %2457, %19
+  br i1 %2458, label %2459, label %2401, !llvm.loop !75
+
+2459:                                             ; preds = %2330, %2424, %2290, %2289
+  %2460 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2456, %2424 ], [ %2398, %2330 ]
+  %2461 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2455, %2424 ], [ %2395, %2330 ]
+  %2462 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2450, %2424 ], [ %2387, %2330 ]
+  %2463 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2449, %2424 ], [ %2384, %2330 ]
+  %2464 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2444, %2424 ], [ %2376, %2330 ]
+  %2465 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2443, %2424 ], [ %2373, %2330 ]
+  %2466 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2438, %2424 ], [ %2365, %2330 ]
+  %2467 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2437, %2424 ], [ %2362, %2330 ]
+  %2468 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2432, %2424 ], [ %2354, %2330 ]
+  %2469 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2431, %2424 ], [ %2350, %2330 ]
+  store <16 x i32> %2469, ptr %110, align 1, !tbaa !31
+  %2470 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %2468, ptr %2470, align 1, !tbaa !31
+  %2471 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %2467, ptr %2471, align 1, !tbaa !31
+  %2472 = getelementptr inbounds i8, ptr %2471, i64 64
+  store <16 x i32> %2466, ptr %2472, align 1, !tbaa !31
+  %2473 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %2465, ptr %2473, align 1, !tbaa !31
+  %2474 = getelementptr inbounds i8, ptr %2473, i64 64
+  store <16 x i32> %2464, ptr %2474, align 1, !tbaa !31
+  %2475 = getelementptr i8, ptr %37, i64 %109
+  store <16 x i32> %2463, ptr %2475, align 1, !tbaa !31
+  %2476 = getelementptr inbounds i8, ptr %2475, i64 64
+  store <16 x i32> %2462, ptr %2476, align 1, !tbaa !31
+  %2477 = getelementptr i8, ptr %39, i64 %109
+  store <16 x i32> %2461, ptr %2477, align 1, !tbaa !31
+  %2478 = getelementptr inbounds i8, ptr %2477, i64 64
+  store <16 x i32> %2460, ptr %2478, align 1, !tbaa !31
+  br label %3205
+
+2479:                                             ; preds = %105
+  %2480 = icmp eq i64 %107, 0
+  br i1 %10, label %2482, label %2481
+
+2481:                                             ; preds = %2479
+  br i1 %18, label %2483, label %2672
+
+2482:                                             ; preds = %2479
+  br i1 %20, label %2606, label %2672
+
+2483:                                             ; preds = %2481, %2524
+  %2484 = phi <16 x i32> [ %2603, %2524 ], [ zeroinitializer, %2481 ]
+  %2485 = phi <16 x i32> [ %2600, %2524 ], [ zeroinitializer, %2481 ]
+  %2486 = phi <16 x i32> [ %2592, %2524 ], [ zeroinitializer, %2481 ]
+  %2487 = phi <16 x i32> [ %2589, %2524 ], [ zeroinitializer, %2481 ]
+  %2488 = phi <16 x i32> [ %2581, %2524 ], [ zeroinitializer, %2481 ]
+  %2489 = phi <16 x i32> [ %2578, %2524 ], [ zeroinitializer, %2481 ]
+  %2490 = phi <16 x i32> [ %2570, %2524 ], [ zeroinitializer, %2481 ]
+  %2491 = phi <16 x i32> [ %2567, %2524 ], [ zeroinitializer, %2481 ]
+  %2492 = phi <16 x i32> [ %2559, %2524 ], [ zeroinitializer, %2481 ]
+  %2493 = phi <16 x i32> [ %2556, %2524 ], [ zeroinitializer, %2481 ]
+  %2494 = phi <16 x i32> [ %2548, %2524 ], [ zeroinitializer, %2481 ]
+  %2495 = phi <16 x i32> [ %2544, %2524 ], [ zeroinitializer, %2481 ]
+  %2496 = phi i64 [ %2604, %2524 ], [ 0, %2481 ]
+  %2497 = mul nuw nsw i64 %2496, 80
+  %2498 = getelementptr i8, ptr %98, i64 %2497
+  %2499 = load <16 x i32>, ptr %2498, align 1, !tbaa !31
+  br i1 %2480, label %2510, label %2500
+
+2500:                                             ; preds = %2483
+  %2501 = getelementptr inbounds i8, ptr %2498, i64 64
+  %2502 = load <16 x i8>, ptr %2501, align 1, !tbaa !31
+  %2503 = zext <16 x i8> %2502 to <16 x i32>
+  %2504 = bitcast <16 x i32> %2503 to <64 x i8>
+  %2505 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2504)
   %2506 = bitcast <64 x i8> %2505 to <16 x i32>
-  %2507 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2446, <16 x i32> %2506, <16 x i32> %2464)
-  %2508 = getelementptr i8, ptr %2473, i64 %28
-  %2509 = load i64, ptr %2508, align 1
-  %2510 = insertelement <8 x i64> poison, i64 %2509, i64 0
-  %2511 = shufflevector <8 x i64> %2510, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2512 = bitcast <8 x i64> %2511 to <64 x i8>
-  %2513 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2478)
-  %2514 = bitcast <64 x i8> %2513 to <16 x i32>
-  %2515 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2445, <16 x i32> %2514, <16 x i32> %2455)
-  %2516 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2482)
-  %2517 = bitcast <64 x i8> %2516 to <16 x i32>
-  %2518 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2444, <16 x i32> %2517, <16 x i32> %2464)
-  %2519 = getelementptr i8, ptr %2473, i64 %29
-  %2520 = load i64, ptr %2519, align 1
-  %2521 = insertelement <8 x i64> poison, i64 %2520, i64 0
-  %2522 = shufflevector <8 x i64> %2521, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2523 = bitcast <8 x i64> %2522 to <64 x i8>
-  %2524 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2478)
-  %2525 = bitcast <64 x i8> %2524 to <16 x i32>
-  %2526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2443, <16 x i32> %2525, <16 x i32> %2455)
-  %2527 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2482)
-  %2528 = bitcast <64 x i8> %2527 to <16 x i32>
-  %2529 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2442, <16 x i32> %2528, <16 x i32> %2464)
-  %2530 = add nuw nsw i64 %2452, 1
-  %2531 = icmp eq i64 %2530, %17
-  br i1 %2531, label %2582, label %2441, !llvm.loop !74
+  %2507 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2506, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2508 = getelementptr i8, ptr %2498, i64 %13
+  %2509 = load <16 x i32>, ptr %2508, align 1, !tbaa !31
+  br label %2524
 
-2532:                                             ; preds = %2440, %2532
-  %2533 = phi <16 x i32> [ %2579, %2532 ], [ zeroinitializer, %2440 ]
-  %2534 = phi <16 x i32> [ %2578, %2532 ], [ zeroinitializer, %2440 ]
-  %2535 = phi <16 x i32> [ %2573, %2532 ], [ zeroinitializer, %2440 ]
-  %2536 = phi <16 x i32> [ %2572, %2532 ], [ zeroinitializer, %2440 ]
-  %2537 = phi <16 x i32> [ %2567, %2532 ], [ zeroinitializer, %2440 ]
-  %2538 = phi <16 x i32> [ %2566, %2532 ], [ zeroinitializer, %2440 ]
-  %2539 = phi <16 x i32> [ %2561, %2532 ], [ zeroinitializer, %2440 ]
-  %2540 = phi <16 x i32> [ %2560, %2532 ], [ zeroinitializer, %2440 ]
-  %2541 = phi <16 x i32> [ %2555, %2532 ], [ zeroinitializer, %2440 ]
-  %2542 = phi <16 x i32> [ %2554, %2532 ], [ zeroinitializer, %2440 ]
-  %2543 = phi i64 [ %2580, %2532 ], [ 0, %2440 ]
-  %2544 = shl nsw i64 %2543, 6
-  %2545 = getelementptr i8, ptr %114, i64 %2544
-  %2546 = load <16 x i32>, ptr %2545, align 1, !tbaa !31
-  %2547 = getelementptr i8, ptr %2545, i64 %13
-  %2548 = load <16 x i32>, ptr %2547, align 1, !tbaa !31
-  %2549 = shl nsw i64 %2543, 2
-  %2550 = getelementptr i8, ptr %132, i64 %2549
-  %2551 = load i32, ptr %2550, align 1
-  %2552 = insertelement <16 x i32> poison, i32 %2551, i64 0
-  %2553 = shufflevector <16 x i32> %2552, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2554 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2542, <16 x i32> %2553, <16 x i32> %2546)
-  %2555 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2541, <16 x i32> %2553, <16 x i32> %2548)
-  %2556 = getelementptr i8, ptr %2550, i64 %1
-  %2557 = load i32, ptr %2556, align 1
-  %2558 = insertelement <16 x i32> poison, i32 %2557, i64 0
-  %2559 = shufflevector <16 x i32> %2558, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2560 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2540, <16 x i32> %2559, <16 x i32> %2546)
-  %2561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2539, <16 x i32> %2559, <16 x i32> %2548)
-  %2562 = getelementptr i8, ptr %2550, i64 %27
-  %2563 = load i32, ptr %2562, align 1
-  %2564 = insertelement <16 x i32> poison, i32 %2563, i64 0
-  %2565 = shufflevector <16 x i32> %2564, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2566 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2538, <16 x i32> %2565, <16 x i32> %2546)
-  %2567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2537, <16 x i32> %2565, <16 x i32> %2548)
-  %2568 = getelementptr i8, ptr %2550, i64 %28
-  %2569 = load i32, ptr %2568, align 1
-  %2570 = insertelement <16 x i32> poison, i32 %2569, i64 0
-  %2571 = shufflevector <16 x i32> %2570, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2572 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2536, <16 x i32> %2571, <16 x i32> %2546)
-  %2573 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2535, <16 x i32> %2571, <16 x i32> %2548)
-  %2574 = getelementptr i8, ptr %2550, i64 %29
-  %2575 = load i32, ptr %2574, align 1
-  %2576 = insertelement <16 x i32> poison, i32 %2575, i64 0
-  %2577 = shufflevector <16 x i32> %2576, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2534, <16 x i32> %2577, <16 x i32> %2546)
-  %2579 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2533, <16 x i32> %2577, <16 x i32> %2548)
-  %2580 = add nuw nsw i64 %2543, 1
-  %2581 = icmp eq i64 %2580, %19
-  br i1 %2581, label %2582, label %2532, !llvm.loop !75
+2510:                                             ; preds = %2483
+  %2511 = getelementptr inbounds i8, ptr %2498, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2511, i32 0, i32 3, i32 1)
+  %2512 = getelementptr inbounds i8, ptr %2498, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2512, i32 0, i32 3, i32 1)
+  %2513 = getelementptr inbounds i8, ptr %2498, i64 64
+  %2514 = load <16 x i8>, ptr %2513, align 1, !tbaa !31
+  %2515 = zext <16 x i8> %2514 to <16 x i32>
+  %2516 = bitcast <16 x i32> %2515 to <64 x i8>
+  %2517 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2516)
+  %2518 = bitcast <64 x i8> %2517 to <16 x i32>
+  %2519 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2518, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2520 = getelementptr i8, ptr %2498, i64 %13
+  %2521 = load <16 x i32>, ptr %2520, align 1, !tbaa !31
+  %2522 = getelementptr inbounds i8, ptr %2520, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2522, i32 0, i32 3, i32 1)
+  %2523 = getelementptr inbounds i8, ptr %2520, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2523, i32 0, i32 3, i32 1)
+  br label %2524
 
-2582:                                             ; preds = %2441, %2532, %2440, %2439
-  %2583 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2579, %2532 ], [ %2529, %2441 ]
-  %2584 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2578, %2532 ], [ %2526, %2441 ]
-  %2585 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2573, %2532 ], [ %2518, %2441 ]
-  %2586 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2572, %2532 ], [ %2515, %2441 ]
-  %2587 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2567, %2532 ], [ %2507, %2441 ]
-  %2588 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2566, %2532 ], [ %2504, %2441 ]
-  %2589 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2561, %2532 ], [ %2496, %2441 ]
-  %2590 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2560, %2532 ], [ %2493, %2441 ]
-  %2591 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2555, %2532 ], [ %2485, %2441 ]
-  %2592 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2554, %2532 ], [ %2481, %2441 ]
-  store <16 x i32> %2592, ptr %126, align 1, !tbaa !31
-  %2593 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2591, ptr %2593, align 1, !tbaa !31
-  %2594 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2590, ptr %2594, align 1, !tbaa !31
-  %2595 = getelementptr inbounds i8, ptr %2594, i64 64
-  store <16 x i32> %2589, ptr %2595, align 1, !tbaa !31
-  %2596 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2588, ptr %2596, align 1, !tbaa !31
-  %2597 = getelementptr inbounds i8, ptr %2596, i64 64
-  store <16 x i32> %2587, ptr %2597, align 1, !tbaa !31
-  %2598 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2586, ptr %2598, align 1, !tbaa !31
-  %2599 = getelementptr inbounds i8, ptr %2598, i64 64
-  store <16 x i32> %2585, ptr %2599, align 1, !tbaa !31
-  %2600 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2584, ptr %2600, align 1, !tbaa !31
-  %2601 = getelementptr inbounds i8, ptr %2600, i64 64
-  store <16 x i32> %2583, ptr %2601, align 1, !tbaa !31
-  br label %3244
+2524:                                             ; preds = %2510, %2500
+  %2525 = phi <16 x i32> [ %2521, %2510 ], [ %2509, %2500 ]
+  %2526 = phi <16 x i32> [ %2519, %2510 ], [ %2507, %2500 ]
+  %2527 = getelementptr i8, ptr %2498, i64 %13
+  %2528 = getelementptr inbounds i8, ptr %2527, i64 64
+  %2529 = load <16 x i8>, ptr %2528, align 1, !tbaa !31
+  %2530 = zext <16 x i8> %2529 to <16 x i32>
+  %2531 = bitcast <16 x i32> %2530 to <64 x i8>
+  %2532 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2531)
+  %2533 = bitcast <64 x i8> %2532 to <16 x i32>
+  %2534 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2533, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2535 = shl nsw i64 %2496, 3
+  %2536 = getelementptr i8, ptr %116, i64 %2535
+  %2537 = load i64, ptr %2536, align 1
+  %2538 = insertelement <8 x i64> poison, i64 %2537, i64 0
+  %2539 = shufflevector <8 x i64> %2538, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2540 = bitcast <8 x i64> %2539 to <64 x i8>
+  %2541 = bitcast <16 x i32> %2526 to <64 x i8>
+  %2542 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2540, <64 x i8> %2541)
+  %2543 = bitcast <64 x i8> %2542 to <16 x i32>
+  %2544 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2495, <16 x i32> %2543, <16 x i32> %2499)
+  %2545 = bitcast <16 x i32> %2534 to <64 x i8>
+  %2546 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2540, <64 x i8> %2545)
+  %2547 = bitcast <64 x i8> %2546 to <16 x i32>
+  %2548 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2494, <16 x i32> %2547, <16 x i32> %2525)
+  %2549 = getelementptr i8, ptr %2536, i64 %1
+  %2550 = load i64, ptr %2549, align 1
+  %2551 = insertelement <8 x i64> poison, i64 %2550, i64 0
+  %2552 = shufflevector <8 x i64> %2551, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2553 = bitcast <8 x i64> %2552 to <64 x i8>
+  %2554 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2553, <64 x i8> %2541)
+  %2555 = bitcast <64 x i8> %2554 to <16 x i32>
+  %2556 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2493, <16 x i32> %2555, <16 x i32> %2499)
+  %2557 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2553, <64 x i8> %2545)
+  %2558 = bitcast <64 x i8> %2557 to <16 x i32>
+  %2559 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2492, <16 x i32> %2558, <16 x i32> %2525)
+  %2560 = getelementptr i8, ptr %2536, i64 %27
+  %2561 = load i64, ptr %2560, align 1
+  %2562 = insertelement <8 x i64> poison, i64 %2561, i64 0
+  %2563 = shufflevector <8 x i64> %2562, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2564 = bitcast <8 x i64> %2563 to <64 x i8>
+  %2565 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2564, <64 x i8> %2541)
+  %2566 = bitcast <64 x i8> %2565 to <16 x i32>
+  %2567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2491, <16 x i32> %2566, <16 x i32> %2499)
+  %2568 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2564, <64 x i8> %2545)
+  %2569 = bitcast <64 x i8> %2568 to <16 x i32>
+  %2570 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2490, <16 x i32> %2569, <16 x i32> %2525)
+  %2571 = getelementptr i8, ptr %2536, i64 %28
+  %2572 = load i64, ptr %2571, align 1
+  %2573 = insertelement <8 x i64> poison, i64 %2572, i64 0
+  %2574 = shufflevector <8 x i64> %2573, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2575 = bitcast <8 x i64> %2574 to <64 x i8>
+  %2576 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2575, <64 x i8> %2541)
+  %2577 = bitcast <64 x i8> %2576 to <16 x i32>
+  %2578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2489, <16 x i32> %2577, <16 x i32> %2499)
+  %2579 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2575, <64 x i8> %2545)
+  %2580 = bitcast <64 x i8> %2579 to <16 x i32>
+  %2581 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2488, <16 x i32> %2580, <16 x i32> %2525)
+  %2582 = getelementptr i8, ptr %2536, i64 %29
+  %2583 = load i64, ptr %2582, align 1
+  %2584 = insertelement <8 x i64> poison, i64 %2583, i64 0
+  %2585 = shufflevector <8 x i64> %2584, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2586 = bitcast <8 x i64> %2585 to <64 x i8>
+  %2587 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2586, <64 x i8> %2541)
+  %2588 = bitcast <64 x i8> %2587 to <16 x i32>
+  %2589 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2487, <16 x i32> %2588, <16 x i32> %2499)
+  %2590 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2586, <64 x i8> %2545)
+  %2591 = bitcast <64 x i8> %2590 to <16 x i32>
+  %2592 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2486, <16 x i32> %2591, <16 x i32> %2525)
+  %2593 = getelementptr i8, ptr %2536, i64 %30
+  %2594 = load i64, ptr %2593, align 1
+  %2595 = insertelement <8 x i64> poison, i64 %2594, i64 0
+  %2596 = shufflevector <8 x i64> %2595, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2597 = bitcast <8 x i64> %2596 to <64 x i8>
+  %2598 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2597, <64 x i8> %2541)
+  %2599 = bitcast <64 x i8> %2598 to <16 x i32>
+  %2600 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2485, <16 x i32> %2599, <16 x i32> %2499)
+  %2601 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2597, <64 x i8> %2545)
+  %2602 = bitcast <64 x i8> %2601 to <16 x i32>
+  %2603 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2484, <16 x i32> %2602, <16 x i32> %2525)
+  %2604 = add nuw nsw i64 %2496, 1
+  %2605 = icmp eq i64 %2604, %17
+  br i1 %2605, label %2672, label %2483, !llvm.loop !74
 
-2602:                                             ; preds = %121
-  br i1 %10, label %2604, label %2603
+2606:                                             ; preds = %2482, %2631
+  %2607 = phi <16 x i32> [ %2669, %2631 ], [ zeroinitializer, %2482 ]
+  %2608 = phi <16 x i32> [ %2668, %2631 ], [ zeroinitializer, %2482 ]
+  %2609 = phi <16 x i32> [ %2663, %2631 ], [ zeroinitializer, %2482 ]
+  %2610 = phi <16 x i32> [ %2662, %2631 ], [ zeroinitializer, %2482 ]
+  %2611 = phi <16 x i32> [ %2657, %2631 ], [ zeroinitializer, %2482 ]
+  %2612 = phi <16 x i32> [ %2656, %2631 ], [ zeroinitializer, %2482 ]
+  %2613 = phi <16 x i32> [ %2651, %2631 ], [ zeroinitializer, %2482 ]
+  %2614 = phi <16 x i32> [ %2650, %2631 ], [ zeroinitializer, %2482 ]
+  %2615 = phi <16 x i32> [ %2645, %2631 ], [ zeroinitializer, %2482 ]
+  %2616 = phi <16 x i32> [ %2644, %2631 ], [ zeroinitializer, %2482 ]
+  %2617 = phi <16 x i32> [ %2639, %2631 ], [ zeroinitializer, %2482 ]
+  %2618 = phi <16 x i32> [ %2638, %2631 ], [ zeroinitializer, %2482 ]
+  %2619 = phi i64 [ %2670, %2631 ], [ 0, %2482 ]
+  %2620 = shl nsw i64 %2619, 6
+  %2621 = getelementptr i8, ptr %98, i64 %2620
+  %2622 = load <16 x i32>, ptr %2621, align 1, !tbaa !31
+  br i1 %2480, label %2626, label %2623
 
-2603:                                             ; preds = %2602
-  br i1 %18, label %2605, label %2767
+2623:                                             ; preds = %2606
+  %2624 = getelementptr i8, ptr %2621, i64 %13
+  %2625 = load <16 x i32>, ptr %2624, align 1, !tbaa !31
+  br label %2631
 
-2604:                                             ; preds = %2602
-  br i1 %20, label %2709, label %2767
+2626:                                             ; preds = %2606
+  %2627 = getelementptr inbounds i8, ptr %2621, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2627, i32 0, i32 3, i32 1)
+  %2628 = getelementptr i8, ptr %2621, i64 %13
+  %2629 = load <16 x i32>, ptr %2628, align 1, !tbaa !31
+  %2630 = getelementptr inbounds i8, ptr %2628, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2630, i32 0, i32 3, i32 1)
+  br label %2631
 
-2605:                                             ; preds = %2603, %2605
-  %2606 = phi <16 x i32> [ %2706, %2605 ], [ zeroinitializer, %2603 ]
-  %2607 = phi <16 x i32> [ %2703, %2605 ], [ zeroinitializer, %2603 ]
-  %2608 = phi <16 x i32> [ %2695, %2605 ], [ zeroinitializer, %2603 ]
-  %2609 = phi <16 x i32> [ %2692, %2605 ], [ zeroinitializer, %2603 ]
-  %2610 = phi <16 x i32> [ %2684, %2605 ], [ zeroinitializer, %2603 ]
-  %2611 = phi <16 x i32> [ %2681, %2605 ], [ zeroinitializer, %2603 ]
-  %2612 = phi <16 x i32> [ %2673, %2605 ], [ zeroinitializer, %2603 ]
-  %2613 = phi <16 x i32> [ %2670, %2605 ], [ zeroinitializer, %2603 ]
-  %2614 = phi <16 x i32> [ %2662, %2605 ], [ zeroinitializer, %2603 ]
-  %2615 = phi <16 x i32> [ %2659, %2605 ], [ zeroinitializer, %2603 ]
-  %2616 = phi <16 x i32> [ %2651, %2605 ], [ zeroinitializer, %2603 ]
-  %2617 = phi <16 x i32> [ %2647, %2605 ], [ zeroinitializer, %2603 ]
-  %2618 = phi i64 [ %2707, %2605 ], [ 0, %2603 ]
-  %2619 = mul nuw nsw i64 %2618, 80
-  %2620 = getelementptr i8, ptr %114, i64 %2619
-  %2621 = load <16 x i32>, ptr %2620, align 1, !tbaa !31
-  %2622 = getelementptr inbounds i8, ptr %2620, i64 64
-  %2623 = load <16 x i8>, ptr %2622, align 1, !tbaa !31
-  %2624 = zext <16 x i8> %2623 to <16 x i32>
-  %2625 = bitcast <16 x i32> %2624 to <64 x i8>
-  %2626 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2625)
-  %2627 = bitcast <64 x i8> %2626 to <16 x i32>
-  %2628 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2627, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2629 = getelementptr i8, ptr %2620, i64 %13
-  %2630 = load <16 x i32>, ptr %2629, align 1, !tbaa !31
-  %2631 = getelementptr inbounds i8, ptr %2629, i64 64
-  %2632 = load <16 x i8>, ptr %2631, align 1, !tbaa !31
-  %2633 = zext <16 x i8> %2632 to <16 x i32>
-  %2634 = bitcast <16 x i32> %2633 to <64 x i8>
-  %2635 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2634)
-  %2636 = bitcast <64 x i8> %2635 to <16 x i32>
-  %2637 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2636, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2638 = shl nsw i64 %2618, 3
-  %2639 = getelementptr i8, ptr %132, i64 %2638
-  %2640 = load i64, ptr %2639, align 1
-  %2641 = insertelement <8 x i64> poison, i64 %2640, i64 0
-  %2642 = shufflevector <8 x i64> %2641, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2643 = bitcast <8 x i64> %2642 to <64 x i8>
-  %2644 = bitcast <16 x i32> %2628 to <64 x i8>
-  %2645 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2644)
-  %2646 = bitcast <64 x i8> %2645 to <16 x i32>
-  %2647 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2617, <16 x i32> %2646, <16 x i32> %2621)
-  %2648 = bitcast <16 x i32> %2637 to <64 x i8>
-  %2649 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2648)
-  %2650 = bitcast <64 x i8> %2649 to <16 x i32>
-  %2651 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2616, <16 x i32> %2650, <16 x i32> %2630)
-  %2652 = getelementptr i8, ptr %2639, i64 %1
-  %2653 = load i64, ptr %2652, align 1
-  %2654 = insertelement <8 x i64> poison, i64 %2653, i64 0
-  %2655 = shufflevector <8 x i64> %2654, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2656 = bitcast <8 x i64> %2655 to <64 x i8>
-  %2657 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2644)
-  %2658 = bitcast <64 x i8> %2657 to <16 x i32>
-  %2659 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2658, <16 x i32> %2621)
-  %2660 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2648)
-  %2661 = bitcast <64 x i8> %2660 to <16 x i32>
-  %2662 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2614, <16 x i32> %2661, <16 x i32> %2630)
-  %2663 = getelementptr i8, ptr %2639, i64 %27
-  %2664 = load i64, ptr %2663, align 1
-  %2665 = insertelement <8 x i64> poison, i64 %2664, i64 0
-  %2666 = shufflevector <8 x i64> %2665, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2667 = bitcast <8 x i64> %2666 to <64 x i8>
-  %2668 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2644)
-  %2669 = bitcast <64 x i8> %2668 to <16 x i32>
-  %2670 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2613, <16 x i32> %2669, <16 x i32> %2621)
-  %2671 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2648)
-  %2672 = bitcast <64 x i8> %2671 to <16 x i32>
-  %2673 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2612, <16 x i32> %2672, <16 x i32> %2630)
-  %2674 = getelementptr i8, ptr %2639, i64 %28
-  %2675 = load i64, ptr %2674, align 1
-  %2676 = insertelement <8 x i64> poison, i64 %2675, i64 0
-  %2677 = shufflevector <8 x i64> %2676, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2678 = bitcast <8 x i64> %2677 to <64 x i8>
-  %2679 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2644)
-  %2680 = bitcast <64 x i8> %2679 to <16 x i32>
-  %2681 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2611, <16 x i32> %2680, <16 x i32> %2621)
-  %2682 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2648)
-  %2683 = bitcast <64 x i8> %2682 to <16 x i32>
-  %2684 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2610, <16 x i32> %2683, <16 x i32> %2630)
-  %2685 = getelementptr i8, ptr %2639, i64 %29
-  %2686 = load i64, ptr %2685, align 1
-  %2687 = insertelement <8 x i64> poison, i64 %2686, i64 0
-  %2688 = shufflevector <8 x i64> %2687, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2689 = bitcast <8 x i64> %2688 to <64 x i8>
-  %2690 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2644)
-  %2691 = bitcast <64 x i8> %2690 to <16 x i32>
-  %2692 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2609, <16 x i32> %2691, <16 x i32> %2621)
-  %2693 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2648)
-  %2694 = bitcast <64 x i8> %2693 to <16 x i32>
-  %2695 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2694, <16 x i32> %2630)
-  %2696 = getelementptr i8, ptr %2639, i64 %30
-  %2697 = load i64, ptr %2696, align 1
-  %2698 = insertelement <8 x i64> poison, i64 %2697, i64 0
-  %2699 = shufflevector <8 x i64> %2698, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2700 = bitcast <8 x i64> %2699 to <64 x i8>
-  %2701 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2644)
-  %2702 = bitcast <64 x i8> %2701 to <16 x i32>
-  %2703 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2607, <16 x i32> %2702, <16 x i32> %2621)
-  %2704 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2648)
-  %2705 = bitcast <64 x i8> %2704 to <16 x i32>
-  %2706 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2606, <16 x i32> %2705, <16 x i32> %2630)
-  %2707 = add nuw nsw i64 %2618, 1
-  %2708 = icmp eq i64 %2707, %17
-  br i1 %2708, label %2767, label %2605, !llvm.loop !74
+2631:                                             ; preds = %2626, %2623
+  %2632 = phi <16 x i32> [ %2629, %2626 ], [ %2625, %2623 ]
+  %2633 = shl nsw i64 %2619, 2
+  %2634 = getelementptr i8, ptr %116, i64 %2633
+  %2635 = load i32, ptr %2634, align 1
+  %2636 = insertelement <16 x i32> poison, i32 %2635, i64 0
+  %2637 = shufflevector <16 x i32> %2636, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2638 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2618, <16 x i32> %2637, <16 x i32> %2622)
+  %2639 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2617, <16 x i32> %2637, <16 x i32> %2632)
+  %2640 = getelementptr i8, ptr %2634, i64 %1
+  %2641 = load i32, ptr %2640, align 1
+  %2642 = insertelement <16 x i32> poison, i32 %2641, i64 0
+  %2643 = shufflevector <16 x i32> %2642, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2644 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2616, <16 x i32> %2643, <16 x i32> %2622)
+  %2645 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2643, <16 x i32> %2632)
+  %2646 = getelementptr i8, ptr %2634, i64 %27
+  %2647 = load i32, ptr %2646, align 1
+  %2648 = insertelement <16 x i32> poison, i32 %2647, i64 0
+  %2649 = shufflevector <16 x i32> %2648, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2650 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2614, <16 x i32> %2649, <16 x i32> %2622)
+  %2651 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2613, <16 x i32> %2649, <16 x i32> %2632)
+  %2652 = getelementptr i8, ptr %2634, i64 %28
+  %2653 = load i32, ptr %2652, align 1
+  %2654 = insertelement <16 x i32> poison, i32 %2653, i64 0
+  %2655 = shufflevector <16 x i32> %2654, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2656 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2612, <16 x i32> %2655, <16 x i32> %2622)
+  %2657 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2611, <16 x i32> %2655, <16 x i32> %2632)
+  %2658 = getelementptr i8, ptr %2634, i64 %29
+  %2659 = load i32, ptr %2658, align 1
+  %2660 = insertelement <16 x i32> poison, i32 %2659, i64 0
+  %2661 = shufflevector <16 x i32> %2660, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2662 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2610, <16 x i32> %2661, <16 x i32> %2622)
+  %2663 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2609, <16 x i32> %2661, <16 x i32> %2632)
+  %2664 = getelementptr i8, ptr %2634, i64 %30
+  %2665 = load i32, ptr %2664, align 1
+  %2666 = insertelement <16 x i32> poison, i32 %2665, i64 0
+  %2667 = shufflevector <16 x i32> %2666, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2668 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2667, <16 x i32> %2622)
+  %2669 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2607, <16 x i32> %2667, <16 x i32> %2632)
+  %2670 = add nuw nsw i64 %2619, 1
+  %2671 = icmp eq i64 %2670, %19
+  br i1 %2671, label %2672, label %2606, !llvm.loop !75
 
-2709:                                             ; preds = %2604, %2709
-  %2710 = phi <16 x i32> [ %2764, %2709 ], [ zeroinitializer, %2604 ]
-  %2711 = phi <16 x i32> [ %2763, %2709 ], [ zeroinitializer, %2604 ]
-  %2712 = phi <16 x i32> [ %2758, %2709 ], [ zeroinitializer, %2604 ]
-  %2713 = phi <16 x i32> [ %2757, %2709 ], [ zeroinitializer, %2604 ]
-  %2714 = phi <16 x i32> [ %2752, %2709 ], [ zeroinitializer, %2604 ]
-  %2715 = phi <16 x i32> [ %2751, %2709 ], [ zeroinitializer, %2604 ]
-  %2716 = phi <16 x i32> [ %2746, %2709 ], [ zeroinitializer, %2604 ]
-  %2717 = phi <16 x i32> [ %2745, %2709 ], [ zeroinitializer, %2604 ]
-  %2718 = phi <16 x i32> [ %2740, %2709 ], [ zeroinitializer, %2604 ]
-  %2719 = phi <16 x i32> [ %2739, %2709 ], [ zeroinitializer, %2604 ]
-  %2720 = phi <16 x i32> [ %2734, %2709 ], [ zeroinitializer, %2604 ]
-  %2721 = phi <16 x i32> [ %2733, %2709 ], [ zeroinitializer, %2604 ]
-  %2722 = phi i64 [ %2765, %2709 ], [ 0, %2604 ]
-  %2723 = shl nsw i64 %2722, 6
-  %2724 = getelementptr i8, ptr %114, i64 %2723
-  %2725 = load <16 x i32>, ptr %2724, align 1, !tbaa !31
-  %2726 = getelementptr i8, ptr %2724, i64 %13
-  %2727 = load <16 x i32>, ptr %2726, align 1, !tbaa !31
-  %2728 = shl nsw i64 %2722, 2
-  %2729 = getelementptr i8, ptr %132, i64 %2728
-  %2730 = load i32, ptr %2729, align 1
-  %2731 = insertelement <16 x i32> poison, i32 %2730, i64 0
-  %2732 = shufflevector <16 x i32> %2731, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2733 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2721, <16 x i32> %2732, <16 x i32> %2725)
-  %2734 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2720, <16 x i32> %2732, <16 x i32> %2727)
-  %2735 = getelementptr i8, ptr %2729, i64 %1
-  %2736 = load i32, ptr %2735, align 1
-  %2737 = insertelement <16 x i32> poison, i32 %2736, i64 0
-  %2738 = shufflevector <16 x i32> %2737, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2739 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2719, <16 x i32> %2738, <16 x i32> %2725)
-  %2740 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2718, <16 x i32> %2738, <16 x i32> %2727)
-  %2741 = getelementptr i8, ptr %2729, i64 %27
-  %2742 = load i32, ptr %2741, align 1
-  %2743 = insertelement <16 x i32> poison, i32 %2742, i64 0
-  %2744 = shufflevector <16 x i32> %2743, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2745 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2717, <16 x i32> %2744, <16 x i32> %2725)
-  %2746 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2716, <16 x i32> %2744, <16 x i32> %2727)
-  %2747 = getelementptr i8, ptr %2729, i64 %28
-  %2748 = load i32, ptr %2747, align 1
-  %2749 = insertelement <16 x i32> poison, i32 %2748, i64 0
-  %2750 = shufflevector <16 x i32> %2749, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2751 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2715, <16 x i32> %2750, <16 x i32> %2725)
-  %2752 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2714, <16 x i32> %2750, <16 x i32> %2727)
-  %2753 = getelementptr i8, ptr %2729, i64 %29
-  %2754 = load i32, ptr %2753, align 1
-  %2755 = insertelement <16 x i32> poison, i32 %2754, i64 0
-  %2756 = shufflevector <16 x i32> %2755, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2757 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2713, <16 x i32> %2756, <16 x i32> %2725)
-  %2758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2712, <16 x i32> %2756, <16 x i32> %2727)
-  %2759 = getelementptr i8, ptr %2729, i64 %30
-  %2760 = load i32, ptr %2759, align 1
-  %2761 = insertelement <16 x i32> poison, i32 %2760, i64 0
-  %2762 = shufflevector <16 x i32> %2761, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2763 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2711, <16 x i32> %2762, <16 x i32> %2725)
-  %2764 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2710, <16 x i32> %2762, <16 x i32> %2727)
-  %2765 = add nuw nsw i64 %2722, 1
-  %2766 = icmp eq i64 %2765, %19
-  br i1 %2766, label %2767, label %2709, !llvm.loop !75
+2672:                                             ; preds = %2524, %2631, %2482, %2481
+  %2673 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2669, %2631 ], [ %2603, %2524 ]
+  %2674 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2668, %2631 ], [ %2600, %2524 ]
+  %2675 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2663, %2631 ], [ %2592, %2524 ]
+  %2676 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2662, %2631 ], [ %2589, %2524 ]
+  %2677 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2657, %2631 ], [ %2581, %2524 ]
+  %2678 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2656, %2631 ], [ %2578, %2524 ]
+  %2679 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2651, %2631 ], [ %2570, %2524 ]
+  %2680 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2650, %2631 ], [ %2567, %2524 ]
+  %2681 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2645, %2631 ], [ %2559, %2524 ]
+  %2682 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2644, %2631 ], [ %2556, %2524 ]
+  %2683 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2639, %2631 ], [ %2548, %2524 ]
+  %2684 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2638, %2631 ], [ %2544, %2524 ]
+  store <16 x i32> %2684, ptr %110, align 1, !tbaa !31
+  %2685 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %2683, ptr %2685, align 1, !tbaa !31
+  %2686 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %2682, ptr %2686, align 1, !tbaa !31
+  %2687 = getelementptr inbounds i8, ptr %2686, i64 64
+  store <16 x i32> %2681, ptr %2687, align 1, !tbaa !31
+  %2688 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %2680, ptr %2688, align 1, !tbaa !31
+  %2689 = getelementptr inbounds i8, ptr %2688, i64 64
+  store <16 x i32> %2679, ptr %2689, align 1, !tbaa !31
+  %2690 = getelementptr i8, ptr %37, i64 %109
+  store <16 x i32> %2678, ptr %2690, align 1, !tbaa !31
+  %2691 = getelementptr inbounds i8, ptr %2690, i64 64
+  store <16 x i32> %2677, ptr %2691, align 1, !tbaa !31
+  %2692 = getelementptr i8, ptr %39, i64 %109
+  store <16 x i32> %2676, ptr %2692, align 1, !tbaa !31
+  %2693 = getelementptr inbounds i8, ptr %2692, i64 64
+  store <16 x i32> %2675, ptr %2693, align 1, !tbaa !31
+  %2694 = getelementptr i8, ptr %41, i64 %109
+  store <16 x i32> %2674, ptr %2694, align 1, !tbaa !31
+  %2695 = getelementptr inbounds i8, ptr %2694, i64 64
+  store <16 x i32> %2673, ptr %2695, align 1, !tbaa !31
+  br label %3205
 
-2767:                                             ; preds = %2605, %2709, %2604, %2603
-  %2768 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2764, %2709 ], [ %2706, %2605 ]
-  %2769 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2763, %2709 ], [ %2703, %2605 ]
-  %2770 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2758, %2709 ], [ %2695, %2605 ]
-  %2771 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2757, %2709 ], [ %2692, %2605 ]
-  %2772 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2752, %2709 ], [ %2684, %2605 ]
-  %2773 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2751, %2709 ], [ %2681, %2605 ]
-  %2774 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2746, %2709 ], [ %2673, %2605 ]
-  %2775 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2745, %2709 ], [ %2670, %2605 ]
-  %2776 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2740, %2709 ], [ %2662, %2605 ]
-  %2777 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2739, %2709 ], [ %2659, %2605 ]
-  %2778 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2734, %2709 ], [ %2651, %2605 ]
-  %2779 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2733, %2709 ], [ %2647, %2605 ]
-  store <16 x i32> %2779, ptr %126, align 1, !tbaa !31
-  %2780 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2778, ptr %2780, align 1, !tbaa !31
-  %2781 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2777, ptr %2781, align 1, !tbaa !31
-  %2782 = getelementptr inbounds i8, ptr %2781, i64 64
-  store <16 x i32> %2776, ptr %2782, align 1, !tbaa !31
-  %2783 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2775, ptr %2783, align 1, !tbaa !31
-  %2784 = getelementptr inbounds i8, ptr %2783, i64 64
-  store <16 x i32> %2774, ptr %2784, align 1, !tbaa !31
-  %2785 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2773, ptr %2785, align 1, !tbaa !31
-  %2786 = getelementptr inbounds i8, ptr %2785, i64 64
-  store <16 x i32> %2772, ptr %2786, align 1, !tbaa !31
-  %2787 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2771, ptr %2787, align 1, !tbaa !31
-  %2788 = getelementptr inbounds i8, ptr %2787, i64 64
-  store <16 x i32> %2770, ptr %2788, align 1, !tbaa !31
-  %2789 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %2769, ptr %2789, align 1, !tbaa !31
-  %2790 = getelementptr inbounds i8, ptr %2789, i64 64
-  store <16 x i32> %2768, ptr %2790, align 1, !tbaa !31
-  br label %3244
+2696:                                             ; preds = %105
+  %2697 = icmp eq i64 %107, 0
+  br i1 %10, label %2699, label %2698
 
-2791:                                             ; preds = %121
-  br i1 %10, label %2793, label %2792
+2698:                                             ; preds = %2696
+  br i1 %18, label %2700, label %2910
 
-2792:                                             ; preds = %2791
-  br i1 %18, label %2794, label %2977
+2699:                                             ; preds = %2696
+  br i1 %20, label %2836, label %2910
 
-2793:                                             ; preds = %2791
-  br i1 %20, label %2911, label %2977
+2700:                                             ; preds = %2698, %2743
+  %2701 = phi <16 x i32> [ %2833, %2743 ], [ zeroinitializer, %2698 ]
+  %2702 = phi <16 x i32> [ %2830, %2743 ], [ zeroinitializer, %2698 ]
+  %2703 = phi <16 x i32> [ %2822, %2743 ], [ zeroinitializer, %2698 ]
+  %2704 = phi <16 x i32> [ %2819, %2743 ], [ zeroinitializer, %2698 ]
+  %2705 = phi <16 x i32> [ %2811, %2743 ], [ zeroinitializer, %2698 ]
+  %2706 = phi <16 x i32> [ %2808, %2743 ], [ zeroinitializer, %2698 ]
+  %2707 = phi <16 x i32> [ %2800, %2743 ], [ zeroinitializer, %2698 ]
+  %2708 = phi <16 x i32> [ %2797, %2743 ], [ zeroinitializer, %2698 ]
+  %2709 = phi <16 x i32> [ %2789, %2743 ], [ zeroinitializer, %2698 ]
+  %2710 = phi <16 x i32> [ %2786, %2743 ], [ zeroinitializer, %2698 ]
+  %2711 = phi <16 x i32> [ %2778, %2743 ], [ zeroinitializer, %2698 ]
+  %2712 = phi <16 x i32> [ %2775, %2743 ], [ zeroinitializer, %2698 ]
+  %2713 = phi <16 x i32> [ %2767, %2743 ], [ zeroinitializer, %2698 ]
+  %2714 = phi <16 x i32> [ %2763, %2743 ], [ zeroinitializer, %2698 ]
+  %2715 = phi i64 [ %2834, %2743 ], [ 0, %2698 ]
+  %2716 = mul nuw nsw i64 %2715, 80
+  %2717 = getelementptr i8, ptr %98, i64 %2716
+  %2718 = load <16 x i32>, ptr %2717, align 1, !tbaa !31
+  br i1 %2697, label %2729, label %2719
 
-2794:                                             ; preds = %2792, %2794
-  %2795 = phi <16 x i32> [ %2908, %2794 ], [ zeroinitializer, %2792 ]
-  %2796 = phi <16 x i32> [ %2905, %2794 ], [ zeroinitializer, %2792 ]
-  %2797 = phi <16 x i32> [ %2897, %2794 ], [ zeroinitializer, %2792 ]
-  %2798 = phi <16 x i32> [ %2894, %2794 ], [ zeroinitializer, %2792 ]
-  %2799 = phi <16 x i32> [ %2886, %2794 ], [ zeroinitializer, %2792 ]
-  %2800 = phi <16 x i32> [ %2883, %2794 ], [ zeroinitializer, %2792 ]
-  %2801 = phi <16 x i32> [ %2875, %2794 ], [ zeroinitializer, %2792 ]
-  %2802 = phi <16 x i32> [ %2872, %2794 ], [ zeroinitializer, %2792 ]
-  %2803 = phi <16 x i32> [ %2864, %2794 ], [ zeroinitializer, %2792 ]
-  %2804 = phi <16 x i32> [ %2861, %2794 ], [ zeroinitializer, %2792 ]
-  %2805 = phi <16 x i32> [ %2853, %2794 ], [ zeroinitializer, %2792 ]
-  %2806 = phi <16 x i32> [ %2850, %2794 ], [ zeroinitializer, %2792 ]
-  %2807 = phi <16 x i32> [ %2842, %2794 ], [ zeroinitializer, %2792 ]
-  %2808 = phi <16 x i32> [ %2838, %2794 ], [ zeroinitializer, %2792 ]
-  %2809 = phi i64 [ %2909, %2794 ], [ 0, %2792 ]
-  %2810 = mul nuw nsw i64 %2809, 80
-  %2811 = getelementptr i8, ptr %114, i64 %2810
-  %2812 = load <16 x i32>, ptr %2811, align 1, !tbaa !31
-  %2813 = getelementptr inbounds i8, ptr %2811, i64 64
-  %2814 = load <16 x i8>, ptr %2813, align 1, !tbaa !31
-  %2815 = zext <16 x i8> %2814 to <16 x i32>
-  %2816 = bitcast <16 x i32> %2815 to <64 x i8>
-  %2817 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2816)
+2719:                                             ; preds = %2700
+  %2720 = getelementptr inbounds i8, ptr %2717, i64 64
+  %2721 = load <16 x i8>, ptr %2720, align 1, !tbaa !31
+  %2722 = zext <16 x i8> %2721 to <16 x i32>
+  %2723 = bitcast <16 x i32> %2722 to <64 x i8>
+  %2724 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2723)
+  %2725 = bitcast <64 x i8> %2724 to <16 x i32>
+  %2726 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2725, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2727 = getelementptr i8, ptr %2717, i64 %13
+  %2728 = load <16 x i32>, ptr %2727, align 1, !tbaa !31
+  br label %2743
+
+2729:                                             ; preds = %2700
+  %2730 = getelementptr inbounds i8, ptr %2717, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2730, i32 0, i32 3, i32 1)
+  %2731 = getelementptr inbounds i8, ptr %2717, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2731, i32 0, i32 3, i32 1)
+  %2732 = getelementptr inbounds i8, ptr %2717, i64 64
+  %2733 = load <16 x i8>, ptr %2732, align 1, !tbaa !31
+  %2734 = zext <16 x i8> %2733 to <16 x i32>
+  %2735 = bitcast <16 x i32> %2734 to <64 x i8>
+  %2736 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2735)
+  %2737 = bitcast <64 x i8> %2736 to <16 x i32>
+  %2738 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2737, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2739 = getelementptr i8, ptr %2717, i64 %13
+  %2740 = load <16 x i32>, ptr %2739, align 1, !tbaa !31
+  %2741 = getelementptr inbounds i8, ptr %2739, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2741, i32 0, i32 3, i32 1)
+  %2742 = getelementptr inbounds i8, ptr %2739, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2742, i32 0, i32 3, i32 1)
+  br label %2743
+
+2743:                                             ; preds = %2729, %2719
+  %2744 = phi <16 x i32> [ %2740, %2729 ], [ %2728, %2719 ]
+  %2745 = phi <16 x i32> [ %2738, %2729 ], [ %2726, %2719 ]
+  %2746 = getelementptr i8, ptr %2717, i64 %13
+  %2747 = getelementptr inbounds i8, ptr %2746, i64 64
+  %2748 = load <16 x i8>, ptr %2747, align 1, !tbaa !31
+  %2749 = zext <16 x i8> %2748 to <16 x i32>
+  %2750 = bitcast <16 x i32> %2749 to <64 x i8>
+  %2751 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2750)
+  %2752 = bitcast <64 x i8> %2751 to <16 x i32>
+  %2753 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2752, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2754 = shl nsw i64 %2715, 3
+  %2755 = getelementptr i8, ptr %116, i64 %2754
+  %2756 = load i64, ptr %2755, align 1
+  %2757 = insertelement <8 x i64> poison, i64 %2756, i64 0
+  %2758 = shufflevector <8 x i64> %2757, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2759 = bitcast <8 x i64> %2758 to <64 x i8>
+  %2760 = bitcast <16 x i32> %2745 to <64 x i8>
+  %2761 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2759, <64 x i8> %2760)
+  %2762 = bitcast <64 x i8> %2761 to <16 x i32>
+  %2763 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2714, <16 x i32> %2762, <16 x i32> %2718)
+  %2764 = bitcast <16 x i32> %2753 to <64 x i8>
+  %2765 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2759, <64 x i8> %2764)
+  %2766 = bitcast <64 x i8> %2765 to <16 x i32>
+  %2767 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2713, <16 x i32> %2766, <16 x i32> %2744)
+  %2768 = getelementptr i8, ptr %2755, i64 %1
+  %2769 = load i64, ptr %2768, align 1
+  %2770 = insertelement <8 x i64> poison, i64 %2769, i64 0
+  %2771 = shufflevector <8 x i64> %2770, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2772 = bitcast <8 x i64> %2771 to <64 x i8>
+  %2773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2772, <64 x i8> %2760)
+  %2774 = bitcast <64 x i8> %2773 to <16 x i32>
+  %2775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2712, <16 x i32> %2774, <16 x i32> %2718)
+  %2776 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2772, <64 x i8> %2764)
+  %2777 = bitcast <64 x i8> %2776 to <16 x i32>
+  %2778 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2711, <16 x i32> %2777, <16 x i32> %2744)
+  %2779 = getelementptr i8, ptr %2755, i64 %27
+  %2780 = load i64, ptr %2779, align 1
+  %2781 = insertelement <8 x i64> poison, i64 %2780, i64 0
+  %2782 = shufflevector <8 x i64> %2781, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2783 = bitcast <8 x i64> %2782 to <64 x i8>
+  %2784 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2783, <64 x i8> %2760)
+  %2785 = bitcast <64 x i8> %2784 to <16 x i32>
+  %2786 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2710, <16 x i32> %2785, <16 x i32> %2718)
+  %2787 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2783, <64 x i8> %2764)
+  %2788 = bitcast <64 x i8> %2787 to <16 x i32>
+  %2789 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2709, <16 x i32> %2788, <16 x i32> %2744)
+  %2790 = getelementptr i8, ptr %2755, i64 %28
+  %2791 = load i64, ptr %2790, align 1
+  %2792 = insertelement <8 x i64> poison, i64 %2791, i64 0
+  %2793 = shufflevector <8 x i64> %2792, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2794 = bitcast <8 x i64> %2793 to <64 x i8>
+  %2795 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2794, <64 x i8> %2760)
+  %2796 = bitcast <64 x i8> %2795 to <16 x i32>
+  %2797 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2708, <16 x i32> %2796, <16 x i32> %2718)
+  %2798 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2794, <64 x i8> %2764)
+  %2799 = bitcast <64 x i8> %2798 to <16 x i32>
+  %2800 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2707, <16 x i32> %2799, <16 x i32> %2744)
+  %2801 = getelementptr i8, ptr %2755, i64 %29
+  %2802 = load i64, ptr %2801, align 1
+  %2803 = insertelement <8 x i64> poison, i64 %2802, i64 0
+  %2804 = shufflevector <8 x i64> %2803, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2805 = bitcast <8 x i64> %2804 to <64 x i8>
+  %2806 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2805, <64 x i8> %2760)
+  %2807 = bitcast <64 x i8> %2806 to <16 x i32>
+  %2808 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2706, <16 x i32> %2807, <16 x i32> %2718)
+  %2809 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2805, <64 x i8> %2764)
+  %2810 = bitcast <64 x i8> %2809 to <16 x i32>
+  %2811 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2705, <16 x i32> %2810, <16 x i32> %2744)
+  %2812 = getelementptr i8, ptr %2755, i64 %30
+  %2813 = load i64, ptr %2812, align 1
+  %2814 = insertelement <8 x i64> poison, i64 %2813, i64 0
+  %2815 = shufflevector <8 x i64> %2814, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2816 = bitcast <8 x i64> %2815 to <64 x i8>
+  %2817 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2816, <64 x i8> %2760)
   %2818 = bitcast <64 x i8> %2817 to <16 x i32>
-  %2819 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2818, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2820 = getelementptr i8, ptr %2811, i64 %13
-  %2821 = load <16 x i32>, ptr %2820, align 1, !tbaa !31
-  %2822 = getelementptr inbounds i8, ptr %2820, i64 64
-  %2823 = load <16 x i8>, ptr %2822, align 1, !tbaa !31
-  %2824 = zext <16 x i8> %2823 to <16 x i32>
-  %2825 = bitcast <16 x i32> %2824 to <64 x i8>
-  %2826 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2825)
-  %2827 = bitcast <64 x i8> %2826 to <16 x i32>
-  %2828 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2827, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2829 = shl nsw i64 %2809, 3
-  %2830 = getelementptr i8, ptr %132, i64 %2829
-  %2831 = load i64, ptr %2830, align 1
-  %2832 = insertelement <8 x i64> poison, i64 %2831, i64 0
-  %2833 = shufflevector <8 x i64> %2832, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2834 = bitcast <8 x i64> %2833 to <64 x i8>
-  %2835 = bitcast <16 x i32> %2819 to <64 x i8>
-  %2836 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2835)
-  %2837 = bitcast <64 x i8> %2836 to <16 x i32>
-  %2838 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2808, <16 x i32> %2837, <16 x i32> %2812)
-  %2839 = bitcast <16 x i32> %2828 to <64 x i8>
-  %2840 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2839)
-  %2841 = bitcast <64 x i8> %2840 to <16 x i32>
-  %2842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2807, <16 x i32> %2841, <16 x i32> %2821)
-  %2843 = getelementptr i8, ptr %2830, i64 %1
-  %2844 = load i64, ptr %2843, align 1
-  %2845 = insertelement <8 x i64> poison, i64 %2844, i64 0
-  %2846 = shufflevector <8 x i64> %2845, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2847 = bitcast <8 x i64> %2846 to <64 x i8>
-  %2848 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2835)
-  %2849 = bitcast <64 x i8> %2848 to <16 x i32>
-  %2850 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2806, <16 x i32> %2849, <16 x i32> %2812)
-  %2851 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2839)
-  %2852 = bitcast <64 x i8> %2851 to <16 x i32>
-  %2853 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2805, <16 x i32> %2852, <16 x i32> %2821)
-  %2854 = getelementptr i8, ptr %2830, i64 %27
-  %2855 = load i64, ptr %2854, align 1
-  %2856 = insertelement <8 x i64> poison, i64 %2855, i64 0
-  %2857 = shufflevector <8 x i64> %2856, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2858 = bitcast <8 x i64> %2857 to <64 x i8>
-  %2859 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2835)
-  %2860 = bitcast <64 x i8> %2859 to <16 x i32>
-  %2861 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2804, <16 x i32> %2860, <16 x i32> %2812)
-  %2862 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2839)
-  %2863 = bitcast <64 x i8> %2862 to <16 x i32>
-  %2864 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2803, <16 x i32> %2863, <16 x i32> %2821)
-  %2865 = getelementptr i8, ptr %2830, i64 %28
-  %2866 = load i64, ptr %2865, align 1
-  %2867 = insertelement <8 x i64> poison, i64 %2866, i64 0
-  %2868 = shufflevector <8 x i64> %2867, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2869 = bitcast <8 x i64> %2868 to <64 x i8>
-  %2870 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2835)
-  %2871 = bitcast <64 x i8> %2870 to <16 x i32>
-  %2872 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2802, <16 x i32> %2871, <16 x i32> %2812)
-  %2873 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2839)
-  %2874 = bitcast <64 x i8> %2873 to <16 x i32>
-  %2875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2801, <16 x i32> %2874, <16 x i32> %2821)
-  %2876 = getelementptr i8, ptr %2830, i64 %29
-  %2877 = load i64, ptr %2876, align 1
-  %2878 = insertelement <8 x i64> poison, i64 %2877, i64 0
-  %2879 = shufflevector <8 x i64> %2878, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2880 = bitcast <8 x i64> %2879 to <64 x i8>
-  %2881 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2835)
-  %2882 = bitcast <64 x i8> %2881 to <16 x i32>
-  %2883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2800, <16 x i32> %2882, <16 x i32> %2812)
-  %2884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2839)
-  %2885 = bitcast <64 x i8> %2884 to <16 x i32>
-  %2886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2799, <16 x i32> %2885, <16 x i32> %2821)
-  %2887 = getelementptr i8, ptr %2830, i64 %30
-  %2888 = load i64, ptr %2887, align 1
-  %2889 = insertelement <8 x i64> poison, i64 %2888, i64 0
-  %2890 = shufflevector <8 x i64> %2889, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2891 = bitcast <8 x i64> %2890 to <64 x i8>
-  %2892 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2835)
-  %2893 = bitcast <64 x i8> %2892 to <16 x i32>
-  %2894 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2798, <16 x i32> %2893, <16 x i32> %2812)
-  %2895 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2839)
-  %2896 = bitcast <64 x i8> %2895 to <16 x i32>
-  %2897 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2797, <16 x i32> %2896, <16 x i32> %2821)
-  %2898 = getelementptr i8, ptr %2830, i64 %31
-  %2899 = load i64, ptr %2898, align 1
-  %2900 = insertelement <8 x i64> poison, i64 %2899, i64 0
-  %2901 = shufflevector <8 x i64> %2900, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2902 = bitcast <8 x i64> %2901 to <64 x i8>
-  %2903 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2835)
-  %2904 = bitcast <64 x i8> %2903 to <16 x i32>
-  %2905 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2796, <16 x i32> %2904, <16 x i32> %2812)
-  %2906 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2839)
-  %2907 = bitcast <64 x i8> %2906 to <16 x i32>
-  %2908 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2795, <16 x i32> %2907, <16 x i32> %2821)
-  %2909 = add nuw nsw i64 %2809, 1
-  %2910 = icmp eq i64 %2909, %17
-  br i1 %2910, label %2977, label %2794, !llvm.loop !74
+  %2819 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2704, <16 x i32> %2818, <16 x i32> %2718)
+  %2820 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2816, <64 x i8> %2764)
+  %2821 = bitcast <64 x i8> %2820 to <16 x i32>
+  %2822 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2703, <16 x i32> %2821, <16 x i32> %2744)
+  %2823 = getelementptr i8, ptr %2755, i64 %31
+  %2824 = load i64, ptr %2823, align 1
+  %2825 = insertelement <8 x i64> poison, i64 %2824, i64 0
+  %2826 = shufflevector <8 x i64> %2825, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2827 = bitcast <8 x i64> %2826 to <64 x i8>
+  %2828 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2827, <64 x i8> %2760)
+  %2829 = bitcast <64 x i8> %2828 to <16 x i32>
+  %2830 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2702, <16 x i32> %2829, <16 x i32> %2718)
+  %2831 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2827, <64 x i8> %2764)
+  %2832 = bitcast <64 x i8> %2831 to <16 x i32>
+  %2833 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2701, <16 x i32> %2832, <16 x i32> %2744)
+  %2834 = add nuw nsw i64 %2715, 1
+  %2835 = icmp eq i64 %2834, %17
+  br i1 %2835, label %2910, label %2700, !llvm.loop !74
 
-2911:                                             ; preds = %2793, %2911
-  %2912 = phi <16 x i32> [ %2974, %2911 ], [ zeroinitializer, %2793 ]
-  %2913 = phi <16 x i32> [ %2973, %2911 ], [ zeroinitializer, %2793 ]
-  %2914 = phi <16 x i32> [ %2968, %2911 ], [ zeroinitializer, %2793 ]
-  %2915 = phi <16 x i32> [ %2967, %2911 ], [ zeroinitializer, %2793 ]
-  %2916 = phi <16 x i32> [ %2962, %2911 ], [ zeroinitializer, %2793 ]
-  %2917 = phi <16 x i32> [ %2961, %2911 ], [ zeroinitializer, %2793 ]
-  %2918 = phi <16 x i32> [ %2956, %2911 ], [ zeroinitializer, %2793 ]
-  %2919 = phi <16 x i32> [ %2955, %2911 ], [ zeroinitializer, %2793 ]
-  %2920 = phi <16 x i32> [ %2950, %2911 ], [ zeroinitializer, %2793 ]
-  %2921 = phi <16 x i32> [ %2949, %2911 ], [ zeroinitializer, %2793 ]
-  %2922 = phi <16 x i32> [ %2944, %2911 ], [ zeroinitializer, %2793 ]
-  %2923 = phi <16 x i32> [ %2943, %2911 ], [ zeroinitializer, %2793 ]
-  %2924 = phi <16 x i32> [ %2938, %2911 ], [ zeroinitializer, %2793 ]
-  %2925 = phi <16 x i32> [ %2937, %2911 ], [ zeroinitializer, %2793 ]
-  %2926 = phi i64 [ %2975, %2911 ], [ 0, %2793 ]
-  %2927 = shl nsw i64 %2926, 6
-  %2928 = getelementptr i8, ptr %114, i64 %2927
-  %2929 = load <16 x i32>, ptr %2928, align 1, !tbaa !31
-  %2930 = getelementptr i8, ptr %2928, i64 %13
-  %2931 = load <16 x i32>, ptr %2930, align 1, !tbaa !31
-  %2932 = shl nsw i64 %2926, 2
-  %2933 = getelementptr i8, ptr %132, i64 %2932
-  %2934 = load i32, ptr %2933, align 1
-  %2935 = insertelement <16 x i32> poison, i32 %2934, i64 0
-  %2936 = shufflevector <16 x i32> %2935, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2925, <16 x i32> %2936, <16 x i32> %2929)
-  %2938 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2924, <16 x i32> %2936, <16 x i32> %2931)
-  %2939 = getelementptr i8, ptr %2933, i64 %1
-  %2940 = load i32, ptr %2939, align 1
-  %2941 = insertelement <16 x i32> poison, i32 %2940, i64 0
-  %2942 = shufflevector <16 x i32> %2941, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2943 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2923, <16 x i32> %2942, <16 x i32> %2929)
-  %2944 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2922, <16 x i32> %2942, <16 x i32> %2931)
-  %2945 = getelementptr i8, ptr %2933, i64 %27
-  %2946 = load i32, ptr %2945, align 1
-  %2947 = insertelement <16 x i32> poison, i32 %2946, i64 0
-  %2948 = shufflevector <16 x i32> %2947, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2921, <16 x i32> %2948, <16 x i32> %2929)
-  %2950 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2920, <16 x i32> %2948, <16 x i32> %2931)
-  %2951 = getelementptr i8, ptr %2933, i64 %28
-  %2952 = load i32, ptr %2951, align 1
-  %2953 = insertelement <16 x i32> poison, i32 %2952, i64 0
-  %2954 = shufflevector <16 x i32> %2953, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2955 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2919, <16 x i32> %2954, <16 x i32> %2929)
-  %2956 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2918, <16 x i32> %2954, <16 x i32> %2931)
-  %2957 = getelementptr i8, ptr %2933, i64 %29
-  %2958 = load i32, ptr %2957, align 1
-  %2959 = insertelement <16 x i32> poison, i32 %2958, i64 0
-  %2960 = shufflevector <16 x i32> %2959, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2961 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2917, <16 x i32> %2960, <16 x i32> %2929)
-  %2962 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2916, <16 x i32> %2960, <16 x i32> %2931)
-  %2963 = getelementptr i8, ptr %2933, i64 %30
-  %2964 = load i32, ptr %2963, align 1
-  %2965 = insertelement <16 x i32> poison, i32 %2964, i64 0
-  %2966 = shufflevector <16 x i32> %2965, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2915, <16 x i32> %2966, <16 x i32> %2929)
-  %2968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2914, <16 x i32> %2966, <16 x i32> %2931)
-  %2969 = getelementptr i8, ptr %2933, i64 %31
-  %2970 = load i32, ptr %2969, align 1
-  %2971 = insertelement <16 x i32> poison, i32 %2970, i64 0
-  %2972 = shufflevector <16 x i32> %2971, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2973 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2913, <16 x i32> %2972, <16 x i32> %2929)
-  %2974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2912, <16 x i32> %2972, <16 x i32> %2931)
-  %2975 = add nuw nsw i64 %2926, 1
-  %2976 = icmp eq i64 %2975, %19
-  br i1 %2976, label %2977, label %2911, !llvm.loop !75
+2836:                                             ; preds = %2699, %2863
+  %2837 = phi <16 x i32> [ %2907, %2863 ], [ zeroinitializer, %2699 ]
+  %2838 = phi <16 x i32> [ %2906, %2863 ], [ zeroinitializer, %2699 ]
+  %2839 = phi <16 x i32> [ %2901, %2863 ], [ zeroinitializer, %2699 ]
+  %2840 = phi <16 x i32> [ %2900, %2863 ], [ zeroinitializer, %2699 ]
+  %2841 = phi <16 x i32> [ %2895, %2863 ], [ zeroinitializer, %2699 ]
+  %2842 = phi <16 x i32> [ %2894, %2863 ], [ zeroinitializer, %2699 ]
+  %2843 = phi <16 x i32> [ %2889, %2863 ], [ zeroinitializer, %2699 ]
+  %2844 = phi <16 x i32> [ %2888, %2863 ], [ zeroinitializer, %2699 ]
+  %2845 = phi <16 x i32> [ %2883, %2863 ], [ zeroinitializer, %2699 ]
+  %2846 = phi <16 x i32> [ %2882, %2863 ], [ zeroinitializer, %2699 ]
+  %2847 = phi <16 x i32> [ %2877, %2863 ], [ zeroinitializer, %2699 ]
+  %2848 = phi <16 x i32> [ %2876, %2863 ], [ zeroinitializer, %2699 ]
+  %2849 = phi <16 x i32> [ %2871, %2863 ], [ zeroinitializer, %2699 ]
+  %2850 = phi <16 x i32> [ %2870, %2863 ], [ zeroinitializer, %2699 ]
+  %2851 = phi i64 [ %2908, %2863 ], [ 0, %2699 ]
+  %2852 = shl nsw i64 %2851, 6
+  %2853 = getelementptr i8, ptr %98, i64 %2852
+  %2854 = load <16 x i32>, ptr %2853, align 1, !tbaa !31
+  br i1 %2697, label %2858, label %2855
 
-2977:                                             ; preds = %2794, %2911, %2793, %2792
-  %2978 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2974, %2911 ], [ %2908, %2794 ]
-  %2979 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2973, %2911 ], [ %2905, %2794 ]
-  %2980 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2968, %2911 ], [ %2897, %2794 ]
-  %2981 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2967, %2911 ], [ %2894, %2794 ]
-  %2982 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2962, %2911 ], [ %2886, %2794 ]
-  %2983 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2961, %2911 ], [ %2883, %2794 ]
-  %2984 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2956, %2911 ], [ %2875, %2794 ]
-  %2985 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2955, %2911 ], [ %2872, %2794 ]
-  %2986 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2950, %2911 ], [ %2864, %2794 ]
-  %2987 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2949, %2911 ], [ %2861, %2794 ]
-  %2988 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2944, %2911 ], [ %2853, %2794 ]
-  %2989 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2943, %2911 ], [ %2850, %2794 ]
-  %2990 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2938, %2911 ], [ %2842, %2794 ]
-  %2991 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2937, %2911 ], [ %2838, %2794 ]
-  store <16 x i32> %2991, ptr %126, align 1, !tbaa !31
-  %2992 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2990, ptr %2992, align 1, !tbaa !31
-  %2993 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2989, ptr %2993, align 1, !tbaa !31
-  %2994 = getelementptr inbounds i8, ptr %2993, i64 64
-  store <16 x i32> %2988, ptr %2994, align 1, !tbaa !31
-  %2995 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2987, ptr %2995, align 1, !tbaa !31
-  %2996 = getelementptr inbounds i8, ptr %2995, i64 64
-  store <16 x i32> %2986, ptr %2996, align 1, !tbaa !31
-  %2997 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2985, ptr %2997, align 1, !tbaa !31
-  %2998 = getelementptr inbounds i8, ptr %2997, i64 64
-  store <16 x i32> %2984, ptr %2998, align 1, !tbaa !31
-  %2999 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2983, ptr %2999, align 1, !tbaa !31
-  %3000 = getelementptr inbounds i8, ptr %2999, i64 64
-  store <16 x i32> %2982, ptr %3000, align 1, !tbaa !31
-  %3001 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %2981, ptr %3001, align 1, !tbaa !31
-  %3002 = getelementptr inbounds i8, ptr %3001, i64 64
-  store <16 x i32> %2980, ptr %3002, align 1, !tbaa !31
-  %3003 = getelementptr i8, ptr %43, i64 %125
-  store <16 x i32> %2979, ptr %3003, align 1, !tbaa !31
-  %3004 = getelementptr inbounds i8, ptr %3003, i64 64
-  store <16 x i32> %2978, ptr %3004, align 1, !tbaa !31
-  br label %3244
+2855:                                             ; preds = %2836
+  %2856 = getelementptr i8, ptr %2853, i64 %13
+  %2857 = load <16 x i32>, ptr %2856, align 1, !tbaa !31
+  br label %2863
 
-3005:                                             ; preds = %121
-  br i1 %10, label %3007, label %3006
+2858:                                             ; preds = %2836
+  %2859 = getelementptr inbounds i8, ptr %2853, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2859, i32 0, i32 3, i32 1)
+  %2860 = getelementptr i8, ptr %2853, i64 %13
+  %2861 = load <16 x i32>, ptr %2860, align 1, !tbaa !31
+  %2862 = getelementptr inbounds i8, ptr %2860, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2862, i32 0, i32 3, i32 1)
+  br label %2863
 
-3006:                                             ; preds = %3005
-  br i1 %18, label %3008, label %3212
+2863:                                             ; preds = %2858, %2855
+  %2864 = phi <16 x i32> [ %2861, %2858 ], [ %2857, %2855 ]
+  %2865 = shl nsw i64 %2851, 2
+  %2866 = getelementptr i8, ptr %116, i64 %2865
+  %2867 = load i32, ptr %2866, align 1
+  %2868 = insertelement <16 x i32> poison, i32 %2867, i64 0
+  %2869 = shufflevector <16 x i32> %2868, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2870 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2850, <16 x i32> %2869, <16 x i32> %2854)
+  %2871 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2849, <16 x i32> %2869, <16 x i32> %2864)
+  %2872 = getelementptr i8, ptr %2866, i64 %1
+  %2873 = load i32, ptr %2872, align 1
+  %2874 = insertelement <16 x i32> poison, i32 %2873, i64 0
+  %2875 = shufflevector <16 x i32> %2874, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2876 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2848, <16 x i32> %2875, <16 x i32> %2854)
+  %2877 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2847, <16 x i32> %2875, <16 x i32> %2864)
+  %2878 = getelementptr i8, ptr %2866, i64 %27
+  %2879 = load i32, ptr %2878, align 1
+  %2880 = insertelement <16 x i32> poison, i32 %2879, i64 0
+  %2881 = shufflevector <16 x i32> %2880, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2882 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2846, <16 x i32> %2881, <16 x i32> %2854)
+  %2883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2845, <16 x i32> %2881, <16 x i32> %2864)
+  %2884 = getelementptr i8, ptr %2866, i64 %28
+  %2885 = load i32, ptr %2884, align 1
+  %2886 = insertelement <16 x i32> poison, i32 %2885, i64 0
+  %2887 = shufflevector <16 x i32> %2886, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2844, <16 x i32> %2887, <16 x i32> %2854)
+  %2889 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2843, <16 x i32> %2887, <16 x i32> %2864)
+  %2890 = getelementptr i8, ptr %2866, i64 %29
+  %2891 = load i32, ptr %2890, align 1
+  %2892 = insertelement <16 x i32> poison, i32 %2891, i64 0
+  %2893 = shufflevector <16 x i32> %2892, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2894 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2842, <16 x i32> %2893, <16 x i32> %2854)
+  %2895 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2841, <16 x i32> %2893, <16 x i32> %2864)
+  %2896 = getelementptr i8, ptr %2866, i64 %30
+  %2897 = load i32, ptr %2896, align 1
+  %2898 = insertelement <16 x i32> poison, i32 %2897, i64 0
+  %2899 = shufflevector <16 x i32> %2898, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2900 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2840, <16 x i32> %2899, <16 x i32> %2854)
+  %2901 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2839, <16 x i32> %2899, <16 x i32> %2864)
+  %2902 = getelementptr i8, ptr %2866, i64 %31
+  %2903 = load i32, ptr %2902, align 1
+  %2904 = insertelement <16 x i32> poison, i32 %2903, i64 0
+  %2905 = shufflevector <16 x i32> %2904, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2906 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2838, <16 x i32> %2905, <16 x i32> %2854)
+  %2907 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2837, <16 x i32> %2905, <16 x i32> %2864)
+  %2908 = add nuw nsw i64 %2851, 1
+  %2909 = icmp eq i64 %2908, %19
+  br i1 %2909, label %2910, label %2836, !llvm.loop !75
 
-3007:                                             ; preds = %3005
-  br i1 %20, label %3138, label %3212
+2910:                                             ; preds = %2743, %2863, %2699, %2698
+  %2911 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2907, %2863 ], [ %2833, %2743 ]
+  %2912 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2906, %2863 ], [ %2830, %2743 ]
+  %2913 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2901, %2863 ], [ %2822, %2743 ]
+  %2914 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2900, %2863 ], [ %2819, %2743 ]
+  %2915 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2895, %2863 ], [ %2811, %2743 ]
+  %2916 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2894, %2863 ], [ %2808, %2743 ]
+  %2917 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2889, %2863 ], [ %2800, %2743 ]
+  %2918 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2888, %2863 ], [ %2797, %2743 ]
+  %2919 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2883, %2863 ], [ %2789, %2743 ]
+  %2920 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2882, %2863 ], [ %2786, %2743 ]
+  %2921 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2877, %2863 ], [ %2778, %2743 ]
+  %2922 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2876, %2863 ], [ %2775, %2743 ]
+  %2923 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2871, %2863 ], [ %2767, %2743 ]
+  %2924 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2870, %2863 ], [ %2763, %2743 ]
+  store <16 x i32> %2924, ptr %110, align 1, !tbaa !31
+  %2925 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %2923, ptr %2925, align 1, !tbaa !31
+  %2926 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %2922, ptr %2926, align 1, !tbaa !31
+  %2927 = getelementptr inbounds i8, ptr %2926, i64 64
+  store <16 x i32> %2921, ptr %2927, align 1, !tbaa !31
+  %2928 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %2920, ptr %2928, align 1, !tbaa !31
+  %2929 = getelementptr inbounds i8, ptr %2928, i64 64
+  store <16 x i32> %2919, ptr %2929, align 1, !tbaa !31
+  %2930 = getelementptr i8, ptr %37, i64 %109
+  store <16 x i32> %2918, ptr %2930, align 1, !tbaa !31
+  %2931 = getelementptr inbounds i8, ptr %2930, i64 64
+  store <16 x i32> %2917, ptr %2931, align 1, !tbaa !31
+  %2932 = getelementptr i8, ptr %39, i64 %109
+  store <16 x i32> %2916, ptr %2932, align 1, !tbaa !31
+  %2933 = getelementptr inbounds i8, ptr %2932, i64 64
+  store <16 x i32> %2915, ptr %2933, align 1, !tbaa !31
+  %2934 = getelementptr i8, ptr %41, i64 %109
+  store <16 x i32> %2914, ptr %2934, align 1, !tbaa !31
+  %2935 = getelementptr inbounds i8, ptr %2934, i64 64
+  store <16 x i32> %2913, ptr %2935, align 1, !tbaa !31
+  %2936 = getelementptr i8, ptr %43, i64 %109
+  store <16 x i32> %2912, ptr %2936, align 1, !tbaa !31
+  %2937 = getelementptr inbounds i8, ptr %2936, i64 64
+  store <16 x i32> %2911, ptr %2937, align 1, !tbaa !31
+  br label %3205
 
-3008:                                             ; preds = %3006, %3008
-  %3009 = phi <16 x i32> [ %3135, %3008 ], [ zeroinitializer, %3006 ]
-  %3010 = phi <16 x i32> [ %3132, %3008 ], [ zeroinitializer, %3006 ]
-  %3011 = phi <16 x i32> [ %3124, %3008 ], [ zeroinitializer, %3006 ]
-  %3012 = phi <16 x i32> [ %3121, %3008 ], [ zeroinitializer, %3006 ]
-  %3013 = phi <16 x i32> [ %3113, %3008 ], [ zeroinitializer, %3006 ]
-  %3014 = phi <16 x i32> [ %3110, %3008 ], [ zeroinitializer, %3006 ]
-  %3015 = phi <16 x i32> [ %3102, %3008 ], [ zeroinitializer, %3006 ]
-  %3016 = phi <16 x i32> [ %3099, %3008 ], [ zeroinitializer, %3006 ]
-  %3017 = phi <16 x i32> [ %3091, %3008 ], [ zeroinitializer, %3006 ]
-  %3018 = phi <16 x i32> [ %3088, %3008 ], [ zeroinitializer, %3006 ]
-  %3019 = phi <16 x i32> [ %3080, %3008 ], [ zeroinitializer, %3006 ]
-  %3020 = phi <16 x i32> [ %3077, %3008 ], [ zeroinitializer, %3006 ]
-  %3021 = phi <16 x i32> [ %3069, %3008 ], [ zeroinitializer, %3006 ]
-  %3022 = phi <16 x i32> [ %3066, %3008 ], [ zeroinitializer, %3006 ]
-  %3023 = phi <16 x i32> [ %3058, %3008 ], [ zeroinitializer, %3006 ]
-  %3024 = phi <16 x i32> [ %3054, %3008 ], [ zeroinitializer, %3006 ]
-  %3025 = phi i64 [ %3136, %3008 ], [ 0, %3006 ]
-  %3026 = mul nuw nsw i64 %3025, 80
-  %3027 = getelementptr i8, ptr %114, i64 %3026
-  %3028 = load <16 x i32>, ptr %3027, align 1, !tbaa !31
-  %3029 = getelementptr inbounds i8, ptr %3027, i64 64
-  %3030 = load <16 x i8>, ptr %3029, align 1, !tbaa !31
-  %3031 = zext <16 x i8> %3030 to <16 x i32>
-  %3032 = bitcast <16 x i32> %3031 to <64 x i8>
-  %3033 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3032)
-  %3034 = bitcast <64 x i8> %3033 to <16 x i32>
-  %3035 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3034, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %3036 = getelementptr i8, ptr %3027, i64 %13
-  %3037 = load <16 x i32>, ptr %3036, align 1, !tbaa !31
-  %3038 = getelementptr inbounds i8, ptr %3036, i64 64
-  %3039 = load <16 x i8>, ptr %3038, align 1, !tbaa !31
-  %3040 = zext <16 x i8> %3039 to <16 x i32>
-  %3041 = bitcast <16 x i32> %3040 to <64 x i8>
-  %3042 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3041)
+2938:                                             ; preds = %105
+  %2939 = icmp eq i64 %107, 0
+  br i1 %10, label %2941, label %2940
+
+2940:                                             ; preds = %2938
+  br i1 %18, label %2942, label %3173
+
+2941:                                             ; preds = %2938
+  br i1 %20, label %3091, label %3173
+
+2942:                                             ; preds = %2940, %2987
+  %2943 = phi <16 x i32> [ %3088, %2987 ], [ zeroinitializer, %2940 ]
+  %2944 = phi <16 x i32> [ %3085, %2987 ], [ zeroinitializer, %2940 ]
+  %2945 = phi <16 x i32> [ %3077, %2987 ], [ zeroinitializer, %2940 ]
+  %2946 = phi <16 x i32> [ %3074, %2987 ], [ zeroinitializer, %2940 ]
+  %2947 = phi <16 x i32> [ %3066, %2987 ], [ zeroinitializer, %2940 ]
+  %2948 = phi <16 x i32> [ %3063, %2987 ], [ zeroinitializer, %2940 ]
+  %2949 = phi <16 x i32> [ %3055, %2987 ], [ zeroinitializer, %2940 ]
+  %2950 = phi <16 x i32> [ %3052, %2987 ], [ zeroinitializer, %2940 ]
+  %2951 = phi <16 x i32> [ %3044, %2987 ], [ zeroinitializer, %2940 ]
+  %2952 = phi <16 x i32> [ %3041, %2987 ], [ zeroinitializer, %2940 ]
+  %2953 = phi <16 x i32> [ %3033, %2987 ], [ zeroinitializer, %2940 ]
+  %2954 = phi <16 x i32> [ %3030, %2987 ], [ zeroinitializer, %2940 ]
+  %2955 = phi <16 x i32> [ %3022, %2987 ], [ zeroinitializer, %2940 ]
+  %2956 = phi <16 x i32> [ %3019, %2987 ], [ zeroinitializer, %2940 ]
+  %2957 = phi <16 x i32> [ %3011, %2987 ], [ zeroinitializer, %2940 ]
+  %2958 = phi <16 x i32> [ %3007, %2987 ], [ zeroinitializer, %2940 ]
+  %2959 = phi i64 [ %3089, %2987 ], [ 0, %2940 ]
+  %2960 = mul nuw nsw i64 %2959, 80
+  %2961 = getelementptr i8, ptr %98, i64 %2960
+  %2962 = load <16 x i32>, ptr %2961, align 1, !tbaa !31
+  br i1 %2939, label %2973, label %2963
+
+2963:                                             ; preds = %2942
+  %2964 = getelementptr inbounds i8, ptr %2961, i64 64
+  %2965 = load <16 x i8>, ptr %2964, align 1, !tbaa !31
+  %2966 = zext <16 x i8> %2965 to <16 x i32>
+  %2967 = bitcast <16 x i32> %2966 to <64 x i8>
+  %2968 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2967)
+  %2969 = bitcast <64 x i8> %2968 to <16 x i32>
+  %2970 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2969, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2971 = getelementptr i8, ptr %2961, i64 %13
+  %2972 = load <16 x i32>, ptr %2971, align 1, !tbaa !31
+  br label %2987
+
+2973:                                             ; preds = %2942
+  %2974 = getelementptr inbounds i8, ptr %2961, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2974, i32 0, i32 3, i32 1)
+  %2975 = getelementptr inbounds i8, ptr %2961, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2975, i32 0, i32 3, i32 1)
+  %2976 = getelementptr inbounds i8, ptr %2961, i64 64
+  %2977 = load <16 x i8>, ptr %2976, align 1, !tbaa !31
+  %2978 = zext <16 x i8> %2977 to <16 x i32>
+  %2979 = bitcast <16 x i32> %2978 to <64 x i8>
+  %2980 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2979)
+  %2981 = bitcast <64 x i8> %2980 to <16 x i32>
+  %2982 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2981, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2983 = getelementptr i8, ptr %2961, i64 %13
+  %2984 = load <16 x i32>, ptr %2983, align 1, !tbaa !31
+  %2985 = getelementptr inbounds i8, ptr %2983, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2985, i32 0, i32 3, i32 1)
+  %2986 = getelementptr inbounds i8, ptr %2983, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2986, i32 0, i32 3, i32 1)
+  br label %2987
+
+2987:                                             ; preds = %2973, %2963
+  %2988 = phi <16 x i32> [ %2984, %2973 ], [ %2972, %2963 ]
+  %2989 = phi <16 x i32> [ %2982, %2973 ], [ %2970, %2963 ]
+  %2990 = getelementptr i8, ptr %2961, i64 %13
+  %2991 = getelementptr inbounds i8, ptr %2990, i64 64
+  %2992 = load <16 x i8>, ptr %2991, align 1, !tbaa !31
+  %2993 = zext <16 x i8> %2992 to <16 x i32>
+  %2994 = bitcast <16 x i32> %2993 to <64 x i8>
+  %2995 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2994)
+  %2996 = bitcast <64 x i8> %2995 to <16 x i32>
+  %2997 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2996, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2998 = shl nsw i64 %2959, 3
+  %2999 = getelementptr i8, ptr %116, i64 %2998
+  %3000 = load i64, ptr %2999, align 1
+  %3001 = insertelement <8 x i64> poison, i64 %3000, i64 0
+  %3002 = shufflevector <8 x i64> %3001, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3003 = bitcast <8 x i64> %3002 to <64 x i8>
+  %3004 = bitcast <16 x i32> %2989 to <64 x i8>
+  %3005 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3003, <64 x i8> %3004)
+  %3006 = bitcast <64 x i8> %3005 to <16 x i32>
+  %3007 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2958, <16 x i32> %3006, <16 x i32> %2962)
+  %3008 = bitcast <16 x i32> %2997 to <64 x i8>
+  %3009 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3003, <64 x i8> %3008)
+  %3010 = bitcast <64 x i8> %3009 to <16 x i32>
+  %3011 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2957, <16 x i32> %3010, <16 x i32> %2988)
+  %3012 = getelementptr i8, ptr %2999, i64 %1
+  %3013 = load i64, ptr %3012, align 1
+  %3014 = insertelement <8 x i64> poison, i64 %3013, i64 0
+  %3015 = shufflevector <8 x i64> %3014, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3016 = bitcast <8 x i64> %3015 to <64 x i8>
+  %3017 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3016, <64 x i8> %3004)
+  %3018 = bitcast <64 x i8> %3017 to <16 x i32>
+  %3019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2956, <16 x i32> %3018, <16 x i32> %2962)
+  %3020 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3016, <64 x i8> %3008)
+  %3021 = bitcast <64 x i8> %3020 to <16 x i32>
+  %3022 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2955, <16 x i32> %3021, <16 x i32> %2988)
+  %3023 = getelementptr i8, ptr %2999, i64 %27
+  %3024 = load i64, ptr %3023, align 1
+  %3025 = insertelement <8 x i64> poison, i64 %3024, i64 0
+  %3026 = shufflevector <8 x i64> %3025, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3027 = bitcast <8 x i64> %3026 to <64 x i8>
+  %3028 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3027, <64 x i8> %3004)
+  %3029 = bitcast <64 x i8> %3028 to <16 x i32>
+  %3030 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2954, <16 x i32> %3029, <16 x i32> %2962)
+  %3031 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3027, <64 x i8> %3008)
+  %3032 = bitcast <64 x i8> %3031 to <16 x i32>
+  %3033 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2953, <16 x i32> %3032, <16 x i32> %2988)
+  %3034 = getelementptr i8, ptr %2999, i64 %28
+  %3035 = load i64, ptr %3034, align 1
+  %3036 = insertelement <8 x i64> poison, i64 %3035, i64 0
+  %3037 = shufflevector <8 x i64> %3036, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3038 = bitcast <8 x i64> %3037 to <64 x i8>
+  %3039 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3038, <64 x i8> %3004)
+  %3040 = bitcast <64 x i8> %3039 to <16 x i32>
+  %3041 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2952, <16 x i32> %3040, <16 x i32> %2962)
+  %3042 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3038, <64 x i8> %3008)
   %3043 = bitcast <64 x i8> %3042 to <16 x i32>
-  %3044 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3043, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %3045 = shl nsw i64 %3025, 3
-  %3046 = getelementptr i8, ptr %132, i64 %3045
-  %3047 = load i64, ptr %3046, align 1
-  %3048 = insertelement <8 x i64> poison, i64 %3047, i64 0
-  %3049 = shufflevector <8 x i64> %3048, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3050 = bitcast <8 x i64> %3049 to <64 x i8>
-  %3051 = bitcast <16 x i32> %3035 to <64 x i8>
-  %3052 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3051)
-  %3053 = bitcast <64 x i8> %3052 to <16 x i32>
-  %3054 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3024, <16 x i32> %3053, <16 x i32> %3028)
-  %3055 = bitcast <16 x i32> %3044 to <64 x i8>
-  %3056 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3055)
-  %3057 = bitcast <64 x i8> %3056 to <16 x i32>
-  %3058 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3023, <16 x i32> %3057, <16 x i32> %3037)
-  %3059 = getelementptr i8, ptr %3046, i64 %1
-  %3060 = load i64, ptr %3059, align 1
-  %3061 = insertelement <8 x i64> poison, i64 %3060, i64 0
-  %3062 = shufflevector <8 x i64> %3061, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3063 = bitcast <8 x i64> %3062 to <64 x i8>
-  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3051)
+  %3044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2951, <16 x i32> %3043, <16 x i32> %2988)
+  %3045 = getelementptr i8, ptr %2999, i64 %29
+  %3046 = load i64, ptr %3045, align 1
+  %3047 = insertelement <8 x i64> poison, i64 %3046, i64 0
+  %3048 = shufflevector <8 x i64> %3047, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3049 = bitcast <8 x i64> %3048 to <64 x i8>
+  %3050 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3049, <64 x i8> %3004)
+  %3051 = bitcast <64 x i8> %3050 to <16 x i32>
+  %3052 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2950, <16 x i32> %3051, <16 x i32> %2962)
+  %3053 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3049, <64 x i8> %3008)
+  %3054 = bitcast <64 x i8> %3053 to <16 x i32>
+  %3055 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2949, <16 x i32> %3054, <16 x i32> %2988)
+  %3056 = getelementptr i8, ptr %2999, i64 %30
+  %3057 = load i64, ptr %3056, align 1
+  %3058 = insertelement <8 x i64> poison, i64 %3057, i64 0
+  %3059 = shufflevector <8 x i64> %3058, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3060 = bitcast <8 x i64> %3059 to <64 x i8>
+  %3061 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3060, <64 x i8> %3004)
+  %3062 = bitcast <64 x i8> %3061 to <16 x i32>
+  %3063 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2948, <16 x i32> %3062, <16 x i32> %2962)
+  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3060, <64 x i8> %3008)
   %3065 = bitcast <64 x i8> %3064 to <16 x i32>
-  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3022, <16 x i32> %3065, <16 x i32> %3028)
-  %3067 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3055)
-  %3068 = bitcast <64 x i8> %3067 to <16 x i32>
-  %3069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3021, <16 x i32> %3068, <16 x i32> %3037)
-  %3070 = getelementptr i8, ptr %3046, i64 %27
-  %3071 = load i64, ptr %3070, align 1
-  %3072 = insertelement <8 x i64> poison, i64 %3071, i64 0
-  %3073 = shufflevector <8 x i64> %3072, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3074 = bitcast <8 x i64> %3073 to <64 x i8>
-  %3075 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3051)
+  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2947, <16 x i32> %3065, <16 x i32> %2988)
+  %3067 = getelementptr i8, ptr %2999, i64 %31
+  %3068 = load i64, ptr %3067, align 1
+  %3069 = insertelement <8 x i64> poison, i64 %3068, i64 0
+  %3070 = shufflevector <8 x i64> %3069, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3071 = bitcast <8 x i64> %3070 to <64 x i8>
+  %3072 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3071, <64 x i8> %3004)
+  %3073 = bitcast <64 x i8> %3072 to <16 x i32>
+  %3074 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2946, <16 x i32> %3073, <16 x i32> %2962)
+  %3075 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3071, <64 x i8> %3008)
   %3076 = bitcast <64 x i8> %3075 to <16 x i32>
-  %3077 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3020, <16 x i32> %3076, <16 x i32> %3028)
-  %3078 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3055)
-  %3079 = bitcast <64 x i8> %3078 to <16 x i32>
-  %3080 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3019, <16 x i32> %3079, <16 x i32> %3037)
-  %3081 = getelementptr i8, ptr %3046, i64 %28
-  %3082 = load i64, ptr %3081, align 1
-  %3083 = insertelement <8 x i64> poison, i64 %3082, i64 0
-  %3084 = shufflevector <8 x i64> %3083, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3085 = bitcast <8 x i64> %3084 to <64 x i8>
-  %3086 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3051)
+  %3077 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2945, <16 x i32> %3076, <16 x i32> %2988)
+  %3078 = getelementptr i8, ptr %2999, i64 %32
+  %3079 = load i64, ptr %3078, align 1
+  %3080 = insertelement <8 x i64> poison, i64 %3079, i64 0
+  %3081 = shufflevector <8 x i64> %3080, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3082 = bitcast <8 x i64> %3081 to <64 x i8>
+  %3083 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3082, <64 x i8> %3004)
+  %3084 = bitcast <64 x i8> %3083 to <16 x i32>
+  %3085 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2944, <16 x i32> %3084, <16 x i32> %2962)
+  %3086 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3082, <64 x i8> %3008)
   %3087 = bitcast <64 x i8> %3086 to <16 x i32>
-  %3088 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3018, <16 x i32> %3087, <16 x i32> %3028)
-  %3089 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3055)
-  %3090 = bitcast <64 x i8> %3089 to <16 x i32>
-  %3091 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3017, <16 x i32> %3090, <16 x i32> %3037)
-  %3092 = getelementptr i8, ptr %3046, i64 %29
-  %3093 = load i64, ptr %3092, align 1
-  %3094 = insertelement <8 x i64> poison, i64 %3093, i64 0
-  %3095 = shufflevector <8 x i64> %3094, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3096 = bitcast <8 x i64> %3095 to <64 x i8>
-  %3097 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3051)
-  %3098 = bitcast <64 x i8> %3097 to <16 x i32>
-  %3099 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3016, <16 x i32> %3098, <16 x i32> %3028)
-  %3100 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3055)
-  %3101 = bitcast <64 x i8> %3100 to <16 x i32>
-  %3102 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3015, <16 x i32> %3101, <16 x i32> %3037)
-  %3103 = getelementptr i8, ptr %3046, i64 %30
-  %3104 = load i64, ptr %3103, align 1
-  %3105 = insertelement <8 x i64> poison, i64 %3104, i64 0
-  %3106 = shufflevector <8 x i64> %3105, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3107 = bitcast <8 x i64> %3106 to <64 x i8>
-  %3108 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3051)
-  %3109 = bitcast <64 x i8> %3108 to <16 x i32>
-  %3110 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3014, <16 x i32> %3109, <16 x i32> %3028)
-  %3111 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3055)
-  %3112 = bitcast <64 x i8> %3111 to <16 x i32>
-  %3113 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3013, <16 x i32> %3112, <16 x i32> %3037)
-  %3114 = getelementptr i8, ptr %3046, i64 %31
-  %3115 = load i64, ptr %3114, align 1
-  %3116 = insertelement <8 x i64> poison, i64 %3115, i64 0
-  %3117 = shufflevector <8 x i64> %3116, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3118 = bitcast <8 x i64> %3117 to <64 x i8>
-  %3119 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3051)
-  %3120 = bitcast <64 x i8> %3119 to <16 x i32>
-  %3121 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3012, <16 x i32> %3120, <16 x i32> %3028)
-  %3122 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3055)
-  %3123 = bitcast <64 x i8> %3122 to <16 x i32>
-  %3124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3011, <16 x i32> %3123, <16 x i32> %3037)
-  %3125 = getelementptr i8, ptr %3046, i64 %32
-  %3126 = load i64, ptr %3125, align 1
-  %3127 = insertelement <8 x i64> poison, i64 %3126, i64 0
-  %3128 = shufflevector <8 x i64> %3127, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3129 = bitcast <8 x i64> %3128 to <64 x i8>
-  %3130 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3051)
-  %3131 = bitcast <64 x i8> %3130 to <16 x i32>
-  %3132 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3010, <16 x i32> %3131, <16 x i32> %3028)
-  %3133 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3055)
-  %3134 = bitcast <64 x i8> %3133 to <16 x i32>
-  %3135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3009, <16 x i32> %3134, <16 x i32> %3037)
-  %3136 = add nuw nsw i64 %3025, 1
-  %3137 = icmp eq i64 %3136, %17
-  br i1 %3137, label %3212, label %3008, !llvm.loop !74
+  %3088 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2943, <16 x i32> %3087, <16 x i32> %2988)
+  %3089 = add nuw nsw i64 %2959, 1
+  %3090 = icmp eq i64 %3089, %17
+  br i1 %3090, label %3173, label %2942, !llvm.loop !74
 
-3138:                                             ; preds = %3007, %3138
-  %3139 = phi <16 x i32> [ %3209, %3138 ], [ zeroinitializer, %3007 ]
-  %3140 = phi <16 x i32> [ %3208, %3138 ], [ zeroinitializer, %3007 ]
-  %3141 = phi <16 x i32> [ %3203, %3138 ], [ zeroinitializer, %3007 ]
-  %3142 = phi <16 x i32> [ %3202, %3138 ], [ zeroinitializer, %3007 ]
-  %3143 = phi <16 x i32> [ %3197, %3138 ], [ zeroinitializer, %3007 ]
-  %3144 = phi <16 x i32> [ %3196, %3138 ], [ zeroinitializer, %3007 ]
-  %3145 = phi <16 x i32> [ %3191, %3138 ], [ zeroinitializer, %3007 ]
-  %3146 = phi <16 x i32> [ %3190, %3138 ], [ zeroinitializer, %3007 ]
-  %3147 = phi <16 x i32> [ %3185, %3138 ], [ zeroinitializer, %3007 ]
-  %3148 = phi <16 x i32> [ %3184, %3138 ], [ zeroinitializer, %3007 ]
-  %3149 = phi <16 x i32> [ %3179, %3138 ], [ zeroinitializer, %3007 ]
-  %3150 = phi <16 x i32> [ %3178, %3138 ], [ zeroinitializer, %3007 ]
-  %3151 = phi <16 x i32> [ %3173, %3138 ], [ zeroinitializer, %3007 ]
-  %3152 = phi <16 x i32> [ %3172, %3138 ], [ zeroinitializer, %3007 ]
-  %3153 = phi <16 x i32> [ %3167, %3138 ], [ zeroinitializer, %3007 ]
-  %3154 = phi <16 x i32> [ %3166, %3138 ], [ zeroinitializer, %3007 ]
-  %3155 = phi i64 [ %3210, %3138 ], [ 0, %3007 ]
-  %3156 = shl nsw i64 %3155, 6
-  %3157 = getelementptr i8, ptr %114, i64 %3156
-  %3158 = load <16 x i32>, ptr %3157, align 1, !tbaa !31
-  %3159 = getelementptr i8, ptr %3157, i64 %13
-  %3160 = load <16 x i32>, ptr %3159, align 1, !tbaa !31
-  %3161 = shl nsw i64 %3155, 2
-  %3162 = getelementptr i8, ptr %132, i64 %3161
-  %3163 = load i32, ptr %3162, align 1
-  %3164 = insertelement <16 x i32> poison, i32 %3163, i64 0
-  %3165 = shufflevector <16 x i32> %3164, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3166 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3154, <16 x i32> %3165, <16 x i32> %3158)
-  %3167 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3153, <16 x i32> %3165, <16 x i32> %3160)
-  %3168 = getelementptr i8, ptr %3162, i64 %1
-  %3169 = load i32, ptr %3168, align 1
-  %3170 = insertelement <16 x i32> poison, i32 %3169, i64 0
-  %3171 = shufflevector <16 x i32> %3170, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3172 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3152, <16 x i32> %3171, <16 x i32> %3158)
-  %3173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3151, <16 x i32> %3171, <16 x i32> %3160)
-  %3174 = getelementptr i8, ptr %3162, i64 %27
-  %3175 = load i32, ptr %3174, align 1
-  %3176 = insertelement <16 x i32> poison, i32 %3175, i64 0
-  %3177 = shufflevector <16 x i32> %3176, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3150, <16 x i32> %3177, <16 x i32> %3158)
-  %3179 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3149, <16 x i32> %3177, <16 x i32> %3160)
-  %3180 = getelementptr i8, ptr %3162, i64 %28
-  %3181 = load i32, ptr %3180, align 1
-  %3182 = insertelement <16 x i32> poison, i32 %3181, i64 0
-  %3183 = shufflevector <16 x i32> %3182, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3184 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3148, <16 x i32> %3183, <16 x i32> %3158)
-  %3185 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3147, <16 x i32> %3183, <16 x i32> %3160)
-  %3186 = getelementptr i8, ptr %3162, i64 %29
-  %3187 = load i32, ptr %3186, align 1
-  %3188 = insertelement <16 x i32> poison, i32 %3187, i64 0
-  %3189 = shufflevector <16 x i32> %3188, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3146, <16 x i32> %3189, <16 x i32> %3158)
-  %3191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3145, <16 x i32> %3189, <16 x i32> %3160)
-  %3192 = getelementptr i8, ptr %3162, i64 %30
-  %3193 = load i32, ptr %3192, align 1
-  %3194 = insertelement <16 x i32> poison, i32 %3193, i64 0
-  %3195 = shufflevector <16 x i32> %3194, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3144, <16 x i32> %3195, <16 x i32> %3158)
-  %3197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3143, <16 x i32> %3195, <16 x i32> %3160)
-  %3198 = getelementptr i8, ptr %3162, i64 %31
-  %3199 = load i32, ptr %3198, align 1
-  %3200 = insertelement <16 x i32> poison, i32 %3199, i64 0
-  %3201 = shufflevector <16 x i32> %3200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3142, <16 x i32> %3201, <16 x i32> %3158)
-  %3203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3141, <16 x i32> %3201, <16 x i32> %3160)
-  %3204 = getelementptr i8, ptr %3162, i64 %32
-  %3205 = load i32, ptr %3204, align 1
-  %3206 = insertelement <16 x i32> poison, i32 %3205, i64 0
-  %3207 = shufflevector <16 x i32> %3206, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3140, <16 x i32> %3207, <16 x i32> %3158)
-  %3209 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3139, <16 x i32> %3207, <16 x i32> %3160)
-  %3210 = add nuw nsw i64 %3155, 1
-  %3211 = icmp eq i64 %3210, %19
-  br i1 %3211, label %3212, label %3138, !llvm.loop !75
+3091:                                             ; preds = %2941, %3120
+  %3092 = phi <16 x i32> [ %3170, %3120 ], [ zeroinitializer, %2941 ]
+  %3093 = phi <16 x i32> [ %3169, %3120 ], [ zeroinitializer, %2941 ]
+  %3094 = phi <16 x i32> [ %3164, %3120 ], [ zeroinitializer, %2941 ]
+  %3095 = phi <16 x i32> [ %3163, %3120 ], [ zeroinitializer, %2941 ]
+  %3096 = phi <16 x i32> [ %3158, %3120 ], [ zeroinitializer, %2941 ]
+  %3097 = phi <16 x i32> [ %3157, %3120 ], [ zeroinitializer, %2941 ]
+  %3098 = phi <16 x i32> [ %3152, %3120 ], [ zeroinitializer, %2941 ]
+  %3099 = phi <16 x i32> [ %3151, %3120 ], [ zeroinitializer, %2941 ]
+  %3100 = phi <16 x i32> [ %3146, %3120 ], [ zeroinitializer, %2941 ]
+  %3101 = phi <16 x i32> [ %3145, %3120 ], [ zeroinitializer, %2941 ]
+  %3102 = phi <16 x i32> [ %3140, %3120 ], [ zeroinitializer, %2941 ]
+  %3103 = phi <16 x i32> [ %3139, %3120 ], [ zeroinitializer, %2941 ]
+  %3104 = phi <16 x i32> [ %3134, %3120 ], [ zeroinitializer, %2941 ]
+  %3105 = phi <16 x i32> [ %3133, %3120 ], [ zeroinitializer, %2941 ]
+  %3106 = phi <16 x i32> [ %3128, %3120 ], [ zeroinitializer, %2941 ]
+  %3107 = phi <16 x i32> [ %3127, %3120 ], [ zeroinitializer, %2941 ]
+  %3108 = phi i64 [ %3171, %3120 ], [ 0, %2941 ]
+  %3109 = shl nsw i64 %3108, 6
+  %3110 = getelementptr i8, ptr %98, i64 %3109
+  %3111 = load <16 x i32>, ptr %3110, align 1, !tbaa !31
+  br i1 %2939, label %3115, label %3112
 
-3212:                                             ; preds = %3008, %3138, %3007, %3006
-  %3213 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3209, %3138 ], [ %3135, %3008 ]
-  %3214 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3208, %3138 ], [ %3132, %3008 ]
-  %3215 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3203, %3138 ], [ %3124, %3008 ]
-  %3216 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3202, %3138 ], [ %3121, %3008 ]
-  %3217 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3197, %3138 ], [ %3113, %3008 ]
-  %3218 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3196, %3138 ], [ %3110, %3008 ]
-  %3219 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3191, %3138 ], [ %3102, %3008 ]
-  %3220 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3190, %3138 ], [ %3099, %3008 ]
-  %3221 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3185, %3138 ], [ %3091, %3008 ]
-  %3222 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3184, %3138 ], [ %3088, %3008 ]
-  %3223 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3179, %3138 ], [ %3080, %3008 ]
-  %3224 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3178, %3138 ], [ %3077, %3008 ]
-  %3225 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3173, %3138 ], [ %3069, %3008 ]
-  %3226 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3172, %3138 ], [ %3066, %3008 ]
-  %3227 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3167, %3138 ], [ %3058, %3008 ]
-  %3228 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3166, %3138 ], [ %3054, %3008 ]
-  store <16 x i32> %3228, ptr %126, align 1, !tbaa !31
-  %3229 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %3227, ptr %3229, align 1, !tbaa !31
-  %3230 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %3226, ptr %3230, align 1, !tbaa !31
-  %3231 = getelementptr inbounds i8, ptr %3230, i64 64
-  store <16 x i32> %3225, ptr %3231, align 1, !tbaa !31
-  %3232 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %3224, ptr %3232, align 1, !tbaa !31
-  %3233 = getelementptr inbounds i8, ptr %3232, i64 64
-  store <16 x i32> %3223, ptr %3233, align 1, !tbaa !31
-  %3234 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %3222, ptr %3234, align 1, !tbaa !31
-  %3235 = getelementptr inbounds i8, ptr %3234, i64 64
-  store <16 x i32> %3221, ptr %3235, align 1, !tbaa !31
-  %3236 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %3220, ptr %3236, align 1, !tbaa !31
-  %3237 = getelementptr inbounds i8, ptr %3236, i64 64
-  store <16 x i32> %3219, ptr %3237, align 1, !tbaa !31
-  %3238 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %3218, ptr %3238, align 1, !tbaa !31
-  %3239 = getelementptr inbounds i8, ptr %3238, i64 64
-  store <16 x i32> %3217, ptr %3239, align 1, !tbaa !31
-  %3240 = getelementptr i8, ptr %43, i64 %125
-  store <16 x i32> %3216, ptr %3240, align 1, !tbaa !31
-  %3241 = getelementptr inbounds i8, ptr %3240, i64 64
-  store <16 x i32> %3215, ptr %3241, align 1, !tbaa !31
-  %3242 = getelementptr i8, ptr %45, i64 %125
-  store <16 x i32> %3214, ptr %3242, align 1, !tbaa !31
-  %3243 = getelementptr inbounds i8, ptr %3242, i64 64
-  store <16 x i32> %3213, ptr %3243, align 1, !tbaa !31
-  br label %3244
+3112:                                             ; preds = %3091
+  %3113 = getelementptr i8, ptr %3110, i64 %13
+  %3114 = load <16 x i32>, ptr %3113, align 1, !tbaa !31
+  br label %3120
 
-3244:                                             ; preds = %3212, %2977, %2767, %2582, %2422, %2204, %2027, %1891, %1670, %1491, %1331, %1097, %895, %725, %499, %287, %121
-  %3245 = add nuw nsw i64 %123, 8
-  %3246 = add nuw nsw i64 %122, 1
-  %3247 = icmp eq i64 %122, %24
-  br i1 %3247, label %117, label %121, !llvm.loop !79
+3115:                                             ; preds = %3091
+  %3116 = getelementptr inbounds i8, ptr %3110, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3116, i32 0, i32 3, i32 1)
+  %3117 = getelementptr i8, ptr %3110, i64 %13
+  %3118 = load <16 x i32>, ptr %3117, align 1, !tbaa !31
+  %3119 = getelementptr inbounds i8, ptr %3117, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3119, i32 0, i32 3, i32 1)
+  br label %3120
 
-3248:                                             ; preds = %117, %9
+3120:                                             ; preds = %3115, %3112
+  %3121 = phi <16 x i32> [ %3118, %3115 ], [ %3114, %3112 ]
+  %3122 = shl nsw i64 %3108, 2
+  %3123 = getelementptr i8, ptr %116, i64 %3122
+  %3124 = load i32, ptr %3123, align 1
+  %3125 = insertelement <16 x i32> poison, i32 %3124, i64 0
+  %3126 = shufflevector <16 x i32> %3125, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3127 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3107, <16 x i32> %3126, <16 x i32> %3111)
+  %3128 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3106, <16 x i32> %3126, <16 x i32> %3121)
+  %3129 = getelementptr i8, ptr %3123, i64 %1
+  %3130 = load i32, ptr %3129, align 1
+  %3131 = insertelement <16 x i32> poison, i32 %3130, i64 0
+  %3132 = shufflevector <16 x i32> %3131, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3133 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3105, <16 x i32> %3132, <16 x i32> %3111)
+  %3134 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3104, <16 x i32> %3132, <16 x i32> %3121)
+  %3135 = getelementptr i8, ptr %3123, i64 %27
+  %3136 = load i32, ptr %3135, align 1
+  %3137 = insertelement <16 x i32> poison, i32 %3136, i64 0
+  %3138 = shufflevector <16 x i32> %3137, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3139 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3103, <16 x i32> %3138, <16 x i32> %3111)
+  %3140 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3102, <16 x i32> %3138, <16 x i32> %3121)
+  %3141 = getelementptr i8, ptr %3123, i64 %28
+  %3142 = load i32, ptr %3141, align 1
+  %3143 = insertelement <16 x i32> poison, i32 %3142, i64 0
+  %3144 = shufflevector <16 x i32> %3143, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3145 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3101, <16 x i32> %3144, <16 x i32> %3111)
+  %3146 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3100, <16 x i32> %3144, <16 x i32> %3121)
+  %3147 = getelementptr i8, ptr %3123, i64 %29
+  %3148 = load i32, ptr %3147, align 1
+  %3149 = insertelement <16 x i32> poison, i32 %3148, i64 0
+  %3150 = shufflevector <16 x i32> %3149, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3151 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3099, <16 x i32> %3150, <16 x i32> %3111)
+  %3152 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3098, <16 x i32> %3150, <16 x i32> %3121)
+  %3153 = getelementptr i8, ptr %3123, i64 %30
+  %3154 = load i32, ptr %3153, align 1
+  %3155 = insertelement <16 x i32> poison, i32 %3154, i64 0
+  %3156 = shufflevector <16 x i32> %3155, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3157 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3097, <16 x i32> %3156, <16 x i32> %3111)
+  %3158 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3096, <16 x i32> %3156, <16 x i32> %3121)
+  %3159 = getelementptr i8, ptr %3123, i64 %31
+  %3160 = load i32, ptr %3159, align 1
+  %3161 = insertelement <16 x i32> poison, i32 %3160, i64 0
+  %3162 = shufflevector <16 x i32> %3161, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3095, <16 x i32> %3162, <16 x i32> %3111)
+  %3164 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3094, <16 x i32> %3162, <16 x i32> %3121)
+  %3165 = getelementptr i8, ptr %3123, i64 %32
+  %3166 = load i32, ptr %3165, align 1
+  %3167 = insertelement <16 x i32> poison, i32 %3166, i64 0
+  %3168 = shufflevector <16 x i32> %3167, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3169 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3093, <16 x i32> %3168, <16 x i32> %3111)
+  %3170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3092, <16 x i32> %3168, <16 x i32> %3121)
+  %3171 = add nuw nsw i64 %3108, 1
+  %3172 = icmp eq i64 %3171, %19
+  br i1 %3172, label %3173, label %3091, !llvm.loop !75
+
+3173:                                             ; preds = %2987, %3120, %2941, %2940
+  %3174 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3170, %3120 ], [ %3088, %2987 ]
+  %3175 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3169, %3120 ], [ %3085, %2987 ]
+  %3176 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3164, %3120 ], [ %3077, %2987 ]
+  %3177 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3163, %3120 ], [ %3074, %2987 ]
+  %3178 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3158, %3120 ], [ %3066, %2987 ]
+  %3179 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3157, %3120 ], [ %3063, %2987 ]
+  %3180 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3152, %3120 ], [ %3055, %2987 ]
+  %3181 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3151, %3120 ], [ %3052, %2987 ]
+  %3182 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3146, %3120 ], [ %3044, %2987 ]
+  %3183 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3145, %3120 ], [ %3041, %2987 ]
+  %3184 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3140, %3120 ], [ %3033, %2987 ]
+  %3185 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3139, %3120 ], [ %3030, %2987 ]
+  %3186 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3134, %3120 ], [ %3022, %2987 ]
+  %3187 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3133, %3120 ], [ %3019, %2987 ]
+  %3188 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3128, %3120 ], [ %3011, %2987 ]
+  %3189 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3127, %3120 ], [ %3007, %2987 ]
+  store <16 x i32> %3189, ptr %110, align 1, !tbaa !31
+  %3190 = getelementptr inbounds i8, ptr %110, i64 64
+  store <16 x i32> %3188, ptr %3190, align 1, !tbaa !31
+  %3191 = getelementptr i8, ptr %33, i64 %109
+  store <16 x i32> %3187, ptr %3191, align 1, !tbaa !31
+  %3192 = getelementptr inbounds i8, ptr %3191, i64 64
+  store <16 x i32> %3186, ptr %3192, align 1, !tbaa !31
+  %3193 = getelementptr i8, ptr %35, i64 %109
+  store <16 x i32> %3185, ptr %3193, align 1, !tbaa !31
+  %3194 = getelementptr inbounds i8, ptr %3193, i64 64
+  store <16 x i32> %3184, ptr %3194, align 1, !tbaa !31
+  %3195 = getelementptr i8, ptr %37, i64 %109
+  store <16 x i32> %3183, ptr %3195, align 1, !tbaa !31
+  %3196 = getelementptr inbounds i8, ptr %3195, i64 64
+  store <16 x i32> %3182, ptr %3196, align 1, !tbaa !31
+  %3197 = getelementptr i8, ptr %39, i64 %109
+  store <16 x i32> %3181, ptr %3197, align 1, !tbaa !31
+  %3198 = getelementptr inbounds i8, ptr %3197, i64 64
+  store <16 x i32> %3180, ptr %3198, align 1, !tbaa !31
+  %3199 = getelementptr i8, ptr %41, i64 %109
+  store <16 x i32> %3179, ptr %3199, align 1, !tbaa !31
+  %3200 = getelementptr inbounds i8, ptr %3199, i64 64
+  store <16 x i32> %3178, ptr %3200, align 1, !tbaa !31
+  %3201 = getelementptr i8, ptr %43, i64 %109
+  store <16 x i32> %3177, ptr %3201, align 1, !tbaa !31
+  %3202 = getelementptr inbounds i8, ptr %3201, i64 64
+  store <16 x i32> %3176, ptr %3202, align 1, !tbaa !31
+  %3203 = getelementptr i8, ptr %45, i64 %109
+  store <16 x i32> %3175, ptr %3203, align 1, !tbaa !31
+  %3204 = getelementptr inbounds i8, ptr %3203, i64 64
+  store <16 x i32> %3174, ptr %3204, align 1, !tbaa !31
+  br label %3205
+
+3205:                                             ; preds = %3173, %2910, %2672, %2459, %2271, %2108, %1887, %1707, %1552, %1365, %1197, %1048, %832, %648, %496, %299, %105
+  %3206 = add nuw nsw i64 %107, 8
+  %3207 = add nuw nsw i64 %106, 1
+  %3208 = icmp eq i64 %106, %24
+  br i1 %3208, label %101, label %105, !llvm.loop !77
+
+3209:                                             ; preds = %101, %9
   ret void
 }
 
@@ -6170,7 +6471,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !80
+  br i1 %103, label %25, label %104, !llvm.loop !78
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -6214,12 +6515,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !81
+  br i1 %141, label %120, label %113, !llvm.loop !79
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -6321,7 +6622,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   store float %231, ptr %229, align 4, !tbaa !60
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !82
+  br i1 %233, label %234, label %183, !llvm.loop !80
 
 234:                                              ; preds = %183, %180
   %235 = load float, ptr %9, align 16, !tbaa !60
@@ -6339,7 +6640,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
   ret float %247
 }
 
@@ -6360,7 +6661,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
@@ -6604,7 +6905,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !83
+  br i1 %254, label %31, label %49, !llvm.loop !81
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -6634,11 +6935,11 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !84
+  br i1 %276, label %364, label %267, !llvm.loop !82
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
   br label %292
 
@@ -6654,10 +6955,10 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %288 = load float, ptr %287, align 4, !tbaa !60
   %289 = fadd float %288, %286
   store float %289, ptr %287, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !85
+  br i1 %291, label %274, label %277, !llvm.loop !83
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -6744,7 +7045,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %361, ptr %359, align 4, !tbaa !60
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !86
+  br i1 %363, label %279, label %292, !llvm.loop !84
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -6771,7 +7072,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 383:                                              ; preds = %388, %366
   %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
   %385 = mul nuw nsw i64 %384, %2
   %386 = mul nuw nsw i64 %384, %373
@@ -6790,10 +7091,10 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %397 = load float, ptr %396, align 4, !tbaa !60
   %398 = fadd float %397, %395
   store float %398, ptr %396, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !87
+  br i1 %400, label %440, label %383, !llvm.loop !85
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -6841,7 +7142,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %437, ptr %435, align 4, !tbaa !60
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !88
+  br i1 %439, label %388, label %401, !llvm.loop !86
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -6853,12 +7154,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %444
 
 444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -7017,7 +7318,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -7088,7 +7389,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -7122,94 +7423,97 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #19
+declare void @llvm.x86.sse2.pause() #20
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #20
+declare double @llvm.exp.f64(double) #21
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #21
+declare double @erf(double noundef) local_unnamed_addr #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #20
+declare double @llvm.tanh.f64(double) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #20
+declare float @llvm.nearbyint.f32(float) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #22
+declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #23
+declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #20
+declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #22
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite)
+declare void @llvm.prefetch.p0(ptr nocapture readonly, i32 immarg, i32 immarg, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #22
+declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #22
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #20
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #20
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #24
+declare i32 @llvm.smax.i32(i32, i32) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #24
+declare i32 @llvm.umin.i32(i32, i32) #26
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #24
+declare i64 @llvm.smin.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smax.i64(i64, i64) #24
+declare i64 @llvm.smax.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #28
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #24
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #27
+declare ptr @llvm.load.relative.i64(ptr, i64) #29
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -7227,19 +7531,21 @@ attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-le
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { nounwind }
-attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #28 = { nounwind willreturn memory(none) }
+attributes #16 = { nofree norecurse nosync nounwind memory(argmem: readwrite, inaccessiblemem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { nounwind }
+attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #25 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite) }
+attributes #26 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #27 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #28 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #29 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #30 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -7321,8 +7627,8 @@ attributes #28 = { nounwind willreturn memory(none) }
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
 !76 = distinct !{!76, !33}
-!77 = distinct !{!77, !33}
-!78 = distinct !{!78, !33}
+!77 = distinct !{!77, !16}
+!78 = distinct !{!78, !16}
 !79 = distinct !{!79, !16}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
@@ -7331,8 +7637,6 @@ attributes #28 = { nounwind willreturn memory(none) }
 !84 = distinct !{!84, !16}
 !85 = distinct !{!85, !16}
 !86 = distinct !{!86, !16}
-!87 = distinct !{!87, !16}
-!88 = distinct !{!88, !16}
 """##
     case 4:
         return ##"""
