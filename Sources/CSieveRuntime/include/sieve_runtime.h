@@ -515,6 +515,11 @@ static inline uint32_t sieve_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v,
 /* How far ahead the first row block of each panel pair prefetches its weights (bytes): that block reads them from DRAM
  * when they are cold, the later row blocks find them in L2. 4 KiB took 2:4 batch 32 from 1.18-1.27 to 1.02-1.04 ms
  * (a cold C loop of the 4096x4096 layer's tiles, load 17; 1 and 2 KiB 1.07-1.16 ms, 8 KiB 1.04-1.11 ms). */
+/* Steps (8 elements of the reduction) of a 2:4 chunk whose decoded shuffle controls the later blocks of rows reuse:
+ * 64 steps keep them (8 KiB) and the chunk's weights (10 KiB) in L1. */
+#ifndef SIEVE_INT8_TILE_CHUNK
+#define SIEVE_INT8_TILE_CHUNK 64
+#endif
 #ifndef SIEVE_INT8_TILE_PREFETCH
 #define SIEVE_INT8_TILE_PREFETCH 4096
 #endif
@@ -533,10 +538,10 @@ static inline __attribute__((always_inline)) __m512i sieve_int8_tile_dpbusd(__m5
 static inline __attribute__((always_inline)) void sieve_int8_tile_block(const uint8_t *a, int64_t lda, const int8_t *w,
                                                                        int64_t panel_bytes, int64_t k, int sparse24,
                                                                        int32_t *out, int64_t ldo, const int R, const int C,
-                                                                       int prefetch) {
+                                                                       int prefetch, int accumulate, __m512i *controls, int decode) {
     __m512i acc[SIEVE_INT8_TILE_ROWS][SIEVE_INT8_TILE_PANELS];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_si512();
+        for (int c = 0; c < C; c++) acc[r][c] = accumulate ? _mm512_loadu_si512(out + r * ldo + 16 * c) : _mm512_setzero_si512();
     if (sparse24) {
         const __m512i three = _mm512_set1_epi32(0x03030303), high = _mm512_set1_epi32(0x04040000);
         for (int64_t s = 0; s < k / 8; s++) {
@@ -544,6 +549,10 @@ static inline __attribute__((always_inline)) void sieve_int8_tile_block(const ui
             for (int c = 0; c < C; c++) {
                 const int8_t *step = w + c * panel_bytes + 80 * s;
                 values[c] = _mm512_loadu_si512(step);
+                if (!decode) {
+                    control[c] = _mm512_load_si512(controls + s * SIEVE_INT8_TILE_PANELS + c);
+                    continue;
+                }
                 if (prefetch) {
                     _mm_prefetch((const char *)step + SIEVE_INT8_TILE_PREFETCH, _MM_HINT_T0);
                     _mm_prefetch((const char *)step + SIEVE_INT8_TILE_PREFETCH + 79, _MM_HINT_T0);
@@ -558,6 +567,7 @@ static inline __attribute__((always_inline)) void sieve_int8_tile_block(const ui
                                                  _mm512_or_si512(_mm512_slli_epi32(x, 12), _mm512_slli_epi32(x, 18)));
 #endif
                 control[c] = _mm512_ternarylogic_epi32(spread, three, high, 0xEA); /* (spread & three) | high */
+                if (controls) _mm512_store_si512(controls + s * SIEVE_INT8_TILE_PANELS + c, control[c]);
             }
             for (int r = 0; r < R; r++) {
                 __m512i window = _mm512_set1_epi64((long long)sieve_load_u64(a + r * lda + 8 * s));
@@ -631,23 +641,33 @@ static inline void sieve_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, 
                                    int64_t k, int sparse24, int32_t *out, int64_t ldo) {
     const int64_t panel_bytes = sieve_int8_panel_bytes(k, sparse24);
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    __m512i controls[SIEVE_INT8_TILE_CHUNK * SIEVE_INT8_TILE_PANELS];
     for (int64_t p = 0; p < panel_count; p += SIEVE_INT8_TILE_PANELS) {
         const int C = panel_count - p >= SIEVE_INT8_TILE_PANELS ? SIEVE_INT8_TILE_PANELS : (int)(panel_count - p);
-        for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
-            const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
-            const uint8_t *x = a + r * lda;
-            const int8_t *w = panels + p * panel_bytes;
-            int32_t *y = out + r * ldo + 16 * p;
-            /* Constant tile sizes, so that the accumulators live in registers. */
-#define SIEVE_INT8_TILE_CASE(rr, cc) case (rr) * 4 + (cc): sieve_int8_tile_block(x, lda, w, panel_bytes, k, sparse24, y, ldo, rr, cc, r == 0); break;
-            switch (R * 4 + C) {
-            SIEVE_INT8_TILE_CASE(1, 1) SIEVE_INT8_TILE_CASE(2, 1) SIEVE_INT8_TILE_CASE(3, 1) SIEVE_INT8_TILE_CASE(4, 1)
-            SIEVE_INT8_TILE_CASE(5, 1) SIEVE_INT8_TILE_CASE(6, 1) SIEVE_INT8_TILE_CASE(7, 1) SIEVE_INT8_TILE_CASE(8, 1)
-            SIEVE_INT8_TILE_CASE(1, 2) SIEVE_INT8_TILE_CASE(2, 2) SIEVE_INT8_TILE_CASE(3, 2) SIEVE_INT8_TILE_CASE(4, 2)
-            SIEVE_INT8_TILE_CASE(5, 2) SIEVE_INT8_TILE_CASE(6, 2) SIEVE_INT8_TILE_CASE(7, 2) SIEVE_INT8_TILE_CASE(8, 2)
-            default: break;
-            }
+        /* 2:4 with more than one block of rows: chunks of the reduction, in which the first block of rows decodes the
+         * shuffle controls into `controls` and the others load them (the decode takes the shuffle ports that vpshufb
+         * needs); the accumulators go through `out` between chunks. Otherwise the whole reduction at once. */
+        const int chunked = sparse24 && rows > SIEVE_INT8_TILE_ROWS;
+        const int64_t steps = chunked ? SIEVE_INT8_TILE_CHUNK : k / 8;
+        for (int64_t s0 = 0; s0 < (sparse24 ? k / 8 : 1); s0 += steps) {
+            const int64_t length = sparse24 ? 8 * (k / 8 - s0 < steps ? k / 8 - s0 : steps) : k;
+            for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
+                const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
+                const uint8_t *x = a + r * lda + 8 * s0;
+                const int8_t *w = panels + p * panel_bytes + 80 * s0;
+                int32_t *y = out + r * ldo + 16 * p;
+                /* Constant tile sizes, so that the accumulators live in registers. */
+#define SIEVE_INT8_TILE_CASE(rr, cc) case (rr) * 4 + (cc): \
+                sieve_int8_tile_block(x, lda, w, panel_bytes, length, sparse24, y, ldo, rr, cc, r == 0, s0 > 0, chunked ? controls : NULL, !chunked || r == 0); break;
+                switch (R * 4 + C) {
+                SIEVE_INT8_TILE_CASE(1, 1) SIEVE_INT8_TILE_CASE(2, 1) SIEVE_INT8_TILE_CASE(3, 1) SIEVE_INT8_TILE_CASE(4, 1)
+                SIEVE_INT8_TILE_CASE(5, 1) SIEVE_INT8_TILE_CASE(6, 1) SIEVE_INT8_TILE_CASE(7, 1) SIEVE_INT8_TILE_CASE(8, 1)
+                SIEVE_INT8_TILE_CASE(1, 2) SIEVE_INT8_TILE_CASE(2, 2) SIEVE_INT8_TILE_CASE(3, 2) SIEVE_INT8_TILE_CASE(4, 2)
+                SIEVE_INT8_TILE_CASE(5, 2) SIEVE_INT8_TILE_CASE(6, 2) SIEVE_INT8_TILE_CASE(7, 2) SIEVE_INT8_TILE_CASE(8, 2)
+                default: break;
+                }
 #undef SIEVE_INT8_TILE_CASE
+            }
         }
     }
 #elif defined(__AVX2__)

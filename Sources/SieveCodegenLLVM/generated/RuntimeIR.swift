@@ -2378,3995 +2378,4969 @@ define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 n
   ret void
 }
 
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite, inaccessiblemem: readwrite) uwtable
-define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef writeonly %7, i64 noundef %8) local_unnamed_addr #16 {
-  %10 = icmp eq i32 %6, 0
-  %11 = mul nsw i64 %5, 10
-  %12 = shl nsw i64 %5, 4
-  %13 = select i1 %10, i64 %12, i64 %11
-  %14 = icmp sgt i64 %4, 0
-  br i1 %14, label %15, label %3209
+; Function Attrs: nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef %7, i64 noundef %8) local_unnamed_addr #16 {
+  %10 = alloca [128 x <8 x i64>], align 64
+  %11 = icmp eq i32 %6, 0
+  %12 = mul nsw i64 %5, 10
+  %13 = shl nsw i64 %5, 4
+  %14 = select i1 %11, i64 %13, i64 %12
+  call void @llvm.lifetime.start.p0(i64 8192, ptr nonnull %10) #20
+  %15 = icmp sgt i64 %4, 0
+  br i1 %15, label %16, label %3979
 
-15:                                               ; preds = %9
-  %16 = icmp sgt i64 %2, 0
-  %17 = sdiv i64 %5, 8
-  %18 = icmp sgt i64 %5, 7
-  %19 = sdiv i64 %5, 4
-  %20 = icmp sgt i64 %5, 3
-  %21 = shl i64 %8, 5
-  %22 = shl i64 %8, 2
-  %23 = add i64 %2, -1
-  %24 = lshr i64 %23, 3
-  %25 = add nsw i64 %4, -1
-  %26 = lshr i64 %25, 1
-  %27 = shl nsw i64 %1, 1
-  %28 = mul nsw i64 %1, 3
-  %29 = shl nsw i64 %1, 2
-  %30 = mul nsw i64 %1, 5
-  %31 = mul nsw i64 %1, 6
-  %32 = mul nsw i64 %1, 7
-  %33 = getelementptr i8, ptr %7, i64 %22
-  %34 = shl i64 %8, 3
-  %35 = getelementptr i8, ptr %7, i64 %34
-  %36 = mul i64 %8, 12
-  %37 = getelementptr i8, ptr %7, i64 %36
-  %38 = shl i64 %8, 4
-  %39 = getelementptr i8, ptr %7, i64 %38
-  %40 = mul i64 %8, 20
-  %41 = getelementptr i8, ptr %7, i64 %40
-  %42 = mul i64 %8, 24
-  %43 = getelementptr i8, ptr %7, i64 %42
-  %44 = mul i64 %8, 28
-  %45 = getelementptr i8, ptr %7, i64 %44
-  %46 = add nsw i64 %19, -1
-  %47 = add nsw i64 %17, -1
-  %48 = and i64 %19, 1
-  %49 = icmp eq i64 %46, 0
-  %50 = and i64 %19, 2305843009213693950
-  %51 = icmp eq i64 %48, 0
-  %52 = and i64 %19, 1
-  %53 = icmp eq i64 %46, 0
-  %54 = and i64 %19, 2305843009213693950
-  %55 = icmp eq i64 %52, 0
-  %56 = and i64 %19, 1
-  %57 = icmp eq i64 %46, 0
-  %58 = and i64 %19, 2305843009213693950
-  %59 = icmp eq i64 %56, 0
-  %60 = and i64 %19, 1
-  %61 = icmp eq i64 %46, 0
-  %62 = and i64 %19, 2305843009213693950
-  %63 = icmp eq i64 %60, 0
-  %64 = and i64 %19, 1
-  %65 = icmp eq i64 %46, 0
-  %66 = and i64 %19, 2305843009213693950
-  %67 = icmp eq i64 %64, 0
-  %68 = and i64 %19, 1
-  %69 = icmp eq i64 %46, 0
-  %70 = and i64 %19, 2305843009213693950
-  %71 = icmp eq i64 %68, 0
-  %72 = and i64 %17, 1
-  %73 = icmp eq i64 %47, 0
-  %74 = and i64 %17, 1152921504606846974
-  %75 = icmp eq i64 %72, 0
-  %76 = and i64 %19, 1
-  %77 = icmp eq i64 %46, 0
-  %78 = and i64 %19, 2305843009213693950
-  %79 = icmp eq i64 %76, 0
-  %80 = and i64 %17, 1
-  %81 = icmp eq i64 %47, 0
-  %82 = and i64 %17, 1152921504606846974
-  %83 = icmp eq i64 %80, 0
-  %84 = and i64 %19, 3
-  %85 = icmp ult i64 %46, 3
-  %86 = and i64 %19, 2305843009213693948
+16:                                               ; preds = %9
+  %17 = icmp slt i64 %2, 9
+  %18 = or i1 %17, %11
+  %19 = sdiv i64 %5, 8
+  %20 = select i1 %18, i64 %19, i64 64
+  %21 = select i1 %11, i64 1, i64 %19
+  %22 = icmp sgt i64 %21, 0
+  %23 = icmp sgt i64 %2, 0
+  %24 = select i1 %18, ptr null, ptr %10
+  %25 = shl i64 %8, 5
+  %26 = shl i64 %8, 2
+  %27 = add i64 %2, -1
+  %28 = lshr i64 %27, 3
+  %29 = add nsw i64 %4, -1
+  %30 = lshr i64 %29, 1
+  %31 = shl i64 %8, 3
+  %32 = mul i64 %8, 12
+  %33 = shl i64 %8, 4
+  %34 = mul i64 %8, 20
+  %35 = mul i64 %8, 24
+  %36 = mul i64 %8, 28
+  %37 = shl nsw i64 %1, 1
+  %38 = mul nsw i64 %1, 3
+  %39 = shl nsw i64 %1, 2
+  %40 = mul nsw i64 %1, 5
+  %41 = mul nsw i64 %1, 6
+  %42 = mul nsw i64 %1, 7
+  %43 = getelementptr i8, ptr %7, i64 %26
+  %44 = getelementptr i8, ptr %7, i64 %31
+  %45 = getelementptr i8, ptr %7, i64 %32
+  %46 = getelementptr i8, ptr %7, i64 %33
+  %47 = getelementptr i8, ptr %7, i64 %34
+  %48 = getelementptr i8, ptr %7, i64 %35
+  %49 = getelementptr i8, ptr %7, i64 %36
+  br label %50
+
+50:                                               ; preds = %63, %16
+  %51 = phi i64 [ 0, %16 ], [ %65, %63 ]
+  %52 = phi i64 [ 0, %16 ], [ %64, %63 ]
+  %53 = shl i64 %51, 7
+  %54 = sub nsw i64 %4, %52
+  %55 = icmp sgt i64 %54, 1
+  %56 = trunc i64 %54 to i32
+  %57 = select i1 %55, i32 2, i32 %56
+  br i1 %22, label %58, label %63
+
+58:                                               ; preds = %50
+  %59 = mul nsw i64 %52, %14
+  %60 = getelementptr inbounds i8, ptr %3, i64 %59
+  %61 = shl nsw i64 %52, 6
+  %62 = getelementptr i8, ptr %7, i64 %61
+  br label %67
+
+63:                                               ; preds = %116, %50
+  %64 = add nuw nsw i64 %52, 2
+  %65 = add nuw nsw i64 %51, 1
+  %66 = icmp eq i64 %51, %30
+  br i1 %66, label %3979, label %50, !llvm.loop !73
+
+67:                                               ; preds = %116, %58
+  %68 = phi i64 [ 0, %58 ], [ %117, %116 ]
+  br i1 %23, label %69, label %116
+
+69:                                               ; preds = %67
+  %70 = sub nsw i64 %19, %68
+  %71 = tail call i64 @llvm.smin.i64(i64 %70, i64 %20)
+  %72 = shl nsw i64 %71, 3
+  %73 = select i1 %11, i64 %5, i64 %72
+  %74 = shl nsw i64 %68, 3
+  %75 = getelementptr i8, ptr %0, i64 %74
+  %76 = mul nsw i64 %68, 80
+  %77 = getelementptr inbounds i8, ptr %60, i64 %76
+  %78 = icmp slt i64 %68, 1
+  %79 = sdiv i64 %73, 8
+  %80 = icmp sgt i64 %73, 7
+  %81 = sdiv i64 %73, 4
+  %82 = icmp sgt i64 %73, 3
+  %83 = add nsw i64 %81, -1
+  %84 = and i64 %81, 1
+  %85 = icmp eq i64 %83, 0
+  %86 = and i64 %81, 2305843009213693950
   %87 = icmp eq i64 %84, 0
-  br label %88
+  %88 = and i64 %81, 1
+  %89 = icmp eq i64 %83, 0
+  %90 = and i64 %81, 2305843009213693950
+  %91 = icmp eq i64 %88, 0
+  %92 = and i64 %81, 1
+  %93 = icmp eq i64 %83, 0
+  %94 = and i64 %81, 2305843009213693950
+  %95 = icmp eq i64 %92, 0
+  %96 = and i64 %81, 1
+  %97 = icmp eq i64 %83, 0
+  %98 = and i64 %81, 2305843009213693950
+  %99 = icmp eq i64 %96, 0
+  %100 = and i64 %81, 1
+  %101 = icmp eq i64 %83, 0
+  %102 = and i64 %81, 2305843009213693950
+  %103 = icmp eq i64 %100, 0
+  %104 = and i64 %81, 1
+  %105 = icmp eq i64 %83, 0
+  %106 = and i64 %81, 2305843009213693950
+  %107 = icmp eq i64 %104, 0
+  %108 = and i64 %81, 1
+  %109 = icmp eq i64 %83, 0
+  %110 = and i64 %81, 2305843009213693950
+  %111 = icmp eq i64 %108, 0
+  %112 = and i64 %81, 3
+  %113 = icmp ult i64 %83, 3
+  %114 = and i64 %81, 2305843009213693948
+  %115 = icmp eq i64 %112, 0
+  br label %119
 
-88:                                               ; preds = %101, %15
-  %89 = phi i64 [ 0, %15 ], [ %103, %101 ]
-  %90 = phi i64 [ 0, %15 ], [ %102, %101 ]
-  %91 = shl i64 %89, 7
-  %92 = sub nsw i64 %4, %90
-  %93 = icmp sgt i64 %92, 1
-  %94 = trunc i64 %92 to i32
-  %95 = select i1 %93, i32 2, i32 %94
-  br i1 %16, label %96, label %101
+116:                                              ; preds = %3975, %67
+  %117 = add nsw i64 %68, %20
+  %118 = icmp slt i64 %117, %21
+  br i1 %118, label %67, label %63, !llvm.loop !74
 
-96:                                               ; preds = %88
-  %97 = mul nsw i64 %90, %13
-  %98 = getelementptr inbounds i8, ptr %3, i64 %97
-  %99 = shl nsw i64 %90, 6
-  %100 = getelementptr i8, ptr %7, i64 %99
-  br label %105
-
-101:                                              ; preds = %3205, %88
-  %102 = add nuw nsw i64 %90, 2
-  %103 = add nuw nsw i64 %89, 1
-  %104 = icmp eq i64 %89, %26
-  br i1 %104, label %3209, label %88, !llvm.loop !73
-
-105:                                              ; preds = %3205, %96
-  %106 = phi i64 [ 0, %96 ], [ %3207, %3205 ]
-  %107 = phi i64 [ 0, %96 ], [ %3206, %3205 ]
-  %108 = mul i64 %21, %106
-  %109 = add i64 %108, %91
-  %110 = getelementptr i8, ptr %7, i64 %109
-  %111 = sub nsw i64 %2, %107
-  %112 = icmp sgt i64 %111, 7
-  %113 = trunc i64 %111 to i32
-  %114 = shl nsw i32 %113, 2
-  %115 = mul nsw i64 %107, %1
-  %116 = getelementptr inbounds i8, ptr %0, i64 %115
-  %117 = mul nsw i64 %107, %8
-  %118 = getelementptr i32, ptr %100, i64 %117
-  %119 = select i1 %112, i32 32, i32 %114
-  %120 = add nsw i32 %119, %95
-  switch i32 %120, label %3205 [
-    i32 5, label %121
-    i32 9, label %301
-    i32 13, label %500
-    i32 17, label %654
-    i32 21, label %840
-    i32 25, label %1058
-    i32 29, label %1209
-    i32 33, label %1379
-    i32 6, label %1568
-    i32 10, label %1711
-    i32 14, label %1895
-    i32 18, label %2120
-    i32 22, label %2287
-    i32 26, label %2479
-    i32 30, label %2696
-    i32 34, label %2938
+119:                                              ; preds = %3975, %69
+  %120 = phi i64 [ 0, %69 ], [ %3977, %3975 ]
+  %121 = phi i64 [ 0, %69 ], [ %3976, %3975 ]
+  %122 = mul i64 %25, %120
+  %123 = add i64 %122, %53
+  %124 = getelementptr i8, ptr %7, i64 %123
+  %125 = sub nsw i64 %2, %121
+  %126 = icmp sgt i64 %125, 7
+  %127 = trunc i64 %125 to i32
+  %128 = shl nsw i32 %127, 2
+  %129 = mul nsw i64 %121, %1
+  %130 = getelementptr i8, ptr %75, i64 %129
+  %131 = mul nsw i64 %121, %8
+  %132 = getelementptr i32, ptr %62, i64 %131
+  %133 = select i1 %126, i32 32, i32 %128
+  %134 = add nsw i32 %133, %57
+  switch i32 %134, label %3975 [
+    i32 5, label %135
+    i32 9, label %273
+    i32 13, label %417
+    i32 17, label %599
+    i32 21, label %819
+    i32 25, label %1077
+    i32 29, label %1268
+    i32 33, label %1483
+    i32 6, label %1722
+    i32 10, label %1894
+    i32 14, label %2125
+    i32 18, label %2415
+    i32 22, label %2649
+    i32 26, label %2922
+    i32 30, label %3234
+    i32 34, label %3585
   ]
 
-121:                                              ; preds = %105
-  %122 = icmp eq i64 %107, 0
-  br i1 %10, label %125, label %123
+135:                                              ; preds = %119
+  %136 = icmp eq i64 %121, 0
+  %137 = or i1 %18, %136
+  br i1 %78, label %143, label %141
 
-123:                                              ; preds = %121
-  br i1 %18, label %124, label %299
+138:                                              ; preds = %143
+  br i1 %80, label %145, label %271
 
-124:                                              ; preds = %123
-  br i1 %81, label %267, label %127
+139:                                              ; preds = %143
+  br i1 %82, label %140, label %271
 
-125:                                              ; preds = %121
-  br i1 %20, label %126, label %299
+140:                                              ; preds = %139
+  br i1 %113, label %246, label %186
 
-126:                                              ; preds = %125
-  br i1 %85, label %241, label %183
+141:                                              ; preds = %135
+  %142 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  br label %143
 
-127:                                              ; preds = %124, %162
-  %128 = phi <16 x i32> [ %179, %162 ], [ zeroinitializer, %124 ]
-  %129 = phi i64 [ %180, %162 ], [ 0, %124 ]
-  %130 = phi i64 [ %181, %162 ], [ 0, %124 ]
-  %131 = mul nuw nsw i64 %129, 80
-  %132 = getelementptr i8, ptr %98, i64 %131
-  %133 = load <16 x i32>, ptr %132, align 1, !tbaa !31
-  br i1 %122, label %134, label %137
+143:                                              ; preds = %141, %135
+  %144 = phi <8 x i64> [ %142, %141 ], [ zeroinitializer, %135 ]
+  br i1 %11, label %139, label %138
 
-134:                                              ; preds = %127
-  %135 = getelementptr inbounds i8, ptr %132, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %135, i32 0, i32 3, i32 1)
-  %136 = getelementptr inbounds i8, ptr %132, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %136, i32 0, i32 3, i32 1)
-  br label %137
+145:                                              ; preds = %138, %170
+  %146 = phi <8 x i64> [ %183, %170 ], [ %144, %138 ]
+  %147 = phi i64 [ %184, %170 ], [ 0, %138 ]
+  %148 = mul nuw nsw i64 %147, 80
+  %149 = getelementptr i8, ptr %77, i64 %148
+  %150 = shl nsw i64 %147, 7
+  %151 = getelementptr inbounds i8, ptr %10, i64 %150
+  %152 = load <16 x i32>, ptr %149, align 1, !tbaa !31
+  br i1 %137, label %156, label %153
 
-137:                                              ; preds = %134, %127
-  %138 = getelementptr inbounds i8, ptr %132, i64 64
-  %139 = load <16 x i8>, ptr %138, align 1, !tbaa !31
-  %140 = zext <16 x i8> %139 to <16 x i32>
-  %141 = bitcast <16 x i32> %140 to <64 x i8>
-  %142 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %141)
-  %143 = bitcast <64 x i8> %142 to <16 x i32>
-  %144 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %143, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %145 = shl nsw i64 %129, 3
-  %146 = getelementptr i8, ptr %116, i64 %145
-  %147 = load i64, ptr %146, align 1
-  %148 = insertelement <8 x i64> poison, i64 %147, i64 0
-  %149 = shufflevector <8 x i64> %148, <8 x i64> poison, <8 x i32> zeroinitializer
-  %150 = bitcast <8 x i64> %149 to <64 x i8>
-  %151 = bitcast <16 x i32> %144 to <64 x i8>
-  %152 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %150, <64 x i8> %151)
-  %153 = bitcast <64 x i8> %152 to <16 x i32>
-  %154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %128, <16 x i32> %153, <16 x i32> %133)
-  %155 = or disjoint i64 %129, 1
-  %156 = mul nuw nsw i64 %155, 80
-  %157 = getelementptr i8, ptr %98, i64 %156
-  %158 = load <16 x i32>, ptr %157, align 1, !tbaa !31
-  br i1 %122, label %159, label %162
+153:                                              ; preds = %145
+  %154 = getelementptr inbounds i8, ptr %24, i64 %150
+  %155 = load <8 x i64>, ptr %154, align 64, !tbaa !31
+  br label %170
 
-159:                                              ; preds = %137
-  %160 = getelementptr inbounds i8, ptr %157, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %160, i32 0, i32 3, i32 1)
-  %161 = getelementptr inbounds i8, ptr %157, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %161, i32 0, i32 3, i32 1)
-  br label %162
+156:                                              ; preds = %145
+  br i1 %136, label %157, label %160
 
-162:                                              ; preds = %159, %137
-  %163 = getelementptr inbounds i8, ptr %157, i64 64
-  %164 = load <16 x i8>, ptr %163, align 1, !tbaa !31
-  %165 = zext <16 x i8> %164 to <16 x i32>
-  %166 = bitcast <16 x i32> %165 to <64 x i8>
-  %167 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %166)
-  %168 = bitcast <64 x i8> %167 to <16 x i32>
-  %169 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %168, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %170 = shl nsw i64 %155, 3
-  %171 = getelementptr i8, ptr %116, i64 %170
-  %172 = load i64, ptr %171, align 1
-  %173 = insertelement <8 x i64> poison, i64 %172, i64 0
-  %174 = shufflevector <8 x i64> %173, <8 x i64> poison, <8 x i32> zeroinitializer
-  %175 = bitcast <8 x i64> %174 to <64 x i8>
-  %176 = bitcast <16 x i32> %169 to <64 x i8>
-  %177 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %175, <64 x i8> %176)
-  %178 = bitcast <64 x i8> %177 to <16 x i32>
-  %179 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %154, <16 x i32> %178, <16 x i32> %158)
-  %180 = add nuw nsw i64 %129, 2
-  %181 = add i64 %130, 2
-  %182 = icmp eq i64 %181, %82
-  br i1 %182, label %267, label %127, !llvm.loop !74
+157:                                              ; preds = %156
+  %158 = getelementptr inbounds i8, ptr %149, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %158, i32 0, i32 3, i32 1)
+  %159 = getelementptr inbounds i8, ptr %149, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %159, i32 0, i32 3, i32 1)
+  br label %160
 
-183:                                              ; preds = %126, %231
-  %184 = phi <16 x i32> [ %237, %231 ], [ zeroinitializer, %126 ]
-  %185 = phi i64 [ %238, %231 ], [ 0, %126 ]
-  %186 = phi i64 [ %239, %231 ], [ 0, %126 ]
-  %187 = shl nsw i64 %185, 6
-  %188 = getelementptr i8, ptr %98, i64 %187
-  %189 = load <16 x i32>, ptr %188, align 1, !tbaa !31
-  br i1 %122, label %190, label %192
+160:                                              ; preds = %157, %156
+  %161 = getelementptr inbounds i8, ptr %149, i64 64
+  %162 = load <16 x i8>, ptr %161, align 1, !tbaa !31
+  %163 = zext <16 x i8> %162 to <16 x i32>
+  %164 = bitcast <16 x i32> %163 to <64 x i8>
+  %165 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %164)
+  %166 = bitcast <64 x i8> %165 to <16 x i32>
+  %167 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %166, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %168 = bitcast <16 x i32> %167 to <8 x i64>
+  br i1 %18, label %170, label %169
 
-190:                                              ; preds = %183
-  %191 = getelementptr inbounds i8, ptr %188, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %191, i32 0, i32 3, i32 1)
-  br label %192
+169:                                              ; preds = %160
+  store <16 x i32> %167, ptr %151, align 64, !tbaa !31
+  br label %170
 
-192:                                              ; preds = %190, %183
-  %193 = shl nsw i64 %185, 2
-  %194 = getelementptr i8, ptr %116, i64 %193
-  %195 = load i32, ptr %194, align 1
-  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
-  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %198 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %184, <16 x i32> %197, <16 x i32> %189)
-  %199 = or disjoint i64 %185, 1
-  %200 = shl nsw i64 %199, 6
-  %201 = getelementptr i8, ptr %98, i64 %200
-  %202 = load <16 x i32>, ptr %201, align 1, !tbaa !31
-  br i1 %122, label %203, label %205
+170:                                              ; preds = %169, %160, %153
+  %171 = phi <8 x i64> [ %168, %160 ], [ %168, %169 ], [ %155, %153 ]
+  %172 = shl nsw i64 %147, 3
+  %173 = getelementptr i8, ptr %130, i64 %172
+  %174 = load i64, ptr %173, align 1
+  %175 = insertelement <8 x i64> poison, i64 %174, i64 0
+  %176 = shufflevector <8 x i64> %175, <8 x i64> poison, <8 x i32> zeroinitializer
+  %177 = bitcast <8 x i64> %176 to <64 x i8>
+  %178 = bitcast <8 x i64> %146 to <16 x i32>
+  %179 = bitcast <8 x i64> %171 to <64 x i8>
+  %180 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %177, <64 x i8> %179)
+  %181 = bitcast <64 x i8> %180 to <16 x i32>
+  %182 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %178, <16 x i32> %181, <16 x i32> %152)
+  %183 = bitcast <16 x i32> %182 to <8 x i64>
+  %184 = add nuw nsw i64 %147, 1
+  %185 = icmp eq i64 %184, %79
+  br i1 %185, label %271, label %145, !llvm.loop !75
 
-203:                                              ; preds = %192
-  %204 = getelementptr inbounds i8, ptr %201, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %204, i32 0, i32 3, i32 1)
-  br label %205
+186:                                              ; preds = %140, %235
+  %187 = phi <8 x i64> [ %242, %235 ], [ %144, %140 ]
+  %188 = phi i64 [ %243, %235 ], [ 0, %140 ]
+  %189 = phi i64 [ %244, %235 ], [ 0, %140 ]
+  %190 = shl nsw i64 %188, 6
+  %191 = getelementptr i8, ptr %77, i64 %190
+  %192 = load <16 x i32>, ptr %191, align 1, !tbaa !31
+  br i1 %136, label %193, label %195
 
-205:                                              ; preds = %203, %192
-  %206 = shl nsw i64 %199, 2
-  %207 = getelementptr i8, ptr %116, i64 %206
-  %208 = load i32, ptr %207, align 1
-  %209 = insertelement <16 x i32> poison, i32 %208, i64 0
-  %210 = shufflevector <16 x i32> %209, <16 x i32> poison, <16 x i32> zeroinitializer
-  %211 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %198, <16 x i32> %210, <16 x i32> %202)
-  %212 = or disjoint i64 %185, 2
-  %213 = shl nsw i64 %212, 6
-  %214 = getelementptr i8, ptr %98, i64 %213
-  %215 = load <16 x i32>, ptr %214, align 1, !tbaa !31
-  br i1 %122, label %216, label %218
+193:                                              ; preds = %186
+  %194 = getelementptr inbounds i8, ptr %191, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %194, i32 0, i32 3, i32 1)
+  br label %195
 
-216:                                              ; preds = %205
-  %217 = getelementptr inbounds i8, ptr %214, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %217, i32 0, i32 3, i32 1)
-  br label %218
+195:                                              ; preds = %193, %186
+  %196 = shl nsw i64 %188, 2
+  %197 = getelementptr i8, ptr %130, i64 %196
+  %198 = load i32, ptr %197, align 1
+  %199 = insertelement <16 x i32> poison, i32 %198, i64 0
+  %200 = shufflevector <16 x i32> %199, <16 x i32> poison, <16 x i32> zeroinitializer
+  %201 = bitcast <8 x i64> %187 to <16 x i32>
+  %202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %201, <16 x i32> %200, <16 x i32> %192)
+  %203 = or disjoint i64 %188, 1
+  %204 = shl nsw i64 %203, 6
+  %205 = getelementptr i8, ptr %77, i64 %204
+  %206 = load <16 x i32>, ptr %205, align 1, !tbaa !31
+  br i1 %136, label %207, label %209
 
-218:                                              ; preds = %216, %205
-  %219 = shl nsw i64 %212, 2
-  %220 = getelementptr i8, ptr %116, i64 %219
-  %221 = load i32, ptr %220, align 1
-  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
-  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
-  %224 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %211, <16 x i32> %223, <16 x i32> %215)
-  %225 = or disjoint i64 %185, 3
-  %226 = shl nsw i64 %225, 6
-  %227 = getelementptr i8, ptr %98, i64 %226
-  %228 = load <16 x i32>, ptr %227, align 1, !tbaa !31
-  br i1 %122, label %229, label %231
+207:                                              ; preds = %195
+  %208 = getelementptr inbounds i8, ptr %205, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %208, i32 0, i32 3, i32 1)
+  br label %209
 
-229:                                              ; preds = %218
-  %230 = getelementptr inbounds i8, ptr %227, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %230, i32 0, i32 3, i32 1)
-  br label %231
+209:                                              ; preds = %207, %195
+  %210 = shl nsw i64 %203, 2
+  %211 = getelementptr i8, ptr %130, i64 %210
+  %212 = load i32, ptr %211, align 1
+  %213 = insertelement <16 x i32> poison, i32 %212, i64 0
+  %214 = shufflevector <16 x i32> %213, <16 x i32> poison, <16 x i32> zeroinitializer
+  %215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %202, <16 x i32> %214, <16 x i32> %206)
+  %216 = or disjoint i64 %188, 2
+  %217 = shl nsw i64 %216, 6
+  %218 = getelementptr i8, ptr %77, i64 %217
+  %219 = load <16 x i32>, ptr %218, align 1, !tbaa !31
+  br i1 %136, label %220, label %222
 
-231:                                              ; preds = %229, %218
-  %232 = shl nsw i64 %225, 2
-  %233 = getelementptr i8, ptr %116, i64 %232
-  %234 = load i32, ptr %233, align 1
-  %235 = insertelement <16 x i32> poison, i32 %234, i64 0
-  %236 = shufflevector <16 x i32> %235, <16 x i32> poison, <16 x i32> zeroinitializer
-  %237 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %224, <16 x i32> %236, <16 x i32> %228)
-  %238 = add nuw nsw i64 %185, 4
-  %239 = add i64 %186, 4
-  %240 = icmp eq i64 %239, %86
-  br i1 %240, label %241, label %183, !llvm.loop !75
+220:                                              ; preds = %209
+  %221 = getelementptr inbounds i8, ptr %218, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %221, i32 0, i32 3, i32 1)
+  br label %222
 
-241:                                              ; preds = %231, %126
-  %242 = phi <16 x i32> [ poison, %126 ], [ %237, %231 ]
-  %243 = phi <16 x i32> [ zeroinitializer, %126 ], [ %237, %231 ]
-  %244 = phi i64 [ 0, %126 ], [ %238, %231 ]
-  br i1 %87, label %264, label %245
+222:                                              ; preds = %220, %209
+  %223 = shl nsw i64 %216, 2
+  %224 = getelementptr i8, ptr %130, i64 %223
+  %225 = load i32, ptr %224, align 1
+  %226 = insertelement <16 x i32> poison, i32 %225, i64 0
+  %227 = shufflevector <16 x i32> %226, <16 x i32> poison, <16 x i32> zeroinitializer
+  %228 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %215, <16 x i32> %227, <16 x i32> %219)
+  %229 = or disjoint i64 %188, 3
+  %230 = shl nsw i64 %229, 6
+  %231 = getelementptr i8, ptr %77, i64 %230
+  %232 = load <16 x i32>, ptr %231, align 1, !tbaa !31
+  br i1 %136, label %233, label %235
 
-245:                                              ; preds = %241, %254
-  %246 = phi <16 x i32> [ %260, %254 ], [ %243, %241 ]
-  %247 = phi i64 [ %261, %254 ], [ %244, %241 ]
-  %248 = phi i64 [ %262, %254 ], [ 0, %241 ]
-  %249 = shl nsw i64 %247, 6
-  %250 = getelementptr i8, ptr %98, i64 %249
-  %251 = load <16 x i32>, ptr %250, align 1, !tbaa !31
-  br i1 %122, label %252, label %254
+233:                                              ; preds = %222
+  %234 = getelementptr inbounds i8, ptr %231, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %234, i32 0, i32 3, i32 1)
+  br label %235
 
-252:                                              ; preds = %245
-  %253 = getelementptr inbounds i8, ptr %250, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %253, i32 0, i32 3, i32 1)
-  br label %254
+235:                                              ; preds = %233, %222
+  %236 = shl nsw i64 %229, 2
+  %237 = getelementptr i8, ptr %130, i64 %236
+  %238 = load i32, ptr %237, align 1
+  %239 = insertelement <16 x i32> poison, i32 %238, i64 0
+  %240 = shufflevector <16 x i32> %239, <16 x i32> poison, <16 x i32> zeroinitializer
+  %241 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %228, <16 x i32> %240, <16 x i32> %232)
+  %242 = bitcast <16 x i32> %241 to <8 x i64>
+  %243 = add nuw nsw i64 %188, 4
+  %244 = add i64 %189, 4
+  %245 = icmp eq i64 %244, %114
+  br i1 %245, label %246, label %186, !llvm.loop !76
 
-254:                                              ; preds = %252, %245
-  %255 = shl nsw i64 %247, 2
-  %256 = getelementptr i8, ptr %116, i64 %255
-  %257 = load i32, ptr %256, align 1
-  %258 = insertelement <16 x i32> poison, i32 %257, i64 0
-  %259 = shufflevector <16 x i32> %258, <16 x i32> poison, <16 x i32> zeroinitializer
-  %260 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %246, <16 x i32> %259, <16 x i32> %251)
-  %261 = add nuw nsw i64 %247, 1
-  %262 = add i64 %248, 1
-  %263 = icmp eq i64 %262, %84
-  br i1 %263, label %264, label %245, !llvm.loop !76
+246:                                              ; preds = %235, %140
+  %247 = phi <8 x i64> [ poison, %140 ], [ %242, %235 ]
+  %248 = phi <8 x i64> [ %144, %140 ], [ %242, %235 ]
+  %249 = phi i64 [ 0, %140 ], [ %243, %235 ]
+  br i1 %115, label %271, label %250
 
-264:                                              ; preds = %254, %241
-  %265 = phi <16 x i32> [ %242, %241 ], [ %260, %254 ]
-  %266 = bitcast <16 x i32> %265 to <8 x i64>
-  br label %299
+250:                                              ; preds = %246, %259
+  %251 = phi <8 x i64> [ %267, %259 ], [ %248, %246 ]
+  %252 = phi i64 [ %268, %259 ], [ %249, %246 ]
+  %253 = phi i64 [ %269, %259 ], [ 0, %246 ]
+  %254 = shl nsw i64 %252, 6
+  %255 = getelementptr i8, ptr %77, i64 %254
+  %256 = load <16 x i32>, ptr %255, align 1, !tbaa !31
+  br i1 %136, label %257, label %259
 
-267:                                              ; preds = %162, %124
-  %268 = phi <16 x i32> [ poison, %124 ], [ %179, %162 ]
-  %269 = phi <16 x i32> [ zeroinitializer, %124 ], [ %179, %162 ]
-  %270 = phi i64 [ 0, %124 ], [ %180, %162 ]
-  br i1 %83, label %296, label %271
+257:                                              ; preds = %250
+  %258 = getelementptr inbounds i8, ptr %255, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %258, i32 0, i32 3, i32 1)
+  br label %259
 
-271:                                              ; preds = %267
-  %272 = mul nuw nsw i64 %270, 80
-  %273 = getelementptr i8, ptr %98, i64 %272
-  %274 = load <16 x i32>, ptr %273, align 1, !tbaa !31
-  br i1 %122, label %275, label %278
+259:                                              ; preds = %257, %250
+  %260 = shl nsw i64 %252, 2
+  %261 = getelementptr i8, ptr %130, i64 %260
+  %262 = load i32, ptr %261, align 1
+  %263 = insertelement <16 x i32> poison, i32 %262, i64 0
+  %264 = shufflevector <16 x i32> %263, <16 x i32> poison, <16 x i32> zeroinitializer
+  %265 = bitcast <8 x i64> %251 to <16 x i32>
+  %266 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %265, <16 x i32> %264, <16 x i32> %256)
+  %267 = bitcast <16 x i32> %266 to <8 x i64>
+  %268 = add nuw nsw i64 %252, 1
+  %269 = add i64 %253, 1
+  %270 = icmp eq i64 %269, %112
+  br i1 %270, label %271, label %250, !llvm.loop !77
 
-275:                                              ; preds = %271
-  %276 = getelementptr inbounds i8, ptr %273, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %276, i32 0, i32 3, i32 1)
-  %277 = getelementptr inbounds i8, ptr %273, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %277, i32 0, i32 3, i32 1)
-  br label %278
+271:                                              ; preds = %170, %246, %259, %139, %138
+  %272 = phi <8 x i64> [ %144, %139 ], [ %144, %138 ], [ %247, %246 ], [ %267, %259 ], [ %183, %170 ]
+  store <8 x i64> %272, ptr %132, align 1, !tbaa !31
+  br label %3975
 
-278:                                              ; preds = %275, %271
-  %279 = getelementptr inbounds i8, ptr %273, i64 64
-  %280 = load <16 x i8>, ptr %279, align 1, !tbaa !31
-  %281 = zext <16 x i8> %280 to <16 x i32>
-  %282 = bitcast <16 x i32> %281 to <64 x i8>
-  %283 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %282)
-  %284 = bitcast <64 x i8> %283 to <16 x i32>
-  %285 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %284, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %286 = shl nsw i64 %270, 3
-  %287 = getelementptr i8, ptr %116, i64 %286
-  %288 = load i64, ptr %287, align 1
-  %289 = insertelement <8 x i64> poison, i64 %288, i64 0
-  %290 = shufflevector <8 x i64> %289, <8 x i64> poison, <8 x i32> zeroinitializer
-  %291 = bitcast <8 x i64> %290 to <64 x i8>
-  %292 = bitcast <16 x i32> %285 to <64 x i8>
-  %293 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %291, <64 x i8> %292)
-  %294 = bitcast <64 x i8> %293 to <16 x i32>
-  %295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %269, <16 x i32> %294, <16 x i32> %274)
-  br label %296
+273:                                              ; preds = %119
+  %274 = icmp eq i64 %121, 0
+  br i1 %78, label %282, label %278
 
-296:                                              ; preds = %267, %278
-  %297 = phi <16 x i32> [ %268, %267 ], [ %295, %278 ]
-  %298 = bitcast <16 x i32> %297 to <8 x i64>
-  br label %299
+275:                                              ; preds = %282
+  br i1 %80, label %286, label %413
 
-299:                                              ; preds = %296, %264, %125, %123
-  %300 = phi <8 x i64> [ %266, %264 ], [ zeroinitializer, %125 ], [ %298, %296 ], [ zeroinitializer, %123 ]
-  store <8 x i64> %300, ptr %118, align 1, !tbaa !31
-  br label %3205
+276:                                              ; preds = %282
+  br i1 %82, label %277, label %413
 
-301:                                              ; preds = %105
-  %302 = icmp eq i64 %107, 0
-  br i1 %10, label %305, label %303
+277:                                              ; preds = %276
+  br i1 %109, label %385, label %338
 
-303:                                              ; preds = %301
-  br i1 %18, label %304, label %496
+278:                                              ; preds = %273
+  %279 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %280 = getelementptr inbounds i32, ptr %132, i64 %8
+  %281 = load <8 x i64>, ptr %280, align 1, !tbaa !31
+  br label %282
 
-304:                                              ; preds = %303
-  br i1 %73, label %452, label %307
+282:                                              ; preds = %278, %273
+  %283 = phi <8 x i64> [ %279, %278 ], [ zeroinitializer, %273 ]
+  %284 = phi <8 x i64> [ %281, %278 ], [ zeroinitializer, %273 ]
+  %285 = or i1 %18, %274
+  br i1 %11, label %276, label %275
 
-305:                                              ; preds = %301
-  br i1 %20, label %306, label %496
+286:                                              ; preds = %275, %312
+  %287 = phi <8 x i64> [ %325, %312 ], [ %283, %275 ]
+  %288 = phi <8 x i64> [ %335, %312 ], [ %284, %275 ]
+  %289 = phi i64 [ %336, %312 ], [ 0, %275 ]
+  %290 = mul nuw nsw i64 %289, 80
+  %291 = getelementptr i8, ptr %77, i64 %290
+  %292 = shl nsw i64 %289, 7
+  %293 = getelementptr inbounds i8, ptr %10, i64 %292
+  %294 = load <16 x i32>, ptr %291, align 1, !tbaa !31
+  br i1 %285, label %298, label %295
 
-306:                                              ; preds = %305
-  br i1 %77, label %423, label %380
+295:                                              ; preds = %286
+  %296 = getelementptr inbounds i8, ptr %24, i64 %292
+  %297 = load <8 x i64>, ptr %296, align 64, !tbaa !31
+  br label %312
 
-307:                                              ; preds = %304, %351
-  %308 = phi <16 x i32> [ %368, %351 ], [ zeroinitializer, %304 ]
-  %309 = phi <16 x i32> [ %376, %351 ], [ zeroinitializer, %304 ]
-  %310 = phi i64 [ %377, %351 ], [ 0, %304 ]
-  %311 = phi i64 [ %378, %351 ], [ 0, %304 ]
-  %312 = mul nuw nsw i64 %310, 80
-  %313 = getelementptr i8, ptr %98, i64 %312
-  %314 = load <16 x i32>, ptr %313, align 1, !tbaa !31
-  br i1 %302, label %315, label %318
+298:                                              ; preds = %286
+  br i1 %274, label %299, label %302
 
-315:                                              ; preds = %307
-  %316 = getelementptr inbounds i8, ptr %313, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %316, i32 0, i32 3, i32 1)
-  %317 = getelementptr inbounds i8, ptr %313, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %317, i32 0, i32 3, i32 1)
-  br label %318
+299:                                              ; preds = %298
+  %300 = getelementptr inbounds i8, ptr %291, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %300, i32 0, i32 3, i32 1)
+  %301 = getelementptr inbounds i8, ptr %291, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %301, i32 0, i32 3, i32 1)
+  br label %302
 
-318:                                              ; preds = %315, %307
-  %319 = getelementptr inbounds i8, ptr %313, i64 64
-  %320 = load <16 x i8>, ptr %319, align 1, !tbaa !31
-  %321 = zext <16 x i8> %320 to <16 x i32>
-  %322 = bitcast <16 x i32> %321 to <64 x i8>
-  %323 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %322)
-  %324 = bitcast <64 x i8> %323 to <16 x i32>
-  %325 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %324, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %326 = shl nsw i64 %310, 3
-  %327 = getelementptr i8, ptr %116, i64 %326
-  %328 = load i64, ptr %327, align 1
-  %329 = insertelement <8 x i64> poison, i64 %328, i64 0
-  %330 = shufflevector <8 x i64> %329, <8 x i64> poison, <8 x i32> zeroinitializer
-  %331 = bitcast <8 x i64> %330 to <64 x i8>
-  %332 = bitcast <16 x i32> %325 to <64 x i8>
-  %333 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %331, <64 x i8> %332)
-  %334 = bitcast <64 x i8> %333 to <16 x i32>
-  %335 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %308, <16 x i32> %334, <16 x i32> %314)
-  %336 = getelementptr i8, ptr %327, i64 %1
-  %337 = load i64, ptr %336, align 1
-  %338 = insertelement <8 x i64> poison, i64 %337, i64 0
-  %339 = shufflevector <8 x i64> %338, <8 x i64> poison, <8 x i32> zeroinitializer
-  %340 = bitcast <8 x i64> %339 to <64 x i8>
-  %341 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %340, <64 x i8> %332)
-  %342 = bitcast <64 x i8> %341 to <16 x i32>
-  %343 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %309, <16 x i32> %342, <16 x i32> %314)
-  %344 = or disjoint i64 %310, 1
-  %345 = mul nuw nsw i64 %344, 80
-  %346 = getelementptr i8, ptr %98, i64 %345
-  %347 = load <16 x i32>, ptr %346, align 1, !tbaa !31
-  br i1 %302, label %348, label %351
+302:                                              ; preds = %299, %298
+  %303 = getelementptr inbounds i8, ptr %291, i64 64
+  %304 = load <16 x i8>, ptr %303, align 1, !tbaa !31
+  %305 = zext <16 x i8> %304 to <16 x i32>
+  %306 = bitcast <16 x i32> %305 to <64 x i8>
+  %307 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %306)
+  %308 = bitcast <64 x i8> %307 to <16 x i32>
+  %309 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %308, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %310 = bitcast <16 x i32> %309 to <8 x i64>
+  br i1 %18, label %312, label %311
 
-348:                                              ; preds = %318
-  %349 = getelementptr inbounds i8, ptr %346, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %349, i32 0, i32 3, i32 1)
-  %350 = getelementptr inbounds i8, ptr %346, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %350, i32 0, i32 3, i32 1)
-  br label %351
+311:                                              ; preds = %302
+  store <16 x i32> %309, ptr %293, align 64, !tbaa !31
+  br label %312
 
-351:                                              ; preds = %348, %318
-  %352 = getelementptr inbounds i8, ptr %346, i64 64
-  %353 = load <16 x i8>, ptr %352, align 1, !tbaa !31
-  %354 = zext <16 x i8> %353 to <16 x i32>
-  %355 = bitcast <16 x i32> %354 to <64 x i8>
-  %356 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %355)
-  %357 = bitcast <64 x i8> %356 to <16 x i32>
-  %358 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %357, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %359 = shl nsw i64 %344, 3
-  %360 = getelementptr i8, ptr %116, i64 %359
-  %361 = load i64, ptr %360, align 1
-  %362 = insertelement <8 x i64> poison, i64 %361, i64 0
-  %363 = shufflevector <8 x i64> %362, <8 x i64> poison, <8 x i32> zeroinitializer
-  %364 = bitcast <8 x i64> %363 to <64 x i8>
-  %365 = bitcast <16 x i32> %358 to <64 x i8>
-  %366 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %364, <64 x i8> %365)
-  %367 = bitcast <64 x i8> %366 to <16 x i32>
-  %368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %335, <16 x i32> %367, <16 x i32> %347)
-  %369 = getelementptr i8, ptr %360, i64 %1
-  %370 = load i64, ptr %369, align 1
-  %371 = insertelement <8 x i64> poison, i64 %370, i64 0
-  %372 = shufflevector <8 x i64> %371, <8 x i64> poison, <8 x i32> zeroinitializer
-  %373 = bitcast <8 x i64> %372 to <64 x i8>
-  %374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %373, <64 x i8> %365)
-  %375 = bitcast <64 x i8> %374 to <16 x i32>
-  %376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %343, <16 x i32> %375, <16 x i32> %347)
-  %377 = add nuw nsw i64 %310, 2
-  %378 = add i64 %311, 2
-  %379 = icmp eq i64 %378, %74
-  br i1 %379, label %452, label %307, !llvm.loop !74
+312:                                              ; preds = %311, %302, %295
+  %313 = phi <8 x i64> [ %310, %302 ], [ %310, %311 ], [ %297, %295 ]
+  %314 = shl nsw i64 %289, 3
+  %315 = getelementptr i8, ptr %130, i64 %314
+  %316 = load i64, ptr %315, align 1
+  %317 = insertelement <8 x i64> poison, i64 %316, i64 0
+  %318 = shufflevector <8 x i64> %317, <8 x i64> poison, <8 x i32> zeroinitializer
+  %319 = bitcast <8 x i64> %318 to <64 x i8>
+  %320 = bitcast <8 x i64> %287 to <16 x i32>
+  %321 = bitcast <8 x i64> %313 to <64 x i8>
+  %322 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %319, <64 x i8> %321)
+  %323 = bitcast <64 x i8> %322 to <16 x i32>
+  %324 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %320, <16 x i32> %323, <16 x i32> %294)
+  %325 = bitcast <16 x i32> %324 to <8 x i64>
+  %326 = getelementptr i8, ptr %315, i64 %1
+  %327 = load i64, ptr %326, align 1
+  %328 = insertelement <8 x i64> poison, i64 %327, i64 0
+  %329 = shufflevector <8 x i64> %328, <8 x i64> poison, <8 x i32> zeroinitializer
+  %330 = bitcast <8 x i64> %329 to <64 x i8>
+  %331 = bitcast <8 x i64> %288 to <16 x i32>
+  %332 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %330, <64 x i8> %321)
+  %333 = bitcast <64 x i8> %332 to <16 x i32>
+  %334 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %331, <16 x i32> %333, <16 x i32> %294)
+  %335 = bitcast <16 x i32> %334 to <8 x i64>
+  %336 = add nuw nsw i64 %289, 1
+  %337 = icmp eq i64 %336, %79
+  br i1 %337, label %413, label %286, !llvm.loop !75
 
-380:                                              ; preds = %306, %408
-  %381 = phi <16 x i32> [ %414, %408 ], [ zeroinitializer, %306 ]
-  %382 = phi <16 x i32> [ %419, %408 ], [ zeroinitializer, %306 ]
-  %383 = phi i64 [ %420, %408 ], [ 0, %306 ]
-  %384 = phi i64 [ %421, %408 ], [ 0, %306 ]
-  %385 = shl nsw i64 %383, 6
-  %386 = getelementptr i8, ptr %98, i64 %385
-  %387 = load <16 x i32>, ptr %386, align 1, !tbaa !31
-  br i1 %302, label %388, label %390
+338:                                              ; preds = %277, %368
+  %339 = phi <8 x i64> [ %375, %368 ], [ %283, %277 ]
+  %340 = phi <8 x i64> [ %381, %368 ], [ %284, %277 ]
+  %341 = phi i64 [ %382, %368 ], [ 0, %277 ]
+  %342 = phi i64 [ %383, %368 ], [ 0, %277 ]
+  %343 = shl nsw i64 %341, 6
+  %344 = getelementptr i8, ptr %77, i64 %343
+  %345 = load <16 x i32>, ptr %344, align 1, !tbaa !31
+  br i1 %274, label %346, label %348
 
-388:                                              ; preds = %380
-  %389 = getelementptr inbounds i8, ptr %386, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %389, i32 0, i32 3, i32 1)
-  br label %390
+346:                                              ; preds = %338
+  %347 = getelementptr inbounds i8, ptr %344, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %347, i32 0, i32 3, i32 1)
+  br label %348
 
-390:                                              ; preds = %388, %380
-  %391 = shl nsw i64 %383, 2
-  %392 = getelementptr i8, ptr %116, i64 %391
-  %393 = load i32, ptr %392, align 1
-  %394 = insertelement <16 x i32> poison, i32 %393, i64 0
-  %395 = shufflevector <16 x i32> %394, <16 x i32> poison, <16 x i32> zeroinitializer
-  %396 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %381, <16 x i32> %395, <16 x i32> %387)
-  %397 = getelementptr i8, ptr %392, i64 %1
-  %398 = load i32, ptr %397, align 1
-  %399 = insertelement <16 x i32> poison, i32 %398, i64 0
-  %400 = shufflevector <16 x i32> %399, <16 x i32> poison, <16 x i32> zeroinitializer
-  %401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %382, <16 x i32> %400, <16 x i32> %387)
-  %402 = or disjoint i64 %383, 1
-  %403 = shl nsw i64 %402, 6
-  %404 = getelementptr i8, ptr %98, i64 %403
-  %405 = load <16 x i32>, ptr %404, align 1, !tbaa !31
-  br i1 %302, label %406, label %408
+348:                                              ; preds = %346, %338
+  %349 = shl nsw i64 %341, 2
+  %350 = getelementptr i8, ptr %130, i64 %349
+  %351 = load i32, ptr %350, align 1
+  %352 = insertelement <16 x i32> poison, i32 %351, i64 0
+  %353 = shufflevector <16 x i32> %352, <16 x i32> poison, <16 x i32> zeroinitializer
+  %354 = bitcast <8 x i64> %339 to <16 x i32>
+  %355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %354, <16 x i32> %353, <16 x i32> %345)
+  %356 = getelementptr i8, ptr %350, i64 %1
+  %357 = load i32, ptr %356, align 1
+  %358 = insertelement <16 x i32> poison, i32 %357, i64 0
+  %359 = shufflevector <16 x i32> %358, <16 x i32> poison, <16 x i32> zeroinitializer
+  %360 = bitcast <8 x i64> %340 to <16 x i32>
+  %361 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %360, <16 x i32> %359, <16 x i32> %345)
+  %362 = or disjoint i64 %341, 1
+  %363 = shl nsw i64 %362, 6
+  %364 = getelementptr i8, ptr %77, i64 %363
+  %365 = load <16 x i32>, ptr %364, align 1, !tbaa !31
+  br i1 %274, label %366, label %368
 
-406:                                              ; preds = %390
-  %407 = getelementptr inbounds i8, ptr %404, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %407, i32 0, i32 3, i32 1)
-  br label %408
+366:                                              ; preds = %348
+  %367 = getelementptr inbounds i8, ptr %364, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %367, i32 0, i32 3, i32 1)
+  br label %368
 
-408:                                              ; preds = %406, %390
-  %409 = shl nsw i64 %402, 2
-  %410 = getelementptr i8, ptr %116, i64 %409
-  %411 = load i32, ptr %410, align 1
-  %412 = insertelement <16 x i32> poison, i32 %411, i64 0
-  %413 = shufflevector <16 x i32> %412, <16 x i32> poison, <16 x i32> zeroinitializer
-  %414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %396, <16 x i32> %413, <16 x i32> %405)
-  %415 = getelementptr i8, ptr %410, i64 %1
-  %416 = load i32, ptr %415, align 1
-  %417 = insertelement <16 x i32> poison, i32 %416, i64 0
-  %418 = shufflevector <16 x i32> %417, <16 x i32> poison, <16 x i32> zeroinitializer
-  %419 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %401, <16 x i32> %418, <16 x i32> %405)
-  %420 = add nuw nsw i64 %383, 2
-  %421 = add i64 %384, 2
-  %422 = icmp eq i64 %421, %78
-  br i1 %422, label %423, label %380, !llvm.loop !75
+368:                                              ; preds = %366, %348
+  %369 = shl nsw i64 %362, 2
+  %370 = getelementptr i8, ptr %130, i64 %369
+  %371 = load i32, ptr %370, align 1
+  %372 = insertelement <16 x i32> poison, i32 %371, i64 0
+  %373 = shufflevector <16 x i32> %372, <16 x i32> poison, <16 x i32> zeroinitializer
+  %374 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %355, <16 x i32> %373, <16 x i32> %365)
+  %375 = bitcast <16 x i32> %374 to <8 x i64>
+  %376 = getelementptr i8, ptr %370, i64 %1
+  %377 = load i32, ptr %376, align 1
+  %378 = insertelement <16 x i32> poison, i32 %377, i64 0
+  %379 = shufflevector <16 x i32> %378, <16 x i32> poison, <16 x i32> zeroinitializer
+  %380 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %361, <16 x i32> %379, <16 x i32> %365)
+  %381 = bitcast <16 x i32> %380 to <8 x i64>
+  %382 = add nuw nsw i64 %341, 2
+  %383 = add i64 %342, 2
+  %384 = icmp eq i64 %383, %110
+  br i1 %384, label %385, label %338, !llvm.loop !76
 
-423:                                              ; preds = %408, %306
-  %424 = phi <16 x i32> [ poison, %306 ], [ %414, %408 ]
-  %425 = phi <16 x i32> [ poison, %306 ], [ %419, %408 ]
-  %426 = phi <16 x i32> [ zeroinitializer, %306 ], [ %414, %408 ]
-  %427 = phi <16 x i32> [ zeroinitializer, %306 ], [ %419, %408 ]
-  %428 = phi i64 [ 0, %306 ], [ %420, %408 ]
-  br i1 %79, label %447, label %429
+385:                                              ; preds = %368, %277
+  %386 = phi <8 x i64> [ poison, %277 ], [ %375, %368 ]
+  %387 = phi <8 x i64> [ poison, %277 ], [ %381, %368 ]
+  %388 = phi <8 x i64> [ %283, %277 ], [ %375, %368 ]
+  %389 = phi <8 x i64> [ %284, %277 ], [ %381, %368 ]
+  %390 = phi i64 [ 0, %277 ], [ %382, %368 ]
+  br i1 %111, label %413, label %391
 
-429:                                              ; preds = %423
-  %430 = shl nsw i64 %428, 6
-  %431 = getelementptr i8, ptr %98, i64 %430
-  %432 = load <16 x i32>, ptr %431, align 1, !tbaa !31
-  br i1 %302, label %433, label %435
+391:                                              ; preds = %385
+  %392 = shl nsw i64 %390, 6
+  %393 = getelementptr i8, ptr %77, i64 %392
+  %394 = load <16 x i32>, ptr %393, align 1, !tbaa !31
+  br i1 %274, label %395, label %397
 
-433:                                              ; preds = %429
-  %434 = getelementptr inbounds i8, ptr %431, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %434, i32 0, i32 3, i32 1)
-  br label %435
+395:                                              ; preds = %391
+  %396 = getelementptr inbounds i8, ptr %393, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %396, i32 0, i32 3, i32 1)
+  br label %397
 
-435:                                              ; preds = %433, %429
-  %436 = shl nsw i64 %428, 2
-  %437 = getelementptr i8, ptr %116, i64 %436
-  %438 = load i32, ptr %437, align 1
-  %439 = insertelement <16 x i32> poison, i32 %438, i64 0
-  %440 = shufflevector <16 x i32> %439, <16 x i32> poison, <16 x i32> zeroinitializer
-  %441 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %426, <16 x i32> %440, <16 x i32> %432)
-  %442 = getelementptr i8, ptr %437, i64 %1
-  %443 = load i32, ptr %442, align 1
-  %444 = insertelement <16 x i32> poison, i32 %443, i64 0
-  %445 = shufflevector <16 x i32> %444, <16 x i32> poison, <16 x i32> zeroinitializer
-  %446 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %427, <16 x i32> %445, <16 x i32> %432)
-  br label %447
+397:                                              ; preds = %395, %391
+  %398 = shl nsw i64 %390, 2
+  %399 = getelementptr i8, ptr %130, i64 %398
+  %400 = load i32, ptr %399, align 1
+  %401 = insertelement <16 x i32> poison, i32 %400, i64 0
+  %402 = shufflevector <16 x i32> %401, <16 x i32> poison, <16 x i32> zeroinitializer
+  %403 = bitcast <8 x i64> %388 to <16 x i32>
+  %404 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %403, <16 x i32> %402, <16 x i32> %394)
+  %405 = bitcast <16 x i32> %404 to <8 x i64>
+  %406 = getelementptr i8, ptr %399, i64 %1
+  %407 = load i32, ptr %406, align 1
+  %408 = insertelement <16 x i32> poison, i32 %407, i64 0
+  %409 = shufflevector <16 x i32> %408, <16 x i32> poison, <16 x i32> zeroinitializer
+  %410 = bitcast <8 x i64> %389 to <16 x i32>
+  %411 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %410, <16 x i32> %409, <16 x i32> %394)
+  %412 = bitcast <16 x i32> %411 to <8 x i64>
+  br label %413
 
-447:                                              ; preds = %423, %435
-  %448 = phi <16 x i32> [ %424, %423 ], [ %441, %435 ]
-  %449 = phi <16 x i32> [ %425, %423 ], [ %446, %435 ]
-  %450 = bitcast <16 x i32> %449 to <8 x i64>
-  %451 = bitcast <16 x i32> %448 to <8 x i64>
-  br label %496
+413:                                              ; preds = %312, %397, %385, %276, %275
+  %414 = phi <8 x i64> [ %283, %276 ], [ %283, %275 ], [ %386, %385 ], [ %405, %397 ], [ %325, %312 ]
+  %415 = phi <8 x i64> [ %284, %276 ], [ %284, %275 ], [ %387, %385 ], [ %412, %397 ], [ %335, %312 ]
+  store <8 x i64> %414, ptr %132, align 1, !tbaa !31
+  %416 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %415, ptr %416, align 1, !tbaa !31
+  br label %3975
 
-452:                                              ; preds = %351, %304
-  %453 = phi <16 x i32> [ poison, %304 ], [ %368, %351 ]
-  %454 = phi <16 x i32> [ poison, %304 ], [ %376, %351 ]
-  %455 = phi <16 x i32> [ zeroinitializer, %304 ], [ %368, %351 ]
-  %456 = phi <16 x i32> [ zeroinitializer, %304 ], [ %376, %351 ]
-  %457 = phi i64 [ 0, %304 ], [ %377, %351 ]
-  br i1 %75, label %491, label %458
+417:                                              ; preds = %119
+  %418 = icmp eq i64 %121, 0
+  br i1 %78, label %428, label %422
 
-458:                                              ; preds = %452
-  %459 = mul nuw nsw i64 %457, 80
-  %460 = getelementptr i8, ptr %98, i64 %459
-  %461 = load <16 x i32>, ptr %460, align 1, !tbaa !31
-  br i1 %302, label %462, label %465
+419:                                              ; preds = %428
+  br i1 %80, label %433, label %593
 
-462:                                              ; preds = %458
-  %463 = getelementptr inbounds i8, ptr %460, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %463, i32 0, i32 3, i32 1)
-  %464 = getelementptr inbounds i8, ptr %460, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %464, i32 0, i32 3, i32 1)
-  br label %465
+420:                                              ; preds = %428
+  br i1 %82, label %421, label %593
 
-465:                                              ; preds = %462, %458
-  %466 = getelementptr inbounds i8, ptr %460, i64 64
-  %467 = load <16 x i8>, ptr %466, align 1, !tbaa !31
-  %468 = zext <16 x i8> %467 to <16 x i32>
-  %469 = bitcast <16 x i32> %468 to <64 x i8>
-  %470 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %469)
+421:                                              ; preds = %420
+  br i1 %105, label %556, label %496
+
+422:                                              ; preds = %417
+  %423 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %424 = getelementptr inbounds i32, ptr %132, i64 %8
+  %425 = load <8 x i64>, ptr %424, align 1, !tbaa !31
+  %426 = getelementptr inbounds i8, ptr %132, i64 %31
+  %427 = load <8 x i64>, ptr %426, align 1, !tbaa !31
+  br label %428
+
+428:                                              ; preds = %422, %417
+  %429 = phi <8 x i64> [ %425, %422 ], [ zeroinitializer, %417 ]
+  %430 = phi <8 x i64> [ %423, %422 ], [ zeroinitializer, %417 ]
+  %431 = phi <8 x i64> [ %427, %422 ], [ zeroinitializer, %417 ]
+  %432 = or i1 %18, %418
+  br i1 %11, label %420, label %419
+
+433:                                              ; preds = %419, %460
+  %434 = phi <8 x i64> [ %473, %460 ], [ %430, %419 ]
+  %435 = phi <8 x i64> [ %483, %460 ], [ %429, %419 ]
+  %436 = phi <8 x i64> [ %493, %460 ], [ %431, %419 ]
+  %437 = phi i64 [ %494, %460 ], [ 0, %419 ]
+  %438 = mul nuw nsw i64 %437, 80
+  %439 = getelementptr i8, ptr %77, i64 %438
+  %440 = shl nsw i64 %437, 7
+  %441 = getelementptr inbounds i8, ptr %10, i64 %440
+  %442 = load <16 x i32>, ptr %439, align 1, !tbaa !31
+  br i1 %432, label %446, label %443
+
+443:                                              ; preds = %433
+  %444 = getelementptr inbounds i8, ptr %24, i64 %440
+  %445 = load <8 x i64>, ptr %444, align 64, !tbaa !31
+  br label %460
+
+446:                                              ; preds = %433
+  br i1 %418, label %447, label %450
+
+447:                                              ; preds = %446
+  %448 = getelementptr inbounds i8, ptr %439, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %448, i32 0, i32 3, i32 1)
+  %449 = getelementptr inbounds i8, ptr %439, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %449, i32 0, i32 3, i32 1)
+  br label %450
+
+450:                                              ; preds = %447, %446
+  %451 = getelementptr inbounds i8, ptr %439, i64 64
+  %452 = load <16 x i8>, ptr %451, align 1, !tbaa !31
+  %453 = zext <16 x i8> %452 to <16 x i32>
+  %454 = bitcast <16 x i32> %453 to <64 x i8>
+  %455 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %454)
+  %456 = bitcast <64 x i8> %455 to <16 x i32>
+  %457 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %456, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %458 = bitcast <16 x i32> %457 to <8 x i64>
+  br i1 %18, label %460, label %459
+
+459:                                              ; preds = %450
+  store <16 x i32> %457, ptr %441, align 64, !tbaa !31
+  br label %460
+
+460:                                              ; preds = %459, %450, %443
+  %461 = phi <8 x i64> [ %458, %450 ], [ %458, %459 ], [ %445, %443 ]
+  %462 = shl nsw i64 %437, 3
+  %463 = getelementptr i8, ptr %130, i64 %462
+  %464 = load i64, ptr %463, align 1
+  %465 = insertelement <8 x i64> poison, i64 %464, i64 0
+  %466 = shufflevector <8 x i64> %465, <8 x i64> poison, <8 x i32> zeroinitializer
+  %467 = bitcast <8 x i64> %466 to <64 x i8>
+  %468 = bitcast <8 x i64> %434 to <16 x i32>
+  %469 = bitcast <8 x i64> %461 to <64 x i8>
+  %470 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %467, <64 x i8> %469)
   %471 = bitcast <64 x i8> %470 to <16 x i32>
-  %472 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %471, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %473 = shl nsw i64 %457, 3
-  %474 = getelementptr i8, ptr %116, i64 %473
+  %472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %468, <16 x i32> %471, <16 x i32> %442)
+  %473 = bitcast <16 x i32> %472 to <8 x i64>
+  %474 = getelementptr i8, ptr %463, i64 %1
   %475 = load i64, ptr %474, align 1
   %476 = insertelement <8 x i64> poison, i64 %475, i64 0
   %477 = shufflevector <8 x i64> %476, <8 x i64> poison, <8 x i32> zeroinitializer
   %478 = bitcast <8 x i64> %477 to <64 x i8>
-  %479 = bitcast <16 x i32> %472 to <64 x i8>
-  %480 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %478, <64 x i8> %479)
+  %479 = bitcast <8 x i64> %435 to <16 x i32>
+  %480 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %478, <64 x i8> %469)
   %481 = bitcast <64 x i8> %480 to <16 x i32>
-  %482 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %455, <16 x i32> %481, <16 x i32> %461)
-  %483 = getelementptr i8, ptr %474, i64 %1
-  %484 = load i64, ptr %483, align 1
-  %485 = insertelement <8 x i64> poison, i64 %484, i64 0
-  %486 = shufflevector <8 x i64> %485, <8 x i64> poison, <8 x i32> zeroinitializer
-  %487 = bitcast <8 x i64> %486 to <64 x i8>
-  %488 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %487, <64 x i8> %479)
-  %489 = bitcast <64 x i8> %488 to <16 x i32>
-  %490 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %456, <16 x i32> %489, <16 x i32> %461)
-  br label %491
+  %482 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %479, <16 x i32> %481, <16 x i32> %442)
+  %483 = bitcast <16 x i32> %482 to <8 x i64>
+  %484 = getelementptr i8, ptr %463, i64 %37
+  %485 = load i64, ptr %484, align 1
+  %486 = insertelement <8 x i64> poison, i64 %485, i64 0
+  %487 = shufflevector <8 x i64> %486, <8 x i64> poison, <8 x i32> zeroinitializer
+  %488 = bitcast <8 x i64> %487 to <64 x i8>
+  %489 = bitcast <8 x i64> %436 to <16 x i32>
+  %490 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %488, <64 x i8> %469)
+  %491 = bitcast <64 x i8> %490 to <16 x i32>
+  %492 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %489, <16 x i32> %491, <16 x i32> %442)
+  %493 = bitcast <16 x i32> %492 to <8 x i64>
+  %494 = add nuw nsw i64 %437, 1
+  %495 = icmp eq i64 %494, %79
+  br i1 %495, label %593, label %433, !llvm.loop !75
 
-491:                                              ; preds = %452, %465
-  %492 = phi <16 x i32> [ %453, %452 ], [ %482, %465 ]
-  %493 = phi <16 x i32> [ %454, %452 ], [ %490, %465 ]
-  %494 = bitcast <16 x i32> %493 to <8 x i64>
-  %495 = bitcast <16 x i32> %492 to <8 x i64>
-  br label %496
+496:                                              ; preds = %421, %533
+  %497 = phi <8 x i64> [ %540, %533 ], [ %430, %421 ]
+  %498 = phi <8 x i64> [ %546, %533 ], [ %429, %421 ]
+  %499 = phi <8 x i64> [ %552, %533 ], [ %431, %421 ]
+  %500 = phi i64 [ %553, %533 ], [ 0, %421 ]
+  %501 = phi i64 [ %554, %533 ], [ 0, %421 ]
+  %502 = shl nsw i64 %500, 6
+  %503 = getelementptr i8, ptr %77, i64 %502
+  %504 = load <16 x i32>, ptr %503, align 1, !tbaa !31
+  br i1 %418, label %505, label %507
 
-496:                                              ; preds = %491, %447, %305, %303
-  %497 = phi <8 x i64> [ %451, %447 ], [ zeroinitializer, %305 ], [ %495, %491 ], [ zeroinitializer, %303 ]
-  %498 = phi <8 x i64> [ %450, %447 ], [ zeroinitializer, %305 ], [ %494, %491 ], [ zeroinitializer, %303 ]
-  store <8 x i64> %497, ptr %118, align 1, !tbaa !31
-  %499 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %498, ptr %499, align 1, !tbaa !31
-  br label %3205
+505:                                              ; preds = %496
+  %506 = getelementptr inbounds i8, ptr %503, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %506, i32 0, i32 3, i32 1)
+  br label %507
 
-500:                                              ; preds = %105
-  %501 = icmp eq i64 %107, 0
-  br i1 %10, label %503, label %502
+507:                                              ; preds = %505, %496
+  %508 = shl nsw i64 %500, 2
+  %509 = getelementptr i8, ptr %130, i64 %508
+  %510 = load i32, ptr %509, align 1
+  %511 = insertelement <16 x i32> poison, i32 %510, i64 0
+  %512 = shufflevector <16 x i32> %511, <16 x i32> poison, <16 x i32> zeroinitializer
+  %513 = bitcast <8 x i64> %497 to <16 x i32>
+  %514 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %513, <16 x i32> %512, <16 x i32> %504)
+  %515 = getelementptr i8, ptr %509, i64 %1
+  %516 = load i32, ptr %515, align 1
+  %517 = insertelement <16 x i32> poison, i32 %516, i64 0
+  %518 = shufflevector <16 x i32> %517, <16 x i32> poison, <16 x i32> zeroinitializer
+  %519 = bitcast <8 x i64> %498 to <16 x i32>
+  %520 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %519, <16 x i32> %518, <16 x i32> %504)
+  %521 = getelementptr i8, ptr %509, i64 %37
+  %522 = load i32, ptr %521, align 1
+  %523 = insertelement <16 x i32> poison, i32 %522, i64 0
+  %524 = shufflevector <16 x i32> %523, <16 x i32> poison, <16 x i32> zeroinitializer
+  %525 = bitcast <8 x i64> %499 to <16 x i32>
+  %526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %525, <16 x i32> %524, <16 x i32> %504)
+  %527 = or disjoint i64 %500, 1
+  %528 = shl nsw i64 %527, 6
+  %529 = getelementptr i8, ptr %77, i64 %528
+  %530 = load <16 x i32>, ptr %529, align 1, !tbaa !31
+  br i1 %418, label %531, label %533
 
-502:                                              ; preds = %500
-  br i1 %18, label %505, label %648
+531:                                              ; preds = %507
+  %532 = getelementptr inbounds i8, ptr %529, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %532, i32 0, i32 3, i32 1)
+  br label %533
 
-503:                                              ; preds = %500
-  br i1 %20, label %504, label %648
+533:                                              ; preds = %531, %507
+  %534 = shl nsw i64 %527, 2
+  %535 = getelementptr i8, ptr %130, i64 %534
+  %536 = load i32, ptr %535, align 1
+  %537 = insertelement <16 x i32> poison, i32 %536, i64 0
+  %538 = shufflevector <16 x i32> %537, <16 x i32> poison, <16 x i32> zeroinitializer
+  %539 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %514, <16 x i32> %538, <16 x i32> %530)
+  %540 = bitcast <16 x i32> %539 to <8 x i64>
+  %541 = getelementptr i8, ptr %535, i64 %1
+  %542 = load i32, ptr %541, align 1
+  %543 = insertelement <16 x i32> poison, i32 %542, i64 0
+  %544 = shufflevector <16 x i32> %543, <16 x i32> poison, <16 x i32> zeroinitializer
+  %545 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %520, <16 x i32> %544, <16 x i32> %530)
+  %546 = bitcast <16 x i32> %545 to <8 x i64>
+  %547 = getelementptr i8, ptr %535, i64 %37
+  %548 = load i32, ptr %547, align 1
+  %549 = insertelement <16 x i32> poison, i32 %548, i64 0
+  %550 = shufflevector <16 x i32> %549, <16 x i32> poison, <16 x i32> zeroinitializer
+  %551 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %526, <16 x i32> %550, <16 x i32> %530)
+  %552 = bitcast <16 x i32> %551 to <8 x i64>
+  %553 = add nuw nsw i64 %500, 2
+  %554 = add i64 %501, 2
+  %555 = icmp eq i64 %554, %106
+  br i1 %555, label %556, label %496, !llvm.loop !76
 
-504:                                              ; preds = %503
-  br i1 %69, label %606, label %552
+556:                                              ; preds = %533, %421
+  %557 = phi <8 x i64> [ poison, %421 ], [ %540, %533 ]
+  %558 = phi <8 x i64> [ poison, %421 ], [ %546, %533 ]
+  %559 = phi <8 x i64> [ poison, %421 ], [ %552, %533 ]
+  %560 = phi <8 x i64> [ %430, %421 ], [ %540, %533 ]
+  %561 = phi <8 x i64> [ %429, %421 ], [ %546, %533 ]
+  %562 = phi <8 x i64> [ %431, %421 ], [ %552, %533 ]
+  %563 = phi i64 [ 0, %421 ], [ %553, %533 ]
+  br i1 %107, label %593, label %564
 
-505:                                              ; preds = %502, %516
-  %506 = phi <16 x i32> [ %533, %516 ], [ zeroinitializer, %502 ]
-  %507 = phi <16 x i32> [ %541, %516 ], [ zeroinitializer, %502 ]
-  %508 = phi <16 x i32> [ %549, %516 ], [ zeroinitializer, %502 ]
-  %509 = phi i64 [ %550, %516 ], [ 0, %502 ]
-  %510 = mul nuw nsw i64 %509, 80
-  %511 = getelementptr i8, ptr %98, i64 %510
-  %512 = load <16 x i32>, ptr %511, align 1, !tbaa !31
-  br i1 %501, label %513, label %516
+564:                                              ; preds = %556
+  %565 = shl nsw i64 %563, 6
+  %566 = getelementptr i8, ptr %77, i64 %565
+  %567 = load <16 x i32>, ptr %566, align 1, !tbaa !31
+  br i1 %418, label %568, label %570
 
-513:                                              ; preds = %505
-  %514 = getelementptr inbounds i8, ptr %511, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %514, i32 0, i32 3, i32 1)
-  %515 = getelementptr inbounds i8, ptr %511, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %515, i32 0, i32 3, i32 1)
-  br label %516
+568:                                              ; preds = %564
+  %569 = getelementptr inbounds i8, ptr %566, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %569, i32 0, i32 3, i32 1)
+  br label %570
 
-516:                                              ; preds = %513, %505
-  %517 = getelementptr inbounds i8, ptr %511, i64 64
-  %518 = load <16 x i8>, ptr %517, align 1, !tbaa !31
-  %519 = zext <16 x i8> %518 to <16 x i32>
-  %520 = bitcast <16 x i32> %519 to <64 x i8>
-  %521 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %520)
-  %522 = bitcast <64 x i8> %521 to <16 x i32>
-  %523 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %522, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %524 = shl nsw i64 %509, 3
-  %525 = getelementptr i8, ptr %116, i64 %524
-  %526 = load i64, ptr %525, align 1
-  %527 = insertelement <8 x i64> poison, i64 %526, i64 0
-  %528 = shufflevector <8 x i64> %527, <8 x i64> poison, <8 x i32> zeroinitializer
-  %529 = bitcast <8 x i64> %528 to <64 x i8>
-  %530 = bitcast <16 x i32> %523 to <64 x i8>
-  %531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %529, <64 x i8> %530)
-  %532 = bitcast <64 x i8> %531 to <16 x i32>
-  %533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %506, <16 x i32> %532, <16 x i32> %512)
-  %534 = getelementptr i8, ptr %525, i64 %1
-  %535 = load i64, ptr %534, align 1
-  %536 = insertelement <8 x i64> poison, i64 %535, i64 0
-  %537 = shufflevector <8 x i64> %536, <8 x i64> poison, <8 x i32> zeroinitializer
-  %538 = bitcast <8 x i64> %537 to <64 x i8>
-  %539 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %538, <64 x i8> %530)
-  %540 = bitcast <64 x i8> %539 to <16 x i32>
-  %541 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %507, <16 x i32> %540, <16 x i32> %512)
-  %542 = getelementptr i8, ptr %525, i64 %27
-  %543 = load i64, ptr %542, align 1
-  %544 = insertelement <8 x i64> poison, i64 %543, i64 0
-  %545 = shufflevector <8 x i64> %544, <8 x i64> poison, <8 x i32> zeroinitializer
-  %546 = bitcast <8 x i64> %545 to <64 x i8>
-  %547 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %546, <64 x i8> %530)
-  %548 = bitcast <64 x i8> %547 to <16 x i32>
-  %549 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %508, <16 x i32> %548, <16 x i32> %512)
-  %550 = add nuw nsw i64 %509, 1
-  %551 = icmp eq i64 %550, %17
-  br i1 %551, label %644, label %505, !llvm.loop !74
+570:                                              ; preds = %568, %564
+  %571 = shl nsw i64 %563, 2
+  %572 = getelementptr i8, ptr %130, i64 %571
+  %573 = load i32, ptr %572, align 1
+  %574 = insertelement <16 x i32> poison, i32 %573, i64 0
+  %575 = shufflevector <16 x i32> %574, <16 x i32> poison, <16 x i32> zeroinitializer
+  %576 = bitcast <8 x i64> %560 to <16 x i32>
+  %577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %576, <16 x i32> %575, <16 x i32> %567)
+  %578 = bitcast <16 x i32> %577 to <8 x i64>
+  %579 = getelementptr i8, ptr %572, i64 %1
+  %580 = load i32, ptr %579, align 1
+  %581 = insertelement <16 x i32> poison, i32 %580, i64 0
+  %582 = shufflevector <16 x i32> %581, <16 x i32> poison, <16 x i32> zeroinitializer
+  %583 = bitcast <8 x i64> %561 to <16 x i32>
+  %584 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %583, <16 x i32> %582, <16 x i32> %567)
+  %585 = bitcast <16 x i32> %584 to <8 x i64>
+  %586 = getelementptr i8, ptr %572, i64 %37
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <16 x i32> poison, i32 %587, i64 0
+  %589 = shufflevector <16 x i32> %588, <16 x i32> poison, <16 x i32> zeroinitializer
+  %590 = bitcast <8 x i64> %562 to <16 x i32>
+  %591 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %590, <16 x i32> %589, <16 x i32> %567)
+  %592 = bitcast <16 x i32> %591 to <8 x i64>
+  br label %593
 
-552:                                              ; preds = %504, %586
-  %553 = phi <16 x i32> [ %592, %586 ], [ zeroinitializer, %504 ]
-  %554 = phi <16 x i32> [ %597, %586 ], [ zeroinitializer, %504 ]
-  %555 = phi <16 x i32> [ %602, %586 ], [ zeroinitializer, %504 ]
-  %556 = phi i64 [ %603, %586 ], [ 0, %504 ]
-  %557 = phi i64 [ %604, %586 ], [ 0, %504 ]
-  %558 = shl nsw i64 %556, 6
-  %559 = getelementptr i8, ptr %98, i64 %558
-  %560 = load <16 x i32>, ptr %559, align 1, !tbaa !31
-  br i1 %501, label %561, label %563
+593:                                              ; preds = %460, %570, %556, %420, %419
+  %594 = phi <8 x i64> [ %430, %420 ], [ %430, %419 ], [ %557, %556 ], [ %578, %570 ], [ %473, %460 ]
+  %595 = phi <8 x i64> [ %429, %420 ], [ %429, %419 ], [ %558, %556 ], [ %585, %570 ], [ %483, %460 ]
+  %596 = phi <8 x i64> [ %431, %420 ], [ %431, %419 ], [ %559, %556 ], [ %592, %570 ], [ %493, %460 ]
+  store <8 x i64> %594, ptr %132, align 1, !tbaa !31
+  %597 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %595, ptr %597, align 1, !tbaa !31
+  %598 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %596, ptr %598, align 1, !tbaa !31
+  br label %3975
 
-561:                                              ; preds = %552
-  %562 = getelementptr inbounds i8, ptr %559, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %562, i32 0, i32 3, i32 1)
-  br label %563
+599:                                              ; preds = %119
+  %600 = icmp eq i64 %121, 0
+  br i1 %78, label %612, label %604
 
-563:                                              ; preds = %561, %552
-  %564 = shl nsw i64 %556, 2
-  %565 = getelementptr i8, ptr %116, i64 %564
-  %566 = load i32, ptr %565, align 1
-  %567 = insertelement <16 x i32> poison, i32 %566, i64 0
-  %568 = shufflevector <16 x i32> %567, <16 x i32> poison, <16 x i32> zeroinitializer
-  %569 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %553, <16 x i32> %568, <16 x i32> %560)
-  %570 = getelementptr i8, ptr %565, i64 %1
-  %571 = load i32, ptr %570, align 1
-  %572 = insertelement <16 x i32> poison, i32 %571, i64 0
-  %573 = shufflevector <16 x i32> %572, <16 x i32> poison, <16 x i32> zeroinitializer
-  %574 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %554, <16 x i32> %573, <16 x i32> %560)
-  %575 = getelementptr i8, ptr %565, i64 %27
-  %576 = load i32, ptr %575, align 1
-  %577 = insertelement <16 x i32> poison, i32 %576, i64 0
-  %578 = shufflevector <16 x i32> %577, <16 x i32> poison, <16 x i32> zeroinitializer
-  %579 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %555, <16 x i32> %578, <16 x i32> %560)
-  %580 = or disjoint i64 %556, 1
-  %581 = shl nsw i64 %580, 6
-  %582 = getelementptr i8, ptr %98, i64 %581
-  %583 = load <16 x i32>, ptr %582, align 1, !tbaa !31
-  br i1 %501, label %584, label %586
+601:                                              ; preds = %612
+  br i1 %80, label %618, label %811
 
-584:                                              ; preds = %563
-  %585 = getelementptr inbounds i8, ptr %582, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %585, i32 0, i32 3, i32 1)
-  br label %586
+602:                                              ; preds = %612
+  br i1 %82, label %603, label %811
 
-586:                                              ; preds = %584, %563
-  %587 = shl nsw i64 %580, 2
-  %588 = getelementptr i8, ptr %116, i64 %587
-  %589 = load i32, ptr %588, align 1
-  %590 = insertelement <16 x i32> poison, i32 %589, i64 0
-  %591 = shufflevector <16 x i32> %590, <16 x i32> poison, <16 x i32> zeroinitializer
-  %592 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %569, <16 x i32> %591, <16 x i32> %583)
-  %593 = getelementptr i8, ptr %588, i64 %1
-  %594 = load i32, ptr %593, align 1
-  %595 = insertelement <16 x i32> poison, i32 %594, i64 0
-  %596 = shufflevector <16 x i32> %595, <16 x i32> poison, <16 x i32> zeroinitializer
-  %597 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %574, <16 x i32> %596, <16 x i32> %583)
-  %598 = getelementptr i8, ptr %588, i64 %27
-  %599 = load i32, ptr %598, align 1
-  %600 = insertelement <16 x i32> poison, i32 %599, i64 0
-  %601 = shufflevector <16 x i32> %600, <16 x i32> poison, <16 x i32> zeroinitializer
-  %602 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %579, <16 x i32> %601, <16 x i32> %583)
-  %603 = add nuw nsw i64 %556, 2
-  %604 = add i64 %557, 2
-  %605 = icmp eq i64 %604, %70
-  br i1 %605, label %606, label %552, !llvm.loop !75
+603:                                              ; preds = %602
+  br i1 %101, label %765, label %692
 
-606:                                              ; preds = %586, %504
-  %607 = phi <16 x i32> [ poison, %504 ], [ %592, %586 ]
-  %608 = phi <16 x i32> [ poison, %504 ], [ %597, %586 ]
-  %609 = phi <16 x i32> [ poison, %504 ], [ %602, %586 ]
-  %610 = phi <16 x i32> [ zeroinitializer, %504 ], [ %592, %586 ]
-  %611 = phi <16 x i32> [ zeroinitializer, %504 ], [ %597, %586 ]
-  %612 = phi <16 x i32> [ zeroinitializer, %504 ], [ %602, %586 ]
-  %613 = phi i64 [ 0, %504 ], [ %603, %586 ]
-  br i1 %71, label %637, label %614
+604:                                              ; preds = %599
+  %605 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %606 = getelementptr inbounds i32, ptr %132, i64 %8
+  %607 = load <8 x i64>, ptr %606, align 1, !tbaa !31
+  %608 = getelementptr inbounds i8, ptr %132, i64 %31
+  %609 = load <8 x i64>, ptr %608, align 1, !tbaa !31
+  %610 = getelementptr inbounds i8, ptr %132, i64 %32
+  %611 = load <8 x i64>, ptr %610, align 1, !tbaa !31
+  br label %612
 
-614:                                              ; preds = %606
-  %615 = shl nsw i64 %613, 6
-  %616 = getelementptr i8, ptr %98, i64 %615
-  %617 = load <16 x i32>, ptr %616, align 1, !tbaa !31
-  br i1 %501, label %618, label %620
+612:                                              ; preds = %604, %599
+  %613 = phi <8 x i64> [ %609, %604 ], [ zeroinitializer, %599 ]
+  %614 = phi <8 x i64> [ %605, %604 ], [ zeroinitializer, %599 ]
+  %615 = phi <8 x i64> [ %607, %604 ], [ zeroinitializer, %599 ]
+  %616 = phi <8 x i64> [ %611, %604 ], [ zeroinitializer, %599 ]
+  %617 = or i1 %18, %600
+  br i1 %11, label %602, label %601
 
-618:                                              ; preds = %614
-  %619 = getelementptr inbounds i8, ptr %616, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %619, i32 0, i32 3, i32 1)
-  br label %620
+618:                                              ; preds = %601, %646
+  %619 = phi <8 x i64> [ %659, %646 ], [ %614, %601 ]
+  %620 = phi <8 x i64> [ %669, %646 ], [ %615, %601 ]
+  %621 = phi <8 x i64> [ %679, %646 ], [ %613, %601 ]
+  %622 = phi <8 x i64> [ %689, %646 ], [ %616, %601 ]
+  %623 = phi i64 [ %690, %646 ], [ 0, %601 ]
+  %624 = mul nuw nsw i64 %623, 80
+  %625 = getelementptr i8, ptr %77, i64 %624
+  %626 = shl nsw i64 %623, 7
+  %627 = getelementptr inbounds i8, ptr %10, i64 %626
+  %628 = load <16 x i32>, ptr %625, align 1, !tbaa !31
+  br i1 %617, label %632, label %629
 
-620:                                              ; preds = %618, %614
-  %621 = shl nsw i64 %613, 2
-  %622 = getelementptr i8, ptr %116, i64 %621
-  %623 = load i32, ptr %622, align 1
-  %624 = insertelement <16 x i32> poison, i32 %623, i64 0
-  %625 = shufflevector <16 x i32> %624, <16 x i32> poison, <16 x i32> zeroinitializer
-  %626 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %610, <16 x i32> %625, <16 x i32> %617)
-  %627 = getelementptr i8, ptr %622, i64 %1
-  %628 = load i32, ptr %627, align 1
-  %629 = insertelement <16 x i32> poison, i32 %628, i64 0
-  %630 = shufflevector <16 x i32> %629, <16 x i32> poison, <16 x i32> zeroinitializer
-  %631 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %611, <16 x i32> %630, <16 x i32> %617)
-  %632 = getelementptr i8, ptr %622, i64 %27
-  %633 = load i32, ptr %632, align 1
-  %634 = insertelement <16 x i32> poison, i32 %633, i64 0
-  %635 = shufflevector <16 x i32> %634, <16 x i32> poison, <16 x i32> zeroinitializer
-  %636 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %612, <16 x i32> %635, <16 x i32> %617)
-  br label %637
+629:                                              ; preds = %618
+  %630 = getelementptr inbounds i8, ptr %24, i64 %626
+  %631 = load <8 x i64>, ptr %630, align 64, !tbaa !31
+  br label %646
 
-637:                                              ; preds = %606, %620
-  %638 = phi <16 x i32> [ %607, %606 ], [ %626, %620 ]
-  %639 = phi <16 x i32> [ %608, %606 ], [ %631, %620 ]
-  %640 = phi <16 x i32> [ %609, %606 ], [ %636, %620 ]
-  %641 = bitcast <16 x i32> %640 to <8 x i64>
-  %642 = bitcast <16 x i32> %639 to <8 x i64>
-  %643 = bitcast <16 x i32> %638 to <8 x i64>
-  br label %648
+632:                                              ; preds = %618
+  br i1 %600, label %633, label %636
 
-644:                                              ; preds = %516
-  %645 = bitcast <16 x i32> %549 to <8 x i64>
-  %646 = bitcast <16 x i32> %541 to <8 x i64>
-  %647 = bitcast <16 x i32> %533 to <8 x i64>
-  br label %648
+633:                                              ; preds = %632
+  %634 = getelementptr inbounds i8, ptr %625, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %634, i32 0, i32 3, i32 1)
+  %635 = getelementptr inbounds i8, ptr %625, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %635, i32 0, i32 3, i32 1)
+  br label %636
 
-648:                                              ; preds = %644, %637, %503, %502
-  %649 = phi <8 x i64> [ %643, %637 ], [ zeroinitializer, %503 ], [ %647, %644 ], [ zeroinitializer, %502 ]
-  %650 = phi <8 x i64> [ %642, %637 ], [ zeroinitializer, %503 ], [ %646, %644 ], [ zeroinitializer, %502 ]
-  %651 = phi <8 x i64> [ %641, %637 ], [ zeroinitializer, %503 ], [ %645, %644 ], [ zeroinitializer, %502 ]
-  store <8 x i64> %649, ptr %118, align 1, !tbaa !31
-  %652 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %650, ptr %652, align 1, !tbaa !31
-  %653 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %651, ptr %653, align 1, !tbaa !31
-  br label %3205
+636:                                              ; preds = %633, %632
+  %637 = getelementptr inbounds i8, ptr %625, i64 64
+  %638 = load <16 x i8>, ptr %637, align 1, !tbaa !31
+  %639 = zext <16 x i8> %638 to <16 x i32>
+  %640 = bitcast <16 x i32> %639 to <64 x i8>
+  %641 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %640)
+  %642 = bitcast <64 x i8> %641 to <16 x i32>
+  %643 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %642, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %644 = bitcast <16 x i32> %643 to <8 x i64>
+  br i1 %18, label %646, label %645
 
-654:                                              ; preds = %105
-  %655 = icmp eq i64 %107, 0
-  br i1 %10, label %657, label %656
+645:                                              ; preds = %636
+  store <16 x i32> %643, ptr %627, align 64, !tbaa !31
+  br label %646
 
-656:                                              ; preds = %654
-  br i1 %18, label %659, label %832
-
-657:                                              ; preds = %654
-  br i1 %20, label %658, label %832
-
-658:                                              ; preds = %657
-  br i1 %65, label %780, label %715
-
-659:                                              ; preds = %656, %671
-  %660 = phi <16 x i32> [ %688, %671 ], [ zeroinitializer, %656 ]
-  %661 = phi <16 x i32> [ %696, %671 ], [ zeroinitializer, %656 ]
-  %662 = phi <16 x i32> [ %704, %671 ], [ zeroinitializer, %656 ]
-  %663 = phi <16 x i32> [ %712, %671 ], [ zeroinitializer, %656 ]
-  %664 = phi i64 [ %713, %671 ], [ 0, %656 ]
-  %665 = mul nuw nsw i64 %664, 80
-  %666 = getelementptr i8, ptr %98, i64 %665
-  %667 = load <16 x i32>, ptr %666, align 1, !tbaa !31
-  br i1 %655, label %668, label %671
-
-668:                                              ; preds = %659
-  %669 = getelementptr inbounds i8, ptr %666, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %669, i32 0, i32 3, i32 1)
-  %670 = getelementptr inbounds i8, ptr %666, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %670, i32 0, i32 3, i32 1)
-  br label %671
-
-671:                                              ; preds = %668, %659
-  %672 = getelementptr inbounds i8, ptr %666, i64 64
-  %673 = load <16 x i8>, ptr %672, align 1, !tbaa !31
-  %674 = zext <16 x i8> %673 to <16 x i32>
-  %675 = bitcast <16 x i32> %674 to <64 x i8>
-  %676 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %675)
+646:                                              ; preds = %645, %636, %629
+  %647 = phi <8 x i64> [ %644, %636 ], [ %644, %645 ], [ %631, %629 ]
+  %648 = shl nsw i64 %623, 3
+  %649 = getelementptr i8, ptr %130, i64 %648
+  %650 = load i64, ptr %649, align 1
+  %651 = insertelement <8 x i64> poison, i64 %650, i64 0
+  %652 = shufflevector <8 x i64> %651, <8 x i64> poison, <8 x i32> zeroinitializer
+  %653 = bitcast <8 x i64> %652 to <64 x i8>
+  %654 = bitcast <8 x i64> %619 to <16 x i32>
+  %655 = bitcast <8 x i64> %647 to <64 x i8>
+  %656 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %653, <64 x i8> %655)
+  %657 = bitcast <64 x i8> %656 to <16 x i32>
+  %658 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %654, <16 x i32> %657, <16 x i32> %628)
+  %659 = bitcast <16 x i32> %658 to <8 x i64>
+  %660 = getelementptr i8, ptr %649, i64 %1
+  %661 = load i64, ptr %660, align 1
+  %662 = insertelement <8 x i64> poison, i64 %661, i64 0
+  %663 = shufflevector <8 x i64> %662, <8 x i64> poison, <8 x i32> zeroinitializer
+  %664 = bitcast <8 x i64> %663 to <64 x i8>
+  %665 = bitcast <8 x i64> %620 to <16 x i32>
+  %666 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %664, <64 x i8> %655)
+  %667 = bitcast <64 x i8> %666 to <16 x i32>
+  %668 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %665, <16 x i32> %667, <16 x i32> %628)
+  %669 = bitcast <16 x i32> %668 to <8 x i64>
+  %670 = getelementptr i8, ptr %649, i64 %37
+  %671 = load i64, ptr %670, align 1
+  %672 = insertelement <8 x i64> poison, i64 %671, i64 0
+  %673 = shufflevector <8 x i64> %672, <8 x i64> poison, <8 x i32> zeroinitializer
+  %674 = bitcast <8 x i64> %673 to <64 x i8>
+  %675 = bitcast <8 x i64> %621 to <16 x i32>
+  %676 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %674, <64 x i8> %655)
   %677 = bitcast <64 x i8> %676 to <16 x i32>
-  %678 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %677, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %679 = shl nsw i64 %664, 3
-  %680 = getelementptr i8, ptr %116, i64 %679
+  %678 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %675, <16 x i32> %677, <16 x i32> %628)
+  %679 = bitcast <16 x i32> %678 to <8 x i64>
+  %680 = getelementptr i8, ptr %649, i64 %38
   %681 = load i64, ptr %680, align 1
   %682 = insertelement <8 x i64> poison, i64 %681, i64 0
   %683 = shufflevector <8 x i64> %682, <8 x i64> poison, <8 x i32> zeroinitializer
   %684 = bitcast <8 x i64> %683 to <64 x i8>
-  %685 = bitcast <16 x i32> %678 to <64 x i8>
-  %686 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %684, <64 x i8> %685)
+  %685 = bitcast <8 x i64> %622 to <16 x i32>
+  %686 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %684, <64 x i8> %655)
   %687 = bitcast <64 x i8> %686 to <16 x i32>
-  %688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %660, <16 x i32> %687, <16 x i32> %667)
-  %689 = getelementptr i8, ptr %680, i64 %1
-  %690 = load i64, ptr %689, align 1
-  %691 = insertelement <8 x i64> poison, i64 %690, i64 0
-  %692 = shufflevector <8 x i64> %691, <8 x i64> poison, <8 x i32> zeroinitializer
-  %693 = bitcast <8 x i64> %692 to <64 x i8>
-  %694 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %693, <64 x i8> %685)
-  %695 = bitcast <64 x i8> %694 to <16 x i32>
-  %696 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %661, <16 x i32> %695, <16 x i32> %667)
-  %697 = getelementptr i8, ptr %680, i64 %27
-  %698 = load i64, ptr %697, align 1
-  %699 = insertelement <8 x i64> poison, i64 %698, i64 0
-  %700 = shufflevector <8 x i64> %699, <8 x i64> poison, <8 x i32> zeroinitializer
-  %701 = bitcast <8 x i64> %700 to <64 x i8>
-  %702 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %701, <64 x i8> %685)
-  %703 = bitcast <64 x i8> %702 to <16 x i32>
-  %704 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %662, <16 x i32> %703, <16 x i32> %667)
-  %705 = getelementptr i8, ptr %680, i64 %28
-  %706 = load i64, ptr %705, align 1
-  %707 = insertelement <8 x i64> poison, i64 %706, i64 0
-  %708 = shufflevector <8 x i64> %707, <8 x i64> poison, <8 x i32> zeroinitializer
-  %709 = bitcast <8 x i64> %708 to <64 x i8>
-  %710 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %709, <64 x i8> %685)
-  %711 = bitcast <64 x i8> %710 to <16 x i32>
-  %712 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %663, <16 x i32> %711, <16 x i32> %667)
-  %713 = add nuw nsw i64 %664, 1
-  %714 = icmp eq i64 %713, %17
-  br i1 %714, label %827, label %659, !llvm.loop !74
+  %688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %685, <16 x i32> %687, <16 x i32> %628)
+  %689 = bitcast <16 x i32> %688 to <8 x i64>
+  %690 = add nuw nsw i64 %623, 1
+  %691 = icmp eq i64 %690, %79
+  br i1 %691, label %811, label %618, !llvm.loop !75
 
-715:                                              ; preds = %658, %755
-  %716 = phi <16 x i32> [ %761, %755 ], [ zeroinitializer, %658 ]
-  %717 = phi <16 x i32> [ %766, %755 ], [ zeroinitializer, %658 ]
-  %718 = phi <16 x i32> [ %771, %755 ], [ zeroinitializer, %658 ]
-  %719 = phi <16 x i32> [ %776, %755 ], [ zeroinitializer, %658 ]
-  %720 = phi i64 [ %777, %755 ], [ 0, %658 ]
-  %721 = phi i64 [ %778, %755 ], [ 0, %658 ]
-  %722 = shl nsw i64 %720, 6
-  %723 = getelementptr i8, ptr %98, i64 %722
-  %724 = load <16 x i32>, ptr %723, align 1, !tbaa !31
-  br i1 %655, label %725, label %727
+692:                                              ; preds = %603, %736
+  %693 = phi <8 x i64> [ %743, %736 ], [ %614, %603 ]
+  %694 = phi <8 x i64> [ %749, %736 ], [ %615, %603 ]
+  %695 = phi <8 x i64> [ %755, %736 ], [ %613, %603 ]
+  %696 = phi <8 x i64> [ %761, %736 ], [ %616, %603 ]
+  %697 = phi i64 [ %762, %736 ], [ 0, %603 ]
+  %698 = phi i64 [ %763, %736 ], [ 0, %603 ]
+  %699 = shl nsw i64 %697, 6
+  %700 = getelementptr i8, ptr %77, i64 %699
+  %701 = load <16 x i32>, ptr %700, align 1, !tbaa !31
+  br i1 %600, label %702, label %704
 
-725:                                              ; preds = %715
-  %726 = getelementptr inbounds i8, ptr %723, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %726, i32 0, i32 3, i32 1)
-  br label %727
+702:                                              ; preds = %692
+  %703 = getelementptr inbounds i8, ptr %700, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %703, i32 0, i32 3, i32 1)
+  br label %704
 
-727:                                              ; preds = %725, %715
-  %728 = shl nsw i64 %720, 2
-  %729 = getelementptr i8, ptr %116, i64 %728
-  %730 = load i32, ptr %729, align 1
-  %731 = insertelement <16 x i32> poison, i32 %730, i64 0
-  %732 = shufflevector <16 x i32> %731, <16 x i32> poison, <16 x i32> zeroinitializer
-  %733 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %716, <16 x i32> %732, <16 x i32> %724)
-  %734 = getelementptr i8, ptr %729, i64 %1
-  %735 = load i32, ptr %734, align 1
-  %736 = insertelement <16 x i32> poison, i32 %735, i64 0
-  %737 = shufflevector <16 x i32> %736, <16 x i32> poison, <16 x i32> zeroinitializer
-  %738 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %717, <16 x i32> %737, <16 x i32> %724)
-  %739 = getelementptr i8, ptr %729, i64 %27
-  %740 = load i32, ptr %739, align 1
-  %741 = insertelement <16 x i32> poison, i32 %740, i64 0
-  %742 = shufflevector <16 x i32> %741, <16 x i32> poison, <16 x i32> zeroinitializer
-  %743 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %718, <16 x i32> %742, <16 x i32> %724)
-  %744 = getelementptr i8, ptr %729, i64 %28
+704:                                              ; preds = %702, %692
+  %705 = shl nsw i64 %697, 2
+  %706 = getelementptr i8, ptr %130, i64 %705
+  %707 = load i32, ptr %706, align 1
+  %708 = insertelement <16 x i32> poison, i32 %707, i64 0
+  %709 = shufflevector <16 x i32> %708, <16 x i32> poison, <16 x i32> zeroinitializer
+  %710 = bitcast <8 x i64> %693 to <16 x i32>
+  %711 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %710, <16 x i32> %709, <16 x i32> %701)
+  %712 = getelementptr i8, ptr %706, i64 %1
+  %713 = load i32, ptr %712, align 1
+  %714 = insertelement <16 x i32> poison, i32 %713, i64 0
+  %715 = shufflevector <16 x i32> %714, <16 x i32> poison, <16 x i32> zeroinitializer
+  %716 = bitcast <8 x i64> %694 to <16 x i32>
+  %717 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %716, <16 x i32> %715, <16 x i32> %701)
+  %718 = getelementptr i8, ptr %706, i64 %37
+  %719 = load i32, ptr %718, align 1
+  %720 = insertelement <16 x i32> poison, i32 %719, i64 0
+  %721 = shufflevector <16 x i32> %720, <16 x i32> poison, <16 x i32> zeroinitializer
+  %722 = bitcast <8 x i64> %695 to <16 x i32>
+  %723 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %722, <16 x i32> %721, <16 x i32> %701)
+  %724 = getelementptr i8, ptr %706, i64 %38
+  %725 = load i32, ptr %724, align 1
+  %726 = insertelement <16 x i32> poison, i32 %725, i64 0
+  %727 = shufflevector <16 x i32> %726, <16 x i32> poison, <16 x i32> zeroinitializer
+  %728 = bitcast <8 x i64> %696 to <16 x i32>
+  %729 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %728, <16 x i32> %727, <16 x i32> %701)
+  %730 = or disjoint i64 %697, 1
+  %731 = shl nsw i64 %730, 6
+  %732 = getelementptr i8, ptr %77, i64 %731
+  %733 = load <16 x i32>, ptr %732, align 1, !tbaa !31
+  br i1 %600, label %734, label %736
+
+734:                                              ; preds = %704
+  %735 = getelementptr inbounds i8, ptr %732, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %735, i32 0, i32 3, i32 1)
+  br label %736
+
+736:                                              ; preds = %734, %704
+  %737 = shl nsw i64 %730, 2
+  %738 = getelementptr i8, ptr %130, i64 %737
+  %739 = load i32, ptr %738, align 1
+  %740 = insertelement <16 x i32> poison, i32 %739, i64 0
+  %741 = shufflevector <16 x i32> %740, <16 x i32> poison, <16 x i32> zeroinitializer
+  %742 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %711, <16 x i32> %741, <16 x i32> %733)
+  %743 = bitcast <16 x i32> %742 to <8 x i64>
+  %744 = getelementptr i8, ptr %738, i64 %1
   %745 = load i32, ptr %744, align 1
   %746 = insertelement <16 x i32> poison, i32 %745, i64 0
   %747 = shufflevector <16 x i32> %746, <16 x i32> poison, <16 x i32> zeroinitializer
-  %748 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %719, <16 x i32> %747, <16 x i32> %724)
-  %749 = or disjoint i64 %720, 1
-  %750 = shl nsw i64 %749, 6
-  %751 = getelementptr i8, ptr %98, i64 %750
-  %752 = load <16 x i32>, ptr %751, align 1, !tbaa !31
-  br i1 %655, label %753, label %755
+  %748 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %717, <16 x i32> %747, <16 x i32> %733)
+  %749 = bitcast <16 x i32> %748 to <8 x i64>
+  %750 = getelementptr i8, ptr %738, i64 %37
+  %751 = load i32, ptr %750, align 1
+  %752 = insertelement <16 x i32> poison, i32 %751, i64 0
+  %753 = shufflevector <16 x i32> %752, <16 x i32> poison, <16 x i32> zeroinitializer
+  %754 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %723, <16 x i32> %753, <16 x i32> %733)
+  %755 = bitcast <16 x i32> %754 to <8 x i64>
+  %756 = getelementptr i8, ptr %738, i64 %38
+  %757 = load i32, ptr %756, align 1
+  %758 = insertelement <16 x i32> poison, i32 %757, i64 0
+  %759 = shufflevector <16 x i32> %758, <16 x i32> poison, <16 x i32> zeroinitializer
+  %760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %729, <16 x i32> %759, <16 x i32> %733)
+  %761 = bitcast <16 x i32> %760 to <8 x i64>
+  %762 = add nuw nsw i64 %697, 2
+  %763 = add i64 %698, 2
+  %764 = icmp eq i64 %763, %102
+  br i1 %764, label %765, label %692, !llvm.loop !76
 
-753:                                              ; preds = %727
-  %754 = getelementptr inbounds i8, ptr %751, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %754, i32 0, i32 3, i32 1)
-  br label %755
+765:                                              ; preds = %736, %603
+  %766 = phi <8 x i64> [ poison, %603 ], [ %743, %736 ]
+  %767 = phi <8 x i64> [ poison, %603 ], [ %749, %736 ]
+  %768 = phi <8 x i64> [ poison, %603 ], [ %755, %736 ]
+  %769 = phi <8 x i64> [ poison, %603 ], [ %761, %736 ]
+  %770 = phi <8 x i64> [ %614, %603 ], [ %743, %736 ]
+  %771 = phi <8 x i64> [ %615, %603 ], [ %749, %736 ]
+  %772 = phi <8 x i64> [ %613, %603 ], [ %755, %736 ]
+  %773 = phi <8 x i64> [ %616, %603 ], [ %761, %736 ]
+  %774 = phi i64 [ 0, %603 ], [ %762, %736 ]
+  br i1 %103, label %811, label %775
 
-755:                                              ; preds = %753, %727
-  %756 = shl nsw i64 %749, 2
-  %757 = getelementptr i8, ptr %116, i64 %756
-  %758 = load i32, ptr %757, align 1
-  %759 = insertelement <16 x i32> poison, i32 %758, i64 0
-  %760 = shufflevector <16 x i32> %759, <16 x i32> poison, <16 x i32> zeroinitializer
-  %761 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %733, <16 x i32> %760, <16 x i32> %752)
-  %762 = getelementptr i8, ptr %757, i64 %1
-  %763 = load i32, ptr %762, align 1
-  %764 = insertelement <16 x i32> poison, i32 %763, i64 0
-  %765 = shufflevector <16 x i32> %764, <16 x i32> poison, <16 x i32> zeroinitializer
-  %766 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %738, <16 x i32> %765, <16 x i32> %752)
-  %767 = getelementptr i8, ptr %757, i64 %27
-  %768 = load i32, ptr %767, align 1
-  %769 = insertelement <16 x i32> poison, i32 %768, i64 0
-  %770 = shufflevector <16 x i32> %769, <16 x i32> poison, <16 x i32> zeroinitializer
-  %771 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %743, <16 x i32> %770, <16 x i32> %752)
-  %772 = getelementptr i8, ptr %757, i64 %28
-  %773 = load i32, ptr %772, align 1
-  %774 = insertelement <16 x i32> poison, i32 %773, i64 0
-  %775 = shufflevector <16 x i32> %774, <16 x i32> poison, <16 x i32> zeroinitializer
-  %776 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %748, <16 x i32> %775, <16 x i32> %752)
-  %777 = add nuw nsw i64 %720, 2
-  %778 = add i64 %721, 2
-  %779 = icmp eq i64 %778, %66
-  br i1 %779, label %780, label %715, !llvm.loop !75
+775:                                              ; preds = %765
+  %776 = shl nsw i64 %774, 6
+  %777 = getelementptr i8, ptr %77, i64 %776
+  %778 = load <16 x i32>, ptr %777, align 1, !tbaa !31
+  br i1 %600, label %779, label %781
 
-780:                                              ; preds = %755, %658
-  %781 = phi <16 x i32> [ poison, %658 ], [ %761, %755 ]
-  %782 = phi <16 x i32> [ poison, %658 ], [ %766, %755 ]
-  %783 = phi <16 x i32> [ poison, %658 ], [ %771, %755 ]
-  %784 = phi <16 x i32> [ poison, %658 ], [ %776, %755 ]
-  %785 = phi <16 x i32> [ zeroinitializer, %658 ], [ %761, %755 ]
-  %786 = phi <16 x i32> [ zeroinitializer, %658 ], [ %766, %755 ]
-  %787 = phi <16 x i32> [ zeroinitializer, %658 ], [ %771, %755 ]
-  %788 = phi <16 x i32> [ zeroinitializer, %658 ], [ %776, %755 ]
-  %789 = phi i64 [ 0, %658 ], [ %777, %755 ]
-  br i1 %67, label %818, label %790
+779:                                              ; preds = %775
+  %780 = getelementptr inbounds i8, ptr %777, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %780, i32 0, i32 3, i32 1)
+  br label %781
 
-790:                                              ; preds = %780
-  %791 = shl nsw i64 %789, 6
-  %792 = getelementptr i8, ptr %98, i64 %791
-  %793 = load <16 x i32>, ptr %792, align 1, !tbaa !31
-  br i1 %655, label %794, label %796
+781:                                              ; preds = %779, %775
+  %782 = shl nsw i64 %774, 2
+  %783 = getelementptr i8, ptr %130, i64 %782
+  %784 = load i32, ptr %783, align 1
+  %785 = insertelement <16 x i32> poison, i32 %784, i64 0
+  %786 = shufflevector <16 x i32> %785, <16 x i32> poison, <16 x i32> zeroinitializer
+  %787 = bitcast <8 x i64> %770 to <16 x i32>
+  %788 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %787, <16 x i32> %786, <16 x i32> %778)
+  %789 = bitcast <16 x i32> %788 to <8 x i64>
+  %790 = getelementptr i8, ptr %783, i64 %1
+  %791 = load i32, ptr %790, align 1
+  %792 = insertelement <16 x i32> poison, i32 %791, i64 0
+  %793 = shufflevector <16 x i32> %792, <16 x i32> poison, <16 x i32> zeroinitializer
+  %794 = bitcast <8 x i64> %771 to <16 x i32>
+  %795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %794, <16 x i32> %793, <16 x i32> %778)
+  %796 = bitcast <16 x i32> %795 to <8 x i64>
+  %797 = getelementptr i8, ptr %783, i64 %37
+  %798 = load i32, ptr %797, align 1
+  %799 = insertelement <16 x i32> poison, i32 %798, i64 0
+  %800 = shufflevector <16 x i32> %799, <16 x i32> poison, <16 x i32> zeroinitializer
+  %801 = bitcast <8 x i64> %772 to <16 x i32>
+  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %801, <16 x i32> %800, <16 x i32> %778)
+  %803 = bitcast <16 x i32> %802 to <8 x i64>
+  %804 = getelementptr i8, ptr %783, i64 %38
+  %805 = load i32, ptr %804, align 1
+  %806 = insertelement <16 x i32> poison, i32 %805, i64 0
+  %807 = shufflevector <16 x i32> %806, <16 x i32> poison, <16 x i32> zeroinitializer
+  %808 = bitcast <8 x i64> %773 to <16 x i32>
+  %809 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %808, <16 x i32> %807, <16 x i32> %778)
+  %810 = bitcast <16 x i32> %809 to <8 x i64>
+  br label %811
 
-794:                                              ; preds = %790
-  %795 = getelementptr inbounds i8, ptr %792, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %795, i32 0, i32 3, i32 1)
-  br label %796
+811:                                              ; preds = %646, %781, %765, %602, %601
+  %812 = phi <8 x i64> [ %614, %602 ], [ %614, %601 ], [ %766, %765 ], [ %789, %781 ], [ %659, %646 ]
+  %813 = phi <8 x i64> [ %615, %602 ], [ %615, %601 ], [ %767, %765 ], [ %796, %781 ], [ %669, %646 ]
+  %814 = phi <8 x i64> [ %613, %602 ], [ %613, %601 ], [ %768, %765 ], [ %803, %781 ], [ %679, %646 ]
+  %815 = phi <8 x i64> [ %616, %602 ], [ %616, %601 ], [ %769, %765 ], [ %810, %781 ], [ %689, %646 ]
+  store <8 x i64> %812, ptr %132, align 1, !tbaa !31
+  %816 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %813, ptr %816, align 1, !tbaa !31
+  %817 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %814, ptr %817, align 1, !tbaa !31
+  %818 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %815, ptr %818, align 1, !tbaa !31
+  br label %3975
 
-796:                                              ; preds = %794, %790
-  %797 = shl nsw i64 %789, 2
-  %798 = getelementptr i8, ptr %116, i64 %797
-  %799 = load i32, ptr %798, align 1
-  %800 = insertelement <16 x i32> poison, i32 %799, i64 0
-  %801 = shufflevector <16 x i32> %800, <16 x i32> poison, <16 x i32> zeroinitializer
-  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %785, <16 x i32> %801, <16 x i32> %793)
-  %803 = getelementptr i8, ptr %798, i64 %1
-  %804 = load i32, ptr %803, align 1
-  %805 = insertelement <16 x i32> poison, i32 %804, i64 0
-  %806 = shufflevector <16 x i32> %805, <16 x i32> poison, <16 x i32> zeroinitializer
-  %807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %786, <16 x i32> %806, <16 x i32> %793)
-  %808 = getelementptr i8, ptr %798, i64 %27
-  %809 = load i32, ptr %808, align 1
-  %810 = insertelement <16 x i32> poison, i32 %809, i64 0
-  %811 = shufflevector <16 x i32> %810, <16 x i32> poison, <16 x i32> zeroinitializer
-  %812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %787, <16 x i32> %811, <16 x i32> %793)
-  %813 = getelementptr i8, ptr %798, i64 %28
-  %814 = load i32, ptr %813, align 1
-  %815 = insertelement <16 x i32> poison, i32 %814, i64 0
-  %816 = shufflevector <16 x i32> %815, <16 x i32> poison, <16 x i32> zeroinitializer
-  %817 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %788, <16 x i32> %816, <16 x i32> %793)
-  br label %818
+819:                                              ; preds = %119
+  %820 = icmp eq i64 %121, 0
+  br i1 %78, label %834, label %824
 
-818:                                              ; preds = %780, %796
-  %819 = phi <16 x i32> [ %781, %780 ], [ %802, %796 ]
-  %820 = phi <16 x i32> [ %782, %780 ], [ %807, %796 ]
-  %821 = phi <16 x i32> [ %783, %780 ], [ %812, %796 ]
-  %822 = phi <16 x i32> [ %784, %780 ], [ %817, %796 ]
-  %823 = bitcast <16 x i32> %822 to <8 x i64>
-  %824 = bitcast <16 x i32> %821 to <8 x i64>
-  %825 = bitcast <16 x i32> %820 to <8 x i64>
-  %826 = bitcast <16 x i32> %819 to <8 x i64>
-  br label %832
+821:                                              ; preds = %834
+  br i1 %80, label %841, label %1067
 
-827:                                              ; preds = %671
-  %828 = bitcast <16 x i32> %712 to <8 x i64>
-  %829 = bitcast <16 x i32> %704 to <8 x i64>
-  %830 = bitcast <16 x i32> %696 to <8 x i64>
-  %831 = bitcast <16 x i32> %688 to <8 x i64>
-  br label %832
+822:                                              ; preds = %834
+  br i1 %82, label %823, label %1067
 
-832:                                              ; preds = %827, %818, %657, %656
-  %833 = phi <8 x i64> [ %826, %818 ], [ zeroinitializer, %657 ], [ %831, %827 ], [ zeroinitializer, %656 ]
-  %834 = phi <8 x i64> [ %825, %818 ], [ zeroinitializer, %657 ], [ %830, %827 ], [ zeroinitializer, %656 ]
-  %835 = phi <8 x i64> [ %824, %818 ], [ zeroinitializer, %657 ], [ %829, %827 ], [ zeroinitializer, %656 ]
-  %836 = phi <8 x i64> [ %823, %818 ], [ zeroinitializer, %657 ], [ %828, %827 ], [ zeroinitializer, %656 ]
-  store <8 x i64> %833, ptr %118, align 1, !tbaa !31
-  %837 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %834, ptr %837, align 1, !tbaa !31
-  %838 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %835, ptr %838, align 1, !tbaa !31
-  %839 = getelementptr inbounds i8, ptr %118, i64 %36
-  store <8 x i64> %836, ptr %839, align 1, !tbaa !31
-  br label %3205
+823:                                              ; preds = %822
+  br i1 %97, label %1012, label %926
 
-840:                                              ; preds = %105
-  %841 = icmp eq i64 %107, 0
-  br i1 %10, label %843, label %842
+824:                                              ; preds = %819
+  %825 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %826 = getelementptr inbounds i32, ptr %132, i64 %8
+  %827 = load <8 x i64>, ptr %826, align 1, !tbaa !31
+  %828 = getelementptr inbounds i8, ptr %132, i64 %31
+  %829 = load <8 x i64>, ptr %828, align 1, !tbaa !31
+  %830 = getelementptr inbounds i8, ptr %132, i64 %32
+  %831 = load <8 x i64>, ptr %830, align 1, !tbaa !31
+  %832 = getelementptr inbounds i8, ptr %132, i64 %33
+  %833 = load <8 x i64>, ptr %832, align 1, !tbaa !31
+  br label %834
 
-842:                                              ; preds = %840
-  br i1 %18, label %845, label %1048
+834:                                              ; preds = %824, %819
+  %835 = phi <8 x i64> [ %831, %824 ], [ zeroinitializer, %819 ]
+  %836 = phi <8 x i64> [ %827, %824 ], [ zeroinitializer, %819 ]
+  %837 = phi <8 x i64> [ %825, %824 ], [ zeroinitializer, %819 ]
+  %838 = phi <8 x i64> [ %829, %824 ], [ zeroinitializer, %819 ]
+  %839 = phi <8 x i64> [ %833, %824 ], [ zeroinitializer, %819 ]
+  %840 = or i1 %18, %820
+  br i1 %11, label %822, label %821
 
-843:                                              ; preds = %840
-  br i1 %20, label %844, label %1048
+841:                                              ; preds = %821, %870
+  %842 = phi <8 x i64> [ %883, %870 ], [ %837, %821 ]
+  %843 = phi <8 x i64> [ %893, %870 ], [ %836, %821 ]
+  %844 = phi <8 x i64> [ %903, %870 ], [ %838, %821 ]
+  %845 = phi <8 x i64> [ %913, %870 ], [ %835, %821 ]
+  %846 = phi <8 x i64> [ %923, %870 ], [ %839, %821 ]
+  %847 = phi i64 [ %924, %870 ], [ 0, %821 ]
+  %848 = mul nuw nsw i64 %847, 80
+  %849 = getelementptr i8, ptr %77, i64 %848
+  %850 = shl nsw i64 %847, 7
+  %851 = getelementptr inbounds i8, ptr %10, i64 %850
+  %852 = load <16 x i32>, ptr %849, align 1, !tbaa !31
+  br i1 %840, label %856, label %853
 
-844:                                              ; preds = %843
-  br i1 %61, label %986, label %910
+853:                                              ; preds = %841
+  %854 = getelementptr inbounds i8, ptr %24, i64 %850
+  %855 = load <8 x i64>, ptr %854, align 64, !tbaa !31
+  br label %870
 
-845:                                              ; preds = %842, %858
-  %846 = phi <16 x i32> [ %875, %858 ], [ zeroinitializer, %842 ]
-  %847 = phi <16 x i32> [ %883, %858 ], [ zeroinitializer, %842 ]
-  %848 = phi <16 x i32> [ %891, %858 ], [ zeroinitializer, %842 ]
-  %849 = phi <16 x i32> [ %899, %858 ], [ zeroinitializer, %842 ]
-  %850 = phi <16 x i32> [ %907, %858 ], [ zeroinitializer, %842 ]
-  %851 = phi i64 [ %908, %858 ], [ 0, %842 ]
-  %852 = mul nuw nsw i64 %851, 80
-  %853 = getelementptr i8, ptr %98, i64 %852
-  %854 = load <16 x i32>, ptr %853, align 1, !tbaa !31
-  br i1 %841, label %855, label %858
+856:                                              ; preds = %841
+  br i1 %820, label %857, label %860
 
-855:                                              ; preds = %845
-  %856 = getelementptr inbounds i8, ptr %853, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %856, i32 0, i32 3, i32 1)
-  %857 = getelementptr inbounds i8, ptr %853, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %857, i32 0, i32 3, i32 1)
-  br label %858
+857:                                              ; preds = %856
+  %858 = getelementptr inbounds i8, ptr %849, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %858, i32 0, i32 3, i32 1)
+  %859 = getelementptr inbounds i8, ptr %849, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %859, i32 0, i32 3, i32 1)
+  br label %860
 
-858:                                              ; preds = %855, %845
-  %859 = getelementptr inbounds i8, ptr %853, i64 64
-  %860 = load <16 x i8>, ptr %859, align 1, !tbaa !31
-  %861 = zext <16 x i8> %860 to <16 x i32>
-  %862 = bitcast <16 x i32> %861 to <64 x i8>
-  %863 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %862)
-  %864 = bitcast <64 x i8> %863 to <16 x i32>
-  %865 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %864, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %866 = shl nsw i64 %851, 3
-  %867 = getelementptr i8, ptr %116, i64 %866
-  %868 = load i64, ptr %867, align 1
-  %869 = insertelement <8 x i64> poison, i64 %868, i64 0
-  %870 = shufflevector <8 x i64> %869, <8 x i64> poison, <8 x i32> zeroinitializer
-  %871 = bitcast <8 x i64> %870 to <64 x i8>
-  %872 = bitcast <16 x i32> %865 to <64 x i8>
-  %873 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %871, <64 x i8> %872)
-  %874 = bitcast <64 x i8> %873 to <16 x i32>
-  %875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %846, <16 x i32> %874, <16 x i32> %854)
-  %876 = getelementptr i8, ptr %867, i64 %1
-  %877 = load i64, ptr %876, align 1
-  %878 = insertelement <8 x i64> poison, i64 %877, i64 0
-  %879 = shufflevector <8 x i64> %878, <8 x i64> poison, <8 x i32> zeroinitializer
-  %880 = bitcast <8 x i64> %879 to <64 x i8>
-  %881 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %880, <64 x i8> %872)
-  %882 = bitcast <64 x i8> %881 to <16 x i32>
-  %883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %847, <16 x i32> %882, <16 x i32> %854)
-  %884 = getelementptr i8, ptr %867, i64 %27
+860:                                              ; preds = %857, %856
+  %861 = getelementptr inbounds i8, ptr %849, i64 64
+  %862 = load <16 x i8>, ptr %861, align 1, !tbaa !31
+  %863 = zext <16 x i8> %862 to <16 x i32>
+  %864 = bitcast <16 x i32> %863 to <64 x i8>
+  %865 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %864)
+  %866 = bitcast <64 x i8> %865 to <16 x i32>
+  %867 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %866, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %868 = bitcast <16 x i32> %867 to <8 x i64>
+  br i1 %18, label %870, label %869
+
+869:                                              ; preds = %860
+  store <16 x i32> %867, ptr %851, align 64, !tbaa !31
+  br label %870
+
+870:                                              ; preds = %869, %860, %853
+  %871 = phi <8 x i64> [ %868, %860 ], [ %868, %869 ], [ %855, %853 ]
+  %872 = shl nsw i64 %847, 3
+  %873 = getelementptr i8, ptr %130, i64 %872
+  %874 = load i64, ptr %873, align 1
+  %875 = insertelement <8 x i64> poison, i64 %874, i64 0
+  %876 = shufflevector <8 x i64> %875, <8 x i64> poison, <8 x i32> zeroinitializer
+  %877 = bitcast <8 x i64> %876 to <64 x i8>
+  %878 = bitcast <8 x i64> %842 to <16 x i32>
+  %879 = bitcast <8 x i64> %871 to <64 x i8>
+  %880 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %877, <64 x i8> %879)
+  %881 = bitcast <64 x i8> %880 to <16 x i32>
+  %882 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %878, <16 x i32> %881, <16 x i32> %852)
+  %883 = bitcast <16 x i32> %882 to <8 x i64>
+  %884 = getelementptr i8, ptr %873, i64 %1
   %885 = load i64, ptr %884, align 1
   %886 = insertelement <8 x i64> poison, i64 %885, i64 0
   %887 = shufflevector <8 x i64> %886, <8 x i64> poison, <8 x i32> zeroinitializer
   %888 = bitcast <8 x i64> %887 to <64 x i8>
-  %889 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %888, <64 x i8> %872)
-  %890 = bitcast <64 x i8> %889 to <16 x i32>
-  %891 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %848, <16 x i32> %890, <16 x i32> %854)
-  %892 = getelementptr i8, ptr %867, i64 %28
-  %893 = load i64, ptr %892, align 1
-  %894 = insertelement <8 x i64> poison, i64 %893, i64 0
-  %895 = shufflevector <8 x i64> %894, <8 x i64> poison, <8 x i32> zeroinitializer
-  %896 = bitcast <8 x i64> %895 to <64 x i8>
-  %897 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %896, <64 x i8> %872)
-  %898 = bitcast <64 x i8> %897 to <16 x i32>
-  %899 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %849, <16 x i32> %898, <16 x i32> %854)
-  %900 = getelementptr i8, ptr %867, i64 %29
-  %901 = load i64, ptr %900, align 1
-  %902 = insertelement <8 x i64> poison, i64 %901, i64 0
-  %903 = shufflevector <8 x i64> %902, <8 x i64> poison, <8 x i32> zeroinitializer
-  %904 = bitcast <8 x i64> %903 to <64 x i8>
-  %905 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %904, <64 x i8> %872)
-  %906 = bitcast <64 x i8> %905 to <16 x i32>
-  %907 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %850, <16 x i32> %906, <16 x i32> %854)
-  %908 = add nuw nsw i64 %851, 1
-  %909 = icmp eq i64 %908, %17
-  br i1 %909, label %1042, label %845, !llvm.loop !74
+  %889 = bitcast <8 x i64> %843 to <16 x i32>
+  %890 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %888, <64 x i8> %879)
+  %891 = bitcast <64 x i8> %890 to <16 x i32>
+  %892 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %889, <16 x i32> %891, <16 x i32> %852)
+  %893 = bitcast <16 x i32> %892 to <8 x i64>
+  %894 = getelementptr i8, ptr %873, i64 %37
+  %895 = load i64, ptr %894, align 1
+  %896 = insertelement <8 x i64> poison, i64 %895, i64 0
+  %897 = shufflevector <8 x i64> %896, <8 x i64> poison, <8 x i32> zeroinitializer
+  %898 = bitcast <8 x i64> %897 to <64 x i8>
+  %899 = bitcast <8 x i64> %844 to <16 x i32>
+  %900 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %898, <64 x i8> %879)
+  %901 = bitcast <64 x i8> %900 to <16 x i32>
+  %902 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %899, <16 x i32> %901, <16 x i32> %852)
+  %903 = bitcast <16 x i32> %902 to <8 x i64>
+  %904 = getelementptr i8, ptr %873, i64 %38
+  %905 = load i64, ptr %904, align 1
+  %906 = insertelement <8 x i64> poison, i64 %905, i64 0
+  %907 = shufflevector <8 x i64> %906, <8 x i64> poison, <8 x i32> zeroinitializer
+  %908 = bitcast <8 x i64> %907 to <64 x i8>
+  %909 = bitcast <8 x i64> %845 to <16 x i32>
+  %910 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %908, <64 x i8> %879)
+  %911 = bitcast <64 x i8> %910 to <16 x i32>
+  %912 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %909, <16 x i32> %911, <16 x i32> %852)
+  %913 = bitcast <16 x i32> %912 to <8 x i64>
+  %914 = getelementptr i8, ptr %873, i64 %39
+  %915 = load i64, ptr %914, align 1
+  %916 = insertelement <8 x i64> poison, i64 %915, i64 0
+  %917 = shufflevector <8 x i64> %916, <8 x i64> poison, <8 x i32> zeroinitializer
+  %918 = bitcast <8 x i64> %917 to <64 x i8>
+  %919 = bitcast <8 x i64> %846 to <16 x i32>
+  %920 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %918, <64 x i8> %879)
+  %921 = bitcast <64 x i8> %920 to <16 x i32>
+  %922 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %919, <16 x i32> %921, <16 x i32> %852)
+  %923 = bitcast <16 x i32> %922 to <8 x i64>
+  %924 = add nuw nsw i64 %847, 1
+  %925 = icmp eq i64 %924, %79
+  br i1 %925, label %1067, label %841, !llvm.loop !75
 
-910:                                              ; preds = %844, %956
-  %911 = phi <16 x i32> [ %962, %956 ], [ zeroinitializer, %844 ]
-  %912 = phi <16 x i32> [ %967, %956 ], [ zeroinitializer, %844 ]
-  %913 = phi <16 x i32> [ %972, %956 ], [ zeroinitializer, %844 ]
-  %914 = phi <16 x i32> [ %977, %956 ], [ zeroinitializer, %844 ]
-  %915 = phi <16 x i32> [ %982, %956 ], [ zeroinitializer, %844 ]
-  %916 = phi i64 [ %983, %956 ], [ 0, %844 ]
-  %917 = phi i64 [ %984, %956 ], [ 0, %844 ]
-  %918 = shl nsw i64 %916, 6
-  %919 = getelementptr i8, ptr %98, i64 %918
-  %920 = load <16 x i32>, ptr %919, align 1, !tbaa !31
-  br i1 %841, label %921, label %923
+926:                                              ; preds = %823, %977
+  %927 = phi <8 x i64> [ %984, %977 ], [ %837, %823 ]
+  %928 = phi <8 x i64> [ %990, %977 ], [ %836, %823 ]
+  %929 = phi <8 x i64> [ %996, %977 ], [ %838, %823 ]
+  %930 = phi <8 x i64> [ %1002, %977 ], [ %835, %823 ]
+  %931 = phi <8 x i64> [ %1008, %977 ], [ %839, %823 ]
+  %932 = phi i64 [ %1009, %977 ], [ 0, %823 ]
+  %933 = phi i64 [ %1010, %977 ], [ 0, %823 ]
+  %934 = shl nsw i64 %932, 6
+  %935 = getelementptr i8, ptr %77, i64 %934
+  %936 = load <16 x i32>, ptr %935, align 1, !tbaa !31
+  br i1 %820, label %937, label %939
 
-921:                                              ; preds = %910
-  %922 = getelementptr inbounds i8, ptr %919, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %922, i32 0, i32 3, i32 1)
-  br label %923
+937:                                              ; preds = %926
+  %938 = getelementptr inbounds i8, ptr %935, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %938, i32 0, i32 3, i32 1)
+  br label %939
 
-923:                                              ; preds = %921, %910
-  %924 = shl nsw i64 %916, 2
-  %925 = getelementptr i8, ptr %116, i64 %924
-  %926 = load i32, ptr %925, align 1
-  %927 = insertelement <16 x i32> poison, i32 %926, i64 0
-  %928 = shufflevector <16 x i32> %927, <16 x i32> poison, <16 x i32> zeroinitializer
-  %929 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %911, <16 x i32> %928, <16 x i32> %920)
-  %930 = getelementptr i8, ptr %925, i64 %1
-  %931 = load i32, ptr %930, align 1
-  %932 = insertelement <16 x i32> poison, i32 %931, i64 0
-  %933 = shufflevector <16 x i32> %932, <16 x i32> poison, <16 x i32> zeroinitializer
-  %934 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %912, <16 x i32> %933, <16 x i32> %920)
-  %935 = getelementptr i8, ptr %925, i64 %27
-  %936 = load i32, ptr %935, align 1
-  %937 = insertelement <16 x i32> poison, i32 %936, i64 0
-  %938 = shufflevector <16 x i32> %937, <16 x i32> poison, <16 x i32> zeroinitializer
-  %939 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %913, <16 x i32> %938, <16 x i32> %920)
-  %940 = getelementptr i8, ptr %925, i64 %28
-  %941 = load i32, ptr %940, align 1
-  %942 = insertelement <16 x i32> poison, i32 %941, i64 0
-  %943 = shufflevector <16 x i32> %942, <16 x i32> poison, <16 x i32> zeroinitializer
-  %944 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %914, <16 x i32> %943, <16 x i32> %920)
-  %945 = getelementptr i8, ptr %925, i64 %29
-  %946 = load i32, ptr %945, align 1
-  %947 = insertelement <16 x i32> poison, i32 %946, i64 0
-  %948 = shufflevector <16 x i32> %947, <16 x i32> poison, <16 x i32> zeroinitializer
-  %949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %915, <16 x i32> %948, <16 x i32> %920)
-  %950 = or disjoint i64 %916, 1
-  %951 = shl nsw i64 %950, 6
-  %952 = getelementptr i8, ptr %98, i64 %951
-  %953 = load <16 x i32>, ptr %952, align 1, !tbaa !31
-  br i1 %841, label %954, label %956
+939:                                              ; preds = %937, %926
+  %940 = shl nsw i64 %932, 2
+  %941 = getelementptr i8, ptr %130, i64 %940
+  %942 = load i32, ptr %941, align 1
+  %943 = insertelement <16 x i32> poison, i32 %942, i64 0
+  %944 = shufflevector <16 x i32> %943, <16 x i32> poison, <16 x i32> zeroinitializer
+  %945 = bitcast <8 x i64> %927 to <16 x i32>
+  %946 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %945, <16 x i32> %944, <16 x i32> %936)
+  %947 = getelementptr i8, ptr %941, i64 %1
+  %948 = load i32, ptr %947, align 1
+  %949 = insertelement <16 x i32> poison, i32 %948, i64 0
+  %950 = shufflevector <16 x i32> %949, <16 x i32> poison, <16 x i32> zeroinitializer
+  %951 = bitcast <8 x i64> %928 to <16 x i32>
+  %952 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %951, <16 x i32> %950, <16 x i32> %936)
+  %953 = getelementptr i8, ptr %941, i64 %37
+  %954 = load i32, ptr %953, align 1
+  %955 = insertelement <16 x i32> poison, i32 %954, i64 0
+  %956 = shufflevector <16 x i32> %955, <16 x i32> poison, <16 x i32> zeroinitializer
+  %957 = bitcast <8 x i64> %929 to <16 x i32>
+  %958 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %957, <16 x i32> %956, <16 x i32> %936)
+  %959 = getelementptr i8, ptr %941, i64 %38
+  %960 = load i32, ptr %959, align 1
+  %961 = insertelement <16 x i32> poison, i32 %960, i64 0
+  %962 = shufflevector <16 x i32> %961, <16 x i32> poison, <16 x i32> zeroinitializer
+  %963 = bitcast <8 x i64> %930 to <16 x i32>
+  %964 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %963, <16 x i32> %962, <16 x i32> %936)
+  %965 = getelementptr i8, ptr %941, i64 %39
+  %966 = load i32, ptr %965, align 1
+  %967 = insertelement <16 x i32> poison, i32 %966, i64 0
+  %968 = shufflevector <16 x i32> %967, <16 x i32> poison, <16 x i32> zeroinitializer
+  %969 = bitcast <8 x i64> %931 to <16 x i32>
+  %970 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %969, <16 x i32> %968, <16 x i32> %936)
+  %971 = or disjoint i64 %932, 1
+  %972 = shl nsw i64 %971, 6
+  %973 = getelementptr i8, ptr %77, i64 %972
+  %974 = load <16 x i32>, ptr %973, align 1, !tbaa !31
+  br i1 %820, label %975, label %977
 
-954:                                              ; preds = %923
-  %955 = getelementptr inbounds i8, ptr %952, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %955, i32 0, i32 3, i32 1)
-  br label %956
+975:                                              ; preds = %939
+  %976 = getelementptr inbounds i8, ptr %973, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %976, i32 0, i32 3, i32 1)
+  br label %977
 
-956:                                              ; preds = %954, %923
-  %957 = shl nsw i64 %950, 2
-  %958 = getelementptr i8, ptr %116, i64 %957
-  %959 = load i32, ptr %958, align 1
-  %960 = insertelement <16 x i32> poison, i32 %959, i64 0
-  %961 = shufflevector <16 x i32> %960, <16 x i32> poison, <16 x i32> zeroinitializer
-  %962 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %929, <16 x i32> %961, <16 x i32> %953)
-  %963 = getelementptr i8, ptr %958, i64 %1
-  %964 = load i32, ptr %963, align 1
-  %965 = insertelement <16 x i32> poison, i32 %964, i64 0
-  %966 = shufflevector <16 x i32> %965, <16 x i32> poison, <16 x i32> zeroinitializer
-  %967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %934, <16 x i32> %966, <16 x i32> %953)
-  %968 = getelementptr i8, ptr %958, i64 %27
-  %969 = load i32, ptr %968, align 1
-  %970 = insertelement <16 x i32> poison, i32 %969, i64 0
-  %971 = shufflevector <16 x i32> %970, <16 x i32> poison, <16 x i32> zeroinitializer
-  %972 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %939, <16 x i32> %971, <16 x i32> %953)
-  %973 = getelementptr i8, ptr %958, i64 %28
-  %974 = load i32, ptr %973, align 1
-  %975 = insertelement <16 x i32> poison, i32 %974, i64 0
-  %976 = shufflevector <16 x i32> %975, <16 x i32> poison, <16 x i32> zeroinitializer
-  %977 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %944, <16 x i32> %976, <16 x i32> %953)
-  %978 = getelementptr i8, ptr %958, i64 %29
-  %979 = load i32, ptr %978, align 1
-  %980 = insertelement <16 x i32> poison, i32 %979, i64 0
-  %981 = shufflevector <16 x i32> %980, <16 x i32> poison, <16 x i32> zeroinitializer
-  %982 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %949, <16 x i32> %981, <16 x i32> %953)
-  %983 = add nuw nsw i64 %916, 2
-  %984 = add i64 %917, 2
-  %985 = icmp eq i64 %984, %62
-  br i1 %985, label %986, label %910, !llvm.loop !75
+977:                                              ; preds = %975, %939
+  %978 = shl nsw i64 %971, 2
+  %979 = getelementptr i8, ptr %130, i64 %978
+  %980 = load i32, ptr %979, align 1
+  %981 = insertelement <16 x i32> poison, i32 %980, i64 0
+  %982 = shufflevector <16 x i32> %981, <16 x i32> poison, <16 x i32> zeroinitializer
+  %983 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %946, <16 x i32> %982, <16 x i32> %974)
+  %984 = bitcast <16 x i32> %983 to <8 x i64>
+  %985 = getelementptr i8, ptr %979, i64 %1
+  %986 = load i32, ptr %985, align 1
+  %987 = insertelement <16 x i32> poison, i32 %986, i64 0
+  %988 = shufflevector <16 x i32> %987, <16 x i32> poison, <16 x i32> zeroinitializer
+  %989 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %952, <16 x i32> %988, <16 x i32> %974)
+  %990 = bitcast <16 x i32> %989 to <8 x i64>
+  %991 = getelementptr i8, ptr %979, i64 %37
+  %992 = load i32, ptr %991, align 1
+  %993 = insertelement <16 x i32> poison, i32 %992, i64 0
+  %994 = shufflevector <16 x i32> %993, <16 x i32> poison, <16 x i32> zeroinitializer
+  %995 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %958, <16 x i32> %994, <16 x i32> %974)
+  %996 = bitcast <16 x i32> %995 to <8 x i64>
+  %997 = getelementptr i8, ptr %979, i64 %38
+  %998 = load i32, ptr %997, align 1
+  %999 = insertelement <16 x i32> poison, i32 %998, i64 0
+  %1000 = shufflevector <16 x i32> %999, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1001 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %964, <16 x i32> %1000, <16 x i32> %974)
+  %1002 = bitcast <16 x i32> %1001 to <8 x i64>
+  %1003 = getelementptr i8, ptr %979, i64 %39
+  %1004 = load i32, ptr %1003, align 1
+  %1005 = insertelement <16 x i32> poison, i32 %1004, i64 0
+  %1006 = shufflevector <16 x i32> %1005, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1007 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %970, <16 x i32> %1006, <16 x i32> %974)
+  %1008 = bitcast <16 x i32> %1007 to <8 x i64>
+  %1009 = add nuw nsw i64 %932, 2
+  %1010 = add i64 %933, 2
+  %1011 = icmp eq i64 %1010, %98
+  br i1 %1011, label %1012, label %926, !llvm.loop !76
 
-986:                                              ; preds = %956, %844
-  %987 = phi <16 x i32> [ poison, %844 ], [ %962, %956 ]
-  %988 = phi <16 x i32> [ poison, %844 ], [ %967, %956 ]
-  %989 = phi <16 x i32> [ poison, %844 ], [ %972, %956 ]
-  %990 = phi <16 x i32> [ poison, %844 ], [ %977, %956 ]
-  %991 = phi <16 x i32> [ poison, %844 ], [ %982, %956 ]
-  %992 = phi <16 x i32> [ zeroinitializer, %844 ], [ %962, %956 ]
-  %993 = phi <16 x i32> [ zeroinitializer, %844 ], [ %967, %956 ]
-  %994 = phi <16 x i32> [ zeroinitializer, %844 ], [ %972, %956 ]
-  %995 = phi <16 x i32> [ zeroinitializer, %844 ], [ %977, %956 ]
-  %996 = phi <16 x i32> [ zeroinitializer, %844 ], [ %982, %956 ]
-  %997 = phi i64 [ 0, %844 ], [ %983, %956 ]
-  br i1 %63, label %1031, label %998
+1012:                                             ; preds = %977, %823
+  %1013 = phi <8 x i64> [ poison, %823 ], [ %984, %977 ]
+  %1014 = phi <8 x i64> [ poison, %823 ], [ %990, %977 ]
+  %1015 = phi <8 x i64> [ poison, %823 ], [ %996, %977 ]
+  %1016 = phi <8 x i64> [ poison, %823 ], [ %1002, %977 ]
+  %1017 = phi <8 x i64> [ poison, %823 ], [ %1008, %977 ]
+  %1018 = phi <8 x i64> [ %837, %823 ], [ %984, %977 ]
+  %1019 = phi <8 x i64> [ %836, %823 ], [ %990, %977 ]
+  %1020 = phi <8 x i64> [ %838, %823 ], [ %996, %977 ]
+  %1021 = phi <8 x i64> [ %835, %823 ], [ %1002, %977 ]
+  %1022 = phi <8 x i64> [ %839, %823 ], [ %1008, %977 ]
+  %1023 = phi i64 [ 0, %823 ], [ %1009, %977 ]
+  br i1 %99, label %1067, label %1024
 
-998:                                              ; preds = %986
-  %999 = shl nsw i64 %997, 6
-  %1000 = getelementptr i8, ptr %98, i64 %999
-  %1001 = load <16 x i32>, ptr %1000, align 1, !tbaa !31
-  br i1 %841, label %1002, label %1004
+1024:                                             ; preds = %1012
+  %1025 = shl nsw i64 %1023, 6
+  %1026 = getelementptr i8, ptr %77, i64 %1025
+  %1027 = load <16 x i32>, ptr %1026, align 1, !tbaa !31
+  br i1 %820, label %1028, label %1030
 
-1002:                                             ; preds = %998
-  %1003 = getelementptr inbounds i8, ptr %1000, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1003, i32 0, i32 3, i32 1)
-  br label %1004
+1028:                                             ; preds = %1024
+  %1029 = getelementptr inbounds i8, ptr %1026, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1029, i32 0, i32 3, i32 1)
+  br label %1030
 
-1004:                                             ; preds = %1002, %998
-  %1005 = shl nsw i64 %997, 2
-  %1006 = getelementptr i8, ptr %116, i64 %1005
-  %1007 = load i32, ptr %1006, align 1
-  %1008 = insertelement <16 x i32> poison, i32 %1007, i64 0
-  %1009 = shufflevector <16 x i32> %1008, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1010 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %992, <16 x i32> %1009, <16 x i32> %1001)
-  %1011 = getelementptr i8, ptr %1006, i64 %1
-  %1012 = load i32, ptr %1011, align 1
-  %1013 = insertelement <16 x i32> poison, i32 %1012, i64 0
-  %1014 = shufflevector <16 x i32> %1013, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1015 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %993, <16 x i32> %1014, <16 x i32> %1001)
-  %1016 = getelementptr i8, ptr %1006, i64 %27
-  %1017 = load i32, ptr %1016, align 1
-  %1018 = insertelement <16 x i32> poison, i32 %1017, i64 0
-  %1019 = shufflevector <16 x i32> %1018, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1020 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %994, <16 x i32> %1019, <16 x i32> %1001)
-  %1021 = getelementptr i8, ptr %1006, i64 %28
-  %1022 = load i32, ptr %1021, align 1
-  %1023 = insertelement <16 x i32> poison, i32 %1022, i64 0
-  %1024 = shufflevector <16 x i32> %1023, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1025 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %995, <16 x i32> %1024, <16 x i32> %1001)
-  %1026 = getelementptr i8, ptr %1006, i64 %29
-  %1027 = load i32, ptr %1026, align 1
-  %1028 = insertelement <16 x i32> poison, i32 %1027, i64 0
-  %1029 = shufflevector <16 x i32> %1028, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1030 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %996, <16 x i32> %1029, <16 x i32> %1001)
-  br label %1031
+1030:                                             ; preds = %1028, %1024
+  %1031 = shl nsw i64 %1023, 2
+  %1032 = getelementptr i8, ptr %130, i64 %1031
+  %1033 = load i32, ptr %1032, align 1
+  %1034 = insertelement <16 x i32> poison, i32 %1033, i64 0
+  %1035 = shufflevector <16 x i32> %1034, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1036 = bitcast <8 x i64> %1018 to <16 x i32>
+  %1037 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1036, <16 x i32> %1035, <16 x i32> %1027)
+  %1038 = bitcast <16 x i32> %1037 to <8 x i64>
+  %1039 = getelementptr i8, ptr %1032, i64 %1
+  %1040 = load i32, ptr %1039, align 1
+  %1041 = insertelement <16 x i32> poison, i32 %1040, i64 0
+  %1042 = shufflevector <16 x i32> %1041, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1043 = bitcast <8 x i64> %1019 to <16 x i32>
+  %1044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1043, <16 x i32> %1042, <16 x i32> %1027)
+  %1045 = bitcast <16 x i32> %1044 to <8 x i64>
+  %1046 = getelementptr i8, ptr %1032, i64 %37
+  %1047 = load i32, ptr %1046, align 1
+  %1048 = insertelement <16 x i32> poison, i32 %1047, i64 0
+  %1049 = shufflevector <16 x i32> %1048, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1050 = bitcast <8 x i64> %1020 to <16 x i32>
+  %1051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1050, <16 x i32> %1049, <16 x i32> %1027)
+  %1052 = bitcast <16 x i32> %1051 to <8 x i64>
+  %1053 = getelementptr i8, ptr %1032, i64 %38
+  %1054 = load i32, ptr %1053, align 1
+  %1055 = insertelement <16 x i32> poison, i32 %1054, i64 0
+  %1056 = shufflevector <16 x i32> %1055, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1057 = bitcast <8 x i64> %1021 to <16 x i32>
+  %1058 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1057, <16 x i32> %1056, <16 x i32> %1027)
+  %1059 = bitcast <16 x i32> %1058 to <8 x i64>
+  %1060 = getelementptr i8, ptr %1032, i64 %39
+  %1061 = load i32, ptr %1060, align 1
+  %1062 = insertelement <16 x i32> poison, i32 %1061, i64 0
+  %1063 = shufflevector <16 x i32> %1062, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1064 = bitcast <8 x i64> %1022 to <16 x i32>
+  %1065 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1064, <16 x i32> %1063, <16 x i32> %1027)
+  %1066 = bitcast <16 x i32> %1065 to <8 x i64>
+  br label %1067
 
-1031:                                             ; preds = %986, %1004
-  %1032 = phi <16 x i32> [ %987, %986 ], [ %1010, %1004 ]
-  %1033 = phi <16 x i32> [ %988, %986 ], [ %1015, %1004 ]
-  %1034 = phi <16 x i32> [ %989, %986 ], [ %1020, %1004 ]
-  %1035 = phi <16 x i32> [ %990, %986 ], [ %1025, %1004 ]
-  %1036 = phi <16 x i32> [ %991, %986 ], [ %1030, %1004 ]
-  %1037 = bitcast <16 x i32> %1036 to <8 x i64>
-  %1038 = bitcast <16 x i32> %1035 to <8 x i64>
-  %1039 = bitcast <16 x i32> %1034 to <8 x i64>
-  %1040 = bitcast <16 x i32> %1033 to <8 x i64>
-  %1041 = bitcast <16 x i32> %1032 to <8 x i64>
-  br label %1048
+1067:                                             ; preds = %870, %1030, %1012, %822, %821
+  %1068 = phi <8 x i64> [ %837, %822 ], [ %837, %821 ], [ %1013, %1012 ], [ %1038, %1030 ], [ %883, %870 ]
+  %1069 = phi <8 x i64> [ %836, %822 ], [ %836, %821 ], [ %1014, %1012 ], [ %1045, %1030 ], [ %893, %870 ]
+  %1070 = phi <8 x i64> [ %838, %822 ], [ %838, %821 ], [ %1015, %1012 ], [ %1052, %1030 ], [ %903, %870 ]
+  %1071 = phi <8 x i64> [ %835, %822 ], [ %835, %821 ], [ %1016, %1012 ], [ %1059, %1030 ], [ %913, %870 ]
+  %1072 = phi <8 x i64> [ %839, %822 ], [ %839, %821 ], [ %1017, %1012 ], [ %1066, %1030 ], [ %923, %870 ]
+  store <8 x i64> %1068, ptr %132, align 1, !tbaa !31
+  %1073 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1069, ptr %1073, align 1, !tbaa !31
+  %1074 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1070, ptr %1074, align 1, !tbaa !31
+  %1075 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1071, ptr %1075, align 1, !tbaa !31
+  %1076 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1072, ptr %1076, align 1, !tbaa !31
+  br label %3975
 
-1042:                                             ; preds = %858
-  %1043 = bitcast <16 x i32> %907 to <8 x i64>
-  %1044 = bitcast <16 x i32> %899 to <8 x i64>
-  %1045 = bitcast <16 x i32> %891 to <8 x i64>
-  %1046 = bitcast <16 x i32> %883 to <8 x i64>
-  %1047 = bitcast <16 x i32> %875 to <8 x i64>
-  br label %1048
+1077:                                             ; preds = %119
+  %1078 = icmp eq i64 %121, 0
+  br i1 %78, label %1093, label %1081
 
-1048:                                             ; preds = %1042, %1031, %843, %842
-  %1049 = phi <8 x i64> [ %1041, %1031 ], [ zeroinitializer, %843 ], [ %1047, %1042 ], [ zeroinitializer, %842 ]
-  %1050 = phi <8 x i64> [ %1040, %1031 ], [ zeroinitializer, %843 ], [ %1046, %1042 ], [ zeroinitializer, %842 ]
-  %1051 = phi <8 x i64> [ %1039, %1031 ], [ zeroinitializer, %843 ], [ %1045, %1042 ], [ zeroinitializer, %842 ]
-  %1052 = phi <8 x i64> [ %1038, %1031 ], [ zeroinitializer, %843 ], [ %1044, %1042 ], [ zeroinitializer, %842 ]
-  %1053 = phi <8 x i64> [ %1037, %1031 ], [ zeroinitializer, %843 ], [ %1043, %1042 ], [ zeroinitializer, %842 ]
-  store <8 x i64> %1049, ptr %118, align 1, !tbaa !31
-  %1054 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %1050, ptr %1054, align 1, !tbaa !31
-  %1055 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %1051, ptr %1055, align 1, !tbaa !31
-  %1056 = getelementptr inbounds i8, ptr %118, i64 %36
-  store <8 x i64> %1052, ptr %1056, align 1, !tbaa !31
-  %1057 = getelementptr inbounds i8, ptr %118, i64 %38
-  store <8 x i64> %1053, ptr %1057, align 1, !tbaa !31
-  br label %3205
+1079:                                             ; preds = %1093
+  br i1 %80, label %1101, label %1256
 
-1058:                                             ; preds = %105
-  %1059 = icmp eq i64 %107, 0
-  br i1 %10, label %1061, label %1060
+1080:                                             ; preds = %1093
+  br i1 %82, label %1197, label %1256
 
-1060:                                             ; preds = %1058
-  br i1 %18, label %1062, label %1197
+1081:                                             ; preds = %1077
+  %1082 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1083 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1084 = load <8 x i64>, ptr %1083, align 1, !tbaa !31
+  %1085 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1086 = load <8 x i64>, ptr %1085, align 1, !tbaa !31
+  %1087 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1088 = load <8 x i64>, ptr %1087, align 1, !tbaa !31
+  %1089 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1090 = load <8 x i64>, ptr %1089, align 1, !tbaa !31
+  %1091 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1092 = load <8 x i64>, ptr %1091, align 1, !tbaa !31
+  br label %1093
 
-1061:                                             ; preds = %1058
-  br i1 %20, label %1136, label %1197
+1093:                                             ; preds = %1081, %1077
+  %1094 = phi <8 x i64> [ %1090, %1081 ], [ zeroinitializer, %1077 ]
+  %1095 = phi <8 x i64> [ %1086, %1081 ], [ zeroinitializer, %1077 ]
+  %1096 = phi <8 x i64> [ %1082, %1081 ], [ zeroinitializer, %1077 ]
+  %1097 = phi <8 x i64> [ %1084, %1081 ], [ zeroinitializer, %1077 ]
+  %1098 = phi <8 x i64> [ %1088, %1081 ], [ zeroinitializer, %1077 ]
+  %1099 = phi <8 x i64> [ %1092, %1081 ], [ zeroinitializer, %1077 ]
+  %1100 = or i1 %18, %1078
+  br i1 %11, label %1080, label %1079
 
-1062:                                             ; preds = %1060, %1076
-  %1063 = phi <16 x i32> [ %1093, %1076 ], [ zeroinitializer, %1060 ]
-  %1064 = phi <16 x i32> [ %1101, %1076 ], [ zeroinitializer, %1060 ]
-  %1065 = phi <16 x i32> [ %1109, %1076 ], [ zeroinitializer, %1060 ]
-  %1066 = phi <16 x i32> [ %1117, %1076 ], [ zeroinitializer, %1060 ]
-  %1067 = phi <16 x i32> [ %1125, %1076 ], [ zeroinitializer, %1060 ]
-  %1068 = phi <16 x i32> [ %1133, %1076 ], [ zeroinitializer, %1060 ]
-  %1069 = phi i64 [ %1134, %1076 ], [ 0, %1060 ]
-  %1070 = mul nuw nsw i64 %1069, 80
-  %1071 = getelementptr i8, ptr %98, i64 %1070
-  %1072 = load <16 x i32>, ptr %1071, align 1, !tbaa !31
-  br i1 %1059, label %1073, label %1076
+1101:                                             ; preds = %1079, %1131
+  %1102 = phi <8 x i64> [ %1144, %1131 ], [ %1096, %1079 ]
+  %1103 = phi <8 x i64> [ %1154, %1131 ], [ %1097, %1079 ]
+  %1104 = phi <8 x i64> [ %1164, %1131 ], [ %1095, %1079 ]
+  %1105 = phi <8 x i64> [ %1174, %1131 ], [ %1098, %1079 ]
+  %1106 = phi <8 x i64> [ %1184, %1131 ], [ %1094, %1079 ]
+  %1107 = phi <8 x i64> [ %1194, %1131 ], [ %1099, %1079 ]
+  %1108 = phi i64 [ %1195, %1131 ], [ 0, %1079 ]
+  %1109 = mul nuw nsw i64 %1108, 80
+  %1110 = getelementptr i8, ptr %77, i64 %1109
+  %1111 = shl nsw i64 %1108, 7
+  %1112 = getelementptr inbounds i8, ptr %10, i64 %1111
+  %1113 = load <16 x i32>, ptr %1110, align 1, !tbaa !31
+  br i1 %1100, label %1117, label %1114
 
-1073:                                             ; preds = %1062
-  %1074 = getelementptr inbounds i8, ptr %1071, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1074, i32 0, i32 3, i32 1)
-  %1075 = getelementptr inbounds i8, ptr %1071, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1075, i32 0, i32 3, i32 1)
-  br label %1076
+1114:                                             ; preds = %1101
+  %1115 = getelementptr inbounds i8, ptr %24, i64 %1111
+  %1116 = load <8 x i64>, ptr %1115, align 64, !tbaa !31
+  br label %1131
 
-1076:                                             ; preds = %1073, %1062
-  %1077 = getelementptr inbounds i8, ptr %1071, i64 64
-  %1078 = load <16 x i8>, ptr %1077, align 1, !tbaa !31
-  %1079 = zext <16 x i8> %1078 to <16 x i32>
-  %1080 = bitcast <16 x i32> %1079 to <64 x i8>
-  %1081 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1080)
-  %1082 = bitcast <64 x i8> %1081 to <16 x i32>
-  %1083 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1082, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1084 = shl nsw i64 %1069, 3
-  %1085 = getelementptr i8, ptr %116, i64 %1084
-  %1086 = load i64, ptr %1085, align 1
-  %1087 = insertelement <8 x i64> poison, i64 %1086, i64 0
-  %1088 = shufflevector <8 x i64> %1087, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1089 = bitcast <8 x i64> %1088 to <64 x i8>
-  %1090 = bitcast <16 x i32> %1083 to <64 x i8>
-  %1091 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1089, <64 x i8> %1090)
-  %1092 = bitcast <64 x i8> %1091 to <16 x i32>
-  %1093 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1063, <16 x i32> %1092, <16 x i32> %1072)
-  %1094 = getelementptr i8, ptr %1085, i64 %1
-  %1095 = load i64, ptr %1094, align 1
-  %1096 = insertelement <8 x i64> poison, i64 %1095, i64 0
-  %1097 = shufflevector <8 x i64> %1096, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1098 = bitcast <8 x i64> %1097 to <64 x i8>
-  %1099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1098, <64 x i8> %1090)
-  %1100 = bitcast <64 x i8> %1099 to <16 x i32>
-  %1101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1064, <16 x i32> %1100, <16 x i32> %1072)
-  %1102 = getelementptr i8, ptr %1085, i64 %27
-  %1103 = load i64, ptr %1102, align 1
-  %1104 = insertelement <8 x i64> poison, i64 %1103, i64 0
-  %1105 = shufflevector <8 x i64> %1104, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1106 = bitcast <8 x i64> %1105 to <64 x i8>
-  %1107 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1106, <64 x i8> %1090)
-  %1108 = bitcast <64 x i8> %1107 to <16 x i32>
-  %1109 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1065, <16 x i32> %1108, <16 x i32> %1072)
-  %1110 = getelementptr i8, ptr %1085, i64 %28
-  %1111 = load i64, ptr %1110, align 1
-  %1112 = insertelement <8 x i64> poison, i64 %1111, i64 0
-  %1113 = shufflevector <8 x i64> %1112, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1114 = bitcast <8 x i64> %1113 to <64 x i8>
-  %1115 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1114, <64 x i8> %1090)
-  %1116 = bitcast <64 x i8> %1115 to <16 x i32>
-  %1117 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1066, <16 x i32> %1116, <16 x i32> %1072)
-  %1118 = getelementptr i8, ptr %1085, i64 %29
-  %1119 = load i64, ptr %1118, align 1
-  %1120 = insertelement <8 x i64> poison, i64 %1119, i64 0
-  %1121 = shufflevector <8 x i64> %1120, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1122 = bitcast <8 x i64> %1121 to <64 x i8>
-  %1123 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1122, <64 x i8> %1090)
-  %1124 = bitcast <64 x i8> %1123 to <16 x i32>
-  %1125 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1067, <16 x i32> %1124, <16 x i32> %1072)
-  %1126 = getelementptr i8, ptr %1085, i64 %30
-  %1127 = load i64, ptr %1126, align 1
-  %1128 = insertelement <8 x i64> poison, i64 %1127, i64 0
-  %1129 = shufflevector <8 x i64> %1128, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1130 = bitcast <8 x i64> %1129 to <64 x i8>
-  %1131 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1130, <64 x i8> %1090)
-  %1132 = bitcast <64 x i8> %1131 to <16 x i32>
-  %1133 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1068, <16 x i32> %1132, <16 x i32> %1072)
-  %1134 = add nuw nsw i64 %1069, 1
-  %1135 = icmp eq i64 %1134, %17
-  br i1 %1135, label %1190, label %1062, !llvm.loop !74
+1117:                                             ; preds = %1101
+  br i1 %1078, label %1118, label %1121
 
-1136:                                             ; preds = %1061, %1149
-  %1137 = phi <16 x i32> [ %1155, %1149 ], [ zeroinitializer, %1061 ]
-  %1138 = phi <16 x i32> [ %1160, %1149 ], [ zeroinitializer, %1061 ]
-  %1139 = phi <16 x i32> [ %1165, %1149 ], [ zeroinitializer, %1061 ]
-  %1140 = phi <16 x i32> [ %1170, %1149 ], [ zeroinitializer, %1061 ]
-  %1141 = phi <16 x i32> [ %1175, %1149 ], [ zeroinitializer, %1061 ]
-  %1142 = phi <16 x i32> [ %1180, %1149 ], [ zeroinitializer, %1061 ]
-  %1143 = phi i64 [ %1181, %1149 ], [ 0, %1061 ]
-  %1144 = shl nsw i64 %1143, 6
-  %1145 = getelementptr i8, ptr %98, i64 %1144
-  %1146 = load <16 x i32>, ptr %1145, align 1, !tbaa !31
-  br i1 %1059, label %1147, label %1149
+1118:                                             ; preds = %1117
+  %1119 = getelementptr inbounds i8, ptr %1110, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1119, i32 0, i32 3, i32 1)
+  %1120 = getelementptr inbounds i8, ptr %1110, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1120, i32 0, i32 3, i32 1)
+  br label %1121
 
-1147:                                             ; preds = %1136
-  %1148 = getelementptr inbounds i8, ptr %1145, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1148, i32 0, i32 3, i32 1)
-  br label %1149
+1121:                                             ; preds = %1118, %1117
+  %1122 = getelementptr inbounds i8, ptr %1110, i64 64
+  %1123 = load <16 x i8>, ptr %1122, align 1, !tbaa !31
+  %1124 = zext <16 x i8> %1123 to <16 x i32>
+  %1125 = bitcast <16 x i32> %1124 to <64 x i8>
+  %1126 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1125)
+  %1127 = bitcast <64 x i8> %1126 to <16 x i32>
+  %1128 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1127, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1129 = bitcast <16 x i32> %1128 to <8 x i64>
+  br i1 %18, label %1131, label %1130
 
-1149:                                             ; preds = %1147, %1136
-  %1150 = shl nsw i64 %1143, 2
-  %1151 = getelementptr i8, ptr %116, i64 %1150
-  %1152 = load i32, ptr %1151, align 1
-  %1153 = insertelement <16 x i32> poison, i32 %1152, i64 0
-  %1154 = shufflevector <16 x i32> %1153, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1155 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1137, <16 x i32> %1154, <16 x i32> %1146)
-  %1156 = getelementptr i8, ptr %1151, i64 %1
-  %1157 = load i32, ptr %1156, align 1
-  %1158 = insertelement <16 x i32> poison, i32 %1157, i64 0
-  %1159 = shufflevector <16 x i32> %1158, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1160 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1138, <16 x i32> %1159, <16 x i32> %1146)
-  %1161 = getelementptr i8, ptr %1151, i64 %27
-  %1162 = load i32, ptr %1161, align 1
-  %1163 = insertelement <16 x i32> poison, i32 %1162, i64 0
-  %1164 = shufflevector <16 x i32> %1163, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1165 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1139, <16 x i32> %1164, <16 x i32> %1146)
-  %1166 = getelementptr i8, ptr %1151, i64 %28
-  %1167 = load i32, ptr %1166, align 1
-  %1168 = insertelement <16 x i32> poison, i32 %1167, i64 0
-  %1169 = shufflevector <16 x i32> %1168, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1140, <16 x i32> %1169, <16 x i32> %1146)
-  %1171 = getelementptr i8, ptr %1151, i64 %29
-  %1172 = load i32, ptr %1171, align 1
-  %1173 = insertelement <16 x i32> poison, i32 %1172, i64 0
-  %1174 = shufflevector <16 x i32> %1173, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1175 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1141, <16 x i32> %1174, <16 x i32> %1146)
-  %1176 = getelementptr i8, ptr %1151, i64 %30
-  %1177 = load i32, ptr %1176, align 1
-  %1178 = insertelement <16 x i32> poison, i32 %1177, i64 0
-  %1179 = shufflevector <16 x i32> %1178, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1180 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1142, <16 x i32> %1179, <16 x i32> %1146)
-  %1181 = add nuw nsw i64 %1143, 1
-  %1182 = icmp eq i64 %1181, %19
-  br i1 %1182, label %1183, label %1136, !llvm.loop !75
+1130:                                             ; preds = %1121
+  store <16 x i32> %1128, ptr %1112, align 64, !tbaa !31
+  br label %1131
 
-1183:                                             ; preds = %1149
-  %1184 = bitcast <16 x i32> %1180 to <8 x i64>
-  %1185 = bitcast <16 x i32> %1175 to <8 x i64>
-  %1186 = bitcast <16 x i32> %1170 to <8 x i64>
-  %1187 = bitcast <16 x i32> %1165 to <8 x i64>
-  %1188 = bitcast <16 x i32> %1160 to <8 x i64>
-  %1189 = bitcast <16 x i32> %1155 to <8 x i64>
-  br label %1197
+1131:                                             ; preds = %1130, %1121, %1114
+  %1132 = phi <8 x i64> [ %1129, %1121 ], [ %1129, %1130 ], [ %1116, %1114 ]
+  %1133 = shl nsw i64 %1108, 3
+  %1134 = getelementptr i8, ptr %130, i64 %1133
+  %1135 = load i64, ptr %1134, align 1
+  %1136 = insertelement <8 x i64> poison, i64 %1135, i64 0
+  %1137 = shufflevector <8 x i64> %1136, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1138 = bitcast <8 x i64> %1137 to <64 x i8>
+  %1139 = bitcast <8 x i64> %1102 to <16 x i32>
+  %1140 = bitcast <8 x i64> %1132 to <64 x i8>
+  %1141 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1138, <64 x i8> %1140)
+  %1142 = bitcast <64 x i8> %1141 to <16 x i32>
+  %1143 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1139, <16 x i32> %1142, <16 x i32> %1113)
+  %1144 = bitcast <16 x i32> %1143 to <8 x i64>
+  %1145 = getelementptr i8, ptr %1134, i64 %1
+  %1146 = load i64, ptr %1145, align 1
+  %1147 = insertelement <8 x i64> poison, i64 %1146, i64 0
+  %1148 = shufflevector <8 x i64> %1147, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1149 = bitcast <8 x i64> %1148 to <64 x i8>
+  %1150 = bitcast <8 x i64> %1103 to <16 x i32>
+  %1151 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1149, <64 x i8> %1140)
+  %1152 = bitcast <64 x i8> %1151 to <16 x i32>
+  %1153 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1150, <16 x i32> %1152, <16 x i32> %1113)
+  %1154 = bitcast <16 x i32> %1153 to <8 x i64>
+  %1155 = getelementptr i8, ptr %1134, i64 %37
+  %1156 = load i64, ptr %1155, align 1
+  %1157 = insertelement <8 x i64> poison, i64 %1156, i64 0
+  %1158 = shufflevector <8 x i64> %1157, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1159 = bitcast <8 x i64> %1158 to <64 x i8>
+  %1160 = bitcast <8 x i64> %1104 to <16 x i32>
+  %1161 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1159, <64 x i8> %1140)
+  %1162 = bitcast <64 x i8> %1161 to <16 x i32>
+  %1163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1160, <16 x i32> %1162, <16 x i32> %1113)
+  %1164 = bitcast <16 x i32> %1163 to <8 x i64>
+  %1165 = getelementptr i8, ptr %1134, i64 %38
+  %1166 = load i64, ptr %1165, align 1
+  %1167 = insertelement <8 x i64> poison, i64 %1166, i64 0
+  %1168 = shufflevector <8 x i64> %1167, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1169 = bitcast <8 x i64> %1168 to <64 x i8>
+  %1170 = bitcast <8 x i64> %1105 to <16 x i32>
+  %1171 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1169, <64 x i8> %1140)
+  %1172 = bitcast <64 x i8> %1171 to <16 x i32>
+  %1173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1170, <16 x i32> %1172, <16 x i32> %1113)
+  %1174 = bitcast <16 x i32> %1173 to <8 x i64>
+  %1175 = getelementptr i8, ptr %1134, i64 %39
+  %1176 = load i64, ptr %1175, align 1
+  %1177 = insertelement <8 x i64> poison, i64 %1176, i64 0
+  %1178 = shufflevector <8 x i64> %1177, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1179 = bitcast <8 x i64> %1178 to <64 x i8>
+  %1180 = bitcast <8 x i64> %1106 to <16 x i32>
+  %1181 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1179, <64 x i8> %1140)
+  %1182 = bitcast <64 x i8> %1181 to <16 x i32>
+  %1183 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1180, <16 x i32> %1182, <16 x i32> %1113)
+  %1184 = bitcast <16 x i32> %1183 to <8 x i64>
+  %1185 = getelementptr i8, ptr %1134, i64 %40
+  %1186 = load i64, ptr %1185, align 1
+  %1187 = insertelement <8 x i64> poison, i64 %1186, i64 0
+  %1188 = shufflevector <8 x i64> %1187, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1189 = bitcast <8 x i64> %1188 to <64 x i8>
+  %1190 = bitcast <8 x i64> %1107 to <16 x i32>
+  %1191 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1189, <64 x i8> %1140)
+  %1192 = bitcast <64 x i8> %1191 to <16 x i32>
+  %1193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1190, <16 x i32> %1192, <16 x i32> %1113)
+  %1194 = bitcast <16 x i32> %1193 to <8 x i64>
+  %1195 = add nuw nsw i64 %1108, 1
+  %1196 = icmp eq i64 %1195, %79
+  br i1 %1196, label %1256, label %1101, !llvm.loop !75
 
-1190:                                             ; preds = %1076
-  %1191 = bitcast <16 x i32> %1133 to <8 x i64>
-  %1192 = bitcast <16 x i32> %1125 to <8 x i64>
-  %1193 = bitcast <16 x i32> %1117 to <8 x i64>
-  %1194 = bitcast <16 x i32> %1109 to <8 x i64>
-  %1195 = bitcast <16 x i32> %1101 to <8 x i64>
-  %1196 = bitcast <16 x i32> %1093 to <8 x i64>
-  br label %1197
+1197:                                             ; preds = %1080, %1210
+  %1198 = phi <8 x i64> [ %1218, %1210 ], [ %1096, %1080 ]
+  %1199 = phi <8 x i64> [ %1225, %1210 ], [ %1097, %1080 ]
+  %1200 = phi <8 x i64> [ %1232, %1210 ], [ %1095, %1080 ]
+  %1201 = phi <8 x i64> [ %1239, %1210 ], [ %1098, %1080 ]
+  %1202 = phi <8 x i64> [ %1246, %1210 ], [ %1094, %1080 ]
+  %1203 = phi <8 x i64> [ %1253, %1210 ], [ %1099, %1080 ]
+  %1204 = phi i64 [ %1254, %1210 ], [ 0, %1080 ]
+  %1205 = shl nsw i64 %1204, 6
+  %1206 = getelementptr i8, ptr %77, i64 %1205
+  %1207 = load <16 x i32>, ptr %1206, align 1, !tbaa !31
+  br i1 %1078, label %1208, label %1210
 
-1197:                                             ; preds = %1190, %1183, %1061, %1060
-  %1198 = phi <8 x i64> [ %1189, %1183 ], [ zeroinitializer, %1061 ], [ %1196, %1190 ], [ zeroinitializer, %1060 ]
-  %1199 = phi <8 x i64> [ %1188, %1183 ], [ zeroinitializer, %1061 ], [ %1195, %1190 ], [ zeroinitializer, %1060 ]
-  %1200 = phi <8 x i64> [ %1187, %1183 ], [ zeroinitializer, %1061 ], [ %1194, %1190 ], [ zeroinitializer, %1060 ]
-  %1201 = phi <8 x i64> [ %1186, %1183 ], [ zeroinitializer, %1061 ], [ %1193, %1190 ], [ zeroinitializer, %1060 ]
-  %1202 = phi <8 x i64> [ %1185, %1183 ], [ zeroinitializer, %1061 ], [ %1192, %1190 ], [ zeroinitializer, %1060 ]
-  %1203 = phi <8 x i64> [ %1184, %1183 ], [ zeroinitializer, %1061 ], [ %1191, %1190 ], [ zeroinitializer, %1060 ]
-  store <8 x i64> %1198, ptr %118, align 1, !tbaa !31
-  %1204 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %1199, ptr %1204, align 1, !tbaa !31
-  %1205 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %1200, ptr %1205, align 1, !tbaa !31
-  %1206 = getelementptr inbounds i8, ptr %118, i64 %36
-  store <8 x i64> %1201, ptr %1206, align 1, !tbaa !31
-  %1207 = getelementptr inbounds i8, ptr %118, i64 %38
-  store <8 x i64> %1202, ptr %1207, align 1, !tbaa !31
-  %1208 = getelementptr inbounds i8, ptr %118, i64 %40
-  store <8 x i64> %1203, ptr %1208, align 1, !tbaa !31
-  br label %3205
+1208:                                             ; preds = %1197
+  %1209 = getelementptr inbounds i8, ptr %1206, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1209, i32 0, i32 3, i32 1)
+  br label %1210
 
-1209:                                             ; preds = %105
-  %1210 = icmp eq i64 %107, 0
-  br i1 %10, label %1212, label %1211
+1210:                                             ; preds = %1208, %1197
+  %1211 = shl nsw i64 %1204, 2
+  %1212 = getelementptr i8, ptr %130, i64 %1211
+  %1213 = load i32, ptr %1212, align 1
+  %1214 = insertelement <16 x i32> poison, i32 %1213, i64 0
+  %1215 = shufflevector <16 x i32> %1214, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1216 = bitcast <8 x i64> %1198 to <16 x i32>
+  %1217 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1216, <16 x i32> %1215, <16 x i32> %1207)
+  %1218 = bitcast <16 x i32> %1217 to <8 x i64>
+  %1219 = getelementptr i8, ptr %1212, i64 %1
+  %1220 = load i32, ptr %1219, align 1
+  %1221 = insertelement <16 x i32> poison, i32 %1220, i64 0
+  %1222 = shufflevector <16 x i32> %1221, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1223 = bitcast <8 x i64> %1199 to <16 x i32>
+  %1224 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1223, <16 x i32> %1222, <16 x i32> %1207)
+  %1225 = bitcast <16 x i32> %1224 to <8 x i64>
+  %1226 = getelementptr i8, ptr %1212, i64 %37
+  %1227 = load i32, ptr %1226, align 1
+  %1228 = insertelement <16 x i32> poison, i32 %1227, i64 0
+  %1229 = shufflevector <16 x i32> %1228, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1230 = bitcast <8 x i64> %1200 to <16 x i32>
+  %1231 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1230, <16 x i32> %1229, <16 x i32> %1207)
+  %1232 = bitcast <16 x i32> %1231 to <8 x i64>
+  %1233 = getelementptr i8, ptr %1212, i64 %38
+  %1234 = load i32, ptr %1233, align 1
+  %1235 = insertelement <16 x i32> poison, i32 %1234, i64 0
+  %1236 = shufflevector <16 x i32> %1235, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1237 = bitcast <8 x i64> %1201 to <16 x i32>
+  %1238 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1237, <16 x i32> %1236, <16 x i32> %1207)
+  %1239 = bitcast <16 x i32> %1238 to <8 x i64>
+  %1240 = getelementptr i8, ptr %1212, i64 %39
+  %1241 = load i32, ptr %1240, align 1
+  %1242 = insertelement <16 x i32> poison, i32 %1241, i64 0
+  %1243 = shufflevector <16 x i32> %1242, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1244 = bitcast <8 x i64> %1202 to <16 x i32>
+  %1245 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1244, <16 x i32> %1243, <16 x i32> %1207)
+  %1246 = bitcast <16 x i32> %1245 to <8 x i64>
+  %1247 = getelementptr i8, ptr %1212, i64 %40
+  %1248 = load i32, ptr %1247, align 1
+  %1249 = insertelement <16 x i32> poison, i32 %1248, i64 0
+  %1250 = shufflevector <16 x i32> %1249, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1251 = bitcast <8 x i64> %1203 to <16 x i32>
+  %1252 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1251, <16 x i32> %1250, <16 x i32> %1207)
+  %1253 = bitcast <16 x i32> %1252 to <8 x i64>
+  %1254 = add nuw nsw i64 %1204, 1
+  %1255 = icmp eq i64 %1254, %81
+  br i1 %1255, label %1256, label %1197, !llvm.loop !76
 
-1211:                                             ; preds = %1209
-  br i1 %18, label %1213, label %1365
+1256:                                             ; preds = %1131, %1210, %1080, %1079
+  %1257 = phi <8 x i64> [ %1096, %1080 ], [ %1096, %1079 ], [ %1218, %1210 ], [ %1144, %1131 ]
+  %1258 = phi <8 x i64> [ %1097, %1080 ], [ %1097, %1079 ], [ %1225, %1210 ], [ %1154, %1131 ]
+  %1259 = phi <8 x i64> [ %1095, %1080 ], [ %1095, %1079 ], [ %1232, %1210 ], [ %1164, %1131 ]
+  %1260 = phi <8 x i64> [ %1098, %1080 ], [ %1098, %1079 ], [ %1239, %1210 ], [ %1174, %1131 ]
+  %1261 = phi <8 x i64> [ %1094, %1080 ], [ %1094, %1079 ], [ %1246, %1210 ], [ %1184, %1131 ]
+  %1262 = phi <8 x i64> [ %1099, %1080 ], [ %1099, %1079 ], [ %1253, %1210 ], [ %1194, %1131 ]
+  store <8 x i64> %1257, ptr %132, align 1, !tbaa !31
+  %1263 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1258, ptr %1263, align 1, !tbaa !31
+  %1264 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1259, ptr %1264, align 1, !tbaa !31
+  %1265 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1260, ptr %1265, align 1, !tbaa !31
+  %1266 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1261, ptr %1266, align 1, !tbaa !31
+  %1267 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1262, ptr %1267, align 1, !tbaa !31
+  br label %3975
 
-1212:                                             ; preds = %1209
-  br i1 %20, label %1296, label %1365
+1268:                                             ; preds = %119
+  %1269 = icmp eq i64 %121, 0
+  br i1 %78, label %1286, label %1272
 
-1213:                                             ; preds = %1211, %1228
-  %1214 = phi <16 x i32> [ %1245, %1228 ], [ zeroinitializer, %1211 ]
-  %1215 = phi <16 x i32> [ %1253, %1228 ], [ zeroinitializer, %1211 ]
-  %1216 = phi <16 x i32> [ %1261, %1228 ], [ zeroinitializer, %1211 ]
-  %1217 = phi <16 x i32> [ %1269, %1228 ], [ zeroinitializer, %1211 ]
-  %1218 = phi <16 x i32> [ %1277, %1228 ], [ zeroinitializer, %1211 ]
-  %1219 = phi <16 x i32> [ %1285, %1228 ], [ zeroinitializer, %1211 ]
-  %1220 = phi <16 x i32> [ %1293, %1228 ], [ zeroinitializer, %1211 ]
-  %1221 = phi i64 [ %1294, %1228 ], [ 0, %1211 ]
-  %1222 = mul nuw nsw i64 %1221, 80
-  %1223 = getelementptr i8, ptr %98, i64 %1222
-  %1224 = load <16 x i32>, ptr %1223, align 1, !tbaa !31
-  br i1 %1210, label %1225, label %1228
+1270:                                             ; preds = %1286
+  br i1 %80, label %1295, label %1469
 
-1225:                                             ; preds = %1213
-  %1226 = getelementptr inbounds i8, ptr %1223, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1226, i32 0, i32 3, i32 1)
-  %1227 = getelementptr inbounds i8, ptr %1223, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1227, i32 0, i32 3, i32 1)
-  br label %1228
+1271:                                             ; preds = %1286
+  br i1 %82, label %1402, label %1469
 
-1228:                                             ; preds = %1225, %1213
-  %1229 = getelementptr inbounds i8, ptr %1223, i64 64
-  %1230 = load <16 x i8>, ptr %1229, align 1, !tbaa !31
-  %1231 = zext <16 x i8> %1230 to <16 x i32>
-  %1232 = bitcast <16 x i32> %1231 to <64 x i8>
-  %1233 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1232)
-  %1234 = bitcast <64 x i8> %1233 to <16 x i32>
-  %1235 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1234, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1236 = shl nsw i64 %1221, 3
-  %1237 = getelementptr i8, ptr %116, i64 %1236
-  %1238 = load i64, ptr %1237, align 1
-  %1239 = insertelement <8 x i64> poison, i64 %1238, i64 0
-  %1240 = shufflevector <8 x i64> %1239, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1241 = bitcast <8 x i64> %1240 to <64 x i8>
-  %1242 = bitcast <16 x i32> %1235 to <64 x i8>
-  %1243 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1241, <64 x i8> %1242)
-  %1244 = bitcast <64 x i8> %1243 to <16 x i32>
-  %1245 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1214, <16 x i32> %1244, <16 x i32> %1224)
-  %1246 = getelementptr i8, ptr %1237, i64 %1
-  %1247 = load i64, ptr %1246, align 1
-  %1248 = insertelement <8 x i64> poison, i64 %1247, i64 0
-  %1249 = shufflevector <8 x i64> %1248, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1250 = bitcast <8 x i64> %1249 to <64 x i8>
-  %1251 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1250, <64 x i8> %1242)
-  %1252 = bitcast <64 x i8> %1251 to <16 x i32>
-  %1253 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1215, <16 x i32> %1252, <16 x i32> %1224)
-  %1254 = getelementptr i8, ptr %1237, i64 %27
-  %1255 = load i64, ptr %1254, align 1
-  %1256 = insertelement <8 x i64> poison, i64 %1255, i64 0
-  %1257 = shufflevector <8 x i64> %1256, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1258 = bitcast <8 x i64> %1257 to <64 x i8>
-  %1259 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1258, <64 x i8> %1242)
-  %1260 = bitcast <64 x i8> %1259 to <16 x i32>
-  %1261 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1216, <16 x i32> %1260, <16 x i32> %1224)
-  %1262 = getelementptr i8, ptr %1237, i64 %28
-  %1263 = load i64, ptr %1262, align 1
-  %1264 = insertelement <8 x i64> poison, i64 %1263, i64 0
-  %1265 = shufflevector <8 x i64> %1264, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1266 = bitcast <8 x i64> %1265 to <64 x i8>
-  %1267 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1266, <64 x i8> %1242)
-  %1268 = bitcast <64 x i8> %1267 to <16 x i32>
-  %1269 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1217, <16 x i32> %1268, <16 x i32> %1224)
-  %1270 = getelementptr i8, ptr %1237, i64 %29
-  %1271 = load i64, ptr %1270, align 1
-  %1272 = insertelement <8 x i64> poison, i64 %1271, i64 0
-  %1273 = shufflevector <8 x i64> %1272, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1274 = bitcast <8 x i64> %1273 to <64 x i8>
-  %1275 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1274, <64 x i8> %1242)
-  %1276 = bitcast <64 x i8> %1275 to <16 x i32>
-  %1277 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1218, <16 x i32> %1276, <16 x i32> %1224)
-  %1278 = getelementptr i8, ptr %1237, i64 %30
-  %1279 = load i64, ptr %1278, align 1
-  %1280 = insertelement <8 x i64> poison, i64 %1279, i64 0
-  %1281 = shufflevector <8 x i64> %1280, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1282 = bitcast <8 x i64> %1281 to <64 x i8>
-  %1283 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1282, <64 x i8> %1242)
-  %1284 = bitcast <64 x i8> %1283 to <16 x i32>
-  %1285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1219, <16 x i32> %1284, <16 x i32> %1224)
-  %1286 = getelementptr i8, ptr %1237, i64 %31
-  %1287 = load i64, ptr %1286, align 1
-  %1288 = insertelement <8 x i64> poison, i64 %1287, i64 0
-  %1289 = shufflevector <8 x i64> %1288, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1290 = bitcast <8 x i64> %1289 to <64 x i8>
-  %1291 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1290, <64 x i8> %1242)
-  %1292 = bitcast <64 x i8> %1291 to <16 x i32>
-  %1293 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1220, <16 x i32> %1292, <16 x i32> %1224)
-  %1294 = add nuw nsw i64 %1221, 1
-  %1295 = icmp eq i64 %1294, %17
-  br i1 %1295, label %1357, label %1213, !llvm.loop !74
+1272:                                             ; preds = %1268
+  %1273 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1274 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1275 = load <8 x i64>, ptr %1274, align 1, !tbaa !31
+  %1276 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1277 = load <8 x i64>, ptr %1276, align 1, !tbaa !31
+  %1278 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1279 = load <8 x i64>, ptr %1278, align 1, !tbaa !31
+  %1280 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1281 = load <8 x i64>, ptr %1280, align 1, !tbaa !31
+  %1282 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1283 = load <8 x i64>, ptr %1282, align 1, !tbaa !31
+  %1284 = getelementptr inbounds i8, ptr %132, i64 %35
+  %1285 = load <8 x i64>, ptr %1284, align 1, !tbaa !31
+  br label %1286
 
-1296:                                             ; preds = %1212, %1310
-  %1297 = phi <16 x i32> [ %1316, %1310 ], [ zeroinitializer, %1212 ]
-  %1298 = phi <16 x i32> [ %1321, %1310 ], [ zeroinitializer, %1212 ]
-  %1299 = phi <16 x i32> [ %1326, %1310 ], [ zeroinitializer, %1212 ]
-  %1300 = phi <16 x i32> [ %1331, %1310 ], [ zeroinitializer, %1212 ]
-  %1301 = phi <16 x i32> [ %1336, %1310 ], [ zeroinitializer, %1212 ]
-  %1302 = phi <16 x i32> [ %1341, %1310 ], [ zeroinitializer, %1212 ]
-  %1303 = phi <16 x i32> [ %1346, %1310 ], [ zeroinitializer, %1212 ]
-  %1304 = phi i64 [ %1347, %1310 ], [ 0, %1212 ]
-  %1305 = shl nsw i64 %1304, 6
-  %1306 = getelementptr i8, ptr %98, i64 %1305
-  %1307 = load <16 x i32>, ptr %1306, align 1, !tbaa !31
-  br i1 %1210, label %1308, label %1310
+1286:                                             ; preds = %1272, %1268
+  %1287 = phi <8 x i64> [ %1283, %1272 ], [ zeroinitializer, %1268 ]
+  %1288 = phi <8 x i64> [ %1279, %1272 ], [ zeroinitializer, %1268 ]
+  %1289 = phi <8 x i64> [ %1275, %1272 ], [ zeroinitializer, %1268 ]
+  %1290 = phi <8 x i64> [ %1273, %1272 ], [ zeroinitializer, %1268 ]
+  %1291 = phi <8 x i64> [ %1277, %1272 ], [ zeroinitializer, %1268 ]
+  %1292 = phi <8 x i64> [ %1281, %1272 ], [ zeroinitializer, %1268 ]
+  %1293 = phi <8 x i64> [ %1285, %1272 ], [ zeroinitializer, %1268 ]
+  %1294 = or i1 %18, %1269
+  br i1 %11, label %1271, label %1270
 
-1308:                                             ; preds = %1296
-  %1309 = getelementptr inbounds i8, ptr %1306, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1309, i32 0, i32 3, i32 1)
-  br label %1310
+1295:                                             ; preds = %1270, %1326
+  %1296 = phi <8 x i64> [ %1339, %1326 ], [ %1290, %1270 ]
+  %1297 = phi <8 x i64> [ %1349, %1326 ], [ %1289, %1270 ]
+  %1298 = phi <8 x i64> [ %1359, %1326 ], [ %1291, %1270 ]
+  %1299 = phi <8 x i64> [ %1369, %1326 ], [ %1288, %1270 ]
+  %1300 = phi <8 x i64> [ %1379, %1326 ], [ %1292, %1270 ]
+  %1301 = phi <8 x i64> [ %1389, %1326 ], [ %1287, %1270 ]
+  %1302 = phi <8 x i64> [ %1399, %1326 ], [ %1293, %1270 ]
+  %1303 = phi i64 [ %1400, %1326 ], [ 0, %1270 ]
+  %1304 = mul nuw nsw i64 %1303, 80
+  %1305 = getelementptr i8, ptr %77, i64 %1304
+  %1306 = shl nsw i64 %1303, 7
+  %1307 = getelementptr inbounds i8, ptr %10, i64 %1306
+  %1308 = load <16 x i32>, ptr %1305, align 1, !tbaa !31
+  br i1 %1294, label %1312, label %1309
 
-1310:                                             ; preds = %1308, %1296
-  %1311 = shl nsw i64 %1304, 2
-  %1312 = getelementptr i8, ptr %116, i64 %1311
-  %1313 = load i32, ptr %1312, align 1
-  %1314 = insertelement <16 x i32> poison, i32 %1313, i64 0
-  %1315 = shufflevector <16 x i32> %1314, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1316 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1297, <16 x i32> %1315, <16 x i32> %1307)
-  %1317 = getelementptr i8, ptr %1312, i64 %1
-  %1318 = load i32, ptr %1317, align 1
-  %1319 = insertelement <16 x i32> poison, i32 %1318, i64 0
-  %1320 = shufflevector <16 x i32> %1319, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1321 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1298, <16 x i32> %1320, <16 x i32> %1307)
-  %1322 = getelementptr i8, ptr %1312, i64 %27
-  %1323 = load i32, ptr %1322, align 1
-  %1324 = insertelement <16 x i32> poison, i32 %1323, i64 0
-  %1325 = shufflevector <16 x i32> %1324, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1299, <16 x i32> %1325, <16 x i32> %1307)
-  %1327 = getelementptr i8, ptr %1312, i64 %28
-  %1328 = load i32, ptr %1327, align 1
-  %1329 = insertelement <16 x i32> poison, i32 %1328, i64 0
-  %1330 = shufflevector <16 x i32> %1329, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1300, <16 x i32> %1330, <16 x i32> %1307)
-  %1332 = getelementptr i8, ptr %1312, i64 %29
-  %1333 = load i32, ptr %1332, align 1
-  %1334 = insertelement <16 x i32> poison, i32 %1333, i64 0
-  %1335 = shufflevector <16 x i32> %1334, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1336 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1301, <16 x i32> %1335, <16 x i32> %1307)
-  %1337 = getelementptr i8, ptr %1312, i64 %30
-  %1338 = load i32, ptr %1337, align 1
-  %1339 = insertelement <16 x i32> poison, i32 %1338, i64 0
-  %1340 = shufflevector <16 x i32> %1339, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1341 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1302, <16 x i32> %1340, <16 x i32> %1307)
-  %1342 = getelementptr i8, ptr %1312, i64 %31
-  %1343 = load i32, ptr %1342, align 1
-  %1344 = insertelement <16 x i32> poison, i32 %1343, i64 0
-  %1345 = shufflevector <16 x i32> %1344, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1346 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1303, <16 x i32> %1345, <16 x i32> %1307)
-  %1347 = add nuw nsw i64 %1304, 1
-  %1348 = icmp eq i64 %1347, %19
-  br i1 %1348, label %1349, label %1296, !llvm.loop !75
+1309:                                             ; preds = %1295
+  %1310 = getelementptr inbounds i8, ptr %24, i64 %1306
+  %1311 = load <8 x i64>, ptr %1310, align 64, !tbaa !31
+  br label %1326
 
-1349:                                             ; preds = %1310
-  %1350 = bitcast <16 x i32> %1346 to <8 x i64>
-  %1351 = bitcast <16 x i32> %1341 to <8 x i64>
-  %1352 = bitcast <16 x i32> %1336 to <8 x i64>
-  %1353 = bitcast <16 x i32> %1331 to <8 x i64>
-  %1354 = bitcast <16 x i32> %1326 to <8 x i64>
-  %1355 = bitcast <16 x i32> %1321 to <8 x i64>
-  %1356 = bitcast <16 x i32> %1316 to <8 x i64>
-  br label %1365
+1312:                                             ; preds = %1295
+  br i1 %1269, label %1313, label %1316
 
-1357:                                             ; preds = %1228
-  %1358 = bitcast <16 x i32> %1293 to <8 x i64>
-  %1359 = bitcast <16 x i32> %1285 to <8 x i64>
-  %1360 = bitcast <16 x i32> %1277 to <8 x i64>
-  %1361 = bitcast <16 x i32> %1269 to <8 x i64>
-  %1362 = bitcast <16 x i32> %1261 to <8 x i64>
-  %1363 = bitcast <16 x i32> %1253 to <8 x i64>
-  %1364 = bitcast <16 x i32> %1245 to <8 x i64>
-  br label %1365
+1313:                                             ; preds = %1312
+  %1314 = getelementptr inbounds i8, ptr %1305, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1314, i32 0, i32 3, i32 1)
+  %1315 = getelementptr inbounds i8, ptr %1305, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1315, i32 0, i32 3, i32 1)
+  br label %1316
 
-1365:                                             ; preds = %1357, %1349, %1212, %1211
-  %1366 = phi <8 x i64> [ %1356, %1349 ], [ zeroinitializer, %1212 ], [ %1364, %1357 ], [ zeroinitializer, %1211 ]
-  %1367 = phi <8 x i64> [ %1355, %1349 ], [ zeroinitializer, %1212 ], [ %1363, %1357 ], [ zeroinitializer, %1211 ]
-  %1368 = phi <8 x i64> [ %1354, %1349 ], [ zeroinitializer, %1212 ], [ %1362, %1357 ], [ zeroinitializer, %1211 ]
-  %1369 = phi <8 x i64> [ %1353, %1349 ], [ zeroinitializer, %1212 ], [ %1361, %1357 ], [ zeroinitializer, %1211 ]
-  %1370 = phi <8 x i64> [ %1352, %1349 ], [ zeroinitializer, %1212 ], [ %1360, %1357 ], [ zeroinitializer, %1211 ]
-  %1371 = phi <8 x i64> [ %1351, %1349 ], [ zeroinitializer, %1212 ], [ %1359, %1357 ], [ zeroinitializer, %1211 ]
-  %1372 = phi <8 x i64> [ %1350, %1349 ], [ zeroinitializer, %1212 ], [ %1358, %1357 ], [ zeroinitializer, %1211 ]
-  store <8 x i64> %1366, ptr %118, align 1, !tbaa !31
-  %1373 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %1367, ptr %1373, align 1, !tbaa !31
-  %1374 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %1368, ptr %1374, align 1, !tbaa !31
-  %1375 = getelementptr inbounds i8, ptr %118, i64 %36
-  store <8 x i64> %1369, ptr %1375, align 1, !tbaa !31
-  %1376 = getelementptr inbounds i8, ptr %118, i64 %38
-  store <8 x i64> %1370, ptr %1376, align 1, !tbaa !31
-  %1377 = getelementptr inbounds i8, ptr %118, i64 %40
-  store <8 x i64> %1371, ptr %1377, align 1, !tbaa !31
-  %1378 = getelementptr inbounds i8, ptr %118, i64 %42
-  store <8 x i64> %1372, ptr %1378, align 1, !tbaa !31
-  br label %3205
+1316:                                             ; preds = %1313, %1312
+  %1317 = getelementptr inbounds i8, ptr %1305, i64 64
+  %1318 = load <16 x i8>, ptr %1317, align 1, !tbaa !31
+  %1319 = zext <16 x i8> %1318 to <16 x i32>
+  %1320 = bitcast <16 x i32> %1319 to <64 x i8>
+  %1321 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1320)
+  %1322 = bitcast <64 x i8> %1321 to <16 x i32>
+  %1323 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1322, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1324 = bitcast <16 x i32> %1323 to <8 x i64>
+  br i1 %18, label %1326, label %1325
 
-1379:                                             ; preds = %105
-  %1380 = icmp eq i64 %107, 0
-  br i1 %10, label %1382, label %1381
+1325:                                             ; preds = %1316
+  store <16 x i32> %1323, ptr %1307, align 64, !tbaa !31
+  br label %1326
 
-1381:                                             ; preds = %1379
-  br i1 %18, label %1383, label %1552
+1326:                                             ; preds = %1325, %1316, %1309
+  %1327 = phi <8 x i64> [ %1324, %1316 ], [ %1324, %1325 ], [ %1311, %1309 ]
+  %1328 = shl nsw i64 %1303, 3
+  %1329 = getelementptr i8, ptr %130, i64 %1328
+  %1330 = load i64, ptr %1329, align 1
+  %1331 = insertelement <8 x i64> poison, i64 %1330, i64 0
+  %1332 = shufflevector <8 x i64> %1331, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1333 = bitcast <8 x i64> %1332 to <64 x i8>
+  %1334 = bitcast <8 x i64> %1296 to <16 x i32>
+  %1335 = bitcast <8 x i64> %1327 to <64 x i8>
+  %1336 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1333, <64 x i8> %1335)
+  %1337 = bitcast <64 x i8> %1336 to <16 x i32>
+  %1338 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1334, <16 x i32> %1337, <16 x i32> %1308)
+  %1339 = bitcast <16 x i32> %1338 to <8 x i64>
+  %1340 = getelementptr i8, ptr %1329, i64 %1
+  %1341 = load i64, ptr %1340, align 1
+  %1342 = insertelement <8 x i64> poison, i64 %1341, i64 0
+  %1343 = shufflevector <8 x i64> %1342, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1344 = bitcast <8 x i64> %1343 to <64 x i8>
+  %1345 = bitcast <8 x i64> %1297 to <16 x i32>
+  %1346 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1344, <64 x i8> %1335)
+  %1347 = bitcast <64 x i8> %1346 to <16 x i32>
+  %1348 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1345, <16 x i32> %1347, <16 x i32> %1308)
+  %1349 = bitcast <16 x i32> %1348 to <8 x i64>
+  %1350 = getelementptr i8, ptr %1329, i64 %37
+  %1351 = load i64, ptr %1350, align 1
+  %1352 = insertelement <8 x i64> poison, i64 %1351, i64 0
+  %1353 = shufflevector <8 x i64> %1352, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1354 = bitcast <8 x i64> %1353 to <64 x i8>
+  %1355 = bitcast <8 x i64> %1298 to <16 x i32>
+  %1356 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1354, <64 x i8> %1335)
+  %1357 = bitcast <64 x i8> %1356 to <16 x i32>
+  %1358 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1355, <16 x i32> %1357, <16 x i32> %1308)
+  %1359 = bitcast <16 x i32> %1358 to <8 x i64>
+  %1360 = getelementptr i8, ptr %1329, i64 %38
+  %1361 = load i64, ptr %1360, align 1
+  %1362 = insertelement <8 x i64> poison, i64 %1361, i64 0
+  %1363 = shufflevector <8 x i64> %1362, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1364 = bitcast <8 x i64> %1363 to <64 x i8>
+  %1365 = bitcast <8 x i64> %1299 to <16 x i32>
+  %1366 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1364, <64 x i8> %1335)
+  %1367 = bitcast <64 x i8> %1366 to <16 x i32>
+  %1368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1365, <16 x i32> %1367, <16 x i32> %1308)
+  %1369 = bitcast <16 x i32> %1368 to <8 x i64>
+  %1370 = getelementptr i8, ptr %1329, i64 %39
+  %1371 = load i64, ptr %1370, align 1
+  %1372 = insertelement <8 x i64> poison, i64 %1371, i64 0
+  %1373 = shufflevector <8 x i64> %1372, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1374 = bitcast <8 x i64> %1373 to <64 x i8>
+  %1375 = bitcast <8 x i64> %1300 to <16 x i32>
+  %1376 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1374, <64 x i8> %1335)
+  %1377 = bitcast <64 x i8> %1376 to <16 x i32>
+  %1378 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1375, <16 x i32> %1377, <16 x i32> %1308)
+  %1379 = bitcast <16 x i32> %1378 to <8 x i64>
+  %1380 = getelementptr i8, ptr %1329, i64 %40
+  %1381 = load i64, ptr %1380, align 1
+  %1382 = insertelement <8 x i64> poison, i64 %1381, i64 0
+  %1383 = shufflevector <8 x i64> %1382, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1384 = bitcast <8 x i64> %1383 to <64 x i8>
+  %1385 = bitcast <8 x i64> %1301 to <16 x i32>
+  %1386 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1384, <64 x i8> %1335)
+  %1387 = bitcast <64 x i8> %1386 to <16 x i32>
+  %1388 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1385, <16 x i32> %1387, <16 x i32> %1308)
+  %1389 = bitcast <16 x i32> %1388 to <8 x i64>
+  %1390 = getelementptr i8, ptr %1329, i64 %41
+  %1391 = load i64, ptr %1390, align 1
+  %1392 = insertelement <8 x i64> poison, i64 %1391, i64 0
+  %1393 = shufflevector <8 x i64> %1392, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1394 = bitcast <8 x i64> %1393 to <64 x i8>
+  %1395 = bitcast <8 x i64> %1302 to <16 x i32>
+  %1396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1394, <64 x i8> %1335)
+  %1397 = bitcast <64 x i8> %1396 to <16 x i32>
+  %1398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1395, <16 x i32> %1397, <16 x i32> %1308)
+  %1399 = bitcast <16 x i32> %1398 to <8 x i64>
+  %1400 = add nuw nsw i64 %1303, 1
+  %1401 = icmp eq i64 %1400, %79
+  br i1 %1401, label %1469, label %1295, !llvm.loop !75
 
-1382:                                             ; preds = %1379
-  br i1 %20, label %1475, label %1552
+1402:                                             ; preds = %1271, %1416
+  %1403 = phi <8 x i64> [ %1424, %1416 ], [ %1290, %1271 ]
+  %1404 = phi <8 x i64> [ %1431, %1416 ], [ %1289, %1271 ]
+  %1405 = phi <8 x i64> [ %1438, %1416 ], [ %1291, %1271 ]
+  %1406 = phi <8 x i64> [ %1445, %1416 ], [ %1288, %1271 ]
+  %1407 = phi <8 x i64> [ %1452, %1416 ], [ %1292, %1271 ]
+  %1408 = phi <8 x i64> [ %1459, %1416 ], [ %1287, %1271 ]
+  %1409 = phi <8 x i64> [ %1466, %1416 ], [ %1293, %1271 ]
+  %1410 = phi i64 [ %1467, %1416 ], [ 0, %1271 ]
+  %1411 = shl nsw i64 %1410, 6
+  %1412 = getelementptr i8, ptr %77, i64 %1411
+  %1413 = load <16 x i32>, ptr %1412, align 1, !tbaa !31
+  br i1 %1269, label %1414, label %1416
 
-1383:                                             ; preds = %1381, %1399
-  %1384 = phi <16 x i32> [ %1416, %1399 ], [ zeroinitializer, %1381 ]
-  %1385 = phi <16 x i32> [ %1424, %1399 ], [ zeroinitializer, %1381 ]
-  %1386 = phi <16 x i32> [ %1432, %1399 ], [ zeroinitializer, %1381 ]
-  %1387 = phi <16 x i32> [ %1440, %1399 ], [ zeroinitializer, %1381 ]
-  %1388 = phi <16 x i32> [ %1448, %1399 ], [ zeroinitializer, %1381 ]
-  %1389 = phi <16 x i32> [ %1456, %1399 ], [ zeroinitializer, %1381 ]
-  %1390 = phi <16 x i32> [ %1464, %1399 ], [ zeroinitializer, %1381 ]
-  %1391 = phi <16 x i32> [ %1472, %1399 ], [ zeroinitializer, %1381 ]
-  %1392 = phi i64 [ %1473, %1399 ], [ 0, %1381 ]
-  %1393 = mul nuw nsw i64 %1392, 80
-  %1394 = getelementptr i8, ptr %98, i64 %1393
-  %1395 = load <16 x i32>, ptr %1394, align 1, !tbaa !31
-  br i1 %1380, label %1396, label %1399
+1414:                                             ; preds = %1402
+  %1415 = getelementptr inbounds i8, ptr %1412, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1415, i32 0, i32 3, i32 1)
+  br label %1416
 
-1396:                                             ; preds = %1383
-  %1397 = getelementptr inbounds i8, ptr %1394, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1397, i32 0, i32 3, i32 1)
-  %1398 = getelementptr inbounds i8, ptr %1394, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1398, i32 0, i32 3, i32 1)
-  br label %1399
+1416:                                             ; preds = %1414, %1402
+  %1417 = shl nsw i64 %1410, 2
+  %1418 = getelementptr i8, ptr %130, i64 %1417
+  %1419 = load i32, ptr %1418, align 1
+  %1420 = insertelement <16 x i32> poison, i32 %1419, i64 0
+  %1421 = shufflevector <16 x i32> %1420, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1422 = bitcast <8 x i64> %1403 to <16 x i32>
+  %1423 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1422, <16 x i32> %1421, <16 x i32> %1413)
+  %1424 = bitcast <16 x i32> %1423 to <8 x i64>
+  %1425 = getelementptr i8, ptr %1418, i64 %1
+  %1426 = load i32, ptr %1425, align 1
+  %1427 = insertelement <16 x i32> poison, i32 %1426, i64 0
+  %1428 = shufflevector <16 x i32> %1427, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1429 = bitcast <8 x i64> %1404 to <16 x i32>
+  %1430 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1429, <16 x i32> %1428, <16 x i32> %1413)
+  %1431 = bitcast <16 x i32> %1430 to <8 x i64>
+  %1432 = getelementptr i8, ptr %1418, i64 %37
+  %1433 = load i32, ptr %1432, align 1
+  %1434 = insertelement <16 x i32> poison, i32 %1433, i64 0
+  %1435 = shufflevector <16 x i32> %1434, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1436 = bitcast <8 x i64> %1405 to <16 x i32>
+  %1437 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1436, <16 x i32> %1435, <16 x i32> %1413)
+  %1438 = bitcast <16 x i32> %1437 to <8 x i64>
+  %1439 = getelementptr i8, ptr %1418, i64 %38
+  %1440 = load i32, ptr %1439, align 1
+  %1441 = insertelement <16 x i32> poison, i32 %1440, i64 0
+  %1442 = shufflevector <16 x i32> %1441, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1443 = bitcast <8 x i64> %1406 to <16 x i32>
+  %1444 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1443, <16 x i32> %1442, <16 x i32> %1413)
+  %1445 = bitcast <16 x i32> %1444 to <8 x i64>
+  %1446 = getelementptr i8, ptr %1418, i64 %39
+  %1447 = load i32, ptr %1446, align 1
+  %1448 = insertelement <16 x i32> poison, i32 %1447, i64 0
+  %1449 = shufflevector <16 x i32> %1448, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1450 = bitcast <8 x i64> %1407 to <16 x i32>
+  %1451 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1450, <16 x i32> %1449, <16 x i32> %1413)
+  %1452 = bitcast <16 x i32> %1451 to <8 x i64>
+  %1453 = getelementptr i8, ptr %1418, i64 %40
+  %1454 = load i32, ptr %1453, align 1
+  %1455 = insertelement <16 x i32> poison, i32 %1454, i64 0
+  %1456 = shufflevector <16 x i32> %1455, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1457 = bitcast <8 x i64> %1408 to <16 x i32>
+  %1458 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1457, <16 x i32> %1456, <16 x i32> %1413)
+  %1459 = bitcast <16 x i32> %1458 to <8 x i64>
+  %1460 = getelementptr i8, ptr %1418, i64 %41
+  %1461 = load i32, ptr %1460, align 1
+  %1462 = insertelement <16 x i32> poison, i32 %1461, i64 0
+  %1463 = shufflevector <16 x i32> %1462, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1464 = bitcast <8 x i64> %1409 to <16 x i32>
+  %1465 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1464, <16 x i32> %1463, <16 x i32> %1413)
+  %1466 = bitcast <16 x i32> %1465 to <8 x i64>
+  %1467 = add nuw nsw i64 %1410, 1
+  %1468 = icmp eq i64 %1467, %81
+  br i1 %1468, label %1469, label %1402, !llvm.loop !76
 
-1399:                                             ; preds = %1396, %1383
-  %1400 = getelementptr inbounds i8, ptr %1394, i64 64
-  %1401 = load <16 x i8>, ptr %1400, align 1, !tbaa !31
-  %1402 = zext <16 x i8> %1401 to <16 x i32>
-  %1403 = bitcast <16 x i32> %1402 to <64 x i8>
-  %1404 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1403)
-  %1405 = bitcast <64 x i8> %1404 to <16 x i32>
-  %1406 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1405, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1407 = shl nsw i64 %1392, 3
-  %1408 = getelementptr i8, ptr %116, i64 %1407
-  %1409 = load i64, ptr %1408, align 1
-  %1410 = insertelement <8 x i64> poison, i64 %1409, i64 0
-  %1411 = shufflevector <8 x i64> %1410, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1412 = bitcast <8 x i64> %1411 to <64 x i8>
-  %1413 = bitcast <16 x i32> %1406 to <64 x i8>
-  %1414 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1412, <64 x i8> %1413)
-  %1415 = bitcast <64 x i8> %1414 to <16 x i32>
-  %1416 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1384, <16 x i32> %1415, <16 x i32> %1395)
-  %1417 = getelementptr i8, ptr %1408, i64 %1
-  %1418 = load i64, ptr %1417, align 1
-  %1419 = insertelement <8 x i64> poison, i64 %1418, i64 0
-  %1420 = shufflevector <8 x i64> %1419, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1421 = bitcast <8 x i64> %1420 to <64 x i8>
-  %1422 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1421, <64 x i8> %1413)
-  %1423 = bitcast <64 x i8> %1422 to <16 x i32>
-  %1424 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1385, <16 x i32> %1423, <16 x i32> %1395)
-  %1425 = getelementptr i8, ptr %1408, i64 %27
-  %1426 = load i64, ptr %1425, align 1
-  %1427 = insertelement <8 x i64> poison, i64 %1426, i64 0
-  %1428 = shufflevector <8 x i64> %1427, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1429 = bitcast <8 x i64> %1428 to <64 x i8>
-  %1430 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1429, <64 x i8> %1413)
-  %1431 = bitcast <64 x i8> %1430 to <16 x i32>
-  %1432 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1386, <16 x i32> %1431, <16 x i32> %1395)
-  %1433 = getelementptr i8, ptr %1408, i64 %28
-  %1434 = load i64, ptr %1433, align 1
-  %1435 = insertelement <8 x i64> poison, i64 %1434, i64 0
-  %1436 = shufflevector <8 x i64> %1435, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1437 = bitcast <8 x i64> %1436 to <64 x i8>
-  %1438 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1437, <64 x i8> %1413)
-  %1439 = bitcast <64 x i8> %1438 to <16 x i32>
-  %1440 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1387, <16 x i32> %1439, <16 x i32> %1395)
-  %1441 = getelementptr i8, ptr %1408, i64 %29
-  %1442 = load i64, ptr %1441, align 1
-  %1443 = insertelement <8 x i64> poison, i64 %1442, i64 0
-  %1444 = shufflevector <8 x i64> %1443, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1445 = bitcast <8 x i64> %1444 to <64 x i8>
-  %1446 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1445, <64 x i8> %1413)
-  %1447 = bitcast <64 x i8> %1446 to <16 x i32>
-  %1448 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1388, <16 x i32> %1447, <16 x i32> %1395)
-  %1449 = getelementptr i8, ptr %1408, i64 %30
-  %1450 = load i64, ptr %1449, align 1
-  %1451 = insertelement <8 x i64> poison, i64 %1450, i64 0
-  %1452 = shufflevector <8 x i64> %1451, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1453 = bitcast <8 x i64> %1452 to <64 x i8>
-  %1454 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1453, <64 x i8> %1413)
-  %1455 = bitcast <64 x i8> %1454 to <16 x i32>
-  %1456 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1389, <16 x i32> %1455, <16 x i32> %1395)
-  %1457 = getelementptr i8, ptr %1408, i64 %31
-  %1458 = load i64, ptr %1457, align 1
-  %1459 = insertelement <8 x i64> poison, i64 %1458, i64 0
-  %1460 = shufflevector <8 x i64> %1459, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1461 = bitcast <8 x i64> %1460 to <64 x i8>
-  %1462 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1461, <64 x i8> %1413)
-  %1463 = bitcast <64 x i8> %1462 to <16 x i32>
-  %1464 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1390, <16 x i32> %1463, <16 x i32> %1395)
-  %1465 = getelementptr i8, ptr %1408, i64 %32
-  %1466 = load i64, ptr %1465, align 1
-  %1467 = insertelement <8 x i64> poison, i64 %1466, i64 0
-  %1468 = shufflevector <8 x i64> %1467, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1469 = bitcast <8 x i64> %1468 to <64 x i8>
-  %1470 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1469, <64 x i8> %1413)
-  %1471 = bitcast <64 x i8> %1470 to <16 x i32>
-  %1472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1391, <16 x i32> %1471, <16 x i32> %1395)
-  %1473 = add nuw nsw i64 %1392, 1
-  %1474 = icmp eq i64 %1473, %17
-  br i1 %1474, label %1543, label %1383, !llvm.loop !74
+1469:                                             ; preds = %1326, %1416, %1271, %1270
+  %1470 = phi <8 x i64> [ %1290, %1271 ], [ %1290, %1270 ], [ %1424, %1416 ], [ %1339, %1326 ]
+  %1471 = phi <8 x i64> [ %1289, %1271 ], [ %1289, %1270 ], [ %1431, %1416 ], [ %1349, %1326 ]
+  %1472 = phi <8 x i64> [ %1291, %1271 ], [ %1291, %1270 ], [ %1438, %1416 ], [ %1359, %1326 ]
+  %1473 = phi <8 x i64> [ %1288, %1271 ], [ %1288, %1270 ], [ %1445, %1416 ], [ %1369, %1326 ]
+  %1474 = phi <8 x i64> [ %1292, %1271 ], [ %1292, %1270 ], [ %1452, %1416 ], [ %1379, %1326 ]
+  %1475 = phi <8 x i64> [ %1287, %1271 ], [ %1287, %1270 ], [ %1459, %1416 ], [ %1389, %1326 ]
+  %1476 = phi <8 x i64> [ %1293, %1271 ], [ %1293, %1270 ], [ %1466, %1416 ], [ %1399, %1326 ]
+  store <8 x i64> %1470, ptr %132, align 1, !tbaa !31
+  %1477 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1471, ptr %1477, align 1, !tbaa !31
+  %1478 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1472, ptr %1478, align 1, !tbaa !31
+  %1479 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1473, ptr %1479, align 1, !tbaa !31
+  %1480 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1474, ptr %1480, align 1, !tbaa !31
+  %1481 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1475, ptr %1481, align 1, !tbaa !31
+  %1482 = getelementptr inbounds i8, ptr %132, i64 %35
+  store <8 x i64> %1476, ptr %1482, align 1, !tbaa !31
+  br label %3975
 
-1475:                                             ; preds = %1382, %1490
-  %1476 = phi <16 x i32> [ %1496, %1490 ], [ zeroinitializer, %1382 ]
-  %1477 = phi <16 x i32> [ %1501, %1490 ], [ zeroinitializer, %1382 ]
-  %1478 = phi <16 x i32> [ %1506, %1490 ], [ zeroinitializer, %1382 ]
-  %1479 = phi <16 x i32> [ %1511, %1490 ], [ zeroinitializer, %1382 ]
-  %1480 = phi <16 x i32> [ %1516, %1490 ], [ zeroinitializer, %1382 ]
-  %1481 = phi <16 x i32> [ %1521, %1490 ], [ zeroinitializer, %1382 ]
-  %1482 = phi <16 x i32> [ %1526, %1490 ], [ zeroinitializer, %1382 ]
-  %1483 = phi <16 x i32> [ %1531, %1490 ], [ zeroinitializer, %1382 ]
-  %1484 = phi i64 [ %1532, %1490 ], [ 0, %1382 ]
-  %1485 = shl nsw i64 %1484, 6
-  %1486 = getelementptr i8, ptr %98, i64 %1485
-  %1487 = load <16 x i32>, ptr %1486, align 1, !tbaa !31
-  br i1 %1380, label %1488, label %1490
+1483:                                             ; preds = %119
+  %1484 = icmp eq i64 %121, 0
+  br i1 %78, label %1503, label %1487
 
-1488:                                             ; preds = %1475
-  %1489 = getelementptr inbounds i8, ptr %1486, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1489, i32 0, i32 3, i32 1)
-  br label %1490
+1485:                                             ; preds = %1503
+  br i1 %80, label %1513, label %1706
 
-1490:                                             ; preds = %1488, %1475
-  %1491 = shl nsw i64 %1484, 2
-  %1492 = getelementptr i8, ptr %116, i64 %1491
-  %1493 = load i32, ptr %1492, align 1
-  %1494 = insertelement <16 x i32> poison, i32 %1493, i64 0
-  %1495 = shufflevector <16 x i32> %1494, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1496 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1476, <16 x i32> %1495, <16 x i32> %1487)
-  %1497 = getelementptr i8, ptr %1492, i64 %1
-  %1498 = load i32, ptr %1497, align 1
-  %1499 = insertelement <16 x i32> poison, i32 %1498, i64 0
-  %1500 = shufflevector <16 x i32> %1499, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1501 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1477, <16 x i32> %1500, <16 x i32> %1487)
-  %1502 = getelementptr i8, ptr %1492, i64 %27
-  %1503 = load i32, ptr %1502, align 1
-  %1504 = insertelement <16 x i32> poison, i32 %1503, i64 0
-  %1505 = shufflevector <16 x i32> %1504, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1506 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1478, <16 x i32> %1505, <16 x i32> %1487)
-  %1507 = getelementptr i8, ptr %1492, i64 %28
-  %1508 = load i32, ptr %1507, align 1
-  %1509 = insertelement <16 x i32> poison, i32 %1508, i64 0
-  %1510 = shufflevector <16 x i32> %1509, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1511 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1479, <16 x i32> %1510, <16 x i32> %1487)
-  %1512 = getelementptr i8, ptr %1492, i64 %29
-  %1513 = load i32, ptr %1512, align 1
-  %1514 = insertelement <16 x i32> poison, i32 %1513, i64 0
-  %1515 = shufflevector <16 x i32> %1514, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1516 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1480, <16 x i32> %1515, <16 x i32> %1487)
-  %1517 = getelementptr i8, ptr %1492, i64 %30
-  %1518 = load i32, ptr %1517, align 1
-  %1519 = insertelement <16 x i32> poison, i32 %1518, i64 0
-  %1520 = shufflevector <16 x i32> %1519, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1521 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1481, <16 x i32> %1520, <16 x i32> %1487)
-  %1522 = getelementptr i8, ptr %1492, i64 %31
-  %1523 = load i32, ptr %1522, align 1
-  %1524 = insertelement <16 x i32> poison, i32 %1523, i64 0
-  %1525 = shufflevector <16 x i32> %1524, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1482, <16 x i32> %1525, <16 x i32> %1487)
-  %1527 = getelementptr i8, ptr %1492, i64 %32
-  %1528 = load i32, ptr %1527, align 1
-  %1529 = insertelement <16 x i32> poison, i32 %1528, i64 0
-  %1530 = shufflevector <16 x i32> %1529, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1531 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1483, <16 x i32> %1530, <16 x i32> %1487)
-  %1532 = add nuw nsw i64 %1484, 1
-  %1533 = icmp eq i64 %1532, %19
-  br i1 %1533, label %1534, label %1475, !llvm.loop !75
+1486:                                             ; preds = %1503
+  br i1 %82, label %1631, label %1706
 
-1534:                                             ; preds = %1490
-  %1535 = bitcast <16 x i32> %1531 to <8 x i64>
-  %1536 = bitcast <16 x i32> %1526 to <8 x i64>
-  %1537 = bitcast <16 x i32> %1521 to <8 x i64>
-  %1538 = bitcast <16 x i32> %1516 to <8 x i64>
-  %1539 = bitcast <16 x i32> %1511 to <8 x i64>
-  %1540 = bitcast <16 x i32> %1506 to <8 x i64>
-  %1541 = bitcast <16 x i32> %1501 to <8 x i64>
-  %1542 = bitcast <16 x i32> %1496 to <8 x i64>
-  br label %1552
+1487:                                             ; preds = %1483
+  %1488 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1489 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1490 = load <8 x i64>, ptr %1489, align 1, !tbaa !31
+  %1491 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1492 = load <8 x i64>, ptr %1491, align 1, !tbaa !31
+  %1493 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1494 = load <8 x i64>, ptr %1493, align 1, !tbaa !31
+  %1495 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1496 = load <8 x i64>, ptr %1495, align 1, !tbaa !31
+  %1497 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1498 = load <8 x i64>, ptr %1497, align 1, !tbaa !31
+  %1499 = getelementptr inbounds i8, ptr %132, i64 %35
+  %1500 = load <8 x i64>, ptr %1499, align 1, !tbaa !31
+  %1501 = getelementptr inbounds i8, ptr %132, i64 %36
+  %1502 = load <8 x i64>, ptr %1501, align 1, !tbaa !31
+  br label %1503
 
-1543:                                             ; preds = %1399
-  %1544 = bitcast <16 x i32> %1472 to <8 x i64>
-  %1545 = bitcast <16 x i32> %1464 to <8 x i64>
-  %1546 = bitcast <16 x i32> %1456 to <8 x i64>
-  %1547 = bitcast <16 x i32> %1448 to <8 x i64>
-  %1548 = bitcast <16 x i32> %1440 to <8 x i64>
-  %1549 = bitcast <16 x i32> %1432 to <8 x i64>
-  %1550 = bitcast <16 x i32> %1424 to <8 x i64>
-  %1551 = bitcast <16 x i32> %1416 to <8 x i64>
-  br label %1552
+1503:                                             ; preds = %1487, %1483
+  %1504 = phi <8 x i64> [ %1500, %1487 ], [ zeroinitializer, %1483 ]
+  %1505 = phi <8 x i64> [ %1496, %1487 ], [ zeroinitializer, %1483 ]
+  %1506 = phi <8 x i64> [ %1492, %1487 ], [ zeroinitializer, %1483 ]
+  %1507 = phi <8 x i64> [ %1488, %1487 ], [ zeroinitializer, %1483 ]
+  %1508 = phi <8 x i64> [ %1490, %1487 ], [ zeroinitializer, %1483 ]
+  %1509 = phi <8 x i64> [ %1494, %1487 ], [ zeroinitializer, %1483 ]
+  %1510 = phi <8 x i64> [ %1498, %1487 ], [ zeroinitializer, %1483 ]
+  %1511 = phi <8 x i64> [ %1502, %1487 ], [ zeroinitializer, %1483 ]
+  %1512 = or i1 %18, %1484
+  br i1 %11, label %1486, label %1485
 
-1552:                                             ; preds = %1543, %1534, %1382, %1381
-  %1553 = phi <8 x i64> [ %1542, %1534 ], [ zeroinitializer, %1382 ], [ %1551, %1543 ], [ zeroinitializer, %1381 ]
-  %1554 = phi <8 x i64> [ %1541, %1534 ], [ zeroinitializer, %1382 ], [ %1550, %1543 ], [ zeroinitializer, %1381 ]
-  %1555 = phi <8 x i64> [ %1540, %1534 ], [ zeroinitializer, %1382 ], [ %1549, %1543 ], [ zeroinitializer, %1381 ]
-  %1556 = phi <8 x i64> [ %1539, %1534 ], [ zeroinitializer, %1382 ], [ %1548, %1543 ], [ zeroinitializer, %1381 ]
-  %1557 = phi <8 x i64> [ %1538, %1534 ], [ zeroinitializer, %1382 ], [ %1547, %1543 ], [ zeroinitializer, %1381 ]
-  %1558 = phi <8 x i64> [ %1537, %1534 ], [ zeroinitializer, %1382 ], [ %1546, %1543 ], [ zeroinitializer, %1381 ]
-  %1559 = phi <8 x i64> [ %1536, %1534 ], [ zeroinitializer, %1382 ], [ %1545, %1543 ], [ zeroinitializer, %1381 ]
-  %1560 = phi <8 x i64> [ %1535, %1534 ], [ zeroinitializer, %1382 ], [ %1544, %1543 ], [ zeroinitializer, %1381 ]
-  store <8 x i64> %1553, ptr %118, align 1, !tbaa !31
-  %1561 = getelementptr inbounds i32, ptr %118, i64 %8
-  store <8 x i64> %1554, ptr %1561, align 1, !tbaa !31
-  %1562 = getelementptr inbounds i8, ptr %118, i64 %34
-  store <8 x i64> %1555, ptr %1562, align 1, !tbaa !31
-  %1563 = getelementptr inbounds i8, ptr %118, i64 %36
-  store <8 x i64> %1556, ptr %1563, align 1, !tbaa !31
-  %1564 = getelementptr inbounds i8, ptr %118, i64 %38
-  store <8 x i64> %1557, ptr %1564, align 1, !tbaa !31
-  %1565 = getelementptr inbounds i8, ptr %118, i64 %40
-  store <8 x i64> %1558, ptr %1565, align 1, !tbaa !31
-  %1566 = getelementptr inbounds i8, ptr %118, i64 %42
-  store <8 x i64> %1559, ptr %1566, align 1, !tbaa !31
-  %1567 = getelementptr inbounds i8, ptr %118, i64 %44
-  store <8 x i64> %1560, ptr %1567, align 1, !tbaa !31
-  br label %3205
+1513:                                             ; preds = %1485, %1545
+  %1514 = phi <8 x i64> [ %1558, %1545 ], [ %1507, %1485 ]
+  %1515 = phi <8 x i64> [ %1568, %1545 ], [ %1508, %1485 ]
+  %1516 = phi <8 x i64> [ %1578, %1545 ], [ %1506, %1485 ]
+  %1517 = phi <8 x i64> [ %1588, %1545 ], [ %1509, %1485 ]
+  %1518 = phi <8 x i64> [ %1598, %1545 ], [ %1505, %1485 ]
+  %1519 = phi <8 x i64> [ %1608, %1545 ], [ %1510, %1485 ]
+  %1520 = phi <8 x i64> [ %1618, %1545 ], [ %1504, %1485 ]
+  %1521 = phi <8 x i64> [ %1628, %1545 ], [ %1511, %1485 ]
+  %1522 = phi i64 [ %1629, %1545 ], [ 0, %1485 ]
+  %1523 = mul nuw nsw i64 %1522, 80
+  %1524 = getelementptr i8, ptr %77, i64 %1523
+  %1525 = shl nsw i64 %1522, 7
+  %1526 = getelementptr inbounds i8, ptr %10, i64 %1525
+  %1527 = load <16 x i32>, ptr %1524, align 1, !tbaa !31
+  br i1 %1512, label %1531, label %1528
 
-1568:                                             ; preds = %105
-  %1569 = icmp eq i64 %107, 0
-  br i1 %10, label %1571, label %1570
+1528:                                             ; preds = %1513
+  %1529 = getelementptr inbounds i8, ptr %24, i64 %1525
+  %1530 = load <8 x i64>, ptr %1529, align 64, !tbaa !31
+  br label %1545
 
-1570:                                             ; preds = %1568
-  br i1 %18, label %1573, label %1707
+1531:                                             ; preds = %1513
+  br i1 %1484, label %1532, label %1535
 
-1571:                                             ; preds = %1568
-  br i1 %20, label %1572, label %1707
+1532:                                             ; preds = %1531
+  %1533 = getelementptr inbounds i8, ptr %1524, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1533, i32 0, i32 3, i32 1)
+  %1534 = getelementptr inbounds i8, ptr %1524, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1534, i32 0, i32 3, i32 1)
+  br label %1535
 
-1572:                                             ; preds = %1571
-  br i1 %57, label %1680, label %1631
+1535:                                             ; preds = %1532, %1531
+  %1536 = getelementptr inbounds i8, ptr %1524, i64 64
+  %1537 = load <16 x i8>, ptr %1536, align 1, !tbaa !31
+  %1538 = zext <16 x i8> %1537 to <16 x i32>
+  %1539 = bitcast <16 x i32> %1538 to <64 x i8>
+  %1540 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1539)
+  %1541 = bitcast <64 x i8> %1540 to <16 x i32>
+  %1542 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1541, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1543 = bitcast <16 x i32> %1542 to <8 x i64>
+  br i1 %18, label %1545, label %1544
 
-1573:                                             ; preds = %1570, %1604
-  %1574 = phi <16 x i32> [ %1624, %1604 ], [ zeroinitializer, %1570 ]
-  %1575 = phi <16 x i32> [ %1628, %1604 ], [ zeroinitializer, %1570 ]
-  %1576 = phi i64 [ %1629, %1604 ], [ 0, %1570 ]
-  %1577 = mul nuw nsw i64 %1576, 80
-  %1578 = getelementptr i8, ptr %98, i64 %1577
-  %1579 = load <16 x i32>, ptr %1578, align 1, !tbaa !31
-  br i1 %1569, label %1590, label %1580
+1544:                                             ; preds = %1535
+  store <16 x i32> %1542, ptr %1526, align 64, !tbaa !31
+  br label %1545
 
-1580:                                             ; preds = %1573
-  %1581 = getelementptr inbounds i8, ptr %1578, i64 64
-  %1582 = load <16 x i8>, ptr %1581, align 1, !tbaa !31
-  %1583 = zext <16 x i8> %1582 to <16 x i32>
-  %1584 = bitcast <16 x i32> %1583 to <64 x i8>
-  %1585 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1584)
+1545:                                             ; preds = %1544, %1535, %1528
+  %1546 = phi <8 x i64> [ %1543, %1535 ], [ %1543, %1544 ], [ %1530, %1528 ]
+  %1547 = shl nsw i64 %1522, 3
+  %1548 = getelementptr i8, ptr %130, i64 %1547
+  %1549 = load i64, ptr %1548, align 1
+  %1550 = insertelement <8 x i64> poison, i64 %1549, i64 0
+  %1551 = shufflevector <8 x i64> %1550, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1552 = bitcast <8 x i64> %1551 to <64 x i8>
+  %1553 = bitcast <8 x i64> %1514 to <16 x i32>
+  %1554 = bitcast <8 x i64> %1546 to <64 x i8>
+  %1555 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1552, <64 x i8> %1554)
+  %1556 = bitcast <64 x i8> %1555 to <16 x i32>
+  %1557 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1553, <16 x i32> %1556, <16 x i32> %1527)
+  %1558 = bitcast <16 x i32> %1557 to <8 x i64>
+  %1559 = getelementptr i8, ptr %1548, i64 %1
+  %1560 = load i64, ptr %1559, align 1
+  %1561 = insertelement <8 x i64> poison, i64 %1560, i64 0
+  %1562 = shufflevector <8 x i64> %1561, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1563 = bitcast <8 x i64> %1562 to <64 x i8>
+  %1564 = bitcast <8 x i64> %1515 to <16 x i32>
+  %1565 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1563, <64 x i8> %1554)
+  %1566 = bitcast <64 x i8> %1565 to <16 x i32>
+  %1567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1564, <16 x i32> %1566, <16 x i32> %1527)
+  %1568 = bitcast <16 x i32> %1567 to <8 x i64>
+  %1569 = getelementptr i8, ptr %1548, i64 %37
+  %1570 = load i64, ptr %1569, align 1
+  %1571 = insertelement <8 x i64> poison, i64 %1570, i64 0
+  %1572 = shufflevector <8 x i64> %1571, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1573 = bitcast <8 x i64> %1572 to <64 x i8>
+  %1574 = bitcast <8 x i64> %1516 to <16 x i32>
+  %1575 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1573, <64 x i8> %1554)
+  %1576 = bitcast <64 x i8> %1575 to <16 x i32>
+  %1577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1574, <16 x i32> %1576, <16 x i32> %1527)
+  %1578 = bitcast <16 x i32> %1577 to <8 x i64>
+  %1579 = getelementptr i8, ptr %1548, i64 %38
+  %1580 = load i64, ptr %1579, align 1
+  %1581 = insertelement <8 x i64> poison, i64 %1580, i64 0
+  %1582 = shufflevector <8 x i64> %1581, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1583 = bitcast <8 x i64> %1582 to <64 x i8>
+  %1584 = bitcast <8 x i64> %1517 to <16 x i32>
+  %1585 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1583, <64 x i8> %1554)
   %1586 = bitcast <64 x i8> %1585 to <16 x i32>
-  %1587 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1586, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1588 = getelementptr i8, ptr %1578, i64 %13
-  %1589 = load <16 x i32>, ptr %1588, align 1, !tbaa !31
-  br label %1604
+  %1587 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1584, <16 x i32> %1586, <16 x i32> %1527)
+  %1588 = bitcast <16 x i32> %1587 to <8 x i64>
+  %1589 = getelementptr i8, ptr %1548, i64 %39
+  %1590 = load i64, ptr %1589, align 1
+  %1591 = insertelement <8 x i64> poison, i64 %1590, i64 0
+  %1592 = shufflevector <8 x i64> %1591, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1593 = bitcast <8 x i64> %1592 to <64 x i8>
+  %1594 = bitcast <8 x i64> %1518 to <16 x i32>
+  %1595 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1593, <64 x i8> %1554)
+  %1596 = bitcast <64 x i8> %1595 to <16 x i32>
+  %1597 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1594, <16 x i32> %1596, <16 x i32> %1527)
+  %1598 = bitcast <16 x i32> %1597 to <8 x i64>
+  %1599 = getelementptr i8, ptr %1548, i64 %40
+  %1600 = load i64, ptr %1599, align 1
+  %1601 = insertelement <8 x i64> poison, i64 %1600, i64 0
+  %1602 = shufflevector <8 x i64> %1601, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1603 = bitcast <8 x i64> %1602 to <64 x i8>
+  %1604 = bitcast <8 x i64> %1519 to <16 x i32>
+  %1605 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1603, <64 x i8> %1554)
+  %1606 = bitcast <64 x i8> %1605 to <16 x i32>
+  %1607 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1604, <16 x i32> %1606, <16 x i32> %1527)
+  %1608 = bitcast <16 x i32> %1607 to <8 x i64>
+  %1609 = getelementptr i8, ptr %1548, i64 %41
+  %1610 = load i64, ptr %1609, align 1
+  %1611 = insertelement <8 x i64> poison, i64 %1610, i64 0
+  %1612 = shufflevector <8 x i64> %1611, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1613 = bitcast <8 x i64> %1612 to <64 x i8>
+  %1614 = bitcast <8 x i64> %1520 to <16 x i32>
+  %1615 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1613, <64 x i8> %1554)
+  %1616 = bitcast <64 x i8> %1615 to <16 x i32>
+  %1617 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1614, <16 x i32> %1616, <16 x i32> %1527)
+  %1618 = bitcast <16 x i32> %1617 to <8 x i64>
+  %1619 = getelementptr i8, ptr %1548, i64 %42
+  %1620 = load i64, ptr %1619, align 1
+  %1621 = insertelement <8 x i64> poison, i64 %1620, i64 0
+  %1622 = shufflevector <8 x i64> %1621, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1623 = bitcast <8 x i64> %1622 to <64 x i8>
+  %1624 = bitcast <8 x i64> %1521 to <16 x i32>
+  %1625 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1623, <64 x i8> %1554)
+  %1626 = bitcast <64 x i8> %1625 to <16 x i32>
+  %1627 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1624, <16 x i32> %1626, <16 x i32> %1527)
+  %1628 = bitcast <16 x i32> %1627 to <8 x i64>
+  %1629 = add nuw nsw i64 %1522, 1
+  %1630 = icmp eq i64 %1629, %79
+  br i1 %1630, label %1706, label %1513, !llvm.loop !75
 
-1590:                                             ; preds = %1573
-  %1591 = getelementptr inbounds i8, ptr %1578, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1591, i32 0, i32 3, i32 1)
-  %1592 = getelementptr inbounds i8, ptr %1578, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1592, i32 0, i32 3, i32 1)
-  %1593 = getelementptr inbounds i8, ptr %1578, i64 64
-  %1594 = load <16 x i8>, ptr %1593, align 1, !tbaa !31
-  %1595 = zext <16 x i8> %1594 to <16 x i32>
-  %1596 = bitcast <16 x i32> %1595 to <64 x i8>
-  %1597 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1596)
-  %1598 = bitcast <64 x i8> %1597 to <16 x i32>
-  %1599 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1598, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1600 = getelementptr i8, ptr %1578, i64 %13
-  %1601 = load <16 x i32>, ptr %1600, align 1, !tbaa !31
-  %1602 = getelementptr inbounds i8, ptr %1600, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1602, i32 0, i32 3, i32 1)
-  %1603 = getelementptr inbounds i8, ptr %1600, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1603, i32 0, i32 3, i32 1)
-  br label %1604
+1631:                                             ; preds = %1486, %1646
+  %1632 = phi <8 x i64> [ %1654, %1646 ], [ %1507, %1486 ]
+  %1633 = phi <8 x i64> [ %1661, %1646 ], [ %1508, %1486 ]
+  %1634 = phi <8 x i64> [ %1668, %1646 ], [ %1506, %1486 ]
+  %1635 = phi <8 x i64> [ %1675, %1646 ], [ %1509, %1486 ]
+  %1636 = phi <8 x i64> [ %1682, %1646 ], [ %1505, %1486 ]
+  %1637 = phi <8 x i64> [ %1689, %1646 ], [ %1510, %1486 ]
+  %1638 = phi <8 x i64> [ %1696, %1646 ], [ %1504, %1486 ]
+  %1639 = phi <8 x i64> [ %1703, %1646 ], [ %1511, %1486 ]
+  %1640 = phi i64 [ %1704, %1646 ], [ 0, %1486 ]
+  %1641 = shl nsw i64 %1640, 6
+  %1642 = getelementptr i8, ptr %77, i64 %1641
+  %1643 = load <16 x i32>, ptr %1642, align 1, !tbaa !31
+  br i1 %1484, label %1644, label %1646
 
-1604:                                             ; preds = %1590, %1580
-  %1605 = phi <16 x i32> [ %1601, %1590 ], [ %1589, %1580 ]
-  %1606 = phi <16 x i32> [ %1599, %1590 ], [ %1587, %1580 ]
-  %1607 = getelementptr i8, ptr %1578, i64 %13
-  %1608 = getelementptr inbounds i8, ptr %1607, i64 64
-  %1609 = load <16 x i8>, ptr %1608, align 1, !tbaa !31
-  %1610 = zext <16 x i8> %1609 to <16 x i32>
-  %1611 = bitcast <16 x i32> %1610 to <64 x i8>
-  %1612 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1611)
-  %1613 = bitcast <64 x i8> %1612 to <16 x i32>
-  %1614 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1613, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1615 = shl nsw i64 %1576, 3
-  %1616 = getelementptr i8, ptr %116, i64 %1615
-  %1617 = load i64, ptr %1616, align 1
-  %1618 = insertelement <8 x i64> poison, i64 %1617, i64 0
-  %1619 = shufflevector <8 x i64> %1618, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1620 = bitcast <8 x i64> %1619 to <64 x i8>
-  %1621 = bitcast <16 x i32> %1606 to <64 x i8>
-  %1622 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1620, <64 x i8> %1621)
-  %1623 = bitcast <64 x i8> %1622 to <16 x i32>
-  %1624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1574, <16 x i32> %1623, <16 x i32> %1579)
-  %1625 = bitcast <16 x i32> %1614 to <64 x i8>
-  %1626 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1620, <64 x i8> %1625)
-  %1627 = bitcast <64 x i8> %1626 to <16 x i32>
-  %1628 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1575, <16 x i32> %1627, <16 x i32> %1605)
-  %1629 = add nuw nsw i64 %1576, 1
-  %1630 = icmp eq i64 %1629, %17
-  br i1 %1630, label %1707, label %1573, !llvm.loop !74
+1644:                                             ; preds = %1631
+  %1645 = getelementptr inbounds i8, ptr %1642, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1645, i32 0, i32 3, i32 1)
+  br label %1646
 
-1631:                                             ; preds = %1572, %1668
-  %1632 = phi <16 x i32> [ %1675, %1668 ], [ zeroinitializer, %1572 ]
-  %1633 = phi <16 x i32> [ %1676, %1668 ], [ zeroinitializer, %1572 ]
-  %1634 = phi i64 [ %1677, %1668 ], [ 0, %1572 ]
-  %1635 = phi i64 [ %1678, %1668 ], [ 0, %1572 ]
-  %1636 = shl nsw i64 %1634, 6
-  %1637 = getelementptr i8, ptr %98, i64 %1636
-  %1638 = load <16 x i32>, ptr %1637, align 1, !tbaa !31
-  br i1 %1569, label %1642, label %1639
+1646:                                             ; preds = %1644, %1631
+  %1647 = shl nsw i64 %1640, 2
+  %1648 = getelementptr i8, ptr %130, i64 %1647
+  %1649 = load i32, ptr %1648, align 1
+  %1650 = insertelement <16 x i32> poison, i32 %1649, i64 0
+  %1651 = shufflevector <16 x i32> %1650, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1652 = bitcast <8 x i64> %1632 to <16 x i32>
+  %1653 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1652, <16 x i32> %1651, <16 x i32> %1643)
+  %1654 = bitcast <16 x i32> %1653 to <8 x i64>
+  %1655 = getelementptr i8, ptr %1648, i64 %1
+  %1656 = load i32, ptr %1655, align 1
+  %1657 = insertelement <16 x i32> poison, i32 %1656, i64 0
+  %1658 = shufflevector <16 x i32> %1657, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1659 = bitcast <8 x i64> %1633 to <16 x i32>
+  %1660 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1659, <16 x i32> %1658, <16 x i32> %1643)
+  %1661 = bitcast <16 x i32> %1660 to <8 x i64>
+  %1662 = getelementptr i8, ptr %1648, i64 %37
+  %1663 = load i32, ptr %1662, align 1
+  %1664 = insertelement <16 x i32> poison, i32 %1663, i64 0
+  %1665 = shufflevector <16 x i32> %1664, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1666 = bitcast <8 x i64> %1634 to <16 x i32>
+  %1667 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1666, <16 x i32> %1665, <16 x i32> %1643)
+  %1668 = bitcast <16 x i32> %1667 to <8 x i64>
+  %1669 = getelementptr i8, ptr %1648, i64 %38
+  %1670 = load i32, ptr %1669, align 1
+  %1671 = insertelement <16 x i32> poison, i32 %1670, i64 0
+  %1672 = shufflevector <16 x i32> %1671, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1673 = bitcast <8 x i64> %1635 to <16 x i32>
+  %1674 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1673, <16 x i32> %1672, <16 x i32> %1643)
+  %1675 = bitcast <16 x i32> %1674 to <8 x i64>
+  %1676 = getelementptr i8, ptr %1648, i64 %39
+  %1677 = load i32, ptr %1676, align 1
+  %1678 = insertelement <16 x i32> poison, i32 %1677, i64 0
+  %1679 = shufflevector <16 x i32> %1678, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1680 = bitcast <8 x i64> %1636 to <16 x i32>
+  %1681 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1680, <16 x i32> %1679, <16 x i32> %1643)
+  %1682 = bitcast <16 x i32> %1681 to <8 x i64>
+  %1683 = getelementptr i8, ptr %1648, i64 %40
+  %1684 = load i32, ptr %1683, align 1
+  %1685 = insertelement <16 x i32> poison, i32 %1684, i64 0
+  %1686 = shufflevector <16 x i32> %1685, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1687 = bitcast <8 x i64> %1637 to <16 x i32>
+  %1688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1687, <16 x i32> %1686, <16 x i32> %1643)
+  %1689 = bitcast <16 x i32> %1688 to <8 x i64>
+  %1690 = getelementptr i8, ptr %1648, i64 %41
+  %1691 = load i32, ptr %1690, align 1
+  %1692 = insertelement <16 x i32> poison, i32 %1691, i64 0
+  %1693 = shufflevector <16 x i32> %1692, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1694 = bitcast <8 x i64> %1638 to <16 x i32>
+  %1695 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1694, <16 x i32> %1693, <16 x i32> %1643)
+  %1696 = bitcast <16 x i32> %1695 to <8 x i64>
+  %1697 = getelementptr i8, ptr %1648, i64 %42
+  %1698 = load i32, ptr %1697, align 1
+  %1699 = insertelement <16 x i32> poison, i32 %1698, i64 0
+  %1700 = shufflevector <16 x i32> %1699, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1701 = bitcast <8 x i64> %1639 to <16 x i32>
+  %1702 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1701, <16 x i32> %1700, <16 x i32> %1643)
+  %1703 = bitcast <16 x i32> %1702 to <8 x i64>
+  %1704 = add nuw nsw i64 %1640, 1
+  %1705 = icmp eq i64 %1704, %81
+  br i1 %1705, label %1706, label %1631, !llvm.loop !76
 
-1639:                                             ; preds = %1631
-  %1640 = getelementptr i8, ptr %1637, i64 %13
-  %1641 = load <16 x i32>, ptr %1640, align 1, !tbaa !31
-  br label %1647
+1706:                                             ; preds = %1545, %1646, %1486, %1485
+  %1707 = phi <8 x i64> [ %1507, %1486 ], [ %1507, %1485 ], [ %1654, %1646 ], [ %1558, %1545 ]
+  %1708 = phi <8 x i64> [ %1508, %1486 ], [ %1508, %1485 ], [ %1661, %1646 ], [ %1568, %1545 ]
+  %1709 = phi <8 x i64> [ %1506, %1486 ], [ %1506, %1485 ], [ %1668, %1646 ], [ %1578, %1545 ]
+  %1710 = phi <8 x i64> [ %1509, %1486 ], [ %1509, %1485 ], [ %1675, %1646 ], [ %1588, %1545 ]
+  %1711 = phi <8 x i64> [ %1505, %1486 ], [ %1505, %1485 ], [ %1682, %1646 ], [ %1598, %1545 ]
+  %1712 = phi <8 x i64> [ %1510, %1486 ], [ %1510, %1485 ], [ %1689, %1646 ], [ %1608, %1545 ]
+  %1713 = phi <8 x i64> [ %1504, %1486 ], [ %1504, %1485 ], [ %1696, %1646 ], [ %1618, %1545 ]
+  %1714 = phi <8 x i64> [ %1511, %1486 ], [ %1511, %1485 ], [ %1703, %1646 ], [ %1628, %1545 ]
+  store <8 x i64> %1707, ptr %132, align 1, !tbaa !31
+  %1715 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1708, ptr %1715, align 1, !tbaa !31
+  %1716 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1709, ptr %1716, align 1, !tbaa !31
+  %1717 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1710, ptr %1717, align 1, !tbaa !31
+  %1718 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1711, ptr %1718, align 1, !tbaa !31
+  %1719 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1712, ptr %1719, align 1, !tbaa !31
+  %1720 = getelementptr inbounds i8, ptr %132, i64 %35
+  store <8 x i64> %1713, ptr %1720, align 1, !tbaa !31
+  %1721 = getelementptr inbounds i8, ptr %132, i64 %36
+  store <8 x i64> %1714, ptr %1721, align 1, !tbaa !31
+  br label %3975
 
-1642:                                             ; preds = %1631
-  %1643 = getelementptr inbounds i8, ptr %1637, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1643, i32 0, i32 3, i32 1)
-  %1644 = getelementptr i8, ptr %1637, i64 %13
-  %1645 = load <16 x i32>, ptr %1644, align 1, !tbaa !31
-  %1646 = getelementptr inbounds i8, ptr %1644, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1646, i32 0, i32 3, i32 1)
-  br label %1647
+1722:                                             ; preds = %119
+  %1723 = icmp eq i64 %121, 0
+  br i1 %78, label %1731, label %1727
 
-1647:                                             ; preds = %1642, %1639
-  %1648 = phi <16 x i32> [ %1645, %1642 ], [ %1641, %1639 ]
-  %1649 = shl nsw i64 %1634, 2
-  %1650 = getelementptr i8, ptr %116, i64 %1649
-  %1651 = load i32, ptr %1650, align 1
-  %1652 = insertelement <16 x i32> poison, i32 %1651, i64 0
-  %1653 = shufflevector <16 x i32> %1652, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1654 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1632, <16 x i32> %1653, <16 x i32> %1638)
-  %1655 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1633, <16 x i32> %1653, <16 x i32> %1648)
-  %1656 = or disjoint i64 %1634, 1
-  %1657 = shl nsw i64 %1656, 6
-  %1658 = getelementptr i8, ptr %98, i64 %1657
-  %1659 = load <16 x i32>, ptr %1658, align 1, !tbaa !31
-  br i1 %1569, label %1663, label %1660
+1724:                                             ; preds = %1731
+  br i1 %80, label %1735, label %1890
 
-1660:                                             ; preds = %1647
-  %1661 = getelementptr i8, ptr %1658, i64 %13
-  %1662 = load <16 x i32>, ptr %1661, align 1, !tbaa !31
-  br label %1668
+1725:                                             ; preds = %1731
+  br i1 %82, label %1726, label %1890
 
-1663:                                             ; preds = %1647
-  %1664 = getelementptr inbounds i8, ptr %1658, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1664, i32 0, i32 3, i32 1)
-  %1665 = getelementptr i8, ptr %1658, i64 %13
-  %1666 = load <16 x i32>, ptr %1665, align 1, !tbaa !31
-  %1667 = getelementptr inbounds i8, ptr %1665, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1667, i32 0, i32 3, i32 1)
-  br label %1668
+1726:                                             ; preds = %1725
+  br i1 %93, label %1859, label %1806
 
-1668:                                             ; preds = %1663, %1660
-  %1669 = phi <16 x i32> [ %1666, %1663 ], [ %1662, %1660 ]
-  %1670 = shl nsw i64 %1656, 2
-  %1671 = getelementptr i8, ptr %116, i64 %1670
-  %1672 = load i32, ptr %1671, align 1
-  %1673 = insertelement <16 x i32> poison, i32 %1672, i64 0
-  %1674 = shufflevector <16 x i32> %1673, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1675 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1654, <16 x i32> %1674, <16 x i32> %1659)
-  %1676 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1655, <16 x i32> %1674, <16 x i32> %1669)
-  %1677 = add nuw nsw i64 %1634, 2
-  %1678 = add i64 %1635, 2
-  %1679 = icmp eq i64 %1678, %58
-  br i1 %1679, label %1680, label %1631, !llvm.loop !75
+1727:                                             ; preds = %1722
+  %1728 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1729 = getelementptr inbounds i8, ptr %132, i64 64
+  %1730 = load <8 x i64>, ptr %1729, align 1, !tbaa !31
+  br label %1731
 
-1680:                                             ; preds = %1668, %1572
-  %1681 = phi <16 x i32> [ poison, %1572 ], [ %1675, %1668 ]
-  %1682 = phi <16 x i32> [ poison, %1572 ], [ %1676, %1668 ]
-  %1683 = phi <16 x i32> [ zeroinitializer, %1572 ], [ %1675, %1668 ]
-  %1684 = phi <16 x i32> [ zeroinitializer, %1572 ], [ %1676, %1668 ]
-  %1685 = phi i64 [ 0, %1572 ], [ %1677, %1668 ]
-  br i1 %59, label %1707, label %1686
+1731:                                             ; preds = %1727, %1722
+  %1732 = phi <8 x i64> [ %1728, %1727 ], [ zeroinitializer, %1722 ]
+  %1733 = phi <8 x i64> [ %1730, %1727 ], [ zeroinitializer, %1722 ]
+  %1734 = or i1 %18, %1723
+  br i1 %11, label %1725, label %1724
 
-1686:                                             ; preds = %1680
-  %1687 = shl nsw i64 %1685, 6
-  %1688 = getelementptr i8, ptr %98, i64 %1687
-  %1689 = load <16 x i32>, ptr %1688, align 1, !tbaa !31
-  br i1 %1569, label %1693, label %1690
+1735:                                             ; preds = %1724, %1782
+  %1736 = phi <8 x i64> [ %1803, %1782 ], [ %1733, %1724 ]
+  %1737 = phi <8 x i64> [ %1797, %1782 ], [ %1732, %1724 ]
+  %1738 = phi i64 [ %1804, %1782 ], [ 0, %1724 ]
+  %1739 = mul nuw nsw i64 %1738, 80
+  %1740 = getelementptr i8, ptr %77, i64 %1739
+  %1741 = shl nsw i64 %1738, 7
+  %1742 = getelementptr inbounds i8, ptr %10, i64 %1741
+  %1743 = load <16 x i32>, ptr %1740, align 1, !tbaa !31
+  br i1 %1734, label %1744, label %1758
 
-1690:                                             ; preds = %1686
-  %1691 = getelementptr i8, ptr %1688, i64 %13
-  %1692 = load <16 x i32>, ptr %1691, align 1, !tbaa !31
-  br label %1698
+1744:                                             ; preds = %1735
+  br i1 %1723, label %1745, label %1748
 
-1693:                                             ; preds = %1686
-  %1694 = getelementptr inbounds i8, ptr %1688, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1694, i32 0, i32 3, i32 1)
-  %1695 = getelementptr i8, ptr %1688, i64 %13
-  %1696 = load <16 x i32>, ptr %1695, align 1, !tbaa !31
-  %1697 = getelementptr inbounds i8, ptr %1695, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1697, i32 0, i32 3, i32 1)
-  br label %1698
-
-1698:                                             ; preds = %1693, %1690
-  %1699 = phi <16 x i32> [ %1696, %1693 ], [ %1692, %1690 ]
-  %1700 = shl nsw i64 %1685, 2
-  %1701 = getelementptr i8, ptr %116, i64 %1700
-  %1702 = load i32, ptr %1701, align 1
-  %1703 = insertelement <16 x i32> poison, i32 %1702, i64 0
-  %1704 = shufflevector <16 x i32> %1703, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1705 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1683, <16 x i32> %1704, <16 x i32> %1689)
-  %1706 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1684, <16 x i32> %1704, <16 x i32> %1699)
-  br label %1707
-
-1707:                                             ; preds = %1604, %1698, %1680, %1571, %1570
-  %1708 = phi <16 x i32> [ zeroinitializer, %1571 ], [ zeroinitializer, %1570 ], [ %1681, %1680 ], [ %1705, %1698 ], [ %1624, %1604 ]
-  %1709 = phi <16 x i32> [ zeroinitializer, %1571 ], [ zeroinitializer, %1570 ], [ %1682, %1680 ], [ %1706, %1698 ], [ %1628, %1604 ]
-  store <16 x i32> %1708, ptr %110, align 1, !tbaa !31
-  %1710 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %1709, ptr %1710, align 1, !tbaa !31
-  br label %3205
-
-1711:                                             ; preds = %105
-  %1712 = icmp eq i64 %107, 0
-  br i1 %10, label %1714, label %1713
-
-1713:                                             ; preds = %1711
-  br i1 %18, label %1716, label %1887
-
-1714:                                             ; preds = %1711
-  br i1 %20, label %1715, label %1887
-
-1715:                                             ; preds = %1714
-  br i1 %53, label %1850, label %1787
-
-1716:                                             ; preds = %1713, %1749
-  %1717 = phi <16 x i32> [ %1769, %1749 ], [ zeroinitializer, %1713 ]
-  %1718 = phi <16 x i32> [ %1773, %1749 ], [ zeroinitializer, %1713 ]
-  %1719 = phi <16 x i32> [ %1781, %1749 ], [ zeroinitializer, %1713 ]
-  %1720 = phi <16 x i32> [ %1784, %1749 ], [ zeroinitializer, %1713 ]
-  %1721 = phi i64 [ %1785, %1749 ], [ 0, %1713 ]
-  %1722 = mul nuw nsw i64 %1721, 80
-  %1723 = getelementptr i8, ptr %98, i64 %1722
-  %1724 = load <16 x i32>, ptr %1723, align 1, !tbaa !31
-  br i1 %1712, label %1735, label %1725
-
-1725:                                             ; preds = %1716
-  %1726 = getelementptr inbounds i8, ptr %1723, i64 64
-  %1727 = load <16 x i8>, ptr %1726, align 1, !tbaa !31
-  %1728 = zext <16 x i8> %1727 to <16 x i32>
-  %1729 = bitcast <16 x i32> %1728 to <64 x i8>
-  %1730 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1729)
-  %1731 = bitcast <64 x i8> %1730 to <16 x i32>
-  %1732 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1731, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1733 = getelementptr i8, ptr %1723, i64 %13
-  %1734 = load <16 x i32>, ptr %1733, align 1, !tbaa !31
-  br label %1749
-
-1735:                                             ; preds = %1716
-  %1736 = getelementptr inbounds i8, ptr %1723, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1736, i32 0, i32 3, i32 1)
-  %1737 = getelementptr inbounds i8, ptr %1723, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1737, i32 0, i32 3, i32 1)
-  %1738 = getelementptr inbounds i8, ptr %1723, i64 64
-  %1739 = load <16 x i8>, ptr %1738, align 1, !tbaa !31
-  %1740 = zext <16 x i8> %1739 to <16 x i32>
-  %1741 = bitcast <16 x i32> %1740 to <64 x i8>
-  %1742 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1741)
-  %1743 = bitcast <64 x i8> %1742 to <16 x i32>
-  %1744 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1743, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1745 = getelementptr i8, ptr %1723, i64 %13
-  %1746 = load <16 x i32>, ptr %1745, align 1, !tbaa !31
-  %1747 = getelementptr inbounds i8, ptr %1745, i64 4096
+1745:                                             ; preds = %1744
+  %1746 = getelementptr inbounds i8, ptr %1740, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1746, i32 0, i32 3, i32 1)
+  %1747 = getelementptr inbounds i8, ptr %1740, i64 4175
   tail call void @llvm.prefetch.p0(ptr nonnull readonly %1747, i32 0, i32 3, i32 1)
-  %1748 = getelementptr inbounds i8, ptr %1745, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1748, i32 0, i32 3, i32 1)
-  br label %1749
+  br label %1748
 
-1749:                                             ; preds = %1735, %1725
-  %1750 = phi <16 x i32> [ %1746, %1735 ], [ %1734, %1725 ]
-  %1751 = phi <16 x i32> [ %1744, %1735 ], [ %1732, %1725 ]
-  %1752 = getelementptr i8, ptr %1723, i64 %13
-  %1753 = getelementptr inbounds i8, ptr %1752, i64 64
-  %1754 = load <16 x i8>, ptr %1753, align 1, !tbaa !31
-  %1755 = zext <16 x i8> %1754 to <16 x i32>
-  %1756 = bitcast <16 x i32> %1755 to <64 x i8>
-  %1757 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1756)
-  %1758 = bitcast <64 x i8> %1757 to <16 x i32>
-  %1759 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1758, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1760 = shl nsw i64 %1721, 3
-  %1761 = getelementptr i8, ptr %116, i64 %1760
-  %1762 = load i64, ptr %1761, align 1
-  %1763 = insertelement <8 x i64> poison, i64 %1762, i64 0
-  %1764 = shufflevector <8 x i64> %1763, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1765 = bitcast <8 x i64> %1764 to <64 x i8>
-  %1766 = bitcast <16 x i32> %1751 to <64 x i8>
-  %1767 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1765, <64 x i8> %1766)
-  %1768 = bitcast <64 x i8> %1767 to <16 x i32>
-  %1769 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1717, <16 x i32> %1768, <16 x i32> %1724)
-  %1770 = bitcast <16 x i32> %1759 to <64 x i8>
-  %1771 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1765, <64 x i8> %1770)
-  %1772 = bitcast <64 x i8> %1771 to <16 x i32>
-  %1773 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1718, <16 x i32> %1772, <16 x i32> %1750)
-  %1774 = getelementptr i8, ptr %1761, i64 %1
-  %1775 = load i64, ptr %1774, align 1
-  %1776 = insertelement <8 x i64> poison, i64 %1775, i64 0
-  %1777 = shufflevector <8 x i64> %1776, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1778 = bitcast <8 x i64> %1777 to <64 x i8>
-  %1779 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1778, <64 x i8> %1766)
-  %1780 = bitcast <64 x i8> %1779 to <16 x i32>
-  %1781 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1719, <16 x i32> %1780, <16 x i32> %1724)
-  %1782 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1778, <64 x i8> %1770)
-  %1783 = bitcast <64 x i8> %1782 to <16 x i32>
-  %1784 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1720, <16 x i32> %1783, <16 x i32> %1750)
-  %1785 = add nuw nsw i64 %1721, 1
-  %1786 = icmp eq i64 %1785, %17
-  br i1 %1786, label %1887, label %1716, !llvm.loop !74
+1748:                                             ; preds = %1745, %1744
+  %1749 = getelementptr inbounds i8, ptr %1740, i64 64
+  %1750 = load <16 x i8>, ptr %1749, align 1, !tbaa !31
+  %1751 = zext <16 x i8> %1750 to <16 x i32>
+  %1752 = bitcast <16 x i32> %1751 to <64 x i8>
+  %1753 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1752)
+  %1754 = bitcast <64 x i8> %1753 to <16 x i32>
+  %1755 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1754, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1756 = bitcast <16 x i32> %1755 to <8 x i64>
+  br i1 %18, label %1765, label %1757
 
-1787:                                             ; preds = %1715, %1832
-  %1788 = phi <16 x i32> [ %1839, %1832 ], [ zeroinitializer, %1715 ]
-  %1789 = phi <16 x i32> [ %1840, %1832 ], [ zeroinitializer, %1715 ]
-  %1790 = phi <16 x i32> [ %1845, %1832 ], [ zeroinitializer, %1715 ]
-  %1791 = phi <16 x i32> [ %1846, %1832 ], [ zeroinitializer, %1715 ]
-  %1792 = phi i64 [ %1847, %1832 ], [ 0, %1715 ]
-  %1793 = phi i64 [ %1848, %1832 ], [ 0, %1715 ]
-  %1794 = shl nsw i64 %1792, 6
-  %1795 = getelementptr i8, ptr %98, i64 %1794
-  %1796 = load <16 x i32>, ptr %1795, align 1, !tbaa !31
-  br i1 %1712, label %1800, label %1797
+1757:                                             ; preds = %1748
+  store <16 x i32> %1755, ptr %1742, align 64, !tbaa !31
+  br label %1765
 
-1797:                                             ; preds = %1787
-  %1798 = getelementptr i8, ptr %1795, i64 %13
-  %1799 = load <16 x i32>, ptr %1798, align 1, !tbaa !31
-  br label %1805
+1758:                                             ; preds = %1735
+  %1759 = getelementptr inbounds i8, ptr %24, i64 %1741
+  %1760 = load <8 x i64>, ptr %1759, align 64, !tbaa !31
+  %1761 = getelementptr i8, ptr %1740, i64 %12
+  %1762 = load <16 x i32>, ptr %1761, align 1, !tbaa !31
+  %1763 = getelementptr inbounds i8, ptr %1759, i64 64
+  %1764 = load <8 x i64>, ptr %1763, align 64, !tbaa !31
+  br label %1782
 
-1800:                                             ; preds = %1787
-  %1801 = getelementptr inbounds i8, ptr %1795, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1801, i32 0, i32 3, i32 1)
-  %1802 = getelementptr i8, ptr %1795, i64 %13
-  %1803 = load <16 x i32>, ptr %1802, align 1, !tbaa !31
-  %1804 = getelementptr inbounds i8, ptr %1802, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1804, i32 0, i32 3, i32 1)
-  br label %1805
+1765:                                             ; preds = %1757, %1748
+  %1766 = getelementptr i8, ptr %1740, i64 %14
+  %1767 = load <16 x i32>, ptr %1766, align 1, !tbaa !31
+  br i1 %1723, label %1768, label %1771
 
-1805:                                             ; preds = %1800, %1797
-  %1806 = phi <16 x i32> [ %1803, %1800 ], [ %1799, %1797 ]
-  %1807 = shl nsw i64 %1792, 2
-  %1808 = getelementptr i8, ptr %116, i64 %1807
-  %1809 = load i32, ptr %1808, align 1
-  %1810 = insertelement <16 x i32> poison, i32 %1809, i64 0
-  %1811 = shufflevector <16 x i32> %1810, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1788, <16 x i32> %1811, <16 x i32> %1796)
-  %1813 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1789, <16 x i32> %1811, <16 x i32> %1806)
-  %1814 = getelementptr i8, ptr %1808, i64 %1
-  %1815 = load i32, ptr %1814, align 1
-  %1816 = insertelement <16 x i32> poison, i32 %1815, i64 0
-  %1817 = shufflevector <16 x i32> %1816, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1818 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1790, <16 x i32> %1817, <16 x i32> %1796)
-  %1819 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1791, <16 x i32> %1817, <16 x i32> %1806)
-  %1820 = or disjoint i64 %1792, 1
-  %1821 = shl nsw i64 %1820, 6
-  %1822 = getelementptr i8, ptr %98, i64 %1821
-  %1823 = load <16 x i32>, ptr %1822, align 1, !tbaa !31
-  br i1 %1712, label %1827, label %1824
+1768:                                             ; preds = %1765
+  %1769 = getelementptr inbounds i8, ptr %1766, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1769, i32 0, i32 3, i32 1)
+  %1770 = getelementptr inbounds i8, ptr %1766, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1770, i32 0, i32 3, i32 1)
+  br label %1771
 
-1824:                                             ; preds = %1805
-  %1825 = getelementptr i8, ptr %1822, i64 %13
-  %1826 = load <16 x i32>, ptr %1825, align 1, !tbaa !31
-  br label %1832
+1771:                                             ; preds = %1768, %1765
+  %1772 = getelementptr inbounds i8, ptr %1766, i64 64
+  %1773 = load <16 x i8>, ptr %1772, align 1, !tbaa !31
+  %1774 = zext <16 x i8> %1773 to <16 x i32>
+  %1775 = bitcast <16 x i32> %1774 to <64 x i8>
+  %1776 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1775)
+  %1777 = bitcast <64 x i8> %1776 to <16 x i32>
+  %1778 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1777, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1779 = bitcast <16 x i32> %1778 to <8 x i64>
+  br i1 %18, label %1782, label %1780
 
-1827:                                             ; preds = %1805
-  %1828 = getelementptr inbounds i8, ptr %1822, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1828, i32 0, i32 3, i32 1)
-  %1829 = getelementptr i8, ptr %1822, i64 %13
-  %1830 = load <16 x i32>, ptr %1829, align 1, !tbaa !31
-  %1831 = getelementptr inbounds i8, ptr %1829, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1831, i32 0, i32 3, i32 1)
-  br label %1832
+1780:                                             ; preds = %1771
+  %1781 = getelementptr inbounds i8, ptr %1742, i64 64
+  store <16 x i32> %1778, ptr %1781, align 64, !tbaa !31
+  br label %1782
 
-1832:                                             ; preds = %1827, %1824
-  %1833 = phi <16 x i32> [ %1830, %1827 ], [ %1826, %1824 ]
-  %1834 = shl nsw i64 %1820, 2
-  %1835 = getelementptr i8, ptr %116, i64 %1834
-  %1836 = load i32, ptr %1835, align 1
-  %1837 = insertelement <16 x i32> poison, i32 %1836, i64 0
-  %1838 = shufflevector <16 x i32> %1837, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1839 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1812, <16 x i32> %1838, <16 x i32> %1823)
-  %1840 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1813, <16 x i32> %1838, <16 x i32> %1833)
-  %1841 = getelementptr i8, ptr %1835, i64 %1
-  %1842 = load i32, ptr %1841, align 1
-  %1843 = insertelement <16 x i32> poison, i32 %1842, i64 0
-  %1844 = shufflevector <16 x i32> %1843, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1845 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1818, <16 x i32> %1844, <16 x i32> %1823)
-  %1846 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1819, <16 x i32> %1844, <16 x i32> %1833)
-  %1847 = add nuw nsw i64 %1792, 2
-  %1848 = add i64 %1793, 2
-  %1849 = icmp eq i64 %1848, %54
-  br i1 %1849, label %1850, label %1787, !llvm.loop !75
+1782:                                             ; preds = %1780, %1771, %1758
+  %1783 = phi <16 x i32> [ %1767, %1771 ], [ %1767, %1780 ], [ %1762, %1758 ]
+  %1784 = phi <8 x i64> [ %1756, %1771 ], [ %1756, %1780 ], [ %1760, %1758 ]
+  %1785 = phi <8 x i64> [ %1779, %1771 ], [ %1779, %1780 ], [ %1764, %1758 ]
+  %1786 = shl nsw i64 %1738, 3
+  %1787 = getelementptr i8, ptr %130, i64 %1786
+  %1788 = load i64, ptr %1787, align 1
+  %1789 = insertelement <8 x i64> poison, i64 %1788, i64 0
+  %1790 = shufflevector <8 x i64> %1789, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1791 = bitcast <8 x i64> %1790 to <64 x i8>
+  %1792 = bitcast <8 x i64> %1737 to <16 x i32>
+  %1793 = bitcast <8 x i64> %1784 to <64 x i8>
+  %1794 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1791, <64 x i8> %1793)
+  %1795 = bitcast <64 x i8> %1794 to <16 x i32>
+  %1796 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1792, <16 x i32> %1795, <16 x i32> %1743)
+  %1797 = bitcast <16 x i32> %1796 to <8 x i64>
+  %1798 = bitcast <8 x i64> %1736 to <16 x i32>
+  %1799 = bitcast <8 x i64> %1785 to <64 x i8>
+  %1800 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1791, <64 x i8> %1799)
+  %1801 = bitcast <64 x i8> %1800 to <16 x i32>
+  %1802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1798, <16 x i32> %1801, <16 x i32> %1783)
+  %1803 = bitcast <16 x i32> %1802 to <8 x i64>
+  %1804 = add nuw nsw i64 %1738, 1
+  %1805 = icmp eq i64 %1804, %79
+  br i1 %1805, label %1890, label %1735, !llvm.loop !75
 
-1850:                                             ; preds = %1832, %1715
-  %1851 = phi <16 x i32> [ poison, %1715 ], [ %1839, %1832 ]
-  %1852 = phi <16 x i32> [ poison, %1715 ], [ %1840, %1832 ]
-  %1853 = phi <16 x i32> [ poison, %1715 ], [ %1845, %1832 ]
-  %1854 = phi <16 x i32> [ poison, %1715 ], [ %1846, %1832 ]
-  %1855 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1839, %1832 ]
-  %1856 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1840, %1832 ]
-  %1857 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1845, %1832 ]
-  %1858 = phi <16 x i32> [ zeroinitializer, %1715 ], [ %1846, %1832 ]
-  %1859 = phi i64 [ 0, %1715 ], [ %1847, %1832 ]
-  br i1 %55, label %1887, label %1860
+1806:                                             ; preds = %1726, %1845
+  %1807 = phi <8 x i64> [ %1855, %1845 ], [ %1733, %1726 ]
+  %1808 = phi <8 x i64> [ %1853, %1845 ], [ %1732, %1726 ]
+  %1809 = phi i64 [ %1856, %1845 ], [ 0, %1726 ]
+  %1810 = phi i64 [ %1857, %1845 ], [ 0, %1726 ]
+  %1811 = shl nsw i64 %1809, 6
+  %1812 = getelementptr i8, ptr %77, i64 %1811
+  %1813 = load <16 x i32>, ptr %1812, align 1, !tbaa !31
+  br i1 %1723, label %1817, label %1814
 
-1860:                                             ; preds = %1850
-  %1861 = shl nsw i64 %1859, 6
-  %1862 = getelementptr i8, ptr %98, i64 %1861
-  %1863 = load <16 x i32>, ptr %1862, align 1, !tbaa !31
-  br i1 %1712, label %1867, label %1864
+1814:                                             ; preds = %1806
+  %1815 = getelementptr i8, ptr %1812, i64 %14
+  %1816 = load <16 x i32>, ptr %1815, align 1, !tbaa !31
+  br label %1822
 
-1864:                                             ; preds = %1860
-  %1865 = getelementptr i8, ptr %1862, i64 %13
-  %1866 = load <16 x i32>, ptr %1865, align 1, !tbaa !31
-  br label %1872
+1817:                                             ; preds = %1806
+  %1818 = getelementptr inbounds i8, ptr %1812, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1818, i32 0, i32 3, i32 1)
+  %1819 = getelementptr i8, ptr %1812, i64 %14
+  %1820 = load <16 x i32>, ptr %1819, align 1, !tbaa !31
+  %1821 = getelementptr inbounds i8, ptr %1819, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1821, i32 0, i32 3, i32 1)
+  br label %1822
 
-1867:                                             ; preds = %1860
-  %1868 = getelementptr inbounds i8, ptr %1862, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1868, i32 0, i32 3, i32 1)
-  %1869 = getelementptr i8, ptr %1862, i64 %13
-  %1870 = load <16 x i32>, ptr %1869, align 1, !tbaa !31
-  %1871 = getelementptr inbounds i8, ptr %1869, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1871, i32 0, i32 3, i32 1)
-  br label %1872
+1822:                                             ; preds = %1817, %1814
+  %1823 = phi <16 x i32> [ %1820, %1817 ], [ %1816, %1814 ]
+  %1824 = shl nsw i64 %1809, 2
+  %1825 = getelementptr i8, ptr %130, i64 %1824
+  %1826 = load i32, ptr %1825, align 1
+  %1827 = insertelement <16 x i32> poison, i32 %1826, i64 0
+  %1828 = shufflevector <16 x i32> %1827, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1829 = bitcast <8 x i64> %1808 to <16 x i32>
+  %1830 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1829, <16 x i32> %1828, <16 x i32> %1813)
+  %1831 = bitcast <8 x i64> %1807 to <16 x i32>
+  %1832 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1831, <16 x i32> %1828, <16 x i32> %1823)
+  %1833 = or disjoint i64 %1809, 1
+  %1834 = shl nsw i64 %1833, 6
+  %1835 = getelementptr i8, ptr %77, i64 %1834
+  %1836 = load <16 x i32>, ptr %1835, align 1, !tbaa !31
+  br i1 %1723, label %1840, label %1837
 
-1872:                                             ; preds = %1867, %1864
-  %1873 = phi <16 x i32> [ %1870, %1867 ], [ %1866, %1864 ]
-  %1874 = shl nsw i64 %1859, 2
-  %1875 = getelementptr i8, ptr %116, i64 %1874
-  %1876 = load i32, ptr %1875, align 1
-  %1877 = insertelement <16 x i32> poison, i32 %1876, i64 0
-  %1878 = shufflevector <16 x i32> %1877, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1879 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1855, <16 x i32> %1878, <16 x i32> %1863)
-  %1880 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1856, <16 x i32> %1878, <16 x i32> %1873)
-  %1881 = getelementptr i8, ptr %1875, i64 %1
-  %1882 = load i32, ptr %1881, align 1
-  %1883 = insertelement <16 x i32> poison, i32 %1882, i64 0
-  %1884 = shufflevector <16 x i32> %1883, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1857, <16 x i32> %1884, <16 x i32> %1863)
-  %1886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1858, <16 x i32> %1884, <16 x i32> %1873)
-  br label %1887
+1837:                                             ; preds = %1822
+  %1838 = getelementptr i8, ptr %1835, i64 %14
+  %1839 = load <16 x i32>, ptr %1838, align 1, !tbaa !31
+  br label %1845
 
-1887:                                             ; preds = %1749, %1872, %1850, %1714, %1713
-  %1888 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1851, %1850 ], [ %1879, %1872 ], [ %1769, %1749 ]
-  %1889 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1852, %1850 ], [ %1880, %1872 ], [ %1773, %1749 ]
-  %1890 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1853, %1850 ], [ %1885, %1872 ], [ %1781, %1749 ]
-  %1891 = phi <16 x i32> [ zeroinitializer, %1714 ], [ zeroinitializer, %1713 ], [ %1854, %1850 ], [ %1886, %1872 ], [ %1784, %1749 ]
-  store <16 x i32> %1888, ptr %110, align 1, !tbaa !31
-  %1892 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %1889, ptr %1892, align 1, !tbaa !31
-  %1893 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %1890, ptr %1893, align 1, !tbaa !31
-  %1894 = getelementptr inbounds i8, ptr %1893, i64 64
-  store <16 x i32> %1891, ptr %1894, align 1, !tbaa !31
-  br label %3205
+1840:                                             ; preds = %1822
+  %1841 = getelementptr inbounds i8, ptr %1835, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1841, i32 0, i32 3, i32 1)
+  %1842 = getelementptr i8, ptr %1835, i64 %14
+  %1843 = load <16 x i32>, ptr %1842, align 1, !tbaa !31
+  %1844 = getelementptr inbounds i8, ptr %1842, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1844, i32 0, i32 3, i32 1)
+  br label %1845
 
-1895:                                             ; preds = %105
-  %1896 = icmp eq i64 %107, 0
-  br i1 %10, label %1898, label %1897
+1845:                                             ; preds = %1840, %1837
+  %1846 = phi <16 x i32> [ %1843, %1840 ], [ %1839, %1837 ]
+  %1847 = shl nsw i64 %1833, 2
+  %1848 = getelementptr i8, ptr %130, i64 %1847
+  %1849 = load i32, ptr %1848, align 1
+  %1850 = insertelement <16 x i32> poison, i32 %1849, i64 0
+  %1851 = shufflevector <16 x i32> %1850, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1852 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1830, <16 x i32> %1851, <16 x i32> %1836)
+  %1853 = bitcast <16 x i32> %1852 to <8 x i64>
+  %1854 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1832, <16 x i32> %1851, <16 x i32> %1846)
+  %1855 = bitcast <16 x i32> %1854 to <8 x i64>
+  %1856 = add nuw nsw i64 %1809, 2
+  %1857 = add i64 %1810, 2
+  %1858 = icmp eq i64 %1857, %94
+  br i1 %1858, label %1859, label %1806, !llvm.loop !76
 
-1897:                                             ; preds = %1895
-  br i1 %18, label %1900, label %2108
+1859:                                             ; preds = %1845, %1726
+  %1860 = phi <8 x i64> [ poison, %1726 ], [ %1853, %1845 ]
+  %1861 = phi <8 x i64> [ poison, %1726 ], [ %1855, %1845 ]
+  %1862 = phi <8 x i64> [ %1733, %1726 ], [ %1855, %1845 ]
+  %1863 = phi <8 x i64> [ %1732, %1726 ], [ %1853, %1845 ]
+  %1864 = phi i64 [ 0, %1726 ], [ %1856, %1845 ]
+  br i1 %95, label %1890, label %1865
 
-1898:                                             ; preds = %1895
-  br i1 %20, label %1899, label %2108
+1865:                                             ; preds = %1859
+  %1866 = shl nsw i64 %1864, 6
+  %1867 = getelementptr i8, ptr %77, i64 %1866
+  %1868 = load <16 x i32>, ptr %1867, align 1, !tbaa !31
+  br i1 %1723, label %1872, label %1869
 
-1899:                                             ; preds = %1898
-  br i1 %49, label %2061, label %1984
+1869:                                             ; preds = %1865
+  %1870 = getelementptr i8, ptr %1867, i64 %14
+  %1871 = load <16 x i32>, ptr %1870, align 1, !tbaa !31
+  br label %1877
 
-1900:                                             ; preds = %1897, %1935
-  %1901 = phi <16 x i32> [ %1981, %1935 ], [ zeroinitializer, %1897 ]
-  %1902 = phi <16 x i32> [ %1978, %1935 ], [ zeroinitializer, %1897 ]
-  %1903 = phi <16 x i32> [ %1970, %1935 ], [ zeroinitializer, %1897 ]
-  %1904 = phi <16 x i32> [ %1967, %1935 ], [ zeroinitializer, %1897 ]
-  %1905 = phi <16 x i32> [ %1959, %1935 ], [ zeroinitializer, %1897 ]
-  %1906 = phi <16 x i32> [ %1955, %1935 ], [ zeroinitializer, %1897 ]
-  %1907 = phi i64 [ %1982, %1935 ], [ 0, %1897 ]
-  %1908 = mul nuw nsw i64 %1907, 80
-  %1909 = getelementptr i8, ptr %98, i64 %1908
-  %1910 = load <16 x i32>, ptr %1909, align 1, !tbaa !31
-  br i1 %1896, label %1921, label %1911
+1872:                                             ; preds = %1865
+  %1873 = getelementptr inbounds i8, ptr %1867, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1873, i32 0, i32 3, i32 1)
+  %1874 = getelementptr i8, ptr %1867, i64 %14
+  %1875 = load <16 x i32>, ptr %1874, align 1, !tbaa !31
+  %1876 = getelementptr inbounds i8, ptr %1874, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1876, i32 0, i32 3, i32 1)
+  br label %1877
 
-1911:                                             ; preds = %1900
-  %1912 = getelementptr inbounds i8, ptr %1909, i64 64
-  %1913 = load <16 x i8>, ptr %1912, align 1, !tbaa !31
-  %1914 = zext <16 x i8> %1913 to <16 x i32>
-  %1915 = bitcast <16 x i32> %1914 to <64 x i8>
-  %1916 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1915)
-  %1917 = bitcast <64 x i8> %1916 to <16 x i32>
-  %1918 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1917, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1919 = getelementptr i8, ptr %1909, i64 %13
-  %1920 = load <16 x i32>, ptr %1919, align 1, !tbaa !31
-  br label %1935
+1877:                                             ; preds = %1872, %1869
+  %1878 = phi <16 x i32> [ %1875, %1872 ], [ %1871, %1869 ]
+  %1879 = shl nsw i64 %1864, 2
+  %1880 = getelementptr i8, ptr %130, i64 %1879
+  %1881 = load i32, ptr %1880, align 1
+  %1882 = insertelement <16 x i32> poison, i32 %1881, i64 0
+  %1883 = shufflevector <16 x i32> %1882, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1884 = bitcast <8 x i64> %1863 to <16 x i32>
+  %1885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1884, <16 x i32> %1883, <16 x i32> %1868)
+  %1886 = bitcast <16 x i32> %1885 to <8 x i64>
+  %1887 = bitcast <8 x i64> %1862 to <16 x i32>
+  %1888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1887, <16 x i32> %1883, <16 x i32> %1878)
+  %1889 = bitcast <16 x i32> %1888 to <8 x i64>
+  br label %1890
 
-1921:                                             ; preds = %1900
-  %1922 = getelementptr inbounds i8, ptr %1909, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1922, i32 0, i32 3, i32 1)
-  %1923 = getelementptr inbounds i8, ptr %1909, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1923, i32 0, i32 3, i32 1)
-  %1924 = getelementptr inbounds i8, ptr %1909, i64 64
-  %1925 = load <16 x i8>, ptr %1924, align 1, !tbaa !31
-  %1926 = zext <16 x i8> %1925 to <16 x i32>
-  %1927 = bitcast <16 x i32> %1926 to <64 x i8>
-  %1928 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1927)
-  %1929 = bitcast <64 x i8> %1928 to <16 x i32>
-  %1930 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1929, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1931 = getelementptr i8, ptr %1909, i64 %13
-  %1932 = load <16 x i32>, ptr %1931, align 1, !tbaa !31
-  %1933 = getelementptr inbounds i8, ptr %1931, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1933, i32 0, i32 3, i32 1)
-  %1934 = getelementptr inbounds i8, ptr %1931, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1934, i32 0, i32 3, i32 1)
-  br label %1935
+1890:                                             ; preds = %1782, %1877, %1859, %1725, %1724
+  %1891 = phi <8 x i64> [ %1733, %1725 ], [ %1733, %1724 ], [ %1861, %1859 ], [ %1889, %1877 ], [ %1803, %1782 ]
+  %1892 = phi <8 x i64> [ %1732, %1725 ], [ %1732, %1724 ], [ %1860, %1859 ], [ %1886, %1877 ], [ %1797, %1782 ]
+  store <8 x i64> %1892, ptr %124, align 1, !tbaa !31
+  %1893 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %1891, ptr %1893, align 1, !tbaa !31
+  br label %3975
 
-1935:                                             ; preds = %1921, %1911
-  %1936 = phi <16 x i32> [ %1932, %1921 ], [ %1920, %1911 ]
-  %1937 = phi <16 x i32> [ %1930, %1921 ], [ %1918, %1911 ]
-  %1938 = getelementptr i8, ptr %1909, i64 %13
-  %1939 = getelementptr inbounds i8, ptr %1938, i64 64
-  %1940 = load <16 x i8>, ptr %1939, align 1, !tbaa !31
-  %1941 = zext <16 x i8> %1940 to <16 x i32>
-  %1942 = bitcast <16 x i32> %1941 to <64 x i8>
-  %1943 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1942)
-  %1944 = bitcast <64 x i8> %1943 to <16 x i32>
-  %1945 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1944, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1946 = shl nsw i64 %1907, 3
-  %1947 = getelementptr i8, ptr %116, i64 %1946
-  %1948 = load i64, ptr %1947, align 1
-  %1949 = insertelement <8 x i64> poison, i64 %1948, i64 0
-  %1950 = shufflevector <8 x i64> %1949, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1951 = bitcast <8 x i64> %1950 to <64 x i8>
-  %1952 = bitcast <16 x i32> %1937 to <64 x i8>
-  %1953 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1951, <64 x i8> %1952)
-  %1954 = bitcast <64 x i8> %1953 to <16 x i32>
-  %1955 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1906, <16 x i32> %1954, <16 x i32> %1910)
-  %1956 = bitcast <16 x i32> %1945 to <64 x i8>
-  %1957 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1951, <64 x i8> %1956)
-  %1958 = bitcast <64 x i8> %1957 to <16 x i32>
-  %1959 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1905, <16 x i32> %1958, <16 x i32> %1936)
-  %1960 = getelementptr i8, ptr %1947, i64 %1
-  %1961 = load i64, ptr %1960, align 1
-  %1962 = insertelement <8 x i64> poison, i64 %1961, i64 0
-  %1963 = shufflevector <8 x i64> %1962, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1964 = bitcast <8 x i64> %1963 to <64 x i8>
-  %1965 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1964, <64 x i8> %1952)
-  %1966 = bitcast <64 x i8> %1965 to <16 x i32>
-  %1967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1904, <16 x i32> %1966, <16 x i32> %1910)
-  %1968 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1964, <64 x i8> %1956)
-  %1969 = bitcast <64 x i8> %1968 to <16 x i32>
-  %1970 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1903, <16 x i32> %1969, <16 x i32> %1936)
-  %1971 = getelementptr i8, ptr %1947, i64 %27
-  %1972 = load i64, ptr %1971, align 1
-  %1973 = insertelement <8 x i64> poison, i64 %1972, i64 0
-  %1974 = shufflevector <8 x i64> %1973, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1975 = bitcast <8 x i64> %1974 to <64 x i8>
-  %1976 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1975, <64 x i8> %1952)
-  %1977 = bitcast <64 x i8> %1976 to <16 x i32>
-  %1978 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1902, <16 x i32> %1977, <16 x i32> %1910)
-  %1979 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1975, <64 x i8> %1956)
-  %1980 = bitcast <64 x i8> %1979 to <16 x i32>
-  %1981 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1901, <16 x i32> %1980, <16 x i32> %1936)
-  %1982 = add nuw nsw i64 %1907, 1
-  %1983 = icmp eq i64 %1982, %17
-  br i1 %1983, label %2108, label %1900, !llvm.loop !74
+1894:                                             ; preds = %119
+  %1895 = icmp eq i64 %121, 0
+  br i1 %78, label %1907, label %1899
 
-1984:                                             ; preds = %1899, %2037
-  %1985 = phi <16 x i32> [ %2057, %2037 ], [ zeroinitializer, %1899 ]
-  %1986 = phi <16 x i32> [ %2056, %2037 ], [ zeroinitializer, %1899 ]
-  %1987 = phi <16 x i32> [ %2051, %2037 ], [ zeroinitializer, %1899 ]
-  %1988 = phi <16 x i32> [ %2050, %2037 ], [ zeroinitializer, %1899 ]
-  %1989 = phi <16 x i32> [ %2045, %2037 ], [ zeroinitializer, %1899 ]
-  %1990 = phi <16 x i32> [ %2044, %2037 ], [ zeroinitializer, %1899 ]
-  %1991 = phi i64 [ %2058, %2037 ], [ 0, %1899 ]
-  %1992 = phi i64 [ %2059, %2037 ], [ 0, %1899 ]
-  %1993 = shl nsw i64 %1991, 6
-  %1994 = getelementptr i8, ptr %98, i64 %1993
-  %1995 = load <16 x i32>, ptr %1994, align 1, !tbaa !31
-  br i1 %1896, label %1999, label %1996
+1896:                                             ; preds = %1907
+  br i1 %80, label %1913, label %2117
 
-1996:                                             ; preds = %1984
-  %1997 = getelementptr i8, ptr %1994, i64 %13
-  %1998 = load <16 x i32>, ptr %1997, align 1, !tbaa !31
-  br label %2004
+1897:                                             ; preds = %1907
+  br i1 %82, label %1898, label %2117
 
-1999:                                             ; preds = %1984
-  %2000 = getelementptr inbounds i8, ptr %1994, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2000, i32 0, i32 3, i32 1)
-  %2001 = getelementptr i8, ptr %1994, i64 %13
-  %2002 = load <16 x i32>, ptr %2001, align 1, !tbaa !31
-  %2003 = getelementptr inbounds i8, ptr %2001, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2003, i32 0, i32 3, i32 1)
-  br label %2004
+1898:                                             ; preds = %1897
+  br i1 %89, label %2072, label %2001
 
-2004:                                             ; preds = %1999, %1996
-  %2005 = phi <16 x i32> [ %2002, %1999 ], [ %1998, %1996 ]
-  %2006 = shl nsw i64 %1991, 2
-  %2007 = getelementptr i8, ptr %116, i64 %2006
-  %2008 = load i32, ptr %2007, align 1
-  %2009 = insertelement <16 x i32> poison, i32 %2008, i64 0
-  %2010 = shufflevector <16 x i32> %2009, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2011 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1990, <16 x i32> %2010, <16 x i32> %1995)
-  %2012 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1989, <16 x i32> %2010, <16 x i32> %2005)
-  %2013 = getelementptr i8, ptr %2007, i64 %1
-  %2014 = load i32, ptr %2013, align 1
-  %2015 = insertelement <16 x i32> poison, i32 %2014, i64 0
-  %2016 = shufflevector <16 x i32> %2015, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2017 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1988, <16 x i32> %2016, <16 x i32> %1995)
-  %2018 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1987, <16 x i32> %2016, <16 x i32> %2005)
-  %2019 = getelementptr i8, ptr %2007, i64 %27
-  %2020 = load i32, ptr %2019, align 1
-  %2021 = insertelement <16 x i32> poison, i32 %2020, i64 0
-  %2022 = shufflevector <16 x i32> %2021, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2023 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1986, <16 x i32> %2022, <16 x i32> %1995)
-  %2024 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1985, <16 x i32> %2022, <16 x i32> %2005)
-  %2025 = or disjoint i64 %1991, 1
-  %2026 = shl nsw i64 %2025, 6
-  %2027 = getelementptr i8, ptr %98, i64 %2026
-  %2028 = load <16 x i32>, ptr %2027, align 1, !tbaa !31
-  br i1 %1896, label %2032, label %2029
+1899:                                             ; preds = %1894
+  %1900 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1901 = getelementptr inbounds i8, ptr %132, i64 64
+  %1902 = load <8 x i64>, ptr %1901, align 1, !tbaa !31
+  %1903 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1904 = load <8 x i64>, ptr %1903, align 1, !tbaa !31
+  %1905 = getelementptr inbounds i8, ptr %1903, i64 64
+  %1906 = load <8 x i64>, ptr %1905, align 1, !tbaa !31
+  br label %1907
 
-2029:                                             ; preds = %2004
-  %2030 = getelementptr i8, ptr %2027, i64 %13
-  %2031 = load <16 x i32>, ptr %2030, align 1, !tbaa !31
-  br label %2037
+1907:                                             ; preds = %1899, %1894
+  %1908 = phi <8 x i64> [ %1904, %1899 ], [ zeroinitializer, %1894 ]
+  %1909 = phi <8 x i64> [ %1900, %1899 ], [ zeroinitializer, %1894 ]
+  %1910 = phi <8 x i64> [ %1902, %1899 ], [ zeroinitializer, %1894 ]
+  %1911 = phi <8 x i64> [ %1906, %1899 ], [ zeroinitializer, %1894 ]
+  %1912 = or i1 %18, %1895
+  br i1 %11, label %1897, label %1896
 
-2032:                                             ; preds = %2004
-  %2033 = getelementptr inbounds i8, ptr %2027, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2033, i32 0, i32 3, i32 1)
-  %2034 = getelementptr i8, ptr %2027, i64 %13
-  %2035 = load <16 x i32>, ptr %2034, align 1, !tbaa !31
-  %2036 = getelementptr inbounds i8, ptr %2034, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2036, i32 0, i32 3, i32 1)
-  br label %2037
+1913:                                             ; preds = %1896, %1962
+  %1914 = phi <8 x i64> [ %1998, %1962 ], [ %1911, %1896 ]
+  %1915 = phi <8 x i64> [ %1993, %1962 ], [ %1908, %1896 ]
+  %1916 = phi <8 x i64> [ %1983, %1962 ], [ %1910, %1896 ]
+  %1917 = phi <8 x i64> [ %1977, %1962 ], [ %1909, %1896 ]
+  %1918 = phi i64 [ %1999, %1962 ], [ 0, %1896 ]
+  %1919 = mul nuw nsw i64 %1918, 80
+  %1920 = getelementptr i8, ptr %77, i64 %1919
+  %1921 = shl nsw i64 %1918, 7
+  %1922 = getelementptr inbounds i8, ptr %10, i64 %1921
+  %1923 = load <16 x i32>, ptr %1920, align 1, !tbaa !31
+  br i1 %1912, label %1924, label %1938
 
-2037:                                             ; preds = %2032, %2029
-  %2038 = phi <16 x i32> [ %2035, %2032 ], [ %2031, %2029 ]
-  %2039 = shl nsw i64 %2025, 2
-  %2040 = getelementptr i8, ptr %116, i64 %2039
-  %2041 = load i32, ptr %2040, align 1
-  %2042 = insertelement <16 x i32> poison, i32 %2041, i64 0
-  %2043 = shufflevector <16 x i32> %2042, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2011, <16 x i32> %2043, <16 x i32> %2028)
-  %2045 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2012, <16 x i32> %2043, <16 x i32> %2038)
-  %2046 = getelementptr i8, ptr %2040, i64 %1
-  %2047 = load i32, ptr %2046, align 1
-  %2048 = insertelement <16 x i32> poison, i32 %2047, i64 0
-  %2049 = shufflevector <16 x i32> %2048, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2050 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2017, <16 x i32> %2049, <16 x i32> %2028)
-  %2051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2018, <16 x i32> %2049, <16 x i32> %2038)
-  %2052 = getelementptr i8, ptr %2040, i64 %27
-  %2053 = load i32, ptr %2052, align 1
-  %2054 = insertelement <16 x i32> poison, i32 %2053, i64 0
-  %2055 = shufflevector <16 x i32> %2054, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2056 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2023, <16 x i32> %2055, <16 x i32> %2028)
-  %2057 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2024, <16 x i32> %2055, <16 x i32> %2038)
-  %2058 = add nuw nsw i64 %1991, 2
-  %2059 = add i64 %1992, 2
-  %2060 = icmp eq i64 %2059, %50
-  br i1 %2060, label %2061, label %1984, !llvm.loop !75
+1924:                                             ; preds = %1913
+  br i1 %1895, label %1925, label %1928
 
-2061:                                             ; preds = %2037, %1899
-  %2062 = phi <16 x i32> [ poison, %1899 ], [ %2044, %2037 ]
-  %2063 = phi <16 x i32> [ poison, %1899 ], [ %2045, %2037 ]
-  %2064 = phi <16 x i32> [ poison, %1899 ], [ %2050, %2037 ]
-  %2065 = phi <16 x i32> [ poison, %1899 ], [ %2051, %2037 ]
-  %2066 = phi <16 x i32> [ poison, %1899 ], [ %2056, %2037 ]
-  %2067 = phi <16 x i32> [ poison, %1899 ], [ %2057, %2037 ]
-  %2068 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2057, %2037 ]
-  %2069 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2056, %2037 ]
-  %2070 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2051, %2037 ]
-  %2071 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2050, %2037 ]
-  %2072 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2045, %2037 ]
-  %2073 = phi <16 x i32> [ zeroinitializer, %1899 ], [ %2044, %2037 ]
-  %2074 = phi i64 [ 0, %1899 ], [ %2058, %2037 ]
-  br i1 %51, label %2108, label %2075
+1925:                                             ; preds = %1924
+  %1926 = getelementptr inbounds i8, ptr %1920, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1926, i32 0, i32 3, i32 1)
+  %1927 = getelementptr inbounds i8, ptr %1920, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1927, i32 0, i32 3, i32 1)
+  br label %1928
 
-2075:                                             ; preds = %2061
-  %2076 = shl nsw i64 %2074, 6
-  %2077 = getelementptr i8, ptr %98, i64 %2076
-  %2078 = load <16 x i32>, ptr %2077, align 1, !tbaa !31
-  br i1 %1896, label %2082, label %2079
+1928:                                             ; preds = %1925, %1924
+  %1929 = getelementptr inbounds i8, ptr %1920, i64 64
+  %1930 = load <16 x i8>, ptr %1929, align 1, !tbaa !31
+  %1931 = zext <16 x i8> %1930 to <16 x i32>
+  %1932 = bitcast <16 x i32> %1931 to <64 x i8>
+  %1933 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1932)
+  %1934 = bitcast <64 x i8> %1933 to <16 x i32>
+  %1935 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1934, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1936 = bitcast <16 x i32> %1935 to <8 x i64>
+  br i1 %18, label %1945, label %1937
 
-2079:                                             ; preds = %2075
-  %2080 = getelementptr i8, ptr %2077, i64 %13
-  %2081 = load <16 x i32>, ptr %2080, align 1, !tbaa !31
-  br label %2087
+1937:                                             ; preds = %1928
+  store <16 x i32> %1935, ptr %1922, align 64, !tbaa !31
+  br label %1945
 
-2082:                                             ; preds = %2075
-  %2083 = getelementptr inbounds i8, ptr %2077, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2083, i32 0, i32 3, i32 1)
-  %2084 = getelementptr i8, ptr %2077, i64 %13
+1938:                                             ; preds = %1913
+  %1939 = getelementptr inbounds i8, ptr %24, i64 %1921
+  %1940 = load <8 x i64>, ptr %1939, align 64, !tbaa !31
+  %1941 = getelementptr i8, ptr %1920, i64 %12
+  %1942 = load <16 x i32>, ptr %1941, align 1, !tbaa !31
+  %1943 = getelementptr inbounds i8, ptr %1939, i64 64
+  %1944 = load <8 x i64>, ptr %1943, align 64, !tbaa !31
+  br label %1962
+
+1945:                                             ; preds = %1937, %1928
+  %1946 = getelementptr i8, ptr %1920, i64 %14
+  %1947 = load <16 x i32>, ptr %1946, align 1, !tbaa !31
+  br i1 %1895, label %1948, label %1951
+
+1948:                                             ; preds = %1945
+  %1949 = getelementptr inbounds i8, ptr %1946, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1949, i32 0, i32 3, i32 1)
+  %1950 = getelementptr inbounds i8, ptr %1946, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1950, i32 0, i32 3, i32 1)
+  br label %1951
+
+1951:                                             ; preds = %1948, %1945
+  %1952 = getelementptr inbounds i8, ptr %1946, i64 64
+  %1953 = load <16 x i8>, ptr %1952, align 1, !tbaa !31
+  %1954 = zext <16 x i8> %1953 to <16 x i32>
+  %1955 = bitcast <16 x i32> %1954 to <64 x i8>
+  %1956 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1955)
+  %1957 = bitcast <64 x i8> %1956 to <16 x i32>
+  %1958 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1957, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1959 = bitcast <16 x i32> %1958 to <8 x i64>
+  br i1 %18, label %1962, label %1960
+
+1960:                                             ; preds = %1951
+  %1961 = getelementptr inbounds i8, ptr %1922, i64 64
+  store <16 x i32> %1958, ptr %1961, align 64, !tbaa !31
+  br label %1962
+
+1962:                                             ; preds = %1960, %1951, %1938
+  %1963 = phi <16 x i32> [ %1947, %1951 ], [ %1947, %1960 ], [ %1942, %1938 ]
+  %1964 = phi <8 x i64> [ %1936, %1951 ], [ %1936, %1960 ], [ %1940, %1938 ]
+  %1965 = phi <8 x i64> [ %1959, %1951 ], [ %1959, %1960 ], [ %1944, %1938 ]
+  %1966 = shl nsw i64 %1918, 3
+  %1967 = getelementptr i8, ptr %130, i64 %1966
+  %1968 = load i64, ptr %1967, align 1
+  %1969 = insertelement <8 x i64> poison, i64 %1968, i64 0
+  %1970 = shufflevector <8 x i64> %1969, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1971 = bitcast <8 x i64> %1970 to <64 x i8>
+  %1972 = bitcast <8 x i64> %1917 to <16 x i32>
+  %1973 = bitcast <8 x i64> %1964 to <64 x i8>
+  %1974 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1971, <64 x i8> %1973)
+  %1975 = bitcast <64 x i8> %1974 to <16 x i32>
+  %1976 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1972, <16 x i32> %1975, <16 x i32> %1923)
+  %1977 = bitcast <16 x i32> %1976 to <8 x i64>
+  %1978 = bitcast <8 x i64> %1916 to <16 x i32>
+  %1979 = bitcast <8 x i64> %1965 to <64 x i8>
+  %1980 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1971, <64 x i8> %1979)
+  %1981 = bitcast <64 x i8> %1980 to <16 x i32>
+  %1982 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1978, <16 x i32> %1981, <16 x i32> %1963)
+  %1983 = bitcast <16 x i32> %1982 to <8 x i64>
+  %1984 = getelementptr i8, ptr %1967, i64 %1
+  %1985 = load i64, ptr %1984, align 1
+  %1986 = insertelement <8 x i64> poison, i64 %1985, i64 0
+  %1987 = shufflevector <8 x i64> %1986, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1988 = bitcast <8 x i64> %1987 to <64 x i8>
+  %1989 = bitcast <8 x i64> %1915 to <16 x i32>
+  %1990 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1988, <64 x i8> %1973)
+  %1991 = bitcast <64 x i8> %1990 to <16 x i32>
+  %1992 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1989, <16 x i32> %1991, <16 x i32> %1923)
+  %1993 = bitcast <16 x i32> %1992 to <8 x i64>
+  %1994 = bitcast <8 x i64> %1914 to <16 x i32>
+  %1995 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1988, <64 x i8> %1979)
+  %1996 = bitcast <64 x i8> %1995 to <16 x i32>
+  %1997 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1994, <16 x i32> %1996, <16 x i32> %1963)
+  %1998 = bitcast <16 x i32> %1997 to <8 x i64>
+  %1999 = add nuw nsw i64 %1918, 1
+  %2000 = icmp eq i64 %1999, %79
+  br i1 %2000, label %2117, label %1913, !llvm.loop !75
+
+2001:                                             ; preds = %1898, %2050
+  %2002 = phi <8 x i64> [ %2068, %2050 ], [ %1911, %1898 ]
+  %2003 = phi <8 x i64> [ %2066, %2050 ], [ %1908, %1898 ]
+  %2004 = phi <8 x i64> [ %2060, %2050 ], [ %1910, %1898 ]
+  %2005 = phi <8 x i64> [ %2058, %2050 ], [ %1909, %1898 ]
+  %2006 = phi i64 [ %2069, %2050 ], [ 0, %1898 ]
+  %2007 = phi i64 [ %2070, %2050 ], [ 0, %1898 ]
+  %2008 = shl nsw i64 %2006, 6
+  %2009 = getelementptr i8, ptr %77, i64 %2008
+  %2010 = load <16 x i32>, ptr %2009, align 1, !tbaa !31
+  br i1 %1895, label %2014, label %2011
+
+2011:                                             ; preds = %2001
+  %2012 = getelementptr i8, ptr %2009, i64 %14
+  %2013 = load <16 x i32>, ptr %2012, align 1, !tbaa !31
+  br label %2019
+
+2014:                                             ; preds = %2001
+  %2015 = getelementptr inbounds i8, ptr %2009, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2015, i32 0, i32 3, i32 1)
+  %2016 = getelementptr i8, ptr %2009, i64 %14
+  %2017 = load <16 x i32>, ptr %2016, align 1, !tbaa !31
+  %2018 = getelementptr inbounds i8, ptr %2016, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2018, i32 0, i32 3, i32 1)
+  br label %2019
+
+2019:                                             ; preds = %2014, %2011
+  %2020 = phi <16 x i32> [ %2017, %2014 ], [ %2013, %2011 ]
+  %2021 = shl nsw i64 %2006, 2
+  %2022 = getelementptr i8, ptr %130, i64 %2021
+  %2023 = load i32, ptr %2022, align 1
+  %2024 = insertelement <16 x i32> poison, i32 %2023, i64 0
+  %2025 = shufflevector <16 x i32> %2024, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2026 = bitcast <8 x i64> %2005 to <16 x i32>
+  %2027 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2026, <16 x i32> %2025, <16 x i32> %2010)
+  %2028 = bitcast <8 x i64> %2004 to <16 x i32>
+  %2029 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2028, <16 x i32> %2025, <16 x i32> %2020)
+  %2030 = getelementptr i8, ptr %2022, i64 %1
+  %2031 = load i32, ptr %2030, align 1
+  %2032 = insertelement <16 x i32> poison, i32 %2031, i64 0
+  %2033 = shufflevector <16 x i32> %2032, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2034 = bitcast <8 x i64> %2003 to <16 x i32>
+  %2035 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2034, <16 x i32> %2033, <16 x i32> %2010)
+  %2036 = bitcast <8 x i64> %2002 to <16 x i32>
+  %2037 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2036, <16 x i32> %2033, <16 x i32> %2020)
+  %2038 = or disjoint i64 %2006, 1
+  %2039 = shl nsw i64 %2038, 6
+  %2040 = getelementptr i8, ptr %77, i64 %2039
+  %2041 = load <16 x i32>, ptr %2040, align 1, !tbaa !31
+  br i1 %1895, label %2045, label %2042
+
+2042:                                             ; preds = %2019
+  %2043 = getelementptr i8, ptr %2040, i64 %14
+  %2044 = load <16 x i32>, ptr %2043, align 1, !tbaa !31
+  br label %2050
+
+2045:                                             ; preds = %2019
+  %2046 = getelementptr inbounds i8, ptr %2040, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2046, i32 0, i32 3, i32 1)
+  %2047 = getelementptr i8, ptr %2040, i64 %14
+  %2048 = load <16 x i32>, ptr %2047, align 1, !tbaa !31
+  %2049 = getelementptr inbounds i8, ptr %2047, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2049, i32 0, i32 3, i32 1)
+  br label %2050
+
+2050:                                             ; preds = %2045, %2042
+  %2051 = phi <16 x i32> [ %2048, %2045 ], [ %2044, %2042 ]
+  %2052 = shl nsw i64 %2038, 2
+  %2053 = getelementptr i8, ptr %130, i64 %2052
+  %2054 = load i32, ptr %2053, align 1
+  %2055 = insertelement <16 x i32> poison, i32 %2054, i64 0
+  %2056 = shufflevector <16 x i32> %2055, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2057 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2027, <16 x i32> %2056, <16 x i32> %2041)
+  %2058 = bitcast <16 x i32> %2057 to <8 x i64>
+  %2059 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2029, <16 x i32> %2056, <16 x i32> %2051)
+  %2060 = bitcast <16 x i32> %2059 to <8 x i64>
+  %2061 = getelementptr i8, ptr %2053, i64 %1
+  %2062 = load i32, ptr %2061, align 1
+  %2063 = insertelement <16 x i32> poison, i32 %2062, i64 0
+  %2064 = shufflevector <16 x i32> %2063, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2065 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2035, <16 x i32> %2064, <16 x i32> %2041)
+  %2066 = bitcast <16 x i32> %2065 to <8 x i64>
+  %2067 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2037, <16 x i32> %2064, <16 x i32> %2051)
+  %2068 = bitcast <16 x i32> %2067 to <8 x i64>
+  %2069 = add nuw nsw i64 %2006, 2
+  %2070 = add i64 %2007, 2
+  %2071 = icmp eq i64 %2070, %90
+  br i1 %2071, label %2072, label %2001, !llvm.loop !76
+
+2072:                                             ; preds = %2050, %1898
+  %2073 = phi <8 x i64> [ poison, %1898 ], [ %2058, %2050 ]
+  %2074 = phi <8 x i64> [ poison, %1898 ], [ %2060, %2050 ]
+  %2075 = phi <8 x i64> [ poison, %1898 ], [ %2066, %2050 ]
+  %2076 = phi <8 x i64> [ poison, %1898 ], [ %2068, %2050 ]
+  %2077 = phi <8 x i64> [ %1911, %1898 ], [ %2068, %2050 ]
+  %2078 = phi <8 x i64> [ %1908, %1898 ], [ %2066, %2050 ]
+  %2079 = phi <8 x i64> [ %1910, %1898 ], [ %2060, %2050 ]
+  %2080 = phi <8 x i64> [ %1909, %1898 ], [ %2058, %2050 ]
+  %2081 = phi i64 [ 0, %1898 ], [ %2069, %2050 ]
+  br i1 %91, label %2117, label %2082
+
+2082:                                             ; preds = %2072
+  %2083 = shl nsw i64 %2081, 6
+  %2084 = getelementptr i8, ptr %77, i64 %2083
   %2085 = load <16 x i32>, ptr %2084, align 1, !tbaa !31
-  %2086 = getelementptr inbounds i8, ptr %2084, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2086, i32 0, i32 3, i32 1)
-  br label %2087
+  br i1 %1895, label %2089, label %2086
 
-2087:                                             ; preds = %2082, %2079
-  %2088 = phi <16 x i32> [ %2085, %2082 ], [ %2081, %2079 ]
-  %2089 = shl nsw i64 %2074, 2
-  %2090 = getelementptr i8, ptr %116, i64 %2089
-  %2091 = load i32, ptr %2090, align 1
-  %2092 = insertelement <16 x i32> poison, i32 %2091, i64 0
-  %2093 = shufflevector <16 x i32> %2092, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2094 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2073, <16 x i32> %2093, <16 x i32> %2078)
-  %2095 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2072, <16 x i32> %2093, <16 x i32> %2088)
-  %2096 = getelementptr i8, ptr %2090, i64 %1
-  %2097 = load i32, ptr %2096, align 1
-  %2098 = insertelement <16 x i32> poison, i32 %2097, i64 0
-  %2099 = shufflevector <16 x i32> %2098, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2100 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2071, <16 x i32> %2099, <16 x i32> %2078)
-  %2101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2070, <16 x i32> %2099, <16 x i32> %2088)
-  %2102 = getelementptr i8, ptr %2090, i64 %27
-  %2103 = load i32, ptr %2102, align 1
-  %2104 = insertelement <16 x i32> poison, i32 %2103, i64 0
-  %2105 = shufflevector <16 x i32> %2104, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2106 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2069, <16 x i32> %2105, <16 x i32> %2078)
-  %2107 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2068, <16 x i32> %2105, <16 x i32> %2088)
-  br label %2108
+2086:                                             ; preds = %2082
+  %2087 = getelementptr i8, ptr %2084, i64 %14
+  %2088 = load <16 x i32>, ptr %2087, align 1, !tbaa !31
+  br label %2094
 
-2108:                                             ; preds = %1935, %2087, %2061, %1898, %1897
-  %2109 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2067, %2061 ], [ %2107, %2087 ], [ %1981, %1935 ]
-  %2110 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2066, %2061 ], [ %2106, %2087 ], [ %1978, %1935 ]
-  %2111 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2065, %2061 ], [ %2101, %2087 ], [ %1970, %1935 ]
-  %2112 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2064, %2061 ], [ %2100, %2087 ], [ %1967, %1935 ]
-  %2113 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2063, %2061 ], [ %2095, %2087 ], [ %1959, %1935 ]
-  %2114 = phi <16 x i32> [ zeroinitializer, %1898 ], [ zeroinitializer, %1897 ], [ %2062, %2061 ], [ %2094, %2087 ], [ %1955, %1935 ]
-  store <16 x i32> %2114, ptr %110, align 1, !tbaa !31
-  %2115 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %2113, ptr %2115, align 1, !tbaa !31
-  %2116 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %2112, ptr %2116, align 1, !tbaa !31
-  %2117 = getelementptr inbounds i8, ptr %2116, i64 64
-  store <16 x i32> %2111, ptr %2117, align 1, !tbaa !31
-  %2118 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %2110, ptr %2118, align 1, !tbaa !31
-  %2119 = getelementptr inbounds i8, ptr %2118, i64 64
-  store <16 x i32> %2109, ptr %2119, align 1, !tbaa !31
-  br label %3205
+2089:                                             ; preds = %2082
+  %2090 = getelementptr inbounds i8, ptr %2084, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2090, i32 0, i32 3, i32 1)
+  %2091 = getelementptr i8, ptr %2084, i64 %14
+  %2092 = load <16 x i32>, ptr %2091, align 1, !tbaa !31
+  %2093 = getelementptr inbounds i8, ptr %2091, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2093, i32 0, i32 3, i32 1)
+  br label %2094
 
-2120:                                             ; preds = %105
-  %2121 = icmp eq i64 %107, 0
-  br i1 %10, label %2123, label %2122
+2094:                                             ; preds = %2089, %2086
+  %2095 = phi <16 x i32> [ %2092, %2089 ], [ %2088, %2086 ]
+  %2096 = shl nsw i64 %2081, 2
+  %2097 = getelementptr i8, ptr %130, i64 %2096
+  %2098 = load i32, ptr %2097, align 1
+  %2099 = insertelement <16 x i32> poison, i32 %2098, i64 0
+  %2100 = shufflevector <16 x i32> %2099, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2101 = bitcast <8 x i64> %2080 to <16 x i32>
+  %2102 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2101, <16 x i32> %2100, <16 x i32> %2085)
+  %2103 = bitcast <16 x i32> %2102 to <8 x i64>
+  %2104 = bitcast <8 x i64> %2079 to <16 x i32>
+  %2105 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2104, <16 x i32> %2100, <16 x i32> %2095)
+  %2106 = bitcast <16 x i32> %2105 to <8 x i64>
+  %2107 = getelementptr i8, ptr %2097, i64 %1
+  %2108 = load i32, ptr %2107, align 1
+  %2109 = insertelement <16 x i32> poison, i32 %2108, i64 0
+  %2110 = shufflevector <16 x i32> %2109, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2111 = bitcast <8 x i64> %2078 to <16 x i32>
+  %2112 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2111, <16 x i32> %2110, <16 x i32> %2085)
+  %2113 = bitcast <16 x i32> %2112 to <8 x i64>
+  %2114 = bitcast <8 x i64> %2077 to <16 x i32>
+  %2115 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2114, <16 x i32> %2110, <16 x i32> %2095)
+  %2116 = bitcast <16 x i32> %2115 to <8 x i64>
+  br label %2117
 
-2122:                                             ; preds = %2120
-  br i1 %18, label %2124, label %2271
+2117:                                             ; preds = %1962, %2094, %2072, %1897, %1896
+  %2118 = phi <8 x i64> [ %1911, %1897 ], [ %1911, %1896 ], [ %2076, %2072 ], [ %2116, %2094 ], [ %1998, %1962 ]
+  %2119 = phi <8 x i64> [ %1908, %1897 ], [ %1908, %1896 ], [ %2075, %2072 ], [ %2113, %2094 ], [ %1993, %1962 ]
+  %2120 = phi <8 x i64> [ %1910, %1897 ], [ %1910, %1896 ], [ %2074, %2072 ], [ %2106, %2094 ], [ %1983, %1962 ]
+  %2121 = phi <8 x i64> [ %1909, %1897 ], [ %1909, %1896 ], [ %2073, %2072 ], [ %2103, %2094 ], [ %1977, %1962 ]
+  store <8 x i64> %2121, ptr %124, align 1, !tbaa !31
+  %2122 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2120, ptr %2122, align 1, !tbaa !31
+  %2123 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2119, ptr %2123, align 1, !tbaa !31
+  %2124 = getelementptr inbounds i8, ptr %2123, i64 64
+  store <8 x i64> %2118, ptr %2124, align 1, !tbaa !31
+  br label %3975
 
-2123:                                             ; preds = %2120
-  br i1 %20, label %2221, label %2271
+2125:                                             ; preds = %119
+  %2126 = icmp eq i64 %121, 0
+  br i1 %78, label %2142, label %2130
 
-2124:                                             ; preds = %2122, %2161
-  %2125 = phi <16 x i32> [ %2218, %2161 ], [ zeroinitializer, %2122 ]
-  %2126 = phi <16 x i32> [ %2215, %2161 ], [ zeroinitializer, %2122 ]
-  %2127 = phi <16 x i32> [ %2207, %2161 ], [ zeroinitializer, %2122 ]
-  %2128 = phi <16 x i32> [ %2204, %2161 ], [ zeroinitializer, %2122 ]
-  %2129 = phi <16 x i32> [ %2196, %2161 ], [ zeroinitializer, %2122 ]
-  %2130 = phi <16 x i32> [ %2193, %2161 ], [ zeroinitializer, %2122 ]
-  %2131 = phi <16 x i32> [ %2185, %2161 ], [ zeroinitializer, %2122 ]
-  %2132 = phi <16 x i32> [ %2181, %2161 ], [ zeroinitializer, %2122 ]
-  %2133 = phi i64 [ %2219, %2161 ], [ 0, %2122 ]
-  %2134 = mul nuw nsw i64 %2133, 80
-  %2135 = getelementptr i8, ptr %98, i64 %2134
-  %2136 = load <16 x i32>, ptr %2135, align 1, !tbaa !31
-  br i1 %2121, label %2147, label %2137
+2127:                                             ; preds = %2142
+  br i1 %80, label %2150, label %2403
 
-2137:                                             ; preds = %2124
-  %2138 = getelementptr inbounds i8, ptr %2135, i64 64
-  %2139 = load <16 x i8>, ptr %2138, align 1, !tbaa !31
-  %2140 = zext <16 x i8> %2139 to <16 x i32>
-  %2141 = bitcast <16 x i32> %2140 to <64 x i8>
-  %2142 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2141)
-  %2143 = bitcast <64 x i8> %2142 to <16 x i32>
-  %2144 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2143, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2145 = getelementptr i8, ptr %2135, i64 %13
-  %2146 = load <16 x i32>, ptr %2145, align 1, !tbaa !31
-  br label %2161
+2128:                                             ; preds = %2142
+  br i1 %82, label %2129, label %2403
 
-2147:                                             ; preds = %2124
-  %2148 = getelementptr inbounds i8, ptr %2135, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2148, i32 0, i32 3, i32 1)
-  %2149 = getelementptr inbounds i8, ptr %2135, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2149, i32 0, i32 3, i32 1)
-  %2150 = getelementptr inbounds i8, ptr %2135, i64 64
-  %2151 = load <16 x i8>, ptr %2150, align 1, !tbaa !31
-  %2152 = zext <16 x i8> %2151 to <16 x i32>
-  %2153 = bitcast <16 x i32> %2152 to <64 x i8>
-  %2154 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2153)
-  %2155 = bitcast <64 x i8> %2154 to <16 x i32>
-  %2156 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2155, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2157 = getelementptr i8, ptr %2135, i64 %13
-  %2158 = load <16 x i32>, ptr %2157, align 1, !tbaa !31
-  %2159 = getelementptr inbounds i8, ptr %2157, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2159, i32 0, i32 3, i32 1)
-  %2160 = getelementptr inbounds i8, ptr %2157, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2160, i32 0, i32 3, i32 1)
-  br label %2161
+2129:                                             ; preds = %2128
+  br i1 %85, label %2344, label %2255
 
-2161:                                             ; preds = %2147, %2137
-  %2162 = phi <16 x i32> [ %2158, %2147 ], [ %2146, %2137 ]
-  %2163 = phi <16 x i32> [ %2156, %2147 ], [ %2144, %2137 ]
-  %2164 = getelementptr i8, ptr %2135, i64 %13
-  %2165 = getelementptr inbounds i8, ptr %2164, i64 64
-  %2166 = load <16 x i8>, ptr %2165, align 1, !tbaa !31
-  %2167 = zext <16 x i8> %2166 to <16 x i32>
-  %2168 = bitcast <16 x i32> %2167 to <64 x i8>
-  %2169 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2168)
-  %2170 = bitcast <64 x i8> %2169 to <16 x i32>
-  %2171 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2170, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2172 = shl nsw i64 %2133, 3
-  %2173 = getelementptr i8, ptr %116, i64 %2172
-  %2174 = load i64, ptr %2173, align 1
-  %2175 = insertelement <8 x i64> poison, i64 %2174, i64 0
-  %2176 = shufflevector <8 x i64> %2175, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2177 = bitcast <8 x i64> %2176 to <64 x i8>
-  %2178 = bitcast <16 x i32> %2163 to <64 x i8>
-  %2179 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2177, <64 x i8> %2178)
-  %2180 = bitcast <64 x i8> %2179 to <16 x i32>
-  %2181 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2132, <16 x i32> %2180, <16 x i32> %2136)
-  %2182 = bitcast <16 x i32> %2171 to <64 x i8>
-  %2183 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2177, <64 x i8> %2182)
-  %2184 = bitcast <64 x i8> %2183 to <16 x i32>
-  %2185 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2131, <16 x i32> %2184, <16 x i32> %2162)
-  %2186 = getelementptr i8, ptr %2173, i64 %1
-  %2187 = load i64, ptr %2186, align 1
-  %2188 = insertelement <8 x i64> poison, i64 %2187, i64 0
-  %2189 = shufflevector <8 x i64> %2188, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2190 = bitcast <8 x i64> %2189 to <64 x i8>
-  %2191 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2190, <64 x i8> %2178)
-  %2192 = bitcast <64 x i8> %2191 to <16 x i32>
-  %2193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2130, <16 x i32> %2192, <16 x i32> %2136)
-  %2194 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2190, <64 x i8> %2182)
-  %2195 = bitcast <64 x i8> %2194 to <16 x i32>
-  %2196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2129, <16 x i32> %2195, <16 x i32> %2162)
-  %2197 = getelementptr i8, ptr %2173, i64 %27
-  %2198 = load i64, ptr %2197, align 1
-  %2199 = insertelement <8 x i64> poison, i64 %2198, i64 0
-  %2200 = shufflevector <8 x i64> %2199, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2201 = bitcast <8 x i64> %2200 to <64 x i8>
-  %2202 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2201, <64 x i8> %2178)
-  %2203 = bitcast <64 x i8> %2202 to <16 x i32>
-  %2204 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2128, <16 x i32> %2203, <16 x i32> %2136)
-  %2205 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2201, <64 x i8> %2182)
-  %2206 = bitcast <64 x i8> %2205 to <16 x i32>
-  %2207 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2127, <16 x i32> %2206, <16 x i32> %2162)
-  %2208 = getelementptr i8, ptr %2173, i64 %28
-  %2209 = load i64, ptr %2208, align 1
-  %2210 = insertelement <8 x i64> poison, i64 %2209, i64 0
-  %2211 = shufflevector <8 x i64> %2210, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2212 = bitcast <8 x i64> %2211 to <64 x i8>
-  %2213 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2212, <64 x i8> %2178)
+2130:                                             ; preds = %2125
+  %2131 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2132 = getelementptr inbounds i8, ptr %132, i64 64
+  %2133 = load <8 x i64>, ptr %2132, align 1, !tbaa !31
+  %2134 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2135 = load <8 x i64>, ptr %2134, align 1, !tbaa !31
+  %2136 = getelementptr inbounds i8, ptr %2134, i64 64
+  %2137 = load <8 x i64>, ptr %2136, align 1, !tbaa !31
+  %2138 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2139 = load <8 x i64>, ptr %2138, align 1, !tbaa !31
+  %2140 = getelementptr inbounds i8, ptr %2138, i64 64
+  %2141 = load <8 x i64>, ptr %2140, align 1, !tbaa !31
+  br label %2142
+
+2142:                                             ; preds = %2130, %2125
+  %2143 = phi <8 x i64> [ %2139, %2130 ], [ zeroinitializer, %2125 ]
+  %2144 = phi <8 x i64> [ %2135, %2130 ], [ zeroinitializer, %2125 ]
+  %2145 = phi <8 x i64> [ %2131, %2130 ], [ zeroinitializer, %2125 ]
+  %2146 = phi <8 x i64> [ %2133, %2130 ], [ zeroinitializer, %2125 ]
+  %2147 = phi <8 x i64> [ %2137, %2130 ], [ zeroinitializer, %2125 ]
+  %2148 = phi <8 x i64> [ %2141, %2130 ], [ zeroinitializer, %2125 ]
+  %2149 = or i1 %18, %2126
+  br i1 %11, label %2128, label %2127
+
+2150:                                             ; preds = %2127, %2201
+  %2151 = phi <8 x i64> [ %2252, %2201 ], [ %2148, %2127 ]
+  %2152 = phi <8 x i64> [ %2247, %2201 ], [ %2143, %2127 ]
+  %2153 = phi <8 x i64> [ %2237, %2201 ], [ %2147, %2127 ]
+  %2154 = phi <8 x i64> [ %2232, %2201 ], [ %2144, %2127 ]
+  %2155 = phi <8 x i64> [ %2222, %2201 ], [ %2146, %2127 ]
+  %2156 = phi <8 x i64> [ %2216, %2201 ], [ %2145, %2127 ]
+  %2157 = phi i64 [ %2253, %2201 ], [ 0, %2127 ]
+  %2158 = mul nuw nsw i64 %2157, 80
+  %2159 = getelementptr i8, ptr %77, i64 %2158
+  %2160 = shl nsw i64 %2157, 7
+  %2161 = getelementptr inbounds i8, ptr %10, i64 %2160
+  %2162 = load <16 x i32>, ptr %2159, align 1, !tbaa !31
+  br i1 %2149, label %2163, label %2177
+
+2163:                                             ; preds = %2150
+  br i1 %2126, label %2164, label %2167
+
+2164:                                             ; preds = %2163
+  %2165 = getelementptr inbounds i8, ptr %2159, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2165, i32 0, i32 3, i32 1)
+  %2166 = getelementptr inbounds i8, ptr %2159, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2166, i32 0, i32 3, i32 1)
+  br label %2167
+
+2167:                                             ; preds = %2164, %2163
+  %2168 = getelementptr inbounds i8, ptr %2159, i64 64
+  %2169 = load <16 x i8>, ptr %2168, align 1, !tbaa !31
+  %2170 = zext <16 x i8> %2169 to <16 x i32>
+  %2171 = bitcast <16 x i32> %2170 to <64 x i8>
+  %2172 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2171)
+  %2173 = bitcast <64 x i8> %2172 to <16 x i32>
+  %2174 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2173, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2175 = bitcast <16 x i32> %2174 to <8 x i64>
+  br i1 %18, label %2184, label %2176
+
+2176:                                             ; preds = %2167
+  store <16 x i32> %2174, ptr %2161, align 64, !tbaa !31
+  br label %2184
+
+2177:                                             ; preds = %2150
+  %2178 = getelementptr inbounds i8, ptr %24, i64 %2160
+  %2179 = load <8 x i64>, ptr %2178, align 64, !tbaa !31
+  %2180 = getelementptr i8, ptr %2159, i64 %12
+  %2181 = load <16 x i32>, ptr %2180, align 1, !tbaa !31
+  %2182 = getelementptr inbounds i8, ptr %2178, i64 64
+  %2183 = load <8 x i64>, ptr %2182, align 64, !tbaa !31
+  br label %2201
+
+2184:                                             ; preds = %2176, %2167
+  %2185 = getelementptr i8, ptr %2159, i64 %14
+  %2186 = load <16 x i32>, ptr %2185, align 1, !tbaa !31
+  br i1 %2126, label %2187, label %2190
+
+2187:                                             ; preds = %2184
+  %2188 = getelementptr inbounds i8, ptr %2185, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2188, i32 0, i32 3, i32 1)
+  %2189 = getelementptr inbounds i8, ptr %2185, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2189, i32 0, i32 3, i32 1)
+  br label %2190
+
+2190:                                             ; preds = %2187, %2184
+  %2191 = getelementptr inbounds i8, ptr %2185, i64 64
+  %2192 = load <16 x i8>, ptr %2191, align 1, !tbaa !31
+  %2193 = zext <16 x i8> %2192 to <16 x i32>
+  %2194 = bitcast <16 x i32> %2193 to <64 x i8>
+  %2195 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2194)
+  %2196 = bitcast <64 x i8> %2195 to <16 x i32>
+  %2197 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2196, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2198 = bitcast <16 x i32> %2197 to <8 x i64>
+  br i1 %18, label %2201, label %2199
+
+2199:                                             ; preds = %2190
+  %2200 = getelementptr inbounds i8, ptr %2161, i64 64
+  store <16 x i32> %2197, ptr %2200, align 64, !tbaa !31
+  br label %2201
+
+2201:                                             ; preds = %2199, %2190, %2177
+  %2202 = phi <16 x i32> [ %2186, %2190 ], [ %2186, %2199 ], [ %2181, %2177 ]
+  %2203 = phi <8 x i64> [ %2175, %2190 ], [ %2175, %2199 ], [ %2179, %2177 ]
+  %2204 = phi <8 x i64> [ %2198, %2190 ], [ %2198, %2199 ], [ %2183, %2177 ]
+  %2205 = shl nsw i64 %2157, 3
+  %2206 = getelementptr i8, ptr %130, i64 %2205
+  %2207 = load i64, ptr %2206, align 1
+  %2208 = insertelement <8 x i64> poison, i64 %2207, i64 0
+  %2209 = shufflevector <8 x i64> %2208, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2210 = bitcast <8 x i64> %2209 to <64 x i8>
+  %2211 = bitcast <8 x i64> %2156 to <16 x i32>
+  %2212 = bitcast <8 x i64> %2203 to <64 x i8>
+  %2213 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2210, <64 x i8> %2212)
   %2214 = bitcast <64 x i8> %2213 to <16 x i32>
-  %2215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2126, <16 x i32> %2214, <16 x i32> %2136)
-  %2216 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2212, <64 x i8> %2182)
-  %2217 = bitcast <64 x i8> %2216 to <16 x i32>
-  %2218 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2125, <16 x i32> %2217, <16 x i32> %2162)
-  %2219 = add nuw nsw i64 %2133, 1
-  %2220 = icmp eq i64 %2219, %17
-  br i1 %2220, label %2271, label %2124, !llvm.loop !74
+  %2215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2211, <16 x i32> %2214, <16 x i32> %2162)
+  %2216 = bitcast <16 x i32> %2215 to <8 x i64>
+  %2217 = bitcast <8 x i64> %2155 to <16 x i32>
+  %2218 = bitcast <8 x i64> %2204 to <64 x i8>
+  %2219 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2210, <64 x i8> %2218)
+  %2220 = bitcast <64 x i8> %2219 to <16 x i32>
+  %2221 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2217, <16 x i32> %2220, <16 x i32> %2202)
+  %2222 = bitcast <16 x i32> %2221 to <8 x i64>
+  %2223 = getelementptr i8, ptr %2206, i64 %1
+  %2224 = load i64, ptr %2223, align 1
+  %2225 = insertelement <8 x i64> poison, i64 %2224, i64 0
+  %2226 = shufflevector <8 x i64> %2225, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2227 = bitcast <8 x i64> %2226 to <64 x i8>
+  %2228 = bitcast <8 x i64> %2154 to <16 x i32>
+  %2229 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2227, <64 x i8> %2212)
+  %2230 = bitcast <64 x i8> %2229 to <16 x i32>
+  %2231 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2230, <16 x i32> %2162)
+  %2232 = bitcast <16 x i32> %2231 to <8 x i64>
+  %2233 = bitcast <8 x i64> %2153 to <16 x i32>
+  %2234 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2227, <64 x i8> %2218)
+  %2235 = bitcast <64 x i8> %2234 to <16 x i32>
+  %2236 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2233, <16 x i32> %2235, <16 x i32> %2202)
+  %2237 = bitcast <16 x i32> %2236 to <8 x i64>
+  %2238 = getelementptr i8, ptr %2206, i64 %37
+  %2239 = load i64, ptr %2238, align 1
+  %2240 = insertelement <8 x i64> poison, i64 %2239, i64 0
+  %2241 = shufflevector <8 x i64> %2240, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2242 = bitcast <8 x i64> %2241 to <64 x i8>
+  %2243 = bitcast <8 x i64> %2152 to <16 x i32>
+  %2244 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2242, <64 x i8> %2212)
+  %2245 = bitcast <64 x i8> %2244 to <16 x i32>
+  %2246 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2243, <16 x i32> %2245, <16 x i32> %2162)
+  %2247 = bitcast <16 x i32> %2246 to <8 x i64>
+  %2248 = bitcast <8 x i64> %2151 to <16 x i32>
+  %2249 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2242, <64 x i8> %2218)
+  %2250 = bitcast <64 x i8> %2249 to <16 x i32>
+  %2251 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2248, <16 x i32> %2250, <16 x i32> %2202)
+  %2252 = bitcast <16 x i32> %2251 to <8 x i64>
+  %2253 = add nuw nsw i64 %2157, 1
+  %2254 = icmp eq i64 %2253, %79
+  br i1 %2254, label %2403, label %2150, !llvm.loop !75
 
-2221:                                             ; preds = %2123, %2242
-  %2222 = phi <16 x i32> [ %2268, %2242 ], [ zeroinitializer, %2123 ]
-  %2223 = phi <16 x i32> [ %2267, %2242 ], [ zeroinitializer, %2123 ]
-  %2224 = phi <16 x i32> [ %2262, %2242 ], [ zeroinitializer, %2123 ]
-  %2225 = phi <16 x i32> [ %2261, %2242 ], [ zeroinitializer, %2123 ]
-  %2226 = phi <16 x i32> [ %2256, %2242 ], [ zeroinitializer, %2123 ]
-  %2227 = phi <16 x i32> [ %2255, %2242 ], [ zeroinitializer, %2123 ]
-  %2228 = phi <16 x i32> [ %2250, %2242 ], [ zeroinitializer, %2123 ]
-  %2229 = phi <16 x i32> [ %2249, %2242 ], [ zeroinitializer, %2123 ]
-  %2230 = phi i64 [ %2269, %2242 ], [ 0, %2123 ]
-  %2231 = shl nsw i64 %2230, 6
-  %2232 = getelementptr i8, ptr %98, i64 %2231
-  %2233 = load <16 x i32>, ptr %2232, align 1, !tbaa !31
-  br i1 %2121, label %2237, label %2234
+2255:                                             ; preds = %2129, %2314
+  %2256 = phi <8 x i64> [ %2340, %2314 ], [ %2148, %2129 ]
+  %2257 = phi <8 x i64> [ %2338, %2314 ], [ %2143, %2129 ]
+  %2258 = phi <8 x i64> [ %2332, %2314 ], [ %2147, %2129 ]
+  %2259 = phi <8 x i64> [ %2330, %2314 ], [ %2144, %2129 ]
+  %2260 = phi <8 x i64> [ %2324, %2314 ], [ %2146, %2129 ]
+  %2261 = phi <8 x i64> [ %2322, %2314 ], [ %2145, %2129 ]
+  %2262 = phi i64 [ %2341, %2314 ], [ 0, %2129 ]
+  %2263 = phi i64 [ %2342, %2314 ], [ 0, %2129 ]
+  %2264 = shl nsw i64 %2262, 6
+  %2265 = getelementptr i8, ptr %77, i64 %2264
+  %2266 = load <16 x i32>, ptr %2265, align 1, !tbaa !31
+  br i1 %2126, label %2270, label %2267
 
-2234:                                             ; preds = %2221
-  %2235 = getelementptr i8, ptr %2232, i64 %13
-  %2236 = load <16 x i32>, ptr %2235, align 1, !tbaa !31
-  br label %2242
+2267:                                             ; preds = %2255
+  %2268 = getelementptr i8, ptr %2265, i64 %14
+  %2269 = load <16 x i32>, ptr %2268, align 1, !tbaa !31
+  br label %2275
 
-2237:                                             ; preds = %2221
-  %2238 = getelementptr inbounds i8, ptr %2232, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2238, i32 0, i32 3, i32 1)
-  %2239 = getelementptr i8, ptr %2232, i64 %13
-  %2240 = load <16 x i32>, ptr %2239, align 1, !tbaa !31
-  %2241 = getelementptr inbounds i8, ptr %2239, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2241, i32 0, i32 3, i32 1)
-  br label %2242
+2270:                                             ; preds = %2255
+  %2271 = getelementptr inbounds i8, ptr %2265, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2271, i32 0, i32 3, i32 1)
+  %2272 = getelementptr i8, ptr %2265, i64 %14
+  %2273 = load <16 x i32>, ptr %2272, align 1, !tbaa !31
+  %2274 = getelementptr inbounds i8, ptr %2272, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2274, i32 0, i32 3, i32 1)
+  br label %2275
 
-2242:                                             ; preds = %2237, %2234
-  %2243 = phi <16 x i32> [ %2240, %2237 ], [ %2236, %2234 ]
-  %2244 = shl nsw i64 %2230, 2
-  %2245 = getelementptr i8, ptr %116, i64 %2244
-  %2246 = load i32, ptr %2245, align 1
-  %2247 = insertelement <16 x i32> poison, i32 %2246, i64 0
-  %2248 = shufflevector <16 x i32> %2247, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2249 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2229, <16 x i32> %2248, <16 x i32> %2233)
-  %2250 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2248, <16 x i32> %2243)
-  %2251 = getelementptr i8, ptr %2245, i64 %1
-  %2252 = load i32, ptr %2251, align 1
-  %2253 = insertelement <16 x i32> poison, i32 %2252, i64 0
-  %2254 = shufflevector <16 x i32> %2253, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2255 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2227, <16 x i32> %2254, <16 x i32> %2233)
-  %2256 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2226, <16 x i32> %2254, <16 x i32> %2243)
-  %2257 = getelementptr i8, ptr %2245, i64 %27
-  %2258 = load i32, ptr %2257, align 1
-  %2259 = insertelement <16 x i32> poison, i32 %2258, i64 0
-  %2260 = shufflevector <16 x i32> %2259, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2261 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2225, <16 x i32> %2260, <16 x i32> %2233)
-  %2262 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2224, <16 x i32> %2260, <16 x i32> %2243)
-  %2263 = getelementptr i8, ptr %2245, i64 %28
-  %2264 = load i32, ptr %2263, align 1
-  %2265 = insertelement <16 x i32> poison, i32 %2264, i64 0
-  %2266 = shufflevector <16 x i32> %2265, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2267 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2223, <16 x i32> %2266, <16 x i32> %2233)
-  %2268 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2222, <16 x i32> %2266, <16 x i32> %2243)
-  %2269 = add nuw nsw i64 %2230, 1
-  %2270 = icmp eq i64 %2269, %19
-  br i1 %2270, label %2271, label %2221, !llvm.loop !75
-
-2271:                                             ; preds = %2161, %2242, %2123, %2122
-  %2272 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2268, %2242 ], [ %2218, %2161 ]
-  %2273 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2267, %2242 ], [ %2215, %2161 ]
-  %2274 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2262, %2242 ], [ %2207, %2161 ]
-  %2275 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2261, %2242 ], [ %2204, %2161 ]
-  %2276 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2256, %2242 ], [ %2196, %2161 ]
-  %2277 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2255, %2242 ], [ %2193, %2161 ]
-  %2278 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2250, %2242 ], [ %2185, %2161 ]
-  %2279 = phi <16 x i32> [ zeroinitializer, %2123 ], [ zeroinitializer, %2122 ], [ %2249, %2242 ], [ %2181, %2161 ]
-  store <16 x i32> %2279, ptr %110, align 1, !tbaa !31
-  %2280 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %2278, ptr %2280, align 1, !tbaa !31
-  %2281 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %2277, ptr %2281, align 1, !tbaa !31
-  %2282 = getelementptr inbounds i8, ptr %2281, i64 64
-  store <16 x i32> %2276, ptr %2282, align 1, !tbaa !31
-  %2283 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %2275, ptr %2283, align 1, !tbaa !31
-  %2284 = getelementptr inbounds i8, ptr %2283, i64 64
-  store <16 x i32> %2274, ptr %2284, align 1, !tbaa !31
-  %2285 = getelementptr i8, ptr %37, i64 %109
-  store <16 x i32> %2273, ptr %2285, align 1, !tbaa !31
-  %2286 = getelementptr inbounds i8, ptr %2285, i64 64
-  store <16 x i32> %2272, ptr %2286, align 1, !tbaa !31
-  br label %3205
-
-2287:                                             ; preds = %105
-  %2288 = icmp eq i64 %107, 0
-  br i1 %10, label %2290, label %2289
-
-2289:                                             ; preds = %2287
-  br i1 %18, label %2291, label %2459
-
-2290:                                             ; preds = %2287
-  br i1 %20, label %2401, label %2459
-
-2291:                                             ; preds = %2289, %2330
-  %2292 = phi <16 x i32> [ %2398, %2330 ], [ zeroinitializer, %2289 ]
-  %2293 = phi <16 x i32> [ %2395, %2330 ], [ zeroinitializer, %2289 ]
-  %2294 = phi <16 x i32> [ %2387, %2330 ], [ zeroinitializer, %2289 ]
-  %2295 = phi <16 x i32> [ %2384, %2330 ], [ zeroinitializer, %2289 ]
-  %2296 = phi <16 x i32> [ %2376, %2330 ], [ zeroinitializer, %2289 ]
-  %2297 = phi <16 x i32> [ %2373, %2330 ], [ zeroinitializer, %2289 ]
-  %2298 = phi <16 x i32> [ %2365, %2330 ], [ zeroinitializer, %2289 ]
-  %2299 = phi <16 x i32> [ %2362, %2330 ], [ zeroinitializer, %2289 ]
-  %2300 = phi <16 x i32> [ %2354, %2330 ], [ zeroinitializer, %2289 ]
-  %2301 = phi <16 x i32> [ %2350, %2330 ], [ zeroinitializer, %2289 ]
-  %2302 = phi i64 [ %2399, %2330 ], [ 0, %2289 ]
-  %2303 = mul nuw nsw i64 %2302, 80
-  %2304 = getelementptr i8, ptr %98, i64 %2303
+2275:                                             ; preds = %2270, %2267
+  %2276 = phi <16 x i32> [ %2273, %2270 ], [ %2269, %2267 ]
+  %2277 = shl nsw i64 %2262, 2
+  %2278 = getelementptr i8, ptr %130, i64 %2277
+  %2279 = load i32, ptr %2278, align 1
+  %2280 = insertelement <16 x i32> poison, i32 %2279, i64 0
+  %2281 = shufflevector <16 x i32> %2280, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2282 = bitcast <8 x i64> %2261 to <16 x i32>
+  %2283 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2282, <16 x i32> %2281, <16 x i32> %2266)
+  %2284 = bitcast <8 x i64> %2260 to <16 x i32>
+  %2285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2284, <16 x i32> %2281, <16 x i32> %2276)
+  %2286 = getelementptr i8, ptr %2278, i64 %1
+  %2287 = load i32, ptr %2286, align 1
+  %2288 = insertelement <16 x i32> poison, i32 %2287, i64 0
+  %2289 = shufflevector <16 x i32> %2288, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2290 = bitcast <8 x i64> %2259 to <16 x i32>
+  %2291 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2290, <16 x i32> %2289, <16 x i32> %2266)
+  %2292 = bitcast <8 x i64> %2258 to <16 x i32>
+  %2293 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2292, <16 x i32> %2289, <16 x i32> %2276)
+  %2294 = getelementptr i8, ptr %2278, i64 %37
+  %2295 = load i32, ptr %2294, align 1
+  %2296 = insertelement <16 x i32> poison, i32 %2295, i64 0
+  %2297 = shufflevector <16 x i32> %2296, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2298 = bitcast <8 x i64> %2257 to <16 x i32>
+  %2299 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2298, <16 x i32> %2297, <16 x i32> %2266)
+  %2300 = bitcast <8 x i64> %2256 to <16 x i32>
+  %2301 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2297, <16 x i32> %2276)
+  %2302 = or disjoint i64 %2262, 1
+  %2303 = shl nsw i64 %2302, 6
+  %2304 = getelementptr i8, ptr %77, i64 %2303
   %2305 = load <16 x i32>, ptr %2304, align 1, !tbaa !31
-  br i1 %2288, label %2316, label %2306
+  br i1 %2126, label %2309, label %2306
 
-2306:                                             ; preds = %2291
-  %2307 = getelementptr inbounds i8, ptr %2304, i64 64
-  %2308 = load <16 x i8>, ptr %2307, align 1, !tbaa !31
-  %2309 = zext <16 x i8> %2308 to <16 x i32>
-  %2310 = bitcast <16 x i32> %2309 to <64 x i8>
-  %2311 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2310)
-  %2312 = bitcast <64 x i8> %2311 to <16 x i32>
-  %2313 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2312, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2314 = getelementptr i8, ptr %2304, i64 %13
-  %2315 = load <16 x i32>, ptr %2314, align 1, !tbaa !31
-  br label %2330
+2306:                                             ; preds = %2275
+  %2307 = getelementptr i8, ptr %2304, i64 %14
+  %2308 = load <16 x i32>, ptr %2307, align 1, !tbaa !31
+  br label %2314
 
-2316:                                             ; preds = %2291
-  %2317 = getelementptr inbounds i8, ptr %2304, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2317, i32 0, i32 3, i32 1)
-  %2318 = getelementptr inbounds i8, ptr %2304, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2318, i32 0, i32 3, i32 1)
-  %2319 = getelementptr inbounds i8, ptr %2304, i64 64
-  %2320 = load <16 x i8>, ptr %2319, align 1, !tbaa !31
-  %2321 = zext <16 x i8> %2320 to <16 x i32>
-  %2322 = bitcast <16 x i32> %2321 to <64 x i8>
-  %2323 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2322)
-  %2324 = bitcast <64 x i8> %2323 to <16 x i32>
-  %2325 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2324, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2326 = getelementptr i8, ptr %2304, i64 %13
-  %2327 = load <16 x i32>, ptr %2326, align 1, !tbaa !31
-  %2328 = getelementptr inbounds i8, ptr %2326, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2328, i32 0, i32 3, i32 1)
-  %2329 = getelementptr inbounds i8, ptr %2326, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2329, i32 0, i32 3, i32 1)
-  br label %2330
+2309:                                             ; preds = %2275
+  %2310 = getelementptr inbounds i8, ptr %2304, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2310, i32 0, i32 3, i32 1)
+  %2311 = getelementptr i8, ptr %2304, i64 %14
+  %2312 = load <16 x i32>, ptr %2311, align 1, !tbaa !31
+  %2313 = getelementptr inbounds i8, ptr %2311, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2313, i32 0, i32 3, i32 1)
+  br label %2314
 
-2330:                                             ; preds = %2316, %2306
-  %2331 = phi <16 x i32> [ %2327, %2316 ], [ %2315, %2306 ]
-  %2332 = phi <16 x i32> [ %2325, %2316 ], [ %2313, %2306 ]
-  %2333 = getelementptr i8, ptr %2304, i64 %13
-  %2334 = getelementptr inbounds i8, ptr %2333, i64 64
-  %2335 = load <16 x i8>, ptr %2334, align 1, !tbaa !31
-  %2336 = zext <16 x i8> %2335 to <16 x i32>
-  %2337 = bitcast <16 x i32> %2336 to <64 x i8>
-  %2338 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2337)
-  %2339 = bitcast <64 x i8> %2338 to <16 x i32>
-  %2340 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2339, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2341 = shl nsw i64 %2302, 3
-  %2342 = getelementptr i8, ptr %116, i64 %2341
-  %2343 = load i64, ptr %2342, align 1
-  %2344 = insertelement <8 x i64> poison, i64 %2343, i64 0
-  %2345 = shufflevector <8 x i64> %2344, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2346 = bitcast <8 x i64> %2345 to <64 x i8>
-  %2347 = bitcast <16 x i32> %2332 to <64 x i8>
-  %2348 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2346, <64 x i8> %2347)
-  %2349 = bitcast <64 x i8> %2348 to <16 x i32>
-  %2350 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2349, <16 x i32> %2305)
-  %2351 = bitcast <16 x i32> %2340 to <64 x i8>
-  %2352 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2346, <64 x i8> %2351)
-  %2353 = bitcast <64 x i8> %2352 to <16 x i32>
-  %2354 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2353, <16 x i32> %2331)
-  %2355 = getelementptr i8, ptr %2342, i64 %1
-  %2356 = load i64, ptr %2355, align 1
-  %2357 = insertelement <8 x i64> poison, i64 %2356, i64 0
-  %2358 = shufflevector <8 x i64> %2357, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2359 = bitcast <8 x i64> %2358 to <64 x i8>
-  %2360 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2359, <64 x i8> %2347)
-  %2361 = bitcast <64 x i8> %2360 to <16 x i32>
-  %2362 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2361, <16 x i32> %2305)
-  %2363 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2359, <64 x i8> %2351)
-  %2364 = bitcast <64 x i8> %2363 to <16 x i32>
-  %2365 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2298, <16 x i32> %2364, <16 x i32> %2331)
-  %2366 = getelementptr i8, ptr %2342, i64 %27
-  %2367 = load i64, ptr %2366, align 1
-  %2368 = insertelement <8 x i64> poison, i64 %2367, i64 0
-  %2369 = shufflevector <8 x i64> %2368, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2370 = bitcast <8 x i64> %2369 to <64 x i8>
-  %2371 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2370, <64 x i8> %2347)
-  %2372 = bitcast <64 x i8> %2371 to <16 x i32>
-  %2373 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2297, <16 x i32> %2372, <16 x i32> %2305)
-  %2374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2370, <64 x i8> %2351)
-  %2375 = bitcast <64 x i8> %2374 to <16 x i32>
-  %2376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2296, <16 x i32> %2375, <16 x i32> %2331)
-  %2377 = getelementptr i8, ptr %2342, i64 %28
-  %2378 = load i64, ptr %2377, align 1
-  %2379 = insertelement <8 x i64> poison, i64 %2378, i64 0
-  %2380 = shufflevector <8 x i64> %2379, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2381 = bitcast <8 x i64> %2380 to <64 x i8>
-  %2382 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2381, <64 x i8> %2347)
-  %2383 = bitcast <64 x i8> %2382 to <16 x i32>
-  %2384 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2295, <16 x i32> %2383, <16 x i32> %2305)
-  %2385 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2381, <64 x i8> %2351)
-  %2386 = bitcast <64 x i8> %2385 to <16 x i32>
-  %2387 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2294, <16 x i32> %2386, <16 x i32> %2331)
-  %2388 = getelementptr i8, ptr %2342, i64 %29
-  %2389 = load i64, ptr %2388, align 1
-  %2390 = insertelement <8 x i64> poison, i64 %2389, i64 0
-  %2391 = shufflevector <8 x i64> %2390, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2392 = bitcast <8 x i64> %2391 to <64 x i8>
-  %2393 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2392, <64 x i8> %2347)
-  %2394 = bitcast <64 x i8> %2393 to <16 x i32>
-  %2395 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2293, <16 x i32> %2394, <16 x i32> %2305)
-  %2396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2392, <64 x i8> %2351)
-  %2397 = bitcast <64 x i8> %2396 to <16 x i32>
-  %2398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2292, <16 x i32> %2397, <16 x i32> %2331)
-  %2399 = add nuw nsw i64 %2302, 1
-  %2400 = icmp eq i64 %2399, %17
-  br i1 %2400, label %2459, label %2291, !llvm.loop !74
+2314:                                             ; preds = %2309, %2306
+  %2315 = phi <16 x i32> [ %2312, %2309 ], [ %2308, %2306 ]
+  %2316 = shl nsw i64 %2302, 2
+  %2317 = getelementptr i8, ptr %130, i64 %2316
+  %2318 = load i32, ptr %2317, align 1
+  %2319 = insertelement <16 x i32> poison, i32 %2318, i64 0
+  %2320 = shufflevector <16 x i32> %2319, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2321 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2283, <16 x i32> %2320, <16 x i32> %2305)
+  %2322 = bitcast <16 x i32> %2321 to <8 x i64>
+  %2323 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2285, <16 x i32> %2320, <16 x i32> %2315)
+  %2324 = bitcast <16 x i32> %2323 to <8 x i64>
+  %2325 = getelementptr i8, ptr %2317, i64 %1
+  %2326 = load i32, ptr %2325, align 1
+  %2327 = insertelement <16 x i32> poison, i32 %2326, i64 0
+  %2328 = shufflevector <16 x i32> %2327, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2329 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2291, <16 x i32> %2328, <16 x i32> %2305)
+  %2330 = bitcast <16 x i32> %2329 to <8 x i64>
+  %2331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2293, <16 x i32> %2328, <16 x i32> %2315)
+  %2332 = bitcast <16 x i32> %2331 to <8 x i64>
+  %2333 = getelementptr i8, ptr %2317, i64 %37
+  %2334 = load i32, ptr %2333, align 1
+  %2335 = insertelement <16 x i32> poison, i32 %2334, i64 0
+  %2336 = shufflevector <16 x i32> %2335, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2337 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2336, <16 x i32> %2305)
+  %2338 = bitcast <16 x i32> %2337 to <8 x i64>
+  %2339 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2336, <16 x i32> %2315)
+  %2340 = bitcast <16 x i32> %2339 to <8 x i64>
+  %2341 = add nuw nsw i64 %2262, 2
+  %2342 = add i64 %2263, 2
+  %2343 = icmp eq i64 %2342, %86
+  br i1 %2343, label %2344, label %2255, !llvm.loop !76
 
-2401:                                             ; preds = %2290, %2424
-  %2402 = phi <16 x i32> [ %2456, %2424 ], [ zeroinitializer, %2290 ]
-  %2403 = phi <16 x i32> [ %2455, %2424 ], [ zeroinitializer, %2290 ]
-  %2404 = phi <16 x i32> [ %2450, %2424 ], [ zeroinitializer, %2290 ]
-  %2405 = phi <16 x i32> [ %2449, %2424 ], [ zeroinitializer, %2290 ]
-  %2406 = phi <16 x i32> [ %2444, %2424 ], [ zeroinitializer, %2290 ]
-  %2407 = phi <16 x i32> [ %2443, %2424 ], [ zeroinitializer, %2290 ]
-  %2408 = phi <16 x i32> [ %2438, %2424 ], [ zeroinitializer, %2290 ]
-  %2409 = phi <16 x i32> [ %2437, %2424 ], [ zeroinitializer, %2290 ]
-  %2410 = phi <16 x i32> [ %2432, %2424 ], [ zeroinitializer, %2290 ]
-  %2411 = phi <16 x i32> [ %2431, %2424 ], [ zeroinitializer, %2290 ]
-  %2412 = phi i64 [ %2457, %2424 ], [ 0, %2290 ]
-  %2413 = shl nsw i64 %2412, 6
-  %2414 = getelementptr i8, ptr %98, i64 %2413
-  %2415 = load <16 x i32>, ptr %2414, align 1, !tbaa !31
-  br i1 %2288, label %2419, label %2416
+2344:                                             ; preds = %2314, %2129
+  %2345 = phi <8 x i64> [ poison, %2129 ], [ %2322, %2314 ]
+  %2346 = phi <8 x i64> [ poison, %2129 ], [ %2324, %2314 ]
+  %2347 = phi <8 x i64> [ poison, %2129 ], [ %2330, %2314 ]
+  %2348 = phi <8 x i64> [ poison, %2129 ], [ %2332, %2314 ]
+  %2349 = phi <8 x i64> [ poison, %2129 ], [ %2338, %2314 ]
+  %2350 = phi <8 x i64> [ poison, %2129 ], [ %2340, %2314 ]
+  %2351 = phi <8 x i64> [ %2148, %2129 ], [ %2340, %2314 ]
+  %2352 = phi <8 x i64> [ %2143, %2129 ], [ %2338, %2314 ]
+  %2353 = phi <8 x i64> [ %2147, %2129 ], [ %2332, %2314 ]
+  %2354 = phi <8 x i64> [ %2144, %2129 ], [ %2330, %2314 ]
+  %2355 = phi <8 x i64> [ %2146, %2129 ], [ %2324, %2314 ]
+  %2356 = phi <8 x i64> [ %2145, %2129 ], [ %2322, %2314 ]
+  %2357 = phi i64 [ 0, %2129 ], [ %2341, %2314 ]
+  br i1 %87, label %2403, label %2358
 
-2416:                                             ; preds = %2401
-  %2417 = getelementptr i8, ptr %2414, i64 %13
-  %2418 = load <16 x i32>, ptr %2417, align 1, !tbaa !31
-  br label %2424
+2358:                                             ; preds = %2344
+  %2359 = shl nsw i64 %2357, 6
+  %2360 = getelementptr i8, ptr %77, i64 %2359
+  %2361 = load <16 x i32>, ptr %2360, align 1, !tbaa !31
+  br i1 %2126, label %2365, label %2362
 
-2419:                                             ; preds = %2401
-  %2420 = getelementptr inbounds i8, ptr %2414, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2420, i32 0, i32 3, i32 1)
-  %2421 = getelementptr i8, ptr %2414, i64 %13
-  %2422 = load <16 x i32>, ptr %2421, align 1, !tbaa !31
-  %2423 = getelementptr inbounds i8, ptr %2421, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2423, i32 0, i32 3, i32 1)
-  br label %2424
+2362:                                             ; preds = %2358
+  %2363 = getelementptr i8, ptr %2360, i64 %14
+  %2364 = load <16 x i32>, ptr %2363, align 1, !tbaa !31
+  br label %2370
 
-2424:                                             ; preds = %2419, %2416
-  %2425 = phi <16 x i32> [ %2422, %2419 ], [ %2418, %2416 ]
-  %2426 = shl nsw i64 %2412, 2
-  %2427 = getelementptr i8, ptr %116, i64 %2426
-  %2428 = load i32, ptr %2427, align 1
-  %2429 = insertelement <16 x i32> poison, i32 %2428, i64 0
-  %2430 = shufflevector <16 x i32> %2429, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2431 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2411, <16 x i32> %2430, <16 x i32> %2415)
-  %2432 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2410, <16 x i32> %2430, <16 x i32> %2425)
-  %2433 = getelementptr i8, ptr %2427, i64 %1
-  %2434 = load i32, ptr %2433, align 1
-  %2435 = insertelement <16 x i32> poison, i32 %2434, i64 0
-  %2436 = shufflevector <16 x i32> %2435, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2437 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2409, <16 x i32> %2436, <16 x i32> %2415)
-  %2438 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2408, <16 x i32> %2436, <16 x i32> %2425)
-  %2439 = getelementptr i8, ptr %2427, i64 %27
-  %2440 = load i32, ptr %2439, align 1
-  %2441 = insertelement <16 x i32> poison, i32 %2440, i64 0
-  %2442 = shufflevector <16 x i32> %2441, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2443 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2407, <16 x i32> %2442, <16 x i32> %2415)
-  %2444 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2406, <16 x i32> %2442, <16 x i32> %2425)
-  %2445 = getelementptr i8, ptr %2427, i64 %28
-  %2446 = load i32, ptr %2445, align 1
-  %2447 = insertelement <16 x i32> poison, i32 %2446, i64 0
-  %2448 = shufflevector <16 x i32> %2447, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2449 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2405, <16 x i32> %2448, <16 x i32> %2415)
-  %2450 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2404, <16 x i32> %2448, <16 x i32> %2425)
-  %2451 = getelementptr i8, ptr %2427, i64 %29
-  %2452 = load i32, ptr %2451, align 1
-  %2453 = insertelement <16 x i32> poison, i32 %2452, i64 0
-  %2454 = shufflevector <16 x i32> %2453, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2455 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2403, <16 x i32> %2454, <16 x i32> %2415)
-  %2456 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2402, <16 x i32> %2454, <16 x i32> %2425)
-  %2457 = add nuw nsw i64 %2412, 1
-  %2458 = icmp eq i64 %2457, %19
-  br i1 %2458, label %2459, label %2401, !llvm.loop !75
+2365:                                             ; preds = %2358
+  %2366 = getelementptr inbounds i8, ptr %2360, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2366, i32 0, i32 3, i32 1)
+  %2367 = getelementptr i8, ptr %2360, i64 %14
+  %2368 = load <16 x i32>, ptr %2367, align 1, !tbaa !31
+  %2369 = getelementptr inbounds i8, ptr %2367, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2369, i32 0, i32 3, i32 1)
+  br label %2370
 
-2459:                                             ; preds = %2330, %2424, %2290, %2289
-  %2460 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2456, %2424 ], [ %2398, %2330 ]
-  %2461 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2455, %2424 ], [ %2395, %2330 ]
-  %2462 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2450, %2424 ], [ %2387, %2330 ]
-  %2463 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2449, %2424 ], [ %2384, %2330 ]
-  %2464 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2444, %2424 ], [ %2376, %2330 ]
-  %2465 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2443, %2424 ], [ %2373, %2330 ]
-  %2466 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2438, %2424 ], [ %2365, %2330 ]
-  %2467 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2437, %2424 ], [ %2362, %2330 ]
-  %2468 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2432, %2424 ], [ %2354, %2330 ]
-  %2469 = phi <16 x i32> [ zeroinitializer, %2290 ], [ zeroinitializer, %2289 ], [ %2431, %2424 ], [ %2350, %2330 ]
-  store <16 x i32> %2469, ptr %110, align 1, !tbaa !31
-  %2470 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %2468, ptr %2470, align 1, !tbaa !31
-  %2471 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %2467, ptr %2471, align 1, !tbaa !31
-  %2472 = getelementptr inbounds i8, ptr %2471, i64 64
-  store <16 x i32> %2466, ptr %2472, align 1, !tbaa !31
-  %2473 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %2465, ptr %2473, align 1, !tbaa !31
-  %2474 = getelementptr inbounds i8, ptr %2473, i64 64
-  store <16 x i32> %2464, ptr %2474, align 1, !tbaa !31
-  %2475 = getelementptr i8, ptr %37, i64 %109
-  store <16 x i32> %2463, ptr %2475, align 1, !tbaa !31
-  %2476 = getelementptr inbounds i8, ptr %2475, i64 64
-  store <16 x i32> %2462, ptr %2476, align 1, !tbaa !31
-  %2477 = getelementptr i8, ptr %39, i64 %109
-  store <16 x i32> %2461, ptr %2477, align 1, !tbaa !31
-  %2478 = getelementptr inbounds i8, ptr %2477, i64 64
-  store <16 x i32> %2460, ptr %2478, align 1, !tbaa !31
-  br label %3205
+2370:                                             ; preds = %2365, %2362
+  %2371 = phi <16 x i32> [ %2368, %2365 ], [ %2364, %2362 ]
+  %2372 = shl nsw i64 %2357, 2
+  %2373 = getelementptr i8, ptr %130, i64 %2372
+  %2374 = load i32, ptr %2373, align 1
+  %2375 = insertelement <16 x i32> poison, i32 %2374, i64 0
+  %2376 = shufflevector <16 x i32> %2375, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2377 = bitcast <8 x i64> %2356 to <16 x i32>
+  %2378 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2377, <16 x i32> %2376, <16 x i32> %2361)
+  %2379 = bitcast <16 x i32> %2378 to <8 x i64>
+  %2380 = bitcast <8 x i64> %2355 to <16 x i32>
+  %2381 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2380, <16 x i32> %2376, <16 x i32> %2371)
+  %2382 = bitcast <16 x i32> %2381 to <8 x i64>
+  %2383 = getelementptr i8, ptr %2373, i64 %1
+  %2384 = load i32, ptr %2383, align 1
+  %2385 = insertelement <16 x i32> poison, i32 %2384, i64 0
+  %2386 = shufflevector <16 x i32> %2385, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2387 = bitcast <8 x i64> %2354 to <16 x i32>
+  %2388 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2387, <16 x i32> %2386, <16 x i32> %2361)
+  %2389 = bitcast <16 x i32> %2388 to <8 x i64>
+  %2390 = bitcast <8 x i64> %2353 to <16 x i32>
+  %2391 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2390, <16 x i32> %2386, <16 x i32> %2371)
+  %2392 = bitcast <16 x i32> %2391 to <8 x i64>
+  %2393 = getelementptr i8, ptr %2373, i64 %37
+  %2394 = load i32, ptr %2393, align 1
+  %2395 = insertelement <16 x i32> poison, i32 %2394, i64 0
+  %2396 = shufflevector <16 x i32> %2395, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2397 = bitcast <8 x i64> %2352 to <16 x i32>
+  %2398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2397, <16 x i32> %2396, <16 x i32> %2361)
+  %2399 = bitcast <16 x i32> %2398 to <8 x i64>
+  %2400 = bitcast <8 x i64> %2351 to <16 x i32>
+  %2401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2400, <16 x i32> %2396, <16 x i32> %2371)
+  %2402 = bitcast <16 x i32> %2401 to <8 x i64>
+  br label %2403
 
-2479:                                             ; preds = %105
-  %2480 = icmp eq i64 %107, 0
-  br i1 %10, label %2482, label %2481
+2403:                                             ; preds = %2201, %2370, %2344, %2128, %2127
+  %2404 = phi <8 x i64> [ %2148, %2128 ], [ %2148, %2127 ], [ %2350, %2344 ], [ %2402, %2370 ], [ %2252, %2201 ]
+  %2405 = phi <8 x i64> [ %2143, %2128 ], [ %2143, %2127 ], [ %2349, %2344 ], [ %2399, %2370 ], [ %2247, %2201 ]
+  %2406 = phi <8 x i64> [ %2147, %2128 ], [ %2147, %2127 ], [ %2348, %2344 ], [ %2392, %2370 ], [ %2237, %2201 ]
+  %2407 = phi <8 x i64> [ %2144, %2128 ], [ %2144, %2127 ], [ %2347, %2344 ], [ %2389, %2370 ], [ %2232, %2201 ]
+  %2408 = phi <8 x i64> [ %2146, %2128 ], [ %2146, %2127 ], [ %2346, %2344 ], [ %2382, %2370 ], [ %2222, %2201 ]
+  %2409 = phi <8 x i64> [ %2145, %2128 ], [ %2145, %2127 ], [ %2345, %2344 ], [ %2379, %2370 ], [ %2216, %2201 ]
+  store <8 x i64> %2409, ptr %124, align 1, !tbaa !31
+  %2410 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2408, ptr %2410, align 1, !tbaa !31
+  %2411 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2407, ptr %2411, align 1, !tbaa !31
+  %2412 = getelementptr inbounds i8, ptr %2411, i64 64
+  store <8 x i64> %2406, ptr %2412, align 1, !tbaa !31
+  %2413 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2405, ptr %2413, align 1, !tbaa !31
+  %2414 = getelementptr inbounds i8, ptr %2413, i64 64
+  store <8 x i64> %2404, ptr %2414, align 1, !tbaa !31
+  br label %3975
 
-2481:                                             ; preds = %2479
-  br i1 %18, label %2483, label %2672
+2415:                                             ; preds = %119
+  %2416 = icmp eq i64 %121, 0
+  br i1 %78, label %2435, label %2419
 
-2482:                                             ; preds = %2479
-  br i1 %20, label %2606, label %2672
+2417:                                             ; preds = %2435
+  br i1 %80, label %2445, label %2633
 
-2483:                                             ; preds = %2481, %2524
-  %2484 = phi <16 x i32> [ %2603, %2524 ], [ zeroinitializer, %2481 ]
-  %2485 = phi <16 x i32> [ %2600, %2524 ], [ zeroinitializer, %2481 ]
-  %2486 = phi <16 x i32> [ %2592, %2524 ], [ zeroinitializer, %2481 ]
-  %2487 = phi <16 x i32> [ %2589, %2524 ], [ zeroinitializer, %2481 ]
-  %2488 = phi <16 x i32> [ %2581, %2524 ], [ zeroinitializer, %2481 ]
-  %2489 = phi <16 x i32> [ %2578, %2524 ], [ zeroinitializer, %2481 ]
-  %2490 = phi <16 x i32> [ %2570, %2524 ], [ zeroinitializer, %2481 ]
-  %2491 = phi <16 x i32> [ %2567, %2524 ], [ zeroinitializer, %2481 ]
-  %2492 = phi <16 x i32> [ %2559, %2524 ], [ zeroinitializer, %2481 ]
-  %2493 = phi <16 x i32> [ %2556, %2524 ], [ zeroinitializer, %2481 ]
-  %2494 = phi <16 x i32> [ %2548, %2524 ], [ zeroinitializer, %2481 ]
-  %2495 = phi <16 x i32> [ %2544, %2524 ], [ zeroinitializer, %2481 ]
-  %2496 = phi i64 [ %2604, %2524 ], [ 0, %2481 ]
-  %2497 = mul nuw nsw i64 %2496, 80
-  %2498 = getelementptr i8, ptr %98, i64 %2497
-  %2499 = load <16 x i32>, ptr %2498, align 1, !tbaa !31
-  br i1 %2480, label %2510, label %2500
+2418:                                             ; preds = %2435
+  br i1 %82, label %2567, label %2633
 
-2500:                                             ; preds = %2483
-  %2501 = getelementptr inbounds i8, ptr %2498, i64 64
-  %2502 = load <16 x i8>, ptr %2501, align 1, !tbaa !31
-  %2503 = zext <16 x i8> %2502 to <16 x i32>
-  %2504 = bitcast <16 x i32> %2503 to <64 x i8>
-  %2505 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2504)
-  %2506 = bitcast <64 x i8> %2505 to <16 x i32>
-  %2507 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2506, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2508 = getelementptr i8, ptr %2498, i64 %13
-  %2509 = load <16 x i32>, ptr %2508, align 1, !tbaa !31
-  br label %2524
+2419:                                             ; preds = %2415
+  %2420 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2421 = getelementptr inbounds i8, ptr %132, i64 64
+  %2422 = load <8 x i64>, ptr %2421, align 1, !tbaa !31
+  %2423 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2424 = load <8 x i64>, ptr %2423, align 1, !tbaa !31
+  %2425 = getelementptr inbounds i8, ptr %2423, i64 64
+  %2426 = load <8 x i64>, ptr %2425, align 1, !tbaa !31
+  %2427 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2428 = load <8 x i64>, ptr %2427, align 1, !tbaa !31
+  %2429 = getelementptr inbounds i8, ptr %2427, i64 64
+  %2430 = load <8 x i64>, ptr %2429, align 1, !tbaa !31
+  %2431 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2432 = load <8 x i64>, ptr %2431, align 1, !tbaa !31
+  %2433 = getelementptr inbounds i8, ptr %2431, i64 64
+  %2434 = load <8 x i64>, ptr %2433, align 1, !tbaa !31
+  br label %2435
 
-2510:                                             ; preds = %2483
-  %2511 = getelementptr inbounds i8, ptr %2498, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2511, i32 0, i32 3, i32 1)
-  %2512 = getelementptr inbounds i8, ptr %2498, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2512, i32 0, i32 3, i32 1)
-  %2513 = getelementptr inbounds i8, ptr %2498, i64 64
-  %2514 = load <16 x i8>, ptr %2513, align 1, !tbaa !31
-  %2515 = zext <16 x i8> %2514 to <16 x i32>
-  %2516 = bitcast <16 x i32> %2515 to <64 x i8>
-  %2517 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2516)
-  %2518 = bitcast <64 x i8> %2517 to <16 x i32>
-  %2519 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2518, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2520 = getelementptr i8, ptr %2498, i64 %13
-  %2521 = load <16 x i32>, ptr %2520, align 1, !tbaa !31
-  %2522 = getelementptr inbounds i8, ptr %2520, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2522, i32 0, i32 3, i32 1)
-  %2523 = getelementptr inbounds i8, ptr %2520, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2523, i32 0, i32 3, i32 1)
-  br label %2524
+2435:                                             ; preds = %2419, %2415
+  %2436 = phi <8 x i64> [ %2432, %2419 ], [ zeroinitializer, %2415 ]
+  %2437 = phi <8 x i64> [ %2428, %2419 ], [ zeroinitializer, %2415 ]
+  %2438 = phi <8 x i64> [ %2424, %2419 ], [ zeroinitializer, %2415 ]
+  %2439 = phi <8 x i64> [ %2420, %2419 ], [ zeroinitializer, %2415 ]
+  %2440 = phi <8 x i64> [ %2422, %2419 ], [ zeroinitializer, %2415 ]
+  %2441 = phi <8 x i64> [ %2426, %2419 ], [ zeroinitializer, %2415 ]
+  %2442 = phi <8 x i64> [ %2430, %2419 ], [ zeroinitializer, %2415 ]
+  %2443 = phi <8 x i64> [ %2434, %2419 ], [ zeroinitializer, %2415 ]
+  %2444 = or i1 %18, %2416
+  br i1 %11, label %2418, label %2417
 
-2524:                                             ; preds = %2510, %2500
-  %2525 = phi <16 x i32> [ %2521, %2510 ], [ %2509, %2500 ]
-  %2526 = phi <16 x i32> [ %2519, %2510 ], [ %2507, %2500 ]
-  %2527 = getelementptr i8, ptr %2498, i64 %13
-  %2528 = getelementptr inbounds i8, ptr %2527, i64 64
-  %2529 = load <16 x i8>, ptr %2528, align 1, !tbaa !31
-  %2530 = zext <16 x i8> %2529 to <16 x i32>
-  %2531 = bitcast <16 x i32> %2530 to <64 x i8>
-  %2532 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2531)
-  %2533 = bitcast <64 x i8> %2532 to <16 x i32>
-  %2534 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2533, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2535 = shl nsw i64 %2496, 3
-  %2536 = getelementptr i8, ptr %116, i64 %2535
-  %2537 = load i64, ptr %2536, align 1
-  %2538 = insertelement <8 x i64> poison, i64 %2537, i64 0
-  %2539 = shufflevector <8 x i64> %2538, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2540 = bitcast <8 x i64> %2539 to <64 x i8>
-  %2541 = bitcast <16 x i32> %2526 to <64 x i8>
-  %2542 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2540, <64 x i8> %2541)
-  %2543 = bitcast <64 x i8> %2542 to <16 x i32>
-  %2544 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2495, <16 x i32> %2543, <16 x i32> %2499)
-  %2545 = bitcast <16 x i32> %2534 to <64 x i8>
-  %2546 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2540, <64 x i8> %2545)
+2445:                                             ; preds = %2417, %2498
+  %2446 = phi <8 x i64> [ %2564, %2498 ], [ %2443, %2417 ]
+  %2447 = phi <8 x i64> [ %2559, %2498 ], [ %2436, %2417 ]
+  %2448 = phi <8 x i64> [ %2549, %2498 ], [ %2442, %2417 ]
+  %2449 = phi <8 x i64> [ %2544, %2498 ], [ %2437, %2417 ]
+  %2450 = phi <8 x i64> [ %2534, %2498 ], [ %2441, %2417 ]
+  %2451 = phi <8 x i64> [ %2529, %2498 ], [ %2438, %2417 ]
+  %2452 = phi <8 x i64> [ %2519, %2498 ], [ %2440, %2417 ]
+  %2453 = phi <8 x i64> [ %2513, %2498 ], [ %2439, %2417 ]
+  %2454 = phi i64 [ %2565, %2498 ], [ 0, %2417 ]
+  %2455 = mul nuw nsw i64 %2454, 80
+  %2456 = getelementptr i8, ptr %77, i64 %2455
+  %2457 = shl nsw i64 %2454, 7
+  %2458 = getelementptr inbounds i8, ptr %10, i64 %2457
+  %2459 = load <16 x i32>, ptr %2456, align 1, !tbaa !31
+  br i1 %2444, label %2460, label %2474
+
+2460:                                             ; preds = %2445
+  br i1 %2416, label %2461, label %2464
+
+2461:                                             ; preds = %2460
+  %2462 = getelementptr inbounds i8, ptr %2456, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2462, i32 0, i32 3, i32 1)
+  %2463 = getelementptr inbounds i8, ptr %2456, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2463, i32 0, i32 3, i32 1)
+  br label %2464
+
+2464:                                             ; preds = %2461, %2460
+  %2465 = getelementptr inbounds i8, ptr %2456, i64 64
+  %2466 = load <16 x i8>, ptr %2465, align 1, !tbaa !31
+  %2467 = zext <16 x i8> %2466 to <16 x i32>
+  %2468 = bitcast <16 x i32> %2467 to <64 x i8>
+  %2469 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2468)
+  %2470 = bitcast <64 x i8> %2469 to <16 x i32>
+  %2471 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2470, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2472 = bitcast <16 x i32> %2471 to <8 x i64>
+  br i1 %18, label %2481, label %2473
+
+2473:                                             ; preds = %2464
+  store <16 x i32> %2471, ptr %2458, align 64, !tbaa !31
+  br label %2481
+
+2474:                                             ; preds = %2445
+  %2475 = getelementptr inbounds i8, ptr %24, i64 %2457
+  %2476 = load <8 x i64>, ptr %2475, align 64, !tbaa !31
+  %2477 = getelementptr i8, ptr %2456, i64 %12
+  %2478 = load <16 x i32>, ptr %2477, align 1, !tbaa !31
+  %2479 = getelementptr inbounds i8, ptr %2475, i64 64
+  %2480 = load <8 x i64>, ptr %2479, align 64, !tbaa !31
+  br label %2498
+
+2481:                                             ; preds = %2473, %2464
+  %2482 = getelementptr i8, ptr %2456, i64 %14
+  %2483 = load <16 x i32>, ptr %2482, align 1, !tbaa !31
+  br i1 %2416, label %2484, label %2487
+
+2484:                                             ; preds = %2481
+  %2485 = getelementptr inbounds i8, ptr %2482, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2485, i32 0, i32 3, i32 1)
+  %2486 = getelementptr inbounds i8, ptr %2482, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2486, i32 0, i32 3, i32 1)
+  br label %2487
+
+2487:                                             ; preds = %2484, %2481
+  %2488 = getelementptr inbounds i8, ptr %2482, i64 64
+  %2489 = load <16 x i8>, ptr %2488, align 1, !tbaa !31
+  %2490 = zext <16 x i8> %2489 to <16 x i32>
+  %2491 = bitcast <16 x i32> %2490 to <64 x i8>
+  %2492 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2491)
+  %2493 = bitcast <64 x i8> %2492 to <16 x i32>
+  %2494 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2493, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2495 = bitcast <16 x i32> %2494 to <8 x i64>
+  br i1 %18, label %2498, label %2496
+
+2496:                                             ; preds = %2487
+  %2497 = getelementptr inbounds i8, ptr %2458, i64 64
+  store <16 x i32> %2494, ptr %2497, align 64, !tbaa !31
+  br label %2498
+
+2498:                                             ; preds = %2496, %2487, %2474
+  %2499 = phi <16 x i32> [ %2483, %2487 ], [ %2483, %2496 ], [ %2478, %2474 ]
+  %2500 = phi <8 x i64> [ %2472, %2487 ], [ %2472, %2496 ], [ %2476, %2474 ]
+  %2501 = phi <8 x i64> [ %2495, %2487 ], [ %2495, %2496 ], [ %2480, %2474 ]
+  %2502 = shl nsw i64 %2454, 3
+  %2503 = getelementptr i8, ptr %130, i64 %2502
+  %2504 = load i64, ptr %2503, align 1
+  %2505 = insertelement <8 x i64> poison, i64 %2504, i64 0
+  %2506 = shufflevector <8 x i64> %2505, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2507 = bitcast <8 x i64> %2506 to <64 x i8>
+  %2508 = bitcast <8 x i64> %2453 to <16 x i32>
+  %2509 = bitcast <8 x i64> %2500 to <64 x i8>
+  %2510 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2507, <64 x i8> %2509)
+  %2511 = bitcast <64 x i8> %2510 to <16 x i32>
+  %2512 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2508, <16 x i32> %2511, <16 x i32> %2459)
+  %2513 = bitcast <16 x i32> %2512 to <8 x i64>
+  %2514 = bitcast <8 x i64> %2452 to <16 x i32>
+  %2515 = bitcast <8 x i64> %2501 to <64 x i8>
+  %2516 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2507, <64 x i8> %2515)
+  %2517 = bitcast <64 x i8> %2516 to <16 x i32>
+  %2518 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2514, <16 x i32> %2517, <16 x i32> %2499)
+  %2519 = bitcast <16 x i32> %2518 to <8 x i64>
+  %2520 = getelementptr i8, ptr %2503, i64 %1
+  %2521 = load i64, ptr %2520, align 1
+  %2522 = insertelement <8 x i64> poison, i64 %2521, i64 0
+  %2523 = shufflevector <8 x i64> %2522, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2524 = bitcast <8 x i64> %2523 to <64 x i8>
+  %2525 = bitcast <8 x i64> %2451 to <16 x i32>
+  %2526 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2524, <64 x i8> %2509)
+  %2527 = bitcast <64 x i8> %2526 to <16 x i32>
+  %2528 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2525, <16 x i32> %2527, <16 x i32> %2459)
+  %2529 = bitcast <16 x i32> %2528 to <8 x i64>
+  %2530 = bitcast <8 x i64> %2450 to <16 x i32>
+  %2531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2524, <64 x i8> %2515)
+  %2532 = bitcast <64 x i8> %2531 to <16 x i32>
+  %2533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2530, <16 x i32> %2532, <16 x i32> %2499)
+  %2534 = bitcast <16 x i32> %2533 to <8 x i64>
+  %2535 = getelementptr i8, ptr %2503, i64 %37
+  %2536 = load i64, ptr %2535, align 1
+  %2537 = insertelement <8 x i64> poison, i64 %2536, i64 0
+  %2538 = shufflevector <8 x i64> %2537, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2539 = bitcast <8 x i64> %2538 to <64 x i8>
+  %2540 = bitcast <8 x i64> %2449 to <16 x i32>
+  %2541 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2539, <64 x i8> %2509)
+  %2542 = bitcast <64 x i8> %2541 to <16 x i32>
+  %2543 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2540, <16 x i32> %2542, <16 x i32> %2459)
+  %2544 = bitcast <16 x i32> %2543 to <8 x i64>
+  %2545 = bitcast <8 x i64> %2448 to <16 x i32>
+  %2546 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2539, <64 x i8> %2515)
   %2547 = bitcast <64 x i8> %2546 to <16 x i32>
-  %2548 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2494, <16 x i32> %2547, <16 x i32> %2525)
-  %2549 = getelementptr i8, ptr %2536, i64 %1
-  %2550 = load i64, ptr %2549, align 1
-  %2551 = insertelement <8 x i64> poison, i64 %2550, i64 0
-  %2552 = shufflevector <8 x i64> %2551, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2553 = bitcast <8 x i64> %2552 to <64 x i8>
-  %2554 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2553, <64 x i8> %2541)
-  %2555 = bitcast <64 x i8> %2554 to <16 x i32>
-  %2556 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2493, <16 x i32> %2555, <16 x i32> %2499)
-  %2557 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2553, <64 x i8> %2545)
-  %2558 = bitcast <64 x i8> %2557 to <16 x i32>
-  %2559 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2492, <16 x i32> %2558, <16 x i32> %2525)
-  %2560 = getelementptr i8, ptr %2536, i64 %27
-  %2561 = load i64, ptr %2560, align 1
-  %2562 = insertelement <8 x i64> poison, i64 %2561, i64 0
-  %2563 = shufflevector <8 x i64> %2562, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2564 = bitcast <8 x i64> %2563 to <64 x i8>
-  %2565 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2564, <64 x i8> %2541)
-  %2566 = bitcast <64 x i8> %2565 to <16 x i32>
-  %2567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2491, <16 x i32> %2566, <16 x i32> %2499)
-  %2568 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2564, <64 x i8> %2545)
-  %2569 = bitcast <64 x i8> %2568 to <16 x i32>
-  %2570 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2490, <16 x i32> %2569, <16 x i32> %2525)
-  %2571 = getelementptr i8, ptr %2536, i64 %28
-  %2572 = load i64, ptr %2571, align 1
-  %2573 = insertelement <8 x i64> poison, i64 %2572, i64 0
-  %2574 = shufflevector <8 x i64> %2573, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2575 = bitcast <8 x i64> %2574 to <64 x i8>
-  %2576 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2575, <64 x i8> %2541)
-  %2577 = bitcast <64 x i8> %2576 to <16 x i32>
-  %2578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2489, <16 x i32> %2577, <16 x i32> %2499)
-  %2579 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2575, <64 x i8> %2545)
-  %2580 = bitcast <64 x i8> %2579 to <16 x i32>
-  %2581 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2488, <16 x i32> %2580, <16 x i32> %2525)
-  %2582 = getelementptr i8, ptr %2536, i64 %29
-  %2583 = load i64, ptr %2582, align 1
-  %2584 = insertelement <8 x i64> poison, i64 %2583, i64 0
-  %2585 = shufflevector <8 x i64> %2584, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2586 = bitcast <8 x i64> %2585 to <64 x i8>
-  %2587 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2586, <64 x i8> %2541)
-  %2588 = bitcast <64 x i8> %2587 to <16 x i32>
-  %2589 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2487, <16 x i32> %2588, <16 x i32> %2499)
-  %2590 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2586, <64 x i8> %2545)
-  %2591 = bitcast <64 x i8> %2590 to <16 x i32>
-  %2592 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2486, <16 x i32> %2591, <16 x i32> %2525)
-  %2593 = getelementptr i8, ptr %2536, i64 %30
-  %2594 = load i64, ptr %2593, align 1
-  %2595 = insertelement <8 x i64> poison, i64 %2594, i64 0
-  %2596 = shufflevector <8 x i64> %2595, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2597 = bitcast <8 x i64> %2596 to <64 x i8>
-  %2598 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2597, <64 x i8> %2541)
-  %2599 = bitcast <64 x i8> %2598 to <16 x i32>
-  %2600 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2485, <16 x i32> %2599, <16 x i32> %2499)
-  %2601 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2597, <64 x i8> %2545)
-  %2602 = bitcast <64 x i8> %2601 to <16 x i32>
-  %2603 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2484, <16 x i32> %2602, <16 x i32> %2525)
-  %2604 = add nuw nsw i64 %2496, 1
-  %2605 = icmp eq i64 %2604, %17
-  br i1 %2605, label %2672, label %2483, !llvm.loop !74
+  %2548 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2545, <16 x i32> %2547, <16 x i32> %2499)
+  %2549 = bitcast <16 x i32> %2548 to <8 x i64>
+  %2550 = getelementptr i8, ptr %2503, i64 %38
+  %2551 = load i64, ptr %2550, align 1
+  %2552 = insertelement <8 x i64> poison, i64 %2551, i64 0
+  %2553 = shufflevector <8 x i64> %2552, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2554 = bitcast <8 x i64> %2553 to <64 x i8>
+  %2555 = bitcast <8 x i64> %2447 to <16 x i32>
+  %2556 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2554, <64 x i8> %2509)
+  %2557 = bitcast <64 x i8> %2556 to <16 x i32>
+  %2558 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2555, <16 x i32> %2557, <16 x i32> %2459)
+  %2559 = bitcast <16 x i32> %2558 to <8 x i64>
+  %2560 = bitcast <8 x i64> %2446 to <16 x i32>
+  %2561 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2554, <64 x i8> %2515)
+  %2562 = bitcast <64 x i8> %2561 to <16 x i32>
+  %2563 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2560, <16 x i32> %2562, <16 x i32> %2499)
+  %2564 = bitcast <16 x i32> %2563 to <8 x i64>
+  %2565 = add nuw nsw i64 %2454, 1
+  %2566 = icmp eq i64 %2565, %79
+  br i1 %2566, label %2633, label %2445, !llvm.loop !75
 
-2606:                                             ; preds = %2482, %2631
-  %2607 = phi <16 x i32> [ %2669, %2631 ], [ zeroinitializer, %2482 ]
-  %2608 = phi <16 x i32> [ %2668, %2631 ], [ zeroinitializer, %2482 ]
-  %2609 = phi <16 x i32> [ %2663, %2631 ], [ zeroinitializer, %2482 ]
-  %2610 = phi <16 x i32> [ %2662, %2631 ], [ zeroinitializer, %2482 ]
-  %2611 = phi <16 x i32> [ %2657, %2631 ], [ zeroinitializer, %2482 ]
-  %2612 = phi <16 x i32> [ %2656, %2631 ], [ zeroinitializer, %2482 ]
-  %2613 = phi <16 x i32> [ %2651, %2631 ], [ zeroinitializer, %2482 ]
-  %2614 = phi <16 x i32> [ %2650, %2631 ], [ zeroinitializer, %2482 ]
-  %2615 = phi <16 x i32> [ %2645, %2631 ], [ zeroinitializer, %2482 ]
-  %2616 = phi <16 x i32> [ %2644, %2631 ], [ zeroinitializer, %2482 ]
-  %2617 = phi <16 x i32> [ %2639, %2631 ], [ zeroinitializer, %2482 ]
-  %2618 = phi <16 x i32> [ %2638, %2631 ], [ zeroinitializer, %2482 ]
-  %2619 = phi i64 [ %2670, %2631 ], [ 0, %2482 ]
-  %2620 = shl nsw i64 %2619, 6
-  %2621 = getelementptr i8, ptr %98, i64 %2620
-  %2622 = load <16 x i32>, ptr %2621, align 1, !tbaa !31
-  br i1 %2480, label %2626, label %2623
+2567:                                             ; preds = %2418, %2588
+  %2568 = phi <8 x i64> [ %2630, %2588 ], [ %2443, %2418 ]
+  %2569 = phi <8 x i64> [ %2627, %2588 ], [ %2436, %2418 ]
+  %2570 = phi <8 x i64> [ %2620, %2588 ], [ %2442, %2418 ]
+  %2571 = phi <8 x i64> [ %2617, %2588 ], [ %2437, %2418 ]
+  %2572 = phi <8 x i64> [ %2610, %2588 ], [ %2441, %2418 ]
+  %2573 = phi <8 x i64> [ %2607, %2588 ], [ %2438, %2418 ]
+  %2574 = phi <8 x i64> [ %2600, %2588 ], [ %2440, %2418 ]
+  %2575 = phi <8 x i64> [ %2597, %2588 ], [ %2439, %2418 ]
+  %2576 = phi i64 [ %2631, %2588 ], [ 0, %2418 ]
+  %2577 = shl nsw i64 %2576, 6
+  %2578 = getelementptr i8, ptr %77, i64 %2577
+  %2579 = load <16 x i32>, ptr %2578, align 1, !tbaa !31
+  br i1 %2416, label %2583, label %2580
 
-2623:                                             ; preds = %2606
-  %2624 = getelementptr i8, ptr %2621, i64 %13
-  %2625 = load <16 x i32>, ptr %2624, align 1, !tbaa !31
-  br label %2631
+2580:                                             ; preds = %2567
+  %2581 = getelementptr i8, ptr %2578, i64 %14
+  %2582 = load <16 x i32>, ptr %2581, align 1, !tbaa !31
+  br label %2588
 
-2626:                                             ; preds = %2606
-  %2627 = getelementptr inbounds i8, ptr %2621, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2627, i32 0, i32 3, i32 1)
-  %2628 = getelementptr i8, ptr %2621, i64 %13
-  %2629 = load <16 x i32>, ptr %2628, align 1, !tbaa !31
-  %2630 = getelementptr inbounds i8, ptr %2628, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2630, i32 0, i32 3, i32 1)
-  br label %2631
+2583:                                             ; preds = %2567
+  %2584 = getelementptr inbounds i8, ptr %2578, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2584, i32 0, i32 3, i32 1)
+  %2585 = getelementptr i8, ptr %2578, i64 %14
+  %2586 = load <16 x i32>, ptr %2585, align 1, !tbaa !31
+  %2587 = getelementptr inbounds i8, ptr %2585, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2587, i32 0, i32 3, i32 1)
+  br label %2588
 
-2631:                                             ; preds = %2626, %2623
-  %2632 = phi <16 x i32> [ %2629, %2626 ], [ %2625, %2623 ]
-  %2633 = shl nsw i64 %2619, 2
-  %2634 = getelementptr i8, ptr %116, i64 %2633
-  %2635 = load i32, ptr %2634, align 1
-  %2636 = insertelement <16 x i32> poison, i32 %2635, i64 0
-  %2637 = shufflevector <16 x i32> %2636, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2638 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2618, <16 x i32> %2637, <16 x i32> %2622)
-  %2639 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2617, <16 x i32> %2637, <16 x i32> %2632)
-  %2640 = getelementptr i8, ptr %2634, i64 %1
-  %2641 = load i32, ptr %2640, align 1
-  %2642 = insertelement <16 x i32> poison, i32 %2641, i64 0
-  %2643 = shufflevector <16 x i32> %2642, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2644 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2616, <16 x i32> %2643, <16 x i32> %2622)
-  %2645 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2643, <16 x i32> %2632)
-  %2646 = getelementptr i8, ptr %2634, i64 %27
-  %2647 = load i32, ptr %2646, align 1
-  %2648 = insertelement <16 x i32> poison, i32 %2647, i64 0
-  %2649 = shufflevector <16 x i32> %2648, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2650 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2614, <16 x i32> %2649, <16 x i32> %2622)
-  %2651 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2613, <16 x i32> %2649, <16 x i32> %2632)
-  %2652 = getelementptr i8, ptr %2634, i64 %28
-  %2653 = load i32, ptr %2652, align 1
-  %2654 = insertelement <16 x i32> poison, i32 %2653, i64 0
-  %2655 = shufflevector <16 x i32> %2654, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2656 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2612, <16 x i32> %2655, <16 x i32> %2622)
-  %2657 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2611, <16 x i32> %2655, <16 x i32> %2632)
-  %2658 = getelementptr i8, ptr %2634, i64 %29
-  %2659 = load i32, ptr %2658, align 1
-  %2660 = insertelement <16 x i32> poison, i32 %2659, i64 0
-  %2661 = shufflevector <16 x i32> %2660, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2662 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2610, <16 x i32> %2661, <16 x i32> %2622)
-  %2663 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2609, <16 x i32> %2661, <16 x i32> %2632)
-  %2664 = getelementptr i8, ptr %2634, i64 %30
-  %2665 = load i32, ptr %2664, align 1
-  %2666 = insertelement <16 x i32> poison, i32 %2665, i64 0
-  %2667 = shufflevector <16 x i32> %2666, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2668 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2667, <16 x i32> %2622)
-  %2669 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2607, <16 x i32> %2667, <16 x i32> %2632)
-  %2670 = add nuw nsw i64 %2619, 1
-  %2671 = icmp eq i64 %2670, %19
-  br i1 %2671, label %2672, label %2606, !llvm.loop !75
+2588:                                             ; preds = %2583, %2580
+  %2589 = phi <16 x i32> [ %2586, %2583 ], [ %2582, %2580 ]
+  %2590 = shl nsw i64 %2576, 2
+  %2591 = getelementptr i8, ptr %130, i64 %2590
+  %2592 = load i32, ptr %2591, align 1
+  %2593 = insertelement <16 x i32> poison, i32 %2592, i64 0
+  %2594 = shufflevector <16 x i32> %2593, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2595 = bitcast <8 x i64> %2575 to <16 x i32>
+  %2596 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2595, <16 x i32> %2594, <16 x i32> %2579)
+  %2597 = bitcast <16 x i32> %2596 to <8 x i64>
+  %2598 = bitcast <8 x i64> %2574 to <16 x i32>
+  %2599 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2598, <16 x i32> %2594, <16 x i32> %2589)
+  %2600 = bitcast <16 x i32> %2599 to <8 x i64>
+  %2601 = getelementptr i8, ptr %2591, i64 %1
+  %2602 = load i32, ptr %2601, align 1
+  %2603 = insertelement <16 x i32> poison, i32 %2602, i64 0
+  %2604 = shufflevector <16 x i32> %2603, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2605 = bitcast <8 x i64> %2573 to <16 x i32>
+  %2606 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2605, <16 x i32> %2604, <16 x i32> %2579)
+  %2607 = bitcast <16 x i32> %2606 to <8 x i64>
+  %2608 = bitcast <8 x i64> %2572 to <16 x i32>
+  %2609 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2604, <16 x i32> %2589)
+  %2610 = bitcast <16 x i32> %2609 to <8 x i64>
+  %2611 = getelementptr i8, ptr %2591, i64 %37
+  %2612 = load i32, ptr %2611, align 1
+  %2613 = insertelement <16 x i32> poison, i32 %2612, i64 0
+  %2614 = shufflevector <16 x i32> %2613, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2615 = bitcast <8 x i64> %2571 to <16 x i32>
+  %2616 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2614, <16 x i32> %2579)
+  %2617 = bitcast <16 x i32> %2616 to <8 x i64>
+  %2618 = bitcast <8 x i64> %2570 to <16 x i32>
+  %2619 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2618, <16 x i32> %2614, <16 x i32> %2589)
+  %2620 = bitcast <16 x i32> %2619 to <8 x i64>
+  %2621 = getelementptr i8, ptr %2591, i64 %38
+  %2622 = load i32, ptr %2621, align 1
+  %2623 = insertelement <16 x i32> poison, i32 %2622, i64 0
+  %2624 = shufflevector <16 x i32> %2623, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2625 = bitcast <8 x i64> %2569 to <16 x i32>
+  %2626 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2625, <16 x i32> %2624, <16 x i32> %2579)
+  %2627 = bitcast <16 x i32> %2626 to <8 x i64>
+  %2628 = bitcast <8 x i64> %2568 to <16 x i32>
+  %2629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2628, <16 x i32> %2624, <16 x i32> %2589)
+  %2630 = bitcast <16 x i32> %2629 to <8 x i64>
+  %2631 = add nuw nsw i64 %2576, 1
+  %2632 = icmp eq i64 %2631, %81
+  br i1 %2632, label %2633, label %2567, !llvm.loop !76
 
-2672:                                             ; preds = %2524, %2631, %2482, %2481
-  %2673 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2669, %2631 ], [ %2603, %2524 ]
-  %2674 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2668, %2631 ], [ %2600, %2524 ]
-  %2675 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2663, %2631 ], [ %2592, %2524 ]
-  %2676 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2662, %2631 ], [ %2589, %2524 ]
-  %2677 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2657, %2631 ], [ %2581, %2524 ]
-  %2678 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2656, %2631 ], [ %2578, %2524 ]
-  %2679 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2651, %2631 ], [ %2570, %2524 ]
-  %2680 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2650, %2631 ], [ %2567, %2524 ]
-  %2681 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2645, %2631 ], [ %2559, %2524 ]
-  %2682 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2644, %2631 ], [ %2556, %2524 ]
-  %2683 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2639, %2631 ], [ %2548, %2524 ]
-  %2684 = phi <16 x i32> [ zeroinitializer, %2482 ], [ zeroinitializer, %2481 ], [ %2638, %2631 ], [ %2544, %2524 ]
-  store <16 x i32> %2684, ptr %110, align 1, !tbaa !31
-  %2685 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %2683, ptr %2685, align 1, !tbaa !31
-  %2686 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %2682, ptr %2686, align 1, !tbaa !31
-  %2687 = getelementptr inbounds i8, ptr %2686, i64 64
-  store <16 x i32> %2681, ptr %2687, align 1, !tbaa !31
-  %2688 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %2680, ptr %2688, align 1, !tbaa !31
-  %2689 = getelementptr inbounds i8, ptr %2688, i64 64
-  store <16 x i32> %2679, ptr %2689, align 1, !tbaa !31
-  %2690 = getelementptr i8, ptr %37, i64 %109
-  store <16 x i32> %2678, ptr %2690, align 1, !tbaa !31
-  %2691 = getelementptr inbounds i8, ptr %2690, i64 64
-  store <16 x i32> %2677, ptr %2691, align 1, !tbaa !31
-  %2692 = getelementptr i8, ptr %39, i64 %109
-  store <16 x i32> %2676, ptr %2692, align 1, !tbaa !31
-  %2693 = getelementptr inbounds i8, ptr %2692, i64 64
-  store <16 x i32> %2675, ptr %2693, align 1, !tbaa !31
-  %2694 = getelementptr i8, ptr %41, i64 %109
-  store <16 x i32> %2674, ptr %2694, align 1, !tbaa !31
-  %2695 = getelementptr inbounds i8, ptr %2694, i64 64
-  store <16 x i32> %2673, ptr %2695, align 1, !tbaa !31
-  br label %3205
+2633:                                             ; preds = %2498, %2588, %2418, %2417
+  %2634 = phi <8 x i64> [ %2443, %2418 ], [ %2443, %2417 ], [ %2630, %2588 ], [ %2564, %2498 ]
+  %2635 = phi <8 x i64> [ %2436, %2418 ], [ %2436, %2417 ], [ %2627, %2588 ], [ %2559, %2498 ]
+  %2636 = phi <8 x i64> [ %2442, %2418 ], [ %2442, %2417 ], [ %2620, %2588 ], [ %2549, %2498 ]
+  %2637 = phi <8 x i64> [ %2437, %2418 ], [ %2437, %2417 ], [ %2617, %2588 ], [ %2544, %2498 ]
+  %2638 = phi <8 x i64> [ %2441, %2418 ], [ %2441, %2417 ], [ %2610, %2588 ], [ %2534, %2498 ]
+  %2639 = phi <8 x i64> [ %2438, %2418 ], [ %2438, %2417 ], [ %2607, %2588 ], [ %2529, %2498 ]
+  %2640 = phi <8 x i64> [ %2440, %2418 ], [ %2440, %2417 ], [ %2600, %2588 ], [ %2519, %2498 ]
+  %2641 = phi <8 x i64> [ %2439, %2418 ], [ %2439, %2417 ], [ %2597, %2588 ], [ %2513, %2498 ]
+  store <8 x i64> %2641, ptr %124, align 1, !tbaa !31
+  %2642 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2640, ptr %2642, align 1, !tbaa !31
+  %2643 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2639, ptr %2643, align 1, !tbaa !31
+  %2644 = getelementptr inbounds i8, ptr %2643, i64 64
+  store <8 x i64> %2638, ptr %2644, align 1, !tbaa !31
+  %2645 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2637, ptr %2645, align 1, !tbaa !31
+  %2646 = getelementptr inbounds i8, ptr %2645, i64 64
+  store <8 x i64> %2636, ptr %2646, align 1, !tbaa !31
+  %2647 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %2635, ptr %2647, align 1, !tbaa !31
+  %2648 = getelementptr inbounds i8, ptr %2647, i64 64
+  store <8 x i64> %2634, ptr %2648, align 1, !tbaa !31
+  br label %3975
 
-2696:                                             ; preds = %105
-  %2697 = icmp eq i64 %107, 0
-  br i1 %10, label %2699, label %2698
+2649:                                             ; preds = %119
+  %2650 = icmp eq i64 %121, 0
+  br i1 %78, label %2673, label %2653
 
-2698:                                             ; preds = %2696
-  br i1 %18, label %2700, label %2910
+2651:                                             ; preds = %2673
+  br i1 %80, label %2685, label %2902
 
-2699:                                             ; preds = %2696
-  br i1 %20, label %2836, label %2910
+2652:                                             ; preds = %2673
+  br i1 %82, label %2824, label %2902
 
-2700:                                             ; preds = %2698, %2743
-  %2701 = phi <16 x i32> [ %2833, %2743 ], [ zeroinitializer, %2698 ]
-  %2702 = phi <16 x i32> [ %2830, %2743 ], [ zeroinitializer, %2698 ]
-  %2703 = phi <16 x i32> [ %2822, %2743 ], [ zeroinitializer, %2698 ]
-  %2704 = phi <16 x i32> [ %2819, %2743 ], [ zeroinitializer, %2698 ]
-  %2705 = phi <16 x i32> [ %2811, %2743 ], [ zeroinitializer, %2698 ]
-  %2706 = phi <16 x i32> [ %2808, %2743 ], [ zeroinitializer, %2698 ]
-  %2707 = phi <16 x i32> [ %2800, %2743 ], [ zeroinitializer, %2698 ]
-  %2708 = phi <16 x i32> [ %2797, %2743 ], [ zeroinitializer, %2698 ]
-  %2709 = phi <16 x i32> [ %2789, %2743 ], [ zeroinitializer, %2698 ]
-  %2710 = phi <16 x i32> [ %2786, %2743 ], [ zeroinitializer, %2698 ]
-  %2711 = phi <16 x i32> [ %2778, %2743 ], [ zeroinitializer, %2698 ]
-  %2712 = phi <16 x i32> [ %2775, %2743 ], [ zeroinitializer, %2698 ]
-  %2713 = phi <16 x i32> [ %2767, %2743 ], [ zeroinitializer, %2698 ]
-  %2714 = phi <16 x i32> [ %2763, %2743 ], [ zeroinitializer, %2698 ]
-  %2715 = phi i64 [ %2834, %2743 ], [ 0, %2698 ]
-  %2716 = mul nuw nsw i64 %2715, 80
-  %2717 = getelementptr i8, ptr %98, i64 %2716
-  %2718 = load <16 x i32>, ptr %2717, align 1, !tbaa !31
-  br i1 %2697, label %2729, label %2719
+2653:                                             ; preds = %2649
+  %2654 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2655 = getelementptr inbounds i8, ptr %132, i64 64
+  %2656 = load <8 x i64>, ptr %2655, align 1, !tbaa !31
+  %2657 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2658 = load <8 x i64>, ptr %2657, align 1, !tbaa !31
+  %2659 = getelementptr inbounds i8, ptr %2657, i64 64
+  %2660 = load <8 x i64>, ptr %2659, align 1, !tbaa !31
+  %2661 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2662 = load <8 x i64>, ptr %2661, align 1, !tbaa !31
+  %2663 = getelementptr inbounds i8, ptr %2661, i64 64
+  %2664 = load <8 x i64>, ptr %2663, align 1, !tbaa !31
+  %2665 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2666 = load <8 x i64>, ptr %2665, align 1, !tbaa !31
+  %2667 = getelementptr inbounds i8, ptr %2665, i64 64
+  %2668 = load <8 x i64>, ptr %2667, align 1, !tbaa !31
+  %2669 = getelementptr inbounds i8, ptr %132, i64 %33
+  %2670 = load <8 x i64>, ptr %2669, align 1, !tbaa !31
+  %2671 = getelementptr inbounds i8, ptr %2669, i64 64
+  %2672 = load <8 x i64>, ptr %2671, align 1, !tbaa !31
+  br label %2673
 
-2719:                                             ; preds = %2700
-  %2720 = getelementptr inbounds i8, ptr %2717, i64 64
-  %2721 = load <16 x i8>, ptr %2720, align 1, !tbaa !31
-  %2722 = zext <16 x i8> %2721 to <16 x i32>
-  %2723 = bitcast <16 x i32> %2722 to <64 x i8>
-  %2724 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2723)
-  %2725 = bitcast <64 x i8> %2724 to <16 x i32>
-  %2726 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2725, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2727 = getelementptr i8, ptr %2717, i64 %13
-  %2728 = load <16 x i32>, ptr %2727, align 1, !tbaa !31
-  br label %2743
+2673:                                             ; preds = %2653, %2649
+  %2674 = phi <8 x i64> [ %2670, %2653 ], [ zeroinitializer, %2649 ]
+  %2675 = phi <8 x i64> [ %2666, %2653 ], [ zeroinitializer, %2649 ]
+  %2676 = phi <8 x i64> [ %2662, %2653 ], [ zeroinitializer, %2649 ]
+  %2677 = phi <8 x i64> [ %2658, %2653 ], [ zeroinitializer, %2649 ]
+  %2678 = phi <8 x i64> [ %2654, %2653 ], [ zeroinitializer, %2649 ]
+  %2679 = phi <8 x i64> [ %2656, %2653 ], [ zeroinitializer, %2649 ]
+  %2680 = phi <8 x i64> [ %2660, %2653 ], [ zeroinitializer, %2649 ]
+  %2681 = phi <8 x i64> [ %2664, %2653 ], [ zeroinitializer, %2649 ]
+  %2682 = phi <8 x i64> [ %2668, %2653 ], [ zeroinitializer, %2649 ]
+  %2683 = phi <8 x i64> [ %2672, %2653 ], [ zeroinitializer, %2649 ]
+  %2684 = or i1 %18, %2650
+  br i1 %11, label %2652, label %2651
 
-2729:                                             ; preds = %2700
-  %2730 = getelementptr inbounds i8, ptr %2717, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2730, i32 0, i32 3, i32 1)
-  %2731 = getelementptr inbounds i8, ptr %2717, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2731, i32 0, i32 3, i32 1)
-  %2732 = getelementptr inbounds i8, ptr %2717, i64 64
-  %2733 = load <16 x i8>, ptr %2732, align 1, !tbaa !31
-  %2734 = zext <16 x i8> %2733 to <16 x i32>
-  %2735 = bitcast <16 x i32> %2734 to <64 x i8>
-  %2736 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2735)
-  %2737 = bitcast <64 x i8> %2736 to <16 x i32>
-  %2738 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2737, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2739 = getelementptr i8, ptr %2717, i64 %13
-  %2740 = load <16 x i32>, ptr %2739, align 1, !tbaa !31
-  %2741 = getelementptr inbounds i8, ptr %2739, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2741, i32 0, i32 3, i32 1)
-  %2742 = getelementptr inbounds i8, ptr %2739, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2742, i32 0, i32 3, i32 1)
-  br label %2743
+2685:                                             ; preds = %2651, %2740
+  %2686 = phi <8 x i64> [ %2821, %2740 ], [ %2683, %2651 ]
+  %2687 = phi <8 x i64> [ %2816, %2740 ], [ %2674, %2651 ]
+  %2688 = phi <8 x i64> [ %2806, %2740 ], [ %2682, %2651 ]
+  %2689 = phi <8 x i64> [ %2801, %2740 ], [ %2675, %2651 ]
+  %2690 = phi <8 x i64> [ %2791, %2740 ], [ %2681, %2651 ]
+  %2691 = phi <8 x i64> [ %2786, %2740 ], [ %2676, %2651 ]
+  %2692 = phi <8 x i64> [ %2776, %2740 ], [ %2680, %2651 ]
+  %2693 = phi <8 x i64> [ %2771, %2740 ], [ %2677, %2651 ]
+  %2694 = phi <8 x i64> [ %2761, %2740 ], [ %2679, %2651 ]
+  %2695 = phi <8 x i64> [ %2755, %2740 ], [ %2678, %2651 ]
+  %2696 = phi i64 [ %2822, %2740 ], [ 0, %2651 ]
+  %2697 = mul nuw nsw i64 %2696, 80
+  %2698 = getelementptr i8, ptr %77, i64 %2697
+  %2699 = shl nsw i64 %2696, 7
+  %2700 = getelementptr inbounds i8, ptr %10, i64 %2699
+  %2701 = load <16 x i32>, ptr %2698, align 1, !tbaa !31
+  br i1 %2684, label %2702, label %2716
 
-2743:                                             ; preds = %2729, %2719
-  %2744 = phi <16 x i32> [ %2740, %2729 ], [ %2728, %2719 ]
-  %2745 = phi <16 x i32> [ %2738, %2729 ], [ %2726, %2719 ]
-  %2746 = getelementptr i8, ptr %2717, i64 %13
-  %2747 = getelementptr inbounds i8, ptr %2746, i64 64
-  %2748 = load <16 x i8>, ptr %2747, align 1, !tbaa !31
-  %2749 = zext <16 x i8> %2748 to <16 x i32>
-  %2750 = bitcast <16 x i32> %2749 to <64 x i8>
-  %2751 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2750)
-  %2752 = bitcast <64 x i8> %2751 to <16 x i32>
-  %2753 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2752, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2754 = shl nsw i64 %2715, 3
-  %2755 = getelementptr i8, ptr %116, i64 %2754
-  %2756 = load i64, ptr %2755, align 1
-  %2757 = insertelement <8 x i64> poison, i64 %2756, i64 0
-  %2758 = shufflevector <8 x i64> %2757, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2759 = bitcast <8 x i64> %2758 to <64 x i8>
-  %2760 = bitcast <16 x i32> %2745 to <64 x i8>
-  %2761 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2759, <64 x i8> %2760)
-  %2762 = bitcast <64 x i8> %2761 to <16 x i32>
-  %2763 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2714, <16 x i32> %2762, <16 x i32> %2718)
-  %2764 = bitcast <16 x i32> %2753 to <64 x i8>
-  %2765 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2759, <64 x i8> %2764)
-  %2766 = bitcast <64 x i8> %2765 to <16 x i32>
-  %2767 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2713, <16 x i32> %2766, <16 x i32> %2744)
-  %2768 = getelementptr i8, ptr %2755, i64 %1
-  %2769 = load i64, ptr %2768, align 1
-  %2770 = insertelement <8 x i64> poison, i64 %2769, i64 0
-  %2771 = shufflevector <8 x i64> %2770, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2772 = bitcast <8 x i64> %2771 to <64 x i8>
-  %2773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2772, <64 x i8> %2760)
+2702:                                             ; preds = %2685
+  br i1 %2650, label %2703, label %2706
+
+2703:                                             ; preds = %2702
+  %2704 = getelementptr inbounds i8, ptr %2698, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2704, i32 0, i32 3, i32 1)
+  %2705 = getelementptr inbounds i8, ptr %2698, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2705, i32 0, i32 3, i32 1)
+  br label %2706
+
+2706:                                             ; preds = %2703, %2702
+  %2707 = getelementptr inbounds i8, ptr %2698, i64 64
+  %2708 = load <16 x i8>, ptr %2707, align 1, !tbaa !31
+  %2709 = zext <16 x i8> %2708 to <16 x i32>
+  %2710 = bitcast <16 x i32> %2709 to <64 x i8>
+  %2711 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2710)
+  %2712 = bitcast <64 x i8> %2711 to <16 x i32>
+  %2713 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2712, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2714 = bitcast <16 x i32> %2713 to <8 x i64>
+  br i1 %18, label %2723, label %2715
+
+2715:                                             ; preds = %2706
+  store <16 x i32> %2713, ptr %2700, align 64, !tbaa !31
+  br label %2723
+
+2716:                                             ; preds = %2685
+  %2717 = getelementptr inbounds i8, ptr %24, i64 %2699
+  %2718 = load <8 x i64>, ptr %2717, align 64, !tbaa !31
+  %2719 = getelementptr i8, ptr %2698, i64 %12
+  %2720 = load <16 x i32>, ptr %2719, align 1, !tbaa !31
+  %2721 = getelementptr inbounds i8, ptr %2717, i64 64
+  %2722 = load <8 x i64>, ptr %2721, align 64, !tbaa !31
+  br label %2740
+
+2723:                                             ; preds = %2715, %2706
+  %2724 = getelementptr i8, ptr %2698, i64 %14
+  %2725 = load <16 x i32>, ptr %2724, align 1, !tbaa !31
+  br i1 %2650, label %2726, label %2729
+
+2726:                                             ; preds = %2723
+  %2727 = getelementptr inbounds i8, ptr %2724, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2727, i32 0, i32 3, i32 1)
+  %2728 = getelementptr inbounds i8, ptr %2724, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2728, i32 0, i32 3, i32 1)
+  br label %2729
+
+2729:                                             ; preds = %2726, %2723
+  %2730 = getelementptr inbounds i8, ptr %2724, i64 64
+  %2731 = load <16 x i8>, ptr %2730, align 1, !tbaa !31
+  %2732 = zext <16 x i8> %2731 to <16 x i32>
+  %2733 = bitcast <16 x i32> %2732 to <64 x i8>
+  %2734 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2733)
+  %2735 = bitcast <64 x i8> %2734 to <16 x i32>
+  %2736 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2735, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2737 = bitcast <16 x i32> %2736 to <8 x i64>
+  br i1 %18, label %2740, label %2738
+
+2738:                                             ; preds = %2729
+  %2739 = getelementptr inbounds i8, ptr %2700, i64 64
+  store <16 x i32> %2736, ptr %2739, align 64, !tbaa !31
+  br label %2740
+
+2740:                                             ; preds = %2738, %2729, %2716
+  %2741 = phi <16 x i32> [ %2725, %2729 ], [ %2725, %2738 ], [ %2720, %2716 ]
+  %2742 = phi <8 x i64> [ %2714, %2729 ], [ %2714, %2738 ], [ %2718, %2716 ]
+  %2743 = phi <8 x i64> [ %2737, %2729 ], [ %2737, %2738 ], [ %2722, %2716 ]
+  %2744 = shl nsw i64 %2696, 3
+  %2745 = getelementptr i8, ptr %130, i64 %2744
+  %2746 = load i64, ptr %2745, align 1
+  %2747 = insertelement <8 x i64> poison, i64 %2746, i64 0
+  %2748 = shufflevector <8 x i64> %2747, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2749 = bitcast <8 x i64> %2748 to <64 x i8>
+  %2750 = bitcast <8 x i64> %2695 to <16 x i32>
+  %2751 = bitcast <8 x i64> %2742 to <64 x i8>
+  %2752 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2749, <64 x i8> %2751)
+  %2753 = bitcast <64 x i8> %2752 to <16 x i32>
+  %2754 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2750, <16 x i32> %2753, <16 x i32> %2701)
+  %2755 = bitcast <16 x i32> %2754 to <8 x i64>
+  %2756 = bitcast <8 x i64> %2694 to <16 x i32>
+  %2757 = bitcast <8 x i64> %2743 to <64 x i8>
+  %2758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2749, <64 x i8> %2757)
+  %2759 = bitcast <64 x i8> %2758 to <16 x i32>
+  %2760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2756, <16 x i32> %2759, <16 x i32> %2741)
+  %2761 = bitcast <16 x i32> %2760 to <8 x i64>
+  %2762 = getelementptr i8, ptr %2745, i64 %1
+  %2763 = load i64, ptr %2762, align 1
+  %2764 = insertelement <8 x i64> poison, i64 %2763, i64 0
+  %2765 = shufflevector <8 x i64> %2764, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2766 = bitcast <8 x i64> %2765 to <64 x i8>
+  %2767 = bitcast <8 x i64> %2693 to <16 x i32>
+  %2768 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2766, <64 x i8> %2751)
+  %2769 = bitcast <64 x i8> %2768 to <16 x i32>
+  %2770 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2767, <16 x i32> %2769, <16 x i32> %2701)
+  %2771 = bitcast <16 x i32> %2770 to <8 x i64>
+  %2772 = bitcast <8 x i64> %2692 to <16 x i32>
+  %2773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2766, <64 x i8> %2757)
   %2774 = bitcast <64 x i8> %2773 to <16 x i32>
-  %2775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2712, <16 x i32> %2774, <16 x i32> %2718)
-  %2776 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2772, <64 x i8> %2764)
-  %2777 = bitcast <64 x i8> %2776 to <16 x i32>
-  %2778 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2711, <16 x i32> %2777, <16 x i32> %2744)
-  %2779 = getelementptr i8, ptr %2755, i64 %27
-  %2780 = load i64, ptr %2779, align 1
-  %2781 = insertelement <8 x i64> poison, i64 %2780, i64 0
-  %2782 = shufflevector <8 x i64> %2781, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2783 = bitcast <8 x i64> %2782 to <64 x i8>
-  %2784 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2783, <64 x i8> %2760)
-  %2785 = bitcast <64 x i8> %2784 to <16 x i32>
-  %2786 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2710, <16 x i32> %2785, <16 x i32> %2718)
-  %2787 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2783, <64 x i8> %2764)
-  %2788 = bitcast <64 x i8> %2787 to <16 x i32>
-  %2789 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2709, <16 x i32> %2788, <16 x i32> %2744)
-  %2790 = getelementptr i8, ptr %2755, i64 %28
-  %2791 = load i64, ptr %2790, align 1
-  %2792 = insertelement <8 x i64> poison, i64 %2791, i64 0
-  %2793 = shufflevector <8 x i64> %2792, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2794 = bitcast <8 x i64> %2793 to <64 x i8>
-  %2795 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2794, <64 x i8> %2760)
-  %2796 = bitcast <64 x i8> %2795 to <16 x i32>
-  %2797 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2708, <16 x i32> %2796, <16 x i32> %2718)
-  %2798 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2794, <64 x i8> %2764)
+  %2775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2772, <16 x i32> %2774, <16 x i32> %2741)
+  %2776 = bitcast <16 x i32> %2775 to <8 x i64>
+  %2777 = getelementptr i8, ptr %2745, i64 %37
+  %2778 = load i64, ptr %2777, align 1
+  %2779 = insertelement <8 x i64> poison, i64 %2778, i64 0
+  %2780 = shufflevector <8 x i64> %2779, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2781 = bitcast <8 x i64> %2780 to <64 x i8>
+  %2782 = bitcast <8 x i64> %2691 to <16 x i32>
+  %2783 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2781, <64 x i8> %2751)
+  %2784 = bitcast <64 x i8> %2783 to <16 x i32>
+  %2785 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2782, <16 x i32> %2784, <16 x i32> %2701)
+  %2786 = bitcast <16 x i32> %2785 to <8 x i64>
+  %2787 = bitcast <8 x i64> %2690 to <16 x i32>
+  %2788 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2781, <64 x i8> %2757)
+  %2789 = bitcast <64 x i8> %2788 to <16 x i32>
+  %2790 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2787, <16 x i32> %2789, <16 x i32> %2741)
+  %2791 = bitcast <16 x i32> %2790 to <8 x i64>
+  %2792 = getelementptr i8, ptr %2745, i64 %38
+  %2793 = load i64, ptr %2792, align 1
+  %2794 = insertelement <8 x i64> poison, i64 %2793, i64 0
+  %2795 = shufflevector <8 x i64> %2794, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2796 = bitcast <8 x i64> %2795 to <64 x i8>
+  %2797 = bitcast <8 x i64> %2689 to <16 x i32>
+  %2798 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2796, <64 x i8> %2751)
   %2799 = bitcast <64 x i8> %2798 to <16 x i32>
-  %2800 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2707, <16 x i32> %2799, <16 x i32> %2744)
-  %2801 = getelementptr i8, ptr %2755, i64 %29
-  %2802 = load i64, ptr %2801, align 1
-  %2803 = insertelement <8 x i64> poison, i64 %2802, i64 0
-  %2804 = shufflevector <8 x i64> %2803, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2805 = bitcast <8 x i64> %2804 to <64 x i8>
-  %2806 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2805, <64 x i8> %2760)
-  %2807 = bitcast <64 x i8> %2806 to <16 x i32>
-  %2808 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2706, <16 x i32> %2807, <16 x i32> %2718)
-  %2809 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2805, <64 x i8> %2764)
-  %2810 = bitcast <64 x i8> %2809 to <16 x i32>
-  %2811 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2705, <16 x i32> %2810, <16 x i32> %2744)
-  %2812 = getelementptr i8, ptr %2755, i64 %30
-  %2813 = load i64, ptr %2812, align 1
-  %2814 = insertelement <8 x i64> poison, i64 %2813, i64 0
-  %2815 = shufflevector <8 x i64> %2814, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2816 = bitcast <8 x i64> %2815 to <64 x i8>
-  %2817 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2816, <64 x i8> %2760)
-  %2818 = bitcast <64 x i8> %2817 to <16 x i32>
-  %2819 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2704, <16 x i32> %2818, <16 x i32> %2718)
-  %2820 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2816, <64 x i8> %2764)
-  %2821 = bitcast <64 x i8> %2820 to <16 x i32>
-  %2822 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2703, <16 x i32> %2821, <16 x i32> %2744)
-  %2823 = getelementptr i8, ptr %2755, i64 %31
-  %2824 = load i64, ptr %2823, align 1
-  %2825 = insertelement <8 x i64> poison, i64 %2824, i64 0
-  %2826 = shufflevector <8 x i64> %2825, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2827 = bitcast <8 x i64> %2826 to <64 x i8>
-  %2828 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2827, <64 x i8> %2760)
-  %2829 = bitcast <64 x i8> %2828 to <16 x i32>
-  %2830 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2702, <16 x i32> %2829, <16 x i32> %2718)
-  %2831 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2827, <64 x i8> %2764)
-  %2832 = bitcast <64 x i8> %2831 to <16 x i32>
-  %2833 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2701, <16 x i32> %2832, <16 x i32> %2744)
-  %2834 = add nuw nsw i64 %2715, 1
-  %2835 = icmp eq i64 %2834, %17
-  br i1 %2835, label %2910, label %2700, !llvm.loop !74
+  %2800 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2797, <16 x i32> %2799, <16 x i32> %2701)
+  %2801 = bitcast <16 x i32> %2800 to <8 x i64>
+  %2802 = bitcast <8 x i64> %2688 to <16 x i32>
+  %2803 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2796, <64 x i8> %2757)
+  %2804 = bitcast <64 x i8> %2803 to <16 x i32>
+  %2805 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2802, <16 x i32> %2804, <16 x i32> %2741)
+  %2806 = bitcast <16 x i32> %2805 to <8 x i64>
+  %2807 = getelementptr i8, ptr %2745, i64 %39
+  %2808 = load i64, ptr %2807, align 1
+  %2809 = insertelement <8 x i64> poison, i64 %2808, i64 0
+  %2810 = shufflevector <8 x i64> %2809, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2811 = bitcast <8 x i64> %2810 to <64 x i8>
+  %2812 = bitcast <8 x i64> %2687 to <16 x i32>
+  %2813 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2811, <64 x i8> %2751)
+  %2814 = bitcast <64 x i8> %2813 to <16 x i32>
+  %2815 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2812, <16 x i32> %2814, <16 x i32> %2701)
+  %2816 = bitcast <16 x i32> %2815 to <8 x i64>
+  %2817 = bitcast <8 x i64> %2686 to <16 x i32>
+  %2818 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2811, <64 x i8> %2757)
+  %2819 = bitcast <64 x i8> %2818 to <16 x i32>
+  %2820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2817, <16 x i32> %2819, <16 x i32> %2741)
+  %2821 = bitcast <16 x i32> %2820 to <8 x i64>
+  %2822 = add nuw nsw i64 %2696, 1
+  %2823 = icmp eq i64 %2822, %79
+  br i1 %2823, label %2902, label %2685, !llvm.loop !75
 
-2836:                                             ; preds = %2699, %2863
-  %2837 = phi <16 x i32> [ %2907, %2863 ], [ zeroinitializer, %2699 ]
-  %2838 = phi <16 x i32> [ %2906, %2863 ], [ zeroinitializer, %2699 ]
-  %2839 = phi <16 x i32> [ %2901, %2863 ], [ zeroinitializer, %2699 ]
-  %2840 = phi <16 x i32> [ %2900, %2863 ], [ zeroinitializer, %2699 ]
-  %2841 = phi <16 x i32> [ %2895, %2863 ], [ zeroinitializer, %2699 ]
-  %2842 = phi <16 x i32> [ %2894, %2863 ], [ zeroinitializer, %2699 ]
-  %2843 = phi <16 x i32> [ %2889, %2863 ], [ zeroinitializer, %2699 ]
-  %2844 = phi <16 x i32> [ %2888, %2863 ], [ zeroinitializer, %2699 ]
-  %2845 = phi <16 x i32> [ %2883, %2863 ], [ zeroinitializer, %2699 ]
-  %2846 = phi <16 x i32> [ %2882, %2863 ], [ zeroinitializer, %2699 ]
-  %2847 = phi <16 x i32> [ %2877, %2863 ], [ zeroinitializer, %2699 ]
-  %2848 = phi <16 x i32> [ %2876, %2863 ], [ zeroinitializer, %2699 ]
-  %2849 = phi <16 x i32> [ %2871, %2863 ], [ zeroinitializer, %2699 ]
-  %2850 = phi <16 x i32> [ %2870, %2863 ], [ zeroinitializer, %2699 ]
-  %2851 = phi i64 [ %2908, %2863 ], [ 0, %2699 ]
-  %2852 = shl nsw i64 %2851, 6
-  %2853 = getelementptr i8, ptr %98, i64 %2852
-  %2854 = load <16 x i32>, ptr %2853, align 1, !tbaa !31
-  br i1 %2697, label %2858, label %2855
+2824:                                             ; preds = %2652, %2847
+  %2825 = phi <8 x i64> [ %2899, %2847 ], [ %2683, %2652 ]
+  %2826 = phi <8 x i64> [ %2896, %2847 ], [ %2674, %2652 ]
+  %2827 = phi <8 x i64> [ %2889, %2847 ], [ %2682, %2652 ]
+  %2828 = phi <8 x i64> [ %2886, %2847 ], [ %2675, %2652 ]
+  %2829 = phi <8 x i64> [ %2879, %2847 ], [ %2681, %2652 ]
+  %2830 = phi <8 x i64> [ %2876, %2847 ], [ %2676, %2652 ]
+  %2831 = phi <8 x i64> [ %2869, %2847 ], [ %2680, %2652 ]
+  %2832 = phi <8 x i64> [ %2866, %2847 ], [ %2677, %2652 ]
+  %2833 = phi <8 x i64> [ %2859, %2847 ], [ %2679, %2652 ]
+  %2834 = phi <8 x i64> [ %2856, %2847 ], [ %2678, %2652 ]
+  %2835 = phi i64 [ %2900, %2847 ], [ 0, %2652 ]
+  %2836 = shl nsw i64 %2835, 6
+  %2837 = getelementptr i8, ptr %77, i64 %2836
+  %2838 = load <16 x i32>, ptr %2837, align 1, !tbaa !31
+  br i1 %2650, label %2842, label %2839
 
-2855:                                             ; preds = %2836
-  %2856 = getelementptr i8, ptr %2853, i64 %13
-  %2857 = load <16 x i32>, ptr %2856, align 1, !tbaa !31
-  br label %2863
+2839:                                             ; preds = %2824
+  %2840 = getelementptr i8, ptr %2837, i64 %14
+  %2841 = load <16 x i32>, ptr %2840, align 1, !tbaa !31
+  br label %2847
 
-2858:                                             ; preds = %2836
-  %2859 = getelementptr inbounds i8, ptr %2853, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2859, i32 0, i32 3, i32 1)
-  %2860 = getelementptr i8, ptr %2853, i64 %13
-  %2861 = load <16 x i32>, ptr %2860, align 1, !tbaa !31
-  %2862 = getelementptr inbounds i8, ptr %2860, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2862, i32 0, i32 3, i32 1)
-  br label %2863
+2842:                                             ; preds = %2824
+  %2843 = getelementptr inbounds i8, ptr %2837, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2843, i32 0, i32 3, i32 1)
+  %2844 = getelementptr i8, ptr %2837, i64 %14
+  %2845 = load <16 x i32>, ptr %2844, align 1, !tbaa !31
+  %2846 = getelementptr inbounds i8, ptr %2844, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2846, i32 0, i32 3, i32 1)
+  br label %2847
 
-2863:                                             ; preds = %2858, %2855
-  %2864 = phi <16 x i32> [ %2861, %2858 ], [ %2857, %2855 ]
-  %2865 = shl nsw i64 %2851, 2
-  %2866 = getelementptr i8, ptr %116, i64 %2865
-  %2867 = load i32, ptr %2866, align 1
-  %2868 = insertelement <16 x i32> poison, i32 %2867, i64 0
-  %2869 = shufflevector <16 x i32> %2868, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2870 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2850, <16 x i32> %2869, <16 x i32> %2854)
-  %2871 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2849, <16 x i32> %2869, <16 x i32> %2864)
-  %2872 = getelementptr i8, ptr %2866, i64 %1
-  %2873 = load i32, ptr %2872, align 1
-  %2874 = insertelement <16 x i32> poison, i32 %2873, i64 0
-  %2875 = shufflevector <16 x i32> %2874, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2876 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2848, <16 x i32> %2875, <16 x i32> %2854)
-  %2877 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2847, <16 x i32> %2875, <16 x i32> %2864)
-  %2878 = getelementptr i8, ptr %2866, i64 %27
-  %2879 = load i32, ptr %2878, align 1
-  %2880 = insertelement <16 x i32> poison, i32 %2879, i64 0
-  %2881 = shufflevector <16 x i32> %2880, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2882 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2846, <16 x i32> %2881, <16 x i32> %2854)
-  %2883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2845, <16 x i32> %2881, <16 x i32> %2864)
-  %2884 = getelementptr i8, ptr %2866, i64 %28
-  %2885 = load i32, ptr %2884, align 1
-  %2886 = insertelement <16 x i32> poison, i32 %2885, i64 0
-  %2887 = shufflevector <16 x i32> %2886, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2844, <16 x i32> %2887, <16 x i32> %2854)
-  %2889 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2843, <16 x i32> %2887, <16 x i32> %2864)
-  %2890 = getelementptr i8, ptr %2866, i64 %29
+2847:                                             ; preds = %2842, %2839
+  %2848 = phi <16 x i32> [ %2845, %2842 ], [ %2841, %2839 ]
+  %2849 = shl nsw i64 %2835, 2
+  %2850 = getelementptr i8, ptr %130, i64 %2849
+  %2851 = load i32, ptr %2850, align 1
+  %2852 = insertelement <16 x i32> poison, i32 %2851, i64 0
+  %2853 = shufflevector <16 x i32> %2852, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2854 = bitcast <8 x i64> %2834 to <16 x i32>
+  %2855 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2854, <16 x i32> %2853, <16 x i32> %2838)
+  %2856 = bitcast <16 x i32> %2855 to <8 x i64>
+  %2857 = bitcast <8 x i64> %2833 to <16 x i32>
+  %2858 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2857, <16 x i32> %2853, <16 x i32> %2848)
+  %2859 = bitcast <16 x i32> %2858 to <8 x i64>
+  %2860 = getelementptr i8, ptr %2850, i64 %1
+  %2861 = load i32, ptr %2860, align 1
+  %2862 = insertelement <16 x i32> poison, i32 %2861, i64 0
+  %2863 = shufflevector <16 x i32> %2862, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2864 = bitcast <8 x i64> %2832 to <16 x i32>
+  %2865 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2864, <16 x i32> %2863, <16 x i32> %2838)
+  %2866 = bitcast <16 x i32> %2865 to <8 x i64>
+  %2867 = bitcast <8 x i64> %2831 to <16 x i32>
+  %2868 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2867, <16 x i32> %2863, <16 x i32> %2848)
+  %2869 = bitcast <16 x i32> %2868 to <8 x i64>
+  %2870 = getelementptr i8, ptr %2850, i64 %37
+  %2871 = load i32, ptr %2870, align 1
+  %2872 = insertelement <16 x i32> poison, i32 %2871, i64 0
+  %2873 = shufflevector <16 x i32> %2872, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2874 = bitcast <8 x i64> %2830 to <16 x i32>
+  %2875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2874, <16 x i32> %2873, <16 x i32> %2838)
+  %2876 = bitcast <16 x i32> %2875 to <8 x i64>
+  %2877 = bitcast <8 x i64> %2829 to <16 x i32>
+  %2878 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2877, <16 x i32> %2873, <16 x i32> %2848)
+  %2879 = bitcast <16 x i32> %2878 to <8 x i64>
+  %2880 = getelementptr i8, ptr %2850, i64 %38
+  %2881 = load i32, ptr %2880, align 1
+  %2882 = insertelement <16 x i32> poison, i32 %2881, i64 0
+  %2883 = shufflevector <16 x i32> %2882, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2884 = bitcast <8 x i64> %2828 to <16 x i32>
+  %2885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2884, <16 x i32> %2883, <16 x i32> %2838)
+  %2886 = bitcast <16 x i32> %2885 to <8 x i64>
+  %2887 = bitcast <8 x i64> %2827 to <16 x i32>
+  %2888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2887, <16 x i32> %2883, <16 x i32> %2848)
+  %2889 = bitcast <16 x i32> %2888 to <8 x i64>
+  %2890 = getelementptr i8, ptr %2850, i64 %39
   %2891 = load i32, ptr %2890, align 1
   %2892 = insertelement <16 x i32> poison, i32 %2891, i64 0
   %2893 = shufflevector <16 x i32> %2892, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2894 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2842, <16 x i32> %2893, <16 x i32> %2854)
-  %2895 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2841, <16 x i32> %2893, <16 x i32> %2864)
-  %2896 = getelementptr i8, ptr %2866, i64 %30
-  %2897 = load i32, ptr %2896, align 1
-  %2898 = insertelement <16 x i32> poison, i32 %2897, i64 0
-  %2899 = shufflevector <16 x i32> %2898, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2900 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2840, <16 x i32> %2899, <16 x i32> %2854)
-  %2901 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2839, <16 x i32> %2899, <16 x i32> %2864)
-  %2902 = getelementptr i8, ptr %2866, i64 %31
-  %2903 = load i32, ptr %2902, align 1
-  %2904 = insertelement <16 x i32> poison, i32 %2903, i64 0
-  %2905 = shufflevector <16 x i32> %2904, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2906 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2838, <16 x i32> %2905, <16 x i32> %2854)
-  %2907 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2837, <16 x i32> %2905, <16 x i32> %2864)
-  %2908 = add nuw nsw i64 %2851, 1
-  %2909 = icmp eq i64 %2908, %19
-  br i1 %2909, label %2910, label %2836, !llvm.loop !75
+  %2894 = bitcast <8 x i64> %2826 to <16 x i32>
+  %2895 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2894, <16 x i32> %2893, <16 x i32> %2838)
+  %2896 = bitcast <16 x i32> %2895 to <8 x i64>
+  %2897 = bitcast <8 x i64> %2825 to <16 x i32>
+  %2898 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2897, <16 x i32> %2893, <16 x i32> %2848)
+  %2899 = bitcast <16 x i32> %2898 to <8 x i64>
+  %2900 = add nuw nsw i64 %2835, 1
+  %2901 = icmp eq i64 %2900, %81
+  br i1 %2901, label %2902, label %2824, !llvm.loop !76
 
-2910:                                             ; preds = %2743, %2863, %2699, %2698
-  %2911 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2907, %2863 ], [ %2833, %2743 ]
-  %2912 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2906, %2863 ], [ %2830, %2743 ]
-  %2913 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2901, %2863 ], [ %2822, %2743 ]
-  %2914 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2900, %2863 ], [ %2819, %2743 ]
-  %2915 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2895, %2863 ], [ %2811, %2743 ]
-  %2916 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2894, %2863 ], [ %2808, %2743 ]
-  %2917 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2889, %2863 ], [ %2800, %2743 ]
-  %2918 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2888, %2863 ], [ %2797, %2743 ]
-  %2919 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2883, %2863 ], [ %2789, %2743 ]
-  %2920 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2882, %2863 ], [ %2786, %2743 ]
-  %2921 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2877, %2863 ], [ %2778, %2743 ]
-  %2922 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2876, %2863 ], [ %2775, %2743 ]
-  %2923 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2871, %2863 ], [ %2767, %2743 ]
-  %2924 = phi <16 x i32> [ zeroinitializer, %2699 ], [ zeroinitializer, %2698 ], [ %2870, %2863 ], [ %2763, %2743 ]
-  store <16 x i32> %2924, ptr %110, align 1, !tbaa !31
-  %2925 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %2923, ptr %2925, align 1, !tbaa !31
-  %2926 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %2922, ptr %2926, align 1, !tbaa !31
-  %2927 = getelementptr inbounds i8, ptr %2926, i64 64
-  store <16 x i32> %2921, ptr %2927, align 1, !tbaa !31
-  %2928 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %2920, ptr %2928, align 1, !tbaa !31
-  %2929 = getelementptr inbounds i8, ptr %2928, i64 64
-  store <16 x i32> %2919, ptr %2929, align 1, !tbaa !31
-  %2930 = getelementptr i8, ptr %37, i64 %109
-  store <16 x i32> %2918, ptr %2930, align 1, !tbaa !31
-  %2931 = getelementptr inbounds i8, ptr %2930, i64 64
-  store <16 x i32> %2917, ptr %2931, align 1, !tbaa !31
-  %2932 = getelementptr i8, ptr %39, i64 %109
-  store <16 x i32> %2916, ptr %2932, align 1, !tbaa !31
-  %2933 = getelementptr inbounds i8, ptr %2932, i64 64
-  store <16 x i32> %2915, ptr %2933, align 1, !tbaa !31
-  %2934 = getelementptr i8, ptr %41, i64 %109
-  store <16 x i32> %2914, ptr %2934, align 1, !tbaa !31
-  %2935 = getelementptr inbounds i8, ptr %2934, i64 64
-  store <16 x i32> %2913, ptr %2935, align 1, !tbaa !31
-  %2936 = getelementptr i8, ptr %43, i64 %109
-  store <16 x i32> %2912, ptr %2936, align 1, !tbaa !31
-  %2937 = getelementptr inbounds i8, ptr %2936, i64 64
-  store <16 x i32> %2911, ptr %2937, align 1, !tbaa !31
-  br label %3205
+2902:                                             ; preds = %2740, %2847, %2652, %2651
+  %2903 = phi <8 x i64> [ %2683, %2652 ], [ %2683, %2651 ], [ %2899, %2847 ], [ %2821, %2740 ]
+  %2904 = phi <8 x i64> [ %2674, %2652 ], [ %2674, %2651 ], [ %2896, %2847 ], [ %2816, %2740 ]
+  %2905 = phi <8 x i64> [ %2682, %2652 ], [ %2682, %2651 ], [ %2889, %2847 ], [ %2806, %2740 ]
+  %2906 = phi <8 x i64> [ %2675, %2652 ], [ %2675, %2651 ], [ %2886, %2847 ], [ %2801, %2740 ]
+  %2907 = phi <8 x i64> [ %2681, %2652 ], [ %2681, %2651 ], [ %2879, %2847 ], [ %2791, %2740 ]
+  %2908 = phi <8 x i64> [ %2676, %2652 ], [ %2676, %2651 ], [ %2876, %2847 ], [ %2786, %2740 ]
+  %2909 = phi <8 x i64> [ %2680, %2652 ], [ %2680, %2651 ], [ %2869, %2847 ], [ %2776, %2740 ]
+  %2910 = phi <8 x i64> [ %2677, %2652 ], [ %2677, %2651 ], [ %2866, %2847 ], [ %2771, %2740 ]
+  %2911 = phi <8 x i64> [ %2679, %2652 ], [ %2679, %2651 ], [ %2859, %2847 ], [ %2761, %2740 ]
+  %2912 = phi <8 x i64> [ %2678, %2652 ], [ %2678, %2651 ], [ %2856, %2847 ], [ %2755, %2740 ]
+  store <8 x i64> %2912, ptr %124, align 1, !tbaa !31
+  %2913 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2911, ptr %2913, align 1, !tbaa !31
+  %2914 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2910, ptr %2914, align 1, !tbaa !31
+  %2915 = getelementptr inbounds i8, ptr %2914, i64 64
+  store <8 x i64> %2909, ptr %2915, align 1, !tbaa !31
+  %2916 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2908, ptr %2916, align 1, !tbaa !31
+  %2917 = getelementptr inbounds i8, ptr %2916, i64 64
+  store <8 x i64> %2907, ptr %2917, align 1, !tbaa !31
+  %2918 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %2906, ptr %2918, align 1, !tbaa !31
+  %2919 = getelementptr inbounds i8, ptr %2918, i64 64
+  store <8 x i64> %2905, ptr %2919, align 1, !tbaa !31
+  %2920 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %2904, ptr %2920, align 1, !tbaa !31
+  %2921 = getelementptr inbounds i8, ptr %2920, i64 64
+  store <8 x i64> %2903, ptr %2921, align 1, !tbaa !31
+  br label %3975
 
-2938:                                             ; preds = %105
-  %2939 = icmp eq i64 %107, 0
-  br i1 %10, label %2941, label %2940
+2922:                                             ; preds = %119
+  %2923 = icmp eq i64 %121, 0
+  br i1 %78, label %2950, label %2926
 
-2940:                                             ; preds = %2938
-  br i1 %18, label %2942, label %3173
+2924:                                             ; preds = %2950
+  br i1 %80, label %2964, label %3210
 
-2941:                                             ; preds = %2938
-  br i1 %20, label %3091, label %3173
+2925:                                             ; preds = %2950
+  br i1 %82, label %3120, label %3210
 
-2942:                                             ; preds = %2940, %2987
-  %2943 = phi <16 x i32> [ %3088, %2987 ], [ zeroinitializer, %2940 ]
-  %2944 = phi <16 x i32> [ %3085, %2987 ], [ zeroinitializer, %2940 ]
-  %2945 = phi <16 x i32> [ %3077, %2987 ], [ zeroinitializer, %2940 ]
-  %2946 = phi <16 x i32> [ %3074, %2987 ], [ zeroinitializer, %2940 ]
-  %2947 = phi <16 x i32> [ %3066, %2987 ], [ zeroinitializer, %2940 ]
-  %2948 = phi <16 x i32> [ %3063, %2987 ], [ zeroinitializer, %2940 ]
-  %2949 = phi <16 x i32> [ %3055, %2987 ], [ zeroinitializer, %2940 ]
-  %2950 = phi <16 x i32> [ %3052, %2987 ], [ zeroinitializer, %2940 ]
-  %2951 = phi <16 x i32> [ %3044, %2987 ], [ zeroinitializer, %2940 ]
-  %2952 = phi <16 x i32> [ %3041, %2987 ], [ zeroinitializer, %2940 ]
-  %2953 = phi <16 x i32> [ %3033, %2987 ], [ zeroinitializer, %2940 ]
-  %2954 = phi <16 x i32> [ %3030, %2987 ], [ zeroinitializer, %2940 ]
-  %2955 = phi <16 x i32> [ %3022, %2987 ], [ zeroinitializer, %2940 ]
-  %2956 = phi <16 x i32> [ %3019, %2987 ], [ zeroinitializer, %2940 ]
-  %2957 = phi <16 x i32> [ %3011, %2987 ], [ zeroinitializer, %2940 ]
-  %2958 = phi <16 x i32> [ %3007, %2987 ], [ zeroinitializer, %2940 ]
-  %2959 = phi i64 [ %3089, %2987 ], [ 0, %2940 ]
-  %2960 = mul nuw nsw i64 %2959, 80
-  %2961 = getelementptr i8, ptr %98, i64 %2960
-  %2962 = load <16 x i32>, ptr %2961, align 1, !tbaa !31
-  br i1 %2939, label %2973, label %2963
+2926:                                             ; preds = %2922
+  %2927 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2928 = getelementptr inbounds i8, ptr %132, i64 64
+  %2929 = load <8 x i64>, ptr %2928, align 1, !tbaa !31
+  %2930 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2931 = load <8 x i64>, ptr %2930, align 1, !tbaa !31
+  %2932 = getelementptr inbounds i8, ptr %2930, i64 64
+  %2933 = load <8 x i64>, ptr %2932, align 1, !tbaa !31
+  %2934 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2935 = load <8 x i64>, ptr %2934, align 1, !tbaa !31
+  %2936 = getelementptr inbounds i8, ptr %2934, i64 64
+  %2937 = load <8 x i64>, ptr %2936, align 1, !tbaa !31
+  %2938 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2939 = load <8 x i64>, ptr %2938, align 1, !tbaa !31
+  %2940 = getelementptr inbounds i8, ptr %2938, i64 64
+  %2941 = load <8 x i64>, ptr %2940, align 1, !tbaa !31
+  %2942 = getelementptr inbounds i8, ptr %132, i64 %33
+  %2943 = load <8 x i64>, ptr %2942, align 1, !tbaa !31
+  %2944 = getelementptr inbounds i8, ptr %2942, i64 64
+  %2945 = load <8 x i64>, ptr %2944, align 1, !tbaa !31
+  %2946 = getelementptr inbounds i8, ptr %132, i64 %34
+  %2947 = load <8 x i64>, ptr %2946, align 1, !tbaa !31
+  %2948 = getelementptr inbounds i8, ptr %2946, i64 64
+  %2949 = load <8 x i64>, ptr %2948, align 1, !tbaa !31
+  br label %2950
 
-2963:                                             ; preds = %2942
-  %2964 = getelementptr inbounds i8, ptr %2961, i64 64
-  %2965 = load <16 x i8>, ptr %2964, align 1, !tbaa !31
-  %2966 = zext <16 x i8> %2965 to <16 x i32>
-  %2967 = bitcast <16 x i32> %2966 to <64 x i8>
-  %2968 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2967)
-  %2969 = bitcast <64 x i8> %2968 to <16 x i32>
-  %2970 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2969, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2971 = getelementptr i8, ptr %2961, i64 %13
-  %2972 = load <16 x i32>, ptr %2971, align 1, !tbaa !31
-  br label %2987
+2950:                                             ; preds = %2926, %2922
+  %2951 = phi <8 x i64> [ %2947, %2926 ], [ zeroinitializer, %2922 ]
+  %2952 = phi <8 x i64> [ %2943, %2926 ], [ zeroinitializer, %2922 ]
+  %2953 = phi <8 x i64> [ %2939, %2926 ], [ zeroinitializer, %2922 ]
+  %2954 = phi <8 x i64> [ %2935, %2926 ], [ zeroinitializer, %2922 ]
+  %2955 = phi <8 x i64> [ %2931, %2926 ], [ zeroinitializer, %2922 ]
+  %2956 = phi <8 x i64> [ %2927, %2926 ], [ zeroinitializer, %2922 ]
+  %2957 = phi <8 x i64> [ %2929, %2926 ], [ zeroinitializer, %2922 ]
+  %2958 = phi <8 x i64> [ %2933, %2926 ], [ zeroinitializer, %2922 ]
+  %2959 = phi <8 x i64> [ %2937, %2926 ], [ zeroinitializer, %2922 ]
+  %2960 = phi <8 x i64> [ %2941, %2926 ], [ zeroinitializer, %2922 ]
+  %2961 = phi <8 x i64> [ %2945, %2926 ], [ zeroinitializer, %2922 ]
+  %2962 = phi <8 x i64> [ %2949, %2926 ], [ zeroinitializer, %2922 ]
+  %2963 = or i1 %18, %2923
+  br i1 %11, label %2925, label %2924
 
-2973:                                             ; preds = %2942
-  %2974 = getelementptr inbounds i8, ptr %2961, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2974, i32 0, i32 3, i32 1)
-  %2975 = getelementptr inbounds i8, ptr %2961, i64 4175
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2975, i32 0, i32 3, i32 1)
-  %2976 = getelementptr inbounds i8, ptr %2961, i64 64
-  %2977 = load <16 x i8>, ptr %2976, align 1, !tbaa !31
-  %2978 = zext <16 x i8> %2977 to <16 x i32>
-  %2979 = bitcast <16 x i32> %2978 to <64 x i8>
-  %2980 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2979)
-  %2981 = bitcast <64 x i8> %2980 to <16 x i32>
-  %2982 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2981, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2983 = getelementptr i8, ptr %2961, i64 %13
-  %2984 = load <16 x i32>, ptr %2983, align 1, !tbaa !31
-  %2985 = getelementptr inbounds i8, ptr %2983, i64 4096
+2964:                                             ; preds = %2924, %3021
+  %2965 = phi <8 x i64> [ %3117, %3021 ], [ %2962, %2924 ]
+  %2966 = phi <8 x i64> [ %3112, %3021 ], [ %2951, %2924 ]
+  %2967 = phi <8 x i64> [ %3102, %3021 ], [ %2961, %2924 ]
+  %2968 = phi <8 x i64> [ %3097, %3021 ], [ %2952, %2924 ]
+  %2969 = phi <8 x i64> [ %3087, %3021 ], [ %2960, %2924 ]
+  %2970 = phi <8 x i64> [ %3082, %3021 ], [ %2953, %2924 ]
+  %2971 = phi <8 x i64> [ %3072, %3021 ], [ %2959, %2924 ]
+  %2972 = phi <8 x i64> [ %3067, %3021 ], [ %2954, %2924 ]
+  %2973 = phi <8 x i64> [ %3057, %3021 ], [ %2958, %2924 ]
+  %2974 = phi <8 x i64> [ %3052, %3021 ], [ %2955, %2924 ]
+  %2975 = phi <8 x i64> [ %3042, %3021 ], [ %2957, %2924 ]
+  %2976 = phi <8 x i64> [ %3036, %3021 ], [ %2956, %2924 ]
+  %2977 = phi i64 [ %3118, %3021 ], [ 0, %2924 ]
+  %2978 = mul nuw nsw i64 %2977, 80
+  %2979 = getelementptr i8, ptr %77, i64 %2978
+  %2980 = shl nsw i64 %2977, 7
+  %2981 = getelementptr inbounds i8, ptr %10, i64 %2980
+  %2982 = load <16 x i32>, ptr %2979, align 1, !tbaa !31
+  br i1 %2963, label %2983, label %2997
+
+2983:                                             ; preds = %2964
+  br i1 %2923, label %2984, label %2987
+
+2984:                                             ; preds = %2983
+  %2985 = getelementptr inbounds i8, ptr %2979, i64 4096
   tail call void @llvm.prefetch.p0(ptr nonnull readonly %2985, i32 0, i32 3, i32 1)
-  %2986 = getelementptr inbounds i8, ptr %2983, i64 4175
+  %2986 = getelementptr inbounds i8, ptr %2979, i64 4175
   tail call void @llvm.prefetch.p0(ptr nonnull readonly %2986, i32 0, i32 3, i32 1)
   br label %2987
 
-2987:                                             ; preds = %2973, %2963
-  %2988 = phi <16 x i32> [ %2984, %2973 ], [ %2972, %2963 ]
-  %2989 = phi <16 x i32> [ %2982, %2973 ], [ %2970, %2963 ]
-  %2990 = getelementptr i8, ptr %2961, i64 %13
-  %2991 = getelementptr inbounds i8, ptr %2990, i64 64
-  %2992 = load <16 x i8>, ptr %2991, align 1, !tbaa !31
-  %2993 = zext <16 x i8> %2992 to <16 x i32>
-  %2994 = bitcast <16 x i32> %2993 to <64 x i8>
-  %2995 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2994)
-  %2996 = bitcast <64 x i8> %2995 to <16 x i32>
-  %2997 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2996, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2998 = shl nsw i64 %2959, 3
-  %2999 = getelementptr i8, ptr %116, i64 %2998
-  %3000 = load i64, ptr %2999, align 1
-  %3001 = insertelement <8 x i64> poison, i64 %3000, i64 0
-  %3002 = shufflevector <8 x i64> %3001, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3003 = bitcast <8 x i64> %3002 to <64 x i8>
-  %3004 = bitcast <16 x i32> %2989 to <64 x i8>
-  %3005 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3003, <64 x i8> %3004)
-  %3006 = bitcast <64 x i8> %3005 to <16 x i32>
-  %3007 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2958, <16 x i32> %3006, <16 x i32> %2962)
-  %3008 = bitcast <16 x i32> %2997 to <64 x i8>
-  %3009 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3003, <64 x i8> %3008)
-  %3010 = bitcast <64 x i8> %3009 to <16 x i32>
-  %3011 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2957, <16 x i32> %3010, <16 x i32> %2988)
-  %3012 = getelementptr i8, ptr %2999, i64 %1
-  %3013 = load i64, ptr %3012, align 1
-  %3014 = insertelement <8 x i64> poison, i64 %3013, i64 0
-  %3015 = shufflevector <8 x i64> %3014, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3016 = bitcast <8 x i64> %3015 to <64 x i8>
-  %3017 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3016, <64 x i8> %3004)
-  %3018 = bitcast <64 x i8> %3017 to <16 x i32>
-  %3019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2956, <16 x i32> %3018, <16 x i32> %2962)
-  %3020 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3016, <64 x i8> %3008)
-  %3021 = bitcast <64 x i8> %3020 to <16 x i32>
-  %3022 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2955, <16 x i32> %3021, <16 x i32> %2988)
-  %3023 = getelementptr i8, ptr %2999, i64 %27
-  %3024 = load i64, ptr %3023, align 1
-  %3025 = insertelement <8 x i64> poison, i64 %3024, i64 0
-  %3026 = shufflevector <8 x i64> %3025, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3027 = bitcast <8 x i64> %3026 to <64 x i8>
-  %3028 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3027, <64 x i8> %3004)
-  %3029 = bitcast <64 x i8> %3028 to <16 x i32>
-  %3030 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2954, <16 x i32> %3029, <16 x i32> %2962)
-  %3031 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3027, <64 x i8> %3008)
-  %3032 = bitcast <64 x i8> %3031 to <16 x i32>
-  %3033 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2953, <16 x i32> %3032, <16 x i32> %2988)
-  %3034 = getelementptr i8, ptr %2999, i64 %28
-  %3035 = load i64, ptr %3034, align 1
-  %3036 = insertelement <8 x i64> poison, i64 %3035, i64 0
-  %3037 = shufflevector <8 x i64> %3036, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3038 = bitcast <8 x i64> %3037 to <64 x i8>
-  %3039 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3038, <64 x i8> %3004)
+2987:                                             ; preds = %2984, %2983
+  %2988 = getelementptr inbounds i8, ptr %2979, i64 64
+  %2989 = load <16 x i8>, ptr %2988, align 1, !tbaa !31
+  %2990 = zext <16 x i8> %2989 to <16 x i32>
+  %2991 = bitcast <16 x i32> %2990 to <64 x i8>
+  %2992 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2991)
+  %2993 = bitcast <64 x i8> %2992 to <16 x i32>
+  %2994 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2993, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2995 = bitcast <16 x i32> %2994 to <8 x i64>
+  br i1 %18, label %3004, label %2996
+
+2996:                                             ; preds = %2987
+  store <16 x i32> %2994, ptr %2981, align 64, !tbaa !31
+  br label %3004
+
+2997:                                             ; preds = %2964
+  %2998 = getelementptr inbounds i8, ptr %24, i64 %2980
+  %2999 = load <8 x i64>, ptr %2998, align 64, !tbaa !31
+  %3000 = getelementptr i8, ptr %2979, i64 %12
+  %3001 = load <16 x i32>, ptr %3000, align 1, !tbaa !31
+  %3002 = getelementptr inbounds i8, ptr %2998, i64 64
+  %3003 = load <8 x i64>, ptr %3002, align 64, !tbaa !31
+  br label %3021
+
+3004:                                             ; preds = %2996, %2987
+  %3005 = getelementptr i8, ptr %2979, i64 %14
+  %3006 = load <16 x i32>, ptr %3005, align 1, !tbaa !31
+  br i1 %2923, label %3007, label %3010
+
+3007:                                             ; preds = %3004
+  %3008 = getelementptr inbounds i8, ptr %3005, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3008, i32 0, i32 3, i32 1)
+  %3009 = getelementptr inbounds i8, ptr %3005, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3009, i32 0, i32 3, i32 1)
+  br label %3010
+
+3010:                                             ; preds = %3007, %3004
+  %3011 = getelementptr inbounds i8, ptr %3005, i64 64
+  %3012 = load <16 x i8>, ptr %3011, align 1, !tbaa !31
+  %3013 = zext <16 x i8> %3012 to <16 x i32>
+  %3014 = bitcast <16 x i32> %3013 to <64 x i8>
+  %3015 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3014)
+  %3016 = bitcast <64 x i8> %3015 to <16 x i32>
+  %3017 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3016, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3018 = bitcast <16 x i32> %3017 to <8 x i64>
+  br i1 %18, label %3021, label %3019
+
+3019:                                             ; preds = %3010
+  %3020 = getelementptr inbounds i8, ptr %2981, i64 64
+  store <16 x i32> %3017, ptr %3020, align 64, !tbaa !31
+  br label %3021
+
+3021:                                             ; preds = %3019, %3010, %2997
+  %3022 = phi <16 x i32> [ %3006, %3010 ], [ %3006, %3019 ], [ %3001, %2997 ]
+  %3023 = phi <8 x i64> [ %2995, %3010 ], [ %2995, %3019 ], [ %2999, %2997 ]
+  %3024 = phi <8 x i64> [ %3018, %3010 ], [ %3018, %3019 ], [ %3003, %2997 ]
+  %3025 = shl nsw i64 %2977, 3
+  %3026 = getelementptr i8, ptr %130, i64 %3025
+  %3027 = load i64, ptr %3026, align 1
+  %3028 = insertelement <8 x i64> poison, i64 %3027, i64 0
+  %3029 = shufflevector <8 x i64> %3028, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3030 = bitcast <8 x i64> %3029 to <64 x i8>
+  %3031 = bitcast <8 x i64> %2976 to <16 x i32>
+  %3032 = bitcast <8 x i64> %3023 to <64 x i8>
+  %3033 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3030, <64 x i8> %3032)
+  %3034 = bitcast <64 x i8> %3033 to <16 x i32>
+  %3035 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3031, <16 x i32> %3034, <16 x i32> %2982)
+  %3036 = bitcast <16 x i32> %3035 to <8 x i64>
+  %3037 = bitcast <8 x i64> %2975 to <16 x i32>
+  %3038 = bitcast <8 x i64> %3024 to <64 x i8>
+  %3039 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3030, <64 x i8> %3038)
   %3040 = bitcast <64 x i8> %3039 to <16 x i32>
-  %3041 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2952, <16 x i32> %3040, <16 x i32> %2962)
-  %3042 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3038, <64 x i8> %3008)
-  %3043 = bitcast <64 x i8> %3042 to <16 x i32>
-  %3044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2951, <16 x i32> %3043, <16 x i32> %2988)
-  %3045 = getelementptr i8, ptr %2999, i64 %29
-  %3046 = load i64, ptr %3045, align 1
-  %3047 = insertelement <8 x i64> poison, i64 %3046, i64 0
-  %3048 = shufflevector <8 x i64> %3047, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3049 = bitcast <8 x i64> %3048 to <64 x i8>
-  %3050 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3049, <64 x i8> %3004)
-  %3051 = bitcast <64 x i8> %3050 to <16 x i32>
-  %3052 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2950, <16 x i32> %3051, <16 x i32> %2962)
-  %3053 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3049, <64 x i8> %3008)
-  %3054 = bitcast <64 x i8> %3053 to <16 x i32>
-  %3055 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2949, <16 x i32> %3054, <16 x i32> %2988)
-  %3056 = getelementptr i8, ptr %2999, i64 %30
-  %3057 = load i64, ptr %3056, align 1
-  %3058 = insertelement <8 x i64> poison, i64 %3057, i64 0
-  %3059 = shufflevector <8 x i64> %3058, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3060 = bitcast <8 x i64> %3059 to <64 x i8>
-  %3061 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3060, <64 x i8> %3004)
-  %3062 = bitcast <64 x i8> %3061 to <16 x i32>
-  %3063 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2948, <16 x i32> %3062, <16 x i32> %2962)
-  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3060, <64 x i8> %3008)
+  %3041 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3037, <16 x i32> %3040, <16 x i32> %3022)
+  %3042 = bitcast <16 x i32> %3041 to <8 x i64>
+  %3043 = getelementptr i8, ptr %3026, i64 %1
+  %3044 = load i64, ptr %3043, align 1
+  %3045 = insertelement <8 x i64> poison, i64 %3044, i64 0
+  %3046 = shufflevector <8 x i64> %3045, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3047 = bitcast <8 x i64> %3046 to <64 x i8>
+  %3048 = bitcast <8 x i64> %2974 to <16 x i32>
+  %3049 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3047, <64 x i8> %3032)
+  %3050 = bitcast <64 x i8> %3049 to <16 x i32>
+  %3051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3048, <16 x i32> %3050, <16 x i32> %2982)
+  %3052 = bitcast <16 x i32> %3051 to <8 x i64>
+  %3053 = bitcast <8 x i64> %2973 to <16 x i32>
+  %3054 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3047, <64 x i8> %3038)
+  %3055 = bitcast <64 x i8> %3054 to <16 x i32>
+  %3056 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3053, <16 x i32> %3055, <16 x i32> %3022)
+  %3057 = bitcast <16 x i32> %3056 to <8 x i64>
+  %3058 = getelementptr i8, ptr %3026, i64 %37
+  %3059 = load i64, ptr %3058, align 1
+  %3060 = insertelement <8 x i64> poison, i64 %3059, i64 0
+  %3061 = shufflevector <8 x i64> %3060, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3062 = bitcast <8 x i64> %3061 to <64 x i8>
+  %3063 = bitcast <8 x i64> %2972 to <16 x i32>
+  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3062, <64 x i8> %3032)
   %3065 = bitcast <64 x i8> %3064 to <16 x i32>
-  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2947, <16 x i32> %3065, <16 x i32> %2988)
-  %3067 = getelementptr i8, ptr %2999, i64 %31
-  %3068 = load i64, ptr %3067, align 1
-  %3069 = insertelement <8 x i64> poison, i64 %3068, i64 0
-  %3070 = shufflevector <8 x i64> %3069, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3071 = bitcast <8 x i64> %3070 to <64 x i8>
-  %3072 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3071, <64 x i8> %3004)
-  %3073 = bitcast <64 x i8> %3072 to <16 x i32>
-  %3074 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2946, <16 x i32> %3073, <16 x i32> %2962)
-  %3075 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3071, <64 x i8> %3008)
-  %3076 = bitcast <64 x i8> %3075 to <16 x i32>
-  %3077 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2945, <16 x i32> %3076, <16 x i32> %2988)
-  %3078 = getelementptr i8, ptr %2999, i64 %32
-  %3079 = load i64, ptr %3078, align 1
-  %3080 = insertelement <8 x i64> poison, i64 %3079, i64 0
-  %3081 = shufflevector <8 x i64> %3080, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3082 = bitcast <8 x i64> %3081 to <64 x i8>
-  %3083 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3082, <64 x i8> %3004)
-  %3084 = bitcast <64 x i8> %3083 to <16 x i32>
-  %3085 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2944, <16 x i32> %3084, <16 x i32> %2962)
-  %3086 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3082, <64 x i8> %3008)
-  %3087 = bitcast <64 x i8> %3086 to <16 x i32>
-  %3088 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2943, <16 x i32> %3087, <16 x i32> %2988)
-  %3089 = add nuw nsw i64 %2959, 1
-  %3090 = icmp eq i64 %3089, %17
-  br i1 %3090, label %3173, label %2942, !llvm.loop !74
+  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3063, <16 x i32> %3065, <16 x i32> %2982)
+  %3067 = bitcast <16 x i32> %3066 to <8 x i64>
+  %3068 = bitcast <8 x i64> %2971 to <16 x i32>
+  %3069 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3062, <64 x i8> %3038)
+  %3070 = bitcast <64 x i8> %3069 to <16 x i32>
+  %3071 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3068, <16 x i32> %3070, <16 x i32> %3022)
+  %3072 = bitcast <16 x i32> %3071 to <8 x i64>
+  %3073 = getelementptr i8, ptr %3026, i64 %38
+  %3074 = load i64, ptr %3073, align 1
+  %3075 = insertelement <8 x i64> poison, i64 %3074, i64 0
+  %3076 = shufflevector <8 x i64> %3075, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3077 = bitcast <8 x i64> %3076 to <64 x i8>
+  %3078 = bitcast <8 x i64> %2970 to <16 x i32>
+  %3079 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3077, <64 x i8> %3032)
+  %3080 = bitcast <64 x i8> %3079 to <16 x i32>
+  %3081 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3078, <16 x i32> %3080, <16 x i32> %2982)
+  %3082 = bitcast <16 x i32> %3081 to <8 x i64>
+  %3083 = bitcast <8 x i64> %2969 to <16 x i32>
+  %3084 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3077, <64 x i8> %3038)
+  %3085 = bitcast <64 x i8> %3084 to <16 x i32>
+  %3086 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3083, <16 x i32> %3085, <16 x i32> %3022)
+  %3087 = bitcast <16 x i32> %3086 to <8 x i64>
+  %3088 = getelementptr i8, ptr %3026, i64 %39
+  %3089 = load i64, ptr %3088, align 1
+  %3090 = insertelement <8 x i64> poison, i64 %3089, i64 0
+  %3091 = shufflevector <8 x i64> %3090, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3092 = bitcast <8 x i64> %3091 to <64 x i8>
+  %3093 = bitcast <8 x i64> %2968 to <16 x i32>
+  %3094 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3092, <64 x i8> %3032)
+  %3095 = bitcast <64 x i8> %3094 to <16 x i32>
+  %3096 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3093, <16 x i32> %3095, <16 x i32> %2982)
+  %3097 = bitcast <16 x i32> %3096 to <8 x i64>
+  %3098 = bitcast <8 x i64> %2967 to <16 x i32>
+  %3099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3092, <64 x i8> %3038)
+  %3100 = bitcast <64 x i8> %3099 to <16 x i32>
+  %3101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3098, <16 x i32> %3100, <16 x i32> %3022)
+  %3102 = bitcast <16 x i32> %3101 to <8 x i64>
+  %3103 = getelementptr i8, ptr %3026, i64 %40
+  %3104 = load i64, ptr %3103, align 1
+  %3105 = insertelement <8 x i64> poison, i64 %3104, i64 0
+  %3106 = shufflevector <8 x i64> %3105, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3107 = bitcast <8 x i64> %3106 to <64 x i8>
+  %3108 = bitcast <8 x i64> %2966 to <16 x i32>
+  %3109 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3032)
+  %3110 = bitcast <64 x i8> %3109 to <16 x i32>
+  %3111 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3108, <16 x i32> %3110, <16 x i32> %2982)
+  %3112 = bitcast <16 x i32> %3111 to <8 x i64>
+  %3113 = bitcast <8 x i64> %2965 to <16 x i32>
+  %3114 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3038)
+  %3115 = bitcast <64 x i8> %3114 to <16 x i32>
+  %3116 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3113, <16 x i32> %3115, <16 x i32> %3022)
+  %3117 = bitcast <16 x i32> %3116 to <8 x i64>
+  %3118 = add nuw nsw i64 %2977, 1
+  %3119 = icmp eq i64 %3118, %79
+  br i1 %3119, label %3210, label %2964, !llvm.loop !75
 
-3091:                                             ; preds = %2941, %3120
-  %3092 = phi <16 x i32> [ %3170, %3120 ], [ zeroinitializer, %2941 ]
-  %3093 = phi <16 x i32> [ %3169, %3120 ], [ zeroinitializer, %2941 ]
-  %3094 = phi <16 x i32> [ %3164, %3120 ], [ zeroinitializer, %2941 ]
-  %3095 = phi <16 x i32> [ %3163, %3120 ], [ zeroinitializer, %2941 ]
-  %3096 = phi <16 x i32> [ %3158, %3120 ], [ zeroinitializer, %2941 ]
-  %3097 = phi <16 x i32> [ %3157, %3120 ], [ zeroinitializer, %2941 ]
-  %3098 = phi <16 x i32> [ %3152, %3120 ], [ zeroinitializer, %2941 ]
-  %3099 = phi <16 x i32> [ %3151, %3120 ], [ zeroinitializer, %2941 ]
-  %3100 = phi <16 x i32> [ %3146, %3120 ], [ zeroinitializer, %2941 ]
-  %3101 = phi <16 x i32> [ %3145, %3120 ], [ zeroinitializer, %2941 ]
-  %3102 = phi <16 x i32> [ %3140, %3120 ], [ zeroinitializer, %2941 ]
-  %3103 = phi <16 x i32> [ %3139, %3120 ], [ zeroinitializer, %2941 ]
-  %3104 = phi <16 x i32> [ %3134, %3120 ], [ zeroinitializer, %2941 ]
-  %3105 = phi <16 x i32> [ %3133, %3120 ], [ zeroinitializer, %2941 ]
-  %3106 = phi <16 x i32> [ %3128, %3120 ], [ zeroinitializer, %2941 ]
-  %3107 = phi <16 x i32> [ %3127, %3120 ], [ zeroinitializer, %2941 ]
-  %3108 = phi i64 [ %3171, %3120 ], [ 0, %2941 ]
-  %3109 = shl nsw i64 %3108, 6
-  %3110 = getelementptr i8, ptr %98, i64 %3109
-  %3111 = load <16 x i32>, ptr %3110, align 1, !tbaa !31
-  br i1 %2939, label %3115, label %3112
+3120:                                             ; preds = %2925, %3145
+  %3121 = phi <8 x i64> [ %3207, %3145 ], [ %2962, %2925 ]
+  %3122 = phi <8 x i64> [ %3204, %3145 ], [ %2951, %2925 ]
+  %3123 = phi <8 x i64> [ %3197, %3145 ], [ %2961, %2925 ]
+  %3124 = phi <8 x i64> [ %3194, %3145 ], [ %2952, %2925 ]
+  %3125 = phi <8 x i64> [ %3187, %3145 ], [ %2960, %2925 ]
+  %3126 = phi <8 x i64> [ %3184, %3145 ], [ %2953, %2925 ]
+  %3127 = phi <8 x i64> [ %3177, %3145 ], [ %2959, %2925 ]
+  %3128 = phi <8 x i64> [ %3174, %3145 ], [ %2954, %2925 ]
+  %3129 = phi <8 x i64> [ %3167, %3145 ], [ %2958, %2925 ]
+  %3130 = phi <8 x i64> [ %3164, %3145 ], [ %2955, %2925 ]
+  %3131 = phi <8 x i64> [ %3157, %3145 ], [ %2957, %2925 ]
+  %3132 = phi <8 x i64> [ %3154, %3145 ], [ %2956, %2925 ]
+  %3133 = phi i64 [ %3208, %3145 ], [ 0, %2925 ]
+  %3134 = shl nsw i64 %3133, 6
+  %3135 = getelementptr i8, ptr %77, i64 %3134
+  %3136 = load <16 x i32>, ptr %3135, align 1, !tbaa !31
+  br i1 %2923, label %3140, label %3137
 
-3112:                                             ; preds = %3091
-  %3113 = getelementptr i8, ptr %3110, i64 %13
-  %3114 = load <16 x i32>, ptr %3113, align 1, !tbaa !31
-  br label %3120
+3137:                                             ; preds = %3120
+  %3138 = getelementptr i8, ptr %3135, i64 %14
+  %3139 = load <16 x i32>, ptr %3138, align 1, !tbaa !31
+  br label %3145
 
-3115:                                             ; preds = %3091
-  %3116 = getelementptr inbounds i8, ptr %3110, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3116, i32 0, i32 3, i32 1)
-  %3117 = getelementptr i8, ptr %3110, i64 %13
-  %3118 = load <16 x i32>, ptr %3117, align 1, !tbaa !31
-  %3119 = getelementptr inbounds i8, ptr %3117, i64 4096
-  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3119, i32 0, i32 3, i32 1)
-  br label %3120
+3140:                                             ; preds = %3120
+  %3141 = getelementptr inbounds i8, ptr %3135, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3141, i32 0, i32 3, i32 1)
+  %3142 = getelementptr i8, ptr %3135, i64 %14
+  %3143 = load <16 x i32>, ptr %3142, align 1, !tbaa !31
+  %3144 = getelementptr inbounds i8, ptr %3142, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3144, i32 0, i32 3, i32 1)
+  br label %3145
 
-3120:                                             ; preds = %3115, %3112
-  %3121 = phi <16 x i32> [ %3118, %3115 ], [ %3114, %3112 ]
-  %3122 = shl nsw i64 %3108, 2
-  %3123 = getelementptr i8, ptr %116, i64 %3122
-  %3124 = load i32, ptr %3123, align 1
-  %3125 = insertelement <16 x i32> poison, i32 %3124, i64 0
-  %3126 = shufflevector <16 x i32> %3125, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3127 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3107, <16 x i32> %3126, <16 x i32> %3111)
-  %3128 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3106, <16 x i32> %3126, <16 x i32> %3121)
-  %3129 = getelementptr i8, ptr %3123, i64 %1
-  %3130 = load i32, ptr %3129, align 1
-  %3131 = insertelement <16 x i32> poison, i32 %3130, i64 0
-  %3132 = shufflevector <16 x i32> %3131, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3133 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3105, <16 x i32> %3132, <16 x i32> %3111)
-  %3134 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3104, <16 x i32> %3132, <16 x i32> %3121)
-  %3135 = getelementptr i8, ptr %3123, i64 %27
-  %3136 = load i32, ptr %3135, align 1
-  %3137 = insertelement <16 x i32> poison, i32 %3136, i64 0
-  %3138 = shufflevector <16 x i32> %3137, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3139 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3103, <16 x i32> %3138, <16 x i32> %3111)
-  %3140 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3102, <16 x i32> %3138, <16 x i32> %3121)
-  %3141 = getelementptr i8, ptr %3123, i64 %28
-  %3142 = load i32, ptr %3141, align 1
-  %3143 = insertelement <16 x i32> poison, i32 %3142, i64 0
-  %3144 = shufflevector <16 x i32> %3143, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3145 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3101, <16 x i32> %3144, <16 x i32> %3111)
-  %3146 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3100, <16 x i32> %3144, <16 x i32> %3121)
-  %3147 = getelementptr i8, ptr %3123, i64 %29
-  %3148 = load i32, ptr %3147, align 1
-  %3149 = insertelement <16 x i32> poison, i32 %3148, i64 0
-  %3150 = shufflevector <16 x i32> %3149, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3151 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3099, <16 x i32> %3150, <16 x i32> %3111)
-  %3152 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3098, <16 x i32> %3150, <16 x i32> %3121)
-  %3153 = getelementptr i8, ptr %3123, i64 %30
-  %3154 = load i32, ptr %3153, align 1
-  %3155 = insertelement <16 x i32> poison, i32 %3154, i64 0
-  %3156 = shufflevector <16 x i32> %3155, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3157 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3097, <16 x i32> %3156, <16 x i32> %3111)
-  %3158 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3096, <16 x i32> %3156, <16 x i32> %3121)
-  %3159 = getelementptr i8, ptr %3123, i64 %31
-  %3160 = load i32, ptr %3159, align 1
-  %3161 = insertelement <16 x i32> poison, i32 %3160, i64 0
-  %3162 = shufflevector <16 x i32> %3161, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3095, <16 x i32> %3162, <16 x i32> %3111)
-  %3164 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3094, <16 x i32> %3162, <16 x i32> %3121)
-  %3165 = getelementptr i8, ptr %3123, i64 %32
-  %3166 = load i32, ptr %3165, align 1
-  %3167 = insertelement <16 x i32> poison, i32 %3166, i64 0
-  %3168 = shufflevector <16 x i32> %3167, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3169 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3093, <16 x i32> %3168, <16 x i32> %3111)
-  %3170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3092, <16 x i32> %3168, <16 x i32> %3121)
-  %3171 = add nuw nsw i64 %3108, 1
-  %3172 = icmp eq i64 %3171, %19
-  br i1 %3172, label %3173, label %3091, !llvm.loop !75
+3145:                                             ; preds = %3140, %3137
+  %3146 = phi <16 x i32> [ %3143, %3140 ], [ %3139, %3137 ]
+  %3147 = shl nsw i64 %3133, 2
+  %3148 = getelementptr i8, ptr %130, i64 %3147
+  %3149 = load i32, ptr %3148, align 1
+  %3150 = insertelement <16 x i32> poison, i32 %3149, i64 0
+  %3151 = shufflevector <16 x i32> %3150, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3152 = bitcast <8 x i64> %3132 to <16 x i32>
+  %3153 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3152, <16 x i32> %3151, <16 x i32> %3136)
+  %3154 = bitcast <16 x i32> %3153 to <8 x i64>
+  %3155 = bitcast <8 x i64> %3131 to <16 x i32>
+  %3156 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3155, <16 x i32> %3151, <16 x i32> %3146)
+  %3157 = bitcast <16 x i32> %3156 to <8 x i64>
+  %3158 = getelementptr i8, ptr %3148, i64 %1
+  %3159 = load i32, ptr %3158, align 1
+  %3160 = insertelement <16 x i32> poison, i32 %3159, i64 0
+  %3161 = shufflevector <16 x i32> %3160, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3162 = bitcast <8 x i64> %3130 to <16 x i32>
+  %3163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3162, <16 x i32> %3161, <16 x i32> %3136)
+  %3164 = bitcast <16 x i32> %3163 to <8 x i64>
+  %3165 = bitcast <8 x i64> %3129 to <16 x i32>
+  %3166 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3165, <16 x i32> %3161, <16 x i32> %3146)
+  %3167 = bitcast <16 x i32> %3166 to <8 x i64>
+  %3168 = getelementptr i8, ptr %3148, i64 %37
+  %3169 = load i32, ptr %3168, align 1
+  %3170 = insertelement <16 x i32> poison, i32 %3169, i64 0
+  %3171 = shufflevector <16 x i32> %3170, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3172 = bitcast <8 x i64> %3128 to <16 x i32>
+  %3173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3172, <16 x i32> %3171, <16 x i32> %3136)
+  %3174 = bitcast <16 x i32> %3173 to <8 x i64>
+  %3175 = bitcast <8 x i64> %3127 to <16 x i32>
+  %3176 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3175, <16 x i32> %3171, <16 x i32> %3146)
+  %3177 = bitcast <16 x i32> %3176 to <8 x i64>
+  %3178 = getelementptr i8, ptr %3148, i64 %38
+  %3179 = load i32, ptr %3178, align 1
+  %3180 = insertelement <16 x i32> poison, i32 %3179, i64 0
+  %3181 = shufflevector <16 x i32> %3180, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3182 = bitcast <8 x i64> %3126 to <16 x i32>
+  %3183 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3182, <16 x i32> %3181, <16 x i32> %3136)
+  %3184 = bitcast <16 x i32> %3183 to <8 x i64>
+  %3185 = bitcast <8 x i64> %3125 to <16 x i32>
+  %3186 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3185, <16 x i32> %3181, <16 x i32> %3146)
+  %3187 = bitcast <16 x i32> %3186 to <8 x i64>
+  %3188 = getelementptr i8, ptr %3148, i64 %39
+  %3189 = load i32, ptr %3188, align 1
+  %3190 = insertelement <16 x i32> poison, i32 %3189, i64 0
+  %3191 = shufflevector <16 x i32> %3190, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3192 = bitcast <8 x i64> %3124 to <16 x i32>
+  %3193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3192, <16 x i32> %3191, <16 x i32> %3136)
+  %3194 = bitcast <16 x i32> %3193 to <8 x i64>
+  %3195 = bitcast <8 x i64> %3123 to <16 x i32>
+  %3196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3195, <16 x i32> %3191, <16 x i32> %3146)
+  %3197 = bitcast <16 x i32> %3196 to <8 x i64>
+  %3198 = getelementptr i8, ptr %3148, i64 %40
+  %3199 = load i32, ptr %3198, align 1
+  %3200 = insertelement <16 x i32> poison, i32 %3199, i64 0
+  %3201 = shufflevector <16 x i32> %3200, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3202 = bitcast <8 x i64> %3122 to <16 x i32>
+  %3203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3202, <16 x i32> %3201, <16 x i32> %3136)
+  %3204 = bitcast <16 x i32> %3203 to <8 x i64>
+  %3205 = bitcast <8 x i64> %3121 to <16 x i32>
+  %3206 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3205, <16 x i32> %3201, <16 x i32> %3146)
+  %3207 = bitcast <16 x i32> %3206 to <8 x i64>
+  %3208 = add nuw nsw i64 %3133, 1
+  %3209 = icmp eq i64 %3208, %81
+  br i1 %3209, label %3210, label %3120, !llvm.loop !76
 
-3173:                                             ; preds = %2987, %3120, %2941, %2940
-  %3174 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3170, %3120 ], [ %3088, %2987 ]
-  %3175 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3169, %3120 ], [ %3085, %2987 ]
-  %3176 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3164, %3120 ], [ %3077, %2987 ]
-  %3177 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3163, %3120 ], [ %3074, %2987 ]
-  %3178 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3158, %3120 ], [ %3066, %2987 ]
-  %3179 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3157, %3120 ], [ %3063, %2987 ]
-  %3180 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3152, %3120 ], [ %3055, %2987 ]
-  %3181 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3151, %3120 ], [ %3052, %2987 ]
-  %3182 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3146, %3120 ], [ %3044, %2987 ]
-  %3183 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3145, %3120 ], [ %3041, %2987 ]
-  %3184 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3140, %3120 ], [ %3033, %2987 ]
-  %3185 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3139, %3120 ], [ %3030, %2987 ]
-  %3186 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3134, %3120 ], [ %3022, %2987 ]
-  %3187 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3133, %3120 ], [ %3019, %2987 ]
-  %3188 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3128, %3120 ], [ %3011, %2987 ]
-  %3189 = phi <16 x i32> [ zeroinitializer, %2941 ], [ zeroinitializer, %2940 ], [ %3127, %3120 ], [ %3007, %2987 ]
-  store <16 x i32> %3189, ptr %110, align 1, !tbaa !31
-  %3190 = getelementptr inbounds i8, ptr %110, i64 64
-  store <16 x i32> %3188, ptr %3190, align 1, !tbaa !31
-  %3191 = getelementptr i8, ptr %33, i64 %109
-  store <16 x i32> %3187, ptr %3191, align 1, !tbaa !31
-  %3192 = getelementptr inbounds i8, ptr %3191, i64 64
-  store <16 x i32> %3186, ptr %3192, align 1, !tbaa !31
-  %3193 = getelementptr i8, ptr %35, i64 %109
-  store <16 x i32> %3185, ptr %3193, align 1, !tbaa !31
-  %3194 = getelementptr inbounds i8, ptr %3193, i64 64
-  store <16 x i32> %3184, ptr %3194, align 1, !tbaa !31
-  %3195 = getelementptr i8, ptr %37, i64 %109
-  store <16 x i32> %3183, ptr %3195, align 1, !tbaa !31
-  %3196 = getelementptr inbounds i8, ptr %3195, i64 64
-  store <16 x i32> %3182, ptr %3196, align 1, !tbaa !31
-  %3197 = getelementptr i8, ptr %39, i64 %109
-  store <16 x i32> %3181, ptr %3197, align 1, !tbaa !31
-  %3198 = getelementptr inbounds i8, ptr %3197, i64 64
-  store <16 x i32> %3180, ptr %3198, align 1, !tbaa !31
-  %3199 = getelementptr i8, ptr %41, i64 %109
-  store <16 x i32> %3179, ptr %3199, align 1, !tbaa !31
-  %3200 = getelementptr inbounds i8, ptr %3199, i64 64
-  store <16 x i32> %3178, ptr %3200, align 1, !tbaa !31
-  %3201 = getelementptr i8, ptr %43, i64 %109
-  store <16 x i32> %3177, ptr %3201, align 1, !tbaa !31
-  %3202 = getelementptr inbounds i8, ptr %3201, i64 64
-  store <16 x i32> %3176, ptr %3202, align 1, !tbaa !31
-  %3203 = getelementptr i8, ptr %45, i64 %109
-  store <16 x i32> %3175, ptr %3203, align 1, !tbaa !31
-  %3204 = getelementptr inbounds i8, ptr %3203, i64 64
-  store <16 x i32> %3174, ptr %3204, align 1, !tbaa !31
-  br label %3205
+3210:                                             ; preds = %3021, %3145, %2925, %2924
+  %3211 = phi <8 x i64> [ %2962, %2925 ], [ %2962, %2924 ], [ %3207, %3145 ], [ %3117, %3021 ]
+  %3212 = phi <8 x i64> [ %2951, %2925 ], [ %2951, %2924 ], [ %3204, %3145 ], [ %3112, %3021 ]
+  %3213 = phi <8 x i64> [ %2961, %2925 ], [ %2961, %2924 ], [ %3197, %3145 ], [ %3102, %3021 ]
+  %3214 = phi <8 x i64> [ %2952, %2925 ], [ %2952, %2924 ], [ %3194, %3145 ], [ %3097, %3021 ]
+  %3215 = phi <8 x i64> [ %2960, %2925 ], [ %2960, %2924 ], [ %3187, %3145 ], [ %3087, %3021 ]
+  %3216 = phi <8 x i64> [ %2953, %2925 ], [ %2953, %2924 ], [ %3184, %3145 ], [ %3082, %3021 ]
+  %3217 = phi <8 x i64> [ %2959, %2925 ], [ %2959, %2924 ], [ %3177, %3145 ], [ %3072, %3021 ]
+  %3218 = phi <8 x i64> [ %2954, %2925 ], [ %2954, %2924 ], [ %3174, %3145 ], [ %3067, %3021 ]
+  %3219 = phi <8 x i64> [ %2958, %2925 ], [ %2958, %2924 ], [ %3167, %3145 ], [ %3057, %3021 ]
+  %3220 = phi <8 x i64> [ %2955, %2925 ], [ %2955, %2924 ], [ %3164, %3145 ], [ %3052, %3021 ]
+  %3221 = phi <8 x i64> [ %2957, %2925 ], [ %2957, %2924 ], [ %3157, %3145 ], [ %3042, %3021 ]
+  %3222 = phi <8 x i64> [ %2956, %2925 ], [ %2956, %2924 ], [ %3154, %3145 ], [ %3036, %3021 ]
+  store <8 x i64> %3222, ptr %124, align 1, !tbaa !31
+  %3223 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3221, ptr %3223, align 1, !tbaa !31
+  %3224 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3220, ptr %3224, align 1, !tbaa !31
+  %3225 = getelementptr inbounds i8, ptr %3224, i64 64
+  store <8 x i64> %3219, ptr %3225, align 1, !tbaa !31
+  %3226 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3218, ptr %3226, align 1, !tbaa !31
+  %3227 = getelementptr inbounds i8, ptr %3226, i64 64
+  store <8 x i64> %3217, ptr %3227, align 1, !tbaa !31
+  %3228 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3216, ptr %3228, align 1, !tbaa !31
+  %3229 = getelementptr inbounds i8, ptr %3228, i64 64
+  store <8 x i64> %3215, ptr %3229, align 1, !tbaa !31
+  %3230 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3214, ptr %3230, align 1, !tbaa !31
+  %3231 = getelementptr inbounds i8, ptr %3230, i64 64
+  store <8 x i64> %3213, ptr %3231, align 1, !tbaa !31
+  %3232 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3212, ptr %3232, align 1, !tbaa !31
+  %3233 = getelementptr inbounds i8, ptr %3232, i64 64
+  store <8 x i64> %3211, ptr %3233, align 1, !tbaa !31
+  br label %3975
 
-3205:                                             ; preds = %3173, %2910, %2672, %2459, %2271, %2108, %1887, %1707, %1552, %1365, %1197, %1048, %832, %648, %496, %299, %105
-  %3206 = add nuw nsw i64 %107, 8
-  %3207 = add nuw nsw i64 %106, 1
-  %3208 = icmp eq i64 %106, %24
-  br i1 %3208, label %101, label %105, !llvm.loop !77
+3234:                                             ; preds = %119
+  %3235 = icmp eq i64 %121, 0
+  br i1 %78, label %3266, label %3238
 
-3209:                                             ; preds = %101, %9
+3236:                                             ; preds = %3266
+  br i1 %80, label %3282, label %3557
+
+3237:                                             ; preds = %3266
+  br i1 %82, label %3455, label %3557
+
+3238:                                             ; preds = %3234
+  %3239 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %3240 = getelementptr inbounds i8, ptr %132, i64 64
+  %3241 = load <8 x i64>, ptr %3240, align 1, !tbaa !31
+  %3242 = getelementptr inbounds i32, ptr %132, i64 %8
+  %3243 = load <8 x i64>, ptr %3242, align 1, !tbaa !31
+  %3244 = getelementptr inbounds i8, ptr %3242, i64 64
+  %3245 = load <8 x i64>, ptr %3244, align 1, !tbaa !31
+  %3246 = getelementptr inbounds i8, ptr %132, i64 %31
+  %3247 = load <8 x i64>, ptr %3246, align 1, !tbaa !31
+  %3248 = getelementptr inbounds i8, ptr %3246, i64 64
+  %3249 = load <8 x i64>, ptr %3248, align 1, !tbaa !31
+  %3250 = getelementptr inbounds i8, ptr %132, i64 %32
+  %3251 = load <8 x i64>, ptr %3250, align 1, !tbaa !31
+  %3252 = getelementptr inbounds i8, ptr %3250, i64 64
+  %3253 = load <8 x i64>, ptr %3252, align 1, !tbaa !31
+  %3254 = getelementptr inbounds i8, ptr %132, i64 %33
+  %3255 = load <8 x i64>, ptr %3254, align 1, !tbaa !31
+  %3256 = getelementptr inbounds i8, ptr %3254, i64 64
+  %3257 = load <8 x i64>, ptr %3256, align 1, !tbaa !31
+  %3258 = getelementptr inbounds i8, ptr %132, i64 %34
+  %3259 = load <8 x i64>, ptr %3258, align 1, !tbaa !31
+  %3260 = getelementptr inbounds i8, ptr %3258, i64 64
+  %3261 = load <8 x i64>, ptr %3260, align 1, !tbaa !31
+  %3262 = getelementptr inbounds i8, ptr %132, i64 %35
+  %3263 = load <8 x i64>, ptr %3262, align 1, !tbaa !31
+  %3264 = getelementptr inbounds i8, ptr %3262, i64 64
+  %3265 = load <8 x i64>, ptr %3264, align 1, !tbaa !31
+  br label %3266
+
+3266:                                             ; preds = %3238, %3234
+  %3267 = phi <8 x i64> [ %3263, %3238 ], [ zeroinitializer, %3234 ]
+  %3268 = phi <8 x i64> [ %3259, %3238 ], [ zeroinitializer, %3234 ]
+  %3269 = phi <8 x i64> [ %3255, %3238 ], [ zeroinitializer, %3234 ]
+  %3270 = phi <8 x i64> [ %3251, %3238 ], [ zeroinitializer, %3234 ]
+  %3271 = phi <8 x i64> [ %3247, %3238 ], [ zeroinitializer, %3234 ]
+  %3272 = phi <8 x i64> [ %3243, %3238 ], [ zeroinitializer, %3234 ]
+  %3273 = phi <8 x i64> [ %3239, %3238 ], [ zeroinitializer, %3234 ]
+  %3274 = phi <8 x i64> [ %3241, %3238 ], [ zeroinitializer, %3234 ]
+  %3275 = phi <8 x i64> [ %3245, %3238 ], [ zeroinitializer, %3234 ]
+  %3276 = phi <8 x i64> [ %3249, %3238 ], [ zeroinitializer, %3234 ]
+  %3277 = phi <8 x i64> [ %3253, %3238 ], [ zeroinitializer, %3234 ]
+  %3278 = phi <8 x i64> [ %3257, %3238 ], [ zeroinitializer, %3234 ]
+  %3279 = phi <8 x i64> [ %3261, %3238 ], [ zeroinitializer, %3234 ]
+  %3280 = phi <8 x i64> [ %3265, %3238 ], [ zeroinitializer, %3234 ]
+  %3281 = or i1 %18, %3235
+  br i1 %11, label %3237, label %3236
+
+3282:                                             ; preds = %3236, %3341
+  %3283 = phi <8 x i64> [ %3452, %3341 ], [ %3280, %3236 ]
+  %3284 = phi <8 x i64> [ %3447, %3341 ], [ %3267, %3236 ]
+  %3285 = phi <8 x i64> [ %3437, %3341 ], [ %3279, %3236 ]
+  %3286 = phi <8 x i64> [ %3432, %3341 ], [ %3268, %3236 ]
+  %3287 = phi <8 x i64> [ %3422, %3341 ], [ %3278, %3236 ]
+  %3288 = phi <8 x i64> [ %3417, %3341 ], [ %3269, %3236 ]
+  %3289 = phi <8 x i64> [ %3407, %3341 ], [ %3277, %3236 ]
+  %3290 = phi <8 x i64> [ %3402, %3341 ], [ %3270, %3236 ]
+  %3291 = phi <8 x i64> [ %3392, %3341 ], [ %3276, %3236 ]
+  %3292 = phi <8 x i64> [ %3387, %3341 ], [ %3271, %3236 ]
+  %3293 = phi <8 x i64> [ %3377, %3341 ], [ %3275, %3236 ]
+  %3294 = phi <8 x i64> [ %3372, %3341 ], [ %3272, %3236 ]
+  %3295 = phi <8 x i64> [ %3362, %3341 ], [ %3274, %3236 ]
+  %3296 = phi <8 x i64> [ %3356, %3341 ], [ %3273, %3236 ]
+  %3297 = phi i64 [ %3453, %3341 ], [ 0, %3236 ]
+  %3298 = mul nuw nsw i64 %3297, 80
+  %3299 = getelementptr i8, ptr %77, i64 %3298
+  %3300 = shl nsw i64 %3297, 7
+  %3301 = getelementptr inbounds i8, ptr %10, i64 %3300
+  %3302 = load <16 x i32>, ptr %3299, align 1, !tbaa !31
+  br i1 %3281, label %3303, label %3317
+
+3303:                                             ; preds = %3282
+  br i1 %3235, label %3304, label %3307
+
+3304:                                             ; preds = %3303
+  %3305 = getelementptr inbounds i8, ptr %3299, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3305, i32 0, i32 3, i32 1)
+  %3306 = getelementptr inbounds i8, ptr %3299, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3306, i32 0, i32 3, i32 1)
+  br label %3307
+
+3307:                                             ; preds = %3304, %3303
+  %3308 = getelementptr inbounds i8, ptr %3299, i64 64
+  %3309 = load <16 x i8>, ptr %3308, align 1, !tbaa !31
+  %3310 = zext <16 x i8> %3309 to <16 x i32>
+  %3311 = bitcast <16 x i32> %3310 to <64 x i8>
+  %3312 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3311)
+  %3313 = bitcast <64 x i8> %3312 to <16 x i32>
+  %3314 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3313, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3315 = bitcast <16 x i32> %3314 to <8 x i64>
+  br i1 %18, label %3324, label %3316
+
+3316:                                             ; preds = %3307
+  store <16 x i32> %3314, ptr %3301, align 64, !tbaa !31
+  br label %3324
+
+3317:                                             ; preds = %3282
+  %3318 = getelementptr inbounds i8, ptr %24, i64 %3300
+  %3319 = load <8 x i64>, ptr %3318, align 64, !tbaa !31
+  %3320 = getelementptr i8, ptr %3299, i64 %12
+  %3321 = load <16 x i32>, ptr %3320, align 1, !tbaa !31
+  %3322 = getelementptr inbounds i8, ptr %3318, i64 64
+  %3323 = load <8 x i64>, ptr %3322, align 64, !tbaa !31
+  br label %3341
+
+3324:                                             ; preds = %3316, %3307
+  %3325 = getelementptr i8, ptr %3299, i64 %14
+  %3326 = load <16 x i32>, ptr %3325, align 1, !tbaa !31
+  br i1 %3235, label %3327, label %3330
+
+3327:                                             ; preds = %3324
+  %3328 = getelementptr inbounds i8, ptr %3325, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3328, i32 0, i32 3, i32 1)
+  %3329 = getelementptr inbounds i8, ptr %3325, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3329, i32 0, i32 3, i32 1)
+  br label %3330
+
+3330:                                             ; preds = %3327, %3324
+  %3331 = getelementptr inbounds i8, ptr %3325, i64 64
+  %3332 = load <16 x i8>, ptr %3331, align 1, !tbaa !31
+  %3333 = zext <16 x i8> %3332 to <16 x i32>
+  %3334 = bitcast <16 x i32> %3333 to <64 x i8>
+  %3335 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3334)
+  %3336 = bitcast <64 x i8> %3335 to <16 x i32>
+  %3337 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3336, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3338 = bitcast <16 x i32> %3337 to <8 x i64>
+  br i1 %18, label %3341, label %3339
+
+3339:                                             ; preds = %3330
+  %3340 = getelementptr inbounds i8, ptr %3301, i64 64
+  store <16 x i32> %3337, ptr %3340, align 64, !tbaa !31
+  br label %3341
+
+3341:                                             ; preds = %3339, %3330, %3317
+  %3342 = phi <16 x i32> [ %3326, %3330 ], [ %3326, %3339 ], [ %3321, %3317 ]
+  %3343 = phi <8 x i64> [ %3315, %3330 ], [ %3315, %3339 ], [ %3319, %3317 ]
+  %3344 = phi <8 x i64> [ %3338, %3330 ], [ %3338, %3339 ], [ %3323, %3317 ]
+  %3345 = shl nsw i64 %3297, 3
+  %3346 = getelementptr i8, ptr %130, i64 %3345
+  %3347 = load i64, ptr %3346, align 1
+  %3348 = insertelement <8 x i64> poison, i64 %3347, i64 0
+  %3349 = shufflevector <8 x i64> %3348, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3350 = bitcast <8 x i64> %3349 to <64 x i8>
+  %3351 = bitcast <8 x i64> %3296 to <16 x i32>
+  %3352 = bitcast <8 x i64> %3343 to <64 x i8>
+  %3353 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3350, <64 x i8> %3352)
+  %3354 = bitcast <64 x i8> %3353 to <16 x i32>
+  %3355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3351, <16 x i32> %3354, <16 x i32> %3302)
+  %3356 = bitcast <16 x i32> %3355 to <8 x i64>
+  %3357 = bitcast <8 x i64> %3295 to <16 x i32>
+  %3358 = bitcast <8 x i64> %3344 to <64 x i8>
+  %3359 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3350, <64 x i8> %3358)
+  %3360 = bitcast <64 x i8> %3359 to <16 x i32>
+  %3361 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3357, <16 x i32> %3360, <16 x i32> %3342)
+  %3362 = bitcast <16 x i32> %3361 to <8 x i64>
+  %3363 = getelementptr i8, ptr %3346, i64 %1
+  %3364 = load i64, ptr %3363, align 1
+  %3365 = insertelement <8 x i64> poison, i64 %3364, i64 0
+  %3366 = shufflevector <8 x i64> %3365, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3367 = bitcast <8 x i64> %3366 to <64 x i8>
+  %3368 = bitcast <8 x i64> %3294 to <16 x i32>
+  %3369 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3367, <64 x i8> %3352)
+  %3370 = bitcast <64 x i8> %3369 to <16 x i32>
+  %3371 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3368, <16 x i32> %3370, <16 x i32> %3302)
+  %3372 = bitcast <16 x i32> %3371 to <8 x i64>
+  %3373 = bitcast <8 x i64> %3293 to <16 x i32>
+  %3374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3367, <64 x i8> %3358)
+  %3375 = bitcast <64 x i8> %3374 to <16 x i32>
+  %3376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3373, <16 x i32> %3375, <16 x i32> %3342)
+  %3377 = bitcast <16 x i32> %3376 to <8 x i64>
+  %3378 = getelementptr i8, ptr %3346, i64 %37
+  %3379 = load i64, ptr %3378, align 1
+  %3380 = insertelement <8 x i64> poison, i64 %3379, i64 0
+  %3381 = shufflevector <8 x i64> %3380, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3382 = bitcast <8 x i64> %3381 to <64 x i8>
+  %3383 = bitcast <8 x i64> %3292 to <16 x i32>
+  %3384 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3382, <64 x i8> %3352)
+  %3385 = bitcast <64 x i8> %3384 to <16 x i32>
+  %3386 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3383, <16 x i32> %3385, <16 x i32> %3302)
+  %3387 = bitcast <16 x i32> %3386 to <8 x i64>
+  %3388 = bitcast <8 x i64> %3291 to <16 x i32>
+  %3389 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3382, <64 x i8> %3358)
+  %3390 = bitcast <64 x i8> %3389 to <16 x i32>
+  %3391 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3388, <16 x i32> %3390, <16 x i32> %3342)
+  %3392 = bitcast <16 x i32> %3391 to <8 x i64>
+  %3393 = getelementptr i8, ptr %3346, i64 %38
+  %3394 = load i64, ptr %3393, align 1
+  %3395 = insertelement <8 x i64> poison, i64 %3394, i64 0
+  %3396 = shufflevector <8 x i64> %3395, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3397 = bitcast <8 x i64> %3396 to <64 x i8>
+  %3398 = bitcast <8 x i64> %3290 to <16 x i32>
+  %3399 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3397, <64 x i8> %3352)
+  %3400 = bitcast <64 x i8> %3399 to <16 x i32>
+  %3401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3398, <16 x i32> %3400, <16 x i32> %3302)
+  %3402 = bitcast <16 x i32> %3401 to <8 x i64>
+  %3403 = bitcast <8 x i64> %3289 to <16 x i32>
+  %3404 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3397, <64 x i8> %3358)
+  %3405 = bitcast <64 x i8> %3404 to <16 x i32>
+  %3406 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3403, <16 x i32> %3405, <16 x i32> %3342)
+  %3407 = bitcast <16 x i32> %3406 to <8 x i64>
+  %3408 = getelementptr i8, ptr %3346, i64 %39
+  %3409 = load i64, ptr %3408, align 1
+  %3410 = insertelement <8 x i64> poison, i64 %3409, i64 0
+  %3411 = shufflevector <8 x i64> %3410, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3412 = bitcast <8 x i64> %3411 to <64 x i8>
+  %3413 = bitcast <8 x i64> %3288 to <16 x i32>
+  %3414 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3412, <64 x i8> %3352)
+  %3415 = bitcast <64 x i8> %3414 to <16 x i32>
+  %3416 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3413, <16 x i32> %3415, <16 x i32> %3302)
+  %3417 = bitcast <16 x i32> %3416 to <8 x i64>
+  %3418 = bitcast <8 x i64> %3287 to <16 x i32>
+  %3419 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3412, <64 x i8> %3358)
+  %3420 = bitcast <64 x i8> %3419 to <16 x i32>
+  %3421 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3418, <16 x i32> %3420, <16 x i32> %3342)
+  %3422 = bitcast <16 x i32> %3421 to <8 x i64>
+  %3423 = getelementptr i8, ptr %3346, i64 %40
+  %3424 = load i64, ptr %3423, align 1
+  %3425 = insertelement <8 x i64> poison, i64 %3424, i64 0
+  %3426 = shufflevector <8 x i64> %3425, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3427 = bitcast <8 x i64> %3426 to <64 x i8>
+  %3428 = bitcast <8 x i64> %3286 to <16 x i32>
+  %3429 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3427, <64 x i8> %3352)
+  %3430 = bitcast <64 x i8> %3429 to <16 x i32>
+  %3431 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3428, <16 x i32> %3430, <16 x i32> %3302)
+  %3432 = bitcast <16 x i32> %3431 to <8 x i64>
+  %3433 = bitcast <8 x i64> %3285 to <16 x i32>
+  %3434 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3427, <64 x i8> %3358)
+  %3435 = bitcast <64 x i8> %3434 to <16 x i32>
+  %3436 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3433, <16 x i32> %3435, <16 x i32> %3342)
+  %3437 = bitcast <16 x i32> %3436 to <8 x i64>
+  %3438 = getelementptr i8, ptr %3346, i64 %41
+  %3439 = load i64, ptr %3438, align 1
+  %3440 = insertelement <8 x i64> poison, i64 %3439, i64 0
+  %3441 = shufflevector <8 x i64> %3440, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3442 = bitcast <8 x i64> %3441 to <64 x i8>
+  %3443 = bitcast <8 x i64> %3284 to <16 x i32>
+  %3444 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3442, <64 x i8> %3352)
+  %3445 = bitcast <64 x i8> %3444 to <16 x i32>
+  %3446 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3443, <16 x i32> %3445, <16 x i32> %3302)
+  %3447 = bitcast <16 x i32> %3446 to <8 x i64>
+  %3448 = bitcast <8 x i64> %3283 to <16 x i32>
+  %3449 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3442, <64 x i8> %3358)
+  %3450 = bitcast <64 x i8> %3449 to <16 x i32>
+  %3451 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3448, <16 x i32> %3450, <16 x i32> %3342)
+  %3452 = bitcast <16 x i32> %3451 to <8 x i64>
+  %3453 = add nuw nsw i64 %3297, 1
+  %3454 = icmp eq i64 %3453, %79
+  br i1 %3454, label %3557, label %3282, !llvm.loop !75
+
+3455:                                             ; preds = %3237, %3482
+  %3456 = phi <8 x i64> [ %3554, %3482 ], [ %3280, %3237 ]
+  %3457 = phi <8 x i64> [ %3551, %3482 ], [ %3267, %3237 ]
+  %3458 = phi <8 x i64> [ %3544, %3482 ], [ %3279, %3237 ]
+  %3459 = phi <8 x i64> [ %3541, %3482 ], [ %3268, %3237 ]
+  %3460 = phi <8 x i64> [ %3534, %3482 ], [ %3278, %3237 ]
+  %3461 = phi <8 x i64> [ %3531, %3482 ], [ %3269, %3237 ]
+  %3462 = phi <8 x i64> [ %3524, %3482 ], [ %3277, %3237 ]
+  %3463 = phi <8 x i64> [ %3521, %3482 ], [ %3270, %3237 ]
+  %3464 = phi <8 x i64> [ %3514, %3482 ], [ %3276, %3237 ]
+  %3465 = phi <8 x i64> [ %3511, %3482 ], [ %3271, %3237 ]
+  %3466 = phi <8 x i64> [ %3504, %3482 ], [ %3275, %3237 ]
+  %3467 = phi <8 x i64> [ %3501, %3482 ], [ %3272, %3237 ]
+  %3468 = phi <8 x i64> [ %3494, %3482 ], [ %3274, %3237 ]
+  %3469 = phi <8 x i64> [ %3491, %3482 ], [ %3273, %3237 ]
+  %3470 = phi i64 [ %3555, %3482 ], [ 0, %3237 ]
+  %3471 = shl nsw i64 %3470, 6
+  %3472 = getelementptr i8, ptr %77, i64 %3471
+  %3473 = load <16 x i32>, ptr %3472, align 1, !tbaa !31
+  br i1 %3235, label %3477, label %3474
+
+3474:                                             ; preds = %3455
+  %3475 = getelementptr i8, ptr %3472, i64 %14
+  %3476 = load <16 x i32>, ptr %3475, align 1, !tbaa !31
+  br label %3482
+
+3477:                                             ; preds = %3455
+  %3478 = getelementptr inbounds i8, ptr %3472, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3478, i32 0, i32 3, i32 1)
+  %3479 = getelementptr i8, ptr %3472, i64 %14
+  %3480 = load <16 x i32>, ptr %3479, align 1, !tbaa !31
+  %3481 = getelementptr inbounds i8, ptr %3479, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3481, i32 0, i32 3, i32 1)
+  br label %3482
+
+3482:                                             ; preds = %3477, %3474
+  %3483 = phi <16 x i32> [ %3480, %3477 ], [ %3476, %3474 ]
+  %3484 = shl nsw i64 %3470, 2
+  %3485 = getelementptr i8, ptr %130, i64 %3484
+  %3486 = load i32, ptr %3485, align 1
+  %3487 = insertelement <16 x i32> poison, i32 %3486, i64 0
+  %3488 = shufflevector <16 x i32> %3487, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3489 = bitcast <8 x i64> %3469 to <16 x i32>
+  %3490 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3489, <16 x i32> %3488, <16 x i32> %3473)
+  %3491 = bitcast <16 x i32> %3490 to <8 x i64>
+  %3492 = bitcast <8 x i64> %3468 to <16 x i32>
+  %3493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3492, <16 x i32> %3488, <16 x i32> %3483)
+  %3494 = bitcast <16 x i32> %3493 to <8 x i64>
+  %3495 = getelementptr i8, ptr %3485, i64 %1
+  %3496 = load i32, ptr %3495, align 1
+  %3497 = insertelement <16 x i32> poison, i32 %3496, i64 0
+  %3498 = shufflevector <16 x i32> %3497, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3499 = bitcast <8 x i64> %3467 to <16 x i32>
+  %3500 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3499, <16 x i32> %3498, <16 x i32> %3473)
+  %3501 = bitcast <16 x i32> %3500 to <8 x i64>
+  %3502 = bitcast <8 x i64> %3466 to <16 x i32>
+  %3503 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3502, <16 x i32> %3498, <16 x i32> %3483)
+  %3504 = bitcast <16 x i32> %3503 to <8 x i64>
+  %3505 = getelementptr i8, ptr %3485, i64 %37
+  %3506 = load i32, ptr %3505, align 1
+  %3507 = insertelement <16 x i32> poison, i32 %3506, i64 0
+  %3508 = shufflevector <16 x i32> %3507, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3509 = bitcast <8 x i64> %3465 to <16 x i32>
+  %3510 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3509, <16 x i32> %3508, <16 x i32> %3473)
+  %3511 = bitcast <16 x i32> %3510 to <8 x i64>
+  %3512 = bitcast <8 x i64> %3464 to <16 x i32>
+  %3513 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3512, <16 x i32> %3508, <16 x i32> %3483)
+  %3514 = bitcast <16 x i32> %3513 to <8 x i64>
+  %3515 = getelementptr i8, ptr %3485, i64 %38
+  %3516 = load i32, ptr %3515, align 1
+  %3517 = insertelement <16 x i32> poison, i32 %3516, i64 0
+  %3518 = shufflevector <16 x i32> %3517, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3519 = bitcast <8 x i64> %3463 to <16 x i32>
+  %3520 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3519, <16 x i32> %3518, <16 x i32> %3473)
+  %3521 = bitcast <16 x i32> %3520 to <8 x i64>
+  %3522 = bitcast <8 x i64> %3462 to <16 x i32>
+  %3523 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3522, <16 x i32> %3518, <16 x i32> %3483)
+  %3524 = bitcast <16 x i32> %3523 to <8 x i64>
+  %3525 = getelementptr i8, ptr %3485, i64 %39
+  %3526 = load i32, ptr %3525, align 1
+  %3527 = insertelement <16 x i32> poison, i32 %3526, i64 0
+  %3528 = shufflevector <16 x i32> %3527, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3529 = bitcast <8 x i64> %3461 to <16 x i32>
+  %3530 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3529, <16 x i32> %3528, <16 x i32> %3473)
+  %3531 = bitcast <16 x i32> %3530 to <8 x i64>
+  %3532 = bitcast <8 x i64> %3460 to <16 x i32>
+  %3533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3532, <16 x i32> %3528, <16 x i32> %3483)
+  %3534 = bitcast <16 x i32> %3533 to <8 x i64>
+  %3535 = getelementptr i8, ptr %3485, i64 %40
+  %3536 = load i32, ptr %3535, align 1
+  %3537 = insertelement <16 x i32> poison, i32 %3536, i64 0
+  %3538 = shufflevector <16 x i32> %3537, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3539 = bitcast <8 x i64> %3459 to <16 x i32>
+  %3540 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3539, <16 x i32> %3538, <16 x i32> %3473)
+  %3541 = bitcast <16 x i32> %3540 to <8 x i64>
+  %3542 = bitcast <8 x i64> %3458 to <16 x i32>
+  %3543 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3542, <16 x i32> %3538, <16 x i32> %3483)
+  %3544 = bitcast <16 x i32> %3543 to <8 x i64>
+  %3545 = getelementptr i8, ptr %3485, i64 %41
+  %3546 = load i32, ptr %3545, align 1
+  %3547 = insertelement <16 x i32> poison, i32 %3546, i64 0
+  %3548 = shufflevector <16 x i32> %3547, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3549 = bitcast <8 x i64> %3457 to <16 x i32>
+  %3550 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3549, <16 x i32> %3548, <16 x i32> %3473)
+  %3551 = bitcast <16 x i32> %3550 to <8 x i64>
+  %3552 = bitcast <8 x i64> %3456 to <16 x i32>
+  %3553 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3552, <16 x i32> %3548, <16 x i32> %3483)
+  %3554 = bitcast <16 x i32> %3553 to <8 x i64>
+  %3555 = add nuw nsw i64 %3470, 1
+  %3556 = icmp eq i64 %3555, %81
+  br i1 %3556, label %3557, label %3455, !llvm.loop !76
+
+3557:                                             ; preds = %3341, %3482, %3237, %3236
+  %3558 = phi <8 x i64> [ %3280, %3237 ], [ %3280, %3236 ], [ %3554, %3482 ], [ %3452, %3341 ]
+  %3559 = phi <8 x i64> [ %3267, %3237 ], [ %3267, %3236 ], [ %3551, %3482 ], [ %3447, %3341 ]
+  %3560 = phi <8 x i64> [ %3279, %3237 ], [ %3279, %3236 ], [ %3544, %3482 ], [ %3437, %3341 ]
+  %3561 = phi <8 x i64> [ %3268, %3237 ], [ %3268, %3236 ], [ %3541, %3482 ], [ %3432, %3341 ]
+  %3562 = phi <8 x i64> [ %3278, %3237 ], [ %3278, %3236 ], [ %3534, %3482 ], [ %3422, %3341 ]
+  %3563 = phi <8 x i64> [ %3269, %3237 ], [ %3269, %3236 ], [ %3531, %3482 ], [ %3417, %3341 ]
+  %3564 = phi <8 x i64> [ %3277, %3237 ], [ %3277, %3236 ], [ %3524, %3482 ], [ %3407, %3341 ]
+  %3565 = phi <8 x i64> [ %3270, %3237 ], [ %3270, %3236 ], [ %3521, %3482 ], [ %3402, %3341 ]
+  %3566 = phi <8 x i64> [ %3276, %3237 ], [ %3276, %3236 ], [ %3514, %3482 ], [ %3392, %3341 ]
+  %3567 = phi <8 x i64> [ %3271, %3237 ], [ %3271, %3236 ], [ %3511, %3482 ], [ %3387, %3341 ]
+  %3568 = phi <8 x i64> [ %3275, %3237 ], [ %3275, %3236 ], [ %3504, %3482 ], [ %3377, %3341 ]
+  %3569 = phi <8 x i64> [ %3272, %3237 ], [ %3272, %3236 ], [ %3501, %3482 ], [ %3372, %3341 ]
+  %3570 = phi <8 x i64> [ %3274, %3237 ], [ %3274, %3236 ], [ %3494, %3482 ], [ %3362, %3341 ]
+  %3571 = phi <8 x i64> [ %3273, %3237 ], [ %3273, %3236 ], [ %3491, %3482 ], [ %3356, %3341 ]
+  store <8 x i64> %3571, ptr %124, align 1, !tbaa !31
+  %3572 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3570, ptr %3572, align 1, !tbaa !31
+  %3573 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3569, ptr %3573, align 1, !tbaa !31
+  %3574 = getelementptr inbounds i8, ptr %3573, i64 64
+  store <8 x i64> %3568, ptr %3574, align 1, !tbaa !31
+  %3575 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3567, ptr %3575, align 1, !tbaa !31
+  %3576 = getelementptr inbounds i8, ptr %3575, i64 64
+  store <8 x i64> %3566, ptr %3576, align 1, !tbaa !31
+  %3577 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3565, ptr %3577, align 1, !tbaa !31
+  %3578 = getelementptr inbounds i8, ptr %3577, i64 64
+  store <8 x i64> %3564, ptr %3578, align 1, !tbaa !31
+  %3579 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3563, ptr %3579, align 1, !tbaa !31
+  %3580 = getelementptr inbounds i8, ptr %3579, i64 64
+  store <8 x i64> %3562, ptr %3580, align 1, !tbaa !31
+  %3581 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3561, ptr %3581, align 1, !tbaa !31
+  %3582 = getelementptr inbounds i8, ptr %3581, i64 64
+  store <8 x i64> %3560, ptr %3582, align 1, !tbaa !31
+  %3583 = getelementptr i8, ptr %48, i64 %123
+  store <8 x i64> %3559, ptr %3583, align 1, !tbaa !31
+  %3584 = getelementptr inbounds i8, ptr %3583, i64 64
+  store <8 x i64> %3558, ptr %3584, align 1, !tbaa !31
+  br label %3975
+
+3585:                                             ; preds = %119
+  %3586 = icmp eq i64 %121, 0
+  br i1 %78, label %3621, label %3589
+
+3587:                                             ; preds = %3621
+  br i1 %80, label %3639, label %3943
+
+3588:                                             ; preds = %3621
+  br i1 %82, label %3829, label %3943
+
+3589:                                             ; preds = %3585
+  %3590 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %3591 = getelementptr inbounds i8, ptr %132, i64 64
+  %3592 = load <8 x i64>, ptr %3591, align 1, !tbaa !31
+  %3593 = getelementptr inbounds i32, ptr %132, i64 %8
+  %3594 = load <8 x i64>, ptr %3593, align 1, !tbaa !31
+  %3595 = getelementptr inbounds i8, ptr %3593, i64 64
+  %3596 = load <8 x i64>, ptr %3595, align 1, !tbaa !31
+  %3597 = getelementptr inbounds i8, ptr %132, i64 %31
+  %3598 = load <8 x i64>, ptr %3597, align 1, !tbaa !31
+  %3599 = getelementptr inbounds i8, ptr %3597, i64 64
+  %3600 = load <8 x i64>, ptr %3599, align 1, !tbaa !31
+  %3601 = getelementptr inbounds i8, ptr %132, i64 %32
+  %3602 = load <8 x i64>, ptr %3601, align 1, !tbaa !31
+  %3603 = getelementptr inbounds i8, ptr %3601, i64 64
+  %3604 = load <8 x i64>, ptr %3603, align 1, !tbaa !31
+  %3605 = getelementptr inbounds i8, ptr %132, i64 %33
+  %3606 = load <8 x i64>, ptr %3605, align 1, !tbaa !31
+  %3607 = getelementptr inbounds i8, ptr %3605, i64 64
+  %3608 = load <8 x i64>, ptr %3607, align 1, !tbaa !31
+  %3609 = getelementptr inbounds i8, ptr %132, i64 %34
+  %3610 = load <8 x i64>, ptr %3609, align 1, !tbaa !31
+  %3611 = getelementptr inbounds i8, ptr %3609, i64 64
+  %3612 = load <8 x i64>, ptr %3611, align 1, !tbaa !31
+  %3613 = getelementptr inbounds i8, ptr %132, i64 %35
+  %3614 = load <8 x i64>, ptr %3613, align 1, !tbaa !31
+  %3615 = getelementptr inbounds i8, ptr %3613, i64 64
+  %3616 = load <8 x i64>, ptr %3615, align 1, !tbaa !31
+  %3617 = getelementptr inbounds i8, ptr %132, i64 %36
+  %3618 = load <8 x i64>, ptr %3617, align 1, !tbaa !31
+  %3619 = getelementptr inbounds i8, ptr %3617, i64 64
+  %3620 = load <8 x i64>, ptr %3619, align 1, !tbaa !31
+  br label %3621
+
+3621:                                             ; preds = %3589, %3585
+  %3622 = phi <8 x i64> [ %3618, %3589 ], [ zeroinitializer, %3585 ]
+  %3623 = phi <8 x i64> [ %3614, %3589 ], [ zeroinitializer, %3585 ]
+  %3624 = phi <8 x i64> [ %3610, %3589 ], [ zeroinitializer, %3585 ]
+  %3625 = phi <8 x i64> [ %3606, %3589 ], [ zeroinitializer, %3585 ]
+  %3626 = phi <8 x i64> [ %3602, %3589 ], [ zeroinitializer, %3585 ]
+  %3627 = phi <8 x i64> [ %3598, %3589 ], [ zeroinitializer, %3585 ]
+  %3628 = phi <8 x i64> [ %3594, %3589 ], [ zeroinitializer, %3585 ]
+  %3629 = phi <8 x i64> [ %3590, %3589 ], [ zeroinitializer, %3585 ]
+  %3630 = phi <8 x i64> [ %3592, %3589 ], [ zeroinitializer, %3585 ]
+  %3631 = phi <8 x i64> [ %3596, %3589 ], [ zeroinitializer, %3585 ]
+  %3632 = phi <8 x i64> [ %3600, %3589 ], [ zeroinitializer, %3585 ]
+  %3633 = phi <8 x i64> [ %3604, %3589 ], [ zeroinitializer, %3585 ]
+  %3634 = phi <8 x i64> [ %3608, %3589 ], [ zeroinitializer, %3585 ]
+  %3635 = phi <8 x i64> [ %3612, %3589 ], [ zeroinitializer, %3585 ]
+  %3636 = phi <8 x i64> [ %3616, %3589 ], [ zeroinitializer, %3585 ]
+  %3637 = phi <8 x i64> [ %3620, %3589 ], [ zeroinitializer, %3585 ]
+  %3638 = or i1 %18, %3586
+  br i1 %11, label %3588, label %3587
+
+3639:                                             ; preds = %3587, %3700
+  %3640 = phi <8 x i64> [ %3826, %3700 ], [ %3637, %3587 ]
+  %3641 = phi <8 x i64> [ %3821, %3700 ], [ %3622, %3587 ]
+  %3642 = phi <8 x i64> [ %3811, %3700 ], [ %3636, %3587 ]
+  %3643 = phi <8 x i64> [ %3806, %3700 ], [ %3623, %3587 ]
+  %3644 = phi <8 x i64> [ %3796, %3700 ], [ %3635, %3587 ]
+  %3645 = phi <8 x i64> [ %3791, %3700 ], [ %3624, %3587 ]
+  %3646 = phi <8 x i64> [ %3781, %3700 ], [ %3634, %3587 ]
+  %3647 = phi <8 x i64> [ %3776, %3700 ], [ %3625, %3587 ]
+  %3648 = phi <8 x i64> [ %3766, %3700 ], [ %3633, %3587 ]
+  %3649 = phi <8 x i64> [ %3761, %3700 ], [ %3626, %3587 ]
+  %3650 = phi <8 x i64> [ %3751, %3700 ], [ %3632, %3587 ]
+  %3651 = phi <8 x i64> [ %3746, %3700 ], [ %3627, %3587 ]
+  %3652 = phi <8 x i64> [ %3736, %3700 ], [ %3631, %3587 ]
+  %3653 = phi <8 x i64> [ %3731, %3700 ], [ %3628, %3587 ]
+  %3654 = phi <8 x i64> [ %3721, %3700 ], [ %3630, %3587 ]
+  %3655 = phi <8 x i64> [ %3715, %3700 ], [ %3629, %3587 ]
+  %3656 = phi i64 [ %3827, %3700 ], [ 0, %3587 ]
+  %3657 = mul nuw nsw i64 %3656, 80
+  %3658 = getelementptr i8, ptr %77, i64 %3657
+  %3659 = shl nsw i64 %3656, 7
+  %3660 = getelementptr inbounds i8, ptr %10, i64 %3659
+  %3661 = load <16 x i32>, ptr %3658, align 1, !tbaa !31
+  br i1 %3638, label %3662, label %3676
+
+3662:                                             ; preds = %3639
+  br i1 %3586, label %3663, label %3666
+
+3663:                                             ; preds = %3662
+  %3664 = getelementptr inbounds i8, ptr %3658, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3664, i32 0, i32 3, i32 1)
+  %3665 = getelementptr inbounds i8, ptr %3658, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3665, i32 0, i32 3, i32 1)
+  br label %3666
+
+3666:                                             ; preds = %3663, %3662
+  %3667 = getelementptr inbounds i8, ptr %3658, i64 64
+  %3668 = load <16 x i8>, ptr %3667, align 1, !tbaa !31
+  %3669 = zext <16 x i8> %3668 to <16 x i32>
+  %3670 = bitcast <16 x i32> %3669 to <64 x i8>
+  %3671 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3670)
+  %3672 = bitcast <64 x i8> %3671 to <16 x i32>
+  %3673 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3672, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3674 = bitcast <16 x i32> %3673 to <8 x i64>
+  br i1 %18, label %3683, label %3675
+
+3675:                                             ; preds = %3666
+  store <16 x i32> %3673, ptr %3660, align 64, !tbaa !31
+  br label %3683
+
+3676:                                             ; preds = %3639
+  %3677 = getelementptr inbounds i8, ptr %24, i64 %3659
+  %3678 = load <8 x i64>, ptr %3677, align 64, !tbaa !31
+  %3679 = getelementptr i8, ptr %3658, i64 %12
+  %3680 = load <16 x i32>, ptr %3679, align 1, !tbaa !31
+  %3681 = getelementptr inbounds i8, ptr %3677, i64 64
+  %3682 = load <8 x i64>, ptr %3681, align 64, !tbaa !31
+  br label %3700
+
+3683:                                             ; preds = %3675, %3666
+  %3684 = getelementptr i8, ptr %3658, i64 %14
+  %3685 = load <16 x i32>, ptr %3684, align 1, !tbaa !31
+  br i1 %3586, label %3686, label %3689
+
+3686:                                             ; preds = %3683
+  %3687 = getelementptr inbounds i8, ptr %3684, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3687, i32 0, i32 3, i32 1)
+  %3688 = getelementptr inbounds i8, ptr %3684, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3688, i32 0, i32 3, i32 1)
+  br label %3689
+
+3689:                                             ; preds = %3686, %3683
+  %3690 = getelementptr inbounds i8, ptr %3684, i64 64
+  %3691 = load <16 x i8>, ptr %3690, align 1, !tbaa !31
+  %3692 = zext <16 x i8> %3691 to <16 x i32>
+  %3693 = bitcast <16 x i32> %3692 to <64 x i8>
+  %3694 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3693)
+  %3695 = bitcast <64 x i8> %3694 to <16 x i32>
+  %3696 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3695, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3697 = bitcast <16 x i32> %3696 to <8 x i64>
+  br i1 %18, label %3700, label %3698
+
+3698:                                             ; preds = %3689
+  %3699 = getelementptr inbounds i8, ptr %3660, i64 64
+  store <16 x i32> %3696, ptr %3699, align 64, !tbaa !31
+  br label %3700
+
+3700:                                             ; preds = %3698, %3689, %3676
+  %3701 = phi <16 x i32> [ %3685, %3689 ], [ %3685, %3698 ], [ %3680, %3676 ]
+  %3702 = phi <8 x i64> [ %3674, %3689 ], [ %3674, %3698 ], [ %3678, %3676 ]
+  %3703 = phi <8 x i64> [ %3697, %3689 ], [ %3697, %3698 ], [ %3682, %3676 ]
+  %3704 = shl nsw i64 %3656, 3
+  %3705 = getelementptr i8, ptr %130, i64 %3704
+  %3706 = load i64, ptr %3705, align 1
+  %3707 = insertelement <8 x i64> poison, i64 %3706, i64 0
+  %3708 = shufflevector <8 x i64> %3707, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3709 = bitcast <8 x i64> %3708 to <64 x i8>
+  %3710 = bitcast <8 x i64> %3655 to <16 x i32>
+  %3711 = bitcast <8 x i64> %3702 to <64 x i8>
+  %3712 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3709, <64 x i8> %3711)
+  %3713 = bitcast <64 x i8> %3712 to <16 x i32>
+  %3714 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3710, <16 x i32> %3713, <16 x i32> %3661)
+  %3715 = bitcast <16 x i32> %3714 to <8 x i64>
+  %3716 = bitcast <8 x i64> %3654 to <16 x i32>
+  %3717 = bitcast <8 x i64> %3703 to <64 x i8>
+  %3718 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3709, <64 x i8> %3717)
+  %3719 = bitcast <64 x i8> %3718 to <16 x i32>
+  %3720 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3716, <16 x i32> %3719, <16 x i32> %3701)
+  %3721 = bitcast <16 x i32> %3720 to <8 x i64>
+  %3722 = getelementptr i8, ptr %3705, i64 %1
+  %3723 = load i64, ptr %3722, align 1
+  %3724 = insertelement <8 x i64> poison, i64 %3723, i64 0
+  %3725 = shufflevector <8 x i64> %3724, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3726 = bitcast <8 x i64> %3725 to <64 x i8>
+  %3727 = bitcast <8 x i64> %3653 to <16 x i32>
+  %3728 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3726, <64 x i8> %3711)
+  %3729 = bitcast <64 x i8> %3728 to <16 x i32>
+  %3730 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3727, <16 x i32> %3729, <16 x i32> %3661)
+  %3731 = bitcast <16 x i32> %3730 to <8 x i64>
+  %3732 = bitcast <8 x i64> %3652 to <16 x i32>
+  %3733 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3726, <64 x i8> %3717)
+  %3734 = bitcast <64 x i8> %3733 to <16 x i32>
+  %3735 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3732, <16 x i32> %3734, <16 x i32> %3701)
+  %3736 = bitcast <16 x i32> %3735 to <8 x i64>
+  %3737 = getelementptr i8, ptr %3705, i64 %37
+  %3738 = load i64, ptr %3737, align 1
+  %3739 = insertelement <8 x i64> poison, i64 %3738, i64 0
+  %3740 = shufflevector <8 x i64> %3739, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3741 = bitcast <8 x i64> %3740 to <64 x i8>
+  %3742 = bitcast <8 x i64> %3651 to <16 x i32>
+  %3743 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3741, <64 x i8> %3711)
+  %3744 = bitcast <64 x i8> %3743 to <16 x i32>
+  %3745 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3742, <16 x i32> %3744, <16 x i32> %3661)
+  %3746 = bitcast <16 x i32> %3745 to <8 x i64>
+  %3747 = bitcast <8 x i64> %3650 to <16 x i32>
+  %3748 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3741, <64 x i8> %3717)
+  %3749 = bitcast <64 x i8> %3748 to <16 x i32>
+  %3750 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3747, <16 x i32> %3749, <16 x i32> %3701)
+  %3751 = bitcast <16 x i32> %3750 to <8 x i64>
+  %3752 = getelementptr i8, ptr %3705, i64 %38
+  %3753 = load i64, ptr %3752, align 1
+  %3754 = insertelement <8 x i64> poison, i64 %3753, i64 0
+  %3755 = shufflevector <8 x i64> %3754, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3756 = bitcast <8 x i64> %3755 to <64 x i8>
+  %3757 = bitcast <8 x i64> %3649 to <16 x i32>
+  %3758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3756, <64 x i8> %3711)
+  %3759 = bitcast <64 x i8> %3758 to <16 x i32>
+  %3760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3757, <16 x i32> %3759, <16 x i32> %3661)
+  %3761 = bitcast <16 x i32> %3760 to <8 x i64>
+  %3762 = bitcast <8 x i64> %3648 to <16 x i32>
+  %3763 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3756, <64 x i8> %3717)
+  %3764 = bitcast <64 x i8> %3763 to <16 x i32>
+  %3765 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3762, <16 x i32> %3764, <16 x i32> %3701)
+  %3766 = bitcast <16 x i32> %3765 to <8 x i64>
+  %3767 = getelementptr i8, ptr %3705, i64 %39
+  %3768 = load i64, ptr %3767, align 1
+  %3769 = insertelement <8 x i64> poison, i64 %3768, i64 0
+  %3770 = shufflevector <8 x i64> %3769, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3771 = bitcast <8 x i64> %3770 to <64 x i8>
+  %3772 = bitcast <8 x i64> %3647 to <16 x i32>
+  %3773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3771, <64 x i8> %3711)
+  %3774 = bitcast <64 x i8> %3773 to <16 x i32>
+  %3775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3772, <16 x i32> %3774, <16 x i32> %3661)
+  %3776 = bitcast <16 x i32> %3775 to <8 x i64>
+  %3777 = bitcast <8 x i64> %3646 to <16 x i32>
+  %3778 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3771, <64 x i8> %3717)
+  %3779 = bitcast <64 x i8> %3778 to <16 x i32>
+  %3780 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3777, <16 x i32> %3779, <16 x i32> %3701)
+  %3781 = bitcast <16 x i32> %3780 to <8 x i64>
+  %3782 = getelementptr i8, ptr %3705, i64 %40
+  %3783 = load i64, ptr %3782, align 1
+  %3784 = insertelement <8 x i64> poison, i64 %3783, i64 0
+  %3785 = shufflevector <8 x i64> %3784, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3786 = bitcast <8 x i64> %3785 to <64 x i8>
+  %3787 = bitcast <8 x i64> %3645 to <16 x i32>
+  %3788 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3786, <64 x i8> %3711)
+  %3789 = bitcast <64 x i8> %3788 to <16 x i32>
+  %3790 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3787, <16 x i32> %3789, <16 x i32> %3661)
+  %3791 = bitcast <16 x i32> %3790 to <8 x i64>
+  %3792 = bitcast <8 x i64> %3644 to <16 x i32>
+  %3793 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3786, <64 x i8> %3717)
+  %3794 = bitcast <64 x i8> %3793 to <16 x i32>
+  %3795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3792, <16 x i32> %3794, <16 x i32> %3701)
+  %3796 = bitcast <16 x i32> %3795 to <8 x i64>
+  %3797 = getelementptr i8, ptr %3705, i64 %41
+  %3798 = load i64, ptr %3797, align 1
+  %3799 = insertelement <8 x i64> poison, i64 %3798, i64 0
+  %3800 = shufflevector <8 x i64> %3799, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3801 = bitcast <8 x i64> %3800 to <64 x i8>
+  %3802 = bitcast <8 x i64> %3643 to <16 x i32>
+  %3803 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3801, <64 x i8> %3711)
+  %3804 = bitcast <64 x i8> %3803 to <16 x i32>
+  %3805 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3802, <16 x i32> %3804, <16 x i32> %3661)
+  %3806 = bitcast <16 x i32> %3805 to <8 x i64>
+  %3807 = bitcast <8 x i64> %3642 to <16 x i32>
+  %3808 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3801, <64 x i8> %3717)
+  %3809 = bitcast <64 x i8> %3808 to <16 x i32>
+  %3810 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3807, <16 x i32> %3809, <16 x i32> %3701)
+  %3811 = bitcast <16 x i32> %3810 to <8 x i64>
+  %3812 = getelementptr i8, ptr %3705, i64 %42
+  %3813 = load i64, ptr %3812, align 1
+  %3814 = insertelement <8 x i64> poison, i64 %3813, i64 0
+  %3815 = shufflevector <8 x i64> %3814, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3816 = bitcast <8 x i64> %3815 to <64 x i8>
+  %3817 = bitcast <8 x i64> %3641 to <16 x i32>
+  %3818 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3816, <64 x i8> %3711)
+  %3819 = bitcast <64 x i8> %3818 to <16 x i32>
+  %3820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3817, <16 x i32> %3819, <16 x i32> %3661)
+  %3821 = bitcast <16 x i32> %3820 to <8 x i64>
+  %3822 = bitcast <8 x i64> %3640 to <16 x i32>
+  %3823 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3816, <64 x i8> %3717)
+  %3824 = bitcast <64 x i8> %3823 to <16 x i32>
+  %3825 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3822, <16 x i32> %3824, <16 x i32> %3701)
+  %3826 = bitcast <16 x i32> %3825 to <8 x i64>
+  %3827 = add nuw nsw i64 %3656, 1
+  %3828 = icmp eq i64 %3827, %79
+  br i1 %3828, label %3943, label %3639, !llvm.loop !75
+
+3829:                                             ; preds = %3588, %3858
+  %3830 = phi <8 x i64> [ %3940, %3858 ], [ %3637, %3588 ]
+  %3831 = phi <8 x i64> [ %3937, %3858 ], [ %3622, %3588 ]
+  %3832 = phi <8 x i64> [ %3930, %3858 ], [ %3636, %3588 ]
+  %3833 = phi <8 x i64> [ %3927, %3858 ], [ %3623, %3588 ]
+  %3834 = phi <8 x i64> [ %3920, %3858 ], [ %3635, %3588 ]
+  %3835 = phi <8 x i64> [ %3917, %3858 ], [ %3624, %3588 ]
+  %3836 = phi <8 x i64> [ %3910, %3858 ], [ %3634, %3588 ]
+  %3837 = phi <8 x i64> [ %3907, %3858 ], [ %3625, %3588 ]
+  %3838 = phi <8 x i64> [ %3900, %3858 ], [ %3633, %3588 ]
+  %3839 = phi <8 x i64> [ %3897, %3858 ], [ %3626, %3588 ]
+  %3840 = phi <8 x i64> [ %3890, %3858 ], [ %3632, %3588 ]
+  %3841 = phi <8 x i64> [ %3887, %3858 ], [ %3627, %3588 ]
+  %3842 = phi <8 x i64> [ %3880, %3858 ], [ %3631, %3588 ]
+  %3843 = phi <8 x i64> [ %3877, %3858 ], [ %3628, %3588 ]
+  %3844 = phi <8 x i64> [ %3870, %3858 ], [ %3630, %3588 ]
+  %3845 = phi <8 x i64> [ %3867, %3858 ], [ %3629, %3588 ]
+  %3846 = phi i64 [ %3941, %3858 ], [ 0, %3588 ]
+  %3847 = shl nsw i64 %3846, 6
+  %3848 = getelementptr i8, ptr %77, i64 %3847
+  %3849 = load <16 x i32>, ptr %3848, align 1, !tbaa !31
+  br i1 %3586, label %3853, label %3850
+
+3850:                                             ; preds = %3829
+  %3851 = getelementptr i8, ptr %3848, i64 %14
+  %3852 = load <16 x i32>, ptr %3851, align 1, !tbaa !31
+  br label %3858
+
+3853:                                             ; preds = %3829
+  %3854 = getelementptr inbounds i8, ptr %3848, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3854, i32 0, i32 3, i32 1)
+  %3855 = getelementptr i8, ptr %3848, i64 %14
+  %3856 = load <16 x i32>, ptr %3855, align 1, !tbaa !31
+  %3857 = getelementptr inbounds i8, ptr %3855, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3857, i32 0, i32 3, i32 1)
+  br label %3858
+
+3858:                                             ; preds = %3853, %3850
+  %3859 = phi <16 x i32> [ %3856, %3853 ], [ %3852, %3850 ]
+  %3860 = shl nsw i64 %3846, 2
+  %3861 = getelementptr i8, ptr %130, i64 %3860
+  %3862 = load i32, ptr %3861, align 1
+  %3863 = insertelement <16 x i32> poison, i32 %3862, i64 0
+  %3864 = shufflevector <16 x i32> %3863, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3865 = bitcast <8 x i64> %3845 to <16 x i32>
+  %3866 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3865, <16 x i32> %3864, <16 x i32> %3849)
+  %3867 = bitcast <16 x i32> %3866 to <8 x i64>
+  %3868 = bitcast <8 x i64> %3844 to <16 x i32>
+  %3869 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3868, <16 x i32> %3864, <16 x i32> %3859)
+  %3870 = bitcast <16 x i32> %3869 to <8 x i64>
+  %3871 = getelementptr i8, ptr %3861, i64 %1
+  %3872 = load i32, ptr %3871, align 1
+  %3873 = insertelement <16 x i32> poison, i32 %3872, i64 0
+  %3874 = shufflevector <16 x i32> %3873, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3875 = bitcast <8 x i64> %3843 to <16 x i32>
+  %3876 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3875, <16 x i32> %3874, <16 x i32> %3849)
+  %3877 = bitcast <16 x i32> %3876 to <8 x i64>
+  %3878 = bitcast <8 x i64> %3842 to <16 x i32>
+  %3879 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3878, <16 x i32> %3874, <16 x i32> %3859)
+  %3880 = bitcast <16 x i32> %3879 to <8 x i64>
+  %3881 = getelementptr i8, ptr %3861, i64 %37
+  %3882 = load i32, ptr %3881, align 1
+  %3883 = insertelement <16 x i32> poison, i32 %3882, i64 0
+  %3884 = shufflevector <16 x i32> %3883, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3885 = bitcast <8 x i64> %3841 to <16 x i32>
+  %3886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3885, <16 x i32> %3884, <16 x i32> %3849)
+  %3887 = bitcast <16 x i32> %3886 to <8 x i64>
+  %3888 = bitcast <8 x i64> %3840 to <16 x i32>
+  %3889 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3888, <16 x i32> %3884, <16 x i32> %3859)
+  %3890 = bitcast <16 x i32> %3889 to <8 x i64>
+  %3891 = getelementptr i8, ptr %3861, i64 %38
+  %3892 = load i32, ptr %3891, align 1
+  %3893 = insertelement <16 x i32> poison, i32 %3892, i64 0
+  %3894 = shufflevector <16 x i32> %3893, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3895 = bitcast <8 x i64> %3839 to <16 x i32>
+  %3896 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3895, <16 x i32> %3894, <16 x i32> %3849)
+  %3897 = bitcast <16 x i32> %3896 to <8 x i64>
+  %3898 = bitcast <8 x i64> %3838 to <16 x i32>
+  %3899 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3898, <16 x i32> %3894, <16 x i32> %3859)
+  %3900 = bitcast <16 x i32> %3899 to <8 x i64>
+  %3901 = getelementptr i8, ptr %3861, i64 %39
+  %3902 = load i32, ptr %3901, align 1
+  %3903 = insertelement <16 x i32> poison, i32 %3902, i64 0
+  %3904 = shufflevector <16 x i32> %3903, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3905 = bitcast <8 x i64> %3837 to <16 x i32>
+  %3906 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3905, <16 x i32> %3904, <16 x i32> %3849)
+  %3907 = bitcast <16 x i32> %3906 to <8 x i64>
+  %3908 = bitcast <8 x i64> %3836 to <16 x i32>
+  %3909 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3908, <16 x i32> %3904, <16 x i32> %3859)
+  %3910 = bitcast <16 x i32> %3909 to <8 x i64>
+  %3911 = getelementptr i8, ptr %3861, i64 %40
+  %3912 = load i32, ptr %3911, align 1
+  %3913 = insertelement <16 x i32> poison, i32 %3912, i64 0
+  %3914 = shufflevector <16 x i32> %3913, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3915 = bitcast <8 x i64> %3835 to <16 x i32>
+  %3916 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3915, <16 x i32> %3914, <16 x i32> %3849)
+  %3917 = bitcast <16 x i32> %3916 to <8 x i64>
+  %3918 = bitcast <8 x i64> %3834 to <16 x i32>
+  %3919 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3918, <16 x i32> %3914, <16 x i32> %3859)
+  %3920 = bitcast <16 x i32> %3919 to <8 x i64>
+  %3921 = getelementptr i8, ptr %3861, i64 %41
+  %3922 = load i32, ptr %3921, align 1
+  %3923 = insertelement <16 x i32> poison, i32 %3922, i64 0
+  %3924 = shufflevector <16 x i32> %3923, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3925 = bitcast <8 x i64> %3833 to <16 x i32>
+  %3926 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3925, <16 x i32> %3924, <16 x i32> %3849)
+  %3927 = bitcast <16 x i32> %3926 to <8 x i64>
+  %3928 = bitcast <8 x i64> %3832 to <16 x i32>
+  %3929 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3928, <16 x i32> %3924, <16 x i32> %3859)
+  %3930 = bitcast <16 x i32> %3929 to <8 x i64>
+  %3931 = getelementptr i8, ptr %3861, i64 %42
+  %3932 = load i32, ptr %3931, align 1
+  %3933 = insertelement <16 x i32> poison, i32 %3932, i64 0
+  %3934 = shufflevector <16 x i32> %3933, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3935 = bitcast <8 x i64> %3831 to <16 x i32>
+  %3936 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3935, <16 x i32> %3934, <16 x i32> %3849)
+  %3937 = bitcast <16 x i32> %3936 to <8 x i64>
+  %3938 = bitcast <8 x i64> %3830 to <16 x i32>
+  %3939 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3938, <16 x i32> %3934, <16 x i32> %3859)
+  %3940 = bitcast <16 x i32> %3939 to <8 x i64>
+  %3941 = add nuw nsw i64 %3846, 1
+  %3942 = icmp eq i64 %3941, %81
+  br i1 %3942, label %3943, label %3829, !llvm.loop !76
+
+3943:                                             ; preds = %3700, %3858, %3588, %3587
+  %3944 = phi <8 x i64> [ %3637, %3588 ], [ %3637, %3587 ], [ %3940, %3858 ], [ %3826, %3700 ]
+  %3945 = phi <8 x i64> [ %3622, %3588 ], [ %3622, %3587 ], [ %3937, %3858 ], [ %3821, %3700 ]
+  %3946 = phi <8 x i64> [ %3636, %3588 ], [ %3636, %3587 ], [ %3930, %3858 ], [ %3811, %3700 ]
+  %3947 = phi <8 x i64> [ %3623, %3588 ], [ %3623, %3587 ], [ %3927, %3858 ], [ %3806, %3700 ]
+  %3948 = phi <8 x i64> [ %3635, %3588 ], [ %3635, %3587 ], [ %3920, %3858 ], [ %3796, %3700 ]
+  %3949 = phi <8 x i64> [ %3624, %3588 ], [ %3624, %3587 ], [ %3917, %3858 ], [ %3791, %3700 ]
+  %3950 = phi <8 x i64> [ %3634, %3588 ], [ %3634, %3587 ], [ %3910, %3858 ], [ %3781, %3700 ]
+  %3951 = phi <8 x i64> [ %3625, %3588 ], [ %3625, %3587 ], [ %3907, %3858 ], [ %3776, %3700 ]
+  %3952 = phi <8 x i64> [ %3633, %3588 ], [ %3633, %3587 ], [ %3900, %3858 ], [ %3766, %3700 ]
+  %3953 = phi <8 x i64> [ %3626, %3588 ], [ %3626, %3587 ], [ %3897, %3858 ], [ %3761, %3700 ]
+  %3954 = phi <8 x i64> [ %3632, %3588 ], [ %3632, %3587 ], [ %3890, %3858 ], [ %3751, %3700 ]
+  %3955 = phi <8 x i64> [ %3627, %3588 ], [ %3627, %3587 ], [ %3887, %3858 ], [ %3746, %3700 ]
+  %3956 = phi <8 x i64> [ %3631, %3588 ], [ %3631, %3587 ], [ %3880, %3858 ], [ %3736, %3700 ]
+  %3957 = phi <8 x i64> [ %3628, %3588 ], [ %3628, %3587 ], [ %3877, %3858 ], [ %3731, %3700 ]
+  %3958 = phi <8 x i64> [ %3630, %3588 ], [ %3630, %3587 ], [ %3870, %3858 ], [ %3721, %3700 ]
+  %3959 = phi <8 x i64> [ %3629, %3588 ], [ %3629, %3587 ], [ %3867, %3858 ], [ %3715, %3700 ]
+  store <8 x i64> %3959, ptr %124, align 1, !tbaa !31
+  %3960 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3958, ptr %3960, align 1, !tbaa !31
+  %3961 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3957, ptr %3961, align 1, !tbaa !31
+  %3962 = getelementptr inbounds i8, ptr %3961, i64 64
+  store <8 x i64> %3956, ptr %3962, align 1, !tbaa !31
+  %3963 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3955, ptr %3963, align 1, !tbaa !31
+  %3964 = getelementptr inbounds i8, ptr %3963, i64 64
+  store <8 x i64> %3954, ptr %3964, align 1, !tbaa !31
+  %3965 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3953, ptr %3965, align 1, !tbaa !31
+  %3966 = getelementptr inbounds i8, ptr %3965, i64 64
+  store <8 x i64> %3952, ptr %3966, align 1, !tbaa !31
+  %3967 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3951, ptr %3967, align 1, !tbaa !31
+  %3968 = getelementptr inbounds i8, ptr %3967, i64 64
+  store <8 x i64> %3950, ptr %3968, align 1, !tbaa !31
+  %3969 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3949, ptr %3969, align 1, !tbaa !31
+  %3970 = getelementptr inbounds i8, ptr %3969, i64 64
+  store <8 x i64> %3948, ptr %3970, align 1, !tbaa !31
+  %3971 = getelementptr i8, ptr %48, i64 %123
+  store <8 x i64> %3947, ptr %3971, align 1, !tbaa !31
+  %3972 = getelementptr inbounds i8, ptr %3971, i64 64
+  store <8 x i64> %3946, ptr %3972, align 1, !tbaa !31
+  %3973 = getelementptr i8, ptr %49, i64 %123
+  store <8 x i64> %3945, ptr %3973, align 1, !tbaa !31
+  %3974 = getelementptr inbounds i8, ptr %3973, i64 64
+  store <8 x i64> %3944, ptr %3974, align 1, !tbaa !31
+  br label %3975
+
+3975:                                             ; preds = %3943, %3557, %3210, %2902, %2633, %2403, %2117, %1890, %1706, %1469, %1256, %1067, %811, %593, %413, %271, %119
+  %3976 = add nuw nsw i64 %121, 8
+  %3977 = add nuw nsw i64 %120, 1
+  %3978 = icmp eq i64 %120, %28
+  br i1 %3978, label %116, label %119, !llvm.loop !78
+
+3979:                                             ; preds = %63, %9
+  call void @llvm.lifetime.end.p0(i64 8192, ptr nonnull %10) #20
   ret void
 }
 
@@ -6471,7 +7445,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !78
+  br i1 %103, label %25, label %104, !llvm.loop !79
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -6515,7 +7489,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !79
+  br i1 %141, label %120, label %113, !llvm.loop !80
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
@@ -6622,7 +7596,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   store float %231, ptr %229, align 4, !tbaa !60
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !80
+  br i1 %233, label %234, label %183, !llvm.loop !81
 
 234:                                              ; preds = %183, %180
   %235 = load float, ptr %9, align 16, !tbaa !60
@@ -6905,7 +7879,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !81
+  br i1 %254, label %31, label %49, !llvm.loop !82
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -6935,7 +7909,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !82
+  br i1 %276, label %364, label %267, !llvm.loop !83
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
@@ -6958,7 +7932,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !83
+  br i1 %291, label %274, label %277, !llvm.loop !84
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -7045,7 +8019,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %361, ptr %359, align 4, !tbaa !60
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !84
+  br i1 %363, label %279, label %292, !llvm.loop !85
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -7094,7 +8068,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !85
+  br i1 %400, label %440, label %383, !llvm.loop !86
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -7142,7 +8116,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %437, ptr %435, align 4, !tbaa !60
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !86
+  br i1 %439, label %388, label %401, !llvm.loop !87
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -7531,7 +8505,7 @@ attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-le
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { nofree norecurse nosync nounwind memory(argmem: readwrite, inaccessiblemem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #16 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
@@ -7626,8 +8600,8 @@ attributes #30 = { nounwind willreturn memory(none) }
 !73 = distinct !{!73, !16}
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
-!76 = distinct !{!76, !33}
-!77 = distinct !{!77, !16}
+!76 = distinct !{!76, !16}
+!77 = distinct !{!77, !33}
 !78 = distinct !{!78, !16}
 !79 = distinct !{!79, !16}
 !80 = distinct !{!80, !16}
@@ -7637,6 +8611,7 @@ attributes #30 = { nounwind willreturn memory(none) }
 !84 = distinct !{!84, !16}
 !85 = distinct !{!85, !16}
 !86 = distinct !{!86, !16}
+!87 = distinct !{!87, !16}
 """##
     case 4:
         return ##"""
