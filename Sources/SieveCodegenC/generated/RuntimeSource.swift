@@ -504,7 +504,8 @@ static inline void sieve_quantize_row_u8(const float *x, int64_t length, uint8_t
  * Register tiles: each weight vector is loaded (and, for 2:4, its indices decoded into a byte shuffle) once per block
  * of rows, each activation word broadcast once per block of panels. AVX-512 VNNI: 8 rows by 2 panels of 16 int32
  * lanes; the activation word (4 bytes; 8 for 2:4, gathered per column with vpshufb) meets the weights in vpdpbusd;
- * the first block of rows prefetches the panels' weights ahead of it.
+ * the first block of rows prefetches the panels' weights ahead of it and (2:4, more than one block) decodes the
+ * shuffle controls of each chunk of the reduction for the blocks after it.
  * AVX2: 4 rows by 8 columns; operands widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate),
  * each column's two int32 halves added at the end. Elsewhere: scalar loops. */
 #define SIEVE_INT8_PANEL_COLUMNS 16
