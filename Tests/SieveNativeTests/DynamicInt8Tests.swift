@@ -63,7 +63,9 @@ let dynamicInt8Cases: [DifferentialCase] = [
 
 /// Shapes for the int8 register tile (`int8_tile`): row counts around its 8- and 4-row blocks (1, 3, 19), channels that
 /// fill no whole panel (24, 70: five panels, so a work item of 4 panels and one of 1), reductions of whole steps
-/// (dense 128 and 600, 2:4 256 and 1040), with epilogues.
+/// (dense 128 and 600, 2:4 256 and 1040), with epilogues. 2:4 with more than 8 rows runs in chunks of 64 steps whose
+/// shuffle controls the first row block decodes for the others: 19 rows of 32 steps (one chunk), 9 rows of 130
+/// steps (64 + 64 + 2, the accumulators carried through the output).
 let int8TileCases: [DifferentialCase] = [
     DifferentialCase(name: "int8 tile, dense and 2:4, 1 to 19 rows, partial panels", text: """
         graph @g(%x: tensor<19x128xf32>, %s: tensor<3x256xf32>, %o: tensor<1x256xf32>, %r: tensor<19x70xf32>, %l: tensor<9x1040xf32>) -> (tensor<19x70xf32>, tensor<3x70xf32>, tensor<1x70xf32>, tensor<9x24xf32>) {

@@ -575,7 +575,9 @@ static inline void sieve_quantize_row_u8(const float *x, int64_t length, uint8_t
  * four 2-bit indices (kept value t's index in bits 2t..2t+1): 80 bytes per step, 10 * k bytes (k a multiple of 8).
  * Register tiles: each weight vector is loaded (and, for 2:4, its indices decoded into a byte shuffle) once per block
  * of rows, each activation word broadcast once per block of panels. AVX-512 VNNI: 8 rows by 2 panels of 16 int32
- * lanes; the activation word (4 bytes; 8 for 2:4, gathered per column with vpshufb) meets the weights in vpdpbusd.
+ * lanes; the activation word (4 bytes; 8 for 2:4, gathered per column with vpshufb) meets the weights in vpdpbusd;
+ * the first block of rows prefetches the panels' weights ahead of it and (2:4, more than one block) decodes the
+ * shuffle controls of each chunk of the reduction for the blocks after it.
  * AVX2: 4 rows by 8 columns; operands widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate),
  * each column's two int32 halves added at the end. Elsewhere: scalar loops. */
 #define SIEVE_INT8_PANEL_COLUMNS 16
@@ -588,12 +590,36 @@ static inline uint32_t sieve_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v,
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #define SIEVE_INT8_TILE_ROWS 8
 #define SIEVE_INT8_TILE_PANELS 2
+/* How far ahead the first row block of each panel pair prefetches its weights (bytes): that block reads them from DRAM
+ * when they are cold, the later row blocks find them in L2. 4 KiB took 2:4 batch 32 from 1.18-1.27 to 1.02-1.04 ms
+ * (a cold C loop of the 4096x4096 layer's tiles, load 17; 1 and 2 KiB 1.07-1.16 ms, 8 KiB 1.04-1.11 ms). */
+/* Steps (8 elements of the reduction) of a 2:4 chunk whose decoded shuffle controls the later blocks of rows reuse:
+ * 64 steps keep them (8 KiB) and the chunk's weights (10 KiB) in L1. */
+#ifndef SIEVE_INT8_TILE_CHUNK
+#define SIEVE_INT8_TILE_CHUNK 64
+#endif
+#ifndef SIEVE_INT8_TILE_PREFETCH
+#define SIEVE_INT8_TILE_PREFETCH 4096
+#endif
+/* vpdpbusd into a register tile's accumulator. GCC 12's builtin does not tie the accumulator to the result: in every
+ * iteration it copied each of the 16 accumulators to another register and spilled some to the stack (20-35% of the
+ * tile's time in a C loop of it); an inline vpdpbusd with the accumulator as an in-out operand keeps them in place.
+ * Clang's builtin needs no help (and the LLVM backend's copy of this runtime, compiled by clang, keeps it). */
+#if defined(__GNUC__) && !defined(__clang__)
+static inline __attribute__((always_inline)) __m512i sieve_int8_tile_dpbusd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+#else
+#define sieve_int8_tile_dpbusd _mm512_dpbusd_epi32
+#endif
 static inline __attribute__((always_inline)) void sieve_int8_tile_block(const uint8_t *a, int64_t lda, const int8_t *w,
                                                                        int64_t panel_bytes, int64_t k, int sparse24,
-                                                                       int32_t *out, int64_t ldo, const int R, const int C) {
+                                                                       int32_t *out, int64_t ldo, const int R, const int C,
+                                                                       int prefetch, int accumulate, __m512i *controls, int decode) {
     __m512i acc[SIEVE_INT8_TILE_ROWS][SIEVE_INT8_TILE_PANELS];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_si512();
+        for (int c = 0; c < C; c++) acc[r][c] = accumulate ? _mm512_loadu_si512(out + r * ldo + 16 * c) : _mm512_setzero_si512();
     if (sparse24) {
         const __m512i three = _mm512_set1_epi32(0x03030303), high = _mm512_set1_epi32(0x04040000);
         for (int64_t s = 0; s < k / 8; s++) {
@@ -601,6 +627,14 @@ static inline __attribute__((always_inline)) void sieve_int8_tile_block(const ui
             for (int c = 0; c < C; c++) {
                 const int8_t *step = w + c * panel_bytes + 80 * s;
                 values[c] = _mm512_loadu_si512(step);
+                if (!decode) {
+                    control[c] = _mm512_load_si512(controls + s * SIEVE_INT8_TILE_PANELS + c);
+                    continue;
+                }
+                if (prefetch) {
+                    _mm_prefetch((const char *)step + SIEVE_INT8_TILE_PREFETCH, _MM_HINT_T0);
+                    _mm_prefetch((const char *)step + SIEVE_INT8_TILE_PREFETCH + 79, _MM_HINT_T0);
+                }
                 /* Each column's index byte to its four byte positions in the 8-byte window (2:4: 0-3, then 4-7). */
                 __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(step + 64)));
 #if defined(__AVX512VBMI__)
@@ -611,20 +645,24 @@ static inline __attribute__((always_inline)) void sieve_int8_tile_block(const ui
                                                  _mm512_or_si512(_mm512_slli_epi32(x, 12), _mm512_slli_epi32(x, 18)));
 #endif
                 control[c] = _mm512_ternarylogic_epi32(spread, three, high, 0xEA); /* (spread & three) | high */
+                if (controls) _mm512_store_si512(controls + s * SIEVE_INT8_TILE_PANELS + c, control[c]);
             }
             for (int r = 0; r < R; r++) {
                 __m512i window = _mm512_set1_epi64((long long)sieve_load_u64(a + r * lda + 8 * s));
                 for (int c = 0; c < C; c++)
-                    acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], _mm512_shuffle_epi8(window, control[c]), values[c]);
+                    acc[r][c] = sieve_int8_tile_dpbusd(acc[r][c], _mm512_shuffle_epi8(window, control[c]), values[c]);
             }
         }
     } else {
         for (int64_t q = 0; q < k / 4; q++) {
             __m512i weights[SIEVE_INT8_TILE_PANELS];
-            for (int c = 0; c < C; c++) weights[c] = _mm512_loadu_si512(w + c * panel_bytes + 64 * q);
+            for (int c = 0; c < C; c++) {
+                weights[c] = _mm512_loadu_si512(w + c * panel_bytes + 64 * q);
+                if (prefetch) _mm_prefetch((const char *)(w + c * panel_bytes + 64 * q) + SIEVE_INT8_TILE_PREFETCH, _MM_HINT_T0);
+            }
             for (int r = 0; r < R; r++) {
                 __m512i word = _mm512_set1_epi32((int)sieve_load_u32(a + r * lda + 4 * q));
-                for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], word, weights[c]);
+                for (int c = 0; c < C; c++) acc[r][c] = sieve_int8_tile_dpbusd(acc[r][c], word, weights[c]);
             }
         }
     }
@@ -681,23 +719,33 @@ static inline void sieve_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, 
                                    int64_t k, int sparse24, int32_t *out, int64_t ldo) {
     const int64_t panel_bytes = sieve_int8_panel_bytes(k, sparse24);
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    __m512i controls[SIEVE_INT8_TILE_CHUNK * SIEVE_INT8_TILE_PANELS];
     for (int64_t p = 0; p < panel_count; p += SIEVE_INT8_TILE_PANELS) {
         const int C = panel_count - p >= SIEVE_INT8_TILE_PANELS ? SIEVE_INT8_TILE_PANELS : (int)(panel_count - p);
-        for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
-            const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
-            const uint8_t *x = a + r * lda;
-            const int8_t *w = panels + p * panel_bytes;
-            int32_t *y = out + r * ldo + 16 * p;
-            /* Constant tile sizes, so that the accumulators live in registers. */
-#define SIEVE_INT8_TILE_CASE(rr, cc) case (rr) * 4 + (cc): sieve_int8_tile_block(x, lda, w, panel_bytes, k, sparse24, y, ldo, rr, cc); break;
-            switch (R * 4 + C) {
-            SIEVE_INT8_TILE_CASE(1, 1) SIEVE_INT8_TILE_CASE(2, 1) SIEVE_INT8_TILE_CASE(3, 1) SIEVE_INT8_TILE_CASE(4, 1)
-            SIEVE_INT8_TILE_CASE(5, 1) SIEVE_INT8_TILE_CASE(6, 1) SIEVE_INT8_TILE_CASE(7, 1) SIEVE_INT8_TILE_CASE(8, 1)
-            SIEVE_INT8_TILE_CASE(1, 2) SIEVE_INT8_TILE_CASE(2, 2) SIEVE_INT8_TILE_CASE(3, 2) SIEVE_INT8_TILE_CASE(4, 2)
-            SIEVE_INT8_TILE_CASE(5, 2) SIEVE_INT8_TILE_CASE(6, 2) SIEVE_INT8_TILE_CASE(7, 2) SIEVE_INT8_TILE_CASE(8, 2)
-            default: break;
-            }
+        /* 2:4 with more than one block of rows: chunks of the reduction, in which the first block of rows decodes the
+         * shuffle controls into `controls` and the others load them (the decode takes the shuffle ports that vpshufb
+         * needs); the accumulators go through `out` between chunks. Otherwise the whole reduction at once. */
+        const int chunked = sparse24 && rows > SIEVE_INT8_TILE_ROWS;
+        const int64_t steps = chunked ? SIEVE_INT8_TILE_CHUNK : k / 8;
+        for (int64_t s0 = 0; s0 < (sparse24 ? k / 8 : 1); s0 += steps) {
+            const int64_t length = sparse24 ? 8 * (k / 8 - s0 < steps ? k / 8 - s0 : steps) : k;
+            for (int64_t r = 0; r < rows; r += SIEVE_INT8_TILE_ROWS) {
+                const int R = rows - r >= SIEVE_INT8_TILE_ROWS ? SIEVE_INT8_TILE_ROWS : (int)(rows - r);
+                const uint8_t *x = a + r * lda + 8 * s0;
+                const int8_t *w = panels + p * panel_bytes + 80 * s0;
+                int32_t *y = out + r * ldo + 16 * p;
+                /* Constant tile sizes, so that the accumulators live in registers. */
+#define SIEVE_INT8_TILE_CASE(rr, cc) case (rr) * 4 + (cc): \
+                sieve_int8_tile_block(x, lda, w, panel_bytes, length, sparse24, y, ldo, rr, cc, r == 0, s0 > 0, chunked ? controls : NULL, !chunked || r == 0); break;
+                switch (R * 4 + C) {
+                SIEVE_INT8_TILE_CASE(1, 1) SIEVE_INT8_TILE_CASE(2, 1) SIEVE_INT8_TILE_CASE(3, 1) SIEVE_INT8_TILE_CASE(4, 1)
+                SIEVE_INT8_TILE_CASE(5, 1) SIEVE_INT8_TILE_CASE(6, 1) SIEVE_INT8_TILE_CASE(7, 1) SIEVE_INT8_TILE_CASE(8, 1)
+                SIEVE_INT8_TILE_CASE(1, 2) SIEVE_INT8_TILE_CASE(2, 2) SIEVE_INT8_TILE_CASE(3, 2) SIEVE_INT8_TILE_CASE(4, 2)
+                SIEVE_INT8_TILE_CASE(5, 2) SIEVE_INT8_TILE_CASE(6, 2) SIEVE_INT8_TILE_CASE(7, 2) SIEVE_INT8_TILE_CASE(8, 2)
+                default: break;
+                }
 #undef SIEVE_INT8_TILE_CASE
+            }
         }
     }
 #elif defined(__AVX2__)

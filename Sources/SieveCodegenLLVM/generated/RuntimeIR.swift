@@ -33,19 +33,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #19
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #19
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #19
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -68,7 +68,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #19
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -122,8 +122,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #19
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -141,9 +141,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #19
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #19
+  %29 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -152,7 +152,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -162,8 +162,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #19
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -174,13 +174,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #19
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -200,7 +200,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #19
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -209,21 +209,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #19
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #19
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #19
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
   ret ptr null
 }
 
@@ -235,12 +235,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #19
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #19
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #19
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -251,10 +251,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #19
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #19
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #19
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -263,7 +263,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #19
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -292,12 +292,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #19
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -320,8 +320,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #19
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -341,7 +341,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #19
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -350,8 +350,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #19
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -364,9 +364,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #19
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #19
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #19
+  %61 = call i32 @sched_yield() #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -375,11 +375,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #19
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -395,14 +395,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #19
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #19
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #19
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -740,10 +740,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -764,7 +764,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 28:                                               ; preds = %20
@@ -773,7 +773,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #19
+  call void @free(ptr noundef %26) #20
   br label %35
 
 32:                                               ; preds = %28
@@ -786,7 +786,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -854,9 +854,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #19
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -880,7 +880,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #19
+  call void @free(ptr noundef %20) #20
   br label %24
 
 22:                                               ; preds = %10
@@ -890,7 +890,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
   ret ptr %25
 }
 
@@ -899,18 +899,18 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
   %7 = alloca ptr, align 8
   %8 = alloca ptr, align 8
   %9 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #20
   store ptr null, ptr %7, align 8, !tbaa !36
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #20
   store ptr null, ptr %8, align 8, !tbaa !36
   %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #20
   store ptr null, ptr %9, align 8, !tbaa !36
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %30
 
 12:                                               ; preds = %6
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #19
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #20
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %9, align 8
   %16 = icmp eq ptr %15, null
@@ -937,9 +937,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 30:                                               ; preds = %12, %6, %18
   %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
   %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
-  call void @free(ptr noundef %31) #19
+  call void @free(ptr noundef %31) #20
   %33 = load ptr, ptr %8, align 8, !tbaa !36
-  call void @free(ptr noundef %33) #19
+  call void @free(ptr noundef %33) #20
   %34 = icmp eq ptr %5, null
   br i1 %34, label %43, label %40
 
@@ -960,9 +960,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 
 43:                                               ; preds = %40, %35, %30
   %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #19
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #19
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #19
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #20
   ret ptr %44
 }
 
@@ -1015,10 +1015,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #19
+  tail call void @free(ptr noundef %5) #20
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #19
+  tail call void @free(ptr noundef %7) #20
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -1725,7 +1725,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #28
+  %4 = tail call double @erf(double noundef %3) #30
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -2741,3694 +2741,4969 @@ define void @sieve_llvm_quantize_row_u8(ptr nocapture noundef readonly %0, i64 n
   ret void
 }
 
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
-  %10 = icmp eq i32 %6, 0
-  %11 = mul nsw i64 %5, 10
-  %12 = shl nsw i64 %5, 4
-  %13 = select i1 %10, i64 %12, i64 %11
-  %14 = icmp sgt i64 %4, 0
-  br i1 %14, label %15, label %3248
+; Function Attrs: nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: readwrite) uwtable
+define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 noundef %2, ptr noundef readonly %3, i64 noundef %4, i64 noundef %5, i32 noundef %6, ptr noundef %7, i64 noundef %8) local_unnamed_addr #16 {
+  %10 = alloca [128 x <8 x i64>], align 64
+  %11 = icmp eq i32 %6, 0
+  %12 = mul nsw i64 %5, 10
+  %13 = shl nsw i64 %5, 4
+  %14 = select i1 %11, i64 %13, i64 %12
+  call void @llvm.lifetime.start.p0(i64 8192, ptr nonnull %10) #20
+  %15 = icmp sgt i64 %4, 0
+  br i1 %15, label %16, label %3979
 
-15:                                               ; preds = %9
-  %16 = icmp sgt i64 %2, 0
-  %17 = sdiv i64 %5, 8
-  %18 = icmp sgt i64 %5, 7
-  %19 = sdiv i64 %5, 4
-  %20 = icmp sgt i64 %5, 3
-  %21 = shl i64 %8, 5
-  %22 = shl i64 %8, 2
-  %23 = add i64 %2, -1
-  %24 = lshr i64 %23, 3
-  %25 = add nsw i64 %4, -1
-  %26 = lshr i64 %25, 1
-  %27 = shl nsw i64 %1, 1
-  %28 = mul nsw i64 %1, 3
-  %29 = shl nsw i64 %1, 2
-  %30 = mul nsw i64 %1, 5
-  %31 = mul nsw i64 %1, 6
-  %32 = mul nsw i64 %1, 7
-  %33 = getelementptr i8, ptr %7, i64 %22
-  %34 = shl i64 %8, 3
-  %35 = getelementptr i8, ptr %7, i64 %34
-  %36 = mul i64 %8, 12
-  %37 = getelementptr i8, ptr %7, i64 %36
-  %38 = shl i64 %8, 4
-  %39 = getelementptr i8, ptr %7, i64 %38
-  %40 = mul i64 %8, 20
-  %41 = getelementptr i8, ptr %7, i64 %40
-  %42 = mul i64 %8, 24
-  %43 = getelementptr i8, ptr %7, i64 %42
-  %44 = mul i64 %8, 28
-  %45 = getelementptr i8, ptr %7, i64 %44
-  %46 = add nsw i64 %19, -1
-  %47 = add nsw i64 %17, -1
-  %48 = and i64 %19, 1
-  %49 = icmp eq i64 %46, 0
-  %50 = and i64 %19, 2305843009213693950
-  %51 = icmp eq i64 %48, 0
-  %52 = and i64 %19, 1
-  %53 = icmp eq i64 %46, 0
-  %54 = and i64 %19, 2305843009213693950
-  %55 = icmp eq i64 %52, 0
-  %56 = and i64 %19, 1
-  %57 = icmp eq i64 %46, 0
-  %58 = and i64 %19, 2305843009213693950
-  %59 = icmp eq i64 %56, 0
-  %60 = and i64 %17, 1
-  %61 = icmp eq i64 %47, 0
-  %62 = and i64 %17, 1152921504606846974
-  %63 = icmp eq i64 %60, 0
-  %64 = and i64 %19, 3
-  %65 = icmp ult i64 %46, 3
-  %66 = and i64 %19, 2305843009213693948
-  %67 = icmp eq i64 %64, 0
-  %68 = and i64 %19, 1
-  %69 = icmp eq i64 %46, 0
-  %70 = and i64 %19, 2305843009213693950
-  %71 = icmp eq i64 %68, 0
-  %72 = and i64 %19, 1
-  %73 = icmp eq i64 %46, 0
-  %74 = and i64 %19, 2305843009213693950
-  %75 = icmp eq i64 %72, 0
-  %76 = and i64 %19, 1
-  %77 = icmp eq i64 %46, 0
-  %78 = and i64 %19, 2305843009213693950
-  %79 = icmp eq i64 %76, 0
-  %80 = and i64 %17, 1
-  %81 = icmp eq i64 %47, 0
-  %82 = and i64 %17, 1152921504606846974
-  %83 = icmp eq i64 %80, 0
-  %84 = and i64 %19, 1
-  %85 = icmp eq i64 %46, 0
-  %86 = and i64 %19, 2305843009213693950
+16:                                               ; preds = %9
+  %17 = icmp slt i64 %2, 9
+  %18 = or i1 %17, %11
+  %19 = sdiv i64 %5, 8
+  %20 = select i1 %18, i64 %19, i64 64
+  %21 = select i1 %11, i64 1, i64 %19
+  %22 = icmp sgt i64 %21, 0
+  %23 = icmp sgt i64 %2, 0
+  %24 = select i1 %18, ptr null, ptr %10
+  %25 = shl i64 %8, 5
+  %26 = shl i64 %8, 2
+  %27 = add i64 %2, -1
+  %28 = lshr i64 %27, 3
+  %29 = add nsw i64 %4, -1
+  %30 = lshr i64 %29, 1
+  %31 = shl i64 %8, 3
+  %32 = mul i64 %8, 12
+  %33 = shl i64 %8, 4
+  %34 = mul i64 %8, 20
+  %35 = mul i64 %8, 24
+  %36 = mul i64 %8, 28
+  %37 = shl nsw i64 %1, 1
+  %38 = mul nsw i64 %1, 3
+  %39 = shl nsw i64 %1, 2
+  %40 = mul nsw i64 %1, 5
+  %41 = mul nsw i64 %1, 6
+  %42 = mul nsw i64 %1, 7
+  %43 = getelementptr i8, ptr %7, i64 %26
+  %44 = getelementptr i8, ptr %7, i64 %31
+  %45 = getelementptr i8, ptr %7, i64 %32
+  %46 = getelementptr i8, ptr %7, i64 %33
+  %47 = getelementptr i8, ptr %7, i64 %34
+  %48 = getelementptr i8, ptr %7, i64 %35
+  %49 = getelementptr i8, ptr %7, i64 %36
+  br label %50
+
+50:                                               ; preds = %63, %16
+  %51 = phi i64 [ 0, %16 ], [ %65, %63 ]
+  %52 = phi i64 [ 0, %16 ], [ %64, %63 ]
+  %53 = shl i64 %51, 7
+  %54 = sub nsw i64 %4, %52
+  %55 = icmp sgt i64 %54, 1
+  %56 = trunc i64 %54 to i32
+  %57 = select i1 %55, i32 2, i32 %56
+  br i1 %22, label %58, label %63
+
+58:                                               ; preds = %50
+  %59 = mul nsw i64 %52, %14
+  %60 = getelementptr inbounds i8, ptr %3, i64 %59
+  %61 = shl nsw i64 %52, 6
+  %62 = getelementptr i8, ptr %7, i64 %61
+  br label %67
+
+63:                                               ; preds = %116, %50
+  %64 = add nuw nsw i64 %52, 2
+  %65 = add nuw nsw i64 %51, 1
+  %66 = icmp eq i64 %51, %30
+  br i1 %66, label %3979, label %50, !llvm.loop !73
+
+67:                                               ; preds = %116, %58
+  %68 = phi i64 [ 0, %58 ], [ %117, %116 ]
+  br i1 %23, label %69, label %116
+
+69:                                               ; preds = %67
+  %70 = sub nsw i64 %19, %68
+  %71 = tail call i64 @llvm.smin.i64(i64 %70, i64 %20)
+  %72 = shl nsw i64 %71, 3
+  %73 = select i1 %11, i64 %5, i64 %72
+  %74 = shl nsw i64 %68, 3
+  %75 = getelementptr i8, ptr %0, i64 %74
+  %76 = mul nsw i64 %68, 80
+  %77 = getelementptr inbounds i8, ptr %60, i64 %76
+  %78 = icmp slt i64 %68, 1
+  %79 = sdiv i64 %73, 8
+  %80 = icmp sgt i64 %73, 7
+  %81 = sdiv i64 %73, 4
+  %82 = icmp sgt i64 %73, 3
+  %83 = add nsw i64 %81, -1
+  %84 = and i64 %81, 1
+  %85 = icmp eq i64 %83, 0
+  %86 = and i64 %81, 2305843009213693950
   %87 = icmp eq i64 %84, 0
-  %88 = and i64 %17, 1
-  %89 = icmp eq i64 %47, 0
-  %90 = and i64 %17, 1152921504606846974
+  %88 = and i64 %81, 1
+  %89 = icmp eq i64 %83, 0
+  %90 = and i64 %81, 2305843009213693950
   %91 = icmp eq i64 %88, 0
-  %92 = and i64 %19, 3
-  %93 = icmp ult i64 %46, 3
-  %94 = and i64 %19, 2305843009213693948
+  %92 = and i64 %81, 1
+  %93 = icmp eq i64 %83, 0
+  %94 = and i64 %81, 2305843009213693950
   %95 = icmp eq i64 %92, 0
-  %96 = and i64 %17, 1
-  %97 = icmp eq i64 %47, 0
-  %98 = and i64 %17, 1152921504606846974
+  %96 = and i64 %81, 1
+  %97 = icmp eq i64 %83, 0
+  %98 = and i64 %81, 2305843009213693950
   %99 = icmp eq i64 %96, 0
-  %100 = and i64 %19, 3
-  %101 = icmp ult i64 %46, 3
-  %102 = and i64 %19, 2305843009213693948
+  %100 = and i64 %81, 1
+  %101 = icmp eq i64 %83, 0
+  %102 = and i64 %81, 2305843009213693950
   %103 = icmp eq i64 %100, 0
-  br label %104
+  %104 = and i64 %81, 1
+  %105 = icmp eq i64 %83, 0
+  %106 = and i64 %81, 2305843009213693950
+  %107 = icmp eq i64 %104, 0
+  %108 = and i64 %81, 1
+  %109 = icmp eq i64 %83, 0
+  %110 = and i64 %81, 2305843009213693950
+  %111 = icmp eq i64 %108, 0
+  %112 = and i64 %81, 3
+  %113 = icmp ult i64 %83, 3
+  %114 = and i64 %81, 2305843009213693948
+  %115 = icmp eq i64 %112, 0
+  br label %119
 
-104:                                              ; preds = %117, %15
-  %105 = phi i64 [ 0, %15 ], [ %119, %117 ]
-  %106 = phi i64 [ 0, %15 ], [ %118, %117 ]
-  %107 = shl i64 %105, 7
-  %108 = sub nsw i64 %4, %106
-  %109 = icmp sgt i64 %108, 1
-  %110 = trunc i64 %108 to i32
-  %111 = select i1 %109, i32 2, i32 %110
-  br i1 %16, label %112, label %117
+116:                                              ; preds = %3975, %67
+  %117 = add nsw i64 %68, %20
+  %118 = icmp slt i64 %117, %21
+  br i1 %118, label %67, label %63, !llvm.loop !74
 
-112:                                              ; preds = %104
-  %113 = mul nsw i64 %106, %13
-  %114 = getelementptr inbounds i8, ptr %3, i64 %113
-  %115 = shl nsw i64 %106, 6
-  %116 = getelementptr i8, ptr %7, i64 %115
-  br label %121
-
-117:                                              ; preds = %3244, %104
-  %118 = add nuw nsw i64 %106, 2
-  %119 = add nuw nsw i64 %105, 1
-  %120 = icmp eq i64 %105, %26
-  br i1 %120, label %3248, label %104, !llvm.loop !73
-
-121:                                              ; preds = %3244, %112
-  %122 = phi i64 [ 0, %112 ], [ %3246, %3244 ]
-  %123 = phi i64 [ 0, %112 ], [ %3245, %3244 ]
-  %124 = mul i64 %21, %122
-  %125 = add i64 %124, %107
-  %126 = getelementptr i8, ptr %7, i64 %125
-  %127 = sub nsw i64 %2, %123
-  %128 = icmp sgt i64 %127, 7
-  %129 = trunc i64 %127 to i32
-  %130 = shl nsw i32 %129, 2
-  %131 = mul nsw i64 %123, %1
-  %132 = getelementptr inbounds i8, ptr %0, i64 %131
-  %133 = mul nsw i64 %123, %8
-  %134 = getelementptr i32, ptr %116, i64 %133
-  %135 = select i1 %128, i32 32, i32 %130
-  %136 = add nsw i32 %135, %111
-  switch i32 %136, label %3244 [
-    i32 5, label %137
-    i32 9, label %289
-    i32 13, label %503
-    i32 17, label %731
-    i32 21, label %903
-    i32 25, label %1107
-    i32 29, label %1343
-    i32 33, label %1505
-    i32 6, label %1686
-    i32 10, label %1895
-    i32 14, label %2035
-    i32 18, label %2216
-    i32 22, label %2438
-    i32 26, label %2602
-    i32 30, label %2791
-    i32 34, label %3005
+119:                                              ; preds = %3975, %69
+  %120 = phi i64 [ 0, %69 ], [ %3977, %3975 ]
+  %121 = phi i64 [ 0, %69 ], [ %3976, %3975 ]
+  %122 = mul i64 %25, %120
+  %123 = add i64 %122, %53
+  %124 = getelementptr i8, ptr %7, i64 %123
+  %125 = sub nsw i64 %2, %121
+  %126 = icmp sgt i64 %125, 7
+  %127 = trunc i64 %125 to i32
+  %128 = shl nsw i32 %127, 2
+  %129 = mul nsw i64 %121, %1
+  %130 = getelementptr i8, ptr %75, i64 %129
+  %131 = mul nsw i64 %121, %8
+  %132 = getelementptr i32, ptr %62, i64 %131
+  %133 = select i1 %126, i32 32, i32 %128
+  %134 = add nsw i32 %133, %57
+  switch i32 %134, label %3975 [
+    i32 5, label %135
+    i32 9, label %273
+    i32 13, label %417
+    i32 17, label %599
+    i32 21, label %819
+    i32 25, label %1077
+    i32 29, label %1268
+    i32 33, label %1483
+    i32 6, label %1722
+    i32 10, label %1894
+    i32 14, label %2125
+    i32 18, label %2415
+    i32 22, label %2649
+    i32 26, label %2922
+    i32 30, label %3234
+    i32 34, label %3585
   ]
 
-137:                                              ; preds = %121
-  br i1 %10, label %140, label %138
+135:                                              ; preds = %119
+  %136 = icmp eq i64 %121, 0
+  %137 = or i1 %18, %136
+  br i1 %78, label %143, label %141
 
-138:                                              ; preds = %137
-  br i1 %18, label %139, label %287
+138:                                              ; preds = %143
+  br i1 %80, label %145, label %271
 
-139:                                              ; preds = %138
-  br i1 %97, label %259, label %142
+139:                                              ; preds = %143
+  br i1 %82, label %140, label %271
 
-140:                                              ; preds = %137
-  br i1 %20, label %141, label %287
+140:                                              ; preds = %139
+  br i1 %113, label %246, label %186
 
-141:                                              ; preds = %140
-  br i1 %101, label %236, label %190
+141:                                              ; preds = %135
+  %142 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  br label %143
 
-142:                                              ; preds = %139, %142
-  %143 = phi <16 x i32> [ %186, %142 ], [ zeroinitializer, %139 ]
-  %144 = phi i64 [ %187, %142 ], [ 0, %139 ]
-  %145 = phi i64 [ %188, %142 ], [ 0, %139 ]
-  %146 = mul nuw nsw i64 %144, 80
-  %147 = getelementptr i8, ptr %114, i64 %146
-  %148 = load <16 x i32>, ptr %147, align 1, !tbaa !31
-  %149 = getelementptr inbounds i8, ptr %147, i64 64
-  %150 = load <16 x i8>, ptr %149, align 1, !tbaa !31
-  %151 = zext <16 x i8> %150 to <16 x i32>
-  %152 = bitcast <16 x i32> %151 to <64 x i8>
-  %153 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %152)
-  %154 = bitcast <64 x i8> %153 to <16 x i32>
-  %155 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %154, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %156 = shl nsw i64 %144, 3
-  %157 = getelementptr i8, ptr %132, i64 %156
-  %158 = load i64, ptr %157, align 1
-  %159 = insertelement <8 x i64> poison, i64 %158, i64 0
-  %160 = shufflevector <8 x i64> %159, <8 x i64> poison, <8 x i32> zeroinitializer
-  %161 = bitcast <8 x i64> %160 to <64 x i8>
-  %162 = bitcast <16 x i32> %155 to <64 x i8>
-  %163 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %161, <64 x i8> %162)
-  %164 = bitcast <64 x i8> %163 to <16 x i32>
-  %165 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %143, <16 x i32> %164, <16 x i32> %148)
-  %166 = or disjoint i64 %144, 1
-  %167 = mul nuw nsw i64 %166, 80
-  %168 = getelementptr i8, ptr %114, i64 %167
-  %169 = load <16 x i32>, ptr %168, align 1, !tbaa !31
-  %170 = getelementptr inbounds i8, ptr %168, i64 64
-  %171 = load <16 x i8>, ptr %170, align 1, !tbaa !31
-  %172 = zext <16 x i8> %171 to <16 x i32>
-  %173 = bitcast <16 x i32> %172 to <64 x i8>
-  %174 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %173)
-  %175 = bitcast <64 x i8> %174 to <16 x i32>
-  %176 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %175, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %177 = shl nsw i64 %166, 3
-  %178 = getelementptr i8, ptr %132, i64 %177
-  %179 = load i64, ptr %178, align 1
-  %180 = insertelement <8 x i64> poison, i64 %179, i64 0
-  %181 = shufflevector <8 x i64> %180, <8 x i64> poison, <8 x i32> zeroinitializer
-  %182 = bitcast <8 x i64> %181 to <64 x i8>
-  %183 = bitcast <16 x i32> %176 to <64 x i8>
-  %184 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %182, <64 x i8> %183)
-  %185 = bitcast <64 x i8> %184 to <16 x i32>
-  %186 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %165, <16 x i32> %185, <16 x i32> %169)
-  %187 = add nuw nsw i64 %144, 2
-  %188 = add i64 %145, 2
-  %189 = icmp eq i64 %188, %98
-  br i1 %189, label %259, label %142, !llvm.loop !74
+143:                                              ; preds = %141, %135
+  %144 = phi <8 x i64> [ %142, %141 ], [ zeroinitializer, %135 ]
+  br i1 %11, label %139, label %138
 
-190:                                              ; preds = %141, %190
-  %191 = phi <16 x i32> [ %232, %190 ], [ zeroinitializer, %141 ]
-  %192 = phi i64 [ %233, %190 ], [ 0, %141 ]
-  %193 = phi i64 [ %234, %190 ], [ 0, %141 ]
-  %194 = shl nsw i64 %192, 6
-  %195 = getelementptr i8, ptr %114, i64 %194
-  %196 = load <16 x i32>, ptr %195, align 1, !tbaa !31
-  %197 = shl nsw i64 %192, 2
-  %198 = getelementptr i8, ptr %132, i64 %197
-  %199 = load i32, ptr %198, align 1
-  %200 = insertelement <16 x i32> poison, i32 %199, i64 0
-  %201 = shufflevector <16 x i32> %200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %191, <16 x i32> %201, <16 x i32> %196)
-  %203 = or disjoint i64 %192, 1
+145:                                              ; preds = %138, %170
+  %146 = phi <8 x i64> [ %183, %170 ], [ %144, %138 ]
+  %147 = phi i64 [ %184, %170 ], [ 0, %138 ]
+  %148 = mul nuw nsw i64 %147, 80
+  %149 = getelementptr i8, ptr %77, i64 %148
+  %150 = shl nsw i64 %147, 7
+  %151 = getelementptr inbounds i8, ptr %10, i64 %150
+  %152 = load <16 x i32>, ptr %149, align 1, !tbaa !31
+  br i1 %137, label %156, label %153
+
+153:                                              ; preds = %145
+  %154 = getelementptr inbounds i8, ptr %24, i64 %150
+  %155 = load <8 x i64>, ptr %154, align 64, !tbaa !31
+  br label %170
+
+156:                                              ; preds = %145
+  br i1 %136, label %157, label %160
+
+157:                                              ; preds = %156
+  %158 = getelementptr inbounds i8, ptr %149, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %158, i32 0, i32 3, i32 1)
+  %159 = getelementptr inbounds i8, ptr %149, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %159, i32 0, i32 3, i32 1)
+  br label %160
+
+160:                                              ; preds = %157, %156
+  %161 = getelementptr inbounds i8, ptr %149, i64 64
+  %162 = load <16 x i8>, ptr %161, align 1, !tbaa !31
+  %163 = zext <16 x i8> %162 to <16 x i32>
+  %164 = bitcast <16 x i32> %163 to <64 x i8>
+  %165 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %164)
+  %166 = bitcast <64 x i8> %165 to <16 x i32>
+  %167 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %166, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %168 = bitcast <16 x i32> %167 to <8 x i64>
+  br i1 %18, label %170, label %169
+
+169:                                              ; preds = %160
+  store <16 x i32> %167, ptr %151, align 64, !tbaa !31
+  br label %170
+
+170:                                              ; preds = %169, %160, %153
+  %171 = phi <8 x i64> [ %168, %160 ], [ %168, %169 ], [ %155, %153 ]
+  %172 = shl nsw i64 %147, 3
+  %173 = getelementptr i8, ptr %130, i64 %172
+  %174 = load i64, ptr %173, align 1
+  %175 = insertelement <8 x i64> poison, i64 %174, i64 0
+  %176 = shufflevector <8 x i64> %175, <8 x i64> poison, <8 x i32> zeroinitializer
+  %177 = bitcast <8 x i64> %176 to <64 x i8>
+  %178 = bitcast <8 x i64> %146 to <16 x i32>
+  %179 = bitcast <8 x i64> %171 to <64 x i8>
+  %180 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %177, <64 x i8> %179)
+  %181 = bitcast <64 x i8> %180 to <16 x i32>
+  %182 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %178, <16 x i32> %181, <16 x i32> %152)
+  %183 = bitcast <16 x i32> %182 to <8 x i64>
+  %184 = add nuw nsw i64 %147, 1
+  %185 = icmp eq i64 %184, %79
+  br i1 %185, label %271, label %145, !llvm.loop !75
+
+186:                                              ; preds = %140, %235
+  %187 = phi <8 x i64> [ %242, %235 ], [ %144, %140 ]
+  %188 = phi i64 [ %243, %235 ], [ 0, %140 ]
+  %189 = phi i64 [ %244, %235 ], [ 0, %140 ]
+  %190 = shl nsw i64 %188, 6
+  %191 = getelementptr i8, ptr %77, i64 %190
+  %192 = load <16 x i32>, ptr %191, align 1, !tbaa !31
+  br i1 %136, label %193, label %195
+
+193:                                              ; preds = %186
+  %194 = getelementptr inbounds i8, ptr %191, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %194, i32 0, i32 3, i32 1)
+  br label %195
+
+195:                                              ; preds = %193, %186
+  %196 = shl nsw i64 %188, 2
+  %197 = getelementptr i8, ptr %130, i64 %196
+  %198 = load i32, ptr %197, align 1
+  %199 = insertelement <16 x i32> poison, i32 %198, i64 0
+  %200 = shufflevector <16 x i32> %199, <16 x i32> poison, <16 x i32> zeroinitializer
+  %201 = bitcast <8 x i64> %187 to <16 x i32>
+  %202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %201, <16 x i32> %200, <16 x i32> %192)
+  %203 = or disjoint i64 %188, 1
   %204 = shl nsw i64 %203, 6
-  %205 = getelementptr i8, ptr %114, i64 %204
+  %205 = getelementptr i8, ptr %77, i64 %204
   %206 = load <16 x i32>, ptr %205, align 1, !tbaa !31
-  %207 = shl nsw i64 %203, 2
-  %208 = getelementptr i8, ptr %132, i64 %207
-  %209 = load i32, ptr %208, align 1
-  %210 = insertelement <16 x i32> poison, i32 %209, i64 0
-  %211 = shufflevector <16 x i32> %210, <16 x i32> poison, <16 x i32> zeroinitializer
-  %212 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %202, <16 x i32> %211, <16 x i32> %206)
-  %213 = or disjoint i64 %192, 2
-  %214 = shl nsw i64 %213, 6
-  %215 = getelementptr i8, ptr %114, i64 %214
-  %216 = load <16 x i32>, ptr %215, align 1, !tbaa !31
-  %217 = shl nsw i64 %213, 2
-  %218 = getelementptr i8, ptr %132, i64 %217
-  %219 = load i32, ptr %218, align 1
-  %220 = insertelement <16 x i32> poison, i32 %219, i64 0
-  %221 = shufflevector <16 x i32> %220, <16 x i32> poison, <16 x i32> zeroinitializer
-  %222 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %212, <16 x i32> %221, <16 x i32> %216)
-  %223 = or disjoint i64 %192, 3
-  %224 = shl nsw i64 %223, 6
-  %225 = getelementptr i8, ptr %114, i64 %224
-  %226 = load <16 x i32>, ptr %225, align 1, !tbaa !31
-  %227 = shl nsw i64 %223, 2
-  %228 = getelementptr i8, ptr %132, i64 %227
-  %229 = load i32, ptr %228, align 1
-  %230 = insertelement <16 x i32> poison, i32 %229, i64 0
-  %231 = shufflevector <16 x i32> %230, <16 x i32> poison, <16 x i32> zeroinitializer
-  %232 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %222, <16 x i32> %231, <16 x i32> %226)
-  %233 = add nuw nsw i64 %192, 4
-  %234 = add i64 %193, 4
-  %235 = icmp eq i64 %234, %102
-  br i1 %235, label %236, label %190, !llvm.loop !75
+  br i1 %136, label %207, label %209
 
-236:                                              ; preds = %190, %141
-  %237 = phi <16 x i32> [ poison, %141 ], [ %232, %190 ]
-  %238 = phi <16 x i32> [ zeroinitializer, %141 ], [ %232, %190 ]
-  %239 = phi i64 [ 0, %141 ], [ %233, %190 ]
-  br i1 %103, label %256, label %240
+207:                                              ; preds = %195
+  %208 = getelementptr inbounds i8, ptr %205, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %208, i32 0, i32 3, i32 1)
+  br label %209
 
-240:                                              ; preds = %236, %240
-  %241 = phi <16 x i32> [ %252, %240 ], [ %238, %236 ]
-  %242 = phi i64 [ %253, %240 ], [ %239, %236 ]
-  %243 = phi i64 [ %254, %240 ], [ 0, %236 ]
-  %244 = shl nsw i64 %242, 6
-  %245 = getelementptr i8, ptr %114, i64 %244
-  %246 = load <16 x i32>, ptr %245, align 1, !tbaa !31
-  %247 = shl nsw i64 %242, 2
-  %248 = getelementptr i8, ptr %132, i64 %247
-  %249 = load i32, ptr %248, align 1
-  %250 = insertelement <16 x i32> poison, i32 %249, i64 0
-  %251 = shufflevector <16 x i32> %250, <16 x i32> poison, <16 x i32> zeroinitializer
-  %252 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %241, <16 x i32> %251, <16 x i32> %246)
-  %253 = add nuw nsw i64 %242, 1
-  %254 = add i64 %243, 1
-  %255 = icmp eq i64 %254, %100
-  br i1 %255, label %256, label %240, !llvm.loop !76
+209:                                              ; preds = %207, %195
+  %210 = shl nsw i64 %203, 2
+  %211 = getelementptr i8, ptr %130, i64 %210
+  %212 = load i32, ptr %211, align 1
+  %213 = insertelement <16 x i32> poison, i32 %212, i64 0
+  %214 = shufflevector <16 x i32> %213, <16 x i32> poison, <16 x i32> zeroinitializer
+  %215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %202, <16 x i32> %214, <16 x i32> %206)
+  %216 = or disjoint i64 %188, 2
+  %217 = shl nsw i64 %216, 6
+  %218 = getelementptr i8, ptr %77, i64 %217
+  %219 = load <16 x i32>, ptr %218, align 1, !tbaa !31
+  br i1 %136, label %220, label %222
 
-256:                                              ; preds = %240, %236
-  %257 = phi <16 x i32> [ %237, %236 ], [ %252, %240 ]
-  %258 = bitcast <16 x i32> %257 to <8 x i64>
-  br label %287
+220:                                              ; preds = %209
+  %221 = getelementptr inbounds i8, ptr %218, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %221, i32 0, i32 3, i32 1)
+  br label %222
 
-259:                                              ; preds = %142, %139
-  %260 = phi <16 x i32> [ poison, %139 ], [ %186, %142 ]
-  %261 = phi <16 x i32> [ zeroinitializer, %139 ], [ %186, %142 ]
-  %262 = phi i64 [ 0, %139 ], [ %187, %142 ]
-  br i1 %99, label %284, label %263
+222:                                              ; preds = %220, %209
+  %223 = shl nsw i64 %216, 2
+  %224 = getelementptr i8, ptr %130, i64 %223
+  %225 = load i32, ptr %224, align 1
+  %226 = insertelement <16 x i32> poison, i32 %225, i64 0
+  %227 = shufflevector <16 x i32> %226, <16 x i32> poison, <16 x i32> zeroinitializer
+  %228 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %215, <16 x i32> %227, <16 x i32> %219)
+  %229 = or disjoint i64 %188, 3
+  %230 = shl nsw i64 %229, 6
+  %231 = getelementptr i8, ptr %77, i64 %230
+  %232 = load <16 x i32>, ptr %231, align 1, !tbaa !31
+  br i1 %136, label %233, label %235
 
-263:                                              ; preds = %259
-  %264 = mul nuw nsw i64 %262, 80
-  %265 = getelementptr i8, ptr %114, i64 %264
-  %266 = load <16 x i32>, ptr %265, align 1, !tbaa !31
-  %267 = getelementptr inbounds i8, ptr %265, i64 64
-  %268 = load <16 x i8>, ptr %267, align 1, !tbaa !31
-  %269 = zext <16 x i8> %268 to <16 x i32>
-  %270 = bitcast <16 x i32> %269 to <64 x i8>
-  %271 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %270)
-  %272 = bitcast <64 x i8> %271 to <16 x i32>
-  %273 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %272, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %274 = shl nsw i64 %262, 3
-  %275 = getelementptr i8, ptr %132, i64 %274
-  %276 = load i64, ptr %275, align 1
-  %277 = insertelement <8 x i64> poison, i64 %276, i64 0
-  %278 = shufflevector <8 x i64> %277, <8 x i64> poison, <8 x i32> zeroinitializer
-  %279 = bitcast <8 x i64> %278 to <64 x i8>
-  %280 = bitcast <16 x i32> %273 to <64 x i8>
-  %281 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %279, <64 x i8> %280)
-  %282 = bitcast <64 x i8> %281 to <16 x i32>
-  %283 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %261, <16 x i32> %282, <16 x i32> %266)
-  br label %284
+233:                                              ; preds = %222
+  %234 = getelementptr inbounds i8, ptr %231, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %234, i32 0, i32 3, i32 1)
+  br label %235
 
-284:                                              ; preds = %259, %263
-  %285 = phi <16 x i32> [ %260, %259 ], [ %283, %263 ]
-  %286 = bitcast <16 x i32> %285 to <8 x i64>
-  br label %287
+235:                                              ; preds = %233, %222
+  %236 = shl nsw i64 %229, 2
+  %237 = getelementptr i8, ptr %130, i64 %236
+  %238 = load i32, ptr %237, align 1
+  %239 = insertelement <16 x i32> poison, i32 %238, i64 0
+  %240 = shufflevector <16 x i32> %239, <16 x i32> poison, <16 x i32> zeroinitializer
+  %241 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %228, <16 x i32> %240, <16 x i32> %232)
+  %242 = bitcast <16 x i32> %241 to <8 x i64>
+  %243 = add nuw nsw i64 %188, 4
+  %244 = add i64 %189, 4
+  %245 = icmp eq i64 %244, %114
+  br i1 %245, label %246, label %186, !llvm.loop !76
 
-287:                                              ; preds = %284, %256, %140, %138
-  %288 = phi <8 x i64> [ %258, %256 ], [ zeroinitializer, %140 ], [ %286, %284 ], [ zeroinitializer, %138 ]
-  store <8 x i64> %288, ptr %134, align 1, !tbaa !31
-  br label %3244
+246:                                              ; preds = %235, %140
+  %247 = phi <8 x i64> [ poison, %140 ], [ %242, %235 ]
+  %248 = phi <8 x i64> [ %144, %140 ], [ %242, %235 ]
+  %249 = phi i64 [ 0, %140 ], [ %243, %235 ]
+  br i1 %115, label %271, label %250
 
-289:                                              ; preds = %121
-  br i1 %10, label %292, label %290
+250:                                              ; preds = %246, %259
+  %251 = phi <8 x i64> [ %267, %259 ], [ %248, %246 ]
+  %252 = phi i64 [ %268, %259 ], [ %249, %246 ]
+  %253 = phi i64 [ %269, %259 ], [ 0, %246 ]
+  %254 = shl nsw i64 %252, 6
+  %255 = getelementptr i8, ptr %77, i64 %254
+  %256 = load <16 x i32>, ptr %255, align 1, !tbaa !31
+  br i1 %136, label %257, label %259
 
-290:                                              ; preds = %289
-  br i1 %18, label %291, label %499
+257:                                              ; preds = %250
+  %258 = getelementptr inbounds i8, ptr %255, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %258, i32 0, i32 3, i32 1)
+  br label %259
 
-291:                                              ; preds = %290
-  br i1 %89, label %459, label %294
+259:                                              ; preds = %257, %250
+  %260 = shl nsw i64 %252, 2
+  %261 = getelementptr i8, ptr %130, i64 %260
+  %262 = load i32, ptr %261, align 1
+  %263 = insertelement <16 x i32> poison, i32 %262, i64 0
+  %264 = shufflevector <16 x i32> %263, <16 x i32> poison, <16 x i32> zeroinitializer
+  %265 = bitcast <8 x i64> %251 to <16 x i32>
+  %266 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %265, <16 x i32> %264, <16 x i32> %256)
+  %267 = bitcast <16 x i32> %266 to <8 x i64>
+  %268 = add nuw nsw i64 %252, 1
+  %269 = add i64 %253, 1
+  %270 = icmp eq i64 %269, %112
+  br i1 %270, label %271, label %250, !llvm.loop !77
 
-292:                                              ; preds = %289
-  br i1 %20, label %293, label %499
+271:                                              ; preds = %170, %246, %259, %139, %138
+  %272 = phi <8 x i64> [ %144, %139 ], [ %144, %138 ], [ %247, %246 ], [ %267, %259 ], [ %183, %170 ]
+  store <8 x i64> %272, ptr %132, align 1, !tbaa !31
+  br label %3975
 
-293:                                              ; preds = %292
-  br i1 %93, label %426, label %359
+273:                                              ; preds = %119
+  %274 = icmp eq i64 %121, 0
+  br i1 %78, label %282, label %278
 
-294:                                              ; preds = %291, %294
-  %295 = phi <16 x i32> [ %347, %294 ], [ zeroinitializer, %291 ]
-  %296 = phi <16 x i32> [ %355, %294 ], [ zeroinitializer, %291 ]
-  %297 = phi i64 [ %356, %294 ], [ 0, %291 ]
-  %298 = phi i64 [ %357, %294 ], [ 0, %291 ]
-  %299 = mul nuw nsw i64 %297, 80
-  %300 = getelementptr i8, ptr %114, i64 %299
-  %301 = load <16 x i32>, ptr %300, align 1, !tbaa !31
-  %302 = getelementptr inbounds i8, ptr %300, i64 64
-  %303 = load <16 x i8>, ptr %302, align 1, !tbaa !31
-  %304 = zext <16 x i8> %303 to <16 x i32>
-  %305 = bitcast <16 x i32> %304 to <64 x i8>
-  %306 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %305)
-  %307 = bitcast <64 x i8> %306 to <16 x i32>
-  %308 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %307, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %309 = shl nsw i64 %297, 3
-  %310 = getelementptr i8, ptr %132, i64 %309
-  %311 = load i64, ptr %310, align 1
-  %312 = insertelement <8 x i64> poison, i64 %311, i64 0
-  %313 = shufflevector <8 x i64> %312, <8 x i64> poison, <8 x i32> zeroinitializer
-  %314 = bitcast <8 x i64> %313 to <64 x i8>
-  %315 = bitcast <16 x i32> %308 to <64 x i8>
-  %316 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %314, <64 x i8> %315)
-  %317 = bitcast <64 x i8> %316 to <16 x i32>
-  %318 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %295, <16 x i32> %317, <16 x i32> %301)
-  %319 = getelementptr i8, ptr %310, i64 %1
-  %320 = load i64, ptr %319, align 1
-  %321 = insertelement <8 x i64> poison, i64 %320, i64 0
-  %322 = shufflevector <8 x i64> %321, <8 x i64> poison, <8 x i32> zeroinitializer
-  %323 = bitcast <8 x i64> %322 to <64 x i8>
-  %324 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %323, <64 x i8> %315)
-  %325 = bitcast <64 x i8> %324 to <16 x i32>
-  %326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %296, <16 x i32> %325, <16 x i32> %301)
-  %327 = or disjoint i64 %297, 1
-  %328 = mul nuw nsw i64 %327, 80
-  %329 = getelementptr i8, ptr %114, i64 %328
-  %330 = load <16 x i32>, ptr %329, align 1, !tbaa !31
-  %331 = getelementptr inbounds i8, ptr %329, i64 64
-  %332 = load <16 x i8>, ptr %331, align 1, !tbaa !31
-  %333 = zext <16 x i8> %332 to <16 x i32>
-  %334 = bitcast <16 x i32> %333 to <64 x i8>
-  %335 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %334)
-  %336 = bitcast <64 x i8> %335 to <16 x i32>
-  %337 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %336, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %338 = shl nsw i64 %327, 3
-  %339 = getelementptr i8, ptr %132, i64 %338
-  %340 = load i64, ptr %339, align 1
-  %341 = insertelement <8 x i64> poison, i64 %340, i64 0
-  %342 = shufflevector <8 x i64> %341, <8 x i64> poison, <8 x i32> zeroinitializer
-  %343 = bitcast <8 x i64> %342 to <64 x i8>
-  %344 = bitcast <16 x i32> %337 to <64 x i8>
-  %345 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %343, <64 x i8> %344)
-  %346 = bitcast <64 x i8> %345 to <16 x i32>
-  %347 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %318, <16 x i32> %346, <16 x i32> %330)
-  %348 = getelementptr i8, ptr %339, i64 %1
-  %349 = load i64, ptr %348, align 1
-  %350 = insertelement <8 x i64> poison, i64 %349, i64 0
-  %351 = shufflevector <8 x i64> %350, <8 x i64> poison, <8 x i32> zeroinitializer
-  %352 = bitcast <8 x i64> %351 to <64 x i8>
-  %353 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %352, <64 x i8> %344)
-  %354 = bitcast <64 x i8> %353 to <16 x i32>
-  %355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %326, <16 x i32> %354, <16 x i32> %330)
-  %356 = add nuw nsw i64 %297, 2
-  %357 = add i64 %298, 2
-  %358 = icmp eq i64 %357, %90
-  br i1 %358, label %459, label %294, !llvm.loop !74
+275:                                              ; preds = %282
+  br i1 %80, label %286, label %413
 
-359:                                              ; preds = %293, %359
-  %360 = phi <16 x i32> [ %417, %359 ], [ zeroinitializer, %293 ]
-  %361 = phi <16 x i32> [ %422, %359 ], [ zeroinitializer, %293 ]
-  %362 = phi i64 [ %423, %359 ], [ 0, %293 ]
-  %363 = phi i64 [ %424, %359 ], [ 0, %293 ]
-  %364 = shl nsw i64 %362, 6
-  %365 = getelementptr i8, ptr %114, i64 %364
-  %366 = load <16 x i32>, ptr %365, align 1, !tbaa !31
-  %367 = shl nsw i64 %362, 2
-  %368 = getelementptr i8, ptr %132, i64 %367
-  %369 = load i32, ptr %368, align 1
-  %370 = insertelement <16 x i32> poison, i32 %369, i64 0
-  %371 = shufflevector <16 x i32> %370, <16 x i32> poison, <16 x i32> zeroinitializer
-  %372 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %360, <16 x i32> %371, <16 x i32> %366)
-  %373 = getelementptr i8, ptr %368, i64 %1
-  %374 = load i32, ptr %373, align 1
-  %375 = insertelement <16 x i32> poison, i32 %374, i64 0
-  %376 = shufflevector <16 x i32> %375, <16 x i32> poison, <16 x i32> zeroinitializer
-  %377 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %361, <16 x i32> %376, <16 x i32> %366)
-  %378 = or disjoint i64 %362, 1
-  %379 = shl nsw i64 %378, 6
-  %380 = getelementptr i8, ptr %114, i64 %379
-  %381 = load <16 x i32>, ptr %380, align 1, !tbaa !31
-  %382 = shl nsw i64 %378, 2
-  %383 = getelementptr i8, ptr %132, i64 %382
-  %384 = load i32, ptr %383, align 1
-  %385 = insertelement <16 x i32> poison, i32 %384, i64 0
-  %386 = shufflevector <16 x i32> %385, <16 x i32> poison, <16 x i32> zeroinitializer
-  %387 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %372, <16 x i32> %386, <16 x i32> %381)
-  %388 = getelementptr i8, ptr %383, i64 %1
-  %389 = load i32, ptr %388, align 1
-  %390 = insertelement <16 x i32> poison, i32 %389, i64 0
-  %391 = shufflevector <16 x i32> %390, <16 x i32> poison, <16 x i32> zeroinitializer
-  %392 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %377, <16 x i32> %391, <16 x i32> %381)
-  %393 = or disjoint i64 %362, 2
-  %394 = shl nsw i64 %393, 6
-  %395 = getelementptr i8, ptr %114, i64 %394
-  %396 = load <16 x i32>, ptr %395, align 1, !tbaa !31
-  %397 = shl nsw i64 %393, 2
-  %398 = getelementptr i8, ptr %132, i64 %397
-  %399 = load i32, ptr %398, align 1
-  %400 = insertelement <16 x i32> poison, i32 %399, i64 0
-  %401 = shufflevector <16 x i32> %400, <16 x i32> poison, <16 x i32> zeroinitializer
-  %402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %387, <16 x i32> %401, <16 x i32> %396)
-  %403 = getelementptr i8, ptr %398, i64 %1
-  %404 = load i32, ptr %403, align 1
-  %405 = insertelement <16 x i32> poison, i32 %404, i64 0
-  %406 = shufflevector <16 x i32> %405, <16 x i32> poison, <16 x i32> zeroinitializer
-  %407 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %392, <16 x i32> %406, <16 x i32> %396)
-  %408 = or disjoint i64 %362, 3
-  %409 = shl nsw i64 %408, 6
-  %410 = getelementptr i8, ptr %114, i64 %409
-  %411 = load <16 x i32>, ptr %410, align 1, !tbaa !31
-  %412 = shl nsw i64 %408, 2
-  %413 = getelementptr i8, ptr %132, i64 %412
-  %414 = load i32, ptr %413, align 1
-  %415 = insertelement <16 x i32> poison, i32 %414, i64 0
-  %416 = shufflevector <16 x i32> %415, <16 x i32> poison, <16 x i32> zeroinitializer
-  %417 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %402, <16 x i32> %416, <16 x i32> %411)
-  %418 = getelementptr i8, ptr %413, i64 %1
-  %419 = load i32, ptr %418, align 1
-  %420 = insertelement <16 x i32> poison, i32 %419, i64 0
-  %421 = shufflevector <16 x i32> %420, <16 x i32> poison, <16 x i32> zeroinitializer
-  %422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %407, <16 x i32> %421, <16 x i32> %411)
-  %423 = add nuw nsw i64 %362, 4
-  %424 = add i64 %363, 4
-  %425 = icmp eq i64 %424, %94
-  br i1 %425, label %426, label %359, !llvm.loop !75
+276:                                              ; preds = %282
+  br i1 %82, label %277, label %413
 
-426:                                              ; preds = %359, %293
-  %427 = phi <16 x i32> [ poison, %293 ], [ %417, %359 ]
-  %428 = phi <16 x i32> [ poison, %293 ], [ %422, %359 ]
-  %429 = phi <16 x i32> [ zeroinitializer, %293 ], [ %417, %359 ]
-  %430 = phi <16 x i32> [ zeroinitializer, %293 ], [ %422, %359 ]
-  %431 = phi i64 [ 0, %293 ], [ %423, %359 ]
-  br i1 %95, label %454, label %432
+277:                                              ; preds = %276
+  br i1 %109, label %385, label %338
 
-432:                                              ; preds = %426, %432
-  %433 = phi <16 x i32> [ %445, %432 ], [ %429, %426 ]
-  %434 = phi <16 x i32> [ %450, %432 ], [ %430, %426 ]
-  %435 = phi i64 [ %451, %432 ], [ %431, %426 ]
-  %436 = phi i64 [ %452, %432 ], [ 0, %426 ]
-  %437 = shl nsw i64 %435, 6
-  %438 = getelementptr i8, ptr %114, i64 %437
-  %439 = load <16 x i32>, ptr %438, align 1, !tbaa !31
-  %440 = shl nsw i64 %435, 2
-  %441 = getelementptr i8, ptr %132, i64 %440
-  %442 = load i32, ptr %441, align 1
-  %443 = insertelement <16 x i32> poison, i32 %442, i64 0
-  %444 = shufflevector <16 x i32> %443, <16 x i32> poison, <16 x i32> zeroinitializer
-  %445 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %433, <16 x i32> %444, <16 x i32> %439)
-  %446 = getelementptr i8, ptr %441, i64 %1
-  %447 = load i32, ptr %446, align 1
-  %448 = insertelement <16 x i32> poison, i32 %447, i64 0
-  %449 = shufflevector <16 x i32> %448, <16 x i32> poison, <16 x i32> zeroinitializer
-  %450 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %434, <16 x i32> %449, <16 x i32> %439)
-  %451 = add nuw nsw i64 %435, 1
-  %452 = add i64 %436, 1
-  %453 = icmp eq i64 %452, %92
-  br i1 %453, label %454, label %432, !llvm.loop !77
+278:                                              ; preds = %273
+  %279 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %280 = getelementptr inbounds i32, ptr %132, i64 %8
+  %281 = load <8 x i64>, ptr %280, align 1, !tbaa !31
+  br label %282
 
-454:                                              ; preds = %432, %426
-  %455 = phi <16 x i32> [ %427, %426 ], [ %445, %432 ]
-  %456 = phi <16 x i32> [ %428, %426 ], [ %450, %432 ]
-  %457 = bitcast <16 x i32> %456 to <8 x i64>
-  %458 = bitcast <16 x i32> %455 to <8 x i64>
-  br label %499
+282:                                              ; preds = %278, %273
+  %283 = phi <8 x i64> [ %279, %278 ], [ zeroinitializer, %273 ]
+  %284 = phi <8 x i64> [ %281, %278 ], [ zeroinitializer, %273 ]
+  %285 = or i1 %18, %274
+  br i1 %11, label %276, label %275
 
-459:                                              ; preds = %294, %291
-  %460 = phi <16 x i32> [ poison, %291 ], [ %347, %294 ]
-  %461 = phi <16 x i32> [ poison, %291 ], [ %355, %294 ]
-  %462 = phi <16 x i32> [ zeroinitializer, %291 ], [ %347, %294 ]
-  %463 = phi <16 x i32> [ zeroinitializer, %291 ], [ %355, %294 ]
-  %464 = phi i64 [ 0, %291 ], [ %356, %294 ]
-  br i1 %91, label %494, label %465
+286:                                              ; preds = %275, %312
+  %287 = phi <8 x i64> [ %325, %312 ], [ %283, %275 ]
+  %288 = phi <8 x i64> [ %335, %312 ], [ %284, %275 ]
+  %289 = phi i64 [ %336, %312 ], [ 0, %275 ]
+  %290 = mul nuw nsw i64 %289, 80
+  %291 = getelementptr i8, ptr %77, i64 %290
+  %292 = shl nsw i64 %289, 7
+  %293 = getelementptr inbounds i8, ptr %10, i64 %292
+  %294 = load <16 x i32>, ptr %291, align 1, !tbaa !31
+  br i1 %285, label %298, label %295
 
-465:                                              ; preds = %459
-  %466 = mul nuw nsw i64 %464, 80
-  %467 = getelementptr i8, ptr %114, i64 %466
-  %468 = load <16 x i32>, ptr %467, align 1, !tbaa !31
-  %469 = getelementptr inbounds i8, ptr %467, i64 64
-  %470 = load <16 x i8>, ptr %469, align 1, !tbaa !31
-  %471 = zext <16 x i8> %470 to <16 x i32>
-  %472 = bitcast <16 x i32> %471 to <64 x i8>
-  %473 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %472)
-  %474 = bitcast <64 x i8> %473 to <16 x i32>
-  %475 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %474, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %476 = shl nsw i64 %464, 3
-  %477 = getelementptr i8, ptr %132, i64 %476
-  %478 = load i64, ptr %477, align 1
-  %479 = insertelement <8 x i64> poison, i64 %478, i64 0
-  %480 = shufflevector <8 x i64> %479, <8 x i64> poison, <8 x i32> zeroinitializer
-  %481 = bitcast <8 x i64> %480 to <64 x i8>
-  %482 = bitcast <16 x i32> %475 to <64 x i8>
-  %483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %481, <64 x i8> %482)
-  %484 = bitcast <64 x i8> %483 to <16 x i32>
-  %485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %462, <16 x i32> %484, <16 x i32> %468)
-  %486 = getelementptr i8, ptr %477, i64 %1
-  %487 = load i64, ptr %486, align 1
-  %488 = insertelement <8 x i64> poison, i64 %487, i64 0
-  %489 = shufflevector <8 x i64> %488, <8 x i64> poison, <8 x i32> zeroinitializer
-  %490 = bitcast <8 x i64> %489 to <64 x i8>
-  %491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %490, <64 x i8> %482)
-  %492 = bitcast <64 x i8> %491 to <16 x i32>
-  %493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %463, <16 x i32> %492, <16 x i32> %468)
-  br label %494
+295:                                              ; preds = %286
+  %296 = getelementptr inbounds i8, ptr %24, i64 %292
+  %297 = load <8 x i64>, ptr %296, align 64, !tbaa !31
+  br label %312
 
-494:                                              ; preds = %459, %465
-  %495 = phi <16 x i32> [ %460, %459 ], [ %485, %465 ]
-  %496 = phi <16 x i32> [ %461, %459 ], [ %493, %465 ]
-  %497 = bitcast <16 x i32> %496 to <8 x i64>
-  %498 = bitcast <16 x i32> %495 to <8 x i64>
-  br label %499
+298:                                              ; preds = %286
+  br i1 %274, label %299, label %302
 
-499:                                              ; preds = %494, %454, %292, %290
-  %500 = phi <8 x i64> [ %458, %454 ], [ zeroinitializer, %292 ], [ %498, %494 ], [ zeroinitializer, %290 ]
-  %501 = phi <8 x i64> [ %457, %454 ], [ zeroinitializer, %292 ], [ %497, %494 ], [ zeroinitializer, %290 ]
-  store <8 x i64> %500, ptr %134, align 1, !tbaa !31
-  %502 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %501, ptr %502, align 1, !tbaa !31
-  br label %3244
+299:                                              ; preds = %298
+  %300 = getelementptr inbounds i8, ptr %291, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %300, i32 0, i32 3, i32 1)
+  %301 = getelementptr inbounds i8, ptr %291, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %301, i32 0, i32 3, i32 1)
+  br label %302
 
-503:                                              ; preds = %121
-  br i1 %10, label %506, label %504
+302:                                              ; preds = %299, %298
+  %303 = getelementptr inbounds i8, ptr %291, i64 64
+  %304 = load <16 x i8>, ptr %303, align 1, !tbaa !31
+  %305 = zext <16 x i8> %304 to <16 x i32>
+  %306 = bitcast <16 x i32> %305 to <64 x i8>
+  %307 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %306)
+  %308 = bitcast <64 x i8> %307 to <16 x i32>
+  %309 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %308, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %310 = bitcast <16 x i32> %309 to <8 x i64>
+  br i1 %18, label %312, label %311
 
-504:                                              ; preds = %503
-  br i1 %18, label %505, label %725
+311:                                              ; preds = %302
+  store <16 x i32> %309, ptr %293, align 64, !tbaa !31
+  br label %312
 
-505:                                              ; preds = %504
-  br i1 %81, label %673, label %508
+312:                                              ; preds = %311, %302, %295
+  %313 = phi <8 x i64> [ %310, %302 ], [ %310, %311 ], [ %297, %295 ]
+  %314 = shl nsw i64 %289, 3
+  %315 = getelementptr i8, ptr %130, i64 %314
+  %316 = load i64, ptr %315, align 1
+  %317 = insertelement <8 x i64> poison, i64 %316, i64 0
+  %318 = shufflevector <8 x i64> %317, <8 x i64> poison, <8 x i32> zeroinitializer
+  %319 = bitcast <8 x i64> %318 to <64 x i8>
+  %320 = bitcast <8 x i64> %287 to <16 x i32>
+  %321 = bitcast <8 x i64> %313 to <64 x i8>
+  %322 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %319, <64 x i8> %321)
+  %323 = bitcast <64 x i8> %322 to <16 x i32>
+  %324 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %320, <16 x i32> %323, <16 x i32> %294)
+  %325 = bitcast <16 x i32> %324 to <8 x i64>
+  %326 = getelementptr i8, ptr %315, i64 %1
+  %327 = load i64, ptr %326, align 1
+  %328 = insertelement <8 x i64> poison, i64 %327, i64 0
+  %329 = shufflevector <8 x i64> %328, <8 x i64> poison, <8 x i32> zeroinitializer
+  %330 = bitcast <8 x i64> %329 to <64 x i8>
+  %331 = bitcast <8 x i64> %288 to <16 x i32>
+  %332 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %330, <64 x i8> %321)
+  %333 = bitcast <64 x i8> %332 to <16 x i32>
+  %334 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %331, <16 x i32> %333, <16 x i32> %294)
+  %335 = bitcast <16 x i32> %334 to <8 x i64>
+  %336 = add nuw nsw i64 %289, 1
+  %337 = icmp eq i64 %336, %79
+  br i1 %337, label %413, label %286, !llvm.loop !75
 
-506:                                              ; preds = %503
-  br i1 %20, label %507, label %725
+338:                                              ; preds = %277, %368
+  %339 = phi <8 x i64> [ %375, %368 ], [ %283, %277 ]
+  %340 = phi <8 x i64> [ %381, %368 ], [ %284, %277 ]
+  %341 = phi i64 [ %382, %368 ], [ 0, %277 ]
+  %342 = phi i64 [ %383, %368 ], [ 0, %277 ]
+  %343 = shl nsw i64 %341, 6
+  %344 = getelementptr i8, ptr %77, i64 %343
+  %345 = load <16 x i32>, ptr %344, align 1, !tbaa !31
+  br i1 %274, label %346, label %348
 
-507:                                              ; preds = %506
-  br i1 %85, label %638, label %590
+346:                                              ; preds = %338
+  %347 = getelementptr inbounds i8, ptr %344, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %347, i32 0, i32 3, i32 1)
+  br label %348
 
-508:                                              ; preds = %505, %508
-  %509 = phi <16 x i32> [ %570, %508 ], [ zeroinitializer, %505 ]
-  %510 = phi <16 x i32> [ %578, %508 ], [ zeroinitializer, %505 ]
-  %511 = phi <16 x i32> [ %586, %508 ], [ zeroinitializer, %505 ]
-  %512 = phi i64 [ %587, %508 ], [ 0, %505 ]
-  %513 = phi i64 [ %588, %508 ], [ 0, %505 ]
-  %514 = mul nuw nsw i64 %512, 80
-  %515 = getelementptr i8, ptr %114, i64 %514
-  %516 = load <16 x i32>, ptr %515, align 1, !tbaa !31
-  %517 = getelementptr inbounds i8, ptr %515, i64 64
-  %518 = load <16 x i8>, ptr %517, align 1, !tbaa !31
-  %519 = zext <16 x i8> %518 to <16 x i32>
-  %520 = bitcast <16 x i32> %519 to <64 x i8>
-  %521 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %520)
-  %522 = bitcast <64 x i8> %521 to <16 x i32>
-  %523 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %522, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %524 = shl nsw i64 %512, 3
-  %525 = getelementptr i8, ptr %132, i64 %524
-  %526 = load i64, ptr %525, align 1
-  %527 = insertelement <8 x i64> poison, i64 %526, i64 0
-  %528 = shufflevector <8 x i64> %527, <8 x i64> poison, <8 x i32> zeroinitializer
-  %529 = bitcast <8 x i64> %528 to <64 x i8>
-  %530 = bitcast <16 x i32> %523 to <64 x i8>
-  %531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %529, <64 x i8> %530)
-  %532 = bitcast <64 x i8> %531 to <16 x i32>
-  %533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %509, <16 x i32> %532, <16 x i32> %516)
-  %534 = getelementptr i8, ptr %525, i64 %1
-  %535 = load i64, ptr %534, align 1
-  %536 = insertelement <8 x i64> poison, i64 %535, i64 0
-  %537 = shufflevector <8 x i64> %536, <8 x i64> poison, <8 x i32> zeroinitializer
-  %538 = bitcast <8 x i64> %537 to <64 x i8>
-  %539 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %538, <64 x i8> %530)
-  %540 = bitcast <64 x i8> %539 to <16 x i32>
-  %541 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %510, <16 x i32> %540, <16 x i32> %516)
-  %542 = getelementptr i8, ptr %525, i64 %27
-  %543 = load i64, ptr %542, align 1
-  %544 = insertelement <8 x i64> poison, i64 %543, i64 0
-  %545 = shufflevector <8 x i64> %544, <8 x i64> poison, <8 x i32> zeroinitializer
-  %546 = bitcast <8 x i64> %545 to <64 x i8>
-  %547 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %546, <64 x i8> %530)
-  %548 = bitcast <64 x i8> %547 to <16 x i32>
-  %549 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %511, <16 x i32> %548, <16 x i32> %516)
-  %550 = or disjoint i64 %512, 1
-  %551 = mul nuw nsw i64 %550, 80
-  %552 = getelementptr i8, ptr %114, i64 %551
-  %553 = load <16 x i32>, ptr %552, align 1, !tbaa !31
-  %554 = getelementptr inbounds i8, ptr %552, i64 64
-  %555 = load <16 x i8>, ptr %554, align 1, !tbaa !31
-  %556 = zext <16 x i8> %555 to <16 x i32>
-  %557 = bitcast <16 x i32> %556 to <64 x i8>
-  %558 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %557)
-  %559 = bitcast <64 x i8> %558 to <16 x i32>
-  %560 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %559, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %561 = shl nsw i64 %550, 3
-  %562 = getelementptr i8, ptr %132, i64 %561
-  %563 = load i64, ptr %562, align 1
-  %564 = insertelement <8 x i64> poison, i64 %563, i64 0
-  %565 = shufflevector <8 x i64> %564, <8 x i64> poison, <8 x i32> zeroinitializer
-  %566 = bitcast <8 x i64> %565 to <64 x i8>
-  %567 = bitcast <16 x i32> %560 to <64 x i8>
-  %568 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %566, <64 x i8> %567)
-  %569 = bitcast <64 x i8> %568 to <16 x i32>
-  %570 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %533, <16 x i32> %569, <16 x i32> %553)
-  %571 = getelementptr i8, ptr %562, i64 %1
-  %572 = load i64, ptr %571, align 1
-  %573 = insertelement <8 x i64> poison, i64 %572, i64 0
-  %574 = shufflevector <8 x i64> %573, <8 x i64> poison, <8 x i32> zeroinitializer
-  %575 = bitcast <8 x i64> %574 to <64 x i8>
-  %576 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %575, <64 x i8> %567)
-  %577 = bitcast <64 x i8> %576 to <16 x i32>
-  %578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %541, <16 x i32> %577, <16 x i32> %553)
-  %579 = getelementptr i8, ptr %562, i64 %27
-  %580 = load i64, ptr %579, align 1
-  %581 = insertelement <8 x i64> poison, i64 %580, i64 0
-  %582 = shufflevector <8 x i64> %581, <8 x i64> poison, <8 x i32> zeroinitializer
-  %583 = bitcast <8 x i64> %582 to <64 x i8>
-  %584 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %583, <64 x i8> %567)
-  %585 = bitcast <64 x i8> %584 to <16 x i32>
-  %586 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %549, <16 x i32> %585, <16 x i32> %553)
-  %587 = add nuw nsw i64 %512, 2
-  %588 = add i64 %513, 2
-  %589 = icmp eq i64 %588, %82
-  br i1 %589, label %673, label %508, !llvm.loop !74
+348:                                              ; preds = %346, %338
+  %349 = shl nsw i64 %341, 2
+  %350 = getelementptr i8, ptr %130, i64 %349
+  %351 = load i32, ptr %350, align 1
+  %352 = insertelement <16 x i32> poison, i32 %351, i64 0
+  %353 = shufflevector <16 x i32> %352, <16 x i32> poison, <16 x i32> zeroinitializer
+  %354 = bitcast <8 x i64> %339 to <16 x i32>
+  %355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %354, <16 x i32> %353, <16 x i32> %345)
+  %356 = getelementptr i8, ptr %350, i64 %1
+  %357 = load i32, ptr %356, align 1
+  %358 = insertelement <16 x i32> poison, i32 %357, i64 0
+  %359 = shufflevector <16 x i32> %358, <16 x i32> poison, <16 x i32> zeroinitializer
+  %360 = bitcast <8 x i64> %340 to <16 x i32>
+  %361 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %360, <16 x i32> %359, <16 x i32> %345)
+  %362 = or disjoint i64 %341, 1
+  %363 = shl nsw i64 %362, 6
+  %364 = getelementptr i8, ptr %77, i64 %363
+  %365 = load <16 x i32>, ptr %364, align 1, !tbaa !31
+  br i1 %274, label %366, label %368
 
-590:                                              ; preds = %507, %590
-  %591 = phi <16 x i32> [ %624, %590 ], [ zeroinitializer, %507 ]
-  %592 = phi <16 x i32> [ %629, %590 ], [ zeroinitializer, %507 ]
-  %593 = phi <16 x i32> [ %634, %590 ], [ zeroinitializer, %507 ]
-  %594 = phi i64 [ %635, %590 ], [ 0, %507 ]
-  %595 = phi i64 [ %636, %590 ], [ 0, %507 ]
-  %596 = shl nsw i64 %594, 6
-  %597 = getelementptr i8, ptr %114, i64 %596
-  %598 = load <16 x i32>, ptr %597, align 1, !tbaa !31
-  %599 = shl nsw i64 %594, 2
-  %600 = getelementptr i8, ptr %132, i64 %599
-  %601 = load i32, ptr %600, align 1
-  %602 = insertelement <16 x i32> poison, i32 %601, i64 0
-  %603 = shufflevector <16 x i32> %602, <16 x i32> poison, <16 x i32> zeroinitializer
-  %604 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %591, <16 x i32> %603, <16 x i32> %598)
-  %605 = getelementptr i8, ptr %600, i64 %1
-  %606 = load i32, ptr %605, align 1
-  %607 = insertelement <16 x i32> poison, i32 %606, i64 0
-  %608 = shufflevector <16 x i32> %607, <16 x i32> poison, <16 x i32> zeroinitializer
-  %609 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %592, <16 x i32> %608, <16 x i32> %598)
-  %610 = getelementptr i8, ptr %600, i64 %27
-  %611 = load i32, ptr %610, align 1
-  %612 = insertelement <16 x i32> poison, i32 %611, i64 0
-  %613 = shufflevector <16 x i32> %612, <16 x i32> poison, <16 x i32> zeroinitializer
-  %614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %593, <16 x i32> %613, <16 x i32> %598)
-  %615 = or disjoint i64 %594, 1
-  %616 = shl nsw i64 %615, 6
-  %617 = getelementptr i8, ptr %114, i64 %616
-  %618 = load <16 x i32>, ptr %617, align 1, !tbaa !31
-  %619 = shl nsw i64 %615, 2
-  %620 = getelementptr i8, ptr %132, i64 %619
-  %621 = load i32, ptr %620, align 1
-  %622 = insertelement <16 x i32> poison, i32 %621, i64 0
-  %623 = shufflevector <16 x i32> %622, <16 x i32> poison, <16 x i32> zeroinitializer
-  %624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %604, <16 x i32> %623, <16 x i32> %618)
-  %625 = getelementptr i8, ptr %620, i64 %1
-  %626 = load i32, ptr %625, align 1
-  %627 = insertelement <16 x i32> poison, i32 %626, i64 0
-  %628 = shufflevector <16 x i32> %627, <16 x i32> poison, <16 x i32> zeroinitializer
-  %629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %609, <16 x i32> %628, <16 x i32> %618)
-  %630 = getelementptr i8, ptr %620, i64 %27
-  %631 = load i32, ptr %630, align 1
-  %632 = insertelement <16 x i32> poison, i32 %631, i64 0
-  %633 = shufflevector <16 x i32> %632, <16 x i32> poison, <16 x i32> zeroinitializer
-  %634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %614, <16 x i32> %633, <16 x i32> %618)
-  %635 = add nuw nsw i64 %594, 2
-  %636 = add i64 %595, 2
-  %637 = icmp eq i64 %636, %86
-  br i1 %637, label %638, label %590, !llvm.loop !75
+366:                                              ; preds = %348
+  %367 = getelementptr inbounds i8, ptr %364, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %367, i32 0, i32 3, i32 1)
+  br label %368
 
-638:                                              ; preds = %590, %507
-  %639 = phi <16 x i32> [ poison, %507 ], [ %624, %590 ]
-  %640 = phi <16 x i32> [ poison, %507 ], [ %629, %590 ]
-  %641 = phi <16 x i32> [ poison, %507 ], [ %634, %590 ]
-  %642 = phi <16 x i32> [ zeroinitializer, %507 ], [ %624, %590 ]
-  %643 = phi <16 x i32> [ zeroinitializer, %507 ], [ %629, %590 ]
-  %644 = phi <16 x i32> [ zeroinitializer, %507 ], [ %634, %590 ]
-  %645 = phi i64 [ 0, %507 ], [ %635, %590 ]
-  br i1 %87, label %666, label %646
+368:                                              ; preds = %366, %348
+  %369 = shl nsw i64 %362, 2
+  %370 = getelementptr i8, ptr %130, i64 %369
+  %371 = load i32, ptr %370, align 1
+  %372 = insertelement <16 x i32> poison, i32 %371, i64 0
+  %373 = shufflevector <16 x i32> %372, <16 x i32> poison, <16 x i32> zeroinitializer
+  %374 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %355, <16 x i32> %373, <16 x i32> %365)
+  %375 = bitcast <16 x i32> %374 to <8 x i64>
+  %376 = getelementptr i8, ptr %370, i64 %1
+  %377 = load i32, ptr %376, align 1
+  %378 = insertelement <16 x i32> poison, i32 %377, i64 0
+  %379 = shufflevector <16 x i32> %378, <16 x i32> poison, <16 x i32> zeroinitializer
+  %380 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %361, <16 x i32> %379, <16 x i32> %365)
+  %381 = bitcast <16 x i32> %380 to <8 x i64>
+  %382 = add nuw nsw i64 %341, 2
+  %383 = add i64 %342, 2
+  %384 = icmp eq i64 %383, %110
+  br i1 %384, label %385, label %338, !llvm.loop !76
 
-646:                                              ; preds = %638
-  %647 = shl nsw i64 %645, 6
-  %648 = getelementptr i8, ptr %114, i64 %647
-  %649 = load <16 x i32>, ptr %648, align 1, !tbaa !31
-  %650 = shl nsw i64 %645, 2
-  %651 = getelementptr i8, ptr %132, i64 %650
-  %652 = load i32, ptr %651, align 1
-  %653 = insertelement <16 x i32> poison, i32 %652, i64 0
-  %654 = shufflevector <16 x i32> %653, <16 x i32> poison, <16 x i32> zeroinitializer
-  %655 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %642, <16 x i32> %654, <16 x i32> %649)
-  %656 = getelementptr i8, ptr %651, i64 %1
-  %657 = load i32, ptr %656, align 1
-  %658 = insertelement <16 x i32> poison, i32 %657, i64 0
-  %659 = shufflevector <16 x i32> %658, <16 x i32> poison, <16 x i32> zeroinitializer
-  %660 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %643, <16 x i32> %659, <16 x i32> %649)
-  %661 = getelementptr i8, ptr %651, i64 %27
-  %662 = load i32, ptr %661, align 1
-  %663 = insertelement <16 x i32> poison, i32 %662, i64 0
-  %664 = shufflevector <16 x i32> %663, <16 x i32> poison, <16 x i32> zeroinitializer
-  %665 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %644, <16 x i32> %664, <16 x i32> %649)
-  br label %666
+385:                                              ; preds = %368, %277
+  %386 = phi <8 x i64> [ poison, %277 ], [ %375, %368 ]
+  %387 = phi <8 x i64> [ poison, %277 ], [ %381, %368 ]
+  %388 = phi <8 x i64> [ %283, %277 ], [ %375, %368 ]
+  %389 = phi <8 x i64> [ %284, %277 ], [ %381, %368 ]
+  %390 = phi i64 [ 0, %277 ], [ %382, %368 ]
+  br i1 %111, label %413, label %391
 
-666:                                              ; preds = %638, %646
-  %667 = phi <16 x i32> [ %639, %638 ], [ %655, %646 ]
-  %668 = phi <16 x i32> [ %640, %638 ], [ %660, %646 ]
-  %669 = phi <16 x i32> [ %641, %638 ], [ %665, %646 ]
-  %670 = bitcast <16 x i32> %669 to <8 x i64>
-  %671 = bitcast <16 x i32> %668 to <8 x i64>
-  %672 = bitcast <16 x i32> %667 to <8 x i64>
-  br label %725
+391:                                              ; preds = %385
+  %392 = shl nsw i64 %390, 6
+  %393 = getelementptr i8, ptr %77, i64 %392
+  %394 = load <16 x i32>, ptr %393, align 1, !tbaa !31
+  br i1 %274, label %395, label %397
 
-673:                                              ; preds = %508, %505
-  %674 = phi <16 x i32> [ poison, %505 ], [ %570, %508 ]
-  %675 = phi <16 x i32> [ poison, %505 ], [ %578, %508 ]
-  %676 = phi <16 x i32> [ poison, %505 ], [ %586, %508 ]
-  %677 = phi <16 x i32> [ zeroinitializer, %505 ], [ %570, %508 ]
-  %678 = phi <16 x i32> [ zeroinitializer, %505 ], [ %578, %508 ]
-  %679 = phi <16 x i32> [ zeroinitializer, %505 ], [ %586, %508 ]
-  %680 = phi i64 [ 0, %505 ], [ %587, %508 ]
-  br i1 %83, label %718, label %681
+395:                                              ; preds = %391
+  %396 = getelementptr inbounds i8, ptr %393, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %396, i32 0, i32 3, i32 1)
+  br label %397
 
-681:                                              ; preds = %673
-  %682 = mul nuw nsw i64 %680, 80
-  %683 = getelementptr i8, ptr %114, i64 %682
-  %684 = load <16 x i32>, ptr %683, align 1, !tbaa !31
-  %685 = getelementptr inbounds i8, ptr %683, i64 64
-  %686 = load <16 x i8>, ptr %685, align 1, !tbaa !31
-  %687 = zext <16 x i8> %686 to <16 x i32>
-  %688 = bitcast <16 x i32> %687 to <64 x i8>
-  %689 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %688)
-  %690 = bitcast <64 x i8> %689 to <16 x i32>
-  %691 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %690, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %692 = shl nsw i64 %680, 3
-  %693 = getelementptr i8, ptr %132, i64 %692
-  %694 = load i64, ptr %693, align 1
-  %695 = insertelement <8 x i64> poison, i64 %694, i64 0
-  %696 = shufflevector <8 x i64> %695, <8 x i64> poison, <8 x i32> zeroinitializer
-  %697 = bitcast <8 x i64> %696 to <64 x i8>
-  %698 = bitcast <16 x i32> %691 to <64 x i8>
-  %699 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %697, <64 x i8> %698)
-  %700 = bitcast <64 x i8> %699 to <16 x i32>
-  %701 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %677, <16 x i32> %700, <16 x i32> %684)
-  %702 = getelementptr i8, ptr %693, i64 %1
-  %703 = load i64, ptr %702, align 1
-  %704 = insertelement <8 x i64> poison, i64 %703, i64 0
-  %705 = shufflevector <8 x i64> %704, <8 x i64> poison, <8 x i32> zeroinitializer
-  %706 = bitcast <8 x i64> %705 to <64 x i8>
-  %707 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %706, <64 x i8> %698)
-  %708 = bitcast <64 x i8> %707 to <16 x i32>
-  %709 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %678, <16 x i32> %708, <16 x i32> %684)
-  %710 = getelementptr i8, ptr %693, i64 %27
-  %711 = load i64, ptr %710, align 1
-  %712 = insertelement <8 x i64> poison, i64 %711, i64 0
-  %713 = shufflevector <8 x i64> %712, <8 x i64> poison, <8 x i32> zeroinitializer
-  %714 = bitcast <8 x i64> %713 to <64 x i8>
-  %715 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %714, <64 x i8> %698)
-  %716 = bitcast <64 x i8> %715 to <16 x i32>
-  %717 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %679, <16 x i32> %716, <16 x i32> %684)
-  br label %718
+397:                                              ; preds = %395, %391
+  %398 = shl nsw i64 %390, 2
+  %399 = getelementptr i8, ptr %130, i64 %398
+  %400 = load i32, ptr %399, align 1
+  %401 = insertelement <16 x i32> poison, i32 %400, i64 0
+  %402 = shufflevector <16 x i32> %401, <16 x i32> poison, <16 x i32> zeroinitializer
+  %403 = bitcast <8 x i64> %388 to <16 x i32>
+  %404 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %403, <16 x i32> %402, <16 x i32> %394)
+  %405 = bitcast <16 x i32> %404 to <8 x i64>
+  %406 = getelementptr i8, ptr %399, i64 %1
+  %407 = load i32, ptr %406, align 1
+  %408 = insertelement <16 x i32> poison, i32 %407, i64 0
+  %409 = shufflevector <16 x i32> %408, <16 x i32> poison, <16 x i32> zeroinitializer
+  %410 = bitcast <8 x i64> %389 to <16 x i32>
+  %411 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %410, <16 x i32> %409, <16 x i32> %394)
+  %412 = bitcast <16 x i32> %411 to <8 x i64>
+  br label %413
 
-718:                                              ; preds = %673, %681
-  %719 = phi <16 x i32> [ %674, %673 ], [ %701, %681 ]
-  %720 = phi <16 x i32> [ %675, %673 ], [ %709, %681 ]
-  %721 = phi <16 x i32> [ %676, %673 ], [ %717, %681 ]
-  %722 = bitcast <16 x i32> %721 to <8 x i64>
-  %723 = bitcast <16 x i32> %720 to <8 x i64>
-  %724 = bitcast <16 x i32> %719 to <8 x i64>
-  br label %725
+413:                                              ; preds = %312, %397, %385, %276, %275
+  %414 = phi <8 x i64> [ %283, %276 ], [ %283, %275 ], [ %386, %385 ], [ %405, %397 ], [ %325, %312 ]
+  %415 = phi <8 x i64> [ %284, %276 ], [ %284, %275 ], [ %387, %385 ], [ %412, %397 ], [ %335, %312 ]
+  store <8 x i64> %414, ptr %132, align 1, !tbaa !31
+  %416 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %415, ptr %416, align 1, !tbaa !31
+  br label %3975
 
-725:                                              ; preds = %718, %666, %506, %504
-  %726 = phi <8 x i64> [ %672, %666 ], [ zeroinitializer, %506 ], [ %724, %718 ], [ zeroinitializer, %504 ]
-  %727 = phi <8 x i64> [ %671, %666 ], [ zeroinitializer, %506 ], [ %723, %718 ], [ zeroinitializer, %504 ]
-  %728 = phi <8 x i64> [ %670, %666 ], [ zeroinitializer, %506 ], [ %722, %718 ], [ zeroinitializer, %504 ]
-  store <8 x i64> %726, ptr %134, align 1, !tbaa !31
-  %729 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %727, ptr %729, align 1, !tbaa !31
-  %730 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %728, ptr %730, align 1, !tbaa !31
-  br label %3244
+417:                                              ; preds = %119
+  %418 = icmp eq i64 %121, 0
+  br i1 %78, label %428, label %422
 
-731:                                              ; preds = %121
-  br i1 %10, label %733, label %732
+419:                                              ; preds = %428
+  br i1 %80, label %433, label %593
 
-732:                                              ; preds = %731
-  br i1 %18, label %735, label %895
+420:                                              ; preds = %428
+  br i1 %82, label %421, label %593
 
-733:                                              ; preds = %731
-  br i1 %20, label %734, label %895
+421:                                              ; preds = %420
+  br i1 %105, label %556, label %496
 
-734:                                              ; preds = %733
-  br i1 %77, label %846, label %787
+422:                                              ; preds = %417
+  %423 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %424 = getelementptr inbounds i32, ptr %132, i64 %8
+  %425 = load <8 x i64>, ptr %424, align 1, !tbaa !31
+  %426 = getelementptr inbounds i8, ptr %132, i64 %31
+  %427 = load <8 x i64>, ptr %426, align 1, !tbaa !31
+  br label %428
 
-735:                                              ; preds = %732, %735
-  %736 = phi <16 x i32> [ %760, %735 ], [ zeroinitializer, %732 ]
-  %737 = phi <16 x i32> [ %768, %735 ], [ zeroinitializer, %732 ]
-  %738 = phi <16 x i32> [ %776, %735 ], [ zeroinitializer, %732 ]
-  %739 = phi <16 x i32> [ %784, %735 ], [ zeroinitializer, %732 ]
-  %740 = phi i64 [ %785, %735 ], [ 0, %732 ]
-  %741 = mul nuw nsw i64 %740, 80
-  %742 = getelementptr i8, ptr %114, i64 %741
-  %743 = load <16 x i32>, ptr %742, align 1, !tbaa !31
-  %744 = getelementptr inbounds i8, ptr %742, i64 64
-  %745 = load <16 x i8>, ptr %744, align 1, !tbaa !31
-  %746 = zext <16 x i8> %745 to <16 x i32>
-  %747 = bitcast <16 x i32> %746 to <64 x i8>
-  %748 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %747)
-  %749 = bitcast <64 x i8> %748 to <16 x i32>
-  %750 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %749, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %751 = shl nsw i64 %740, 3
-  %752 = getelementptr i8, ptr %132, i64 %751
-  %753 = load i64, ptr %752, align 1
-  %754 = insertelement <8 x i64> poison, i64 %753, i64 0
-  %755 = shufflevector <8 x i64> %754, <8 x i64> poison, <8 x i32> zeroinitializer
-  %756 = bitcast <8 x i64> %755 to <64 x i8>
-  %757 = bitcast <16 x i32> %750 to <64 x i8>
-  %758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %756, <64 x i8> %757)
-  %759 = bitcast <64 x i8> %758 to <16 x i32>
-  %760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %736, <16 x i32> %759, <16 x i32> %743)
-  %761 = getelementptr i8, ptr %752, i64 %1
-  %762 = load i64, ptr %761, align 1
-  %763 = insertelement <8 x i64> poison, i64 %762, i64 0
-  %764 = shufflevector <8 x i64> %763, <8 x i64> poison, <8 x i32> zeroinitializer
-  %765 = bitcast <8 x i64> %764 to <64 x i8>
-  %766 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %765, <64 x i8> %757)
-  %767 = bitcast <64 x i8> %766 to <16 x i32>
-  %768 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %737, <16 x i32> %767, <16 x i32> %743)
-  %769 = getelementptr i8, ptr %752, i64 %27
-  %770 = load i64, ptr %769, align 1
-  %771 = insertelement <8 x i64> poison, i64 %770, i64 0
-  %772 = shufflevector <8 x i64> %771, <8 x i64> poison, <8 x i32> zeroinitializer
-  %773 = bitcast <8 x i64> %772 to <64 x i8>
-  %774 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %773, <64 x i8> %757)
-  %775 = bitcast <64 x i8> %774 to <16 x i32>
-  %776 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %738, <16 x i32> %775, <16 x i32> %743)
-  %777 = getelementptr i8, ptr %752, i64 %28
-  %778 = load i64, ptr %777, align 1
-  %779 = insertelement <8 x i64> poison, i64 %778, i64 0
-  %780 = shufflevector <8 x i64> %779, <8 x i64> poison, <8 x i32> zeroinitializer
-  %781 = bitcast <8 x i64> %780 to <64 x i8>
-  %782 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %781, <64 x i8> %757)
-  %783 = bitcast <64 x i8> %782 to <16 x i32>
-  %784 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %739, <16 x i32> %783, <16 x i32> %743)
-  %785 = add nuw nsw i64 %740, 1
-  %786 = icmp eq i64 %785, %17
-  br i1 %786, label %890, label %735, !llvm.loop !74
+428:                                              ; preds = %422, %417
+  %429 = phi <8 x i64> [ %425, %422 ], [ zeroinitializer, %417 ]
+  %430 = phi <8 x i64> [ %423, %422 ], [ zeroinitializer, %417 ]
+  %431 = phi <8 x i64> [ %427, %422 ], [ zeroinitializer, %417 ]
+  %432 = or i1 %18, %418
+  br i1 %11, label %420, label %419
 
-787:                                              ; preds = %734, %787
-  %788 = phi <16 x i32> [ %827, %787 ], [ zeroinitializer, %734 ]
-  %789 = phi <16 x i32> [ %832, %787 ], [ zeroinitializer, %734 ]
-  %790 = phi <16 x i32> [ %837, %787 ], [ zeroinitializer, %734 ]
-  %791 = phi <16 x i32> [ %842, %787 ], [ zeroinitializer, %734 ]
-  %792 = phi i64 [ %843, %787 ], [ 0, %734 ]
-  %793 = phi i64 [ %844, %787 ], [ 0, %734 ]
-  %794 = shl nsw i64 %792, 6
-  %795 = getelementptr i8, ptr %114, i64 %794
-  %796 = load <16 x i32>, ptr %795, align 1, !tbaa !31
-  %797 = shl nsw i64 %792, 2
-  %798 = getelementptr i8, ptr %132, i64 %797
-  %799 = load i32, ptr %798, align 1
-  %800 = insertelement <16 x i32> poison, i32 %799, i64 0
-  %801 = shufflevector <16 x i32> %800, <16 x i32> poison, <16 x i32> zeroinitializer
-  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %788, <16 x i32> %801, <16 x i32> %796)
-  %803 = getelementptr i8, ptr %798, i64 %1
-  %804 = load i32, ptr %803, align 1
-  %805 = insertelement <16 x i32> poison, i32 %804, i64 0
-  %806 = shufflevector <16 x i32> %805, <16 x i32> poison, <16 x i32> zeroinitializer
-  %807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %789, <16 x i32> %806, <16 x i32> %796)
-  %808 = getelementptr i8, ptr %798, i64 %27
-  %809 = load i32, ptr %808, align 1
-  %810 = insertelement <16 x i32> poison, i32 %809, i64 0
-  %811 = shufflevector <16 x i32> %810, <16 x i32> poison, <16 x i32> zeroinitializer
-  %812 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %790, <16 x i32> %811, <16 x i32> %796)
-  %813 = getelementptr i8, ptr %798, i64 %28
-  %814 = load i32, ptr %813, align 1
-  %815 = insertelement <16 x i32> poison, i32 %814, i64 0
-  %816 = shufflevector <16 x i32> %815, <16 x i32> poison, <16 x i32> zeroinitializer
-  %817 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %791, <16 x i32> %816, <16 x i32> %796)
-  %818 = or disjoint i64 %792, 1
-  %819 = shl nsw i64 %818, 6
-  %820 = getelementptr i8, ptr %114, i64 %819
-  %821 = load <16 x i32>, ptr %820, align 1, !tbaa !31
-  %822 = shl nsw i64 %818, 2
-  %823 = getelementptr i8, ptr %132, i64 %822
-  %824 = load i32, ptr %823, align 1
-  %825 = insertelement <16 x i32> poison, i32 %824, i64 0
-  %826 = shufflevector <16 x i32> %825, <16 x i32> poison, <16 x i32> zeroinitializer
-  %827 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %802, <16 x i32> %826, <16 x i32> %821)
-  %828 = getelementptr i8, ptr %823, i64 %1
-  %829 = load i32, ptr %828, align 1
-  %830 = insertelement <16 x i32> poison, i32 %829, i64 0
-  %831 = shufflevector <16 x i32> %830, <16 x i32> poison, <16 x i32> zeroinitializer
-  %832 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %807, <16 x i32> %831, <16 x i32> %821)
-  %833 = getelementptr i8, ptr %823, i64 %27
-  %834 = load i32, ptr %833, align 1
-  %835 = insertelement <16 x i32> poison, i32 %834, i64 0
-  %836 = shufflevector <16 x i32> %835, <16 x i32> poison, <16 x i32> zeroinitializer
-  %837 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %812, <16 x i32> %836, <16 x i32> %821)
-  %838 = getelementptr i8, ptr %823, i64 %28
-  %839 = load i32, ptr %838, align 1
-  %840 = insertelement <16 x i32> poison, i32 %839, i64 0
-  %841 = shufflevector <16 x i32> %840, <16 x i32> poison, <16 x i32> zeroinitializer
-  %842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %817, <16 x i32> %841, <16 x i32> %821)
-  %843 = add nuw nsw i64 %792, 2
-  %844 = add i64 %793, 2
-  %845 = icmp eq i64 %844, %78
-  br i1 %845, label %846, label %787, !llvm.loop !75
+433:                                              ; preds = %419, %460
+  %434 = phi <8 x i64> [ %473, %460 ], [ %430, %419 ]
+  %435 = phi <8 x i64> [ %483, %460 ], [ %429, %419 ]
+  %436 = phi <8 x i64> [ %493, %460 ], [ %431, %419 ]
+  %437 = phi i64 [ %494, %460 ], [ 0, %419 ]
+  %438 = mul nuw nsw i64 %437, 80
+  %439 = getelementptr i8, ptr %77, i64 %438
+  %440 = shl nsw i64 %437, 7
+  %441 = getelementptr inbounds i8, ptr %10, i64 %440
+  %442 = load <16 x i32>, ptr %439, align 1, !tbaa !31
+  br i1 %432, label %446, label %443
 
-846:                                              ; preds = %787, %734
-  %847 = phi <16 x i32> [ poison, %734 ], [ %827, %787 ]
-  %848 = phi <16 x i32> [ poison, %734 ], [ %832, %787 ]
-  %849 = phi <16 x i32> [ poison, %734 ], [ %837, %787 ]
-  %850 = phi <16 x i32> [ poison, %734 ], [ %842, %787 ]
-  %851 = phi <16 x i32> [ zeroinitializer, %734 ], [ %827, %787 ]
-  %852 = phi <16 x i32> [ zeroinitializer, %734 ], [ %832, %787 ]
-  %853 = phi <16 x i32> [ zeroinitializer, %734 ], [ %837, %787 ]
-  %854 = phi <16 x i32> [ zeroinitializer, %734 ], [ %842, %787 ]
-  %855 = phi i64 [ 0, %734 ], [ %843, %787 ]
-  br i1 %79, label %881, label %856
+443:                                              ; preds = %433
+  %444 = getelementptr inbounds i8, ptr %24, i64 %440
+  %445 = load <8 x i64>, ptr %444, align 64, !tbaa !31
+  br label %460
 
-856:                                              ; preds = %846
-  %857 = shl nsw i64 %855, 6
-  %858 = getelementptr i8, ptr %114, i64 %857
-  %859 = load <16 x i32>, ptr %858, align 1, !tbaa !31
-  %860 = shl nsw i64 %855, 2
-  %861 = getelementptr i8, ptr %132, i64 %860
-  %862 = load i32, ptr %861, align 1
-  %863 = insertelement <16 x i32> poison, i32 %862, i64 0
-  %864 = shufflevector <16 x i32> %863, <16 x i32> poison, <16 x i32> zeroinitializer
-  %865 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %851, <16 x i32> %864, <16 x i32> %859)
-  %866 = getelementptr i8, ptr %861, i64 %1
-  %867 = load i32, ptr %866, align 1
-  %868 = insertelement <16 x i32> poison, i32 %867, i64 0
-  %869 = shufflevector <16 x i32> %868, <16 x i32> poison, <16 x i32> zeroinitializer
-  %870 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %852, <16 x i32> %869, <16 x i32> %859)
-  %871 = getelementptr i8, ptr %861, i64 %27
-  %872 = load i32, ptr %871, align 1
-  %873 = insertelement <16 x i32> poison, i32 %872, i64 0
-  %874 = shufflevector <16 x i32> %873, <16 x i32> poison, <16 x i32> zeroinitializer
-  %875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %853, <16 x i32> %874, <16 x i32> %859)
-  %876 = getelementptr i8, ptr %861, i64 %28
-  %877 = load i32, ptr %876, align 1
-  %878 = insertelement <16 x i32> poison, i32 %877, i64 0
-  %879 = shufflevector <16 x i32> %878, <16 x i32> poison, <16 x i32> zeroinitializer
-  %880 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %854, <16 x i32> %879, <16 x i32> %859)
-  br label %881
+446:                                              ; preds = %433
+  br i1 %418, label %447, label %450
 
-881:                                              ; preds = %846, %856
-  %882 = phi <16 x i32> [ %847, %846 ], [ %865, %856 ]
-  %883 = phi <16 x i32> [ %848, %846 ], [ %870, %856 ]
-  %884 = phi <16 x i32> [ %849, %846 ], [ %875, %856 ]
-  %885 = phi <16 x i32> [ %850, %846 ], [ %880, %856 ]
-  %886 = bitcast <16 x i32> %885 to <8 x i64>
-  %887 = bitcast <16 x i32> %884 to <8 x i64>
-  %888 = bitcast <16 x i32> %883 to <8 x i64>
-  %889 = bitcast <16 x i32> %882 to <8 x i64>
-  br label %895
+447:                                              ; preds = %446
+  %448 = getelementptr inbounds i8, ptr %439, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %448, i32 0, i32 3, i32 1)
+  %449 = getelementptr inbounds i8, ptr %439, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %449, i32 0, i32 3, i32 1)
+  br label %450
 
-890:                                              ; preds = %735
-  %891 = bitcast <16 x i32> %784 to <8 x i64>
-  %892 = bitcast <16 x i32> %776 to <8 x i64>
-  %893 = bitcast <16 x i32> %768 to <8 x i64>
-  %894 = bitcast <16 x i32> %760 to <8 x i64>
-  br label %895
+450:                                              ; preds = %447, %446
+  %451 = getelementptr inbounds i8, ptr %439, i64 64
+  %452 = load <16 x i8>, ptr %451, align 1, !tbaa !31
+  %453 = zext <16 x i8> %452 to <16 x i32>
+  %454 = bitcast <16 x i32> %453 to <64 x i8>
+  %455 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %454)
+  %456 = bitcast <64 x i8> %455 to <16 x i32>
+  %457 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %456, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %458 = bitcast <16 x i32> %457 to <8 x i64>
+  br i1 %18, label %460, label %459
 
-895:                                              ; preds = %890, %881, %733, %732
-  %896 = phi <8 x i64> [ %889, %881 ], [ zeroinitializer, %733 ], [ %894, %890 ], [ zeroinitializer, %732 ]
-  %897 = phi <8 x i64> [ %888, %881 ], [ zeroinitializer, %733 ], [ %893, %890 ], [ zeroinitializer, %732 ]
-  %898 = phi <8 x i64> [ %887, %881 ], [ zeroinitializer, %733 ], [ %892, %890 ], [ zeroinitializer, %732 ]
-  %899 = phi <8 x i64> [ %886, %881 ], [ zeroinitializer, %733 ], [ %891, %890 ], [ zeroinitializer, %732 ]
-  store <8 x i64> %896, ptr %134, align 1, !tbaa !31
-  %900 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %897, ptr %900, align 1, !tbaa !31
-  %901 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %898, ptr %901, align 1, !tbaa !31
-  %902 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %899, ptr %902, align 1, !tbaa !31
-  br label %3244
+459:                                              ; preds = %450
+  store <16 x i32> %457, ptr %441, align 64, !tbaa !31
+  br label %460
 
-903:                                              ; preds = %121
-  br i1 %10, label %905, label %904
+460:                                              ; preds = %459, %450, %443
+  %461 = phi <8 x i64> [ %458, %450 ], [ %458, %459 ], [ %445, %443 ]
+  %462 = shl nsw i64 %437, 3
+  %463 = getelementptr i8, ptr %130, i64 %462
+  %464 = load i64, ptr %463, align 1
+  %465 = insertelement <8 x i64> poison, i64 %464, i64 0
+  %466 = shufflevector <8 x i64> %465, <8 x i64> poison, <8 x i32> zeroinitializer
+  %467 = bitcast <8 x i64> %466 to <64 x i8>
+  %468 = bitcast <8 x i64> %434 to <16 x i32>
+  %469 = bitcast <8 x i64> %461 to <64 x i8>
+  %470 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %467, <64 x i8> %469)
+  %471 = bitcast <64 x i8> %470 to <16 x i32>
+  %472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %468, <16 x i32> %471, <16 x i32> %442)
+  %473 = bitcast <16 x i32> %472 to <8 x i64>
+  %474 = getelementptr i8, ptr %463, i64 %1
+  %475 = load i64, ptr %474, align 1
+  %476 = insertelement <8 x i64> poison, i64 %475, i64 0
+  %477 = shufflevector <8 x i64> %476, <8 x i64> poison, <8 x i32> zeroinitializer
+  %478 = bitcast <8 x i64> %477 to <64 x i8>
+  %479 = bitcast <8 x i64> %435 to <16 x i32>
+  %480 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %478, <64 x i8> %469)
+  %481 = bitcast <64 x i8> %480 to <16 x i32>
+  %482 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %479, <16 x i32> %481, <16 x i32> %442)
+  %483 = bitcast <16 x i32> %482 to <8 x i64>
+  %484 = getelementptr i8, ptr %463, i64 %37
+  %485 = load i64, ptr %484, align 1
+  %486 = insertelement <8 x i64> poison, i64 %485, i64 0
+  %487 = shufflevector <8 x i64> %486, <8 x i64> poison, <8 x i32> zeroinitializer
+  %488 = bitcast <8 x i64> %487 to <64 x i8>
+  %489 = bitcast <8 x i64> %436 to <16 x i32>
+  %490 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %488, <64 x i8> %469)
+  %491 = bitcast <64 x i8> %490 to <16 x i32>
+  %492 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %489, <16 x i32> %491, <16 x i32> %442)
+  %493 = bitcast <16 x i32> %492 to <8 x i64>
+  %494 = add nuw nsw i64 %437, 1
+  %495 = icmp eq i64 %494, %79
+  br i1 %495, label %593, label %433, !llvm.loop !75
 
-904:                                              ; preds = %903
-  br i1 %18, label %907, label %1097
+496:                                              ; preds = %421, %533
+  %497 = phi <8 x i64> [ %540, %533 ], [ %430, %421 ]
+  %498 = phi <8 x i64> [ %546, %533 ], [ %429, %421 ]
+  %499 = phi <8 x i64> [ %552, %533 ], [ %431, %421 ]
+  %500 = phi i64 [ %553, %533 ], [ 0, %421 ]
+  %501 = phi i64 [ %554, %533 ], [ 0, %421 ]
+  %502 = shl nsw i64 %500, 6
+  %503 = getelementptr i8, ptr %77, i64 %502
+  %504 = load <16 x i32>, ptr %503, align 1, !tbaa !31
+  br i1 %418, label %505, label %507
 
-905:                                              ; preds = %903
-  br i1 %20, label %906, label %1097
+505:                                              ; preds = %496
+  %506 = getelementptr inbounds i8, ptr %503, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %506, i32 0, i32 3, i32 1)
+  br label %507
 
-906:                                              ; preds = %905
-  br i1 %73, label %1038, label %968
+507:                                              ; preds = %505, %496
+  %508 = shl nsw i64 %500, 2
+  %509 = getelementptr i8, ptr %130, i64 %508
+  %510 = load i32, ptr %509, align 1
+  %511 = insertelement <16 x i32> poison, i32 %510, i64 0
+  %512 = shufflevector <16 x i32> %511, <16 x i32> poison, <16 x i32> zeroinitializer
+  %513 = bitcast <8 x i64> %497 to <16 x i32>
+  %514 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %513, <16 x i32> %512, <16 x i32> %504)
+  %515 = getelementptr i8, ptr %509, i64 %1
+  %516 = load i32, ptr %515, align 1
+  %517 = insertelement <16 x i32> poison, i32 %516, i64 0
+  %518 = shufflevector <16 x i32> %517, <16 x i32> poison, <16 x i32> zeroinitializer
+  %519 = bitcast <8 x i64> %498 to <16 x i32>
+  %520 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %519, <16 x i32> %518, <16 x i32> %504)
+  %521 = getelementptr i8, ptr %509, i64 %37
+  %522 = load i32, ptr %521, align 1
+  %523 = insertelement <16 x i32> poison, i32 %522, i64 0
+  %524 = shufflevector <16 x i32> %523, <16 x i32> poison, <16 x i32> zeroinitializer
+  %525 = bitcast <8 x i64> %499 to <16 x i32>
+  %526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %525, <16 x i32> %524, <16 x i32> %504)
+  %527 = or disjoint i64 %500, 1
+  %528 = shl nsw i64 %527, 6
+  %529 = getelementptr i8, ptr %77, i64 %528
+  %530 = load <16 x i32>, ptr %529, align 1, !tbaa !31
+  br i1 %418, label %531, label %533
 
-907:                                              ; preds = %904, %907
-  %908 = phi <16 x i32> [ %933, %907 ], [ zeroinitializer, %904 ]
-  %909 = phi <16 x i32> [ %941, %907 ], [ zeroinitializer, %904 ]
-  %910 = phi <16 x i32> [ %949, %907 ], [ zeroinitializer, %904 ]
-  %911 = phi <16 x i32> [ %957, %907 ], [ zeroinitializer, %904 ]
-  %912 = phi <16 x i32> [ %965, %907 ], [ zeroinitializer, %904 ]
-  %913 = phi i64 [ %966, %907 ], [ 0, %904 ]
-  %914 = mul nuw nsw i64 %913, 80
-  %915 = getelementptr i8, ptr %114, i64 %914
-  %916 = load <16 x i32>, ptr %915, align 1, !tbaa !31
-  %917 = getelementptr inbounds i8, ptr %915, i64 64
-  %918 = load <16 x i8>, ptr %917, align 1, !tbaa !31
-  %919 = zext <16 x i8> %918 to <16 x i32>
-  %920 = bitcast <16 x i32> %919 to <64 x i8>
-  %921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %920)
-  %922 = bitcast <64 x i8> %921 to <16 x i32>
-  %923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %924 = shl nsw i64 %913, 3
-  %925 = getelementptr i8, ptr %132, i64 %924
-  %926 = load i64, ptr %925, align 1
-  %927 = insertelement <8 x i64> poison, i64 %926, i64 0
-  %928 = shufflevector <8 x i64> %927, <8 x i64> poison, <8 x i32> zeroinitializer
-  %929 = bitcast <8 x i64> %928 to <64 x i8>
-  %930 = bitcast <16 x i32> %923 to <64 x i8>
-  %931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %929, <64 x i8> %930)
-  %932 = bitcast <64 x i8> %931 to <16 x i32>
-  %933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %908, <16 x i32> %932, <16 x i32> %916)
-  %934 = getelementptr i8, ptr %925, i64 %1
-  %935 = load i64, ptr %934, align 1
-  %936 = insertelement <8 x i64> poison, i64 %935, i64 0
-  %937 = shufflevector <8 x i64> %936, <8 x i64> poison, <8 x i32> zeroinitializer
-  %938 = bitcast <8 x i64> %937 to <64 x i8>
-  %939 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %938, <64 x i8> %930)
-  %940 = bitcast <64 x i8> %939 to <16 x i32>
-  %941 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %909, <16 x i32> %940, <16 x i32> %916)
-  %942 = getelementptr i8, ptr %925, i64 %27
-  %943 = load i64, ptr %942, align 1
-  %944 = insertelement <8 x i64> poison, i64 %943, i64 0
-  %945 = shufflevector <8 x i64> %944, <8 x i64> poison, <8 x i32> zeroinitializer
-  %946 = bitcast <8 x i64> %945 to <64 x i8>
-  %947 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %946, <64 x i8> %930)
-  %948 = bitcast <64 x i8> %947 to <16 x i32>
-  %949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %910, <16 x i32> %948, <16 x i32> %916)
-  %950 = getelementptr i8, ptr %925, i64 %28
-  %951 = load i64, ptr %950, align 1
-  %952 = insertelement <8 x i64> poison, i64 %951, i64 0
-  %953 = shufflevector <8 x i64> %952, <8 x i64> poison, <8 x i32> zeroinitializer
-  %954 = bitcast <8 x i64> %953 to <64 x i8>
-  %955 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %954, <64 x i8> %930)
-  %956 = bitcast <64 x i8> %955 to <16 x i32>
-  %957 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %911, <16 x i32> %956, <16 x i32> %916)
-  %958 = getelementptr i8, ptr %925, i64 %29
-  %959 = load i64, ptr %958, align 1
-  %960 = insertelement <8 x i64> poison, i64 %959, i64 0
-  %961 = shufflevector <8 x i64> %960, <8 x i64> poison, <8 x i32> zeroinitializer
-  %962 = bitcast <8 x i64> %961 to <64 x i8>
-  %963 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %962, <64 x i8> %930)
-  %964 = bitcast <64 x i8> %963 to <16 x i32>
-  %965 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %912, <16 x i32> %964, <16 x i32> %916)
-  %966 = add nuw nsw i64 %913, 1
-  %967 = icmp eq i64 %966, %17
-  br i1 %967, label %1091, label %907, !llvm.loop !74
+531:                                              ; preds = %507
+  %532 = getelementptr inbounds i8, ptr %529, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %532, i32 0, i32 3, i32 1)
+  br label %533
 
-968:                                              ; preds = %906, %968
-  %969 = phi <16 x i32> [ %1014, %968 ], [ zeroinitializer, %906 ]
-  %970 = phi <16 x i32> [ %1019, %968 ], [ zeroinitializer, %906 ]
-  %971 = phi <16 x i32> [ %1024, %968 ], [ zeroinitializer, %906 ]
-  %972 = phi <16 x i32> [ %1029, %968 ], [ zeroinitializer, %906 ]
-  %973 = phi <16 x i32> [ %1034, %968 ], [ zeroinitializer, %906 ]
-  %974 = phi i64 [ %1035, %968 ], [ 0, %906 ]
-  %975 = phi i64 [ %1036, %968 ], [ 0, %906 ]
-  %976 = shl nsw i64 %974, 6
-  %977 = getelementptr i8, ptr %114, i64 %976
-  %978 = load <16 x i32>, ptr %977, align 1, !tbaa !31
-  %979 = shl nsw i64 %974, 2
-  %980 = getelementptr i8, ptr %132, i64 %979
-  %981 = load i32, ptr %980, align 1
-  %982 = insertelement <16 x i32> poison, i32 %981, i64 0
-  %983 = shufflevector <16 x i32> %982, <16 x i32> poison, <16 x i32> zeroinitializer
-  %984 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %969, <16 x i32> %983, <16 x i32> %978)
-  %985 = getelementptr i8, ptr %980, i64 %1
+533:                                              ; preds = %531, %507
+  %534 = shl nsw i64 %527, 2
+  %535 = getelementptr i8, ptr %130, i64 %534
+  %536 = load i32, ptr %535, align 1
+  %537 = insertelement <16 x i32> poison, i32 %536, i64 0
+  %538 = shufflevector <16 x i32> %537, <16 x i32> poison, <16 x i32> zeroinitializer
+  %539 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %514, <16 x i32> %538, <16 x i32> %530)
+  %540 = bitcast <16 x i32> %539 to <8 x i64>
+  %541 = getelementptr i8, ptr %535, i64 %1
+  %542 = load i32, ptr %541, align 1
+  %543 = insertelement <16 x i32> poison, i32 %542, i64 0
+  %544 = shufflevector <16 x i32> %543, <16 x i32> poison, <16 x i32> zeroinitializer
+  %545 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %520, <16 x i32> %544, <16 x i32> %530)
+  %546 = bitcast <16 x i32> %545 to <8 x i64>
+  %547 = getelementptr i8, ptr %535, i64 %37
+  %548 = load i32, ptr %547, align 1
+  %549 = insertelement <16 x i32> poison, i32 %548, i64 0
+  %550 = shufflevector <16 x i32> %549, <16 x i32> poison, <16 x i32> zeroinitializer
+  %551 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %526, <16 x i32> %550, <16 x i32> %530)
+  %552 = bitcast <16 x i32> %551 to <8 x i64>
+  %553 = add nuw nsw i64 %500, 2
+  %554 = add i64 %501, 2
+  %555 = icmp eq i64 %554, %106
+  br i1 %555, label %556, label %496, !llvm.loop !76
+
+556:                                              ; preds = %533, %421
+  %557 = phi <8 x i64> [ poison, %421 ], [ %540, %533 ]
+  %558 = phi <8 x i64> [ poison, %421 ], [ %546, %533 ]
+  %559 = phi <8 x i64> [ poison, %421 ], [ %552, %533 ]
+  %560 = phi <8 x i64> [ %430, %421 ], [ %540, %533 ]
+  %561 = phi <8 x i64> [ %429, %421 ], [ %546, %533 ]
+  %562 = phi <8 x i64> [ %431, %421 ], [ %552, %533 ]
+  %563 = phi i64 [ 0, %421 ], [ %553, %533 ]
+  br i1 %107, label %593, label %564
+
+564:                                              ; preds = %556
+  %565 = shl nsw i64 %563, 6
+  %566 = getelementptr i8, ptr %77, i64 %565
+  %567 = load <16 x i32>, ptr %566, align 1, !tbaa !31
+  br i1 %418, label %568, label %570
+
+568:                                              ; preds = %564
+  %569 = getelementptr inbounds i8, ptr %566, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %569, i32 0, i32 3, i32 1)
+  br label %570
+
+570:                                              ; preds = %568, %564
+  %571 = shl nsw i64 %563, 2
+  %572 = getelementptr i8, ptr %130, i64 %571
+  %573 = load i32, ptr %572, align 1
+  %574 = insertelement <16 x i32> poison, i32 %573, i64 0
+  %575 = shufflevector <16 x i32> %574, <16 x i32> poison, <16 x i32> zeroinitializer
+  %576 = bitcast <8 x i64> %560 to <16 x i32>
+  %577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %576, <16 x i32> %575, <16 x i32> %567)
+  %578 = bitcast <16 x i32> %577 to <8 x i64>
+  %579 = getelementptr i8, ptr %572, i64 %1
+  %580 = load i32, ptr %579, align 1
+  %581 = insertelement <16 x i32> poison, i32 %580, i64 0
+  %582 = shufflevector <16 x i32> %581, <16 x i32> poison, <16 x i32> zeroinitializer
+  %583 = bitcast <8 x i64> %561 to <16 x i32>
+  %584 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %583, <16 x i32> %582, <16 x i32> %567)
+  %585 = bitcast <16 x i32> %584 to <8 x i64>
+  %586 = getelementptr i8, ptr %572, i64 %37
+  %587 = load i32, ptr %586, align 1
+  %588 = insertelement <16 x i32> poison, i32 %587, i64 0
+  %589 = shufflevector <16 x i32> %588, <16 x i32> poison, <16 x i32> zeroinitializer
+  %590 = bitcast <8 x i64> %562 to <16 x i32>
+  %591 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %590, <16 x i32> %589, <16 x i32> %567)
+  %592 = bitcast <16 x i32> %591 to <8 x i64>
+  br label %593
+
+593:                                              ; preds = %460, %570, %556, %420, %419
+  %594 = phi <8 x i64> [ %430, %420 ], [ %430, %419 ], [ %557, %556 ], [ %578, %570 ], [ %473, %460 ]
+  %595 = phi <8 x i64> [ %429, %420 ], [ %429, %419 ], [ %558, %556 ], [ %585, %570 ], [ %483, %460 ]
+  %596 = phi <8 x i64> [ %431, %420 ], [ %431, %419 ], [ %559, %556 ], [ %592, %570 ], [ %493, %460 ]
+  store <8 x i64> %594, ptr %132, align 1, !tbaa !31
+  %597 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %595, ptr %597, align 1, !tbaa !31
+  %598 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %596, ptr %598, align 1, !tbaa !31
+  br label %3975
+
+599:                                              ; preds = %119
+  %600 = icmp eq i64 %121, 0
+  br i1 %78, label %612, label %604
+
+601:                                              ; preds = %612
+  br i1 %80, label %618, label %811
+
+602:                                              ; preds = %612
+  br i1 %82, label %603, label %811
+
+603:                                              ; preds = %602
+  br i1 %101, label %765, label %692
+
+604:                                              ; preds = %599
+  %605 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %606 = getelementptr inbounds i32, ptr %132, i64 %8
+  %607 = load <8 x i64>, ptr %606, align 1, !tbaa !31
+  %608 = getelementptr inbounds i8, ptr %132, i64 %31
+  %609 = load <8 x i64>, ptr %608, align 1, !tbaa !31
+  %610 = getelementptr inbounds i8, ptr %132, i64 %32
+  %611 = load <8 x i64>, ptr %610, align 1, !tbaa !31
+  br label %612
+
+612:                                              ; preds = %604, %599
+  %613 = phi <8 x i64> [ %609, %604 ], [ zeroinitializer, %599 ]
+  %614 = phi <8 x i64> [ %605, %604 ], [ zeroinitializer, %599 ]
+  %615 = phi <8 x i64> [ %607, %604 ], [ zeroinitializer, %599 ]
+  %616 = phi <8 x i64> [ %611, %604 ], [ zeroinitializer, %599 ]
+  %617 = or i1 %18, %600
+  br i1 %11, label %602, label %601
+
+618:                                              ; preds = %601, %646
+  %619 = phi <8 x i64> [ %659, %646 ], [ %614, %601 ]
+  %620 = phi <8 x i64> [ %669, %646 ], [ %615, %601 ]
+  %621 = phi <8 x i64> [ %679, %646 ], [ %613, %601 ]
+  %622 = phi <8 x i64> [ %689, %646 ], [ %616, %601 ]
+  %623 = phi i64 [ %690, %646 ], [ 0, %601 ]
+  %624 = mul nuw nsw i64 %623, 80
+  %625 = getelementptr i8, ptr %77, i64 %624
+  %626 = shl nsw i64 %623, 7
+  %627 = getelementptr inbounds i8, ptr %10, i64 %626
+  %628 = load <16 x i32>, ptr %625, align 1, !tbaa !31
+  br i1 %617, label %632, label %629
+
+629:                                              ; preds = %618
+  %630 = getelementptr inbounds i8, ptr %24, i64 %626
+  %631 = load <8 x i64>, ptr %630, align 64, !tbaa !31
+  br label %646
+
+632:                                              ; preds = %618
+  br i1 %600, label %633, label %636
+
+633:                                              ; preds = %632
+  %634 = getelementptr inbounds i8, ptr %625, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %634, i32 0, i32 3, i32 1)
+  %635 = getelementptr inbounds i8, ptr %625, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %635, i32 0, i32 3, i32 1)
+  br label %636
+
+636:                                              ; preds = %633, %632
+  %637 = getelementptr inbounds i8, ptr %625, i64 64
+  %638 = load <16 x i8>, ptr %637, align 1, !tbaa !31
+  %639 = zext <16 x i8> %638 to <16 x i32>
+  %640 = bitcast <16 x i32> %639 to <64 x i8>
+  %641 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %640)
+  %642 = bitcast <64 x i8> %641 to <16 x i32>
+  %643 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %642, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %644 = bitcast <16 x i32> %643 to <8 x i64>
+  br i1 %18, label %646, label %645
+
+645:                                              ; preds = %636
+  store <16 x i32> %643, ptr %627, align 64, !tbaa !31
+  br label %646
+
+646:                                              ; preds = %645, %636, %629
+  %647 = phi <8 x i64> [ %644, %636 ], [ %644, %645 ], [ %631, %629 ]
+  %648 = shl nsw i64 %623, 3
+  %649 = getelementptr i8, ptr %130, i64 %648
+  %650 = load i64, ptr %649, align 1
+  %651 = insertelement <8 x i64> poison, i64 %650, i64 0
+  %652 = shufflevector <8 x i64> %651, <8 x i64> poison, <8 x i32> zeroinitializer
+  %653 = bitcast <8 x i64> %652 to <64 x i8>
+  %654 = bitcast <8 x i64> %619 to <16 x i32>
+  %655 = bitcast <8 x i64> %647 to <64 x i8>
+  %656 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %653, <64 x i8> %655)
+  %657 = bitcast <64 x i8> %656 to <16 x i32>
+  %658 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %654, <16 x i32> %657, <16 x i32> %628)
+  %659 = bitcast <16 x i32> %658 to <8 x i64>
+  %660 = getelementptr i8, ptr %649, i64 %1
+  %661 = load i64, ptr %660, align 1
+  %662 = insertelement <8 x i64> poison, i64 %661, i64 0
+  %663 = shufflevector <8 x i64> %662, <8 x i64> poison, <8 x i32> zeroinitializer
+  %664 = bitcast <8 x i64> %663 to <64 x i8>
+  %665 = bitcast <8 x i64> %620 to <16 x i32>
+  %666 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %664, <64 x i8> %655)
+  %667 = bitcast <64 x i8> %666 to <16 x i32>
+  %668 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %665, <16 x i32> %667, <16 x i32> %628)
+  %669 = bitcast <16 x i32> %668 to <8 x i64>
+  %670 = getelementptr i8, ptr %649, i64 %37
+  %671 = load i64, ptr %670, align 1
+  %672 = insertelement <8 x i64> poison, i64 %671, i64 0
+  %673 = shufflevector <8 x i64> %672, <8 x i64> poison, <8 x i32> zeroinitializer
+  %674 = bitcast <8 x i64> %673 to <64 x i8>
+  %675 = bitcast <8 x i64> %621 to <16 x i32>
+  %676 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %674, <64 x i8> %655)
+  %677 = bitcast <64 x i8> %676 to <16 x i32>
+  %678 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %675, <16 x i32> %677, <16 x i32> %628)
+  %679 = bitcast <16 x i32> %678 to <8 x i64>
+  %680 = getelementptr i8, ptr %649, i64 %38
+  %681 = load i64, ptr %680, align 1
+  %682 = insertelement <8 x i64> poison, i64 %681, i64 0
+  %683 = shufflevector <8 x i64> %682, <8 x i64> poison, <8 x i32> zeroinitializer
+  %684 = bitcast <8 x i64> %683 to <64 x i8>
+  %685 = bitcast <8 x i64> %622 to <16 x i32>
+  %686 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %684, <64 x i8> %655)
+  %687 = bitcast <64 x i8> %686 to <16 x i32>
+  %688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %685, <16 x i32> %687, <16 x i32> %628)
+  %689 = bitcast <16 x i32> %688 to <8 x i64>
+  %690 = add nuw nsw i64 %623, 1
+  %691 = icmp eq i64 %690, %79
+  br i1 %691, label %811, label %618, !llvm.loop !75
+
+692:                                              ; preds = %603, %736
+  %693 = phi <8 x i64> [ %743, %736 ], [ %614, %603 ]
+  %694 = phi <8 x i64> [ %749, %736 ], [ %615, %603 ]
+  %695 = phi <8 x i64> [ %755, %736 ], [ %613, %603 ]
+  %696 = phi <8 x i64> [ %761, %736 ], [ %616, %603 ]
+  %697 = phi i64 [ %762, %736 ], [ 0, %603 ]
+  %698 = phi i64 [ %763, %736 ], [ 0, %603 ]
+  %699 = shl nsw i64 %697, 6
+  %700 = getelementptr i8, ptr %77, i64 %699
+  %701 = load <16 x i32>, ptr %700, align 1, !tbaa !31
+  br i1 %600, label %702, label %704
+
+702:                                              ; preds = %692
+  %703 = getelementptr inbounds i8, ptr %700, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %703, i32 0, i32 3, i32 1)
+  br label %704
+
+704:                                              ; preds = %702, %692
+  %705 = shl nsw i64 %697, 2
+  %706 = getelementptr i8, ptr %130, i64 %705
+  %707 = load i32, ptr %706, align 1
+  %708 = insertelement <16 x i32> poison, i32 %707, i64 0
+  %709 = shufflevector <16 x i32> %708, <16 x i32> poison, <16 x i32> zeroinitializer
+  %710 = bitcast <8 x i64> %693 to <16 x i32>
+  %711 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %710, <16 x i32> %709, <16 x i32> %701)
+  %712 = getelementptr i8, ptr %706, i64 %1
+  %713 = load i32, ptr %712, align 1
+  %714 = insertelement <16 x i32> poison, i32 %713, i64 0
+  %715 = shufflevector <16 x i32> %714, <16 x i32> poison, <16 x i32> zeroinitializer
+  %716 = bitcast <8 x i64> %694 to <16 x i32>
+  %717 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %716, <16 x i32> %715, <16 x i32> %701)
+  %718 = getelementptr i8, ptr %706, i64 %37
+  %719 = load i32, ptr %718, align 1
+  %720 = insertelement <16 x i32> poison, i32 %719, i64 0
+  %721 = shufflevector <16 x i32> %720, <16 x i32> poison, <16 x i32> zeroinitializer
+  %722 = bitcast <8 x i64> %695 to <16 x i32>
+  %723 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %722, <16 x i32> %721, <16 x i32> %701)
+  %724 = getelementptr i8, ptr %706, i64 %38
+  %725 = load i32, ptr %724, align 1
+  %726 = insertelement <16 x i32> poison, i32 %725, i64 0
+  %727 = shufflevector <16 x i32> %726, <16 x i32> poison, <16 x i32> zeroinitializer
+  %728 = bitcast <8 x i64> %696 to <16 x i32>
+  %729 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %728, <16 x i32> %727, <16 x i32> %701)
+  %730 = or disjoint i64 %697, 1
+  %731 = shl nsw i64 %730, 6
+  %732 = getelementptr i8, ptr %77, i64 %731
+  %733 = load <16 x i32>, ptr %732, align 1, !tbaa !31
+  br i1 %600, label %734, label %736
+
+734:                                              ; preds = %704
+  %735 = getelementptr inbounds i8, ptr %732, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %735, i32 0, i32 3, i32 1)
+  br label %736
+
+736:                                              ; preds = %734, %704
+  %737 = shl nsw i64 %730, 2
+  %738 = getelementptr i8, ptr %130, i64 %737
+  %739 = load i32, ptr %738, align 1
+  %740 = insertelement <16 x i32> poison, i32 %739, i64 0
+  %741 = shufflevector <16 x i32> %740, <16 x i32> poison, <16 x i32> zeroinitializer
+  %742 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %711, <16 x i32> %741, <16 x i32> %733)
+  %743 = bitcast <16 x i32> %742 to <8 x i64>
+  %744 = getelementptr i8, ptr %738, i64 %1
+  %745 = load i32, ptr %744, align 1
+  %746 = insertelement <16 x i32> poison, i32 %745, i64 0
+  %747 = shufflevector <16 x i32> %746, <16 x i32> poison, <16 x i32> zeroinitializer
+  %748 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %717, <16 x i32> %747, <16 x i32> %733)
+  %749 = bitcast <16 x i32> %748 to <8 x i64>
+  %750 = getelementptr i8, ptr %738, i64 %37
+  %751 = load i32, ptr %750, align 1
+  %752 = insertelement <16 x i32> poison, i32 %751, i64 0
+  %753 = shufflevector <16 x i32> %752, <16 x i32> poison, <16 x i32> zeroinitializer
+  %754 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %723, <16 x i32> %753, <16 x i32> %733)
+  %755 = bitcast <16 x i32> %754 to <8 x i64>
+  %756 = getelementptr i8, ptr %738, i64 %38
+  %757 = load i32, ptr %756, align 1
+  %758 = insertelement <16 x i32> poison, i32 %757, i64 0
+  %759 = shufflevector <16 x i32> %758, <16 x i32> poison, <16 x i32> zeroinitializer
+  %760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %729, <16 x i32> %759, <16 x i32> %733)
+  %761 = bitcast <16 x i32> %760 to <8 x i64>
+  %762 = add nuw nsw i64 %697, 2
+  %763 = add i64 %698, 2
+  %764 = icmp eq i64 %763, %102
+  br i1 %764, label %765, label %692, !llvm.loop !76
+
+765:                                              ; preds = %736, %603
+  %766 = phi <8 x i64> [ poison, %603 ], [ %743, %736 ]
+  %767 = phi <8 x i64> [ poison, %603 ], [ %749, %736 ]
+  %768 = phi <8 x i64> [ poison, %603 ], [ %755, %736 ]
+  %769 = phi <8 x i64> [ poison, %603 ], [ %761, %736 ]
+  %770 = phi <8 x i64> [ %614, %603 ], [ %743, %736 ]
+  %771 = phi <8 x i64> [ %615, %603 ], [ %749, %736 ]
+  %772 = phi <8 x i64> [ %613, %603 ], [ %755, %736 ]
+  %773 = phi <8 x i64> [ %616, %603 ], [ %761, %736 ]
+  %774 = phi i64 [ 0, %603 ], [ %762, %736 ]
+  br i1 %103, label %811, label %775
+
+775:                                              ; preds = %765
+  %776 = shl nsw i64 %774, 6
+  %777 = getelementptr i8, ptr %77, i64 %776
+  %778 = load <16 x i32>, ptr %777, align 1, !tbaa !31
+  br i1 %600, label %779, label %781
+
+779:                                              ; preds = %775
+  %780 = getelementptr inbounds i8, ptr %777, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %780, i32 0, i32 3, i32 1)
+  br label %781
+
+781:                                              ; preds = %779, %775
+  %782 = shl nsw i64 %774, 2
+  %783 = getelementptr i8, ptr %130, i64 %782
+  %784 = load i32, ptr %783, align 1
+  %785 = insertelement <16 x i32> poison, i32 %784, i64 0
+  %786 = shufflevector <16 x i32> %785, <16 x i32> poison, <16 x i32> zeroinitializer
+  %787 = bitcast <8 x i64> %770 to <16 x i32>
+  %788 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %787, <16 x i32> %786, <16 x i32> %778)
+  %789 = bitcast <16 x i32> %788 to <8 x i64>
+  %790 = getelementptr i8, ptr %783, i64 %1
+  %791 = load i32, ptr %790, align 1
+  %792 = insertelement <16 x i32> poison, i32 %791, i64 0
+  %793 = shufflevector <16 x i32> %792, <16 x i32> poison, <16 x i32> zeroinitializer
+  %794 = bitcast <8 x i64> %771 to <16 x i32>
+  %795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %794, <16 x i32> %793, <16 x i32> %778)
+  %796 = bitcast <16 x i32> %795 to <8 x i64>
+  %797 = getelementptr i8, ptr %783, i64 %37
+  %798 = load i32, ptr %797, align 1
+  %799 = insertelement <16 x i32> poison, i32 %798, i64 0
+  %800 = shufflevector <16 x i32> %799, <16 x i32> poison, <16 x i32> zeroinitializer
+  %801 = bitcast <8 x i64> %772 to <16 x i32>
+  %802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %801, <16 x i32> %800, <16 x i32> %778)
+  %803 = bitcast <16 x i32> %802 to <8 x i64>
+  %804 = getelementptr i8, ptr %783, i64 %38
+  %805 = load i32, ptr %804, align 1
+  %806 = insertelement <16 x i32> poison, i32 %805, i64 0
+  %807 = shufflevector <16 x i32> %806, <16 x i32> poison, <16 x i32> zeroinitializer
+  %808 = bitcast <8 x i64> %773 to <16 x i32>
+  %809 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %808, <16 x i32> %807, <16 x i32> %778)
+  %810 = bitcast <16 x i32> %809 to <8 x i64>
+  br label %811
+
+811:                                              ; preds = %646, %781, %765, %602, %601
+  %812 = phi <8 x i64> [ %614, %602 ], [ %614, %601 ], [ %766, %765 ], [ %789, %781 ], [ %659, %646 ]
+  %813 = phi <8 x i64> [ %615, %602 ], [ %615, %601 ], [ %767, %765 ], [ %796, %781 ], [ %669, %646 ]
+  %814 = phi <8 x i64> [ %613, %602 ], [ %613, %601 ], [ %768, %765 ], [ %803, %781 ], [ %679, %646 ]
+  %815 = phi <8 x i64> [ %616, %602 ], [ %616, %601 ], [ %769, %765 ], [ %810, %781 ], [ %689, %646 ]
+  store <8 x i64> %812, ptr %132, align 1, !tbaa !31
+  %816 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %813, ptr %816, align 1, !tbaa !31
+  %817 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %814, ptr %817, align 1, !tbaa !31
+  %818 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %815, ptr %818, align 1, !tbaa !31
+  br label %3975
+
+819:                                              ; preds = %119
+  %820 = icmp eq i64 %121, 0
+  br i1 %78, label %834, label %824
+
+821:                                              ; preds = %834
+  br i1 %80, label %841, label %1067
+
+822:                                              ; preds = %834
+  br i1 %82, label %823, label %1067
+
+823:                                              ; preds = %822
+  br i1 %97, label %1012, label %926
+
+824:                                              ; preds = %819
+  %825 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %826 = getelementptr inbounds i32, ptr %132, i64 %8
+  %827 = load <8 x i64>, ptr %826, align 1, !tbaa !31
+  %828 = getelementptr inbounds i8, ptr %132, i64 %31
+  %829 = load <8 x i64>, ptr %828, align 1, !tbaa !31
+  %830 = getelementptr inbounds i8, ptr %132, i64 %32
+  %831 = load <8 x i64>, ptr %830, align 1, !tbaa !31
+  %832 = getelementptr inbounds i8, ptr %132, i64 %33
+  %833 = load <8 x i64>, ptr %832, align 1, !tbaa !31
+  br label %834
+
+834:                                              ; preds = %824, %819
+  %835 = phi <8 x i64> [ %831, %824 ], [ zeroinitializer, %819 ]
+  %836 = phi <8 x i64> [ %827, %824 ], [ zeroinitializer, %819 ]
+  %837 = phi <8 x i64> [ %825, %824 ], [ zeroinitializer, %819 ]
+  %838 = phi <8 x i64> [ %829, %824 ], [ zeroinitializer, %819 ]
+  %839 = phi <8 x i64> [ %833, %824 ], [ zeroinitializer, %819 ]
+  %840 = or i1 %18, %820
+  br i1 %11, label %822, label %821
+
+841:                                              ; preds = %821, %870
+  %842 = phi <8 x i64> [ %883, %870 ], [ %837, %821 ]
+  %843 = phi <8 x i64> [ %893, %870 ], [ %836, %821 ]
+  %844 = phi <8 x i64> [ %903, %870 ], [ %838, %821 ]
+  %845 = phi <8 x i64> [ %913, %870 ], [ %835, %821 ]
+  %846 = phi <8 x i64> [ %923, %870 ], [ %839, %821 ]
+  %847 = phi i64 [ %924, %870 ], [ 0, %821 ]
+  %848 = mul nuw nsw i64 %847, 80
+  %849 = getelementptr i8, ptr %77, i64 %848
+  %850 = shl nsw i64 %847, 7
+  %851 = getelementptr inbounds i8, ptr %10, i64 %850
+  %852 = load <16 x i32>, ptr %849, align 1, !tbaa !31
+  br i1 %840, label %856, label %853
+
+853:                                              ; preds = %841
+  %854 = getelementptr inbounds i8, ptr %24, i64 %850
+  %855 = load <8 x i64>, ptr %854, align 64, !tbaa !31
+  br label %870
+
+856:                                              ; preds = %841
+  br i1 %820, label %857, label %860
+
+857:                                              ; preds = %856
+  %858 = getelementptr inbounds i8, ptr %849, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %858, i32 0, i32 3, i32 1)
+  %859 = getelementptr inbounds i8, ptr %849, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %859, i32 0, i32 3, i32 1)
+  br label %860
+
+860:                                              ; preds = %857, %856
+  %861 = getelementptr inbounds i8, ptr %849, i64 64
+  %862 = load <16 x i8>, ptr %861, align 1, !tbaa !31
+  %863 = zext <16 x i8> %862 to <16 x i32>
+  %864 = bitcast <16 x i32> %863 to <64 x i8>
+  %865 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %864)
+  %866 = bitcast <64 x i8> %865 to <16 x i32>
+  %867 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %866, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %868 = bitcast <16 x i32> %867 to <8 x i64>
+  br i1 %18, label %870, label %869
+
+869:                                              ; preds = %860
+  store <16 x i32> %867, ptr %851, align 64, !tbaa !31
+  br label %870
+
+870:                                              ; preds = %869, %860, %853
+  %871 = phi <8 x i64> [ %868, %860 ], [ %868, %869 ], [ %855, %853 ]
+  %872 = shl nsw i64 %847, 3
+  %873 = getelementptr i8, ptr %130, i64 %872
+  %874 = load i64, ptr %873, align 1
+  %875 = insertelement <8 x i64> poison, i64 %874, i64 0
+  %876 = shufflevector <8 x i64> %875, <8 x i64> poison, <8 x i32> zeroinitializer
+  %877 = bitcast <8 x i64> %876 to <64 x i8>
+  %878 = bitcast <8 x i64> %842 to <16 x i32>
+  %879 = bitcast <8 x i64> %871 to <64 x i8>
+  %880 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %877, <64 x i8> %879)
+  %881 = bitcast <64 x i8> %880 to <16 x i32>
+  %882 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %878, <16 x i32> %881, <16 x i32> %852)
+  %883 = bitcast <16 x i32> %882 to <8 x i64>
+  %884 = getelementptr i8, ptr %873, i64 %1
+  %885 = load i64, ptr %884, align 1
+  %886 = insertelement <8 x i64> poison, i64 %885, i64 0
+  %887 = shufflevector <8 x i64> %886, <8 x i64> poison, <8 x i32> zeroinitializer
+  %888 = bitcast <8 x i64> %887 to <64 x i8>
+  %889 = bitcast <8 x i64> %843 to <16 x i32>
+  %890 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %888, <64 x i8> %879)
+  %891 = bitcast <64 x i8> %890 to <16 x i32>
+  %892 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %889, <16 x i32> %891, <16 x i32> %852)
+  %893 = bitcast <16 x i32> %892 to <8 x i64>
+  %894 = getelementptr i8, ptr %873, i64 %37
+  %895 = load i64, ptr %894, align 1
+  %896 = insertelement <8 x i64> poison, i64 %895, i64 0
+  %897 = shufflevector <8 x i64> %896, <8 x i64> poison, <8 x i32> zeroinitializer
+  %898 = bitcast <8 x i64> %897 to <64 x i8>
+  %899 = bitcast <8 x i64> %844 to <16 x i32>
+  %900 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %898, <64 x i8> %879)
+  %901 = bitcast <64 x i8> %900 to <16 x i32>
+  %902 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %899, <16 x i32> %901, <16 x i32> %852)
+  %903 = bitcast <16 x i32> %902 to <8 x i64>
+  %904 = getelementptr i8, ptr %873, i64 %38
+  %905 = load i64, ptr %904, align 1
+  %906 = insertelement <8 x i64> poison, i64 %905, i64 0
+  %907 = shufflevector <8 x i64> %906, <8 x i64> poison, <8 x i32> zeroinitializer
+  %908 = bitcast <8 x i64> %907 to <64 x i8>
+  %909 = bitcast <8 x i64> %845 to <16 x i32>
+  %910 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %908, <64 x i8> %879)
+  %911 = bitcast <64 x i8> %910 to <16 x i32>
+  %912 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %909, <16 x i32> %911, <16 x i32> %852)
+  %913 = bitcast <16 x i32> %912 to <8 x i64>
+  %914 = getelementptr i8, ptr %873, i64 %39
+  %915 = load i64, ptr %914, align 1
+  %916 = insertelement <8 x i64> poison, i64 %915, i64 0
+  %917 = shufflevector <8 x i64> %916, <8 x i64> poison, <8 x i32> zeroinitializer
+  %918 = bitcast <8 x i64> %917 to <64 x i8>
+  %919 = bitcast <8 x i64> %846 to <16 x i32>
+  %920 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %918, <64 x i8> %879)
+  %921 = bitcast <64 x i8> %920 to <16 x i32>
+  %922 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %919, <16 x i32> %921, <16 x i32> %852)
+  %923 = bitcast <16 x i32> %922 to <8 x i64>
+  %924 = add nuw nsw i64 %847, 1
+  %925 = icmp eq i64 %924, %79
+  br i1 %925, label %1067, label %841, !llvm.loop !75
+
+926:                                              ; preds = %823, %977
+  %927 = phi <8 x i64> [ %984, %977 ], [ %837, %823 ]
+  %928 = phi <8 x i64> [ %990, %977 ], [ %836, %823 ]
+  %929 = phi <8 x i64> [ %996, %977 ], [ %838, %823 ]
+  %930 = phi <8 x i64> [ %1002, %977 ], [ %835, %823 ]
+  %931 = phi <8 x i64> [ %1008, %977 ], [ %839, %823 ]
+  %932 = phi i64 [ %1009, %977 ], [ 0, %823 ]
+  %933 = phi i64 [ %1010, %977 ], [ 0, %823 ]
+  %934 = shl nsw i64 %932, 6
+  %935 = getelementptr i8, ptr %77, i64 %934
+  %936 = load <16 x i32>, ptr %935, align 1, !tbaa !31
+  br i1 %820, label %937, label %939
+
+937:                                              ; preds = %926
+  %938 = getelementptr inbounds i8, ptr %935, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %938, i32 0, i32 3, i32 1)
+  br label %939
+
+939:                                              ; preds = %937, %926
+  %940 = shl nsw i64 %932, 2
+  %941 = getelementptr i8, ptr %130, i64 %940
+  %942 = load i32, ptr %941, align 1
+  %943 = insertelement <16 x i32> poison, i32 %942, i64 0
+  %944 = shufflevector <16 x i32> %943, <16 x i32> poison, <16 x i32> zeroinitializer
+  %945 = bitcast <8 x i64> %927 to <16 x i32>
+  %946 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %945, <16 x i32> %944, <16 x i32> %936)
+  %947 = getelementptr i8, ptr %941, i64 %1
+  %948 = load i32, ptr %947, align 1
+  %949 = insertelement <16 x i32> poison, i32 %948, i64 0
+  %950 = shufflevector <16 x i32> %949, <16 x i32> poison, <16 x i32> zeroinitializer
+  %951 = bitcast <8 x i64> %928 to <16 x i32>
+  %952 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %951, <16 x i32> %950, <16 x i32> %936)
+  %953 = getelementptr i8, ptr %941, i64 %37
+  %954 = load i32, ptr %953, align 1
+  %955 = insertelement <16 x i32> poison, i32 %954, i64 0
+  %956 = shufflevector <16 x i32> %955, <16 x i32> poison, <16 x i32> zeroinitializer
+  %957 = bitcast <8 x i64> %929 to <16 x i32>
+  %958 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %957, <16 x i32> %956, <16 x i32> %936)
+  %959 = getelementptr i8, ptr %941, i64 %38
+  %960 = load i32, ptr %959, align 1
+  %961 = insertelement <16 x i32> poison, i32 %960, i64 0
+  %962 = shufflevector <16 x i32> %961, <16 x i32> poison, <16 x i32> zeroinitializer
+  %963 = bitcast <8 x i64> %930 to <16 x i32>
+  %964 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %963, <16 x i32> %962, <16 x i32> %936)
+  %965 = getelementptr i8, ptr %941, i64 %39
+  %966 = load i32, ptr %965, align 1
+  %967 = insertelement <16 x i32> poison, i32 %966, i64 0
+  %968 = shufflevector <16 x i32> %967, <16 x i32> poison, <16 x i32> zeroinitializer
+  %969 = bitcast <8 x i64> %931 to <16 x i32>
+  %970 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %969, <16 x i32> %968, <16 x i32> %936)
+  %971 = or disjoint i64 %932, 1
+  %972 = shl nsw i64 %971, 6
+  %973 = getelementptr i8, ptr %77, i64 %972
+  %974 = load <16 x i32>, ptr %973, align 1, !tbaa !31
+  br i1 %820, label %975, label %977
+
+975:                                              ; preds = %939
+  %976 = getelementptr inbounds i8, ptr %973, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %976, i32 0, i32 3, i32 1)
+  br label %977
+
+977:                                              ; preds = %975, %939
+  %978 = shl nsw i64 %971, 2
+  %979 = getelementptr i8, ptr %130, i64 %978
+  %980 = load i32, ptr %979, align 1
+  %981 = insertelement <16 x i32> poison, i32 %980, i64 0
+  %982 = shufflevector <16 x i32> %981, <16 x i32> poison, <16 x i32> zeroinitializer
+  %983 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %946, <16 x i32> %982, <16 x i32> %974)
+  %984 = bitcast <16 x i32> %983 to <8 x i64>
+  %985 = getelementptr i8, ptr %979, i64 %1
   %986 = load i32, ptr %985, align 1
   %987 = insertelement <16 x i32> poison, i32 %986, i64 0
   %988 = shufflevector <16 x i32> %987, <16 x i32> poison, <16 x i32> zeroinitializer
-  %989 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %970, <16 x i32> %988, <16 x i32> %978)
-  %990 = getelementptr i8, ptr %980, i64 %27
-  %991 = load i32, ptr %990, align 1
-  %992 = insertelement <16 x i32> poison, i32 %991, i64 0
-  %993 = shufflevector <16 x i32> %992, <16 x i32> poison, <16 x i32> zeroinitializer
-  %994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %971, <16 x i32> %993, <16 x i32> %978)
-  %995 = getelementptr i8, ptr %980, i64 %28
-  %996 = load i32, ptr %995, align 1
-  %997 = insertelement <16 x i32> poison, i32 %996, i64 0
-  %998 = shufflevector <16 x i32> %997, <16 x i32> poison, <16 x i32> zeroinitializer
-  %999 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %972, <16 x i32> %998, <16 x i32> %978)
-  %1000 = getelementptr i8, ptr %980, i64 %29
-  %1001 = load i32, ptr %1000, align 1
-  %1002 = insertelement <16 x i32> poison, i32 %1001, i64 0
-  %1003 = shufflevector <16 x i32> %1002, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1004 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %973, <16 x i32> %1003, <16 x i32> %978)
-  %1005 = or disjoint i64 %974, 1
-  %1006 = shl nsw i64 %1005, 6
-  %1007 = getelementptr i8, ptr %114, i64 %1006
-  %1008 = load <16 x i32>, ptr %1007, align 1, !tbaa !31
-  %1009 = shl nsw i64 %1005, 2
-  %1010 = getelementptr i8, ptr %132, i64 %1009
-  %1011 = load i32, ptr %1010, align 1
-  %1012 = insertelement <16 x i32> poison, i32 %1011, i64 0
-  %1013 = shufflevector <16 x i32> %1012, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1014 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %984, <16 x i32> %1013, <16 x i32> %1008)
-  %1015 = getelementptr i8, ptr %1010, i64 %1
-  %1016 = load i32, ptr %1015, align 1
-  %1017 = insertelement <16 x i32> poison, i32 %1016, i64 0
-  %1018 = shufflevector <16 x i32> %1017, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %989, <16 x i32> %1018, <16 x i32> %1008)
-  %1020 = getelementptr i8, ptr %1010, i64 %27
-  %1021 = load i32, ptr %1020, align 1
-  %1022 = insertelement <16 x i32> poison, i32 %1021, i64 0
-  %1023 = shufflevector <16 x i32> %1022, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1024 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %994, <16 x i32> %1023, <16 x i32> %1008)
-  %1025 = getelementptr i8, ptr %1010, i64 %28
-  %1026 = load i32, ptr %1025, align 1
-  %1027 = insertelement <16 x i32> poison, i32 %1026, i64 0
-  %1028 = shufflevector <16 x i32> %1027, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1029 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %999, <16 x i32> %1028, <16 x i32> %1008)
-  %1030 = getelementptr i8, ptr %1010, i64 %29
-  %1031 = load i32, ptr %1030, align 1
-  %1032 = insertelement <16 x i32> poison, i32 %1031, i64 0
-  %1033 = shufflevector <16 x i32> %1032, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1034 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1004, <16 x i32> %1033, <16 x i32> %1008)
-  %1035 = add nuw nsw i64 %974, 2
-  %1036 = add i64 %975, 2
-  %1037 = icmp eq i64 %1036, %74
-  br i1 %1037, label %1038, label %968, !llvm.loop !75
+  %989 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %952, <16 x i32> %988, <16 x i32> %974)
+  %990 = bitcast <16 x i32> %989 to <8 x i64>
+  %991 = getelementptr i8, ptr %979, i64 %37
+  %992 = load i32, ptr %991, align 1
+  %993 = insertelement <16 x i32> poison, i32 %992, i64 0
+  %994 = shufflevector <16 x i32> %993, <16 x i32> poison, <16 x i32> zeroinitializer
+  %995 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %958, <16 x i32> %994, <16 x i32> %974)
+  %996 = bitcast <16 x i32> %995 to <8 x i64>
+  %997 = getelementptr i8, ptr %979, i64 %38
+  %998 = load i32, ptr %997, align 1
+  %999 = insertelement <16 x i32> poison, i32 %998, i64 0
+  %1000 = shufflevector <16 x i32> %999, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1001 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %964, <16 x i32> %1000, <16 x i32> %974)
+  %1002 = bitcast <16 x i32> %1001 to <8 x i64>
+  %1003 = getelementptr i8, ptr %979, i64 %39
+  %1004 = load i32, ptr %1003, align 1
+  %1005 = insertelement <16 x i32> poison, i32 %1004, i64 0
+  %1006 = shufflevector <16 x i32> %1005, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1007 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %970, <16 x i32> %1006, <16 x i32> %974)
+  %1008 = bitcast <16 x i32> %1007 to <8 x i64>
+  %1009 = add nuw nsw i64 %932, 2
+  %1010 = add i64 %933, 2
+  %1011 = icmp eq i64 %1010, %98
+  br i1 %1011, label %1012, label %926, !llvm.loop !76
 
-1038:                                             ; preds = %968, %906
-  %1039 = phi <16 x i32> [ poison, %906 ], [ %1014, %968 ]
-  %1040 = phi <16 x i32> [ poison, %906 ], [ %1019, %968 ]
-  %1041 = phi <16 x i32> [ poison, %906 ], [ %1024, %968 ]
-  %1042 = phi <16 x i32> [ poison, %906 ], [ %1029, %968 ]
-  %1043 = phi <16 x i32> [ poison, %906 ], [ %1034, %968 ]
-  %1044 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1014, %968 ]
-  %1045 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1019, %968 ]
-  %1046 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1024, %968 ]
-  %1047 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1029, %968 ]
-  %1048 = phi <16 x i32> [ zeroinitializer, %906 ], [ %1034, %968 ]
-  %1049 = phi i64 [ 0, %906 ], [ %1035, %968 ]
-  br i1 %75, label %1080, label %1050
+1012:                                             ; preds = %977, %823
+  %1013 = phi <8 x i64> [ poison, %823 ], [ %984, %977 ]
+  %1014 = phi <8 x i64> [ poison, %823 ], [ %990, %977 ]
+  %1015 = phi <8 x i64> [ poison, %823 ], [ %996, %977 ]
+  %1016 = phi <8 x i64> [ poison, %823 ], [ %1002, %977 ]
+  %1017 = phi <8 x i64> [ poison, %823 ], [ %1008, %977 ]
+  %1018 = phi <8 x i64> [ %837, %823 ], [ %984, %977 ]
+  %1019 = phi <8 x i64> [ %836, %823 ], [ %990, %977 ]
+  %1020 = phi <8 x i64> [ %838, %823 ], [ %996, %977 ]
+  %1021 = phi <8 x i64> [ %835, %823 ], [ %1002, %977 ]
+  %1022 = phi <8 x i64> [ %839, %823 ], [ %1008, %977 ]
+  %1023 = phi i64 [ 0, %823 ], [ %1009, %977 ]
+  br i1 %99, label %1067, label %1024
 
-1050:                                             ; preds = %1038
-  %1051 = shl nsw i64 %1049, 6
-  %1052 = getelementptr i8, ptr %114, i64 %1051
-  %1053 = load <16 x i32>, ptr %1052, align 1, !tbaa !31
-  %1054 = shl nsw i64 %1049, 2
-  %1055 = getelementptr i8, ptr %132, i64 %1054
-  %1056 = load i32, ptr %1055, align 1
-  %1057 = insertelement <16 x i32> poison, i32 %1056, i64 0
-  %1058 = shufflevector <16 x i32> %1057, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1059 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1044, <16 x i32> %1058, <16 x i32> %1053)
-  %1060 = getelementptr i8, ptr %1055, i64 %1
+1024:                                             ; preds = %1012
+  %1025 = shl nsw i64 %1023, 6
+  %1026 = getelementptr i8, ptr %77, i64 %1025
+  %1027 = load <16 x i32>, ptr %1026, align 1, !tbaa !31
+  br i1 %820, label %1028, label %1030
+
+1028:                                             ; preds = %1024
+  %1029 = getelementptr inbounds i8, ptr %1026, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1029, i32 0, i32 3, i32 1)
+  br label %1030
+
+1030:                                             ; preds = %1028, %1024
+  %1031 = shl nsw i64 %1023, 2
+  %1032 = getelementptr i8, ptr %130, i64 %1031
+  %1033 = load i32, ptr %1032, align 1
+  %1034 = insertelement <16 x i32> poison, i32 %1033, i64 0
+  %1035 = shufflevector <16 x i32> %1034, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1036 = bitcast <8 x i64> %1018 to <16 x i32>
+  %1037 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1036, <16 x i32> %1035, <16 x i32> %1027)
+  %1038 = bitcast <16 x i32> %1037 to <8 x i64>
+  %1039 = getelementptr i8, ptr %1032, i64 %1
+  %1040 = load i32, ptr %1039, align 1
+  %1041 = insertelement <16 x i32> poison, i32 %1040, i64 0
+  %1042 = shufflevector <16 x i32> %1041, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1043 = bitcast <8 x i64> %1019 to <16 x i32>
+  %1044 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1043, <16 x i32> %1042, <16 x i32> %1027)
+  %1045 = bitcast <16 x i32> %1044 to <8 x i64>
+  %1046 = getelementptr i8, ptr %1032, i64 %37
+  %1047 = load i32, ptr %1046, align 1
+  %1048 = insertelement <16 x i32> poison, i32 %1047, i64 0
+  %1049 = shufflevector <16 x i32> %1048, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1050 = bitcast <8 x i64> %1020 to <16 x i32>
+  %1051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1050, <16 x i32> %1049, <16 x i32> %1027)
+  %1052 = bitcast <16 x i32> %1051 to <8 x i64>
+  %1053 = getelementptr i8, ptr %1032, i64 %38
+  %1054 = load i32, ptr %1053, align 1
+  %1055 = insertelement <16 x i32> poison, i32 %1054, i64 0
+  %1056 = shufflevector <16 x i32> %1055, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1057 = bitcast <8 x i64> %1021 to <16 x i32>
+  %1058 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1057, <16 x i32> %1056, <16 x i32> %1027)
+  %1059 = bitcast <16 x i32> %1058 to <8 x i64>
+  %1060 = getelementptr i8, ptr %1032, i64 %39
   %1061 = load i32, ptr %1060, align 1
   %1062 = insertelement <16 x i32> poison, i32 %1061, i64 0
   %1063 = shufflevector <16 x i32> %1062, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1064 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1045, <16 x i32> %1063, <16 x i32> %1053)
-  %1065 = getelementptr i8, ptr %1055, i64 %27
-  %1066 = load i32, ptr %1065, align 1
-  %1067 = insertelement <16 x i32> poison, i32 %1066, i64 0
-  %1068 = shufflevector <16 x i32> %1067, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1046, <16 x i32> %1068, <16 x i32> %1053)
-  %1070 = getelementptr i8, ptr %1055, i64 %28
-  %1071 = load i32, ptr %1070, align 1
-  %1072 = insertelement <16 x i32> poison, i32 %1071, i64 0
-  %1073 = shufflevector <16 x i32> %1072, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1074 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1047, <16 x i32> %1073, <16 x i32> %1053)
-  %1075 = getelementptr i8, ptr %1055, i64 %29
-  %1076 = load i32, ptr %1075, align 1
-  %1077 = insertelement <16 x i32> poison, i32 %1076, i64 0
-  %1078 = shufflevector <16 x i32> %1077, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1048, <16 x i32> %1078, <16 x i32> %1053)
-  br label %1080
+  %1064 = bitcast <8 x i64> %1022 to <16 x i32>
+  %1065 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1064, <16 x i32> %1063, <16 x i32> %1027)
+  %1066 = bitcast <16 x i32> %1065 to <8 x i64>
+  br label %1067
 
-1080:                                             ; preds = %1038, %1050
-  %1081 = phi <16 x i32> [ %1039, %1038 ], [ %1059, %1050 ]
-  %1082 = phi <16 x i32> [ %1040, %1038 ], [ %1064, %1050 ]
-  %1083 = phi <16 x i32> [ %1041, %1038 ], [ %1069, %1050 ]
-  %1084 = phi <16 x i32> [ %1042, %1038 ], [ %1074, %1050 ]
-  %1085 = phi <16 x i32> [ %1043, %1038 ], [ %1079, %1050 ]
-  %1086 = bitcast <16 x i32> %1085 to <8 x i64>
-  %1087 = bitcast <16 x i32> %1084 to <8 x i64>
-  %1088 = bitcast <16 x i32> %1083 to <8 x i64>
-  %1089 = bitcast <16 x i32> %1082 to <8 x i64>
-  %1090 = bitcast <16 x i32> %1081 to <8 x i64>
-  br label %1097
+1067:                                             ; preds = %870, %1030, %1012, %822, %821
+  %1068 = phi <8 x i64> [ %837, %822 ], [ %837, %821 ], [ %1013, %1012 ], [ %1038, %1030 ], [ %883, %870 ]
+  %1069 = phi <8 x i64> [ %836, %822 ], [ %836, %821 ], [ %1014, %1012 ], [ %1045, %1030 ], [ %893, %870 ]
+  %1070 = phi <8 x i64> [ %838, %822 ], [ %838, %821 ], [ %1015, %1012 ], [ %1052, %1030 ], [ %903, %870 ]
+  %1071 = phi <8 x i64> [ %835, %822 ], [ %835, %821 ], [ %1016, %1012 ], [ %1059, %1030 ], [ %913, %870 ]
+  %1072 = phi <8 x i64> [ %839, %822 ], [ %839, %821 ], [ %1017, %1012 ], [ %1066, %1030 ], [ %923, %870 ]
+  store <8 x i64> %1068, ptr %132, align 1, !tbaa !31
+  %1073 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1069, ptr %1073, align 1, !tbaa !31
+  %1074 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1070, ptr %1074, align 1, !tbaa !31
+  %1075 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1071, ptr %1075, align 1, !tbaa !31
+  %1076 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1072, ptr %1076, align 1, !tbaa !31
+  br label %3975
 
-1091:                                             ; preds = %907
-  %1092 = bitcast <16 x i32> %965 to <8 x i64>
-  %1093 = bitcast <16 x i32> %957 to <8 x i64>
-  %1094 = bitcast <16 x i32> %949 to <8 x i64>
-  %1095 = bitcast <16 x i32> %941 to <8 x i64>
-  %1096 = bitcast <16 x i32> %933 to <8 x i64>
-  br label %1097
+1077:                                             ; preds = %119
+  %1078 = icmp eq i64 %121, 0
+  br i1 %78, label %1093, label %1081
 
-1097:                                             ; preds = %1091, %1080, %905, %904
-  %1098 = phi <8 x i64> [ %1090, %1080 ], [ zeroinitializer, %905 ], [ %1096, %1091 ], [ zeroinitializer, %904 ]
-  %1099 = phi <8 x i64> [ %1089, %1080 ], [ zeroinitializer, %905 ], [ %1095, %1091 ], [ zeroinitializer, %904 ]
-  %1100 = phi <8 x i64> [ %1088, %1080 ], [ zeroinitializer, %905 ], [ %1094, %1091 ], [ zeroinitializer, %904 ]
-  %1101 = phi <8 x i64> [ %1087, %1080 ], [ zeroinitializer, %905 ], [ %1093, %1091 ], [ zeroinitializer, %904 ]
-  %1102 = phi <8 x i64> [ %1086, %1080 ], [ zeroinitializer, %905 ], [ %1092, %1091 ], [ zeroinitializer, %904 ]
-  store <8 x i64> %1098, ptr %134, align 1, !tbaa !31
-  %1103 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1099, ptr %1103, align 1, !tbaa !31
-  %1104 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1100, ptr %1104, align 1, !tbaa !31
-  %1105 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1101, ptr %1105, align 1, !tbaa !31
-  %1106 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1102, ptr %1106, align 1, !tbaa !31
-  br label %3244
+1079:                                             ; preds = %1093
+  br i1 %80, label %1101, label %1256
 
-1107:                                             ; preds = %121
-  br i1 %10, label %1109, label %1108
+1080:                                             ; preds = %1093
+  br i1 %82, label %1197, label %1256
 
-1108:                                             ; preds = %1107
-  br i1 %18, label %1111, label %1331
+1081:                                             ; preds = %1077
+  %1082 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1083 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1084 = load <8 x i64>, ptr %1083, align 1, !tbaa !31
+  %1085 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1086 = load <8 x i64>, ptr %1085, align 1, !tbaa !31
+  %1087 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1088 = load <8 x i64>, ptr %1087, align 1, !tbaa !31
+  %1089 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1090 = load <8 x i64>, ptr %1089, align 1, !tbaa !31
+  %1091 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1092 = load <8 x i64>, ptr %1091, align 1, !tbaa !31
+  br label %1093
 
-1109:                                             ; preds = %1107
-  br i1 %20, label %1110, label %1331
+1093:                                             ; preds = %1081, %1077
+  %1094 = phi <8 x i64> [ %1090, %1081 ], [ zeroinitializer, %1077 ]
+  %1095 = phi <8 x i64> [ %1086, %1081 ], [ zeroinitializer, %1077 ]
+  %1096 = phi <8 x i64> [ %1082, %1081 ], [ zeroinitializer, %1077 ]
+  %1097 = phi <8 x i64> [ %1084, %1081 ], [ zeroinitializer, %1077 ]
+  %1098 = phi <8 x i64> [ %1088, %1081 ], [ zeroinitializer, %1077 ]
+  %1099 = phi <8 x i64> [ %1092, %1081 ], [ zeroinitializer, %1077 ]
+  %1100 = or i1 %18, %1078
+  br i1 %11, label %1080, label %1079
 
-1110:                                             ; preds = %1109
-  br i1 %69, label %1262, label %1181
+1101:                                             ; preds = %1079, %1131
+  %1102 = phi <8 x i64> [ %1144, %1131 ], [ %1096, %1079 ]
+  %1103 = phi <8 x i64> [ %1154, %1131 ], [ %1097, %1079 ]
+  %1104 = phi <8 x i64> [ %1164, %1131 ], [ %1095, %1079 ]
+  %1105 = phi <8 x i64> [ %1174, %1131 ], [ %1098, %1079 ]
+  %1106 = phi <8 x i64> [ %1184, %1131 ], [ %1094, %1079 ]
+  %1107 = phi <8 x i64> [ %1194, %1131 ], [ %1099, %1079 ]
+  %1108 = phi i64 [ %1195, %1131 ], [ 0, %1079 ]
+  %1109 = mul nuw nsw i64 %1108, 80
+  %1110 = getelementptr i8, ptr %77, i64 %1109
+  %1111 = shl nsw i64 %1108, 7
+  %1112 = getelementptr inbounds i8, ptr %10, i64 %1111
+  %1113 = load <16 x i32>, ptr %1110, align 1, !tbaa !31
+  br i1 %1100, label %1117, label %1114
 
-1111:                                             ; preds = %1108, %1111
-  %1112 = phi <16 x i32> [ %1138, %1111 ], [ zeroinitializer, %1108 ]
-  %1113 = phi <16 x i32> [ %1146, %1111 ], [ zeroinitializer, %1108 ]
-  %1114 = phi <16 x i32> [ %1154, %1111 ], [ zeroinitializer, %1108 ]
-  %1115 = phi <16 x i32> [ %1162, %1111 ], [ zeroinitializer, %1108 ]
-  %1116 = phi <16 x i32> [ %1170, %1111 ], [ zeroinitializer, %1108 ]
-  %1117 = phi <16 x i32> [ %1178, %1111 ], [ zeroinitializer, %1108 ]
-  %1118 = phi i64 [ %1179, %1111 ], [ 0, %1108 ]
-  %1119 = mul nuw nsw i64 %1118, 80
-  %1120 = getelementptr i8, ptr %114, i64 %1119
-  %1121 = load <16 x i32>, ptr %1120, align 1, !tbaa !31
-  %1122 = getelementptr inbounds i8, ptr %1120, i64 64
+1114:                                             ; preds = %1101
+  %1115 = getelementptr inbounds i8, ptr %24, i64 %1111
+  %1116 = load <8 x i64>, ptr %1115, align 64, !tbaa !31
+  br label %1131
+
+1117:                                             ; preds = %1101
+  br i1 %1078, label %1118, label %1121
+
+1118:                                             ; preds = %1117
+  %1119 = getelementptr inbounds i8, ptr %1110, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1119, i32 0, i32 3, i32 1)
+  %1120 = getelementptr inbounds i8, ptr %1110, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1120, i32 0, i32 3, i32 1)
+  br label %1121
+
+1121:                                             ; preds = %1118, %1117
+  %1122 = getelementptr inbounds i8, ptr %1110, i64 64
   %1123 = load <16 x i8>, ptr %1122, align 1, !tbaa !31
   %1124 = zext <16 x i8> %1123 to <16 x i32>
   %1125 = bitcast <16 x i32> %1124 to <64 x i8>
   %1126 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1125)
   %1127 = bitcast <64 x i8> %1126 to <16 x i32>
   %1128 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1127, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1129 = shl nsw i64 %1118, 3
-  %1130 = getelementptr i8, ptr %132, i64 %1129
-  %1131 = load i64, ptr %1130, align 1
-  %1132 = insertelement <8 x i64> poison, i64 %1131, i64 0
-  %1133 = shufflevector <8 x i64> %1132, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1134 = bitcast <8 x i64> %1133 to <64 x i8>
-  %1135 = bitcast <16 x i32> %1128 to <64 x i8>
-  %1136 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1134, <64 x i8> %1135)
-  %1137 = bitcast <64 x i8> %1136 to <16 x i32>
-  %1138 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1112, <16 x i32> %1137, <16 x i32> %1121)
-  %1139 = getelementptr i8, ptr %1130, i64 %1
-  %1140 = load i64, ptr %1139, align 1
-  %1141 = insertelement <8 x i64> poison, i64 %1140, i64 0
-  %1142 = shufflevector <8 x i64> %1141, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1143 = bitcast <8 x i64> %1142 to <64 x i8>
-  %1144 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1143, <64 x i8> %1135)
-  %1145 = bitcast <64 x i8> %1144 to <16 x i32>
-  %1146 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1113, <16 x i32> %1145, <16 x i32> %1121)
-  %1147 = getelementptr i8, ptr %1130, i64 %27
-  %1148 = load i64, ptr %1147, align 1
-  %1149 = insertelement <8 x i64> poison, i64 %1148, i64 0
-  %1150 = shufflevector <8 x i64> %1149, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1151 = bitcast <8 x i64> %1150 to <64 x i8>
-  %1152 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1151, <64 x i8> %1135)
-  %1153 = bitcast <64 x i8> %1152 to <16 x i32>
-  %1154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1114, <16 x i32> %1153, <16 x i32> %1121)
-  %1155 = getelementptr i8, ptr %1130, i64 %28
+  %1129 = bitcast <16 x i32> %1128 to <8 x i64>
+  br i1 %18, label %1131, label %1130
+
+1130:                                             ; preds = %1121
+  store <16 x i32> %1128, ptr %1112, align 64, !tbaa !31
+  br label %1131
+
+1131:                                             ; preds = %1130, %1121, %1114
+  %1132 = phi <8 x i64> [ %1129, %1121 ], [ %1129, %1130 ], [ %1116, %1114 ]
+  %1133 = shl nsw i64 %1108, 3
+  %1134 = getelementptr i8, ptr %130, i64 %1133
+  %1135 = load i64, ptr %1134, align 1
+  %1136 = insertelement <8 x i64> poison, i64 %1135, i64 0
+  %1137 = shufflevector <8 x i64> %1136, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1138 = bitcast <8 x i64> %1137 to <64 x i8>
+  %1139 = bitcast <8 x i64> %1102 to <16 x i32>
+  %1140 = bitcast <8 x i64> %1132 to <64 x i8>
+  %1141 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1138, <64 x i8> %1140)
+  %1142 = bitcast <64 x i8> %1141 to <16 x i32>
+  %1143 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1139, <16 x i32> %1142, <16 x i32> %1113)
+  %1144 = bitcast <16 x i32> %1143 to <8 x i64>
+  %1145 = getelementptr i8, ptr %1134, i64 %1
+  %1146 = load i64, ptr %1145, align 1
+  %1147 = insertelement <8 x i64> poison, i64 %1146, i64 0
+  %1148 = shufflevector <8 x i64> %1147, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1149 = bitcast <8 x i64> %1148 to <64 x i8>
+  %1150 = bitcast <8 x i64> %1103 to <16 x i32>
+  %1151 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1149, <64 x i8> %1140)
+  %1152 = bitcast <64 x i8> %1151 to <16 x i32>
+  %1153 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1150, <16 x i32> %1152, <16 x i32> %1113)
+  %1154 = bitcast <16 x i32> %1153 to <8 x i64>
+  %1155 = getelementptr i8, ptr %1134, i64 %37
   %1156 = load i64, ptr %1155, align 1
   %1157 = insertelement <8 x i64> poison, i64 %1156, i64 0
   %1158 = shufflevector <8 x i64> %1157, <8 x i64> poison, <8 x i32> zeroinitializer
   %1159 = bitcast <8 x i64> %1158 to <64 x i8>
-  %1160 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1159, <64 x i8> %1135)
-  %1161 = bitcast <64 x i8> %1160 to <16 x i32>
-  %1162 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1115, <16 x i32> %1161, <16 x i32> %1121)
-  %1163 = getelementptr i8, ptr %1130, i64 %29
-  %1164 = load i64, ptr %1163, align 1
-  %1165 = insertelement <8 x i64> poison, i64 %1164, i64 0
-  %1166 = shufflevector <8 x i64> %1165, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1167 = bitcast <8 x i64> %1166 to <64 x i8>
-  %1168 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1167, <64 x i8> %1135)
-  %1169 = bitcast <64 x i8> %1168 to <16 x i32>
-  %1170 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1116, <16 x i32> %1169, <16 x i32> %1121)
-  %1171 = getelementptr i8, ptr %1130, i64 %30
-  %1172 = load i64, ptr %1171, align 1
-  %1173 = insertelement <8 x i64> poison, i64 %1172, i64 0
-  %1174 = shufflevector <8 x i64> %1173, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1175 = bitcast <8 x i64> %1174 to <64 x i8>
-  %1176 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1175, <64 x i8> %1135)
-  %1177 = bitcast <64 x i8> %1176 to <16 x i32>
-  %1178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1117, <16 x i32> %1177, <16 x i32> %1121)
-  %1179 = add nuw nsw i64 %1118, 1
-  %1180 = icmp eq i64 %1179, %17
-  br i1 %1180, label %1324, label %1111, !llvm.loop !74
+  %1160 = bitcast <8 x i64> %1104 to <16 x i32>
+  %1161 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1159, <64 x i8> %1140)
+  %1162 = bitcast <64 x i8> %1161 to <16 x i32>
+  %1163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1160, <16 x i32> %1162, <16 x i32> %1113)
+  %1164 = bitcast <16 x i32> %1163 to <8 x i64>
+  %1165 = getelementptr i8, ptr %1134, i64 %38
+  %1166 = load i64, ptr %1165, align 1
+  %1167 = insertelement <8 x i64> poison, i64 %1166, i64 0
+  %1168 = shufflevector <8 x i64> %1167, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1169 = bitcast <8 x i64> %1168 to <64 x i8>
+  %1170 = bitcast <8 x i64> %1105 to <16 x i32>
+  %1171 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1169, <64 x i8> %1140)
+  %1172 = bitcast <64 x i8> %1171 to <16 x i32>
+  %1173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1170, <16 x i32> %1172, <16 x i32> %1113)
+  %1174 = bitcast <16 x i32> %1173 to <8 x i64>
+  %1175 = getelementptr i8, ptr %1134, i64 %39
+  %1176 = load i64, ptr %1175, align 1
+  %1177 = insertelement <8 x i64> poison, i64 %1176, i64 0
+  %1178 = shufflevector <8 x i64> %1177, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1179 = bitcast <8 x i64> %1178 to <64 x i8>
+  %1180 = bitcast <8 x i64> %1106 to <16 x i32>
+  %1181 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1179, <64 x i8> %1140)
+  %1182 = bitcast <64 x i8> %1181 to <16 x i32>
+  %1183 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1180, <16 x i32> %1182, <16 x i32> %1113)
+  %1184 = bitcast <16 x i32> %1183 to <8 x i64>
+  %1185 = getelementptr i8, ptr %1134, i64 %40
+  %1186 = load i64, ptr %1185, align 1
+  %1187 = insertelement <8 x i64> poison, i64 %1186, i64 0
+  %1188 = shufflevector <8 x i64> %1187, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1189 = bitcast <8 x i64> %1188 to <64 x i8>
+  %1190 = bitcast <8 x i64> %1107 to <16 x i32>
+  %1191 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1189, <64 x i8> %1140)
+  %1192 = bitcast <64 x i8> %1191 to <16 x i32>
+  %1193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1190, <16 x i32> %1192, <16 x i32> %1113)
+  %1194 = bitcast <16 x i32> %1193 to <8 x i64>
+  %1195 = add nuw nsw i64 %1108, 1
+  %1196 = icmp eq i64 %1195, %79
+  br i1 %1196, label %1256, label %1101, !llvm.loop !75
 
-1181:                                             ; preds = %1110, %1181
-  %1182 = phi <16 x i32> [ %1233, %1181 ], [ zeroinitializer, %1110 ]
-  %1183 = phi <16 x i32> [ %1238, %1181 ], [ zeroinitializer, %1110 ]
-  %1184 = phi <16 x i32> [ %1243, %1181 ], [ zeroinitializer, %1110 ]
-  %1185 = phi <16 x i32> [ %1248, %1181 ], [ zeroinitializer, %1110 ]
-  %1186 = phi <16 x i32> [ %1253, %1181 ], [ zeroinitializer, %1110 ]
-  %1187 = phi <16 x i32> [ %1258, %1181 ], [ zeroinitializer, %1110 ]
-  %1188 = phi i64 [ %1259, %1181 ], [ 0, %1110 ]
-  %1189 = phi i64 [ %1260, %1181 ], [ 0, %1110 ]
-  %1190 = shl nsw i64 %1188, 6
-  %1191 = getelementptr i8, ptr %114, i64 %1190
-  %1192 = load <16 x i32>, ptr %1191, align 1, !tbaa !31
-  %1193 = shl nsw i64 %1188, 2
-  %1194 = getelementptr i8, ptr %132, i64 %1193
-  %1195 = load i32, ptr %1194, align 1
-  %1196 = insertelement <16 x i32> poison, i32 %1195, i64 0
-  %1197 = shufflevector <16 x i32> %1196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1198 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1182, <16 x i32> %1197, <16 x i32> %1192)
-  %1199 = getelementptr i8, ptr %1194, i64 %1
-  %1200 = load i32, ptr %1199, align 1
-  %1201 = insertelement <16 x i32> poison, i32 %1200, i64 0
-  %1202 = shufflevector <16 x i32> %1201, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1183, <16 x i32> %1202, <16 x i32> %1192)
-  %1204 = getelementptr i8, ptr %1194, i64 %27
-  %1205 = load i32, ptr %1204, align 1
-  %1206 = insertelement <16 x i32> poison, i32 %1205, i64 0
-  %1207 = shufflevector <16 x i32> %1206, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1184, <16 x i32> %1207, <16 x i32> %1192)
-  %1209 = getelementptr i8, ptr %1194, i64 %28
-  %1210 = load i32, ptr %1209, align 1
-  %1211 = insertelement <16 x i32> poison, i32 %1210, i64 0
-  %1212 = shufflevector <16 x i32> %1211, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1213 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1185, <16 x i32> %1212, <16 x i32> %1192)
-  %1214 = getelementptr i8, ptr %1194, i64 %29
-  %1215 = load i32, ptr %1214, align 1
-  %1216 = insertelement <16 x i32> poison, i32 %1215, i64 0
-  %1217 = shufflevector <16 x i32> %1216, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1218 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1186, <16 x i32> %1217, <16 x i32> %1192)
-  %1219 = getelementptr i8, ptr %1194, i64 %30
+1197:                                             ; preds = %1080, %1210
+  %1198 = phi <8 x i64> [ %1218, %1210 ], [ %1096, %1080 ]
+  %1199 = phi <8 x i64> [ %1225, %1210 ], [ %1097, %1080 ]
+  %1200 = phi <8 x i64> [ %1232, %1210 ], [ %1095, %1080 ]
+  %1201 = phi <8 x i64> [ %1239, %1210 ], [ %1098, %1080 ]
+  %1202 = phi <8 x i64> [ %1246, %1210 ], [ %1094, %1080 ]
+  %1203 = phi <8 x i64> [ %1253, %1210 ], [ %1099, %1080 ]
+  %1204 = phi i64 [ %1254, %1210 ], [ 0, %1080 ]
+  %1205 = shl nsw i64 %1204, 6
+  %1206 = getelementptr i8, ptr %77, i64 %1205
+  %1207 = load <16 x i32>, ptr %1206, align 1, !tbaa !31
+  br i1 %1078, label %1208, label %1210
+
+1208:                                             ; preds = %1197
+  %1209 = getelementptr inbounds i8, ptr %1206, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1209, i32 0, i32 3, i32 1)
+  br label %1210
+
+1210:                                             ; preds = %1208, %1197
+  %1211 = shl nsw i64 %1204, 2
+  %1212 = getelementptr i8, ptr %130, i64 %1211
+  %1213 = load i32, ptr %1212, align 1
+  %1214 = insertelement <16 x i32> poison, i32 %1213, i64 0
+  %1215 = shufflevector <16 x i32> %1214, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1216 = bitcast <8 x i64> %1198 to <16 x i32>
+  %1217 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1216, <16 x i32> %1215, <16 x i32> %1207)
+  %1218 = bitcast <16 x i32> %1217 to <8 x i64>
+  %1219 = getelementptr i8, ptr %1212, i64 %1
   %1220 = load i32, ptr %1219, align 1
   %1221 = insertelement <16 x i32> poison, i32 %1220, i64 0
   %1222 = shufflevector <16 x i32> %1221, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1223 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1187, <16 x i32> %1222, <16 x i32> %1192)
-  %1224 = or disjoint i64 %1188, 1
-  %1225 = shl nsw i64 %1224, 6
-  %1226 = getelementptr i8, ptr %114, i64 %1225
-  %1227 = load <16 x i32>, ptr %1226, align 1, !tbaa !31
-  %1228 = shl nsw i64 %1224, 2
-  %1229 = getelementptr i8, ptr %132, i64 %1228
-  %1230 = load i32, ptr %1229, align 1
-  %1231 = insertelement <16 x i32> poison, i32 %1230, i64 0
-  %1232 = shufflevector <16 x i32> %1231, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1233 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1198, <16 x i32> %1232, <16 x i32> %1227)
-  %1234 = getelementptr i8, ptr %1229, i64 %1
-  %1235 = load i32, ptr %1234, align 1
-  %1236 = insertelement <16 x i32> poison, i32 %1235, i64 0
-  %1237 = shufflevector <16 x i32> %1236, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1238 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1203, <16 x i32> %1237, <16 x i32> %1227)
-  %1239 = getelementptr i8, ptr %1229, i64 %27
-  %1240 = load i32, ptr %1239, align 1
-  %1241 = insertelement <16 x i32> poison, i32 %1240, i64 0
-  %1242 = shufflevector <16 x i32> %1241, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1243 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1208, <16 x i32> %1242, <16 x i32> %1227)
-  %1244 = getelementptr i8, ptr %1229, i64 %28
-  %1245 = load i32, ptr %1244, align 1
-  %1246 = insertelement <16 x i32> poison, i32 %1245, i64 0
-  %1247 = shufflevector <16 x i32> %1246, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1248 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1213, <16 x i32> %1247, <16 x i32> %1227)
-  %1249 = getelementptr i8, ptr %1229, i64 %29
-  %1250 = load i32, ptr %1249, align 1
-  %1251 = insertelement <16 x i32> poison, i32 %1250, i64 0
-  %1252 = shufflevector <16 x i32> %1251, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1253 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1218, <16 x i32> %1252, <16 x i32> %1227)
-  %1254 = getelementptr i8, ptr %1229, i64 %30
-  %1255 = load i32, ptr %1254, align 1
-  %1256 = insertelement <16 x i32> poison, i32 %1255, i64 0
-  %1257 = shufflevector <16 x i32> %1256, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1223, <16 x i32> %1257, <16 x i32> %1227)
-  %1259 = add nuw nsw i64 %1188, 2
-  %1260 = add i64 %1189, 2
-  %1261 = icmp eq i64 %1260, %70
-  br i1 %1261, label %1262, label %1181, !llvm.loop !75
+  %1223 = bitcast <8 x i64> %1199 to <16 x i32>
+  %1224 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1223, <16 x i32> %1222, <16 x i32> %1207)
+  %1225 = bitcast <16 x i32> %1224 to <8 x i64>
+  %1226 = getelementptr i8, ptr %1212, i64 %37
+  %1227 = load i32, ptr %1226, align 1
+  %1228 = insertelement <16 x i32> poison, i32 %1227, i64 0
+  %1229 = shufflevector <16 x i32> %1228, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1230 = bitcast <8 x i64> %1200 to <16 x i32>
+  %1231 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1230, <16 x i32> %1229, <16 x i32> %1207)
+  %1232 = bitcast <16 x i32> %1231 to <8 x i64>
+  %1233 = getelementptr i8, ptr %1212, i64 %38
+  %1234 = load i32, ptr %1233, align 1
+  %1235 = insertelement <16 x i32> poison, i32 %1234, i64 0
+  %1236 = shufflevector <16 x i32> %1235, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1237 = bitcast <8 x i64> %1201 to <16 x i32>
+  %1238 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1237, <16 x i32> %1236, <16 x i32> %1207)
+  %1239 = bitcast <16 x i32> %1238 to <8 x i64>
+  %1240 = getelementptr i8, ptr %1212, i64 %39
+  %1241 = load i32, ptr %1240, align 1
+  %1242 = insertelement <16 x i32> poison, i32 %1241, i64 0
+  %1243 = shufflevector <16 x i32> %1242, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1244 = bitcast <8 x i64> %1202 to <16 x i32>
+  %1245 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1244, <16 x i32> %1243, <16 x i32> %1207)
+  %1246 = bitcast <16 x i32> %1245 to <8 x i64>
+  %1247 = getelementptr i8, ptr %1212, i64 %40
+  %1248 = load i32, ptr %1247, align 1
+  %1249 = insertelement <16 x i32> poison, i32 %1248, i64 0
+  %1250 = shufflevector <16 x i32> %1249, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1251 = bitcast <8 x i64> %1203 to <16 x i32>
+  %1252 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1251, <16 x i32> %1250, <16 x i32> %1207)
+  %1253 = bitcast <16 x i32> %1252 to <8 x i64>
+  %1254 = add nuw nsw i64 %1204, 1
+  %1255 = icmp eq i64 %1254, %81
+  br i1 %1255, label %1256, label %1197, !llvm.loop !76
 
-1262:                                             ; preds = %1181, %1110
-  %1263 = phi <16 x i32> [ poison, %1110 ], [ %1233, %1181 ]
-  %1264 = phi <16 x i32> [ poison, %1110 ], [ %1238, %1181 ]
-  %1265 = phi <16 x i32> [ poison, %1110 ], [ %1243, %1181 ]
-  %1266 = phi <16 x i32> [ poison, %1110 ], [ %1248, %1181 ]
-  %1267 = phi <16 x i32> [ poison, %1110 ], [ %1253, %1181 ]
-  %1268 = phi <16 x i32> [ poison, %1110 ], [ %1258, %1181 ]
-  %1269 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1233, %1181 ]
-  %1270 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1238, %1181 ]
-  %1271 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1243, %1181 ]
-  %1272 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1248, %1181 ]
-  %1273 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1253, %1181 ]
-  %1274 = phi <16 x i32> [ zeroinitializer, %1110 ], [ %1258, %1181 ]
-  %1275 = phi i64 [ 0, %1110 ], [ %1259, %1181 ]
-  br i1 %71, label %1311, label %1276
+1256:                                             ; preds = %1131, %1210, %1080, %1079
+  %1257 = phi <8 x i64> [ %1096, %1080 ], [ %1096, %1079 ], [ %1218, %1210 ], [ %1144, %1131 ]
+  %1258 = phi <8 x i64> [ %1097, %1080 ], [ %1097, %1079 ], [ %1225, %1210 ], [ %1154, %1131 ]
+  %1259 = phi <8 x i64> [ %1095, %1080 ], [ %1095, %1079 ], [ %1232, %1210 ], [ %1164, %1131 ]
+  %1260 = phi <8 x i64> [ %1098, %1080 ], [ %1098, %1079 ], [ %1239, %1210 ], [ %1174, %1131 ]
+  %1261 = phi <8 x i64> [ %1094, %1080 ], [ %1094, %1079 ], [ %1246, %1210 ], [ %1184, %1131 ]
+  %1262 = phi <8 x i64> [ %1099, %1080 ], [ %1099, %1079 ], [ %1253, %1210 ], [ %1194, %1131 ]
+  store <8 x i64> %1257, ptr %132, align 1, !tbaa !31
+  %1263 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1258, ptr %1263, align 1, !tbaa !31
+  %1264 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1259, ptr %1264, align 1, !tbaa !31
+  %1265 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1260, ptr %1265, align 1, !tbaa !31
+  %1266 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1261, ptr %1266, align 1, !tbaa !31
+  %1267 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1262, ptr %1267, align 1, !tbaa !31
+  br label %3975
 
-1276:                                             ; preds = %1262
-  %1277 = shl nsw i64 %1275, 6
-  %1278 = getelementptr i8, ptr %114, i64 %1277
-  %1279 = load <16 x i32>, ptr %1278, align 1, !tbaa !31
-  %1280 = shl nsw i64 %1275, 2
-  %1281 = getelementptr i8, ptr %132, i64 %1280
-  %1282 = load i32, ptr %1281, align 1
-  %1283 = insertelement <16 x i32> poison, i32 %1282, i64 0
-  %1284 = shufflevector <16 x i32> %1283, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1269, <16 x i32> %1284, <16 x i32> %1279)
-  %1286 = getelementptr i8, ptr %1281, i64 %1
-  %1287 = load i32, ptr %1286, align 1
-  %1288 = insertelement <16 x i32> poison, i32 %1287, i64 0
-  %1289 = shufflevector <16 x i32> %1288, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1290 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1270, <16 x i32> %1289, <16 x i32> %1279)
-  %1291 = getelementptr i8, ptr %1281, i64 %27
-  %1292 = load i32, ptr %1291, align 1
-  %1293 = insertelement <16 x i32> poison, i32 %1292, i64 0
-  %1294 = shufflevector <16 x i32> %1293, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1271, <16 x i32> %1294, <16 x i32> %1279)
-  %1296 = getelementptr i8, ptr %1281, i64 %28
-  %1297 = load i32, ptr %1296, align 1
-  %1298 = insertelement <16 x i32> poison, i32 %1297, i64 0
-  %1299 = shufflevector <16 x i32> %1298, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1300 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1272, <16 x i32> %1299, <16 x i32> %1279)
-  %1301 = getelementptr i8, ptr %1281, i64 %29
-  %1302 = load i32, ptr %1301, align 1
-  %1303 = insertelement <16 x i32> poison, i32 %1302, i64 0
-  %1304 = shufflevector <16 x i32> %1303, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1305 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1273, <16 x i32> %1304, <16 x i32> %1279)
-  %1306 = getelementptr i8, ptr %1281, i64 %30
-  %1307 = load i32, ptr %1306, align 1
-  %1308 = insertelement <16 x i32> poison, i32 %1307, i64 0
-  %1309 = shufflevector <16 x i32> %1308, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1310 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1274, <16 x i32> %1309, <16 x i32> %1279)
-  br label %1311
+1268:                                             ; preds = %119
+  %1269 = icmp eq i64 %121, 0
+  br i1 %78, label %1286, label %1272
 
-1311:                                             ; preds = %1262, %1276
-  %1312 = phi <16 x i32> [ %1263, %1262 ], [ %1285, %1276 ]
-  %1313 = phi <16 x i32> [ %1264, %1262 ], [ %1290, %1276 ]
-  %1314 = phi <16 x i32> [ %1265, %1262 ], [ %1295, %1276 ]
-  %1315 = phi <16 x i32> [ %1266, %1262 ], [ %1300, %1276 ]
-  %1316 = phi <16 x i32> [ %1267, %1262 ], [ %1305, %1276 ]
-  %1317 = phi <16 x i32> [ %1268, %1262 ], [ %1310, %1276 ]
-  %1318 = bitcast <16 x i32> %1317 to <8 x i64>
-  %1319 = bitcast <16 x i32> %1316 to <8 x i64>
-  %1320 = bitcast <16 x i32> %1315 to <8 x i64>
-  %1321 = bitcast <16 x i32> %1314 to <8 x i64>
-  %1322 = bitcast <16 x i32> %1313 to <8 x i64>
-  %1323 = bitcast <16 x i32> %1312 to <8 x i64>
-  br label %1331
+1270:                                             ; preds = %1286
+  br i1 %80, label %1295, label %1469
 
-1324:                                             ; preds = %1111
-  %1325 = bitcast <16 x i32> %1178 to <8 x i64>
-  %1326 = bitcast <16 x i32> %1170 to <8 x i64>
-  %1327 = bitcast <16 x i32> %1162 to <8 x i64>
-  %1328 = bitcast <16 x i32> %1154 to <8 x i64>
-  %1329 = bitcast <16 x i32> %1146 to <8 x i64>
-  %1330 = bitcast <16 x i32> %1138 to <8 x i64>
-  br label %1331
+1271:                                             ; preds = %1286
+  br i1 %82, label %1402, label %1469
 
-1331:                                             ; preds = %1324, %1311, %1109, %1108
-  %1332 = phi <8 x i64> [ %1323, %1311 ], [ zeroinitializer, %1109 ], [ %1330, %1324 ], [ zeroinitializer, %1108 ]
-  %1333 = phi <8 x i64> [ %1322, %1311 ], [ zeroinitializer, %1109 ], [ %1329, %1324 ], [ zeroinitializer, %1108 ]
-  %1334 = phi <8 x i64> [ %1321, %1311 ], [ zeroinitializer, %1109 ], [ %1328, %1324 ], [ zeroinitializer, %1108 ]
-  %1335 = phi <8 x i64> [ %1320, %1311 ], [ zeroinitializer, %1109 ], [ %1327, %1324 ], [ zeroinitializer, %1108 ]
-  %1336 = phi <8 x i64> [ %1319, %1311 ], [ zeroinitializer, %1109 ], [ %1326, %1324 ], [ zeroinitializer, %1108 ]
-  %1337 = phi <8 x i64> [ %1318, %1311 ], [ zeroinitializer, %1109 ], [ %1325, %1324 ], [ zeroinitializer, %1108 ]
-  store <8 x i64> %1332, ptr %134, align 1, !tbaa !31
-  %1338 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1333, ptr %1338, align 1, !tbaa !31
-  %1339 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1334, ptr %1339, align 1, !tbaa !31
-  %1340 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1335, ptr %1340, align 1, !tbaa !31
-  %1341 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1336, ptr %1341, align 1, !tbaa !31
-  %1342 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1337, ptr %1342, align 1, !tbaa !31
-  br label %3244
+1272:                                             ; preds = %1268
+  %1273 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1274 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1275 = load <8 x i64>, ptr %1274, align 1, !tbaa !31
+  %1276 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1277 = load <8 x i64>, ptr %1276, align 1, !tbaa !31
+  %1278 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1279 = load <8 x i64>, ptr %1278, align 1, !tbaa !31
+  %1280 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1281 = load <8 x i64>, ptr %1280, align 1, !tbaa !31
+  %1282 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1283 = load <8 x i64>, ptr %1282, align 1, !tbaa !31
+  %1284 = getelementptr inbounds i8, ptr %132, i64 %35
+  %1285 = load <8 x i64>, ptr %1284, align 1, !tbaa !31
+  br label %1286
 
-1343:                                             ; preds = %121
-  br i1 %10, label %1345, label %1344
+1286:                                             ; preds = %1272, %1268
+  %1287 = phi <8 x i64> [ %1283, %1272 ], [ zeroinitializer, %1268 ]
+  %1288 = phi <8 x i64> [ %1279, %1272 ], [ zeroinitializer, %1268 ]
+  %1289 = phi <8 x i64> [ %1275, %1272 ], [ zeroinitializer, %1268 ]
+  %1290 = phi <8 x i64> [ %1273, %1272 ], [ zeroinitializer, %1268 ]
+  %1291 = phi <8 x i64> [ %1277, %1272 ], [ zeroinitializer, %1268 ]
+  %1292 = phi <8 x i64> [ %1281, %1272 ], [ zeroinitializer, %1268 ]
+  %1293 = phi <8 x i64> [ %1285, %1272 ], [ zeroinitializer, %1268 ]
+  %1294 = or i1 %18, %1269
+  br i1 %11, label %1271, label %1270
 
-1344:                                             ; preds = %1343
-  br i1 %18, label %1346, label %1491
+1295:                                             ; preds = %1270, %1326
+  %1296 = phi <8 x i64> [ %1339, %1326 ], [ %1290, %1270 ]
+  %1297 = phi <8 x i64> [ %1349, %1326 ], [ %1289, %1270 ]
+  %1298 = phi <8 x i64> [ %1359, %1326 ], [ %1291, %1270 ]
+  %1299 = phi <8 x i64> [ %1369, %1326 ], [ %1288, %1270 ]
+  %1300 = phi <8 x i64> [ %1379, %1326 ], [ %1292, %1270 ]
+  %1301 = phi <8 x i64> [ %1389, %1326 ], [ %1287, %1270 ]
+  %1302 = phi <8 x i64> [ %1399, %1326 ], [ %1293, %1270 ]
+  %1303 = phi i64 [ %1400, %1326 ], [ 0, %1270 ]
+  %1304 = mul nuw nsw i64 %1303, 80
+  %1305 = getelementptr i8, ptr %77, i64 %1304
+  %1306 = shl nsw i64 %1303, 7
+  %1307 = getelementptr inbounds i8, ptr %10, i64 %1306
+  %1308 = load <16 x i32>, ptr %1305, align 1, !tbaa !31
+  br i1 %1294, label %1312, label %1309
 
-1345:                                             ; preds = %1343
-  br i1 %20, label %1425, label %1491
+1309:                                             ; preds = %1295
+  %1310 = getelementptr inbounds i8, ptr %24, i64 %1306
+  %1311 = load <8 x i64>, ptr %1310, align 64, !tbaa !31
+  br label %1326
 
-1346:                                             ; preds = %1344, %1346
-  %1347 = phi <16 x i32> [ %1374, %1346 ], [ zeroinitializer, %1344 ]
-  %1348 = phi <16 x i32> [ %1382, %1346 ], [ zeroinitializer, %1344 ]
-  %1349 = phi <16 x i32> [ %1390, %1346 ], [ zeroinitializer, %1344 ]
-  %1350 = phi <16 x i32> [ %1398, %1346 ], [ zeroinitializer, %1344 ]
-  %1351 = phi <16 x i32> [ %1406, %1346 ], [ zeroinitializer, %1344 ]
-  %1352 = phi <16 x i32> [ %1414, %1346 ], [ zeroinitializer, %1344 ]
-  %1353 = phi <16 x i32> [ %1422, %1346 ], [ zeroinitializer, %1344 ]
-  %1354 = phi i64 [ %1423, %1346 ], [ 0, %1344 ]
-  %1355 = mul nuw nsw i64 %1354, 80
-  %1356 = getelementptr i8, ptr %114, i64 %1355
-  %1357 = load <16 x i32>, ptr %1356, align 1, !tbaa !31
-  %1358 = getelementptr inbounds i8, ptr %1356, i64 64
-  %1359 = load <16 x i8>, ptr %1358, align 1, !tbaa !31
-  %1360 = zext <16 x i8> %1359 to <16 x i32>
-  %1361 = bitcast <16 x i32> %1360 to <64 x i8>
-  %1362 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1361)
-  %1363 = bitcast <64 x i8> %1362 to <16 x i32>
-  %1364 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1363, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1365 = shl nsw i64 %1354, 3
-  %1366 = getelementptr i8, ptr %132, i64 %1365
-  %1367 = load i64, ptr %1366, align 1
-  %1368 = insertelement <8 x i64> poison, i64 %1367, i64 0
-  %1369 = shufflevector <8 x i64> %1368, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1370 = bitcast <8 x i64> %1369 to <64 x i8>
-  %1371 = bitcast <16 x i32> %1364 to <64 x i8>
-  %1372 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1370, <64 x i8> %1371)
-  %1373 = bitcast <64 x i8> %1372 to <16 x i32>
-  %1374 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1347, <16 x i32> %1373, <16 x i32> %1357)
-  %1375 = getelementptr i8, ptr %1366, i64 %1
-  %1376 = load i64, ptr %1375, align 1
-  %1377 = insertelement <8 x i64> poison, i64 %1376, i64 0
-  %1378 = shufflevector <8 x i64> %1377, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1379 = bitcast <8 x i64> %1378 to <64 x i8>
-  %1380 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1379, <64 x i8> %1371)
-  %1381 = bitcast <64 x i8> %1380 to <16 x i32>
-  %1382 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1348, <16 x i32> %1381, <16 x i32> %1357)
-  %1383 = getelementptr i8, ptr %1366, i64 %27
-  %1384 = load i64, ptr %1383, align 1
-  %1385 = insertelement <8 x i64> poison, i64 %1384, i64 0
-  %1386 = shufflevector <8 x i64> %1385, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1387 = bitcast <8 x i64> %1386 to <64 x i8>
-  %1388 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1387, <64 x i8> %1371)
-  %1389 = bitcast <64 x i8> %1388 to <16 x i32>
-  %1390 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1349, <16 x i32> %1389, <16 x i32> %1357)
-  %1391 = getelementptr i8, ptr %1366, i64 %28
-  %1392 = load i64, ptr %1391, align 1
-  %1393 = insertelement <8 x i64> poison, i64 %1392, i64 0
-  %1394 = shufflevector <8 x i64> %1393, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1395 = bitcast <8 x i64> %1394 to <64 x i8>
-  %1396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1395, <64 x i8> %1371)
+1312:                                             ; preds = %1295
+  br i1 %1269, label %1313, label %1316
+
+1313:                                             ; preds = %1312
+  %1314 = getelementptr inbounds i8, ptr %1305, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1314, i32 0, i32 3, i32 1)
+  %1315 = getelementptr inbounds i8, ptr %1305, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1315, i32 0, i32 3, i32 1)
+  br label %1316
+
+1316:                                             ; preds = %1313, %1312
+  %1317 = getelementptr inbounds i8, ptr %1305, i64 64
+  %1318 = load <16 x i8>, ptr %1317, align 1, !tbaa !31
+  %1319 = zext <16 x i8> %1318 to <16 x i32>
+  %1320 = bitcast <16 x i32> %1319 to <64 x i8>
+  %1321 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1320)
+  %1322 = bitcast <64 x i8> %1321 to <16 x i32>
+  %1323 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1322, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1324 = bitcast <16 x i32> %1323 to <8 x i64>
+  br i1 %18, label %1326, label %1325
+
+1325:                                             ; preds = %1316
+  store <16 x i32> %1323, ptr %1307, align 64, !tbaa !31
+  br label %1326
+
+1326:                                             ; preds = %1325, %1316, %1309
+  %1327 = phi <8 x i64> [ %1324, %1316 ], [ %1324, %1325 ], [ %1311, %1309 ]
+  %1328 = shl nsw i64 %1303, 3
+  %1329 = getelementptr i8, ptr %130, i64 %1328
+  %1330 = load i64, ptr %1329, align 1
+  %1331 = insertelement <8 x i64> poison, i64 %1330, i64 0
+  %1332 = shufflevector <8 x i64> %1331, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1333 = bitcast <8 x i64> %1332 to <64 x i8>
+  %1334 = bitcast <8 x i64> %1296 to <16 x i32>
+  %1335 = bitcast <8 x i64> %1327 to <64 x i8>
+  %1336 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1333, <64 x i8> %1335)
+  %1337 = bitcast <64 x i8> %1336 to <16 x i32>
+  %1338 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1334, <16 x i32> %1337, <16 x i32> %1308)
+  %1339 = bitcast <16 x i32> %1338 to <8 x i64>
+  %1340 = getelementptr i8, ptr %1329, i64 %1
+  %1341 = load i64, ptr %1340, align 1
+  %1342 = insertelement <8 x i64> poison, i64 %1341, i64 0
+  %1343 = shufflevector <8 x i64> %1342, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1344 = bitcast <8 x i64> %1343 to <64 x i8>
+  %1345 = bitcast <8 x i64> %1297 to <16 x i32>
+  %1346 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1344, <64 x i8> %1335)
+  %1347 = bitcast <64 x i8> %1346 to <16 x i32>
+  %1348 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1345, <16 x i32> %1347, <16 x i32> %1308)
+  %1349 = bitcast <16 x i32> %1348 to <8 x i64>
+  %1350 = getelementptr i8, ptr %1329, i64 %37
+  %1351 = load i64, ptr %1350, align 1
+  %1352 = insertelement <8 x i64> poison, i64 %1351, i64 0
+  %1353 = shufflevector <8 x i64> %1352, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1354 = bitcast <8 x i64> %1353 to <64 x i8>
+  %1355 = bitcast <8 x i64> %1298 to <16 x i32>
+  %1356 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1354, <64 x i8> %1335)
+  %1357 = bitcast <64 x i8> %1356 to <16 x i32>
+  %1358 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1355, <16 x i32> %1357, <16 x i32> %1308)
+  %1359 = bitcast <16 x i32> %1358 to <8 x i64>
+  %1360 = getelementptr i8, ptr %1329, i64 %38
+  %1361 = load i64, ptr %1360, align 1
+  %1362 = insertelement <8 x i64> poison, i64 %1361, i64 0
+  %1363 = shufflevector <8 x i64> %1362, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1364 = bitcast <8 x i64> %1363 to <64 x i8>
+  %1365 = bitcast <8 x i64> %1299 to <16 x i32>
+  %1366 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1364, <64 x i8> %1335)
+  %1367 = bitcast <64 x i8> %1366 to <16 x i32>
+  %1368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1365, <16 x i32> %1367, <16 x i32> %1308)
+  %1369 = bitcast <16 x i32> %1368 to <8 x i64>
+  %1370 = getelementptr i8, ptr %1329, i64 %39
+  %1371 = load i64, ptr %1370, align 1
+  %1372 = insertelement <8 x i64> poison, i64 %1371, i64 0
+  %1373 = shufflevector <8 x i64> %1372, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1374 = bitcast <8 x i64> %1373 to <64 x i8>
+  %1375 = bitcast <8 x i64> %1300 to <16 x i32>
+  %1376 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1374, <64 x i8> %1335)
+  %1377 = bitcast <64 x i8> %1376 to <16 x i32>
+  %1378 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1375, <16 x i32> %1377, <16 x i32> %1308)
+  %1379 = bitcast <16 x i32> %1378 to <8 x i64>
+  %1380 = getelementptr i8, ptr %1329, i64 %40
+  %1381 = load i64, ptr %1380, align 1
+  %1382 = insertelement <8 x i64> poison, i64 %1381, i64 0
+  %1383 = shufflevector <8 x i64> %1382, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1384 = bitcast <8 x i64> %1383 to <64 x i8>
+  %1385 = bitcast <8 x i64> %1301 to <16 x i32>
+  %1386 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1384, <64 x i8> %1335)
+  %1387 = bitcast <64 x i8> %1386 to <16 x i32>
+  %1388 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1385, <16 x i32> %1387, <16 x i32> %1308)
+  %1389 = bitcast <16 x i32> %1388 to <8 x i64>
+  %1390 = getelementptr i8, ptr %1329, i64 %41
+  %1391 = load i64, ptr %1390, align 1
+  %1392 = insertelement <8 x i64> poison, i64 %1391, i64 0
+  %1393 = shufflevector <8 x i64> %1392, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1394 = bitcast <8 x i64> %1393 to <64 x i8>
+  %1395 = bitcast <8 x i64> %1302 to <16 x i32>
+  %1396 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1394, <64 x i8> %1335)
   %1397 = bitcast <64 x i8> %1396 to <16 x i32>
-  %1398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1350, <16 x i32> %1397, <16 x i32> %1357)
-  %1399 = getelementptr i8, ptr %1366, i64 %29
-  %1400 = load i64, ptr %1399, align 1
-  %1401 = insertelement <8 x i64> poison, i64 %1400, i64 0
-  %1402 = shufflevector <8 x i64> %1401, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1403 = bitcast <8 x i64> %1402 to <64 x i8>
-  %1404 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1403, <64 x i8> %1371)
-  %1405 = bitcast <64 x i8> %1404 to <16 x i32>
-  %1406 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1351, <16 x i32> %1405, <16 x i32> %1357)
-  %1407 = getelementptr i8, ptr %1366, i64 %30
-  %1408 = load i64, ptr %1407, align 1
-  %1409 = insertelement <8 x i64> poison, i64 %1408, i64 0
-  %1410 = shufflevector <8 x i64> %1409, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1411 = bitcast <8 x i64> %1410 to <64 x i8>
-  %1412 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1411, <64 x i8> %1371)
-  %1413 = bitcast <64 x i8> %1412 to <16 x i32>
-  %1414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1352, <16 x i32> %1413, <16 x i32> %1357)
-  %1415 = getelementptr i8, ptr %1366, i64 %31
-  %1416 = load i64, ptr %1415, align 1
-  %1417 = insertelement <8 x i64> poison, i64 %1416, i64 0
-  %1418 = shufflevector <8 x i64> %1417, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1419 = bitcast <8 x i64> %1418 to <64 x i8>
-  %1420 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1419, <64 x i8> %1371)
-  %1421 = bitcast <64 x i8> %1420 to <16 x i32>
-  %1422 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1353, <16 x i32> %1421, <16 x i32> %1357)
-  %1423 = add nuw nsw i64 %1354, 1
-  %1424 = icmp eq i64 %1423, %17
-  br i1 %1424, label %1483, label %1346, !llvm.loop !74
+  %1398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1395, <16 x i32> %1397, <16 x i32> %1308)
+  %1399 = bitcast <16 x i32> %1398 to <8 x i64>
+  %1400 = add nuw nsw i64 %1303, 1
+  %1401 = icmp eq i64 %1400, %79
+  br i1 %1401, label %1469, label %1295, !llvm.loop !75
 
-1425:                                             ; preds = %1345, %1425
-  %1426 = phi <16 x i32> [ %1442, %1425 ], [ zeroinitializer, %1345 ]
-  %1427 = phi <16 x i32> [ %1447, %1425 ], [ zeroinitializer, %1345 ]
-  %1428 = phi <16 x i32> [ %1452, %1425 ], [ zeroinitializer, %1345 ]
-  %1429 = phi <16 x i32> [ %1457, %1425 ], [ zeroinitializer, %1345 ]
-  %1430 = phi <16 x i32> [ %1462, %1425 ], [ zeroinitializer, %1345 ]
-  %1431 = phi <16 x i32> [ %1467, %1425 ], [ zeroinitializer, %1345 ]
-  %1432 = phi <16 x i32> [ %1472, %1425 ], [ zeroinitializer, %1345 ]
-  %1433 = phi i64 [ %1473, %1425 ], [ 0, %1345 ]
-  %1434 = shl nsw i64 %1433, 6
-  %1435 = getelementptr i8, ptr %114, i64 %1434
-  %1436 = load <16 x i32>, ptr %1435, align 1, !tbaa !31
-  %1437 = shl nsw i64 %1433, 2
-  %1438 = getelementptr i8, ptr %132, i64 %1437
-  %1439 = load i32, ptr %1438, align 1
-  %1440 = insertelement <16 x i32> poison, i32 %1439, i64 0
-  %1441 = shufflevector <16 x i32> %1440, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1442 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1426, <16 x i32> %1441, <16 x i32> %1436)
-  %1443 = getelementptr i8, ptr %1438, i64 %1
-  %1444 = load i32, ptr %1443, align 1
-  %1445 = insertelement <16 x i32> poison, i32 %1444, i64 0
-  %1446 = shufflevector <16 x i32> %1445, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1447 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1427, <16 x i32> %1446, <16 x i32> %1436)
-  %1448 = getelementptr i8, ptr %1438, i64 %27
-  %1449 = load i32, ptr %1448, align 1
-  %1450 = insertelement <16 x i32> poison, i32 %1449, i64 0
-  %1451 = shufflevector <16 x i32> %1450, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1452 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1428, <16 x i32> %1451, <16 x i32> %1436)
-  %1453 = getelementptr i8, ptr %1438, i64 %28
+1402:                                             ; preds = %1271, %1416
+  %1403 = phi <8 x i64> [ %1424, %1416 ], [ %1290, %1271 ]
+  %1404 = phi <8 x i64> [ %1431, %1416 ], [ %1289, %1271 ]
+  %1405 = phi <8 x i64> [ %1438, %1416 ], [ %1291, %1271 ]
+  %1406 = phi <8 x i64> [ %1445, %1416 ], [ %1288, %1271 ]
+  %1407 = phi <8 x i64> [ %1452, %1416 ], [ %1292, %1271 ]
+  %1408 = phi <8 x i64> [ %1459, %1416 ], [ %1287, %1271 ]
+  %1409 = phi <8 x i64> [ %1466, %1416 ], [ %1293, %1271 ]
+  %1410 = phi i64 [ %1467, %1416 ], [ 0, %1271 ]
+  %1411 = shl nsw i64 %1410, 6
+  %1412 = getelementptr i8, ptr %77, i64 %1411
+  %1413 = load <16 x i32>, ptr %1412, align 1, !tbaa !31
+  br i1 %1269, label %1414, label %1416
+
+1414:                                             ; preds = %1402
+  %1415 = getelementptr inbounds i8, ptr %1412, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1415, i32 0, i32 3, i32 1)
+  br label %1416
+
+1416:                                             ; preds = %1414, %1402
+  %1417 = shl nsw i64 %1410, 2
+  %1418 = getelementptr i8, ptr %130, i64 %1417
+  %1419 = load i32, ptr %1418, align 1
+  %1420 = insertelement <16 x i32> poison, i32 %1419, i64 0
+  %1421 = shufflevector <16 x i32> %1420, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1422 = bitcast <8 x i64> %1403 to <16 x i32>
+  %1423 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1422, <16 x i32> %1421, <16 x i32> %1413)
+  %1424 = bitcast <16 x i32> %1423 to <8 x i64>
+  %1425 = getelementptr i8, ptr %1418, i64 %1
+  %1426 = load i32, ptr %1425, align 1
+  %1427 = insertelement <16 x i32> poison, i32 %1426, i64 0
+  %1428 = shufflevector <16 x i32> %1427, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1429 = bitcast <8 x i64> %1404 to <16 x i32>
+  %1430 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1429, <16 x i32> %1428, <16 x i32> %1413)
+  %1431 = bitcast <16 x i32> %1430 to <8 x i64>
+  %1432 = getelementptr i8, ptr %1418, i64 %37
+  %1433 = load i32, ptr %1432, align 1
+  %1434 = insertelement <16 x i32> poison, i32 %1433, i64 0
+  %1435 = shufflevector <16 x i32> %1434, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1436 = bitcast <8 x i64> %1405 to <16 x i32>
+  %1437 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1436, <16 x i32> %1435, <16 x i32> %1413)
+  %1438 = bitcast <16 x i32> %1437 to <8 x i64>
+  %1439 = getelementptr i8, ptr %1418, i64 %38
+  %1440 = load i32, ptr %1439, align 1
+  %1441 = insertelement <16 x i32> poison, i32 %1440, i64 0
+  %1442 = shufflevector <16 x i32> %1441, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1443 = bitcast <8 x i64> %1406 to <16 x i32>
+  %1444 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1443, <16 x i32> %1442, <16 x i32> %1413)
+  %1445 = bitcast <16 x i32> %1444 to <8 x i64>
+  %1446 = getelementptr i8, ptr %1418, i64 %39
+  %1447 = load i32, ptr %1446, align 1
+  %1448 = insertelement <16 x i32> poison, i32 %1447, i64 0
+  %1449 = shufflevector <16 x i32> %1448, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1450 = bitcast <8 x i64> %1407 to <16 x i32>
+  %1451 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1450, <16 x i32> %1449, <16 x i32> %1413)
+  %1452 = bitcast <16 x i32> %1451 to <8 x i64>
+  %1453 = getelementptr i8, ptr %1418, i64 %40
   %1454 = load i32, ptr %1453, align 1
   %1455 = insertelement <16 x i32> poison, i32 %1454, i64 0
   %1456 = shufflevector <16 x i32> %1455, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1457 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1429, <16 x i32> %1456, <16 x i32> %1436)
-  %1458 = getelementptr i8, ptr %1438, i64 %29
-  %1459 = load i32, ptr %1458, align 1
-  %1460 = insertelement <16 x i32> poison, i32 %1459, i64 0
-  %1461 = shufflevector <16 x i32> %1460, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1462 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1430, <16 x i32> %1461, <16 x i32> %1436)
-  %1463 = getelementptr i8, ptr %1438, i64 %30
-  %1464 = load i32, ptr %1463, align 1
-  %1465 = insertelement <16 x i32> poison, i32 %1464, i64 0
-  %1466 = shufflevector <16 x i32> %1465, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1467 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1431, <16 x i32> %1466, <16 x i32> %1436)
-  %1468 = getelementptr i8, ptr %1438, i64 %31
-  %1469 = load i32, ptr %1468, align 1
-  %1470 = insertelement <16 x i32> poison, i32 %1469, i64 0
-  %1471 = shufflevector <16 x i32> %1470, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1472 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1432, <16 x i32> %1471, <16 x i32> %1436)
-  %1473 = add nuw nsw i64 %1433, 1
-  %1474 = icmp eq i64 %1473, %19
-  br i1 %1474, label %1475, label %1425, !llvm.loop !75
+  %1457 = bitcast <8 x i64> %1408 to <16 x i32>
+  %1458 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1457, <16 x i32> %1456, <16 x i32> %1413)
+  %1459 = bitcast <16 x i32> %1458 to <8 x i64>
+  %1460 = getelementptr i8, ptr %1418, i64 %41
+  %1461 = load i32, ptr %1460, align 1
+  %1462 = insertelement <16 x i32> poison, i32 %1461, i64 0
+  %1463 = shufflevector <16 x i32> %1462, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1464 = bitcast <8 x i64> %1409 to <16 x i32>
+  %1465 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1464, <16 x i32> %1463, <16 x i32> %1413)
+  %1466 = bitcast <16 x i32> %1465 to <8 x i64>
+  %1467 = add nuw nsw i64 %1410, 1
+  %1468 = icmp eq i64 %1467, %81
+  br i1 %1468, label %1469, label %1402, !llvm.loop !76
 
-1475:                                             ; preds = %1425
-  %1476 = bitcast <16 x i32> %1472 to <8 x i64>
-  %1477 = bitcast <16 x i32> %1467 to <8 x i64>
-  %1478 = bitcast <16 x i32> %1462 to <8 x i64>
-  %1479 = bitcast <16 x i32> %1457 to <8 x i64>
-  %1480 = bitcast <16 x i32> %1452 to <8 x i64>
-  %1481 = bitcast <16 x i32> %1447 to <8 x i64>
-  %1482 = bitcast <16 x i32> %1442 to <8 x i64>
-  br label %1491
+1469:                                             ; preds = %1326, %1416, %1271, %1270
+  %1470 = phi <8 x i64> [ %1290, %1271 ], [ %1290, %1270 ], [ %1424, %1416 ], [ %1339, %1326 ]
+  %1471 = phi <8 x i64> [ %1289, %1271 ], [ %1289, %1270 ], [ %1431, %1416 ], [ %1349, %1326 ]
+  %1472 = phi <8 x i64> [ %1291, %1271 ], [ %1291, %1270 ], [ %1438, %1416 ], [ %1359, %1326 ]
+  %1473 = phi <8 x i64> [ %1288, %1271 ], [ %1288, %1270 ], [ %1445, %1416 ], [ %1369, %1326 ]
+  %1474 = phi <8 x i64> [ %1292, %1271 ], [ %1292, %1270 ], [ %1452, %1416 ], [ %1379, %1326 ]
+  %1475 = phi <8 x i64> [ %1287, %1271 ], [ %1287, %1270 ], [ %1459, %1416 ], [ %1389, %1326 ]
+  %1476 = phi <8 x i64> [ %1293, %1271 ], [ %1293, %1270 ], [ %1466, %1416 ], [ %1399, %1326 ]
+  store <8 x i64> %1470, ptr %132, align 1, !tbaa !31
+  %1477 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1471, ptr %1477, align 1, !tbaa !31
+  %1478 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1472, ptr %1478, align 1, !tbaa !31
+  %1479 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1473, ptr %1479, align 1, !tbaa !31
+  %1480 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1474, ptr %1480, align 1, !tbaa !31
+  %1481 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1475, ptr %1481, align 1, !tbaa !31
+  %1482 = getelementptr inbounds i8, ptr %132, i64 %35
+  store <8 x i64> %1476, ptr %1482, align 1, !tbaa !31
+  br label %3975
 
-1483:                                             ; preds = %1346
-  %1484 = bitcast <16 x i32> %1422 to <8 x i64>
-  %1485 = bitcast <16 x i32> %1414 to <8 x i64>
-  %1486 = bitcast <16 x i32> %1406 to <8 x i64>
-  %1487 = bitcast <16 x i32> %1398 to <8 x i64>
-  %1488 = bitcast <16 x i32> %1390 to <8 x i64>
-  %1489 = bitcast <16 x i32> %1382 to <8 x i64>
-  %1490 = bitcast <16 x i32> %1374 to <8 x i64>
-  br label %1491
+1483:                                             ; preds = %119
+  %1484 = icmp eq i64 %121, 0
+  br i1 %78, label %1503, label %1487
 
-1491:                                             ; preds = %1483, %1475, %1345, %1344
-  %1492 = phi <8 x i64> [ %1482, %1475 ], [ zeroinitializer, %1345 ], [ %1490, %1483 ], [ zeroinitializer, %1344 ]
-  %1493 = phi <8 x i64> [ %1481, %1475 ], [ zeroinitializer, %1345 ], [ %1489, %1483 ], [ zeroinitializer, %1344 ]
-  %1494 = phi <8 x i64> [ %1480, %1475 ], [ zeroinitializer, %1345 ], [ %1488, %1483 ], [ zeroinitializer, %1344 ]
-  %1495 = phi <8 x i64> [ %1479, %1475 ], [ zeroinitializer, %1345 ], [ %1487, %1483 ], [ zeroinitializer, %1344 ]
-  %1496 = phi <8 x i64> [ %1478, %1475 ], [ zeroinitializer, %1345 ], [ %1486, %1483 ], [ zeroinitializer, %1344 ]
-  %1497 = phi <8 x i64> [ %1477, %1475 ], [ zeroinitializer, %1345 ], [ %1485, %1483 ], [ zeroinitializer, %1344 ]
-  %1498 = phi <8 x i64> [ %1476, %1475 ], [ zeroinitializer, %1345 ], [ %1484, %1483 ], [ zeroinitializer, %1344 ]
-  store <8 x i64> %1492, ptr %134, align 1, !tbaa !31
-  %1499 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1493, ptr %1499, align 1, !tbaa !31
-  %1500 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1494, ptr %1500, align 1, !tbaa !31
-  %1501 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1495, ptr %1501, align 1, !tbaa !31
-  %1502 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1496, ptr %1502, align 1, !tbaa !31
-  %1503 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1497, ptr %1503, align 1, !tbaa !31
-  %1504 = getelementptr inbounds i8, ptr %134, i64 %42
-  store <8 x i64> %1498, ptr %1504, align 1, !tbaa !31
-  br label %3244
+1485:                                             ; preds = %1503
+  br i1 %80, label %1513, label %1706
 
-1505:                                             ; preds = %121
-  br i1 %10, label %1507, label %1506
+1486:                                             ; preds = %1503
+  br i1 %82, label %1631, label %1706
 
-1506:                                             ; preds = %1505
-  br i1 %18, label %1508, label %1670
+1487:                                             ; preds = %1483
+  %1488 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1489 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1490 = load <8 x i64>, ptr %1489, align 1, !tbaa !31
+  %1491 = getelementptr inbounds i8, ptr %132, i64 %31
+  %1492 = load <8 x i64>, ptr %1491, align 1, !tbaa !31
+  %1493 = getelementptr inbounds i8, ptr %132, i64 %32
+  %1494 = load <8 x i64>, ptr %1493, align 1, !tbaa !31
+  %1495 = getelementptr inbounds i8, ptr %132, i64 %33
+  %1496 = load <8 x i64>, ptr %1495, align 1, !tbaa !31
+  %1497 = getelementptr inbounds i8, ptr %132, i64 %34
+  %1498 = load <8 x i64>, ptr %1497, align 1, !tbaa !31
+  %1499 = getelementptr inbounds i8, ptr %132, i64 %35
+  %1500 = load <8 x i64>, ptr %1499, align 1, !tbaa !31
+  %1501 = getelementptr inbounds i8, ptr %132, i64 %36
+  %1502 = load <8 x i64>, ptr %1501, align 1, !tbaa !31
+  br label %1503
 
-1507:                                             ; preds = %1505
-  br i1 %20, label %1596, label %1670
+1503:                                             ; preds = %1487, %1483
+  %1504 = phi <8 x i64> [ %1500, %1487 ], [ zeroinitializer, %1483 ]
+  %1505 = phi <8 x i64> [ %1496, %1487 ], [ zeroinitializer, %1483 ]
+  %1506 = phi <8 x i64> [ %1492, %1487 ], [ zeroinitializer, %1483 ]
+  %1507 = phi <8 x i64> [ %1488, %1487 ], [ zeroinitializer, %1483 ]
+  %1508 = phi <8 x i64> [ %1490, %1487 ], [ zeroinitializer, %1483 ]
+  %1509 = phi <8 x i64> [ %1494, %1487 ], [ zeroinitializer, %1483 ]
+  %1510 = phi <8 x i64> [ %1498, %1487 ], [ zeroinitializer, %1483 ]
+  %1511 = phi <8 x i64> [ %1502, %1487 ], [ zeroinitializer, %1483 ]
+  %1512 = or i1 %18, %1484
+  br i1 %11, label %1486, label %1485
 
-1508:                                             ; preds = %1506, %1508
-  %1509 = phi <16 x i32> [ %1537, %1508 ], [ zeroinitializer, %1506 ]
-  %1510 = phi <16 x i32> [ %1545, %1508 ], [ zeroinitializer, %1506 ]
-  %1511 = phi <16 x i32> [ %1553, %1508 ], [ zeroinitializer, %1506 ]
-  %1512 = phi <16 x i32> [ %1561, %1508 ], [ zeroinitializer, %1506 ]
-  %1513 = phi <16 x i32> [ %1569, %1508 ], [ zeroinitializer, %1506 ]
-  %1514 = phi <16 x i32> [ %1577, %1508 ], [ zeroinitializer, %1506 ]
-  %1515 = phi <16 x i32> [ %1585, %1508 ], [ zeroinitializer, %1506 ]
-  %1516 = phi <16 x i32> [ %1593, %1508 ], [ zeroinitializer, %1506 ]
-  %1517 = phi i64 [ %1594, %1508 ], [ 0, %1506 ]
-  %1518 = mul nuw nsw i64 %1517, 80
-  %1519 = getelementptr i8, ptr %114, i64 %1518
-  %1520 = load <16 x i32>, ptr %1519, align 1, !tbaa !31
-  %1521 = getelementptr inbounds i8, ptr %1519, i64 64
-  %1522 = load <16 x i8>, ptr %1521, align 1, !tbaa !31
-  %1523 = zext <16 x i8> %1522 to <16 x i32>
-  %1524 = bitcast <16 x i32> %1523 to <64 x i8>
-  %1525 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1524)
-  %1526 = bitcast <64 x i8> %1525 to <16 x i32>
-  %1527 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1526, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1528 = shl nsw i64 %1517, 3
-  %1529 = getelementptr i8, ptr %132, i64 %1528
-  %1530 = load i64, ptr %1529, align 1
-  %1531 = insertelement <8 x i64> poison, i64 %1530, i64 0
-  %1532 = shufflevector <8 x i64> %1531, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1533 = bitcast <8 x i64> %1532 to <64 x i8>
-  %1534 = bitcast <16 x i32> %1527 to <64 x i8>
-  %1535 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1533, <64 x i8> %1534)
-  %1536 = bitcast <64 x i8> %1535 to <16 x i32>
-  %1537 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1509, <16 x i32> %1536, <16 x i32> %1520)
-  %1538 = getelementptr i8, ptr %1529, i64 %1
-  %1539 = load i64, ptr %1538, align 1
-  %1540 = insertelement <8 x i64> poison, i64 %1539, i64 0
-  %1541 = shufflevector <8 x i64> %1540, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1542 = bitcast <8 x i64> %1541 to <64 x i8>
-  %1543 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1542, <64 x i8> %1534)
-  %1544 = bitcast <64 x i8> %1543 to <16 x i32>
-  %1545 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1510, <16 x i32> %1544, <16 x i32> %1520)
-  %1546 = getelementptr i8, ptr %1529, i64 %27
-  %1547 = load i64, ptr %1546, align 1
-  %1548 = insertelement <8 x i64> poison, i64 %1547, i64 0
-  %1549 = shufflevector <8 x i64> %1548, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1550 = bitcast <8 x i64> %1549 to <64 x i8>
-  %1551 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1550, <64 x i8> %1534)
-  %1552 = bitcast <64 x i8> %1551 to <16 x i32>
-  %1553 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1511, <16 x i32> %1552, <16 x i32> %1520)
-  %1554 = getelementptr i8, ptr %1529, i64 %28
-  %1555 = load i64, ptr %1554, align 1
-  %1556 = insertelement <8 x i64> poison, i64 %1555, i64 0
-  %1557 = shufflevector <8 x i64> %1556, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1558 = bitcast <8 x i64> %1557 to <64 x i8>
-  %1559 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1558, <64 x i8> %1534)
-  %1560 = bitcast <64 x i8> %1559 to <16 x i32>
-  %1561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1512, <16 x i32> %1560, <16 x i32> %1520)
-  %1562 = getelementptr i8, ptr %1529, i64 %29
-  %1563 = load i64, ptr %1562, align 1
-  %1564 = insertelement <8 x i64> poison, i64 %1563, i64 0
-  %1565 = shufflevector <8 x i64> %1564, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1566 = bitcast <8 x i64> %1565 to <64 x i8>
-  %1567 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1566, <64 x i8> %1534)
-  %1568 = bitcast <64 x i8> %1567 to <16 x i32>
-  %1569 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1513, <16 x i32> %1568, <16 x i32> %1520)
-  %1570 = getelementptr i8, ptr %1529, i64 %30
-  %1571 = load i64, ptr %1570, align 1
-  %1572 = insertelement <8 x i64> poison, i64 %1571, i64 0
-  %1573 = shufflevector <8 x i64> %1572, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1574 = bitcast <8 x i64> %1573 to <64 x i8>
-  %1575 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1574, <64 x i8> %1534)
+1513:                                             ; preds = %1485, %1545
+  %1514 = phi <8 x i64> [ %1558, %1545 ], [ %1507, %1485 ]
+  %1515 = phi <8 x i64> [ %1568, %1545 ], [ %1508, %1485 ]
+  %1516 = phi <8 x i64> [ %1578, %1545 ], [ %1506, %1485 ]
+  %1517 = phi <8 x i64> [ %1588, %1545 ], [ %1509, %1485 ]
+  %1518 = phi <8 x i64> [ %1598, %1545 ], [ %1505, %1485 ]
+  %1519 = phi <8 x i64> [ %1608, %1545 ], [ %1510, %1485 ]
+  %1520 = phi <8 x i64> [ %1618, %1545 ], [ %1504, %1485 ]
+  %1521 = phi <8 x i64> [ %1628, %1545 ], [ %1511, %1485 ]
+  %1522 = phi i64 [ %1629, %1545 ], [ 0, %1485 ]
+  %1523 = mul nuw nsw i64 %1522, 80
+  %1524 = getelementptr i8, ptr %77, i64 %1523
+  %1525 = shl nsw i64 %1522, 7
+  %1526 = getelementptr inbounds i8, ptr %10, i64 %1525
+  %1527 = load <16 x i32>, ptr %1524, align 1, !tbaa !31
+  br i1 %1512, label %1531, label %1528
+
+1528:                                             ; preds = %1513
+  %1529 = getelementptr inbounds i8, ptr %24, i64 %1525
+  %1530 = load <8 x i64>, ptr %1529, align 64, !tbaa !31
+  br label %1545
+
+1531:                                             ; preds = %1513
+  br i1 %1484, label %1532, label %1535
+
+1532:                                             ; preds = %1531
+  %1533 = getelementptr inbounds i8, ptr %1524, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1533, i32 0, i32 3, i32 1)
+  %1534 = getelementptr inbounds i8, ptr %1524, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1534, i32 0, i32 3, i32 1)
+  br label %1535
+
+1535:                                             ; preds = %1532, %1531
+  %1536 = getelementptr inbounds i8, ptr %1524, i64 64
+  %1537 = load <16 x i8>, ptr %1536, align 1, !tbaa !31
+  %1538 = zext <16 x i8> %1537 to <16 x i32>
+  %1539 = bitcast <16 x i32> %1538 to <64 x i8>
+  %1540 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1539)
+  %1541 = bitcast <64 x i8> %1540 to <16 x i32>
+  %1542 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1541, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1543 = bitcast <16 x i32> %1542 to <8 x i64>
+  br i1 %18, label %1545, label %1544
+
+1544:                                             ; preds = %1535
+  store <16 x i32> %1542, ptr %1526, align 64, !tbaa !31
+  br label %1545
+
+1545:                                             ; preds = %1544, %1535, %1528
+  %1546 = phi <8 x i64> [ %1543, %1535 ], [ %1543, %1544 ], [ %1530, %1528 ]
+  %1547 = shl nsw i64 %1522, 3
+  %1548 = getelementptr i8, ptr %130, i64 %1547
+  %1549 = load i64, ptr %1548, align 1
+  %1550 = insertelement <8 x i64> poison, i64 %1549, i64 0
+  %1551 = shufflevector <8 x i64> %1550, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1552 = bitcast <8 x i64> %1551 to <64 x i8>
+  %1553 = bitcast <8 x i64> %1514 to <16 x i32>
+  %1554 = bitcast <8 x i64> %1546 to <64 x i8>
+  %1555 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1552, <64 x i8> %1554)
+  %1556 = bitcast <64 x i8> %1555 to <16 x i32>
+  %1557 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1553, <16 x i32> %1556, <16 x i32> %1527)
+  %1558 = bitcast <16 x i32> %1557 to <8 x i64>
+  %1559 = getelementptr i8, ptr %1548, i64 %1
+  %1560 = load i64, ptr %1559, align 1
+  %1561 = insertelement <8 x i64> poison, i64 %1560, i64 0
+  %1562 = shufflevector <8 x i64> %1561, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1563 = bitcast <8 x i64> %1562 to <64 x i8>
+  %1564 = bitcast <8 x i64> %1515 to <16 x i32>
+  %1565 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1563, <64 x i8> %1554)
+  %1566 = bitcast <64 x i8> %1565 to <16 x i32>
+  %1567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1564, <16 x i32> %1566, <16 x i32> %1527)
+  %1568 = bitcast <16 x i32> %1567 to <8 x i64>
+  %1569 = getelementptr i8, ptr %1548, i64 %37
+  %1570 = load i64, ptr %1569, align 1
+  %1571 = insertelement <8 x i64> poison, i64 %1570, i64 0
+  %1572 = shufflevector <8 x i64> %1571, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1573 = bitcast <8 x i64> %1572 to <64 x i8>
+  %1574 = bitcast <8 x i64> %1516 to <16 x i32>
+  %1575 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1573, <64 x i8> %1554)
   %1576 = bitcast <64 x i8> %1575 to <16 x i32>
-  %1577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1514, <16 x i32> %1576, <16 x i32> %1520)
-  %1578 = getelementptr i8, ptr %1529, i64 %31
-  %1579 = load i64, ptr %1578, align 1
-  %1580 = insertelement <8 x i64> poison, i64 %1579, i64 0
-  %1581 = shufflevector <8 x i64> %1580, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1582 = bitcast <8 x i64> %1581 to <64 x i8>
-  %1583 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1582, <64 x i8> %1534)
-  %1584 = bitcast <64 x i8> %1583 to <16 x i32>
-  %1585 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1515, <16 x i32> %1584, <16 x i32> %1520)
-  %1586 = getelementptr i8, ptr %1529, i64 %32
-  %1587 = load i64, ptr %1586, align 1
-  %1588 = insertelement <8 x i64> poison, i64 %1587, i64 0
-  %1589 = shufflevector <8 x i64> %1588, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1590 = bitcast <8 x i64> %1589 to <64 x i8>
-  %1591 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1590, <64 x i8> %1534)
-  %1592 = bitcast <64 x i8> %1591 to <16 x i32>
-  %1593 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1516, <16 x i32> %1592, <16 x i32> %1520)
-  %1594 = add nuw nsw i64 %1517, 1
-  %1595 = icmp eq i64 %1594, %17
-  br i1 %1595, label %1661, label %1508, !llvm.loop !74
+  %1577 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1574, <16 x i32> %1576, <16 x i32> %1527)
+  %1578 = bitcast <16 x i32> %1577 to <8 x i64>
+  %1579 = getelementptr i8, ptr %1548, i64 %38
+  %1580 = load i64, ptr %1579, align 1
+  %1581 = insertelement <8 x i64> poison, i64 %1580, i64 0
+  %1582 = shufflevector <8 x i64> %1581, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1583 = bitcast <8 x i64> %1582 to <64 x i8>
+  %1584 = bitcast <8 x i64> %1517 to <16 x i32>
+  %1585 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1583, <64 x i8> %1554)
+  %1586 = bitcast <64 x i8> %1585 to <16 x i32>
+  %1587 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1584, <16 x i32> %1586, <16 x i32> %1527)
+  %1588 = bitcast <16 x i32> %1587 to <8 x i64>
+  %1589 = getelementptr i8, ptr %1548, i64 %39
+  %1590 = load i64, ptr %1589, align 1
+  %1591 = insertelement <8 x i64> poison, i64 %1590, i64 0
+  %1592 = shufflevector <8 x i64> %1591, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1593 = bitcast <8 x i64> %1592 to <64 x i8>
+  %1594 = bitcast <8 x i64> %1518 to <16 x i32>
+  %1595 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1593, <64 x i8> %1554)
+  %1596 = bitcast <64 x i8> %1595 to <16 x i32>
+  %1597 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1594, <16 x i32> %1596, <16 x i32> %1527)
+  %1598 = bitcast <16 x i32> %1597 to <8 x i64>
+  %1599 = getelementptr i8, ptr %1548, i64 %40
+  %1600 = load i64, ptr %1599, align 1
+  %1601 = insertelement <8 x i64> poison, i64 %1600, i64 0
+  %1602 = shufflevector <8 x i64> %1601, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1603 = bitcast <8 x i64> %1602 to <64 x i8>
+  %1604 = bitcast <8 x i64> %1519 to <16 x i32>
+  %1605 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1603, <64 x i8> %1554)
+  %1606 = bitcast <64 x i8> %1605 to <16 x i32>
+  %1607 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1604, <16 x i32> %1606, <16 x i32> %1527)
+  %1608 = bitcast <16 x i32> %1607 to <8 x i64>
+  %1609 = getelementptr i8, ptr %1548, i64 %41
+  %1610 = load i64, ptr %1609, align 1
+  %1611 = insertelement <8 x i64> poison, i64 %1610, i64 0
+  %1612 = shufflevector <8 x i64> %1611, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1613 = bitcast <8 x i64> %1612 to <64 x i8>
+  %1614 = bitcast <8 x i64> %1520 to <16 x i32>
+  %1615 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1613, <64 x i8> %1554)
+  %1616 = bitcast <64 x i8> %1615 to <16 x i32>
+  %1617 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1614, <16 x i32> %1616, <16 x i32> %1527)
+  %1618 = bitcast <16 x i32> %1617 to <8 x i64>
+  %1619 = getelementptr i8, ptr %1548, i64 %42
+  %1620 = load i64, ptr %1619, align 1
+  %1621 = insertelement <8 x i64> poison, i64 %1620, i64 0
+  %1622 = shufflevector <8 x i64> %1621, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1623 = bitcast <8 x i64> %1622 to <64 x i8>
+  %1624 = bitcast <8 x i64> %1521 to <16 x i32>
+  %1625 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1623, <64 x i8> %1554)
+  %1626 = bitcast <64 x i8> %1625 to <16 x i32>
+  %1627 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1624, <16 x i32> %1626, <16 x i32> %1527)
+  %1628 = bitcast <16 x i32> %1627 to <8 x i64>
+  %1629 = add nuw nsw i64 %1522, 1
+  %1630 = icmp eq i64 %1629, %79
+  br i1 %1630, label %1706, label %1513, !llvm.loop !75
 
-1596:                                             ; preds = %1507, %1596
-  %1597 = phi <16 x i32> [ %1614, %1596 ], [ zeroinitializer, %1507 ]
-  %1598 = phi <16 x i32> [ %1619, %1596 ], [ zeroinitializer, %1507 ]
-  %1599 = phi <16 x i32> [ %1624, %1596 ], [ zeroinitializer, %1507 ]
-  %1600 = phi <16 x i32> [ %1629, %1596 ], [ zeroinitializer, %1507 ]
-  %1601 = phi <16 x i32> [ %1634, %1596 ], [ zeroinitializer, %1507 ]
-  %1602 = phi <16 x i32> [ %1639, %1596 ], [ zeroinitializer, %1507 ]
-  %1603 = phi <16 x i32> [ %1644, %1596 ], [ zeroinitializer, %1507 ]
-  %1604 = phi <16 x i32> [ %1649, %1596 ], [ zeroinitializer, %1507 ]
-  %1605 = phi i64 [ %1650, %1596 ], [ 0, %1507 ]
-  %1606 = shl nsw i64 %1605, 6
-  %1607 = getelementptr i8, ptr %114, i64 %1606
-  %1608 = load <16 x i32>, ptr %1607, align 1, !tbaa !31
-  %1609 = shl nsw i64 %1605, 2
-  %1610 = getelementptr i8, ptr %132, i64 %1609
-  %1611 = load i32, ptr %1610, align 1
-  %1612 = insertelement <16 x i32> poison, i32 %1611, i64 0
-  %1613 = shufflevector <16 x i32> %1612, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1614 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1597, <16 x i32> %1613, <16 x i32> %1608)
-  %1615 = getelementptr i8, ptr %1610, i64 %1
-  %1616 = load i32, ptr %1615, align 1
-  %1617 = insertelement <16 x i32> poison, i32 %1616, i64 0
-  %1618 = shufflevector <16 x i32> %1617, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1619 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1598, <16 x i32> %1618, <16 x i32> %1608)
-  %1620 = getelementptr i8, ptr %1610, i64 %27
-  %1621 = load i32, ptr %1620, align 1
-  %1622 = insertelement <16 x i32> poison, i32 %1621, i64 0
-  %1623 = shufflevector <16 x i32> %1622, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1624 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1599, <16 x i32> %1623, <16 x i32> %1608)
-  %1625 = getelementptr i8, ptr %1610, i64 %28
-  %1626 = load i32, ptr %1625, align 1
-  %1627 = insertelement <16 x i32> poison, i32 %1626, i64 0
-  %1628 = shufflevector <16 x i32> %1627, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1600, <16 x i32> %1628, <16 x i32> %1608)
-  %1630 = getelementptr i8, ptr %1610, i64 %29
-  %1631 = load i32, ptr %1630, align 1
-  %1632 = insertelement <16 x i32> poison, i32 %1631, i64 0
-  %1633 = shufflevector <16 x i32> %1632, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1634 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1601, <16 x i32> %1633, <16 x i32> %1608)
-  %1635 = getelementptr i8, ptr %1610, i64 %30
-  %1636 = load i32, ptr %1635, align 1
-  %1637 = insertelement <16 x i32> poison, i32 %1636, i64 0
-  %1638 = shufflevector <16 x i32> %1637, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1639 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1602, <16 x i32> %1638, <16 x i32> %1608)
-  %1640 = getelementptr i8, ptr %1610, i64 %31
-  %1641 = load i32, ptr %1640, align 1
-  %1642 = insertelement <16 x i32> poison, i32 %1641, i64 0
-  %1643 = shufflevector <16 x i32> %1642, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1644 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1603, <16 x i32> %1643, <16 x i32> %1608)
-  %1645 = getelementptr i8, ptr %1610, i64 %32
-  %1646 = load i32, ptr %1645, align 1
-  %1647 = insertelement <16 x i32> poison, i32 %1646, i64 0
-  %1648 = shufflevector <16 x i32> %1647, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1649 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1604, <16 x i32> %1648, <16 x i32> %1608)
-  %1650 = add nuw nsw i64 %1605, 1
-  %1651 = icmp eq i64 %1650, %19
-  br i1 %1651, label %1652, label %1596, !llvm.loop !75
+1631:                                             ; preds = %1486, %1646
+  %1632 = phi <8 x i64> [ %1654, %1646 ], [ %1507, %1486 ]
+  %1633 = phi <8 x i64> [ %1661, %1646 ], [ %1508, %1486 ]
+  %1634 = phi <8 x i64> [ %1668, %1646 ], [ %1506, %1486 ]
+  %1635 = phi <8 x i64> [ %1675, %1646 ], [ %1509, %1486 ]
+  %1636 = phi <8 x i64> [ %1682, %1646 ], [ %1505, %1486 ]
+  %1637 = phi <8 x i64> [ %1689, %1646 ], [ %1510, %1486 ]
+  %1638 = phi <8 x i64> [ %1696, %1646 ], [ %1504, %1486 ]
+  %1639 = phi <8 x i64> [ %1703, %1646 ], [ %1511, %1486 ]
+  %1640 = phi i64 [ %1704, %1646 ], [ 0, %1486 ]
+  %1641 = shl nsw i64 %1640, 6
+  %1642 = getelementptr i8, ptr %77, i64 %1641
+  %1643 = load <16 x i32>, ptr %1642, align 1, !tbaa !31
+  br i1 %1484, label %1644, label %1646
 
-1652:                                             ; preds = %1596
-  %1653 = bitcast <16 x i32> %1649 to <8 x i64>
-  %1654 = bitcast <16 x i32> %1644 to <8 x i64>
-  %1655 = bitcast <16 x i32> %1639 to <8 x i64>
-  %1656 = bitcast <16 x i32> %1634 to <8 x i64>
-  %1657 = bitcast <16 x i32> %1629 to <8 x i64>
-  %1658 = bitcast <16 x i32> %1624 to <8 x i64>
-  %1659 = bitcast <16 x i32> %1619 to <8 x i64>
-  %1660 = bitcast <16 x i32> %1614 to <8 x i64>
-  br label %1670
+1644:                                             ; preds = %1631
+  %1645 = getelementptr inbounds i8, ptr %1642, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1645, i32 0, i32 3, i32 1)
+  br label %1646
 
-1661:                                             ; preds = %1508
-  %1662 = bitcast <16 x i32> %1593 to <8 x i64>
-  %1663 = bitcast <16 x i32> %1585 to <8 x i64>
-  %1664 = bitcast <16 x i32> %1577 to <8 x i64>
-  %1665 = bitcast <16 x i32> %1569 to <8 x i64>
-  %1666 = bitcast <16 x i32> %1561 to <8 x i64>
-  %1667 = bitcast <16 x i32> %1553 to <8 x i64>
-  %1668 = bitcast <16 x i32> %1545 to <8 x i64>
-  %1669 = bitcast <16 x i32> %1537 to <8 x i64>
-  br label %1670
+1646:                                             ; preds = %1644, %1631
+  %1647 = shl nsw i64 %1640, 2
+  %1648 = getelementptr i8, ptr %130, i64 %1647
+  %1649 = load i32, ptr %1648, align 1
+  %1650 = insertelement <16 x i32> poison, i32 %1649, i64 0
+  %1651 = shufflevector <16 x i32> %1650, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1652 = bitcast <8 x i64> %1632 to <16 x i32>
+  %1653 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1652, <16 x i32> %1651, <16 x i32> %1643)
+  %1654 = bitcast <16 x i32> %1653 to <8 x i64>
+  %1655 = getelementptr i8, ptr %1648, i64 %1
+  %1656 = load i32, ptr %1655, align 1
+  %1657 = insertelement <16 x i32> poison, i32 %1656, i64 0
+  %1658 = shufflevector <16 x i32> %1657, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1659 = bitcast <8 x i64> %1633 to <16 x i32>
+  %1660 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1659, <16 x i32> %1658, <16 x i32> %1643)
+  %1661 = bitcast <16 x i32> %1660 to <8 x i64>
+  %1662 = getelementptr i8, ptr %1648, i64 %37
+  %1663 = load i32, ptr %1662, align 1
+  %1664 = insertelement <16 x i32> poison, i32 %1663, i64 0
+  %1665 = shufflevector <16 x i32> %1664, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1666 = bitcast <8 x i64> %1634 to <16 x i32>
+  %1667 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1666, <16 x i32> %1665, <16 x i32> %1643)
+  %1668 = bitcast <16 x i32> %1667 to <8 x i64>
+  %1669 = getelementptr i8, ptr %1648, i64 %38
+  %1670 = load i32, ptr %1669, align 1
+  %1671 = insertelement <16 x i32> poison, i32 %1670, i64 0
+  %1672 = shufflevector <16 x i32> %1671, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1673 = bitcast <8 x i64> %1635 to <16 x i32>
+  %1674 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1673, <16 x i32> %1672, <16 x i32> %1643)
+  %1675 = bitcast <16 x i32> %1674 to <8 x i64>
+  %1676 = getelementptr i8, ptr %1648, i64 %39
+  %1677 = load i32, ptr %1676, align 1
+  %1678 = insertelement <16 x i32> poison, i32 %1677, i64 0
+  %1679 = shufflevector <16 x i32> %1678, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1680 = bitcast <8 x i64> %1636 to <16 x i32>
+  %1681 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1680, <16 x i32> %1679, <16 x i32> %1643)
+  %1682 = bitcast <16 x i32> %1681 to <8 x i64>
+  %1683 = getelementptr i8, ptr %1648, i64 %40
+  %1684 = load i32, ptr %1683, align 1
+  %1685 = insertelement <16 x i32> poison, i32 %1684, i64 0
+  %1686 = shufflevector <16 x i32> %1685, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1687 = bitcast <8 x i64> %1637 to <16 x i32>
+  %1688 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1687, <16 x i32> %1686, <16 x i32> %1643)
+  %1689 = bitcast <16 x i32> %1688 to <8 x i64>
+  %1690 = getelementptr i8, ptr %1648, i64 %41
+  %1691 = load i32, ptr %1690, align 1
+  %1692 = insertelement <16 x i32> poison, i32 %1691, i64 0
+  %1693 = shufflevector <16 x i32> %1692, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1694 = bitcast <8 x i64> %1638 to <16 x i32>
+  %1695 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1694, <16 x i32> %1693, <16 x i32> %1643)
+  %1696 = bitcast <16 x i32> %1695 to <8 x i64>
+  %1697 = getelementptr i8, ptr %1648, i64 %42
+  %1698 = load i32, ptr %1697, align 1
+  %1699 = insertelement <16 x i32> poison, i32 %1698, i64 0
+  %1700 = shufflevector <16 x i32> %1699, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1701 = bitcast <8 x i64> %1639 to <16 x i32>
+  %1702 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1701, <16 x i32> %1700, <16 x i32> %1643)
+  %1703 = bitcast <16 x i32> %1702 to <8 x i64>
+  %1704 = add nuw nsw i64 %1640, 1
+  %1705 = icmp eq i64 %1704, %81
+  br i1 %1705, label %1706, label %1631, !llvm.loop !76
 
-1670:                                             ; preds = %1661, %1652, %1507, %1506
-  %1671 = phi <8 x i64> [ %1660, %1652 ], [ zeroinitializer, %1507 ], [ %1669, %1661 ], [ zeroinitializer, %1506 ]
-  %1672 = phi <8 x i64> [ %1659, %1652 ], [ zeroinitializer, %1507 ], [ %1668, %1661 ], [ zeroinitializer, %1506 ]
-  %1673 = phi <8 x i64> [ %1658, %1652 ], [ zeroinitializer, %1507 ], [ %1667, %1661 ], [ zeroinitializer, %1506 ]
-  %1674 = phi <8 x i64> [ %1657, %1652 ], [ zeroinitializer, %1507 ], [ %1666, %1661 ], [ zeroinitializer, %1506 ]
-  %1675 = phi <8 x i64> [ %1656, %1652 ], [ zeroinitializer, %1507 ], [ %1665, %1661 ], [ zeroinitializer, %1506 ]
-  %1676 = phi <8 x i64> [ %1655, %1652 ], [ zeroinitializer, %1507 ], [ %1664, %1661 ], [ zeroinitializer, %1506 ]
-  %1677 = phi <8 x i64> [ %1654, %1652 ], [ zeroinitializer, %1507 ], [ %1663, %1661 ], [ zeroinitializer, %1506 ]
-  %1678 = phi <8 x i64> [ %1653, %1652 ], [ zeroinitializer, %1507 ], [ %1662, %1661 ], [ zeroinitializer, %1506 ]
-  store <8 x i64> %1671, ptr %134, align 1, !tbaa !31
-  %1679 = getelementptr inbounds i32, ptr %134, i64 %8
-  store <8 x i64> %1672, ptr %1679, align 1, !tbaa !31
-  %1680 = getelementptr inbounds i8, ptr %134, i64 %34
-  store <8 x i64> %1673, ptr %1680, align 1, !tbaa !31
-  %1681 = getelementptr inbounds i8, ptr %134, i64 %36
-  store <8 x i64> %1674, ptr %1681, align 1, !tbaa !31
-  %1682 = getelementptr inbounds i8, ptr %134, i64 %38
-  store <8 x i64> %1675, ptr %1682, align 1, !tbaa !31
-  %1683 = getelementptr inbounds i8, ptr %134, i64 %40
-  store <8 x i64> %1676, ptr %1683, align 1, !tbaa !31
-  %1684 = getelementptr inbounds i8, ptr %134, i64 %42
-  store <8 x i64> %1677, ptr %1684, align 1, !tbaa !31
-  %1685 = getelementptr inbounds i8, ptr %134, i64 %44
-  store <8 x i64> %1678, ptr %1685, align 1, !tbaa !31
-  br label %3244
+1706:                                             ; preds = %1545, %1646, %1486, %1485
+  %1707 = phi <8 x i64> [ %1507, %1486 ], [ %1507, %1485 ], [ %1654, %1646 ], [ %1558, %1545 ]
+  %1708 = phi <8 x i64> [ %1508, %1486 ], [ %1508, %1485 ], [ %1661, %1646 ], [ %1568, %1545 ]
+  %1709 = phi <8 x i64> [ %1506, %1486 ], [ %1506, %1485 ], [ %1668, %1646 ], [ %1578, %1545 ]
+  %1710 = phi <8 x i64> [ %1509, %1486 ], [ %1509, %1485 ], [ %1675, %1646 ], [ %1588, %1545 ]
+  %1711 = phi <8 x i64> [ %1505, %1486 ], [ %1505, %1485 ], [ %1682, %1646 ], [ %1598, %1545 ]
+  %1712 = phi <8 x i64> [ %1510, %1486 ], [ %1510, %1485 ], [ %1689, %1646 ], [ %1608, %1545 ]
+  %1713 = phi <8 x i64> [ %1504, %1486 ], [ %1504, %1485 ], [ %1696, %1646 ], [ %1618, %1545 ]
+  %1714 = phi <8 x i64> [ %1511, %1486 ], [ %1511, %1485 ], [ %1703, %1646 ], [ %1628, %1545 ]
+  store <8 x i64> %1707, ptr %132, align 1, !tbaa !31
+  %1715 = getelementptr inbounds i32, ptr %132, i64 %8
+  store <8 x i64> %1708, ptr %1715, align 1, !tbaa !31
+  %1716 = getelementptr inbounds i8, ptr %132, i64 %31
+  store <8 x i64> %1709, ptr %1716, align 1, !tbaa !31
+  %1717 = getelementptr inbounds i8, ptr %132, i64 %32
+  store <8 x i64> %1710, ptr %1717, align 1, !tbaa !31
+  %1718 = getelementptr inbounds i8, ptr %132, i64 %33
+  store <8 x i64> %1711, ptr %1718, align 1, !tbaa !31
+  %1719 = getelementptr inbounds i8, ptr %132, i64 %34
+  store <8 x i64> %1712, ptr %1719, align 1, !tbaa !31
+  %1720 = getelementptr inbounds i8, ptr %132, i64 %35
+  store <8 x i64> %1713, ptr %1720, align 1, !tbaa !31
+  %1721 = getelementptr inbounds i8, ptr %132, i64 %36
+  store <8 x i64> %1714, ptr %1721, align 1, !tbaa !31
+  br label %3975
 
-1686:                                             ; preds = %121
-  br i1 %10, label %1689, label %1687
+1722:                                             ; preds = %119
+  %1723 = icmp eq i64 %121, 0
+  br i1 %78, label %1731, label %1727
 
-1687:                                             ; preds = %1686
-  br i1 %18, label %1688, label %1891
+1724:                                             ; preds = %1731
+  br i1 %80, label %1735, label %1890
 
-1688:                                             ; preds = %1687
-  br i1 %61, label %1851, label %1691
+1725:                                             ; preds = %1731
+  br i1 %82, label %1726, label %1890
 
-1689:                                             ; preds = %1686
-  br i1 %20, label %1690, label %1891
+1726:                                             ; preds = %1725
+  br i1 %93, label %1859, label %1806
 
-1690:                                             ; preds = %1689
-  br i1 %65, label %1825, label %1766
+1727:                                             ; preds = %1722
+  %1728 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1729 = getelementptr inbounds i8, ptr %132, i64 64
+  %1730 = load <8 x i64>, ptr %1729, align 1, !tbaa !31
+  br label %1731
 
-1691:                                             ; preds = %1688, %1691
-  %1692 = phi <16 x i32> [ %1758, %1691 ], [ zeroinitializer, %1688 ]
-  %1693 = phi <16 x i32> [ %1762, %1691 ], [ zeroinitializer, %1688 ]
-  %1694 = phi i64 [ %1763, %1691 ], [ 0, %1688 ]
-  %1695 = phi i64 [ %1764, %1691 ], [ 0, %1688 ]
-  %1696 = mul nuw nsw i64 %1694, 80
-  %1697 = getelementptr i8, ptr %114, i64 %1696
-  %1698 = load <16 x i32>, ptr %1697, align 1, !tbaa !31
-  %1699 = getelementptr inbounds i8, ptr %1697, i64 64
-  %1700 = load <16 x i8>, ptr %1699, align 1, !tbaa !31
-  %1701 = zext <16 x i8> %1700 to <16 x i32>
-  %1702 = bitcast <16 x i32> %1701 to <64 x i8>
-  %1703 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1702)
-  %1704 = bitcast <64 x i8> %1703 to <16 x i32>
-  %1705 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1704, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1706 = getelementptr i8, ptr %1697, i64 %13
-  %1707 = load <16 x i32>, ptr %1706, align 1, !tbaa !31
-  %1708 = getelementptr inbounds i8, ptr %1706, i64 64
-  %1709 = load <16 x i8>, ptr %1708, align 1, !tbaa !31
-  %1710 = zext <16 x i8> %1709 to <16 x i32>
-  %1711 = bitcast <16 x i32> %1710 to <64 x i8>
-  %1712 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1711)
-  %1713 = bitcast <64 x i8> %1712 to <16 x i32>
-  %1714 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1713, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1715 = shl nsw i64 %1694, 3
-  %1716 = getelementptr i8, ptr %132, i64 %1715
-  %1717 = load i64, ptr %1716, align 1
-  %1718 = insertelement <8 x i64> poison, i64 %1717, i64 0
-  %1719 = shufflevector <8 x i64> %1718, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1720 = bitcast <8 x i64> %1719 to <64 x i8>
-  %1721 = bitcast <16 x i32> %1705 to <64 x i8>
-  %1722 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1721)
-  %1723 = bitcast <64 x i8> %1722 to <16 x i32>
-  %1724 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1692, <16 x i32> %1723, <16 x i32> %1698)
-  %1725 = bitcast <16 x i32> %1714 to <64 x i8>
-  %1726 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1720, <64 x i8> %1725)
-  %1727 = bitcast <64 x i8> %1726 to <16 x i32>
-  %1728 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1693, <16 x i32> %1727, <16 x i32> %1707)
-  %1729 = or disjoint i64 %1694, 1
-  %1730 = mul nuw nsw i64 %1729, 80
-  %1731 = getelementptr i8, ptr %114, i64 %1730
-  %1732 = load <16 x i32>, ptr %1731, align 1, !tbaa !31
-  %1733 = getelementptr inbounds i8, ptr %1731, i64 64
-  %1734 = load <16 x i8>, ptr %1733, align 1, !tbaa !31
-  %1735 = zext <16 x i8> %1734 to <16 x i32>
-  %1736 = bitcast <16 x i32> %1735 to <64 x i8>
-  %1737 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1736)
-  %1738 = bitcast <64 x i8> %1737 to <16 x i32>
-  %1739 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1738, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1740 = getelementptr i8, ptr %1731, i64 %13
-  %1741 = load <16 x i32>, ptr %1740, align 1, !tbaa !31
-  %1742 = getelementptr inbounds i8, ptr %1740, i64 64
-  %1743 = load <16 x i8>, ptr %1742, align 1, !tbaa !31
-  %1744 = zext <16 x i8> %1743 to <16 x i32>
-  %1745 = bitcast <16 x i32> %1744 to <64 x i8>
-  %1746 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1745)
-  %1747 = bitcast <64 x i8> %1746 to <16 x i32>
-  %1748 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1747, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1749 = shl nsw i64 %1729, 3
-  %1750 = getelementptr i8, ptr %132, i64 %1749
-  %1751 = load i64, ptr %1750, align 1
-  %1752 = insertelement <8 x i64> poison, i64 %1751, i64 0
-  %1753 = shufflevector <8 x i64> %1752, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1754 = bitcast <8 x i64> %1753 to <64 x i8>
-  %1755 = bitcast <16 x i32> %1739 to <64 x i8>
-  %1756 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1755)
-  %1757 = bitcast <64 x i8> %1756 to <16 x i32>
-  %1758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1724, <16 x i32> %1757, <16 x i32> %1732)
-  %1759 = bitcast <16 x i32> %1748 to <64 x i8>
-  %1760 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1754, <64 x i8> %1759)
-  %1761 = bitcast <64 x i8> %1760 to <16 x i32>
-  %1762 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1728, <16 x i32> %1761, <16 x i32> %1741)
-  %1763 = add nuw nsw i64 %1694, 2
-  %1764 = add i64 %1695, 2
-  %1765 = icmp eq i64 %1764, %62
-  br i1 %1765, label %1851, label %1691, !llvm.loop !74
+1731:                                             ; preds = %1727, %1722
+  %1732 = phi <8 x i64> [ %1728, %1727 ], [ zeroinitializer, %1722 ]
+  %1733 = phi <8 x i64> [ %1730, %1727 ], [ zeroinitializer, %1722 ]
+  %1734 = or i1 %18, %1723
+  br i1 %11, label %1725, label %1724
 
-1766:                                             ; preds = %1690, %1766
-  %1767 = phi <16 x i32> [ %1820, %1766 ], [ zeroinitializer, %1690 ]
-  %1768 = phi <16 x i32> [ %1821, %1766 ], [ zeroinitializer, %1690 ]
-  %1769 = phi i64 [ %1822, %1766 ], [ 0, %1690 ]
-  %1770 = phi i64 [ %1823, %1766 ], [ 0, %1690 ]
-  %1771 = shl nsw i64 %1769, 6
-  %1772 = getelementptr i8, ptr %114, i64 %1771
-  %1773 = load <16 x i32>, ptr %1772, align 1, !tbaa !31
-  %1774 = getelementptr i8, ptr %1772, i64 %13
-  %1775 = load <16 x i32>, ptr %1774, align 1, !tbaa !31
-  %1776 = shl nsw i64 %1769, 2
-  %1777 = getelementptr i8, ptr %132, i64 %1776
-  %1778 = load i32, ptr %1777, align 1
-  %1779 = insertelement <16 x i32> poison, i32 %1778, i64 0
-  %1780 = shufflevector <16 x i32> %1779, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1781 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1767, <16 x i32> %1780, <16 x i32> %1773)
-  %1782 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1768, <16 x i32> %1780, <16 x i32> %1775)
-  %1783 = or disjoint i64 %1769, 1
-  %1784 = shl nsw i64 %1783, 6
-  %1785 = getelementptr i8, ptr %114, i64 %1784
-  %1786 = load <16 x i32>, ptr %1785, align 1, !tbaa !31
-  %1787 = getelementptr i8, ptr %1785, i64 %13
-  %1788 = load <16 x i32>, ptr %1787, align 1, !tbaa !31
-  %1789 = shl nsw i64 %1783, 2
-  %1790 = getelementptr i8, ptr %132, i64 %1789
-  %1791 = load i32, ptr %1790, align 1
-  %1792 = insertelement <16 x i32> poison, i32 %1791, i64 0
-  %1793 = shufflevector <16 x i32> %1792, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1794 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1781, <16 x i32> %1793, <16 x i32> %1786)
-  %1795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1782, <16 x i32> %1793, <16 x i32> %1788)
-  %1796 = or disjoint i64 %1769, 2
-  %1797 = shl nsw i64 %1796, 6
-  %1798 = getelementptr i8, ptr %114, i64 %1797
-  %1799 = load <16 x i32>, ptr %1798, align 1, !tbaa !31
-  %1800 = getelementptr i8, ptr %1798, i64 %13
-  %1801 = load <16 x i32>, ptr %1800, align 1, !tbaa !31
-  %1802 = shl nsw i64 %1796, 2
-  %1803 = getelementptr i8, ptr %132, i64 %1802
-  %1804 = load i32, ptr %1803, align 1
-  %1805 = insertelement <16 x i32> poison, i32 %1804, i64 0
-  %1806 = shufflevector <16 x i32> %1805, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1807 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1794, <16 x i32> %1806, <16 x i32> %1799)
-  %1808 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1795, <16 x i32> %1806, <16 x i32> %1801)
-  %1809 = or disjoint i64 %1769, 3
-  %1810 = shl nsw i64 %1809, 6
-  %1811 = getelementptr i8, ptr %114, i64 %1810
-  %1812 = load <16 x i32>, ptr %1811, align 1, !tbaa !31
-  %1813 = getelementptr i8, ptr %1811, i64 %13
-  %1814 = load <16 x i32>, ptr %1813, align 1, !tbaa !31
-  %1815 = shl nsw i64 %1809, 2
-  %1816 = getelementptr i8, ptr %132, i64 %1815
-  %1817 = load i32, ptr %1816, align 1
-  %1818 = insertelement <16 x i32> poison, i32 %1817, i64 0
-  %1819 = shufflevector <16 x i32> %1818, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1807, <16 x i32> %1819, <16 x i32> %1812)
-  %1821 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1808, <16 x i32> %1819, <16 x i32> %1814)
-  %1822 = add nuw nsw i64 %1769, 4
-  %1823 = add i64 %1770, 4
-  %1824 = icmp eq i64 %1823, %66
-  br i1 %1824, label %1825, label %1766, !llvm.loop !75
+1735:                                             ; preds = %1724, %1782
+  %1736 = phi <8 x i64> [ %1803, %1782 ], [ %1733, %1724 ]
+  %1737 = phi <8 x i64> [ %1797, %1782 ], [ %1732, %1724 ]
+  %1738 = phi i64 [ %1804, %1782 ], [ 0, %1724 ]
+  %1739 = mul nuw nsw i64 %1738, 80
+  %1740 = getelementptr i8, ptr %77, i64 %1739
+  %1741 = shl nsw i64 %1738, 7
+  %1742 = getelementptr inbounds i8, ptr %10, i64 %1741
+  %1743 = load <16 x i32>, ptr %1740, align 1, !tbaa !31
+  br i1 %1734, label %1744, label %1758
 
-1825:                                             ; preds = %1766, %1690
-  %1826 = phi <16 x i32> [ poison, %1690 ], [ %1820, %1766 ]
-  %1827 = phi <16 x i32> [ poison, %1690 ], [ %1821, %1766 ]
-  %1828 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1820, %1766 ]
-  %1829 = phi <16 x i32> [ zeroinitializer, %1690 ], [ %1821, %1766 ]
-  %1830 = phi i64 [ 0, %1690 ], [ %1822, %1766 ]
-  br i1 %67, label %1891, label %1831
+1744:                                             ; preds = %1735
+  br i1 %1723, label %1745, label %1748
 
-1831:                                             ; preds = %1825, %1831
-  %1832 = phi <16 x i32> [ %1846, %1831 ], [ %1828, %1825 ]
-  %1833 = phi <16 x i32> [ %1847, %1831 ], [ %1829, %1825 ]
-  %1834 = phi i64 [ %1848, %1831 ], [ %1830, %1825 ]
-  %1835 = phi i64 [ %1849, %1831 ], [ 0, %1825 ]
-  %1836 = shl nsw i64 %1834, 6
-  %1837 = getelementptr i8, ptr %114, i64 %1836
-  %1838 = load <16 x i32>, ptr %1837, align 1, !tbaa !31
-  %1839 = getelementptr i8, ptr %1837, i64 %13
-  %1840 = load <16 x i32>, ptr %1839, align 1, !tbaa !31
-  %1841 = shl nsw i64 %1834, 2
-  %1842 = getelementptr i8, ptr %132, i64 %1841
-  %1843 = load i32, ptr %1842, align 1
-  %1844 = insertelement <16 x i32> poison, i32 %1843, i64 0
-  %1845 = shufflevector <16 x i32> %1844, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1846 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1832, <16 x i32> %1845, <16 x i32> %1838)
-  %1847 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1833, <16 x i32> %1845, <16 x i32> %1840)
-  %1848 = add nuw nsw i64 %1834, 1
-  %1849 = add i64 %1835, 1
-  %1850 = icmp eq i64 %1849, %64
-  br i1 %1850, label %1891, label %1831, !llvm.loop !78
+1745:                                             ; preds = %1744
+  %1746 = getelementptr inbounds i8, ptr %1740, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1746, i32 0, i32 3, i32 1)
+  %1747 = getelementptr inbounds i8, ptr %1740, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1747, i32 0, i32 3, i32 1)
+  br label %1748
 
-1851:                                             ; preds = %1691, %1688
-  %1852 = phi <16 x i32> [ poison, %1688 ], [ %1758, %1691 ]
-  %1853 = phi <16 x i32> [ poison, %1688 ], [ %1762, %1691 ]
-  %1854 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1758, %1691 ]
-  %1855 = phi <16 x i32> [ zeroinitializer, %1688 ], [ %1762, %1691 ]
-  %1856 = phi i64 [ 0, %1688 ], [ %1763, %1691 ]
-  br i1 %63, label %1891, label %1857
+1748:                                             ; preds = %1745, %1744
+  %1749 = getelementptr inbounds i8, ptr %1740, i64 64
+  %1750 = load <16 x i8>, ptr %1749, align 1, !tbaa !31
+  %1751 = zext <16 x i8> %1750 to <16 x i32>
+  %1752 = bitcast <16 x i32> %1751 to <64 x i8>
+  %1753 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1752)
+  %1754 = bitcast <64 x i8> %1753 to <16 x i32>
+  %1755 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1754, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1756 = bitcast <16 x i32> %1755 to <8 x i64>
+  br i1 %18, label %1765, label %1757
 
-1857:                                             ; preds = %1851
-  %1858 = mul nuw nsw i64 %1856, 80
-  %1859 = getelementptr i8, ptr %114, i64 %1858
-  %1860 = load <16 x i32>, ptr %1859, align 1, !tbaa !31
-  %1861 = getelementptr inbounds i8, ptr %1859, i64 64
-  %1862 = load <16 x i8>, ptr %1861, align 1, !tbaa !31
-  %1863 = zext <16 x i8> %1862 to <16 x i32>
-  %1864 = bitcast <16 x i32> %1863 to <64 x i8>
-  %1865 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1864)
-  %1866 = bitcast <64 x i8> %1865 to <16 x i32>
-  %1867 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1866, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1868 = getelementptr i8, ptr %1859, i64 %13
-  %1869 = load <16 x i32>, ptr %1868, align 1, !tbaa !31
-  %1870 = getelementptr inbounds i8, ptr %1868, i64 64
-  %1871 = load <16 x i8>, ptr %1870, align 1, !tbaa !31
-  %1872 = zext <16 x i8> %1871 to <16 x i32>
-  %1873 = bitcast <16 x i32> %1872 to <64 x i8>
-  %1874 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1873)
-  %1875 = bitcast <64 x i8> %1874 to <16 x i32>
-  %1876 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1875, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1877 = shl nsw i64 %1856, 3
-  %1878 = getelementptr i8, ptr %132, i64 %1877
-  %1879 = load i64, ptr %1878, align 1
-  %1880 = insertelement <8 x i64> poison, i64 %1879, i64 0
-  %1881 = shufflevector <8 x i64> %1880, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1882 = bitcast <8 x i64> %1881 to <64 x i8>
-  %1883 = bitcast <16 x i32> %1867 to <64 x i8>
-  %1884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1883)
-  %1885 = bitcast <64 x i8> %1884 to <16 x i32>
-  %1886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1854, <16 x i32> %1885, <16 x i32> %1860)
-  %1887 = bitcast <16 x i32> %1876 to <64 x i8>
-  %1888 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1882, <64 x i8> %1887)
-  %1889 = bitcast <64 x i8> %1888 to <16 x i32>
-  %1890 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1855, <16 x i32> %1889, <16 x i32> %1869)
-  br label %1891
+1757:                                             ; preds = %1748
+  store <16 x i32> %1755, ptr %1742, align 64, !tbaa !31
+  br label %1765
 
-1891:                                             ; preds = %1857, %1851, %1825, %1831, %1689, %1687
-  %1892 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1826, %1825 ], [ %1846, %1831 ], [ %1852, %1851 ], [ %1886, %1857 ]
-  %1893 = phi <16 x i32> [ zeroinitializer, %1689 ], [ zeroinitializer, %1687 ], [ %1827, %1825 ], [ %1847, %1831 ], [ %1853, %1851 ], [ %1890, %1857 ]
-  store <16 x i32> %1892, ptr %126, align 1, !tbaa !31
-  %1894 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %1893, ptr %1894, align 1, !tbaa !31
-  br label %3244
+1758:                                             ; preds = %1735
+  %1759 = getelementptr inbounds i8, ptr %24, i64 %1741
+  %1760 = load <8 x i64>, ptr %1759, align 64, !tbaa !31
+  %1761 = getelementptr i8, ptr %1740, i64 %12
+  %1762 = load <16 x i32>, ptr %1761, align 1, !tbaa !31
+  %1763 = getelementptr inbounds i8, ptr %1759, i64 64
+  %1764 = load <8 x i64>, ptr %1763, align 64, !tbaa !31
+  br label %1782
 
-1895:                                             ; preds = %121
-  br i1 %10, label %1897, label %1896
+1765:                                             ; preds = %1757, %1748
+  %1766 = getelementptr i8, ptr %1740, i64 %14
+  %1767 = load <16 x i32>, ptr %1766, align 1, !tbaa !31
+  br i1 %1723, label %1768, label %1771
 
-1896:                                             ; preds = %1895
-  br i1 %18, label %1899, label %2027
+1768:                                             ; preds = %1765
+  %1769 = getelementptr inbounds i8, ptr %1766, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1769, i32 0, i32 3, i32 1)
+  %1770 = getelementptr inbounds i8, ptr %1766, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1770, i32 0, i32 3, i32 1)
+  br label %1771
 
-1897:                                             ; preds = %1895
-  br i1 %20, label %1898, label %2027
+1771:                                             ; preds = %1768, %1765
+  %1772 = getelementptr inbounds i8, ptr %1766, i64 64
+  %1773 = load <16 x i8>, ptr %1772, align 1, !tbaa !31
+  %1774 = zext <16 x i8> %1773 to <16 x i32>
+  %1775 = bitcast <16 x i32> %1774 to <64 x i8>
+  %1776 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1775)
+  %1777 = bitcast <64 x i8> %1776 to <16 x i32>
+  %1778 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1777, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1779 = bitcast <16 x i32> %1778 to <8 x i64>
+  br i1 %18, label %1782, label %1780
+
+1780:                                             ; preds = %1771
+  %1781 = getelementptr inbounds i8, ptr %1742, i64 64
+  store <16 x i32> %1778, ptr %1781, align 64, !tbaa !31
+  br label %1782
+
+1782:                                             ; preds = %1780, %1771, %1758
+  %1783 = phi <16 x i32> [ %1767, %1771 ], [ %1767, %1780 ], [ %1762, %1758 ]
+  %1784 = phi <8 x i64> [ %1756, %1771 ], [ %1756, %1780 ], [ %1760, %1758 ]
+  %1785 = phi <8 x i64> [ %1779, %1771 ], [ %1779, %1780 ], [ %1764, %1758 ]
+  %1786 = shl nsw i64 %1738, 3
+  %1787 = getelementptr i8, ptr %130, i64 %1786
+  %1788 = load i64, ptr %1787, align 1
+  %1789 = insertelement <8 x i64> poison, i64 %1788, i64 0
+  %1790 = shufflevector <8 x i64> %1789, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1791 = bitcast <8 x i64> %1790 to <64 x i8>
+  %1792 = bitcast <8 x i64> %1737 to <16 x i32>
+  %1793 = bitcast <8 x i64> %1784 to <64 x i8>
+  %1794 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1791, <64 x i8> %1793)
+  %1795 = bitcast <64 x i8> %1794 to <16 x i32>
+  %1796 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1792, <16 x i32> %1795, <16 x i32> %1743)
+  %1797 = bitcast <16 x i32> %1796 to <8 x i64>
+  %1798 = bitcast <8 x i64> %1736 to <16 x i32>
+  %1799 = bitcast <8 x i64> %1785 to <64 x i8>
+  %1800 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1791, <64 x i8> %1799)
+  %1801 = bitcast <64 x i8> %1800 to <16 x i32>
+  %1802 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1798, <16 x i32> %1801, <16 x i32> %1783)
+  %1803 = bitcast <16 x i32> %1802 to <8 x i64>
+  %1804 = add nuw nsw i64 %1738, 1
+  %1805 = icmp eq i64 %1804, %79
+  br i1 %1805, label %1890, label %1735, !llvm.loop !75
+
+1806:                                             ; preds = %1726, %1845
+  %1807 = phi <8 x i64> [ %1855, %1845 ], [ %1733, %1726 ]
+  %1808 = phi <8 x i64> [ %1853, %1845 ], [ %1732, %1726 ]
+  %1809 = phi i64 [ %1856, %1845 ], [ 0, %1726 ]
+  %1810 = phi i64 [ %1857, %1845 ], [ 0, %1726 ]
+  %1811 = shl nsw i64 %1809, 6
+  %1812 = getelementptr i8, ptr %77, i64 %1811
+  %1813 = load <16 x i32>, ptr %1812, align 1, !tbaa !31
+  br i1 %1723, label %1817, label %1814
+
+1814:                                             ; preds = %1806
+  %1815 = getelementptr i8, ptr %1812, i64 %14
+  %1816 = load <16 x i32>, ptr %1815, align 1, !tbaa !31
+  br label %1822
+
+1817:                                             ; preds = %1806
+  %1818 = getelementptr inbounds i8, ptr %1812, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1818, i32 0, i32 3, i32 1)
+  %1819 = getelementptr i8, ptr %1812, i64 %14
+  %1820 = load <16 x i32>, ptr %1819, align 1, !tbaa !31
+  %1821 = getelementptr inbounds i8, ptr %1819, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1821, i32 0, i32 3, i32 1)
+  br label %1822
+
+1822:                                             ; preds = %1817, %1814
+  %1823 = phi <16 x i32> [ %1820, %1817 ], [ %1816, %1814 ]
+  %1824 = shl nsw i64 %1809, 2
+  %1825 = getelementptr i8, ptr %130, i64 %1824
+  %1826 = load i32, ptr %1825, align 1
+  %1827 = insertelement <16 x i32> poison, i32 %1826, i64 0
+  %1828 = shufflevector <16 x i32> %1827, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1829 = bitcast <8 x i64> %1808 to <16 x i32>
+  %1830 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1829, <16 x i32> %1828, <16 x i32> %1813)
+  %1831 = bitcast <8 x i64> %1807 to <16 x i32>
+  %1832 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1831, <16 x i32> %1828, <16 x i32> %1823)
+  %1833 = or disjoint i64 %1809, 1
+  %1834 = shl nsw i64 %1833, 6
+  %1835 = getelementptr i8, ptr %77, i64 %1834
+  %1836 = load <16 x i32>, ptr %1835, align 1, !tbaa !31
+  br i1 %1723, label %1840, label %1837
+
+1837:                                             ; preds = %1822
+  %1838 = getelementptr i8, ptr %1835, i64 %14
+  %1839 = load <16 x i32>, ptr %1838, align 1, !tbaa !31
+  br label %1845
+
+1840:                                             ; preds = %1822
+  %1841 = getelementptr inbounds i8, ptr %1835, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1841, i32 0, i32 3, i32 1)
+  %1842 = getelementptr i8, ptr %1835, i64 %14
+  %1843 = load <16 x i32>, ptr %1842, align 1, !tbaa !31
+  %1844 = getelementptr inbounds i8, ptr %1842, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1844, i32 0, i32 3, i32 1)
+  br label %1845
+
+1845:                                             ; preds = %1840, %1837
+  %1846 = phi <16 x i32> [ %1843, %1840 ], [ %1839, %1837 ]
+  %1847 = shl nsw i64 %1833, 2
+  %1848 = getelementptr i8, ptr %130, i64 %1847
+  %1849 = load i32, ptr %1848, align 1
+  %1850 = insertelement <16 x i32> poison, i32 %1849, i64 0
+  %1851 = shufflevector <16 x i32> %1850, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1852 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1830, <16 x i32> %1851, <16 x i32> %1836)
+  %1853 = bitcast <16 x i32> %1852 to <8 x i64>
+  %1854 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1832, <16 x i32> %1851, <16 x i32> %1846)
+  %1855 = bitcast <16 x i32> %1854 to <8 x i64>
+  %1856 = add nuw nsw i64 %1809, 2
+  %1857 = add i64 %1810, 2
+  %1858 = icmp eq i64 %1857, %94
+  br i1 %1858, label %1859, label %1806, !llvm.loop !76
+
+1859:                                             ; preds = %1845, %1726
+  %1860 = phi <8 x i64> [ poison, %1726 ], [ %1853, %1845 ]
+  %1861 = phi <8 x i64> [ poison, %1726 ], [ %1855, %1845 ]
+  %1862 = phi <8 x i64> [ %1733, %1726 ], [ %1855, %1845 ]
+  %1863 = phi <8 x i64> [ %1732, %1726 ], [ %1853, %1845 ]
+  %1864 = phi i64 [ 0, %1726 ], [ %1856, %1845 ]
+  br i1 %95, label %1890, label %1865
+
+1865:                                             ; preds = %1859
+  %1866 = shl nsw i64 %1864, 6
+  %1867 = getelementptr i8, ptr %77, i64 %1866
+  %1868 = load <16 x i32>, ptr %1867, align 1, !tbaa !31
+  br i1 %1723, label %1872, label %1869
+
+1869:                                             ; preds = %1865
+  %1870 = getelementptr i8, ptr %1867, i64 %14
+  %1871 = load <16 x i32>, ptr %1870, align 1, !tbaa !31
+  br label %1877
+
+1872:                                             ; preds = %1865
+  %1873 = getelementptr inbounds i8, ptr %1867, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1873, i32 0, i32 3, i32 1)
+  %1874 = getelementptr i8, ptr %1867, i64 %14
+  %1875 = load <16 x i32>, ptr %1874, align 1, !tbaa !31
+  %1876 = getelementptr inbounds i8, ptr %1874, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1876, i32 0, i32 3, i32 1)
+  br label %1877
+
+1877:                                             ; preds = %1872, %1869
+  %1878 = phi <16 x i32> [ %1875, %1872 ], [ %1871, %1869 ]
+  %1879 = shl nsw i64 %1864, 2
+  %1880 = getelementptr i8, ptr %130, i64 %1879
+  %1881 = load i32, ptr %1880, align 1
+  %1882 = insertelement <16 x i32> poison, i32 %1881, i64 0
+  %1883 = shufflevector <16 x i32> %1882, <16 x i32> poison, <16 x i32> zeroinitializer
+  %1884 = bitcast <8 x i64> %1863 to <16 x i32>
+  %1885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1884, <16 x i32> %1883, <16 x i32> %1868)
+  %1886 = bitcast <16 x i32> %1885 to <8 x i64>
+  %1887 = bitcast <8 x i64> %1862 to <16 x i32>
+  %1888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1887, <16 x i32> %1883, <16 x i32> %1878)
+  %1889 = bitcast <16 x i32> %1888 to <8 x i64>
+  br label %1890
+
+1890:                                             ; preds = %1782, %1877, %1859, %1725, %1724
+  %1891 = phi <8 x i64> [ %1733, %1725 ], [ %1733, %1724 ], [ %1861, %1859 ], [ %1889, %1877 ], [ %1803, %1782 ]
+  %1892 = phi <8 x i64> [ %1732, %1725 ], [ %1732, %1724 ], [ %1860, %1859 ], [ %1886, %1877 ], [ %1797, %1782 ]
+  store <8 x i64> %1892, ptr %124, align 1, !tbaa !31
+  %1893 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %1891, ptr %1893, align 1, !tbaa !31
+  br label %3975
+
+1894:                                             ; preds = %119
+  %1895 = icmp eq i64 %121, 0
+  br i1 %78, label %1907, label %1899
+
+1896:                                             ; preds = %1907
+  br i1 %80, label %1913, label %2117
+
+1897:                                             ; preds = %1907
+  br i1 %82, label %1898, label %2117
 
 1898:                                             ; preds = %1897
-  br i1 %57, label %1998, label %1951
+  br i1 %89, label %2072, label %2001
 
-1899:                                             ; preds = %1896, %1899
-  %1900 = phi <16 x i32> [ %1933, %1899 ], [ zeroinitializer, %1896 ]
-  %1901 = phi <16 x i32> [ %1937, %1899 ], [ zeroinitializer, %1896 ]
-  %1902 = phi <16 x i32> [ %1945, %1899 ], [ zeroinitializer, %1896 ]
-  %1903 = phi <16 x i32> [ %1948, %1899 ], [ zeroinitializer, %1896 ]
-  %1904 = phi i64 [ %1949, %1899 ], [ 0, %1896 ]
-  %1905 = mul nuw nsw i64 %1904, 80
-  %1906 = getelementptr i8, ptr %114, i64 %1905
-  %1907 = load <16 x i32>, ptr %1906, align 1, !tbaa !31
-  %1908 = getelementptr inbounds i8, ptr %1906, i64 64
-  %1909 = load <16 x i8>, ptr %1908, align 1, !tbaa !31
-  %1910 = zext <16 x i8> %1909 to <16 x i32>
-  %1911 = bitcast <16 x i32> %1910 to <64 x i8>
-  %1912 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1911)
-  %1913 = bitcast <64 x i8> %1912 to <16 x i32>
-  %1914 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1913, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1915 = getelementptr i8, ptr %1906, i64 %13
-  %1916 = load <16 x i32>, ptr %1915, align 1, !tbaa !31
-  %1917 = getelementptr inbounds i8, ptr %1915, i64 64
-  %1918 = load <16 x i8>, ptr %1917, align 1, !tbaa !31
-  %1919 = zext <16 x i8> %1918 to <16 x i32>
-  %1920 = bitcast <16 x i32> %1919 to <64 x i8>
-  %1921 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1920)
-  %1922 = bitcast <64 x i8> %1921 to <16 x i32>
-  %1923 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1922, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %1924 = shl nsw i64 %1904, 3
-  %1925 = getelementptr i8, ptr %132, i64 %1924
-  %1926 = load i64, ptr %1925, align 1
-  %1927 = insertelement <8 x i64> poison, i64 %1926, i64 0
-  %1928 = shufflevector <8 x i64> %1927, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1929 = bitcast <8 x i64> %1928 to <64 x i8>
-  %1930 = bitcast <16 x i32> %1914 to <64 x i8>
-  %1931 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1930)
-  %1932 = bitcast <64 x i8> %1931 to <16 x i32>
-  %1933 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1900, <16 x i32> %1932, <16 x i32> %1907)
-  %1934 = bitcast <16 x i32> %1923 to <64 x i8>
-  %1935 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1929, <64 x i8> %1934)
-  %1936 = bitcast <64 x i8> %1935 to <16 x i32>
-  %1937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1901, <16 x i32> %1936, <16 x i32> %1916)
-  %1938 = getelementptr i8, ptr %1925, i64 %1
-  %1939 = load i64, ptr %1938, align 1
-  %1940 = insertelement <8 x i64> poison, i64 %1939, i64 0
-  %1941 = shufflevector <8 x i64> %1940, <8 x i64> poison, <8 x i32> zeroinitializer
-  %1942 = bitcast <8 x i64> %1941 to <64 x i8>
-  %1943 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1930)
-  %1944 = bitcast <64 x i8> %1943 to <16 x i32>
-  %1945 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1902, <16 x i32> %1944, <16 x i32> %1907)
-  %1946 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1942, <64 x i8> %1934)
-  %1947 = bitcast <64 x i8> %1946 to <16 x i32>
-  %1948 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1903, <16 x i32> %1947, <16 x i32> %1916)
-  %1949 = add nuw nsw i64 %1904, 1
-  %1950 = icmp eq i64 %1949, %17
-  br i1 %1950, label %2027, label %1899, !llvm.loop !74
+1899:                                             ; preds = %1894
+  %1900 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %1901 = getelementptr inbounds i8, ptr %132, i64 64
+  %1902 = load <8 x i64>, ptr %1901, align 1, !tbaa !31
+  %1903 = getelementptr inbounds i32, ptr %132, i64 %8
+  %1904 = load <8 x i64>, ptr %1903, align 1, !tbaa !31
+  %1905 = getelementptr inbounds i8, ptr %1903, i64 64
+  %1906 = load <8 x i64>, ptr %1905, align 1, !tbaa !31
+  br label %1907
 
-1951:                                             ; preds = %1898, %1951
-  %1952 = phi <16 x i32> [ %1987, %1951 ], [ zeroinitializer, %1898 ]
-  %1953 = phi <16 x i32> [ %1988, %1951 ], [ zeroinitializer, %1898 ]
-  %1954 = phi <16 x i32> [ %1993, %1951 ], [ zeroinitializer, %1898 ]
-  %1955 = phi <16 x i32> [ %1994, %1951 ], [ zeroinitializer, %1898 ]
-  %1956 = phi i64 [ %1995, %1951 ], [ 0, %1898 ]
-  %1957 = phi i64 [ %1996, %1951 ], [ 0, %1898 ]
-  %1958 = shl nsw i64 %1956, 6
-  %1959 = getelementptr i8, ptr %114, i64 %1958
-  %1960 = load <16 x i32>, ptr %1959, align 1, !tbaa !31
-  %1961 = getelementptr i8, ptr %1959, i64 %13
-  %1962 = load <16 x i32>, ptr %1961, align 1, !tbaa !31
-  %1963 = shl nsw i64 %1956, 2
-  %1964 = getelementptr i8, ptr %132, i64 %1963
-  %1965 = load i32, ptr %1964, align 1
-  %1966 = insertelement <16 x i32> poison, i32 %1965, i64 0
-  %1967 = shufflevector <16 x i32> %1966, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1952, <16 x i32> %1967, <16 x i32> %1960)
-  %1969 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1953, <16 x i32> %1967, <16 x i32> %1962)
-  %1970 = getelementptr i8, ptr %1964, i64 %1
-  %1971 = load i32, ptr %1970, align 1
-  %1972 = insertelement <16 x i32> poison, i32 %1971, i64 0
-  %1973 = shufflevector <16 x i32> %1972, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1954, <16 x i32> %1973, <16 x i32> %1960)
-  %1975 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1955, <16 x i32> %1973, <16 x i32> %1962)
-  %1976 = or disjoint i64 %1956, 1
-  %1977 = shl nsw i64 %1976, 6
-  %1978 = getelementptr i8, ptr %114, i64 %1977
-  %1979 = load <16 x i32>, ptr %1978, align 1, !tbaa !31
-  %1980 = getelementptr i8, ptr %1978, i64 %13
-  %1981 = load <16 x i32>, ptr %1980, align 1, !tbaa !31
-  %1982 = shl nsw i64 %1976, 2
-  %1983 = getelementptr i8, ptr %132, i64 %1982
-  %1984 = load i32, ptr %1983, align 1
-  %1985 = insertelement <16 x i32> poison, i32 %1984, i64 0
-  %1986 = shufflevector <16 x i32> %1985, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1987 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1968, <16 x i32> %1986, <16 x i32> %1979)
-  %1988 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1969, <16 x i32> %1986, <16 x i32> %1981)
-  %1989 = getelementptr i8, ptr %1983, i64 %1
-  %1990 = load i32, ptr %1989, align 1
-  %1991 = insertelement <16 x i32> poison, i32 %1990, i64 0
-  %1992 = shufflevector <16 x i32> %1991, <16 x i32> poison, <16 x i32> zeroinitializer
-  %1993 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1974, <16 x i32> %1992, <16 x i32> %1979)
-  %1994 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1975, <16 x i32> %1992, <16 x i32> %1981)
-  %1995 = add nuw nsw i64 %1956, 2
-  %1996 = add i64 %1957, 2
-  %1997 = icmp eq i64 %1996, %58
-  br i1 %1997, label %1998, label %1951, !llvm.loop !75
+1907:                                             ; preds = %1899, %1894
+  %1908 = phi <8 x i64> [ %1904, %1899 ], [ zeroinitializer, %1894 ]
+  %1909 = phi <8 x i64> [ %1900, %1899 ], [ zeroinitializer, %1894 ]
+  %1910 = phi <8 x i64> [ %1902, %1899 ], [ zeroinitializer, %1894 ]
+  %1911 = phi <8 x i64> [ %1906, %1899 ], [ zeroinitializer, %1894 ]
+  %1912 = or i1 %18, %1895
+  br i1 %11, label %1897, label %1896
 
-1998:                                             ; preds = %1951, %1898
-  %1999 = phi <16 x i32> [ poison, %1898 ], [ %1987, %1951 ]
-  %2000 = phi <16 x i32> [ poison, %1898 ], [ %1988, %1951 ]
-  %2001 = phi <16 x i32> [ poison, %1898 ], [ %1993, %1951 ]
-  %2002 = phi <16 x i32> [ poison, %1898 ], [ %1994, %1951 ]
-  %2003 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1987, %1951 ]
-  %2004 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1988, %1951 ]
-  %2005 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1993, %1951 ]
-  %2006 = phi <16 x i32> [ zeroinitializer, %1898 ], [ %1994, %1951 ]
-  %2007 = phi i64 [ 0, %1898 ], [ %1995, %1951 ]
-  br i1 %59, label %2027, label %2008
+1913:                                             ; preds = %1896, %1962
+  %1914 = phi <8 x i64> [ %1998, %1962 ], [ %1911, %1896 ]
+  %1915 = phi <8 x i64> [ %1993, %1962 ], [ %1908, %1896 ]
+  %1916 = phi <8 x i64> [ %1983, %1962 ], [ %1910, %1896 ]
+  %1917 = phi <8 x i64> [ %1977, %1962 ], [ %1909, %1896 ]
+  %1918 = phi i64 [ %1999, %1962 ], [ 0, %1896 ]
+  %1919 = mul nuw nsw i64 %1918, 80
+  %1920 = getelementptr i8, ptr %77, i64 %1919
+  %1921 = shl nsw i64 %1918, 7
+  %1922 = getelementptr inbounds i8, ptr %10, i64 %1921
+  %1923 = load <16 x i32>, ptr %1920, align 1, !tbaa !31
+  br i1 %1912, label %1924, label %1938
 
-2008:                                             ; preds = %1998
-  %2009 = shl nsw i64 %2007, 6
-  %2010 = getelementptr i8, ptr %114, i64 %2009
-  %2011 = load <16 x i32>, ptr %2010, align 1, !tbaa !31
-  %2012 = getelementptr i8, ptr %2010, i64 %13
+1924:                                             ; preds = %1913
+  br i1 %1895, label %1925, label %1928
+
+1925:                                             ; preds = %1924
+  %1926 = getelementptr inbounds i8, ptr %1920, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1926, i32 0, i32 3, i32 1)
+  %1927 = getelementptr inbounds i8, ptr %1920, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1927, i32 0, i32 3, i32 1)
+  br label %1928
+
+1928:                                             ; preds = %1925, %1924
+  %1929 = getelementptr inbounds i8, ptr %1920, i64 64
+  %1930 = load <16 x i8>, ptr %1929, align 1, !tbaa !31
+  %1931 = zext <16 x i8> %1930 to <16 x i32>
+  %1932 = bitcast <16 x i32> %1931 to <64 x i8>
+  %1933 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1932)
+  %1934 = bitcast <64 x i8> %1933 to <16 x i32>
+  %1935 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1934, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1936 = bitcast <16 x i32> %1935 to <8 x i64>
+  br i1 %18, label %1945, label %1937
+
+1937:                                             ; preds = %1928
+  store <16 x i32> %1935, ptr %1922, align 64, !tbaa !31
+  br label %1945
+
+1938:                                             ; preds = %1913
+  %1939 = getelementptr inbounds i8, ptr %24, i64 %1921
+  %1940 = load <8 x i64>, ptr %1939, align 64, !tbaa !31
+  %1941 = getelementptr i8, ptr %1920, i64 %12
+  %1942 = load <16 x i32>, ptr %1941, align 1, !tbaa !31
+  %1943 = getelementptr inbounds i8, ptr %1939, i64 64
+  %1944 = load <8 x i64>, ptr %1943, align 64, !tbaa !31
+  br label %1962
+
+1945:                                             ; preds = %1937, %1928
+  %1946 = getelementptr i8, ptr %1920, i64 %14
+  %1947 = load <16 x i32>, ptr %1946, align 1, !tbaa !31
+  br i1 %1895, label %1948, label %1951
+
+1948:                                             ; preds = %1945
+  %1949 = getelementptr inbounds i8, ptr %1946, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1949, i32 0, i32 3, i32 1)
+  %1950 = getelementptr inbounds i8, ptr %1946, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %1950, i32 0, i32 3, i32 1)
+  br label %1951
+
+1951:                                             ; preds = %1948, %1945
+  %1952 = getelementptr inbounds i8, ptr %1946, i64 64
+  %1953 = load <16 x i8>, ptr %1952, align 1, !tbaa !31
+  %1954 = zext <16 x i8> %1953 to <16 x i32>
+  %1955 = bitcast <16 x i32> %1954 to <64 x i8>
+  %1956 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %1955)
+  %1957 = bitcast <64 x i8> %1956 to <16 x i32>
+  %1958 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %1957, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %1959 = bitcast <16 x i32> %1958 to <8 x i64>
+  br i1 %18, label %1962, label %1960
+
+1960:                                             ; preds = %1951
+  %1961 = getelementptr inbounds i8, ptr %1922, i64 64
+  store <16 x i32> %1958, ptr %1961, align 64, !tbaa !31
+  br label %1962
+
+1962:                                             ; preds = %1960, %1951, %1938
+  %1963 = phi <16 x i32> [ %1947, %1951 ], [ %1947, %1960 ], [ %1942, %1938 ]
+  %1964 = phi <8 x i64> [ %1936, %1951 ], [ %1936, %1960 ], [ %1940, %1938 ]
+  %1965 = phi <8 x i64> [ %1959, %1951 ], [ %1959, %1960 ], [ %1944, %1938 ]
+  %1966 = shl nsw i64 %1918, 3
+  %1967 = getelementptr i8, ptr %130, i64 %1966
+  %1968 = load i64, ptr %1967, align 1
+  %1969 = insertelement <8 x i64> poison, i64 %1968, i64 0
+  %1970 = shufflevector <8 x i64> %1969, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1971 = bitcast <8 x i64> %1970 to <64 x i8>
+  %1972 = bitcast <8 x i64> %1917 to <16 x i32>
+  %1973 = bitcast <8 x i64> %1964 to <64 x i8>
+  %1974 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1971, <64 x i8> %1973)
+  %1975 = bitcast <64 x i8> %1974 to <16 x i32>
+  %1976 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1972, <16 x i32> %1975, <16 x i32> %1923)
+  %1977 = bitcast <16 x i32> %1976 to <8 x i64>
+  %1978 = bitcast <8 x i64> %1916 to <16 x i32>
+  %1979 = bitcast <8 x i64> %1965 to <64 x i8>
+  %1980 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1971, <64 x i8> %1979)
+  %1981 = bitcast <64 x i8> %1980 to <16 x i32>
+  %1982 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1978, <16 x i32> %1981, <16 x i32> %1963)
+  %1983 = bitcast <16 x i32> %1982 to <8 x i64>
+  %1984 = getelementptr i8, ptr %1967, i64 %1
+  %1985 = load i64, ptr %1984, align 1
+  %1986 = insertelement <8 x i64> poison, i64 %1985, i64 0
+  %1987 = shufflevector <8 x i64> %1986, <8 x i64> poison, <8 x i32> zeroinitializer
+  %1988 = bitcast <8 x i64> %1987 to <64 x i8>
+  %1989 = bitcast <8 x i64> %1915 to <16 x i32>
+  %1990 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1988, <64 x i8> %1973)
+  %1991 = bitcast <64 x i8> %1990 to <16 x i32>
+  %1992 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1989, <16 x i32> %1991, <16 x i32> %1923)
+  %1993 = bitcast <16 x i32> %1992 to <8 x i64>
+  %1994 = bitcast <8 x i64> %1914 to <16 x i32>
+  %1995 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %1988, <64 x i8> %1979)
+  %1996 = bitcast <64 x i8> %1995 to <16 x i32>
+  %1997 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %1994, <16 x i32> %1996, <16 x i32> %1963)
+  %1998 = bitcast <16 x i32> %1997 to <8 x i64>
+  %1999 = add nuw nsw i64 %1918, 1
+  %2000 = icmp eq i64 %1999, %79
+  br i1 %2000, label %2117, label %1913, !llvm.loop !75
+
+2001:                                             ; preds = %1898, %2050
+  %2002 = phi <8 x i64> [ %2068, %2050 ], [ %1911, %1898 ]
+  %2003 = phi <8 x i64> [ %2066, %2050 ], [ %1908, %1898 ]
+  %2004 = phi <8 x i64> [ %2060, %2050 ], [ %1910, %1898 ]
+  %2005 = phi <8 x i64> [ %2058, %2050 ], [ %1909, %1898 ]
+  %2006 = phi i64 [ %2069, %2050 ], [ 0, %1898 ]
+  %2007 = phi i64 [ %2070, %2050 ], [ 0, %1898 ]
+  %2008 = shl nsw i64 %2006, 6
+  %2009 = getelementptr i8, ptr %77, i64 %2008
+  %2010 = load <16 x i32>, ptr %2009, align 1, !tbaa !31
+  br i1 %1895, label %2014, label %2011
+
+2011:                                             ; preds = %2001
+  %2012 = getelementptr i8, ptr %2009, i64 %14
   %2013 = load <16 x i32>, ptr %2012, align 1, !tbaa !31
-  %2014 = shl nsw i64 %2007, 2
-  %2015 = getelementptr i8, ptr %132, i64 %2014
-  %2016 = load i32, ptr %2015, align 1
-  %2017 = insertelement <16 x i32> poison, i32 %2016, i64 0
-  %2018 = shufflevector <16 x i32> %2017, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2019 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2003, <16 x i32> %2018, <16 x i32> %2011)
-  %2020 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2004, <16 x i32> %2018, <16 x i32> %2013)
-  %2021 = getelementptr i8, ptr %2015, i64 %1
-  %2022 = load i32, ptr %2021, align 1
-  %2023 = insertelement <16 x i32> poison, i32 %2022, i64 0
-  %2024 = shufflevector <16 x i32> %2023, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2025 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2005, <16 x i32> %2024, <16 x i32> %2011)
-  %2026 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2006, <16 x i32> %2024, <16 x i32> %2013)
-  br label %2027
+  br label %2019
 
-2027:                                             ; preds = %1899, %2008, %1998, %1897, %1896
-  %2028 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %1999, %1998 ], [ %2019, %2008 ], [ %1933, %1899 ]
-  %2029 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2000, %1998 ], [ %2020, %2008 ], [ %1937, %1899 ]
-  %2030 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2001, %1998 ], [ %2025, %2008 ], [ %1945, %1899 ]
-  %2031 = phi <16 x i32> [ zeroinitializer, %1897 ], [ zeroinitializer, %1896 ], [ %2002, %1998 ], [ %2026, %2008 ], [ %1948, %1899 ]
-  store <16 x i32> %2028, ptr %126, align 1, !tbaa !31
-  %2032 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2029, ptr %2032, align 1, !tbaa !31
-  %2033 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2030, ptr %2033, align 1, !tbaa !31
-  %2034 = getelementptr inbounds i8, ptr %2033, i64 64
-  store <16 x i32> %2031, ptr %2034, align 1, !tbaa !31
-  br label %3244
+2014:                                             ; preds = %2001
+  %2015 = getelementptr inbounds i8, ptr %2009, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2015, i32 0, i32 3, i32 1)
+  %2016 = getelementptr i8, ptr %2009, i64 %14
+  %2017 = load <16 x i32>, ptr %2016, align 1, !tbaa !31
+  %2018 = getelementptr inbounds i8, ptr %2016, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2018, i32 0, i32 3, i32 1)
+  br label %2019
 
-2035:                                             ; preds = %121
-  br i1 %10, label %2037, label %2036
+2019:                                             ; preds = %2014, %2011
+  %2020 = phi <16 x i32> [ %2017, %2014 ], [ %2013, %2011 ]
+  %2021 = shl nsw i64 %2006, 2
+  %2022 = getelementptr i8, ptr %130, i64 %2021
+  %2023 = load i32, ptr %2022, align 1
+  %2024 = insertelement <16 x i32> poison, i32 %2023, i64 0
+  %2025 = shufflevector <16 x i32> %2024, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2026 = bitcast <8 x i64> %2005 to <16 x i32>
+  %2027 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2026, <16 x i32> %2025, <16 x i32> %2010)
+  %2028 = bitcast <8 x i64> %2004 to <16 x i32>
+  %2029 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2028, <16 x i32> %2025, <16 x i32> %2020)
+  %2030 = getelementptr i8, ptr %2022, i64 %1
+  %2031 = load i32, ptr %2030, align 1
+  %2032 = insertelement <16 x i32> poison, i32 %2031, i64 0
+  %2033 = shufflevector <16 x i32> %2032, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2034 = bitcast <8 x i64> %2003 to <16 x i32>
+  %2035 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2034, <16 x i32> %2033, <16 x i32> %2010)
+  %2036 = bitcast <8 x i64> %2002 to <16 x i32>
+  %2037 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2036, <16 x i32> %2033, <16 x i32> %2020)
+  %2038 = or disjoint i64 %2006, 1
+  %2039 = shl nsw i64 %2038, 6
+  %2040 = getelementptr i8, ptr %77, i64 %2039
+  %2041 = load <16 x i32>, ptr %2040, align 1, !tbaa !31
+  br i1 %1895, label %2045, label %2042
 
-2036:                                             ; preds = %2035
-  br i1 %18, label %2039, label %2204
+2042:                                             ; preds = %2019
+  %2043 = getelementptr i8, ptr %2040, i64 %14
+  %2044 = load <16 x i32>, ptr %2043, align 1, !tbaa !31
+  br label %2050
 
-2037:                                             ; preds = %2035
-  br i1 %20, label %2038, label %2204
+2045:                                             ; preds = %2019
+  %2046 = getelementptr inbounds i8, ptr %2040, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2046, i32 0, i32 3, i32 1)
+  %2047 = getelementptr i8, ptr %2040, i64 %14
+  %2048 = load <16 x i32>, ptr %2047, align 1, !tbaa !31
+  %2049 = getelementptr inbounds i8, ptr %2047, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2049, i32 0, i32 3, i32 1)
+  br label %2050
 
-2038:                                             ; preds = %2037
-  br i1 %53, label %2165, label %2104
+2050:                                             ; preds = %2045, %2042
+  %2051 = phi <16 x i32> [ %2048, %2045 ], [ %2044, %2042 ]
+  %2052 = shl nsw i64 %2038, 2
+  %2053 = getelementptr i8, ptr %130, i64 %2052
+  %2054 = load i32, ptr %2053, align 1
+  %2055 = insertelement <16 x i32> poison, i32 %2054, i64 0
+  %2056 = shufflevector <16 x i32> %2055, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2057 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2027, <16 x i32> %2056, <16 x i32> %2041)
+  %2058 = bitcast <16 x i32> %2057 to <8 x i64>
+  %2059 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2029, <16 x i32> %2056, <16 x i32> %2051)
+  %2060 = bitcast <16 x i32> %2059 to <8 x i64>
+  %2061 = getelementptr i8, ptr %2053, i64 %1
+  %2062 = load i32, ptr %2061, align 1
+  %2063 = insertelement <16 x i32> poison, i32 %2062, i64 0
+  %2064 = shufflevector <16 x i32> %2063, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2065 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2035, <16 x i32> %2064, <16 x i32> %2041)
+  %2066 = bitcast <16 x i32> %2065 to <8 x i64>
+  %2067 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2037, <16 x i32> %2064, <16 x i32> %2051)
+  %2068 = bitcast <16 x i32> %2067 to <8 x i64>
+  %2069 = add nuw nsw i64 %2006, 2
+  %2070 = add i64 %2007, 2
+  %2071 = icmp eq i64 %2070, %90
+  br i1 %2071, label %2072, label %2001, !llvm.loop !76
 
-2039:                                             ; preds = %2036, %2039
-  %2040 = phi <16 x i32> [ %2101, %2039 ], [ zeroinitializer, %2036 ]
-  %2041 = phi <16 x i32> [ %2098, %2039 ], [ zeroinitializer, %2036 ]
-  %2042 = phi <16 x i32> [ %2090, %2039 ], [ zeroinitializer, %2036 ]
-  %2043 = phi <16 x i32> [ %2087, %2039 ], [ zeroinitializer, %2036 ]
-  %2044 = phi <16 x i32> [ %2079, %2039 ], [ zeroinitializer, %2036 ]
-  %2045 = phi <16 x i32> [ %2075, %2039 ], [ zeroinitializer, %2036 ]
-  %2046 = phi i64 [ %2102, %2039 ], [ 0, %2036 ]
-  %2047 = mul nuw nsw i64 %2046, 80
-  %2048 = getelementptr i8, ptr %114, i64 %2047
-  %2049 = load <16 x i32>, ptr %2048, align 1, !tbaa !31
-  %2050 = getelementptr inbounds i8, ptr %2048, i64 64
-  %2051 = load <16 x i8>, ptr %2050, align 1, !tbaa !31
-  %2052 = zext <16 x i8> %2051 to <16 x i32>
-  %2053 = bitcast <16 x i32> %2052 to <64 x i8>
-  %2054 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2053)
-  %2055 = bitcast <64 x i8> %2054 to <16 x i32>
-  %2056 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2055, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2057 = getelementptr i8, ptr %2048, i64 %13
-  %2058 = load <16 x i32>, ptr %2057, align 1, !tbaa !31
-  %2059 = getelementptr inbounds i8, ptr %2057, i64 64
-  %2060 = load <16 x i8>, ptr %2059, align 1, !tbaa !31
-  %2061 = zext <16 x i8> %2060 to <16 x i32>
-  %2062 = bitcast <16 x i32> %2061 to <64 x i8>
-  %2063 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2062)
-  %2064 = bitcast <64 x i8> %2063 to <16 x i32>
-  %2065 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2064, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2066 = shl nsw i64 %2046, 3
-  %2067 = getelementptr i8, ptr %132, i64 %2066
-  %2068 = load i64, ptr %2067, align 1
-  %2069 = insertelement <8 x i64> poison, i64 %2068, i64 0
-  %2070 = shufflevector <8 x i64> %2069, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2071 = bitcast <8 x i64> %2070 to <64 x i8>
-  %2072 = bitcast <16 x i32> %2056 to <64 x i8>
-  %2073 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2072)
-  %2074 = bitcast <64 x i8> %2073 to <16 x i32>
-  %2075 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2045, <16 x i32> %2074, <16 x i32> %2049)
-  %2076 = bitcast <16 x i32> %2065 to <64 x i8>
-  %2077 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2071, <64 x i8> %2076)
-  %2078 = bitcast <64 x i8> %2077 to <16 x i32>
-  %2079 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2044, <16 x i32> %2078, <16 x i32> %2058)
-  %2080 = getelementptr i8, ptr %2067, i64 %1
-  %2081 = load i64, ptr %2080, align 1
-  %2082 = insertelement <8 x i64> poison, i64 %2081, i64 0
-  %2083 = shufflevector <8 x i64> %2082, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2084 = bitcast <8 x i64> %2083 to <64 x i8>
-  %2085 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2072)
-  %2086 = bitcast <64 x i8> %2085 to <16 x i32>
-  %2087 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2043, <16 x i32> %2086, <16 x i32> %2049)
-  %2088 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2084, <64 x i8> %2076)
-  %2089 = bitcast <64 x i8> %2088 to <16 x i32>
-  %2090 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2042, <16 x i32> %2089, <16 x i32> %2058)
-  %2091 = getelementptr i8, ptr %2067, i64 %27
-  %2092 = load i64, ptr %2091, align 1
-  %2093 = insertelement <8 x i64> poison, i64 %2092, i64 0
-  %2094 = shufflevector <8 x i64> %2093, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2095 = bitcast <8 x i64> %2094 to <64 x i8>
-  %2096 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2072)
-  %2097 = bitcast <64 x i8> %2096 to <16 x i32>
-  %2098 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2041, <16 x i32> %2097, <16 x i32> %2049)
-  %2099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2095, <64 x i8> %2076)
-  %2100 = bitcast <64 x i8> %2099 to <16 x i32>
-  %2101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2040, <16 x i32> %2100, <16 x i32> %2058)
-  %2102 = add nuw nsw i64 %2046, 1
-  %2103 = icmp eq i64 %2102, %17
-  br i1 %2103, label %2204, label %2039, !llvm.loop !74
+2072:                                             ; preds = %2050, %1898
+  %2073 = phi <8 x i64> [ poison, %1898 ], [ %2058, %2050 ]
+  %2074 = phi <8 x i64> [ poison, %1898 ], [ %2060, %2050 ]
+  %2075 = phi <8 x i64> [ poison, %1898 ], [ %2066, %2050 ]
+  %2076 = phi <8 x i64> [ poison, %1898 ], [ %2068, %2050 ]
+  %2077 = phi <8 x i64> [ %1911, %1898 ], [ %2068, %2050 ]
+  %2078 = phi <8 x i64> [ %1908, %1898 ], [ %2066, %2050 ]
+  %2079 = phi <8 x i64> [ %1910, %1898 ], [ %2060, %2050 ]
+  %2080 = phi <8 x i64> [ %1909, %1898 ], [ %2058, %2050 ]
+  %2081 = phi i64 [ 0, %1898 ], [ %2069, %2050 ]
+  br i1 %91, label %2117, label %2082
 
-2104:                                             ; preds = %2038, %2104
-  %2105 = phi <16 x i32> [ %2161, %2104 ], [ zeroinitializer, %2038 ]
-  %2106 = phi <16 x i32> [ %2160, %2104 ], [ zeroinitializer, %2038 ]
-  %2107 = phi <16 x i32> [ %2155, %2104 ], [ zeroinitializer, %2038 ]
-  %2108 = phi <16 x i32> [ %2154, %2104 ], [ zeroinitializer, %2038 ]
-  %2109 = phi <16 x i32> [ %2149, %2104 ], [ zeroinitializer, %2038 ]
-  %2110 = phi <16 x i32> [ %2148, %2104 ], [ zeroinitializer, %2038 ]
-  %2111 = phi i64 [ %2162, %2104 ], [ 0, %2038 ]
-  %2112 = phi i64 [ %2163, %2104 ], [ 0, %2038 ]
-  %2113 = shl nsw i64 %2111, 6
-  %2114 = getelementptr i8, ptr %114, i64 %2113
-  %2115 = load <16 x i32>, ptr %2114, align 1, !tbaa !31
-  %2116 = getelementptr i8, ptr %2114, i64 %13
-  %2117 = load <16 x i32>, ptr %2116, align 1, !tbaa !31
-  %2118 = shl nsw i64 %2111, 2
-  %2119 = getelementptr i8, ptr %132, i64 %2118
-  %2120 = load i32, ptr %2119, align 1
-  %2121 = insertelement <16 x i32> poison, i32 %2120, i64 0
-  %2122 = shufflevector <16 x i32> %2121, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2123 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2110, <16 x i32> %2122, <16 x i32> %2115)
-  %2124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2109, <16 x i32> %2122, <16 x i32> %2117)
-  %2125 = getelementptr i8, ptr %2119, i64 %1
-  %2126 = load i32, ptr %2125, align 1
-  %2127 = insertelement <16 x i32> poison, i32 %2126, i64 0
-  %2128 = shufflevector <16 x i32> %2127, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2129 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2108, <16 x i32> %2128, <16 x i32> %2115)
-  %2130 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2107, <16 x i32> %2128, <16 x i32> %2117)
-  %2131 = getelementptr i8, ptr %2119, i64 %27
-  %2132 = load i32, ptr %2131, align 1
-  %2133 = insertelement <16 x i32> poison, i32 %2132, i64 0
-  %2134 = shufflevector <16 x i32> %2133, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2106, <16 x i32> %2134, <16 x i32> %2115)
-  %2136 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2105, <16 x i32> %2134, <16 x i32> %2117)
-  %2137 = or disjoint i64 %2111, 1
-  %2138 = shl nsw i64 %2137, 6
-  %2139 = getelementptr i8, ptr %114, i64 %2138
-  %2140 = load <16 x i32>, ptr %2139, align 1, !tbaa !31
-  %2141 = getelementptr i8, ptr %2139, i64 %13
-  %2142 = load <16 x i32>, ptr %2141, align 1, !tbaa !31
-  %2143 = shl nsw i64 %2137, 2
-  %2144 = getelementptr i8, ptr %132, i64 %2143
-  %2145 = load i32, ptr %2144, align 1
-  %2146 = insertelement <16 x i32> poison, i32 %2145, i64 0
-  %2147 = shufflevector <16 x i32> %2146, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2148 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2123, <16 x i32> %2147, <16 x i32> %2140)
-  %2149 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2124, <16 x i32> %2147, <16 x i32> %2142)
-  %2150 = getelementptr i8, ptr %2144, i64 %1
-  %2151 = load i32, ptr %2150, align 1
-  %2152 = insertelement <16 x i32> poison, i32 %2151, i64 0
-  %2153 = shufflevector <16 x i32> %2152, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2154 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2129, <16 x i32> %2153, <16 x i32> %2140)
-  %2155 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2130, <16 x i32> %2153, <16 x i32> %2142)
-  %2156 = getelementptr i8, ptr %2144, i64 %27
-  %2157 = load i32, ptr %2156, align 1
-  %2158 = insertelement <16 x i32> poison, i32 %2157, i64 0
-  %2159 = shufflevector <16 x i32> %2158, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2160 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2135, <16 x i32> %2159, <16 x i32> %2140)
-  %2161 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2136, <16 x i32> %2159, <16 x i32> %2142)
-  %2162 = add nuw nsw i64 %2111, 2
-  %2163 = add i64 %2112, 2
-  %2164 = icmp eq i64 %2163, %54
-  br i1 %2164, label %2165, label %2104, !llvm.loop !75
+2082:                                             ; preds = %2072
+  %2083 = shl nsw i64 %2081, 6
+  %2084 = getelementptr i8, ptr %77, i64 %2083
+  %2085 = load <16 x i32>, ptr %2084, align 1, !tbaa !31
+  br i1 %1895, label %2089, label %2086
 
-2165:                                             ; preds = %2104, %2038
-  %2166 = phi <16 x i32> [ poison, %2038 ], [ %2148, %2104 ]
-  %2167 = phi <16 x i32> [ poison, %2038 ], [ %2149, %2104 ]
-  %2168 = phi <16 x i32> [ poison, %2038 ], [ %2154, %2104 ]
-  %2169 = phi <16 x i32> [ poison, %2038 ], [ %2155, %2104 ]
-  %2170 = phi <16 x i32> [ poison, %2038 ], [ %2160, %2104 ]
-  %2171 = phi <16 x i32> [ poison, %2038 ], [ %2161, %2104 ]
-  %2172 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2161, %2104 ]
-  %2173 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2160, %2104 ]
-  %2174 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2155, %2104 ]
-  %2175 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2154, %2104 ]
-  %2176 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2149, %2104 ]
-  %2177 = phi <16 x i32> [ zeroinitializer, %2038 ], [ %2148, %2104 ]
-  %2178 = phi i64 [ 0, %2038 ], [ %2162, %2104 ]
-  br i1 %55, label %2204, label %2179
+2086:                                             ; preds = %2082
+  %2087 = getelementptr i8, ptr %2084, i64 %14
+  %2088 = load <16 x i32>, ptr %2087, align 1, !tbaa !31
+  br label %2094
 
-2179:                                             ; preds = %2165
-  %2180 = shl nsw i64 %2178, 6
-  %2181 = getelementptr i8, ptr %114, i64 %2180
-  %2182 = load <16 x i32>, ptr %2181, align 1, !tbaa !31
-  %2183 = getelementptr i8, ptr %2181, i64 %13
-  %2184 = load <16 x i32>, ptr %2183, align 1, !tbaa !31
-  %2185 = shl nsw i64 %2178, 2
-  %2186 = getelementptr i8, ptr %132, i64 %2185
-  %2187 = load i32, ptr %2186, align 1
-  %2188 = insertelement <16 x i32> poison, i32 %2187, i64 0
-  %2189 = shufflevector <16 x i32> %2188, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2177, <16 x i32> %2189, <16 x i32> %2182)
-  %2191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2176, <16 x i32> %2189, <16 x i32> %2184)
-  %2192 = getelementptr i8, ptr %2186, i64 %1
-  %2193 = load i32, ptr %2192, align 1
-  %2194 = insertelement <16 x i32> poison, i32 %2193, i64 0
-  %2195 = shufflevector <16 x i32> %2194, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2175, <16 x i32> %2195, <16 x i32> %2182)
-  %2197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2174, <16 x i32> %2195, <16 x i32> %2184)
-  %2198 = getelementptr i8, ptr %2186, i64 %27
-  %2199 = load i32, ptr %2198, align 1
-  %2200 = insertelement <16 x i32> poison, i32 %2199, i64 0
-  %2201 = shufflevector <16 x i32> %2200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2173, <16 x i32> %2201, <16 x i32> %2182)
-  %2203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2172, <16 x i32> %2201, <16 x i32> %2184)
-  br label %2204
+2089:                                             ; preds = %2082
+  %2090 = getelementptr inbounds i8, ptr %2084, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2090, i32 0, i32 3, i32 1)
+  %2091 = getelementptr i8, ptr %2084, i64 %14
+  %2092 = load <16 x i32>, ptr %2091, align 1, !tbaa !31
+  %2093 = getelementptr inbounds i8, ptr %2091, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2093, i32 0, i32 3, i32 1)
+  br label %2094
 
-2204:                                             ; preds = %2039, %2179, %2165, %2037, %2036
-  %2205 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2171, %2165 ], [ %2203, %2179 ], [ %2101, %2039 ]
-  %2206 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2170, %2165 ], [ %2202, %2179 ], [ %2098, %2039 ]
-  %2207 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2169, %2165 ], [ %2197, %2179 ], [ %2090, %2039 ]
-  %2208 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2168, %2165 ], [ %2196, %2179 ], [ %2087, %2039 ]
-  %2209 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2167, %2165 ], [ %2191, %2179 ], [ %2079, %2039 ]
-  %2210 = phi <16 x i32> [ zeroinitializer, %2037 ], [ zeroinitializer, %2036 ], [ %2166, %2165 ], [ %2190, %2179 ], [ %2075, %2039 ]
-  store <16 x i32> %2210, ptr %126, align 1, !tbaa !31
-  %2211 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2209, ptr %2211, align 1, !tbaa !31
-  %2212 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2208, ptr %2212, align 1, !tbaa !31
-  %2213 = getelementptr inbounds i8, ptr %2212, i64 64
-  store <16 x i32> %2207, ptr %2213, align 1, !tbaa !31
-  %2214 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2206, ptr %2214, align 1, !tbaa !31
-  %2215 = getelementptr inbounds i8, ptr %2214, i64 64
-  store <16 x i32> %2205, ptr %2215, align 1, !tbaa !31
-  br label %3244
+2094:                                             ; preds = %2089, %2086
+  %2095 = phi <16 x i32> [ %2092, %2089 ], [ %2088, %2086 ]
+  %2096 = shl nsw i64 %2081, 2
+  %2097 = getelementptr i8, ptr %130, i64 %2096
+  %2098 = load i32, ptr %2097, align 1
+  %2099 = insertelement <16 x i32> poison, i32 %2098, i64 0
+  %2100 = shufflevector <16 x i32> %2099, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2101 = bitcast <8 x i64> %2080 to <16 x i32>
+  %2102 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2101, <16 x i32> %2100, <16 x i32> %2085)
+  %2103 = bitcast <16 x i32> %2102 to <8 x i64>
+  %2104 = bitcast <8 x i64> %2079 to <16 x i32>
+  %2105 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2104, <16 x i32> %2100, <16 x i32> %2095)
+  %2106 = bitcast <16 x i32> %2105 to <8 x i64>
+  %2107 = getelementptr i8, ptr %2097, i64 %1
+  %2108 = load i32, ptr %2107, align 1
+  %2109 = insertelement <16 x i32> poison, i32 %2108, i64 0
+  %2110 = shufflevector <16 x i32> %2109, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2111 = bitcast <8 x i64> %2078 to <16 x i32>
+  %2112 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2111, <16 x i32> %2110, <16 x i32> %2085)
+  %2113 = bitcast <16 x i32> %2112 to <8 x i64>
+  %2114 = bitcast <8 x i64> %2077 to <16 x i32>
+  %2115 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2114, <16 x i32> %2110, <16 x i32> %2095)
+  %2116 = bitcast <16 x i32> %2115 to <8 x i64>
+  br label %2117
 
-2216:                                             ; preds = %121
-  br i1 %10, label %2218, label %2217
+2117:                                             ; preds = %1962, %2094, %2072, %1897, %1896
+  %2118 = phi <8 x i64> [ %1911, %1897 ], [ %1911, %1896 ], [ %2076, %2072 ], [ %2116, %2094 ], [ %1998, %1962 ]
+  %2119 = phi <8 x i64> [ %1908, %1897 ], [ %1908, %1896 ], [ %2075, %2072 ], [ %2113, %2094 ], [ %1993, %1962 ]
+  %2120 = phi <8 x i64> [ %1910, %1897 ], [ %1910, %1896 ], [ %2074, %2072 ], [ %2106, %2094 ], [ %1983, %1962 ]
+  %2121 = phi <8 x i64> [ %1909, %1897 ], [ %1909, %1896 ], [ %2073, %2072 ], [ %2103, %2094 ], [ %1977, %1962 ]
+  store <8 x i64> %2121, ptr %124, align 1, !tbaa !31
+  %2122 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2120, ptr %2122, align 1, !tbaa !31
+  %2123 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2119, ptr %2123, align 1, !tbaa !31
+  %2124 = getelementptr inbounds i8, ptr %2123, i64 64
+  store <8 x i64> %2118, ptr %2124, align 1, !tbaa !31
+  br label %3975
 
-2217:                                             ; preds = %2216
-  br i1 %18, label %2220, label %2422
+2125:                                             ; preds = %119
+  %2126 = icmp eq i64 %121, 0
+  br i1 %78, label %2142, label %2130
 
-2218:                                             ; preds = %2216
-  br i1 %20, label %2219, label %2422
+2127:                                             ; preds = %2142
+  br i1 %80, label %2150, label %2403
 
-2219:                                             ; preds = %2218
-  br i1 %49, label %2373, label %2298
+2128:                                             ; preds = %2142
+  br i1 %82, label %2129, label %2403
 
-2220:                                             ; preds = %2217, %2220
-  %2221 = phi <16 x i32> [ %2295, %2220 ], [ zeroinitializer, %2217 ]
-  %2222 = phi <16 x i32> [ %2292, %2220 ], [ zeroinitializer, %2217 ]
-  %2223 = phi <16 x i32> [ %2284, %2220 ], [ zeroinitializer, %2217 ]
-  %2224 = phi <16 x i32> [ %2281, %2220 ], [ zeroinitializer, %2217 ]
-  %2225 = phi <16 x i32> [ %2273, %2220 ], [ zeroinitializer, %2217 ]
-  %2226 = phi <16 x i32> [ %2270, %2220 ], [ zeroinitializer, %2217 ]
-  %2227 = phi <16 x i32> [ %2262, %2220 ], [ zeroinitializer, %2217 ]
-  %2228 = phi <16 x i32> [ %2258, %2220 ], [ zeroinitializer, %2217 ]
-  %2229 = phi i64 [ %2296, %2220 ], [ 0, %2217 ]
-  %2230 = mul nuw nsw i64 %2229, 80
-  %2231 = getelementptr i8, ptr %114, i64 %2230
-  %2232 = load <16 x i32>, ptr %2231, align 1, !tbaa !31
-  %2233 = getelementptr inbounds i8, ptr %2231, i64 64
-  %2234 = load <16 x i8>, ptr %2233, align 1, !tbaa !31
-  %2235 = zext <16 x i8> %2234 to <16 x i32>
-  %2236 = bitcast <16 x i32> %2235 to <64 x i8>
-  %2237 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2236)
-  %2238 = bitcast <64 x i8> %2237 to <16 x i32>
-  %2239 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2238, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2240 = getelementptr i8, ptr %2231, i64 %13
-  %2241 = load <16 x i32>, ptr %2240, align 1, !tbaa !31
-  %2242 = getelementptr inbounds i8, ptr %2240, i64 64
-  %2243 = load <16 x i8>, ptr %2242, align 1, !tbaa !31
-  %2244 = zext <16 x i8> %2243 to <16 x i32>
-  %2245 = bitcast <16 x i32> %2244 to <64 x i8>
-  %2246 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2245)
-  %2247 = bitcast <64 x i8> %2246 to <16 x i32>
-  %2248 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2247, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2249 = shl nsw i64 %2229, 3
-  %2250 = getelementptr i8, ptr %132, i64 %2249
-  %2251 = load i64, ptr %2250, align 1
-  %2252 = insertelement <8 x i64> poison, i64 %2251, i64 0
-  %2253 = shufflevector <8 x i64> %2252, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2254 = bitcast <8 x i64> %2253 to <64 x i8>
-  %2255 = bitcast <16 x i32> %2239 to <64 x i8>
-  %2256 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2255)
-  %2257 = bitcast <64 x i8> %2256 to <16 x i32>
-  %2258 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2257, <16 x i32> %2232)
-  %2259 = bitcast <16 x i32> %2248 to <64 x i8>
-  %2260 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2254, <64 x i8> %2259)
-  %2261 = bitcast <64 x i8> %2260 to <16 x i32>
-  %2262 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2227, <16 x i32> %2261, <16 x i32> %2241)
-  %2263 = getelementptr i8, ptr %2250, i64 %1
-  %2264 = load i64, ptr %2263, align 1
-  %2265 = insertelement <8 x i64> poison, i64 %2264, i64 0
-  %2266 = shufflevector <8 x i64> %2265, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2267 = bitcast <8 x i64> %2266 to <64 x i8>
-  %2268 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2255)
-  %2269 = bitcast <64 x i8> %2268 to <16 x i32>
-  %2270 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2226, <16 x i32> %2269, <16 x i32> %2232)
-  %2271 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2267, <64 x i8> %2259)
-  %2272 = bitcast <64 x i8> %2271 to <16 x i32>
-  %2273 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2225, <16 x i32> %2272, <16 x i32> %2241)
-  %2274 = getelementptr i8, ptr %2250, i64 %27
-  %2275 = load i64, ptr %2274, align 1
-  %2276 = insertelement <8 x i64> poison, i64 %2275, i64 0
-  %2277 = shufflevector <8 x i64> %2276, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2278 = bitcast <8 x i64> %2277 to <64 x i8>
-  %2279 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2255)
-  %2280 = bitcast <64 x i8> %2279 to <16 x i32>
-  %2281 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2224, <16 x i32> %2280, <16 x i32> %2232)
-  %2282 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2278, <64 x i8> %2259)
-  %2283 = bitcast <64 x i8> %2282 to <16 x i32>
-  %2284 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2223, <16 x i32> %2283, <16 x i32> %2241)
-  %2285 = getelementptr i8, ptr %2250, i64 %28
-  %2286 = load i64, ptr %2285, align 1
-  %2287 = insertelement <8 x i64> poison, i64 %2286, i64 0
-  %2288 = shufflevector <8 x i64> %2287, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2289 = bitcast <8 x i64> %2288 to <64 x i8>
-  %2290 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2255)
-  %2291 = bitcast <64 x i8> %2290 to <16 x i32>
-  %2292 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2222, <16 x i32> %2291, <16 x i32> %2232)
-  %2293 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2289, <64 x i8> %2259)
-  %2294 = bitcast <64 x i8> %2293 to <16 x i32>
-  %2295 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2221, <16 x i32> %2294, <16 x i32> %2241)
-  %2296 = add nuw nsw i64 %2229, 1
-  %2297 = icmp eq i64 %2296, %17
-  br i1 %2297, label %2422, label %2220, !llvm.loop !74
+2129:                                             ; preds = %2128
+  br i1 %85, label %2344, label %2255
 
-2298:                                             ; preds = %2219, %2298
-  %2299 = phi <16 x i32> [ %2369, %2298 ], [ zeroinitializer, %2219 ]
-  %2300 = phi <16 x i32> [ %2368, %2298 ], [ zeroinitializer, %2219 ]
-  %2301 = phi <16 x i32> [ %2363, %2298 ], [ zeroinitializer, %2219 ]
-  %2302 = phi <16 x i32> [ %2362, %2298 ], [ zeroinitializer, %2219 ]
-  %2303 = phi <16 x i32> [ %2357, %2298 ], [ zeroinitializer, %2219 ]
-  %2304 = phi <16 x i32> [ %2356, %2298 ], [ zeroinitializer, %2219 ]
-  %2305 = phi <16 x i32> [ %2351, %2298 ], [ zeroinitializer, %2219 ]
-  %2306 = phi <16 x i32> [ %2350, %2298 ], [ zeroinitializer, %2219 ]
-  %2307 = phi i64 [ %2370, %2298 ], [ 0, %2219 ]
-  %2308 = phi i64 [ %2371, %2298 ], [ 0, %2219 ]
-  %2309 = shl nsw i64 %2307, 6
-  %2310 = getelementptr i8, ptr %114, i64 %2309
-  %2311 = load <16 x i32>, ptr %2310, align 1, !tbaa !31
-  %2312 = getelementptr i8, ptr %2310, i64 %13
-  %2313 = load <16 x i32>, ptr %2312, align 1, !tbaa !31
-  %2314 = shl nsw i64 %2307, 2
-  %2315 = getelementptr i8, ptr %132, i64 %2314
-  %2316 = load i32, ptr %2315, align 1
-  %2317 = insertelement <16 x i32> poison, i32 %2316, i64 0
-  %2318 = shufflevector <16 x i32> %2317, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2319 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2306, <16 x i32> %2318, <16 x i32> %2311)
-  %2320 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2305, <16 x i32> %2318, <16 x i32> %2313)
-  %2321 = getelementptr i8, ptr %2315, i64 %1
-  %2322 = load i32, ptr %2321, align 1
-  %2323 = insertelement <16 x i32> poison, i32 %2322, i64 0
-  %2324 = shufflevector <16 x i32> %2323, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2325 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2304, <16 x i32> %2324, <16 x i32> %2311)
-  %2326 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2303, <16 x i32> %2324, <16 x i32> %2313)
-  %2327 = getelementptr i8, ptr %2315, i64 %27
-  %2328 = load i32, ptr %2327, align 1
-  %2329 = insertelement <16 x i32> poison, i32 %2328, i64 0
-  %2330 = shufflevector <16 x i32> %2329, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2302, <16 x i32> %2330, <16 x i32> %2311)
-  %2332 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2330, <16 x i32> %2313)
-  %2333 = getelementptr i8, ptr %2315, i64 %28
+2130:                                             ; preds = %2125
+  %2131 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2132 = getelementptr inbounds i8, ptr %132, i64 64
+  %2133 = load <8 x i64>, ptr %2132, align 1, !tbaa !31
+  %2134 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2135 = load <8 x i64>, ptr %2134, align 1, !tbaa !31
+  %2136 = getelementptr inbounds i8, ptr %2134, i64 64
+  %2137 = load <8 x i64>, ptr %2136, align 1, !tbaa !31
+  %2138 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2139 = load <8 x i64>, ptr %2138, align 1, !tbaa !31
+  %2140 = getelementptr inbounds i8, ptr %2138, i64 64
+  %2141 = load <8 x i64>, ptr %2140, align 1, !tbaa !31
+  br label %2142
+
+2142:                                             ; preds = %2130, %2125
+  %2143 = phi <8 x i64> [ %2139, %2130 ], [ zeroinitializer, %2125 ]
+  %2144 = phi <8 x i64> [ %2135, %2130 ], [ zeroinitializer, %2125 ]
+  %2145 = phi <8 x i64> [ %2131, %2130 ], [ zeroinitializer, %2125 ]
+  %2146 = phi <8 x i64> [ %2133, %2130 ], [ zeroinitializer, %2125 ]
+  %2147 = phi <8 x i64> [ %2137, %2130 ], [ zeroinitializer, %2125 ]
+  %2148 = phi <8 x i64> [ %2141, %2130 ], [ zeroinitializer, %2125 ]
+  %2149 = or i1 %18, %2126
+  br i1 %11, label %2128, label %2127
+
+2150:                                             ; preds = %2127, %2201
+  %2151 = phi <8 x i64> [ %2252, %2201 ], [ %2148, %2127 ]
+  %2152 = phi <8 x i64> [ %2247, %2201 ], [ %2143, %2127 ]
+  %2153 = phi <8 x i64> [ %2237, %2201 ], [ %2147, %2127 ]
+  %2154 = phi <8 x i64> [ %2232, %2201 ], [ %2144, %2127 ]
+  %2155 = phi <8 x i64> [ %2222, %2201 ], [ %2146, %2127 ]
+  %2156 = phi <8 x i64> [ %2216, %2201 ], [ %2145, %2127 ]
+  %2157 = phi i64 [ %2253, %2201 ], [ 0, %2127 ]
+  %2158 = mul nuw nsw i64 %2157, 80
+  %2159 = getelementptr i8, ptr %77, i64 %2158
+  %2160 = shl nsw i64 %2157, 7
+  %2161 = getelementptr inbounds i8, ptr %10, i64 %2160
+  %2162 = load <16 x i32>, ptr %2159, align 1, !tbaa !31
+  br i1 %2149, label %2163, label %2177
+
+2163:                                             ; preds = %2150
+  br i1 %2126, label %2164, label %2167
+
+2164:                                             ; preds = %2163
+  %2165 = getelementptr inbounds i8, ptr %2159, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2165, i32 0, i32 3, i32 1)
+  %2166 = getelementptr inbounds i8, ptr %2159, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2166, i32 0, i32 3, i32 1)
+  br label %2167
+
+2167:                                             ; preds = %2164, %2163
+  %2168 = getelementptr inbounds i8, ptr %2159, i64 64
+  %2169 = load <16 x i8>, ptr %2168, align 1, !tbaa !31
+  %2170 = zext <16 x i8> %2169 to <16 x i32>
+  %2171 = bitcast <16 x i32> %2170 to <64 x i8>
+  %2172 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2171)
+  %2173 = bitcast <64 x i8> %2172 to <16 x i32>
+  %2174 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2173, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2175 = bitcast <16 x i32> %2174 to <8 x i64>
+  br i1 %18, label %2184, label %2176
+
+2176:                                             ; preds = %2167
+  store <16 x i32> %2174, ptr %2161, align 64, !tbaa !31
+  br label %2184
+
+2177:                                             ; preds = %2150
+  %2178 = getelementptr inbounds i8, ptr %24, i64 %2160
+  %2179 = load <8 x i64>, ptr %2178, align 64, !tbaa !31
+  %2180 = getelementptr i8, ptr %2159, i64 %12
+  %2181 = load <16 x i32>, ptr %2180, align 1, !tbaa !31
+  %2182 = getelementptr inbounds i8, ptr %2178, i64 64
+  %2183 = load <8 x i64>, ptr %2182, align 64, !tbaa !31
+  br label %2201
+
+2184:                                             ; preds = %2176, %2167
+  %2185 = getelementptr i8, ptr %2159, i64 %14
+  %2186 = load <16 x i32>, ptr %2185, align 1, !tbaa !31
+  br i1 %2126, label %2187, label %2190
+
+2187:                                             ; preds = %2184
+  %2188 = getelementptr inbounds i8, ptr %2185, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2188, i32 0, i32 3, i32 1)
+  %2189 = getelementptr inbounds i8, ptr %2185, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2189, i32 0, i32 3, i32 1)
+  br label %2190
+
+2190:                                             ; preds = %2187, %2184
+  %2191 = getelementptr inbounds i8, ptr %2185, i64 64
+  %2192 = load <16 x i8>, ptr %2191, align 1, !tbaa !31
+  %2193 = zext <16 x i8> %2192 to <16 x i32>
+  %2194 = bitcast <16 x i32> %2193 to <64 x i8>
+  %2195 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2194)
+  %2196 = bitcast <64 x i8> %2195 to <16 x i32>
+  %2197 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2196, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2198 = bitcast <16 x i32> %2197 to <8 x i64>
+  br i1 %18, label %2201, label %2199
+
+2199:                                             ; preds = %2190
+  %2200 = getelementptr inbounds i8, ptr %2161, i64 64
+  store <16 x i32> %2197, ptr %2200, align 64, !tbaa !31
+  br label %2201
+
+2201:                                             ; preds = %2199, %2190, %2177
+  %2202 = phi <16 x i32> [ %2186, %2190 ], [ %2186, %2199 ], [ %2181, %2177 ]
+  %2203 = phi <8 x i64> [ %2175, %2190 ], [ %2175, %2199 ], [ %2179, %2177 ]
+  %2204 = phi <8 x i64> [ %2198, %2190 ], [ %2198, %2199 ], [ %2183, %2177 ]
+  %2205 = shl nsw i64 %2157, 3
+  %2206 = getelementptr i8, ptr %130, i64 %2205
+  %2207 = load i64, ptr %2206, align 1
+  %2208 = insertelement <8 x i64> poison, i64 %2207, i64 0
+  %2209 = shufflevector <8 x i64> %2208, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2210 = bitcast <8 x i64> %2209 to <64 x i8>
+  %2211 = bitcast <8 x i64> %2156 to <16 x i32>
+  %2212 = bitcast <8 x i64> %2203 to <64 x i8>
+  %2213 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2210, <64 x i8> %2212)
+  %2214 = bitcast <64 x i8> %2213 to <16 x i32>
+  %2215 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2211, <16 x i32> %2214, <16 x i32> %2162)
+  %2216 = bitcast <16 x i32> %2215 to <8 x i64>
+  %2217 = bitcast <8 x i64> %2155 to <16 x i32>
+  %2218 = bitcast <8 x i64> %2204 to <64 x i8>
+  %2219 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2210, <64 x i8> %2218)
+  %2220 = bitcast <64 x i8> %2219 to <16 x i32>
+  %2221 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2217, <16 x i32> %2220, <16 x i32> %2202)
+  %2222 = bitcast <16 x i32> %2221 to <8 x i64>
+  %2223 = getelementptr i8, ptr %2206, i64 %1
+  %2224 = load i64, ptr %2223, align 1
+  %2225 = insertelement <8 x i64> poison, i64 %2224, i64 0
+  %2226 = shufflevector <8 x i64> %2225, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2227 = bitcast <8 x i64> %2226 to <64 x i8>
+  %2228 = bitcast <8 x i64> %2154 to <16 x i32>
+  %2229 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2227, <64 x i8> %2212)
+  %2230 = bitcast <64 x i8> %2229 to <16 x i32>
+  %2231 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2228, <16 x i32> %2230, <16 x i32> %2162)
+  %2232 = bitcast <16 x i32> %2231 to <8 x i64>
+  %2233 = bitcast <8 x i64> %2153 to <16 x i32>
+  %2234 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2227, <64 x i8> %2218)
+  %2235 = bitcast <64 x i8> %2234 to <16 x i32>
+  %2236 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2233, <16 x i32> %2235, <16 x i32> %2202)
+  %2237 = bitcast <16 x i32> %2236 to <8 x i64>
+  %2238 = getelementptr i8, ptr %2206, i64 %37
+  %2239 = load i64, ptr %2238, align 1
+  %2240 = insertelement <8 x i64> poison, i64 %2239, i64 0
+  %2241 = shufflevector <8 x i64> %2240, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2242 = bitcast <8 x i64> %2241 to <64 x i8>
+  %2243 = bitcast <8 x i64> %2152 to <16 x i32>
+  %2244 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2242, <64 x i8> %2212)
+  %2245 = bitcast <64 x i8> %2244 to <16 x i32>
+  %2246 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2243, <16 x i32> %2245, <16 x i32> %2162)
+  %2247 = bitcast <16 x i32> %2246 to <8 x i64>
+  %2248 = bitcast <8 x i64> %2151 to <16 x i32>
+  %2249 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2242, <64 x i8> %2218)
+  %2250 = bitcast <64 x i8> %2249 to <16 x i32>
+  %2251 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2248, <16 x i32> %2250, <16 x i32> %2202)
+  %2252 = bitcast <16 x i32> %2251 to <8 x i64>
+  %2253 = add nuw nsw i64 %2157, 1
+  %2254 = icmp eq i64 %2253, %79
+  br i1 %2254, label %2403, label %2150, !llvm.loop !75
+
+2255:                                             ; preds = %2129, %2314
+  %2256 = phi <8 x i64> [ %2340, %2314 ], [ %2148, %2129 ]
+  %2257 = phi <8 x i64> [ %2338, %2314 ], [ %2143, %2129 ]
+  %2258 = phi <8 x i64> [ %2332, %2314 ], [ %2147, %2129 ]
+  %2259 = phi <8 x i64> [ %2330, %2314 ], [ %2144, %2129 ]
+  %2260 = phi <8 x i64> [ %2324, %2314 ], [ %2146, %2129 ]
+  %2261 = phi <8 x i64> [ %2322, %2314 ], [ %2145, %2129 ]
+  %2262 = phi i64 [ %2341, %2314 ], [ 0, %2129 ]
+  %2263 = phi i64 [ %2342, %2314 ], [ 0, %2129 ]
+  %2264 = shl nsw i64 %2262, 6
+  %2265 = getelementptr i8, ptr %77, i64 %2264
+  %2266 = load <16 x i32>, ptr %2265, align 1, !tbaa !31
+  br i1 %2126, label %2270, label %2267
+
+2267:                                             ; preds = %2255
+  %2268 = getelementptr i8, ptr %2265, i64 %14
+  %2269 = load <16 x i32>, ptr %2268, align 1, !tbaa !31
+  br label %2275
+
+2270:                                             ; preds = %2255
+  %2271 = getelementptr inbounds i8, ptr %2265, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2271, i32 0, i32 3, i32 1)
+  %2272 = getelementptr i8, ptr %2265, i64 %14
+  %2273 = load <16 x i32>, ptr %2272, align 1, !tbaa !31
+  %2274 = getelementptr inbounds i8, ptr %2272, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2274, i32 0, i32 3, i32 1)
+  br label %2275
+
+2275:                                             ; preds = %2270, %2267
+  %2276 = phi <16 x i32> [ %2273, %2270 ], [ %2269, %2267 ]
+  %2277 = shl nsw i64 %2262, 2
+  %2278 = getelementptr i8, ptr %130, i64 %2277
+  %2279 = load i32, ptr %2278, align 1
+  %2280 = insertelement <16 x i32> poison, i32 %2279, i64 0
+  %2281 = shufflevector <16 x i32> %2280, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2282 = bitcast <8 x i64> %2261 to <16 x i32>
+  %2283 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2282, <16 x i32> %2281, <16 x i32> %2266)
+  %2284 = bitcast <8 x i64> %2260 to <16 x i32>
+  %2285 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2284, <16 x i32> %2281, <16 x i32> %2276)
+  %2286 = getelementptr i8, ptr %2278, i64 %1
+  %2287 = load i32, ptr %2286, align 1
+  %2288 = insertelement <16 x i32> poison, i32 %2287, i64 0
+  %2289 = shufflevector <16 x i32> %2288, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2290 = bitcast <8 x i64> %2259 to <16 x i32>
+  %2291 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2290, <16 x i32> %2289, <16 x i32> %2266)
+  %2292 = bitcast <8 x i64> %2258 to <16 x i32>
+  %2293 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2292, <16 x i32> %2289, <16 x i32> %2276)
+  %2294 = getelementptr i8, ptr %2278, i64 %37
+  %2295 = load i32, ptr %2294, align 1
+  %2296 = insertelement <16 x i32> poison, i32 %2295, i64 0
+  %2297 = shufflevector <16 x i32> %2296, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2298 = bitcast <8 x i64> %2257 to <16 x i32>
+  %2299 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2298, <16 x i32> %2297, <16 x i32> %2266)
+  %2300 = bitcast <8 x i64> %2256 to <16 x i32>
+  %2301 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2297, <16 x i32> %2276)
+  %2302 = or disjoint i64 %2262, 1
+  %2303 = shl nsw i64 %2302, 6
+  %2304 = getelementptr i8, ptr %77, i64 %2303
+  %2305 = load <16 x i32>, ptr %2304, align 1, !tbaa !31
+  br i1 %2126, label %2309, label %2306
+
+2306:                                             ; preds = %2275
+  %2307 = getelementptr i8, ptr %2304, i64 %14
+  %2308 = load <16 x i32>, ptr %2307, align 1, !tbaa !31
+  br label %2314
+
+2309:                                             ; preds = %2275
+  %2310 = getelementptr inbounds i8, ptr %2304, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2310, i32 0, i32 3, i32 1)
+  %2311 = getelementptr i8, ptr %2304, i64 %14
+  %2312 = load <16 x i32>, ptr %2311, align 1, !tbaa !31
+  %2313 = getelementptr inbounds i8, ptr %2311, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2313, i32 0, i32 3, i32 1)
+  br label %2314
+
+2314:                                             ; preds = %2309, %2306
+  %2315 = phi <16 x i32> [ %2312, %2309 ], [ %2308, %2306 ]
+  %2316 = shl nsw i64 %2302, 2
+  %2317 = getelementptr i8, ptr %130, i64 %2316
+  %2318 = load i32, ptr %2317, align 1
+  %2319 = insertelement <16 x i32> poison, i32 %2318, i64 0
+  %2320 = shufflevector <16 x i32> %2319, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2321 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2283, <16 x i32> %2320, <16 x i32> %2305)
+  %2322 = bitcast <16 x i32> %2321 to <8 x i64>
+  %2323 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2285, <16 x i32> %2320, <16 x i32> %2315)
+  %2324 = bitcast <16 x i32> %2323 to <8 x i64>
+  %2325 = getelementptr i8, ptr %2317, i64 %1
+  %2326 = load i32, ptr %2325, align 1
+  %2327 = insertelement <16 x i32> poison, i32 %2326, i64 0
+  %2328 = shufflevector <16 x i32> %2327, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2329 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2291, <16 x i32> %2328, <16 x i32> %2305)
+  %2330 = bitcast <16 x i32> %2329 to <8 x i64>
+  %2331 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2293, <16 x i32> %2328, <16 x i32> %2315)
+  %2332 = bitcast <16 x i32> %2331 to <8 x i64>
+  %2333 = getelementptr i8, ptr %2317, i64 %37
   %2334 = load i32, ptr %2333, align 1
   %2335 = insertelement <16 x i32> poison, i32 %2334, i64 0
   %2336 = shufflevector <16 x i32> %2335, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2337 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2300, <16 x i32> %2336, <16 x i32> %2311)
-  %2338 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2336, <16 x i32> %2313)
-  %2339 = or disjoint i64 %2307, 1
-  %2340 = shl nsw i64 %2339, 6
-  %2341 = getelementptr i8, ptr %114, i64 %2340
-  %2342 = load <16 x i32>, ptr %2341, align 1, !tbaa !31
-  %2343 = getelementptr i8, ptr %2341, i64 %13
-  %2344 = load <16 x i32>, ptr %2343, align 1, !tbaa !31
-  %2345 = shl nsw i64 %2339, 2
-  %2346 = getelementptr i8, ptr %132, i64 %2345
-  %2347 = load i32, ptr %2346, align 1
-  %2348 = insertelement <16 x i32> poison, i32 %2347, i64 0
-  %2349 = shufflevector <16 x i32> %2348, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2350 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2319, <16 x i32> %2349, <16 x i32> %2342)
-  %2351 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2320, <16 x i32> %2349, <16 x i32> %2344)
-  %2352 = getelementptr i8, ptr %2346, i64 %1
-  %2353 = load i32, ptr %2352, align 1
-  %2354 = insertelement <16 x i32> poison, i32 %2353, i64 0
-  %2355 = shufflevector <16 x i32> %2354, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2356 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2325, <16 x i32> %2355, <16 x i32> %2342)
-  %2357 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2326, <16 x i32> %2355, <16 x i32> %2344)
-  %2358 = getelementptr i8, ptr %2346, i64 %27
-  %2359 = load i32, ptr %2358, align 1
-  %2360 = insertelement <16 x i32> poison, i32 %2359, i64 0
-  %2361 = shufflevector <16 x i32> %2360, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2362 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2331, <16 x i32> %2361, <16 x i32> %2342)
-  %2363 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2332, <16 x i32> %2361, <16 x i32> %2344)
-  %2364 = getelementptr i8, ptr %2346, i64 %28
-  %2365 = load i32, ptr %2364, align 1
-  %2366 = insertelement <16 x i32> poison, i32 %2365, i64 0
-  %2367 = shufflevector <16 x i32> %2366, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2368 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2337, <16 x i32> %2367, <16 x i32> %2342)
-  %2369 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2338, <16 x i32> %2367, <16 x i32> %2344)
-  %2370 = add nuw nsw i64 %2307, 2
-  %2371 = add i64 %2308, 2
-  %2372 = icmp eq i64 %2371, %50
-  br i1 %2372, label %2373, label %2298, !llvm.loop !75
+  %2337 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2299, <16 x i32> %2336, <16 x i32> %2305)
+  %2338 = bitcast <16 x i32> %2337 to <8 x i64>
+  %2339 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2301, <16 x i32> %2336, <16 x i32> %2315)
+  %2340 = bitcast <16 x i32> %2339 to <8 x i64>
+  %2341 = add nuw nsw i64 %2262, 2
+  %2342 = add i64 %2263, 2
+  %2343 = icmp eq i64 %2342, %86
+  br i1 %2343, label %2344, label %2255, !llvm.loop !76
 
-2373:                                             ; preds = %2298, %2219
-  %2374 = phi <16 x i32> [ poison, %2219 ], [ %2350, %2298 ]
-  %2375 = phi <16 x i32> [ poison, %2219 ], [ %2351, %2298 ]
-  %2376 = phi <16 x i32> [ poison, %2219 ], [ %2356, %2298 ]
-  %2377 = phi <16 x i32> [ poison, %2219 ], [ %2357, %2298 ]
-  %2378 = phi <16 x i32> [ poison, %2219 ], [ %2362, %2298 ]
-  %2379 = phi <16 x i32> [ poison, %2219 ], [ %2363, %2298 ]
-  %2380 = phi <16 x i32> [ poison, %2219 ], [ %2368, %2298 ]
-  %2381 = phi <16 x i32> [ poison, %2219 ], [ %2369, %2298 ]
-  %2382 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2369, %2298 ]
-  %2383 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2368, %2298 ]
-  %2384 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2363, %2298 ]
-  %2385 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2362, %2298 ]
-  %2386 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2357, %2298 ]
-  %2387 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2356, %2298 ]
-  %2388 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2351, %2298 ]
-  %2389 = phi <16 x i32> [ zeroinitializer, %2219 ], [ %2350, %2298 ]
-  %2390 = phi i64 [ 0, %2219 ], [ %2370, %2298 ]
-  br i1 %51, label %2422, label %2391
+2344:                                             ; preds = %2314, %2129
+  %2345 = phi <8 x i64> [ poison, %2129 ], [ %2322, %2314 ]
+  %2346 = phi <8 x i64> [ poison, %2129 ], [ %2324, %2314 ]
+  %2347 = phi <8 x i64> [ poison, %2129 ], [ %2330, %2314 ]
+  %2348 = phi <8 x i64> [ poison, %2129 ], [ %2332, %2314 ]
+  %2349 = phi <8 x i64> [ poison, %2129 ], [ %2338, %2314 ]
+  %2350 = phi <8 x i64> [ poison, %2129 ], [ %2340, %2314 ]
+  %2351 = phi <8 x i64> [ %2148, %2129 ], [ %2340, %2314 ]
+  %2352 = phi <8 x i64> [ %2143, %2129 ], [ %2338, %2314 ]
+  %2353 = phi <8 x i64> [ %2147, %2129 ], [ %2332, %2314 ]
+  %2354 = phi <8 x i64> [ %2144, %2129 ], [ %2330, %2314 ]
+  %2355 = phi <8 x i64> [ %2146, %2129 ], [ %2324, %2314 ]
+  %2356 = phi <8 x i64> [ %2145, %2129 ], [ %2322, %2314 ]
+  %2357 = phi i64 [ 0, %2129 ], [ %2341, %2314 ]
+  br i1 %87, label %2403, label %2358
 
-2391:                                             ; preds = %2373
-  %2392 = shl nsw i64 %2390, 6
-  %2393 = getelementptr i8, ptr %114, i64 %2392
-  %2394 = load <16 x i32>, ptr %2393, align 1, !tbaa !31
-  %2395 = getelementptr i8, ptr %2393, i64 %13
-  %2396 = load <16 x i32>, ptr %2395, align 1, !tbaa !31
-  %2397 = shl nsw i64 %2390, 2
-  %2398 = getelementptr i8, ptr %132, i64 %2397
-  %2399 = load i32, ptr %2398, align 1
-  %2400 = insertelement <16 x i32> poison, i32 %2399, i64 0
-  %2401 = shufflevector <16 x i32> %2400, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2402 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2389, <16 x i32> %2401, <16 x i32> %2394)
-  %2403 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2388, <16 x i32> %2401, <16 x i32> %2396)
-  %2404 = getelementptr i8, ptr %2398, i64 %1
-  %2405 = load i32, ptr %2404, align 1
-  %2406 = insertelement <16 x i32> poison, i32 %2405, i64 0
-  %2407 = shufflevector <16 x i32> %2406, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2408 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2387, <16 x i32> %2407, <16 x i32> %2394)
-  %2409 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2386, <16 x i32> %2407, <16 x i32> %2396)
-  %2410 = getelementptr i8, ptr %2398, i64 %27
-  %2411 = load i32, ptr %2410, align 1
-  %2412 = insertelement <16 x i32> poison, i32 %2411, i64 0
-  %2413 = shufflevector <16 x i32> %2412, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2414 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2385, <16 x i32> %2413, <16 x i32> %2394)
-  %2415 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2384, <16 x i32> %2413, <16 x i32> %2396)
-  %2416 = getelementptr i8, ptr %2398, i64 %28
-  %2417 = load i32, ptr %2416, align 1
-  %2418 = insertelement <16 x i32> poison, i32 %2417, i64 0
-  %2419 = shufflevector <16 x i32> %2418, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2420 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2383, <16 x i32> %2419, <16 x i32> %2394)
-  %2421 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2382, <16 x i32> %2419, <16 x i32> %2396)
-  br label %2422
+2358:                                             ; preds = %2344
+  %2359 = shl nsw i64 %2357, 6
+  %2360 = getelementptr i8, ptr %77, i64 %2359
+  %2361 = load <16 x i32>, ptr %2360, align 1, !tbaa !31
+  br i1 %2126, label %2365, label %2362
 
-2422:                                             ; preds = %2220, %2391, %2373, %2218, %2217
-  %2423 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2381, %2373 ], [ %2421, %2391 ], [ %2295, %2220 ]
-  %2424 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2380, %2373 ], [ %2420, %2391 ], [ %2292, %2220 ]
-  %2425 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2379, %2373 ], [ %2415, %2391 ], [ %2284, %2220 ]
-  %2426 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2378, %2373 ], [ %2414, %2391 ], [ %2281, %2220 ]
-  %2427 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2377, %2373 ], [ %2409, %2391 ], [ %2273, %2220 ]
-  %2428 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2376, %2373 ], [ %2408, %2391 ], [ %2270, %2220 ]
-  %2429 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2375, %2373 ], [ %2403, %2391 ], [ %2262, %2220 ]
-  %2430 = phi <16 x i32> [ zeroinitializer, %2218 ], [ zeroinitializer, %2217 ], [ %2374, %2373 ], [ %2402, %2391 ], [ %2258, %2220 ]
-  store <16 x i32> %2430, ptr %126, align 1, !tbaa !31
-  %2431 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2429, ptr %2431, align 1, !tbaa !31
-  %2432 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2428, ptr %2432, align 1, !tbaa !31
-  %2433 = getelementptr inbounds i8, ptr %2432, i64 64
-  store <16 x i32> %2427, ptr %2433, align 1, !tbaa !31
-  %2434 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2426, ptr %2434, align 1, !tbaa !31
-  %2435 = getelementptr inbounds i8, ptr %2434, i64 64
-  store <16 x i32> %2425, ptr %2435, align 1, !tbaa !31
-  %2436 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2424, ptr %2436, align 1, !tbaa !31
-  %2437 = getelementptr inbounds i8, ptr %2436, i64 64
-  store <16 x i32> %2423, ptr %2437, align 1, !tbaa !31
-  br label %3244
+2362:                                             ; preds = %2358
+  %2363 = getelementptr i8, ptr %2360, i64 %14
+  %2364 = load <16 x i32>, ptr %2363, align 1, !tbaa !31
+  br label %2370
 
-2438:                                             ; preds = %121
-  br i1 %10, label %2440, label %2439
+2365:                                             ; preds = %2358
+  %2366 = getelementptr inbounds i8, ptr %2360, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2366, i32 0, i32 3, i32 1)
+  %2367 = getelementptr i8, ptr %2360, i64 %14
+  %2368 = load <16 x i32>, ptr %2367, align 1, !tbaa !31
+  %2369 = getelementptr inbounds i8, ptr %2367, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2369, i32 0, i32 3, i32 1)
+  br label %2370
 
-2439:                                             ; preds = %2438
-  br i1 %18, label %2441, label %2582
+2370:                                             ; preds = %2365, %2362
+  %2371 = phi <16 x i32> [ %2368, %2365 ], [ %2364, %2362 ]
+  %2372 = shl nsw i64 %2357, 2
+  %2373 = getelementptr i8, ptr %130, i64 %2372
+  %2374 = load i32, ptr %2373, align 1
+  %2375 = insertelement <16 x i32> poison, i32 %2374, i64 0
+  %2376 = shufflevector <16 x i32> %2375, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2377 = bitcast <8 x i64> %2356 to <16 x i32>
+  %2378 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2377, <16 x i32> %2376, <16 x i32> %2361)
+  %2379 = bitcast <16 x i32> %2378 to <8 x i64>
+  %2380 = bitcast <8 x i64> %2355 to <16 x i32>
+  %2381 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2380, <16 x i32> %2376, <16 x i32> %2371)
+  %2382 = bitcast <16 x i32> %2381 to <8 x i64>
+  %2383 = getelementptr i8, ptr %2373, i64 %1
+  %2384 = load i32, ptr %2383, align 1
+  %2385 = insertelement <16 x i32> poison, i32 %2384, i64 0
+  %2386 = shufflevector <16 x i32> %2385, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2387 = bitcast <8 x i64> %2354 to <16 x i32>
+  %2388 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2387, <16 x i32> %2386, <16 x i32> %2361)
+  %2389 = bitcast <16 x i32> %2388 to <8 x i64>
+  %2390 = bitcast <8 x i64> %2353 to <16 x i32>
+  %2391 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2390, <16 x i32> %2386, <16 x i32> %2371)
+  %2392 = bitcast <16 x i32> %2391 to <8 x i64>
+  %2393 = getelementptr i8, ptr %2373, i64 %37
+  %2394 = load i32, ptr %2393, align 1
+  %2395 = insertelement <16 x i32> poison, i32 %2394, i64 0
+  %2396 = shufflevector <16 x i32> %2395, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2397 = bitcast <8 x i64> %2352 to <16 x i32>
+  %2398 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2397, <16 x i32> %2396, <16 x i32> %2361)
+  %2399 = bitcast <16 x i32> %2398 to <8 x i64>
+  %2400 = bitcast <8 x i64> %2351 to <16 x i32>
+  %2401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2400, <16 x i32> %2396, <16 x i32> %2371)
+  %2402 = bitcast <16 x i32> %2401 to <8 x i64>
+  br label %2403
 
-2440:                                             ; preds = %2438
-  br i1 %20, label %2532, label %2582
+2403:                                             ; preds = %2201, %2370, %2344, %2128, %2127
+  %2404 = phi <8 x i64> [ %2148, %2128 ], [ %2148, %2127 ], [ %2350, %2344 ], [ %2402, %2370 ], [ %2252, %2201 ]
+  %2405 = phi <8 x i64> [ %2143, %2128 ], [ %2143, %2127 ], [ %2349, %2344 ], [ %2399, %2370 ], [ %2247, %2201 ]
+  %2406 = phi <8 x i64> [ %2147, %2128 ], [ %2147, %2127 ], [ %2348, %2344 ], [ %2392, %2370 ], [ %2237, %2201 ]
+  %2407 = phi <8 x i64> [ %2144, %2128 ], [ %2144, %2127 ], [ %2347, %2344 ], [ %2389, %2370 ], [ %2232, %2201 ]
+  %2408 = phi <8 x i64> [ %2146, %2128 ], [ %2146, %2127 ], [ %2346, %2344 ], [ %2382, %2370 ], [ %2222, %2201 ]
+  %2409 = phi <8 x i64> [ %2145, %2128 ], [ %2145, %2127 ], [ %2345, %2344 ], [ %2379, %2370 ], [ %2216, %2201 ]
+  store <8 x i64> %2409, ptr %124, align 1, !tbaa !31
+  %2410 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2408, ptr %2410, align 1, !tbaa !31
+  %2411 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2407, ptr %2411, align 1, !tbaa !31
+  %2412 = getelementptr inbounds i8, ptr %2411, i64 64
+  store <8 x i64> %2406, ptr %2412, align 1, !tbaa !31
+  %2413 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2405, ptr %2413, align 1, !tbaa !31
+  %2414 = getelementptr inbounds i8, ptr %2413, i64 64
+  store <8 x i64> %2404, ptr %2414, align 1, !tbaa !31
+  br label %3975
 
-2441:                                             ; preds = %2439, %2441
-  %2442 = phi <16 x i32> [ %2529, %2441 ], [ zeroinitializer, %2439 ]
-  %2443 = phi <16 x i32> [ %2526, %2441 ], [ zeroinitializer, %2439 ]
-  %2444 = phi <16 x i32> [ %2518, %2441 ], [ zeroinitializer, %2439 ]
-  %2445 = phi <16 x i32> [ %2515, %2441 ], [ zeroinitializer, %2439 ]
-  %2446 = phi <16 x i32> [ %2507, %2441 ], [ zeroinitializer, %2439 ]
-  %2447 = phi <16 x i32> [ %2504, %2441 ], [ zeroinitializer, %2439 ]
-  %2448 = phi <16 x i32> [ %2496, %2441 ], [ zeroinitializer, %2439 ]
-  %2449 = phi <16 x i32> [ %2493, %2441 ], [ zeroinitializer, %2439 ]
-  %2450 = phi <16 x i32> [ %2485, %2441 ], [ zeroinitializer, %2439 ]
-  %2451 = phi <16 x i32> [ %2481, %2441 ], [ zeroinitializer, %2439 ]
-  %2452 = phi i64 [ %2530, %2441 ], [ 0, %2439 ]
-  %2453 = mul nuw nsw i64 %2452, 80
-  %2454 = getelementptr i8, ptr %114, i64 %2453
-  %2455 = load <16 x i32>, ptr %2454, align 1, !tbaa !31
-  %2456 = getelementptr inbounds i8, ptr %2454, i64 64
-  %2457 = load <16 x i8>, ptr %2456, align 1, !tbaa !31
-  %2458 = zext <16 x i8> %2457 to <16 x i32>
-  %2459 = bitcast <16 x i32> %2458 to <64 x i8>
-  %2460 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2459)
-  %2461 = bitcast <64 x i8> %2460 to <16 x i32>
-  %2462 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2461, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2463 = getelementptr i8, ptr %2454, i64 %13
-  %2464 = load <16 x i32>, ptr %2463, align 1, !tbaa !31
-  %2465 = getelementptr inbounds i8, ptr %2463, i64 64
+2415:                                             ; preds = %119
+  %2416 = icmp eq i64 %121, 0
+  br i1 %78, label %2435, label %2419
+
+2417:                                             ; preds = %2435
+  br i1 %80, label %2445, label %2633
+
+2418:                                             ; preds = %2435
+  br i1 %82, label %2567, label %2633
+
+2419:                                             ; preds = %2415
+  %2420 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2421 = getelementptr inbounds i8, ptr %132, i64 64
+  %2422 = load <8 x i64>, ptr %2421, align 1, !tbaa !31
+  %2423 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2424 = load <8 x i64>, ptr %2423, align 1, !tbaa !31
+  %2425 = getelementptr inbounds i8, ptr %2423, i64 64
+  %2426 = load <8 x i64>, ptr %2425, align 1, !tbaa !31
+  %2427 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2428 = load <8 x i64>, ptr %2427, align 1, !tbaa !31
+  %2429 = getelementptr inbounds i8, ptr %2427, i64 64
+  %2430 = load <8 x i64>, ptr %2429, align 1, !tbaa !31
+  %2431 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2432 = load <8 x i64>, ptr %2431, align 1, !tbaa !31
+  %2433 = getelementptr inbounds i8, ptr %2431, i64 64
+  %2434 = load <8 x i64>, ptr %2433, align 1, !tbaa !31
+  br label %2435
+
+2435:                                             ; preds = %2419, %2415
+  %2436 = phi <8 x i64> [ %2432, %2419 ], [ zeroinitializer, %2415 ]
+  %2437 = phi <8 x i64> [ %2428, %2419 ], [ zeroinitializer, %2415 ]
+  %2438 = phi <8 x i64> [ %2424, %2419 ], [ zeroinitializer, %2415 ]
+  %2439 = phi <8 x i64> [ %2420, %2419 ], [ zeroinitializer, %2415 ]
+  %2440 = phi <8 x i64> [ %2422, %2419 ], [ zeroinitializer, %2415 ]
+  %2441 = phi <8 x i64> [ %2426, %2419 ], [ zeroinitializer, %2415 ]
+  %2442 = phi <8 x i64> [ %2430, %2419 ], [ zeroinitializer, %2415 ]
+  %2443 = phi <8 x i64> [ %2434, %2419 ], [ zeroinitializer, %2415 ]
+  %2444 = or i1 %18, %2416
+  br i1 %11, label %2418, label %2417
+
+2445:                                             ; preds = %2417, %2498
+  %2446 = phi <8 x i64> [ %2564, %2498 ], [ %2443, %2417 ]
+  %2447 = phi <8 x i64> [ %2559, %2498 ], [ %2436, %2417 ]
+  %2448 = phi <8 x i64> [ %2549, %2498 ], [ %2442, %2417 ]
+  %2449 = phi <8 x i64> [ %2544, %2498 ], [ %2437, %2417 ]
+  %2450 = phi <8 x i64> [ %2534, %2498 ], [ %2441, %2417 ]
+  %2451 = phi <8 x i64> [ %2529, %2498 ], [ %2438, %2417 ]
+  %2452 = phi <8 x i64> [ %2519, %2498 ], [ %2440, %2417 ]
+  %2453 = phi <8 x i64> [ %2513, %2498 ], [ %2439, %2417 ]
+  %2454 = phi i64 [ %2565, %2498 ], [ 0, %2417 ]
+  %2455 = mul nuw nsw i64 %2454, 80
+  %2456 = getelementptr i8, ptr %77, i64 %2455
+  %2457 = shl nsw i64 %2454, 7
+  %2458 = getelementptr inbounds i8, ptr %10, i64 %2457
+  %2459 = load <16 x i32>, ptr %2456, align 1, !tbaa !31
+  br i1 %2444, label %2460, label %2474
+
+2460:                                             ; preds = %2445
+  br i1 %2416, label %2461, label %2464
+
+2461:                                             ; preds = %2460
+  %2462 = getelementptr inbounds i8, ptr %2456, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2462, i32 0, i32 3, i32 1)
+  %2463 = getelementptr inbounds i8, ptr %2456, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2463, i32 0, i32 3, i32 1)
+  br label %2464
+
+2464:                                             ; preds = %2461, %2460
+  %2465 = getelementptr inbounds i8, ptr %2456, i64 64
   %2466 = load <16 x i8>, ptr %2465, align 1, !tbaa !31
   %2467 = zext <16 x i8> %2466 to <16 x i32>
   %2468 = bitcast <16 x i32> %2467 to <64 x i8>
   %2469 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2468)
   %2470 = bitcast <64 x i8> %2469 to <16 x i32>
   %2471 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2470, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2472 = shl nsw i64 %2452, 3
-  %2473 = getelementptr i8, ptr %132, i64 %2472
-  %2474 = load i64, ptr %2473, align 1
-  %2475 = insertelement <8 x i64> poison, i64 %2474, i64 0
-  %2476 = shufflevector <8 x i64> %2475, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2477 = bitcast <8 x i64> %2476 to <64 x i8>
-  %2478 = bitcast <16 x i32> %2462 to <64 x i8>
-  %2479 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2478)
-  %2480 = bitcast <64 x i8> %2479 to <16 x i32>
-  %2481 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2451, <16 x i32> %2480, <16 x i32> %2455)
-  %2482 = bitcast <16 x i32> %2471 to <64 x i8>
-  %2483 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2477, <64 x i8> %2482)
-  %2484 = bitcast <64 x i8> %2483 to <16 x i32>
-  %2485 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2450, <16 x i32> %2484, <16 x i32> %2464)
-  %2486 = getelementptr i8, ptr %2473, i64 %1
-  %2487 = load i64, ptr %2486, align 1
-  %2488 = insertelement <8 x i64> poison, i64 %2487, i64 0
-  %2489 = shufflevector <8 x i64> %2488, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2490 = bitcast <8 x i64> %2489 to <64 x i8>
-  %2491 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2478)
-  %2492 = bitcast <64 x i8> %2491 to <16 x i32>
-  %2493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2449, <16 x i32> %2492, <16 x i32> %2455)
-  %2494 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2490, <64 x i8> %2482)
-  %2495 = bitcast <64 x i8> %2494 to <16 x i32>
-  %2496 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2448, <16 x i32> %2495, <16 x i32> %2464)
-  %2497 = getelementptr i8, ptr %2473, i64 %27
-  %2498 = load i64, ptr %2497, align 1
-  %2499 = insertelement <8 x i64> poison, i64 %2498, i64 0
-  %2500 = shufflevector <8 x i64> %2499, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2501 = bitcast <8 x i64> %2500 to <64 x i8>
-  %2502 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2478)
-  %2503 = bitcast <64 x i8> %2502 to <16 x i32>
-  %2504 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2447, <16 x i32> %2503, <16 x i32> %2455)
-  %2505 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2501, <64 x i8> %2482)
-  %2506 = bitcast <64 x i8> %2505 to <16 x i32>
-  %2507 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2446, <16 x i32> %2506, <16 x i32> %2464)
-  %2508 = getelementptr i8, ptr %2473, i64 %28
-  %2509 = load i64, ptr %2508, align 1
-  %2510 = insertelement <8 x i64> poison, i64 %2509, i64 0
-  %2511 = shufflevector <8 x i64> %2510, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2512 = bitcast <8 x i64> %2511 to <64 x i8>
-  %2513 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2478)
-  %2514 = bitcast <64 x i8> %2513 to <16 x i32>
-  %2515 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2445, <16 x i32> %2514, <16 x i32> %2455)
-  %2516 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2512, <64 x i8> %2482)
+  %2472 = bitcast <16 x i32> %2471 to <8 x i64>
+  br i1 %18, label %2481, label %2473
+
+2473:                                             ; preds = %2464
+  store <16 x i32> %2471, ptr %2458, align 64, !tbaa !31
+  br label %2481
+
+2474:                                             ; preds = %2445
+  %2475 = getelementptr inbounds i8, ptr %24, i64 %2457
+  %2476 = load <8 x i64>, ptr %2475, align 64, !tbaa !31
+  %2477 = getelementptr i8, ptr %2456, i64 %12
+  %2478 = load <16 x i32>, ptr %2477, align 1, !tbaa !31
+  %2479 = getelementptr inbounds i8, ptr %2475, i64 64
+  %2480 = load <8 x i64>, ptr %2479, align 64, !tbaa !31
+  br label %2498
+
+2481:                                             ; preds = %2473, %2464
+  %2482 = getelementptr i8, ptr %2456, i64 %14
+  %2483 = load <16 x i32>, ptr %2482, align 1, !tbaa !31
+  br i1 %2416, label %2484, label %2487
+
+2484:                                             ; preds = %2481
+  %2485 = getelementptr inbounds i8, ptr %2482, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2485, i32 0, i32 3, i32 1)
+  %2486 = getelementptr inbounds i8, ptr %2482, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2486, i32 0, i32 3, i32 1)
+  br label %2487
+
+2487:                                             ; preds = %2484, %2481
+  %2488 = getelementptr inbounds i8, ptr %2482, i64 64
+  %2489 = load <16 x i8>, ptr %2488, align 1, !tbaa !31
+  %2490 = zext <16 x i8> %2489 to <16 x i32>
+  %2491 = bitcast <16 x i32> %2490 to <64 x i8>
+  %2492 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2491)
+  %2493 = bitcast <64 x i8> %2492 to <16 x i32>
+  %2494 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2493, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2495 = bitcast <16 x i32> %2494 to <8 x i64>
+  br i1 %18, label %2498, label %2496
+
+2496:                                             ; preds = %2487
+  %2497 = getelementptr inbounds i8, ptr %2458, i64 64
+  store <16 x i32> %2494, ptr %2497, align 64, !tbaa !31
+  br label %2498
+
+2498:                                             ; preds = %2496, %2487, %2474
+  %2499 = phi <16 x i32> [ %2483, %2487 ], [ %2483, %2496 ], [ %2478, %2474 ]
+  %2500 = phi <8 x i64> [ %2472, %2487 ], [ %2472, %2496 ], [ %2476, %2474 ]
+  %2501 = phi <8 x i64> [ %2495, %2487 ], [ %2495, %2496 ], [ %2480, %2474 ]
+  %2502 = shl nsw i64 %2454, 3
+  %2503 = getelementptr i8, ptr %130, i64 %2502
+  %2504 = load i64, ptr %2503, align 1
+  %2505 = insertelement <8 x i64> poison, i64 %2504, i64 0
+  %2506 = shufflevector <8 x i64> %2505, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2507 = bitcast <8 x i64> %2506 to <64 x i8>
+  %2508 = bitcast <8 x i64> %2453 to <16 x i32>
+  %2509 = bitcast <8 x i64> %2500 to <64 x i8>
+  %2510 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2507, <64 x i8> %2509)
+  %2511 = bitcast <64 x i8> %2510 to <16 x i32>
+  %2512 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2508, <16 x i32> %2511, <16 x i32> %2459)
+  %2513 = bitcast <16 x i32> %2512 to <8 x i64>
+  %2514 = bitcast <8 x i64> %2452 to <16 x i32>
+  %2515 = bitcast <8 x i64> %2501 to <64 x i8>
+  %2516 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2507, <64 x i8> %2515)
   %2517 = bitcast <64 x i8> %2516 to <16 x i32>
-  %2518 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2444, <16 x i32> %2517, <16 x i32> %2464)
-  %2519 = getelementptr i8, ptr %2473, i64 %29
-  %2520 = load i64, ptr %2519, align 1
-  %2521 = insertelement <8 x i64> poison, i64 %2520, i64 0
-  %2522 = shufflevector <8 x i64> %2521, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2523 = bitcast <8 x i64> %2522 to <64 x i8>
-  %2524 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2478)
-  %2525 = bitcast <64 x i8> %2524 to <16 x i32>
-  %2526 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2443, <16 x i32> %2525, <16 x i32> %2455)
-  %2527 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2523, <64 x i8> %2482)
-  %2528 = bitcast <64 x i8> %2527 to <16 x i32>
-  %2529 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2442, <16 x i32> %2528, <16 x i32> %2464)
-  %2530 = add nuw nsw i64 %2452, 1
-  %2531 = icmp eq i64 %2530, %17
-  br i1 %2531, label %2582, label %2441, !llvm.loop !74
+  %2518 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2514, <16 x i32> %2517, <16 x i32> %2499)
+  %2519 = bitcast <16 x i32> %2518 to <8 x i64>
+  %2520 = getelementptr i8, ptr %2503, i64 %1
+  %2521 = load i64, ptr %2520, align 1
+  %2522 = insertelement <8 x i64> poison, i64 %2521, i64 0
+  %2523 = shufflevector <8 x i64> %2522, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2524 = bitcast <8 x i64> %2523 to <64 x i8>
+  %2525 = bitcast <8 x i64> %2451 to <16 x i32>
+  %2526 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2524, <64 x i8> %2509)
+  %2527 = bitcast <64 x i8> %2526 to <16 x i32>
+  %2528 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2525, <16 x i32> %2527, <16 x i32> %2459)
+  %2529 = bitcast <16 x i32> %2528 to <8 x i64>
+  %2530 = bitcast <8 x i64> %2450 to <16 x i32>
+  %2531 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2524, <64 x i8> %2515)
+  %2532 = bitcast <64 x i8> %2531 to <16 x i32>
+  %2533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2530, <16 x i32> %2532, <16 x i32> %2499)
+  %2534 = bitcast <16 x i32> %2533 to <8 x i64>
+  %2535 = getelementptr i8, ptr %2503, i64 %37
+  %2536 = load i64, ptr %2535, align 1
+  %2537 = insertelement <8 x i64> poison, i64 %2536, i64 0
+  %2538 = shufflevector <8 x i64> %2537, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2539 = bitcast <8 x i64> %2538 to <64 x i8>
+  %2540 = bitcast <8 x i64> %2449 to <16 x i32>
+  %2541 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2539, <64 x i8> %2509)
+  %2542 = bitcast <64 x i8> %2541 to <16 x i32>
+  %2543 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2540, <16 x i32> %2542, <16 x i32> %2459)
+  %2544 = bitcast <16 x i32> %2543 to <8 x i64>
+  %2545 = bitcast <8 x i64> %2448 to <16 x i32>
+  %2546 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2539, <64 x i8> %2515)
+  %2547 = bitcast <64 x i8> %2546 to <16 x i32>
+  %2548 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2545, <16 x i32> %2547, <16 x i32> %2499)
+  %2549 = bitcast <16 x i32> %2548 to <8 x i64>
+  %2550 = getelementptr i8, ptr %2503, i64 %38
+  %2551 = load i64, ptr %2550, align 1
+  %2552 = insertelement <8 x i64> poison, i64 %2551, i64 0
+  %2553 = shufflevector <8 x i64> %2552, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2554 = bitcast <8 x i64> %2553 to <64 x i8>
+  %2555 = bitcast <8 x i64> %2447 to <16 x i32>
+  %2556 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2554, <64 x i8> %2509)
+  %2557 = bitcast <64 x i8> %2556 to <16 x i32>
+  %2558 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2555, <16 x i32> %2557, <16 x i32> %2459)
+  %2559 = bitcast <16 x i32> %2558 to <8 x i64>
+  %2560 = bitcast <8 x i64> %2446 to <16 x i32>
+  %2561 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2554, <64 x i8> %2515)
+  %2562 = bitcast <64 x i8> %2561 to <16 x i32>
+  %2563 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2560, <16 x i32> %2562, <16 x i32> %2499)
+  %2564 = bitcast <16 x i32> %2563 to <8 x i64>
+  %2565 = add nuw nsw i64 %2454, 1
+  %2566 = icmp eq i64 %2565, %79
+  br i1 %2566, label %2633, label %2445, !llvm.loop !75
 
-2532:                                             ; preds = %2440, %2532
-  %2533 = phi <16 x i32> [ %2579, %2532 ], [ zeroinitializer, %2440 ]
-  %2534 = phi <16 x i32> [ %2578, %2532 ], [ zeroinitializer, %2440 ]
-  %2535 = phi <16 x i32> [ %2573, %2532 ], [ zeroinitializer, %2440 ]
-  %2536 = phi <16 x i32> [ %2572, %2532 ], [ zeroinitializer, %2440 ]
-  %2537 = phi <16 x i32> [ %2567, %2532 ], [ zeroinitializer, %2440 ]
-  %2538 = phi <16 x i32> [ %2566, %2532 ], [ zeroinitializer, %2440 ]
-  %2539 = phi <16 x i32> [ %2561, %2532 ], [ zeroinitializer, %2440 ]
-  %2540 = phi <16 x i32> [ %2560, %2532 ], [ zeroinitializer, %2440 ]
-  %2541 = phi <16 x i32> [ %2555, %2532 ], [ zeroinitializer, %2440 ]
-  %2542 = phi <16 x i32> [ %2554, %2532 ], [ zeroinitializer, %2440 ]
-  %2543 = phi i64 [ %2580, %2532 ], [ 0, %2440 ]
-  %2544 = shl nsw i64 %2543, 6
-  %2545 = getelementptr i8, ptr %114, i64 %2544
-  %2546 = load <16 x i32>, ptr %2545, align 1, !tbaa !31
-  %2547 = getelementptr i8, ptr %2545, i64 %13
-  %2548 = load <16 x i32>, ptr %2547, align 1, !tbaa !31
-  %2549 = shl nsw i64 %2543, 2
-  %2550 = getelementptr i8, ptr %132, i64 %2549
-  %2551 = load i32, ptr %2550, align 1
-  %2552 = insertelement <16 x i32> poison, i32 %2551, i64 0
-  %2553 = shufflevector <16 x i32> %2552, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2554 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2542, <16 x i32> %2553, <16 x i32> %2546)
-  %2555 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2541, <16 x i32> %2553, <16 x i32> %2548)
-  %2556 = getelementptr i8, ptr %2550, i64 %1
-  %2557 = load i32, ptr %2556, align 1
-  %2558 = insertelement <16 x i32> poison, i32 %2557, i64 0
-  %2559 = shufflevector <16 x i32> %2558, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2560 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2540, <16 x i32> %2559, <16 x i32> %2546)
-  %2561 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2539, <16 x i32> %2559, <16 x i32> %2548)
-  %2562 = getelementptr i8, ptr %2550, i64 %27
-  %2563 = load i32, ptr %2562, align 1
-  %2564 = insertelement <16 x i32> poison, i32 %2563, i64 0
-  %2565 = shufflevector <16 x i32> %2564, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2566 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2538, <16 x i32> %2565, <16 x i32> %2546)
-  %2567 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2537, <16 x i32> %2565, <16 x i32> %2548)
-  %2568 = getelementptr i8, ptr %2550, i64 %28
-  %2569 = load i32, ptr %2568, align 1
-  %2570 = insertelement <16 x i32> poison, i32 %2569, i64 0
-  %2571 = shufflevector <16 x i32> %2570, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2572 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2536, <16 x i32> %2571, <16 x i32> %2546)
-  %2573 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2535, <16 x i32> %2571, <16 x i32> %2548)
-  %2574 = getelementptr i8, ptr %2550, i64 %29
-  %2575 = load i32, ptr %2574, align 1
-  %2576 = insertelement <16 x i32> poison, i32 %2575, i64 0
-  %2577 = shufflevector <16 x i32> %2576, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2578 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2534, <16 x i32> %2577, <16 x i32> %2546)
-  %2579 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2533, <16 x i32> %2577, <16 x i32> %2548)
-  %2580 = add nuw nsw i64 %2543, 1
-  %2581 = icmp eq i64 %2580, %19
-  br i1 %2581, label %2582, label %2532, !llvm.loop !75
+2567:                                             ; preds = %2418, %2588
+  %2568 = phi <8 x i64> [ %2630, %2588 ], [ %2443, %2418 ]
+  %2569 = phi <8 x i64> [ %2627, %2588 ], [ %2436, %2418 ]
+  %2570 = phi <8 x i64> [ %2620, %2588 ], [ %2442, %2418 ]
+  %2571 = phi <8 x i64> [ %2617, %2588 ], [ %2437, %2418 ]
+  %2572 = phi <8 x i64> [ %2610, %2588 ], [ %2441, %2418 ]
+  %2573 = phi <8 x i64> [ %2607, %2588 ], [ %2438, %2418 ]
+  %2574 = phi <8 x i64> [ %2600, %2588 ], [ %2440, %2418 ]
+  %2575 = phi <8 x i64> [ %2597, %2588 ], [ %2439, %2418 ]
+  %2576 = phi i64 [ %2631, %2588 ], [ 0, %2418 ]
+  %2577 = shl nsw i64 %2576, 6
+  %2578 = getelementptr i8, ptr %77, i64 %2577
+  %2579 = load <16 x i32>, ptr %2578, align 1, !tbaa !31
+  br i1 %2416, label %2583, label %2580
 
-2582:                                             ; preds = %2441, %2532, %2440, %2439
-  %2583 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2579, %2532 ], [ %2529, %2441 ]
-  %2584 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2578, %2532 ], [ %2526, %2441 ]
-  %2585 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2573, %2532 ], [ %2518, %2441 ]
-  %2586 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2572, %2532 ], [ %2515, %2441 ]
-  %2587 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2567, %2532 ], [ %2507, %2441 ]
-  %2588 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2566, %2532 ], [ %2504, %2441 ]
-  %2589 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2561, %2532 ], [ %2496, %2441 ]
-  %2590 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2560, %2532 ], [ %2493, %2441 ]
-  %2591 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2555, %2532 ], [ %2485, %2441 ]
-  %2592 = phi <16 x i32> [ zeroinitializer, %2440 ], [ zeroinitializer, %2439 ], [ %2554, %2532 ], [ %2481, %2441 ]
-  store <16 x i32> %2592, ptr %126, align 1, !tbaa !31
-  %2593 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2591, ptr %2593, align 1, !tbaa !31
-  %2594 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2590, ptr %2594, align 1, !tbaa !31
-  %2595 = getelementptr inbounds i8, ptr %2594, i64 64
-  store <16 x i32> %2589, ptr %2595, align 1, !tbaa !31
-  %2596 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2588, ptr %2596, align 1, !tbaa !31
-  %2597 = getelementptr inbounds i8, ptr %2596, i64 64
-  store <16 x i32> %2587, ptr %2597, align 1, !tbaa !31
-  %2598 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2586, ptr %2598, align 1, !tbaa !31
-  %2599 = getelementptr inbounds i8, ptr %2598, i64 64
-  store <16 x i32> %2585, ptr %2599, align 1, !tbaa !31
-  %2600 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2584, ptr %2600, align 1, !tbaa !31
-  %2601 = getelementptr inbounds i8, ptr %2600, i64 64
-  store <16 x i32> %2583, ptr %2601, align 1, !tbaa !31
-  br label %3244
+2580:                                             ; preds = %2567
+  %2581 = getelementptr i8, ptr %2578, i64 %14
+  %2582 = load <16 x i32>, ptr %2581, align 1, !tbaa !31
+  br label %2588
 
-2602:                                             ; preds = %121
-  br i1 %10, label %2604, label %2603
+2583:                                             ; preds = %2567
+  %2584 = getelementptr inbounds i8, ptr %2578, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2584, i32 0, i32 3, i32 1)
+  %2585 = getelementptr i8, ptr %2578, i64 %14
+  %2586 = load <16 x i32>, ptr %2585, align 1, !tbaa !31
+  %2587 = getelementptr inbounds i8, ptr %2585, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2587, i32 0, i32 3, i32 1)
+  br label %2588
 
-2603:                                             ; preds = %2602
-  br i1 %18, label %2605, label %2767
+2588:                                             ; preds = %2583, %2580
+  %2589 = phi <16 x i32> [ %2586, %2583 ], [ %2582, %2580 ]
+  %2590 = shl nsw i64 %2576, 2
+  %2591 = getelementptr i8, ptr %130, i64 %2590
+  %2592 = load i32, ptr %2591, align 1
+  %2593 = insertelement <16 x i32> poison, i32 %2592, i64 0
+  %2594 = shufflevector <16 x i32> %2593, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2595 = bitcast <8 x i64> %2575 to <16 x i32>
+  %2596 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2595, <16 x i32> %2594, <16 x i32> %2579)
+  %2597 = bitcast <16 x i32> %2596 to <8 x i64>
+  %2598 = bitcast <8 x i64> %2574 to <16 x i32>
+  %2599 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2598, <16 x i32> %2594, <16 x i32> %2589)
+  %2600 = bitcast <16 x i32> %2599 to <8 x i64>
+  %2601 = getelementptr i8, ptr %2591, i64 %1
+  %2602 = load i32, ptr %2601, align 1
+  %2603 = insertelement <16 x i32> poison, i32 %2602, i64 0
+  %2604 = shufflevector <16 x i32> %2603, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2605 = bitcast <8 x i64> %2573 to <16 x i32>
+  %2606 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2605, <16 x i32> %2604, <16 x i32> %2579)
+  %2607 = bitcast <16 x i32> %2606 to <8 x i64>
+  %2608 = bitcast <8 x i64> %2572 to <16 x i32>
+  %2609 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2604, <16 x i32> %2589)
+  %2610 = bitcast <16 x i32> %2609 to <8 x i64>
+  %2611 = getelementptr i8, ptr %2591, i64 %37
+  %2612 = load i32, ptr %2611, align 1
+  %2613 = insertelement <16 x i32> poison, i32 %2612, i64 0
+  %2614 = shufflevector <16 x i32> %2613, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2615 = bitcast <8 x i64> %2571 to <16 x i32>
+  %2616 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2614, <16 x i32> %2579)
+  %2617 = bitcast <16 x i32> %2616 to <8 x i64>
+  %2618 = bitcast <8 x i64> %2570 to <16 x i32>
+  %2619 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2618, <16 x i32> %2614, <16 x i32> %2589)
+  %2620 = bitcast <16 x i32> %2619 to <8 x i64>
+  %2621 = getelementptr i8, ptr %2591, i64 %38
+  %2622 = load i32, ptr %2621, align 1
+  %2623 = insertelement <16 x i32> poison, i32 %2622, i64 0
+  %2624 = shufflevector <16 x i32> %2623, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2625 = bitcast <8 x i64> %2569 to <16 x i32>
+  %2626 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2625, <16 x i32> %2624, <16 x i32> %2579)
+  %2627 = bitcast <16 x i32> %2626 to <8 x i64>
+  %2628 = bitcast <8 x i64> %2568 to <16 x i32>
+  %2629 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2628, <16 x i32> %2624, <16 x i32> %2589)
+  %2630 = bitcast <16 x i32> %2629 to <8 x i64>
+  %2631 = add nuw nsw i64 %2576, 1
+  %2632 = icmp eq i64 %2631, %81
+  br i1 %2632, label %2633, label %2567, !llvm.loop !76
 
-2604:                                             ; preds = %2602
-  br i1 %20, label %2709, label %2767
+2633:                                             ; preds = %2498, %2588, %2418, %2417
+  %2634 = phi <8 x i64> [ %2443, %2418 ], [ %2443, %2417 ], [ %2630, %2588 ], [ %2564, %2498 ]
+  %2635 = phi <8 x i64> [ %2436, %2418 ], [ %2436, %2417 ], [ %2627, %2588 ], [ %2559, %2498 ]
+  %2636 = phi <8 x i64> [ %2442, %2418 ], [ %2442, %2417 ], [ %2620, %2588 ], [ %2549, %2498 ]
+  %2637 = phi <8 x i64> [ %2437, %2418 ], [ %2437, %2417 ], [ %2617, %2588 ], [ %2544, %2498 ]
+  %2638 = phi <8 x i64> [ %2441, %2418 ], [ %2441, %2417 ], [ %2610, %2588 ], [ %2534, %2498 ]
+  %2639 = phi <8 x i64> [ %2438, %2418 ], [ %2438, %2417 ], [ %2607, %2588 ], [ %2529, %2498 ]
+  %2640 = phi <8 x i64> [ %2440, %2418 ], [ %2440, %2417 ], [ %2600, %2588 ], [ %2519, %2498 ]
+  %2641 = phi <8 x i64> [ %2439, %2418 ], [ %2439, %2417 ], [ %2597, %2588 ], [ %2513, %2498 ]
+  store <8 x i64> %2641, ptr %124, align 1, !tbaa !31
+  %2642 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2640, ptr %2642, align 1, !tbaa !31
+  %2643 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2639, ptr %2643, align 1, !tbaa !31
+  %2644 = getelementptr inbounds i8, ptr %2643, i64 64
+  store <8 x i64> %2638, ptr %2644, align 1, !tbaa !31
+  %2645 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2637, ptr %2645, align 1, !tbaa !31
+  %2646 = getelementptr inbounds i8, ptr %2645, i64 64
+  store <8 x i64> %2636, ptr %2646, align 1, !tbaa !31
+  %2647 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %2635, ptr %2647, align 1, !tbaa !31
+  %2648 = getelementptr inbounds i8, ptr %2647, i64 64
+  store <8 x i64> %2634, ptr %2648, align 1, !tbaa !31
+  br label %3975
 
-2605:                                             ; preds = %2603, %2605
-  %2606 = phi <16 x i32> [ %2706, %2605 ], [ zeroinitializer, %2603 ]
-  %2607 = phi <16 x i32> [ %2703, %2605 ], [ zeroinitializer, %2603 ]
-  %2608 = phi <16 x i32> [ %2695, %2605 ], [ zeroinitializer, %2603 ]
-  %2609 = phi <16 x i32> [ %2692, %2605 ], [ zeroinitializer, %2603 ]
-  %2610 = phi <16 x i32> [ %2684, %2605 ], [ zeroinitializer, %2603 ]
-  %2611 = phi <16 x i32> [ %2681, %2605 ], [ zeroinitializer, %2603 ]
-  %2612 = phi <16 x i32> [ %2673, %2605 ], [ zeroinitializer, %2603 ]
-  %2613 = phi <16 x i32> [ %2670, %2605 ], [ zeroinitializer, %2603 ]
-  %2614 = phi <16 x i32> [ %2662, %2605 ], [ zeroinitializer, %2603 ]
-  %2615 = phi <16 x i32> [ %2659, %2605 ], [ zeroinitializer, %2603 ]
-  %2616 = phi <16 x i32> [ %2651, %2605 ], [ zeroinitializer, %2603 ]
-  %2617 = phi <16 x i32> [ %2647, %2605 ], [ zeroinitializer, %2603 ]
-  %2618 = phi i64 [ %2707, %2605 ], [ 0, %2603 ]
-  %2619 = mul nuw nsw i64 %2618, 80
-  %2620 = getelementptr i8, ptr %114, i64 %2619
-  %2621 = load <16 x i32>, ptr %2620, align 1, !tbaa !31
-  %2622 = getelementptr inbounds i8, ptr %2620, i64 64
-  %2623 = load <16 x i8>, ptr %2622, align 1, !tbaa !31
-  %2624 = zext <16 x i8> %2623 to <16 x i32>
-  %2625 = bitcast <16 x i32> %2624 to <64 x i8>
-  %2626 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2625)
-  %2627 = bitcast <64 x i8> %2626 to <16 x i32>
-  %2628 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2627, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2629 = getelementptr i8, ptr %2620, i64 %13
-  %2630 = load <16 x i32>, ptr %2629, align 1, !tbaa !31
-  %2631 = getelementptr inbounds i8, ptr %2629, i64 64
-  %2632 = load <16 x i8>, ptr %2631, align 1, !tbaa !31
-  %2633 = zext <16 x i8> %2632 to <16 x i32>
-  %2634 = bitcast <16 x i32> %2633 to <64 x i8>
-  %2635 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2634)
-  %2636 = bitcast <64 x i8> %2635 to <16 x i32>
-  %2637 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2636, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2638 = shl nsw i64 %2618, 3
-  %2639 = getelementptr i8, ptr %132, i64 %2638
-  %2640 = load i64, ptr %2639, align 1
-  %2641 = insertelement <8 x i64> poison, i64 %2640, i64 0
-  %2642 = shufflevector <8 x i64> %2641, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2643 = bitcast <8 x i64> %2642 to <64 x i8>
-  %2644 = bitcast <16 x i32> %2628 to <64 x i8>
-  %2645 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2644)
-  %2646 = bitcast <64 x i8> %2645 to <16 x i32>
-  %2647 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2617, <16 x i32> %2646, <16 x i32> %2621)
-  %2648 = bitcast <16 x i32> %2637 to <64 x i8>
-  %2649 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2643, <64 x i8> %2648)
-  %2650 = bitcast <64 x i8> %2649 to <16 x i32>
-  %2651 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2616, <16 x i32> %2650, <16 x i32> %2630)
-  %2652 = getelementptr i8, ptr %2639, i64 %1
-  %2653 = load i64, ptr %2652, align 1
-  %2654 = insertelement <8 x i64> poison, i64 %2653, i64 0
-  %2655 = shufflevector <8 x i64> %2654, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2656 = bitcast <8 x i64> %2655 to <64 x i8>
-  %2657 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2644)
-  %2658 = bitcast <64 x i8> %2657 to <16 x i32>
-  %2659 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2615, <16 x i32> %2658, <16 x i32> %2621)
-  %2660 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2656, <64 x i8> %2648)
-  %2661 = bitcast <64 x i8> %2660 to <16 x i32>
-  %2662 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2614, <16 x i32> %2661, <16 x i32> %2630)
-  %2663 = getelementptr i8, ptr %2639, i64 %27
-  %2664 = load i64, ptr %2663, align 1
-  %2665 = insertelement <8 x i64> poison, i64 %2664, i64 0
-  %2666 = shufflevector <8 x i64> %2665, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2667 = bitcast <8 x i64> %2666 to <64 x i8>
-  %2668 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2644)
-  %2669 = bitcast <64 x i8> %2668 to <16 x i32>
-  %2670 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2613, <16 x i32> %2669, <16 x i32> %2621)
-  %2671 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2667, <64 x i8> %2648)
-  %2672 = bitcast <64 x i8> %2671 to <16 x i32>
-  %2673 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2612, <16 x i32> %2672, <16 x i32> %2630)
-  %2674 = getelementptr i8, ptr %2639, i64 %28
-  %2675 = load i64, ptr %2674, align 1
-  %2676 = insertelement <8 x i64> poison, i64 %2675, i64 0
-  %2677 = shufflevector <8 x i64> %2676, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2678 = bitcast <8 x i64> %2677 to <64 x i8>
-  %2679 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2644)
-  %2680 = bitcast <64 x i8> %2679 to <16 x i32>
-  %2681 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2611, <16 x i32> %2680, <16 x i32> %2621)
-  %2682 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2678, <64 x i8> %2648)
-  %2683 = bitcast <64 x i8> %2682 to <16 x i32>
-  %2684 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2610, <16 x i32> %2683, <16 x i32> %2630)
-  %2685 = getelementptr i8, ptr %2639, i64 %29
-  %2686 = load i64, ptr %2685, align 1
-  %2687 = insertelement <8 x i64> poison, i64 %2686, i64 0
-  %2688 = shufflevector <8 x i64> %2687, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2689 = bitcast <8 x i64> %2688 to <64 x i8>
-  %2690 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2644)
-  %2691 = bitcast <64 x i8> %2690 to <16 x i32>
-  %2692 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2609, <16 x i32> %2691, <16 x i32> %2621)
-  %2693 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2689, <64 x i8> %2648)
-  %2694 = bitcast <64 x i8> %2693 to <16 x i32>
-  %2695 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2608, <16 x i32> %2694, <16 x i32> %2630)
-  %2696 = getelementptr i8, ptr %2639, i64 %30
-  %2697 = load i64, ptr %2696, align 1
-  %2698 = insertelement <8 x i64> poison, i64 %2697, i64 0
-  %2699 = shufflevector <8 x i64> %2698, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2700 = bitcast <8 x i64> %2699 to <64 x i8>
-  %2701 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2644)
-  %2702 = bitcast <64 x i8> %2701 to <16 x i32>
-  %2703 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2607, <16 x i32> %2702, <16 x i32> %2621)
-  %2704 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2700, <64 x i8> %2648)
-  %2705 = bitcast <64 x i8> %2704 to <16 x i32>
-  %2706 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2606, <16 x i32> %2705, <16 x i32> %2630)
-  %2707 = add nuw nsw i64 %2618, 1
-  %2708 = icmp eq i64 %2707, %17
-  br i1 %2708, label %2767, label %2605, !llvm.loop !74
+2649:                                             ; preds = %119
+  %2650 = icmp eq i64 %121, 0
+  br i1 %78, label %2673, label %2653
 
-2709:                                             ; preds = %2604, %2709
-  %2710 = phi <16 x i32> [ %2764, %2709 ], [ zeroinitializer, %2604 ]
-  %2711 = phi <16 x i32> [ %2763, %2709 ], [ zeroinitializer, %2604 ]
-  %2712 = phi <16 x i32> [ %2758, %2709 ], [ zeroinitializer, %2604 ]
-  %2713 = phi <16 x i32> [ %2757, %2709 ], [ zeroinitializer, %2604 ]
-  %2714 = phi <16 x i32> [ %2752, %2709 ], [ zeroinitializer, %2604 ]
-  %2715 = phi <16 x i32> [ %2751, %2709 ], [ zeroinitializer, %2604 ]
-  %2716 = phi <16 x i32> [ %2746, %2709 ], [ zeroinitializer, %2604 ]
-  %2717 = phi <16 x i32> [ %2745, %2709 ], [ zeroinitializer, %2604 ]
-  %2718 = phi <16 x i32> [ %2740, %2709 ], [ zeroinitializer, %2604 ]
-  %2719 = phi <16 x i32> [ %2739, %2709 ], [ zeroinitializer, %2604 ]
-  %2720 = phi <16 x i32> [ %2734, %2709 ], [ zeroinitializer, %2604 ]
-  %2721 = phi <16 x i32> [ %2733, %2709 ], [ zeroinitializer, %2604 ]
-  %2722 = phi i64 [ %2765, %2709 ], [ 0, %2604 ]
-  %2723 = shl nsw i64 %2722, 6
-  %2724 = getelementptr i8, ptr %114, i64 %2723
+2651:                                             ; preds = %2673
+  br i1 %80, label %2685, label %2902
+
+2652:                                             ; preds = %2673
+  br i1 %82, label %2824, label %2902
+
+2653:                                             ; preds = %2649
+  %2654 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2655 = getelementptr inbounds i8, ptr %132, i64 64
+  %2656 = load <8 x i64>, ptr %2655, align 1, !tbaa !31
+  %2657 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2658 = load <8 x i64>, ptr %2657, align 1, !tbaa !31
+  %2659 = getelementptr inbounds i8, ptr %2657, i64 64
+  %2660 = load <8 x i64>, ptr %2659, align 1, !tbaa !31
+  %2661 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2662 = load <8 x i64>, ptr %2661, align 1, !tbaa !31
+  %2663 = getelementptr inbounds i8, ptr %2661, i64 64
+  %2664 = load <8 x i64>, ptr %2663, align 1, !tbaa !31
+  %2665 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2666 = load <8 x i64>, ptr %2665, align 1, !tbaa !31
+  %2667 = getelementptr inbounds i8, ptr %2665, i64 64
+  %2668 = load <8 x i64>, ptr %2667, align 1, !tbaa !31
+  %2669 = getelementptr inbounds i8, ptr %132, i64 %33
+  %2670 = load <8 x i64>, ptr %2669, align 1, !tbaa !31
+  %2671 = getelementptr inbounds i8, ptr %2669, i64 64
+  %2672 = load <8 x i64>, ptr %2671, align 1, !tbaa !31
+  br label %2673
+
+2673:                                             ; preds = %2653, %2649
+  %2674 = phi <8 x i64> [ %2670, %2653 ], [ zeroinitializer, %2649 ]
+  %2675 = phi <8 x i64> [ %2666, %2653 ], [ zeroinitializer, %2649 ]
+  %2676 = phi <8 x i64> [ %2662, %2653 ], [ zeroinitializer, %2649 ]
+  %2677 = phi <8 x i64> [ %2658, %2653 ], [ zeroinitializer, %2649 ]
+  %2678 = phi <8 x i64> [ %2654, %2653 ], [ zeroinitializer, %2649 ]
+  %2679 = phi <8 x i64> [ %2656, %2653 ], [ zeroinitializer, %2649 ]
+  %2680 = phi <8 x i64> [ %2660, %2653 ], [ zeroinitializer, %2649 ]
+  %2681 = phi <8 x i64> [ %2664, %2653 ], [ zeroinitializer, %2649 ]
+  %2682 = phi <8 x i64> [ %2668, %2653 ], [ zeroinitializer, %2649 ]
+  %2683 = phi <8 x i64> [ %2672, %2653 ], [ zeroinitializer, %2649 ]
+  %2684 = or i1 %18, %2650
+  br i1 %11, label %2652, label %2651
+
+2685:                                             ; preds = %2651, %2740
+  %2686 = phi <8 x i64> [ %2821, %2740 ], [ %2683, %2651 ]
+  %2687 = phi <8 x i64> [ %2816, %2740 ], [ %2674, %2651 ]
+  %2688 = phi <8 x i64> [ %2806, %2740 ], [ %2682, %2651 ]
+  %2689 = phi <8 x i64> [ %2801, %2740 ], [ %2675, %2651 ]
+  %2690 = phi <8 x i64> [ %2791, %2740 ], [ %2681, %2651 ]
+  %2691 = phi <8 x i64> [ %2786, %2740 ], [ %2676, %2651 ]
+  %2692 = phi <8 x i64> [ %2776, %2740 ], [ %2680, %2651 ]
+  %2693 = phi <8 x i64> [ %2771, %2740 ], [ %2677, %2651 ]
+  %2694 = phi <8 x i64> [ %2761, %2740 ], [ %2679, %2651 ]
+  %2695 = phi <8 x i64> [ %2755, %2740 ], [ %2678, %2651 ]
+  %2696 = phi i64 [ %2822, %2740 ], [ 0, %2651 ]
+  %2697 = mul nuw nsw i64 %2696, 80
+  %2698 = getelementptr i8, ptr %77, i64 %2697
+  %2699 = shl nsw i64 %2696, 7
+  %2700 = getelementptr inbounds i8, ptr %10, i64 %2699
+  %2701 = load <16 x i32>, ptr %2698, align 1, !tbaa !31
+  br i1 %2684, label %2702, label %2716
+
+2702:                                             ; preds = %2685
+  br i1 %2650, label %2703, label %2706
+
+2703:                                             ; preds = %2702
+  %2704 = getelementptr inbounds i8, ptr %2698, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2704, i32 0, i32 3, i32 1)
+  %2705 = getelementptr inbounds i8, ptr %2698, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2705, i32 0, i32 3, i32 1)
+  br label %2706
+
+2706:                                             ; preds = %2703, %2702
+  %2707 = getelementptr inbounds i8, ptr %2698, i64 64
+  %2708 = load <16 x i8>, ptr %2707, align 1, !tbaa !31
+  %2709 = zext <16 x i8> %2708 to <16 x i32>
+  %2710 = bitcast <16 x i32> %2709 to <64 x i8>
+  %2711 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2710)
+  %2712 = bitcast <64 x i8> %2711 to <16 x i32>
+  %2713 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2712, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2714 = bitcast <16 x i32> %2713 to <8 x i64>
+  br i1 %18, label %2723, label %2715
+
+2715:                                             ; preds = %2706
+  store <16 x i32> %2713, ptr %2700, align 64, !tbaa !31
+  br label %2723
+
+2716:                                             ; preds = %2685
+  %2717 = getelementptr inbounds i8, ptr %24, i64 %2699
+  %2718 = load <8 x i64>, ptr %2717, align 64, !tbaa !31
+  %2719 = getelementptr i8, ptr %2698, i64 %12
+  %2720 = load <16 x i32>, ptr %2719, align 1, !tbaa !31
+  %2721 = getelementptr inbounds i8, ptr %2717, i64 64
+  %2722 = load <8 x i64>, ptr %2721, align 64, !tbaa !31
+  br label %2740
+
+2723:                                             ; preds = %2715, %2706
+  %2724 = getelementptr i8, ptr %2698, i64 %14
   %2725 = load <16 x i32>, ptr %2724, align 1, !tbaa !31
-  %2726 = getelementptr i8, ptr %2724, i64 %13
-  %2727 = load <16 x i32>, ptr %2726, align 1, !tbaa !31
-  %2728 = shl nsw i64 %2722, 2
-  %2729 = getelementptr i8, ptr %132, i64 %2728
-  %2730 = load i32, ptr %2729, align 1
-  %2731 = insertelement <16 x i32> poison, i32 %2730, i64 0
-  %2732 = shufflevector <16 x i32> %2731, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2733 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2721, <16 x i32> %2732, <16 x i32> %2725)
-  %2734 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2720, <16 x i32> %2732, <16 x i32> %2727)
-  %2735 = getelementptr i8, ptr %2729, i64 %1
-  %2736 = load i32, ptr %2735, align 1
-  %2737 = insertelement <16 x i32> poison, i32 %2736, i64 0
-  %2738 = shufflevector <16 x i32> %2737, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2739 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2719, <16 x i32> %2738, <16 x i32> %2725)
-  %2740 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2718, <16 x i32> %2738, <16 x i32> %2727)
-  %2741 = getelementptr i8, ptr %2729, i64 %27
-  %2742 = load i32, ptr %2741, align 1
-  %2743 = insertelement <16 x i32> poison, i32 %2742, i64 0
-  %2744 = shufflevector <16 x i32> %2743, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2745 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2717, <16 x i32> %2744, <16 x i32> %2725)
-  %2746 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2716, <16 x i32> %2744, <16 x i32> %2727)
-  %2747 = getelementptr i8, ptr %2729, i64 %28
-  %2748 = load i32, ptr %2747, align 1
-  %2749 = insertelement <16 x i32> poison, i32 %2748, i64 0
-  %2750 = shufflevector <16 x i32> %2749, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2751 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2715, <16 x i32> %2750, <16 x i32> %2725)
-  %2752 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2714, <16 x i32> %2750, <16 x i32> %2727)
-  %2753 = getelementptr i8, ptr %2729, i64 %29
-  %2754 = load i32, ptr %2753, align 1
-  %2755 = insertelement <16 x i32> poison, i32 %2754, i64 0
-  %2756 = shufflevector <16 x i32> %2755, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2757 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2713, <16 x i32> %2756, <16 x i32> %2725)
-  %2758 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2712, <16 x i32> %2756, <16 x i32> %2727)
-  %2759 = getelementptr i8, ptr %2729, i64 %30
-  %2760 = load i32, ptr %2759, align 1
-  %2761 = insertelement <16 x i32> poison, i32 %2760, i64 0
-  %2762 = shufflevector <16 x i32> %2761, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2763 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2711, <16 x i32> %2762, <16 x i32> %2725)
-  %2764 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2710, <16 x i32> %2762, <16 x i32> %2727)
-  %2765 = add nuw nsw i64 %2722, 1
-  %2766 = icmp eq i64 %2765, %19
-  br i1 %2766, label %2767, label %2709, !llvm.loop !75
+  br i1 %2650, label %2726, label %2729
 
-2767:                                             ; preds = %2605, %2709, %2604, %2603
-  %2768 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2764, %2709 ], [ %2706, %2605 ]
-  %2769 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2763, %2709 ], [ %2703, %2605 ]
-  %2770 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2758, %2709 ], [ %2695, %2605 ]
-  %2771 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2757, %2709 ], [ %2692, %2605 ]
-  %2772 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2752, %2709 ], [ %2684, %2605 ]
-  %2773 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2751, %2709 ], [ %2681, %2605 ]
-  %2774 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2746, %2709 ], [ %2673, %2605 ]
-  %2775 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2745, %2709 ], [ %2670, %2605 ]
-  %2776 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2740, %2709 ], [ %2662, %2605 ]
-  %2777 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2739, %2709 ], [ %2659, %2605 ]
-  %2778 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2734, %2709 ], [ %2651, %2605 ]
-  %2779 = phi <16 x i32> [ zeroinitializer, %2604 ], [ zeroinitializer, %2603 ], [ %2733, %2709 ], [ %2647, %2605 ]
-  store <16 x i32> %2779, ptr %126, align 1, !tbaa !31
-  %2780 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2778, ptr %2780, align 1, !tbaa !31
-  %2781 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2777, ptr %2781, align 1, !tbaa !31
-  %2782 = getelementptr inbounds i8, ptr %2781, i64 64
-  store <16 x i32> %2776, ptr %2782, align 1, !tbaa !31
-  %2783 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2775, ptr %2783, align 1, !tbaa !31
-  %2784 = getelementptr inbounds i8, ptr %2783, i64 64
-  store <16 x i32> %2774, ptr %2784, align 1, !tbaa !31
-  %2785 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2773, ptr %2785, align 1, !tbaa !31
-  %2786 = getelementptr inbounds i8, ptr %2785, i64 64
-  store <16 x i32> %2772, ptr %2786, align 1, !tbaa !31
-  %2787 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2771, ptr %2787, align 1, !tbaa !31
-  %2788 = getelementptr inbounds i8, ptr %2787, i64 64
-  store <16 x i32> %2770, ptr %2788, align 1, !tbaa !31
-  %2789 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %2769, ptr %2789, align 1, !tbaa !31
-  %2790 = getelementptr inbounds i8, ptr %2789, i64 64
-  store <16 x i32> %2768, ptr %2790, align 1, !tbaa !31
-  br label %3244
+2726:                                             ; preds = %2723
+  %2727 = getelementptr inbounds i8, ptr %2724, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2727, i32 0, i32 3, i32 1)
+  %2728 = getelementptr inbounds i8, ptr %2724, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2728, i32 0, i32 3, i32 1)
+  br label %2729
 
-2791:                                             ; preds = %121
-  br i1 %10, label %2793, label %2792
+2729:                                             ; preds = %2726, %2723
+  %2730 = getelementptr inbounds i8, ptr %2724, i64 64
+  %2731 = load <16 x i8>, ptr %2730, align 1, !tbaa !31
+  %2732 = zext <16 x i8> %2731 to <16 x i32>
+  %2733 = bitcast <16 x i32> %2732 to <64 x i8>
+  %2734 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2733)
+  %2735 = bitcast <64 x i8> %2734 to <16 x i32>
+  %2736 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2735, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2737 = bitcast <16 x i32> %2736 to <8 x i64>
+  br i1 %18, label %2740, label %2738
 
-2792:                                             ; preds = %2791
-  br i1 %18, label %2794, label %2977
+2738:                                             ; preds = %2729
+  %2739 = getelementptr inbounds i8, ptr %2700, i64 64
+  store <16 x i32> %2736, ptr %2739, align 64, !tbaa !31
+  br label %2740
 
-2793:                                             ; preds = %2791
-  br i1 %20, label %2911, label %2977
+2740:                                             ; preds = %2738, %2729, %2716
+  %2741 = phi <16 x i32> [ %2725, %2729 ], [ %2725, %2738 ], [ %2720, %2716 ]
+  %2742 = phi <8 x i64> [ %2714, %2729 ], [ %2714, %2738 ], [ %2718, %2716 ]
+  %2743 = phi <8 x i64> [ %2737, %2729 ], [ %2737, %2738 ], [ %2722, %2716 ]
+  %2744 = shl nsw i64 %2696, 3
+  %2745 = getelementptr i8, ptr %130, i64 %2744
+  %2746 = load i64, ptr %2745, align 1
+  %2747 = insertelement <8 x i64> poison, i64 %2746, i64 0
+  %2748 = shufflevector <8 x i64> %2747, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2749 = bitcast <8 x i64> %2748 to <64 x i8>
+  %2750 = bitcast <8 x i64> %2695 to <16 x i32>
+  %2751 = bitcast <8 x i64> %2742 to <64 x i8>
+  %2752 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2749, <64 x i8> %2751)
+  %2753 = bitcast <64 x i8> %2752 to <16 x i32>
+  %2754 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2750, <16 x i32> %2753, <16 x i32> %2701)
+  %2755 = bitcast <16 x i32> %2754 to <8 x i64>
+  %2756 = bitcast <8 x i64> %2694 to <16 x i32>
+  %2757 = bitcast <8 x i64> %2743 to <64 x i8>
+  %2758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2749, <64 x i8> %2757)
+  %2759 = bitcast <64 x i8> %2758 to <16 x i32>
+  %2760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2756, <16 x i32> %2759, <16 x i32> %2741)
+  %2761 = bitcast <16 x i32> %2760 to <8 x i64>
+  %2762 = getelementptr i8, ptr %2745, i64 %1
+  %2763 = load i64, ptr %2762, align 1
+  %2764 = insertelement <8 x i64> poison, i64 %2763, i64 0
+  %2765 = shufflevector <8 x i64> %2764, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2766 = bitcast <8 x i64> %2765 to <64 x i8>
+  %2767 = bitcast <8 x i64> %2693 to <16 x i32>
+  %2768 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2766, <64 x i8> %2751)
+  %2769 = bitcast <64 x i8> %2768 to <16 x i32>
+  %2770 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2767, <16 x i32> %2769, <16 x i32> %2701)
+  %2771 = bitcast <16 x i32> %2770 to <8 x i64>
+  %2772 = bitcast <8 x i64> %2692 to <16 x i32>
+  %2773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2766, <64 x i8> %2757)
+  %2774 = bitcast <64 x i8> %2773 to <16 x i32>
+  %2775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2772, <16 x i32> %2774, <16 x i32> %2741)
+  %2776 = bitcast <16 x i32> %2775 to <8 x i64>
+  %2777 = getelementptr i8, ptr %2745, i64 %37
+  %2778 = load i64, ptr %2777, align 1
+  %2779 = insertelement <8 x i64> poison, i64 %2778, i64 0
+  %2780 = shufflevector <8 x i64> %2779, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2781 = bitcast <8 x i64> %2780 to <64 x i8>
+  %2782 = bitcast <8 x i64> %2691 to <16 x i32>
+  %2783 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2781, <64 x i8> %2751)
+  %2784 = bitcast <64 x i8> %2783 to <16 x i32>
+  %2785 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2782, <16 x i32> %2784, <16 x i32> %2701)
+  %2786 = bitcast <16 x i32> %2785 to <8 x i64>
+  %2787 = bitcast <8 x i64> %2690 to <16 x i32>
+  %2788 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2781, <64 x i8> %2757)
+  %2789 = bitcast <64 x i8> %2788 to <16 x i32>
+  %2790 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2787, <16 x i32> %2789, <16 x i32> %2741)
+  %2791 = bitcast <16 x i32> %2790 to <8 x i64>
+  %2792 = getelementptr i8, ptr %2745, i64 %38
+  %2793 = load i64, ptr %2792, align 1
+  %2794 = insertelement <8 x i64> poison, i64 %2793, i64 0
+  %2795 = shufflevector <8 x i64> %2794, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2796 = bitcast <8 x i64> %2795 to <64 x i8>
+  %2797 = bitcast <8 x i64> %2689 to <16 x i32>
+  %2798 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2796, <64 x i8> %2751)
+  %2799 = bitcast <64 x i8> %2798 to <16 x i32>
+  %2800 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2797, <16 x i32> %2799, <16 x i32> %2701)
+  %2801 = bitcast <16 x i32> %2800 to <8 x i64>
+  %2802 = bitcast <8 x i64> %2688 to <16 x i32>
+  %2803 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2796, <64 x i8> %2757)
+  %2804 = bitcast <64 x i8> %2803 to <16 x i32>
+  %2805 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2802, <16 x i32> %2804, <16 x i32> %2741)
+  %2806 = bitcast <16 x i32> %2805 to <8 x i64>
+  %2807 = getelementptr i8, ptr %2745, i64 %39
+  %2808 = load i64, ptr %2807, align 1
+  %2809 = insertelement <8 x i64> poison, i64 %2808, i64 0
+  %2810 = shufflevector <8 x i64> %2809, <8 x i64> poison, <8 x i32> zeroinitializer
+  %2811 = bitcast <8 x i64> %2810 to <64 x i8>
+  %2812 = bitcast <8 x i64> %2687 to <16 x i32>
+  %2813 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2811, <64 x i8> %2751)
+  %2814 = bitcast <64 x i8> %2813 to <16 x i32>
+  %2815 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2812, <16 x i32> %2814, <16 x i32> %2701)
+  %2816 = bitcast <16 x i32> %2815 to <8 x i64>
+  %2817 = bitcast <8 x i64> %2686 to <16 x i32>
+  %2818 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2811, <64 x i8> %2757)
+  %2819 = bitcast <64 x i8> %2818 to <16 x i32>
+  %2820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2817, <16 x i32> %2819, <16 x i32> %2741)
+  %2821 = bitcast <16 x i32> %2820 to <8 x i64>
+  %2822 = add nuw nsw i64 %2696, 1
+  %2823 = icmp eq i64 %2822, %79
+  br i1 %2823, label %2902, label %2685, !llvm.loop !75
 
-2794:                                             ; preds = %2792, %2794
-  %2795 = phi <16 x i32> [ %2908, %2794 ], [ zeroinitializer, %2792 ]
-  %2796 = phi <16 x i32> [ %2905, %2794 ], [ zeroinitializer, %2792 ]
-  %2797 = phi <16 x i32> [ %2897, %2794 ], [ zeroinitializer, %2792 ]
-  %2798 = phi <16 x i32> [ %2894, %2794 ], [ zeroinitializer, %2792 ]
-  %2799 = phi <16 x i32> [ %2886, %2794 ], [ zeroinitializer, %2792 ]
-  %2800 = phi <16 x i32> [ %2883, %2794 ], [ zeroinitializer, %2792 ]
-  %2801 = phi <16 x i32> [ %2875, %2794 ], [ zeroinitializer, %2792 ]
-  %2802 = phi <16 x i32> [ %2872, %2794 ], [ zeroinitializer, %2792 ]
-  %2803 = phi <16 x i32> [ %2864, %2794 ], [ zeroinitializer, %2792 ]
-  %2804 = phi <16 x i32> [ %2861, %2794 ], [ zeroinitializer, %2792 ]
-  %2805 = phi <16 x i32> [ %2853, %2794 ], [ zeroinitializer, %2792 ]
-  %2806 = phi <16 x i32> [ %2850, %2794 ], [ zeroinitializer, %2792 ]
-  %2807 = phi <16 x i32> [ %2842, %2794 ], [ zeroinitializer, %2792 ]
-  %2808 = phi <16 x i32> [ %2838, %2794 ], [ zeroinitializer, %2792 ]
-  %2809 = phi i64 [ %2909, %2794 ], [ 0, %2792 ]
-  %2810 = mul nuw nsw i64 %2809, 80
-  %2811 = getelementptr i8, ptr %114, i64 %2810
-  %2812 = load <16 x i32>, ptr %2811, align 1, !tbaa !31
-  %2813 = getelementptr inbounds i8, ptr %2811, i64 64
-  %2814 = load <16 x i8>, ptr %2813, align 1, !tbaa !31
-  %2815 = zext <16 x i8> %2814 to <16 x i32>
-  %2816 = bitcast <16 x i32> %2815 to <64 x i8>
-  %2817 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2816)
-  %2818 = bitcast <64 x i8> %2817 to <16 x i32>
-  %2819 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2818, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2820 = getelementptr i8, ptr %2811, i64 %13
-  %2821 = load <16 x i32>, ptr %2820, align 1, !tbaa !31
-  %2822 = getelementptr inbounds i8, ptr %2820, i64 64
-  %2823 = load <16 x i8>, ptr %2822, align 1, !tbaa !31
-  %2824 = zext <16 x i8> %2823 to <16 x i32>
-  %2825 = bitcast <16 x i32> %2824 to <64 x i8>
-  %2826 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2825)
-  %2827 = bitcast <64 x i8> %2826 to <16 x i32>
-  %2828 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2827, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %2829 = shl nsw i64 %2809, 3
-  %2830 = getelementptr i8, ptr %132, i64 %2829
-  %2831 = load i64, ptr %2830, align 1
-  %2832 = insertelement <8 x i64> poison, i64 %2831, i64 0
-  %2833 = shufflevector <8 x i64> %2832, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2834 = bitcast <8 x i64> %2833 to <64 x i8>
-  %2835 = bitcast <16 x i32> %2819 to <64 x i8>
-  %2836 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2835)
-  %2837 = bitcast <64 x i8> %2836 to <16 x i32>
-  %2838 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2808, <16 x i32> %2837, <16 x i32> %2812)
-  %2839 = bitcast <16 x i32> %2828 to <64 x i8>
-  %2840 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2834, <64 x i8> %2839)
-  %2841 = bitcast <64 x i8> %2840 to <16 x i32>
-  %2842 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2807, <16 x i32> %2841, <16 x i32> %2821)
-  %2843 = getelementptr i8, ptr %2830, i64 %1
-  %2844 = load i64, ptr %2843, align 1
-  %2845 = insertelement <8 x i64> poison, i64 %2844, i64 0
-  %2846 = shufflevector <8 x i64> %2845, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2847 = bitcast <8 x i64> %2846 to <64 x i8>
-  %2848 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2835)
-  %2849 = bitcast <64 x i8> %2848 to <16 x i32>
-  %2850 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2806, <16 x i32> %2849, <16 x i32> %2812)
-  %2851 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2847, <64 x i8> %2839)
-  %2852 = bitcast <64 x i8> %2851 to <16 x i32>
-  %2853 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2805, <16 x i32> %2852, <16 x i32> %2821)
-  %2854 = getelementptr i8, ptr %2830, i64 %27
-  %2855 = load i64, ptr %2854, align 1
-  %2856 = insertelement <8 x i64> poison, i64 %2855, i64 0
-  %2857 = shufflevector <8 x i64> %2856, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2858 = bitcast <8 x i64> %2857 to <64 x i8>
-  %2859 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2835)
-  %2860 = bitcast <64 x i8> %2859 to <16 x i32>
-  %2861 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2804, <16 x i32> %2860, <16 x i32> %2812)
-  %2862 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2858, <64 x i8> %2839)
-  %2863 = bitcast <64 x i8> %2862 to <16 x i32>
-  %2864 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2803, <16 x i32> %2863, <16 x i32> %2821)
-  %2865 = getelementptr i8, ptr %2830, i64 %28
-  %2866 = load i64, ptr %2865, align 1
-  %2867 = insertelement <8 x i64> poison, i64 %2866, i64 0
-  %2868 = shufflevector <8 x i64> %2867, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2869 = bitcast <8 x i64> %2868 to <64 x i8>
-  %2870 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2835)
-  %2871 = bitcast <64 x i8> %2870 to <16 x i32>
-  %2872 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2802, <16 x i32> %2871, <16 x i32> %2812)
-  %2873 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2869, <64 x i8> %2839)
-  %2874 = bitcast <64 x i8> %2873 to <16 x i32>
-  %2875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2801, <16 x i32> %2874, <16 x i32> %2821)
-  %2876 = getelementptr i8, ptr %2830, i64 %29
-  %2877 = load i64, ptr %2876, align 1
-  %2878 = insertelement <8 x i64> poison, i64 %2877, i64 0
-  %2879 = shufflevector <8 x i64> %2878, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2880 = bitcast <8 x i64> %2879 to <64 x i8>
-  %2881 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2835)
-  %2882 = bitcast <64 x i8> %2881 to <16 x i32>
-  %2883 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2800, <16 x i32> %2882, <16 x i32> %2812)
-  %2884 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2880, <64 x i8> %2839)
-  %2885 = bitcast <64 x i8> %2884 to <16 x i32>
-  %2886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2799, <16 x i32> %2885, <16 x i32> %2821)
-  %2887 = getelementptr i8, ptr %2830, i64 %30
-  %2888 = load i64, ptr %2887, align 1
-  %2889 = insertelement <8 x i64> poison, i64 %2888, i64 0
-  %2890 = shufflevector <8 x i64> %2889, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2891 = bitcast <8 x i64> %2890 to <64 x i8>
-  %2892 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2835)
-  %2893 = bitcast <64 x i8> %2892 to <16 x i32>
-  %2894 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2798, <16 x i32> %2893, <16 x i32> %2812)
-  %2895 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2891, <64 x i8> %2839)
-  %2896 = bitcast <64 x i8> %2895 to <16 x i32>
-  %2897 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2797, <16 x i32> %2896, <16 x i32> %2821)
-  %2898 = getelementptr i8, ptr %2830, i64 %31
-  %2899 = load i64, ptr %2898, align 1
-  %2900 = insertelement <8 x i64> poison, i64 %2899, i64 0
-  %2901 = shufflevector <8 x i64> %2900, <8 x i64> poison, <8 x i32> zeroinitializer
-  %2902 = bitcast <8 x i64> %2901 to <64 x i8>
-  %2903 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2835)
-  %2904 = bitcast <64 x i8> %2903 to <16 x i32>
-  %2905 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2796, <16 x i32> %2904, <16 x i32> %2812)
-  %2906 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %2902, <64 x i8> %2839)
-  %2907 = bitcast <64 x i8> %2906 to <16 x i32>
-  %2908 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2795, <16 x i32> %2907, <16 x i32> %2821)
-  %2909 = add nuw nsw i64 %2809, 1
-  %2910 = icmp eq i64 %2909, %17
-  br i1 %2910, label %2977, label %2794, !llvm.loop !74
+2824:                                             ; preds = %2652, %2847
+  %2825 = phi <8 x i64> [ %2899, %2847 ], [ %2683, %2652 ]
+  %2826 = phi <8 x i64> [ %2896, %2847 ], [ %2674, %2652 ]
+  %2827 = phi <8 x i64> [ %2889, %2847 ], [ %2682, %2652 ]
+  %2828 = phi <8 x i64> [ %2886, %2847 ], [ %2675, %2652 ]
+  %2829 = phi <8 x i64> [ %2879, %2847 ], [ %2681, %2652 ]
+  %2830 = phi <8 x i64> [ %2876, %2847 ], [ %2676, %2652 ]
+  %2831 = phi <8 x i64> [ %2869, %2847 ], [ %2680, %2652 ]
+  %2832 = phi <8 x i64> [ %2866, %2847 ], [ %2677, %2652 ]
+  %2833 = phi <8 x i64> [ %2859, %2847 ], [ %2679, %2652 ]
+  %2834 = phi <8 x i64> [ %2856, %2847 ], [ %2678, %2652 ]
+  %2835 = phi i64 [ %2900, %2847 ], [ 0, %2652 ]
+  %2836 = shl nsw i64 %2835, 6
+  %2837 = getelementptr i8, ptr %77, i64 %2836
+  %2838 = load <16 x i32>, ptr %2837, align 1, !tbaa !31
+  br i1 %2650, label %2842, label %2839
 
-2911:                                             ; preds = %2793, %2911
-  %2912 = phi <16 x i32> [ %2974, %2911 ], [ zeroinitializer, %2793 ]
-  %2913 = phi <16 x i32> [ %2973, %2911 ], [ zeroinitializer, %2793 ]
-  %2914 = phi <16 x i32> [ %2968, %2911 ], [ zeroinitializer, %2793 ]
-  %2915 = phi <16 x i32> [ %2967, %2911 ], [ zeroinitializer, %2793 ]
-  %2916 = phi <16 x i32> [ %2962, %2911 ], [ zeroinitializer, %2793 ]
-  %2917 = phi <16 x i32> [ %2961, %2911 ], [ zeroinitializer, %2793 ]
-  %2918 = phi <16 x i32> [ %2956, %2911 ], [ zeroinitializer, %2793 ]
-  %2919 = phi <16 x i32> [ %2955, %2911 ], [ zeroinitializer, %2793 ]
-  %2920 = phi <16 x i32> [ %2950, %2911 ], [ zeroinitializer, %2793 ]
-  %2921 = phi <16 x i32> [ %2949, %2911 ], [ zeroinitializer, %2793 ]
-  %2922 = phi <16 x i32> [ %2944, %2911 ], [ zeroinitializer, %2793 ]
-  %2923 = phi <16 x i32> [ %2943, %2911 ], [ zeroinitializer, %2793 ]
-  %2924 = phi <16 x i32> [ %2938, %2911 ], [ zeroinitializer, %2793 ]
-  %2925 = phi <16 x i32> [ %2937, %2911 ], [ zeroinitializer, %2793 ]
-  %2926 = phi i64 [ %2975, %2911 ], [ 0, %2793 ]
-  %2927 = shl nsw i64 %2926, 6
-  %2928 = getelementptr i8, ptr %114, i64 %2927
-  %2929 = load <16 x i32>, ptr %2928, align 1, !tbaa !31
-  %2930 = getelementptr i8, ptr %2928, i64 %13
-  %2931 = load <16 x i32>, ptr %2930, align 1, !tbaa !31
-  %2932 = shl nsw i64 %2926, 2
-  %2933 = getelementptr i8, ptr %132, i64 %2932
-  %2934 = load i32, ptr %2933, align 1
-  %2935 = insertelement <16 x i32> poison, i32 %2934, i64 0
-  %2936 = shufflevector <16 x i32> %2935, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2937 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2925, <16 x i32> %2936, <16 x i32> %2929)
-  %2938 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2924, <16 x i32> %2936, <16 x i32> %2931)
-  %2939 = getelementptr i8, ptr %2933, i64 %1
-  %2940 = load i32, ptr %2939, align 1
-  %2941 = insertelement <16 x i32> poison, i32 %2940, i64 0
-  %2942 = shufflevector <16 x i32> %2941, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2943 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2923, <16 x i32> %2942, <16 x i32> %2929)
-  %2944 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2922, <16 x i32> %2942, <16 x i32> %2931)
-  %2945 = getelementptr i8, ptr %2933, i64 %27
-  %2946 = load i32, ptr %2945, align 1
-  %2947 = insertelement <16 x i32> poison, i32 %2946, i64 0
-  %2948 = shufflevector <16 x i32> %2947, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2949 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2921, <16 x i32> %2948, <16 x i32> %2929)
-  %2950 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2920, <16 x i32> %2948, <16 x i32> %2931)
-  %2951 = getelementptr i8, ptr %2933, i64 %28
-  %2952 = load i32, ptr %2951, align 1
-  %2953 = insertelement <16 x i32> poison, i32 %2952, i64 0
-  %2954 = shufflevector <16 x i32> %2953, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2955 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2919, <16 x i32> %2954, <16 x i32> %2929)
-  %2956 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2918, <16 x i32> %2954, <16 x i32> %2931)
-  %2957 = getelementptr i8, ptr %2933, i64 %29
-  %2958 = load i32, ptr %2957, align 1
-  %2959 = insertelement <16 x i32> poison, i32 %2958, i64 0
-  %2960 = shufflevector <16 x i32> %2959, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2961 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2917, <16 x i32> %2960, <16 x i32> %2929)
-  %2962 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2916, <16 x i32> %2960, <16 x i32> %2931)
-  %2963 = getelementptr i8, ptr %2933, i64 %30
-  %2964 = load i32, ptr %2963, align 1
-  %2965 = insertelement <16 x i32> poison, i32 %2964, i64 0
-  %2966 = shufflevector <16 x i32> %2965, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2967 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2915, <16 x i32> %2966, <16 x i32> %2929)
-  %2968 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2914, <16 x i32> %2966, <16 x i32> %2931)
-  %2969 = getelementptr i8, ptr %2933, i64 %31
-  %2970 = load i32, ptr %2969, align 1
-  %2971 = insertelement <16 x i32> poison, i32 %2970, i64 0
-  %2972 = shufflevector <16 x i32> %2971, <16 x i32> poison, <16 x i32> zeroinitializer
-  %2973 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2913, <16 x i32> %2972, <16 x i32> %2929)
-  %2974 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2912, <16 x i32> %2972, <16 x i32> %2931)
-  %2975 = add nuw nsw i64 %2926, 1
-  %2976 = icmp eq i64 %2975, %19
-  br i1 %2976, label %2977, label %2911, !llvm.loop !75
+2839:                                             ; preds = %2824
+  %2840 = getelementptr i8, ptr %2837, i64 %14
+  %2841 = load <16 x i32>, ptr %2840, align 1, !tbaa !31
+  br label %2847
 
-2977:                                             ; preds = %2794, %2911, %2793, %2792
-  %2978 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2974, %2911 ], [ %2908, %2794 ]
-  %2979 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2973, %2911 ], [ %2905, %2794 ]
-  %2980 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2968, %2911 ], [ %2897, %2794 ]
-  %2981 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2967, %2911 ], [ %2894, %2794 ]
-  %2982 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2962, %2911 ], [ %2886, %2794 ]
-  %2983 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2961, %2911 ], [ %2883, %2794 ]
-  %2984 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2956, %2911 ], [ %2875, %2794 ]
-  %2985 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2955, %2911 ], [ %2872, %2794 ]
-  %2986 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2950, %2911 ], [ %2864, %2794 ]
-  %2987 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2949, %2911 ], [ %2861, %2794 ]
-  %2988 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2944, %2911 ], [ %2853, %2794 ]
-  %2989 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2943, %2911 ], [ %2850, %2794 ]
-  %2990 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2938, %2911 ], [ %2842, %2794 ]
-  %2991 = phi <16 x i32> [ zeroinitializer, %2793 ], [ zeroinitializer, %2792 ], [ %2937, %2911 ], [ %2838, %2794 ]
-  store <16 x i32> %2991, ptr %126, align 1, !tbaa !31
-  %2992 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %2990, ptr %2992, align 1, !tbaa !31
-  %2993 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %2989, ptr %2993, align 1, !tbaa !31
-  %2994 = getelementptr inbounds i8, ptr %2993, i64 64
-  store <16 x i32> %2988, ptr %2994, align 1, !tbaa !31
-  %2995 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %2987, ptr %2995, align 1, !tbaa !31
-  %2996 = getelementptr inbounds i8, ptr %2995, i64 64
-  store <16 x i32> %2986, ptr %2996, align 1, !tbaa !31
-  %2997 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %2985, ptr %2997, align 1, !tbaa !31
-  %2998 = getelementptr inbounds i8, ptr %2997, i64 64
-  store <16 x i32> %2984, ptr %2998, align 1, !tbaa !31
-  %2999 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %2983, ptr %2999, align 1, !tbaa !31
-  %3000 = getelementptr inbounds i8, ptr %2999, i64 64
-  store <16 x i32> %2982, ptr %3000, align 1, !tbaa !31
-  %3001 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %2981, ptr %3001, align 1, !tbaa !31
-  %3002 = getelementptr inbounds i8, ptr %3001, i64 64
-  store <16 x i32> %2980, ptr %3002, align 1, !tbaa !31
-  %3003 = getelementptr i8, ptr %43, i64 %125
-  store <16 x i32> %2979, ptr %3003, align 1, !tbaa !31
-  %3004 = getelementptr inbounds i8, ptr %3003, i64 64
-  store <16 x i32> %2978, ptr %3004, align 1, !tbaa !31
-  br label %3244
+2842:                                             ; preds = %2824
+  %2843 = getelementptr inbounds i8, ptr %2837, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2843, i32 0, i32 3, i32 1)
+  %2844 = getelementptr i8, ptr %2837, i64 %14
+  %2845 = load <16 x i32>, ptr %2844, align 1, !tbaa !31
+  %2846 = getelementptr inbounds i8, ptr %2844, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2846, i32 0, i32 3, i32 1)
+  br label %2847
 
-3005:                                             ; preds = %121
-  br i1 %10, label %3007, label %3006
+2847:                                             ; preds = %2842, %2839
+  %2848 = phi <16 x i32> [ %2845, %2842 ], [ %2841, %2839 ]
+  %2849 = shl nsw i64 %2835, 2
+  %2850 = getelementptr i8, ptr %130, i64 %2849
+  %2851 = load i32, ptr %2850, align 1
+  %2852 = insertelement <16 x i32> poison, i32 %2851, i64 0
+  %2853 = shufflevector <16 x i32> %2852, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2854 = bitcast <8 x i64> %2834 to <16 x i32>
+  %2855 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2854, <16 x i32> %2853, <16 x i32> %2838)
+  %2856 = bitcast <16 x i32> %2855 to <8 x i64>
+  %2857 = bitcast <8 x i64> %2833 to <16 x i32>
+  %2858 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2857, <16 x i32> %2853, <16 x i32> %2848)
+  %2859 = bitcast <16 x i32> %2858 to <8 x i64>
+  %2860 = getelementptr i8, ptr %2850, i64 %1
+  %2861 = load i32, ptr %2860, align 1
+  %2862 = insertelement <16 x i32> poison, i32 %2861, i64 0
+  %2863 = shufflevector <16 x i32> %2862, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2864 = bitcast <8 x i64> %2832 to <16 x i32>
+  %2865 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2864, <16 x i32> %2863, <16 x i32> %2838)
+  %2866 = bitcast <16 x i32> %2865 to <8 x i64>
+  %2867 = bitcast <8 x i64> %2831 to <16 x i32>
+  %2868 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2867, <16 x i32> %2863, <16 x i32> %2848)
+  %2869 = bitcast <16 x i32> %2868 to <8 x i64>
+  %2870 = getelementptr i8, ptr %2850, i64 %37
+  %2871 = load i32, ptr %2870, align 1
+  %2872 = insertelement <16 x i32> poison, i32 %2871, i64 0
+  %2873 = shufflevector <16 x i32> %2872, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2874 = bitcast <8 x i64> %2830 to <16 x i32>
+  %2875 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2874, <16 x i32> %2873, <16 x i32> %2838)
+  %2876 = bitcast <16 x i32> %2875 to <8 x i64>
+  %2877 = bitcast <8 x i64> %2829 to <16 x i32>
+  %2878 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2877, <16 x i32> %2873, <16 x i32> %2848)
+  %2879 = bitcast <16 x i32> %2878 to <8 x i64>
+  %2880 = getelementptr i8, ptr %2850, i64 %38
+  %2881 = load i32, ptr %2880, align 1
+  %2882 = insertelement <16 x i32> poison, i32 %2881, i64 0
+  %2883 = shufflevector <16 x i32> %2882, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2884 = bitcast <8 x i64> %2828 to <16 x i32>
+  %2885 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2884, <16 x i32> %2883, <16 x i32> %2838)
+  %2886 = bitcast <16 x i32> %2885 to <8 x i64>
+  %2887 = bitcast <8 x i64> %2827 to <16 x i32>
+  %2888 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2887, <16 x i32> %2883, <16 x i32> %2848)
+  %2889 = bitcast <16 x i32> %2888 to <8 x i64>
+  %2890 = getelementptr i8, ptr %2850, i64 %39
+  %2891 = load i32, ptr %2890, align 1
+  %2892 = insertelement <16 x i32> poison, i32 %2891, i64 0
+  %2893 = shufflevector <16 x i32> %2892, <16 x i32> poison, <16 x i32> zeroinitializer
+  %2894 = bitcast <8 x i64> %2826 to <16 x i32>
+  %2895 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2894, <16 x i32> %2893, <16 x i32> %2838)
+  %2896 = bitcast <16 x i32> %2895 to <8 x i64>
+  %2897 = bitcast <8 x i64> %2825 to <16 x i32>
+  %2898 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %2897, <16 x i32> %2893, <16 x i32> %2848)
+  %2899 = bitcast <16 x i32> %2898 to <8 x i64>
+  %2900 = add nuw nsw i64 %2835, 1
+  %2901 = icmp eq i64 %2900, %81
+  br i1 %2901, label %2902, label %2824, !llvm.loop !76
 
-3006:                                             ; preds = %3005
-  br i1 %18, label %3008, label %3212
+2902:                                             ; preds = %2740, %2847, %2652, %2651
+  %2903 = phi <8 x i64> [ %2683, %2652 ], [ %2683, %2651 ], [ %2899, %2847 ], [ %2821, %2740 ]
+  %2904 = phi <8 x i64> [ %2674, %2652 ], [ %2674, %2651 ], [ %2896, %2847 ], [ %2816, %2740 ]
+  %2905 = phi <8 x i64> [ %2682, %2652 ], [ %2682, %2651 ], [ %2889, %2847 ], [ %2806, %2740 ]
+  %2906 = phi <8 x i64> [ %2675, %2652 ], [ %2675, %2651 ], [ %2886, %2847 ], [ %2801, %2740 ]
+  %2907 = phi <8 x i64> [ %2681, %2652 ], [ %2681, %2651 ], [ %2879, %2847 ], [ %2791, %2740 ]
+  %2908 = phi <8 x i64> [ %2676, %2652 ], [ %2676, %2651 ], [ %2876, %2847 ], [ %2786, %2740 ]
+  %2909 = phi <8 x i64> [ %2680, %2652 ], [ %2680, %2651 ], [ %2869, %2847 ], [ %2776, %2740 ]
+  %2910 = phi <8 x i64> [ %2677, %2652 ], [ %2677, %2651 ], [ %2866, %2847 ], [ %2771, %2740 ]
+  %2911 = phi <8 x i64> [ %2679, %2652 ], [ %2679, %2651 ], [ %2859, %2847 ], [ %2761, %2740 ]
+  %2912 = phi <8 x i64> [ %2678, %2652 ], [ %2678, %2651 ], [ %2856, %2847 ], [ %2755, %2740 ]
+  store <8 x i64> %2912, ptr %124, align 1, !tbaa !31
+  %2913 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %2911, ptr %2913, align 1, !tbaa !31
+  %2914 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %2910, ptr %2914, align 1, !tbaa !31
+  %2915 = getelementptr inbounds i8, ptr %2914, i64 64
+  store <8 x i64> %2909, ptr %2915, align 1, !tbaa !31
+  %2916 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %2908, ptr %2916, align 1, !tbaa !31
+  %2917 = getelementptr inbounds i8, ptr %2916, i64 64
+  store <8 x i64> %2907, ptr %2917, align 1, !tbaa !31
+  %2918 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %2906, ptr %2918, align 1, !tbaa !31
+  %2919 = getelementptr inbounds i8, ptr %2918, i64 64
+  store <8 x i64> %2905, ptr %2919, align 1, !tbaa !31
+  %2920 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %2904, ptr %2920, align 1, !tbaa !31
+  %2921 = getelementptr inbounds i8, ptr %2920, i64 64
+  store <8 x i64> %2903, ptr %2921, align 1, !tbaa !31
+  br label %3975
 
-3007:                                             ; preds = %3005
-  br i1 %20, label %3138, label %3212
+2922:                                             ; preds = %119
+  %2923 = icmp eq i64 %121, 0
+  br i1 %78, label %2950, label %2926
 
-3008:                                             ; preds = %3006, %3008
-  %3009 = phi <16 x i32> [ %3135, %3008 ], [ zeroinitializer, %3006 ]
-  %3010 = phi <16 x i32> [ %3132, %3008 ], [ zeroinitializer, %3006 ]
-  %3011 = phi <16 x i32> [ %3124, %3008 ], [ zeroinitializer, %3006 ]
-  %3012 = phi <16 x i32> [ %3121, %3008 ], [ zeroinitializer, %3006 ]
-  %3013 = phi <16 x i32> [ %3113, %3008 ], [ zeroinitializer, %3006 ]
-  %3014 = phi <16 x i32> [ %3110, %3008 ], [ zeroinitializer, %3006 ]
-  %3015 = phi <16 x i32> [ %3102, %3008 ], [ zeroinitializer, %3006 ]
-  %3016 = phi <16 x i32> [ %3099, %3008 ], [ zeroinitializer, %3006 ]
-  %3017 = phi <16 x i32> [ %3091, %3008 ], [ zeroinitializer, %3006 ]
-  %3018 = phi <16 x i32> [ %3088, %3008 ], [ zeroinitializer, %3006 ]
-  %3019 = phi <16 x i32> [ %3080, %3008 ], [ zeroinitializer, %3006 ]
-  %3020 = phi <16 x i32> [ %3077, %3008 ], [ zeroinitializer, %3006 ]
-  %3021 = phi <16 x i32> [ %3069, %3008 ], [ zeroinitializer, %3006 ]
-  %3022 = phi <16 x i32> [ %3066, %3008 ], [ zeroinitializer, %3006 ]
-  %3023 = phi <16 x i32> [ %3058, %3008 ], [ zeroinitializer, %3006 ]
-  %3024 = phi <16 x i32> [ %3054, %3008 ], [ zeroinitializer, %3006 ]
-  %3025 = phi i64 [ %3136, %3008 ], [ 0, %3006 ]
-  %3026 = mul nuw nsw i64 %3025, 80
-  %3027 = getelementptr i8, ptr %114, i64 %3026
-  %3028 = load <16 x i32>, ptr %3027, align 1, !tbaa !31
-  %3029 = getelementptr inbounds i8, ptr %3027, i64 64
-  %3030 = load <16 x i8>, ptr %3029, align 1, !tbaa !31
-  %3031 = zext <16 x i8> %3030 to <16 x i32>
-  %3032 = bitcast <16 x i32> %3031 to <64 x i8>
-  %3033 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3032)
+2924:                                             ; preds = %2950
+  br i1 %80, label %2964, label %3210
+
+2925:                                             ; preds = %2950
+  br i1 %82, label %3120, label %3210
+
+2926:                                             ; preds = %2922
+  %2927 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %2928 = getelementptr inbounds i8, ptr %132, i64 64
+  %2929 = load <8 x i64>, ptr %2928, align 1, !tbaa !31
+  %2930 = getelementptr inbounds i32, ptr %132, i64 %8
+  %2931 = load <8 x i64>, ptr %2930, align 1, !tbaa !31
+  %2932 = getelementptr inbounds i8, ptr %2930, i64 64
+  %2933 = load <8 x i64>, ptr %2932, align 1, !tbaa !31
+  %2934 = getelementptr inbounds i8, ptr %132, i64 %31
+  %2935 = load <8 x i64>, ptr %2934, align 1, !tbaa !31
+  %2936 = getelementptr inbounds i8, ptr %2934, i64 64
+  %2937 = load <8 x i64>, ptr %2936, align 1, !tbaa !31
+  %2938 = getelementptr inbounds i8, ptr %132, i64 %32
+  %2939 = load <8 x i64>, ptr %2938, align 1, !tbaa !31
+  %2940 = getelementptr inbounds i8, ptr %2938, i64 64
+  %2941 = load <8 x i64>, ptr %2940, align 1, !tbaa !31
+  %2942 = getelementptr inbounds i8, ptr %132, i64 %33
+  %2943 = load <8 x i64>, ptr %2942, align 1, !tbaa !31
+  %2944 = getelementptr inbounds i8, ptr %2942, i64 64
+  %2945 = load <8 x i64>, ptr %2944, align 1, !tbaa !31
+  %2946 = getelementptr inbounds i8, ptr %132, i64 %34
+  %2947 = load <8 x i64>, ptr %2946, align 1, !tbaa !31
+  %2948 = getelementptr inbounds i8, ptr %2946, i64 64
+  %2949 = load <8 x i64>, ptr %2948, align 1, !tbaa !31
+  br label %2950
+
+2950:                                             ; preds = %2926, %2922
+  %2951 = phi <8 x i64> [ %2947, %2926 ], [ zeroinitializer, %2922 ]
+  %2952 = phi <8 x i64> [ %2943, %2926 ], [ zeroinitializer, %2922 ]
+  %2953 = phi <8 x i64> [ %2939, %2926 ], [ zeroinitializer, %2922 ]
+  %2954 = phi <8 x i64> [ %2935, %2926 ], [ zeroinitializer, %2922 ]
+  %2955 = phi <8 x i64> [ %2931, %2926 ], [ zeroinitializer, %2922 ]
+  %2956 = phi <8 x i64> [ %2927, %2926 ], [ zeroinitializer, %2922 ]
+  %2957 = phi <8 x i64> [ %2929, %2926 ], [ zeroinitializer, %2922 ]
+  %2958 = phi <8 x i64> [ %2933, %2926 ], [ zeroinitializer, %2922 ]
+  %2959 = phi <8 x i64> [ %2937, %2926 ], [ zeroinitializer, %2922 ]
+  %2960 = phi <8 x i64> [ %2941, %2926 ], [ zeroinitializer, %2922 ]
+  %2961 = phi <8 x i64> [ %2945, %2926 ], [ zeroinitializer, %2922 ]
+  %2962 = phi <8 x i64> [ %2949, %2926 ], [ zeroinitializer, %2922 ]
+  %2963 = or i1 %18, %2923
+  br i1 %11, label %2925, label %2924
+
+2964:                                             ; preds = %2924, %3021
+  %2965 = phi <8 x i64> [ %3117, %3021 ], [ %2962, %2924 ]
+  %2966 = phi <8 x i64> [ %3112, %3021 ], [ %2951, %2924 ]
+  %2967 = phi <8 x i64> [ %3102, %3021 ], [ %2961, %2924 ]
+  %2968 = phi <8 x i64> [ %3097, %3021 ], [ %2952, %2924 ]
+  %2969 = phi <8 x i64> [ %3087, %3021 ], [ %2960, %2924 ]
+  %2970 = phi <8 x i64> [ %3082, %3021 ], [ %2953, %2924 ]
+  %2971 = phi <8 x i64> [ %3072, %3021 ], [ %2959, %2924 ]
+  %2972 = phi <8 x i64> [ %3067, %3021 ], [ %2954, %2924 ]
+  %2973 = phi <8 x i64> [ %3057, %3021 ], [ %2958, %2924 ]
+  %2974 = phi <8 x i64> [ %3052, %3021 ], [ %2955, %2924 ]
+  %2975 = phi <8 x i64> [ %3042, %3021 ], [ %2957, %2924 ]
+  %2976 = phi <8 x i64> [ %3036, %3021 ], [ %2956, %2924 ]
+  %2977 = phi i64 [ %3118, %3021 ], [ 0, %2924 ]
+  %2978 = mul nuw nsw i64 %2977, 80
+  %2979 = getelementptr i8, ptr %77, i64 %2978
+  %2980 = shl nsw i64 %2977, 7
+  %2981 = getelementptr inbounds i8, ptr %10, i64 %2980
+  %2982 = load <16 x i32>, ptr %2979, align 1, !tbaa !31
+  br i1 %2963, label %2983, label %2997
+
+2983:                                             ; preds = %2964
+  br i1 %2923, label %2984, label %2987
+
+2984:                                             ; preds = %2983
+  %2985 = getelementptr inbounds i8, ptr %2979, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2985, i32 0, i32 3, i32 1)
+  %2986 = getelementptr inbounds i8, ptr %2979, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %2986, i32 0, i32 3, i32 1)
+  br label %2987
+
+2987:                                             ; preds = %2984, %2983
+  %2988 = getelementptr inbounds i8, ptr %2979, i64 64
+  %2989 = load <16 x i8>, ptr %2988, align 1, !tbaa !31
+  %2990 = zext <16 x i8> %2989 to <16 x i32>
+  %2991 = bitcast <16 x i32> %2990 to <64 x i8>
+  %2992 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %2991)
+  %2993 = bitcast <64 x i8> %2992 to <16 x i32>
+  %2994 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %2993, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %2995 = bitcast <16 x i32> %2994 to <8 x i64>
+  br i1 %18, label %3004, label %2996
+
+2996:                                             ; preds = %2987
+  store <16 x i32> %2994, ptr %2981, align 64, !tbaa !31
+  br label %3004
+
+2997:                                             ; preds = %2964
+  %2998 = getelementptr inbounds i8, ptr %24, i64 %2980
+  %2999 = load <8 x i64>, ptr %2998, align 64, !tbaa !31
+  %3000 = getelementptr i8, ptr %2979, i64 %12
+  %3001 = load <16 x i32>, ptr %3000, align 1, !tbaa !31
+  %3002 = getelementptr inbounds i8, ptr %2998, i64 64
+  %3003 = load <8 x i64>, ptr %3002, align 64, !tbaa !31
+  br label %3021
+
+3004:                                             ; preds = %2996, %2987
+  %3005 = getelementptr i8, ptr %2979, i64 %14
+  %3006 = load <16 x i32>, ptr %3005, align 1, !tbaa !31
+  br i1 %2923, label %3007, label %3010
+
+3007:                                             ; preds = %3004
+  %3008 = getelementptr inbounds i8, ptr %3005, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3008, i32 0, i32 3, i32 1)
+  %3009 = getelementptr inbounds i8, ptr %3005, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3009, i32 0, i32 3, i32 1)
+  br label %3010
+
+3010:                                             ; preds = %3007, %3004
+  %3011 = getelementptr inbounds i8, ptr %3005, i64 64
+  %3012 = load <16 x i8>, ptr %3011, align 1, !tbaa !31
+  %3013 = zext <16 x i8> %3012 to <16 x i32>
+  %3014 = bitcast <16 x i32> %3013 to <64 x i8>
+  %3015 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3014)
+  %3016 = bitcast <64 x i8> %3015 to <16 x i32>
+  %3017 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3016, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3018 = bitcast <16 x i32> %3017 to <8 x i64>
+  br i1 %18, label %3021, label %3019
+
+3019:                                             ; preds = %3010
+  %3020 = getelementptr inbounds i8, ptr %2981, i64 64
+  store <16 x i32> %3017, ptr %3020, align 64, !tbaa !31
+  br label %3021
+
+3021:                                             ; preds = %3019, %3010, %2997
+  %3022 = phi <16 x i32> [ %3006, %3010 ], [ %3006, %3019 ], [ %3001, %2997 ]
+  %3023 = phi <8 x i64> [ %2995, %3010 ], [ %2995, %3019 ], [ %2999, %2997 ]
+  %3024 = phi <8 x i64> [ %3018, %3010 ], [ %3018, %3019 ], [ %3003, %2997 ]
+  %3025 = shl nsw i64 %2977, 3
+  %3026 = getelementptr i8, ptr %130, i64 %3025
+  %3027 = load i64, ptr %3026, align 1
+  %3028 = insertelement <8 x i64> poison, i64 %3027, i64 0
+  %3029 = shufflevector <8 x i64> %3028, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3030 = bitcast <8 x i64> %3029 to <64 x i8>
+  %3031 = bitcast <8 x i64> %2976 to <16 x i32>
+  %3032 = bitcast <8 x i64> %3023 to <64 x i8>
+  %3033 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3030, <64 x i8> %3032)
   %3034 = bitcast <64 x i8> %3033 to <16 x i32>
-  %3035 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3034, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %3036 = getelementptr i8, ptr %3027, i64 %13
-  %3037 = load <16 x i32>, ptr %3036, align 1, !tbaa !31
-  %3038 = getelementptr inbounds i8, ptr %3036, i64 64
-  %3039 = load <16 x i8>, ptr %3038, align 1, !tbaa !31
-  %3040 = zext <16 x i8> %3039 to <16 x i32>
-  %3041 = bitcast <16 x i32> %3040 to <64 x i8>
-  %3042 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3041)
-  %3043 = bitcast <64 x i8> %3042 to <16 x i32>
-  %3044 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3043, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
-  %3045 = shl nsw i64 %3025, 3
-  %3046 = getelementptr i8, ptr %132, i64 %3045
-  %3047 = load i64, ptr %3046, align 1
-  %3048 = insertelement <8 x i64> poison, i64 %3047, i64 0
-  %3049 = shufflevector <8 x i64> %3048, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3050 = bitcast <8 x i64> %3049 to <64 x i8>
-  %3051 = bitcast <16 x i32> %3035 to <64 x i8>
-  %3052 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3051)
-  %3053 = bitcast <64 x i8> %3052 to <16 x i32>
-  %3054 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3024, <16 x i32> %3053, <16 x i32> %3028)
-  %3055 = bitcast <16 x i32> %3044 to <64 x i8>
-  %3056 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3050, <64 x i8> %3055)
-  %3057 = bitcast <64 x i8> %3056 to <16 x i32>
-  %3058 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3023, <16 x i32> %3057, <16 x i32> %3037)
-  %3059 = getelementptr i8, ptr %3046, i64 %1
-  %3060 = load i64, ptr %3059, align 1
-  %3061 = insertelement <8 x i64> poison, i64 %3060, i64 0
-  %3062 = shufflevector <8 x i64> %3061, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3063 = bitcast <8 x i64> %3062 to <64 x i8>
-  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3051)
+  %3035 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3031, <16 x i32> %3034, <16 x i32> %2982)
+  %3036 = bitcast <16 x i32> %3035 to <8 x i64>
+  %3037 = bitcast <8 x i64> %2975 to <16 x i32>
+  %3038 = bitcast <8 x i64> %3024 to <64 x i8>
+  %3039 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3030, <64 x i8> %3038)
+  %3040 = bitcast <64 x i8> %3039 to <16 x i32>
+  %3041 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3037, <16 x i32> %3040, <16 x i32> %3022)
+  %3042 = bitcast <16 x i32> %3041 to <8 x i64>
+  %3043 = getelementptr i8, ptr %3026, i64 %1
+  %3044 = load i64, ptr %3043, align 1
+  %3045 = insertelement <8 x i64> poison, i64 %3044, i64 0
+  %3046 = shufflevector <8 x i64> %3045, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3047 = bitcast <8 x i64> %3046 to <64 x i8>
+  %3048 = bitcast <8 x i64> %2974 to <16 x i32>
+  %3049 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3047, <64 x i8> %3032)
+  %3050 = bitcast <64 x i8> %3049 to <16 x i32>
+  %3051 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3048, <16 x i32> %3050, <16 x i32> %2982)
+  %3052 = bitcast <16 x i32> %3051 to <8 x i64>
+  %3053 = bitcast <8 x i64> %2973 to <16 x i32>
+  %3054 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3047, <64 x i8> %3038)
+  %3055 = bitcast <64 x i8> %3054 to <16 x i32>
+  %3056 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3053, <16 x i32> %3055, <16 x i32> %3022)
+  %3057 = bitcast <16 x i32> %3056 to <8 x i64>
+  %3058 = getelementptr i8, ptr %3026, i64 %37
+  %3059 = load i64, ptr %3058, align 1
+  %3060 = insertelement <8 x i64> poison, i64 %3059, i64 0
+  %3061 = shufflevector <8 x i64> %3060, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3062 = bitcast <8 x i64> %3061 to <64 x i8>
+  %3063 = bitcast <8 x i64> %2972 to <16 x i32>
+  %3064 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3062, <64 x i8> %3032)
   %3065 = bitcast <64 x i8> %3064 to <16 x i32>
-  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3022, <16 x i32> %3065, <16 x i32> %3028)
-  %3067 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3063, <64 x i8> %3055)
-  %3068 = bitcast <64 x i8> %3067 to <16 x i32>
-  %3069 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3021, <16 x i32> %3068, <16 x i32> %3037)
-  %3070 = getelementptr i8, ptr %3046, i64 %27
-  %3071 = load i64, ptr %3070, align 1
-  %3072 = insertelement <8 x i64> poison, i64 %3071, i64 0
-  %3073 = shufflevector <8 x i64> %3072, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3074 = bitcast <8 x i64> %3073 to <64 x i8>
-  %3075 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3051)
-  %3076 = bitcast <64 x i8> %3075 to <16 x i32>
-  %3077 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3020, <16 x i32> %3076, <16 x i32> %3028)
-  %3078 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3074, <64 x i8> %3055)
-  %3079 = bitcast <64 x i8> %3078 to <16 x i32>
-  %3080 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3019, <16 x i32> %3079, <16 x i32> %3037)
-  %3081 = getelementptr i8, ptr %3046, i64 %28
-  %3082 = load i64, ptr %3081, align 1
-  %3083 = insertelement <8 x i64> poison, i64 %3082, i64 0
-  %3084 = shufflevector <8 x i64> %3083, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3085 = bitcast <8 x i64> %3084 to <64 x i8>
-  %3086 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3051)
-  %3087 = bitcast <64 x i8> %3086 to <16 x i32>
-  %3088 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3018, <16 x i32> %3087, <16 x i32> %3028)
-  %3089 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3085, <64 x i8> %3055)
-  %3090 = bitcast <64 x i8> %3089 to <16 x i32>
-  %3091 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3017, <16 x i32> %3090, <16 x i32> %3037)
-  %3092 = getelementptr i8, ptr %3046, i64 %29
-  %3093 = load i64, ptr %3092, align 1
-  %3094 = insertelement <8 x i64> poison, i64 %3093, i64 0
-  %3095 = shufflevector <8 x i64> %3094, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3096 = bitcast <8 x i64> %3095 to <64 x i8>
-  %3097 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3051)
-  %3098 = bitcast <64 x i8> %3097 to <16 x i32>
-  %3099 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3016, <16 x i32> %3098, <16 x i32> %3028)
-  %3100 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3096, <64 x i8> %3055)
-  %3101 = bitcast <64 x i8> %3100 to <16 x i32>
-  %3102 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3015, <16 x i32> %3101, <16 x i32> %3037)
-  %3103 = getelementptr i8, ptr %3046, i64 %30
+  %3066 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3063, <16 x i32> %3065, <16 x i32> %2982)
+  %3067 = bitcast <16 x i32> %3066 to <8 x i64>
+  %3068 = bitcast <8 x i64> %2971 to <16 x i32>
+  %3069 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3062, <64 x i8> %3038)
+  %3070 = bitcast <64 x i8> %3069 to <16 x i32>
+  %3071 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3068, <16 x i32> %3070, <16 x i32> %3022)
+  %3072 = bitcast <16 x i32> %3071 to <8 x i64>
+  %3073 = getelementptr i8, ptr %3026, i64 %38
+  %3074 = load i64, ptr %3073, align 1
+  %3075 = insertelement <8 x i64> poison, i64 %3074, i64 0
+  %3076 = shufflevector <8 x i64> %3075, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3077 = bitcast <8 x i64> %3076 to <64 x i8>
+  %3078 = bitcast <8 x i64> %2970 to <16 x i32>
+  %3079 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3077, <64 x i8> %3032)
+  %3080 = bitcast <64 x i8> %3079 to <16 x i32>
+  %3081 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3078, <16 x i32> %3080, <16 x i32> %2982)
+  %3082 = bitcast <16 x i32> %3081 to <8 x i64>
+  %3083 = bitcast <8 x i64> %2969 to <16 x i32>
+  %3084 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3077, <64 x i8> %3038)
+  %3085 = bitcast <64 x i8> %3084 to <16 x i32>
+  %3086 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3083, <16 x i32> %3085, <16 x i32> %3022)
+  %3087 = bitcast <16 x i32> %3086 to <8 x i64>
+  %3088 = getelementptr i8, ptr %3026, i64 %39
+  %3089 = load i64, ptr %3088, align 1
+  %3090 = insertelement <8 x i64> poison, i64 %3089, i64 0
+  %3091 = shufflevector <8 x i64> %3090, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3092 = bitcast <8 x i64> %3091 to <64 x i8>
+  %3093 = bitcast <8 x i64> %2968 to <16 x i32>
+  %3094 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3092, <64 x i8> %3032)
+  %3095 = bitcast <64 x i8> %3094 to <16 x i32>
+  %3096 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3093, <16 x i32> %3095, <16 x i32> %2982)
+  %3097 = bitcast <16 x i32> %3096 to <8 x i64>
+  %3098 = bitcast <8 x i64> %2967 to <16 x i32>
+  %3099 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3092, <64 x i8> %3038)
+  %3100 = bitcast <64 x i8> %3099 to <16 x i32>
+  %3101 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3098, <16 x i32> %3100, <16 x i32> %3022)
+  %3102 = bitcast <16 x i32> %3101 to <8 x i64>
+  %3103 = getelementptr i8, ptr %3026, i64 %40
   %3104 = load i64, ptr %3103, align 1
   %3105 = insertelement <8 x i64> poison, i64 %3104, i64 0
   %3106 = shufflevector <8 x i64> %3105, <8 x i64> poison, <8 x i32> zeroinitializer
   %3107 = bitcast <8 x i64> %3106 to <64 x i8>
-  %3108 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3051)
-  %3109 = bitcast <64 x i8> %3108 to <16 x i32>
-  %3110 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3014, <16 x i32> %3109, <16 x i32> %3028)
-  %3111 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3055)
-  %3112 = bitcast <64 x i8> %3111 to <16 x i32>
-  %3113 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3013, <16 x i32> %3112, <16 x i32> %3037)
-  %3114 = getelementptr i8, ptr %3046, i64 %31
-  %3115 = load i64, ptr %3114, align 1
-  %3116 = insertelement <8 x i64> poison, i64 %3115, i64 0
-  %3117 = shufflevector <8 x i64> %3116, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3118 = bitcast <8 x i64> %3117 to <64 x i8>
-  %3119 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3051)
-  %3120 = bitcast <64 x i8> %3119 to <16 x i32>
-  %3121 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3012, <16 x i32> %3120, <16 x i32> %3028)
-  %3122 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3118, <64 x i8> %3055)
-  %3123 = bitcast <64 x i8> %3122 to <16 x i32>
-  %3124 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3011, <16 x i32> %3123, <16 x i32> %3037)
-  %3125 = getelementptr i8, ptr %3046, i64 %32
-  %3126 = load i64, ptr %3125, align 1
-  %3127 = insertelement <8 x i64> poison, i64 %3126, i64 0
-  %3128 = shufflevector <8 x i64> %3127, <8 x i64> poison, <8 x i32> zeroinitializer
-  %3129 = bitcast <8 x i64> %3128 to <64 x i8>
-  %3130 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3051)
-  %3131 = bitcast <64 x i8> %3130 to <16 x i32>
-  %3132 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3010, <16 x i32> %3131, <16 x i32> %3028)
-  %3133 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3129, <64 x i8> %3055)
-  %3134 = bitcast <64 x i8> %3133 to <16 x i32>
-  %3135 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3009, <16 x i32> %3134, <16 x i32> %3037)
-  %3136 = add nuw nsw i64 %3025, 1
-  %3137 = icmp eq i64 %3136, %17
-  br i1 %3137, label %3212, label %3008, !llvm.loop !74
+  %3108 = bitcast <8 x i64> %2966 to <16 x i32>
+  %3109 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3032)
+  %3110 = bitcast <64 x i8> %3109 to <16 x i32>
+  %3111 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3108, <16 x i32> %3110, <16 x i32> %2982)
+  %3112 = bitcast <16 x i32> %3111 to <8 x i64>
+  %3113 = bitcast <8 x i64> %2965 to <16 x i32>
+  %3114 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3107, <64 x i8> %3038)
+  %3115 = bitcast <64 x i8> %3114 to <16 x i32>
+  %3116 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3113, <16 x i32> %3115, <16 x i32> %3022)
+  %3117 = bitcast <16 x i32> %3116 to <8 x i64>
+  %3118 = add nuw nsw i64 %2977, 1
+  %3119 = icmp eq i64 %3118, %79
+  br i1 %3119, label %3210, label %2964, !llvm.loop !75
 
-3138:                                             ; preds = %3007, %3138
-  %3139 = phi <16 x i32> [ %3209, %3138 ], [ zeroinitializer, %3007 ]
-  %3140 = phi <16 x i32> [ %3208, %3138 ], [ zeroinitializer, %3007 ]
-  %3141 = phi <16 x i32> [ %3203, %3138 ], [ zeroinitializer, %3007 ]
-  %3142 = phi <16 x i32> [ %3202, %3138 ], [ zeroinitializer, %3007 ]
-  %3143 = phi <16 x i32> [ %3197, %3138 ], [ zeroinitializer, %3007 ]
-  %3144 = phi <16 x i32> [ %3196, %3138 ], [ zeroinitializer, %3007 ]
-  %3145 = phi <16 x i32> [ %3191, %3138 ], [ zeroinitializer, %3007 ]
-  %3146 = phi <16 x i32> [ %3190, %3138 ], [ zeroinitializer, %3007 ]
-  %3147 = phi <16 x i32> [ %3185, %3138 ], [ zeroinitializer, %3007 ]
-  %3148 = phi <16 x i32> [ %3184, %3138 ], [ zeroinitializer, %3007 ]
-  %3149 = phi <16 x i32> [ %3179, %3138 ], [ zeroinitializer, %3007 ]
-  %3150 = phi <16 x i32> [ %3178, %3138 ], [ zeroinitializer, %3007 ]
-  %3151 = phi <16 x i32> [ %3173, %3138 ], [ zeroinitializer, %3007 ]
-  %3152 = phi <16 x i32> [ %3172, %3138 ], [ zeroinitializer, %3007 ]
-  %3153 = phi <16 x i32> [ %3167, %3138 ], [ zeroinitializer, %3007 ]
-  %3154 = phi <16 x i32> [ %3166, %3138 ], [ zeroinitializer, %3007 ]
-  %3155 = phi i64 [ %3210, %3138 ], [ 0, %3007 ]
-  %3156 = shl nsw i64 %3155, 6
-  %3157 = getelementptr i8, ptr %114, i64 %3156
-  %3158 = load <16 x i32>, ptr %3157, align 1, !tbaa !31
-  %3159 = getelementptr i8, ptr %3157, i64 %13
-  %3160 = load <16 x i32>, ptr %3159, align 1, !tbaa !31
-  %3161 = shl nsw i64 %3155, 2
-  %3162 = getelementptr i8, ptr %132, i64 %3161
-  %3163 = load i32, ptr %3162, align 1
-  %3164 = insertelement <16 x i32> poison, i32 %3163, i64 0
-  %3165 = shufflevector <16 x i32> %3164, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3166 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3154, <16 x i32> %3165, <16 x i32> %3158)
-  %3167 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3153, <16 x i32> %3165, <16 x i32> %3160)
-  %3168 = getelementptr i8, ptr %3162, i64 %1
+3120:                                             ; preds = %2925, %3145
+  %3121 = phi <8 x i64> [ %3207, %3145 ], [ %2962, %2925 ]
+  %3122 = phi <8 x i64> [ %3204, %3145 ], [ %2951, %2925 ]
+  %3123 = phi <8 x i64> [ %3197, %3145 ], [ %2961, %2925 ]
+  %3124 = phi <8 x i64> [ %3194, %3145 ], [ %2952, %2925 ]
+  %3125 = phi <8 x i64> [ %3187, %3145 ], [ %2960, %2925 ]
+  %3126 = phi <8 x i64> [ %3184, %3145 ], [ %2953, %2925 ]
+  %3127 = phi <8 x i64> [ %3177, %3145 ], [ %2959, %2925 ]
+  %3128 = phi <8 x i64> [ %3174, %3145 ], [ %2954, %2925 ]
+  %3129 = phi <8 x i64> [ %3167, %3145 ], [ %2958, %2925 ]
+  %3130 = phi <8 x i64> [ %3164, %3145 ], [ %2955, %2925 ]
+  %3131 = phi <8 x i64> [ %3157, %3145 ], [ %2957, %2925 ]
+  %3132 = phi <8 x i64> [ %3154, %3145 ], [ %2956, %2925 ]
+  %3133 = phi i64 [ %3208, %3145 ], [ 0, %2925 ]
+  %3134 = shl nsw i64 %3133, 6
+  %3135 = getelementptr i8, ptr %77, i64 %3134
+  %3136 = load <16 x i32>, ptr %3135, align 1, !tbaa !31
+  br i1 %2923, label %3140, label %3137
+
+3137:                                             ; preds = %3120
+  %3138 = getelementptr i8, ptr %3135, i64 %14
+  %3139 = load <16 x i32>, ptr %3138, align 1, !tbaa !31
+  br label %3145
+
+3140:                                             ; preds = %3120
+  %3141 = getelementptr inbounds i8, ptr %3135, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3141, i32 0, i32 3, i32 1)
+  %3142 = getelementptr i8, ptr %3135, i64 %14
+  %3143 = load <16 x i32>, ptr %3142, align 1, !tbaa !31
+  %3144 = getelementptr inbounds i8, ptr %3142, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3144, i32 0, i32 3, i32 1)
+  br label %3145
+
+3145:                                             ; preds = %3140, %3137
+  %3146 = phi <16 x i32> [ %3143, %3140 ], [ %3139, %3137 ]
+  %3147 = shl nsw i64 %3133, 2
+  %3148 = getelementptr i8, ptr %130, i64 %3147
+  %3149 = load i32, ptr %3148, align 1
+  %3150 = insertelement <16 x i32> poison, i32 %3149, i64 0
+  %3151 = shufflevector <16 x i32> %3150, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3152 = bitcast <8 x i64> %3132 to <16 x i32>
+  %3153 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3152, <16 x i32> %3151, <16 x i32> %3136)
+  %3154 = bitcast <16 x i32> %3153 to <8 x i64>
+  %3155 = bitcast <8 x i64> %3131 to <16 x i32>
+  %3156 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3155, <16 x i32> %3151, <16 x i32> %3146)
+  %3157 = bitcast <16 x i32> %3156 to <8 x i64>
+  %3158 = getelementptr i8, ptr %3148, i64 %1
+  %3159 = load i32, ptr %3158, align 1
+  %3160 = insertelement <16 x i32> poison, i32 %3159, i64 0
+  %3161 = shufflevector <16 x i32> %3160, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3162 = bitcast <8 x i64> %3130 to <16 x i32>
+  %3163 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3162, <16 x i32> %3161, <16 x i32> %3136)
+  %3164 = bitcast <16 x i32> %3163 to <8 x i64>
+  %3165 = bitcast <8 x i64> %3129 to <16 x i32>
+  %3166 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3165, <16 x i32> %3161, <16 x i32> %3146)
+  %3167 = bitcast <16 x i32> %3166 to <8 x i64>
+  %3168 = getelementptr i8, ptr %3148, i64 %37
   %3169 = load i32, ptr %3168, align 1
   %3170 = insertelement <16 x i32> poison, i32 %3169, i64 0
   %3171 = shufflevector <16 x i32> %3170, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3172 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3152, <16 x i32> %3171, <16 x i32> %3158)
-  %3173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3151, <16 x i32> %3171, <16 x i32> %3160)
-  %3174 = getelementptr i8, ptr %3162, i64 %27
-  %3175 = load i32, ptr %3174, align 1
-  %3176 = insertelement <16 x i32> poison, i32 %3175, i64 0
-  %3177 = shufflevector <16 x i32> %3176, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3178 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3150, <16 x i32> %3177, <16 x i32> %3158)
-  %3179 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3149, <16 x i32> %3177, <16 x i32> %3160)
-  %3180 = getelementptr i8, ptr %3162, i64 %28
-  %3181 = load i32, ptr %3180, align 1
-  %3182 = insertelement <16 x i32> poison, i32 %3181, i64 0
-  %3183 = shufflevector <16 x i32> %3182, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3184 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3148, <16 x i32> %3183, <16 x i32> %3158)
-  %3185 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3147, <16 x i32> %3183, <16 x i32> %3160)
-  %3186 = getelementptr i8, ptr %3162, i64 %29
-  %3187 = load i32, ptr %3186, align 1
-  %3188 = insertelement <16 x i32> poison, i32 %3187, i64 0
-  %3189 = shufflevector <16 x i32> %3188, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3190 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3146, <16 x i32> %3189, <16 x i32> %3158)
-  %3191 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3145, <16 x i32> %3189, <16 x i32> %3160)
-  %3192 = getelementptr i8, ptr %3162, i64 %30
-  %3193 = load i32, ptr %3192, align 1
-  %3194 = insertelement <16 x i32> poison, i32 %3193, i64 0
-  %3195 = shufflevector <16 x i32> %3194, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3144, <16 x i32> %3195, <16 x i32> %3158)
-  %3197 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3143, <16 x i32> %3195, <16 x i32> %3160)
-  %3198 = getelementptr i8, ptr %3162, i64 %31
+  %3172 = bitcast <8 x i64> %3128 to <16 x i32>
+  %3173 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3172, <16 x i32> %3171, <16 x i32> %3136)
+  %3174 = bitcast <16 x i32> %3173 to <8 x i64>
+  %3175 = bitcast <8 x i64> %3127 to <16 x i32>
+  %3176 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3175, <16 x i32> %3171, <16 x i32> %3146)
+  %3177 = bitcast <16 x i32> %3176 to <8 x i64>
+  %3178 = getelementptr i8, ptr %3148, i64 %38
+  %3179 = load i32, ptr %3178, align 1
+  %3180 = insertelement <16 x i32> poison, i32 %3179, i64 0
+  %3181 = shufflevector <16 x i32> %3180, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3182 = bitcast <8 x i64> %3126 to <16 x i32>
+  %3183 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3182, <16 x i32> %3181, <16 x i32> %3136)
+  %3184 = bitcast <16 x i32> %3183 to <8 x i64>
+  %3185 = bitcast <8 x i64> %3125 to <16 x i32>
+  %3186 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3185, <16 x i32> %3181, <16 x i32> %3146)
+  %3187 = bitcast <16 x i32> %3186 to <8 x i64>
+  %3188 = getelementptr i8, ptr %3148, i64 %39
+  %3189 = load i32, ptr %3188, align 1
+  %3190 = insertelement <16 x i32> poison, i32 %3189, i64 0
+  %3191 = shufflevector <16 x i32> %3190, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3192 = bitcast <8 x i64> %3124 to <16 x i32>
+  %3193 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3192, <16 x i32> %3191, <16 x i32> %3136)
+  %3194 = bitcast <16 x i32> %3193 to <8 x i64>
+  %3195 = bitcast <8 x i64> %3123 to <16 x i32>
+  %3196 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3195, <16 x i32> %3191, <16 x i32> %3146)
+  %3197 = bitcast <16 x i32> %3196 to <8 x i64>
+  %3198 = getelementptr i8, ptr %3148, i64 %40
   %3199 = load i32, ptr %3198, align 1
   %3200 = insertelement <16 x i32> poison, i32 %3199, i64 0
   %3201 = shufflevector <16 x i32> %3200, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3202 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3142, <16 x i32> %3201, <16 x i32> %3158)
-  %3203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3141, <16 x i32> %3201, <16 x i32> %3160)
-  %3204 = getelementptr i8, ptr %3162, i64 %32
-  %3205 = load i32, ptr %3204, align 1
-  %3206 = insertelement <16 x i32> poison, i32 %3205, i64 0
-  %3207 = shufflevector <16 x i32> %3206, <16 x i32> poison, <16 x i32> zeroinitializer
-  %3208 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3140, <16 x i32> %3207, <16 x i32> %3158)
-  %3209 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3139, <16 x i32> %3207, <16 x i32> %3160)
-  %3210 = add nuw nsw i64 %3155, 1
-  %3211 = icmp eq i64 %3210, %19
-  br i1 %3211, label %3212, label %3138, !llvm.loop !75
+  %3202 = bitcast <8 x i64> %3122 to <16 x i32>
+  %3203 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3202, <16 x i32> %3201, <16 x i32> %3136)
+  %3204 = bitcast <16 x i32> %3203 to <8 x i64>
+  %3205 = bitcast <8 x i64> %3121 to <16 x i32>
+  %3206 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3205, <16 x i32> %3201, <16 x i32> %3146)
+  %3207 = bitcast <16 x i32> %3206 to <8 x i64>
+  %3208 = add nuw nsw i64 %3133, 1
+  %3209 = icmp eq i64 %3208, %81
+  br i1 %3209, label %3210, label %3120, !llvm.loop !76
 
-3212:                                             ; preds = %3008, %3138, %3007, %3006
-  %3213 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3209, %3138 ], [ %3135, %3008 ]
-  %3214 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3208, %3138 ], [ %3132, %3008 ]
-  %3215 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3203, %3138 ], [ %3124, %3008 ]
-  %3216 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3202, %3138 ], [ %3121, %3008 ]
-  %3217 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3197, %3138 ], [ %3113, %3008 ]
-  %3218 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3196, %3138 ], [ %3110, %3008 ]
-  %3219 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3191, %3138 ], [ %3102, %3008 ]
-  %3220 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3190, %3138 ], [ %3099, %3008 ]
-  %3221 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3185, %3138 ], [ %3091, %3008 ]
-  %3222 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3184, %3138 ], [ %3088, %3008 ]
-  %3223 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3179, %3138 ], [ %3080, %3008 ]
-  %3224 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3178, %3138 ], [ %3077, %3008 ]
-  %3225 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3173, %3138 ], [ %3069, %3008 ]
-  %3226 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3172, %3138 ], [ %3066, %3008 ]
-  %3227 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3167, %3138 ], [ %3058, %3008 ]
-  %3228 = phi <16 x i32> [ zeroinitializer, %3007 ], [ zeroinitializer, %3006 ], [ %3166, %3138 ], [ %3054, %3008 ]
-  store <16 x i32> %3228, ptr %126, align 1, !tbaa !31
-  %3229 = getelementptr inbounds i8, ptr %126, i64 64
-  store <16 x i32> %3227, ptr %3229, align 1, !tbaa !31
-  %3230 = getelementptr i8, ptr %33, i64 %125
-  store <16 x i32> %3226, ptr %3230, align 1, !tbaa !31
+3210:                                             ; preds = %3021, %3145, %2925, %2924
+  %3211 = phi <8 x i64> [ %2962, %2925 ], [ %2962, %2924 ], [ %3207, %3145 ], [ %3117, %3021 ]
+  %3212 = phi <8 x i64> [ %2951, %2925 ], [ %2951, %2924 ], [ %3204, %3145 ], [ %3112, %3021 ]
+  %3213 = phi <8 x i64> [ %2961, %2925 ], [ %2961, %2924 ], [ %3197, %3145 ], [ %3102, %3021 ]
+  %3214 = phi <8 x i64> [ %2952, %2925 ], [ %2952, %2924 ], [ %3194, %3145 ], [ %3097, %3021 ]
+  %3215 = phi <8 x i64> [ %2960, %2925 ], [ %2960, %2924 ], [ %3187, %3145 ], [ %3087, %3021 ]
+  %3216 = phi <8 x i64> [ %2953, %2925 ], [ %2953, %2924 ], [ %3184, %3145 ], [ %3082, %3021 ]
+  %3217 = phi <8 x i64> [ %2959, %2925 ], [ %2959, %2924 ], [ %3177, %3145 ], [ %3072, %3021 ]
+  %3218 = phi <8 x i64> [ %2954, %2925 ], [ %2954, %2924 ], [ %3174, %3145 ], [ %3067, %3021 ]
+  %3219 = phi <8 x i64> [ %2958, %2925 ], [ %2958, %2924 ], [ %3167, %3145 ], [ %3057, %3021 ]
+  %3220 = phi <8 x i64> [ %2955, %2925 ], [ %2955, %2924 ], [ %3164, %3145 ], [ %3052, %3021 ]
+  %3221 = phi <8 x i64> [ %2957, %2925 ], [ %2957, %2924 ], [ %3157, %3145 ], [ %3042, %3021 ]
+  %3222 = phi <8 x i64> [ %2956, %2925 ], [ %2956, %2924 ], [ %3154, %3145 ], [ %3036, %3021 ]
+  store <8 x i64> %3222, ptr %124, align 1, !tbaa !31
+  %3223 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3221, ptr %3223, align 1, !tbaa !31
+  %3224 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3220, ptr %3224, align 1, !tbaa !31
+  %3225 = getelementptr inbounds i8, ptr %3224, i64 64
+  store <8 x i64> %3219, ptr %3225, align 1, !tbaa !31
+  %3226 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3218, ptr %3226, align 1, !tbaa !31
+  %3227 = getelementptr inbounds i8, ptr %3226, i64 64
+  store <8 x i64> %3217, ptr %3227, align 1, !tbaa !31
+  %3228 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3216, ptr %3228, align 1, !tbaa !31
+  %3229 = getelementptr inbounds i8, ptr %3228, i64 64
+  store <8 x i64> %3215, ptr %3229, align 1, !tbaa !31
+  %3230 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3214, ptr %3230, align 1, !tbaa !31
   %3231 = getelementptr inbounds i8, ptr %3230, i64 64
-  store <16 x i32> %3225, ptr %3231, align 1, !tbaa !31
-  %3232 = getelementptr i8, ptr %35, i64 %125
-  store <16 x i32> %3224, ptr %3232, align 1, !tbaa !31
+  store <8 x i64> %3213, ptr %3231, align 1, !tbaa !31
+  %3232 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3212, ptr %3232, align 1, !tbaa !31
   %3233 = getelementptr inbounds i8, ptr %3232, i64 64
-  store <16 x i32> %3223, ptr %3233, align 1, !tbaa !31
-  %3234 = getelementptr i8, ptr %37, i64 %125
-  store <16 x i32> %3222, ptr %3234, align 1, !tbaa !31
-  %3235 = getelementptr inbounds i8, ptr %3234, i64 64
-  store <16 x i32> %3221, ptr %3235, align 1, !tbaa !31
-  %3236 = getelementptr i8, ptr %39, i64 %125
-  store <16 x i32> %3220, ptr %3236, align 1, !tbaa !31
-  %3237 = getelementptr inbounds i8, ptr %3236, i64 64
-  store <16 x i32> %3219, ptr %3237, align 1, !tbaa !31
-  %3238 = getelementptr i8, ptr %41, i64 %125
-  store <16 x i32> %3218, ptr %3238, align 1, !tbaa !31
-  %3239 = getelementptr inbounds i8, ptr %3238, i64 64
-  store <16 x i32> %3217, ptr %3239, align 1, !tbaa !31
-  %3240 = getelementptr i8, ptr %43, i64 %125
-  store <16 x i32> %3216, ptr %3240, align 1, !tbaa !31
-  %3241 = getelementptr inbounds i8, ptr %3240, i64 64
-  store <16 x i32> %3215, ptr %3241, align 1, !tbaa !31
-  %3242 = getelementptr i8, ptr %45, i64 %125
-  store <16 x i32> %3214, ptr %3242, align 1, !tbaa !31
-  %3243 = getelementptr inbounds i8, ptr %3242, i64 64
-  store <16 x i32> %3213, ptr %3243, align 1, !tbaa !31
-  br label %3244
+  store <8 x i64> %3211, ptr %3233, align 1, !tbaa !31
+  br label %3975
 
-3244:                                             ; preds = %3212, %2977, %2767, %2582, %2422, %2204, %2027, %1891, %1670, %1491, %1331, %1097, %895, %725, %499, %287, %121
-  %3245 = add nuw nsw i64 %123, 8
-  %3246 = add nuw nsw i64 %122, 1
-  %3247 = icmp eq i64 %122, %24
-  br i1 %3247, label %117, label %121, !llvm.loop !79
+3234:                                             ; preds = %119
+  %3235 = icmp eq i64 %121, 0
+  br i1 %78, label %3266, label %3238
 
-3248:                                             ; preds = %117, %9
+3236:                                             ; preds = %3266
+  br i1 %80, label %3282, label %3557
+
+3237:                                             ; preds = %3266
+  br i1 %82, label %3455, label %3557
+
+3238:                                             ; preds = %3234
+  %3239 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %3240 = getelementptr inbounds i8, ptr %132, i64 64
+  %3241 = load <8 x i64>, ptr %3240, align 1, !tbaa !31
+  %3242 = getelementptr inbounds i32, ptr %132, i64 %8
+  %3243 = load <8 x i64>, ptr %3242, align 1, !tbaa !31
+  %3244 = getelementptr inbounds i8, ptr %3242, i64 64
+  %3245 = load <8 x i64>, ptr %3244, align 1, !tbaa !31
+  %3246 = getelementptr inbounds i8, ptr %132, i64 %31
+  %3247 = load <8 x i64>, ptr %3246, align 1, !tbaa !31
+  %3248 = getelementptr inbounds i8, ptr %3246, i64 64
+  %3249 = load <8 x i64>, ptr %3248, align 1, !tbaa !31
+  %3250 = getelementptr inbounds i8, ptr %132, i64 %32
+  %3251 = load <8 x i64>, ptr %3250, align 1, !tbaa !31
+  %3252 = getelementptr inbounds i8, ptr %3250, i64 64
+  %3253 = load <8 x i64>, ptr %3252, align 1, !tbaa !31
+  %3254 = getelementptr inbounds i8, ptr %132, i64 %33
+  %3255 = load <8 x i64>, ptr %3254, align 1, !tbaa !31
+  %3256 = getelementptr inbounds i8, ptr %3254, i64 64
+  %3257 = load <8 x i64>, ptr %3256, align 1, !tbaa !31
+  %3258 = getelementptr inbounds i8, ptr %132, i64 %34
+  %3259 = load <8 x i64>, ptr %3258, align 1, !tbaa !31
+  %3260 = getelementptr inbounds i8, ptr %3258, i64 64
+  %3261 = load <8 x i64>, ptr %3260, align 1, !tbaa !31
+  %3262 = getelementptr inbounds i8, ptr %132, i64 %35
+  %3263 = load <8 x i64>, ptr %3262, align 1, !tbaa !31
+  %3264 = getelementptr inbounds i8, ptr %3262, i64 64
+  %3265 = load <8 x i64>, ptr %3264, align 1, !tbaa !31
+  br label %3266
+
+3266:                                             ; preds = %3238, %3234
+  %3267 = phi <8 x i64> [ %3263, %3238 ], [ zeroinitializer, %3234 ]
+  %3268 = phi <8 x i64> [ %3259, %3238 ], [ zeroinitializer, %3234 ]
+  %3269 = phi <8 x i64> [ %3255, %3238 ], [ zeroinitializer, %3234 ]
+  %3270 = phi <8 x i64> [ %3251, %3238 ], [ zeroinitializer, %3234 ]
+  %3271 = phi <8 x i64> [ %3247, %3238 ], [ zeroinitializer, %3234 ]
+  %3272 = phi <8 x i64> [ %3243, %3238 ], [ zeroinitializer, %3234 ]
+  %3273 = phi <8 x i64> [ %3239, %3238 ], [ zeroinitializer, %3234 ]
+  %3274 = phi <8 x i64> [ %3241, %3238 ], [ zeroinitializer, %3234 ]
+  %3275 = phi <8 x i64> [ %3245, %3238 ], [ zeroinitializer, %3234 ]
+  %3276 = phi <8 x i64> [ %3249, %3238 ], [ zeroinitializer, %3234 ]
+  %3277 = phi <8 x i64> [ %3253, %3238 ], [ zeroinitializer, %3234 ]
+  %3278 = phi <8 x i64> [ %3257, %3238 ], [ zeroinitializer, %3234 ]
+  %3279 = phi <8 x i64> [ %3261, %3238 ], [ zeroinitializer, %3234 ]
+  %3280 = phi <8 x i64> [ %3265, %3238 ], [ zeroinitializer, %3234 ]
+  %3281 = or i1 %18, %3235
+  br i1 %11, label %3237, label %3236
+
+3282:                                             ; preds = %3236, %3341
+  %3283 = phi <8 x i64> [ %3452, %3341 ], [ %3280, %3236 ]
+  %3284 = phi <8 x i64> [ %3447, %3341 ], [ %3267, %3236 ]
+  %3285 = phi <8 x i64> [ %3437, %3341 ], [ %3279, %3236 ]
+  %3286 = phi <8 x i64> [ %3432, %3341 ], [ %3268, %3236 ]
+  %3287 = phi <8 x i64> [ %3422, %3341 ], [ %3278, %3236 ]
+  %3288 = phi <8 x i64> [ %3417, %3341 ], [ %3269, %3236 ]
+  %3289 = phi <8 x i64> [ %3407, %3341 ], [ %3277, %3236 ]
+  %3290 = phi <8 x i64> [ %3402, %3341 ], [ %3270, %3236 ]
+  %3291 = phi <8 x i64> [ %3392, %3341 ], [ %3276, %3236 ]
+  %3292 = phi <8 x i64> [ %3387, %3341 ], [ %3271, %3236 ]
+  %3293 = phi <8 x i64> [ %3377, %3341 ], [ %3275, %3236 ]
+  %3294 = phi <8 x i64> [ %3372, %3341 ], [ %3272, %3236 ]
+  %3295 = phi <8 x i64> [ %3362, %3341 ], [ %3274, %3236 ]
+  %3296 = phi <8 x i64> [ %3356, %3341 ], [ %3273, %3236 ]
+  %3297 = phi i64 [ %3453, %3341 ], [ 0, %3236 ]
+  %3298 = mul nuw nsw i64 %3297, 80
+  %3299 = getelementptr i8, ptr %77, i64 %3298
+  %3300 = shl nsw i64 %3297, 7
+  %3301 = getelementptr inbounds i8, ptr %10, i64 %3300
+  %3302 = load <16 x i32>, ptr %3299, align 1, !tbaa !31
+  br i1 %3281, label %3303, label %3317
+
+3303:                                             ; preds = %3282
+  br i1 %3235, label %3304, label %3307
+
+3304:                                             ; preds = %3303
+  %3305 = getelementptr inbounds i8, ptr %3299, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3305, i32 0, i32 3, i32 1)
+  %3306 = getelementptr inbounds i8, ptr %3299, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3306, i32 0, i32 3, i32 1)
+  br label %3307
+
+3307:                                             ; preds = %3304, %3303
+  %3308 = getelementptr inbounds i8, ptr %3299, i64 64
+  %3309 = load <16 x i8>, ptr %3308, align 1, !tbaa !31
+  %3310 = zext <16 x i8> %3309 to <16 x i32>
+  %3311 = bitcast <16 x i32> %3310 to <64 x i8>
+  %3312 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3311)
+  %3313 = bitcast <64 x i8> %3312 to <16 x i32>
+  %3314 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3313, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3315 = bitcast <16 x i32> %3314 to <8 x i64>
+  br i1 %18, label %3324, label %3316
+
+3316:                                             ; preds = %3307
+  store <16 x i32> %3314, ptr %3301, align 64, !tbaa !31
+  br label %3324
+
+3317:                                             ; preds = %3282
+  %3318 = getelementptr inbounds i8, ptr %24, i64 %3300
+  %3319 = load <8 x i64>, ptr %3318, align 64, !tbaa !31
+  %3320 = getelementptr i8, ptr %3299, i64 %12
+  %3321 = load <16 x i32>, ptr %3320, align 1, !tbaa !31
+  %3322 = getelementptr inbounds i8, ptr %3318, i64 64
+  %3323 = load <8 x i64>, ptr %3322, align 64, !tbaa !31
+  br label %3341
+
+3324:                                             ; preds = %3316, %3307
+  %3325 = getelementptr i8, ptr %3299, i64 %14
+  %3326 = load <16 x i32>, ptr %3325, align 1, !tbaa !31
+  br i1 %3235, label %3327, label %3330
+
+3327:                                             ; preds = %3324
+  %3328 = getelementptr inbounds i8, ptr %3325, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3328, i32 0, i32 3, i32 1)
+  %3329 = getelementptr inbounds i8, ptr %3325, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3329, i32 0, i32 3, i32 1)
+  br label %3330
+
+3330:                                             ; preds = %3327, %3324
+  %3331 = getelementptr inbounds i8, ptr %3325, i64 64
+  %3332 = load <16 x i8>, ptr %3331, align 1, !tbaa !31
+  %3333 = zext <16 x i8> %3332 to <16 x i32>
+  %3334 = bitcast <16 x i32> %3333 to <64 x i8>
+  %3335 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3334)
+  %3336 = bitcast <64 x i8> %3335 to <16 x i32>
+  %3337 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3336, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3338 = bitcast <16 x i32> %3337 to <8 x i64>
+  br i1 %18, label %3341, label %3339
+
+3339:                                             ; preds = %3330
+  %3340 = getelementptr inbounds i8, ptr %3301, i64 64
+  store <16 x i32> %3337, ptr %3340, align 64, !tbaa !31
+  br label %3341
+
+3341:                                             ; preds = %3339, %3330, %3317
+  %3342 = phi <16 x i32> [ %3326, %3330 ], [ %3326, %3339 ], [ %3321, %3317 ]
+  %3343 = phi <8 x i64> [ %3315, %3330 ], [ %3315, %3339 ], [ %3319, %3317 ]
+  %3344 = phi <8 x i64> [ %3338, %3330 ], [ %3338, %3339 ], [ %3323, %3317 ]
+  %3345 = shl nsw i64 %3297, 3
+  %3346 = getelementptr i8, ptr %130, i64 %3345
+  %3347 = load i64, ptr %3346, align 1
+  %3348 = insertelement <8 x i64> poison, i64 %3347, i64 0
+  %3349 = shufflevector <8 x i64> %3348, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3350 = bitcast <8 x i64> %3349 to <64 x i8>
+  %3351 = bitcast <8 x i64> %3296 to <16 x i32>
+  %3352 = bitcast <8 x i64> %3343 to <64 x i8>
+  %3353 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3350, <64 x i8> %3352)
+  %3354 = bitcast <64 x i8> %3353 to <16 x i32>
+  %3355 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3351, <16 x i32> %3354, <16 x i32> %3302)
+  %3356 = bitcast <16 x i32> %3355 to <8 x i64>
+  %3357 = bitcast <8 x i64> %3295 to <16 x i32>
+  %3358 = bitcast <8 x i64> %3344 to <64 x i8>
+  %3359 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3350, <64 x i8> %3358)
+  %3360 = bitcast <64 x i8> %3359 to <16 x i32>
+  %3361 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3357, <16 x i32> %3360, <16 x i32> %3342)
+  %3362 = bitcast <16 x i32> %3361 to <8 x i64>
+  %3363 = getelementptr i8, ptr %3346, i64 %1
+  %3364 = load i64, ptr %3363, align 1
+  %3365 = insertelement <8 x i64> poison, i64 %3364, i64 0
+  %3366 = shufflevector <8 x i64> %3365, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3367 = bitcast <8 x i64> %3366 to <64 x i8>
+  %3368 = bitcast <8 x i64> %3294 to <16 x i32>
+  %3369 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3367, <64 x i8> %3352)
+  %3370 = bitcast <64 x i8> %3369 to <16 x i32>
+  %3371 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3368, <16 x i32> %3370, <16 x i32> %3302)
+  %3372 = bitcast <16 x i32> %3371 to <8 x i64>
+  %3373 = bitcast <8 x i64> %3293 to <16 x i32>
+  %3374 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3367, <64 x i8> %3358)
+  %3375 = bitcast <64 x i8> %3374 to <16 x i32>
+  %3376 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3373, <16 x i32> %3375, <16 x i32> %3342)
+  %3377 = bitcast <16 x i32> %3376 to <8 x i64>
+  %3378 = getelementptr i8, ptr %3346, i64 %37
+  %3379 = load i64, ptr %3378, align 1
+  %3380 = insertelement <8 x i64> poison, i64 %3379, i64 0
+  %3381 = shufflevector <8 x i64> %3380, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3382 = bitcast <8 x i64> %3381 to <64 x i8>
+  %3383 = bitcast <8 x i64> %3292 to <16 x i32>
+  %3384 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3382, <64 x i8> %3352)
+  %3385 = bitcast <64 x i8> %3384 to <16 x i32>
+  %3386 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3383, <16 x i32> %3385, <16 x i32> %3302)
+  %3387 = bitcast <16 x i32> %3386 to <8 x i64>
+  %3388 = bitcast <8 x i64> %3291 to <16 x i32>
+  %3389 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3382, <64 x i8> %3358)
+  %3390 = bitcast <64 x i8> %3389 to <16 x i32>
+  %3391 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3388, <16 x i32> %3390, <16 x i32> %3342)
+  %3392 = bitcast <16 x i32> %3391 to <8 x i64>
+  %3393 = getelementptr i8, ptr %3346, i64 %38
+  %3394 = load i64, ptr %3393, align 1
+  %3395 = insertelement <8 x i64> poison, i64 %3394, i64 0
+  %3396 = shufflevector <8 x i64> %3395, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3397 = bitcast <8 x i64> %3396 to <64 x i8>
+  %3398 = bitcast <8 x i64> %3290 to <16 x i32>
+  %3399 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3397, <64 x i8> %3352)
+  %3400 = bitcast <64 x i8> %3399 to <16 x i32>
+  %3401 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3398, <16 x i32> %3400, <16 x i32> %3302)
+  %3402 = bitcast <16 x i32> %3401 to <8 x i64>
+  %3403 = bitcast <8 x i64> %3289 to <16 x i32>
+  %3404 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3397, <64 x i8> %3358)
+  %3405 = bitcast <64 x i8> %3404 to <16 x i32>
+  %3406 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3403, <16 x i32> %3405, <16 x i32> %3342)
+  %3407 = bitcast <16 x i32> %3406 to <8 x i64>
+  %3408 = getelementptr i8, ptr %3346, i64 %39
+  %3409 = load i64, ptr %3408, align 1
+  %3410 = insertelement <8 x i64> poison, i64 %3409, i64 0
+  %3411 = shufflevector <8 x i64> %3410, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3412 = bitcast <8 x i64> %3411 to <64 x i8>
+  %3413 = bitcast <8 x i64> %3288 to <16 x i32>
+  %3414 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3412, <64 x i8> %3352)
+  %3415 = bitcast <64 x i8> %3414 to <16 x i32>
+  %3416 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3413, <16 x i32> %3415, <16 x i32> %3302)
+  %3417 = bitcast <16 x i32> %3416 to <8 x i64>
+  %3418 = bitcast <8 x i64> %3287 to <16 x i32>
+  %3419 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3412, <64 x i8> %3358)
+  %3420 = bitcast <64 x i8> %3419 to <16 x i32>
+  %3421 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3418, <16 x i32> %3420, <16 x i32> %3342)
+  %3422 = bitcast <16 x i32> %3421 to <8 x i64>
+  %3423 = getelementptr i8, ptr %3346, i64 %40
+  %3424 = load i64, ptr %3423, align 1
+  %3425 = insertelement <8 x i64> poison, i64 %3424, i64 0
+  %3426 = shufflevector <8 x i64> %3425, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3427 = bitcast <8 x i64> %3426 to <64 x i8>
+  %3428 = bitcast <8 x i64> %3286 to <16 x i32>
+  %3429 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3427, <64 x i8> %3352)
+  %3430 = bitcast <64 x i8> %3429 to <16 x i32>
+  %3431 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3428, <16 x i32> %3430, <16 x i32> %3302)
+  %3432 = bitcast <16 x i32> %3431 to <8 x i64>
+  %3433 = bitcast <8 x i64> %3285 to <16 x i32>
+  %3434 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3427, <64 x i8> %3358)
+  %3435 = bitcast <64 x i8> %3434 to <16 x i32>
+  %3436 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3433, <16 x i32> %3435, <16 x i32> %3342)
+  %3437 = bitcast <16 x i32> %3436 to <8 x i64>
+  %3438 = getelementptr i8, ptr %3346, i64 %41
+  %3439 = load i64, ptr %3438, align 1
+  %3440 = insertelement <8 x i64> poison, i64 %3439, i64 0
+  %3441 = shufflevector <8 x i64> %3440, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3442 = bitcast <8 x i64> %3441 to <64 x i8>
+  %3443 = bitcast <8 x i64> %3284 to <16 x i32>
+  %3444 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3442, <64 x i8> %3352)
+  %3445 = bitcast <64 x i8> %3444 to <16 x i32>
+  %3446 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3443, <16 x i32> %3445, <16 x i32> %3302)
+  %3447 = bitcast <16 x i32> %3446 to <8 x i64>
+  %3448 = bitcast <8 x i64> %3283 to <16 x i32>
+  %3449 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3442, <64 x i8> %3358)
+  %3450 = bitcast <64 x i8> %3449 to <16 x i32>
+  %3451 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3448, <16 x i32> %3450, <16 x i32> %3342)
+  %3452 = bitcast <16 x i32> %3451 to <8 x i64>
+  %3453 = add nuw nsw i64 %3297, 1
+  %3454 = icmp eq i64 %3453, %79
+  br i1 %3454, label %3557, label %3282, !llvm.loop !75
+
+3455:                                             ; preds = %3237, %3482
+  %3456 = phi <8 x i64> [ %3554, %3482 ], [ %3280, %3237 ]
+  %3457 = phi <8 x i64> [ %3551, %3482 ], [ %3267, %3237 ]
+  %3458 = phi <8 x i64> [ %3544, %3482 ], [ %3279, %3237 ]
+  %3459 = phi <8 x i64> [ %3541, %3482 ], [ %3268, %3237 ]
+  %3460 = phi <8 x i64> [ %3534, %3482 ], [ %3278, %3237 ]
+  %3461 = phi <8 x i64> [ %3531, %3482 ], [ %3269, %3237 ]
+  %3462 = phi <8 x i64> [ %3524, %3482 ], [ %3277, %3237 ]
+  %3463 = phi <8 x i64> [ %3521, %3482 ], [ %3270, %3237 ]
+  %3464 = phi <8 x i64> [ %3514, %3482 ], [ %3276, %3237 ]
+  %3465 = phi <8 x i64> [ %3511, %3482 ], [ %3271, %3237 ]
+  %3466 = phi <8 x i64> [ %3504, %3482 ], [ %3275, %3237 ]
+  %3467 = phi <8 x i64> [ %3501, %3482 ], [ %3272, %3237 ]
+  %3468 = phi <8 x i64> [ %3494, %3482 ], [ %3274, %3237 ]
+  %3469 = phi <8 x i64> [ %3491, %3482 ], [ %3273, %3237 ]
+  %3470 = phi i64 [ %3555, %3482 ], [ 0, %3237 ]
+  %3471 = shl nsw i64 %3470, 6
+  %3472 = getelementptr i8, ptr %77, i64 %3471
+  %3473 = load <16 x i32>, ptr %3472, align 1, !tbaa !31
+  br i1 %3235, label %3477, label %3474
+
+3474:                                             ; preds = %3455
+  %3475 = getelementptr i8, ptr %3472, i64 %14
+  %3476 = load <16 x i32>, ptr %3475, align 1, !tbaa !31
+  br label %3482
+
+3477:                                             ; preds = %3455
+  %3478 = getelementptr inbounds i8, ptr %3472, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3478, i32 0, i32 3, i32 1)
+  %3479 = getelementptr i8, ptr %3472, i64 %14
+  %3480 = load <16 x i32>, ptr %3479, align 1, !tbaa !31
+  %3481 = getelementptr inbounds i8, ptr %3479, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3481, i32 0, i32 3, i32 1)
+  br label %3482
+
+3482:                                             ; preds = %3477, %3474
+  %3483 = phi <16 x i32> [ %3480, %3477 ], [ %3476, %3474 ]
+  %3484 = shl nsw i64 %3470, 2
+  %3485 = getelementptr i8, ptr %130, i64 %3484
+  %3486 = load i32, ptr %3485, align 1
+  %3487 = insertelement <16 x i32> poison, i32 %3486, i64 0
+  %3488 = shufflevector <16 x i32> %3487, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3489 = bitcast <8 x i64> %3469 to <16 x i32>
+  %3490 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3489, <16 x i32> %3488, <16 x i32> %3473)
+  %3491 = bitcast <16 x i32> %3490 to <8 x i64>
+  %3492 = bitcast <8 x i64> %3468 to <16 x i32>
+  %3493 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3492, <16 x i32> %3488, <16 x i32> %3483)
+  %3494 = bitcast <16 x i32> %3493 to <8 x i64>
+  %3495 = getelementptr i8, ptr %3485, i64 %1
+  %3496 = load i32, ptr %3495, align 1
+  %3497 = insertelement <16 x i32> poison, i32 %3496, i64 0
+  %3498 = shufflevector <16 x i32> %3497, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3499 = bitcast <8 x i64> %3467 to <16 x i32>
+  %3500 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3499, <16 x i32> %3498, <16 x i32> %3473)
+  %3501 = bitcast <16 x i32> %3500 to <8 x i64>
+  %3502 = bitcast <8 x i64> %3466 to <16 x i32>
+  %3503 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3502, <16 x i32> %3498, <16 x i32> %3483)
+  %3504 = bitcast <16 x i32> %3503 to <8 x i64>
+  %3505 = getelementptr i8, ptr %3485, i64 %37
+  %3506 = load i32, ptr %3505, align 1
+  %3507 = insertelement <16 x i32> poison, i32 %3506, i64 0
+  %3508 = shufflevector <16 x i32> %3507, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3509 = bitcast <8 x i64> %3465 to <16 x i32>
+  %3510 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3509, <16 x i32> %3508, <16 x i32> %3473)
+  %3511 = bitcast <16 x i32> %3510 to <8 x i64>
+  %3512 = bitcast <8 x i64> %3464 to <16 x i32>
+  %3513 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3512, <16 x i32> %3508, <16 x i32> %3483)
+  %3514 = bitcast <16 x i32> %3513 to <8 x i64>
+  %3515 = getelementptr i8, ptr %3485, i64 %38
+  %3516 = load i32, ptr %3515, align 1
+  %3517 = insertelement <16 x i32> poison, i32 %3516, i64 0
+  %3518 = shufflevector <16 x i32> %3517, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3519 = bitcast <8 x i64> %3463 to <16 x i32>
+  %3520 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3519, <16 x i32> %3518, <16 x i32> %3473)
+  %3521 = bitcast <16 x i32> %3520 to <8 x i64>
+  %3522 = bitcast <8 x i64> %3462 to <16 x i32>
+  %3523 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3522, <16 x i32> %3518, <16 x i32> %3483)
+  %3524 = bitcast <16 x i32> %3523 to <8 x i64>
+  %3525 = getelementptr i8, ptr %3485, i64 %39
+  %3526 = load i32, ptr %3525, align 1
+  %3527 = insertelement <16 x i32> poison, i32 %3526, i64 0
+  %3528 = shufflevector <16 x i32> %3527, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3529 = bitcast <8 x i64> %3461 to <16 x i32>
+  %3530 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3529, <16 x i32> %3528, <16 x i32> %3473)
+  %3531 = bitcast <16 x i32> %3530 to <8 x i64>
+  %3532 = bitcast <8 x i64> %3460 to <16 x i32>
+  %3533 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3532, <16 x i32> %3528, <16 x i32> %3483)
+  %3534 = bitcast <16 x i32> %3533 to <8 x i64>
+  %3535 = getelementptr i8, ptr %3485, i64 %40
+  %3536 = load i32, ptr %3535, align 1
+  %3537 = insertelement <16 x i32> poison, i32 %3536, i64 0
+  %3538 = shufflevector <16 x i32> %3537, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3539 = bitcast <8 x i64> %3459 to <16 x i32>
+  %3540 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3539, <16 x i32> %3538, <16 x i32> %3473)
+  %3541 = bitcast <16 x i32> %3540 to <8 x i64>
+  %3542 = bitcast <8 x i64> %3458 to <16 x i32>
+  %3543 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3542, <16 x i32> %3538, <16 x i32> %3483)
+  %3544 = bitcast <16 x i32> %3543 to <8 x i64>
+  %3545 = getelementptr i8, ptr %3485, i64 %41
+  %3546 = load i32, ptr %3545, align 1
+  %3547 = insertelement <16 x i32> poison, i32 %3546, i64 0
+  %3548 = shufflevector <16 x i32> %3547, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3549 = bitcast <8 x i64> %3457 to <16 x i32>
+  %3550 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3549, <16 x i32> %3548, <16 x i32> %3473)
+  %3551 = bitcast <16 x i32> %3550 to <8 x i64>
+  %3552 = bitcast <8 x i64> %3456 to <16 x i32>
+  %3553 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3552, <16 x i32> %3548, <16 x i32> %3483)
+  %3554 = bitcast <16 x i32> %3553 to <8 x i64>
+  %3555 = add nuw nsw i64 %3470, 1
+  %3556 = icmp eq i64 %3555, %81
+  br i1 %3556, label %3557, label %3455, !llvm.loop !76
+
+3557:                                             ; preds = %3341, %3482, %3237, %3236
+  %3558 = phi <8 x i64> [ %3280, %3237 ], [ %3280, %3236 ], [ %3554, %3482 ], [ %3452, %3341 ]
+  %3559 = phi <8 x i64> [ %3267, %3237 ], [ %3267, %3236 ], [ %3551, %3482 ], [ %3447, %3341 ]
+  %3560 = phi <8 x i64> [ %3279, %3237 ], [ %3279, %3236 ], [ %3544, %3482 ], [ %3437, %3341 ]
+  %3561 = phi <8 x i64> [ %3268, %3237 ], [ %3268, %3236 ], [ %3541, %3482 ], [ %3432, %3341 ]
+  %3562 = phi <8 x i64> [ %3278, %3237 ], [ %3278, %3236 ], [ %3534, %3482 ], [ %3422, %3341 ]
+  %3563 = phi <8 x i64> [ %3269, %3237 ], [ %3269, %3236 ], [ %3531, %3482 ], [ %3417, %3341 ]
+  %3564 = phi <8 x i64> [ %3277, %3237 ], [ %3277, %3236 ], [ %3524, %3482 ], [ %3407, %3341 ]
+  %3565 = phi <8 x i64> [ %3270, %3237 ], [ %3270, %3236 ], [ %3521, %3482 ], [ %3402, %3341 ]
+  %3566 = phi <8 x i64> [ %3276, %3237 ], [ %3276, %3236 ], [ %3514, %3482 ], [ %3392, %3341 ]
+  %3567 = phi <8 x i64> [ %3271, %3237 ], [ %3271, %3236 ], [ %3511, %3482 ], [ %3387, %3341 ]
+  %3568 = phi <8 x i64> [ %3275, %3237 ], [ %3275, %3236 ], [ %3504, %3482 ], [ %3377, %3341 ]
+  %3569 = phi <8 x i64> [ %3272, %3237 ], [ %3272, %3236 ], [ %3501, %3482 ], [ %3372, %3341 ]
+  %3570 = phi <8 x i64> [ %3274, %3237 ], [ %3274, %3236 ], [ %3494, %3482 ], [ %3362, %3341 ]
+  %3571 = phi <8 x i64> [ %3273, %3237 ], [ %3273, %3236 ], [ %3491, %3482 ], [ %3356, %3341 ]
+  store <8 x i64> %3571, ptr %124, align 1, !tbaa !31
+  %3572 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3570, ptr %3572, align 1, !tbaa !31
+  %3573 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3569, ptr %3573, align 1, !tbaa !31
+  %3574 = getelementptr inbounds i8, ptr %3573, i64 64
+  store <8 x i64> %3568, ptr %3574, align 1, !tbaa !31
+  %3575 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3567, ptr %3575, align 1, !tbaa !31
+  %3576 = getelementptr inbounds i8, ptr %3575, i64 64
+  store <8 x i64> %3566, ptr %3576, align 1, !tbaa !31
+  %3577 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3565, ptr %3577, align 1, !tbaa !31
+  %3578 = getelementptr inbounds i8, ptr %3577, i64 64
+  store <8 x i64> %3564, ptr %3578, align 1, !tbaa !31
+  %3579 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3563, ptr %3579, align 1, !tbaa !31
+  %3580 = getelementptr inbounds i8, ptr %3579, i64 64
+  store <8 x i64> %3562, ptr %3580, align 1, !tbaa !31
+  %3581 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3561, ptr %3581, align 1, !tbaa !31
+  %3582 = getelementptr inbounds i8, ptr %3581, i64 64
+  store <8 x i64> %3560, ptr %3582, align 1, !tbaa !31
+  %3583 = getelementptr i8, ptr %48, i64 %123
+  store <8 x i64> %3559, ptr %3583, align 1, !tbaa !31
+  %3584 = getelementptr inbounds i8, ptr %3583, i64 64
+  store <8 x i64> %3558, ptr %3584, align 1, !tbaa !31
+  br label %3975
+
+3585:                                             ; preds = %119
+  %3586 = icmp eq i64 %121, 0
+  br i1 %78, label %3621, label %3589
+
+3587:                                             ; preds = %3621
+  br i1 %80, label %3639, label %3943
+
+3588:                                             ; preds = %3621
+  br i1 %82, label %3829, label %3943
+
+3589:                                             ; preds = %3585
+  %3590 = load <8 x i64>, ptr %132, align 1, !tbaa !31
+  %3591 = getelementptr inbounds i8, ptr %132, i64 64
+  %3592 = load <8 x i64>, ptr %3591, align 1, !tbaa !31
+  %3593 = getelementptr inbounds i32, ptr %132, i64 %8
+  %3594 = load <8 x i64>, ptr %3593, align 1, !tbaa !31
+  %3595 = getelementptr inbounds i8, ptr %3593, i64 64
+  %3596 = load <8 x i64>, ptr %3595, align 1, !tbaa !31
+  %3597 = getelementptr inbounds i8, ptr %132, i64 %31
+  %3598 = load <8 x i64>, ptr %3597, align 1, !tbaa !31
+  %3599 = getelementptr inbounds i8, ptr %3597, i64 64
+  %3600 = load <8 x i64>, ptr %3599, align 1, !tbaa !31
+  %3601 = getelementptr inbounds i8, ptr %132, i64 %32
+  %3602 = load <8 x i64>, ptr %3601, align 1, !tbaa !31
+  %3603 = getelementptr inbounds i8, ptr %3601, i64 64
+  %3604 = load <8 x i64>, ptr %3603, align 1, !tbaa !31
+  %3605 = getelementptr inbounds i8, ptr %132, i64 %33
+  %3606 = load <8 x i64>, ptr %3605, align 1, !tbaa !31
+  %3607 = getelementptr inbounds i8, ptr %3605, i64 64
+  %3608 = load <8 x i64>, ptr %3607, align 1, !tbaa !31
+  %3609 = getelementptr inbounds i8, ptr %132, i64 %34
+  %3610 = load <8 x i64>, ptr %3609, align 1, !tbaa !31
+  %3611 = getelementptr inbounds i8, ptr %3609, i64 64
+  %3612 = load <8 x i64>, ptr %3611, align 1, !tbaa !31
+  %3613 = getelementptr inbounds i8, ptr %132, i64 %35
+  %3614 = load <8 x i64>, ptr %3613, align 1, !tbaa !31
+  %3615 = getelementptr inbounds i8, ptr %3613, i64 64
+  %3616 = load <8 x i64>, ptr %3615, align 1, !tbaa !31
+  %3617 = getelementptr inbounds i8, ptr %132, i64 %36
+  %3618 = load <8 x i64>, ptr %3617, align 1, !tbaa !31
+  %3619 = getelementptr inbounds i8, ptr %3617, i64 64
+  %3620 = load <8 x i64>, ptr %3619, align 1, !tbaa !31
+  br label %3621
+
+3621:                                             ; preds = %3589, %3585
+  %3622 = phi <8 x i64> [ %3618, %3589 ], [ zeroinitializer, %3585 ]
+  %3623 = phi <8 x i64> [ %3614, %3589 ], [ zeroinitializer, %3585 ]
+  %3624 = phi <8 x i64> [ %3610, %3589 ], [ zeroinitializer, %3585 ]
+  %3625 = phi <8 x i64> [ %3606, %3589 ], [ zeroinitializer, %3585 ]
+  %3626 = phi <8 x i64> [ %3602, %3589 ], [ zeroinitializer, %3585 ]
+  %3627 = phi <8 x i64> [ %3598, %3589 ], [ zeroinitializer, %3585 ]
+  %3628 = phi <8 x i64> [ %3594, %3589 ], [ zeroinitializer, %3585 ]
+  %3629 = phi <8 x i64> [ %3590, %3589 ], [ zeroinitializer, %3585 ]
+  %3630 = phi <8 x i64> [ %3592, %3589 ], [ zeroinitializer, %3585 ]
+  %3631 = phi <8 x i64> [ %3596, %3589 ], [ zeroinitializer, %3585 ]
+  %3632 = phi <8 x i64> [ %3600, %3589 ], [ zeroinitializer, %3585 ]
+  %3633 = phi <8 x i64> [ %3604, %3589 ], [ zeroinitializer, %3585 ]
+  %3634 = phi <8 x i64> [ %3608, %3589 ], [ zeroinitializer, %3585 ]
+  %3635 = phi <8 x i64> [ %3612, %3589 ], [ zeroinitializer, %3585 ]
+  %3636 = phi <8 x i64> [ %3616, %3589 ], [ zeroinitializer, %3585 ]
+  %3637 = phi <8 x i64> [ %3620, %3589 ], [ zeroinitializer, %3585 ]
+  %3638 = or i1 %18, %3586
+  br i1 %11, label %3588, label %3587
+
+3639:                                             ; preds = %3587, %3700
+  %3640 = phi <8 x i64> [ %3826, %3700 ], [ %3637, %3587 ]
+  %3641 = phi <8 x i64> [ %3821, %3700 ], [ %3622, %3587 ]
+  %3642 = phi <8 x i64> [ %3811, %3700 ], [ %3636, %3587 ]
+  %3643 = phi <8 x i64> [ %3806, %3700 ], [ %3623, %3587 ]
+  %3644 = phi <8 x i64> [ %3796, %3700 ], [ %3635, %3587 ]
+  %3645 = phi <8 x i64> [ %3791, %3700 ], [ %3624, %3587 ]
+  %3646 = phi <8 x i64> [ %3781, %3700 ], [ %3634, %3587 ]
+  %3647 = phi <8 x i64> [ %3776, %3700 ], [ %3625, %3587 ]
+  %3648 = phi <8 x i64> [ %3766, %3700 ], [ %3633, %3587 ]
+  %3649 = phi <8 x i64> [ %3761, %3700 ], [ %3626, %3587 ]
+  %3650 = phi <8 x i64> [ %3751, %3700 ], [ %3632, %3587 ]
+  %3651 = phi <8 x i64> [ %3746, %3700 ], [ %3627, %3587 ]
+  %3652 = phi <8 x i64> [ %3736, %3700 ], [ %3631, %3587 ]
+  %3653 = phi <8 x i64> [ %3731, %3700 ], [ %3628, %3587 ]
+  %3654 = phi <8 x i64> [ %3721, %3700 ], [ %3630, %3587 ]
+  %3655 = phi <8 x i64> [ %3715, %3700 ], [ %3629, %3587 ]
+  %3656 = phi i64 [ %3827, %3700 ], [ 0, %3587 ]
+  %3657 = mul nuw nsw i64 %3656, 80
+  %3658 = getelementptr i8, ptr %77, i64 %3657
+  %3659 = shl nsw i64 %3656, 7
+  %3660 = getelementptr inbounds i8, ptr %10, i64 %3659
+  %3661 = load <16 x i32>, ptr %3658, align 1, !tbaa !31
+  br i1 %3638, label %3662, label %3676
+
+3662:                                             ; preds = %3639
+  br i1 %3586, label %3663, label %3666
+
+3663:                                             ; preds = %3662
+  %3664 = getelementptr inbounds i8, ptr %3658, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3664, i32 0, i32 3, i32 1)
+  %3665 = getelementptr inbounds i8, ptr %3658, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3665, i32 0, i32 3, i32 1)
+  br label %3666
+
+3666:                                             ; preds = %3663, %3662
+  %3667 = getelementptr inbounds i8, ptr %3658, i64 64
+  %3668 = load <16 x i8>, ptr %3667, align 1, !tbaa !31
+  %3669 = zext <16 x i8> %3668 to <16 x i32>
+  %3670 = bitcast <16 x i32> %3669 to <64 x i8>
+  %3671 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3670)
+  %3672 = bitcast <64 x i8> %3671 to <16 x i32>
+  %3673 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3672, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3674 = bitcast <16 x i32> %3673 to <8 x i64>
+  br i1 %18, label %3683, label %3675
+
+3675:                                             ; preds = %3666
+  store <16 x i32> %3673, ptr %3660, align 64, !tbaa !31
+  br label %3683
+
+3676:                                             ; preds = %3639
+  %3677 = getelementptr inbounds i8, ptr %24, i64 %3659
+  %3678 = load <8 x i64>, ptr %3677, align 64, !tbaa !31
+  %3679 = getelementptr i8, ptr %3658, i64 %12
+  %3680 = load <16 x i32>, ptr %3679, align 1, !tbaa !31
+  %3681 = getelementptr inbounds i8, ptr %3677, i64 64
+  %3682 = load <8 x i64>, ptr %3681, align 64, !tbaa !31
+  br label %3700
+
+3683:                                             ; preds = %3675, %3666
+  %3684 = getelementptr i8, ptr %3658, i64 %14
+  %3685 = load <16 x i32>, ptr %3684, align 1, !tbaa !31
+  br i1 %3586, label %3686, label %3689
+
+3686:                                             ; preds = %3683
+  %3687 = getelementptr inbounds i8, ptr %3684, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3687, i32 0, i32 3, i32 1)
+  %3688 = getelementptr inbounds i8, ptr %3684, i64 4175
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3688, i32 0, i32 3, i32 1)
+  br label %3689
+
+3689:                                             ; preds = %3686, %3683
+  %3690 = getelementptr inbounds i8, ptr %3684, i64 64
+  %3691 = load <16 x i8>, ptr %3690, align 1, !tbaa !31
+  %3692 = zext <16 x i8> %3691 to <16 x i32>
+  %3693 = bitcast <16 x i32> %3692 to <64 x i8>
+  %3694 = tail call <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8> <i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38, i8 0, i8 2, i8 4, i8 6, i8 32, i8 34, i8 36, i8 38>, <64 x i8> %3693)
+  %3695 = bitcast <64 x i8> %3694 to <16 x i32>
+  %3696 = tail call <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32> %3695, <16 x i32> <i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027, i32 50529027>, <16 x i32> <i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008, i32 67371008>, i32 234)
+  %3697 = bitcast <16 x i32> %3696 to <8 x i64>
+  br i1 %18, label %3700, label %3698
+
+3698:                                             ; preds = %3689
+  %3699 = getelementptr inbounds i8, ptr %3660, i64 64
+  store <16 x i32> %3696, ptr %3699, align 64, !tbaa !31
+  br label %3700
+
+3700:                                             ; preds = %3698, %3689, %3676
+  %3701 = phi <16 x i32> [ %3685, %3689 ], [ %3685, %3698 ], [ %3680, %3676 ]
+  %3702 = phi <8 x i64> [ %3674, %3689 ], [ %3674, %3698 ], [ %3678, %3676 ]
+  %3703 = phi <8 x i64> [ %3697, %3689 ], [ %3697, %3698 ], [ %3682, %3676 ]
+  %3704 = shl nsw i64 %3656, 3
+  %3705 = getelementptr i8, ptr %130, i64 %3704
+  %3706 = load i64, ptr %3705, align 1
+  %3707 = insertelement <8 x i64> poison, i64 %3706, i64 0
+  %3708 = shufflevector <8 x i64> %3707, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3709 = bitcast <8 x i64> %3708 to <64 x i8>
+  %3710 = bitcast <8 x i64> %3655 to <16 x i32>
+  %3711 = bitcast <8 x i64> %3702 to <64 x i8>
+  %3712 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3709, <64 x i8> %3711)
+  %3713 = bitcast <64 x i8> %3712 to <16 x i32>
+  %3714 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3710, <16 x i32> %3713, <16 x i32> %3661)
+  %3715 = bitcast <16 x i32> %3714 to <8 x i64>
+  %3716 = bitcast <8 x i64> %3654 to <16 x i32>
+  %3717 = bitcast <8 x i64> %3703 to <64 x i8>
+  %3718 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3709, <64 x i8> %3717)
+  %3719 = bitcast <64 x i8> %3718 to <16 x i32>
+  %3720 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3716, <16 x i32> %3719, <16 x i32> %3701)
+  %3721 = bitcast <16 x i32> %3720 to <8 x i64>
+  %3722 = getelementptr i8, ptr %3705, i64 %1
+  %3723 = load i64, ptr %3722, align 1
+  %3724 = insertelement <8 x i64> poison, i64 %3723, i64 0
+  %3725 = shufflevector <8 x i64> %3724, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3726 = bitcast <8 x i64> %3725 to <64 x i8>
+  %3727 = bitcast <8 x i64> %3653 to <16 x i32>
+  %3728 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3726, <64 x i8> %3711)
+  %3729 = bitcast <64 x i8> %3728 to <16 x i32>
+  %3730 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3727, <16 x i32> %3729, <16 x i32> %3661)
+  %3731 = bitcast <16 x i32> %3730 to <8 x i64>
+  %3732 = bitcast <8 x i64> %3652 to <16 x i32>
+  %3733 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3726, <64 x i8> %3717)
+  %3734 = bitcast <64 x i8> %3733 to <16 x i32>
+  %3735 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3732, <16 x i32> %3734, <16 x i32> %3701)
+  %3736 = bitcast <16 x i32> %3735 to <8 x i64>
+  %3737 = getelementptr i8, ptr %3705, i64 %37
+  %3738 = load i64, ptr %3737, align 1
+  %3739 = insertelement <8 x i64> poison, i64 %3738, i64 0
+  %3740 = shufflevector <8 x i64> %3739, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3741 = bitcast <8 x i64> %3740 to <64 x i8>
+  %3742 = bitcast <8 x i64> %3651 to <16 x i32>
+  %3743 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3741, <64 x i8> %3711)
+  %3744 = bitcast <64 x i8> %3743 to <16 x i32>
+  %3745 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3742, <16 x i32> %3744, <16 x i32> %3661)
+  %3746 = bitcast <16 x i32> %3745 to <8 x i64>
+  %3747 = bitcast <8 x i64> %3650 to <16 x i32>
+  %3748 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3741, <64 x i8> %3717)
+  %3749 = bitcast <64 x i8> %3748 to <16 x i32>
+  %3750 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3747, <16 x i32> %3749, <16 x i32> %3701)
+  %3751 = bitcast <16 x i32> %3750 to <8 x i64>
+  %3752 = getelementptr i8, ptr %3705, i64 %38
+  %3753 = load i64, ptr %3752, align 1
+  %3754 = insertelement <8 x i64> poison, i64 %3753, i64 0
+  %3755 = shufflevector <8 x i64> %3754, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3756 = bitcast <8 x i64> %3755 to <64 x i8>
+  %3757 = bitcast <8 x i64> %3649 to <16 x i32>
+  %3758 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3756, <64 x i8> %3711)
+  %3759 = bitcast <64 x i8> %3758 to <16 x i32>
+  %3760 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3757, <16 x i32> %3759, <16 x i32> %3661)
+  %3761 = bitcast <16 x i32> %3760 to <8 x i64>
+  %3762 = bitcast <8 x i64> %3648 to <16 x i32>
+  %3763 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3756, <64 x i8> %3717)
+  %3764 = bitcast <64 x i8> %3763 to <16 x i32>
+  %3765 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3762, <16 x i32> %3764, <16 x i32> %3701)
+  %3766 = bitcast <16 x i32> %3765 to <8 x i64>
+  %3767 = getelementptr i8, ptr %3705, i64 %39
+  %3768 = load i64, ptr %3767, align 1
+  %3769 = insertelement <8 x i64> poison, i64 %3768, i64 0
+  %3770 = shufflevector <8 x i64> %3769, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3771 = bitcast <8 x i64> %3770 to <64 x i8>
+  %3772 = bitcast <8 x i64> %3647 to <16 x i32>
+  %3773 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3771, <64 x i8> %3711)
+  %3774 = bitcast <64 x i8> %3773 to <16 x i32>
+  %3775 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3772, <16 x i32> %3774, <16 x i32> %3661)
+  %3776 = bitcast <16 x i32> %3775 to <8 x i64>
+  %3777 = bitcast <8 x i64> %3646 to <16 x i32>
+  %3778 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3771, <64 x i8> %3717)
+  %3779 = bitcast <64 x i8> %3778 to <16 x i32>
+  %3780 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3777, <16 x i32> %3779, <16 x i32> %3701)
+  %3781 = bitcast <16 x i32> %3780 to <8 x i64>
+  %3782 = getelementptr i8, ptr %3705, i64 %40
+  %3783 = load i64, ptr %3782, align 1
+  %3784 = insertelement <8 x i64> poison, i64 %3783, i64 0
+  %3785 = shufflevector <8 x i64> %3784, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3786 = bitcast <8 x i64> %3785 to <64 x i8>
+  %3787 = bitcast <8 x i64> %3645 to <16 x i32>
+  %3788 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3786, <64 x i8> %3711)
+  %3789 = bitcast <64 x i8> %3788 to <16 x i32>
+  %3790 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3787, <16 x i32> %3789, <16 x i32> %3661)
+  %3791 = bitcast <16 x i32> %3790 to <8 x i64>
+  %3792 = bitcast <8 x i64> %3644 to <16 x i32>
+  %3793 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3786, <64 x i8> %3717)
+  %3794 = bitcast <64 x i8> %3793 to <16 x i32>
+  %3795 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3792, <16 x i32> %3794, <16 x i32> %3701)
+  %3796 = bitcast <16 x i32> %3795 to <8 x i64>
+  %3797 = getelementptr i8, ptr %3705, i64 %41
+  %3798 = load i64, ptr %3797, align 1
+  %3799 = insertelement <8 x i64> poison, i64 %3798, i64 0
+  %3800 = shufflevector <8 x i64> %3799, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3801 = bitcast <8 x i64> %3800 to <64 x i8>
+  %3802 = bitcast <8 x i64> %3643 to <16 x i32>
+  %3803 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3801, <64 x i8> %3711)
+  %3804 = bitcast <64 x i8> %3803 to <16 x i32>
+  %3805 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3802, <16 x i32> %3804, <16 x i32> %3661)
+  %3806 = bitcast <16 x i32> %3805 to <8 x i64>
+  %3807 = bitcast <8 x i64> %3642 to <16 x i32>
+  %3808 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3801, <64 x i8> %3717)
+  %3809 = bitcast <64 x i8> %3808 to <16 x i32>
+  %3810 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3807, <16 x i32> %3809, <16 x i32> %3701)
+  %3811 = bitcast <16 x i32> %3810 to <8 x i64>
+  %3812 = getelementptr i8, ptr %3705, i64 %42
+  %3813 = load i64, ptr %3812, align 1
+  %3814 = insertelement <8 x i64> poison, i64 %3813, i64 0
+  %3815 = shufflevector <8 x i64> %3814, <8 x i64> poison, <8 x i32> zeroinitializer
+  %3816 = bitcast <8 x i64> %3815 to <64 x i8>
+  %3817 = bitcast <8 x i64> %3641 to <16 x i32>
+  %3818 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3816, <64 x i8> %3711)
+  %3819 = bitcast <64 x i8> %3818 to <16 x i32>
+  %3820 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3817, <16 x i32> %3819, <16 x i32> %3661)
+  %3821 = bitcast <16 x i32> %3820 to <8 x i64>
+  %3822 = bitcast <8 x i64> %3640 to <16 x i32>
+  %3823 = tail call <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8> %3816, <64 x i8> %3717)
+  %3824 = bitcast <64 x i8> %3823 to <16 x i32>
+  %3825 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3822, <16 x i32> %3824, <16 x i32> %3701)
+  %3826 = bitcast <16 x i32> %3825 to <8 x i64>
+  %3827 = add nuw nsw i64 %3656, 1
+  %3828 = icmp eq i64 %3827, %79
+  br i1 %3828, label %3943, label %3639, !llvm.loop !75
+
+3829:                                             ; preds = %3588, %3858
+  %3830 = phi <8 x i64> [ %3940, %3858 ], [ %3637, %3588 ]
+  %3831 = phi <8 x i64> [ %3937, %3858 ], [ %3622, %3588 ]
+  %3832 = phi <8 x i64> [ %3930, %3858 ], [ %3636, %3588 ]
+  %3833 = phi <8 x i64> [ %3927, %3858 ], [ %3623, %3588 ]
+  %3834 = phi <8 x i64> [ %3920, %3858 ], [ %3635, %3588 ]
+  %3835 = phi <8 x i64> [ %3917, %3858 ], [ %3624, %3588 ]
+  %3836 = phi <8 x i64> [ %3910, %3858 ], [ %3634, %3588 ]
+  %3837 = phi <8 x i64> [ %3907, %3858 ], [ %3625, %3588 ]
+  %3838 = phi <8 x i64> [ %3900, %3858 ], [ %3633, %3588 ]
+  %3839 = phi <8 x i64> [ %3897, %3858 ], [ %3626, %3588 ]
+  %3840 = phi <8 x i64> [ %3890, %3858 ], [ %3632, %3588 ]
+  %3841 = phi <8 x i64> [ %3887, %3858 ], [ %3627, %3588 ]
+  %3842 = phi <8 x i64> [ %3880, %3858 ], [ %3631, %3588 ]
+  %3843 = phi <8 x i64> [ %3877, %3858 ], [ %3628, %3588 ]
+  %3844 = phi <8 x i64> [ %3870, %3858 ], [ %3630, %3588 ]
+  %3845 = phi <8 x i64> [ %3867, %3858 ], [ %3629, %3588 ]
+  %3846 = phi i64 [ %3941, %3858 ], [ 0, %3588 ]
+  %3847 = shl nsw i64 %3846, 6
+  %3848 = getelementptr i8, ptr %77, i64 %3847
+  %3849 = load <16 x i32>, ptr %3848, align 1, !tbaa !31
+  br i1 %3586, label %3853, label %3850
+
+3850:                                             ; preds = %3829
+  %3851 = getelementptr i8, ptr %3848, i64 %14
+  %3852 = load <16 x i32>, ptr %3851, align 1, !tbaa !31
+  br label %3858
+
+3853:                                             ; preds = %3829
+  %3854 = getelementptr inbounds i8, ptr %3848, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3854, i32 0, i32 3, i32 1)
+  %3855 = getelementptr i8, ptr %3848, i64 %14
+  %3856 = load <16 x i32>, ptr %3855, align 1, !tbaa !31
+  %3857 = getelementptr inbounds i8, ptr %3855, i64 4096
+  tail call void @llvm.prefetch.p0(ptr nonnull readonly %3857, i32 0, i32 3, i32 1)
+  br label %3858
+
+3858:                                             ; preds = %3853, %3850
+  %3859 = phi <16 x i32> [ %3856, %3853 ], [ %3852, %3850 ]
+  %3860 = shl nsw i64 %3846, 2
+  %3861 = getelementptr i8, ptr %130, i64 %3860
+  %3862 = load i32, ptr %3861, align 1
+  %3863 = insertelement <16 x i32> poison, i32 %3862, i64 0
+  %3864 = shufflevector <16 x i32> %3863, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3865 = bitcast <8 x i64> %3845 to <16 x i32>
+  %3866 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3865, <16 x i32> %3864, <16 x i32> %3849)
+  %3867 = bitcast <16 x i32> %3866 to <8 x i64>
+  %3868 = bitcast <8 x i64> %3844 to <16 x i32>
+  %3869 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3868, <16 x i32> %3864, <16 x i32> %3859)
+  %3870 = bitcast <16 x i32> %3869 to <8 x i64>
+  %3871 = getelementptr i8, ptr %3861, i64 %1
+  %3872 = load i32, ptr %3871, align 1
+  %3873 = insertelement <16 x i32> poison, i32 %3872, i64 0
+  %3874 = shufflevector <16 x i32> %3873, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3875 = bitcast <8 x i64> %3843 to <16 x i32>
+  %3876 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3875, <16 x i32> %3874, <16 x i32> %3849)
+  %3877 = bitcast <16 x i32> %3876 to <8 x i64>
+  %3878 = bitcast <8 x i64> %3842 to <16 x i32>
+  %3879 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3878, <16 x i32> %3874, <16 x i32> %3859)
+  %3880 = bitcast <16 x i32> %3879 to <8 x i64>
+  %3881 = getelementptr i8, ptr %3861, i64 %37
+  %3882 = load i32, ptr %3881, align 1
+  %3883 = insertelement <16 x i32> poison, i32 %3882, i64 0
+  %3884 = shufflevector <16 x i32> %3883, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3885 = bitcast <8 x i64> %3841 to <16 x i32>
+  %3886 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3885, <16 x i32> %3884, <16 x i32> %3849)
+  %3887 = bitcast <16 x i32> %3886 to <8 x i64>
+  %3888 = bitcast <8 x i64> %3840 to <16 x i32>
+  %3889 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3888, <16 x i32> %3884, <16 x i32> %3859)
+  %3890 = bitcast <16 x i32> %3889 to <8 x i64>
+  %3891 = getelementptr i8, ptr %3861, i64 %38
+  %3892 = load i32, ptr %3891, align 1
+  %3893 = insertelement <16 x i32> poison, i32 %3892, i64 0
+  %3894 = shufflevector <16 x i32> %3893, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3895 = bitcast <8 x i64> %3839 to <16 x i32>
+  %3896 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3895, <16 x i32> %3894, <16 x i32> %3849)
+  %3897 = bitcast <16 x i32> %3896 to <8 x i64>
+  %3898 = bitcast <8 x i64> %3838 to <16 x i32>
+  %3899 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3898, <16 x i32> %3894, <16 x i32> %3859)
+  %3900 = bitcast <16 x i32> %3899 to <8 x i64>
+  %3901 = getelementptr i8, ptr %3861, i64 %39
+  %3902 = load i32, ptr %3901, align 1
+  %3903 = insertelement <16 x i32> poison, i32 %3902, i64 0
+  %3904 = shufflevector <16 x i32> %3903, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3905 = bitcast <8 x i64> %3837 to <16 x i32>
+  %3906 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3905, <16 x i32> %3904, <16 x i32> %3849)
+  %3907 = bitcast <16 x i32> %3906 to <8 x i64>
+  %3908 = bitcast <8 x i64> %3836 to <16 x i32>
+  %3909 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3908, <16 x i32> %3904, <16 x i32> %3859)
+  %3910 = bitcast <16 x i32> %3909 to <8 x i64>
+  %3911 = getelementptr i8, ptr %3861, i64 %40
+  %3912 = load i32, ptr %3911, align 1
+  %3913 = insertelement <16 x i32> poison, i32 %3912, i64 0
+  %3914 = shufflevector <16 x i32> %3913, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3915 = bitcast <8 x i64> %3835 to <16 x i32>
+  %3916 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3915, <16 x i32> %3914, <16 x i32> %3849)
+  %3917 = bitcast <16 x i32> %3916 to <8 x i64>
+  %3918 = bitcast <8 x i64> %3834 to <16 x i32>
+  %3919 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3918, <16 x i32> %3914, <16 x i32> %3859)
+  %3920 = bitcast <16 x i32> %3919 to <8 x i64>
+  %3921 = getelementptr i8, ptr %3861, i64 %41
+  %3922 = load i32, ptr %3921, align 1
+  %3923 = insertelement <16 x i32> poison, i32 %3922, i64 0
+  %3924 = shufflevector <16 x i32> %3923, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3925 = bitcast <8 x i64> %3833 to <16 x i32>
+  %3926 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3925, <16 x i32> %3924, <16 x i32> %3849)
+  %3927 = bitcast <16 x i32> %3926 to <8 x i64>
+  %3928 = bitcast <8 x i64> %3832 to <16 x i32>
+  %3929 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3928, <16 x i32> %3924, <16 x i32> %3859)
+  %3930 = bitcast <16 x i32> %3929 to <8 x i64>
+  %3931 = getelementptr i8, ptr %3861, i64 %42
+  %3932 = load i32, ptr %3931, align 1
+  %3933 = insertelement <16 x i32> poison, i32 %3932, i64 0
+  %3934 = shufflevector <16 x i32> %3933, <16 x i32> poison, <16 x i32> zeroinitializer
+  %3935 = bitcast <8 x i64> %3831 to <16 x i32>
+  %3936 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3935, <16 x i32> %3934, <16 x i32> %3849)
+  %3937 = bitcast <16 x i32> %3936 to <8 x i64>
+  %3938 = bitcast <8 x i64> %3830 to <16 x i32>
+  %3939 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> %3938, <16 x i32> %3934, <16 x i32> %3859)
+  %3940 = bitcast <16 x i32> %3939 to <8 x i64>
+  %3941 = add nuw nsw i64 %3846, 1
+  %3942 = icmp eq i64 %3941, %81
+  br i1 %3942, label %3943, label %3829, !llvm.loop !76
+
+3943:                                             ; preds = %3700, %3858, %3588, %3587
+  %3944 = phi <8 x i64> [ %3637, %3588 ], [ %3637, %3587 ], [ %3940, %3858 ], [ %3826, %3700 ]
+  %3945 = phi <8 x i64> [ %3622, %3588 ], [ %3622, %3587 ], [ %3937, %3858 ], [ %3821, %3700 ]
+  %3946 = phi <8 x i64> [ %3636, %3588 ], [ %3636, %3587 ], [ %3930, %3858 ], [ %3811, %3700 ]
+  %3947 = phi <8 x i64> [ %3623, %3588 ], [ %3623, %3587 ], [ %3927, %3858 ], [ %3806, %3700 ]
+  %3948 = phi <8 x i64> [ %3635, %3588 ], [ %3635, %3587 ], [ %3920, %3858 ], [ %3796, %3700 ]
+  %3949 = phi <8 x i64> [ %3624, %3588 ], [ %3624, %3587 ], [ %3917, %3858 ], [ %3791, %3700 ]
+  %3950 = phi <8 x i64> [ %3634, %3588 ], [ %3634, %3587 ], [ %3910, %3858 ], [ %3781, %3700 ]
+  %3951 = phi <8 x i64> [ %3625, %3588 ], [ %3625, %3587 ], [ %3907, %3858 ], [ %3776, %3700 ]
+  %3952 = phi <8 x i64> [ %3633, %3588 ], [ %3633, %3587 ], [ %3900, %3858 ], [ %3766, %3700 ]
+  %3953 = phi <8 x i64> [ %3626, %3588 ], [ %3626, %3587 ], [ %3897, %3858 ], [ %3761, %3700 ]
+  %3954 = phi <8 x i64> [ %3632, %3588 ], [ %3632, %3587 ], [ %3890, %3858 ], [ %3751, %3700 ]
+  %3955 = phi <8 x i64> [ %3627, %3588 ], [ %3627, %3587 ], [ %3887, %3858 ], [ %3746, %3700 ]
+  %3956 = phi <8 x i64> [ %3631, %3588 ], [ %3631, %3587 ], [ %3880, %3858 ], [ %3736, %3700 ]
+  %3957 = phi <8 x i64> [ %3628, %3588 ], [ %3628, %3587 ], [ %3877, %3858 ], [ %3731, %3700 ]
+  %3958 = phi <8 x i64> [ %3630, %3588 ], [ %3630, %3587 ], [ %3870, %3858 ], [ %3721, %3700 ]
+  %3959 = phi <8 x i64> [ %3629, %3588 ], [ %3629, %3587 ], [ %3867, %3858 ], [ %3715, %3700 ]
+  store <8 x i64> %3959, ptr %124, align 1, !tbaa !31
+  %3960 = getelementptr inbounds i8, ptr %124, i64 64
+  store <8 x i64> %3958, ptr %3960, align 1, !tbaa !31
+  %3961 = getelementptr i8, ptr %43, i64 %123
+  store <8 x i64> %3957, ptr %3961, align 1, !tbaa !31
+  %3962 = getelementptr inbounds i8, ptr %3961, i64 64
+  store <8 x i64> %3956, ptr %3962, align 1, !tbaa !31
+  %3963 = getelementptr i8, ptr %44, i64 %123
+  store <8 x i64> %3955, ptr %3963, align 1, !tbaa !31
+  %3964 = getelementptr inbounds i8, ptr %3963, i64 64
+  store <8 x i64> %3954, ptr %3964, align 1, !tbaa !31
+  %3965 = getelementptr i8, ptr %45, i64 %123
+  store <8 x i64> %3953, ptr %3965, align 1, !tbaa !31
+  %3966 = getelementptr inbounds i8, ptr %3965, i64 64
+  store <8 x i64> %3952, ptr %3966, align 1, !tbaa !31
+  %3967 = getelementptr i8, ptr %46, i64 %123
+  store <8 x i64> %3951, ptr %3967, align 1, !tbaa !31
+  %3968 = getelementptr inbounds i8, ptr %3967, i64 64
+  store <8 x i64> %3950, ptr %3968, align 1, !tbaa !31
+  %3969 = getelementptr i8, ptr %47, i64 %123
+  store <8 x i64> %3949, ptr %3969, align 1, !tbaa !31
+  %3970 = getelementptr inbounds i8, ptr %3969, i64 64
+  store <8 x i64> %3948, ptr %3970, align 1, !tbaa !31
+  %3971 = getelementptr i8, ptr %48, i64 %123
+  store <8 x i64> %3947, ptr %3971, align 1, !tbaa !31
+  %3972 = getelementptr inbounds i8, ptr %3971, i64 64
+  store <8 x i64> %3946, ptr %3972, align 1, !tbaa !31
+  %3973 = getelementptr i8, ptr %49, i64 %123
+  store <8 x i64> %3945, ptr %3973, align 1, !tbaa !31
+  %3974 = getelementptr inbounds i8, ptr %3973, i64 64
+  store <8 x i64> %3944, ptr %3974, align 1, !tbaa !31
+  br label %3975
+
+3975:                                             ; preds = %3943, %3557, %3210, %2902, %2633, %2403, %2117, %1890, %1706, %1469, %1256, %1067, %811, %593, %413, %271, %119
+  %3976 = add nuw nsw i64 %121, 8
+  %3977 = add nuw nsw i64 %120, 1
+  %3978 = icmp eq i64 %120, %28
+  br i1 %3978, label %116, label %119, !llvm.loop !78
+
+3979:                                             ; preds = %63, %9
+  call void @llvm.lifetime.end.p0(i64 8192, ptr nonnull %10) #20
   ret void
 }
 
@@ -6533,7 +7808,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %101 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %100, <16 x float> %98, <16 x float> %26)
   %102 = add nuw nsw i64 %30, 64
   %103 = icmp slt i64 %102, %23
-  br i1 %103, label %25, label %104, !llvm.loop !80
+  br i1 %103, label %25, label %104, !llvm.loop !79
 
 104:                                              ; preds = %25, %18
   %105 = phi <16 x float> [ zeroinitializer, %18 ], [ %101, %25 ]
@@ -6577,12 +7852,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   %139 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %138, <16 x float> %136, <16 x float> %122)
   %140 = add nuw nsw i64 %121, 16
   %141 = icmp slt i64 %140, %111
-  br i1 %141, label %120, label %113, !llvm.loop !81
+  br i1 %141, label %120, label %113, !llvm.loop !80
 
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -6684,7 +7959,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
   store float %231, ptr %229, align 4, !tbaa !60
   %232 = add nuw nsw i64 %184, 2
   %233 = icmp eq i64 %232, %11
-  br i1 %233, label %234, label %183, !llvm.loop !82
+  br i1 %233, label %234, label %183, !llvm.loop !81
 
 234:                                              ; preds = %183, %180
   %235 = load float, ptr %9, align 16, !tbaa !60
@@ -6702,7 +7977,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
   ret float %247
 }
 
@@ -6723,7 +7998,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
@@ -6967,7 +8242,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
   %253 = add nuw nsw i64 %58, 1
   %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !83
+  br i1 %254, label %31, label %49, !llvm.loop !82
 
 255:                                              ; preds = %36, %9
   %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
@@ -6997,11 +8272,11 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 274:                                              ; preds = %279
   %275 = add nuw nsw i64 %268, 1
   %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !84
+  br i1 %276, label %364, label %267, !llvm.loop !83
 
 277:                                              ; preds = %279, %267
   %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
   br label %292
 
@@ -7017,10 +8292,10 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %288 = load float, ptr %287, align 4, !tbaa !60
   %289 = fadd float %288, %286
   store float %289, ptr %287, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
   %290 = add nuw nsw i64 %278, 1
   %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !85
+  br i1 %291, label %274, label %277, !llvm.loop !84
 
 292:                                              ; preds = %345, %277
   %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
@@ -7107,7 +8382,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %361, ptr %359, align 4, !tbaa !60
   %362 = add nuw nsw i64 %293, 1
   %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !86
+  br i1 %363, label %279, label %292, !llvm.loop !85
 
 364:                                              ; preds = %274, %255
   %365 = icmp sgt i64 %2, 0
@@ -7134,7 +8409,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
 
 383:                                              ; preds = %388, %366
   %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
   %385 = mul nuw nsw i64 %384, %2
   %386 = mul nuw nsw i64 %384, %373
@@ -7153,10 +8428,10 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %397 = load float, ptr %396, align 4, !tbaa !60
   %398 = fadd float %397, %395
   store float %398, ptr %396, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
   %399 = add nuw nsw i64 %384, 1
   %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !87
+  br i1 %400, label %440, label %383, !llvm.loop !86
 
 401:                                              ; preds = %421, %383
   %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
@@ -7204,7 +8479,7 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   store float %437, ptr %435, align 4, !tbaa !60
   %438 = add nuw nsw i64 %402, 1
   %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !88
+  br i1 %439, label %388, label %401, !llvm.loop !87
 
 440:                                              ; preds = %388, %364
   %441 = icmp sgt i64 %8, 0
@@ -7216,12 +8491,12 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   br label %444
 
 444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #19
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #16 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -7380,7 +8655,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -7451,7 +8726,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -7485,97 +8760,100 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #19
+declare void @llvm.x86.sse2.pause() #20
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #20
+declare double @llvm.exp.f64(double) #21
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #21
+declare double @erf(double noundef) local_unnamed_addr #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #20
+declare double @llvm.tanh.f64(double) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #20
+declare float @llvm.nearbyint.f32(float) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #22
+declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #23
+declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #20
+declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #22
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #22
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #23
+
+; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite)
+declare void @llvm.prefetch.p0(ptr nocapture readonly, i32 immarg, i32 immarg, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #22
+declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #22
+declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #22
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #20
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #20
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #24
+declare i32 @llvm.smax.i32(i32, i32) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #24
+declare i32 @llvm.umin.i32(i32, i32) #26
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #25
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.fabs.f32(float) #24
+declare float @llvm.fabs.f32(float) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #24
+declare i64 @llvm.smin.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #24
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smax.i64(i64, i64) #24
+declare i64 @llvm.smax.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #26
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #28
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #24
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #24
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #27
+declare ptr @llvm.load.relative.i64(ptr, i64) #29
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -7593,19 +8871,21 @@ attributes #12 = { nofree norecurse nosync nounwind memory(none) uwtable "min-le
 attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #16 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { nounwind }
-attributes #20 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #21 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #22 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #24 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #25 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #26 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #27 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #28 = { nounwind willreturn memory(none) }
+attributes #16 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { nounwind }
+attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #25 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite) }
+attributes #26 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #27 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #28 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #29 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #30 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -7686,9 +8966,9 @@ attributes #28 = { nounwind willreturn memory(none) }
 !73 = distinct !{!73, !16}
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
-!76 = distinct !{!76, !33}
+!76 = distinct !{!76, !16}
 !77 = distinct !{!77, !33}
-!78 = distinct !{!78, !33}
+!78 = distinct !{!78, !16}
 !79 = distinct !{!79, !16}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
@@ -7698,7 +8978,6 @@ attributes #28 = { nounwind willreturn memory(none) }
 !85 = distinct !{!85, !16}
 !86 = distinct !{!86, !16}
 !87 = distinct !{!87, !16}
-!88 = distinct !{!88, !16}
 """##
     case 4:
         return ##"""
