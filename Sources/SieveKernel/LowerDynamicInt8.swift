@@ -371,6 +371,7 @@ extension Lowerer {
             zeroPoint = .load(rowZeroPoints, index: 0)
         }
 
+        let padded = attributes.pads.contains { $0 != 0 }
         var prologue = KernelBuilder()
         prologue.loop("row", to: .index(groups * rows), parallel: parallel && groups * rows > 1) { body, row in
             let group = body.declare("group", .i64, row / .index(rows))
@@ -384,10 +385,16 @@ extension Lowerer {
                     for kx in 0..<kernelW {
                         let ix = body.declare("ix", .i64, ox * .index(attributes.strides[1]) + .index(kx * attributes.dilations[1] - attributes.pads[1]))
                         let destination = row * .index(patch) + c * .index(kernelH * kernelW) + .index(ky * kernelW + kx)
+                        let source = value(.load(input, index: (plane + iy) * .index(width) + ix))
+                        // Without padding every tap lies inside the input (the output size counts whole windows only).
+                        guard padded else {
+                            body.store(quantized, destination, source)
+                            continue
+                        }
                         let inside = KernelExpression.binary(.and, .binary(.and, .binary(.ge, iy, 0), .binary(.lt, iy, .index(height))),
                                                              .binary(.and, .binary(.ge, ix, 0), .binary(.lt, ix, .index(width))))
                         body.branch(inside, then: { body in
-                            body.store(quantized, destination, value(.load(input, index: (plane + iy) * .index(width) + ix)))
+                            body.store(quantized, destination, source)
                         }, else: { body in
                             body.store(quantized, destination, zeroPoint)
                         })
