@@ -62,6 +62,39 @@ public enum DynamicInt8 {
         return nil
     }
 
+    /// Why these operands do not form an int8 convolution, or nil when they do.
+    ///
+    /// The int8 convolution is `conv2d %xq, %w [, %bias]` with `xq` i8 or u8 quantized per tensor (scale `s`, zero
+    /// point `z`) and `w` an i8 `[O, C/groups, KH, KW]` weight quantized per output channel, symmetric; its result is
+    /// f32: `y[n][o][p] = f32(acc) * (s * wScale[o]) + bias[o]` with `acc` the exact integer sum of `(xq − z) · w` over
+    /// the patch, a padded cell counting as `z` (as the dequantized input's 0 does). It is the static int8 product
+    /// over im2col rows, and what fuse-qdq makes of an imported QDQ Conv. With an f32 input, the whole tensor is first
+    /// quantized to u8 with one scale and zero point as ONNX DynamicQuantizeLinear does (`quantizedRows` per tensor):
+    /// what the importer makes of quantize_dynamic's DynamicQuantizeLinear → ConvInteger → Cast → Mul groups.
+    public static func convolutionProblem(input: TensorType, weight: TensorType) -> String? {
+        if input.elementType != .f32 {
+            guard input.elementType == .i8 || input.elementType == .u8, let quant = input.quant, quant.axis == nil,
+                  quant.scales.count == 1 else {
+                return "an int8 conv2d needs f32 input, or i8 or u8 input quantized per tensor (one scale and zero point), found \(input)"
+            }
+        }
+        guard weight.elementType == .i8, let weightQuant = weight.quant, weight.rank == 4 else {
+            return "an int8 conv2d weight must be a 4-D i8 tensor with quantization parameters, found \(weight)"
+        }
+        guard weight.layout == .dense else { return "an int8 conv2d weight must be dense, found \(weight)" }
+        guard weightQuant.axis == 0, weightQuant.scales.count == weight.shape[0] else {
+            return "an int8 conv2d weight needs one scale per output channel (axis = 0, \(weight.shape[0]) scales)"
+        }
+        guard weightQuant.zeroPoints.allSatisfy({ $0 == 0 }) else {
+            return "an int8 conv2d weight must be symmetric (zero points 0)"
+        }
+        let patch = weight.shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard patch <= maxReduction else {
+            return "a patch of \(patch) exceeds \(maxReduction), the longest reduction the int32 accumulation keeps exact"
+        }
+        return nil
+    }
+
     /// `saturate(round-half-even(x / scale) + zeroPoint)` to u8, NaN giving the zero point: the kernels' `quantize`
     /// intrinsic with the range 0...255.
     public static func quantize(_ x: Float, scale: Float, zeroPoint: Int64) -> Int64 {

@@ -313,7 +313,16 @@ extension OpKind {
             return TensorType(shape, element)
 
         case let .conv2d(attributes):
-            let element = try sameElementType(operands)
+            let element: ElementType
+            if DynamicInt8.isDynamicInt8(weight: operands[1]) {
+                // The int8 convolution: quantized activations, an i8 weight quantized per output channel, f32 result.
+                if let problem = DynamicInt8.convolutionProblem(input: operands[0], weight: operands[1]) {
+                    throw TypeRuleError(problem)
+                }
+                element = try sameElementType([TensorType([], .f32)] + operands.dropFirst(2))
+            } else {
+                element = try sameElementType(operands)
+            }
             // i32 is the zero-point-shifted convolution that ONNX ConvInteger and QLinearConv import to.
             guard element.isFloat || element == .i32 else {
                 throw TypeRuleError("conv2d needs float or i32 operands, found \(element)")

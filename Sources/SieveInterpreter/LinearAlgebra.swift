@@ -245,6 +245,9 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
 /// ONNX Conv for 2-D NCHW input and OIHW weights, by lowering each (image, group) to one GEMM
 /// over an im2col matrix of shape `[C/groups * KH * KW, OH * OW]`.
 func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType: TensorType) throws -> Tensor {
+    if let weightQuant = operands[1].type.quant {
+        return int8Convolution(operands, weight: weightQuant, attributes: attributes, resultType: resultType)
+    }
     if !operands[0].elementType.isFloat { return integerConvolution(operands, attributes: attributes, resultType: resultType) }
     let x = operands[0].floatValues, w = operands[1].floatValues
     let (batch, channels, height, width) = (operands[0].shape[0], operands[0].shape[1], operands[0].shape[2], operands[0].shape[3])
@@ -302,6 +305,29 @@ func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType:
         }
     }
     return floatResult(resultType, output)
+}
+
+/// The int8 conv2d (`DynamicInt8.convolutionProblem`): an f32 input quantized per tensor first, then the exact
+/// integer sums of `(xq − zero point) · w` (padding counting as the zero point, so adding nothing), each dequantized
+/// as `f32(acc) * (scale * weightScale[o])`, then the f32 bias.
+private func int8Convolution(_ operands: [Tensor], weight: QuantParams, attributes: Conv2DAttributes,
+                             resultType: TensorType) -> Tensor {
+    let x = operands[0], count = x.type.elementCount ?? 0
+    let float = x.elementType.isFloat
+    let quantized = DynamicInt8.quantizedRows(floats: float ? x.floatValues : nil, integers: float ? nil : x.integerValues,
+                                              type: x.type, rows: count == 0 ? 0 : 1, k: count, scheme: .perTensor)
+    let zeroPoint = quantized.zeroPoints.first ?? 0, scale = quantized.scales.first ?? 1
+    let shifted = Tensor(unchecked: TensorType(x.shape, .i64), storage: .integers(quantized.values.map { $0 - zeroPoint }))
+    let sums = integerConvolution([shifted, operands[1]], attributes: attributes, resultType: TensorType(resultType.shape, .i64)).integerValues
+    let bias = operands.count == 3 ? operands[2].floatValues : nil
+    let channels = resultType.shape[1], pixels = resultType.shape[2] * resultType.shape[3]
+    var values = [Float](repeating: 0, count: sums.count)
+    for index in sums.indices {
+        let channel = (index / max(1, pixels)) % channels
+        values[index] = Float(sums[index]) * (scale * weight.scales[channel])
+        if let bias { values[index] += bias[channel] }
+    }
+    return floatResult(resultType, values)
 }
 
 /// Integer conv2d (the zero-point-shifted i32 form of ONNX ConvInteger and QLinearConv): a direct loop nest, exact

@@ -38,6 +38,10 @@ extension Lowerer {
             addKernel(builder, pattern: "conv2d over an empty patch: the bias or 0")
             return
         }
+        if type(op.operands[1]).quant != nil {
+            try lowerInt8Convolution(op, result: result, attributes: attributes)
+            return
+        }
         let form = convolutionForm(op) ?? .im2col
         if form == .depthwise {
             try emitDepthwiseConvolution(op, input: input, bias: bias, target: target, inputShape: x, kernel: (kernelH, kernelW),

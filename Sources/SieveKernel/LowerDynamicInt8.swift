@@ -1,5 +1,5 @@
-// Lowering of the dynamic int8 product (`DynamicInt8`): a prologue kernel quantizes each activation row to u8
-// in scratch, then the integer product kernels (dense or N:M) accumulate u8 × i8 and the epilogue dequantizes.
+// Lowering of the int8 products (`DynamicInt8`): a prologue kernel quantizes each activation row (or copies each
+// int8 convolution patch) to u8 in scratch, then the integer product kernels accumulate u8 × i8 and dequantize.
 
 import SieveIR
 
@@ -8,15 +8,46 @@ import SieveIR
 /// panel column.
 struct DynamicInt8Scratch {
     var rows: Int, k: Int
+    /// Copies of the rows (a grouped int8 convolution keeps each group's patches), 1 for a product.
+    var groups = 1
     /// Columns of the int32 sums (whole panels), 0 without the int8 tile.
     var sumColumns = 0
     var quantizedOffset: Int { 0 }
-    var scaleOffset: Int { DynamicInt8Scratch.aligned(rows * k) }
+    var scaleOffset: Int { DynamicInt8Scratch.aligned(groups * rows * k) }
     var zeroPointOffset: Int { scaleOffset + DynamicInt8Scratch.aligned(4 * rows) }
     var sumsOffset: Int { zeroPointOffset + DynamicInt8Scratch.aligned(4 * rows) }
     var bytes: Int { sumsOffset + DynamicInt8Scratch.aligned(4 * rows * sumColumns) }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + PlanMemory.alignment - 1) / PlanMemory.alignment * PlanMemory.alignment }
+}
+
+/// Quantized activation rows in scratch, as an int8 product reads them: `count` rows of `k` u8 values, each row's f32
+/// scale and i32 zero point.
+struct Int8Rows {
+    var values: BufferID, scales: BufferID, zeroPoints: BufferID
+    var count: Int, k: Int
+    /// Every row's scale and zero point when they are fixed at compile time (static u8 activations read in place),
+    /// used instead of the `scales` and `zeroPoints` tables.
+    var fixed: (scale: Float, zeroPoint: Int64)? = nil
+}
+
+/// The integer stage of an int8 product (`emitInt8Product`): rows by an i8 weight `[n, k]` quantized per channel.
+struct Int8Product {
+    var rows: Int8Rows
+    /// The weight constant (its bytes give the zero-point correction) and the value that reads it.
+    var weight: Constant, weightOperand: ValueID
+    var n: Int
+    /// Where result (row, channel) is stored.
+    var target: BufferID, outIndex: (KernelExpression, KernelExpression) -> KernelExpression
+    /// The f32 steps after dequantizing; `vectorSteps` only where `outIndex` is `row * n + channel` (it runs along channels).
+    var steps: ProductEpilogue?, vectorSteps: ProductEpilogue?
+    /// The arena offset of the int8 tile's int32 sums (`DynamicInt8Scratch.sumsOffset` past the op's scratch).
+    var sumsOffset: Int
+    /// The prefix of scratch buffer names, what the kernel patterns call the product and its epilogue.
+    var base: String, what: String, ending = "dequantizing epilogue"
+    var parallel: Bool
+    /// Groups of a grouped convolution: channel j reads the rows of copy `j / (n / groups)` (dense dots only).
+    var groups = 1
 }
 
 extension Lowerer {
@@ -62,7 +93,7 @@ extension Lowerer {
     mutating func lowerDynamicInt8(_ op: Operation, result: ValueID, steps: [EpilogueStep]) throws {
         guard let shape = dynamicInt8Shape(op, at: currentOpIndex), let scratch = plan.scratch[currentOpIndex],
               let weightOp = graph.definingOps()[op.operands[1].index], case let .constant(id) = graph.operations[weightOp].kind,
-              let constant = graph.constants[id], let quant = constant.type.quant else {
+              let constant = graph.constants[id], constant.type.quant != nil else {
             throw LoweringError("a quantized fused_matmul needs a constant weight and planned scratch")
         }
         let (rows, k) = (shape.rows, shape.k)
@@ -84,12 +115,10 @@ extension Lowerer {
         var prologue = KernelBuilder()
         // Each row's scale and zero point: loaded from the prologue's tables, or, for u8 activations quantized already,
         // the tensor's own, read in place (no prologue).
-        var rowScale: (KernelExpression) -> KernelExpression = { .load(rowScales, index: $0) }
-        var rowZeroPoint: (KernelExpression) -> KernelExpression = { .load(rowZeroPoints, index: $0) }
+        var fixed: (scale: Float, zeroPoint: Int64)?
         if let quant = activationType.quant, activationType.elementType == .u8 {
             quantized = a
-            rowScale = { _ in .float(quant.scales[0]) }
-            rowZeroPoint = { _ in .int(quant.zeroPoints[0]) }
+            fixed = (quant.scales[0], quant.zeroPoints[0])
         } else if let quant = activationType.quant {
             // Static i8 activations: values and zero point move up by 128 to u8, which keeps every difference
             // q - zero point, and each row takes the tensor's scale.
@@ -133,6 +162,26 @@ extension Lowerer {
             addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)")
         }
 
+        let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
+        // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
+        // vectorize, as f32 products do (the vector GELU within its documented ulp bound, bias and residual exact).
+        let vectorSteps = int8PanelLayout(currentOpIndex) == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
+        try emitInt8Product(Int8Product(
+            rows: Int8Rows(values: quantized, scales: rowScales, zeroPoints: rowZeroPoints, count: rows, k: k, fixed: fixed),
+            weight: constant, weightOperand: op.operands[1], n: n, target: target, outIndex: { r, j in r * .index(n) + j },
+            steps: stepsEpilogue, vectorSteps: vectorSteps, sumsOffset: scratch + shape.sumsOffset, base: base,
+            what: activationType.quant == nil ? "dynamic int8" : "static int8",
+            ending: steps.contains(.quantize) ? "epilogue requantizing to u8" : "dequantizing epilogue", parallel: parallel))
+    }
+
+    /// Emits the integer stage of an int8 product: the exact sums of u8 activation rows by the i8 weight rows `[n, k]`
+    /// (the int8 tile when that is the op's schedule, else one dot or nm_dot per row and channel), each corrected by
+    /// its row's zero point and dequantized by row and channel scale, then the steps, stored at `outIndex(row, channel)`.
+    mutating func emitInt8Product(_ p: Int8Product) throws {
+        let (rows, k, n, constant, target, base) = (p.rows.count, p.rows.k, p.n, p.weight, p.target, p.base)
+        let (quantized, rowScales, rowZeroPoints) = (p.rows.values, p.rows.scales, p.rows.zeroPoints)
+        let (stepsEpilogue, vectorSteps, outIndex, parallel) = (p.steps, p.vectorSteps, p.outIndex, p.parallel)
+        guard let quant = constant.type.quant else { throw LoweringError("an int8 product needs a quantized weight") }
         // Epilogue tables: each output channel's scale and the sum of its weights, which corrects the zero point:
         // sum (q - zp) w = sum q w - zp sum w.
         let perRow = constant.type.elementCount.map { _ in
@@ -146,10 +195,12 @@ extension Lowerer {
         let weightSums = addIntegerTable("@\(constant.name).sums", values: sums)
         let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
         let tileLayout = int8PanelLayout(currentOpIndex)
-        // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
-        // vectorize, as f32 products do (the vector GELU within its documented ulp bound, bias and residual exact).
-        let vectorSteps = tileLayout == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
-        let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
+        guard p.groups == 1 || (tileLayout == nil && nmWeight(p.weightOperand) == nil) else {
+            throw LoweringError("a grouped int8 product runs dense dots only")
+        }
+        let fixed = p.rows.fixed
+        let rowScale: (KernelExpression) -> KernelExpression = { row in fixed.map { .float($0.scale) } ?? .load(rowScales, index: row) }
+        let rowZeroPoint: (KernelExpression) -> KernelExpression = { row in fixed.map { .int($0.zeroPoint) } ?? .load(rowZeroPoints, index: row) }
         let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
             let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
                 .binary(.wrappingMul, rowZeroPoint(row), .load(weightSums, index: column))))
@@ -160,8 +211,7 @@ extension Lowerer {
             let value = dequantize(&builder, batch, row, column, sum)
             return stepsEpilogue?(&builder, batch, row, column, value) ?? value
         }
-        let kind = activationType.quant == nil ? "dynamic" : "static"
-        let ending = steps.contains(.quantize) ? "epilogue requantizing to u8" : "dequantizing epilogue"
+        let ending = p.ending
         var builder = KernelBuilder()
         if let layout = tileLayout {
             // The register tile: work items of up to 4 panels (64 channels) split across threads; each computes the
@@ -169,7 +219,7 @@ extension Lowerer {
             let panels = (n + Int8PanelLayout.columns - 1) / Int8PanelLayout.columns, columns = panels * Int8PanelLayout.columns
             let packed = addByteTable("@\(constant.name).int8_panels", elementType: .i8,
                                       bytes: layout.pack(constant.bytes, n: n, k: k))
-            let sums = addBuffer(Buffer(name: "\(base).sums", storage: .arena(offset: scratch + shape.sumsOffset),
+            let sums = addBuffer(Buffer(name: "\(base).sums", storage: .arena(offset: p.sumsOffset),
                                         elementType: .i32, count: max(1, rows * columns)))
             let group = 4
             builder.loop("g", to: .index((panels + group - 1) / group), parallel: parallel) { body, g in
@@ -184,14 +234,14 @@ extension Lowerer {
                     guard let vectorSteps else {
                         body.loop("j", from: start, to: end) { body, j in
                             let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
-                            body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                            body.store(target, outIndex(r, j), epilogue(&body, 0, r, j, total))
                         }
                         return
                     }
                     // Dequantized into the result, then the steps over whole vectors (the row's tail one by one).
                     body.loop("j", from: start, to: end) { body, j in
                         let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
-                        body.store(target, r * .index(n) + j, dequantize(&body, 0, r, j, total))
+                        body.store(target, outIndex(r, j), dequantize(&body, 0, r, j, total))
                     }
                     let vectorEnd = body.declare("vector_end", .i64, start + (end - start) / .index(width) * .index(width))
                     body.loop("j", from: start, to: vectorEnd, step: width) { body, j in
@@ -207,14 +257,14 @@ extension Lowerer {
                     }
                 }
             }
-            addKernel(builder, pattern: "\(kind) int8 \(layout == .dense ? "dense" : "2:4") product, int8_tile register tile over "
+            addKernel(builder, pattern: "\(p.what) \(layout == .dense ? "dense" : "2:4") product, int8_tile register tile over "
                       + "panels of 16 channels (AVX-512 VNNI: 8 rows x 32 channels of vpdpbusd\(layout == .dense ? "" : ", activations gathered with vpshufb"); "
                       + "AVX2: 4 rows x 8 channels of vpmaddwd), \(ending)")
             return
         }
         // One exact integer dot product per (activation row, output channel): the channel loop outside, so that a
         // weight row stays in cache while every activation row passes it, and split across threads.
-        if let weight = nmWeight(op.operands[1]) {
+        if let weight = nmWeight(p.weightOperand) {
             let groups = k / weight.m, padded = k % weight.m != 0
             let rowKept = (groups + (padded ? 1 : 0)) * weight.n
             let bits = weight.m.trailingZeroBitCount
@@ -236,23 +286,144 @@ extension Lowerer {
                             }
                         }
                     }
-                    body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                    body.store(target, outIndex(r, j), epilogue(&body, 0, r, j, total))
                 }
             }
-            addKernel(builder, pattern: "\(kind) int8 N:M product (\(weight.n):\(weight.m)), one exact nm_dot of i8 kept values and u8 activations "
+            addKernel(builder, pattern: "\(p.what) N:M product (\(weight.n):\(weight.m)), one exact nm_dot of i8 kept values and u8 activations "
                       + "per row and channel (2:4: byte permutes and vpdpbusd on AVX-512 VBMI+VNNI, byte shuffles and vpmaddwd on AVX2), \(ending)")
             return
         }
-        let weight = try buffer(op.operands[1])
+        let weight = try buffer(p.weightOperand)
+        let groupOut = n / max(1, p.groups)
         builder.loop("j", to: .index(n), parallel: parallel) { body, j in
             let weightRow = body.declare("weight_row", .i64, j * .index(k))
+            let firstRow: KernelExpression = p.groups == 1 ? .index(0) : body.declare("first_row", .i64, j / .index(groupOut) * .index(rows))
             body.loop("r", to: .index(rows)) { body, r in
-                let total = body.declare("sum", .i64, .dot(IntegerDot(a: quantized, aStart: r * .index(k), b: weight, bStart: weightRow, length: k)))
-                body.store(target, r * .index(n) + j, epilogue(&body, 0, r, j, total))
+                let total = body.declare("sum", .i64, .dot(IntegerDot(a: quantized, aStart: (firstRow + r) * .index(k), b: weight,
+                                                                      bStart: weightRow, length: k)))
+                body.store(target, outIndex(r, j), epilogue(&body, 0, r, j, total))
             }
         }
-        addKernel(builder, pattern: "\(kind) int8 dense product, one exact dot of u8 activations and i8 weights per row and channel "
+        addKernel(builder, pattern: "\(p.what) dense product, one exact dot of u8 activations and i8 weights per row and channel "
                   + "(vpdpbusd on AVX-512 VNNI, vpmaddwd on AVX2), \(ending)")
+    }
+}
+
+extension Lowerer {
+    /// The scratch of an int8 convolution (`DynamicInt8.convolutionProblem`): its pixel-major patch rows (one copy
+    /// per group), their scales and zero points, and the int8 tile's sums when that is its schedule; nil for other ops.
+    func int8ConvolutionShape(_ op: Operation, at index: Int? = nil) -> DynamicInt8Scratch? {
+        guard case let .conv2d(attributes) = op.kind, op.operands.count >= 2, let x = graph.type(of: op.operands[0]),
+              let w = graph.type(of: op.operands[1]), DynamicInt8.isDynamicInt8(weight: w), x.rank == 4, w.rank == 4,
+              let y = op.results.first.flatMap({ graph.type(of: $0) }), y.rank == 4 else { return nil }
+        var shape = DynamicInt8Scratch(rows: saturatingProduct([x.shape[0], y.shape[2], y.shape[3]]),
+                                       k: saturatingProduct([w.shape[1], w.shape[2], w.shape[3]]))
+        shape.groups = attributes.groups
+        if let index, int8PanelLayout(index) != nil {
+            shape.sumColumns = (w.shape[0] + Int8PanelLayout.columns - 1) / Int8PanelLayout.columns * Int8PanelLayout.columns
+        }
+        return shape
+    }
+
+    /// Lowers the int8 convolution: a kernel sets every row's scale and zero point (an f32 input's from its range), a
+    /// prologue copies every patch of the input into pixel-major u8 rows (i8 moved up by 128, f32 quantized; padding
+    /// holds the zero point, so it adds nothing), then the int8 product of those rows by the
+    /// i8 weight `[O, patch]` dequantizes each sum and adds the bias, stored NCHW. Pointwise, im2col and depthwise
+    /// convolutions all take this form (a depthwise one as dots of KH x KW taps).
+    mutating func lowerInt8Convolution(_ op: Operation, result: ValueID, attributes: Conv2DAttributes) throws {
+        guard let shape = int8ConvolutionShape(op, at: currentOpIndex), let scratch = plan.scratch[currentOpIndex],
+              let weightOp = graph.definingOps()[op.operands[1].index], case let .constant(id) = graph.operations[weightOp].kind,
+              let constant = graph.constants[id] else {
+            throw LoweringError("an int8 conv2d needs a constant weight and planned scratch")
+        }
+        let x = type(op.operands[0]).shape, w = type(op.operands[1]).shape, y = type(result).shape
+        let (channels, height, width) = (x[1], x[2], x[3])
+        let (outChannels, groupChannels, kernelH, kernelW) = (w[0], w[1], w[2], w[3])
+        let (outH, outW) = (y[2], y[3])
+        let pixels = outH * outW, groups = attributes.groups
+        let (rows, patch) = (shape.rows, shape.k)
+        let input = try buffer(op.operands[0]), target = try buffer(result)
+        let bias: BufferID? = op.operands.count == 3 ? try buffer(op.operands[2]) : nil
+        let base = "\(name(result)).int8_conv"
+        let quantized = addBuffer(Buffer(name: "\(base).rows", storage: .arena(offset: scratch + shape.quantizedOffset),
+                                         elementType: .u8, count: max(1, groups * rows * patch)))
+        let rowScales = addBuffer(Buffer(name: "\(base).scales", storage: .arena(offset: scratch + shape.scaleOffset),
+                                         elementType: .f32, count: max(1, rows)))
+        let rowZeroPoints = addBuffer(Buffer(name: "\(base).zero_points", storage: .arena(offset: scratch + shape.zeroPointOffset),
+                                             elementType: .i32, count: max(1, rows)))
+        let parallel = try currentSchedule().parallel != .none
+        // The input's one scale and zero point for every row: from its type, or (f32) from its range at run time.
+        let value: (KernelExpression) -> KernelExpression, zeroPoint: KernelExpression
+        var range = KernelBuilder()
+        if let inputQuant = type(op.operands[0]).quant {
+            let shift = type(op.operands[0]).elementType == .i8 ? 128 : 0
+            value = { shift == 0 ? $0 : .binary(.add, $0, .index(shift)) }
+            zeroPoint = .index(Int(inputQuant.zeroPoints[0]) + shift)
+            range.loop("r", to: .index(rows)) { body, r in
+                body.store(rowScales, r, .float(inputQuant.scales[0]))
+                body.store(rowZeroPoints, r, zeroPoint)
+            }
+            addKernel(range, pattern: "int8 conv2d: the quantized input's scale and zero point for every patch row")
+        } else {
+            // Per tensor, as ONNX DynamicQuantizeLinear: one range over the whole input (as the per-tensor product does).
+            let count = x.reduce(1, *)
+            let low = range.declare("low", .f32, .float(0)), high = range.declare("high", .f32, .float(0))
+            range.loop("i", to: .index(count)) { body, i in
+                let x = body.declare("x", .f32, .load(input, index: i))
+                body.assign(low, .binary(.min, low, x))
+                body.assign(high, .binary(.max, high, x))
+            }
+            let step = range.declare("step", .f32, .binary(.div, .binary(.sub, high, low), .float(255)))
+            let scale = range.declare("scale", .f32, .select(.binary(.eq, step, .float(0)), .float(1), step))
+            let point = range.declare("zero_point", .i64, .intrinsic(.quantize, [.binary(.sub, .float(0), low), scale, 0, 0, 255]))
+            range.loop("r", to: .index(rows)) { body, r in
+                body.store(rowScales, r, scale)
+                body.store(rowZeroPoints, r, point)
+            }
+            addKernel(range, pattern: "int8 conv2d: the f32 input's range, one scale and zero point per tensor for every patch row")
+            value = { .intrinsic(.quantize, [$0, .load(rowScales, index: 0), .convert(.load(rowZeroPoints, index: 0), to: .i64), 0, 255]) }
+            zeroPoint = .load(rowZeroPoints, index: 0)
+        }
+
+        let padded = attributes.pads.contains { $0 != 0 }
+        var prologue = KernelBuilder()
+        prologue.loop("row", to: .index(groups * rows), parallel: parallel && groups * rows > 1) { body, row in
+            let group = body.declare("group", .i64, row / .index(rows))
+            let pixel = body.declare("pixel", .i64, row % .index(pixels))
+            let image = body.declare("image", .i64, (row % .index(rows)) / .index(pixels))
+            let oy = body.declare("oy", .i64, pixel / .index(outW)), ox = body.declare("ox", .i64, pixel % .index(outW))
+            body.loop("c", to: .index(groupChannels)) { body, c in
+                let plane = body.declare("plane", .i64, (image * .index(channels) + group * .index(groupChannels) + c) * .index(height))
+                for ky in 0..<kernelH {
+                    let iy = body.declare("iy", .i64, oy * .index(attributes.strides[0]) + .index(ky * attributes.dilations[0] - attributes.pads[0]))
+                    for kx in 0..<kernelW {
+                        let ix = body.declare("ix", .i64, ox * .index(attributes.strides[1]) + .index(kx * attributes.dilations[1] - attributes.pads[1]))
+                        let destination = row * .index(patch) + c * .index(kernelH * kernelW) + .index(ky * kernelW + kx)
+                        let source = value(.load(input, index: (plane + iy) * .index(width) + ix))
+                        // Without padding every tap lies inside the input (the output size counts whole windows only).
+                        guard padded else {
+                            body.store(quantized, destination, source)
+                            continue
+                        }
+                        let inside = KernelExpression.binary(.and, .binary(.and, .binary(.ge, iy, 0), .binary(.lt, iy, .index(height))),
+                                                             .binary(.and, .binary(.ge, ix, 0), .binary(.lt, ix, .index(width))))
+                        body.branch(inside, then: { body in
+                            body.store(quantized, destination, source)
+                        }, else: { body in
+                            body.store(quantized, destination, zeroPoint)
+                        })
+                    }
+                }
+            }
+        }
+        addKernel(prologue, pattern: "int8 conv2d: patches of the input copied (quantized) to pixel-major u8 rows (padding holds the zero point)")
+        let addBias: ProductEpilogue? = bias.map { bias in { _, _, _, column, value in .binary(.add, value, .load(bias, index: column)) } }
+        try emitInt8Product(Int8Product(
+            rows: Int8Rows(values: quantized, scales: rowScales, zeroPoints: rowZeroPoints, count: rows, k: patch),
+            weight: constant, weightOperand: op.operands[1], n: outChannels, target: target,
+            outIndex: { r, j in ((r / .index(pixels)) * .index(outChannels) + j) * .index(pixels) + r % .index(pixels) },
+            steps: addBias, vectorSteps: nil, sumsOffset: scratch + shape.sumsOffset, base: base, what: "int8 conv2d",
+            parallel: parallel, groups: groups))
     }
 }
 

@@ -472,9 +472,11 @@ extension Lowerer {
                             body.assign(variables[lane], acc.update(variables[lane], .load(x, index: base + .index(whole + lane))))
                         }
                     }
+                    // One variable per step: a NaN-aware combine reads its left side several times, so nesting the
+                    // steps in one expression would grow it exponentially with the accumulators.
                     var total = variables[0]
-                    for variable in variables.dropFirst() { total = acc.combine(total, variable) }
-                    return count == 1 ? total : body.declare("total", acc.type, total)
+                    for variable in variables.dropFirst() { total = body.declare("total", acc.type, acc.combine(total, variable)) }
+                    return total
                 }
                 let shift = prepass.map { pass(&body, $0) }
                 let value = pass(&body, accumulator(shift.map { .convert($0, to: .f64) } ?? .double(0)))

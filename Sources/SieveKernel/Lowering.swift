@@ -340,6 +340,7 @@ struct Lowerer {
 
     func scratchBytes(_ index: Int) -> Int {
         let op = graph.operations[index]
+        if let shape = int8ConvolutionShape(op, at: index) { return shape.bytes }
         if case .conv2d = op.kind {
             guard let x = graph.type(of: op.operands[0]), let w = graph.type(of: op.operands[1]),
                   let y = op.results.first.flatMap({ graph.type(of: $0) }), y.rank == 4, convolutionForm(op) == .im2col else { return 0 }

@@ -859,7 +859,8 @@ extension GraphBuilder {
             guard case let .constant(points) = zeroPoint else {
                 throw NodeError("the zero point of \(n.node.opType) must be a constant; zero points computed at run time are not supported")
             }
-            guard points.type.shape == scales.type.shape, points.hasConsistentSize else {
+            // Per tensor, a scalar and a one-element 1-D parameter mean the same (quantize_static writes both).
+            guard points.type.shape == scales.type.shape || (points.type.elementCount == 1 && count == 1), points.hasConsistentSize else {
                 throw NodeError("the zero point \(points.type) must have the scale's shape \(shapeString(scales.type.shape))")
             }
             zeroPoints = (0..<count).map { points.integer(at: $0) }

@@ -1,9 +1,10 @@
-// Recognises the dynamically quantized matrix products ONNX Runtime's quantize_dynamic writes (#14) and imports
-// each as one int8 fused_matmul with its weight kept 8-bit, instead of the integer decomposition of its nodes.
+// Recognises the dynamically quantized matrix products and convolutions ONNX Runtime's quantize_dynamic writes (#14)
+// and imports each as one int8 fused_matmul or conv2d with its weight kept 8-bit, not the decomposition of its nodes.
 
 import SieveIR
 
-/// One `DynamicQuantizeLinear → MatMulInteger → Cast → Mul` group of a graph, as quantize_dynamic writes it:
+/// One `DynamicQuantizeLinear → MatMulInteger (or ConvInteger) → Cast → Mul` group of a graph, as quantize_dynamic
+/// writes it:
 ///
 /// ```
 /// q, s, zp = DynamicQuantizeLinear(x)
@@ -22,8 +23,10 @@ struct DynamicProductGroup {
     var finalNode: Int
     /// The float activations (DynamicQuantizeLinear's input).
     var activations: String
-    /// The int8 weight initializer `[K, N]` and its scale initializer.
+    /// The int8 weight initializer `[K, N]` (ConvInteger: `[O, C/groups, KH, KW]`) and its scale initializer.
     var weight: String, weightScale: String
+    /// Whether the product is a ConvInteger (imported as the int8 conv2d over f32 input, with the node's attributes).
+    var convolution = false
 }
 
 extension GraphBuilder {
@@ -54,7 +57,8 @@ extension GraphBuilder {
                       readOnce(castName), readOnce(scaleName),
                       let productIndex = producer[cast.input[0]], readOnce(cast.input[0]) else { continue }
                 let product = nodes[productIndex]
-                guard product.opType == "MatMulInteger", isDefaultDomain(product), product.input.count >= 3,
+                let convolution = product.opType == "ConvInteger"
+                guard product.opType == "MatMulInteger" || convolution, isDefaultDomain(product), product.input.count >= 3,
                       let quantizeIndex = producer[product.input[0]] else { continue }
                 let quantize = nodes[quantizeIndex]
                 guard quantize.opType == "DynamicQuantizeLinear", isDefaultDomain(quantize), quantize.input.count == 1,
@@ -63,11 +67,16 @@ extension GraphBuilder {
                       Set(scaleMul.input).contains(quantize.output[1]) else { continue }
                 let weightScale = scaleMul.input[0] == quantize.output[1] ? scaleMul.input[1] : scaleMul.input[0]
                 let weightName = product.input[1]
-                guard let weight = constantInitializer(weightName), weight.type.elementType == .i8, weight.type.rank == 2,
-                      weight.hasConsistentSize,
-                      let scale = constantInitializer(weightScale), scale.type.elementType == .f32, scale.hasConsistentSize,
-                      scale.type.elementCount == 1 || (scale.type.rank == 1 && scale.type.shape[0] == weight.type.shape[1]),
-                      weight.type.shape[0] <= DynamicInt8.maxReduction else { continue }
+                // A MatMulInteger weight is [K, N] with a scale per column; a ConvInteger one (2-D convolutions only)
+                // [O, C/groups, KH, KW] with a scale per output channel.
+                guard let weight = constantInitializer(weightName), weight.type.elementType == .i8,
+                      weight.type.rank == (convolution ? 4 : 2), weight.hasConsistentSize,
+                      let scale = constantInitializer(weightScale), scale.type.elementType == .f32, scale.hasConsistentSize else { continue }
+                let (channels, reduction) = convolution
+                    ? (weight.type.shape[0], weight.type.shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 })
+                    : (weight.type.shape[1], weight.type.shape[0])
+                guard scale.type.elementCount == 1 || (scale.type.rank == 1 && scale.type.shape[0] == channels),
+                      reduction <= DynamicInt8.maxReduction else { continue }
                 // A symmetric weight only: the integer kernels take no weight zero point.
                 if product.input.count > 3, !product.input[3].isEmpty {
                     guard let point = constantInitializer(product.input[3]), point.type.elementType == .i8, point.hasConsistentSize,
@@ -75,7 +84,7 @@ extension GraphBuilder {
                 }
                 groups[finalIndex] = DynamicProductGroup(innerNodes: [quantizeIndex, productIndex, castIndex, scaleIndex],
                                                          finalNode: finalIndex, activations: quantize.input[0],
-                                                         weight: weightName, weightScale: weightScale)
+                                                         weight: weightName, weightScale: weightScale, convolution: convolution)
                 break
             }
         }
@@ -89,7 +98,8 @@ extension GraphBuilder {
     }
 
     /// Imports a recognised group as `fused_matmul x, W' {transpose_b, activations = "per_tensor"}`, W' the weight
-    /// transposed to `[N, K]` with one scale per output channel.
+    /// transposed to `[N, K]` with one scale per output channel; a ConvInteger group as the int8 `conv2d x, W'` over
+    /// the f32 input (quantized per tensor, `DynamicInt8.convolutionProblem`) with the ConvInteger's attributes.
     mutating func addDynamicProduct(_ group: DynamicProductGroup, index: Int) {
         let node = graphProto.node[index]
         let location = Location.onnxNode(model: modelName, index: index, name: node.name)
@@ -100,12 +110,22 @@ extension GraphBuilder {
             poisoned.insert(output)
             return
         }
-        let transposed = int8ProductWeight(weight, scale: scale)
-        let context = NodeContext(node: node, index: index, location: location, inputs: [x, .constant(transposed)],
-                                  attributes: NodeAttributes(node.attribute))
+        let stored = group.convolution ? int8ConvolutionWeight(weight, scale: scale) : int8ProductWeight(weight, scale: scale)
+        // A convolution reads its attributes from the ConvInteger node.
+        let attributes = group.convolution ? graphProto.node[group.innerNodes[1]].attribute : node.attribute
+        var context = NodeContext(node: node, index: index, location: location, inputs: [x, .constant(stored)],
+                                  attributes: NodeAttributes(attributes))
         do throws(NodeError) {
-            let y = try emit(.fusedMatmul(transposeB: true, epilogue: [], activations: .perTensor), [x, .constant(transposed)],
+            let y: Slot
+            if group.convolution {
+                guard type(of: x).rank == 4 else {
+                    throw NodeError("an int8 convolution needs a 4-D (NCHW) input, found \(type(of: x))")
+                }
+                y = try conv(&context, x: x, w: .constant(stored), bias: nil, name: output)
+            } else {
+                y = try emit(.fusedMatmul(transposeB: true, epilogue: [], activations: .perTensor), [x, .constant(stored)],
                              name: output, context)
+            }
             env[output] = y
             definedBy[output] = location
         } catch {
@@ -137,6 +157,15 @@ extension GraphBuilder {
         let scales = (0..<n).map { Float(scale.element(at: scale.type.elementCount == 1 ? 0 : $0)) }
         let type = TensorType([n, k], .i8, quant: QuantParams(axis: 0, scales: scales, zeroPoints: [Int64](repeating: 0, count: n)))
         return Constant(name: weight.name + ".t", type: type, bytes: bytes)
+    }
+
+    /// A ConvInteger's `[O, C/groups, KH, KW]` int8 weight with its scale (one value or one per output channel) as the
+    /// int8 convolution stores it: the same bytes, one scale per output channel, zero points 0.
+    func int8ConvolutionWeight(_ weight: Constant, scale: Constant) -> Constant {
+        let channels = weight.type.shape[0]
+        let scales = (0..<channels).map { Float(scale.element(at: scale.type.elementCount == 1 ? 0 : $0)) }
+        let type = TensorType(weight.type.shape, .i8, quant: QuantParams(axis: 0, scales: scales, zeroPoints: [Int64](repeating: 0, count: channels)))
+        return Constant(name: weight.name + ".int8", type: type, bytes: weight.bytes)
     }
 
     /// com.microsoft DynamicQuantizeMatMul(A, B, b_scale, b_zero_point?, bias?): A quantized to u8 per tensor as

@@ -1,5 +1,5 @@
-// fuse-qdq: turns the QDQ products of an imported quantized model (a matmul or gemm of dequantized 8-bit operands)
-// into static int8 fused_matmuls over the integers themselves, so that no f32 copy of an int8 weight is computed.
+// fuse-qdq: turns the QDQ products of an imported quantized model (a matmul, gemm or conv2d of dequantized 8-bit
+// operands) into static int8 products over the integers themselves, so that no f32 copy of an int8 weight is computed.
 
 import SieveIR
 
@@ -9,12 +9,16 @@ import SieveIR
 /// with one scale per output channel: the static form of `DynamicInt8`. A `gemm` (alpha 1, A not transposed) joins
 /// the same way, its `c` (beta 1, one value per column) becoming a bias step.
 ///
+/// A `conv2d (dequantize %xq), (dequantize @w) [, %bias]` with `@w` a 4-D symmetric int8 constant, per tensor or per
+/// output channel, becomes the int8 convolution `conv2d %xq, @w' [, %bias]` (`DynamicInt8.convolutionProblem`),
+/// `@w'` the same bytes with one scale per output channel.
+///
 /// With `keep-nm=N:M` (the compile pipeline passes the pattern of `--sparsity N:M`) a weight whose every group of M
 /// along the reduction already holds at most N non-zeros is stored `nm<N:M>`, losslessly: the int8 product then runs
 /// the N:M int8 kernel. Weights are never pruned here (the sparsity passes take f32 weights only).
 ///
-/// Not exact, within f32 rounding: the graph as written sums the dequantized products in f32, the fused product
-/// sums `(q − zero point) · w` exactly in integers and scales once, as ONNX Runtime's QLinearMatMul does. The
+/// Not exact, within f32 rounding: the graph as written sums the dequantized products in f32, the fused products
+/// sum `(q − zero point) · w` exactly in integers and scales once, as ONNX Runtime's QLinearMatMul does. The
 /// dequantize ops left without readers are removed. Runs first in the pipeline, before canonicalize folds
 /// dequantized constant weights into f32 ones.
 public struct FuseQDQ: ConfigurablePass {
@@ -51,6 +55,10 @@ public struct FuseQDQ: ConfigurablePass {
         while index < graph.operations.count {
             let op = graph.operations[index]
             index += 1
+            if case .conv2d = op.kind {
+                index += fuseConvolution(at: index - 1, in: &graph, converted: &converted)
+                continue
+            }
             let transposeB: Bool
             var epilogue: [EpilogueStep] = []
             switch op.kind {
@@ -98,6 +106,54 @@ public struct FuseQDQ: ConfigurablePass {
             graph.operations[index - 1] = Operation(kind, operands: operands, results: op.results, location: op.location)
         }
         DeadCodeElimination.removeDeadOps(&graph)
+    }
+
+    /// Rewrites the conv2d at `index` into the int8 convolution when its input and weight are dequantized (the input
+    /// i8/u8 per tensor, the weight a constant symmetric i8 per tensor or per output channel); returns how many ops
+    /// it inserted before `index` (the new weight constant), 0 when the conv2d stays as written.
+    private func fuseConvolution(at index: Int, in graph: inout Graph, converted: inout [ConstantID: ValueID]) -> Int {
+        let op = graph.operations[index]
+        let defining = graph.definingOps()
+        guard let result = op.results.first, let resultType = graph.type(of: result), resultType.elementType == .f32,
+              let activations = dequantized(op.operands[0], graph, defining),
+              let weightValue = dequantized(op.operands[1], graph, defining),
+              let weightOp = defining[weightValue.index], case let .constant(id) = graph.operations[weightOp].kind,
+              let weight = graph.constants[id], let stored = Self.convolutionWeight(weight) else { return 0 }
+        var inserted = 0
+        let newWeight: ValueID
+        if let existing = converted[id] {
+            newWeight = existing
+        } else {
+            let newID = graph.constants.add(stored)
+            newWeight = graph.addValue(stored.type, name: nil)
+            graph.operations.insert(Operation(.constant(newID), operands: [], results: [newWeight],
+                                              location: graph.operations[weightOp].location), at: index)
+            inserted = 1
+            converted[id] = newWeight
+        }
+        let operands = [activations, newWeight] + op.operands.dropFirst(2)
+        let types = operands.compactMap { graph.type(of: $0) }
+        // Anything the int8 convolution does not take (a weight with zero points, an f16 bias) stays as written.
+        guard types.count == operands.count,
+              (try? op.kind.resultType(operands: types, declared: resultType, constants: graph.constants)) == resultType else { return inserted }
+        graph.operations[index + inserted] = Operation(op.kind, operands: operands, results: op.results, location: op.location)
+        return inserted
+    }
+
+    /// A conv2d weight as the int8 convolution stores it: i8 `[O, C/groups, KH, KW]`, one scale per output channel,
+    /// zero points 0; nil when `weight` is not a dense, symmetric 4-D int8 constant per tensor or per output channel.
+    static func convolutionWeight(_ weight: Constant) -> Constant? {
+        guard weight.type.elementType == .i8, weight.type.rank == 4, weight.type.layout == .dense, let quant = weight.type.quant,
+              quant.zeroPoints.allSatisfy({ $0 == 0 }), weight.hasConsistentSize else { return nil }
+        let channels = weight.type.shape[0]
+        let scales: [Float]
+        switch quant.axis {
+        case nil where quant.scales.count == 1: scales = [Float](repeating: quant.scales[0], count: channels)
+        case 0?: scales = quant.scales
+        default: return nil
+        }
+        let type = TensorType(weight.type.shape, .i8, quant: QuantParams(axis: 0, scales: scales, zeroPoints: [Int64](repeating: 0, count: channels)))
+        return Constant(name: weight.name + ".int8", type: type, bytes: weight.bytes)
     }
 
     /// The quantized operand `value` dequantizes, when it is a `dequantize` result.

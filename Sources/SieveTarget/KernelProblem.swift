@@ -101,12 +101,18 @@ public struct KernelProblem: Hashable, Sendable {
             guard let pixels = checkedProduct([result.shape[2], result.shape[3]]),
                   let patch = checkedProduct([b.shape[1], b.shape[2], b.shape[3]]),
                   let rows = checkedProduct([a.shape[0], pixels]) else { return nil }
-            return KernelProblem(family: .convolution, rows: rows, rowsPerProduct: pixels,
-                                 outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
-                                 weightRowsAlongReduction: true, activationsAlongReduction: false,
-                                 allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
-                                 weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false,
-                                 groups: max(1, a.shape[1] / max(1, b.shape[1])))
+            var problem = KernelProblem(family: .convolution, rows: rows, rowsPerProduct: pixels,
+                                        outputs: b.shape[0], reduction: patch, weightCopies: 1, pattern: pattern,
+                                        weightRowsAlongReduction: true, activationsAlongReduction: false,
+                                        allF32: a.elementType == .f32 && result.elementType == .f32 && (pattern != nil || b.elementType == .f32),
+                                        weightIsPackableConstant: false, weightElementBytes: b.elementType.byteSize, integerScaling: false,
+                                        groups: max(1, a.shape[1] / max(1, b.shape[1])))
+            // An ungrouped int8 convolution is the static int8 product over its pixel-major patch rows, and takes its
+            // kernels (the int8 tile among them); grouped ones run one exact dot per pixel and channel.
+            if DynamicInt8.isDynamicInt8(weight: b), DynamicInt8.convolutionProblem(input: a, weight: b) == nil, problem.groups == 1 {
+                problem.dynamicInt8 = true
+            }
+            return problem
         default:
             return nil  // not a product (the `product` trait): no kernel problem
         }

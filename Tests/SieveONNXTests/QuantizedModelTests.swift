@@ -21,15 +21,21 @@ let quantizationPython: String? = {
 
 /// The quantized models with onnxruntime's outputs, made once per test run by scripts/make-quantized-mlp.py
 /// (the script's header lists the files), or why they could not be made.
-let quantizedMLPFolder: Result<URL, QuantizedModelError> = {
+let quantizedMLPFolder = makeQuantizedModels("make-quantized-mlp.py")
+
+/// The quantized CNNs of scripts/make-quantized-cnn.py (its header lists them), files named as the MLP's.
+let quantizedCNNFolder = makeQuantizedModels("make-quantized-cnn.py")
+
+/// Runs one of the scripts that quantize models with onnxruntime's tools into a new temporary folder.
+func makeQuantizedModels(_ script: String) -> Result<URL, QuantizedModelError> {
     guard let python = quantizationPython else { return .failure(QuantizedModelError("no Python with onnxruntime")) }
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-quantized-mlp-\(UUID().uuidString)")
-    let script = repositoryRoot.appendingPathComponent("scripts/make-quantized-mlp.py").path
-    guard let result = try? runProcess(python, [script, folder.path]), result.status == 0 else {
-        return .failure(QuantizedModelError("scripts/make-quantized-mlp.py failed"))
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-quantized-\(UUID().uuidString)")
+    let path = repositoryRoot.appendingPathComponent("scripts/\(script)").path
+    guard let result = try? runProcess(python, [path, folder.path]), result.status == 0 else {
+        return .failure(QuantizedModelError("scripts/\(script) failed"))
     }
     return .success(folder)
-}()
+}
 
 /// Why the quantized models are missing.
 struct QuantizedModelError: Error, CustomStringConvertible {
@@ -124,6 +130,56 @@ func quantizedMLPCompilesToInt8Products(kind: String) throws {
         let compiled = try #require(outputs[mode]?["probabilities"]?.doubles)
         let worst = zip(compiled, interpreted).map { abs($0 - $1) }.max() ?? 0
         #expect(compiled.count == interpreted.count && worst <= 1e-6, "\(mode.rawValue) differs from the interpreter by \(worst)")
+    }
+}
+
+/// CNNs quantized by quantize_static (QDQ; weights per output channel and per tensor) and quantize_dynamic (ConvInteger)
+/// compile every Conv into the int8 convolution: a conv2d of the quantized (or, dynamic, f32) input by an i8 weight,
+/// lowered to a scale kernel, a patch-copying prologue and an integer product kernel, with no float convolution
+/// kernel and no dequantized or widened weight. `forms` has one convolution of each
+/// form (im2col 3x3, depthwise 3x3 of stride 2, pointwise 1x1), `example` is Examples/models/cnn.onnx. Outputs match
+/// onnxruntime within one quantization step, and compiled code (native and generic x86-64) the interpreter within 1e-6.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["forms", "forms-tensor", "forms-dynamic", "example"])
+func quantizedCNNCompilesToInt8Convolutions(kind: String) throws {
+    let folder = try quantizedCNNFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let convolutions = prepared.graph.operations.filter { if case .conv2d = $0.kind { true } else { false } }
+    #expect(convolutions.count == (kind == "example" ? 2 : 3), "\(convolutions.count) conv2d ops")
+    for convolution in convolutions {
+        let input = prepared.graph.type(of: convolution.operands[0]), weight = prepared.graph.type(of: convolution.operands[1])
+        // QDQ: the quantized input; quantize_dynamic: the f32 input, quantized per tensor by the conv2d itself.
+        let quantizedInput = kind == "forms-dynamic" ? input?.elementType == .f32
+            : (input?.elementType == .i8 || input?.elementType == .u8) && input?.quant != nil
+        #expect(quantizedInput, "conv2d reads \(input.map { "\($0)" } ?? "nothing")")
+        #expect(weight?.elementType == .i8 && weight?.quant?.axis == 0, "conv2d weight \(weight.map { "\($0)" } ?? "nothing")")
+    }
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "cnn", vectorWidth: 16))
+    let patterns = program.kernels.map(\.pattern)
+    #expect(patterns.filter { $0.hasPrefix("int8 conv2d") }.count == 3 * convolutions.count, "\(patterns)")
+    let floatConvolutions = patterns.filter { $0.contains("conv2d") && !$0.hasPrefix("int8 conv2d") }
+    #expect(floatConvolutions.isEmpty, "float convolution kernels: \(floatConvolutions)")
+    let constantValues = Set(prepared.graph.operations.filter { if case .constant = $0.kind { true } else { false } }.flatMap(\.results))
+    let weightDequantizes = prepared.graph.operations.filter { op in
+        if case .dequantize = op.kind { return constantValues.contains(op.operands[0]) && (prepared.graph.type(of: op.operands[0])?.rank ?? 0) > 1 }
+        return false
+    }
+    #expect(weightDequantizes.isEmpty, "weights dequantized to f32: \(weightDequantizes.count)")
+    let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
+    #expect(!constants.contains { $0.elementType == .f32 && $0.count > 64 }, "f32 constants: \(constants.filter { $0.elementType == .f32 }.map(\.name))")
+    #expect(!constants.contains { $0.elementType == .i32 && $0.count > 200 }, "i32 constants: \(constants.filter { $0.elementType == .i32 }.map(\.name))")
+
+    let references = try quantizedReferences(kind, in: folder)
+    var outputs: [QuantizedRunMode: [String: Tensor]] = [:]
+    for mode in QuantizedRunMode.allCases { outputs[mode] = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder) }
+    for reference in references {
+        let interpreted = try #require(outputs[.interpreted]?[reference.name]?.doubles)
+        for mode in [QuantizedRunMode.native, .x86_64] {
+            let compiled = try #require(outputs[mode]?[reference.name]?.doubles)
+            let worst = zip(compiled, interpreted).map { abs($0 - $1) }.max() ?? 0
+            #expect(compiled.count == interpreted.count && worst <= 1e-6, "\(mode.rawValue) differs from the interpreter by \(worst)")
+        }
     }
 }
 
