@@ -86,17 +86,8 @@ public struct FuseQDQ: ConfigurablePass {
                let packed = try? NMPacking.pack(stored, pattern: pattern) {
                 stored = packed
             }
-            let newWeight: ValueID
-            if let existing = converted[id] {
-                newWeight = existing
-            } else {
-                let newID = graph.constants.add(stored)
-                newWeight = graph.addValue(stored.type, name: nil)
-                graph.operations.insert(Operation(.constant(newID), operands: [], results: [newWeight],
-                                                  location: graph.operations[weightOp].location), at: index - 1)
-                index += 1
-                converted[id] = newWeight
-            }
+            let (newWeight, inserted) = Self.weightValue(stored, of: id, definedAt: weightOp, insertingAt: index - 1, in: &graph, converted: &converted)
+            index += inserted
             let operands = [activations, newWeight] + op.operands.dropFirst(2)
             let kind = OpKind.fusedMatmul(transposeB: true, epilogue: epilogue)
             let types = operands.compactMap { graph.type(of: $0) }
@@ -119,18 +110,7 @@ public struct FuseQDQ: ConfigurablePass {
               let weightValue = dequantized(op.operands[1], graph, defining),
               let weightOp = defining[weightValue.index], case let .constant(id) = graph.operations[weightOp].kind,
               let weight = graph.constants[id], let stored = Self.convolutionWeight(weight) else { return 0 }
-        var inserted = 0
-        let newWeight: ValueID
-        if let existing = converted[id] {
-            newWeight = existing
-        } else {
-            let newID = graph.constants.add(stored)
-            newWeight = graph.addValue(stored.type, name: nil)
-            graph.operations.insert(Operation(.constant(newID), operands: [], results: [newWeight],
-                                              location: graph.operations[weightOp].location), at: index)
-            inserted = 1
-            converted[id] = newWeight
-        }
+        let (newWeight, inserted) = Self.weightValue(stored, of: id, definedAt: weightOp, insertingAt: index, in: &graph, converted: &converted)
         let operands = [activations, newWeight] + op.operands.dropFirst(2)
         let types = operands.compactMap { graph.type(of: $0) }
         // Anything the int8 convolution does not take (a weight with zero points, an f16 bias) stays as written.
@@ -138,6 +118,19 @@ public struct FuseQDQ: ConfigurablePass {
               (try? op.kind.resultType(operands: types, declared: resultType, constants: graph.constants)) == resultType else { return inserted }
         graph.operations[index + inserted] = Operation(op.kind, operands: operands, results: op.results, location: op.location)
         return inserted
+    }
+
+    /// The value of `stored`, the int8 form of constant `id` (whose const op is at `weightOp`): the one an earlier
+    /// reader made, or a new const op inserted at `position`; with how many ops were inserted (0 or 1).
+    private static func weightValue(_ stored: Constant, of id: ConstantID, definedAt weightOp: Int, insertingAt position: Int,
+                                    in graph: inout Graph, converted: inout [ConstantID: ValueID]) -> (value: ValueID, inserted: Int) {
+        if let existing = converted[id] { return (existing, 0) }
+        let location = graph.operations[weightOp].location
+        let value = graph.addValue(stored.type, name: nil)
+        graph.operations.insert(Operation(.constant(graph.constants.add(stored)), operands: [], results: [value], location: location),
+                                at: position)
+        converted[id] = value
+        return (value, 1)
     }
 
     /// A conv2d weight as the int8 convolution stores it: i8 `[O, C/groups, KH, KW]`, one scale per output channel,
