@@ -280,7 +280,7 @@ extension OpKind {
             }
             let shape = try matmulShape(operands[0].shape, operands[1].shape, transposeB: transposeB)
             var next = 2
-            for step in epilogue {
+            for (position, step) in epilogue.enumerated() {
                 switch step {
                 case .bias:
                     guard let last = shape.last, operands[next].shape.reduce(1, *) == last,
@@ -300,7 +300,7 @@ extension OpKind {
                     }
                     if let problem = function.parameterProblem { throw TypeRuleError(problem) }
                 case .quantize:
-                    guard step == epilogue.last else { throw TypeRuleError("the quantize epilogue step must be the last") }
+                    guard position == epilogue.count - 1 else { throw TypeRuleError("the quantize epilogue step must be the last") }
                     let result = try declaredType()
                     guard element == .f32, [.u8, .i8].contains(result.elementType), let quant = result.quant, quant.axis == nil,
                           result.shape == shape, result.layout == .dense else {
