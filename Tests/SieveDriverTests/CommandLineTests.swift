@@ -85,13 +85,20 @@ func toolExists(_ tool: String) -> Bool {
         .contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
 }
 
-/// Runs a tool to completion; its standard output and error together.
-func runTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+/// The status `runTool` reports for a tool it stopped at its time limit (coreutils `timeout`'s).
+let toolTimedOut: Int32 = 124
+
+/// Runs a tool to completion, or until `timeout` seconds have passed: then it and every process it started are
+/// stopped (TERM; KILL ten seconds later if need be, which reads as status 137), the status is `toolTimedOut`
+/// and the output says so. Its standard output and error together.
+func runTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:],
+             timeout: Int = 1200) throws -> (status: Int32, output: String) {
     let process = Process()
     // Through bash: the test runner's threads block SIGCHLD and Process passes that mask on, so cmake would wait
-    // forever for its compiler checks to end; bash unblocks SIGCHLD when it starts.
+    // forever for its compiler checks to end; bash unblocks SIGCHLD when it starts. `timeout` runs the tool in a
+    // process group of its own and signals the whole group, so a stalled build's children stop with it.
     process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", "exec \"$0\" \"$@\"", tool] + arguments
+    process.arguments = ["-c", "exec timeout --kill-after=10 \(timeout) \"$0\" \"$@\"", tool] + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardOutput = pipe
@@ -99,7 +106,11 @@ func runTool(_ tool: String, _ arguments: [String], environment: [String: String
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let output = String(decoding: data, as: UTF8.self)
+    if process.terminationStatus == toolTimedOut {
+        return (toolTimedOut, output + "\n[\(tool) stopped after \(timeout) s]")
+    }
+    return (process.terminationStatus, output)
 }
 
 final class OutputCollector: @unchecked Sendable {
