@@ -64,15 +64,19 @@ def forms_model(path):
     return rng.standard_normal((24, 3, 12, 12)).astype(np.float32)
 
 
-def record(kind, path, inputs, steps_of=None):
+def record(kind, path, inputs, steps_of=None, threads=None):
+    """Runs the model at `path` with and without onnxruntime's graph optimizations (on `threads` threads, or its
+    default) and writes its input, outputs and steps as mlp.KIND.*."""
     folder = os.path.dirname(path)
     model = onnx.load(path)
     name = model.graph.input[0].name
     np.save(os.path.join(folder, f"mlp.{kind}.input.npy"), inputs)
-    literal = onnxruntime.SessionOptions()
+    optimized, literal = onnxruntime.SessionOptions(), onnxruntime.SessionOptions()
     literal.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if threads:
+        optimized.intra_op_num_threads = literal.intra_op_num_threads = threads
     values = {}
-    for suffix, options in [("", onnxruntime.SessionOptions()), (".literal", literal)]:
+    for suffix, options in [("", optimized), (".literal", literal)]:
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         names = [output.name for output in session.get_outputs()]
         for output, value in zip(names, session.run(None, {name: inputs})):

@@ -144,6 +144,7 @@ extension GraphBuilder {
     static let microsoftOperators: [String: ONNXOperator] = [
         "DynamicQuantizeMatMul": ONNXOperator(since(1, inputs: 3...5)) { try $0.convertDynamicQuantizeMatMul(&$1) },
         "MatMulIntegerToFloat": ONNXOperator(since(1, inputs: 4...7)) { try $0.convertMatMulIntegerToFloat(&$1) },
+        "DynamicQuantizeLSTM": ONNXOperator(since(1, inputs: 3...12, outputs: 0...3)) { try $0.convertDynamicQuantizeLSTM(&$1) },
     ]
 
     /// A `[K, N]` int8 weight with its scale (one value or one per column) as the int8 product stores it: `[N, K]`,

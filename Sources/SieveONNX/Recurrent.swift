@@ -1,5 +1,6 @@
 // ONNX LSTM, GRU and RNN, unrolled at import over their static sequence length into existing IR ops:
 // one matmul of the whole input sequence with W, then per step a matmul with R and the gates' elementwise ops.
+// onnxruntime's DynamicQuantizeLSTM (com.microsoft) unrolls the same way, its products int8.
 
 import SieveIR
 
@@ -82,10 +83,22 @@ extension GraphBuilder {
     /// The most timesteps times directions unrolled; a longer static sequence is refused.
     static let maxRecurrentSteps = 4096
 
-    /// ONNX LSTM, GRU and RNN.
-    mutating func convertRecurrent(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
-        guard let cell = RecurrentCell(rawValue: n.node.opType) else { throw NodeError("internal: no recurrent cell \(n.node.opType)") }
-        let op = cell.rawValue
+    /// com.microsoft DynamicQuantizeLSTM(X, W, R, B, sequence_lens, initial_h, initial_c, P, W_scale, W_zero_point,
+    /// R_scale, R_zero_point): ONNX's LSTM whose W `[D, I, 4H]` and R `[D, H, 4H]` are int8 and stored transposed from
+    /// LSTM's (as onnxruntime's quantize_dynamic writes them), with a scale per direction or per direction and gate
+    /// row and zero points 0. Its products are the per-tensor dynamic int8 products of DynamicQuantizeMatMul: the
+    /// inputs of all timesteps quantized together, each step's state over the whole batch (onnxruntime with one
+    /// thread; with more it may quantize each batch row's state on its own).
+    mutating func convertDynamicQuantizeLSTM(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        try convertRecurrent(&n, quantized: true)
+    }
+
+    /// ONNX LSTM, GRU and RNN; with `quantized`, DynamicQuantizeLSTM.
+    mutating func convertRecurrent(_ n: inout NodeContext, quantized: Bool = false) throws(NodeError) -> [Slot?] {
+        guard let cell = quantized ? .lstm : RecurrentCell(rawValue: n.node.opType) else {
+            throw NodeError("internal: no recurrent cell \(n.node.opType)")
+        }
+        let op = n.node.opType
         var x = try n.input(0)
         guard type(of: x).elementType == .f32, type(of: x).rank == 3 else {
             throw NodeError("\(op) input X must be a 3-D float32 tensor, found \(type(of: x))")
@@ -111,10 +124,12 @@ extension GraphBuilder {
             throw NodeError("\(op) weights W and R must be a constant (initializers) at import; weights computed at run time are not supported")
         }
         let rShape = r.type.shape, wShape = w.type.shape
-        guard rShape.count == 3, wShape.count == 3, r.type.elementType == .f32, w.type.elementType == .f32 else {
-            throw NodeError("\(op) weights must be 3-D float32 tensors, found W \(w.type) and R \(r.type)")
+        let weightType: ElementType = quantized ? .i8 : .f32
+        guard rShape.count == 3, wShape.count == 3, r.type.elementType == weightType, w.type.elementType == weightType,
+              r.hasConsistentSize, w.hasConsistentSize else {
+            throw NodeError("\(op) weights must be 3-D \(quantized ? "int8" : "float32") tensors, found W \(w.type) and R \(r.type)")
         }
-        let hidden = rShape[2]
+        let hidden = quantized ? rShape[1] : rShape[2]
         if let given = try n.attributes.int("hidden_size") {
             guard given >= 1, given <= Int64(GraphBuilder.maxRecurrentHiddenSize) else {
                 throw NodeError("\(op) hidden_size \(given) is absurd (Sieve reads at most \(GraphBuilder.maxRecurrentHiddenSize))")
@@ -126,8 +141,14 @@ extension GraphBuilder {
         guard hidden >= 1, hidden <= GraphBuilder.maxRecurrentHiddenSize else {
             throw NodeError("\(op) hidden size \(hidden) (from R) is absurd (Sieve reads at most \(GraphBuilder.maxRecurrentHiddenSize))")
         }
-        guard rShape == [directions.count, gates * hidden, hidden], wShape == [directions.count, gates * hidden, inputSize] else {
-            throw NodeError("\(op) with \(directions.count) direction(s), hidden size \(hidden) and input size \(inputSize) needs W \(shapeString([directions.count, gates * hidden, inputSize])) and R \(shapeString([directions.count, gates * hidden, hidden])), found W \(shapeString(wShape)) and R \(shapeString(rShape))")
+        let expectedW = quantized ? [directions.count, inputSize, gates * hidden] : [directions.count, gates * hidden, inputSize]
+        let expectedR = quantized ? [directions.count, hidden, gates * hidden] : [directions.count, gates * hidden, hidden]
+        guard rShape == expectedR, wShape == expectedW else {
+            throw NodeError("\(op) with \(directions.count) direction(s), hidden size \(hidden) and input size \(inputSize) needs W \(shapeString(expectedW)) and R \(shapeString(expectedR)), found W \(shapeString(wShape)) and R \(shapeString(rShape))")
+        }
+        let scales = quantized ? try int8RecurrentScales(n, directions: directions.count, rows: gates * hidden) : nil
+        if quantized, max(inputSize, hidden) > DynamicInt8.maxReduction {
+            throw NodeError("\(op) reduces over \(max(inputSize, hidden)) values, more than \(DynamicInt8.maxReduction), the longest the int32 accumulation keeps exact")
         }
         guard steps * directions.count <= GraphBuilder.maxRecurrentSteps else {
             throw NodeError("\(op) over \(steps) timesteps and \(directions.count) direction(s) would unroll into \(steps * directions.count) steps, more than the limit of \(GraphBuilder.maxRecurrentSteps)")
@@ -194,10 +215,16 @@ extension GraphBuilder {
             let cellOps = activations[d]
             // Named after the ONNX weights, so reports and --keep-dense globs find them (`R_forward`).
             let suffix = reverse ? "reverse" : "forward"
-            let wd = try rows(of: .constant(w), direction: d, name: "\(w.name)_\(suffix)", n)
-            let rd = try rows(of: .constant(r), direction: d, name: "\(r.name)_\(suffix)", n)
+            let wd: Slot, rd: Slot
+            if let scales {
+                wd = .constant(int8Rows(of: w, scale: scales.w, direction: d, name: "\(w.name)_\(suffix)"))
+                rd = .constant(int8Rows(of: r, scale: scales.r, direction: d, name: "\(r.name)_\(suffix)"))
+            } else {
+                wd = try rows(of: .constant(w), direction: d, name: "\(w.name)_\(suffix)", n)
+                rd = try rows(of: .constant(r), direction: d, name: "\(r.name)_\(suffix)", n)
+            }
             // Input side for every timestep at once: X·Wᵀ plus the biases that do not depend on the state.
-            var xw = try emit(.matmul(transposeB: true), [flatX, wd], name: nil, n)
+            var xw = try product(flatX, wd, quantized: quantized, n)
             var recurrentHBias: Slot?
             if let bias {
                 let bd = try rows(of: bias, direction: d, n)
@@ -237,7 +264,7 @@ extension GraphBuilder {
                     let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
                     newH = try activate(cellOps[0], [clipped(pre, &self)], name: nil, n)
                 case .lstm:
-                    let pre = try emit(.binary(.add), [xt, emit(.matmul(transposeB: true), [h, rd], name: nil, n)], name: nil, n)
+                    let pre = try emit(.binary(.add), [xt, product(h, rd, quantized: quantized, n)], name: nil, n)
                     var i = try part(pre, 0, hidden, axis: 1, n), o = try part(pre, hidden, 2 * hidden, axis: 1, n)
                     var f = try part(pre, 2 * hidden, 3 * hidden, axis: 1, n)
                     let g = try part(pre, 3 * hidden, 4 * hidden, axis: 1, n)
@@ -323,6 +350,38 @@ extension GraphBuilder {
             }
         }
         return results
+    }
+
+    /// `a · weightᵀ`: a float matmul, or with `quantized` the per-tensor dynamic int8 product of an int8 weight.
+    private mutating func product(_ a: Slot, _ weight: Slot, quantized: Bool, _ n: NodeContext) throws(NodeError) -> Slot {
+        let kind: OpKind = quantized ? .fusedMatmul(transposeB: true, epilogue: [], activations: .perTensor) : .matmul(transposeB: true)
+        return try emit(kind, [a, weight], name: nil, n)
+    }
+
+    /// DynamicQuantizeLSTM's W_scale and R_scale (inputs 8 and 10), each a constant float32 `[D]` or `[D, rows]`, after
+    /// checking that the zero points (inputs 9 and 11) are constant zeros: the int8 kernels take symmetric weights.
+    private func int8RecurrentScales(_ n: NodeContext, directions: Int, rows: Int) throws(NodeError) -> (w: Constant, r: Constant) {
+        var found: [Constant] = []
+        for (index, what) in [(8, "W"), (10, "R")] {
+            guard case let .constant(scale)? = n.optionalInput(index), scale.type.elementType == .f32, scale.hasConsistentSize,
+                  scale.type.shape == [directions] || scale.type.shape == [directions, rows] else {
+                throw NodeError("\(n.node.opType) \(what)_scale must be a constant float32 of shape \(shapeString([directions])) or \(shapeString([directions, rows])), found \(n.optionalInput(index).map { "\(type(of: $0))" } ?? "none")")
+            }
+            if let point = n.optionalInput(index + 1), !isConstantZero(point) {
+                throw NodeError("\(n.node.opType) with a non-zero \(what)_zero_point is not supported: the int8 kernels take symmetric weights (quantize_dynamic's default for int8)")
+            }
+            found.append(scale)
+        }
+        return (found[0], found[1])
+    }
+
+    /// Direction `d` of a DynamicQuantizeLSTM weight `[D, K, rows]` as the int8 product stores it: `[rows, K]`, one scale
+    /// per row (the direction's one scale repeated, or its own).
+    private func int8Rows(of weight: Constant, scale: Constant, direction d: Int, name: String) -> Constant {
+        let (k, rows) = (weight.type.shape[1], weight.type.shape[2])
+        let slice = Constant(name: name, type: TensorType([k, rows], .i8), bytes: Array(weight.bytes[(d * k * rows)..<((d + 1) * k * rows)]))
+        let perRow = scale.type.rank == 1 ? [scale.element(at: d)] : (0..<rows).map { scale.element(at: d * rows + $0) }
+        return int8ProductWeight(slice, scale: Constant.from(name: name + "_scale", type: TensorType([perRow.count], .f32), values: perRow))
     }
 
     /// Applies a recurrent activation to `operands[0]`.
