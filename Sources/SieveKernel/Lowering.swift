@@ -405,7 +405,7 @@ struct Lowerer {
                 let alongRows = steps.allSatisfy { step in
                     switch step {
                     case .bias: return true
-                    case .residualAdd, .quantize: return false
+                    case .residualAdd, .quantize, .requantize: return false
                     case let .activation(activation): return vectorActivation(activation, width: width) != nil
                     }
                 }

@@ -270,3 +270,48 @@ func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [Quan
     }
     return actual
 }
+
+/// The models of scripts/make-qlinear-models.py: quantize_static in QOperator format (its header lists them).
+let qlinearModelFolder = makeQuantizedModels("make-qlinear-models.py")
+
+/// quantize_static's QOperator format (QuantizeLinear → QLinearMatMul or QLinearConv ×3 → DequantizeLinear, int8 weights
+/// per tensor and per channel, u8 activations) imports every QLinear product as one requantizing int8 kernel: a
+/// `fused_matmul {epilogue = [requantize]}` or a `conv2d` with a u8 result, reading the u8 activations in place and an
+/// i8 weight, with no f32 weight and no float product kernel. Every integer output equals onnxruntime's, with and
+/// without its graph optimizations, interpreted and compiled (native and generic x86-64); the float output is within
+/// one quantization step.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-mlp", "qop-mlp-channel", "qop-cnn", "qop-cnn-tensor"])
+func qlinearModelsRunAsRequantizingInt8Kernels(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
+    #expect(products.count == 3, "three products, found \(products.map(\.kind.mnemonic))")
+    for product in products {
+        let input = prepared.graph.type(of: product.operands[0]), weight = prepared.graph.type(of: product.operands[1])
+        let result = prepared.graph.type(of: product.results[0])
+        #expect(input?.elementType == .u8 && input?.quant != nil, "\(product.kind.mnemonic) reads \(input.map { "\($0)" } ?? "nothing")")
+        #expect(weight?.elementType == .i8 && weight?.quant?.axis == 0, "\(product.kind.mnemonic) weight \(weight.map { "\($0)" } ?? "nothing")")
+        #expect(result?.elementType == .u8 && result?.quant != nil, "\(product.kind.mnemonic) gives \(result.map { "\($0)" } ?? "nothing")")
+        if case let .fusedMatmul(_, steps, _) = product.kind { #expect(steps == [.requantize], "epilogue \(steps)") }
+    }
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "qlinear", vectorWidth: 16))
+    let patterns = program.kernels.map(\.pattern)
+    #expect(patterns.filter { $0.hasSuffix("epilogue requantizing the integer sums to 8 bits") }.count == 3, "\(patterns)")
+    let floatProducts = patterns.filter { ($0.contains("matmul") || $0.contains("conv2d")) && !$0.contains("int8") }
+    #expect(floatProducts.isEmpty, "float products: \(floatProducts)")
+    let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
+    #expect(!constants.contains { $0.elementType == .f32 && $0.count > 96 }, "f32 constants: \(constants.filter { $0.elementType == .f32 }.map(\.name))")
+
+    let references = try quantizedReferences(kind, in: folder)
+    #expect(references.count == 4, "the float output and the three products' u8 results: \(references.map(\.name))")
+    for mode in QuantizedRunMode.allCases {
+        let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+        for reference in references where !reference.optimized.type.elementType.isFloat {
+            let value = try #require(outputs[reference.name])
+            let differing = zip(value.doubles, reference.optimized.doubles).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(mode.rawValue) \(reference.name): \(differing) values differ from optimized onnxruntime")
+        }
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Quantizes a small MLP and CNN with onnxruntime's quantize_static in QOperator format and records onnxruntime's outputs (#14).
+
+Usage: make-qlinear-models.py OUT_FOLDER
+
+QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weights, symmetric; uint8 activations)
+-> DequantizeLinear, the Relus folded into the ranges of the products before them. The models (KIND):
+  qop-mlp          MatMul 64x96 -> Relu -> MatMul 96x64 -> Relu -> MatMul 64x10, weights per tensor;
+  qop-mlp-channel  the same, weights per output channel (QLinearMatMul's b_scale per column);
+  qop-cnn          Conv 3x3 (pads 1) -> Relu -> depthwise Conv 3x3 (stride 2, pads 1) -> Relu -> Conv 1x1, each with
+                   a bias (QLinearConv's int32 B), weights per output channel;
+  qop-cnn-tensor   the same, weights per tensor.
+Every QLinearMatMul/QLinearConv result is also a graph output, compared exactly. Files as make-quantized-cnn.py
+writes them (OUT/mlp.KIND.onnx, .input.npy, .OUTPUT.npy, .OUTPUT.literal.npy, .steps.json with one quantization step
+of the float output: the scale of its DequantizeLinear).
+"""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name, script):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+quantized_mlp = load("quantized_mlp", "make-quantized-mlp.py")
+quantized_cnn = load("quantized_cnn", "make-quantized-cnn.py")
+
+
+def mlp_model(path):
+    rng = np.random.default_rng(141)
+
+    def tensor(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("MatMul", ["input", "w1"], ["m1"]),
+        helper.make_node("Relu", ["m1"], ["r1"]),
+        helper.make_node("MatMul", ["r1", "w2"], ["m2"]),
+        helper.make_node("Relu", ["m2"], ["r2"]),
+        helper.make_node("MatMul", ["r2", "w3"], ["logits"]),
+    ]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [8, 64])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [8, 10])],
+                              [tensor("w1", 64, 96), tensor("w2", 96, 64), tensor("w3", 64, 10)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return rng.standard_normal((40, 8, 64)).astype(np.float32)
+
+
+def cnn_model(path):
+    rng = np.random.default_rng(142)
+
+    def tensor(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2], group=8),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["features"], kernel_shape=[1, 1]),
+    ]
+    initializers = [tensor("w1", 8, 3, 3, 3), tensor("b1", 8), tensor("w2", 8, 1, 3, 3), tensor("b2", 8),
+                    tensor("w3", 16, 8, 1, 1), tensor("b3", 16)]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 12, 12])],
+                              [helper.make_tensor_value_info("features", TensorProto.FLOAT, [2, 16, 6, 6])], initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return rng.standard_normal((18, 2, 3, 12, 12)).astype(np.float32)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, make in [("mlp", mlp_model), ("cnn", cnn_model)]:
+        source = os.path.join(out, f"qlinear-{name}.onnx")
+        batches = make(source)
+        for kind, per_channel in [(f"qop-{name}", name == "cnn"), (f"qop-{name}-{'tensor' if name == 'cnn' else 'channel'}", name != "cnn")]:
+            path = os.path.join(out, f"mlp.{kind}.onnx")
+            reader = quantized_cnn.Inputs("input", batches[:16])
+            reader.rows = [{"input": batch} for batch in batches[:16]]
+            quantize_static(source, path, reader, quant_format=QuantFormat.QOperator, per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            model = onnx.load(path)
+            products = [node.output[0] for node in model.graph.node if node.op_type in ("QLinearMatMul", "QLinearConv")]
+            if len(products) != 3:
+                raise SystemExit(f"{kind}: expected 3 QLinearMatMul/QLinearConv nodes, found {[n.op_type for n in model.graph.node]}")
+            quantized_mlp.expose(path, products)
+            quantized_cnn.record(kind, path, batches[16])
+
+
+if __name__ == "__main__":
+    main()
