@@ -9,7 +9,12 @@ QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weig
   qop-mlp-channel  the same, weights per output channel (QLinearMatMul's b_scale per column);
   qop-cnn          Conv 3x3 (pads 1) -> Relu -> depthwise Conv 3x3 (stride 2, pads 1) -> Relu -> Conv 1x1, each with
                    a bias (QLinearConv's int32 B), weights per output channel;
-  qop-cnn-tensor   the same, weights per tensor.
+  qop-cnn-tensor   the same, weights per tensor;
+  qop-ties         one QLinearMatMul written here whose sums (±15762) land where the two ways of requantizing differ:
+                   f32(acc) · (a_scale · b_scale / y_scale), rounded once (onnxruntime: ±27), against
+                   f32(acc) · (a_scale · b_scale), then / y_scale (±26), or f32(acc) · m + y_zero_point rounded (154.5
+                   rounds to 154);
+  qop-ties-u8      the same with a uint8 weight of zero point 128 (which Sieve imports as the integer decomposition).
 Every QLinearMatMul/QLinearConv result is also a graph output, compared exactly. Files as make-quantized-cnn.py
 writes them (OUT/mlp.KIND.onnx, .input.npy, .OUTPUT.npy, .OUTPUT.literal.npy, .steps.json with one quantization step
 of the float output: the scale of its DequantizeLinear).
@@ -79,6 +84,28 @@ def cnn_model(path):
     return rng.standard_normal((18, 2, 3, 12, 12)).astype(np.float32)
 
 
+def ties_model(path, unsigned=False):
+    # Scales found by search: 15762 · m rounds to 27 with m = s · ws / ys, to 26 as (15762 · s · ws) / ys.
+    s, ws, ys = np.float32(0.008273857645690441), np.float32(0.08594585210084915), np.float32(0.4229591190814972)
+    initializers = [numpy_helper.from_array(np.array(v, dtype=t), name) for name, v, t in [
+        ("a_scale", s, np.float32), ("a_zero_point", 0, np.uint8), ("w_scale", ws, np.float32),
+        ("w_zero_point", 128 if unsigned else 0, np.uint8 if unsigned else np.int8),
+        ("y_scale", ys, np.float32), ("y_zero_point", 128, np.uint8)]]
+    weight = np.array([[71, -71], [71, 71]])
+    initializers.append(numpy_helper.from_array((weight + 128).astype(np.uint8) if unsigned else weight.astype(np.int8), "w"))
+    nodes = [
+        helper.make_node("QuantizeLinear", ["input", "a_scale", "a_zero_point"], ["a"]),
+        helper.make_node("QLinearMatMul", ["a", "a_scale", "a_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point"], ["y"]),
+        helper.make_node("DequantizeLinear", ["y", "y_scale", "y_zero_point"], ["output"]),
+    ]
+    graph = helper.make_graph(nodes, "ties", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [3, 2])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [3, 2]),
+                               helper.make_tensor_value_info("y", TensorProto.UINT8, [3, 2])], initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    # Rows (222, 0), (0, 222), (3, 5) once quantized.
+    return (np.array([[222, 0], [0, 222], [3, 5]], dtype=np.float32) * s).astype(np.float32)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -97,6 +124,12 @@ def main():
                 raise SystemExit(f"{kind}: expected 3 QLinearMatMul/QLinearConv nodes, found {[n.op_type for n in model.graph.node]}")
             quantized_mlp.expose(path, products)
             quantized_cnn.record(kind, path, batches[16])
+    for kind, unsigned in [("qop-ties", False), ("qop-ties-u8", True)]:
+        path = os.path.join(out, f"mlp.{kind}.onnx")
+        quantized_cnn.record(kind, path, ties_model(path, unsigned))
+        y = np.load(os.path.join(out, f"mlp.{kind}.y.npy"))
+        if list(y[:2].ravel()) != [128 + 27, 128 - 27, 128 + 27, 128 + 27]:
+            raise SystemExit(f"{kind}: onnxruntime requantized the ties to {y[:2].ravel()}, not to the single rounding's 155, 101")
 
 
 if __name__ == "__main__":

@@ -356,8 +356,9 @@ extension GraphBuilder {
         return try asF32(multiplier, n)
     }
 
-    /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier + zero_point))` into the zero point's
-    /// 8-bit type (the zero point is an integer, so adding it before or after rounding is the same).
+    /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier) + zero_point)` into the zero point's
+    /// 8-bit type, rounding before the zero point is added, as ONNX Runtime does (adding it first in f32 can round
+    /// away the fraction: 26.500002 + 128 is 154.5, which rounds to 154 against ONNX Runtime's 27 + 128).
     private mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?,
                                      _ n: NodeContext) throws(NodeError) -> Slot {
         let stored = type(of: zeroPoint).elementType
@@ -369,10 +370,10 @@ extension GraphBuilder {
         }
         let floats = try asF32(accumulator, n)
         let scaled = try emit(.binary(.mul), [floats, multiplier], name: nil, n)
+        let rounded = try emit(.unary(.roundEven), [scaled], name: nil, n)
         let point = try asF32(zeroPoint, n)
-        let shifted = try emit(.binary(.add), [scaled, point], name: nil, n)
-        let rounded = try emit(.unary(.roundEven), [shifted], name: nil, n)
-        return try saturatingCast(rounded, to: stored, name: name, n)
+        let shifted = try emit(.binary(.add), [rounded, point], name: nil, n)
+        return try saturatingCast(shifted, to: stored, name: name, n)
     }
 
     /// `saturate(round(x / scale) + zero_point)` of f32 operands (the zero point already an integral f32).

@@ -315,3 +315,18 @@ func qlinearModelsRunAsRequantizingInt8Kernels(kind: String) throws {
         }
     }
 }
+
+/// Sums placed where the ways of requantizing differ (scripts/make-qlinear-models.py, `qop-ties`): onnxruntime rounds
+/// `f32(acc) · (a_scale · b_scale / y_scale)` once and adds the zero point after rounding (155 and 101 here, where
+/// dividing by y_scale last gives 154 and 102, and adding the zero point before rounding 154). Sieve's outputs equal
+/// onnxruntime's, through the requantizing int8 product (`qop-ties`) and the integer decomposition of a u8 weight
+/// with a zero point (`qop-ties-u8`), interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-ties", "qop-ties-u8"], QuantizedRunMode.allCases)
+func qlinearRequantizationTiesMatchOnnxRuntime(kind: String, mode: QuantizedRunMode) throws {
+    let folder = try qlinearModelFolder.get()
+    let references = try quantizedReferences(kind, in: folder)
+    let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+    let y = try #require(outputs["y"]?.integers)
+    #expect(Array(y.prefix(4)) == [155, 101, 155, 155], "\(y)")
+}
