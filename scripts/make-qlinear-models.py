@@ -10,6 +10,11 @@ QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weig
   qop-cnn          Conv 3x3 (pads 1) -> Relu -> depthwise Conv 3x3 (stride 2, pads 1) -> Relu -> Conv 1x1, each with
                    a bias (QLinearConv's int32 B), weights per output channel;
   qop-cnn-tensor   the same, weights per tensor;
+  qop-residual     MatMul 64x96 -> Relu -> MatMul 96x96 -> Add (residual, the Relu's output) -> MatMul 96x10 -> Add (a
+                   bias [10]), then Add(a constant [8, 1] column, the logits): com.microsoft QLinearAdd of equal shapes, with a
+                   constant broadcast along rows, and with A broadcast along the innermost axis (onnxruntime streams B);
+  qop-residual-cnn Conv 3x3 (pads 1) -> Relu -> Conv 3x3 (pads 1) -> Add (residual, the Relu's output) -> Add(a [8, 1, 1]
+                   constant, the sum) -> Conv 1x1;
   qop-ties         one QLinearMatMul written here whose sums (±15762) land where the two ways of requantizing differ:
                    f32(acc) · (a_scale · b_scale / y_scale), rounded once (onnxruntime: ±27), against
                    f32(acc) · (a_scale · b_scale), then / y_scale (±26), or f32(acc) · m + y_zero_point rounded (154.5
@@ -26,6 +31,7 @@ import sys
 
 import numpy as np
 import onnx
+import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -84,6 +90,65 @@ def cnn_model(path):
     return rng.standard_normal((18, 2, 3, 12, 12)).astype(np.float32)
 
 
+def residual_model(path):
+    rng = np.random.default_rng(143)
+
+    def tensor(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("MatMul", ["input", "w1"], ["m1"]),
+        helper.make_node("Relu", ["m1"], ["r1"]),
+        helper.make_node("MatMul", ["r1", "w2"], ["m2"]),
+        helper.make_node("Add", ["m2", "r1"], ["s2"]),
+        helper.make_node("MatMul", ["s2", "w3"], ["m3"]),
+        helper.make_node("Add", ["m3", "bias"], ["biased"]),
+        helper.make_node("Add", ["column", "biased"], ["logits"]),
+    ]
+    graph = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [8, 64])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [8, 10])],
+                              [tensor("w1", 64, 96), tensor("w2", 96, 96), tensor("w3", 96, 10), tensor("bias", 10),
+                               tensor("column", 8, 1)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return rng.standard_normal((17, 8, 64)).astype(np.float32)
+
+
+def residual_cnn_model(path):
+    rng = np.random.default_rng(144)
+
+    def tensor(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["s2"]),
+        helper.make_node("Add", ["shift", "s2"], ["shifted"]),
+        helper.make_node("Conv", ["shifted", "w3", "b3"], ["features"], kernel_shape=[1, 1]),
+    ]
+    initializers = [tensor("w1", 8, 3, 3, 3), tensor("b1", 8), tensor("w2", 8, 8, 3, 3), tensor("b2", 8),
+                    tensor("shift", 8, 1, 1), tensor("w3", 16, 8, 1, 1), tensor("b3", 16)]
+    graph = helper.make_graph(nodes, "residual_cnn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 12, 12])],
+                              [helper.make_tensor_value_info("features", TensorProto.FLOAT, [2, 16, 12, 12])], initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return rng.standard_normal((17, 2, 3, 12, 12)).astype(np.float32)
+
+
+def expose_uint8(path, names, sample):
+    """Adds the named uint8 values as graph outputs, with the shapes onnxruntime gives them on `sample` (onnx's shape
+    inference does not type com.microsoft outputs)."""
+    model = onnx.load(path)
+    untyped = onnx.load(path)
+    for name in names:
+        untyped.graph.output.append(helper.make_tensor_value_info(name, TensorProto.UINT8, None))
+    session = onnxruntime.InferenceSession(untyped.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = session.run(names, {"input": sample})
+    for name, value in zip(names, values):
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.UINT8, list(value.shape)))
+    onnx.save(model, path)
+
+
 def ties_model(path, unsigned=False):
     # Scales found by search: 15762 · m rounds to 27 with m = s · ws / ys, to 26 as (15762 · s · ws) / ys.
     s, ws, ys = np.float32(0.008273857645690441), np.float32(0.08594585210084915), np.float32(0.4229591190814972)
@@ -124,6 +189,20 @@ def main():
                 raise SystemExit(f"{kind}: expected 3 QLinearMatMul/QLinearConv nodes, found {[n.op_type for n in model.graph.node]}")
             quantized_mlp.expose(path, products)
             quantized_cnn.record(kind, path, batches[16])
+    for kind, make, adds in [("qop-residual", residual_model, 3), ("qop-residual-cnn", residual_cnn_model, 2)]:
+        source = os.path.join(out, f"qlinear-{kind}.onnx")
+        batches = make(source)
+        path = os.path.join(out, f"mlp.{kind}.onnx")
+        reader = quantized_cnn.Inputs("input", batches[:16])
+        reader.rows = [{"input": batch} for batch in batches[:16]]
+        quantize_static(source, path, reader, quant_format=QuantFormat.QOperator, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        model = onnx.load(path)
+        found = [node.output[0] for node in model.graph.node if node.op_type == "QLinearAdd"]
+        if len(found) != adds:
+            raise SystemExit(f"{kind}: expected {adds} QLinearAdd nodes, found {[n.op_type for n in model.graph.node]}")
+        expose_uint8(path, [node.output[0] for node in model.graph.node if node.op_type.startswith("QLinear")], batches[16])
+        quantized_cnn.record(kind, path, batches[16])
     for kind, unsigned in [("qop-ties", False), ("qop-ties-u8", True)]:
         path = os.path.join(out, f"mlp.{kind}.onnx")
         quantized_cnn.record(kind, path, ties_model(path, unsigned))

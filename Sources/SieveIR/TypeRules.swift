@@ -585,7 +585,10 @@ extension OpKind {
                 throw TypeRuleError("indices must be i32 or i64, found \(operands[1].elementType)")
             }
             let data = operands[0].shape
-            return operands[0].with(shape: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
+            var result = operands[0].with(shape: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
+            // One scale and zero point hold for every element wherever it moves (a QLinearAdd's table lookup).
+            if let quant = operands[0].quant, quant.axis == nil { result.quant = quant }
+            return result
 
         case let .slice(starts, ends, axes, steps):
             guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {

@@ -140,6 +140,79 @@ extension GraphBuilder {
         return try emit(.cast, [result], declared: TensorType(type(of: result).shape, target), name: name, n)
     }
 
+    /// com.microsoft QLinearAdd(A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale, C_zero_point?): 8-bit A
+    /// and B (one type, broadcasting) added into C of their type as ONNX Runtime's x86 kernel computes it (AVX2 and
+    /// FMA), so that the integers are its own: with `x` the operand it streams, `y` the other, `r = scale / C_scale` in
+    /// f32 and `fixed = f32(C_zero_point) − fma(r_x, zero_point_x, f32(r_y · zero_point_y))`,
+    /// `C = saturate(round_half_even(fma(x, r_x, fma(y, r_y, fixed))))` over the raw 8-bit values. onnxruntime streams A
+    /// unless A is one element, or broadcasts along the innermost axis where the output is longer than 1 while B does
+    /// not (then B, with the roles swapped). Both operands are 8-bit, so the importer evaluates that (with Swift's fused
+    /// `addingProduct`) for all 65 536 pairs once: a constant table `[256 · 256]` (typed with C's scale and zero point)
+    /// read by a `gather` at `256 · x + y` (i8 values moved up by 128). The scales and zero points must be constant
+    /// scalars.
+    mutating func convertQLinearAdd(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(3)
+        let stored = type(of: a).elementType
+        guard stored == .u8 || stored == .i8, type(of: b).elementType == stored, let range = stored.integerRange else {
+            throw NodeError("QLinearAdd of \(type(of: a).elementType) and \(type(of: b).elementType) is not supported (only int8 or uint8, one type)")
+        }
+        func scale(_ index: Int, _ what: String) throws(NodeError) -> Float {
+            let slot = try n.input(index)
+            guard type(of: slot).elementType == .f32 else { throw NodeError("\(what) of QLinearAdd must be float32, found \(type(of: slot).elementType)") }
+            let value = try constantScalar(slot, what, n)
+            guard value > 0, value.isFinite else { throw NodeError("\(what) of QLinearAdd must be positive and finite, found \(value)") }
+            return value
+        }
+        func zeroPoint(_ index: Int, _ what: String) throws(NodeError) -> Float {
+            guard let slot = n.optionalInput(index) else { return 0 }
+            guard type(of: slot).elementType == stored else {
+                throw NodeError("\(what) of QLinearAdd has type \(type(of: slot).elementType), but A and B have \(stored)")
+            }
+            return try constantScalar(slot, what, n)
+        }
+        let (aScale, bScale, cScale) = (try scale(1, "A_scale"), try scale(4, "B_scale"), try scale(6, "C_scale"))
+        let (aPoint, bPoint, cPoint) = (try zeroPoint(2, "A_zero_point"), try zeroPoint(5, "B_zero_point"), try zeroPoint(7, "C_zero_point"))
+        let aShape = type(of: a).shape, bShape = type(of: b).shape
+        guard let shape = broadcastShapes(aShape, bShape) else {
+            throw NodeError("QLinearAdd operands of shapes \(shapeString(aShape)) and \(shapeString(bShape)) do not broadcast")
+        }
+        // Which operand onnxruntime streams (its broadcaster's spans): B when A is a scalar in every span.
+        let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
+        var swapped = aCount == 1
+        if aCount != 1, bCount != 1, let axis = shape.indices.last(where: { shape[$0] > 1 }) {
+            func extent(_ operand: [Int]) -> Int {
+                let position = axis - (shape.count - operand.count)
+                return position >= 0 ? operand[position] : 1
+            }
+            swapped = extent(aShape) == 1 && extent(bShape) > 1
+        }
+        let (x, xRatio, xPoint, y, yRatio, yPoint) = swapped
+            ? (b, bScale / cScale, bPoint, a, aScale / cScale, aPoint) : (a, aScale / cScale, aPoint, b, bScale / cScale, bPoint)
+        let fixed = cPoint - (yRatio * yPoint).addingProduct(xRatio, xPoint)
+        var table: [Double] = []
+        table.reserveCapacity(256 * 256)
+        for xValue in range {
+            for yValue in range {
+                let sum = fixed.addingProduct(Float(yValue), yRatio).addingProduct(Float(xValue), xRatio).rounded(.toNearestOrEven)
+                table.append(Double(min(max(sum, Float(range.lowerBound)), Float(range.upperBound))))
+            }
+        }
+        let prefix = n.outputName(0) ?? "qlinear_add"
+        // The table carries C's parameters, so that the result is typed as the quantized value it is (a QLinear
+        // product reading it runs as an int8 kernel).
+        let quant = QuantParams(scales: [cScale], zeroPoints: [Int64(cPoint)])
+        let values: Slot = .constant(Constant.from(name: graph.constants.freshName("\(prefix).table"),
+                                                   type: TensorType([256 * 256], stored, quant: quant), values: table))
+        func position(_ operand: Slot) throws(NodeError) -> Slot {
+            let wide = try emit(.cast, [operand], declared: TensorType(type(of: operand).shape, .i32), name: nil, n)
+            guard stored == .i8 else { return wide }
+            return try emit(.binary(.add), [wide, elementwiseScalarConstant(128, .i32, "\(prefix).offset")], name: nil, n)
+        }
+        let row = try emit(.binary(.mul), [try position(x), elementwiseScalarConstant(256, .i32, "\(prefix).row")], name: nil, n)
+        let index = try emit(.binary(.add), [row, try position(y)], name: nil, n)
+        return [try emit(.gather(axis: 0), [values, index], name: n.outputName(0), n)]
+    }
+
     // MARK: QLinearMatMul and QLinearConv as int8 kernels
 
     /// QLinearMatMul as the requantizing int8 product, `fused_matmul %a, @b' {transpose_b, epilogue = [requantize]}`,

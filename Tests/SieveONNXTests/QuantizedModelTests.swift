@@ -330,3 +330,32 @@ func qlinearRequantizationTiesMatchOnnxRuntime(kind: String, mode: QuantizedRunM
     let y = try #require(outputs["y"]?.integers)
     #expect(Array(y.prefix(4)) == [155, 101, 155, 155], "\(y)")
 }
+
+/// quantize_static's QOperator format with residual and broadcast adds (com.microsoft QLinearAdd): equal shapes, a
+/// constant broadcast along rows, and a constant broadcast along the innermost axis, which onnxruntime streams the other
+/// way round (`qop-residual`, `qop-residual-cnn`). Every QLinearAdd result equals onnxruntime's, with and without its
+/// graph optimizations, interpreted and compiled; the QLinear products after them still run as requantizing int8
+/// kernels (the add's result carries its scale and zero point).
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-residual", "qop-residual-cnn"])
+func qlinearAddModelsMatchOnnxRuntime(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
+    #expect(products.count == 3, "three products, found \(products.map(\.kind.mnemonic))")
+    for product in products {
+        #expect(prepared.graph.type(of: product.operands[1])?.elementType == .i8, "\(product.kind.mnemonic) weight")
+        #expect(prepared.graph.type(of: product.results[0])?.elementType == .u8, "\(product.kind.mnemonic) result")
+    }
+    let references = try quantizedReferences(kind, in: folder)
+    #expect(references.count == (kind == "qop-residual" ? 7 : 6), "the float output and every QLinear result: \(references.map(\.name))")
+    for mode in QuantizedRunMode.allCases {
+        let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+        for reference in references where !reference.optimized.type.elementType.isFloat {
+            let value = try #require(outputs[reference.name])
+            let differing = zip(value.doubles, reference.optimized.doubles).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(mode.rawValue) \(reference.name): \(differing) values differ from optimized onnxruntime")
+        }
+    }
+}
