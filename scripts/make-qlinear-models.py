@@ -15,6 +15,8 @@ QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weig
                    constant broadcast along rows, and with A broadcast along the innermost axis (onnxruntime streams B);
   qop-residual-cnn Conv 3x3 (pads 1) -> Relu -> Conv 3x3 (pads 1) -> Add (residual, the Relu's output) -> Add(a [8, 1, 1]
                    constant, the sum) -> Conv 1x1;
+  qdq-residual, qdq-residual-cnn  the same two quantized in QDQ format (DequantizeLinear -> Add -> QuantizeLinear), every
+                   QuantizeLinear result exposed;
   qop-ties         one QLinearMatMul written here whose sums (±15762) land where the two ways of requantizing differ:
                    f32(acc) · (a_scale · b_scale / y_scale), rounded once (onnxruntime: ±27), against
                    f32(acc) · (a_scale · b_scale), then / y_scale (±26), or f32(acc) · m + y_zero_point rounded (154.5
@@ -203,6 +205,13 @@ def main():
             raise SystemExit(f"{kind}: expected {adds} QLinearAdd nodes, found {[n.op_type for n in model.graph.node]}")
         expose_uint8(path, [node.output[0] for node in model.graph.node if node.op_type.startswith("QLinear")], batches[16])
         quantized_cnn.record(kind, path, batches[16])
+        qdq = kind.replace("qop", "qdq")
+        path = os.path.join(out, f"mlp.{qdq}.onnx")
+        reader.rows = [{"input": batch} for batch in batches[:16]]
+        quantize_static(source, path, reader, quant_format=QuantFormat.QDQ, per_channel=True)
+        model = onnx.load(path)
+        quantized_mlp.expose(path, [node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"])
+        quantized_cnn.record(qdq, path, batches[16])
     for kind, unsigned in [("qop-ties", False), ("qop-ties-u8", True)]:
         path = os.path.join(out, f"mlp.{kind}.onnx")
         quantized_cnn.record(kind, path, ties_model(path, unsigned))

@@ -359,3 +359,27 @@ func qlinearAddModelsMatchOnnxRuntime(kind: String) throws {
         }
     }
 }
+
+/// The residual models of scripts/make-qlinear-models.py quantized in QDQ format: each `DequantizeLinear → Add →
+/// QuantizeLinear` chain (residual and broadcast adds) is one elementwise kernel from the 8-bit operands to the 8-bit
+/// result (the per-tensor dequantizes fused into the add and quantize), so no dequantize kernel is left but the one of
+/// the float output. Every QuantizeLinear result equals onnxruntime's literal run (the ONNX ops as defined) and is
+/// within one step of its optimized run, interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qdq-residual", "qdq-residual-cnn"])
+func qdqAddChainsRunAsOneInt8ElementwiseKernel(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "qdq", vectorWidth: 16))
+    let dequantizes = program.kernels.filter { $0.op == "dequantize" }
+    #expect(dequantizes.count == 1, "dequantize kernels: \(dequantizes.map(\.location))")
+    // Each add is fused with the dequantizes of its two operands (one of them a constant folded at import for the
+    // broadcast adds) into the kernel of its quantize.
+    let adds = program.kernels.filter { $0.op == "quantize" && ($0.pattern.hasSuffix("4 ops fused") || $0.pattern.hasSuffix("3 ops fused")) }
+    #expect(adds.count == (kind == "qdq-residual" ? 3 : 2), "\(program.kernels.map { "\($0.op): \($0.pattern)" })")
+    let references = try quantizedReferences(kind, in: folder)
+    for mode in QuantizedRunMode.allCases {
+        _ = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+    }
+}
