@@ -17,6 +17,8 @@ QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weig
                    constant, the sum) -> Conv 1x1;
   qdq-residual, qdq-residual-cnn  the same two quantized in QDQ format (DequantizeLinear -> Add -> QuantizeLinear), every
                    QuantizeLinear result exposed;
+  qop-add-i8       int8 QLinearAdds written here: a constant [4, 1] column plus A (onnxruntime streams A), A plus that
+                   sum (equal shapes), A plus a one-element constant; A quantizes 4x64 values spread over the whole range;
   qop-ties         one QLinearMatMul written here whose sums (±15762) land where the two ways of requantizing differ:
                    f32(acc) · (a_scale · b_scale / y_scale), rounded once (onnxruntime: ±27), against
                    f32(acc) · (a_scale · b_scale), then / y_scale (±26), or f32(acc) · m + y_zero_point rounded (154.5
@@ -137,6 +139,32 @@ def residual_cnn_model(path):
     return rng.standard_normal((17, 2, 3, 12, 12)).astype(np.float32)
 
 
+def add_i8_model(path):
+    rng = np.random.default_rng(145)
+    floats = [("a_scale", 0.0213), ("column_scale", 0.0371), ("y1_scale", 0.0459), ("y2_scale", 0.0622), ("one_scale", 0.0097),
+              ("y3_scale", 0.0198)]
+    points = [("a_zero_point", -3), ("column_zero_point", 5), ("y1_zero_point", -11), ("y2_zero_point", 7), ("one_zero_point", 0),
+              ("y3_zero_point", 2)]
+    initializers = [numpy_helper.from_array(np.array(v, dtype=np.float32), name) for name, v in floats]
+    initializers += [numpy_helper.from_array(np.array(v, dtype=np.int8), name) for name, v in points]
+    initializers.append(numpy_helper.from_array(rng.integers(-128, 128, (4, 1)).astype(np.int8), "column"))
+    initializers.append(numpy_helper.from_array(np.array([-77], dtype=np.int8), "one"))
+
+    def add(a, b, y):
+        return helper.make_node("QLinearAdd", [a, f"{a}_scale", f"{a}_zero_point", b, f"{b}_scale", f"{b}_zero_point",
+                                               f"{y}_scale", f"{y}_zero_point"], [y], domain="com.microsoft")
+
+    nodes = [helper.make_node("QuantizeLinear", ["input", "a_scale", "a_zero_point"], ["a"]),
+             add("column", "a", "y1"), add("a", "y1", "y2"), add("a", "one", "y3"),
+             helper.make_node("DequantizeLinear", ["y2", "y2_scale", "y2_zero_point"], ["output"])]
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [4, 64])]
+    outputs += [helper.make_tensor_value_info(name, TensorProto.INT8, [4, 64]) for name in ["y1", "y2", "y3"]]
+    graph = helper.make_graph(nodes, "add_i8", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [4, 64])], outputs,
+                              initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]), path)
+    return (rng.uniform(-128, 127, (4, 64)) * 0.0213 + 3 * 0.0213).astype(np.float32)
+
+
 def expose_uint8(path, names, sample):
     """Adds the named uint8 values as graph outputs, with the shapes onnxruntime gives them on `sample` (onnx's shape
     inference does not type com.microsoft outputs)."""
@@ -212,6 +240,8 @@ def main():
         model = onnx.load(path)
         quantized_mlp.expose(path, [node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"])
         quantized_cnn.record(qdq, path, batches[16])
+    path = os.path.join(out, "mlp.qop-add-i8.onnx")
+    quantized_cnn.record("qop-add-i8", path, add_i8_model(path))
     for kind, unsigned in [("qop-ties", False), ("qop-ties-u8", True)]:
         path = os.path.join(out, f"mlp.{kind}.onnx")
         quantized_cnn.record(kind, path, ties_model(path, unsigned))

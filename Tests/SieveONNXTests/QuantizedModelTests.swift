@@ -383,3 +383,19 @@ func qdqAddChainsRunAsOneInt8ElementwiseKernel(kind: String) throws {
         _ = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
     }
 }
+
+/// int8 QLinearAdds written by hand (`qop-add-i8` of scripts/make-qlinear-models.py): a constant column broadcast along
+/// the innermost axis (onnxruntime streams the other operand), equal shapes, and a one-element constant, over inputs
+/// that take every int8 value and saturate; every result equals onnxruntime's, interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: QuantizedRunMode.allCases)
+func qlinearAddInt8MatchesOnnxRuntime(mode: QuantizedRunMode) throws {
+    let folder = try qlinearModelFolder.get()
+    let references = try quantizedReferences("qop-add-i8", in: folder)
+    #expect(references.count == 4, "\(references.map(\.name))")
+    let outputs = try checkQuantizedMLP("qop-add-i8", mode: mode, references: references, in: folder)
+    for reference in references where !reference.optimized.type.elementType.isFloat {
+        let value = try #require(outputs[reference.name])
+        #expect(value.doubles == reference.optimized.doubles, "\(reference.name) differs from optimized onnxruntime")
+    }
+}
