@@ -10,6 +10,7 @@ QOperator format writes QuantizeLinear -> QLinearMatMul / QLinearConv (int8 weig
   qop-cnn          Conv 3x3 (pads 1) -> Relu -> depthwise Conv 3x3 (stride 2, pads 1) -> Relu -> Conv 1x1, each with
                    a bias (QLinearConv's int32 B), weights per output channel;
   qop-cnn-tensor   the same, weights per tensor;
+  qop-mlp-s8, qop-cnn-s8  the MLP and the CNN with int8 activations (activation_type QInt8), weights per channel;
   qop-residual     MatMul 64x96 -> Relu -> MatMul 96x96 -> Add (residual, the Relu's output) -> MatMul 96x10 -> Add (a
                    bias [10]), then Add(a constant [8, 1] column, the logits): com.microsoft QLinearAdd of equal shapes, with a
                    constant broadcast along rows, and with A broadcast along the innermost axis (onnxruntime streams B);
@@ -207,12 +208,15 @@ def main():
     for name, make in [("mlp", mlp_model), ("cnn", cnn_model)]:
         source = os.path.join(out, f"qlinear-{name}.onnx")
         batches = make(source)
-        for kind, per_channel in [(f"qop-{name}", name == "cnn"), (f"qop-{name}-{'tensor' if name == 'cnn' else 'channel'}", name != "cnn")]:
+        variants = [(f"qop-{name}", name == "cnn", QuantType.QUInt8),
+                    (f"qop-{name}-{'tensor' if name == 'cnn' else 'channel'}", name != "cnn", QuantType.QUInt8),
+                    (f"qop-{name}-s8", True, QuantType.QInt8)]
+        for kind, per_channel, activations in variants:
             path = os.path.join(out, f"mlp.{kind}.onnx")
             reader = quantized_cnn.Inputs("input", batches[:16])
             reader.rows = [{"input": batch} for batch in batches[:16]]
             quantize_static(source, path, reader, quant_format=QuantFormat.QOperator, per_channel=per_channel,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            activation_type=activations, weight_type=QuantType.QInt8)
             model = onnx.load(path)
             products = [node.output[0] for node in model.graph.node if node.op_type in ("QLinearMatMul", "QLinearConv")]
             if len(products) != 3:

@@ -275,13 +275,13 @@ func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [Quan
 let qlinearModelFolder = makeQuantizedModels("make-qlinear-models.py")
 
 /// quantize_static's QOperator format (QuantizeLinear → QLinearMatMul or QLinearConv ×3 → DequantizeLinear, int8 weights
-/// per tensor and per channel, u8 activations) imports every QLinear product as one requantizing int8 kernel: a
-/// `fused_matmul {epilogue = [requantize]}` or a `conv2d` with a u8 result, reading the u8 activations in place and an
+/// per tensor and per channel, u8 activations, and i8 ones for the `-s8` models) imports every QLinear product as one requantizing int8 kernel: a
+/// `fused_matmul {epilogue = [requantize]}` or a `conv2d` with an 8-bit result, reading the 8-bit activations and an
 /// i8 weight, with no f32 weight and no float product kernel. Every integer output equals onnxruntime's, with and
 /// without its graph optimizations, interpreted and compiled (native and generic x86-64); the float output is within
 /// one quantization step.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
-      arguments: ["qop-mlp", "qop-mlp-channel", "qop-cnn", "qop-cnn-tensor"])
+      arguments: ["qop-mlp", "qop-mlp-channel", "qop-mlp-s8", "qop-cnn", "qop-cnn-tensor", "qop-cnn-s8"])
 func qlinearModelsRunAsRequantizingInt8Kernels(kind: String) throws {
     let folder = try qlinearModelFolder.get()
     let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
@@ -291,9 +291,10 @@ func qlinearModelsRunAsRequantizingInt8Kernels(kind: String) throws {
     for product in products {
         let input = prepared.graph.type(of: product.operands[0]), weight = prepared.graph.type(of: product.operands[1])
         let result = prepared.graph.type(of: product.results[0])
-        #expect(input?.elementType == .u8 && input?.quant != nil, "\(product.kind.mnemonic) reads \(input.map { "\($0)" } ?? "nothing")")
+        let activations: ElementType = kind.hasSuffix("-s8") ? .i8 : .u8
+        #expect(input?.elementType == activations && input?.quant != nil, "\(product.kind.mnemonic) reads \(input.map { "\($0)" } ?? "nothing")")
         #expect(weight?.elementType == .i8 && weight?.quant?.axis == 0, "\(product.kind.mnemonic) weight \(weight.map { "\($0)" } ?? "nothing")")
-        #expect(result?.elementType == .u8 && result?.quant != nil, "\(product.kind.mnemonic) gives \(result.map { "\($0)" } ?? "nothing")")
+        #expect(result?.elementType == activations && result?.quant != nil, "\(product.kind.mnemonic) gives \(result.map { "\($0)" } ?? "nothing")")
         if case let .fusedMatmul(_, steps, _) = product.kind { #expect(steps == [.requantize], "epilogue \(steps)") }
     }
     let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "qlinear", vectorWidth: 16))
