@@ -203,12 +203,13 @@ extension GraphBuilder {
         let quant = QuantParams(scales: [cScale], zeroPoints: [Int64(cPoint)])
         let values: Slot = .constant(Constant.from(name: graph.constants.freshName("\(prefix).table"),
                                                    type: TensorType([256 * 256], stored, quant: quant), values: table))
+        // i64 positions, which lowering computes in registers: the casts, products and sums fuse into one kernel.
         func position(_ operand: Slot) throws(NodeError) -> Slot {
-            let wide = try emit(.cast, [operand], declared: TensorType(type(of: operand).shape, .i32), name: nil, n)
+            let wide = try emit(.cast, [operand], declared: TensorType(type(of: operand).shape, .i64), name: nil, n)
             guard stored == .i8 else { return wide }
-            return try emit(.binary(.add), [wide, elementwiseScalarConstant(128, .i32, "\(prefix).offset")], name: nil, n)
+            return try emit(.binary(.add), [wide, elementwiseScalarConstant(128, .i64, "\(prefix).offset")], name: nil, n)
         }
-        let row = try emit(.binary(.mul), [try position(x), elementwiseScalarConstant(256, .i32, "\(prefix).row")], name: nil, n)
+        let row = try emit(.binary(.mul), [try position(x), elementwiseScalarConstant(256, .i64, "\(prefix).row")], name: nil, n)
         let index = try emit(.binary(.add), [row, try position(y)], name: nil, n)
         return [try emit(.gather(axis: 0), [values, index], name: n.outputName(0), n)]
     }
