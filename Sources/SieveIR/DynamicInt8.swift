@@ -95,6 +95,22 @@ public enum DynamicInt8 {
         return nil
     }
 
+    /// The multiplier that requantizes an int8 product's exact sums straight to 8 bits (the `requantize` epilogue step, a
+    /// conv2d with a stated u8 or i8 result): `activation_scale · weight_scale / result_scale` in f32, in that order,
+    /// as ONNX Runtime computes it for QLinearMatMul and QLinearConv.
+    public static func requantizationMultiplier(activationScale: Float, weightScale: Float, resultScale: Float) -> Float {
+        activationScale * weightScale / resultScale
+    }
+
+    /// One requantized sum: `saturate(round_half_even(f32(sum) · multiplier) + zeroPoint)` into `range`, as ONNX
+    /// Runtime's requantization (its clamp before rounding to integer bounds is the same saturation).
+    public static func requantize(_ sum: Int64, multiplier: Float, zeroPoint: Int64, range: ClosedRange<Int64>) -> Int64 {
+        let value = Double((Float(sum) * multiplier).rounded(.toNearestOrEven)) + Double(zeroPoint)
+        if value <= Double(range.lowerBound) { return range.lowerBound }
+        if value >= Double(range.upperBound) { return range.upperBound }
+        return Int64(value)
+    }
+
     /// `saturate(round-half-even(x / scale) + zeroPoint)` to u8, NaN giving the zero point: the kernels' `quantize`
     /// intrinsic with the range 0...255.
     public static func quantize(_ x: Float, scale: Float, zeroPoint: Int64) -> Int64 {

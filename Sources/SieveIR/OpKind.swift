@@ -13,12 +13,16 @@ public enum EpilogueStep: Hashable, Sendable {
     /// `quantize` op: round half to even, saturate); always the last step. A static int8 product feeding another
     /// one requantizes in its epilogue this way instead of writing f32.
     case quantize
+    /// Requantizes the exact integer sums of an int8 product with static activations straight to the result's 8-bit
+    /// type, as ONNX Runtime's QLinearMatMul and QLinearConv do: `saturate(round_half_even(f32(acc) · m[n]) + zp)`
+    /// with the multiplier `m[n] = activation_scale · weight_scale[n] / result_scale` computed in f32. The only step.
+    case requantize
 
     /// Whether the step reads the next extra operand of the product (bias and residual do).
     public var readsOperand: Bool {
         switch self {
         case .bias, .residualAdd: return true
-        case .activation, .quantize: return false
+        case .activation, .quantize, .requantize: return false
         }
     }
 }

@@ -188,6 +188,7 @@ extension EpilogueStep {
         case .bias: return .symbol("bias", arguments: [])
         case .residualAdd: return .symbol("residual_add", arguments: [])
         case .quantize: return .symbol("quantize", arguments: [])
+        case .requantize: return .symbol("requantize", arguments: [])
         case let .activation(function): return function.epilogueSymbol
         }
     }
@@ -197,11 +198,16 @@ extension EpilogueStep {
             throw TypeRuleError("epilogue steps are words such as bias, relu or residual_add, found \(value)")
         }
         switch name {
-        case "bias", "residual_add", "quantize":
+        case "bias", "residual_add", "quantize", "requantize":
             guard arguments.isEmpty else {
                 throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")
             }
-            return name == "bias" ? .bias : name == "quantize" ? .quantize : .residualAdd
+            switch name {
+            case "bias": return .bias
+            case "quantize": return .quantize
+            case "requantize": return .requantize
+            default: return .residualAdd
+            }
         case "gelu", "gelu_tanh":
             guard arguments.isEmpty else {
                 throw TypeRuleError("epilogue step '\(name)' takes 0 arguments, found \(arguments.count)")

@@ -308,18 +308,43 @@ extension OpKind {
                                             + "with one scale and zero point; the result is \(result.elementType) \(shapeText(result.shape))\(result.quant == nil ? " without quantization parameters" : "")")
                     }
                     return result
+                case .requantize:
+                    guard epilogue.count == 1, DynamicInt8.isDynamicInt8(weight: operands[1]),
+                          operands[0].elementType == .i8 || operands[0].elementType == .u8 else {
+                        throw TypeRuleError("requantize is the only epilogue step of an int8 product whose activations are i8 or u8 quantized per tensor")
+                    }
+                    let result = try declaredType()
+                    guard [.u8, .i8].contains(result.elementType), let quant = result.quant, quant.axis == nil,
+                          result.shape == shape, result.layout == .dense else {
+                        throw TypeRuleError("requantize gives the product's shape \(shapeText(shape)) as u8 or i8 with one scale and zero point; "
+                                            + "the result is \(result.elementType) \(shapeText(result.shape))\(result.quant == nil ? " without quantization parameters" : "")")
+                    }
+                    return result
                 }
             }
             return TensorType(shape, element)
 
         case let .conv2d(attributes):
-            let element: ElementType
+            var element: ElementType
+            // A stated 8-bit result makes the int8 convolution requantizing (`DynamicInt8.requantizes`).
+            var requantized: TensorType? = nil
             if DynamicInt8.isDynamicInt8(weight: operands[1]) {
                 // The int8 convolution: quantized activations, an i8 weight quantized per output channel, f32 result.
                 if let problem = DynamicInt8.convolutionProblem(input: operands[0], weight: operands[1]) {
                     throw TypeRuleError(problem)
                 }
-                element = try sameElementType([TensorType([], .f32)] + operands.dropFirst(2))
+                if let declared, declared.elementType == .i8 || declared.elementType == .u8 {
+                    let result = try declaredType()
+                    guard operands[0].elementType != .f32, let quant = result.quant, quant.axis == nil, result.layout == .dense,
+                          operands.count < 3 || operands[2].elementType == .i32 else {
+                        throw TypeRuleError("a requantizing int8 conv2d reads i8 or u8 input, an i32 bias if any, and gives u8 or i8 "
+                                            + "with one scale and zero point; found input \(operands[0].elementType), result \(result)")
+                    }
+                    requantized = result
+                    element = .f32
+                } else {
+                    element = try sameElementType([TensorType([], .f32)] + operands.dropFirst(2))
+                }
             } else {
                 element = try sameElementType(operands)
             }
@@ -350,6 +375,12 @@ extension OpKind {
                                     padEnd: attributes.pads[2], dilation: attributes.dilations[0], ceil: false)
             let width = try window(size: x[3], kernel: w[3], stride: attributes.strides[1], padBegin: attributes.pads[1],
                                    padEnd: attributes.pads[3], dilation: attributes.dilations[1], ceil: false)
+            if let requantized {
+                guard requantized.shape == [x[0], w[0], height, width] else {
+                    throw TypeRuleError("the requantizing conv2d gives shape \(shapeText([x[0], w[0], height, width])), the result has \(shapeText(requantized.shape))")
+                }
+                return requantized
+            }
             return TensorType([x[0], w[0], height, width], element)
 
         case let .binary(function):
@@ -554,7 +585,10 @@ extension OpKind {
                 throw TypeRuleError("indices must be i32 or i64, found \(operands[1].elementType)")
             }
             let data = operands[0].shape
-            return operands[0].with(shape: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
+            var result = operands[0].with(shape: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
+            // One scale and zero point hold for every element wherever it moves (a QLinearAdd's table lookup).
+            if let quant = operands[0].quant, quant.axis == nil { result.quant = quant }
+            return result
 
         case let .slice(starts, ends, axes, steps):
             guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {

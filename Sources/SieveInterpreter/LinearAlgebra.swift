@@ -194,16 +194,43 @@ public func dynamicInt8Product(_ a: [Float], _ w: [Int64], scales: [Float], rows
 /// The integer product of quantized activation rows by i8 weights `[n, k]`, exact, dequantized per row and channel.
 public func int8Product(_ a: (scales: [Float], zeroPoints: [Int64], values: [Int64]), _ w: [Int64], scales: [Float],
                  rows: Int, n: Int, k: Int) -> [Float] {
+    let sums = int8Sums(a, w, rows: rows, n: n, k: k)
     var result = [Float](repeating: 0, count: rows * n)
     for row in 0..<rows {
-        let zeroPoint = a.zeroPoints[row], scale = a.scales[row]
+        for column in 0..<n { result[row * n + column] = Float(sums[row * n + column]) * (a.scales[row] * scales[column]) }
+    }
+    return result
+}
+
+/// The exact integer sums `(q − zero point) · w` of quantized activation rows by i8 weights `[n, k]`, `[rows, n]`.
+func int8Sums(_ a: (scales: [Float], zeroPoints: [Int64], values: [Int64]), _ w: [Int64], rows: Int, n: Int, k: Int) -> [Int64] {
+    var result = [Int64](repeating: 0, count: rows * n)
+    for row in 0..<rows {
+        let zeroPoint = a.zeroPoints[row]
         for column in 0..<n {
             var sum: Int64 = 0
             for inner in 0..<k { sum += (a.values[row * k + inner] - zeroPoint) * w[column * k + inner] }
-            result[row * n + column] = Float(sum) * (scale * scales[column])
+            result[row * n + column] = sum
         }
     }
     return result
+}
+
+/// Exact int8 sums requantized to the result's 8-bit type (`DynamicInt8.requantize`): channel `c` (of `channels`,
+/// found as `(index / pixels) % channels`) by `activationScale · weightScales[c] / resultScale`.
+func requantizedResult(_ sums: [Int64], activationScale: Float, weightScales: [Float], channels: Int, pixels: Int,
+                       resultType: TensorType) throws -> Tensor {
+    guard let quant = resultType.quant, let range = resultType.elementType.integerRange else {
+        throw EvaluationError("requantization needs an 8-bit result type with one scale and zero point")
+    }
+    let multipliers = weightScales.map {
+        DynamicInt8.requantizationMultiplier(activationScale: activationScale, weightScale: $0, resultScale: quant.scales[0])
+    }
+    let values = sums.indices.map { index in
+        DynamicInt8.requantize(sums[index], multiplier: multipliers[(index / max(1, pixels)) % max(1, channels)],
+                               zeroPoint: quant.zeroPoints[0], range: range)
+    }
+    return integerResult(resultType, values)
 }
 
 /// Matrix product followed by its epilogue steps in order, all in f32 and rounded once at the end.
@@ -217,7 +244,13 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
         let float = a.elementType.isFloat
         let quantized = DynamicInt8.quantizedRows(floats: float ? a.floatValues : nil, integers: float ? nil : a.integerValues,
                                                   type: a.type, rows: rows, k: k, scheme: activations)
-        values = int8Product(quantized, operands[1].integerValues, scales: quant.scales, rows: rows, n: operands[1].shape[0], k: k)
+        let n = operands[1].shape[0]
+        if epilogue == [.requantize] {
+            let sums = int8Sums(quantized, operands[1].integerValues, rows: rows, n: n, k: k)
+            return try requantizedResult(sums, activationScale: quantized.scales.first ?? 1, weightScales: quant.scales,
+                                         channels: n, pixels: 1, resultType: resultType)
+        }
+        values = int8Product(quantized, operands[1].integerValues, scales: quant.scales, rows: rows, n: n, k: k)
     } else {
         let shape = try ProductShape(a: operands[0].shape, b: operands[1].shape, transposeB: transposeB)
         values = try floatProduct(operands[0].floatValues, operands[1].floatValues, shape, transposeB: transposeB)
@@ -237,6 +270,8 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
         case .quantize:
             // The last step (the type rule checks it): the f32 values quantized as the `quantize` op does.
             return try quantize(floatResult(TensorType(resultType.shape, .f32), values), resultType: resultType)
+        case .requantize:
+            throw EvaluationError("requantize is the only step of an int8 product")
         }
     }
     return floatResult(resultType, values)
@@ -246,7 +281,7 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
 /// over an im2col matrix of shape `[C/groups * KH * KW, OH * OW]`.
 func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType: TensorType) throws -> Tensor {
     if let weightQuant = operands[1].type.quant {
-        return int8Convolution(operands, weight: weightQuant, attributes: attributes, resultType: resultType)
+        return try int8Convolution(operands, weight: weightQuant, attributes: attributes, resultType: resultType)
     }
     if !operands[0].elementType.isFloat { return integerConvolution(operands, attributes: attributes, resultType: resultType) }
     let x = operands[0].floatValues, w = operands[1].floatValues
@@ -309,18 +344,26 @@ func convolution(_ operands: [Tensor], attributes: Conv2DAttributes, resultType:
 
 /// The int8 conv2d (`DynamicInt8.convolutionProblem`): an f32 input quantized per tensor first, then the exact
 /// integer sums of `(xq − zero point) · w` (padding counting as the zero point, so adding nothing), each dequantized
-/// as `f32(acc) * (scale * weightScale[o])`, then the f32 bias.
+/// as `f32(acc) * (scale * weightScale[o])`, then the f32 bias; with a stated 8-bit result, the sums plus the i32 bias
+/// requantized (`DynamicInt8.requantize`).
 private func int8Convolution(_ operands: [Tensor], weight: QuantParams, attributes: Conv2DAttributes,
-                             resultType: TensorType) -> Tensor {
+                             resultType: TensorType) throws -> Tensor {
     let x = operands[0], count = x.type.elementCount ?? 0
     let float = x.elementType.isFloat
     let quantized = DynamicInt8.quantizedRows(floats: float ? x.floatValues : nil, integers: float ? nil : x.integerValues,
                                               type: x.type, rows: count == 0 ? 0 : 1, k: count, scheme: .perTensor)
     let zeroPoint = quantized.zeroPoints.first ?? 0, scale = quantized.scales.first ?? 1
     let shifted = Tensor(unchecked: TensorType(x.shape, .i64), storage: .integers(quantized.values.map { $0 - zeroPoint }))
+    let channels = resultType.shape[1], pixels = resultType.shape[2] * resultType.shape[3]
+    if !resultType.elementType.isFloat {
+        // Requantizing (a stated 8-bit result): the i32 bias joins the exact sums.
+        let sums = integerConvolution([shifted, operands[1]] + operands.dropFirst(2), attributes: attributes,
+                                      resultType: TensorType(resultType.shape, .i64)).integerValues
+        return try requantizedResult(sums, activationScale: scale, weightScales: weight.scales, channels: channels, pixels: pixels,
+                                     resultType: resultType)
+    }
     let sums = integerConvolution([shifted, operands[1]], attributes: attributes, resultType: TensorType(resultType.shape, .i64)).integerValues
     let bias = operands.count == 3 ? operands[2].floatValues : nil
-    let channels = resultType.shape[1], pixels = resultType.shape[2] * resultType.shape[3]
     var values = [Float](repeating: 0, count: sums.count)
     for index in sums.indices {
         let channel = (index / max(1, pixels)) % channels

@@ -31,6 +31,15 @@ struct Int8Rows {
     var fixed: (scale: Float, zeroPoint: Int64)? = nil
 }
 
+/// How an int8 product with static activations requantizes its exact sums straight to 8 bits instead of dequantizing
+/// them (`DynamicInt8.requantize`: the `requantize` step, a conv2d with a stated u8 or i8 result).
+struct Int8Requantization {
+    /// The activations' one scale, the result's scale and zero point, and the result type's range.
+    var activationScale: Float, resultScale: Float, zeroPoint: Int64, range: ClosedRange<Int64>
+    /// An i32 bias per channel added to the sums first (QLinearConv's), or nil.
+    var bias: BufferID?
+}
+
 /// The integer stage of an int8 product (`emitInt8Product`): rows by an i8 weight `[n, k]` quantized per channel.
 struct Int8Product {
     var rows: Int8Rows
@@ -48,6 +57,8 @@ struct Int8Product {
     var parallel: Bool
     /// Groups of a grouped convolution: channel j reads the rows of copy `j / (n / groups)` (dense dots only).
     var groups = 1
+    /// Set when the sums are requantized to 8 bits (then `steps` and `vectorSteps` are nil).
+    var requantization: Int8Requantization? = nil
 }
 
 extension Lowerer {
@@ -162,16 +173,29 @@ extension Lowerer {
             addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)")
         }
 
-        let stepsEpilogue = try matmulEpilogue(op, steps: steps, m: rows, n: n)
+        var requantization: Int8Requantization?
+        if steps == [.requantize] {
+            let resultType = type(result)
+            guard let activationQuant = activationType.quant, let quant = resultType.quant,
+                  let range = resultType.elementType.integerRange else {
+                throw LoweringError("a requantizing int8 product needs quantized activations and a quantized 8-bit result")
+            }
+            requantization = Int8Requantization(activationScale: activationQuant.scales[0], resultScale: quant.scales[0],
+                                                zeroPoint: quant.zeroPoints[0], range: range)
+        }
+        let stepsEpilogue = requantization != nil ? nil : try matmulEpilogue(op, steps: steps, m: rows, n: n)
         // The int8 tile applies the steps (bias, activation, residual) over vectors of f32 results where they
         // vectorize, as f32 products do (the vector GELU within its documented ulp bound, bias and residual exact).
-        let vectorSteps = int8PanelLayout(currentOpIndex) == nil ? nil : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
+        let vectorSteps = int8PanelLayout(currentOpIndex) == nil || requantization != nil ? nil
+            : try matmulVectorEpilogue(op, steps: steps, m: rows, n: n)
         try emitInt8Product(Int8Product(
             rows: Int8Rows(values: quantized, scales: rowScales, zeroPoints: rowZeroPoints, count: rows, k: k, fixed: fixed),
             weight: constant, weightOperand: op.operands[1], n: n, target: target, outIndex: { r, j in r * .index(n) + j },
             steps: stepsEpilogue, vectorSteps: vectorSteps, sumsOffset: scratch + shape.sumsOffset, base: base,
             what: activationType.quant == nil ? "dynamic int8" : "static int8",
-            ending: steps.contains(.quantize) ? "epilogue requantizing to u8" : "dequantizing epilogue", parallel: parallel))
+            ending: requantization != nil ? "epilogue requantizing the integer sums to 8 bits"
+                : steps.contains(.quantize) ? "epilogue requantizing to u8" : "dequantizing epilogue", parallel: parallel,
+            requantization: requantization))
     }
 
     /// Emits the integer stage of an int8 product: the exact sums of u8 activation rows by the i8 weight rows `[n, k]`
@@ -207,9 +231,27 @@ extension Lowerer {
             return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
                 .binary(.mul, rowScale(row), .load(weightScales, index: column))))
         }
-        let epilogue: ProductEpilogue = { builder, batch, row, column, sum in
+        var epilogue: ProductEpilogue = { builder, batch, row, column, sum in
             let value = dequantize(&builder, batch, row, column, sum)
             return stepsEpilogue?(&builder, batch, row, column, value) ?? value
+        }
+        if let requantization = p.requantization {
+            // Straight to 8 bits: f32(acc [+ bias]) times the channel's multiplier, rounded half to even, plus the zero
+            // point, saturated (the quantize intrinsic with scale 1, which divides exactly).
+            let multipliers = addTable("@\(constant.name).requantize", elementType: .f32, values: quant.scales.map {
+                Double(DynamicInt8.requantizationMultiplier(activationScale: requantization.activationScale, weightScale: $0,
+                                                            resultScale: requantization.resultScale))
+            })
+            epilogue = { builder, _, row, column, sum in
+                var corrected = KernelExpression.binary(.wrappingSub, sum, .binary(.wrappingMul, rowZeroPoint(row), .load(weightSums, index: column)))
+                if let bias = requantization.bias {
+                    corrected = .binary(.wrappingAdd, corrected, .convert(.load(bias, index: column), to: .i64))
+                }
+                let acc = builder.declare("acc", .i64, corrected)
+                return builder.declare("q", .i64, .intrinsic(.quantize, [
+                    .binary(.mul, .convert(acc, to: .f32), .load(multipliers, index: column)), .float(1),
+                    .int(requantization.zeroPoint), .int(requantization.range.lowerBound), .int(requantization.range.upperBound)]))
+            }
         }
         let ending = p.ending
         var builder = KernelBuilder()
@@ -417,13 +459,24 @@ extension Lowerer {
             }
         }
         addKernel(prologue, pattern: "int8 conv2d: patches of the input copied (quantized) to pixel-major u8 rows (padding holds the zero point)")
-        let addBias: ProductEpilogue? = bias.map { bias in { _, _, _, column, value in .binary(.add, value, .load(bias, index: column)) } }
+        var requantization: Int8Requantization?
+        if !type(result).elementType.isFloat {
+            guard let inputQuant = type(op.operands[0]).quant, let quant = type(result).quant,
+                  let range = type(result).elementType.integerRange else {
+                throw LoweringError("a requantizing int8 conv2d needs a quantized input and a quantized 8-bit result")
+            }
+            requantization = Int8Requantization(activationScale: inputQuant.scales[0], resultScale: quant.scales[0],
+                                                zeroPoint: quant.zeroPoints[0], range: range, bias: bias)
+        }
+        let addBias: ProductEpilogue? = requantization != nil ? nil
+            : bias.map { bias in { _, _, _, column, value in .binary(.add, value, .load(bias, index: column)) } }
         try emitInt8Product(Int8Product(
             rows: Int8Rows(values: quantized, scales: rowScales, zeroPoints: rowZeroPoints, count: rows, k: patch),
             weight: constant, weightOperand: op.operands[1], n: outChannels, target: target,
             outIndex: { r, j in ((r / .index(pixels)) * .index(outChannels) + j) * .index(pixels) + r % .index(pixels) },
             steps: addBias, vectorSteps: nil, sumsOffset: scratch + shape.sumsOffset, base: base, what: "int8 conv2d",
-            parallel: parallel, groups: groups))
+            ending: requantization != nil ? "epilogue requantizing the integer sums to 8 bits" : "dequantizing epilogue",
+            parallel: parallel, groups: groups, requantization: requantization))
     }
 }
 

@@ -93,7 +93,7 @@ extension Lowerer {
                 let element = graph.values[value.index].type.elementType
                 let result = body.declare("fused", element.isFloat ? .f32 : .i64,
                                           elementValue(producer.kind, inner, isFloat: isFloatProducer, resultElement: element,
-                                                       quant: nil, quantRange: 0...0))
+                                                       quant: Lowerer.perTensorDequantization(producer, in: graph), quantRange: 0...0))
                 computed[value] = result
                 return result
             }

@@ -80,7 +80,7 @@ extension Lowerer {
             try lowerDynamicInt8(op, result: result, steps: steps)
             return
         }
-        guard !steps.contains(.quantize) else {
+        guard !steps.contains(.quantize), !steps.contains(.requantize) else {
             throw LoweringError("a quantize epilogue step is lowered on int8 products only (the fuse and quantize passes put it there)")
         }
         let aType = type(op.operands[0]), bType = type(op.operands[1])
@@ -176,7 +176,7 @@ extension Lowerer {
             case .bias, .residualAdd:
                 defer { operandIndex += 1 }
                 return (step, try buffer(op.operands[operandIndex]))
-            case .activation, .quantize:
+            case .activation, .quantize, .requantize:
                 return (step, nil)
             }
         }
@@ -207,6 +207,8 @@ extension Lowerer {
                     .intrinsic(.quantize, [value, .float(quant.scales[0]), .int(quant.zeroPoints[0]),
                                            .int(range.lowerBound), .int(range.upperBound)])
                 }
+            case .requantize:
+                throw LoweringError("a requantize step is lowered with its int8 product's integer sums")
             }
         }
         return chainedEpilogue(actions, type: .f32)
@@ -235,7 +237,7 @@ extension Lowerer {
             case let .activation(activation):
                 guard let apply = vectorActivation(activation, width: w) else { return nil }
                 actions.append { _, _, _, value in apply(value) }
-            case .quantize:
+            case .quantize, .requantize:
                 return nil
             }
         }

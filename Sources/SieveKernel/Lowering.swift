@@ -300,16 +300,25 @@ struct Lowerer {
         kind.traits.contains(.elementwise)
     }
 
-    /// Elementwise ops whose value is one expression of their operands: not quantize and dequantize
-    /// (they read parameter tables) and not integer division or remainder (they check the divisor with a statement).
+    /// Elementwise ops whose value is one expression of their operands: not quantize and a dequantize per axis (they
+    /// read parameter tables; a dequantize per tensor takes its one scale and zero point as constants, so that a QDQ
+    /// `dequantize → add → quantize` chain is one kernel from 8-bit operands to an 8-bit result), and not integer
+    /// division or remainder (they check the divisor with a statement).
     func isFusableProducer(_ op: Operation) -> Bool {
         guard op.kind.traits.contains(.elementwise) else { return false }
         if case .quantize = op.kind { return false }
-        if case .dequantize = op.kind { return false }
+        if case .dequantize = op.kind { return Lowerer.perTensorDequantization(op, in: graph) != nil }
         if case let .binary(function) = op.kind, [.div, .mod, .fmod].contains(function) {
             return op.operands.first.map { type($0).elementType.isFloat } ?? false
         }
         return true
+    }
+
+    /// The one scale and zero point of a `dequantize` quantized per tensor, as constants; nil for other ops.
+    static func perTensorDequantization(_ op: Operation, in graph: Graph) -> (scale: KernelExpression, zeroPoint: KernelExpression)? {
+        guard case .dequantize = op.kind, let operand = op.operands.first, let quant = graph.type(of: operand)?.quant,
+              quant.axis == nil, quant.scales.count == 1, quant.zeroPoints.count == 1 else { return nil }
+        return (.float(quant.scales[0]), .int(quant.zeroPoints[0]))
     }
 
     /// The N:M buffers of a weight operand, or nil for a dense one.
@@ -405,7 +414,7 @@ struct Lowerer {
                 let alongRows = steps.allSatisfy { step in
                     switch step {
                     case .bias: return true
-                    case .residualAdd, .quantize: return false
+                    case .residualAdd, .quantize, .requantize: return false
                     case let .activation(activation): return vectorActivation(activation, width: width) != nil
                     }
                 }

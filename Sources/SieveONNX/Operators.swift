@@ -771,7 +771,8 @@ extension GraphBuilder {
 
     /// ONNX Conv's attributes applied to the given operands: Conv's own, or the zero-point-shifted i32 ones of
     /// ConvInteger and QLinearConv (QuantizationOperators.swift).
-    mutating func conv(_ n: inout NodeContext, x input: Slot, w weight: Slot, bias: Slot?, name: String?) throws(NodeError) -> Slot {
+    mutating func conv(_ n: inout NodeContext, x input: Slot, w weight: Slot, bias: Slot?, name: String?,
+                       requantizedTo result: (element: ElementType, quant: QuantParams)? = nil) throws(NodeError) -> Slot {
         var x = input, w = weight
         let rank = type(of: x).rank
         guard (rank == 3 || rank == 4), type(of: w).rank == rank else {
@@ -794,6 +795,18 @@ extension GraphBuilder {
         var operands = [x, w]
         if let bias { operands.append(bias) }
         let attributes = Conv2DAttributes(strides: window.strides, pads: window.pads, dilations: window.dilations, groups: Int(group))
+        if let result {
+            // The requantizing int8 convolution (2-D only): its 8-bit result type is stated, of the f32 form's shape.
+            guard spatial == 2 else { throw NodeError("internal: a requantizing convolution must be 2-D") }
+            let types = operands.prefix(2).map { type(of: $0) }
+            let shape: [Int]
+            do {
+                shape = try OpKind.conv2d(attributes).resultType(operands: types, declared: nil, constants: graph.constants).shape
+            } catch {
+                throw NodeError(error.message)
+            }
+            return try emit(.conv2d(attributes), operands, declared: TensorType(shape, result.element, quant: result.quant), name: name, n)
+        }
         if spatial == 2 {
             return try emit(.conv2d(attributes), operands, name: name, n)
         }

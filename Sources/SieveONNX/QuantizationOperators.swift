@@ -60,6 +60,7 @@ extension GraphBuilder {
     /// ONNX QLinearMatMul: the MatMulInteger of a and b, requantized with the multiplier
     /// `a_scale · b_scale / y_scale` (computed in the scales' type) into y_zero_point's type.
     mutating func convertQLinearMatMul(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        if let fused = try int8QLinearMatMul(&n) { return [fused] }
         let a = try n.input(0), b = try n.input(3)
         let aShifted = try shiftedByZeroPoint(a, try alongRows(n.input(2), of: a, n), "a", n)
         let bShifted = try shiftedByZeroPoint(b, try n.input(5), "b", n)
@@ -71,6 +72,7 @@ extension GraphBuilder {
     /// ONNX QLinearConv: the ConvInteger of x and w plus the int32 bias B, requantized with the multiplier
     /// `x_scale · w_scale / y_scale` (w_scale per tensor or per output channel) into y_zero_point's type.
     mutating func convertQLinearConv(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        if let fused = try int8QLinearConv(&n) { return [fused] }
         let x = try n.input(0), w = try n.input(3)
         let xShifted = try shiftedByZeroPoint(x, try perTensor(n.input(2), "x_zero_point", n), "x", n)
         let wShifted = try shiftedByZeroPoint(w, try perOutputChannel(n.input(5), of: w, n), "w", n)
@@ -136,6 +138,160 @@ extension GraphBuilder {
         let result = try emit(.binary(.mul), [centred, perAxisScale], name: target == .f32 ? name : nil, n)
         if target == .f32 { return result }
         return try emit(.cast, [result], declared: TensorType(type(of: result).shape, target), name: name, n)
+    }
+
+    /// com.microsoft QLinearAdd(A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale, C_zero_point?): 8-bit A
+    /// and B (one type, broadcasting) added into C of their type as ONNX Runtime's x86 kernel computes it (AVX2 and
+    /// FMA), so that the integers are its own: with `x` the operand it streams, `y` the other, `r = scale / C_scale` in
+    /// f32 and `fixed = f32(C_zero_point) − fma(r_x, zero_point_x, f32(r_y · zero_point_y))`,
+    /// `C = saturate(round_half_even(fma(x, r_x, fma(y, r_y, fixed))))` over the raw 8-bit values. onnxruntime streams A
+    /// unless A is one element, or broadcasts along the innermost axis where the output is longer than 1 while B does
+    /// not (then B, with the roles swapped). Both operands are 8-bit, so the importer evaluates that (with Swift's fused
+    /// `addingProduct`) for all 65 536 pairs once: a constant table `[256 · 256]` (typed with C's scale and zero point)
+    /// read by a `gather` at `256 · x + y` (i8 values moved up by 128). The scales and zero points must be constant
+    /// scalars.
+    mutating func convertQLinearAdd(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let a = try n.input(0), b = try n.input(3)
+        let stored = type(of: a).elementType
+        guard stored == .u8 || stored == .i8, type(of: b).elementType == stored, let range = stored.integerRange else {
+            throw NodeError("QLinearAdd of \(type(of: a).elementType) and \(type(of: b).elementType) is not supported (only int8 or uint8, one type)")
+        }
+        func scale(_ index: Int, _ what: String) throws(NodeError) -> Float {
+            let slot = try n.input(index)
+            guard type(of: slot).elementType == .f32 else { throw NodeError("\(what) of QLinearAdd must be float32, found \(type(of: slot).elementType)") }
+            let value = try constantScalar(slot, what, n)
+            guard value > 0, value.isFinite else { throw NodeError("\(what) of QLinearAdd must be positive and finite, found \(value)") }
+            return value
+        }
+        func zeroPoint(_ index: Int, _ what: String) throws(NodeError) -> Float {
+            guard let slot = n.optionalInput(index) else { return 0 }
+            guard type(of: slot).elementType == stored else {
+                throw NodeError("\(what) of QLinearAdd has type \(type(of: slot).elementType), but A and B have \(stored)")
+            }
+            return try constantScalar(slot, what, n)
+        }
+        let (aScale, bScale, cScale) = (try scale(1, "A_scale"), try scale(4, "B_scale"), try scale(6, "C_scale"))
+        let (aPoint, bPoint, cPoint) = (try zeroPoint(2, "A_zero_point"), try zeroPoint(5, "B_zero_point"), try zeroPoint(7, "C_zero_point"))
+        let aShape = type(of: a).shape, bShape = type(of: b).shape
+        guard let shape = broadcastShapes(aShape, bShape) else {
+            throw NodeError("QLinearAdd operands of shapes \(shapeString(aShape)) and \(shapeString(bShape)) do not broadcast")
+        }
+        // Which operand onnxruntime streams (its broadcaster's spans): B when A is a scalar in every span.
+        let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
+        var swapped = aCount == 1
+        if aCount != 1, bCount != 1, let axis = shape.indices.last(where: { shape[$0] > 1 }) {
+            func extent(_ operand: [Int]) -> Int {
+                let position = axis - (shape.count - operand.count)
+                return position >= 0 ? operand[position] : 1
+            }
+            swapped = extent(aShape) == 1 && extent(bShape) > 1
+        }
+        let (x, xRatio, xPoint, y, yRatio, yPoint) = swapped
+            ? (b, bScale / cScale, bPoint, a, aScale / cScale, aPoint) : (a, aScale / cScale, aPoint, b, bScale / cScale, bPoint)
+        let fixed = cPoint - (yRatio * yPoint).addingProduct(xRatio, xPoint)
+        var table: [Double] = []
+        table.reserveCapacity(256 * 256)
+        for xValue in range {
+            for yValue in range {
+                let sum = fixed.addingProduct(Float(yValue), yRatio).addingProduct(Float(xValue), xRatio).rounded(.toNearestOrEven)
+                table.append(Double(min(max(sum, Float(range.lowerBound)), Float(range.upperBound))))
+            }
+        }
+        let prefix = n.outputName(0) ?? "qlinear_add"
+        // The table carries C's parameters, so that the result is typed as the quantized value it is (a QLinear
+        // product reading it runs as an int8 kernel).
+        let quant = QuantParams(scales: [cScale], zeroPoints: [Int64(cPoint)])
+        let values: Slot = .constant(Constant.from(name: graph.constants.freshName("\(prefix).table"),
+                                                   type: TensorType([256 * 256], stored, quant: quant), values: table))
+        // i64 positions, which lowering computes in registers: the casts, products and sums fuse into one kernel.
+        func position(_ operand: Slot) throws(NodeError) -> Slot {
+            let wide = try emit(.cast, [operand], declared: TensorType(type(of: operand).shape, .i64), name: nil, n)
+            guard stored == .i8 else { return wide }
+            return try emit(.binary(.add), [wide, elementwiseScalarConstant(128, .i64, "\(prefix).offset")], name: nil, n)
+        }
+        let row = try emit(.binary(.mul), [try position(x), elementwiseScalarConstant(256, .i64, "\(prefix).row")], name: nil, n)
+        let index = try emit(.binary(.add), [row, try position(y)], name: nil, n)
+        return [try emit(.gather(axis: 0), [values, index], name: n.outputName(0), n)]
+    }
+
+    // MARK: QLinearMatMul and QLinearConv as int8 kernels
+
+    /// QLinearMatMul as the requantizing int8 product, `fused_matmul %a, @b' {transpose_b, epilogue = [requantize]}`,
+    /// when it fits one (what quantize_static's QOperator format writes): `a` i8 or u8 per tensor (a value quantized
+    /// with exactly these parameters, or a graph input, which takes them), `b` a constant 2-D int8 weight with zero
+    /// points 0, per tensor or per column, every scale and zero point a constant f32 or 8-bit scalar otherwise. Exact:
+    /// ONNX Runtime's integer sums and requantization (`DynamicInt8.requantize`). nil keeps the decomposition.
+    private mutating func int8QLinearMatMul(_ n: inout NodeContext) throws(NodeError) -> Slot? {
+        let a = try n.input(0), b = try n.input(3)
+        guard case let .constant(weight) = b, weight.type.elementType == .i8, weight.type.rank == 2, weight.hasConsistentSize,
+              weight.type.quant == nil, weight.type.shape[0] <= DynamicInt8.maxReduction, type(of: a).rank >= 2,
+              let weightScale = constantScales(try n.input(4), count: weight.type.shape[1]), zeroConstant(try n.input(5)),
+              let output = try requantizedOutput(n, scale: 6, zeroPoint: 7),
+              let activations = try typedActivations(a, scale: n.input(1), zeroPoint: n.input(2)) else { return nil }
+        return try emit(.fusedMatmul(transposeB: true, epilogue: [.requantize]),
+                        [activations, .constant(int8ProductWeight(weight, scale: weightScale))],
+                        declared: TensorType(matmulShape(a, columns: weight.type.shape[1]), output.element, quant: output.quant),
+                        name: n.outputName(0), n)
+    }
+
+    /// QLinearConv as the requantizing int8 convolution, `conv2d %x, @w' [, %bias] : tensor<…xu8, quant<…>>`, on the
+    /// same conditions as `int8QLinearMatMul` (a 4-D weight per tensor or per output channel, 2-D convolutions); the
+    /// int32 bias joins the exact sums. nil keeps the decomposition.
+    private mutating func int8QLinearConv(_ n: inout NodeContext) throws(NodeError) -> Slot? {
+        let x = try n.input(0), w = try n.input(3), bias = n.optionalInput(8)
+        guard case let .constant(weight) = w, weight.type.elementType == .i8, weight.type.rank == 4, weight.hasConsistentSize,
+              weight.type.quant == nil, type(of: x).rank == 4, bias.map({ type(of: $0).elementType == .i32 }) ?? true,
+              weight.type.shape.dropFirst().reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) <= DynamicInt8.maxReduction,
+              let weightScale = constantScales(try n.input(4), count: weight.type.shape[0]), zeroConstant(try n.input(5)),
+              let output = try requantizedOutput(n, scale: 6, zeroPoint: 7),
+              let input = try typedActivations(x, scale: n.input(1), zeroPoint: n.input(2)) else { return nil }
+        return try conv(&n, x: input, w: .constant(int8ConvolutionWeight(weight, scale: weightScale)), bias: bias,
+                        name: n.outputName(0), requantizedTo: output)
+    }
+
+    /// The shape of `a · B` for a 2-D B with `columns` columns.
+    private func matmulShape(_ a: Slot, columns: Int) -> [Int] { type(of: a).shape.dropLast() + [columns] }
+
+    /// A constant f32 scale, one value or `count` values (per channel), positive and finite; nil otherwise.
+    private func constantScales(_ slot: Slot, count: Int) -> Constant? {
+        guard case let .constant(scale) = slot, scale.type.elementType == .f32, scale.hasConsistentSize, scale.type.rank <= 1,
+              scale.type.elementCount == 1 || scale.type.elementCount == count,
+              let values = scale.type.elementCount, (0..<values).allSatisfy({ scale.element(at: $0) > 0 && scale.element(at: $0).isFinite })
+        else { return nil }
+        return scale
+    }
+
+    /// Whether a slot is a constant whose elements are all zero (a symmetric weight's zero point).
+    private func zeroConstant(_ slot: Slot) -> Bool { isConstant(slot) && isConstantZero(slot) }
+
+    /// The 8-bit result type's element and parameters from a constant f32 scalar scale and 8-bit scalar zero point
+    /// (inputs `scale` and `zeroPoint` of the node); nil when they are not that.
+    private func requantizedOutput(_ n: NodeContext, scale: Int, zeroPoint: Int) throws(NodeError) -> (element: ElementType, quant: QuantParams)? {
+        guard let params = constantParameters(try n.input(scale), try n.input(zeroPoint)) else { return nil }
+        return (type(of: try n.input(zeroPoint)).elementType, params)
+    }
+
+    /// One scale and zero point (a constant f32 scalar and a constant i8 or u8 scalar) as per-tensor parameters.
+    private func constantParameters(_ scale: Slot, _ zeroPoint: Slot) -> QuantParams? {
+        guard case let .constant(s) = scale, s.type.elementType == .f32, s.type.elementCount == 1, s.type.rank <= 1, s.hasConsistentSize,
+              case let .constant(z) = zeroPoint, z.type.elementType == .i8 || z.type.elementType == .u8, z.type.elementCount == 1,
+              z.type.rank <= 1, z.hasConsistentSize else { return nil }
+        let params = QuantParams(axis: nil, scales: [Float(s.element(at: 0))], zeroPoints: [z.integer(at: 0)])
+        guard validate(TensorType([], z.type.elementType, quant: params)) == nil else { return nil }
+        return params
+    }
+
+    /// The 8-bit activations `x` typed with their one scale and zero point, as the int8 kernels read them: a value
+    /// already quantized with exactly these parameters as it is; a graph input without parameters takes them (as a
+    /// DequantizeLinear of it does); nil for anything else (a constant, a value with other or no parameters).
+    private mutating func typedActivations(_ x: Slot, scale: Slot, zeroPoint: Slot) -> Slot? {
+        guard case let .value(id) = x, let params = constantParameters(scale, zeroPoint) else { return nil }
+        let xType = type(of: x)
+        guard xType.elementType == type(of: zeroPoint).elementType, xType.layout == .dense else { return nil }
+        if xType.quant == params { return x }
+        guard xType.quant == nil, graph.inputs.contains(id) else { return nil }
+        graph.values[id.index].type = TensorType(xType.shape, xType.elementType, quant: params)
+        return x
     }
 
     // MARK: Pieces of the decompositions
@@ -274,8 +430,9 @@ extension GraphBuilder {
         return try asF32(multiplier, n)
     }
 
-    /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier + zero_point))` into the zero point's
-    /// 8-bit type (the zero point is an integer, so adding it before or after rounding is the same).
+    /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier) + zero_point)` into the zero point's
+    /// 8-bit type, rounding before the zero point is added, as ONNX Runtime does (adding it first in f32 can round
+    /// away the fraction: 26.500002 + 128 is 154.5, which rounds to 154 against ONNX Runtime's 27 + 128).
     private mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?,
                                      _ n: NodeContext) throws(NodeError) -> Slot {
         let stored = type(of: zeroPoint).elementType
@@ -287,10 +444,10 @@ extension GraphBuilder {
         }
         let floats = try asF32(accumulator, n)
         let scaled = try emit(.binary(.mul), [floats, multiplier], name: nil, n)
+        let rounded = try emit(.unary(.roundEven), [scaled], name: nil, n)
         let point = try asF32(zeroPoint, n)
-        let shifted = try emit(.binary(.add), [scaled, point], name: nil, n)
-        let rounded = try emit(.unary(.roundEven), [shifted], name: nil, n)
-        return try saturatingCast(rounded, to: stored, name: name, n)
+        let shifted = try emit(.binary(.add), [rounded, point], name: nil, n)
+        return try saturatingCast(shifted, to: stored, name: name, n)
     }
 
     /// `saturate(round(x / scale) + zero_point)` of f32 operands (the zero point already an integral f32).

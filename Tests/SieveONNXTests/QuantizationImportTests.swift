@@ -67,12 +67,65 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         let scales: [Float] = [0.5 * 0.25 / 1, 0.5 * 8 / 1]
         let products = QuantizationImportTests.shiftedProduct(aZero: [2, 2])
         let expected: [Int64] = products.indices.map { index in
-            let value = (Float(products[index]) * scales[index % 2] + 100).rounded(.toNearestOrEven)
+            let value = (Float(products[index]) * scales[index % 2]).rounded(.toNearestOrEven) + 100
             return Int64(min(max(value, 0), 255))
         }
         #expect(output.integers == expected)
         // Row 0, column 0 is 4 · 0.125 = 0.5, which rounds to 0 (half to even, not away from zero); row 1, column 1 saturates.
         #expect(expected[0] == 100 && expected[3] == 255)
+    }
+
+    @Test func qLinearMatMulOfASymmetricInt8WeightIsOneRequantizingInt8Product() throws {
+        // quantize_static's QOperator form: the u8 input takes a's parameters, the int8 weight (zero point 0, scale per
+        // column) is stored [N, K]; the result is the interpreter's requantized product, computed here.
+        let weight: [Int64] = [7, -8, 9, -10, 11, 12]
+        let m = model(nodes: [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.int8, [3, 2], weight.map { Int32($0) }),
+                                     floatTensor("as", [], [0.5]), integerTensor("az", ONNXType.uint8, [], [2]),
+                                     floatTensor("bs", [2], [0.25, 0.75]), integerTensor("bz", ONNXType.int8, [2], [0, 0]),
+                                     floatTensor("ys", [], [0.3]), integerTensor("yz", ONNXType.uint8, [], [100])])
+        let graph = try importBytes(m).graph
+        let products = graph.operations.filter { $0.kind.traits.contains(.product) }
+        #expect(products.map(\.kind) == [.fusedMatmul(transposeB: true, epilogue: [.requantize])], "\(products.map(\.kind))")
+        #expect(graph.type(of: graph.inputs[0]) == TensorType([2, 3], .u8, quant: QuantParams(scales: [0.5], zeroPoints: [2])))
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let output = try #require(try Interpreter(graph: graph).run([input]).first)
+        let expected: [Int64] = (0..<4).map { index in
+            let (row, column) = (index / 2, index % 2)
+            let sum = (0..<3).reduce(Int64(0)) { $0 + (QuantizationImportTests.a[row * 3 + $1] - 2) * weight[$1 * 2 + column] }
+            let multiplier = Float(0.5) * [Float(0.25), 0.75][column] / Float(0.3)
+            return Int64(min(max((Float(sum) * multiplier).rounded(.toNearestOrEven) + 100, 0), 255))
+        }
+        #expect(output.type.plain == TensorType([2, 2], .u8) && output.integers == expected, "\(output.integers ?? [])")
+    }
+
+    @Test func qLinearConvOfASymmetricInt8WeightIsOneRequantizingInt8Convolution() throws {
+        // The int32 bias stays i32 and joins the sums; a u8 weight with a zero point keeps the decomposition, which
+        // computes the same values.
+        let x: [Int64] = (0..<18).map { Int64(($0 * 37) % 256) }, w: [Int64] = (0..<16).map { Int64(($0 * 53) % 256) - 128 }
+        func qlinear(unsigned: Bool) -> Onnx_ModelProto {
+            var conv = node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"])
+            conv.attribute = [intsAttribute("pads", [1, 1, 1, 1]), intsAttribute("strides", [1, 2])]
+            let weight = unsigned ? integerTensor("w", ONNXType.uint8, [2, 2, 2, 2], w.map { Int32($0 + 128) })
+                : integerTensor("w", ONNXType.int8, [2, 2, 2, 2], w.map { Int32($0) })
+            let point = unsigned ? integerTensor("wz", ONNXType.uint8, [], [128]) : integerTensor("wz", ONNXType.int8, [], [0])
+            return model(nodes: [conv], inputs: [valueInfo("x", ONNXType.uint8, [1, 2, 3, 3])], outputs: ["y"],
+                         initializers: [weight, point, floatTensor("xs", [], [0.02]), integerTensor("xz", ONNXType.uint8, [], [5]),
+                                        floatTensor("ws", [2], [0.01, 0.03]), floatTensor("ys", [], [0.4]),
+                                        integerTensor("yz", ONNXType.uint8, [], [120]), integerTensor("b", ONNXType.int32, [2], [-900, 1500])])
+        }
+        let graph = try importBytes(qlinear(unsigned: false)).graph
+        let convolutions = graph.operations.filter { if case .conv2d = $0.kind { true } else { false } }
+        #expect(convolutions.count == 1 && convolutions.first.flatMap { graph.type(of: $0.results[0]) }?.elementType == .u8)
+        #expect(convolutions.first.flatMap { graph.type(of: $0.operands[1]) }?.elementType == .i8)
+        let decomposed = try importBytes(qlinear(unsigned: true)).graph
+        #expect(decomposed.operations.contains { if case .conv2d = $0.kind { decomposed.type(of: $0.results[0])?.elementType == .i32 } else { false } })
+        let input = try Tensor(TensorType([1, 2, 3, 3], .u8), integers: x)
+        let fused = try #require(try Interpreter(graph: graph).run([input]).first)
+        let reference = try #require(try Interpreter(graph: decomposed).run([input]).first)
+        #expect(fused.type.plain == reference.type && fused.integers == reference.integers, "\(fused.integers ?? []) against \(reference.integers ?? [])")
+        #expect(Set(fused.integers ?? []).count > 4, "the values vary: \(fused.integers ?? [])")
     }
 
     @Test func convIntegerMatchesConvOfTheShiftedFloats() throws {

@@ -270,3 +270,133 @@ func checkQuantizedMLP(_ kind: String, mode: QuantizedRunMode, references: [Quan
     }
     return actual
 }
+
+/// The models of scripts/make-qlinear-models.py: quantize_static in QOperator format (its header lists them).
+let qlinearModelFolder = makeQuantizedModels("make-qlinear-models.py")
+
+/// quantize_static's QOperator format (QuantizeLinear → QLinearMatMul or QLinearConv ×3 → DequantizeLinear, int8 weights
+/// per tensor and per channel, u8 activations, and i8 ones for the `-s8` models) imports every QLinear product as one requantizing int8 kernel: a
+/// `fused_matmul {epilogue = [requantize]}` or a `conv2d` with an 8-bit result, reading the 8-bit activations and an
+/// i8 weight, with no f32 weight and no float product kernel. Every integer output equals onnxruntime's, with and
+/// without its graph optimizations, interpreted and compiled (native and generic x86-64); the float output is within
+/// one quantization step.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-mlp", "qop-mlp-channel", "qop-mlp-s8", "qop-cnn", "qop-cnn-tensor", "qop-cnn-s8"])
+func qlinearModelsRunAsRequantizingInt8Kernels(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
+    #expect(products.count == 3, "three products, found \(products.map(\.kind.mnemonic))")
+    for product in products {
+        let input = prepared.graph.type(of: product.operands[0]), weight = prepared.graph.type(of: product.operands[1])
+        let result = prepared.graph.type(of: product.results[0])
+        let activations: ElementType = kind.hasSuffix("-s8") ? .i8 : .u8
+        #expect(input?.elementType == activations && input?.quant != nil, "\(product.kind.mnemonic) reads \(input.map { "\($0)" } ?? "nothing")")
+        #expect(weight?.elementType == .i8 && weight?.quant?.axis == 0, "\(product.kind.mnemonic) weight \(weight.map { "\($0)" } ?? "nothing")")
+        #expect(result?.elementType == activations && result?.quant != nil, "\(product.kind.mnemonic) gives \(result.map { "\($0)" } ?? "nothing")")
+        if case let .fusedMatmul(_, steps, _) = product.kind { #expect(steps == [.requantize], "epilogue \(steps)") }
+    }
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "qlinear", vectorWidth: 16))
+    let patterns = program.kernels.map(\.pattern)
+    #expect(patterns.filter { $0.hasSuffix("epilogue requantizing the integer sums to 8 bits") }.count == 3, "\(patterns)")
+    let floatProducts = patterns.filter { ($0.contains("matmul") || $0.contains("conv2d")) && !$0.contains("int8") }
+    #expect(floatProducts.isEmpty, "float products: \(floatProducts)")
+    let constants = program.buffers.filter { if case .constant = $0.storage { return true } else { return false } }
+    #expect(!constants.contains { $0.elementType == .f32 && $0.count > 96 }, "f32 constants: \(constants.filter { $0.elementType == .f32 }.map(\.name))")
+
+    let references = try quantizedReferences(kind, in: folder)
+    #expect(references.count == 4, "the float output and the three products' u8 results: \(references.map(\.name))")
+    for mode in QuantizedRunMode.allCases {
+        let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+        for reference in references where !reference.optimized.type.elementType.isFloat {
+            let value = try #require(outputs[reference.name])
+            let differing = zip(value.doubles, reference.optimized.doubles).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(mode.rawValue) \(reference.name): \(differing) values differ from optimized onnxruntime")
+        }
+    }
+}
+
+/// Sums placed where the ways of requantizing differ (scripts/make-qlinear-models.py, `qop-ties`): onnxruntime rounds
+/// `f32(acc) · (a_scale · b_scale / y_scale)` once and adds the zero point after rounding (155 and 101 here, where
+/// dividing by y_scale last gives 154 and 102, and adding the zero point before rounding 154). Sieve's outputs equal
+/// onnxruntime's, through the requantizing int8 product (`qop-ties`) and the integer decomposition of a u8 weight
+/// with a zero point (`qop-ties-u8`), interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-ties", "qop-ties-u8"], QuantizedRunMode.allCases)
+func qlinearRequantizationTiesMatchOnnxRuntime(kind: String, mode: QuantizedRunMode) throws {
+    let folder = try qlinearModelFolder.get()
+    let references = try quantizedReferences(kind, in: folder)
+    let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+    let y = try #require(outputs["y"]?.integers)
+    #expect(Array(y.prefix(4)) == [155, 101, 155, 155], "\(y)")
+}
+
+/// quantize_static's QOperator format with residual and broadcast adds (com.microsoft QLinearAdd): equal shapes, a
+/// constant broadcast along rows, and a constant broadcast along the innermost axis, which onnxruntime streams the other
+/// way round (`qop-residual`, `qop-residual-cnn`). Every QLinearAdd result equals onnxruntime's, with and without its
+/// graph optimizations, interpreted and compiled; the QLinear products after them still run as requantizing int8
+/// kernels (the add's result carries its scale and zero point).
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qop-residual", "qop-residual-cnn"])
+func qlinearAddModelsMatchOnnxRuntime(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
+    #expect(products.count == 3, "three products, found \(products.map(\.kind.mnemonic))")
+    for product in products {
+        #expect(prepared.graph.type(of: product.operands[1])?.elementType == .i8, "\(product.kind.mnemonic) weight")
+        #expect(prepared.graph.type(of: product.results[0])?.elementType == .u8, "\(product.kind.mnemonic) result")
+    }
+    let references = try quantizedReferences(kind, in: folder)
+    #expect(references.count == (kind == "qop-residual" ? 7 : 6), "the float output and every QLinear result: \(references.map(\.name))")
+    for mode in QuantizedRunMode.allCases {
+        let outputs = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+        for reference in references where !reference.optimized.type.elementType.isFloat {
+            let value = try #require(outputs[reference.name])
+            let differing = zip(value.doubles, reference.optimized.doubles).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(mode.rawValue) \(reference.name): \(differing) values differ from optimized onnxruntime")
+        }
+    }
+}
+
+/// The residual models of scripts/make-qlinear-models.py quantized in QDQ format: each `DequantizeLinear → Add →
+/// QuantizeLinear` chain (residual and broadcast adds) is one elementwise kernel from the 8-bit operands to the 8-bit
+/// result (the per-tensor dequantizes fused into the add and quantize), so no dequantize kernel is left but the one of
+/// the float output. Every QuantizeLinear result equals onnxruntime's literal run (the ONNX ops as defined) and is
+/// within one step of its optimized run, interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: ["qdq-residual", "qdq-residual-cnn"])
+func qdqAddChainsRunAsOneInt8ElementwiseKernel(kind: String) throws {
+    let folder = try qlinearModelFolder.get()
+    let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path)
+    let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
+    let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "qdq", vectorWidth: 16))
+    let dequantizes = program.kernels.filter { $0.op == "dequantize" }
+    #expect(dequantizes.count == 1, "dequantize kernels: \(dequantizes.map(\.location))")
+    // Each add is fused with the dequantizes of its two operands (one of them a constant folded at import for the
+    // broadcast adds) into the kernel of its quantize.
+    let adds = program.kernels.filter { $0.op == "quantize" && ($0.pattern.hasSuffix("4 ops fused") || $0.pattern.hasSuffix("3 ops fused")) }
+    #expect(adds.count == (kind == "qdq-residual" ? 3 : 2), "\(program.kernels.map { "\($0.op): \($0.pattern)" })")
+    let references = try quantizedReferences(kind, in: folder)
+    for mode in QuantizedRunMode.allCases {
+        _ = try checkQuantizedMLP(kind, mode: mode, references: references, in: folder)
+    }
+}
+
+/// int8 QLinearAdds written by hand (`qop-add-i8` of scripts/make-qlinear-models.py): a constant column broadcast along
+/// the innermost axis (onnxruntime streams the other operand), equal shapes, and a one-element constant, over inputs
+/// that take every int8 value and saturate; every result equals onnxruntime's, interpreted and compiled.
+@Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
+      arguments: QuantizedRunMode.allCases)
+func qlinearAddInt8MatchesOnnxRuntime(mode: QuantizedRunMode) throws {
+    let folder = try qlinearModelFolder.get()
+    let references = try quantizedReferences("qop-add-i8", in: folder)
+    #expect(references.count == 4, "\(references.map(\.name))")
+    let outputs = try checkQuantizedMLP("qop-add-i8", mode: mode, references: references, in: folder)
+    for reference in references where !reference.optimized.type.elementType.isFloat {
+        let value = try #require(outputs[reference.name])
+        #expect(value.doubles == reference.optimized.doubles, "\(reference.name) differs from optimized onnxruntime")
+    }
+}
