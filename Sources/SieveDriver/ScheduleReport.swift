@@ -23,10 +23,10 @@ public struct ScheduleReportRow: Codable, Hashable, Sendable {
     public var bound: String?
     /// Threads the estimate assumes.
     public var threads: Int?
-    /// Whether `--autotune` timed candidates for this layer, and the chosen one's median time in microseconds.
+    /// Whether `--autotune` timed candidates for this layer, and the chosen one's time in microseconds (lower quartile).
     public var autotuned: Bool
     public var measuredMicroseconds: Double?
-    /// The candidates `--autotune` timed: schedule and median microseconds.
+    /// The candidates `--autotune` timed: schedule and lower-quartile microseconds.
     public var candidates: [ScheduleCandidateTime]
 }
 
@@ -80,7 +80,7 @@ public struct ScheduleReport: Codable, Hashable, Sendable {
         }
         let timed = layers.filter { !$0.candidates.isEmpty }
         if !timed.isEmpty {
-            lines += ["", "Autotune candidates (median µs of one call of a standalone artifact holding only that layer, weights hot):", ""]
+            lines += ["", "Autotune candidates (lower-quartile µs of one call of a standalone artifact holding only that layer, weights hot):", ""]
             for row in timed {
                 lines.append("- \(row.layer): " + row.candidates.map { "\($0.schedule): \(number($0.microseconds))" }.joined(separator: "; "))
             }

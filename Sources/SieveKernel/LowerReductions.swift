@@ -276,14 +276,15 @@ extension Lowerer {
                 }
                 body.store(target, plane, largest)
             } else {
-                let sum = body.declare("sum", .f64, .double(0))
-                body.loop("i", to: .index(size)) { body, i in
-                    body.assign(sum, .binary(.add, sum, .convert(.load(x, index: plane * .index(size) + i), to: .f64)))
+                // One chain of dependent f64 adds ran at an add's latency per element (PP-OCRv4 rec's two pools over
+                // 480 planes: 170 µs of its 9 ms).
+                let sum = sumInChains(&body, count: size, name: "sum") { _, i, total in
+                    .binary(.add, total, .convert(.load(x, index: plane * .index(size) + i), to: .f64))
                 }
                 body.store(target, plane, .convert(.binary(.div, sum, .double(Double(size))), to: .f32))
             }
         }
-        addKernel(builder, pattern: maximum ? "global max pool" : "global average pool in f64")
+        addKernel(builder, pattern: maximum ? "global max pool" : "global average pool in f64 (4 chains)")
     }
 }
 

@@ -32,6 +32,7 @@ public struct Canonicalize: GraphPass {
         RewritePattern(name: "identity-op", apply: removeIdentity),
         RewritePattern(name: "neutral-element", apply: removeNeutralElement),
         RewritePattern(name: "gelu-from-erf", apply: recognizeGelu),
+        RewritePattern(name: "layer-norm-from-parts", apply: recognizeLayerNorm),
         RewritePattern(name: "batch-norm-into-conv", apply: foldBatchNormIntoConvolution),
     ]
 

@@ -1,5 +1,5 @@
-// Canonicalize patterns that recognise what exporters spell out op by op: GELU in its Erf form,
-// and inference batch normalization after a convolution, folded into the convolution's weights.
+// Canonicalize patterns that recognise what exporters spell out op by op: GELU in its Erf form, layer
+// normalization in its nine-op form, and inference batch normalization after a convolution, folded into its weights.
 
 import SieveIR
 import SieveInterpreter
@@ -106,4 +106,67 @@ import SieveInterpreter
     graph.operations.insert(Operation(.constant(biasID), operands: [], results: [biasValue], location: op.location), at: index)
     graph.operations.insert(Operation(.constant(weightID), operands: [], results: [weightValue], location: op.location), at: index)
     return true
+}
+
+/// `(x − mean(x)) / √(mean((x − mean(x))²) + ε) · scale + bias`, the means over the trailing axes from `axis`
+/// (kept), is `layer_norm x, scale, bias {axis, epsilon}`, as exporters spell out LayerNormalization before opset 17
+/// (PP-OCRv4's recognizer: nine ops, among them a scalar `pow`, per normalization).
+///
+/// Matches `add(mul(div(d, sqrt(add(reduce_mean(pow(d, 2)), ε))), scale), bias)` with `d = sub(x, reduce_mean(x))`,
+/// any operand order of the commutative ops and `mul(d, d)` for the square; scale and bias must broadcast to the
+/// normalized shape (the op's type rule). Mathematically exact; `layer_norm` computes the mean and variance in
+/// Double, so the result differs from the spelled-out form by float rounding only.
+@Sendable func recognizeLayerNorm(_ graph: inout Graph, _ index: Int, _ producers: [Int?]) -> Bool {
+    let op = graph.operations[index]
+    guard case .binary(.add) = op.kind, op.operands.count == 2, let result = op.results.first,
+          let resultType = graph.type(of: result), resultType.elementType.isFloat else { return false }
+    func producer(_ value: ValueID) -> Operation? {
+        guard producers.indices.contains(value.index), let index = producers[value.index] else { return nil }
+        return graph.operations[index]
+    }
+    func splat(_ value: ValueID) -> Double? { splatConstant(value, in: graph, producers: producers) }
+    /// The operands of a binary op of `kind`, in both orders for commutative ones.
+    func orders(_ value: ValueID, _ kind: BinaryFunction) -> [(ValueID, ValueID)] {
+        guard let op = producer(value), case .binary(kind) = op.kind, op.operands.count == 2 else { return [] }
+        let (a, b) = (op.operands[0], op.operands[1])
+        return kind == .add || kind == .mul ? [(a, b), (b, a)] : [(a, b)]
+    }
+    /// The trailing axis from which `value` is a kept-dimension mean of `input`, or nil.
+    func meanAxis(_ value: ValueID, of input: ValueID) -> Int? {
+        guard let mean = producer(value), case let .reduce(.mean, axes, keepDims) = mean.kind, keepDims,
+              mean.operands == [input], let rank = graph.type(of: input)?.rank, rank > 0 else { return nil }
+        // The verifier keeps axes non-negative and increasing.
+        guard let first = axes.first, axes == Array(first..<rank) else { return nil }
+        return first
+    }
+    for (normalizedValue, bias) in orders(result, .add) {
+        for (quotient, scale) in orders(normalizedValue, .mul) {
+            for (deviation, root) in orders(quotient, .div) {
+                guard let sub = producer(deviation), case .binary(.sub) = sub.kind, sub.operands.count == 2 else { continue }
+                let x = sub.operands[0]
+                guard let axis = meanAxis(sub.operands[1], of: x), graph.type(of: x) == resultType,
+                      let sqrt = producer(root), case .unary(.sqrt) = sqrt.kind, let radicand = sqrt.operands.first else { continue }
+                for (variance, epsilonValue) in orders(radicand, .add) {
+                    guard let epsilon = splat(epsilonValue), epsilon >= 0, let squareValue = producer(variance)?.operands.first,
+                          meanAxis(variance, of: squareValue) == axis, let square = producer(squareValue) else { continue }
+                    let squares: Bool
+                    switch square.kind {
+                    case .binary(.pow): squares = square.operands.first == deviation && square.operands.count == 2 && splat(square.operands[1]) == 2
+                    case .binary(.mul): squares = square.operands == [deviation, deviation]
+                    default: squares = false
+                    }
+                    let normalized = Array(resultType.shape[axis...])
+                    guard squares, [scale, bias].allSatisfy({ value in
+                        guard let type = graph.type(of: value) else { return false }
+                        return type.elementType == resultType.elementType && type.rank <= normalized.count
+                            && zip(type.shape.reversed(), normalized.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
+                    }) else { continue }
+                    graph.operations[index] = Operation(.layerNorm(axis: axis, epsilon: Float(epsilon)), operands: [x, scale, bias],
+                                                        results: [result], location: op.location)
+                    return true
+                }
+            }
+        }
+    }
+    return false
 }

@@ -144,12 +144,14 @@ public struct LoopWork: Hashable, Sendable {
     }
 
     /// `DenseKernels.emitDenseProduct`'s register tile: per k step `vectors` loads of B, one broadcast of A per row
-    /// and rows x vectors FMAs on as many chains; the row tail as one tile of the remaining rows, column tails a
-    /// vector, then scalars.
+    /// and rows x vectors FMAs on as many chains; the row tail as one tile of the remaining rows, column tails by
+    /// single vectors, the last one overlapping the columns before it.
     static func tileLoops(products: Int, m: Int, n: Int, k: Int, rows: Int, vectors: Int, lanes w: Int) -> [LoopWork] {
         let blocks = n / (vectors * w)
         let vectorTail = (n - blocks * vectors * w) / w, scalarTail = n % w
         let p = Double(products), kk = Double(k)
+        // Fewer columns than a vector: the kernel runs scalar loops, one FMA chain per element.
+        guard n >= w else { return [LoopWork(iterations: p * Double(n * m) * kk, fmas: 1, otherLoads: 2, otherInstructions: 2, chains: 1)] }
         let tiles = m / rows, tailRows = m % rows
         func tile(_ count: Double, _ r: Int, _ v: Int) -> [LoopWork] {
             guard count > 0 else { return [] }
@@ -166,7 +168,9 @@ public struct LoopWork: Hashable, Sendable {
         loops += tile(p * Double(vectorTail * tiles), rows, 1)
         loops += tile(p * Double(vectorTail * tailTiles), tailRows, 1)
         if scalarTail > 0 {
-            loops.append(LoopWork(iterations: p * Double(scalarTail * m) * kk, fmas: 1, otherLoads: 2, otherInstructions: 2, chains: 1))
+            // Columns past the last whole vector: one more vector, ending at column n, overlapping the ones before it.
+            loops += tile(p * Double(tiles), rows, 1)
+            loops += tile(p * Double(tailTiles), tailRows, 1)
         }
         return loops
     }

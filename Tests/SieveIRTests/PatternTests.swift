@@ -1,5 +1,5 @@
-// The canonicalize patterns that change float rounding (GELU recognition, batch norm folded into
-// convolution) checked numerically: the interpreter's results before and after agree to f32 rounding.
+// The canonicalize patterns that change float rounding (GELU and layer-norm recognition, batch norm folded
+// into convolution) checked numerically: the interpreter's results before and after agree to f32 rounding.
 
 import Foundation
 import SieveIR
@@ -11,7 +11,7 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    @Test(arguments: ["gelu-from-erf.sir", "batch-norm-into-conv.sir"])
+    @Test(arguments: ["gelu-from-erf.sir", "batch-norm-into-conv.sir", "layer-norm-from-parts.sir"])
     func recognisedPatternsKeepResults(file: String) throws {
         let text = try String(contentsOf: PatternTests.root.appendingPathComponent("IR/graph/canonicalize/\(file)"),
                               encoding: .utf8)

@@ -87,6 +87,20 @@ let differentialCases: [DifferentialCase] = [
         const @w : tensor<32x48xf32> = splat<0.0>
         const @bias : tensor<1x48xf32> = splat<0.0>
         """, rtol: productTolerance.rtol, atol: productTolerance.atol),
+    // Columns past the last whole vector run as one more vector ending at the last column, overlapping the columns
+    // before it (recomputed and stored again, then its epilogue on all of them): a residual add must not count twice.
+    // 84 columns leave a packed tail of 20 (16 lanes) or 4 (8 lanes), 23 columns a tile tail of 7 over an input B.
+    DifferentialCase(name: "register tile column tails overlapping the columns before them, with epilogues", text: """
+        graph @g(%x: tensor<2x7x24xf32>, %r: tensor<2x7x84xf32>, %a: tensor<9x30xf32>, %b: tensor<30x23xf32>) -> (tensor<2x7x84xf32>, tensor<9x23xf32>) {
+          %w = const @w : tensor<24x84xf32>
+          %bias = const @bias : tensor<84xf32>
+          %y = fused_matmul %x, %w, %bias, %r {epilogue = [bias, gelu_tanh, residual_add]} : tensor<2x7x84xf32>
+          %z = matmul %a, %b : tensor<9x23xf32>
+          return %y, %z
+        }
+        const @w : tensor<24x84xf32> = splat<0.0>
+        const @bias : tensor<84xf32> = splat<0.0>
+        """, rtol: productTolerance.rtol, atol: productTolerance.atol),
     // Packed constant weights (DenseProductSchedule). With vectors of 16 / 8 / 4 lanes the register tile is
     // 8x32 / 6x16 / 6x8 with depth blocks of 256: 19 rows leave a row tail (and two work items of rows), 77
     // columns a tail of 13 / 13 / 5 after the panels, k = 600 two full depth blocks and one of 88.
@@ -724,6 +738,10 @@ struct DifferentialTests {
         #expect(convolutions.filter { $0.contains("vectors of interior columns") }.count == 3, "the strided one is scalar")
         #expect(convolutions.filter { $0.contains("pointwise conv2d straight over the input planes") }.count == 2)
         #expect(!convolutions.contains { $0.contains("im2col") })
+        // The packed weight's 20 tail columns and the 23 columns of the input product end in an overlapping vector.
+        let tails = try patterns("register tile column tails overlapping")
+        #expect(tails.filter { $0.contains("the 20 tail columns") && $0.contains("the last overlapping") }.count == 1, "\(tails)")
+        #expect(tails.filter { $0.hasPrefix("dense matmul, 8x2 register tile") && $0.contains("the last overlapping") }.count == 1, "\(tails)")
         let chain = try patterns("N:M products chained")
         #expect(chain.filter { $0.contains("which stays [64][40]") }.count == 1, "only %h stays transposed")
         // Eight products: every result but %h is transposed back; %x is transposed once for its four readers (%h, %g,

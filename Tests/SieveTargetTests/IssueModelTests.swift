@@ -30,6 +30,23 @@ func singleCoreRates(_ target: TargetDescription, core: CoreFacts) -> MachineRat
         #expect(singleCoreRates(.x86_64_v3, core: .zen2).cycles(chained) == 2000)
     }
 
+    /// The register tile's columns past the last whole vector are one more vector per row tile, overlapping the
+    /// columns before it (PP-OCRv4 rec's 40-pixel convolutions: 8 of 40 columns), not a scalar FMA chain per element;
+    /// fewer columns than a vector stay scalar, as the kernel does.
+    @Test func registerTileColumnTailIsOneOverlappingVector() throws {
+        let (graph, index) = productGraph(rows: 60, n: 40, k: 2880, pattern: nil)
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let loops = LoopWork.loops(.denseTile(rows: 8, vectors: 2), problem, lanes: 16)
+        #expect(!loops.contains { $0.chains == 1 }, "no scalar loop")
+        // Per k: 7 tiles of 8 rows and one of 4 by 2 vectors, then the same tiles by 1 overlapping vector.
+        let fmas = loops.reduce(0) { $0 + $1.iterations * $1.fmas }
+        #expect(fmas == 2880 * Double(7 * 16 + 8 + 7 * 8 + 4))
+        let (narrowGraph, narrowIndex) = productGraph(rows: 60, n: 12, k: 2880, pattern: nil)
+        let narrow = try #require(KernelProblem.make(narrowGraph.operations[narrowIndex], in: narrowGraph))
+        let scalar = LoopWork.loops(.denseTile(rows: 8, vectors: 2), narrow, lanes: 16)
+        #expect(scalar.count == 1 && scalar[0].chains == 1 && scalar[0].iterations == Double(60 * 12 * 2880))
+    }
+
     /// The counts of the blocked 2:4 kernel over 128 activation rows (8 vectors of 16): per kept value 8 FMAs with
     /// their activation loads folded in, a 16th of a vector load of kept values, a splat, the index byte, decode.
     @Test func blockedTwoFourCountsPerKeptValue() throws {

@@ -91,6 +91,18 @@ func ranked(rows: Int, n: Int, k: Int, pattern: NMPattern?) throws -> (KernelPro
         #expect(sse.nanoseconds > 4 * avx512.nanoseconds)
     }
 
+    /// The in-lane row-block order has a vector kernel only on 8 lanes (AVX2); elsewhere it would run the scalar
+    /// loop, so it is no candidate there.
+    @Test func inLaneRowBlocksAreCandidatesOnEightLanesOnly() throws {
+        let (graph, index) = productGraph(rows: 1, n: 4096, k: 4096, pattern: NMPattern(n: 2, m: 4))
+        let problem = try #require(KernelProblem.make(graph.operations[index], in: graph))
+        let wide = CostModel(target: .x86_64_v4).candidates(for: problem, vectorWidth: 16)
+        #expect(!wide.contains { $0.packing == .rows4InLane })
+        #expect(wide.contains { $0.packing == .rows4 })
+        let narrow = CostModel(target: .x86_64_v3).candidates(for: problem, vectorWidth: 8)
+        #expect(narrow.contains { $0.packing == .rows4InLane })
+    }
+
     @Test func candidatesAllFitAndStartWithTheDefault() throws {
         for pattern in [nil, NMPattern(n: 2, m: 4), NMPattern(n: 1, m: 8)] {
             for rows in [1, 3, 16, 32, 48] {
