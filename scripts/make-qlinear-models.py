@@ -143,9 +143,9 @@ def residual_cnn_model(path):
 def add_i8_model(path):
     rng = np.random.default_rng(145)
     floats = [("a_scale", 0.0213), ("column_scale", 0.0371), ("y1_scale", 0.0459), ("y2_scale", 0.0622), ("one_scale", 0.0097),
-              ("y3_scale", 0.0198)]
+              ("y3_scale", 0.0198), ("y4_scale", 0.0301), ("y5_scale", 1e-9)]
     points = [("a_zero_point", -3), ("column_zero_point", 5), ("y1_zero_point", -11), ("y2_zero_point", 7), ("one_zero_point", 0),
-              ("y3_zero_point", 2)]
+              ("y3_zero_point", 2), ("y4_zero_point", -6), ("y5_zero_point", 0)]
     initializers = [numpy_helper.from_array(np.array(v, dtype=np.float32), name) for name, v in floats]
     initializers += [numpy_helper.from_array(np.array(v, dtype=np.int8), name) for name, v in points]
     initializers.append(numpy_helper.from_array(rng.integers(-128, 128, (4, 1)).astype(np.int8), "column"))
@@ -157,9 +157,11 @@ def add_i8_model(path):
 
     nodes = [helper.make_node("QuantizeLinear", ["input", "a_scale", "a_zero_point"], ["a"]),
              add("column", "a", "y1"), add("a", "y1", "y2"), add("a", "one", "y3"),
+             # A of one element (onnxruntime streams B); sums far beyond int32 (its conversion gives INT32_MIN).
+             add("one", "a", "y4"), add("a", "a", "y5"),
              helper.make_node("DequantizeLinear", ["y2", "y2_scale", "y2_zero_point"], ["output"])]
     outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [4, 64])]
-    outputs += [helper.make_tensor_value_info(name, TensorProto.INT8, [4, 64]) for name in ["y1", "y2", "y3"]]
+    outputs += [helper.make_tensor_value_info(name, TensorProto.INT8, [4, 64]) for name in ["y1", "y2", "y3", "y4", "y5"]]
     graph = helper.make_graph(nodes, "add_i8", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [4, 64])], outputs,
                               initializers)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]), path)

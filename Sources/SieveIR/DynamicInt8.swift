@@ -103,9 +103,12 @@ public enum DynamicInt8 {
     }
 
     /// One requantized sum: `saturate(round_half_even(f32(sum) · multiplier) + zeroPoint)` into `range`, as ONNX
-    /// Runtime's requantization (its clamp before rounding to integer bounds is the same saturation).
+    /// Runtime's requantization (its clamp before rounding to integer bounds is the same saturation); NaN (an infinite
+    /// multiplier times 0, which the importer refuses but textual IR can state) gives the zero point, as the kernels'.
     public static func requantize(_ sum: Int64, multiplier: Float, zeroPoint: Int64, range: ClosedRange<Int64>) -> Int64 {
-        let value = Double((Float(sum) * multiplier).rounded(.toNearestOrEven)) + Double(zeroPoint)
+        let scaled = (Float(sum) * multiplier).rounded(.toNearestOrEven)
+        if scaled.isNaN { return min(max(zeroPoint, range.lowerBound), range.upperBound) }
+        let value = Double(scaled) + Double(zeroPoint)
         if value <= Double(range.lowerBound) { return range.lowerBound }
         if value >= Double(range.upperBound) { return range.upperBound }
         return Int64(value)

@@ -326,7 +326,7 @@ extension OpKind {
 
         case let .conv2d(attributes):
             var element: ElementType
-            // A stated 8-bit result makes the int8 convolution requantizing (`DynamicInt8.requantizes`).
+            // A stated 8-bit result makes the int8 convolution requantizing (`DynamicInt8.requantize`).
             var requantized: TensorType? = nil
             if DynamicInt8.isDynamicInt8(weight: operands[1]) {
                 // The int8 convolution: quantized activations, an i8 weight quantized per output channel, f32 result.

@@ -948,7 +948,7 @@ extension GraphBuilder {
         // A value with no quantization parameters in its type (the output of an integer op) or with run-time
         // parameters is dequantized by elementwise ops instead.
         var typedOperand = true
-        if case let .value(id) = x, xType.quant == nil, !graph.inputs.contains(id) { typedOperand = false }
+        if case let .value(id) = x, xType.quant == nil, !isUnreadGraphInput(id) { typedOperand = false }
         // So are blocked parameters and float8/float4 operands (quantization parameters in a type are per tensor or
         // per axis, on integer types).
         if try n.attributes.int("block_size", default: 0) != 0 || xType.elementType.isFloat { typedOperand = false }
@@ -968,7 +968,7 @@ extension GraphBuilder {
         case let .value(id):
             if xType.quant == params {
                 break
-            } else if xType.quant == nil, graph.inputs.contains(id) {
+            } else if xType.quant == nil, isUnreadGraphInput(id) {
                 graph.values[id.index].type = quantized
             } else {
                 throw NodeError("DequantizeLinear of a value quantized with other parameters (\(xType)) is not supported; only Q/DQ pairs with the same scale and zero point, quantized inputs and constant weights are")

@@ -194,6 +194,9 @@ extension GraphBuilder {
         for xValue in range {
             for yValue in range {
                 let sum = fixed.addingProduct(Float(yValue), yRatio).addingProduct(Float(xValue), xRatio).rounded(.toNearestOrEven)
+                // Its conversion to int32 (cvtps2dq) gives INT32_MIN for NaN and for magnitudes from 2^31 on, which
+                // then saturates to the low end.
+                guard !sum.isNaN, abs(sum) < 0x1p31 else { table.append(Double(range.lowerBound)); continue }
                 table.append(Double(min(max(sum, Float(range.lowerBound)), Float(range.upperBound))))
             }
         }
@@ -227,6 +230,7 @@ extension GraphBuilder {
               weight.type.quant == nil, weight.type.shape[0] <= DynamicInt8.maxReduction, type(of: a).rank >= 2,
               let weightScale = constantScales(try n.input(4), count: weight.type.shape[1]), zeroConstant(try n.input(5)),
               let output = try requantizedOutput(n, scale: 6, zeroPoint: 7),
+              finiteMultipliers(try n.input(1), weightScale, output.quant),
               let activations = try typedActivations(a, scale: n.input(1), zeroPoint: n.input(2)) else { return nil }
         return try emit(.fusedMatmul(transposeB: true, epilogue: [.requantize]),
                         [activations, .constant(int8ProductWeight(weight, scale: weightScale))],
@@ -244,9 +248,34 @@ extension GraphBuilder {
               weight.type.shape.dropFirst().reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) <= DynamicInt8.maxReduction,
               let weightScale = constantScales(try n.input(4), count: weight.type.shape[0]), zeroConstant(try n.input(5)),
               let output = try requantizedOutput(n, scale: 6, zeroPoint: 7),
+              finiteMultipliers(try n.input(1), weightScale, output.quant),
+              biasKeepsSumsInInt32(bias, reduction: weight.type.shape.dropFirst().reduce(1, *)),
               let input = try typedActivations(x, scale: n.input(1), zeroPoint: n.input(2)) else { return nil }
         return try conv(&n, x: input, w: .constant(int8ConvolutionWeight(weight, scale: weightScale)), bias: bias,
                         name: n.outputName(0), requantizedTo: output)
+    }
+
+    /// Whether every requantization multiplier (`DynamicInt8.requantizationMultiplier`) of an activation scale (a
+    /// constant scalar), the weight's scales and the result's scale is finite; a model whose scales overflow it is
+    /// left to the decomposition, which refuses it.
+    private func finiteMultipliers(_ activationScale: Slot, _ weightScale: Constant, _ output: QuantParams) -> Bool {
+        guard case let .constant(scale) = activationScale, scale.hasConsistentSize, scale.type.elementCount == 1,
+              let count = weightScale.type.elementCount else { return false }
+        return (0..<count).allSatisfy {
+            DynamicInt8.requantizationMultiplier(activationScale: Float(scale.element(at: 0)), weightScale: Float(weightScale.element(at: $0)),
+                                                 resultScale: output.scales[0]).isFinite
+        }
+    }
+
+    /// Whether a QLinearConv's int32 bias keeps every biased sum of `reduction` products of 8-bit values in int32: a
+    /// constant whose values leave room for the largest sum (255 · 128 per product). ONNX Runtime's biased sum
+    /// wraps at 32 bits where the int8 kernels' (in 64) would not; such a bias keeps the decomposition, which wraps.
+    private func biasKeepsSumsInInt32(_ bias: Slot?, reduction: Int) -> Bool {
+        guard let bias else { return true }
+        guard case let .constant(values) = bias, values.hasConsistentSize, let count = values.type.elementCount else { return false }
+        let (largest, overflow) = reduction.multipliedReportingOverflow(by: 255 * 128)
+        guard !overflow, largest <= Int(Int32.max) else { return false }
+        return (0..<count).allSatisfy { abs(values.integer(at: $0)) <= Int64(Int32.max) - Int64(largest) }
     }
 
     /// The shape of `a · B` for a 2-D B with `columns` columns.
@@ -289,9 +318,15 @@ extension GraphBuilder {
         let xType = type(of: x)
         guard xType.elementType == type(of: zeroPoint).elementType, xType.layout == .dense else { return nil }
         if xType.quant == params { return x }
-        guard xType.quant == nil, graph.inputs.contains(id) else { return nil }
+        guard xType.quant == nil, isUnreadGraphInput(id) else { return nil }
         graph.values[id.index].type = TensorType(xType.shape, xType.elementType, quant: params)
         return x
+    }
+
+    /// Whether `id` is a graph input no op reads yet: the only value whose type may still take quantization
+    /// parameters (an op already reading it was typed without them, and a rule that keeps them would now disagree).
+    func isUnreadGraphInput(_ id: ValueID) -> Bool {
+        graph.inputs.contains(id) && !graph.operations.contains { $0.operands.contains(id) }
     }
 
     // MARK: Pieces of the decompositions
@@ -427,6 +462,10 @@ extension GraphBuilder {
         }
         let product = try emit(.binary(.mul), [inputScale, weightScale], name: nil, n)
         let multiplier = try emit(.binary(.div), [product, outputScale], name: nil, n)
+        if case let .constant(folded) = multiplier, folded.hasConsistentSize, let count = folded.type.elementCount,
+           !(0..<count).allSatisfy({ folded.element(at: $0).isFinite }) {
+            throw NodeError("the requantization multiplier input_scale · weight_scale / output_scale of \(n.node.opType) overflows \(folded.type.elementType); the scales are out of any useful range")
+        }
         return try asF32(multiplier, n)
     }
 

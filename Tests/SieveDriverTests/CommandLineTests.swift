@@ -89,8 +89,8 @@ func toolExists(_ tool: String) -> Bool {
 let toolTimedOut: Int32 = 124
 
 /// Runs a tool to completion, or until `timeout` seconds have passed: then it and every process it started are
-/// stopped (TERM; KILL ten seconds later if need be, which reads as status 137), the status is `toolTimedOut`
-/// and the output says so. Its standard output and error together.
+/// stopped (TERM; KILL ten seconds later if need be), the status is `toolTimedOut` and the output says so
+/// (a tool that exits with that status by itself reads as stopped too). Its standard output and error together.
 func runTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:],
              timeout: Int = 1200) throws -> (status: Int32, output: String) {
     let process = Process()
@@ -103,11 +103,13 @@ func runTool(_ tool: String, _ arguments: [String], environment: [String: String
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
+    let start = Date()
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     let output = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus == toolTimedOut {
+    let stopped = process.terminationStatus == 137 && Date().timeIntervalSince(start) >= Double(timeout)
+    if process.terminationStatus == toolTimedOut || stopped {
         return (toolTimedOut, output + "\n[\(tool) stopped after \(timeout) s]")
     }
     return (process.terminationStatus, output)

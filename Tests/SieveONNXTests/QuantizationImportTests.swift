@@ -128,6 +128,52 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         #expect(Set(fused.integers ?? []).count > 4, "the values vary: \(fused.integers ?? [])")
     }
 
+    /// The QLinearMatMul of `qLinearMatMulOfASymmetricInt8Weight…` with other scales and, before it, `before` nodes.
+    static func qlinearMatMul(scales: (a: Float, b: Float, y: Float), before: [Onnx_NodeProto] = [],
+                              outputs: [String] = ["y"], extra: [Onnx_TensorProto] = []) -> Onnx_ModelProto {
+        model(nodes: before + [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+              inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: outputs,
+              initializers: [integerTensor("b", ONNXType.int8, [3, 2], [7, -8, 9, -10, 11, 12]),
+                             floatTensor("as", [], [scales.a]), integerTensor("az", ONNXType.uint8, [], [2]),
+                             floatTensor("bs", [], [scales.b]), integerTensor("bz", ONNXType.int8, [], [0]),
+                             floatTensor("ys", [], [scales.y]), integerTensor("yz", ONNXType.uint8, [], [100])] + extra)
+    }
+
+    @Test func qLinearMatMulWhoseMultiplierOverflowsIsRefused() {
+        // 1e30 · 1e30 / 1 is inf in f32: a sum of 0 would requantize to NaN (onnxruntime 0, the kernels the zero point).
+        let errors = importErrors(QuantizationImportTests.qlinearMatMul(scales: (1e30, 1e30, 1)))
+        #expect(errors.count == 1 && errors.first?.description.contains("requantization multiplier") == true, "\(errors)")
+    }
+
+    @Test func quantizedInputReadBeforeItsQLinearMatMulKeepsItsTypes() throws {
+        // A Gather reads the graph input before the QLinearMatMul could type it with a's parameters: the input keeps
+        // its plain type (the product takes the decomposition) and the graph verifies.
+        let m = QuantizationImportTests.qlinearMatMul(scales: (0.5, 0.25, 0.3), before: [node("Gather", ["a", "i"], ["g"], [intAttribute("axis", 1)])],
+                                                      outputs: ["g", "y"], extra: [int64Tensor("i", [2], [0, 1])])
+        let graph = try importBytes(m).graph
+        #expect(graph.type(of: graph.inputs[0])?.quant == nil)
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let typed = try #require(try Interpreter(graph: importBytes(QuantizationImportTests.qlinearMatMul(scales: (0.5, 0.25, 0.3)))
+            .graph).run([input]).first)
+        let outputs = try Interpreter(graph: graph).run([input])
+        #expect(outputs.count == 2 && outputs[1].integers == typed.integers, "the decomposition gives the int8 product's values")
+        #expect(outputs.first?.integers == [1, 2, 4, 5])
+    }
+
+    @Test func qLinearConvWithABiasNearTheInt32LimitKeepsTheWrappingDecomposition() throws {
+        // onnxruntime's biased sums wrap at 32 bits; the int8 kernels sum in 64, so such a bias keeps the decomposition.
+        var conv = node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"])
+        conv.attribute = [intsAttribute("kernel_shape", [1, 1])]
+        let m = model(nodes: [conv], inputs: [valueInfo("x", ONNXType.uint8, [1, 1, 2, 2])], outputs: ["y"],
+                      initializers: [integerTensor("w", ONNXType.int8, [1, 1, 1, 1], [3]), integerTensor("wz", ONNXType.int8, [], [0]),
+                                     floatTensor("xs", [], [0.02]), integerTensor("xz", ONNXType.uint8, [], [0]),
+                                     floatTensor("ws", [], [0.01]), floatTensor("ys", [], [0.4]),
+                                     integerTensor("yz", ONNXType.uint8, [], [0]), integerTensor("b", ONNXType.int32, [1], [Int32.max - 10])])
+        let graph = try importBytes(m).graph
+        #expect(!graph.operations.contains { if case .conv2d = $0.kind { graph.type(of: $0.results[0])?.elementType == .u8 } else { false } },
+                "the requantizing int8 convolution was taken")
+    }
+
     @Test func convIntegerMatchesConvOfTheShiftedFloats() throws {
         // Per-output-channel weight zero points and padding: the padding reads as x's zero point, so ConvInteger
         // equals a float Conv of x - x_zero_point (padded with 0) and w - w_zero_point[channel].

@@ -393,7 +393,7 @@ func qdqAddChainsRunAsOneInt8ElementwiseKernel(kind: String) throws {
 func qlinearAddInt8MatchesOnnxRuntime(mode: QuantizedRunMode) throws {
     let folder = try qlinearModelFolder.get()
     let references = try quantizedReferences("qop-add-i8", in: folder)
-    #expect(references.count == 4, "\(references.map(\.name))")
+    #expect(references.count == 6, "\(references.map(\.name))")
     let outputs = try checkQuantizedMLP("qop-add-i8", mode: mode, references: references, in: folder)
     for reference in references where !reference.optimized.type.elementType.isFloat {
         let value = try #require(outputs[reference.name])
