@@ -386,8 +386,9 @@ func qdqAddChainsRunAsOneInt8ElementwiseKernel(kind: String) throws {
 }
 
 /// int8 QLinearAdds written by hand (`qop-add-i8` of scripts/make-qlinear-models.py): a constant column broadcast along
-/// the innermost axis (onnxruntime streams the other operand), equal shapes, and a one-element constant, over inputs
-/// that take every int8 value and saturate; every result equals onnxruntime's, interpreted and compiled.
+/// the innermost axis (onnxruntime streams the other operand), equal shapes, a one-element constant as B and as A, and
+/// sums far beyond int32 (a result scale of 1e-9), over inputs that take every int8 value and saturate; every result
+/// equals onnxruntime's, interpreted and compiled.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
       arguments: QuantizedRunMode.allCases)
 func qlinearAddInt8MatchesOnnxRuntime(mode: QuantizedRunMode) throws {
