@@ -235,9 +235,10 @@ final class ModuleBuilder {
 
     /// `vector` (f32 lanes) as it is, through an empty inline assembly that the optimiser cannot see into, so that the
     /// lane splats of it stay shuffles of a register: from a vector load that feeds only splats, LLVM would otherwise
-    /// make each splat a broadcast load of its own (16 loads where the kernel meant one), and the blocked N:M kernel,
-    /// which spends its load ports on the activations, ran 7-8% slower that way (bench/RESULTS.md, branch `llvmnm`).
-    /// The assembly reads no memory, so copies of it on one vector merge into one.
+    /// make each splat a broadcast load of its own (16 loads where the kernel meant one, as the C backend's permute
+    /// from a register does under GCC), which the blocked N:M kernel, whose load ports go to the activations, paid for:
+    /// 1-3.5% of its time hot (bench/RESULTS.md, branch `llvmnm`). The assembly reads no memory, so copies of it on one
+    /// vector merge into one.
     func inRegister(_ vector: LLVMValueRef?, width: Int) -> LLVMValueRef? {
         let type = self.vector(width)
         var parameters: [LLVMTypeRef?] = [type]
