@@ -179,12 +179,12 @@ struct ScheduleDifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    /// Every 2:4 batch-1 product forced to row blocks in group order, compiled for x86-64-v4 by each backend: the
-    /// AVX-512 loop of `sieve_nm_rows4_f32` (inline assembly, the same under GCC and under Clang, whose IR the LLVM
-    /// backend links) over 16 chunks with a last block of one row, over 8 chunks and a tail, over one chunk and a
-    /// tail, and the tail alone (no chunk: the loop must not run), with 1 and 2 threads.
+    /// Every 2:4 batch-1 product forced to row blocks in group order, compiled for x86-64-v4 by each backend (C, the
+    /// LLVM JIT, the LLVM object): the AVX-512 loop of `sieve_nm_rows4_f32` (inline assembly, the same under GCC and
+    /// under Clang, whose IR the LLVM backend links) over 16 chunks with a last block of one row, over 8 chunks and a
+    /// tail, over one chunk and a tail, and the tail alone (no chunk: the loop must not run), with 1 and 2 threads.
     @Test("2:4 row blocks in group order through the AVX-512 loop, each backend (needs a CPU with AVX-512)",
-          .enabled(if: TargetDescription.native.f32Lanes == 16), arguments: [TestBackend.c, .llvm])
+          .enabled(if: TargetDescription.native.f32Lanes == 16), arguments: TestBackend.allCases)
     func rowBlocksInGroupOrderAVX512(_ backend: TestBackend) throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
