@@ -461,7 +461,8 @@ struct FunctionFrame {
             let source = try value(vector)
             guard case let .f32x(width) = type(of: vector) else { return source }
             var lanes: [LLVMValueRef?] = (0..<width).map { _ in LLVMConstInt(b.i32, UInt64(lane), 0) }
-            return LLVMBuildShuffleVector(builder, source, LLVMGetPoison(b.vector(width)), LLVMConstVector(&lanes, UInt32(width)), "")
+            return LLVMBuildShuffleVector(builder, b.inRegister(source, width: width), LLVMGetPoison(b.vector(width)),
+                                          LLVMConstVector(&lanes, UInt32(width)), "")
         case let .reduceAdd(vector):
             let source = try value(vector)
             guard case let .f32x(width) = type(of: vector) else { return source }

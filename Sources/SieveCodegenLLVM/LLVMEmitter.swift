@@ -233,6 +233,27 @@ final class ModuleBuilder {
         return LLVMBuildCall2(builder, type, function, &values, UInt32(values.count), "")
     }
 
+    /// `vector` (f32 lanes) as it is, through an empty inline assembly that the optimiser cannot see into, so that the
+    /// lane splats of it stay shuffles of a register: from a vector load that feeds only splats, LLVM would otherwise
+    /// make each splat a broadcast load of its own (16 loads where the kernel meant one, as the C backend's permute
+    /// from a register does under GCC), which the blocked N:M kernel, whose load ports go to the activations, paid for:
+    /// 1-3.5% of its time hot (bench/RESULTS.md, branch `llvmnm`). The assembly reads no memory, so copies of it on one
+    /// vector merge into one.
+    func inRegister(_ vector: LLVMValueRef?, width: Int) -> LLVMValueRef? {
+        let type = self.vector(width)
+        var parameters: [LLVMTypeRef?] = [type]
+        let functionType = LLVMFunctionType(type, &parameters, 1, 0)
+        let constraints = "=v,0"
+        let assembly = LLVMGetInlineAsm(functionType, "", 0, constraints, constraints.utf8.count, 0, 0, LLVMInlineAsmDialectATT, 0)
+        var arguments: [LLVMValueRef?] = [vector]
+        let call = LLVMBuildCall2(builder, functionType, assembly, &arguments, 1, "")
+        let kind = LLVMGetEnumAttributeKindForName("memory", 6)
+        LLVMAddCallSiteAttribute(call, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)), LLVMCreateEnumAttribute(context, kind, 0))
+        LLVMAddCallSiteAttribute(call, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)),
+                                 LLVMCreateEnumAttribute(context, LLVMGetEnumAttributeKindForName("nounwind", 8), 0))
+        return call
+    }
+
     /// A value in every lane of a `width`-lane vector.
     func splat(_ scalar: LLVMValueRef?, width: Int) -> LLVMValueRef? {
         let vectorType = LLVMVectorType(LLVMTypeOf(scalar), UInt32(width))

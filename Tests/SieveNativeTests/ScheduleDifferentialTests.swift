@@ -179,6 +179,47 @@ struct ScheduleDifferentialTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// Every 2:4 batch-1 product forced to row blocks in group order, compiled for x86-64-v4 by each backend (C, the
+    /// LLVM JIT, the LLVM object): the AVX-512 loop of `sieve_nm_rows4_f32` (inline assembly, the same under GCC and
+    /// under Clang, whose IR the LLVM backend links) over 16 chunks with a last block of one row, over 8 chunks and a
+    /// tail, over one chunk and a tail, and the tail alone (no chunk: the loop must not run), with 1 and 2 threads.
+    @Test("2:4 row blocks in group order through the AVX-512 loop, each backend (needs a CPU with AVX-512)",
+          .enabled(if: TargetDescription.native.f32Lanes == 16), arguments: TestBackend.allCases)
+    func rowBlocksInGroupOrderAVX512(_ backend: TestBackend) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let short = DifferentialCase(name: "2:4 row blocks of one chunk and a tail, and of a tail alone", text: """
+            graph @g(%x: tensor<1x224xf32>, %t: tensor<1x96xf32>) -> (tensor<1x9xf32>, tensor<1x5xf32>) {
+              %a = const @a : tensor<9x224xf32>
+              %b = const @b : tensor<5x96xf32>
+              %ya = matmul %x, %a {transpose_b = true} : tensor<1x9xf32>
+              %yb = matmul %t, %b {transpose_b = true} : tensor<1x5xf32>
+              return %ya, %yb
+            }
+            const @a : tensor<9x224xf32> = splat<0.0>
+            const @b : tensor<5x96xf32> = splat<0.0>
+            """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["a": (2, 4), "b": (2, 4)])
+        let (reference, unscheduled, ranges) = try mergedCases(rowBlockNMCases + [short], seed: 10)
+        var compiled = unscheduled
+        var forced: [[Int]] = []
+        for index in compiled.operations.indices where compiled.operations[index].kind.isKernelBearing {
+            let op = compiled.operations[index]
+            guard op.operands.count > 1, let weight = compiled.type(of: op.operands[1]), weight.layout == .nm(n: 2, m: 4),
+                  let rows = compiled.type(of: op.operands[0])?.shape.first, rows == 1 else { continue }
+            let problem = try #require(KernelProblem.make(op, in: compiled))
+            let schedule = KernelSchedule(variant: .nmDot, packing: .rows4, parallel: .rows)
+            guard problem.admits(schedule, vectorWidth: 16) else { continue }
+            compiled.operations[index].schedule = schedule
+            forced.append(weight.shape)
+        }
+        #expect(forced.sorted { $0.lexicographicallyPrecedes($1) } == [[5, 96], [9, 224], [22, 1088], [37, 2048]], "forced: \(forced)")
+        try Verifier.verify(compiled, checks: Verifier.targetChecks)
+        let problems = try compareCompiled(reference, compiled, ranges: ranges, seed: 11, target: .x86_64_v4, threads: [1, 2],
+                                           parallelThreshold: 1 << 14, name: "group", label: backend.rawValue, backend: backend,
+                                           folder: folder)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     /// The default schedule carries `chooseNMPacking`'s row blocks for batch-1 products, and for batch N the blocked
     /// kernel with its L1-sized k block, tile and prefetch distance (also at 128 rows, 8 vectors of 16 lanes).
     @Test("N:M defaults: chooseNMPacking at batch 1, the blocked kernel at batch N")

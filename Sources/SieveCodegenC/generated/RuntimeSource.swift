@@ -800,7 +800,8 @@ static inline void sieve_int8_tile(const uint8_t *a, int64_t lda, int64_t rows, 
  * values slice by slice, the four rows of a slice adjacent, then the indices in the same order, padded to 64 bytes),
  * then a tail of `tail_kept` values per row (values, then each row's indices from a byte). */
 #define SIEVE_NM_CHUNK_KEPT 64
-/* How far ahead of the chunk being read the batch-1 kernel prefetches (0: no software prefetch). */
+/* How far ahead of the chunk being read the batch-1 AVX2 kernels prefetch (0: no software prefetch; the AVX-512 2:4 loop,
+ * in assembly, does not prefetch: 4 KiB ahead helped Clang's order of it and slowed GCC's). */
 #ifndef SIEVE_NM_PREFETCH_BYTES
 #define SIEVE_NM_PREFETCH_BYTES 0
 #endif
@@ -844,22 +845,117 @@ static inline void sieve_nm_rows4_f32(const uint8_t *block, int64_t chunks, int6
         const __m512i three = _mm512_set1_epi32(3);
         __m512 acc[8];
         for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_ps();
-        for (; c < chunks; c++) {
-            const uint8_t *chunk = block + c * chunk_bytes;
-            const float *xc = x + c * chunk_k;
-#if SIEVE_NM_PREFETCH_BYTES > 0
-            for (int line = 0; line < chunk_bytes; line += 64) __builtin_prefetch(chunk + SIEVE_NM_PREFETCH_BYTES + line);
-#endif
-            for (int u = 0; u < 4; u++) {
-                __m512 low = _mm512_loadu_ps(xc + 32 * u), high = _mm512_loadu_ps(xc + 32 * u + 16);
-                for (int j = 0; j < 4; j++) {
-                    uint32_t word;
-                    memcpy(&word, chunk + value_bytes + 16 * u + 4 * j, sizeof word);
-                    __m512i lane = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), shifts), three), base);
-                    __m512 window = _mm512_permutex2var_ps(low, lane, high);
-                    acc[2 * j + (u & 1)] = _mm512_fmadd_ps(_mm512_loadu_ps(chunk + 256 * u + 64 * j), window, acc[2 * j + (u & 1)]);
-                }
-            }
+        /* Per chunk (1088 bytes: values at 256 * slice + 64 * row, the index word of slice u and row j at
+         * 1024 + 16 * u + 4 * j; 128 activations) and per slice u and row j, what this computes is
+         *     lane   = ((broadcast(index word) >> shifts) & three) | base      (vpsrlvd, vpternlogd 0xEC)
+         *     window = _mm512_permutex2var_ps(x[32u .. 32u + 15], lane, x[32u + 16 .. 32u + 31])
+         *     acc[2 * j + (u & 1)] += values(u, j) * window                    (one fused multiply-add)
+         * in this instruction order. It is inline assembly so that GCC and Clang (hence the LLVM backend, whose
+         * runtime IR Clang compiles) run the same loop: from the intrinsics, Clang 19's order ran the cold
+         * 4096x4096 layer 10-20% slower than GCC 12's (bench/RESULTS.md, 2026-12-05 09:40 UTC and the `llvmnm` section). The order
+         * is Clang's own schedule of the intrinsics with the upper window read by each permute from memory (where
+         * Clang keeps it in a register); it measured 4-5% faster than GCC's schedule under both compilers, where
+         * GCC's own order as assembly and simpler software-pipelined orders were no faster than GCC's intrinsics.
+         * The eight accumulators double as scratch registers between their uses; each still receives exactly the
+         * products the intrinsics gave it, in the same order, so the results are unchanged. */
+        if (chunks > 0) {
+            const uint8_t *w = block;
+            const float *xp = x, *xend = x + chunks * chunk_k;
+            __asm__(".p2align 4\n\t"
+                "1:\n\t"
+                "vpbroadcastd 1024(%[w]), %%zmm22\n\t"                  /* indices of slice 0, row 0 */
+                "vmovups 0(%[x]), %%zmm23\n\t"                          /* x window of slice 0, low half */
+                "vmovups 128(%[x]), %%zmm30\n\t"                        /* x window of slice 1, low half */
+                "vpsrlvd %[shifts], %%zmm22, %%zmm22\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %%zmm22\n\t"
+                "vpermi2ps 64(%[x]), %%zmm23, %%zmm22\n\t"              /* gather from slice 0's window */
+                "vfmadd132ps 0(%[w]), %[acc0], %%zmm22\n\t"             /* += slice 0, row 0 */
+                "vpbroadcastd 1028(%[w]), %[acc0]\n\t"                  /* indices of slice 0, row 1 */
+                "vpsrlvd %[shifts], %[acc0], %%zmm27\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %%zmm27\n\t"
+                "vpermi2ps 64(%[x]), %%zmm23, %%zmm27\n\t"              /* gather from slice 0's window */
+                "vfmadd132ps 64(%[w]), %[acc2], %%zmm27\n\t"            /* += slice 0, row 1 */
+                "vpbroadcastd 1032(%[w]), %[acc2]\n\t"                  /* indices of slice 0, row 2 */
+                "vpsrlvd %[shifts], %[acc2], %%zmm28\n\t"
+                "vpbroadcastd 1036(%[w]), %[acc2]\n\t"                  /* indices of slice 0, row 3 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm28\n\t"
+                "vpermi2ps 64(%[x]), %%zmm23, %%zmm28\n\t"              /* gather from slice 0's window */
+                "vfmadd132ps 128(%[w]), %[acc4], %%zmm28\n\t"           /* += slice 0, row 2 */
+                "vpsrlvd %[shifts], %[acc2], %%zmm29\n\t"
+                "vpbroadcastd 1040(%[w]), %[acc2]\n\t"                  /* indices of slice 1, row 0 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm29\n\t"
+                "vpermi2ps 64(%[x]), %%zmm23, %%zmm29\n\t"              /* gather from slice 0's window */
+                "vfmadd132ps 192(%[w]), %[acc6], %%zmm29\n\t"           /* += slice 0, row 3 */
+                "vpbroadcastd 1064(%[w]), %[acc6]\n\t"                  /* indices of slice 2, row 2 */
+                "vpsrlvd %[shifts], %[acc2], %%zmm23\n\t"
+                "vpbroadcastd 1044(%[w]), %[acc2]\n\t"                  /* indices of slice 1, row 1 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm23\n\t"
+                "vpsrlvd %[shifts], %[acc6], %[acc4]\n\t"
+                "vpbroadcastd 1068(%[w]), %[acc6]\n\t"                  /* indices of slice 2, row 3 */
+                "vpermi2ps 192(%[x]), %%zmm30, %%zmm23\n\t"             /* gather from slice 1's window */
+                "vfmadd132ps 256(%[w]), %[acc1], %%zmm23\n\t"           /* += slice 1, row 0 */
+                "vpternlogd $0xEC, %[three], %[base], %[acc4]\n\t"
+                "vpsrlvd %[shifts], %[acc2], %%zmm24\n\t"
+                "vpbroadcastd 1048(%[w]), %[acc2]\n\t"                  /* indices of slice 1, row 2 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm24\n\t"
+                "vpermi2ps 192(%[x]), %%zmm30, %%zmm24\n\t"             /* gather from slice 1's window */
+                "vfmadd132ps 320(%[w]), %[acc3], %%zmm24\n\t"           /* += slice 1, row 1 */
+                "vmovups 256(%[x]), %[acc3]\n\t"                        /* x window of slice 2, low half */
+                "vpsrlvd %[shifts], %[acc6], %[acc6]\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %[acc6]\n\t"
+                "vpsrlvd %[shifts], %[acc2], %%zmm25\n\t"
+                "vpbroadcastd 1052(%[w]), %[acc2]\n\t"                  /* indices of slice 1, row 3 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm25\n\t"
+                "vpermi2ps 192(%[x]), %%zmm30, %%zmm25\n\t"             /* gather from slice 1's window */
+                "vfmadd132ps 384(%[w]), %[acc5], %%zmm25\n\t"           /* += slice 1, row 2 */
+                "vpsrlvd %[shifts], %[acc2], %%zmm26\n\t"
+                "vpbroadcastd 1056(%[w]), %[acc2]\n\t"                  /* indices of slice 2, row 0 */
+                "vpternlogd $0xEC, %[three], %[base], %%zmm26\n\t"
+                "vpermi2ps 192(%[x]), %%zmm30, %%zmm26\n\t"             /* gather from slice 1's window */
+                "vfmadd132ps 448(%[w]), %[acc7], %%zmm26\n\t"           /* += slice 1, row 3 */
+                "vpsrlvd %[shifts], %[acc2], %[acc0]\n\t"
+                "vpbroadcastd 1060(%[w]), %[acc2]\n\t"                  /* indices of slice 2, row 1 */
+                "vpternlogd $0xEC, %[three], %[base], %[acc0]\n\t"
+                "vpermi2ps 320(%[x]), %[acc3], %[acc0]\n\t"             /* gather from slice 2's window */
+                "vpermi2ps 320(%[x]), %[acc3], %[acc4]\n\t"             /* gather from slice 2's window */
+                "vpermi2ps 320(%[x]), %[acc3], %[acc6]\n\t"             /* gather from slice 2's window */
+                "vfmadd132ps 512(%[w]), %%zmm22, %[acc0]\n\t"           /* += slice 2, row 0 */
+                "vmovups 384(%[x]), %%zmm22\n\t"                        /* x window of slice 3, low half */
+                "vfmadd132ps 640(%[w]), %%zmm28, %[acc4]\n\t"           /* += slice 2, row 2 */
+                "vfmadd132ps 704(%[w]), %%zmm29, %[acc6]\n\t"           /* += slice 2, row 3 */
+                "vpsrlvd %[shifts], %[acc2], %[acc2]\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %[acc2]\n\t"
+                "vpermi2ps 320(%[x]), %[acc3], %[acc2]\n\t"             /* gather from slice 2's window */
+                "vpbroadcastd 1072(%[w]), %[acc3]\n\t"                  /* indices of slice 3, row 0 */
+                "vpbroadcastd 1080(%[w]), %[acc7]\n\t"                  /* indices of slice 3, row 2 */
+                "vfmadd132ps 576(%[w]), %%zmm27, %[acc2]\n\t"           /* += slice 2, row 1 */
+                "vpsrlvd %[shifts], %[acc3], %[acc1]\n\t"
+                "vpsrlvd %[shifts], %[acc7], %[acc5]\n\t"
+                "vpbroadcastd 1076(%[w]), %[acc3]\n\t"                  /* indices of slice 3, row 1 */
+                "vpbroadcastd 1084(%[w]), %[acc7]\n\t"                  /* indices of slice 3, row 3 */
+                "vpternlogd $0xEC, %[three], %[base], %[acc1]\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %[acc5]\n\t"
+                "vpermi2ps 448(%[x]), %%zmm22, %[acc1]\n\t"             /* gather from slice 3's window */
+                "vpermi2ps 448(%[x]), %%zmm22, %[acc5]\n\t"             /* gather from slice 3's window */
+                "vfmadd132ps 768(%[w]), %%zmm23, %[acc1]\n\t"           /* += slice 3, row 0 */
+                "vfmadd132ps 896(%[w]), %%zmm25, %[acc5]\n\t"           /* += slice 3, row 2 */
+                "vpsrlvd %[shifts], %[acc3], %[acc3]\n\t"
+                "vpsrlvd %[shifts], %[acc7], %[acc7]\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %[acc3]\n\t"
+                "vpternlogd $0xEC, %[three], %[base], %[acc7]\n\t"
+                "vpermi2ps 448(%[x]), %%zmm22, %[acc3]\n\t"             /* gather from slice 3's window */
+                "vpermi2ps 448(%[x]), %%zmm22, %[acc7]\n\t"             /* gather from slice 3's window */
+                "vfmadd132ps 832(%[w]), %%zmm24, %[acc3]\n\t"           /* += slice 3, row 1 */
+                "vfmadd132ps 960(%[w]), %%zmm26, %[acc7]\n\t"           /* += slice 3, row 3 */
+                "addq $1088, %[w]\n\t"
+                "addq $512, %[x]\n\t"
+                "cmpq %[xend], %[x]\n\t"
+                "jne 1b"
+                : [acc0] "+v"(acc[0]), [acc1] "+v"(acc[1]), [acc2] "+v"(acc[2]), [acc3] "+v"(acc[3]), [acc4] "+v"(acc[4]),
+                  [acc5] "+v"(acc[5]), [acc6] "+v"(acc[6]), [acc7] "+v"(acc[7]), [w] "+r"(w), [x] "+r"(xp)
+                : [xend] "r"(xend), [shifts] "v"(shifts), [base] "v"(base), [three] "v"(three)
+                : "cc", "memory", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30");
+            c = chunks;
         }
         for (int j = 0; j < 4; j++) total[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[2 * j], acc[2 * j + 1]));
     }

@@ -33,19 +33,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #20
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #21
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #20
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #21
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #20
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #21
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -68,7 +68,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #20
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #21
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -122,8 +122,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #21
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #21
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -141,9 +141,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #20
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #20
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #20
+  %29 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #21
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #21
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -152,7 +152,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #21
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -162,8 +162,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #21
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -174,13 +174,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #20
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #21
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -200,7 +200,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #20
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #21
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -209,21 +209,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #20
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #20
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #21
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #20
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
   ret ptr null
 }
 
@@ -235,12 +235,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #20
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #21
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #20
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #20
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #21
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #21
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -251,10 +251,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #20
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #21
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #20
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #20
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #21
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #21
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -263,7 +263,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #20
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #21
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -292,12 +292,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -320,8 +320,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #20
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #21
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -341,7 +341,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #20
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #21
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -350,8 +350,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -364,9 +364,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #20
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
+  %61 = call i32 @sched_yield() #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -375,11 +375,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #20
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -395,14 +395,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #20
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #21
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #20
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -740,10 +740,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #21
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #20
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #21
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -764,7 +764,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #20
+  call void @free(ptr noundef %26) #21
   br label %35
 
 28:                                               ; preds = %20
@@ -773,7 +773,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #20
+  call void @free(ptr noundef %26) #21
   br label %35
 
 32:                                               ; preds = %28
@@ -786,7 +786,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #21
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -854,9 +854,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #21
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #20
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #21
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -880,7 +880,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #20
+  call void @free(ptr noundef %20) #21
   br label %24
 
 22:                                               ; preds = %10
@@ -890,7 +890,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #21
   ret ptr %25
 }
 
@@ -899,18 +899,18 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
   %7 = alloca ptr, align 8
   %8 = alloca ptr, align 8
   %9 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #21
   store ptr null, ptr %7, align 8, !tbaa !36
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #21
   store ptr null, ptr %8, align 8, !tbaa !36
   %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #20
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #21
   store ptr null, ptr %9, align 8, !tbaa !36
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %30
 
 12:                                               ; preds = %6
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #20
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #21
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %9, align 8
   %16 = icmp eq ptr %15, null
@@ -937,9 +937,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 30:                                               ; preds = %12, %6, %18
   %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
   %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
-  call void @free(ptr noundef %31) #20
+  call void @free(ptr noundef %31) #21
   %33 = load ptr, ptr %8, align 8, !tbaa !36
-  call void @free(ptr noundef %33) #20
+  call void @free(ptr noundef %33) #21
   %34 = icmp eq ptr %5, null
   br i1 %34, label %43, label %40
 
@@ -960,9 +960,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 
 43:                                               ; preds = %40, %35, %30
   %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #20
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #20
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #20
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #21
   ret ptr %44
 }
 
@@ -1015,10 +1015,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #20
+  tail call void @free(ptr noundef %5) #21
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #20
+  tail call void @free(ptr noundef %7) #21
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -1725,7 +1725,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #30
+  %4 = tail call double @erf(double noundef %3) #31
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -2748,7 +2748,7 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   %12 = mul nsw i64 %5, 10
   %13 = shl nsw i64 %5, 4
   %14 = select i1 %11, i64 %13, i64 %12
-  call void @llvm.lifetime.start.p0(i64 8192, ptr nonnull %10) #20
+  call void @llvm.lifetime.start.p0(i64 8192, ptr nonnull %10) #21
   %15 = icmp sgt i64 %4, 0
   br i1 %15, label %16, label %3979
 
@@ -7703,7 +7703,7 @@ define void @sieve_llvm_int8_tile(ptr noundef readonly %0, i64 noundef %1, i64 n
   br i1 %3978, label %116, label %119, !llvm.loop !78
 
 3979:                                             ; preds = %63, %9
-  call void @llvm.lifetime.end.p0(i64 8192, ptr nonnull %10) #20
+  call void @llvm.lifetime.end.p0(i64 8192, ptr nonnull %10) #21
   ret void
 }
 
@@ -7857,7 +7857,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -7977,12 +7977,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #20
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #21
   ret float %247
 }
 
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_nm_rows4_f32(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #17 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [4 x float], align 16
   %12 = alloca [4 x float], align 16
@@ -7998,505 +7998,308 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #20
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
   %27 = icmp ne i32 %5, 0
   %28 = or i1 %26, %27
-  br i1 %28, label %255, label %29
+  br i1 %28, label %60, label %29
 
 29:                                               ; preds = %9
   %30 = icmp sgt i64 %1, 0
-  br i1 %30, label %49, label %36
+  br i1 %30, label %31, label %47
 
-31:                                               ; preds = %49
-  %32 = fadd <16 x float> %171, %219
-  %33 = fadd <16 x float> %182, %230
-  %34 = fadd <16 x float> %193, %241
-  %35 = fadd <16 x float> %204, %252
-  br label %36
+31:                                               ; preds = %29
+  %32 = mul nuw nsw i64 %24, %1
+  %33 = getelementptr inbounds float, ptr %6, i64 %32
+  %34 = tail call { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } asm ".p2align 4\0A\091:\0A\09vpbroadcastd 1024($8), %zmm22\0A\09vmovups 0($9), %zmm23\0A\09vmovups 128($9), %zmm30\0A\09vpsrlvd $11, %zmm22, %zmm22\0A\09vpternlogd $$0xEC, $13, $12, %zmm22\0A\09vpermi2ps 64($9), %zmm23, %zmm22\0A\09vfmadd132ps 0($8), $0, %zmm22\0A\09vpbroadcastd 1028($8), $0\0A\09vpsrlvd $11, $0, %zmm27\0A\09vpternlogd $$0xEC, $13, $12, %zmm27\0A\09vpermi2ps 64($9), %zmm23, %zmm27\0A\09vfmadd132ps 64($8), $2, %zmm27\0A\09vpbroadcastd 1032($8), $2\0A\09vpsrlvd $11, $2, %zmm28\0A\09vpbroadcastd 1036($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm28\0A\09vpermi2ps 64($9), %zmm23, %zmm28\0A\09vfmadd132ps 128($8), $4, %zmm28\0A\09vpsrlvd $11, $2, %zmm29\0A\09vpbroadcastd 1040($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm29\0A\09vpermi2ps 64($9), %zmm23, %zmm29\0A\09vfmadd132ps 192($8), $6, %zmm29\0A\09vpbroadcastd 1064($8), $6\0A\09vpsrlvd $11, $2, %zmm23\0A\09vpbroadcastd 1044($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm23\0A\09vpsrlvd $11, $6, $4\0A\09vpbroadcastd 1068($8), $6\0A\09vpermi2ps 192($9), %zmm30, %zmm23\0A\09vfmadd132ps 256($8), $1, %zmm23\0A\09vpternlogd $$0xEC, $13, $12, $4\0A\09vpsrlvd $11, $2, %zmm24\0A\09vpbroadcastd 1048($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm24\0A\09vpermi2ps 192($9), %zmm30, %zmm24\0A\09vfmadd132ps 320($8), $3, %zmm24\0A\09vmovups 256($9), $3\0A\09vpsrlvd $11, $6, $6\0A\09vpternlogd $$0xEC, $13, $12, $6\0A\09vpsrlvd $11, $2, %zmm25\0A\09vpbroadcastd 1052($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm25\0A\09vpermi2ps 192($9), %zmm30, %zmm25\0A\09vfmadd132ps 384($8), $5, %zmm25\0A\09vpsrlvd $11, $2, %zmm26\0A\09vpbroadcastd 1056($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm26\0A\09vpermi2ps 192($9), %zmm30, %zmm26\0A\09vfmadd132ps 448($8), $7, %zmm26\0A\09vpsrlvd $11, $2, $0\0A\09vpbroadcastd 1060($8), $2\0A\09vpternlogd $$0xEC, $13, $12, $0\0A\09vpermi2ps 320($9), $3, $0\0A\09vpermi2ps 320($9), $3, $4\0A\09vpermi2ps 320($9), $3, $6\0A\09vfmadd132ps 512($8), %zmm22, $0\0A\09vmovups 384($9), %zmm22\0A\09vfmadd132ps 640($8), %zmm28, $4\0A\09vfmadd132ps 704($8), %zmm29, $6\0A\09vpsrlvd $11, $2, $2\0A\09vpternlogd $$0xEC, $13, $12, $2\0A\09vpermi2ps 320($9), $3, $2\0A\09vpbroadcastd 1072($8), $3\0A\09vpbroadcastd 1080($8), $7\0A\09vfmadd132ps 576($8), %zmm27, $2\0A\09vpsrlvd $11, $3, $1\0A\09vpsrlvd $11, $7, $5\0A\09vpbroadcastd 1076($8), $3\0A\09vpbroadcastd 1084($8), $7\0A\09vpternlogd $$0xEC, $13, $12, $1\0A\09vpternlogd $$0xEC, $13, $12, $5\0A\09vpermi2ps 448($9), %zmm22, $1\0A\09vpermi2ps 448($9), %zmm22, $5\0A\09vfmadd132ps 768($8), %zmm23, $1\0A\09vfmadd132ps 896($8), %zmm25, $5\0A\09vpsrlvd $11, $3, $3\0A\09vpsrlvd $11, $7, $7\0A\09vpternlogd $$0xEC, $13, $12, $3\0A\09vpternlogd $$0xEC, $13, $12, $7\0A\09vpermi2ps 448($9), %zmm22, $3\0A\09vpermi2ps 448($9), %zmm22, $7\0A\09vfmadd132ps 832($8), %zmm24, $3\0A\09vfmadd132ps 960($8), %zmm26, $7\0A\09addq $$1088, $8\0A\09addq $$512, $9\0A\09cmpq $10, $9\0A\09jne 1b", "=v,=v,=v,=v,=v,=v,=v,=v,=r,=r,r,v,v,v,0,1,2,3,4,5,6,7,8,9,~{cc},~{memory},~{xmm22},~{xmm23},~{xmm24},~{xmm25},~{xmm26},~{xmm27},~{xmm28},~{xmm29},~{xmm30},~{dirflag},~{fpsr},~{flags}"(ptr %33, <8 x i64> <i64 8589934592, i64 25769803780, i64 42949672968, i64 60129542156, i64 77309411344, i64 94489280532, i64 111669149720, i64 128849018908>, <8 x i64> <i64 0, i64 17179869188, i64 34359738376, i64 51539607564, i64 68719476752, i64 85899345940, i64 103079215128, i64 120259084316>, <8 x i64> <i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891>, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, ptr %0, ptr %6) #21, !srcloc !82
+  %35 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 0
+  %36 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 1
+  %37 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 2
+  %38 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 3
+  %39 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 4
+  %40 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 5
+  %41 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 6
+  %42 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 7
+  %43 = fadd <16 x float> %35, %36
+  %44 = fadd <16 x float> %37, %38
+  %45 = fadd <16 x float> %39, %40
+  %46 = fadd <16 x float> %41, %42
+  br label %47
 
-36:                                               ; preds = %31, %29
-  %37 = phi i64 [ %1, %31 ], [ 0, %29 ]
-  %38 = phi <16 x float> [ %32, %31 ], [ zeroinitializer, %29 ]
-  %39 = phi <16 x float> [ %33, %31 ], [ zeroinitializer, %29 ]
-  %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
-  %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
-  %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !60
-  %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
-  %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !60
-  %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
-  %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !60
-  %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
-  %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !60
-  br label %255
+47:                                               ; preds = %31, %29
+  %48 = phi i64 [ %1, %31 ], [ 0, %29 ]
+  %49 = phi <16 x float> [ %43, %31 ], [ zeroinitializer, %29 ]
+  %50 = phi <16 x float> [ %44, %31 ], [ zeroinitializer, %29 ]
+  %51 = phi <16 x float> [ %45, %31 ], [ zeroinitializer, %29 ]
+  %52 = phi <16 x float> [ %46, %31 ], [ zeroinitializer, %29 ]
+  %53 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %49)
+  store float %53, ptr %10, align 16, !tbaa !60
+  %54 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %50)
+  %55 = getelementptr inbounds i8, ptr %10, i64 4
+  store float %54, ptr %55, align 4, !tbaa !60
+  %56 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %51)
+  %57 = getelementptr inbounds i8, ptr %10, i64 8
+  store float %56, ptr %57, align 8, !tbaa !60
+  %58 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %52)
+  %59 = getelementptr inbounds i8, ptr %10, i64 12
+  store float %58, ptr %59, align 4, !tbaa !60
+  br label %60
 
-49:                                               ; preds = %29, %49
-  %50 = phi <16 x float> [ %252, %49 ], [ zeroinitializer, %29 ]
-  %51 = phi <16 x float> [ %204, %49 ], [ zeroinitializer, %29 ]
-  %52 = phi <16 x float> [ %241, %49 ], [ zeroinitializer, %29 ]
-  %53 = phi <16 x float> [ %193, %49 ], [ zeroinitializer, %29 ]
-  %54 = phi <16 x float> [ %230, %49 ], [ zeroinitializer, %29 ]
-  %55 = phi <16 x float> [ %182, %49 ], [ zeroinitializer, %29 ]
-  %56 = phi <16 x float> [ %219, %49 ], [ zeroinitializer, %29 ]
-  %57 = phi <16 x float> [ %171, %49 ], [ zeroinitializer, %29 ]
-  %58 = phi i64 [ %253, %49 ], [ 0, %29 ]
-  %59 = mul nuw nsw i64 %58, %21
-  %60 = getelementptr inbounds i8, ptr %0, i64 %59
-  %61 = mul nuw nsw i64 %58, %24
-  %62 = getelementptr inbounds float, ptr %6, i64 %61
-  %63 = getelementptr inbounds i8, ptr %60, i64 1024
-  %64 = load <16 x float>, ptr %62, align 1, !tbaa !31
-  %65 = getelementptr inbounds i8, ptr %62, i64 64
-  %66 = load <16 x float>, ptr %65, align 1, !tbaa !31
-  %67 = load i32, ptr %63, align 1
-  %68 = insertelement <16 x i32> poison, i32 %67, i64 0
-  %69 = shufflevector <16 x i32> %68, <16 x i32> poison, <16 x i32> zeroinitializer
-  %70 = lshr <16 x i32> %69, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %71 = and <16 x i32> %70, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %72 = or disjoint <16 x i32> %71, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %73 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %72, <16 x float> %66)
-  %74 = load <16 x float>, ptr %60, align 1, !tbaa !31
-  %75 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %74, <16 x float> %73, <16 x float> %57)
-  %76 = getelementptr inbounds i8, ptr %60, i64 1028
-  %77 = load i32, ptr %76, align 1
-  %78 = insertelement <16 x i32> poison, i32 %77, i64 0
-  %79 = shufflevector <16 x i32> %78, <16 x i32> poison, <16 x i32> zeroinitializer
-  %80 = lshr <16 x i32> %79, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %81 = and <16 x i32> %80, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %82 = or disjoint <16 x i32> %81, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %83 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %82, <16 x float> %66)
-  %84 = getelementptr inbounds i8, ptr %60, i64 64
-  %85 = load <16 x float>, ptr %84, align 1, !tbaa !31
-  %86 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %85, <16 x float> %83, <16 x float> %55)
-  %87 = getelementptr inbounds i8, ptr %60, i64 1032
-  %88 = load i32, ptr %87, align 1
-  %89 = insertelement <16 x i32> poison, i32 %88, i64 0
-  %90 = shufflevector <16 x i32> %89, <16 x i32> poison, <16 x i32> zeroinitializer
-  %91 = lshr <16 x i32> %90, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %92 = and <16 x i32> %91, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %93 = or disjoint <16 x i32> %92, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %94 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %93, <16 x float> %66)
-  %95 = getelementptr inbounds i8, ptr %60, i64 128
-  %96 = load <16 x float>, ptr %95, align 1, !tbaa !31
-  %97 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %96, <16 x float> %94, <16 x float> %53)
-  %98 = getelementptr inbounds i8, ptr %60, i64 1036
-  %99 = load i32, ptr %98, align 1
-  %100 = insertelement <16 x i32> poison, i32 %99, i64 0
-  %101 = shufflevector <16 x i32> %100, <16 x i32> poison, <16 x i32> zeroinitializer
-  %102 = lshr <16 x i32> %101, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %103 = and <16 x i32> %102, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %104 = or disjoint <16 x i32> %103, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %105 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %104, <16 x float> %66)
-  %106 = getelementptr inbounds i8, ptr %60, i64 192
-  %107 = load <16 x float>, ptr %106, align 1, !tbaa !31
-  %108 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %107, <16 x float> %105, <16 x float> %51)
-  %109 = getelementptr inbounds i8, ptr %62, i64 128
-  %110 = load <16 x float>, ptr %109, align 1, !tbaa !31
-  %111 = getelementptr inbounds i8, ptr %62, i64 192
-  %112 = load <16 x float>, ptr %111, align 1, !tbaa !31
-  %113 = getelementptr inbounds i8, ptr %60, i64 1040
-  %114 = getelementptr inbounds i8, ptr %60, i64 256
-  %115 = load i32, ptr %113, align 1
-  %116 = insertelement <16 x i32> poison, i32 %115, i64 0
-  %117 = shufflevector <16 x i32> %116, <16 x i32> poison, <16 x i32> zeroinitializer
-  %118 = lshr <16 x i32> %117, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %119 = and <16 x i32> %118, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %120 = or disjoint <16 x i32> %119, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %121 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %120, <16 x float> %112)
-  %122 = load <16 x float>, ptr %114, align 1, !tbaa !31
-  %123 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %122, <16 x float> %121, <16 x float> %56)
-  %124 = getelementptr inbounds i8, ptr %60, i64 1044
-  %125 = load i32, ptr %124, align 1
-  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
-  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
-  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %131 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %130, <16 x float> %112)
-  %132 = getelementptr inbounds i8, ptr %60, i64 320
-  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
-  %134 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %133, <16 x float> %131, <16 x float> %54)
-  %135 = getelementptr inbounds i8, ptr %60, i64 1048
-  %136 = load i32, ptr %135, align 1
-  %137 = insertelement <16 x i32> poison, i32 %136, i64 0
-  %138 = shufflevector <16 x i32> %137, <16 x i32> poison, <16 x i32> zeroinitializer
-  %139 = lshr <16 x i32> %138, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %140 = and <16 x i32> %139, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %141 = or disjoint <16 x i32> %140, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %142 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %141, <16 x float> %112)
-  %143 = getelementptr inbounds i8, ptr %60, i64 384
-  %144 = load <16 x float>, ptr %143, align 1, !tbaa !31
-  %145 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %144, <16 x float> %142, <16 x float> %52)
-  %146 = getelementptr inbounds i8, ptr %60, i64 1052
-  %147 = load i32, ptr %146, align 1
-  %148 = insertelement <16 x i32> poison, i32 %147, i64 0
-  %149 = shufflevector <16 x i32> %148, <16 x i32> poison, <16 x i32> zeroinitializer
-  %150 = lshr <16 x i32> %149, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %151 = and <16 x i32> %150, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %152 = or disjoint <16 x i32> %151, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %153 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %152, <16 x float> %112)
-  %154 = getelementptr inbounds i8, ptr %60, i64 448
-  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
-  %156 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %155, <16 x float> %153, <16 x float> %50)
-  %157 = getelementptr inbounds i8, ptr %62, i64 256
-  %158 = load <16 x float>, ptr %157, align 1, !tbaa !31
-  %159 = getelementptr inbounds i8, ptr %62, i64 320
-  %160 = load <16 x float>, ptr %159, align 1, !tbaa !31
-  %161 = getelementptr inbounds i8, ptr %60, i64 1056
-  %162 = getelementptr inbounds i8, ptr %60, i64 512
-  %163 = load i32, ptr %161, align 1
-  %164 = insertelement <16 x i32> poison, i32 %163, i64 0
-  %165 = shufflevector <16 x i32> %164, <16 x i32> poison, <16 x i32> zeroinitializer
-  %166 = lshr <16 x i32> %165, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %167 = and <16 x i32> %166, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %168 = or disjoint <16 x i32> %167, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %169 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %168, <16 x float> %160)
-  %170 = load <16 x float>, ptr %162, align 1, !tbaa !31
-  %171 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %170, <16 x float> %169, <16 x float> %75)
-  %172 = getelementptr inbounds i8, ptr %60, i64 1060
-  %173 = load i32, ptr %172, align 1
-  %174 = insertelement <16 x i32> poison, i32 %173, i64 0
-  %175 = shufflevector <16 x i32> %174, <16 x i32> poison, <16 x i32> zeroinitializer
-  %176 = lshr <16 x i32> %175, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %177 = and <16 x i32> %176, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %178 = or disjoint <16 x i32> %177, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %179 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %178, <16 x float> %160)
-  %180 = getelementptr inbounds i8, ptr %60, i64 576
-  %181 = load <16 x float>, ptr %180, align 1, !tbaa !31
-  %182 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %181, <16 x float> %179, <16 x float> %86)
-  %183 = getelementptr inbounds i8, ptr %60, i64 1064
-  %184 = load i32, ptr %183, align 1
-  %185 = insertelement <16 x i32> poison, i32 %184, i64 0
-  %186 = shufflevector <16 x i32> %185, <16 x i32> poison, <16 x i32> zeroinitializer
-  %187 = lshr <16 x i32> %186, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %188 = and <16 x i32> %187, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %189 = or disjoint <16 x i32> %188, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %190 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %189, <16 x float> %160)
-  %191 = getelementptr inbounds i8, ptr %60, i64 640
-  %192 = load <16 x float>, ptr %191, align 1, !tbaa !31
-  %193 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %192, <16 x float> %190, <16 x float> %97)
-  %194 = getelementptr inbounds i8, ptr %60, i64 1068
-  %195 = load i32, ptr %194, align 1
-  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
-  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %198 = lshr <16 x i32> %197, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %199 = and <16 x i32> %198, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %200 = or disjoint <16 x i32> %199, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %201 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %200, <16 x float> %160)
-  %202 = getelementptr inbounds i8, ptr %60, i64 704
-  %203 = load <16 x float>, ptr %202, align 1, !tbaa !31
-  %204 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %203, <16 x float> %201, <16 x float> %108)
-  %205 = getelementptr inbounds i8, ptr %62, i64 384
-  %206 = load <16 x float>, ptr %205, align 1, !tbaa !31
-  %207 = getelementptr inbounds i8, ptr %62, i64 448
-  %208 = load <16 x float>, ptr %207, align 1, !tbaa !31
-  %209 = getelementptr inbounds i8, ptr %60, i64 1072
-  %210 = getelementptr inbounds i8, ptr %60, i64 768
-  %211 = load i32, ptr %209, align 1
-  %212 = insertelement <16 x i32> poison, i32 %211, i64 0
-  %213 = shufflevector <16 x i32> %212, <16 x i32> poison, <16 x i32> zeroinitializer
-  %214 = lshr <16 x i32> %213, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %215 = and <16 x i32> %214, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %216 = or disjoint <16 x i32> %215, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %217 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %216, <16 x float> %208)
-  %218 = load <16 x float>, ptr %210, align 1, !tbaa !31
-  %219 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %218, <16 x float> %217, <16 x float> %123)
-  %220 = getelementptr inbounds i8, ptr %60, i64 1076
-  %221 = load i32, ptr %220, align 1
-  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
-  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
-  %224 = lshr <16 x i32> %223, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %225 = and <16 x i32> %224, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %226 = or disjoint <16 x i32> %225, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %227 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %226, <16 x float> %208)
-  %228 = getelementptr inbounds i8, ptr %60, i64 832
-  %229 = load <16 x float>, ptr %228, align 1, !tbaa !31
-  %230 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %229, <16 x float> %227, <16 x float> %134)
-  %231 = getelementptr inbounds i8, ptr %60, i64 1080
-  %232 = load i32, ptr %231, align 1
-  %233 = insertelement <16 x i32> poison, i32 %232, i64 0
-  %234 = shufflevector <16 x i32> %233, <16 x i32> poison, <16 x i32> zeroinitializer
-  %235 = lshr <16 x i32> %234, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %236 = and <16 x i32> %235, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %237 = or disjoint <16 x i32> %236, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %238 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %237, <16 x float> %208)
-  %239 = getelementptr inbounds i8, ptr %60, i64 896
-  %240 = load <16 x float>, ptr %239, align 1, !tbaa !31
-  %241 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %240, <16 x float> %238, <16 x float> %145)
-  %242 = getelementptr inbounds i8, ptr %60, i64 1084
-  %243 = load i32, ptr %242, align 1
-  %244 = insertelement <16 x i32> poison, i32 %243, i64 0
-  %245 = shufflevector <16 x i32> %244, <16 x i32> poison, <16 x i32> zeroinitializer
-  %246 = lshr <16 x i32> %245, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %247 = and <16 x i32> %246, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %248 = or disjoint <16 x i32> %247, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %249 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %248, <16 x float> %208)
-  %250 = getelementptr inbounds i8, ptr %60, i64 960
-  %251 = load <16 x float>, ptr %250, align 1, !tbaa !31
-  %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
-  %253 = add nuw nsw i64 %58, 1
-  %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !82
+60:                                               ; preds = %47, %9
+  %61 = phi i64 [ 0, %9 ], [ %48, %47 ]
+  %62 = icmp slt i64 %61, %1
+  br i1 %62, label %63, label %169
 
-255:                                              ; preds = %36, %9
-  %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
-  %257 = icmp slt i64 %256, %1
-  br i1 %257, label %258, label %364
+63:                                               ; preds = %60
+  %64 = sext i32 %3 to i64
+  %65 = sext i32 %4 to i64
+  %66 = shl nuw nsw i64 %17, 1
+  %67 = shl nsw i32 -1, %16
+  %68 = xor i32 %67, -1
+  %69 = getelementptr inbounds i8, ptr %11, i64 4
+  %70 = getelementptr inbounds i8, ptr %11, i64 8
+  %71 = getelementptr inbounds i8, ptr %11, i64 12
+  br label %72
 
-258:                                              ; preds = %255
-  %259 = sext i32 %3 to i64
-  %260 = sext i32 %4 to i64
-  %261 = shl nuw nsw i64 %17, 1
-  %262 = shl nsw i32 -1, %16
-  %263 = xor i32 %262, -1
-  %264 = getelementptr inbounds i8, ptr %11, i64 4
-  %265 = getelementptr inbounds i8, ptr %11, i64 8
-  %266 = getelementptr inbounds i8, ptr %11, i64 12
-  br label %267
+72:                                               ; preds = %79, %63
+  %73 = phi i64 [ %61, %63 ], [ %80, %79 ]
+  %74 = mul nsw i64 %73, %21
+  %75 = getelementptr inbounds i8, ptr %0, i64 %74
+  %76 = mul nsw i64 %73, %24
+  %77 = getelementptr inbounds float, ptr %6, i64 %76
+  %78 = getelementptr inbounds i8, ptr %75, i64 1024
+  br label %82
 
-267:                                              ; preds = %274, %258
-  %268 = phi i64 [ %256, %258 ], [ %275, %274 ]
-  %269 = mul nuw nsw i64 %268, %21
-  %270 = getelementptr inbounds i8, ptr %0, i64 %269
-  %271 = mul nsw i64 %268, %24
-  %272 = getelementptr inbounds float, ptr %6, i64 %271
-  %273 = getelementptr inbounds i8, ptr %270, i64 1024
-  br label %277
+79:                                               ; preds = %84
+  %80 = add nuw nsw i64 %73, 1
+  %81 = icmp eq i64 %80, %1
+  br i1 %81, label %169, label %72, !llvm.loop !83
 
-274:                                              ; preds = %279
-  %275 = add nuw nsw i64 %268, 1
-  %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !83
-
-277:                                              ; preds = %279, %267
-  %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #20
+82:                                               ; preds = %84, %72
+  %83 = phi i64 [ 0, %72 ], [ %95, %84 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
-  br label %292
+  br label %97
 
-279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !60
-  %281 = load float, ptr %264, align 4, !tbaa !60
-  %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !60
-  %284 = load float, ptr %266, align 4, !tbaa !60
-  %285 = fadd float %283, %284
-  %286 = fadd float %282, %285
-  %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !60
-  %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #20
-  %290 = add nuw nsw i64 %278, 1
-  %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !84
+84:                                               ; preds = %150
+  %85 = load float, ptr %11, align 16, !tbaa !60
+  %86 = load float, ptr %69, align 4, !tbaa !60
+  %87 = fadd float %85, %86
+  %88 = load float, ptr %70, align 8, !tbaa !60
+  %89 = load float, ptr %71, align 4, !tbaa !60
+  %90 = fadd float %88, %89
+  %91 = fadd float %87, %90
+  %92 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %83
+  %93 = load float, ptr %92, align 4, !tbaa !60
+  %94 = fadd float %93, %91
+  store float %94, ptr %92, align 4, !tbaa !60
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #21
+  %95 = add nuw nsw i64 %83, 1
+  %96 = icmp eq i64 %95, 4
+  br i1 %96, label %79, label %82, !llvm.loop !84
 
-292:                                              ; preds = %345, %277
-  %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
-  %294 = lshr i64 %293, 2
-  %295 = and i64 %294, 12
-  %296 = or disjoint i64 %295, %278
-  br i1 %27, label %299, label %297
+97:                                               ; preds = %150, %82
+  %98 = phi i64 [ 0, %82 ], [ %167, %150 ]
+  %99 = lshr i64 %98, 2
+  %100 = and i64 %99, 12
+  %101 = or disjoint i64 %100, %83
+  br i1 %27, label %104, label %102
 
-297:                                              ; preds = %292
-  %298 = and i64 %293, 15
-  br label %321
+102:                                              ; preds = %97
+  %103 = and i64 %98, 15
+  br label %126
 
-299:                                              ; preds = %292
-  %300 = and i64 %293, 48
-  %301 = and i64 %293, 15
-  %302 = add nuw nsw i64 %301, 248
-  %303 = icmp ult i64 %301, 8
-  %304 = select i1 %303, i64 %301, i64 %302
-  %305 = trunc i64 %304 to i8
-  %306 = sdiv i8 %305, 4
-  %307 = sext i8 %306 to i64
-  %308 = srem i8 %305, 4
-  %309 = select i1 %303, i64 0, i64 8
-  %310 = sext i8 %308 to i32
-  %311 = sdiv i32 %310, %3
-  %312 = sext i32 %311 to i64
-  %313 = shl nsw i64 %312, 1
-  %314 = add nsw i64 %313, %307
-  %315 = mul nsw i64 %314, %259
-  %316 = srem i32 %310, %3
-  %317 = sext i32 %316 to i64
-  %318 = or disjoint i64 %309, %300
-  %319 = add nsw i64 %318, %317
-  %320 = add i64 %319, %315
-  br label %321
+104:                                              ; preds = %97
+  %105 = and i64 %98, 48
+  %106 = and i64 %98, 15
+  %107 = add nuw nsw i64 %106, 248
+  %108 = icmp ult i64 %106, 8
+  %109 = select i1 %108, i64 %106, i64 %107
+  %110 = trunc i64 %109 to i8
+  %111 = sdiv i8 %110, 4
+  %112 = sext i8 %111 to i64
+  %113 = srem i8 %110, 4
+  %114 = select i1 %108, i64 0, i64 8
+  %115 = sext i8 %113 to i32
+  %116 = sdiv i32 %115, %3
+  %117 = sext i32 %116 to i64
+  %118 = shl nsw i64 %117, 1
+  %119 = add nsw i64 %118, %112
+  %120 = mul nsw i64 %119, %64
+  %121 = srem i32 %115, %3
+  %122 = sext i32 %121 to i64
+  %123 = or disjoint i64 %114, %105
+  %124 = add nsw i64 %123, %122
+  %125 = add i64 %124, %120
+  br label %126
 
-321:                                              ; preds = %299, %297
-  %322 = phi i64 [ %298, %297 ], [ %301, %299 ]
-  %323 = phi i64 [ %293, %297 ], [ %320, %299 ]
-  %324 = shl nuw nsw i64 %296, 6
-  %325 = shl nuw nsw i64 %322, 2
-  %326 = or disjoint i64 %325, %324
-  %327 = getelementptr inbounds i8, ptr %270, i64 %326
-  %328 = load float, ptr %327, align 1
-  %329 = sdiv i64 %323, %259
-  %330 = mul nsw i64 %329, %260
-  %331 = mul nuw nsw i64 %261, %296
-  %332 = getelementptr inbounds i8, ptr %273, i64 %331
-  br i1 %14, label %339, label %333
+126:                                              ; preds = %104, %102
+  %127 = phi i64 [ %103, %102 ], [ %106, %104 ]
+  %128 = phi i64 [ %98, %102 ], [ %125, %104 ]
+  %129 = shl nuw nsw i64 %101, 6
+  %130 = shl nuw nsw i64 %127, 2
+  %131 = or disjoint i64 %130, %129
+  %132 = getelementptr inbounds i8, ptr %75, i64 %131
+  %133 = load float, ptr %132, align 1
+  %134 = sdiv i64 %128, %64
+  %135 = mul nsw i64 %134, %65
+  %136 = mul nuw nsw i64 %66, %101
+  %137 = getelementptr inbounds i8, ptr %78, i64 %136
+  br i1 %14, label %144, label %138
 
-333:                                              ; preds = %321
-  %334 = mul nuw nsw i64 %322, %17
-  %335 = lshr i64 %334, 3
-  %336 = getelementptr inbounds i8, ptr %332, i64 %335
-  %337 = load i8, ptr %336, align 1, !tbaa !31
-  %338 = zext i8 %337 to i32
-  br label %345
+138:                                              ; preds = %126
+  %139 = mul nuw nsw i64 %127, %17
+  %140 = lshr i64 %139, 3
+  %141 = getelementptr inbounds i8, ptr %137, i64 %140
+  %142 = load i8, ptr %141, align 1, !tbaa !31
+  %143 = zext i8 %142 to i32
+  br label %150
 
-339:                                              ; preds = %321
-  %340 = mul nuw nsw i64 %322, 3
-  %341 = lshr i64 %340, 3
-  %342 = getelementptr inbounds i8, ptr %332, i64 %341
-  %343 = load i16, ptr %342, align 1
-  %344 = zext i16 %343 to i32
-  br label %345
+144:                                              ; preds = %126
+  %145 = mul nuw nsw i64 %127, 3
+  %146 = lshr i64 %145, 3
+  %147 = getelementptr inbounds i8, ptr %137, i64 %146
+  %148 = load i16, ptr %147, align 1
+  %149 = zext i16 %148 to i32
+  br label %150
 
-345:                                              ; preds = %339, %333
-  %346 = phi i64 [ %334, %333 ], [ %340, %339 ]
-  %347 = phi i32 [ %338, %333 ], [ %344, %339 ]
-  %348 = phi i32 [ %263, %333 ], [ 7, %339 ]
-  %349 = trunc nuw nsw i64 %346 to i32
-  %350 = and i32 %349, 7
-  %351 = lshr i32 %347, %350
-  %352 = and i32 %351, %348
-  %353 = zext nneg i32 %352 to i64
-  %354 = getelementptr float, ptr %272, i64 %330
-  %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !60
-  %357 = fmul float %328, %356
-  %358 = and i64 %293, 3
-  %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !60
-  %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !60
-  %362 = add nuw nsw i64 %293, 1
-  %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !85
+150:                                              ; preds = %144, %138
+  %151 = phi i64 [ %139, %138 ], [ %145, %144 ]
+  %152 = phi i32 [ %143, %138 ], [ %149, %144 ]
+  %153 = phi i32 [ %68, %138 ], [ 7, %144 ]
+  %154 = trunc nuw nsw i64 %151 to i32
+  %155 = and i32 %154, 7
+  %156 = lshr i32 %152, %155
+  %157 = and i32 %156, %153
+  %158 = zext nneg i32 %157 to i64
+  %159 = getelementptr float, ptr %77, i64 %135
+  %160 = getelementptr float, ptr %159, i64 %158
+  %161 = load float, ptr %160, align 4, !tbaa !60
+  %162 = fmul float %133, %161
+  %163 = and i64 %98, 3
+  %164 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %163
+  %165 = load float, ptr %164, align 4, !tbaa !60
+  %166 = fadd float %165, %162
+  store float %166, ptr %164, align 4, !tbaa !60
+  %167 = add nuw nsw i64 %98, 1
+  %168 = icmp eq i64 %167, 64
+  br i1 %168, label %84, label %97, !llvm.loop !85
 
-364:                                              ; preds = %274, %255
-  %365 = icmp sgt i64 %2, 0
-  br i1 %365, label %366, label %440
+169:                                              ; preds = %79, %60
+  %170 = icmp sgt i64 %2, 0
+  br i1 %170, label %171, label %245
 
-366:                                              ; preds = %364
-  %367 = mul nsw i64 %21, %1
-  %368 = getelementptr inbounds i8, ptr %0, i64 %367
-  %369 = mul nsw i64 %24, %1
-  %370 = getelementptr inbounds float, ptr %6, i64 %369
-  %371 = mul nuw nsw i64 %17, %2
-  %372 = add nuw nsw i64 %371, 7
-  %373 = lshr i64 %372, 3
-  %374 = getelementptr inbounds i8, ptr %12, i64 4
-  %375 = getelementptr inbounds i8, ptr %12, i64 8
-  %376 = getelementptr inbounds i8, ptr %12, i64 12
-  %377 = sext i32 %3 to i64
-  %378 = sext i32 %4 to i64
-  %379 = shl nsw i64 %2, 4
-  %380 = getelementptr inbounds i8, ptr %368, i64 %379
-  %381 = shl nsw i32 -1, %16
-  %382 = xor i32 %381, -1
-  br label %383
+171:                                              ; preds = %169
+  %172 = mul nsw i64 %21, %1
+  %173 = getelementptr inbounds i8, ptr %0, i64 %172
+  %174 = mul nsw i64 %24, %1
+  %175 = getelementptr inbounds float, ptr %6, i64 %174
+  %176 = mul nuw nsw i64 %17, %2
+  %177 = add nuw nsw i64 %176, 7
+  %178 = lshr i64 %177, 3
+  %179 = getelementptr inbounds i8, ptr %12, i64 4
+  %180 = getelementptr inbounds i8, ptr %12, i64 8
+  %181 = getelementptr inbounds i8, ptr %12, i64 12
+  %182 = sext i32 %3 to i64
+  %183 = sext i32 %4 to i64
+  %184 = shl nsw i64 %2, 4
+  %185 = getelementptr inbounds i8, ptr %173, i64 %184
+  %186 = shl nsw i32 -1, %16
+  %187 = xor i32 %186, -1
+  br label %188
 
-383:                                              ; preds = %388, %366
-  %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #20
+188:                                              ; preds = %193, %171
+  %189 = phi i64 [ 0, %171 ], [ %204, %193 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #21
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
-  %385 = mul nuw nsw i64 %384, %2
-  %386 = mul nuw nsw i64 %384, %373
-  %387 = getelementptr inbounds i8, ptr %380, i64 %386
-  br label %401
+  %190 = mul nuw nsw i64 %189, %2
+  %191 = mul nuw nsw i64 %189, %178
+  %192 = getelementptr inbounds i8, ptr %185, i64 %191
+  br label %206
 
-388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !60
-  %390 = load float, ptr %375, align 8, !tbaa !60
-  %391 = load float, ptr %374, align 4, !tbaa !60
-  %392 = load float, ptr %12, align 16, !tbaa !60
-  %393 = fadd float %391, %392
-  %394 = fadd float %389, %390
-  %395 = fadd float %394, %393
-  %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !60
-  %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !60
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #20
-  %399 = add nuw nsw i64 %384, 1
-  %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !86
+193:                                              ; preds = %226
+  %194 = load float, ptr %181, align 4, !tbaa !60
+  %195 = load float, ptr %180, align 8, !tbaa !60
+  %196 = load float, ptr %179, align 4, !tbaa !60
+  %197 = load float, ptr %12, align 16, !tbaa !60
+  %198 = fadd float %196, %197
+  %199 = fadd float %194, %195
+  %200 = fadd float %199, %198
+  %201 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %189
+  %202 = load float, ptr %201, align 4, !tbaa !60
+  %203 = fadd float %202, %200
+  store float %203, ptr %201, align 4, !tbaa !60
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #21
+  %204 = add nuw nsw i64 %189, 1
+  %205 = icmp eq i64 %204, 4
+  br i1 %205, label %245, label %188, !llvm.loop !86
 
-401:                                              ; preds = %421, %383
-  %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
-  %403 = add nuw nsw i64 %402, %385
-  %404 = shl nsw i64 %403, 2
-  %405 = getelementptr inbounds i8, ptr %368, i64 %404
-  %406 = load float, ptr %405, align 1
-  %407 = sdiv i64 %402, %377
-  %408 = mul nsw i64 %407, %378
-  br i1 %14, label %415, label %409
+206:                                              ; preds = %226, %188
+  %207 = phi i64 [ 0, %188 ], [ %243, %226 ]
+  %208 = add nuw nsw i64 %207, %190
+  %209 = shl nsw i64 %208, 2
+  %210 = getelementptr inbounds i8, ptr %173, i64 %209
+  %211 = load float, ptr %210, align 1
+  %212 = sdiv i64 %207, %182
+  %213 = mul nsw i64 %212, %183
+  br i1 %14, label %220, label %214
 
-409:                                              ; preds = %401
-  %410 = mul nuw nsw i64 %402, %17
-  %411 = lshr i64 %410, 3
-  %412 = getelementptr inbounds i8, ptr %387, i64 %411
-  %413 = load i8, ptr %412, align 1, !tbaa !31
-  %414 = zext i8 %413 to i32
-  br label %421
+214:                                              ; preds = %206
+  %215 = mul nuw nsw i64 %207, %17
+  %216 = lshr i64 %215, 3
+  %217 = getelementptr inbounds i8, ptr %192, i64 %216
+  %218 = load i8, ptr %217, align 1, !tbaa !31
+  %219 = zext i8 %218 to i32
+  br label %226
 
-415:                                              ; preds = %401
-  %416 = mul i64 %402, 3
-  %417 = lshr i64 %416, 3
-  %418 = getelementptr inbounds i8, ptr %387, i64 %417
-  %419 = load i16, ptr %418, align 1
-  %420 = zext i16 %419 to i32
-  br label %421
+220:                                              ; preds = %206
+  %221 = mul i64 %207, 3
+  %222 = lshr i64 %221, 3
+  %223 = getelementptr inbounds i8, ptr %192, i64 %222
+  %224 = load i16, ptr %223, align 1
+  %225 = zext i16 %224 to i32
+  br label %226
 
-421:                                              ; preds = %415, %409
-  %422 = phi i64 [ %410, %409 ], [ %416, %415 ]
-  %423 = phi i32 [ %414, %409 ], [ %420, %415 ]
-  %424 = phi i32 [ %382, %409 ], [ 7, %415 ]
-  %425 = trunc i64 %422 to i32
-  %426 = and i32 %425, 7
-  %427 = lshr i32 %423, %426
-  %428 = and i32 %427, %424
-  %429 = zext nneg i32 %428 to i64
-  %430 = getelementptr float, ptr %370, i64 %408
-  %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !60
-  %433 = fmul float %406, %432
-  %434 = and i64 %402, 3
-  %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !60
-  %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !60
-  %438 = add nuw nsw i64 %402, 1
-  %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !87
+226:                                              ; preds = %220, %214
+  %227 = phi i64 [ %215, %214 ], [ %221, %220 ]
+  %228 = phi i32 [ %219, %214 ], [ %225, %220 ]
+  %229 = phi i32 [ %187, %214 ], [ 7, %220 ]
+  %230 = trunc i64 %227 to i32
+  %231 = and i32 %230, 7
+  %232 = lshr i32 %228, %231
+  %233 = and i32 %232, %229
+  %234 = zext nneg i32 %233 to i64
+  %235 = getelementptr float, ptr %175, i64 %213
+  %236 = getelementptr float, ptr %235, i64 %234
+  %237 = load float, ptr %236, align 4, !tbaa !60
+  %238 = fmul float %211, %237
+  %239 = and i64 %207, 3
+  %240 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %239
+  %241 = load float, ptr %240, align 4, !tbaa !60
+  %242 = fadd float %241, %238
+  store float %242, ptr %240, align 4, !tbaa !60
+  %243 = add nuw nsw i64 %207, 1
+  %244 = icmp eq i64 %243, %2
+  br i1 %244, label %193, label %206, !llvm.loop !87
 
-440:                                              ; preds = %388, %364
-  %441 = icmp sgt i64 %8, 0
-  br i1 %441, label %442, label %444
+245:                                              ; preds = %193, %169
+  %246 = icmp sgt i64 %8, 0
+  br i1 %246, label %247, label %249
 
-442:                                              ; preds = %440
-  %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !60
-  br label %444
+247:                                              ; preds = %245
+  %248 = shl nuw i64 %8, 2
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %248, i1 false), !tbaa !60
+  br label %249
 
-444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #20
+249:                                              ; preds = %245, %247
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #21
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #17 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -8655,7 +8458,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -8726,7 +8529,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #20 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -8760,100 +8563,100 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #20
+declare void @llvm.x86.sse2.pause() #21
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #21
+declare double @llvm.exp.f64(double) #22
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #22
+declare double @erf(double noundef) local_unnamed_addr #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #21
+declare double @llvm.tanh.f64(double) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #21
+declare float @llvm.nearbyint.f32(float) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #23
+declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, <16 x i32>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #24
+declare <64 x i8> @llvm.masked.load.v64i8.p0(ptr nocapture, i32 immarg, <64 x i1>, <64 x i8>) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #21
+declare i32 @llvm.vector.reduce.add.v16i32(<16 x i32>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #23
+declare <64 x i8> @llvm.x86.avx512.pmultishift.qb.512(<64 x i8>, <64 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #23
+declare <64 x i8> @llvm.x86.avx512.vpermi2var.qi.512(<64 x i8>, <64 x i8>, <64 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #23
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #23
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #23
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite)
-declare void @llvm.prefetch.p0(ptr nocapture readonly, i32 immarg, i32 immarg, i32 immarg) #25
+declare void @llvm.prefetch.p0(ptr nocapture readonly, i32 immarg, i32 immarg, i32 immarg) #26
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #23
+declare <16 x i32> @llvm.x86.avx512.pternlog.d.512(<16 x i32>, <16 x i32>, <16 x i32>, i32 immarg) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #23
+declare <64 x i8> @llvm.x86.avx512.pshuf.b.512(<64 x i8>, <64 x i8>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #23
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #21
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #22
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #21
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #22
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #26
+declare i32 @llvm.smax.i32(i32, i32) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #26
+declare i32 @llvm.umin.i32(i32, i32) #27
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #27
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #28
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.fabs.f32(float) #26
+declare float @llvm.fabs.f32(float) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #26
+declare i64 @llvm.smin.i64(i64, i64) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #26
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smax.i64(i64, i64) #26
+declare i64 @llvm.smax.i64(i64, i64) #27
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #28
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #29
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #26
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #26
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #27
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #29
+declare ptr @llvm.load.relative.i64(ptr, i64) #30
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -8872,20 +8675,21 @@ attributes #13 = { mustprogress nofree nosync nounwind willreturn memory(none) u
 attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #16 = { nofree norecurse nosync nounwind memory(read, argmem: readwrite, inaccessiblemem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #17 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #20 = { nounwind }
-attributes #21 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #22 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #23 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #25 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite) }
-attributes #26 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #27 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #28 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #29 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #30 = { nounwind willreturn memory(none) }
+attributes #17 = { nounwind uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #21 = { nounwind }
+attributes #22 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #23 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vbmi,+avx512vl,+avx512vnni,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #25 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #26 = { mustprogress nocallback nofree nosync nounwind willreturn memory(argmem: readwrite, inaccessiblemem: readwrite) }
+attributes #27 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #28 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #29 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #30 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #31 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -8972,7 +8776,7 @@ attributes #30 = { nounwind willreturn memory(none) }
 !79 = distinct !{!79, !16}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
-!82 = distinct !{!82, !16}
+!82 = !{i64 80961, i64 80974, i64 80999, i64 81054, i64 81150, i64 81260, i64 81377, i64 81444, i64 81503, i64 81611, i64 81702, i64 81809, i64 81876, i64 81935, i64 82044, i64 82134, i64 82241, i64 82296, i64 82412, i64 82471, i64 82581, i64 82673, i64 82728, i64 82844, i64 82903, i64 83013, i64 83102, i64 83209, i64 83264, i64 83380, i64 83438, i64 83493, i64 83602, i64 83711, i64 83812, i64 83870, i64 83925, i64 84041, i64 84101, i64 84210, i64 84293, i64 84410, i64 84477, i64 84535, i64 84590, i64 84706, i64 84766, i64 84875, i64 84967, i64 85022, i64 85138, i64 85198, i64 85307, i64 85399, i64 85454, i64 85570, i64 85630, i64 85737, i64 85844, i64 85953, i64 86036, i64 86157, i64 86253, i64 86345, i64 86412, i64 86472, i64 86574, i64 86678, i64 86789, i64 86881, i64 86939, i64 86994, i64 87098, i64 87214, i64 87281, i64 87341, i64 87448, i64 87557, i64 87653, i64 87745, i64 87803, i64 87870, i64 87937, i64 87997, i64 88104, i64 88213, i64 88309, i64 88382, i64 88420, i64 88461}
 !83 = distinct !{!83, !16}
 !84 = distinct !{!84, !16}
 !85 = distinct !{!85, !16}
@@ -9008,19 +8812,19 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %4 = tail call i32 @llvm.umin.i32(i32 %3, i32 64)
   store i32 %4, ptr %0, align 8, !tbaa !4
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #21
+  %6 = tail call i32 @pthread_mutex_init(ptr noundef nonnull %5, ptr noundef null) #22
   %7 = icmp eq i32 %6, 0
   br i1 %7, label %8, label %35
 
 8:                                                ; preds = %2
   %9 = getelementptr inbounds i8, ptr %0, i64 48
-  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #21
+  %10 = tail call i32 @pthread_cond_init(ptr noundef nonnull %9, ptr noundef null) #22
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %35
 
 12:                                               ; preds = %8
   %13 = getelementptr inbounds i8, ptr %0, i64 96
-  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #21
+  %14 = tail call i32 @pthread_cond_init(ptr noundef nonnull %13, ptr noundef null) #22
   %15 = icmp eq i32 %14, 0
   br i1 %15, label %16, label %35
 
@@ -9043,7 +8847,7 @@ define range(i32 0, 4) i32 @sieve_pool_init(ptr noundef %0, i32 noundef %1) loca
   %27 = trunc nuw nsw i64 %24 to i32
   store i32 %27, ptr %26, align 8, !tbaa !13
   %28 = getelementptr inbounds [64 x i64], ptr %20, i64 0, i64 %24
-  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #21
+  %29 = tail call i32 @pthread_create(ptr noundef nonnull %28, ptr noundef null, ptr noundef nonnull @sieve_worker_main, ptr noundef nonnull %25) #22
   %30 = icmp eq i32 %29, 0
   br i1 %30, label %32, label %31
 
@@ -9097,8 +8901,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 
 16:                                               ; preds = %80, %1
   %17 = phi i64 [ 0, %1 ], [ %48, %80 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #21
-  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #22
+  %18 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #22
   %19 = load atomic i64, ptr %6 acquire, align 8
   %20 = icmp eq i64 %19, %17
   br i1 %20, label %21, label %43
@@ -9116,9 +8920,9 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %27, label %28, label %39
 
 28:                                               ; preds = %25
-  %29 = call i32 @sched_yield() #21
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #21
-  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #21
+  %29 = call i32 @sched_yield() #22
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %2) #22
+  %30 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %2) #22
   %31 = load <2 x i64>, ptr %2, align 16, !tbaa !17
   %32 = load <2 x i64>, ptr %3, align 16, !tbaa !17
   %33 = sub <2 x i64> %31, %32
@@ -9127,7 +8931,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   %36 = extractelement <2 x i64> %33, i64 1
   %37 = add nsw i64 %36, %35
   %38 = icmp sgt i64 %37, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %2) #22
   br i1 %38, label %43, label %39
 
 39:                                               ; preds = %28, %25
@@ -9137,8 +8941,8 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %42, label %21, label %43, !llvm.loop !18
 
 43:                                               ; preds = %21, %28, %39, %16
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #21
-  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #22
+  %44 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #22
   %45 = load i32, ptr %5, align 4, !tbaa !19
   %46 = icmp eq i32 %45, 0
   br i1 %46, label %47, label %82
@@ -9149,13 +8953,13 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %49, label %50, label %54
 
 50:                                               ; preds = %47
-  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #21
+  %51 = call i32 @pthread_cond_wait(ptr noundef nonnull %8, ptr noundef nonnull %7) #22
   %52 = load i32, ptr %5, align 4, !tbaa !19
   %53 = icmp eq i32 %52, 0
   br i1 %53, label %47, label %82, !llvm.loop !21
 
 54:                                               ; preds = %47
-  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  %55 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #22
   %56 = load i64, ptr %9, align 8, !tbaa !22
   %57 = load i64, ptr %10, align 8, !tbaa !23
   %58 = atomicrmw add ptr %11, i64 1 monotonic, align 8
@@ -9175,7 +8979,7 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
 68:                                               ; preds = %60
   %69 = load ptr, ptr %12, align 8, !tbaa !24
   %70 = load ptr, ptr %13, align 8, !tbaa !25
-  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #21
+  call void %69(ptr noundef %70, i64 noundef %63, i64 noundef %66) #22
   br label %71
 
 71:                                               ; preds = %68, %60
@@ -9184,21 +8988,21 @@ define internal noundef ptr @sieve_worker_main(ptr nocapture noundef readonly %0
   br i1 %73, label %60, label %74
 
 74:                                               ; preds = %71, %54
-  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #21
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %7) #22
   %76 = atomicrmw sub ptr %14, i32 1 release, align 8
   %77 = icmp eq i32 %76, 1
   br i1 %77, label %78, label %80
 
 78:                                               ; preds = %74
-  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #21
+  %79 = call i32 @pthread_cond_signal(ptr noundef nonnull %15) #22
   br label %80
 
 80:                                               ; preds = %78, %74
-  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  %81 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #22
   br label %16
 
 82:                                               ; preds = %43, %50
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #21
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %7) #22
   ret ptr null
 }
 
@@ -9210,12 +9014,12 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
 
 4:                                                ; preds = %1
   %5 = getelementptr inbounds i8, ptr %0, i64 8
-  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #21
+  %6 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %5) #22
   %7 = getelementptr inbounds i8, ptr %0, i64 156
   store atomic i32 1, ptr %7 release, align 4
   %8 = getelementptr inbounds i8, ptr %0, i64 48
-  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #21
-  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #21
+  %9 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %8) #22
+  %10 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %5) #22
   %11 = getelementptr inbounds i8, ptr %0, i64 4
   %12 = load i32, ptr %11, align 4, !tbaa !14
   %13 = icmp slt i32 %12, 1
@@ -9226,10 +9030,10 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   br label %21
 
 16:                                               ; preds = %21, %4
-  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #21
+  %17 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %8) #22
   %18 = getelementptr inbounds i8, ptr %0, i64 96
-  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #21
-  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #21
+  %19 = tail call i32 @pthread_cond_destroy(ptr noundef nonnull %18) #22
+  %20 = tail call i32 @pthread_mutex_destroy(ptr noundef nonnull %5) #22
   store i32 0, ptr %0, align 8, !tbaa !4
   store i32 0, ptr %11, align 4, !tbaa !14
   br label %30
@@ -9238,7 +9042,7 @@ define void @sieve_pool_destroy(ptr noundef %0) local_unnamed_addr #0 {
   %22 = phi i64 [ 1, %14 ], [ %26, %21 ]
   %23 = getelementptr inbounds [64 x i64], ptr %15, i64 0, i64 %22
   %24 = load i64, ptr %23, align 8, !tbaa !17
-  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #21
+  %25 = tail call i32 @pthread_join(i64 noundef %24, ptr noundef null) #22
   %26 = add nuw nsw i64 %22, 1
   %27 = load i32, ptr %11, align 4, !tbaa !14
   %28 = sext i32 %27 to i64
@@ -9267,12 +9071,12 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %12, label %13, label %14
 
 13:                                               ; preds = %8
-  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
+  tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #22
   br label %87
 
 14:                                               ; preds = %8
   %15 = getelementptr inbounds i8, ptr %0, i64 8
-  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
+  %16 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #22
   %17 = getelementptr inbounds i8, ptr %0, i64 160
   store ptr %1, ptr %17, align 8, !tbaa !24
   %18 = getelementptr inbounds i8, ptr %0, i64 168
@@ -9295,8 +9099,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %30 = add i64 %29, 1
   store atomic i64 %30, ptr %28 release, align 8
   %31 = getelementptr inbounds i8, ptr %0, i64 48
-  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #21
-  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
+  %32 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %31) #22
+  %33 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #22
   %34 = load i64, ptr %19, align 8, !tbaa !22
   %35 = load i64, ptr %24, align 8, !tbaa !23
   %36 = atomicrmw add ptr %25, i64 1 monotonic, align 8
@@ -9316,7 +9120,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 46:                                               ; preds = %38
   %47 = load ptr, ptr %17, align 8, !tbaa !24
   %48 = load ptr, ptr %18, align 8, !tbaa !25
-  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #21
+  tail call void %47(ptr noundef %48, i64 noundef %41, i64 noundef %44) #22
   br label %49
 
 49:                                               ; preds = %46, %38
@@ -9325,8 +9129,8 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %51, label %38, label %52
 
 52:                                               ; preds = %49, %14
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #22
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #22
   %54 = load atomic i32, ptr %26 acquire, align 8
   %55 = icmp sgt i32 %54, 0
   br i1 %55, label %56, label %71
@@ -9339,9 +9143,9 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %59, label %60, label %77
 
 60:                                               ; preds = %56
-  %61 = call i32 @sched_yield() #21
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
-  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
+  %61 = call i32 @sched_yield() #22
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #22
+  %62 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #22
   %63 = load <2 x i64>, ptr %5, align 16, !tbaa !17
   %64 = load <2 x i64>, ptr %6, align 16, !tbaa !17
   %65 = sub <2 x i64> %63, %64
@@ -9350,11 +9154,11 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %68 = extractelement <2 x i64> %65, i64 1
   %69 = add nsw i64 %68, %67
   %70 = icmp sgt i64 %69, 5000000
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #22
   br i1 %70, label %71, label %77
 
 71:                                               ; preds = %60, %77, %52
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #21
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %15) #22
   %73 = load i32, ptr %26, align 8, !tbaa !28
   %74 = icmp sgt i32 %73, 0
   br i1 %74, label %75, label %85
@@ -9370,14 +9174,14 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   br i1 %80, label %56, label %71, !llvm.loop !29
 
 81:                                               ; preds = %75, %81
-  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #21
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %15) #22
   %83 = load i32, ptr %26, align 8, !tbaa !28
   %84 = icmp sgt i32 %83, 0
   br i1 %84, label %81, label %85, !llvm.loop !30
 
 85:                                               ; preds = %81, %71
-  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #21
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %15) #22
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #22
   br label %87
 
 87:                                               ; preds = %4, %85, %13
@@ -9715,10 +9519,10 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %10, label %37, label %11
 
 11:                                               ; preds = %8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #21
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %6) #22
   store ptr null, ptr %6, align 8, !tbaa !36
   %12 = add i64 %1, 96
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #21
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %6, i64 noundef 64, i64 noundef %12) #22
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %6, align 8
   %16 = icmp eq ptr %15, null
@@ -9739,7 +9543,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %25, label %28, label %27
 
 27:                                               ; preds = %20
-  call void @free(ptr noundef %26) #21
+  call void @free(ptr noundef %26) #22
   br label %35
 
 28:                                               ; preds = %20
@@ -9748,7 +9552,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
   br i1 %30, label %32, label %31
 
 31:                                               ; preds = %28
-  call void @free(ptr noundef %26) #21
+  call void @free(ptr noundef %26) #22
   br label %35
 
 32:                                               ; preds = %28
@@ -9761,7 +9565,7 @@ define i32 @sieve_weights_load(ptr noundef readonly %0, i64 noundef %1, i64 noun
 
 35:                                               ; preds = %27, %32, %31, %18
   %36 = phi i32 [ 2, %18 ], [ 5, %27 ], [ %29, %31 ], [ 0, %32 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %6) #22
   br label %37
 
 37:                                               ; preds = %35, %8, %5
@@ -9829,9 +9633,9 @@ define range(i32 0, 9) i32 @sieve_llvm_init(ptr noundef %0, i64 noundef %1, i64 
 ; Function Attrs: nounwind uwtable
 define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr noundef %2) local_unnamed_addr #0 {
   %4 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #21
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %4) #22
   store ptr null, ptr %4, align 8, !tbaa !36
-  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #21
+  %5 = call i32 @posix_memalign(ptr noundef nonnull %4, i64 noundef 64, i64 noundef %0) #22
   %6 = icmp ne i32 %5, 0
   %7 = load ptr, ptr %4, align 8
   %8 = icmp eq ptr %7, null
@@ -9855,7 +9659,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
   br i1 %19, label %22, label %21
 
 21:                                               ; preds = %10
-  call void @free(ptr noundef %20) #21
+  call void @free(ptr noundef %20) #22
   br label %24
 
 22:                                               ; preds = %10
@@ -9865,7 +9669,7 @@ define noundef ptr @sieve_llvm_create(i64 noundef %0, i32 noundef %1, ptr nounde
 
 24:                                               ; preds = %21, %22, %3
   %25 = phi ptr [ null, %3 ], [ null, %21 ], [ %14, %22 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %4) #22
   ret ptr %25
 }
 
@@ -9874,18 +9678,18 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
   %7 = alloca ptr, align 8
   %8 = alloca ptr, align 8
   %9 = alloca ptr, align 8
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #21
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %7) #22
   store ptr null, ptr %7, align 8, !tbaa !36
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #21
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %8) #22
   store ptr null, ptr %8, align 8, !tbaa !36
   %10 = call i32 @sieve_weights_load(ptr noundef %2, i64 noundef %3, i64 noundef %4, ptr noundef nonnull %7, ptr noundef nonnull %8)
-  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #21
+  call void @llvm.lifetime.start.p0(i64 8, ptr nonnull %9) #22
   store ptr null, ptr %9, align 8, !tbaa !36
   %11 = icmp eq i32 %10, 0
   br i1 %11, label %12, label %30
 
 12:                                               ; preds = %6
-  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #21
+  %13 = call i32 @posix_memalign(ptr noundef nonnull %9, i64 noundef 64, i64 noundef %0) #22
   %14 = icmp ne i32 %13, 0
   %15 = load ptr, ptr %9, align 8
   %16 = icmp eq ptr %15, null
@@ -9912,9 +9716,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 30:                                               ; preds = %12, %6, %18
   %31 = phi ptr [ %29, %18 ], [ null, %6 ], [ %15, %12 ]
   %32 = phi i32 [ %27, %18 ], [ %10, %6 ], [ 2, %12 ]
-  call void @free(ptr noundef %31) #21
+  call void @free(ptr noundef %31) #22
   %33 = load ptr, ptr %8, align 8, !tbaa !36
-  call void @free(ptr noundef %33) #21
+  call void @free(ptr noundef %33) #22
   %34 = icmp eq ptr %5, null
   br i1 %34, label %43, label %40
 
@@ -9935,9 +9739,9 @@ define noundef ptr @sieve_llvm_create_with_weights(i64 noundef %0, i32 noundef %
 
 43:                                               ; preds = %40, %35, %30
   %44 = phi ptr [ null, %30 ], [ %23, %35 ], [ %42, %40 ]
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #21
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #21
-  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #21
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %9) #22
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %8) #22
+  call void @llvm.lifetime.end.p0(i64 8, ptr nonnull %7) #22
   ret ptr %44
 }
 
@@ -9990,10 +9794,10 @@ define void @sieve_llvm_destroy(ptr noundef %0) local_unnamed_addr #0 {
   tail call void @sieve_pool_destroy(ptr noundef nonnull %0)
   %4 = getelementptr inbounds i8, ptr %0, i64 1752
   %5 = load ptr, ptr %4, align 8, !tbaa !41
-  tail call void @free(ptr noundef %5) #21
+  tail call void @free(ptr noundef %5) #22
   %6 = getelementptr inbounds i8, ptr %0, i64 1760
   %7 = load ptr, ptr %6, align 8, !tbaa !40
-  tail call void @free(ptr noundef %7) #21
+  tail call void @free(ptr noundef %7) #22
   br label %8
 
 8:                                                ; preds = %1, %3
@@ -10700,7 +10504,7 @@ define noundef double @sieve_llvm_sigmoid(double noundef %0) local_unnamed_addr 
 define double @sieve_llvm_gelu(double noundef %0) local_unnamed_addr #13 {
   %2 = fmul double %0, 5.000000e-01
   %3 = fdiv double %0, 0x3FF6A09E667F3BCD
-  %4 = tail call double @erf(double noundef %3) #29
+  %4 = tail call double @erf(double noundef %3) #30
   %5 = fadd double %4, 1.000000e+00
   %6 = fmul double %2, %5
   ret double %6
@@ -12491,7 +12295,7 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 142:                                              ; preds = %113, %8
   %143 = phi float [ %119, %113 ], [ 0.000000e+00, %8 ]
   %144 = phi i64 [ %115, %113 ], [ 0, %8 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %9) #22
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %9, i8 0, i64 16, i1 false)
   %145 = icmp slt i64 %144, %11
   br i1 %145, label %146, label %245
@@ -12611,12 +12415,12 @@ define float @sieve_llvm_nm_dot_f32(ptr nocapture noundef readonly %0, ptr nocap
 245:                                              ; preds = %142, %234
   %246 = phi float [ %244, %234 ], [ 0.000000e+00, %142 ]
   %247 = fadd float %143, %246
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #21
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %9) #22
   ret float %247
 }
 
-; Function Attrs: nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable
-define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr nocapture noundef readonly %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #15 {
+; Function Attrs: nounwind uwtable
+define void @sieve_llvm_nm_rows4_f32(ptr noundef %0, i64 noundef %1, i64 noundef %2, i32 noundef %3, i32 noundef %4, i32 noundef %5, ptr noundef %6, ptr nocapture noundef writeonly %7, i64 noundef %8) local_unnamed_addr #18 {
   %10 = alloca [4 x float], align 16
   %11 = alloca [4 x float], align 16
   %12 = alloca [4 x float], align 16
@@ -12632,505 +12436,308 @@ define void @sieve_llvm_nm_rows4_f32(ptr nocapture noundef readonly %0, i64 noun
   %22 = sdiv i32 64, %3
   %23 = mul nsw i32 %22, %4
   %24 = sext i32 %23 to i64
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #21
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %10) #22
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %10, i8 0, i64 16, i1 false)
   %25 = icmp ne i32 %3, 2
   %26 = or i1 %25, %13
   %27 = icmp ne i32 %5, 0
   %28 = or i1 %26, %27
-  br i1 %28, label %255, label %29
+  br i1 %28, label %60, label %29
 
 29:                                               ; preds = %9
   %30 = icmp sgt i64 %1, 0
-  br i1 %30, label %49, label %36
+  br i1 %30, label %31, label %47
 
-31:                                               ; preds = %49
-  %32 = fadd <16 x float> %171, %219
-  %33 = fadd <16 x float> %182, %230
-  %34 = fadd <16 x float> %193, %241
-  %35 = fadd <16 x float> %204, %252
-  br label %36
+31:                                               ; preds = %29
+  %32 = mul nuw nsw i64 %24, %1
+  %33 = getelementptr inbounds float, ptr %6, i64 %32
+  %34 = tail call { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } asm ".p2align 4\0A\091:\0A\09vpbroadcastd 1024($8), %zmm22\0A\09vmovups 0($9), %zmm23\0A\09vmovups 128($9), %zmm30\0A\09vpsrlvd $11, %zmm22, %zmm22\0A\09vpternlogd $$0xEC, $13, $12, %zmm22\0A\09vpermi2ps 64($9), %zmm23, %zmm22\0A\09vfmadd132ps 0($8), $0, %zmm22\0A\09vpbroadcastd 1028($8), $0\0A\09vpsrlvd $11, $0, %zmm27\0A\09vpternlogd $$0xEC, $13, $12, %zmm27\0A\09vpermi2ps 64($9), %zmm23, %zmm27\0A\09vfmadd132ps 64($8), $2, %zmm27\0A\09vpbroadcastd 1032($8), $2\0A\09vpsrlvd $11, $2, %zmm28\0A\09vpbroadcastd 1036($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm28\0A\09vpermi2ps 64($9), %zmm23, %zmm28\0A\09vfmadd132ps 128($8), $4, %zmm28\0A\09vpsrlvd $11, $2, %zmm29\0A\09vpbroadcastd 1040($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm29\0A\09vpermi2ps 64($9), %zmm23, %zmm29\0A\09vfmadd132ps 192($8), $6, %zmm29\0A\09vpbroadcastd 1064($8), $6\0A\09vpsrlvd $11, $2, %zmm23\0A\09vpbroadcastd 1044($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm23\0A\09vpsrlvd $11, $6, $4\0A\09vpbroadcastd 1068($8), $6\0A\09vpermi2ps 192($9), %zmm30, %zmm23\0A\09vfmadd132ps 256($8), $1, %zmm23\0A\09vpternlogd $$0xEC, $13, $12, $4\0A\09vpsrlvd $11, $2, %zmm24\0A\09vpbroadcastd 1048($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm24\0A\09vpermi2ps 192($9), %zmm30, %zmm24\0A\09vfmadd132ps 320($8), $3, %zmm24\0A\09vmovups 256($9), $3\0A\09vpsrlvd $11, $6, $6\0A\09vpternlogd $$0xEC, $13, $12, $6\0A\09vpsrlvd $11, $2, %zmm25\0A\09vpbroadcastd 1052($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm25\0A\09vpermi2ps 192($9), %zmm30, %zmm25\0A\09vfmadd132ps 384($8), $5, %zmm25\0A\09vpsrlvd $11, $2, %zmm26\0A\09vpbroadcastd 1056($8), $2\0A\09vpternlogd $$0xEC, $13, $12, %zmm26\0A\09vpermi2ps 192($9), %zmm30, %zmm26\0A\09vfmadd132ps 448($8), $7, %zmm26\0A\09vpsrlvd $11, $2, $0\0A\09vpbroadcastd 1060($8), $2\0A\09vpternlogd $$0xEC, $13, $12, $0\0A\09vpermi2ps 320($9), $3, $0\0A\09vpermi2ps 320($9), $3, $4\0A\09vpermi2ps 320($9), $3, $6\0A\09vfmadd132ps 512($8), %zmm22, $0\0A\09vmovups 384($9), %zmm22\0A\09vfmadd132ps 640($8), %zmm28, $4\0A\09vfmadd132ps 704($8), %zmm29, $6\0A\09vpsrlvd $11, $2, $2\0A\09vpternlogd $$0xEC, $13, $12, $2\0A\09vpermi2ps 320($9), $3, $2\0A\09vpbroadcastd 1072($8), $3\0A\09vpbroadcastd 1080($8), $7\0A\09vfmadd132ps 576($8), %zmm27, $2\0A\09vpsrlvd $11, $3, $1\0A\09vpsrlvd $11, $7, $5\0A\09vpbroadcastd 1076($8), $3\0A\09vpbroadcastd 1084($8), $7\0A\09vpternlogd $$0xEC, $13, $12, $1\0A\09vpternlogd $$0xEC, $13, $12, $5\0A\09vpermi2ps 448($9), %zmm22, $1\0A\09vpermi2ps 448($9), %zmm22, $5\0A\09vfmadd132ps 768($8), %zmm23, $1\0A\09vfmadd132ps 896($8), %zmm25, $5\0A\09vpsrlvd $11, $3, $3\0A\09vpsrlvd $11, $7, $7\0A\09vpternlogd $$0xEC, $13, $12, $3\0A\09vpternlogd $$0xEC, $13, $12, $7\0A\09vpermi2ps 448($9), %zmm22, $3\0A\09vpermi2ps 448($9), %zmm22, $7\0A\09vfmadd132ps 832($8), %zmm24, $3\0A\09vfmadd132ps 960($8), %zmm26, $7\0A\09addq $$1088, $8\0A\09addq $$512, $9\0A\09cmpq $10, $9\0A\09jne 1b", "=v,=v,=v,=v,=v,=v,=v,=v,=r,=r,r,v,v,v,0,1,2,3,4,5,6,7,8,9,~{cc},~{memory},~{xmm22},~{xmm23},~{xmm24},~{xmm25},~{xmm26},~{xmm27},~{xmm28},~{xmm29},~{xmm30},~{dirflag},~{fpsr},~{flags}"(ptr %33, <8 x i64> <i64 8589934592, i64 25769803780, i64 42949672968, i64 60129542156, i64 77309411344, i64 94489280532, i64 111669149720, i64 128849018908>, <8 x i64> <i64 0, i64 17179869188, i64 34359738376, i64 51539607564, i64 68719476752, i64 85899345940, i64 103079215128, i64 120259084316>, <8 x i64> <i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891, i64 12884901891>, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, <16 x float> zeroinitializer, ptr %0, ptr %6) #22, !srcloc !79
+  %35 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 0
+  %36 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 1
+  %37 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 2
+  %38 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 3
+  %39 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 4
+  %40 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 5
+  %41 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 6
+  %42 = extractvalue { <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, <16 x float>, ptr, ptr } %34, 7
+  %43 = fadd <16 x float> %35, %36
+  %44 = fadd <16 x float> %37, %38
+  %45 = fadd <16 x float> %39, %40
+  %46 = fadd <16 x float> %41, %42
+  br label %47
 
-36:                                               ; preds = %31, %29
-  %37 = phi i64 [ %1, %31 ], [ 0, %29 ]
-  %38 = phi <16 x float> [ %32, %31 ], [ zeroinitializer, %29 ]
-  %39 = phi <16 x float> [ %33, %31 ], [ zeroinitializer, %29 ]
-  %40 = phi <16 x float> [ %34, %31 ], [ zeroinitializer, %29 ]
-  %41 = phi <16 x float> [ %35, %31 ], [ zeroinitializer, %29 ]
-  %42 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %38)
-  store float %42, ptr %10, align 16, !tbaa !58
-  %43 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %39)
-  %44 = getelementptr inbounds i8, ptr %10, i64 4
-  store float %43, ptr %44, align 4, !tbaa !58
-  %45 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %40)
-  %46 = getelementptr inbounds i8, ptr %10, i64 8
-  store float %45, ptr %46, align 8, !tbaa !58
-  %47 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %41)
-  %48 = getelementptr inbounds i8, ptr %10, i64 12
-  store float %47, ptr %48, align 4, !tbaa !58
-  br label %255
+47:                                               ; preds = %31, %29
+  %48 = phi i64 [ %1, %31 ], [ 0, %29 ]
+  %49 = phi <16 x float> [ %43, %31 ], [ zeroinitializer, %29 ]
+  %50 = phi <16 x float> [ %44, %31 ], [ zeroinitializer, %29 ]
+  %51 = phi <16 x float> [ %45, %31 ], [ zeroinitializer, %29 ]
+  %52 = phi <16 x float> [ %46, %31 ], [ zeroinitializer, %29 ]
+  %53 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %49)
+  store float %53, ptr %10, align 16, !tbaa !58
+  %54 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %50)
+  %55 = getelementptr inbounds i8, ptr %10, i64 4
+  store float %54, ptr %55, align 4, !tbaa !58
+  %56 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %51)
+  %57 = getelementptr inbounds i8, ptr %10, i64 8
+  store float %56, ptr %57, align 8, !tbaa !58
+  %58 = tail call reassoc float @llvm.vector.reduce.fadd.v16f32(float -0.000000e+00, <16 x float> %52)
+  %59 = getelementptr inbounds i8, ptr %10, i64 12
+  store float %58, ptr %59, align 4, !tbaa !58
+  br label %60
 
-49:                                               ; preds = %29, %49
-  %50 = phi <16 x float> [ %252, %49 ], [ zeroinitializer, %29 ]
-  %51 = phi <16 x float> [ %204, %49 ], [ zeroinitializer, %29 ]
-  %52 = phi <16 x float> [ %241, %49 ], [ zeroinitializer, %29 ]
-  %53 = phi <16 x float> [ %193, %49 ], [ zeroinitializer, %29 ]
-  %54 = phi <16 x float> [ %230, %49 ], [ zeroinitializer, %29 ]
-  %55 = phi <16 x float> [ %182, %49 ], [ zeroinitializer, %29 ]
-  %56 = phi <16 x float> [ %219, %49 ], [ zeroinitializer, %29 ]
-  %57 = phi <16 x float> [ %171, %49 ], [ zeroinitializer, %29 ]
-  %58 = phi i64 [ %253, %49 ], [ 0, %29 ]
-  %59 = mul nuw nsw i64 %58, %21
-  %60 = getelementptr inbounds i8, ptr %0, i64 %59
-  %61 = mul nuw nsw i64 %58, %24
-  %62 = getelementptr inbounds float, ptr %6, i64 %61
-  %63 = getelementptr inbounds i8, ptr %60, i64 1024
-  %64 = load <16 x float>, ptr %62, align 1, !tbaa !31
-  %65 = getelementptr inbounds i8, ptr %62, i64 64
-  %66 = load <16 x float>, ptr %65, align 1, !tbaa !31
-  %67 = load i32, ptr %63, align 1
-  %68 = insertelement <16 x i32> poison, i32 %67, i64 0
-  %69 = shufflevector <16 x i32> %68, <16 x i32> poison, <16 x i32> zeroinitializer
-  %70 = lshr <16 x i32> %69, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %71 = and <16 x i32> %70, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %72 = or disjoint <16 x i32> %71, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %73 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %72, <16 x float> %66)
-  %74 = load <16 x float>, ptr %60, align 1, !tbaa !31
-  %75 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %74, <16 x float> %73, <16 x float> %57)
-  %76 = getelementptr inbounds i8, ptr %60, i64 1028
-  %77 = load i32, ptr %76, align 1
-  %78 = insertelement <16 x i32> poison, i32 %77, i64 0
-  %79 = shufflevector <16 x i32> %78, <16 x i32> poison, <16 x i32> zeroinitializer
-  %80 = lshr <16 x i32> %79, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %81 = and <16 x i32> %80, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %82 = or disjoint <16 x i32> %81, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %83 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %82, <16 x float> %66)
-  %84 = getelementptr inbounds i8, ptr %60, i64 64
-  %85 = load <16 x float>, ptr %84, align 1, !tbaa !31
-  %86 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %85, <16 x float> %83, <16 x float> %55)
-  %87 = getelementptr inbounds i8, ptr %60, i64 1032
-  %88 = load i32, ptr %87, align 1
-  %89 = insertelement <16 x i32> poison, i32 %88, i64 0
-  %90 = shufflevector <16 x i32> %89, <16 x i32> poison, <16 x i32> zeroinitializer
-  %91 = lshr <16 x i32> %90, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %92 = and <16 x i32> %91, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %93 = or disjoint <16 x i32> %92, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %94 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %93, <16 x float> %66)
-  %95 = getelementptr inbounds i8, ptr %60, i64 128
-  %96 = load <16 x float>, ptr %95, align 1, !tbaa !31
-  %97 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %96, <16 x float> %94, <16 x float> %53)
-  %98 = getelementptr inbounds i8, ptr %60, i64 1036
-  %99 = load i32, ptr %98, align 1
-  %100 = insertelement <16 x i32> poison, i32 %99, i64 0
-  %101 = shufflevector <16 x i32> %100, <16 x i32> poison, <16 x i32> zeroinitializer
-  %102 = lshr <16 x i32> %101, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %103 = and <16 x i32> %102, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %104 = or disjoint <16 x i32> %103, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %105 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %64, <16 x i32> %104, <16 x float> %66)
-  %106 = getelementptr inbounds i8, ptr %60, i64 192
-  %107 = load <16 x float>, ptr %106, align 1, !tbaa !31
-  %108 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %107, <16 x float> %105, <16 x float> %51)
-  %109 = getelementptr inbounds i8, ptr %62, i64 128
-  %110 = load <16 x float>, ptr %109, align 1, !tbaa !31
-  %111 = getelementptr inbounds i8, ptr %62, i64 192
-  %112 = load <16 x float>, ptr %111, align 1, !tbaa !31
-  %113 = getelementptr inbounds i8, ptr %60, i64 1040
-  %114 = getelementptr inbounds i8, ptr %60, i64 256
-  %115 = load i32, ptr %113, align 1
-  %116 = insertelement <16 x i32> poison, i32 %115, i64 0
-  %117 = shufflevector <16 x i32> %116, <16 x i32> poison, <16 x i32> zeroinitializer
-  %118 = lshr <16 x i32> %117, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %119 = and <16 x i32> %118, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %120 = or disjoint <16 x i32> %119, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %121 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %120, <16 x float> %112)
-  %122 = load <16 x float>, ptr %114, align 1, !tbaa !31
-  %123 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %122, <16 x float> %121, <16 x float> %56)
-  %124 = getelementptr inbounds i8, ptr %60, i64 1044
-  %125 = load i32, ptr %124, align 1
-  %126 = insertelement <16 x i32> poison, i32 %125, i64 0
-  %127 = shufflevector <16 x i32> %126, <16 x i32> poison, <16 x i32> zeroinitializer
-  %128 = lshr <16 x i32> %127, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %129 = and <16 x i32> %128, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %130 = or disjoint <16 x i32> %129, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %131 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %130, <16 x float> %112)
-  %132 = getelementptr inbounds i8, ptr %60, i64 320
-  %133 = load <16 x float>, ptr %132, align 1, !tbaa !31
-  %134 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %133, <16 x float> %131, <16 x float> %54)
-  %135 = getelementptr inbounds i8, ptr %60, i64 1048
-  %136 = load i32, ptr %135, align 1
-  %137 = insertelement <16 x i32> poison, i32 %136, i64 0
-  %138 = shufflevector <16 x i32> %137, <16 x i32> poison, <16 x i32> zeroinitializer
-  %139 = lshr <16 x i32> %138, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %140 = and <16 x i32> %139, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %141 = or disjoint <16 x i32> %140, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %142 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %141, <16 x float> %112)
-  %143 = getelementptr inbounds i8, ptr %60, i64 384
-  %144 = load <16 x float>, ptr %143, align 1, !tbaa !31
-  %145 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %144, <16 x float> %142, <16 x float> %52)
-  %146 = getelementptr inbounds i8, ptr %60, i64 1052
-  %147 = load i32, ptr %146, align 1
-  %148 = insertelement <16 x i32> poison, i32 %147, i64 0
-  %149 = shufflevector <16 x i32> %148, <16 x i32> poison, <16 x i32> zeroinitializer
-  %150 = lshr <16 x i32> %149, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %151 = and <16 x i32> %150, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %152 = or disjoint <16 x i32> %151, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %153 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %110, <16 x i32> %152, <16 x float> %112)
-  %154 = getelementptr inbounds i8, ptr %60, i64 448
-  %155 = load <16 x float>, ptr %154, align 1, !tbaa !31
-  %156 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %155, <16 x float> %153, <16 x float> %50)
-  %157 = getelementptr inbounds i8, ptr %62, i64 256
-  %158 = load <16 x float>, ptr %157, align 1, !tbaa !31
-  %159 = getelementptr inbounds i8, ptr %62, i64 320
-  %160 = load <16 x float>, ptr %159, align 1, !tbaa !31
-  %161 = getelementptr inbounds i8, ptr %60, i64 1056
-  %162 = getelementptr inbounds i8, ptr %60, i64 512
-  %163 = load i32, ptr %161, align 1
-  %164 = insertelement <16 x i32> poison, i32 %163, i64 0
-  %165 = shufflevector <16 x i32> %164, <16 x i32> poison, <16 x i32> zeroinitializer
-  %166 = lshr <16 x i32> %165, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %167 = and <16 x i32> %166, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %168 = or disjoint <16 x i32> %167, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %169 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %168, <16 x float> %160)
-  %170 = load <16 x float>, ptr %162, align 1, !tbaa !31
-  %171 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %170, <16 x float> %169, <16 x float> %75)
-  %172 = getelementptr inbounds i8, ptr %60, i64 1060
-  %173 = load i32, ptr %172, align 1
-  %174 = insertelement <16 x i32> poison, i32 %173, i64 0
-  %175 = shufflevector <16 x i32> %174, <16 x i32> poison, <16 x i32> zeroinitializer
-  %176 = lshr <16 x i32> %175, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %177 = and <16 x i32> %176, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %178 = or disjoint <16 x i32> %177, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %179 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %178, <16 x float> %160)
-  %180 = getelementptr inbounds i8, ptr %60, i64 576
-  %181 = load <16 x float>, ptr %180, align 1, !tbaa !31
-  %182 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %181, <16 x float> %179, <16 x float> %86)
-  %183 = getelementptr inbounds i8, ptr %60, i64 1064
-  %184 = load i32, ptr %183, align 1
-  %185 = insertelement <16 x i32> poison, i32 %184, i64 0
-  %186 = shufflevector <16 x i32> %185, <16 x i32> poison, <16 x i32> zeroinitializer
-  %187 = lshr <16 x i32> %186, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %188 = and <16 x i32> %187, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %189 = or disjoint <16 x i32> %188, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %190 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %189, <16 x float> %160)
-  %191 = getelementptr inbounds i8, ptr %60, i64 640
-  %192 = load <16 x float>, ptr %191, align 1, !tbaa !31
-  %193 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %192, <16 x float> %190, <16 x float> %97)
-  %194 = getelementptr inbounds i8, ptr %60, i64 1068
-  %195 = load i32, ptr %194, align 1
-  %196 = insertelement <16 x i32> poison, i32 %195, i64 0
-  %197 = shufflevector <16 x i32> %196, <16 x i32> poison, <16 x i32> zeroinitializer
-  %198 = lshr <16 x i32> %197, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %199 = and <16 x i32> %198, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %200 = or disjoint <16 x i32> %199, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %201 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %158, <16 x i32> %200, <16 x float> %160)
-  %202 = getelementptr inbounds i8, ptr %60, i64 704
-  %203 = load <16 x float>, ptr %202, align 1, !tbaa !31
-  %204 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %203, <16 x float> %201, <16 x float> %108)
-  %205 = getelementptr inbounds i8, ptr %62, i64 384
-  %206 = load <16 x float>, ptr %205, align 1, !tbaa !31
-  %207 = getelementptr inbounds i8, ptr %62, i64 448
-  %208 = load <16 x float>, ptr %207, align 1, !tbaa !31
-  %209 = getelementptr inbounds i8, ptr %60, i64 1072
-  %210 = getelementptr inbounds i8, ptr %60, i64 768
-  %211 = load i32, ptr %209, align 1
-  %212 = insertelement <16 x i32> poison, i32 %211, i64 0
-  %213 = shufflevector <16 x i32> %212, <16 x i32> poison, <16 x i32> zeroinitializer
-  %214 = lshr <16 x i32> %213, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %215 = and <16 x i32> %214, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %216 = or disjoint <16 x i32> %215, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %217 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %216, <16 x float> %208)
-  %218 = load <16 x float>, ptr %210, align 1, !tbaa !31
-  %219 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %218, <16 x float> %217, <16 x float> %123)
-  %220 = getelementptr inbounds i8, ptr %60, i64 1076
-  %221 = load i32, ptr %220, align 1
-  %222 = insertelement <16 x i32> poison, i32 %221, i64 0
-  %223 = shufflevector <16 x i32> %222, <16 x i32> poison, <16 x i32> zeroinitializer
-  %224 = lshr <16 x i32> %223, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %225 = and <16 x i32> %224, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %226 = or disjoint <16 x i32> %225, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %227 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %226, <16 x float> %208)
-  %228 = getelementptr inbounds i8, ptr %60, i64 832
-  %229 = load <16 x float>, ptr %228, align 1, !tbaa !31
-  %230 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %229, <16 x float> %227, <16 x float> %134)
-  %231 = getelementptr inbounds i8, ptr %60, i64 1080
-  %232 = load i32, ptr %231, align 1
-  %233 = insertelement <16 x i32> poison, i32 %232, i64 0
-  %234 = shufflevector <16 x i32> %233, <16 x i32> poison, <16 x i32> zeroinitializer
-  %235 = lshr <16 x i32> %234, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %236 = and <16 x i32> %235, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %237 = or disjoint <16 x i32> %236, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %238 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %237, <16 x float> %208)
-  %239 = getelementptr inbounds i8, ptr %60, i64 896
-  %240 = load <16 x float>, ptr %239, align 1, !tbaa !31
-  %241 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %240, <16 x float> %238, <16 x float> %145)
-  %242 = getelementptr inbounds i8, ptr %60, i64 1084
-  %243 = load i32, ptr %242, align 1
-  %244 = insertelement <16 x i32> poison, i32 %243, i64 0
-  %245 = shufflevector <16 x i32> %244, <16 x i32> poison, <16 x i32> zeroinitializer
-  %246 = lshr <16 x i32> %245, <i32 0, i32 2, i32 4, i32 6, i32 8, i32 10, i32 12, i32 14, i32 16, i32 18, i32 20, i32 22, i32 24, i32 26, i32 28, i32 30>
-  %247 = and <16 x i32> %246, <i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3, i32 3>
-  %248 = or disjoint <16 x i32> %247, <i32 0, i32 0, i32 4, i32 4, i32 8, i32 8, i32 12, i32 12, i32 16, i32 16, i32 20, i32 20, i32 24, i32 24, i32 28, i32 28>
-  %249 = tail call <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float> %206, <16 x i32> %248, <16 x float> %208)
-  %250 = getelementptr inbounds i8, ptr %60, i64 960
-  %251 = load <16 x float>, ptr %250, align 1, !tbaa !31
-  %252 = tail call <16 x float> @llvm.fma.v16f32(<16 x float> %251, <16 x float> %249, <16 x float> %156)
-  %253 = add nuw nsw i64 %58, 1
-  %254 = icmp eq i64 %253, %1
-  br i1 %254, label %31, label %49, !llvm.loop !79
+60:                                               ; preds = %47, %9
+  %61 = phi i64 [ 0, %9 ], [ %48, %47 ]
+  %62 = icmp slt i64 %61, %1
+  br i1 %62, label %63, label %169
 
-255:                                              ; preds = %36, %9
-  %256 = phi i64 [ 0, %9 ], [ %37, %36 ]
-  %257 = icmp slt i64 %256, %1
-  br i1 %257, label %258, label %364
+63:                                               ; preds = %60
+  %64 = sext i32 %3 to i64
+  %65 = sext i32 %4 to i64
+  %66 = shl nuw nsw i64 %17, 1
+  %67 = shl nsw i32 -1, %16
+  %68 = xor i32 %67, -1
+  %69 = getelementptr inbounds i8, ptr %11, i64 4
+  %70 = getelementptr inbounds i8, ptr %11, i64 8
+  %71 = getelementptr inbounds i8, ptr %11, i64 12
+  br label %72
 
-258:                                              ; preds = %255
-  %259 = sext i32 %3 to i64
-  %260 = sext i32 %4 to i64
-  %261 = shl nuw nsw i64 %17, 1
-  %262 = shl nsw i32 -1, %16
-  %263 = xor i32 %262, -1
-  %264 = getelementptr inbounds i8, ptr %11, i64 4
-  %265 = getelementptr inbounds i8, ptr %11, i64 8
-  %266 = getelementptr inbounds i8, ptr %11, i64 12
-  br label %267
+72:                                               ; preds = %79, %63
+  %73 = phi i64 [ %61, %63 ], [ %80, %79 ]
+  %74 = mul nsw i64 %73, %21
+  %75 = getelementptr inbounds i8, ptr %0, i64 %74
+  %76 = mul nsw i64 %73, %24
+  %77 = getelementptr inbounds float, ptr %6, i64 %76
+  %78 = getelementptr inbounds i8, ptr %75, i64 1024
+  br label %82
 
-267:                                              ; preds = %274, %258
-  %268 = phi i64 [ %256, %258 ], [ %275, %274 ]
-  %269 = mul nuw nsw i64 %268, %21
-  %270 = getelementptr inbounds i8, ptr %0, i64 %269
-  %271 = mul nsw i64 %268, %24
-  %272 = getelementptr inbounds float, ptr %6, i64 %271
-  %273 = getelementptr inbounds i8, ptr %270, i64 1024
-  br label %277
+79:                                               ; preds = %84
+  %80 = add nuw nsw i64 %73, 1
+  %81 = icmp eq i64 %80, %1
+  br i1 %81, label %169, label %72, !llvm.loop !80
 
-274:                                              ; preds = %279
-  %275 = add nuw nsw i64 %268, 1
-  %276 = icmp eq i64 %275, %1
-  br i1 %276, label %364, label %267, !llvm.loop !80
-
-277:                                              ; preds = %279, %267
-  %278 = phi i64 [ 0, %267 ], [ %290, %279 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #21
+82:                                               ; preds = %84, %72
+  %83 = phi i64 [ 0, %72 ], [ %95, %84 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %11) #22
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %11, i8 0, i64 16, i1 false)
-  br label %292
+  br label %97
 
-279:                                              ; preds = %345
-  %280 = load float, ptr %11, align 16, !tbaa !58
-  %281 = load float, ptr %264, align 4, !tbaa !58
-  %282 = fadd float %280, %281
-  %283 = load float, ptr %265, align 8, !tbaa !58
-  %284 = load float, ptr %266, align 4, !tbaa !58
-  %285 = fadd float %283, %284
-  %286 = fadd float %282, %285
-  %287 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %278
-  %288 = load float, ptr %287, align 4, !tbaa !58
-  %289 = fadd float %288, %286
-  store float %289, ptr %287, align 4, !tbaa !58
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #21
-  %290 = add nuw nsw i64 %278, 1
-  %291 = icmp eq i64 %290, 4
-  br i1 %291, label %274, label %277, !llvm.loop !81
+84:                                               ; preds = %150
+  %85 = load float, ptr %11, align 16, !tbaa !58
+  %86 = load float, ptr %69, align 4, !tbaa !58
+  %87 = fadd float %85, %86
+  %88 = load float, ptr %70, align 8, !tbaa !58
+  %89 = load float, ptr %71, align 4, !tbaa !58
+  %90 = fadd float %88, %89
+  %91 = fadd float %87, %90
+  %92 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %83
+  %93 = load float, ptr %92, align 4, !tbaa !58
+  %94 = fadd float %93, %91
+  store float %94, ptr %92, align 4, !tbaa !58
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %11) #22
+  %95 = add nuw nsw i64 %83, 1
+  %96 = icmp eq i64 %95, 4
+  br i1 %96, label %79, label %82, !llvm.loop !81
 
-292:                                              ; preds = %345, %277
-  %293 = phi i64 [ 0, %277 ], [ %362, %345 ]
-  %294 = lshr i64 %293, 2
-  %295 = and i64 %294, 12
-  %296 = or disjoint i64 %295, %278
-  br i1 %27, label %299, label %297
+97:                                               ; preds = %150, %82
+  %98 = phi i64 [ 0, %82 ], [ %167, %150 ]
+  %99 = lshr i64 %98, 2
+  %100 = and i64 %99, 12
+  %101 = or disjoint i64 %100, %83
+  br i1 %27, label %104, label %102
 
-297:                                              ; preds = %292
-  %298 = and i64 %293, 15
-  br label %321
+102:                                              ; preds = %97
+  %103 = and i64 %98, 15
+  br label %126
 
-299:                                              ; preds = %292
-  %300 = and i64 %293, 48
-  %301 = and i64 %293, 15
-  %302 = add nuw nsw i64 %301, 248
-  %303 = icmp ult i64 %301, 8
-  %304 = select i1 %303, i64 %301, i64 %302
-  %305 = trunc i64 %304 to i8
-  %306 = sdiv i8 %305, 4
-  %307 = sext i8 %306 to i64
-  %308 = srem i8 %305, 4
-  %309 = select i1 %303, i64 0, i64 8
-  %310 = sext i8 %308 to i32
-  %311 = sdiv i32 %310, %3
-  %312 = sext i32 %311 to i64
-  %313 = shl nsw i64 %312, 1
-  %314 = add nsw i64 %313, %307
-  %315 = mul nsw i64 %314, %259
-  %316 = srem i32 %310, %3
-  %317 = sext i32 %316 to i64
-  %318 = or disjoint i64 %309, %300
-  %319 = add nsw i64 %318, %317
-  %320 = add i64 %319, %315
-  br label %321
+104:                                              ; preds = %97
+  %105 = and i64 %98, 48
+  %106 = and i64 %98, 15
+  %107 = add nuw nsw i64 %106, 248
+  %108 = icmp ult i64 %106, 8
+  %109 = select i1 %108, i64 %106, i64 %107
+  %110 = trunc i64 %109 to i8
+  %111 = sdiv i8 %110, 4
+  %112 = sext i8 %111 to i64
+  %113 = srem i8 %110, 4
+  %114 = select i1 %108, i64 0, i64 8
+  %115 = sext i8 %113 to i32
+  %116 = sdiv i32 %115, %3
+  %117 = sext i32 %116 to i64
+  %118 = shl nsw i64 %117, 1
+  %119 = add nsw i64 %118, %112
+  %120 = mul nsw i64 %119, %64
+  %121 = srem i32 %115, %3
+  %122 = sext i32 %121 to i64
+  %123 = or disjoint i64 %114, %105
+  %124 = add nsw i64 %123, %122
+  %125 = add i64 %124, %120
+  br label %126
 
-321:                                              ; preds = %299, %297
-  %322 = phi i64 [ %298, %297 ], [ %301, %299 ]
-  %323 = phi i64 [ %293, %297 ], [ %320, %299 ]
-  %324 = shl nuw nsw i64 %296, 6
-  %325 = shl nuw nsw i64 %322, 2
-  %326 = or disjoint i64 %325, %324
-  %327 = getelementptr inbounds i8, ptr %270, i64 %326
-  %328 = load float, ptr %327, align 1
-  %329 = sdiv i64 %323, %259
-  %330 = mul nsw i64 %329, %260
-  %331 = mul nuw nsw i64 %261, %296
-  %332 = getelementptr inbounds i8, ptr %273, i64 %331
-  br i1 %14, label %339, label %333
+126:                                              ; preds = %104, %102
+  %127 = phi i64 [ %103, %102 ], [ %106, %104 ]
+  %128 = phi i64 [ %98, %102 ], [ %125, %104 ]
+  %129 = shl nuw nsw i64 %101, 6
+  %130 = shl nuw nsw i64 %127, 2
+  %131 = or disjoint i64 %130, %129
+  %132 = getelementptr inbounds i8, ptr %75, i64 %131
+  %133 = load float, ptr %132, align 1
+  %134 = sdiv i64 %128, %64
+  %135 = mul nsw i64 %134, %65
+  %136 = mul nuw nsw i64 %66, %101
+  %137 = getelementptr inbounds i8, ptr %78, i64 %136
+  br i1 %14, label %144, label %138
 
-333:                                              ; preds = %321
-  %334 = mul nuw nsw i64 %322, %17
-  %335 = lshr i64 %334, 3
-  %336 = getelementptr inbounds i8, ptr %332, i64 %335
-  %337 = load i8, ptr %336, align 1, !tbaa !31
-  %338 = zext i8 %337 to i32
-  br label %345
+138:                                              ; preds = %126
+  %139 = mul nuw nsw i64 %127, %17
+  %140 = lshr i64 %139, 3
+  %141 = getelementptr inbounds i8, ptr %137, i64 %140
+  %142 = load i8, ptr %141, align 1, !tbaa !31
+  %143 = zext i8 %142 to i32
+  br label %150
 
-339:                                              ; preds = %321
-  %340 = mul nuw nsw i64 %322, 3
-  %341 = lshr i64 %340, 3
-  %342 = getelementptr inbounds i8, ptr %332, i64 %341
-  %343 = load i16, ptr %342, align 1
-  %344 = zext i16 %343 to i32
-  br label %345
+144:                                              ; preds = %126
+  %145 = mul nuw nsw i64 %127, 3
+  %146 = lshr i64 %145, 3
+  %147 = getelementptr inbounds i8, ptr %137, i64 %146
+  %148 = load i16, ptr %147, align 1
+  %149 = zext i16 %148 to i32
+  br label %150
 
-345:                                              ; preds = %339, %333
-  %346 = phi i64 [ %334, %333 ], [ %340, %339 ]
-  %347 = phi i32 [ %338, %333 ], [ %344, %339 ]
-  %348 = phi i32 [ %263, %333 ], [ 7, %339 ]
-  %349 = trunc nuw nsw i64 %346 to i32
-  %350 = and i32 %349, 7
-  %351 = lshr i32 %347, %350
-  %352 = and i32 %351, %348
-  %353 = zext nneg i32 %352 to i64
-  %354 = getelementptr float, ptr %272, i64 %330
-  %355 = getelementptr float, ptr %354, i64 %353
-  %356 = load float, ptr %355, align 4, !tbaa !58
-  %357 = fmul float %328, %356
-  %358 = and i64 %293, 3
-  %359 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %358
-  %360 = load float, ptr %359, align 4, !tbaa !58
-  %361 = fadd float %360, %357
-  store float %361, ptr %359, align 4, !tbaa !58
-  %362 = add nuw nsw i64 %293, 1
-  %363 = icmp eq i64 %362, 64
-  br i1 %363, label %279, label %292, !llvm.loop !82
+150:                                              ; preds = %144, %138
+  %151 = phi i64 [ %139, %138 ], [ %145, %144 ]
+  %152 = phi i32 [ %143, %138 ], [ %149, %144 ]
+  %153 = phi i32 [ %68, %138 ], [ 7, %144 ]
+  %154 = trunc nuw nsw i64 %151 to i32
+  %155 = and i32 %154, 7
+  %156 = lshr i32 %152, %155
+  %157 = and i32 %156, %153
+  %158 = zext nneg i32 %157 to i64
+  %159 = getelementptr float, ptr %77, i64 %135
+  %160 = getelementptr float, ptr %159, i64 %158
+  %161 = load float, ptr %160, align 4, !tbaa !58
+  %162 = fmul float %133, %161
+  %163 = and i64 %98, 3
+  %164 = getelementptr inbounds [4 x float], ptr %11, i64 0, i64 %163
+  %165 = load float, ptr %164, align 4, !tbaa !58
+  %166 = fadd float %165, %162
+  store float %166, ptr %164, align 4, !tbaa !58
+  %167 = add nuw nsw i64 %98, 1
+  %168 = icmp eq i64 %167, 64
+  br i1 %168, label %84, label %97, !llvm.loop !82
 
-364:                                              ; preds = %274, %255
-  %365 = icmp sgt i64 %2, 0
-  br i1 %365, label %366, label %440
+169:                                              ; preds = %79, %60
+  %170 = icmp sgt i64 %2, 0
+  br i1 %170, label %171, label %245
 
-366:                                              ; preds = %364
-  %367 = mul nsw i64 %21, %1
-  %368 = getelementptr inbounds i8, ptr %0, i64 %367
-  %369 = mul nsw i64 %24, %1
-  %370 = getelementptr inbounds float, ptr %6, i64 %369
-  %371 = mul nuw nsw i64 %17, %2
-  %372 = add nuw nsw i64 %371, 7
-  %373 = lshr i64 %372, 3
-  %374 = getelementptr inbounds i8, ptr %12, i64 4
-  %375 = getelementptr inbounds i8, ptr %12, i64 8
-  %376 = getelementptr inbounds i8, ptr %12, i64 12
-  %377 = sext i32 %3 to i64
-  %378 = sext i32 %4 to i64
-  %379 = shl nsw i64 %2, 4
-  %380 = getelementptr inbounds i8, ptr %368, i64 %379
-  %381 = shl nsw i32 -1, %16
-  %382 = xor i32 %381, -1
-  br label %383
+171:                                              ; preds = %169
+  %172 = mul nsw i64 %21, %1
+  %173 = getelementptr inbounds i8, ptr %0, i64 %172
+  %174 = mul nsw i64 %24, %1
+  %175 = getelementptr inbounds float, ptr %6, i64 %174
+  %176 = mul nuw nsw i64 %17, %2
+  %177 = add nuw nsw i64 %176, 7
+  %178 = lshr i64 %177, 3
+  %179 = getelementptr inbounds i8, ptr %12, i64 4
+  %180 = getelementptr inbounds i8, ptr %12, i64 8
+  %181 = getelementptr inbounds i8, ptr %12, i64 12
+  %182 = sext i32 %3 to i64
+  %183 = sext i32 %4 to i64
+  %184 = shl nsw i64 %2, 4
+  %185 = getelementptr inbounds i8, ptr %173, i64 %184
+  %186 = shl nsw i32 -1, %16
+  %187 = xor i32 %186, -1
+  br label %188
 
-383:                                              ; preds = %388, %366
-  %384 = phi i64 [ 0, %366 ], [ %399, %388 ]
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #21
+188:                                              ; preds = %193, %171
+  %189 = phi i64 [ 0, %171 ], [ %204, %193 ]
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %12) #22
   call void @llvm.memset.p0.i64(ptr noundef nonnull align 16 dereferenceable(16) %12, i8 0, i64 16, i1 false)
-  %385 = mul nuw nsw i64 %384, %2
-  %386 = mul nuw nsw i64 %384, %373
-  %387 = getelementptr inbounds i8, ptr %380, i64 %386
-  br label %401
+  %190 = mul nuw nsw i64 %189, %2
+  %191 = mul nuw nsw i64 %189, %178
+  %192 = getelementptr inbounds i8, ptr %185, i64 %191
+  br label %206
 
-388:                                              ; preds = %421
-  %389 = load float, ptr %376, align 4, !tbaa !58
-  %390 = load float, ptr %375, align 8, !tbaa !58
-  %391 = load float, ptr %374, align 4, !tbaa !58
-  %392 = load float, ptr %12, align 16, !tbaa !58
-  %393 = fadd float %391, %392
-  %394 = fadd float %389, %390
-  %395 = fadd float %394, %393
-  %396 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %384
-  %397 = load float, ptr %396, align 4, !tbaa !58
-  %398 = fadd float %397, %395
-  store float %398, ptr %396, align 4, !tbaa !58
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #21
-  %399 = add nuw nsw i64 %384, 1
-  %400 = icmp eq i64 %399, 4
-  br i1 %400, label %440, label %383, !llvm.loop !83
+193:                                              ; preds = %226
+  %194 = load float, ptr %181, align 4, !tbaa !58
+  %195 = load float, ptr %180, align 8, !tbaa !58
+  %196 = load float, ptr %179, align 4, !tbaa !58
+  %197 = load float, ptr %12, align 16, !tbaa !58
+  %198 = fadd float %196, %197
+  %199 = fadd float %194, %195
+  %200 = fadd float %199, %198
+  %201 = getelementptr inbounds [4 x float], ptr %10, i64 0, i64 %189
+  %202 = load float, ptr %201, align 4, !tbaa !58
+  %203 = fadd float %202, %200
+  store float %203, ptr %201, align 4, !tbaa !58
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %12) #22
+  %204 = add nuw nsw i64 %189, 1
+  %205 = icmp eq i64 %204, 4
+  br i1 %205, label %245, label %188, !llvm.loop !83
 
-401:                                              ; preds = %421, %383
-  %402 = phi i64 [ 0, %383 ], [ %438, %421 ]
-  %403 = add nuw nsw i64 %402, %385
-  %404 = shl nsw i64 %403, 2
-  %405 = getelementptr inbounds i8, ptr %368, i64 %404
-  %406 = load float, ptr %405, align 1
-  %407 = sdiv i64 %402, %377
-  %408 = mul nsw i64 %407, %378
-  br i1 %14, label %415, label %409
+206:                                              ; preds = %226, %188
+  %207 = phi i64 [ 0, %188 ], [ %243, %226 ]
+  %208 = add nuw nsw i64 %207, %190
+  %209 = shl nsw i64 %208, 2
+  %210 = getelementptr inbounds i8, ptr %173, i64 %209
+  %211 = load float, ptr %210, align 1
+  %212 = sdiv i64 %207, %182
+  %213 = mul nsw i64 %212, %183
+  br i1 %14, label %220, label %214
 
-409:                                              ; preds = %401
-  %410 = mul nuw nsw i64 %402, %17
-  %411 = lshr i64 %410, 3
-  %412 = getelementptr inbounds i8, ptr %387, i64 %411
-  %413 = load i8, ptr %412, align 1, !tbaa !31
-  %414 = zext i8 %413 to i32
-  br label %421
+214:                                              ; preds = %206
+  %215 = mul nuw nsw i64 %207, %17
+  %216 = lshr i64 %215, 3
+  %217 = getelementptr inbounds i8, ptr %192, i64 %216
+  %218 = load i8, ptr %217, align 1, !tbaa !31
+  %219 = zext i8 %218 to i32
+  br label %226
 
-415:                                              ; preds = %401
-  %416 = mul i64 %402, 3
-  %417 = lshr i64 %416, 3
-  %418 = getelementptr inbounds i8, ptr %387, i64 %417
-  %419 = load i16, ptr %418, align 1
-  %420 = zext i16 %419 to i32
-  br label %421
+220:                                              ; preds = %206
+  %221 = mul i64 %207, 3
+  %222 = lshr i64 %221, 3
+  %223 = getelementptr inbounds i8, ptr %192, i64 %222
+  %224 = load i16, ptr %223, align 1
+  %225 = zext i16 %224 to i32
+  br label %226
 
-421:                                              ; preds = %415, %409
-  %422 = phi i64 [ %410, %409 ], [ %416, %415 ]
-  %423 = phi i32 [ %414, %409 ], [ %420, %415 ]
-  %424 = phi i32 [ %382, %409 ], [ 7, %415 ]
-  %425 = trunc i64 %422 to i32
-  %426 = and i32 %425, 7
-  %427 = lshr i32 %423, %426
-  %428 = and i32 %427, %424
-  %429 = zext nneg i32 %428 to i64
-  %430 = getelementptr float, ptr %370, i64 %408
-  %431 = getelementptr float, ptr %430, i64 %429
-  %432 = load float, ptr %431, align 4, !tbaa !58
-  %433 = fmul float %406, %432
-  %434 = and i64 %402, 3
-  %435 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %434
-  %436 = load float, ptr %435, align 4, !tbaa !58
-  %437 = fadd float %436, %433
-  store float %437, ptr %435, align 4, !tbaa !58
-  %438 = add nuw nsw i64 %402, 1
-  %439 = icmp eq i64 %438, %2
-  br i1 %439, label %388, label %401, !llvm.loop !84
+226:                                              ; preds = %220, %214
+  %227 = phi i64 [ %215, %214 ], [ %221, %220 ]
+  %228 = phi i32 [ %219, %214 ], [ %225, %220 ]
+  %229 = phi i32 [ %187, %214 ], [ 7, %220 ]
+  %230 = trunc i64 %227 to i32
+  %231 = and i32 %230, 7
+  %232 = lshr i32 %228, %231
+  %233 = and i32 %232, %229
+  %234 = zext nneg i32 %233 to i64
+  %235 = getelementptr float, ptr %175, i64 %213
+  %236 = getelementptr float, ptr %235, i64 %234
+  %237 = load float, ptr %236, align 4, !tbaa !58
+  %238 = fmul float %211, %237
+  %239 = and i64 %207, 3
+  %240 = getelementptr inbounds [4 x float], ptr %12, i64 0, i64 %239
+  %241 = load float, ptr %240, align 4, !tbaa !58
+  %242 = fadd float %241, %238
+  store float %242, ptr %240, align 4, !tbaa !58
+  %243 = add nuw nsw i64 %207, 1
+  %244 = icmp eq i64 %243, %2
+  br i1 %244, label %193, label %206, !llvm.loop !84
 
-440:                                              ; preds = %388, %364
-  %441 = icmp sgt i64 %8, 0
-  br i1 %441, label %442, label %444
+245:                                              ; preds = %193, %169
+  %246 = icmp sgt i64 %8, 0
+  br i1 %246, label %247, label %249
 
-442:                                              ; preds = %440
-  %443 = shl nuw i64 %8, 2
-  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %443, i1 false), !tbaa !58
-  br label %444
+247:                                              ; preds = %245
+  %248 = shl nuw i64 %8, 2
+  call void @llvm.memcpy.p0.p0.i64(ptr align 4 %7, ptr nonnull align 16 %10, i64 %248, i1 false), !tbaa !58
+  br label %249
 
-444:                                              ; preds = %440, %442
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #21
+249:                                              ; preds = %245, %247
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %10) #22
   ret void
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #18 {
+define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
   %5 = load <16 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <16 x float>, ptr %6, align 1, !tbaa !31
@@ -13289,7 +12896,7 @@ define void @sieve_llvm_transpose_tile16_f32(ptr nocapture noundef readonly %0, 
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #19 {
+define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #20 {
   %5 = load <8 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <8 x float>, ptr %6, align 1, !tbaa !31
@@ -13360,7 +12967,7 @@ define void @sieve_llvm_transpose_tile8_f32(ptr nocapture noundef readonly %0, i
 }
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable
-define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #20 {
+define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i64 noundef %1, ptr nocapture noundef writeonly %2, i64 noundef %3) local_unnamed_addr #21 {
   %5 = load <4 x float>, ptr %0, align 1, !tbaa !31
   %6 = getelementptr inbounds float, ptr %0, i64 %1
   %7 = load <4 x float>, ptr %6, align 1, !tbaa !31
@@ -13394,88 +13001,88 @@ define void @sieve_llvm_transpose_tile4_f32(ptr nocapture noundef readonly %0, i
 declare i32 @pthread_cond_signal(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind
-declare void @llvm.x86.sse2.pause() #21
+declare void @llvm.x86.sse2.pause() #22
 
 ; Function Attrs: nounwind
 declare i32 @sched_yield() local_unnamed_addr #2
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.exp.f64(double) #22
+declare double @llvm.exp.f64(double) #23
 
 ; Function Attrs: mustprogress nofree nosync nounwind willreturn memory(none)
-declare double @erf(double noundef) local_unnamed_addr #23
+declare double @erf(double noundef) local_unnamed_addr #24
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare double @llvm.tanh.f64(double) #22
+declare double @llvm.tanh.f64(double) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.nearbyint.f32(float) #22
+declare float @llvm.nearbyint.f32(float) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #24
+declare <8 x i32> @llvm.x86.avx2.pmadd.wd(<16 x i16>, <16 x i16>) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #24
+declare <32 x i8> @llvm.x86.avx2.pshuf.b(<32 x i8>, <32 x i8>) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #24
+declare <16 x float> @llvm.x86.avx512.mask.rndscale.ps.512(<16 x float>, i32 immarg, <16 x float>, i16, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+declare <16 x float> @llvm.x86.avx512.min.ps.512(<16 x float>, <16 x float>, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #24
+declare <16 x float> @llvm.x86.avx512.max.ps.512(<16 x float>, <16 x float>, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #24
+declare <16 x i32> @llvm.x86.avx512.mask.cvtps2dq.512(<16 x float>, <16 x i32>, i16, i32 immarg) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #24
+declare <8 x i32> @llvm.x86.avx2.phadd.d(<8 x i32>, <8 x i32>) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind willreturn memory(none)
-declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #24
+declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>) #25
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #22
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>) #23
 
 ; Function Attrs: mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #22
+declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>) #23
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.smax.i32(i32, i32) #25
+declare i32 @llvm.smax.i32(i32, i32) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.umin.i32(i32, i32) #25
+declare i32 @llvm.umin.i32(i32, i32) #26
 
 ; Function Attrs: nofree nounwind willreturn memory(argmem: read)
-declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #26
+declare i32 @bcmp(ptr nocapture, ptr nocapture, i64) local_unnamed_addr #27
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare float @llvm.fabs.f32(float) #25
+declare float @llvm.fabs.f32(float) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smin.i64(i64, i64) #25
+declare i64 @llvm.smin.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i32 @llvm.ctlz.i32(i32, i1 immarg) #25
+declare i32 @llvm.ctlz.i32(i32, i1 immarg) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.smax.i64(i64, i64) #25
+declare i64 @llvm.smax.i64(i64, i64) #26
 
 ; Function Attrs: nocallback nofree nounwind willreturn memory(argmem: readwrite)
-declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #27
+declare void @llvm.memcpy.p0.p0.i64(ptr noalias nocapture writeonly, ptr noalias nocapture readonly, i64, i1 immarg) #28
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #25
+declare i64 @llvm.vector.reduce.add.v4i64(<4 x i64>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #25
+declare i64 @llvm.vector.reduce.add.v8i64(<8 x i64>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
-declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #25
+declare <8 x float> @llvm.nearbyint.v8f32(<8 x float>) #26
 
 ; Function Attrs: nocallback nofree nosync nounwind willreturn memory(argmem: read)
-declare ptr @llvm.load.relative.i64(ptr, i64) #28
+declare ptr @llvm.load.relative.i64(ptr, i64) #29
 
 attributes #0 = { nounwind uwtable "min-legal-vector-width"="0" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #1 = { mustprogress nocallback nofree nounwind willreturn memory(argmem: write) }
@@ -13495,18 +13102,19 @@ attributes #14 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable
 attributes #15 = { nofree norecurse nosync nounwind memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #16 = { nofree norecurse nosync nounwind memory(write, argmem: readwrite, inaccessiblemem: none) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
 attributes #17 = { nofree norecurse nosync nounwind memory(argmem: read) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #18 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #21 = { nounwind }
-attributes #22 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #23 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
-attributes #24 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
-attributes #25 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
-attributes #26 = { nofree nounwind willreturn memory(argmem: read) }
-attributes #27 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
-attributes #28 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
-attributes #29 = { nounwind willreturn memory(none) }
+attributes #18 = { nounwind uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #19 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="512" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #20 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="256" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #21 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: readwrite) uwtable "min-legal-vector-width"="128" "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #22 = { nounwind }
+attributes #23 = { mustprogress nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #24 = { mustprogress nofree nosync nounwind willreturn memory(none) "no-trapping-math"="true" "stack-protector-buffer-size"="8" "target-cpu"="x86-64-v4" "target-features"="+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave" }
+attributes #25 = { mustprogress nocallback nofree nosync nounwind willreturn memory(none) }
+attributes #26 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #27 = { nofree nounwind willreturn memory(argmem: read) }
+attributes #28 = { nocallback nofree nounwind willreturn memory(argmem: readwrite) }
+attributes #29 = { nocallback nofree nosync nounwind willreturn memory(argmem: read) }
+attributes #30 = { nounwind willreturn memory(none) }
 
 !llvm.module.flags = !{!0, !1, !2}
 !llvm.ident = !{!3}
@@ -13590,7 +13198,7 @@ attributes #29 = { nounwind willreturn memory(none) }
 !76 = distinct !{!76, !16}
 !77 = distinct !{!77, !16}
 !78 = distinct !{!78, !16}
-!79 = distinct !{!79, !16}
+!79 = !{i64 80911, i64 80924, i64 80949, i64 81004, i64 81100, i64 81210, i64 81327, i64 81394, i64 81453, i64 81561, i64 81652, i64 81759, i64 81826, i64 81885, i64 81994, i64 82084, i64 82191, i64 82246, i64 82362, i64 82421, i64 82531, i64 82623, i64 82678, i64 82794, i64 82853, i64 82963, i64 83052, i64 83159, i64 83214, i64 83330, i64 83388, i64 83443, i64 83552, i64 83661, i64 83762, i64 83820, i64 83875, i64 83991, i64 84051, i64 84160, i64 84243, i64 84360, i64 84427, i64 84485, i64 84540, i64 84656, i64 84716, i64 84825, i64 84917, i64 84972, i64 85088, i64 85148, i64 85257, i64 85349, i64 85404, i64 85520, i64 85580, i64 85687, i64 85794, i64 85903, i64 85986, i64 86107, i64 86203, i64 86295, i64 86362, i64 86422, i64 86524, i64 86628, i64 86739, i64 86831, i64 86889, i64 86944, i64 87048, i64 87164, i64 87231, i64 87291, i64 87398, i64 87507, i64 87603, i64 87695, i64 87753, i64 87820, i64 87887, i64 87947, i64 88054, i64 88163, i64 88259, i64 88332, i64 88370, i64 88411}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
 !82 = distinct !{!82, !16}
