@@ -50,7 +50,10 @@ enum {
 /* A parallel task: runs iterations [begin, end) of a loop over a state the caller owns. */
 typedef void (*sieve_task)(const void *state, int64_t begin, int64_t end);
 
-/* A persistent pool: worker threads wait on a condition variable between parallel loops.
+/* A persistent pool: worker threads spin for a while after a parallel loop, then sleep on a condition variable.
+ * A loop is cut into chunks that any thread claims; the caller returns when every chunk is finished, whether or
+ * not every worker took part (a worker the system has not scheduled holds nothing up). Starting and joining a loop
+ * touch only atomics while the threads spin; the mutex is taken only to sleep or to wake a sleeper.
  * Lives inside a model context; running a loop allocates nothing and starts no thread. */
 typedef struct sieve_pool {
     int threads;            /* workers + the calling thread */
@@ -58,14 +61,16 @@ typedef struct sieve_pool {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t generation;    /* bumped for every parallel loop */
-    int pending;            /* workers still running the current loop */
+    uint64_t work;          /* the current loop's generation (high 32 bits) and its chunks not yet claimed (low 32) */
+    uint32_t generation;    /* the caller's count of loops (the high half of `work`) */
+    int64_t finished;       /* chunks of the current loop finished */
     int stopping;
+    int sleeping;           /* workers asleep on `wake` (or about to be) */
+    int waiting;            /* 1 while the caller sleeps on `done` (or is about to) */
     sieve_task task;
     const void *state;
     int64_t count;
     int64_t chunks;         /* the loop is cut into this many contiguous chunks */
-    int64_t next_chunk;     /* the next chunk to claim (atomic) */
     pthread_t workers[SIEVE_MAX_THREADS];
     struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
 } sieve_pool;
