@@ -206,7 +206,7 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   %70 = load atomic i64, ptr %6 acquire, align 8
   %71 = lshr i64 %70, 32
   %72 = trunc nuw i64 %71 to i32
-  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72)
+  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
 73:                                               ; preds = %66
@@ -268,7 +268,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %80, label %8
+  br i1 %7, label %81, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -279,7 +279,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
-  br label %80
+  br label %81
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -302,91 +302,92 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %26 = getelementptr inbounds i8, ptr %0, i64 144
   %27 = zext i32 %25 to i64
   %28 = shl nuw i64 %27, 32
-  %29 = or i64 %28, %17
-  store atomic i64 %29, ptr %26 seq_cst, align 8
-  %30 = getelementptr inbounds i8, ptr %0, i64 172
-  %31 = load atomic i32, ptr %30 seq_cst, align 4
-  %32 = icmp sgt i32 %31, 0
-  br i1 %32, label %33, label %39
+  %29 = shl nuw nsw i64 %17, 16
+  %30 = or i64 %28, %29
+  store atomic i64 %30, ptr %26 seq_cst, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 172
+  %32 = load atomic i32, ptr %31 seq_cst, align 4
+  %33 = icmp sgt i32 %32, 0
+  br i1 %33, label %34, label %40
 
-33:                                               ; preds = %14
-  %34 = getelementptr inbounds i8, ptr %0, i64 8
-  %35 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %34) #20
-  %36 = getelementptr inbounds i8, ptr %0, i64 48
-  %37 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %36) #20
-  %38 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %34) #20
-  br label %39
+34:                                               ; preds = %14
+  %35 = getelementptr inbounds i8, ptr %0, i64 8
+  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #20
+  %37 = getelementptr inbounds i8, ptr %0, i64 48
+  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #20
+  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #20
+  br label %40
 
-39:                                               ; preds = %33, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25)
+40:                                               ; preds = %34, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
-  %40 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
-  %41 = load atomic i64, ptr %22 acquire, align 8
-  %42 = icmp slt i64 %41, %17
-  br i1 %42, label %43, label %58
+  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
+  %42 = load atomic i64, ptr %22 acquire, align 8
+  %43 = icmp slt i64 %42, %17
+  br i1 %43, label %44, label %59
 
-43:                                               ; preds = %39, %61
-  %44 = phi i32 [ %62, %61 ], [ 1, %39 ]
+44:                                               ; preds = %40, %62
+  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
   call void @llvm.x86.sse2.pause()
-  %45 = and i32 %44, 255
-  %46 = icmp eq i32 %45, 0
-  br i1 %46, label %47, label %61
+  %46 = and i32 %45, 255
+  %47 = icmp eq i32 %46, 0
+  br i1 %47, label %48, label %62
 
-47:                                               ; preds = %43
-  %48 = call i32 @sched_yield() #20
+48:                                               ; preds = %44
+  %49 = call i32 @sched_yield() #20
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
-  %49 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
-  %50 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %51 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %52 = sub <2 x i64> %50, %51
-  %53 = extractelement <2 x i64> %52, i64 0
-  %54 = mul nsw i64 %53, 1000000000
-  %55 = extractelement <2 x i64> %52, i64 1
-  %56 = add nsw i64 %55, %54
-  %57 = icmp sgt i64 %56, 5000000
+  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
+  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %53 = sub <2 x i64> %51, %52
+  %54 = extractelement <2 x i64> %53, i64 0
+  %55 = mul nsw i64 %54, 1000000000
+  %56 = extractelement <2 x i64> %53, i64 1
+  %57 = add nsw i64 %56, %55
+  %58 = icmp sgt i64 %57, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
-  br i1 %57, label %58, label %61
+  br i1 %58, label %59, label %62
 
-58:                                               ; preds = %47, %61, %39
-  %59 = load atomic i64, ptr %22 acquire, align 8
-  %60 = icmp slt i64 %59, %17
-  br i1 %60, label %65, label %79
+59:                                               ; preds = %48, %62, %40
+  %60 = load atomic i64, ptr %22 acquire, align 8
+  %61 = icmp slt i64 %60, %17
+  br i1 %61, label %66, label %80
 
-61:                                               ; preds = %43, %47
-  %62 = add i32 %44, 1
-  %63 = load atomic i64, ptr %22 acquire, align 8
-  %64 = icmp slt i64 %63, %17
-  br i1 %64, label %43, label %58, !llvm.loop !26
+62:                                               ; preds = %44, %48
+  %63 = add i32 %45, 1
+  %64 = load atomic i64, ptr %22 acquire, align 8
+  %65 = icmp slt i64 %64, %17
+  br i1 %65, label %44, label %59, !llvm.loop !26
 
-65:                                               ; preds = %58
-  %66 = getelementptr inbounds i8, ptr %0, i64 8
-  %67 = call i32 @pthread_mutex_lock(ptr noundef nonnull %66) #20
-  %68 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %68 seq_cst, align 8
-  %69 = load atomic i64, ptr %22 seq_cst, align 8
-  %70 = icmp slt i64 %69, %17
-  br i1 %70, label %71, label %77
+66:                                               ; preds = %59
+  %67 = getelementptr inbounds i8, ptr %0, i64 8
+  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #20
+  %69 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %69 seq_cst, align 8
+  %70 = load atomic i64, ptr %22 seq_cst, align 8
+  %71 = icmp slt i64 %70, %17
+  br i1 %71, label %72, label %78
 
-71:                                               ; preds = %65
-  %72 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %73
+72:                                               ; preds = %66
+  %73 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %74
 
-73:                                               ; preds = %71, %73
-  %74 = call i32 @pthread_cond_wait(ptr noundef nonnull %72, ptr noundef nonnull %66) #20
-  %75 = load atomic i64, ptr %22 seq_cst, align 8
-  %76 = icmp slt i64 %75, %17
-  br i1 %76, label %73, label %77, !llvm.loop !27
+74:                                               ; preds = %72, %74
+  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #20
+  %76 = load atomic i64, ptr %22 seq_cst, align 8
+  %77 = icmp slt i64 %76, %17
+  br i1 %77, label %74, label %78, !llvm.loop !27
 
-77:                                               ; preds = %73, %65
-  store atomic i32 0, ptr %68 seq_cst, align 8
-  %78 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %66) #20
-  br label %79
-
-79:                                               ; preds = %77, %58
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+78:                                               ; preds = %74, %66
+  store atomic i32 0, ptr %69 seq_cst, align 8
+  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #20
   br label %80
 
-80:                                               ; preds = %4, %79, %13
+80:                                               ; preds = %78, %59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+  br label %81
+
+81:                                               ; preds = %4, %80, %13
   ret void
 }
 
@@ -400,88 +401,97 @@ declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
 declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind uwtable
-define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1) unnamed_addr #0 {
-  %3 = getelementptr inbounds i8, ptr %0, i64 144
-  %4 = load atomic i64, ptr %3 acquire, align 8
-  %5 = lshr i64 %4, 32
-  %6 = trunc nuw i64 %5 to i32
-  %7 = icmp ne i32 %6, %1
-  %8 = and i64 %4, 4294967295
-  %9 = icmp eq i64 %8, 0
-  %10 = or i1 %9, %7
-  br i1 %10, label %20, label %11
+define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
+  %4 = getelementptr inbounds i8, ptr %0, i64 144
+  %5 = load atomic i64, ptr %4 acquire, align 8
+  %6 = trunc i64 %5 to i32
+  %7 = lshr i32 %6, 16
+  %8 = lshr i64 %5, 32
+  %9 = trunc nuw i64 %8 to i32
+  %10 = icmp eq i32 %9, %1
+  %11 = and i32 %6, 65535
+  %12 = icmp ult i32 %11, %7
+  %13 = and i1 %10, %12
+  br i1 %13, label %14, label %71
 
-11:                                               ; preds = %2
-  %12 = getelementptr inbounds i8, ptr %0, i64 200
-  %13 = getelementptr inbounds i8, ptr %0, i64 208
-  %14 = getelementptr inbounds i8, ptr %0, i64 184
-  %15 = getelementptr inbounds i8, ptr %0, i64 192
-  %16 = getelementptr inbounds i8, ptr %0, i64 160
-  %17 = getelementptr inbounds i8, ptr %0, i64 176
-  %18 = getelementptr inbounds i8, ptr %0, i64 8
-  %19 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %21
+14:                                               ; preds = %3
+  %15 = icmp eq i32 %2, 0
+  %16 = select i1 %15, i64 -65536, i64 1
+  %17 = getelementptr inbounds i8, ptr %0, i64 200
+  %18 = getelementptr inbounds i8, ptr %0, i64 208
+  %19 = getelementptr inbounds i8, ptr %0, i64 184
+  %20 = getelementptr inbounds i8, ptr %0, i64 192
+  %21 = getelementptr inbounds i8, ptr %0, i64 160
+  %22 = getelementptr inbounds i8, ptr %0, i64 176
+  %23 = getelementptr inbounds i8, ptr %0, i64 8
+  %24 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %25
 
-20:                                               ; preds = %54, %2
+25:                                               ; preds = %14, %61
+  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
+  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
+  %28 = add i64 %27, %16
+  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
+  %30 = extractvalue { i64, i1 } %29, 1
+  %31 = extractvalue { i64, i1 } %29, 0
+  br i1 %30, label %32, label %61
+
+32:                                               ; preds = %25
+  %33 = load i64, ptr %17, align 8, !tbaa !23
+  %34 = load i64, ptr %18, align 8, !tbaa !24
+  %35 = and i64 %27, 65535
+  %36 = zext nneg i32 %26 to i64
+  %37 = add nsw i64 %36, -1
+  %38 = select i1 %15, i64 %37, i64 %35
+  %39 = mul nsw i64 %33, %38
+  %40 = sdiv i64 %39, %34
+  %41 = add nuw nsw i64 %38, 1
+  %42 = mul nsw i64 %33, %41
+  %43 = sdiv i64 %42, %34
+  %44 = icmp slt i64 %40, %43
+  br i1 %44, label %45, label %48
+
+45:                                               ; preds = %32
+  %46 = load ptr, ptr %19, align 8, !tbaa !21
+  %47 = load ptr, ptr %20, align 8, !tbaa !22
+  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #20
+  br label %48
+
+48:                                               ; preds = %45, %32
+  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
+  %50 = add i64 %49, 1
+  %51 = icmp eq i64 %50, %34
+  br i1 %51, label %52, label %59
+
+52:                                               ; preds = %48
+  %53 = load atomic i32, ptr %22 seq_cst, align 8
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %59, label %55
+
+55:                                               ; preds = %52
+  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #20
+  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #20
+  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #20
+  br label %59
+
+59:                                               ; preds = %55, %52, %48
+  %60 = load atomic i64, ptr %4 acquire, align 8
+  br label %61
+
+61:                                               ; preds = %59, %25
+  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
+  %63 = trunc i64 %62 to i32
+  %64 = lshr i32 %63, 16
+  %65 = lshr i64 %62, 32
+  %66 = trunc nuw i64 %65 to i32
+  %67 = icmp eq i32 %66, %1
+  %68 = and i32 %63, 65535
+  %69 = icmp ult i32 %68, %64
+  %70 = and i1 %67, %69
+  br i1 %70, label %25, label %71
+
+71:                                               ; preds = %61, %3
   ret void
-
-21:                                               ; preds = %11, %54
-  %22 = phi i64 [ %4, %11 ], [ %55, %54 ]
-  %23 = add i64 %22, -1
-  %24 = cmpxchg ptr %3, i64 %22, i64 %23 acq_rel acquire, align 8
-  %25 = extractvalue { i64, i1 } %24, 1
-  %26 = extractvalue { i64, i1 } %24, 0
-  br i1 %25, label %27, label %54
-
-27:                                               ; preds = %21
-  %28 = load i64, ptr %12, align 8, !tbaa !23
-  %29 = load i64, ptr %13, align 8, !tbaa !24
-  %30 = and i64 %22, 4294967295
-  %31 = sub nsw i64 %29, %30
-  %32 = mul nsw i64 %31, %28
-  %33 = sdiv i64 %32, %29
-  %34 = add nsw i64 %31, 1
-  %35 = mul nsw i64 %34, %28
-  %36 = sdiv i64 %35, %29
-  %37 = icmp slt i64 %33, %36
-  br i1 %37, label %38, label %41
-
-38:                                               ; preds = %27
-  %39 = load ptr, ptr %14, align 8, !tbaa !21
-  %40 = load ptr, ptr %15, align 8, !tbaa !22
-  tail call void %39(ptr noundef %40, i64 noundef %33, i64 noundef %36) #20
-  br label %41
-
-41:                                               ; preds = %38, %27
-  %42 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
-  %43 = add i64 %42, 1
-  %44 = icmp eq i64 %43, %29
-  br i1 %44, label %45, label %52
-
-45:                                               ; preds = %41
-  %46 = load atomic i32, ptr %17 seq_cst, align 8
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %52, label %48
-
-48:                                               ; preds = %45
-  %49 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #20
-  %50 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #20
-  %51 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #20
-  br label %52
-
-52:                                               ; preds = %48, %45, %41
-  %53 = load atomic i64, ptr %3 acquire, align 8
-  br label %54
-
-54:                                               ; preds = %52, %21
-  %55 = phi i64 [ %53, %52 ], [ %26, %21 ]
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
-  %58 = icmp ne i32 %57, %1
-  %59 = and i64 %55, 4294967295
-  %60 = icmp eq i64 %59, 0
-  %61 = or i1 %60, %58
-  br i1 %61, label %20, label %21
 }
 
 ; Function Attrs: nounwind
@@ -9247,7 +9257,7 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   %70 = load atomic i64, ptr %6 acquire, align 8
   %71 = lshr i64 %70, 32
   %72 = trunc nuw i64 %71 to i32
-  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72)
+  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
 73:                                               ; preds = %66
@@ -9309,7 +9319,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %80, label %8
+  br i1 %7, label %81, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -9320,7 +9330,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
-  br label %80
+  br label %81
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -9343,91 +9353,92 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %26 = getelementptr inbounds i8, ptr %0, i64 144
   %27 = zext i32 %25 to i64
   %28 = shl nuw i64 %27, 32
-  %29 = or i64 %28, %17
-  store atomic i64 %29, ptr %26 seq_cst, align 8
-  %30 = getelementptr inbounds i8, ptr %0, i64 172
-  %31 = load atomic i32, ptr %30 seq_cst, align 4
-  %32 = icmp sgt i32 %31, 0
-  br i1 %32, label %33, label %39
+  %29 = shl nuw nsw i64 %17, 16
+  %30 = or i64 %28, %29
+  store atomic i64 %30, ptr %26 seq_cst, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 172
+  %32 = load atomic i32, ptr %31 seq_cst, align 4
+  %33 = icmp sgt i32 %32, 0
+  br i1 %33, label %34, label %40
 
-33:                                               ; preds = %14
-  %34 = getelementptr inbounds i8, ptr %0, i64 8
-  %35 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %34) #21
-  %36 = getelementptr inbounds i8, ptr %0, i64 48
-  %37 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %36) #21
-  %38 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %34) #21
-  br label %39
+34:                                               ; preds = %14
+  %35 = getelementptr inbounds i8, ptr %0, i64 8
+  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #21
+  %37 = getelementptr inbounds i8, ptr %0, i64 48
+  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #21
+  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #21
+  br label %40
 
-39:                                               ; preds = %33, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25)
+40:                                               ; preds = %34, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
-  %40 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
-  %41 = load atomic i64, ptr %22 acquire, align 8
-  %42 = icmp slt i64 %41, %17
-  br i1 %42, label %43, label %58
+  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
+  %42 = load atomic i64, ptr %22 acquire, align 8
+  %43 = icmp slt i64 %42, %17
+  br i1 %43, label %44, label %59
 
-43:                                               ; preds = %39, %61
-  %44 = phi i32 [ %62, %61 ], [ 1, %39 ]
+44:                                               ; preds = %40, %62
+  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
   call void @llvm.x86.sse2.pause()
-  %45 = and i32 %44, 255
-  %46 = icmp eq i32 %45, 0
-  br i1 %46, label %47, label %61
+  %46 = and i32 %45, 255
+  %47 = icmp eq i32 %46, 0
+  br i1 %47, label %48, label %62
 
-47:                                               ; preds = %43
-  %48 = call i32 @sched_yield() #21
+48:                                               ; preds = %44
+  %49 = call i32 @sched_yield() #21
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
-  %49 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
-  %50 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %51 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %52 = sub <2 x i64> %50, %51
-  %53 = extractelement <2 x i64> %52, i64 0
-  %54 = mul nsw i64 %53, 1000000000
-  %55 = extractelement <2 x i64> %52, i64 1
-  %56 = add nsw i64 %55, %54
-  %57 = icmp sgt i64 %56, 5000000
+  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
+  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %53 = sub <2 x i64> %51, %52
+  %54 = extractelement <2 x i64> %53, i64 0
+  %55 = mul nsw i64 %54, 1000000000
+  %56 = extractelement <2 x i64> %53, i64 1
+  %57 = add nsw i64 %56, %55
+  %58 = icmp sgt i64 %57, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
-  br i1 %57, label %58, label %61
+  br i1 %58, label %59, label %62
 
-58:                                               ; preds = %47, %61, %39
-  %59 = load atomic i64, ptr %22 acquire, align 8
-  %60 = icmp slt i64 %59, %17
-  br i1 %60, label %65, label %79
+59:                                               ; preds = %48, %62, %40
+  %60 = load atomic i64, ptr %22 acquire, align 8
+  %61 = icmp slt i64 %60, %17
+  br i1 %61, label %66, label %80
 
-61:                                               ; preds = %43, %47
-  %62 = add i32 %44, 1
-  %63 = load atomic i64, ptr %22 acquire, align 8
-  %64 = icmp slt i64 %63, %17
-  br i1 %64, label %43, label %58, !llvm.loop !26
+62:                                               ; preds = %44, %48
+  %63 = add i32 %45, 1
+  %64 = load atomic i64, ptr %22 acquire, align 8
+  %65 = icmp slt i64 %64, %17
+  br i1 %65, label %44, label %59, !llvm.loop !26
 
-65:                                               ; preds = %58
-  %66 = getelementptr inbounds i8, ptr %0, i64 8
-  %67 = call i32 @pthread_mutex_lock(ptr noundef nonnull %66) #21
-  %68 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %68 seq_cst, align 8
-  %69 = load atomic i64, ptr %22 seq_cst, align 8
-  %70 = icmp slt i64 %69, %17
-  br i1 %70, label %71, label %77
+66:                                               ; preds = %59
+  %67 = getelementptr inbounds i8, ptr %0, i64 8
+  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #21
+  %69 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %69 seq_cst, align 8
+  %70 = load atomic i64, ptr %22 seq_cst, align 8
+  %71 = icmp slt i64 %70, %17
+  br i1 %71, label %72, label %78
 
-71:                                               ; preds = %65
-  %72 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %73
+72:                                               ; preds = %66
+  %73 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %74
 
-73:                                               ; preds = %71, %73
-  %74 = call i32 @pthread_cond_wait(ptr noundef nonnull %72, ptr noundef nonnull %66) #21
-  %75 = load atomic i64, ptr %22 seq_cst, align 8
-  %76 = icmp slt i64 %75, %17
-  br i1 %76, label %73, label %77, !llvm.loop !27
+74:                                               ; preds = %72, %74
+  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #21
+  %76 = load atomic i64, ptr %22 seq_cst, align 8
+  %77 = icmp slt i64 %76, %17
+  br i1 %77, label %74, label %78, !llvm.loop !27
 
-77:                                               ; preds = %73, %65
-  store atomic i32 0, ptr %68 seq_cst, align 8
-  %78 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %66) #21
-  br label %79
-
-79:                                               ; preds = %77, %58
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+78:                                               ; preds = %74, %66
+  store atomic i32 0, ptr %69 seq_cst, align 8
+  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #21
   br label %80
 
-80:                                               ; preds = %4, %79, %13
+80:                                               ; preds = %78, %59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+  br label %81
+
+81:                                               ; preds = %4, %80, %13
   ret void
 }
 
@@ -9441,88 +9452,97 @@ declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
 declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind uwtable
-define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1) unnamed_addr #0 {
-  %3 = getelementptr inbounds i8, ptr %0, i64 144
-  %4 = load atomic i64, ptr %3 acquire, align 8
-  %5 = lshr i64 %4, 32
-  %6 = trunc nuw i64 %5 to i32
-  %7 = icmp ne i32 %6, %1
-  %8 = and i64 %4, 4294967295
-  %9 = icmp eq i64 %8, 0
-  %10 = or i1 %9, %7
-  br i1 %10, label %20, label %11
+define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
+  %4 = getelementptr inbounds i8, ptr %0, i64 144
+  %5 = load atomic i64, ptr %4 acquire, align 8
+  %6 = trunc i64 %5 to i32
+  %7 = lshr i32 %6, 16
+  %8 = lshr i64 %5, 32
+  %9 = trunc nuw i64 %8 to i32
+  %10 = icmp eq i32 %9, %1
+  %11 = and i32 %6, 65535
+  %12 = icmp ult i32 %11, %7
+  %13 = and i1 %10, %12
+  br i1 %13, label %14, label %71
 
-11:                                               ; preds = %2
-  %12 = getelementptr inbounds i8, ptr %0, i64 200
-  %13 = getelementptr inbounds i8, ptr %0, i64 208
-  %14 = getelementptr inbounds i8, ptr %0, i64 184
-  %15 = getelementptr inbounds i8, ptr %0, i64 192
-  %16 = getelementptr inbounds i8, ptr %0, i64 160
-  %17 = getelementptr inbounds i8, ptr %0, i64 176
-  %18 = getelementptr inbounds i8, ptr %0, i64 8
-  %19 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %21
+14:                                               ; preds = %3
+  %15 = icmp eq i32 %2, 0
+  %16 = select i1 %15, i64 -65536, i64 1
+  %17 = getelementptr inbounds i8, ptr %0, i64 200
+  %18 = getelementptr inbounds i8, ptr %0, i64 208
+  %19 = getelementptr inbounds i8, ptr %0, i64 184
+  %20 = getelementptr inbounds i8, ptr %0, i64 192
+  %21 = getelementptr inbounds i8, ptr %0, i64 160
+  %22 = getelementptr inbounds i8, ptr %0, i64 176
+  %23 = getelementptr inbounds i8, ptr %0, i64 8
+  %24 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %25
 
-20:                                               ; preds = %54, %2
+25:                                               ; preds = %14, %61
+  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
+  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
+  %28 = add i64 %27, %16
+  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
+  %30 = extractvalue { i64, i1 } %29, 1
+  %31 = extractvalue { i64, i1 } %29, 0
+  br i1 %30, label %32, label %61
+
+32:                                               ; preds = %25
+  %33 = load i64, ptr %17, align 8, !tbaa !23
+  %34 = load i64, ptr %18, align 8, !tbaa !24
+  %35 = and i64 %27, 65535
+  %36 = zext nneg i32 %26 to i64
+  %37 = add nsw i64 %36, -1
+  %38 = select i1 %15, i64 %37, i64 %35
+  %39 = mul nsw i64 %33, %38
+  %40 = sdiv i64 %39, %34
+  %41 = add nuw nsw i64 %38, 1
+  %42 = mul nsw i64 %33, %41
+  %43 = sdiv i64 %42, %34
+  %44 = icmp slt i64 %40, %43
+  br i1 %44, label %45, label %48
+
+45:                                               ; preds = %32
+  %46 = load ptr, ptr %19, align 8, !tbaa !21
+  %47 = load ptr, ptr %20, align 8, !tbaa !22
+  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #21
+  br label %48
+
+48:                                               ; preds = %45, %32
+  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
+  %50 = add i64 %49, 1
+  %51 = icmp eq i64 %50, %34
+  br i1 %51, label %52, label %59
+
+52:                                               ; preds = %48
+  %53 = load atomic i32, ptr %22 seq_cst, align 8
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %59, label %55
+
+55:                                               ; preds = %52
+  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #21
+  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #21
+  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #21
+  br label %59
+
+59:                                               ; preds = %55, %52, %48
+  %60 = load atomic i64, ptr %4 acquire, align 8
+  br label %61
+
+61:                                               ; preds = %59, %25
+  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
+  %63 = trunc i64 %62 to i32
+  %64 = lshr i32 %63, 16
+  %65 = lshr i64 %62, 32
+  %66 = trunc nuw i64 %65 to i32
+  %67 = icmp eq i32 %66, %1
+  %68 = and i32 %63, 65535
+  %69 = icmp ult i32 %68, %64
+  %70 = and i1 %67, %69
+  br i1 %70, label %25, label %71
+
+71:                                               ; preds = %61, %3
   ret void
-
-21:                                               ; preds = %11, %54
-  %22 = phi i64 [ %4, %11 ], [ %55, %54 ]
-  %23 = add i64 %22, -1
-  %24 = cmpxchg ptr %3, i64 %22, i64 %23 acq_rel acquire, align 8
-  %25 = extractvalue { i64, i1 } %24, 1
-  %26 = extractvalue { i64, i1 } %24, 0
-  br i1 %25, label %27, label %54
-
-27:                                               ; preds = %21
-  %28 = load i64, ptr %12, align 8, !tbaa !23
-  %29 = load i64, ptr %13, align 8, !tbaa !24
-  %30 = and i64 %22, 4294967295
-  %31 = sub nsw i64 %29, %30
-  %32 = mul nsw i64 %31, %28
-  %33 = sdiv i64 %32, %29
-  %34 = add nsw i64 %31, 1
-  %35 = mul nsw i64 %34, %28
-  %36 = sdiv i64 %35, %29
-  %37 = icmp slt i64 %33, %36
-  br i1 %37, label %38, label %41
-
-38:                                               ; preds = %27
-  %39 = load ptr, ptr %14, align 8, !tbaa !21
-  %40 = load ptr, ptr %15, align 8, !tbaa !22
-  tail call void %39(ptr noundef %40, i64 noundef %33, i64 noundef %36) #21
-  br label %41
-
-41:                                               ; preds = %38, %27
-  %42 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
-  %43 = add i64 %42, 1
-  %44 = icmp eq i64 %43, %29
-  br i1 %44, label %45, label %52
-
-45:                                               ; preds = %41
-  %46 = load atomic i32, ptr %17 seq_cst, align 8
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %52, label %48
-
-48:                                               ; preds = %45
-  %49 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #21
-  %50 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #21
-  %51 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #21
-  br label %52
-
-52:                                               ; preds = %48, %45, %41
-  %53 = load atomic i64, ptr %3 acquire, align 8
-  br label %54
-
-54:                                               ; preds = %52, %21
-  %55 = phi i64 [ %53, %52 ], [ %26, %21 ]
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
-  %58 = icmp ne i32 %57, %1
-  %59 = and i64 %55, 4294967295
-  %60 = icmp eq i64 %59, 0
-  %61 = or i1 %60, %58
-  br i1 %61, label %20, label %21
 }
 
 ; Function Attrs: nounwind
@@ -13931,7 +13951,7 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   %70 = load atomic i64, ptr %6 acquire, align 8
   %71 = lshr i64 %70, 32
   %72 = trunc nuw i64 %71 to i32
-  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72)
+  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
 73:                                               ; preds = %66
@@ -13993,7 +14013,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %80, label %8
+  br i1 %7, label %81, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -14004,7 +14024,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
-  br label %80
+  br label %81
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -14027,91 +14047,92 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %26 = getelementptr inbounds i8, ptr %0, i64 144
   %27 = zext i32 %25 to i64
   %28 = shl nuw i64 %27, 32
-  %29 = or i64 %28, %17
-  store atomic i64 %29, ptr %26 seq_cst, align 8
-  %30 = getelementptr inbounds i8, ptr %0, i64 172
-  %31 = load atomic i32, ptr %30 seq_cst, align 4
-  %32 = icmp sgt i32 %31, 0
-  br i1 %32, label %33, label %39
+  %29 = shl nuw nsw i64 %17, 16
+  %30 = or i64 %28, %29
+  store atomic i64 %30, ptr %26 seq_cst, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 172
+  %32 = load atomic i32, ptr %31 seq_cst, align 4
+  %33 = icmp sgt i32 %32, 0
+  br i1 %33, label %34, label %40
 
-33:                                               ; preds = %14
-  %34 = getelementptr inbounds i8, ptr %0, i64 8
-  %35 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %34) #20
-  %36 = getelementptr inbounds i8, ptr %0, i64 48
-  %37 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %36) #20
-  %38 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %34) #20
-  br label %39
+34:                                               ; preds = %14
+  %35 = getelementptr inbounds i8, ptr %0, i64 8
+  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #20
+  %37 = getelementptr inbounds i8, ptr %0, i64 48
+  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #20
+  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #20
+  br label %40
 
-39:                                               ; preds = %33, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25)
+40:                                               ; preds = %34, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
-  %40 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
-  %41 = load atomic i64, ptr %22 acquire, align 8
-  %42 = icmp slt i64 %41, %17
-  br i1 %42, label %43, label %58
+  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
+  %42 = load atomic i64, ptr %22 acquire, align 8
+  %43 = icmp slt i64 %42, %17
+  br i1 %43, label %44, label %59
 
-43:                                               ; preds = %39, %61
-  %44 = phi i32 [ %62, %61 ], [ 1, %39 ]
+44:                                               ; preds = %40, %62
+  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
   call void @llvm.x86.sse2.pause()
-  %45 = and i32 %44, 255
-  %46 = icmp eq i32 %45, 0
-  br i1 %46, label %47, label %61
+  %46 = and i32 %45, 255
+  %47 = icmp eq i32 %46, 0
+  br i1 %47, label %48, label %62
 
-47:                                               ; preds = %43
-  %48 = call i32 @sched_yield() #20
+48:                                               ; preds = %44
+  %49 = call i32 @sched_yield() #20
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
-  %49 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
-  %50 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %51 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %52 = sub <2 x i64> %50, %51
-  %53 = extractelement <2 x i64> %52, i64 0
-  %54 = mul nsw i64 %53, 1000000000
-  %55 = extractelement <2 x i64> %52, i64 1
-  %56 = add nsw i64 %55, %54
-  %57 = icmp sgt i64 %56, 5000000
+  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
+  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %53 = sub <2 x i64> %51, %52
+  %54 = extractelement <2 x i64> %53, i64 0
+  %55 = mul nsw i64 %54, 1000000000
+  %56 = extractelement <2 x i64> %53, i64 1
+  %57 = add nsw i64 %56, %55
+  %58 = icmp sgt i64 %57, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
-  br i1 %57, label %58, label %61
+  br i1 %58, label %59, label %62
 
-58:                                               ; preds = %47, %61, %39
-  %59 = load atomic i64, ptr %22 acquire, align 8
-  %60 = icmp slt i64 %59, %17
-  br i1 %60, label %65, label %79
+59:                                               ; preds = %48, %62, %40
+  %60 = load atomic i64, ptr %22 acquire, align 8
+  %61 = icmp slt i64 %60, %17
+  br i1 %61, label %66, label %80
 
-61:                                               ; preds = %43, %47
-  %62 = add i32 %44, 1
-  %63 = load atomic i64, ptr %22 acquire, align 8
-  %64 = icmp slt i64 %63, %17
-  br i1 %64, label %43, label %58, !llvm.loop !26
+62:                                               ; preds = %44, %48
+  %63 = add i32 %45, 1
+  %64 = load atomic i64, ptr %22 acquire, align 8
+  %65 = icmp slt i64 %64, %17
+  br i1 %65, label %44, label %59, !llvm.loop !26
 
-65:                                               ; preds = %58
-  %66 = getelementptr inbounds i8, ptr %0, i64 8
-  %67 = call i32 @pthread_mutex_lock(ptr noundef nonnull %66) #20
-  %68 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %68 seq_cst, align 8
-  %69 = load atomic i64, ptr %22 seq_cst, align 8
-  %70 = icmp slt i64 %69, %17
-  br i1 %70, label %71, label %77
+66:                                               ; preds = %59
+  %67 = getelementptr inbounds i8, ptr %0, i64 8
+  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #20
+  %69 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %69 seq_cst, align 8
+  %70 = load atomic i64, ptr %22 seq_cst, align 8
+  %71 = icmp slt i64 %70, %17
+  br i1 %71, label %72, label %78
 
-71:                                               ; preds = %65
-  %72 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %73
+72:                                               ; preds = %66
+  %73 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %74
 
-73:                                               ; preds = %71, %73
-  %74 = call i32 @pthread_cond_wait(ptr noundef nonnull %72, ptr noundef nonnull %66) #20
-  %75 = load atomic i64, ptr %22 seq_cst, align 8
-  %76 = icmp slt i64 %75, %17
-  br i1 %76, label %73, label %77, !llvm.loop !27
+74:                                               ; preds = %72, %74
+  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #20
+  %76 = load atomic i64, ptr %22 seq_cst, align 8
+  %77 = icmp slt i64 %76, %17
+  br i1 %77, label %74, label %78, !llvm.loop !27
 
-77:                                               ; preds = %73, %65
-  store atomic i32 0, ptr %68 seq_cst, align 8
-  %78 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %66) #20
-  br label %79
-
-79:                                               ; preds = %77, %58
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+78:                                               ; preds = %74, %66
+  store atomic i32 0, ptr %69 seq_cst, align 8
+  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #20
   br label %80
 
-80:                                               ; preds = %4, %79, %13
+80:                                               ; preds = %78, %59
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+  br label %81
+
+81:                                               ; preds = %4, %80, %13
   ret void
 }
 
@@ -14125,88 +14146,97 @@ declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
 declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind uwtable
-define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1) unnamed_addr #0 {
-  %3 = getelementptr inbounds i8, ptr %0, i64 144
-  %4 = load atomic i64, ptr %3 acquire, align 8
-  %5 = lshr i64 %4, 32
-  %6 = trunc nuw i64 %5 to i32
-  %7 = icmp ne i32 %6, %1
-  %8 = and i64 %4, 4294967295
-  %9 = icmp eq i64 %8, 0
-  %10 = or i1 %9, %7
-  br i1 %10, label %20, label %11
+define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
+  %4 = getelementptr inbounds i8, ptr %0, i64 144
+  %5 = load atomic i64, ptr %4 acquire, align 8
+  %6 = trunc i64 %5 to i32
+  %7 = lshr i32 %6, 16
+  %8 = lshr i64 %5, 32
+  %9 = trunc nuw i64 %8 to i32
+  %10 = icmp eq i32 %9, %1
+  %11 = and i32 %6, 65535
+  %12 = icmp ult i32 %11, %7
+  %13 = and i1 %10, %12
+  br i1 %13, label %14, label %71
 
-11:                                               ; preds = %2
-  %12 = getelementptr inbounds i8, ptr %0, i64 200
-  %13 = getelementptr inbounds i8, ptr %0, i64 208
-  %14 = getelementptr inbounds i8, ptr %0, i64 184
-  %15 = getelementptr inbounds i8, ptr %0, i64 192
-  %16 = getelementptr inbounds i8, ptr %0, i64 160
-  %17 = getelementptr inbounds i8, ptr %0, i64 176
-  %18 = getelementptr inbounds i8, ptr %0, i64 8
-  %19 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %21
+14:                                               ; preds = %3
+  %15 = icmp eq i32 %2, 0
+  %16 = select i1 %15, i64 -65536, i64 1
+  %17 = getelementptr inbounds i8, ptr %0, i64 200
+  %18 = getelementptr inbounds i8, ptr %0, i64 208
+  %19 = getelementptr inbounds i8, ptr %0, i64 184
+  %20 = getelementptr inbounds i8, ptr %0, i64 192
+  %21 = getelementptr inbounds i8, ptr %0, i64 160
+  %22 = getelementptr inbounds i8, ptr %0, i64 176
+  %23 = getelementptr inbounds i8, ptr %0, i64 8
+  %24 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %25
 
-20:                                               ; preds = %54, %2
+25:                                               ; preds = %14, %61
+  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
+  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
+  %28 = add i64 %27, %16
+  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
+  %30 = extractvalue { i64, i1 } %29, 1
+  %31 = extractvalue { i64, i1 } %29, 0
+  br i1 %30, label %32, label %61
+
+32:                                               ; preds = %25
+  %33 = load i64, ptr %17, align 8, !tbaa !23
+  %34 = load i64, ptr %18, align 8, !tbaa !24
+  %35 = and i64 %27, 65535
+  %36 = zext nneg i32 %26 to i64
+  %37 = add nsw i64 %36, -1
+  %38 = select i1 %15, i64 %37, i64 %35
+  %39 = mul nsw i64 %33, %38
+  %40 = sdiv i64 %39, %34
+  %41 = add nuw nsw i64 %38, 1
+  %42 = mul nsw i64 %33, %41
+  %43 = sdiv i64 %42, %34
+  %44 = icmp slt i64 %40, %43
+  br i1 %44, label %45, label %48
+
+45:                                               ; preds = %32
+  %46 = load ptr, ptr %19, align 8, !tbaa !21
+  %47 = load ptr, ptr %20, align 8, !tbaa !22
+  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #20
+  br label %48
+
+48:                                               ; preds = %45, %32
+  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
+  %50 = add i64 %49, 1
+  %51 = icmp eq i64 %50, %34
+  br i1 %51, label %52, label %59
+
+52:                                               ; preds = %48
+  %53 = load atomic i32, ptr %22 seq_cst, align 8
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %59, label %55
+
+55:                                               ; preds = %52
+  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #20
+  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #20
+  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #20
+  br label %59
+
+59:                                               ; preds = %55, %52, %48
+  %60 = load atomic i64, ptr %4 acquire, align 8
+  br label %61
+
+61:                                               ; preds = %59, %25
+  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
+  %63 = trunc i64 %62 to i32
+  %64 = lshr i32 %63, 16
+  %65 = lshr i64 %62, 32
+  %66 = trunc nuw i64 %65 to i32
+  %67 = icmp eq i32 %66, %1
+  %68 = and i32 %63, 65535
+  %69 = icmp ult i32 %68, %64
+  %70 = and i1 %67, %69
+  br i1 %70, label %25, label %71
+
+71:                                               ; preds = %61, %3
   ret void
-
-21:                                               ; preds = %11, %54
-  %22 = phi i64 [ %4, %11 ], [ %55, %54 ]
-  %23 = add i64 %22, -1
-  %24 = cmpxchg ptr %3, i64 %22, i64 %23 acq_rel acquire, align 8
-  %25 = extractvalue { i64, i1 } %24, 1
-  %26 = extractvalue { i64, i1 } %24, 0
-  br i1 %25, label %27, label %54
-
-27:                                               ; preds = %21
-  %28 = load i64, ptr %12, align 8, !tbaa !23
-  %29 = load i64, ptr %13, align 8, !tbaa !24
-  %30 = and i64 %22, 4294967295
-  %31 = sub nsw i64 %29, %30
-  %32 = mul nsw i64 %31, %28
-  %33 = sdiv i64 %32, %29
-  %34 = add nsw i64 %31, 1
-  %35 = mul nsw i64 %34, %28
-  %36 = sdiv i64 %35, %29
-  %37 = icmp slt i64 %33, %36
-  br i1 %37, label %38, label %41
-
-38:                                               ; preds = %27
-  %39 = load ptr, ptr %14, align 8, !tbaa !21
-  %40 = load ptr, ptr %15, align 8, !tbaa !22
-  tail call void %39(ptr noundef %40, i64 noundef %33, i64 noundef %36) #20
-  br label %41
-
-41:                                               ; preds = %38, %27
-  %42 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
-  %43 = add i64 %42, 1
-  %44 = icmp eq i64 %43, %29
-  br i1 %44, label %45, label %52
-
-45:                                               ; preds = %41
-  %46 = load atomic i32, ptr %17 seq_cst, align 8
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %52, label %48
-
-48:                                               ; preds = %45
-  %49 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #20
-  %50 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #20
-  %51 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #20
-  br label %52
-
-52:                                               ; preds = %48, %45, %41
-  %53 = load atomic i64, ptr %3 acquire, align 8
-  br label %54
-
-54:                                               ; preds = %52, %21
-  %55 = phi i64 [ %53, %52 ], [ %26, %21 ]
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
-  %58 = icmp ne i32 %57, %1
-  %59 = and i64 %55, 4294967295
-  %60 = icmp eq i64 %59, 0
-  %61 = or i1 %60, %58
-  br i1 %61, label %20, label %21
 }
 
 ; Function Attrs: nounwind
@@ -19534,7 +19564,7 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   %73 = load atomic i64, ptr %6 acquire, align 8
   %74 = lshr i64 %73, 32
   %75 = trunc nuw i64 %74 to i32
-  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %75)
+  call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %75, i32 noundef 0)
   br label %12
 
 76:                                               ; preds = %69
@@ -19596,7 +19626,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 8
   %6 = alloca %struct.timespec, align 8
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %84, label %8
+  br i1 %7, label %85, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -19607,7 +19637,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #16
-  br label %84
+  br label %85
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -19630,97 +19660,98 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %26 = getelementptr inbounds i8, ptr %0, i64 144
   %27 = zext i32 %25 to i64
   %28 = shl nuw i64 %27, 32
-  %29 = or i64 %28, %17
-  store atomic i64 %29, ptr %26 seq_cst, align 8
-  %30 = getelementptr inbounds i8, ptr %0, i64 172
-  %31 = load atomic i32, ptr %30 seq_cst, align 4
-  %32 = icmp sgt i32 %31, 0
-  br i1 %32, label %33, label %39
+  %29 = shl nuw nsw i64 %17, 16
+  %30 = or i64 %28, %29
+  store atomic i64 %30, ptr %26 seq_cst, align 8
+  %31 = getelementptr inbounds i8, ptr %0, i64 172
+  %32 = load atomic i32, ptr %31 seq_cst, align 4
+  %33 = icmp sgt i32 %32, 0
+  br i1 %33, label %34, label %40
 
-33:                                               ; preds = %14
-  %34 = getelementptr inbounds i8, ptr %0, i64 8
-  %35 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %34) #16
-  %36 = getelementptr inbounds i8, ptr %0, i64 48
-  %37 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %36) #16
-  %38 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %34) #16
-  br label %39
+34:                                               ; preds = %14
+  %35 = getelementptr inbounds i8, ptr %0, i64 8
+  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #16
+  %37 = getelementptr inbounds i8, ptr %0, i64 48
+  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #16
+  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #16
+  br label %40
 
-39:                                               ; preds = %33, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25)
+40:                                               ; preds = %34, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #16
-  %40 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #16
-  %41 = load atomic i64, ptr %22 acquire, align 8
-  %42 = icmp slt i64 %41, %17
-  br i1 %42, label %43, label %62
+  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #16
+  %42 = load atomic i64, ptr %22 acquire, align 8
+  %43 = icmp slt i64 %42, %17
+  br i1 %43, label %44, label %63
 
-43:                                               ; preds = %39
-  %44 = getelementptr inbounds i8, ptr %5, i64 8
-  %45 = getelementptr inbounds i8, ptr %6, i64 8
-  br label %46
+44:                                               ; preds = %40
+  %45 = getelementptr inbounds i8, ptr %5, i64 8
+  %46 = getelementptr inbounds i8, ptr %6, i64 8
+  br label %47
 
-46:                                               ; preds = %43, %65
-  %47 = phi i32 [ 1, %43 ], [ %66, %65 ]
+47:                                               ; preds = %44, %66
+  %48 = phi i32 [ 1, %44 ], [ %67, %66 ]
   call void @llvm.x86.sse2.pause()
-  %48 = and i32 %47, 255
-  %49 = icmp eq i32 %48, 0
-  br i1 %49, label %50, label %65
+  %49 = and i32 %48, 255
+  %50 = icmp eq i32 %49, 0
+  br i1 %50, label %51, label %66
 
-50:                                               ; preds = %46
-  %51 = call i32 @sched_yield() #16
+51:                                               ; preds = %47
+  %52 = call i32 @sched_yield() #16
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #16
-  %52 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #16
-  %53 = load i64, ptr %5, align 8, !tbaa !17
-  %54 = load i64, ptr %6, align 8, !tbaa !17
-  %55 = sub nsw i64 %53, %54
-  %56 = mul nsw i64 %55, 1000000000
-  %57 = load i64, ptr %44, align 8, !tbaa !19
+  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #16
+  %54 = load i64, ptr %5, align 8, !tbaa !17
+  %55 = load i64, ptr %6, align 8, !tbaa !17
+  %56 = sub nsw i64 %54, %55
+  %57 = mul nsw i64 %56, 1000000000
   %58 = load i64, ptr %45, align 8, !tbaa !19
-  %59 = sub i64 %57, %58
-  %60 = add nsw i64 %59, %56
-  %61 = icmp sgt i64 %60, 5000000
+  %59 = load i64, ptr %46, align 8, !tbaa !19
+  %60 = sub i64 %58, %59
+  %61 = add nsw i64 %60, %57
+  %62 = icmp sgt i64 %61, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #16
-  br i1 %61, label %62, label %65
+  br i1 %62, label %63, label %66
 
-62:                                               ; preds = %50, %65, %39
-  %63 = load atomic i64, ptr %22 acquire, align 8
-  %64 = icmp slt i64 %63, %17
-  br i1 %64, label %69, label %83
+63:                                               ; preds = %51, %66, %40
+  %64 = load atomic i64, ptr %22 acquire, align 8
+  %65 = icmp slt i64 %64, %17
+  br i1 %65, label %70, label %84
 
-65:                                               ; preds = %46, %50
-  %66 = add i32 %47, 1
-  %67 = load atomic i64, ptr %22 acquire, align 8
-  %68 = icmp slt i64 %67, %17
-  br i1 %68, label %46, label %62, !llvm.loop !29
+66:                                               ; preds = %47, %51
+  %67 = add i32 %48, 1
+  %68 = load atomic i64, ptr %22 acquire, align 8
+  %69 = icmp slt i64 %68, %17
+  br i1 %69, label %47, label %63, !llvm.loop !29
 
-69:                                               ; preds = %62
-  %70 = getelementptr inbounds i8, ptr %0, i64 8
-  %71 = call i32 @pthread_mutex_lock(ptr noundef nonnull %70) #16
-  %72 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %72 seq_cst, align 8
-  %73 = load atomic i64, ptr %22 seq_cst, align 8
-  %74 = icmp slt i64 %73, %17
-  br i1 %74, label %75, label %81
+70:                                               ; preds = %63
+  %71 = getelementptr inbounds i8, ptr %0, i64 8
+  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %71) #16
+  %73 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %73 seq_cst, align 8
+  %74 = load atomic i64, ptr %22 seq_cst, align 8
+  %75 = icmp slt i64 %74, %17
+  br i1 %75, label %76, label %82
 
-75:                                               ; preds = %69
-  %76 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %77
+76:                                               ; preds = %70
+  %77 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %78
 
-77:                                               ; preds = %75, %77
-  %78 = call i32 @pthread_cond_wait(ptr noundef nonnull %76, ptr noundef nonnull %70) #16
-  %79 = load atomic i64, ptr %22 seq_cst, align 8
-  %80 = icmp slt i64 %79, %17
-  br i1 %80, label %77, label %81, !llvm.loop !30
+78:                                               ; preds = %76, %78
+  %79 = call i32 @pthread_cond_wait(ptr noundef nonnull %77, ptr noundef nonnull %71) #16
+  %80 = load atomic i64, ptr %22 seq_cst, align 8
+  %81 = icmp slt i64 %80, %17
+  br i1 %81, label %78, label %82, !llvm.loop !30
 
-81:                                               ; preds = %77, %69
-  store atomic i32 0, ptr %72 seq_cst, align 8
-  %82 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %70) #16
-  br label %83
-
-83:                                               ; preds = %81, %62
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #16
+82:                                               ; preds = %78, %70
+  store atomic i32 0, ptr %73 seq_cst, align 8
+  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %71) #16
   br label %84
 
-84:                                               ; preds = %4, %83, %13
+84:                                               ; preds = %82, %63
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #16
+  br label %85
+
+85:                                               ; preds = %4, %84, %13
   ret void
 }
 
@@ -19734,88 +19765,97 @@ declare i32 @pthread_cond_broadcast(ptr noundef) local_unnamed_addr #2
 declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 
 ; Function Attrs: nounwind uwtable
-define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1) unnamed_addr #0 {
-  %3 = getelementptr inbounds i8, ptr %0, i64 144
-  %4 = load atomic i64, ptr %3 acquire, align 8
-  %5 = lshr i64 %4, 32
-  %6 = trunc nuw i64 %5 to i32
-  %7 = icmp ne i32 %6, %1
-  %8 = and i64 %4, 4294967295
-  %9 = icmp eq i64 %8, 0
-  %10 = or i1 %9, %7
-  br i1 %10, label %20, label %11
+define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
+  %4 = getelementptr inbounds i8, ptr %0, i64 144
+  %5 = load atomic i64, ptr %4 acquire, align 8
+  %6 = trunc i64 %5 to i32
+  %7 = lshr i32 %6, 16
+  %8 = lshr i64 %5, 32
+  %9 = trunc nuw i64 %8 to i32
+  %10 = icmp eq i32 %9, %1
+  %11 = and i32 %6, 65535
+  %12 = icmp ult i32 %11, %7
+  %13 = and i1 %10, %12
+  br i1 %13, label %14, label %71
 
-11:                                               ; preds = %2
-  %12 = getelementptr inbounds i8, ptr %0, i64 200
-  %13 = getelementptr inbounds i8, ptr %0, i64 208
-  %14 = getelementptr inbounds i8, ptr %0, i64 184
-  %15 = getelementptr inbounds i8, ptr %0, i64 192
-  %16 = getelementptr inbounds i8, ptr %0, i64 160
-  %17 = getelementptr inbounds i8, ptr %0, i64 176
-  %18 = getelementptr inbounds i8, ptr %0, i64 8
-  %19 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %21
+14:                                               ; preds = %3
+  %15 = icmp eq i32 %2, 0
+  %16 = select i1 %15, i64 -65536, i64 1
+  %17 = getelementptr inbounds i8, ptr %0, i64 200
+  %18 = getelementptr inbounds i8, ptr %0, i64 208
+  %19 = getelementptr inbounds i8, ptr %0, i64 184
+  %20 = getelementptr inbounds i8, ptr %0, i64 192
+  %21 = getelementptr inbounds i8, ptr %0, i64 160
+  %22 = getelementptr inbounds i8, ptr %0, i64 176
+  %23 = getelementptr inbounds i8, ptr %0, i64 8
+  %24 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %25
 
-20:                                               ; preds = %54, %2
+25:                                               ; preds = %14, %61
+  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
+  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
+  %28 = add i64 %27, %16
+  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
+  %30 = extractvalue { i64, i1 } %29, 1
+  %31 = extractvalue { i64, i1 } %29, 0
+  br i1 %30, label %32, label %61
+
+32:                                               ; preds = %25
+  %33 = load i64, ptr %17, align 8, !tbaa !26
+  %34 = load i64, ptr %18, align 8, !tbaa !27
+  %35 = and i64 %27, 65535
+  %36 = zext nneg i32 %26 to i64
+  %37 = add nsw i64 %36, -1
+  %38 = select i1 %15, i64 %37, i64 %35
+  %39 = mul nsw i64 %33, %38
+  %40 = sdiv i64 %39, %34
+  %41 = add nuw nsw i64 %38, 1
+  %42 = mul nsw i64 %33, %41
+  %43 = sdiv i64 %42, %34
+  %44 = icmp slt i64 %40, %43
+  br i1 %44, label %45, label %48
+
+45:                                               ; preds = %32
+  %46 = load ptr, ptr %19, align 8, !tbaa !24
+  %47 = load ptr, ptr %20, align 8, !tbaa !25
+  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #16
+  br label %48
+
+48:                                               ; preds = %45, %32
+  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
+  %50 = add i64 %49, 1
+  %51 = icmp eq i64 %50, %34
+  br i1 %51, label %52, label %59
+
+52:                                               ; preds = %48
+  %53 = load atomic i32, ptr %22 seq_cst, align 8
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %59, label %55
+
+55:                                               ; preds = %52
+  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #16
+  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #16
+  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #16
+  br label %59
+
+59:                                               ; preds = %55, %52, %48
+  %60 = load atomic i64, ptr %4 acquire, align 8
+  br label %61
+
+61:                                               ; preds = %59, %25
+  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
+  %63 = trunc i64 %62 to i32
+  %64 = lshr i32 %63, 16
+  %65 = lshr i64 %62, 32
+  %66 = trunc nuw i64 %65 to i32
+  %67 = icmp eq i32 %66, %1
+  %68 = and i32 %63, 65535
+  %69 = icmp ult i32 %68, %64
+  %70 = and i1 %67, %69
+  br i1 %70, label %25, label %71
+
+71:                                               ; preds = %61, %3
   ret void
-
-21:                                               ; preds = %11, %54
-  %22 = phi i64 [ %4, %11 ], [ %55, %54 ]
-  %23 = add i64 %22, -1
-  %24 = cmpxchg ptr %3, i64 %22, i64 %23 acq_rel acquire, align 8
-  %25 = extractvalue { i64, i1 } %24, 1
-  %26 = extractvalue { i64, i1 } %24, 0
-  br i1 %25, label %27, label %54
-
-27:                                               ; preds = %21
-  %28 = load i64, ptr %12, align 8, !tbaa !26
-  %29 = load i64, ptr %13, align 8, !tbaa !27
-  %30 = and i64 %22, 4294967295
-  %31 = sub nsw i64 %29, %30
-  %32 = mul nsw i64 %31, %28
-  %33 = sdiv i64 %32, %29
-  %34 = add nsw i64 %31, 1
-  %35 = mul nsw i64 %34, %28
-  %36 = sdiv i64 %35, %29
-  %37 = icmp slt i64 %33, %36
-  br i1 %37, label %38, label %41
-
-38:                                               ; preds = %27
-  %39 = load ptr, ptr %14, align 8, !tbaa !24
-  %40 = load ptr, ptr %15, align 8, !tbaa !25
-  tail call void %39(ptr noundef %40, i64 noundef %33, i64 noundef %36) #16
-  br label %41
-
-41:                                               ; preds = %38, %27
-  %42 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
-  %43 = add i64 %42, 1
-  %44 = icmp eq i64 %43, %29
-  br i1 %44, label %45, label %52
-
-45:                                               ; preds = %41
-  %46 = load atomic i32, ptr %17 seq_cst, align 8
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %52, label %48
-
-48:                                               ; preds = %45
-  %49 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #16
-  %50 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #16
-  %51 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #16
-  br label %52
-
-52:                                               ; preds = %48, %45, %41
-  %53 = load atomic i64, ptr %3 acquire, align 8
-  br label %54
-
-54:                                               ; preds = %52, %21
-  %55 = phi i64 [ %53, %52 ], [ %26, %21 ]
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
-  %58 = icmp ne i32 %57, %1
-  %59 = and i64 %55, 4294967295
-  %60 = icmp eq i64 %59, 0
-  %61 = or i1 %60, %58
-  br i1 %61, label %20, label %21
 }
 
 ; Function Attrs: nounwind
