@@ -197,7 +197,8 @@ static void *pingpong_partner(void *unused) {
  * either about 75 ns (both virtual CPUs under one L3) or about 300-350 ns (in different L3 domains of the host, a
  * placement that changes from minute to minute); in the second case every kernel of a model that reads what the
  * other thread wrote waits for the far L3, and whole-model 2-thread figures drop (the 2:4 int8 encoder: 2.5 ms near,
- * 4.2-4.4 ms far; bench/RESULTS.md, 2026-12-05 13:00). */
+ * 4.2-4.4 ms far before the pool kept each thread on its own end of every loop, 3.4-3.5 ms far after; bench/RESULTS.md,
+ * 2026-12-05 13:00). */
 static double core_round_trip(void) {
     pthread_t partner;
     cpu_set_t original;
