@@ -76,6 +76,31 @@ extension Lowerer {
         return shape
     }
 
+    /// The dynamic int8 products that quantize the same f32 activations with the same scheme: the first writes the u8
+    /// rows, scales and zero points into its scratch and the later ones read them (the activations are SSA values, and
+    /// quantizing is a function of them, so every reader would write the same bytes). In the encoder, the query, key
+    /// and value products of every layer read one layer norm's result: one prologue (and one parallel loop) instead of
+    /// three. Returns each later reader's first reader, and each first reader's last reader.
+    func sharedInt8Quantizations() -> (source: [Int: Int], lastReader: [Int: Int]) {
+        struct Key: Hashable { var activations: ValueID, scheme: ActivationQuantization }
+        var firstReader: [Key: Int] = [:]
+        var source: [Int: Int] = [:], lastReader: [Int: Int] = [:]
+        for (index, op) in graph.operations.enumerated() {
+            // Ops with an empty result are skipped by lowering: they write no prologue another op could read.
+            guard case let .fusedMatmul(_, _, scheme) = op.kind, let shape = dynamicInt8Shape(op), shape.rows > 0, shape.k > 0,
+                  let activations = graph.type(of: op.operands[0]), activations.quant == nil, activations.elementType == .f32,
+                  let result = op.results.first, graph.type(of: result)?.elementCount != 0 else { continue }
+            let key = Key(activations: op.operands[0], scheme: scheme)
+            if let first = firstReader[key] {
+                source[index] = first
+                lastReader[first] = index
+            } else {
+                firstReader[key] = index
+            }
+        }
+        return (source, lastReader)
+    }
+
     /// Whether every reader of a constant's value is an `int8_tile` product reading it as its weight (which reads the
     /// panels it packs instead, so the constant's own bytes need not be stored).
     func isReadOnlyByInt8Tiles(_ value: ValueID) -> Bool {
@@ -113,9 +138,9 @@ extension Lowerer {
         let base = "\(name(result)).dynamic_int8"
         var quantized = addBuffer(Buffer(name: "\(base).rows", storage: .arena(offset: scratch + shape.quantizedOffset),
                                          elementType: .u8, count: max(1, rows * k)))
-        let rowScales = addBuffer(Buffer(name: "\(base).scales", storage: .arena(offset: scratch + shape.scaleOffset),
+        let ownScales = addBuffer(Buffer(name: "\(base).scales", storage: .arena(offset: scratch + shape.scaleOffset),
                                          elementType: .f32, count: max(1, rows)))
-        let rowZeroPoints = addBuffer(Buffer(name: "\(base).zero_points", storage: .arena(offset: scratch + shape.zeroPointOffset),
+        let ownZeroPoints = addBuffer(Buffer(name: "\(base).zero_points", storage: .arena(offset: scratch + shape.zeroPointOffset),
                                              elementType: .i32, count: max(1, rows)))
         let schedule = try currentSchedule()
         let parallel = schedule.parallel != .none
@@ -127,7 +152,16 @@ extension Lowerer {
         // Each row's scale and zero point: loaded from the prologue's tables, or, for u8 activations quantized already,
         // the tensor's own, read in place (no prologue).
         var fixed: (scale: Float, zeroPoint: Int64)?
-        if let quant = activationType.quant, activationType.elementType == .u8 {
+        var rowScales = ownScales, rowZeroPoints = ownZeroPoints
+        let laterReaders = sharedInt8Source.values.filter { $0 == currentOpIndex }.count
+        let alsoReading = laterReaders == 0 ? "" : " (and for \(laterReaders) more product\(laterReaders == 1 ? "" : "s") of them)"
+        if sharedInt8Source[currentOpIndex] != nil {
+            // An earlier product quantized the same activations the same way into its scratch, live until this op.
+            guard let shared = sharedInt8Rows[op.operands[0]] else {
+                throw LoweringError("the quantized rows of \(name(op.operands[0])) shared with an earlier int8 product were not written")
+            }
+            (quantized, rowScales, rowZeroPoints) = (shared.values, shared.scales, shared.zeroPoints)
+        } else if let quant = activationType.quant, activationType.elementType == .u8 {
             quantized = a
             fixed = (quant.scales[0], quant.zeroPoints[0])
         } else if let quant = activationType.quant {
@@ -162,7 +196,7 @@ extension Lowerer {
                     body.store(quantized, index, .intrinsic(.quantize, [.load(a, index: index), scale, zeroPoint, 0, 255]))
                 }
             }
-            addKernel(prologue, pattern: "dynamic int8 product: activations quantized to u8 (one scale and zero point per tensor)")
+            addKernel(prologue, pattern: "dynamic int8 product: activations quantized to u8 (one scale and zero point per tensor)\(alsoReading)")
         } else {
             // Per row: each row's range (NaN ignored, widened to include 0), scale over 255 steps (1 for an all-zero
             // row), zero point quantize(-low), then the row quantized to u8: one vectorised quantize_row per row.
@@ -170,7 +204,10 @@ extension Lowerer {
                 body.emit(.quantizeRow(QuantizeRow(out: quantized, outStart: r * .index(k), scales: rowScales, zeroPoints: rowZeroPoints,
                                                    scaleIndex: r, source: a, sourceStart: r * .index(k), length: k)))
             }
-            addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)")
+            addKernel(prologue, pattern: "dynamic int8 product: activation rows quantized to u8 (per-row scale and zero point, quantize_row)\(alsoReading)")
+        }
+        if laterReaders > 0 {
+            sharedInt8Rows[op.operands[0]] = Int8Rows(values: quantized, scales: rowScales, zeroPoints: rowZeroPoints, count: rows, k: k)
         }
 
         var requantization: Int8Requantization?

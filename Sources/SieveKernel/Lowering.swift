@@ -81,6 +81,13 @@ struct Lowerer {
     var sharedTransposeLastReader: [Int: Int] = [:]
     /// The transposed activations a first reader wrote, by the activation value, for the later readers.
     var sharedTransposeBuffers: [ValueID: BufferID] = [:]
+    /// Dynamic int8 products that quantize the same f32 activations the same way as an earlier one: op index of each
+    /// later reader → op index of the first, whose scratch holds the u8 rows, scales and zero points (see
+    /// `sharedInt8Quantizations`), and the first's → the last reader's, until which that scratch stays live.
+    var sharedInt8Source: [Int: Int] = [:]
+    var sharedInt8LastReader: [Int: Int] = [:]
+    /// The quantized rows a first reader wrote, by the activation value, for the later readers.
+    var sharedInt8Rows: [ValueID: Int8Rows] = [:]
     var currentLocation: Location
 
     init(graph: Graph, options: LoweringOptions) {
@@ -124,6 +131,7 @@ struct Lowerer {
         resolveSchedules()
         transposedValues = keptTransposedValues()
         (sharedTransposeSource, sharedTransposeLastReader) = sharedActivationTransposes()
+        (sharedInt8Source, sharedInt8LastReader) = sharedInt8Quantizations()
         packingPlans = packedWeightPlans()
         let scratch = graph.operations.indices.map(scratchBytes)
         fused = fusableValues()
@@ -132,7 +140,8 @@ struct Lowerer {
             currentLocation = graph.operations[index].location
             throw LoweringError("the op needs \(scratch[index] == Int.max ? "more than 2^63" : String(scratch[index])) bytes of scratch memory, more than the 1 TiB limit; reduce the tensor sizes")
         }
-        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused, scratchLiveUntil: sharedTransposeLastReader)
+        plan = PlanMemory().plan(graph, scratchBytes: scratch, fused: fused,
+                                 scratchLiveUntil: sharedTransposeLastReader.merging(sharedInt8LastReader, uniquingKeysWith: max))
         if plan.arenaBytes > Lowerer.maxArenaBytes {
             throw LoweringError("the graph needs an arena of \(plan.arenaBytes) bytes, more than the 1 TiB limit; reduce the tensor sizes")
         }

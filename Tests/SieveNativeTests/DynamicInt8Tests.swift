@@ -122,6 +122,26 @@ let staticInt8ChainCase = DifferentialCase(name: "static int8 chains with requan
     const @bias : tensor<70xf32> = splat<0.0>
     """, rtol: 0, atol: 0)
 
+/// Three products of one f32 activation quantized per row (the query, key and value products of an encoder layer),
+/// one more of it per tensor, and one of another activation: the per-row ones share one prologue's rows, scales and
+/// zero points (`sharedInt8Quantizations`), the others quantize their own. 19 rows of 128 (whole tile steps).
+let sharedInt8RowsCase = DifferentialCase(name: "int8 products sharing quantized activations", text: """
+    graph @g(%x: tensor<19x128xf32>, %o: tensor<19x128xf32>) -> (tensor<19x24xf32>, tensor<19x24xf32>, tensor<19x24xf32>, tensor<19x24xf32>, tensor<19x24xf32>) {
+      %w = const @w : tensor<24x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.001", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>>
+      %v = const @v : tensor<24x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.002", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>>
+      %bias = const @bias : tensor<24xf32>
+      %q = fused_matmul %x, %w, %bias {transpose_b = true, epilogue = [bias]} : tensor<19x24xf32>
+      %k = fused_matmul %x, %v {transpose_b = true, epilogue = []} : tensor<19x24xf32>
+      %t = fused_matmul %x, %w {transpose_b = true, epilogue = [], activations = "per_tensor"} : tensor<19x24xf32>
+      %u = fused_matmul %x, %v, %bias {transpose_b = true, epilogue = [bias, relu]} : tensor<19x24xf32>
+      %p = fused_matmul %o, %w {transpose_b = true, epilogue = []} : tensor<19x24xf32>
+      return %q, %k, %t, %u, %p
+    }
+    const @w : tensor<24x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.001", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>> = splat<0>
+    const @v : tensor<24x128xi8, quant<axis = 0, scale = [\(Array(repeating: "0.002", count: 24).joined(separator: ", "))], zero_point = [\(Array(repeating: "0", count: 24).joined(separator: ", "))]>> = splat<0>
+    const @bias : tensor<24xf32> = splat<0.0>
+    """, rtol: 0, atol: 0)
+
 /// Compiles the static chains (with `variant` forced wherever it applies) and compares them with the interpreter, bit
 /// for bit; also checks that the requantizing products write 8-bit results.
 func checkStaticInt8Chains(target: TargetDescription, seed: UInt64, threads: [Int32], backend: TestBackend = .c,
@@ -225,6 +245,28 @@ struct DynamicInt8Tests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// Products of one activation quantize it once: the kernel program has three prologues for five products (one
+    /// shared by the three per-row products of %x, one per tensor, one for %o), and the compiled code, with dot products
+    /// and with the int8 tile, at 1 and 2 threads, gives exactly what the interpreter gives.
+    @Test("products of one activation share its quantized rows", arguments: [nil, "int8_tile"])
+    func sharedQuantizedRows(variant: String?) throws {
+        var (_, graph, ranges) = try mergedCases([sharedInt8RowsCase], seed: 61)
+        var context = PassContext()
+        if let variant {
+            try PassManager(passes: [Schedule(target: .native, forcedVariant: variant)]).run(on: &graph, context: &context) { _ in }
+            #expect(graph.operations.filter { $0.schedule?.variant.name == variant }.count == 5)
+        }
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: "int8", vectorWidth: TargetDescription.native.f32Lanes))
+        let prologues = program.kernels.filter { $0.pattern.contains("quantized to u8") }
+        #expect(prologues.count == 3, "\(prologues.map(\.pattern))")
+        #expect(prologues.filter { $0.pattern.hasSuffix("(and for 2 more products of them)") }.count == 1, "\(prologues.map(\.pattern))")
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let problems = try compareCompiled(graph, graph, ranges: ranges, seed: 62, target: .native, threads: [1, 2],
+                                           name: "int8shared", label: "native c", folder: folder)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     /// The weights stay 8-bit in the artifact: the kernel program holds i8 weight buffers and no f32 copy of them.
     @Test("quantized weights are stored as i8 in the kernel program")
     func weightsStayEightBit() throws {
@@ -238,6 +280,7 @@ struct DynamicInt8Tests {
         // The only f32 constants left are the biases and the per-channel scale tables.
         let floats = constants.filter { $0.elementType == .f32 }
         #expect(floats.allSatisfy { $0.name.contains("bias") || $0.name.hasSuffix(".scales") }, "\(floats.map(\.name))")
-        #expect(program.kernels.filter { $0.pattern.hasPrefix("dynamic int8") }.count == 22, "a prologue and a product per layer")
+        // A prologue and a product per layer, but one prologue for the two products of the first case's %b.
+        #expect(program.kernels.filter { $0.pattern.hasPrefix("dynamic int8") }.count == 21, "a prologue and a product per layer")
     }
 }

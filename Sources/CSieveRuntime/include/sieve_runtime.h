@@ -50,22 +50,28 @@ enum {
 /* A parallel task: runs iterations [begin, end) of a loop over a state the caller owns. */
 typedef void (*sieve_task)(const void *state, int64_t begin, int64_t end);
 
-/* A persistent pool: worker threads wait on a condition variable between parallel loops.
- * Lives inside a model context; running a loop allocates nothing and starts no thread. */
+/* A persistent pool: worker threads spin for a while after a parallel loop, then sleep on a condition variable.
+ * A loop is cut into chunks that the threads claim (the caller from the front, workers from the back); the caller
+ * returns when every chunk is finished, whether or not every worker took part (a worker the system has not scheduled
+ * holds nothing up). Starting and joining a loop touch only atomics while the threads spin; the mutex is taken only
+ * to sleep or to wake a sleeper. Lives inside a model context; running a loop allocates nothing and starts no thread. */
 typedef struct sieve_pool {
     int threads;            /* workers + the calling thread */
     int started;            /* worker threads actually created */
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t generation;    /* bumped for every parallel loop */
-    int pending;            /* workers still running the current loop */
+    uint64_t work;          /* the current loop's generation (bits 32-63) and its unclaimed chunks [front, back)
+                             * (front in bits 0-15, back in bits 16-31) */
+    uint32_t generation;    /* the caller's count of loops (the high half of `work`) */
+    int64_t finished;       /* chunks of the current loop finished */
     int stopping;
+    int sleeping;           /* workers asleep on `wake` (or about to be) */
+    int waiting;            /* 1 while the caller sleeps on `done` (or is about to) */
     sieve_task task;
     const void *state;
     int64_t count;
     int64_t chunks;         /* the loop is cut into this many contiguous chunks */
-    int64_t next_chunk;     /* the next chunk to claim (atomic) */
     pthread_t workers[SIEVE_MAX_THREADS];
     struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
 } sieve_pool;
@@ -77,7 +83,7 @@ SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
 #ifndef SIEVE_POOL_SPIN_NS
 #define SIEVE_POOL_SPIN_NS 5000000
 #endif
-/* Chunks per thread of a parallel loop, claimed dynamically. */
+/* Chunks per thread of a parallel loop, claimed dynamically (at most 64 x 8, within the 16 bits `work` gives them). */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
 SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);

@@ -55,22 +55,28 @@ enum {
 /* A parallel task: runs iterations [begin, end) of a loop over a state the caller owns. */
 typedef void (*sieve_task)(const void *state, int64_t begin, int64_t end);
 
-/* A persistent pool: worker threads wait on a condition variable between parallel loops.
- * Lives inside a model context; running a loop allocates nothing and starts no thread. */
+/* A persistent pool: worker threads spin for a while after a parallel loop, then sleep on a condition variable.
+ * A loop is cut into chunks that the threads claim (the caller from the front, workers from the back); the caller
+ * returns when every chunk is finished, whether or not every worker took part (a worker the system has not scheduled
+ * holds nothing up). Starting and joining a loop touch only atomics while the threads spin; the mutex is taken only
+ * to sleep or to wake a sleeper. Lives inside a model context; running a loop allocates nothing and starts no thread. */
 typedef struct sieve_pool {
     int threads;            /* workers + the calling thread */
     int started;            /* worker threads actually created */
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t generation;    /* bumped for every parallel loop */
-    int pending;            /* workers still running the current loop */
+    uint64_t work;          /* the current loop's generation (bits 32-63) and its unclaimed chunks [front, back)
+                             * (front in bits 0-15, back in bits 16-31) */
+    uint32_t generation;    /* the caller's count of loops (the high half of `work`) */
+    int64_t finished;       /* chunks of the current loop finished */
     int stopping;
+    int sleeping;           /* workers asleep on `wake` (or about to be) */
+    int waiting;            /* 1 while the caller sleeps on `done` (or is about to) */
     sieve_task task;
     const void *state;
     int64_t count;
     int64_t chunks;         /* the loop is cut into this many contiguous chunks */
-    int64_t next_chunk;     /* the next chunk to claim (atomic) */
     pthread_t workers[SIEVE_MAX_THREADS];
     struct sieve_worker_slot { struct sieve_pool *pool; int index; } slots[SIEVE_MAX_THREADS];
 } sieve_pool;
@@ -82,7 +88,7 @@ SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
 #ifndef SIEVE_POOL_SPIN_NS
 #define SIEVE_POOL_SPIN_NS 5000000
 #endif
-/* Chunks per thread of a parallel loop, claimed dynamically. */
+/* Chunks per thread of a parallel loop, claimed dynamically (at most 64 x 8, within the 16 bits `work` gives them). */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
 SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);
@@ -1239,16 +1245,33 @@ public let runtimeSource = ##"""
 #include <stdlib.h>
 #include <time.h>
 
-/* Runs chunks of the current loop until none is left. The loop is cut into SIEVE_CHUNKS_PER_THREAD contiguous
- * chunks per thread, claimed in order with an atomic counter, so a thread that starts late (woken late, or sharing
- * its core on a busy machine) takes fewer chunks instead of holding everyone up. */
-static void sieve_run_chunks(sieve_pool *pool) {
-    int64_t count = pool->count, chunks = pool->chunks;
+/* Claims and runs chunks of loop `generation` until none is left to claim: the caller from the front of the loop,
+ * workers from the back. A claim moves the front or the back end of the unclaimed range in `work` with a
+ * compare-and-swap that also checks the generation, so a thread that comes late (woken late, or sharing its core on a
+ * busy machine) takes fewer chunks, or none once the loop is over, and never one of a later loop. The loop's fields
+ * are read only after a claim: the loop cannot end (and the caller cannot overwrite them for the next one) before
+ * the claimed chunk is finished. Claiming from both ends keeps, loop after loop, the same part of the data on the
+ * same core (the caller's the first rows or columns, the worker's the last): when the host puts the two virtual
+ * CPUs under different L3 caches, the 2:4 int8 encoder ran 3.4-3.5 ms at 2 threads this way against 4.1-4.2 ms with
+ * chunks taken in turn from one counter (bench/RESULTS.md, 2026-12-05 13:00). */
+static void sieve_run_chunks(sieve_pool *pool, uint32_t generation, int from_front) {
+    uint64_t work = __atomic_load_n(&pool->work, __ATOMIC_ACQUIRE);
     for (;;) {
-        int64_t chunk = __atomic_fetch_add(&pool->next_chunk, 1, __ATOMIC_RELAXED);
-        if (chunk >= chunks) return;
+        uint32_t front = (uint32_t)work & 0xffffu, back = ((uint32_t)work >> 16) & 0xffffu;
+        if ((uint32_t)(work >> 32) != generation || front >= back) return;
+        uint64_t next = from_front ? work + 1 : work - ((uint64_t)1 << 16);
+        if (!__atomic_compare_exchange_n(&pool->work, &work, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+        int64_t count = pool->count, chunks = pool->chunks, chunk = from_front ? (int64_t)front : (int64_t)back - 1;
         int64_t begin = count * chunk / chunks, end = count * (chunk + 1) / chunks;
         if (begin < end) pool->task(pool->state, begin, end);
+        /* The caller announces that it sleeps (`waiting`) before it checks `finished` again, and the last chunk is
+         * counted before `waiting` is read: sequentially consistent, so one of the two sees the other. */
+        if (__atomic_add_fetch(&pool->finished, 1, __ATOMIC_SEQ_CST) == chunks && __atomic_load_n(&pool->waiting, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&pool->mutex);
+            pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->mutex);
+        }
+        work = __atomic_load_n(&pool->work, __ATOMIC_ACQUIRE);
     }
 }
 
@@ -1273,30 +1296,37 @@ static int sieve_spin_step(const struct timespec *start, unsigned step) {
 /* Spins (bounded) while the pool's generation is `seen` and it is not stopping. A worker that has just finished a
  * loop stays awake this long, so the next parallel loop (the next layer, or the next call) starts on every thread
  * at once instead of after a futex wake-up, which on a virtual machine can take longer than a memory-bound layer. */
-static void sieve_spin_for_work(sieve_pool *pool, uint64_t seen) {
+static void sieve_spin_for_work(sieve_pool *pool, uint32_t seen) {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned step = 1; __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen
+    for (unsigned step = 1; (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE) >> 32) == seen
                             && !__atomic_load_n(&pool->stopping, __ATOMIC_ACQUIRE) && sieve_spin_step(&start, step); step++) {}
 }
 
+/* A worker: waits for a loop (spinning, then asleep), claims chunks of it, and waits for the next. It takes the
+ * mutex only to sleep: a thread that finds a mutex held sleeps in the kernel, and on a virtual machine waking it
+ * (an interrupt to an idle virtual CPU) takes 5-30 us. A sleeper announces itself (`sleeping`) before it checks
+ * the generation again, and the caller publishes a loop before it checks for sleepers: sequentially consistent, so
+ * at least one of them sees the other's store. */
 static void *sieve_worker_main(void *argument) {
     struct sieve_worker_slot *slot = (struct sieve_worker_slot *)argument;
     sieve_pool *pool = slot->pool;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         sieve_spin_for_work(pool, seen);
-        pthread_mutex_lock(&pool->mutex);
-        while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
-        if (pool->stopping) break;
-        seen = pool->generation;
-        pthread_mutex_unlock(&pool->mutex);
-        sieve_run_chunks(pool);
-        pthread_mutex_lock(&pool->mutex);
-        if (__atomic_sub_fetch(&pool->pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool->done);
-        pthread_mutex_unlock(&pool->mutex);
+        if ((uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST) >> 32) == seen && !__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&pool->mutex);
+            __atomic_add_fetch(&pool->sleeping, 1, __ATOMIC_SEQ_CST);
+            while (!__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)
+                   && (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST) >> 32) == seen)
+                pthread_cond_wait(&pool->wake, &pool->mutex);
+            __atomic_sub_fetch(&pool->sleeping, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_unlock(&pool->mutex);
+        }
+        if (__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)) break;
+        seen = (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE) >> 32);
+        sieve_run_chunks(pool, seen, 0);
     }
-    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
@@ -1325,29 +1355,39 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
         task(state, 0, count);
         return;
     }
-    pthread_mutex_lock(&pool->mutex);
+    /* Every chunk of the previous loop is finished, and a thread reads these fields only after claiming a chunk, so
+     * no one reads them now; publishing `work` (release) makes them visible to the next claims. */
+    int64_t chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
     pool->task = task;
     pool->state = state;
     pool->count = count;
-    pool->chunks = count < (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD ? count : (int64_t)pool->threads * SIEVE_CHUNKS_PER_THREAD;
-    pool->next_chunk = 0;
-    __atomic_store_n(&pool->pending, pool->threads - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&pool->generation, pool->generation + 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
-    sieve_run_chunks(pool);
+    pool->chunks = chunks;
+    __atomic_store_n(&pool->finished, 0, __ATOMIC_RELAXED);
+    uint32_t generation = ++pool->generation;
+    __atomic_store_n(&pool->work, ((uint64_t)generation << 32) | ((uint64_t)chunks << 16), __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pool->sleeping, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+    sieve_run_chunks(pool, generation, 1);
+    /* Wait for the chunks other threads claimed (none when they came too late for any). */
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned step = 1; __atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) > 0 && sieve_spin_step(&start, step); step++) {}
-    pthread_mutex_lock(&pool->mutex);
-    while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mutex);
-    pthread_mutex_unlock(&pool->mutex);
+    for (unsigned step = 1; __atomic_load_n(&pool->finished, __ATOMIC_ACQUIRE) < chunks && sieve_spin_step(&start, step); step++) {}
+    if (__atomic_load_n(&pool->finished, __ATOMIC_ACQUIRE) < chunks) {
+        pthread_mutex_lock(&pool->mutex);
+        __atomic_store_n(&pool->waiting, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&pool->finished, __ATOMIC_SEQ_CST) < chunks) pthread_cond_wait(&pool->done, &pool->mutex);
+        __atomic_store_n(&pool->waiting, 0, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&pool->mutex);
+    }
 }
 
 SIEVE_RUNTIME_API void sieve_pool_destroy(sieve_pool *pool) {
     if (pool->threads == 0) return;
     pthread_mutex_lock(&pool->mutex);
-    __atomic_store_n(&pool->stopping, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool->stopping, 1, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     for (int index = 1; index <= pool->started; index++) pthread_join(pool->workers[index], NULL);
