@@ -110,7 +110,8 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     /// Hyperbolic tangent, computed in double.
     case tanh
     /// 1 / (1 + e^-x): scalars computed in double without overflow; on f32 vectors from the vector exp of -|x|
-    /// (within 4 ulp where the result is at least FLT_MIN, 0 below x = -87.33, NaN kept), for elementwise chains.
+    /// (within 6 × 2^-24 relative where the result is at least FLT_MIN, 0 below x = -87.33, NaN kept), for
+    /// elementwise chains.
     case sigmoid
     /// Exact GELU: scalars computed in double; on f32 vectors from a fitted erfc (within 16 ulp with FMA,
     /// NaN kept), for product epilogues.
