@@ -233,8 +233,8 @@ public struct CEmitter {
         }
     }
 
-    /// Lane-wise min, max, exp and exact GELU on f32 vectors of `width` lanes (the vector forms of kernel IR's min,
-    /// max, exp and gelu).
+    /// Lane-wise min, max, exp, sigmoid and exact GELU on f32 vectors of `width` lanes (the vector forms of kernel
+    /// IR's min, max, exp, sigmoid and gelu).
     ///
     /// exp: e^x = 2^n * e^r with n = round(x / ln 2) (by the 1.5 * 2^23 rounding trick, whose bits then hold n),
     /// r = x - n ln 2 in two parts, e^r by its degree-7 Taylor-like minimax polynomial (Cephes' expf coefficients),
@@ -267,6 +267,17 @@ public struct CEmitter {
             "    \(f) y = sieve_fma_\(v)(p * r, r, r) + 1.0f;",
             "    \(i) scale = (((\(i))t - 0x4B400000) + 127) << 23;",
             "    return (\(f))((\(i))(y * (\(f))scale) & ~underflow);",
+            "}",
+        ]
+        // sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = e^-|x| (never overflows): the exp's 2 ulp
+        // and a rounding each for the sum, the quotient and the product, within 6 × 2^-24 relative of sigmoid in
+        // double where that is at least FLT_MIN (checked by the kernel tests); 0 where e^-|x| is, NaN kept.
+        lines += [
+            "static inline __attribute__((unused)) \(f) sieve_sigmoid_\(v)(\(f) x) {",
+            "    \(f) e = sieve_exp_\(v)(-sieve_max_\(v)(x, -x));",
+            "    \(f) r = 1.0f / (1.0f + e);",
+            "    \(i) negative = (\(i))(x < sieve_broadcast_\(v)(0.0f));",
+            "    return (\(f))(((\(i))(e * r) & negative) | ((\(i))r & ~negative));",
             "}",
         ]
         // GELU(x) = x * Phi(x) with Phi(-|x|) = erfc(|x| / sqrt 2) / 2 and erfc(z) = t e^(-z^2) P(t), t = 1 / (1 + p z),
@@ -854,7 +865,9 @@ struct KernelCWriter {
                 return viaDouble("exp")
             case .erf: return viaDouble("erf")
             case .tanh: return viaDouble("tanh")
-            case .sigmoid: return viaDouble("sieve_sigmoid")
+            case .sigmoid:
+                if case let .f32x(width) = operandType { return "sieve_sigmoid_f32x\(width)(\(inner))" }
+                return viaDouble("sieve_sigmoid")
             case .gelu:
                 if case let .f32x(width) = operandType { return "sieve_gelu_f32x\(width)(\(inner))" }
                 return viaDouble("sieve_gelu")

@@ -607,6 +607,7 @@ struct FunctionFrame {
             case .neg: return LLVMBuildFNeg(builder, x, "")
             case .exp: return VectorMath(builder: b, width: width).exp(x)
             case .gelu: return VectorMath(builder: b, width: width).gelu(x)
+            case .sigmoid: return VectorMath(builder: b, width: width).sigmoid(x)
             default: throw LLVMBackendError("kernel \(kernel.name): \(op.rawValue) has no vector form")
             }
         }

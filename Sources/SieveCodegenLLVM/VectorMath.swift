@@ -1,4 +1,4 @@
-// Lane-wise e^x and exact GELU on f32 vectors, instruction for instruction as the C backend's sieve_exp_f32xN and
+// Lane-wise e^x, sigmoid and exact GELU on f32 vectors, instruction for instruction as the C backend's sieve_exp_f32xN and
 // sieve_gelu_f32xN (CEmitter.vectorMathHelpers documents the method and its error), so that both backends agree bit for bit.
 
 import CLLVM
@@ -60,6 +60,17 @@ struct VectorMath {
         let scale = LLVMBuildShl(b, exponent, splat(Int32(23)), "")
         let scaled = bits(mul(y, floats(scale)))
         return floats(LLVMBuildAnd(b, scaled, LLVMBuildNot(b, underflow, ""), ""))
+    }
+
+    /// `sieve_sigmoid_f32xN`: 1 / (1 + e) where x >= 0, e / (1 + e) below, e = e^-|x|.
+    func sigmoid(_ x: LLVMValueRef?) -> LLVMValueRef? {
+        let magnitude = pick(x, LLVMBuildFNeg(b, x, ""), minimum: false)
+        let e = exp(LLVMBuildFNeg(b, magnitude, ""))
+        let r = LLVMBuildFDiv(b, splat(Float(1.0)), add(splat(Float(1.0)), e), "")
+        let negative = lessMask(x, 0)
+        let below = LLVMBuildAnd(b, bits(mul(e, r)), negative, "")
+        let above = LLVMBuildAnd(b, bits(r), LLVMBuildNot(b, negative, ""), "")
+        return floats(LLVMBuildOr(b, below, above, ""))
     }
 
     func gelu(_ x: LLVMValueRef?) -> LLVMValueRef? {

@@ -371,12 +371,12 @@ private struct KernelChecker {
             case .isNaN:
                 if !type.isScalarFloat { report("is_nan of \(type), expected a scalar float") }
                 return .i64
-            case .exp, .gelu:
+            case .exp, .gelu, .sigmoid:
                 var isVector = false
                 if case .f32x = type { isVector = true }
                 if !type.isScalarFloat && !isVector { report("\(op.rawValue) of \(type), expected a float or an f32 vector") }
                 return type
-            case .sqrt, .erf, .tanh, .sigmoid, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos, .softplus:
+            case .sqrt, .erf, .tanh, .geluTanh, .abs, .log, .floor, .ceil, .roundEven, .sin, .cos, .softplus:
                 if !type.isScalarFloat { report("\(op.rawValue) of \(type), expected a scalar float") }
                 return type
             }
@@ -385,10 +385,7 @@ private struct KernelChecker {
             guard let left, let right else { return nil }
             if left != right { report("\(op.rawValue) of \(left) and \(right); operands need one type") }
             switch op {
-            case .add, .sub, .mul, .min, .max:
-                return left
-            case .div:
-                if case .f32x = left { report("div of vectors is not supported") }
+            case .add, .sub, .mul, .div, .min, .max:
                 return left
             case .rem, .wrappingAdd, .wrappingSub, .wrappingMul, .wrappingDiv, .wrappingRem, .and, .or:
                 if left != .i64 { report("\(op.rawValue) of \(left), expected i64") }

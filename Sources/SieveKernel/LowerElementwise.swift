@@ -67,9 +67,11 @@ extension Lowerer {
         let defining = graph.definingOps()
         var leaves: [ValueID] = []
         var fusedCount = 0
+        var fusedKinds: [(kind: OpKind, result: ElementType)] = []
         func collectLeaves(_ value: ValueID) {
             if fused.contains(value), let producer = defining[value.index] {
                 fusedCount += 1
+                fusedKinds.append((graph.operations[producer].kind, graph.values[value.index].type.elementType))
                 graph.operations[producer].operands.forEach(collectLeaves)
             } else {
                 leaves.append(value)
@@ -80,6 +82,18 @@ extension Lowerer {
         for leaf in leaves { leafBuffers[leaf] = try buffer(leaf) }
         let flat = leaves.allSatisfy { type($0).shape == shape }
         let fusedValues = fused
+        // An f32 chain whose every op has a vector form runs on whole vectors, the last count % width elements
+        // one by one below. GCC vectorises the scalar loop only behind a run-time aliasing check, which an in-place
+        // result (the arena bytes of an operand, plan-memory's reuse) always fails, and sigmoid calls a function in
+        // double; the vector loop reads every operand before it stores.
+        // Leaves of one element (scalar constants of the chain, broadcast to every element) are splat.
+        let vectorWidth = width, probe = KernelExpression.broadcast(.float(0), width: width)
+        let vectorised = resultElement == .f32 && count >= vectorWidth
+            && leaves.allSatisfy { type($0).elementType == .f32 && (type($0).shape == shape || type($0).elementCount == 1) }
+            && ([(kind, resultElement)] + fusedKinds).allSatisfy {
+                $0.result == .f32 && vectorElementValue($0.kind, [probe, probe], width: vectorWidth) != nil
+            }
+        let wholeVectors = vectorised ? count / vectorWidth * vectorWidth : 0
         // Each fused value is computed once per element into a variable (`computed`): inlined, an op that reads its
         // operand twice (min, max, relu's select) doubled the text at every level of a chain, and a 60-deep max
         // chain in a published model became 1.2 GB of C.
@@ -98,6 +112,7 @@ extension Lowerer {
                 return result
             }
             let source = leafBuffers[value] ?? BufferID(0)
+            if vectorised, graph.values[value.index].type.shape != shape { return .load(source, index: 0) }
             if let indices {
                 return .load(source, index: SieveKernel.flatIndex(indices, strides: broadcastStrides(from: graph.values[value.index].type.shape, to: shape)))
             }
@@ -105,6 +120,29 @@ extension Lowerer {
         }
 
         var builder = KernelBuilder()
+        if vectorised {
+            func vectorOperand(_ value: ValueID, _ index: KernelExpression, _ body: inout KernelBuilder,
+                               _ computed: inout [ValueID: KernelExpression]) -> KernelExpression {
+                if let known = computed[value] { return known }
+                if fusedValues.contains(value), let producerIndex = defining[value.index] {
+                    let producer = graph.operations[producerIndex]
+                    let inner = producer.operands.map { vectorOperand($0, index, &body, &computed) }
+                    let result = body.declare("fused", .f32x(vectorWidth),
+                                              vectorElementValue(producer.kind, inner, width: vectorWidth) ?? inner[0])
+                    computed[value] = result
+                    return result
+                }
+                let source = leafBuffers[value] ?? BufferID(0)
+                if type(value).shape != shape { return .broadcast(.load(source, index: 0), width: vectorWidth) }
+                return .vectorLoad(source, index: index, width: vectorWidth)
+            }
+            builder.loop("c", to: .index(count / vectorWidth), parallel: isParallel(count)) { body, chunk in
+                let index = chunk * .index(vectorWidth)
+                var computed: [ValueID: KernelExpression] = [:]
+                let operands = op.operands.map { vectorOperand($0, index, &body, &computed) }
+                body.emit(.vectorStore(target, index: index, value: vectorElementValue(kind, operands, width: vectorWidth) ?? operands[0]))
+            }
+        }
         let body: (inout KernelBuilder, KernelExpression, [KernelExpression]?) -> Void = { body, flatIndex, indices in
             var computed: [ValueID: KernelExpression] = [:]
             let loads: [KernelExpression] = op.operands.map { operandValue($0, flatIndex, indices, &body, &computed) }
@@ -124,7 +162,9 @@ extension Lowerer {
             }, quantRange: quantRange)
             body.store(target, flatIndex, value)
         }
-        if flat {
+        if vectorised {
+            builder.loop("i", from: .index(wholeVectors), to: .index(count)) { inner, i in body(&inner, i, nil) }
+        } else if flat {
             builder.loop("i", to: .index(count), parallel: isParallel(count)) { inner, i in body(&inner, i, nil) }
         } else {
             builder.loopNest(shape, parallel: isParallel(count)) { inner, indices in
@@ -132,7 +172,8 @@ extension Lowerer {
             }
         }
         let fusion = fusedCount > 0 ? ", \(fusedCount + 1) ops fused" : ""
-        addKernel(builder, pattern: (flat ? "elementwise, flat loop" : "elementwise with broadcast, loop nest") + fusion)
+        let shapeText = vectorised ? "elementwise, f32x\(vectorWidth) vectors" : flat ? "elementwise, flat loop" : "elementwise with broadcast, loop nest"
+        addKernel(builder, pattern: shapeText + fusion)
     }
 }
 
@@ -274,6 +315,29 @@ func elementwiseGroupValue(_ function: BinaryFunction, _ a: KernelExpression, _ 
     case .or: return .binary(.or, a, b)
     case .xor: return .binary(.ne, .binary(.ne, a, 0), .binary(.ne, b, 0))
     case .add, .sub, .mul, .div, .pow, .equal: return binaryValue(function, a, b, isFloat: isFloat)
+    }
+}
+
+/// The value of an f32 elementwise op on vectors of `width` lanes, lane for lane what `elementValue` gives (the
+/// vector sigmoid within its ulp bound); nil for the ops without a vector form.
+func vectorElementValue(_ kind: OpKind, _ x: [KernelExpression], width: Int) -> KernelExpression? {
+    func splat(_ value: Float) -> KernelExpression { .broadcast(.float(value), width: width) }
+    // The kernel's min and max keep their first operand on ties and NaN, as the scalar selects and min/max do.
+    func hardSigmoid(_ x: KernelExpression, alpha: Float, beta: Float) -> KernelExpression {
+        .binary(.min, .binary(.max, .binary(.add, .binary(.mul, splat(alpha), x), splat(beta)), splat(0)), splat(1))
+    }
+    switch kind {
+    case .binary(.add) where x.count == 2: return .binary(.add, x[0], x[1])
+    case .binary(.sub) where x.count == 2: return .binary(.sub, x[0], x[1])
+    case .binary(.mul) where x.count == 2: return .binary(.mul, x[0], x[1])
+    case .binary(.div) where x.count == 2: return .binary(.div, x[0], x[1])
+    case .unary(.relu): return .binary(.max, x[0], splat(0))  // select(x < 0, 0, x): -0 and NaN stay
+    case .unary(.neg): return .unary(.neg, x[0])
+    case .unary(.sigmoid): return .unary(.sigmoid, x[0])
+    case let .unary(.hardSigmoid(alpha, beta)): return hardSigmoid(x[0], alpha: alpha, beta: beta)
+    case .unary(.hardSwish): return .binary(.mul, x[0], hardSigmoid(x[0], alpha: 1 / 6, beta: 0.5))
+    case let .unary(.clip(low, high)): return .binary(.min, .binary(.max, x[0], splat(low)), splat(high))
+    default: return nil
     }
 }
 

@@ -352,6 +352,29 @@ let differentialCases: [DifferentialCase] = [
           return %m, %hs, %is, %w
         }
         """),
+    // Flat f32 chains run on vectors (one-element operands splat), the count % width last elements one by one.
+    DifferentialCase(name: "f32 elementwise chains on vectors: hard swish by hand, swish, clamps, tails", text: """
+        graph @g(%a: tensor<3x37xf32>, %r: tensor<3x37xf32>, %k: tensor<1xf32>) -> (tensor<3x37xf32>, tensor<3x37xf32>, tensor<3x37xf32>) {
+          %three = const @three : tensor<1xf32>
+          %six = const @six : tensor<1xf32>
+          %p = add %a, %three : tensor<3x37xf32>
+          %c = clip %p {min = 0.0, max = 6.0} : tensor<3x37xf32>
+          %q = mul %a, %c : tensor<3x37xf32>
+          %d = div %q, %six : tensor<3x37xf32>
+          %w = mul %d, %k : tensor<3x37xf32>
+          %y = add %w, %r : tensor<3x37xf32>
+          %g = sigmoid %y : tensor<3x37xf32>
+          %s = mul %y, %g : tensor<3x37xf32>
+          %n = neg %a : tensor<3x37xf32>
+          %h = hard_swish %n : tensor<3x37xf32>
+          %l = relu %h : tensor<3x37xf32>
+          %m = sub %l, %r : tensor<3x37xf32>
+          %o = hard_sigmoid %m {alpha = 0.2, beta = 0.5} : tensor<3x37xf32>
+          return %s, %o, %y
+        }
+        const @three : tensor<1xf32> = dense<[3.0]>
+        const @six : tensor<1xf32> = dense<[6.0]>
+        """),
     DifferentialCase(name: "casts between floats, integers and bool", text: """
         graph @g(%f: tensor<2x9xf32>, %i: tensor<2x9xi64>, %h: tensor<2x9xf16>) -> (tensor<2x9xi32>, tensor<2x9xbool>, tensor<2x9xf32>, tensor<2x9xi8>, tensor<2x9xf16>, tensor<2x9xbf16>, tensor<2x9xf32>, tensor<2x9xu8>) {
           %scaled = mul %f, %f : tensor<2x9xf32>
