@@ -10,7 +10,8 @@
 #             (encoder compile time, C and LLVM), cnn (Examples/models/cnn.onnx and PP-OCRv4 rec, dense)
 #   SIEVE=path/to/sieve (default: a release build in .build-rel, built when missing); ROUNDS (default 3)
 # Needs scripts/setup-python.sh (.venv) and, for `cnn`, scripts/setup-models.sh (the OCR model).
-# Prints each run's Markdown table under a heading naming the CPU and the load; nothing is written to RESULTS.md.
+# Prints each run's Markdown table under a heading naming the CPU and the load, with the harness's CPU 0 <-> CPU 1
+# round trips (the host's placement of the two virtual CPUs: bench/README.md); nothing is written to RESULTS.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/tmp/sieve-acceptance}
@@ -36,7 +37,7 @@ run() {  # run TITLE ARGS… : one bench/run.sh, its table under a heading with 
     echo
     echo "## $title (load $(cut -d' ' -f1-3 /proc/loadavg))"
     PYTHON=$python bash "$root/bench/run.sh" --rounds "$rounds" --reps 3 --calls 5 --mode cold --markdown "$@" 2>&1 \
-        | awk '/^\| contender/ { table = 1 } table && /^\|/ { print } table && !/^\|/ { table = 0 }'
+        | awk '/^# CPU 0 <-> CPU 1/ { print "- " substr($0, 3) } /^\| contender/ { table = 1 } table && /^\|/ { print } table && !/^\|/ { table = 0 }'
 }
 
 compile() {  # compile MODEL DIR NAME [FLAGS…], once per DIR
