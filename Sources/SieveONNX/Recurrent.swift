@@ -367,6 +367,10 @@ extension GraphBuilder {
                   scale.type.shape == [directions] || scale.type.shape == [directions, rows] else {
                 throw NodeError("\(n.node.opType) \(what)_scale must be a constant float32 of shape \(shapeString([directions])) or \(shapeString([directions, rows])), found \(n.optionalInput(index).map { "\(type(of: $0))" } ?? "none")")
             }
+            guard let count = scale.type.elementCount,
+                  (0..<count).allSatisfy({ scale.element(at: $0) > 0 && scale.element(at: $0).isFinite }) else {
+                throw NodeError("\(n.node.opType) \(what)_scale must be positive and finite (an int8 weight's scale); re-quantize the weights, or keep the float LSTM")
+            }
             if let point = n.optionalInput(index + 1), !isConstantZero(point) {
                 throw NodeError("\(n.node.opType) with a non-zero \(what)_zero_point is not supported: the int8 kernels take symmetric weights (quantize_dynamic's default for int8)")
             }

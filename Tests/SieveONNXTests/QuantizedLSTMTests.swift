@@ -38,7 +38,7 @@ func dynamicQuantizeLSTMMatchesOnnxRuntime(kind: String, mode: QuantizedRunMode)
 }
 
 /// What the int8 kernels cannot take is refused with one diagnostic naming the node and the reason: a weight zero
-/// point other than 0 (an asymmetric weight), a scale of neither shape the op allows.
+/// point other than 0 (an asymmetric weight), a scale of neither shape the op allows, a zero scale.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"))
 func dynamicQuantizeLSTMRefusesWhatTheInt8KernelsCannotTake() throws {
     let folder = try quantizedLSTMFolder.get()
@@ -59,4 +59,8 @@ func dynamicQuantizeLSTMRefusesWhatTheInt8KernelsCannotTake() throws {
         tensor = floatTensor("W_scale", [3], [0.1, 0.1, 0.1])
     }
     #expect(scale.contains("W_scale must be a constant float32 of shape 2 or 2x96"), "\(scale)")
+    let zero = try refusal("R_scale") { tensor in
+        tensor = floatTensor("R_scale", [2], [0.01, 0])
+    }
+    #expect(zero.contains("R_scale must be positive and finite"), "\(zero)")
 }
