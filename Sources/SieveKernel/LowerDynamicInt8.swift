@@ -254,7 +254,6 @@ extension Lowerer {
             for offset in 0..<perRow { sums[row] += Int64(Int8(bitPattern: constant.bytes[row * perRow + offset])) }
         }
         let weightSums = addIntegerTable("@\(constant.name).sums", values: sums)
-        let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
         let tileLayout = int8PanelLayout(currentOpIndex)
         guard p.groups == 1 || (tileLayout == nil && nmWeight(p.weightOperand) == nil) else {
             throw LoweringError("a grouped int8 product runs dense dots only")
@@ -262,17 +261,11 @@ extension Lowerer {
         let fixed = p.rows.fixed
         let rowScale: (KernelExpression) -> KernelExpression = { row in fixed.map { .float($0.scale) } ?? .load(rowScales, index: row) }
         let rowZeroPoint: (KernelExpression) -> KernelExpression = { row in fixed.map { .int($0.zeroPoint) } ?? .load(rowZeroPoints, index: row) }
-        let dequantize: ProductEpilogue = { builder, batch, row, column, sum in
-            let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
-                .binary(.wrappingMul, rowZeroPoint(row), .load(weightSums, index: column))))
-            return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
-                .binary(.mul, rowScale(row), .load(weightScales, index: column))))
-        }
-        var epilogue: ProductEpilogue = { builder, batch, row, column, sum in
-            let value = dequantize(&builder, batch, row, column, sum)
-            return stepsEpilogue?(&builder, batch, row, column, value) ?? value
-        }
+        // The epilogue either dequantizes (then the steps run on f32) or requantizes; each adds only the tables it reads.
+        let epilogue: ProductEpilogue
+        let dequantize: ProductEpilogue?
         if let requantization = p.requantization {
+            dequantize = nil
             // Straight to 8 bits: f32(acc [+ bias]) times the channel's multiplier, rounded half to even, plus the zero
             // point, saturated (the quantize intrinsic with scale 1, which divides exactly).
             let multipliers = addTable("@\(constant.name).requantize", elementType: .f32, values: quant.scales.map {
@@ -288,6 +281,19 @@ extension Lowerer {
                 return builder.declare("q", .i64, .intrinsic(.quantize, [
                     .binary(.mul, .convert(acc, to: .f32), .load(multipliers, index: column)), .float(1),
                     .int(requantization.zeroPoint), .int(requantization.range.lowerBound), .int(requantization.range.upperBound)]))
+            }
+        } else {
+            let weightScales = addTable("@\(constant.name).scales", elementType: .f32, values: quant.scales.map(Double.init))
+            let toF32: ProductEpilogue = { builder, batch, row, column, sum in
+                let corrected = builder.declare("acc", .i64, .binary(.wrappingSub, sum,
+                    .binary(.wrappingMul, rowZeroPoint(row), .load(weightSums, index: column))))
+                return builder.declare("y", .f32, .binary(.mul, .convert(corrected, to: .f32),
+                    .binary(.mul, rowScale(row), .load(weightScales, index: column))))
+            }
+            dequantize = toF32
+            epilogue = { builder, batch, row, column, sum in
+                let value = toF32(&builder, batch, row, column, sum)
+                return stepsEpilogue?(&builder, batch, row, column, value) ?? value
             }
         }
         let ending = p.ending
@@ -310,7 +316,7 @@ extension Lowerer {
                 let start = body.declare("start", .i64, first * .index(Int8PanelLayout.columns))
                 let end = body.declare("end", .i64, .binary(.min, (first + count) * .index(Int8PanelLayout.columns), .index(n)))
                 body.loop("r", to: .index(rows)) { body, r in
-                    guard let vectorSteps else {
+                    guard let vectorSteps, let dequantize else {
                         body.loop("j", from: start, to: end) { body, j in
                             let total = body.declare("sum", .i64, .load(sums, index: r * .index(columns) + j))
                             body.store(target, outIndex(r, j), epilogue(&body, 0, r, j, total))

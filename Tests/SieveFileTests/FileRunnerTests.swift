@@ -2,6 +2,7 @@
 // non-canonical kernel IR file must each make a test fail, so that passing file tests mean something.
 
 import Foundation
+import SieveTestSupport
 import Testing
 
 @Suite struct FileRunnerTests {
@@ -62,6 +63,19 @@ import Testing
             let failures = FileRunnerTests.failures(text.replacingOccurrences(of: old, with: new), file)
             #expect(!failures.isEmpty, "'\(new)' passes")
         }
+    }
+
+    @Test func aCheckVariableMatchesOnlyTheTextItBound() {
+        let output = "%b3 = constant +0 : i64[4]  // @w.sums\n  var %v1 : i64 = load %b3[%v0]\n  var %v2 : i64 = load %b4[%v0]"
+        let bind = "// CHECK: [[SUMS:%b[0-9]+]] = constant {{\\+[0-9]+}} : i64[4] // @w.sums\n"
+        func failures(_ checks: String) -> [String] { fileCheck(checkDirectives(in: bind + checks), output: output, file: "t.sir") }
+        #expect(failures("// CHECK-NEXT: var %v1 : i64 = load [[SUMS]][%v0]").isEmpty)
+        // The bound text is %b3, so the second load (of %b4) must not match it.
+        #expect(!failures("// CHECK: load [[SUMS]][%v0]\n// CHECK-NEXT: load [[SUMS]][%v0]").isEmpty)
+        #expect(!failures("// CHECK-NOT: load [[SUMS]]").isEmpty)
+        #expect(failures("// CHECK: load [[OTHER]][%v0]").first?.contains("'OTHER' is used before a pattern binds it") == true)
+        #expect(failures("// CHECK: load [[BAD:%b[0-9]+(]]").first?.contains("bad regular expression") == true)
+        #expect(failures("// CHECK: load {{%b[0-9]").first?.contains("unclosed '{{'") == true)
     }
 
     @Test func everyExpectedErrorOfTheVerifierTestsIsNeeded() throws {

@@ -1,5 +1,8 @@
 // A small FileCheck: CHECK, CHECK-NEXT, CHECK-LABEL and CHECK-NOT over text, plus a unified diff
 // for precise-output tests. Patterns are literal substrings; runs of spaces compare as one space.
+// `{{REGEX}}` matches a regular expression; `[[NAME:REGEX]]` matches REGEX and binds NAME to the text,
+// and a later `[[NAME]]` matches that text again (so a test names a buffer without pinning its number).
+// A capture group inside REGEX must be non-capturing, `(?:…)`.
 
 import Foundation
 
@@ -59,32 +62,90 @@ extension String {
     public func trimmingCharacters(in set: Character) -> String { Substring(self).trimmingCharacters(in: set) }
 }
 
+/// A directive's pattern: literal text, or a regular expression when it uses `[[…]]` variables.
+struct CheckPattern {
+    private let literal: String?
+    private let regex: NSRegularExpression?
+    private let bindings: [String]   // the variable each capture group binds, in group order
+    /// Why the pattern is unusable (an unknown variable, a bad regular expression), or nil.
+    let error: String?
+
+    init(_ text: String, variables: [String: String]) {
+        guard text.contains("[[") || text.contains("{{") else { (literal, regex, bindings, error) = (text, nil, [], nil); return }
+        var expression = "", names: [String] = [], problem: String?
+        var rest = Substring(text)
+        while problem == nil, let open = [rest.range(of: "[["), rest.range(of: "{{")].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            expression += NSRegularExpression.escapedPattern(for: String(rest[..<open.lowerBound]))
+            let variable = rest[open] == "[["
+            guard let close = rest[open.upperBound...].range(of: variable ? "]]" : "}}") else {
+                problem = "an unclosed '\(rest[open])'"
+                break
+            }
+            let body = rest[open.upperBound..<close.lowerBound]
+            if !variable {
+                expression += "(?:" + body + ")"
+            } else if let colon = body.firstIndex(of: ":") {
+                names.append(String(body[..<colon]))
+                expression += "(" + body[body.index(after: colon)...] + ")"
+            } else if let value = variables[String(body)] {
+                expression += NSRegularExpression.escapedPattern(for: value)
+            } else {
+                problem = "variable '\(body)' is used before a pattern binds it"
+            }
+            rest = rest[close.upperBound...]
+        }
+        expression += NSRegularExpression.escapedPattern(for: String(rest))
+        var compiled: NSRegularExpression?
+        if problem == nil {
+            do { compiled = try NSRegularExpression(pattern: expression) } catch { problem = "bad regular expression '\(expression)'" }
+        }
+        (literal, regex, bindings, error) = (nil, compiled, names, problem)
+    }
+
+    /// The variables the match binds when `line` matches (empty for a literal pattern), or nil.
+    func match(_ line: String) -> [String: String]? {
+        guard let regex else { return literal.map { line.contains($0) } == true ? [:] : nil }
+        let range = NSRange(line.startIndex..., in: line)
+        guard let hit = regex.firstMatch(in: line, range: range) else { return nil }
+        var bound: [String: String] = [:]
+        for (group, name) in bindings.enumerated() {
+            if let captured = Range(hit.range(at: group + 1), in: line) { bound[name] = String(line[captured]) }
+        }
+        return bound
+    }
+}
+
 /// Applies directives to output lines; returns the failures as messages (empty when all hold).
 public func fileCheck(_ directives: [CheckDirective], output: String, file: String) -> [String] {
     let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { normalizeSpaces(String($0)) }
     var failures: [String] = []
     var cursor = 0           // first line a CHECK may match
     var lastMatch = -1       // line of the previous positive match
-    var pendingNot: [CheckDirective] = []
+    var variables: [String: String] = [:]
+    var pendingNot: [(directive: CheckDirective, pattern: CheckPattern)] = []
     func settleNot(until end: Int) {
-        for directive in pendingNot {
-            let pattern = normalizeSpaces(directive.pattern)
+        for (directive, pattern) in pendingNot {
             let start = max(lastMatch + 1, 0)
-            if start < end, let hit = (start..<end).first(where: { lines[$0].contains(pattern) }) {
+            if start < end, let hit = (start..<end).first(where: { pattern.match(lines[$0]) != nil }) {
                 failures.append("\(file):\(directive.line): CHECK-NOT: '\(directive.pattern)' found on output line \(hit + 1): \(lines[hit])")
             }
         }
         pendingNot = []
     }
     for directive in directives {
-        let pattern = normalizeSpaces(directive.pattern)
+        let pattern = CheckPattern(normalizeSpaces(directive.pattern), variables: variables)
+        if let error = pattern.error {
+            failures.append("\(file):\(directive.line): \(directive.kind.rawValue): \(error)")
+            return failures
+        }
         switch directive.kind {
         case .not:
-            pendingNot.append(directive)
+            pendingNot.append((directive, pattern))
         case .next:
             let target = lastMatch + 1
-            if lastMatch >= 0, target < lines.count, lines[target].contains(pattern) {
+            if lastMatch >= 0, target < lines.count, let bound = pattern.match(lines[target]) {
                 settleNot(until: target)
+                variables.merge(bound) { $1 }
                 lastMatch = target
                 cursor = target + 1
             } else {
@@ -93,11 +154,13 @@ public func fileCheck(_ directives: [CheckDirective], output: String, file: Stri
                 return failures
             }
         case .check, .label:
-            guard let hit = (cursor..<max(cursor, lines.count)).first(where: { lines[$0].contains(pattern) }) else {
+            guard let hit = (cursor..<max(cursor, lines.count)).first(where: { pattern.match(lines[$0]) != nil }),
+                  let bound = pattern.match(lines[hit]) else {
                 failures.append("\(file):\(directive.line): \(directive.kind.rawValue): '\(directive.pattern)' not found after output line \(cursor)")
                 return failures
             }
             settleNot(until: hit)
+            variables.merge(bound) { $1 }
             lastMatch = hit
             cursor = hit + 1
         }
