@@ -971,7 +971,9 @@ extension GraphBuilder {
             } else if xType.quant == nil, isUnreadGraphInput(id) {
                 graph.values[id.index].type = quantized
             } else {
-                throw NodeError("DequantizeLinear of a value quantized with other parameters (\(xType)) is not supported; only Q/DQ pairs with the same scale and zero point, quantized inputs and constant weights are")
+                // Typed with other parameters (a QuantizeLinear with other ones, or a graph input a QLinearMatMul or
+                // QLinearConv typed with its a or x parameters): elementwise ops read its integers as they are.
+                return try dequantizeAtRunTime(&n, x: x, scale: scale, zeroPoint: zeroPoint, target: target)
             }
         }
         if target == .f32 {

@@ -129,9 +129,9 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
     }
 
     /// The QLinearMatMul of `qLinearMatMulOfASymmetricInt8Weight…` with other scales and, before it, `before` nodes.
-    static func qlinearMatMul(scales: (a: Float, b: Float, y: Float), before: [Onnx_NodeProto] = [],
+    static func qlinearMatMul(scales: (a: Float, b: Float, y: Float), before: [Onnx_NodeProto] = [], after: [Onnx_NodeProto] = [],
                               outputs: [String] = ["y"], extra: [Onnx_TensorProto] = []) -> Onnx_ModelProto {
-        model(nodes: before + [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+        model(nodes: before + [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])] + after,
               inputs: [valueInfo("a", ONNXType.uint8, [2, 3])], outputs: outputs,
               initializers: [integerTensor("b", ONNXType.int8, [3, 2], [7, -8, 9, -10, 11, 12]),
                              floatTensor("as", [], [scales.a]), integerTensor("az", ONNXType.uint8, [], [2]),
@@ -158,6 +158,20 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         let outputs = try Interpreter(graph: graph).run([input])
         #expect(outputs.count == 2 && outputs[1].integers == typed.integers, "the decomposition gives the int8 product's values")
         #expect(outputs.first?.integers == [1, 2, 4, 5])
+    }
+
+    @Test func quantizedInputDequantizedWithOtherParametersAfterItsQLinearMatMul() throws {
+        // The QLinearMatMul types the graph input with a's parameters (0.5, 2); a DequantizeLinear of the same input with
+        // other parameters (0.25, 5) is still valid ONNX and computes (a - 5) · 0.25 from the raw integers.
+        let m = QuantizationImportTests.qlinearMatMul(scales: (0.5, 0.25, 0.3), after: [node("DequantizeLinear", ["a", "ds", "dz"], ["d"])],
+                                                      outputs: ["y", "d"],
+                                                      extra: [floatTensor("ds", [], [0.25]), integerTensor("dz", ONNXType.uint8, [], [5])])
+        let input = try Tensor(TensorType([2, 3], .u8), integers: QuantizationImportTests.a)
+        let typed = try #require(try Interpreter(graph: importBytes(QuantizationImportTests.qlinearMatMul(scales: (0.5, 0.25, 0.3)))
+            .graph).run([input]).first)
+        let outputs = try run(m, [input])
+        #expect(outputs.count == 2 && outputs[0].integers == typed.integers)
+        #expect(outputs.last?.floats == QuantizationImportTests.a.map { Float($0 - 5) * 0.25 })
     }
 
     @Test func qLinearConvWithABiasNearTheInt32LimitKeepsTheWrappingDecomposition() throws {
