@@ -222,12 +222,12 @@ extension GraphBuilder {
     /// QLinearMatMul as the requantizing int8 product, `fused_matmul %a, @b' {transpose_b, epilogue = [requantize]}`,
     /// when it fits one (what quantize_static's QOperator format writes): `a` i8 or u8 per tensor (a value quantized
     /// with exactly these parameters, or a graph input, which takes them), `b` a constant 2-D int8 weight with zero
-    /// points 0, per tensor or per column, every scale and zero point a constant f32 or 8-bit scalar otherwise. Exact:
+    /// points 0 and at least one row (the product counts its rows as elements / K), per tensor or per column, every scale and zero point a constant f32 or 8-bit scalar otherwise. Exact:
     /// ONNX Runtime's integer sums and requantization (`DynamicInt8.requantize`). nil keeps the decomposition.
     private mutating func int8QLinearMatMul(_ n: inout NodeContext) throws(NodeError) -> Slot? {
         let a = try n.input(0), b = try n.input(3)
         guard case let .constant(weight) = b, weight.type.elementType == .i8, weight.type.rank == 2, weight.hasConsistentSize,
-              weight.type.quant == nil, weight.type.shape[0] <= DynamicInt8.maxReduction, type(of: a).rank >= 2,
+              weight.type.quant == nil, (1...DynamicInt8.maxReduction).contains(weight.type.shape[0]), type(of: a).rank >= 2,
               let weightScale = constantScales(try n.input(4), count: weight.type.shape[1]), zeroConstant(try n.input(5)),
               let output = try requantizedOutput(n, scale: 6, zeroPoint: 7),
               finiteMultipliers(try n.input(1), weightScale, output.quant),

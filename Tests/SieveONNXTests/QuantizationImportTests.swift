@@ -4,6 +4,7 @@
 import Foundation
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 import SieveONNX
 import SieveONNXTestSupport
 import Testing
@@ -172,6 +173,21 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         let outputs = try run(m, [input])
         #expect(outputs.count == 2 && outputs[0].integers == typed.integers)
         #expect(outputs.last?.floats == QuantizationImportTests.a.map { Float($0 - 5) * 0.25 })
+    }
+
+    @Test func qLinearMatMulOverAnEmptyReductionGivesTheZeroPoint() throws {
+        // K = 0: every sum is empty, 0, which requantizes to y's zero point. The requantizing int8 product counts its
+        // rows as elements / K (none), so the fast path left a 2x2 result without values, which lowering refused.
+        let m = model(nodes: [node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+                      inputs: [valueInfo("a", ONNXType.uint8, [2, 0])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.int8, [0, 2], []),
+                                     floatTensor("as", [], [0.5]), integerTensor("az", ONNXType.uint8, [], [2]),
+                                     floatTensor("bs", [], [0.25]), integerTensor("bz", ONNXType.int8, [], [0]),
+                                     floatTensor("ys", [], [0.3]), integerTensor("yz", ONNXType.uint8, [], [100])])
+        let graph = try importBytes(m).graph
+        let output = try #require(try Interpreter(graph: graph).run([try Tensor(TensorType([2, 0], .u8), integers: [])]).first)
+        #expect(output.type.shape == [2, 2] && output.integers == [100, 100, 100, 100])
+        _ = try lowerToKernels(graph, options: LoweringOptions(name: "empty", vectorWidth: 8))
     }
 
     @Test func qLinearConvWithABiasNearTheInt32LimitKeepsTheWrappingDecomposition() throws {
