@@ -8,7 +8,9 @@
 #   sections: layer (4096x4096 f32: dense, 2:4, 2:4 via LLVM; batch 1 and 32), int8 (the same layer int8),
 #             encoder (the 6-layer MiniLM-shaped encoder: dense, 2:4, 2:4 via LLVM, 2:4 + int8), compile
 #             (encoder compile time, C and LLVM), cnn (Examples/models/cnn.onnx and PP-OCRv4 rec, dense)
-#   SIEVE=path/to/sieve (default: a release build in .build-rel, built when missing); ROUNDS (default 3)
+#   SIEVE=path/to/sieve (default: a release build in .build-rel, brought up to date first); ROUNDS (default 3)
+# An artifact already in OUT_DIR is reused only when it is newer than that sieve (and its model), so a re-run after
+# a change measures the change.
 # Needs scripts/setup-python.sh (.venv) and, for `cnn`, scripts/setup-models.sh (the OCR model).
 # Prints each run's Markdown table under a heading naming the CPU and the load, with the harness's CPU 0 <-> CPU 1
 # round trips (the host's placement of the two virtual CPUs: bench/README.md); nothing is written to RESULTS.md.
@@ -21,7 +23,7 @@ rounds=${ROUNDS:-3}
 python=$root/.venv/bin/python
 [ -x "$python" ] || { echo "acceptance.sh: error: no $python; run scripts/setup-python.sh first" >&2; exit 1; }
 sieve=${SIEVE:-$root/.build-rel/release/sieve}
-if [ -z "${SIEVE:-}" ] && [ ! -x "$sieve" ]; then
+if [ -z "${SIEVE:-}" ]; then
     (cd "$root" && swift build -c release --product sieve --scratch-path .build-rel >&2)
 fi
 [ -x "$sieve" ] || { echo "acceptance.sh: error: no sieve at $sieve" >&2; exit 1; }
@@ -40,9 +42,10 @@ run() {  # run TITLE ARGS… : one bench/run.sh, its table under a heading with 
         | awk '/^# CPU 0 <-> CPU 1/ { print "- " substr($0, 3) } /^\| contender/ { table = 1 } table && /^\|/ { print } table && !/^\|/ { table = 0 }'
 }
 
-compile() {  # compile MODEL DIR NAME [FLAGS…], once per DIR
+compile() {  # compile MODEL DIR NAME [FLAGS…], once per DIR and sieve binary
     local model=$1 dir=$2 name=$3; shift 3
-    [ -f "$dir/lib$name.so" ] || "$sieve" compile "$model" "$@" -o "$dir" --name "$name" >&2
+    if [ -f "$dir/lib$name.so" ] && [ "$dir/lib$name.so" -nt "$sieve" ] && [ "$dir/lib$name.so" -nt "$model" ]; then return; fi
+    "$sieve" compile "$model" "$@" -o "$dir" --name "$name" >&2
 }
 
 layer_models() {
