@@ -28,6 +28,12 @@ public enum DynamicInt8 {
     /// `K · 255 · 128 < 2^31` holds for K up to 65 793.
     public static let maxReduction = Int(Int32.max) / (255 * 128)
 
+    /// The activation rows of an int8 product: its activations' elements over K, or, over an empty reduction (K = 0,
+    /// every sum 0), its results' elements over N (the activations then hold no element to count rows by).
+    public static func productRows(activations: Int, k: Int, results: Int, n: Int) -> Int {
+        k > 0 ? activations / k : n > 0 ? results / n : 0
+    }
+
     /// Whether a fused_matmul with these operand types is a dynamic int8 product (its weight is quantized).
     public static func isDynamicInt8(weight: TensorType) -> Bool { weight.quant != nil }
 

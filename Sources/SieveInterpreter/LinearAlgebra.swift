@@ -239,12 +239,11 @@ func fusedMatrixProduct(_ operands: [Tensor], transposeB: Bool, epilogue: [Epilo
                         activations: ActivationQuantization = .perRow, resultType: TensorType) throws -> Tensor {
     var values: [Float]
     if let quant = operands[1].type.quant {
-        let a = operands[0], k = operands[1].shape[1]
-        let rows = (a.type.elementCount ?? 0) / max(1, k)
+        let a = operands[0], k = operands[1].shape[1], n = operands[1].shape[0]
+        let rows = DynamicInt8.productRows(activations: a.type.elementCount ?? 0, k: k, results: resultType.elementCount ?? 0, n: n)
         let float = a.elementType.isFloat
         let quantized = DynamicInt8.quantizedRows(floats: float ? a.floatValues : nil, integers: float ? nil : a.integerValues,
                                                   type: a.type, rows: rows, k: k, scheme: activations)
-        let n = operands[1].shape[0]
         if epilogue == [.requantize] {
             let sums = int8Sums(quantized, operands[1].integerValues, rows: rows, n: n, k: k)
             return try requantizedResult(sums, activationScale: quantized.scales.first ?? 1, weightScales: quant.scales,

@@ -69,7 +69,8 @@ extension Lowerer {
               DynamicInt8.isDynamicInt8(weight: weight), weight.rank == 2,
               let count = graph.type(of: op.operands[0])?.elementCount else { return nil }
         let k = weight.shape[1]
-        var shape = DynamicInt8Scratch(rows: k == 0 ? 0 : count / k, k: k)
+        let results = op.results.first.flatMap { graph.type(of: $0)?.elementCount } ?? 0
+        var shape = DynamicInt8Scratch(rows: DynamicInt8.productRows(activations: count, k: k, results: results, n: weight.shape[0]), k: k)
         if let index, int8PanelLayout(index) != nil {
             shape.sumColumns = (weight.shape[0] + Int8PanelLayout.columns - 1) / Int8PanelLayout.columns * Int8PanelLayout.columns
         }

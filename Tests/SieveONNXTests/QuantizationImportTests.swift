@@ -190,6 +190,20 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         _ = try lowerToKernels(graph, options: LoweringOptions(name: "empty", vectorWidth: 8))
     }
 
+    @Test func int8ProductOverAnEmptyReductionIsZero() throws {
+        // DynamicQuantizeMatMul with K = 0 (onnxruntime: zeros). The int8 product counted its rows as elements / K, none:
+        // the interpreter wrote a [2, 3] result without values (and a DynamicQuantizeLSTM of input size 0 trapped on
+        // it), and lowering planned no scratch and stopped with an internal message.
+        let m = model(nodes: [node("DynamicQuantizeMatMul", ["a", "b", "bs"], ["y"], domain: "com.microsoft")],
+                      inputs: [valueInfo("a", ONNXType.float, [2, 0])], outputs: ["y"],
+                      initializers: [integerTensor("b", ONNXType.int8, [0, 3], []), floatTensor("bs", [], [0.1])],
+                      extraDomains: ["com.microsoft": 1])
+        let graph = try importBytes(m).graph
+        let output = try #require(try Interpreter(graph: graph).run([try Tensor(TensorType([2, 0], .f32), floats: [])]).first)
+        #expect(output.type.shape == [2, 3] && output.floats == [Float](repeating: 0, count: 6))
+        _ = try lowerToKernels(graph, options: LoweringOptions(name: "empty", vectorWidth: 8))
+    }
+
     @Test func qLinearConvWithABiasNearTheInt32LimitKeepsTheWrappingDecomposition() throws {
         // onnxruntime's biased sums wrap at 32 bits; the int8 kernels sum in 64, so such a bias keeps the decomposition.
         var conv = node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"])
