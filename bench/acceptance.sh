@@ -38,8 +38,13 @@ run() {  # run TITLE ARGS… : one bench/run.sh, its table under a heading with 
     local title=$1; shift
     echo
     echo "## $title (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    PYTHON=$python bash "$root/bench/run.sh" --rounds "$rounds" --reps 3 --calls 5 --mode cold --markdown "$@" 2>&1 \
-        | awk '/^# CPU 0 <-> CPU 1/ { print "- " substr($0, 3) } /^\| contender/ { table = 1 } table && /^\|/ { print } table && !/^\|/ { table = 0 }'
+    local log; log=$(mktemp)
+    if ! PYTHON=$python bash "$root/bench/run.sh" --rounds "$rounds" --reps 3 --calls 5 --mode cold --markdown "$@" >"$log" 2>&1; then
+        echo "acceptance.sh: error: bench/run.sh failed for '$title'; its last lines:" >&2
+        tail -n 20 "$log" >&2; rm -f "$log"; exit 1
+    fi
+    awk '/^# CPU 0 <-> CPU 1/ { print "- " substr($0, 3) } /^\| contender/ { table = 1 } table && /^\|/ { print } table && !/^\|/ { table = 0 }' "$log"
+    rm -f "$log"
 }
 
 compile() {  # compile MODEL DIR NAME [FLAGS…], once per DIR and sieve binary
@@ -104,7 +109,10 @@ for section in "${sections[@]}"; do
             for backend in c llvm; do
                 rm -rf "$out/compile-$backend"
                 start=$(date +%s%N)
-                "$sieve" compile "$encoder" --backend "$backend" -o "$out/compile-$backend" --name enc >/dev/null 2>&1
+                if ! "$sieve" compile "$encoder" --backend "$backend" -o "$out/compile-$backend" --name enc >/dev/null 2>"$out/compile.err"; then
+                    echo "acceptance.sh: error: compiling the encoder with --backend $backend failed:" >&2
+                    cat "$out/compile.err" >&2; exit 1
+                fi
                 times+=("$(( ($(date +%s%N) - start) / 10000000 ))")
             done
             printf '| %s | %d.%02d | %d.%02d |\n' "$round" $((times[0] / 100)) $((times[0] % 100)) $((times[1] / 100)) $((times[1] % 100))

@@ -372,7 +372,8 @@ extension GraphBuilder {
                 throw NodeError("\(n.node.opType) \(what)_scale must be positive and finite (an int8 weight's scale); re-quantize the weights, or keep the float LSTM")
             }
             if let point = n.optionalInput(index + 1), !isConstantZero(point) {
-                throw NodeError("\(n.node.opType) with a non-zero \(what)_zero_point is not supported: the int8 kernels take symmetric weights (quantize_dynamic's default for int8)")
+                let found = isConstant(point) ? "a non-zero" : "a computed (not constant)"
+                throw NodeError("\(n.node.opType) with \(found) \(what)_zero_point is not supported: the int8 kernels take symmetric weights with constant zero points of 0 (quantize_dynamic's default for int8); re-quantize the weights symmetric, or keep the float LSTM")
             }
             found.append(scale)
         }

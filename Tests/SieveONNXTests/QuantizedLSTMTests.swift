@@ -55,6 +55,13 @@ func dynamicQuantizeLSTMRefusesWhatTheInt8KernelsCannotTake() throws {
         tensor.int32Data = [1, 0]
     }
     #expect(zeroPoint.contains("DynamicQuantizeLSTM with a non-zero R_zero_point is not supported"), "\(zeroPoint)")
+    // A zero point given at run time (a graph input) is not a constant 0: the message says so, not "non-zero".
+    var computed = original
+    let pointIndex = try #require(computed.graph.initializer.firstIndex { $0.name == "R_zero_point" })
+    let point = computed.graph.initializer.remove(at: pointIndex)
+    computed.graph.input.append(valueInfo(point.name, point.dataType, point.dims.map { .size($0) }))
+    let computedPoint = importErrors(computed).map(\.description)
+    #expect(computedPoint.count == 1 && computedPoint[0].contains("a computed (not constant) R_zero_point is not supported"), "\(computedPoint)")
     let scale = try refusal("W_scale") { tensor in
         tensor = floatTensor("W_scale", [3], [0.1, 0.1, 0.1])
     }
