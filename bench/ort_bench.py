@@ -95,7 +95,7 @@ def main() -> int:
                 samples = {label: [] for label, _, _ in contenders}
                 for _ in range(args.reps):
                     for label, session, binding in contenders:
-                        timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                        timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict, threads)
                         samples[label] += timed
                         if args.raw:
                             for elapsed in timed:

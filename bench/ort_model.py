@@ -90,7 +90,7 @@ def main() -> int:
         for mode in modes:
             samples = []
             for _ in range(args.reps):
-                timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict, threads)
                 samples += timed
                 if args.raw:
                     for elapsed in timed:

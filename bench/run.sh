@@ -12,8 +12,8 @@
 #   --stand-in  adds bench/stand-in-artifact.c (a plain dense loop behind the artifact API) to check the
 #               --sieve path end to end; it is not Sieve and its figures mean nothing
 #   --input-shape  with --model: an input's whole shape for ONNX Runtime (give the artifacts the same one)
-#   --evict-on  where a cold call's 64 MiB eviction read runs: all = on every CPU, a pinned thread each (default);
-#               caller = the calling thread only (the protocol before 2026-12-05 15:00; bench/README.md)
+#   --evict-on  where a cold call's 64 MiB eviction read runs: all = on the caller and, at 2+ threads, at once on
+#               every other CPU, a pinned thread each (default); caller = the calling thread only (bench/README.md)
 # Every process's output goes to bench/build/last-run.txt; the table is computed from all rounds.
 set -euo pipefail
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
