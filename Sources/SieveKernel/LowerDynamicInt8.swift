@@ -353,8 +353,9 @@ extension Lowerer {
                 if rows == 1 {
                     // Batch 1 streams every weight once from DRAM: the next channel's values and indices are
                     // prefetched, a line each, while this one is summed. The burst keeps more misses in flight than
-                    // the hardware prefetcher alone (2:4 int8, 4096x4096, cold: 0.285 -> 0.270 ms, bench/RESULTS.md
-                    // 2026-12-05 15:00); a product whose rows reuse the channel from cache does not pay for it.
+                    // the hardware prefetcher alone (2:4 int8, 4096x4096, cold, 1 thread: 0.251-0.273 -> 0.235-0.252 ms,
+                    // bench/RESULTS.md 2026-12-05 15:00; dense rows gained nothing, so only N:M does it); a product
+                    // whose rows reuse the channel from cache does not pay for it.
                     let next = body.declare("next", .i64, first + .index(rowKept))
                     body.loop("l", to: .index((rowKept + 63) / 64)) { body, l in
                         body.emit(.prefetch(weight.values, index: .binary(.min, next + l * .index(64), .index(valueCount - 1))))
