@@ -156,8 +156,8 @@ static void *evict_thread(void *unused) {
  * it) stays in that CPU's L2 and, when the host places the two virtual CPUs under different L3s, in its L3, and the
  * next call reads it from there instead of DRAM. So when the call runs on more than one thread, while the caller reads
  * the buffer, a thread pinned to each other CPU of the process reads it too. One-thread calls read on the caller only:
- * helper threads before a call add tens of microseconds to ONNX Runtime's per-call code even on a 64x64 layer (its
- * peer, ort_common.Eviction, does the same as this), which is no part of reading weights. */
+ * helper threads before a call add tens of microseconds to ONNX Runtime's per-call code even on a 64x64 layer, which
+ * is no part of reading weights. ONNX Runtime's peer (ort_common.Eviction) does exactly the same. */
 static void evict_caches(int threads) {
     pthread_t ids[MAX_CPUS];
     int started = 0, here = sched_getcpu();
