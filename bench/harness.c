@@ -8,6 +8,7 @@
 #include <link.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,7 @@ typedef struct {
     int reps, calls, pause_ms, size;
     int stream, blas;
     size_t stream_bytes, evict_bytes;
+    int evict_all;
     artifact artifacts[MAX_ARTIFACTS];
     int artifact_count;
 } options;
@@ -137,9 +139,53 @@ static float read_all(const float *begin, size_t bytes) {
 static volatile float sink;
 static float *evict_buffer;
 static size_t evict_bytes;
+/* The CPUs whose caches a cold call's eviction reads through besides the caller's: every CPU of the process's affinity
+ * mask at start (--evict-on all, the default), or none (--evict-on caller). */
+enum { MAX_CPUS = 256 };
+static int evict_cpus[MAX_CPUS], evict_cpu_count;
 
-/* Pushes every layer's weights out of the caches, as the other layers of a model would. */
-static void evict_caches(void) { sink = read_all(evict_buffer, evict_bytes); }
+static void *evict_thread(void *unused) {
+    (void)unused;
+    volatile float sum = read_all(evict_buffer, evict_bytes);
+    (void)sum;
+    return NULL;
+}
+
+/* Pushes every layer's weights out of the caches, as the other layers of a model would. A read on the calling thread
+ * alone is not enough: what another CPU read (a worker thread's share, or this thread's before the scheduler moved
+ * it) stays in that CPU's L2 and, when the host places the two virtual CPUs under different L3s, in its L3, and the
+ * next call reads it from there instead of DRAM. So when the call runs on more than one thread, while the caller reads
+ * the buffer, a thread pinned to each other CPU of the process reads it too. One-thread calls read on the caller only:
+ * helper threads before a call add tens of microseconds to ONNX Runtime's per-call code even on a 64x64 layer, which
+ * is no part of reading weights. ONNX Runtime's peer (ort_common.Eviction) does exactly the same. */
+static void evict_caches(int threads) {
+    pthread_t ids[MAX_CPUS];
+    int started = 0, here = sched_getcpu();
+    for (int i = 0; threads > 1 && i < evict_cpu_count; i++) {
+        if (evict_cpus[i] == here) continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(evict_cpus[i], &set);
+        pthread_attr_t attributes;
+        if (pthread_attr_init(&attributes) != 0) continue;
+        if (pthread_attr_setaffinity_np(&attributes, sizeof set, &set) == 0 &&
+            pthread_create(&ids[started], &attributes, evict_thread, NULL) == 0)
+            started++;
+        pthread_attr_destroy(&attributes);
+    }
+    sink = read_all(evict_buffer, evict_bytes);
+    for (int i = 0; i < started; i++) pthread_join(ids[i], NULL);
+}
+
+/* Fills evict_cpus from the affinity mask (--evict-on all); returns how many CPUs, 0 when the mask is unknown. */
+static int find_evict_cpus(void) {
+    cpu_set_t set;
+    evict_cpu_count = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && evict_cpu_count < MAX_CPUS; cpu++)
+        if (CPU_ISSET(cpu, &set)) evict_cpus[evict_cpu_count++] = cpu;
+    return evict_cpu_count;
+}
 
 typedef struct {
     const float *begin;
@@ -433,6 +479,9 @@ static void usage(FILE *to) {
         "  --pause-ms N        pause before each contender so other thread pools stop spinning (default 200)\n"
         "  --size N            K = N of the layer (default 4096)\n"
         "  --evict-mib N       buffer read between cold calls (default 64)\n"
+        "  --evict-on WHERE    all: read it on the calling thread and, at 2+ threads, at once on every other CPU\n"
+        "                      of the process, a pinned thread each (default);\n"
+        "                      caller: on the calling thread only (the protocol before 2026-12-05 15:00)\n"
         "  --stream-mib N      bandwidth-probe buffer (default 512); --no-stream skips the probe\n"
         "  --sieve LIB:NAME[:LABEL[:WEIGHTS]]\n"
         "                      time a compiled Sieve artifact (repeatable): LIB is libNAME.so, LABEL names\n"
@@ -480,7 +529,7 @@ static int copy_text(char *destination, size_t capacity, const char *prefix, con
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.threads = {1, 2}, .thread_count = 2, .batches = {1, 32}, .batch_count = 2,
                    .cold = {1, 0}, .mode_count = 2, .reps = 5, .calls = 10, .pause_ms = 200, .size = 4096,
-                   .stream = 1, .blas = 1, .stream_bytes = (size_t)512 << 20, .evict_bytes = (size_t)64 << 20};
+                   .stream = 1, .blas = 1, .stream_bytes = (size_t)512 << 20, .evict_bytes = (size_t)64 << 20, .evict_all = 1};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -527,6 +576,9 @@ static int parse_options(int argc, char **argv, options *o) {
         } else if (!strcmp(flag, "--evict-mib")) {
             if (parse_positive(value, &number)) goto bad;
             o->evict_bytes = (size_t)number << 20;
+        } else if (!strcmp(flag, "--evict-on")) {
+            if (strcmp(value, "all") && strcmp(value, "caller")) goto bad;
+            o->evict_all = !strcmp(value, "all");
         } else if (!strcmp(flag, "--stream-mib")) {
             if (parse_positive(value, &number)) goto bad;
             o->stream_bytes = (size_t)number << 20;
@@ -583,8 +635,16 @@ int main(int argc, char **argv) {
         fclose(load);
     }
     printf("# load average at start: %s (other processes share these cores; figures drift)\n", load_text);
-    printf("# layer %dx%d f32, %d repetitions x %d calls, cold = %zu MiB read between calls, pause %d ms\n",
-           o.size, o.size, o.reps, o.calls, o.evict_bytes >> 20, o.pause_ms);
+    if (o.evict_all && find_evict_cpus() == 0) printf("# affinity mask unknown: the eviction runs on the calling thread only\n");
+    char evict_where[96] = "on the calling thread";
+    if (evict_cpu_count > 0) {
+        int at = snprintf(evict_where, sizeof evict_where, "on the caller (2+ threads: at once on CPUs");
+        for (int i = 0; i < evict_cpu_count && at < (int)sizeof evict_where - 8; i++)
+            at += snprintf(evict_where + at, sizeof evict_where - (size_t)at, "%s%d", i ? "," : " ", evict_cpus[i]);
+        snprintf(evict_where + at, sizeof evict_where - (size_t)at, ")");
+    }
+    printf("# layer %dx%d f32, %d repetitions x %d calls, cold = %zu MiB read %s between calls, pause %d ms\n",
+           o.size, o.size, o.reps, o.calls, o.evict_bytes >> 20, evict_where, o.pause_ms);
     print_core_round_trip("at start");
 
     int open_artifacts = 0;
@@ -693,7 +753,7 @@ int main(int argc, char **argv) {
                             if (a) artifact_call(a); else openblas_call(&l);
                         }
                         for (int call = 0; call < o.calls; call++) {
-                            if (cold) evict_caches();
+                            if (cold) evict_caches(threads);
                             double start = now_seconds();
                             int code = a ? artifact_call(a) : (openblas_call(&l), 0);
                             double elapsed = now_seconds() - start;

@@ -42,6 +42,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--pause-ms", type=int, default=200)
     parser.add_argument("--evict-mib", type=int, default=64)
+    parser.add_argument("--evict-on", choices=["all", "caller"], default="all",
+                        help="where the cold eviction reads: every CPU of the process (default) or the caller only")
     parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
     modes = args.mode.split(",")
@@ -50,10 +52,10 @@ def main() -> int:
     kinds = args.kinds.split(",")
 
     print(f"# onnxruntime {ort.__version__}, providers {ort.get_available_providers()}")
+    evict = ort_common.Eviction(args.evict_mib, args.evict_on)
     print(f"# layer {args.size}x{args.size} f32, {args.reps} repetitions x {args.calls} calls, "
-          f"cold = {args.evict_mib} MiB read between calls, pause {args.pause_ms} ms")
+          f"cold = {evict.describe()} between calls, pause {args.pause_ms} ms")
     sys.stdout.flush()
-    evict = ort_common.eviction_buffer(args.evict_mib)
     rng = np.random.default_rng(7)
     results = []
     for threads in args.threads:
@@ -93,7 +95,7 @@ def main() -> int:
                 samples = {label: [] for label, _, _ in contenders}
                 for _ in range(args.reps):
                     for label, session, binding in contenders:
-                        timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                        timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict, threads)
                         samples[label] += timed
                         if args.raw:
                             for elapsed in timed:

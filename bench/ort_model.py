@@ -36,6 +36,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--pause-ms", type=int, default=200)
     parser.add_argument("--evict-mib", type=int, default=64)
+    parser.add_argument("--evict-on", choices=["all", "caller"], default="all",
+                        help="where the cold eviction reads: every CPU of the process (default) or the caller only")
     parser.add_argument("--dim", action="append", default=[], help="NAME=VALUE for a symbolic dimension")
     parser.add_argument("--input-shape", action="append", default=[], help="NAME=AxBxC: the whole shape of an input")
     parser.add_argument("--batch", help="ignored (accepted so run.sh can pass its common options)")
@@ -56,8 +58,8 @@ def main() -> int:
             parser.error(f"--input-shape takes NAME=AxBxC, got '{item}'")
         input_shapes[name] = [int(part) for part in value.split("x")]
 
-    print(f"# onnxruntime {ort.__version__}: {args.model}")
-    evict = ort_common.eviction_buffer(args.evict_mib)
+    evict = ort_common.Eviction(args.evict_mib, args.evict_on)
+    print(f"# onnxruntime {ort.__version__}: {args.model}; cold = {evict.describe()} between calls")
     rng = np.random.default_rng(11)
     results = []
     for threads in threads_list:
@@ -88,7 +90,7 @@ def main() -> int:
         for mode in modes:
             samples = []
             for _ in range(args.reps):
-                timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict)
+                timed = ort_common.time_calls(session, binding, mode, args.calls, args.pause_ms, evict, threads)
                 samples += timed
                 if args.raw:
                     for elapsed in timed:

@@ -5,20 +5,24 @@
 # Usage: bench/run.sh [--rounds N] [--reps N] [--calls N] [--threads LIST] [--batch LIST] [--mode LIST]
 #                     [--sieve LIB:NAME[:LABEL[:WEIGHTS]]]... [--stand-in] [--model MODEL.onnx]
 #                     [--ort-kinds dense,2of4[,dense-int8,2of4-int8]] [--input-shape NAME=AxB]... [--markdown]
+#                     [--evict-on all|caller]
 #   --sieve     adds a compiled Sieve artifact (repeatable; see bench/README.md)
 #   --model     end to end instead of the single layer: ONNX Runtime on MODEL.onnx against the --sieve
 #               artifacts compiled from it (no OpenBLAS rows)
 #   --stand-in  adds bench/stand-in-artifact.c (a plain dense loop behind the artifact API) to check the
 #               --sieve path end to end; it is not Sieve and its figures mean nothing
 #   --input-shape  with --model: an input's whole shape for ONNX Runtime (give the artifacts the same one)
+#   --evict-on  where a cold call's 64 MiB eviction read runs: all = on the caller and, at 2+ threads, at once on
+#               every other CPU, a pinned thread each (default); caller = the calling thread only (bench/README.md)
 # Every process's output goes to bench/build/last-run.txt; the table is computed from all rounds.
 set -euo pipefail
+script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-/work/main/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=../.venv/bin/python
 command="bench/run.sh $*"
 rounds=3 reps=3 calls=10 threads=1,2 batch=1,32 mode=cold,hot markdown=""
-sieve=() stand_in=0 model="" ort_kinds=dense,2of4 input_shapes=()
+sieve=() stand_in=0 model="" ort_kinds=dense,2of4 input_shapes=() evict_on=all
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
@@ -33,11 +37,13 @@ while [ $# -gt 0 ]; do
         --ort-kinds) ort_kinds=$2; shift 2 ;;
         --input-shape) input_shapes+=(--input-shape "$2"); shift 2 ;;
         --markdown) markdown=--markdown; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --evict-on) evict_on=$2; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$script"; exit 0 ;;
         *) echo "run.sh: error: unknown option '$1' (see --help)" >&2; exit 1 ;;
     esac
 done
 
+case "$evict_on" in all|caller) ;; *) echo "run.sh: error: --evict-on takes all or caller, got '$evict_on'" >&2; exit 1 ;; esac
 case "$model" in ""|/*) ;; *) model="$OLDPWD/$model" ;; esac  # relative to where run.sh was started
 [ -z "$model" ] || [ -f "$model" ] || { echo "run.sh: error: no model at $model" >&2; exit 1; }
 load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
@@ -55,7 +61,7 @@ if [ "$stand_in" = 1 ]; then
 fi
 
 log=build/last-run.txt
-common=(--threads "$threads" --batch "$batch" --mode "$mode" --reps "$reps" --calls "$calls" --raw)
+common=(--threads "$threads" --batch "$batch" --mode "$mode" --reps "$reps" --calls "$calls" --evict-on "$evict_on" --raw)
 {
     echo "# command: $command"
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
