@@ -260,6 +260,12 @@ extension Lowerer {
         // Index fields never straddle a byte and every row's indices start on a byte: decode whole bytes.
         let perByte = 8 / bits
         let byteDecode = 8 % bits == 0 && (rowKept * bits) % 8 == 0 && (unroll * n) % perByte == 0
+        // A step's fields fill whole 32-bit words (2:4 and 1:4: 16 two-bit fields), and so does every row's, so each step
+        // starts on a word of the index buffer (which starts on 64 bytes): read them through an i32 view of that buffer.
+        let indexBuffer = program.buffers[indices.index]
+        let indexWords = byteDecode && (unroll * n * bits) % 32 == 0 && (rowKept * bits) % 32 == 0
+            ? addBuffer(Buffer(name: indexBuffer.name + ".words", storage: indexBuffer.storage, elementType: .i32, count: indexBuffer.count / 4))
+            : nil
         let valueCount = program.buffers[values.index].count
         let indexCount = program.buffers[indices.index].count
         var builder = KernelBuilder()
@@ -286,32 +292,50 @@ extension Lowerer {
                                                                                .index(valueCount - 1)))
                             body.emit(.prefetch(values, index: ahead))
                             body.emit(.prefetch(indices, index: .binary(.min, ahead * .index(bits) / .index(8), .index(indexCount - 1))))
-                            // Whole index bytes per step: load each once and take its fields apart (divisions and
-                            // remainders by powers of two of a byte, which become shifts and masks).
-                            var bytes: [KernelExpression] = []
+                            // The step's index fields: from 32-bit words where they fill whole words (one load each, little-endian
+                            // as every target is, the sign of the i32 element undone by adding 2^32 modulo 2^32), else from whole
+                            // bytes; each field is then a division and a remainder by powers of two (a shift and a mask). Read a
+                            // byte at a time, LLVM's machine scheduler sank each byte's load next to its first use, and the
+                            // activation loads of the kept values it addresses issued late: 7% of the kernel's time under LLVM
+                            // (bench/RESULTS.md, branch `nmblk`).
+                            var words: [KernelExpression] = []
                             if byteDecode {
                                 let byteBase = body.declare("ib", .i64, (rowStart + g0 * .index(n)) * .index(bits) / .index(8))
-                                bytes = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                                if let indexWords {
+                                    words = (0..<(unroll * n * bits / 32)).map { i in
+                                        let word: KernelExpression = .load(indexWords, index: byteBase / .index(4) + .index(i))
+                                        return body.declare("word\(i)", .i64, .binary(.rem, word + .index(1 << 32), .index(1 << 32)))
+                                    }
+                                } else {
+                                    words = (0..<(unroll * n / perByte)).map { b in body.declare("byte\(b)", .i64, .load(indices, index: byteBase + .index(b))) }
+                                }
                             }
                             let keptVectors: [KernelExpression] = splat ? (0..<(unroll * n / w)).map { v in
                                 body.declare("wv\(v)", .f32x(w), .vectorLoad(values, index: rowStart + g0 * .index(n) + .index(v * w), width: w))
                             } : []
+                            // The step's activation rows are addressed from the first row of its first group: row (g0 + u) * m +
+                            // field is `stepStart + field * columns` plus the constant `u * m * columns`, which both compilers
+                            // fold into the loads' displacements. Written as ((g0 + u) * m + field) * columns, LLVM kept the
+                            // seven (g0 + u) * m as loop invariants that spilled, and their reloads took load slots from the
+                            // activations (about 3% of the kernel's time under either compiler; bench/RESULTS.md, branch `nmblk`).
+                            let stepStart = body.declare("a0", .i64, g0 * .index(m * columns) + panelStart)
                             for u in 0..<unroll {
                                 for j in 0..<n {
                                     let kept = u * n + j
                                     let p = body.declare("p", .i64, rowStart + (g0 + .index(u)) * .index(n) + .index(j))
                                     var field: KernelExpression = .nmIndex(indices, element: p, bits: bits)
                                     if byteDecode {
-                                        let shift = kept % perByte * bits
-                                        let shifted = shift == 0 ? bytes[kept / perByte] : .binary(.div, bytes[kept / perByte], .index(1 << shift))
+                                        let wordBits = indexWords == nil ? 8 : 32
+                                        let word = words[kept * bits / wordBits], shift = kept * bits % wordBits
+                                        let shifted = shift == 0 ? word : .binary(.div, word, .index(1 << shift))
                                         field = .binary(.rem, shifted, .index(m))
                                     }
-                                    let kk = body.declare("k", .i64, (g0 + .index(u)) * .index(m) + field)
+                                    let row = body.declare("ka", .i64, stepStart + field * .index(columns))
                                     let value = body.declare("w", .f32x(w), splat ? .broadcastLane(keptVectors[kept / w], lane: kept % w)
                                                                                   : .broadcast(.load(values, index: p), width: w))
                                     for v in 0..<panelVectors {
                                         let chain = chains[v][kept % chainsPerVector]
-                                        let column = kk * .index(columns) + panelStart + .index(v * w)
+                                        let column = row + .index(u * m * columns + v * w)
                                         body.assign(chain, .fma(value, .vectorLoad(activations, index: column, width: w), chain))
                                     }
                                 }
@@ -331,7 +355,7 @@ extension Lowerer {
                   + "k blocks of \(blockGroups * m) (an L1 panel of activations [k][\(columns)]), each kept value broadcast against "
                   + "\(panelVectors) f32x\(w) column vectors" + (panels > 1 ? " (\(panels) panels of them per k block)" : "")
                   + ", \(chainsPerVector) chains each, weight stream prefetched \(prefetchRows) rows ahead"
-                  + (byteDecode ? ", indices decoded from whole bytes" : "") + (splat ? ", kept values splatted from vector loads" : "")
+                  + (byteDecode ? (indexWords == nil ? ", indices decoded from whole bytes" : ", indices decoded from 32-bit words") : "") + (splat ? ", kept values splatted from vector loads" : "")
                   + scheduleText())
         return true
     }

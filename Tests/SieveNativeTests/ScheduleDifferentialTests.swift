@@ -286,6 +286,43 @@ struct ScheduleDifferentialTests {
                 "\(narrow.kernels.map(\.pattern))")
     }
 
+    /// The blocked kernel reads a step's index fields as 32-bit words where they fill whole words (2:4 and 1:4: one
+    /// word per step; 4:16: two, the second's fields shifted within it) and as whole bytes otherwise (12:16: 48 bits
+    /// per step): forced on a product of each, the kernels say which, and the results match the interpreter with one
+    /// and two threads.
+    @Test("the blocked N:M kernel's index fields from 32-bit words and from bytes")
+    func blockedIndexWords() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let patterns = DifferentialCase(name: "N:M products at 32 rows in 2:4, 1:4, 4:16 and 12:16", text: """
+            graph @g(%x: tensor<32x128xf32>) -> (tensor<32x24xf32>, tensor<32x16xf32>, tensor<32x8xf32>, tensor<32x8xf32>) {
+              %a = const @a : tensor<24x128xf32>
+              %b = const @b : tensor<16x128xf32>
+              %c = const @c : tensor<8x128xf32>
+              %d = const @d : tensor<8x128xf32>
+              %ya = matmul %x, %a {transpose_b = true} : tensor<32x24xf32>
+              %yb = matmul %x, %b {transpose_b = true} : tensor<32x16xf32>
+              %yc = matmul %x, %c {transpose_b = true} : tensor<32x8xf32>
+              %yd = matmul %x, %d {transpose_b = true} : tensor<32x8xf32>
+              return %ya, %yb, %yc, %yd
+            }
+            const @a : tensor<24x128xf32> = splat<0.0>
+            const @b : tensor<16x128xf32> = splat<0.0>
+            const @c : tensor<8x128xf32> = splat<0.0>
+            const @d : tensor<8x128xf32> = splat<0.0>
+            """, rtol: productTolerance.rtol, atol: productTolerance.atol, nm: ["a": (2, 4), "b": (1, 4), "c": (4, 16), "d": (12, 16)])
+        let (reference, unscheduled, ranges) = try mergedCases([patterns], seed: 43)
+        var compiled = unscheduled
+        var context = PassContext()
+        try Schedule(target: .native, forcedVariant: "nm_blocked").run(on: &compiled, context: &context)
+        let program = try lowerToKernels(compiled, options: LoweringOptions(name: "g", vectorWidth: TargetDescription.native.f32Lanes))
+        let blocked = program.kernels.map(\.pattern).filter { $0.contains("blocked for the caches") }
+        #expect(blocked.filter { $0.contains("indices decoded from 32-bit words") }.count == 3
+                && blocked.filter { $0.contains("indices decoded from whole bytes") }.count == 1, "\(blocked)")
+        let problems = try runScheduled(reference, compiled, ranges: ranges, label: "nm_blocked index words", folder: folder)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     /// Batches wider than 8 vectors run the blocked kernel in several panels per k block (256 rows: 2 panels of 8
     /// vectors of 16 lanes, 4 of 8 lanes, 8 of 4 lanes; 192 rows: panels of 6 or 8 vectors): on every target the
     /// default schedule takes them, and the results match the interpreter with one and two threads.
