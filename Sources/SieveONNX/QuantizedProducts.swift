@@ -140,13 +140,18 @@ extension GraphBuilder {
     static let microsoftDomain = "com.microsoft"
 
     /// The `com.microsoft` ops the frontend reads: the quantized products onnxruntime's graph optimizations write
-    /// (a model saved after them) and QLinearAdd (quantize_static's QOperator format), with their arity as its
-    /// contrib-op schemas give it.
+    /// (a model saved after them), QLinearAdd and the QLinear ops of CNNs (quantize_static's QOperator format), with
+    /// their arity as its contrib-op schemas give it.
     static let microsoftOperators: [String: ONNXOperator] = [
         "DynamicQuantizeMatMul": ONNXOperator(since(1, inputs: 3...5)) { try $0.convertDynamicQuantizeMatMul(&$1) },
         "MatMulIntegerToFloat": ONNXOperator(since(1, inputs: 4...7)) { try $0.convertMatMulIntegerToFloat(&$1) },
         "DynamicQuantizeLSTM": ONNXOperator(since(1, inputs: 3...12, outputs: 0...3)) { try $0.convertDynamicQuantizeLSTM(&$1) },
         "QLinearAdd": ONNXOperator(since(1, inputs: 7...8)) { try $0.convertQLinearAdd(&$1) },
+        "QLinearLeakyRelu": ONNXOperator(since(1, inputs: 4...5)) { try $0.convertQLinearLeakyRelu(&$1) },
+        "QLinearSigmoid": ONNXOperator(since(1, inputs: 4...5)) { try $0.convertQLinearSigmoid(&$1) },
+        "QLinearConcat": ONNXOperator(since(1, inputs: 5...Int.max, required: ["axis"])) { try $0.convertQLinearConcat(&$1) },
+        "QLinearGlobalAveragePool": ONNXOperator(since(1, inputs: 5...5)) { try $0.convertQLinearGlobalAveragePool(&$1) },
+        "QLinearAveragePool": ONNXOperator(since(1, inputs: 4...5, required: ["kernel_shape"])) { try $0.convertQLinearAveragePool(&$1) },
     ]
 
     /// A `[K, N]` int8 weight with its scale (one value or one per column) as the int8 product stores it: `[N, K]`,
