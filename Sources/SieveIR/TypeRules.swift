@@ -622,7 +622,11 @@ extension OpKind {
             guard result.shape == operands[0].shape else {
                 throw TypeRuleError("cast keeps the shape \(shapeText(operands[0].shape)), result has \(shapeText(result.shape))")
             }
-            return operands[0].with(elementType: result.elementType)
+            // A stated per-tensor quantization types the integers as the quantized values they are (the end of a
+            // requantization spelled out in ops, which the next QLinear product reads as an int8 kernel's input).
+            var cast = operands[0].with(elementType: result.elementType)
+            if let quant = result.quant, quant.axis == nil { cast.quant = quant }
+            return cast
 
         case .where:
             guard operands[0].elementType == .bool else {

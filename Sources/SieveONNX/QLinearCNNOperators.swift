@@ -54,7 +54,7 @@ extension GraphBuilder {
 
     /// com.microsoft QLinearGlobalAveragePool(X, x_scale, x_zero_point, y_scale, y_zero_point), NCHW: as MLAS, the
     /// int32 sum of each plane less `size · x_zero_point`, times `x_scale / (y_scale · size)` in f32, rounded half to
-    /// even, plus y's zero point, saturated. Exact against onnxruntime.
+    /// even, plus y's zero point, saturated, the result typed with y's parameters. Exact against onnxruntime.
     mutating func convertQLinearGlobalAveragePool(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         guard try n.attributes.int("channels_last", default: 0) == 0 else {
             throw NodeError("QLinearGlobalAveragePool with channels_last = 1 is not supported (only NCHW input)")
@@ -79,7 +79,7 @@ extension GraphBuilder {
         }
         let scale = elementwiseScalarConstant(Double(multiplier), .f32, "\(prefix).multiplier")
         let point = elementwiseScalarConstant(Double(output.zeroPoints[0]), stored, "\(prefix).zero_point")
-        return [try requantize(sum, multiplier: scale, zeroPoint: point, name: n.outputName(0), n)]
+        return [try requantize(sum, multiplier: scale, zeroPoint: point, name: n.outputName(0), quant: output, n)]
     }
 
     /// com.microsoft QLinearAveragePool(X, x_scale, x_zero_point?, y_scale, y_zero_point?) with AveragePool's

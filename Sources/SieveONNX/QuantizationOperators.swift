@@ -468,8 +468,9 @@ extension GraphBuilder {
     /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier) + zero_point)` into the zero point's
     /// 8-bit type, rounding before the zero point is added, as ONNX Runtime does (adding it first in f32 can round
     /// away the fraction: 26.500002 + 128 is 154.5, which rounds to 154 against ONNX Runtime's 27 + 128).
-    mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?,
-                                     _ n: NodeContext) throws(NodeError) -> Slot {
+    /// `quant`, when given, types the result with its scale and zero point.
+    mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?, quant: QuantParams? = nil,
+                             _ n: NodeContext) throws(NodeError) -> Slot {
         let stored = type(of: zeroPoint).elementType
         guard stored == .i8 || stored == .u8 else {
             throw NodeError("\(n.node.opType) to \(stored) is not supported (only int8 and uint8)")
@@ -482,7 +483,7 @@ extension GraphBuilder {
         let rounded = try emit(.unary(.roundEven), [scaled], name: nil, n)
         let point = try asF32(zeroPoint, n)
         let shifted = try emit(.binary(.add), [rounded, point], name: nil, n)
-        return try saturatingCast(shifted, to: stored, name: name, n)
+        return try saturatingCast(shifted, to: stored, name: name, quant: quant, n)
     }
 
     /// `saturate(round(x / scale) + zero_point)` of f32 operands (the zero point already an integral f32).
@@ -495,9 +496,10 @@ extension GraphBuilder {
     }
 
     /// An integral f32 clamped to an 8-bit type's range, then cast to it (exact: the value is integral and in range).
-    private mutating func saturatingCast(_ x: Slot, to stored: ElementType, name: String?, _ n: NodeContext) throws(NodeError) -> Slot {
+    private mutating func saturatingCast(_ x: Slot, to stored: ElementType, name: String?, quant: QuantParams? = nil,
+                                         _ n: NodeContext) throws(NodeError) -> Slot {
         guard let range = stored.integerRange else { throw NodeError("internal: \(stored) has no integer range") }
         let clamped = try emit(.unary(.clip(min: Float(range.lowerBound), max: Float(range.upperBound))), [x], name: nil, n)
-        return try emit(.cast, [clamped], declared: TensorType(type(of: x).shape, stored), name: name, n)
+        return try emit(.cast, [clamped], declared: TensorType(type(of: x).shape, stored, quant: quant), name: name, n)
     }
 }
