@@ -2,10 +2,13 @@
 // values, shape ops that keep a value's quantization, and the com.microsoft QLinear activations, concat and pools.
 
 import Foundation
+import SieveDriver
 import SieveIR
 import SieveInterpreter
+import SieveKernel
 @testable import SieveONNX
 import SieveONNXTestSupport
+import SieveTarget
 import Testing
 
 /// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).
@@ -50,6 +53,41 @@ private func runOne(_ model: Onnx_ModelProto, _ input: Tensor) throws -> Tensor 
         let output = try runOne(m, try Tensor(TensorType([1, 1, 4, 4], element), integers: values))
         #expect(output.type == TensorType([1, 1, 3, 3], element))
         #expect(output.integers == [b, 9, 200 + b, 41, 41, 7, 43, 43, b + 2], "\(output.integers ?? [])")
+    }
+
+    @Test(arguments: [false, true])
+    func eightBitMaxPoolsCompileToIntegerComparisons(jit: Bool) throws {
+        // MaxPool (2x2, stride 1) and GlobalMaxPool of i8 and of u8, compiled (C for the host, or the LLVM JIT): the
+        // integers the interpreter gives, the windows of the type's low end included.
+        var pool = node("MaxPool", ["x"], ["pooled"])
+        pool.attribute = [intsAttribute("kernel_shape", [2, 2])]
+        var unsignedPool = node("MaxPool", ["u"], ["unsigned_pooled"])
+        unsignedPool.attribute = [intsAttribute("kernel_shape", [2, 2])]
+        let m = model(nodes: [pool, node("GlobalMaxPool", ["x"], ["largest"]), unsignedPool, node("GlobalMaxPool", ["u"], ["unsigned_largest"])],
+                      inputs: [valueInfo("x", ONNXType.int8, [1, 2, 4, 4]), valueInfo("u", ONNXType.uint8, [1, 2, 4, 4])],
+                      outputs: ["pooled", "largest", "unsigned_pooled", "unsigned_largest"])
+        let graph = try importBytes(m).graph
+        let low: [Int64] = [-128, -128, 9, 72, -128, -128, 3, 7, 40, 41, -127, -128, 42, 43, -128, -126]
+        let signed = low + low.map { $0 == -128 ? -128 : -$0 }
+        let x = try Tensor(TensorType([1, 2, 4, 4], .i8), integers: signed)
+        let u = try Tensor(TensorType([1, 2, 4, 4], .u8), integers: signed.map { $0 + 128 })
+        let expected = try Interpreter(graph: graph).run([x, u])
+        #expect(expected[0].integers == [-128, 9, 72, 41, 41, 7, 43, 43, -126, -128, -3, -3, -40, 127, 127, -40, 127, 127],
+                "\(expected[0].integers ?? [])")
+        #expect(expected[1].integers == [72, 127] && expected[3].integers == [200, 255], "\(expected.map { $0.integers ?? [] })")
+        let program = try lowerToKernels(graph, options: LoweringOptions(name: "pools", vectorWidth: TargetDescription.native.f32Lanes))
+        let artifact: NativeArtifact
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-pools-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        if jit {
+            artifact = try NativeArtifact(jit: program, target: .native)
+        } else {
+            _ = try ArtifactWriter.write(ArtifactRequest(graph: graph, name: "pools", outputDirectory: folder.path, target: .native,
+                                                         sourceDescription: "8-bit max pools", compiler: "cc", extraFlags: ["-Werror"]))
+            artifact = try NativeArtifact(library: folder.appendingPathComponent("libpools.so").path, name: "pools")
+        }
+        let actual = try artifact.run([x, u], threads: 2)
+        #expect(actual.map(\.integers) == expected.map(\.integers), "\(actual.map { $0.integers ?? [] })")
     }
 
     @Test func maxPoolOfInt32IsRefusedWithOneDiagnostic() throws {
