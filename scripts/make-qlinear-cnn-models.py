@@ -5,14 +5,15 @@ and records onnxruntime's outputs (#14).
 Usage: make-qlinear-cnn-models.py OUT_FOLDER
 
 The CNN (two 3x16x16 images a batch): Conv 3x3 -> Relu -> MaxPool 2x2 -> Conv 3x3 -> LeakyRelu(0.1) -> AveragePool 2x2 ->
-Conv 1x1 -> Sigmoid -> Concat(the sigmoid, the average pool) -> GlobalAveragePool -> Flatten -> Reshape -> MatMul 16x10.
+Conv 1x1 -> Sigmoid -> Concat(the sigmoid, the average pool) -> GlobalAveragePool -> Flatten -> Reshape -> MatMul 16x16 ->
+Gemm 16x10 (transB, a bias).
 QOperator format writes QuantizeLinear -> QLinearConv -> MaxPool (on the 8-bit values) -> QLinearConv -> QLinearLeakyRelu
 -> QLinearAveragePool -> QLinearConv -> QLinearSigmoid -> QLinearConcat -> QLinearGlobalAveragePool -> Flatten ->
-Reshape -> QLinearMatMul -> DequantizeLinear (the com.microsoft ops in that domain). The models (KIND):
+Reshape -> QLinearMatMul -> QGemm -> DequantizeLinear (the com.microsoft ops in that domain). The models (KIND):
   qop-pools          weights per tensor, uint8 activations;
   qop-pools-channel  weights per output channel, uint8 activations;
   qop-pools-s8       weights per output channel, int8 activations (activation_type QInt8).
-Every 8-bit result of an op (QLinear*, MaxPool, Flatten, Reshape) is also a graph output. Files as make-quantized-cnn.py
+Every 8-bit result of an op (QLinear*, QGemm, MaxPool, Flatten, Reshape) is also a graph output. Files as make-quantized-cnn.py
 writes them (OUT/mlp.KIND.onnx, .input.npy, .OUTPUT.npy, .OUTPUT.literal.npy, .steps.json with one quantization step
 of the float output).
 """
@@ -33,7 +34,7 @@ quantized_cnn = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(quantized_cnn)
 
 EXPECTED = ["QuantizeLinear", "QLinearConv", "MaxPool", "QLinearConv", "QLinearLeakyRelu", "QLinearAveragePool", "QLinearConv",
-            "QLinearSigmoid", "QLinearConcat", "QLinearGlobalAveragePool", "Flatten", "Reshape", "QLinearMatMul", "DequantizeLinear"]
+            "QLinearSigmoid", "QLinearConcat", "QLinearGlobalAveragePool", "Flatten", "Reshape", "QLinearMatMul", "QGemm", "DequantizeLinear"]
 
 
 def pools_model(path):
@@ -55,10 +56,11 @@ def pools_model(path):
         helper.make_node("GlobalAveragePool", ["joined"], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"]),
         helper.make_node("Reshape", ["flat", "shape"], ["rows"]),
-        helper.make_node("MatMul", ["rows", "w4"], ["logits"]),
+        helper.make_node("MatMul", ["rows", "w4"], ["hidden"]),
+        helper.make_node("Gemm", ["hidden", "w5", "b5"], ["logits"], transB=1),
     ]
     initializers = [tensor("w1", 8, 3, 3, 3), tensor("b1", 8), tensor("w2", 8, 8, 3, 3), tensor("b2", 8),
-                    tensor("w3", 8, 8, 1, 1), tensor("b3", 8), tensor("w4", 16, 10),
+                    tensor("w3", 8, 8, 1, 1), tensor("b3", 8), tensor("w4", 16, 16), tensor("w5", 10, 16), tensor("b5", 10),
                     numpy_helper.from_array(np.array([2, 16], dtype=np.int64), "shape")]
     graph = helper.make_graph(nodes, "pools", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 16, 16])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 10])], initializers)

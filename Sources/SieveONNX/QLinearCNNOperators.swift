@@ -1,5 +1,5 @@
 // The com.microsoft QLinear ops that quantize_static's QOperator format writes around a CNN's convolutions (#14):
-// QLinearLeakyRelu, QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool and QLinearAveragePool.
+// QLinearLeakyRelu, QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool, QLinearAveragePool, and QGemm.
 
 import SieveIR
 
@@ -104,6 +104,50 @@ extension GraphBuilder {
         let pooled = try pool(&n, input: floats, name: .some(nil))
         return [try emit(.quantize, [pooled], declared: TensorType(type(of: pooled).shape, stored, quant: output),
                          name: n.outputName(0), n)]
+    }
+
+    /// com.microsoft QGemm(A, a_scale, a_zero_point, B, b_scale, b_zero_point, C?, y_scale, y_zero_point), `transA`,
+    /// `transB`, `alpha` = 1, an 8-bit result: onnxruntime's int32 sums of `(A − a_zero_point) · (B − b_zero_point)`
+    /// plus the int32 C, requantized with `a_scale · b_scale / y_scale`. That is QLinearConv's 1x1 convolution of A
+    /// as `[M, K, 1, 1]` by B as `[N, K, 1, 1]` with C as its bias, which is imported (the requantizing int8 kernel
+    /// when B is a constant symmetric int8 weight), and reshaped to `[M, N]`.
+    mutating func convertQGemm(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        let transposeA = try n.attributes.int("transA", default: 0) != 0
+        let transposeB = try n.attributes.int("transB", default: 0) != 0
+        let alpha = try n.attributes.float("alpha", default: 1)
+        guard alpha == 1 else { throw NodeError("QGemm with alpha = \(alpha) is not supported (only 1, what quantize_static writes)") }
+        guard let yScale = n.optionalInput(7), let yPoint = n.optionalInput(8) else {
+            throw NodeError("QGemm without y_scale and y_zero_point (a float result) is not supported")
+        }
+        var a = try n.input(0), b = try n.input(3)
+        guard type(of: a).rank == 2, type(of: b).rank == 2 else {
+            throw NodeError("QGemm needs 2-D A and B, found \(type(of: a)) and \(type(of: b))")
+        }
+        if transposeA { a = try emit(.transpose(permutation: [1, 0]), [a], name: nil, n) }
+        if transposeB { b = try emit(.transpose(permutation: [1, 0]), [b], name: nil, n) }
+        let (m, k) = (type(of: a).shape[0], type(of: a).shape[1])
+        let (kB, columns) = (type(of: b).shape[0], type(of: b).shape[1])
+        guard k == kB else { throw NodeError("QGemm of A \(shapeString([m, k])) by B \(shapeString([kB, columns])): the inner sizes differ") }
+        var bias = n.optionalInput(6)
+        if let c = bias {
+            let shape = type(of: c).shape
+            guard type(of: c).elementType == .i32 else { throw NodeError("C of QGemm must be int32, found \(type(of: c).elementType)") }
+            guard shape.reduce(1, *) == 1 || shape == [columns] || shape == [1, columns] else {
+                throw NodeError("C of QGemm of shape \(shapeString(shape)) is not supported (only one value or one per column, [\(columns)] or [1, \(columns)])")
+            }
+            bias = try emit(.expand, [try emit(.reshape, [c], declared: TensorType([shape.reduce(1, *)], .i32), name: nil, n)],
+                            declared: TensorType([columns], .i32), name: nil, n)
+        }
+        let x = try emit(.reshape, [a], declared: TensorType([m, k, 1, 1], type(of: a).elementType), name: nil, n)
+        let weight = try emit(.reshape, [try emit(.transpose(permutation: [1, 0]), [b], name: nil, n)],
+                              declared: TensorType([columns, k, 1, 1], type(of: b).elementType), name: nil, n)
+        var node = n.node
+        node.output = [(n.outputName(0) ?? "qgemm") + ".conv"]
+        var convolution = NodeContext(node: node, index: n.index, location: n.location,
+                                      inputs: [x, try n.input(1), try n.input(2), weight, try n.input(4), try n.input(5), yScale, yPoint, bias],
+                                      attributes: NodeAttributes([]))
+        guard let product = try convertQLinearConv(&convolution).first ?? nil else { throw NodeError("internal: QLinearConv gave no result") }
+        return [try emit(.reshape, [product], declared: TensorType([m, columns], type(of: product).elementType), name: n.outputName(0), n)]
     }
 
     // MARK: Tables

@@ -152,6 +152,7 @@ extension GraphBuilder {
         "QLinearConcat": ONNXOperator(since(1, inputs: 5...Int.max, required: ["axis"])) { try $0.convertQLinearConcat(&$1) },
         "QLinearGlobalAveragePool": ONNXOperator(since(1, inputs: 5...5)) { try $0.convertQLinearGlobalAveragePool(&$1) },
         "QLinearAveragePool": ONNXOperator(since(1, inputs: 4...5, required: ["kernel_shape"])) { try $0.convertQLinearAveragePool(&$1) },
+        "QGemm": ONNXOperator(since(1, inputs: 6...9)) { try $0.convertQGemm(&$1) },
     ]
 
     /// A `[K, N]` int8 weight with its scale (one value or one per column) as the int8 product stores it: `[N, K]`,

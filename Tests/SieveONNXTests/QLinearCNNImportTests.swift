@@ -233,6 +233,20 @@ private func runOne(_ model: Onnx_ModelProto, _ input: Tensor) throws -> Tensor 
         #expect(errors.count == 1 && errors.first?.message.contains(message) == true, "\(errors.map(\.message))")
     }
 
+    @Test func qgemmOutsideQuantizeStaticsFormIsRefusedWithOneDiagnostic() throws {
+        // alpha other than 1, and a float result (no y_scale, y_zero_point): each one diagnostic naming what is missing.
+        let inputs = ["x", "xs", "xz", "w", "ws", "wz", "c"]
+        let initializers = [floatTensor("xs", [], [0.5]), integerTensor("xz", ONNXType.uint8, [], [3]),
+                            integerTensor("w", ONNXType.int8, [2, 2], [1, -2, 3, 4]), floatTensor("ws", [], [0.1]),
+                            integerTensor("wz", ONNXType.int8, [], [0]), integerTensor("c", ONNXType.int32, [2], [5, -5]),
+                            floatTensor("ys", [], [0.25]), integerTensor("yz", ONNXType.uint8, [], [10])]
+        let scaled = importErrors(qlinearModel([microsoft("QGemm", inputs + ["ys", "yz"], ["y"], [floatAttribute("alpha", 2)])],
+                                               x: ONNXType.uint8, [3, 2], initializers: initializers)).map(\.message)
+        #expect(scaled.count == 1 && scaled.first?.contains("QGemm with alpha = 2.0 is not supported") == true, "\(scaled)")
+        let floats = importErrors(qlinearModel([microsoft("QGemm", inputs)], x: ONNXType.uint8, [3, 2], initializers: initializers)).map(\.message)
+        #expect(floats.count == 1 && floats.first?.contains("QGemm without y_scale and y_zero_point (a float result) is not supported") == true, "\(floats)")
+    }
+
     @Test func badParametersGiveOneDiagnostic() throws {
         func errors(_ nodes: [Onnx_NodeProto], _ initializers: [Onnx_TensorProto]) -> [String] {
             importErrors(qlinearModel(nodes, x: ONNXType.uint8, [1, 2], initializers: initializers)).map(\.message)

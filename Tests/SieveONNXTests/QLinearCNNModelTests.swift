@@ -13,9 +13,10 @@ import Testing
 let qlinearCNNModelFolder = makeQuantizedModels("make-qlinear-cnn-models.py")
 
 /// QuantizeLinear → QLinearConv → MaxPool (8-bit) → QLinearConv → QLinearLeakyRelu → QLinearAveragePool → QLinearConv →
-/// QLinearSigmoid → QLinearConcat → QLinearGlobalAveragePool → Flatten → Reshape → QLinearMatMul → DequantizeLinear, its
+/// QLinearSigmoid → QLinearConcat → QLinearGlobalAveragePool → Flatten → Reshape → QLinearMatMul → QGemm (transB, an int32
+/// bias) → DequantizeLinear, its
 /// weights per tensor (`qop-pools`) and per channel (`qop-pools-channel`, and `qop-pools-s8` with int8 activations):
-/// every QLinearConv and the QLinearMatMul run as requantizing int8 kernels (the MaxPool, Flatten and Reshape before
+/// every QLinearConv, the QLinearMatMul and the QGemm (a 1x1 convolution with its bias) run as requantizing int8 kernels (the MaxPool, Flatten and Reshape before
 /// them keep the 8-bit value's scale and zero point), the max pool runs on the 8-bit values, and no kernel computes a
 /// float product or reads an f32 copy of a weight. Every 8-bit result equals onnxruntime's (with and without its graph
 /// optimizations), interpreted and compiled for native and generic x86-64, and the float output is within one step.
@@ -27,7 +28,7 @@ func qlinearCNNWithPoolsMatchesOnnxRuntime(kind: String) throws {
     let prepared = try prepareGraph(loaded.graph, target: .native, sparsity: nil, calibration: nil, passManager: PassManagerOptions())
     let activations: ElementType = kind.hasSuffix("-s8") ? .i8 : .u8
     let products = prepared.graph.operations.filter { $0.kind.traits.contains(.product) }
-    #expect(products.count == 4, "three convolutions and a product, found \(products.map(\.kind.mnemonic))")
+    #expect(products.count == 5, "four convolutions (the QGemm's too) and a product, found \(products.map(\.kind.mnemonic))")
     for product in products {
         let input = prepared.graph.type(of: product.operands[0]), weight = prepared.graph.type(of: product.operands[1])
         let result = prepared.graph.type(of: product.results[0])
@@ -39,7 +40,7 @@ func qlinearCNNWithPoolsMatchesOnnxRuntime(kind: String) throws {
     #expect(pools.count == 1 && pools.allSatisfy { prepared.graph.type(of: $0.operands[0])?.elementType == activations }, "max pools \(pools.map(\.kind))")
     let program = try lowerToKernels(prepared.graph, options: LoweringOptions(name: "pools", vectorWidth: 16))
     let patterns = program.kernels.map(\.pattern)
-    #expect(patterns.filter { $0.hasSuffix("epilogue requantizing the integer sums to 8 bits") }.count == 4, "\(patterns)")
+    #expect(patterns.filter { $0.hasSuffix("epilogue requantizing the integer sums to 8 bits") }.count == 5, "\(patterns)")
     let floatProducts = patterns.filter { ($0.contains("matmul") || $0.contains("conv2d")) && !$0.contains("int8") }
     #expect(floatProducts.isEmpty, "float products: \(floatProducts)")
     // The largest f32 constant is a 256-entry table (QLinearAveragePool's dequantization, if any); a weight has 72 or more.
@@ -48,6 +49,6 @@ func qlinearCNNWithPoolsMatchesOnnxRuntime(kind: String) throws {
             "f32 constants: \(constants.filter { $0.elementType == .f32 }.map { "\($0.name) (\($0.count))" })")
 
     let references = try quantizedReferences(kind, in: folder)
-    #expect(references.count == 13, "the float output and twelve 8-bit results: \(references.map(\.name))")
+    #expect(references.count == 14, "the float output and thirteen 8-bit results: \(references.map(\.name))")
     try expectIntegersOfOptimizedOnnxRuntime(kind, references: references, in: folder)
 }
