@@ -23,8 +23,9 @@ extension GraphBuilder {
     }
 
     /// com.microsoft QLinearConcat(Y_scale, Y_zero_point, X1, X1_scale, X1_zero_point, …), attribute `axis`: every
-    /// 8-bit input requantized to Y's parameters (a value already typed with them as it is; others through
-    /// onnxruntime's table of the identity), then one `concat`, typed with Y's parameters.
+    /// 8-bit input requantized to Y's parameters (an input given Y's parameters and typed with them as it is, as
+    /// onnxruntime copies it; others through onnxruntime's table of the identity), then one `concat`, typed with Y's
+    /// parameters.
     mutating func convertQLinearConcat(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
         let count = n.inputs.count
         guard count >= 5, (count - 2) % 3 == 0 else {
@@ -41,7 +42,7 @@ extension GraphBuilder {
                 throw NodeError("the inputs of QLinearConcat must share one 8-bit type, found \(stored) and \(type(of: x).elementType)")
             }
             let input = try qlinearParameters(n, scale: index + 1, zeroPoint: index + 2, stored: stored, "X\(index / 3 + 1)")
-            if type(of: x).quant == output {
+            if input == output && type(of: x).quant == output {
                 parts.append(x)
             } else {
                 let table = GraphBuilder.requantizationTable(stored: stored, input: input, output: output) { $0 }

@@ -195,6 +195,18 @@ private func runOne(_ model: Onnx_ModelProto, _ input: Tensor) throws -> Tensor 
         #expect(output.integers == [55, 45, 65, 54], "\(output.integers ?? [])")
     }
 
+    @Test func qlinearConcatReadsAnInputWithTheParametersItsNodeGives() throws {
+        // q is typed with Y's parameters (0.2, 50), but the node gives it 0.3 and 5, as onnxruntime reads it: 55 → 50 · 0.3
+        // = 15 → 75 steps → 125; 45 → 12 → 60 → 110.
+        let nodes = [node("QuantizeLinear", ["x", "ys", "yz"], ["q"]),
+                     microsoft("QLinearConcat", ["ys", "yz", "q", "cs", "cz"], ["y"], [intAttribute("axis", 0)])]
+        let m = qlinearModel(nodes, x: ONNXType.float, [2],
+                             initializers: [floatTensor("ys", [], [0.2]), integerTensor("yz", ONNXType.uint8, [], [50]),
+                                            floatTensor("cs", [], [0.3]), integerTensor("cz", ONNXType.uint8, [], [5])])
+        let output = try runOne(m, try Tensor(TensorType([2], .f32), floats: [1.0, -1.0]))
+        #expect(output.integers == [125, 110], "\(output.integers ?? [])")
+    }
+
     @Test func qlinearGlobalAveragePoolIsMLASIntegerSumAndRequantization() throws {
         // Planes of 4 values, x zero point 3, x_scale 0.5, y_scale 0.25, zero point 10: the multiplier
         // 0.5 / (0.25 · 4) = 0.5 applied to sum − 12: [3, 4, 5, 6] → 6 · 0.5 = 3 → 13; [0, 0, 0, 1] → −11 · 0.5 = −5.5
