@@ -526,18 +526,18 @@ extension OpKind {
             guard result.elementCount == operands[0].elementCount else {
                 throw TypeRuleError("reshape from \(shapeText(operands[0].shape)) to \(shapeText(result.shape)) changes the element count")
             }
-            return operands[0].with(shape: result.shape)
+            return operands[0].moved(to: result.shape)
 
         case let .transpose(permutation):
             guard permutation.sorted() == Array(0..<operands[0].rank) else {
                 throw TypeRuleError("permutation \(permutation) is not a permutation of the \(operands[0].rank) axes")
             }
-            return operands[0].with(shape: permutation.map { operands[0].shape[$0] })
+            return operands[0].moved(to: permutation.map { operands[0].shape[$0] })
 
         case let .flatten(axis):
             try requireAxis(axis, rank: operands[0].rank, inclusive: true)
             let shape = operands[0].shape
-            return operands[0].with(shape: [shape[..<axis].reduce(1, *), shape[axis...].reduce(1, *)])
+            return operands[0].moved(to: [shape[..<axis].reduce(1, *), shape[axis...].reduce(1, *)])
 
         case let .squeeze(axes):
             guard !axes.isEmpty else { throw TypeRuleError("squeeze needs at least one axis") }
@@ -545,7 +545,7 @@ extension OpKind {
             if let axis = axes.first(where: { operands[0].shape[$0] != 1 }) {
                 throw TypeRuleError("squeezed axis \(axis) has size \(operands[0].shape[axis]), expected 1")
             }
-            return operands[0].with(shape: operands[0].shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
+            return operands[0].moved(to: operands[0].shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
 
         case let .unsqueeze(axes):
             guard !axes.isEmpty else { throw TypeRuleError("unsqueeze needs at least one axis") }
@@ -554,14 +554,14 @@ extension OpKind {
             var source = operands[0].shape.makeIterator()
             var shape: [Int] = []
             for axis in 0..<rank { shape.append(axes.contains(axis) ? 1 : source.next() ?? 1) }
-            return operands[0].with(shape: shape)
+            return operands[0].moved(to: shape)
 
         case .expand:
             let result = try declaredType()
             guard broadcastShapes(operands[0].shape, result.shape) == result.shape else {
                 throw TypeRuleError("cannot expand \(shapeText(operands[0].shape)) to \(shapeText(result.shape))")
             }
-            return operands[0].with(shape: result.shape)
+            return operands[0].moved(to: result.shape)
 
         case let .concat(axis):
             let element = try sameElementType(operands)
@@ -577,7 +577,10 @@ extension OpKind {
             }
             var shape = first
             shape[axis] = total
-            return TensorType(shape, element)
+            // Operands quantized alike stay so (what a QLinearConcat whose inputs share its output's parameters is).
+            let quant = operands[0].quant
+            let alike = quant?.axis == nil && operands.allSatisfy { $0.quant == quant && $0.layout == .dense }
+            return TensorType(shape, element, quant: alike ? quant : nil)
 
         case let .gather(axis):
             try requireAxis(axis, rank: operands[0].rank)
@@ -585,10 +588,8 @@ extension OpKind {
                 throw TypeRuleError("indices must be i32 or i64, found \(operands[1].elementType)")
             }
             let data = operands[0].shape
-            var result = operands[0].with(shape: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
             // One scale and zero point hold for every element wherever it moves (a QLinearAdd's table lookup).
-            if let quant = operands[0].quant, quant.axis == nil { result.quant = quant }
-            return result
+            return operands[0].moved(to: Array(data[..<axis]) + operands[1].shape + Array(data[(axis + 1)...]))
 
         case let .slice(starts, ends, axes, steps):
             guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
@@ -614,14 +615,18 @@ extension OpKind {
                     throw TypeRuleError("slice step must not be 0")
                 }
             }
-            return operands[0].with(shape: shape)
+            return operands[0].moved(to: shape)
 
         case .cast:
             let result = try declaredType()
             guard result.shape == operands[0].shape else {
                 throw TypeRuleError("cast keeps the shape \(shapeText(operands[0].shape)), result has \(shapeText(result.shape))")
             }
-            return operands[0].with(elementType: result.elementType)
+            // A stated per-tensor quantization types the integers as the quantized values they are (the end of a
+            // requantization spelled out in ops, which the next QLinear product reads as an int8 kernel's input).
+            var cast = operands[0].with(elementType: result.elementType)
+            if let quant = result.quant, quant.axis == nil { cast.quant = quant }
+            return cast
 
         case .where:
             guard operands[0].elementType == .bool else {
@@ -631,7 +636,11 @@ extension OpKind {
             return TensorType(try broadcastAll(operands.map(\.shape)), element)
 
         case let .maxPool(attributes), let .averagePool(attributes):
-            try requireFloat(operands[0])
+            if case .maxPool = self, [.u8, .i8].contains(operands[0].elementType) {
+                // 8-bit data (opset 12): max commutes with the monotone map of a quantized value to its real one.
+            } else {
+                try requireFloat(operands[0])
+            }
             let x = operands[0].shape
             guard x.count == 4 else { throw TypeRuleError("pooling needs a 4-D input, found rank \(x.count)") }
             guard attributes.kernel.count == 2, attributes.strides.count == 2, attributes.dilations.count == 2,
@@ -647,13 +656,17 @@ extension OpKind {
             let width = try window(size: x[3], kernel: attributes.kernel[1], stride: attributes.strides[1],
                                    padBegin: attributes.pads[1], padEnd: attributes.pads[3],
                                    dilation: attributes.dilations[1], ceil: attributes.ceilMode)
-            return operands[0].with(shape: [x[0], x[1], height, width])
+            return operands[0].moved(to: [x[0], x[1], height, width])
 
         case .globalAveragePool, .globalMaxPool:
-            try requireFloat(operands[0])
+            if case .globalMaxPool = self, [.u8, .i8].contains(operands[0].elementType) {
+                // As max_pool: exact on quantized values.
+            } else {
+                try requireFloat(operands[0])
+            }
             let x = operands[0].shape
             guard x.count >= 3 else { throw TypeRuleError("global pooling needs rank 3 or more, found \(x.count)") }
-            return operands[0].with(shape: [x[0], x[1]] + Array(repeating: 1, count: x.count - 2))
+            return operands[0].moved(to: [x[0], x[1]] + Array(repeating: 1, count: x.count - 2))
 
         case .quantize:
             try requireFloat(operands[0])

@@ -170,6 +170,13 @@ public struct TensorType: Hashable, Sendable {
         TensorType(shape, elementType)
     }
 
+    /// The type of this value's elements moved into another shape (reshaped, transposed, sliced, gathered, the
+    /// largest of a window): per-tensor quantization holds for every element wherever it goes, so it is kept; the
+    /// layout and per-axis quantization (whose axis may move or vanish) are dropped.
+    public func moved(to shape: [Int]) -> TensorType {
+        TensorType(shape, elementType, quant: quant?.axis == nil ? quant : nil)
+    }
+
     /// The same type with another element type; layout and quantization are dropped.
     public func with(elementType: ElementType) -> TensorType {
         TensorType(shape, elementType)

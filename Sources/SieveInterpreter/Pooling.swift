@@ -47,13 +47,20 @@ private func pool(_ x: Tensor, attributes: Pool2DAttributes, resultType: TensorT
             }
         }
     }
-    return floatResult(resultType, result)
+    return pooledResult(resultType, result)
 }
 
-/// ONNX MaxPool: padded cells never win; a window with no input cell gives -infinity.
+/// Pooled values as the result type holds them: 8-bit max pools carry integers, exact in f32.
+private func pooledResult(_ type: TensorType, _ values: [Float]) -> Tensor {
+    guard type.elementType.isFloat else { return integerResult(type, values.map { Int64($0) }) }
+    return floatResult(type, values)
+}
+
+/// ONNX MaxPool: padded cells never win; a window with no input cell gives -infinity (for 8-bit data, which
+/// ONNX allows from opset 12, the low end of the type).
 func maxPool(_ x: Tensor, attributes: Pool2DAttributes, resultType: TensorType) -> Tensor {
     pool(x, attributes: attributes, resultType: resultType) { plane, rows, columns, width in
-        var largest = -Float.infinity
+        var largest = resultType.elementType.integerRange.map { Float($0.lowerBound) } ?? -Float.infinity
         for row in rows.inside {
             for column in columns.inside {
                 let value = plane[plane.startIndex + row * width + column]
@@ -87,10 +94,11 @@ func globalPool(_ x: Tensor, maximum: Bool, resultType: TensorType) -> Tensor {
     for plane in 0..<planes {
         let cells = values[(plane * size)..<((plane + 1) * size)]
         if maximum {
-            result[plane] = cells.reduce(-Float.infinity) { $1 > $0 || $1.isNaN ? $1 : $0 }
+            let lowest = resultType.elementType.integerRange.map { Float($0.lowerBound) } ?? -Float.infinity
+            result[plane] = cells.reduce(lowest) { $1 > $0 || $1.isNaN ? $1 : $0 }
         } else {
             result[plane] = Float(cells.reduce(0.0) { $0 + Double($1) } / Double(size))
         }
     }
-    return floatResult(resultType, result)
+    return pooledResult(resultType, result)
 }

@@ -215,13 +215,16 @@ extension Lowerer {
         let (height, width) = (input[2], input[3])
         let (outH, outW) = (output[2], output[3])
         let planes = input[0] * input[1]
+        // 8-bit max pools (quantized data) compare the loaded integers, starting from the type's low end.
+        let lowest = type(op.operands[0]).elementType.integerRange?.lowerBound
         var builder = KernelBuilder()
         builder.loop("plane", to: .index(planes), parallel: isParallel(planes * outH * outW)) { body, plane in
             body.loop("oy", to: .index(outH)) { body, oy in
                 body.loop("ox", to: .index(outW)) { body, ox in
                     let startY = body.declare("start_y", .i64, oy * .index(attributes.strides[0]) - .index(attributes.pads[0]))
                     let startX = body.declare("start_x", .i64, ox * .index(attributes.strides[1]) - .index(attributes.pads[1]))
-                    let accumulator = maximum ? body.declare("largest", .f32, .float(-.infinity)) : body.declare("sum", .f64, .double(0))
+                    let accumulator = !maximum ? body.declare("sum", .f64, .double(0))
+                        : lowest.map { body.declare("largest", .i64, .int($0)) } ?? body.declare("largest", .f32, .float(-.infinity))
                     let inside = body.declare("inside", .i64, 0)
                     let padded = body.declare("padded", .i64, 0)
                     body.loop("ky", to: .index(attributes.kernel[0])) { body, ky in
@@ -232,7 +235,9 @@ extension Lowerer {
                                                            .binary(.and, .binary(.ge, ix, 0), .binary(.lt, ix, .index(width))))
                             body.branch(within) { body in
                                 let value = KernelExpression.load(x, index: (plane * .index(height) + iy) * .index(width) + ix)
-                                if maximum {
+                                if maximum, lowest != nil {
+                                    body.assign(accumulator, .select(.binary(.gt, value, accumulator), value, accumulator))
+                                } else if maximum {
                                     // NaN wins, so a NaN input is not silently dropped.
                                     body.assign(accumulator, .select(.binary(.or, .binary(.gt, value, accumulator), .unary(.isNaN, value)),
                                                                      value, accumulator))
@@ -268,7 +273,14 @@ extension Lowerer {
         let planes = input[0] * input[1], size = input[2...].reduce(1, *)
         var builder = KernelBuilder()
         builder.loop("plane", to: .index(planes), parallel: isParallel(planes * size)) { body, plane in
-            if maximum {
+            if maximum, let lowest = type(op.operands[0]).elementType.integerRange?.lowerBound {
+                let largest = body.declare("largest", .i64, .int(lowest))
+                body.loop("i", to: .index(size)) { body, i in
+                    let value = KernelExpression.load(x, index: plane * .index(size) + i)
+                    body.assign(largest, .select(.binary(.gt, value, largest), value, largest))
+                }
+                body.store(target, plane, largest)
+            } else if maximum {
                 let largest = body.declare("largest", .f32, .float(-.infinity))
                 body.loop("i", to: .index(size)) { body, i in
                     let value = KernelExpression.load(x, index: plane * .index(size) + i)

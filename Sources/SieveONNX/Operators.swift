@@ -814,9 +814,13 @@ extension GraphBuilder {
         return try emit(.squeeze(axes: [2]), [result], name: name, n)
     }
 
-    private mutating func pool(_ n: inout NodeContext) throws(NodeError) -> Slot {
+    /// MaxPool or AveragePool (1-D lifted to 2-D). `input` replaces the node's input 0 and `name` its output name (QLinearAveragePool pools its dequantized input,
+    /// and names the quantized result).
+    mutating func pool(_ n: inout NodeContext, input: Slot? = nil, name: String?? = .none) throws(NodeError) -> Slot {
         let isMax = n.node.opType == "MaxPool"
-        var x = try n.input(0)
+        let outputName = name ?? n.outputName(0)
+        var x: Slot
+        if let input { x = input } else { x = try n.input(0) }
         let xType = type(of: x)
         guard let kernelValues = try n.attributes.ints("kernel_shape") else {
             throw NodeError("\(n.node.opType) needs the attribute 'kernel_shape'")
@@ -825,8 +829,9 @@ extension GraphBuilder {
         guard spatial == 1 || spatial == 2, kernelValues.count == spatial else {
             throw NodeError("\(n.node.opType) with \(max(xType.rank - 2, kernelValues.count)) spatial dimensions is not supported (only 1-D and 2-D pooling over NCL or NCHW input)")
         }
-        guard xType.elementType.isFloat else {
-            throw NodeError("\(n.node.opType) on \(xType.elementType) tensors is not supported (only float types)")
+        // MaxPool of 8-bit data (opset 12 on): the quantized CNNs of quantize_static's QOperator format.
+        guard xType.elementType.isFloat || (isMax && [.u8, .i8].contains(xType.elementType)) else {
+            throw NodeError("\(n.node.opType) on \(xType.elementType) tensors is not supported (only float types\(isMax ? ", int8 and uint8" : ""))")
         }
         guard kernelValues.allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
             throw NodeError("kernel_shape \(kernelValues) must be positive")
@@ -848,9 +853,9 @@ extension GraphBuilder {
                                           dilations: window.dilations, ceilMode: ceilMode,
                                           countIncludePad: countIncludePad)
         let kind: OpKind = isMax ? .maxPool(attributes) : .averagePool(attributes)
-        if spatial == 2 { return try emit(kind, [x], name: n.outputName(0), n) }
+        if spatial == 2 { return try emit(kind, [x], name: outputName, n) }
         let result = try emit(kind, [x], name: nil, n)
-        return try emit(.squeeze(axes: [2]), [result], name: n.outputName(0), n)
+        return try emit(.squeeze(axes: [2]), [result], name: outputName, n)
     }
 
     /// Scales and zero points of QuantizeLinear / DequantizeLinear, per tensor or along `axis`.
@@ -949,6 +954,12 @@ extension GraphBuilder {
         // parameters is dequantized by elementwise ops instead.
         var typedOperand = true
         if case let .value(id) = x, xType.quant == nil, !isUnreadGraphInput(id) { typedOperand = false }
+        // And a value whose type carries other parameters (an 8-bit value moved by a shape op and read with
+        // parameters of the DequantizeLinear's own).
+        if case .value = x, let quant = xType.quant, !isConstant(scale) || !(zeroPoint.map(isConstant) ?? true)
+            || (try? quantParams(&n, scale: scale, zeroPoint: zeroPoint, dataRank: xType.rank, dataShape: xType.shape)) != quant {
+            typedOperand = false
+        }
         // So are blocked parameters and float8/float4 operands (quantization parameters in a type are per tensor or
         // per axis, on integer types).
         if try n.attributes.int("block_size", default: 0) != 0 || xType.elementType.isFloat { typedOperand = false }

@@ -207,13 +207,9 @@ extension GraphBuilder {
         let values: Slot = .constant(Constant.from(name: graph.constants.freshName("\(prefix).table"),
                                                    type: TensorType([256 * 256], stored, quant: quant), values: table))
         // i64 positions, which lowering computes in registers: the casts, products and sums fuse into one kernel.
-        func position(_ operand: Slot) throws(NodeError) -> Slot {
-            let wide = try emit(.cast, [operand], declared: TensorType(type(of: operand).shape, .i64), name: nil, n)
-            guard stored == .i8 else { return wide }
-            return try emit(.binary(.add), [wide, elementwiseScalarConstant(128, .i64, "\(prefix).offset")], name: nil, n)
-        }
-        let row = try emit(.binary(.mul), [try position(x), elementwiseScalarConstant(256, .i64, "\(prefix).row")], name: nil, n)
-        let index = try emit(.binary(.add), [row, try position(y)], name: nil, n)
+        let row = try emit(.binary(.mul), [try tablePosition(x, prefix: prefix, n), elementwiseScalarConstant(256, .i64, "\(prefix).row")],
+                           name: nil, n)
+        let index = try emit(.binary(.add), [row, try tablePosition(y, prefix: prefix, n)], name: nil, n)
         return [try emit(.gather(axis: 0), [values, index], name: n.outputName(0), n)]
     }
 
@@ -472,8 +468,9 @@ extension GraphBuilder {
     /// An i32 accumulator requantized: `saturate(round(f32(acc) · multiplier) + zero_point)` into the zero point's
     /// 8-bit type, rounding before the zero point is added, as ONNX Runtime does (adding it first in f32 can round
     /// away the fraction: 26.500002 + 128 is 154.5, which rounds to 154 against ONNX Runtime's 27 + 128).
-    private mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?,
-                                     _ n: NodeContext) throws(NodeError) -> Slot {
+    /// `quant`, when given, types the result with its scale and zero point.
+    mutating func requantize(_ accumulator: Slot, multiplier: Slot, zeroPoint: Slot, name: String?, quant: QuantParams? = nil,
+                             _ n: NodeContext) throws(NodeError) -> Slot {
         let stored = type(of: zeroPoint).elementType
         guard stored == .i8 || stored == .u8 else {
             throw NodeError("\(n.node.opType) to \(stored) is not supported (only int8 and uint8)")
@@ -486,7 +483,7 @@ extension GraphBuilder {
         let rounded = try emit(.unary(.roundEven), [scaled], name: nil, n)
         let point = try asF32(zeroPoint, n)
         let shifted = try emit(.binary(.add), [rounded, point], name: nil, n)
-        return try saturatingCast(shifted, to: stored, name: name, n)
+        return try saturatingCast(shifted, to: stored, name: name, quant: quant, n)
     }
 
     /// `saturate(round(x / scale) + zero_point)` of f32 operands (the zero point already an integral f32).
@@ -499,9 +496,10 @@ extension GraphBuilder {
     }
 
     /// An integral f32 clamped to an 8-bit type's range, then cast to it (exact: the value is integral and in range).
-    private mutating func saturatingCast(_ x: Slot, to stored: ElementType, name: String?, _ n: NodeContext) throws(NodeError) -> Slot {
+    private mutating func saturatingCast(_ x: Slot, to stored: ElementType, name: String?, quant: QuantParams? = nil,
+                                         _ n: NodeContext) throws(NodeError) -> Slot {
         guard let range = stored.integerRange else { throw NodeError("internal: \(stored) has no integer range") }
         let clamped = try emit(.unary(.clip(min: Float(range.lowerBound), max: Float(range.upperBound))), [x], name: nil, n)
-        return try emit(.cast, [clamped], declared: TensorType(type(of: x).shape, stored), name: name, n)
+        return try emit(.cast, [clamped], declared: TensorType(type(of: x).shape, stored, quant: quant), name: name, n)
     }
 }

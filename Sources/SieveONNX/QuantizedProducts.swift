@@ -140,13 +140,19 @@ extension GraphBuilder {
     static let microsoftDomain = "com.microsoft"
 
     /// The `com.microsoft` ops the frontend reads: the quantized products onnxruntime's graph optimizations write
-    /// (a model saved after them) and QLinearAdd (quantize_static's QOperator format), with their arity as its
-    /// contrib-op schemas give it.
+    /// (a model saved after them), QLinearAdd and the QLinear ops of CNNs (quantize_static's QOperator format), with
+    /// their arity as its contrib-op schemas give it.
     static let microsoftOperators: [String: ONNXOperator] = [
         "DynamicQuantizeMatMul": ONNXOperator(since(1, inputs: 3...5)) { try $0.convertDynamicQuantizeMatMul(&$1) },
         "MatMulIntegerToFloat": ONNXOperator(since(1, inputs: 4...7)) { try $0.convertMatMulIntegerToFloat(&$1) },
         "DynamicQuantizeLSTM": ONNXOperator(since(1, inputs: 3...12, outputs: 0...3)) { try $0.convertDynamicQuantizeLSTM(&$1) },
         "QLinearAdd": ONNXOperator(since(1, inputs: 7...8)) { try $0.convertQLinearAdd(&$1) },
+        "QLinearLeakyRelu": ONNXOperator(since(1, inputs: 4...5)) { try $0.convertQLinearLeakyRelu(&$1) },
+        "QLinearSigmoid": ONNXOperator(since(1, inputs: 4...5)) { try $0.convertQLinearSigmoid(&$1) },
+        "QLinearConcat": ONNXOperator(since(1, inputs: 5...Int.max, required: ["axis"])) { try $0.convertQLinearConcat(&$1) },
+        "QLinearGlobalAveragePool": ONNXOperator(since(1, inputs: 5...5)) { try $0.convertQLinearGlobalAveragePool(&$1) },
+        "QLinearAveragePool": ONNXOperator(since(1, inputs: 4...5, required: ["kernel_shape"])) { try $0.convertQLinearAveragePool(&$1) },
+        "QGemm": ONNXOperator(since(1, inputs: 6...9)) { try $0.convertQGemm(&$1) },
     ]
 
     /// A `[K, N]` int8 weight with its scale (one value or one per column) as the int8 product stores it: `[N, K]`,
@@ -204,9 +210,12 @@ extension GraphBuilder {
     }
 
     /// com.microsoft MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?):
-    /// `(A − a_zero_point) · (B − b_zero_point)` in int32 (MatMulInteger's decomposition), cast to float, times
-    /// `a_scale · b_scale`, plus the bias.
+    /// `(A − a_zero_point) · (B − b_zero_point)` in int32, cast to float, times `a_scale · b_scale`, plus the bias.
+    /// When A, a_scale and a_zero_point are the three outputs of one DynamicQuantizeLinear of x and B a constant
+    /// symmetric int8 weight, that is DynamicQuantizeMatMul(x, B, b_scale, bias) (`int8MatMulIntegerToFloat`);
+    /// otherwise MatMulInteger's integer decomposition.
     mutating func convertMatMulIntegerToFloat(_ n: inout NodeContext) throws(NodeError) -> [Slot?] {
+        if let fused = try int8MatMulIntegerToFloat(n) { return [fused] }
         let a = try n.input(0), b = try n.input(1), aScale = try n.input(2), bScale = try n.input(3)
         for (what, slot) in [("a_scale", aScale), ("b_scale", bScale)] where type(of: slot).elementType != .f32 {
             throw NodeError("\(what) of MatMulIntegerToFloat must be float32, found \(type(of: slot).elementType)")
@@ -222,5 +231,32 @@ extension GraphBuilder {
         guard let bias = n.optionalInput(6) else { return [try emit(.binary(.mul), [floats, scale], name: n.outputName(0), n)] }
         let scaled = try emit(.binary(.mul), [floats, scale], name: nil, n)
         return [try emit(.binary(.add), [scaled, bias], name: n.outputName(0), n)]
+    }
+
+    /// MatMulIntegerToFloat as the per-tensor dynamic int8 product, `fused_matmul %x, @B' {activations = "per_tensor"}`
+    /// with a bias step when it has one: A, a_scale and a_zero_point the outputs of one DynamicQuantizeLinear of an f32
+    /// x (which may feed other products too: they share x's quantized rows), B a constant 2-D int8 weight with zero
+    /// point 0 (or none), b_scale a constant f32 per tensor or per column. The same quantization of x, the same exact
+    /// integer sums, `f32(acc) · (a_scale · b_scale[n])` and the bias, as onnxruntime computes it. nil keeps the
+    /// decomposition.
+    private mutating func int8MatMulIntegerToFloat(_ n: NodeContext) throws(NodeError) -> Slot? {
+        let names = n.node.input
+        guard names.count >= 5, !names[4].isEmpty,
+              let quantize = graphProto.node.first(where: { $0.output.count == 3 && $0.output[0] == names[0] }),
+              quantize.opType == "DynamicQuantizeLinear", quantize.domain.isEmpty || quantize.domain == "ai.onnx",
+              quantize.input.count == 1, quantize.output[1] == names[2], quantize.output[2] == names[4],
+              let x = env[quantize.input[0]], type(of: x).elementType == .f32, type(of: x).rank >= 1,
+              case let .constant(weight) = try n.input(1), weight.type.elementType == .i8, weight.type.rank == 2,
+              weight.hasConsistentSize, weight.type.quant == nil, weight.type.shape[0] <= DynamicInt8.maxReduction,
+              case let .constant(scales) = try n.input(3), scales.type.elementType == .f32, scales.hasConsistentSize,
+              scales.type.elementCount == 1 || (scales.type.rank == 1 && scales.type.shape[0] == weight.type.shape[1]),
+              n.optionalInput(5).map({ isConstant($0) && isConstantZero($0) }) ?? true else { return nil }
+        var operands: [Slot] = [x, .constant(int8ProductWeight(weight, scale: scales))]
+        var epilogue: [EpilogueStep] = []
+        if let bias = n.optionalInput(6) {
+            operands.append(bias)
+            epilogue.append(.bias)
+        }
+        return try emit(.fusedMatmul(transposeB: true, epilogue: epilogue, activations: .perTensor), operands, name: n.outputName(0), n)
     }
 }

@@ -115,7 +115,7 @@ private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
     let isIdentity: Bool
     switch op.kind {
     case .reshape, .expand, .cast, .flatten, .squeeze, .unsqueeze:
-        isIdentity = sourceType.plain == resultType
+        isIdentity = sourceType.plain == resultType.plain
     case let .transpose(permutation):
         isIdentity = permutation == Array(permutation.indices)
     case let .slice(starts, ends, axes, steps):
@@ -125,8 +125,9 @@ private func forward(_ graph: inout Graph, _ index: Int, to value: ValueID) {
     default:
         isIdentity = false
     }
-    // An output keeps its own value when the identity would make it an input's alias of another type.
-    guard isIdentity, sourceType.plain == resultType else { return false }
+    // An output keeps its own value when the identity would make it an input's alias of another type; a result
+    // typed with quantization parameters its operand lacks (or other ones) keeps its own value too.
+    guard isIdentity, sourceType.plain == resultType || sourceType == resultType else { return false }
     forward(&graph, index, to: source)
     return true
 }

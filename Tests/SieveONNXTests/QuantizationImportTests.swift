@@ -314,4 +314,32 @@ private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor
         #expect(output.type == TensorType([3], .i16))
         #expect(output.integers == [2, -4, 102])
     }
+
+    @Test func matMulIntegerToFloatsOfOneDynamicQuantizeLinearAreInt8ProductsOfItsInput() throws {
+        // One DynamicQuantizeLinear feeding two MatMulIntegerToFloat (as a shared input of two projections): each is the
+        // per-tensor int8 product of x with its bias, equal to the integer decomposition that a uint8 weight of the
+        // same values (zero point 0) takes.
+        let w1: [Int32] = [3, 0, 7, 1, 2, 9, 4, 5, 6, 8, 1, 2], w2: [Int32] = [11, 0, 1, 5, 7, 3]
+        func projections(unsigned: Bool) -> Onnx_ModelProto {
+            let element = unsigned ? ONNXType.uint8 : ONNXType.int8
+            let nodes = [node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"]),
+                         node("MatMulIntegerToFloat", ["q", "w1", "s", "w1s", "z", "w1z", "bias"], ["y1"], domain: "com.microsoft"),
+                         node("MatMulIntegerToFloat", ["q", "w2", "s", "w2s", "z"], ["y2"], domain: "com.microsoft")]
+            return model(nodes: nodes, inputs: [valueInfo("x", ONNXType.float, [2, 3])], outputs: ["y1", "y2"],
+                         initializers: [integerTensor("w1", element, [3, 4], w1), floatTensor("w1s", [4], [0.02, 0.5, 0.125, 0.03]),
+                                        integerTensor("w1z", element, [4], [0, 0, 0, 0]), floatTensor("bias", [4], [0.25, -1, 0, 3]),
+                                        integerTensor("w2", element, [3, 2], w2), floatTensor("w2s", [], [0.07])],
+                         extraDomains: ["com.microsoft": 1])
+        }
+        let fused = try importBytes(projections(unsigned: false)).graph
+        let products = fused.operations.filter { $0.kind.traits.contains(.product) }
+        #expect(products.map(\.kind) == [.fusedMatmul(transposeB: true, epilogue: [.bias], activations: .perTensor),
+                                          .fusedMatmul(transposeB: true, epilogue: [], activations: .perTensor)], "\(products.map(\.kind))")
+        #expect(products.allSatisfy { fused.type(of: $0.operands[0])?.elementType == .f32 && fused.type(of: $0.operands[1])?.elementType == .i8 })
+        let decomposed = try importBytes(projections(unsigned: true)).graph
+        #expect(!decomposed.operations.contains { if case .fusedMatmul = $0.kind { true } else { false } })
+        let input = try Tensor(TensorType([2, 3], .f32), floats: [0.3, -1.2, 2.5, 0.0, 0.7, -0.4])
+        let actual = try Interpreter(graph: fused).run([input]), expected = try Interpreter(graph: decomposed).run([input])
+        #expect(actual.count == 2 && actual.map(\.floats) == expected.map(\.floats), "\(actual.map(\.floats)) against \(expected.map(\.floats))")
+    }
 }

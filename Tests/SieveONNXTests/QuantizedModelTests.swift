@@ -88,9 +88,10 @@ func quantizedMLPMatchesOnnxRuntime(kind: String, mode: QuantizedRunMode) throws
 /// the weights are i8 constants of the kernel program, and no kernel computes a float product or dequantizes a
 /// weight. Compiled code matches the interpreter (to the last bits of the softmax), and both onnxruntime within one
 /// quantization step. dynamic-ort is the dynamic model as onnxruntime saves it after its graph optimizations
-/// (com.microsoft DynamicQuantizeMatMul).
+/// (com.microsoft DynamicQuantizeMatMul), dynamic-ort-integer the same with each split into DynamicQuantizeLinear and
+/// com.microsoft MatMulIntegerToFloat.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
-      arguments: ["dynamic-bare", "qdq-bare", "dynamic-ort"])
+      arguments: ["dynamic-bare", "qdq-bare", "dynamic-ort", "dynamic-ort-integer"])
 func quantizedMLPCompilesToInt8Products(kind: String) throws {
     let folder = try quantizedMLPFolder.get()
     let loaded = try loadModel(path: folder.appendingPathComponent("mlp.\(kind).onnx").path, inputShapes: ["input": [32, 64]])
@@ -220,7 +221,7 @@ func sparseQDQModelStaysTwoFourInt8() throws {
 }
 
 /// com.microsoft MatMulIntegerToFloat (after a DynamicQuantizeLinear, as onnxruntime's fusions may leave it) is read
-/// through MatMulInteger's integer decomposition and matches onnxruntime, interpreted and compiled.
+/// as the per-tensor int8 product of the DynamicQuantizeLinear's input and matches onnxruntime, interpreted and compiled.
 @Test(.enabled(if: quantizationPython != nil, "needs .venv/bin/python with onnxruntime (scripts/setup-python.sh)"),
       arguments: QuantizedRunMode.allCases)
 func matMulIntegerToFloatMatchesOnnxRuntime(mode: QuantizedRunMode) throws {
