@@ -954,12 +954,6 @@ extension GraphBuilder {
         // parameters is dequantized by elementwise ops instead.
         var typedOperand = true
         if case let .value(id) = x, xType.quant == nil, !isUnreadGraphInput(id) { typedOperand = false }
-        // And a value whose type carries other parameters (an 8-bit value moved by a shape op and read with
-        // parameters of the DequantizeLinear's own).
-        if case .value = x, let quant = xType.quant, !isConstant(scale) || !(zeroPoint.map(isConstant) ?? true)
-            || (try? quantParams(&n, scale: scale, zeroPoint: zeroPoint, dataRank: xType.rank, dataShape: xType.shape)) != quant {
-            typedOperand = false
-        }
         // So are blocked parameters and float8/float4 operands (quantization parameters in a type are per tensor or
         // per axis, on integer types).
         if try n.attributes.int("block_size", default: 0) != 0 || xType.elementType.isFloat { typedOperand = false }
@@ -982,8 +976,9 @@ extension GraphBuilder {
             } else if xType.quant == nil, isUnreadGraphInput(id) {
                 graph.values[id.index].type = quantized
             } else {
-                // Typed with other parameters (a QuantizeLinear with other ones, or a graph input a QLinearMatMul or
-                // QLinearConv typed with its a or x parameters): elementwise ops read its integers as they are.
+                // Typed with other parameters (a QuantizeLinear with other ones, an 8-bit value a shape op moved, or a
+                // graph input a QLinearMatMul or QLinearConv typed with its a or x parameters): elementwise ops read
+                // its integers as they are.
                 return try dequantizeAtRunTime(&n, x: x, scale: scale, zeroPoint: zeroPoint, target: target)
             }
         }
