@@ -10,23 +10,50 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* Claims and runs chunks of loop `generation` until none is left to claim: the caller from the front of the loop,
- * workers from the back. A claim moves the front or the back end of the unclaimed range in `work` with a
- * compare-and-swap that also checks the generation, so a thread that comes late (woken late, or sharing its core on a
- * busy machine) takes fewer chunks, or none once the loop is over, and never one of a later loop. The loop's fields
- * are read only after a claim: the loop cannot end (and the caller cannot overwrite them for the next one) before
- * the claimed chunk is finished. Claiming from both ends keeps, loop after loop, the same part of the data on the
- * same core (the caller's the first rows or columns, the worker's the last): when the host puts the two virtual
- * CPUs under different L3 caches, the 2:4 int8 encoder ran 3.4-3.5 ms at 2 threads this way against 4.1-4.2 ms with
- * chunks taken in turn from one counter (bench/RESULTS.md, 2026-12-05 13:00). */
+/* The fields of `pool->work`: four chunk positions of 10 bits (SIEVE_POOL_FRONT ...) and the loop's generation
+ * (its low 24 bits, above them). */
+#define SIEVE_POOL_FIELD(work, field) ((int64_t)(((work) >> (10 * (field))) & 0x3ff))
+#define SIEVE_POOL_FRONT 0 /* the caller's next chunk */
+#define SIEVE_POOL_SPLIT 1 /* the end of the caller's part */
+#define SIEVE_POOL_BACK 2  /* the workers' next chunk */
+#define SIEVE_POOL_END 3   /* the end of the workers' part: the number of chunks */
+#define SIEVE_POOL_GENERATION(work) ((uint32_t)((work) >> 40))
+_Static_assert(SIEVE_MAX_THREADS * SIEVE_CHUNKS_PER_THREAD < 1024, "a chunk position must fit the 10 bits of its field");
+
+/* Claims and runs chunks of loop `generation` until none is left to claim. The loop's chunks start cut in two: the
+ * caller's first share [front, split) and the workers' rest [back, end). Each thread takes its own part's chunks in
+ * ascending order, the caller then the workers' from `back` on, and a worker then the caller's from `split` down. A
+ * claim moves one of those positions in `work` with a compare-and-swap that also checks the generation, so a thread
+ * that comes late (woken late, or sharing its core on a busy machine) takes fewer chunks, or none once the loop is
+ * over, and never one of a later loop. The loop's fields are read only after a claim: the loop cannot end (and the
+ * caller cannot overwrite them for the next one) before the claimed chunk is finished. The fixed split keeps, loop
+ * after loop, the same part of the data on the same core (the caller's the first rows or columns, the worker's the
+ * last): when the host puts the two virtual CPUs under different L3 caches, the 2:4 int8 encoder ran 3.4-3.5 ms at 2
+ * threads claiming from both ends against 4.1-4.2 ms with chunks taken in turn from one counter (bench/RESULTS.md,
+ * 2026-12-05 13:00). Ascending claims within each part keep a kernel's prefetches useful: the blocked N:M product
+ * fetches the weight rows of its next tile at the end of a tile, and a worker that claimed from the back and so
+ * walked its tiles backwards lost them (the encoder's 2:4 FFN products took 634 instead of 376 us with their tiles
+ * in descending order, 1 thread; bench/RESULTS.md, 2026-12-05 15:00). */
 static void sieve_run_chunks(sieve_pool *pool, uint32_t generation, int from_front) {
     uint64_t work = __atomic_load_n(&pool->work, __ATOMIC_ACQUIRE);
     for (;;) {
-        uint32_t front = (uint32_t)work & 0xffffu, back = ((uint32_t)work >> 16) & 0xffffu;
-        if ((uint32_t)(work >> 32) != generation || front >= back) return;
-        uint64_t next = from_front ? work + 1 : work - ((uint64_t)1 << 16);
+        if (SIEVE_POOL_GENERATION(work) != generation) return;
+        int64_t front = SIEVE_POOL_FIELD(work, SIEVE_POOL_FRONT), split = SIEVE_POOL_FIELD(work, SIEVE_POOL_SPLIT);
+        int64_t back = SIEVE_POOL_FIELD(work, SIEVE_POOL_BACK), last = SIEVE_POOL_FIELD(work, SIEVE_POOL_END);
+        int64_t chunk;
+        uint64_t next;
+        if (from_front ? front < split : back >= last) {
+            if (front >= split) return;
+            /* The caller's own next chunk, or (a worker) the last of the caller's part. */
+            chunk = from_front ? front : split - 1;
+            next = from_front ? work + ((uint64_t)1 << (10 * SIEVE_POOL_FRONT)) : work - ((uint64_t)1 << (10 * SIEVE_POOL_SPLIT));
+        } else {
+            if (back >= last) return;
+            chunk = back;
+            next = work + ((uint64_t)1 << (10 * SIEVE_POOL_BACK));
+        }
         if (!__atomic_compare_exchange_n(&pool->work, &work, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
-        int64_t count = pool->count, chunks = pool->chunks, chunk = from_front ? (int64_t)front : (int64_t)back - 1;
+        int64_t count = pool->count, chunks = pool->chunks;
         int64_t begin = count * chunk / chunks, end = count * (chunk + 1) / chunks;
         if (begin < end) pool->task(pool->state, begin, end);
         /* The caller announces that it sleeps (`waiting`) before it checks `finished` again, and the last chunk is
@@ -64,7 +91,7 @@ static int sieve_spin_step(const struct timespec *start, unsigned step) {
 static void sieve_spin_for_work(sieve_pool *pool, uint32_t seen) {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned step = 1; (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE) >> 32) == seen
+    for (unsigned step = 1; SIEVE_POOL_GENERATION(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE)) == seen
                             && !__atomic_load_n(&pool->stopping, __ATOMIC_ACQUIRE) && sieve_spin_step(&start, step); step++) {}
 }
 
@@ -79,17 +106,17 @@ static void *sieve_worker_main(void *argument) {
     uint32_t seen = 0;
     for (;;) {
         sieve_spin_for_work(pool, seen);
-        if ((uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST) >> 32) == seen && !__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)) {
+        if (SIEVE_POOL_GENERATION(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST)) == seen && !__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)) {
             pthread_mutex_lock(&pool->mutex);
             __atomic_add_fetch(&pool->sleeping, 1, __ATOMIC_SEQ_CST);
             while (!__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)
-                   && (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST) >> 32) == seen)
+                   && SIEVE_POOL_GENERATION(__atomic_load_n(&pool->work, __ATOMIC_SEQ_CST)) == seen)
                 pthread_cond_wait(&pool->wake, &pool->mutex);
             __atomic_sub_fetch(&pool->sleeping, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&pool->mutex);
         }
         if (__atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST)) break;
-        seen = (uint32_t)(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE) >> 32);
+        seen = SIEVE_POOL_GENERATION(__atomic_load_n(&pool->work, __ATOMIC_ACQUIRE));
         sieve_run_chunks(pool, seen, 0);
     }
     return NULL;
@@ -128,8 +155,11 @@ SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const v
     pool->count = count;
     pool->chunks = chunks;
     __atomic_store_n(&pool->finished, 0, __ATOMIC_RELAXED);
-    uint32_t generation = ++pool->generation;
-    __atomic_store_n(&pool->work, ((uint64_t)generation << 32) | ((uint64_t)chunks << 16), __ATOMIC_SEQ_CST);
+    uint32_t generation = ++pool->generation & 0xffffffu;
+    /* The caller's part is its even share of the chunks, from the front; the workers' part is the rest. */
+    uint64_t split = (uint64_t)(chunks / pool->threads);
+    __atomic_store_n(&pool->work, ((uint64_t)generation << 40) | ((uint64_t)chunks << (10 * SIEVE_POOL_END))
+                                      | (split << (10 * SIEVE_POOL_BACK)) | (split << (10 * SIEVE_POOL_SPLIT)), __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&pool->sleeping, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->wake);

@@ -771,6 +771,8 @@ struct DifferentialTests {
         // %u, %v), and %g, %u and %v once each for theirs; %y reads %h as it stays.
         #expect(chain.filter { $0.hasPrefix("N:M product (2:4)") }.count == 8)
         #expect(chain.filter { $0.hasPrefix("transpose the N:M product back") }.count == 7)
+        // %y's bias and relu run on each block of its 40 rows (two of 16, then the 8 past them) as it is transposed back.
+        #expect(chain.contains { $0.contains("each block of rows then through the epilogue") }, "\(chain)")
         #expect(chain.filter { $0.hasPrefix("transpose activations") }.count == 4)
         #expect(chain.filter { $0.hasPrefix("transpose activations to [k][rows] for the N:M product and 3 more reading them") }.count == 1)
     }

@@ -51,9 +51,9 @@ enum {
 typedef void (*sieve_task)(const void *state, int64_t begin, int64_t end);
 
 /* A persistent pool: worker threads spin for a while after a parallel loop, then sleep on a condition variable.
- * A loop is cut into chunks that the threads claim (the caller from the front, workers from the back); the caller
- * returns when every chunk is finished, whether or not every worker took part (a worker the system has not scheduled
- * holds nothing up). Starting and joining a loop touch only atomics while the threads spin; the mutex is taken only
+ * A loop is cut into chunks that the threads claim (the caller its share from the front, workers the rest, each part
+ * in ascending order); the caller returns when every chunk is finished, whether or not every worker took part (a
+ * worker the system has not scheduled holds nothing up). Starting and joining a loop touch only atomics while the threads spin; the mutex is taken only
  * to sleep or to wake a sleeper. Lives inside a model context; running a loop allocates nothing and starts no thread. */
 typedef struct sieve_pool {
     int threads;            /* workers + the calling thread */
@@ -61,8 +61,8 @@ typedef struct sieve_pool {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t work;          /* the current loop's generation (bits 32-63) and its unclaimed chunks [front, back)
-                             * (front in bits 0-15, back in bits 16-31) */
+    uint64_t work;          /* the current loop's generation (its low 24 bits, in bits 40-63) and its unclaimed chunks
+                             * [front, split) and [back, end) (10 bits each, from bit 0 up; sieve_run_chunks) */
     uint32_t generation;    /* the caller's count of loops (the high half of `work`) */
     int64_t finished;       /* chunks of the current loop finished */
     int stopping;
@@ -83,7 +83,7 @@ SIEVE_RUNTIME_API int sieve_pool_init(sieve_pool *pool, int threads);
 #ifndef SIEVE_POOL_SPIN_NS
 #define SIEVE_POOL_SPIN_NS 5000000
 #endif
-/* Chunks per thread of a parallel loop, claimed dynamically (at most 64 x 8, within the 16 bits `work` gives them). */
+/* Chunks per thread of a parallel loop, claimed dynamically (at most 64 x 8, within the 10 bits `work` gives them). */
 #define SIEVE_CHUNKS_PER_THREAD 8
 /* Runs task over [0, count), cut into contiguous chunks that the threads claim in turn; returns when all are done. */
 SIEVE_RUNTIME_API void sieve_pool_run(sieve_pool *pool, sieve_task task, const void *state, int64_t count);

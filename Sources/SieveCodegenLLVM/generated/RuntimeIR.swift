@@ -119,8 +119,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #21
   %12 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #21
   %13 = load atomic i64, ptr %6 acquire, align 8
-  %14 = lshr i64 %13, 32
-  %15 = trunc nuw i64 %14 to i32
+  %14 = lshr i64 %13, 40
+  %15 = trunc nuw nsw i64 %14 to i32
   %16 = icmp eq i32 %11, %15
   br i1 %16, label %17, label %41
 
@@ -154,16 +154,16 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 35:                                               ; preds = %24, %21
   %36 = add i32 %18, 1
   %37 = load atomic i64, ptr %6 acquire, align 8
-  %38 = lshr i64 %37, 32
-  %39 = trunc nuw i64 %38 to i32
+  %38 = lshr i64 %37, 40
+  %39 = trunc nuw nsw i64 %38 to i32
   %40 = icmp eq i32 %11, %39
   br i1 %40, label %17, label %41, !llvm.loop !18
 
 41:                                               ; preds = %17, %24, %35, %10
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #21
   %42 = load atomic i64, ptr %6 seq_cst, align 8
-  %43 = lshr i64 %42, 32
-  %44 = trunc nuw i64 %43 to i32
+  %43 = lshr i64 %42, 40
+  %44 = trunc nuw nsw i64 %43 to i32
   %45 = icmp eq i32 %11, %44
   br i1 %45, label %46, label %66
 
@@ -181,8 +181,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 54:                                               ; preds = %49, %59
   %55 = load atomic i64, ptr %6 seq_cst, align 8
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
+  %56 = lshr i64 %55, 40
+  %57 = trunc nuw nsw i64 %56 to i32
   %58 = icmp eq i32 %11, %57
   br i1 %58, label %59, label %63
 
@@ -204,8 +204,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 69:                                               ; preds = %66
   %70 = load atomic i64, ptr %6 acquire, align 8
-  %71 = lshr i64 %70, 32
-  %72 = trunc nuw i64 %71 to i32
+  %71 = lshr i64 %70, 40
+  %72 = trunc nuw nsw i64 %71 to i32
   call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
@@ -268,7 +268,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %81, label %8
+  br i1 %7, label %88, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -279,7 +279,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #21
-  br label %81
+  br label %88
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -299,95 +299,102 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %24 = load i32, ptr %23, align 8, !tbaa !25
   %25 = add i32 %24, 1
   store i32 %25, ptr %23, align 8, !tbaa !25
-  %26 = getelementptr inbounds i8, ptr %0, i64 144
-  %27 = zext i32 %25 to i64
-  %28 = shl nuw i64 %27, 32
-  %29 = shl nuw nsw i64 %17, 16
-  %30 = or i64 %28, %29
-  store atomic i64 %30, ptr %26 seq_cst, align 8
-  %31 = getelementptr inbounds i8, ptr %0, i64 172
-  %32 = load atomic i32, ptr %31 seq_cst, align 4
-  %33 = icmp sgt i32 %32, 0
-  br i1 %33, label %34, label %40
+  %26 = and i32 %25, 16777215
+  %27 = zext nneg i32 %9 to i64
+  %28 = udiv i64 %17, %27
+  %29 = getelementptr inbounds i8, ptr %0, i64 144
+  %30 = zext nneg i32 %26 to i64
+  %31 = shl nuw i64 %30, 40
+  %32 = shl nuw i64 %17, 30
+  %33 = or i64 %31, %32
+  %34 = shl nuw nsw i64 %28, 20
+  %35 = or i64 %33, %34
+  %36 = shl nuw nsw i64 %28, 10
+  %37 = or i64 %35, %36
+  store atomic i64 %37, ptr %29 seq_cst, align 8
+  %38 = getelementptr inbounds i8, ptr %0, i64 172
+  %39 = load atomic i32, ptr %38 seq_cst, align 4
+  %40 = icmp sgt i32 %39, 0
+  br i1 %40, label %41, label %47
 
-34:                                               ; preds = %14
-  %35 = getelementptr inbounds i8, ptr %0, i64 8
-  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #21
-  %37 = getelementptr inbounds i8, ptr %0, i64 48
-  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #21
-  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #21
-  br label %40
+41:                                               ; preds = %14
+  %42 = getelementptr inbounds i8, ptr %0, i64 8
+  %43 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %42) #21
+  %44 = getelementptr inbounds i8, ptr %0, i64 48
+  %45 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %44) #21
+  %46 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %42) #21
+  br label %47
 
-40:                                               ; preds = %34, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
+47:                                               ; preds = %41, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %26, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #21
-  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
-  %42 = load atomic i64, ptr %22 acquire, align 8
-  %43 = icmp slt i64 %42, %17
-  br i1 %43, label %44, label %59
+  %48 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #21
+  %49 = load atomic i64, ptr %22 acquire, align 8
+  %50 = icmp slt i64 %49, %17
+  br i1 %50, label %51, label %66
 
-44:                                               ; preds = %40, %62
-  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
+51:                                               ; preds = %47, %69
+  %52 = phi i32 [ %70, %69 ], [ 1, %47 ]
   call void @llvm.x86.sse2.pause()
-  %46 = and i32 %45, 255
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %48, label %62
+  %53 = and i32 %52, 255
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %55, label %69
 
-48:                                               ; preds = %44
-  %49 = call i32 @sched_yield() #21
+55:                                               ; preds = %51
+  %56 = call i32 @sched_yield() #21
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #21
-  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
-  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %53 = sub <2 x i64> %51, %52
-  %54 = extractelement <2 x i64> %53, i64 0
-  %55 = mul nsw i64 %54, 1000000000
-  %56 = extractelement <2 x i64> %53, i64 1
-  %57 = add nsw i64 %56, %55
-  %58 = icmp sgt i64 %57, 5000000
+  %57 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #21
+  %58 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %59 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %60 = sub <2 x i64> %58, %59
+  %61 = extractelement <2 x i64> %60, i64 0
+  %62 = mul nsw i64 %61, 1000000000
+  %63 = extractelement <2 x i64> %60, i64 1
+  %64 = add nsw i64 %63, %62
+  %65 = icmp sgt i64 %64, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #21
-  br i1 %58, label %59, label %62
+  br i1 %65, label %66, label %69
 
-59:                                               ; preds = %48, %62, %40
-  %60 = load atomic i64, ptr %22 acquire, align 8
-  %61 = icmp slt i64 %60, %17
-  br i1 %61, label %66, label %80
+66:                                               ; preds = %55, %69, %47
+  %67 = load atomic i64, ptr %22 acquire, align 8
+  %68 = icmp slt i64 %67, %17
+  br i1 %68, label %73, label %87
 
-62:                                               ; preds = %44, %48
-  %63 = add i32 %45, 1
-  %64 = load atomic i64, ptr %22 acquire, align 8
-  %65 = icmp slt i64 %64, %17
-  br i1 %65, label %44, label %59, !llvm.loop !26
+69:                                               ; preds = %51, %55
+  %70 = add i32 %52, 1
+  %71 = load atomic i64, ptr %22 acquire, align 8
+  %72 = icmp slt i64 %71, %17
+  br i1 %72, label %51, label %66, !llvm.loop !26
 
-66:                                               ; preds = %59
-  %67 = getelementptr inbounds i8, ptr %0, i64 8
-  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #21
-  %69 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %69 seq_cst, align 8
-  %70 = load atomic i64, ptr %22 seq_cst, align 8
-  %71 = icmp slt i64 %70, %17
-  br i1 %71, label %72, label %78
+73:                                               ; preds = %66
+  %74 = getelementptr inbounds i8, ptr %0, i64 8
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %74) #21
+  %76 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %76 seq_cst, align 8
+  %77 = load atomic i64, ptr %22 seq_cst, align 8
+  %78 = icmp slt i64 %77, %17
+  br i1 %78, label %79, label %85
 
-72:                                               ; preds = %66
-  %73 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %74
-
-74:                                               ; preds = %72, %74
-  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #21
-  %76 = load atomic i64, ptr %22 seq_cst, align 8
-  %77 = icmp slt i64 %76, %17
-  br i1 %77, label %74, label %78, !llvm.loop !27
-
-78:                                               ; preds = %74, %66
-  store atomic i32 0, ptr %69 seq_cst, align 8
-  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #21
-  br label %80
-
-80:                                               ; preds = %78, %59
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+79:                                               ; preds = %73
+  %80 = getelementptr inbounds i8, ptr %0, i64 96
   br label %81
 
-81:                                               ; preds = %4, %80, %13
+81:                                               ; preds = %79, %81
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %80, ptr noundef nonnull %74) #21
+  %83 = load atomic i64, ptr %22 seq_cst, align 8
+  %84 = icmp slt i64 %83, %17
+  br i1 %84, label %81, label %85, !llvm.loop !27
+
+85:                                               ; preds = %81, %73
+  store atomic i32 0, ptr %76 seq_cst, align 8
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %74) #21
+  br label %87
+
+87:                                               ; preds = %85, %66
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #21
+  br label %88
+
+88:                                               ; preds = %4, %87, %13
   ret void
 }
 
@@ -404,93 +411,111 @@ declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
   %4 = getelementptr inbounds i8, ptr %0, i64 144
   %5 = load atomic i64, ptr %4 acquire, align 8
-  %6 = trunc i64 %5 to i32
-  %7 = lshr i32 %6, 16
-  %8 = lshr i64 %5, 32
-  %9 = trunc nuw i64 %8 to i32
-  %10 = icmp eq i32 %9, %1
-  %11 = and i32 %6, 65535
-  %12 = icmp ult i32 %11, %7
-  %13 = and i1 %10, %12
-  br i1 %13, label %14, label %71
+  %6 = lshr i64 %5, 40
+  %7 = trunc nuw nsw i64 %6 to i32
+  %8 = icmp eq i32 %7, %1
+  br i1 %8, label %9, label %77
 
-14:                                               ; preds = %3
-  %15 = icmp eq i32 %2, 0
-  %16 = select i1 %15, i64 -65536, i64 1
-  %17 = getelementptr inbounds i8, ptr %0, i64 200
-  %18 = getelementptr inbounds i8, ptr %0, i64 208
-  %19 = getelementptr inbounds i8, ptr %0, i64 184
-  %20 = getelementptr inbounds i8, ptr %0, i64 192
-  %21 = getelementptr inbounds i8, ptr %0, i64 160
-  %22 = getelementptr inbounds i8, ptr %0, i64 176
-  %23 = getelementptr inbounds i8, ptr %0, i64 8
-  %24 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %25
+9:                                                ; preds = %3
+  %10 = icmp eq i32 %2, 0
+  %11 = select i1 %10, i64 -1024, i64 1
+  %12 = getelementptr inbounds i8, ptr %0, i64 200
+  %13 = getelementptr inbounds i8, ptr %0, i64 208
+  %14 = getelementptr inbounds i8, ptr %0, i64 184
+  %15 = getelementptr inbounds i8, ptr %0, i64 192
+  %16 = getelementptr inbounds i8, ptr %0, i64 160
+  %17 = getelementptr inbounds i8, ptr %0, i64 176
+  %18 = getelementptr inbounds i8, ptr %0, i64 8
+  %19 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %20
 
-25:                                               ; preds = %14, %61
-  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
-  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
-  %28 = add i64 %27, %16
-  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
-  %30 = extractvalue { i64, i1 } %29, 1
-  %31 = extractvalue { i64, i1 } %29, 0
-  br i1 %30, label %32, label %61
+20:                                               ; preds = %9, %72
+  %21 = phi i64 [ %5, %9 ], [ %73, %72 ]
+  %22 = and i64 %21, 1023
+  %23 = lshr i64 %21, 10
+  %24 = and i64 %23, 1023
+  %25 = lshr i64 %21, 20
+  %26 = and i64 %25, 1023
+  %27 = lshr i64 %21, 30
+  %28 = and i64 %27, 1023
+  br i1 %10, label %31, label %29
 
-32:                                               ; preds = %25
-  %33 = load i64, ptr %17, align 8, !tbaa !23
-  %34 = load i64, ptr %18, align 8, !tbaa !24
-  %35 = and i64 %27, 65535
-  %36 = zext nneg i32 %26 to i64
-  %37 = add nsw i64 %36, -1
-  %38 = select i1 %15, i64 %37, i64 %35
-  %39 = mul nsw i64 %33, %38
-  %40 = sdiv i64 %39, %34
-  %41 = add nuw nsw i64 %38, 1
-  %42 = mul nsw i64 %33, %41
-  %43 = sdiv i64 %42, %34
-  %44 = icmp slt i64 %40, %43
-  br i1 %44, label %45, label %48
+29:                                               ; preds = %20
+  %30 = icmp ult i64 %22, %24
+  br i1 %30, label %33, label %38
 
-45:                                               ; preds = %32
-  %46 = load ptr, ptr %19, align 8, !tbaa !21
-  %47 = load ptr, ptr %20, align 8, !tbaa !22
-  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #21
-  br label %48
+31:                                               ; preds = %20
+  %32 = icmp ult i64 %26, %28
+  br i1 %32, label %38, label %33
 
-48:                                               ; preds = %45, %32
-  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
-  %50 = add i64 %49, 1
-  %51 = icmp eq i64 %50, %34
-  br i1 %51, label %52, label %59
+33:                                               ; preds = %31, %29
+  %34 = icmp ult i64 %22, %24
+  br i1 %34, label %35, label %77
 
-52:                                               ; preds = %48
-  %53 = load atomic i32, ptr %22 seq_cst, align 8
-  %54 = icmp eq i32 %53, 0
-  br i1 %54, label %59, label %55
+35:                                               ; preds = %33
+  %36 = add nsw i64 %24, -1
+  %37 = select i1 %10, i64 %36, i64 %22
+  br label %40
 
-55:                                               ; preds = %52
-  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #21
-  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #21
-  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #21
+38:                                               ; preds = %31, %29
+  %39 = icmp ult i64 %26, %28
+  br i1 %39, label %40, label %77
+
+40:                                               ; preds = %38, %35
+  %41 = phi i64 [ %11, %35 ], [ 1048576, %38 ]
+  %42 = phi i64 [ %37, %35 ], [ %26, %38 ]
+  %43 = add i64 %41, %21
+  %44 = cmpxchg ptr %4, i64 %21, i64 %43 acq_rel acquire, align 8
+  %45 = extractvalue { i64, i1 } %44, 1
+  %46 = extractvalue { i64, i1 } %44, 0
+  br i1 %45, label %47, label %72
+
+47:                                               ; preds = %40
+  %48 = load i64, ptr %12, align 8, !tbaa !23
+  %49 = load i64, ptr %13, align 8, !tbaa !24
+  %50 = mul nsw i64 %48, %42
+  %51 = sdiv i64 %50, %49
+  %52 = add nuw nsw i64 %42, 1
+  %53 = mul nsw i64 %48, %52
+  %54 = sdiv i64 %53, %49
+  %55 = icmp slt i64 %51, %54
+  br i1 %55, label %56, label %59
+
+56:                                               ; preds = %47
+  %57 = load ptr, ptr %14, align 8, !tbaa !21
+  %58 = load ptr, ptr %15, align 8, !tbaa !22
+  tail call void %57(ptr noundef %58, i64 noundef %51, i64 noundef %54) #21
   br label %59
 
-59:                                               ; preds = %55, %52, %48
-  %60 = load atomic i64, ptr %4 acquire, align 8
-  br label %61
+59:                                               ; preds = %56, %47
+  %60 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
+  %61 = add i64 %60, 1
+  %62 = icmp eq i64 %61, %49
+  br i1 %62, label %63, label %70
 
-61:                                               ; preds = %59, %25
-  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
-  %63 = trunc i64 %62 to i32
-  %64 = lshr i32 %63, 16
-  %65 = lshr i64 %62, 32
-  %66 = trunc nuw i64 %65 to i32
-  %67 = icmp eq i32 %66, %1
-  %68 = and i32 %63, 65535
-  %69 = icmp ult i32 %68, %64
-  %70 = and i1 %67, %69
-  br i1 %70, label %25, label %71
+63:                                               ; preds = %59
+  %64 = load atomic i32, ptr %17 seq_cst, align 8
+  %65 = icmp eq i32 %64, 0
+  br i1 %65, label %70, label %66
 
-71:                                               ; preds = %61, %3
+66:                                               ; preds = %63
+  %67 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #21
+  %68 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #21
+  %69 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #21
+  br label %70
+
+70:                                               ; preds = %66, %63, %59
+  %71 = load atomic i64, ptr %4 acquire, align 8
+  br label %72
+
+72:                                               ; preds = %40, %70
+  %73 = phi i64 [ %71, %70 ], [ %46, %40 ]
+  %74 = lshr i64 %73, 40
+  %75 = trunc nuw nsw i64 %74 to i32
+  %76 = icmp eq i32 %75, %1
+  br i1 %76, label %20, label %77
+
+77:                                               ; preds = %72, %33, %38, %3
   ret void
 }
 
@@ -8852,7 +8877,7 @@ attributes #31 = { nounwind willreturn memory(none) }
 !76 = distinct !{!76, !16}
 !77 = distinct !{!77, !16}
 !78 = distinct !{!78, !16}
-!79 = !{i64 84923, i64 84936, i64 84961, i64 85016, i64 85112, i64 85222, i64 85339, i64 85406, i64 85465, i64 85573, i64 85664, i64 85771, i64 85838, i64 85897, i64 86006, i64 86096, i64 86203, i64 86258, i64 86374, i64 86433, i64 86543, i64 86635, i64 86690, i64 86806, i64 86865, i64 86975, i64 87064, i64 87171, i64 87226, i64 87342, i64 87400, i64 87455, i64 87564, i64 87673, i64 87774, i64 87832, i64 87887, i64 88003, i64 88063, i64 88172, i64 88255, i64 88372, i64 88439, i64 88497, i64 88552, i64 88668, i64 88728, i64 88837, i64 88929, i64 88984, i64 89100, i64 89160, i64 89269, i64 89361, i64 89416, i64 89532, i64 89592, i64 89699, i64 89806, i64 89915, i64 89998, i64 90119, i64 90215, i64 90307, i64 90374, i64 90434, i64 90536, i64 90640, i64 90751, i64 90843, i64 90901, i64 90956, i64 91060, i64 91176, i64 91243, i64 91303, i64 91410, i64 91519, i64 91615, i64 91707, i64 91765, i64 91832, i64 91899, i64 91959, i64 92066, i64 92175, i64 92271, i64 92344, i64 92382, i64 92423}
+!79 = !{i64 87160, i64 87173, i64 87198, i64 87253, i64 87349, i64 87459, i64 87576, i64 87643, i64 87702, i64 87810, i64 87901, i64 88008, i64 88075, i64 88134, i64 88243, i64 88333, i64 88440, i64 88495, i64 88611, i64 88670, i64 88780, i64 88872, i64 88927, i64 89043, i64 89102, i64 89212, i64 89301, i64 89408, i64 89463, i64 89579, i64 89637, i64 89692, i64 89801, i64 89910, i64 90011, i64 90069, i64 90124, i64 90240, i64 90300, i64 90409, i64 90492, i64 90609, i64 90676, i64 90734, i64 90789, i64 90905, i64 90965, i64 91074, i64 91166, i64 91221, i64 91337, i64 91397, i64 91506, i64 91598, i64 91653, i64 91769, i64 91829, i64 91936, i64 92043, i64 92152, i64 92235, i64 92356, i64 92452, i64 92544, i64 92611, i64 92671, i64 92773, i64 92877, i64 92988, i64 93080, i64 93138, i64 93193, i64 93297, i64 93413, i64 93480, i64 93540, i64 93647, i64 93756, i64 93852, i64 93944, i64 94002, i64 94069, i64 94136, i64 94196, i64 94303, i64 94412, i64 94508, i64 94581, i64 94619, i64 94660}
 !80 = distinct !{!80, !16}
 !81 = distinct !{!81, !16}
 !82 = distinct !{!82, !16}
@@ -8974,8 +8999,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #22
   %12 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #22
   %13 = load atomic i64, ptr %6 acquire, align 8
-  %14 = lshr i64 %13, 32
-  %15 = trunc nuw i64 %14 to i32
+  %14 = lshr i64 %13, 40
+  %15 = trunc nuw nsw i64 %14 to i32
   %16 = icmp eq i32 %11, %15
   br i1 %16, label %17, label %41
 
@@ -9009,16 +9034,16 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 35:                                               ; preds = %24, %21
   %36 = add i32 %18, 1
   %37 = load atomic i64, ptr %6 acquire, align 8
-  %38 = lshr i64 %37, 32
-  %39 = trunc nuw i64 %38 to i32
+  %38 = lshr i64 %37, 40
+  %39 = trunc nuw nsw i64 %38 to i32
   %40 = icmp eq i32 %11, %39
   br i1 %40, label %17, label %41, !llvm.loop !18
 
 41:                                               ; preds = %17, %24, %35, %10
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #22
   %42 = load atomic i64, ptr %6 seq_cst, align 8
-  %43 = lshr i64 %42, 32
-  %44 = trunc nuw i64 %43 to i32
+  %43 = lshr i64 %42, 40
+  %44 = trunc nuw nsw i64 %43 to i32
   %45 = icmp eq i32 %11, %44
   br i1 %45, label %46, label %66
 
@@ -9036,8 +9061,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 54:                                               ; preds = %49, %59
   %55 = load atomic i64, ptr %6 seq_cst, align 8
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
+  %56 = lshr i64 %55, 40
+  %57 = trunc nuw nsw i64 %56 to i32
   %58 = icmp eq i32 %11, %57
   br i1 %58, label %59, label %63
 
@@ -9059,8 +9084,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 69:                                               ; preds = %66
   %70 = load atomic i64, ptr %6 acquire, align 8
-  %71 = lshr i64 %70, 32
-  %72 = trunc nuw i64 %71 to i32
+  %71 = lshr i64 %70, 40
+  %72 = trunc nuw nsw i64 %71 to i32
   call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
@@ -9123,7 +9148,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %81, label %8
+  br i1 %7, label %88, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -9134,7 +9159,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #22
-  br label %81
+  br label %88
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -9154,95 +9179,102 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %24 = load i32, ptr %23, align 8, !tbaa !25
   %25 = add i32 %24, 1
   store i32 %25, ptr %23, align 8, !tbaa !25
-  %26 = getelementptr inbounds i8, ptr %0, i64 144
-  %27 = zext i32 %25 to i64
-  %28 = shl nuw i64 %27, 32
-  %29 = shl nuw nsw i64 %17, 16
-  %30 = or i64 %28, %29
-  store atomic i64 %30, ptr %26 seq_cst, align 8
-  %31 = getelementptr inbounds i8, ptr %0, i64 172
-  %32 = load atomic i32, ptr %31 seq_cst, align 4
-  %33 = icmp sgt i32 %32, 0
-  br i1 %33, label %34, label %40
+  %26 = and i32 %25, 16777215
+  %27 = zext nneg i32 %9 to i64
+  %28 = udiv i64 %17, %27
+  %29 = getelementptr inbounds i8, ptr %0, i64 144
+  %30 = zext nneg i32 %26 to i64
+  %31 = shl nuw i64 %30, 40
+  %32 = shl nuw i64 %17, 30
+  %33 = or i64 %31, %32
+  %34 = shl nuw nsw i64 %28, 20
+  %35 = or i64 %33, %34
+  %36 = shl nuw nsw i64 %28, 10
+  %37 = or i64 %35, %36
+  store atomic i64 %37, ptr %29 seq_cst, align 8
+  %38 = getelementptr inbounds i8, ptr %0, i64 172
+  %39 = load atomic i32, ptr %38 seq_cst, align 4
+  %40 = icmp sgt i32 %39, 0
+  br i1 %40, label %41, label %47
 
-34:                                               ; preds = %14
-  %35 = getelementptr inbounds i8, ptr %0, i64 8
-  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #22
-  %37 = getelementptr inbounds i8, ptr %0, i64 48
-  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #22
-  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #22
-  br label %40
+41:                                               ; preds = %14
+  %42 = getelementptr inbounds i8, ptr %0, i64 8
+  %43 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %42) #22
+  %44 = getelementptr inbounds i8, ptr %0, i64 48
+  %45 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %44) #22
+  %46 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %42) #22
+  br label %47
 
-40:                                               ; preds = %34, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
+47:                                               ; preds = %41, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %26, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #22
-  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #22
-  %42 = load atomic i64, ptr %22 acquire, align 8
-  %43 = icmp slt i64 %42, %17
-  br i1 %43, label %44, label %59
+  %48 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #22
+  %49 = load atomic i64, ptr %22 acquire, align 8
+  %50 = icmp slt i64 %49, %17
+  br i1 %50, label %51, label %66
 
-44:                                               ; preds = %40, %62
-  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
+51:                                               ; preds = %47, %69
+  %52 = phi i32 [ %70, %69 ], [ 1, %47 ]
   call void @llvm.x86.sse2.pause()
-  %46 = and i32 %45, 255
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %48, label %62
+  %53 = and i32 %52, 255
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %55, label %69
 
-48:                                               ; preds = %44
-  %49 = call i32 @sched_yield() #22
+55:                                               ; preds = %51
+  %56 = call i32 @sched_yield() #22
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #22
-  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #22
-  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %53 = sub <2 x i64> %51, %52
-  %54 = extractelement <2 x i64> %53, i64 0
-  %55 = mul nsw i64 %54, 1000000000
-  %56 = extractelement <2 x i64> %53, i64 1
-  %57 = add nsw i64 %56, %55
-  %58 = icmp sgt i64 %57, 5000000
+  %57 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #22
+  %58 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %59 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %60 = sub <2 x i64> %58, %59
+  %61 = extractelement <2 x i64> %60, i64 0
+  %62 = mul nsw i64 %61, 1000000000
+  %63 = extractelement <2 x i64> %60, i64 1
+  %64 = add nsw i64 %63, %62
+  %65 = icmp sgt i64 %64, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #22
-  br i1 %58, label %59, label %62
+  br i1 %65, label %66, label %69
 
-59:                                               ; preds = %48, %62, %40
-  %60 = load atomic i64, ptr %22 acquire, align 8
-  %61 = icmp slt i64 %60, %17
-  br i1 %61, label %66, label %80
+66:                                               ; preds = %55, %69, %47
+  %67 = load atomic i64, ptr %22 acquire, align 8
+  %68 = icmp slt i64 %67, %17
+  br i1 %68, label %73, label %87
 
-62:                                               ; preds = %44, %48
-  %63 = add i32 %45, 1
-  %64 = load atomic i64, ptr %22 acquire, align 8
-  %65 = icmp slt i64 %64, %17
-  br i1 %65, label %44, label %59, !llvm.loop !26
+69:                                               ; preds = %51, %55
+  %70 = add i32 %52, 1
+  %71 = load atomic i64, ptr %22 acquire, align 8
+  %72 = icmp slt i64 %71, %17
+  br i1 %72, label %51, label %66, !llvm.loop !26
 
-66:                                               ; preds = %59
-  %67 = getelementptr inbounds i8, ptr %0, i64 8
-  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #22
-  %69 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %69 seq_cst, align 8
-  %70 = load atomic i64, ptr %22 seq_cst, align 8
-  %71 = icmp slt i64 %70, %17
-  br i1 %71, label %72, label %78
+73:                                               ; preds = %66
+  %74 = getelementptr inbounds i8, ptr %0, i64 8
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %74) #22
+  %76 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %76 seq_cst, align 8
+  %77 = load atomic i64, ptr %22 seq_cst, align 8
+  %78 = icmp slt i64 %77, %17
+  br i1 %78, label %79, label %85
 
-72:                                               ; preds = %66
-  %73 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %74
-
-74:                                               ; preds = %72, %74
-  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #22
-  %76 = load atomic i64, ptr %22 seq_cst, align 8
-  %77 = icmp slt i64 %76, %17
-  br i1 %77, label %74, label %78, !llvm.loop !27
-
-78:                                               ; preds = %74, %66
-  store atomic i32 0, ptr %69 seq_cst, align 8
-  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #22
-  br label %80
-
-80:                                               ; preds = %78, %59
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #22
+79:                                               ; preds = %73
+  %80 = getelementptr inbounds i8, ptr %0, i64 96
   br label %81
 
-81:                                               ; preds = %4, %80, %13
+81:                                               ; preds = %79, %81
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %80, ptr noundef nonnull %74) #22
+  %83 = load atomic i64, ptr %22 seq_cst, align 8
+  %84 = icmp slt i64 %83, %17
+  br i1 %84, label %81, label %85, !llvm.loop !27
+
+85:                                               ; preds = %81, %73
+  store atomic i32 0, ptr %76 seq_cst, align 8
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %74) #22
+  br label %87
+
+87:                                               ; preds = %85, %66
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #22
+  br label %88
+
+88:                                               ; preds = %4, %87, %13
   ret void
 }
 
@@ -9259,93 +9291,111 @@ declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
   %4 = getelementptr inbounds i8, ptr %0, i64 144
   %5 = load atomic i64, ptr %4 acquire, align 8
-  %6 = trunc i64 %5 to i32
-  %7 = lshr i32 %6, 16
-  %8 = lshr i64 %5, 32
-  %9 = trunc nuw i64 %8 to i32
-  %10 = icmp eq i32 %9, %1
-  %11 = and i32 %6, 65535
-  %12 = icmp ult i32 %11, %7
-  %13 = and i1 %10, %12
-  br i1 %13, label %14, label %71
+  %6 = lshr i64 %5, 40
+  %7 = trunc nuw nsw i64 %6 to i32
+  %8 = icmp eq i32 %7, %1
+  br i1 %8, label %9, label %77
 
-14:                                               ; preds = %3
-  %15 = icmp eq i32 %2, 0
-  %16 = select i1 %15, i64 -65536, i64 1
-  %17 = getelementptr inbounds i8, ptr %0, i64 200
-  %18 = getelementptr inbounds i8, ptr %0, i64 208
-  %19 = getelementptr inbounds i8, ptr %0, i64 184
-  %20 = getelementptr inbounds i8, ptr %0, i64 192
-  %21 = getelementptr inbounds i8, ptr %0, i64 160
-  %22 = getelementptr inbounds i8, ptr %0, i64 176
-  %23 = getelementptr inbounds i8, ptr %0, i64 8
-  %24 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %25
+9:                                                ; preds = %3
+  %10 = icmp eq i32 %2, 0
+  %11 = select i1 %10, i64 -1024, i64 1
+  %12 = getelementptr inbounds i8, ptr %0, i64 200
+  %13 = getelementptr inbounds i8, ptr %0, i64 208
+  %14 = getelementptr inbounds i8, ptr %0, i64 184
+  %15 = getelementptr inbounds i8, ptr %0, i64 192
+  %16 = getelementptr inbounds i8, ptr %0, i64 160
+  %17 = getelementptr inbounds i8, ptr %0, i64 176
+  %18 = getelementptr inbounds i8, ptr %0, i64 8
+  %19 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %20
 
-25:                                               ; preds = %14, %61
-  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
-  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
-  %28 = add i64 %27, %16
-  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
-  %30 = extractvalue { i64, i1 } %29, 1
-  %31 = extractvalue { i64, i1 } %29, 0
-  br i1 %30, label %32, label %61
+20:                                               ; preds = %9, %72
+  %21 = phi i64 [ %5, %9 ], [ %73, %72 ]
+  %22 = and i64 %21, 1023
+  %23 = lshr i64 %21, 10
+  %24 = and i64 %23, 1023
+  %25 = lshr i64 %21, 20
+  %26 = and i64 %25, 1023
+  %27 = lshr i64 %21, 30
+  %28 = and i64 %27, 1023
+  br i1 %10, label %31, label %29
 
-32:                                               ; preds = %25
-  %33 = load i64, ptr %17, align 8, !tbaa !23
-  %34 = load i64, ptr %18, align 8, !tbaa !24
-  %35 = and i64 %27, 65535
-  %36 = zext nneg i32 %26 to i64
-  %37 = add nsw i64 %36, -1
-  %38 = select i1 %15, i64 %37, i64 %35
-  %39 = mul nsw i64 %33, %38
-  %40 = sdiv i64 %39, %34
-  %41 = add nuw nsw i64 %38, 1
-  %42 = mul nsw i64 %33, %41
-  %43 = sdiv i64 %42, %34
-  %44 = icmp slt i64 %40, %43
-  br i1 %44, label %45, label %48
+29:                                               ; preds = %20
+  %30 = icmp ult i64 %22, %24
+  br i1 %30, label %33, label %38
 
-45:                                               ; preds = %32
-  %46 = load ptr, ptr %19, align 8, !tbaa !21
-  %47 = load ptr, ptr %20, align 8, !tbaa !22
-  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #22
-  br label %48
+31:                                               ; preds = %20
+  %32 = icmp ult i64 %26, %28
+  br i1 %32, label %38, label %33
 
-48:                                               ; preds = %45, %32
-  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
-  %50 = add i64 %49, 1
-  %51 = icmp eq i64 %50, %34
-  br i1 %51, label %52, label %59
+33:                                               ; preds = %31, %29
+  %34 = icmp ult i64 %22, %24
+  br i1 %34, label %35, label %77
 
-52:                                               ; preds = %48
-  %53 = load atomic i32, ptr %22 seq_cst, align 8
-  %54 = icmp eq i32 %53, 0
-  br i1 %54, label %59, label %55
+35:                                               ; preds = %33
+  %36 = add nsw i64 %24, -1
+  %37 = select i1 %10, i64 %36, i64 %22
+  br label %40
 
-55:                                               ; preds = %52
-  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #22
-  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #22
-  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #22
+38:                                               ; preds = %31, %29
+  %39 = icmp ult i64 %26, %28
+  br i1 %39, label %40, label %77
+
+40:                                               ; preds = %38, %35
+  %41 = phi i64 [ %11, %35 ], [ 1048576, %38 ]
+  %42 = phi i64 [ %37, %35 ], [ %26, %38 ]
+  %43 = add i64 %41, %21
+  %44 = cmpxchg ptr %4, i64 %21, i64 %43 acq_rel acquire, align 8
+  %45 = extractvalue { i64, i1 } %44, 1
+  %46 = extractvalue { i64, i1 } %44, 0
+  br i1 %45, label %47, label %72
+
+47:                                               ; preds = %40
+  %48 = load i64, ptr %12, align 8, !tbaa !23
+  %49 = load i64, ptr %13, align 8, !tbaa !24
+  %50 = mul nsw i64 %48, %42
+  %51 = sdiv i64 %50, %49
+  %52 = add nuw nsw i64 %42, 1
+  %53 = mul nsw i64 %48, %52
+  %54 = sdiv i64 %53, %49
+  %55 = icmp slt i64 %51, %54
+  br i1 %55, label %56, label %59
+
+56:                                               ; preds = %47
+  %57 = load ptr, ptr %14, align 8, !tbaa !21
+  %58 = load ptr, ptr %15, align 8, !tbaa !22
+  tail call void %57(ptr noundef %58, i64 noundef %51, i64 noundef %54) #22
   br label %59
 
-59:                                               ; preds = %55, %52, %48
-  %60 = load atomic i64, ptr %4 acquire, align 8
-  br label %61
+59:                                               ; preds = %56, %47
+  %60 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
+  %61 = add i64 %60, 1
+  %62 = icmp eq i64 %61, %49
+  br i1 %62, label %63, label %70
 
-61:                                               ; preds = %59, %25
-  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
-  %63 = trunc i64 %62 to i32
-  %64 = lshr i32 %63, 16
-  %65 = lshr i64 %62, 32
-  %66 = trunc nuw i64 %65 to i32
-  %67 = icmp eq i32 %66, %1
-  %68 = and i32 %63, 65535
-  %69 = icmp ult i32 %68, %64
-  %70 = and i1 %67, %69
-  br i1 %70, label %25, label %71
+63:                                               ; preds = %59
+  %64 = load atomic i32, ptr %17 seq_cst, align 8
+  %65 = icmp eq i32 %64, 0
+  br i1 %65, label %70, label %66
 
-71:                                               ; preds = %61, %3
+66:                                               ; preds = %63
+  %67 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #22
+  %68 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #22
+  %69 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #22
+  br label %70
+
+70:                                               ; preds = %66, %63, %59
+  %71 = load atomic i64, ptr %4 acquire, align 8
+  br label %72
+
+72:                                               ; preds = %40, %70
+  %73 = phi i64 [ %71, %70 ], [ %46, %40 ]
+  %74 = lshr i64 %73, 40
+  %75 = trunc nuw nsw i64 %74 to i32
+  %76 = icmp eq i32 %75, %1
+  br i1 %76, label %20, label %77
+
+77:                                               ; preds = %72, %33, %38, %3
   ret void
 }
 
@@ -13350,7 +13400,7 @@ attributes #30 = { nounwind willreturn memory(none) }
 !73 = distinct !{!73, !16}
 !74 = distinct !{!74, !16}
 !75 = distinct !{!75, !16}
-!76 = !{i64 84873, i64 84886, i64 84911, i64 84966, i64 85062, i64 85172, i64 85289, i64 85356, i64 85415, i64 85523, i64 85614, i64 85721, i64 85788, i64 85847, i64 85956, i64 86046, i64 86153, i64 86208, i64 86324, i64 86383, i64 86493, i64 86585, i64 86640, i64 86756, i64 86815, i64 86925, i64 87014, i64 87121, i64 87176, i64 87292, i64 87350, i64 87405, i64 87514, i64 87623, i64 87724, i64 87782, i64 87837, i64 87953, i64 88013, i64 88122, i64 88205, i64 88322, i64 88389, i64 88447, i64 88502, i64 88618, i64 88678, i64 88787, i64 88879, i64 88934, i64 89050, i64 89110, i64 89219, i64 89311, i64 89366, i64 89482, i64 89542, i64 89649, i64 89756, i64 89865, i64 89948, i64 90069, i64 90165, i64 90257, i64 90324, i64 90384, i64 90486, i64 90590, i64 90701, i64 90793, i64 90851, i64 90906, i64 91010, i64 91126, i64 91193, i64 91253, i64 91360, i64 91469, i64 91565, i64 91657, i64 91715, i64 91782, i64 91849, i64 91909, i64 92016, i64 92125, i64 92221, i64 92294, i64 92332, i64 92373}
+!76 = !{i64 87110, i64 87123, i64 87148, i64 87203, i64 87299, i64 87409, i64 87526, i64 87593, i64 87652, i64 87760, i64 87851, i64 87958, i64 88025, i64 88084, i64 88193, i64 88283, i64 88390, i64 88445, i64 88561, i64 88620, i64 88730, i64 88822, i64 88877, i64 88993, i64 89052, i64 89162, i64 89251, i64 89358, i64 89413, i64 89529, i64 89587, i64 89642, i64 89751, i64 89860, i64 89961, i64 90019, i64 90074, i64 90190, i64 90250, i64 90359, i64 90442, i64 90559, i64 90626, i64 90684, i64 90739, i64 90855, i64 90915, i64 91024, i64 91116, i64 91171, i64 91287, i64 91347, i64 91456, i64 91548, i64 91603, i64 91719, i64 91779, i64 91886, i64 91993, i64 92102, i64 92185, i64 92306, i64 92402, i64 92494, i64 92561, i64 92621, i64 92723, i64 92827, i64 92938, i64 93030, i64 93088, i64 93143, i64 93247, i64 93363, i64 93430, i64 93490, i64 93597, i64 93706, i64 93802, i64 93894, i64 93952, i64 94019, i64 94086, i64 94146, i64 94253, i64 94362, i64 94458, i64 94531, i64 94569, i64 94610}
 !77 = distinct !{!77, !16}
 !78 = distinct !{!78, !16}
 !79 = distinct !{!79, !16}
@@ -13472,8 +13522,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #20
   %12 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #20
   %13 = load atomic i64, ptr %6 acquire, align 8
-  %14 = lshr i64 %13, 32
-  %15 = trunc nuw i64 %14 to i32
+  %14 = lshr i64 %13, 40
+  %15 = trunc nuw nsw i64 %14 to i32
   %16 = icmp eq i32 %11, %15
   br i1 %16, label %17, label %41
 
@@ -13507,16 +13557,16 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 35:                                               ; preds = %24, %21
   %36 = add i32 %18, 1
   %37 = load atomic i64, ptr %6 acquire, align 8
-  %38 = lshr i64 %37, 32
-  %39 = trunc nuw i64 %38 to i32
+  %38 = lshr i64 %37, 40
+  %39 = trunc nuw nsw i64 %38 to i32
   %40 = icmp eq i32 %11, %39
   br i1 %40, label %17, label %41, !llvm.loop !18
 
 41:                                               ; preds = %17, %24, %35, %10
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #20
   %42 = load atomic i64, ptr %6 seq_cst, align 8
-  %43 = lshr i64 %42, 32
-  %44 = trunc nuw i64 %43 to i32
+  %43 = lshr i64 %42, 40
+  %44 = trunc nuw nsw i64 %43 to i32
   %45 = icmp eq i32 %11, %44
   br i1 %45, label %46, label %66
 
@@ -13534,8 +13584,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 54:                                               ; preds = %49, %59
   %55 = load atomic i64, ptr %6 seq_cst, align 8
-  %56 = lshr i64 %55, 32
-  %57 = trunc nuw i64 %56 to i32
+  %56 = lshr i64 %55, 40
+  %57 = trunc nuw nsw i64 %56 to i32
   %58 = icmp eq i32 %11, %57
   br i1 %58, label %59, label %63
 
@@ -13557,8 +13607,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 69:                                               ; preds = %66
   %70 = load atomic i64, ptr %6 acquire, align 8
-  %71 = lshr i64 %70, 32
-  %72 = trunc nuw i64 %71 to i32
+  %71 = lshr i64 %70, 40
+  %72 = trunc nuw nsw i64 %71 to i32
   call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %72, i32 noundef 0)
   br label %10
 
@@ -13621,7 +13671,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 16
   %6 = alloca %struct.timespec, align 16
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %81, label %8
+  br i1 %7, label %88, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -13632,7 +13682,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #20
-  br label %81
+  br label %88
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -13652,95 +13702,102 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %24 = load i32, ptr %23, align 8, !tbaa !25
   %25 = add i32 %24, 1
   store i32 %25, ptr %23, align 8, !tbaa !25
-  %26 = getelementptr inbounds i8, ptr %0, i64 144
-  %27 = zext i32 %25 to i64
-  %28 = shl nuw i64 %27, 32
-  %29 = shl nuw nsw i64 %17, 16
-  %30 = or i64 %28, %29
-  store atomic i64 %30, ptr %26 seq_cst, align 8
-  %31 = getelementptr inbounds i8, ptr %0, i64 172
-  %32 = load atomic i32, ptr %31 seq_cst, align 4
-  %33 = icmp sgt i32 %32, 0
-  br i1 %33, label %34, label %40
+  %26 = and i32 %25, 16777215
+  %27 = zext nneg i32 %9 to i64
+  %28 = udiv i64 %17, %27
+  %29 = getelementptr inbounds i8, ptr %0, i64 144
+  %30 = zext nneg i32 %26 to i64
+  %31 = shl nuw i64 %30, 40
+  %32 = shl nuw i64 %17, 30
+  %33 = or i64 %31, %32
+  %34 = shl nuw nsw i64 %28, 20
+  %35 = or i64 %33, %34
+  %36 = shl nuw nsw i64 %28, 10
+  %37 = or i64 %35, %36
+  store atomic i64 %37, ptr %29 seq_cst, align 8
+  %38 = getelementptr inbounds i8, ptr %0, i64 172
+  %39 = load atomic i32, ptr %38 seq_cst, align 4
+  %40 = icmp sgt i32 %39, 0
+  br i1 %40, label %41, label %47
 
-34:                                               ; preds = %14
-  %35 = getelementptr inbounds i8, ptr %0, i64 8
-  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #20
-  %37 = getelementptr inbounds i8, ptr %0, i64 48
-  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #20
-  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #20
-  br label %40
+41:                                               ; preds = %14
+  %42 = getelementptr inbounds i8, ptr %0, i64 8
+  %43 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %42) #20
+  %44 = getelementptr inbounds i8, ptr %0, i64 48
+  %45 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %44) #20
+  %46 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %42) #20
+  br label %47
 
-40:                                               ; preds = %34, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
+47:                                               ; preds = %41, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %26, i32 noundef 1)
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #20
-  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
-  %42 = load atomic i64, ptr %22 acquire, align 8
-  %43 = icmp slt i64 %42, %17
-  br i1 %43, label %44, label %59
+  %48 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #20
+  %49 = load atomic i64, ptr %22 acquire, align 8
+  %50 = icmp slt i64 %49, %17
+  br i1 %50, label %51, label %66
 
-44:                                               ; preds = %40, %62
-  %45 = phi i32 [ %63, %62 ], [ 1, %40 ]
+51:                                               ; preds = %47, %69
+  %52 = phi i32 [ %70, %69 ], [ 1, %47 ]
   call void @llvm.x86.sse2.pause()
-  %46 = and i32 %45, 255
-  %47 = icmp eq i32 %46, 0
-  br i1 %47, label %48, label %62
+  %53 = and i32 %52, 255
+  %54 = icmp eq i32 %53, 0
+  br i1 %54, label %55, label %69
 
-48:                                               ; preds = %44
-  %49 = call i32 @sched_yield() #20
+55:                                               ; preds = %51
+  %56 = call i32 @sched_yield() #20
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #20
-  %50 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
-  %51 = load <2 x i64>, ptr %5, align 16, !tbaa !17
-  %52 = load <2 x i64>, ptr %6, align 16, !tbaa !17
-  %53 = sub <2 x i64> %51, %52
-  %54 = extractelement <2 x i64> %53, i64 0
-  %55 = mul nsw i64 %54, 1000000000
-  %56 = extractelement <2 x i64> %53, i64 1
-  %57 = add nsw i64 %56, %55
-  %58 = icmp sgt i64 %57, 5000000
+  %57 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #20
+  %58 = load <2 x i64>, ptr %5, align 16, !tbaa !17
+  %59 = load <2 x i64>, ptr %6, align 16, !tbaa !17
+  %60 = sub <2 x i64> %58, %59
+  %61 = extractelement <2 x i64> %60, i64 0
+  %62 = mul nsw i64 %61, 1000000000
+  %63 = extractelement <2 x i64> %60, i64 1
+  %64 = add nsw i64 %63, %62
+  %65 = icmp sgt i64 %64, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #20
-  br i1 %58, label %59, label %62
+  br i1 %65, label %66, label %69
 
-59:                                               ; preds = %48, %62, %40
-  %60 = load atomic i64, ptr %22 acquire, align 8
-  %61 = icmp slt i64 %60, %17
-  br i1 %61, label %66, label %80
+66:                                               ; preds = %55, %69, %47
+  %67 = load atomic i64, ptr %22 acquire, align 8
+  %68 = icmp slt i64 %67, %17
+  br i1 %68, label %73, label %87
 
-62:                                               ; preds = %44, %48
-  %63 = add i32 %45, 1
-  %64 = load atomic i64, ptr %22 acquire, align 8
-  %65 = icmp slt i64 %64, %17
-  br i1 %65, label %44, label %59, !llvm.loop !26
+69:                                               ; preds = %51, %55
+  %70 = add i32 %52, 1
+  %71 = load atomic i64, ptr %22 acquire, align 8
+  %72 = icmp slt i64 %71, %17
+  br i1 %72, label %51, label %66, !llvm.loop !26
 
-66:                                               ; preds = %59
-  %67 = getelementptr inbounds i8, ptr %0, i64 8
-  %68 = call i32 @pthread_mutex_lock(ptr noundef nonnull %67) #20
-  %69 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %69 seq_cst, align 8
-  %70 = load atomic i64, ptr %22 seq_cst, align 8
-  %71 = icmp slt i64 %70, %17
-  br i1 %71, label %72, label %78
+73:                                               ; preds = %66
+  %74 = getelementptr inbounds i8, ptr %0, i64 8
+  %75 = call i32 @pthread_mutex_lock(ptr noundef nonnull %74) #20
+  %76 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %76 seq_cst, align 8
+  %77 = load atomic i64, ptr %22 seq_cst, align 8
+  %78 = icmp slt i64 %77, %17
+  br i1 %78, label %79, label %85
 
-72:                                               ; preds = %66
-  %73 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %74
-
-74:                                               ; preds = %72, %74
-  %75 = call i32 @pthread_cond_wait(ptr noundef nonnull %73, ptr noundef nonnull %67) #20
-  %76 = load atomic i64, ptr %22 seq_cst, align 8
-  %77 = icmp slt i64 %76, %17
-  br i1 %77, label %74, label %78, !llvm.loop !27
-
-78:                                               ; preds = %74, %66
-  store atomic i32 0, ptr %69 seq_cst, align 8
-  %79 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %67) #20
-  br label %80
-
-80:                                               ; preds = %78, %59
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+79:                                               ; preds = %73
+  %80 = getelementptr inbounds i8, ptr %0, i64 96
   br label %81
 
-81:                                               ; preds = %4, %80, %13
+81:                                               ; preds = %79, %81
+  %82 = call i32 @pthread_cond_wait(ptr noundef nonnull %80, ptr noundef nonnull %74) #20
+  %83 = load atomic i64, ptr %22 seq_cst, align 8
+  %84 = icmp slt i64 %83, %17
+  br i1 %84, label %81, label %85, !llvm.loop !27
+
+85:                                               ; preds = %81, %73
+  store atomic i32 0, ptr %76 seq_cst, align 8
+  %86 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %74) #20
+  br label %87
+
+87:                                               ; preds = %85, %66
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #20
+  br label %88
+
+88:                                               ; preds = %4, %87, %13
   ret void
 }
 
@@ -13757,93 +13814,111 @@ declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
   %4 = getelementptr inbounds i8, ptr %0, i64 144
   %5 = load atomic i64, ptr %4 acquire, align 8
-  %6 = trunc i64 %5 to i32
-  %7 = lshr i32 %6, 16
-  %8 = lshr i64 %5, 32
-  %9 = trunc nuw i64 %8 to i32
-  %10 = icmp eq i32 %9, %1
-  %11 = and i32 %6, 65535
-  %12 = icmp ult i32 %11, %7
-  %13 = and i1 %10, %12
-  br i1 %13, label %14, label %71
+  %6 = lshr i64 %5, 40
+  %7 = trunc nuw nsw i64 %6 to i32
+  %8 = icmp eq i32 %7, %1
+  br i1 %8, label %9, label %77
 
-14:                                               ; preds = %3
-  %15 = icmp eq i32 %2, 0
-  %16 = select i1 %15, i64 -65536, i64 1
-  %17 = getelementptr inbounds i8, ptr %0, i64 200
-  %18 = getelementptr inbounds i8, ptr %0, i64 208
-  %19 = getelementptr inbounds i8, ptr %0, i64 184
-  %20 = getelementptr inbounds i8, ptr %0, i64 192
-  %21 = getelementptr inbounds i8, ptr %0, i64 160
-  %22 = getelementptr inbounds i8, ptr %0, i64 176
-  %23 = getelementptr inbounds i8, ptr %0, i64 8
-  %24 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %25
+9:                                                ; preds = %3
+  %10 = icmp eq i32 %2, 0
+  %11 = select i1 %10, i64 -1024, i64 1
+  %12 = getelementptr inbounds i8, ptr %0, i64 200
+  %13 = getelementptr inbounds i8, ptr %0, i64 208
+  %14 = getelementptr inbounds i8, ptr %0, i64 184
+  %15 = getelementptr inbounds i8, ptr %0, i64 192
+  %16 = getelementptr inbounds i8, ptr %0, i64 160
+  %17 = getelementptr inbounds i8, ptr %0, i64 176
+  %18 = getelementptr inbounds i8, ptr %0, i64 8
+  %19 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %20
 
-25:                                               ; preds = %14, %61
-  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
-  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
-  %28 = add i64 %27, %16
-  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
-  %30 = extractvalue { i64, i1 } %29, 1
-  %31 = extractvalue { i64, i1 } %29, 0
-  br i1 %30, label %32, label %61
+20:                                               ; preds = %9, %72
+  %21 = phi i64 [ %5, %9 ], [ %73, %72 ]
+  %22 = and i64 %21, 1023
+  %23 = lshr i64 %21, 10
+  %24 = and i64 %23, 1023
+  %25 = lshr i64 %21, 20
+  %26 = and i64 %25, 1023
+  %27 = lshr i64 %21, 30
+  %28 = and i64 %27, 1023
+  br i1 %10, label %31, label %29
 
-32:                                               ; preds = %25
-  %33 = load i64, ptr %17, align 8, !tbaa !23
-  %34 = load i64, ptr %18, align 8, !tbaa !24
-  %35 = and i64 %27, 65535
-  %36 = zext nneg i32 %26 to i64
-  %37 = add nsw i64 %36, -1
-  %38 = select i1 %15, i64 %37, i64 %35
-  %39 = mul nsw i64 %33, %38
-  %40 = sdiv i64 %39, %34
-  %41 = add nuw nsw i64 %38, 1
-  %42 = mul nsw i64 %33, %41
-  %43 = sdiv i64 %42, %34
-  %44 = icmp slt i64 %40, %43
-  br i1 %44, label %45, label %48
+29:                                               ; preds = %20
+  %30 = icmp ult i64 %22, %24
+  br i1 %30, label %33, label %38
 
-45:                                               ; preds = %32
-  %46 = load ptr, ptr %19, align 8, !tbaa !21
-  %47 = load ptr, ptr %20, align 8, !tbaa !22
-  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #20
-  br label %48
+31:                                               ; preds = %20
+  %32 = icmp ult i64 %26, %28
+  br i1 %32, label %38, label %33
 
-48:                                               ; preds = %45, %32
-  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
-  %50 = add i64 %49, 1
-  %51 = icmp eq i64 %50, %34
-  br i1 %51, label %52, label %59
+33:                                               ; preds = %31, %29
+  %34 = icmp ult i64 %22, %24
+  br i1 %34, label %35, label %77
 
-52:                                               ; preds = %48
-  %53 = load atomic i32, ptr %22 seq_cst, align 8
-  %54 = icmp eq i32 %53, 0
-  br i1 %54, label %59, label %55
+35:                                               ; preds = %33
+  %36 = add nsw i64 %24, -1
+  %37 = select i1 %10, i64 %36, i64 %22
+  br label %40
 
-55:                                               ; preds = %52
-  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #20
-  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #20
-  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #20
+38:                                               ; preds = %31, %29
+  %39 = icmp ult i64 %26, %28
+  br i1 %39, label %40, label %77
+
+40:                                               ; preds = %38, %35
+  %41 = phi i64 [ %11, %35 ], [ 1048576, %38 ]
+  %42 = phi i64 [ %37, %35 ], [ %26, %38 ]
+  %43 = add i64 %41, %21
+  %44 = cmpxchg ptr %4, i64 %21, i64 %43 acq_rel acquire, align 8
+  %45 = extractvalue { i64, i1 } %44, 1
+  %46 = extractvalue { i64, i1 } %44, 0
+  br i1 %45, label %47, label %72
+
+47:                                               ; preds = %40
+  %48 = load i64, ptr %12, align 8, !tbaa !23
+  %49 = load i64, ptr %13, align 8, !tbaa !24
+  %50 = mul nsw i64 %48, %42
+  %51 = sdiv i64 %50, %49
+  %52 = add nuw nsw i64 %42, 1
+  %53 = mul nsw i64 %48, %52
+  %54 = sdiv i64 %53, %49
+  %55 = icmp slt i64 %51, %54
+  br i1 %55, label %56, label %59
+
+56:                                               ; preds = %47
+  %57 = load ptr, ptr %14, align 8, !tbaa !21
+  %58 = load ptr, ptr %15, align 8, !tbaa !22
+  tail call void %57(ptr noundef %58, i64 noundef %51, i64 noundef %54) #20
   br label %59
 
-59:                                               ; preds = %55, %52, %48
-  %60 = load atomic i64, ptr %4 acquire, align 8
-  br label %61
+59:                                               ; preds = %56, %47
+  %60 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
+  %61 = add i64 %60, 1
+  %62 = icmp eq i64 %61, %49
+  br i1 %62, label %63, label %70
 
-61:                                               ; preds = %59, %25
-  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
-  %63 = trunc i64 %62 to i32
-  %64 = lshr i32 %63, 16
-  %65 = lshr i64 %62, 32
-  %66 = trunc nuw i64 %65 to i32
-  %67 = icmp eq i32 %66, %1
-  %68 = and i32 %63, 65535
-  %69 = icmp ult i32 %68, %64
-  %70 = and i1 %67, %69
-  br i1 %70, label %25, label %71
+63:                                               ; preds = %59
+  %64 = load atomic i32, ptr %17 seq_cst, align 8
+  %65 = icmp eq i32 %64, 0
+  br i1 %65, label %70, label %66
 
-71:                                               ; preds = %61, %3
+66:                                               ; preds = %63
+  %67 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #20
+  %68 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #20
+  %69 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #20
+  br label %70
+
+70:                                               ; preds = %66, %63, %59
+  %71 = load atomic i64, ptr %4 acquire, align 8
+  br label %72
+
+72:                                               ; preds = %40, %70
+  %73 = phi i64 [ %71, %70 ], [ %46, %40 ]
+  %74 = lshr i64 %73, 40
+  %75 = trunc nuw nsw i64 %74 to i32
+  %76 = icmp eq i32 %75, %1
+  br i1 %76, label %20, label %77
+
+77:                                               ; preds = %72, %33, %38, %3
   ret void
 }
 
@@ -19084,8 +19159,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %3) #16
   %14 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %3) #16
   %15 = load atomic i64, ptr %6 acquire, align 8
-  %16 = lshr i64 %15, 32
-  %17 = trunc nuw i64 %16 to i32
+  %16 = lshr i64 %15, 40
+  %17 = trunc nuw nsw i64 %16 to i32
   %18 = icmp eq i32 %13, %17
   br i1 %18, label %19, label %44
 
@@ -19120,16 +19195,16 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 38:                                               ; preds = %26, %23
   %39 = add i32 %20, 1
   %40 = load atomic i64, ptr %6 acquire, align 8
-  %41 = lshr i64 %40, 32
-  %42 = trunc nuw i64 %41 to i32
+  %41 = lshr i64 %40, 40
+  %42 = trunc nuw nsw i64 %41 to i32
   %43 = icmp eq i32 %13, %42
   br i1 %43, label %19, label %44, !llvm.loop !20
 
 44:                                               ; preds = %19, %26, %38, %12
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %3) #16
   %45 = load atomic i64, ptr %6 seq_cst, align 8
-  %46 = lshr i64 %45, 32
-  %47 = trunc nuw i64 %46 to i32
+  %46 = lshr i64 %45, 40
+  %47 = trunc nuw nsw i64 %46 to i32
   %48 = icmp eq i32 %13, %47
   br i1 %48, label %49, label %69
 
@@ -19147,8 +19222,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 57:                                               ; preds = %52, %62
   %58 = load atomic i64, ptr %6 seq_cst, align 8
-  %59 = lshr i64 %58, 32
-  %60 = trunc nuw i64 %59 to i32
+  %59 = lshr i64 %58, 40
+  %60 = trunc nuw nsw i64 %59 to i32
   %61 = icmp eq i32 %13, %60
   br i1 %61, label %62, label %66
 
@@ -19170,8 +19245,8 @@ define internal noalias noundef ptr @sieve_worker_main(ptr nocapture noundef rea
 
 72:                                               ; preds = %69
   %73 = load atomic i64, ptr %6 acquire, align 8
-  %74 = lshr i64 %73, 32
-  %75 = trunc nuw i64 %74 to i32
+  %74 = lshr i64 %73, 40
+  %75 = trunc nuw nsw i64 %74 to i32
   call fastcc void @sieve_run_chunks(ptr noundef nonnull %4, i32 noundef %75, i32 noundef 0)
   br label %12
 
@@ -19234,7 +19309,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %5 = alloca %struct.timespec, align 8
   %6 = alloca %struct.timespec, align 8
   %7 = icmp slt i64 %3, 1
-  br i1 %7, label %85, label %8
+  br i1 %7, label %92, label %8
 
 8:                                                ; preds = %4
   %9 = load i32, ptr %0, align 8, !tbaa !4
@@ -19245,7 +19320,7 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
 
 13:                                               ; preds = %8
   tail call void %1(ptr noundef %2, i64 noundef 0, i64 noundef %3) #16
-  br label %85
+  br label %92
 
 14:                                               ; preds = %8
   %15 = zext nneg i32 %9 to i64
@@ -19265,101 +19340,108 @@ define void @sieve_pool_run(ptr noundef %0, ptr noundef %1, ptr noundef %2, i64 
   %24 = load i32, ptr %23, align 8, !tbaa !28
   %25 = add i32 %24, 1
   store i32 %25, ptr %23, align 8, !tbaa !28
-  %26 = getelementptr inbounds i8, ptr %0, i64 144
-  %27 = zext i32 %25 to i64
-  %28 = shl nuw i64 %27, 32
-  %29 = shl nuw nsw i64 %17, 16
-  %30 = or i64 %28, %29
-  store atomic i64 %30, ptr %26 seq_cst, align 8
-  %31 = getelementptr inbounds i8, ptr %0, i64 172
-  %32 = load atomic i32, ptr %31 seq_cst, align 4
-  %33 = icmp sgt i32 %32, 0
-  br i1 %33, label %34, label %40
+  %26 = and i32 %25, 16777215
+  %27 = zext nneg i32 %9 to i64
+  %28 = udiv i64 %17, %27
+  %29 = getelementptr inbounds i8, ptr %0, i64 144
+  %30 = zext nneg i32 %26 to i64
+  %31 = shl nuw i64 %30, 40
+  %32 = shl nuw i64 %17, 30
+  %33 = or i64 %31, %32
+  %34 = shl nuw nsw i64 %28, 20
+  %35 = or i64 %33, %34
+  %36 = shl nuw nsw i64 %28, 10
+  %37 = or i64 %35, %36
+  store atomic i64 %37, ptr %29 seq_cst, align 8
+  %38 = getelementptr inbounds i8, ptr %0, i64 172
+  %39 = load atomic i32, ptr %38 seq_cst, align 4
+  %40 = icmp sgt i32 %39, 0
+  br i1 %40, label %41, label %47
 
-34:                                               ; preds = %14
-  %35 = getelementptr inbounds i8, ptr %0, i64 8
-  %36 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %35) #16
-  %37 = getelementptr inbounds i8, ptr %0, i64 48
-  %38 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %37) #16
-  %39 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %35) #16
-  br label %40
-
-40:                                               ; preds = %34, %14
-  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %25, i32 noundef 1)
-  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #16
-  %41 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #16
-  %42 = load atomic i64, ptr %22 acquire, align 8
-  %43 = icmp slt i64 %42, %17
-  br i1 %43, label %44, label %63
-
-44:                                               ; preds = %40
-  %45 = getelementptr inbounds i8, ptr %5, i64 8
-  %46 = getelementptr inbounds i8, ptr %6, i64 8
+41:                                               ; preds = %14
+  %42 = getelementptr inbounds i8, ptr %0, i64 8
+  %43 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %42) #16
+  %44 = getelementptr inbounds i8, ptr %0, i64 48
+  %45 = tail call i32 @pthread_cond_broadcast(ptr noundef nonnull %44) #16
+  %46 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %42) #16
   br label %47
 
-47:                                               ; preds = %44, %66
-  %48 = phi i32 [ 1, %44 ], [ %67, %66 ]
-  call void @llvm.x86.sse2.pause()
-  %49 = and i32 %48, 255
-  %50 = icmp eq i32 %49, 0
-  br i1 %50, label %51, label %66
+47:                                               ; preds = %41, %14
+  tail call fastcc void @sieve_run_chunks(ptr noundef nonnull %0, i32 noundef %26, i32 noundef 1)
+  call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %6) #16
+  %48 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %6) #16
+  %49 = load atomic i64, ptr %22 acquire, align 8
+  %50 = icmp slt i64 %49, %17
+  br i1 %50, label %51, label %70
 
 51:                                               ; preds = %47
-  %52 = call i32 @sched_yield() #16
+  %52 = getelementptr inbounds i8, ptr %5, i64 8
+  %53 = getelementptr inbounds i8, ptr %6, i64 8
+  br label %54
+
+54:                                               ; preds = %51, %73
+  %55 = phi i32 [ 1, %51 ], [ %74, %73 ]
+  call void @llvm.x86.sse2.pause()
+  %56 = and i32 %55, 255
+  %57 = icmp eq i32 %56, 0
+  br i1 %57, label %58, label %73
+
+58:                                               ; preds = %54
+  %59 = call i32 @sched_yield() #16
   call void @llvm.lifetime.start.p0(i64 16, ptr nonnull %5) #16
-  %53 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #16
-  %54 = load i64, ptr %5, align 8, !tbaa !17
-  %55 = load i64, ptr %6, align 8, !tbaa !17
-  %56 = sub nsw i64 %54, %55
-  %57 = mul nsw i64 %56, 1000000000
-  %58 = load i64, ptr %45, align 8, !tbaa !19
-  %59 = load i64, ptr %46, align 8, !tbaa !19
-  %60 = sub i64 %58, %59
-  %61 = add nsw i64 %60, %57
-  %62 = icmp sgt i64 %61, 5000000
+  %60 = call i32 @clock_gettime(i32 noundef 1, ptr noundef nonnull %5) #16
+  %61 = load i64, ptr %5, align 8, !tbaa !17
+  %62 = load i64, ptr %6, align 8, !tbaa !17
+  %63 = sub nsw i64 %61, %62
+  %64 = mul nsw i64 %63, 1000000000
+  %65 = load i64, ptr %52, align 8, !tbaa !19
+  %66 = load i64, ptr %53, align 8, !tbaa !19
+  %67 = sub i64 %65, %66
+  %68 = add nsw i64 %67, %64
+  %69 = icmp sgt i64 %68, 5000000
   call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %5) #16
-  br i1 %62, label %63, label %66
+  br i1 %69, label %70, label %73
 
-63:                                               ; preds = %51, %66, %40
-  %64 = load atomic i64, ptr %22 acquire, align 8
-  %65 = icmp slt i64 %64, %17
-  br i1 %65, label %70, label %84
+70:                                               ; preds = %58, %73, %47
+  %71 = load atomic i64, ptr %22 acquire, align 8
+  %72 = icmp slt i64 %71, %17
+  br i1 %72, label %77, label %91
 
-66:                                               ; preds = %47, %51
-  %67 = add i32 %48, 1
-  %68 = load atomic i64, ptr %22 acquire, align 8
-  %69 = icmp slt i64 %68, %17
-  br i1 %69, label %47, label %63, !llvm.loop !29
+73:                                               ; preds = %54, %58
+  %74 = add i32 %55, 1
+  %75 = load atomic i64, ptr %22 acquire, align 8
+  %76 = icmp slt i64 %75, %17
+  br i1 %76, label %54, label %70, !llvm.loop !29
 
-70:                                               ; preds = %63
-  %71 = getelementptr inbounds i8, ptr %0, i64 8
-  %72 = call i32 @pthread_mutex_lock(ptr noundef nonnull %71) #16
-  %73 = getelementptr inbounds i8, ptr %0, i64 176
-  store atomic i32 1, ptr %73 seq_cst, align 8
-  %74 = load atomic i64, ptr %22 seq_cst, align 8
-  %75 = icmp slt i64 %74, %17
-  br i1 %75, label %76, label %82
+77:                                               ; preds = %70
+  %78 = getelementptr inbounds i8, ptr %0, i64 8
+  %79 = call i32 @pthread_mutex_lock(ptr noundef nonnull %78) #16
+  %80 = getelementptr inbounds i8, ptr %0, i64 176
+  store atomic i32 1, ptr %80 seq_cst, align 8
+  %81 = load atomic i64, ptr %22 seq_cst, align 8
+  %82 = icmp slt i64 %81, %17
+  br i1 %82, label %83, label %89
 
-76:                                               ; preds = %70
-  %77 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %78
-
-78:                                               ; preds = %76, %78
-  %79 = call i32 @pthread_cond_wait(ptr noundef nonnull %77, ptr noundef nonnull %71) #16
-  %80 = load atomic i64, ptr %22 seq_cst, align 8
-  %81 = icmp slt i64 %80, %17
-  br i1 %81, label %78, label %82, !llvm.loop !30
-
-82:                                               ; preds = %78, %70
-  store atomic i32 0, ptr %73 seq_cst, align 8
-  %83 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %71) #16
-  br label %84
-
-84:                                               ; preds = %82, %63
-  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #16
+83:                                               ; preds = %77
+  %84 = getelementptr inbounds i8, ptr %0, i64 96
   br label %85
 
-85:                                               ; preds = %4, %84, %13
+85:                                               ; preds = %83, %85
+  %86 = call i32 @pthread_cond_wait(ptr noundef nonnull %84, ptr noundef nonnull %78) #16
+  %87 = load atomic i64, ptr %22 seq_cst, align 8
+  %88 = icmp slt i64 %87, %17
+  br i1 %88, label %85, label %89, !llvm.loop !30
+
+89:                                               ; preds = %85, %77
+  store atomic i32 0, ptr %80 seq_cst, align 8
+  %90 = call i32 @pthread_mutex_unlock(ptr noundef nonnull %78) #16
+  br label %91
+
+91:                                               ; preds = %89, %70
+  call void @llvm.lifetime.end.p0(i64 16, ptr nonnull %6) #16
+  br label %92
+
+92:                                               ; preds = %4, %91, %13
   ret void
 }
 
@@ -19376,93 +19458,111 @@ declare i32 @pthread_mutex_unlock(ptr noundef) local_unnamed_addr #2
 define internal fastcc void @sieve_run_chunks(ptr noundef %0, i32 noundef %1, i32 noundef %2) unnamed_addr #0 {
   %4 = getelementptr inbounds i8, ptr %0, i64 144
   %5 = load atomic i64, ptr %4 acquire, align 8
-  %6 = trunc i64 %5 to i32
-  %7 = lshr i32 %6, 16
-  %8 = lshr i64 %5, 32
-  %9 = trunc nuw i64 %8 to i32
-  %10 = icmp eq i32 %9, %1
-  %11 = and i32 %6, 65535
-  %12 = icmp ult i32 %11, %7
-  %13 = and i1 %10, %12
-  br i1 %13, label %14, label %71
+  %6 = lshr i64 %5, 40
+  %7 = trunc nuw nsw i64 %6 to i32
+  %8 = icmp eq i32 %7, %1
+  br i1 %8, label %9, label %77
 
-14:                                               ; preds = %3
-  %15 = icmp eq i32 %2, 0
-  %16 = select i1 %15, i64 -65536, i64 1
-  %17 = getelementptr inbounds i8, ptr %0, i64 200
-  %18 = getelementptr inbounds i8, ptr %0, i64 208
-  %19 = getelementptr inbounds i8, ptr %0, i64 184
-  %20 = getelementptr inbounds i8, ptr %0, i64 192
-  %21 = getelementptr inbounds i8, ptr %0, i64 160
-  %22 = getelementptr inbounds i8, ptr %0, i64 176
-  %23 = getelementptr inbounds i8, ptr %0, i64 8
-  %24 = getelementptr inbounds i8, ptr %0, i64 96
-  br label %25
+9:                                                ; preds = %3
+  %10 = icmp eq i32 %2, 0
+  %11 = select i1 %10, i64 -1024, i64 1
+  %12 = getelementptr inbounds i8, ptr %0, i64 200
+  %13 = getelementptr inbounds i8, ptr %0, i64 208
+  %14 = getelementptr inbounds i8, ptr %0, i64 184
+  %15 = getelementptr inbounds i8, ptr %0, i64 192
+  %16 = getelementptr inbounds i8, ptr %0, i64 160
+  %17 = getelementptr inbounds i8, ptr %0, i64 176
+  %18 = getelementptr inbounds i8, ptr %0, i64 8
+  %19 = getelementptr inbounds i8, ptr %0, i64 96
+  br label %20
 
-25:                                               ; preds = %14, %61
-  %26 = phi i32 [ %7, %14 ], [ %64, %61 ]
-  %27 = phi i64 [ %5, %14 ], [ %62, %61 ]
-  %28 = add i64 %27, %16
-  %29 = cmpxchg ptr %4, i64 %27, i64 %28 acq_rel acquire, align 8
-  %30 = extractvalue { i64, i1 } %29, 1
-  %31 = extractvalue { i64, i1 } %29, 0
-  br i1 %30, label %32, label %61
+20:                                               ; preds = %9, %72
+  %21 = phi i64 [ %5, %9 ], [ %73, %72 ]
+  %22 = and i64 %21, 1023
+  %23 = lshr i64 %21, 10
+  %24 = and i64 %23, 1023
+  %25 = lshr i64 %21, 20
+  %26 = and i64 %25, 1023
+  %27 = lshr i64 %21, 30
+  %28 = and i64 %27, 1023
+  br i1 %10, label %31, label %29
 
-32:                                               ; preds = %25
-  %33 = load i64, ptr %17, align 8, !tbaa !26
-  %34 = load i64, ptr %18, align 8, !tbaa !27
-  %35 = and i64 %27, 65535
-  %36 = zext nneg i32 %26 to i64
-  %37 = add nsw i64 %36, -1
-  %38 = select i1 %15, i64 %37, i64 %35
-  %39 = mul nsw i64 %33, %38
-  %40 = sdiv i64 %39, %34
-  %41 = add nuw nsw i64 %38, 1
-  %42 = mul nsw i64 %33, %41
-  %43 = sdiv i64 %42, %34
-  %44 = icmp slt i64 %40, %43
-  br i1 %44, label %45, label %48
+29:                                               ; preds = %20
+  %30 = icmp ult i64 %22, %24
+  br i1 %30, label %33, label %38
 
-45:                                               ; preds = %32
-  %46 = load ptr, ptr %19, align 8, !tbaa !24
-  %47 = load ptr, ptr %20, align 8, !tbaa !25
-  tail call void %46(ptr noundef %47, i64 noundef %40, i64 noundef %43) #16
-  br label %48
+31:                                               ; preds = %20
+  %32 = icmp ult i64 %26, %28
+  br i1 %32, label %38, label %33
 
-48:                                               ; preds = %45, %32
-  %49 = atomicrmw add ptr %21, i64 1 seq_cst, align 8
-  %50 = add i64 %49, 1
-  %51 = icmp eq i64 %50, %34
-  br i1 %51, label %52, label %59
+33:                                               ; preds = %31, %29
+  %34 = icmp ult i64 %22, %24
+  br i1 %34, label %35, label %77
 
-52:                                               ; preds = %48
-  %53 = load atomic i32, ptr %22 seq_cst, align 8
-  %54 = icmp eq i32 %53, 0
-  br i1 %54, label %59, label %55
+35:                                               ; preds = %33
+  %36 = add nsw i64 %24, -1
+  %37 = select i1 %10, i64 %36, i64 %22
+  br label %40
 
-55:                                               ; preds = %52
-  %56 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %23) #16
-  %57 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %24) #16
-  %58 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %23) #16
+38:                                               ; preds = %31, %29
+  %39 = icmp ult i64 %26, %28
+  br i1 %39, label %40, label %77
+
+40:                                               ; preds = %38, %35
+  %41 = phi i64 [ %11, %35 ], [ 1048576, %38 ]
+  %42 = phi i64 [ %37, %35 ], [ %26, %38 ]
+  %43 = add i64 %41, %21
+  %44 = cmpxchg ptr %4, i64 %21, i64 %43 acq_rel acquire, align 8
+  %45 = extractvalue { i64, i1 } %44, 1
+  %46 = extractvalue { i64, i1 } %44, 0
+  br i1 %45, label %47, label %72
+
+47:                                               ; preds = %40
+  %48 = load i64, ptr %12, align 8, !tbaa !26
+  %49 = load i64, ptr %13, align 8, !tbaa !27
+  %50 = mul nsw i64 %48, %42
+  %51 = sdiv i64 %50, %49
+  %52 = add nuw nsw i64 %42, 1
+  %53 = mul nsw i64 %48, %52
+  %54 = sdiv i64 %53, %49
+  %55 = icmp slt i64 %51, %54
+  br i1 %55, label %56, label %59
+
+56:                                               ; preds = %47
+  %57 = load ptr, ptr %14, align 8, !tbaa !24
+  %58 = load ptr, ptr %15, align 8, !tbaa !25
+  tail call void %57(ptr noundef %58, i64 noundef %51, i64 noundef %54) #16
   br label %59
 
-59:                                               ; preds = %55, %52, %48
-  %60 = load atomic i64, ptr %4 acquire, align 8
-  br label %61
+59:                                               ; preds = %56, %47
+  %60 = atomicrmw add ptr %16, i64 1 seq_cst, align 8
+  %61 = add i64 %60, 1
+  %62 = icmp eq i64 %61, %49
+  br i1 %62, label %63, label %70
 
-61:                                               ; preds = %59, %25
-  %62 = phi i64 [ %60, %59 ], [ %31, %25 ]
-  %63 = trunc i64 %62 to i32
-  %64 = lshr i32 %63, 16
-  %65 = lshr i64 %62, 32
-  %66 = trunc nuw i64 %65 to i32
-  %67 = icmp eq i32 %66, %1
-  %68 = and i32 %63, 65535
-  %69 = icmp ult i32 %68, %64
-  %70 = and i1 %67, %69
-  br i1 %70, label %25, label %71
+63:                                               ; preds = %59
+  %64 = load atomic i32, ptr %17 seq_cst, align 8
+  %65 = icmp eq i32 %64, 0
+  br i1 %65, label %70, label %66
 
-71:                                               ; preds = %61, %3
+66:                                               ; preds = %63
+  %67 = tail call i32 @pthread_mutex_lock(ptr noundef nonnull %18) #16
+  %68 = tail call i32 @pthread_cond_signal(ptr noundef nonnull %19) #16
+  %69 = tail call i32 @pthread_mutex_unlock(ptr noundef nonnull %18) #16
+  br label %70
+
+70:                                               ; preds = %66, %63, %59
+  %71 = load atomic i64, ptr %4 acquire, align 8
+  br label %72
+
+72:                                               ; preds = %40, %70
+  %73 = phi i64 [ %71, %70 ], [ %46, %40 ]
+  %74 = lshr i64 %73, 40
+  %75 = trunc nuw nsw i64 %74 to i32
+  %76 = icmp eq i32 %75, %1
+  br i1 %76, label %20, label %77
+
+77:                                               ; preds = %72, %33, %38, %3
   ret void
 }
 
