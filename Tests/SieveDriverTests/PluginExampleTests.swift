@@ -50,6 +50,26 @@ import Testing
                   to: "Sources/DigitsModel/sieve.json", always: true)
     }
 
+    /// Empties the build folder when Sieve's list of source files changed since the build that filled it. SwiftPM 6.3
+    /// keeps the package's build plan in that folder and does not plan again when a dependency gains or loses a file:
+    /// after a new file in Sources/SieveONNX the kept plan compiled the module without it ("value of type
+    /// 'GraphBuilder' has no member …"), which a fresh clone never sees. The list is kept beside the folder.
+    static func forgetStalePlan(scratch: URL) throws {
+        let manager = FileManager.default
+        var files: [String] = []
+        for folder in ["Sources", "Plugins"] {
+            let url = repositoryRoot.appendingPathComponent(folder)
+            guard let walker = manager.enumerator(atPath: url.path) else { continue }
+            while let path = walker.nextObject() as? String { files.append("\(folder)/\(path)") }
+        }
+        let list = Data(files.sorted().joined(separator: "\n").utf8)
+        let record = scratch.deletingLastPathComponent().appendingPathComponent("sieve-files.txt")
+        guard (try? Data(contentsOf: record)) != list else { return }
+        if manager.fileExists(atPath: scratch.path) { try manager.removeItem(at: scratch) }
+        try manager.createDirectory(at: record.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try list.write(to: record)
+    }
+
     /// Builds the example's program. `--product Digits` leaves out the plugins of Sieve's own dependencies
     /// (swift-protobuf's and swift-argument-parser's), which a plain `swift build` compiles too and nothing here uses;
     /// the index store and Swift debug information are left out as well (nobody reads them; without debug
@@ -102,6 +122,7 @@ import Testing
         let package = PluginExampleTests.root.appendingPathComponent("package")
         let scratch = PluginExampleTests.root.appendingPathComponent("scratch")
         try PluginExampleTests.makePackage(package)
+        try PluginExampleTests.forgetStalePlan(scratch: scratch)
         let emptyBuildFolder = !FileManager.default.fileExists(atPath: scratch.appendingPathComponent("build.db").path)
 
         // First build: the model (and, in an empty build folder or after a change to Sieve, Sieve's tool: minutes).

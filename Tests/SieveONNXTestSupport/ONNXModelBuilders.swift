@@ -121,6 +121,16 @@ public func tensorAttribute(_ name: String, _ tensor: Onnx_TensorProto) -> Onnx_
     return attribute
 }
 
+/// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).
+public func integerTensor(_ name: String, _ dataType: Int32, _ dims: [Int64], _ values: [Int32]) -> Onnx_TensorProto {
+    var tensor = Onnx_TensorProto()
+    tensor.name = name
+    tensor.dataType = dataType
+    tensor.dims = dims
+    tensor.int32Data = values
+    return tensor
+}
+
 /// A float tensor in `float_data`, or in `raw_data` when `raw` is set.
 public func floatTensor(_ name: String, _ dims: [Int64], _ values: [Float], raw: Bool = false) -> Onnx_TensorProto {
     var tensor = Onnx_TensorProto()

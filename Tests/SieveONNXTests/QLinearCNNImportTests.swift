@@ -11,16 +11,6 @@ import SieveONNXTestSupport
 import SieveTarget
 import Testing
 
-/// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).
-private func integerTensor(_ name: String, _ dataType: Int32, _ dims: [Int64], _ values: [Int32]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = dataType
-    tensor.dims = dims
-    tensor.int32Data = values
-    return tensor
-}
-
 /// A com.microsoft node.
 private func microsoft(_ opType: String, _ inputs: [String], _ outputs: [String] = ["y"],
                        _ attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {

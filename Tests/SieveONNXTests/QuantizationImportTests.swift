@@ -9,16 +9,6 @@ import SieveONNX
 import SieveONNXTestSupport
 import Testing
 
-/// An 8-bit or int32 initializer (ONNX keeps all three in `int32_data`).
-private func integerTensor(_ name: String, _ dataType: Int32, _ dims: [Int64], _ values: [Int32]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = dataType
-    tensor.dims = dims
-    tensor.int32Data = values
-    return tensor
-}
-
 /// Imports a model and runs it in the interpreter.
 private func run(_ model: Onnx_ModelProto, _ inputs: [Tensor]) throws -> [Tensor] {
     try Interpreter(graph: importBytes(model).graph).run(inputs)
