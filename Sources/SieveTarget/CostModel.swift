@@ -281,7 +281,9 @@ public struct CostModel: Sendable {
     /// Every candidate with its estimate, fastest first (stable: ties keep candidate order, the default first).
     /// Packed-panel schedules around `denseProductSchedule`'s choice: the stream with 1, 2 or 4 vectors per panel
     /// and without prefetch; the register tile with 4, 6 or 8 rows by 2 vectors (or 4 rows by 4) and depth
-    /// blocks of 128, 256 and 512. Rows per work item follow the default's rule (up to 8 tiles).
+    /// blocks of 128, 256 and 512, those tiles only whose accumulators fit the target's registers (8 x 2 and 4 x 4
+    /// spill on AVX2's 16: the 4096 layer at batch 32 chose 8 x 2 under x86-64-v3 and ran 10% behind OpenBLAS's
+    /// Haswell sgemm on the Zen 5). Rows per work item follow the default's rule (up to 8 tiles).
     static func panelCandidates(for problem: KernelProblem, vectorWidth: Int) -> [DenseProductSchedule] {
         guard problem.weightIsPackableConstant, problem.family != .convolution, problem.rows > 0, problem.reduction > 0 else { return [] }
         let rows = problem.rows, k = problem.reduction
@@ -296,7 +298,7 @@ public struct CostModel: Sendable {
                                                    rowBlock: (rows + rowTile - 1) / rowTile * rowTile, prefetchDistance: prefetch))
             }
         }
-        for (rowTile, vectors) in [(4, 2), (6, 2), (8, 2), (4, 4)] {
+        for (rowTile, vectors) in [(4, 2), (6, 2), (8, 2), (4, 4)] where rowTile * vectors <= registerTileAccumulators(vectorWidth: vectorWidth) {
             for depth in [128, 256, 512] {
                 let depthBlock = min(k, depth), panelWidth = vectors * vectorWidth
                 let rowBlock = min(8 * rowTile, (rows + rowTile - 1) / rowTile * rowTile)

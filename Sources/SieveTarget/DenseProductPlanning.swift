@@ -11,9 +11,7 @@ import SieveIR
 /// `KernelProblem.defaultSchedule` calls it: the schedule pass and lowering's defaults agree with it.
 public func denseProductSchedule(rows: Int, n: Int, k: Int, vectorWidth: Int, threads: Int) -> DenseProductSchedule? {
     guard rows > 0, k > 0, n >= vectorWidth, vectorWidth > 0 else { return nil }
-    // Accumulator registers a tile may use: 32 registers with AVX-512, 16 otherwise, leaving room for the
-    // weight vectors and one broadcast activation.
-    let accumulators = vectorWidth >= 16 ? 24 : 12
+    let accumulators = registerTileAccumulators(vectorWidth: vectorWidth)
     if rows <= KernelProblem.smallRows {
         // Streaming: up to four weight vectors per k step, so each FMA chain has time to finish (latency 4).
         let vectors = max(1, min(4, accumulators / rows))
@@ -38,6 +36,10 @@ public func denseProductSchedule(rows: Int, n: Int, k: Int, vectorWidth: Int, th
     return DenseProductSchedule(variant: .registerTile, panelWidth: panelWidth, rowTile: rowTile, depthBlock: depthBlock, rowBlock: rowBlock,
                                 prefetchDistance: k > depthBlock ? depthBlock * panelWidth : 0)
 }
+
+/// Accumulator registers a dense register tile may use: 32 vector registers with AVX-512, 16 otherwise, leaving room
+/// for the weight vectors and one broadcast activation. A tile of more accumulators spills them on every k step.
+public func registerTileAccumulators(vectorWidth: Int) -> Int { vectorWidth >= 16 ? 24 : 12 }
 
 extension DenseProductSchedule {
     /// The threads a packed product's work split is planned for: artifacts choose their thread count when
