@@ -67,6 +67,11 @@ extension GraphBuilder {
         let output = try qlinearParameters(n, scale: 3, zeroPoint: 4, stored: stored, "y")
         let axes = Array(2..<xType.rank)
         let size = axes.reduce(1) { $0 * xType.shape[$1] }
+        // The int32 sum of a plane of 8-bit values, less its zero points, must not wrap (MLAS sums in int32 too and
+        // onnxruntime refuses such planes).
+        guard size <= Int(Int32.max) / 256 else {
+            throw NodeError("QLinearGlobalAveragePool over planes of \(size) values is not supported: their int32 sums could overflow (at most \(Int(Int32.max) / 256) values per plane)")
+        }
         let multiplier = input.scales[0] / (output.scales[0] * Float(size))
         guard multiplier.isNormal else {
             throw NodeError("the multiplier x_scale / (y_scale · \(size)) of QLinearGlobalAveragePool is \(multiplier); the scales are out of any useful range")

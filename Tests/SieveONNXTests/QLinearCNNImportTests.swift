@@ -209,6 +209,15 @@ private func runOne(_ model: Onnx_ModelProto, _ input: Tensor) throws -> Tensor 
         #expect(output.integers == [13, 4, 255], "\(output.integers ?? [])")
     }
 
+    @Test func qlinearGlobalAveragePoolRefusesPlanesWhoseSumsCouldOverflow() throws {
+        // 3000 x 3000 values of up to 255 sum past 2^31: refused with one diagnostic instead of a wrapped sum.
+        let m = qlinearModel([microsoft("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"])], x: ONNXType.uint8, [1, 1, 3000, 3000],
+                             initializers: [floatTensor("xs", [], [0.5]), integerTensor("xz", ONNXType.uint8, [], [3]),
+                                            floatTensor("ys", [], [0.25]), integerTensor("yz", ONNXType.uint8, [], [10])])
+        let errors = importErrors(m)
+        #expect(errors.count == 1 && errors.first?.message.contains("int32 sums could overflow") == true, "\(errors.map(\.message))")
+    }
+
     @Test func qlinearAveragePoolAveragesTheDequantizedWindows() throws {
         // x_scale 0.1, zero point 0; y_scale 0.3, zero point 5; 2x2 windows, stride 2: mean(1, 2, 3, 4) · 0.1 = 0.25
         // → 0.833 steps → 1 → 6; mean(10, 20, 30, 40) · 0.1 = 2.5 → 8.33 → 8 → 13.
