@@ -121,6 +121,15 @@ extension OpKind {
     /// Whether the op's result type cannot be computed from operands alone and the text must state it.
     public var needsDeclaredResult: Bool { traits.contains(.declaredResult) }
 
+    /// Whether this is a max pool of 8-bit data (ONNX allows it from opset 12): exact, since max commutes with the
+    /// monotone map of a quantized value to its real one.
+    func takesEightBitMaxima(_ operand: TensorType) -> Bool {
+        switch self {
+        case .maxPool, .globalMaxPool: return operand.elementType == .u8 || operand.elementType == .i8
+        default: return false
+        }
+    }
+
     /// The one type rule of this op.
     ///
     /// - Parameters:
@@ -636,11 +645,7 @@ extension OpKind {
             return TensorType(try broadcastAll(operands.map(\.shape)), element)
 
         case let .maxPool(attributes), let .averagePool(attributes):
-            if case .maxPool = self, [.u8, .i8].contains(operands[0].elementType) {
-                // 8-bit data (opset 12): max commutes with the monotone map of a quantized value to its real one.
-            } else {
-                try requireFloat(operands[0])
-            }
+            if !takesEightBitMaxima(operands[0]) { try requireFloat(operands[0]) }
             let x = operands[0].shape
             guard x.count == 4 else { throw TypeRuleError("pooling needs a 4-D input, found rank \(x.count)") }
             guard attributes.kernel.count == 2, attributes.strides.count == 2, attributes.dilations.count == 2,
@@ -659,11 +664,7 @@ extension OpKind {
             return operands[0].moved(to: [x[0], x[1], height, width])
 
         case .globalAveragePool, .globalMaxPool:
-            if case .globalMaxPool = self, [.u8, .i8].contains(operands[0].elementType) {
-                // As max_pool: exact on quantized values.
-            } else {
-                try requireFloat(operands[0])
-            }
+            if !takesEightBitMaxima(operands[0]) { try requireFloat(operands[0]) }
             let x = operands[0].shape
             guard x.count >= 3 else { throw TypeRuleError("global pooling needs rank 3 or more, found \(x.count)") }
             return operands[0].moved(to: [x[0], x[1]] + Array(repeating: 1, count: x.count - 2))

@@ -56,11 +56,16 @@ private func pooledResult(_ type: TensorType, _ values: [Float]) -> Tensor {
     return floatResult(type, values)
 }
 
+/// Where a maximum starts: -infinity, or the low end of an 8-bit type.
+private func lowestPooledValue(_ type: TensorType) -> Float {
+    type.elementType.integerRange.map { Float($0.lowerBound) } ?? -Float.infinity
+}
+
 /// ONNX MaxPool: padded cells never win; a window with no input cell gives -infinity (for 8-bit data, which
 /// ONNX allows from opset 12, the low end of the type).
 func maxPool(_ x: Tensor, attributes: Pool2DAttributes, resultType: TensorType) -> Tensor {
     pool(x, attributes: attributes, resultType: resultType) { plane, rows, columns, width in
-        var largest = resultType.elementType.integerRange.map { Float($0.lowerBound) } ?? -Float.infinity
+        var largest = lowestPooledValue(resultType)
         for row in rows.inside {
             for column in columns.inside {
                 let value = plane[plane.startIndex + row * width + column]
@@ -94,8 +99,7 @@ func globalPool(_ x: Tensor, maximum: Bool, resultType: TensorType) -> Tensor {
     for plane in 0..<planes {
         let cells = values[(plane * size)..<((plane + 1) * size)]
         if maximum {
-            let lowest = resultType.elementType.integerRange.map { Float($0.lowerBound) } ?? -Float.infinity
-            result[plane] = cells.reduce(lowest) { $1 > $0 || $1.isNaN ? $1 : $0 }
+            result[plane] = cells.reduce(lowestPooledValue(resultType)) { $1 > $0 || $1.isNaN ? $1 : $0 }
         } else {
             result[plane] = Float(cells.reduce(0.0) { $0 + Double($1) } / Double(size))
         }

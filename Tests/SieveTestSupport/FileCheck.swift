@@ -154,8 +154,8 @@ public func fileCheck(_ directives: [CheckDirective], output: String, file: Stri
                 return failures
             }
         case .check, .label:
-            guard let hit = (cursor..<max(cursor, lines.count)).first(where: { pattern.match(lines[$0]) != nil }),
-                  let bound = pattern.match(lines[hit]) else {
+            guard let (hit, bound) = (cursor..<max(cursor, lines.count)).lazy
+                .compactMap({ line in pattern.match(lines[line]).map { (line, $0) } }).first else {
                 failures.append("\(file):\(directive.line): \(directive.kind.rawValue): '\(directive.pattern)' not found after output line \(cursor)")
                 return failures
             }
